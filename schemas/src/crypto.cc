@@ -1,0 +1,207 @@
+#include "khronika/schemas/crypto.h"
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+
+#include <cstdlib>
+#include <cstring>
+
+namespace khronika {
+namespace {
+
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+using BioPtr = std::unique_ptr<BIO, BioFree>;
+
+struct PkeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
+
+struct MdCtxFree {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
+
+// OpenSSL keeps errors on a per-thread queue; drain it where a call failed so that a later,
+// unrelated failure is not reported with a stale cause.
+std::string DrainOpenSslErrors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out.empty() ? "unknown OpenSSL error" : out;
+}
+
+PublicKey RawPublicKey(EVP_PKEY* pkey) {
+  PublicKey pub{};
+  size_t len = pub.size();
+  if (EVP_PKEY_get_raw_public_key(pkey, pub.data(), &len) != 1 || len != pub.size()) std::abort();
+  return pub;
+}
+
+}  // namespace
+
+Hash Sha256(ByteView data) {
+  Hash out;
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr) != 1) {
+    std::abort();
+  }
+  return out;
+}
+
+struct Sha256Stream::Ctx {
+  MdCtxPtr md{EVP_MD_CTX_new()};
+};
+
+Sha256Stream::Sha256Stream() : ctx_(std::make_unique<Ctx>()) {
+  if (!ctx_->md || EVP_DigestInit_ex(ctx_->md.get(), EVP_sha256(), nullptr) != 1) std::abort();
+}
+Sha256Stream::~Sha256Stream() = default;
+
+void Sha256Stream::Update(ByteView data) {
+  if (EVP_DigestUpdate(ctx_->md.get(), data.data(), data.size()) != 1) std::abort();
+}
+
+Hash Sha256Stream::Finish() {
+  Hash out;
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(ctx_->md.get(), out.data(), &len) != 1) std::abort();
+  return out;
+}
+
+void RandomBytes(uint8_t* out, size_t n) {
+  if (RAND_bytes(out, static_cast<int>(n)) != 1) std::abort();
+}
+
+struct SigningKey::Key {
+  PkeyPtr pkey;
+};
+
+SigningKey::SigningKey(std::unique_ptr<Key> key) : key_(std::move(key)) {
+  public_key_ = RawPublicKey(key_->pkey.get());
+}
+SigningKey::SigningKey(SigningKey&&) noexcept = default;
+SigningKey& SigningKey::operator=(SigningKey&&) noexcept = default;
+SigningKey::~SigningKey() = default;
+
+SigningKey SigningKey::Generate() {
+  std::array<uint8_t, 32> seed;
+  RandomBytes(seed.data(), seed.size());
+  auto key = FromSeed(seed);
+  OPENSSL_cleanse(seed.data(), seed.size());
+  if (!key.ok()) std::abort();
+  return std::move(key).value();
+}
+
+Result<SigningKey> SigningKey::FromSeed(ByteView seed32) {
+  if (seed32.size() != 32) return Status::InvalidArgument("an Ed25519 seed is 32 bytes");
+  PkeyPtr pkey(
+      EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed32.data(), seed32.size()));
+  if (!pkey) return Status::InvalidArgument("Ed25519 key: " + DrainOpenSslErrors());
+  auto key = std::make_unique<Key>();
+  key->pkey = std::move(pkey);
+  return SigningKey(std::move(key));
+}
+
+Result<SigningKey> SigningKey::FromPem(std::string_view pem) {
+  if (pem.size() > 16 * 1024) return Status::InvalidArgument("key file too large");
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) std::abort();
+  PkeyPtr pkey(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  if (!pkey) {
+    return Status::InvalidArgument("not a PEM private key: " + DrainOpenSslErrors());
+  }
+  if (EVP_PKEY_get_id(pkey.get()) != EVP_PKEY_ED25519) {
+    return Status::InvalidArgument("the private key is not an Ed25519 key");
+  }
+  auto key = std::make_unique<Key>();
+  key->pkey = std::move(pkey);
+  return SigningKey(std::move(key));
+}
+
+std::string SigningKey::ToPem() const {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_PrivateKey(bio.get(), key_->pkey.get(), nullptr, nullptr, 0, nullptr,
+                                       nullptr) != 1) {
+    std::abort();
+  }
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio.get(), &data);
+  std::string pem(data, static_cast<size_t>(len));
+  return pem;
+}
+
+Signature SigningKey::Sign(ByteView message) const {
+  MdCtxPtr ctx(EVP_MD_CTX_new());
+  Signature sig{};
+  size_t len = sig.size();
+  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key_->pkey.get()) != 1 ||
+      EVP_DigestSign(ctx.get(), sig.data(), &len, message.data(), message.size()) != 1 ||
+      len != sig.size()) {
+    std::abort();
+  }
+  return sig;
+}
+
+bool VerifySignature(const PublicKey& key, ByteView message, const Signature& signature) {
+  PkeyPtr pkey(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, key.data(), key.size()));
+  if (!pkey) {
+    ERR_clear_error();
+    return false;
+  }
+  MdCtxPtr ctx(EVP_MD_CTX_new());
+  if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, pkey.get()) != 1) {
+    ERR_clear_error();
+    return false;
+  }
+  bool ok = EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), message.data(),
+                             message.size()) == 1;
+  ERR_clear_error();
+  return ok;
+}
+
+Result<PublicKey> ParsePublicKey(std::string_view text) {
+  if (text.size() > 16 * 1024) return Status::InvalidArgument("public key text too large");
+  std::string_view trimmed = text;
+  while (!trimmed.empty() && (trimmed.back() == '\n' || trimmed.back() == '\r' ||
+                              trimmed.back() == ' ')) {
+    trimmed.remove_suffix(1);
+  }
+  if (trimmed.size() == 64) {
+    KH_ASSIGN_OR_RETURN(Bytes raw, FromHex(trimmed));
+    PublicKey key;
+    std::copy(raw.begin(), raw.end(), key.begin());
+    return key;
+  }
+  BioPtr bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
+  if (!bio) std::abort();
+  PkeyPtr pkey(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
+  if (!pkey) {
+    return Status::InvalidArgument("not a PEM public key or 64 hex characters: " +
+                                   DrainOpenSslErrors());
+  }
+  if (EVP_PKEY_get_id(pkey.get()) != EVP_PKEY_ED25519) {
+    return Status::InvalidArgument("the public key is not an Ed25519 key");
+  }
+  return RawPublicKey(pkey.get());
+}
+
+std::string PublicKeyToPem(const PublicKey& key) {
+  PkeyPtr pkey(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, key.data(), key.size()));
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!pkey || !bio || PEM_write_bio_PUBKEY(bio.get(), pkey.get()) != 1) std::abort();
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(len));
+}
+
+}  // namespace khronika

@@ -1,0 +1,150 @@
+#include "khronika/schemas/json_view.h"
+
+#include <set>
+
+namespace khronika {
+namespace {
+
+using nlohmann::json;
+
+json HashArray(const std::vector<Hash>& hashes) {
+  json a = json::array();
+  for (const Hash& h : hashes) a.push_back(ToHex(h));
+  return a;
+}
+
+Status OnlyKeys(const json& j, std::initializer_list<const char*> allowed, const char* what) {
+  if (!j.is_object()) return Status::InvalidArgument(std::string(what) + " must be an object");
+  std::set<std::string> ok(allowed.begin(), allowed.end());
+  for (const auto& [k, v] : j.items()) {
+    if (!ok.count(k)) return Status::InvalidArgument(std::string(what) + ": unknown field " + k);
+  }
+  return Status::Ok();
+}
+
+Result<std::string> GetString(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_string()) {
+    return Status::InvalidArgument(std::string("field ") + key + " must be a string");
+  }
+  return it->get<std::string>();
+}
+
+template <size_t N>
+Result<std::array<uint8_t, N>> GetFixedHex(const json& j, const char* key) {
+  KH_ASSIGN_OR_RETURN(std::string s, GetString(j, key));
+  if (s.size() != 2 * N) {
+    return Status::InvalidArgument(std::string("field ") + key + " must be " +
+                                   std::to_string(2 * N) + " lowercase hex characters");
+  }
+  KH_ASSIGN_OR_RETURN(Bytes raw, FromHex(s));
+  std::array<uint8_t, N> out;
+  std::copy(raw.begin(), raw.end(), out.begin());
+  return out;
+}
+
+Result<std::vector<Hash>> GetHashList(const json& j, const char* key, size_t max) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_array()) {
+    return Status::InvalidArgument(std::string("field ") + key + " must be an array");
+  }
+  if (it->size() > max) return Status::InvalidArgument(std::string("field ") + key + " too long");
+  std::vector<Hash> out;
+  for (const json& v : *it) {
+    if (!v.is_string()) return Status::InvalidArgument(std::string(key) + ": ids are strings");
+    KH_ASSIGN_OR_RETURN(Hash h, ParseHashHex(v.get<std::string>()));
+    out.push_back(h);
+  }
+  return out;
+}
+
+Result<uint64_t> GetUnsigned(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number_unsigned()) {
+    return Status::InvalidArgument(std::string("field ") + key + " must be a non-negative integer");
+  }
+  return it->get<uint64_t>();
+}
+
+Result<int64_t> GetSigned(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number_integer()) {
+    return Status::InvalidArgument(std::string("field ") + key + " must be an integer");
+  }
+  return it->get<int64_t>();
+}
+
+}  // namespace
+
+json ToJson(const FileManifest& m) {
+  return {{"name", m.name},
+          {"media_type", m.media_type},
+          {"size", m.size},
+          {"sha256", ToHex(m.content_sha256)},
+          {"chunks", HashArray(m.chunks)}};
+}
+
+json ToJson(const Entry& e) {
+  json j = {{"case", e.case_id},
+            {"author", ToHex(e.author)},
+            {"created_at_ms", e.created_at_ms},
+            {"kind", e.kind},
+            {"manifests", HashArray(e.manifests)},
+            {"metadata", e.metadata},
+            {"signature", ToHex(e.signature)}};
+  if (e.corrects) j["corrects"] = ToHex(*e.corrects);
+  return j;
+}
+
+json ToJson(const Record& r) {
+  return {{"origin", ToHex(r.origin)},
+          {"index", r.index},
+          {"prev_record", ToHex(r.prev_record)},
+          {"entry_id", ToHex(r.entry_id)},
+          {"prev_case_record", ToHex(r.prev_case_record)},
+          {"received_at_ms", r.received_at_ms}};
+}
+
+Result<FileManifest> ManifestFromJson(const json& j) {
+  KH_RETURN_IF_ERROR(OnlyKeys(j, {"name", "media_type", "size", "sha256", "chunks"}, "manifest"));
+  FileManifest m;
+  KH_ASSIGN_OR_RETURN(m.name, GetString(j, "name"));
+  KH_ASSIGN_OR_RETURN(m.media_type, GetString(j, "media_type"));
+  KH_ASSIGN_OR_RETURN(m.size, GetUnsigned(j, "size"));
+  KH_ASSIGN_OR_RETURN(m.content_sha256, GetFixedHex<32>(j, "sha256"));
+  KH_ASSIGN_OR_RETURN(m.chunks, GetHashList(j, "chunks", kMaxFileSize / kChunkSize));
+  KH_RETURN_IF_ERROR(ValidateManifest(m));
+  return m;
+}
+
+Result<Entry> EntryFromJson(const json& j) {
+  KH_RETURN_IF_ERROR(OnlyKeys(j,
+                              {"case", "author", "created_at_ms", "kind", "manifests", "metadata",
+                               "signature", "corrects"},
+                              "entry"));
+  Entry e;
+  KH_ASSIGN_OR_RETURN(e.case_id, GetString(j, "case"));
+  KH_ASSIGN_OR_RETURN(e.author, GetFixedHex<32>(j, "author"));
+  KH_ASSIGN_OR_RETURN(e.created_at_ms, GetSigned(j, "created_at_ms"));
+  KH_ASSIGN_OR_RETURN(e.kind, GetString(j, "kind"));
+  KH_ASSIGN_OR_RETURN(e.manifests, GetHashList(j, "manifests", kMaxManifestsPerEntry));
+  auto meta = j.find("metadata");
+  if (meta != j.end()) {
+    if (!meta->is_object() || meta->size() > kMaxMetadataPairs) {
+      return Status::InvalidArgument("field metadata must be an object of at most 64 strings");
+    }
+    for (const auto& [k, v] : meta->items()) {
+      if (!v.is_string()) return Status::InvalidArgument("metadata values must be strings");
+      e.metadata[k] = v.get<std::string>();
+    }
+  }
+  if (j.contains("corrects")) {
+    KH_ASSIGN_OR_RETURN(Hash c, GetFixedHex<32>(j, "corrects"));
+    e.corrects = c;
+  }
+  KH_ASSIGN_OR_RETURN(e.signature, GetFixedHex<64>(j, "signature"));
+  KH_RETURN_IF_ERROR(ValidateEntryFields(e));
+  return e;
+}
+
+}  // namespace khronika

@@ -1,0 +1,1 @@
+#include "khronika/schemas/status.h"

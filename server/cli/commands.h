@@ -1,0 +1,30 @@
+// The subcommands of the khronika binary. Each returns OK, or a Status whose message is printed
+// as one line on stderr. Usage errors carry a message starting with "usage: " (exit 2).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "args.h"
+
+namespace khronika::cli {
+
+struct Command {
+  std::string name;     // "init", "author add", ...
+  std::string summary;  // one line for `khronika --help`
+  std::string usage;    // full text for `khronika NAME --help`
+  std::vector<OptionSpec> options;
+  std::function<Status(const Args&)> run;
+};
+
+std::vector<Command> LocalCommands();
+
+inline Status UsageError(const std::string& message) {
+  return Status::InvalidArgument("usage: " + message);
+}
+
+// A verification that finished and found problems: already printed, exit 1 without more text.
+inline Status ProblemsFound() { return Status::Corruption("problems found"); }
+
+}  // namespace khronika::cli

@@ -1,0 +1,523 @@
+// Subcommands that work on a local data directory, without a server.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "khronika/log/log.h"
+#include "khronika/log/node.h"
+#include "khronika/log/store_keys.h"
+#include "khronika/log/verify.h"
+#include "khronika/schemas/json_view.h"
+#include "khronika/schemas/merkle.h"
+#include "khronika/schemas/note.h"
+#include "khronika/store/files.h"
+
+namespace khronika::cli {
+namespace {
+
+using nlohmann::json;
+
+// Chunks written per transaction while a file streams in: bounds the memory LMDB holds for
+// dirty pages (about 8 MiB) while keeping fsyncs per GiB low.
+constexpr size_t kChunksPerTransaction = 8;
+
+const OptionSpec kData{"data"};
+const OptionSpec kMapSize{"map-size"};
+const OptionSpec kJson{"json", false};
+
+Result<StoreOptions> StoreOptionsFrom(const Args& args, bool read_only) {
+  StoreOptions o;
+  KH_ASSIGN_OR_RETURN(o.map_size, args.GetUnsigned("map-size", o.map_size));
+  o.read_only = read_only;
+  return o;
+}
+
+Result<std::unique_ptr<Node>> OpenNode(const Args& args, bool read_only) {
+  KH_ASSIGN_OR_RETURN(std::string dir, args.Require("data"));
+  KH_ASSIGN_OR_RETURN(StoreOptions options, StoreOptionsFrom(args, read_only));
+  return Node::Open(dir, options);
+}
+
+Status Errno(const std::string& what) {
+  return Status::IOError(what + ": " + std::strerror(errno));
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// Reads up to n bytes, fewer only at end of file.
+Result<size_t> ReadFull(int fd, uint8_t* buf, size_t n, const std::string& path) {
+  size_t done = 0;
+  while (done < n) {
+    ssize_t r = ::read(fd, buf + done, n - done);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return Errno("read " + path);
+    if (r == 0) break;
+    done += static_cast<size_t>(r);
+  }
+  return done;
+}
+
+std::string GuessMediaType(const std::string& name) {
+  static const std::pair<const char*, const char*> kTypes[] = {
+      {".pdf", "application/pdf"}, {".jpg", "image/jpeg"},      {".jpeg", "image/jpeg"},
+      {".png", "image/png"},       {".gif", "image/gif"},       {".webp", "image/webp"},
+      {".txt", "text/plain"},      {".md", "text/markdown"},    {".csv", "text/csv"},
+      {".html", "text/html"},      {".json", "application/json"}, {".xml", "application/xml"},
+      {".zip", "application/zip"}, {".mp4", "video/mp4"},       {".mov", "video/quicktime"},
+      {".mp3", "audio/mpeg"},      {".wav", "audio/wav"},       {".ogg", "audio/ogg"},
+      {".eml", "message/rfc822"},  {".docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"},
+  };
+  std::string lower = name;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const auto& [ext, type] : kTypes) {
+    std::string e = ext;
+    if (lower.size() > e.size() && lower.compare(lower.size() - e.size(), e.size(), e) == 0) {
+      return type;
+    }
+  }
+  return "application/octet-stream";
+}
+
+// Streams a file into the store chunk by chunk and returns its manifest. Memory stays at one
+// chunk buffer plus one bounded transaction, whatever the file's size.
+Result<FileManifest> StoreFile(Store& store, const std::string& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return Errno("open " + path);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return Errno("stat " + path);
+  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(path + " is not a regular file");
+  FileManifest m;
+  m.name = std::filesystem::path(path).filename().string();
+  KH_RETURN_IF_ERROR(ValidateFileName(m.name).Annotate(path));
+  m.media_type = GuessMediaType(m.name);
+  Sha256Stream content;
+  std::vector<uint8_t> buf(kChunkSize);
+  bool done = false;
+  while (!done) {
+    KH_RETURN_IF_ERROR(store.Update([&](WriteTxn& txn) -> Status {
+      for (size_t i = 0; i < kChunksPerTransaction; ++i) {
+        KH_ASSIGN_OR_RETURN(size_t n, ReadFull(fd.get(), buf.data(), buf.size(), path));
+        if (n == 0) {
+          done = true;
+          break;
+        }
+        ByteView chunk(buf.data(), n);
+        content.Update(chunk);
+        KH_ASSIGN_OR_RETURN(Hash id, PutChunk(txn, chunk));
+        m.chunks.push_back(id);
+        m.size += n;
+        if (m.size > kMaxFileSize) return Status::InvalidArgument(path + " is larger than 1 TiB");
+        if (n < kChunkSize) {
+          done = true;
+          break;
+        }
+      }
+      return Status::Ok();
+    }));
+  }
+  m.content_sha256 = content.Finish();
+  return m;
+}
+
+Result<SigningKey> LoadAuthorKey(const std::string& path) {
+  KH_ASSIGN_OR_RETURN(std::string pem, ReadSmallFile(path, 16 * 1024));
+  auto key = SigningKey::FromPem(pem);
+  if (!key.ok()) return key.status().Annotate(path);
+  return key;
+}
+
+Result<std::map<std::string, std::string>> ParseMeta(const std::vector<std::string>& pairs) {
+  std::map<std::string, std::string> out;
+  for (const std::string& p : pairs) {
+    size_t eq = p.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return UsageError("--meta takes key=value, got '" + p + "'");
+    }
+    if (!out.emplace(p.substr(0, eq), p.substr(eq + 1)).second) {
+      return UsageError("--meta key '" + p.substr(0, eq) + "' given twice");
+    }
+  }
+  KH_RETURN_IF_ERROR(ValidateMetadata(out));
+  return out;
+}
+
+json HashesJson(const std::vector<Hash>& hashes) {
+  json a = json::array();
+  for (const Hash& h : hashes) a.push_back(ToHex(h));
+  return a;
+}
+
+json ReceiptJson(const Receipt& r) {
+  return {{"entry_id", ToHex(r.entry_id)},       {"origin", ToHex(r.origin)},
+          {"index", r.index},                     {"leaf_hash", ToHex(r.leaf_hash)},
+          {"record_hex", ToHex(r.record)},        {"tree_size", r.tree_size},
+          {"checkpoint", r.checkpoint},           {"inclusion_proof", HashesJson(r.inclusion_proof)}};
+}
+
+Result<Hash> ParseOrigin(const Args& args, const Node& node) {
+  auto o = args.Get("origin");
+  if (!o) return node.id();
+  auto h = ParseHashHex(*o);
+  if (!h.ok()) return UsageError("--origin: " + h.status().message());
+  return *h;
+}
+
+// ---- init ----
+Status RunInit(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::string dir, args.Require("data"));
+  std::string name = args.Get("name").value_or("khronika-node");
+  KH_ASSIGN_OR_RETURN(StoreOptions options, StoreOptionsFrom(args, false));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Node::Init(dir, name, options));
+  std::cout << "node_id " << ToHex(node->id()) << "\n"
+            << "vkey " << node->verifier_key() << "\n";
+  std::cerr << "created node '" << name << "' in " << dir << " (key: "
+            << Node::KeyPath(dir).string() << ", mode 0600)\n";
+  return Status::Ok();
+}
+
+// ---- keygen ----
+Status RunKeygen(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::string out, args.Require("out"));
+  SigningKey key = SigningKey::Generate();
+  KH_RETURN_IF_ERROR(WriteNewFile(out, key.ToPem(), 0600));
+  KH_RETURN_IF_ERROR(WriteNewFile(out + ".pub", PublicKeyToPem(key.public_key()), 0644));
+  std::cout << ToHex(key.public_key()) << "\n";
+  std::cerr << "wrote private key " << out << " (mode 0600) and public key " << out << ".pub\n";
+  return Status::Ok();
+}
+
+// ---- author add ----
+Status RunAuthorAdd(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::string name, args.Require("name"));
+  KH_ASSIGN_OR_RETURN(std::string pubkey_path, args.Require("pubkey"));
+  KH_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(pubkey_path, 16 * 1024));
+  auto key = ParsePublicKey(text);
+  if (!key.ok()) return key.status().Annotate(pubkey_path);
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
+  KH_RETURN_IF_ERROR(RegisterAuthor(node->store(), *key, name));
+  std::cout << "registered author '" << name << "' " << ToHex(*key) << "\n";
+  return Status::Ok();
+}
+
+// ---- add ----
+Status RunAdd(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::string key_path, args.Require("key"));
+  KH_ASSIGN_OR_RETURN(std::string case_id, args.Require("case"));
+  KH_RETURN_IF_ERROR(ValidateCaseId(case_id));
+  std::string kind = args.Get("kind").value_or("evidence");
+  KH_RETURN_IF_ERROR(ValidateKind(kind));
+  KH_ASSIGN_OR_RETURN(auto metadata, ParseMeta(args.GetAll("meta")));
+  std::optional<Hash> corrects;
+  if (auto c = args.Get("corrects")) {
+    auto h = ParseHashHex(*c);
+    if (!h.ok()) return UsageError("--corrects: " + h.status().message());
+    corrects = *h;
+  }
+  if (args.positional().empty() && kind == "evidence") {
+    return UsageError("name at least one FILE (or use --kind note with --meta)");
+  }
+  KH_ASSIGN_OR_RETURN(SigningKey author, LoadAuthorKey(key_path));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
+
+  Submission sub;
+  for (const std::string& path : args.positional()) {
+    KH_ASSIGN_OR_RETURN(FileManifest m, StoreFile(node->store(), path));
+    sub.entry.manifests.push_back(ObjectId(Encode(m)));
+    sub.manifests.push_back(std::move(m));
+  }
+  sub.entry.case_id = case_id;
+  sub.entry.kind = kind;
+  sub.entry.metadata = std::move(metadata);
+  sub.entry.corrects = corrects;
+  sub.entry.created_at_ms = SystemClock().NowMs();
+  SignEntry(sub.entry, author);
+  KH_ASSIGN_OR_RETURN(std::vector<Receipt> receipts, node->log().Append({sub}));
+  const Receipt& r = receipts[0];
+  if (args.Has("json")) {
+    std::cout << ReceiptJson(r).dump() << "\n";
+  } else {
+    std::cout << "entry " << ToHex(r.entry_id) << "\n" << "index " << r.index << "\n";
+  }
+  return Status::Ok();
+}
+
+// ---- log ----
+Status RunLog(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, true));
+  KH_ASSIGN_OR_RETURN(Hash origin, ParseOrigin(args, *node));
+  std::optional<std::string> case_filter = args.Get("case");
+  if (case_filter) KH_RETURN_IF_ERROR(ValidateCaseId(*case_filter));
+  bool as_json = args.Has("json");
+  return node->store().View([&](ReadTxn& txn) -> Status {
+    auto print = [&](uint64_t index) -> Status {
+      KH_ASSIGN_OR_RETURN(auto rec_bytes, txn.Get(Table::kRecords, keys::Record(origin, index)));
+      if (!rec_bytes) return Status::Corruption("record " + std::to_string(index) + " is missing");
+      KH_ASSIGN_OR_RETURN(Record rec, DecodeRecord(*rec_bytes));
+      KH_ASSIGN_OR_RETURN(auto entry_bytes, txn.Get(Table::kObjects, rec.entry_id));
+      if (!entry_bytes) return Status::Corruption("entry " + ToHex(rec.entry_id) + " is missing");
+      KH_ASSIGN_OR_RETURN(Entry entry, DecodeEntry(*entry_bytes));
+      if (case_filter && entry.case_id != *case_filter) return Status::Ok();
+      json files = json::array();
+      for (const Hash& mid : entry.manifests) {
+        KH_ASSIGN_OR_RETURN(auto mb, txn.Get(Table::kObjects, mid));
+        if (!mb) return Status::Corruption("manifest " + ToHex(mid) + " is missing");
+        KH_ASSIGN_OR_RETURN(FileManifest m, DecodeManifest(*mb));
+        files.push_back({{"name", m.name}, {"size", m.size}, {"sha256", ToHex(m.content_sha256)},
+                         {"manifest_id", ToHex(mid)}});
+      }
+      if (as_json) {
+        json line = {{"index", rec.index},
+                     {"entry_id", ToHex(rec.entry_id)},
+                     {"case", entry.case_id},
+                     {"kind", entry.kind},
+                     {"author", ToHex(entry.author)},
+                     {"received_at_ms", rec.received_at_ms},
+                     {"leaf_hash", ToHex(LeafHash(*rec_bytes))},
+                     {"record_hex", ToHex(*rec_bytes)},
+                     {"files", files}};
+        std::cout << line.dump() << "\n";
+      } else {
+        std::cout << rec.index << "  " << ToHex(rec.entry_id) << "  " << entry.case_id << "  "
+                  << entry.kind;
+        for (const auto& f : files) std::cout << "  " << f["name"].get<std::string>();
+        std::cout << "\n";
+      }
+      return Status::Ok();
+    };
+    if (case_filter) {
+      return txn.Scan(Table::kCaseIndex, keys::CasePrefix(*case_filter, origin),
+                      [&](ByteView key, ByteView) -> Result<bool> {
+                        KH_RETURN_IF_ERROR(print(ReadBigEndian64(key.data() + key.size() - 8)));
+                        return true;
+                      });
+    }
+    KH_ASSIGN_OR_RETURN(uint64_t size, LogSize(txn, origin));
+    for (uint64_t i = 0; i < size; ++i) KH_RETURN_IF_ERROR(print(i));
+    return Status::Ok();
+  });
+}
+
+// ---- cat ----
+Status WriteAll(int fd, ByteView data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Errno("write to standard output");
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status RunCat(const Args& args) {
+  if (args.positional().size() != 2) return UsageError("cat takes ENTRY_ID and NAME");
+  auto entry_id = ParseHashHex(args.positional()[0]);
+  if (!entry_id.ok()) return UsageError("ENTRY_ID: " + entry_id.status().message());
+  const std::string& name = args.positional()[1];
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, true));
+  // Find the manifest in one read transaction, then stream chunk by chunk, each in its own
+  // short transaction, so that a slow reader never pins old pages.
+  FileManifest manifest;
+  KH_RETURN_IF_ERROR(node->store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto eb, txn.Get(Table::kObjects, *entry_id));
+    if (!eb) return Status::NotFound("no entry " + ToHex(*entry_id));
+    KH_ASSIGN_OR_RETURN(Entry entry, DecodeEntry(*eb));
+    if (ObjectId(*eb) != *entry_id) return Status::Corruption("entry " + ToHex(*entry_id) + " is damaged");
+    for (const Hash& mid : entry.manifests) {
+      KH_ASSIGN_OR_RETURN(auto mb, txn.Get(Table::kObjects, mid));
+      if (!mb) return Status::Corruption("manifest " + ToHex(mid) + " is missing");
+      KH_ASSIGN_OR_RETURN(FileManifest m, DecodeManifest(*mb));
+      if (m.name == name) {
+        if (ObjectId(*mb) != mid) return Status::Corruption("manifest " + ToHex(mid) + " is damaged");
+        manifest = std::move(m);
+        return Status::Ok();
+      }
+    }
+    return Status::NotFound("entry " + ToHex(*entry_id) + " has no file named '" + name + "'");
+  }));
+  Sha256Stream content;
+  for (uint64_t i = 0; i < manifest.chunks.size(); ++i) {
+    std::optional<Bytes> chunk;
+    KH_RETURN_IF_ERROR(node->store().View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(chunk, txn.Get(Table::kChunks, manifest.chunks[i]));
+      return Status::Ok();
+    }));
+    if (!chunk) return Status::Corruption("chunk " + ToHex(manifest.chunks[i]) + " is missing");
+    if (ChunkId(*chunk) != manifest.chunks[i]) {
+      return Status::Corruption("chunk " + ToHex(manifest.chunks[i]) + " is damaged");
+    }
+    content.Update(*chunk);
+    KH_RETURN_IF_ERROR(WriteAll(STDOUT_FILENO, *chunk));
+  }
+  if (content.Finish() != manifest.content_sha256) {
+    return Status::Corruption("content of '" + name + "' does not match its signed SHA-256");
+  }
+  return Status::Ok();
+}
+
+// ---- id / checkpoint ----
+Status RunId(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, true));
+  if (args.Has("json")) {
+    json j = {{"node_id", ToHex(node->id())},
+              {"vkey", node->verifier_key()},
+              {"name", node->name()},
+              {"origin", node->origin_name()},
+              {"public_key", ToHex(node->key().public_key())}};
+    std::cout << j.dump() << "\n";
+  } else {
+    std::cout << "node_id " << ToHex(node->id()) << "\n"
+              << "vkey " << node->verifier_key() << "\n"
+              << "name " << node->name() << "\n";
+  }
+  return Status::Ok();
+}
+
+Status RunCheckpoint(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, true));
+  KH_ASSIGN_OR_RETURN(Hash origin, ParseOrigin(args, *node));
+  return node->store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kCheckpoints, origin));
+    if (!last) return Status::NotFound("no checkpoint yet for " + OriginName(origin));
+    std::cout << AsChars(last->second);
+    return Status::Ok();
+  });
+}
+
+// ---- proof ----
+Status RunProof(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, true));
+  KH_ASSIGN_OR_RETURN(Hash origin, ParseOrigin(args, *node));
+  bool inclusion = args.Has("index");
+  bool consistency = args.Has("from") || args.Has("to");
+  if (inclusion == consistency) {
+    return UsageError("give either --index I [--size N] or --from M --to N");
+  }
+  return node->store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(uint64_t current, LogSize(txn, origin));
+    SubtreeFn subtrees = StoredSubtrees(txn, origin);
+    json out;
+    if (inclusion) {
+      KH_ASSIGN_OR_RETURN(uint64_t index, args.GetUnsigned("index", 0));
+      KH_ASSIGN_OR_RETURN(uint64_t size, args.GetUnsigned("size", current));
+      if (size > current) {
+        return Status::InvalidArgument("--size " + std::to_string(size) + " is beyond the log (" +
+                                       std::to_string(current) + " records)");
+      }
+      KH_ASSIGN_OR_RETURN(std::vector<Hash> proof, InclusionProof(index, size, subtrees));
+      KH_ASSIGN_OR_RETURN(auto rec, txn.Get(Table::kRecords, keys::Record(origin, index)));
+      if (!rec) return Status::Corruption("record " + std::to_string(index) + " is missing");
+      KH_ASSIGN_OR_RETURN(Hash root, MerkleRoot(size, subtrees));
+      out = {{"origin", ToHex(origin)}, {"index", index},
+             {"size", size},            {"leaf_hash", ToHex(LeafHash(*rec))},
+             {"root", ToHex(root)},     {"proof", HashesJson(proof)}};
+    } else {
+      KH_ASSIGN_OR_RETURN(std::string from_s, args.Require("from"));
+      KH_ASSIGN_OR_RETURN(uint64_t from, args.GetUnsigned("from", 0));
+      KH_ASSIGN_OR_RETURN(uint64_t to, args.GetUnsigned("to", current));
+      if (to > current) {
+        return Status::InvalidArgument("--to " + std::to_string(to) + " is beyond the log (" +
+                                       std::to_string(current) + " records)");
+      }
+      KH_ASSIGN_OR_RETURN(std::vector<Hash> proof, ConsistencyProof(from, to, subtrees));
+      KH_ASSIGN_OR_RETURN(Hash old_root, MerkleRoot(from, subtrees));
+      KH_ASSIGN_OR_RETURN(Hash new_root, MerkleRoot(to, subtrees));
+      out = {{"origin", ToHex(origin)},       {"from", from},
+             {"to", to},                      {"old_root", ToHex(old_root)},
+             {"new_root", ToHex(new_root)},   {"proof", HashesJson(proof)}};
+    }
+    std::cout << out.dump(2) << "\n";
+    return Status::Ok();
+  });
+}
+
+// ---- verify ----
+Status RunVerify(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, true));
+  KH_ASSIGN_OR_RETURN(VerifyReport report, VerifyStore(node->store()));
+  for (const std::string& p : report.problems) std::cout << "FAIL " << p << "\n";
+  std::string counts = std::to_string(report.records) + " records in " +
+                       std::to_string(report.origins) + " logs, " +
+                       std::to_string(report.objects) + " objects, " +
+                       std::to_string(report.chunks) + " chunks, " +
+                       std::to_string(report.tree_nodes) + " tree nodes, " +
+                       std::to_string(report.checkpoints) + " checkpoints";
+  if (!report.clean()) {
+    std::cout << report.problems.size() << " problems found (checked " << counts << ")\n";
+    return ProblemsFound();
+  }
+  std::cout << "clean: checked " << counts << "\n";
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::vector<Command> LocalCommands() {
+  return {
+      {"init", "create a node: store, node key; print its id and verifier key",
+       "khronika init --data DIR [--name NAME] [--map-size BYTES]\n"
+       "Creates DIR/node.key (Ed25519, mode 0600) and the LMDB store in DIR/store.\n"
+       "Prints the node id and its C2SP verifier key.",
+       {kData, {"name"}, kMapSize}, RunInit},
+      {"keygen", "create an author key (Ed25519 PEM, mode 0600); print its public key",
+       "khronika keygen --out FILE\n"
+       "Writes the private key to FILE (mode 0600) and the public key to FILE.pub;\n"
+       "prints the public key in hex. The private key never needs to reach a node.",
+       {{"out"}}, RunKeygen},
+      {"author add", "register an author's public key",
+       "khronika author add --data DIR --name NAME --pubkey FILE\n"
+       "FILE holds a PEM public key (as keygen writes to FILE.pub) or 64 hex characters.",
+       {kData, {"name"}, {"pubkey"}, kMapSize}, RunAuthorAdd},
+      {"add", "sign files as an author and append them to the local log",
+       "khronika add --data DIR --key FILE --case ID [--kind KIND] [--meta k=v]...\n"
+       "             [--corrects ENTRY_ID] [--json] FILE...\n"
+       "Streams each FILE into the store in 1 MiB chunks, signs the entry with the author\n"
+       "key in FILE, appends it and prints the entry id and record index (--json: the\n"
+       "full receipt with checkpoint and inclusion proof).",
+       {kData, {"key"}, {"case"}, {"kind"}, {"meta", true, true}, {"corrects"}, kJson, kMapSize},
+       RunAdd},
+      {"log", "list the records of a log",
+       "khronika log --data DIR [--case ID] [--origin NODE_ID] [--json]\n"
+       "--json prints one object per line with index, entry_id, case, kind, author,\n"
+       "received_at_ms, leaf_hash, record_hex (the bytes the leaf hash covers) and files.",
+       {kData, {"case"}, {"origin"}, kJson, kMapSize}, RunLog},
+      {"cat", "write one evidence file to standard output, checked against its manifest",
+       "khronika cat --data DIR ENTRY_ID NAME", {kData, kMapSize}, RunCat},
+      {"id", "print the node id and C2SP verifier key",
+       "khronika id --data DIR [--json]", {kData, kJson, kMapSize}, RunId},
+      {"checkpoint", "print the latest signed checkpoint note",
+       "khronika checkpoint --data DIR [--origin NODE_ID]", {kData, {"origin"}, kMapSize},
+       RunCheckpoint},
+      {"proof", "print an inclusion or consistency proof as JSON",
+       "khronika proof --data DIR --index I [--size N] [--origin NODE_ID]\n"
+       "khronika proof --data DIR --from M --to N [--origin NODE_ID]",
+       {kData, {"index"}, {"size"}, {"from"}, {"to"}, {"origin"}, kMapSize}, RunProof},
+      {"verify", "check everything in a store; exit 0 clean, 1 problems (named), 2 usage",
+       "khronika verify --data DIR\n"
+       "Recomputes every id, signature, hash chain, case chain, Merkle node and checkpoint\n"
+       "root, and every file against its manifest. Prints one FAIL line per problem.",
+       {kData, kMapSize}, RunVerify},
+  };
+}
+
+}  // namespace khronika::cli

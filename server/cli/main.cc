@@ -1,0 +1,66 @@
+// khronika: one binary, many subcommands.
+#include <algorithm>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+
+namespace {
+
+using khronika::cli::Command;
+
+void PrintOverview(const std::vector<Command>& commands) {
+  std::cout << "khronika: a federated evidence archive node\n\nUsage: khronika COMMAND [options]\n\n"
+               "Commands:\n";
+  for (const Command& c : commands) {
+    std::cout << "  " << c.name << std::string(c.name.size() < 12 ? 12 - c.name.size() : 1, ' ')
+              << c.summary << "\n";
+  }
+  std::cout << "\nRun `khronika COMMAND --help` for a command's options.\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::vector<Command> commands = khronika::cli::LocalCommands();
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    PrintOverview(commands);
+    return args.empty() ? 2 : 0;
+  }
+  // Longest match first, so "author add" wins over a hypothetical "author".
+  const Command* command = nullptr;
+  size_t words = 0;
+  for (const Command& c : commands) {
+    size_t n = 1 + static_cast<size_t>(std::count(c.name.begin(), c.name.end(), ' '));
+    if (n > args.size() || n <= words) continue;
+    std::string joined = args[0];
+    for (size_t i = 1; i < n; ++i) joined += " " + args[i];
+    if (joined == c.name) command = &c, words = n;
+  }
+  if (!command) {
+    std::cerr << "khronika: unknown command '" << args[0] << "' (see khronika --help)\n";
+    return 2;
+  }
+  std::vector<std::string> rest(args.begin() + static_cast<long>(words), args.end());
+  for (const std::string& a : rest) {
+    if (a == "--help" || a == "-h") {
+      std::cout << command->usage << "\n";
+      return 0;
+    }
+  }
+  auto parsed = khronika::cli::Args::Parse(rest, command->options);
+  khronika::Status status = parsed.ok() ? command->run(*parsed) : parsed.status();
+  if (status.ok()) return 0;
+  if (status.message() == "problems found") return 1;
+  bool usage = status.code() == khronika::Code::kInvalidArgument &&
+               status.message().rfind("usage: ", 0) == 0;
+  if (usage) {
+    std::cerr << "khronika " << command->name << ": " << status.message().substr(7)
+              << " (see khronika " << command->name << " --help)\n";
+    return 2;
+  }
+  std::cerr << "khronika " << command->name << ": " << status.ToString() << "\n";
+  return 1;
+}

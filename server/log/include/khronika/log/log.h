@@ -1,0 +1,91 @@
+// The append-only log of one origin node: records chained by hash, an RFC 6962 Merkle tree whose
+// perfect subtrees are persisted, and a C2SP signed checkpoint after every transaction.
+//
+// Thread safety: a Log may be shared; Append serialises on LMDB's writer lock, and the checks
+// that cost CPU (signatures, content hashes) run before it is taken.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "khronika/schemas/crypto.h"
+#include "khronika/schemas/merkle.h"
+#include "khronika/schemas/objects.h"
+#include "khronika/store/store.h"
+
+namespace khronika {
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual int64_t NowMs() = 0;  // milliseconds since the Unix epoch
+};
+Clock& SystemClock();
+
+// One client-signed entry and the manifests it names, in the entry's order.
+struct Submission {
+  Entry entry;
+  std::vector<FileManifest> manifests;
+};
+
+// What a submitter keeps: enough to prove, offline, that its entry is in the log.
+struct Receipt {
+  Hash entry_id{};
+  Hash origin{};
+  uint64_t index = 0;
+  Bytes record;  // canonical record bytes; the leaf hash covers exactly these
+  Hash leaf_hash{};
+  uint64_t tree_size = 0;
+  std::string checkpoint;  // signed note for tree_size
+  std::vector<Hash> inclusion_proof;
+};
+
+// "khronika/<64 hex>": the checkpoint origin line and note key name of a node.
+std::string OriginName(const Hash& origin);
+
+// Registers an author's public key; entries by unregistered authors are refused.
+Status RegisterAuthor(Store& store, const PublicKey& key, std::string_view name);
+
+// Stores a chunk under its SHA-256 and returns the id (a no-op if already present).
+Result<Hash> PutChunk(WriteTxn& txn, ByteView chunk);
+
+// Checks that a stored file matches its manifest: every chunk present with the right length,
+// and the whole content's SHA-256. Reads the content once, chunk by chunk.
+Status CheckFileContent(const ReadTxn& txn, const FileManifest& manifest);
+
+// Reads perfect-subtree hashes of `origin` from the store's tree table.
+SubtreeFn StoredSubtrees(const ReadTxn& txn, const Hash& origin);
+
+class Log {
+ public:
+  // `node_key` signs checkpoints; it must outlive the Log.
+  Log(Store& store, const SigningKey& node_key, Clock& clock = SystemClock());
+
+  const Hash& origin() const { return origin_; }
+  const std::string& origin_name() const { return origin_name_; }
+
+  // Validates every submission (fields, author signature, manifest ids, file content against
+  // the stored chunks) outside the write lock, then appends them all in one transaction, signs
+  // one checkpoint and commits. Receipts come back only after the commit; on any error nothing
+  // is written.
+  Result<std::vector<Receipt>> Append(const std::vector<Submission>& batch);
+
+  Result<uint64_t> Size() const;
+  // The latest signed checkpoint note, or NotFound for an empty log.
+  Result<std::string> LatestCheckpoint() const;
+  Result<std::vector<Hash>> InclusionProof(uint64_t index, uint64_t size) const;
+  Result<std::vector<Hash>> ConsistencyProof(uint64_t from, uint64_t to) const;
+
+ private:
+  Store& store_;
+  const SigningKey& key_;
+  Clock& clock_;
+  Hash origin_;
+  std::string origin_name_;
+};
+
+// Size of the log of `origin` held in the store (0 if none).
+Result<uint64_t> LogSize(const ReadTxn& txn, const Hash& origin);
+
+}  // namespace khronika

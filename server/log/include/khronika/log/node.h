@@ -1,0 +1,44 @@
+// A node's data directory: DIR/node.key (Ed25519, PKCS#8 PEM, mode 0600) and DIR/store/ (LMDB).
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "khronika/log/log.h"
+#include "khronika/schemas/crypto.h"
+#include "khronika/store/store.h"
+
+namespace khronika {
+
+class Node {
+ public:
+  // Creates the directory, the node key and the store. AlreadyExists if DIR holds a node.
+  static Result<std::unique_ptr<Node>> Init(const std::filesystem::path& dir, std::string_view name,
+                                            const StoreOptions& options = {});
+  // Opens an existing node; NotFound if DIR holds none.
+  static Result<std::unique_ptr<Node>> Open(const std::filesystem::path& dir,
+                                            const StoreOptions& options = {});
+
+  Store& store() { return *store_; }
+  Log& log() { return *log_; }
+  const SigningKey& key() const { return key_; }
+  const Hash& id() const { return id_; }
+  const std::string& name() const { return name_; }
+  std::string origin_name() const { return OriginName(id_); }
+  // C2SP verifier key of the node's checkpoint signatures.
+  std::string verifier_key() const;
+
+  static std::filesystem::path KeyPath(const std::filesystem::path& dir) { return dir / "node.key"; }
+  static std::filesystem::path StorePath(const std::filesystem::path& dir) { return dir / "store"; }
+
+ private:
+  Node(std::unique_ptr<Store> store, SigningKey key, std::string name);
+  std::unique_ptr<Store> store_;
+  SigningKey key_;
+  Hash id_;
+  std::string name_;
+  std::unique_ptr<Log> log_;
+};
+
+}  // namespace khronika

@@ -1,0 +1,39 @@
+// How the log lays its data out in the store's tables (docs/format.md, "Store layout").
+// Integers in keys are big-endian so that key order is numeric order.
+#pragma once
+
+#include <string_view>
+
+#include "khronika/schemas/bytes.h"
+
+namespace khronika::keys {
+
+inline Bytes Record(const Hash& origin, uint64_t index) {
+  Bytes k(origin.begin(), origin.end());
+  AppendBigEndian64(k, index);
+  return k;
+}
+inline Bytes Tree(const Hash& origin, unsigned level, uint64_t index) {
+  Bytes k(origin.begin(), origin.end());
+  k.push_back(static_cast<uint8_t>(level));
+  AppendBigEndian64(k, index);
+  return k;
+}
+inline Bytes Checkpoint(const Hash& origin, uint64_t size) { return Record(origin, size); }
+inline Bytes CasePrefix(std::string_view case_id, const Hash& origin) {
+  Bytes k(case_id.begin(), case_id.end());
+  k.push_back(0);
+  k.insert(k.end(), origin.begin(), origin.end());
+  return k;
+}
+inline Bytes CaseRecord(std::string_view case_id, const Hash& origin, uint64_t index) {
+  Bytes k = CasePrefix(case_id, origin);
+  AppendBigEndian64(k, index);
+  return k;
+}
+inline Bytes EntryLocation(const Hash& origin, uint64_t index) { return Record(origin, index); }
+
+inline constexpr std::string_view kMetaNodeName = "node_name";
+inline constexpr std::string_view kMetaLocalOrigin = "local_origin";
+
+}  // namespace khronika::keys

@@ -1,0 +1,268 @@
+#include "khronika/log/log.h"
+
+#include <chrono>
+#include <map>
+
+#include "khronika/log/store_keys.h"
+#include "khronika/schemas/note.h"
+
+namespace khronika {
+namespace {
+
+class RealClock : public Clock {
+ public:
+  int64_t NowMs() override {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+};
+
+Hash HashFromBytes(ByteView b) {
+  Hash h{};
+  std::copy(b.begin(), b.begin() + std::min<size_t>(b.size(), 32), h.begin());
+  return h;
+}
+
+// Checks that need no store: fields, signature, and that the manifests are the ones signed.
+Status CheckSubmission(const Submission& s) {
+  KH_RETURN_IF_ERROR(ValidateEntryFields(s.entry));
+  if (s.manifests.size() != s.entry.manifests.size()) {
+    return Status::InvalidArgument("entry names " + std::to_string(s.entry.manifests.size()) +
+                                   " files but " + std::to_string(s.manifests.size()) +
+                                   " manifests were given");
+  }
+  for (size_t i = 0; i < s.manifests.size(); ++i) {
+    KH_RETURN_IF_ERROR(ValidateManifest(s.manifests[i]));
+    if (ObjectId(Encode(s.manifests[i])) != s.entry.manifests[i]) {
+      return Status::InvalidArgument("manifest " + std::to_string(i) +
+                                     " does not match the id the entry signs");
+    }
+  }
+  if (!VerifyEntrySignature(s.entry)) {
+    return Status::PermissionDenied("the entry's author signature is invalid");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Clock& SystemClock() {
+  static RealClock clock;
+  return clock;
+}
+
+std::string OriginName(const Hash& origin) { return "khronika/" + ToHex(origin); }
+
+Status RegisterAuthor(Store& store, const PublicKey& key, std::string_view name) {
+  if (name.empty() || name.size() > 256) {
+    return Status::InvalidArgument("author name must be 1 to 256 bytes");
+  }
+  return store.Update([&](WriteTxn& txn) { return txn.Put(Table::kAuthors, key, AsBytes(name)); });
+}
+
+Result<Hash> PutChunk(WriteTxn& txn, ByteView chunk) {
+  if (chunk.size() > kChunkSize) return Status::InvalidArgument("chunk larger than 1 MiB");
+  Hash id = ChunkId(chunk);
+  KH_ASSIGN_OR_RETURN(bool present, txn.Contains(Table::kChunks, id));
+  if (!present) KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, id, chunk));
+  return id;
+}
+
+Status CheckFileContent(const ReadTxn& txn, const FileManifest& m) {
+  Sha256Stream content;
+  for (uint64_t i = 0; i < m.chunks.size(); ++i) {
+    KH_ASSIGN_OR_RETURN(std::optional<Bytes> chunk, txn.Get(Table::kChunks, m.chunks[i]));
+    if (!chunk) {
+      return Status::NotFound("chunk " + ToHex(m.chunks[i]) + " of file '" + m.name +
+                              "' has not been uploaded");
+    }
+    if (chunk->size() != ChunkLength(m.size, i)) {
+      return Status::InvalidArgument("chunk " + std::to_string(i) + " of file '" + m.name +
+                                     "' has the wrong length for the declared size");
+    }
+    if (ChunkId(*chunk) != m.chunks[i]) {
+      return Status::Corruption("stored chunk " + ToHex(m.chunks[i]) + " does not match its id");
+    }
+    content.Update(*chunk);
+  }
+  if (content.Finish() != m.content_sha256) {
+    return Status::InvalidArgument("content of file '" + m.name +
+                                   "' does not match the SHA-256 in its manifest");
+  }
+  return Status::Ok();
+}
+
+SubtreeFn StoredSubtrees(const ReadTxn& txn, const Hash& origin) {
+  return [&txn, origin](unsigned level, uint64_t index) -> Result<Hash> {
+    KH_ASSIGN_OR_RETURN(std::optional<Bytes> v, txn.Get(Table::kTree, keys::Tree(origin, level, index)));
+    if (!v || v->size() != 32) {
+      return Status::Corruption("Merkle tree node level " + std::to_string(level) + " index " +
+                                std::to_string(index) + " of " + OriginName(origin) +
+                                " is missing or malformed");
+    }
+    return HashFromBytes(*v);
+  };
+}
+
+Result<uint64_t> LogSize(const ReadTxn& txn, const Hash& origin) {
+  KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kRecords, origin));
+  if (!last) return uint64_t{0};
+  return ReadBigEndian64(last->first.data() + 32) + 1;
+}
+
+Log::Log(Store& store, const SigningKey& node_key, Clock& clock)
+    : store_(store),
+      key_(node_key),
+      clock_(clock),
+      origin_(NodeIdFromPublicKey(node_key.public_key())),
+      origin_name_(OriginName(origin_)) {}
+
+Result<std::vector<Receipt>> Log::Append(const std::vector<Submission>& batch) {
+  if (batch.empty()) return Status::InvalidArgument("nothing to append");
+  // Expensive checks first, without the writer lock: chunks are never deleted, so what is
+  // verified here still holds inside the write transaction.
+  for (const Submission& s : batch) KH_RETURN_IF_ERROR(CheckSubmission(s));
+  KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
+    for (const Submission& s : batch) {
+      for (const FileManifest& m : s.manifests) KH_RETURN_IF_ERROR(CheckFileContent(txn, m));
+    }
+    return Status::Ok();
+  }));
+
+  std::vector<Receipt> receipts;
+  Status st = store_.Update([&](WriteTxn& txn) -> Status {
+    receipts.clear();
+    KH_ASSIGN_OR_RETURN(uint64_t size, LogSize(txn, origin_));
+    Hash prev_record{};
+    if (size > 0) {
+      KH_ASSIGN_OR_RETURN(std::optional<Bytes> last,
+                          txn.Get(Table::kRecords, keys::Record(origin_, size - 1)));
+      if (!last) return Status::Corruption("last record of the local log is missing");
+      prev_record = RecordHash(*last);
+    }
+    SubtreeFn subtrees = StoredSubtrees(txn, origin_);
+    for (const Submission& s : batch) {
+      KH_ASSIGN_OR_RETURN(bool registered, txn.Contains(Table::kAuthors, s.entry.author));
+      if (!registered) {
+        return Status::PermissionDenied("author " + ToHex(s.entry.author) +
+                                        " is not registered on this node");
+      }
+      Bytes entry_bytes = Encode(s.entry);
+      Hash entry_id = ObjectId(entry_bytes);
+      KH_ASSIGN_OR_RETURN(bool logged, txn.Contains(Table::kEntryIndex, entry_id));
+      if (logged) {
+        return Status::AlreadyExists("entry " + ToHex(entry_id) + " is already recorded");
+      }
+      if (s.entry.corrects) {
+        KH_ASSIGN_OR_RETURN(bool target, txn.Contains(Table::kEntryIndex, *s.entry.corrects));
+        if (!target) {
+          return Status::NotFound("the entry to correct, " + ToHex(*s.entry.corrects) +
+                                  ", is not recorded here");
+        }
+      }
+      for (const FileManifest& m : s.manifests) {
+        Bytes mb = Encode(m);
+        KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, ObjectId(mb), mb));
+      }
+      KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, entry_id, entry_bytes));
+
+      Record rec;
+      rec.origin = origin_;
+      rec.index = size;
+      rec.prev_record = prev_record;
+      rec.entry_id = entry_id;
+      KH_ASSIGN_OR_RETURN(auto case_tip,
+                          txn.Last(Table::kCaseIndex, keys::CasePrefix(s.entry.case_id, origin_)));
+      if (case_tip) rec.prev_case_record = HashFromBytes(case_tip->second);
+      rec.received_at_ms = clock_.NowMs();
+      Bytes record_bytes = Encode(rec);
+      Hash record_hash = RecordHash(record_bytes);
+
+      KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kRecords, keys::Record(origin_, size), record_bytes));
+      KH_RETURN_IF_ERROR(txn.Put(Table::kCaseIndex, keys::CaseRecord(s.entry.case_id, origin_, size),
+                                 record_hash));
+      KH_RETURN_IF_ERROR(txn.Put(Table::kEntryIndex, entry_id, keys::EntryLocation(origin_, size)));
+      Hash leaf = LeafHash(record_bytes);
+      KH_ASSIGN_OR_RETURN(std::vector<TreeNode> nodes, NodesCompletedByAppend(size, leaf, subtrees));
+      for (const TreeNode& n : nodes) {
+        KH_RETURN_IF_ERROR(txn.Put(Table::kTree, keys::Tree(origin_, n.level, n.index), n.hash));
+      }
+      Receipt r;
+      r.entry_id = entry_id;
+      r.origin = origin_;
+      r.index = size;
+      r.record = std::move(record_bytes);
+      r.leaf_hash = leaf;
+      receipts.push_back(std::move(r));
+      prev_record = record_hash;
+      ++size;
+    }
+    KH_ASSIGN_OR_RETURN(Hash root, MerkleRoot(size, subtrees));
+    SignedNote note;
+    note.text = FormatCheckpointBody(Checkpoint{origin_name_, size, root, {}});
+    note.signatures.push_back(SignNoteText(note.text, origin_name_, key_));
+    std::string checkpoint = FormatSignedNote(note);
+    KH_RETURN_IF_ERROR(
+        txn.PutImmutable(Table::kCheckpoints, keys::Checkpoint(origin_, size), AsBytes(checkpoint)));
+    for (Receipt& r : receipts) {
+      r.tree_size = size;
+      r.checkpoint = checkpoint;
+      KH_ASSIGN_OR_RETURN(r.inclusion_proof, khronika::InclusionProof(r.index, size, subtrees));
+    }
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  return receipts;
+}
+
+Result<uint64_t> Log::Size() const {
+  uint64_t size = 0;
+  KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(size, LogSize(txn, origin_));
+    return Status::Ok();
+  }));
+  return size;
+}
+
+Result<std::string> Log::LatestCheckpoint() const {
+  std::string note;
+  KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kCheckpoints, origin_));
+    if (!last) return Status::NotFound("the log is empty: no checkpoint yet");
+    note.assign(AsChars(last->second));
+    return Status::Ok();
+  }));
+  return note;
+}
+
+Result<std::vector<Hash>> Log::InclusionProof(uint64_t index, uint64_t size) const {
+  std::vector<Hash> proof;
+  KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(uint64_t current, LogSize(txn, origin_));
+    if (size > current) {
+      return Status::InvalidArgument("size " + std::to_string(size) + " is beyond the log (" +
+                                     std::to_string(current) + " records)");
+    }
+    KH_ASSIGN_OR_RETURN(proof, khronika::InclusionProof(index, size, StoredSubtrees(txn, origin_)));
+    return Status::Ok();
+  }));
+  return proof;
+}
+
+Result<std::vector<Hash>> Log::ConsistencyProof(uint64_t from, uint64_t to) const {
+  std::vector<Hash> proof;
+  KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(uint64_t current, LogSize(txn, origin_));
+    if (to > current) {
+      return Status::InvalidArgument("size " + std::to_string(to) + " is beyond the log (" +
+                                     std::to_string(current) + " records)");
+    }
+    KH_ASSIGN_OR_RETURN(proof,
+                        khronika::ConsistencyProof(from, to, StoredSubtrees(txn, origin_)));
+    return Status::Ok();
+  }));
+  return proof;
+}
+
+}  // namespace khronika

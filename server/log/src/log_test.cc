@@ -1,0 +1,1 @@
+#include "khronika/log/log.h"

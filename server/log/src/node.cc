@@ -1,0 +1,70 @@
+#include "khronika/log/node.h"
+
+#include <sys/stat.h>
+
+#include "khronika/log/store_keys.h"
+#include "khronika/schemas/note.h"
+#include "khronika/store/files.h"
+
+namespace khronika {
+
+Node::Node(std::unique_ptr<Store> store, SigningKey key, std::string name)
+    : store_(std::move(store)),
+      key_(std::move(key)),
+      id_(NodeIdFromPublicKey(key_.public_key())),
+      name_(std::move(name)),
+      log_(std::make_unique<Log>(*store_, key_)) {}
+
+std::string Node::verifier_key() const { return FormatVerifierKey(origin_name(), key_.public_key()); }
+
+Result<std::unique_ptr<Node>> Node::Init(const std::filesystem::path& dir, std::string_view name,
+                                         const StoreOptions& options) {
+  if (name.empty() || name.size() > 128) {
+    return Status::InvalidArgument("node name must be 1 to 128 bytes");
+  }
+  std::error_code ec;
+  if (std::filesystem::exists(KeyPath(dir), ec) ||
+      std::filesystem::exists(StorePath(dir) / "data.mdb", ec)) {
+    return Status::AlreadyExists("a node already exists in " + dir.string());
+  }
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::IOError("create " + dir.string() + ": " + ec.message());
+  ::chmod(dir.c_str(), 0700);
+  SigningKey key = SigningKey::Generate();
+  KH_RETURN_IF_ERROR(WriteNewFile(KeyPath(dir), key.ToPem(), 0600));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(StorePath(dir), options));
+  Hash id = NodeIdFromPublicKey(key.public_key());
+  KH_RETURN_IF_ERROR(store->Update([&](WriteTxn& txn) -> Status {
+    KH_RETURN_IF_ERROR(txn.Put(Table::kMeta, AsBytes(keys::kMetaNodeName), AsBytes(name)));
+    KH_RETURN_IF_ERROR(txn.Put(Table::kMeta, AsBytes(keys::kMetaLocalOrigin), id));
+    return txn.Put(Table::kOrigins, id, key.public_key());
+  }));
+  return std::unique_ptr<Node>(new Node(std::move(store), std::move(key), std::string(name)));
+}
+
+Result<std::unique_ptr<Node>> Node::Open(const std::filesystem::path& dir,
+                                         const StoreOptions& options) {
+  if (!std::filesystem::exists(KeyPath(dir))) {
+    return Status::NotFound("no node in " + dir.string() + " (run `khronika init --data " +
+                            dir.string() + "` first)");
+  }
+  KH_ASSIGN_OR_RETURN(std::string pem, ReadSmallFile(KeyPath(dir), 16 * 1024));
+  KH_ASSIGN_OR_RETURN(SigningKey key, SigningKey::FromPem(pem));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(StorePath(dir), options));
+  std::string name;
+  Hash id = NodeIdFromPublicKey(key.public_key());
+  KH_RETURN_IF_ERROR(store->View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto n, txn.Get(Table::kMeta, AsBytes(keys::kMetaNodeName)));
+    KH_ASSIGN_OR_RETURN(auto origin, txn.Get(Table::kMeta, AsBytes(keys::kMetaLocalOrigin)));
+    if (!n || !origin) return Status::Corruption("store has no node identity");
+    if (!ConstantTimeEqual(*origin, id)) {
+      return Status::Corruption("node.key does not belong to this store (origin " +
+                                ToHex(*origin) + ")");
+    }
+    name.assign(AsChars(*n));
+    return Status::Ok();
+  }));
+  return std::unique_ptr<Node>(new Node(std::move(store), std::move(key), std::move(name)));
+}
+
+}  // namespace khronika

@@ -1,0 +1,282 @@
+#include "khronika/log/verify.h"
+
+#include <map>
+
+#include "khronika/log/log.h"
+#include "khronika/log/store_keys.h"
+#include "khronika/schemas/merkle.h"
+#include "khronika/schemas/note.h"
+#include "khronika/schemas/objects.h"
+
+namespace khronika {
+namespace {
+
+constexpr size_t kMaxProblemsPerKind = 1000;
+
+class Verifier {
+ public:
+  Verifier(const ReadTxn& txn, VerifyReport& report) : txn_(txn), report_(report) {}
+
+  Status Run() {
+    KH_RETURN_IF_ERROR(CheckChunks());
+    KH_RETURN_IF_ERROR(CheckObjects());
+    KH_RETURN_IF_ERROR(CheckRecords());
+    for (auto& [origin, log] : logs_) KH_RETURN_IF_ERROR(CheckTree(origin, log));
+    KH_RETURN_IF_ERROR(CheckStrayTreeNodes());
+    KH_RETURN_IF_ERROR(CheckCheckpoints());
+    report_.origins = logs_.size();
+    return Status::Ok();
+  }
+
+ private:
+  struct LogState {
+    std::vector<std::vector<Hash>> levels;  // levels[0] = leaf hashes, recomputed
+    std::map<std::string, Hash> case_tips;
+    Hash prev_record{};
+    uint64_t next_index = 0;
+  };
+
+  void Problem(std::string line) {
+    if (report_.problems.size() < 20 * kMaxProblemsPerKind) report_.problems.push_back(std::move(line));
+  }
+
+  Status CheckChunks() {
+    return txn_.Scan(Table::kChunks, {}, [&](ByteView key, ByteView value) -> Result<bool> {
+      ++report_.chunks;
+      if (key.size() != 32) {
+        Problem("chunk table: malformed key " + ToHex(key));
+      } else if (ChunkId(value) != HashOf(key)) {
+        Problem("chunk " + ToHex(key) + ": content does not match its id");
+      }
+      return true;
+    });
+  }
+
+  Status CheckObjects() {
+    return txn_.Scan(Table::kObjects, {}, [&](ByteView key, ByteView value) -> Result<bool> {
+      ++report_.objects;
+      std::string id = ToHex(key);
+      if (key.size() != 32 || ObjectId(value) != HashOf(key)) {
+        Problem("object " + id + ": bytes do not match its id");
+        return true;
+      }
+      auto type = PeekObjectType(value);
+      if (!type.ok()) {
+        Problem("object " + id + ": " + type.status().message());
+      } else if (*type == kTypeManifest) {
+        auto m = DecodeManifest(value);
+        if (!m.ok()) {
+          Problem("manifest " + id + ": " + m.status().message());
+        } else {
+          Status content = CheckFileContent(txn_, *m);
+          if (!content.ok()) Problem("manifest " + id + " ('" + m->name + "'): " + content.message());
+        }
+      } else if (*type == kTypeEntry) {
+        auto e = DecodeEntry(value);
+        if (!e.ok()) {
+          Problem("entry " + id + ": " + e.status().message());
+        } else {
+          if (!VerifyEntrySignature(*e)) Problem("entry " + id + ": author signature is invalid");
+          for (const Hash& m : e->manifests) {
+            KH_ASSIGN_OR_RETURN(bool present, txn_.Contains(Table::kObjects, m));
+            if (!present) Problem("entry " + id + ": manifest " + ToHex(m) + " is missing");
+          }
+        }
+      } else {
+        Problem("object " + id + ": unexpected object type");
+      }
+      return true;
+    });
+  }
+
+  Status CheckRecords() {
+    return txn_.Scan(Table::kRecords, {}, [&](ByteView key, ByteView value) -> Result<bool> {
+      ++report_.records;
+      if (key.size() != 40) {
+        Problem("record table: malformed key " + ToHex(key));
+        return true;
+      }
+      Hash origin = HashOf(key.first(32));
+      uint64_t index = ReadBigEndian64(key.data() + 32);
+      std::string name = "record " + std::to_string(index) + " of " + OriginName(origin);
+      LogState& log = logs_[origin];
+      if (index != log.next_index) {
+        Problem("records " + std::to_string(log.next_index) + " to " + std::to_string(index - 1) +
+                " of " + OriginName(origin) + " are missing");
+      }
+      // A record that cannot be decoded still occupies its leaf; its bytes are hashed as they
+      // are, so the tree and checkpoint checks report the damage too.
+      log.next_index = index + 1;
+      Hash leaf = LeafHash(value);
+      if (log.levels.empty()) log.levels.emplace_back();
+      log.levels[0].resize(index + 1);
+      log.levels[0][index] = leaf;
+      Hash this_hash = RecordHash(value);
+      auto rec = DecodeRecord(value);
+      if (!rec.ok()) {
+        Problem(name + ": " + rec.status().message());
+        log.prev_record = this_hash;
+        return true;
+      }
+      if (rec->origin != origin || rec->index != index) {
+        Problem(name + ": stored under the wrong origin or index");
+      }
+      if (rec->prev_record != (index == 0 ? Hash{} : log.prev_record)) {
+        Problem(name + ": hash chain broken (previous record hash does not match)");
+      }
+      log.prev_record = this_hash;
+      KH_ASSIGN_OR_RETURN(std::optional<Bytes> entry_bytes, txn_.Get(Table::kObjects, rec->entry_id));
+      if (!entry_bytes) {
+        Problem(name + ": entry " + ToHex(rec->entry_id) + " is missing");
+        return true;
+      }
+      auto entry = DecodeEntry(*entry_bytes);
+      if (!entry.ok()) return true;  // reported with the objects
+      Hash& tip = log.case_tips[entry->case_id];
+      if (rec->prev_case_record != tip) {
+        Problem(name + ": case chain of case '" + entry->case_id + "' broken");
+      }
+      tip = this_hash;
+      KH_ASSIGN_OR_RETURN(auto indexed,
+                          txn_.Get(Table::kCaseIndex, keys::CaseRecord(entry->case_id, origin, index)));
+      if (!indexed || *indexed != Bytes(this_hash.begin(), this_hash.end())) {
+        Problem(name + ": case index entry missing or wrong");
+      }
+      KH_ASSIGN_OR_RETURN(auto location, txn_.Get(Table::kEntryIndex, rec->entry_id));
+      if (!location || *location != keys::EntryLocation(origin, index)) {
+        Problem(name + ": entry index does not point to this record");
+      }
+      return true;
+    });
+  }
+
+  // Recomputes every perfect subtree from the leaves and compares each stored node.
+  Status CheckTree(const Hash& origin, LogState& log) {
+    auto& levels = log.levels;
+    while (levels.back().size() >= 2) {
+      const auto& below = levels.back();
+      std::vector<Hash> above(below.size() / 2);
+      for (size_t i = 0; i < above.size(); ++i) above[i] = HashChildren(below[2 * i], below[2 * i + 1]);
+      levels.push_back(std::move(above));
+    }
+    uint64_t expected = 0;
+    for (const auto& l : levels) expected += l.size();
+    uint64_t seen = 0;
+    KH_RETURN_IF_ERROR(txn_.Scan(Table::kTree, origin, [&](ByteView key, ByteView value) -> Result<bool> {
+      ++report_.tree_nodes;
+      ++seen;
+      if (key.size() != 41) {
+        Problem("tree table: malformed key " + ToHex(key));
+        return true;
+      }
+      unsigned level = key[32];
+      uint64_t index = ReadBigEndian64(key.data() + 33);
+      std::string name = "Merkle tree node (level " + std::to_string(level) + ", index " +
+                         std::to_string(index) + ") of " + OriginName(origin);
+      if (level >= levels.size() || index >= levels[level].size()) {
+        Problem(name + ": no such node in a log of " + std::to_string(levels[0].size()) + " records");
+      } else if (value.size() != 32 || HashOf(value) != levels[level][index]) {
+        Problem(name + ": hash does not match the records");
+      }
+      return true;
+    }));
+    if (seen < expected) {
+      Problem(OriginName(origin) + ": " + std::to_string(expected - seen) +
+              " Merkle tree nodes are missing");
+    }
+    return Status::Ok();
+  }
+
+  Status CheckStrayTreeNodes() {
+    return txn_.Scan(Table::kTree, {}, [&](ByteView key, ByteView) -> Result<bool> {
+      if (key.size() >= 32 && !logs_.count(HashOf(key.first(32)))) {
+        ++report_.tree_nodes;
+        Problem("Merkle tree node " + ToHex(key) + ": belongs to no log with records");
+      }
+      return true;
+    });
+  }
+
+  Status CheckCheckpoints() {
+    return txn_.Scan(Table::kCheckpoints, {}, [&](ByteView key, ByteView value) -> Result<bool> {
+      ++report_.checkpoints;
+      if (key.size() != 40) {
+        Problem("checkpoint table: malformed key " + ToHex(key));
+        return true;
+      }
+      Hash origin = HashOf(key.first(32));
+      uint64_t size = ReadBigEndian64(key.data() + 32);
+      std::string name = "checkpoint at size " + std::to_string(size) + " of " + OriginName(origin);
+      KH_ASSIGN_OR_RETURN(std::optional<Bytes> pub, txn_.Get(Table::kOrigins, origin));
+      if (!pub || pub->size() != 32) {
+        Problem(name + ": the origin's public key is not known");
+        return true;
+      }
+      PublicKey key_bytes;
+      std::copy(pub->begin(), pub->end(), key_bytes.begin());
+      if (NodeIdFromPublicKey(key_bytes) != origin) {
+        Problem("origin " + OriginName(origin) + ": stored public key does not match the id");
+        return true;
+      }
+      auto note = ParseSignedNote(AsChars(value));
+      if (!note.ok()) {
+        Problem(name + ": " + note.status().message());
+        return true;
+      }
+      auto verifier = ParseVerifierKey(FormatVerifierKey(OriginName(origin), key_bytes));
+      if (!verifier.ok() || !NoteSignedBy(*note, *verifier)) {
+        Problem(name + ": origin signature is invalid");
+        return true;
+      }
+      auto cp = ParseCheckpointBody(note->text);
+      if (!cp.ok()) {
+        Problem(name + ": " + cp.status().message());
+        return true;
+      }
+      if (cp->origin != OriginName(origin) || cp->size != size) {
+        Problem(name + ": signed origin or size does not match where it is stored");
+        return true;
+      }
+      auto it = logs_.find(origin);
+      uint64_t held = it == logs_.end() ? 0 : it->second.levels[0].size();
+      if (size > held) {
+        Problem(name + ": covers " + std::to_string(size) + " records but only " +
+                std::to_string(held) + " are stored");
+        return true;
+      }
+      Hash root = size == 0 ? MerkleEmptyRoot() : Hash{};
+      if (size > 0) {
+        const auto& levels = it->second.levels;
+        SubtreeFn computed = [&levels](unsigned level, uint64_t index) -> Result<Hash> {
+          if (level >= levels.size() || index >= levels[level].size()) {
+            return Status::Corruption("subtree out of range");
+          }
+          return levels[level][index];
+        };
+        KH_ASSIGN_OR_RETURN(root, MerkleRoot(size, computed));
+      }
+      if (root != cp->root) Problem(name + ": Merkle root does not match the records");
+      return true;
+    });
+  }
+
+  static Hash HashOf(ByteView b) {
+    Hash h{};
+    std::copy(b.begin(), b.begin() + std::min<size_t>(32, b.size()), h.begin());
+    return h;
+  }
+
+  const ReadTxn& txn_;
+  VerifyReport& report_;
+  std::map<Hash, LogState> logs_;
+};
+
+}  // namespace
+
+Result<VerifyReport> VerifyStore(const Store& store) {
+  VerifyReport report;
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) { return Verifier(txn, report).Run(); }));
+  return report;
+}
+
+}  // namespace khronika

@@ -1,0 +1,111 @@
+// The node's LMDB store: one environment, one named database per Table.
+//
+// Thread safety: Store is safe to share between threads. A ReadTxn or WriteTxn belongs to the
+// thread that opened it and lives only inside the callback given to View or Update; every value
+// handed out is a copy, so nothing points into LMDB memory once the transaction ends.
+// Durability: LMDB's default, fully synchronous commits (never MDB_NOSYNC, MDB_NOMETASYNC or
+// MDB_WRITEMAP). A write transaction aborts unless its callback returned OK and commit succeeded.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "khronika/schemas/bytes.h"
+
+namespace khronika {
+
+enum class Table : uint8_t {
+  kMeta,          // store format, node name, local origin
+  kChunks,        // chunk id -> chunk bytes
+  kObjects,       // manifest or entry id -> canonical bytes
+  kRecords,       // origin (32) || index (u64 BE) -> canonical record bytes
+  kTree,          // origin (32) || level (u8) || index (u64 BE) -> perfect-subtree hash
+  kCaseIndex,     // case id || 0x00 || origin (32) || index (u64 BE) -> record hash
+  kEntryIndex,    // entry id -> origin (32) || index (u64 BE) of the record that logs it
+  kCheckpoints,   // origin (32) || size (u64 BE) -> signed checkpoint note
+  kCosignatures,  // reserved for the federation: origin || size || cosigner -> signature line
+  kOrigins,       // origin (32) -> origin public key (32): whose checkpoints we can verify
+  kPeers,         // reserved for the federation
+  kAuthors,       // author public key (32) -> author name
+  kTokens,        // token hash -> token record (server)
+  kAccessLog,     // time (u64 BE) || sequence -> access record (server)
+};
+inline constexpr int kTableCount = 14;
+const char* TableName(Table table);
+
+struct StoreOptions {
+  // Upper bound of the memory map, and so of the data file. Sparse: costs no disk until used.
+  uint64_t map_size = uint64_t{64} << 30;
+  bool read_only = false;
+};
+
+class ReadTxn;
+class WriteTxn;
+
+class Store {
+ public:
+  // Opens the store in `dir` (created if missing unless read-only) and clears stale readers
+  // left by crashed processes.
+  static Result<std::unique_ptr<Store>> Open(const std::filesystem::path& dir,
+                                             const StoreOptions& options = {});
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Runs `fn` in a write transaction and commits only if it returns OK. A full map or disk
+  // gives StoreFull, with nothing written.
+  Status Update(const std::function<Status(WriteTxn&)>& fn);
+  Status View(const std::function<Status(ReadTxn&)>& fn) const;
+
+  // Bytes used by the data file and the map limit.
+  struct Usage {
+    uint64_t used_bytes = 0;
+    uint64_t map_size = 0;
+  };
+  Usage GetUsage() const;
+
+  struct Impl;
+
+ private:
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+class ReadTxn {
+ public:
+  virtual ~ReadTxn() = default;
+  Result<std::optional<Bytes>> Get(Table table, ByteView key) const;
+  Result<bool> Contains(Table table, ByteView key) const;
+  // Visits, in key order, the entries whose key starts with `prefix` and is >= `start` (when
+  // given), until `fn` returns false. The views are valid only during the call.
+  Status Scan(Table table, ByteView prefix,
+              const std::function<Result<bool>(ByteView key, ByteView value)>& fn,
+              ByteView start = {}) const;
+  // The entry with the greatest key that starts with `prefix`, if any.
+  Result<std::optional<std::pair<Bytes, Bytes>>> Last(Table table, ByteView prefix) const;
+  Result<uint64_t> Count(Table table) const;
+
+ protected:
+  ReadTxn(const Store::Impl* store, void* txn) : store_(store), txn_(txn) {}
+  const Store::Impl* store_;
+  void* txn_;  // MDB_txn*, owned by Store for the duration of the callback
+  friend class Store;
+};
+
+class WriteTxn : public ReadTxn {
+ public:
+  Status Put(Table table, ByteView key, ByteView value);
+  // Like Put, but AlreadyExists if the key is present with a different value; OK (and no write)
+  // if it is present with the same value. For content-addressed and append-only tables.
+  Status PutImmutable(Table table, ByteView key, ByteView value);
+  Status Delete(Table table, ByteView key);
+
+ private:
+  using ReadTxn::ReadTxn;
+  friend class Store;
+};
+
+}  // namespace khronika

@@ -1,0 +1,220 @@
+#include "khronika/store/store.h"
+
+#include <sys/stat.h>
+
+#include <array>
+#include <cstring>
+#include <string>
+
+#include "lmdb_handles.h"
+#include "value_codec.h"
+
+namespace khronika {
+namespace {
+
+constexpr const char* kTableNames[kTableCount] = {
+    "meta",   "chunks",    "objects", "records", "tree",  "case_index", "entry_index",
+    "checkpoints", "cosignatures", "origins", "peers", "authors", "tokens", "access_log"};
+
+constexpr std::string_view kStoreFormatKey = "store_format";
+constexpr std::string_view kStoreFormat = "khronika-store-1";
+
+MDB_val ToVal(ByteView b) {
+  return MDB_val{b.size(), const_cast<uint8_t*>(b.data())};
+}
+ByteView FromVal(const MDB_val& v) { return {static_cast<const uint8_t*>(v.mv_data), v.mv_size}; }
+
+bool HasPrefix(ByteView key, ByteView prefix) {
+  return key.size() >= prefix.size() &&
+         (prefix.empty() || std::memcmp(key.data(), prefix.data(), prefix.size()) == 0);
+}
+
+}  // namespace
+
+const char* TableName(Table table) { return kTableNames[static_cast<int>(table)]; }
+
+struct Store::Impl {
+  lmdb::Env env;
+  std::array<MDB_dbi, kTableCount> dbis{};
+  bool read_only = false;
+  uint64_t map_size = 0;
+  MDB_dbi dbi(Table t) const { return dbis[static_cast<int>(t)]; }
+};
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& dir,
+                                           const StoreOptions& options) {
+  if (!options.read_only) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return Status::IOError("create " + dir.string() + ": " + ec.message());
+    ::chmod(dir.c_str(), 0700);
+  } else if (!std::filesystem::exists(dir / "data.mdb")) {
+    return Status::NotFound("no store at " + dir.string());
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->read_only = options.read_only;
+  MDB_env* raw = nullptr;
+  KH_RETURN_IF_ERROR(lmdb::ToStatus(mdb_env_create(&raw), "create environment"));
+  impl->env = lmdb::Env(raw);
+  KH_RETURN_IF_ERROR(lmdb::ToStatus(mdb_env_set_maxdbs(raw, kTableCount + 2), "set max dbs"));
+  KH_RETURN_IF_ERROR(
+      lmdb::ToStatus(mdb_env_set_mapsize(raw, options.map_size), "set map size"));
+  // MDB_NOTLS: read transactions are not tied to thread-local reader slots, so a server may
+  // run them on any pool thread. No flag here weakens durability.
+  unsigned flags = MDB_NOTLS | (options.read_only ? MDB_RDONLY : 0);
+  int rc = mdb_env_open(raw, dir.c_str(), flags, 0600);
+  if (rc != MDB_SUCCESS) return lmdb::ToStatus(rc, ("open store " + dir.string()).c_str());
+  int dead = 0;
+  KH_RETURN_IF_ERROR(lmdb::ToStatus(mdb_reader_check(raw, &dead), "clear stale readers"));
+  MDB_envinfo info;
+  mdb_env_info(raw, &info);
+  impl->map_size = info.me_mapsize;
+
+  KH_ASSIGN_OR_RETURN(lmdb::Txn txn, lmdb::Txn::Begin(raw, options.read_only));
+  for (int i = 0; i < kTableCount; ++i) {
+    rc = mdb_dbi_open(txn.get(), kTableNames[i], options.read_only ? 0 : MDB_CREATE,
+                      &impl->dbis[i]);
+    if (rc != MDB_SUCCESS) {
+      return lmdb::ToStatus(rc, (std::string("open table ") + kTableNames[i]).c_str());
+    }
+  }
+  MDB_val key = ToVal(AsBytes(kStoreFormatKey)), val;
+  rc = mdb_get(txn.get(), impl->dbis[0], &key, &val);
+  if (rc == MDB_NOTFOUND && !options.read_only) {
+    MDB_val format = ToVal(AsBytes(kStoreFormat));
+    KH_RETURN_IF_ERROR(
+        lmdb::ToStatus(mdb_put(txn.get(), impl->dbis[0], &key, &format, 0), "write format"));
+  } else if (rc != MDB_SUCCESS) {
+    return lmdb::ToStatus(rc, "read store format");
+  } else if (AsChars(FromVal(val)) != kStoreFormat) {
+    return Status::Corruption("store format is '" + std::string(AsChars(FromVal(val))) +
+                              "', expected '" + std::string(kStoreFormat) + "'");
+  }
+  KH_RETURN_IF_ERROR(txn.Commit());
+  return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+Status Store::Update(const std::function<Status(WriteTxn&)>& fn) {
+  if (impl_->read_only) return Status::PermissionDenied("store opened read-only");
+  KH_ASSIGN_OR_RETURN(lmdb::Txn txn, lmdb::Txn::Begin(impl_->env.get(), false));
+  WriteTxn w(impl_.get(), txn.get());
+  KH_RETURN_IF_ERROR(fn(w));
+  return txn.Commit();
+}
+
+Status Store::View(const std::function<Status(ReadTxn&)>& fn) const {
+  KH_ASSIGN_OR_RETURN(lmdb::Txn txn, lmdb::Txn::Begin(impl_->env.get(), true));
+  ReadTxn r(impl_.get(), txn.get());
+  return fn(r);
+}
+
+Store::Usage Store::GetUsage() const {
+  MDB_envinfo info;
+  MDB_stat stat;
+  mdb_env_info(impl_->env.get(), &info);
+  mdb_env_stat(impl_->env.get(), &stat);
+  return {static_cast<uint64_t>(info.me_last_pgno + 1) * stat.ms_psize, info.me_mapsize};
+}
+
+// ---- ReadTxn ----
+
+Result<std::optional<Bytes>> ReadTxn::Get(Table table, ByteView key) const {
+  MDB_val k = ToVal(key), v;
+  int rc = mdb_get(static_cast<MDB_txn*>(txn_), store_->dbi(table), &k, &v);
+  if (rc == MDB_NOTFOUND) return std::optional<Bytes>();
+  if (rc != MDB_SUCCESS) return lmdb::ToStatus(rc, TableName(table));
+  KH_ASSIGN_OR_RETURN(Bytes plain, store_internal::UnsealValue(table, key, FromVal(v)));
+  return std::optional<Bytes>(std::move(plain));
+}
+
+Result<bool> ReadTxn::Contains(Table table, ByteView key) const {
+  MDB_val k = ToVal(key), v;
+  int rc = mdb_get(static_cast<MDB_txn*>(txn_), store_->dbi(table), &k, &v);
+  if (rc == MDB_NOTFOUND) return false;
+  if (rc != MDB_SUCCESS) return lmdb::ToStatus(rc, TableName(table));
+  return true;
+}
+
+Status ReadTxn::Scan(Table table, ByteView prefix,
+                     const std::function<Result<bool>(ByteView, ByteView)>& fn,
+                     ByteView start) const {
+  KH_ASSIGN_OR_RETURN(lmdb::Cursor cursor,
+                      lmdb::Cursor::Open(static_cast<MDB_txn*>(txn_), store_->dbi(table)));
+  ByteView first = start.size() > prefix.size() ? start : prefix;
+  MDB_val k = ToVal(first), v;
+  int rc = first.empty() ? mdb_cursor_get(cursor.get(), &k, &v, MDB_FIRST)
+                         : mdb_cursor_get(cursor.get(), &k, &v, MDB_SET_RANGE);
+  while (rc == MDB_SUCCESS) {
+    ByteView key = FromVal(k);
+    if (!HasPrefix(key, prefix)) break;
+    KH_ASSIGN_OR_RETURN(Bytes plain, store_internal::UnsealValue(table, key, FromVal(v)));
+    KH_ASSIGN_OR_RETURN(bool more, fn(key, plain));
+    if (!more) return Status::Ok();
+    rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT);
+  }
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return lmdb::ToStatus(rc, TableName(table));
+  return Status::Ok();
+}
+
+Result<std::optional<std::pair<Bytes, Bytes>>> ReadTxn::Last(Table table,
+                                                             ByteView prefix) const {
+  using Out = std::optional<std::pair<Bytes, Bytes>>;
+  KH_ASSIGN_OR_RETURN(lmdb::Cursor cursor,
+                      lmdb::Cursor::Open(static_cast<MDB_txn*>(txn_), store_->dbi(table)));
+  MDB_val k, v;
+  int rc;
+  // Seek just past the prefix range: the prefix followed by 0xff bytes, then step back.
+  Bytes upper(prefix.begin(), prefix.end());
+  upper.insert(upper.end(), 64, 0xff);
+  k = ToVal(upper);
+  rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_SET_RANGE);
+  if (rc == MDB_NOTFOUND) {
+    rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_LAST);
+  } else if (rc == MDB_SUCCESS) {
+    rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_PREV);
+  }
+  if (rc == MDB_NOTFOUND) return Out();
+  if (rc != MDB_SUCCESS) return lmdb::ToStatus(rc, TableName(table));
+  ByteView key = FromVal(k);
+  if (!HasPrefix(key, prefix)) return Out();
+  KH_ASSIGN_OR_RETURN(Bytes plain, store_internal::UnsealValue(table, key, FromVal(v)));
+  return Out(std::make_pair(Bytes(key.begin(), key.end()), std::move(plain)));
+}
+
+Result<uint64_t> ReadTxn::Count(Table table) const {
+  MDB_stat stat;
+  int rc = mdb_stat(static_cast<MDB_txn*>(txn_), store_->dbi(table), &stat);
+  if (rc != MDB_SUCCESS) return lmdb::ToStatus(rc, TableName(table));
+  return static_cast<uint64_t>(stat.ms_entries);
+}
+
+// ---- WriteTxn ----
+
+Status WriteTxn::Put(Table table, ByteView key, ByteView value) {
+  Bytes sealed = store_internal::SealValue(table, key, value);
+  MDB_val k = ToVal(key), v = ToVal(sealed);
+  return lmdb::ToStatus(mdb_put(static_cast<MDB_txn*>(txn_), store_->dbi(table), &k, &v, 0),
+                        TableName(table));
+}
+
+Status WriteTxn::PutImmutable(Table table, ByteView key, ByteView value) {
+  KH_ASSIGN_OR_RETURN(std::optional<Bytes> existing, Get(table, key));
+  if (existing) {
+    if (ConstantTimeEqual(*existing, value)) return Status::Ok();
+    return Status::AlreadyExists(std::string(TableName(table)) + ": key " + ToHex(key) +
+                                 " already holds different bytes");
+  }
+  return Put(table, key, value);
+}
+
+Status WriteTxn::Delete(Table table, ByteView key) {
+  MDB_val k = ToVal(key);
+  int rc = mdb_del(static_cast<MDB_txn*>(txn_), store_->dbi(table), &k, nullptr);
+  if (rc == MDB_NOTFOUND) return Status::Ok();
+  return lmdb::ToStatus(rc, TableName(table));
+}
+
+}  // namespace khronika

@@ -1,0 +1,1 @@
+#include "khronika/store/store.h"
