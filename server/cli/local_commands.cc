@@ -282,8 +282,11 @@ Status RunLog(const Args& args) {
         KH_ASSIGN_OR_RETURN(auto mb, txn.Get(Table::kObjects, mid));
         if (!mb) return Status::Corruption("manifest " + ToHex(mid) + " is missing");
         KH_ASSIGN_OR_RETURN(FileManifest m, DecodeManifest(*mb));
-        files.push_back({{"name", m.name}, {"size", m.size}, {"sha256", ToHex(m.content_sha256)},
-                         {"manifest_id", ToHex(mid)}});
+        files.push_back({{"name", m.name},
+                         {"size", m.size},
+                         {"sha256", ToHex(m.content_sha256)},
+                         {"manifest_id", ToHex(mid)},
+                         {"manifest_hex", ToHex(*mb)}});
       }
       if (as_json) {
         json line = {{"index", rec.index},
@@ -294,6 +297,7 @@ Status RunLog(const Args& args) {
                      {"received_at_ms", rec.received_at_ms},
                      {"leaf_hash", ToHex(LeafHash(*rec_bytes))},
                      {"record_hex", ToHex(*rec_bytes)},
+                     {"entry_hex", ToHex(*entry_bytes)},
                      {"files", files}};
         std::cout << line.dump() << "\n";
       } else {
@@ -406,13 +410,13 @@ Status RunCheckpoint(const Args& args) {
 
 // ---- proof ----
 Status RunProof(const Args& args) {
-  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, true));
-  KH_ASSIGN_OR_RETURN(Hash origin, ParseOrigin(args, *node));
   bool inclusion = args.Has("index");
   bool consistency = args.Has("from") || args.Has("to");
   if (inclusion == consistency) {
     return UsageError("give either --index I [--size N] or --from M --to N");
   }
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, true));
+  KH_ASSIGN_OR_RETURN(Hash origin, ParseOrigin(args, *node));
   return node->store().View([&](ReadTxn& txn) -> Status {
     KH_ASSIGN_OR_RETURN(uint64_t current, LogSize(txn, origin));
     SubtreeFn subtrees = StoredSubtrees(txn, origin);
@@ -432,7 +436,7 @@ Status RunProof(const Args& args) {
              {"size", size},            {"leaf_hash", ToHex(LeafHash(*rec))},
              {"root", ToHex(root)},     {"proof", HashesJson(proof)}};
     } else {
-      KH_ASSIGN_OR_RETURN(std::string from_s, args.Require("from"));
+      if (!args.Has("from")) return UsageError("--to needs --from");
       KH_ASSIGN_OR_RETURN(uint64_t from, args.GetUnsigned("from", 0));
       KH_ASSIGN_OR_RETURN(uint64_t to, args.GetUnsigned("to", current));
       if (to > current) {
@@ -499,7 +503,8 @@ std::vector<Command> LocalCommands() {
       {"log", "list the records of a log",
        "khronika log --data DIR [--case ID] [--origin NODE_ID] [--json]\n"
        "--json prints one object per line with index, entry_id, case, kind, author,\n"
-       "received_at_ms, leaf_hash, record_hex (the bytes the leaf hash covers) and files.",
+       "received_at_ms, leaf_hash, record_hex (the bytes the leaf hash covers), entry_hex\n"
+       "(the signed entry's canonical bytes) and files (each with manifest_hex).",
        {kData, {"case"}, {"origin"}, kJson, kMapSize}, RunLog},
       {"cat", "write one evidence file to standard output, checked against its manifest",
        "khronika cat --data DIR ENTRY_ID NAME", {kData, kMapSize}, RunCat},

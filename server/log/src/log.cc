@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <map>
+#include <set>
 
 #include "khronika/log/store_keys.h"
 #include "khronika/schemas/note.h"
@@ -32,8 +33,14 @@ Status CheckSubmission(const Submission& s) {
                                    " files but " + std::to_string(s.manifests.size()) +
                                    " manifests were given");
   }
+  std::set<std::string_view> names;
   for (size_t i = 0; i < s.manifests.size(); ++i) {
     KH_RETURN_IF_ERROR(ValidateManifest(s.manifests[i]));
+    // A court bundle and `cat` address files by name within an entry, so names are unique.
+    if (!names.insert(s.manifests[i].name).second) {
+      return Status::InvalidArgument("two files in one entry are both named '" +
+                                     s.manifests[i].name + "'");
+    }
     if (ObjectId(Encode(s.manifests[i])) != s.entry.manifests[i]) {
       return Status::InvalidArgument("manifest " + std::to_string(i) +
                                      " does not match the id the entry signs");
@@ -53,6 +60,14 @@ Clock& SystemClock() {
 }
 
 std::string OriginName(const Hash& origin) { return "khronika/" + ToHex(origin); }
+
+std::string SignCheckpoint(const SigningKey& node_key, uint64_t size, const Hash& root) {
+  std::string origin = OriginName(NodeIdFromPublicKey(node_key.public_key()));
+  SignedNote note;
+  note.text = FormatCheckpointBody(Checkpoint{origin, size, root, {}});
+  note.signatures.push_back(SignNoteText(note.text, origin, node_key));
+  return FormatSignedNote(note);
+}
 
 Status RegisterAuthor(Store& store, const PublicKey& key, std::string_view name) {
   if (name.empty() || name.size() > 256) {
@@ -199,10 +214,7 @@ Result<std::vector<Receipt>> Log::Append(const std::vector<Submission>& batch) {
       ++size;
     }
     KH_ASSIGN_OR_RETURN(Hash root, MerkleRoot(size, subtrees));
-    SignedNote note;
-    note.text = FormatCheckpointBody(Checkpoint{origin_name_, size, root, {}});
-    note.signatures.push_back(SignNoteText(note.text, origin_name_, key_));
-    std::string checkpoint = FormatSignedNote(note);
+    std::string checkpoint = SignCheckpoint(key_, size, root);
     KH_RETURN_IF_ERROR(
         txn.PutImmutable(Table::kCheckpoints, keys::Checkpoint(origin_, size), AsBytes(checkpoint)));
     for (Receipt& r : receipts) {

@@ -1,1 +1,310 @@
 #include "khronika/log/log.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "khronika/log/node.h"
+#include "khronika/log/store_keys.h"
+#include "khronika/log/verify.h"
+#include "khronika/schemas/note.h"
+
+namespace khronika {
+namespace {
+
+class FixedClock : public Clock {
+ public:
+  int64_t NowMs() override { return now += 1000; }
+  int64_t now = 1767225600000;  // 2026-01-01
+};
+
+class LogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "log-test-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    Open();
+    ASSERT_TRUE(RegisterAuthor(node_->store(), author_.public_key(), "Alice").ok());
+  }
+  void TearDown() override {
+    log_.reset();
+    node_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void Open(StoreOptions options = {}) {
+    log_.reset();
+    node_.reset();
+    auto node = std::filesystem::exists(Node::KeyPath(dir_ / "node"))
+                    ? Node::Open(dir_ / "node", options)
+                    : Node::Init(dir_ / "node", "test", options);
+    ASSERT_TRUE(node.ok()) << node.status().ToString();
+    node_ = std::move(node).value();
+    log_ = std::make_unique<Log>(node_->store(), node_->key(), clock_);
+  }
+
+  // A signed submission of one file with `content`, its chunks already stored.
+  Submission MakeSubmission(const std::string& case_id, const std::string& content,
+                            const SigningKey* signer = nullptr) {
+    FileManifest m;
+    m.name = "file.txt";
+    m.media_type = "text/plain";
+    m.size = content.size();
+    m.content_sha256 = Sha256(content);
+    Status st = node_->store().Update([&](WriteTxn& txn) -> Status {
+      for (size_t off = 0; off < content.size(); off += kChunkSize) {
+        auto piece = AsBytes(content).subspan(off, std::min(kChunkSize, content.size() - off));
+        KH_ASSIGN_OR_RETURN(Hash id, PutChunk(txn, piece));
+        m.chunks.push_back(id);
+      }
+      return Status::Ok();
+    });
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    Submission s;
+    s.entry.case_id = case_id;
+    s.entry.kind = "evidence";
+    s.entry.created_at_ms = 1767225600000;
+    s.entry.manifests = {ObjectId(Encode(m))};
+    s.entry.metadata = {{"n", content.substr(0, 16)}};
+    SignEntry(s.entry, signer ? *signer : author_);
+    s.manifests = {m};
+    return s;
+  }
+
+  uint64_t Size() {
+    auto s = log_->Size();
+    EXPECT_TRUE(s.ok());
+    return s.ok() ? *s : 0;
+  }
+
+  uint64_t Count(Table t) {
+    uint64_t n = 0;
+    EXPECT_TRUE(node_->store().View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(n, txn.Count(t));
+      return Status::Ok();
+    }).ok());
+    return n;
+  }
+
+  Checkpoint CheckpointAt(uint64_t size) {
+    std::string text;
+    EXPECT_TRUE(node_->store().View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(auto v, txn.Get(Table::kCheckpoints, keys::Checkpoint(node_->id(), size)));
+      if (!v) return Status::NotFound("no checkpoint");
+      text.assign(AsChars(*v));
+      return Status::Ok();
+    }).ok()) << size;
+    auto note = ParseSignedNote(text);
+    EXPECT_TRUE(note.ok());
+    auto verifier = ParseVerifierKey(node_->verifier_key());
+    EXPECT_TRUE(NoteSignedBy(*note, *verifier));
+    auto cp = ParseCheckpointBody(note->text);
+    EXPECT_TRUE(cp.ok());
+    return *cp;
+  }
+
+  std::filesystem::path dir_;
+  FixedClock clock_;
+  SigningKey author_ = SigningKey::Generate();
+  std::unique_ptr<Node> node_;
+  std::unique_ptr<Log> log_;
+};
+
+TEST_F(LogTest, ReceiptsProveInclusionUnderTheSignedCheckpoint) {
+  std::vector<Receipt> all;
+  for (int i = 0; i < 20; ++i) {
+    auto r = log_->Append({MakeSubmission("case-" + std::to_string(i % 3), "content " + std::to_string(i))});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(r->size(), 1u);
+    const Receipt& receipt = (*r)[0];
+    EXPECT_EQ(receipt.index, static_cast<uint64_t>(i));
+    EXPECT_EQ(receipt.tree_size, static_cast<uint64_t>(i + 1));
+    EXPECT_EQ(receipt.leaf_hash, LeafHash(receipt.record));
+    auto note = ParseSignedNote(receipt.checkpoint);
+    ASSERT_TRUE(note.ok());
+    EXPECT_TRUE(NoteSignedBy(*note, *ParseVerifierKey(node_->verifier_key())));
+    auto cp = ParseCheckpointBody(note->text);
+    ASSERT_TRUE(cp.ok());
+    EXPECT_EQ(cp->size, receipt.tree_size);
+    EXPECT_EQ(cp->origin, node_->origin_name());
+    EXPECT_TRUE(VerifyInclusion(receipt.leaf_hash, receipt.index, receipt.tree_size,
+                                receipt.inclusion_proof, cp->root));
+    all.push_back(receipt);
+  }
+  // Every earlier leaf is provable at every later size, and every pair of checkpoints is
+  // consistent.
+  for (uint64_t size = 1; size <= 20; ++size) {
+    Checkpoint cp = CheckpointAt(size);
+    for (uint64_t i = 0; i < size; ++i) {
+      auto proof = log_->InclusionProof(i, size);
+      ASSERT_TRUE(proof.ok());
+      EXPECT_TRUE(VerifyInclusion(all[i].leaf_hash, i, size, *proof, cp.root)) << i << "/" << size;
+    }
+    for (uint64_t from = 1; from <= size; ++from) {
+      auto proof = log_->ConsistencyProof(from, size);
+      ASSERT_TRUE(proof.ok());
+      EXPECT_TRUE(VerifyConsistency(from, size, CheckpointAt(from).root, cp.root, *proof));
+    }
+  }
+  EXPECT_FALSE(log_->InclusionProof(3, 21).ok());
+  EXPECT_FALSE(log_->ConsistencyProof(5, 4).ok());
+}
+
+TEST_F(LogTest, RecordsChainByLogAndByCase) {
+  std::vector<Receipt> receipts;
+  for (const char* c : {"a", "b", "a", "a", "b"}) {
+    auto r = log_->Append({MakeSubmission(c, std::string("x") + c + std::to_string(receipts.size()))});
+    ASSERT_TRUE(r.ok());
+    receipts.push_back((*r)[0]);
+  }
+  std::vector<Record> records;
+  for (const Receipt& r : receipts) records.push_back(*DecodeRecord(r.record));
+  EXPECT_TRUE(IsZero(records[0].prev_record));
+  for (size_t i = 1; i < records.size(); ++i) {
+    EXPECT_EQ(records[i].prev_record, RecordHash(receipts[i - 1].record));
+  }
+  EXPECT_TRUE(IsZero(records[0].prev_case_record));
+  EXPECT_TRUE(IsZero(records[1].prev_case_record));
+  EXPECT_EQ(records[2].prev_case_record, RecordHash(receipts[0].record));
+  EXPECT_EQ(records[3].prev_case_record, RecordHash(receipts[2].record));
+  EXPECT_EQ(records[4].prev_case_record, RecordHash(receipts[1].record));
+  EXPECT_EQ(records[0].received_at_ms, 1767225601000);
+  EXPECT_EQ(records[0].origin, node_->id());
+}
+
+TEST_F(LogTest, BatchSharesOneTransactionAndOneCheckpoint) {
+  std::vector<Submission> batch;
+  for (int i = 0; i < 10; ++i) batch.push_back(MakeSubmission("c", "batch " + std::to_string(i)));
+  uint64_t checkpoints_before = Count(Table::kCheckpoints);
+  auto r = log_->Append(batch);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->size(), 10u);
+  EXPECT_EQ(Count(Table::kCheckpoints), checkpoints_before + 1);
+  Checkpoint cp = CheckpointAt(10);
+  for (size_t i = 0; i < 10; ++i) {
+    EXPECT_EQ((*r)[i].index, i);
+    EXPECT_EQ((*r)[i].tree_size, 10u);
+    EXPECT_TRUE(VerifyInclusion((*r)[i].leaf_hash, i, 10, (*r)[i].inclusion_proof, cp.root));
+  }
+  // One bad submission sinks the whole batch, and nothing of it is written.
+  std::vector<Submission> bad = {MakeSubmission("c", "good one"), MakeSubmission("c", "bad one")};
+  bad[1].entry.metadata["tampered"] = "yes";
+  auto refused = log_->Append(bad);
+  EXPECT_EQ(refused.status().code(), Code::kPermissionDenied);
+  EXPECT_EQ(Size(), 10u);
+}
+
+TEST_F(LogTest, RefusesBadSubmissionsWithoutWriting) {
+  ASSERT_TRUE(log_->Append({MakeSubmission("c", "first")}).ok());
+  uint64_t objects = Count(Table::kObjects), checkpoints = Count(Table::kCheckpoints);
+
+  Submission forged = MakeSubmission("c", "forged");
+  forged.entry.case_id = "other-case";  // signature no longer covers the fields
+  EXPECT_EQ(log_->Append({forged}).status().code(), Code::kPermissionDenied);
+
+  SigningKey stranger = SigningKey::Generate();
+  auto unknown = log_->Append({MakeSubmission("c", "by a stranger", &stranger)});
+  EXPECT_EQ(unknown.status().code(), Code::kPermissionDenied);
+  EXPECT_NE(unknown.status().message().find("not registered"), std::string::npos);
+
+  Submission wrong_content = MakeSubmission("c", "declared");
+  wrong_content.manifests[0].content_sha256 = Sha256(std::string("something else"));
+  wrong_content.entry.manifests = {ObjectId(Encode(wrong_content.manifests[0]))};
+  SignEntry(wrong_content.entry, author_);
+  EXPECT_EQ(log_->Append({wrong_content}).status().code(), Code::kInvalidArgument);
+
+  Submission missing_chunk = MakeSubmission("c", "present");
+  missing_chunk.manifests[0].chunks[0] = Sha256(std::string("never uploaded"));
+  missing_chunk.entry.manifests = {ObjectId(Encode(missing_chunk.manifests[0]))};
+  SignEntry(missing_chunk.entry, author_);
+  EXPECT_EQ(log_->Append({missing_chunk}).status().code(), Code::kNotFound);
+
+  Submission swapped = MakeSubmission("c", "swapped");
+  swapped.manifests[0].name = "other.txt";  // no longer the manifest the entry signs
+  EXPECT_EQ(log_->Append({swapped}).status().code(), Code::kInvalidArgument);
+
+  Submission corrects_unknown = MakeSubmission("c", "correction");
+  corrects_unknown.entry.kind = "correction";
+  corrects_unknown.entry.corrects = Sha256(std::string("no such entry"));
+  SignEntry(corrects_unknown.entry, author_);
+  EXPECT_EQ(log_->Append({corrects_unknown}).status().code(), Code::kNotFound);
+
+  Submission again = MakeSubmission("c", "twice");
+  ASSERT_TRUE(log_->Append({again}).ok());
+  objects = Count(Table::kObjects);
+  checkpoints = Count(Table::kCheckpoints);
+  EXPECT_EQ(log_->Append({again}).status().code(), Code::kAlreadyExists);
+
+  EXPECT_EQ(Size(), 2u);
+  EXPECT_EQ(Count(Table::kObjects), objects);
+  EXPECT_EQ(Count(Table::kCheckpoints), checkpoints);
+  auto report = VerifyStore(node_->store());
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->clean()) << report->problems.front();
+}
+
+TEST_F(LogTest, EmptyLogHasASignedCheckpoint) {
+  Checkpoint cp = CheckpointAt(0);
+  EXPECT_EQ(cp.size, 0u);
+  EXPECT_EQ(cp.root, MerkleEmptyRoot());
+  EXPECT_TRUE(log_->LatestCheckpoint().ok());
+}
+
+TEST_F(LogTest, FileNamesAreUniqueWithinAnEntry) {
+  Submission s = MakeSubmission("c", "one");
+  s.manifests.push_back(s.manifests[0]);
+  s.entry.manifests.push_back(s.entry.manifests[0]);
+  SignEntry(s.entry, author_);
+  auto r = log_->Append({s});
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("both named"), std::string::npos);
+}
+
+TEST_F(LogTest, CorrectionOfARecordedEntry) {
+  auto first = log_->Append({MakeSubmission("c", "original statement")});
+  ASSERT_TRUE(first.ok());
+  Submission fix = MakeSubmission("c", "corrected statement");
+  fix.entry.kind = "correction";
+  fix.entry.corrects = (*first)[0].entry_id;
+  SignEntry(fix.entry, author_);
+  EXPECT_TRUE(log_->Append({fix}).ok());
+}
+
+TEST_F(LogTest, FullMapRefusesAppendThenResumesAfterGrowing) {
+  ASSERT_TRUE(log_->Append({MakeSubmission("c", "small")}).ok());
+  Open(StoreOptions{.map_size = 2 << 20});  // the store already uses most of this
+  std::string big(900 * 1024, 'z');
+  Status full = Status::Ok();
+  for (int i = 0; i < 8 && full.ok(); ++i) {
+    big[0] = static_cast<char>('a' + i);
+    full = node_->store().Update([&](WriteTxn& txn) -> Status {
+      return PutChunk(txn, AsBytes(big)).status();
+    });
+  }
+  EXPECT_EQ(full.code(), Code::kStoreFull) << full.ToString();
+  EXPECT_EQ(Size(), 1u);
+  auto report = VerifyStore(node_->store());
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->clean());
+  Open(StoreOptions{.map_size = 64 << 20});
+  EXPECT_TRUE(log_->Append({MakeSubmission("c", "after growing")}).ok());
+  EXPECT_EQ(Size(), 2u);
+}
+
+TEST_F(LogTest, NodeKeyMustMatchStore) {
+  std::filesystem::path other = dir_ / "other";
+  ASSERT_TRUE(Node::Init(other, "other").ok());
+  log_.reset();
+  node_.reset();
+  std::filesystem::remove(Node::KeyPath(dir_ / "node"));
+  std::filesystem::copy_file(Node::KeyPath(other), Node::KeyPath(dir_ / "node"));
+  auto mixed = Node::Open(dir_ / "node");
+  EXPECT_EQ(mixed.status().code(), Code::kCorruption);
+  EXPECT_EQ(Node::Init(other, "again").status().code(), Code::kAlreadyExists);
+  EXPECT_EQ(Node::Open(dir_ / "absent").status().code(), Code::kNotFound);
+}
+
+}  // namespace
+}  // namespace khronika

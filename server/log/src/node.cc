@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include "khronika/log/store_keys.h"
+#include "khronika/schemas/merkle.h"
 #include "khronika/schemas/note.h"
 #include "khronika/store/files.h"
 
@@ -37,7 +38,10 @@ Result<std::unique_ptr<Node>> Node::Init(const std::filesystem::path& dir, std::
   KH_RETURN_IF_ERROR(store->Update([&](WriteTxn& txn) -> Status {
     KH_RETURN_IF_ERROR(txn.Put(Table::kMeta, AsBytes(keys::kMetaNodeName), AsBytes(name)));
     KH_RETURN_IF_ERROR(txn.Put(Table::kMeta, AsBytes(keys::kMetaLocalOrigin), id));
-    return txn.Put(Table::kOrigins, id, key.public_key());
+    KH_RETURN_IF_ERROR(txn.Put(Table::kOrigins, id, key.public_key()));
+    // An empty log has a signed checkpoint too, so a verifier can tell "empty" from "withheld".
+    return txn.Put(Table::kCheckpoints, keys::Checkpoint(id, 0),
+                   AsBytes(SignCheckpoint(key, 0, MerkleEmptyRoot())));
   }));
   return std::unique_ptr<Node>(new Node(std::move(store), std::move(key), std::string(name)));
 }

@@ -56,11 +56,15 @@ class Verifier {
     return txn_.Scan(Table::kObjects, {}, [&](ByteView key, ByteView value) -> Result<bool> {
       ++report_.objects;
       std::string id = ToHex(key);
+      auto type = PeekObjectType(value);
       if (key.size() != 32 || ObjectId(value) != HashOf(key)) {
-        Problem("object " + id + ": bytes do not match its id");
+        const char* kind = !type.ok()                ? "object"
+                           : *type == kTypeEntry     ? "entry"
+                           : *type == kTypeManifest  ? "manifest"
+                                                     : "object";
+        Problem(std::string(kind) + " " + id + ": bytes do not match its id");
         return true;
       }
-      auto type = PeekObjectType(value);
       if (!type.ok()) {
         Problem("object " + id + ": " + type.status().message());
       } else if (*type == kTypeManifest) {

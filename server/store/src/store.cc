@@ -1,6 +1,8 @@
 #include "khronika/store/store.h"
 
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstring>
@@ -23,6 +25,20 @@ MDB_val ToVal(ByteView b) {
   return MDB_val{b.size(), const_cast<uint8_t*>(b.data())};
 }
 ByteView FromVal(const MDB_val& v) { return {static_cast<const uint8_t*>(v.mv_data), v.mv_size}; }
+
+// Large values (file chunks) are read once and copied out. LMDB reads them through its shared
+// read-only file mapping, and every page touched stays counted in the process's resident set, so
+// streaming a 2 GiB file would show 2 GiB of RSS. Dropping the mapping of those pages after the
+// copy keeps memory flat; the data stays in the page cache and a later read simply faults it in.
+constexpr size_t kReleaseThreshold = 256 * 1024;
+
+void ReleaseMappedPages(const MDB_val& v) {
+  if (v.mv_size < kReleaseThreshold) return;
+  static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  uintptr_t begin = reinterpret_cast<uintptr_t>(v.mv_data) & ~(page - 1);
+  uintptr_t end = (reinterpret_cast<uintptr_t>(v.mv_data) + v.mv_size + page - 1) & ~(page - 1);
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
 
 bool HasPrefix(ByteView key, ByteView prefix) {
   return key.size() >= prefix.size() &&
@@ -126,8 +142,10 @@ Result<std::optional<Bytes>> ReadTxn::Get(Table table, ByteView key) const {
   int rc = mdb_get(static_cast<MDB_txn*>(txn_), store_->dbi(table), &k, &v);
   if (rc == MDB_NOTFOUND) return std::optional<Bytes>();
   if (rc != MDB_SUCCESS) return lmdb::ToStatus(rc, TableName(table));
-  KH_ASSIGN_OR_RETURN(Bytes plain, store_internal::UnsealValue(table, key, FromVal(v)));
-  return std::optional<Bytes>(std::move(plain));
+  auto plain = store_internal::UnsealValue(table, key, FromVal(v));
+  if (!writable_) ReleaseMappedPages(v);
+  if (!plain.ok()) return plain.status();
+  return std::optional<Bytes>(std::move(plain).value());
 }
 
 Result<bool> ReadTxn::Contains(Table table, ByteView key) const {
@@ -150,8 +168,10 @@ Status ReadTxn::Scan(Table table, ByteView prefix,
   while (rc == MDB_SUCCESS) {
     ByteView key = FromVal(k);
     if (!HasPrefix(key, prefix)) break;
-    KH_ASSIGN_OR_RETURN(Bytes plain, store_internal::UnsealValue(table, key, FromVal(v)));
-    KH_ASSIGN_OR_RETURN(bool more, fn(key, plain));
+    auto plain = store_internal::UnsealValue(table, key, FromVal(v));
+    if (!writable_) ReleaseMappedPages(v);
+    if (!plain.ok()) return plain.status();
+    KH_ASSIGN_OR_RETURN(bool more, fn(key, *plain));
     if (!more) return Status::Ok();
     rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT);
   }

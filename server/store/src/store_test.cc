@@ -1,1 +1,195 @@
 #include "khronika/store/store.h"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+namespace khronika {
+namespace {
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "store-test-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<Store> OpenStore(StoreOptions options = {}) {
+    auto store = Store::Open(dir_, options);
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
+
+  std::filesystem::path dir_;
+};
+
+Bytes B(std::string_view s) { return Bytes(s.begin(), s.end()); }
+
+TEST_F(StoreTest, PutGetAcrossReopen) {
+  {
+    auto store = OpenStore();
+    ASSERT_TRUE(store->Update([](WriteTxn& txn) {
+      return txn.Put(Table::kAuthors, B("alice"), B("key-1"));
+    }).ok());
+  }
+  auto store = OpenStore();
+  Status st = store->View([](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto v, txn.Get(Table::kAuthors, B("alice")));
+    EXPECT_TRUE(v.has_value());
+    EXPECT_EQ(*v, B("key-1"));
+    KH_ASSIGN_OR_RETURN(auto none, txn.Get(Table::kAuthors, B("bob")));
+    EXPECT_FALSE(none.has_value());
+    KH_ASSIGN_OR_RETURN(auto other_table, txn.Get(Table::kPeers, B("alice")));
+    EXPECT_FALSE(other_table.has_value());
+    return Status::Ok();
+  });
+  EXPECT_TRUE(st.ok()) << st.ToString();
+}
+
+TEST_F(StoreTest, FailedCallbackAbortsEverything) {
+  auto store = OpenStore();
+  Status st = store->Update([](WriteTxn& txn) -> Status {
+    KH_RETURN_IF_ERROR(txn.Put(Table::kObjects, B("a"), B("1")));
+    KH_RETURN_IF_ERROR(txn.Put(Table::kRecords, B("b"), B("2")));
+    return Status::InvalidArgument("changed my mind");
+  });
+  EXPECT_EQ(st.code(), Code::kInvalidArgument);
+  ASSERT_TRUE(store->View([](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(uint64_t objects, txn.Count(Table::kObjects));
+    KH_ASSIGN_OR_RETURN(uint64_t records, txn.Count(Table::kRecords));
+    EXPECT_EQ(objects, 0u);
+    EXPECT_EQ(records, 0u);
+    return Status::Ok();
+  }).ok());
+}
+
+TEST_F(StoreTest, PutImmutableRefusesDifferentBytes) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store->Update([](WriteTxn& txn) {
+    return txn.PutImmutable(Table::kObjects, B("id"), B("original"));
+  }).ok());
+  EXPECT_TRUE(store->Update([](WriteTxn& txn) {
+    return txn.PutImmutable(Table::kObjects, B("id"), B("original"));
+  }).ok());
+  Status st = store->Update([](WriteTxn& txn) {
+    return txn.PutImmutable(Table::kObjects, B("id"), B("forged"));
+  });
+  EXPECT_EQ(st.code(), Code::kAlreadyExists);
+  ASSERT_TRUE(store->View([](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto v, txn.Get(Table::kObjects, B("id")));
+    EXPECT_EQ(*v, B("original"));
+    return Status::Ok();
+  }).ok());
+}
+
+TEST_F(StoreTest, ScanAndLastRespectPrefixes) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store->Update([](WriteTxn& txn) -> Status {
+    for (std::string k : {"a1", "a2", "a3", "b1", "b2", "c"}) {
+      KH_RETURN_IF_ERROR(txn.Put(Table::kCaseIndex, B(k), B("v" + k)));
+    }
+    return Status::Ok();
+  }).ok());
+  ASSERT_TRUE(store->View([](ReadTxn& txn) -> Status {
+    std::vector<std::string> seen;
+    KH_RETURN_IF_ERROR(txn.Scan(Table::kCaseIndex, B("a"), [&](ByteView k, ByteView) -> Result<bool> {
+      seen.emplace_back(AsChars(k));
+      return true;
+    }));
+    EXPECT_EQ(seen, (std::vector<std::string>{"a1", "a2", "a3"}));
+    seen.clear();
+    KH_RETURN_IF_ERROR(txn.Scan(Table::kCaseIndex, B("a"), [&](ByteView k, ByteView) -> Result<bool> {
+      seen.emplace_back(AsChars(k));
+      return true;
+    }, B("a2")));
+    EXPECT_EQ(seen, (std::vector<std::string>{"a2", "a3"}));
+    KH_ASSIGN_OR_RETURN(auto last_b, txn.Last(Table::kCaseIndex, B("b")));
+    EXPECT_TRUE(last_b.has_value());
+    EXPECT_EQ(last_b->first, B("b2"));
+    EXPECT_EQ(last_b->second, B("vb2"));
+    KH_ASSIGN_OR_RETURN(auto last_c, txn.Last(Table::kCaseIndex, B("c")));
+    EXPECT_EQ(last_c->first, B("c"));
+    KH_ASSIGN_OR_RETURN(auto none, txn.Last(Table::kCaseIndex, B("d")));
+    EXPECT_FALSE(none.has_value());
+    KH_ASSIGN_OR_RETURN(auto all, txn.Last(Table::kCaseIndex, {}));
+    EXPECT_EQ(all->first, B("c"));
+    return Status::Ok();
+  }).ok());
+}
+
+TEST_F(StoreTest, FullMapIsStoreFullWithNothingHalfWritten) {
+  StoreOptions small;
+  small.map_size = 1 << 20;  // 1 MiB
+  auto store = OpenStore(small);
+  ASSERT_TRUE(store->Update([](WriteTxn& txn) {
+    return txn.Put(Table::kObjects, B("kept"), B("before"));
+  }).ok());
+  Bytes big(200 * 1024, 0x5a);
+  Status st = store->Update([&](WriteTxn& txn) -> Status {
+    for (int i = 0; i < 20; ++i) {
+      KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, B("chunk" + std::to_string(i)), big));
+    }
+    return Status::Ok();
+  });
+  EXPECT_EQ(st.code(), Code::kStoreFull) << st.ToString();
+  EXPECT_NE(st.ToString().find("store full"), std::string::npos);
+  ASSERT_TRUE(store->View([](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(uint64_t chunks, txn.Count(Table::kChunks));
+    EXPECT_EQ(chunks, 0u);
+    KH_ASSIGN_OR_RETURN(auto kept, txn.Get(Table::kObjects, B("kept")));
+    EXPECT_TRUE(kept.has_value());
+    return Status::Ok();
+  }).ok());
+  // Writes resume once there is room again: reopen with a larger map.
+  store.reset();
+  auto bigger = OpenStore();
+  EXPECT_TRUE(bigger->Update([&](WriteTxn& txn) {
+    return txn.Put(Table::kChunks, B("chunk0"), big);
+  }).ok());
+}
+
+TEST_F(StoreTest, ReadOnlyRefusesWritesAndMissingStore) {
+  { OpenStore(); }
+  StoreOptions ro;
+  ro.read_only = true;
+  auto store = OpenStore(ro);
+  Status st = store->Update([](WriteTxn& txn) { return txn.Put(Table::kMeta, B("k"), B("v")); });
+  EXPECT_EQ(st.code(), Code::kPermissionDenied);
+  auto missing = Store::Open(dir_ / "nowhere", ro);
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+}
+
+TEST_F(StoreTest, DataFileIsPrivate) {
+  { OpenStore(); }
+  struct stat st;
+  ASSERT_EQ(::stat((dir_ / "data.mdb").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 077, 0u);
+}
+
+TEST_F(StoreTest, LargeValuesSurviveReadsAfterPagesAreReleased) {
+  auto store = OpenStore();
+  Bytes big(3 * 1024 * 1024);
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<uint8_t>(i * 31 + 7);
+  ASSERT_TRUE(store->Update([&](WriteTxn& txn) -> Status {
+    KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, B("big"), big));
+    // Read back inside the write transaction: the value lives in LMDB's dirty buffers here.
+    KH_ASSIGN_OR_RETURN(auto v, txn.Get(Table::kChunks, B("big")));
+    EXPECT_EQ(*v, big);
+    return Status::Ok();
+  }).ok());
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_TRUE(store->View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(auto v, txn.Get(Table::kChunks, B("big")));
+      EXPECT_EQ(*v, big) << "round " << round;
+      return Status::Ok();
+    }).ok());
+  }
+}
+
+}  // namespace
+}  // namespace khronika

@@ -44,6 +44,9 @@ struct Receipt {
 // "khronika/<64 hex>": the checkpoint origin line and note key name of a node.
 std::string OriginName(const Hash& origin);
 
+// The C2SP checkpoint note for the node's log at `size` with Merkle `root`, signed by the node.
+std::string SignCheckpoint(const SigningKey& node_key, uint64_t size, const Hash& root);
+
 // Registers an author's public key; entries by unregistered authors are refused.
 Status RegisterAuthor(Store& store, const PublicKey& key, std::string_view name);
 

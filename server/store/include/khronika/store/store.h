@@ -89,9 +89,13 @@ class ReadTxn {
   Result<uint64_t> Count(Table table) const;
 
  protected:
-  ReadTxn(const Store::Impl* store, void* txn) : store_(store), txn_(txn) {}
+  ReadTxn(const Store::Impl* store, void* txn, bool writable = false)
+      : store_(store), txn_(txn), writable_(writable) {}
   const Store::Impl* store_;
   void* txn_;  // MDB_txn*, owned by Store for the duration of the callback
+  // In a write transaction values may live in LMDB's own dirty buffers rather than the file
+  // mapping, so mapping pages are released only after reads in read-only transactions.
+  bool writable_;
   friend class Store;
 };
 
@@ -104,7 +108,7 @@ class WriteTxn : public ReadTxn {
   Status Delete(Table table, ByteView key);
 
  private:
-  using ReadTxn::ReadTxn;
+  WriteTxn(const Store::Impl* store, void* txn) : ReadTxn(store, txn, true) {}
   friend class Store;
 };
 

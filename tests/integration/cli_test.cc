@@ -1,0 +1,225 @@
+// End to end through the real khronika binary: init, keygen, author add, add, log, cat, id,
+// checkpoint, proof and verify, plus the errors a person would hit.
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "khronika/schemas/merkle.h"
+#include "khronika/schemas/note.h"
+#include "khronika/schemas/objects.h"
+#include "test_support.h"
+
+namespace khronika::testing {
+namespace {
+
+using nlohmann::json;
+
+std::vector<json> JsonLines(const std::string& text) {
+  std::vector<json> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(json::parse(line));
+  return out;
+}
+
+Hash HashFromHex(const std::string& hex) {
+  auto h = ParseHashHex(hex);
+  EXPECT_TRUE(h.ok()) << hex;
+  return h.ok() ? *h : Hash{};
+}
+
+unsigned FileMode(const std::filesystem::path& p) {
+  struct stat st;
+  EXPECT_EQ(::stat(p.c_str(), &st), 0);
+  return st.st_mode & 0777;
+}
+
+TEST(CliTest, EndToEnd) {
+  TempDir dir;
+  std::string data = (dir / "node").string();
+  RunResult init = RunKhronika({"init", "--data", data, "--name", "ngo-one"});
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  EXPECT_NE(init.out.find("node_id "), std::string::npos);
+  EXPECT_NE(init.out.find("vkey khronika/"), std::string::npos);
+  EXPECT_EQ(FileMode(dir / "node" / "node.key"), 0600u);
+
+  std::string key = (dir / "alice.key").string();
+  RunResult keygen = RunKhronika({"keygen", "--out", key});
+  ASSERT_EQ(keygen.exit_code, 0) << keygen.err;
+  EXPECT_EQ(FileMode(key), 0600u);
+  std::string author_hex = keygen.out.substr(0, 64);
+  RunResult author = RunKhronika({"author", "add", "--data", data, "--name", "Alice", "--pubkey",
+                                  key + ".pub"});
+  ASSERT_EQ(author.exit_code, 0) << author.err;
+
+  WriteFile(dir / "note.txt", "witness statement\n");
+  WritePseudoRandomFile(dir / "video.bin", 5 * 1024 * 1024 + 123, 42);
+  RunResult add1 = RunKhronika({"add", "--data", data, "--key", key, "--case", "case-7", "--meta",
+                                "place=Kazan", (dir / "note.txt").string(),
+                                (dir / "video.bin").string()});
+  ASSERT_EQ(add1.exit_code, 0) << add1.err;
+  EXPECT_NE(add1.out.find("index 0"), std::string::npos) << add1.out;
+  RunResult add2 = RunKhronika(
+      {"add", "--data", data, "--key", key, "--case", "case-8", (dir / "note.txt").string()});
+  ASSERT_EQ(add2.exit_code, 0) << add2.err;
+  RunResult add3 = RunKhronika({"add", "--data", data, "--key", key, "--case", "case-7", "--json",
+                                (dir / "note.txt").string()});
+  ASSERT_EQ(add3.exit_code, 0) << add3.err;
+  json receipt = json::parse(add3.out);
+  EXPECT_EQ(receipt["index"], 2);
+  EXPECT_EQ(receipt["tree_size"], 3);
+
+  // log --json: every line carries the fields auditors need, and leaf_hash covers record_hex.
+  RunResult log = RunKhronika({"log", "--data", data, "--json"});
+  ASSERT_EQ(log.exit_code, 0) << log.err;
+  std::vector<json> lines = JsonLines(log.out);
+  ASSERT_EQ(lines.size(), 3u);
+  std::vector<Hash> leaves;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const json& l = lines[i];
+    EXPECT_EQ(l["index"], i);
+    auto record = FromHex(l["record_hex"].get<std::string>());
+    ASSERT_TRUE(record.ok());
+    EXPECT_EQ(ToHex(LeafHash(*record)), l["leaf_hash"]);
+    auto decoded = DecodeRecord(*record);
+    ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+    EXPECT_EQ(ToHex(decoded->entry_id), l["entry_id"]);
+    EXPECT_EQ(l["author"], author_hex);
+    leaves.push_back(LeafHash(*record));
+  }
+  EXPECT_EQ(lines[0]["case"], "case-7");
+  EXPECT_EQ(lines[1]["case"], "case-8");
+  EXPECT_EQ(receipt["entry_id"], lines[2]["entry_id"]);
+
+  RunResult case_log = RunKhronika({"log", "--data", data, "--case", "case-7", "--json"});
+  ASSERT_EQ(case_log.exit_code, 0);
+  std::vector<json> case_lines = JsonLines(case_log.out);
+  ASSERT_EQ(case_lines.size(), 2u);
+  EXPECT_EQ(case_lines[0]["index"], 0);
+  EXPECT_EQ(case_lines[1]["index"], 2);
+
+  // cat gives back exactly the bytes added.
+  std::string entry0 = lines[0]["entry_id"];
+  RunResult cat = RunKhronika({"cat", "--data", data, entry0, "video.bin"});
+  ASSERT_EQ(cat.exit_code, 0) << cat.err;
+  EXPECT_EQ(cat.out, ReadFile(dir / "video.bin"));
+  RunResult missing = RunKhronika({"cat", "--data", data, entry0, "nope.bin"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("no file named"), std::string::npos);
+
+  // The checkpoint verifies under the node's verifier key and commits to all three leaves.
+  RunResult id = RunKhronika({"id", "--data", data, "--json"});
+  ASSERT_EQ(id.exit_code, 0);
+  json id_json = json::parse(id.out);
+  auto verifier = ParseVerifierKey(id_json["vkey"].get<std::string>());
+  ASSERT_TRUE(verifier.ok()) << verifier.status().ToString();
+  RunResult cp = RunKhronika({"checkpoint", "--data", data});
+  ASSERT_EQ(cp.exit_code, 0);
+  EXPECT_EQ(cp.out, receipt["checkpoint"]);
+  auto note = ParseSignedNote(cp.out);
+  ASSERT_TRUE(note.ok());
+  EXPECT_TRUE(NoteSignedBy(*note, *verifier));
+  auto checkpoint = ParseCheckpointBody(note->text);
+  ASSERT_TRUE(checkpoint.ok());
+  EXPECT_EQ(checkpoint->size, 3u);
+  EXPECT_EQ(checkpoint->origin, "khronika/" + id_json["node_id"].get<std::string>());
+
+  // Inclusion proof for each leaf against the checkpoint root.
+  for (uint64_t i = 0; i < 3; ++i) {
+    RunResult proof = RunKhronika({"proof", "--data", data, "--index", std::to_string(i)});
+    ASSERT_EQ(proof.exit_code, 0) << proof.err;
+    json p = json::parse(proof.out);
+    std::vector<Hash> path;
+    for (const auto& h : p["proof"]) path.push_back(HashFromHex(h));
+    EXPECT_TRUE(VerifyInclusion(leaves[i], i, 3, path, checkpoint->root)) << i;
+  }
+  // Consistency 1 -> 3, against the stored checkpoint at size 1 and the latest one.
+  RunResult cons = RunKhronika({"proof", "--data", data, "--from", "1", "--to", "3"});
+  ASSERT_EQ(cons.exit_code, 0) << cons.err;
+  json c = json::parse(cons.out);
+  std::vector<Hash> cpath;
+  for (const auto& h : c["proof"]) cpath.push_back(HashFromHex(h));
+  EXPECT_EQ(HashFromHex(c["old_root"]), leaves[0]);
+  EXPECT_TRUE(VerifyConsistency(1, 3, leaves[0], checkpoint->root, cpath));
+
+  RunResult verify = RunKhronika({"verify", "--data", data});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+  EXPECT_NE(verify.out.find("clean"), std::string::npos);
+}
+
+TEST(CliTest, EveryCommandHasHelp) {
+  for (const char* cmd : {"init", "keygen", "add", "log", "cat", "id", "checkpoint", "proof",
+                          "verify"}) {
+    RunResult r = RunKhronika({cmd, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << cmd;
+    EXPECT_NE(r.out.find(std::string("khronika ") + cmd), std::string::npos) << cmd;
+  }
+  RunResult r = RunKhronika({"author", "add", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  RunResult overview = RunKhronika({"--help"});
+  EXPECT_EQ(overview.exit_code, 0);
+  EXPECT_NE(overview.out.find("verify"), std::string::npos);
+}
+
+TEST(CliTest, UsageErrorsExitTwoWithOneLine) {
+  RunResult no_data = RunKhronika({"verify"});
+  EXPECT_EQ(no_data.exit_code, 2);
+  EXPECT_NE(no_data.err.find("--data"), std::string::npos);
+  EXPECT_EQ(std::count(no_data.err.begin(), no_data.err.end(), '\n'), 1);
+  RunResult unknown = RunKhronika({"log", "--data", "x", "--bogus"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.err.find("--bogus"), std::string::npos);
+  RunResult bad_command = RunKhronika({"frobnicate"});
+  EXPECT_EQ(bad_command.exit_code, 2);
+  RunResult proof_both = RunKhronika({"proof", "--data", "x", "--index", "1", "--from", "0"});
+  EXPECT_EQ(proof_both.exit_code, 2);
+}
+
+TEST(CliTest, BadInputChangesNothing) {
+  TempDir dir;
+  LocalNode node = MakeNodeWithAuthor(dir);
+  std::string data = node.data.string();
+  WriteFile(dir / "ok.txt", "fine");
+  ASSERT_EQ(RunKhronika({"add", "--data", data, "--key", node.key.string(), "--case", "c1",
+                         (dir / "ok.txt").string()})
+                .exit_code,
+            0);
+  std::string log_before = RunKhronika({"log", "--data", data, "--json"}).out;
+
+  // An author that was never registered.
+  std::string stranger = (dir / "stranger.key").string();
+  ASSERT_EQ(RunKhronika({"keygen", "--out", stranger}).exit_code, 0);
+  RunResult unregistered = RunKhronika(
+      {"add", "--data", data, "--key", stranger, "--case", "c1", (dir / "ok.txt").string()});
+  EXPECT_EQ(unregistered.exit_code, 1);
+  EXPECT_NE(unregistered.err.find("not registered"), std::string::npos) << unregistered.err;
+
+  // A file name with a control byte, a bad case id, bad metadata.
+  WriteFile(dir / "bad\x01name.txt", "x");
+  RunResult bad_name = RunKhronika({"add", "--data", data, "--key", node.key.string(), "--case",
+                                    "c1", (dir / "bad\x01name.txt").string()});
+  EXPECT_EQ(bad_name.exit_code, 1);
+  EXPECT_NE(bad_name.err.find("control"), std::string::npos) << bad_name.err;
+  RunResult bad_case = RunKhronika({"add", "--data", data, "--key", node.key.string(), "--case",
+                                    "../etc", (dir / "ok.txt").string()});
+  EXPECT_NE(bad_case.exit_code, 0);
+  RunResult bad_meta = RunKhronika({"add", "--data", data, "--key", node.key.string(), "--case",
+                                    "c1", "--meta", "no-equals", (dir / "ok.txt").string()});
+  EXPECT_EQ(bad_meta.exit_code, 2);
+  RunResult not_a_key = RunKhronika({"add", "--data", data, "--key", (dir / "ok.txt").string(),
+                                     "--case", "c1", (dir / "ok.txt").string()});
+  EXPECT_EQ(not_a_key.exit_code, 1);
+
+  EXPECT_EQ(RunKhronika({"log", "--data", data, "--json"}).out, log_before);
+  RunResult verify = RunKhronika({"verify", "--data", data});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out;
+
+  // A second init on the same directory refuses and keeps the node.
+  RunResult again = RunKhronika({"init", "--data", data});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.err.find("already exists"), std::string::npos);
+  EXPECT_EQ(RunKhronika({"log", "--data", data, "--json"}).out, log_before);
+}
+
+}  // namespace
+}  // namespace khronika::testing

@@ -1,0 +1,48 @@
+// Helpers for integration tests: temporary directories and running the real khronika binary.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace khronika::testing {
+
+// A fresh directory under $TMPDIR, removed with everything in it when destroyed.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct RunResult {
+  int exit_code = -1;  // 128 + signal number if killed
+  std::string out;
+  std::string err;
+  long peak_rss_kib = 0;
+};
+
+// Runs the khronika binary with `args`, capturing stdout and stderr.
+RunResult RunKhronika(const std::vector<std::string>& args);
+// Runs any program (argv[0] looked up in PATH).
+RunResult RunProgram(const std::vector<std::string>& argv);
+
+void WriteFile(const std::filesystem::path& path, const std::string& contents);
+std::string ReadFile(const std::filesystem::path& path);
+// Deterministic pseudo-random bytes (xorshift), fast enough for files of gigabytes.
+void WritePseudoRandomFile(const std::filesystem::path& path, uint64_t size, uint64_t seed);
+
+// Creates a node with one registered author: DIR/node, DIR/author.key(.pub).
+struct LocalNode {
+  std::filesystem::path data;
+  std::filesystem::path key;
+};
+LocalNode MakeNodeWithAuthor(const TempDir& dir);
+
+}  // namespace khronika::testing
