@@ -134,21 +134,75 @@ Log::Log(Store& store, const SigningKey& node_key, Clock& clock)
       origin_name_(OriginName(origin_)) {}
 
 Result<std::vector<Receipt>> Log::Append(const std::vector<Submission>& batch) {
-  if (batch.empty()) return Status::InvalidArgument("nothing to append");
+  Status batch_status;
+  std::vector<Result<Receipt>> results = AppendImpl(batch, true, &batch_status);
+  if (!batch_status.ok()) return batch_status;
+  std::vector<Receipt> receipts;
+  for (Result<Receipt>& r : results) receipts.push_back(std::move(r).value());
+  return receipts;
+}
+
+std::vector<Result<Receipt>> Log::AppendEach(const std::vector<Submission>& batch) {
+  Status ignored;
+  return AppendImpl(batch, false, &ignored);
+}
+
+std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<Submission>& batch,
+                                             bool all_or_nothing, Status* batch_status) {
+  std::vector<Status> verdicts(batch.size());
+  auto fail_all = [&](const Status& st) {
+    *batch_status = st;
+    return std::vector<Result<Receipt>>(batch.size(), Result<Receipt>(st));
+  };
+  if (batch.empty()) return fail_all(Status::InvalidArgument("nothing to append"));
   // Expensive checks first, without the writer lock: chunks are never deleted, so what is
   // verified here still holds inside the write transaction.
-  for (const Submission& s : batch) KH_RETURN_IF_ERROR(CheckSubmission(s));
-  KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
-    for (const Submission& s : batch) {
-      for (const FileManifest& m : s.manifests) KH_RETURN_IF_ERROR(CheckFileContent(txn, m));
+  for (size_t i = 0; i < batch.size(); ++i) {
+    verdicts[i] = CheckSubmission(batch[i]);
+    if (!verdicts[i].ok() && all_or_nothing) return fail_all(verdicts[i]);
+  }
+  Status read = store_.View([&](ReadTxn& txn) -> Status {
+    for (size_t i = 0; i < batch.size(); ++i) {
+      for (const FileManifest& m : batch[i].manifests) {
+        if (!verdicts[i].ok()) break;
+        verdicts[i] = CheckFileContent(txn, m);
+        if (!verdicts[i].ok() && all_or_nothing) return verdicts[i];
+      }
     }
     return Status::Ok();
-  }));
+  });
+  if (!read.ok()) return fail_all(read);
 
-  std::vector<Receipt> receipts;
+  std::vector<std::optional<Receipt>> receipts(batch.size());
+  // Checks that depend on what the log already holds; they run inside the transaction, before
+  // anything of the submission is written.
+  // Returns a store error, or OK with *verdict set to whether the submission may be appended.
+  auto check_in_txn = [&](WriteTxn& txn, const Submission& s, const Hash& entry_id,
+                          Status* verdict) -> Status {
+    KH_ASSIGN_OR_RETURN(bool registered, txn.Contains(Table::kAuthors, s.entry.author));
+    KH_ASSIGN_OR_RETURN(bool logged, txn.Contains(Table::kEntryIndex, entry_id));
+    bool target = true;
+    if (s.entry.corrects) {
+      KH_ASSIGN_OR_RETURN(target, txn.Contains(Table::kEntryIndex, *s.entry.corrects));
+    }
+    if (!registered) {
+      *verdict = Status::PermissionDenied("author " + ToHex(s.entry.author) +
+                                          " is not registered on this node");
+    } else if (logged) {
+      *verdict = Status::AlreadyExists("entry " + ToHex(entry_id) + " is already recorded");
+    } else if (!target) {
+      *verdict = Status::NotFound("the entry to correct, " + ToHex(*s.entry.corrects) +
+                                  ", is not recorded here");
+    } else {
+      *verdict = Status::Ok();
+    }
+    return Status::Ok();
+  };
+
   Status st = store_.Update([&](WriteTxn& txn) -> Status {
-    receipts.clear();
+    for (auto& r : receipts) r.reset();
     KH_ASSIGN_OR_RETURN(uint64_t size, LogSize(txn, origin_));
+    const uint64_t first_index = size;
     Hash prev_record{};
     if (size > 0) {
       KH_ASSIGN_OR_RETURN(std::optional<Bytes> last,
@@ -157,28 +211,23 @@ Result<std::vector<Receipt>> Log::Append(const std::vector<Submission>& batch) {
       prev_record = RecordHash(*last);
     }
     SubtreeFn subtrees = StoredSubtrees(txn, origin_);
-    for (const Submission& s : batch) {
-      KH_ASSIGN_OR_RETURN(bool registered, txn.Contains(Table::kAuthors, s.entry.author));
-      if (!registered) {
-        return Status::PermissionDenied("author " + ToHex(s.entry.author) +
-                                        " is not registered on this node");
-      }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!verdicts[i].ok()) continue;
+      const Submission& s = batch[i];
       Bytes entry_bytes = Encode(s.entry);
       Hash entry_id = ObjectId(entry_bytes);
-      KH_ASSIGN_OR_RETURN(bool logged, txn.Contains(Table::kEntryIndex, entry_id));
-      if (logged) {
-        return Status::AlreadyExists("entry " + ToHex(entry_id) + " is already recorded");
-      }
-      if (s.entry.corrects) {
-        KH_ASSIGN_OR_RETURN(bool target, txn.Contains(Table::kEntryIndex, *s.entry.corrects));
-        if (!target) {
-          return Status::NotFound("the entry to correct, " + ToHex(*s.entry.corrects) +
-                                  ", is not recorded here");
-        }
+      Status verdict_in_txn;
+      KH_RETURN_IF_ERROR(check_in_txn(txn, s, entry_id, &verdict_in_txn));
+      if (!verdict_in_txn.ok()) {
+        if (all_or_nothing) return verdict_in_txn;
+        verdicts[i] = verdict_in_txn;
+        continue;
       }
       for (const FileManifest& m : s.manifests) {
         Bytes mb = Encode(m);
-        KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, ObjectId(mb), mb));
+        Hash mid = ObjectId(mb);
+        KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, mid, mb));
+        KH_RETURN_IF_ERROR(txn.Put(Table::kManifestEntries, keys::ManifestEntry(mid, entry_id), {}));
       }
       KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, entry_id, entry_bytes));
 
@@ -209,23 +258,33 @@ Result<std::vector<Receipt>> Log::Append(const std::vector<Submission>& batch) {
       r.index = size;
       r.record = std::move(record_bytes);
       r.leaf_hash = leaf;
-      receipts.push_back(std::move(r));
+      receipts[i] = std::move(r);
       prev_record = record_hash;
       ++size;
     }
+    if (size == first_index) return Status::Ok();  // nothing survived its checks
     KH_ASSIGN_OR_RETURN(Hash root, MerkleRoot(size, subtrees));
     std::string checkpoint = SignCheckpoint(key_, size, root);
     KH_RETURN_IF_ERROR(
         txn.PutImmutable(Table::kCheckpoints, keys::Checkpoint(origin_, size), AsBytes(checkpoint)));
-    for (Receipt& r : receipts) {
-      r.tree_size = size;
-      r.checkpoint = checkpoint;
-      KH_ASSIGN_OR_RETURN(r.inclusion_proof, khronika::InclusionProof(r.index, size, subtrees));
+    for (auto& r : receipts) {
+      if (!r) continue;
+      r->tree_size = size;
+      r->checkpoint = checkpoint;
+      KH_ASSIGN_OR_RETURN(r->inclusion_proof, khronika::InclusionProof(r->index, size, subtrees));
     }
     return Status::Ok();
   });
-  if (!st.ok()) return st;
-  return receipts;
+  if (!st.ok()) return fail_all(st);
+  std::vector<Result<Receipt>> out;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (receipts[i]) {
+      out.emplace_back(std::move(*receipts[i]));
+    } else {
+      out.emplace_back(verdicts[i].ok() ? Status::IOError("not appended") : verdicts[i]);
+    }
+  }
+  return out;
 }
 
 Result<uint64_t> Log::Size() const {

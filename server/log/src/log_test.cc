@@ -245,6 +245,37 @@ TEST_F(LogTest, RefusesBadSubmissionsWithoutWriting) {
   EXPECT_TRUE(report->clean()) << report->problems.front();
 }
 
+TEST_F(LogTest, AppendEachJudgesEverySubmissionOnItsOwn) {
+  SigningKey stranger = SigningKey::Generate();
+  Submission good1 = MakeSubmission("c", "good one");
+  Submission forged = MakeSubmission("c", "forged");
+  forged.entry.kind = "note";  // no longer what was signed
+  Submission unknown_author = MakeSubmission("c", "stranger's", &stranger);
+  Submission good2 = MakeSubmission("d", "good two");
+  uint64_t checkpoints_before = Count(Table::kCheckpoints);
+  std::vector<Result<Receipt>> results =
+      log_->AppendEach({good1, forged, unknown_author, good2, good1});
+  ASSERT_EQ(results.size(), 5u);
+  ASSERT_TRUE(results[0].ok()) << results[0].status().ToString();
+  EXPECT_EQ(results[1].status().code(), Code::kPermissionDenied);
+  EXPECT_EQ(results[2].status().code(), Code::kPermissionDenied);
+  ASSERT_TRUE(results[3].ok());
+  EXPECT_EQ(results[4].status().code(), Code::kAlreadyExists);  // same entry twice in one batch
+  EXPECT_EQ(results[0]->index, 0u);
+  EXPECT_EQ(results[3]->index, 1u);
+  EXPECT_EQ(results[3]->tree_size, 2u);
+  EXPECT_EQ(Count(Table::kCheckpoints), checkpoints_before + 1);
+  Checkpoint cp = CheckpointAt(2);
+  EXPECT_TRUE(VerifyInclusion(results[0]->leaf_hash, 0, 2, results[0]->inclusion_proof, cp.root));
+  // A batch in which nothing survives writes nothing, not even a checkpoint.
+  std::vector<Result<Receipt>> none = log_->AppendEach({forged});
+  EXPECT_FALSE(none[0].ok());
+  EXPECT_EQ(Count(Table::kCheckpoints), checkpoints_before + 1);
+  auto report = VerifyStore(node_->store());
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->clean()) << report->problems.front();
+}
+
 TEST_F(LogTest, EmptyLogHasASignedCheckpoint) {
   Checkpoint cp = CheckpointAt(0);
   EXPECT_EQ(cp.size, 0u);

@@ -146,6 +146,11 @@ class Verifier {
       if (!indexed || *indexed != Bytes(this_hash.begin(), this_hash.end())) {
         Problem(name + ": case index entry missing or wrong");
       }
+      for (const Hash& mid : entry->manifests) {
+        KH_ASSIGN_OR_RETURN(bool linked, txn_.Contains(Table::kManifestEntries,
+                                                       keys::ManifestEntry(mid, rec->entry_id)));
+        if (!linked) Problem(name + ": file index misses manifest " + ToHex(mid));
+      }
       KH_ASSIGN_OR_RETURN(auto location, txn_.Get(Table::kEntryIndex, rec->entry_id));
       if (!location || *location != keys::EntryLocation(origin, index)) {
         Problem(name + ": entry index does not point to this record");

@@ -74,6 +74,11 @@ class Log {
   // is written.
   Result<std::vector<Receipt>> Append(const std::vector<Submission>& batch);
 
+  // Group commit: like Append, but each submission stands or falls on its own. Submissions that
+  // fail their checks get their error; the rest are appended together in one transaction with
+  // one checkpoint. A store error (such as StoreFull) fails them all, with nothing written.
+  std::vector<Result<Receipt>> AppendEach(const std::vector<Submission>& batch);
+
   Result<uint64_t> Size() const;
   // The latest signed checkpoint note, or NotFound for an empty log.
   Result<std::string> LatestCheckpoint() const;
@@ -81,6 +86,8 @@ class Log {
   Result<std::vector<Hash>> ConsistencyProof(uint64_t from, uint64_t to) const;
 
  private:
+  std::vector<Result<Receipt>> AppendImpl(const std::vector<Submission>& batch,
+                                          bool all_or_nothing, Status* batch_status);
   Store& store_;
   const SigningKey& key_;
   Clock& clock_;

@@ -33,6 +33,12 @@ inline Bytes CaseRecord(std::string_view case_id, const Hash& origin, uint64_t i
 }
 inline Bytes EntryLocation(const Hash& origin, uint64_t index) { return Record(origin, index); }
 
+inline Bytes ManifestEntry(const Hash& manifest_id, const Hash& entry_id) {
+  Bytes k(manifest_id.begin(), manifest_id.end());
+  k.insert(k.end(), entry_id.begin(), entry_id.end());
+  return k;
+}
+
 inline constexpr std::string_view kMetaNodeName = "node_name";
 inline constexpr std::string_view kMetaLocalOrigin = "local_origin";
 

@@ -32,8 +32,9 @@ enum class Table : uint8_t {
   kAuthors,       // author public key (32) -> author name
   kTokens,        // token hash -> token record (server)
   kAccessLog,     // time (u64 BE) || sequence -> access record (server)
+  kManifestEntries,  // manifest id (32) || entry id (32) -> empty: which entries name a file
 };
-inline constexpr int kTableCount = 14;
+inline constexpr int kTableCount = 15;
 const char* TableName(Table table);
 
 struct StoreOptions {
