@@ -1,0 +1,69 @@
+// Bearer tokens, roles, and the access log (the chain of custody of reads).
+//
+// A token is "khr_" followed by 64 hex characters (256 random bits). It is shown once; the store
+// keeps only its SHA-256, which is also the lookup key. Roles:
+//   admin      everything
+//   submitter  upload chunks and append entries, to its cases
+//   reader     entries and file content, of its cases (a lawyer)
+//   auditor    records, checkpoints and proofs; never entries' content or files
+// A token may be limited to a list of cases; an empty list means every case.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "khronika/store/store.h"
+
+namespace khronika {
+
+enum class Role { kAdmin, kSubmitter, kReader, kAuditor };
+const char* RoleName(Role role);
+Result<Role> ParseRole(std::string_view name);
+
+struct TokenInfo {
+  std::string id;  // 16 hex characters, safe to print and log
+  Role role = Role::kReader;
+  std::vector<std::string> cases;  // empty: all cases
+  int64_t created_ms = 0;
+  bool revoked = false;
+
+  bool AllowsCase(std::string_view case_id) const;
+};
+
+struct NewToken {
+  std::string secret;  // shown once, never stored
+  TokenInfo info;
+};
+
+Result<NewToken> CreateToken(Store& store, Role role, const std::vector<std::string>& cases,
+                             int64_t now_ms);
+// Resolves a presented token. Unknown, malformed and revoked tokens are all PermissionDenied
+// with the same message, so a caller learns nothing about which it was.
+Result<TokenInfo> Authenticate(const ReadTxn& txn, std::string_view presented);
+Result<std::vector<TokenInfo>> ListTokens(Store& store);
+Status RevokeToken(Store& store, std::string_view id);
+
+// What the roles may do. Case limits are checked separately with TokenInfo::AllowsCase.
+enum class Permission {
+  kUpload,       // chunks and entries
+  kReadEntries,  // entries and case listings
+  kReadContent,  // file bytes
+  kReadLog,      // records, checkpoints, proofs
+  kAdminister,   // metrics and node administration
+};
+bool RoleAllows(Role role, Permission permission);
+
+struct AccessEvent {
+  int64_t time_ms = 0;
+  std::string token_id;
+  Role role = Role::kReader;
+  std::string action;  // "read-content", "export", ...
+  std::string object;  // what was read: a manifest id, an entry id
+  std::string case_id;
+};
+
+Status RecordAccess(WriteTxn& txn, const AccessEvent& event);
+Result<std::vector<AccessEvent>> ListAccess(Store& store);
+
+}  // namespace khronika

@@ -1,0 +1,191 @@
+#include "khronika/auth/auth.h"
+
+#include <nlohmann/json.hpp>
+
+#include "khronika/schemas/crypto.h"
+#include "khronika/schemas/objects.h"
+
+namespace khronika {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kTokenPrefix = "khr_";
+constexpr std::string_view kDenied = "unknown or revoked token";
+
+Hash TokenHash(std::string_view token) { return Sha256(token); }
+
+json TokenJson(const TokenInfo& t, const Hash& hash) {
+  return {{"id", t.id},           {"role", RoleName(t.role)},  {"cases", t.cases},
+          {"created_ms", t.created_ms}, {"revoked", t.revoked}, {"hash", ToHex(hash)}};
+}
+
+Result<TokenInfo> TokenFromJson(ByteView stored, Hash* hash_out) {
+  json j = json::parse(AsChars(stored), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Status::Corruption("token record is not JSON");
+  try {
+    TokenInfo t;
+    t.id = j.at("id").get<std::string>();
+    KH_ASSIGN_OR_RETURN(t.role, ParseRole(j.at("role").get<std::string>()));
+    t.cases = j.at("cases").get<std::vector<std::string>>();
+    t.created_ms = j.at("created_ms").get<int64_t>();
+    t.revoked = j.at("revoked").get<bool>();
+    KH_ASSIGN_OR_RETURN(*hash_out, ParseHashHex(j.at("hash").get<std::string>()));
+    return t;
+  } catch (const json::exception& e) {
+    return Status::Corruption(std::string("token record: ") + e.what());
+  }
+}
+
+}  // namespace
+
+const char* RoleName(Role role) {
+  switch (role) {
+    case Role::kAdmin: return "admin";
+    case Role::kSubmitter: return "submitter";
+    case Role::kReader: return "reader";
+    case Role::kAuditor: return "auditor";
+  }
+  return "unknown";
+}
+
+Result<Role> ParseRole(std::string_view name) {
+  for (Role r : {Role::kAdmin, Role::kSubmitter, Role::kReader, Role::kAuditor}) {
+    if (name == RoleName(r)) return r;
+  }
+  return Status::InvalidArgument("role must be admin, submitter, reader or auditor");
+}
+
+bool TokenInfo::AllowsCase(std::string_view case_id) const {
+  if (cases.empty()) return true;
+  for (const std::string& c : cases) {
+    if (c == case_id) return true;
+  }
+  return false;
+}
+
+bool RoleAllows(Role role, Permission p) {
+  switch (role) {
+    case Role::kAdmin: return true;
+    case Role::kSubmitter: return p == Permission::kUpload;
+    case Role::kReader: return p == Permission::kReadEntries || p == Permission::kReadContent;
+    case Role::kAuditor: return p == Permission::kReadLog;
+  }
+  return false;
+}
+
+Result<NewToken> CreateToken(Store& store, Role role, const std::vector<std::string>& cases,
+                             int64_t now_ms) {
+  for (const std::string& c : cases) KH_RETURN_IF_ERROR(ValidateCaseId(c));
+  if ((role == Role::kAdmin || role == Role::kAuditor) && !cases.empty()) {
+    return Status::InvalidArgument(std::string(RoleName(role)) +
+                                   " tokens cover the whole node; --case applies to submitter "
+                                   "and reader tokens");
+  }
+  uint8_t secret[32], id[8];
+  RandomBytes(secret, sizeof secret);
+  RandomBytes(id, sizeof id);
+  NewToken out;
+  out.secret = std::string(kTokenPrefix) + ToHex(ByteView(secret, sizeof secret));
+  out.info.id = ToHex(ByteView(id, sizeof id));
+  out.info.role = role;
+  out.info.cases = cases;
+  out.info.created_ms = now_ms;
+  Hash hash = TokenHash(out.secret);
+  std::string record = TokenJson(out.info, hash).dump();
+  KH_RETURN_IF_ERROR(store.Update([&](WriteTxn& txn) {
+    return txn.PutImmutable(Table::kTokens, hash, AsBytes(record));
+  }));
+  return out;
+}
+
+Result<TokenInfo> Authenticate(const ReadTxn& txn, std::string_view presented) {
+  if (presented.size() != kTokenPrefix.size() + 64 ||
+      presented.substr(0, kTokenPrefix.size()) != kTokenPrefix) {
+    return Status::PermissionDenied(std::string(kDenied));
+  }
+  // The table is keyed by the token's hash, so the lookup itself reveals nothing about the
+  // secret; the stored hash is then compared in constant time as well.
+  Hash hash = TokenHash(presented);
+  KH_ASSIGN_OR_RETURN(std::optional<Bytes> stored, txn.Get(Table::kTokens, hash));
+  if (!stored) return Status::PermissionDenied(std::string(kDenied));
+  Hash stored_hash;
+  KH_ASSIGN_OR_RETURN(TokenInfo info, TokenFromJson(*stored, &stored_hash));
+  if (!ConstantTimeEqual(stored_hash, hash) || info.revoked) {
+    return Status::PermissionDenied(std::string(kDenied));
+  }
+  return info;
+}
+
+Result<std::vector<TokenInfo>> ListTokens(Store& store) {
+  std::vector<TokenInfo> out;
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) {
+    return txn.Scan(Table::kTokens, {}, [&](ByteView, ByteView value) -> Result<bool> {
+      Hash h;
+      KH_ASSIGN_OR_RETURN(TokenInfo t, TokenFromJson(value, &h));
+      out.push_back(std::move(t));
+      return true;
+    });
+  }));
+  std::sort(out.begin(), out.end(),
+            [](const TokenInfo& a, const TokenInfo& b) { return a.created_ms < b.created_ms; });
+  return out;
+}
+
+Status RevokeToken(Store& store, std::string_view id) {
+  return store.Update([&](WriteTxn& txn) -> Status {
+    std::optional<Bytes> key;
+    TokenInfo found;
+    Hash hash{};
+    KH_RETURN_IF_ERROR(txn.Scan(Table::kTokens, {}, [&](ByteView k, ByteView value) -> Result<bool> {
+      Hash h;
+      KH_ASSIGN_OR_RETURN(TokenInfo t, TokenFromJson(value, &h));
+      if (t.id != id) return true;
+      key = Bytes(k.begin(), k.end());
+      found = std::move(t);
+      hash = h;
+      return false;
+    }));
+    if (!key) return Status::NotFound("no token with id " + std::string(id));
+    found.revoked = true;
+    return txn.Put(Table::kTokens, *key, AsBytes(TokenJson(found, hash).dump()));
+  });
+}
+
+Status RecordAccess(WriteTxn& txn, const AccessEvent& e) {
+  // Key: time then a random suffix, so events sort by time and never collide.
+  Bytes key;
+  AppendBigEndian64(key, static_cast<uint64_t>(e.time_ms));
+  uint8_t suffix[8];
+  RandomBytes(suffix, sizeof suffix);
+  key.insert(key.end(), suffix, suffix + sizeof suffix);
+  json j = {{"time_ms", e.time_ms}, {"token_id", e.token_id}, {"role", RoleName(e.role)},
+            {"action", e.action},   {"object", e.object},     {"case", e.case_id}};
+  return txn.Put(Table::kAccessLog, key, AsBytes(j.dump()));
+}
+
+Result<std::vector<AccessEvent>> ListAccess(Store& store) {
+  std::vector<AccessEvent> out;
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) {
+    return txn.Scan(Table::kAccessLog, {}, [&](ByteView, ByteView value) -> Result<bool> {
+      json j = json::parse(AsChars(value), nullptr, false);
+      if (j.is_discarded()) return Status::Corruption("access log record is not JSON");
+      try {
+        AccessEvent e;
+        e.time_ms = j.at("time_ms").get<int64_t>();
+        e.token_id = j.at("token_id").get<std::string>();
+        KH_ASSIGN_OR_RETURN(e.role, ParseRole(j.at("role").get<std::string>()));
+        e.action = j.at("action").get<std::string>();
+        e.object = j.at("object").get<std::string>();
+        e.case_id = j.at("case").get<std::string>();
+        out.push_back(std::move(e));
+      } catch (const nlohmann::json::exception& ex) {
+        return Status::Corruption(std::string("access log record: ") + ex.what());
+      }
+      return true;
+    });
+  }));
+  return out;
+}
+
+}  // namespace khronika
