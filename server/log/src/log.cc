@@ -133,9 +133,17 @@ Log::Log(Store& store, const SigningKey& node_key, Clock& clock)
       origin_(NodeIdFromPublicKey(node_key.public_key())),
       origin_name_(OriginName(origin_)) {}
 
+namespace {
+std::vector<const Submission*> Pointers(const std::vector<Submission>& batch) {
+  std::vector<const Submission*> out;
+  for (const Submission& s : batch) out.push_back(&s);
+  return out;
+}
+}  // namespace
+
 Result<std::vector<Receipt>> Log::Append(const std::vector<Submission>& batch) {
   Status batch_status;
-  std::vector<Result<Receipt>> results = AppendImpl(batch, true, &batch_status);
+  std::vector<Result<Receipt>> results = AppendImpl(Pointers(batch), true, false, &batch_status);
   if (!batch_status.ok()) return batch_status;
   std::vector<Receipt> receipts;
   for (Result<Receipt>& r : results) receipts.push_back(std::move(r).value());
@@ -144,36 +152,83 @@ Result<std::vector<Receipt>> Log::Append(const std::vector<Submission>& batch) {
 
 std::vector<Result<Receipt>> Log::AppendEach(const std::vector<Submission>& batch) {
   Status ignored;
-  return AppendImpl(batch, false, &ignored);
+  return AppendImpl(Pointers(batch), false, false, &ignored);
 }
 
-std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<Submission>& batch,
-                                             bool all_or_nothing, Status* batch_status) {
-  std::vector<Status> verdicts(batch.size());
+std::vector<Result<Receipt>> Log::AppendChecked(const std::vector<CheckedSubmission>& batch) {
+  std::vector<const Submission*> pointers;
+  for (const CheckedSubmission& c : batch) pointers.push_back(&c.submission());
+  Status ignored;
+  return AppendImpl(pointers, false, true, &ignored);
+}
+
+Result<CheckedSubmission> Log::Check(Submission submission) const {
+  KH_RETURN_IF_ERROR(CheckSubmission(submission));
+  KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
+    for (const FileManifest& m : submission.manifests) KH_RETURN_IF_ERROR(CheckFileContent(txn, m));
+    return Status::Ok();
+  }));
+  return CheckedSubmission(std::move(submission));
+}
+
+Result<Receipt> Log::ReceiptFor(const Hash& entry_id) const {
+  Receipt r;
+  KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto location, txn.Get(Table::kEntryIndex, entry_id));
+    if (!location || location->size() != 40) {
+      return Status::NotFound("entry " + ToHex(entry_id) + " is not recorded");
+    }
+    if (!std::equal(origin_.begin(), origin_.end(), location->begin())) {
+      return Status::NotFound("entry " + ToHex(entry_id) + " is recorded in another log");
+    }
+    r.entry_id = entry_id;
+    r.origin = origin_;
+    r.index = ReadBigEndian64(location->data() + 32);
+    KH_ASSIGN_OR_RETURN(auto record, txn.Get(Table::kRecords, keys::Record(origin_, r.index)));
+    if (!record) return Status::Corruption("record " + std::to_string(r.index) + " is missing");
+    r.record = *record;
+    r.leaf_hash = LeafHash(r.record);
+    KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kCheckpoints, origin_));
+    if (!last) return Status::Corruption("the log has no checkpoint");
+    r.tree_size = ReadBigEndian64(last->first.data() + 32);
+    r.checkpoint.assign(AsChars(last->second));
+    KH_ASSIGN_OR_RETURN(r.inclusion_proof, khronika::InclusionProof(r.index, r.tree_size,
+                                                                    StoredSubtrees(txn, origin_)));
+    return Status::Ok();
+  }));
+  return r;
+}
+
+std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const Submission*>& batch_ptrs,
+                                             bool all_or_nothing, bool checked,
+                                             Status* batch_status) {
+  std::vector<Status> verdicts(batch_ptrs.size());
   auto fail_all = [&](const Status& st) {
     *batch_status = st;
-    return std::vector<Result<Receipt>>(batch.size(), Result<Receipt>(st));
+    return std::vector<Result<Receipt>>(batch_ptrs.size(), Result<Receipt>(st));
   };
-  if (batch.empty()) return fail_all(Status::InvalidArgument("nothing to append"));
+  if (batch_ptrs.empty()) return fail_all(Status::InvalidArgument("nothing to append"));
   // Expensive checks first, without the writer lock: chunks are never deleted, so what is
   // verified here still holds inside the write transaction.
-  for (size_t i = 0; i < batch.size(); ++i) {
-    verdicts[i] = CheckSubmission(batch[i]);
-    if (!verdicts[i].ok() && all_or_nothing) return fail_all(verdicts[i]);
-  }
-  Status read = store_.View([&](ReadTxn& txn) -> Status {
-    for (size_t i = 0; i < batch.size(); ++i) {
-      for (const FileManifest& m : batch[i].manifests) {
-        if (!verdicts[i].ok()) break;
-        verdicts[i] = CheckFileContent(txn, m);
-        if (!verdicts[i].ok() && all_or_nothing) return verdicts[i];
-      }
+  if (!checked) {
+    for (size_t i = 0; i < batch_ptrs.size(); ++i) {
+      verdicts[i] = CheckSubmission(*batch_ptrs[i]);
+      if (!verdicts[i].ok() && all_or_nothing) return fail_all(verdicts[i]);
     }
-    return Status::Ok();
-  });
-  if (!read.ok()) return fail_all(read);
+    Status read = store_.View([&](ReadTxn& txn) -> Status {
+      for (size_t i = 0; i < batch_ptrs.size(); ++i) {
+        for (const FileManifest& m : batch_ptrs[i]->manifests) {
+          if (!verdicts[i].ok()) break;
+          verdicts[i] = CheckFileContent(txn, m);
+          if (!verdicts[i].ok() && all_or_nothing) return verdicts[i];
+        }
+      }
+      return Status::Ok();
+    });
+    if (!read.ok()) return fail_all(read);
+  }
 
-  std::vector<std::optional<Receipt>> receipts(batch.size());
+  std::vector<std::optional<Receipt>> receipts(batch_ptrs.size());
   // Checks that depend on what the log already holds; they run inside the transaction, before
   // anything of the submission is written.
   // Returns a store error, or OK with *verdict set to whether the submission may be appended.
@@ -211,9 +266,9 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<Submission>& batc
       prev_record = RecordHash(*last);
     }
     SubtreeFn subtrees = StoredSubtrees(txn, origin_);
-    for (size_t i = 0; i < batch.size(); ++i) {
+    for (size_t i = 0; i < batch_ptrs.size(); ++i) {
       if (!verdicts[i].ok()) continue;
-      const Submission& s = batch[i];
+      const Submission& s = *batch_ptrs[i];
       Bytes entry_bytes = Encode(s.entry);
       Hash entry_id = ObjectId(entry_bytes);
       Status verdict_in_txn;
@@ -277,7 +332,7 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<Submission>& batc
   });
   if (!st.ok()) return fail_all(st);
   std::vector<Result<Receipt>> out;
-  for (size_t i = 0; i < batch.size(); ++i) {
+  for (size_t i = 0; i < batch_ptrs.size(); ++i) {
     if (receipts[i]) {
       out.emplace_back(std::move(*receipts[i]));
     } else {

@@ -1,6 +1,7 @@
 #include "khronika/log/verify.h"
 
 #include <map>
+#include <set>
 
 #include "khronika/log/log.h"
 #include "khronika/log/store_keys.h"
@@ -81,9 +82,17 @@ class Verifier {
           Problem("entry " + id + ": " + e.status().message());
         } else {
           if (!VerifyEntrySignature(*e)) Problem("entry " + id + ": author signature is invalid");
+          std::set<std::string> names;
           for (const Hash& m : e->manifests) {
-            KH_ASSIGN_OR_RETURN(bool present, txn_.Contains(Table::kObjects, m));
-            if (!present) Problem("entry " + id + ": manifest " + ToHex(m) + " is missing");
+            KH_ASSIGN_OR_RETURN(std::optional<Bytes> mb, txn_.Get(Table::kObjects, m));
+            if (!mb) {
+              Problem("entry " + id + ": manifest " + ToHex(m) + " is missing");
+              continue;
+            }
+            auto manifest = DecodeManifest(*mb);
+            if (manifest.ok() && !names.insert(manifest->name).second) {
+              Problem("entry " + id + ": two files are named '" + manifest->name + "'");
+            }
           }
         }
       } else {

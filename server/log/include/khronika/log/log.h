@@ -29,6 +29,19 @@ struct Submission {
   std::vector<FileManifest> manifests;
 };
 
+// A submission whose fields, author signature, manifests and file content have been checked
+// (by Log::Check). Only Log can make one, so the commit path can trust it and skip the checks
+// that cost CPU.
+class CheckedSubmission {
+ public:
+  const Submission& submission() const { return submission_; }
+
+ private:
+  friend class Log;
+  explicit CheckedSubmission(Submission s) : submission_(std::move(s)) {}
+  Submission submission_;
+};
+
 // What a submitter keeps: enough to prove, offline, that its entry is in the log.
 struct Receipt {
   Hash entry_id{};
@@ -79,6 +92,15 @@ class Log {
   // one checkpoint. A store error (such as StoreFull) fails them all, with nothing written.
   std::vector<Result<Receipt>> AppendEach(const std::vector<Submission>& batch);
 
+  // The CPU-heavy checks of Append, on the caller's thread and without the writer lock.
+  Result<CheckedSubmission> Check(Submission submission) const;
+  // AppendEach for submissions that Check already passed.
+  std::vector<Result<Receipt>> AppendChecked(const std::vector<CheckedSubmission>& batch);
+
+  // A receipt for an entry already in the local log, against the latest checkpoint: what a
+  // client that lost its first answer gets when it submits again.
+  Result<Receipt> ReceiptFor(const Hash& entry_id) const;
+
   Result<uint64_t> Size() const;
   // The latest signed checkpoint note, or NotFound for an empty log.
   Result<std::string> LatestCheckpoint() const;
@@ -86,8 +108,9 @@ class Log {
   Result<std::vector<Hash>> ConsistencyProof(uint64_t from, uint64_t to) const;
 
  private:
-  std::vector<Result<Receipt>> AppendImpl(const std::vector<Submission>& batch,
-                                          bool all_or_nothing, Status* batch_status);
+  std::vector<Result<Receipt>> AppendImpl(const std::vector<const Submission*>& batch,
+                                          bool all_or_nothing, bool checked,
+                                          Status* batch_status);
   Store& store_;
   const SigningKey& key_;
   Clock& clock_;

@@ -1,0 +1,39 @@
+// Counters for /metrics, in the Prometheus text exposition format. Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace khronika {
+
+class Metrics {
+ public:
+  void ObserveRequest(const std::string& route, int status, double seconds);
+  void AddEntriesAppended(uint64_t n) { entries_appended_ += n; }
+  void AddBytesStored(uint64_t n) { bytes_stored_ += n; }
+  void ConnectionOpened() { ++open_connections_; }
+  void ConnectionClosed() { --open_connections_; }
+  int64_t open_connections() const { return open_connections_; }
+
+  std::string Render(uint64_t store_used_bytes, uint64_t store_map_bytes) const;
+
+ private:
+  static constexpr double kBuckets[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                        0.25,  0.5,   1,    2.5,   5,    10};
+  static constexpr size_t kBucketCount = sizeof(kBuckets) / sizeof(kBuckets[0]);
+  struct Histogram {
+    uint64_t counts[kBucketCount + 1] = {};
+    double sum = 0;
+    uint64_t count = 0;
+  };
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, int>, uint64_t> requests_;
+  std::map<std::string, Histogram> latency_;
+  std::atomic<uint64_t> entries_appended_{0};
+  std::atomic<uint64_t> bytes_stored_{0};
+  std::atomic<int64_t> open_connections_{0};
+};
+
+}  // namespace khronika

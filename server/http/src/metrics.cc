@@ -1,0 +1,61 @@
+#include "khronika/http/metrics.h"
+
+#include <sstream>
+
+namespace khronika {
+
+void Metrics::ObserveRequest(const std::string& route, int status, double seconds) {
+  std::lock_guard lock(mu_);
+  ++requests_[{route, status}];
+  Histogram& h = latency_[route];
+  size_t i = 0;
+  while (i < kBucketCount && seconds > kBuckets[i]) ++i;
+  ++h.counts[i];
+  h.sum += seconds;
+  ++h.count;
+}
+
+std::string Metrics::Render(uint64_t store_used_bytes, uint64_t store_map_bytes) const {
+  std::ostringstream out;
+  std::lock_guard lock(mu_);
+  out << "# HELP khronika_http_requests_total HTTP requests by route and status.\n"
+      << "# TYPE khronika_http_requests_total counter\n";
+  for (const auto& [key, n] : requests_) {
+    out << "khronika_http_requests_total{route=\"" << key.first << "\",status=\"" << key.second
+        << "\"} " << n << "\n";
+  }
+  out << "# HELP khronika_http_request_duration_seconds Time from request head to response.\n"
+      << "# TYPE khronika_http_request_duration_seconds histogram\n";
+  for (const auto& [route, h] : latency_) {
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < kBucketCount; ++i) {
+      cumulative += h.counts[i];
+      out << "khronika_http_request_duration_seconds_bucket{route=\"" << route << "\",le=\""
+          << kBuckets[i] << "\"} " << cumulative << "\n";
+    }
+    out << "khronika_http_request_duration_seconds_bucket{route=\"" << route
+        << "\",le=\"+Inf\"} " << h.count << "\n"
+        << "khronika_http_request_duration_seconds_sum{route=\"" << route << "\"} " << h.sum
+        << "\n"
+        << "khronika_http_request_duration_seconds_count{route=\"" << route << "\"} " << h.count
+        << "\n";
+  }
+  out << "# HELP khronika_entries_appended_total Entries appended to the local log.\n"
+      << "# TYPE khronika_entries_appended_total counter\n"
+      << "khronika_entries_appended_total " << entries_appended_ << "\n"
+      << "# HELP khronika_bytes_stored_total Chunk bytes newly stored.\n"
+      << "# TYPE khronika_bytes_stored_total counter\n"
+      << "khronika_bytes_stored_total " << bytes_stored_ << "\n"
+      << "# HELP khronika_store_used_bytes Bytes used in the LMDB data file.\n"
+      << "# TYPE khronika_store_used_bytes gauge\n"
+      << "khronika_store_used_bytes " << store_used_bytes << "\n"
+      << "# HELP khronika_store_map_bytes Size limit of the LMDB map.\n"
+      << "# TYPE khronika_store_map_bytes gauge\n"
+      << "khronika_store_map_bytes " << store_map_bytes << "\n"
+      << "# HELP khronika_open_connections Open client connections.\n"
+      << "# TYPE khronika_open_connections gauge\n"
+      << "khronika_open_connections " << open_connections_ << "\n";
+  return out.str();
+}
+
+}  // namespace khronika
