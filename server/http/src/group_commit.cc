@@ -7,7 +7,7 @@ GroupCommitter::GroupCommitter(Log& log, size_t max_batch)
 
 GroupCommitter::~GroupCommitter() { Stop(); }
 
-std::future<Result<Receipt>> GroupCommitter::Submit(Submission submission) {
+std::future<Result<Receipt>> GroupCommitter::Submit(CheckedSubmission submission) {
   Pending p{std::move(submission), {}};
   std::future<Result<Receipt>> f = p.promise.get_future();
   {
@@ -45,10 +45,10 @@ void GroupCommitter::Run() {
       }
     }
     // Everything that queued while the previous transaction was committing goes in this one.
-    std::vector<Submission> submissions;
+    std::vector<CheckedSubmission> submissions;
     submissions.reserve(batch.size());
     for (Pending& p : batch) submissions.push_back(std::move(p.submission));
-    std::vector<Result<Receipt>> results = log_.AppendEach(submissions);
+    std::vector<Result<Receipt>> results = log_.AppendChecked(submissions);
     ++transactions_;
     for (size_t i = 0; i < batch.size(); ++i) batch[i].promise.set_value(std::move(results[i]));
   }

@@ -20,9 +20,9 @@ class GroupCommitter {
   GroupCommitter(const GroupCommitter&) = delete;
   GroupCommitter& operator=(const GroupCommitter&) = delete;
 
-  // Queues a submission whose signature and content the caller has already checked (that is
-  // the CPU-heavy part, and it runs on the caller's thread). The future is set after commit.
-  std::future<Result<Receipt>> Submit(Submission submission);
+  // Queues a submission that Log::Check passed on the caller's thread (signatures and content
+  // hashes cost CPU, so they are spread over the callers). The future is set after commit.
+  std::future<Result<Receipt>> Submit(CheckedSubmission submission);
 
   // Commits everything queued, then stops; later submissions fail.
   void Stop();
@@ -31,7 +31,7 @@ class GroupCommitter {
 
  private:
   struct Pending {
-    Submission submission;
+    CheckedSubmission submission;
     std::promise<Result<Receipt>> promise;
   };
   void Run();

@@ -1,0 +1,90 @@
+// The node's HTTP API v1 as a plain function from request to response (docs/api.md), so that it
+// is tested without sockets. The session layer (server.h) owns sockets, TLS, limits and
+// streaming; this layer owns routing, authentication, authorisation and the store.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "khronika/auth/auth.h"
+#include "khronika/http/group_commit.h"
+#include "khronika/http/metrics.h"
+#include "khronika/log/node.h"
+
+namespace khronika {
+
+struct ApiOptions {
+  uint64_t max_json_body = 8 << 20;  // POST bodies; a 1 TiB file's manifest is ~70 MiB of JSON
+  size_t max_json_depth = 32;
+  size_t max_missing_query = 65536;  // ids in one POST /v1/chunks/missing
+  size_t max_page = 1000;
+};
+
+struct ApiRequest {
+  std::string method;  // "GET", "PUT", ...
+  std::string target;  // path and query, as sent
+  std::string authorization;
+  std::string range;  // the Range header, if any
+  std::string body;
+};
+
+// Bytes [begin, end) of a stored file, which the session streams chunk by chunk.
+struct ContentStream {
+  FileManifest manifest;
+  uint64_t begin = 0;
+  uint64_t end = 0;
+};
+
+struct ApiResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::optional<ContentStream> stream;
+  std::string route;  // route pattern for metrics, e.g. "GET /v1/entries/{id}"
+};
+
+// A JSON error body: {"error": code, "message": text}.
+ApiResponse ErrorResponse(int status, std::string_view code, std::string_view message);
+
+class Api {
+ public:
+  Api(Node& node, GroupCommitter& committer, Metrics& metrics, ApiOptions options = {},
+      Clock& clock = SystemClock());
+
+  // The largest body the route for this request head accepts (0: none), so that a session can
+  // refuse an oversized body with 413 before reading it.
+  uint64_t BodyLimit(std::string_view method, std::string_view target) const;
+
+  ApiResponse Handle(const ApiRequest& request);
+
+  // One chunk of a streamed file, checked against its id (LMDB keeps no checksums).
+  Result<Bytes> ReadChunk(const Hash& id) const;
+
+ private:
+  struct Caller;
+  ApiResponse Route(const ApiRequest& request);
+  Result<TokenInfo> Authenticate(const ApiRequest& request) const;
+
+  ApiResponse ChunksMissing(const ApiRequest& r, const TokenInfo& who);
+  ApiResponse PutChunk(const ApiRequest& r, const TokenInfo& who, std::string_view id);
+  ApiResponse PostEntry(const ApiRequest& r, const TokenInfo& who);
+  ApiResponse GetEntry(const TokenInfo& who, std::string_view id);
+  ApiResponse CaseEntries(const ApiRequest& r, const TokenInfo& who, std::string_view case_id);
+  ApiResponse FileContent(const ApiRequest& r, const TokenInfo& who, std::string_view id);
+  ApiResponse GetCheckpoint();
+  ApiResponse InclusionProof(const ApiRequest& r);
+  ApiResponse ConsistencyProof(const ApiRequest& r);
+  ApiResponse LogRecords(const ApiRequest& r, std::string_view origin);
+  ApiResponse MetricsText();
+
+  Node& node_;
+  GroupCommitter& committer_;
+  Metrics& metrics_;
+  ApiOptions options_;
+  Clock& clock_;
+};
+
+}  // namespace khronika

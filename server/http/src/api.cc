@@ -1,0 +1,687 @@
+#include "khronika/http/api.h"
+
+#include <charconv>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "khronika/log/store_keys.h"
+#include "khronika/schemas/json_view.h"
+#include "khronika/schemas/merkle.h"
+
+namespace khronika {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kMaxChunkBody = kChunkSize;
+
+ApiResponse Json(int status, const json& body) {
+  ApiResponse r;
+  r.status = status;
+  r.body = body.dump();
+  return r;
+}
+
+// Maps a Status to an HTTP error. `semantic` marks well-formed requests that were refused on
+// their content (422) rather than their form (400).
+ApiResponse FromStatus(const Status& st, bool semantic = false) {
+  switch (st.code()) {
+    case Code::kOk: return ErrorResponse(500, "internal", "no error to report");
+    case Code::kInvalidArgument:
+      return ErrorResponse(semantic ? 422 : 400, semantic ? "invalid" : "bad_request", st.message());
+    case Code::kNotFound: return ErrorResponse(semantic ? 422 : 404, "not_found", st.message());
+    case Code::kAlreadyExists: return ErrorResponse(409, "conflict", st.message());
+    case Code::kPermissionDenied:
+      return ErrorResponse(semantic ? 422 : 403, semantic ? "refused" : "forbidden", st.message());
+    case Code::kStoreFull: return ErrorResponse(507, "store_full", st.message());
+    case Code::kCorruption: return ErrorResponse(500, "corruption", st.message());
+    case Code::kIOError: return ErrorResponse(500, "internal", st.message());
+  }
+  return ErrorResponse(500, "internal", st.message());
+}
+
+json HashArray(const std::vector<Hash>& hashes) {
+  json a = json::array();
+  for (const Hash& h : hashes) a.push_back(ToHex(h));
+  return a;
+}
+
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> parts;
+  size_t start = 1;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    if (slash == std::string_view::npos) slash = path.size();
+    parts.push_back(path.substr(start, slash - start));
+    start = slash + 1;
+  }
+  return parts;
+}
+
+// Query parameters are ids, numbers and case ids: anything needing percent-decoding is refused.
+Result<std::map<std::string, std::string>> ParseQuery(std::string_view query) {
+  std::map<std::string, std::string> out;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    size_t eq = pair.find('=');
+    std::string key(pair.substr(0, eq));
+    std::string value(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+    for (char c : key + value) {
+      bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+      if (!ok) return Status::InvalidArgument("unsupported character in query string");
+    }
+    if (!out.emplace(key, value).second) {
+      return Status::InvalidArgument("query parameter " + key + " given twice");
+    }
+  }
+  return out;
+}
+
+Result<uint64_t> QueryNumber(const std::map<std::string, std::string>& q, const std::string& key,
+                             std::optional<uint64_t> fallback) {
+  auto it = q.find(key);
+  if (it == q.end()) {
+    if (fallback) return *fallback;
+    return Status::InvalidArgument("query parameter " + key + " is required");
+  }
+  uint64_t v = 0;
+  const std::string& s = it->second;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || ptr != s.data() + s.size()) {
+    return Status::InvalidArgument("query parameter " + key + " must be a non-negative integer");
+  }
+  return v;
+}
+
+// Untrusted JSON is bounded in depth before it is parsed, so that "[[[[..." cannot exhaust the
+// stack of any recursive step (parsing, destruction, conversion).
+Result<json> ParseJsonBody(const std::string& body, size_t max_depth) {
+  size_t depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : body) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return Status::InvalidArgument("JSON nested too deeply");
+    } else if (c == ']' || c == '}') {
+      if (depth > 0) --depth;
+    }
+  }
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded()) return Status::InvalidArgument("body is not valid JSON");
+  return j;
+}
+
+Result<Hash> PathId(std::string_view text, const char* what) {
+  auto h = ParseHashHex(text);
+  if (!h.ok()) return Status::InvalidArgument(std::string(what) + ": " + h.status().message());
+  return *h;
+}
+
+json ReceiptJson(const Receipt& r, const PublicKey& node_key) {
+  return {{"entry_id", ToHex(r.entry_id)},
+          {"origin", ToHex(r.origin)},
+          {"index", r.index},
+          {"leaf_hash", ToHex(r.leaf_hash)},
+          {"record_hex", ToHex(r.record)},
+          {"tree_size", r.tree_size},
+          {"checkpoint", r.checkpoint},
+          {"inclusion_proof", HashArray(r.inclusion_proof)},
+          {"node_public_key", ToHex(node_key)}};
+}
+
+// Parses "bytes=a-b", "bytes=a-" or "bytes=-n" for a file of `size` bytes into [begin, end).
+// Multiple ranges are not served (the whole file is, as RFC 9110 allows).
+enum class RangeResult { kWhole, kPartial, kUnsatisfiable };
+RangeResult ParseRange(std::string_view header, uint64_t size, uint64_t* begin, uint64_t* end) {
+  if (header.empty() || header.substr(0, 6) != "bytes=" ||
+      header.find(',') != std::string_view::npos) {
+    return RangeResult::kWhole;
+  }
+  std::string_view spec = header.substr(6);
+  size_t dash = spec.find('-');
+  if (dash == std::string_view::npos) return RangeResult::kUnsatisfiable;
+  auto number = [](std::string_view s, uint64_t* out) {
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+    return !s.empty() && ec == std::errc() && p == s.data() + s.size();
+  };
+  uint64_t a = 0, b = 0;
+  std::string_view first = spec.substr(0, dash), last = spec.substr(dash + 1);
+  if (first.empty()) {
+    if (!number(last, &b) || b == 0 || size == 0) return RangeResult::kUnsatisfiable;
+    *begin = b >= size ? 0 : size - b;
+    *end = size;
+    return RangeResult::kPartial;
+  }
+  if (!number(first, &a) || a >= size) return RangeResult::kUnsatisfiable;
+  if (last.empty()) {
+    b = size - 1;
+  } else if (!number(last, &b) || b < a) {
+    return RangeResult::kUnsatisfiable;
+  }
+  *begin = a;
+  *end = std::min(b + 1, size);
+  return RangeResult::kPartial;
+}
+
+}  // namespace
+
+ApiResponse ErrorResponse(int status, std::string_view code, std::string_view message) {
+  ApiResponse r;
+  r.status = status;
+  r.body = json{{"error", code}, {"message", message}}.dump();
+  return r;
+}
+
+Api::Api(Node& node, GroupCommitter& committer, Metrics& metrics, ApiOptions options,
+         Clock& clock)
+    : node_(node), committer_(committer), metrics_(metrics), options_(options), clock_(clock) {}
+
+uint64_t Api::BodyLimit(std::string_view method, std::string_view target) const {
+  std::string_view path = target.substr(0, target.find('?'));
+  if (method == "PUT" && path.substr(0, 11) == "/v1/chunks/") return kMaxChunkBody;
+  if (method == "POST") return options_.max_json_body;
+  return 0;
+}
+
+Result<TokenInfo> Api::Authenticate(const ApiRequest& request) const {
+  std::string_view auth = request.authorization;
+  if (auth.substr(0, 7) != "Bearer ") {
+    return Status::NotFound("an Authorization: Bearer token is required");
+  }
+  Result<TokenInfo> out = Status::PermissionDenied("unknown or revoked token");
+  KH_RETURN_IF_ERROR(node_.store().View([&](ReadTxn& txn) -> Status {
+    out = khronika::Authenticate(txn, auth.substr(7));
+    return Status::Ok();
+  }));
+  return out;
+}
+
+ApiResponse Api::Handle(const ApiRequest& request) {
+  ApiResponse r = Route(request);
+  if (r.route.empty()) r.route = "unmatched";
+  return r;
+}
+
+ApiResponse Api::Route(const ApiRequest& req) {
+  std::string_view target = req.target;
+  std::string_view path = target.substr(0, target.find('?'));
+  auto parts = SplitPath(path);
+  const std::string& m = req.method;
+  auto with_route = [](ApiResponse r, const char* route) {
+    r.route = route;
+    return r;
+  };
+
+  if (path == "/healthz") {
+    if (m != "GET") return with_route(ErrorResponse(405, "method_not_allowed", "use GET"), "/healthz");
+    return with_route(Json(200, {{"status", "ok"}}), "GET /healthz");
+  }
+  if (parts.empty() || (parts[0] != "v1" && path != "/metrics")) {
+    return ErrorResponse(404, "not_found", "no such endpoint: " + std::string(path));
+  }
+
+  // Everything below needs a token.
+  auto who = Authenticate(req);
+  if (!who.ok()) {
+    ApiResponse r = who.status().code() == Code::kNotFound || who.status().code() == Code::kPermissionDenied
+                        ? ErrorResponse(401, "unauthorized", who.status().message())
+                        : FromStatus(who.status());
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+    r.route = "unauthenticated";
+    return r;
+  }
+  const TokenInfo& t = *who;
+  auto need = [&](Permission p) { return RoleAllows(t.role, p); };
+  auto forbidden = [&](const char* route) {
+    return with_route(ErrorResponse(403, "forbidden",
+                                    std::string("a ") + RoleName(t.role) +
+                                        " token may not use this endpoint"),
+                      route);
+  };
+  auto method_is = [&](const char* expected, const char* route) -> std::optional<ApiResponse> {
+    if (m == expected) return std::nullopt;
+    ApiResponse r = ErrorResponse(405, "method_not_allowed", std::string("use ") + expected);
+    r.headers.emplace_back("Allow", expected);
+    r.route = route;
+    return r;
+  };
+
+  if (path == "/metrics") {
+    if (auto r = method_is("GET", "GET /metrics")) return *r;
+    if (t.role != Role::kAdmin && t.role != Role::kAuditor) return forbidden("GET /metrics");
+    return with_route(MetricsText(), "GET /metrics");
+  }
+  size_t n = parts.size();
+  if (n == 3 && parts[1] == "chunks" && parts[2] == "missing") {
+    const char* route = "POST /v1/chunks/missing";
+    if (auto r = method_is("POST", route)) return *r;
+    if (!need(Permission::kUpload)) return forbidden(route);
+    return with_route(ChunksMissing(req, t), route);
+  }
+  if (n == 3 && parts[1] == "chunks") {
+    const char* route = "PUT /v1/chunks/{id}";
+    if (auto r = method_is("PUT", route)) return *r;
+    if (!need(Permission::kUpload)) return forbidden(route);
+    return with_route(PutChunk(req, t, parts[2]), route);
+  }
+  if (n == 2 && parts[1] == "entries") {
+    const char* route = "POST /v1/entries";
+    if (auto r = method_is("POST", route)) return *r;
+    if (!need(Permission::kUpload)) return forbidden(route);
+    return with_route(PostEntry(req, t), route);
+  }
+  if (n == 3 && parts[1] == "entries") {
+    const char* route = "GET /v1/entries/{id}";
+    if (auto r = method_is("GET", route)) return *r;
+    if (!need(Permission::kReadEntries)) return forbidden(route);
+    return with_route(GetEntry(t, parts[2]), route);
+  }
+  if (n == 4 && parts[1] == "cases" && parts[3] == "entries") {
+    const char* route = "GET /v1/cases/{case}/entries";
+    if (auto r = method_is("GET", route)) return *r;
+    if (!need(Permission::kReadEntries)) return forbidden(route);
+    return with_route(CaseEntries(req, t, parts[2]), route);
+  }
+  if (n == 4 && parts[1] == "files" && parts[3] == "content") {
+    const char* route = "GET /v1/files/{id}/content";
+    if (auto r = method_is("GET", route)) return *r;
+    if (!need(Permission::kReadContent)) return forbidden(route);
+    return with_route(FileContent(req, t, parts[2]), route);
+  }
+  // Checkpoints and proofs are hashes and signatures only: every role may check its receipts.
+  if (n == 2 && parts[1] == "checkpoint") {
+    if (auto r = method_is("GET", "GET /v1/checkpoint")) return *r;
+    return with_route(GetCheckpoint(), "GET /v1/checkpoint");
+  }
+  if (n == 3 && parts[1] == "proof" && parts[2] == "inclusion") {
+    if (auto r = method_is("GET", "GET /v1/proof/inclusion")) return *r;
+    return with_route(InclusionProof(req), "GET /v1/proof/inclusion");
+  }
+  if (n == 3 && parts[1] == "proof" && parts[2] == "consistency") {
+    if (auto r = method_is("GET", "GET /v1/proof/consistency")) return *r;
+    return with_route(ConsistencyProof(req), "GET /v1/proof/consistency");
+  }
+  if (n == 4 && parts[1] == "logs" && parts[3] == "records") {
+    const char* route = "GET /v1/logs/{origin}/records";
+    if (auto r = method_is("GET", route)) return *r;
+    if (!need(Permission::kReadLog)) return forbidden(route);
+    return with_route(LogRecords(req, parts[2]), route);
+  }
+  return ErrorResponse(404, "not_found", "no such endpoint: " + std::string(path));
+}
+
+ApiResponse Api::ChunksMissing(const ApiRequest& r, const TokenInfo&) {
+  auto body = ParseJsonBody(r.body, options_.max_json_depth);
+  if (!body.ok()) return FromStatus(body.status());
+  if (!body->is_object() || !body->contains("ids") || !(*body)["ids"].is_array() ||
+      body->size() != 1) {
+    return ErrorResponse(400, "bad_request", "body must be {\"ids\": [chunk ids]}");
+  }
+  const json& ids = (*body)["ids"];
+  if (ids.size() > options_.max_missing_query) {
+    return ErrorResponse(413, "payload_too_large", "at most 65536 ids per request");
+  }
+  std::vector<Hash> hashes;
+  for (const json& v : ids) {
+    if (!v.is_string()) return ErrorResponse(400, "bad_request", "ids must be strings");
+    auto h = ParseHashHex(v.get<std::string>());
+    if (!h.ok()) return ErrorResponse(400, "bad_request", h.status().message());
+    hashes.push_back(*h);
+  }
+  json missing = json::array();
+  Status st = node_.store().View([&](ReadTxn& txn) -> Status {
+    for (const Hash& h : hashes) {
+      KH_ASSIGN_OR_RETURN(bool present, txn.Contains(Table::kChunks, h));
+      if (!present) missing.push_back(ToHex(h));
+    }
+    return Status::Ok();
+  });
+  if (!st.ok()) return FromStatus(st);
+  return Json(200, {{"missing", missing}});
+}
+
+ApiResponse Api::PutChunk(const ApiRequest& r, const TokenInfo&, std::string_view id_text) {
+  auto id = PathId(id_text, "chunk id");
+  if (!id.ok()) return FromStatus(id.status());
+  if (r.body.size() > kMaxChunkBody) {
+    return ErrorResponse(413, "payload_too_large", "a chunk is at most 1 MiB");
+  }
+  if (ChunkId(AsBytes(r.body)) != *id) {
+    return ErrorResponse(422, "hash_mismatch", "the body's SHA-256 is not the chunk id");
+  }
+  bool created = false;
+  Status st = node_.store().Update([&](WriteTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(bool present, txn.Contains(Table::kChunks, *id));
+    if (present) return Status::Ok();
+    created = true;
+    return txn.Put(Table::kChunks, *id, AsBytes(r.body));
+  });
+  if (!st.ok()) return FromStatus(st);
+  if (created) metrics_.AddBytesStored(r.body.size());
+  return Json(created ? 201 : 200, {{"id", ToHex(*id)}, {"stored", created}});
+}
+
+ApiResponse Api::PostEntry(const ApiRequest& r, const TokenInfo& who) {
+  auto body = ParseJsonBody(r.body, options_.max_json_depth);
+  if (!body.ok()) return FromStatus(body.status());
+  if (!body->is_object() || !body->contains("entry") || !body->contains("manifests") ||
+      !(*body)["manifests"].is_array() || body->size() != 2) {
+    return ErrorResponse(400, "bad_request", "body must be {\"entry\": {...}, \"manifests\": [...]}");
+  }
+  Submission s;
+  auto entry = EntryFromJson((*body)["entry"]);
+  if (!entry.ok()) return FromStatus(entry.status());
+  s.entry = std::move(entry).value();
+  if ((*body)["manifests"].size() > kMaxManifestsPerEntry) {
+    return ErrorResponse(400, "bad_request", "too many manifests");
+  }
+  for (const json& mj : (*body)["manifests"]) {
+    auto m = ManifestFromJson(mj);
+    if (!m.ok()) return FromStatus(m.status());
+    s.manifests.push_back(std::move(m).value());
+  }
+  if (!who.AllowsCase(s.entry.case_id)) {
+    return ErrorResponse(403, "forbidden", "this token may not submit to case " + s.entry.case_id);
+  }
+  Hash entry_id = ObjectId(Encode(s.entry));
+  // Signature and content checks run here, on a worker thread, outside the writer lock.
+  auto checked = node_.log().Check(std::move(s));
+  if (!checked.ok()) {
+    const Status& st = checked.status();
+    if (st.code() == Code::kPermissionDenied) {
+      return ErrorResponse(422, "invalid_signature", st.message());
+    }
+    if (st.code() == Code::kNotFound) return ErrorResponse(422, "missing_chunks", st.message());
+    return FromStatus(st, true);
+  }
+  Result<Receipt> receipt = committer_.Submit(std::move(checked).value()).get();
+  if (!receipt.ok() && receipt.status().code() == Code::kAlreadyExists) {
+    // The client lost our first answer and tried again: give it the receipt it missed.
+    auto again = node_.log().ReceiptFor(entry_id);
+    if (again.ok()) return Json(200, ReceiptJson(*again, node_.key().public_key()));
+  }
+  if (!receipt.ok()) {
+    const Status& st = receipt.status();
+    if (st.code() == Code::kPermissionDenied) return ErrorResponse(422, "unknown_author", st.message());
+    return FromStatus(st, true);
+  }
+  metrics_.AddEntriesAppended(1);
+  return Json(201, ReceiptJson(*receipt, node_.key().public_key()));
+}
+
+ApiResponse Api::GetEntry(const TokenInfo& who, std::string_view id_text) {
+  auto id = PathId(id_text, "entry id");
+  if (!id.ok()) return FromStatus(id.status());
+  json out;
+  Status st = node_.store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto location, txn.Get(Table::kEntryIndex, *id));
+    KH_ASSIGN_OR_RETURN(auto eb, txn.Get(Table::kObjects, *id));
+    if (!location || !eb) return Status::NotFound("no entry " + ToHex(*id));
+    if (ObjectId(*eb) != *id) return Status::Corruption("entry " + ToHex(*id) + " is damaged");
+    KH_ASSIGN_OR_RETURN(Entry e, DecodeEntry(*eb));
+    if (!who.AllowsCase(e.case_id)) {
+      return Status::PermissionDenied("this token may not read case " + e.case_id);
+    }
+    json manifests = json::array();
+    for (const Hash& mid : e.manifests) {
+      KH_ASSIGN_OR_RETURN(auto mb, txn.Get(Table::kObjects, mid));
+      if (!mb) return Status::Corruption("manifest " + ToHex(mid) + " is missing");
+      KH_ASSIGN_OR_RETURN(FileManifest m, DecodeManifest(*mb));
+      manifests.push_back({{"id", ToHex(mid)}, {"manifest", ToJson(m)}, {"manifest_hex", ToHex(*mb)}});
+    }
+    Hash origin;
+    std::copy(location->begin(), location->begin() + 32, origin.begin());
+    uint64_t index = ReadBigEndian64(location->data() + 32);
+    KH_ASSIGN_OR_RETURN(auto rec, txn.Get(Table::kRecords, keys::Record(origin, index)));
+    if (!rec) return Status::Corruption("record " + std::to_string(index) + " is missing");
+    out = {{"entry_id", ToHex(*id)},
+           {"entry", ToJson(e)},
+           {"entry_hex", ToHex(*eb)},
+           {"manifests", manifests},
+           {"record",
+            {{"origin", ToHex(origin)},
+             {"index", index},
+             {"record_hex", ToHex(*rec)},
+             {"leaf_hash", ToHex(LeafHash(*rec))}}}};
+    return Status::Ok();
+  });
+  if (!st.ok()) return FromStatus(st);
+  return Json(200, out);
+}
+
+ApiResponse Api::CaseEntries(const ApiRequest& r, const TokenInfo& who, std::string_view case_id) {
+  Status valid = ValidateCaseId(case_id);
+  if (!valid.ok()) return FromStatus(valid);
+  if (!who.AllowsCase(case_id)) {
+    return ErrorResponse(403, "forbidden", "this token may not read case " + std::string(case_id));
+  }
+  auto query = ParseQuery(r.target.find('?') == std::string::npos ? ""
+                                                                     : r.target.substr(r.target.find('?') + 1));
+  if (!query.ok()) return FromStatus(query.status());
+  auto limit = QueryNumber(*query, "limit", 100);
+  auto after = QueryNumber(*query, "after", std::nullopt);
+  if (!limit.ok()) return FromStatus(limit.status());
+  uint64_t page = std::clamp<uint64_t>(*limit, 1, options_.max_page);
+  Hash origin = node_.id();
+  json entries = json::array();
+  std::optional<uint64_t> next;
+  Status st = node_.store().View([&](ReadTxn& txn) -> Status {
+    Bytes prefix = keys::CasePrefix(case_id, origin);
+    Bytes start = after.ok() ? keys::CaseRecord(case_id, origin, *after + 1) : prefix;
+    return txn.Scan(Table::kCaseIndex, prefix, [&](ByteView key, ByteView) -> Result<bool> {
+      uint64_t index = ReadBigEndian64(key.data() + key.size() - 8);
+      if (entries.size() == page) {
+        next = entries.back()["index"].get<uint64_t>();
+        return false;
+      }
+      KH_ASSIGN_OR_RETURN(auto rb, txn.Get(Table::kRecords, keys::Record(origin, index)));
+      if (!rb) return Status::Corruption("record " + std::to_string(index) + " is missing");
+      KH_ASSIGN_OR_RETURN(Record rec, DecodeRecord(*rb));
+      KH_ASSIGN_OR_RETURN(auto eb, txn.Get(Table::kObjects, rec.entry_id));
+      if (!eb) return Status::Corruption("entry " + ToHex(rec.entry_id) + " is missing");
+      KH_ASSIGN_OR_RETURN(Entry e, DecodeEntry(*eb));
+      json files = json::array();
+      for (const Hash& mid : e.manifests) {
+        KH_ASSIGN_OR_RETURN(auto mb, txn.Get(Table::kObjects, mid));
+        if (!mb) return Status::Corruption("manifest " + ToHex(mid) + " is missing");
+        KH_ASSIGN_OR_RETURN(FileManifest m, DecodeManifest(*mb));
+        files.push_back({{"manifest_id", ToHex(mid)}, {"name", m.name}, {"size", m.size},
+                         {"media_type", m.media_type}, {"sha256", ToHex(m.content_sha256)}});
+      }
+      entries.push_back({{"index", index},
+                         {"origin", ToHex(origin)},
+                         {"entry_id", ToHex(rec.entry_id)},
+                         {"kind", e.kind},
+                         {"author", ToHex(e.author)},
+                         {"created_at_ms", e.created_at_ms},
+                         {"received_at_ms", rec.received_at_ms},
+                         {"metadata", e.metadata},
+                         {"files", files}});
+      return true;
+    }, start);
+  });
+  if (!st.ok()) return FromStatus(st);
+  json out = {{"case", case_id}, {"entries", entries}};
+  out["next_after"] = next ? json(*next) : json(nullptr);
+  return Json(200, out);
+}
+
+ApiResponse Api::FileContent(const ApiRequest& r, const TokenInfo& who, std::string_view id_text) {
+  auto id = PathId(id_text, "file id");
+  if (!id.ok()) return FromStatus(id.status());
+  FileManifest manifest;
+  std::string allowed_case;
+  bool exists = false;
+  Status st = node_.store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto mb, txn.Get(Table::kObjects, *id));
+    if (!mb) return Status::Ok();
+    if (ObjectId(*mb) != *id) return Status::Corruption("manifest " + ToHex(*id) + " is damaged");
+    KH_ASSIGN_OR_RETURN(manifest, DecodeManifest(*mb));
+    // A file may belong to entries of several cases; the token needs one of them.
+    return txn.Scan(Table::kManifestEntries, *id, [&](ByteView key, ByteView) -> Result<bool> {
+      Hash entry_id;
+      std::copy(key.begin() + 32, key.end(), entry_id.begin());
+      KH_ASSIGN_OR_RETURN(auto eb, txn.Get(Table::kObjects, entry_id));
+      if (!eb) return true;
+      KH_ASSIGN_OR_RETURN(Entry e, DecodeEntry(*eb));
+      exists = true;
+      if (who.AllowsCase(e.case_id)) {
+        allowed_case = e.case_id;
+        return false;
+      }
+      return true;
+    });
+  });
+  if (!st.ok()) return FromStatus(st);
+  if (!exists) return ErrorResponse(404, "not_found", "no file " + ToHex(*id));
+  if (allowed_case.empty()) {
+    return ErrorResponse(403, "forbidden", "this token may not read the cases holding this file");
+  }
+  uint64_t begin = 0, end = manifest.size;
+  RangeResult range = ParseRange(r.range, manifest.size, &begin, &end);
+  if (range == RangeResult::kUnsatisfiable) {
+    ApiResponse resp = ErrorResponse(416, "range_not_satisfiable", "the range is outside the file");
+    resp.headers.emplace_back("Content-Range", "bytes */" + std::to_string(manifest.size));
+    return resp;
+  }
+  // The read is on record before the first byte leaves.
+  Status logged = node_.store().Update([&](WriteTxn& txn) {
+    return RecordAccess(txn, {clock_.NowMs(), who.id, who.role, "read-content", ToHex(*id),
+                              allowed_case});
+  });
+  if (!logged.ok()) return FromStatus(logged);
+  ApiResponse resp;
+  resp.status = range == RangeResult::kPartial ? 206 : 200;
+  resp.content_type = "application/octet-stream";
+  resp.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + manifest.name + "\"");
+  resp.headers.emplace_back("X-Khronika-Media-Type", manifest.media_type);
+  resp.headers.emplace_back("X-Khronika-Sha256", ToHex(manifest.content_sha256));
+  resp.headers.emplace_back("ETag", "\"" + ToHex(manifest.content_sha256) + "\"");
+  resp.headers.emplace_back("Accept-Ranges", "bytes");
+  if (range == RangeResult::kPartial) {
+    resp.headers.emplace_back("Content-Range", "bytes " + std::to_string(begin) + "-" +
+                                                   std::to_string(end - 1) + "/" +
+                                                   std::to_string(manifest.size));
+  }
+  resp.stream = ContentStream{std::move(manifest), begin, end};
+  return resp;
+}
+
+Result<Bytes> Api::ReadChunk(const Hash& id) const {
+  std::optional<Bytes> chunk;
+  KH_RETURN_IF_ERROR(node_.store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(chunk, txn.Get(Table::kChunks, id));
+    return Status::Ok();
+  }));
+  if (!chunk) return Status::Corruption("chunk " + ToHex(id) + " is missing");
+  if (ChunkId(*chunk) != id) return Status::Corruption("chunk " + ToHex(id) + " is damaged");
+  return std::move(*chunk);
+}
+
+ApiResponse Api::GetCheckpoint() {
+  auto cp = node_.log().LatestCheckpoint();
+  if (!cp.ok()) return FromStatus(cp.status());
+  ApiResponse r;
+  r.content_type = "text/plain; charset=utf-8";
+  r.body = *cp;
+  return r;
+}
+
+ApiResponse Api::InclusionProof(const ApiRequest& r) {
+  auto query = ParseQuery(r.target.find('?') == std::string::npos ? "" : r.target.substr(r.target.find('?') + 1));
+  if (!query.ok()) return FromStatus(query.status());
+  json out;
+  Status st = node_.store().View([&](ReadTxn& txn) -> Status {
+    Hash origin = node_.id();
+    KH_ASSIGN_OR_RETURN(uint64_t current, LogSize(txn, origin));
+    KH_ASSIGN_OR_RETURN(uint64_t index, QueryNumber(*query, "index", std::nullopt));
+    KH_ASSIGN_OR_RETURN(uint64_t size, QueryNumber(*query, "size", current));
+    if (size > current) return Status::InvalidArgument("size is beyond the log");
+    SubtreeFn subtrees = StoredSubtrees(txn, origin);
+    KH_ASSIGN_OR_RETURN(std::vector<Hash> proof, khronika::InclusionProof(index, size, subtrees));
+    KH_ASSIGN_OR_RETURN(Hash root, MerkleRoot(size, subtrees));
+    KH_ASSIGN_OR_RETURN(auto rec, txn.Get(Table::kRecords, keys::Record(origin, index)));
+    if (!rec) return Status::Corruption("record is missing");
+    out = {{"origin", ToHex(origin)}, {"index", index}, {"size", size},
+           {"leaf_hash", ToHex(LeafHash(*rec))}, {"root", ToHex(root)}, {"proof", HashArray(proof)}};
+    return Status::Ok();
+  });
+  if (!st.ok()) return FromStatus(st);
+  return Json(200, out);
+}
+
+ApiResponse Api::ConsistencyProof(const ApiRequest& r) {
+  auto query = ParseQuery(r.target.find('?') == std::string::npos ? "" : r.target.substr(r.target.find('?') + 1));
+  if (!query.ok()) return FromStatus(query.status());
+  json out;
+  Status st = node_.store().View([&](ReadTxn& txn) -> Status {
+    Hash origin = node_.id();
+    KH_ASSIGN_OR_RETURN(uint64_t current, LogSize(txn, origin));
+    KH_ASSIGN_OR_RETURN(uint64_t from, QueryNumber(*query, "from", std::nullopt));
+    KH_ASSIGN_OR_RETURN(uint64_t to, QueryNumber(*query, "to", current));
+    if (to > current) return Status::InvalidArgument("to is beyond the log");
+    SubtreeFn subtrees = StoredSubtrees(txn, origin);
+    KH_ASSIGN_OR_RETURN(std::vector<Hash> proof, khronika::ConsistencyProof(from, to, subtrees));
+    KH_ASSIGN_OR_RETURN(Hash old_root, MerkleRoot(from, subtrees));
+    KH_ASSIGN_OR_RETURN(Hash new_root, MerkleRoot(to, subtrees));
+    out = {{"origin", ToHex(origin)}, {"from", from}, {"to", to}, {"old_root", ToHex(old_root)},
+           {"new_root", ToHex(new_root)}, {"proof", HashArray(proof)}};
+    return Status::Ok();
+  });
+  if (!st.ok()) return FromStatus(st);
+  return Json(200, out);
+}
+
+ApiResponse Api::LogRecords(const ApiRequest& r, std::string_view origin_text) {
+  auto origin = PathId(origin_text, "origin");
+  if (!origin.ok()) return FromStatus(origin.status());
+  auto query = ParseQuery(r.target.find('?') == std::string::npos ? "" : r.target.substr(r.target.find('?') + 1));
+  if (!query.ok()) return FromStatus(query.status());
+  json records = json::array();
+  std::optional<uint64_t> next;
+  Status st = node_.store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(uint64_t size, LogSize(txn, *origin));
+    KH_ASSIGN_OR_RETURN(bool known, txn.Contains(Table::kOrigins, *origin));
+    if (!known) return Status::NotFound("no log from origin " + ToHex(*origin));
+    KH_ASSIGN_OR_RETURN(uint64_t from, QueryNumber(*query, "from", 0));
+    KH_ASSIGN_OR_RETURN(uint64_t limit, QueryNumber(*query, "limit", 100));
+    limit = std::clamp<uint64_t>(limit, 1, options_.max_page);
+    uint64_t end = std::min(size, from + limit);
+    for (uint64_t i = from; i < end; ++i) {
+      KH_ASSIGN_OR_RETURN(auto rec, txn.Get(Table::kRecords, keys::Record(*origin, i)));
+      if (!rec) return Status::Corruption("record " + std::to_string(i) + " is missing");
+      records.push_back({{"index", i}, {"record_hex", ToHex(*rec)}, {"leaf_hash", ToHex(LeafHash(*rec))}});
+    }
+    if (end < size) next = end;
+    return Status::Ok();
+  });
+  if (!st.ok()) return FromStatus(st);
+  json out = {{"origin", ToHex(*origin)}, {"records", records}};
+  out["next_from"] = next ? json(*next) : json(nullptr);
+  return Json(200, out);
+}
+
+ApiResponse Api::MetricsText() {
+  Store::Usage usage = node_.store().GetUsage();
+  ApiResponse r;
+  r.content_type = "text/plain; version=0.0.4";
+  r.body = metrics_.Render(usage.used_bytes, usage.map_size);
+  return r;
+}
+
+}  // namespace khronika
