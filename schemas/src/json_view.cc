@@ -1,5 +1,6 @@
 #include "khronika/schemas/json_view.h"
 
+#include <limits>
 #include <set>
 
 namespace khronika {
@@ -70,6 +71,11 @@ Result<int64_t> GetSigned(const json& j, const char* key) {
   auto it = j.find(key);
   if (it == j.end() || !it->is_number_integer()) {
     return Status::InvalidArgument(std::string("field ") + key + " must be an integer");
+  }
+  // nlohmann keeps numbers above INT64_MAX as unsigned, and get<int64_t>() would wrap them.
+  if (it->is_number_unsigned() &&
+      it->get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return Status::InvalidArgument(std::string("field ") + key + " is out of range");
   }
   return it->get<int64_t>();
 }

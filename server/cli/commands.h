@@ -19,6 +19,8 @@ struct Command {
 };
 
 std::vector<Command> LocalCommands();
+std::vector<Command> ServerCommands();
+std::vector<Command> ClientCommands();
 
 inline Status UsageError(const std::string& message) {
   return Status::InvalidArgument("usage: " + message);

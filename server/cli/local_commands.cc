@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "khronika/http/tls.h"
 #include "khronika/log/log.h"
 #include "khronika/log/node.h"
 #include "khronika/log/store_keys.h"
@@ -188,8 +189,12 @@ Status RunInit(const Args& args) {
   std::string name = args.Get("name").value_or("khronika-node");
   KH_ASSIGN_OR_RETURN(StoreOptions options, StoreOptionsFrom(args, false));
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Node::Init(dir, name, options));
+  std::filesystem::path cert = std::filesystem::path(dir) / "tls.crt";
+  KH_RETURN_IF_ERROR(CreateSelfSignedCertificate(cert, std::filesystem::path(dir) / "tls.key", name));
+  KH_ASSIGN_OR_RETURN(std::string fingerprint, CertificateFingerprint(cert));
   std::cout << "node_id " << ToHex(node->id()) << "\n"
-            << "vkey " << node->verifier_key() << "\n";
+            << "vkey " << node->verifier_key() << "\n"
+            << "cert_sha256 " << fingerprint << "\n";
   std::cerr << "created node '" << name << "' in " << dir << " (key: "
             << Node::KeyPath(dir).string() << ", mode 0600)\n";
   return Status::Ok();
@@ -382,8 +387,14 @@ Status RunCat(const Args& args) {
 // ---- id / checkpoint ----
 Status RunId(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, true));
+  std::string fingerprint;
+  std::filesystem::path cert = std::filesystem::path(*args.Get("data")) / "tls.crt";
+  if (std::filesystem::exists(cert)) {
+    KH_ASSIGN_OR_RETURN(fingerprint, CertificateFingerprint(cert));
+  }
   if (args.Has("json")) {
     json j = {{"node_id", ToHex(node->id())},
+              {"cert_sha256", fingerprint},
               {"vkey", node->verifier_key()},
               {"name", node->name()},
               {"origin", node->origin_name()},
@@ -393,6 +404,7 @@ Status RunId(const Args& args) {
     std::cout << "node_id " << ToHex(node->id()) << "\n"
               << "vkey " << node->verifier_key() << "\n"
               << "name " << node->name() << "\n";
+    if (!fingerprint.empty()) std::cout << "cert_sha256 " << fingerprint << "\n";
   }
   return Status::Ok();
 }
@@ -480,8 +492,9 @@ std::vector<Command> LocalCommands() {
   return {
       {"init", "create a node: store, node key; print its id and verifier key",
        "khronika init --data DIR [--name NAME] [--map-size BYTES]\n"
-       "Creates DIR/node.key (Ed25519, mode 0600) and the LMDB store in DIR/store.\n"
-       "Prints the node id and its C2SP verifier key.",
+       "Creates DIR/node.key (Ed25519, mode 0600), the LMDB store in DIR/store, and a\n"
+       "self-signed TLS certificate (ECDSA P-256) in DIR/tls.crt and DIR/tls.key (0600).\n"
+       "Prints the node id, its C2SP verifier key and the certificate's SHA-256.",
        {kData, {"name"}, kMapSize}, RunInit},
       {"keygen", "create an author key (Ed25519 PEM, mode 0600); print its public key",
        "khronika keygen --out FILE\n"

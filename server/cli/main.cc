@@ -25,6 +25,9 @@ void PrintOverview(const std::vector<Command>& commands) {
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   std::vector<Command> commands = khronika::cli::LocalCommands();
+  for (auto more : {khronika::cli::ServerCommands(), khronika::cli::ClientCommands()}) {
+    commands.insert(commands.end(), more.begin(), more.end());
+  }
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     PrintOverview(commands);
     return args.empty() ? 2 : 0;

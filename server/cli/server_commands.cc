@@ -1,0 +1,220 @@
+// Subcommands that run or administer a node: serve, token, access-log.
+#include <unistd.h>
+
+#include <charconv>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "khronika/auth/auth.h"
+#include "khronika/http/server.h"
+#include "khronika/http/tls.h"
+#include "khronika/log/node.h"
+#include "khronika/store/files.h"
+
+namespace khronika::cli {
+namespace {
+
+const OptionSpec kData{"data"};
+const OptionSpec kMapSize{"map-size"};
+
+Result<std::unique_ptr<Node>> OpenNodeRw(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::string dir, args.Require("data"));
+  StoreOptions o;
+  KH_ASSIGN_OR_RETURN(o.map_size, args.GetUnsigned("map-size", o.map_size));
+  return Node::Open(dir, o);
+}
+
+Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& text) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return UsageError("--listen takes HOST:PORT, got '" + text + "'");
+  }
+  std::string host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  unsigned port = 0;
+  std::string_view p = std::string_view(text).substr(colon + 1);
+  auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
+  if (p.empty() || ec != std::errc() || ptr != p.data() + p.size() || port > 65535) {
+    return UsageError("--listen port must be 0 to 65535, got '" + std::string(p) + "'");
+  }
+  return std::make_pair(host, static_cast<uint16_t>(port));
+}
+
+// Reads `key = value` lines. Unknown keys and bad values are errors naming the key and line.
+Status ApplyConfigFile(const std::filesystem::path& path, ServerOptions& o) {
+  KH_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path, 1 << 20));
+  std::istringstream in(text);
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    std::string where = path.string() + ":" + std::to_string(n) + ": ";
+    size_t hash = line.find('#');
+    if (hash != std::string::npos) line = line.substr(0, hash);
+    auto trim = [](std::string s) {
+      size_t b = s.find_first_not_of(" \t\r"), e = s.find_last_not_of(" \t\r");
+      return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+    };
+    line = trim(line);
+    if (line.empty()) continue;
+    size_t eq = line.find('=');
+    if (eq == std::string::npos) return Status::InvalidArgument(where + "expected key = value");
+    std::string key = trim(line.substr(0, eq)), value = trim(line.substr(eq + 1));
+    auto number = [&](uint64_t max) -> Result<uint64_t> {
+      uint64_t v = 0;
+      auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+      if (value.empty() || ec != std::errc() || ptr != value.data() + value.size() || v > max) {
+        return Status::InvalidArgument(where + key + " must be a whole number up to " +
+                                       std::to_string(max) + ", got '" + value + "'");
+      }
+      return v;
+    };
+    if (key == "listen") {
+      auto hp = ParseListen(value);
+      if (!hp.ok()) return Status::InvalidArgument(where + "listen must be HOST:PORT");
+      o.host = hp->first;
+      o.port = hp->second;
+    } else if (key == "tls_cert") {
+      o.tls_cert = value;
+    } else if (key == "tls_key") {
+      o.tls_key = value;
+    } else if (key == "max_connections") {
+      KH_ASSIGN_OR_RETURN(o.max_connections, number(1000000));
+    } else if (key == "max_json_body_bytes") {
+      KH_ASSIGN_OR_RETURN(o.api.max_json_body, number(uint64_t{1} << 30));
+    } else if (key == "head_timeout_ms") {
+      KH_ASSIGN_OR_RETURN(uint64_t v, number(3600000));
+      o.head_timeout = std::chrono::milliseconds(v);
+    } else if (key == "body_timeout_ms") {
+      KH_ASSIGN_OR_RETURN(uint64_t v, number(3600000));
+      o.body_timeout = std::chrono::milliseconds(v);
+    } else if (key == "worker_threads") {
+      KH_ASSIGN_OR_RETURN(o.worker_threads, number(4096));
+      if (o.worker_threads == 0) return Status::InvalidArgument(where + "worker_threads must be at least 1");
+    } else if (key == "io_threads") {
+      KH_ASSIGN_OR_RETURN(o.io_threads, number(1024));
+    } else {
+      return Status::InvalidArgument(where + "unknown key '" + key + "'");
+    }
+  }
+  return Status::Ok();
+}
+
+Status RunServe(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::string dir, args.Require("data"));
+  ServerOptions options;
+  options.tls_cert = std::filesystem::path(dir) / "tls.crt";
+  options.tls_key = std::filesystem::path(dir) / "tls.key";
+  std::filesystem::path config = args.Get("config").value_or((std::filesystem::path(dir) / "khronika.conf").string());
+  if (args.Has("config") || std::filesystem::exists(config)) {
+    KH_RETURN_IF_ERROR(ApplyConfigFile(config, options));
+  }
+  if (auto listen = args.Get("listen")) {
+    KH_ASSIGN_OR_RETURN(auto hp, ParseListen(*listen));
+    options.host = hp.first;
+    options.port = hp.second;
+  }
+  if (auto c = args.Get("tls-cert")) options.tls_cert = *c;
+  if (auto k = args.Get("tls-key")) options.tls_key = *k;
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNodeRw(args));
+  if (!args.Has("tls-cert") && !std::filesystem::exists(options.tls_cert)) {
+    // A node made before certificates existed: make its own now.
+    KH_RETURN_IF_ERROR(CreateSelfSignedCertificate(options.tls_cert, options.tls_key, node->name()));
+  }
+  KH_ASSIGN_OR_RETURN(std::string fingerprint, CertificateFingerprint(options.tls_cert));
+  Server server(*node, options);
+  KH_RETURN_IF_ERROR(server.Start());
+  std::string host = options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;
+  std::cout << "khronika node " << ToHex(node->id()) << " (" << node->name() << ")\n"
+            << "listening on https://" << host << ":" << server.port() << "\n"
+            << "certificate sha256:" << fingerprint << "\n"
+            << std::flush;
+  server.Run();
+  std::cout << "stopped; every acknowledged entry is committed\n";
+  return Status::Ok();
+}
+
+Status RunTokenCreate(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::string role_text, args.Require("role"));
+  auto role = ParseRole(role_text);
+  if (!role.ok()) return UsageError(role.status().message());
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNodeRw(args));
+  KH_ASSIGN_OR_RETURN(NewToken t, CreateToken(node->store(), *role, args.GetAll("case"), SystemClock().NowMs()));
+  std::cout << t.secret << "\n";
+  std::cerr << "token " << t.info.id << " (" << RoleName(t.info.role) << ") created; it is shown "
+            << "only this once, and the node keeps only its hash\n";
+  return Status::Ok();
+}
+
+Status RunTokenList(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNodeRw(args));
+  KH_ASSIGN_OR_RETURN(std::vector<TokenInfo> tokens, ListTokens(node->store()));
+  for (const TokenInfo& t : tokens) {
+    if (args.Has("json")) {
+      std::cout << nlohmann::json{{"id", t.id}, {"role", RoleName(t.role)}, {"cases", t.cases},
+                                  {"created_ms", t.created_ms}, {"revoked", t.revoked}}.dump()
+                << "\n";
+      continue;
+    }
+    std::cout << t.id << "  " << RoleName(t.role) << "  "
+              << (t.cases.empty() ? std::string("all cases") : "") ;
+    for (size_t i = 0; i < t.cases.size(); ++i) std::cout << (i ? "," : "") << t.cases[i];
+    std::cout << (t.revoked ? "  REVOKED" : "") << "\n";
+  }
+  return Status::Ok();
+}
+
+Status RunTokenRevoke(const Args& args) {
+  if (args.positional().size() != 1) return UsageError("token revoke takes one TOKEN_ID");
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNodeRw(args));
+  KH_RETURN_IF_ERROR(RevokeToken(node->store(), args.positional()[0]));
+  std::cout << "revoked token " << args.positional()[0] << "\n";
+  return Status::Ok();
+}
+
+Status RunAccessLog(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNodeRw(args));
+  KH_ASSIGN_OR_RETURN(std::vector<AccessEvent> events, ListAccess(node->store()));
+  for (const AccessEvent& e : events) {
+    if (args.Has("json")) {
+      std::cout << nlohmann::json{{"time_ms", e.time_ms}, {"token_id", e.token_id},
+                                  {"role", RoleName(e.role)}, {"action", e.action},
+                                  {"object", e.object}, {"case", e.case_id}}.dump()
+                << "\n";
+    } else {
+      std::cout << e.time_ms << "  " << e.token_id << "  " << RoleName(e.role) << "  " << e.action
+                << "  " << e.object << "  case " << e.case_id << "\n";
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::vector<Command> ServerCommands() {
+  return {
+      {"serve", "run the node's HTTPS API",
+       "khronika serve --data DIR [--listen HOST:PORT] [--config FILE]\n"
+       "               [--tls-cert FILE --tls-key FILE]\n"
+       "Serves on 127.0.0.1:8443 by default with the certificate made by init, and prints\n"
+       "the URL and the certificate's SHA-256 fingerprint for clients to pin. Settings come\n"
+       "from FILE (default DIR/khronika.conf, if present); flags override it. SIGINT or\n"
+       "SIGTERM stops accepting, finishes and commits requests in flight, then exits.",
+       {kData, {"listen"}, {"config"}, {"tls-cert"}, {"tls-key"}, kMapSize}, RunServe},
+      {"token create", "create an API token (printed once)",
+       "khronika token create --data DIR --role admin|submitter|reader|auditor [--case ID]...\n"
+       "Prints a new 256-bit token once; the node stores only its SHA-256. --case limits a\n"
+       "submitter or reader token to those cases.",
+       {kData, {"role"}, {"case", true, true}, kMapSize}, RunTokenCreate},
+      {"token list", "list tokens (ids and roles, never the secrets)",
+       "khronika token list --data DIR [--json]", {kData, {"json", false}, kMapSize}, RunTokenList},
+      {"token revoke", "revoke a token at once",
+       "khronika token revoke --data DIR TOKEN_ID", {kData, kMapSize}, RunTokenRevoke},
+      {"access-log", "print who read which evidence, and when",
+       "khronika access-log --data DIR [--json]", {kData, {"json", false}, kMapSize}, RunAccessLog},
+  };
+}
+
+}  // namespace khronika::cli

@@ -1,0 +1,409 @@
+#include "khronika/http/server.h"
+
+#include <openssl/ssl.h>
+
+#include <atomic>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <iostream>
+#include <thread>
+
+#include "khronika/http/group_commit.h"
+#include "khronika/http/metrics.h"
+
+namespace khronika {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
+
+}  // namespace
+
+struct Server::Impl {
+  Impl(Node& n, ServerOptions o)
+      : node(n),
+        options(std::move(o)),
+        ioc(static_cast<int>(IoThreads())),
+        ssl_ctx(ssl::context::tls_server),
+        acceptor(net::make_strand(ioc)),
+        workers(options.worker_threads),
+        committer(node.log()),
+        api(node, committer, metrics, options.api),
+        signals(ioc, SIGINT, SIGTERM),
+        drain_timer(ioc) {}
+
+  size_t IoThreads() const {
+    if (options.io_threads) return options.io_threads;
+    return std::max(1u, std::thread::hardware_concurrency());
+  }
+
+  Node& node;
+  ServerOptions options;
+  net::io_context ioc;
+  ssl::context ssl_ctx;
+  tcp::acceptor acceptor;
+  net::thread_pool workers;
+  Metrics metrics;
+  GroupCommitter committer;
+  Api api;
+  net::signal_set signals;
+  net::steady_timer drain_timer;
+  std::atomic<bool> draining{false};
+  std::atomic<int64_t> in_flight{0};
+  SteadyClock::time_point drain_deadline;
+  uint16_t bound_port = 0;
+
+  void DoAccept();
+  void BeginShutdown();
+  void WaitForDrain();
+};
+
+namespace {
+
+// One connection: TLS handshake, then request after request on its own strand.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, Server::Impl& server)
+      : server_(server), stream_(std::move(socket), server.ssl_ctx) {
+    server_.metrics.ConnectionOpened();
+  }
+  ~Session() {
+    EndRequest();
+    server_.metrics.ConnectionClosed();
+  }
+
+  void Start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->DoHandshake(); });
+  }
+
+ private:
+  const ServerOptions& options() const { return server_.options; }
+
+  void DoHandshake() {
+    beast::get_lowest_layer(stream_).expires_after(options().head_timeout);
+    stream_.async_handshake(ssl::stream_base::server,
+                            [self = shared_from_this()](beast::error_code ec) {
+                              if (!ec) self->DoReadHead();
+                            });
+  }
+
+  void DoReadHead() {
+    if (server_.draining) return DoClose();
+    head_parser_.emplace();
+    head_parser_->header_limit(options().header_limit);
+    beast::get_lowest_layer(stream_).expires_after(options().head_timeout);
+    http::async_read_header(stream_, buffer_, *head_parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              self->OnReadHead(ec);
+                            });
+  }
+
+  void BeginRequest() {
+    if (!in_request_) {
+      in_request_ = true;
+      ++server_.in_flight;
+    }
+    started_ = SteadyClock::now();
+  }
+  void EndRequest() {
+    if (in_request_) {
+      in_request_ = false;
+      --server_.in_flight;
+    }
+  }
+
+  void OnReadHead(beast::error_code ec) {
+    if (ec == http::error::header_limit) {
+      BeginRequest();
+      return SendError(431, "header_too_large", "the request head exceeds 16 KiB", true);
+    }
+    if (ec) return DoClose();  // end of stream, timeout, or a malformed head
+    BeginRequest();
+    auto& head = head_parser_->get();
+    version_ = head.version();
+    keep_alive_ = head.keep_alive();
+    uint64_t limit = server_.api.BodyLimit(head.method_string(), head.target());
+    auto length = head_parser_->content_length();
+    bool chunked = head_parser_->chunked();
+    if ((length && *length > limit) || (limit == 0 && chunked)) {
+      // Answered before the body is read; the connection closes so the body is never consumed.
+      return SendError(413, "payload_too_large",
+                       limit == 0 ? "this endpoint takes no body"
+                                  : "the body exceeds " + std::to_string(limit) + " bytes",
+                       true);
+    }
+    body_parser_.emplace(std::move(*head_parser_));
+    head_parser_.reset();
+    body_parser_->body_limit(limit);
+    if (body_parser_->get()[http::field::expect] == "100-continue") {
+      auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_,
+                                                                     version_);
+      beast::get_lowest_layer(stream_).expires_after(options().body_timeout);
+      return http::async_write(stream_, *cont,
+                               [self = shared_from_this(), cont](beast::error_code ec, size_t) {
+                                 if (ec) return self->DoClose();
+                                 self->DoReadBody();
+                               });
+    }
+    DoReadBody();
+  }
+
+  void DoReadBody() {
+    beast::get_lowest_layer(stream_).expires_after(options().body_timeout);
+    http::async_read(stream_, buffer_, *body_parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       self->OnReadBody(ec);
+                     });
+  }
+
+  void OnReadBody(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      return SendError(413, "payload_too_large", "the body exceeds the limit", true);
+    }
+    if (ec) return DoClose();
+    auto& req = body_parser_->get();
+    auto request = std::make_shared<ApiRequest>();
+    request->method = std::string(req.method_string());
+    request->target = std::string(req.target());
+    request->authorization = std::string(req[http::field::authorization]);
+    request->range = std::string(req[http::field::range]);
+    request->body = std::move(req.body());
+    body_parser_.reset();
+    // Handlers touch the store and may wait on group commit: keep them off the I/O threads.
+    net::post(server_.workers, [self = shared_from_this(), request] {
+      auto response = std::make_shared<ApiResponse>(self->server_.api.Handle(*request));
+      net::post(self->stream_.get_executor(),
+                [self, response] { self->SendResponse(std::move(*response), false); });
+    });
+  }
+
+  void SendError(int status, std::string_view code, std::string_view message, bool close) {
+    ApiResponse r = ErrorResponse(status, code, message);
+    r.route = "rejected";
+    SendResponse(std::move(r), close);
+  }
+
+  template <typename Response>
+  void SetCommonHeaders(Response& res, const ApiResponse& r, bool close) {
+    res.set(http::field::content_type, r.content_type);
+    res.set(http::field::cache_control, "no-store");
+    res.set("X-Content-Type-Options", "nosniff");
+    for (const auto& [name, value] : r.headers) res.set(name, value);
+    res.keep_alive(keep_alive_ && !close && !server_.draining);
+  }
+
+  void SendResponse(ApiResponse r, bool close) {
+    server_.metrics.ObserveRequest(
+        r.route, r.status, std::chrono::duration<double>(SteadyClock::now() - started_).count());
+    if (r.stream) return StartStream(std::move(r), close);
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(r.status), version_);
+    SetCommonHeaders(*res, r, close);
+    res->body() = std::move(r.body);
+    res->prepare_payload();
+    beast::get_lowest_layer(stream_).expires_after(options().body_timeout);
+    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
+      self->OnWrite(ec, !res->keep_alive());
+    });
+  }
+
+  void OnWrite(beast::error_code ec, bool close) {
+    EndRequest();
+    if (ec || close) return DoClose();
+    DoReadHead();
+  }
+
+  // ---- streaming a stored file, one chunk in memory at a time ----
+
+  void StartStream(ApiResponse r, bool close) {
+    stream_state_ = std::move(*r.stream);
+    next_offset_ = stream_state_.begin;
+    stream_res_.emplace(static_cast<http::status>(r.status), version_);
+    SetCommonHeaders(*stream_res_, r, close);
+    stream_res_->content_length(stream_state_.end - stream_state_.begin);
+    stream_res_->body().data = nullptr;
+    stream_res_->body().more = true;
+    stream_sr_.emplace(*stream_res_);
+    beast::get_lowest_layer(stream_).expires_after(options().body_timeout);
+    http::async_write_header(stream_, *stream_sr_,
+                             [self = shared_from_this()](beast::error_code ec, size_t) {
+                               if (ec) return self->DoClose();
+                               self->StreamNext();
+                             });
+  }
+
+  void StreamNext() {
+    const FileManifest& m = stream_state_.manifest;
+    if (next_offset_ >= stream_state_.end) {
+      stream_res_->body().data = nullptr;
+      stream_res_->body().size = 0;
+      stream_res_->body().more = false;
+    } else {
+      uint64_t index = next_offset_ / kChunkSize;
+      auto chunk = server_.api.ReadChunk(m.chunks[index]);
+      if (!chunk.ok()) {
+        // Headers are gone already: cut the connection so the client sees a short body, and
+        // say why on the operator's console.
+        std::cerr << "khronika serve: " << chunk.status().ToString() << "\n";
+        return DoClose();
+      }
+      current_chunk_ = std::move(chunk).value();
+      uint64_t chunk_start = index * kChunkSize;
+      uint64_t from = next_offset_ - chunk_start;
+      uint64_t to = std::min<uint64_t>(current_chunk_.size(), stream_state_.end - chunk_start);
+      stream_res_->body().data = current_chunk_.data() + from;
+      stream_res_->body().size = to - from;
+      stream_res_->body().more = true;
+      next_offset_ = chunk_start + to;
+    }
+    beast::get_lowest_layer(stream_).expires_after(options().body_timeout);
+    http::async_write(stream_, *stream_sr_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) return self->DoClose();
+      if (self->stream_sr_->is_done()) {
+        bool close = !self->stream_res_->keep_alive();
+        self->stream_sr_.reset();
+        self->stream_res_.reset();
+        self->current_chunk_.clear();
+        return self->OnWrite({}, close);
+      }
+      self->StreamNext();
+    });
+  }
+
+  void DoClose() {
+    EndRequest();
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+    stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
+      beast::error_code ignored;
+      beast::get_lowest_layer(self->stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    });
+  }
+
+  Server::Impl& server_;
+  beast::ssl_stream<beast::tcp_stream> stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::empty_body>> head_parser_;
+  std::optional<http::request_parser<http::string_body>> body_parser_;
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+  bool in_request_ = false;
+  SteadyClock::time_point started_;
+  ContentStream stream_state_;
+  uint64_t next_offset_ = 0;
+  Bytes current_chunk_;
+  std::optional<http::response<http::buffer_body>> stream_res_;
+  std::optional<http::response_serializer<http::buffer_body>> stream_sr_;
+};
+
+}  // namespace
+
+void Server::Impl::DoAccept() {
+  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+    } else if (metrics.open_connections() >= static_cast<int64_t>(options.max_connections)) {
+      beast::error_code ignored;
+      socket.close(ignored);  // over the cap: refuse at once rather than queue
+    } else {
+      std::make_shared<Session>(std::move(socket), *this)->Start();
+    }
+    if (!draining) DoAccept();
+  });
+}
+
+void Server::Impl::BeginShutdown() {
+  if (draining.exchange(true)) return;
+  std::cerr << "khronika serve: stopping: no new connections; finishing requests in flight\n";
+  net::post(acceptor.get_executor(), [this] {
+    beast::error_code ignored;
+    acceptor.close(ignored);
+  });
+  drain_deadline = SteadyClock::now() + options.shutdown_grace;
+  WaitForDrain();
+}
+
+void Server::Impl::WaitForDrain() {
+  if (in_flight <= 0 || SteadyClock::now() >= drain_deadline) {
+    ioc.stop();
+    return;
+  }
+  drain_timer.expires_after(std::chrono::milliseconds(20));
+  drain_timer.async_wait([this](beast::error_code) { WaitForDrain(); });
+}
+
+Server::Server(Node& node, ServerOptions options)
+    : impl_(std::make_unique<Impl>(node, std::move(options))) {}
+
+Server::~Server() {
+  if (impl_) {
+    impl_->ioc.stop();
+    impl_->workers.join();
+    impl_->committer.Stop();
+  }
+}
+
+Status Server::Start() {
+  Impl& s = *impl_;
+  SSL_CTX* ctx = s.ssl_ctx.native_handle();
+  // TLS 1.3 only: no renegotiation exists in it, and every suite is an AEAD.
+  SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+  SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  beast::error_code ec;
+  s.ssl_ctx.use_certificate_chain_file(s.options.tls_cert.string(), ec);
+  if (ec) return Status::InvalidArgument("TLS certificate " + s.options.tls_cert.string() + ": " + ec.message());
+  s.ssl_ctx.use_private_key_file(s.options.tls_key.string(), ssl::context::pem, ec);
+  if (ec) return Status::InvalidArgument("TLS key " + s.options.tls_key.string() + ": " + ec.message());
+  if (SSL_CTX_check_private_key(ctx) != 1) {
+    return Status::InvalidArgument("the TLS key does not match the certificate");
+  }
+  auto address = net::ip::make_address(s.options.host, ec);
+  if (ec) return Status::InvalidArgument("listen address '" + s.options.host + "': " + ec.message());
+  tcp::endpoint endpoint(address, s.options.port);
+  s.acceptor.open(endpoint.protocol(), ec);
+  if (!ec) s.acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) s.acceptor.bind(endpoint, ec);
+  if (!ec) s.acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Status::IOError("listen on " + s.options.host + ":" + std::to_string(s.options.port) +
+                           ": " + ec.message());
+  }
+  s.bound_port = s.acceptor.local_endpoint().port();
+  return Status::Ok();
+}
+
+uint16_t Server::port() const { return impl_->bound_port; }
+
+void Server::Run() {
+  Impl& s = *impl_;
+  s.signals.async_wait([&s](beast::error_code ec, int) {
+    if (!ec) s.BeginShutdown();
+  });
+  s.DoAccept();
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < s.IoThreads(); ++i) threads.emplace_back([&s] { s.ioc.run(); });
+  s.ioc.run();
+  for (std::thread& t : threads) t.join();
+  // Requests in flight have had their answers; what is queued still commits before the store
+  // closes.
+  s.workers.join();
+  s.committer.Stop();
+}
+
+void Server::Stop() {
+  net::post(impl_->ioc, [this] { impl_->BeginShutdown(); });
+}
+
+}  // namespace khronika
