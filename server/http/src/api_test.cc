@@ -1,0 +1,261 @@
+#include "khronika/http/api.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "khronika/schemas/json_view.h"
+#include "khronika/schemas/merkle.h"
+#include "khronika/schemas/note.h"
+
+namespace khronika {
+namespace {
+
+using nlohmann::json;
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "api-test-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    node_ = std::move(Node::Init(dir_ / "node", "api-test").value());
+    ASSERT_TRUE(RegisterAuthor(node_->store(), author_.public_key(), "Alice").ok());
+    committer_ = std::make_unique<GroupCommitter>(node_->log());
+    api_ = std::make_unique<Api>(*node_, *committer_, metrics_);
+    admin_ = Token(Role::kAdmin, {});
+    submitter_ = Token(Role::kSubmitter, {"case-1"});
+    reader_ = Token(Role::kReader, {"case-1"});
+    other_reader_ = Token(Role::kReader, {"case-2"});
+    auditor_ = Token(Role::kAuditor, {});
+  }
+  void TearDown() override {
+    api_.reset();
+    committer_.reset();
+    node_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string Token(Role role, std::vector<std::string> cases) {
+    return CreateToken(node_->store(), role, cases, 1).value().secret;
+  }
+
+  ApiResponse Call(const std::string& method, const std::string& target, const std::string& token,
+                   const std::string& body = "", const std::string& range = "") {
+    ApiRequest r;
+    r.method = method;
+    r.target = target;
+    if (!token.empty()) r.authorization = "Bearer " + token;
+    r.body = body;
+    r.range = range;
+    return api_->Handle(r);
+  }
+
+  // Uploads `content` as chunks through the API and returns a signed submission body.
+  json MakeSubmission(const std::string& case_id, const std::string& content,
+                      const std::string& name = "statement.txt") {
+    FileManifest m;
+    m.name = name;
+    m.media_type = "text/plain";
+    m.size = content.size();
+    m.content_sha256 = Sha256(content);
+    for (size_t off = 0; off < content.size(); off += kChunkSize) {
+      std::string piece = content.substr(off, kChunkSize);
+      Hash id = ChunkId(AsBytes(piece));
+      m.chunks.push_back(id);
+      ApiResponse put = Call("PUT", "/v1/chunks/" + ToHex(id), submitter_, piece);
+      EXPECT_TRUE(put.status == 201 || put.status == 200) << put.body;
+    }
+    Entry e;
+    e.case_id = case_id;
+    e.kind = "evidence";
+    e.created_at_ms = 1767225600000;
+    e.manifests = {ObjectId(Encode(m))};
+    SignEntry(e, author_);
+    return {{"entry", ToJson(e)}, {"manifests", json::array({ToJson(m)})}};
+  }
+
+  static json Body(const ApiResponse& r) { return json::parse(r.body); }
+
+  std::filesystem::path dir_;
+  SigningKey author_ = SigningKey::Generate();
+  std::unique_ptr<Node> node_;
+  Metrics metrics_;
+  std::unique_ptr<GroupCommitter> committer_;
+  std::unique_ptr<Api> api_;
+  std::string admin_, submitter_, reader_, other_reader_, auditor_;
+};
+
+TEST_F(ApiTest, SubmitReturnsAVerifiableReceiptAndRetryIsIdempotent) {
+  json submission = MakeSubmission("case-1", "what I saw");
+  ApiResponse r = Call("POST", "/v1/entries", submitter_, submission.dump());
+  ASSERT_EQ(r.status, 201) << r.body;
+  json receipt = Body(r);
+  auto note = ParseSignedNote(receipt["checkpoint"].get<std::string>());
+  ASSERT_TRUE(note.ok());
+  auto cp = ParseCheckpointBody(note->text);
+  ASSERT_TRUE(cp.ok());
+  auto record = FromHex(receipt["record_hex"].get<std::string>());
+  ASSERT_TRUE(record.ok());
+  std::vector<Hash> proof;
+  for (const auto& h : receipt["inclusion_proof"]) proof.push_back(*ParseHashHex(h.get<std::string>()));
+  EXPECT_TRUE(VerifyInclusion(LeafHash(*record), receipt["index"], cp->size, proof, cp->root));
+  EXPECT_EQ(receipt["node_public_key"], ToHex(node_->key().public_key()));
+
+  ApiResponse again = Call("POST", "/v1/entries", submitter_, submission.dump());
+  EXPECT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(Body(again)["entry_id"], receipt["entry_id"]);
+  EXPECT_EQ(Body(again)["index"], receipt["index"]);
+  EXPECT_EQ(*node_->log().Size(), 1u);
+}
+
+TEST_F(ApiTest, RolesAndCasesAreEnforced) {
+  json submission = MakeSubmission("case-1", "evidence one");
+  ApiResponse created = Call("POST", "/v1/entries", submitter_, submission.dump());
+  ASSERT_EQ(created.status, 201);
+  std::string entry_id = Body(created)["entry_id"];
+  std::string manifest_id = submission["entry"]["manifests"][0];
+  std::string origin = ToHex(node_->id());
+
+  EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id, "").status, 401);
+  EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id, "khr_" + std::string(64, '0')).status, 401);
+  EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id, reader_).status, 200);
+  EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id, admin_).status, 200);
+  EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id, other_reader_).status, 403);
+  EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id, auditor_).status, 403);
+  EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id, submitter_).status, 403);
+
+  std::string content = "/v1/files/" + manifest_id + "/content";
+  EXPECT_EQ(Call("GET", content, reader_).status, 200);
+  EXPECT_EQ(Call("GET", content, other_reader_).status, 403);
+  EXPECT_EQ(Call("GET", content, auditor_).status, 403);
+
+  EXPECT_EQ(Call("GET", "/v1/cases/case-1/entries", reader_).status, 200);
+  EXPECT_EQ(Call("GET", "/v1/cases/case-1/entries", other_reader_).status, 403);
+  EXPECT_EQ(Call("GET", "/v1/logs/" + origin + "/records", auditor_).status, 200);
+  EXPECT_EQ(Call("GET", "/v1/logs/" + origin + "/records", reader_).status, 403);
+  for (const std::string& t : {admin_, submitter_, reader_, auditor_}) {
+    EXPECT_EQ(Call("GET", "/v1/checkpoint", t).status, 200);
+    EXPECT_EQ(Call("GET", "/v1/proof/inclusion?index=0", t).status, 200);
+  }
+  EXPECT_EQ(Call("GET", "/metrics", auditor_).status, 200);
+  EXPECT_EQ(Call("GET", "/metrics", reader_).status, 403);
+
+  // A submitter limited to case-1 cannot write to case-2, nor read anything.
+  json elsewhere = MakeSubmission("case-2", "evidence two");
+  EXPECT_EQ(Call("POST", "/v1/entries", submitter_, elsewhere.dump()).status, 403);
+  EXPECT_EQ(Call("POST", "/v1/entries", reader_, elsewhere.dump()).status, 403);
+  EXPECT_EQ(Call("POST", "/v1/entries", admin_, elsewhere.dump()).status, 201);
+}
+
+TEST_F(ApiTest, ContentReadsAreRecordedAndRangesHonoured) {
+  std::string text(3 * kChunkSize + 100, 'x');
+  for (size_t i = 0; i < text.size(); ++i) text[i] = static_cast<char>('a' + i % 26);
+  json submission = MakeSubmission("case-1", text, "long.txt");
+  ASSERT_EQ(Call("POST", "/v1/entries", submitter_, submission.dump()).status, 201);
+  std::string manifest_id = submission["entry"]["manifests"][0];
+  std::string path = "/v1/files/" + manifest_id + "/content";
+  ApiResponse whole = Call("GET", path, reader_);
+  ASSERT_EQ(whole.status, 200);
+  ASSERT_TRUE(whole.stream.has_value());
+  EXPECT_EQ(whole.stream->begin, 0u);
+  EXPECT_EQ(whole.stream->end, text.size());
+  ApiResponse part = Call("GET", path, reader_, "", "bytes=1048570-1048580");
+  EXPECT_EQ(part.status, 206);
+  EXPECT_EQ(part.stream->begin, 1048570u);
+  EXPECT_EQ(part.stream->end, 1048581u);
+  ApiResponse suffix = Call("GET", path, reader_, "", "bytes=-10");
+  EXPECT_EQ(suffix.status, 206);
+  EXPECT_EQ(suffix.stream->begin, text.size() - 10);
+  EXPECT_EQ(Call("GET", path, reader_, "", "bytes=999999999-").status, 416);
+  auto events = ListAccess(node_->store());
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(events->size(), 3u);  // the refused range read nothing
+  EXPECT_EQ((*events)[0].object, manifest_id);
+  EXPECT_EQ((*events)[0].case_id, "case-1");
+  // Chunks served are checked against their ids.
+  auto chunk = api_->ReadChunk(*ParseHashHex(submission["manifests"][0]["chunks"][1].get<std::string>()));
+  ASSERT_TRUE(chunk.ok());
+  EXPECT_EQ(std::string(AsChars(*chunk)), text.substr(kChunkSize, kChunkSize));
+}
+
+TEST_F(ApiTest, BadInputIsRefusedWithJsonErrorsAndChangesNothing) {
+  json good = MakeSubmission("case-1", "fine");
+  auto expect_error = [&](const ApiResponse& r, int status, const char* what) {
+    EXPECT_EQ(r.status, status) << what << ": " << r.body;
+    json j = json::parse(r.body, nullptr, false);
+    EXPECT_TRUE(j.is_object() && j.contains("error") && j.contains("message")) << what;
+  };
+  expect_error(Call("POST", "/v1/entries", submitter_, "{not json"), 400, "malformed JSON");
+  expect_error(Call("POST", "/v1/entries", submitter_, std::string(100000, '[')), 400, "deep JSON");
+  json forged = good;
+  forged["entry"]["metadata"] = {{"added", "later"}};
+  expect_error(Call("POST", "/v1/entries", submitter_, forged.dump()), 422, "bad signature");
+  SigningKey stranger = SigningKey::Generate();
+  json unknown = good;
+  {
+    Entry e = *EntryFromJson(good["entry"]);
+    SignEntry(e, stranger);
+    unknown["entry"] = ToJson(e);
+  }
+  expect_error(Call("POST", "/v1/entries", submitter_, unknown.dump()), 422, "unknown author");
+  for (const char* name : {"a/b.txt", "..", "a\u0001b"}) {
+    json bad = good;
+    bad["manifests"][0]["name"] = name;
+    expect_error(Call("POST", "/v1/entries", submitter_, bad.dump()), 400, name);
+  }
+  json nul = good;
+  nul["manifests"][0]["name"] = std::string("nul\0byte", 8);
+  expect_error(Call("POST", "/v1/entries", submitter_, nul.dump()), 400, "NUL in name");
+  expect_error(Call("GET", "/v1/entries/ABC", reader_), 400, "bad id");
+  expect_error(Call("GET", "/v1/entries/" + std::string(64, 'A'), reader_), 400, "uppercase id");
+  expect_error(Call("PUT", "/v1/chunks/" + ToHex(Sha256(std::string("x"))), submitter_, "y"), 422,
+               "chunk hash mismatch");
+  expect_error(Call("GET", "/v1/nothing", admin_), 404, "unknown route");
+  expect_error(Call("DELETE", "/v1/entries", admin_), 405, "wrong method");
+  expect_error(Call("POST", "/v1/chunks/missing", submitter_, R"({"ids":["zz"]})"), 400, "bad id list");
+  expect_error(Call("GET", "/v1/cases/..%2f/entries", reader_), 400, "bad case id");
+  expect_error(Call("GET", "/v1/proof/inclusion?index=5", reader_), 400, "index beyond log");
+  EXPECT_EQ(*node_->log().Size(), 0u);
+  EXPECT_EQ(Call("POST", "/v1/entries", submitter_, good.dump()).status, 201);
+}
+
+TEST_F(ApiTest, MissingChunksAndBodyLimits) {
+  std::string a = "chunk a", b = "chunk b";
+  ASSERT_EQ(Call("PUT", "/v1/chunks/" + ToHex(Sha256(a)), submitter_, a).status, 201);
+  EXPECT_EQ(Call("PUT", "/v1/chunks/" + ToHex(Sha256(a)), submitter_, a).status, 200);
+  json ask = {{"ids", {ToHex(Sha256(a)), ToHex(Sha256(b))}}};
+  ApiResponse r = Call("POST", "/v1/chunks/missing", submitter_, ask.dump());
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(Body(r)["missing"], json::array({ToHex(Sha256(b))}));
+  EXPECT_EQ(api_->BodyLimit("PUT", "/v1/chunks/abc"), kChunkSize);
+  EXPECT_EQ(api_->BodyLimit("POST", "/v1/entries"), ApiOptions().max_json_body);
+  EXPECT_EQ(api_->BodyLimit("GET", "/v1/checkpoint"), 0u);
+  EXPECT_EQ(Call("GET", "/healthz", "").status, 200);
+}
+
+TEST_F(ApiTest, CaseListingPaginates) {
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(Call("POST", "/v1/entries", submitter_,
+                   MakeSubmission("case-1", "item " + std::to_string(i)).dump()).status, 201);
+  }
+  ApiResponse page1 = Call("GET", "/v1/cases/case-1/entries?limit=2", reader_);
+  ASSERT_EQ(page1.status, 200);
+  json p1 = Body(page1);
+  ASSERT_EQ(p1["entries"].size(), 2u);
+  ASSERT_FALSE(p1["next_after"].is_null());
+  ApiResponse page2 = Call("GET", "/v1/cases/case-1/entries?limit=2&after=" +
+                                      std::to_string(p1["next_after"].get<uint64_t>()), reader_);
+  json p2 = Body(page2);
+  ASSERT_EQ(p2["entries"].size(), 2u);
+  EXPECT_EQ(p2["entries"][0]["index"], 2);
+  ApiResponse page3 = Call("GET", "/v1/cases/case-1/entries?limit=2&after=3", reader_);
+  json p3 = Body(page3);
+  EXPECT_EQ(p3["entries"].size(), 1u);
+  EXPECT_TRUE(p3["next_after"].is_null());
+}
+
+}  // namespace
+}  // namespace khronika
