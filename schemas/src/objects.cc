@@ -441,6 +441,27 @@ Result<Record> DecodeRecord(ByteView bytes) {
   });
 }
 
+std::string GuessMediaType(std::string_view file_name) {
+  static const std::pair<std::string_view, std::string_view> kTypes[] = {
+      {".pdf", "application/pdf"},   {".jpg", "image/jpeg"},        {".jpeg", "image/jpeg"},
+      {".png", "image/png"},         {".gif", "image/gif"},         {".webp", "image/webp"},
+      {".heic", "image/heic"},       {".txt", "text/plain"},        {".md", "text/markdown"},
+      {".csv", "text/csv"},          {".html", "text/html"},        {".json", "application/json"},
+      {".xml", "application/xml"},   {".zip", "application/zip"},   {".mp4", "video/mp4"},
+      {".mov", "video/quicktime"},   {".mp3", "audio/mpeg"},        {".wav", "audio/wav"},
+      {".ogg", "audio/ogg"},         {".m4a", "audio/mp4"},         {".eml", "message/rfc822"},
+      {".docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"},
+  };
+  std::string lower(file_name);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const auto& [ext, type] : kTypes) {
+    if (lower.size() > ext.size() && lower.compare(lower.size() - ext.size(), ext.size(), ext) == 0) {
+      return std::string(type);
+    }
+  }
+  return "application/octet-stream";
+}
+
 // ---- Hashes and signatures ----
 
 Hash LeafHash(ByteView record_bytes) {

@@ -75,54 +75,9 @@ class Progress {
   bool tty_, shown_ = false;
 };
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-Status Errno(const std::string& what) { return Status::IOError(what + ": " + std::strerror(errno)); }
-
-Result<size_t> ReadFull(int fd, uint8_t* buf, size_t n, const std::string& path) {
-  size_t done = 0;
-  while (done < n) {
-    ssize_t r = ::read(fd, buf + done, n - done);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return Errno("read " + path);
-    if (r == 0) break;
-    done += static_cast<size_t>(r);
-  }
-  return done;
-}
-
-std::string GuessMediaType(const std::string& name) {
-  static const std::pair<const char*, const char*> kTypes[] = {
-      {".pdf", "application/pdf"}, {".jpg", "image/jpeg"}, {".jpeg", "image/jpeg"},
-      {".png", "image/png"},       {".txt", "text/plain"}, {".mp4", "video/mp4"},
-      {".mp3", "audio/mpeg"},      {".json", "application/json"}, {".zip", "application/zip"}};
-  for (const auto& [ext, type] : kTypes) {
-    std::string e = ext;
-    if (name.size() > e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0) return type;
-  }
-  return "application/octet-stream";
-}
-
 // Reads a file once to learn its chunk ids and content hash, holding one chunk at a time.
 Result<FileManifest> ManifestOf(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return Errno("open " + path);
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    return Status::InvalidArgument(path + " is not a regular file");
-  }
+  KH_ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFile(path));
   FileManifest m;
   m.name = std::filesystem::path(path).filename().string();
   KH_RETURN_IF_ERROR(ValidateFileName(m.name).Annotate(path));
@@ -130,7 +85,7 @@ Result<FileManifest> ManifestOf(const std::string& path) {
   Sha256Stream content;
   std::vector<uint8_t> buf(kChunkSize);
   for (;;) {
-    KH_ASSIGN_OR_RETURN(size_t n, ReadFull(fd.get(), buf.data(), buf.size(), path));
+    KH_ASSIGN_OR_RETURN(size_t n, ReadUpTo(fd.get(), buf.data(), buf.size(), path));
     if (n == 0) break;
     content.Update(ByteView(buf.data(), n));
     m.chunks.push_back(ChunkId(ByteView(buf.data(), n)));
@@ -234,12 +189,11 @@ Status RunSubmit(const Args& args) {
     }
     if (missing.empty()) continue;
     const std::string& path = args.positional()[f];
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) return Errno("open " + path);
+    KH_ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFile(path));
     Progress progress("uploading " + m.name, m.size);
     std::vector<uint8_t> buf(kChunkSize);
     for (uint64_t i = 0; i < m.chunks.size(); ++i) {
-      KH_ASSIGN_OR_RETURN(size_t n, ReadFull(fd.get(), buf.data(), buf.size(), path));
+      KH_ASSIGN_OR_RETURN(size_t n, ReadUpTo(fd.get(), buf.data(), buf.size(), path));
       ByteView chunk(buf.data(), n);
       if (ChunkId(chunk) != m.chunks[i]) return Status::InvalidArgument(path + " changed while it was being sent");
       if (missing.erase(m.chunks[i])) {
@@ -322,8 +276,8 @@ Status RunGet(const Args& args) {
     if (std::filesystem::exists(final_path)) {
       return Status::AlreadyExists(final_path.string() + " exists; not overwriting it");
     }
-    Fd fd(::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (fd.get() < 0) return Errno("create " + part.string());
+    UniqueFd fd(::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (fd.get() < 0) return ErrnoStatus("create " + part.string());
     Sha256Stream content, chunk_hash;
     uint64_t received = 0, chunk_fill = 0, chunk_index = 0;
     Progress progress("downloading " + m.name, m.size);
@@ -334,13 +288,7 @@ Status RunGet(const Args& args) {
         ByteView part_piece = piece.first(std::min<uint64_t>(want, piece.size()));
         chunk_hash.Update(part_piece);
         content.Update(part_piece);
-        size_t written = 0;
-        while (written < part_piece.size()) {
-          ssize_t n = ::write(fd.get(), part_piece.data() + written, part_piece.size() - written);
-          if (n < 0 && errno == EINTR) continue;
-          if (n < 0) return Errno("write " + part.string());
-          written += static_cast<size_t>(n);
-        }
+        KH_RETURN_IF_ERROR(WriteAll(fd.get(), part_piece.data(), part_piece.size(), part.string()));
         chunk_fill += part_piece.size();
         received += part_piece.size();
         piece = piece.subspan(part_piece.size());
@@ -364,7 +312,7 @@ Status RunGet(const Args& args) {
     if (st.ok() && (received != m.size || content.Finish() != m.content_sha256)) {
       st = Status::Corruption(m.name + ": received content does not match the signed SHA-256");
     }
-    if (st.ok() && ::fsync(fd.get()) != 0) st = Errno("fsync " + part.string());
+    if (st.ok() && ::fsync(fd.get()) != 0) st = ErrnoStatus("fsync " + part.string());
     if (!st.ok()) {
       std::filesystem::remove(part, ec);
       return st;

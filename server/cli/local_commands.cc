@@ -14,6 +14,7 @@
 #include "khronika/http/tls.h"
 #include "khronika/log/log.h"
 #include "khronika/log/node.h"
+#include "khronika/log/proofs.h"
 #include "khronika/log/store_keys.h"
 #include "khronika/log/verify.h"
 #include "khronika/schemas/json_view.h"
@@ -47,66 +48,11 @@ Result<std::unique_ptr<Node>> OpenNode(const Args& args, bool read_only) {
   return Node::Open(dir, options);
 }
 
-Status Errno(const std::string& what) {
-  return Status::IOError(what + ": " + std::strerror(errno));
-}
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-// Reads up to n bytes, fewer only at end of file.
-Result<size_t> ReadFull(int fd, uint8_t* buf, size_t n, const std::string& path) {
-  size_t done = 0;
-  while (done < n) {
-    ssize_t r = ::read(fd, buf + done, n - done);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return Errno("read " + path);
-    if (r == 0) break;
-    done += static_cast<size_t>(r);
-  }
-  return done;
-}
-
-std::string GuessMediaType(const std::string& name) {
-  static const std::pair<const char*, const char*> kTypes[] = {
-      {".pdf", "application/pdf"}, {".jpg", "image/jpeg"},      {".jpeg", "image/jpeg"},
-      {".png", "image/png"},       {".gif", "image/gif"},       {".webp", "image/webp"},
-      {".txt", "text/plain"},      {".md", "text/markdown"},    {".csv", "text/csv"},
-      {".html", "text/html"},      {".json", "application/json"}, {".xml", "application/xml"},
-      {".zip", "application/zip"}, {".mp4", "video/mp4"},       {".mov", "video/quicktime"},
-      {".mp3", "audio/mpeg"},      {".wav", "audio/wav"},       {".ogg", "audio/ogg"},
-      {".eml", "message/rfc822"},  {".docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"},
-  };
-  std::string lower = name;
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (const auto& [ext, type] : kTypes) {
-    std::string e = ext;
-    if (lower.size() > e.size() && lower.compare(lower.size() - e.size(), e.size(), e) == 0) {
-      return type;
-    }
-  }
-  return "application/octet-stream";
-}
 
 // Streams a file into the store chunk by chunk and returns its manifest. Memory stays at one
 // chunk buffer plus one bounded transaction, whatever the file's size.
 Result<FileManifest> StoreFile(Store& store, const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return Errno("open " + path);
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return Errno("stat " + path);
-  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(path + " is not a regular file");
+  KH_ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFile(path));
   FileManifest m;
   m.name = std::filesystem::path(path).filename().string();
   KH_RETURN_IF_ERROR(ValidateFileName(m.name).Annotate(path));
@@ -117,7 +63,7 @@ Result<FileManifest> StoreFile(Store& store, const std::string& path) {
   while (!done) {
     KH_RETURN_IF_ERROR(store.Update([&](WriteTxn& txn) -> Status {
       for (size_t i = 0; i < kChunksPerTransaction; ++i) {
-        KH_ASSIGN_OR_RETURN(size_t n, ReadFull(fd.get(), buf.data(), buf.size(), path));
+        KH_ASSIGN_OR_RETURN(size_t n, ReadUpTo(fd.get(), buf.data(), buf.size(), path));
         if (n == 0) {
           done = true;
           break;
@@ -327,17 +273,6 @@ Status RunLog(const Args& args) {
 }
 
 // ---- cat ----
-Status WriteAll(int fd, ByteView data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Errno("write to standard output");
-    done += static_cast<size_t>(n);
-  }
-  return Status::Ok();
-}
-
 Status RunCat(const Args& args) {
   if (args.positional().size() != 2) return UsageError("cat takes ENTRY_ID and NAME");
   auto entry_id = ParseHashHex(args.positional()[0]);
@@ -376,7 +311,7 @@ Status RunCat(const Args& args) {
       return Status::Corruption("chunk " + ToHex(manifest.chunks[i]) + " is damaged");
     }
     content.Update(*chunk);
-    KH_RETURN_IF_ERROR(WriteAll(STDOUT_FILENO, *chunk));
+    KH_RETURN_IF_ERROR(WriteAll(STDOUT_FILENO, chunk->data(), chunk->size(), "standard output"));
   }
   if (content.Finish() != manifest.content_sha256) {
     return Status::Corruption("content of '" + name + "' does not match its signed SHA-256");
@@ -430,37 +365,24 @@ Status RunProof(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, true));
   KH_ASSIGN_OR_RETURN(Hash origin, ParseOrigin(args, *node));
   return node->store().View([&](ReadTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(uint64_t current, LogSize(txn, origin));
-    SubtreeFn subtrees = StoredSubtrees(txn, origin);
     json out;
     if (inclusion) {
       KH_ASSIGN_OR_RETURN(uint64_t index, args.GetUnsigned("index", 0));
-      KH_ASSIGN_OR_RETURN(uint64_t size, args.GetUnsigned("size", current));
-      if (size > current) {
-        return Status::InvalidArgument("--size " + std::to_string(size) + " is beyond the log (" +
-                                       std::to_string(current) + " records)");
-      }
-      KH_ASSIGN_OR_RETURN(std::vector<Hash> proof, InclusionProof(index, size, subtrees));
-      KH_ASSIGN_OR_RETURN(auto rec, txn.Get(Table::kRecords, keys::Record(origin, index)));
-      if (!rec) return Status::Corruption("record " + std::to_string(index) + " is missing");
-      KH_ASSIGN_OR_RETURN(Hash root, MerkleRoot(size, subtrees));
-      out = {{"origin", ToHex(origin)}, {"index", index},
-             {"size", size},            {"leaf_hash", ToHex(LeafHash(*rec))},
-             {"root", ToHex(root)},     {"proof", HashesJson(proof)}};
+      std::optional<uint64_t> size;
+      if (args.Has("size")) {
+      KH_ASSIGN_OR_RETURN(size, args.GetUnsigned("size", 0));
+    }
+      KH_ASSIGN_OR_RETURN(InclusionProofResult p, ProveInclusion(txn, origin, index, size));
+      out = ToJson(p);
     } else {
       if (!args.Has("from")) return UsageError("--to needs --from");
       KH_ASSIGN_OR_RETURN(uint64_t from, args.GetUnsigned("from", 0));
-      KH_ASSIGN_OR_RETURN(uint64_t to, args.GetUnsigned("to", current));
-      if (to > current) {
-        return Status::InvalidArgument("--to " + std::to_string(to) + " is beyond the log (" +
-                                       std::to_string(current) + " records)");
-      }
-      KH_ASSIGN_OR_RETURN(std::vector<Hash> proof, ConsistencyProof(from, to, subtrees));
-      KH_ASSIGN_OR_RETURN(Hash old_root, MerkleRoot(from, subtrees));
-      KH_ASSIGN_OR_RETURN(Hash new_root, MerkleRoot(to, subtrees));
-      out = {{"origin", ToHex(origin)},       {"from", from},
-             {"to", to},                      {"old_root", ToHex(old_root)},
-             {"new_root", ToHex(new_root)},   {"proof", HashesJson(proof)}};
+      std::optional<uint64_t> to;
+      if (args.Has("to")) {
+      KH_ASSIGN_OR_RETURN(to, args.GetUnsigned("to", 0));
+    }
+      KH_ASSIGN_OR_RETURN(ConsistencyProofResult p, ProveConsistency(txn, origin, from, to));
+      out = ToJson(p);
     }
     std::cout << out.dump(2) << "\n";
     return Status::Ok();

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "khronika/log/proofs.h"
 #include "khronika/log/store_keys.h"
 #include "khronika/schemas/json_view.h"
 #include "khronika/schemas/merkle.h"
@@ -79,6 +80,11 @@ Result<std::map<std::string, std::string>> ParseQuery(std::string_view query) {
     }
   }
   return out;
+}
+
+Result<std::map<std::string, std::string>> QueryOf(const ApiRequest& r) {
+  size_t q = r.target.find('?');
+  return ParseQuery(q == std::string::npos ? std::string_view() : std::string_view(r.target).substr(q + 1));
 }
 
 Result<uint64_t> QueryNumber(const std::map<std::string, std::string>& q, const std::string& key,
@@ -470,8 +476,7 @@ ApiResponse Api::CaseEntries(const ApiRequest& r, const TokenInfo& who, std::str
   if (!who.AllowsCase(case_id)) {
     return ErrorResponse(403, "forbidden", "this token may not read case " + std::string(case_id));
   }
-  auto query = ParseQuery(r.target.find('?') == std::string::npos ? ""
-                                                                     : r.target.substr(r.target.find('?') + 1));
+  auto query = QueryOf(r);
   if (!query.ok()) return FromStatus(query.status());
   auto limit = QueryNumber(*query, "limit", 100);
   auto after = QueryNumber(*query, "after", std::nullopt);
@@ -603,22 +608,17 @@ ApiResponse Api::GetCheckpoint() {
 }
 
 ApiResponse Api::InclusionProof(const ApiRequest& r) {
-  auto query = ParseQuery(r.target.find('?') == std::string::npos ? "" : r.target.substr(r.target.find('?') + 1));
+  auto query = QueryOf(r);
   if (!query.ok()) return FromStatus(query.status());
   json out;
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
-    Hash origin = node_.id();
-    KH_ASSIGN_OR_RETURN(uint64_t current, LogSize(txn, origin));
     KH_ASSIGN_OR_RETURN(uint64_t index, QueryNumber(*query, "index", std::nullopt));
-    KH_ASSIGN_OR_RETURN(uint64_t size, QueryNumber(*query, "size", current));
-    if (size > current) return Status::InvalidArgument("size is beyond the log");
-    SubtreeFn subtrees = StoredSubtrees(txn, origin);
-    KH_ASSIGN_OR_RETURN(std::vector<Hash> proof, khronika::InclusionProof(index, size, subtrees));
-    KH_ASSIGN_OR_RETURN(Hash root, MerkleRoot(size, subtrees));
-    KH_ASSIGN_OR_RETURN(auto rec, txn.Get(Table::kRecords, keys::Record(origin, index)));
-    if (!rec) return Status::Corruption("record is missing");
-    out = {{"origin", ToHex(origin)}, {"index", index}, {"size", size},
-           {"leaf_hash", ToHex(LeafHash(*rec))}, {"root", ToHex(root)}, {"proof", HashArray(proof)}};
+    std::optional<uint64_t> size;
+    if (query->count("size")) {
+      KH_ASSIGN_OR_RETURN(size, QueryNumber(*query, "size", std::nullopt));
+    }
+    KH_ASSIGN_OR_RETURN(InclusionProofResult p, ProveInclusion(txn, node_.id(), index, size));
+    out = ToJson(p);
     return Status::Ok();
   });
   if (!st.ok()) return FromStatus(st);
@@ -626,21 +626,17 @@ ApiResponse Api::InclusionProof(const ApiRequest& r) {
 }
 
 ApiResponse Api::ConsistencyProof(const ApiRequest& r) {
-  auto query = ParseQuery(r.target.find('?') == std::string::npos ? "" : r.target.substr(r.target.find('?') + 1));
+  auto query = QueryOf(r);
   if (!query.ok()) return FromStatus(query.status());
   json out;
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
-    Hash origin = node_.id();
-    KH_ASSIGN_OR_RETURN(uint64_t current, LogSize(txn, origin));
     KH_ASSIGN_OR_RETURN(uint64_t from, QueryNumber(*query, "from", std::nullopt));
-    KH_ASSIGN_OR_RETURN(uint64_t to, QueryNumber(*query, "to", current));
-    if (to > current) return Status::InvalidArgument("to is beyond the log");
-    SubtreeFn subtrees = StoredSubtrees(txn, origin);
-    KH_ASSIGN_OR_RETURN(std::vector<Hash> proof, khronika::ConsistencyProof(from, to, subtrees));
-    KH_ASSIGN_OR_RETURN(Hash old_root, MerkleRoot(from, subtrees));
-    KH_ASSIGN_OR_RETURN(Hash new_root, MerkleRoot(to, subtrees));
-    out = {{"origin", ToHex(origin)}, {"from", from}, {"to", to}, {"old_root", ToHex(old_root)},
-           {"new_root", ToHex(new_root)}, {"proof", HashArray(proof)}};
+    std::optional<uint64_t> to;
+    if (query->count("to")) {
+      KH_ASSIGN_OR_RETURN(to, QueryNumber(*query, "to", std::nullopt));
+    }
+    KH_ASSIGN_OR_RETURN(ConsistencyProofResult p, ProveConsistency(txn, node_.id(), from, to));
+    out = ToJson(p);
     return Status::Ok();
   });
   if (!st.ok()) return FromStatus(st);
@@ -650,7 +646,7 @@ ApiResponse Api::ConsistencyProof(const ApiRequest& r) {
 ApiResponse Api::LogRecords(const ApiRequest& r, std::string_view origin_text) {
   auto origin = PathId(origin_text, "origin");
   if (!origin.ok()) return FromStatus(origin.status());
-  auto query = ParseQuery(r.target.find('?') == std::string::npos ? "" : r.target.substr(r.target.find('?') + 1));
+  auto query = QueryOf(r);
   if (!query.ok()) return FromStatus(query.status());
   json records = json::array();
   std::optional<uint64_t> next;

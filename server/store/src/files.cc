@@ -8,8 +8,7 @@
 #include <cstring>
 
 namespace khronika {
-namespace {
-Status Errno(const std::string& what) {
+Status ErrnoStatus(const std::string& what) {
   int e = errno;
   if (e == ENOSPC || e == EDQUOT) return Status::StoreFull(what + ": " + std::strerror(e));
   if (e == ENOENT) return Status::NotFound(what + ": " + std::strerror(e));
@@ -18,54 +17,68 @@ Status Errno(const std::string& what) {
   return Status::IOError(what + ": " + std::strerror(e));
 }
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
+namespace {
+Status Errno(const std::string& what) { return ErrnoStatus(what); }
 
- private:
-  int fd_;
-};
+using Fd = UniqueFd;
 }  // namespace
 
-Result<std::string> ReadSmallFile(const std::filesystem::path& path, size_t max_bytes) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+UniqueFd::~UniqueFd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<UniqueFd> OpenRegularFile(const std::filesystem::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return Errno("open " + path.string());
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return Errno("stat " + path.string());
-  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(path.string() + " is not a file");
+  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(path.string() + " is not a regular file");
+  return fd;
+}
+
+Result<size_t> ReadUpTo(int fd, uint8_t* buf, size_t n, const std::string& what) {
+  size_t done = 0;
+  while (done < n) {
+    ssize_t r = ::read(fd, buf + done, n - done);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return Errno("read " + what);
+    if (r == 0) break;
+    done += static_cast<size_t>(r);
+  }
+  return done;
+}
+
+Status WriteAll(int fd, const uint8_t* data, size_t n, const std::string& what) {
+  size_t done = 0;
+  while (done < n) {
+    ssize_t w = ::write(fd, data + done, n - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return Errno("write " + what);
+    done += static_cast<size_t>(w);
+  }
+  return Status::Ok();
+}
+
+Result<std::string> ReadSmallFile(const std::filesystem::path& path, size_t max_bytes) {
+  KH_ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFile(path));
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return Errno("stat " + path.string());
   if (static_cast<uint64_t>(st.st_size) > max_bytes) {
     return Status::InvalidArgument(path.string() + " is larger than " +
                                    std::to_string(max_bytes) + " bytes");
   }
   std::string out(static_cast<size_t>(st.st_size), '\0');
-  size_t done = 0;
-  while (done < out.size()) {
-    ssize_t n = ::read(fd.get(), out.data() + done, out.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Errno("read " + path.string());
-    if (n == 0) break;
-    done += static_cast<size_t>(n);
-  }
-  out.resize(done);
+  KH_ASSIGN_OR_RETURN(size_t n, ReadUpTo(fd.get(), reinterpret_cast<uint8_t*>(out.data()),
+                                         out.size(), path.string()));
+  out.resize(n);
   return out;
 }
 
 Status WriteNewFile(const std::filesystem::path& path, std::string_view contents, unsigned mode) {
   Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (fd.get() < 0) return Errno("create " + path.string());
-  size_t done = 0;
-  while (done < contents.size()) {
-    ssize_t n = ::write(fd.get(), contents.data() + done, contents.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Errno("write " + path.string());
-    done += static_cast<size_t>(n);
-  }
+  KH_RETURN_IF_ERROR(WriteAll(fd.get(), reinterpret_cast<const uint8_t*>(contents.data()),
+                              contents.size(), path.string()));
   if (::fsync(fd.get()) != 0) return Errno("fsync " + path.string());
   Fd dir(::open(path.parent_path().empty() ? "." : path.parent_path().c_str(),
                 O_RDONLY | O_DIRECTORY | O_CLOEXEC));

@@ -108,6 +108,9 @@ Bytes EntrySigningMessage(const Entry& e);  // kEntrySignaturePrefix || SHA-256(
 void SignEntry(Entry& e, const SigningKey& key);  // sets author and signature
 bool VerifyEntrySignature(const Entry& e);
 
+// A media type for a file name, from its extension; application/octet-stream when unknown.
+std::string GuessMediaType(std::string_view file_name);
+
 // Number of chunks a file of `size` bytes is cut into.
 inline uint64_t ChunkCount(uint64_t size) { return (size + kChunkSize - 1) / kChunkSize; }
 inline uint64_t ChunkLength(uint64_t size, uint64_t i) {

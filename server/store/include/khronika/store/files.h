@@ -8,6 +8,31 @@
 
 namespace khronika {
 
+// The Status for the current errno (ENOSPC is StoreFull, ENOENT NotFound, ...), prefixed by `what`.
+Status ErrnoStatus(const std::string& what);
+
+// An owned file descriptor, closed on destruction.
+class UniqueFd {
+ public:
+  explicit UniqueFd(int fd = -1) : fd_(fd) {}
+  ~UniqueFd();
+  UniqueFd(UniqueFd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  UniqueFd& operator=(UniqueFd&&) = delete;
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// Opens a regular file for reading; InvalidArgument for anything else (a directory, a device).
+Result<UniqueFd> OpenRegularFile(const std::filesystem::path& path);
+// Reads up to n bytes, fewer only at end of file; retries interrupted reads.
+Result<size_t> ReadUpTo(int fd, uint8_t* buf, size_t n, const std::string& what);
+// Writes all bytes; retries interrupted and short writes.
+Status WriteAll(int fd, const uint8_t* data, size_t n, const std::string& what);
+
 // Reads a whole file, refusing one larger than max_bytes.
 Result<std::string> ReadSmallFile(const std::filesystem::path& path, size_t max_bytes);
 // Creates `path` with `mode` (never replacing an existing file), writes, fsyncs it and its

@@ -1,0 +1,296 @@
+// Who may do what: every role on every endpoint (allowed and denied, with the status code),
+// case-limited tokens, revocation taking effect at once, token secrets never on disk in the
+// clear, and every read of evidence content in the access log under the reading token's id.
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "khronika/schemas/bytes.h"
+#include "server_fixture.h"
+
+namespace khronika::testing {
+namespace {
+
+using nlohmann::json;
+
+struct Endpoint {
+  std::string name;
+  std::string method;
+  std::string path;
+  std::optional<std::string> body;
+  // Roles allowed; the others get 403.
+  std::set<std::string> allowed;
+  // Status when allowed (0: 200 or 201).
+  int ok_status = 0;
+};
+
+class ServerAccessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(node_.server().started());
+    // Evidence in case-a and case-b.
+    WriteFile(node_ / "a.txt", "case a evidence\n");
+    WriteFile(node_ / "b.txt", "case b evidence\n");
+    RunResult a = node_.Submit(node_.admin().secret, "case-a", {node_ / "a.txt"});
+    RunResult b = node_.Submit(node_.admin().secret, "case-b", {node_ / "b.txt"});
+    ASSERT_EQ(a.exit_code, 0) << a.err;
+    ASSERT_EQ(b.exit_code, 0) << b.err;
+    entry_a_ = json::parse(a.out)["entry_id"];
+    entry_b_ = json::parse(b.out)["entry_id"];
+    HttpReply ea = Get(server(), "/v1/entries/" + entry_a_, node_.admin().secret);
+    HttpReply eb = Get(server(), "/v1/entries/" + entry_b_, node_.admin().secret);
+    ASSERT_EQ(ea.status, 200) << ea.Describe();
+    ASSERT_EQ(eb.status, 200) << eb.Describe();
+    file_a_ = ea.Json()["manifests"][0]["id"];
+    file_b_ = eb.Json()["manifests"][0]["id"];
+    origin_ = ea.Json()["record"]["origin"];
+  }
+
+  ServerProcess& server() { return node_.server(); }
+
+  HttpReply Call(const Endpoint& e, const std::string& token) {
+    HttpRequest r;
+    r.method = e.method;
+    r.path = e.path;
+    r.token = token;
+    r.body = e.body;
+    return Curl(server(), r);
+  }
+
+  ServedNode node_;
+  std::string entry_a_, entry_b_, file_a_, file_b_, origin_;
+};
+
+TEST_F(ServerAccessTest, EveryRoleOnEveryEndpoint) {
+  std::map<std::string, Token> tokens = {
+      {"admin", node_.admin()},
+      {"submitter", MakeToken(node_.data(), "submitter")},
+      {"reader", MakeToken(node_.data(), "reader")},
+      {"auditor", MakeToken(node_.data(), "auditor")},
+  };
+  // A fresh signed entry for case-a whose chunk the test uploads first, so that POST /v1/entries
+  // succeeds for the roles allowed to append.
+  BuiltSubmission s = BuildSubmission(node_.key(), "case-a", "matrix.txt", "appended by role\n");
+  ASSERT_TRUE(UploadChunks(server(), node_.admin().secret, s));
+  std::string chunk = "a chunk of evidence";
+  std::string chunk_id = HexSha256(chunk);
+
+  const std::set<std::string> all = {"admin", "submitter", "reader", "auditor"};
+  std::vector<Endpoint> endpoints = {
+      {"chunks/missing", "POST", "/v1/chunks/missing", json{{"ids", {chunk_id}}}.dump(),
+       {"admin", "submitter"}},
+      {"put chunk", "PUT", "/v1/chunks/" + chunk_id, chunk, {"admin", "submitter"}},
+      {"post entry", "POST", "/v1/entries", s.body.dump(), {"admin", "submitter"}},
+      {"get entry", "GET", "/v1/entries/" + entry_a_, std::nullopt, {"admin", "reader"}},
+      {"case entries", "GET", "/v1/cases/case-a/entries", std::nullopt, {"admin", "reader"}},
+      {"file content", "GET", "/v1/files/" + file_a_ + "/content", std::nullopt,
+       {"admin", "reader"}},
+      {"records", "GET", "/v1/logs/" + origin_ + "/records", std::nullopt, {"admin", "auditor"}},
+      {"metrics", "GET", "/metrics", std::nullopt, {"admin", "auditor"}},
+      {"checkpoint", "GET", "/v1/checkpoint", std::nullopt, all},
+      {"inclusion proof", "GET", "/v1/proof/inclusion?index=0&size=2", std::nullopt, all},
+      {"consistency proof", "GET", "/v1/proof/consistency?from=1&to=2", std::nullopt, all},
+  };
+  for (const Endpoint& e : endpoints) {
+    // No token, a bad token, a token-shaped but unknown token: 401, with a JSON error.
+    for (const std::string& bad :
+         {std::string(), std::string("nonsense"), "khr_" + std::string(64, '0')}) {
+      HttpReply r = Call(e, bad);
+      EXPECT_EQ(r.status, 401) << e.name << " with token '" << bad << "': " << r.Describe();
+      EXPECT_TRUE(r.IsJsonError()) << e.name << ": " << r.body;
+    }
+    HttpRequest basic;
+    basic.method = e.method;
+    basic.path = e.path;
+    basic.body = e.body;
+    basic.headers = {"Authorization: Basic YWRtaW46YWRtaW4="};
+    EXPECT_EQ(Curl(server(), basic).status, 401) << e.name << " with Basic auth";
+
+    for (const auto& [role, token] : tokens) {
+      HttpReply r = Call(e, token.secret);
+      if (e.allowed.count(role)) {
+        EXPECT_TRUE(r.status == 200 || r.status == 201)
+            << role << " on " << e.name << ": " << r.Describe();
+      } else {
+        EXPECT_EQ(r.status, 403) << role << " on " << e.name << ": " << r.Describe();
+        EXPECT_TRUE(r.IsJsonError()) << role << " on " << e.name << ": " << r.body;
+      }
+    }
+  }
+  // Auditors see records but never entries or content; what they see verifies nothing secret.
+  HttpReply records = Get(server(), "/v1/logs/" + origin_ + "/records", tokens["auditor"].secret);
+  ASSERT_EQ(records.status, 200);
+  EXPECT_EQ(records.Json()["records"].size(), 3u);
+  // /healthz needs no token at all.
+  EXPECT_EQ(Get(server(), "/healthz").status, 200);
+}
+
+TEST_F(ServerAccessTest, CaseLimitedTokens) {
+  Token reader_a = MakeToken(node_.data(), "reader", {"case-a"});
+  Token submitter_a = MakeToken(node_.data(), "submitter", {"case-a"});
+
+  // The reader of case-a reads case-a...
+  EXPECT_EQ(Get(server(), "/v1/entries/" + entry_a_, reader_a.secret).status, 200);
+  EXPECT_EQ(Get(server(), "/v1/cases/case-a/entries", reader_a.secret).status, 200);
+  HttpReply content = Get(server(), "/v1/files/" + file_a_ + "/content", reader_a.secret);
+  EXPECT_EQ(content.status, 200);
+  EXPECT_EQ(content.body, "case a evidence\n");
+  // ...and nothing of case-b.
+  for (const std::string& path : {"/v1/entries/" + entry_b_, std::string("/v1/cases/case-b/entries"),
+                                  "/v1/files/" + file_b_ + "/content"}) {
+    HttpReply r = Get(server(), path, reader_a.secret);
+    EXPECT_EQ(r.status, 403) << path << ": " << r.Describe();
+    EXPECT_TRUE(r.IsJsonError()) << r.body;
+    EXPECT_EQ(r.body.find("case b evidence"), std::string::npos);
+  }
+  // khronika get of a case-b entry fails and writes nothing.
+  RunResult get = RunKhronika({"get", "--node", server().url(), "--pin", server().pin(), "--token",
+                               reader_a.secret, entry_b_, "--out", (node_ / "got").string()});
+  EXPECT_NE(get.exit_code, 0);
+  EXPECT_FALSE(std::filesystem::exists(node_ / "got" / "b.txt"));
+
+  // The submitter of case-a submits to case-a, not to case-b.
+  WriteFile(node_ / "more.txt", "more evidence\n");
+  RunResult ok = node_.Submit(submitter_a.secret, "case-a", {node_ / "more.txt"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  size_t records = LogJson(node_.data()).size();
+  WriteFile(node_ / "other.txt", "evidence for another case\n");
+  RunResult refused = node_.Submit(submitter_a.secret, "case-b", {node_ / "other.txt"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("case-b"), std::string::npos) << refused.err;
+  BuiltSubmission s = BuildSubmission(node_.key(), "case-b", "other.txt", "by hand\n");
+  ASSERT_TRUE(UploadChunks(server(), submitter_a.secret, s));
+  HttpRequest post;
+  post.method = "POST";
+  post.path = "/v1/entries";
+  post.token = submitter_a.secret;
+  post.body = s.body.dump();
+  HttpReply r = Curl(server(), post);
+  EXPECT_EQ(r.status, 403) << r.Describe();
+  EXPECT_TRUE(r.IsJsonError()) << r.body;
+  EXPECT_EQ(LogJson(node_.data()).size(), records);
+}
+
+TEST_F(ServerAccessTest, RevokedTokenIsRefusedAtOnce) {
+  Token reader = MakeToken(node_.data(), "reader");
+  Token submitter = MakeToken(node_.data(), "submitter");
+  std::string path = "/v1/files/" + file_a_ + "/content";
+  ASSERT_EQ(Get(server(), path, reader.secret).status, 200);
+
+  RunResult revoke = RunKhronika({"token", "revoke", "--data", node_.data().string(), reader.id});
+  ASSERT_EQ(revoke.exit_code, 0) << revoke.err;
+  // The very next request is refused, by the same running server.
+  HttpReply r = Get(server(), path, reader.secret);
+  EXPECT_EQ(r.status, 401) << r.Describe();
+  EXPECT_TRUE(r.IsJsonError()) << r.body;
+  EXPECT_EQ(Get(server(), "/v1/checkpoint", reader.secret).status, 401);
+  EXPECT_TRUE(server().Running());
+
+  // The same for a submitter in the middle of its work, and for the CLI.
+  WriteFile(node_ / "late.txt", "late evidence\n");
+  ASSERT_EQ(node_.Submit(submitter.secret, "case-a", {node_ / "late.txt"}).exit_code, 0);
+  ASSERT_EQ(RunKhronika({"token", "revoke", "--data", node_.data().string(), submitter.id}).exit_code, 0);
+  WriteFile(node_ / "later.txt", "later evidence\n");
+  RunResult refused = node_.Submit(submitter.secret, "case-a", {node_ / "later.txt"});
+  EXPECT_NE(refused.exit_code, 0);
+
+  // token list shows both revoked; the others still work.
+  RunResult list = RunKhronika({"token", "list", "--data", node_.data().string(), "--json"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  int revoked = 0;
+  std::istringstream in(list.out);
+  for (std::string line; std::getline(in, line);) {
+    json t = json::parse(line);
+    if (t["id"] == reader.id || t["id"] == submitter.id) {
+      EXPECT_EQ(t["revoked"], true) << line;
+      ++revoked;
+    }
+    EXPECT_EQ(line.find("khr_"), std::string::npos) << "token list shows a secret: " << line;
+  }
+  EXPECT_EQ(revoked, 2);
+  EXPECT_EQ(Get(server(), path, node_.admin().secret).status, 200);
+  EXPECT_EQ(Get(server(), "/healthz").status, 200);
+  EXPECT_TRUE(server().Running());
+}
+
+TEST_F(ServerAccessTest, NoTokenSecretOnDisk) {
+  std::vector<Token> tokens = {node_.admin(), MakeToken(node_.data(), "reader", {"case-a"}),
+                               MakeToken(node_.data(), "submitter"),
+                               MakeToken(node_.data(), "auditor")};
+  // Use them, revoke one, so that every path that touches tokens has run.
+  for (const Token& t : tokens) Get(server(), "/v1/checkpoint", t.secret);
+  ASSERT_EQ(RunKhronika({"token", "revoke", "--data", node_.data().string(), tokens[3].id}).exit_code, 0);
+  // Stop the server so that everything it holds has reached the disk.
+  ASSERT_EQ(server().Stop(), 0) << server().Stderr();
+  for (const Token& t : tokens) {
+    ASSERT_EQ(t.secret.size(), 68u);
+    std::string bare = t.secret.substr(4);
+    for (const std::string& needle : {t.secret, bare, bare.substr(0, 32), bare.substr(32)}) {
+      // -a: binary files (the LMDB data file) are searched as text; -c: counts per file.
+      RunResult g = RunProgram({"grep", "-rac", needle, node_.data().string()});
+      EXPECT_EQ(g.exit_code, 1) << "grep found (part of) a token secret:\n" << g.out << g.err;
+      RunResult l = RunProgram({"grep", "-rl", needle, node_.dir().path().string()});
+      EXPECT_EQ(l.exit_code, 1) << l.out;
+    }
+    // Nor in hex-decoded binary form.
+    auto raw = FromHex(bare);
+    ASSERT_TRUE(raw.ok());
+    std::string bytes(AsChars(*raw));
+    for (const auto& f : std::filesystem::recursive_directory_iterator(node_.data())) {
+      if (!f.is_regular_file()) continue;
+      EXPECT_EQ(ReadFile(f.path()).find(bytes), std::string::npos) << f.path();
+    }
+  }
+}
+
+TEST_F(ServerAccessTest, ContentReadsAreInTheAccessLog) {
+  Token reader = MakeToken(node_.data(), "reader", {"case-a"});
+  Token reader_b = MakeToken(node_.data(), "reader", {"case-b"});
+  Token auditor = MakeToken(node_.data(), "auditor");
+
+  ASSERT_EQ(Get(server(), "/v1/files/" + file_a_ + "/content", reader.secret).status, 200);
+  HttpRequest range;
+  range.path = "/v1/files/" + file_a_ + "/content";
+  range.token = reader.secret;
+  range.headers = {"Range: bytes=0-3"};
+  ASSERT_EQ(Curl(server(), range).status, 206);
+  RunResult get = RunKhronika({"get", "--node", server().url(), "--pin", server().pin(), "--token",
+                               reader_b.secret, entry_b_, "--out", (node_ / "got").string()});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  ASSERT_EQ(Get(server(), "/v1/files/" + file_b_ + "/content", node_.admin().secret).status, 200);
+  // Refused reads are not reads of content.
+  ASSERT_EQ(Get(server(), "/v1/files/" + file_b_ + "/content", reader.secret).status, 403);
+  ASSERT_EQ(Get(server(), "/v1/files/" + file_b_ + "/content", auditor.secret).status, 403);
+
+  RunResult log = RunKhronika({"access-log", "--data", node_.data().string(), "--json"});
+  ASSERT_EQ(log.exit_code, 0) << log.err;
+  std::vector<json> events;
+  std::istringstream in(log.out);
+  for (std::string line; std::getline(in, line);) events.push_back(json::parse(line));
+  auto count = [&](const std::string& token_id, const std::string& object, const std::string& role,
+                   const std::string& case_id) {
+    int n = 0;
+    for (const json& e : events) {
+      if (e["token_id"] == token_id && e["object"] == object) {
+        EXPECT_EQ(e["role"], role) << e.dump();
+        EXPECT_EQ(e["case"], case_id) << e.dump();
+        EXPECT_GT(e["time_ms"].get<int64_t>(), 1600000000000) << e.dump();
+        ++n;
+      }
+    }
+    return n;
+  };
+  EXPECT_EQ(count(reader.id, file_a_, "reader", "case-a"), 2) << log.out;  // whole + range
+  EXPECT_EQ(count(reader_b.id, file_b_, "reader", "case-b"), 1) << log.out;  // khronika get
+  EXPECT_EQ(count(node_.admin().id, file_b_, "admin", "case-b"), 1) << log.out;
+  EXPECT_EQ(count(reader.id, file_b_, "reader", "case-b"), 0) << log.out;
+  EXPECT_EQ(count(auditor.id, file_b_, "auditor", "case-b"), 0) << log.out;
+  EXPECT_EQ(events.size(), 4u) << log.out;
+  for (const json& e : events) EXPECT_EQ(e.dump().find("khr_"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace khronika::testing

@@ -1,0 +1,17 @@
+# Server integration tests: a real `khronika serve` on 127.0.0.1 (free port), driven by the real
+# CLI, curl and a small OpenSSL client. Included from tests/integration/CMakeLists.txt, after
+# khronika_integration_test() is defined.
+add_library(khronika_server_fixture STATIC ${CMAKE_CURRENT_SOURCE_DIR}/server_fixture.cc)
+target_link_libraries(khronika_server_fixture PUBLIC khronika_test_support OpenSSL::SSL)
+
+function(khronika_server_test name)
+  khronika_integration_test(${name})
+  target_link_libraries(${name} PRIVATE khronika_server_fixture)
+endfunction()
+
+khronika_server_test(server_transfer_test)    # round trip, 300 MiB with bounded memory, Range, resume
+khronika_server_test(server_access_test)      # roles, cases, revocation, no plaintext tokens, access log
+khronika_server_test(server_bad_input_test)   # every bad input: status, JSON error, nothing written
+khronika_server_test(server_concurrency_test) # 200 concurrent submissions, SIGTERM mid-stream
+khronika_server_test(server_limits_test)      # 431, 413 before the body, slow clients cut off
+khronika_server_test(server_tls_test)         # printed fingerprint, wrong pin, TLS 1.3 only

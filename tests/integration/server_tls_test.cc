@@ -1,0 +1,136 @@
+// The node's TLS face: `khronika serve` prints the fingerprint of the certificate it really
+// presents (the one `khronika id` reports), a client pinned to another fingerprint refuses to
+// talk before anything is uploaded, and nothing older than TLS 1.3 is spoken.
+#include <openssl/ssl.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "server_fixture.h"
+
+namespace khronika::testing {
+namespace {
+
+using nlohmann::json;
+
+TEST(ServerTlsTest, PrintedFingerprintIsTheCertificatePresented) {
+  ServedNode node;
+  ServerProcess& server = node.server();
+  ASSERT_TRUE(server.started());
+  EXPECT_EQ(server.url(), "https://127.0.0.1:" + std::to_string(server.port()));
+  EXPECT_NE(server.port(), 0);
+  EXPECT_EQ(server.fingerprint().size(), 64u);
+
+  RunResult id = RunKhronika({"id", "--data", node.data().string(), "--json"});
+  ASSERT_EQ(id.exit_code, 0) << id.err;
+  json j = json::parse(id.out);
+  EXPECT_EQ(j["cert_sha256"], server.fingerprint());
+
+  // ...and it is the certificate the server actually presents, over TLS 1.3.
+  std::string error;
+  auto tls = RawTls::Connect(server.port(), 0, &error);
+  ASSERT_TRUE(tls) << error;
+  EXPECT_EQ(tls->PeerCertSha256(), server.fingerprint());
+  EXPECT_EQ(tls->Protocol(), "TLSv1.3");
+
+  // openssl's own view of the certificate agrees (fingerprint of the PEM it prints).
+  RunResult s = RunProgram({"sh", "-c",
+                            "openssl s_client -connect 127.0.0.1:" + std::to_string(server.port()) +
+                                " </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"});
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  std::string fp;
+  for (char c : s.out.substr(s.out.find('=') + 1)) {
+    if (std::isxdigit(static_cast<unsigned char>(c))) fp += static_cast<char>(std::tolower(c));
+  }
+  EXPECT_EQ(fp, server.fingerprint()) << s.out;
+}
+
+TEST(ServerTlsTest, WrongPinIsRefusedAndNothingIsUploaded) {
+  ServedNode node;
+  ServerProcess& server = node.server();
+  ASSERT_TRUE(server.started());
+  WriteFile(node / "statement.txt", "nothing of this may reach an impostor\n");
+  std::string chunk_id = HexSha256("nothing of this may reach an impostor\n");
+
+  std::string wrong = server.fingerprint();
+  wrong[0] = wrong[0] == '0' ? '1' : '0';
+  RunResult r = RunKhronika({"submit", "--node", server.url(), "--pin", "sha256:" + wrong, "--token",
+                             node.admin().secret, "--key", node.key().string(), "--case", "c1",
+                             (node / "statement.txt").string()});
+  EXPECT_NE(r.exit_code, 0);
+  // A clear error: names the fingerprint seen and the one pinned.
+  EXPECT_NE(r.err.find(server.fingerprint()), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(wrong), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+
+  // get with a wrong pin is refused the same way.
+  RunResult g = RunKhronika({"get", "--node", server.url(), "--pin", "sha256:" + wrong, "--token",
+                             node.admin().secret, std::string(64, 'a'), "--out",
+                             (node / "out").string()});
+  EXPECT_NE(g.exit_code, 0);
+  EXPECT_NE(g.err.find(wrong), std::string::npos) << g.err;
+
+  // Nothing reached the node: no record, the chunk is still missing, no bytes stored, and the
+  // node saw no request on an upload route.
+  EXPECT_TRUE(LogJson(node.data()).empty());
+  HttpRequest missing;
+  missing.method = "POST";
+  missing.path = "/v1/chunks/missing";
+  missing.token = node.admin().secret;
+  missing.body = json{{"ids", {chunk_id}}}.dump();
+  HttpReply m = Curl(server, missing);
+  ASSERT_EQ(m.status, 200) << m.Describe();
+  EXPECT_EQ(m.Json()["missing"], json::array({chunk_id}));
+  HttpReply metrics = Get(server, "/metrics", node.admin().secret);
+  ASSERT_EQ(metrics.status, 200) << metrics.Describe();
+  EXPECT_NE(metrics.body.find("khronika_bytes_stored_total 0\n"), std::string::npos) << metrics.body;
+  EXPECT_EQ(metrics.body.find("route=\"PUT /v1/chunks/{id}\""), std::string::npos) << metrics.body;
+  EXPECT_EQ(metrics.body.find("route=\"POST /v1/entries\""), std::string::npos) << metrics.body;
+
+  // With the right pin the same submission goes through.
+  RunResult ok = node.Submit(node.admin().secret, "c1", {node / "statement.txt"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(LogJson(node.data()).size(), 1u);
+
+  // A malformed pin is a usage error, not a connection.
+  RunResult bad = RunKhronika({"submit", "--node", server.url(), "--pin", "sha256:xyz", "--token",
+                               node.admin().secret, "--key", node.key().string(), "--case", "c1",
+                               (node / "statement.txt").string()});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_EQ(LogJson(node.data()).size(), 1u);
+}
+
+TEST(ServerTlsTest, OnlyTls13IsSpoken) {
+  ServedNode node;
+  ServerProcess& server = node.server();
+  ASSERT_TRUE(server.started());
+  std::string target = "127.0.0.1:" + std::to_string(server.port());
+
+  RunResult tls12 = RunProgram({"openssl", "s_client", "-tls1_2", "-connect", target});
+  EXPECT_NE(tls12.exit_code, 0) << tls12.out << tls12.err;
+  EXPECT_EQ(tls12.out.find("BEGIN CERTIFICATE"), std::string::npos) << tls12.out;
+  RunResult tls11 = RunProgram({"openssl", "s_client", "-tls1_1", "-connect", target});
+  EXPECT_NE(tls11.exit_code, 0) << tls11.out << tls11.err;
+
+  // The control: TLS 1.3 with the same tool connects.
+  RunResult tls13 = RunProgram({"openssl", "s_client", "-tls1_3", "-connect", target});
+  EXPECT_EQ(tls13.exit_code, 0) << tls13.out << tls13.err;
+  EXPECT_NE(tls13.out.find("TLSv1.3"), std::string::npos) << tls13.out;
+
+  // Our own client capped at TLS 1.2 cannot complete a handshake either.
+  std::string error;
+  EXPECT_FALSE(RawTls::Connect(server.port(), TLS1_2_VERSION, &error));
+  // curl capped at 1.2 fails too.
+  HttpRequest r;
+  r.path = "/healthz";
+  r.extra_args = {"--tls-max", "1.2"};
+  HttpReply c = Curl(server, r);
+  EXPECT_EQ(c.status, 0) << c.Describe();
+  EXPECT_NE(c.curl_exit, 0);
+  // And the server is still well.
+  EXPECT_EQ(Get(server, "/healthz").status, 200);
+  EXPECT_TRUE(server.Running());
+}
+
+}  // namespace
+}  // namespace khronika::testing
