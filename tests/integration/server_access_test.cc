@@ -1,12 +1,12 @@
 // Who may do what: every role on every endpoint (allowed and denied, with the status code),
 // case-limited tokens, revocation taking effect at once, token secrets never on disk in the
 // clear, and every read of evidence content in the access log under the reading token's id.
+#include <gtest/gtest.h>
+
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "khronika/schemas/bytes.h"
 #include "server_fixture.h"
@@ -80,13 +80,19 @@ TEST_F(ServerAccessTest, EveryRoleOnEveryEndpoint) {
 
   const std::set<std::string> all = {"admin", "submitter", "reader", "auditor"};
   std::vector<Endpoint> endpoints = {
-      {"chunks/missing", "POST", "/v1/chunks/missing", json{{"ids", {chunk_id}}}.dump(),
+      {"chunks/missing",
+       "POST",
+       "/v1/chunks/missing",
+       json{{"ids", {chunk_id}}}.dump(),
        {"admin", "submitter"}},
       {"put chunk", "PUT", "/v1/chunks/" + chunk_id, chunk, {"admin", "submitter"}},
       {"post entry", "POST", "/v1/entries", s.body.dump(), {"admin", "submitter"}},
       {"get entry", "GET", "/v1/entries/" + entry_a_, std::nullopt, {"admin", "reader"}},
       {"case entries", "GET", "/v1/cases/case-a/entries", std::nullopt, {"admin", "reader"}},
-      {"file content", "GET", "/v1/files/" + file_a_ + "/content", std::nullopt,
+      {"file content",
+       "GET",
+       "/v1/files/" + file_a_ + "/content",
+       std::nullopt,
        {"admin", "reader"}},
       {"records", "GET", "/v1/logs/" + origin_ + "/records", std::nullopt, {"admin", "auditor"}},
       {"metrics", "GET", "/metrics", std::nullopt, {"admin", "auditor"}},
@@ -139,8 +145,9 @@ TEST_F(ServerAccessTest, CaseLimitedTokens) {
   EXPECT_EQ(content.status, 200);
   EXPECT_EQ(content.body, "case a evidence\n");
   // ...and nothing of case-b.
-  for (const std::string& path : {"/v1/entries/" + entry_b_, std::string("/v1/cases/case-b/entries"),
-                                  "/v1/files/" + file_b_ + "/content"}) {
+  for (const std::string& path :
+       {"/v1/entries/" + entry_b_, std::string("/v1/cases/case-b/entries"),
+        "/v1/files/" + file_b_ + "/content"}) {
     HttpReply r = Get(server(), path, reader_a.secret);
     EXPECT_EQ(r.status, 403) << path << ": " << r.Describe();
     EXPECT_TRUE(r.IsJsonError()) << r.body;
@@ -192,7 +199,8 @@ TEST_F(ServerAccessTest, RevokedTokenIsRefusedAtOnce) {
   // The same for a submitter in the middle of its work, and for the CLI.
   WriteFile(node_ / "late.txt", "late evidence\n");
   ASSERT_EQ(node_.Submit(submitter.secret, "case-a", {node_ / "late.txt"}).exit_code, 0);
-  ASSERT_EQ(RunKhronika({"token", "revoke", "--data", node_.data().string(), submitter.id}).exit_code, 0);
+  ASSERT_EQ(
+      RunKhronika({"token", "revoke", "--data", node_.data().string(), submitter.id}).exit_code, 0);
   WriteFile(node_ / "later.txt", "later evidence\n");
   RunResult refused = node_.Submit(submitter.secret, "case-a", {node_ / "later.txt"});
   EXPECT_NE(refused.exit_code, 0);
@@ -222,7 +230,8 @@ TEST_F(ServerAccessTest, NoTokenSecretOnDisk) {
                                MakeToken(node_.data(), "auditor")};
   // Use them, revoke one, so that every path that touches tokens has run.
   for (const Token& t : tokens) Get(server(), "/v1/checkpoint", t.secret);
-  ASSERT_EQ(RunKhronika({"token", "revoke", "--data", node_.data().string(), tokens[3].id}).exit_code, 0);
+  ASSERT_EQ(
+      RunKhronika({"token", "revoke", "--data", node_.data().string(), tokens[3].id}).exit_code, 0);
   // Stop the server so that everything it holds has reached the disk.
   ASSERT_EQ(server().Stop(), 0) << server().Stderr();
   for (const Token& t : tokens) {
@@ -283,7 +292,7 @@ TEST_F(ServerAccessTest, ContentReadsAreInTheAccessLog) {
     }
     return n;
   };
-  EXPECT_EQ(count(reader.id, file_a_, "reader", "case-a"), 2) << log.out;  // whole + range
+  EXPECT_EQ(count(reader.id, file_a_, "reader", "case-a"), 2) << log.out;    // whole + range
   EXPECT_EQ(count(reader_b.id, file_b_, "reader", "case-b"), 1) << log.out;  // khronika get
   EXPECT_EQ(count(node_.admin().id, file_b_, "admin", "case-b"), 1) << log.out;
   EXPECT_EQ(count(reader.id, file_b_, "reader", "case-b"), 0) << log.out;

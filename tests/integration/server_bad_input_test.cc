@@ -1,10 +1,11 @@
 // Bad input through the real server: each gets its status code and a JSON error body with
 // "error" and "message", nothing is written, the server keeps answering, and afterwards
 // `khronika verify` is clean and the number of records has not changed.
-#include <set>
-
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
+#include <cstdlib>
+#include <set>
 
 #include "server_fixture.h"
 
@@ -90,11 +91,10 @@ TEST_F(ServerBadInputTest, MalformedJson) {
     PostMissing(body, {400}, "POST /v1/chunks/missing " + body);
   }
   // Valid JSON of the wrong shape.
-  for (const std::string& body :
-       {std::string("[]"), std::string("null"), std::string("{}"),
-        std::string("{\"entry\": {}, \"manifests\": []}"),
-        std::string("{\"entry\": 1, \"manifests\": [], \"extra\": 2}"),
-        std::string("{\"entry\": {}, \"manifests\": {}}")}) {
+  for (const std::string& body : {std::string("[]"), std::string("null"), std::string("{}"),
+                                  std::string("{\"entry\": {}, \"manifests\": []}"),
+                                  std::string("{\"entry\": 1, \"manifests\": [], \"extra\": 2}"),
+                                  std::string("{\"entry\": {}, \"manifests\": {}}")}) {
     PostEntry(body, {400, 422}, "POST /v1/entries " + body);
   }
   PostMissing("{\"ids\": \"abc\"}", {400}, "ids not an array");
@@ -149,9 +149,9 @@ TEST_F(ServerBadInputTest, BadSignatureAndUnknownAuthor) {
   PostEntry(stranger.body.dump(), {422}, "unknown author");
   // And through the CLI.
   WriteFile(node_ / "stranger.txt", "from a stranger, by CLI\n");
-  RunResult cli = RunKhronika({"submit", "--node", server().url(), "--pin", server().pin(), "--token",
-                               admin(), "--key", (node_ / "stranger.key").string(), "--case",
-                               "case-x", (node_ / "stranger.txt").string()});
+  RunResult cli = RunKhronika({"submit", "--node", server().url(), "--pin", server().pin(),
+                               "--token", admin(), "--key", (node_ / "stranger.key").string(),
+                               "--case", "case-x", (node_ / "stranger.txt").string()});
   EXPECT_NE(cli.exit_code, 0);
   EXPECT_FALSE(cli.err.empty());
 
@@ -169,9 +169,20 @@ TEST_F(ServerBadInputTest, BadSignatureAndUnknownAuthor) {
 
 TEST_F(ServerBadInputTest, BadFileNamesInManifest) {
   std::vector<std::string> names = {
-      "a/b.txt", "../../etc/passwd", "..", "x..y", ".", "dir\\file.txt",
-      std::string("nul\0byte.txt", 12), "bell\x07.txt", "line\nbreak.txt", "tab\tname.txt",
-      "esc\x1b[31m.txt", "del\x7f.txt", "", std::string(256, 'n'),
+      "a/b.txt",
+      "../../etc/passwd",
+      "..",
+      "x..y",
+      ".",
+      "dir\\file.txt",
+      std::string("nul\0byte.txt", 12),
+      "bell\x07.txt",
+      "line\nbreak.txt",
+      "tab\tname.txt",
+      "esc\x1b[31m.txt",
+      "del\x7f.txt",
+      "",
+      std::string(256, 'n'),
   };
   int i = 0;
   for (const std::string& name : names) {
@@ -195,9 +206,9 @@ TEST_F(ServerBadInputTest, IdsThatAreNotLowercaseHex) {
   std::string good = HexSha256("whatever");
   std::string upper = good;
   for (char& c : upper) c = static_cast<char>(std::toupper(c));
-  std::vector<std::string> bad_ids = {upper, good.substr(0, 63), good + "0", std::string(64, 'g'),
-                                      "abc", good.substr(0, 62) + "%41", "-" + good.substr(1),
-                                      " " + good.substr(1)};
+  std::vector<std::string> bad_ids = {
+      upper, good.substr(0, 63),         good + "0",           std::string(64, 'g'),
+      "abc", good.substr(0, 62) + "%41", "-" + good.substr(1), " " + good.substr(1)};
   for (const std::string& id : bad_ids) {
     std::string url_id = id;
     if (url_id[0] == ' ') url_id = "%20" + url_id.substr(1);
@@ -294,15 +305,35 @@ TEST_F(ServerBadInputTest, UnknownRoutesAndWrongMethods) {
   EXPECT_TRUE(health.IsJsonError()) << health.body;
 }
 
+// BUG (server/http/src/api.cc, Api::Route): the 405 for a wrong method on /healthz carries no
+// Allow header, which RFC 9110 section 15.5.6 requires (every other 405 has one, from method_is).
+// Run it with SERVER_TEST_RUN_BUGS=1.
+TEST_F(ServerBadInputTest, HealthzWrongMethodNamesTheAllowedMethod) {
+  if (std::getenv("SERVER_TEST_RUN_BUGS") == nullptr) {
+    GTEST_SKIP() << "BUG: 405 on /healthz has no Allow header (Api::Route)";
+  }
+  for (const std::string& method : {"PUT", "POST", "DELETE"}) {
+    HttpRequest r;
+    r.method = method;
+    r.path = "/healthz";
+    HttpReply reply = Curl(server(), r);
+    EXPECT_EQ(reply.status, 405) << method << ": " << reply.Describe();
+    EXPECT_EQ(reply.Header("Allow"), "GET") << method;
+  }
+}
+
 TEST_F(ServerBadInputTest, BadQueryParameters) {
   for (const std::string& path :
        {std::string("/v1/proof/inclusion"), std::string("/v1/proof/inclusion?index=abc"),
-        std::string("/v1/proof/inclusion?index=-1"), std::string("/v1/proof/inclusion?index=0&index=1"),
-        std::string("/v1/proof/inclusion?index=5"), std::string("/v1/proof/inclusion?index=0&size=9"),
+        std::string("/v1/proof/inclusion?index=-1"),
+        std::string("/v1/proof/inclusion?index=0&index=1"),
+        std::string("/v1/proof/inclusion?index=5"),
+        std::string("/v1/proof/inclusion?index=0&size=9"),
         std::string("/v1/proof/consistency?from=2&to=1"),
         std::string("/v1/proof/consistency?from=0&to=99"),
         std::string("/v1/proof/inclusion?index=99999999999999999999999"),
-        std::string("/v1/cases/case-x/entries?limit=%27"), std::string("/v1/cases/..%2f/entries")}) {
+        std::string("/v1/cases/case-x/entries?limit=%27"),
+        std::string("/v1/cases/..%2f/entries")}) {
     HttpRequest r;
     r.path = path;
     Expect(r, {400, 404, 416, 422}, "GET " + path);

@@ -1,13 +1,13 @@
 // Many clients at once and a shutdown in the middle of them: 200 concurrent `khronika submit`
 // processes are all acknowledged and all recorded, and SIGTERM during a stream of submissions
 // loses no acknowledged entry.
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "server_fixture.h"
 
@@ -49,7 +49,8 @@ TEST(ServerConcurrencyTest, TwoHundredConcurrentSubmissions) {
   std::set<uint64_t> indices;
   for (int i = 0; i < kClients; ++i) {
     std::string out = ReadFile(work / (std::to_string(i) + ".out"));
-    EXPECT_EQ(codes[i], 0) << "client " << i << ": " << ReadFile(work / (std::to_string(i) + ".err"));
+    EXPECT_EQ(codes[i], 0) << "client " << i << ": "
+                           << ReadFile(work / (std::to_string(i) + ".err"));
     if (codes[i] != 0) continue;
     json receipt = json::parse(out, nullptr, false);
     ASSERT_TRUE(receipt.is_object()) << out;
@@ -74,7 +75,8 @@ TEST(ServerConcurrencyTest, TwoHundredConcurrentSubmissions) {
   ASSERT_EQ(metrics.status, 200);
   EXPECT_NE(metrics.body.find("khronika_entries_appended_total 200\n"), std::string::npos)
       << metrics.body;
-  EXPECT_NE(metrics.body.find("khronika_http_requests_total{route=\"POST /v1/entries\",status=\"201\"} 200"),
+  EXPECT_NE(metrics.body.find(
+                "khronika_http_requests_total{route=\"POST /v1/entries\",status=\"201\"} 200"),
             std::string::npos)
       << metrics.body;
   EXPECT_TRUE(server.Running());
@@ -103,7 +105,8 @@ TEST(ServerConcurrencyTest, SigtermDuringSubmissionsLosesNoAcknowledgedEntry) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 1000 && !server_gone; ++i) {
-        std::filesystem::path f = work / ("t" + std::to_string(t) + "-" + std::to_string(i) + ".bin");
+        std::filesystem::path f =
+            work / ("t" + std::to_string(t) + "-" + std::to_string(i) + ".bin");
         // One thread sends multi-chunk files, so that uploads are in flight too.
         if (t == 0) {
           WritePseudoRandomFile(f, 3 * 1024 * 1024 + static_cast<uint64_t>(i), 1000 + i);

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -19,8 +20,6 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "khronika/schemas/crypto.h"
 #include "khronika/schemas/json_view.h"
@@ -55,8 +54,8 @@ int DecodeStatus(int status) {
 
 ServerProcess::ServerProcess(const std::filesystem::path& data, std::vector<std::string> extra,
                              bool expect_start) {
-  std::vector<std::string> argv{KHRONIKA_BINARY, "serve", "--data", data.string(), "--listen",
-                                "127.0.0.1:0"};
+  std::vector<std::string> argv{KHRONIKA_BINARY, "serve",    "--data",
+                                data.string(),   "--listen", "127.0.0.1:0"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   std::filesystem::path out = logs_ / "serve.out", err = logs_ / "serve.err";
   std::vector<char*> args;
@@ -93,7 +92,8 @@ ServerProcess::ServerProcess(const std::filesystem::path& data, std::vector<std:
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   if (!started() && expect_start) {
-    ADD_FAILURE() << "khronika serve did not start\nstdout:\n" << Stdout() << "\nstderr:\n"
+    ADD_FAILURE() << "khronika serve did not start\nstdout:\n"
+                  << Stdout() << "\nstderr:\n"
                   << Stderr();
   }
 }
@@ -166,9 +166,19 @@ std::string HttpReply::Describe() const {
 HttpReply Curl(const ServerProcess& server, const HttpRequest& r) {
   TempDir tmp;
   std::filesystem::path body_out = tmp / "body", headers_out = tmp / "headers";
-  std::vector<std::string> argv{"curl", "-sS", "-k", "--max-time", std::to_string(r.max_time_s),
-                                "-o", body_out.string(), "-D", headers_out.string(),
-                                "-w", "%{http_code}", "-X", r.method};
+  std::vector<std::string> argv{"curl",
+                                "-sS",
+                                "-k",
+                                "--max-time",
+                                std::to_string(r.max_time_s),
+                                "-o",
+                                body_out.string(),
+                                "-D",
+                                headers_out.string(),
+                                "-w",
+                                "%{http_code}",
+                                "-X",
+                                r.method};
   if (!r.token.empty()) argv.insert(argv.end(), {"-H", "Authorization: Bearer " + r.token});
   for (const std::string& h : r.headers) argv.insert(argv.end(), {"-H", h});
   if (r.body) {
@@ -241,12 +251,13 @@ ServedNode::ServedNode(const std::string& config) : node_(MakeNodeWithAuthor(dir
   admin_ = MakeToken(node_.data, "admin");
 }
 
-std::vector<std::string> ServedNode::SubmitArgv(const std::string& token,
-                                                const std::string& case_id,
-                                                const std::vector<std::filesystem::path>& files) const {
-  std::vector<std::string> argv{KHRONIKA_BINARY, "submit", "--node", server_->url(), "--pin",
-                                server_->pin(), "--token", token, "--key", node_.key.string(),
-                                "--case", case_id, "--json"};
+std::vector<std::string> ServedNode::SubmitArgv(
+    const std::string& token, const std::string& case_id,
+    const std::vector<std::filesystem::path>& files) const {
+  std::vector<std::string> argv{KHRONIKA_BINARY, "submit",           "--node",  server_->url(),
+                                "--pin",         server_->pin(),     "--token", token,
+                                "--key",         node_.key.string(), "--case",  case_id,
+                                "--json"};
   for (const auto& f : files) argv.push_back(f.string());
   return argv;
 }
@@ -254,9 +265,9 @@ std::vector<std::string> ServedNode::SubmitArgv(const std::string& token,
 RunResult ServedNode::Submit(const std::string& token, const std::string& case_id,
                              const std::vector<std::filesystem::path>& files,
                              const std::vector<std::string>& extra) const {
-  std::vector<std::string> args{"submit", "--node", server_->url(), "--pin", server_->pin(),
-                                "--token", token, "--key", node_.key.string(), "--case", case_id,
-                                "--json"};
+  std::vector<std::string> args{"submit",           "--node",  server_->url(), "--pin",
+                                server_->pin(),     "--token", token,          "--key",
+                                node_.key.string(), "--case",  case_id,        "--json"};
   args.insert(args.end(), extra.begin(), extra.end());
   for (const auto& f : files) args.push_back(f.string());
   return RunKhronika(args);
@@ -286,7 +297,8 @@ BuiltSubmission BuildSubmission(const std::filesystem::path& key_path, const std
   e.case_id = case_id;
   e.kind = "evidence";
   e.created_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::system_clock::now().time_since_epoch()).count();
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
   Hash manifest_id = ObjectId(Encode(m));
   e.manifests.push_back(manifest_id);
   s.manifest_ids.push_back(ToHex(manifest_id));
@@ -360,6 +372,14 @@ int WaitProgram(pid_t pid) {
 }
 
 // ---------------------------------------------------------------- RawTls
+//
+// TLS runs over memory BIOs and the test moves the bytes to and from the socket itself, so that a
+// failed send (the server closed while we were still sending) does not stop us from reading what
+// the server had already answered, as it would with OpenSSL on the socket directly.
+
+namespace {
+SSL* AsSsl(void* p) { return static_cast<SSL*>(p); }
+}  // namespace
 
 std::unique_ptr<RawTls> RawTls::Connect(uint16_t port, int max_version, std::string* error) {
   ::signal(SIGPIPE, SIG_IGN);  // a write to a closed connection is an error, not a death
@@ -373,6 +393,7 @@ std::unique_ptr<RawTls> RawTls::Connect(uint16_t port, int max_version, std::str
         *error += std::string(": ") + buf;
       }
     }
+    ERR_clear_error();
     return nullptr;
   };
   std::unique_ptr<RawTls> t(new RawTls);
@@ -385,9 +406,7 @@ std::unique_ptr<RawTls> RawTls::Connect(uint16_t port, int max_version, std::str
   if (::connect(t->fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     return fail(std::string("connect: ") + std::strerror(errno));
   }
-  timeval tv{5, 0};
-  ::setsockopt(t->fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(t->fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  ::fcntl(t->fd_, F_SETFL, ::fcntl(t->fd_, F_GETFL) | O_NONBLOCK);
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   t->ctx_ = ctx;
   SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
@@ -397,66 +416,109 @@ std::unique_ptr<RawTls> RawTls::Connect(uint16_t port, int max_version, std::str
   }
   SSL* ssl = SSL_new(ctx);
   t->ssl_ = ssl;
-  SSL_set_mode(ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-  SSL_set_fd(ssl, t->fd_);
-  if (SSL_connect(ssl) != 1) return fail("TLS handshake failed");
-  int flags = ::fcntl(t->fd_, F_GETFL);
-  ::fcntl(t->fd_, F_SETFL, flags | O_NONBLOCK);
+  BIO* network_in = BIO_new(BIO_s_mem());
+  BIO* network_out = BIO_new(BIO_s_mem());
+  SSL_set_bio(ssl, network_in, network_out);
+  SSL_set_connect_state(ssl);
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    int r = SSL_do_handshake(ssl);
+    t->Flush();
+    if (r == 1) break;
+    int e = SSL_get_error(ssl, r);
+    if (e != SSL_ERROR_WANT_READ) return fail("TLS handshake failed");
+    if (!t->Fill(deadline)) return fail("TLS handshake failed: connection closed");
+  }
   return t;
 }
 
 RawTls::~RawTls() {
-  if (ssl_) SSL_free(static_cast<SSL*>(ssl_));
+  if (ssl_) SSL_free(AsSsl(ssl_));  // frees the BIOs too
   if (ctx_) SSL_CTX_free(static_cast<SSL_CTX*>(ctx_));
   if (fd_ >= 0) ::close(fd_);
 }
 
-bool RawTls::Write(const std::string& data) {
-  SSL* ssl = static_cast<SSL*>(ssl_);
-  size_t off = 0;
+bool RawTls::Flush() {
+  BIO* out = SSL_get_wbio(AsSsl(ssl_));
   auto deadline = Clock::now() + std::chrono::seconds(10);
-  while (off < data.size()) {
-    int n = SSL_write(ssl, data.data() + off, static_cast<int>(data.size() - off));
-    if (n > 0) {
-      off += static_cast<size_t>(n);
-      continue;
-    }
-    int e = SSL_get_error(ssl, n);
-    if ((e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) || Clock::now() > deadline) {
-      ERR_clear_error();
+  char* data = nullptr;
+  long pending;
+  while ((pending = BIO_get_mem_data(out, &data)) > 0) {
+    if (send_failed_) {
+      (void)BIO_reset(out);  // nowhere to send it
       return false;
     }
-    pollfd p{fd_, static_cast<short>(e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN), 0};
-    ::poll(&p, 1, 100);
+    ssize_t n = ::send(fd_, data, static_cast<size_t>(pending), MSG_NOSIGNAL);
+    if (n > 0) {
+      std::vector<char> sink(static_cast<size_t>(n));
+      BIO_read(out, sink.data(), static_cast<int>(n));
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR) && Clock::now() < deadline) {
+      pollfd p{fd_, POLLOUT, 0};
+      ::poll(&p, 1, 100);
+      continue;
+    }
+    send_failed_ = true;
   }
-  return true;
+  return !send_failed_;
+}
+
+bool RawTls::Fill(Clock::time_point deadline) {
+  BIO* in = SSL_get_rbio(AsSsl(ssl_));
+  for (;;) {
+    if (eof_) return false;
+    char buf[65536];
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n > 0) {
+      BIO_write(in, buf, static_cast<int>(n));
+      return true;
+    }
+    if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+      eof_ = true;  // FIN or reset: whatever arrived before it has been read
+      return false;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd_, POLLIN, 0};
+    ::poll(&p, 1, static_cast<int>(left.count()));
+  }
+}
+
+bool RawTls::Write(const std::string& data) {
+  if (data.empty()) return !send_failed_;
+  int n = SSL_write(AsSsl(ssl_), data.data(), static_cast<int>(data.size()));
+  if (n <= 0) {
+    ERR_clear_error();
+    return false;
+  }
+  return Flush();
 }
 
 bool RawTls::ReadUntilClosed(std::string* out, std::chrono::milliseconds timeout) {
-  SSL* ssl = static_cast<SSL*>(ssl_);
+  SSL* ssl = AsSsl(ssl_);
   auto deadline = Clock::now() + timeout;
   char buf[16384];
   for (;;) {
     int n = SSL_read(ssl, buf, sizeof buf);
+    Flush();  // key updates and alerts the read may have produced
     if (n > 0) {
       out->append(buf, static_cast<size_t>(n));
       continue;
     }
     int e = SSL_get_error(ssl, n);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0) return false;
-      pollfd p{fd_, static_cast<short>(e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN), 0};
-      ::poll(&p, 1, static_cast<int>(left.count()));
-      continue;
+    if (e == SSL_ERROR_WANT_READ) {
+      if (Fill(deadline)) continue;
+      if (eof_) return true;  // the connection is over
+      return false;           // still open at the deadline
     }
     ERR_clear_error();
-    return true;  // close_notify, EOF, reset or a TLS error: the connection is over
+    return true;  // close_notify, or a TLS error: the connection is over
   }
 }
 
 std::string RawTls::PeerCertSha256() const {
-  X509* cert = SSL_get1_peer_certificate(static_cast<SSL*>(ssl_));
+  X509* cert = SSL_get1_peer_certificate(AsSsl(ssl_));
   if (!cert) return "";
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -465,6 +527,6 @@ std::string RawTls::PeerCertSha256() const {
   return ToHex(ByteView(md, len));
 }
 
-std::string RawTls::Protocol() const { return SSL_get_version(static_cast<SSL*>(ssl_)); }
+std::string RawTls::Protocol() const { return SSL_get_version(AsSsl(ssl_)); }
 
 }  // namespace khronika::testing

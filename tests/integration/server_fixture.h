@@ -9,11 +9,10 @@
 #include <csignal>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "test_support.h"
 
@@ -62,12 +61,12 @@ class ServerProcess {
 
 struct HttpRequest {
   std::string method = "GET";
-  std::string path;   // "/v1/..." (appended to the server URL)
-  std::string token;  // sent as "Authorization: Bearer TOKEN" when not empty
-  std::optional<std::string> body;             // sent with --data-binary
+  std::string path;                 // "/v1/..." (appended to the server URL)
+  std::string token;                // sent as "Authorization: Bearer TOKEN" when not empty
+  std::optional<std::string> body;  // sent with --data-binary
   std::optional<std::filesystem::path> body_file;
-  std::vector<std::string> headers;            // "Name: value"
-  std::vector<std::string> extra_args;         // more curl arguments
+  std::vector<std::string> headers;     // "Name: value"
+  std::vector<std::string> extra_args;  // more curl arguments
   int max_time_s = 120;
 };
 
@@ -176,7 +175,8 @@ class RawTls {
                                          std::string* error = nullptr);
   ~RawTls();
 
-  // Writes all of `data`; false if the connection is broken.
+  // Writes all of `data`; false if the connection is broken (what the server sent before that
+  // can still be read).
   bool Write(const std::string& data);
   // Reads whatever arrives within `timeout`; appends to *out. Returns true once the peer has
   // closed the connection (EOF, close_notify or error), false if still open at the deadline.
@@ -187,7 +187,10 @@ class RawTls {
 
  private:
   RawTls() = default;
+  bool Flush();                                               // TLS output to the socket
+  bool Fill(std::chrono::steady_clock::time_point deadline);  // socket to TLS input
   int fd_ = -1;
+  bool send_failed_ = false, eof_ = false;
   void* ctx_ = nullptr;  // SSL_CTX*
   void* ssl_ = nullptr;  // SSL*
 };

@@ -9,9 +9,15 @@ function(khronika_server_test name)
   target_link_libraries(${name} PRIVATE khronika_server_fixture)
 endfunction()
 
-khronika_server_test(server_transfer_test)    # round trip, 300 MiB with bounded memory, Range, resume
-khronika_server_test(server_access_test)      # roles, cases, revocation, no plaintext tokens, access log
-khronika_server_test(server_bad_input_test)   # every bad input: status, JSON error, nothing written
-khronika_server_test(server_concurrency_test) # 200 concurrent submissions, SIGTERM mid-stream
-khronika_server_test(server_limits_test)      # 431, 413 before the body, slow clients cut off
-khronika_server_test(server_tls_test)         # printed fingerprint, wrong pin, TLS 1.3 only
+# round trip, 300 MiB with bounded memory, Range, resumed upload
+khronika_server_test(server_transfer_test)
+# roles and cases, revocation, no plaintext tokens on disk, access log
+khronika_server_test(server_access_test)
+# every bad input: status, JSON error, nothing written, verify clean
+khronika_server_test(server_bad_input_test)
+# 200 concurrent submissions, SIGTERM during a stream of submissions
+khronika_server_test(server_concurrency_test)
+# 431, 413 before the body, slow and idle clients cut off, connection cap
+khronika_server_test(server_limits_test)
+# printed fingerprint, wrong pin, TLS 1.3 only
+khronika_server_test(server_tls_test)

@@ -1,9 +1,9 @@
 // The node's TLS face: `khronika serve` prints the fingerprint of the certificate it really
 // presents (the one `khronika id` reports), a client pinned to another fingerprint refuses to
 // talk before anything is uploaded, and nothing older than TLS 1.3 is spoken.
+#include <gtest/gtest.h>
 #include <openssl/ssl.h>
 
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "server_fixture.h"
@@ -34,9 +34,10 @@ TEST(ServerTlsTest, PrintedFingerprintIsTheCertificatePresented) {
   EXPECT_EQ(tls->Protocol(), "TLSv1.3");
 
   // openssl's own view of the certificate agrees (fingerprint of the PEM it prints).
-  RunResult s = RunProgram({"sh", "-c",
-                            "openssl s_client -connect 127.0.0.1:" + std::to_string(server.port()) +
-                                " </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"});
+  RunResult s =
+      RunProgram({"sh", "-c",
+                  "openssl s_client -connect 127.0.0.1:" + std::to_string(server.port()) +
+                      " </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"});
   ASSERT_EQ(s.exit_code, 0) << s.err;
   std::string fp;
   for (char c : s.out.substr(s.out.find('=') + 1)) {
@@ -54,9 +55,9 @@ TEST(ServerTlsTest, WrongPinIsRefusedAndNothingIsUploaded) {
 
   std::string wrong = server.fingerprint();
   wrong[0] = wrong[0] == '0' ? '1' : '0';
-  RunResult r = RunKhronika({"submit", "--node", server.url(), "--pin", "sha256:" + wrong, "--token",
-                             node.admin().secret, "--key", node.key().string(), "--case", "c1",
-                             (node / "statement.txt").string()});
+  RunResult r = RunKhronika({"submit", "--node", server.url(), "--pin", "sha256:" + wrong,
+                             "--token", node.admin().secret, "--key", node.key().string(), "--case",
+                             "c1", (node / "statement.txt").string()});
   EXPECT_NE(r.exit_code, 0);
   // A clear error: names the fingerprint seen and the one pinned.
   EXPECT_NE(r.err.find(server.fingerprint()), std::string::npos) << r.err;
@@ -64,9 +65,9 @@ TEST(ServerTlsTest, WrongPinIsRefusedAndNothingIsUploaded) {
   EXPECT_EQ(r.out, "");
 
   // get with a wrong pin is refused the same way.
-  RunResult g = RunKhronika({"get", "--node", server.url(), "--pin", "sha256:" + wrong, "--token",
-                             node.admin().secret, std::string(64, 'a'), "--out",
-                             (node / "out").string()});
+  RunResult g =
+      RunKhronika({"get", "--node", server.url(), "--pin", "sha256:" + wrong, "--token",
+                   node.admin().secret, std::string(64, 'a'), "--out", (node / "out").string()});
   EXPECT_NE(g.exit_code, 0);
   EXPECT_NE(g.err.find(wrong), std::string::npos) << g.err;
 
@@ -83,7 +84,8 @@ TEST(ServerTlsTest, WrongPinIsRefusedAndNothingIsUploaded) {
   EXPECT_EQ(m.Json()["missing"], json::array({chunk_id}));
   HttpReply metrics = Get(server, "/metrics", node.admin().secret);
   ASSERT_EQ(metrics.status, 200) << metrics.Describe();
-  EXPECT_NE(metrics.body.find("khronika_bytes_stored_total 0\n"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("khronika_bytes_stored_total 0\n"), std::string::npos)
+      << metrics.body;
   EXPECT_EQ(metrics.body.find("route=\"PUT /v1/chunks/{id}\""), std::string::npos) << metrics.body;
   EXPECT_EQ(metrics.body.find("route=\"POST /v1/entries\""), std::string::npos) << metrics.body;
 

@@ -1,11 +1,11 @@
 // Files through the real server: `khronika submit` and `khronika get` round trips, a 300 MiB
 // file with the server's memory staying flat, Range requests, and resumed uploads that send only
 // the chunks the node lacks.
-#include <atomic>
-#include <thread>
-
 #include <gtest/gtest.h>
+
+#include <atomic>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "server_fixture.h"
 
@@ -26,7 +26,8 @@ std::string ManifestIdOf(ServerProcess& server, const std::string& token,
                          const std::string& entry_id, const std::string& name) {
   HttpReply r = Get(server, "/v1/entries/" + entry_id, token);
   EXPECT_EQ(r.status, 200) << r.Describe();
-  for (const json& m : r.Json()["manifests"]) {
+  json entry = r.Json();
+  for (const json& m : entry["manifests"]) {
     if (m["manifest"]["name"] == name) return m["id"];
   }
   ADD_FAILURE() << "no file " << name << " in " << r.body;
@@ -54,9 +55,9 @@ TEST(ServerTransferTest, SubmitAndGetRoundTrip) {
   std::string entry_id = receipt["entry_id"];
   ASSERT_EQ(entry_id.size(), 64u);
 
-  RunResult get = RunKhronika({"get", "--node", node.server().url(), "--pin", node.server().pin(),
-                               "--token", node.admin().secret, entry_id, "--out",
-                               (node / "out").string()});
+  RunResult get =
+      RunKhronika({"get", "--node", node.server().url(), "--pin", node.server().pin(), "--token",
+                   node.admin().secret, entry_id, "--out", (node / "out").string()});
   ASSERT_EQ(get.exit_code, 0) << get.err;
   for (const auto& f : files) {
     std::filesystem::path copy = node / "out" / f.filename();
@@ -74,9 +75,9 @@ TEST(ServerTransferTest, SubmitAndGetRoundTrip) {
   EXPECT_EQ(content.Header("X-Khronika-Sha256"), HexSha256(ReadFile(node / "video.mp4")));
 
   // get refuses to overwrite what is already there.
-  RunResult again = RunKhronika({"get", "--node", node.server().url(), "--pin", node.server().pin(),
-                                 "--token", node.admin().secret, entry_id, "--out",
-                                 (node / "out").string()});
+  RunResult again =
+      RunKhronika({"get", "--node", node.server().url(), "--pin", node.server().pin(), "--token",
+                   node.admin().secret, entry_id, "--out", (node / "out").string()});
   EXPECT_NE(again.exit_code, 0);
   std::vector<json> log = LogJson(node.data());
   ASSERT_EQ(log.size(), 1u);
@@ -137,9 +138,9 @@ TEST(ServerTransferTest, LargeFileKeepsServerMemoryBounded) {
   EXPECT_EQ(receipt["chunks_total"], 300);
   long hwm_after_upload = ProcStatusKiB(server.pid(), "VmHWM");
 
-  RunResult get = RunKhronika({"get", "--node", server.url(), "--pin", server.pin(), "--token",
-                               node.admin().secret, receipt["entry_id"], "--out",
-                               (node / "out").string()});
+  RunResult get =
+      RunKhronika({"get", "--node", server.url(), "--pin", server.pin(), "--token",
+                   node.admin().secret, receipt["entry_id"], "--out", (node / "out").string()});
   auto t2 = std::chrono::steady_clock::now();
   ASSERT_EQ(get.exit_code, 0) << get.err;
   sampler.Stop();
@@ -195,8 +196,8 @@ TEST(ServerTransferTest, RangeRequests) {
       {"bytes=5000000-", 5000000, kSize},           // open-ended
       {"bytes=-500", kSize - 500, kSize},           // suffix
       {"bytes=-1", kSize - 1, kSize},
-      {"bytes=5242000-99999999", 5242000, kSize},   // end clipped to the file
-      {"bytes=-99999999", 0, kSize},                // suffix longer than the file: all of it
+      {"bytes=5242000-99999999", 5242000, kSize},  // end clipped to the file
+      {"bytes=-99999999", 0, kSize},               // suffix longer than the file: all of it
   };
   for (const Case& c : cases) {
     HttpReply r = ranged(c.range);
@@ -245,7 +246,8 @@ TEST(ServerTransferTest, ResumedUploadSendsOnlyMissingChunks) {
   // An upload that died after three chunks (1, 2 and 5), sent by hand.
   std::vector<size_t> sent_by_hand = {1, 2, 5};
   std::vector<std::string> ids;
-  for (uint64_t off = 0; off < kSize; off += kMiB) ids.push_back(HexSha256(content.substr(off, kMiB)));
+  for (uint64_t off = 0; off < kSize; off += kMiB)
+    ids.push_back(HexSha256(content.substr(off, kMiB)));
   ASSERT_EQ(ids.size(), 7u);
   for (size_t i : sent_by_hand) {
     HttpRequest put;
@@ -283,9 +285,9 @@ TEST(ServerTransferTest, ResumedUploadSendsOnlyMissingChunks) {
   EXPECT_EQ(json::parse(repeat.out)["chunks_sent"], 0);
 
   // And the stored file is whole.
-  RunResult get = RunKhronika({"get", "--node", server.url(), "--pin", server.pin(), "--token",
-                               node.admin().secret, receipt["entry_id"], "--out",
-                               (node / "out").string()});
+  RunResult get =
+      RunKhronika({"get", "--node", server.url(), "--pin", server.pin(), "--token",
+                   node.admin().secret, receipt["entry_id"], "--out", (node / "out").string()});
   ASSERT_EQ(get.exit_code, 0) << get.err;
   EXPECT_TRUE(ReadFile(node / "out" / "interview.mp4") == content);
   EXPECT_EQ(LogJson(node.data()).size(), 2u);

@@ -1,6 +1,7 @@
 #include "khronika/http/api.h"
 
 #include <charconv>
+#include <limits>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -184,6 +185,22 @@ RangeResult ParseRange(std::string_view header, uint64_t size, uint64_t* begin, 
   return RangeResult::kPartial;
 }
 
+// RFC 6266: an ASCII fallback with quotes and backslashes replaced, and the exact UTF-8 name
+// percent-encoded (RFC 8187), so no file name can break the header.
+std::string ContentDisposition(const std::string& name) {
+  std::string fallback, encoded;
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (unsigned char c : name) {
+    fallback.push_back(c < 0x20 || c > 0x7e || c == '"' || c == '\\' ? '_' : static_cast<char>(c));
+    if (std::isalnum(c) || c == '.' || c == '-' || c == '_' || c == '~') {
+      encoded.push_back(static_cast<char>(c));
+    } else {
+      encoded += {'%', kHex[c >> 4], kHex[c & 15]};
+    }
+  }
+  return "attachment; filename=\"" + fallback + "\"; filename*=UTF-8''" + encoded;
+}
+
 }  // namespace
 
 ApiResponse ErrorResponse(int status, std::string_view code, std::string_view message) {
@@ -234,7 +251,11 @@ ApiResponse Api::Route(const ApiRequest& req) {
   };
 
   if (path == "/healthz") {
-    if (m != "GET") return with_route(ErrorResponse(405, "method_not_allowed", "use GET"), "/healthz");
+    if (m != "GET") {
+      ApiResponse r = ErrorResponse(405, "method_not_allowed", "use GET");
+      r.headers.emplace_back("Allow", "GET");
+      return with_route(std::move(r), "GET /healthz");
+    }
     return with_route(Json(200, {{"status", "ok"}}), "GET /healthz");
   }
   if (parts.empty() || (parts[0] != "v1" && path != "/metrics")) {
@@ -255,8 +276,8 @@ ApiResponse Api::Route(const ApiRequest& req) {
   auto need = [&](Permission p) { return RoleAllows(t.role, p); };
   auto forbidden = [&](const char* route) {
     return with_route(ErrorResponse(403, "forbidden",
-                                    std::string("a ") + RoleName(t.role) +
-                                        " token may not use this endpoint"),
+                                    std::string("tokens of role ") + RoleName(t.role) +
+                                        " may not use this endpoint"),
                       route);
   };
   auto method_is = [&](const char* expected, const char* route) -> std::optional<ApiResponse> {
@@ -479,15 +500,21 @@ ApiResponse Api::CaseEntries(const ApiRequest& r, const TokenInfo& who, std::str
   auto query = QueryOf(r);
   if (!query.ok()) return FromStatus(query.status());
   auto limit = QueryNumber(*query, "limit", 100);
-  auto after = QueryNumber(*query, "after", std::nullopt);
   if (!limit.ok()) return FromStatus(limit.status());
+  std::optional<uint64_t> after;
+  if (query->count("after")) {
+    auto a = QueryNumber(*query, "after", std::nullopt);
+    if (!a.ok()) return FromStatus(a.status());
+    after = *a;
+  }
   uint64_t page = std::clamp<uint64_t>(*limit, 1, options_.max_page);
   Hash origin = node_.id();
   json entries = json::array();
   std::optional<uint64_t> next;
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
     Bytes prefix = keys::CasePrefix(case_id, origin);
-    Bytes start = after.ok() ? keys::CaseRecord(case_id, origin, *after + 1) : prefix;
+    if (after && *after == std::numeric_limits<uint64_t>::max()) return Status::Ok();
+    Bytes start = after ? keys::CaseRecord(case_id, origin, *after + 1) : prefix;
     return txn.Scan(Table::kCaseIndex, prefix, [&](ByteView key, ByteView) -> Result<bool> {
       uint64_t index = ReadBigEndian64(key.data() + key.size() - 8);
       if (entries.size() == page) {
@@ -573,7 +600,7 @@ ApiResponse Api::FileContent(const ApiRequest& r, const TokenInfo& who, std::str
   ApiResponse resp;
   resp.status = range == RangeResult::kPartial ? 206 : 200;
   resp.content_type = "application/octet-stream";
-  resp.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + manifest.name + "\"");
+  resp.headers.emplace_back("Content-Disposition", ContentDisposition(manifest.name));
   resp.headers.emplace_back("X-Khronika-Media-Type", manifest.media_type);
   resp.headers.emplace_back("X-Khronika-Sha256", ToHex(manifest.content_sha256));
   resp.headers.emplace_back("ETag", "\"" + ToHex(manifest.content_sha256) + "\"");

@@ -13,6 +13,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <iostream>
+#include <limits>
 #include <thread>
 
 #include "khronika/http/group_commit.h"
@@ -102,6 +103,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (server_.draining) return DoClose();
     head_parser_.emplace();
     head_parser_->header_limit(options().header_limit);
+    // The body limit belongs to the route and is set once the head is known (OnReadHead);
+    // Beast's default of 1 MiB would otherwise fail larger Content-Lengths at the head.
+    head_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     beast::get_lowest_layer(stream_).expires_after(options().head_timeout);
     http::async_read_header(stream_, buffer_, *head_parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t) {

@@ -1,0 +1,219 @@
+// A load generator for the server benchmark: N persistent HTTPS connections (one thread each)
+// submit small random files for a fixed time, the way `khronika submit` does but without
+// starting a process per file: PUT the file's chunk, build and sign the entry on the client
+// (SignEntry), POST /v1/entries, expect 201 and a receipt naming the entry. Run by
+// tests/bench/server_bench.sh (docs/performance.md). A benchmark, not a test: nothing here is
+// asserted beyond counting errors.
+//
+//   server_load --node https://127.0.0.1:PORT --pin HEX --token T --key AUTHOR.pem
+//               --case ID --clients N --seconds S [--size BYTES]
+//
+// Prints one line of key=value figures: entries completed, wall seconds, entries/s, latency
+// percentiles of whole submissions (PUT + POST) and of the POST alone, errors, and the load
+// generator's own CPU seconds (it shares the machine with the server).
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "khronika/http/client.h"
+#include "khronika/http/tls.h"
+#include "khronika/schemas/crypto.h"
+#include "khronika/schemas/json_view.h"
+#include "khronika/schemas/objects.h"
+#include "khronika/store/files.h"
+
+namespace khronika {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  ClientOptions conn;
+  std::string key_pem;
+  std::string case_id;
+  int clients = 1;
+  double seconds = 10;
+  size_t size = 1024;
+};
+
+struct ThreadResult {
+  uint64_t entries = 0;
+  uint64_t errors = 0;
+  std::vector<double> submit_ms;  // PUT chunk + POST entry
+  std::vector<double> post_ms;    // POST entry alone (signature check + group commit)
+  std::string first_error;
+};
+
+[[noreturn]] void Usage(const std::string& why) {
+  std::cerr << "server_load: " << why << "\n"
+            << "usage: server_load --node URL --pin HEX --token T --key FILE --case ID\n"
+            << "                   --clients N --seconds S [--size BYTES]\n";
+  std::exit(2);
+}
+
+Options ParseArgs(int argc, char** argv) {
+  std::map<std::string, std::string> a;
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    if (k.rfind("--", 0) != 0 || i + 1 >= argc) Usage("bad argument " + k);
+    a[k.substr(2)] = argv[++i];
+  }
+  auto need = [&](const char* k) {
+    auto it = a.find(k);
+    if (it == a.end()) Usage(std::string("--") + k + " is required");
+    return it->second;
+  };
+  Options o;
+  o.conn.url = need("node");
+  auto fp = NormalizeFingerprint(need("pin"));
+  if (!fp.ok()) Usage("--pin: " + fp.status().message());
+  o.conn.pin_sha256 = *fp;
+  o.conn.token = need("token");
+  auto pem = ReadSmallFile(need("key"), 16 * 1024);
+  if (!pem.ok()) Usage("--key: " + pem.status().ToString());
+  o.key_pem = *pem;
+  o.case_id = need("case");
+  o.clients = std::stoi(need("clients"));
+  o.seconds = std::stod(need("seconds"));
+  if (a.count("size")) o.size = std::stoul(a["size"]);
+  if (o.clients < 1 || o.seconds <= 0 || o.size < 1 || o.size > kChunkSize) Usage("bad numbers");
+  return o;
+}
+
+double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+double Percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i), v.end());
+  return v[i];
+}
+
+void Worker(const Options& o, int id, const std::atomic<bool>& go, Clock::time_point* deadline,
+            std::atomic<int>& ready, ThreadResult& out) {
+  auto fail = [&](const std::string& what) {
+    ++out.errors;
+    if (out.first_error.empty()) out.first_error = what;
+  };
+  auto key = SigningKey::FromPem(o.key_pem);
+  auto client = HttpsClient::Connect(o.conn);
+  ++ready;
+  if (!key.ok() || !client.ok()) {
+    fail(!key.ok() ? key.status().ToString() : client.status().ToString());
+    return;
+  }
+  uint64_t seed = 0;
+  RandomBytes(reinterpret_cast<uint8_t*>(&seed), sizeof seed);
+  std::mt19937_64 rng(seed);
+  Bytes data(o.size);
+  while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+  for (uint64_t n = 0; Clock::now() < *deadline; ++n) {
+    Clock::time_point t0 = Clock::now();
+    for (size_t i = 0; i < data.size(); i += 8) {
+      uint64_t r = rng();
+      for (size_t j = 0; j < 8 && i + j < data.size(); ++j) data[i + j] = static_cast<uint8_t>(r >> (8 * j));
+    }
+    Hash chunk = ChunkId(data);
+    auto put = (*client)->Request("PUT", "/v1/chunks/" + ToHex(chunk), std::string(AsChars(data)),
+                                  "application/octet-stream");
+    if (!put.ok()) { fail("PUT: " + put.status().ToString()); continue; }
+    if (put->status != 201 && put->status != 200) { fail("PUT: " + ErrorMessage(*put)); continue; }
+
+    FileManifest m;
+    m.name = "load-" + std::to_string(id) + "-" + std::to_string(n) + ".bin";
+    m.media_type = GuessMediaType(m.name);
+    m.size = data.size();
+    m.content_sha256 = Sha256(data);
+    m.chunks = {chunk};
+    Entry e;
+    e.case_id = o.case_id;
+    e.kind = "evidence";
+    e.created_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+    e.manifests = {ObjectId(Encode(m))};
+    SignEntry(e, *key);
+    std::string entry_id = ToHex(ObjectId(Encode(e)));
+    std::string body = json{{"entry", ToJson(e)}, {"manifests", json::array({ToJson(m)})}}.dump();
+
+    Clock::time_point t1 = Clock::now();
+    auto post = (*client)->Request("POST", "/v1/entries", body);
+    Clock::time_point t2 = Clock::now();
+    if (!post.ok()) { fail("POST: " + post.status().ToString()); continue; }
+    if (post->status != 201) { fail("POST: " + ErrorMessage(*post)); continue; }
+    json receipt = json::parse(post->body, nullptr, false);
+    if (!receipt.is_object() || receipt.value("entry_id", "") != entry_id) {
+      fail("POST: the receipt does not name the entry");
+      continue;
+    }
+    ++out.entries;
+    out.submit_ms.push_back(Ms(t2 - t0));
+    out.post_ms.push_back(Ms(t2 - t1));
+  }
+}
+
+int Main(int argc, char** argv) {
+  Options o = ParseArgs(argc, argv);
+  std::vector<ThreadResult> results(static_cast<size_t>(o.clients));
+  std::vector<std::thread> threads;
+  std::atomic<bool> go{false};
+  std::atomic<int> ready{0};
+  Clock::time_point deadline{};
+  // Connections (TCP + TLS handshake) are made before the clock starts.
+  for (int i = 0; i < o.clients; ++i) {
+    threads.emplace_back(Worker, std::cref(o), i, std::cref(go), &deadline, std::ref(ready),
+                         std::ref(results[static_cast<size_t>(i)]));
+  }
+  while (ready.load() < o.clients) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  rusage ru0{}, ru1{};
+  getrusage(RUSAGE_SELF, &ru0);
+  Clock::time_point start = Clock::now();
+  deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
+  go.store(true, std::memory_order_release);
+  for (std::thread& t : threads) t.join();
+  Clock::time_point end = Clock::now();
+  getrusage(RUSAGE_SELF, &ru1);
+  auto cpu = [](const rusage& r) {
+    return static_cast<double>(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
+           static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
+  };
+
+  uint64_t entries = 0, errors = 0;
+  std::vector<double> submit_ms, post_ms;
+  for (ThreadResult& r : results) {
+    entries += r.entries;
+    errors += r.errors;
+    submit_ms.insert(submit_ms.end(), r.submit_ms.begin(), r.submit_ms.end());
+    post_ms.insert(post_ms.end(), r.post_ms.begin(), r.post_ms.end());
+    if (!r.first_error.empty()) std::cerr << "server_load: " << r.first_error << "\n";
+  }
+  double secs = std::chrono::duration<double>(end - start).count();
+  double max_ms = submit_ms.empty() ? 0 : *std::max_element(submit_ms.begin(), submit_ms.end());
+  std::printf("clients=%d entries=%llu seconds=%.3f rate=%.1f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f "
+              "post_p50_ms=%.2f post_p99_ms=%.2f errors=%llu client_cpu_s=%.2f\n",
+              o.clients, static_cast<unsigned long long>(entries), secs,
+              static_cast<double>(entries) / secs, Percentile(submit_ms, 0.50),
+              Percentile(submit_ms, 0.99), max_ms, Percentile(post_ms, 0.50),
+              Percentile(post_ms, 0.99), static_cast<unsigned long long>(errors),
+              cpu(ru1) - cpu(ru0));
+  return errors == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace khronika
+
+int main(int argc, char** argv) { return khronika::Main(argc, argv); }
