@@ -6,11 +6,14 @@
 // asserted beyond counting errors.
 //
 //   server_load --node https://127.0.0.1:PORT --pin HEX --token T --key AUTHOR.pem
-//               --case ID --clients N --seconds S [--size BYTES]
+//               --case ID --clients N --seconds S [--size BYTES] [--same-content 1]
 //
 // Prints one line of key=value figures: entries completed, wall seconds, entries/s, latency
-// percentiles of whole submissions (PUT + POST) and of the POST alone, errors, and the load
-// generator's own CPU seconds (it shares the machine with the server).
+// percentiles of whole submissions (PUT + POST), of the PUT alone and of the POST alone,
+// errors, and the load generator's own CPU seconds (it shares the machine with the server).
+// --same-content 1 is a diagnostic: every file has the same bytes (each entry is still new,
+// since names and times differ), so after the first PUT the chunk is already on the node and
+// the PUT writes nothing: what is left is the entry path alone.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -49,12 +52,14 @@ struct Options {
   int clients = 1;
   double seconds = 10;
   size_t size = 1024;
+  bool same_content = false;
 };
 
 struct ThreadResult {
   uint64_t entries = 0;
   uint64_t errors = 0;
   std::vector<double> submit_ms;  // PUT chunk + POST entry
+  std::vector<double> put_ms;     // PUT chunk alone (one write transaction of its own)
   std::vector<double> post_ms;    // POST entry alone (signature check + group commit)
   std::string first_error;
 };
@@ -62,7 +67,7 @@ struct ThreadResult {
 [[noreturn]] void Usage(const std::string& why) {
   std::cerr << "server_load: " << why << "\n"
             << "usage: server_load --node URL --pin HEX --token T --key FILE --case ID\n"
-            << "                   --clients N --seconds S [--size BYTES]\n";
+            << "                   --clients N --seconds S [--size BYTES] [--same-content 1]\n";
   std::exit(2);
 }
 
@@ -91,6 +96,7 @@ Options ParseArgs(int argc, char** argv) {
   o.clients = std::stoi(need("clients"));
   o.seconds = std::stod(need("seconds"));
   if (a.count("size")) o.size = std::stoul(a["size"]);
+  if (a.count("same-content")) o.same_content = a["same-content"] == "1";
   if (o.clients < 1 || o.seconds <= 0 || o.size < 1 || o.size > kChunkSize) Usage("bad numbers");
   return o;
 }
@@ -119,11 +125,12 @@ void Worker(const Options& o, int id, const std::atomic<bool>& go, Clock::time_p
   }
   uint64_t seed = 0;
   RandomBytes(reinterpret_cast<uint8_t*>(&seed), sizeof seed);
-  std::mt19937_64 rng(seed);
+  std::mt19937_64 rng(o.same_content ? 1 : seed);
   Bytes data(o.size);
   while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
   for (uint64_t n = 0; Clock::now() < *deadline; ++n) {
     Clock::time_point t0 = Clock::now();
+    if (o.same_content) rng.seed(1);
     for (size_t i = 0; i < data.size(); i += 8) {
       uint64_t r = rng();
       for (size_t j = 0; j < 8 && i + j < data.size(); ++j) data[i + j] = static_cast<uint8_t>(r >> (8 * j));
@@ -133,6 +140,7 @@ void Worker(const Options& o, int id, const std::atomic<bool>& go, Clock::time_p
                                   "application/octet-stream");
     if (!put.ok()) { fail("PUT: " + put.status().ToString()); continue; }
     if (put->status != 201 && put->status != 200) { fail("PUT: " + ErrorMessage(*put)); continue; }
+    Clock::time_point t_put = Clock::now();
 
     FileManifest m;
     m.name = "load-" + std::to_string(id) + "-" + std::to_string(n) + ".bin";
@@ -162,6 +170,7 @@ void Worker(const Options& o, int id, const std::atomic<bool>& go, Clock::time_p
     }
     ++out.entries;
     out.submit_ms.push_back(Ms(t2 - t0));
+    out.put_ms.push_back(Ms(t_put - t0));
     out.post_ms.push_back(Ms(t2 - t1));
   }
 }
@@ -193,21 +202,24 @@ int Main(int argc, char** argv) {
   };
 
   uint64_t entries = 0, errors = 0;
-  std::vector<double> submit_ms, post_ms;
+  std::vector<double> submit_ms, put_ms, post_ms;
   for (ThreadResult& r : results) {
     entries += r.entries;
     errors += r.errors;
     submit_ms.insert(submit_ms.end(), r.submit_ms.begin(), r.submit_ms.end());
+    put_ms.insert(put_ms.end(), r.put_ms.begin(), r.put_ms.end());
     post_ms.insert(post_ms.end(), r.post_ms.begin(), r.post_ms.end());
     if (!r.first_error.empty()) std::cerr << "server_load: " << r.first_error << "\n";
   }
   double secs = std::chrono::duration<double>(end - start).count();
   double max_ms = submit_ms.empty() ? 0 : *std::max_element(submit_ms.begin(), submit_ms.end());
   std::printf("clients=%d entries=%llu seconds=%.3f rate=%.1f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f "
-              "post_p50_ms=%.2f post_p99_ms=%.2f errors=%llu client_cpu_s=%.2f\n",
+              "put_p50_ms=%.2f put_p99_ms=%.2f post_p50_ms=%.2f post_p99_ms=%.2f errors=%llu "
+              "client_cpu_s=%.2f\n",
               o.clients, static_cast<unsigned long long>(entries), secs,
               static_cast<double>(entries) / secs, Percentile(submit_ms, 0.50),
-              Percentile(submit_ms, 0.99), max_ms, Percentile(post_ms, 0.50),
+              Percentile(submit_ms, 0.99), max_ms, Percentile(put_ms, 0.50),
+              Percentile(put_ms, 0.99), Percentile(post_ms, 0.50),
               Percentile(post_ms, 0.99), static_cast<unsigned long long>(errors),
               cpu(ru1) - cpu(ru0));
   return errors == 0 ? 0 : 1;

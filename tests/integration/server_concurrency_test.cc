@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "khronika/log/node.h"
 #include "server_fixture.h"
 
 namespace khronika::testing {
@@ -80,6 +81,23 @@ TEST(ServerConcurrencyTest, TwoHundredConcurrentSubmissions) {
             std::string::npos)
       << metrics.body;
   EXPECT_TRUE(server.Running());
+
+  // Group commit: every append transaction signs exactly one checkpoint, so fewer checkpoints
+  // than entries means submissions shared transactions.
+  ASSERT_EQ(server.Stop(), 0) << server.Stderr();
+  auto opened = Node::Open(node.data());
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  uint64_t checkpoints = 0;
+  ASSERT_TRUE((*opened)
+                  ->store()
+                  .View([&](ReadTxn& txn) -> Status {
+                    KH_ASSIGN_OR_RETURN(checkpoints, txn.Count(Table::kCheckpoints));
+                    return Status::Ok();
+                  })
+                  .ok());
+  std::cout << kClients << " entries appended in " << checkpoints << " transactions\n";
+  EXPECT_GE(checkpoints, 1u);
+  EXPECT_LT(checkpoints, static_cast<uint64_t>(kClients));
 }
 
 TEST(ServerConcurrencyTest, SigtermDuringSubmissionsLosesNoAcknowledgedEntry) {

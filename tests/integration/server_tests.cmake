@@ -1,6 +1,8 @@
 # Server integration tests: a real `khronika serve` on 127.0.0.1 (free port), driven by the real
 # CLI, curl and a small OpenSSL client. Included from tests/integration/CMakeLists.txt, after
-# khronika_integration_test() is defined.
+# khronika_integration_test() is defined. Including it twice is harmless.
+include_guard(GLOBAL)
+
 add_library(khronika_server_fixture STATIC ${CMAKE_CURRENT_SOURCE_DIR}/server_fixture.cc)
 target_link_libraries(khronika_server_fixture PUBLIC khronika_test_support OpenSSL::SSL)
 

@@ -33,8 +33,9 @@ enum class Table : uint8_t {
   kTokens,        // token hash -> token record (server)
   kAccessLog,     // time (u64 BE) || sequence -> access record (server)
   kManifestEntries,  // manifest id (32) || entry id (32) -> empty: which entries name a file
+  kConflicts,     // origin (32) || time (u64 BE) || random (8) -> two inconsistent signed checkpoints
 };
-inline constexpr int kTableCount = 15;
+inline constexpr int kTableCount = 16;
 const char* TableName(Table table);
 
 struct StoreOptions {

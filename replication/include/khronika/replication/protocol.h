@@ -1,0 +1,67 @@
+// The sync protocol's wire format (docs/replication.md). Version 1.
+//
+// Binary bodies are sequences of frames:  type (u8) || length (u32, big-endian) || payload.
+// A pack holds, for each record in order: 'R' record bytes, 'E' entry bytes, one 'M' frame per
+// manifest of the entry in the entry's order; then 'Z' with an empty payload. A chunk body holds
+// 'C' frames whose payload is the chunk id (32 bytes) followed by the chunk, then 'Z'.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "khronika/schemas/objects.h"
+#include "khronika/store/store.h"
+
+namespace khronika {
+
+inline constexpr int kSyncProtocolVersion = 1;
+inline constexpr uint8_t kFrameRecord = 'R';
+inline constexpr uint8_t kFrameEntry = 'E';
+inline constexpr uint8_t kFrameManifest = 'M';
+inline constexpr uint8_t kFrameChunk = 'C';
+inline constexpr uint8_t kFrameEnd = 'Z';
+inline constexpr size_t kMaxRecordFrame = 4096;
+inline constexpr size_t kMaxEntryFrame = 256 * 1024;
+inline constexpr size_t kMaxManifestFrame = kMaxObjectBytes;
+inline constexpr size_t kMaxChunkFrame = 32 + kChunkSize;
+inline constexpr size_t kMaxPackRecords = 512;
+inline constexpr size_t kMaxPackBytes = 32 << 20;  // a pack stops growing past this
+inline constexpr size_t kMaxChunksPerRequest = 16;
+
+struct Frame {
+  uint8_t type = 0;
+  Bytes payload;
+};
+
+void AppendFrame(Bytes& out, uint8_t type, ByteView payload);
+// Splits a body into frames, checking every length against its type's limit and that the body
+// ends with exactly one 'Z' frame.
+Result<std::vector<Frame>> ParseFrames(ByteView body);
+
+// One log as a peer announces it.
+struct Head {
+  Hash origin{};
+  uint64_t size = 0;
+  std::string checkpoint;  // signed note
+};
+Result<std::vector<Head>> LocalHeads(const ReadTxn& txn);
+std::string HeadsToJson(const Hash& node_id, const std::vector<Head>& heads);
+Result<std::vector<Head>> HeadsFromJson(std::string_view json_text);
+
+// Records [from, to) of `origin` with their entries and manifests, stopping early (never before
+// one record) at kMaxPackRecords or kMaxPackBytes.
+Result<Bytes> BuildPack(const ReadTxn& txn, const Hash& origin, uint64_t from, uint64_t to);
+
+struct PackItem {
+  Bytes record;
+  Bytes entry;
+  std::vector<Bytes> manifests;
+};
+Result<std::vector<PackItem>> ParsePack(ByteView body);
+
+Result<Bytes> BuildChunkBody(const ReadTxn& txn, const std::vector<Hash>& ids);
+// Each returned chunk's bytes hash to the id it came with (checked here).
+Result<std::vector<std::pair<Hash, Bytes>>> ParseChunkBody(ByteView body);
+
+}  // namespace khronika

@@ -1,0 +1,39 @@
+// The federation roster (members whose logs this node accepts) and its direct peers (nodes it
+// talks to, pinned by TLS certificate fingerprint; no certificate authority).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "khronika/schemas/crypto.h"
+#include "khronika/store/store.h"
+
+namespace khronika {
+
+struct Member {
+  Hash node_id{};
+  PublicKey key{};
+  std::string vkey;           // C2SP verifier key of its checkpoints
+  std::string cosigner_vkey;  // its witness key, if given
+};
+
+// Registers a member by its verifier key, whose name must be "khronika/<SHA-256 of the key>".
+Result<Member> AddMember(Store& store, std::string_view vkey, std::string_view cosigner_vkey);
+Result<std::vector<Member>> ListMembers(Store& store);
+// The roster key of `origin`, if it is a member (the local node always is).
+Result<std::optional<PublicKey>> MemberKey(const ReadTxn& txn, const Hash& origin);
+
+struct Peer {
+  Hash node_id{};
+  std::string url;          // https://host:port
+  std::string cert_sha256;  // 64 hex
+};
+
+Status AddPeer(Store& store, const Peer& peer);
+Status RemovePeer(Store& store, const Hash& node_id);
+Result<std::vector<Peer>> ListPeers(Store& store);
+// The configured peer whose certificate has this fingerprint, if any.
+Result<std::optional<Peer>> PeerByCertificate(const ReadTxn& txn, std::string_view cert_sha256);
+
+}  // namespace khronika

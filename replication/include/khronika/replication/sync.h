@@ -1,0 +1,66 @@
+// Pull-based, git-style replication of whole logs from a peer (docs/replication.md).
+//
+// For each log the peer is ahead on: verify its signed checkpoint against the roster key, check
+// it is consistent with what is held here, then fetch records in bounded batches. Each batch is
+// verified completely (hash chain, case chains, entry ids and author signatures, manifests, a
+// Merkle root that a consistency proof ties to the signed checkpoint, every chunk's hash and
+// every file's content) before one transaction makes it visible. An interrupted sync resumes
+// from the last committed batch; chunks already here are never fetched again.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "khronika/replication/protocol.h"
+#include "khronika/store/store.h"
+
+namespace khronika {
+
+// How a node reaches one peer. The HTTPS implementation lives with the server; tests may
+// connect two stores directly.
+class PeerTransport {
+ public:
+  virtual ~PeerTransport() = default;
+  virtual Result<std::vector<Head>> Heads() = 0;
+  virtual Result<std::vector<Hash>> ConsistencyProof(const Hash& origin, uint64_t from,
+                                                     uint64_t to) = 0;
+  virtual Result<Bytes> Pack(const Hash& origin, uint64_t from, uint64_t to) = 0;
+  virtual Result<Bytes> Chunks(const std::vector<Hash>& ids) = 0;
+};
+
+// What a node serves to its peers, from its own store (the server side of PeerTransport).
+Result<std::vector<Hash>> ServeConsistencyProof(const Store& store, const Hash& origin,
+                                                uint64_t from, uint64_t to);
+
+struct LogSyncResult {
+  Hash origin{};
+  uint64_t from = 0;  // size held here before
+  uint64_t to = 0;    // size held here after
+  uint64_t chunks_fetched = 0;
+  bool conflict = false;  // the peer's checkpoint contradicts ours: evidence stored
+  Status status;
+};
+
+struct SyncReport {
+  std::vector<LogSyncResult> logs;
+  bool ok() const {
+    for (const auto& l : logs) {
+      if (!l.status.ok()) return false;
+    }
+    return true;
+  }
+};
+
+// Pulls every roster member's log that `peer` holds more of. Fails only if the peer's heads
+// cannot be read; per-log problems are in the report.
+Result<SyncReport> PullFromPeer(Store& store, PeerTransport& peer);
+
+struct Conflict {
+  Hash origin{};
+  int64_t detected_ms = 0;
+  std::string ours;    // signed checkpoint held here
+  std::string theirs;  // signed checkpoint the peer presented
+};
+Result<std::vector<Conflict>> ListConflicts(Store& store);
+
+}  // namespace khronika

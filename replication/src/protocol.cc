@@ -1,0 +1,188 @@
+#include "khronika/replication/protocol.h"
+
+#include <nlohmann/json.hpp>
+
+#include "khronika/log/log.h"
+#include "khronika/log/store_keys.h"
+
+namespace khronika {
+namespace {
+
+using nlohmann::json;
+
+size_t FrameLimit(uint8_t type) {
+  switch (type) {
+    case kFrameRecord: return kMaxRecordFrame;
+    case kFrameEntry: return kMaxEntryFrame;
+    case kFrameManifest: return kMaxManifestFrame;
+    case kFrameChunk: return kMaxChunkFrame;
+    case kFrameEnd: return 0;
+    default: return SIZE_MAX;
+  }
+}
+
+}  // namespace
+
+void AppendFrame(Bytes& out, uint8_t type, ByteView payload) {
+  out.push_back(type);
+  uint32_t n = static_cast<uint32_t>(payload.size());
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(n >> shift));
+  out.insert(out.end(), payload.begin(), payload.end());
+}
+
+Result<std::vector<Frame>> ParseFrames(ByteView body) {
+  std::vector<Frame> frames;
+  size_t pos = 0;
+  while (pos < body.size()) {
+    if (body.size() - pos < 5) return Status::InvalidArgument("truncated frame header");
+    uint8_t type = body[pos];
+    uint32_t len = uint32_t{body[pos + 1]} << 24 | uint32_t{body[pos + 2]} << 16 |
+                   uint32_t{body[pos + 3]} << 8 | body[pos + 4];
+    size_t limit = FrameLimit(type);
+    if (limit == SIZE_MAX) return Status::InvalidArgument("unknown frame type " + std::to_string(type));
+    if (len > limit) return Status::InvalidArgument("frame larger than its type allows");
+    pos += 5;
+    if (body.size() - pos < len) return Status::InvalidArgument("truncated frame");
+    frames.push_back({type, Bytes(body.begin() + static_cast<long>(pos),
+                                  body.begin() + static_cast<long>(pos + len))});
+    pos += len;
+    if (type == kFrameEnd) {
+      if (pos != body.size()) return Status::InvalidArgument("bytes after the end frame");
+      return frames;
+    }
+  }
+  return Status::InvalidArgument("body has no end frame");
+}
+
+Result<std::vector<Head>> LocalHeads(const ReadTxn& txn) {
+  std::vector<Head> heads;
+  std::vector<Hash> origins;
+  KH_RETURN_IF_ERROR(txn.Scan(Table::kOrigins, {}, [&](ByteView key, ByteView) -> Result<bool> {
+    if (key.size() == 32) {
+      Hash h;
+      std::copy(key.begin(), key.end(), h.begin());
+      origins.push_back(h);
+    }
+    return true;
+  }));
+  for (const Hash& origin : origins) {
+    KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kCheckpoints, origin));
+    if (!last) continue;  // a member whose log we do not hold yet
+    Head h;
+    h.origin = origin;
+    h.size = ReadBigEndian64(last->first.data() + 32);
+    h.checkpoint.assign(AsChars(last->second));
+    heads.push_back(std::move(h));
+  }
+  return heads;
+}
+
+std::string HeadsToJson(const Hash& node_id, const std::vector<Head>& heads) {
+  json logs = json::array();
+  for (const Head& h : heads) {
+    logs.push_back({{"origin", ToHex(h.origin)}, {"size", h.size}, {"checkpoint", h.checkpoint}});
+  }
+  return json{{"protocol", kSyncProtocolVersion}, {"node_id", ToHex(node_id)}, {"logs", logs}}.dump();
+}
+
+Result<std::vector<Head>> HeadsFromJson(std::string_view text) {
+  if (text.size() > (16u << 20)) return Status::InvalidArgument("heads too large");
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("logs") || !j["logs"].is_array()) {
+    return Status::InvalidArgument("heads: not a heads document");
+  }
+  if (j.value("protocol", 0) != kSyncProtocolVersion) {
+    return Status::InvalidArgument("heads: unsupported sync protocol version");
+  }
+  std::vector<Head> out;
+  for (const json& l : j["logs"]) {
+    if (!l.is_object() || !l.contains("origin") || !l["origin"].is_string() ||
+        !l.contains("size") || !l["size"].is_number_unsigned() || !l.contains("checkpoint") ||
+        !l["checkpoint"].is_string()) {
+      return Status::InvalidArgument("heads: malformed log entry");
+    }
+    Head h;
+    KH_ASSIGN_OR_RETURN(h.origin, ParseHashHex(l["origin"].get<std::string>()));
+    h.size = l["size"].get<uint64_t>();
+    h.checkpoint = l["checkpoint"].get<std::string>();
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+Result<Bytes> BuildPack(const ReadTxn& txn, const Hash& origin, uint64_t from, uint64_t to) {
+  Bytes out;
+  for (uint64_t i = from; i < to; ++i) {
+    if (i > from && (i - from >= kMaxPackRecords || out.size() >= kMaxPackBytes)) break;
+    KH_ASSIGN_OR_RETURN(auto record, txn.Get(Table::kRecords, keys::Record(origin, i)));
+    if (!record) return Status::NotFound("record " + std::to_string(i) + " is not held here");
+    KH_ASSIGN_OR_RETURN(Record rec, DecodeRecord(*record));
+    KH_ASSIGN_OR_RETURN(auto entry, txn.Get(Table::kObjects, rec.entry_id));
+    if (!entry) return Status::Corruption("entry " + ToHex(rec.entry_id) + " is missing");
+    KH_ASSIGN_OR_RETURN(Entry e, DecodeEntry(*entry));
+    AppendFrame(out, kFrameRecord, *record);
+    AppendFrame(out, kFrameEntry, *entry);
+    for (const Hash& mid : e.manifests) {
+      KH_ASSIGN_OR_RETURN(auto manifest, txn.Get(Table::kObjects, mid));
+      if (!manifest) return Status::Corruption("manifest " + ToHex(mid) + " is missing");
+      AppendFrame(out, kFrameManifest, *manifest);
+    }
+  }
+  AppendFrame(out, kFrameEnd, {});
+  return out;
+}
+
+Result<std::vector<PackItem>> ParsePack(ByteView body) {
+  KH_ASSIGN_OR_RETURN(std::vector<Frame> frames, ParseFrames(body));
+  std::vector<PackItem> items;
+  for (size_t i = 0; i + 1 < frames.size();) {
+    if (frames[i].type != kFrameRecord || frames[i + 1].type != kFrameEntry) {
+      return Status::InvalidArgument("pack: expected a record frame then an entry frame");
+    }
+    PackItem item;
+    item.record = std::move(frames[i].payload);
+    item.entry = std::move(frames[i + 1].payload);
+    i += 2;
+    while (i < frames.size() && frames[i].type == kFrameManifest) {
+      item.manifests.push_back(std::move(frames[i].payload));
+      ++i;
+    }
+    items.push_back(std::move(item));
+    if (items.size() > kMaxPackRecords) return Status::InvalidArgument("pack: too many records");
+  }
+  return items;
+}
+
+Result<Bytes> BuildChunkBody(const ReadTxn& txn, const std::vector<Hash>& ids) {
+  if (ids.size() > kMaxChunksPerRequest) return Status::InvalidArgument("too many chunks asked for");
+  Bytes out;
+  for (const Hash& id : ids) {
+    KH_ASSIGN_OR_RETURN(auto chunk, txn.Get(Table::kChunks, id));
+    if (!chunk) continue;  // the asker learns it must look elsewhere
+    if (ChunkId(*chunk) != id) continue;  // damaged here: never pass on bad bytes
+    Bytes payload(id.begin(), id.end());
+    payload.insert(payload.end(), chunk->begin(), chunk->end());
+    AppendFrame(out, kFrameChunk, payload);
+  }
+  AppendFrame(out, kFrameEnd, {});
+  return out;
+}
+
+Result<std::vector<std::pair<Hash, Bytes>>> ParseChunkBody(ByteView body) {
+  KH_ASSIGN_OR_RETURN(std::vector<Frame> frames, ParseFrames(body));
+  std::vector<std::pair<Hash, Bytes>> out;
+  for (Frame& f : frames) {
+    if (f.type == kFrameEnd) break;
+    if (f.type != kFrameChunk || f.payload.size() < 32) {
+      return Status::InvalidArgument("chunk body: unexpected frame");
+    }
+    Hash id;
+    std::copy(f.payload.begin(), f.payload.begin() + 32, id.begin());
+    Bytes data(f.payload.begin() + 32, f.payload.end());
+    if (ChunkId(data) != id) return Status::Corruption("chunk " + ToHex(id) + " does not match its id");
+    out.emplace_back(id, std::move(data));
+  }
+  return out;
+}
+
+}  // namespace khronika

@@ -1,0 +1,131 @@
+#include "khronika/replication/roster.h"
+
+#include <nlohmann/json.hpp>
+
+#include "khronika/schemas/note.h"
+#include "khronika/schemas/objects.h"
+
+namespace khronika {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kMemberPrefix = "member/";
+
+Bytes MemberMetaKey(const Hash& origin) {
+  Bytes k(kMemberPrefix.begin(), kMemberPrefix.end());
+  k.insert(k.end(), origin.begin(), origin.end());
+  return k;
+}
+
+Result<Peer> PeerFromJson(ByteView key, ByteView value) {
+  json j = json::parse(AsChars(value), nullptr, false);
+  if (j.is_discarded() || key.size() != 32) return Status::Corruption("peer record is malformed");
+  Peer p;
+  std::copy(key.begin(), key.end(), p.node_id.begin());
+  p.url = j.value("url", "");
+  p.cert_sha256 = j.value("cert_sha256", "");
+  return p;
+}
+
+}  // namespace
+
+Result<Member> AddMember(Store& store, std::string_view vkey, std::string_view cosigner_vkey) {
+  KH_ASSIGN_OR_RETURN(NoteVerifier v, ParseVerifierKey(vkey));
+  Member m;
+  m.key = v.key;
+  m.node_id = NodeIdFromPublicKey(v.key);
+  if (v.name != "khronika/" + ToHex(m.node_id)) {
+    return Status::InvalidArgument("a member's verifier key must be named khronika/<node id>, "
+                                   "as `khronika id` prints it");
+  }
+  m.vkey = std::string(vkey);
+  if (!cosigner_vkey.empty()) {
+    KH_ASSIGN_OR_RETURN(NoteVerifier c, ParseVerifierKey(cosigner_vkey));
+    (void)c;
+    m.cosigner_vkey = std::string(cosigner_vkey);
+  }
+  json meta = {{"vkey", m.vkey}, {"cosigner_vkey", m.cosigner_vkey}};
+  KH_RETURN_IF_ERROR(store.Update([&](WriteTxn& txn) -> Status {
+    KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kOrigins, m.node_id, m.key));
+    return txn.Put(Table::kMeta, MemberMetaKey(m.node_id), AsBytes(meta.dump()));
+  }));
+  return m;
+}
+
+Result<std::vector<Member>> ListMembers(Store& store) {
+  std::vector<Member> out;
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) {
+    return txn.Scan(Table::kOrigins, {}, [&](ByteView key, ByteView value) -> Result<bool> {
+      if (key.size() != 32 || value.size() != 32) return Status::Corruption("roster entry malformed");
+      Member m;
+      std::copy(key.begin(), key.end(), m.node_id.begin());
+      std::copy(value.begin(), value.end(), m.key.begin());
+      m.vkey = FormatVerifierKey("khronika/" + ToHex(m.node_id), m.key);
+      KH_ASSIGN_OR_RETURN(auto meta, txn.Get(Table::kMeta, MemberMetaKey(m.node_id)));
+      if (meta) {
+        json j = json::parse(AsChars(*meta), nullptr, false);
+        if (j.is_object()) m.cosigner_vkey = j.value("cosigner_vkey", "");
+      }
+      out.push_back(std::move(m));
+      return true;
+    });
+  }));
+  return out;
+}
+
+Result<std::optional<PublicKey>> MemberKey(const ReadTxn& txn, const Hash& origin) {
+  KH_ASSIGN_OR_RETURN(auto v, txn.Get(Table::kOrigins, origin));
+  if (!v) return std::optional<PublicKey>();
+  if (v->size() != 32) return Status::Corruption("roster key of " + ToHex(origin) + " is malformed");
+  PublicKey k;
+  std::copy(v->begin(), v->end(), k.begin());
+  if (NodeIdFromPublicKey(k) != origin) {
+    return Status::Corruption("roster key of " + ToHex(origin) + " does not match the id");
+  }
+  return std::optional<PublicKey>(k);
+}
+
+Status AddPeer(Store& store, const Peer& peer) {
+  if (peer.url.rfind("https://", 0) != 0) return Status::InvalidArgument("peer URL must start with https://");
+  KH_ASSIGN_OR_RETURN(Hash fp, ParseHashHex(peer.cert_sha256));
+  (void)fp;
+  json j = {{"url", peer.url}, {"cert_sha256", peer.cert_sha256}};
+  return store.Update([&](WriteTxn& txn) { return txn.Put(Table::kPeers, peer.node_id, AsBytes(j.dump())); });
+}
+
+Status RemovePeer(Store& store, const Hash& node_id) {
+  return store.Update([&](WriteTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(bool present, txn.Contains(Table::kPeers, node_id));
+    if (!present) return Status::NotFound("no peer " + ToHex(node_id));
+    return txn.Delete(Table::kPeers, node_id);
+  });
+}
+
+Result<std::vector<Peer>> ListPeers(Store& store) {
+  std::vector<Peer> out;
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) {
+    return txn.Scan(Table::kPeers, {}, [&](ByteView key, ByteView value) -> Result<bool> {
+      KH_ASSIGN_OR_RETURN(Peer p, PeerFromJson(key, value));
+      out.push_back(std::move(p));
+      return true;
+    });
+  }));
+  return out;
+}
+
+Result<std::optional<Peer>> PeerByCertificate(const ReadTxn& txn, std::string_view cert_sha256) {
+  std::optional<Peer> found;
+  if (cert_sha256.size() != 64) return found;
+  KH_RETURN_IF_ERROR(txn.Scan(Table::kPeers, {}, [&](ByteView key, ByteView value) -> Result<bool> {
+    KH_ASSIGN_OR_RETURN(Peer p, PeerFromJson(key, value));
+    if (ConstantTimeEqual(AsBytes(p.cert_sha256), AsBytes(cert_sha256))) {
+      found = std::move(p);
+      return false;
+    }
+    return true;
+  }));
+  return found;
+}
+
+}  // namespace khronika

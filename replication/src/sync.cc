@@ -1,0 +1,376 @@
+#include "khronika/replication/sync.h"
+
+#include <chrono>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "khronika/log/log.h"
+#include "khronika/log/proofs.h"
+#include "khronika/log/store_keys.h"
+#include "khronika/replication/roster.h"
+#include "khronika/schemas/merkle.h"
+#include "khronika/schemas/note.h"
+
+namespace khronika {
+namespace {
+
+using nlohmann::json;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Hash ToHash(ByteView b) {
+  Hash h{};
+  std::copy(b.begin(), b.begin() + std::min<size_t>(32, b.size()), h.begin());
+  return h;
+}
+
+// One verified record with everything it needs, ready to be written.
+struct VerifiedItem {
+  Record record;
+  Bytes record_bytes;
+  Entry entry;
+  Bytes entry_bytes;
+  std::vector<FileManifest> manifests;
+  std::vector<Bytes> manifest_bytes;
+  Hash record_hash{};
+  Hash leaf{};
+};
+
+class LogImporter {
+ public:
+  LogImporter(Store& store, PeerTransport& peer, const Head& head, LogSyncResult& result)
+      : store_(store), peer_(peer), head_(head), result_(result) {}
+
+  Status Run() {
+    KH_RETURN_IF_ERROR(CheckCheckpoint());
+    KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(local_size_, LogSize(txn, head_.origin));
+      KH_ASSIGN_OR_RETURN(local_root_, MerkleRoot(local_size_, StoredSubtrees(txn, head_.origin)));
+      KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kCheckpoints, head_.origin));
+      if (last) our_checkpoint_.assign(AsChars(last->second));
+      return Status::Ok();
+    }));
+    result_.from = result_.to = local_size_;
+    if (checkpoint_.size <= local_size_) return CheckNotAhead();
+    if (local_size_ > 0) {
+      KH_ASSIGN_OR_RETURN(std::vector<Hash> proof,
+                          peer_.ConsistencyProof(head_.origin, local_size_, checkpoint_.size));
+      if (!VerifyConsistency(local_size_, checkpoint_.size, local_root_, checkpoint_.root, proof)) {
+        return RecordConflict("the peer's checkpoint is not consistent with the log held here");
+      }
+    }
+    while (result_.to < checkpoint_.size) KH_RETURN_IF_ERROR(ImportBatch());
+    return Status::Ok();
+  }
+
+ private:
+  Status CheckCheckpoint() {
+    std::optional<PublicKey> key;
+    KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(key, MemberKey(txn, head_.origin));
+      return Status::Ok();
+    }));
+    if (!key) return Status::PermissionDenied("origin " + ToHex(head_.origin) + " is not a roster member");
+    key_ = *key;
+    KH_ASSIGN_OR_RETURN(SignedNote note, ParseSignedNote(head_.checkpoint));
+    KH_ASSIGN_OR_RETURN(NoteVerifier verifier,
+                        ParseVerifierKey(FormatVerifierKey(OriginName(head_.origin), key_)));
+    if (!NoteSignedBy(note, verifier)) {
+      return Status::Corruption("the checkpoint is not signed by the origin's roster key");
+    }
+    KH_ASSIGN_OR_RETURN(checkpoint_, ParseCheckpointBody(note.text));
+    if (checkpoint_.origin != OriginName(head_.origin) || checkpoint_.size != head_.size) {
+      return Status::Corruption("the checkpoint names another log or size than announced");
+    }
+    return Status::Ok();
+  }
+
+  // The peer is not ahead: its checkpoint must still agree with what is held here.
+  Status CheckNotAhead() {
+    Hash ours;
+    KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(ours, MerkleRoot(checkpoint_.size, StoredSubtrees(txn, head_.origin)));
+      return Status::Ok();
+    }));
+    if (ours != checkpoint_.root) {
+      return RecordConflict("the peer's checkpoint at size " + std::to_string(checkpoint_.size) +
+                            " has another root than the log held here");
+    }
+    return Status::Ok();
+  }
+
+  Status RecordConflict(const std::string& why) {
+    result_.conflict = true;
+    Bytes key(head_.origin.begin(), head_.origin.end());
+    AppendBigEndian64(key, static_cast<uint64_t>(NowMs()));
+    uint8_t suffix[8];
+    RandomBytes(suffix, sizeof suffix);
+    key.insert(key.end(), suffix, suffix + sizeof suffix);
+    json evidence = {{"origin", ToHex(head_.origin)}, {"detected_ms", NowMs()},
+                     {"ours", our_checkpoint_},       {"theirs", head_.checkpoint}};
+    KH_RETURN_IF_ERROR(store_.Update([&](WriteTxn& txn) {
+      return txn.Put(Table::kConflicts, key, AsBytes(evidence.dump()));
+    }));
+    return Status::Corruption("equivocation by " + OriginName(head_.origin) + ": " + why +
+                              "; both signed checkpoints are kept as proof");
+  }
+
+  Status ImportBatch() {
+    uint64_t from = result_.to;
+    KH_ASSIGN_OR_RETURN(Bytes body, peer_.Pack(head_.origin, from, checkpoint_.size));
+    KH_ASSIGN_OR_RETURN(std::vector<PackItem> items, ParsePack(body));
+    if (items.empty()) return Status::Corruption("the peer sent an empty pack");
+    if (from + items.size() > checkpoint_.size) {
+      return Status::Corruption("the peer sent records beyond its checkpoint");
+    }
+    std::vector<VerifiedItem> verified;
+    std::map<TreeKey, Hash> new_nodes;
+    KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
+      return VerifyItems(txn, from, std::move(items), verified, new_nodes);
+    }));
+    uint64_t to = from + verified.size();
+    // Tie the batch to the signed checkpoint: the root over everything held plus this batch,
+    // and a consistency proof from there to the checkpoint.
+    Hash batch_root;
+    KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(batch_root, MerkleRoot(to, Overlay(txn, new_nodes)));
+      return Status::Ok();
+    }));
+    if (to == checkpoint_.size) {
+      if (batch_root != checkpoint_.root) {
+        return Status::Corruption("the records do not lead to the signed checkpoint's root");
+      }
+    } else {
+      KH_ASSIGN_OR_RETURN(std::vector<Hash> proof, peer_.ConsistencyProof(head_.origin, to, checkpoint_.size));
+      if (!VerifyConsistency(to, checkpoint_.size, batch_root, checkpoint_.root, proof)) {
+        return Status::Corruption("records " + std::to_string(from) + " to " + std::to_string(to - 1) +
+                                  " are not a prefix of the signed log");
+      }
+    }
+    KH_RETURN_IF_ERROR(FetchContent(verified));
+    KH_RETURN_IF_ERROR(Commit(from, verified, new_nodes));
+    result_.to = to;
+    return Status::Ok();
+  }
+
+  using TreeKey = std::pair<unsigned, uint64_t>;
+
+  SubtreeFn Overlay(const ReadTxn& txn, const std::map<TreeKey, Hash>& nodes) {
+    SubtreeFn stored = StoredSubtrees(txn, head_.origin);
+    return [&nodes, stored](unsigned level, uint64_t index) -> Result<Hash> {
+      auto it = nodes.find({level, index});
+      if (it != nodes.end()) return it->second;
+      return stored(level, index);
+    };
+  }
+
+  Status VerifyItems(const ReadTxn& txn, uint64_t from, std::vector<PackItem> items,
+                     std::vector<VerifiedItem>& out, std::map<TreeKey, Hash>& nodes) {
+    Hash prev{};
+    if (from > 0) {
+      KH_ASSIGN_OR_RETURN(auto last, txn.Get(Table::kRecords, keys::Record(head_.origin, from - 1)));
+      if (!last) return Status::Corruption("the last record held here is missing");
+      prev = RecordHash(*last);
+    }
+    std::map<std::string, Hash> case_tips;
+    SubtreeFn subtrees = Overlay(txn, nodes);
+    for (size_t i = 0; i < items.size(); ++i) {
+      PackItem& item = items[i];
+      uint64_t index = from + i;
+      std::string where = "record " + std::to_string(index) + " of " + OriginName(head_.origin);
+      VerifiedItem v;
+      auto rec = DecodeRecord(item.record);
+      if (!rec.ok()) return rec.status().Annotate(where);
+      v.record = *rec;
+      if (v.record.origin != head_.origin || v.record.index != index) {
+        return Status::Corruption(where + ": wrong origin or index");
+      }
+      if (v.record.prev_record != prev) return Status::Corruption(where + ": hash chain broken");
+      if (ObjectId(item.entry) != v.record.entry_id) {
+        return Status::Corruption(where + ": entry bytes do not match the entry id");
+      }
+      auto entry = DecodeEntry(item.entry);
+      if (!entry.ok()) return entry.status().Annotate(where);
+      v.entry = *entry;
+      if (!VerifyEntrySignature(v.entry)) return Status::Corruption(where + ": author signature invalid");
+      if (item.manifests.size() != v.entry.manifests.size()) {
+        return Status::Corruption(where + ": wrong number of manifests");
+      }
+      std::set<std::string> names;
+      for (size_t m = 0; m < item.manifests.size(); ++m) {
+        if (ObjectId(item.manifests[m]) != v.entry.manifests[m]) {
+          return Status::Corruption(where + ": manifest does not match the entry");
+        }
+        auto manifest = DecodeManifest(item.manifests[m]);
+        if (!manifest.ok()) return manifest.status().Annotate(where);
+        if (!names.insert(manifest->name).second) {
+          return Status::Corruption(where + ": two files with one name");
+        }
+        v.manifests.push_back(std::move(*manifest));
+      }
+      auto tip = case_tips.find(v.entry.case_id);
+      Hash expected_case{};
+      if (tip != case_tips.end()) {
+        expected_case = tip->second;
+      } else {
+        KH_ASSIGN_OR_RETURN(auto held, txn.Last(Table::kCaseIndex,
+                                                keys::CasePrefix(v.entry.case_id, head_.origin)));
+        if (held) expected_case = ToHash(held->second);
+      }
+      if (v.record.prev_case_record != expected_case) {
+        return Status::Corruption(where + ": case chain broken");
+      }
+      v.record_bytes = std::move(item.record);
+      v.entry_bytes = std::move(item.entry);
+      v.manifest_bytes = std::move(item.manifests);
+      v.record_hash = RecordHash(v.record_bytes);
+      v.leaf = LeafHash(v.record_bytes);
+      case_tips[v.entry.case_id] = v.record_hash;
+      prev = v.record_hash;
+      KH_ASSIGN_OR_RETURN(std::vector<TreeNode> completed, NodesCompletedByAppend(index, v.leaf, subtrees));
+      for (const TreeNode& n : completed) nodes[{n.level, n.index}] = n.hash;
+      out.push_back(std::move(v));
+    }
+    return Status::Ok();
+  }
+
+  // Fetches the chunks not held here, checking each against its id, then every file against
+  // its manifest, before any record that names them is written.
+  Status FetchContent(const std::vector<VerifiedItem>& items) {
+    std::vector<Hash> missing;
+    std::set<Hash> seen;
+    KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
+      for (const VerifiedItem& v : items) {
+        for (const FileManifest& m : v.manifests) {
+          for (const Hash& id : m.chunks) {
+            if (!seen.insert(id).second) continue;
+            KH_ASSIGN_OR_RETURN(bool present, txn.Contains(Table::kChunks, id));
+            if (!present) missing.push_back(id);
+          }
+        }
+      }
+      return Status::Ok();
+    }));
+    for (size_t off = 0; off < missing.size(); off += kMaxChunksPerRequest) {
+      std::vector<Hash> ask(missing.begin() + static_cast<long>(off),
+                            missing.begin() + static_cast<long>(std::min(missing.size(), off + kMaxChunksPerRequest)));
+      KH_ASSIGN_OR_RETURN(Bytes body, peer_.Chunks(ask));
+      KH_ASSIGN_OR_RETURN(auto chunks, ParseChunkBody(body));
+      std::set<Hash> wanted(ask.begin(), ask.end());
+      KH_RETURN_IF_ERROR(store_.Update([&](WriteTxn& txn) -> Status {
+        for (const auto& [id, data] : chunks) {
+          if (!wanted.count(id)) return Status::Corruption("the peer sent a chunk that was not asked for");
+          KH_RETURN_IF_ERROR(PutChunk(txn, data).status());
+        }
+        return Status::Ok();
+      }));
+      result_.chunks_fetched += chunks.size();
+    }
+    return store_.View([&](ReadTxn& txn) -> Status {
+      for (const VerifiedItem& v : items) {
+        for (const FileManifest& m : v.manifests) {
+          Status st = CheckFileContent(txn, m);
+          if (!st.ok()) return st.Annotate("file '" + m.name + "' of entry " + ToHex(v.record.entry_id));
+        }
+      }
+      return Status::Ok();
+    });
+  }
+
+  Status Commit(uint64_t from, const std::vector<VerifiedItem>& items,
+                const std::map<TreeKey, Hash>& nodes) {
+    return store_.Update([&](WriteTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(uint64_t size, LogSize(txn, head_.origin));
+      if (size != from) return Status::AlreadyExists("the log changed during the sync; try again");
+      for (const VerifiedItem& v : items) {
+        for (size_t m = 0; m < v.manifests.size(); ++m) {
+          const Hash& mid = v.entry.manifests[m];
+          KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, mid, v.manifest_bytes[m]));
+          KH_RETURN_IF_ERROR(txn.Put(Table::kManifestEntries, keys::ManifestEntry(mid, v.record.entry_id), {}));
+        }
+        KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, v.record.entry_id, v.entry_bytes));
+        KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kRecords, keys::Record(head_.origin, v.record.index),
+                                            v.record_bytes));
+        KH_RETURN_IF_ERROR(txn.Put(Table::kCaseIndex,
+                                   keys::CaseRecord(v.entry.case_id, head_.origin, v.record.index),
+                                   v.record_hash));
+        // The same signed entry may sit in two logs; the index keeps the first place it was seen.
+        KH_ASSIGN_OR_RETURN(bool indexed, txn.Contains(Table::kEntryIndex, v.record.entry_id));
+        if (!indexed) {
+          KH_RETURN_IF_ERROR(txn.Put(Table::kEntryIndex, v.record.entry_id,
+                                     keys::EntryLocation(head_.origin, v.record.index)));
+        }
+      }
+      for (const auto& [key, hash] : nodes) {
+        KH_RETURN_IF_ERROR(txn.Put(Table::kTree, keys::Tree(head_.origin, key.first, key.second), hash));
+      }
+      uint64_t to = from + items.size();
+      if (to == checkpoint_.size) {
+        KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kCheckpoints, keys::Checkpoint(head_.origin, to),
+                                            AsBytes(head_.checkpoint)));
+      }
+      return Status::Ok();
+    });
+  }
+
+  Store& store_;
+  PeerTransport& peer_;
+  const Head& head_;
+  LogSyncResult& result_;
+  PublicKey key_{};
+  Checkpoint checkpoint_;
+  uint64_t local_size_ = 0;
+  Hash local_root_{};
+  std::string our_checkpoint_;
+};
+
+}  // namespace
+
+Result<std::vector<Hash>> ServeConsistencyProof(const Store& store, const Hash& origin,
+                                                uint64_t from, uint64_t to) {
+  std::vector<Hash> proof;
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(ConsistencyProofResult p, ProveConsistency(txn, origin, from, to));
+    proof = std::move(p.proof);
+    return Status::Ok();
+  }));
+  return proof;
+}
+
+Result<SyncReport> PullFromPeer(Store& store, PeerTransport& peer) {
+  KH_ASSIGN_OR_RETURN(std::vector<Head> heads, peer.Heads());
+  SyncReport report;
+  for (const Head& head : heads) {
+    LogSyncResult result;
+    result.origin = head.origin;
+    result.status = LogImporter(store, peer, head, result).Run();
+    report.logs.push_back(std::move(result));
+  }
+  return report;
+}
+
+Result<std::vector<Conflict>> ListConflicts(Store& store) {
+  std::vector<Conflict> out;
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) {
+    return txn.Scan(Table::kConflicts, {}, [&](ByteView, ByteView value) -> Result<bool> {
+      json j = json::parse(AsChars(value), nullptr, false);
+      if (j.is_discarded()) return Status::Corruption("conflict record is not JSON");
+      Conflict c;
+      KH_ASSIGN_OR_RETURN(c.origin, ParseHashHex(j.value("origin", "")));
+      c.detected_ms = j.value("detected_ms", int64_t{0});
+      c.ours = j.value("ours", "");
+      c.theirs = j.value("theirs", "");
+      out.push_back(std::move(c));
+      return true;
+    });
+  }));
+  return out;
+}
+
+}  // namespace khronika

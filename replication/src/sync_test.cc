@@ -1,0 +1,344 @@
+#include "khronika/replication/sync.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+
+#include <gtest/gtest.h>
+
+#include "khronika/log/log.h"
+#include "khronika/log/node.h"
+#include "khronika/log/store_keys.h"
+#include "khronika/log/verify.h"
+#include "khronika/replication/roster.h"
+#include "khronika/schemas/note.h"
+
+namespace khronika {
+namespace {
+
+// A peer reached by calling its serving functions directly; `tamper` may corrupt bodies.
+class DirectTransport : public PeerTransport {
+ public:
+  explicit DirectTransport(Store& store) : store_(store) {}
+  Result<std::vector<Head>> Heads() override {
+    std::vector<Head> heads;
+    KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(heads, LocalHeads(txn));
+      return Status::Ok();
+    }));
+    if (heads_hook) heads_hook(heads);
+    return heads;
+  }
+  Result<std::vector<Hash>> ConsistencyProof(const Hash& origin, uint64_t from, uint64_t to) override {
+    return ServeConsistencyProof(store_, origin, from, to);
+  }
+  Result<Bytes> Pack(const Hash& origin, uint64_t from, uint64_t to) override {
+    if (packs_left == 0) return Status::IOError("connection lost");
+    if (packs_left > 0) --packs_left;
+    Bytes body;
+    KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(body, BuildPack(txn, origin, from, to));
+      return Status::Ok();
+    }));
+    if (pack_hook) pack_hook(body);
+    return body;
+  }
+  Result<Bytes> Chunks(const std::vector<Hash>& ids) override {
+    Bytes body;
+    KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(body, BuildChunkBody(txn, ids));
+      return Status::Ok();
+    }));
+    if (chunk_hook) chunk_hook(body);
+    chunk_requests += 1;
+    return body;
+  }
+
+  std::function<void(std::vector<Head>&)> heads_hook;
+  std::function<void(Bytes&)> pack_hook, chunk_hook;
+  int packs_left = -1;  // -1: unlimited
+  int chunk_requests = 0;
+
+ private:
+  Store& store_;
+};
+
+class SyncTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "sync-test-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    a_ = std::move(Node::Init(dir_ / "a", "ngo-a").value());
+    b_ = std::move(Node::Init(dir_ / "b", "ngo-b").value());
+    ASSERT_TRUE(RegisterAuthor(a_->store(), author_.public_key(), "Alice").ok());
+    ASSERT_TRUE(AddMember(b_->store(), a_->verifier_key(), "").ok());
+  }
+  void TearDown() override {
+    a_.reset();
+    b_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Appends `n` entries to `node`, each with one file of `bytes` bytes.
+  void Append(Node& node, int n, size_t bytes = 100, const std::string& tag = "") {
+    std::vector<Submission> batch;
+    for (int i = 0; i < n; ++i) {
+      std::string content(bytes, 'x');
+      std::string label = tag + std::to_string(counter_++);
+      content.replace(0, std::min(label.size(), content.size()), label.substr(0, content.size()));
+      FileManifest m;
+      m.name = "file.bin";
+      m.media_type = "application/octet-stream";
+      m.size = content.size();
+      m.content_sha256 = Sha256(content);
+      ASSERT_TRUE(node.store().Update([&](WriteTxn& txn) -> Status {
+        for (size_t off = 0; off < content.size(); off += kChunkSize) {
+          std::string piece = content.substr(off, kChunkSize);
+          KH_ASSIGN_OR_RETURN(Hash id, PutChunk(txn, AsBytes(piece)));
+          m.chunks.push_back(id);
+        }
+        return Status::Ok();
+      }).ok());
+      Submission s;
+      s.entry.case_id = "case-" + std::to_string(i % 3);
+      s.entry.kind = "evidence";
+      s.entry.created_at_ms = 1767225600000;
+      s.entry.manifests = {ObjectId(Encode(m))};
+      SignEntry(s.entry, author_);
+      s.manifests = {m};
+      batch.push_back(std::move(s));
+    }
+    ASSERT_TRUE(node.log().Append(batch).ok());
+  }
+
+  uint64_t SizeOf(Node& holder, const Hash& origin) {
+    uint64_t size = 0;
+    EXPECT_TRUE(holder.store().View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(size, LogSize(txn, origin));
+      return Status::Ok();
+    }).ok());
+    return size;
+  }
+
+  const LogSyncResult* ResultFor(const SyncReport& r, const Hash& origin) {
+    for (const auto& l : r.logs) {
+      if (l.origin == origin) return &l;
+    }
+    return nullptr;
+  }
+
+  void ExpectClean(Node& node) {
+    auto report = VerifyStore(node.store());
+    ASSERT_TRUE(report.ok());
+    EXPECT_TRUE(report->clean()) << report->problems.front();
+  }
+
+  std::filesystem::path dir_;
+  SigningKey author_ = SigningKey::Generate();
+  std::unique_ptr<Node> a_, b_;
+  int counter_ = 0;
+};
+
+TEST_F(SyncTest, PullsAWholeLogAndThenOnlyWhatIsNew) {
+  Append(*a_, 5, 3 * kChunkSize + 7);  // multi-chunk files
+  DirectTransport peer(a_->store());
+  auto report = PullFromPeer(b_->store(), peer);
+  ASSERT_TRUE(report.ok());
+  const LogSyncResult* r = ResultFor(*report, a_->id());
+  ASSERT_NE(r, nullptr);
+  ASSERT_TRUE(r->status.ok()) << r->status.ToString();
+  EXPECT_EQ(r->from, 0u);
+  EXPECT_EQ(r->to, 5u);
+  // 5 distinct first chunks; the runs of 'x' that fill the rest are shared and cross once.
+  EXPECT_EQ(r->chunks_fetched, 7u);
+  EXPECT_EQ(SizeOf(*b_, a_->id()), 5u);
+  ExpectClean(*b_);
+  // The replica holds the origin's own signed checkpoint.
+  EXPECT_EQ(*a_->log().LatestCheckpoint(), [&] {
+    std::string cp;
+    EXPECT_TRUE(b_->store().View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kCheckpoints, a_->id()));
+      cp.assign(AsChars(last->second));
+      return Status::Ok();
+    }).ok());
+    return cp;
+  }());
+
+  Append(*a_, 3, 50, "new");
+  peer.chunk_requests = 0;
+  auto again = PullFromPeer(b_->store(), peer);
+  ASSERT_TRUE(again.ok());
+  r = ResultFor(*again, a_->id());
+  ASSERT_TRUE(r->status.ok()) << r->status.ToString();
+  EXPECT_EQ(r->from, 5u);
+  EXPECT_EQ(r->to, 8u);
+  EXPECT_EQ(r->chunks_fetched, 3u);
+  ExpectClean(*b_);
+  // Nothing new: nothing fetched.
+  auto idle = PullFromPeer(b_->store(), peer);
+  ASSERT_TRUE(idle.ok());
+  EXPECT_EQ(ResultFor(*idle, a_->id())->to, 8u);
+  EXPECT_EQ(ResultFor(*idle, a_->id())->chunks_fetched, 0u);
+}
+
+TEST_F(SyncTest, LargeLogsComeInBatchesAndAnInterruptedSyncResumes) {
+  Append(*a_, 1200, 10);
+  DirectTransport peer(a_->store());
+  peer.packs_left = 1;  // the connection drops after the first pack
+  auto first = PullFromPeer(b_->store(), peer);
+  ASSERT_TRUE(first.ok());
+  const LogSyncResult* r = ResultFor(*first, a_->id());
+  EXPECT_FALSE(r->status.ok());
+  EXPECT_EQ(SizeOf(*b_, a_->id()), kMaxPackRecords);  // the first batch is committed and whole
+  ExpectClean(*b_);
+  peer.packs_left = -1;
+  auto second = PullFromPeer(b_->store(), peer);
+  ASSERT_TRUE(second.ok());
+  r = ResultFor(*second, a_->id());
+  ASSERT_TRUE(r->status.ok()) << r->status.ToString();
+  EXPECT_EQ(r->from, kMaxPackRecords);
+  EXPECT_EQ(r->to, 1200u);
+  ExpectClean(*b_);
+}
+
+TEST_F(SyncTest, TamperedPacksAndChunksAreRefusedBeforeAnyWrite) {
+  Append(*a_, 4, 2000);
+  auto flip_in_frame = [](Bytes& body, uint8_t type, size_t offset) {
+    size_t pos = 0;
+    while (pos + 5 <= body.size()) {
+      uint32_t len = uint32_t{body[pos + 1]} << 24 | uint32_t{body[pos + 2]} << 16 |
+                     uint32_t{body[pos + 3]} << 8 | body[pos + 4];
+      if (body[pos] == type && len > offset) {
+        body[pos + 5 + offset] ^= 0x01;
+        return;
+      }
+      pos += 5 + len;
+    }
+  };
+  for (auto [type, offset] : {std::pair<uint8_t, size_t>{kFrameRecord, 60},
+                              {kFrameEntry, 20}, {kFrameManifest, 12}, {kFrameRecord, 140}}) {
+    DirectTransport peer(a_->store());
+    peer.pack_hook = [&, type = type, offset = offset](Bytes& body) { flip_in_frame(body, type, offset); };
+    auto report = PullFromPeer(b_->store(), peer);
+    ASSERT_TRUE(report.ok());
+    EXPECT_FALSE(ResultFor(*report, a_->id())->status.ok()) << "frame " << type << " offset " << offset;
+    EXPECT_EQ(SizeOf(*b_, a_->id()), 0u);
+  }
+  DirectTransport bad_chunks(a_->store());
+  bad_chunks.chunk_hook = [&](Bytes& body) { flip_in_frame(body, kFrameChunk, 40); };
+  auto report = PullFromPeer(b_->store(), bad_chunks);
+  ASSERT_TRUE(report.ok());
+  EXPECT_FALSE(ResultFor(*report, a_->id())->status.ok());
+  EXPECT_EQ(SizeOf(*b_, a_->id()), 0u);
+  ExpectClean(*b_);
+  // And the honest peer still works afterwards.
+  DirectTransport honest(a_->store());
+  auto ok = PullFromPeer(b_->store(), honest);
+  EXPECT_TRUE(ResultFor(*ok, a_->id())->status.ok());
+  EXPECT_EQ(SizeOf(*b_, a_->id()), 4u);
+}
+
+TEST_F(SyncTest, ForgedCheckpointsAndStrangersAreRefused) {
+  Append(*a_, 2);
+  DirectTransport forged(a_->store());
+  SigningKey impostor = SigningKey::Generate();
+  forged.heads_hook = [&](std::vector<Head>& heads) {
+    for (Head& h : heads) {
+      if (h.origin == a_->id()) {
+        h.checkpoint = SignCheckpoint(impostor, h.size, Hash{});
+      }
+    }
+  };
+  auto report = PullFromPeer(b_->store(), forged);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(ResultFor(*report, a_->id())->status.code(), Code::kCorruption);
+  EXPECT_EQ(SizeOf(*b_, a_->id()), 0u);
+
+  // A node that is not on B's roster: its log is not taken.
+  auto stranger = std::move(Node::Init(dir_ / "c", "stranger").value());
+  ASSERT_TRUE(RegisterAuthor(stranger->store(), author_.public_key(), "Alice").ok());
+  Append(*stranger, 1);
+  DirectTransport from_stranger(stranger->store());
+  auto r2 = PullFromPeer(b_->store(), from_stranger);
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(ResultFor(*r2, stranger->id())->status.code(), Code::kPermissionDenied);
+  EXPECT_EQ(SizeOf(*b_, stranger->id()), 0u);
+}
+
+TEST_F(SyncTest, EquivocationIsRefusedAndBothCheckpointsKept) {
+  Append(*a_, 2, 100, "shared");
+  DirectTransport peer(a_->store());
+  ASSERT_TRUE(ResultFor(*PullFromPeer(b_->store(), peer), a_->id())->status.ok());
+  // A fork: a copy of A's directory with the same key, which then records something else.
+  a_.reset();
+  std::filesystem::copy(dir_ / "a", dir_ / "a-fork", std::filesystem::copy_options::recursive);
+  a_ = std::move(Node::Open(dir_ / "a").value());
+  auto fork = std::move(Node::Open(dir_ / "a-fork").value());
+  Append(*a_, 1, 100, "honest");
+  DirectTransport honest(a_->store());
+  ASSERT_TRUE(ResultFor(*PullFromPeer(b_->store(), honest), a_->id())->status.ok());
+  ASSERT_EQ(SizeOf(*b_, a_->id()), 3u);
+
+  // The fork at the same size with another record: caught without fetching anything.
+  Append(*fork, 1, 100, "rewritten");
+  DirectTransport forked_peer(fork->store());
+  auto report = PullFromPeer(b_->store(), forked_peer);
+  ASSERT_TRUE(report.ok());
+  const LogSyncResult* r = ResultFor(*report, a_->id());
+  EXPECT_TRUE(r->conflict);
+  EXPECT_EQ(r->status.code(), Code::kCorruption);
+  // The fork grows past us: its consistency proof cannot bridge the two histories.
+  Append(*fork, 2, 100, "rewritten-more");
+  report = PullFromPeer(b_->store(), forked_peer);
+  ASSERT_TRUE(report.ok());
+  r = ResultFor(*report, a_->id());
+  EXPECT_TRUE(r->conflict);
+  EXPECT_EQ(SizeOf(*b_, a_->id()), 3u);
+  auto conflicts = ListConflicts(b_->store());
+  ASSERT_TRUE(conflicts.ok());
+  ASSERT_EQ(conflicts->size(), 2u);
+  EXPECT_EQ((*conflicts)[0].origin, a_->id());
+  EXPECT_NE((*conflicts)[0].ours.find("\n3\n"), std::string::npos);
+  EXPECT_NE((*conflicts)[1].theirs.find("\n5\n"), std::string::npos);
+  // Both halves of the evidence verify under the origin's key: proof, not hearsay.
+  auto verifier = ParseVerifierKey(a_->verifier_key());
+  for (const Conflict& c : *conflicts) {
+    EXPECT_TRUE(NoteSignedBy(*ParseSignedNote(c.ours), *verifier));
+    EXPECT_TRUE(NoteSignedBy(*ParseSignedNote(c.theirs), *verifier));
+  }
+  // The honest continuation is still accepted.
+  Append(*a_, 1, 100, "honest-more");
+  EXPECT_TRUE(ResultFor(*PullFromPeer(b_->store(), honest), a_->id())->status.ok());
+  EXPECT_EQ(SizeOf(*b_, a_->id()), 4u);
+  ExpectClean(*b_);
+}
+
+TEST_F(SyncTest, FramesAreBounded) {
+  Bytes body;
+  AppendFrame(body, kFrameRecord, Bytes(kMaxRecordFrame + 1, 0));
+  AppendFrame(body, kFrameEnd, {});
+  EXPECT_FALSE(ParseFrames(body).ok());
+  Bytes truncated;
+  AppendFrame(truncated, kFrameEntry, Bytes(10, 1));
+  truncated.resize(truncated.size() - 3);
+  EXPECT_FALSE(ParseFrames(truncated).ok());
+  Bytes no_end;
+  AppendFrame(no_end, kFrameEntry, Bytes(10, 1));
+  EXPECT_FALSE(ParseFrames(no_end).ok());
+  Bytes trailing;
+  AppendFrame(trailing, kFrameEnd, {});
+  trailing.push_back(0);
+  EXPECT_FALSE(ParseFrames(trailing).ok());
+  Bytes unknown;
+  AppendFrame(unknown, 'Q', {});
+  AppendFrame(unknown, kFrameEnd, {});
+  EXPECT_FALSE(ParseFrames(unknown).ok());
+  Bytes huge{kFrameManifest, 0xff, 0xff, 0xff, 0xff};
+  EXPECT_FALSE(ParseFrames(huge).ok());
+  EXPECT_FALSE(HeadsFromJson("{\"protocol\":1,\"logs\":[{\"origin\":\"zz\"}]}").ok());
+  EXPECT_FALSE(HeadsFromJson("{\"protocol\":2,\"logs\":[]}").ok());
+}
+
+}  // namespace
+}  // namespace khronika
