@@ -21,6 +21,7 @@ struct Command {
 std::vector<Command> LocalCommands();
 std::vector<Command> ServerCommands();
 std::vector<Command> ClientCommands();
+std::vector<Command> FederationCommands();
 
 inline Status UsageError(const std::string& message) {
   return Status::InvalidArgument("usage: " + message);

@@ -25,7 +25,8 @@ void PrintOverview(const std::vector<Command>& commands) {
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   std::vector<Command> commands = khronika::cli::LocalCommands();
-  for (auto more : {khronika::cli::ServerCommands(), khronika::cli::ClientCommands()}) {
+  for (auto more : {khronika::cli::ServerCommands(), khronika::cli::ClientCommands(),
+                    khronika::cli::FederationCommands()}) {
     commands.insert(commands.end(), more.begin(), more.end());
   }
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {

@@ -7,6 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include "khronika/log/proofs.h"
+#include "khronika/replication/protocol.h"
+#include "khronika/replication/roster.h"
+#include "khronika/replication/sync.h"
 #include "khronika/log/store_keys.h"
 #include "khronika/schemas/json_view.h"
 #include "khronika/schemas/merkle.h"
@@ -260,6 +263,11 @@ ApiResponse Api::Route(const ApiRequest& req) {
   }
   if (parts.empty() || (parts[0] != "v1" && path != "/metrics")) {
     return ErrorResponse(404, "not_found", "no such endpoint: " + std::string(path));
+  }
+
+  // Peers authenticate by their pinned TLS certificate, not by token.
+  if (parts.size() == 3 && parts[1] == "sync") {
+    return with_route(Sync(req, parts[2]), "sync");
   }
 
   // Everything below needs a token.
@@ -697,6 +705,92 @@ ApiResponse Api::LogRecords(const ApiRequest& r, std::string_view origin_text) {
   json out = {{"origin", ToHex(*origin)}, {"records", records}};
   out["next_from"] = next ? json(*next) : json(nullptr);
   return Json(200, out);
+}
+
+ApiResponse Api::Sync(const ApiRequest& r, std::string_view what) {
+  std::optional<Peer> peer;
+  Status st = node_.store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(peer, PeerByCertificate(txn, r.peer_cert_sha256));
+    return Status::Ok();
+  });
+  if (!st.ok()) return FromStatus(st);
+  if (!peer) {
+    return ErrorResponse(403, "forbidden",
+                         "sync is only for configured peers presenting their pinned certificate");
+  }
+  auto query = QueryOf(r);
+  if (!query.ok()) return FromStatus(query.status());
+  auto origin_of = [&]() -> Result<Hash> {
+    auto it = query->find("origin");
+    if (it == query->end()) return Status::InvalidArgument("query parameter origin is required");
+    return ParseHashHex(it->second);
+  };
+  auto binary = [](Bytes body) {
+    ApiResponse resp;
+    resp.content_type = "application/octet-stream";
+    resp.body.assign(reinterpret_cast<const char*>(body.data()), body.size());
+    return resp;
+  };
+  if (what == "heads" && r.method == "GET") {
+    std::vector<Head> heads;
+    st = node_.store().View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(heads, LocalHeads(txn));
+      return Status::Ok();
+    });
+    if (!st.ok()) return FromStatus(st);
+    ApiResponse resp;
+    resp.body = HeadsToJson(node_.id(), heads);
+    return resp;
+  }
+  if (what == "consistency" && r.method == "GET") {
+    auto origin = origin_of();
+    if (!origin.ok()) return FromStatus(origin.status());
+    auto from = QueryNumber(*query, "from", std::nullopt);
+    auto to = QueryNumber(*query, "to", std::nullopt);
+    if (!from.ok()) return FromStatus(from.status());
+    if (!to.ok()) return FromStatus(to.status());
+    auto proof = ServeConsistencyProof(node_.store(), *origin, *from, *to);
+    if (!proof.ok()) return FromStatus(proof.status());
+    return Json(200, {{"origin", ToHex(*origin)}, {"from", *from}, {"to", *to}, {"proof", HashArray(*proof)}});
+  }
+  if (what == "pack" && r.method == "GET") {
+    auto origin = origin_of();
+    if (!origin.ok()) return FromStatus(origin.status());
+    auto from = QueryNumber(*query, "from", std::nullopt);
+    auto to = QueryNumber(*query, "to", std::nullopt);
+    if (!from.ok()) return FromStatus(from.status());
+    if (!to.ok()) return FromStatus(to.status());
+    if (*from >= *to) return ErrorResponse(400, "bad_request", "from must be below to");
+    Bytes body;
+    st = node_.store().View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(body, BuildPack(txn, *origin, *from, *to));
+      return Status::Ok();
+    });
+    if (!st.ok()) return FromStatus(st);
+    return binary(std::move(body));
+  }
+  if (what == "chunks" && r.method == "POST") {
+    auto body = ParseJsonBody(r.body, options_.max_json_depth);
+    if (!body.ok()) return FromStatus(body.status());
+    if (!body->is_object() || !(*body)["ids"].is_array() || (*body)["ids"].size() > kMaxChunksPerRequest) {
+      return ErrorResponse(400, "bad_request", "body must be {\"ids\": [at most 16 chunk ids]}");
+    }
+    std::vector<Hash> ids;
+    for (const json& v : (*body)["ids"]) {
+      if (!v.is_string()) return ErrorResponse(400, "bad_request", "ids must be strings");
+      auto h = ParseHashHex(v.get<std::string>());
+      if (!h.ok()) return FromStatus(h.status());
+      ids.push_back(*h);
+    }
+    Bytes out;
+    st = node_.store().View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(out, BuildChunkBody(txn, ids));
+      return Status::Ok();
+    });
+    if (!st.ok()) return FromStatus(st);
+    return binary(std::move(out));
+  }
+  return ErrorResponse(404, "not_found", "no such sync endpoint");
 }
 
 ApiResponse Api::MetricsText() {

@@ -152,6 +152,12 @@ Result<std::unique_ptr<HttpsClient>> HttpsClient::Connect(const ClientOptions& o
   impl->options = options;
   KH_ASSIGN_OR_RETURN(impl->url, ParseUrl(options.url));
   SSL_CTX_set_min_proto_version(impl->ctx.native_handle(), TLS1_3_VERSION);
+  if (!options.client_cert.empty()) {
+    beast::error_code ec;
+    impl->ctx.use_certificate_chain_file(options.client_cert, ec);
+    if (!ec) impl->ctx.use_private_key_file(options.client_key, ssl::context::pem, ec);
+    if (ec) return Status::InvalidArgument("client certificate: " + ec.message());
+  }
   if (options.pin_sha256.empty()) {
     if (options.ca_file.empty()) {
       return Status::InvalidArgument(

@@ -1,6 +1,7 @@
 #include "khronika/http/server.h"
 
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
@@ -17,6 +18,7 @@
 #include <thread>
 
 #include "khronika/http/group_commit.h"
+#include "khronika/schemas/crypto.h"
 #include "khronika/http/metrics.h"
 
 namespace khronika {
@@ -72,6 +74,20 @@ struct Server::Impl {
 
 namespace {
 
+// The SHA-256 of the client's certificate (DER), or "" if it presented none. Peers are
+// recognised by this pin alone; the certificate's chain means nothing here.
+std::string PeerCertificateSha256(SSL* ssl) {
+  X509* cert = SSL_get1_peer_certificate(ssl);
+  if (!cert) return "";
+  unsigned char* der = nullptr;
+  int len = i2d_X509(cert, &der);
+  X509_free(cert);
+  if (len <= 0) return "";
+  std::string fp = ToHex(Sha256(ByteView(der, static_cast<size_t>(len))));
+  OPENSSL_free(der);
+  return fp;
+}
+
 // One connection: TLS handshake, then request after request on its own strand.
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -95,7 +111,9 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::get_lowest_layer(stream_).expires_after(options().head_timeout);
     stream_.async_handshake(ssl::stream_base::server,
                             [self = shared_from_this()](beast::error_code ec) {
-                              if (!ec) self->DoReadHead();
+                              if (ec) return;
+                              self->peer_cert_sha256_ = PeerCertificateSha256(self->stream_.native_handle());
+                              self->DoReadHead();
                             });
   }
 
@@ -183,6 +201,7 @@ class Session : public std::enable_shared_from_this<Session> {
     request->authorization = std::string(req[http::field::authorization]);
     request->range = std::string(req[http::field::range]);
     request->body = std::move(req.body());
+    request->peer_cert_sha256 = peer_cert_sha256_;
     body_parser_.reset();
     // Handlers touch the store and may wait on group commit: keep them off the I/O threads.
     net::post(server_.workers, [self = shared_from_this(), request] {
@@ -300,6 +319,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::empty_body>> head_parser_;
   std::optional<http::request_parser<http::string_body>> body_parser_;
+  std::string peer_cert_sha256_;
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool in_request_ = false;
@@ -365,6 +385,9 @@ Status Server::Start() {
   SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
   SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  // Ask every client for a certificate without requiring one: peers present theirs (mutual TLS,
+  // pinned by fingerprint in the API), ordinary clients use tokens.
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
   beast::error_code ec;
   s.ssl_ctx.use_certificate_chain_file(s.options.tls_cert.string(), ec);
   if (ec) return Status::InvalidArgument("TLS certificate " + s.options.tls_cert.string() + ": " + ec.message());

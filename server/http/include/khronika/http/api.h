@@ -28,6 +28,7 @@ struct ApiRequest {
   std::string authorization;
   std::string range;  // the Range header, if any
   std::string body;
+  std::string peer_cert_sha256;  // the TLS client certificate's SHA-256, if one was presented
 };
 
 // Bytes [begin, end) of a stored file, which the session streams chunk by chunk.
@@ -79,6 +80,7 @@ class Api {
   ApiResponse ConsistencyProof(const ApiRequest& r);
   ApiResponse LogRecords(const ApiRequest& r, std::string_view origin);
   ApiResponse MetricsText();
+  ApiResponse Sync(const ApiRequest& r, std::string_view what);
 
   Node& node_;
   GroupCommitter& committer_;

@@ -16,6 +16,8 @@ struct ClientOptions {
   std::string pin_sha256;  // 64 hex: accept exactly the certificate with this SHA-256
   std::string ca_file;     // or: verify the chain and host name against these CAs
   std::string token;       // sent as "Authorization: Bearer ..."
+  std::string client_cert;  // PEM files presented for mutual TLS (node to node)
+  std::string client_key;
 };
 
 struct HttpResult {

@@ -1,0 +1,31 @@
+// The sync protocol over HTTPS with mutual TLS: this node presents its own certificate and pins
+// the peer's by fingerprint.
+#pragma once
+
+#include <memory>
+
+#include "khronika/http/client.h"
+#include "khronika/replication/roster.h"
+#include "khronika/replication/sync.h"
+
+namespace khronika {
+
+class HttpsPeerTransport : public PeerTransport {
+ public:
+  // `cert` and `key` are this node's TLS files (DIR/tls.crt, DIR/tls.key).
+  static Result<std::unique_ptr<HttpsPeerTransport>> Connect(const Peer& peer,
+                                                            const std::string& cert,
+                                                            const std::string& key);
+
+  Result<std::vector<Head>> Heads() override;
+  Result<std::vector<Hash>> ConsistencyProof(const Hash& origin, uint64_t from, uint64_t to) override;
+  Result<Bytes> Pack(const Hash& origin, uint64_t from, uint64_t to) override;
+  Result<Bytes> Chunks(const std::vector<Hash>& ids) override;
+
+ private:
+  explicit HttpsPeerTransport(std::unique_ptr<HttpsClient> client) : client_(std::move(client)) {}
+  Result<std::string> Get(const std::string& target, const char* what);
+  std::unique_ptr<HttpsClient> client_;
+};
+
+}  // namespace khronika

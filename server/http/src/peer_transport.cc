@@ -1,0 +1,66 @@
+#include "khronika/http/peer_transport.h"
+
+#include <nlohmann/json.hpp>
+
+namespace khronika {
+
+Result<std::unique_ptr<HttpsPeerTransport>> HttpsPeerTransport::Connect(const Peer& peer,
+                                                                       const std::string& cert,
+                                                                       const std::string& key) {
+  ClientOptions o;
+  o.url = peer.url;
+  o.pin_sha256 = peer.cert_sha256;
+  o.client_cert = cert;
+  o.client_key = key;
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> client, HttpsClient::Connect(o));
+  return std::unique_ptr<HttpsPeerTransport>(new HttpsPeerTransport(std::move(client)));
+}
+
+Result<std::string> HttpsPeerTransport::Get(const std::string& target, const char* what) {
+  KH_ASSIGN_OR_RETURN(HttpResult r, client_->Request("GET", target));
+  if (r.status != 200) return Status::IOError(std::string(what) + ": " + ErrorMessage(r));
+  return std::move(r.body);
+}
+
+Result<std::vector<Head>> HttpsPeerTransport::Heads() {
+  KH_ASSIGN_OR_RETURN(std::string body, Get("/v1/sync/heads", "heads"));
+  return HeadsFromJson(body);
+}
+
+Result<std::vector<Hash>> HttpsPeerTransport::ConsistencyProof(const Hash& origin, uint64_t from,
+                                                              uint64_t to) {
+  KH_ASSIGN_OR_RETURN(std::string body,
+                      Get("/v1/sync/consistency?origin=" + ToHex(origin) + "&from=" +
+                              std::to_string(from) + "&to=" + std::to_string(to),
+                          "consistency proof"));
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (!j.is_object() || !j.contains("proof") || !j["proof"].is_array() || j["proof"].size() > 128) {
+    return Status::Corruption("consistency proof: malformed answer");
+  }
+  std::vector<Hash> proof;
+  for (const auto& h : j["proof"]) {
+    if (!h.is_string()) return Status::Corruption("consistency proof: malformed hash");
+    KH_ASSIGN_OR_RETURN(Hash p, ParseHashHex(h.get<std::string>()));
+    proof.push_back(p);
+  }
+  return proof;
+}
+
+Result<Bytes> HttpsPeerTransport::Pack(const Hash& origin, uint64_t from, uint64_t to) {
+  KH_ASSIGN_OR_RETURN(std::string body,
+                      Get("/v1/sync/pack?origin=" + ToHex(origin) + "&from=" + std::to_string(from) +
+                              "&to=" + std::to_string(to),
+                          "pack"));
+  return Bytes(body.begin(), body.end());
+}
+
+Result<Bytes> HttpsPeerTransport::Chunks(const std::vector<Hash>& ids) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const Hash& h : ids) a.push_back(ToHex(h));
+  KH_ASSIGN_OR_RETURN(HttpResult r, client_->Request("POST", "/v1/sync/chunks",
+                                                    nlohmann::json{{"ids", a}}.dump()));
+  if (r.status != 200) return Status::IOError("chunks: " + ErrorMessage(r));
+  return Bytes(r.body.begin(), r.body.end());
+}
+
+}  // namespace khronika
