@@ -740,6 +740,10 @@ TEST(FileNameTest, InvalidNamesRejectedEverywhere) {
       {"UTF-16 surrogate", "\xed\xa0\x80"},
       {"above U+10FFFF", "\xf4\x90\x80\x80"},
       {"5-byte form", "\xf8\x88\x80\x80\x80"},
+      {"C1 control U+0085", "a\xc2\x85" "b"},
+      {"right-to-left override U+202E", "evil\xe2\x80\xaetxt.exe"},
+      {"left-to-right isolate U+2066", "a\xe2\x81\xa6" "b"},
+      {"right-to-left mark U+200F", "a\xe2\x80\x8f" "b"},
   };
   for (const auto& [what, name] : bad) {
     ExpectInvalid(ValidateFileName(name), what);

@@ -188,9 +188,9 @@ wait "$TLS_PID" 2>/dev/null || true
 TLS_PID=
 
 # ---- 3. baseline: how fast this disk flushes ----
-# 4 KiB overwritten in a preallocated file, then fdatasync, for 2 s: a lower bound on the cost
-# of one LMDB commit, which flushes twice (data pages, then the meta page). Measured before
-# and after the submission runs, since other work on the machine changes it.
+# 4 KiB overwritten in a preallocated file, then fdatasync, for 1.5 s: a lower bound on the
+# cost of one LMDB commit, which flushes twice (data pages, then the meta page). Measured just
+# before each submission run, since other work on the machine changes it from minute to minute.
 flush_rate() {
   python3 - "$WORK/flush.bin" <<'PY'
 import os, sys, time
@@ -199,7 +199,7 @@ os.write(fd, b"\0" * (64 * 4096))
 os.fsync(fd)
 buf, n = os.urandom(4096), 0
 t0 = time.perf_counter()
-while time.perf_counter() - t0 < 2.0:
+while time.perf_counter() - t0 < 1.5:
     os.pwrite(fd, buf, (n % 64) * 4096)
     os.fdatasync(fd)
     n += 1
@@ -208,8 +208,6 @@ os.close(fd)
 os.unlink(sys.argv[1])
 PY
 }
-step "fdatasync rate of this disk (2 s) ..."
-fig flush_before "$(flush_rate)"
 
 # ---- 4. submissions through the API: server_load at 1, 8 and 32 connections ----
 # Each level gets a fresh node and server, so each starts from an empty store; the node's
@@ -217,6 +215,7 @@ fig flush_before "$(flush_rate)"
 run_level() {
   local name=$1 clients=$2 seconds=$3 token c0 c1 line counts
   local extra=("${@:4}")   # more server_load options
+  fig "${name}_flush" "$(flush_rate)"
   token=$(new_node "$WORK/node-$name")
   start_server "$WORK/node-$name" "$WORK/serve-$name"
   line=$("$LOAD" --node "$URL" --pin "$PIN" --token "$token" --key "$WORK/author.pem" \
@@ -231,6 +230,8 @@ run_level() {
   figs_from "$name" "$line"
   fig "${name}_server_cpu_s" "$(awk -v a="$c0" -v b="$c1" -v t="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", (b - a) / t}')"
   fig "${name}_server_hwm_kib" "$(server_status_kib VmHWM)"
+  fig "${name}_server_anon_kib" "$(server_status_kib RssAnon)"
+  fig "${name}_server_file_kib" "$(server_status_kib RssFile)"
   stop_server
   fig "${name}_stop_s" "$STOP_S"
   counts=$(verify_counts "$WORK/node-$name")
@@ -248,11 +249,10 @@ for c in "${LEVELS[@]}"; do
 done
 step "server_load: 32 connections, every file the same bytes (chunk already stored), $DIAG_SECONDS s ..."
 run_level same32 32 "$DIAG_SECONDS" --same-content 1
-step "fdatasync rate of this disk, again (2 s) ..."
-fig flush_after "$(flush_rate)"
 
 # ---- 5. khronika submit processes, 8 at a time ----
 step "khronika submit: $CLI_CLIENTS concurrent loops of one process per 1 KiB file, $CLI_SECONDS s ..."
+fig cli_flush "$(flush_rate)"
 token=$(new_node "$WORK/node-cli")
 start_server "$WORK/node-cli" "$WORK/serve-cli"
 cli_loop() {
@@ -296,6 +296,7 @@ rm -rf "$WORK/node-cli" "$WORK/cli"
 
 # ---- 6. one 1 GiB file: khronika submit, then khronika get ----
 step "1 GiB file: khronika submit, then khronika get, sampling the server's memory ..."
+fig big_flush "$(flush_rate)"
 token=$(new_node "$WORK/node-big")
 reader=$("$KHRONIKA" token create --data "$WORK/node-big" --role reader 2>/dev/null)
 start_server "$WORK/node-big" "$WORK/serve-big"
@@ -362,7 +363,6 @@ up = big / MB / f("up_s")
 down = big / MB / f("down_s")
 rate = {c: f(f"c{c}_rate") for c in levels}
 cli = f("cli_ok") / f("cli_s")
-flush = (f("flush_before") + f("flush_after")) / 2
 
 def batch(name):
     txns = f(f"{name}_txns")
@@ -385,8 +385,6 @@ rows = [
     ("Ed25519 verify (openssl speed)", f"{ossl_verify:,.0f} /s"),
     ("Ed25519 sign (foundation_bench)", f"{sign:,.0f} /s"),
     ("loopback TLS 1.3, s_server -WWW -> curl, 1 GiB", f"{tls:,.1f} MB/s ({f('tls_s'):.2f} s, best of 2)"),
-    ("4 KiB write + fdatasync, before / after the runs",
-     f"{f('flush_before'):,.0f} / {f('flush_after'):,.0f} /s"),
 ]
 for c in levels:
     n = f"c{c}"
@@ -397,25 +395,31 @@ for c in levels:
                  f"{f(n + '_p50_ms'):.2f} / {f(n + '_p99_ms'):.2f} / {f(n + '_max_ms'):.1f} ms "
                  f"(PUT p50 {f(n + '_put_p50_ms'):.2f}, POST p50 {f(n + '_post_p50_ms'):.2f} ms)"))
     rows.append(("  entries per append transaction", f"{batch(n):.2f}"))
+    rows.append(("  disk just before: 4 KiB write + fdatasync", f"{f(n + '_flush'):,.0f} /s"))
     rows.append(("  server CPU", f"{cpu_ms(n):.3f} ms/entry, {cores(n):.2f} of {fig['nproc']} cores "
                  f"(load generator {f(n + '_client_cpu_s') / f(n + '_seconds'):.2f} cores)"))
-    rows.append(("  server peak RSS (VmHWM)", f"{f(n + '_server_hwm_kib') / MiB:.1f} MiB"))
+    rows.append(("  server peak RSS (VmHWM); at the end: anon / file",
+                 f"{f(n + '_server_hwm_kib') / MiB:.1f} MiB; {f(n + '_server_anon_kib') / MiB:.1f} / "
+                 f"{f(n + '_server_file_kib') / MiB:.1f} MiB ({fig[n + '_records']} entries stored)"))
 n = "same32"
 rows += [
     ("diagnostic: 32 connections, chunk already stored",
      f"{f(n + '_rate'):,.1f} entries/s ({fig[n + '_errors']} errors; PUT p50 "
      f"{f(n + '_put_p50_ms'):.2f} ms, POST p50 {f(n + '_post_p50_ms'):.2f} ms)"),
     ("  entries per append transaction", f"{batch(n):.2f}"),
+    ("  disk just before: 4 KiB write + fdatasync", f"{f(n + '_flush'):,.0f} /s"),
     ("  server CPU", f"{cpu_ms(n):.3f} ms/entry, {cores(n):.2f} cores"),
     (f"khronika submit, {fig.get('cli_ok')} processes, 8 at a time",
      f"{cli:,.1f} entries/s ({f('cli_s'):.1f} s, {fig['cli_errors']} errors, "
      f"server CPU {f('cli_server_cpu_s') / f('cli_s'):.2f} cores)"),
+    ("  disk just before: 4 KiB write + fdatasync", f"{f('cli_flush'):,.0f} /s"),
     ("upload: khronika submit of a 1 GiB file",
      f"{up:,.1f} MB/s ({f('up_s'):.2f} s; client user {f('up_client_user_s'):.2f} s sys "
      f"{f('up_client_sys_s'):.2f} s; server CPU {f('up_server_cpu_s'):.2f} s)"),
     ("download: khronika get of that file",
      f"{down:,.1f} MB/s ({f('down_s'):.2f} s; client user {f('down_client_user_s'):.2f} s sys "
      f"{f('down_client_sys_s'):.2f} s; server CPU {f('down_server_cpu_s'):.2f} s)"),
+    ("  disk just before: 4 KiB write + fdatasync", f"{f('big_flush'):,.0f} /s"),
     ("server RSS idle, before the transfers", f"{f('big_idle_rss_kib') / MiB:.1f} MiB"),
     ("server peak RSS during upload (sampled)",
      f"{f('up_server_rss_kib') / MiB:.1f} MiB (anonymous {f('up_server_anon_kib') / MiB:.1f}, "
@@ -446,7 +450,7 @@ print("Ratios (Khronika / baseline)")
 ratios = [(f"entries/s, {c} conn. / Ed25519 verify/s", rate[c] / verify) for c in levels]
 ratios += [
     ("entries/s, 32 conn. / openssl speed verify/s", rate[32] / ossl_verify),
-    ("entries/s, 1 conn. / fdatasync/s", rate[1] / flush),
+    ("entries/s, 1 conn. / fdatasync/s just before", rate[1] / f("c1_flush")),
     ("group commit scaling: 8 conn. / 1 conn.", rate[8] / rate[1]),
     ("group commit scaling: 32 conn. / 1 conn.", rate[32] / rate[1]),
     ("32 conn., chunk stored / chunk new", f("same32_rate") / rate[32]),

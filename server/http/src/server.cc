@@ -211,9 +211,14 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // A refusal before the request was read to its end (431, 413): the client may still be
+  // sending, so after the answer the rest is read and dropped for a moment before closing.
+  // Closing at once would make the kernel answer the unread bytes with a reset, which can
+  // destroy the answer before the client reads it (RFC 9112 section 9.6).
   void SendError(int status, std::string_view code, std::string_view message, bool close) {
     ApiResponse r = ErrorResponse(status, code, message);
     r.route = "rejected";
+    linger_on_close_ = close;
     SendResponse(std::move(r), close);
   }
 
@@ -243,8 +248,25 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnWrite(beast::error_code ec, bool close) {
     EndRequest();
+    if (!ec && close && linger_on_close_) return DrainThenClose();
     if (ec || close) return DoClose();
     DoReadHead();
+  }
+
+  void DrainThenClose() {
+    drain_until_ = SteadyClock::now() + std::chrono::seconds(2);
+    DrainSome();
+  }
+
+  void DrainSome() {
+    auto left = drain_until_ - SteadyClock::now();
+    if (left <= SteadyClock::duration::zero()) return DoClose();
+    beast::get_lowest_layer(stream_).expires_after(left);
+    stream_.async_read_some(net::buffer(drain_buffer_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->DoClose();
+                              self->DrainSome();
+                            });
   }
 
   // ---- streaming a stored file, one chunk in memory at a time ----
@@ -320,6 +342,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::empty_body>> head_parser_;
   std::optional<http::request_parser<http::string_body>> body_parser_;
   std::string peer_cert_sha256_;
+  bool linger_on_close_ = false;
+  SteadyClock::time_point drain_until_;
+  std::array<char, 16384> drain_buffer_;
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool in_request_ = false;
