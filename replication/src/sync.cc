@@ -330,6 +330,15 @@ class LogImporter {
   std::string our_checkpoint_;
 };
 
+// A restored node may append again once a peer has given back its own log.
+Status ClearRestorePending(Store& store, const Hash& origin) {
+  return store.Update([&](WriteTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto local, txn.Get(Table::kMeta, AsBytes(keys::kMetaLocalOrigin)));
+    if (!local || *local != Bytes(origin.begin(), origin.end())) return Status::Ok();
+    return txn.Delete(Table::kMeta, AsBytes(keys::kMetaRestorePending));
+  });
+}
+
 }  // namespace
 
 Result<std::vector<Hash>> ServeConsistencyProof(const Store& store, const Hash& origin,
@@ -350,6 +359,7 @@ Result<SyncReport> PullFromPeer(Store& store, PeerTransport& peer) {
     LogSyncResult result;
     result.origin = head.origin;
     result.status = LogImporter(store, peer, head, result).Run();
+    if (result.status.ok()) KH_RETURN_IF_ERROR(ClearRestorePending(store, head.origin));
     report.logs.push_back(std::move(result));
   }
   return report;

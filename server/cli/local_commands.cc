@@ -134,7 +134,15 @@ Status RunInit(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::string dir, args.Require("data"));
   std::string name = args.Get("name").value_or("khronika-node");
   KH_ASSIGN_OR_RETURN(StoreOptions options, StoreOptionsFrom(args, false));
-  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Node::Init(dir, name, options));
+  std::optional<SigningKey> existing;
+  if (auto key_path = args.Get("node-key")) {
+    KH_ASSIGN_OR_RETURN(std::string pem, ReadSmallFile(*key_path, 16 * 1024));
+    auto key = SigningKey::FromPem(pem);
+    if (!key.ok()) return key.status().Annotate(*key_path);
+    existing = std::move(key).value();
+  }
+  bool restoring = existing.has_value();
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Node::Init(dir, name, options, std::move(existing)));
   std::filesystem::path cert = std::filesystem::path(dir) / "tls.crt";
   KH_RETURN_IF_ERROR(CreateSelfSignedCertificate(cert, std::filesystem::path(dir) / "tls.key", name));
   KH_ASSIGN_OR_RETURN(std::string fingerprint, CertificateFingerprint(cert));
@@ -143,6 +151,10 @@ Status RunInit(const Args& args) {
             << "cert_sha256 " << fingerprint << "\n";
   std::cerr << "created node '" << name << "' in " << dir << " (key: "
             << Node::KeyPath(dir).string() << ", mode 0600)\n";
+  if (restoring) {
+    std::cerr << "this node took back an earlier identity: add members and peers, then run "
+                 "`khronika sync` to pull its own log back from them before serving\n";
+  }
   return Status::Ok();
 }
 
@@ -413,11 +425,14 @@ Status RunVerify(const Args& args) {
 std::vector<Command> LocalCommands() {
   return {
       {"init", "create a node: store, node key; print its id and verifier key",
-       "khronika init --data DIR [--name NAME] [--map-size BYTES]\n"
+       "khronika init --data DIR [--name NAME] [--node-key FILE] [--map-size BYTES]\n"
+       "With --node-key, the node takes back the identity in FILE (a node.key kept off-site):\n"
+       "after a raid, init, add the members and peers again, and `khronika sync` restores\n"
+       "its own log from them.\n"
        "Creates DIR/node.key (Ed25519, mode 0600), the LMDB store in DIR/store, and a\n"
        "self-signed TLS certificate (ECDSA P-256) in DIR/tls.crt and DIR/tls.key (0600).\n"
        "Prints the node id, its C2SP verifier key and the certificate's SHA-256.",
-       {kData, {"name"}, kMapSize}, RunInit},
+       {kData, {"name"}, {"node-key"}, kMapSize}, RunInit},
       {"keygen", "create an author key (Ed25519 PEM, mode 0600); print its public key",
        "khronika keygen --out FILE\n"
        "Writes the private key to FILE (mode 0600) and the public key to FILE.pub;\n"

@@ -23,3 +23,5 @@ khronika_server_test(server_concurrency_test)
 khronika_server_test(server_limits_test)
 # printed fingerprint, wrong pin, TLS 1.3 only
 khronika_server_test(server_tls_test)
+# three peered nodes: replication, a log outliving its origin, raided-node recovery, peer-only sync
+khronika_server_test(federation_test)

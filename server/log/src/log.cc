@@ -256,6 +256,12 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const Submission*
 
   Status st = store_.Update([&](WriteTxn& txn) -> Status {
     for (auto& r : receipts) r.reset();
+    KH_ASSIGN_OR_RETURN(bool restoring, txn.Contains(Table::kMeta, AsBytes(keys::kMetaRestorePending)));
+    if (restoring) {
+      return Status::PermissionDenied(
+          "this node took back an earlier identity and has not yet pulled its own log back from "
+          "a peer; run `khronika sync` first, or it would fork the log it signed before");
+    }
     KH_ASSIGN_OR_RETURN(uint64_t size, LogSize(txn, origin_));
     const uint64_t first_index = size;
     Hash prev_record{};

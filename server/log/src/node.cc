@@ -19,7 +19,8 @@ Node::Node(std::unique_ptr<Store> store, SigningKey key, std::string name)
 std::string Node::verifier_key() const { return FormatVerifierKey(origin_name(), key_.public_key()); }
 
 Result<std::unique_ptr<Node>> Node::Init(const std::filesystem::path& dir, std::string_view name,
-                                         const StoreOptions& options) {
+                                         const StoreOptions& options,
+                                         std::optional<SigningKey> existing_key) {
   if (name.empty() || name.size() > 128) {
     return Status::InvalidArgument("node name must be 1 to 128 bytes");
   }
@@ -31,7 +32,8 @@ Result<std::unique_ptr<Node>> Node::Init(const std::filesystem::path& dir, std::
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IOError("create " + dir.string() + ": " + ec.message());
   ::chmod(dir.c_str(), 0700);
-  SigningKey key = SigningKey::Generate();
+  bool restoring = existing_key.has_value();
+  SigningKey key = restoring ? std::move(*existing_key) : SigningKey::Generate();
   KH_RETURN_IF_ERROR(WriteNewFile(KeyPath(dir), key.ToPem(), 0600));
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(StorePath(dir), options));
   Hash id = NodeIdFromPublicKey(key.public_key());
@@ -39,6 +41,7 @@ Result<std::unique_ptr<Node>> Node::Init(const std::filesystem::path& dir, std::
     KH_RETURN_IF_ERROR(txn.Put(Table::kMeta, AsBytes(keys::kMetaNodeName), AsBytes(name)));
     KH_RETURN_IF_ERROR(txn.Put(Table::kMeta, AsBytes(keys::kMetaLocalOrigin), id));
     KH_RETURN_IF_ERROR(txn.Put(Table::kOrigins, id, key.public_key()));
+    if (restoring) return txn.Put(Table::kMeta, AsBytes(keys::kMetaRestorePending), AsBytes("1"));
     // An empty log has a signed checkpoint too, so a verifier can tell "empty" from "withheld".
     return txn.Put(Table::kCheckpoints, keys::Checkpoint(id, 0),
                    AsBytes(SignCheckpoint(key, 0, MerkleEmptyRoot())));

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "khronika/log/log.h"
@@ -14,8 +15,12 @@ namespace khronika {
 class Node {
  public:
   // Creates the directory, the node key and the store. AlreadyExists if DIR holds a node.
+  // With `existing_key`, the node takes back an identity it had before (after a raid or a
+  // disk failure): its own log is then pulled back from peers with `khronika sync`, and no
+  // size-0 checkpoint is written, since the log it signed is not empty.
   static Result<std::unique_ptr<Node>> Init(const std::filesystem::path& dir, std::string_view name,
-                                            const StoreOptions& options = {});
+                                            const StoreOptions& options = {},
+                                            std::optional<SigningKey> existing_key = std::nullopt);
   // Opens an existing node; NotFound if DIR holds none.
   static Result<std::unique_ptr<Node>> Open(const std::filesystem::path& dir,
                                             const StoreOptions& options = {});

@@ -41,5 +41,8 @@ inline Bytes ManifestEntry(const Hash& manifest_id, const Hash& entry_id) {
 
 inline constexpr std::string_view kMetaNodeName = "node_name";
 inline constexpr std::string_view kMetaLocalOrigin = "local_origin";
+// Present while a node that took back an old identity has not yet pulled its own log back:
+// appending then would fork the log it signed before.
+inline constexpr std::string_view kMetaRestorePending = "restore_pending";
 
 }  // namespace khronika::keys

@@ -1,0 +1,150 @@
+// Three NGOs' nodes on loopback, peered over mutual TLS: logs replicate, a log outlives its
+// origin, a raided node is rebuilt from its peers with nothing acknowledged lost, and the sync
+// endpoints answer only configured peers.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "server_fixture.h"
+
+namespace khronika::testing {
+namespace {
+
+using nlohmann::json;
+
+json IdOf(const std::filesystem::path& data) {
+  RunResult r = RunKhronika({"id", "--data", data.string(), "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return json::parse(r.out);
+}
+
+// Each node accepts the others' logs and knows how to reach them.
+void Federate(const std::vector<ServedNode*>& nodes) {
+  for (ServedNode* x : nodes) {
+    for (ServedNode* y : nodes) {
+      if (x == y) continue;
+      json id = IdOf(y->data());
+      RunResult m = RunKhronika({"member", "add", "--data", x->data().string(), "--vkey", id["vkey"]});
+      ASSERT_EQ(m.exit_code, 0) << m.err;
+      RunResult p = RunKhronika({"peer", "add", "--data", x->data().string(), "--url",
+                                 y->server().url(), "--id", id["node_id"], "--cert-sha256",
+                                 id["cert_sha256"]});
+      ASSERT_EQ(p.exit_code, 0) << p.err;
+    }
+  }
+}
+
+std::vector<std::string> EntryIds(const std::filesystem::path& data, const std::string& origin) {
+  RunResult r = RunKhronika({"log", "--data", data.string(), "--origin", origin, "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> ids;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) ids.push_back(json::parse(line)["entry_id"]);
+  return ids;
+}
+
+TEST(FederationTest, LogsReplicateAndARaidedNodeIsRebuiltFromItsPeers) {
+  ServedNode a, b, c;
+  Federate({&a, &b, &c});
+  std::string origin_a = IdOf(a.data())["node_id"];
+  Token submitter = MakeToken(a.data(), "submitter");
+
+  // NGO A records evidence through its server; every receipt is an acknowledged entry.
+  std::vector<std::string> acknowledged;
+  WritePseudoRandomFile(a / "video.mp4", 3 * 1024 * 1024 + 5, 11);
+  for (int i = 0; i < 4; ++i) {
+    WriteFile(a / ("note" + std::to_string(i) + ".txt"), "statement " + std::to_string(i));
+    std::vector<std::filesystem::path> files = {a / ("note" + std::to_string(i) + ".txt")};
+    if (i == 0) files.push_back(a / "video.mp4");
+    RunResult r = a.Submit(submitter.secret, "case-" + std::to_string(i % 2), files);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    acknowledged.push_back(json::parse(r.out)["entry_id"]);
+  }
+
+  // B pulls from A; C has no link to A's data except through B.
+  RunResult sb = RunKhronika({"sync", "--data", b.data().string(), "--peer", origin_a});
+  ASSERT_EQ(sb.exit_code, 0) << sb.out << sb.err;
+  EXPECT_NE(sb.out.find("received records 0 to 3"), std::string::npos) << sb.out;
+  std::string origin_b = IdOf(b.data())["node_id"];
+  RunResult sc = RunKhronika({"sync", "--data", c.data().string(), "--peer", origin_b});
+  ASSERT_EQ(sc.exit_code, 0) << sc.out << sc.err;
+  EXPECT_EQ(EntryIds(b.data(), origin_a), acknowledged);
+  EXPECT_EQ(EntryIds(c.data(), origin_a), acknowledged);
+  for (ServedNode* n : {&b, &c}) {
+    RunResult v = RunKhronika({"verify", "--data", n->data().string()});
+    EXPECT_EQ(v.exit_code, 0) << v.out;
+  }
+  // The replica serves the same checkpoint, signed by A.
+  RunResult cp_a = RunKhronika({"checkpoint", "--data", a.data().string()});
+  RunResult cp_c = RunKhronika({"checkpoint", "--data", c.data().string(), "--origin", origin_a});
+  EXPECT_EQ(cp_a.out, cp_c.out);
+
+  // The raid: A's disk is seized. Only its node key was kept off-site.
+  std::string kept_key = ReadFile(a.data() / "node.key");
+  std::filesystem::path restored = a / "restored";
+  a.server().Stop();
+  WriteFile(a / "offsite-node.key", kept_key);
+  RunResult init = RunKhronika({"init", "--data", restored.string(), "--name", "ngo-a",
+                                "--node-key", (a / "offsite-node.key").string()});
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  EXPECT_EQ(IdOf(restored)["node_id"], origin_a);
+  // Until its own log is back, the restored node refuses to append (it would fork its log).
+  RunResult keygen = RunKhronika({"author", "add", "--data", restored.string(), "--name", "x",
+                                  "--pubkey", (a.key().string() + ".pub")});
+  ASSERT_EQ(keygen.exit_code, 0);
+  RunResult early = RunKhronika({"add", "--data", restored.string(), "--key", a.key().string(),
+                                 "--case", "case-0", (a / "note0.txt").string()});
+  EXPECT_EQ(early.exit_code, 1);
+  EXPECT_NE(early.err.find("khronika sync"), std::string::npos) << early.err;
+
+  json id_c = IdOf(c.data());
+  ASSERT_EQ(RunKhronika({"member", "add", "--data", restored.string(), "--vkey", id_c["vkey"]}).exit_code, 0);
+  // The restored node has a new certificate: C must learn it before it will answer.
+  RunResult fresh_cert = RunKhronika({"id", "--data", restored.string(), "--json"});
+  std::string restored_fp = json::parse(fresh_cert.out)["cert_sha256"];
+  ASSERT_EQ(RunKhronika({"peer", "remove", "--data", c.data().string(), origin_a}).exit_code, 0);
+  ASSERT_EQ(RunKhronika({"peer", "add", "--data", c.data().string(), "--url", "https://127.0.0.1:1",
+                         "--id", origin_a, "--cert-sha256", restored_fp}).exit_code, 0);
+  ASSERT_EQ(RunKhronika({"peer", "add", "--data", restored.string(), "--url", c.server().url(),
+                         "--id", id_c["node_id"], "--cert-sha256", id_c["cert_sha256"]}).exit_code, 0);
+  RunResult back = RunKhronika({"sync", "--data", restored.string()});
+  ASSERT_EQ(back.exit_code, 0) << back.out << back.err;
+  EXPECT_EQ(EntryIds(restored, origin_a), acknowledged);  // zero acknowledged entries lost
+  RunResult v = RunKhronika({"verify", "--data", restored.string()});
+  EXPECT_EQ(v.exit_code, 0) << v.out;
+  RunResult cat = RunKhronika({"cat", "--data", restored.string(), acknowledged[0], "video.mp4"});
+  ASSERT_EQ(cat.exit_code, 0) << cat.err;
+  EXPECT_EQ(cat.out, ReadFile(a / "video.mp4"));
+  // And it carries on where it stopped.
+  RunResult after = RunKhronika({"add", "--data", restored.string(), "--key", a.key().string(),
+                                 "--case", "case-0", "--json", (a / "note0.txt").string()});
+  ASSERT_EQ(after.exit_code, 0) << after.err;
+  EXPECT_EQ(json::parse(after.out)["index"], 4);
+}
+
+TEST(FederationTest, SyncEndpointsAnswerOnlyConfiguredPeers) {
+  ServedNode a, b;
+  // Not peered yet: B's certificate is unknown to A.
+  json id_a = IdOf(a.data());
+  ASSERT_EQ(RunKhronika({"member", "add", "--data", b.data().string(), "--vkey", id_a["vkey"]}).exit_code, 0);
+  ASSERT_EQ(RunKhronika({"peer", "add", "--data", b.data().string(), "--url", a.server().url(),
+                         "--id", id_a["node_id"], "--cert-sha256", id_a["cert_sha256"]}).exit_code, 0);
+  RunResult refused = RunKhronika({"sync", "--data", b.data().string()});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.out.find("only for configured peers"), std::string::npos) << refused.out;
+  // Tokens do not open the sync endpoints either, even an admin's.
+  HttpReply heads = Get(a.server(), "/v1/sync/heads", a.admin().secret);
+  EXPECT_EQ(heads.status, 403) << heads.Describe();
+  // A peer pinned with the wrong fingerprint is refused by the client side.
+  Federate({&a, &b});
+  RunResult ok = RunKhronika({"sync", "--data", b.data().string()});
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  ASSERT_EQ(RunKhronika({"peer", "remove", "--data", b.data().string(), id_a["node_id"]}).exit_code, 0);
+  ASSERT_EQ(RunKhronika({"peer", "add", "--data", b.data().string(), "--url", a.server().url(), "--id",
+                         id_a["node_id"], "--cert-sha256", std::string(64, 'a')}).exit_code, 0);
+  RunResult wrong_pin = RunKhronika({"sync", "--data", b.data().string()});
+  EXPECT_EQ(wrong_pin.exit_code, 1);
+  EXPECT_NE(wrong_pin.out.find("does not match the pinned"), std::string::npos) << wrong_pin.out;
+}
+
+}  // namespace
+}  // namespace khronika::testing
