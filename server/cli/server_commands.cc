@@ -93,6 +93,9 @@ Status ApplyConfigFile(const std::filesystem::path& path, ServerOptions& o) {
     } else if (key == "worker_threads") {
       KH_ASSIGN_OR_RETURN(o.worker_threads, number(4096));
       if (o.worker_threads == 0) return Status::InvalidArgument(where + "worker_threads must be at least 1");
+    } else if (key == "sync_interval_s") {
+      KH_ASSIGN_OR_RETURN(uint64_t v, number(7 * 24 * 3600));
+      o.sync_interval = std::chrono::seconds(v);
     } else if (key == "io_threads") {
       KH_ASSIGN_OR_RETURN(o.io_threads, number(1024));
     } else {

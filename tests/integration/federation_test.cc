@@ -1,6 +1,8 @@
 // Three NGOs' nodes on loopback, peered over mutual TLS: logs replicate, a log outlives its
 // origin, a raided node is rebuilt from its peers with nothing acknowledged lost, and the sync
 // endpoints answer only configured peers.
+#include <thread>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -144,6 +146,34 @@ TEST(FederationTest, SyncEndpointsAnswerOnlyConfiguredPeers) {
   RunResult wrong_pin = RunKhronika({"sync", "--data", b.data().string()});
   EXPECT_EQ(wrong_pin.exit_code, 1);
   EXPECT_NE(wrong_pin.out.find("does not match the pinned"), std::string::npos) << wrong_pin.out;
+}
+
+}  // namespace
+}  // namespace khronika::testing
+
+namespace khronika::testing {
+namespace {
+
+TEST(FederationTest, ServePullsPeersOnItsOwnSchedule) {
+  ServedNode a;
+  ServedNode b("sync_interval_s = 1\n");
+  Federate({&a, &b});
+  std::string origin_a = IdOf(a.data())["node_id"];
+  Token submitter = MakeToken(a.data(), "submitter");
+  WriteFile(a / "note.txt", "seen from a window");
+  RunResult r = a.Submit(submitter.secret, "case-1", {a / "note.txt"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string entry = json::parse(r.out)["entry_id"];
+  // No `khronika sync`: B's server pulls by itself within a couple of intervals.
+  std::vector<std::string> seen;
+  for (int i = 0; i < 100 && seen.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    seen = EntryIds(b.data(), origin_a);
+  }
+  ASSERT_EQ(seen, std::vector<std::string>{entry});
+  HttpReply metrics = Get(b.server(), "/metrics", b.admin().secret);
+  EXPECT_NE(metrics.body.find("khronika_records_replicated_total 1"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("khronika_conflicting_checkpoints 0"), std::string::npos);
 }
 
 }  // namespace

@@ -797,7 +797,13 @@ ApiResponse Api::MetricsText() {
   Store::Usage usage = node_.store().GetUsage();
   ApiResponse r;
   r.content_type = "text/plain; version=0.0.4";
-  r.body = metrics_.Render(usage.used_bytes, usage.map_size);
+  Metrics::StoreGauges gauges{usage.used_bytes, usage.map_size, 0};
+  Status st = node_.store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(gauges.conflicts, txn.Count(Table::kConflicts));
+    return Status::Ok();
+  });
+  if (!st.ok()) return FromStatus(st);
+  r.body = metrics_.Render(gauges);
   return r;
 }
 

@@ -15,7 +15,7 @@ void Metrics::ObserveRequest(const std::string& route, int status, double second
   ++h.count;
 }
 
-std::string Metrics::Render(uint64_t store_used_bytes, uint64_t store_map_bytes) const {
+std::string Metrics::Render(const StoreGauges& store) const {
   std::ostringstream out;
   std::lock_guard lock(mu_);
   out << "# HELP khronika_http_requests_total HTTP requests by route and status.\n"
@@ -48,13 +48,23 @@ std::string Metrics::Render(uint64_t store_used_bytes, uint64_t store_map_bytes)
       << "khronika_bytes_stored_total " << bytes_stored_ << "\n"
       << "# HELP khronika_store_used_bytes Bytes used in the LMDB data file.\n"
       << "# TYPE khronika_store_used_bytes gauge\n"
-      << "khronika_store_used_bytes " << store_used_bytes << "\n"
+      << "khronika_store_used_bytes " << store.used_bytes << "\n"
       << "# HELP khronika_store_map_bytes Size limit of the LMDB map.\n"
       << "# TYPE khronika_store_map_bytes gauge\n"
-      << "khronika_store_map_bytes " << store_map_bytes << "\n"
+      << "khronika_store_map_bytes " << store.map_bytes << "\n"
       << "# HELP khronika_open_connections Open client connections.\n"
       << "# TYPE khronika_open_connections gauge\n"
-      << "khronika_open_connections " << open_connections_ << "\n";
+      << "khronika_open_connections " << open_connections_ << "\n"
+      << "# HELP khronika_records_replicated_total Records pulled from peers and committed.\n"
+      << "# TYPE khronika_records_replicated_total counter\n"
+      << "khronika_records_replicated_total " << records_replicated_ << "\n"
+      << "# HELP khronika_sync_failures_total Scheduled pulls from a peer that failed.\n"
+      << "# TYPE khronika_sync_failures_total counter\n"
+      << "khronika_sync_failures_total " << sync_failures_ << "\n"
+      << "# HELP khronika_conflicting_checkpoints Signed checkpoints kept as proof that an origin "
+         "rewrote or forked its log.\n"
+      << "# TYPE khronika_conflicting_checkpoints gauge\n"
+      << "khronika_conflicting_checkpoints " << store.conflicts << "\n";
   return out.str();
 }
 

@@ -20,6 +20,7 @@
 #include "khronika/http/group_commit.h"
 #include "khronika/schemas/crypto.h"
 #include "khronika/http/metrics.h"
+#include "khronika/http/sync_scheduler.h"
 
 namespace khronika {
 namespace {
@@ -44,6 +45,7 @@ struct Server::Impl {
         committer(node.log()),
         api(node, committer, metrics, options.api),
         signals(ioc, SIGINT, SIGTERM),
+        scheduler(node, metrics, options.sync_interval, options.tls_cert, options.tls_key),
         drain_timer(ioc) {}
 
   size_t IoThreads() const {
@@ -61,6 +63,7 @@ struct Server::Impl {
   GroupCommitter committer;
   Api api;
   net::signal_set signals;
+  SyncScheduler scheduler;
   net::steady_timer drain_timer;
   std::atomic<bool> draining{false};
   std::atomic<int64_t> in_flight{0};
@@ -444,12 +447,14 @@ void Server::Run() {
     if (!ec) s.BeginShutdown();
   });
   s.DoAccept();
+  if (s.options.sync_interval.count() > 0) s.scheduler.Start();
   std::vector<std::thread> threads;
   for (size_t i = 1; i < s.IoThreads(); ++i) threads.emplace_back([&s] { s.ioc.run(); });
   s.ioc.run();
   for (std::thread& t : threads) t.join();
   // Requests in flight have had their answers; what is queued still commits before the store
   // closes.
+  s.scheduler.Stop();
   s.workers.join();
   s.committer.Stop();
 }

@@ -17,7 +17,16 @@ class Metrics {
   void ConnectionClosed() { --open_connections_; }
   int64_t open_connections() const { return open_connections_; }
 
-  std::string Render(uint64_t store_used_bytes, uint64_t store_map_bytes) const;
+  void AddRecordsReplicated(uint64_t n) { records_replicated_ += n; }
+  void AddSyncFailure() { ++sync_failures_; }
+
+  // Gauges read from the store at scrape time.
+  struct StoreGauges {
+    uint64_t used_bytes = 0;
+    uint64_t map_bytes = 0;
+    uint64_t conflicts = 0;
+  };
+  std::string Render(const StoreGauges& store) const;
 
  private:
   static constexpr double kBuckets[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -34,6 +43,8 @@ class Metrics {
   std::atomic<uint64_t> entries_appended_{0};
   std::atomic<uint64_t> bytes_stored_{0};
   std::atomic<int64_t> open_connections_{0};
+  std::atomic<uint64_t> records_replicated_{0};
+  std::atomic<uint64_t> sync_failures_{0};
 };
 
 }  // namespace khronika

@@ -1,0 +1,44 @@
+// Pulls every peer on a schedule while the node serves: every interval with +-20% jitter, so
+// that peers do not all call at once, and with exponential backoff (up to an hour) for a peer
+// that keeps failing. Runs on its own thread; Stop() returns once the current pull ends.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "khronika/http/metrics.h"
+#include "khronika/log/node.h"
+
+namespace khronika {
+
+class SyncScheduler {
+ public:
+  SyncScheduler(Node& node, Metrics& metrics, std::chrono::seconds interval,
+                std::filesystem::path tls_cert, std::filesystem::path tls_key);
+  ~SyncScheduler();
+  SyncScheduler(const SyncScheduler&) = delete;
+  SyncScheduler& operator=(const SyncScheduler&) = delete;
+
+  void Start();
+  void Stop();
+
+ private:
+  void Run();
+  void PullAll();
+
+  Node& node_;
+  Metrics& metrics_;
+  std::chrono::seconds interval_;
+  std::filesystem::path cert_, key_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::map<Hash, std::pair<int, std::chrono::steady_clock::time_point>> backoff_;
+  std::thread thread_;
+};
+
+}  // namespace khronika

@@ -1,0 +1,94 @@
+#include "khronika/http/sync_scheduler.h"
+
+#include <iostream>
+#include <random>
+
+#include "khronika/http/peer_transport.h"
+#include "khronika/replication/roster.h"
+#include "khronika/replication/sync.h"
+
+namespace khronika {
+
+SyncScheduler::SyncScheduler(Node& node, Metrics& metrics, std::chrono::seconds interval,
+                             std::filesystem::path tls_cert, std::filesystem::path tls_key)
+    : node_(node), metrics_(metrics), interval_(interval), cert_(std::move(tls_cert)),
+      key_(std::move(tls_key)) {}
+
+SyncScheduler::~SyncScheduler() { Stop(); }
+
+void SyncScheduler::Start() { thread_ = std::thread([this] { Run(); }); }
+
+void SyncScheduler::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void SyncScheduler::Run() {
+  std::mt19937_64 rng(std::random_device{}());
+  std::uniform_real_distribution<double> jitter(0.8, 1.2);
+  for (;;) {
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(interval_ * jitter(rng));
+    {
+      std::unique_lock lock(mu_);
+      if (cv_.wait_for(lock, wait, [&] { return stopping_; })) return;
+    }
+    PullAll();
+  }
+}
+
+void SyncScheduler::PullAll() {
+  auto peers = ListPeers(node_.store());
+  if (!peers.ok()) return;
+  auto now = std::chrono::steady_clock::now();
+  for (const Peer& peer : *peers) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+    }
+    auto& [failures, not_before] = backoff_[peer.node_id];
+    if (now < not_before) continue;
+    std::string name = ToHex(peer.node_id).substr(0, 16);
+    Status outcome;
+    auto transport = HttpsPeerTransport::Connect(peer, cert_.string(), key_.string());
+    if (!transport.ok()) {
+      outcome = transport.status();
+    } else {
+      auto report = PullFromPeer(node_.store(), **transport);
+      if (!report.ok()) {
+        outcome = report.status();
+      } else {
+        for (const LogSyncResult& l : report->logs) {
+          metrics_.AddRecordsReplicated(l.to - l.from);
+          if (l.to > l.from) {
+            std::cerr << "khronika serve: sync: " << l.to - l.from << " records of "
+                      << ToHex(l.origin).substr(0, 16) << " from peer " << name << "\n";
+          }
+          if (!l.status.ok()) {
+            outcome = l.status;
+            std::cerr << "khronika serve: sync: " << (l.conflict ? "CONFLICT " : "")
+                      << "peer " << name << ": " << l.status.message() << "\n";
+          }
+        }
+      }
+    }
+    if (outcome.ok()) {
+      failures = 0;
+      not_before = {};
+    } else {
+      metrics_.AddSyncFailure();
+      failures = std::min(failures + 1, 12);
+      // Backoff doubles from one interval up to an hour.
+      auto delay = std::min<std::chrono::seconds>(interval_ * (1 << std::min(failures - 1, 10)),
+                                                  std::chrono::hours(1));
+      not_before = now + delay;
+      std::cerr << "khronika serve: sync: peer " << name << " failed (" << outcome.message()
+                << "); next try in " << delay.count() << " s\n";
+    }
+  }
+}
+
+}  // namespace khronika
