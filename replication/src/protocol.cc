@@ -4,6 +4,7 @@
 
 #include "khronika/log/log.h"
 #include "khronika/log/store_keys.h"
+#include "khronika/replication/witness.h"
 
 namespace khronika {
 namespace {
@@ -71,7 +72,8 @@ Result<std::vector<Head>> LocalHeads(const ReadTxn& txn) {
     Head h;
     h.origin = origin;
     h.size = ReadBigEndian64(last->first.data() + 32);
-    h.checkpoint.assign(AsChars(last->second));
+    // Cosignatures travel with the checkpoint, so witnessing gossips through heads.
+    KH_ASSIGN_OR_RETURN(h.checkpoint, CheckpointWithCosignatures(txn, origin, h.size));
     heads.push_back(std::move(h));
   }
   return heads;

@@ -41,8 +41,10 @@ Result<Member> AddMember(Store& store, std::string_view vkey, std::string_view c
   }
   m.vkey = std::string(vkey);
   if (!cosigner_vkey.empty()) {
-    KH_ASSIGN_OR_RETURN(NoteVerifier c, ParseVerifierKey(cosigner_vkey));
-    (void)c;
+    KH_ASSIGN_OR_RETURN(NoteVerifier c, ParseCosignerVerifierKey(cosigner_vkey));
+    if (c.name != v.name + "/witness") {
+      return Status::InvalidArgument("a member's witness key must be named " + v.name + "/witness");
+    }
     m.cosigner_vkey = std::string(cosigner_vkey);
   }
   json meta = {{"vkey", m.vkey}, {"cosigner_vkey", m.cosigner_vkey}};

@@ -10,6 +10,7 @@
 #include "khronika/log/proofs.h"
 #include "khronika/log/store_keys.h"
 #include "khronika/replication/roster.h"
+#include "khronika/replication/witness.h"
 #include "khronika/schemas/merkle.h"
 #include "khronika/schemas/note.h"
 
@@ -65,8 +66,18 @@ class LogImporter {
         return RecordConflict("the peer's checkpoint is not consistent with the log held here");
       }
     }
-    while (result_.to < checkpoint_.size) KH_RETURN_IF_ERROR(ImportBatch());
-    return Status::Ok();
+    for (int raced = 0; result_.to < checkpoint_.size;) {
+      Status st = ImportBatch();
+      if (st.code() != Code::kAlreadyExists || ++raced > 8) KH_RETURN_IF_ERROR(st);
+      if (st.ok()) continue;
+      // Another pull (the server's schedule, or a second `khronika sync`) committed records of
+      // this log meanwhile: carry on from what is held now.
+      KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
+        KH_ASSIGN_OR_RETURN(result_.to, LogSize(txn, head_.origin));
+        return Status::Ok();
+      }));
+    }
+    return result_.to > checkpoint_.size ? CheckNotAhead() : Status::Ok();
   }
 
  private:
@@ -84,6 +95,15 @@ class LogImporter {
     if (!NoteSignedBy(note, verifier)) {
       return Status::Corruption("the checkpoint is not signed by the origin's roster key");
     }
+    // Keep only the origin's own signature with the log; cosignatures are stored apart.
+    SignedNote origin_only{note.text, {}};
+    for (const NoteSignatureLine& line : note.signatures) {
+      if (line.name == verifier.name && line.key_id == verifier.key_id) {
+        origin_only.signatures.push_back(line);
+        break;
+      }
+    }
+    origin_note_ = FormatSignedNote(origin_only);
     KH_ASSIGN_OR_RETURN(checkpoint_, ParseCheckpointBody(note.text));
     if (checkpoint_.origin != OriginName(head_.origin) || checkpoint_.size != head_.size) {
       return Status::Corruption("the checkpoint names another log or size than announced");
@@ -102,7 +122,15 @@ class LogImporter {
       return RecordConflict("the peer's checkpoint at size " + std::to_string(checkpoint_.size) +
                             " has another root than the log held here");
     }
-    return Status::Ok();
+    // Consistent: keep the origin's signed checkpoint for that size if it is new here, so that
+    // it can be cosigned and served.
+    if (checkpoint_.size == 0) return Status::Ok();
+    return store_.Update([&](WriteTxn& txn) -> Status {
+      Bytes key = keys::Checkpoint(head_.origin, checkpoint_.size);
+      KH_ASSIGN_OR_RETURN(bool have, txn.Contains(Table::kCheckpoints, key));
+      if (have) return Status::Ok();
+      return txn.Put(Table::kCheckpoints, key, AsBytes(origin_note_));
+    });
   }
 
   Status RecordConflict(const std::string& why) {
@@ -313,7 +341,7 @@ class LogImporter {
       uint64_t to = from + items.size();
       if (to == checkpoint_.size) {
         KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kCheckpoints, keys::Checkpoint(head_.origin, to),
-                                            AsBytes(head_.checkpoint)));
+                                            AsBytes(origin_note_)));
       }
       return Status::Ok();
     });
@@ -328,6 +356,7 @@ class LogImporter {
   uint64_t local_size_ = 0;
   Hash local_root_{};
   std::string our_checkpoint_;
+  std::string origin_note_;
 };
 
 // A restored node may append again once a peer has given back its own log.
@@ -352,14 +381,30 @@ Result<std::vector<Hash>> ServeConsistencyProof(const Store& store, const Hash& 
   return proof;
 }
 
-Result<SyncReport> PullFromPeer(Store& store, PeerTransport& peer) {
+Result<SyncReport> PullFromPeer(Store& store, PeerTransport& peer, const Witness* witness) {
   KH_ASSIGN_OR_RETURN(std::vector<Head> heads, peer.Heads());
+  std::optional<Bytes> local;
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(local, txn.Get(Table::kMeta, AsBytes(keys::kMetaLocalOrigin)));
+    return Status::Ok();
+  }));
   SyncReport report;
   for (const Head& head : heads) {
     LogSyncResult result;
     result.origin = head.origin;
     result.status = LogImporter(store, peer, head, result).Run();
-    if (result.status.ok()) KH_RETURN_IF_ERROR(ClearRestorePending(store, head.origin));
+    if (result.status.ok()) {
+      KH_RETURN_IF_ERROR(ClearRestorePending(store, head.origin));
+      // Witnessing: others' cosignatures of what is held here are learnt, and this node vouches
+      // for every other member's log it has verified.
+      auto ingested = IngestCosignatures(store, head.origin, head.checkpoint);
+      if (ingested.ok()) result.cosignatures_received = *ingested;
+      bool is_local = local && *local == Bytes(head.origin.begin(), head.origin.end());
+      if (witness && !is_local) {
+        KH_ASSIGN_OR_RETURN(result.cosigned, CosignLatest(store, head.origin, *witness,
+                                                          static_cast<uint64_t>(NowMs() / 1000)));
+      }
+    }
     report.logs.push_back(std::move(result));
   }
   return report;

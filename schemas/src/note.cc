@@ -1,6 +1,7 @@
 #include "khronika/schemas/note.h"
 
 #include <charconv>
+#include <cstdint>
 #include <cstdio>
 
 namespace khronika {
@@ -65,13 +66,52 @@ Result<Checkpoint> ParseCheckpointBody(std::string_view body) {
   return c;
 }
 
-uint32_t NoteKeyId(std::string_view name, const PublicKey& key) {
+namespace {
+uint32_t KeyIdFor(std::string_view name, uint8_t alg, const PublicKey& key) {
   Bytes buf(name.begin(), name.end());
   buf.push_back('\n');
-  buf.push_back(kNoteAlgEd25519);
+  buf.push_back(alg);
   buf.insert(buf.end(), key.begin(), key.end());
   Hash h = Sha256(buf);
   return uint32_t{h[0]} << 24 | uint32_t{h[1]} << 16 | uint32_t{h[2]} << 8 | h[3];
+}
+
+std::string FormatVkey(std::string_view name, uint8_t alg, uint32_t key_id, const PublicKey& key) {
+  char id[9];
+  std::snprintf(id, sizeof id, "%08x", key_id);
+  Bytes raw{alg};
+  raw.insert(raw.end(), key.begin(), key.end());
+  return std::string(name) + "+" + id + "+" + Base64Encode(raw);
+}
+
+Result<NoteVerifier> ParseVkey(std::string_view vkey, uint8_t alg) {
+  size_t p1 = vkey.find('+');
+  if (p1 == std::string_view::npos) return Status::InvalidArgument("verifier key has no '+'");
+  size_t p2 = vkey.find('+', p1 + 1);
+  if (p2 == std::string_view::npos || p2 - p1 != 9) {
+    return Status::InvalidArgument("verifier key must be name+keyid+key");
+  }
+  NoteVerifier v;
+  v.name = std::string(vkey.substr(0, p1));
+  KH_RETURN_IF_ERROR(ValidateKeyName(v.name));
+  KH_ASSIGN_OR_RETURN(Bytes id, FromHex(vkey.substr(p1 + 1, 8)));
+  v.key_id = uint32_t{id[0]} << 24 | uint32_t{id[1]} << 16 | uint32_t{id[2]} << 8 | id[3];
+  KH_ASSIGN_OR_RETURN(Bytes raw, Base64Decode(vkey.substr(p2 + 1)));
+  if (raw.size() != 33 || raw[0] != alg) {
+    return Status::InvalidArgument(alg == kNoteAlgEd25519
+                                       ? "verifier key is not an Ed25519 (type 0x01) key"
+                                       : "verifier key is not a cosignature/v1 (type 0x04) key");
+  }
+  std::copy(raw.begin() + 1, raw.end(), v.key.begin());
+  if (KeyIdFor(v.name, alg, v.key) != v.key_id) {
+    return Status::InvalidArgument("verifier key id does not match its name and key");
+  }
+  return v;
+}
+}  // namespace
+
+uint32_t NoteKeyId(std::string_view name, const PublicKey& key) {
+  return KeyIdFor(name, kNoteAlgEd25519, key);
 }
 
 Status ValidateKeyName(std::string_view name) {
@@ -88,34 +128,11 @@ Status ValidateKeyName(std::string_view name) {
 }
 
 std::string FormatVerifierKey(std::string_view name, const PublicKey& key) {
-  char id[9];
-  std::snprintf(id, sizeof id, "%08x", NoteKeyId(name, key));
-  Bytes raw{kNoteAlgEd25519};
-  raw.insert(raw.end(), key.begin(), key.end());
-  return std::string(name) + "+" + id + "+" + Base64Encode(raw);
+  return FormatVkey(name, kNoteAlgEd25519, NoteKeyId(name, key), key);
 }
 
 Result<NoteVerifier> ParseVerifierKey(std::string_view vkey) {
-  size_t p1 = vkey.find('+');
-  if (p1 == std::string_view::npos) return Status::InvalidArgument("verifier key has no '+'");
-  size_t p2 = vkey.find('+', p1 + 1);
-  if (p2 == std::string_view::npos || p2 - p1 != 9) {
-    return Status::InvalidArgument("verifier key must be name+keyid+key");
-  }
-  NoteVerifier v;
-  v.name = std::string(vkey.substr(0, p1));
-  KH_RETURN_IF_ERROR(ValidateKeyName(v.name));
-  KH_ASSIGN_OR_RETURN(Bytes id, FromHex(vkey.substr(p1 + 1, 8)));
-  v.key_id = uint32_t{id[0]} << 24 | uint32_t{id[1]} << 16 | uint32_t{id[2]} << 8 | id[3];
-  KH_ASSIGN_OR_RETURN(Bytes raw, Base64Decode(vkey.substr(p2 + 1)));
-  if (raw.size() != 33 || raw[0] != kNoteAlgEd25519) {
-    return Status::InvalidArgument("verifier key is not an Ed25519 (type 0x01) key");
-  }
-  std::copy(raw.begin() + 1, raw.end(), v.key.begin());
-  if (NoteKeyId(v.name, v.key) != v.key_id) {
-    return Status::InvalidArgument("verifier key id does not match its name and key");
-  }
-  return v;
+  return ParseVkey(vkey, kNoteAlgEd25519);
 }
 
 Result<SignedNote> ParseSignedNote(std::string_view note) {
@@ -182,6 +199,49 @@ bool NoteSignedBy(const SignedNote& note, const NoteVerifier& verifier) {
     if (VerifySignature(verifier.key, AsBytes(note.text), sig)) return true;
   }
   return false;
+}
+
+uint32_t CosignatureKeyId(std::string_view name, const PublicKey& key) {
+  return KeyIdFor(name, kNoteAlgCosignatureV1, key);
+}
+
+std::string FormatCosignerVerifierKey(std::string_view name, const PublicKey& key) {
+  return FormatVkey(name, kNoteAlgCosignatureV1, CosignatureKeyId(name, key), key);
+}
+
+Result<NoteVerifier> ParseCosignerVerifierKey(std::string_view vkey) {
+  return ParseVkey(vkey, kNoteAlgCosignatureV1);
+}
+
+namespace {
+std::string CosignedMessage(std::string_view body, uint64_t timestamp) {
+  return "cosignature/v1\ntime " + std::to_string(timestamp) + "\n" + std::string(body);
+}
+}  // namespace
+
+NoteSignatureLine CosignCheckpoint(std::string_view checkpoint_body, std::string_view name,
+                                   const SigningKey& key, uint64_t timestamp) {
+  Signature sig = key.Sign(AsBytes(CosignedMessage(checkpoint_body, timestamp)));
+  NoteSignatureLine line{std::string(name), CosignatureKeyId(name, key.public_key()), {}};
+  for (int shift = 56; shift >= 0; shift -= 8) line.signature.push_back(static_cast<uint8_t>(timestamp >> shift));
+  line.signature.insert(line.signature.end(), sig.begin(), sig.end());
+  return line;
+}
+
+std::optional<uint64_t> VerifyCosignature(std::string_view checkpoint_body,
+                                          const NoteSignatureLine& line,
+                                          const NoteVerifier& cosigner) {
+  if (line.name != cosigner.name || line.key_id != cosigner.key_id || line.signature.size() != 72) {
+    return std::nullopt;
+  }
+  uint64_t timestamp = ReadBigEndian64(line.signature.data());
+  if (timestamp > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
+  Signature sig;
+  std::copy(line.signature.begin() + 8, line.signature.end(), sig.begin());
+  if (!VerifySignature(cosigner.key, AsBytes(CosignedMessage(checkpoint_body, timestamp)), sig)) {
+    return std::nullopt;
+  }
+  return timestamp;
 }
 
 }  // namespace khronika

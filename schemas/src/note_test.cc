@@ -618,3 +618,53 @@ TEST(KeyNameTest, Validation) {
 
 }  // namespace
 }  // namespace khronika
+
+namespace khronika {
+namespace {
+
+TEST(CosignatureTest, SignsTheC2spMessageAndVerifies) {
+  SigningKey witness = std::move(SigningKey::FromSeed(Bytes(32, 7)).value());
+  const std::string name = "khronika/witness-test";
+  const std::string body = "example.com/log\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
+  NoteSignatureLine line = CosignCheckpoint(body, name, witness, 1679315147);
+  ASSERT_EQ(line.signature.size(), 72u);
+  EXPECT_EQ(ReadBigEndian64(line.signature.data()), 1679315147u);
+  // The signed message, built here from the specification's example.
+  std::string message = "cosignature/v1\ntime 1679315147\n" + body;
+  Signature sig;
+  std::copy(line.signature.begin() + 8, line.signature.end(), sig.begin());
+  EXPECT_TRUE(VerifySignature(witness.public_key(), AsBytes(message), sig));
+  // Key id: SHA-256(name || "\n" || 0x04 || key)[:4], distinct from the 0x01 note key id.
+  Bytes id_input(name.begin(), name.end());
+  id_input.push_back('\n');
+  id_input.push_back(0x04);
+  id_input.insert(id_input.end(), witness.public_key().begin(), witness.public_key().end());
+  Hash h = Sha256(id_input);
+  EXPECT_EQ(line.key_id, uint32_t{h[0]} << 24 | uint32_t{h[1]} << 16 | uint32_t{h[2]} << 8 | h[3]);
+  EXPECT_NE(line.key_id, NoteKeyId(name, witness.public_key()));
+
+  auto vkey = ParseCosignerVerifierKey(FormatCosignerVerifierKey(name, witness.public_key()));
+  ASSERT_TRUE(vkey.ok()) << vkey.status().ToString();
+  EXPECT_EQ(VerifyCosignature(body, line, *vkey), std::optional<uint64_t>(1679315147));
+  // A note verifier key (type 0x01) is not a cosigner key, and vice versa.
+  EXPECT_FALSE(ParseCosignerVerifierKey(FormatVerifierKey(name, witness.public_key())).ok());
+  EXPECT_FALSE(ParseVerifierKey(FormatCosignerVerifierKey(name, witness.public_key())).ok());
+
+  std::string other_body = body;
+  other_body[body.size() - 3] = 'A';
+  EXPECT_FALSE(VerifyCosignature(other_body, line, *vkey).has_value());
+  NoteSignatureLine retimed = line;
+  retimed.signature[7] ^= 1;
+  EXPECT_FALSE(VerifyCosignature(body, retimed, *vkey).has_value());
+  SigningKey stranger = SigningKey::Generate();
+  auto stranger_vkey = ParseCosignerVerifierKey(FormatCosignerVerifierKey(name, stranger.public_key()));
+  EXPECT_FALSE(VerifyCosignature(body, line, *stranger_vkey).has_value());
+  // The line travels inside a signed note and parses back unchanged.
+  SignedNote note{body, {line}};
+  auto parsed = ParseSignedNote(FormatSignedNote(note));
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_TRUE(VerifyCosignature(parsed->text, parsed->signatures[0], *vkey).has_value());
+}
+
+}  // namespace
+}  // namespace khronika

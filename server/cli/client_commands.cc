@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <set>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -144,6 +146,71 @@ Status VerifyReceipt(const json& r, const Hash& entry_id) {
   }
 }
 
+// Waits until `k` other members have cosigned a checkpoint that includes the receipt's record,
+// and returns that checkpoint with its cosignatures and a fresh inclusion proof, all verified.
+Result<json> WaitForReplicas(HttpsClient& client, const json& receipt, uint64_t k, uint64_t timeout_s) {
+  uint64_t index = receipt["index"].get<uint64_t>();
+  KH_ASSIGN_OR_RETURN(Bytes record_bytes, FromHex(receipt["record_hex"].get<std::string>()));
+  KH_ASSIGN_OR_RETURN(PublicKey node_key, ParsePublicKey(receipt["node_public_key"].get<std::string>()));
+  Hash origin = NodeIdFromPublicKey(node_key);
+  KH_ASSIGN_OR_RETURN(NoteVerifier origin_verifier,
+                      ParseVerifierKey(FormatVerifierKey("khronika/" + ToHex(origin), node_key)));
+  auto deadline = SteadyClock::now() + std::chrono::seconds(timeout_s);
+  size_t best = 0;
+  for (;;) {
+    KH_ASSIGN_OR_RETURN(HttpResult w, client.Request("GET", "/v1/checkpoint/witnessed"));
+    if (w.status == 200) {
+      KH_ASSIGN_OR_RETURN(json body, JsonBody(w));
+      uint64_t size = body.value("size", uint64_t{0});
+      KH_ASSIGN_OR_RETURN(SignedNote note, ParseSignedNote(body.value("checkpoint", "")));
+      KH_ASSIGN_OR_RETURN(Checkpoint cp, ParseCheckpointBody(note.text));
+      if (size > index && cp.size == size && NoteSignedBy(note, origin_verifier)) {
+        json cosigners = json::array();
+        std::set<std::string> members;
+        for (const json& c : body["cosignatures"]) {
+          std::string member = c.value("member", "");
+          auto verifier = ParseCosignerVerifierKey(c.value("vkey", ""));
+          if (!verifier.ok() || member == ToHex(origin) ||
+              verifier->name != "khronika/" + member + "/witness") {
+            continue;
+          }
+          for (const NoteSignatureLine& line : note.signatures) {
+            if (VerifyCosignature(note.text, line, *verifier) && members.insert(member).second) {
+              cosigners.push_back({{"member", member}, {"vkey", c["vkey"]}});
+            }
+          }
+        }
+        best = std::max(best, members.size());
+        if (members.size() >= k) {
+          KH_ASSIGN_OR_RETURN(HttpResult p, client.Request("GET", "/v1/proof/inclusion?index=" +
+                                                                      std::to_string(index) + "&size=" +
+                                                                      std::to_string(size)));
+          KH_RETURN_IF_ERROR(CheckResponse(p, {200}));
+          KH_ASSIGN_OR_RETURN(json proof_json, JsonBody(p));
+          std::vector<Hash> proof;
+          for (const json& h : proof_json["proof"]) {
+            KH_ASSIGN_OR_RETURN(Hash ph, ParseHashHex(h.get<std::string>()));
+            proof.push_back(ph);
+          }
+          if (!VerifyInclusion(LeafHash(record_bytes), index, size, proof, cp.root)) {
+            return Status::Corruption("the inclusion proof does not lead to the cosigned checkpoint");
+          }
+          return json{{"size", size}, {"checkpoint", body["checkpoint"]}, {"cosigners", cosigners},
+                      {"inclusion_proof", proof_json["proof"]}};
+        }
+      }
+    }
+    if (SteadyClock::now() >= deadline) {
+      return Status::IOError("entry " + receipt["entry_id"].get<std::string>() + " is recorded at index " +
+                             std::to_string(index) + " but not yet replicated: " + std::to_string(best) +
+                             " of " + std::to_string(k) + " partner nodes had cosigned after " +
+                             std::to_string(timeout_s) + " s (the entry is safe on this node; run submit "
+                             "again later to collect the replicated receipt)");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
 Status RunSubmit(const Args& args) {
   KH_ASSIGN_OR_RETURN(ClientOptions conn, ConnectionFrom(args));
   KH_ASSIGN_OR_RETURN(std::string key_path, args.Require("key"));
@@ -230,6 +297,12 @@ Status RunSubmit(const Args& args) {
   KH_RETURN_IF_ERROR(CheckResponse(r, {200, 201}));
   KH_ASSIGN_OR_RETURN(json receipt, JsonBody(r));
   KH_RETURN_IF_ERROR(VerifyReceipt(receipt, entry_id));
+  KH_ASSIGN_OR_RETURN(uint64_t replicas, args.GetUnsigned("replicas", 0));
+  if (replicas > 0) {
+    KH_ASSIGN_OR_RETURN(uint64_t timeout_s, args.GetUnsigned("replicas-timeout", 120));
+    KH_ASSIGN_OR_RETURN(json replicated, WaitForReplicas(*client, receipt, replicas, timeout_s));
+    receipt["replicated"] = replicated;
+  }
   if (args.Has("json")) {
     receipt["chunks_sent"] = sent_chunks;
     receipt["chunks_total"] = total_chunks;
@@ -238,6 +311,10 @@ Status RunSubmit(const Args& args) {
     std::cout << "entry " << ToHex(entry_id) << "\n"
               << "index " << receipt["index"] << "\n"
               << "checkpoint size " << receipt["tree_size"] << " (signature and inclusion proof verified)\n";
+    if (receipt.contains("replicated")) {
+      std::cout << "replicated: cosigned by " << receipt["replicated"]["cosigners"].size()
+                << " partner nodes at size " << receipt["replicated"]["size"] << "\n";
+    }
     std::cerr << "sent " << sent_chunks << " of " << total_chunks << " chunks; the rest were already on the node\n";
   }
   return Status::Ok();
@@ -342,8 +419,11 @@ std::vector<Command> ClientCommands() {
        "Signs the entry with the author key in FILE (it never leaves this machine), uploads\n"
        "only the chunks the node lacks, appends, and checks the receipt: the checkpoint's\n"
        "signature and the inclusion proof. KHRONIKA_NODE and KHRONIKA_TOKEN may stand in for\n"
-       "--node and --token.",
-       With({{"key"}, {"case"}, {"kind"}, {"meta", true, true}, {"corrects"}, {"json", false}}),
+       "--node and --token. --replicas K waits (up to --replicas-timeout seconds, default 120)\n"
+       "until K other federation members have cosigned a checkpoint that includes the entry:\n"
+       "only then does it survive the seizure of this node.",
+       With({{"key"}, {"case"}, {"kind"}, {"meta", true, true}, {"corrects"}, {"json", false},
+             {"replicas"}, {"replicas-timeout"}}),
        RunSubmit},
       {"get", "download an entry's files and verify every byte",
        "khronika get --node URL --token T ENTRY_ID [--out DIR] (--pin sha256:FP | --cacert FILE)\n"

@@ -10,6 +10,7 @@
 #include "khronika/log/node.h"
 #include "khronika/replication/roster.h"
 #include "khronika/replication/sync.h"
+#include "khronika/replication/witness.h"
 
 namespace khronika::cli {
 namespace {
@@ -114,7 +115,8 @@ Status RunSync(const Args& args) {
       all_ok = false;
       continue;
     }
-    auto report = PullFromPeer(node->store(), **transport);
+    Witness witness{node->cosigner_name(), &node->cosigner_key()};
+    auto report = PullFromPeer(node->store(), **transport, &witness);
     if (!report.ok()) {
       std::cout << "peer " << name << ": " << report.status().ToString() << "\n";
       all_ok = false;
@@ -127,7 +129,7 @@ Status RunSync(const Args& args) {
                                           std::to_string(l.to - 1) + " (" +
                                           std::to_string(l.chunks_fetched) + " chunks)"
                                     : "up to date at " + std::to_string(l.to) + " records")
-                  << "\n";
+                  << (l.cosigned ? "; cosigned" : "") << "\n";
       } else {
         all_ok = false;
         std::cout << (l.conflict ? "CONFLICT: " : "failed: ") << l.status.message()

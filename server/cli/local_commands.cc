@@ -342,6 +342,7 @@ Status RunId(const Args& args) {
   if (args.Has("json")) {
     json j = {{"node_id", ToHex(node->id())},
               {"cert_sha256", fingerprint},
+              {"cosigner_vkey", node->cosigner_verifier_key()},
               {"vkey", node->verifier_key()},
               {"name", node->name()},
               {"origin", node->origin_name()},
@@ -350,6 +351,7 @@ Status RunId(const Args& args) {
   } else {
     std::cout << "node_id " << ToHex(node->id()) << "\n"
               << "vkey " << node->verifier_key() << "\n"
+              << "cosigner_vkey " << node->cosigner_verifier_key() << "\n"
               << "name " << node->name() << "\n";
     if (!fingerprint.empty()) std::cout << "cert_sha256 " << fingerprint << "\n";
   }

@@ -1,11 +1,13 @@
 // Three NGOs' nodes on loopback, peered over mutual TLS: logs replicate, a log outlives its
 // origin, a raided node is rebuilt from its peers with nothing acknowledged lost, and the sync
 // endpoints answer only configured peers.
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "khronika/schemas/note.h"
 #include "server_fixture.h"
 
 namespace khronika::testing {
@@ -25,7 +27,8 @@ void Federate(const std::vector<ServedNode*>& nodes) {
     for (ServedNode* y : nodes) {
       if (x == y) continue;
       json id = IdOf(y->data());
-      RunResult m = RunKhronika({"member", "add", "--data", x->data().string(), "--vkey", id["vkey"]});
+      RunResult m = RunKhronika({"member", "add", "--data", x->data().string(), "--vkey", id["vkey"],
+                                 "--cosigner-vkey", id["cosigner_vkey"]});
       ASSERT_EQ(m.exit_code, 0) << m.err;
       RunResult p = RunKhronika({"peer", "add", "--data", x->data().string(), "--url",
                                  y->server().url(), "--id", id["node_id"], "--cert-sha256",
@@ -62,10 +65,10 @@ TEST(FederationTest, LogsReplicateAndARaidedNodeIsRebuiltFromItsPeers) {
     acknowledged.push_back(json::parse(r.out)["entry_id"]);
   }
 
-  // B pulls from A; C has no link to A's data except through B.
+  // B pulls from A (its server may already have, when A's notifications arrived); C has no
+  // link to A's data except through B.
   RunResult sb = RunKhronika({"sync", "--data", b.data().string(), "--peer", origin_a});
   ASSERT_EQ(sb.exit_code, 0) << sb.out << sb.err;
-  EXPECT_NE(sb.out.find("received records 0 to 3"), std::string::npos) << sb.out;
   std::string origin_b = IdOf(b.data())["node_id"];
   RunResult sc = RunKhronika({"sync", "--data", c.data().string(), "--peer", origin_b});
   ASSERT_EQ(sc.exit_code, 0) << sc.out << sc.err;
@@ -174,6 +177,49 @@ TEST(FederationTest, ServePullsPeersOnItsOwnSchedule) {
   HttpReply metrics = Get(b.server(), "/metrics", b.admin().secret);
   EXPECT_NE(metrics.body.find("khronika_records_replicated_total 1"), std::string::npos) << metrics.body;
   EXPECT_NE(metrics.body.find("khronika_conflicting_checkpoints 0"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace khronika::testing
+
+namespace khronika::testing {
+namespace {
+
+TEST(FederationTest, SubmitWithReplicasWaitsForPartnersCosignatures) {
+  // No schedule: only the origin's notifications make the partners pull, cosign and answer.
+  ServedNode a("sync_interval_s = 0\n"), b("sync_interval_s = 0\n"), c("sync_interval_s = 0\n");
+  Federate({&a, &b, &c});
+  Token submitter = MakeToken(a.data(), "submitter");
+  WriteFile(a / "statement.txt", "what the witness saw");
+  RunResult r = a.Submit(submitter.secret, "case-9", {a / "statement.txt"},
+                         {"--replicas", "2", "--replicas-timeout", "60"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  json receipt = json::parse(r.out);
+  ASSERT_TRUE(receipt.contains("replicated")) << r.out;
+  const json& rep = receipt["replicated"];
+  EXPECT_EQ(rep["cosigners"].size(), 2u);
+  std::set<std::string> members;
+  for (const auto& m : rep["cosigners"]) members.insert(m["member"]);
+  EXPECT_EQ(members, (std::set<std::string>{IdOf(b.data())["node_id"], IdOf(c.data())["node_id"]}));
+  // The cosigned checkpoint is a C2SP note: the origin's signature, then the two cosignatures,
+  // each checkable with the partner's published witness key.
+  auto note = ParseSignedNote(rep["checkpoint"].get<std::string>());
+  ASSERT_TRUE(note.ok());
+  EXPECT_EQ(note->signatures.size(), 3u);
+  for (ServedNode* n : {&b, &c}) {
+    auto vkey = ParseCosignerVerifierKey(IdOf(n->data())["cosigner_vkey"].get<std::string>());
+    ASSERT_TRUE(vkey.ok());
+    bool found = false;
+    for (const auto& line : note->signatures) found |= VerifyCosignature(note->text, line, *vkey).has_value();
+    EXPECT_TRUE(found);
+  }
+  // With more partners asked for than exist, the answer is a clear "recorded, not replicated".
+  WriteFile(a / "second.txt", "later");
+  RunResult too_many = a.Submit(submitter.secret, "case-9", {a / "second.txt"},
+                                {"--replicas", "3", "--replicas-timeout", "3"});
+  EXPECT_EQ(too_many.exit_code, 1);
+  EXPECT_NE(too_many.err.find("is recorded at index 1 but not yet replicated"), std::string::npos)
+      << too_many.err;
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "khronika/http/api.h"
 
+#include <algorithm>
 #include <charconv>
 #include <limits>
 #include <map>
@@ -10,6 +11,7 @@
 #include "khronika/replication/protocol.h"
 #include "khronika/replication/roster.h"
 #include "khronika/replication/sync.h"
+#include "khronika/replication/witness.h"
 #include "khronika/log/store_keys.h"
 #include "khronika/schemas/json_view.h"
 #include "khronika/schemas/merkle.h"
@@ -343,6 +345,10 @@ ApiResponse Api::Route(const ApiRequest& req) {
     if (auto r = method_is("GET", "GET /v1/checkpoint")) return *r;
     return with_route(GetCheckpoint(), "GET /v1/checkpoint");
   }
+  if (n == 3 && parts[1] == "checkpoint" && parts[2] == "witnessed") {
+    if (auto r = method_is("GET", "GET /v1/checkpoint/witnessed")) return *r;
+    return with_route(WitnessedCheckpoint(), "GET /v1/checkpoint/witnessed");
+  }
   if (n == 3 && parts[1] == "proof" && parts[2] == "inclusion") {
     if (auto r = method_is("GET", "GET /v1/proof/inclusion")) return *r;
     return with_route(InclusionProof(req), "GET /v1/proof/inclusion");
@@ -456,6 +462,7 @@ ApiResponse Api::PostEntry(const ApiRequest& r, const TokenInfo& who) {
     return FromStatus(st, true);
   }
   metrics_.AddEntriesAppended(1);
+  if (on_appended_) on_appended_();
   return Json(201, ReceiptJson(*receipt, node_.key().public_key()));
 }
 
@@ -642,6 +649,37 @@ ApiResponse Api::GetCheckpoint() {
   return r;
 }
 
+// The most recent checkpoint of this node's log that other members have cosigned, with the
+// cosignatures that verify under their witness keys.
+ApiResponse Api::WitnessedCheckpoint() {
+  json out = nullptr;
+  Status st = node_.store().View([&](ReadTxn& txn) -> Status {
+    std::vector<uint64_t> sizes;
+    KH_RETURN_IF_ERROR(txn.Scan(Table::kCosignatures, node_.id(), [&](ByteView key, ByteView) -> Result<bool> {
+      if (key.size() >= 40) sizes.push_back(ReadBigEndian64(key.data() + 32));
+      return true;
+    }));
+    std::sort(sizes.begin(), sizes.end());
+    sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
+    for (auto it = sizes.rbegin(); it != sizes.rend(); ++it) {
+      KH_ASSIGN_OR_RETURN(auto cosigs, VerifiedCosignatures(txn, node_.id(), *it));
+      if (cosigs.empty()) continue;
+      KH_ASSIGN_OR_RETURN(std::string note, CheckpointWithCosignatures(txn, node_.id(), *it));
+      json list = json::array();
+      for (const auto& c : cosigs) {
+        list.push_back({{"name", c.name}, {"vkey", c.vkey}, {"timestamp", c.timestamp},
+                        {"member", ToHex(c.member)}});
+      }
+      out = {{"size", *it}, {"checkpoint", note}, {"cosignatures", list}};
+      break;
+    }
+    return Status::Ok();
+  });
+  if (!st.ok()) return FromStatus(st);
+  if (out.is_null()) return ErrorResponse(404, "not_found", "no checkpoint of this log is cosigned yet");
+  return Json(200, out);
+}
+
 ApiResponse Api::InclusionProof(const ApiRequest& r) {
   auto query = QueryOf(r);
   if (!query.ok()) return FromStatus(query.status());
@@ -731,6 +769,10 @@ ApiResponse Api::Sync(const ApiRequest& r, std::string_view what) {
     resp.body.assign(reinterpret_cast<const char*>(body.data()), body.size());
     return resp;
   };
+  if (what == "notify" && r.method == "POST") {
+    if (on_notified_) on_notified_();
+    return Json(202, {{"status", "pulling"}});
+  }
   if (what == "heads" && r.method == "GET") {
     std::vector<Head> heads;
     st = node_.store().View([&](ReadTxn& txn) -> Status {

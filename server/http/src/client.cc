@@ -79,6 +79,7 @@ struct HttpsClient::Impl {
     beast::get_lowest_layer(*stream).expires_after(std::chrono::seconds(30));
     beast::get_lowest_layer(*stream).connect(results, ec);
     if (ec) return Status::IOError("connect to " + options.url + ": " + ec.message());
+    beast::get_lowest_layer(*stream).socket().set_option(tcp::no_delay(true), ec);
     if (options.pin_sha256.empty()) {
       stream->set_verify_mode(ssl::verify_peer);
       stream->set_verify_callback(ssl::host_name_verification(url.host));

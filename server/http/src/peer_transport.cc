@@ -63,4 +63,10 @@ Result<Bytes> HttpsPeerTransport::Chunks(const std::vector<Hash>& ids) {
   return Bytes(r.body.begin(), r.body.end());
 }
 
+Status HttpsPeerTransport::Notify() {
+  KH_ASSIGN_OR_RETURN(HttpResult r, client_->Request("POST", "/v1/sync/notify", "{}"));
+  if (r.status != 202) return Status::IOError("notify: " + ErrorMessage(r));
+  return Status::Ok();
+}
+
 }  // namespace khronika

@@ -369,6 +369,9 @@ void Server::Impl::DoAccept() {
       beast::error_code ignored;
       socket.close(ignored);  // over the cap: refuse at once rather than queue
     } else {
+      // Small answers (receipts, 201s to chunk uploads) must not wait for Nagle's algorithm.
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
       std::make_shared<Session>(std::move(socket), *this)->Start();
     }
     if (!draining) DoAccept();
@@ -447,7 +450,9 @@ void Server::Run() {
     if (!ec) s.BeginShutdown();
   });
   s.DoAccept();
-  if (s.options.sync_interval.count() > 0) s.scheduler.Start();
+  s.api.OnAppended([&s] { s.scheduler.NotifyPeers(); });
+  s.api.OnPeerNotified([&s] { s.scheduler.Poke(); });
+  s.scheduler.Start();
   std::vector<std::thread> threads;
   for (size_t i = 1; i < s.IoThreads(); ++i) threads.emplace_back([&s] { s.ioc.run(); });
   s.ioc.run();

@@ -6,6 +6,7 @@
 #include "khronika/http/peer_transport.h"
 #include "khronika/replication/roster.h"
 #include "khronika/replication/sync.h"
+#include "khronika/replication/witness.h"
 
 namespace khronika {
 
@@ -27,27 +28,73 @@ void SyncScheduler::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void SyncScheduler::Poke() {
+  {
+    std::lock_guard lock(mu_);
+    poked_ = true;
+  }
+  cv_.notify_all();
+}
+
+void SyncScheduler::NotifyPeers() {
+  {
+    std::lock_guard lock(mu_);
+    notify_ = true;
+  }
+  cv_.notify_all();
+}
+
 void SyncScheduler::Run() {
   std::mt19937_64 rng(std::random_device{}());
   std::uniform_real_distribution<double> jitter(0.8, 1.2);
+  auto next_pull = std::chrono::steady_clock::now();
+  if (interval_.count() > 0) {
+    next_pull += std::chrono::duration_cast<std::chrono::milliseconds>(interval_ * jitter(rng));
+  }
   for (;;) {
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(interval_ * jitter(rng));
+    bool pull = false, notify = false;
     {
       std::unique_lock lock(mu_);
-      if (cv_.wait_for(lock, wait, [&] { return stopping_; })) return;
+      auto ready = [&] { return stopping_ || poked_ || notify_; };
+      if (interval_.count() > 0) {
+        cv_.wait_until(lock, next_pull, ready);
+      } else {
+        cv_.wait(lock, ready);
+      }
+      if (stopping_) return;
+      pull = poked_ || (interval_.count() > 0 && std::chrono::steady_clock::now() >= next_pull);
+      notify = notify_;
+      poked_ = notify_ = false;
     }
-    PullAll();
+    if (notify) SendNotifications();
+    if (pull) {
+      if (interval_.count() > 0) {
+        next_pull = std::chrono::steady_clock::now() +
+                    std::chrono::duration_cast<std::chrono::milliseconds>(interval_ * jitter(rng));
+      }
+      if (PullAll()) NotifyPeers();
+    }
   }
 }
 
-void SyncScheduler::PullAll() {
+void SyncScheduler::SendNotifications() {
   auto peers = ListPeers(node_.store());
   if (!peers.ok()) return;
+  for (const Peer& peer : *peers) {
+    auto transport = HttpsPeerTransport::Connect(peer, cert_.string(), key_.string());
+    if (transport.ok()) (void)(*transport)->Notify();  // best effort: the schedule catches up
+  }
+}
+
+bool SyncScheduler::PullAll() {
+  bool changed = false;
+  auto peers = ListPeers(node_.store());
+  if (!peers.ok()) return false;
   auto now = std::chrono::steady_clock::now();
   for (const Peer& peer : *peers) {
     {
       std::lock_guard lock(mu_);
-      if (stopping_) return;
+      if (stopping_) return changed;
     }
     auto& [failures, not_before] = backoff_[peer.node_id];
     if (now < not_before) continue;
@@ -57,12 +104,14 @@ void SyncScheduler::PullAll() {
     if (!transport.ok()) {
       outcome = transport.status();
     } else {
-      auto report = PullFromPeer(node_.store(), **transport);
+      Witness witness{node_.cosigner_name(), &node_.cosigner_key()};
+      auto report = PullFromPeer(node_.store(), **transport, &witness);
       if (!report.ok()) {
         outcome = report.status();
       } else {
         for (const LogSyncResult& l : report->logs) {
           metrics_.AddRecordsReplicated(l.to - l.from);
+          if (l.changed()) changed = true;
           if (l.to > l.from) {
             std::cerr << "khronika serve: sync: " << l.to - l.from << " records of "
                       << ToHex(l.origin).substr(0, 16) << " from peer " << name << "\n";
@@ -89,6 +138,7 @@ void SyncScheduler::PullAll() {
                 << "); next try in " << delay.count() << " s\n";
     }
   }
+  return changed;
 }
 
 }  // namespace khronika

@@ -9,14 +9,31 @@
 
 namespace khronika {
 
-Node::Node(std::unique_ptr<Store> store, SigningKey key, std::string name)
+Node::Node(std::unique_ptr<Store> store, SigningKey key, SigningKey cosigner, std::string name)
     : store_(std::move(store)),
       key_(std::move(key)),
+      cosigner_(std::move(cosigner)),
       id_(NodeIdFromPublicKey(key_.public_key())),
       name_(std::move(name)),
       log_(std::make_unique<Log>(*store_, key_)) {}
 
 std::string Node::verifier_key() const { return FormatVerifierKey(origin_name(), key_.public_key()); }
+
+std::string Node::cosigner_verifier_key() const {
+  return FormatCosignerVerifierKey(cosigner_name(), cosigner_.public_key());
+}
+
+Result<SigningKey> Node::LoadOrCreateCosigner(const std::filesystem::path& dir, bool create) {
+  std::filesystem::path path = CosignerKeyPath(dir);
+  if (!std::filesystem::exists(path)) {
+    // Nodes made before witnessing existed get their witness key on first open.
+    SigningKey fresh = SigningKey::Generate();
+    if (create) KH_RETURN_IF_ERROR(WriteNewFile(path, fresh.ToPem(), 0600));
+    return fresh;
+  }
+  KH_ASSIGN_OR_RETURN(std::string pem, ReadSmallFile(path, 16 * 1024));
+  return SigningKey::FromPem(pem);
+}
 
 Result<std::unique_ptr<Node>> Node::Init(const std::filesystem::path& dir, std::string_view name,
                                          const StoreOptions& options,
@@ -35,6 +52,7 @@ Result<std::unique_ptr<Node>> Node::Init(const std::filesystem::path& dir, std::
   bool restoring = existing_key.has_value();
   SigningKey key = restoring ? std::move(*existing_key) : SigningKey::Generate();
   KH_RETURN_IF_ERROR(WriteNewFile(KeyPath(dir), key.ToPem(), 0600));
+  KH_ASSIGN_OR_RETURN(SigningKey cosigner, LoadOrCreateCosigner(dir, true));
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(StorePath(dir), options));
   Hash id = NodeIdFromPublicKey(key.public_key());
   KH_RETURN_IF_ERROR(store->Update([&](WriteTxn& txn) -> Status {
@@ -46,7 +64,8 @@ Result<std::unique_ptr<Node>> Node::Init(const std::filesystem::path& dir, std::
     return txn.Put(Table::kCheckpoints, keys::Checkpoint(id, 0),
                    AsBytes(SignCheckpoint(key, 0, MerkleEmptyRoot())));
   }));
-  return std::unique_ptr<Node>(new Node(std::move(store), std::move(key), std::string(name)));
+  return std::unique_ptr<Node>(
+      new Node(std::move(store), std::move(key), std::move(cosigner), std::string(name)));
 }
 
 Result<std::unique_ptr<Node>> Node::Open(const std::filesystem::path& dir,
@@ -57,6 +76,7 @@ Result<std::unique_ptr<Node>> Node::Open(const std::filesystem::path& dir,
   }
   KH_ASSIGN_OR_RETURN(std::string pem, ReadSmallFile(KeyPath(dir), 16 * 1024));
   KH_ASSIGN_OR_RETURN(SigningKey key, SigningKey::FromPem(pem));
+  KH_ASSIGN_OR_RETURN(SigningKey cosigner, LoadOrCreateCosigner(dir, !options.read_only));
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(StorePath(dir), options));
   std::string name;
   Hash id = NodeIdFromPublicKey(key.public_key());
@@ -71,7 +91,8 @@ Result<std::unique_ptr<Node>> Node::Open(const std::filesystem::path& dir,
     name.assign(AsChars(*n));
     return Status::Ok();
   }));
-  return std::unique_ptr<Node>(new Node(std::move(store), std::move(key), std::move(name)));
+  return std::unique_ptr<Node>(
+      new Node(std::move(store), std::move(key), std::move(cosigner), std::move(name)));
 }
 
 }  // namespace khronika

@@ -38,7 +38,10 @@ struct LogSyncResult {
   uint64_t to = 0;    // size held here after
   uint64_t chunks_fetched = 0;
   bool conflict = false;  // the peer's checkpoint contradicts ours: evidence stored
+  bool cosigned = false;  // this node cosigned the checkpoint it now holds
+  size_t cosignatures_received = 0;  // other witnesses' cosignatures learnt from the peer
   Status status;
+  bool changed() const { return to > from || cosigned || cosignatures_received > 0; }
 };
 
 struct SyncReport {
@@ -52,8 +55,10 @@ struct SyncReport {
 };
 
 // Pulls every roster member's log that `peer` holds more of. Fails only if the peer's heads
-// cannot be read; per-log problems are in the report.
-Result<SyncReport> PullFromPeer(Store& store, PeerTransport& peer);
+// cannot be read; per-log problems are in the report. With a witness, every other member's
+// checkpoint held after a successful pull is cosigned.
+Result<SyncReport> PullFromPeer(Store& store, PeerTransport& peer,
+                                const struct Witness* witness = nullptr);
 
 struct Conflict {
   Hash origin{};

@@ -2,6 +2,7 @@
 // https://c2sp.org/tlog-checkpoint and https://c2sp.org/signed-note
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,5 +58,21 @@ std::string FormatSignedNote(const SignedNote& note);
 NoteSignatureLine SignNoteText(std::string_view text, std::string_view name, const SigningKey& key);
 // True if one of the note's signatures is a valid Ed25519 signature by `verifier`.
 bool NoteSignedBy(const SignedNote& note, const NoteVerifier& verifier);
+
+// ---- C2SP tlog-cosignature/v1 (Ed25519, signature type 0x04) ----
+// https://c2sp.org/tlog-cosignature: the signature line's bytes are key ID (4) || timestamp (u64
+// big-endian, POSIX seconds) || Ed25519 signature over
+//   "cosignature/v1\n" "time <timestamp>\n" <checkpoint body>.
+inline constexpr uint8_t kNoteAlgCosignatureV1 = 0x04;
+
+uint32_t CosignatureKeyId(std::string_view name, const PublicKey& key);
+std::string FormatCosignerVerifierKey(std::string_view name, const PublicKey& key);
+Result<NoteVerifier> ParseCosignerVerifierKey(std::string_view vkey);
+NoteSignatureLine CosignCheckpoint(std::string_view checkpoint_body, std::string_view name,
+                                   const SigningKey& key, uint64_t timestamp);
+// The timestamp of a valid cosignature by `cosigner` on `checkpoint_body`, or nullopt.
+std::optional<uint64_t> VerifyCosignature(std::string_view checkpoint_body,
+                                          const NoteSignatureLine& line,
+                                          const NoteVerifier& cosigner);
 
 }  // namespace khronika

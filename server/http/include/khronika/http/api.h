@@ -3,6 +3,7 @@
 // streaming; this layer owns routing, authentication, authorisation and the store.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -64,6 +65,10 @@ class Api {
   // One chunk of a streamed file, checked against its id (LMDB keeps no checksums).
   Result<Bytes> ReadChunk(const Hash& id) const;
 
+  // Called after an entry was committed here, and when a peer says it has news.
+  void OnAppended(std::function<void()> fn) { on_appended_ = std::move(fn); }
+  void OnPeerNotified(std::function<void()> fn) { on_notified_ = std::move(fn); }
+
  private:
   struct Caller;
   ApiResponse Route(const ApiRequest& request);
@@ -76,6 +81,7 @@ class Api {
   ApiResponse CaseEntries(const ApiRequest& r, const TokenInfo& who, std::string_view case_id);
   ApiResponse FileContent(const ApiRequest& r, const TokenInfo& who, std::string_view id);
   ApiResponse GetCheckpoint();
+  ApiResponse WitnessedCheckpoint();
   ApiResponse InclusionProof(const ApiRequest& r);
   ApiResponse ConsistencyProof(const ApiRequest& r);
   ApiResponse LogRecords(const ApiRequest& r, std::string_view origin);
@@ -87,6 +93,8 @@ class Api {
   Metrics& metrics_;
   ApiOptions options_;
   Clock& clock_;
+  std::function<void()> on_appended_;
+  std::function<void()> on_notified_;
 };
 
 }  // namespace khronika

@@ -21,6 +21,8 @@ class HttpsPeerTransport : public PeerTransport {
   Result<std::vector<Hash>> ConsistencyProof(const Hash& origin, uint64_t from, uint64_t to) override;
   Result<Bytes> Pack(const Hash& origin, uint64_t from, uint64_t to) override;
   Result<Bytes> Chunks(const std::vector<Hash>& ids) override;
+  // Asks the peer to pull from this node now.
+  Status Notify();
 
  private:
   explicit HttpsPeerTransport(std::unique_ptr<HttpsClient> client) : client_(std::move(client)) {}

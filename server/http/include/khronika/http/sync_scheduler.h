@@ -25,10 +25,16 @@ class SyncScheduler {
 
   void Start();
   void Stop();
+  // A peer said it has something new: pull now rather than at the next interval.
+  void Poke();
+  // Something new here (an append, a cosignature): tell every peer, so that they pull at once.
+  void NotifyPeers();
 
  private:
   void Run();
-  void PullAll();
+  // Returns whether anything changed here (records, cosignatures).
+  bool PullAll();
+  void SendNotifications();
 
   Node& node_;
   Metrics& metrics_;
@@ -37,6 +43,8 @@ class SyncScheduler {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  bool poked_ = false;
+  bool notify_ = false;
   std::map<Hash, std::pair<int, std::chrono::steady_clock::time_point>> backoff_;
   std::thread thread_;
 };

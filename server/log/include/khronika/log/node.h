@@ -33,14 +33,24 @@ class Node {
   std::string origin_name() const { return OriginName(id_); }
   // C2SP verifier key of the node's checkpoint signatures.
   std::string verifier_key() const;
+  // The node's witness key, a separate Ed25519 key (DIR/cosigner.key) with which it cosigns
+  // other nodes' checkpoints after verifying them (C2SP tlog-cosignature/v1).
+  const SigningKey& cosigner_key() const { return cosigner_; }
+  std::string cosigner_name() const { return origin_name() + "/witness"; }
+  std::string cosigner_verifier_key() const;
 
   static std::filesystem::path KeyPath(const std::filesystem::path& dir) { return dir / "node.key"; }
   static std::filesystem::path StorePath(const std::filesystem::path& dir) { return dir / "store"; }
+  static std::filesystem::path CosignerKeyPath(const std::filesystem::path& dir) {
+    return dir / "cosigner.key";
+  }
 
  private:
-  Node(std::unique_ptr<Store> store, SigningKey key, std::string name);
+  Node(std::unique_ptr<Store> store, SigningKey key, SigningKey cosigner, std::string name);
+  static Result<SigningKey> LoadOrCreateCosigner(const std::filesystem::path& dir, bool create);
   std::unique_ptr<Store> store_;
   SigningKey key_;
+  SigningKey cosigner_;
   Hash id_;
   std::string name_;
   std::unique_ptr<Log> log_;

@@ -1,0 +1,140 @@
+#include "khronika/replication/witness.h"
+
+#include <nlohmann/json.hpp>
+
+#include "khronika/log/log.h"
+#include "khronika/log/store_keys.h"
+
+namespace khronika {
+namespace {
+
+constexpr std::string_view kMemberPrefix = "member/";
+
+Bytes CosignatureKey(const Hash& origin, uint64_t size, std::string_view name) {
+  Bytes k = keys::Checkpoint(origin, size);
+  k.insert(k.end(), name.begin(), name.end());
+  return k;
+}
+
+std::string LineText(const NoteSignatureLine& line) {
+  SignedNote only{"x\n", {line}};
+  std::string formatted = FormatSignedNote(only);
+  return formatted.substr(3);  // drop "x\n\n"
+}
+
+Result<NoteSignatureLine> ParseLine(ByteView stored) {
+  KH_ASSIGN_OR_RETURN(SignedNote n, ParseSignedNote("x\n\n" + std::string(AsChars(stored))));
+  if (n.signatures.size() != 1) return Status::Corruption("stored cosignature is malformed");
+  return n.signatures[0];
+}
+
+// Witness keys of every member that declared one, by witness name.
+Result<std::vector<std::pair<Hash, NoteVerifier>>> MemberWitnesses(const ReadTxn& txn) {
+  std::vector<std::pair<Hash, NoteVerifier>> out;
+  Bytes prefix(kMemberPrefix.begin(), kMemberPrefix.end());
+  KH_RETURN_IF_ERROR(txn.Scan(Table::kMeta, prefix, [&](ByteView key, ByteView value) -> Result<bool> {
+    auto j = nlohmann::json::parse(AsChars(value), nullptr, false);
+    if (!j.is_object() || key.size() != prefix.size() + 32) return true;
+    std::string vkey = j.value("cosigner_vkey", "");
+    if (vkey.empty()) return true;
+    auto v = ParseCosignerVerifierKey(vkey);
+    if (!v.ok()) return true;
+    Hash member;
+    std::copy(key.begin() + static_cast<long>(prefix.size()), key.end(), member.begin());
+    out.emplace_back(member, *v);
+    return true;
+  }));
+  return out;
+}
+
+Result<std::optional<std::string>> HeldCheckpointBody(const ReadTxn& txn, const Hash& origin,
+                                                      uint64_t size) {
+  KH_ASSIGN_OR_RETURN(auto note, txn.Get(Table::kCheckpoints, keys::Checkpoint(origin, size)));
+  if (!note) return std::optional<std::string>();
+  KH_ASSIGN_OR_RETURN(SignedNote n, ParseSignedNote(AsChars(*note)));
+  return std::optional<std::string>(n.text);
+}
+
+}  // namespace
+
+Result<bool> CosignLatest(Store& store, const Hash& origin, const Witness& witness,
+                          uint64_t now_seconds) {
+  bool made = false;
+  KH_RETURN_IF_ERROR(store.Update([&](WriteTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kCheckpoints, origin));
+    if (!last) return Status::Ok();
+    uint64_t size = ReadBigEndian64(last->first.data() + 32);
+    if (size == 0) return Status::Ok();  // nothing to vouch for in an empty log
+    Bytes key = CosignatureKey(origin, size, witness.name);
+    KH_ASSIGN_OR_RETURN(bool have, txn.Contains(Table::kCosignatures, key));
+    if (have) return Status::Ok();
+    KH_ASSIGN_OR_RETURN(SignedNote note, ParseSignedNote(AsChars(last->second)));
+    NoteSignatureLine line = CosignCheckpoint(note.text, witness.name, *witness.key, now_seconds);
+    made = true;
+    return txn.Put(Table::kCosignatures, key, AsBytes(LineText(line)));
+  }));
+  return made;
+}
+
+Result<std::string> CheckpointWithCosignatures(const ReadTxn& txn, const Hash& origin,
+                                               uint64_t size) {
+  KH_ASSIGN_OR_RETURN(auto stored, txn.Get(Table::kCheckpoints, keys::Checkpoint(origin, size)));
+  if (!stored) return Status::NotFound("no checkpoint at size " + std::to_string(size));
+  KH_ASSIGN_OR_RETURN(SignedNote note, ParseSignedNote(AsChars(*stored)));
+  KH_RETURN_IF_ERROR(txn.Scan(Table::kCosignatures, keys::Checkpoint(origin, size),
+                              [&](ByteView, ByteView value) -> Result<bool> {
+                                KH_ASSIGN_OR_RETURN(NoteSignatureLine line, ParseLine(value));
+                                if (note.signatures.size() < kMaxNoteSignatures) {
+                                  note.signatures.push_back(std::move(line));
+                                }
+                                return true;
+                              }));
+  return FormatSignedNote(note);
+}
+
+Result<size_t> IngestCosignatures(Store& store, const Hash& origin, std::string_view text) {
+  KH_ASSIGN_OR_RETURN(SignedNote note, ParseSignedNote(text));
+  KH_ASSIGN_OR_RETURN(Checkpoint cp, ParseCheckpointBody(note.text));
+  size_t added = 0;
+  KH_RETURN_IF_ERROR(store.Update([&](WriteTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto held, HeldCheckpointBody(txn, origin, cp.size));
+    if (!held || *held != note.text) return Status::Ok();  // only for checkpoints held here
+    KH_ASSIGN_OR_RETURN(auto witnesses, MemberWitnesses(txn));
+    for (const NoteSignatureLine& line : note.signatures) {
+      for (const auto& [member, verifier] : witnesses) {
+        if (line.name != verifier.name) continue;
+        if (!VerifyCosignature(note.text, line, verifier)) continue;
+        Bytes key = CosignatureKey(origin, cp.size, line.name);
+        KH_ASSIGN_OR_RETURN(bool have, txn.Contains(Table::kCosignatures, key));
+        if (have) continue;
+        KH_RETURN_IF_ERROR(txn.Put(Table::kCosignatures, key, AsBytes(LineText(line))));
+        ++added;
+      }
+    }
+    return Status::Ok();
+  }));
+  return added;
+}
+
+Result<std::vector<VerifiedCosignature>> VerifiedCosignatures(const ReadTxn& txn,
+                                                              const Hash& origin, uint64_t size) {
+  std::vector<VerifiedCosignature> out;
+  KH_ASSIGN_OR_RETURN(auto held, HeldCheckpointBody(txn, origin, size));
+  if (!held) return out;
+  KH_ASSIGN_OR_RETURN(auto witnesses, MemberWitnesses(txn));
+  KH_RETURN_IF_ERROR(txn.Scan(Table::kCosignatures, keys::Checkpoint(origin, size),
+                              [&](ByteView, ByteView value) -> Result<bool> {
+                                KH_ASSIGN_OR_RETURN(NoteSignatureLine line, ParseLine(value));
+                                for (const auto& [member, verifier] : witnesses) {
+                                  auto ts = VerifyCosignature(*held, line, verifier);
+                                  if (!ts) continue;
+                                  out.push_back({line.name,
+                                                 FormatCosignerVerifierKey(verifier.name, verifier.key),
+                                                 *ts, member});
+                                }
+                                return true;
+                              }));
+  return out;
+}
+
+}  // namespace khronika
