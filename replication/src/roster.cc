@@ -130,4 +130,39 @@ Result<std::optional<Peer>> PeerByCertificate(const ReadTxn& txn, std::string_vi
   return found;
 }
 
+namespace {
+Bytes PeerStatusKey(const Hash& node_id) {
+  std::string prefix = "peer_status/";
+  Bytes k(prefix.begin(), prefix.end());
+  k.insert(k.end(), node_id.begin(), node_id.end());
+  return k;
+}
+}  // namespace
+
+Status RecordPeerStatus(Store& store, const Hash& node_id, const PeerStatus& s) {
+  json j = {{"last_attempt_ms", s.last_attempt_ms}, {"last_success_ms", s.last_success_ms},
+            {"lag_records", s.lag_records}, {"last_error", s.last_error}};
+  return store.Update([&](WriteTxn& txn) {
+    return txn.Put(Table::kMeta, PeerStatusKey(node_id), AsBytes(j.dump()));
+  });
+}
+
+Result<std::optional<PeerStatus>> GetPeerStatus(Store& store, const Hash& node_id) {
+  std::optional<PeerStatus> out;
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto v, txn.Get(Table::kMeta, PeerStatusKey(node_id)));
+    if (!v) return Status::Ok();
+    json j = json::parse(AsChars(*v), nullptr, false);
+    if (!j.is_object()) return Status::Corruption("peer status is malformed");
+    PeerStatus s;
+    s.last_attempt_ms = j.value("last_attempt_ms", int64_t{0});
+    s.last_success_ms = j.value("last_success_ms", int64_t{0});
+    s.lag_records = j.value("lag_records", uint64_t{0});
+    s.last_error = j.value("last_error", "");
+    out = s;
+    return Status::Ok();
+  }));
+  return out;
+}
+
 }  // namespace khronika

@@ -392,6 +392,7 @@ Result<SyncReport> PullFromPeer(Store& store, PeerTransport& peer, const Witness
   for (const Head& head : heads) {
     LogSyncResult result;
     result.origin = head.origin;
+    result.peer_size = head.size;
     result.status = LogImporter(store, peer, head, result).Run();
     if (result.status.ok()) {
       KH_RETURN_IF_ERROR(ClearRestorePending(store, head.origin));
@@ -408,6 +409,28 @@ Result<SyncReport> PullFromPeer(Store& store, PeerTransport& peer, const Witness
     report.logs.push_back(std::move(result));
   }
   return report;
+}
+
+Status RememberPull(Store& store, const Hash& peer, const Result<SyncReport>& outcome,
+                    int64_t now_ms) {
+  PeerStatus status;
+  KH_ASSIGN_OR_RETURN(auto previous, GetPeerStatus(store, peer));
+  if (previous) status = *previous;
+  status.last_attempt_ms = now_ms;
+  status.last_error.clear();
+  if (!outcome.ok()) {
+    status.last_error = outcome.status().message();
+  } else {
+    status.lag_records = 0;
+    for (const LogSyncResult& l : outcome->logs) {
+      if (l.peer_size > l.to) status.lag_records += l.peer_size - l.to;
+      if (!l.status.ok() && status.last_error.empty()) {
+        status.last_error = ToHex(l.origin).substr(0, 16) + ": " + l.status.message();
+      }
+    }
+    if (status.last_error.empty()) status.last_success_ms = now_ms;
+  }
+  return RecordPeerStatus(store, peer, status);
 }
 
 Result<std::vector<Conflict>> ListConflicts(Store& store) {

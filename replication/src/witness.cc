@@ -71,7 +71,17 @@ Result<bool> CosignLatest(Store& store, const Hash& origin, const Witness& witne
     KH_ASSIGN_OR_RETURN(SignedNote note, ParseSignedNote(AsChars(last->second)));
     NoteSignatureLine line = CosignCheckpoint(note.text, witness.name, *witness.key, now_seconds);
     made = true;
-    return txn.Put(Table::kCosignatures, key, AsBytes(LineText(line)));
+    KH_RETURN_IF_ERROR(txn.Put(Table::kCosignatures, key, AsBytes(LineText(line))));
+    // This node counts among the witnesses whose cosignatures it verifies and serves.
+    KH_ASSIGN_OR_RETURN(auto local, txn.Get(Table::kMeta, AsBytes(keys::kMetaLocalOrigin)));
+    if (!local || local->size() != 32) return Status::Ok();
+    Bytes member_key(kMemberPrefix.begin(), kMemberPrefix.end());
+    member_key.insert(member_key.end(), local->begin(), local->end());
+    KH_ASSIGN_OR_RETURN(auto meta, txn.Get(Table::kMeta, member_key));
+    if (meta) return Status::Ok();
+    nlohmann::json j = {{"vkey", ""},
+                        {"cosigner_vkey", FormatCosignerVerifierKey(witness.name, witness.key->public_key())}};
+    return txn.Put(Table::kMeta, member_key, AsBytes(j.dump()));
   }));
   return made;
 }

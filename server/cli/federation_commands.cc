@@ -112,11 +112,13 @@ Status RunSync(const Args& args) {
     auto transport = HttpsPeerTransport::Connect(peer, cert, key);
     if (!transport.ok()) {
       std::cout << "peer " << name << ": unreachable: " << transport.status().message() << "\n";
+      (void)RememberPull(node->store(), peer.node_id, transport.status(), SystemClock().NowMs());
       all_ok = false;
       continue;
     }
     Witness witness{node->cosigner_name(), &node->cosigner_key()};
     auto report = PullFromPeer(node->store(), **transport, &witness);
+    KH_RETURN_IF_ERROR(RememberPull(node->store(), peer.node_id, report, SystemClock().NowMs()));
     if (!report.ok()) {
       std::cout << "peer " << name << ": " << report.status().ToString() << "\n";
       all_ok = false;
@@ -143,6 +145,14 @@ Status RunSync(const Args& args) {
   return Status::Ok();
 }
 
+std::string Ago(int64_t then_ms) {
+  if (then_ms == 0) return "never";
+  int64_t secs = (SystemClock().NowMs() - then_ms) / 1000;
+  if (secs < 120) return std::to_string(secs) + " s ago";
+  if (secs < 7200) return std::to_string(secs / 60) + " min ago";
+  return std::to_string(secs / 3600) + " h ago";
+}
+
 Status RunStatus(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Open(args));
   KH_ASSIGN_OR_RETURN(std::vector<Member> members, ListMembers(node->store()));
@@ -152,15 +162,36 @@ Status RunStatus(const Args& args) {
   KH_RETURN_IF_ERROR(node->store().View([&](ReadTxn& txn) -> Status {
     for (const Member& m : members) {
       KH_ASSIGN_OR_RETURN(uint64_t size, LogSize(txn, m.node_id));
-      logs.push_back({{"origin", ToHex(m.node_id)}, {"records", size}, {"local", m.node_id == node->id()}});
+      json log = {{"origin", ToHex(m.node_id)}, {"records", size}, {"local", m.node_id == node->id()},
+                  {"checkpoint_size", nullptr}, {"cosigners", json::array()}};
+      KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kCheckpoints, m.node_id));
+      if (last) {
+        uint64_t cp_size = ReadBigEndian64(last->first.data() + 32);
+        log["checkpoint_size"] = cp_size;
+        KH_ASSIGN_OR_RETURN(auto cosigs, VerifiedCosignatures(txn, m.node_id, cp_size));
+        for (const auto& c : cosigs) log["cosigners"].push_back(ToHex(c.member));
+      }
+      logs.push_back(log);
     }
     return Status::Ok();
   }));
+  json peer_list = json::array();
+  for (const Peer& p : peers) {
+    KH_ASSIGN_OR_RETURN(auto st, GetPeerStatus(node->store(), p.node_id));
+    json pj = {{"node_id", ToHex(p.node_id)}, {"url", p.url}};
+    if (st) {
+      pj["last_attempt_ms"] = st->last_attempt_ms;
+      pj["last_success_ms"] = st->last_success_ms;
+      pj["lag_records"] = st->lag_records;
+      pj["last_error"] = st->last_error;
+    }
+    peer_list.push_back(pj);
+  }
   Store::Usage usage = node->store().GetUsage();
   json out = {{"node_id", ToHex(node->id())},
               {"name", node->name()},
               {"logs", logs},
-              {"peers", peers.size()},
+              {"peers", peer_list},
               {"conflicts", conflicts.size()},
               {"store_used_bytes", usage.used_bytes},
               {"store_map_bytes", usage.map_size}};
@@ -169,21 +200,57 @@ Status RunStatus(const Args& args) {
     return Status::Ok();
   }
   std::cout << "Node " << node->name() << " (" << ToHex(node->id()) << ")\n";
+  std::cout << "Logs held:\n";
   for (const auto& l : logs) {
-    std::cout << "  log " << l["origin"].get<std::string>().substr(0, 16) << "  "
-              << l["records"] << " records" << (l["local"].get<bool>() ? "  (this node's own)" : "  (replica)")
-              << "\n";
+    std::cout << "  " << l["origin"].get<std::string>().substr(0, 16) << "  " << l["records"]
+              << " records" << (l["local"].get<bool>() ? " (this node's own)" : " (replica)");
+    if (!l["checkpoint_size"].is_null()) {
+      std::cout << ", checkpoint at " << l["checkpoint_size"] << " cosigned by "
+                << l["cosigners"].size() << " partner" << (l["cosigners"].size() == 1 ? "" : "s");
+    }
+    std::cout << "\n";
   }
-  std::cout << "  " << peers.size() << " peers, " << members.size() << " federation members\n"
-            << "  store: " << usage.used_bytes / (1 << 20) << " MiB used of "
+  std::cout << "Peers:\n";
+  if (peer_list.empty()) std::cout << "  none (add one with `khronika peer add`)\n";
+  for (const auto& p : peer_list) {
+    std::cout << "  " << p["node_id"].get<std::string>().substr(0, 16) << "  " << p["url"].get<std::string>();
+    if (p.contains("last_attempt_ms")) {
+      std::cout << "  last success " << Ago(p["last_success_ms"].get<int64_t>()) << ", "
+                << p["lag_records"] << " records behind";
+      if (!p["last_error"].get<std::string>().empty()) {
+        std::cout << ", last error: " << p["last_error"].get<std::string>();
+      }
+    } else {
+      std::cout << "  not pulled yet";
+    }
+    std::cout << "\n";
+  }
+  std::cout << "Store: " << usage.used_bytes / (1 << 20) << " MiB used of "
             << usage.map_size / (1 << 20) << " MiB\n";
   if (conflicts.empty()) {
-    std::cout << "  no conflicting checkpoints seen\n";
+    std::cout << "No conflicting checkpoints seen.\n";
   } else {
-    std::cout << "  WARNING: " << conflicts.size()
-              << " conflicting checkpoints kept as proof that an origin rewrote its log:\n";
-    for (const Conflict& c : conflicts) std::cout << "    origin " << ToHex(c.origin) << "\n";
+    std::cout << "WARNING: " << conflicts.size()
+              << " conflicting checkpoints kept as proof that an origin rewrote or forked its log"
+                 " (see `khronika conflicts`).\n";
   }
+  return Status::Ok();
+}
+
+Status RunConflicts(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Open(args));
+  KH_ASSIGN_OR_RETURN(std::vector<Conflict> conflicts, ListConflicts(node->store()));
+  for (const Conflict& c : conflicts) {
+    if (args.Has("json")) {
+      std::cout << json{{"origin", ToHex(c.origin)}, {"detected_ms", c.detected_ms},
+                        {"held_checkpoint", c.ours}, {"presented_checkpoint", c.theirs}}.dump() << "\n";
+      continue;
+    }
+    std::cout << "Origin " << ToHex(c.origin) << " signed two checkpoints that cannot both be true"
+              << " (seen at " << c.detected_ms << " ms):\n--- held here:\n" << c.ours
+              << "--- presented by a peer:\n" << c.theirs << "\n";
+  }
+  if (conflicts.empty() && !args.Has("json")) std::cout << "No conflicting checkpoints.\n";
   return Status::Ok();
 }
 
@@ -213,7 +280,15 @@ std::vector<Command> FederationCommands() {
        "kept as proof (see `khronika status`).",
        {kData, {"peer"}, kMapSize}, RunSync},
       {"status", "show the node's logs, peers and any conflicts",
-       "khronika status --data DIR [--json]", {kData, kJson, kMapSize}, RunStatus},
+       "khronika status --data DIR [--json]\n"
+       "Per log: records held, the latest checkpoint and which partners cosigned it. Per peer:\n"
+       "the last successful pull, how many records behind this node still is, the last error.",
+       {kData, kJson, kMapSize}, RunStatus},
+      {"conflicts", "print the proofs that an origin rewrote or forked its log",
+       "khronika conflicts --data DIR [--json]\n"
+       "Each proof is two checkpoints signed by the same origin that no append-only log can\n"
+       "both have produced; anyone can check both signatures with the origin's public key.",
+       {kData, kJson, kMapSize}, RunConflicts},
   };
 }
 

@@ -224,3 +224,59 @@ TEST(FederationTest, SubmitWithReplicasWaitsForPartnersCosignatures) {
 
 }  // namespace
 }  // namespace khronika::testing
+
+namespace khronika::testing {
+namespace {
+
+TEST(FederationTest, FullMeshConvergesWithTwoCosignaturesOnEveryCheckpoint) {
+  ServedNode a("sync_interval_s = 0\n"), b("sync_interval_s = 0\n"), c("sync_interval_s = 0\n");
+  std::vector<ServedNode*> nodes = {&a, &b, &c};
+  Federate(nodes);
+  for (ServedNode* n : nodes) {
+    Token t = MakeToken(n->data(), "submitter");
+    for (int i = 0; i < 2; ++i) {
+      WriteFile(*n / ("e" + std::to_string(i) + ".txt"), n->data().string() + std::to_string(i));
+      RunResult r = n->Submit(t.secret, "case-m", {*n / ("e" + std::to_string(i) + ".txt")});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+    }
+  }
+  // Two rounds: the first moves records and makes cosignatures, the second spreads them.
+  for (int round = 0; round < 2; ++round) {
+    for (ServedNode* n : nodes) {
+      RunResult s = RunKhronika({"sync", "--data", n->data().string()});
+      ASSERT_EQ(s.exit_code, 0) << s.out << s.err;
+    }
+  }
+  std::vector<std::string> origins;
+  for (ServedNode* n : nodes) origins.push_back(IdOf(n->data())["node_id"]);
+  for (const std::string& origin : origins) {
+    std::string reference;
+    for (ServedNode* n : nodes) {
+      RunResult cp = RunKhronika({"checkpoint", "--data", n->data().string(), "--origin", origin});
+      ASSERT_EQ(cp.exit_code, 0) << cp.err;
+      if (reference.empty()) reference = cp.out;
+      EXPECT_EQ(cp.out, reference) << "node " << n->data() << " log " << origin;
+      EXPECT_EQ(EntryIds(n->data(), origin).size(), 2u);
+    }
+  }
+  for (ServedNode* n : nodes) {
+    RunResult st = RunKhronika({"status", "--data", n->data().string(), "--json"});
+    ASSERT_EQ(st.exit_code, 0) << st.err;
+    json status = json::parse(st.out);
+    ASSERT_EQ(status["logs"].size(), 3u);
+    for (const auto& log : status["logs"]) {
+      EXPECT_EQ(log["records"], 2) << st.out;
+      EXPECT_EQ(log["cosigners"].size(), 2u) << "node " << n->data() << ": " << log.dump();
+    }
+    for (const auto& peer : status["peers"]) {
+      EXPECT_EQ(peer["lag_records"], 0) << st.out;
+      EXPECT_EQ(peer["last_error"], "") << st.out;
+    }
+    EXPECT_EQ(status["conflicts"], 0);
+    RunResult v = RunKhronika({"verify", "--data", n->data().string()});
+    EXPECT_EQ(v.exit_code, 0) << v.out;
+  }
+}
+
+}  // namespace
+}  // namespace khronika::testing

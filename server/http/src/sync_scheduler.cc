@@ -103,9 +103,11 @@ bool SyncScheduler::PullAll() {
     auto transport = HttpsPeerTransport::Connect(peer, cert_.string(), key_.string());
     if (!transport.ok()) {
       outcome = transport.status();
+      (void)RememberPull(node_.store(), peer.node_id, transport.status(), SystemClock().NowMs());
     } else {
       Witness witness{node_.cosigner_name(), &node_.cosigner_key()};
       auto report = PullFromPeer(node_.store(), **transport, &witness);
+      (void)RememberPull(node_.store(), peer.node_id, report, SystemClock().NowMs());
       if (!report.ok()) {
         outcome = report.status();
       } else {

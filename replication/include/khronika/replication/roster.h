@@ -36,4 +36,14 @@ Result<std::vector<Peer>> ListPeers(Store& store);
 // The configured peer whose certificate has this fingerprint, if any.
 Result<std::optional<Peer>> PeerByCertificate(const ReadTxn& txn, std::string_view cert_sha256);
 
+// What the last pull from a peer did, for `khronika status`.
+struct PeerStatus {
+  int64_t last_attempt_ms = 0;
+  int64_t last_success_ms = 0;
+  uint64_t lag_records = 0;  // records the peer held that this node did not, after the pull
+  std::string last_error;
+};
+Status RecordPeerStatus(Store& store, const Hash& node_id, const PeerStatus& status);
+Result<std::optional<PeerStatus>> GetPeerStatus(Store& store, const Hash& node_id);
+
 }  // namespace khronika

@@ -37,6 +37,7 @@ struct LogSyncResult {
   uint64_t from = 0;  // size held here before
   uint64_t to = 0;    // size held here after
   uint64_t chunks_fetched = 0;
+  uint64_t peer_size = 0;  // size of the log at the peer
   bool conflict = false;  // the peer's checkpoint contradicts ours: evidence stored
   bool cosigned = false;  // this node cosigned the checkpoint it now holds
   size_t cosignatures_received = 0;  // other witnesses' cosignatures learnt from the peer
@@ -67,5 +68,10 @@ struct Conflict {
   std::string theirs;  // signed checkpoint the peer presented
 };
 Result<std::vector<Conflict>> ListConflicts(Store& store);
+
+// One pull from a peer, remembered for `khronika status`: the report, or the error that stopped
+// it before any log was looked at.
+Status RememberPull(Store& store, const Hash& peer, const Result<SyncReport>& outcome,
+                    int64_t now_ms);
 
 }  // namespace khronika

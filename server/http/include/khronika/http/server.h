@@ -25,7 +25,7 @@ struct ServerOptions {
   std::chrono::milliseconds head_timeout{10000};  // waiting for, and reading, a request head
   std::chrono::milliseconds body_timeout{120000};  // reading one body or writing one response
   std::chrono::milliseconds shutdown_grace{30000};
-  std::chrono::seconds sync_interval{300};  // pull every peer this often; 0: only on demand
+  std::chrono::seconds sync_interval{30};  // pull every peer this often; 0: only on demand
   ApiOptions api;
 };
 
