@@ -12,6 +12,7 @@
 #include <boost/beast/ssl.hpp>
 #include <nlohmann/json.hpp>
 
+#include "khronika/http/tls.h"
 #include "khronika/schemas/crypto.h"
 
 namespace khronika {
@@ -92,14 +93,8 @@ struct HttpsClient::Impl {
     stream->handshake(ssl::stream_base::client, ec);
     if (ec) return Status::IOError("TLS handshake with " + options.url + ": " + ec.message());
     if (!options.pin_sha256.empty()) {
-      X509* cert = SSL_get1_peer_certificate(stream->native_handle());
-      if (!cert) return Status::PermissionDenied("the node presented no certificate");
-      unsigned char* der = nullptr;
-      int len = i2d_X509(cert, &der);
-      X509_free(cert);
-      if (len <= 0) return Status::PermissionDenied("cannot read the node's certificate");
-      std::string seen = ToHex(Sha256(ByteView(der, static_cast<size_t>(len))));
-      OPENSSL_free(der);
+      std::string seen = PeerCertificateSha256(stream->native_handle());
+      if (seen.empty()) return Status::PermissionDenied("the node presented no certificate");
       if (!ConstantTimeEqual(AsBytes(seen), AsBytes(options.pin_sha256))) {
         return Status::PermissionDenied("the node's certificate sha256:" + seen +
                                         " does not match the pinned sha256:" + options.pin_sha256);

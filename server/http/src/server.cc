@@ -21,6 +21,7 @@
 #include "khronika/schemas/crypto.h"
 #include "khronika/http/metrics.h"
 #include "khronika/http/sync_scheduler.h"
+#include "khronika/http/tls.h"
 
 namespace khronika {
 namespace {
@@ -76,20 +77,6 @@ struct Server::Impl {
 };
 
 namespace {
-
-// The SHA-256 of the client's certificate (DER), or "" if it presented none. Peers are
-// recognised by this pin alone; the certificate's chain means nothing here.
-std::string PeerCertificateSha256(SSL* ssl) {
-  X509* cert = SSL_get1_peer_certificate(ssl);
-  if (!cert) return "";
-  unsigned char* der = nullptr;
-  int len = i2d_X509(cert, &der);
-  X509_free(cert);
-  if (len <= 0) return "";
-  std::string fp = ToHex(Sha256(ByteView(der, static_cast<size_t>(len))));
-  OPENSSL_free(der);
-  return fp;
-}
 
 // One connection: TLS handshake, then request after request on its own strand.
 class Session : public std::enable_shared_from_this<Session> {

@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -88,16 +89,30 @@ Status CreateSelfSignedCertificate(const std::filesystem::path& cert_path,
   return WriteNewFile(cert_path, BioToString(cert_bio.get()), 0644);
 }
 
+namespace {
+// "" if the certificate cannot be encoded.
+std::string DerSha256(X509* cert) {
+  unsigned char* der = nullptr;
+  int len = i2d_X509(cert, &der);
+  if (len <= 0) return "";
+  std::string fp = ToHex(Sha256(ByteView(der, static_cast<size_t>(len))));
+  OPENSSL_free(der);
+  return fp;
+}
+}  // namespace
+
+std::string PeerCertificateSha256(ssl_st* ssl) {
+  std::unique_ptr<X509, Free> cert(SSL_get1_peer_certificate(ssl));
+  return cert ? DerSha256(cert.get()) : "";
+}
+
 Result<std::string> CertificateFingerprint(const std::filesystem::path& cert_path) {
   KH_ASSIGN_OR_RETURN(std::string pem, ReadSmallFile(cert_path, 256 * 1024));
   std::unique_ptr<BIO, Free> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   std::unique_ptr<X509, Free> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   if (!cert) return Status::InvalidArgument(cert_path.string() + ": not a PEM certificate");
-  unsigned char* der = nullptr;
-  int len = i2d_X509(cert.get(), &der);
-  if (len <= 0) return Status::InvalidArgument(cert_path.string() + ": cannot encode certificate");
-  std::string fp = ToHex(Sha256(ByteView(der, static_cast<size_t>(len))));
-  OPENSSL_free(der);
+  std::string fp = DerSha256(cert.get());
+  if (fp.empty()) return Status::InvalidArgument(cert_path.string() + ": cannot encode certificate");
   return fp;
 }
 

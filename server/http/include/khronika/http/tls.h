@@ -7,6 +7,8 @@
 
 #include "khronika/schemas/bytes.h"
 
+struct ssl_st;  // OpenSSL's SSL
+
 namespace khronika {
 
 // Writes a new P-256 key (mode 0600) and a self-signed certificate valid for ten years for
@@ -14,6 +16,10 @@ namespace khronika {
 Status CreateSelfSignedCertificate(const std::filesystem::path& cert_path,
                                    const std::filesystem::path& key_path,
                                    const std::string& host_name);
+
+// Lowercase hex SHA-256 of the DER encoding of the certificate the other end of a TLS
+// connection presented, or "" if it presented none. Peers and nodes are pinned by this alone.
+std::string PeerCertificateSha256(ssl_st* ssl);
 
 // Lowercase hex SHA-256 of the DER encoding of the first certificate in a PEM file.
 Result<std::string> CertificateFingerprint(const std::filesystem::path& cert_path);
