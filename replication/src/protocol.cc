@@ -93,7 +93,8 @@ Result<std::vector<Head>> HeadsFromJson(std::string_view text) {
   if (j.is_discarded() || !j.is_object() || !j.contains("logs") || !j["logs"].is_array()) {
     return Status::InvalidArgument("heads: not a heads document");
   }
-  if (j.value("protocol", 0) != kSyncProtocolVersion) {
+  if (!j.contains("protocol") || !j["protocol"].is_number_integer() ||
+      j["protocol"].get<int64_t>() != kSyncProtocolVersion) {
     return Status::InvalidArgument("heads: unsupported sync protocol version");
   }
   std::vector<Head> out;

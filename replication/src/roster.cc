@@ -47,9 +47,17 @@ Result<Member> AddMember(Store& store, std::string_view vkey, std::string_view c
     }
     m.cosigner_vkey = std::string(cosigner_vkey);
   }
-  json meta = {{"vkey", m.vkey}, {"cosigner_vkey", m.cosigner_vkey}};
   KH_RETURN_IF_ERROR(store.Update([&](WriteTxn& txn) -> Status {
     KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kOrigins, m.node_id, m.key));
+    if (m.cosigner_vkey.empty()) {
+      // Adding a member again without its witness key keeps the one already known.
+      KH_ASSIGN_OR_RETURN(auto existing, txn.Get(Table::kMeta, MemberMetaKey(m.node_id)));
+      if (existing) {
+        json j = json::parse(AsChars(*existing), nullptr, false);
+        if (j.is_object()) m.cosigner_vkey = j.value("cosigner_vkey", "");
+      }
+    }
+    json meta = {{"vkey", m.vkey}, {"cosigner_vkey", m.cosigner_vkey}};
     return txn.Put(Table::kMeta, MemberMetaKey(m.node_id), AsBytes(meta.dump()));
   }));
   return m;

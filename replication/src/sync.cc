@@ -63,7 +63,12 @@ class LogImporter {
       KH_ASSIGN_OR_RETURN(std::vector<Hash> proof,
                           peer_.ConsistencyProof(head_.origin, local_size_, checkpoint_.size));
       if (!VerifyConsistency(local_size_, checkpoint_.size, local_root_, checkpoint_.root, proof)) {
-        return RecordConflict("the peer's checkpoint is not consistent with the log held here");
+        // The proof comes from the peer, not the origin: a faulty or hostile relay could send a
+        // bad one for an honest checkpoint. So this refuses, but accuses no one; proof of a fork
+        // is only recorded when it stands on its own (CheckNotAhead).
+        return Status::Corruption(
+            "the peer could not prove its checkpoint consistent with the log held here (either "
+            "the origin forked its log or the peer is faulty); nothing was taken");
       }
     }
     for (int raced = 0; result_.to < checkpoint_.size;) {
@@ -87,7 +92,10 @@ class LogImporter {
       KH_ASSIGN_OR_RETURN(key, MemberKey(txn, head_.origin));
       return Status::Ok();
     }));
-    if (!key) return Status::PermissionDenied("origin " + ToHex(head_.origin) + " is not a roster member");
+    if (!key) {
+      result_.skipped = true;
+      return Status::PermissionDenied("origin " + ToHex(head_.origin) + " is not a roster member");
+    }
     key_ = *key;
     KH_ASSIGN_OR_RETURN(SignedNote note, ParseSignedNote(head_.checkpoint));
     KH_ASSIGN_OR_RETURN(NoteVerifier verifier,
@@ -114,13 +122,20 @@ class LogImporter {
   // The peer is not ahead: its checkpoint must still agree with what is held here.
   Status CheckNotAhead() {
     Hash ours;
+    std::vector<Hash> proof;
     KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
-      KH_ASSIGN_OR_RETURN(ours, MerkleRoot(checkpoint_.size, StoredSubtrees(txn, head_.origin)));
+      SubtreeFn subtrees = StoredSubtrees(txn, head_.origin);
+      KH_ASSIGN_OR_RETURN(ours, MerkleRoot(checkpoint_.size, subtrees));
+      KH_ASSIGN_OR_RETURN(proof, khronika::ConsistencyProof(checkpoint_.size, local_size_, subtrees));
       return Status::Ok();
     }));
     if (ours != checkpoint_.root) {
+      // Self-contained proof: the origin signed `theirs` at this size and `ours` at a size at
+      // least as large, and the consistency proof below shows that every tree with our root
+      // has another root at their size.
       return RecordConflict("the peer's checkpoint at size " + std::to_string(checkpoint_.size) +
-                            " has another root than the log held here");
+                                " has another root than the log held here",
+                            ours, proof);
     }
     // Consistent: keep the origin's signed checkpoint for that size if it is new here, so that
     // it can be cosigned and served.
@@ -133,16 +148,24 @@ class LogImporter {
     });
   }
 
-  Status RecordConflict(const std::string& why) {
+  Status RecordConflict(const std::string& why, const Hash& held_root_at_their_size,
+                        const std::vector<Hash>& proof) {
     result_.conflict = true;
+    // One record per pair of checkpoints, however often the pair is seen again.
+    Hash pair = Sha256(our_checkpoint_ + "\n" + origin_note_);
     Bytes key(head_.origin.begin(), head_.origin.end());
-    AppendBigEndian64(key, static_cast<uint64_t>(NowMs()));
-    uint8_t suffix[8];
-    RandomBytes(suffix, sizeof suffix);
-    key.insert(key.end(), suffix, suffix + sizeof suffix);
-    json evidence = {{"origin", ToHex(head_.origin)}, {"detected_ms", NowMs()},
-                     {"ours", our_checkpoint_},       {"theirs", head_.checkpoint}};
-    KH_RETURN_IF_ERROR(store_.Update([&](WriteTxn& txn) {
+    key.insert(key.end(), pair.begin(), pair.begin() + 16);
+    json proof_hex = json::array();
+    for (const Hash& h : proof) proof_hex.push_back(ToHex(h));
+    json evidence = {{"origin", ToHex(head_.origin)},
+                     {"detected_ms", NowMs()},
+                     {"ours", our_checkpoint_},
+                     {"theirs", origin_note_},
+                     {"held_root_at_their_size", ToHex(held_root_at_their_size)},
+                     {"consistency_proof", proof_hex}};
+    KH_RETURN_IF_ERROR(store_.Update([&](WriteTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(bool have, txn.Contains(Table::kConflicts, key));
+      if (have) return Status::Ok();
       return txn.Put(Table::kConflicts, key, AsBytes(evidence.dump()));
     }));
     return Status::Corruption("equivocation by " + OriginName(head_.origin) + ": " + why +
@@ -200,6 +223,10 @@ class LogImporter {
 
   Status VerifyItems(const ReadTxn& txn, uint64_t from, std::vector<PackItem> items,
                      std::vector<VerifiedItem>& out, std::map<TreeKey, Hash>& nodes) {
+    // The chains below are checked against what is held; if another pull committed records of
+    // this log meanwhile, that is a race to retry, not a broken chain.
+    KH_ASSIGN_OR_RETURN(uint64_t held, LogSize(txn, head_.origin));
+    if (held != from) return Status::AlreadyExists("the log changed during the sync; try again");
     Hash prev{};
     if (from > 0) {
       KH_ASSIGN_OR_RETURN(auto last, txn.Get(Table::kRecords, keys::Record(head_.origin, from - 1)));
@@ -359,15 +386,6 @@ class LogImporter {
   std::string origin_note_;
 };
 
-// A restored node may append again once a peer has given back its own log.
-Status ClearRestorePending(Store& store, const Hash& origin) {
-  return store.Update([&](WriteTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(auto local, txn.Get(Table::kMeta, AsBytes(keys::kMetaLocalOrigin)));
-    if (!local || *local != Bytes(origin.begin(), origin.end())) return Status::Ok();
-    return txn.Delete(Table::kMeta, AsBytes(keys::kMetaRestorePending));
-  });
-}
-
 }  // namespace
 
 Result<std::vector<Hash>> ServeConsistencyProof(const Store& store, const Hash& origin,
@@ -395,7 +413,6 @@ Result<SyncReport> PullFromPeer(Store& store, PeerTransport& peer, const Witness
     result.peer_size = head.size;
     result.status = LogImporter(store, peer, head, result).Run();
     if (result.status.ok()) {
-      KH_RETURN_IF_ERROR(ClearRestorePending(store, head.origin));
       // Witnessing: others' cosignatures of what is held here are learnt, and this node vouches
       // for every other member's log it has verified.
       auto ingested = IngestCosignatures(store, head.origin, head.checkpoint);
@@ -424,13 +441,28 @@ Status RememberPull(Store& store, const Hash& peer, const Result<SyncReport>& ou
     status.lag_records = 0;
     for (const LogSyncResult& l : outcome->logs) {
       if (l.peer_size > l.to) status.lag_records += l.peer_size - l.to;
-      if (!l.status.ok() && status.last_error.empty()) {
+      if (!l.status.ok() && !l.skipped && status.last_error.empty()) {
         status.last_error = ToHex(l.origin).substr(0, 16) + ": " + l.status.message();
       }
     }
     if (status.last_error.empty()) status.last_success_ms = now_ms;
   }
   return RecordPeerStatus(store, peer, status);
+}
+
+Result<bool> RestorePending(Store& store) {
+  bool pending = false;
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(pending, txn.Contains(Table::kMeta, AsBytes(keys::kMetaRestorePending)));
+    return Status::Ok();
+  }));
+  return pending;
+}
+
+Status FinishRestore(Store& store) {
+  return store.Update([&](WriteTxn& txn) {
+    return txn.Delete(Table::kMeta, AsBytes(keys::kMetaRestorePending));
+  });
 }
 
 Result<std::vector<Conflict>> ListConflicts(Store& store) {

@@ -126,7 +126,9 @@ Status RunSync(const Args& args) {
     }
     for (const LogSyncResult& l : report->logs) {
       std::cout << "peer " << name << " log " << ToHex(l.origin).substr(0, 16) << ": ";
-      if (l.status.ok()) {
+      if (l.skipped) {
+        std::cout << "skipped: not a federation member here\n";
+      } else if (l.status.ok()) {
         std::cout << (l.to > l.from ? "received records " + std::to_string(l.from) + " to " +
                                           std::to_string(l.to - 1) + " (" +
                                           std::to_string(l.chunks_fetched) + " chunks)"
@@ -142,6 +144,17 @@ Status RunSync(const Args& args) {
   }
   if (only && !any) return Status::NotFound("no peer " + ToHex(*only));
   if (!all_ok) return Status::IOError("some logs did not sync; see above");
+  KH_ASSIGN_OR_RETURN(bool restoring, RestorePending(node->store()));
+  if (restoring) {
+    if (only || peers.empty()) {
+      std::cout << "this node is being restored: it appends again after a `khronika sync` that "
+                   "reaches every peer\n";
+    } else {
+      KH_RETURN_IF_ERROR(FinishRestore(node->store()));
+      std::cout << "restore complete: every peer was reached and this node's own log is back; "
+                   "it may append again\n";
+    }
+  }
   return Status::Ok();
 }
 

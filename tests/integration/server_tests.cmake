@@ -25,3 +25,6 @@ khronika_server_test(server_limits_test)
 khronika_server_test(server_tls_test)
 # three peered nodes: replication, a log outliving its origin, raided-node recovery, peer-only sync
 khronika_server_test(federation_test)
+khronika_server_test(federation_faults_test)
+add_test(NAME netns_federation COMMAND bash ${PROJECT_SOURCE_DIR}/ops/netns-federation.sh $<TARGET_FILE:khronika>)
+set_tests_properties(netns_federation PROPERTIES LABELS integration TIMEOUT 300)

@@ -440,6 +440,13 @@ ApiResponse Api::PostEntry(const ApiRequest& r, const TokenInfo& who) {
     return ErrorResponse(403, "forbidden", "this token may not submit to case " + s.entry.case_id);
   }
   Hash entry_id = ObjectId(Encode(s.entry));
+  auto restoring = RestorePending(node_.store());
+  if (!restoring.ok()) return FromStatus(restoring.status());
+  if (*restoring) {
+    return ErrorResponse(503, "restoring",
+                         "this node is being restored and takes no entries until `khronika sync` "
+                         "has brought its own log back from every peer");
+  }
   // Signature and content checks run here, on a worker thread, outside the writer lock.
   auto checked = node_.log().Check(std::move(s));
   if (!checked.ok()) {

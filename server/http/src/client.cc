@@ -77,8 +77,14 @@ struct HttpsClient::Impl {
     tcp::resolver resolver(ioc);
     auto results = resolver.resolve(url.host, url.port, ec);
     if (ec) return Status::IOError("resolve " + url.host + ": " + ec.message());
+    // Asynchronous so that the deadline holds: a blocking connect to an unreachable address
+    // would wait for the kernel's SYN retries (minutes).
     beast::get_lowest_layer(*stream).expires_after(std::chrono::seconds(30));
-    beast::get_lowest_layer(*stream).connect(results, ec);
+    ec = net::error::would_block;
+    beast::get_lowest_layer(*stream).async_connect(
+        results, [&ec](beast::error_code e, const tcp::endpoint&) { ec = e; });
+    ioc.restart();
+    ioc.run();
     if (ec) return Status::IOError("connect to " + options.url + ": " + ec.message());
     beast::get_lowest_layer(*stream).socket().set_option(tcp::no_delay(true), ec);
     if (options.pin_sha256.empty()) {

@@ -118,7 +118,7 @@ bool SyncScheduler::PullAll() {
             std::cerr << "khronika serve: sync: " << l.to - l.from << " records of "
                       << ToHex(l.origin).substr(0, 16) << " from peer " << name << "\n";
           }
-          if (!l.status.ok()) {
+          if (!l.status.ok() && !l.skipped) {
             outcome = l.status;
             std::cerr << "khronika serve: sync: " << (l.conflict ? "CONFLICT " : "")
                       << "peer " << name << ": " << l.status.message() << "\n";

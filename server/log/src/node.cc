@@ -20,6 +20,7 @@ Node::Node(std::unique_ptr<Store> store, SigningKey key, SigningKey cosigner, st
 std::string Node::verifier_key() const { return FormatVerifierKey(origin_name(), key_.public_key()); }
 
 std::string Node::cosigner_verifier_key() const {
+  if (!has_cosigner_) return "";
   return FormatCosignerVerifierKey(cosigner_name(), cosigner_.public_key());
 }
 
@@ -76,6 +77,7 @@ Result<std::unique_ptr<Node>> Node::Open(const std::filesystem::path& dir,
   }
   KH_ASSIGN_OR_RETURN(std::string pem, ReadSmallFile(KeyPath(dir), 16 * 1024));
   KH_ASSIGN_OR_RETURN(SigningKey key, SigningKey::FromPem(pem));
+  bool had_cosigner = std::filesystem::exists(CosignerKeyPath(dir));
   KH_ASSIGN_OR_RETURN(SigningKey cosigner, LoadOrCreateCosigner(dir, !options.read_only));
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(StorePath(dir), options));
   std::string name;
@@ -91,8 +93,11 @@ Result<std::unique_ptr<Node>> Node::Open(const std::filesystem::path& dir,
     name.assign(AsChars(*n));
     return Status::Ok();
   }));
-  return std::unique_ptr<Node>(
+  auto node = std::unique_ptr<Node>(
       new Node(std::move(store), std::move(key), std::move(cosigner), std::move(name)));
+  // Never show a witness key that was made up for a read-only look and not kept.
+  node->has_cosigner_ = had_cosigner || !options.read_only;
+  return node;
 }
 
 }  // namespace khronika

@@ -51,6 +51,7 @@ class Node {
   std::unique_ptr<Store> store_;
   SigningKey key_;
   SigningKey cosigner_;
+  bool has_cosigner_ = true;  // false: an old node opened read-only, with no witness key yet
   Hash id_;
   std::string name_;
   std::unique_ptr<Log> log_;

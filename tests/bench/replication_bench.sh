@@ -1,0 +1,490 @@
+#!/usr/bin/env bash
+# The replication benchmark, in one run: `khronika sync` of 10,000 entries of 1 KiB, then of
+# one 1 GiB file, from node A (serving over loopback TLS) to node B, beside `git clone` and
+# `git fetch` over `git daemon` on 127.0.0.1 of the same kind of content built with
+# `git fast-import`, all measured on this machine in this run. Prints absolute figures and
+# ratios; asserts nothing.
+#
+#   tests/bench/replication_bench.sh BUILD_DIR
+#
+# BUILD_DIR is a build configured with KHRONIKA_BUILD_BENCH=ON (a Release build gives the
+# figures worth quoting), with the targets khronika and server_load built. The work directory
+# lives under ${TMPDIR:-/tmp} and is removed on exit; it needs about 7.5 GiB free. Needs git,
+# python3, openssl and /usr/bin/time. Takes about 2 to 3 minutes on 2 cores.
+# See docs/performance.md ("Replication benchmark") for what the figures mean.
+set -euo pipefail
+shopt -s inherit_errexit
+
+if [[ $# -ne 1 || ! -d "$1" ]]; then
+  echo "usage: $0 BUILD_DIR" >&2
+  exit 2
+fi
+BUILD_DIR=$(cd "$1" && pwd)
+KHRONIKA=${KHRONIKA_BIN:-$BUILD_DIR/server/cli/khronika}
+LOAD=${SERVER_LOAD_BIN:-$BUILD_DIR/tests/bench/server_load}
+ENTRIES=10000       # 1 KiB entries in A's log (and commits in the git repository)
+FILL_CLIENTS=32     # server_load connections used to fill A
+for f in "$KHRONIKA" "$LOAD"; do
+  if [[ ! -x "$f" ]]; then
+    echo "$0: $f not found; build it first (ninja -C $BUILD_DIR khronika server_load)" >&2
+    exit 2
+  fi
+done
+for tool in git python3 openssl /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "$0: $tool is required" >&2; exit 2; }
+done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/khronika-replication-bench.XXXXXX")
+SERVER_PID='' DAEMON_PID='' SAMPLER_PID='' SERVER_SAMPLER=''
+cleanup() {
+  for p in "$SAMPLER_PID" "$SERVER_SAMPLER" "$DAEMON_PID" "$SERVER_PID"; do
+    if [[ -n "$p" ]]; then kill "$p" 2>/dev/null || true; fi
+  done
+  for p in "$SAMPLER_PID" "$SERVER_SAMPLER" "$DAEMON_PID" "$SERVER_PID"; do
+    if [[ -n "$p" ]]; then wait "$p" 2>/dev/null || true; fi
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+FIG="$WORK/figures.env"   # key=value lines, read by the report at the end
+: >"$FIG"
+fig() { echo "$1=$2" >>"$FIG"; }
+now_ns() { date +%s%N; }
+secs_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN {printf "%.3f", (b - a) / 1e9}'; }
+step() { echo "== $*" >&2; }
+die() { echo "$0: $*" >&2; exit 1; }
+idj() { "$KHRONIKA" id --data "$1" --json | python3 -c "import json, sys; print(json.load(sys.stdin)['$2'])"; }
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+log_size() { "$KHRONIKA" checkpoint --data "$1" | sed -n 2p; }   # line 2 of the note: size
+server_cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
+server_status_kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$SERVER_PID/status"; }
+ticks_to_s() { awk -v a="$1" -v b="$2" -v t="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", (b - a) / t}'; }
+
+# 4 KiB written into a preallocated file, then fdatasync, for 1.5 s: flushes/s right now.
+flush_rate() {
+  python3 - "$WORK/flush.bin" <<'PY'
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+os.write(fd, b"\0" * (64 * 4096))
+os.fsync(fd)
+buf, n = os.urandom(4096), 0
+t0 = time.perf_counter()
+while time.perf_counter() - t0 < 1.5:
+    os.pwrite(fd, buf, (n % 64) * 4096)
+    os.fdatasync(fd)
+    n += 1
+print("%.1f" % (n / (time.perf_counter() - t0)))
+os.close(fd)
+os.unlink(sys.argv[1])
+PY
+}
+
+# Runs CMD... under /usr/bin/time -f '%e %M %U %S' (into NAME.time) while sampling the resident
+# memory of the timed process (the child of /usr/bin/time) every 0.1 s into NAME.rss as
+# "max VmRSS, max RssAnon, max RssFile" in KiB. Standard output goes to NAME.out.
+timed() {
+  local name=$1
+  shift
+  /usr/bin/time -f '%e %M %U %S' -o "$WORK/$name.time" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  local tpid=$!
+  (
+    max_rss=0 max_anon=0 max_file=0 pid=
+    echo "0 0 0" >"$WORK/$name.rss"
+    while kill -0 "$tpid" 2>/dev/null; do
+      [[ -z "$pid" ]] && pid=$(pgrep -P "$tpid" || true)
+      if [[ -n "$pid" && -r /proc/$pid/status ]]; then
+        read -r rss anon file < <(awk '/^VmRSS/ {r=$2} /^RssAnon/ {a=$2} /^RssFile/ {f=$2}
+                                       END {print r+0, a+0, f+0}' "/proc/$pid/status" 2>/dev/null ||
+                                  echo "0 0 0")
+        ((rss > max_rss)) && max_rss=$rss
+        ((anon > max_anon)) && max_anon=$anon
+        ((file > max_file)) && max_file=$file
+        echo "$max_rss $max_anon $max_file" >"$WORK/$name.rss.tmp" && mv "$WORK/$name.rss.tmp" "$WORK/$name.rss"
+      fi
+      sleep 0.1
+    done
+  ) &
+  SAMPLER_PID=$!
+  local rc=0
+  wait "$tpid" || rc=$?
+  wait "$SAMPLER_PID" 2>/dev/null || true
+  SAMPLER_PID=
+  return "$rc"
+}
+# NAME -> figures NAME_s, NAME_rss_kib, NAME_user_s, NAME_sys_s, NAME_anon_kib, NAME_file_kib
+timed_figs() {
+  local name=$1 s rss user sys anon file
+  read -r s rss user sys <"$WORK/$name.time"
+  fig "${name}_s" "$s"; fig "${name}_rss_kib" "$rss"; fig "${name}_user_s" "$user"; fig "${name}_sys_s" "$sys"
+  read -r rss anon file <"$WORK/$name.rss"
+  fig "${name}_anon_kib" "$anon"; fig "${name}_file_kib" "$file"
+}
+# The sync report line "peer P log O: received records F to T (C chunks)..." -> "F T C"
+sync_moved() {
+  sed -n 's/.*: received records \([0-9]*\) to \([0-9]*\) (\([0-9]*\) chunks).*/\1 \2 \3/p' "$1" | head -1
+}
+verify_records() {
+  local dir=$1 out
+  out=$("$KHRONIKA" verify --data "$dir" 2>&1) || die "khronika verify of $dir failed: $out"
+  sed -n 's/^clean: checked \([0-9]*\) records.*/\1/p' <<<"$out"
+}
+
+# ---- machine ----
+fig nproc "$(nproc)"
+fig cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+fig mem_mib "$(awk '/MemTotal/ {printf "%d", $2/1024}' /proc/meminfo)"
+fig work_fs "$(df -PT "$WORK" | awk 'NR==2 {print $1" ("$2")"}')"
+fig date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+fig openssl_version "$(openssl version | cut -d' ' -f1-2)"
+fig git_version "$(git --version | cut -d' ' -f3)"
+
+# ---- inputs ----
+step "generating one 1 GiB random file and $ENTRIES random 1 KiB files ..."
+head -c 1G /dev/urandom >"$WORK/big.bin"
+fig big_bytes "$(stat -c %s "$WORK/big.bin")"
+mkdir -p "$WORK/small"
+head -c $((ENTRIES * 1024)) /dev/urandom |
+  (cd "$WORK/small" && split -b 1024 -d -a 5 --additional-suffix=.bin - f)
+
+step "Ed25519 verify rate (openssl speed), the cost of checking one author signature ..."
+openssl speed -seconds 2 ed25519 >"$WORK/speed.txt" 2>/dev/null
+fig openssl_verify "$(awk '/EdDSA \(Ed25519\)/ && $NF ~ /^[0-9.]+$/ {v=$NF} END {print v+0}' "$WORK/speed.txt")"
+
+# ---- 1. two nodes, members and peers of each other; A serves ----
+step "nodes A and B: init, members of each other, peers of each other; A serves ..."
+"$KHRONIKA" keygen --out "$WORK/author.pem" >/dev/null 2>&1
+for n in A B; do
+  "$KHRONIKA" init --data "$WORK/$n" --name "bench-$n" >/dev/null 2>&1
+  echo "sync_interval_s = 0" >"$WORK/$n/khronika.conf"   # no scheduled pulls: only ours
+done
+"$KHRONIKA" author add --data "$WORK/A" --name bench --pubkey "$WORK/author.pem.pub" >/dev/null
+"$KHRONIKA" member add --data "$WORK/A" --vkey "$(idj "$WORK/B" vkey)" \
+  --cosigner-vkey "$(idj "$WORK/B" cosigner_vkey)" >/dev/null
+"$KHRONIKA" member add --data "$WORK/B" --vkey "$(idj "$WORK/A" vkey)" \
+  --cosigner-vkey "$(idj "$WORK/A" cosigner_vkey)" >/dev/null
+# B does not serve here (only B pulls), so A's entry for B names a port nobody listens on.
+"$KHRONIKA" peer add --data "$WORK/A" --url "https://127.0.0.1:$(free_port)" \
+  --id "$(idj "$WORK/B" node_id)" --cert-sha256 "$(idj "$WORK/B" cert_sha256)" >/dev/null
+"$KHRONIKA" serve --data "$WORK/A" --listen 127.0.0.1:0 >"$WORK/serve-A.out" 2>"$WORK/serve-A.err" &
+SERVER_PID=$!
+for _ in $(seq 200); do
+  grep -q '^certificate sha256:' "$WORK/serve-A.out" 2>/dev/null && break
+  kill -0 "$SERVER_PID" 2>/dev/null || die "khronika serve exited: $(cat "$WORK/serve-A.err")"
+  sleep 0.05
+done
+URL=$(sed -n 's/^listening on //p' "$WORK/serve-A.out")
+PIN=$(sed -n 's/^certificate //p' "$WORK/serve-A.out")
+[[ -n "$URL" && -n "$PIN" ]] || die "khronika serve did not print its URL and certificate"
+A_ID=$(idj "$WORK/A" node_id)
+"$KHRONIKA" peer add --data "$WORK/B" --url "$URL" --id "$A_ID" \
+  --cert-sha256 "$(idj "$WORK/A" cert_sha256)" >/dev/null
+
+# ---- 2. fill A with exactly $ENTRIES entries of 1 KiB (not timed) ----
+# server_load (random 1 KiB files through the API, group-committed) runs for a time, not a
+# count: run it in shrinking rounds, then add the last few hundred with `khronika add` of the
+# pre-made files (A is idle meanwhile; the server keeps no log state outside LMDB).
+step "filling A with $ENTRIES entries of 1 KiB (server_load, $FILL_CLIENTS connections, then khronika add) ..."
+token=$("$KHRONIKA" token create --data "$WORK/A" --role submitter 2>/dev/null)
+t0=$(now_ns)
+rate='' rounds=0 via_load=0   # the first round, 1 s, measures the rate
+while :; do
+  held=$(log_size "$WORK/A")
+  remaining=$((ENTRIES - held))
+  ((remaining > 300 && rounds < 10)) || break
+  secs=1
+  [[ -n "$rate" ]] &&
+    secs=$(awk -v r="$remaining" -v q="$rate" 'BEGIN {s = 0.7 * r / q; if (s < 0.2) s = 0.2; printf "%.2f", s}')
+  line=$("$LOAD" --node "$URL" --pin "$PIN" --token "$token" --key "$WORK/author.pem" \
+    --case bench --clients "$FILL_CLIENTS" --seconds "$secs") ||
+    echo "server_load reported errors: $line" >&2
+  r=$(sed -n 's/.* rate=\([0-9.]*\).*/\1/p' <<<"$line")
+  [[ -n "$r" ]] && awk -v r="$r" 'BEGIN {exit !(r > 0)}' && rate=$r
+  rounds=$((rounds + 1))
+done
+via_load=$held
+((remaining >= 0)) || die "server_load overshot: A holds $held entries, more than $ENTRIES"
+if ((remaining > 0)); then
+  seq -f "$WORK/small/f%05g.bin" 0 $((remaining - 1)) |
+    xargs -P "$(nproc)" -I{} "$KHRONIKA" add --data "$WORK/A" --key "$WORK/author.pem" --case bench {} \
+    >/dev/null || die "khronika add failed while filling A"
+fi
+fig fill_s "$(secs_since "$t0")"
+fig fill_rounds "$rounds"
+fig fill_via_load "$via_load"
+fig fill_via_add "$remaining"
+held=$(log_size "$WORK/A")
+((held == ENTRIES)) || die "A holds $held entries, not $ENTRIES"
+fig a_records "$held"
+
+# ---- 3. khronika sync of the 10,000 entries to B ----
+fig small_flush "$(flush_rate)"
+step "khronika sync --data B: $ENTRIES entries of 1 KiB ..."
+c0=$(server_cpu_ticks)
+timed ksmall "$KHRONIKA" sync --data "$WORK/B" ||
+  die "khronika sync failed: $(cat "$WORK/ksmall.out" "$WORK/ksmall.err")"
+c1=$(server_cpu_ticks)
+timed_figs ksmall
+fig ksmall_server_cpu_s "$(ticks_to_s "$c0" "$c1")"
+read -r from to chunks < <(sync_moved "$WORK/ksmall.out") || die "no sync report: $(cat "$WORK/ksmall.out")"
+fig ksmall_records "$((to - from + 1))"
+fig ksmall_chunks "$chunks"
+fig ksmall_report "$(head -1 "$WORK/ksmall.out")"
+fig ksmall_b_records "$(verify_records "$WORK/B")"
+fig ksmall_b_store_kib "$(du -sk "$WORK/B/store" | cut -f1)"
+
+# ---- 4. one 1 GiB file added to A, synced to B ----
+step "khronika add of the 1 GiB file to A (not part of the ratios) ..."
+t0=$(now_ns)
+"$KHRONIKA" add --data "$WORK/A" --key "$WORK/author.pem" --case bench-big "$WORK/big.bin" >/dev/null
+fig kadd_big_s "$(secs_since "$t0")"
+fig big_flush "$(flush_rate)"
+step "khronika sync --data B: one 1 GiB file ..."
+hwm0=$(server_status_kib VmHWM)
+c0=$(server_cpu_ticks)
+# The server's resident memory while it serves the file, every 0.1 s: max VmRSS, RssAnon, RssFile.
+(
+  max_rss=0 max_anon=0 max_file=0 pid=$SERVER_PID
+  while kill -0 "$pid" 2>/dev/null && [[ ! -e "$WORK/kbig.done" ]]; do
+    read -r rss anon file < <(awk '/^VmRSS/ {r=$2} /^RssAnon/ {a=$2} /^RssFile/ {f=$2}
+                                   END {print r+0, a+0, f+0}' "/proc/$pid/status" 2>/dev/null ||
+                              echo "0 0 0")
+    ((rss > max_rss)) && max_rss=$rss
+    ((anon > max_anon)) && max_anon=$anon
+    ((file > max_file)) && max_file=$file
+    echo "$max_rss $max_anon $max_file" >"$WORK/server-big.rss.tmp" && mv "$WORK/server-big.rss.tmp" "$WORK/server-big.rss"
+    sleep 0.1
+  done
+) &
+SERVER_SAMPLER=$!
+timed kbig "$KHRONIKA" sync --data "$WORK/B" ||
+  die "khronika sync failed: $(cat "$WORK/kbig.out" "$WORK/kbig.err")"
+c1=$(server_cpu_ticks)
+touch "$WORK/kbig.done"
+wait "$SERVER_SAMPLER" || true
+SERVER_SAMPLER=
+read -r rss anon file <"$WORK/server-big.rss"
+fig server_big_rss_kib "$rss"; fig server_big_anon_kib "$anon"; fig server_big_file_kib "$file"
+timed_figs kbig
+fig kbig_server_cpu_s "$(ticks_to_s "$c0" "$c1")"
+fig server_hwm_before_big_kib "$hwm0"
+fig server_hwm_after_big_kib "$(server_status_kib VmHWM)"
+read -r from to chunks < <(sync_moved "$WORK/kbig.out") || die "no sync report: $(cat "$WORK/kbig.out")"
+fig kbig_records "$((to - from + 1))"
+fig kbig_chunks "$chunks"
+fig kbig_report "$(head -1 "$WORK/kbig.out")"
+fig kbig_b_records "$(verify_records "$WORK/B")"
+fig kbig_b_store_kib "$(du -sk "$WORK/B/store" | cut -f1)"
+
+# ---- 5. a new node C replicates everything from scratch (the analogue of a full clone) ----
+step "khronika sync --data C: a fresh node pulls all $((ENTRIES + 1)) entries ..."
+"$KHRONIKA" init --data "$WORK/C" --name bench-C >/dev/null 2>&1
+echo "sync_interval_s = 0" >"$WORK/C/khronika.conf"
+"$KHRONIKA" member add --data "$WORK/C" --vkey "$(idj "$WORK/A" vkey)" \
+  --cosigner-vkey "$(idj "$WORK/A" cosigner_vkey)" >/dev/null
+"$KHRONIKA" member add --data "$WORK/A" --vkey "$(idj "$WORK/C" vkey)" \
+  --cosigner-vkey "$(idj "$WORK/C" cosigner_vkey)" >/dev/null
+"$KHRONIKA" peer add --data "$WORK/A" --url "https://127.0.0.1:$(free_port)" \
+  --id "$(idj "$WORK/C" node_id)" --cert-sha256 "$(idj "$WORK/C" cert_sha256)" >/dev/null
+"$KHRONIKA" peer add --data "$WORK/C" --url "$URL" --id "$A_ID" \
+  --cert-sha256 "$(idj "$WORK/A" cert_sha256)" >/dev/null
+rm -rf "$WORK/B"   # room on the disk
+timed kfull "$KHRONIKA" sync --data "$WORK/C" ||
+  die "khronika sync failed: $(cat "$WORK/kfull.out" "$WORK/kfull.err")"
+timed_figs kfull
+read -r from to chunks < <(sync_moved "$WORK/kfull.out") || die "no sync report: $(cat "$WORK/kfull.out")"
+fig kfull_records "$((to - from + 1))"
+fig kfull_chunks "$chunks"
+fig kfull_c_records "$(verify_records "$WORK/C")"
+rm -rf "$WORK/C"
+if grep -v '^khronika serve: stopping' "$WORK/serve-A.err" | grep -q .; then
+  echo "khronika serve (A) wrote to stderr:" >&2
+  sed 's/^/  /' "$WORK/serve-A.err" | head -20 >&2
+fi
+kill -TERM "$SERVER_PID"
+wait "$SERVER_PID" || die "khronika serve exited with an error after SIGTERM"
+SERVER_PID=
+rm -rf "$WORK/A"
+
+# ---- 6. baseline: git fast-import, git daemon, git clone / fetch ----
+step "git fast-import: $ENTRIES commits of one 1 KiB file each (100 files a directory) ..."
+mkdir -p "$WORK/git"
+python3 - "$WORK/small" "$ENTRIES" >"$WORK/import.stream" <<'EOF'
+import sys
+d, n = sys.argv[1], int(sys.argv[2])
+out = sys.stdout.buffer
+for i in range(n):
+    name = "f%05d.bin" % i
+    with open("%s/%s" % (d, name), "rb") as f:
+        data = f.read()
+    msg = ("add %s\n" % name).encode()
+    out.write(b"commit refs/heads/main\n")
+    out.write(b"committer Bench <bench@example.org> %d +0000\n" % (1700000000 + i))
+    out.write(b"data %d\n%s" % (len(msg), msg))
+    path = "evidence/%03d/%s" % (i // 100, name)   # as in run_foundation_bench.sh
+    out.write(b"M 100644 inline %s\ndata %d\n" % (path.encode(), len(data)))
+    out.write(data)
+    out.write(b"\n")
+EOF
+git init -q --bare "$WORK/git/repo.git"
+git -C "$WORK/git/repo.git" symbolic-ref HEAD refs/heads/main
+git -C "$WORK/git/repo.git" fast-import --quiet <"$WORK/import.stream"
+rm -f "$WORK/import.stream"
+
+PORT=$(free_port)
+git daemon --export-all --reuseaddr --base-path="$WORK/git" --listen=127.0.0.1 --port="$PORT" \
+  "$WORK/git" >"$WORK/daemon.log" 2>&1 &
+DAEMON_PID=$!
+GURL="git://127.0.0.1:$PORT/repo.git"
+for _ in $(seq 100); do
+  git ls-remote "$GURL" >/dev/null 2>&1 && break
+  kill -0 "$DAEMON_PID" 2>/dev/null || die "git daemon exited: $(cat "$WORK/daemon.log")"
+  sleep 0.05
+done
+git ls-remote "$GURL" >/dev/null || die "git daemon does not answer on $GURL"
+
+# --mirror: a bare copy with every ref, no working tree to check out (a Khronika node keeps
+# no checked-out copy either); `git fetch` in it later brings the 1 GiB commit.
+fig gsmall_flush "$(flush_rate)"
+step "git clone --mirror $GURL: $ENTRIES commits ..."
+timed gsmall git clone -q --mirror "$GURL" "$WORK/clone1.git" || die "git clone failed: $(cat "$WORK/gsmall.err")"
+timed_figs gsmall
+fig gsmall_objects "$(git -C "$WORK/clone1.git" count-objects -v | awk '$1 == "in-pack:" {print $2}')"
+fig gsmall_pack_kib "$(git -C "$WORK/clone1.git" count-objects -v | awk '$1 == "size-pack:" {print $2}')"
+fig gsmall_commits "$(git -C "$WORK/clone1.git" rev-list --count main)"
+
+step "git fast-import: one more commit with the 1 GiB file (not timed) ..."
+{
+  printf 'commit refs/heads/main\ncommitter Bench <bench@example.org> 1800000000 +0000\n'
+  printf 'data 8\nadd big\nfrom refs/heads/main^0\n'
+  printf 'M 100644 inline big/big.bin\ndata %d\n' "$(stat -c %s "$WORK/big.bin")"
+  cat "$WORK/big.bin"
+  printf '\n'
+} | git -C "$WORK/git/repo.git" fast-import --quiet
+rm -f "$WORK/big.bin"
+
+fig gbig_flush "$(flush_rate)"
+step "git fetch in the mirror: the 1 GiB commit ..."
+timed gbig git -C "$WORK/clone1.git" fetch -q || die "git fetch failed: $(cat "$WORK/gbig.err")"
+timed_figs gbig
+# fetch.unpackLimit (100 by default): a fetch of fewer objects stores them loose.
+fig gbig_objects "$(( $(git -C "$WORK/clone1.git" count-objects -v | awk '$1 == "in-pack:" || $1 == "count:" {s += $2} END {print s}') - $(awk -F= '$1 == "gsmall_objects" {print $2}' "$FIG") ))"
+fig gbig_loose "$(git -C "$WORK/clone1.git" count-objects -v | awk '$1 == "count:" {print $2}')"
+rm -rf "$WORK/clone1.git"
+
+step "git clone --mirror $GURL: everything, from scratch ..."
+timed gfull git clone -q --mirror "$GURL" "$WORK/clone2.git" || die "git clone failed: $(cat "$WORK/gfull.err")"
+timed_figs gfull
+fig gfull_objects "$(git -C "$WORK/clone2.git" count-objects -v | awk '$1 == "in-pack:" {print $2}')"
+rm -rf "$WORK/clone2.git"
+
+# ---- report ----
+python3 - "$FIG" "$ENTRIES" <<'EOF'
+import sys
+
+fig = {}
+for line in open(sys.argv[1]):
+    k, _, v = line.rstrip("\n").partition("=")
+    fig[k] = v
+n = int(sys.argv[2])
+def f(k): return float(fig[k])
+MB, MiB = 1e6, 1024.0
+big = f("big_bytes")
+small_bytes = n * 1024.0
+
+# Khronika objects: records + entries + manifests (one file per entry here) + chunks.
+def kobj(p): return 3 * f(p + "_records") + f(p + "_chunks")
+ks_obj, kb_obj, kf_obj = kobj("ksmall"), kobj("kbig"), kobj("kfull")
+ks_ops, gs_ops = ks_obj / f("ksmall_s"), f("gsmall_objects") / f("gsmall_s")
+ks_mbs, gs_mbs = small_bytes / MB / f("ksmall_s"), small_bytes / MB / f("gsmall_s")
+ks_eps, gs_cps = f("ksmall_records") / f("ksmall_s"), f("gsmall_commits") / f("gsmall_s")
+kb_mbs, gb_mbs = big / MB / f("kbig_s"), big / MB / f("gbig_s")
+kf_mbs = (big + small_bytes) / MB / f("kfull_s")
+gf_mbs = (big + small_bytes) / MB / f("gfull_s")
+
+def mem(p):
+    return (f"peak RSS {f(p + '_rss_kib') / MiB:.1f} MiB (sampled: anonymous "
+            f"{f(p + '_anon_kib') / MiB:.1f}, file-backed {f(p + '_file_kib') / MiB:.1f})")
+def cpu(p): return f"user {f(p + '_user_s'):.2f} s, sys {f(p + '_sys_s'):.2f} s"
+
+print()
+print("Khronika replication benchmark")
+print(f"machine: {fig['nproc']} cores, {fig['cpu']}, {fig['mem_mib']} MiB RAM; work dir on "
+      f"{fig['work_fs']}; {fig['openssl_version']}; git {fig['git_version']}; {fig['date']}")
+print("MB = 10^6 bytes of file content. Puller and server (or git daemon) share the machine, "
+      "over loopback.")
+print(f"A was filled with {fig['fill_via_load']} entries by server_load in {fig['fill_rounds']} "
+      f"rounds and {fig['fill_via_add']} by khronika add ({f('fill_s'):.1f} s, not timed below).")
+print()
+print("Absolute figures")
+rows = [
+    ("Ed25519 verify (openssl speed)", f"{f('openssl_verify'):,.0f} /s"),
+    ("disk flushes/s (4 KiB + fdatasync), before each run",
+     f"sync {f('small_flush'):,.0f}, big sync {f('big_flush'):,.0f}, clone "
+     f"{f('gsmall_flush'):,.0f}, fetch {f('gbig_flush'):,.0f}"),
+    (f"khronika sync, {n} entries of 1 KiB",
+     f"{ks_ops:,.0f} objects/s, {ks_mbs:.2f} MB/s ({f('ksmall_s'):.2f} s, "
+     f"{ks_eps:,.0f} entries/s)"),
+    ("  objects moved (records+entries+manifests+chunks)",
+     f"{ks_obj:,.0f} ({fig['ksmall_records']} records, {fig['ksmall_chunks']} chunks)"),
+    ("  puller CPU; server A CPU", f"{cpu('ksmall')}; {f('ksmall_server_cpu_s'):.2f} s"),
+    ("  puller memory", mem("ksmall")),
+    ("  B's store after", f"{f('ksmall_b_store_kib') / MiB:.1f} MiB"),
+    (f"git clone --mirror, {fig['gsmall_commits']} commits of 1 KiB",
+     f"{gs_ops:,.0f} objects/s, {gs_mbs:.2f} MB/s ({f('gsmall_s'):.2f} s, "
+     f"{gs_cps:,.0f} commits/s)"),
+    ("  objects moved (commits+trees+blobs)",
+     f"{f('gsmall_objects'):,.0f} (pack {f('gsmall_pack_kib') / MiB:.1f} MiB)"),
+    ("  clone CPU; memory", f"{cpu('gsmall')}; peak RSS {f('gsmall_rss_kib') / MiB:.1f} MiB"),
+    ("khronika sync, one 1 GiB file",
+     f"{kb_mbs:,.1f} MB/s ({f('kbig_s'):.2f} s; {kb_obj:,.0f} objects: "
+     f"{fig['kbig_records']} record, {fig['kbig_chunks']} chunks)"),
+    ("  puller CPU; server A CPU", f"{cpu('kbig')}; {f('kbig_server_cpu_s'):.2f} s"),
+    ("  puller memory", mem("kbig")),
+    ("  server A peak RSS while serving it (sampled)",
+     f"{f('server_big_rss_kib') / MiB:.1f} MiB (anonymous {f('server_big_anon_kib') / MiB:.1f}, "
+     f"file-backed {f('server_big_file_kib') / MiB:.1f})"),
+    ("  server A VmHWM before / after", f"{f('server_hwm_before_big_kib') / MiB:.1f} / "
+     f"{f('server_hwm_after_big_kib') / MiB:.1f} MiB"),
+    ("  B's store after", f"{f('kbig_b_store_kib') / MiB:,.0f} MiB"),
+    ("git fetch of the 1 GiB commit",
+     f"{gb_mbs:,.1f} MB/s ({f('gbig_s'):.2f} s; {fig['gbig_objects']} objects, "
+     f"{fig['gbig_loose']} stored loose)"),
+    ("  fetch CPU; memory", f"{cpu('gbig')}; peak RSS {f('gbig_rss_kib') / MiB:.1f} MiB"),
+    (f"khronika sync, fresh node, all {n + 1} entries",
+     f"{kf_mbs:,.1f} MB/s, {kf_obj / f('kfull_s'):,.0f} objects/s ({f('kfull_s'):.2f} s); "
+     f"peak RSS {f('kfull_rss_kib') / MiB:.1f} MiB"),
+    ("  puller CPU", cpu("kfull")),
+    (f"git clone --mirror, all {int(f('gsmall_commits')) + 1} commits",
+     f"{gf_mbs:,.1f} MB/s, {f('gfull_objects') / f('gfull_s'):,.0f} objects/s "
+     f"({f('gfull_s'):.2f} s); peak RSS {f('gfull_rss_kib') / MiB:.1f} MiB"),
+    ("  clone CPU", cpu("gfull")),
+    ("khronika add of the 1 GiB file on A (context)", f"{big / MB / f('kadd_big_s'):,.1f} MB/s"),
+]
+w = max(len(r[0]) for r in rows)
+for k, v in rows:
+    print(f"  {k:<{w}}  {v}")
+print()
+print("Checks")
+print(f"  A held {fig['a_records']} records; B after the first sync: {fig['ksmall_b_records']} "
+      f"records, after the second: {fig['kbig_b_records']}; the fresh node: "
+      f"{fig['kfull_c_records']}; khronika verify clean on each")
+print(f"  {fig['ksmall_report']}")
+print(f"  {fig['kbig_report']}")
+print()
+print("Ratios (Khronika / git, same content, same run)")
+ratios = [
+    ("1 KiB entries: sync objects/s / clone objects/s", ks_obj / f("ksmall_s") / gs_ops),
+    ("1 KiB entries: sync entries/s / clone commits/s", ks_eps / gs_cps),
+    ("1 KiB entries: sync MB/s / clone MB/s", ks_mbs / gs_mbs),
+    ("1 GiB file: sync MB/s / fetch MB/s", kb_mbs / gb_mbs),
+    ("everything, from scratch: sync MB/s / clone MB/s", kf_mbs / gf_mbs),
+    ("1 KiB sync entries/s / Ed25519 verify/s", ks_eps / f("openssl_verify")),
+    ("1 GiB sync peak RSS / git fetch peak RSS", f("kbig_rss_kib") / f("gbig_rss_kib")),
+]
+w = max(len(r[0]) for r in ratios)
+for k, v in ratios:
+    print(f"  {k:<{w}}  {v:.4g}")
+EOF
