@@ -64,11 +64,11 @@ class LogImporter {
                           peer_.ConsistencyProof(head_.origin, local_size_, checkpoint_.size));
       if (!VerifyConsistency(local_size_, checkpoint_.size, local_root_, checkpoint_.root, proof)) {
         // The proof comes from the peer, not the origin: a faulty or hostile relay could send a
-        // bad one for an honest checkpoint. So this refuses, but accuses no one; proof of a fork
-        // is only recorded when it stands on its own (CheckNotAhead).
-        return Status::Corruption(
-            "the peer could not prove its checkpoint consistent with the log held here (either "
-            "the origin forked its log or the peer is faulty); nothing was taken");
+        // bad one for an honest checkpoint. Both signed checkpoints are kept, but marked as not
+        // proven; a proven conflict needs evidence that stands on its own (CheckNotAhead).
+        return RecordConflict("the peer could not prove its checkpoint consistent with the log "
+                              "held here (a forked log, or a faulty peer)",
+                              Hash{}, proof, /*proven=*/false);
       }
     }
     for (int raced = 0; result_.to < checkpoint_.size;) {
@@ -135,7 +135,7 @@ class LogImporter {
       // has another root at their size.
       return RecordConflict("the peer's checkpoint at size " + std::to_string(checkpoint_.size) +
                                 " has another root than the log held here",
-                            ours, proof);
+                            ours, proof, /*proven=*/true);
     }
     // Consistent: keep the origin's signed checkpoint for that size if it is new here, so that
     // it can be cosigned and served.
@@ -149,7 +149,7 @@ class LogImporter {
   }
 
   Status RecordConflict(const std::string& why, const Hash& held_root_at_their_size,
-                        const std::vector<Hash>& proof) {
+                        const std::vector<Hash>& proof, bool proven) {
     result_.conflict = true;
     // One record per pair of checkpoints, however often the pair is seen again.
     Hash pair = Sha256(our_checkpoint_ + "\n" + origin_note_);
@@ -161,13 +161,18 @@ class LogImporter {
                      {"detected_ms", NowMs()},
                      {"ours", our_checkpoint_},
                      {"theirs", origin_note_},
-                     {"held_root_at_their_size", ToHex(held_root_at_their_size)},
+                     {"proven", proven},
+                     {"held_root_at_their_size", proven ? ToHex(held_root_at_their_size) : ""},
                      {"consistency_proof", proof_hex}};
     KH_RETURN_IF_ERROR(store_.Update([&](WriteTxn& txn) -> Status {
       KH_ASSIGN_OR_RETURN(bool have, txn.Contains(Table::kConflicts, key));
       if (have) return Status::Ok();
       return txn.Put(Table::kConflicts, key, AsBytes(evidence.dump()));
     }));
+    if (!proven) {
+      return Status::Corruption(why + "; nothing was taken, and both signed checkpoints are kept "
+                                "(not proven: the failing proof came from the peer)");
+    }
     return Status::Corruption("equivocation by " + OriginName(head_.origin) + ": " + why +
                               "; both signed checkpoints are kept as proof");
   }
@@ -476,6 +481,7 @@ Result<std::vector<Conflict>> ListConflicts(Store& store) {
       c.detected_ms = j.value("detected_ms", int64_t{0});
       c.ours = j.value("ours", "");
       c.theirs = j.value("theirs", "");
+      c.proven = j.value("proven", true);
       out.push_back(std::move(c));
       return true;
     });

@@ -293,21 +293,30 @@ TEST_F(SyncTest, EquivocationIsRefusedAndBothCheckpointsKept) {
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(ResultFor(*report, a_->id())->conflict);
   // The fork grows past us: its consistency proof cannot bridge the two histories. That is
-  // refused, but a proof supplied by a peer accuses no origin (a relay could forge a failure),
-  // so nothing new is recorded.
+  // refused and both checkpoints are kept, but marked not proven: the failing proof came from
+  // the peer, and a faulty relay could cause the same.
   Append(*fork, 2, 100, "rewritten-more");
   report = PullFromPeer(b_->store(), forked_peer);
   ASSERT_TRUE(report.ok());
   r = ResultFor(*report, a_->id());
   EXPECT_FALSE(r->status.ok());
-  EXPECT_FALSE(r->conflict);
+  EXPECT_TRUE(r->conflict);
   EXPECT_EQ(SizeOf(*b_, a_->id()), 3u);
   auto conflicts = ListConflicts(b_->store());
   ASSERT_TRUE(conflicts.ok());
-  ASSERT_EQ(conflicts->size(), 1u);
-  EXPECT_EQ((*conflicts)[0].origin, a_->id());
-  EXPECT_NE((*conflicts)[0].ours.find("\n3\n"), std::string::npos);
-  EXPECT_NE((*conflicts)[0].theirs.find("\n3\n"), std::string::npos);
+  ASSERT_EQ(conflicts->size(), 2u);
+  int proven = 0;
+  for (const Conflict& c : *conflicts) {
+    EXPECT_EQ(c.origin, a_->id());
+    EXPECT_NE(c.ours.find("\n3\n"), std::string::npos);
+    if (c.proven) {
+      ++proven;
+      EXPECT_NE(c.theirs.find("\n3\n"), std::string::npos);
+    } else {
+      EXPECT_NE(c.theirs.find("\n5\n"), std::string::npos);
+    }
+  }
+  EXPECT_EQ(proven, 1);
   // Both halves of the evidence verify under the origin's key: proof, not hearsay.
   auto verifier = ParseVerifierKey(a_->verifier_key());
   for (const Conflict& c : *conflicts) {

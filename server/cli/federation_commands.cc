@@ -256,11 +256,17 @@ Status RunConflicts(const Args& args) {
   for (const Conflict& c : conflicts) {
     if (args.Has("json")) {
       std::cout << json{{"origin", ToHex(c.origin)}, {"detected_ms", c.detected_ms},
-                        {"held_checkpoint", c.ours}, {"presented_checkpoint", c.theirs}}.dump() << "\n";
+                        {"proven", c.proven}, {"held_checkpoint", c.ours},
+                        {"presented_checkpoint", c.theirs}}.dump() << "\n";
       continue;
     }
-    std::cout << "Origin " << ToHex(c.origin) << " signed two checkpoints that cannot both be true"
-              << " (seen at " << c.detected_ms << " ms):\n--- held here:\n" << c.ours
+    if (c.proven) {
+      std::cout << "Origin " << ToHex(c.origin) << " signed two checkpoints that cannot both be true";
+    } else {
+      std::cout << "Not proven: a peer could not prove these checkpoints of origin " << ToHex(c.origin)
+                << " consistent (a forked log, or a faulty peer; pull the log from another peer)";
+    }
+    std::cout << " (seen at " << c.detected_ms << " ms):\n--- held here:\n" << c.ours
               << "--- presented by a peer:\n" << c.theirs << "\n";
   }
   if (conflicts.empty() && !args.Has("json")) std::cout << "No conflicting checkpoints.\n";

@@ -60,8 +60,10 @@ TEST(FederationTest, LogsReplicateAndARaidedNodeIsRebuiltFromItsPeers) {
     WriteFile(a / ("note" + std::to_string(i) + ".txt"), "statement " + std::to_string(i));
     std::vector<std::filesystem::path> files = {a / ("note" + std::to_string(i) + ".txt")};
     if (i == 0) files.push_back(a / "video.mp4");
-    RunResult r = a.Submit(submitter.secret, "case-" + std::to_string(i % 2), files);
-    ASSERT_EQ(r.exit_code, 0) << r.err;
+    // Acknowledged as replicated: at least one partner has cosigned a checkpoint holding it.
+    RunResult r = a.Submit(submitter.secret, "case-" + std::to_string(i % 2), files,
+                           {"--replicas", "1", "--replicas-timeout", "60"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     acknowledged.push_back(json::parse(r.out)["entry_id"]);
   }
 

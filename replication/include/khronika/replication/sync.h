@@ -74,6 +74,10 @@ struct Conflict {
   int64_t detected_ms = 0;
   std::string ours;    // signed checkpoint held here
   std::string theirs;  // signed checkpoint the peer presented
+  // True when the two checkpoints contradict each other on their own (with the held log's root
+  // and a consistency proof). False when only a proof supplied by the peer failed: kept as a
+  // lead, since a faulty relay could cause it.
+  bool proven = true;
 };
 Result<std::vector<Conflict>> ListConflicts(Store& store);
 
