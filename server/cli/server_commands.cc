@@ -1,4 +1,5 @@
 // Subcommands that run or administer a node: serve, token, access-log.
+#include <malloc.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -106,6 +107,10 @@ Status ApplyConfigFile(const std::filesystem::path& path, ServerOptions& o) {
 }
 
 Status RunServe(const Args& args) {
+  // glibc gives each thread that allocates its own arena and rarely returns their memory; with
+  // dozens of worker threads handling megabyte bodies, the resident set would grow with the
+  // traffic. Two arenas keep it flat at a negligible cost in contention.
+  mallopt(M_ARENA_MAX, 2);
   KH_ASSIGN_OR_RETURN(std::string dir, args.Require("data"));
   ServerOptions options;
   options.tls_cert = std::filesystem::path(dir) / "tls.crt";

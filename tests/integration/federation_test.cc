@@ -282,3 +282,32 @@ TEST(FederationTest, FullMeshConvergesWithTwoCosignaturesOnEveryCheckpoint) {
 
 }  // namespace
 }  // namespace khronika::testing
+
+namespace khronika::testing {
+namespace {
+
+// Replicating a large file keeps both ends' memory flat: the serving node once kept every
+// worker thread's chunk answers (630 MB resident after serving 512 MiB).
+TEST(FederationTest, ReplicatingALargeFileKeepsMemoryFlat) {
+  ServedNode a("sync_interval_s = 0\n"), b("sync_interval_s = 0\n");
+  Federate({&a, &b});
+  WritePseudoRandomFile(a / "archive.bin", uint64_t{320} << 20, 3);
+  Token submitter = MakeToken(a.data(), "submitter");
+  RunResult r = a.Submit(submitter.secret, "big", {a / "archive.bin"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  long before = ProcStatusKiB(a.server().pid(), "VmHWM");
+  RunResult s = RunKhronika({"sync", "--data", b.data().string()});
+  ASSERT_EQ(s.exit_code, 0) << s.out << s.err;
+  long after = ProcStatusKiB(a.server().pid(), "VmHWM");
+  std::cout << "serving 320 MiB: server VmHWM " << before / 1024 << " -> " << after / 1024
+            << " MiB; pulling process peak " << s.peak_rss_kib / 1024 << " MiB\n";
+  EXPECT_LT(after - before, 96 * 1024);
+  EXPECT_LT(s.peak_rss_kib, 96 * 1024);
+  std::string origin = IdOf(a.data())["node_id"];
+  EXPECT_EQ(EntryIds(b.data(), origin).size(), 1u);
+  RunResult v = RunKhronika({"verify", "--data", b.data().string()});
+  EXPECT_EQ(v.exit_code, 0) << v.out;
+}
+
+}  // namespace
+}  // namespace khronika::testing

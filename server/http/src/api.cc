@@ -822,7 +822,7 @@ ApiResponse Api::Sync(const ApiRequest& r, std::string_view what) {
     auto body = ParseJsonBody(r.body, options_.max_json_depth);
     if (!body.ok()) return FromStatus(body.status());
     if (!body->is_object() || !(*body)["ids"].is_array() || (*body)["ids"].size() > kMaxChunksPerRequest) {
-      return ErrorResponse(400, "bad_request", "body must be {\"ids\": [at most 16 chunk ids]}");
+      return ErrorResponse(400, "bad_request", "body must be {\"ids\": [at most " + std::to_string(kMaxChunksPerRequest) + " chunk ids]}");
     }
     std::vector<Hash> ids;
     for (const json& v : (*body)["ids"]) {
