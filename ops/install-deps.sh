@@ -9,7 +9,7 @@ packages=(
   liblmdb-dev lmdb-utils
   libcereal-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  time curl python3 python3-jsonschema
+  time curl python3 python3-jsonschema iproute2
 )
 
 missing=()
