@@ -1,5 +1,6 @@
 // Subcommands that run or administer a node: serve, token, access-log.
 #include <malloc.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -14,6 +15,8 @@
 #include "khronika/http/server.h"
 #include "khronika/http/tls.h"
 #include "khronika/log/node.h"
+#include "khronika/log/store_keys.h"
+#include "khronika/log/verify.h"
 #include "khronika/store/files.h"
 
 namespace khronika::cli {
@@ -199,6 +202,92 @@ Status RunAccessLog(const Args& args) {
   return Status::Ok();
 }
 
+Status RunBackup(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::string out, args.Require("out"));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNodeRw(args));
+  KH_RETURN_IF_ERROR(node->store().BackupTo(out));
+  std::cout << "wrote a consistent, compacted copy of the store to " << out << " (mode 0600)\n"
+            << "It holds evidence but no keys: keep node.key, cosigner.key and tls.key apart.\n";
+  return Status::Ok();
+}
+
+// Restores a backup into a data directory, but only after the copy has been verified in full
+// (every id, signature, chain, tree node and checkpoint) against the node key it belongs to.
+Status RunRestore(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::string from, args.Require("from"));
+  KH_ASSIGN_OR_RETURN(std::string dir_text, args.Require("data"));
+  std::filesystem::path dir(dir_text);
+  std::error_code ec;
+  if (std::filesystem::exists(Node::StorePath(dir) / "data.mdb", ec)) {
+    return Status::AlreadyExists(dir.string() + " already holds a store; restore into a new directory");
+  }
+  std::filesystem::path key = Node::KeyPath(dir);
+  if (!std::filesystem::exists(key, ec)) {
+    auto given = args.Get("node-key");
+    if (!given) {
+      return UsageError("the node's key is not in " + dir.string() + ": give it with --node-key FILE");
+    }
+    key = *given;
+  }
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::IOError("create " + dir.string() + ": " + ec.message());
+  std::filesystem::path staging = dir / ".restore-staging";
+  std::filesystem::remove_all(staging, ec);
+  std::filesystem::create_directories(Node::StorePath(staging), ec);
+  if (ec) return Status::IOError("create " + staging.string() + ": " + ec.message());
+  auto cleanup = [&] { std::filesystem::remove_all(staging, ec); };
+  std::filesystem::copy_file(from, Node::StorePath(staging) / "data.mdb", ec);
+  if (!ec) std::filesystem::copy_file(key, Node::KeyPath(staging), ec);
+  if (ec) {
+    cleanup();
+    return Status::IOError("copy the backup: " + ec.message());
+  }
+  Status verdict = [&]() -> Status {
+    StoreOptions ro;
+    ro.read_only = true;
+    KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Node::Open(staging, ro));
+    KH_ASSIGN_OR_RETURN(VerifyReport report, VerifyStore(node->store()));
+    for (const std::string& p : report.problems) std::cout << "FAIL " << p << "\n";
+    if (!report.clean()) {
+      return Status::Corruption("the backup has " + std::to_string(report.problems.size()) +
+                                " problems; nothing was restored");
+    }
+    std::cout << "backup verified: " << report.records << " records in " << report.origins
+              << " logs, " << report.chunks << " chunks\n";
+    return Status::Ok();
+  }();
+  if (!verdict.ok()) {
+    cleanup();
+    return verdict;
+  }
+  if (!args.Has("standalone")) {
+    // A backup may be older than the copies of this node's log that its peers hold: appending
+    // before catching up would fork the log. Held back until a full `khronika sync`.
+    Status held = [&]() -> Status {
+      KH_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(Node::StorePath(staging)));
+      return store->Update([](WriteTxn& txn) {
+        return txn.Put(Table::kMeta, AsBytes(keys::kMetaRestorePending), AsBytes("1"));
+      });
+    }();
+    if (!held.ok()) {
+      cleanup();
+      return held;
+    }
+  }
+  std::filesystem::rename(Node::StorePath(staging), Node::StorePath(dir), ec);
+  if (!ec && !std::filesystem::exists(Node::KeyPath(dir))) {
+    std::filesystem::rename(Node::KeyPath(staging), Node::KeyPath(dir), ec);
+  }
+  cleanup();
+  if (ec) return Status::IOError("move the restored store into place: " + ec.message());
+  ::chmod(Node::KeyPath(dir).c_str(), 0600);
+  std::cout << "restored into " << dir.string()
+            << (args.Has("standalone")
+                    ? "\n"
+                    : "; it appends again after a `khronika sync` that reaches every peer\n");
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::vector<Command> ServerCommands() {
@@ -220,6 +309,19 @@ std::vector<Command> ServerCommands() {
        "khronika token list --data DIR [--json]", {kData, {"json", false}, kMapSize}, RunTokenList},
       {"token revoke", "revoke a token at once",
        "khronika token revoke --data DIR TOKEN_ID", {kData, kMapSize}, RunTokenRevoke},
+      {"backup", "write a consistent copy of the store while the node serves",
+       "khronika backup --data DIR --out FILE\n"
+       "LMDB's compacting copy of one snapshot: safe while the node serves. FILE holds the\n"
+       "evidence and logs, not the keys.",
+       {kData, {"out"}, kMapSize}, RunBackup},
+      {"restore", "restore a backup into a new data directory, verified first",
+       "khronika restore --from FILE --data DIR [--node-key FILE] [--standalone]\n"
+       "Verifies the whole backup (ids, signatures, chains, Merkle nodes, checkpoints) against\n"
+       "the node's key before anything is put in place. DIR must hold no store; its node.key,\n"
+       "or --node-key, must be the key the backup's log was signed with. Appending stays held\n"
+       "until a `khronika sync` has reached every peer (the backup may be older than their\n"
+       "copies of this node's log); --standalone is for a node with no federation.",
+       {kData, {"from"}, {"node-key"}, {"standalone", false}, kMapSize}, RunRestore},
       {"access-log", "print who read which evidence, and when",
        "khronika access-log --data DIR [--json]", {kData, {"json", false}, kMapSize}, RunAccessLog},
   };

@@ -28,3 +28,5 @@ khronika_server_test(federation_test)
 khronika_server_test(federation_faults_test)
 add_test(NAME netns_federation COMMAND bash ${PROJECT_SOURCE_DIR}/ops/netns-federation.sh $<TARGET_FILE:khronika>)
 set_tests_properties(netns_federation PROPERTIES LABELS integration TIMEOUT 300)
+# backup while serving; restore verifies in full before putting anything in place
+khronika_server_test(backup_test)

@@ -1,5 +1,6 @@
 #include "khronika/store/store.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include <cstring>
 #include <string>
 
+#include "khronika/store/files.h"
 #include "lmdb_handles.h"
 #include "value_codec.h"
 
@@ -134,6 +136,17 @@ Store::Usage Store::GetUsage() const {
   mdb_env_info(impl_->env.get(), &info);
   mdb_env_stat(impl_->env.get(), &stat);
   return {static_cast<uint64_t>(info.me_last_pgno + 1) * stat.ms_psize, info.me_mapsize};
+}
+
+Status Store::BackupTo(const std::filesystem::path& path) const {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus("create " + path.string());
+  int rc = mdb_env_copyfd2(impl_->env.get(), fd, MDB_CP_COMPACT);
+  Status st = lmdb::ToStatus(rc, "backup");
+  if (st.ok() && ::fsync(fd) != 0) st = ErrnoStatus("fsync " + path.string());
+  ::close(fd);
+  if (!st.ok()) ::unlink(path.c_str());
+  return st;
 }
 
 // ---- ReadTxn ----

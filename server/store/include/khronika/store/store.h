@@ -69,6 +69,10 @@ class Store {
   };
   Usage GetUsage() const;
 
+  // Writes a compacted, consistent copy of the whole store to `path` (a new file, mode 0600)
+  // while readers and writers go on, as LMDB's compacting copy does: it reads one snapshot.
+  Status BackupTo(const std::filesystem::path& path) const;
+
   struct Impl;
 
  private:
