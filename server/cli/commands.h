@@ -3,10 +3,15 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "args.h"
+
+namespace khronika {
+class Node;
+}
 
 namespace khronika::cli {
 
@@ -22,6 +27,10 @@ std::vector<Command> LocalCommands();
 std::vector<Command> ServerCommands();
 std::vector<Command> ClientCommands();
 std::vector<Command> FederationCommands();
+
+// Opens the node named by --data, with the map size of --map-size when given. Every command
+// that works on a data directory goes through here.
+Result<std::unique_ptr<Node>> OpenNode(const Args& args, bool read_only);
 
 inline Status UsageError(const std::string& message) {
   return Status::InvalidArgument("usage: " + message);

@@ -21,13 +21,6 @@ const OptionSpec kData{"data"};
 const OptionSpec kMapSize{"map-size"};
 const OptionSpec kJson{"json", false};
 
-Result<std::unique_ptr<Node>> Open(const Args& args) {
-  KH_ASSIGN_OR_RETURN(std::string dir, args.Require("data"));
-  StoreOptions o;
-  KH_ASSIGN_OR_RETURN(o.map_size, args.GetUnsigned("map-size", o.map_size));
-  return Node::Open(dir, o);
-}
-
 Result<Hash> NodeIdArg(const std::string& text, const char* what) {
   auto h = ParseHashHex(text);
   if (!h.ok()) return UsageError(std::string(what) + ": " + h.status().message());
@@ -36,14 +29,14 @@ Result<Hash> NodeIdArg(const std::string& text, const char* what) {
 
 Status RunMemberAdd(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::string vkey, args.Require("vkey"));
-  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Open(args));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   KH_ASSIGN_OR_RETURN(Member m, AddMember(node->store(), vkey, args.Get("cosigner-vkey").value_or("")));
   std::cout << "member " << ToHex(m.node_id) << " added: its log will be accepted and kept\n";
   return Status::Ok();
 }
 
 Status RunMemberList(const Args& args) {
-  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Open(args));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   KH_ASSIGN_OR_RETURN(std::vector<Member> members, ListMembers(node->store()));
   for (const Member& m : members) {
     bool self = m.node_id == node->id();
@@ -66,14 +59,14 @@ Status RunPeerAdd(const Args& args) {
   auto normalized = NormalizeFingerprint(fp);
   if (!normalized.ok()) return UsageError("--cert-sha256: " + normalized.status().message());
   p.cert_sha256 = *normalized;
-  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Open(args));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   KH_RETURN_IF_ERROR(AddPeer(node->store(), p));
   std::cout << "peer " << id << " at " << p.url << " added (certificate sha256:" << p.cert_sha256 << ")\n";
   return Status::Ok();
 }
 
 Status RunPeerList(const Args& args) {
-  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Open(args));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   KH_ASSIGN_OR_RETURN(std::vector<Peer> peers, ListPeers(node->store()));
   for (const Peer& p : peers) {
     if (args.Has("json")) {
@@ -88,7 +81,7 @@ Status RunPeerList(const Args& args) {
 Status RunPeerRemove(const Args& args) {
   if (args.positional().size() != 1) return UsageError("peer remove takes one NODE_ID");
   KH_ASSIGN_OR_RETURN(Hash id, NodeIdArg(args.positional()[0], "NODE_ID"));
-  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Open(args));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   KH_RETURN_IF_ERROR(RemovePeer(node->store(), id));
   std::cout << "peer " << ToHex(id) << " removed\n";
   return Status::Ok();
@@ -100,7 +93,7 @@ Status RunSync(const Args& args) {
   if (auto p = args.Get("peer")) {
     KH_ASSIGN_OR_RETURN(only, NodeIdArg(*p, "--peer"));
   }
-  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Open(args));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   KH_ASSIGN_OR_RETURN(std::vector<Peer> peers, ListPeers(node->store()));
   std::string cert = (std::filesystem::path(dir) / "tls.crt").string();
   std::string key = (std::filesystem::path(dir) / "tls.key").string();
@@ -167,7 +160,7 @@ std::string Ago(int64_t then_ms) {
 }
 
 Status RunStatus(const Args& args) {
-  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Open(args));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   KH_ASSIGN_OR_RETURN(std::vector<Member> members, ListMembers(node->store()));
   KH_ASSIGN_OR_RETURN(std::vector<Peer> peers, ListPeers(node->store()));
   KH_ASSIGN_OR_RETURN(std::vector<Conflict> conflicts, ListConflicts(node->store()));
@@ -251,7 +244,7 @@ Status RunStatus(const Args& args) {
 }
 
 Status RunConflicts(const Args& args) {
-  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Open(args));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   KH_ASSIGN_OR_RETURN(std::vector<Conflict> conflicts, ListConflicts(node->store()));
   for (const Conflict& c : conflicts) {
     if (args.Has("json")) {

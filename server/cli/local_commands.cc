@@ -42,11 +42,6 @@ Result<StoreOptions> StoreOptionsFrom(const Args& args, bool read_only) {
   return o;
 }
 
-Result<std::unique_ptr<Node>> OpenNode(const Args& args, bool read_only) {
-  KH_ASSIGN_OR_RETURN(std::string dir, args.Require("data"));
-  KH_ASSIGN_OR_RETURN(StoreOptions options, StoreOptionsFrom(args, read_only));
-  return Node::Open(dir, options);
-}
 
 
 // Streams a file into the store chunk by chunk and returns its manifest. Memory stays at one
@@ -423,6 +418,12 @@ Status RunVerify(const Args& args) {
 }
 
 }  // namespace
+
+Result<std::unique_ptr<Node>> OpenNode(const Args& args, bool read_only) {
+  KH_ASSIGN_OR_RETURN(std::string dir, args.Require("data"));
+  KH_ASSIGN_OR_RETURN(StoreOptions options, StoreOptionsFrom(args, read_only));
+  return Node::Open(dir, options);
+}
 
 std::vector<Command> LocalCommands() {
   return {

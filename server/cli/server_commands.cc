@@ -25,13 +25,6 @@ namespace {
 const OptionSpec kData{"data"};
 const OptionSpec kMapSize{"map-size"};
 
-Result<std::unique_ptr<Node>> OpenNodeRw(const Args& args) {
-  KH_ASSIGN_OR_RETURN(std::string dir, args.Require("data"));
-  StoreOptions o;
-  KH_ASSIGN_OR_RETURN(o.map_size, args.GetUnsigned("map-size", o.map_size));
-  return Node::Open(dir, o);
-}
-
 Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& text) {
   size_t colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0) {
@@ -129,7 +122,7 @@ Status RunServe(const Args& args) {
   }
   if (auto c = args.Get("tls-cert")) options.tls_cert = *c;
   if (auto k = args.Get("tls-key")) options.tls_key = *k;
-  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNodeRw(args));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   if (!args.Has("tls-cert") && !std::filesystem::exists(options.tls_cert)) {
     // A node made before certificates existed: make its own now.
     KH_RETURN_IF_ERROR(CreateSelfSignedCertificate(options.tls_cert, options.tls_key, node->name()));
@@ -151,7 +144,7 @@ Status RunTokenCreate(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::string role_text, args.Require("role"));
   auto role = ParseRole(role_text);
   if (!role.ok()) return UsageError(role.status().message());
-  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNodeRw(args));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   KH_ASSIGN_OR_RETURN(NewToken t, CreateToken(node->store(), *role, args.GetAll("case"), SystemClock().NowMs()));
   std::cout << t.secret << "\n";
   std::cerr << "token " << t.info.id << " (" << RoleName(t.info.role) << ") created; it is shown "
@@ -160,7 +153,7 @@ Status RunTokenCreate(const Args& args) {
 }
 
 Status RunTokenList(const Args& args) {
-  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNodeRw(args));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   KH_ASSIGN_OR_RETURN(std::vector<TokenInfo> tokens, ListTokens(node->store()));
   for (const TokenInfo& t : tokens) {
     if (args.Has("json")) {
@@ -179,14 +172,14 @@ Status RunTokenList(const Args& args) {
 
 Status RunTokenRevoke(const Args& args) {
   if (args.positional().size() != 1) return UsageError("token revoke takes one TOKEN_ID");
-  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNodeRw(args));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   KH_RETURN_IF_ERROR(RevokeToken(node->store(), args.positional()[0]));
   std::cout << "revoked token " << args.positional()[0] << "\n";
   return Status::Ok();
 }
 
 Status RunAccessLog(const Args& args) {
-  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNodeRw(args));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   KH_ASSIGN_OR_RETURN(std::vector<AccessEvent> events, ListAccess(node->store()));
   for (const AccessEvent& e : events) {
     if (args.Has("json")) {
@@ -204,7 +197,7 @@ Status RunAccessLog(const Args& args) {
 
 Status RunBackup(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::string out, args.Require("out"));
-  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNodeRw(args));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   KH_RETURN_IF_ERROR(node->store().BackupTo(out));
   std::cout << "wrote a consistent, compacted copy of the store to " << out << " (mode 0600)\n"
             << "It holds evidence but no keys: keep node.key, cosigner.key and tls.key apart.\n";
