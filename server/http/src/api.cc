@@ -109,6 +109,14 @@ Result<uint64_t> QueryNumber(const std::map<std::string, std::string>& q, const 
   return v;
 }
 
+// A number that may be left out: nullopt then, an error if present but malformed.
+Result<std::optional<uint64_t>> OptionalQueryNumber(const std::map<std::string, std::string>& q,
+                                                    const std::string& key) {
+  if (!q.count(key)) return std::optional<uint64_t>();
+  KH_ASSIGN_OR_RETURN(uint64_t v, QueryNumber(q, key, std::nullopt));
+  return std::optional<uint64_t>(v);
+}
+
 // Untrusted JSON is bounded in depth before it is parsed, so that "[[[[..." cannot exhaust the
 // stack of any recursive step (parsing, destruction, conversion).
 Result<json> ParseJsonBody(const std::string& body, size_t max_depth) {
@@ -523,12 +531,9 @@ ApiResponse Api::CaseEntries(const ApiRequest& r, const TokenInfo& who, std::str
   if (!query.ok()) return FromStatus(query.status());
   auto limit = QueryNumber(*query, "limit", 100);
   if (!limit.ok()) return FromStatus(limit.status());
-  std::optional<uint64_t> after;
-  if (query->count("after")) {
-    auto a = QueryNumber(*query, "after", std::nullopt);
-    if (!a.ok()) return FromStatus(a.status());
-    after = *a;
-  }
+  auto after_param = OptionalQueryNumber(*query, "after");
+  if (!after_param.ok()) return FromStatus(after_param.status());
+  std::optional<uint64_t> after = *after_param;
   uint64_t page = std::clamp<uint64_t>(*limit, 1, options_.max_page);
   Hash origin = node_.id();
   json entries = json::array();
@@ -693,10 +698,7 @@ ApiResponse Api::InclusionProof(const ApiRequest& r) {
   json out;
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
     KH_ASSIGN_OR_RETURN(uint64_t index, QueryNumber(*query, "index", std::nullopt));
-    std::optional<uint64_t> size;
-    if (query->count("size")) {
-      KH_ASSIGN_OR_RETURN(size, QueryNumber(*query, "size", std::nullopt));
-    }
+    KH_ASSIGN_OR_RETURN(std::optional<uint64_t> size, OptionalQueryNumber(*query, "size"));
     KH_ASSIGN_OR_RETURN(InclusionProofResult p, ProveInclusion(txn, node_.id(), index, size));
     out = ToJson(p);
     return Status::Ok();
@@ -711,10 +713,7 @@ ApiResponse Api::ConsistencyProof(const ApiRequest& r) {
   json out;
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
     KH_ASSIGN_OR_RETURN(uint64_t from, QueryNumber(*query, "from", std::nullopt));
-    std::optional<uint64_t> to;
-    if (query->count("to")) {
-      KH_ASSIGN_OR_RETURN(to, QueryNumber(*query, "to", std::nullopt));
-    }
+    KH_ASSIGN_OR_RETURN(std::optional<uint64_t> to, OptionalQueryNumber(*query, "to"));
     KH_ASSIGN_OR_RETURN(ConsistencyProofResult p, ProveConsistency(txn, node_.id(), from, to));
     out = ToJson(p);
     return Status::Ok();
