@@ -8,6 +8,7 @@ packages=(
   libssl-dev openssl
   liblmdb-dev lmdb-utils
   libcereal-dev nlohmann-json3-dev
+  libboost-dev libgit2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   time curl python3 python3-jsonschema iproute2
 )

@@ -473,8 +473,8 @@ Result<Record> DecodeRecord(ByteView bytes) {
   });
 }
 
-std::string GuessMediaType(std::string_view file_name) {
-  static const std::pair<std::string_view, std::string_view> kTypes[] = {
+namespace {
+const std::pair<std::string_view, std::string_view> kMediaTypes[] = {
       {".pdf", "application/pdf"},   {".jpg", "image/jpeg"},        {".jpeg", "image/jpeg"},
       {".png", "image/png"},         {".gif", "image/gif"},         {".webp", "image/webp"},
       {".heic", "image/heic"},       {".txt", "text/plain"},        {".md", "text/markdown"},
@@ -483,15 +483,25 @@ std::string GuessMediaType(std::string_view file_name) {
       {".mov", "video/quicktime"},   {".mp3", "audio/mpeg"},        {".wav", "audio/wav"},
       {".ogg", "audio/ogg"},         {".m4a", "audio/mp4"},         {".eml", "message/rfc822"},
       {".docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"},
-  };
+};
+}  // namespace
+
+std::string GuessMediaType(std::string_view file_name) {
   std::string lower(file_name);
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (const auto& [ext, type] : kTypes) {
+  for (const auto& [ext, type] : kMediaTypes) {
     if (lower.size() > ext.size() && lower.compare(lower.size() - ext.size(), ext.size(), ext) == 0) {
       return std::string(type);
     }
   }
   return "application/octet-stream";
+}
+
+std::string_view FileExtensionFor(std::string_view media_type) {
+  for (const auto& [ext, type] : kMediaTypes) {
+    if (type == media_type) return ext;  // the first, so image/jpeg gives ".jpg"
+  }
+  return ".bin";
 }
 
 // ---- Hashes and signatures ----

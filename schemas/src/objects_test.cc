@@ -1048,5 +1048,13 @@ TEST(JsonTest, TimestampOutsideInt64IsRejected) {
   ExpectInvalid(EntryFromJson(j), "created_at_ms = 2^63");
 }
 
+TEST(MediaTypeTest, OutputExtensionsComeFromTheTypeOnly) {
+  EXPECT_EQ(FileExtensionFor("image/jpeg"), ".jpg");
+  EXPECT_EQ(FileExtensionFor("application/pdf"), ".pdf");
+  EXPECT_EQ(FileExtensionFor(GuessMediaType("Statement.TXT")), ".txt");
+  EXPECT_EQ(FileExtensionFor("application/octet-stream"), ".bin");
+  EXPECT_EQ(FileExtensionFor("text/x-../../evil"), ".bin");
+}
+
 }  // namespace
 }  // namespace khronika

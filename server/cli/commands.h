@@ -27,6 +27,8 @@ std::vector<Command> LocalCommands();
 std::vector<Command> ServerCommands();
 std::vector<Command> ClientCommands();
 std::vector<Command> FederationCommands();
+std::vector<Command> EvidenceCommands();  // export, verify-bundle
+std::vector<Command> MirrorCommands();    // mirror export|verify|import|push
 
 // Opens the node named by --data, with the map size of --map-size when given. Every command
 // that works on a data directory goes through here.

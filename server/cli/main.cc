@@ -26,7 +26,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   std::vector<Command> commands = khronika::cli::LocalCommands();
   for (auto more : {khronika::cli::ServerCommands(), khronika::cli::ClientCommands(),
-                    khronika::cli::FederationCommands()}) {
+                    khronika::cli::FederationCommands(), khronika::cli::EvidenceCommands(),
+                    khronika::cli::MirrorCommands()}) {
     commands.insert(commands.end(), more.begin(), more.end());
   }
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {

@@ -110,6 +110,10 @@ bool VerifyEntrySignature(const Entry& e);
 
 // A media type for a file name, from its extension; application/octet-stream when unknown.
 std::string GuessMediaType(std::string_view file_name);
+// The extension Khronika gives a file it writes out (court bundles, git mirror), from its media
+// type alone: ".pdf", ".jpg", ...; ".bin" for any other type. Output paths are never made from
+// the submitted name.
+std::string_view FileExtensionFor(std::string_view media_type);
 
 // Number of chunks a file of `size` bytes is cut into.
 inline uint64_t ChunkCount(uint64_t size) { return (size + kChunkSize - 1) / kChunkSize; }

@@ -1,0 +1,65 @@
+// The git mirror (docs/format.md, "Git mirror"): every log a node holds, exported with libgit2 to
+// a bare git repository that stock git can clone, fsck and carry anywhere, and read back.
+//
+//   refs/heads/logs/<origin hex>         one commit per record, in record order; the tree holds
+//                                        record.bin, entry.bin, entry.json, manifests/<n>.bin and
+//                                        files/<n><ext>. Deterministic: two nodes holding the same
+//                                        log write the same commit ids.
+//   refs/heads/checkpoints/<origin hex>  origin.vkey, cosigners/<member hex>.vkey and
+//                                        notes/<size, 20 digits>.note (signed checkpoints with
+//                                        the cosignatures held), merged with what is already there.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "khronika/replication/sync.h"
+#include "khronika/store/store.h"
+
+namespace khronika {
+
+struct MirrorLogExport {
+  Hash origin{};
+  uint64_t from = 0;  // records already in the mirror before
+  uint64_t to = 0;    // records in the mirror after
+  bool checkpoints_updated = false;
+  Status status;  // e.g. the mirror's branch holds a different log: nothing written for it
+};
+
+// Creates the bare repository if needed and appends, for every log in the store, the records not
+// yet exported. Per-log problems are in the results; the call fails only when the repository
+// cannot be opened or created.
+Result<std::vector<MirrorLogExport>> ExportMirror(Store& store, const std::filesystem::path& git_dir);
+
+struct MirrorLogReport {
+  Hash origin{};
+  uint64_t records = 0;
+  uint64_t checkpoints = 0;        // signed checkpoints that verified against the records
+  uint64_t largest_verified = 0;   // size of the largest of them
+  size_t cosigners = 0;            // distinct witnesses whose cosignatures verified
+};
+struct MirrorVerifyReport {
+  std::vector<MirrorLogReport> logs;
+  std::vector<std::string> problems;  // one line each, naming the branch, commit and file
+  std::vector<std::string> warnings;  // e.g. records not yet covered by a checkpoint
+  bool ok() const { return problems.empty(); }
+};
+// Re-verifies every log from the repository alone (no store, no network).
+Result<MirrorVerifyReport> VerifyMirror(const std::filesystem::path& git_dir);
+
+// Reads a mirror as if it were a peer, so that `PullFromPeer` imports from it with every check
+// that sync makes (roster keys, signatures, hash chains, Merkle roots, chunk hashes) before any
+// write.
+Result<std::unique_ptr<PeerTransport>> OpenMirrorTransport(const std::filesystem::path& git_dir);
+
+// Pushes every refs/heads/logs/* and refs/heads/checkpoints/* branch to `remote_url` (a path,
+// file://, or any URL libgit2 supports). Fast-forward only: a remote holding a different
+// history for a branch is an error naming it.
+Status PushMirror(const std::filesystem::path& git_dir, const std::string& remote_url);
+// Fetches the remote's refs/heads/logs/* and refs/heads/checkpoints/* into the mirror,
+// replacing the local branches (the mirror is a cache; everything read from it is verified).
+Status FetchMirror(const std::filesystem::path& git_dir, const std::string& remote_url);
+
+}  // namespace khronika
