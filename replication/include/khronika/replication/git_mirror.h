@@ -8,17 +8,26 @@
 //   refs/heads/checkpoints/<origin hex>  origin.vkey, cosigners/<member hex>.vkey and
 //                                        notes/<size, 20 digits>.note (signed checkpoints with
 //                                        the cosignatures held), merged with what is already there.
+//
+// Thread safety: each call opens its own repository handle; a MirrorTransport belongs to one
+// thread. Two processes may work on one repository: branch updates are compare-and-swap.
+// Memory: export streams files chunk by chunk into the repository; reading a file back (verify,
+// import) holds that one whole file in memory, since libgit2 has no streaming blob read.
 #pragma once
 
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "khronika/replication/sync.h"
 #include "khronika/store/store.h"
 
 namespace khronika {
+
+inline constexpr std::string_view kMirrorLogsPrefix = "refs/heads/logs/";
+inline constexpr std::string_view kMirrorCheckpointsPrefix = "refs/heads/checkpoints/";
 
 struct MirrorLogExport {
   Hash origin{};
@@ -30,7 +39,8 @@ struct MirrorLogExport {
 
 // Creates the bare repository if needed and appends, for every log in the store, the records not
 // yet exported. Per-log problems are in the results; the call fails only when the repository
-// cannot be opened or created.
+// cannot be opened or created (a path that exists and is neither a bare repository nor an empty
+// directory is refused).
 Result<std::vector<MirrorLogExport>> ExportMirror(Store& store, const std::filesystem::path& git_dir);
 
 struct MirrorLogReport {
@@ -51,7 +61,8 @@ Result<MirrorVerifyReport> VerifyMirror(const std::filesystem::path& git_dir);
 
 // Reads a mirror as if it were a peer, so that `PullFromPeer` imports from it with every check
 // that sync makes (roster keys, signatures, hash chains, Merkle roots, chunk hashes) before any
-// write.
+// write. Heads are, per logs branch, the largest note of its checkpoints branch that covers no
+// more than the branch's records; a log without one is not offered.
 Result<std::unique_ptr<PeerTransport>> OpenMirrorTransport(const std::filesystem::path& git_dir);
 
 // Pushes every refs/heads/logs/* and refs/heads/checkpoints/* branch to `remote_url` (a path,
@@ -60,6 +71,7 @@ Result<std::unique_ptr<PeerTransport>> OpenMirrorTransport(const std::filesystem
 Status PushMirror(const std::filesystem::path& git_dir, const std::string& remote_url);
 // Fetches the remote's refs/heads/logs/* and refs/heads/checkpoints/* into the mirror,
 // replacing the local branches (the mirror is a cache; everything read from it is verified).
+// Creates the bare repository if missing; an empty remote is not an error.
 Status FetchMirror(const std::filesystem::path& git_dir, const std::string& remote_url);
 
 }  // namespace khronika

@@ -1,0 +1,39 @@
+// The offline verifier of court bundles: needs the folder and nothing else (no store, no network,
+// no trust in the node that made it). Every check is one a reader can redo with sha256sum and
+// openssl (docs/lawyer.md).
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "khronika/schemas/status.h"
+
+namespace khronika {
+
+struct BundleLogSummary {
+  std::string origin;  // hex
+  uint64_t checkpoint_size = 0;
+  uint64_t records = 0;       // records of the case in this log, in the bundle
+  bool origin_trusted = false;  // its key is in the trust file (always false without one)
+  std::vector<std::string> cosigners;  // members (hex) whose cosignatures verified
+  std::vector<std::string> trusted_cosigners;
+};
+
+struct BundleVerification {
+  std::string case_id;
+  uint64_t entries = 0;
+  uint64_t files = 0;
+  uint64_t bytes = 0;
+  std::vector<BundleLogSummary> logs;
+  std::vector<std::string> problems;  // "<file>: <what is wrong>", one per failure
+  bool ok() const { return problems.empty(); }
+};
+
+// `trust_file`, when not empty: C2SP verifier keys (origins) and cosigner verifier keys (witnesses)
+// one per line, '#' comments. Every origin must then be among them; cosignatures are reported as
+// trusted only for witnesses among them.
+Result<BundleVerification> VerifyBundle(const std::filesystem::path& dir,
+                                        const std::filesystem::path& trust_file = {});
+
+}  // namespace khronika

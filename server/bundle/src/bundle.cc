@@ -1,0 +1,587 @@
+#include "khronika/bundle/bundle.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <map>
+
+#include "khronika/bundle/bundle_paths.h"
+#include "khronika/log/log.h"
+#include "khronika/log/proofs.h"
+#include "khronika/log/store_keys.h"
+#include "khronika/schemas/json_view.h"
+#include "khronika/schemas/note.h"
+#include "khronika/store/files.h"
+#include "report.h"
+
+namespace khronika {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kTarBlock = 512;
+constexpr uint64_t kMaxBundleFiles = 4'000'000;
+
+std::string Pretty(const json& j) { return j.dump(2) + "\n"; }
+
+Result<Bytes> MustGet(const ReadTxn& txn, Table table, ByteView key, const std::string& what) {
+  KH_ASSIGN_OR_RETURN(auto v, txn.Get(table, key));
+  if (!v) return Status::Corruption(what + " is missing from the store");
+  return std::move(*v);
+}
+
+// A stored chunk, checked against its id: LMDB keeps no checksums of its own.
+Result<Bytes> ReadCheckedChunk(const Store& store, const Hash& id, uint64_t expected_length) {
+  std::optional<Bytes> chunk;
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(chunk, txn.Get(Table::kChunks, id));
+    return Status::Ok();
+  }));
+  if (!chunk) return Status::Corruption("chunk " + ToHex(id) + " is missing");
+  if (chunk->size() != expected_length || ChunkId(*chunk) != id) {
+    return Status::Corruption("chunk " + ToHex(id) + " is damaged");
+  }
+  return std::move(*chunk);
+}
+
+struct Witnesses {
+  std::vector<std::pair<Hash, NoteVerifier>> keys;  // member -> witness verifier
+  std::map<Hash, std::string> vkeys;                // member -> cosigner verifier key text
+};
+
+Result<Witnesses> LoadWitnesses(const ReadTxn& txn, const Hash& local, std::string_view local_vkey) {
+  Witnesses w;
+  auto add = [&](const Hash& member, const std::string& vkey) {
+    auto v = ParseCosignerVerifierKey(vkey);
+    if (!v.ok()) return;
+    w.keys.emplace_back(member, *v);
+    w.vkeys[member] = vkey;
+  };
+  if (!local_vkey.empty()) add(local, std::string(local_vkey));
+  const std::string prefix = "member/";
+  KH_RETURN_IF_ERROR(txn.Scan(Table::kMeta, AsBytes(prefix), [&](ByteView key, ByteView value)
+                                                                   -> Result<bool> {
+    if (key.size() != prefix.size() + 32) return true;
+    json j = json::parse(AsChars(value), nullptr, false);
+    if (!j.is_object()) return true;
+    Hash member;
+    std::copy(key.begin() + static_cast<long>(prefix.size()), key.end(), member.begin());
+    if (member != local) add(member, j.value("cosigner_vkey", ""));
+    return true;
+  }));
+  return w;
+}
+
+struct ChosenCheckpoint {
+  uint64_t size = 0;
+  std::string note;  // the origin's note with the verified cosignature lines added
+  std::vector<report::ReportCosigner> cosigners;
+  Hash root{};
+};
+
+// The checkpoint of `origin` that covers the first `needed` records and carries the most
+// cosignatures (the newest among equals); the latest checkpoint when none is cosigned.
+Result<ChosenCheckpoint> ChooseCheckpoint(const ReadTxn& txn, const Hash& origin, uint64_t needed,
+                                          const Witnesses& witnesses) {
+  std::map<uint64_t, size_t> counts;
+  KH_RETURN_IF_ERROR(txn.Scan(Table::kCosignatures, origin, [&](ByteView key, ByteView) -> Result<bool> {
+    if (key.size() < 40) return true;
+    uint64_t size = ReadBigEndian64(key.data() + 32);
+    if (size >= needed) counts[size] += 1;
+    return true;
+  }));
+  std::optional<uint64_t> size;
+  size_t best = 0;
+  for (const auto& [s, n] : counts) {
+    if (n >= best) size = s, best = n;
+  }
+  if (size) {
+    KH_ASSIGN_OR_RETURN(bool held, txn.Contains(Table::kCheckpoints, keys::Checkpoint(origin, *size)));
+    if (!held) size.reset();
+  }
+  if (!size) {
+    KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kCheckpoints, origin));
+    if (!last || last->first.size() != 40) {
+      return Status::NotFound("no signed checkpoint of log " + ToHex(origin) + " is held here");
+    }
+    size = ReadBigEndian64(last->first.data() + 32);
+  }
+  if (*size < needed) {
+    return Status::NotFound("no signed checkpoint of log " + ToHex(origin) + " covers record " +
+                            std::to_string(needed - 1) + " yet: sync, then export again");
+  }
+  KH_ASSIGN_OR_RETURN(Bytes stored, MustGet(txn, Table::kCheckpoints, keys::Checkpoint(origin, *size),
+                                            "checkpoint " + std::to_string(*size) + " of " + ToHex(origin)));
+  KH_ASSIGN_OR_RETURN(SignedNote note, ParseSignedNote(AsChars(stored)));
+  KH_ASSIGN_OR_RETURN(Checkpoint body, ParseCheckpointBody(note.text));
+  ChosenCheckpoint chosen;
+  chosen.size = *size;
+  chosen.root = body.root;
+  KH_RETURN_IF_ERROR(txn.Scan(Table::kCosignatures, keys::Checkpoint(origin, *size),
+                              [&](ByteView, ByteView value) -> Result<bool> {
+    auto one = ParseSignedNote("x\n\n" + std::string(AsChars(value)));
+    if (!one.ok() || one->signatures.size() != 1) return true;
+    const NoteSignatureLine& line = one->signatures[0];
+    for (const auto& [member, verifier] : witnesses.keys) {
+      if (member == origin) continue;
+      auto ts = VerifyCosignature(note.text, line, verifier);
+      if (!ts) continue;
+      bool dup = std::any_of(chosen.cosigners.begin(), chosen.cosigners.end(),
+                             [&](const report::ReportCosigner& c) { return c.member == member; });
+      if (dup) continue;
+      note.signatures.push_back(line);
+      chosen.cosigners.push_back({member, *ts});
+    }
+    return true;
+  }));
+  std::sort(chosen.cosigners.begin(), chosen.cosigners.end(),
+            [](const auto& a, const auto& b) { return a.member < b.member; });
+  chosen.note = FormatSignedNote(note);
+  return chosen;
+}
+
+void AddSmall(BundlePlan& plan, std::string path, std::string_view text) {
+  BundleFile f;
+  f.path = std::move(path);
+  f.data.assign(text.begin(), text.end());
+  f.size = f.data.size();
+  plan.files.push_back(std::move(f));
+}
+
+// ---- ustar ----
+
+// width - 1 octal digits, zero-padded, then NUL (the caller keeps value within range).
+void PutOctal(uint8_t* field, size_t width, uint64_t value) {
+  for (size_t i = width - 1; i-- > 0;) {
+    field[i] = static_cast<uint8_t>('0' + (value & 7));
+    value >>= 3;
+  }
+  field[width - 1] = 0;
+}
+
+Result<Bytes> TarHeader(const std::string& path, uint64_t size, int64_t mtime_s) {
+  Bytes h(kTarBlock, 0);
+  std::string prefix, name = path;
+  if (path.size() > 100) {
+    size_t slash = path.rfind('/', 155);
+    while (slash != std::string::npos && path.size() - slash - 1 > 100) slash = std::string::npos;
+    if (slash == std::string::npos || slash == 0) {
+      return Status::InvalidArgument("path too long for a tar header: " + path);
+    }
+    prefix = path.substr(0, slash);
+    name = path.substr(slash + 1);
+  }
+  std::memcpy(h.data(), name.data(), name.size());
+  PutOctal(h.data() + 100, 8, 0644);
+  PutOctal(h.data() + 108, 8, 0);
+  PutOctal(h.data() + 116, 8, 0);
+  if (size < (uint64_t{1} << 33)) {
+    PutOctal(h.data() + 124, 12, size);
+  } else {  // GNU base-256, for files of 8 GiB and more
+    h[124] = 0x80;
+    for (int i = 0; i < 8; ++i) h[124 + 4 + i] = static_cast<uint8_t>(size >> (8 * (7 - i)));
+  }
+  PutOctal(h.data() + 136, 12, static_cast<uint64_t>(std::max<int64_t>(mtime_s, 0)));
+  std::memset(h.data() + 148, ' ', 8);
+  h[156] = '0';
+  std::memcpy(h.data() + 257, "ustar", 6);
+  std::memcpy(h.data() + 263, "00", 2);
+  std::memcpy(h.data() + 265, "khronika", 8);
+  std::memcpy(h.data() + 297, "khronika", 8);
+  std::memcpy(h.data() + 345, prefix.data(), prefix.size());
+  unsigned sum = 0;
+  for (uint8_t b : h) sum += b;
+  PutOctal(h.data() + 148, 7, sum);  // six digits, NUL, then the space already there
+  return h;
+}
+
+uint64_t Padding(uint64_t size) { return (kTarBlock - size % kTarBlock) % kTarBlock; }
+
+Status MakeFolders(const std::filesystem::path& root, const std::string& file_path) {
+  size_t slash = 0;
+  while ((slash = file_path.find('/', slash + 1)) != std::string::npos) {
+    std::filesystem::path dir = root / file_path.substr(0, slash);
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+      return ErrnoStatus("cannot create " + dir.string());
+    }
+  }
+  return Status::Ok();
+}
+
+Result<UniqueFd> CreateNew(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoStatus("cannot create " + path.string());
+  return UniqueFd(fd);
+}
+
+}  // namespace
+
+Result<BundlePlan> PlanBundle(const ReadTxn& txn, const BundleRequest& request) {
+  KH_RETURN_IF_ERROR(ValidateCaseId(request.case_id));
+  report::ReportFacts facts;
+  facts.claims.case_id = request.case_id;
+  facts.claims.exported_at_ms = request.now_ms;
+  facts.claims.exported_by = request.exported_by;
+  KH_ASSIGN_OR_RETURN(Bytes local_bytes, MustGet(txn, Table::kMeta, AsBytes(keys::kMetaLocalOrigin),
+                                                 "the node's id"));
+  if (local_bytes.size() != 32) return Status::Corruption("the node's id is malformed");
+  Hash local;
+  std::copy(local_bytes.begin(), local_bytes.end(), local.begin());
+  facts.claims.node_id = ToHex(local);
+  KH_ASSIGN_OR_RETURN(auto name, txn.Get(Table::kMeta, AsBytes(keys::kMetaNodeName)));
+  if (name) facts.claims.node_name = std::string(AsChars(*name));
+
+  // The case's records in every log held here, in (origin, index) order.
+  Bytes prefix(request.case_id.begin(), request.case_id.end());
+  prefix.push_back(0);
+  std::vector<std::pair<Hash, uint64_t>> locations;
+  KH_RETURN_IF_ERROR(txn.Scan(Table::kCaseIndex, prefix, [&](ByteView key, ByteView) -> Result<bool> {
+    if (key.size() != prefix.size() + 40) return Status::Corruption("case index key malformed");
+    Hash origin;
+    std::copy(key.begin() + static_cast<long>(prefix.size()),
+              key.begin() + static_cast<long>(prefix.size()) + 32, origin.begin());
+    locations.emplace_back(origin, ReadBigEndian64(key.data() + prefix.size() + 32));
+    return true;
+  }));
+  if (locations.empty()) return Status::NotFound("no entry of case " + request.case_id + " is held here");
+
+  KH_ASSIGN_OR_RETURN(Witnesses witnesses, LoadWitnesses(txn, local, request.local_cosigner_vkey));
+  BundlePlan plan;
+  plan.case_id = request.case_id;
+  plan.created_ms = request.now_ms;
+  std::vector<BundleFile> entry_files;
+  std::map<std::string, PublicKey> authors;  // by hex
+  std::map<Hash, ChosenCheckpoint> checkpoints;
+
+  for (size_t i = 0; i < locations.size(); ++i) {
+    const auto& [origin, index] = locations[i];
+    if (!checkpoints.count(origin)) {
+      uint64_t last = index;
+      for (size_t j = i; j < locations.size() && locations[j].first == origin; ++j) last = locations[j].second;
+      KH_ASSIGN_OR_RETURN(checkpoints[origin], ChooseCheckpoint(txn, origin, last + 1, witnesses));
+    }
+    const ChosenCheckpoint& cp = checkpoints[origin];
+    const std::string where = "record " + std::to_string(index) + " of " + ToHex(origin);
+    KH_ASSIGN_OR_RETURN(Bytes record_bytes, MustGet(txn, Table::kRecords, keys::Record(origin, index), where));
+    KH_ASSIGN_OR_RETURN(Record record, DecodeRecord(record_bytes));
+    KH_ASSIGN_OR_RETURN(Bytes entry_bytes, MustGet(txn, Table::kObjects, record.entry_id,
+                                                   "the entry of " + where));
+    if (ObjectId(entry_bytes) != record.entry_id) {
+      return Status::Corruption("the entry of " + where + " is damaged: run khronika verify");
+    }
+    KH_ASSIGN_OR_RETURN(Entry entry, DecodeEntry(entry_bytes));
+    KH_ASSIGN_OR_RETURN(InclusionProofResult proof, ProveInclusion(txn, origin, index, cp.size));
+    if (proof.root != cp.root || proof.leaf_hash != LeafHash(record_bytes)) {
+      return Status::Corruption("the Merkle tree of " + ToHex(origin) +
+                                " disagrees with its checkpoint: run khronika verify");
+    }
+    const std::string dir = bundle_paths::EntryDir(origin, index) + "/";
+    auto add = [&](const std::string& rel, std::string_view text) {
+      BundleFile f;
+      f.path = dir + rel;
+      f.data.assign(text.begin(), text.end());
+      f.size = f.data.size();
+      entry_files.push_back(std::move(f));
+    };
+    add("record.bin", AsChars(record_bytes));
+    add("record.json", Pretty(ToJson(record)));
+    add("entry.bin", AsChars(entry_bytes));
+    add("entry.json", Pretty(ToJson(entry)));
+    add("proof.json", Pretty(ToJson(proof)));
+    report::ReportEntry re{record, entry, record.entry_id, {}};
+    for (size_t m = 0; m < entry.manifests.size(); ++m) {
+      KH_ASSIGN_OR_RETURN(Bytes mb, MustGet(txn, Table::kObjects, entry.manifests[m],
+                                            "manifest " + ToHex(entry.manifests[m])));
+      if (ObjectId(mb) != entry.manifests[m]) {
+        return Status::Corruption("manifest " + ToHex(entry.manifests[m]) + " is damaged: run khronika verify");
+      }
+      KH_ASSIGN_OR_RETURN(FileManifest manifest, DecodeManifest(mb));
+      add(bundle_paths::ManifestBin(m), AsChars(mb));
+      add(bundle_paths::ManifestJson(m), Pretty(ToJson(manifest)));
+      BundleFile content;
+      content.path = dir + bundle_paths::EvidenceFile(m, manifest.media_type);
+      content.size = manifest.size;
+      content.content = manifest;
+      entry_files.push_back(std::move(content));
+      plan.evidence_files += 1;
+      plan.evidence_bytes += manifest.size;
+      re.manifests.push_back(std::move(manifest));
+    }
+    authors[ToHex(entry.author)] = entry.author;
+    KH_ASSIGN_OR_RETURN(auto author_name, txn.Get(Table::kAuthors, entry.author));
+    if (author_name) facts.claims.author_names[ToHex(entry.author)] = std::string(AsChars(*author_name));
+    facts.entries.push_back(std::move(re));
+  }
+  plan.entries = facts.entries.size();
+
+  std::vector<BundleFile> key_files;
+  auto add_key = [&](std::string path, std::string text) {
+    BundleFile f;
+    f.path = std::move(path);
+    f.data.assign(text.begin(), text.end());
+    f.size = f.data.size();
+    key_files.push_back(std::move(f));
+  };
+  for (const auto& [hex, key] : authors) add_key(bundle_paths::AuthorKey(key), PublicKeyToPem(key));
+  std::map<Hash, bool> cosigner_files;
+  for (const auto& [origin, cp] : checkpoints) {
+    KH_ASSIGN_OR_RETURN(auto pub, txn.Get(Table::kOrigins, origin));
+    if (!pub || pub->size() != 32) {
+      return Status::NotFound("the public key of log " + ToHex(origin) + " is not on the roster");
+    }
+    PublicKey key;
+    std::copy(pub->begin(), pub->end(), key.begin());
+    add_key(bundle_paths::OriginKey(origin), FormatVerifierKey(OriginName(origin), key) + "\n");
+    facts.logs.push_back({origin, cp.size, cp.cosigners});
+    for (const auto& c : cp.cosigners) cosigner_files[c.member] = true;
+  }
+  for (const auto& [member, unused] : cosigner_files) {
+    add_key(bundle_paths::CosignerKey(member), witnesses.vkeys.at(member) + "\n");
+  }
+
+  AddSmall(plan, std::string(bundle_paths::kReport), report::RenderReport(facts));
+  AddSmall(plan, std::string(bundle_paths::kIndex), Pretty(report::IndexJson(facts)));
+  for (auto& f : key_files) plan.files.push_back(std::move(f));
+  for (const auto& [origin, cp] : checkpoints) AddSmall(plan, bundle_paths::Checkpoint(origin), cp.note);
+  for (auto& f : entry_files) plan.files.push_back(std::move(f));
+
+  std::vector<std::pair<std::string, Hash>> sums;
+  for (const BundleFile& f : plan.files) {
+    sums.emplace_back(f.path, f.content ? f.content->content_sha256 : Sha256(f.data));
+  }
+  std::sort(sums.begin(), sums.end());
+  std::string manifest;
+  for (const auto& [path, hash] : sums) manifest += ToHex(hash) + "  " + path + "\n";
+  AddSmall(plan, std::string(bundle_paths::kManifest), manifest);
+  if (plan.files.size() > kMaxBundleFiles) return Status::InvalidArgument("the case has too many files for one bundle");
+  return plan;
+}
+
+Status WriteBundleDirectory(const Store& store, const BundlePlan& plan, const std::filesystem::path& out) {
+  if (::mkdir(out.c_str(), 0755) != 0) {
+    if (errno == EEXIST) return Status::AlreadyExists(out.string() + " already exists: name a new folder");
+    return ErrnoStatus("cannot create " + out.string());
+  }
+  for (const BundleFile& f : plan.files) {
+    KH_RETURN_IF_ERROR(MakeFolders(out, f.path));
+    KH_ASSIGN_OR_RETURN(UniqueFd fd, CreateNew(out / f.path));
+    if (!f.content) {
+      KH_RETURN_IF_ERROR(WriteAll(fd.get(), f.data.data(), f.data.size(), f.path));
+      continue;
+    }
+    const FileManifest& m = *f.content;
+    Sha256Stream whole;
+    for (uint64_t i = 0; i < m.chunks.size(); ++i) {
+      KH_ASSIGN_OR_RETURN(Bytes chunk, ReadCheckedChunk(store, m.chunks[i], ChunkLength(m.size, i)));
+      whole.Update(chunk);
+      KH_RETURN_IF_ERROR(WriteAll(fd.get(), chunk.data(), chunk.size(), f.path));
+    }
+    if (whole.Finish() != m.content_sha256) {
+      return Status::Corruption("stored content of " + f.path + " does not match its manifest");
+    }
+  }
+  UniqueFd dirfd(::open(out.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dirfd.get() < 0 || ::syncfs(dirfd.get()) != 0) return ErrnoStatus("cannot sync " + out.string());
+  return Status::Ok();
+}
+
+BundleTar::BundleTar(const Store& store, BundlePlan plan) : store_(store), plan_(std::move(plan)) {
+  for (const BundleFile& f : plan_.files) size_ += kTarBlock + f.size + Padding(f.size);
+  size_ += 2 * kTarBlock;
+}
+
+Result<Bytes> BundleTar::Next() {
+  while (true) {
+    switch (phase_) {
+      case Phase::kHeader: {
+        if (file_ == plan_.files.size()) {
+          phase_ = Phase::kTrailer;
+          continue;
+        }
+        const BundleFile& f = plan_.files[file_];
+        chunk_ = 0;
+        phase_ = Phase::kData;
+        KH_ASSIGN_OR_RETURN(Bytes header, TarHeader(f.path, f.size, plan_.created_ms / 1000));
+        return header;
+      }
+      case Phase::kData: {
+        const BundleFile& f = plan_.files[file_];
+        if (!f.content) {
+          phase_ = Phase::kPadding;
+          if (f.data.empty()) continue;
+          return f.data;
+        }
+        if (chunk_ == f.content->chunks.size()) {
+          phase_ = Phase::kPadding;
+          continue;
+        }
+        uint64_t i = chunk_++;
+        return ReadCheckedChunk(store_, f.content->chunks[i], ChunkLength(f.content->size, i));
+      }
+      case Phase::kPadding: {
+        uint64_t pad = Padding(plan_.files[file_].size);
+        ++file_;
+        phase_ = Phase::kHeader;
+        if (pad == 0) continue;
+        return Bytes(pad, 0);
+      }
+      case Phase::kTrailer:
+        phase_ = Phase::kDone;
+        return Bytes(2 * kTarBlock, 0);
+      case Phase::kDone:
+        return Bytes();
+    }
+  }
+}
+
+Status WriteBundleTar(const Store& store, BundlePlan plan, const std::filesystem::path& out) {
+  KH_ASSIGN_OR_RETURN(UniqueFd fd, CreateNew(out));
+  BundleTar tar(store, std::move(plan));
+  while (true) {
+    KH_ASSIGN_OR_RETURN(Bytes piece, tar.Next());
+    if (piece.empty()) break;
+    KH_RETURN_IF_ERROR(WriteAll(fd.get(), piece.data(), piece.size(), out.string()));
+  }
+  if (::fsync(fd.get()) != 0) return ErrnoStatus("cannot sync " + out.string());
+  return Status::Ok();
+}
+
+// ---- extraction ----
+
+namespace {
+
+Result<uint64_t> ParseTarNumber(const uint8_t* field, size_t width) {
+  if (field[0] & 0x80) {  // GNU base-256
+    uint64_t v = 0;
+    for (size_t i = 1; i < width; ++i) {
+      if (v >> 56) return Status::InvalidArgument("tar size field overflows");
+      v = (v << 8) | field[i];
+    }
+    return v;
+  }
+  uint64_t v = 0;
+  size_t i = 0;
+  while (i < width && field[i] == ' ') ++i;
+  for (; i < width && field[i] >= '0' && field[i] <= '7'; ++i) {
+    if (v >> 60) return Status::InvalidArgument("tar number overflows");
+    v = v * 8 + (field[i] - '0');
+  }
+  for (; i < width; ++i) {
+    if (field[i] != 0 && field[i] != ' ') return Status::InvalidArgument("tar number is malformed");
+  }
+  return v;
+}
+
+std::string FieldString(const uint8_t* field, size_t width) {
+  size_t n = 0;
+  while (n < width && field[n] != 0) ++n;
+  return std::string(reinterpret_cast<const char*>(field), n);
+}
+
+}  // namespace
+
+BundleTarExtractor::BundleTarExtractor(std::filesystem::path out) : out_(std::move(out)) {}
+
+BundleTarExtractor::~BundleTarExtractor() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status BundleTarExtractor::OnHeader() {
+  const uint8_t* h = header_.data();
+  bool zero = std::all_of(header_.begin(), header_.end(), [](uint8_t b) { return b == 0; });
+  if (zero) {
+    if (++zero_blocks_ == 2) done_ = true;
+    return Status::Ok();
+  }
+  if (zero_blocks_ > 0) return Status::InvalidArgument("archive: data after an end-of-archive block");
+  if (std::memcmp(h + 257, "ustar", 5) != 0) return Status::InvalidArgument("archive: not a ustar archive");
+  KH_ASSIGN_OR_RETURN(uint64_t sum, ParseTarNumber(h + 148, 8));
+  unsigned computed = 0;
+  for (size_t i = 0; i < kTarBlock; ++i) computed += (i >= 148 && i < 156) ? ' ' : h[i];
+  if (sum != computed) return Status::InvalidArgument("archive: header checksum mismatch");
+  std::string name = FieldString(h, 100), prefix = FieldString(h + 345, 155);
+  std::string path = prefix.empty() ? name : prefix + "/" + name;
+  KH_ASSIGN_OR_RETURN(uint64_t size, ParseTarNumber(h + 124, 12));
+  char type = static_cast<char>(h[156]);
+  if (type == '5') {
+    if (!path.empty() && path.back() == '/') path.pop_back();
+    if (!bundle_paths::IsBundleFolder(path) || size != 0) {
+      return Status::InvalidArgument("archive: unexpected folder '" + path + "'");
+    }
+    KH_RETURN_IF_ERROR(MakeFolders(out_, path + "/"));
+    return Status::Ok();
+  }
+  if (type != '0' && type != 0) {
+    return Status::InvalidArgument("archive: '" + path + "' is not a regular file (links and devices are refused)");
+  }
+  if (!bundle_paths::IsBundleFile(path)) {
+    return Status::InvalidArgument("archive: unexpected path '" + path + "'");
+  }
+  if (++files_ > kMaxBundleFiles) return Status::InvalidArgument("archive: too many files");
+  KH_RETURN_IF_ERROR(MakeFolders(out_, path));
+  KH_ASSIGN_OR_RETURN(UniqueFd fd, CreateNew(out_ / path));
+  fd_ = ::dup(fd.get());
+  if (fd_ < 0) return ErrnoStatus("dup");
+  left_ = size;
+  padding_ = Padding(size);
+  if (left_ == 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+  return Status::Ok();
+}
+
+Status BundleTarExtractor::Write(ByteView data) {
+  if (header_.empty() && left_ == 0 && padding_ == 0 && !std::filesystem::exists(out_)) {
+    if (::mkdir(out_.c_str(), 0755) != 0) {
+      if (errno == EEXIST) return Status::AlreadyExists(out_.string() + " already exists: name a new folder");
+      return ErrnoStatus("cannot create " + out_.string());
+    }
+  }
+  while (!data.empty()) {
+    if (done_) {
+      // GNU tar pads archives to whole records with zeros; anything else is refused.
+      bool zeros = std::all_of(data.begin(), data.end(), [](uint8_t b) { return b == 0; });
+      if (!zeros) return Status::InvalidArgument("archive: data after its end");
+      return Status::Ok();
+    }
+    if (left_ > 0) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(left_, data.size()));
+      KH_RETURN_IF_ERROR(WriteAll(fd_, data.data(), n, "bundle file"));
+      left_ -= n;
+      data = data.subspan(n);
+      if (left_ == 0) {
+        ::close(fd_);
+        fd_ = -1;
+      }
+      continue;
+    }
+    if (padding_ > 0) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(padding_, data.size()));
+      padding_ -= n;
+      data = data.subspan(n);
+      continue;
+    }
+    size_t n = std::min(kTarBlock - header_.size(), data.size());
+    header_.insert(header_.end(), data.begin(), data.begin() + static_cast<long>(n));
+    data = data.subspan(n);
+    if (header_.size() == kTarBlock) {
+      Status s = OnHeader();
+      header_.clear();
+      KH_RETURN_IF_ERROR(s);
+    }
+  }
+  return Status::Ok();
+}
+
+Status BundleTarExtractor::Finish() {
+  if (!done_) return Status::InvalidArgument("archive: it ends early (truncated download?)");
+  return Status::Ok();
+}
+
+}  // namespace khronika

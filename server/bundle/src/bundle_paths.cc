@@ -1,0 +1,126 @@
+#include "khronika/bundle/bundle_paths.h"
+
+#include <cstdio>
+#include <vector>
+
+namespace khronika::bundle_paths {
+namespace {
+
+bool IsHex64(std::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+bool IsIndex20(std::string_view s) {
+  if (s.size() != 20) return false;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+// A position: "0" or 1 to 3 digits without a leading zero.
+bool IsPosition(std::string_view s) {
+  if (s.empty() || s.size() > 3 || (s.size() > 1 && s[0] == '0')) return false;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+bool IsExtension(std::string_view s) {
+  if (s.size() < 2 || s.size() > 9 || s[0] != '.') return false;
+  for (char c : s.substr(1)) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z'))) return false;
+  }
+  return true;
+}
+
+std::vector<std::string_view> Split(std::string_view path) {
+  std::vector<std::string_view> parts;
+  size_t start = 0;
+  while (true) {
+    size_t slash = path.find('/', start);
+    parts.push_back(path.substr(start, slash == std::string_view::npos ? slash : slash - start));
+    if (slash == std::string_view::npos) return parts;
+    start = slash + 1;
+  }
+}
+
+bool StripSuffix(std::string_view& s, std::string_view suffix) {
+  if (s.size() < suffix.size() || s.substr(s.size() - suffix.size()) != suffix) return false;
+  s.remove_suffix(suffix.size());
+  return true;
+}
+
+bool IsEntryFile(const std::vector<std::string_view>& p) {
+  // p = entries, origin, index, ...
+  if (p.size() == 4) {
+    return p[3] == "record.bin" || p[3] == "record.json" || p[3] == "entry.bin" ||
+           p[3] == "entry.json" || p[3] == "proof.json";
+  }
+  if (p.size() != 5) return false;
+  std::string_view name = p[4];
+  if (p[3] == "manifests") {
+    return (StripSuffix(name, ".bin") || StripSuffix(name, ".json")) && IsPosition(name);
+  }
+  if (p[3] == "files") {
+    size_t dot = name.find('.');
+    return dot != std::string_view::npos && IsPosition(name.substr(0, dot)) &&
+           IsExtension(name.substr(dot));
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string AuthorKey(const PublicKey& author) { return "keys/authors/" + ToHex(author) + ".pem"; }
+std::string OriginKey(const Hash& origin) { return "keys/origins/" + ToHex(origin) + ".vkey"; }
+std::string CosignerKey(const Hash& member) { return "keys/cosigners/" + ToHex(member) + ".vkey"; }
+std::string Checkpoint(const Hash& origin) { return "logs/" + ToHex(origin) + "/checkpoint.note"; }
+
+std::string EntryDir(const Hash& origin, uint64_t index) {
+  char digits[32];
+  std::snprintf(digits, sizeof digits, "%020llu", static_cast<unsigned long long>(index));
+  return "entries/" + ToHex(origin) + "/" + digits;
+}
+std::string ManifestBin(size_t n) { return "manifests/" + std::to_string(n) + ".bin"; }
+std::string ManifestJson(size_t n) { return "manifests/" + std::to_string(n) + ".json"; }
+std::string EvidenceFile(size_t n, std::string_view media_type) {
+  return "files/" + std::to_string(n) + std::string(FileExtensionFor(media_type));
+}
+
+bool IsBundleFile(std::string_view path) {
+  if (path == kReport || path == kManifest || path == kIndex) return true;
+  std::vector<std::string_view> p = Split(path);
+  if (p.size() == 3 && p[0] == "keys") {
+    std::string_view name = p[2];
+    if (p[1] == "authors") return StripSuffix(name, ".pem") && IsHex64(name);
+    if (p[1] == "origins" || p[1] == "cosigners") return StripSuffix(name, ".vkey") && IsHex64(name);
+    return false;
+  }
+  if (p.size() == 3 && p[0] == "logs") return IsHex64(p[1]) && p[2] == "checkpoint.note";
+  if (p.size() >= 4 && p[0] == "entries") return IsHex64(p[1]) && IsIndex20(p[2]) && IsEntryFile(p);
+  return false;
+}
+
+bool IsBundleFolder(std::string_view path) {
+  std::vector<std::string_view> p = Split(path);
+  if (p[0] == "keys") {
+    return p.size() == 1 ||
+           (p.size() == 2 && (p[1] == "authors" || p[1] == "origins" || p[1] == "cosigners"));
+  }
+  if (p[0] == "logs") return p.size() == 1 || (p.size() == 2 && IsHex64(p[1]));
+  if (p[0] != "entries") return false;
+  if (p.size() == 1) return true;
+  if (!IsHex64(p[1])) return false;
+  if (p.size() == 2) return true;
+  if (!IsIndex20(p[2])) return false;
+  if (p.size() == 3) return true;
+  return p.size() == 4 && (p[3] == "manifests" || p[3] == "files");
+}
+
+}  // namespace khronika::bundle_paths

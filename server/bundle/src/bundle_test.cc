@@ -1,0 +1,281 @@
+#include "khronika/bundle/bundle.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "khronika/bundle/bundle_paths.h"
+#include "khronika/bundle/verify_bundle.h"
+#include "khronika/log/node.h"
+#include "khronika/replication/roster.h"
+#include "khronika/replication/sync.h"
+#include "khronika/replication/witness.h"
+#include "khronika/store/files.h"
+
+namespace khronika {
+namespace {
+
+namespace fs = std::filesystem;
+
+class BundleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "bundle-test-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    node_ = std::move(Node::Init(dir_ / "node", "ngo-a").value());
+    ASSERT_TRUE(RegisterAuthor(node_->store(), author_.public_key(), "Alice").ok());
+  }
+  void TearDown() override {
+    node_.reset();
+    fs::remove_all(dir_);
+  }
+
+  Hash Add(const std::string& case_id, const std::string& name, const std::string& content) {
+    FileManifest m;
+    m.name = name;
+    m.media_type = GuessMediaType(name);
+    m.size = content.size();
+    m.content_sha256 = Sha256(content);
+    EXPECT_TRUE(node_->store().Update([&](WriteTxn& txn) -> Status {
+      for (size_t off = 0; off < content.size(); off += kChunkSize) {
+        auto piece = AsBytes(content).subspan(off, std::min(kChunkSize, content.size() - off));
+        KH_ASSIGN_OR_RETURN(Hash id, PutChunk(txn, piece));
+        m.chunks.push_back(id);
+      }
+      return Status::Ok();
+    }).ok());
+    Submission s;
+    s.entry.case_id = case_id;
+    s.entry.kind = "evidence";
+    s.entry.created_at_ms = 1767225600000;
+    s.entry.manifests = {ObjectId(Encode(m))};
+    s.entry.metadata = {{"source", "*witness* [link](http://x)"}};
+    SignEntry(s.entry, author_);
+    s.manifests = {m};
+    auto r = node_->log().Append({s});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? (*r)[0].entry_id : Hash{};
+  }
+
+  Result<BundlePlan> Plan(const std::string& case_id) {
+    Result<BundlePlan> plan = Status::InvalidArgument("unset");
+    Status s = node_->store().View([&](ReadTxn& txn) -> Status {
+      plan = PlanBundle(txn, {case_id, 1767225700000, "local operator", node_->cosigner_verifier_key()});
+      return Status::Ok();
+    });
+    EXPECT_TRUE(s.ok());
+    return plan;
+  }
+
+  fs::path Export(const std::string& case_id, const std::string& name = "bundle") {
+    auto plan = Plan(case_id);
+    EXPECT_TRUE(plan.ok()) << plan.status().ToString();
+    fs::path out = dir_ / name;
+    Status s = WriteBundleDirectory(node_->store(), *plan, out);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return out;
+  }
+
+  static std::string Problems(const BundleVerification& v) {
+    std::string all;
+    for (const auto& p : v.problems) all += p + "\n";
+    return all;
+  }
+
+  // Flips one byte of `file` at `offset` (from the end when negative).
+  static void Flip(const fs::path& file, long offset) {
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(0, std::ios::end);
+    long size = f.tellg();
+    long at = offset >= 0 ? offset : size + offset;
+    f.seekg(at);
+    char c;
+    f.get(c);
+    f.seekp(at);
+    f.put(static_cast<char>(c ^ 0x01));
+  }
+
+  fs::path dir_;
+  std::unique_ptr<Node> node_;
+  SigningKey author_ = SigningKey::Generate();
+};
+
+TEST_F(BundleTest, RoundTripVerifiesAndHoldsTheFilesAsSubmitted) {
+  std::string big(2 * kChunkSize + 17, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + i / 4096);
+  Add("case-1", "statement.txt", "I saw it.\n");
+  Add("case-2", "other.txt", "not in the bundle");
+  Hash video = Add("case-1", "video.mp4", big);
+  Add("case-1", "photo.jpg", "jpeg bytes");
+
+  fs::path out = Export("case-1");
+  auto v = VerifyBundle(out);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_TRUE(v->ok()) << Problems(*v);
+  EXPECT_EQ(v->case_id, "case-1");
+  EXPECT_EQ(v->entries, 3u);
+  EXPECT_EQ(v->files, 3u);
+  ASSERT_EQ(v->logs.size(), 1u);
+  EXPECT_EQ(v->logs[0].records, 3u);
+  EXPECT_EQ(v->logs[0].checkpoint_size, 4u);
+
+  // Record 2 (the video) is in its generated folder, byte for byte, named by type only.
+  std::string dir = bundle_paths::EntryDir(node_->id(), 2);
+  EXPECT_EQ(ReadSmallFile(out / dir / "files/0.mp4", 8 << 20).value(), big);
+  EXPECT_EQ(ReadSmallFile(out / bundle_paths::EntryDir(node_->id(), 3) / "files/0.jpg", 1024).value(),
+            "jpeg bytes");
+  EXPECT_FALSE(fs::exists(out / bundle_paths::EntryDir(node_->id(), 1)));  // another case
+  std::string report = ReadSmallFile(out / "REPORT.md", 1 << 20).value();
+  EXPECT_NE(report.find(ToHex(video)), std::string::npos);
+  EXPECT_NE(report.find("Alice"), std::string::npos);
+  // Metadata cannot restyle the report.
+  EXPECT_NE(report.find("\\*witness\\* \\[link\\]\\(http://x\\)"), std::string::npos);
+
+  // sha256sum's own format: every file but the list itself, once.
+  std::string sums = ReadSmallFile(out / "MANIFEST.sha256", 1 << 20).value();
+  size_t lines = std::count(sums.begin(), sums.end(), '\n');
+  size_t files = 0;
+  for (auto& e : fs::recursive_directory_iterator(out)) files += e.is_regular_file();
+  EXPECT_EQ(lines, files - 1);
+  EXPECT_EQ(std::system(("cd '" + out.string() + "' && sha256sum --quiet -c MANIFEST.sha256").c_str()), 0);
+
+  EXPECT_EQ(WriteBundleDirectory(node_->store(), *Plan("case-1"), out).code(), Code::kAlreadyExists);
+  EXPECT_EQ(Plan("no-such-case").status().code(), Code::kNotFound);
+}
+
+TEST_F(BundleTest, EveryKindOfTamperingIsNamed) {
+  for (int i = 0; i < 4; ++i) Add("case-1", "f" + std::to_string(i) + ".txt", "content " + std::to_string(i));
+  const std::string e1 = bundle_paths::EntryDir(node_->id(), 1) + "/";
+  const std::string e2 = bundle_paths::EntryDir(node_->id(), 2) + "/";
+  const std::string cp = bundle_paths::Checkpoint(node_->id());
+  struct Case {
+    std::string name;
+    std::function<void(const fs::path&)> tamper;
+    std::string expected;  // a problem line starts with this file
+  };
+  std::vector<Case> cases = {
+      {"evidence byte", [&](const fs::path& b) { Flip(b / e1 / "files/0.txt", 2); }, e1 + "files/0.txt"},
+      {"entry", [&](const fs::path& b) { Flip(b / e1 / "entry.bin", -70); }, e1 + "entry.bin"},
+      {"proof", [&](const fs::path& b) {
+         std::string p = ReadSmallFile(b / e1 / "proof.json", 1 << 20).value();
+         size_t at = p.find("\"proof\": [\n    \"") + 16;
+         p[at] = p[at] == 'a' ? 'b' : 'a';
+         fs::remove(b / e1 / "proof.json");
+         ASSERT_TRUE(WriteNewFile(b / e1 / "proof.json", p, 0644).ok());
+       }, e1 + "proof.json"},
+      {"checkpoint", [&](const fs::path& b) { Flip(b / cp, 75); }, cp},
+      {"missing middle entry", [&](const fs::path& b) { fs::remove_all(b / e2); }, bundle_paths::EntryDir(node_->id(), 3)},
+      {"extra file", [&](const fs::path& b) { ASSERT_TRUE(WriteNewFile(b / e1 / "files/evil.sh", "x", 0644).ok()); },
+       e1 + "files/evil.sh"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    fs::path out = Export("case-1", "b-" + std::to_string(&c - cases.data()));
+    c.tamper(out);
+    auto v = VerifyBundle(out);
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    EXPECT_FALSE(v->ok());
+    bool named = std::any_of(v->problems.begin(), v->problems.end(),
+                             [&](const std::string& p) { return p.rfind(c.expected, 0) == 0; });
+    EXPECT_TRUE(named) << "wanted a problem naming " << c.expected << ", got:\n" << Problems(*v);
+  }
+}
+
+TEST_F(BundleTest, CosignaturesOfOtherMembersAreCarriedAndTrustIsChecked) {
+  // Node B keeps a copy of A's log and cosigns A's checkpoint, as a federation member does.
+  auto b = std::move(Node::Init(dir_ / "b", "ngo-b").value());
+  ASSERT_TRUE(AddMember(b->store(), node_->verifier_key(), "").ok());
+  ASSERT_TRUE(AddMember(node_->store(), b->verifier_key(), b->cosigner_verifier_key()).ok());
+  Add("case-1", "a.txt", "one");
+  Add("case-1", "b.txt", "two");
+  // B cosigns A's latest checkpoint, and A learns the cosignature, as sync does both.
+  std::string note;
+  ASSERT_TRUE(node_->store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(note, CheckpointWithCosignatures(txn, node_->id(), 2));
+    return Status::Ok();
+  }).ok());
+  auto parsed = ParseSignedNote(note).value();
+  NoteSignatureLine line = CosignCheckpoint(parsed.text, b->cosigner_name(), b->cosigner_key(), 1767225650);
+  parsed.signatures.push_back(line);
+  ASSERT_EQ(IngestCosignatures(node_->store(), node_->id(), FormatSignedNote(parsed)).value(), 1u);
+
+  fs::path out = Export("case-1");
+  auto v = VerifyBundle(out);
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok()) << Problems(*v);
+  ASSERT_EQ(v->logs.size(), 1u);
+  EXPECT_EQ(v->logs[0].cosigners, std::vector<std::string>{ToHex(b->id())});
+  EXPECT_NE(ReadSmallFile(out / "REPORT.md", 1 << 20).value().find("cosigned by 1 other organisation"),
+            std::string::npos);
+
+  fs::path trust = dir_ / "trust.txt";
+  ASSERT_TRUE(WriteNewFile(trust, "# keys we got from the NGOs in person\n" + node_->verifier_key() + "\n" +
+                                      b->cosigner_verifier_key() + "\n", 0644).ok());
+  auto trusted = VerifyBundle(out, trust);
+  ASSERT_TRUE(trusted.ok());
+  EXPECT_TRUE(trusted->ok()) << Problems(*trusted);
+  EXPECT_TRUE(trusted->logs[0].origin_trusted);
+  EXPECT_EQ(trusted->logs[0].trusted_cosigners, std::vector<std::string>{ToHex(b->id())});
+
+  fs::path other = dir_ / "other.txt";
+  ASSERT_TRUE(WriteNewFile(other, b->verifier_key() + "\n", 0644).ok());
+  auto untrusted = VerifyBundle(out, other);
+  ASSERT_TRUE(untrusted.ok());
+  EXPECT_FALSE(untrusted->ok());
+  EXPECT_EQ(untrusted->problems.at(0).rfind("keys/origins/" + ToHex(node_->id()), 0), 0u);
+
+  // A cosignature line forged under B's name is named, not counted.
+  std::string cp_text = ReadSmallFile(out / bundle_paths::Checkpoint(node_->id()), 1 << 20).value();
+  size_t at = cp_text.rfind(' ') + 10;
+  cp_text[at] = cp_text[at] == 'A' ? 'B' : 'A';
+  fs::remove(out / bundle_paths::Checkpoint(node_->id()));
+  ASSERT_TRUE(WriteNewFile(out / bundle_paths::Checkpoint(node_->id()), cp_text, 0644).ok());
+  auto forged = VerifyBundle(out);
+  ASSERT_TRUE(forged.ok());
+  EXPECT_FALSE(forged->ok());
+}
+
+TEST_F(BundleTest, TarStreamExtractsToTheSameFolderAndRefusesHostileArchives) {
+  Add("case-1", "a.txt", "one");
+  Add("case-1", "b.pdf", std::string(kChunkSize + 3, 'x'));
+  fs::path tar = dir_ / "bundle.tar";
+  ASSERT_TRUE(WriteBundleTar(node_->store(), Plan("case-1").value(), tar).ok());
+  BundleTar sizer(node_->store(), Plan("case-1").value());
+  EXPECT_EQ(fs::file_size(tar), sizer.size());
+
+  // Our extractor, fed in odd-sized pieces.
+  std::string bytes = ReadSmallFile(tar, 64 << 20).value();
+  BundleTarExtractor x(dir_ / "ours");
+  for (size_t off = 0; off < bytes.size(); off += 777) {
+    ASSERT_TRUE(x.Write(AsBytes(bytes).subspan(off, std::min<size_t>(777, bytes.size() - off))).ok());
+  }
+  ASSERT_TRUE(x.Finish().ok());
+  auto v = VerifyBundle(dir_ / "ours");
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok()) << Problems(*v);
+
+  // GNU tar reads it too.
+  fs::create_directory(dir_ / "gnu");
+  ASSERT_EQ(std::system(("tar -xf '" + tar.string() + "' -C '" + (dir_ / "gnu").string() + "'").c_str()), 0);
+  auto g = VerifyBundle(dir_ / "gnu");
+  ASSERT_TRUE(g.ok());
+  EXPECT_TRUE(g->ok()) << Problems(*g);
+
+  // An archive naming a path outside the bundle grammar is refused before anything is written.
+  fs::create_directory(dir_ / "evil-src");
+  ASSERT_TRUE(WriteNewFile(dir_ / "evil-src" / "x", "pwned", 0644).ok());
+  ASSERT_EQ(std::system(("tar -cf '" + (dir_ / "evil.tar").string() + "' -C '" + (dir_ / "evil-src").string() +
+                         "' --transform 's,^x$,../escaped,' -P x").c_str()), 0);
+  std::string evil = ReadSmallFile(dir_ / "evil.tar", 1 << 20).value();
+  BundleTarExtractor y(dir_ / "victim" / "inner");
+  fs::create_directory(dir_ / "victim");
+  EXPECT_FALSE(y.Write(AsBytes(evil)).ok());
+  EXPECT_FALSE(fs::exists(dir_ / "victim" / "escaped"));
+  EXPECT_FALSE(fs::exists(dir_ / "escaped"));
+}
+
+}  // namespace
+}  // namespace khronika

@@ -1,0 +1,212 @@
+#include "report.h"
+
+#include <algorithm>
+#include <ctime>
+
+#include "khronika/bundle/bundle.h"
+#include "khronika/bundle/bundle_paths.h"
+
+namespace khronika::report {
+
+using nlohmann::json;
+
+namespace {
+
+std::string Short(const Hash& h) { return ToHex(h).substr(0, 16); }
+
+std::string HumanSize(uint64_t bytes) {
+  const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) v /= 1024, ++u;
+  char buf[64];
+  if (u == 0) {
+    std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(bytes));
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1f %s (%llu bytes)", v, units[u],
+                  static_cast<unsigned long long>(bytes));
+  }
+  return buf;
+}
+
+std::string AuthorLabel(const ExportClaims& c, const PublicKey& key) {
+  std::string hex = ToHex(key);
+  auto it = c.author_names.find(hex);
+  std::string label = "key `" + hex.substr(0, 16) + "…`";
+  if (it != c.author_names.end()) label = MarkdownText(it->second) + " (" + label + ")";
+  return label;
+}
+
+}  // namespace
+
+std::string UtcTime(int64_t ms) {
+  std::time_t secs = static_cast<std::time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+  std::tm tm{};
+  if (!gmtime_r(&secs, &tm)) return std::to_string(ms) + " ms since 1970";
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+std::string MarkdownText(std::string_view s) {
+  std::string out;
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+      continue;
+    }
+    if (c < 0x80) {
+      if (std::string_view("\\`*_{}[]()<>#+-.!|~&\"'").find(static_cast<char>(c)) !=
+          std::string_view::npos) {
+        out += '\\';
+      }
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    // Multi-byte UTF-8 (already validated where it came from): drop C1 controls and the
+    // bidirectional and zero-width format characters that could disguise the text.
+    size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+    std::string_view seq = s.substr(i, len);
+    uint32_t cp = 0;
+    if (len == 2 && seq.size() == 2) cp = ((c & 0x1F) << 6) | (seq[1] & 0x3F);
+    if (len == 3 && seq.size() == 3) {
+      cp = ((c & 0x0F) << 12) | ((seq[1] & 0x3F) << 6) | (seq[2] & 0x3F);
+    }
+    bool hidden = (cp >= 0x80 && cp < 0xA0) || (cp >= 0x200B && cp <= 0x200F) ||
+                  (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069) ||
+                  cp == 0xFEFF;
+    out += hidden ? std::string("\xEF\xBF\xBD") : std::string(seq);
+    i += len;
+  }
+  return out;
+}
+
+json IndexJson(const ReportFacts& f) {
+  json logs = json::array();
+  for (const ReportLog& l : f.logs) {
+    json cos = json::array();
+    for (const ReportCosigner& c : l.cosigners) cos.push_back(ToHex(c.member));
+    logs.push_back({{"origin", ToHex(l.origin)},
+                    {"checkpoint", bundle_paths::Checkpoint(l.origin)},
+                    {"checkpoint_size", l.checkpoint_size},
+                    {"cosigners", cos}});
+  }
+  json entries = json::array();
+  for (const ReportEntry& e : f.entries) {
+    entries.push_back({{"origin", ToHex(e.record.origin)},
+                       {"index", e.record.index},
+                       {"entry_id", ToHex(e.entry_id)},
+                       {"folder", bundle_paths::EntryDir(e.record.origin, e.record.index)}});
+  }
+  return {{"format", kBundleFormat},
+          {"case", f.claims.case_id},
+          {"exported_at_ms", f.claims.exported_at_ms},
+          {"exported_by", f.claims.exported_by},
+          {"node", {{"id", f.claims.node_id}, {"name", f.claims.node_name}}},
+          {"author_names", f.claims.author_names},
+          {"logs", logs},
+          {"entries", entries}};
+}
+
+Result<ExportClaims> ClaimsFromIndex(std::string_view text) {
+  json j = json::parse(text, nullptr, false);
+  if (!j.is_object()) return Status::InvalidArgument("not a JSON object");
+  try {
+    if (j.at("format").get<std::string>() != kBundleFormat) {
+      return Status::InvalidArgument("format is not " + std::string(kBundleFormat));
+    }
+    ExportClaims c;
+    c.case_id = j.at("case").get<std::string>();
+    c.exported_at_ms = j.at("exported_at_ms").get<int64_t>();
+    c.exported_by = j.at("exported_by").get<std::string>();
+    c.node_id = j.at("node").at("id").get<std::string>();
+    c.node_name = j.at("node").at("name").get<std::string>();
+    c.author_names = j.at("author_names").get<std::map<std::string, std::string>>();
+    return c;
+  } catch (const json::exception& e) {
+    return Status::InvalidArgument(std::string("missing or mistyped field: ") + e.what());
+  }
+}
+
+std::string RenderReport(const ReportFacts& f) {
+  const ExportClaims& c = f.claims;
+  uint64_t files = 0, bytes = 0;
+  for (const ReportEntry& e : f.entries) {
+    for (const FileManifest& m : e.manifests) ++files, bytes += m.size;
+  }
+  std::string r;
+  r += "# Evidence bundle for case " + MarkdownText(c.case_id) + "\n\n";
+  r += "This folder holds **" + std::to_string(f.entries.size()) + " entries** of case " +
+       MarkdownText(c.case_id) + " with **" + std::to_string(files) + " evidence files** (" +
+       HumanSize(bytes) + "), as recorded in " + std::to_string(f.logs.size()) +
+       (f.logs.size() == 1 ? " log" : " logs") + " of the Khronika federation.\n\n";
+  r += "It was exported on " + UtcTime(c.exported_at_ms) + " by " + MarkdownText(c.exported_by) +
+       " from the node " + MarkdownText(c.node_name) + " (node id `" + MarkdownText(c.node_id) +
+       "`). Those three facts are the exporting node's own statement; everything below is "
+       "backed by signatures and hashes that `khronika verify-bundle` checks, and that anyone can "
+       "check again with `sha256sum` and `openssl` (see the Khronika documentation, "
+       "docs/lawyer.md).\n\n";
+
+  r += "## What the checks prove\n\n";
+  r += "- **Who submitted each entry**: every entry carries an Ed25519 signature made with its "
+       "author's private key; the public keys are in `keys/authors/`.\n";
+  r += "- **Not a byte changed**: each evidence file's SHA-256 is written in a signed manifest, and "
+       "`MANIFEST.sha256` lists the SHA-256 of every file in this folder.\n";
+  r += "- **When it was recorded**: each entry is a record in the append-only log of the node that "
+       "received it, and an inclusion proof ties the record to a checkpoint of that log signed by "
+       "the node.\n";
+  r += "- **Independent confirmation**: other organisations' nodes that hold a copy of the log "
+       "cosigned that checkpoint after checking it.\n";
+  r += "- **Nothing left out**: in each log, every record of the case names the record of the "
+       "same case before it, so an entry missing between the first and the last one here would "
+       "break the chain. Entries recorded after the checkpoint below are not covered.\n\n";
+
+  r += "## Logs and independent confirmations\n\n";
+  for (const ReportLog& l : f.logs) {
+    r += "- Log of node `" + Short(l.origin) + "…` (key in `" + bundle_paths::OriginKey(l.origin) +
+         "`): checkpoint of size " + std::to_string(l.checkpoint_size) + ", signed by that node";
+    if (l.cosigners.empty()) {
+      r += "; not cosigned by any other organisation in this bundle.\n";
+      continue;
+    }
+    r += ", cosigned by " + std::to_string(l.cosigners.size()) + " other " +
+         (l.cosigners.size() == 1 ? "organisation" : "organisations") + ":\n";
+    for (const ReportCosigner& cs : l.cosigners) {
+      r += "  - node `" + Short(cs.member) + "…` on " +
+           UtcTime(static_cast<int64_t>(cs.timestamp) * 1000) + "\n";
+    }
+  }
+  r += "\n## Entries, in the order each log recorded them\n\n";
+  size_t n = 0;
+  for (const ReportEntry& e : f.entries) {
+    const std::string dir = bundle_paths::EntryDir(e.record.origin, e.record.index);
+    r += "### " + std::to_string(++n) + ". " + MarkdownText(e.entry.kind) + " by " +
+         AuthorLabel(c, e.entry.author) + "\n\n";
+    r += "- Recorded on " + UtcTime(e.record.received_at_ms) + " as record " +
+         std::to_string(e.record.index) + " of the log of node `" + Short(e.record.origin) +
+         "…`; the author dated it " + UtcTime(e.entry.created_at_ms) + ".\n";
+    r += "- Entry id `" + ToHex(e.entry_id) + "`, folder `" + dir + "/`.\n";
+    if (e.entry.corrects) r += "- Corrects entry `" + ToHex(*e.entry.corrects) + "`.\n";
+    for (const auto& [k, v] : e.entry.metadata) {
+      r += "- " + MarkdownText(k) + ": " + MarkdownText(v) + "\n";
+    }
+    for (size_t i = 0; i < e.manifests.size(); ++i) {
+      const FileManifest& m = e.manifests[i];
+      r += "- File \"" + MarkdownText(m.name) + "\" (" + MarkdownText(m.media_type) + ", " +
+           HumanSize(m.size) + "), SHA-256 `" + ToHex(m.content_sha256) + "`, in `" + dir + "/" +
+           bundle_paths::EvidenceFile(i, m.media_type) + "`\n";
+    }
+    r += "\n";
+  }
+  if (!c.author_names.empty()) {
+    r += "Author names are those registered on the exporting node; the keys are what the "
+         "signatures prove.\n";
+  }
+  return r;
+}
+
+}  // namespace khronika::report

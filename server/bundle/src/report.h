@@ -1,0 +1,60 @@
+// What a bundle states in words (REPORT.md) and as an index (bundle.json). The writer renders
+// them from the store, the verifier renders them again from the verified files and compares, so
+// the plain-language report cannot say anything the signed data does not.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "khronika/schemas/objects.h"
+
+namespace khronika::report {
+
+struct ReportEntry {
+  Record record;
+  Entry entry;
+  Hash entry_id{};
+  std::vector<FileManifest> manifests;
+};
+
+struct ReportCosigner {
+  Hash member{};
+  uint64_t timestamp = 0;
+};
+
+struct ReportLog {
+  Hash origin{};
+  uint64_t checkpoint_size = 0;
+  std::vector<ReportCosigner> cosigners;  // sorted by member
+};
+
+// What bundle.json claims without a signature: who exported, when, and the names the exporting
+// node knows for authors and nodes. The report labels them as such.
+struct ExportClaims {
+  std::string case_id;
+  int64_t exported_at_ms = 0;
+  std::string exported_by;
+  std::string node_id;  // hex
+  std::string node_name;
+  std::map<std::string, std::string> author_names;  // author key hex -> name
+};
+
+struct ReportFacts {
+  ExportClaims claims;
+  std::vector<ReportEntry> entries;  // sorted by (origin, index)
+  std::vector<ReportLog> logs;       // sorted by origin
+};
+
+nlohmann::json IndexJson(const ReportFacts& facts);
+Result<ExportClaims> ClaimsFromIndex(std::string_view json_text);
+std::string RenderReport(const ReportFacts& facts);
+
+// Text safe to put in Markdown: control and format characters become U+FFFD, and the characters
+// Markdown gives meaning are escaped, so a file name or metadata value cannot restyle the report.
+std::string MarkdownText(std::string_view s);
+std::string UtcTime(int64_t ms);
+
+}  // namespace khronika::report
