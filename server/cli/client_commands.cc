@@ -30,6 +30,8 @@ using SteadyClock = std::chrono::steady_clock;
 
 const std::vector<OptionSpec> kConnection = {{"node"}, {"token"}, {"pin"}, {"cacert"}};
 
+}  // namespace
+
 Result<ClientOptions> ConnectionFrom(const Args& args) {
   ClientOptions o;
   const char* env_node = std::getenv("KHRONIKA_NODE");
@@ -46,6 +48,8 @@ Result<ClientOptions> ConnectionFrom(const Args& args) {
   o.ca_file = args.Get("cacert").value_or("");
   return o;
 }
+
+namespace {
 
 // A one-line progress bar on a terminal, for transfers that take more than a second.
 class Progress {

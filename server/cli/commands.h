@@ -11,6 +11,7 @@
 
 namespace khronika {
 class Node;
+struct ClientOptions;
 }
 
 namespace khronika::cli {
@@ -33,6 +34,10 @@ std::vector<Command> MirrorCommands();    // mirror export|verify|import|push
 // Opens the node named by --data, with the map size of --map-size when given. Every command
 // that works on a data directory goes through here.
 Result<std::unique_ptr<Node>> OpenNode(const Args& args, bool read_only);
+
+// --node, --token, --pin, --cacert (or KHRONIKA_NODE, KHRONIKA_TOKEN) for commands that talk to
+// a node over HTTPS.
+Result<ClientOptions> ConnectionFrom(const Args& args);
 
 inline Status UsageError(const std::string& message) {
   return Status::InvalidArgument("usage: " + message);

@@ -1,8 +1,165 @@
-// export and verify-bundle: court bundles (docs/lawyer.md).
+// export and verify-bundle: court bundles (docs/lawyer.md). A bundle is made from one snapshot of
+// a store (the local one, or the node's over HTTPS), and checked by verify-bundle from the folder
+// alone.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <iostream>
+
 #include "commands.h"
+#include "khronika/auth/auth.h"
+#include "khronika/bundle/bundle.h"
+#include "khronika/bundle/verify_bundle.h"
+#include "khronika/http/client.h"
+#include "khronika/log/node.h"
+#include "khronika/store/files.h"
 
 namespace khronika::cli {
+namespace {
 
-std::vector<Command> EvidenceCommands() { return {}; }
+namespace fs = std::filesystem;
+
+std::string Size(uint64_t bytes) {
+  char buf[64];
+  if (bytes < 1024 * 1024) {
+    std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(bytes));
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  }
+  return buf;
+}
+
+// Prints what verify-bundle found; ProblemsFound() (exit 1) if anything is wrong.
+Status Report(const BundleVerification& v, bool trust_given) {
+  if (!v.ok()) {
+    for (const std::string& p : v.problems) std::cerr << p << "\n";
+    std::cout << "bundle NOT verified: " << v.problems.size()
+              << (v.problems.size() == 1 ? " problem" : " problems") << " (listed on stderr)\n";
+    return ProblemsFound();
+  }
+  std::cout << "bundle verified: case " << v.case_id << ", " << v.entries << " entries, " << v.files
+            << " files (" << Size(v.bytes) << ")\n";
+  for (const BundleLogSummary& l : v.logs) {
+    std::cout << "  log " << l.origin << ": " << l.records << " records of the case, checkpoint size "
+              << l.checkpoint_size << ", signed by its origin"
+              << (trust_given ? (l.origin_trusted ? " (trusted key)" : " (key NOT in the trust file)") : "")
+              << "; cosigned by " << l.cosigners.size()
+              << (l.cosigners.size() == 1 ? " other member" : " other members");
+    if (trust_given) std::cout << ", " << l.trusted_cosigners.size() << " of them trusted";
+    std::cout << "\n";
+    for (const std::string& c : l.cosigners) std::cout << "    cosigner " << c << "\n";
+  }
+  std::cout << "checked: every file's SHA-256, the authors' signatures, each record's inclusion proof "
+               "to a signed checkpoint, the cosignatures, and that no entry of the case is missing "
+               "between the first and the last in each log\n";
+  if (!trust_given) {
+    std::cout << "note: without --trust, compare the keys in keys/origins/ and keys/cosigners/ "
+                 "with the ones the organisations gave you\n";
+  }
+  return Status::Ok();
+}
+
+Status ExportLocal(const Args& args, const std::string& case_id, const fs::path& out, bool tar) {
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
+  const int64_t now = SystemClock().NowMs();
+  BundleRequest request{case_id, now, "the node's operator (khronika export --data)",
+                        node->cosigner_verifier_key()};
+  Result<BundlePlan> plan = Status::NotFound("unset");
+  KH_RETURN_IF_ERROR(node->store().View([&](ReadTxn& txn) -> Status {
+    plan = PlanBundle(txn, request);
+    return Status::Ok();
+  }));
+  if (!plan.ok()) return plan.status();
+  KH_RETURN_IF_ERROR(node->store().Update([&](WriteTxn& txn) {
+    return RecordAccess(txn, {now, "local", Role::kAdmin, "export", "case bundle", case_id});
+  }));
+  uint64_t entries = plan->entries, files = plan->evidence_files, bytes = plan->evidence_bytes;
+  if (tar) {
+    KH_RETURN_IF_ERROR(WriteBundleTar(node->store(), std::move(*plan), out));
+  } else {
+    KH_RETURN_IF_ERROR(WriteBundleDirectory(node->store(), *plan, out));
+  }
+  std::cout << "exported case " << case_id << ": " << entries << " entries, " << files << " files ("
+            << Size(bytes) << ") to " << out.string() << "\n";
+  return Status::Ok();
+}
+
+Status ExportRemote(const Args& args, const std::string& case_id, const fs::path& out, bool tar) {
+  KH_ASSIGN_OR_RETURN(ClientOptions conn, ConnectionFrom(args));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> client, HttpsClient::Connect(conn));
+  std::optional<UniqueFd> tar_fd;
+  std::optional<BundleTarExtractor> extractor;
+  if (tar) {
+    int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return ErrnoStatus("cannot create " + out.string());
+    tar_fd.emplace(fd);
+  } else {
+    if (fs::exists(out)) return Status::AlreadyExists(out.string() + " already exists: name a new folder");
+    extractor.emplace(out);
+  }
+  auto sink = [&](ByteView piece) -> Status {
+    if (tar_fd) return WriteAll(tar_fd->get(), piece.data(), piece.size(), out.string());
+    return extractor->Write(piece);
+  };
+  KH_ASSIGN_OR_RETURN(HttpResult r, client->Download("/v1/cases/" + case_id + "/bundle", sink));
+  if (r.status != 200) {
+    if (tar_fd) ::unlink(out.c_str());
+    if (r.status == 401 || r.status == 403) return Status::PermissionDenied(ErrorMessage(r));
+    if (r.status == 404) return Status::NotFound(ErrorMessage(r));
+    return Status::IOError(ErrorMessage(r));
+  }
+  if (tar_fd) {
+    if (::fsync(tar_fd->get()) != 0) return ErrnoStatus("cannot sync " + out.string());
+    std::cout << "exported case " << case_id << " to " << out.string()
+              << " (check it with: mkdir B && tar -xf " << out.string() << " -C B && khronika verify-bundle B)\n";
+    return Status::Ok();
+  }
+  KH_RETURN_IF_ERROR(extractor->Finish());
+  std::cout << "exported case " << case_id << " to " << out.string() << "; checking it:\n";
+  KH_ASSIGN_OR_RETURN(BundleVerification v, VerifyBundle(out));
+  return Report(v, false);
+}
+
+Status RunExport(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::string case_id, args.Require("case"));
+  KH_ASSIGN_OR_RETURN(std::string out, args.Require("out"));
+  if (!ValidateCaseId(case_id).ok()) return UsageError("--case: " + ValidateCaseId(case_id).message());
+  bool tar = args.Has("tar");
+  if (args.Has("data")) {
+    if (args.Has("node")) return UsageError("give --data DIR or --node URL, not both");
+    return ExportLocal(args, case_id, out, tar);
+  }
+  return ExportRemote(args, case_id, out, tar);
+}
+
+Status RunVerifyBundle(const Args& args) {
+  if (args.positional().size() != 1) return UsageError("verify-bundle takes one DIR");
+  fs::path trust = args.Get("trust").value_or("");
+  auto v = VerifyBundle(args.positional()[0], trust);
+  if (!v.ok()) {
+    if (v.status().code() == Code::kInvalidArgument) return UsageError(v.status().message());
+    return v.status();
+  }
+  return Report(*v, !trust.empty());
+}
+
+}  // namespace
+
+std::vector<Command> EvidenceCommands() {
+  return {
+      {"export", "write a court bundle of one case (a folder, or a .tar with --tar)",
+       "khronika export --case ID --out PATH [--tar] (--data DIR | --node URL --token T [--pin sha256:FP])\n"
+       "  Writes the case's evidence files, entries, records, inclusion proofs, checkpoints with\n"
+       "  cosignatures, public keys, MANIFEST.sha256 and REPORT.md. PATH must not exist yet.\n"
+       "  Every export is recorded in the node's access log.",
+       {{"case"}, {"out"}, {"tar", false}, {"data"}, {"map-size"}, {"node"}, {"token"}, {"pin"}, {"cacert"}},
+       RunExport},
+      {"verify-bundle", "check a court bundle offline: exit 0 clean, 1 with one line per problem",
+       "khronika verify-bundle DIR [--trust KEYS_FILE]\n"
+       "  KEYS_FILE: verifier keys you trust (origins' and cosigners'), one per line, # comments.",
+       {{"trust"}},
+       RunVerifyBundle},
+  };
+}
 
 }  // namespace khronika::cli

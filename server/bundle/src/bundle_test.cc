@@ -132,7 +132,7 @@ TEST_F(BundleTest, RoundTripVerifiesAndHoldsTheFilesAsSubmitted) {
   EXPECT_NE(report.find(ToHex(video)), std::string::npos);
   EXPECT_NE(report.find("Alice"), std::string::npos);
   // Metadata cannot restyle the report.
-  EXPECT_NE(report.find("\\*witness\\* \\[link\\]\\(http://x\\)"), std::string::npos);
+  EXPECT_NE(report.find("\\*witness\\* \\[link\\](http://x)"), std::string::npos);
 
   // sha256sum's own format: every file but the list itself, once.
   std::string sums = ReadSmallFile(out / "MANIFEST.sha256", 1 << 20).value();

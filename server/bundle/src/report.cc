@@ -59,7 +59,9 @@ std::string MarkdownText(std::string_view s) {
       continue;
     }
     if (c < 0x80) {
-      if (std::string_view("\\`*_{}[]()<>#+-.!|~&\"'").find(static_cast<char>(c)) !=
+      // Values never start a line here, so list and heading markers need no escape; these do
+      // anywhere: emphasis, code, links, HTML, tables.
+      if (std::string_view("\\`*_[]<>#|~").find(static_cast<char>(c)) !=
           std::string_view::npos) {
         out += '\\';
       }

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "khronika/bundle/bundle.h"
 #include "khronika/log/proofs.h"
 #include "khronika/replication/protocol.h"
 #include "khronika/replication/roster.h"
@@ -342,6 +343,12 @@ ApiResponse Api::Route(const ApiRequest& req) {
     if (!need(Permission::kReadEntries)) return forbidden(route);
     return with_route(CaseEntries(req, t, parts[2]), route);
   }
+  if (n == 4 && parts[1] == "cases" && parts[3] == "bundle") {
+    const char* route = "GET /v1/cases/{case}/bundle";
+    if (auto r = method_is("GET", route)) return *r;
+    if (!need(Permission::kReadContent)) return forbidden(route);
+    return with_route(CaseBundle(t, parts[2]), route);
+  }
   if (n == 4 && parts[1] == "files" && parts[3] == "content") {
     const char* route = "GET /v1/files/{id}/content";
     if (auto r = method_is("GET", route)) return *r;
@@ -638,6 +645,50 @@ ApiResponse Api::FileContent(const ApiRequest& r, const TokenInfo& who, std::str
                                                    std::to_string(manifest.size));
   }
   resp.stream = ContentStream{std::move(manifest), begin, end};
+  return resp;
+}
+
+namespace {
+
+class TarBody : public BodySource {
+ public:
+  TarBody(const Store& store, BundlePlan plan) : tar_(store, std::move(plan)) {}
+  uint64_t size() const override { return tar_.size(); }
+  Result<Bytes> Next() override { return tar_.Next(); }
+
+ private:
+  BundleTar tar_;
+};
+
+}  // namespace
+
+ApiResponse Api::CaseBundle(const TokenInfo& who, std::string_view case_id) {
+  Status valid = ValidateCaseId(case_id);
+  if (!valid.ok()) return FromStatus(valid);
+  if (!who.AllowsCase(case_id)) {
+    return ErrorResponse(403, "forbidden", "this token may not read case " + std::string(case_id));
+  }
+  const int64_t now = clock_.NowMs();
+  BundleRequest request{std::string(case_id), now,
+                        "token " + who.id + " (" + RoleName(who.role) + ")",
+                        node_.cosigner_verifier_key()};
+  Result<BundlePlan> plan = Status::NotFound("unset");
+  Status st = node_.store().View([&](ReadTxn& txn) -> Status {
+    plan = PlanBundle(txn, request);
+    return Status::Ok();
+  });
+  if (!st.ok()) return FromStatus(st);
+  if (!plan.ok()) return FromStatus(plan.status());
+  // The export is on record before the first byte leaves.
+  Status logged = node_.store().Update([&](WriteTxn& txn) {
+    return RecordAccess(txn, {now, who.id, who.role, "export", "case bundle", std::string(case_id)});
+  });
+  if (!logged.ok()) return FromStatus(logged);
+  ApiResponse resp;
+  resp.content_type = "application/x-tar";
+  resp.headers.emplace_back("Content-Disposition", "attachment; filename=\"khronika-bundle.tar\"");
+  resp.headers.emplace_back("X-Khronika-Entries", std::to_string(plan->entries));
+  resp.source = std::make_shared<TarBody>(node_.store(), std::move(*plan));
   return resp;
 }
 

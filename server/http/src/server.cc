@@ -225,6 +225,7 @@ class Session : public std::enable_shared_from_this<Session> {
     server_.metrics.ObserveRequest(
         r.route, r.status, std::chrono::duration<double>(SteadyClock::now() - started_).count());
     if (r.stream) return StartStream(std::move(r), close);
+    if (r.source) return StartSource(std::move(r), close);
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(r.status), version_);
     SetCommonHeaders(*res, r, close);
@@ -317,6 +318,51 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // ---- a body made as it is sent (court bundles), one piece in memory at a time ----
+
+  void StartSource(ApiResponse r, bool close) {
+    source_ = std::move(r.source);
+    stream_res_.emplace(static_cast<http::status>(r.status), version_);
+    SetCommonHeaders(*stream_res_, r, close);
+    stream_res_->content_length(source_->size());
+    stream_res_->body().data = nullptr;
+    stream_res_->body().more = true;
+    stream_sr_.emplace(*stream_res_);
+    beast::get_lowest_layer(stream_).expires_after(options().body_timeout);
+    http::async_write_header(stream_, *stream_sr_,
+                             [self = shared_from_this()](beast::error_code ec, size_t) {
+                               if (ec) return self->DoClose();
+                               self->SourceNext();
+                             });
+  }
+
+  void SourceNext() {
+    auto piece = source_->Next();
+    if (!piece.ok()) {
+      std::cerr << "khronika serve: " << piece.status().ToString() << "\n";
+      source_.reset();
+      return DoClose();
+    }
+    current_chunk_ = std::move(piece).value();
+    stream_res_->body().data = current_chunk_.empty() ? nullptr : current_chunk_.data();
+    stream_res_->body().size = current_chunk_.size();
+    stream_res_->body().more = !current_chunk_.empty();
+    beast::get_lowest_layer(stream_).expires_after(options().body_timeout);
+    http::async_write(stream_, *stream_sr_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) return self->DoClose();
+      if (self->stream_sr_->is_done()) {
+        bool close = !self->stream_res_->keep_alive();
+        self->stream_sr_.reset();
+        self->stream_res_.reset();
+        self->current_chunk_.clear();
+        self->source_.reset();
+        return self->OnWrite({}, close);
+      }
+      self->SourceNext();
+    });
+  }
+
   void DoClose() {
     EndRequest();
     beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
@@ -342,6 +388,7 @@ class Session : public std::enable_shared_from_this<Session> {
   ContentStream stream_state_;
   uint64_t next_offset_ = 0;
   Bytes current_chunk_;
+  std::shared_ptr<BodySource> source_;
   std::optional<http::response<http::buffer_body>> stream_res_;
   std::optional<http::response_serializer<http::buffer_body>> stream_sr_;
 };

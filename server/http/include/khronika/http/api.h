@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -39,12 +40,21 @@ struct ContentStream {
   uint64_t end = 0;
 };
 
+// A body made piece by piece as it is sent (a court bundle's .tar), with its size known first.
+class BodySource {
+ public:
+  virtual ~BodySource() = default;
+  virtual uint64_t size() const = 0;
+  virtual Result<Bytes> Next() = 0;  // empty once the body is complete
+};
+
 struct ApiResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
   std::optional<ContentStream> stream;
+  std::shared_ptr<BodySource> source;
   std::string route;  // route pattern for metrics, e.g. "GET /v1/entries/{id}"
 };
 
@@ -80,6 +90,7 @@ class Api {
   ApiResponse GetEntry(const TokenInfo& who, std::string_view id);
   ApiResponse CaseEntries(const ApiRequest& r, const TokenInfo& who, std::string_view case_id);
   ApiResponse FileContent(const ApiRequest& r, const TokenInfo& who, std::string_view id);
+  ApiResponse CaseBundle(const TokenInfo& who, std::string_view case_id);
   ApiResponse GetCheckpoint();
   ApiResponse WitnessedCheckpoint();
   ApiResponse InclusionProof(const ApiRequest& r);
