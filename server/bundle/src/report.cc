@@ -29,6 +29,10 @@ std::string HumanSize(uint64_t bytes) {
   return buf;
 }
 
+std::string Count(uint64_t n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
 std::string AuthorLabel(const ExportClaims& c, const PublicKey& key) {
   std::string hex = ToHex(key);
   auto it = c.author_names.find(hex);
@@ -142,8 +146,8 @@ std::string RenderReport(const ReportFacts& f) {
   }
   std::string r;
   r += "# Evidence bundle for case " + MarkdownText(c.case_id) + "\n\n";
-  r += "This folder holds **" + std::to_string(f.entries.size()) + " entries** of case " +
-       MarkdownText(c.case_id) + " with **" + std::to_string(files) + " evidence files** (" +
+  r += "This folder holds **" + Count(f.entries.size(), "entry", "entries") + "** of case " +
+       MarkdownText(c.case_id) + " with **" + Count(files, "evidence file", "evidence files") + "** (" +
        HumanSize(bytes) + "), as recorded in " + std::to_string(f.logs.size()) +
        (f.logs.size() == 1 ? " log" : " logs") + " of the Khronika federation.\n\n";
   r += "It was exported on " + UtcTime(c.exported_at_ms) + " by " + MarkdownText(c.exported_by) +

@@ -1,0 +1,7 @@
+# Tests of the operator scripts in ops/, run with the real binary. Included from
+# tests/integration/CMakeLists.txt.
+include_guard(GLOBAL)
+
+# ops/demo-federation.sh: three nodes, --replicas 2, a raid and rebuild, a verified court bundle.
+add_test(NAME demo_federation COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/demo_test.sh $<TARGET_FILE:khronika>)
+set_tests_properties(demo_federation PROPERTIES LABELS integration TIMEOUT 180 RUN_SERIAL TRUE)
