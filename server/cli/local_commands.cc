@@ -9,8 +9,10 @@
 #include <iostream>
 
 #include <nlohmann/json.hpp>
+#include <openssl/crypto.h>
 
 #include "commands.h"
+#include "passphrase.h"
 #include "khronika/http/tls.h"
 #include "khronika/log/log.h"
 #include "khronika/log/node.h"
@@ -20,6 +22,7 @@
 #include "khronika/schemas/json_view.h"
 #include "khronika/schemas/merkle.h"
 #include "khronika/schemas/note.h"
+#include "khronika/schemas/seal.h"
 #include "khronika/store/files.h"
 
 namespace khronika::cli {
@@ -124,12 +127,88 @@ Result<Hash> ParseOrigin(const Args& args, const Node& node) {
   return *h;
 }
 
+// ---- sealed node keys (key export, init --keys) ----
+constexpr std::string_view kSealedBegin = "-----BEGIN KHRONIKA SEALED NODE KEYS-----\n";
+constexpr std::string_view kSealedEnd = "-----END KHRONIKA SEALED NODE KEYS-----\n";
+
+struct SealedKeys {
+  std::string node_key, cosigner_key, tls_cert, tls_key;  // PEM
+};
+
+Result<SealedKeys> ReadSealedKeys(const Args& args, const std::string& path) {
+  KH_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path, 64 * 1024));
+  if (text.rfind(kSealedBegin, 0) != 0 || text.find(kSealedEnd) == std::string::npos) {
+    return Status::InvalidArgument(path + " is not a file written by `khronika key export`");
+  }
+  std::string b64;
+  for (char c : text.substr(kSealedBegin.size(), text.find(kSealedEnd) - kSealedBegin.size())) {
+    if (c != '\n') b64 += c;
+  }
+  KH_ASSIGN_OR_RETURN(Bytes sealed, Base64Decode(b64));
+  KH_ASSIGN_OR_RETURN(std::string passphrase, ReadPassphrase(args, "passphrase of " + path, false));
+  KH_ASSIGN_OR_RETURN(Bytes plain, OpenWithPassphrase(sealed, passphrase));
+  json j = json::parse(AsChars(plain), nullptr, false);
+  OPENSSL_cleanse(plain.data(), plain.size());
+  if (!j.is_object() || j.value("format", "") != "khronika-node-keys/1") {
+    return Status::InvalidArgument(path + ": unknown sealed content");
+  }
+  return SealedKeys{j.value("node_key", ""), j.value("cosigner_key", ""), j.value("tls_cert", ""),
+                    j.value("tls_key", "")};
+}
+
+Status RunKeyExport(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::string out, args.Require("out"));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, true));
+  std::filesystem::path dir = *args.Get("data");
+  KH_ASSIGN_OR_RETURN(std::string cosigner, ReadSmallFile(Node::CosignerKeyPath(dir), 16 * 1024));
+  KH_ASSIGN_OR_RETURN(std::string tls_cert, ReadSmallFile(dir / "tls.crt", 16 * 1024));
+  KH_ASSIGN_OR_RETURN(std::string tls_key, ReadSmallFile(dir / "tls.key", 16 * 1024));
+  KH_ASSIGN_OR_RETURN(std::string passphrase,
+                      ReadPassphrase(args, "new passphrase for " + out, /*confirm=*/true));
+  std::string plain = json{{"format", "khronika-node-keys/1"},
+                           {"node_id", ToHex(node->id())},
+                           {"name", node->name()},
+                           {"node_key", node->key().ToPem()},
+                           {"cosigner_key", cosigner},
+                           {"tls_cert", tls_cert},
+                           {"tls_key", tls_key}}
+                          .dump();
+  auto sealed = SealWithPassphrase(AsBytes(plain), passphrase);
+  OPENSSL_cleanse(plain.data(), plain.size());
+  OPENSSL_cleanse(passphrase.data(), passphrase.size());
+  if (!sealed.ok()) return sealed.status();
+  std::string b64 = Base64Encode(*sealed), text(kSealedBegin);
+  for (size_t i = 0; i < b64.size(); i += 64) text += b64.substr(i, 64) + "\n";
+  text += kSealedEnd;
+  KH_RETURN_IF_ERROR(WriteNewFile(out, text, 0600));
+  std::cout << "wrote " << out << " (mode 0600): node key, witness key and TLS certificate of node "
+            << ToHex(node->id()) << ", sealed under your passphrase (scrypt, AES-256-GCM)\n";
+  std::cerr << "keep it away from the office, and the passphrase somewhere else; after a raid:\n"
+               "  khronika init --data DIR --name NAME --keys " << out << "\n";
+  return Status::Ok();
+}
+
 // ---- init ----
 Status RunInit(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::string dir, args.Require("data"));
   std::string name = args.Get("name").value_or("khronika-node");
   KH_ASSIGN_OR_RETURN(StoreOptions options, StoreOptionsFrom(args, false));
   std::optional<SigningKey> existing;
+  std::optional<SealedKeys> sealed;
+  if (auto keys_path = args.Get("keys")) {
+    if (args.Has("node-key")) return UsageError("give --keys or --node-key, not both");
+    KH_ASSIGN_OR_RETURN(sealed, ReadSealedKeys(args, *keys_path));
+    KH_ASSIGN_OR_RETURN(existing, SigningKey::FromPem(sealed->node_key));
+    if (std::filesystem::exists(Node::KeyPath(dir)) || std::filesystem::exists(Node::CosignerKeyPath(dir))) {
+      return Status::AlreadyExists("a node already exists in " + dir);
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return Status::IOError("create " + dir + ": " + ec.message());
+    ::chmod(dir.c_str(), 0700);
+    // Node::Init keeps a witness key it finds in place, so partners' rosters stay right.
+    KH_RETURN_IF_ERROR(WriteNewFile(Node::CosignerKeyPath(dir), sealed->cosigner_key, 0600));
+  }
   if (auto key_path = args.Get("node-key")) {
     KH_ASSIGN_OR_RETURN(std::string pem, ReadSmallFile(*key_path, 16 * 1024));
     auto key = SigningKey::FromPem(pem);
@@ -139,7 +218,12 @@ Status RunInit(const Args& args) {
   bool restoring = existing.has_value();
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Node::Init(dir, name, options, std::move(existing)));
   std::filesystem::path cert = std::filesystem::path(dir) / "tls.crt";
-  KH_RETURN_IF_ERROR(CreateSelfSignedCertificate(cert, std::filesystem::path(dir) / "tls.key", name));
+  if (sealed) {  // the same certificate as before: partners need not pin a new one
+    KH_RETURN_IF_ERROR(WriteNewFile(std::filesystem::path(dir) / "tls.key", sealed->tls_key, 0600));
+    KH_RETURN_IF_ERROR(WriteNewFile(cert, sealed->tls_cert, 0644));
+  } else {
+    KH_RETURN_IF_ERROR(CreateSelfSignedCertificate(cert, std::filesystem::path(dir) / "tls.key", name));
+  }
   KH_ASSIGN_OR_RETURN(std::string fingerprint, CertificateFingerprint(cert));
   std::cout << "node_id " << ToHex(node->id()) << "\n"
             << "vkey " << node->verifier_key() << "\n"
@@ -428,14 +512,23 @@ Result<std::unique_ptr<Node>> OpenNode(const Args& args, bool read_only) {
 std::vector<Command> LocalCommands() {
   return {
       {"init", "create a node: store, node key; print its id and verifier key",
-       "khronika init --data DIR [--name NAME] [--node-key FILE] [--map-size BYTES]\n"
+       "khronika init --data DIR [--name NAME] [--node-key FILE | --keys FILE] [--map-size BYTES]\n"
+       "With --keys, the identity comes from a `khronika key export` file (asks its passphrase).\n"
        "With --node-key, the node takes back the identity in FILE (a node.key kept off-site):\n"
        "after a raid, init, add the members and peers again, and `khronika sync` restores\n"
        "its own log from them.\n"
        "Creates DIR/node.key (Ed25519, mode 0600), the LMDB store in DIR/store, and a\n"
        "self-signed TLS certificate (ECDSA P-256) in DIR/tls.crt and DIR/tls.key (0600).\n"
        "Prints the node id, its C2SP verifier key and the certificate's SHA-256.",
-       {kData, {"name"}, {"node-key"}, kMapSize}, RunInit},
+       {kData, {"name"}, {"node-key"}, {"keys"}, kPassphraseFd, kMapSize}, RunInit},
+      {"key export", "write the node's keys and TLS certificate sealed under a passphrase",
+       "khronika key export --data DIR --out FILE [--passphrase-fd N]\n"
+       "Seals DIR/node.key, DIR/cosigner.key, DIR/tls.crt and DIR/tls.key under a passphrase\n"
+       "(scrypt N=2^17 r=8 p=1, then AES-256-GCM) into FILE (mode 0600), for safekeeping away\n"
+       "from the office. After a raid, `khronika init --data DIR --keys FILE` takes the identity\n"
+       "back (same node id, witness key and certificate), then `khronika sync` restores the log.\n"
+       "The passphrase is asked twice on the terminal, or read from file descriptor N.",
+       {kData, {"out"}, kPassphraseFd, kMapSize}, RunKeyExport},
       {"keygen", "create an author key (Ed25519 PEM, mode 0600); print its public key",
        "khronika keygen --out FILE\n"
        "Writes the private key to FILE (mode 0600) and the public key to FILE.pub;\n"

@@ -5,3 +5,7 @@ include_guard(GLOBAL)
 # ops/demo-federation.sh: three nodes, --replicas 2, a raid and rebuild, a verified court bundle.
 add_test(NAME demo_federation COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/demo_test.sh $<TARGET_FILE:khronika>)
 set_tests_properties(demo_federation PROPERTIES LABELS integration TIMEOUT 180 RUN_SERIAL TRUE)
+
+# key export / init --keys: the identity sealed under a passphrase.
+khronika_integration_test(keys_test)
+target_link_libraries(keys_test PRIVATE nlohmann_json::nlohmann_json)

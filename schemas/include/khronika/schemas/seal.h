@@ -1,0 +1,45 @@
+// Authenticated encryption (AES-256-GCM) and passphrase sealing (scrypt, then AES-256-GCM), through
+// OpenSSL 3. Pure computation: what is sealed and where it is stored is the caller's business.
+//
+// Sealed with a passphrase (docs/format.md, "Sealed secrets"):
+//   "KHRSEAL1" || log2(N) (u8) || r (u8) || p (u8) || salt (16) || nonce (12) || ciphertext || tag (16)
+// The scrypt key of the passphrase and salt encrypts; the 27-byte header is the associated data,
+// so the parameters cannot be changed without the tag failing.
+#pragma once
+
+#include <array>
+#include <string_view>
+
+#include "khronika/schemas/bytes.h"
+
+namespace khronika {
+
+using SymmetricKey = std::array<uint8_t, 32>;
+inline constexpr size_t kAeadNonceBytes = 12;
+inline constexpr size_t kAeadTagBytes = 16;
+inline constexpr size_t kAeadOverhead = kAeadNonceBytes + kAeadTagBytes;
+
+SymmetricKey RandomSymmetricKey();
+
+// nonce (random, 12) || ciphertext || tag (16).
+Bytes AeadSeal(const SymmetricKey& key, ByteView plaintext, ByteView associated_data);
+// Corruption if the bytes or the associated data were changed, or the key is not the one used.
+Result<Bytes> AeadOpen(const SymmetricKey& key, ByteView sealed, ByteView associated_data);
+
+struct ScryptParams {
+  uint8_t log2_n = 17;  // N = 131072: 128 MiB and about half a second, as OWASP advises
+  uint8_t r = 8;
+  uint8_t p = 1;
+};
+inline constexpr std::string_view kSealMagic = "KHRSEAL1";
+
+Result<SymmetricKey> DeriveKeyFromPassphrase(std::string_view passphrase, ByteView salt,
+                                             const ScryptParams& params);
+// InvalidArgument for an empty passphrase or parameters outside log2(N) 10..20, r 1..16, p 1..4.
+Result<Bytes> SealWithPassphrase(ByteView plaintext, std::string_view passphrase,
+                                 const ScryptParams& params = {});
+// PermissionDenied for a wrong passphrase (or altered bytes: the two cannot be told apart),
+// InvalidArgument for something that is not a sealed secret.
+Result<Bytes> OpenWithPassphrase(ByteView sealed, std::string_view passphrase);
+
+}  // namespace khronika

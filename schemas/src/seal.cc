@@ -1,0 +1,122 @@
+#include "khronika/schemas/seal.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "khronika/schemas/crypto.h"
+
+namespace khronika {
+namespace {
+
+constexpr size_t kSaltBytes = 16;
+constexpr size_t kHeaderBytes = 8 + 3 + kSaltBytes;
+
+struct CipherCtxFree {
+  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
+};
+using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
+
+Status CheckParams(const ScryptParams& p) {
+  if (p.log2_n < 10 || p.log2_n > 20 || p.r < 1 || p.r > 16 || p.p < 1 || p.p > 4) {
+    return Status::InvalidArgument("scrypt parameters out of range");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+SymmetricKey RandomSymmetricKey() {
+  SymmetricKey k;
+  RandomBytes(k.data(), k.size());
+  return k;
+}
+
+Bytes AeadSeal(const SymmetricKey& key, ByteView plaintext, ByteView associated_data) {
+  Bytes out(kAeadNonceBytes + plaintext.size() + kAeadTagBytes);
+  RandomBytes(out.data(), kAeadNonceBytes);
+  CipherCtx ctx(EVP_CIPHER_CTX_new());
+  int len = 0;
+  // Every call below only fails on allocation failure or misuse; treat either as fatal.
+  bool ok = ctx && EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), out.data()) == 1 &&
+            (associated_data.empty() ||
+             EVP_EncryptUpdate(ctx.get(), nullptr, &len, associated_data.data(),
+                               static_cast<int>(associated_data.size())) == 1) &&
+            (plaintext.empty() ||
+             EVP_EncryptUpdate(ctx.get(), out.data() + kAeadNonceBytes, &len, plaintext.data(),
+                               static_cast<int>(plaintext.size())) == 1) &&
+            EVP_EncryptFinal_ex(ctx.get(), out.data() + kAeadNonceBytes + plaintext.size(), &len) == 1 &&
+            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kAeadTagBytes,
+                                out.data() + kAeadNonceBytes + plaintext.size()) == 1;
+  if (!ok) std::abort();
+  return out;
+}
+
+Result<Bytes> AeadOpen(const SymmetricKey& key, ByteView sealed, ByteView associated_data) {
+  if (sealed.size() < kAeadOverhead) return Status::Corruption("sealed value is too short");
+  const size_t n = sealed.size() - kAeadOverhead;
+  Bytes out(n);
+  CipherCtx ctx(EVP_CIPHER_CTX_new());
+  int len = 0;
+  Bytes tag(sealed.end() - kAeadTagBytes, sealed.end());
+  bool ok = ctx && EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), sealed.data()) == 1 &&
+            (associated_data.empty() ||
+             EVP_DecryptUpdate(ctx.get(), nullptr, &len, associated_data.data(),
+                               static_cast<int>(associated_data.size())) == 1) &&
+            (n == 0 || EVP_DecryptUpdate(ctx.get(), out.data(), &len, sealed.data() + kAeadNonceBytes,
+                                         static_cast<int>(n)) == 1) &&
+            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kAeadTagBytes, tag.data()) == 1 &&
+            EVP_DecryptFinal_ex(ctx.get(), out.data() + n, &len) == 1;
+  if (!ok) {
+    OPENSSL_cleanse(out.data(), out.size());
+    return Status::Corruption("authentication failed: the value was altered or the key is wrong");
+  }
+  return out;
+}
+
+Result<SymmetricKey> DeriveKeyFromPassphrase(std::string_view passphrase, ByteView salt,
+                                             const ScryptParams& params) {
+  KH_RETURN_IF_ERROR(CheckParams(params));
+  if (passphrase.empty()) return Status::InvalidArgument("the passphrase is empty");
+  SymmetricKey key;
+  const uint64_t n = uint64_t{1} << params.log2_n;
+  const uint64_t maxmem = 128 * params.r * (n + params.p + 2) + (16 << 20);
+  if (EVP_PBE_scrypt(passphrase.data(), passphrase.size(), salt.data(), salt.size(), n, params.r,
+                     params.p, maxmem, key.data(), key.size()) != 1) {
+    return Status::InvalidArgument("scrypt failed (out of memory?)");
+  }
+  return key;
+}
+
+Result<Bytes> SealWithPassphrase(ByteView plaintext, std::string_view passphrase,
+                                 const ScryptParams& params) {
+  KH_RETURN_IF_ERROR(CheckParams(params));
+  Bytes out(kSealMagic.begin(), kSealMagic.end());
+  out.push_back(params.log2_n);
+  out.push_back(params.r);
+  out.push_back(params.p);
+  out.resize(kHeaderBytes);
+  RandomBytes(out.data() + 11, kSaltBytes);
+  KH_ASSIGN_OR_RETURN(SymmetricKey key, DeriveKeyFromPassphrase(passphrase, ByteView(out).subspan(11, kSaltBytes), params));
+  Bytes body = AeadSeal(key, plaintext, ByteView(out));
+  OPENSSL_cleanse(key.data(), key.size());
+  out.insert(out.end(), body.begin(), body.end());
+  return out;
+}
+
+Result<Bytes> OpenWithPassphrase(ByteView sealed, std::string_view passphrase) {
+  if (sealed.size() < kHeaderBytes + kAeadOverhead ||
+      !std::equal(kSealMagic.begin(), kSealMagic.end(), sealed.begin())) {
+    return Status::InvalidArgument("not a Khronika sealed secret");
+  }
+  ScryptParams params{sealed[8], sealed[9], sealed[10]};
+  KH_ASSIGN_OR_RETURN(SymmetricKey key, DeriveKeyFromPassphrase(passphrase, sealed.subspan(11, kSaltBytes), params));
+  auto opened = AeadOpen(key, sealed.subspan(kHeaderBytes), sealed.first(kHeaderBytes));
+  OPENSSL_cleanse(key.data(), key.size());
+  if (!opened.ok()) return Status::PermissionDenied("wrong passphrase (or the sealed file was altered)");
+  return opened;
+}
+
+}  // namespace khronika
