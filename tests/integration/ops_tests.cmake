@@ -9,3 +9,7 @@ set_tests_properties(demo_federation PROPERTIES LABELS integration TIMEOUT 180 R
 # key export / init --keys: the identity sealed under a passphrase.
 khronika_integration_test(keys_test)
 target_link_libraries(keys_test PRIVATE nlohmann_json::nlohmann_json)
+
+# The Debian package (CPack) and the hardened systemd unit, without installing anything here.
+add_test(NAME debian_package COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/package_test.sh ${PROJECT_BINARY_DIR})
+set_tests_properties(debian_package PROPERTIES LABELS integration TIMEOUT 300)
