@@ -12,6 +12,7 @@
 
 #include "commands.h"
 #include "khronika/auth/auth.h"
+#include "khronika/http/logging.h"
 #include "khronika/http/server.h"
 #include "khronika/http/tls.h"
 #include "khronika/log/node.h"
@@ -42,7 +43,12 @@ Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& text) {
 }
 
 // Reads `key = value` lines. Unknown keys and bad values are errors naming the key and line.
-Status ApplyConfigFile(const std::filesystem::path& path, ServerOptions& o) {
+struct LogSettings {
+  LogLevel level = LogLevel::kInfo;
+  LogFormat format = LogFormat::kText;
+};
+
+Status ApplyConfigFile(const std::filesystem::path& path, ServerOptions& o, LogSettings& log) {
   KH_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path, 1 << 20));
   std::istringstream in(text);
   std::string line;
@@ -95,6 +101,14 @@ Status ApplyConfigFile(const std::filesystem::path& path, ServerOptions& o) {
       o.sync_interval = std::chrono::seconds(v);
     } else if (key == "io_threads") {
       KH_ASSIGN_OR_RETURN(o.io_threads, number(1024));
+    } else if (key == "log_level") {
+      auto l = ParseLogLevel(value);
+      if (!l.ok()) return Status::InvalidArgument(where + l.status().message() + ", got '" + value + "'");
+      log.level = *l;
+    } else if (key == "log_format") {
+      auto f = ParseLogFormat(value);
+      if (!f.ok()) return Status::InvalidArgument(where + f.status().message() + ", got '" + value + "'");
+      log.format = *f;
     } else {
       return Status::InvalidArgument(where + "unknown key '" + key + "'");
     }
@@ -109,12 +123,19 @@ Status RunServe(const Args& args) {
   mallopt(M_ARENA_MAX, 2);
   KH_ASSIGN_OR_RETURN(std::string dir, args.Require("data"));
   ServerOptions options;
+  LogSettings log;
   options.tls_cert = std::filesystem::path(dir) / "tls.crt";
   options.tls_key = std::filesystem::path(dir) / "tls.key";
   std::filesystem::path config = args.Get("config").value_or((std::filesystem::path(dir) / "khronika.conf").string());
   if (args.Has("config") || std::filesystem::exists(config)) {
-    KH_RETURN_IF_ERROR(ApplyConfigFile(config, options));
+    KH_RETURN_IF_ERROR(ApplyConfigFile(config, options, log));
   }
+  if (auto level = args.Get("log-level")) {
+    auto l = ParseLogLevel(*level);
+    if (!l.ok()) return UsageError("--log-level: " + l.status().message());
+    log.level = *l;
+  }
+  SetLogging(log.level, log.format);
   if (auto listen = args.Get("listen")) {
     KH_ASSIGN_OR_RETURN(auto hp, ParseListen(*listen));
     options.host = hp.first;
@@ -287,12 +308,12 @@ std::vector<Command> ServerCommands() {
   return {
       {"serve", "run the node's HTTPS API",
        "khronika serve --data DIR [--listen HOST:PORT] [--config FILE]\n"
-       "               [--tls-cert FILE --tls-key FILE]\n"
+       "               [--tls-cert FILE --tls-key FILE] [--log-level debug|info|warn|error]\n"
        "Serves on 127.0.0.1:8443 by default with the certificate made by init, and prints\n"
        "the URL and the certificate's SHA-256 fingerprint for clients to pin. Settings come\n"
        "from FILE (default DIR/khronika.conf, if present); flags override it. SIGINT or\n"
        "SIGTERM stops accepting, finishes and commits requests in flight, then exits.",
-       {kData, {"listen"}, {"config"}, {"tls-cert"}, {"tls-key"}, kMapSize}, RunServe},
+       {kData, {"listen"}, {"config"}, {"tls-cert"}, {"tls-key"}, {"log-level"}, kMapSize}, RunServe},
       {"token create", "create an API token (printed once)",
        "khronika token create --data DIR --role admin|submitter|reader|auditor [--case ID]...\n"
        "Prints a new 256-bit token once; the node stores only its SHA-256. --case limits a\n"

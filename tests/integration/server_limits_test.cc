@@ -373,3 +373,65 @@ TEST(ServerLimitsConfigTest, ConnectionCap) {
 
 }  // namespace
 }  // namespace khronika::testing
+
+namespace khronika::testing {
+namespace {
+
+// log_format = json gives one JSON object per line on stderr; log_level = debug adds one line per
+// request, by route pattern (never an id); bad values and a missing file stop serve, named.
+TEST(ServerLoggingTest, JsonLinesAtTheChosenLevelAndNamedConfigErrors) {
+  ServedNode node("log_format = json\nlog_level = debug\n");
+  ServerProcess& server = node.server();
+  ASSERT_TRUE(server.started());
+  HttpRequest r;
+  r.path = "/v1/entries/" + std::string(64, 'a');
+  r.token = node.admin().secret;
+  EXPECT_EQ(Curl(server, r).status, 404);
+  ASSERT_EQ(server.Stop(), 0);
+  std::string err = server.Stderr();
+  int json_lines = 0;
+  bool saw_request = false;
+  size_t start = 0;
+  while (start < err.size()) {
+    size_t end = err.find('\n', start);
+    std::string line = err.substr(start, end - start);
+    start = end == std::string::npos ? err.size() : end + 1;
+    if (line.empty()) continue;
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << "not a JSON line: " << line;
+    ++json_lines;
+    EXPECT_TRUE(j.contains("time") && j.contains("level") && j.contains("component") && j.contains("msg"));
+    std::string msg = j.value("msg", "");
+    if (j.value("component", "") == "http" && msg.find("GET /v1/entries/{id} 404") == 0) saw_request = true;
+    EXPECT_EQ(msg.find(std::string(64, 'a')), std::string::npos) << "an id in the log: " << line;
+  }
+  EXPECT_GE(json_lines, 2);  // the request and the shutdown
+  EXPECT_TRUE(saw_request) << err;
+
+  // At the default level (info) there is no line per request.
+  WriteFile(node / "quiet.conf", "log_level = info\n");
+  ServerProcess quiet(node.data(), {"--config", (node / "quiet.conf").string()});
+  ASSERT_TRUE(quiet.started());
+  EXPECT_EQ(Curl(quiet, r).status, 404);
+  ASSERT_EQ(quiet.Stop(), 0);
+  EXPECT_EQ(quiet.Stderr().find("/v1/entries/{id}"), std::string::npos) << quiet.Stderr();
+
+  struct Bad {
+    std::string text, expected;
+  };
+  for (const Bad& bad : {Bad{"# settings\nlog_level = loud\n", "bad.conf:2:"}, Bad{"log_format = xml\n", "log_format"},
+                         Bad{"log_level = loud\n", "log_level"}}) {
+    WriteFile(node / "bad.conf", bad.text);
+    ServerProcess refused(node.data(), {"--config", (node / "bad.conf").string()}, false);
+    EXPECT_FALSE(refused.started());
+    EXPECT_NE(refused.Stderr().find(bad.expected), std::string::npos) << refused.Stderr();
+    EXPECT_NE(refused.Wait(std::chrono::seconds(5)), 0);
+  }
+  ServerProcess missing(node.data(), {"--config", (node / "no-such.conf").string()}, false);
+  EXPECT_FALSE(missing.started());
+  EXPECT_NE(missing.Stderr().find("no-such.conf"), std::string::npos) << missing.Stderr();
+  EXPECT_NE(missing.Wait(std::chrono::seconds(5)), 0);
+}
+
+}  // namespace
+}  // namespace khronika::testing

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "khronika/http/group_commit.h"
+#include "khronika/http/logging.h"
 #include "khronika/schemas/crypto.h"
 #include "khronika/http/metrics.h"
 #include "khronika/http/sync_scheduler.h"
@@ -222,8 +223,14 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void SendResponse(ApiResponse r, bool close) {
-    server_.metrics.ObserveRequest(
-        r.route, r.status, std::chrono::duration<double>(SteadyClock::now() - started_).count());
+    const double seconds = std::chrono::duration<double>(SteadyClock::now() - started_).count();
+    server_.metrics.ObserveRequest(r.route, r.status, seconds);
+    if (LogEnabled(LogLevel::kDebug)) {
+      char ms[32];
+      std::snprintf(ms, sizeof ms, "%.1f ms", seconds * 1000);
+      LogLine(LogLevel::kDebug, "http", (r.route.empty() ? std::string("unmatched") : r.route) + " " +
+                                            std::to_string(r.status) + " " + ms);
+    }
     if (r.stream) return StartStream(std::move(r), close);
     if (r.source) return StartSource(std::move(r), close);
     auto res = std::make_shared<http::response<http::string_body>>(
@@ -291,7 +298,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (!chunk.ok()) {
         // Headers are gone already: cut the connection so the client sees a short body, and
         // say why on the operator's console.
-        std::cerr << "khronika serve: " << chunk.status().ToString() << "\n";
+        LogLine(LogLevel::kError, "http", "download cut short: " + chunk.status().ToString());
         return DoClose();
       }
       current_chunk_ = std::move(chunk).value();
@@ -339,7 +346,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void SourceNext() {
     auto piece = source_->Next();
     if (!piece.ok()) {
-      std::cerr << "khronika serve: " << piece.status().ToString() << "\n";
+      LogLine(LogLevel::kError, "http", "bundle cut short: " + piece.status().ToString());
       source_.reset();
       return DoClose();
     }
@@ -414,7 +421,7 @@ void Server::Impl::DoAccept() {
 
 void Server::Impl::BeginShutdown() {
   if (draining.exchange(true)) return;
-  std::cerr << "khronika serve: stopping: no new connections; finishing requests in flight\n";
+  LogLine(LogLevel::kInfo, "serve", "stopping: no new connections; finishing requests in flight");
   net::post(acceptor.get_executor(), [this] {
     beast::error_code ignored;
     acceptor.close(ignored);

@@ -3,6 +3,7 @@
 #include <iostream>
 #include <random>
 
+#include "khronika/http/logging.h"
 #include "khronika/http/peer_transport.h"
 #include "khronika/replication/roster.h"
 #include "khronika/replication/sync.h"
@@ -115,13 +116,13 @@ bool SyncScheduler::PullAll() {
           metrics_.AddRecordsReplicated(l.to - l.from);
           if (l.changed()) changed = true;
           if (l.to > l.from) {
-            std::cerr << "khronika serve: sync: " << l.to - l.from << " records of "
-                      << ToHex(l.origin).substr(0, 16) << " from peer " << name << "\n";
+            LogLine(LogLevel::kInfo, "sync", std::to_string(l.to - l.from) + " records of " +
+                                                 ToHex(l.origin).substr(0, 16) + " from peer " + name);
           }
           if (!l.status.ok() && !l.skipped) {
             outcome = l.status;
-            std::cerr << "khronika serve: sync: " << (l.conflict ? "CONFLICT " : "")
-                      << "peer " << name << ": " << l.status.message() << "\n";
+            LogLine(l.conflict ? LogLevel::kError : LogLevel::kWarn, "sync",
+                    std::string(l.conflict ? "CONFLICT " : "") + "peer " + name + ": " + l.status.message());
           }
         }
       }
@@ -136,8 +137,8 @@ bool SyncScheduler::PullAll() {
       auto delay = std::min<std::chrono::seconds>(interval_ * (1 << std::min(failures - 1, 10)),
                                                   std::chrono::hours(1));
       not_before = now + delay;
-      std::cerr << "khronika serve: sync: peer " << name << " failed (" << outcome.message()
-                << "); next try in " << delay.count() << " s\n";
+      LogLine(LogLevel::kWarn, "sync", "peer " + name + " failed (" + outcome.message() + "); next try in " +
+                                           std::to_string(delay.count()) + " s");
     }
   }
   return changed;
