@@ -299,7 +299,7 @@ fig kfull_records "$((to - from + 1))"
 fig kfull_chunks "$chunks"
 fig kfull_c_records "$(verify_records "$WORK/C")"
 rm -rf "$WORK/C"
-if grep -v '^khronika serve: stopping' "$WORK/serve-A.err" | grep -q .; then
+if grep -v ' info serve: stopping' "$WORK/serve-A.err" | grep -q .; then
   echo "khronika serve (A) wrote to stderr:" >&2
   sed 's/^/  /' "$WORK/serve-A.err" | head -20 >&2
 fi

@@ -238,7 +238,7 @@ run_level() {
   counts=$(verify_counts "$WORK/node-$name")
   fig "${name}_records" "${counts% *}"
   fig "${name}_txns" "$((${counts#* } - 1))"   # `init` writes the first checkpoint
-  if grep -v '^khronika serve: stopping' "$WORK/serve-$name.err" | grep -q .; then
+  if grep -v ' info serve: stopping' "$WORK/serve-$name.err" | grep -q .; then
     echo "khronika serve ($name) wrote to stderr:" >&2
     sed 's/^/  /' "$WORK/serve-$name.err" >&2
   fi
