@@ -13,3 +13,7 @@ target_link_libraries(keys_test PRIVATE nlohmann_json::nlohmann_json)
 # The Debian package (CPack) and the hardened systemd unit, without installing anything here.
 add_test(NAME debian_package COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/package_test.sh ${PROJECT_BINARY_DIR})
 set_tests_properties(debian_package PROPERTIES LABELS integration TIMEOUT 300)
+
+# README's first command (ops/quickstart.sh --check), twice: a node that answers /healthz.
+add_test(NAME quickstart COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/quickstart_test.sh $<TARGET_FILE:khronika>)
+set_tests_properties(quickstart PROPERTIES LABELS integration TIMEOUT 120)
