@@ -8,6 +8,7 @@
 #include "khronika/http/tls.h"
 #include "khronika/log/log.h"
 #include "khronika/log/node.h"
+#include "khronika/replication/git_mirror.h"
 #include "khronika/replication/roster.h"
 #include "khronika/replication/sync.h"
 #include "khronika/replication/witness.h"
@@ -87,13 +88,79 @@ Status RunPeerRemove(const Args& args) {
   return Status::Ok();
 }
 
+// One line per log pulled; false if any log failed (a skipped one is not a failure).
+bool PrintPulled(const std::string& prefix, const SyncReport& report, const std::string& hint) {
+  bool all_ok = true;
+  for (const LogSyncResult& l : report.logs) {
+    std::cout << prefix << "log " << ToHex(l.origin).substr(0, 16) << ": ";
+    if (l.skipped) {
+      std::cout << "skipped: not a federation member here" << hint << "\n";
+    } else if (l.status.ok()) {
+      std::cout << (l.to > l.from ? "received records " + std::to_string(l.from) + " to " +
+                                        std::to_string(l.to - 1) + " (" +
+                                        std::to_string(l.chunks_fetched) + " chunks)"
+                                  : "up to date at " + std::to_string(l.to) + " records")
+                << (l.cosigned ? "; cosigned" : "") << "\n";
+    } else {
+      all_ok = false;
+      std::cout << (l.conflict ? "CONFLICT: " : "failed: ") << l.status.message()
+                << (l.to > l.from ? " (kept records up to " + std::to_string(l.to) + ")" : "")
+                << "\n";
+    }
+  }
+  return all_ok;
+}
+
+// sync --via-git: a git repository relays logs between nodes that never talk to each other.
+// DIR/git-relay is this node's cache of the relay: fetch it, import what it holds (verified as
+// any sync), export this node's logs and checkpoints onto it, push back (fast-forward only).
+Status RunSyncViaGit(Node& node, const std::string& dir, const std::string& url) {
+  std::filesystem::path cache = std::filesystem::path(dir) / "git-relay";
+  KH_RETURN_IF_ERROR(FetchMirror(cache, url));
+  std::cout << "git " << url << ": fetched into " << cache.string() << "\n";
+  bool all_ok = true;
+  {
+    KH_ASSIGN_OR_RETURN(std::unique_ptr<PeerTransport> relay, OpenMirrorTransport(cache));
+    Witness witness{node.cosigner_name(), &node.cosigner_key()};
+    KH_ASSIGN_OR_RETURN(SyncReport report, PullFromPeer(node.store(), *relay, &witness));
+    all_ok = PrintPulled("git ", report, " (add it with `khronika member add`)");
+  }
+  KH_ASSIGN_OR_RETURN(std::vector<MirrorLogExport> exported, ExportMirror(node.store(), cache));
+  for (const MirrorLogExport& e : exported) {
+    if (!e.status.ok()) {
+      all_ok = false;
+      std::cout << "git log " << ToHex(e.origin).substr(0, 16) << ": not exported: "
+                << e.status.message() << "\n";
+    } else if (e.to > e.from || e.checkpoints_updated) {
+      std::cout << "git log " << ToHex(e.origin).substr(0, 16) << ": "
+                << (e.to > e.from ? "exported records " + std::to_string(e.from) + " to " +
+                                        std::to_string(e.to - 1)
+                                  : std::string("records up to date"))
+                << (e.checkpoints_updated ? "; checkpoints updated" : "") << "\n";
+    }
+  }
+  KH_RETURN_IF_ERROR(PushMirror(cache, url));
+  std::cout << "git " << url << ": pushed\n";
+  if (!all_ok) return Status::IOError("some logs did not sync; see above");
+  KH_ASSIGN_OR_RETURN(bool restoring, RestorePending(node.store()));
+  if (restoring) {
+    std::cout << "this node is being restored: it appends again after a `khronika sync` that "
+                 "reaches every peer\n";
+  }
+  return Status::Ok();
+}
+
 Status RunSync(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::string dir, args.Require("data"));
   std::optional<Hash> only;
   if (auto p = args.Get("peer")) {
     KH_ASSIGN_OR_RETURN(only, NodeIdArg(*p, "--peer"));
   }
+  std::optional<std::string> via_git = args.Get("via-git");
+  if (via_git && only) return UsageError("--via-git and --peer exclude each other");
+  if (via_git && via_git->empty()) return UsageError("--via-git takes a repository URL");
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
+  if (via_git) return RunSyncViaGit(*node, dir, *via_git);
   KH_ASSIGN_OR_RETURN(std::vector<Peer> peers, ListPeers(node->store()));
   std::string cert = (std::filesystem::path(dir) / "tls.crt").string();
   std::string key = (std::filesystem::path(dir) / "tls.key").string();
@@ -117,23 +184,7 @@ Status RunSync(const Args& args) {
       all_ok = false;
       continue;
     }
-    for (const LogSyncResult& l : report->logs) {
-      std::cout << "peer " << name << " log " << ToHex(l.origin).substr(0, 16) << ": ";
-      if (l.skipped) {
-        std::cout << "skipped: not a federation member here\n";
-      } else if (l.status.ok()) {
-        std::cout << (l.to > l.from ? "received records " + std::to_string(l.from) + " to " +
-                                          std::to_string(l.to - 1) + " (" +
-                                          std::to_string(l.chunks_fetched) + " chunks)"
-                                    : "up to date at " + std::to_string(l.to) + " records")
-                  << (l.cosigned ? "; cosigned" : "") << "\n";
-      } else {
-        all_ok = false;
-        std::cout << (l.conflict ? "CONFLICT: " : "failed: ") << l.status.message()
-                  << (l.to > l.from ? " (kept records up to " + std::to_string(l.to) + ")" : "")
-                  << "\n";
-      }
-    }
+    if (!PrintPulled("peer " + name + " ", *report, "")) all_ok = false;
   }
   if (only && !any) return Status::NotFound("no peer " + ToHex(*only));
   if (!all_ok) return Status::IOError("some logs did not sync; see above");
@@ -286,11 +337,15 @@ std::vector<Command> FederationCommands() {
       {"peer remove", "remove a direct peer", "khronika peer remove --data DIR NODE_ID",
        {kData, kMapSize}, RunPeerRemove},
       {"sync", "pull every member's log from the peers now",
-       "khronika sync --data DIR [--peer NODE_ID]\n"
+       "khronika sync --data DIR [--peer NODE_ID | --via-git URL]\n"
        "Fetches what each peer holds beyond this node, verifies everything, and commits. A\n"
        "peer whose checkpoint contradicts one held here is refused, and both checkpoints are\n"
-       "kept as proof (see `khronika status`).",
-       {kData, {"peer"}, kMapSize}, RunSync},
+       "kept as proof (see `khronika status`).\n"
+       "With --via-git, no peer is contacted: the git repository at URL (a path, file://, or\n"
+       "any URL libgit2 supports) relays the logs. Its branches are fetched into DIR/git-relay,\n"
+       "imported with every check of a sync, and this node's logs and checkpoints are exported\n"
+       "there and pushed back (fast-forward only).",
+       {kData, {"peer"}, {"via-git"}, kMapSize}, RunSync},
       {"status", "show the node's logs, peers and any conflicts",
        "khronika status --data DIR [--json]\n"
        "Per log: records held, the latest checkpoint and which partners cosigned it. Per peer:\n"

@@ -1,8 +1,137 @@
 // mirror export | verify | import | push: the git mirror (docs/format.md, "Git mirror").
+#include <iostream>
+
 #include "commands.h"
+#include "khronika/log/node.h"
+#include "khronika/replication/git_mirror.h"
+#include "khronika/replication/sync.h"
+#include "khronika/replication/witness.h"
 
 namespace khronika::cli {
+namespace {
 
-std::vector<Command> MirrorCommands() { return {}; }
+const OptionSpec kData{"data"};
+const OptionSpec kMapSize{"map-size"};
+const OptionSpec kGit{"git"};
+
+std::string Short(const Hash& h) { return ToHex(h).substr(0, 16); }
+
+Status RunMirrorExport(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::string git, args.Require("git"));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, true));
+  KH_ASSIGN_OR_RETURN(std::vector<MirrorLogExport> results, ExportMirror(node->store(), git));
+  bool all_ok = true;
+  for (const MirrorLogExport& r : results) {
+    std::cout << "log " << ToHex(r.origin) << ": ";
+    if (r.to > r.from) {
+      std::cout << "exported records " << r.from << " to " << r.to - 1;
+    } else {
+      std::cout << "up to date at " << r.to << " records";
+    }
+    if (r.checkpoints_updated) std::cout << "; checkpoints updated";
+    std::cout << "\n";
+    if (!r.status.ok()) {
+      all_ok = false;
+      std::cerr << "log " << ToHex(r.origin) << ": " << r.status.ToString() << "\n";
+    }
+  }
+  if (results.empty()) std::cout << "no records to export yet\n";
+  if (!all_ok) return Status::IOError("some logs were not exported; see above");
+  return Status::Ok();
+}
+
+Status RunMirrorVerify(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::string git, args.Require("git"));
+  KH_ASSIGN_OR_RETURN(MirrorVerifyReport report, VerifyMirror(git));
+  for (const std::string& p : report.problems) std::cerr << "problem: " << p << "\n";
+  for (const std::string& w : report.warnings) std::cerr << "warning: " << w << "\n";
+  for (const MirrorLogReport& l : report.logs) {
+    std::cout << "log " << ToHex(l.origin) << ": " << l.records << " records, " << l.checkpoints
+              << " signed checkpoints verified (largest at " << l.largest_verified << "), "
+              << l.cosigners << " cosigner" << (l.cosigners == 1 ? "" : "s") << "\n";
+  }
+  if (!report.ok()) {
+    std::cout << report.problems.size() << " problems found\n";
+    return ProblemsFound();
+  }
+  std::cout << "clean: " << report.logs.size() << " logs verified from the repository alone\n";
+  return Status::Ok();
+}
+
+// One line per log, as `khronika sync` prints them.
+bool PrintPull(const std::string& prefix, const SyncReport& report, const std::string& data) {
+  bool all_ok = true;
+  for (const LogSyncResult& l : report.logs) {
+    std::cout << prefix << "log " << Short(l.origin) << ": ";
+    if (l.skipped) {
+      std::cout << "skipped: not a federation member here (if you trust it, add it with "
+                   "`khronika member add --data "
+                << data << " --vkey VKEY`, VKEY as `khronika id` prints it on that node)\n";
+    } else if (l.status.ok()) {
+      std::cout << (l.to > l.from ? "received records " + std::to_string(l.from) + " to " +
+                                        std::to_string(l.to - 1) + " (" +
+                                        std::to_string(l.chunks_fetched) + " chunks)"
+                                  : "up to date at " + std::to_string(l.to) + " records")
+                << (l.cosigned ? "; cosigned" : "") << "\n";
+    } else {
+      all_ok = false;
+      std::cout << (l.conflict ? "CONFLICT: " : "failed: ") << l.status.message()
+                << (l.to > l.from ? " (kept records up to " + std::to_string(l.to) + ")" : "")
+                << "\n";
+    }
+  }
+  return all_ok;
+}
+
+Status RunMirrorImport(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::string data, args.Require("data"));
+  KH_ASSIGN_OR_RETURN(std::string git, args.Require("git"));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<PeerTransport> transport, OpenMirrorTransport(git));
+  Witness witness{node->cosigner_name(), &node->cosigner_key()};
+  KH_ASSIGN_OR_RETURN(SyncReport report, PullFromPeer(node->store(), *transport, &witness));
+  if (report.logs.empty()) std::cout << "the mirror offers no log with a signed checkpoint\n";
+  if (!PrintPull("", report, data)) return Status::IOError("some logs were not imported; see above");
+  return Status::Ok();
+}
+
+Status RunMirrorPush(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::string git, args.Require("git"));
+  KH_ASSIGN_OR_RETURN(std::string remote, args.Require("remote"));
+  KH_RETURN_IF_ERROR(PushMirror(git, remote));
+  std::cout << "pushed the mirror's logs and checkpoints branches to " << remote << "\n";
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::vector<Command> MirrorCommands() {
+  return {
+      {"mirror export", "export every log held to a bare git repository (created if missing)",
+       "khronika mirror export --data DIR --git REPO\n"
+       "Appends the records not yet in REPO, one commit per record on refs/heads/logs/<origin>,\n"
+       "and the signed checkpoints on refs/heads/checkpoints/<origin> (docs/format.md, \"Git\n"
+       "mirror\"). Two nodes holding the same log write the same commits. A branch that holds\n"
+       "a different log than this node is left alone and reported (exit 1).",
+       {kData, kGit, kMapSize}, RunMirrorExport},
+      {"mirror verify", "re-verify a git mirror from the repository alone",
+       "khronika mirror verify --git REPO\n"
+       "Checks every record, entry, signature, manifest and file of every logs branch, the hash\n"
+       "and case chains, and every signed checkpoint and cosignature against the records.\n"
+       "Prints one `problem: ` line per problem (naming branch, commit, record and file) and\n"
+       "`warning: ` lines on stderr, a summary per log on stdout. Exit 0 clean, 1 problems.",
+       {kGit}, RunMirrorVerify},
+      {"mirror import", "take the logs of roster members from a git mirror, verified as a sync",
+       "khronika mirror import --data DIR --git REPO\n"
+       "Reads REPO as if it were a peer: every record, signature, Merkle root and chunk is\n"
+       "checked before anything is written, and only roster members' logs are taken.",
+       {kData, kGit, kMapSize}, RunMirrorImport},
+      {"mirror push", "push a mirror's branches to another git repository (fast-forward only)",
+       "khronika mirror push --git REPO --remote URL\n"
+       "Pushes every logs/ and checkpoints/ branch to URL (a path or file://, or any URL\n"
+       "libgit2 supports). A remote branch that is not an ancestor is an error naming it.",
+       {kGit, {"remote"}}, RunMirrorPush},
+  };
+}
 
 }  // namespace khronika::cli

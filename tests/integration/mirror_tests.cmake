@@ -1,0 +1,7 @@
+# Git mirror integration tests: the real khronika binary, stock git, and repositories in temporary
+# directories. Included from tests/integration/CMakeLists.txt, after khronika_integration_test()
+# is defined. Including it twice is harmless.
+include_guard(GLOBAL)
+
+# export and `git clone`; verify, and a forged file named; two nodes synced only through git
+khronika_integration_test(mirror_test)
