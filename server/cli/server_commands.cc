@@ -18,6 +18,7 @@
 #include "khronika/log/node.h"
 #include "khronika/log/store_keys.h"
 #include "khronika/log/verify.h"
+#include "khronika/replication/roster.h"
 #include "khronika/store/files.h"
 
 namespace khronika::cli {
@@ -42,11 +43,14 @@ Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& text) {
   return std::make_pair(host, static_cast<uint16_t>(port));
 }
 
-// Reads `key = value` lines. Unknown keys and bad values are errors naming the key and line.
+// Settings of khronika.conf that are not ServerOptions.
 struct LogSettings {
   LogLevel level = LogLevel::kInfo;
   LogFormat format = LogFormat::kText;
+  std::vector<Peer> peers;  // `peer = URL NODE_ID CERT_SHA256` lines, added to the store at start
 };
+
+// Reads `key = value` lines. Unknown keys and bad values are errors naming the key and line.
 
 Status ApplyConfigFile(const std::filesystem::path& path, ServerOptions& o, LogSettings& log) {
   KH_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path, 1 << 20));
@@ -101,6 +105,19 @@ Status ApplyConfigFile(const std::filesystem::path& path, ServerOptions& o, LogS
       o.sync_interval = std::chrono::seconds(v);
     } else if (key == "io_threads") {
       KH_ASSIGN_OR_RETURN(o.io_threads, number(1024));
+    } else if (key == "peer") {
+      std::istringstream words(value);
+      Peer peer;
+      std::string id, extra;
+      words >> peer.url >> id >> peer.cert_sha256 >> extra;
+      auto node_id = ParseHashHex(id);
+      auto fp = ParseHashHex(peer.cert_sha256);
+      if (peer.url.rfind("https://", 0) != 0 || !node_id.ok() || !fp.ok() || !extra.empty()) {
+        return Status::InvalidArgument(where + "peer must be 'https://HOST:PORT NODE_ID CERT_SHA256' "
+                                       "(64 hex each), got '" + value + "'");
+      }
+      peer.node_id = *node_id;
+      log.peers.push_back(std::move(peer));
     } else if (key == "log_level") {
       auto l = ParseLogLevel(value);
       if (!l.ok()) return Status::InvalidArgument(where + l.status().message() + ", got '" + value + "'");
@@ -149,6 +166,10 @@ Status RunServe(const Args& args) {
     KH_RETURN_IF_ERROR(CreateSelfSignedCertificate(options.tls_cert, options.tls_key, node->name()));
   }
   KH_ASSIGN_OR_RETURN(std::string fingerprint, CertificateFingerprint(options.tls_cert));
+  for (const Peer& peer : log.peers) {
+    Status added = AddPeer(node->store(), peer);
+    if (!added.ok()) return added.Annotate("peer " + ToHex(peer.node_id) + " in " + config.string());
+  }
   Server server(*node, options);
   KH_RETURN_IF_ERROR(server.Start());
   std::string host = options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;

@@ -420,7 +420,8 @@ TEST(ServerLoggingTest, JsonLinesAtTheChosenLevelAndNamedConfigErrors) {
     std::string text, expected;
   };
   for (const Bad& bad : {Bad{"# settings\nlog_level = loud\n", "bad.conf:2:"}, Bad{"log_format = xml\n", "log_format"},
-                         Bad{"log_level = loud\n", "log_level"}}) {
+                         Bad{"log_level = loud\n", "log_level"},
+                         Bad{"peer = http://10.0.0.1:8443 abc def\n", "peer must be"}}) {
     WriteFile(node / "bad.conf", bad.text);
     ServerProcess refused(node.data(), {"--config", (node / "bad.conf").string()}, false);
     EXPECT_FALSE(refused.started());
@@ -431,6 +432,18 @@ TEST(ServerLoggingTest, JsonLinesAtTheChosenLevelAndNamedConfigErrors) {
   EXPECT_FALSE(missing.started());
   EXPECT_NE(missing.Stderr().find("no-such.conf"), std::string::npos) << missing.Stderr();
   EXPECT_NE(missing.Wait(std::chrono::seconds(5)), 0);
+}
+
+
+// Peers may be listed in khronika.conf: serve adds them to the node's peer list when it starts.
+TEST(ServerConfigPeersTest, PeerLinesAreAddedAtStart) {
+  const std::string id(64, 'b'), fp(64, 'c');
+  ServedNode node("peer = https://127.0.0.1:9 " + id + " " + fp + "\n");
+  ASSERT_TRUE(node.server().started());
+  RunResult peers = RunKhronika({"peer", "list", "--data", node.data().string()});
+  EXPECT_EQ(peers.exit_code, 0) << peers.err;
+  EXPECT_NE(peers.out.find("https://127.0.0.1:9"), std::string::npos) << peers.out;
+  EXPECT_NE(peers.out.find(id.substr(0, 16)), std::string::npos) << peers.out;
 }
 
 }  // namespace
