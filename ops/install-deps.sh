@@ -11,7 +11,7 @@ packages=(
   libboost-dev libgit2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   time curl python3 python3-jsonschema iproute2
-  dpkg-dev systemd
+  dpkg-dev systemd xxd
 )
 
 missing=()
