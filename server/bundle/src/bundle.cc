@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <utility>
 
 #include "khronika/bundle/bundle_paths.h"
 #include "khronika/log/log.h"
@@ -26,6 +27,7 @@ namespace {
 
 constexpr size_t kTarBlock = 512;
 constexpr uint64_t kMaxBundleFiles = 4'000'000;
+constexpr uint64_t kMaxMetaRecord = 64 * 1024;  // a GNU long name or a pax header
 
 std::string Pretty(const json& j) { return j.dump(2) + "\n"; }
 
@@ -84,45 +86,18 @@ struct ChosenCheckpoint {
   Hash root{};
 };
 
-// The checkpoint of `origin` that covers the first `needed` records and carries the most
-// cosignatures (the newest among equals); the latest checkpoint when none is cosigned.
-Result<ChosenCheckpoint> ChooseCheckpoint(const ReadTxn& txn, const Hash& origin, uint64_t needed,
-                                          const Witnesses& witnesses) {
-  std::map<uint64_t, size_t> counts;
-  KH_RETURN_IF_ERROR(txn.Scan(Table::kCosignatures, origin, [&](ByteView key, ByteView) -> Result<bool> {
-    if (key.size() < 40) return true;
-    uint64_t size = ReadBigEndian64(key.data() + 32);
-    if (size >= needed) counts[size] += 1;
-    return true;
-  }));
-  std::optional<uint64_t> size;
-  size_t best = 0;
-  for (const auto& [s, n] : counts) {
-    if (n >= best) size = s, best = n;
-  }
-  if (size) {
-    KH_ASSIGN_OR_RETURN(bool held, txn.Contains(Table::kCheckpoints, keys::Checkpoint(origin, *size)));
-    if (!held) size.reset();
-  }
-  if (!size) {
-    KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kCheckpoints, origin));
-    if (!last || last->first.size() != 40) {
-      return Status::NotFound("no signed checkpoint of log " + ToHex(origin) + " is held here");
-    }
-    size = ReadBigEndian64(last->first.data() + 32);
-  }
-  if (*size < needed) {
-    return Status::NotFound("no signed checkpoint of log " + ToHex(origin) + " covers record " +
-                            std::to_string(needed - 1) + " yet: sync, then export again");
-  }
-  KH_ASSIGN_OR_RETURN(Bytes stored, MustGet(txn, Table::kCheckpoints, keys::Checkpoint(origin, *size),
-                                            "checkpoint " + std::to_string(*size) + " of " + ToHex(origin)));
+// The held checkpoint of `origin` at `size` with the cosignatures on it that verify under a
+// member's witness key (one per member, never the origin's own).
+Result<ChosenCheckpoint> CheckpointAt(const ReadTxn& txn, const Hash& origin, uint64_t size,
+                                      const Witnesses& witnesses) {
+  KH_ASSIGN_OR_RETURN(Bytes stored, MustGet(txn, Table::kCheckpoints, keys::Checkpoint(origin, size),
+                                            "checkpoint " + std::to_string(size) + " of " + ToHex(origin)));
   KH_ASSIGN_OR_RETURN(SignedNote note, ParseSignedNote(AsChars(stored)));
   KH_ASSIGN_OR_RETURN(Checkpoint body, ParseCheckpointBody(note.text));
   ChosenCheckpoint chosen;
-  chosen.size = *size;
+  chosen.size = size;
   chosen.root = body.root;
-  KH_RETURN_IF_ERROR(txn.Scan(Table::kCosignatures, keys::Checkpoint(origin, *size),
+  KH_RETURN_IF_ERROR(txn.Scan(Table::kCosignatures, keys::Checkpoint(origin, size),
                               [&](ByteView, ByteView value) -> Result<bool> {
     auto one = ParseSignedNote("x\n\n" + std::string(AsChars(value)));
     if (!one.ok() || one->signatures.size() != 1) return true;
@@ -143,6 +118,39 @@ Result<ChosenCheckpoint> ChooseCheckpoint(const ReadTxn& txn, const Hash& origin
             [](const auto& a, const auto& b) { return a.member < b.member; });
   chosen.note = FormatSignedNote(note);
   return chosen;
+}
+
+// The checkpoint of `origin` that covers the first `needed` records and carries the most
+// verified cosignatures (the newest among equals); the latest checkpoint when none is cosigned.
+Result<ChosenCheckpoint> ChooseCheckpoint(const ReadTxn& txn, const Hash& origin, uint64_t needed,
+                                          const Witnesses& witnesses) {
+  std::vector<uint64_t> cosigned_sizes;  // ascending, each once
+  KH_RETURN_IF_ERROR(txn.Scan(Table::kCosignatures, origin, [&](ByteView key, ByteView) -> Result<bool> {
+    if (key.size() < 40) return true;
+    uint64_t size = ReadBigEndian64(key.data() + 32);
+    if (size >= needed && (cosigned_sizes.empty() || cosigned_sizes.back() != size)) {
+      cosigned_sizes.push_back(size);
+    }
+    return true;
+  }));
+  std::optional<ChosenCheckpoint> best;
+  for (auto it = cosigned_sizes.rbegin(); it != cosigned_sizes.rend(); ++it) {
+    KH_ASSIGN_OR_RETURN(bool held, txn.Contains(Table::kCheckpoints, keys::Checkpoint(origin, *it)));
+    if (!held) continue;
+    KH_ASSIGN_OR_RETURN(ChosenCheckpoint c, CheckpointAt(txn, origin, *it, witnesses));
+    if (!best || c.cosigners.size() > best->cosigners.size()) best = std::move(c);
+  }
+  if (best && !best->cosigners.empty()) return std::move(*best);
+  KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kCheckpoints, origin));
+  if (!last || last->first.size() != 40) {
+    return Status::NotFound("no signed checkpoint of log " + ToHex(origin) + " is held here");
+  }
+  uint64_t size = ReadBigEndian64(last->first.data() + 32);
+  if (size < needed) {
+    return Status::NotFound("no signed checkpoint of log " + ToHex(origin) + " covers record " +
+                            std::to_string(needed - 1) + " yet: sync, then export again");
+  }
+  return CheckpointAt(txn, origin, size, witnesses);
 }
 
 void AddSmall(BundlePlan& plan, std::string path, std::string_view text) {
@@ -508,8 +516,22 @@ Status BundleTarExtractor::OnHeader() {
   std::string path = prefix.empty() ? name : prefix + "/" + name;
   KH_ASSIGN_OR_RETURN(uint64_t size, ParseTarNumber(h + 124, 12));
   char type = static_cast<char>(h[156]);
+  // GNU tar keeps names over 100 bytes in a 'L' record, POSIX pax in an 'x' record, before the
+  // member they name: collect it, then use it for the next header only.
+  if (type == 'L' || type == 'x' || type == 'g') {
+    if (size > kMaxMetaRecord) return Status::InvalidArgument("archive: oversized name record");
+    meta_type_ = type;
+    meta_.clear();
+    left_ = size;
+    padding_ = Padding(size);
+    return Status::Ok();
+  }
+  if (!long_name_.empty()) path = std::exchange(long_name_, std::string());
+  // `tar -C BUNDLE -cf x.tar .` names everything "./..." and adds "./" itself.
+  while (path.rfind("./", 0) == 0) path.erase(0, 2);
   if (type == '5') {
     if (!path.empty() && path.back() == '/') path.pop_back();
+    if (path.empty() || path == ".") return Status::Ok();
     if (!bundle_paths::IsBundleFolder(path) || size != 0) {
       return Status::InvalidArgument("archive: unexpected folder '" + path + "'");
     }
@@ -550,6 +572,14 @@ Status BundleTarExtractor::Write(ByteView data) {
       if (!zeros) return Status::InvalidArgument("archive: data after its end");
       return Status::Ok();
     }
+    if (left_ > 0 && meta_type_ != 0) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(left_, data.size()));
+      meta_.insert(meta_.end(), data.begin(), data.begin() + static_cast<long>(n));
+      left_ -= n;
+      data = data.subspan(n);
+      if (left_ == 0) KH_RETURN_IF_ERROR(OnMetaRecord());
+      continue;
+    }
     if (left_ > 0) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(left_, data.size()));
       KH_RETURN_IF_ERROR(WriteAll(fd_, data.data(), n, "bundle file"));
@@ -577,6 +607,28 @@ Status BundleTarExtractor::Write(ByteView data) {
     }
   }
   return Status::Ok();
+}
+
+Status BundleTarExtractor::OnMetaRecord() {
+  const char type = std::exchange(meta_type_, 0);
+  std::string text(meta_.begin(), meta_.end());
+  meta_.clear();
+  if (type == 'L') {
+    long_name_ = text.substr(0, text.find('\0'));
+  } else if (type == 'x') {  // pax: "LEN key=value\n" records; only the path matters here
+    size_t at = 0;
+    while (at < text.size()) {
+      size_t space = text.find(' ', at);
+      if (space == std::string::npos) return Status::InvalidArgument("archive: malformed pax record");
+      uint64_t len = std::strtoull(text.substr(at, space - at).c_str(), nullptr, 10);
+      if (len == 0 || at + len > text.size()) return Status::InvalidArgument("archive: malformed pax record");
+      std::string record = text.substr(space + 1, at + len - space - 2);  // without the newline
+      if (record.rfind("path=", 0) == 0) long_name_ = record.substr(5);
+      at += len;
+    }
+  }
+  if (type == 'L' && long_name_.empty()) return Status::InvalidArgument("archive: empty name record");
+  return Status::Ok();  // a pax record without a path (times only) names nothing
 }
 
 Status BundleTarExtractor::Finish() {

@@ -9,6 +9,7 @@
 #include "khronika/bundle/bundle_paths.h"
 #include "khronika/bundle/verify_bundle.h"
 #include "khronika/log/node.h"
+#include "khronika/log/store_keys.h"
 #include "khronika/replication/roster.h"
 #include "khronika/replication/sync.h"
 #include "khronika/replication/witness.h"
@@ -264,6 +265,21 @@ TEST_F(BundleTest, TarStreamExtractsToTheSameFolderAndRefusesHostileArchives) {
   ASSERT_TRUE(g.ok());
   EXPECT_TRUE(g->ok()) << Problems(*g);
 
+  // Re-packed by hand ("./REPORT.md", ..., long names as GNU 'L' or pax records), it still extracts.
+  for (std::string format : {"gnu", "pax"}) {
+    SCOPED_TRACE(format);
+    fs::path repacked_tar = dir_ / ("repacked-" + format + ".tar");
+    ASSERT_EQ(std::system(("tar --format=" + format + " -C '" + (dir_ / "gnu").string() + "' -cf '" +
+                           repacked_tar.string() + "' .").c_str()), 0);
+    std::string repacked = ReadSmallFile(repacked_tar, 64 << 20).value();
+    BundleTarExtractor z(dir_ / ("repacked-" + format));
+    ASSERT_TRUE(z.Write(AsBytes(repacked)).ok());
+    ASSERT_TRUE(z.Finish().ok());
+    auto r = VerifyBundle(dir_ / ("repacked-" + format));
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE(r->ok()) << Problems(*r);
+  }
+
   // An archive naming a path outside the bundle grammar is refused before anything is written.
   fs::create_directory(dir_ / "evil-src");
   ASSERT_TRUE(WriteNewFile(dir_ / "evil-src" / "x", "pwned", 0644).ok());
@@ -275,6 +291,37 @@ TEST_F(BundleTest, TarStreamExtractsToTheSameFolderAndRefusesHostileArchives) {
   EXPECT_FALSE(y.Write(AsBytes(evil)).ok());
   EXPECT_FALSE(fs::exists(dir_ / "victim" / "escaped"));
   EXPECT_FALSE(fs::exists(dir_ / "escaped"));
+}
+
+TEST_F(BundleTest, TheCheckpointWithTheMostVerifiedCosignaturesIsChosen) {
+  auto b = std::move(Node::Init(dir_ / "b", "ngo-b").value());
+  ASSERT_TRUE(AddMember(node_->store(), b->verifier_key(), b->cosigner_verifier_key()).ok());
+  Add("case-1", "a.txt", "one");  // record 0: checkpoint 1
+  std::string note;
+  ASSERT_TRUE(node_->store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(note, CheckpointWithCosignatures(txn, node_->id(), 1));
+    return Status::Ok();
+  }).ok());
+  auto parsed = ParseSignedNote(note).value();
+  parsed.signatures.push_back(CosignCheckpoint(parsed.text, b->cosigner_name(), b->cosigner_key(), 1767225650));
+  ASSERT_EQ(IngestCosignatures(node_->store(), node_->id(), FormatSignedNote(parsed)).value(), 1u);
+  Add("case-2", "b.txt", "two");  // record 1: checkpoint 2
+  // Two stored rows at size 2 that verify under no member's key (a damaged or planted table).
+  ASSERT_TRUE(node_->store().Update([&](WriteTxn& txn) -> Status {
+    for (std::string name : {"khronika/x/witness", "khronika/y/witness"}) {
+      Bytes key = keys::Checkpoint(node_->id(), 2);
+      key.insert(key.end(), name.begin(), name.end());
+      KH_RETURN_IF_ERROR(txn.Put(Table::kCosignatures, key, AsBytes("\u2014 " + name + " AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n")));
+    }
+    return Status::Ok();
+  }).ok());
+  fs::path out = Export("case-1");
+  auto v = VerifyBundle(out);
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok()) << Problems(*v);
+  ASSERT_EQ(v->logs.size(), 1u);
+  EXPECT_EQ(v->logs[0].checkpoint_size, 1u);
+  EXPECT_EQ(v->logs[0].cosigners, std::vector<std::string>{ToHex(b->id())});
 }
 
 }  // namespace

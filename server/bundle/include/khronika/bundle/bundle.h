@@ -87,8 +87,12 @@ class BundleTarExtractor {
 
  private:
   Status OnHeader();
+  Status OnMetaRecord();
   std::filesystem::path out_;
   Bytes header_;
+  Bytes meta_;            // a GNU long name ('L') or pax header ('x') being read
+  char meta_type_ = 0;
+  std::string long_name_;  // the name it gave the next member
   int fd_ = -1;
   uint64_t left_ = 0;     // bytes of the current file still to come
   uint64_t padding_ = 0;  // bytes of padding after it
