@@ -117,6 +117,10 @@ Status ExportRemote(const Args& args, const std::string& case_id, const fs::path
   KH_RETURN_IF_ERROR(extractor->Finish());
   std::cout << "exported case " << case_id << " to " << out.string() << "; checking it:\n";
   KH_ASSIGN_OR_RETURN(BundleVerification v, VerifyBundle(out));
+  if (v.ok() && v.case_id != case_id) {  // a sound bundle, but not of the case asked for
+    v.problems.push_back("bundle.json: the node sent a bundle of case " + v.case_id +
+                         ", not of case " + case_id);
+  }
   return Report(v, false);
 }
 
