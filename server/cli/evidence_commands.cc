@@ -70,6 +70,7 @@ Status ExportLocal(const Args& args, const std::string& case_id, const fs::path&
     return Status::Ok();
   }));
   if (!plan.ok()) return plan.status();
+  if (fs::exists(out)) return Status::AlreadyExists(out.string() + " already exists: name a new path");
   KH_RETURN_IF_ERROR(node->store().Update([&](WriteTxn& txn) {
     return RecordAccess(txn, {now, "local", Role::kAdmin, "export", "case bundle", case_id});
   }));
@@ -84,44 +85,66 @@ Status ExportLocal(const Args& args, const std::string& case_id, const fs::path&
   return Status::Ok();
 }
 
+// Removes what a failed export left behind, unless it is dismissed after success.
+class PartialOutput {
+ public:
+  void Track(fs::path p) { paths_.push_back(std::move(p)); }
+  void Dismiss() { paths_.clear(); }
+  ~PartialOutput() {
+    std::error_code ignored;
+    for (const fs::path& p : paths_) fs::remove_all(p, ignored);
+  }
+
+ private:
+  std::vector<fs::path> paths_;
+};
+
 Status ExportRemote(const Args& args, const std::string& case_id, const fs::path& out, bool tar) {
   KH_ASSIGN_OR_RETURN(ClientOptions conn, ConnectionFrom(args));
+  if (fs::exists(out)) return Status::AlreadyExists(out.string() + " already exists: name a new path");
+  const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  if (!fs::is_directory(parent)) return Status::NotFound("no folder " + parent.string() + " to write into");
   KH_ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> client, HttpsClient::Connect(conn));
+  PartialOutput partial;
   std::optional<UniqueFd> tar_fd;
-  std::optional<BundleTarExtractor> extractor;
+  // A .tar is also unpacked into a scratch folder beside it as it arrives, so that it is verified
+  // like a folder export before it is kept.
+  const fs::path folder = tar ? fs::path(out.string() + ".checking") : out;
   if (tar) {
+    if (fs::exists(folder)) return Status::AlreadyExists(folder.string() + " is in the way");
     int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return ErrnoStatus("cannot create " + out.string());
     tar_fd.emplace(fd);
-  } else {
-    if (fs::exists(out)) return Status::AlreadyExists(out.string() + " already exists: name a new folder");
-    extractor.emplace(out);
+    partial.Track(out);
   }
+  partial.Track(folder);
+  BundleTarExtractor extractor(folder);
   auto sink = [&](ByteView piece) -> Status {
-    if (tar_fd) return WriteAll(tar_fd->get(), piece.data(), piece.size(), out.string());
-    return extractor->Write(piece);
+    if (tar_fd) KH_RETURN_IF_ERROR(WriteAll(tar_fd->get(), piece.data(), piece.size(), out.string()));
+    return extractor.Write(piece);
   };
   KH_ASSIGN_OR_RETURN(HttpResult r, client->Download("/v1/cases/" + case_id + "/bundle", sink));
   if (r.status != 200) {
-    if (tar_fd) ::unlink(out.c_str());
     if (r.status == 401 || r.status == 403) return Status::PermissionDenied(ErrorMessage(r));
     if (r.status == 404) return Status::NotFound(ErrorMessage(r));
     return Status::IOError(ErrorMessage(r));
   }
-  if (tar_fd) {
-    if (::fsync(tar_fd->get()) != 0) return ErrnoStatus("cannot sync " + out.string());
-    std::cout << "exported case " << case_id << " to " << out.string()
-              << " (check it with: mkdir B && tar -xf " << out.string() << " -C B && khronika verify-bundle B)\n";
-    return Status::Ok();
-  }
-  KH_RETURN_IF_ERROR(extractor->Finish());
+  KH_RETURN_IF_ERROR(extractor.Finish());
+  if (tar_fd && ::fsync(tar_fd->get()) != 0) return ErrnoStatus("cannot sync " + out.string());
   std::cout << "exported case " << case_id << " to " << out.string() << "; checking it:\n";
-  KH_ASSIGN_OR_RETURN(BundleVerification v, VerifyBundle(out));
+  KH_ASSIGN_OR_RETURN(BundleVerification v, VerifyBundle(folder));
   if (v.ok() && v.case_id != case_id) {  // a sound bundle, but not of the case asked for
-    v.problems.push_back("bundle.json: the node sent a bundle of case " + v.case_id +
-                         ", not of case " + case_id);
+    v.problems.push_back("bundle.json: the node sent a bundle of case " + v.case_id + ", not of case " + case_id);
   }
-  return Report(v, false);
+  Status reported = Report(v, false);
+  if (!tar) {
+    partial.Dismiss();  // kept even when it fails to verify: it is the evidence of what was sent
+    return reported;
+  }
+  std::error_code ignored;
+  fs::remove_all(folder, ignored);
+  if (reported.ok()) partial.Dismiss();  // a .tar that does not verify is not kept
+  return reported;
 }
 
 Status RunExport(const Args& args) {

@@ -1,6 +1,7 @@
 #include "khronika/bundle/verify_bundle.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <set>
 
@@ -123,8 +124,20 @@ class Verifier {
   }
 
  private:
+  // One line per problem, whatever bytes a hostile file name holds.
   void Problem(const std::string& file, const std::string& what) {
-    out_.problems.push_back(file + ": " + what);
+    std::string line;
+    for (char c : file + ": " + what) {
+      unsigned char u = static_cast<unsigned char>(c);
+      if (u < 0x20 || u == 0x7f) {
+        char esc[8];
+        std::snprintf(esc, sizeof esc, "\\x%02x", u);
+        line += esc;
+      } else {
+        line += c;
+      }
+    }
+    out_.problems.push_back(std::move(line));
   }
 
   Result<std::string> Small(const std::string& rel) {
