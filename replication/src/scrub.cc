@@ -1,0 +1,257 @@
+#include "khronika/replication/scrub.h"
+
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "khronika/log/store_keys.h"
+#include "khronika/replication/protocol.h"
+#include "khronika/schemas/objects.h"
+
+namespace khronika {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr uint64_t kBytesPerReadTxn = 64 << 20;  // then a fresh snapshot: the writer may reuse pages
+constexpr std::string_view kMetaLastScrub = "last_scrub";
+
+// Visits every entry of `table` in key order, `budget` bytes of values per read transaction.
+Status ScanInSlices(const Store& store, Table table,
+                    const std::function<Status(const ReadTxn& txn, ByteView key, ByteView value)>& fn) {
+  Bytes resume;
+  bool more = true;
+  while (more) {
+    more = false;
+    KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
+      uint64_t bytes = 0;
+      bool skip_first = !resume.empty();
+      return txn.Scan(table, {}, [&](ByteView key, ByteView value) -> Result<bool> {
+        if (skip_first) {
+          skip_first = false;
+          if (Bytes(key.begin(), key.end()) == resume) return true;
+        }
+        KH_RETURN_IF_ERROR(fn(txn, key, value));
+        bytes += value.size() + key.size();
+        if (bytes >= kBytesPerReadTxn) {
+          resume.assign(key.begin(), key.end());
+          more = true;
+          return false;
+        }
+        return true;
+      }, resume);
+    }));
+  }
+  return Status::Ok();
+}
+
+Hash HashFrom(ByteView b) {
+  Hash h{};
+  std::copy(b.begin(), b.begin() + 32, h.begin());
+  return h;
+}
+
+}  // namespace
+
+std::string ScrubFinding::Describe() const {
+  switch (kind) {
+    case Kind::kChunk: return "chunk " + ToHex(id) + ": " + problem;
+    case Kind::kObject: return "object " + ToHex(id) + ": " + problem;
+    case Kind::kRecord: return "record " + std::to_string(index) + " of " + ToHex(id) + ": " + problem;
+  }
+  return problem;
+}
+
+size_t ScrubReport::unrepaired() const {
+  size_t n = 0;
+  for (const auto& f : findings) n += !f.repaired;
+  return n;
+}
+
+Result<ScrubReport> ScrubStore(const Store& store) {
+  ScrubReport report;
+  std::set<Hash> chunks, objects;  // ids present and intact
+  KH_RETURN_IF_ERROR(ScanInSlices(store, Table::kChunks, [&](const ReadTxn&, ByteView key, ByteView value) {
+    report.chunks += 1;
+    if (key.size() != 32 || ChunkId(value) != HashFrom(key)) {
+      if (key.size() == 32) report.findings.push_back({ScrubFinding::Kind::kChunk, HashFrom(key), 0, "damaged"});
+      return Status::Ok();
+    }
+    chunks.insert(HashFrom(key));
+    return Status::Ok();
+  }));
+  // Entries and manifests, and what they reference.
+  std::set<Hash> wanted_manifests, wanted_chunks;
+  KH_RETURN_IF_ERROR(ScanInSlices(store, Table::kObjects, [&](const ReadTxn&, ByteView key, ByteView value) {
+    report.objects += 1;
+    if (key.size() != 32 || ObjectId(value) != HashFrom(key)) {
+      if (key.size() == 32) report.findings.push_back({ScrubFinding::Kind::kObject, HashFrom(key), 0, "damaged"});
+      return Status::Ok();
+    }
+    objects.insert(HashFrom(key));
+    auto type = PeekObjectType(value);
+    if (type.ok() && *type == kTypeEntry) {
+      if (auto e = DecodeEntry(value); e.ok()) wanted_manifests.insert(e->manifests.begin(), e->manifests.end());
+    } else if (type.ok() && *type == kTypeManifest) {
+      if (auto m = DecodeManifest(value); m.ok()) wanted_chunks.insert(m->chunks.begin(), m->chunks.end());
+    }
+    return Status::Ok();
+  }));
+  // Records: each against the leaf hash the tree holds, and the entry it logs.
+  std::set<Hash> wanted_entries;
+  std::set<std::pair<Hash, uint64_t>> damaged_records;
+  KH_RETURN_IF_ERROR(ScanInSlices(store, Table::kRecords, [&](const ReadTxn& txn, ByteView key, ByteView value) -> Status {
+    report.records += 1;
+    if (key.size() != 40) return Status::Ok();
+    Hash origin = HashFrom(key);
+    uint64_t index = ReadBigEndian64(key.data() + 32);
+    KH_ASSIGN_OR_RETURN(std::optional<Bytes> leaf, txn.Get(Table::kTree, keys::Tree(origin, 0, index)));
+    auto record = DecodeRecord(value);
+    if (!leaf || leaf->size() != 32 || HashFrom(*leaf) != LeafHash(value) || !record.ok()) {
+      report.findings.push_back({ScrubFinding::Kind::kRecord, origin, index, "damaged"});
+      damaged_records.insert({origin, index});
+      return Status::Ok();
+    }
+    wanted_entries.insert(record->entry_id);
+    return Status::Ok();
+  }));
+  std::set<Hash> damaged_ids;
+  for (const auto& f : report.findings) {
+    if (f.kind != ScrubFinding::Kind::kRecord) damaged_ids.insert(f.id);
+  }
+  for (const Hash& id : wanted_entries) {
+    if (!objects.count(id) && !damaged_ids.count(id)) report.findings.push_back({ScrubFinding::Kind::kObject, id, 0, "missing"});
+  }
+  for (const Hash& id : wanted_manifests) {
+    if (!objects.count(id) && !damaged_ids.count(id)) report.findings.push_back({ScrubFinding::Kind::kObject, id, 0, "missing"});
+  }
+  for (const Hash& id : wanted_chunks) {
+    if (!chunks.count(id) && !damaged_ids.count(id)) report.findings.push_back({ScrubFinding::Kind::kChunk, id, 0, "missing"});
+  }
+  return report;
+}
+
+namespace {
+
+// Where to ask a peer for an object: the record that logs the entry (or an entry naming the
+// manifest).
+Result<std::optional<std::pair<Hash, uint64_t>>> LocateObject(const Store& store, const Hash& id) {
+  std::optional<std::pair<Hash, uint64_t>> where;
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
+    Hash entry = id;
+    KH_ASSIGN_OR_RETURN(auto loc, txn.Get(Table::kEntryIndex, id));
+    if (!loc) {  // a manifest: find an entry that names it
+      std::optional<Hash> naming;
+      KH_RETURN_IF_ERROR(txn.Scan(Table::kManifestEntries, id, [&](ByteView key, ByteView) -> Result<bool> {
+        if (key.size() == 64) naming = HashFrom(key.subspan(32));
+        return false;
+      }));
+      if (!naming) return Status::Ok();
+      entry = *naming;
+      KH_ASSIGN_OR_RETURN(loc, txn.Get(Table::kEntryIndex, entry));
+    }
+    if (loc && loc->size() == 40) where = std::make_pair(HashFrom(*loc), ReadBigEndian64(loc->data() + 32));
+    return Status::Ok();
+  }));
+  return where;
+}
+
+}  // namespace
+
+Status RepairFromPeer(Store& store, PeerTransport& peer, ScrubReport& report) {
+  for (ScrubFinding& f : report.findings) {
+    if (f.repaired) continue;
+    if (f.kind == ScrubFinding::Kind::kChunk) {
+      auto body = peer.Chunks({f.id});
+      if (!body.ok()) continue;
+      auto chunks = ParseChunkBody(*body);  // each chunk checked against its id here
+      if (!chunks.ok() || chunks->size() != 1 || (*chunks)[0].first != f.id) continue;
+      KH_RETURN_IF_ERROR(store.Update([&](WriteTxn& txn) {
+        return txn.Put(Table::kChunks, f.id, (*chunks)[0].second);
+      }));
+      f.repaired = true;
+      continue;
+    }
+    Hash origin = f.id;
+    uint64_t index = f.index;
+    if (f.kind == ScrubFinding::Kind::kObject) {
+      KH_ASSIGN_OR_RETURN(auto where, LocateObject(store, f.id));
+      if (!where) continue;
+      origin = where->first;
+      index = where->second;
+    }
+    auto body = peer.Pack(origin, index, index + 1);
+    if (!body.ok()) continue;
+    auto items = ParsePack(*body);
+    if (!items.ok() || items->empty()) continue;
+    const PackItem& item = (*items)[0];
+    Status written = Status::Ok();
+    if (f.kind == ScrubFinding::Kind::kRecord) {
+      // The peer's record must be the one the tree here was built from.
+      std::optional<Bytes> leaf;
+      KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
+        KH_ASSIGN_OR_RETURN(leaf, txn.Get(Table::kTree, keys::Tree(origin, 0, index)));
+        return Status::Ok();
+      }));
+      if (!leaf || leaf->size() != 32 || HashFrom(*leaf) != LeafHash(item.record)) continue;
+      written = store.Update([&](WriteTxn& txn) {
+        return txn.Put(Table::kRecords, keys::Record(origin, index), item.record);
+      });
+    } else {
+      const Bytes* match = ObjectId(item.entry) == f.id ? &item.entry : nullptr;
+      for (const Bytes& m : item.manifests) {
+        if (!match && ObjectId(m) == f.id) match = &m;
+      }
+      if (!match) continue;
+      written = store.Update([&](WriteTxn& txn) { return txn.Put(Table::kObjects, f.id, *match); });
+    }
+    KH_RETURN_IF_ERROR(written);
+    f.repaired = true;
+  }
+  return Status::Ok();
+}
+
+Status RememberScrub(Store& store, const ScrubReport& report, int64_t now_ms) {
+  json items = json::array();
+  uint64_t repaired = 0;
+  for (const auto& f : report.findings) {
+    if (f.repaired) {
+      ++repaired;
+    } else if (items.size() < 100) {
+      items.push_back(f.Describe());
+    }
+  }
+  json j = {{"finished_ms", now_ms},
+            {"checked", report.chunks + report.objects + report.records},
+            {"damaged", report.findings.size()},
+            {"repaired", repaired},
+            {"unrepaired", report.unrepaired()},
+            {"unrepaired_items", items}};
+  return store.Update([&](WriteTxn& txn) {
+    return txn.Put(Table::kMeta, AsBytes(kMetaLastScrub), AsBytes(j.dump()));
+  });
+}
+
+Result<std::optional<ScrubSummary>> LastScrub(const Store& store) {
+  std::optional<ScrubSummary> out;
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto v, txn.Get(Table::kMeta, AsBytes(kMetaLastScrub)));
+    if (!v) return Status::Ok();
+    json j = json::parse(AsChars(*v), nullptr, false);
+    if (!j.is_object()) return Status::Corruption("the last scrub's summary is malformed");
+    ScrubSummary s;
+    s.finished_ms = j.value("finished_ms", int64_t{0});
+    s.checked = j.value("checked", uint64_t{0});
+    s.damaged = j.value("damaged", uint64_t{0});
+    s.repaired = j.value("repaired", uint64_t{0});
+    s.unrepaired = j.value("unrepaired", uint64_t{0});
+    s.unrepaired_items = j.value("unrepaired_items", std::vector<std::string>{});
+    out = std::move(s);
+    return Status::Ok();
+  }));
+  return out;
+}
+
+}  // namespace khronika
