@@ -19,7 +19,7 @@ constexpr uint64_t kBytesPerReadTxn = 64 << 20;  // then a fresh snapshot: the w
 constexpr std::string_view kMetaLastScrub = "last_scrub";
 
 // Visits every entry of `table` in key order, `budget` bytes of values per read transaction.
-Status ScanInSlices(const Store& store, Table table,
+Status ScanInSlices(const Store& store, Table table, const std::atomic<bool>* stop,
                     const std::function<Status(const ReadTxn& txn, ByteView key, ByteView value)>& fn) {
   Bytes resume;
   bool more = true;
@@ -33,6 +33,7 @@ Status ScanInSlices(const Store& store, Table table,
           skip_first = false;
           if (Bytes(key.begin(), key.end()) == resume) return true;
         }
+        if (stop && stop->load()) return Status::IOError("scrub stopped");
         KH_RETURN_IF_ERROR(fn(txn, key, value));
         bytes += value.size() + key.size();
         if (bytes >= kBytesPerReadTxn) {
@@ -70,10 +71,10 @@ size_t ScrubReport::unrepaired() const {
   return n;
 }
 
-Result<ScrubReport> ScrubStore(const Store& store) {
+Result<ScrubReport> ScrubStore(const Store& store, const std::atomic<bool>* stop) {
   ScrubReport report;
   std::set<Hash> chunks, objects;  // ids present and intact
-  KH_RETURN_IF_ERROR(ScanInSlices(store, Table::kChunks, [&](const ReadTxn&, ByteView key, ByteView value) {
+  KH_RETURN_IF_ERROR(ScanInSlices(store, Table::kChunks, stop, [&](const ReadTxn&, ByteView key, ByteView value) {
     report.chunks += 1;
     if (key.size() != 32 || ChunkId(value) != HashFrom(key)) {
       if (key.size() == 32) report.findings.push_back({ScrubFinding::Kind::kChunk, HashFrom(key), 0, "damaged"});
@@ -84,7 +85,7 @@ Result<ScrubReport> ScrubStore(const Store& store) {
   }));
   // Entries and manifests, and what they reference.
   std::set<Hash> wanted_manifests, wanted_chunks;
-  KH_RETURN_IF_ERROR(ScanInSlices(store, Table::kObjects, [&](const ReadTxn&, ByteView key, ByteView value) {
+  KH_RETURN_IF_ERROR(ScanInSlices(store, Table::kObjects, stop, [&](const ReadTxn&, ByteView key, ByteView value) {
     report.objects += 1;
     if (key.size() != 32 || ObjectId(value) != HashFrom(key)) {
       if (key.size() == 32) report.findings.push_back({ScrubFinding::Kind::kObject, HashFrom(key), 0, "damaged"});
@@ -102,7 +103,7 @@ Result<ScrubReport> ScrubStore(const Store& store) {
   // Records: each against the leaf hash the tree holds, and the entry it logs.
   std::set<Hash> wanted_entries;
   std::set<std::pair<Hash, uint64_t>> damaged_records;
-  KH_RETURN_IF_ERROR(ScanInSlices(store, Table::kRecords, [&](const ReadTxn& txn, ByteView key, ByteView value) -> Status {
+  KH_RETURN_IF_ERROR(ScanInSlices(store, Table::kRecords, stop, [&](const ReadTxn& txn, ByteView key, ByteView value) -> Status {
     report.records += 1;
     if (key.size() != 40) return Status::Ok();
     Hash origin = HashFrom(key);

@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "khronika/http/peer_transport.h"
+#include "khronika/http/scrubber.h"
 #include "khronika/http/tls.h"
 #include "khronika/log/log.h"
 #include "khronika/log/node.h"
@@ -245,7 +246,15 @@ Status RunStatus(const Args& args) {
     peer_list.push_back(pj);
   }
   Store::Usage usage = node->store().GetUsage();
+  KH_ASSIGN_OR_RETURN(std::optional<ScrubSummary> scrub, LastScrub(node->store()));
+  json scrub_json = nullptr;
+  if (scrub) {
+    scrub_json = {{"finished_ms", scrub->finished_ms}, {"checked", scrub->checked},
+                  {"damaged", scrub->damaged},         {"repaired", scrub->repaired},
+                  {"unrepaired", scrub->unrepaired},   {"unrepaired_items", scrub->unrepaired_items}};
+  }
   json out = {{"node_id", ToHex(node->id())},
+              {"last_scrub", scrub_json},
               {"name", node->name()},
               {"logs", logs},
               {"peers", peer_list},
@@ -284,12 +293,42 @@ Status RunStatus(const Args& args) {
   }
   std::cout << "Store: " << usage.used_bytes / (1 << 20) << " MiB used of "
             << usage.map_size / (1 << 20) << " MiB\n";
+  if (!scrub) {
+    std::cout << "Scrub: never run (`khronika scrub`, or serve's daily schedule)\n";
+  } else {
+    std::cout << "Scrub: " << Ago(scrub->finished_ms) << ", " << scrub->checked << " items checked, "
+              << scrub->damaged << " damaged or missing, " << scrub->repaired << " repaired";
+    if (scrub->unrepaired > 0) {
+      std::cout << "\nWARNING: " << scrub->unrepaired << " items no peer could supply:";
+      for (const std::string& item : scrub->unrepaired_items) std::cout << "\n  " << item;
+    }
+    std::cout << "\n";
+  }
   if (conflicts.empty()) {
     std::cout << "No conflicting checkpoints seen.\n";
   } else {
     std::cout << "WARNING: " << conflicts.size()
               << " conflicting checkpoints kept as proof that an origin rewrote or forked its log"
                  " (see `khronika conflicts`).\n";
+  }
+  return Status::Ok();
+}
+
+Status RunScrub(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
+  std::filesystem::path dir = *args.Get("data");
+  KH_ASSIGN_OR_RETURN(ScrubReport report, ScrubNode(*node, (dir / "tls.crt").string(),
+                                                    (dir / "tls.key").string(), !args.Has("no-repair")));
+  for (const ScrubFinding& f : report.findings) {
+    std::cout << (f.repaired ? "repaired " : "DAMAGED  ") << f.Describe() << "\n";
+  }
+  std::cout << "scrub: " << report.chunks << " chunks, " << report.objects << " entries and manifests, "
+            << report.records << " records re-read; " << report.findings.size() << " damaged or missing, "
+            << report.findings.size() - report.unrepaired() << " repaired from peers\n";
+  if (report.unrepaired() > 0) {
+    std::cerr << report.unrepaired() << " items could not be repaired: no peer supplied them "
+              << "(add peers, or restore from a backup; see docs/operator.md)\n";
+    return ProblemsFound();
   }
   return Status::Ok();
 }
@@ -349,13 +388,22 @@ std::vector<Command> FederationCommands() {
       {"status", "show the node's logs, peers and any conflicts",
        "khronika status --data DIR [--json]\n"
        "Per log: records held, the latest checkpoint and which partners cosigned it. Per peer:\n"
-       "the last successful pull, how many records behind this node still is, the last error.",
+       "the last successful pull, how many records behind this node still is, the last error.\n"
+       "Then the last scrub (what was damaged, repaired, or is still damaged) and conflicts.",
        {kData, kJson, kMapSize}, RunStatus},
       {"conflicts", "print the proofs that an origin rewrote or forked its log",
        "khronika conflicts --data DIR [--json]\n"
        "Each proof is two checkpoints signed by the same origin that no append-only log can\n"
        "both have produced; anyone can check both signatures with the origin's public key.",
        {kData, kJson, kMapSize}, RunConflicts},
+      {"scrub", "re-read everything stored, and repair damage from peers",
+       "khronika scrub --data DIR [--no-repair]\n"
+       "Re-hashes every chunk, entry and manifest against its id and every record against the\n"
+       "Merkle tree, and follows every reference to find what is missing. Damaged or missing\n"
+       "items are fetched from the configured peers (mutual TLS, as sync) and checked before\n"
+       "they are written back. Exit 1 if anything could not be repaired. `serve` also scrubs\n"
+       "on a schedule (scrub_interval_h, default 24).",
+       {kData, {"no-repair", false}, kMapSize}, RunScrub},
   };
 }
 

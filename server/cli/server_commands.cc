@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "khronika/auth/auth.h"
 #include "khronika/http/logging.h"
+#include "khronika/http/scrubber.h"
 #include "khronika/http/server.h"
 #include "khronika/http/tls.h"
 #include "khronika/log/node.h"
@@ -48,6 +49,7 @@ struct LogSettings {
   LogLevel level = LogLevel::kInfo;
   LogFormat format = LogFormat::kText;
   std::vector<Peer> peers;  // `peer = URL NODE_ID CERT_SHA256` lines, added to the store at start
+  std::chrono::hours scrub_interval{24};  // 0: only `khronika scrub`
 };
 
 // Reads `key = value` lines. Unknown keys and bad values are errors naming the key and line.
@@ -118,6 +120,9 @@ Status ApplyConfigFile(const std::filesystem::path& path, ServerOptions& o, LogS
       }
       peer.node_id = *node_id;
       log.peers.push_back(std::move(peer));
+    } else if (key == "scrub_interval_h") {
+      KH_ASSIGN_OR_RETURN(uint64_t v, number(24 * 365));
+      log.scrub_interval = std::chrono::hours(v);
     } else if (key == "log_level") {
       auto l = ParseLogLevel(value);
       if (!l.ok()) return Status::InvalidArgument(where + l.status().message() + ", got '" + value + "'");
@@ -172,12 +177,17 @@ Status RunServe(const Args& args) {
   }
   Server server(*node, options);
   KH_RETURN_IF_ERROR(server.Start());
+  std::optional<ScrubSchedule> scrubs;
+  if (log.scrub_interval.count() > 0) {
+    scrubs.emplace(*node, options.tls_cert.string(), options.tls_key.string(), log.scrub_interval);
+  }
   std::string host = options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;
   std::cout << "khronika node " << ToHex(node->id()) << " (" << node->name() << ")\n"
             << "listening on https://" << host << ":" << server.port() << "\n"
             << "certificate sha256:" << fingerprint << "\n"
             << std::flush;
   server.Run();
+  scrubs.reset();  // stops a scrub in progress at its next item
   std::cout << "stopped; every acknowledged entry is committed\n";
   return Status::Ok();
 }

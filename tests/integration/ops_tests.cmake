@@ -17,3 +17,6 @@ set_tests_properties(debian_package PROPERTIES LABELS integration TIMEOUT 300)
 # README's first command (ops/quickstart.sh --check), twice: a node that answers /healthz.
 add_test(NAME quickstart COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/quickstart_test.sh $<TARGET_FILE:khronika>)
 set_tests_properties(quickstart PROPERTIES LABELS integration TIMEOUT 120)
+
+# khronika scrub: damage found, repaired from a peer, or reported (exit code, status, /metrics).
+khronika_server_test(scrub_repair_test)

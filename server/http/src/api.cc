@@ -1,16 +1,20 @@
 #include "khronika/http/api.h"
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
+#include <chrono>
 #include <limits>
 #include <map>
 
 #include <nlohmann/json.hpp>
 
 #include "khronika/bundle/bundle.h"
+#include "khronika/http/logging.h"
 #include "khronika/log/proofs.h"
 #include "khronika/replication/protocol.h"
 #include "khronika/replication/roster.h"
+#include "khronika/replication/scrub.h"
 #include "khronika/replication/sync.h"
 #include "khronika/replication/witness.h"
 #include "khronika/log/store_keys.h"
@@ -31,6 +35,19 @@ ApiResponse Json(int status, const json& body) {
   return r;
 }
 
+// A full map or disk needs the operator: say so in the log, at most once a minute however many
+// requests are refused.
+void LogStoreFull(const Status& st) {
+  static std::atomic<int64_t> last_s{-1000};
+  int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                    std::chrono::steady_clock::now().time_since_epoch()).count();
+  int64_t last = last_s.load();
+  if (now - last < 60 || !last_s.compare_exchange_strong(last, now)) return;
+  LogLine(LogLevel::kError, "store",
+          "store full, refusing writes with 507 (reads go on): " + st.message() +
+              " (docs/operator.md, \"When the disk or the map is full\")");
+}
+
 // Maps a Status to an HTTP error. `semantic` marks well-formed requests that were refused on
 // their content (422) rather than their form (400).
 ApiResponse FromStatus(const Status& st, bool semantic = false) {
@@ -42,7 +59,9 @@ ApiResponse FromStatus(const Status& st, bool semantic = false) {
     case Code::kAlreadyExists: return ErrorResponse(409, "conflict", st.message());
     case Code::kPermissionDenied:
       return ErrorResponse(semantic ? 422 : 403, semantic ? "refused" : "forbidden", st.message());
-    case Code::kStoreFull: return ErrorResponse(507, "store_full", st.message());
+    case Code::kStoreFull:
+      LogStoreFull(st);
+      return ErrorResponse(507, "store_full", st.message());
     case Code::kCorruption: return ErrorResponse(500, "corruption", st.message());
     case Code::kIOError: return ErrorResponse(500, "internal", st.message());
   }
@@ -902,6 +921,14 @@ ApiResponse Api::MetricsText() {
     return Status::Ok();
   });
   if (!st.ok()) return FromStatus(st);
+  auto scrub = LastScrub(node_.store());
+  if (!scrub.ok()) return FromStatus(scrub.status());
+  if (*scrub) {
+    gauges.scrub_finished_ms = (*scrub)->finished_ms;
+    gauges.scrub_damaged = (*scrub)->damaged;
+    gauges.scrub_repaired = (*scrub)->repaired;
+    gauges.scrub_unrepaired = (*scrub)->unrepaired;
+  }
   r.body = metrics_.Render(gauges);
   return r;
 }

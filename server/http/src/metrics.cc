@@ -64,7 +64,19 @@ std::string Metrics::Render(const StoreGauges& store) const {
       << "# HELP khronika_conflicting_checkpoints Signed checkpoints kept as proof that an origin "
          "rewrote or forked its log.\n"
       << "# TYPE khronika_conflicting_checkpoints gauge\n"
-      << "khronika_conflicting_checkpoints " << store.conflicts << "\n";
+      << "khronika_conflicting_checkpoints " << store.conflicts << "\n"
+      << "# HELP khronika_scrub_last_finished_seconds When the last scrub finished (0: never).\n"
+      << "# TYPE khronika_scrub_last_finished_seconds gauge\n"
+      << "khronika_scrub_last_finished_seconds " << store.scrub_finished_ms / 1000 << "\n"
+      << "# HELP khronika_scrub_damaged Items the last scrub found damaged or missing.\n"
+      << "# TYPE khronika_scrub_damaged gauge\n"
+      << "khronika_scrub_damaged " << store.scrub_damaged << "\n"
+      << "# HELP khronika_scrub_repaired Of those, items repaired from a peer.\n"
+      << "# TYPE khronika_scrub_repaired gauge\n"
+      << "khronika_scrub_repaired " << store.scrub_repaired << "\n"
+      << "# HELP khronika_scrub_unrepaired Of those, items no peer could supply: act on these.\n"
+      << "# TYPE khronika_scrub_unrepaired gauge\n"
+      << "khronika_scrub_unrepaired " << store.scrub_unrepaired << "\n";
   return out.str();
 }
 

@@ -6,6 +6,7 @@
 // back, as LOCKSS and Tahoe-LAFS repair.
 #pragma once
 
+#include <atomic>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,7 +36,8 @@ struct ScrubReport {
 };
 
 // Reads everything, in short read transactions so that a long scrub never holds back the writer.
-Result<ScrubReport> ScrubStore(const Store& store);
+// Setting `*stop` makes it return early with Status kIOError "scrub stopped".
+Result<ScrubReport> ScrubStore(const Store& store, const std::atomic<bool>* stop = nullptr);
 
 // Fetches every unrepaired finding from `peer`, checks it (hash, id, leaf hash), and writes it
 // back. Findings the peer cannot supply stay unrepaired; only a store error fails the call.

@@ -25,6 +25,11 @@ class Metrics {
     uint64_t used_bytes = 0;
     uint64_t map_bytes = 0;
     uint64_t conflicts = 0;
+    // The last scrub (docs/operator.md, "Scrub"); none yet: all zero.
+    int64_t scrub_finished_ms = 0;
+    uint64_t scrub_damaged = 0;
+    uint64_t scrub_repaired = 0;
+    uint64_t scrub_unrepaired = 0;
   };
   std::string Render(const StoreGauges& store) const;
 

@@ -1,0 +1,90 @@
+// `khronika scrub`: a byte flipped in a stored chunk of a replica is found, named, and repaired
+// from the origin over mutual TLS; without a peer it is reported as unrepairable in the exit code,
+// `status` and /metrics.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "khronika/schemas/crypto.h"
+#include "server_fixture.h"
+#include "test_support.h"
+
+namespace khronika::testing {
+namespace {
+
+using nlohmann::json;
+
+json IdOf(const std::filesystem::path& data) {
+  RunResult r = RunKhronika({"id", "--data", data.string(), "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return json::parse(r.out);
+}
+
+void Peer(ServedNode& x, ServedNode& y) {
+  json id = IdOf(y.data());
+  ASSERT_EQ(RunKhronika({"member", "add", "--data", x.data().string(), "--vkey", id["vkey"],
+                         "--cosigner-vkey", id["cosigner_vkey"]}).exit_code, 0);
+  ASSERT_EQ(RunKhronika({"peer", "add", "--data", x.data().string(), "--url", y.server().url(), "--id",
+                         id["node_id"], "--cert-sha256", id["cert_sha256"]}).exit_code, 0);
+}
+
+// Flips one bit inside every copy of `needle` in the node's data.mdb, as a rotting disk would.
+int Rot(const std::filesystem::path& data, const std::string& needle) {
+  const auto file = data / "store" / "data.mdb";
+  std::string db = ReadFile(file);
+  int n = 0;
+  for (size_t pos = db.find(needle); pos != std::string::npos; pos = db.find(needle, pos + 1), ++n) {
+    db[pos + 7] = static_cast<char>(db[pos + 7] ^ 0x01);
+  }
+  WriteFile(file, db);
+  return n;
+}
+
+TEST(ScrubRepairTest, DamagedChunkIsRepairedFromAPeerOrReportedUnrepairable) {
+  ServedNode a("scrub_interval_h = 0\n"), b("scrub_interval_h = 0\n");
+  Peer(a, b);
+  Peer(b, a);
+  WritePseudoRandomFile(a / "video.bin", 300000, 11);
+  RunResult submitted = a.Submit(a.admin().secret, "case-1", {a / "video.bin"});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  RunResult synced = RunKhronika({"sync", "--data", b.data().string()});
+  ASSERT_EQ(synced.exit_code, 0) << synced.out << synced.err;
+  b.server().Stop();  // a quiet store to flip bytes in
+
+  const std::string content = ReadFile(a / "video.bin");
+  const std::string chunk = ToHex(Sha256(content));  // one chunk: its id is the file's hash
+  ASSERT_GE(Rot(b.data(), content.substr(1000, 64)), 1);
+  RunResult check = RunKhronika({"scrub", "--data", b.data().string(), "--no-repair"});
+  EXPECT_EQ(check.exit_code, 1) << check.out << check.err;
+  EXPECT_NE(check.out.find("DAMAGED  chunk " + chunk + ": damaged"), std::string::npos) << check.out;
+
+  RunResult repair = RunKhronika({"scrub", "--data", b.data().string()});
+  EXPECT_EQ(repair.exit_code, 0) << repair.out << repair.err;
+  EXPECT_NE(repair.out.find("repaired chunk " + chunk), std::string::npos) << repair.out;
+  RunResult verify = RunKhronika({"verify", "--data", b.data().string()});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out;
+  RunResult status = RunKhronika({"status", "--data", b.data().string(), "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  json last = json::parse(status.out)["last_scrub"];
+  EXPECT_EQ(last["damaged"], 1);
+  EXPECT_EQ(last["repaired"], 1);
+  EXPECT_EQ(last["unrepaired"], 0);
+
+  // With no peer to ask, the damage is reported, not hidden.
+  ASSERT_EQ(RunKhronika({"peer", "remove", "--data", b.data().string(), IdOf(a.data())["node_id"]}).exit_code, 0);
+  ASSERT_GE(Rot(b.data(), content.substr(2000, 64)), 1);
+  RunResult alone = RunKhronika({"scrub", "--data", b.data().string()});
+  EXPECT_EQ(alone.exit_code, 1);
+  EXPECT_NE(alone.err.find("could not be repaired"), std::string::npos) << alone.err;
+  RunResult text = RunKhronika({"status", "--data", b.data().string()});
+  EXPECT_NE(text.out.find("1 items no peer could supply"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("chunk " + chunk + ": damaged"), std::string::npos) << text.out;
+  ServerProcess again(b.data());
+  ASSERT_TRUE(again.started());
+  HttpReply metrics = Get(again, "/metrics", b.admin().secret);
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("\nkhronika_scrub_unrepaired 1\n"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("\nkhronika_scrub_damaged 1\n"), std::string::npos) << metrics.body;
+}
+
+}  // namespace
+}  // namespace khronika::testing
