@@ -6,6 +6,7 @@
 #include <git2.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstdio>
 #include <functional>
 #include <map>
@@ -1520,6 +1521,36 @@ Status CheckRemoteUrl(const std::string& url) {
   return Status::Ok();
 }
 
+// Credentials for git hosts: an ssh key from the running ssh-agent for ssh URLs, or a user name
+// and token from KHRONIKA_GIT_USERNAME / KHRONIKA_GIT_TOKEN for https (a token, not a password,
+// and never on the command line). Each kind is offered once, so a refusal ends the attempt.
+struct CredentialState {
+  bool ssh_tried = false;
+  bool token_tried = false;
+};
+
+int AcquireCredential(git_credential** out, const char* /*url*/, const char* username_from_url,
+                      unsigned int allowed, void* payload) {
+  auto* state = static_cast<CredentialState*>(payload);
+  if ((allowed & GIT_CREDENTIAL_SSH_KEY) && !state->ssh_tried) {
+    state->ssh_tried = true;
+    return git_credential_ssh_key_from_agent(out, username_from_url ? username_from_url : "git");
+  }
+  const char* user = std::getenv("KHRONIKA_GIT_USERNAME");
+  const char* token = std::getenv("KHRONIKA_GIT_TOKEN");
+  if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && token && *token && !state->token_tried) {
+    state->token_tried = true;
+    const char* name = user && *user ? user : (username_from_url ? username_from_url : "khronika");
+    return git_credential_userpass_plaintext_new(out, name, token);
+  }
+  return GIT_PASSTHROUGH;  // nothing (more) to offer: libgit2 reports the authentication failure
+}
+
+void UseCredentials(git_remote_callbacks& callbacks, CredentialState& state) {
+  callbacks.credentials = AcquireCredential;
+  callbacks.payload = &state;
+}
+
 // An in-memory remote for `url`, as git_remote_create_anonymous makes, but with the URL used as
 // given: no url.*.insteadOf rewriting from git configuration. (That lookup also leaks memory in
 // libgit2 1.5's PCRE2 matcher, which the sanitizer build reports.)
@@ -1622,6 +1653,8 @@ Status PushMirror(const std::filesystem::path& git_dir, const std::string& remot
   // Fast-forward only, checked here first so that a refusal names its branch (libgit2 refuses a
   // non-fast-forward push as a whole, without saying which).
   git_remote_callbacks callbacks = GIT_REMOTE_CALLBACKS_INIT;
+  CredentialState listing_credentials;
+  UseCredentials(callbacks, listing_credentials);
   KH_RETURN_IF_ERROR(Git(git_remote_connect(remote.get(), GIT_DIRECTION_PUSH, &callbacks, nullptr,
                                             nullptr),
                          "connecting to " + remote_url));
@@ -1655,13 +1688,21 @@ Status PushMirror(const std::filesystem::path& git_dir, const std::string& remot
   }
   if (refspecs.empty()) return Status::Ok();
 
-  std::vector<std::string> refused;
+  struct PushState {
+    CredentialState credentials;
+    std::vector<std::string> refused;
+  } state;
   git_push_options options = GIT_PUSH_OPTIONS_INIT;
+  options.callbacks.credentials = [](git_credential** out, const char* url, const char* user,
+                                     unsigned int allowed, void* payload) {
+    return AcquireCredential(out, url, user, allowed, &static_cast<PushState*>(payload)->credentials);
+  };
   options.callbacks.push_update_reference = [](const char* ref, const char* status, void* payload) -> int {
-    if (status) static_cast<std::vector<std::string>*>(payload)->push_back(std::string(ref) + ": " + status);
+    if (status) static_cast<PushState*>(payload)->refused.push_back(std::string(ref) + ": " + status);
     return 0;
   };
-  options.callbacks.payload = &refused;
+  options.callbacks.payload = &state;
+  std::vector<std::string>& refused = state.refused;
   StrArray specs(refspecs);
   KH_RETURN_IF_ERROR(Git(git_remote_push(remote.get(), specs.get(), &options),
                          "pushing to " + remote_url));
@@ -1678,6 +1719,8 @@ Status FetchMirror(const std::filesystem::path& git_dir, const std::string& remo
   KH_ASSIGN_OR_RETURN(Repo repo, Repo::OpenOrCreate(git_dir));
   KH_ASSIGN_OR_RETURN(RemotePtr remote, AnonymousRemote(repo, remote_url));
   git_fetch_options options = GIT_FETCH_OPTIONS_INIT;
+  CredentialState credentials;
+  UseCredentials(options.callbacks, credentials);
   options.update_fetchhead = 0;
   options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
   options.prune = GIT_FETCH_NO_PRUNE;
