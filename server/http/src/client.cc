@@ -153,7 +153,7 @@ Result<std::unique_ptr<HttpsClient>> HttpsClient::Connect(const ClientOptions& o
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   KH_ASSIGN_OR_RETURN(impl->url, ParseUrl(options.url));
-  SSL_CTX_set_min_proto_version(impl->ctx.native_handle(), TLS1_3_VERSION);
+  KH_RETURN_IF_ERROR(RestrictToTls13Aead(impl->ctx.native_handle()));  // as the server
   if (!options.client_cert.empty()) {
     beast::error_code ec;
     impl->ctx.use_certificate_chain_file(options.client_cert, ec);

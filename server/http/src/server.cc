@@ -454,9 +454,7 @@ Status Server::Start() {
   Impl& s = *impl_;
   SSL_CTX* ctx = s.ssl_ctx.native_handle();
   // TLS 1.3 only: no renegotiation exists in it, and every suite is an AEAD.
-  SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
-  SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
-  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  KH_RETURN_IF_ERROR(RestrictToTls13Aead(ctx));
   // Ask every client for a certificate without requiring one: peers present theirs (mutual TLS,
   // pinned by fingerprint in the API), ordinary clients use tokens.
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });

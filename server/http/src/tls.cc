@@ -127,4 +127,15 @@ Result<std::string> NormalizeFingerprint(std::string_view text) {
   return ToHex(h);
 }
 
+Status RestrictToTls13Aead(SSL_CTX* ctx) {
+  SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+  SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  if (SSL_CTX_set_ciphersuites(
+          ctx, "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256") != 1) {
+    return Status::InvalidArgument("this OpenSSL offers none of the TLS 1.3 AEAD suites");
+  }
+  return Status::Ok();
+}
+
 }  // namespace khronika

@@ -3,10 +3,15 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <string>
 
 #include "khronika/store/files.h"
@@ -43,6 +48,24 @@ void ReleaseMappedPages(const MDB_val& v) {
   ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
+// True if the file system holding `dir` has (next to) no space left.
+bool FileSystemFull(const std::filesystem::path& dir) {
+  struct statvfs fs;
+  if (::statvfs(dir.c_str(), &fs) != 0) return false;
+  return static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize < (uint64_t{1} << 20);
+}
+
+// New chunk bytes must leave the last stretch of the map and of the file system free: reads of
+// evidence are put on record (the access log) before the first byte leaves, so without room
+// for those small writes, reads would start failing a few hundred requests after uploads had
+// filled the store. Entries, tokens and other small writes may use the reserve.
+uint64_t Reserve(uint64_t total) {
+  return std::clamp<uint64_t>(total / 64, uint64_t{256} << 10, uint64_t{64} << 20);
+}
+
+// Chunk bytes put by the write transaction of this thread (a WriteTxn belongs to one thread).
+thread_local uint64_t t_chunk_bytes = 0;
+
 bool HasPrefix(ByteView key, ByteView prefix) {
   return key.size() >= prefix.size() &&
          (prefix.empty() || std::memcmp(key.data(), prefix.data(), prefix.size()) == 0);
@@ -57,7 +80,94 @@ struct Store::Impl {
   std::array<MDB_dbi, kTableCount> dbis{};
   bool read_only = false;
   uint64_t map_size = 0;
+  std::filesystem::path dir;
   MDB_dbi dbi(Table t) const { return dbis[static_cast<int>(t)]; }
+
+  // StoreFull unless `bytes` more of chunks leave the reserve free in the map and on disk.
+  Status RoomForChunks(uint64_t bytes) const {
+    MDB_envinfo info;
+    MDB_stat stat;
+    mdb_env_info(env.get(), &info);
+    mdb_env_stat(env.get(), &stat);
+    uint64_t used = static_cast<uint64_t>(info.me_last_pgno + 1) * stat.ms_psize;
+    uint64_t map = info.me_mapsize, reserve = Reserve(map);
+    if (used + bytes + reserve > map) {
+      return Status::StoreFull("chunks: the LMDB map is full (" + std::to_string(used) + " of " +
+                               std::to_string(map) + " bytes used, the last " +
+                               std::to_string(reserve) +
+                               " kept for access records); raise --map-size");
+    }
+    struct statvfs fs;
+    if (::statvfs(dir.c_str(), &fs) == 0) {
+      uint64_t avail = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+      uint64_t disk_reserve = Reserve(static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize);
+      if (avail < bytes + disk_reserve) {
+        return Status::StoreFull("chunks: no space left on the file system (" +
+                                 std::to_string(avail) + " bytes free, the last " +
+                                 std::to_string(disk_reserve) + " kept for access records)");
+      }
+    }
+    return Status::Ok();
+  }
+
+  // Another process (a local command, which maps 64 GiB unless given --map-size) may commit
+  // data beyond this process's map when this one was opened with a smaller --map-size; LMDB
+  // then refuses every transaction here with MDB_MAP_RESIZED. The map is then re-mapped to
+  // cover the data (and no more: this process's own limit stays), which LMDB allows only while
+  // no transaction of this process is open. So transactions are counted, and a re-map waits a
+  // moment for them to end (and holds new ones back meanwhile).
+  std::mutex mu;
+  std::condition_variable cv;
+  int open_txns = 0;
+  bool remapping = false;
+  static constexpr std::chrono::seconds kRemapWait{2};
+
+  void Enter() {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, kRemapWait, [&] { return !remapping; });
+    ++open_txns;
+  }
+  void Leave() {
+    std::lock_guard lock(mu);
+    if (--open_txns == 0 && remapping) cv.notify_all();
+  }
+  struct Counted {
+    explicit Counted(Impl* i) : impl(i) { impl->Enter(); }
+    ~Counted() { impl->Leave(); }
+    Counted(const Counted&) = delete;
+    Counted& operator=(const Counted&) = delete;
+    Impl* impl;
+  };
+
+  bool MapOutgrown() const {
+    MDB_envinfo info;
+    MDB_stat stat;
+    mdb_env_info(env.get(), &info);
+    mdb_env_stat(env.get(), &stat);
+    return static_cast<uint64_t>(info.me_last_pgno + 1) * stat.ms_psize > info.me_mapsize;
+  }
+
+  // Begins a transaction that the caller has already counted (Counted).
+  Result<lmdb::Txn> Begin(bool read_only) {
+    Result<lmdb::Txn> txn = lmdb::Txn::Begin(env.get(), read_only);
+    if (txn.ok() || !MapOutgrown()) return txn;
+    Leave();
+    {
+      std::unique_lock lock(mu);
+      if (!remapping) {
+        remapping = true;
+        // Gives up (and the transaction fails as before) if one stays open, for instance an
+        // outer transaction of this very thread.
+        if (cv.wait_for(lock, kRemapWait, [&] { return open_txns == 0; })) {
+          mdb_env_set_mapsize(env.get(), map_size);  // LMDB raises it to what the data needs
+        }
+        remapping = false;
+        cv.notify_all();
+      }
+    }
+    Enter();
+    return lmdb::Txn::Begin(env.get(), read_only);
+  }
 };
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -75,6 +185,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& dir,
   }
   auto impl = std::make_unique<Impl>();
   impl->read_only = options.read_only;
+  impl->dir = dir;
   MDB_env* raw = nullptr;
   KH_RETURN_IF_ERROR(lmdb::ToStatus(mdb_env_create(&raw), "create environment"));
   impl->env = lmdb::Env(raw);
@@ -118,19 +229,31 @@ Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& dir,
 
 Status Store::Update(const std::function<Status(WriteTxn&)>& fn) {
   if (impl_->read_only) return Status::PermissionDenied("store opened read-only");
-  KH_ASSIGN_OR_RETURN(lmdb::Txn txn, lmdb::Txn::Begin(impl_->env.get(), false));
+  Impl::Counted counted(impl_.get());
+  KH_ASSIGN_OR_RETURN(lmdb::Txn txn, impl_->Begin(false));
   WriteTxn w(impl_.get(), txn.get());
+  t_chunk_bytes = 0;
   KH_RETURN_IF_ERROR(fn(w));
-  return txn.Commit();
+  if (t_chunk_bytes > 0) KH_RETURN_IF_ERROR(impl_->RoomForChunks(t_chunk_bytes));
+  Status st = txn.Commit();
+  // A file system that fills up in the middle of LMDB's write of the pages gives a short write,
+  // which LMDB reports as EIO rather than ENOSPC. Either way the meta page was not written and
+  // the transaction is gone, so the caller must hear "full", not "I/O error".
+  if (st.code() == Code::kIOError && FileSystemFull(impl_->dir)) {
+    return Status::StoreFull("commit: no space left on the file system (" + st.message() + ")");
+  }
+  return st;
 }
 
 Status Store::View(const std::function<Status(ReadTxn&)>& fn) const {
-  KH_ASSIGN_OR_RETURN(lmdb::Txn txn, lmdb::Txn::Begin(impl_->env.get(), true));
+  Impl::Counted counted(impl_.get());
+  KH_ASSIGN_OR_RETURN(lmdb::Txn txn, impl_->Begin(true));
   ReadTxn r(impl_.get(), txn.get());
   return fn(r);
 }
 
 Store::Usage Store::GetUsage() const {
+  Impl::Counted counted(impl_.get());  // not while the map is being re-mapped
   MDB_envinfo info;
   MDB_stat stat;
   mdb_env_info(impl_->env.get(), &info);
@@ -141,7 +264,11 @@ Store::Usage Store::GetUsage() const {
 Status Store::BackupTo(const std::filesystem::path& path) const {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return ErrnoStatus("create " + path.string());
-  int rc = mdb_env_copyfd2(impl_->env.get(), fd, MDB_CP_COMPACT);
+  int rc;
+  {
+    Impl::Counted counted(impl_.get());  // the copy reads in a transaction of its own
+    rc = mdb_env_copyfd2(impl_->env.get(), fd, MDB_CP_COMPACT);
+  }
   Status st = lmdb::ToStatus(rc, "backup");
   if (st.ok() && ::fsync(fd) != 0) st = ErrnoStatus("fsync " + path.string());
   ::close(fd);
@@ -228,6 +355,7 @@ Result<uint64_t> ReadTxn::Count(Table table) const {
 // ---- WriteTxn ----
 
 Status WriteTxn::Put(Table table, ByteView key, ByteView value) {
+  if (table == Table::kChunks) t_chunk_bytes += value.size();
   Bytes sealed = store_internal::SealValue(table, key, value);
   MDB_val k = ToVal(key), v = ToVal(sealed);
   return lmdb::ToStatus(mdb_put(static_cast<MDB_txn*>(txn_), store_->dbi(table), &k, &v, 0),

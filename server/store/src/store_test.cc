@@ -153,6 +153,56 @@ TEST_F(StoreTest, FullMapIsStoreFullWithNothingHalfWritten) {
   }).ok());
 }
 
+TEST_F(StoreTest, ChunksStopShortOfAFullMapSoSmallWritesGoOn) {
+  StoreOptions small;
+  small.map_size = 2 << 20;  // 2 MiB: 256 KiB are kept for small writes
+  auto store = OpenStore(small);
+  Bytes chunk(100 * 1024, 0x33);
+  int chunks = 0;
+  Status st;
+  while (st.ok() && chunks < 100) {
+    chunk[0] = static_cast<uint8_t>(chunks);
+    st = store->Update([&](WriteTxn& txn) {
+      return txn.Put(Table::kChunks, B("c" + std::to_string(chunks)), chunk);
+    });
+    if (st.ok()) ++chunks;
+  }
+  EXPECT_EQ(st.code(), Code::kStoreFull) << st.ToString();
+  EXPECT_NE(st.message().find("map is full"), std::string::npos) << st.ToString();
+  EXPECT_GT(chunks, 8);
+  // Small writes (access records) still go in, until the map itself is full...
+  int records = 0;
+  st = Status::Ok();
+  while (st.ok() && records < 100000) {
+    st = store->Update([&](WriteTxn& txn) -> Status {
+      for (int i = 0; i < 50; ++i, ++records) {
+        KH_RETURN_IF_ERROR(txn.Put(Table::kAccessLog, B("r" + std::to_string(100000 + records)),
+                                   Bytes(150, 0x44)));
+      }
+      return Status::Ok();
+    });
+  }
+  EXPECT_GT(records, 500);
+  EXPECT_EQ(st.code(), Code::kStoreFull) << st.ToString();
+  EXPECT_NE(st.message().find("map is full"), std::string::npos) << st.ToString();
+  // ...which leaves the store readable and whole.
+  Status read = store->View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(uint64_t n, txn.Count(Table::kChunks));
+    EXPECT_EQ(n, static_cast<uint64_t>(chunks));
+    KH_ASSIGN_OR_RETURN(uint64_t r, txn.Count(Table::kAccessLog));
+    EXPECT_EQ(r % 50, 0u);  // whole transactions or nothing
+    EXPECT_GT(r, 500u);
+    return Status::Ok();
+  });
+  EXPECT_TRUE(read.ok()) << read.ToString();
+  store.reset();
+  auto bigger = OpenStore();
+  Status more = bigger->Update([&](WriteTxn& txn) {
+    return txn.Put(Table::kChunks, B("more"), chunk);
+  });
+  EXPECT_TRUE(more.ok()) << more.ToString();
+}
+
 TEST_F(StoreTest, ReadOnlyRefusesWritesAndMissingStore) {
   { OpenStore(); }
   StoreOptions ro;

@@ -7,7 +7,8 @@
 
 #include "khronika/schemas/bytes.h"
 
-struct ssl_st;  // OpenSSL's SSL
+struct ssl_st;      // OpenSSL's SSL
+struct ssl_ctx_st;  // OpenSSL's SSL_CTX
 
 namespace khronika {
 
@@ -16,6 +17,11 @@ namespace khronika {
 Status CreateSelfSignedCertificate(const std::filesystem::path& cert_path,
                                    const std::filesystem::path& key_path,
                                    const std::string& host_name);
+
+// The TLS every Khronika endpoint speaks, server and client alike: TLS 1.3 only, no
+// renegotiation or compression, and only its three AEAD suites, named so that a system-wide
+// OpenSSL configuration cannot add TLS_AES_128_CCM_8_SHA256 (a 64-bit tag).
+Status RestrictToTls13Aead(ssl_ctx_st* ctx);
 
 // Lowercase hex SHA-256 of the DER encoding of the certificate the other end of a TLS
 // connection presented, or "" if it presented none. Peers and nodes are pinned by this alone.

@@ -1,0 +1,9 @@
+# Fault integration tests: a full LMDB map, a full file system (tmpfs or a loop-mounted ext4,
+# skipped where the machine forbids mounts), and the TLS the node speaks and accepts, checked
+# with `openssl s_client` and `s_server`. Included from tests/integration/CMakeLists.txt after
+# server_tests.cmake (it uses khronika_server_test). Including it twice is harmless.
+include_guard(GLOBAL)
+
+include(${CMAKE_CURRENT_LIST_DIR}/server_tests.cmake)
+
+khronika_server_test(faults_test)
