@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   time curl python3 python3-jsonschema iproute2
   dpkg-dev systemd xxd
+  clang libclang-rt-14-dev
 )
 
 missing=()

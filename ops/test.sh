@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds, and runs every test: the whole suite on an optimised build,
-# then the unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
+# then the unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer, then each
+# libFuzzer target for 60 seconds (ops/fuzz.sh, clang).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,3 +17,6 @@ bash ops/build.sh build/asan -DCMAKE_BUILD_TYPE=Debug -DKHRONIKA_SANITIZE=ON -DK
 echo "== unit tests under ASan + UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/asan -L unit --output-on-failure -j "$(nproc)" --timeout 900
+
+echo "== fuzzing (60 s per target)"
+bash ops/fuzz.sh 60

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -106,8 +107,10 @@ Result<ChosenCheckpoint> CheckpointAt(const ReadTxn& txn, const Hash& origin, ui
       if (member == origin) continue;
       auto ts = VerifyCosignature(note.text, line, verifier);
       if (!ts) continue;
-      bool dup = std::any_of(chosen.cosigners.begin(), chosen.cosigners.end(),
-                             [&](const report::ReportCosigner& c) { return c.member == member; });
+      // `member` is captured by name: clang before 16 cannot capture a structured binding.
+      bool dup = std::any_of(
+          chosen.cosigners.begin(), chosen.cosigners.end(),
+          [&m = member](const report::ReportCosigner& c) { return c.member == m; });
       if (dup) continue;
       note.signatures.push_back(line);
       chosen.cosigners.push_back({member, *ts});
@@ -524,6 +527,9 @@ Status BundleTarExtractor::OnHeader() {
     meta_.clear();
     left_ = size;
     padding_ = Padding(size);
+    // An empty record has no data to wait for: finish it now, or the next member's data would
+    // be taken for it (and that member's file left open).
+    if (size == 0) return OnMetaRecord();
     return Status::Ok();
   }
   if (!long_name_.empty()) path = std::exchange(long_name_, std::string());
@@ -620,8 +626,15 @@ Status BundleTarExtractor::OnMetaRecord() {
     while (at < text.size()) {
       size_t space = text.find(' ', at);
       if (space == std::string::npos) return Status::InvalidArgument("archive: malformed pax record");
-      uint64_t len = std::strtoull(text.substr(at, space - at).c_str(), nullptr, 10);
-      if (len == 0 || at + len > text.size()) return Status::InvalidArgument("archive: malformed pax record");
+      // LEN counts the whole record, its own digits, the space and the newline included. Plain
+      // digits only: strtoull would take "-1" as 2^64-1 and send `at` backwards, for ever.
+      std::string_view digits(text.data() + at, space - at);
+      uint64_t len = 0;
+      auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), len);
+      if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() ||
+          len < digits.size() + 2 || len > text.size() - at || text[at + len - 1] != '\n') {
+        return Status::InvalidArgument("archive: malformed pax record");
+      }
       std::string record = text.substr(space + 1, at + len - space - 2);  // without the newline
       if (record.rfind("path=", 0) == 0) long_name_ = record.substr(5);
       at += len;

@@ -1,6 +1,8 @@
 #include "khronika/bundle/bundle.h"
 
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -291,6 +293,70 @@ TEST_F(BundleTest, TarStreamExtractsToTheSameFolderAndRefusesHostileArchives) {
   EXPECT_FALSE(y.Write(AsBytes(evil)).ok());
   EXPECT_FALSE(fs::exists(dir_ / "victim" / "escaped"));
   EXPECT_FALSE(fs::exists(dir_ / "escaped"));
+}
+
+// One ustar member: its header (with a valid checksum) and its data padded to whole blocks.
+std::string TarMember(const std::string& name, char type, const std::string& data) {
+  char h[512] = {};
+  std::memcpy(h, name.data(), std::min<size_t>(name.size(), 100));
+  std::snprintf(h + 100, 8, "%07o", 0644);
+  std::snprintf(h + 108, 8, "%07o", 0);
+  std::snprintf(h + 116, 8, "%07o", 0);
+  std::snprintf(h + 124, 12, "%011llo", static_cast<unsigned long long>(data.size()));
+  std::snprintf(h + 136, 12, "%011o", 0);
+  h[156] = type;
+  std::memcpy(h + 257, "ustar", 6);
+  std::memcpy(h + 263, "00", 2);
+  std::memset(h + 148, ' ', 8);
+  unsigned sum = 0;
+  for (unsigned char c : h) sum += c;
+  std::snprintf(h + 148, 8, "%06o", sum);
+  std::string out(h, sizeof h);
+  out += data;
+  out.append((512 - data.size() % 512) % 512, '\0');
+  return out;
+}
+
+// Found while writing tests/fuzz/bundle_tar_fuzz, whose corpus keeps both reproducers
+// (crash-pax-negative-length: a hang; crash-empty-meta-record: a file descriptor left open).
+TEST_F(BundleTest, TarExtractorRefusesMalformedPaxRecordsAndKeepsDataAfterEmptyOnes) {
+  const std::string end(1024, '\0');
+  // A pax length of "-1" once sent the parser backwards for ever; lengths that are not plain
+  // digits, or that do not end their record with a newline, are refused.
+  int n = 0;
+  for (std::string pax : {"3 a1-1 x", "-1 path=REPORT.md\n", "18446744073709551615 x\n",
+                          "20 path=REPORT.md\n", "19 path=REPORT.md\n\n", "1 \n"}) {
+    SCOPED_TRACE(pax);
+    BundleTarExtractor x(dir_ / ("pax-" + std::to_string(n++)));
+    std::string tar =
+        TarMember("PaxHeaders/x", 'x', pax) + TarMember("REPORT.md", '0', "hello") + end;
+    EXPECT_FALSE(x.Write(AsBytes(tar)).ok());
+  }
+  {
+    BundleTarExtractor x(dir_ / "pax-good");
+    std::string tar = TarMember("PaxHeaders/x", 'x', "18 path=REPORT.md\n") +
+                      TarMember("ignored", '0', "hello") + end;
+    ASSERT_TRUE(x.Write(AsBytes(tar)).ok());
+    ASSERT_TRUE(x.Finish().ok());
+    EXPECT_EQ(ReadSmallFile(dir_ / "pax-good" / "REPORT.md", 100).value(), "hello");
+  }
+  // An empty pax record names nothing, and the next member keeps its data (it used to be taken
+  // for the record's, leaving the file empty and its descriptor open).
+  {
+    BundleTarExtractor x(dir_ / "empty-pax");
+    std::string tar = TarMember("PaxHeaders/x", 'x', "") +
+                      TarMember("REPORT.md", '0', "bundle.json") +
+                      TarMember("x", '0', "hello") + end;
+    EXPECT_FALSE(x.Write(AsBytes(tar)).ok());  // "x" is no bundle path
+    EXPECT_EQ(ReadSmallFile(dir_ / "empty-pax" / "REPORT.md", 100).value(), "bundle.json");
+    EXPECT_FALSE(fs::exists(dir_ / "empty-pax" / "bundle.json"));
+  }
+  {
+    BundleTarExtractor x(dir_ / "empty-long-name");
+    std::string tar =
+        TarMember("././@LongLink", 'L', "") + TarMember("REPORT.md", '0', "hello") + end;
+    EXPECT_FALSE(x.Write(AsBytes(tar)).ok());
+  }
 }
 
 TEST_F(BundleTest, TheCheckpointWithTheMostVerifiedCosignaturesIsChosen) {

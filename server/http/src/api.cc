@@ -214,7 +214,7 @@ RangeResult ParseRange(std::string_view header, uint64_t size, uint64_t* begin, 
     return RangeResult::kUnsatisfiable;
   }
   *begin = a;
-  *end = std::min(b + 1, size);
+  *end = b >= size ? size : b + 1;  // b + 1 would wrap for b = 2^64 - 1
   return RangeResult::kPartial;
 }
 
@@ -239,7 +239,10 @@ std::string ContentDisposition(const std::string& name) {
 ApiResponse ErrorResponse(int status, std::string_view code, std::string_view message) {
   ApiResponse r;
   r.status = status;
-  r.body = json{{"error", code}, {"message", message}}.dump();
+  // Messages may quote what the client sent (a path, a query key), which need not be UTF-8:
+  // replace such bytes rather than let dump() throw and take down the worker thread.
+  r.body = json{{"error", code}, {"message", message}}.dump(-1, ' ', false,
+                                                            json::error_handler_t::replace);
   return r;
 }
 
@@ -806,7 +809,7 @@ ApiResponse Api::LogRecords(const ApiRequest& r, std::string_view origin_text) {
     KH_ASSIGN_OR_RETURN(uint64_t from, QueryNumber(*query, "from", 0));
     KH_ASSIGN_OR_RETURN(uint64_t limit, QueryNumber(*query, "limit", 100));
     limit = std::clamp<uint64_t>(limit, 1, options_.max_page);
-    uint64_t end = std::min(size, from + limit);
+    uint64_t end = from >= size ? from : std::min(size, from + limit);  // from + limit may wrap
     for (uint64_t i = from; i < end; ++i) {
       KH_ASSIGN_OR_RETURN(auto rec, txn.Get(Table::kRecords, keys::Record(*origin, i)));
       if (!rec) return Status::Corruption("record " + std::to_string(i) + " is missing");

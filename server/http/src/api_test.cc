@@ -136,6 +136,11 @@ TEST_F(ApiTest, RolesAndCasesAreEnforced) {
   EXPECT_EQ(Call("GET", "/v1/cases/case-1/entries", other_reader_).status, 403);
   EXPECT_EQ(Call("GET", "/v1/logs/" + origin + "/records", auditor_).status, 200);
   EXPECT_EQ(Call("GET", "/v1/logs/" + origin + "/records", reader_).status, 403);
+  // from = 2^64 - 100: no records and no next page (from + limit used to wrap around to 0).
+  ApiResponse far = Call("GET", "/v1/logs/" + origin + "/records?from=18446744073709551516", auditor_);
+  EXPECT_EQ(far.status, 200) << far.body;
+  EXPECT_NE(far.body.find("\"next_from\":null"), std::string::npos) << far.body;
+  EXPECT_NE(far.body.find("\"records\":[]"), std::string::npos) << far.body;
   for (const std::string& t : {admin_, submitter_, reader_, auditor_}) {
     EXPECT_EQ(Call("GET", "/v1/checkpoint", t).status, 200);
     EXPECT_EQ(Call("GET", "/v1/proof/inclusion?index=0", t).status, 200);
@@ -255,6 +260,37 @@ TEST_F(ApiTest, CaseListingPaginates) {
   json p3 = Body(page3);
   EXPECT_EQ(p3["entries"].size(), 1u);
   EXPECT_TRUE(p3["next_after"].is_null());
+}
+
+// Caught by tests/fuzz/http_fuzz's check of 206 answers (its corpus keeps the reproducer,
+// crash-range-end-overflow): a range ending at 2^64-1 wrapped to an empty 206 answer that claimed
+// "bytes 0-18446744073709551615/11".
+TEST_F(ApiTest, ARangeEndingAtTheLargestNumberMeansTheRestOfTheFile) {
+  json submission = MakeSubmission("case-1", "what I saw\n");
+  ASSERT_EQ(Call("POST", "/v1/entries", submitter_, submission.dump()).status, 201);
+  std::string id = submission["entry"]["manifests"][0];
+  ApiResponse r =
+      Call("GET", "/v1/files/" + id + "/content", reader_, "", "bytes=2-18446744073709551615");
+  ASSERT_EQ(r.status, 206);
+  EXPECT_EQ(r.stream->begin, 2u);
+  EXPECT_EQ(r.stream->end, 11u);
+  bool content_range = false;
+  for (const auto& [name, value] : r.headers) {
+    if (name == "Content-Range") content_range = value == "bytes 2-10/11";
+  }
+  EXPECT_TRUE(content_range);
+}
+
+// Found by tests/fuzz/http_fuzz (corpus/http_fuzz/crash-non-utf8-target): the 404 message quotes
+// the path, and a byte that is not UTF-8 made json::dump throw out of Handle.
+TEST_F(ApiTest, TargetsThatAreNotUtf8GetAJsonError) {
+  for (const char* target : {"/metrics\xa5", "/v1/\xff\xfe", "/v1/cases/\xc3/entries"}) {
+    ApiResponse r;
+    ASSERT_NO_THROW(r = Call("GET", target, admin_)) << target;
+    EXPECT_GE(r.status, 400);
+    EXPECT_LT(r.status, 500);
+    EXPECT_TRUE(Body(r).contains("error")) << r.body;
+  }
 }
 
 }  // namespace
