@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "khronika/bundle/verify_bundle.h"
 #include "khronika/http/client.h"
 #include "khronika/http/tls.h"
 #include "khronika/schemas/json_view.h"
@@ -152,7 +153,36 @@ Status VerifyReceipt(const json& r, const Hash& entry_id) {
 
 // Waits until `k` other members have cosigned a checkpoint that includes the receipt's record,
 // and returns that checkpoint with its cosignatures and a fresh inclusion proof, all verified.
-Result<json> WaitForReplicas(HttpsClient& client, const json& receipt, uint64_t k, uint64_t timeout_s) {
+// The witness keys to count cosignatures under: those in `trusted` (--witnesses FILE, obtained
+// from the partners out of band), else the ones the node reports for its members.
+std::vector<std::pair<std::string, NoteVerifier>> WitnessKeys(const json& body,
+                                                              const std::optional<TrustedKeys>& trusted) {
+  std::vector<std::pair<std::string, NoteVerifier>> keys;  // (member hex, verifier)
+  auto member_of = [](const std::string& name) -> std::string {
+    const std::string prefix = "khronika/", suffix = "/witness";
+    if (name.size() != prefix.size() + 64 + suffix.size() || name.rfind(prefix, 0) != 0 ||
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
+      return "";
+    }
+    return name.substr(prefix.size(), 64);
+  };
+  if (trusted) {
+    for (const auto& [name, key] : trusted->cosigners) {
+      std::string member = member_of(name);
+      if (!member.empty()) keys.emplace_back(member, NoteVerifier{name, CosignatureKeyId(name, key), key});
+    }
+    return keys;
+  }
+  for (const json& c : body["cosignatures"]) {
+    std::string member = c.value("member", "");
+    auto verifier = ParseCosignerVerifierKey(c.value("vkey", ""));
+    if (verifier.ok() && member_of(verifier->name) == member) keys.emplace_back(member, *verifier);
+  }
+  return keys;
+}
+
+Result<json> WaitForReplicas(HttpsClient& client, const json& receipt, uint64_t k, uint64_t timeout_s,
+                             const std::optional<TrustedKeys>& trusted) {
   uint64_t index = receipt["index"].get<uint64_t>();
   KH_ASSIGN_OR_RETURN(Bytes record_bytes, FromHex(receipt["record_hex"].get<std::string>()));
   KH_ASSIGN_OR_RETURN(PublicKey node_key, ParsePublicKey(receipt["node_public_key"].get<std::string>()));
@@ -171,16 +201,13 @@ Result<json> WaitForReplicas(HttpsClient& client, const json& receipt, uint64_t 
       if (size > index && cp.size == size && NoteSignedBy(note, origin_verifier)) {
         json cosigners = json::array();
         std::set<std::string> members;
-        for (const json& c : body["cosignatures"]) {
-          std::string member = c.value("member", "");
-          auto verifier = ParseCosignerVerifierKey(c.value("vkey", ""));
-          if (!verifier.ok() || member == ToHex(origin) ||
-              verifier->name != "khronika/" + member + "/witness") {
-            continue;
-          }
+        for (const auto& [member, verifier] : WitnessKeys(body, trusted)) {
+          if (member == ToHex(origin)) continue;
           for (const NoteSignatureLine& line : note.signatures) {
-            if (VerifyCosignature(note.text, line, *verifier) && members.insert(member).second) {
-              cosigners.push_back({{"member", member}, {"vkey", c["vkey"]}});
+            if (VerifyCosignature(note.text, line, verifier) && members.insert(member).second) {
+              cosigners.push_back({{"member", member},
+                                   {"vkey", FormatCosignerVerifierKey(verifier.name, verifier.key)},
+                                   {"trusted", trusted.has_value()}});
             }
           }
         }
@@ -304,7 +331,12 @@ Status RunSubmit(const Args& args) {
   KH_ASSIGN_OR_RETURN(uint64_t replicas, args.GetUnsigned("replicas", 0));
   if (replicas > 0) {
     KH_ASSIGN_OR_RETURN(uint64_t timeout_s, args.GetUnsigned("replicas-timeout", 120));
-    KH_ASSIGN_OR_RETURN(json replicated, WaitForReplicas(*client, receipt, replicas, timeout_s));
+    std::optional<TrustedKeys> trusted;
+    if (auto file = args.Get("witnesses")) {
+      KH_ASSIGN_OR_RETURN(trusted, LoadTrustedKeys(*file));
+      if (trusted->cosigners.empty()) return UsageError("--witnesses " + *file + " holds no witness key");
+    }
+    KH_ASSIGN_OR_RETURN(json replicated, WaitForReplicas(*client, receipt, replicas, timeout_s, trusted));
     receipt["replicated"] = replicated;
   }
   if (args.Has("json")) {
@@ -317,7 +349,10 @@ Status RunSubmit(const Args& args) {
               << "checkpoint size " << receipt["tree_size"] << " (signature and inclusion proof verified)\n";
     if (receipt.contains("replicated")) {
       std::cout << "replicated: cosigned by " << receipt["replicated"]["cosigners"].size()
-                << " partner nodes at size " << receipt["replicated"]["size"] << "\n";
+                << " partner nodes at size " << receipt["replicated"]["size"]
+                << (args.Has("witnesses") ? " (witness keys from your --witnesses file)\n"
+                                          : " (witness keys as the node reports them; pass --witnesses FILE "
+                                            "to count only keys you trust)\n");
     }
     std::cerr << "sent " << sent_chunks << " of " << total_chunks << " chunks; the rest were already on the node\n";
   }
@@ -425,9 +460,11 @@ std::vector<Command> ClientCommands() {
        "signature and the inclusion proof. KHRONIKA_NODE and KHRONIKA_TOKEN may stand in for\n"
        "--node and --token. --replicas K waits (up to --replicas-timeout seconds, default 120)\n"
        "until K other federation members have cosigned a checkpoint that includes the entry:\n"
-       "only then does it survive the seizure of this node.",
+       "only then does it survive the seizure of this node. --witnesses FILE counts only\n"
+       "cosignatures by the witness keys in FILE (the partners' cosigner_vkey, one per line,\n"
+       "obtained from them directly), instead of the keys the node reports.",
        With({{"key"}, {"case"}, {"kind"}, {"meta", true, true}, {"corrects"}, {"json", false},
-             {"replicas"}, {"replicas-timeout"}}),
+             {"replicas"}, {"replicas-timeout"}, {"witnesses"}}),
        RunSubmit},
       {"get", "download an entry's files and verify every byte",
        "khronika get --node URL --token T ENTRY_ID [--out DIR] (--pin sha256:FP | --cacert FILE)\n"

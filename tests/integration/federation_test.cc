@@ -222,6 +222,31 @@ TEST(FederationTest, SubmitWithReplicasWaitsForPartnersCosignatures) {
   EXPECT_EQ(too_many.exit_code, 1);
   EXPECT_NE(too_many.err.find("is recorded at index 1 but not yet replicated"), std::string::npos)
       << too_many.err;
+  // --witnesses: only cosignatures by keys the submitter trusts count. B's key alone gives 1 of 2;
+  // a key nobody cosigned with gives 0; B's and C's keys give the two again.
+  WriteFile(a / "only-b.keys", "# from Rights Watch, in person\n" + IdOf(b.data())["cosigner_vkey"].get<std::string>() + "\n");
+  WriteFile(a / "b-and-c.keys", IdOf(b.data())["cosigner_vkey"].get<std::string>() + "\n" +
+                                    IdOf(c.data())["cosigner_vkey"].get<std::string>() + "\n");
+  WriteFile(a / "third.txt", "checked against our own keys");
+  RunResult only_b = a.Submit(submitter.secret, "case-9", {a / "third.txt"},
+                              {"--replicas", "2", "--replicas-timeout", "3", "--witnesses",
+                               (a / "only-b.keys").string()});
+  EXPECT_EQ(only_b.exit_code, 1) << only_b.out << only_b.err;
+  EXPECT_NE(only_b.err.find("1 of 2 partner nodes had cosigned"), std::string::npos) << only_b.err;
+  RunResult trusted = a.Submit(submitter.secret, "case-9", {a / "third.txt"},
+                               {"--replicas", "2", "--replicas-timeout", "60", "--witnesses",
+                                (a / "b-and-c.keys").string()});
+  ASSERT_EQ(trusted.exit_code, 0) << trusted.out << trusted.err;
+  json trusted_receipt = json::parse(trusted.out);
+  EXPECT_EQ(trusted_receipt["replicated"]["cosigners"].size(), 2u);
+  for (const auto& m : trusted_receipt["replicated"]["cosigners"]) EXPECT_EQ(m["trusted"], true);
+  WriteFile(a / "stranger.keys", FormatCosignerVerifierKey("khronika/" + std::string(64, 'e') + "/witness",
+                                                           SigningKey::Generate().public_key()) + "\n");
+  RunResult stranger = a.Submit(submitter.secret, "case-9", {a / "third.txt"},
+                                {"--replicas", "1", "--replicas-timeout", "2", "--witnesses",
+                                 (a / "stranger.keys").string()});
+  EXPECT_EQ(stranger.exit_code, 1);
+  EXPECT_NE(stranger.err.find("0 of 1 partner nodes"), std::string::npos) << stranger.err;
 }
 
 }  // namespace

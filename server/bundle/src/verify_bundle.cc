@@ -59,15 +59,10 @@ std::string Trim(std::string s) {
 
 std::string Pretty(const json& j) { return j.dump(2) + "\n"; }
 
-struct TrustSet {
-  bool given = false;
-  std::set<std::pair<std::string, PublicKey>> origins, cosigners;
-};
+}  // namespace
 
-Result<TrustSet> LoadTrust(const fs::path& file) {
-  TrustSet t;
-  if (file.empty()) return t;
-  t.given = true;
+Result<TrustedKeys> LoadTrustedKeys(const fs::path& file) {
+  TrustedKeys t;
   KH_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(file, 1 << 20));
   size_t start = 0, line_no = 0;
   while (start < text.size()) {
@@ -84,10 +79,26 @@ Result<TrustSet> LoadTrust(const fs::path& file) {
     } else if (auto c = ParseCosignerVerifierKey(line); c.ok()) {
       t.cosigners.insert({c->name, c->key});
     } else {
-      return Status::InvalidArgument("trust file line " + std::to_string(line_no) +
+      return Status::InvalidArgument(file.string() + " line " + std::to_string(line_no) +
                                      ": not a verifier key: " + v.status().message());
     }
   }
+  return t;
+}
+
+namespace {
+
+struct TrustSet : TrustedKeys {
+  bool given = false;
+};
+
+Result<TrustSet> LoadTrust(const fs::path& file) {
+  TrustSet t;
+  if (file.empty()) return t;
+  KH_ASSIGN_OR_RETURN(TrustedKeys keys, LoadTrustedKeys(file));
+  t.origins = std::move(keys.origins);
+  t.cosigners = std::move(keys.cosigners);
+  t.given = true;
   return t;
 }
 

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "khronika/schemas/crypto.h"
 #include "khronika/schemas/status.h"
 
 namespace khronika {
@@ -29,6 +31,14 @@ struct BundleVerification {
   std::vector<std::string> problems;  // "<file>: <what is wrong>", one per failure
   bool ok() const { return problems.empty(); }
 };
+
+// Keys someone obtained out of band: C2SP verifier keys of origins (type 0x01) and cosigner
+// (witness) verifier keys (type 0x04), one per line, '#' comments. InvalidArgument names the line
+// of anything else.
+struct TrustedKeys {
+  std::set<std::pair<std::string, PublicKey>> origins, cosigners;  // (key name, key)
+};
+Result<TrustedKeys> LoadTrustedKeys(const std::filesystem::path& file);
 
 // `trust_file`, when not empty: C2SP verifier keys (origins) and cosigner verifier keys (witnesses)
 // one per line, '#' comments. Every origin must then be among them; cosignatures are reported as
