@@ -140,7 +140,9 @@ done
 
 for n in "${NODES[@]}"; do
   # 0.0.0.0 inside the node's own namespace: its addresses there are 127.0.0.1 and ADDR[n].
-  in_ns "$n" "$KHRONIKA" serve --data "$WORK/$n" --listen "0.0.0.0:$PORT" \
+  # Not through the in_ns function: `fn &` forks a subshell, and $! would be that subshell, whose
+  # death on SIGTERM left the server itself running after the script ended.
+  ip netns exec "khronika-$n" "$KHRONIKA" serve --data "$WORK/$n" --listen "0.0.0.0:$PORT" \
     >"$WORK/$n.serve.out" 2>"$WORK/$n.serve.err" &
   PID[$n]=$!
 done
