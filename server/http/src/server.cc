@@ -80,6 +80,31 @@ struct Server::Impl {
 namespace {
 
 // One connection: TLS handshake, then request after request on its own strand.
+// Bytes [begin, end) of a stored file, one stored chunk at a time, each checked against its id
+// by Api::ReadChunk (LMDB keeps no checksums).
+class FileRangeSource : public BodySource {
+ public:
+  FileRangeSource(const Api& api, ContentStream range)
+      : api_(api), range_(std::move(range)), next_(range_.begin) {}
+  uint64_t size() const override { return range_.end - range_.begin; }
+  Result<Bytes> Next() override {
+    if (next_ >= range_.end) return Bytes();
+    const uint64_t index = next_ / kChunkSize, chunk_start = index * kChunkSize;
+    KH_ASSIGN_OR_RETURN(Bytes chunk, api_.ReadChunk(range_.manifest.chunks[index]));
+    const uint64_t to = std::min<uint64_t>(chunk.size(), range_.end - chunk_start);
+    if (to <= next_ - chunk_start) return Status::Corruption("a stored chunk is shorter than its manifest says");
+    chunk.resize(to);
+    chunk.erase(chunk.begin(), chunk.begin() + static_cast<long>(next_ - chunk_start));
+    next_ = chunk_start + to;
+    return chunk;
+  }
+
+ private:
+  const Api& api_;
+  ContentStream range_;
+  uint64_t next_;
+};
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, Server::Impl& server)
@@ -231,7 +256,7 @@ class Session : public std::enable_shared_from_this<Session> {
       LogLine(LogLevel::kDebug, "http", (r.route.empty() ? std::string("unmatched") : r.route) + " " +
                                             std::to_string(r.status) + " " + ms);
     }
-    if (r.stream) return StartStream(std::move(r), close);
+    if (r.stream) r.source = std::make_shared<FileRangeSource>(server_.api, std::move(*r.stream));
     if (r.source) return StartSource(std::move(r), close);
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(r.status), version_);
@@ -267,65 +292,7 @@ class Session : public std::enable_shared_from_this<Session> {
                             });
   }
 
-  // ---- streaming a stored file, one chunk in memory at a time ----
-
-  void StartStream(ApiResponse r, bool close) {
-    stream_state_ = std::move(*r.stream);
-    next_offset_ = stream_state_.begin;
-    stream_res_.emplace(static_cast<http::status>(r.status), version_);
-    SetCommonHeaders(*stream_res_, r, close);
-    stream_res_->content_length(stream_state_.end - stream_state_.begin);
-    stream_res_->body().data = nullptr;
-    stream_res_->body().more = true;
-    stream_sr_.emplace(*stream_res_);
-    beast::get_lowest_layer(stream_).expires_after(options().body_timeout);
-    http::async_write_header(stream_, *stream_sr_,
-                             [self = shared_from_this()](beast::error_code ec, size_t) {
-                               if (ec) return self->DoClose();
-                               self->StreamNext();
-                             });
-  }
-
-  void StreamNext() {
-    const FileManifest& m = stream_state_.manifest;
-    if (next_offset_ >= stream_state_.end) {
-      stream_res_->body().data = nullptr;
-      stream_res_->body().size = 0;
-      stream_res_->body().more = false;
-    } else {
-      uint64_t index = next_offset_ / kChunkSize;
-      auto chunk = server_.api.ReadChunk(m.chunks[index]);
-      if (!chunk.ok()) {
-        // Headers are gone already: cut the connection so the client sees a short body, and
-        // say why on the operator's console.
-        LogLine(LogLevel::kError, "http", "download cut short: " + chunk.status().ToString());
-        return DoClose();
-      }
-      current_chunk_ = std::move(chunk).value();
-      uint64_t chunk_start = index * kChunkSize;
-      uint64_t from = next_offset_ - chunk_start;
-      uint64_t to = std::min<uint64_t>(current_chunk_.size(), stream_state_.end - chunk_start);
-      stream_res_->body().data = current_chunk_.data() + from;
-      stream_res_->body().size = to - from;
-      stream_res_->body().more = true;
-      next_offset_ = chunk_start + to;
-    }
-    beast::get_lowest_layer(stream_).expires_after(options().body_timeout);
-    http::async_write(stream_, *stream_sr_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec == http::error::need_buffer) ec = {};
-      if (ec) return self->DoClose();
-      if (self->stream_sr_->is_done()) {
-        bool close = !self->stream_res_->keep_alive();
-        self->stream_sr_.reset();
-        self->stream_res_.reset();
-        self->current_chunk_.clear();
-        return self->OnWrite({}, close);
-      }
-      self->StreamNext();
-    });
-  }
-
-  // ---- a body made as it is sent (court bundles), one piece in memory at a time ----
+  // ---- a body made as it is sent (a stored file, a court bundle), one piece in memory at a time ----
 
   void StartSource(ApiResponse r, bool close) {
     source_ = std::move(r.source);
@@ -346,7 +313,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void SourceNext() {
     auto piece = source_->Next();
     if (!piece.ok()) {
-      LogLine(LogLevel::kError, "http", "bundle cut short: " + piece.status().ToString());
+      // Headers are gone already: cut the connection so the client sees a short body, and say
+      // why on the operator's console.
+      LogLine(LogLevel::kError, "http", "download cut short: " + piece.status().ToString());
       source_.reset();
       return DoClose();
     }
@@ -392,8 +361,6 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = true;
   bool in_request_ = false;
   SteadyClock::time_point started_;
-  ContentStream stream_state_;
-  uint64_t next_offset_ = 0;
   Bytes current_chunk_;
   std::shared_ptr<BodySource> source_;
   std::optional<http::response<http::buffer_body>> stream_res_;
