@@ -12,6 +12,7 @@
 namespace khronika {
 class Node;
 struct ClientOptions;
+struct SyncReport;
 }
 
 namespace khronika::cli {
@@ -38,6 +39,10 @@ Result<std::unique_ptr<Node>> OpenNode(const Args& args, bool read_only);
 // --node, --token, --pin, --cacert (or KHRONIKA_NODE, KHRONIKA_TOKEN) for commands that talk to
 // a node over HTTPS.
 Result<ClientOptions> ConnectionFrom(const Args& args);
+
+// Prints one line per log of a pull (`prefix` first; `hint` after "skipped: not a federation
+// member here"); false if any log failed (a skipped one is not a failure).
+bool PrintPulled(const std::string& prefix, const SyncReport& report, const std::string& hint);
 
 inline Status UsageError(const std::string& message) {
   return Status::InvalidArgument("usage: " + message);

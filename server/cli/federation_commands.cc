@@ -89,29 +89,6 @@ Status RunPeerRemove(const Args& args) {
   return Status::Ok();
 }
 
-// One line per log pulled; false if any log failed (a skipped one is not a failure).
-bool PrintPulled(const std::string& prefix, const SyncReport& report, const std::string& hint) {
-  bool all_ok = true;
-  for (const LogSyncResult& l : report.logs) {
-    std::cout << prefix << "log " << ToHex(l.origin).substr(0, 16) << ": ";
-    if (l.skipped) {
-      std::cout << "skipped: not a federation member here" << hint << "\n";
-    } else if (l.status.ok()) {
-      std::cout << (l.to > l.from ? "received records " + std::to_string(l.from) + " to " +
-                                        std::to_string(l.to - 1) + " (" +
-                                        std::to_string(l.chunks_fetched) + " chunks)"
-                                  : "up to date at " + std::to_string(l.to) + " records")
-                << (l.cosigned ? "; cosigned" : "") << "\n";
-    } else {
-      all_ok = false;
-      std::cout << (l.conflict ? "CONFLICT: " : "failed: ") << l.status.message()
-                << (l.to > l.from ? " (kept records up to " + std::to_string(l.to) + ")" : "")
-                << "\n";
-    }
-  }
-  return all_ok;
-}
-
 // sync --via-git: a git repository relays logs between nodes that never talk to each other.
 // DIR/git-relay is this node's cache of the relay: fetch it, import what it holds (verified as
 // any sync), export this node's logs and checkpoints onto it, push back (fast-forward only).
@@ -357,6 +334,28 @@ Status RunConflicts(const Args& args) {
 }
 
 }  // namespace
+
+bool PrintPulled(const std::string& prefix, const SyncReport& report, const std::string& hint) {
+  bool all_ok = true;
+  for (const LogSyncResult& l : report.logs) {
+    std::cout << prefix << "log " << ToHex(l.origin).substr(0, 16) << ": ";
+    if (l.skipped) {
+      std::cout << "skipped: not a federation member here" << hint << "\n";
+    } else if (l.status.ok()) {
+      std::cout << (l.to > l.from ? "received records " + std::to_string(l.from) + " to " +
+                                        std::to_string(l.to - 1) + " (" +
+                                        std::to_string(l.chunks_fetched) + " chunks)"
+                                  : "up to date at " + std::to_string(l.to) + " records")
+                << (l.cosigned ? "; cosigned" : "") << "\n";
+    } else {
+      all_ok = false;
+      std::cout << (l.conflict ? "CONFLICT: " : "failed: ") << l.status.message()
+                << (l.to > l.from ? " (kept records up to " + std::to_string(l.to) + ")" : "")
+                << "\n";
+    }
+  }
+  return all_ok;
+}
 
 std::vector<Command> FederationCommands() {
   return {

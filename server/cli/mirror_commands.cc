@@ -14,8 +14,6 @@ const OptionSpec kData{"data"};
 const OptionSpec kMapSize{"map-size"};
 const OptionSpec kGit{"git"};
 
-std::string Short(const Hash& h) { return ToHex(h).substr(0, 16); }
-
 Status RunMirrorExport(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::string git, args.Require("git"));
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, true));
@@ -58,31 +56,6 @@ Status RunMirrorVerify(const Args& args) {
   return Status::Ok();
 }
 
-// One line per log, as `khronika sync` prints them.
-bool PrintPull(const std::string& prefix, const SyncReport& report, const std::string& data) {
-  bool all_ok = true;
-  for (const LogSyncResult& l : report.logs) {
-    std::cout << prefix << "log " << Short(l.origin) << ": ";
-    if (l.skipped) {
-      std::cout << "skipped: not a federation member here (if you trust it, add it with "
-                   "`khronika member add --data "
-                << data << " --vkey VKEY`, VKEY as `khronika id` prints it on that node)\n";
-    } else if (l.status.ok()) {
-      std::cout << (l.to > l.from ? "received records " + std::to_string(l.from) + " to " +
-                                        std::to_string(l.to - 1) + " (" +
-                                        std::to_string(l.chunks_fetched) + " chunks)"
-                                  : "up to date at " + std::to_string(l.to) + " records")
-                << (l.cosigned ? "; cosigned" : "") << "\n";
-    } else {
-      all_ok = false;
-      std::cout << (l.conflict ? "CONFLICT: " : "failed: ") << l.status.message()
-                << (l.to > l.from ? " (kept records up to " + std::to_string(l.to) + ")" : "")
-                << "\n";
-    }
-  }
-  return all_ok;
-}
-
 Status RunMirrorImport(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::string data, args.Require("data"));
   KH_ASSIGN_OR_RETURN(std::string git, args.Require("git"));
@@ -91,7 +64,9 @@ Status RunMirrorImport(const Args& args) {
   Witness witness{node->cosigner_name(), &node->cosigner_key()};
   KH_ASSIGN_OR_RETURN(SyncReport report, PullFromPeer(node->store(), *transport, &witness));
   if (report.logs.empty()) std::cout << "the mirror offers no log with a signed checkpoint\n";
-  if (!PrintPull("", report, data)) return Status::IOError("some logs were not imported; see above");
+  const std::string hint = " (if you trust it, add it with `khronika member add --data " + data +
+                           " --vkey VKEY`, VKEY as `khronika id` prints it on that node)";
+  if (!PrintPulled("", report, hint)) return Status::IOError("some logs were not imported; see above");
   return Status::Ok();
 }
 
