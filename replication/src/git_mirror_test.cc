@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include "direct_transport_for_tests.h"
 #include "khronika/log/log.h"
 #include "khronika/log/node.h"
 #include "khronika/log/store_keys.h"
@@ -26,42 +27,6 @@ namespace khronika {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A peer reached by calling its serving functions directly (as in sync_test.cc).
-class DirectTransport : public PeerTransport {
- public:
-  explicit DirectTransport(Store& store) : store_(store) {}
-  Result<std::vector<Head>> Heads() override {
-    std::vector<Head> heads;
-    KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
-      KH_ASSIGN_OR_RETURN(heads, LocalHeads(txn));
-      return Status::Ok();
-    }));
-    return heads;
-  }
-  Result<std::vector<Hash>> ConsistencyProof(const Hash& origin, uint64_t from, uint64_t to) override {
-    return ServeConsistencyProof(store_, origin, from, to);
-  }
-  Result<Bytes> Pack(const Hash& origin, uint64_t from, uint64_t to) override {
-    Bytes body;
-    KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
-      KH_ASSIGN_OR_RETURN(body, BuildPack(txn, origin, from, to));
-      return Status::Ok();
-    }));
-    return body;
-  }
-  Result<Bytes> Chunks(const std::vector<Hash>& ids) override {
-    Bytes body;
-    KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
-      KH_ASSIGN_OR_RETURN(body, BuildChunkBody(txn, ids));
-      return Status::Ok();
-    }));
-    return body;
-  }
-
- private:
-  Store& store_;
-};
 
 struct ShellResult {
   int code = -1;

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "direct_transport_for_tests.h"
 #include "khronika/log/log.h"
 #include "khronika/log/node.h"
 #include "khronika/log/store_keys.h"
@@ -14,42 +15,6 @@
 
 namespace khronika {
 namespace {
-
-// A peer reached by calling its serving functions directly.
-class DirectPeer : public PeerTransport {
- public:
-  explicit DirectPeer(Store& store) : store_(store) {}
-  Result<std::vector<Head>> Heads() override {
-    std::vector<Head> heads;
-    KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
-      KH_ASSIGN_OR_RETURN(heads, LocalHeads(txn));
-      return Status::Ok();
-    }));
-    return heads;
-  }
-  Result<std::vector<Hash>> ConsistencyProof(const Hash& origin, uint64_t from, uint64_t to) override {
-    return ServeConsistencyProof(store_, origin, from, to);
-  }
-  Result<Bytes> Pack(const Hash& origin, uint64_t from, uint64_t to) override {
-    Bytes body;
-    KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
-      KH_ASSIGN_OR_RETURN(body, BuildPack(txn, origin, from, to));
-      return Status::Ok();
-    }));
-    return body;
-  }
-  Result<Bytes> Chunks(const std::vector<Hash>& ids) override {
-    Bytes body;
-    KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
-      KH_ASSIGN_OR_RETURN(body, BuildChunkBody(txn, ids));
-      return Status::Ok();
-    }));
-    return body;
-  }
-
- private:
-  Store& store_;
-};
 
 class ScrubTest : public ::testing::Test {
  protected:
@@ -84,7 +49,7 @@ class ScrubTest : public ::testing::Test {
       receipts_.push_back((*r)[0]);
       manifests_.push_back(m);
     }
-    DirectPeer from_a(a_->store());
+    DirectTransport from_a(a_->store());
     ASSERT_TRUE(PullFromPeer(b_->store(), from_a).ok());
   }
   void TearDown() override {
@@ -142,7 +107,7 @@ TEST_F(ScrubTest, DamageIsFoundAndRepairedFromAPeer) {
   std::sort(expected.begin(), expected.end());
   EXPECT_EQ(seen, expected);
 
-  DirectPeer from_a(a_->store());
+  DirectTransport from_a(a_->store());
   ASSERT_TRUE(RepairFromPeer(b_->store(), from_a, *report).ok());
   EXPECT_EQ(report->unrepaired(), 0u);
   auto again = ScrubStore(b_->store());
@@ -168,7 +133,7 @@ TEST_F(ScrubTest, APeerThatLacksItOrLiesLeavesItUnrepaired) {
   ASSERT_EQ(report->findings.size(), 1u);
   // The peer's copy is damaged too: its bytes do not hash to the id, so nothing is written.
   Damage(a_->store(), Table::kChunks, chunk);
-  DirectPeer from_a(a_->store());
+  DirectTransport from_a(a_->store());
   ASSERT_TRUE(RepairFromPeer(b_->store(), from_a, *report).ok());
   EXPECT_EQ(report->unrepaired(), 1u);
   ASSERT_TRUE(RememberScrub(b_->store(), *report, 1767225700000).ok());

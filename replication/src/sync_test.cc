@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "direct_transport_for_tests.h"
 #include "khronika/log/log.h"
 #include "khronika/log/node.h"
 #include "khronika/log/store_keys.h"
@@ -15,53 +16,6 @@
 
 namespace khronika {
 namespace {
-
-// A peer reached by calling its serving functions directly; `tamper` may corrupt bodies.
-class DirectTransport : public PeerTransport {
- public:
-  explicit DirectTransport(Store& store) : store_(store) {}
-  Result<std::vector<Head>> Heads() override {
-    std::vector<Head> heads;
-    KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
-      KH_ASSIGN_OR_RETURN(heads, LocalHeads(txn));
-      return Status::Ok();
-    }));
-    if (heads_hook) heads_hook(heads);
-    return heads;
-  }
-  Result<std::vector<Hash>> ConsistencyProof(const Hash& origin, uint64_t from, uint64_t to) override {
-    return ServeConsistencyProof(store_, origin, from, to);
-  }
-  Result<Bytes> Pack(const Hash& origin, uint64_t from, uint64_t to) override {
-    if (packs_left == 0) return Status::IOError("connection lost");
-    if (packs_left > 0) --packs_left;
-    Bytes body;
-    KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
-      KH_ASSIGN_OR_RETURN(body, BuildPack(txn, origin, from, to));
-      return Status::Ok();
-    }));
-    if (pack_hook) pack_hook(body);
-    return body;
-  }
-  Result<Bytes> Chunks(const std::vector<Hash>& ids) override {
-    Bytes body;
-    KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
-      KH_ASSIGN_OR_RETURN(body, BuildChunkBody(txn, ids));
-      return Status::Ok();
-    }));
-    if (chunk_hook) chunk_hook(body);
-    chunk_requests += 1;
-    return body;
-  }
-
-  std::function<void(std::vector<Head>&)> heads_hook;
-  std::function<void(Bytes&)> pack_hook, chunk_hook;
-  int packs_left = -1;  // -1: unlimited
-  int chunk_requests = 0;
-
- private:
-  Store& store_;
-};
 
 class SyncTest : public ::testing::Test {
  protected:
