@@ -22,31 +22,6 @@ std::string LineText(const NoteSignatureLine& line) {
   return formatted.substr(3);  // drop "x\n\n"
 }
 
-Result<NoteSignatureLine> ParseLine(ByteView stored) {
-  KH_ASSIGN_OR_RETURN(SignedNote n, ParseSignedNote("x\n\n" + std::string(AsChars(stored))));
-  if (n.signatures.size() != 1) return Status::Corruption("stored cosignature is malformed");
-  return n.signatures[0];
-}
-
-// Witness keys of every member that declared one, by witness name.
-Result<std::vector<std::pair<Hash, NoteVerifier>>> MemberWitnesses(const ReadTxn& txn) {
-  std::vector<std::pair<Hash, NoteVerifier>> out;
-  Bytes prefix(kMemberPrefix.begin(), kMemberPrefix.end());
-  KH_RETURN_IF_ERROR(txn.Scan(Table::kMeta, prefix, [&](ByteView key, ByteView value) -> Result<bool> {
-    auto j = nlohmann::json::parse(AsChars(value), nullptr, false);
-    if (!j.is_object() || key.size() != prefix.size() + 32) return true;
-    std::string vkey = j.value("cosigner_vkey", "");
-    if (vkey.empty()) return true;
-    auto v = ParseCosignerVerifierKey(vkey);
-    if (!v.ok()) return true;
-    Hash member;
-    std::copy(key.begin() + static_cast<long>(prefix.size()), key.end(), member.begin());
-    out.emplace_back(member, *v);
-    return true;
-  }));
-  return out;
-}
-
 Result<std::optional<std::string>> HeldCheckpointBody(const ReadTxn& txn, const Hash& origin,
                                                       uint64_t size) {
   KH_ASSIGN_OR_RETURN(auto note, txn.Get(Table::kCheckpoints, keys::Checkpoint(origin, size)));
@@ -93,7 +68,7 @@ Result<std::string> CheckpointWithCosignatures(const ReadTxn& txn, const Hash& o
   KH_ASSIGN_OR_RETURN(SignedNote note, ParseSignedNote(AsChars(*stored)));
   KH_RETURN_IF_ERROR(txn.Scan(Table::kCosignatures, keys::Checkpoint(origin, size),
                               [&](ByteView, ByteView value) -> Result<bool> {
-                                KH_ASSIGN_OR_RETURN(NoteSignatureLine line, ParseLine(value));
+                                KH_ASSIGN_OR_RETURN(NoteSignatureLine line, ParseStoredCosignature(value));
                                 if (note.signatures.size() < kMaxNoteSignatures) {
                                   note.signatures.push_back(std::move(line));
                                 }
@@ -109,7 +84,7 @@ Result<size_t> IngestCosignatures(Store& store, const Hash& origin, std::string_
   KH_RETURN_IF_ERROR(store.Update([&](WriteTxn& txn) -> Status {
     KH_ASSIGN_OR_RETURN(auto held, HeldCheckpointBody(txn, origin, cp.size));
     if (!held || *held != note.text) return Status::Ok();  // only for checkpoints held here
-    KH_ASSIGN_OR_RETURN(auto witnesses, MemberWitnesses(txn));
+    KH_ASSIGN_OR_RETURN(auto witnesses, MemberWitnessKeys(txn));
     for (const NoteSignatureLine& line : note.signatures) {
       for (const auto& [member, verifier] : witnesses) {
         if (line.name != verifier.name) continue;
@@ -131,10 +106,10 @@ Result<std::vector<VerifiedCosignature>> VerifiedCosignatures(const ReadTxn& txn
   std::vector<VerifiedCosignature> out;
   KH_ASSIGN_OR_RETURN(auto held, HeldCheckpointBody(txn, origin, size));
   if (!held) return out;
-  KH_ASSIGN_OR_RETURN(auto witnesses, MemberWitnesses(txn));
+  KH_ASSIGN_OR_RETURN(auto witnesses, MemberWitnessKeys(txn));
   KH_RETURN_IF_ERROR(txn.Scan(Table::kCosignatures, keys::Checkpoint(origin, size),
                               [&](ByteView, ByteView value) -> Result<bool> {
-                                KH_ASSIGN_OR_RETURN(NoteSignatureLine line, ParseLine(value));
+                                KH_ASSIGN_OR_RETURN(NoteSignatureLine line, ParseStoredCosignature(value));
                                 for (const auto& [member, verifier] : witnesses) {
                                   auto ts = VerifyCosignature(*held, line, verifier);
                                   if (!ts) continue;
@@ -144,6 +119,30 @@ Result<std::vector<VerifiedCosignature>> VerifiedCosignatures(const ReadTxn& txn
                                 }
                                 return true;
                               }));
+  return out;
+}
+
+Result<NoteSignatureLine> ParseStoredCosignature(ByteView stored) {
+  KH_ASSIGN_OR_RETURN(SignedNote n, ParseSignedNote("x\n\n" + std::string(AsChars(stored))));
+  if (n.signatures.size() != 1) return Status::Corruption("stored cosignature is malformed");
+  return n.signatures[0];
+}
+
+Result<std::vector<std::pair<Hash, NoteVerifier>>> MemberWitnessKeys(const ReadTxn& txn) {
+  std::vector<std::pair<Hash, NoteVerifier>> out;
+  Bytes prefix(kMemberPrefix.begin(), kMemberPrefix.end());
+  KH_RETURN_IF_ERROR(txn.Scan(Table::kMeta, prefix, [&](ByteView key, ByteView value) -> Result<bool> {
+    auto j = nlohmann::json::parse(AsChars(value), nullptr, false);
+    if (!j.is_object() || key.size() != prefix.size() + 32) return true;
+    std::string vkey = j.value("cosigner_vkey", "");
+    if (vkey.empty()) return true;
+    auto v = ParseCosignerVerifierKey(vkey);
+    if (!v.ok()) return true;
+    Hash member;
+    std::copy(key.begin() + static_cast<long>(prefix.size()), key.end(), member.begin());
+    out.emplace_back(member, *v);
+    return true;
+  }));
   return out;
 }
 

@@ -15,6 +15,7 @@
 #include "khronika/log/log.h"
 #include "khronika/log/proofs.h"
 #include "khronika/log/store_keys.h"
+#include "khronika/replication/witness.h"
 #include "khronika/schemas/json_view.h"
 #include "khronika/schemas/note.h"
 #include "khronika/store/files.h"
@@ -38,45 +39,31 @@ Result<Bytes> MustGet(const ReadTxn& txn, Table table, ByteView key, const std::
   return std::move(*v);
 }
 
-// A stored chunk, checked against its id: LMDB keeps no checksums of its own.
+// A stored chunk of the length its manifest gives (ReadChunk checks it against its id).
 Result<Bytes> ReadCheckedChunk(const Store& store, const Hash& id, uint64_t expected_length) {
-  std::optional<Bytes> chunk;
-  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(chunk, txn.Get(Table::kChunks, id));
-    return Status::Ok();
-  }));
-  if (!chunk) return Status::Corruption("chunk " + ToHex(id) + " is missing");
-  if (chunk->size() != expected_length || ChunkId(*chunk) != id) {
-    return Status::Corruption("chunk " + ToHex(id) + " is damaged");
-  }
-  return std::move(*chunk);
+  KH_ASSIGN_OR_RETURN(Bytes chunk, ReadChunk(store, id));
+  if (chunk.size() != expected_length) return Status::Corruption("chunk " + ToHex(id) + " is damaged");
+  return chunk;
 }
 
 struct Witnesses {
   std::vector<std::pair<Hash, NoteVerifier>> keys;  // member -> witness verifier
-  std::map<Hash, std::string> vkeys;                // member -> cosigner verifier key text
+  const NoteVerifier* Of(const Hash& member) const {
+    for (const auto& [m, v] : keys) {
+      if (m == member) return &v;
+    }
+    return nullptr;
+  }
 };
 
+// The members' witness keys and this node's own, whose cosignatures count.
 Result<Witnesses> LoadWitnesses(const ReadTxn& txn, const Hash& local, std::string_view local_vkey) {
   Witnesses w;
-  auto add = [&](const Hash& member, const std::string& vkey) {
-    auto v = ParseCosignerVerifierKey(vkey);
-    if (!v.ok()) return;
-    w.keys.emplace_back(member, *v);
-    w.vkeys[member] = vkey;
-  };
-  if (!local_vkey.empty()) add(local, std::string(local_vkey));
-  const std::string prefix = "member/";
-  KH_RETURN_IF_ERROR(txn.Scan(Table::kMeta, AsBytes(prefix), [&](ByteView key, ByteView value)
-                                                                   -> Result<bool> {
-    if (key.size() != prefix.size() + 32) return true;
-    json j = json::parse(AsChars(value), nullptr, false);
-    if (!j.is_object()) return true;
-    Hash member;
-    std::copy(key.begin() + static_cast<long>(prefix.size()), key.end(), member.begin());
-    if (member != local) add(member, j.value("cosigner_vkey", ""));
-    return true;
-  }));
+  KH_ASSIGN_OR_RETURN(auto members, MemberWitnessKeys(txn));
+  for (auto& [member, verifier] : members) {
+    if (member != local) w.keys.emplace_back(member, std::move(verifier));
+  }
+  if (auto own = ParseCosignerVerifierKey(local_vkey); own.ok()) w.keys.emplace_back(local, *own);
   return w;
 }
 
@@ -100,9 +87,9 @@ Result<ChosenCheckpoint> CheckpointAt(const ReadTxn& txn, const Hash& origin, ui
   chosen.root = body.root;
   KH_RETURN_IF_ERROR(txn.Scan(Table::kCosignatures, keys::Checkpoint(origin, size),
                               [&](ByteView, ByteView value) -> Result<bool> {
-    auto one = ParseSignedNote("x\n\n" + std::string(AsChars(value)));
-    if (!one.ok() || one->signatures.size() != 1) return true;
-    const NoteSignatureLine& line = one->signatures[0];
+    auto parsed = ParseStoredCosignature(value);
+    if (!parsed.ok()) return true;
+    const NoteSignatureLine& line = *parsed;
     for (const auto& [member, verifier] : witnesses.keys) {
       if (member == origin) continue;
       auto ts = VerifyCosignature(note.text, line, verifier);
@@ -352,7 +339,8 @@ Result<BundlePlan> PlanBundle(const ReadTxn& txn, const BundleRequest& request) 
     for (const auto& c : cp.cosigners) cosigner_files[c.member] = true;
   }
   for (const auto& [member, unused] : cosigner_files) {
-    add_key(bundle_paths::CosignerKey(member), witnesses.vkeys.at(member) + "\n");
+    const NoteVerifier* witness = witnesses.Of(member);
+    add_key(bundle_paths::CosignerKey(member), FormatCosignerVerifierKey(witness->name, witness->key) + "\n");
   }
 
   AddSmall(plan, std::string(bundle_paths::kReport), report::RenderReport(facts));

@@ -714,16 +714,7 @@ ApiResponse Api::CaseBundle(const TokenInfo& who, std::string_view case_id) {
   return resp;
 }
 
-Result<Bytes> Api::ReadChunk(const Hash& id) const {
-  std::optional<Bytes> chunk;
-  KH_RETURN_IF_ERROR(node_.store().View([&](ReadTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(chunk, txn.Get(Table::kChunks, id));
-    return Status::Ok();
-  }));
-  if (!chunk) return Status::Corruption("chunk " + ToHex(id) + " is missing");
-  if (ChunkId(*chunk) != id) return Status::Corruption("chunk " + ToHex(id) + " is damaged");
-  return std::move(*chunk);
-}
+Result<Bytes> Api::ReadChunk(const Hash& id) const { return khronika::ReadChunk(node_.store(), id); }
 
 ApiResponse Api::GetCheckpoint() {
   auto cp = node_.log().LatestCheckpoint();

@@ -84,6 +84,17 @@ Result<Hash> PutChunk(WriteTxn& txn, ByteView chunk) {
   return id;
 }
 
+Result<Bytes> ReadChunk(const Store& store, const Hash& id) {
+  std::optional<Bytes> chunk;
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(chunk, txn.Get(Table::kChunks, id));
+    return Status::Ok();
+  }));
+  if (!chunk) return Status::Corruption("chunk " + ToHex(id) + " is missing");
+  if (ChunkId(*chunk) != id) return Status::Corruption("chunk " + ToHex(id) + " is damaged");
+  return std::move(*chunk);
+}
+
 Status CheckFileContent(const ReadTxn& txn, const FileManifest& m) {
   Sha256Stream content;
   for (uint64_t i = 0; i < m.chunks.size(); ++i) {

@@ -32,6 +32,11 @@ Result<std::string> CheckpointWithCosignatures(const ReadTxn& txn, const Hash& o
 // checkpoint held here. Returns how many were new.
 Result<size_t> IngestCosignatures(Store& store, const Hash& origin, std::string_view note);
 
+// The witness (cosigner) key of every member that declared one.
+Result<std::vector<std::pair<Hash, NoteVerifier>>> MemberWitnessKeys(const ReadTxn& txn);
+// One signature line as the cosignatures table stores it.
+Result<NoteSignatureLine> ParseStoredCosignature(ByteView stored);
+
 struct VerifiedCosignature {
   std::string name;
   std::string vkey;

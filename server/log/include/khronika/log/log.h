@@ -66,6 +66,10 @@ Status RegisterAuthor(Store& store, const PublicKey& key, std::string_view name)
 // Stores a chunk under its SHA-256 and returns the id (a no-op if already present).
 Result<Hash> PutChunk(WriteTxn& txn, ByteView chunk);
 
+// A stored chunk, re-hashed against its id on every read (LMDB keeps no checksums of its own):
+// Corruption naming the chunk if it is missing or damaged.
+Result<Bytes> ReadChunk(const Store& store, const Hash& id);
+
 // Checks that a stored file matches its manifest: every chunk present with the right length,
 // and the whole content's SHA-256. Reads the content once, chunk by chunk.
 Status CheckFileContent(const ReadTxn& txn, const FileManifest& manifest);
