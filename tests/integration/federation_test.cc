@@ -15,29 +15,6 @@ namespace {
 
 using nlohmann::json;
 
-json IdOf(const std::filesystem::path& data) {
-  RunResult r = RunKhronika({"id", "--data", data.string(), "--json"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return json::parse(r.out);
-}
-
-// Each node accepts the others' logs and knows how to reach them.
-void Federate(const std::vector<ServedNode*>& nodes) {
-  for (ServedNode* x : nodes) {
-    for (ServedNode* y : nodes) {
-      if (x == y) continue;
-      json id = IdOf(y->data());
-      RunResult m = RunKhronika({"member", "add", "--data", x->data().string(), "--vkey", id["vkey"],
-                                 "--cosigner-vkey", id["cosigner_vkey"]});
-      ASSERT_EQ(m.exit_code, 0) << m.err;
-      RunResult p = RunKhronika({"peer", "add", "--data", x->data().string(), "--url",
-                                 y->server().url(), "--id", id["node_id"], "--cert-sha256",
-                                 id["cert_sha256"]});
-      ASSERT_EQ(p.exit_code, 0) << p.err;
-    }
-  }
-}
-
 std::vector<std::string> EntryIds(const std::filesystem::path& data, const std::string& origin) {
   RunResult r = RunKhronika({"log", "--data", data.string(), "--origin", origin, "--json"});
   EXPECT_EQ(r.exit_code, 0) << r.err;

@@ -20,12 +20,6 @@ RunResult WithPassphrase(const std::string& passphrase, const std::string& args)
                                        passphrase + "'"});
 }
 
-nlohmann::json Id(const fs::path& data) {
-  RunResult r = RunKhronika({"id", "--data", data.string(), "--json"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return nlohmann::json::parse(r.out);
-}
-
 TEST(KeyExportTest, SealedIdentityComesBackOnlyWithThePassphrase) {
   TempDir dir;
   LocalNode node = MakeNodeWithAuthor(dir);
@@ -51,7 +45,7 @@ TEST(KeyExportTest, SealedIdentityComesBackOnlyWithThePassphrase) {
   // The right one: the same node id, witness key and TLS certificate.
   RunResult right = WithPassphrase(pass, "init --data " + again.string() + " --name rebuilt --keys " + sealed.string());
   ASSERT_EQ(right.exit_code, 0) << right.err;
-  nlohmann::json before = Id(node.data), after = Id(again);
+  nlohmann::json before = IdOf(node.data), after = IdOf(again);
   for (const char* field : {"node_id", "vkey", "cosigner_vkey", "cert_sha256"}) {
     EXPECT_EQ(after[field], before[field]) << field;
   }

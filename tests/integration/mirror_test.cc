@@ -14,12 +14,6 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-json IdOf(const fs::path& data) {
-  RunResult r = RunKhronika({"id", "--data", data.string(), "--json"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return json::parse(r.out);
-}
-
 std::vector<json> LogRows(const fs::path& data, const std::string& origin) {
   RunResult r = RunKhronika({"log", "--data", data.string(), "--origin", origin, "--json"});
   EXPECT_EQ(r.exit_code, 0) << r.err;

@@ -13,20 +13,6 @@ namespace {
 
 using nlohmann::json;
 
-json IdOf(const std::filesystem::path& data) {
-  RunResult r = RunKhronika({"id", "--data", data.string(), "--json"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return json::parse(r.out);
-}
-
-void Peer(ServedNode& x, ServedNode& y) {
-  json id = IdOf(y.data());
-  ASSERT_EQ(RunKhronika({"member", "add", "--data", x.data().string(), "--vkey", id["vkey"],
-                         "--cosigner-vkey", id["cosigner_vkey"]}).exit_code, 0);
-  ASSERT_EQ(RunKhronika({"peer", "add", "--data", x.data().string(), "--url", y.server().url(), "--id",
-                         id["node_id"], "--cert-sha256", id["cert_sha256"]}).exit_code, 0);
-}
-
 // Flips one bit inside every copy of `needle` in the node's data.mdb, as a rotting disk would.
 int Rot(const std::filesystem::path& data, const std::string& needle) {
   const auto file = data / "store" / "data.mdb";
@@ -41,8 +27,7 @@ int Rot(const std::filesystem::path& data, const std::string& needle) {
 
 TEST(ScrubRepairTest, DamagedChunkIsRepairedFromAPeerOrReportedUnrepairable) {
   ServedNode a("scrub_interval_h = 0\n"), b("scrub_interval_h = 0\n");
-  Peer(a, b);
-  Peer(b, a);
+  Federate({&a, &b});
   WritePseudoRandomFile(a / "video.bin", 300000, 11);
   RunResult submitted = a.Submit(a.admin().secret, "case-1", {a / "video.bin"});
   ASSERT_EQ(submitted.exit_code, 0) << submitted.err;

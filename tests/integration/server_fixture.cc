@@ -529,4 +529,20 @@ std::string RawTls::PeerCertSha256() const {
 
 std::string RawTls::Protocol() const { return SSL_get_version(AsSsl(ssl_)); }
 
+void Federate(const std::vector<ServedNode*>& nodes) {
+  for (ServedNode* x : nodes) {
+    for (ServedNode* y : nodes) {
+      if (x == y) continue;
+      nlohmann::json id = IdOf(y->data());
+      RunResult m = RunKhronika({"member", "add", "--data", x->data().string(), "--vkey", id["vkey"],
+                                 "--cosigner-vkey", id["cosigner_vkey"]});
+      ASSERT_EQ(m.exit_code, 0) << m.err;
+      RunResult p = RunKhronika({"peer", "add", "--data", x->data().string(), "--url",
+                                 y->server().url(), "--id", id["node_id"], "--cert-sha256",
+                                 id["cert_sha256"]});
+      ASSERT_EQ(p.exit_code, 0) << p.err;
+    }
+  }
+}
+
 }  // namespace khronika::testing

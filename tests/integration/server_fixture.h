@@ -195,4 +195,8 @@ class RawTls {
   void* ssl_ = nullptr;  // SSL*
 };
 
+// Each node accepts the others' logs (member add, with the witness key) and knows how to reach
+// them (peer add, pinned): a full mesh.
+void Federate(const std::vector<ServedNode*>& nodes);
+
 }  // namespace khronika::testing

@@ -127,4 +127,10 @@ LocalNode MakeNodeWithAuthor(const TempDir& dir) {
   return node;
 }
 
+nlohmann::json IdOf(const std::filesystem::path& data) {
+  RunResult r = RunKhronika({"id", "--data", data.string(), "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return nlohmann::json::parse(r.out);
+}
+
 }  // namespace khronika::testing

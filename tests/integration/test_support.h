@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace khronika::testing {
 
 // A fresh directory under $TMPDIR, removed with everything in it when destroyed.
@@ -44,5 +46,8 @@ struct LocalNode {
   std::filesystem::path key;
 };
 LocalNode MakeNodeWithAuthor(const TempDir& dir);
+
+// `khronika id --data DATA --json`: node_id, vkey, cosigner_vkey, cert_sha256, ...
+nlohmann::json IdOf(const std::filesystem::path& data);
 
 }  // namespace khronika::testing
