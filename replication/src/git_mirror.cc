@@ -157,7 +157,7 @@ RecordCommitMeta ExpectedMeta(const Record& r, const Entry& e, ByteView record_b
 
 Result<std::string> EntryJsonText(const Entry& e) {
   try {
-    return ToJson(e).dump(2) + "\n";
+    return JsonFileText(ToJson(e));
   } catch (const nlohmann::json::exception& ex) {
     return Status::Corruption(std::string("entry cannot be shown as JSON: ") + ex.what());
   }

@@ -31,8 +31,6 @@ constexpr size_t kTarBlock = 512;
 constexpr uint64_t kMaxBundleFiles = 4'000'000;
 constexpr uint64_t kMaxMetaRecord = 64 * 1024;  // a GNU long name or a pax header
 
-std::string Pretty(const json& j) { return j.dump(2) + "\n"; }
-
 Result<Bytes> MustGet(const ReadTxn& txn, Table table, ByteView key, const std::string& what) {
   KH_ASSIGN_OR_RETURN(auto v, txn.Get(table, key));
   if (!v) return Status::Corruption(what + " is missing from the store");
@@ -287,10 +285,10 @@ Result<BundlePlan> PlanBundle(const ReadTxn& txn, const BundleRequest& request) 
       entry_files.push_back(std::move(f));
     };
     add("record.bin", AsChars(record_bytes));
-    add("record.json", Pretty(ToJson(record)));
+    add("record.json", JsonFileText(ToJson(record)));
     add("entry.bin", AsChars(entry_bytes));
-    add("entry.json", Pretty(ToJson(entry)));
-    add("proof.json", Pretty(ToJson(proof)));
+    add("entry.json", JsonFileText(ToJson(entry)));
+    add("proof.json", JsonFileText(ToJson(proof)));
     report::ReportEntry re{record, entry, record.entry_id, {}};
     for (size_t m = 0; m < entry.manifests.size(); ++m) {
       KH_ASSIGN_OR_RETURN(Bytes mb, MustGet(txn, Table::kObjects, entry.manifests[m],
@@ -300,7 +298,7 @@ Result<BundlePlan> PlanBundle(const ReadTxn& txn, const BundleRequest& request) 
       }
       KH_ASSIGN_OR_RETURN(FileManifest manifest, DecodeManifest(mb));
       add(bundle_paths::ManifestBin(m), AsChars(mb));
-      add(bundle_paths::ManifestJson(m), Pretty(ToJson(manifest)));
+      add(bundle_paths::ManifestJson(m), JsonFileText(ToJson(manifest)));
       BundleFile content;
       content.path = dir + bundle_paths::EvidenceFile(m, manifest.media_type);
       content.size = manifest.size;
@@ -344,7 +342,7 @@ Result<BundlePlan> PlanBundle(const ReadTxn& txn, const BundleRequest& request) 
   }
 
   AddSmall(plan, std::string(bundle_paths::kReport), report::RenderReport(facts));
-  AddSmall(plan, std::string(bundle_paths::kIndex), Pretty(report::IndexJson(facts)));
+  AddSmall(plan, std::string(bundle_paths::kIndex), JsonFileText(report::IndexJson(facts)));
   for (auto& f : key_files) plan.files.push_back(std::move(f));
   for (const auto& [origin, cp] : checkpoints) AddSmall(plan, bundle_paths::Checkpoint(origin), cp.note);
   for (auto& f : entry_files) plan.files.push_back(std::move(f));

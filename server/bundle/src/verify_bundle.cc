@@ -57,8 +57,6 @@ std::string Trim(std::string s) {
   return s;
 }
 
-std::string Pretty(const json& j) { return j.dump(2) + "\n"; }
-
 }  // namespace
 
 Result<TrustedKeys> LoadTrustedKeys(const fs::path& file) {
@@ -349,7 +347,7 @@ class Verifier {
     if (ToHex(record->origin) != origin_hex || record->index != index) {
       return Problem(dir + "record.bin", "is not record " + std::to_string(index) + " of log " + origin_hex), std::nullopt;
     }
-    if (SmallOrEmpty(dir + "record.json") != Pretty(ToJson(*record))) {
+    if (SmallOrEmpty(dir + "record.json") != JsonFileText(ToJson(*record))) {
       Problem(dir + "record.json", "does not match record.bin");
     }
     auto entry_bytes = Small(dir + "entry.bin");
@@ -362,7 +360,7 @@ class Verifier {
     if (!VerifyEntrySignature(*entry)) {
       return Problem(dir + "entry.bin", "the author's signature does not verify"), std::nullopt;
     }
-    if (SmallOrEmpty(dir + "entry.json") != Pretty(ToJson(*entry))) {
+    if (SmallOrEmpty(dir + "entry.json") != JsonFileText(ToJson(*entry))) {
       Problem(dir + "entry.json", "does not match entry.bin");
     }
     if (claims_ && entry->case_id != claims_->case_id) {
@@ -393,7 +391,7 @@ class Verifier {
         Problem(mb, m.status().message());
         continue;
       }
-      if (SmallOrEmpty(dir + bundle_paths::ManifestJson(n)) != Pretty(ToJson(*m))) {
+      if (SmallOrEmpty(dir + bundle_paths::ManifestJson(n)) != JsonFileText(ToJson(*m))) {
         Problem(dir + bundle_paths::ManifestJson(n), "does not match " + bundle_paths::ManifestBin(n));
       }
       const std::string file = bundle_paths::EvidenceFile(n, m->media_type);
@@ -459,7 +457,7 @@ class Verifier {
     if (SmallOrEmpty(std::string(bundle_paths::kReport)) != report::RenderReport(facts_)) {
       Problem(std::string(bundle_paths::kReport), "does not match the verified contents of the bundle");
     }
-    if (SmallOrEmpty(std::string(bundle_paths::kIndex)) != Pretty(report::IndexJson(facts_))) {
+    if (SmallOrEmpty(std::string(bundle_paths::kIndex)) != JsonFileText(report::IndexJson(facts_))) {
       Problem(std::string(bundle_paths::kIndex), "does not match the verified contents of the bundle");
     }
   }

@@ -3,6 +3,8 @@
 // canonical bytes, never from JSON.
 #pragma once
 
+#include <string>
+
 #include <nlohmann/json.hpp>
 
 #include "khronika/schemas/objects.h"
@@ -12,6 +14,10 @@ namespace khronika {
 nlohmann::json ToJson(const FileManifest& m);
 nlohmann::json ToJson(const Entry& e);
 nlohmann::json ToJson(const Record& r);
+
+// A JSON view as Khronika writes it into a file (court bundles, the git mirror), byte for byte what
+// their verifiers expect: two-space indent and a final newline.
+inline std::string JsonFileText(const nlohmann::json& j) { return j.dump(2) + "\n"; }
 
 // Strict parsers: unknown fields, wrong types and invalid values are errors.
 Result<FileManifest> ManifestFromJson(const nlohmann::json& j);
