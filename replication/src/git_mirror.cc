@@ -1242,7 +1242,7 @@ class LogVerifier {
         continue;
       }
       auto v = ParseCosignerVerifierKey(t.substr(0, t.size() - 1));
-      if (!v.ok() || v->name != OriginName(*member) + "/witness") {
+      if (!v.ok() || v->name != WitnessName(*member)) {
         CheckpointProblem(path + " is not the witness key of member " + ToHex(*member));
         continue;
       }

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "khronika/log/log.h"
 #include "khronika/schemas/note.h"
 #include "khronika/schemas/objects.h"
 
@@ -35,15 +36,15 @@ Result<Member> AddMember(Store& store, std::string_view vkey, std::string_view c
   Member m;
   m.key = v.key;
   m.node_id = NodeIdFromPublicKey(v.key);
-  if (v.name != "khronika/" + ToHex(m.node_id)) {
+  if (v.name != OriginName(m.node_id)) {
     return Status::InvalidArgument("a member's verifier key must be named khronika/<node id>, "
                                    "as `khronika id` prints it");
   }
   m.vkey = std::string(vkey);
   if (!cosigner_vkey.empty()) {
     KH_ASSIGN_OR_RETURN(NoteVerifier c, ParseCosignerVerifierKey(cosigner_vkey));
-    if (c.name != v.name + "/witness") {
-      return Status::InvalidArgument("a member's witness key must be named " + v.name + "/witness");
+    if (c.name != WitnessName(m.node_id)) {
+      return Status::InvalidArgument("a member's witness key must be named " + WitnessName(m.node_id));
     }
     m.cosigner_vkey = std::string(cosigner_vkey);
   }

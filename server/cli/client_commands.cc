@@ -18,6 +18,7 @@
 #include "khronika/bundle/verify_bundle.h"
 #include "khronika/http/client.h"
 #include "khronika/http/tls.h"
+#include "khronika/log/log.h"
 #include "khronika/schemas/json_view.h"
 #include "khronika/schemas/merkle.h"
 #include "khronika/schemas/note.h"
@@ -159,12 +160,8 @@ std::vector<std::pair<std::string, NoteVerifier>> WitnessKeys(const json& body,
                                                               const std::optional<TrustedKeys>& trusted) {
   std::vector<std::pair<std::string, NoteVerifier>> keys;  // (member hex, verifier)
   auto member_of = [](const std::string& name) -> std::string {
-    const std::string prefix = "khronika/", suffix = "/witness";
-    if (name.size() != prefix.size() + 64 + suffix.size() || name.rfind(prefix, 0) != 0 ||
-        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
-      return "";
-    }
-    return name.substr(prefix.size(), 64);
+    auto owner = WitnessOwner(name);
+    return owner ? ToHex(*owner) : "";
   };
   if (trusted) {
     for (const auto& [name, key] : trusted->cosigners) {

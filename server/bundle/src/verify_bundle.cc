@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "khronika/bundle/bundle_paths.h"
+#include "khronika/log/log.h"
 #include "khronika/schemas/json_view.h"
 #include "khronika/schemas/merkle.h"
 #include "khronika/schemas/note.h"
@@ -253,7 +254,7 @@ class Verifier {
         origins_[hex] = *v;
       } else {
         auto v = ParseCosignerVerifierKey(Trim(*text));
-        if (!v.ok() || v->name != "khronika/" + hex + "/witness") {
+        if (!v.ok() || !WitnessOwner(v->name) || ToHex(*WitnessOwner(v->name)) != hex) {
           Problem(f, "is not a cosigner (witness) verifier key of node " + hex);
           continue;
         }
@@ -290,9 +291,8 @@ class Verifier {
     }
     for (const NoteSignatureLine& line : note->signatures) {
       if (line.name == origin_it->second.name) continue;
-      const std::string prefix = "khronika/", suffix = "/witness";
-      std::string member = line.name.size() == prefix.size() + 64 + suffix.size()
-                               ? line.name.substr(prefix.size(), 64) : "";
+      auto owner = WitnessOwner(line.name);
+      std::string member = owner ? ToHex(*owner) : "";
       auto c = cosigners_.find(member);
       if (member == origin_hex || c == cosigners_.end()) {
         Problem(cp_path, "signature by '" + report::MarkdownText(line.name) + "' has no key in keys/cosigners/");

@@ -61,6 +61,19 @@ Clock& SystemClock() {
 
 std::string OriginName(const Hash& origin) { return "khronika/" + ToHex(origin); }
 
+std::string WitnessName(const Hash& node) { return OriginName(node) + "/witness"; }
+
+std::optional<Hash> WitnessOwner(std::string_view name) {
+  constexpr std::string_view kPrefix = "khronika/", kSuffix = "/witness";
+  if (name.size() != kPrefix.size() + 64 + kSuffix.size() || name.substr(0, kPrefix.size()) != kPrefix ||
+      name.substr(name.size() - kSuffix.size()) != kSuffix) {
+    return std::nullopt;
+  }
+  auto node = ParseHashHex(name.substr(kPrefix.size(), 64));
+  if (!node.ok() || WitnessName(*node) != name) return std::nullopt;  // lowercase hex only
+  return *node;
+}
+
 std::string SignCheckpoint(const SigningKey& node_key, uint64_t size, const Hash& root) {
   std::string origin = OriginName(NodeIdFromPublicKey(node_key.public_key()));
   SignedNote note;

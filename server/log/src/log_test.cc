@@ -337,5 +337,17 @@ TEST_F(LogTest, NodeKeyMustMatchStore) {
   EXPECT_EQ(Node::Open(dir_ / "absent").status().code(), Code::kNotFound);
 }
 
+TEST(WitnessNameTest, NameAndOwnerRoundTrip) {
+  Hash node = Sha256(std::string("a node key"));
+  EXPECT_EQ(WitnessName(node), "khronika/" + ToHex(node) + "/witness");
+  EXPECT_EQ(WitnessOwner(WitnessName(node)), node);
+  std::string upper = WitnessName(node);
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  EXPECT_FALSE(WitnessOwner(upper).has_value());
+  EXPECT_FALSE(WitnessOwner(OriginName(node)).has_value());
+  EXPECT_FALSE(WitnessOwner(OriginName(node) + "/witnesS").has_value());
+  EXPECT_FALSE(WitnessOwner("khronika/" + std::string(64, 'g') + "/witness").has_value());
+}
+
 }  // namespace
 }  // namespace khronika

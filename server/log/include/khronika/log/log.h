@@ -6,7 +6,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "khronika/schemas/crypto.h"
@@ -56,6 +58,10 @@ struct Receipt {
 
 // "khronika/<64 hex>": the checkpoint origin line and note key name of a node.
 std::string OriginName(const Hash& origin);
+// "khronika/<64 hex>/witness": the key name of a node's witness (cosigner) key.
+std::string WitnessName(const Hash& node);
+// The node a witness key name belongs to, or nullopt if `key_name` is not one.
+std::optional<Hash> WitnessOwner(std::string_view key_name);
 
 // The C2SP checkpoint note for the node's log at `size` with Merkle `root`, signed by the node.
 std::string SignCheckpoint(const SigningKey& node_key, uint64_t size, const Hash& root);

@@ -36,7 +36,7 @@ class Node {
   // The node's witness key, a separate Ed25519 key (DIR/cosigner.key) with which it cosigns
   // other nodes' checkpoints after verifying them (C2SP tlog-cosignature/v1).
   const SigningKey& cosigner_key() const { return cosigner_; }
-  std::string cosigner_name() const { return origin_name() + "/witness"; }
+  std::string cosigner_name() const { return WitnessName(id_); }
   std::string cosigner_verifier_key() const;
 
   static std::filesystem::path KeyPath(const std::filesystem::path& dir) { return dir / "node.key"; }
