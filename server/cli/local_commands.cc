@@ -351,7 +351,7 @@ Status RunLog(const Args& args) {
       return Status::Ok();
     };
     if (case_filter) {
-      return txn.Scan(Table::kCaseIndex, keys::CasePrefix(*case_filter, origin),
+      return txn.Scan(Table::kCaseIndex, keys::CasePrefix(txn, *case_filter, origin),
                       [&](ByteView key, ByteView) -> Result<bool> {
                         KH_RETURN_IF_ERROR(print(ReadBigEndian64(key.data() + key.size() - 8)));
                         return true;
