@@ -1,6 +1,11 @@
 // Flip bytes inside data.mdb, where a seized or rotting disk would, and expect `khronika verify`
-// to exit 1 and name the damaged object.
+// to exit 1 and name the damaged object: in a store in clear (bytes found by their content, the
+// check is the hash or signature) and in an encrypted one (bytes found by their key, the check
+// is the authentication tag).
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "khronika/log/node.h"
@@ -12,10 +17,12 @@ namespace {
 
 using nlohmann::json;
 
-class TamperTest : public ::testing::Test {
+class TamperTest : public ::testing::TestWithParam<bool> {
  protected:
+  bool encrypted() const { return GetParam(); }
+
   void SetUp() override {
-    node_ = MakeNodeWithAuthor(dir_);
+    node_ = MakeNodeWithAuthor(dir_, encrypted());
     WritePseudoRandomFile(dir_ / "photo.jpg", 3000, 7);
     WriteFile(dir_ / "statement.txt", "I saw it happen.\n");
     for (const char* file : {"photo.jpg", "statement.txt"}) {
@@ -33,6 +40,24 @@ class TamperTest : public ::testing::Test {
   }
 
   std::filesystem::path DataFile() const { return node_.data / "store" / "data.mdb"; }
+
+  // Alters one stored value: in clear, every copy of its bytes; encrypted, the value under its
+  // key (the bytes are not to be found).
+  void Alter(const std::string& plain, size_t offset, const std::string& table, ByteView key) {
+    if (encrypted()) {
+      ASSERT_EQ(ReadFile(DataFile()).find(plain), std::string::npos);
+      ASSERT_TRUE(FlipStoredValueBit(node_.data / "store", table, std::string(AsChars(key))));
+    } else {
+      ASSERT_GE(FlipEverywhere(plain, offset), 1);
+    }
+  }
+
+  Bytes LogKey(uint64_t index, std::optional<uint8_t> level = std::nullopt) {
+    Bytes k = *FromHex(IdOf(node_.data)["node_id"].get<std::string>());
+    if (level) k.push_back(*level);
+    AppendBigEndian64(k, index);
+    return k;
+  }
 
   // Flips one bit at `offset` within every copy of `needle` in data.mdb (LMDB's copy-on-write
   // can leave stale copies in free pages). Returns how many copies were changed.
@@ -76,42 +101,46 @@ class TamperTest : public ::testing::Test {
   std::vector<json> records_;
 };
 
-TEST_F(TamperTest, ChunkByteFlipIsNamed) {
+TEST_P(TamperTest, ChunkByteFlipIsNamed) {
   std::string content = ReadFile(dir_ / "photo.jpg");
-  ASSERT_GE(FlipEverywhere(content.substr(0, 64), 1000 % 64), 1);
-  ExpectVerifyNames("chunk " + ToHex(Sha256(content)));
+  Hash id = Sha256(content);
+  Alter(content.substr(0, 64), 1000 % 64, "chunks", id);
+  ExpectVerifyNames("chunk " + ToHex(id));
 }
 
-TEST_F(TamperTest, EntryByteFlipIsNamed) {
+TEST_P(TamperTest, EntryByteFlipIsNamed) {
   std::string entry_id = records_[1]["entry_id"];
   std::string bytes = StoredEntryBytes(entry_id);
   ASSERT_FALSE(bytes.empty());
-  ASSERT_GE(FlipEverywhere(bytes, bytes.size() / 2), 1);
+  Alter(bytes, bytes.size() / 2, "objects", *FromHex(entry_id));
   ExpectVerifyNames("entry " + entry_id);
 }
 
-TEST_F(TamperTest, RecordByteFlipIsNamed) {
+TEST_P(TamperTest, RecordByteFlipIsNamed) {
   auto record = FromHex(records_[0]["record_hex"].get<std::string>());
   ASSERT_TRUE(record.ok());
   std::string bytes(AsChars(*record));
-  ASSERT_GE(FlipEverywhere(bytes, bytes.size() - 3), 1);  // inside received_at
+  Alter(bytes, bytes.size() - 3, "records", LogKey(0));  // in clear: inside received_at
   ExpectVerifyNames("record 0 of khronika/");
 }
 
-TEST_F(TamperTest, TreeNodeByteFlipIsNamed) {
+TEST_P(TamperTest, TreeNodeByteFlipIsNamed) {
   auto leaf = FromHex(records_[1]["leaf_hash"].get<std::string>());
   ASSERT_TRUE(leaf.ok());
-  ASSERT_GE(FlipEverywhere(std::string(AsChars(*leaf)), 5), 1);
+  Alter(std::string(AsChars(*leaf)), 5, "tree", LogKey(1, 0));
   ExpectVerifyNames("Merkle tree node (level 0, index 1)");
 }
 
-TEST_F(TamperTest, CheckpointSignatureFlipIsNamed) {
+TEST_P(TamperTest, CheckpointSignatureFlipIsNamed) {
   RunResult cp = RunKhronika({"checkpoint", "--data", node_.data.string()});
   ASSERT_EQ(cp.exit_code, 0);
   std::string sig_line = cp.out.substr(cp.out.rfind(' ') + 1, 40);
-  ASSERT_GE(FlipEverywhere(sig_line, 20), 1);
+  Alter(sig_line, 20, "checkpoints", LogKey(2));
   ExpectVerifyNames("checkpoint at size 2 of khronika/");
 }
+
+INSTANTIATE_TEST_SUITE_P(ClearAndEncrypted, TamperTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Encrypted" : "Clear"; });
 
 }  // namespace
 }  // namespace khronika::testing

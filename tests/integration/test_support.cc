@@ -1,5 +1,7 @@
 #include "test_support.h"
 
+#include <lmdb.h>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/resource.h>
@@ -115,9 +117,17 @@ void WritePseudoRandomFile(const std::filesystem::path& path, uint64_t size, uin
   if (!f) throw std::runtime_error("cannot write " + path.string());
 }
 
-LocalNode MakeNodeWithAuthor(const TempDir& dir) {
+LocalNode MakeNodeWithAuthor(const TempDir& dir, bool encrypted) {
   LocalNode node{dir / "node", dir / "author.key"};
-  RunResult r = RunKhronika({"init", "--data", node.data.string(), "--name", "test-node"});
+  // Encrypted, as `khronika init` makes every node unless told otherwise; the key file lives
+  // beside the data directory, and every later command finds it where the keyring remembers.
+  std::vector<std::string> init = {"init", "--data", node.data.string(), "--name", "test-node"};
+  if (encrypted) {
+    init.insert(init.end(), {"--key-file", (dir / "node.key-file").string()});
+  } else {
+    init.push_back("--no-encryption");
+  }
+  RunResult r = RunKhronika(init);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   r = RunKhronika({"keygen", "--out", node.key.string()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -125,6 +135,30 @@ LocalNode MakeNodeWithAuthor(const TempDir& dir) {
                    "--pubkey", node.key.string() + ".pub"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return node;
+}
+
+bool FlipStoredValueBit(const std::filesystem::path& store_dir, const std::string& table,
+                        const std::string& key) {
+  MDB_env* env = nullptr;
+  if (mdb_env_create(&env) != 0) return false;
+  mdb_env_set_maxdbs(env, 64);
+  mdb_env_set_mapsize(env, uint64_t{1} << 30);
+  bool flipped = false;
+  MDB_txn* txn = nullptr;
+  MDB_dbi dbi;
+  MDB_val k{key.size(), const_cast<char*>(key.data())}, v;
+  if (mdb_env_open(env, store_dir.c_str(), 0, 0600) == 0 && mdb_txn_begin(env, nullptr, 0, &txn) == 0) {
+    if (mdb_dbi_open(txn, table.c_str(), 0, &dbi) == 0 && mdb_get(txn, dbi, &k, &v) == 0) {
+      std::string bytes(static_cast<const char*>(v.mv_data), v.mv_size);
+      bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x01);
+      MDB_val nv{bytes.size(), bytes.data()};
+      flipped = mdb_put(txn, dbi, &k, &nv, 0) == 0 && mdb_txn_commit(txn) == 0;
+      txn = nullptr;
+    }
+    if (txn) mdb_txn_abort(txn);
+  }
+  mdb_env_close(env);
+  return flipped;
 }
 
 nlohmann::json IdOf(const std::filesystem::path& data) {

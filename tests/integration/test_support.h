@@ -45,7 +45,14 @@ struct LocalNode {
   std::filesystem::path data;
   std::filesystem::path key;
 };
-LocalNode MakeNodeWithAuthor(const TempDir& dir);
+// Encrypted (a key file DIR/node.key-file) unless `encrypted` is false.
+LocalNode MakeNodeWithAuthor(const TempDir& dir, bool encrypted = true);
+
+// Flips one bit in the middle of the value stored under `key` in `table` of the LMDB store in
+// `store_dir`, through LMDB itself and without any key: what a rotting disk, or someone with the
+// file, can do. False if there is no such value.
+bool FlipStoredValueBit(const std::filesystem::path& store_dir, const std::string& table,
+                        const std::string& key);
 
 // `khronika id --data DATA --json`: node_id, vkey, cosigner_vkey, cert_sha256, ...
 nlohmann::json IdOf(const std::filesystem::path& data);

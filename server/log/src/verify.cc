@@ -1,5 +1,7 @@
 #include "khronika/log/verify.h"
 
+#include <algorithm>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -41,6 +43,22 @@ class Verifier {
     if (report_.problems.size() < 20 * kMaxProblemsPerKind) report_.problems.push_back(std::move(line));
   }
 
+  // In an encrypted store a value whose bytes were altered fails its authentication tag and
+  // cannot be read at all: a problem to name, not a reason to stop verifying.
+  static constexpr const char* kUnreadable = ": unreadable, the stored bytes were altered (authentication failed)";
+  std::function<void(ByteView)> Unreadable(const char* kind) {
+    return [this, kind](ByteView key) {
+      Problem(std::string(kind) + " " + ToHex(key) + kUnreadable);
+    };
+  }
+  // Get, with an unreadable value named as a problem and treated as absent.
+  Result<std::optional<Bytes>> Read(Table table, ByteView key, const std::string& what) {
+    auto v = txn_.Get(table, key);
+    if (v.ok() || v.status().code() != Code::kCorruption) return v;
+    Problem(what + kUnreadable);
+    return std::optional<Bytes>();
+  }
+
   Status CheckChunks() {
     return txn_.Scan(Table::kChunks, {}, [&](ByteView key, ByteView value) -> Result<bool> {
       ++report_.chunks;
@@ -50,7 +68,7 @@ class Verifier {
         Problem("chunk " + ToHex(key) + ": content does not match its id");
       }
       return true;
-    });
+    }, {}, Unreadable("chunk"));
   }
 
   Status CheckObjects() {
@@ -84,7 +102,7 @@ class Verifier {
           if (!VerifyEntrySignature(*e)) Problem("entry " + id + ": author signature is invalid");
           std::set<std::string> names;
           for (const Hash& m : e->manifests) {
-            KH_ASSIGN_OR_RETURN(std::optional<Bytes> mb, txn_.Get(Table::kObjects, m));
+            KH_ASSIGN_OR_RETURN(std::optional<Bytes> mb, Read(Table::kObjects, m, "manifest " + ToHex(m)));
             if (!mb) {
               Problem("entry " + id + ": manifest " + ToHex(m) + " is missing");
               continue;
@@ -99,10 +117,21 @@ class Verifier {
         Problem("object " + id + ": unexpected object type");
       }
       return true;
-    });
+    }, {}, Unreadable("object"));
   }
 
   Status CheckRecords() {
+    auto unreadable = [&](ByteView key) {
+      ++report_.records;
+      if (key.size() != 40) return Problem("record table: malformed key " + ToHex(key));
+      Hash origin = HashOf(key.first(32));
+      uint64_t index = ReadBigEndian64(key.data() + 32);
+      Problem("record " + std::to_string(index) + " of " + OriginName(origin) + kUnreadable);
+      LogState& log = logs_[origin];
+      log.next_index = std::max(log.next_index, index + 1);  // its leaf stays unknown (zero)
+      if (log.levels.empty()) log.levels.emplace_back();
+      log.levels[0].resize(index + 1);
+    };
     return txn_.Scan(Table::kRecords, {}, [&](ByteView key, ByteView value) -> Result<bool> {
       ++report_.records;
       if (key.size() != 40) {
@@ -138,7 +167,8 @@ class Verifier {
         Problem(name + ": hash chain broken (previous record hash does not match)");
       }
       log.prev_record = this_hash;
-      KH_ASSIGN_OR_RETURN(std::optional<Bytes> entry_bytes, txn_.Get(Table::kObjects, rec->entry_id));
+      KH_ASSIGN_OR_RETURN(std::optional<Bytes> entry_bytes,
+                          Read(Table::kObjects, rec->entry_id, name + ": entry " + ToHex(rec->entry_id)));
       if (!entry_bytes) {
         Problem(name + ": entry " + ToHex(rec->entry_id) + " is missing");
         return true;
@@ -150,8 +180,8 @@ class Verifier {
         Problem(name + ": case chain of case '" + entry->case_id + "' broken");
       }
       tip = this_hash;
-      KH_ASSIGN_OR_RETURN(auto indexed,
-                          txn_.Get(Table::kCaseIndex, keys::CaseRecord(txn_, entry->case_id, origin, index)));
+      KH_ASSIGN_OR_RETURN(auto indexed, Read(Table::kCaseIndex, keys::CaseRecord(txn_, entry->case_id, origin, index),
+                                             name + ": case index entry"));
       if (!indexed || *indexed != Bytes(this_hash.begin(), this_hash.end())) {
         Problem(name + ": case index entry missing or wrong");
       }
@@ -161,20 +191,20 @@ class Verifier {
         if (!linked) Problem(name + ": file index misses manifest " + ToHex(mid));
       }
       // The same signed entry may be logged by two origins; the index names the first.
-      KH_ASSIGN_OR_RETURN(auto location, txn_.Get(Table::kEntryIndex, rec->entry_id));
+      KH_ASSIGN_OR_RETURN(auto location, Read(Table::kEntryIndex, rec->entry_id, name + ": entry index"));
       bool located = false;
       if (location && location->size() == 40) {
         if (*location == keys::EntryLocation(origin, index)) {
           located = true;
         } else {
-          KH_ASSIGN_OR_RETURN(auto there, txn_.Get(Table::kRecords, *location));
+          KH_ASSIGN_OR_RETURN(auto there, Read(Table::kRecords, *location, name + ": entry index target"));
           auto other = there ? DecodeRecord(*there) : Result<Record>(Status::NotFound(""));
           located = other.ok() && other->entry_id == rec->entry_id;
         }
       }
       if (!located) Problem(name + ": entry index does not point to a record of this entry");
       return true;
-    });
+    }, {}, unreadable);
   }
 
   // Recomputes every perfect subtree from the leaves and compares each stored node.
@@ -206,6 +236,12 @@ class Verifier {
         Problem(name + ": hash does not match the records");
       }
       return true;
+    }, {}, [&](ByteView key) {
+      ++report_.tree_nodes;
+      ++seen;
+      if (key.size() != 41) return Problem("tree table: malformed key " + ToHex(key));
+      Problem("Merkle tree node (level " + std::to_string(key[32]) + ", index " +
+              std::to_string(ReadBigEndian64(key.data() + 33)) + ") of " + OriginName(origin) + kUnreadable);
     }));
     if (seen < expected) {
       Problem(OriginName(origin) + ": " + std::to_string(expected - seen) +
@@ -215,13 +251,16 @@ class Verifier {
   }
 
   Status CheckStrayTreeNodes() {
-    return txn_.Scan(Table::kTree, {}, [&](ByteView key, ByteView) -> Result<bool> {
+    auto stray = [&](ByteView key) {
       if (key.size() >= 32 && !logs_.count(HashOf(key.first(32)))) {
         ++report_.tree_nodes;
         Problem("Merkle tree node " + ToHex(key) + ": belongs to no log with records");
       }
+    };
+    return txn_.Scan(Table::kTree, {}, [&](ByteView key, ByteView) -> Result<bool> {
+      stray(key);
       return true;
-    });
+    }, {}, stray);  // unreadable nodes of known logs were named above
   }
 
   Status CheckCheckpoints() {
@@ -234,7 +273,7 @@ class Verifier {
       Hash origin = HashOf(key.first(32));
       uint64_t size = ReadBigEndian64(key.data() + 32);
       std::string name = "checkpoint at size " + std::to_string(size) + " of " + OriginName(origin);
-      KH_ASSIGN_OR_RETURN(std::optional<Bytes> pub, txn_.Get(Table::kOrigins, origin));
+      KH_ASSIGN_OR_RETURN(std::optional<Bytes> pub, Read(Table::kOrigins, origin, "origin " + OriginName(origin)));
       if (!pub || pub->size() != 32) {
         Problem(name + ": the origin's public key is not known");
         return true;
@@ -284,6 +323,11 @@ class Verifier {
       }
       if (root != cp->root) Problem(name + ": Merkle root does not match the records");
       return true;
+    }, {}, [&](ByteView key) {
+      ++report_.checkpoints;
+      if (key.size() != 40) return Problem("checkpoint table: malformed key " + ToHex(key));
+      Problem("checkpoint at size " + std::to_string(ReadBigEndian64(key.data() + 32)) + " of " +
+              OriginName(HashOf(key.first(32))) + kUnreadable);
     });
   }
 
