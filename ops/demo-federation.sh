@@ -78,7 +78,7 @@ STARTED=$SECONDS
 step 1 "three NGOs each create a node"
 for n in "${NODES[@]}"; do
   PORT[$n]=$(free_port)
-  "$KHRONIKA" init --data "$WORK/$n" --name "${NAME[$n]}" >/dev/null 2>&1
+  "$KHRONIKA" init --data "$WORK/$n" --key-file "$WORK/$n.key-file" --name "${NAME[$n]}" >/dev/null 2>&1
   printf 'sync_interval_s = 2\n' >"$WORK/$n/khronika.conf"
   id_json=$("$KHRONIKA" id --data "$WORK/$n" --json)
   NODE_ID[$n]=$(json_field node_id <<<"$id_json")
@@ -138,7 +138,7 @@ say "only the node's keys survive: sealed with \`khronika key export\` and kept 
 ok
 
 step 7 "${NAME[a]} rebuilds its node from its partners"
-"$KHRONIKA" init --data "$WORK/a" --name "${NAME[a]}" --keys "$WORK/offsite/memorial.keys" \
+"$KHRONIKA" init --data "$WORK/a" --key-file "$WORK/a.key-file" --name "${NAME[a]}" --keys "$WORK/offsite/memorial.keys" \
   --passphrase-fd 3 3<<<"$PASSPHRASE" >/dev/null 2>&1 || fail "init --keys"
 printf 'sync_interval_s = 2\n' >"$WORK/a/khronika.conf"
 peer_with_partners a

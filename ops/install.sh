@@ -46,8 +46,12 @@ if ! getent passwd khronika >/dev/null; then
   echo "created system user khronika"
 fi
 install -d -m 0700 -o khronika -g khronika /var/lib/khronika
-if [[ ! -f /var/lib/khronika/node/node.key ]]; then
-  runuser -u khronika -- /usr/bin/khronika init --data /var/lib/khronika/node --name "$(hostname)"
+if [[ ! -f /var/lib/khronika/node/node.key && ! -f /var/lib/khronika/node/node.keyring ]]; then
+  # Encrypted at rest, unlocked by a key file outside the data directory so that the service
+  # starts unattended (init prints the warning); docs/operator.md: move it off the disk or use
+  # a passphrase.
+  runuser -u khronika -- /usr/bin/khronika init --data /var/lib/khronika/node --name "$(hostname)" \
+    --key-file /var/lib/khronika/node.key-file
 fi
 if [[ -d /run/systemd/system ]]; then
   systemctl daemon-reload

@@ -118,7 +118,7 @@ json_field() {  # json_field FIELD  (reads one JSON object on stdin)
 declare -A NODE_ID VKEY COSIGNER FP TOKEN
 for n in "${NODES[@]}"; do
   d=$WORK/$n
-  "$KHRONIKA" init --data "$d" --name "ngo-$n" >/dev/null 2>&1
+  "$KHRONIKA" init --data "$d" --key-file "$d.key-file" --name "ngo-$n" >/dev/null 2>&1
   "$KHRONIKA" keygen --out "$WORK/$n.author.key" >/dev/null 2>&1
   "$KHRONIKA" author add --data "$d" --name "author $n" --pubkey "$WORK/$n.author.key.pub" >/dev/null
   printf 'sync_interval_s = 0\n' >"$d/khronika.conf"

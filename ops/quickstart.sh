@@ -29,9 +29,12 @@ listen=${KHRONIKA_LISTEN:-127.0.0.1:8443}
 
 mkdir -p "$var"
 chmod 700 "$var"
-if [ ! -f "$data/node.key" ]; then
-  echo "== creating a node in $data"
-  "$k" init --data "$data" --name node1 >/dev/null
+key_file=$var/node1.key-file
+if [ ! -f "$data/node.keyring" ] && [ ! -f "$data/node.key" ]; then
+  echo "== creating a node in $data, encrypted at rest"
+  # The quickstart unlocks with a key file beside (never inside) the data directory so that it
+  # starts without a question; `init` prints why that is for trying out only.
+  "$k" init --data "$data" --name node1 --key-file "$key_file" >/dev/null
 fi
 if [ ! -f $var/author.key ]; then
   # A demo author; in real use each author makes a key on their own machine (khronika keygen)
@@ -62,6 +65,11 @@ Submit evidence from another terminal:
     --token \$(cat $var/submitter.token) --key $var/author.key --case demo-case $var/sample-evidence.txt
 
 Check the node's whole store at any time:   $k verify --data $data
+
+WARNING: the store is encrypted, but its key file $key_file sits on the
+same disk, so this node is for trying out. In real use keep the key file off the machine (a USB
+stick you take away), or seal the keys with a passphrase instead:
+  $k passphrase change --data $data
 INFO
 if [[ $check == 1 ]]; then
   "$k" serve --data "$data" --listen "$listen" &

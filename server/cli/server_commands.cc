@@ -272,7 +272,7 @@ Status RunRestore(const Args& args) {
   // The keys: an encrypted node's keyring (in DIR, or --keyring FILE), else its node.key.
   std::filesystem::path key = Node::KeyringPath(dir), staged_key;
   if (auto keyring = args.Get("keyring")) key = *keyring;
-  bool encrypted = std::filesystem::exists(key, ec);
+  bool encrypted = args.Has("keyring") || std::filesystem::exists(key, ec);
   if (!encrypted) {
     key = Node::KeyPath(dir);
     if (!std::filesystem::exists(key, ec)) {
@@ -283,6 +283,9 @@ Status RunRestore(const Args& args) {
       }
       key = *given;
     }
+  }
+  if (!std::filesystem::is_regular_file(key, ec)) {
+    return Status::NotFound(key.string() + " does not exist: the node's keys are needed to restore");
   }
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IOError("create " + dir.string() + ": " + ec.message());

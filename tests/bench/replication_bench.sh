@@ -157,7 +157,7 @@ fig openssl_verify "$(awk '/EdDSA \(Ed25519\)/ && $NF ~ /^[0-9.]+$/ {v=$NF} END 
 step "nodes A and B: init, members of each other, peers of each other; A serves ..."
 "$KHRONIKA" keygen --out "$WORK/author.pem" >/dev/null 2>&1
 for n in A B; do
-  "$KHRONIKA" init --data "$WORK/$n" --name "bench-$n" >/dev/null 2>&1
+  "$KHRONIKA" init --data "$WORK/$n" --key-file "$WORK/$n.key-file" --name "bench-$n" >/dev/null 2>&1
   echo "sync_interval_s = 0" >"$WORK/$n/khronika.conf"   # no scheduled pulls: only ours
 done
 "$KHRONIKA" author add --data "$WORK/A" --name bench --pubkey "$WORK/author.pem.pub" >/dev/null
@@ -280,7 +280,7 @@ fig kbig_b_store_kib "$(du -sk "$WORK/B/store" | cut -f1)"
 
 # ---- 5. a new node C replicates everything from scratch (the analogue of a full clone) ----
 step "khronika sync --data C: a fresh node pulls all $((ENTRIES + 1)) entries ..."
-"$KHRONIKA" init --data "$WORK/C" --name bench-C >/dev/null 2>&1
+"$KHRONIKA" init --data "$WORK/C" --key-file "$WORK/C.key-file" --name bench-C >/dev/null 2>&1
 echo "sync_interval_s = 0" >"$WORK/C/khronika.conf"
 "$KHRONIKA" member add --data "$WORK/C" --vkey "$(idj "$WORK/A" vkey)" \
   --cosigner-vkey "$(idj "$WORK/A" cosigner_vkey)" >/dev/null

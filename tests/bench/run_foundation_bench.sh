@@ -64,7 +64,7 @@ head -c 1G /dev/urandom >"$WORK/big.bin"
 
 # ---- 2. khronika add, 1 KiB entries, one process each ----
 step "khronika add: $CLI_ADDS separate invocations of one 1 KiB file ..."
-"$KHRONIKA" init --data "$WORK/node-small" --name bench >/dev/null 2>&1
+"$KHRONIKA" init --data "$WORK/node-small" --key-file "$WORK/node-small.key-file" --name bench >/dev/null 2>&1
 "$KHRONIKA" keygen --out "$WORK/author.pem" >/dev/null 2>&1
 "$KHRONIKA" author add --data "$WORK/node-small" --name bench --pubkey "$WORK/author.pem.pub" >/dev/null
 t0=$(now_ns)
@@ -131,7 +131,7 @@ fig cp_sync_s "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", (b - a) / 1e9}
 rm -f "$WORK/copy.bin"
 
 step "khronika add of the 1 GiB file ..."
-"$KHRONIKA" init --data "$WORK/node-big" --name bench-big >/dev/null 2>&1
+"$KHRONIKA" init --data "$WORK/node-big" --key-file "$WORK/node-big.key-file" --name bench-big >/dev/null 2>&1
 "$KHRONIKA" author add --data "$WORK/node-big" --name bench --pubkey "$WORK/author.pem.pub" >/dev/null
 /usr/bin/time -f '%e %M %U %S' -o "$WORK/big.time" \
   "$KHRONIKA" add --data "$WORK/node-big" --key "$WORK/author.pem" --case bench-case \

@@ -65,7 +65,7 @@ die() { echo "$0: $*" >&2; exit 1; }
 # A fresh node with one registered author; prints a submitter token.
 new_node() {
   local dir=$1
-  "$KHRONIKA" init --data "$dir" --name bench >/dev/null 2>&1
+  "$KHRONIKA" init --data "$dir" --key-file "$dir.key-file" --name bench >/dev/null 2>&1
   "$KHRONIKA" author add --data "$dir" --name bench --pubkey "$WORK/author.pem.pub" >/dev/null
   "$KHRONIKA" token create --data "$dir" --role submitter 2>/dev/null
 }
@@ -167,7 +167,7 @@ done
 step "loopback TLS 1.3: openssl s_server -WWW, curl of the 1 GiB file (best of 2) ..."
 TLS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # The same kind of certificate as a node's (ECDSA P-256, made by `khronika init`).
-"$KHRONIKA" init --data "$WORK/node-tls" --name tls >/dev/null 2>&1
+"$KHRONIKA" init --data "$WORK/node-tls" --key-file "$WORK/node-tls.key-file" --name tls >/dev/null 2>&1
 (cd "$WORK/www" && exec openssl s_server -quiet -WWW -tls1_3 -accept "127.0.0.1:$TLS_PORT" \
   -cert "$WORK/node-tls/tls.crt" -key "$WORK/node-tls/tls.key" </dev/null >"$WORK/s_server.log" 2>&1) &
 TLS_PID=$!

@@ -599,7 +599,7 @@ def main(argv):
 def exercise(kh, work, schemas, strict):
     data = os.path.join(work, "node")
     step("make a node, authors and tokens")
-    run([kh, "init", "--data", data, "--name", "api-schema"])
+    run([kh, "init", "--data", data, "--name", "api-schema", "--key-file", data + ".key-file"])
     alice_pem, mallory_pem = os.path.join(work, "alice.pem"), os.path.join(work, "mallory.pem")
     alice = run([kh, "keygen", "--out", alice_pem]).split()[0]
     mallory = run([kh, "keygen", "--out", mallory_pem]).split()[0]  # never registered

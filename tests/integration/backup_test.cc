@@ -35,7 +35,7 @@ TEST(BackupTest, BackupWhileServingRestoresAVerifiedPrefix) {
 
   std::filesystem::path restored = node / "restored";
   RunResult r = RunKhronika({"restore", "--from", backup.string(), "--data", restored.string(),
-                             "--node-key", (node.data() / "node.key").string()});
+                             "--keyring", (node.data() / "node.keyring").string()});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("backup verified"), std::string::npos);
   std::vector<json> original = LogJson(node.data());
@@ -66,34 +66,45 @@ TEST(BackupTest, DamagedBackupIsRefusedAndNothingIsPutInPlace) {
   ASSERT_EQ(node.Submit(submitter.secret, "case-d", {node / "s.txt"}).exit_code, 0);
   std::filesystem::path backup = node / "node.backup";
   ASSERT_EQ(RunKhronika({"backup", "--data", node.data().string(), "--out", backup.string()}).exit_code, 0);
-  // Flip one bit of the record inside the backup file.
+  // The node is encrypted, so is its backup: the record's bytes are not in the file. One bit of
+  // the stored record is flipped through LMDB, in a scratch copy of the backup.
   auto record_bytes = FromHex(LogJson(node.data())[0]["record_hex"].get<std::string>());
   ASSERT_TRUE(record_bytes.ok());
-  std::string record(AsChars(*record_bytes));
-  std::string image = ReadFile(backup);
-  size_t at = image.find(record);
-  ASSERT_NE(at, std::string::npos);
-  image[at + record.size() - 2] ^= 0x01;
-  WriteFile(backup, image);
+  EXPECT_EQ(ReadFile(backup).find(std::string(AsChars(*record_bytes))), std::string::npos);
+  Bytes record_key = *FromHex(IdOf(node.data())["node_id"].get<std::string>());
+  AppendBigEndian64(record_key, 0);
+  auto flip_record = [&] {
+    std::filesystem::path scratch = node / "scratch";
+    std::filesystem::remove_all(scratch);
+    std::filesystem::create_directories(scratch);
+    std::filesystem::copy_file(backup, scratch / "data.mdb");
+    ASSERT_TRUE(FlipStoredValueBit(scratch, "records", std::string(AsChars(record_key))));
+    std::filesystem::copy_file(scratch / "data.mdb", backup, std::filesystem::copy_options::overwrite_existing);
+  };
+  flip_record();
+  std::filesystem::path keyring = node.data() / "node.keyring";
   std::filesystem::path target = node / "target";
   RunResult r = RunKhronika({"restore", "--from", backup.string(), "--data", target.string(),
-                             "--node-key", (node.data() / "node.key").string()});
+                             "--keyring", keyring.string()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.out.find("FAIL record 0"), std::string::npos) << r.out;
   EXPECT_FALSE(std::filesystem::exists(target / "store"));
-  EXPECT_FALSE(std::filesystem::exists(target / "node.key"));
+  EXPECT_FALSE(std::filesystem::exists(target / "node.keyring"));
   // A node with no federation may say so and append at once.
   std::filesystem::path alone = node / "alone";
-  std::string clean_image = ReadFile(backup);
-  clean_image[at + record.size() - 2] ^= 0x01;
-  WriteFile(backup, clean_image);
+  flip_record();  // the same bit back
   RunResult standalone = RunKhronika({"restore", "--from", backup.string(), "--data", alone.string(),
-                                      "--node-key", (node.data() / "node.key").string(), "--standalone"});
+                                      "--keyring", keyring.string(), "--standalone"});
   ASSERT_EQ(standalone.exit_code, 0) << standalone.out << standalone.err;
   RunResult add = RunKhronika({"add", "--data", alone.string(), "--key", node.key().string(), "--case",
                                "case-d", "--json", (node / "s.txt").string()});
   ASSERT_EQ(add.exit_code, 0) << add.err;
   EXPECT_EQ(json::parse(add.out)["index"], 1);
+  // An encrypted backup does not open with the node key alone.
+  WriteFile(node / "some.key", "not used");
+  RunResult pem_only = RunKhronika({"restore", "--from", backup.string(), "--data", (node / "t3").string(),
+                                    "--node-key", (node / "some.key").string()});
+  EXPECT_EQ(pem_only.exit_code, 1);
   // Without the key the restore cannot even check the signatures: a usage error.
   RunResult no_key = RunKhronika({"restore", "--from", backup.string(), "--data", (node / "t2").string()});
   EXPECT_EQ(no_key.exit_code, 2);

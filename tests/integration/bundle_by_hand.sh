@@ -266,8 +266,8 @@ cd "$WORK"
 id_field() { "$KH" id --data "$1" | awk -v k="$2" '$1 == k {print $2}'; }
 
 step "build node A (one author, two cases) and node B (one author), and federate them"
-"$KH" init --data a --name ngo-a >/dev/null 2>&1
-"$KH" init --data b --name ngo-b >/dev/null 2>&1
+"$KH" init --data a --key-file a.key-file --name ngo-a >/dev/null 2>&1
+"$KH" init --data b --key-file b.key-file --name ngo-b >/dev/null 2>&1
 "$KH" keygen --out alice.pem >/dev/null 2>&1
 "$KH" keygen --out bohdan.pem >/dev/null 2>&1
 "$KH" author add --data a --name alice --pubkey alice.pem.pub >/dev/null

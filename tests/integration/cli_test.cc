@@ -234,16 +234,6 @@ std::map<std::string, std::string> Snapshot(const std::filesystem::path& dir) {
   return files;
 }
 
-// Runs khronika with a passphrase file on descriptor 3, as a script would.
-RunResult WithPassphrases(const std::filesystem::path& file, const std::vector<std::string>& args) {
-  std::string cmd = "exec \"$0\"";
-  for (size_t i = 0; i < args.size(); ++i) cmd += " \"$" + std::to_string(i + 1) + "\"";
-  cmd += " --passphrase-fd 3 3<\"" + file.string() + "\"";
-  std::vector<std::string> argv = {"bash", "-c", cmd, KHRONIKA_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return RunProgram(argv);
-}
-
 TEST(CliTest, EncryptedNodeOpensOnlyWithItsPassphraseAndChangesIt) {
   TempDir dir;
   std::string data = (dir / "node").string();
@@ -253,42 +243,42 @@ TEST(CliTest, EncryptedNodeOpensOnlyWithItsPassphraseAndChangesIt) {
   WriteFile(dir / "second", "second passphrase of ngo\n");
   WriteFile(dir / "short", "short\n");
 
-  RunResult weak = WithPassphrases(dir / "short", {"init", "--data", data});
+  RunResult weak = RunKhronikaWithFd3(dir / "short", {"init", "--data", data});
   EXPECT_EQ(weak.exit_code, 1);
   EXPECT_NE(weak.err.find("at least 12"), std::string::npos) << weak.err;
   EXPECT_FALSE(std::filesystem::exists(dir / "node" / "node.keyring"));
 
-  RunResult init = WithPassphrases(dir / "first", {"init", "--data", data, "--name", "ngo-enc"});
+  RunResult init = RunKhronikaWithFd3(dir / "first", {"init", "--data", data, "--name", "ngo-enc"});
   ASSERT_EQ(init.exit_code, 0) << init.err;
   EXPECT_EQ(FileMode(dir / "node" / "node.keyring"), 0600u);
   EXPECT_FALSE(std::filesystem::exists(dir / "node" / "node.key"));
   EXPECT_FALSE(std::filesystem::exists(dir / "node" / "cosigner.key"));
   std::string keyring = ReadFile(dir / "node" / "node.keyring");
   EXPECT_EQ(keyring.find("PRIVATE KEY"), std::string::npos);
-  nlohmann::json id = nlohmann::json::parse(WithPassphrases(dir / "first", {"id", "--data", data, "--json"}).out);
+  nlohmann::json id = nlohmann::json::parse(RunKhronikaWithFd3(dir / "first", {"id", "--data", data, "--json"}).out);
 
   // No passphrase, or a wrong one: refused, and not one byte of the directory changes.
   auto before = Snapshot(dir / "node");
   RunResult none = RunKhronika({"log", "--data", data});
   EXPECT_EQ(none.exit_code, 2);
   EXPECT_NE(none.err.find("passphrase"), std::string::npos) << none.err;
-  RunResult wrong = WithPassphrases(dir / "wrong", {"verify", "--data", data});
+  RunResult wrong = RunKhronikaWithFd3(dir / "wrong", {"verify", "--data", data});
   EXPECT_EQ(wrong.exit_code, 1);
   EXPECT_NE(wrong.err.find("wrong passphrase"), std::string::npos) << wrong.err;
-  RunResult wrong_write = WithPassphrases(dir / "wrong", {"token", "create", "--data", data, "--role", "reader"});
+  RunResult wrong_write = RunKhronikaWithFd3(dir / "wrong", {"token", "create", "--data", data, "--role", "reader"});
   EXPECT_EQ(wrong_write.exit_code, 1);
   EXPECT_EQ(Snapshot(dir / "node"), before);
 
-  RunResult change = WithPassphrases(dir / "change", {"passphrase", "change", "--data", data});
+  RunResult change = RunKhronikaWithFd3(dir / "change", {"passphrase", "change", "--data", data});
   ASSERT_EQ(change.exit_code, 0) << change.err;
   EXPECT_EQ(ReadFile(dir / "node" / "store" / "data.mdb"), before[(dir / "node" / "store" / "data.mdb").string()]);
-  EXPECT_EQ(WithPassphrases(dir / "first", {"verify", "--data", data}).exit_code, 1);
-  RunResult after = WithPassphrases(dir / "second", {"id", "--data", data, "--json"});
+  EXPECT_EQ(RunKhronikaWithFd3(dir / "first", {"verify", "--data", data}).exit_code, 1);
+  RunResult after = RunKhronikaWithFd3(dir / "second", {"id", "--data", data, "--json"});
   ASSERT_EQ(after.exit_code, 0) << after.err;
   EXPECT_EQ(nlohmann::json::parse(after.out)["node_id"], id["node_id"]);
 
   // To a key file, after which the node opens with no question.
-  RunResult to_file = WithPassphrases(dir / "second", {"passphrase", "change", "--data", data,
+  RunResult to_file = RunKhronikaWithFd3(dir / "second", {"passphrase", "change", "--data", data,
                                                        "--new-key-file", (dir / "usb.key").string()});
   ASSERT_EQ(to_file.exit_code, 0) << to_file.err;
   EXPECT_EQ(FileMode(dir / "usb.key"), 0600u);

@@ -34,7 +34,8 @@ constexpr const char* kNoSchedule = "sync_interval_s = 0\n";
 // A node whose server can be stopped and started again (on a new port each time).
 class FedNode {
  public:
-  FedNode() : node_(MakeNodeWithAuthor(dir_)) {
+  // Encrypted unless `encrypted` is false (a node whose disk the test edits by content).
+  explicit FedNode(bool encrypted = true) : node_(MakeNodeWithAuthor(dir_, encrypted)) {
     WriteFile(node_.data / "khronika.conf", kNoSchedule);
     RunResult r = RunKhronika({"id", "--data", node_.data.string(), "--json"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -285,7 +286,8 @@ TEST(FederationFaultsTest, RelayCarriesALogPastItsStoppedOrigin) {
 // ---------------------------------------------------------------------------------------------
 
 TEST(FederationFaultsTest, HostilePeerServingATamperedRecordIsRefusedAndNothingIsKept) {
-  FedNode a, p, q;
+  FedNode a, q;
+  FedNode p(/*encrypted=*/false);  // its record is found in data.mdb by its bytes
   Member(p, a);
   Member(q, a);
   a.Start();
@@ -476,18 +478,17 @@ TEST(FederationFaultsTest, SyncKilledMidPullLeavesACleanStoreAndResumes) {
                              *target / "sync1.out", *target / "sync1.err");
     bool killed = false;
     // Watch B's store from here (a read-only LMDB handle sees each commit of the sync at once).
-    std::unique_ptr<Store> watch;
+    std::unique_ptr<Node> watch;
     auto origin_hash = ParseHashHex(origin);
     ASSERT_TRUE(origin_hash.ok());
     for (int i = 0; i < 200000; ++i) {
       if (!watch) {
-        auto opened = Store::Open(std::filesystem::path(target->data()) / "store",
-                                  StoreOptions{.read_only = true});
+        auto opened = Node::Open(target->data(), StoreOptions{.read_only = true});
         if (opened.ok()) watch = std::move(*opened);
       }
       uint64_t held = 0;
       if (watch) {
-        Status st = watch->View([&](ReadTxn& txn) -> Status {
+        Status st = watch->store().View([&](ReadTxn& txn) -> Status {
           KH_ASSIGN_OR_RETURN(held, LogSize(txn, *origin_hash));
           return Status::Ok();
         });

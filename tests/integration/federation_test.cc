@@ -62,13 +62,16 @@ TEST(FederationTest, LogsReplicateAndARaidedNodeIsRebuiltFromItsPeers) {
   RunResult cp_c = RunKhronika({"checkpoint", "--data", c.data().string(), "--origin", origin_a});
   EXPECT_EQ(cp_a.out, cp_c.out);
 
-  // The raid: A's disk is seized. Only its node key was kept off-site.
-  std::string kept_key = ReadFile(a.data() / "node.key");
+  // The raid: A's disk is seized. Only its keys, sealed by `key export`, were kept off-site.
+  WriteFile(a / "export-passphrase", "kept apart from the sealed keys\n");
+  RunResult exported = RunKhronikaWithFd3(a / "export-passphrase", {"key", "export", "--data", a.data().string(),
+                                                                    "--out", (a / "offsite.keys").string()});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
   std::filesystem::path restored = a / "restored";
   a.server().Stop();
-  WriteFile(a / "offsite-node.key", kept_key);
-  RunResult init = RunKhronika({"init", "--data", restored.string(), "--name", "ngo-a",
-                                "--node-key", (a / "offsite-node.key").string()});
+  RunResult init = RunKhronikaWithFd3(a / "export-passphrase",
+                                      {"init", "--data", restored.string(), "--name", "ngo-a", "--keys",
+                                       (a / "offsite.keys").string(), "--key-file", (a / "restored.key-file").string()});
   ASSERT_EQ(init.exit_code, 0) << init.err;
   EXPECT_EQ(IdOf(restored)["node_id"], origin_a);
   // Until its own log is back, the restored node refuses to append (it would fork its log).

@@ -25,7 +25,7 @@ HAVE_MDB_DUMP=0
 command -v mdb_dump >/dev/null && HAVE_MDB_DUMP=1
 
 step "an empty node: size-0 checkpoint (expect success)"
-"$KH" init --data "$D" --name indep-test >/dev/null 2>&1
+"$KH" init --data "$D" --no-encryption --name indep-test >/dev/null 2>&1
 $VERIFY "$KH" "$D" || fail "independent verifier rejected an empty node"
 if [ "$HAVE_MDB_DUMP" = 1 ]; then
   $VERIFY "$KH" "$D" --store-dump || fail "independent verifier (--store-dump) rejected an empty node"
@@ -260,7 +260,7 @@ EOF
 
 step "an empty node whose signed size-0 checkpoint has a wrong root (expect failure)"
 E=$WORK/empty-node
-"$KH" init --data "$E" --name indep-empty >/dev/null 2>&1
+"$KH" init --data "$E" --no-encryption --name indep-empty >/dev/null 2>&1
 E_VKEY=$("$KH" id --data "$E" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["vkey"])')
 python3 "$WORK/forge.py" empty-checkpoint "$E/node.key" "$E_VKEY" >"$WORK/checkpoint.empty-bad"
 DATA=$E expect_failure "SHA-256 of the empty string" --checkpoint-file "$WORK/checkpoint.empty-bad"

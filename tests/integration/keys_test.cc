@@ -43,13 +43,17 @@ TEST(KeyExportTest, SealedIdentityComesBackOnlyWithThePassphrase) {
   EXPECT_FALSE(fs::exists(again));
 
   // The right one: the same node id, witness key and TLS certificate.
-  RunResult right = WithPassphrase(pass, "init --data " + again.string() + " --name rebuilt --keys " + sealed.string());
+  RunResult right = WithPassphrase(pass, "init --data " + again.string() + " --name rebuilt --keys " +
+                                             sealed.string() + " --key-file " + (dir / "rebuilt.key-file").string());
   ASSERT_EQ(right.exit_code, 0) << right.err;
   nlohmann::json before = IdOf(node.data), after = IdOf(again);
   for (const char* field : {"node_id", "vkey", "cosigner_vkey", "cert_sha256"}) {
     EXPECT_EQ(after[field], before[field]) << field;
   }
-  EXPECT_EQ(ReadFile(again / "node.key"), ReadFile(node.data / "node.key"));
+  // Encrypted again, under its own new data key: the keys are nowhere in the clear.
+  EXPECT_TRUE(fs::exists(again / "node.keyring"));
+  EXPECT_FALSE(fs::exists(again / "node.key"));
+  EXPECT_EQ(RunKhronika({"verify", "--data", again.string()}).exit_code, 0);
 
   // A short passphrase is refused at export; no file is written.
   RunResult weak = WithPassphrase("short", "key export --data " + node.data.string() + " --out " +

@@ -147,8 +147,8 @@ TEST(MirrorTest, VerifyIsCleanThenNamesAForgedFile) {
 TEST(MirrorTest, TwoNodesSyncOnlyThroughAGitRelay) {
   TempDir dir;
   fs::path a = dir / "a", b = dir / "b", key = dir / "author.key";
-  ASSERT_EQ(RunKhronika({"init", "--data", a.string(), "--name", "ngo-a"}).exit_code, 0);
-  ASSERT_EQ(RunKhronika({"init", "--data", b.string(), "--name", "ngo-b"}).exit_code, 0);
+  ASSERT_EQ(RunKhronika({"init", "--data", a.string(), "--name", "ngo-a", "--key-file", a.string() + ".key-file"}).exit_code, 0);
+  ASSERT_EQ(RunKhronika({"init", "--data", b.string(), "--name", "ngo-b", "--key-file", b.string() + ".key-file"}).exit_code, 0);
   ASSERT_EQ(RunKhronika({"keygen", "--out", key.string()}).exit_code, 0);
   for (const fs::path& n : {a, b}) {
     ASSERT_EQ(RunKhronika({"author", "add", "--data", n.string(), "--name", "Reporter", "--pubkey",
@@ -230,7 +230,7 @@ TEST(MirrorTest, ImportTakesOnlyRosterMembersAndPushRefusesAnotherHistory) {
             0);
   json id = IdOf(node.data);
   fs::path fresh = dir / "fresh";
-  ASSERT_EQ(RunKhronika({"init", "--data", fresh.string(), "--name", "fresh"}).exit_code, 0);
+  ASSERT_EQ(RunKhronika({"init", "--data", fresh.string(), "--name", "fresh", "--key-file", fresh.string() + ".key-file"}).exit_code, 0);
   RunResult stranger = RunKhronika({"mirror", "import", "--data", fresh.string(), "--git", mirror.string()});
   EXPECT_EQ(stranger.exit_code, 0) << stranger.out << stranger.err;
   EXPECT_NE(stranger.out.find("skipped: not a federation member here"), std::string::npos) << stranger.out;

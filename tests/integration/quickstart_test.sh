@@ -21,6 +21,13 @@ node_id=$(sed -n 's/^Node id: *\([0-9a-f]\{64\}\)$/\1/p' <<<"$first")
 grep -Eq "^Admin token: +khr_[0-9a-f]{64} " <<<"$first" || fail "no admin token printed"
 grep -q "submit --node https://127.0.0.1:$port --pin sha256:" <<<"$first" || fail "no submit command printed"
 [[ $(stat -c %a "$WORK/var/admin.token") == 600 ]] || fail "admin.token is not mode 0600"
+# Encrypted at rest, with its key file outside the data directory, and a warning saying so.
+[[ -f "$WORK/var/node1/node.keyring" && ! -e "$WORK/var/node1/node.key" ]] || fail "the node is not encrypted"
+[[ $(stat -c %a "$WORK/var/node1.key-file") == 600 ]] || fail "no key file (mode 0600) outside the data directory"
+grep -q "^WARNING: the store is encrypted, but its key file" <<<"$first" || fail "no key file warning"
+if grep -rqa "Sample evidence made by the Khronika quickstart" "$WORK/var/node1"; then
+  fail "the sample evidence is readable in the data directory"
+fi
 
 # The printed submit command works as printed.
 cmd=$(grep -A1 "submit --node" <<<"$first" | tr -d '\\\n' | sed 's/  */ /g')

@@ -117,6 +117,15 @@ void WritePseudoRandomFile(const std::filesystem::path& path, uint64_t size, uin
   if (!f) throw std::runtime_error("cannot write " + path.string());
 }
 
+RunResult RunKhronikaWithFd3(const std::filesystem::path& file, const std::vector<std::string>& args) {
+  std::string cmd = "exec \"$0\"";
+  for (size_t i = 0; i < args.size(); ++i) cmd += " \"$" + std::to_string(i + 1) + "\"";
+  cmd += " --passphrase-fd 3 3<\"" + file.string() + "\"";
+  std::vector<std::string> argv = {"bash", "-c", cmd, KHRONIKA_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunProgram(argv);
+}
+
 LocalNode MakeNodeWithAuthor(const TempDir& dir, bool encrypted) {
   LocalNode node{dir / "node", dir / "author.key"};
   // Encrypted, as `khronika init` makes every node unless told otherwise; the key file lives

@@ -32,6 +32,9 @@ struct RunResult {
 
 // Runs the khronika binary with `args`, capturing stdout and stderr.
 RunResult RunKhronika(const std::vector<std::string>& args);
+// Runs khronika with `args` and --passphrase-fd 3, descriptor 3 reading `file`, as a script
+// that feeds passphrases would.
+RunResult RunKhronikaWithFd3(const std::filesystem::path& file, const std::vector<std::string>& args);
 // Runs any program (argv[0] looked up in PATH).
 RunResult RunProgram(const std::vector<std::string>& argv);
 
