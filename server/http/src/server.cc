@@ -216,6 +216,7 @@ class Session : public std::enable_shared_from_this<Session> {
     request->target = std::string(req.target());
     request->authorization = std::string(req[http::field::authorization]);
     request->range = std::string(req[http::field::range]);
+    request->if_none_match = std::string(req[http::field::if_none_match]);
     request->body = std::move(req.body());
     request->peer_cert_sha256 = peer_cert_sha256_;
     body_parser_.reset();
@@ -242,7 +243,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void SetCommonHeaders(Response& res, const ApiResponse& r, bool close) {
     res.set(http::field::content_type, r.content_type);
     res.set(http::field::cache_control, "no-store");
-    res.set("X-Content-Type-Options", "nosniff");
+    for (const auto& [name, value] : SecurityHeaders()) res.set(name, value);
     for (const auto& [name, value] : r.headers) res.set(name, value);
     res.keep_alive(keep_alive_ && !close && !server_.draining);
   }
