@@ -135,6 +135,10 @@ try {
   await photo.locator('.message.verified').waitFor();
   assert.match(await photo.textContent(), /Each of its 2 pieces/);
   await shot(page, '03-lawyer-verified.png');
+  // The picture in docs/lawyer.md: one entry with its two files verified, at a modest width.
+  await page.setViewportSize({ width: 960, height: 900 });
+  await entries.nth(0).screenshot({ path: join(ARTIFACTS, 'console-lawyer.png') });
+  await page.setViewportSize({ width: 1280, height: 900 });
 
   step('export the court bundle as a .tar');
   const [bundle] = await Promise.all([page.waitForEvent('download'),
