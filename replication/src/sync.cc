@@ -280,7 +280,7 @@ class LogImporter {
         expected_case = tip->second;
       } else {
         KH_ASSIGN_OR_RETURN(auto held, txn.Last(Table::kCaseIndex,
-                                                keys::CasePrefix(v.entry.case_id, head_.origin)));
+                                                keys::CasePrefix(txn, v.entry.case_id, head_.origin)));
         if (held) expected_case = ToHash(held->second);
       }
       if (v.record.prev_case_record != expected_case) {
@@ -358,7 +358,7 @@ class LogImporter {
         KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kRecords, keys::Record(head_.origin, v.record.index),
                                             v.record_bytes));
         KH_RETURN_IF_ERROR(txn.Put(Table::kCaseIndex,
-                                   keys::CaseRecord(v.entry.case_id, head_.origin, v.record.index),
+                                   keys::CaseRecord(txn, v.entry.case_id, head_.origin, v.record.index),
                                    v.record_hash));
         // The same signed entry may sit in two logs; the index keeps the first place it was seen.
         KH_ASSIGN_OR_RETURN(bool indexed, txn.Contains(Table::kEntryIndex, v.record.entry_id));

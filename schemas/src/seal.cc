@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <memory>
@@ -72,6 +73,17 @@ Result<Bytes> AeadOpen(const SymmetricKey& key, ByteView sealed, ByteView associ
   if (!ok) {
     OPENSSL_cleanse(out.data(), out.size());
     return Status::Corruption("authentication failed: the value was altered or the key is wrong");
+  }
+  return out;
+}
+
+Hash KeyedHash(const SymmetricKey& key, ByteView data) {
+  Hash out{};
+  unsigned int len = 0;
+  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), data.data(), data.size(),
+           out.data(), &len) == nullptr ||
+      len != out.size()) {
+    std::abort();  // only on allocation failure
   }
   return out;
 }

@@ -27,6 +27,17 @@ TEST(AeadTest, RoundTripAndEveryAlterationIsRefused) {
   EXPECT_EQ(AeadOpen(key, AeadSeal(key, {}, {}), {}).value(), Bytes{});
 }
 
+TEST(KeyedHashTest, MatchesPythonsHmacAndDependsOnTheKey) {
+  SymmetricKey key;
+  for (size_t i = 0; i < key.size(); ++i) key[i] = static_cast<uint8_t>(i);
+  // python3 -c "import hmac,hashlib; print(hmac.new(bytes(range(32)), b'case-2026-001',
+  //             hashlib.sha256).hexdigest())"
+  EXPECT_EQ(ToHex(KeyedHash(key, AsBytes(std::string_view("case-2026-001")))),
+            "2bd742869b69ca8fd3167582faba0f4f1e3687100ec2dfb5a0bc4d9a9e33e069");
+  EXPECT_NE(KeyedHash(RandomSymmetricKey(), AsBytes(std::string_view("case-2026-001"))),
+            KeyedHash(key, AsBytes(std::string_view("case-2026-001"))));
+}
+
 TEST(SealTest, PassphraseRoundTripWrongPassphraseAndTampering) {
   Bytes secret = {1, 2, 3, 4, 5};
   Bytes sealed = SealWithPassphrase(secret, "correct horse battery staple", kFast).value();

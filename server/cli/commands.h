@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "args.h"
+#include "khronika/log/keyring.h"
 
 namespace khronika {
 class Node;
@@ -32,9 +33,15 @@ std::vector<Command> FederationCommands();
 std::vector<Command> EvidenceCommands();  // export, verify-bundle
 std::vector<Command> MirrorCommands();    // mirror export|verify|import|push
 
-// Opens the node named by --data, with the map size of --map-size when given. Every command
-// that works on a data directory goes through here.
+// Opens the node named by --data, with the map size of --map-size when given, unlocking an
+// encrypted node with --key-file or its passphrase (--passphrase-fd, a systemd credential or
+// the terminal). Every command that works on a data directory goes through here.
 Result<std::unique_ptr<Node>> OpenNode(const Args& args, bool read_only);
+// What opens the node in `dir` (empty for a node in clear, or one whose key file is where its
+// keyring remembers it).
+Result<Unlock> UnlockFrom(const Args& args, const std::filesystem::path& dir);
+// The options every command with --data takes to unlock an encrypted node.
+void AddUnlockOptions(std::vector<Command>& commands);
 
 // --node, --token, --pin, --cacert (or KHRONIKA_NODE, KHRONIKA_TOKEN) for commands that talk to
 // a node over HTTPS.

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -160,7 +161,10 @@ Status RunKeyExport(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::string out, args.Require("out"));
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, true));
   std::filesystem::path dir = *args.Get("data");
-  KH_ASSIGN_OR_RETURN(std::string cosigner, ReadSmallFile(Node::CosignerKeyPath(dir), 16 * 1024));
+  if (node->cosigner_verifier_key().empty()) {
+    return Status::NotFound("this node has no witness key yet: run any command that writes (or serve) once");
+  }
+  std::string cosigner = node->cosigner_key().ToPem();
   KH_ASSIGN_OR_RETURN(std::string tls_cert, ReadSmallFile(dir / "tls.crt", 16 * 1024));
   KH_ASSIGN_OR_RETURN(std::string tls_key, ReadSmallFile(dir / "tls.key", 16 * 1024));
   KH_ASSIGN_OR_RETURN(std::string passphrase,
@@ -192,31 +196,54 @@ Status RunKeyExport(const Args& args) {
 Status RunInit(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::string dir, args.Require("data"));
   std::string name = args.Get("name").value_or("khronika-node");
-  KH_ASSIGN_OR_RETURN(StoreOptions options, StoreOptionsFrom(args, false));
-  std::optional<SigningKey> existing;
+  NodeInitOptions init;
+  KH_ASSIGN_OR_RETURN(init.store, StoreOptionsFrom(args, false));
+  if (args.Has("no-encryption") && args.Has("key-file")) {
+    return UsageError("give --key-file or --no-encryption, not both");
+  }
+  if (Node::IsEncrypted(dir) || std::filesystem::exists(Node::KeyPath(dir)) ||
+      std::filesystem::exists(Node::StorePath(dir) / "data.mdb")) {
+    return Status::AlreadyExists("a node already exists in " + dir);
+  }
   std::optional<SealedKeys> sealed;
   if (auto keys_path = args.Get("keys")) {
     if (args.Has("node-key")) return UsageError("give --keys or --node-key, not both");
     KH_ASSIGN_OR_RETURN(sealed, ReadSealedKeys(args, *keys_path));
-    KH_ASSIGN_OR_RETURN(existing, SigningKey::FromPem(sealed->node_key));
-    if (std::filesystem::exists(Node::KeyPath(dir)) || std::filesystem::exists(Node::CosignerKeyPath(dir))) {
-      return Status::AlreadyExists("a node already exists in " + dir);
-    }
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return Status::IOError("create " + dir + ": " + ec.message());
-    ::chmod(dir.c_str(), 0700);
-    // Node::Init keeps a witness key it finds in place, so partners' rosters stay right.
-    KH_RETURN_IF_ERROR(WriteNewFile(Node::CosignerKeyPath(dir), sealed->cosigner_key, 0600));
+    KH_ASSIGN_OR_RETURN(init.node_key, SigningKey::FromPem(sealed->node_key));
+    // The same witness key as before, so partners' rosters stay right.
+    KH_ASSIGN_OR_RETURN(init.cosigner_key, SigningKey::FromPem(sealed->cosigner_key));
   }
   if (auto key_path = args.Get("node-key")) {
     KH_ASSIGN_OR_RETURN(std::string pem, ReadSmallFile(*key_path, 16 * 1024));
     auto key = SigningKey::FromPem(pem);
     if (!key.ok()) return key.status().Annotate(*key_path);
-    existing = std::move(key).value();
+    init.node_key = std::move(key).value();
   }
-  bool restoring = existing.has_value();
-  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Node::Init(dir, name, options, std::move(existing)));
+  bool created_key_file = false;
+  if (!args.Has("no-encryption")) {
+    if (auto key_file = args.Get("key-file")) {
+      std::error_code ec;
+      auto abs_dir = std::filesystem::weakly_canonical(dir, ec);
+      auto abs_key = std::filesystem::weakly_canonical(*key_file, ec);
+      auto rel = abs_key.lexically_relative(abs_dir);
+      if (!rel.empty() && *rel.begin() != "..") {
+        return UsageError("the key file must live outside the data directory (ideally off this disk)");
+      }
+      if (!std::filesystem::exists(*key_file)) {
+        KH_RETURN_IF_ERROR(CreateKeyFile(*key_file));
+        created_key_file = true;
+      }
+      init.seal_with = Unlock{.passphrase = "", .key_file = abs_key};
+    } else {
+      KH_ASSIGN_OR_RETURN(std::string passphrase,
+                          ReadPassphrase(args, "new passphrase for the node in " + dir, /*confirm=*/true));
+      init.seal_with = Unlock{.passphrase = std::move(passphrase), .key_file = {}};
+    }
+  }
+  bool restoring = init.node_key.has_value();
+  auto made = Node::Init(dir, name, std::move(init));
+  if (!made.ok()) return made.status();
+  std::unique_ptr<Node> node = std::move(made).value();
   std::filesystem::path cert = std::filesystem::path(dir) / "tls.crt";
   if (sealed) {  // the same certificate as before: partners need not pin a new one
     KH_RETURN_IF_ERROR(WriteNewFile(std::filesystem::path(dir) / "tls.key", sealed->tls_key, 0600));
@@ -228,12 +255,50 @@ Status RunInit(const Args& args) {
   std::cout << "node_id " << ToHex(node->id()) << "\n"
             << "vkey " << node->verifier_key() << "\n"
             << "cert_sha256 " << fingerprint << "\n";
-  std::cerr << "created node '" << name << "' in " << dir << " (key: "
-            << Node::KeyPath(dir).string() << ", mode 0600)\n";
+  if (node->encrypted()) {
+    std::cerr << "created node '" << name << "' in " << dir << ", encrypted at rest; its keys are "
+              << "sealed in " << Node::KeyringPath(dir).string();
+    if (auto key_file = args.Get("key-file")) {
+      std::cerr << " under the key file " << *key_file << (created_key_file ? " (new, mode 0600)" : "")
+                << "\nWARNING: whoever holds that key file can read this node. In real use keep it "
+                   "off this machine (a USB stick you take away), or use a passphrase instead "
+                   "(`khronika passphrase change`).\n";
+    } else {
+      std::cerr << " under your passphrase; without it nothing here can be read\n";
+    }
+  } else {
+    std::cerr << "created node '" << name << "' in " << dir << " WITHOUT encryption (key: "
+              << Node::KeyPath(dir).string() << ", mode 0600): a seized disk reveals everything\n";
+  }
   if (restoring) {
     std::cerr << "this node took back an earlier identity: add members and peers, then run "
                  "`khronika sync` to pull its own log back from them before serving\n";
   }
+  return Status::Ok();
+}
+
+// ---- passphrase change ----
+Status RunPassphraseChange(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::string dir, args.Require("data"));
+  if (!Node::IsEncrypted(dir)) {
+    return Status::InvalidArgument("the node in " + dir + " is not encrypted: nothing to change");
+  }
+  KH_ASSIGN_OR_RETURN(Unlock current, UnlockFrom(args, dir));
+  Unlock next;
+  if (auto key_file = args.Get("new-key-file")) {
+    if (!std::filesystem::exists(*key_file)) KH_RETURN_IF_ERROR(CreateKeyFile(*key_file));
+    std::error_code ec;
+    next.key_file = std::filesystem::weakly_canonical(*key_file, ec);
+  } else {
+    KH_ASSIGN_OR_RETURN(next.passphrase, ReadPassphrase(args, "new passphrase", /*confirm=*/true));
+  }
+  Status st = Node::ChangeUnlock(dir, current, next);
+  OPENSSL_cleanse(current.passphrase.data(), current.passphrase.size());
+  OPENSSL_cleanse(next.passphrase.data(), next.passphrase.size());
+  KH_RETURN_IF_ERROR(st);
+  std::cout << "re-sealed " << Node::KeyringPath(dir).string() << " under the new "
+            << (next.key_file.empty() ? "passphrase" : "key file " + next.key_file.string())
+            << "; the store was not touched\n";
   return Status::Ok();
 }
 
@@ -351,7 +416,7 @@ Status RunLog(const Args& args) {
       return Status::Ok();
     };
     if (case_filter) {
-      return txn.Scan(Table::kCaseIndex, keys::CasePrefix(*case_filter, origin),
+      return txn.Scan(Table::kCaseIndex, keys::CasePrefix(txn, *case_filter, origin),
                       [&](ByteView key, ByteView) -> Result<bool> {
                         KH_RETURN_IF_ERROR(print(ReadBigEndian64(key.data() + key.size() - 8)));
                         return true;
@@ -503,24 +568,70 @@ Status RunVerify(const Args& args) {
 
 }  // namespace
 
+Result<Unlock> UnlockFrom(const Args& args, const std::filesystem::path& dir) {
+  Unlock unlock;
+  if (!Node::IsEncrypted(dir)) return unlock;
+  if (auto key_file = args.Get("key-file")) {
+    unlock.key_file = *key_file;
+    return unlock;
+  }
+  KH_ASSIGN_OR_RETURN(KeyringInfo info, Node::LockOf(dir));
+  if (info.lock == LockKind::kKeyFile) return unlock;  // where the keyring remembers it
+  KH_ASSIGN_OR_RETURN(unlock.passphrase, ReadPassphrase(args, "passphrase of the node in " + dir.string(), false));
+  return unlock;
+}
+
+void AddUnlockOptions(std::vector<Command>& commands) {
+  for (Command& c : commands) {
+    auto has = [&](const char* name) {
+      return std::any_of(c.options.begin(), c.options.end(), [&](const OptionSpec& o) { return o.name == name; });
+    };
+    if (!has("data") || c.name == "init") continue;
+    if (!has("key-file")) c.options.push_back({"key-file"});
+    if (!has("passphrase-fd")) c.options.push_back(kPassphraseFd);
+    c.usage += "\nAn encrypted node opens with its key file (--key-file FILE, by default where its\n"
+               "keyring remembers it) or its passphrase (--passphrase-fd N, the systemd credential\n"
+               "khronika-passphrase, or the terminal).";
+  }
+}
+
 Result<std::unique_ptr<Node>> OpenNode(const Args& args, bool read_only) {
   KH_ASSIGN_OR_RETURN(std::string dir, args.Require("data"));
   KH_ASSIGN_OR_RETURN(StoreOptions options, StoreOptionsFrom(args, read_only));
-  return Node::Open(dir, options);
+  KH_ASSIGN_OR_RETURN(Unlock unlock, UnlockFrom(args, dir));
+  auto node = Node::Open(dir, options, unlock);
+  OPENSSL_cleanse(unlock.passphrase.data(), unlock.passphrase.size());
+  return node;
 }
 
 std::vector<Command> LocalCommands() {
   return {
       {"init", "create a node: store, node key; print its id and verifier key",
-       "khronika init --data DIR [--name NAME] [--node-key FILE | --keys FILE] [--map-size BYTES]\n"
+       "khronika init --data DIR [--name NAME] [--key-file FILE | --no-encryption]\n"
+       "              [--node-key FILE | --keys FILE] [--passphrase-fd N] [--map-size BYTES]\n"
+       "The node is encrypted at rest: every value in the store is AES-256-GCM under a new data\n"
+       "key, and the data key, node key and witness key are kept only in DIR/node.keyring,\n"
+       "sealed with a passphrase (asked twice on the terminal, or read from file descriptor N)\n"
+       "or, with --key-file, with a key file (made if FILE does not exist; it must live outside\n"
+       "DIR, and in real use off this machine). --no-encryption keeps the keys as plain files and\n"
+       "the store in clear: a seized disk then reveals everything.\n"
        "With --keys, the identity comes from a `khronika key export` file (asks its passphrase).\n"
        "With --node-key, the node takes back the identity in FILE (a node.key kept off-site):\n"
        "after a raid, init, add the members and peers again, and `khronika sync` restores\n"
        "its own log from them.\n"
-       "Creates DIR/node.key (Ed25519, mode 0600), the LMDB store in DIR/store, and a\n"
-       "self-signed TLS certificate (ECDSA P-256) in DIR/tls.crt and DIR/tls.key (0600).\n"
+       "Creates the keys (Ed25519), the LMDB store in DIR/store, and a self-signed TLS\n"
+       "certificate (ECDSA P-256) in DIR/tls.crt and DIR/tls.key (0600).\n"
        "Prints the node id, its C2SP verifier key and the certificate's SHA-256.",
-       {kData, {"name"}, {"node-key"}, {"keys"}, kPassphraseFd, kMapSize}, RunInit},
+       {kData, {"name"}, {"node-key"}, {"keys"}, {"key-file"}, {"no-encryption", false}, kPassphraseFd,
+        kMapSize},
+       RunInit},
+      {"passphrase change", "re-seal an encrypted node's keys under a new passphrase or key file",
+       "khronika passphrase change --data DIR [--key-file FILE] [--new-key-file FILE] [--passphrase-fd N]\n"
+       "Opens DIR/node.keyring with the current passphrase (or key file) and seals the same keys\n"
+       "again under a new passphrase, or under --new-key-file (made if it does not exist). The\n"
+       "data key does not change, so the store is not rewritten. With --passphrase-fd N, the\n"
+       "current passphrase is the first line read from N and the new one the second.",
+       {kData, {"key-file"}, {"new-key-file"}, kPassphraseFd}, RunPassphraseChange},
       {"key export", "write the node's keys and TLS certificate sealed under a passphrase",
        "khronika key export --data DIR --out FILE [--passphrase-fd N]\n"
        "Seals DIR/node.key, DIR/cosigner.key, DIR/tls.crt and DIR/tls.key under a passphrase\n"

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
                     khronika::cli::MirrorCommands()}) {
     commands.insert(commands.end(), more.begin(), more.end());
   }
+  khronika::cli::AddUnlockOptions(commands);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     PrintOverview(commands);
     return args.empty() ? 2 : 0;

@@ -252,7 +252,10 @@ Status RunBackup(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   KH_RETURN_IF_ERROR(node->store().BackupTo(out));
   std::cout << "wrote a consistent, compacted copy of the store to " << out << " (mode 0600)\n"
-            << "It holds evidence but no keys: keep node.key, cosigner.key and tls.key apart.\n";
+            << (node->encrypted()
+                    ? "It is encrypted under the data key in node.keyring: keep a copy of node.keyring\n"
+                      "with it (sealed, safe to store) and the passphrase or key file apart.\n"
+                    : "It holds evidence but no keys: keep node.key, cosigner.key and tls.key apart.\n");
   return Status::Ok();
 }
 
@@ -266,13 +269,20 @@ Status RunRestore(const Args& args) {
   if (std::filesystem::exists(Node::StorePath(dir) / "data.mdb", ec)) {
     return Status::AlreadyExists(dir.string() + " already holds a store; restore into a new directory");
   }
-  std::filesystem::path key = Node::KeyPath(dir);
-  if (!std::filesystem::exists(key, ec)) {
-    auto given = args.Get("node-key");
-    if (!given) {
-      return UsageError("the node's key is not in " + dir.string() + ": give it with --node-key FILE");
+  // The keys: an encrypted node's keyring (in DIR, or --keyring FILE), else its node.key.
+  std::filesystem::path key = Node::KeyringPath(dir), staged_key;
+  if (auto keyring = args.Get("keyring")) key = *keyring;
+  bool encrypted = std::filesystem::exists(key, ec);
+  if (!encrypted) {
+    key = Node::KeyPath(dir);
+    if (!std::filesystem::exists(key, ec)) {
+      auto given = args.Get("node-key");
+      if (!given) {
+        return UsageError("the node's keys are not in " + dir.string() +
+                          ": give --keyring FILE (an encrypted node) or --node-key FILE");
+      }
+      key = *given;
     }
-    key = *given;
   }
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IOError("create " + dir.string() + ": " + ec.message());
@@ -281,16 +291,22 @@ Status RunRestore(const Args& args) {
   std::filesystem::create_directories(Node::StorePath(staging), ec);
   if (ec) return Status::IOError("create " + staging.string() + ": " + ec.message());
   auto cleanup = [&] { std::filesystem::remove_all(staging, ec); };
+  staged_key = encrypted ? Node::KeyringPath(staging) : Node::KeyPath(staging);
   std::filesystem::copy_file(from, Node::StorePath(staging) / "data.mdb", ec);
-  if (!ec) std::filesystem::copy_file(key, Node::KeyPath(staging), ec);
+  if (!ec) std::filesystem::copy_file(key, staged_key, ec);
   if (ec) {
     cleanup();
     return Status::IOError("copy the backup: " + ec.message());
   }
+  auto unlock = UnlockFrom(args, staging);
+  if (!unlock.ok()) {
+    cleanup();
+    return unlock.status();
+  }
   Status verdict = [&]() -> Status {
     StoreOptions ro;
     ro.read_only = true;
-    KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Node::Open(staging, ro));
+    KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Node::Open(staging, ro, *unlock));
     KH_ASSIGN_OR_RETURN(VerifyReport report, VerifyStore(node->store()));
     for (const std::string& p : report.problems) std::cout << "FAIL " << p << "\n";
     if (!report.clean()) {
@@ -309,8 +325,8 @@ Status RunRestore(const Args& args) {
     // A backup may be older than the copies of this node's log that its peers hold: appending
     // before catching up would fork the log. Held back until a full `khronika sync`.
     Status held = [&]() -> Status {
-      KH_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(Node::StorePath(staging)));
-      return store->Update([](WriteTxn& txn) {
+      KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Node::Open(staging, {}, *unlock));
+      return node->store().Update([](WriteTxn& txn) {
         return txn.Put(Table::kMeta, AsBytes(keys::kMetaRestorePending), AsBytes("1"));
       });
     }();
@@ -319,13 +335,12 @@ Status RunRestore(const Args& args) {
       return held;
     }
   }
+  std::filesystem::path final_key = encrypted ? Node::KeyringPath(dir) : Node::KeyPath(dir);
   std::filesystem::rename(Node::StorePath(staging), Node::StorePath(dir), ec);
-  if (!ec && !std::filesystem::exists(Node::KeyPath(dir))) {
-    std::filesystem::rename(Node::KeyPath(staging), Node::KeyPath(dir), ec);
-  }
+  if (!ec && !std::filesystem::exists(final_key)) std::filesystem::rename(staged_key, final_key, ec);
   cleanup();
   if (ec) return Status::IOError("move the restored store into place: " + ec.message());
-  ::chmod(Node::KeyPath(dir).c_str(), 0600);
+  ::chmod(final_key.c_str(), 0600);
   std::cout << "restored into " << dir.string()
             << (args.Has("standalone")
                     ? "\n"
@@ -357,16 +372,19 @@ std::vector<Command> ServerCommands() {
       {"backup", "write a consistent copy of the store while the node serves",
        "khronika backup --data DIR --out FILE\n"
        "LMDB's compacting copy of one snapshot: safe while the node serves. FILE holds the\n"
-       "evidence and logs, not the keys.",
+       "evidence and logs, not the keys (an encrypted node's FILE is encrypted too: restoring\n"
+       "it needs the node's keyring and passphrase or key file).",
        {kData, {"out"}, kMapSize}, RunBackup},
       {"restore", "restore a backup into a new data directory, verified first",
-       "khronika restore --from FILE --data DIR [--node-key FILE] [--standalone]\n"
+       "khronika restore --from FILE --data DIR [--keyring FILE | --node-key FILE] [--standalone]\n"
        "Verifies the whole backup (ids, signatures, chains, Merkle nodes, checkpoints) against\n"
-       "the node's key before anything is put in place. DIR must hold no store; its node.key,\n"
-       "or --node-key, must be the key the backup's log was signed with. Appending stays held\n"
+       "the node's key before anything is put in place. DIR must hold no store. An encrypted\n"
+       "node's backup needs its keyring (DIR/node.keyring or --keyring FILE) and its passphrase\n"
+       "or key file; a node in clear needs DIR/node.key or --node-key, the key the backup's\n"
+       "log was signed with. Appending stays held\n"
        "until a `khronika sync` has reached every peer (the backup may be older than their\n"
        "copies of this node's log); --standalone is for a node with no federation.",
-       {kData, {"from"}, {"node-key"}, {"standalone", false}, kMapSize}, RunRestore},
+       {kData, {"from"}, {"node-key"}, {"keyring"}, {"standalone", false}, kMapSize}, RunRestore},
       {"access-log", "print who read which evidence, and when",
        "khronika access-log --data DIR [--json]", {kData, {"json", false}, kMapSize}, RunAccessLog},
   };

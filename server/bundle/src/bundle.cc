@@ -233,8 +233,7 @@ Result<BundlePlan> PlanBundle(const ReadTxn& txn, const BundleRequest& request) 
   if (name) facts.claims.node_name = std::string(AsChars(*name));
 
   // The case's records in every log held here, in (origin, index) order.
-  Bytes prefix(request.case_id.begin(), request.case_id.end());
-  prefix.push_back(0);
+  Bytes prefix = keys::CaseIdPrefix(txn, request.case_id);
   std::vector<std::pair<Hash, uint64_t>> locations;
   KH_RETURN_IF_ERROR(txn.Scan(Table::kCaseIndex, prefix, [&](ByteView key, ByteView) -> Result<bool> {
     if (key.size() != prefix.size() + 40) return Status::Corruption("case index key malformed");
@@ -309,7 +308,7 @@ Result<BundlePlan> PlanBundle(const ReadTxn& txn, const BundleRequest& request) 
       re.manifests.push_back(std::move(manifest));
     }
     authors[ToHex(entry.author)] = entry.author;
-    KH_ASSIGN_OR_RETURN(auto author_name, txn.Get(Table::kAuthors, entry.author));
+    KH_ASSIGN_OR_RETURN(auto author_name, txn.Get(Table::kAuthors, keys::Author(txn, entry.author)));
     if (author_name) facts.claims.author_names[ToHex(entry.author)] = std::string(AsChars(*author_name));
     facts.entries.push_back(std::move(re));
   }

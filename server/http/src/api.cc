@@ -604,9 +604,9 @@ ApiResponse Api::CaseEntries(const ApiRequest& r, const TokenInfo& who, std::str
   json entries = json::array();
   std::optional<uint64_t> next;
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
-    Bytes prefix = keys::CasePrefix(case_id, origin);
+    Bytes prefix = keys::CasePrefix(txn, case_id, origin);
     if (after && *after == std::numeric_limits<uint64_t>::max()) return Status::Ok();
-    Bytes start = after ? keys::CaseRecord(case_id, origin, *after + 1) : prefix;
+    Bytes start = after ? keys::CaseRecord(txn, case_id, origin, *after + 1) : prefix;
     return txn.Scan(Table::kCaseIndex, prefix, [&](ByteView key, ByteView) -> Result<bool> {
       uint64_t index = ReadBigEndian64(key.data() + key.size() - 8);
       if (entries.size() == page) {

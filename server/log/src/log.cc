@@ -86,7 +86,7 @@ Status RegisterAuthor(Store& store, const PublicKey& key, std::string_view name)
   if (name.empty() || name.size() > 256) {
     return Status::InvalidArgument("author name must be 1 to 256 bytes");
   }
-  return store.Update([&](WriteTxn& txn) { return txn.Put(Table::kAuthors, key, AsBytes(name)); });
+  return store.Update([&](WriteTxn& txn) { return txn.Put(Table::kAuthors, keys::Author(txn, key), AsBytes(name)); });
 }
 
 Result<Hash> PutChunk(WriteTxn& txn, ByteView chunk) {
@@ -258,7 +258,7 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const Submission*
   // Returns a store error, or OK with *verdict set to whether the submission may be appended.
   auto check_in_txn = [&](WriteTxn& txn, const Submission& s, const Hash& entry_id,
                           Status* verdict) -> Status {
-    KH_ASSIGN_OR_RETURN(bool registered, txn.Contains(Table::kAuthors, s.entry.author));
+    KH_ASSIGN_OR_RETURN(bool registered, txn.Contains(Table::kAuthors, keys::Author(txn, s.entry.author)));
     KH_ASSIGN_OR_RETURN(bool logged, txn.Contains(Table::kEntryIndex, entry_id));
     bool target = true;
     if (s.entry.corrects) {
@@ -322,14 +322,14 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const Submission*
       rec.prev_record = prev_record;
       rec.entry_id = entry_id;
       KH_ASSIGN_OR_RETURN(auto case_tip,
-                          txn.Last(Table::kCaseIndex, keys::CasePrefix(s.entry.case_id, origin_)));
+                          txn.Last(Table::kCaseIndex, keys::CasePrefix(txn, s.entry.case_id, origin_)));
       if (case_tip) rec.prev_case_record = HashFromBytes(case_tip->second);
       rec.received_at_ms = clock_.NowMs();
       Bytes record_bytes = Encode(rec);
       Hash record_hash = RecordHash(record_bytes);
 
       KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kRecords, keys::Record(origin_, size), record_bytes));
-      KH_RETURN_IF_ERROR(txn.Put(Table::kCaseIndex, keys::CaseRecord(s.entry.case_id, origin_, size),
+      KH_RETURN_IF_ERROR(txn.Put(Table::kCaseIndex, keys::CaseRecord(txn, s.entry.case_id, origin_, size),
                                  record_hash));
       KH_RETURN_IF_ERROR(txn.Put(Table::kEntryIndex, entry_id, keys::EntryLocation(origin_, size)));
       Hash leaf = LeafHash(record_bytes);

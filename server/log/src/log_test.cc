@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include <gtest/gtest.h>
 
@@ -19,7 +21,9 @@ class FixedClock : public Clock {
   int64_t now = 1767225600000;  // 2026-01-01
 };
 
-class LogTest : public ::testing::Test {
+// Every test runs on a node in clear and on an encrypted one (key file outside the node's
+// directory), so the log behaves the same whichever the store is.
+class LogTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     std::string tmpl = (std::filesystem::temp_directory_path() / "log-test-XXXXXX").string();
@@ -37,9 +41,17 @@ class LogTest : public ::testing::Test {
   void Open(StoreOptions options = {}) {
     log_.reset();
     node_.reset();
-    auto node = std::filesystem::exists(Node::KeyPath(dir_ / "node"))
+    NodeInitOptions init;
+    init.store = options;
+    if (encrypted()) {
+      if (!std::filesystem::exists(dir_ / "key")) {
+        ASSERT_TRUE(CreateKeyFile(dir_ / "key").ok());
+      }
+      init.seal_with = Unlock{.passphrase = "", .key_file = dir_ / "key"};
+    }
+    auto node = std::filesystem::exists(Node::StorePath(dir_ / "node") / "data.mdb")
                     ? Node::Open(dir_ / "node", options)
-                    : Node::Init(dir_ / "node", "test", options);
+                    : Node::Init(dir_ / "node", "test", std::move(init));
     ASSERT_TRUE(node.ok()) << node.status().ToString();
     node_ = std::move(node).value();
     log_ = std::make_unique<Log>(node_->store(), node_->key(), clock_);
@@ -105,6 +117,8 @@ class LogTest : public ::testing::Test {
     return *cp;
   }
 
+  bool encrypted() const { return GetParam(); }
+
   std::filesystem::path dir_;
   FixedClock clock_;
   SigningKey author_ = SigningKey::Generate();
@@ -112,7 +126,7 @@ class LogTest : public ::testing::Test {
   std::unique_ptr<Log> log_;
 };
 
-TEST_F(LogTest, ReceiptsProveInclusionUnderTheSignedCheckpoint) {
+TEST_P(LogTest, ReceiptsProveInclusionUnderTheSignedCheckpoint) {
   std::vector<Receipt> all;
   for (int i = 0; i < 20; ++i) {
     auto r = log_->Append({MakeSubmission("case-" + std::to_string(i % 3), "content " + std::to_string(i))});
@@ -152,7 +166,7 @@ TEST_F(LogTest, ReceiptsProveInclusionUnderTheSignedCheckpoint) {
   EXPECT_FALSE(log_->ConsistencyProof(5, 4).ok());
 }
 
-TEST_F(LogTest, RecordsChainByLogAndByCase) {
+TEST_P(LogTest, RecordsChainByLogAndByCase) {
   std::vector<Receipt> receipts;
   for (const char* c : {"a", "b", "a", "a", "b"}) {
     auto r = log_->Append({MakeSubmission(c, std::string("x") + c + std::to_string(receipts.size()))});
@@ -174,7 +188,7 @@ TEST_F(LogTest, RecordsChainByLogAndByCase) {
   EXPECT_EQ(records[0].origin, node_->id());
 }
 
-TEST_F(LogTest, BatchSharesOneTransactionAndOneCheckpoint) {
+TEST_P(LogTest, BatchSharesOneTransactionAndOneCheckpoint) {
   std::vector<Submission> batch;
   for (int i = 0; i < 10; ++i) batch.push_back(MakeSubmission("c", "batch " + std::to_string(i)));
   uint64_t checkpoints_before = Count(Table::kCheckpoints);
@@ -196,7 +210,7 @@ TEST_F(LogTest, BatchSharesOneTransactionAndOneCheckpoint) {
   EXPECT_EQ(Size(), 10u);
 }
 
-TEST_F(LogTest, RefusesBadSubmissionsWithoutWriting) {
+TEST_P(LogTest, RefusesBadSubmissionsWithoutWriting) {
   ASSERT_TRUE(log_->Append({MakeSubmission("c", "first")}).ok());
   uint64_t objects = Count(Table::kObjects), checkpoints = Count(Table::kCheckpoints);
 
@@ -245,7 +259,7 @@ TEST_F(LogTest, RefusesBadSubmissionsWithoutWriting) {
   EXPECT_TRUE(report->clean()) << report->problems.front();
 }
 
-TEST_F(LogTest, AppendEachJudgesEverySubmissionOnItsOwn) {
+TEST_P(LogTest, AppendEachJudgesEverySubmissionOnItsOwn) {
   SigningKey stranger = SigningKey::Generate();
   Submission good1 = MakeSubmission("c", "good one");
   Submission forged = MakeSubmission("c", "forged");
@@ -276,14 +290,14 @@ TEST_F(LogTest, AppendEachJudgesEverySubmissionOnItsOwn) {
   EXPECT_TRUE(report->clean()) << report->problems.front();
 }
 
-TEST_F(LogTest, EmptyLogHasASignedCheckpoint) {
+TEST_P(LogTest, EmptyLogHasASignedCheckpoint) {
   Checkpoint cp = CheckpointAt(0);
   EXPECT_EQ(cp.size, 0u);
   EXPECT_EQ(cp.root, MerkleEmptyRoot());
   EXPECT_TRUE(log_->LatestCheckpoint().ok());
 }
 
-TEST_F(LogTest, FileNamesAreUniqueWithinAnEntry) {
+TEST_P(LogTest, FileNamesAreUniqueWithinAnEntry) {
   Submission s = MakeSubmission("c", "one");
   s.manifests.push_back(s.manifests[0]);
   s.entry.manifests.push_back(s.entry.manifests[0]);
@@ -293,7 +307,7 @@ TEST_F(LogTest, FileNamesAreUniqueWithinAnEntry) {
   EXPECT_NE(r.status().message().find("both named"), std::string::npos);
 }
 
-TEST_F(LogTest, CorrectionOfARecordedEntry) {
+TEST_P(LogTest, CorrectionOfARecordedEntry) {
   auto first = log_->Append({MakeSubmission("c", "original statement")});
   ASSERT_TRUE(first.ok());
   Submission fix = MakeSubmission("c", "corrected statement");
@@ -303,7 +317,7 @@ TEST_F(LogTest, CorrectionOfARecordedEntry) {
   EXPECT_TRUE(log_->Append({fix}).ok());
 }
 
-TEST_F(LogTest, FullMapRefusesAppendThenResumesAfterGrowing) {
+TEST_P(LogTest, FullMapRefusesAppendThenResumesAfterGrowing) {
   ASSERT_TRUE(log_->Append({MakeSubmission("c", "small")}).ok());
   Open(StoreOptions{.map_size = 2 << 20});  // the store already uses most of this
   std::string big(900 * 1024, 'z');
@@ -324,7 +338,8 @@ TEST_F(LogTest, FullMapRefusesAppendThenResumesAfterGrowing) {
   EXPECT_EQ(Size(), 2u);
 }
 
-TEST_F(LogTest, NodeKeyMustMatchStore) {
+TEST_P(LogTest, NodeKeyMustMatchStore) {
+  if (encrypted()) GTEST_SKIP() << "EncryptedNodeTest.KeyringOfAnotherNodeIsRefused";
   std::filesystem::path other = dir_ / "other";
   ASSERT_TRUE(Node::Init(other, "other").ok());
   log_.reset();
@@ -336,6 +351,27 @@ TEST_F(LogTest, NodeKeyMustMatchStore) {
   EXPECT_EQ(Node::Init(other, "again").status().code(), Code::kAlreadyExists);
   EXPECT_EQ(Node::Open(dir_ / "absent").status().code(), Code::kNotFound);
 }
+
+TEST_P(LogTest, EncryptedStoreHoldsNoCaseIdMetadataOrAuthorName) {
+  ASSERT_TRUE(log_->Append({MakeSubmission("CANARY-case", "CANARY-content")}).ok());
+  node_.reset();
+  log_.reset();
+  std::ifstream in(Node::StorePath(dir_ / "node") / "data.mdb", std::ios::binary);
+  std::string disk((std::istreambuf_iterator<char>(in)), {});
+  // The control (a node in clear) shows that the scan would find them.
+  EXPECT_EQ(disk.find("CANARY-case") == std::string::npos, encrypted());
+  EXPECT_EQ(disk.find("CANARY-content") == std::string::npos, encrypted());
+  EXPECT_EQ(disk.find("Alice") == std::string::npos, encrypted());
+  EXPECT_EQ(disk.find("file.txt") == std::string::npos, encrypted());
+  Open();
+  EXPECT_EQ(Size(), 1u);
+  auto report = VerifyStore(node_->store());
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->clean());
+}
+
+INSTANTIATE_TEST_SUITE_P(ClearAndEncrypted, LogTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Encrypted" : "Clear"; });
 
 TEST(WitnessNameTest, NameAndOwnerRoundTrip) {
   Hash node = Sha256(std::string("a node key"));

@@ -1,5 +1,6 @@
 #include "khronika/log/node.h"
 
+#include <openssl/crypto.h>
 #include <sys/stat.h>
 
 #include "khronika/log/store_keys.h"
@@ -39,22 +40,49 @@ Result<SigningKey> Node::LoadOrCreateCosigner(const std::filesystem::path& dir, 
 Result<std::unique_ptr<Node>> Node::Init(const std::filesystem::path& dir, std::string_view name,
                                          const StoreOptions& options,
                                          std::optional<SigningKey> existing_key) {
+  NodeInitOptions o;
+  o.store = options;
+  o.node_key = std::move(existing_key);
+  return Init(dir, name, std::move(o));
+}
+
+Result<std::unique_ptr<Node>> Node::Init(const std::filesystem::path& dir, std::string_view name,
+                                         NodeInitOptions options) {
   if (name.empty() || name.size() > 128) {
     return Status::InvalidArgument("node name must be 1 to 128 bytes");
   }
   std::error_code ec;
-  if (std::filesystem::exists(KeyPath(dir), ec) ||
+  if (std::filesystem::exists(KeyPath(dir), ec) || std::filesystem::exists(KeyringPath(dir), ec) ||
       std::filesystem::exists(StorePath(dir) / "data.mdb", ec)) {
     return Status::AlreadyExists("a node already exists in " + dir.string());
   }
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IOError("create " + dir.string() + ": " + ec.message());
   ::chmod(dir.c_str(), 0700);
-  bool restoring = existing_key.has_value();
-  SigningKey key = restoring ? std::move(*existing_key) : SigningKey::Generate();
-  KH_RETURN_IF_ERROR(WriteNewFile(KeyPath(dir), key.ToPem(), 0600));
-  KH_ASSIGN_OR_RETURN(SigningKey cosigner, LoadOrCreateCosigner(dir, true));
-  KH_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(StorePath(dir), options));
+  bool restoring = options.node_key.has_value();
+  SigningKey key = restoring ? std::move(*options.node_key) : SigningKey::Generate();
+  std::optional<SigningKey> cosigner;
+  if (options.seal_with) {
+    NodeSecrets secrets{RandomSymmetricKey(), std::move(key),
+                        options.cosigner_key ? std::move(*options.cosigner_key) : SigningKey::Generate()};
+    // The keyring is written first: a store that nothing could ever open must not exist.
+    Status sealed = WriteKeyring(KeyringPath(dir), secrets, *options.seal_with, false, options.scrypt);
+    options.store.data_key = secrets.data_key;
+    OPENSSL_cleanse(secrets.data_key.data(), secrets.data_key.size());
+    key = std::move(secrets.node_key);
+    cosigner = std::move(secrets.cosigner_key);
+    KH_RETURN_IF_ERROR(sealed);
+  } else {
+    KH_RETURN_IF_ERROR(WriteNewFile(KeyPath(dir), key.ToPem(), 0600));
+    if (options.cosigner_key && !std::filesystem::exists(CosignerKeyPath(dir))) {
+      KH_RETURN_IF_ERROR(WriteNewFile(CosignerKeyPath(dir), options.cosigner_key->ToPem(), 0600));
+    }
+    KH_ASSIGN_OR_RETURN(cosigner, LoadOrCreateCosigner(dir, true));
+  }
+  auto opened = Store::Open(StorePath(dir), options.store);
+  if (options.store.data_key) OPENSSL_cleanse(options.store.data_key->data(), 32);
+  if (!opened.ok()) return opened.status();
+  std::unique_ptr<Store> store = std::move(opened).value();
   Hash id = NodeIdFromPublicKey(key.public_key());
   KH_RETURN_IF_ERROR(store->Update([&](WriteTxn& txn) -> Status {
     KH_RETURN_IF_ERROR(txn.Put(Table::kMeta, AsBytes(keys::kMetaNodeName), AsBytes(name)));
@@ -66,11 +94,64 @@ Result<std::unique_ptr<Node>> Node::Init(const std::filesystem::path& dir, std::
                    AsBytes(SignCheckpoint(key, 0, MerkleEmptyRoot())));
   }));
   return std::unique_ptr<Node>(
-      new Node(std::move(store), std::move(key), std::move(cosigner), std::string(name)));
+      new Node(std::move(store), std::move(key), std::move(*cosigner), std::string(name)));
+}
+
+bool Node::IsEncrypted(const std::filesystem::path& dir) {
+  std::error_code ec;
+  return std::filesystem::exists(KeyringPath(dir), ec);
+}
+
+Result<KeyringInfo> Node::LockOf(const std::filesystem::path& dir) {
+  if (!IsEncrypted(dir)) return Status::NotFound("the node in " + dir.string() + " is not encrypted");
+  return ReadKeyringInfo(KeyringPath(dir));
+}
+
+namespace {
+
+// An empty unlock of a key-file keyring looks where the key file was when it was sealed.
+Result<NodeSecrets> OpenNodeKeyring(const std::filesystem::path& path, const Unlock& unlock) {
+  Unlock u = unlock;
+  if (u.empty()) {
+    KH_ASSIGN_OR_RETURN(KeyringInfo info, ReadKeyringInfo(path));
+    if (info.lock == LockKind::kPassphrase) {
+      return Status::PermissionDenied("the node is encrypted: its passphrase is needed to open it");
+    }
+    if (info.key_file_hint.empty() || !std::filesystem::exists(info.key_file_hint)) {
+      return Status::PermissionDenied(
+          "the node is encrypted: its key file is needed to open it" +
+          (info.key_file_hint.empty() ? std::string()
+                                      : " (not found at " + info.key_file_hint.string() + ")"));
+    }
+    u.key_file = info.key_file_hint;
+  }
+  return OpenKeyring(path, u);
+}
+
+}  // namespace
+
+Status Node::ChangeUnlock(const std::filesystem::path& dir, const Unlock& current,
+                          const Unlock& next, const ScryptParams& scrypt) {
+  if (!IsEncrypted(dir)) return Status::NotFound("the node in " + dir.string() + " is not encrypted");
+  KH_ASSIGN_OR_RETURN(NodeSecrets secrets, OpenNodeKeyring(KeyringPath(dir), current));
+  Status st = WriteKeyring(KeyringPath(dir), secrets, next, /*replace=*/true, scrypt);
+  OPENSSL_cleanse(secrets.data_key.data(), secrets.data_key.size());
+  return st;
 }
 
 Result<std::unique_ptr<Node>> Node::Open(const std::filesystem::path& dir,
-                                         const StoreOptions& options) {
+                                         const StoreOptions& options, const Unlock& unlock) {
+  if (IsEncrypted(dir)) {
+    // Everything that can refuse (a wrong passphrase above all) happens before the store opens.
+    KH_ASSIGN_OR_RETURN(NodeSecrets secrets, OpenNodeKeyring(KeyringPath(dir), unlock));
+    StoreOptions keyed = options;
+    keyed.data_key = secrets.data_key;
+    OPENSSL_cleanse(secrets.data_key.data(), secrets.data_key.size());
+    auto store = Store::Open(StorePath(dir), keyed);
+    OPENSSL_cleanse(keyed.data_key->data(), keyed.data_key->size());
+    if (!store.ok()) return store.status();
+    return Finish(std::move(store).value(), std::move(secrets.node_key), std::move(secrets.cosigner_key));
+  }
   if (!std::filesystem::exists(KeyPath(dir))) {
     return Status::NotFound("no node in " + dir.string() + " (run `khronika init --data " +
                             dir.string() + "` first)");
@@ -80,6 +161,14 @@ Result<std::unique_ptr<Node>> Node::Open(const std::filesystem::path& dir,
   bool had_cosigner = std::filesystem::exists(CosignerKeyPath(dir));
   KH_ASSIGN_OR_RETURN(SigningKey cosigner, LoadOrCreateCosigner(dir, !options.read_only));
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(StorePath(dir), options));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Finish(std::move(store), std::move(key), std::move(cosigner)));
+  // Never show a witness key that was made up for a read-only look and not kept.
+  node->has_cosigner_ = had_cosigner || !options.read_only;
+  return node;
+}
+
+Result<std::unique_ptr<Node>> Node::Finish(std::unique_ptr<Store> store, SigningKey key,
+                                           SigningKey cosigner) {
   std::string name;
   Hash id = NodeIdFromPublicKey(key.public_key());
   KH_RETURN_IF_ERROR(store->View([&](ReadTxn& txn) -> Status {
@@ -87,17 +176,14 @@ Result<std::unique_ptr<Node>> Node::Open(const std::filesystem::path& dir,
     KH_ASSIGN_OR_RETURN(auto origin, txn.Get(Table::kMeta, AsBytes(keys::kMetaLocalOrigin)));
     if (!n || !origin) return Status::Corruption("store has no node identity");
     if (!ConstantTimeEqual(*origin, id)) {
-      return Status::Corruption("node.key does not belong to this store (origin " +
+      return Status::Corruption("the node key does not belong to this store (origin " +
                                 ToHex(*origin) + ")");
     }
     name.assign(AsChars(*n));
     return Status::Ok();
   }));
-  auto node = std::unique_ptr<Node>(
+  return std::unique_ptr<Node>(
       new Node(std::move(store), std::move(key), std::move(cosigner), std::move(name)));
-  // Never show a witness key that was made up for a read-only look and not kept.
-  node->has_cosigner_ = had_cosigner || !options.read_only;
-  return node;
 }
 
 }  // namespace khronika

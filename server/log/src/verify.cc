@@ -151,7 +151,7 @@ class Verifier {
       }
       tip = this_hash;
       KH_ASSIGN_OR_RETURN(auto indexed,
-                          txn_.Get(Table::kCaseIndex, keys::CaseRecord(entry->case_id, origin, index)));
+                          txn_.Get(Table::kCaseIndex, keys::CaseRecord(txn_, entry->case_id, origin, index)));
       if (!indexed || *indexed != Bytes(this_hash.begin(), this_hash.end())) {
         Problem(name + ": case index entry missing or wrong");
       }

@@ -28,6 +28,12 @@ constexpr const char* kTableNames[kTableCount] = {
 
 constexpr std::string_view kStoreFormatKey = "store_format";
 constexpr std::string_view kStoreFormat = "khronika-store-1";
+// Present (in clear) in encrypted stores: the cipher, and a known value sealed under the data
+// key, so that a wrong key is refused when the store opens rather than at the first read.
+constexpr std::string_view kEncryptionKey = "encryption";
+constexpr std::string_view kEncryption = "aes-256-gcm";
+constexpr std::string_view kKeyCheckKey = "key_check";
+constexpr std::string_view kKeyCheckPlain = "khronika data key check";
 
 MDB_val ToVal(ByteView b) {
   return MDB_val{b.size(), const_cast<uint8_t*>(b.data())};
@@ -81,6 +87,7 @@ struct Store::Impl {
   bool read_only = false;
   uint64_t map_size = 0;
   std::filesystem::path dir;
+  std::unique_ptr<store_internal::ValueCodec> codec = std::make_unique<store_internal::ValueCodec>();
   MDB_dbi dbi(Table t) const { return dbis[static_cast<int>(t)]; }
 
   // StoreFull unless `bytes` more of chunks leave the reserve free in the map and on disk.
@@ -170,6 +177,53 @@ struct Store::Impl {
   }
 };
 
+namespace {
+
+// Sets up the value codec: on a new store, records whether it is encrypted; on an existing one,
+// checks that the key given (or its absence) is the one the store was made with.
+Status OpenEncryption(MDB_txn* txn, Store::Impl& impl, bool created, const StoreOptions& options,
+                      const std::filesystem::path& dir) {
+  MDB_dbi meta = impl.dbi(Table::kMeta);
+  MDB_val key = ToVal(AsBytes(kEncryptionKey)), val;
+  if (created) {
+    if (!options.data_key) return Status::Ok();
+    Bytes check = AeadSeal(*options.data_key, AsBytes(kKeyCheckPlain), AsBytes(kKeyCheckKey));
+    MDB_val cipher = ToVal(AsBytes(kEncryption)), check_val = ToVal(check);
+    MDB_val check_key = ToVal(AsBytes(kKeyCheckKey));
+    KH_RETURN_IF_ERROR(lmdb::ToStatus(mdb_put(txn, meta, &key, &cipher, 0), "write encryption"));
+    KH_RETURN_IF_ERROR(lmdb::ToStatus(mdb_put(txn, meta, &check_key, &check_val, 0), "write key check"));
+    impl.codec = std::make_unique<store_internal::ValueCodec>(*options.data_key);
+    return Status::Ok();
+  }
+  int rc = mdb_get(txn, meta, &key, &val);
+  if (rc == MDB_NOTFOUND) {
+    if (options.data_key) {
+      return Status::InvalidArgument("the store in " + dir.string() +
+                                     " is not encrypted, but a data key was given");
+    }
+    return Status::Ok();
+  }
+  if (rc != MDB_SUCCESS) return lmdb::ToStatus(rc, "read encryption");
+  if (AsChars(FromVal(val)) != kEncryption) {
+    return Status::Corruption("unknown store encryption '" + std::string(AsChars(FromVal(val))) + "'");
+  }
+  if (!options.data_key) {
+    return Status::PermissionDenied("the store in " + dir.string() +
+                                    " is encrypted: it opens only with the node's data key");
+  }
+  MDB_val check_key = ToVal(AsBytes(kKeyCheckKey)), check;
+  rc = mdb_get(txn, meta, &check_key, &check);
+  if (rc != MDB_SUCCESS) return lmdb::ToStatus(rc, "read key check");
+  auto opened = AeadOpen(*options.data_key, FromVal(check), AsBytes(kKeyCheckKey));
+  if (!opened.ok() || AsChars(*opened) != kKeyCheckPlain) {
+    return Status::PermissionDenied("the data key given does not open the store in " + dir.string());
+  }
+  impl.codec = std::make_unique<store_internal::ValueCodec>(*options.data_key);
+  return Status::Ok();
+}
+
+}  // namespace
+
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::~Store() = default;
 
@@ -223,6 +277,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& dir,
     return Status::Corruption("store format is '" + std::string(AsChars(FromVal(val))) +
                               "', expected '" + std::string(kStoreFormat) + "'");
   }
+  KH_RETURN_IF_ERROR(OpenEncryption(txn.get(), *impl, rc == MDB_NOTFOUND, options, dir));
   KH_RETURN_IF_ERROR(txn.Commit());
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
@@ -261,6 +316,8 @@ Store::Usage Store::GetUsage() const {
   return {static_cast<uint64_t>(info.me_last_pgno + 1) * stat.ms_psize, info.me_mapsize};
 }
 
+bool Store::encrypted() const { return impl_->codec->encrypted(); }
+
 Status Store::BackupTo(const std::filesystem::path& path) const {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return ErrnoStatus("create " + path.string());
@@ -283,7 +340,7 @@ Result<std::optional<Bytes>> ReadTxn::Get(Table table, ByteView key) const {
   int rc = mdb_get(static_cast<MDB_txn*>(txn_), store_->dbi(table), &k, &v);
   if (rc == MDB_NOTFOUND) return std::optional<Bytes>();
   if (rc != MDB_SUCCESS) return lmdb::ToStatus(rc, TableName(table));
-  auto plain = store_internal::UnsealValue(table, key, FromVal(v));
+  auto plain = store_->codec->Open(table, key, FromVal(v));
   if (!writable_) ReleaseMappedPages(v);
   if (!plain.ok()) return plain.status();
   return std::optional<Bytes>(std::move(plain).value());
@@ -298,8 +355,8 @@ Result<bool> ReadTxn::Contains(Table table, ByteView key) const {
 }
 
 Status ReadTxn::Scan(Table table, ByteView prefix,
-                     const std::function<Result<bool>(ByteView, ByteView)>& fn,
-                     ByteView start) const {
+                     const std::function<Result<bool>(ByteView, ByteView)>& fn, ByteView start,
+                     const std::function<void(ByteView key)>& unreadable) const {
   KH_ASSIGN_OR_RETURN(lmdb::Cursor cursor,
                       lmdb::Cursor::Open(static_cast<MDB_txn*>(txn_), store_->dbi(table)));
   ByteView first = start.size() > prefix.size() ? start : prefix;
@@ -309,8 +366,13 @@ Status ReadTxn::Scan(Table table, ByteView prefix,
   while (rc == MDB_SUCCESS) {
     ByteView key = FromVal(k);
     if (!HasPrefix(key, prefix)) break;
-    auto plain = store_internal::UnsealValue(table, key, FromVal(v));
+    auto plain = store_->codec->Open(table, key, FromVal(v));
     if (!writable_) ReleaseMappedPages(v);
+    if (!plain.ok() && unreadable) {
+      unreadable(key);
+      rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT);
+      continue;
+    }
     if (!plain.ok()) return plain.status();
     KH_ASSIGN_OR_RETURN(bool more, fn(key, *plain));
     if (!more) return Status::Ok();
@@ -341,7 +403,7 @@ Result<std::optional<std::pair<Bytes, Bytes>>> ReadTxn::Last(Table table,
   if (rc != MDB_SUCCESS) return lmdb::ToStatus(rc, TableName(table));
   ByteView key = FromVal(k);
   if (!HasPrefix(key, prefix)) return Out();
-  KH_ASSIGN_OR_RETURN(Bytes plain, store_internal::UnsealValue(table, key, FromVal(v)));
+  KH_ASSIGN_OR_RETURN(Bytes plain, store_->codec->Open(table, key, FromVal(v)));
   return Out(std::make_pair(Bytes(key.begin(), key.end()), std::move(plain)));
 }
 
@@ -352,11 +414,13 @@ Result<uint64_t> ReadTxn::Count(Table table) const {
   return static_cast<uint64_t>(stat.ms_entries);
 }
 
+Bytes ReadTxn::Blind(ByteView name) const { return store_->codec->Blind(name); }
+
 // ---- WriteTxn ----
 
 Status WriteTxn::Put(Table table, ByteView key, ByteView value) {
   if (table == Table::kChunks) t_chunk_bytes += value.size();
-  Bytes sealed = store_internal::SealValue(table, key, value);
+  Bytes sealed = store_->codec->Seal(table, key, value);
   MDB_val k = ToVal(key), v = ToVal(sealed);
   return lmdb::ToStatus(mdb_put(static_cast<MDB_txn*>(txn_), store_->dbi(table), &k, &v, 0),
                         TableName(table));

@@ -6,6 +6,12 @@
 #include <filesystem>
 
 #include <gtest/gtest.h>
+#include <lmdb.h>
+
+#include <fstream>
+#include <iterator>
+
+#include "value_codec.h"
 
 namespace khronika {
 namespace {
@@ -239,6 +245,147 @@ TEST_F(StoreTest, LargeValuesSurviveReadsAfterPagesAreReleased) {
       return Status::Ok();
     }).ok());
   }
+}
+
+// ---- encryption at rest ----
+
+std::string FileBytes(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Flips one byte of the value stored under `key` in `table`, with LMDB itself and no key: what
+// a rotting disk or someone with the file (but not the data key) can do.
+void FlipStoredByte(const std::filesystem::path& dir, const char* table, std::string_view key) {
+  MDB_env* env = nullptr;
+  ASSERT_EQ(mdb_env_create(&env), 0);
+  mdb_env_set_maxdbs(env, 32);
+  ASSERT_EQ(mdb_env_open(env, dir.c_str(), 0, 0600), 0);
+  MDB_txn* txn = nullptr;
+  ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+  MDB_dbi dbi;
+  ASSERT_EQ(mdb_dbi_open(txn, table, 0, &dbi), 0);
+  MDB_val k{key.size(), const_cast<char*>(key.data())}, v;
+  ASSERT_EQ(mdb_get(txn, dbi, &k, &v), 0);
+  std::string bytes(static_cast<const char*>(v.mv_data), v.mv_size);
+  bytes[bytes.size() / 2] ^= 0x01;
+  MDB_val nv{bytes.size(), bytes.data()};
+  ASSERT_EQ(mdb_put(txn, dbi, &k, &nv, 0), 0);
+  ASSERT_EQ(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+}
+
+TEST_F(StoreTest, EncryptedStoreKeepsNamesAndValuesOffTheDisk) {
+  SymmetricKey key = RandomSymmetricKey();
+  Bytes case_key;
+  {
+    auto store = OpenStore(StoreOptions{.data_key = key});
+    ASSERT_TRUE(store->encrypted());
+    ASSERT_TRUE(store->Update([&](WriteTxn& txn) -> Status {
+      case_key = txn.Blind(B("CANARY-case-7f3a"));
+      KH_RETURN_IF_ERROR(txn.Put(Table::kObjects, B("entry-1"), B("CANARY-value-91c2")));
+      KH_RETURN_IF_ERROR(txn.Put(Table::kMeta, B("node_name"), B("CANARY-name-04be")));
+      return txn.Put(Table::kCaseIndex, case_key, B("record"));
+    }).ok());
+  }
+  EXPECT_EQ(case_key.size(), 32u);
+  std::string disk = FileBytes(dir_ / "data.mdb");
+  ASSERT_GT(disk.size(), 0u);
+  EXPECT_EQ(disk.find("CANARY"), std::string::npos);
+  EXPECT_NE(disk.find("entry-1"), std::string::npos);  // keys that are ids stay as they are
+
+  auto store = OpenStore(StoreOptions{.data_key = key});
+  ASSERT_TRUE(store->View([&](ReadTxn& txn) -> Status {
+    EXPECT_EQ(txn.Blind(B("CANARY-case-7f3a")), case_key);  // found again with the same key
+    EXPECT_NE(txn.Blind(B("CANARY-case-7f3b")), case_key);
+    KH_ASSIGN_OR_RETURN(auto v, txn.Get(Table::kObjects, B("entry-1")));
+    EXPECT_EQ(*v, B("CANARY-value-91c2"));
+    KH_ASSIGN_OR_RETURN(auto n, txn.Get(Table::kMeta, B("node_name")));
+    EXPECT_EQ(*n, B("CANARY-name-04be"));
+    int seen = 0;
+    KH_RETURN_IF_ERROR(txn.Scan(Table::kCaseIndex, case_key, [&](ByteView, ByteView value) -> Result<bool> {
+      EXPECT_EQ(Bytes(value.begin(), value.end()), B("record"));
+      ++seen;
+      return true;
+    }));
+    EXPECT_EQ(seen, 1);
+    return Status::Ok();
+  }).ok());
+}
+
+TEST_F(StoreTest, WrongOrMissingDataKeyIsRefusedAndChangesNothing) {
+  SymmetricKey key = RandomSymmetricKey();
+  {
+    auto store = OpenStore(StoreOptions{.data_key = key});
+    ASSERT_TRUE(store->Update([](WriteTxn& txn) { return txn.Put(Table::kChunks, B("c"), B("data")); }).ok());
+  }
+  std::string before = FileBytes(dir_ / "data.mdb");
+  auto wrong = Store::Open(dir_, StoreOptions{.data_key = RandomSymmetricKey()});
+  EXPECT_EQ(wrong.status().code(), Code::kPermissionDenied) << wrong.status().ToString();
+  auto none = Store::Open(dir_);
+  EXPECT_EQ(none.status().code(), Code::kPermissionDenied) << none.status().ToString();
+  EXPECT_NE(none.status().message().find("encrypted"), std::string::npos);
+  EXPECT_EQ(FileBytes(dir_ / "data.mdb"), before);
+
+  std::filesystem::path plain_dir = dir_ / "plain";
+  ASSERT_TRUE(Store::Open(plain_dir).ok());
+  auto keyed = Store::Open(plain_dir, StoreOptions{.data_key = key});
+  EXPECT_EQ(keyed.status().code(), Code::kInvalidArgument);
+  EXPECT_FALSE(Store::Open(plain_dir).value()->encrypted());
+}
+
+TEST_F(StoreTest, AlteredEncryptedValueIsCorruptionNamingItAndScrubScansGoOn) {
+  SymmetricKey key = RandomSymmetricKey();
+  {
+    auto store = OpenStore(StoreOptions{.data_key = key});
+    ASSERT_TRUE(store->Update([](WriteTxn& txn) -> Status {
+      KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, B("a"), B("first chunk")));
+      KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, B("b"), B("second chunk")));
+      return txn.Put(Table::kChunks, B("c"), B("third chunk"));
+    }).ok());
+  }
+  FlipStoredByte(dir_, "chunks", "b");
+  auto store = OpenStore(StoreOptions{.data_key = key});
+  ASSERT_TRUE(store->View([&](ReadTxn& txn) -> Status {
+    auto bad = txn.Get(Table::kChunks, B("b"));
+    EXPECT_EQ(bad.status().code(), Code::kCorruption);
+    EXPECT_NE(bad.status().message().find("chunks " + ToHex(B("b"))), std::string::npos)
+        << bad.status().ToString();
+    EXPECT_EQ(*txn.Get(Table::kChunks, B("a")).value(), B("first chunk"));
+    // A plain scan stops at the damaged value; a scrub's scan is told and goes on.
+    Status plain = txn.Scan(Table::kChunks, {}, [](ByteView, ByteView) -> Result<bool> { return true; });
+    EXPECT_EQ(plain.code(), Code::kCorruption);
+    std::vector<Bytes> good, unreadable;
+    KH_RETURN_IF_ERROR(txn.Scan(
+        Table::kChunks, {},
+        [&](ByteView k, ByteView) -> Result<bool> {
+          good.emplace_back(k.begin(), k.end());
+          return true;
+        },
+        {}, [&](ByteView k) { unreadable.emplace_back(k.begin(), k.end()); }));
+    EXPECT_EQ(good, (std::vector<Bytes>{B("a"), B("c")}));
+    EXPECT_EQ(unreadable, std::vector<Bytes>{B("b")});
+    return Status::Ok();
+  }).ok());
+}
+
+TEST(ValueCodecTest, ValuesAreBoundToTheirTableAndKey) {
+  store_internal::ValueCodec codec(RandomSymmetricKey());
+  Bytes sealed = codec.Seal(Table::kObjects, B("k1"), B("value"));
+  EXPECT_EQ(sealed.size(), 5 + kAeadOverhead);
+  EXPECT_EQ(codec.Open(Table::kObjects, B("k1"), sealed).value(), B("value"));
+  EXPECT_EQ(codec.Open(Table::kObjects, B("k2"), sealed).status().code(), Code::kCorruption);
+  EXPECT_EQ(codec.Open(Table::kChunks, B("k1"), sealed).status().code(), Code::kCorruption);
+  store_internal::ValueCodec other(RandomSymmetricKey());
+  EXPECT_FALSE(other.Open(Table::kObjects, B("k1"), sealed).ok());
+  EXPECT_NE(other.Blind(B("case")), codec.Blind(B("case")));
+  // The markers read before the key is known stay in clear; nothing else does.
+  EXPECT_EQ(codec.Seal(Table::kMeta, B("store_format"), B("f")), B("f"));
+  EXPECT_NE(codec.Seal(Table::kMeta, B("node_name"), B("n")), B("n"));
+
+  store_internal::ValueCodec clear;
+  EXPECT_EQ(clear.Seal(Table::kObjects, B("k1"), B("value")), B("value"));
+  EXPECT_EQ(clear.Blind(B("case")), B("case"));
 }
 
 }  // namespace

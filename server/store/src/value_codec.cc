@@ -1,15 +1,64 @@
 #include "value_codec.h"
 
-namespace khronika::store_internal {
+#include <openssl/crypto.h>
 
-// Format 1 stores values as they are. The seizure-proofing issue replaces this with
-// AES-256-GCM bound to (table, key) as associated data.
-Bytes SealValue(Table, ByteView, ByteView plaintext) {
-  return Bytes(plaintext.begin(), plaintext.end());
+#include <string>
+
+namespace khronika::store_internal {
+namespace {
+
+constexpr std::string_view kIndexKeyLabel = "khronika index key v1";
+
+Bytes AssociatedData(Table table, ByteView key) {
+  Bytes ad;
+  ad.reserve(1 + key.size());
+  ad.push_back(static_cast<uint8_t>(table));
+  ad.insert(ad.end(), key.begin(), key.end());
+  return ad;
 }
 
-Result<Bytes> UnsealValue(Table, ByteView, ByteView stored) {
-  return Bytes(stored.begin(), stored.end());
+}  // namespace
+
+ValueCodec::ValueCodec(const SymmetricKey& data_key) {
+  Hash index = KeyedHash(data_key, AsBytes(kIndexKeyLabel));
+  keys_.emplace();
+  keys_->data = data_key;
+  std::copy(index.begin(), index.end(), keys_->index.begin());
+  OPENSSL_cleanse(index.data(), index.size());
+}
+
+ValueCodec::~ValueCodec() {
+  if (keys_) OPENSSL_cleanse(&*keys_, sizeof(Keys));
+}
+
+bool ValueCodec::IsClearMetaKey(ByteView key) {
+  std::string_view k = AsChars(key);
+  return k == "store_format" || k == "encryption" || k == "key_check";
+}
+
+Bytes ValueCodec::Seal(Table table, ByteView key, ByteView plaintext) const {
+  if (!keys_ || (table == Table::kMeta && IsClearMetaKey(key))) {
+    return Bytes(plaintext.begin(), plaintext.end());
+  }
+  return AeadSeal(keys_->data, plaintext, AssociatedData(table, key));
+}
+
+Result<Bytes> ValueCodec::Open(Table table, ByteView key, ByteView stored) const {
+  if (!keys_ || (table == Table::kMeta && IsClearMetaKey(key))) {
+    return Bytes(stored.begin(), stored.end());
+  }
+  auto plain = AeadOpen(keys_->data, stored, AssociatedData(table, key));
+  if (!plain.ok()) {
+    return Status::Corruption(std::string(TableName(table)) + " " + ToHex(key) +
+                              ": authentication failed (the stored bytes were altered)");
+  }
+  return plain;
+}
+
+Bytes ValueCodec::Blind(ByteView name) const {
+  if (!keys_) return Bytes(name.begin(), name.end());
+  Hash h = KeyedHash(keys_->index, name);
+  return Bytes(h.begin(), h.end());
 }
 
 }  // namespace khronika::store_internal

@@ -26,6 +26,9 @@ Bytes AeadSeal(const SymmetricKey& key, ByteView plaintext, ByteView associated_
 // Corruption if the bytes or the associated data were changed, or the key is not the one used.
 Result<Bytes> AeadOpen(const SymmetricKey& key, ByteView sealed, ByteView associated_data);
 
+// HMAC-SHA-256: a keyed hash, for names that must be found again but not read (index keys).
+Hash KeyedHash(const SymmetricKey& key, ByteView data);
+
 struct ScryptParams {
   uint8_t log2_n = 17;  // N = 131072: 128 MiB and about half a second, as OWASP advises
   uint8_t r = 8;

@@ -1,4 +1,7 @@
-// A node's data directory: DIR/node.key (Ed25519, PKCS#8 PEM, mode 0600) and DIR/store/ (LMDB).
+// A node's data directory. Encrypted (the default of `khronika init`): DIR/node.keyring (the
+// data key, node key and witness key, sealed; keyring.h) and DIR/store/ (LMDB, every value
+// encrypted). Unencrypted: DIR/node.key and DIR/cosigner.key (Ed25519, PKCS#8 PEM, mode 0600)
+// and DIR/store/ in clear.
 #pragma once
 
 #include <filesystem>
@@ -6,11 +9,23 @@
 #include <optional>
 #include <string>
 
+#include "khronika/log/keyring.h"
 #include "khronika/log/log.h"
 #include "khronika/schemas/crypto.h"
 #include "khronika/store/store.h"
 
 namespace khronika {
+
+struct NodeInitOptions {
+  StoreOptions store;
+  // Takes back an identity the node had before (after a raid or a disk failure).
+  std::optional<SigningKey> node_key;
+  std::optional<SigningKey> cosigner_key;
+  // Encrypts the store under a new data key and keeps the three keys only in DIR/node.keyring,
+  // sealed with this passphrase or key file. Without it: plain key files, store in clear.
+  std::optional<Unlock> seal_with;
+  ScryptParams scrypt;  // for a passphrase; tests use cheaper parameters
+};
 
 class Node {
  public:
@@ -19,11 +34,24 @@ class Node {
   // disk failure): its own log is then pulled back from peers with `khronika sync`, and no
   // size-0 checkpoint is written, since the log it signed is not empty.
   static Result<std::unique_ptr<Node>> Init(const std::filesystem::path& dir, std::string_view name,
+                                            NodeInitOptions options);
+  static Result<std::unique_ptr<Node>> Init(const std::filesystem::path& dir, std::string_view name,
                                             const StoreOptions& options = {},
                                             std::optional<SigningKey> existing_key = std::nullopt);
-  // Opens an existing node; NotFound if DIR holds none.
+  // Opens an existing node; NotFound if DIR holds none. An encrypted node needs `unlock` (or,
+  // if it is locked with a key file, finds the key file where it was when sealed): a wrong
+  // passphrase or key file is PermissionDenied before the store is touched.
   static Result<std::unique_ptr<Node>> Open(const std::filesystem::path& dir,
-                                            const StoreOptions& options = {});
+                                            const StoreOptions& options = {},
+                                            const Unlock& unlock = {});
+  // Re-seals DIR/node.keyring under `next` (a new passphrase, or a key file) after opening it
+  // with `current`. The data key stays the same, so the store is not rewritten.
+  static Status ChangeUnlock(const std::filesystem::path& dir, const Unlock& current,
+                             const Unlock& next, const ScryptParams& scrypt = {});
+  // True if DIR holds an encrypted node (a keyring).
+  static bool IsEncrypted(const std::filesystem::path& dir);
+  // How DIR's keyring is locked; NotFound for a node that is not encrypted.
+  static Result<KeyringInfo> LockOf(const std::filesystem::path& dir);
 
   Store& store() { return *store_; }
   Log& log() { return *log_; }
@@ -39,7 +67,12 @@ class Node {
   std::string cosigner_name() const { return WitnessName(id_); }
   std::string cosigner_verifier_key() const;
 
+  bool encrypted() const { return store_->encrypted(); }
+
   static std::filesystem::path KeyPath(const std::filesystem::path& dir) { return dir / "node.key"; }
+  static std::filesystem::path KeyringPath(const std::filesystem::path& dir) {
+    return dir / "node.keyring";
+  }
   static std::filesystem::path StorePath(const std::filesystem::path& dir) { return dir / "store"; }
   static std::filesystem::path CosignerKeyPath(const std::filesystem::path& dir) {
     return dir / "cosigner.key";
@@ -48,6 +81,8 @@ class Node {
  private:
   Node(std::unique_ptr<Store> store, SigningKey key, SigningKey cosigner, std::string name);
   static Result<SigningKey> LoadOrCreateCosigner(const std::filesystem::path& dir, bool create);
+  static Result<std::unique_ptr<Node>> Finish(std::unique_ptr<Store> store, SigningKey key,
+                                              SigningKey cosigner);
   std::unique_ptr<Store> store_;
   SigningKey key_;
   SigningKey cosigner_;

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "khronika/schemas/bytes.h"
+#include "khronika/store/store.h"
 
 namespace khronika::keys {
 
@@ -20,17 +21,26 @@ inline Bytes Tree(const Hash& origin, unsigned level, uint64_t index) {
   return k;
 }
 inline Bytes Checkpoint(const Hash& origin, uint64_t size) { return Record(origin, size); }
-inline Bytes CasePrefix(std::string_view case_id, const Hash& origin) {
-  Bytes k(case_id.begin(), case_id.end());
+// Case ids and author keys appear in index keys only as the transaction's Blind form: in an
+// encrypted store a keyed hash, so that a seized disk does not list the cases or the people.
+// Every case's records, in all logs.
+inline Bytes CaseIdPrefix(const ReadTxn& txn, std::string_view case_id) {
+  Bytes k = txn.Blind(AsBytes(case_id));
   k.push_back(0);
+  return k;
+}
+inline Bytes CasePrefix(const ReadTxn& txn, std::string_view case_id, const Hash& origin) {
+  Bytes k = CaseIdPrefix(txn, case_id);
   k.insert(k.end(), origin.begin(), origin.end());
   return k;
 }
-inline Bytes CaseRecord(std::string_view case_id, const Hash& origin, uint64_t index) {
-  Bytes k = CasePrefix(case_id, origin);
+inline Bytes CaseRecord(const ReadTxn& txn, std::string_view case_id, const Hash& origin,
+                        uint64_t index) {
+  Bytes k = CasePrefix(txn, case_id, origin);
   AppendBigEndian64(k, index);
   return k;
 }
+inline Bytes Author(const ReadTxn& txn, const PublicKey& author) { return txn.Blind(author); }
 inline Bytes EntryLocation(const Hash& origin, uint64_t index) { return Record(origin, index); }
 
 inline Bytes ManifestEntry(const Hash& manifest_id, const Hash& entry_id) {

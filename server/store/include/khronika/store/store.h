@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "khronika/schemas/bytes.h"
+#include "khronika/schemas/seal.h"
 
 namespace khronika {
 
@@ -23,13 +24,13 @@ enum class Table : uint8_t {
   kObjects,       // manifest or entry id -> canonical bytes
   kRecords,       // origin (32) || index (u64 BE) -> canonical record bytes
   kTree,          // origin (32) || level (u8) || index (u64 BE) -> perfect-subtree hash
-  kCaseIndex,     // case id || 0x00 || origin (32) || index (u64 BE) -> record hash
+  kCaseIndex,     // Blind(case id) || 0x00 || origin (32) || index (u64 BE) -> record hash
   kEntryIndex,    // entry id -> origin (32) || index (u64 BE) of the record that logs it
   kCheckpoints,   // origin (32) || size (u64 BE) -> signed checkpoint note
   kCosignatures,  // reserved for the federation: origin || size || cosigner -> signature line
   kOrigins,       // origin (32) -> origin public key (32): whose checkpoints we can verify
   kPeers,         // reserved for the federation
-  kAuthors,       // author public key (32) -> author name
+  kAuthors,       // Blind(author public key) -> author name
   kTokens,        // token hash -> token record (server)
   kAccessLog,     // time (u64 BE) || sequence -> access record (server)
   kManifestEntries,  // manifest id (32) || entry id (32) -> empty: which entries name a file
@@ -42,6 +43,10 @@ struct StoreOptions {
   // Upper bound of the memory map, and so of the data file. Sparse: costs no disk until used.
   uint64_t map_size = uint64_t{64} << 30;
   bool read_only = false;
+  // The node's data key. A store created with one is encrypted at rest for good (every value
+  // AES-256-GCM, docs/format.md "Encryption at rest") and opens only with the same key; a store
+  // created without one opens only without one.
+  std::optional<SymmetricKey> data_key = std::nullopt;
 };
 
 class ReadTxn;
@@ -68,6 +73,7 @@ class Store {
     uint64_t map_size = 0;
   };
   Usage GetUsage() const;
+  bool encrypted() const;
 
   // Writes a compacted, consistent copy of the whole store to `path` (a new file, mode 0600)
   // while readers and writers go on, as LMDB's compacting copy does: it reads one snapshot.
@@ -83,16 +89,24 @@ class Store {
 class ReadTxn {
  public:
   virtual ~ReadTxn() = default;
+  // Reads fail with Corruption, naming table and key, if an encrypted value fails its tag.
   Result<std::optional<Bytes>> Get(Table table, ByteView key) const;
   Result<bool> Contains(Table table, ByteView key) const;
   // Visits, in key order, the entries whose key starts with `prefix` and is >= `start` (when
-  // given), until `fn` returns false. The views are valid only during the call.
+  // given), until `fn` returns false. The views are valid only during the call. A value that
+  // fails its authentication tag ends the scan with Corruption, unless `unreadable` is given:
+  // then it is passed the key and the scan goes on (for scrub, which repairs such values).
   Status Scan(Table table, ByteView prefix,
               const std::function<Result<bool>(ByteView key, ByteView value)>& fn,
-              ByteView start = {}) const;
+              ByteView start = {},
+              const std::function<void(ByteView key)>& unreadable = nullptr) const;
   // The entry with the greatest key that starts with `prefix`, if any.
   Result<std::optional<std::pair<Bytes, Bytes>>> Last(Table table, ByteView prefix) const;
   Result<uint64_t> Count(Table table) const;
+  // How a name that would reveal a case or a person appears in an index key: in an encrypted
+  // store, its HMAC-SHA-256 under a key derived from the data key (found again, never read
+  // back); otherwise the name itself.
+  Bytes Blind(ByteView name) const;
 
  protected:
   ReadTxn(const Store::Impl* store, void* txn, bool writable = false)
