@@ -775,27 +775,57 @@ ApiResponse Api::Session(const TokenInfo& who) {
 // (what GET /v1/cases/{case}/entries lists) and in the members' logs it keeps (what a court
 // bundle adds). A token limited to cases sees exactly those, held here or not.
 ApiResponse Api::Cases(const TokenInfo& who) {
-  std::map<std::string, std::pair<uint64_t, uint64_t>> counts;  // case -> (own log, other logs)
-  for (const std::string& c : who.cases) counts[c];
+  struct Count {
+    uint64_t own = 0, others = 0;
+  };
+  std::map<std::string, Count> counts;
   const Hash own = node_.id();
+  // Case index keys are Blind(case id) || 0x00 || origin (32) || index (8): in an encrypted
+  // store the case id is a keyed hash, so a case's name is read from one of its entries.
+  auto tally = [&](ByteView key, Count& c) {
+    (std::equal(own.begin(), own.end(), key.end() - 40) ? c.own : c.others) += 1;
+  };
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
-    // case id || 0x00 || origin (32) || index (8)
+    if (!who.cases.empty()) {
+      for (const std::string& case_id : who.cases) {
+        Count& c = counts[case_id];
+        KH_RETURN_IF_ERROR(txn.Scan(Table::kCaseIndex, keys::CaseIdPrefix(txn, case_id),
+                                    [&](ByteView key, ByteView) -> Result<bool> {
+                                      if (key.size() < 41) return Status::Corruption("a case index key is too short");
+                                      tally(key, c);
+                                      return true;
+                                    }));
+      }
+      return Status::Ok();
+    }
+    Bytes blind;
+    Count* current = nullptr;
     return txn.Scan(Table::kCaseIndex, {}, [&](ByteView key, ByteView) -> Result<bool> {
       if (key.size() < 42 || key[key.size() - 41] != 0) {
         return Status::Corruption("a case index key has the wrong form");
       }
-      std::string case_id(AsChars(key.subspan(0, key.size() - 41)));
-      if (!who.AllowsCase(case_id)) return true;
-      bool is_own = std::equal(own.begin(), own.end(), key.end() - 40);
-      auto& c = counts[case_id];
-      (is_own ? c.first : c.second) += 1;
+      ByteView prefix = key.subspan(0, key.size() - 41);
+      if (!current || !std::equal(prefix.begin(), prefix.end(), blind.begin(), blind.end())) {
+        blind.assign(prefix.begin(), prefix.end());
+        Hash origin;
+        std::copy(key.end() - 40, key.end() - 8, origin.begin());
+        uint64_t index = ReadBigEndian64(key.data() + key.size() - 8);
+        KH_ASSIGN_OR_RETURN(auto rb, txn.Get(Table::kRecords, keys::Record(origin, index)));
+        if (!rb) return Status::Corruption("record " + std::to_string(index) + " is missing");
+        KH_ASSIGN_OR_RETURN(Record rec, DecodeRecord(*rb));
+        KH_ASSIGN_OR_RETURN(auto eb, txn.Get(Table::kObjects, rec.entry_id));
+        if (!eb) return Status::Corruption("entry " + ToHex(rec.entry_id) + " is missing");
+        KH_ASSIGN_OR_RETURN(Entry e, DecodeEntry(*eb));
+        current = &counts[e.case_id];
+      }
+      tally(key, *current);
       return true;
     });
   });
   if (!st.ok()) return FromStatus(st);
   json list = json::array();
   for (const auto& [case_id, n] : counts) {
-    list.push_back({{"case", case_id}, {"entries", n.first}, {"replicated_entries", n.second}});
+    list.push_back({{"case", case_id}, {"entries", n.own}, {"replicated_entries", n.others}});
   }
   return Json(200, {{"cases", list}});
 }

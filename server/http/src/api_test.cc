@@ -21,7 +21,16 @@ class ApiTest : public ::testing::Test {
     std::string tmpl = (std::filesystem::temp_directory_path() / "api-test-XXXXXX").string();
     ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;
-    node_ = std::move(Node::Init(dir_ / "node", "api-test").value());
+    if (Encrypted()) {
+      ASSERT_TRUE(CreateKeyFile(dir_ / "key").ok());
+      NodeInitOptions init;
+      init.seal_with = Unlock{.passphrase = "", .key_file = dir_ / "key"};
+      auto node = Node::Init(dir_ / "node", "api-test", std::move(init));
+      ASSERT_TRUE(node.ok()) << node.status().ToString();
+      node_ = std::move(node).value();
+    } else {
+      node_ = std::move(Node::Init(dir_ / "node", "api-test").value());
+    }
     ASSERT_TRUE(RegisterAuthor(node_->store(), author_.public_key(), "Alice").ok());
     committer_ = std::make_unique<GroupCommitter>(node_->log());
     api_ = std::make_unique<Api>(*node_, *committer_, metrics_);
@@ -37,6 +46,8 @@ class ApiTest : public ::testing::Test {
     node_.reset();
     std::filesystem::remove_all(dir_);
   }
+
+  virtual bool Encrypted() const { return false; }
 
   std::string Token(Role role, std::vector<std::string> cases) {
     return CreateToken(node_->store(), role, cases, 1).value().secret;
@@ -390,6 +401,25 @@ TEST_F(ApiTest, CasesListsOnlyWhatTheTokenMayRead) {
   EXPECT_EQ(Call("GET", "/v1/cases", auditor_).status, 403);
   EXPECT_EQ(Call("GET", "/v1/cases", submitter_).status, 403);
   EXPECT_EQ(Call("GET", "/v1/cases", "").status, 401);
+}
+
+// In an encrypted store the case index holds keyed hashes of case ids: the names come from the
+// entries, and a limited token's cases are found by their blinded prefix.
+class EncryptedApiTest : public ApiTest {
+ protected:
+  bool Encrypted() const override { return true; }
+};
+
+TEST_F(EncryptedApiTest, CasesAreNamedFromTheirEntries) {
+  ASSERT_TRUE(Node::IsEncrypted(dir_ / "node"));
+  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-1", "one").dump()).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-3", "three").dump()).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-1", "two").dump()).status, 201);
+  json all = Body(Call("GET", "/v1/cases", admin_));
+  EXPECT_EQ(all["cases"], json::array({{{"case", "case-1"}, {"entries", 2}, {"replicated_entries", 0}},
+                                        {{"case", "case-3"}, {"entries", 1}, {"replicated_entries", 0}}}));
+  json mine = Body(Call("GET", "/v1/cases", reader_));
+  EXPECT_EQ(mine["cases"], json::array({{{"case", "case-1"}, {"entries", 2}, {"replicated_entries", 0}}}));
 }
 
 TEST_F(ApiTest, LogsAndConflictsAreForAuditorsAndAdmins) {
