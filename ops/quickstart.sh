@@ -62,6 +62,9 @@ Submit evidence from another terminal:
     --token \$(cat $var/submitter.token) --key $var/author.key --case demo-case $var/sample-evidence.txt
 
 Check the node's whole store at any time:   $k verify --data $data
+Web console (lawyers, auditors, operators): https://$listen/ in a browser; sign in with a token
+  (the admin token shows the node's health; the browser warns about the node's own certificate:
+  compare its SHA-256 with the certificate line above)
 INFO
 if [[ $check == 1 ]]; then
   "$k" serve --data "$data" --listen "$listen" &

@@ -52,6 +52,7 @@ init_node() {  # DIR NAME
 id_field() { "$KH" id --data "$1" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['$2'])"; }
 
 serve() {  # DIR: starts `khronika serve` on a free port, sets URL
+  : >"$1.serve.log"  # there before the background shell opens it, so that sed can read it
   "$KH" serve --data "$1" --listen 127.0.0.1:0 >"$1.serve.log" 2>&1 &
   PIDS+=($!)
   URL=
