@@ -65,6 +65,9 @@ Submit evidence from another terminal:
     --token \$(cat $var/submitter.token) --key $var/author.key --case demo-case $var/sample-evidence.txt
 
 Check the node's whole store at any time:   $k verify --data $data
+Web console (lawyers, auditors, operators): https://$listen/ in a browser; sign in with a token
+  (the admin token shows the node's health; the browser warns about the node's own certificate:
+  compare its SHA-256 with the certificate line above)
 
 WARNING: the store is encrypted, but its key file $key_file sits on the
 same disk, so this node is for trying out. In real use keep the key file off the machine (a USB

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "khronika/http/node_status.h"
 #include "khronika/http/peer_transport.h"
 #include "khronika/http/scrubber.h"
 #include "khronika/http/tls.h"
@@ -190,54 +191,13 @@ std::string Ago(int64_t then_ms) {
 
 Status RunStatus(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
-  KH_ASSIGN_OR_RETURN(std::vector<Member> members, ListMembers(node->store()));
-  KH_ASSIGN_OR_RETURN(std::vector<Peer> peers, ListPeers(node->store()));
-  KH_ASSIGN_OR_RETURN(std::vector<Conflict> conflicts, ListConflicts(node->store()));
-  json logs = json::array();
-  KH_RETURN_IF_ERROR(node->store().View([&](ReadTxn& txn) -> Status {
-    for (const Member& m : members) {
-      KH_ASSIGN_OR_RETURN(uint64_t size, LogSize(txn, m.node_id));
-      json log = {{"origin", ToHex(m.node_id)}, {"records", size}, {"local", m.node_id == node->id()},
-                  {"checkpoint_size", nullptr}, {"cosigners", json::array()}};
-      KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kCheckpoints, m.node_id));
-      if (last) {
-        uint64_t cp_size = ReadBigEndian64(last->first.data() + 32);
-        log["checkpoint_size"] = cp_size;
-        KH_ASSIGN_OR_RETURN(auto cosigs, VerifiedCosignatures(txn, m.node_id, cp_size));
-        for (const auto& c : cosigs) log["cosigners"].push_back(ToHex(c.member));
-      }
-      logs.push_back(log);
-    }
-    return Status::Ok();
-  }));
-  json peer_list = json::array();
-  for (const Peer& p : peers) {
-    KH_ASSIGN_OR_RETURN(auto st, GetPeerStatus(node->store(), p.node_id));
-    json pj = {{"node_id", ToHex(p.node_id)}, {"url", p.url}};
-    if (st) {
-      pj["last_attempt_ms"] = st->last_attempt_ms;
-      pj["last_success_ms"] = st->last_success_ms;
-      pj["lag_records"] = st->lag_records;
-      pj["last_error"] = st->last_error;
-    }
-    peer_list.push_back(pj);
-  }
-  Store::Usage usage = node->store().GetUsage();
-  KH_ASSIGN_OR_RETURN(std::optional<ScrubSummary> scrub, LastScrub(node->store()));
-  json scrub_json = nullptr;
-  if (scrub) {
-    scrub_json = {{"finished_ms", scrub->finished_ms}, {"checked", scrub->checked},
-                  {"damaged", scrub->damaged},         {"repaired", scrub->repaired},
-                  {"unrepaired", scrub->unrepaired},   {"unrepaired_items", scrub->unrepaired_items}};
-  }
-  json out = {{"node_id", ToHex(node->id())},
-              {"last_scrub", scrub_json},
-              {"name", node->name()},
-              {"logs", logs},
-              {"peers", peer_list},
-              {"conflicts", conflicts.size()},
-              {"store_used_bytes", usage.used_bytes},
-              {"store_map_bytes", usage.map_size}};
+  KH_ASSIGN_OR_RETURN(json out, NodeStatusJson(*node));
+  const json& logs = out["logs"];
+  const json& peer_list = out["peers"];
+  const uint64_t conflicts = out["conflicts"].get<uint64_t>();
+  const uint64_t used_bytes = out["store_used_bytes"].get<uint64_t>();
+  const uint64_t map_bytes = out["store_map_bytes"].get<uint64_t>();
+  const json& scrub = out["last_scrub"];
   if (args.Has("json")) {
     std::cout << out.dump() << "\n";
     return Status::Ok();
@@ -268,23 +228,24 @@ Status RunStatus(const Args& args) {
     }
     std::cout << "\n";
   }
-  std::cout << "Store: " << usage.used_bytes / (1 << 20) << " MiB used of "
-            << usage.map_size / (1 << 20) << " MiB\n";
-  if (!scrub) {
+  std::cout << "Store: " << used_bytes / (1 << 20) << " MiB used of " << map_bytes / (1 << 20)
+            << " MiB\n";
+  if (scrub.is_null()) {
     std::cout << "Scrub: never run (`khronika scrub`, or serve's daily schedule)\n";
   } else {
-    std::cout << "Scrub: " << Ago(scrub->finished_ms) << ", " << scrub->checked << " items checked, "
-              << scrub->damaged << " damaged or missing, " << scrub->repaired << " repaired";
-    if (scrub->unrepaired > 0) {
-      std::cout << "\nWARNING: " << scrub->unrepaired << " items no peer could supply:";
-      for (const std::string& item : scrub->unrepaired_items) std::cout << "\n  " << item;
+    std::cout << "Scrub: " << Ago(scrub["finished_ms"].get<int64_t>()) << ", " << scrub["checked"]
+              << " items checked, " << scrub["damaged"] << " damaged or missing, "
+              << scrub["repaired"] << " repaired";
+    if (scrub["unrepaired"].get<uint64_t>() > 0) {
+      std::cout << "\nWARNING: " << scrub["unrepaired"] << " items no peer could supply:";
+      for (const json& item : scrub["unrepaired_items"]) std::cout << "\n  " << item.get<std::string>();
     }
     std::cout << "\n";
   }
-  if (conflicts.empty()) {
+  if (conflicts == 0) {
     std::cout << "No conflicting checkpoints seen.\n";
   } else {
-    std::cout << "WARNING: " << conflicts.size()
+    std::cout << "WARNING: " << conflicts
               << " conflicting checkpoints kept as proof that an origin rewrote or forked its log"
                  " (see `khronika conflicts`).\n";
   }
@@ -312,14 +273,13 @@ Status RunScrub(const Args& args) {
 
 Status RunConflicts(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
+  if (args.Has("json")) {
+    KH_ASSIGN_OR_RETURN(json list, ConflictsJson(*node));
+    for (const json& c : list) std::cout << c.dump() << "\n";
+    return Status::Ok();
+  }
   KH_ASSIGN_OR_RETURN(std::vector<Conflict> conflicts, ListConflicts(node->store()));
   for (const Conflict& c : conflicts) {
-    if (args.Has("json")) {
-      std::cout << json{{"origin", ToHex(c.origin)}, {"detected_ms", c.detected_ms},
-                        {"proven", c.proven}, {"held_checkpoint", c.ours},
-                        {"presented_checkpoint", c.theirs}}.dump() << "\n";
-      continue;
-    }
     if (c.proven) {
       std::cout << "Origin " << ToHex(c.origin) << " signed two checkpoints that cannot both be true";
     } else {
@@ -329,7 +289,7 @@ Status RunConflicts(const Args& args) {
     std::cout << " (seen at " << c.detected_ms << " ms):\n--- held here:\n" << c.ours
               << "--- presented by a peer:\n" << c.theirs << "\n";
   }
-  if (conflicts.empty() && !args.Has("json")) std::cout << "No conflicting checkpoints.\n";
+  if (conflicts.empty()) std::cout << "No conflicting checkpoints.\n";
   return Status::Ok();
 }
 

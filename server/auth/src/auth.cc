@@ -1,5 +1,7 @@
 #include "khronika/auth/auth.h"
 
+#include <deque>
+
 #include <nlohmann/json.hpp>
 
 #include "khronika/schemas/crypto.h"
@@ -164,27 +166,56 @@ Status RecordAccess(WriteTxn& txn, const AccessEvent& e) {
   return txn.Put(Table::kAccessLog, key, AsBytes(j.dump()));
 }
 
+namespace {
+
+Result<AccessEvent> DecodeAccess(ByteView value) {
+  json j = json::parse(AsChars(value), nullptr, false);
+  if (j.is_discarded()) return Status::Corruption("access log record is not JSON");
+  try {
+    AccessEvent e;
+    e.time_ms = j.at("time_ms").get<int64_t>();
+    e.token_id = j.at("token_id").get<std::string>();
+    KH_ASSIGN_OR_RETURN(e.role, ParseRole(j.at("role").get<std::string>()));
+    e.action = j.at("action").get<std::string>();
+    e.object = j.at("object").get<std::string>();
+    e.case_id = j.at("case").get<std::string>();
+    return e;
+  } catch (const nlohmann::json::exception& ex) {
+    return Status::Corruption(std::string("access log record: ") + ex.what());
+  }
+}
+
+}  // namespace
+
 Result<std::vector<AccessEvent>> ListAccess(Store& store) {
   std::vector<AccessEvent> out;
   KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) {
     return txn.Scan(Table::kAccessLog, {}, [&](ByteView, ByteView value) -> Result<bool> {
-      json j = json::parse(AsChars(value), nullptr, false);
-      if (j.is_discarded()) return Status::Corruption("access log record is not JSON");
-      try {
-        AccessEvent e;
-        e.time_ms = j.at("time_ms").get<int64_t>();
-        e.token_id = j.at("token_id").get<std::string>();
-        KH_ASSIGN_OR_RETURN(e.role, ParseRole(j.at("role").get<std::string>()));
-        e.action = j.at("action").get<std::string>();
-        e.object = j.at("object").get<std::string>();
-        e.case_id = j.at("case").get<std::string>();
-        out.push_back(std::move(e));
-      } catch (const nlohmann::json::exception& ex) {
-        return Status::Corruption(std::string("access log record: ") + ex.what());
-      }
+      KH_ASSIGN_OR_RETURN(AccessEvent e, DecodeAccess(value));
+      out.push_back(std::move(e));
       return true;
     });
   }));
+  return out;
+}
+
+Result<std::vector<AccessEvent>> ListRecentAccess(Store& store, size_t limit) {
+  // Keys are time || sequence, so the last `limit` values in key order are the newest; only
+  // those are decoded.
+  std::deque<Bytes> newest;
+  if (limit == 0) return std::vector<AccessEvent>();
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) {
+    return txn.Scan(Table::kAccessLog, {}, [&](ByteView, ByteView value) -> Result<bool> {
+      if (newest.size() == limit) newest.pop_front();
+      newest.emplace_back(value.begin(), value.end());
+      return true;
+    });
+  }));
+  std::vector<AccessEvent> out;
+  for (auto it = newest.rbegin(); it != newest.rend(); ++it) {
+    KH_ASSIGN_OR_RETURN(AccessEvent e, DecodeAccess(*it));
+    out.push_back(std::move(e));
+  }
   return out;
 }
 

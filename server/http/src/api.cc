@@ -11,6 +11,7 @@
 
 #include "khronika/bundle/bundle.h"
 #include "khronika/http/logging.h"
+#include "khronika/http/node_status.h"
 #include "khronika/log/proofs.h"
 #include "khronika/replication/protocol.h"
 #include "khronika/replication/roster.h"
@@ -286,6 +287,7 @@ ApiResponse Api::Route(const ApiRequest& req) {
     return r;
   };
 
+  if (path == "/" || path.substr(0, 9) == "/console/") return ConsoleFile(req, path);
   if (path == "/healthz") {
     if (m != "GET") {
       ApiResponse r = ErrorResponse(405, "method_not_allowed", "use GET");
@@ -376,6 +378,40 @@ ApiResponse Api::Route(const ApiRequest& req) {
     if (auto r = method_is("GET", route)) return *r;
     if (!need(Permission::kReadContent)) return forbidden(route);
     return with_route(FileContent(req, t, parts[2]), route);
+  }
+  if (n == 2 && parts[1] == "session") {
+    if (auto r = method_is("GET", "GET /v1/session")) return *r;
+    return with_route(Session(t), "GET /v1/session");
+  }
+  if (n == 2 && parts[1] == "cases") {
+    const char* route = "GET /v1/cases";
+    if (auto r = method_is("GET", route)) return *r;
+    if (!need(Permission::kReadEntries)) return forbidden(route);
+    return with_route(Cases(t), route);
+  }
+  if (n == 2 && parts[1] == "logs") {
+    const char* route = "GET /v1/logs";
+    if (auto r = method_is("GET", route)) return *r;
+    if (!need(Permission::kReadLog)) return forbidden(route);
+    return with_route(Logs(), route);
+  }
+  if (n == 2 && parts[1] == "conflicts") {
+    const char* route = "GET /v1/conflicts";
+    if (auto r = method_is("GET", route)) return *r;
+    if (!need(Permission::kReadLog)) return forbidden(route);
+    return with_route(Conflicts(), route);
+  }
+  if (n == 3 && parts[1] == "node" && parts[2] == "status") {
+    const char* route = "GET /v1/node/status";
+    if (auto r = method_is("GET", route)) return *r;
+    if (!need(Permission::kAdminister)) return forbidden(route);
+    return with_route(NodeStatus(), route);
+  }
+  if (n == 2 && parts[1] == "access-log") {
+    const char* route = "GET /v1/access-log";
+    if (auto r = method_is("GET", route)) return *r;
+    if (!need(Permission::kAdminister)) return forbidden(route);
+    return with_route(AccessLog(req), route);
   }
   // Checkpoints and proofs are hashes and signatures only: every role may check its receipts.
   if (n == 2 && parts[1] == "checkpoint") {
@@ -714,6 +750,119 @@ ApiResponse Api::CaseBundle(const TokenInfo& who, std::string_view case_id) {
   return resp;
 }
 
+ApiResponse Api::Session(const TokenInfo& who) {
+  json cases = json::array();
+  for (const std::string& c : who.cases) cases.push_back(c);
+  json out = {{"token_id", who.id},
+              {"role", RoleName(who.role)},
+              {"all_cases", who.cases.empty()},
+              {"cases", cases},
+              {"may",
+               {{"read_entries", RoleAllows(who.role, Permission::kReadEntries)},
+                {"read_content", RoleAllows(who.role, Permission::kReadContent)},
+                {"read_log", RoleAllows(who.role, Permission::kReadLog)},
+                {"upload", RoleAllows(who.role, Permission::kUpload)},
+                {"administer", RoleAllows(who.role, Permission::kAdminister)}}},
+              {"node",
+               {{"id", ToHex(node_.id())},
+                {"name", node_.name()},
+                {"public_key", ToHex(node_.key().public_key())},
+                {"vkey", node_.verifier_key()}}}};
+  return Json(200, out);
+}
+
+// The cases the token may read, with how many records of each this node holds: in its own log
+// (what GET /v1/cases/{case}/entries lists) and in the members' logs it keeps (what a court
+// bundle adds). A token limited to cases sees exactly those, held here or not.
+ApiResponse Api::Cases(const TokenInfo& who) {
+  struct Count {
+    uint64_t own = 0, others = 0;
+  };
+  std::map<std::string, Count> counts;
+  const Hash own = node_.id();
+  // Case index keys are Blind(case id) || 0x00 || origin (32) || index (8): in an encrypted
+  // store the case id is a keyed hash, so a case's name is read from one of its entries.
+  auto tally = [&](ByteView key, Count& c) {
+    (std::equal(own.begin(), own.end(), key.end() - 40) ? c.own : c.others) += 1;
+  };
+  Status st = node_.store().View([&](ReadTxn& txn) -> Status {
+    if (!who.cases.empty()) {
+      for (const std::string& case_id : who.cases) {
+        Count& c = counts[case_id];
+        KH_RETURN_IF_ERROR(txn.Scan(Table::kCaseIndex, keys::CaseIdPrefix(txn, case_id),
+                                    [&](ByteView key, ByteView) -> Result<bool> {
+                                      if (key.size() < 41) return Status::Corruption("a case index key is too short");
+                                      tally(key, c);
+                                      return true;
+                                    }));
+      }
+      return Status::Ok();
+    }
+    Bytes blind;
+    Count* current = nullptr;
+    return txn.Scan(Table::kCaseIndex, {}, [&](ByteView key, ByteView) -> Result<bool> {
+      if (key.size() < 42 || key[key.size() - 41] != 0) {
+        return Status::Corruption("a case index key has the wrong form");
+      }
+      ByteView prefix = key.subspan(0, key.size() - 41);
+      if (!current || !std::equal(prefix.begin(), prefix.end(), blind.begin(), blind.end())) {
+        blind.assign(prefix.begin(), prefix.end());
+        Hash origin;
+        std::copy(key.end() - 40, key.end() - 8, origin.begin());
+        uint64_t index = ReadBigEndian64(key.data() + key.size() - 8);
+        KH_ASSIGN_OR_RETURN(auto rb, txn.Get(Table::kRecords, keys::Record(origin, index)));
+        if (!rb) return Status::Corruption("record " + std::to_string(index) + " is missing");
+        KH_ASSIGN_OR_RETURN(Record rec, DecodeRecord(*rb));
+        KH_ASSIGN_OR_RETURN(auto eb, txn.Get(Table::kObjects, rec.entry_id));
+        if (!eb) return Status::Corruption("entry " + ToHex(rec.entry_id) + " is missing");
+        KH_ASSIGN_OR_RETURN(Entry e, DecodeEntry(*eb));
+        current = &counts[e.case_id];
+      }
+      tally(key, *current);
+      return true;
+    });
+  });
+  if (!st.ok()) return FromStatus(st);
+  json list = json::array();
+  for (const auto& [case_id, n] : counts) {
+    list.push_back({{"case", case_id}, {"entries", n.own}, {"replicated_entries", n.others}});
+  }
+  return Json(200, {{"cases", list}});
+}
+
+ApiResponse Api::Logs() {
+  auto logs = LogsJson(node_);
+  if (!logs.ok()) return FromStatus(logs.status());
+  return Json(200, {{"logs", *logs}});
+}
+
+ApiResponse Api::Conflicts() {
+  auto conflicts = ConflictsJson(node_);
+  if (!conflicts.ok()) return FromStatus(conflicts.status());
+  return Json(200, {{"conflicts", *conflicts}});
+}
+
+ApiResponse Api::NodeStatus() {
+  auto status = NodeStatusJson(node_);
+  if (!status.ok()) return FromStatus(status.status());
+  return Json(200, *status);
+}
+
+ApiResponse Api::AccessLog(const ApiRequest& r) {
+  auto query = QueryOf(r);
+  if (!query.ok()) return FromStatus(query.status());
+  auto limit = QueryNumber(*query, "limit", 100);
+  if (!limit.ok()) return FromStatus(limit.status());
+  auto events = ListRecentAccess(node_.store(), std::clamp<uint64_t>(*limit, 1, options_.max_page));
+  if (!events.ok()) return FromStatus(events.status());
+  json list = json::array();
+  for (const AccessEvent& e : *events) {
+    list.push_back({{"time_ms", e.time_ms}, {"token_id", e.token_id}, {"role", RoleName(e.role)},
+                    {"action", e.action}, {"object", e.object}, {"case", e.case_id}});
+  }
+  return Json(200, {{"events", list}});
+}
+
 Result<Bytes> Api::ReadChunk(const Hash& id) const { return khronika::ReadChunk(node_.store(), id); }
 
 ApiResponse Api::GetCheckpoint() {
@@ -763,7 +912,15 @@ ApiResponse Api::InclusionProof(const ApiRequest& r) {
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
     KH_ASSIGN_OR_RETURN(uint64_t index, QueryNumber(*query, "index", std::nullopt));
     KH_ASSIGN_OR_RETURN(std::optional<uint64_t> size, OptionalQueryNumber(*query, "size"));
-    KH_ASSIGN_OR_RETURN(InclusionProofResult p, ProveInclusion(txn, node_.id(), index, size));
+    // Any log held here (a member's replica too), so an auditor can check every log's records
+    // against that log's own checkpoint; this node's own log by default.
+    Hash origin = node_.id();
+    if (auto it = query->find("origin"); it != query->end()) {
+      KH_ASSIGN_OR_RETURN(origin, PathId(it->second, "origin"));
+      KH_ASSIGN_OR_RETURN(bool known, txn.Contains(Table::kOrigins, origin));
+      if (!known) return Status::NotFound("no log from origin " + ToHex(origin));
+    }
+    KH_ASSIGN_OR_RETURN(InclusionProofResult p, ProveInclusion(txn, origin, index, size));
     out = ToJson(p);
     return Status::Ok();
   });

@@ -21,7 +21,16 @@ class ApiTest : public ::testing::Test {
     std::string tmpl = (std::filesystem::temp_directory_path() / "api-test-XXXXXX").string();
     ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;
-    node_ = std::move(Node::Init(dir_ / "node", "api-test").value());
+    if (Encrypted()) {
+      ASSERT_TRUE(CreateKeyFile(dir_ / "key").ok());
+      NodeInitOptions init;
+      init.seal_with = Unlock{.passphrase = "", .key_file = dir_ / "key"};
+      auto node = Node::Init(dir_ / "node", "api-test", std::move(init));
+      ASSERT_TRUE(node.ok()) << node.status().ToString();
+      node_ = std::move(node).value();
+    } else {
+      node_ = std::move(Node::Init(dir_ / "node", "api-test").value());
+    }
     ASSERT_TRUE(RegisterAuthor(node_->store(), author_.public_key(), "Alice").ok());
     committer_ = std::make_unique<GroupCommitter>(node_->log());
     api_ = std::make_unique<Api>(*node_, *committer_, metrics_);
@@ -38,18 +47,22 @@ class ApiTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
+  virtual bool Encrypted() const { return false; }
+
   std::string Token(Role role, std::vector<std::string> cases) {
     return CreateToken(node_->store(), role, cases, 1).value().secret;
   }
 
   ApiResponse Call(const std::string& method, const std::string& target, const std::string& token,
-                   const std::string& body = "", const std::string& range = "") {
+                   const std::string& body = "", const std::string& range = "",
+                   const std::string& if_none_match = "") {
     ApiRequest r;
     r.method = method;
     r.target = target;
     if (!token.empty()) r.authorization = "Bearer " + token;
     r.body = body;
     r.range = range;
+    r.if_none_match = if_none_match;
     return api_->Handle(r);
   }
 
@@ -291,6 +304,193 @@ TEST_F(ApiTest, TargetsThatAreNotUtf8GetAJsonError) {
     EXPECT_LT(r.status, 500);
     EXPECT_TRUE(Body(r).contains("error")) << r.body;
   }
+}
+
+// ---- the web console and the endpoints it reads (docs/api.md 7.16-7.21) ----
+
+static std::string HeaderOf(const ApiResponse& r, const std::string& name) {
+  for (const auto& [n, v] : r.headers) {
+    if (n == name) return v;
+  }
+  return "";
+}
+
+TEST_F(ApiTest, ConsoleFilesAreServedWithoutATokenAndRevalidatedByETag) {
+  ApiResponse index = Call("GET", "/", "");
+  ASSERT_EQ(index.status, 200) << index.body;
+  EXPECT_EQ(index.content_type, "text/html; charset=utf-8");
+  EXPECT_NE(index.body.find("<script type=\"module\" src=\"/console/console.js\">"), std::string::npos);
+  // No inline script or style anywhere: the CSP would block it.
+  EXPECT_EQ(index.body.find("<script>"), std::string::npos);
+  EXPECT_EQ(index.body.find("style="), std::string::npos);
+  EXPECT_EQ(index.body.find("<style"), std::string::npos);
+  EXPECT_EQ(HeaderOf(index, "Cache-Control"), "no-cache");
+  std::string etag = HeaderOf(index, "ETag");
+  ASSERT_EQ(etag.size(), 34u) << etag;
+  ApiResponse again = Call("GET", "/", "", "", "", etag);
+  EXPECT_EQ(again.status, 304);
+  EXPECT_TRUE(again.body.empty());
+  EXPECT_EQ(Call("GET", "/", "", "", "", "\"stale\"").status, 200);
+
+  ApiResponse js = Call("GET", "/console/console.js", "");
+  EXPECT_EQ(js.status, 200);
+  EXPECT_EQ(js.content_type, "text/javascript; charset=utf-8");
+  EXPECT_EQ(Call("GET", "/console/console.css", "").content_type, "text/css; charset=utf-8");
+  EXPECT_EQ(Call("GET", "/console/format.js", "").status, 200);
+  EXPECT_EQ(Call("GET", "/console/views.js", "").status, 200);
+
+  for (const char* bad : {"/console/", "/console/nope.js", "/console/../api.cc", "/console/a/b",
+                          "/index.html", "/console/console.js/"}) {
+    ApiResponse r = Call("GET", bad, "");
+    EXPECT_EQ(r.status, 404) << bad;
+    EXPECT_TRUE(json::parse(r.body, nullptr, false).contains("error")) << bad;
+  }
+  ApiResponse post = Call("POST", "/", "", "x");
+  EXPECT_EQ(post.status, 405);
+  EXPECT_EQ(HeaderOf(post, "Allow"), "GET");
+  // The policy forbids inline code and every other origin.
+  bool csp = false;
+  for (const auto& [n, v] : SecurityHeaders()) {
+    if (n != "Content-Security-Policy") continue;
+    csp = true;
+    EXPECT_NE(v.find("default-src 'none'"), std::string::npos);
+    EXPECT_NE(v.find("script-src 'self';"), std::string::npos);
+    EXPECT_EQ(v.find("unsafe-inline"), std::string::npos);
+    EXPECT_NE(v.find("frame-ancestors 'none'"), std::string::npos);
+  }
+  EXPECT_TRUE(csp);
+}
+
+TEST_F(ApiTest, SessionSaysWhoTheTokenIsAndNeverTheSecret) {
+  ApiResponse r = Call("GET", "/v1/session", reader_);
+  ASSERT_EQ(r.status, 200) << r.body;
+  json s = Body(r);
+  EXPECT_EQ(s["role"], "reader");
+  EXPECT_EQ(s["all_cases"], false);
+  EXPECT_EQ(s["cases"], json::array({"case-1"}));
+  EXPECT_EQ(s["may"]["read_content"], true);
+  EXPECT_EQ(s["may"]["read_log"], false);
+  EXPECT_EQ(s["node"]["id"], ToHex(node_->id()));
+  EXPECT_EQ(s["node"]["public_key"], ToHex(node_->key().public_key()));
+  EXPECT_EQ(s["node"]["vkey"], node_->verifier_key());
+  EXPECT_EQ(s["token_id"].get<std::string>().size(), 16u);
+  EXPECT_EQ(r.body.find(reader_), std::string::npos);
+  json a = Body(Call("GET", "/v1/session", auditor_));
+  EXPECT_EQ(a["role"], "auditor");
+  EXPECT_EQ(a["all_cases"], true);
+  EXPECT_EQ(a["may"]["read_entries"], false);
+  EXPECT_EQ(Body(Call("GET", "/v1/session", admin_))["may"]["administer"], true);
+  EXPECT_EQ(Call("GET", "/v1/session", "").status, 401);
+  EXPECT_EQ(Call("GET", "/v1/session", "khr_" + std::string(64, 'f')).status, 401);
+  EXPECT_EQ(Call("POST", "/v1/session", reader_, "{}").status, 405);
+}
+
+TEST_F(ApiTest, CasesListsOnlyWhatTheTokenMayRead) {
+  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-1", "one").dump()).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-1", "two").dump()).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-3", "three").dump()).status, 201);
+  json all = Body(Call("GET", "/v1/cases", admin_));
+  ASSERT_EQ(all["cases"].size(), 2u) << all;
+  EXPECT_EQ(all["cases"][0], (json{{"case", "case-1"}, {"entries", 2}, {"replicated_entries", 0}}));
+  EXPECT_EQ(all["cases"][1]["case"], "case-3");
+  json mine = Body(Call("GET", "/v1/cases", reader_));
+  EXPECT_EQ(mine["cases"], json::array({{{"case", "case-1"}, {"entries", 2}, {"replicated_entries", 0}}}));
+  // A token limited to a case with nothing recorded yet still sees its case, empty.
+  json other = Body(Call("GET", "/v1/cases", other_reader_));
+  EXPECT_EQ(other["cases"], json::array({{{"case", "case-2"}, {"entries", 0}, {"replicated_entries", 0}}}));
+  EXPECT_EQ(Call("GET", "/v1/cases", auditor_).status, 403);
+  EXPECT_EQ(Call("GET", "/v1/cases", submitter_).status, 403);
+  EXPECT_EQ(Call("GET", "/v1/cases", "").status, 401);
+}
+
+// In an encrypted store the case index holds keyed hashes of case ids: the names come from the
+// entries, and a limited token's cases are found by their blinded prefix.
+class EncryptedApiTest : public ApiTest {
+ protected:
+  bool Encrypted() const override { return true; }
+};
+
+TEST_F(EncryptedApiTest, CasesAreNamedFromTheirEntries) {
+  ASSERT_TRUE(Node::IsEncrypted(dir_ / "node"));
+  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-1", "one").dump()).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-3", "three").dump()).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-1", "two").dump()).status, 201);
+  json all = Body(Call("GET", "/v1/cases", admin_));
+  EXPECT_EQ(all["cases"], json::array({{{"case", "case-1"}, {"entries", 2}, {"replicated_entries", 0}},
+                                        {{"case", "case-3"}, {"entries", 1}, {"replicated_entries", 0}}}));
+  json mine = Body(Call("GET", "/v1/cases", reader_));
+  EXPECT_EQ(mine["cases"], json::array({{{"case", "case-1"}, {"entries", 2}, {"replicated_entries", 0}}}));
+}
+
+TEST_F(ApiTest, LogsAndConflictsAreForAuditorsAndAdmins) {
+  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-1", "one").dump()).status, 201);
+  ApiResponse r = Call("GET", "/v1/logs", auditor_);
+  ASSERT_EQ(r.status, 200) << r.body;
+  json logs = Body(r)["logs"];
+  ASSERT_EQ(logs.size(), 1u);
+  EXPECT_EQ(logs[0]["origin"], ToHex(node_->id()));
+  EXPECT_EQ(logs[0]["local"], true);
+  EXPECT_EQ(logs[0]["records"], 1);
+  EXPECT_EQ(logs[0]["checkpoint_size"], 1);
+  EXPECT_EQ(logs[0]["public_key"], ToHex(node_->key().public_key()));
+  EXPECT_EQ(logs[0]["checkpoint"], *node_->log().LatestCheckpoint());
+  EXPECT_EQ(logs[0]["cosignatures"], json::array());
+  // Nothing about cases or entries: an auditor never sees them.
+  EXPECT_EQ(r.body.find("case-1"), std::string::npos);
+  EXPECT_EQ(Call("GET", "/v1/logs", admin_).status, 200);
+  EXPECT_EQ(Call("GET", "/v1/logs", reader_).status, 403);
+  EXPECT_EQ(Call("GET", "/v1/logs", submitter_).status, 403);
+  ApiResponse c = Call("GET", "/v1/conflicts", auditor_);
+  ASSERT_EQ(c.status, 200) << c.body;
+  EXPECT_EQ(Body(c), (json{{"conflicts", json::array()}}));
+  EXPECT_EQ(Call("GET", "/v1/conflicts", reader_).status, 403);
+}
+
+TEST_F(ApiTest, InclusionProofTakesAnOriginHeldHere) {
+  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-1", "one").dump()).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-1", "two").dump()).status, 201);
+  std::string origin = ToHex(node_->id());
+  ApiResponse plain = Call("GET", "/v1/proof/inclusion?index=1&size=2", auditor_);
+  ApiResponse named = Call("GET", "/v1/proof/inclusion?index=1&size=2&origin=" + origin, auditor_);
+  ASSERT_EQ(named.status, 200) << named.body;
+  EXPECT_EQ(named.body, plain.body);
+  ApiResponse unknown = Call("GET", "/v1/proof/inclusion?index=0&origin=" + std::string(64, 'a'), auditor_);
+  EXPECT_EQ(unknown.status, 404) << unknown.body;
+  EXPECT_EQ(Call("GET", "/v1/proof/inclusion?index=0&origin=xyz", auditor_).status, 400);
+  EXPECT_EQ(Call("GET", "/v1/proof/inclusion?index=0&origin=" + std::string(64, 'A'), auditor_).status, 400);
+}
+
+TEST_F(ApiTest, NodeStatusAndAccessLogAreForAdminsOnly) {
+  json submission = MakeSubmission("case-1", "read me");
+  ASSERT_EQ(Call("POST", "/v1/entries", admin_, submission.dump()).status, 201);
+  std::string manifest_id = submission["entry"]["manifests"][0];
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(Call("GET", "/v1/files/" + manifest_id + "/content", reader_).status, 200);
+  }
+  ApiResponse st = Call("GET", "/v1/node/status", admin_);
+  ASSERT_EQ(st.status, 200) << st.body;
+  json status = Body(st);
+  EXPECT_EQ(status["node_id"], ToHex(node_->id()));
+  EXPECT_EQ(status["name"], "api-test");
+  EXPECT_EQ(status["peers"], json::array());
+  EXPECT_EQ(status["conflicts"], 0);
+  EXPECT_GT(status["store_used_bytes"].get<uint64_t>(), 0u);
+  EXPECT_EQ(status["logs"][0]["records"], 1);
+  for (const std::string& t : {auditor_, reader_, submitter_}) {
+    EXPECT_EQ(Call("GET", "/v1/node/status", t).status, 403);
+    EXPECT_EQ(Call("GET", "/v1/access-log", t).status, 403);
+  }
+  ApiResponse log = Call("GET", "/v1/access-log?limit=2", admin_);
+  ASSERT_EQ(log.status, 200) << log.body;
+  json events = Body(log)["events"];
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0]["action"], "read-content");
+  EXPECT_EQ(events[0]["object"], manifest_id);
+  EXPECT_EQ(events[0]["role"], "reader");
+  EXPECT_EQ(events[0]["case"], "case-1");
+  EXPECT_EQ(Body(Call("GET", "/v1/access-log", admin_))["events"].size(), 3u);
+  EXPECT_EQ(Call("GET", "/v1/access-log?limit=x", admin_).status, 400);
+  EXPECT_EQ(Call("GET", "/v1/access-log?limit=1&limit=2", admin_).status, 400);
 }
 
 }  // namespace

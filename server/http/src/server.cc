@@ -216,6 +216,7 @@ class Session : public std::enable_shared_from_this<Session> {
     request->target = std::string(req.target());
     request->authorization = std::string(req[http::field::authorization]);
     request->range = std::string(req[http::field::range]);
+    request->if_none_match = std::string(req[http::field::if_none_match]);
     request->body = std::move(req.body());
     request->peer_cert_sha256 = peer_cert_sha256_;
     body_parser_.reset();
@@ -242,7 +243,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void SetCommonHeaders(Response& res, const ApiResponse& r, bool close) {
     res.set(http::field::content_type, r.content_type);
     res.set(http::field::cache_control, "no-store");
-    res.set("X-Content-Type-Options", "nosniff");
+    for (const auto& [name, value] : SecurityHeaders()) res.set(name, value);
     for (const auto& [name, value] : r.headers) res.set(name, value);
     res.keep_alive(keep_alive_ && !close && !server_.draining);
   }
@@ -425,6 +426,14 @@ Status Server::Start() {
   // Ask every client for a certificate without requiring one: peers present theirs (mutual TLS,
   // pinned by fingerprint in the API), ordinary clients use tokens.
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+  // With SSL_VERIFY_PEER set, OpenSSL refuses to resume a session unless a session id context
+  // is set ("session id context uninitialized"): a browser's second connection, which offers
+  // the ticket of its first, failed its handshake. The resumed session keeps the peer's
+  // certificate, so a pinned peer is still recognised (PeerCertificateSha256).
+  static constexpr unsigned char kSessionContext[] = "khronika";
+  if (SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1) != 1) {
+    return Status::IOError("OpenSSL: cannot set the TLS session id context");
+  }
   beast::error_code ec;
   s.ssl_ctx.use_certificate_chain_file(s.options.tls_cert.string(), ec);
   if (ec) return Status::InvalidArgument("TLS certificate " + s.options.tls_cert.string() + ": " + ec.message());

@@ -65,5 +65,7 @@ struct AccessEvent {
 
 Status RecordAccess(WriteTxn& txn, const AccessEvent& event);
 Result<std::vector<AccessEvent>> ListAccess(Store& store);
+// The `limit` most recent events, newest first (the console's operator view).
+Result<std::vector<AccessEvent>> ListRecentAccess(Store& store, size_t limit);
 
 }  // namespace khronika

@@ -29,6 +29,7 @@ struct ApiRequest {
   std::string target;  // path and query, as sent
   std::string authorization;
   std::string range;  // the Range header, if any
+  std::string if_none_match;  // the If-None-Match header, if any (console files)
   std::string body;
   std::string peer_cert_sha256;  // the TLS client certificate's SHA-256, if one was presented
 };
@@ -61,6 +62,16 @@ struct ApiResponse {
 // A JSON error body: {"error": code, "message": text}.
 ApiResponse ErrorResponse(int status, std::string_view code, std::string_view message);
 
+// Headers on every answer of the node, API and console alike (docs/api.md section 6): a strict
+// Content-Security-Policy (no inline script or style, nothing from another origin, no framing),
+// X-Content-Type-Options: nosniff and Referrer-Policy: no-referrer.
+const std::vector<std::pair<std::string, std::string>>& SecurityHeaders();
+
+// A file of the web console: "/" is index.html, "/console/NAME" the others; 404 for any other
+// name, 405 for another method than GET, 304 when If-None-Match is the file's ETag. No token:
+// the console holds no data, it asks the API with the token its user types in.
+ApiResponse ConsoleFile(const ApiRequest& request, std::string_view path);
+
 class Api {
  public:
   Api(Node& node, GroupCommitter& committer, Metrics& metrics, ApiOptions options = {},
@@ -91,6 +102,12 @@ class Api {
   ApiResponse CaseEntries(const ApiRequest& r, const TokenInfo& who, std::string_view case_id);
   ApiResponse FileContent(const ApiRequest& r, const TokenInfo& who, std::string_view id);
   ApiResponse CaseBundle(const TokenInfo& who, std::string_view case_id);
+  ApiResponse Session(const TokenInfo& who);
+  ApiResponse Cases(const TokenInfo& who);
+  ApiResponse Logs();
+  ApiResponse Conflicts();
+  ApiResponse NodeStatus();
+  ApiResponse AccessLog(const ApiRequest& r);
   ApiResponse GetCheckpoint();
   ApiResponse WitnessedCheckpoint();
   ApiResponse InclusionProof(const ApiRequest& r);

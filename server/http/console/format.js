@@ -1,0 +1,338 @@
+// The checks the console makes in the browser, written from docs/format.md: reading the signed
+// objects' canonical bytes, SHA-256 through SubtleCrypto, RFC 6962 leaf and node hashes, the
+// RFC 9162 inclusion-proof algorithm, and C2SP signed notes (checkpoints and cosignatures).
+// No DOM here: tests/browser/format_test.mjs runs this module under Node.js as well.
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+function subtle() {
+  if (!globalThis.crypto || !globalThis.crypto.subtle) {
+    throw new Error('this browser offers no SubtleCrypto here (the console needs HTTPS)');
+  }
+  return globalThis.crypto.subtle;
+}
+
+// ---- bytes ----
+
+export function toHex(bytes) {
+  let s = '';
+  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  return s;
+}
+
+export function fromHex(text) {
+  if (typeof text !== 'string' || text.length % 2 !== 0 || !/^[0-9a-f]*$/.test(text)) {
+    throw new Error('not lowercase hex');
+  }
+  const out = new Uint8Array(text.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(text.substr(i * 2, 2), 16);
+  return out;
+}
+
+export function fromBase64(text) {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) throw new Error('not base64');
+  const raw = atob(text);
+  const out = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+  return out;
+}
+
+export function concat(...parts) {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+export function equalBytes(a, b) {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export async function sha256(bytes) {
+  return new Uint8Array(await subtle().digest('SHA-256', bytes));
+}
+
+export async function sha256Hex(bytes) {
+  return toHex(await sha256(bytes));
+}
+
+// ---- canonical objects (format.md sections 1-7) ----
+
+class Reader {
+  constructor(bytes, what) {
+    this.b = bytes;
+    this.off = 0;
+    this.what = what;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  need(n) {
+    if (this.off + n > this.b.length) throw new Error(`${this.what}: truncated`);
+  }
+  bytes(n) {
+    this.need(n);
+    const out = this.b.subarray(this.off, this.off + n);
+    this.off += n;
+    return out;
+  }
+  u8() {
+    return this.bytes(1)[0];
+  }
+  u64() {
+    this.need(8);
+    const v = this.view.getBigUint64(this.off, true);
+    this.off += 8;
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`${this.what}: number too large`);
+    return Number(v);
+  }
+  i64() {
+    this.need(8);
+    const v = this.view.getBigInt64(this.off, true);
+    this.off += 8;
+    return Number(v);
+  }
+  string(max) {
+    const n = this.u64();
+    if (n > max) throw new Error(`${this.what}: string too long`);
+    return decoder.decode(this.bytes(n));
+  }
+  hashList(max) {
+    const n = this.u64();
+    if (n > max) throw new Error(`${this.what}: too many hashes`);
+    const out = [];
+    for (let i = 0; i < n; i++) out.push(toHex(this.bytes(32)));
+    return out;
+  }
+  header(type) {
+    const h = this.bytes(3);
+    if (h[0] !== 0x01 || h[1] !== type.charCodeAt(0) || h[2] !== 0x01) {
+      throw new Error(`${this.what}: not a version 1 '${type}' object`);
+    }
+  }
+  end() {
+    if (this.off !== this.b.length) throw new Error(`${this.what}: bytes left over`);
+  }
+}
+
+// FileManifest (section 3).
+export function parseManifest(bytes) {
+  const r = new Reader(bytes, 'manifest');
+  r.header('M');
+  const m = {};
+  m.name = r.string(255);
+  m.media_type = r.string(127);
+  m.size = r.u64();
+  m.sha256 = toHex(r.bytes(32));
+  m.chunks = r.hashList(1 << 20);
+  r.end();
+  if (m.chunks.length !== Math.ceil(m.size / CHUNK_SIZE)) {
+    throw new Error('manifest: the chunk count does not match the size');
+  }
+  return m;
+}
+
+// Entry (section 5), with the bytes its author signed (section 6).
+export function parseEntry(bytes) {
+  const r = new Reader(bytes, 'entry');
+  r.header('E');
+  const e = {};
+  e.case = r.string(128);
+  e.author = toHex(r.bytes(32));
+  e.created_at_ms = r.i64();
+  e.kind = r.string(32);
+  e.manifests = r.hashList(1000);
+  const pairs = r.u64();
+  if (pairs > 64) throw new Error('entry: too many metadata pairs');
+  e.metadata = {};
+  for (let i = 0; i < pairs; i++) {
+    const k = r.string(64);
+    e.metadata[k] = r.string(4096);
+  }
+  const flag = r.u8();
+  if (flag > 1) throw new Error('entry: bad corrects flag');
+  e.corrects = flag ? toHex(r.bytes(32)) : null;
+  const unsignedLength = r.off;
+  e.signature = r.bytes(64);
+  r.end();
+  e.unsigned = bytes.subarray(0, unsignedLength);
+  return e;
+}
+
+// Record (section 7): 147 bytes.
+export function parseRecord(bytes) {
+  if (bytes.length !== 147) throw new Error('record: not 147 bytes');
+  const r = new Reader(bytes, 'record');
+  r.header('R');
+  return {
+    origin: toHex(r.bytes(32)),
+    index: r.u64(),
+    prev_record: toHex(r.bytes(32)),
+    entry_id: toHex(r.bytes(32)),
+    prev_case_record: toHex(r.bytes(32)),
+    received_at_ms: r.i64(),
+  };
+}
+
+export const CHUNK_SIZE = 1048576;
+
+// ---- Ed25519 through SubtleCrypto, where the browser has it ----
+
+// true / false, or null when this browser cannot check Ed25519 signatures.
+export async function verifyEd25519(publicKey, signature, message) {
+  let key;
+  try {
+    key = await subtle().importKey('raw', publicKey, { name: 'Ed25519' }, false, ['verify']);
+  } catch (e) {
+    return null;
+  }
+  return subtle().verify({ name: 'Ed25519' }, key, signature, message);
+}
+
+// The author's signature of an entry (section 6).
+export async function verifyEntrySignature(entry) {
+  const message = concat(encoder.encode('khronika entry signature v1'), new Uint8Array([0]),
+                         await sha256(entry.unsigned));
+  return verifyEd25519(fromHex(entry.author), entry.signature, message);
+}
+
+// ---- a downloaded file against its signed manifest ----
+
+// Checks `bytes` against the manifest: its length, each 1 MiB piece against its chunk id, and the
+// whole against the manifest's SHA-256. Returns {ok, sha256, problems: [text]}.
+export async function checkFileBytes(manifest, bytes) {
+  const problems = [];
+  if (bytes.length !== manifest.size) {
+    problems.push(`it has ${bytes.length} bytes; the signed description says ${manifest.size}`);
+  }
+  for (let i = 0; i < manifest.chunks.length; i++) {
+    const piece = bytes.subarray(i * CHUNK_SIZE, Math.min(bytes.length, (i + 1) * CHUNK_SIZE));
+    const got = await sha256Hex(piece);
+    if (got !== manifest.chunks[i]) {
+      problems.push(`piece ${i + 1} of ${manifest.chunks.length} (bytes from ${i * CHUNK_SIZE}) ` +
+                    `has SHA-256 ${got}, not ${manifest.chunks[i]}`);
+    }
+  }
+  const whole = await sha256Hex(bytes);
+  if (whole !== manifest.sha256) {
+    problems.push(`its SHA-256 is ${whole}; the author signed ${manifest.sha256}`);
+  }
+  return { ok: problems.length === 0, sha256: whole, problems };
+}
+
+// ---- RFC 6962 Merkle tree (format.md section 8) ----
+
+export async function leafHash(recordBytes) {
+  return sha256(concat(new Uint8Array([0]), recordBytes));
+}
+
+export async function nodeHash(left, right) {
+  return sha256(concat(new Uint8Array([1]), left, right));
+}
+
+// RFC 9162 section 2.1.3.2. Returns {ok, root, steps: [{sibling, side, result}], problem}: every
+// step, so that the console can show how the root is reached.
+export async function verifyInclusion(index, size, leaf, proof, expectedRoot) {
+  const steps = [];
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index >= size) {
+    return { ok: false, steps, problem: `record ${index} is not in a log of ${size} records` };
+  }
+  let fn = index;
+  let sn = size - 1;
+  let r = leaf;
+  for (const hex of proof) {
+    const p = fromHex(hex);
+    if (sn === 0) return { ok: false, steps, problem: 'the proof has more steps than the tree has levels' };
+    if (fn % 2 === 1 || fn === sn) {
+      r = await nodeHash(p, r);
+      steps.push({ sibling: hex, side: 'left', result: toHex(r) });
+      if (fn % 2 === 0) {
+        while (fn % 2 === 0 && fn !== 0) {
+          fn = Math.floor(fn / 2);
+          sn = Math.floor(sn / 2);
+        }
+      }
+    } else {
+      r = await nodeHash(r, p);
+      steps.push({ sibling: hex, side: 'right', result: toHex(r) });
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  if (sn !== 0) return { ok: false, steps, root: toHex(r), problem: 'the proof has too few steps' };
+  const ok = equalBytes(r, expectedRoot);
+  return { ok, steps, root: toHex(r), problem: ok ? null : 'the computed root differs from the checkpoint\'s root' };
+}
+
+// ---- C2SP signed notes: checkpoints and cosignatures (format.md section 10) ----
+
+// {body, origin, size, root (bytes), signatures: [{name, bytes, line}]}
+export function parseCheckpointNote(note) {
+  const split = note.lastIndexOf('\n\n');
+  if (split < 0) throw new Error('checkpoint: no empty line before the signatures');
+  const body = note.slice(0, split + 1);
+  const lines = body.split('\n');
+  if (lines.length < 4) throw new Error('checkpoint: body too short');
+  const size = lines[1];
+  if (!/^(0|[1-9][0-9]*)$/.test(size)) throw new Error('checkpoint: bad size line');
+  const root = fromBase64(lines[2]);
+  if (root.length !== 32) throw new Error('checkpoint: root is not 32 bytes');
+  const signatures = [];
+  for (const line of note.slice(split + 2).split('\n')) {
+    if (line === '') continue;
+    const m = /^\u2014 (\S+) (\S+)$/.exec(line);
+    if (!m) throw new Error('checkpoint: a signature line is malformed');
+    signatures.push({ name: m[1], bytes: fromBase64(m[2]), line });
+  }
+  return { body, origin: lines[0], size: Number(size), root, signatures };
+}
+
+async function keyId(name, type, publicKey) {
+  return (await sha256(concat(encoder.encode(name), new Uint8Array([0x0a, type]), publicKey))).subarray(0, 4);
+}
+
+// The origin's signature on a checkpoint: the origin's public key must hash to its node id (the
+// name is khronika/<node id>), and a signature line with that name and key id must verify.
+// Returns {ok: true|false|null, problem}; null when the browser cannot check Ed25519.
+export async function verifyCheckpointSignature(cp, publicKeyHex) {
+  const publicKey = fromHex(publicKeyHex);
+  const nodeId = await sha256Hex(publicKey);
+  if (cp.origin !== `khronika/${nodeId}`) {
+    return { ok: false, problem: `the checkpoint names ${cp.origin}, not the log of this key (khronika/${nodeId})` };
+  }
+  const id = await keyId(cp.origin, 0x01, publicKey);
+  for (const s of cp.signatures) {
+    if (s.name !== cp.origin || s.bytes.length !== 68 || !equalBytes(s.bytes.subarray(0, 4), id)) continue;
+    const ok = await verifyEd25519(publicKey, s.bytes.subarray(4), encoder.encode(cp.body));
+    if (ok === null) return { ok: null, problem: 'this browser cannot check Ed25519 signatures' };
+    return { ok, problem: ok ? null : 'the origin\'s signature does not verify' };
+  }
+  return { ok: false, problem: 'no signature line by the origin\'s key' };
+}
+
+// A cosignature (format.md section 10.1) on `cp` against a witness verifier key
+// "name+keyid+base64(0x04 || key)". Returns {ok: true|false|null, timestamp}.
+export async function verifyCosignature(cp, vkey) {
+  // name+keyid+base64: the base64 may itself contain '+', so split at the first two only.
+  const m = /^([^+]+)\+([0-9a-f]{8})\+(.+)$/.exec(vkey);
+  if (!m) return { ok: false, problem: 'malformed witness key' };
+  const [, name, , keyB64] = m;
+  const raw = fromBase64(keyB64);
+  if (raw.length !== 33 || raw[0] !== 0x04) return { ok: false, problem: 'not a cosignature key' };
+  const publicKey = raw.subarray(1);
+  const id = await keyId(name, 0x04, publicKey);
+  for (const s of cp.signatures) {
+    if (s.name !== name || s.bytes.length !== 76 || !equalBytes(s.bytes.subarray(0, 4), id)) continue;
+    const t = new DataView(s.bytes.buffer, s.bytes.byteOffset + 4, 8).getBigUint64(0, false);
+    const message = encoder.encode(`cosignature/v1\ntime ${t}\n${cp.body}`);
+    const ok = await verifyEd25519(publicKey, s.bytes.subarray(12), message);
+    return { ok, timestamp: Number(t), problem: ok === false ? 'the cosignature does not verify' : null };
+  }
+  return { ok: false, problem: 'no cosignature line by this witness key' };
+}
