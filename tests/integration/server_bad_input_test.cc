@@ -281,13 +281,19 @@ TEST_F(ServerBadInputTest, ChunkBodyNotMatchingItsId) {
 
 TEST_F(ServerBadInputTest, UnknownRoutesAndWrongMethods) {
   for (const std::string& path :
-       {std::string("/v1/nothing"), std::string("/v2/entries"), std::string("/"),
+       {std::string("/v1/nothing"), std::string("/v2/entries"), std::string("/console/nothing.js"),
         "/v1/entries/" + entry_id_ + "/extra", std::string("/v1/cases/case-x"),
         std::string("/v1/proof"), std::string("/v1"), std::string("/healthz/x")}) {
     HttpRequest r;
     r.path = path;
     Expect(r, {404}, "GET " + path);
   }
+  // "/" is the web console's page, not an API route.
+  HttpRequest root;
+  root.path = "/";
+  HttpReply page = Curl(server(), root);
+  EXPECT_EQ(page.status, 200) << page.Describe();
+  EXPECT_EQ(page.Header("Content-Type"), "text/html; charset=utf-8");
   HttpRequest anon;
   anon.path = "/nothing";
   anon.token = "khr_unknown";  // not the admin: a route that does not exist needs no token
