@@ -1,4 +1,4 @@
-# Fault integration tests: a full LMDB map, a full file system (tmpfs or a loop-mounted ext4,
+# Fault integration tests: a seized disk, a full LMDB map, a full file system (tmpfs or a loop-mounted ext4,
 # skipped where the machine forbids mounts), and the TLS the node speaks and accepts, checked
 # with `openssl s_client` and `s_server`. Included from tests/integration/CMakeLists.txt after
 # server_tests.cmake (it uses khronika_server_test). Including it twice is harmless.
@@ -7,3 +7,6 @@ include_guard(GLOBAL)
 include(${CMAKE_CURRENT_LIST_DIR}/server_tests.cmake)
 
 khronika_server_test(faults_test)
+# Seizure: 1,000 canaries planted, the data directory and a raw loop-mounted ext4 image searched
+# (encrypted: none found; the control in clear: all found).
+khronika_server_test(seizure_test)
