@@ -330,6 +330,13 @@ ApiResponse Api::Route(const ApiRequest& req) {
     r.route = route;
     return r;
   };
+  // A route that takes one method and needs one permission: checked in that order, then run.
+  auto guarded = [&](const char* method, const char* route, Permission p,
+                     const auto& run) -> ApiResponse {
+    if (auto r = method_is(method, route)) return *r;
+    if (!need(p)) return forbidden(route);
+    return with_route(run(), route);
+  };
 
   if (path == "/metrics") {
     if (auto r = method_is("GET", "GET /metrics")) return *r;
@@ -338,80 +345,53 @@ ApiResponse Api::Route(const ApiRequest& req) {
   }
   size_t n = parts.size();
   if (n == 3 && parts[1] == "chunks" && parts[2] == "missing") {
-    const char* route = "POST /v1/chunks/missing";
-    if (auto r = method_is("POST", route)) return *r;
-    if (!need(Permission::kUpload)) return forbidden(route);
-    return with_route(ChunksMissing(req, t), route);
+    return guarded("POST", "POST /v1/chunks/missing", Permission::kUpload,
+                   [&] { return ChunksMissing(req, t); });
   }
   if (n == 3 && parts[1] == "chunks") {
-    const char* route = "PUT /v1/chunks/{id}";
-    if (auto r = method_is("PUT", route)) return *r;
-    if (!need(Permission::kUpload)) return forbidden(route);
-    return with_route(PutChunk(req, t, parts[2]), route);
+    return guarded("PUT", "PUT /v1/chunks/{id}", Permission::kUpload,
+                   [&] { return PutChunk(req, t, parts[2]); });
   }
   if (n == 2 && parts[1] == "entries") {
-    const char* route = "POST /v1/entries";
-    if (auto r = method_is("POST", route)) return *r;
-    if (!need(Permission::kUpload)) return forbidden(route);
-    return with_route(PostEntry(req, t), route);
+    return guarded("POST", "POST /v1/entries", Permission::kUpload,
+                   [&] { return PostEntry(req, t); });
   }
   if (n == 3 && parts[1] == "entries") {
-    const char* route = "GET /v1/entries/{id}";
-    if (auto r = method_is("GET", route)) return *r;
-    if (!need(Permission::kReadEntries)) return forbidden(route);
-    return with_route(GetEntry(t, parts[2]), route);
+    return guarded("GET", "GET /v1/entries/{id}", Permission::kReadEntries,
+                   [&] { return GetEntry(t, parts[2]); });
   }
   if (n == 4 && parts[1] == "cases" && parts[3] == "entries") {
-    const char* route = "GET /v1/cases/{case}/entries";
-    if (auto r = method_is("GET", route)) return *r;
-    if (!need(Permission::kReadEntries)) return forbidden(route);
-    return with_route(CaseEntries(req, t, parts[2]), route);
+    return guarded("GET", "GET /v1/cases/{case}/entries", Permission::kReadEntries,
+                   [&] { return CaseEntries(req, t, parts[2]); });
   }
   if (n == 4 && parts[1] == "cases" && parts[3] == "bundle") {
-    const char* route = "GET /v1/cases/{case}/bundle";
-    if (auto r = method_is("GET", route)) return *r;
-    if (!need(Permission::kReadContent)) return forbidden(route);
-    return with_route(CaseBundle(t, parts[2]), route);
+    return guarded("GET", "GET /v1/cases/{case}/bundle", Permission::kReadContent,
+                   [&] { return CaseBundle(t, parts[2]); });
   }
   if (n == 4 && parts[1] == "files" && parts[3] == "content") {
-    const char* route = "GET /v1/files/{id}/content";
-    if (auto r = method_is("GET", route)) return *r;
-    if (!need(Permission::kReadContent)) return forbidden(route);
-    return with_route(FileContent(req, t, parts[2]), route);
+    return guarded("GET", "GET /v1/files/{id}/content", Permission::kReadContent,
+                   [&] { return FileContent(req, t, parts[2]); });
   }
   if (n == 2 && parts[1] == "session") {
     if (auto r = method_is("GET", "GET /v1/session")) return *r;
     return with_route(Session(t), "GET /v1/session");
   }
   if (n == 2 && parts[1] == "cases") {
-    const char* route = "GET /v1/cases";
-    if (auto r = method_is("GET", route)) return *r;
-    if (!need(Permission::kReadEntries)) return forbidden(route);
-    return with_route(Cases(t), route);
+    return guarded("GET", "GET /v1/cases", Permission::kReadEntries, [&] { return Cases(t); });
   }
   if (n == 2 && parts[1] == "logs") {
-    const char* route = "GET /v1/logs";
-    if (auto r = method_is("GET", route)) return *r;
-    if (!need(Permission::kReadLog)) return forbidden(route);
-    return with_route(Logs(), route);
+    return guarded("GET", "GET /v1/logs", Permission::kReadLog, [&] { return Logs(); });
   }
   if (n == 2 && parts[1] == "conflicts") {
-    const char* route = "GET /v1/conflicts";
-    if (auto r = method_is("GET", route)) return *r;
-    if (!need(Permission::kReadLog)) return forbidden(route);
-    return with_route(Conflicts(), route);
+    return guarded("GET", "GET /v1/conflicts", Permission::kReadLog, [&] { return Conflicts(); });
   }
   if (n == 3 && parts[1] == "node" && parts[2] == "status") {
-    const char* route = "GET /v1/node/status";
-    if (auto r = method_is("GET", route)) return *r;
-    if (!need(Permission::kAdminister)) return forbidden(route);
-    return with_route(NodeStatus(), route);
+    return guarded("GET", "GET /v1/node/status", Permission::kAdminister,
+                   [&] { return NodeStatus(); });
   }
   if (n == 2 && parts[1] == "access-log") {
-    const char* route = "GET /v1/access-log";
-    if (auto r = method_is("GET", route)) return *r;
-    if (!need(Permission::kAdminister)) return forbidden(route);
-    return with_route(AccessLog(req), route);
+    return guarded("GET", "GET /v1/access-log", Permission::kAdminister,
+                   [&] { return AccessLog(req); });
   }
   // Checkpoints and proofs are hashes and signatures only: every role may check its receipts.
   if (n == 2 && parts[1] == "checkpoint") {
@@ -431,10 +411,7 @@ ApiResponse Api::Route(const ApiRequest& req) {
     return with_route(ConsistencyProof(req), "GET /v1/proof/consistency");
   }
   if (n == 4 && parts[1] == "logs" && parts[3] == "records") {
-    const char* route = "GET /v1/logs/{origin}/records";
-    if (auto r = method_is("GET", route)) return *r;
-    if (!need(Permission::kReadLog)) return forbidden(route);
-    return with_route(LogRecords(req, parts[2]), route);
+    return guarded("GET", "GET /v1/logs/{origin}/records", Permission::kReadLog, [&] { return LogRecords(req, parts[2]); });
   }
   return ErrorResponse(404, "not_found", "no such endpoint: " + std::string(path));
 }
