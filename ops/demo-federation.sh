@@ -87,6 +87,9 @@ for n in "${NODES[@]}"; do
   FP[$n]=$(json_field cert_sha256 <<<"$id_json")
   say "${NAME[$n]}: node ${NODE_ID[$n]:0:16}… on https://127.0.0.1:${PORT[$n]}"
 done
+say "each store is encrypted; its keys are sealed under a key file kept outside its data directory"
+say "WARNING: here the key files ($WORK/*.key-file) sit on the same disk, for the demo only; in"
+say "real use keep a node's key file off the machine, or seal its keys with a passphrase"
 ok
 
 step 2 "they exchange node ids and certificate fingerprints, and peer with each other"

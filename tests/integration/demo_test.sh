@@ -20,5 +20,6 @@ mapfile -t got < <(grep -E '^step [0-9]+: ok$' "$out")
 [[ "${got[*]}" == "${expected[*]}" ]] || { echo "FAIL: steps seen: ${got[*]}" >&2; exit 1; }
 grep -q "cosigned by Rights Watch and Legal Aid Centre" "$out" || { echo "FAIL: no cosigning step" >&2; exit 1; }
 grep -q "2 trusted cosigners" "$out" || { echo "FAIL: bundle not cosigned" >&2; exit 1; }
+grep -q "WARNING: here the key files" "$out" || { echo "FAIL: no warning about the key files" >&2; exit 1; }
 (( SECONDS - start < 60 )) || { echo "FAIL: the demo took $((SECONDS - start)) s (limit 60)" >&2; exit 1; }
 echo "demo test passed in $((SECONDS - start)) s"
