@@ -142,11 +142,18 @@ class Harness {
     e.metadata = {{"place", "Kharkiv"}};
     e.manifests = {khronika::ObjectId(khronika::Encode(m))};
     khronika::SignEntry(e, author);
-    khronika::ApiRequest put{
-        "PUT", "/v1/chunks/" + khronika::ToHex(m.chunks[0]), "Bearer submitter", "", content, ""};
+    khronika::ApiRequest put;
+    put.method = "PUT";
+    put.target = "/v1/chunks/" + khronika::ToHex(m.chunks[0]);
+    put.authorization = "Bearer submitter";
+    put.body = content;
     Check(Handle(put).status == 201);
     json body = {{"entry", khronika::ToJson(e)}, {"manifests", json::array({khronika::ToJson(m)})}};
-    khronika::ApiRequest post{"POST", "/v1/entries", "Bearer submitter", "", body.dump(), ""};
+    khronika::ApiRequest post;
+    post.method = "POST";
+    post.target = "/v1/entries";
+    post.authorization = "Bearer submitter";
+    post.body = body.dump();
     khronika::ApiResponse r = Handle(post);
     if (r.status != 201) {
       std::fprintf(stderr, "http_fuzz: cannot add the entry: %d %s\n", r.status, r.body.c_str());
@@ -272,6 +279,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     request.target = std::string(req.target());
     request.authorization = std::string(req[http::field::authorization]);
     request.range = std::string(req[http::field::range]);
+    request.if_none_match = std::string(req[http::field::if_none_match]);
     request.body = std::move(req.body());
     if (req.find("X-Fuzz-Peer") != req.end()) request.peer_cert_sha256 = kPeerCert;
     const bool keep_alive = req.keep_alive();
