@@ -634,11 +634,13 @@ std::vector<Command> LocalCommands() {
        {kData, {"key-file"}, {"new-key-file"}, kPassphraseFd}, RunPassphraseChange},
       {"key export", "write the node's keys and TLS certificate sealed under a passphrase",
        "khronika key export --data DIR --out FILE [--passphrase-fd N]\n"
-       "Seals DIR/node.key, DIR/cosigner.key, DIR/tls.crt and DIR/tls.key under a passphrase\n"
+       "Seals the node key, the witness key, DIR/tls.crt and DIR/tls.key under a passphrase\n"
        "(scrypt N=2^17 r=8 p=1, then AES-256-GCM) into FILE (mode 0600), for safekeeping away\n"
        "from the office. After a raid, `khronika init --data DIR --keys FILE` takes the identity\n"
        "back (same node id, witness key and certificate), then `khronika sync` restores the log.\n"
-       "The passphrase is asked twice on the terminal, or read from file descriptor N.",
+       "The passphrase is asked twice on the terminal, or read from file descriptor N (after\n"
+       "the node's own passphrase, if it is locked by one). The data key is not exported: a\n"
+       "rebuilt node encrypts under a new one.",
        {kData, {"out"}, kPassphraseFd, kMapSize}, RunKeyExport},
       {"keygen", "create an author key (Ed25519 PEM, mode 0600); print its public key",
        "khronika keygen --out FILE\n"
