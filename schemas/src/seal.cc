@@ -4,7 +4,10 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <memory>
 
 #include "khronika/schemas/crypto.h"
@@ -70,6 +73,113 @@ Result<Bytes> AeadOpen(const SymmetricKey& key, ByteView sealed, ByteView associ
                                          static_cast<int>(n)) == 1) &&
             EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kAeadTagBytes, tag.data()) == 1 &&
             EVP_DecryptFinal_ex(ctx.get(), out.data() + n, &len) == 1;
+  if (!ok) {
+    OPENSSL_cleanse(out.data(), out.size());
+    return Status::Corruption("authentication failed: the value was altered or the key is wrong");
+  }
+  return out;
+}
+
+namespace {
+
+// Per thread: the contexts of the AeadKey used last, its key already expanded.
+struct CachedContexts {
+  uint64_t key_id = 0;
+  CipherCtx seal{EVP_CIPHER_CTX_new()};
+  CipherCtx open{EVP_CIPHER_CTX_new()};
+};
+thread_local CachedContexts t_contexts;
+
+// Per thread: random bytes for nonces, drawn from OpenSSL's generator 4 KiB at a time. A forked
+// child starts with a copy of its parent's buffer, so a buffer filled in another process is
+// thrown away before use: two processes never take the same nonce.
+struct NonceBuffer {
+  uint8_t bytes[4096];
+  size_t used = sizeof(bytes);
+  pid_t filled_by = 0;
+};
+thread_local NonceBuffer t_nonces;
+
+void TakeNonce(uint8_t* out) {
+  pid_t self = ::getpid();
+  if (t_nonces.used + kAeadNonceBytes > sizeof(t_nonces.bytes) || t_nonces.filled_by != self) {
+    RandomBytes(t_nonces.bytes, sizeof(t_nonces.bytes));
+    t_nonces.used = 0;
+    t_nonces.filled_by = self;
+  }
+  std::copy_n(t_nonces.bytes + t_nonces.used, kAeadNonceBytes, out);
+  OPENSSL_cleanse(t_nonces.bytes + t_nonces.used, kAeadNonceBytes);
+  t_nonces.used += kAeadNonceBytes;
+}
+
+std::atomic<uint64_t> g_next_key_id{1};
+
+}  // namespace
+
+AeadKey::AeadKey(const SymmetricKey& key) : key_(key), id_(g_next_key_id.fetch_add(1)) {}
+
+AeadKey::~AeadKey() {
+  OPENSSL_cleanse(key_.data(), key_.size());
+  if (t_contexts.key_id == id_) {  // this thread's expanded key; other threads' go with them
+    EVP_CIPHER_CTX_reset(t_contexts.seal.get());
+    EVP_CIPHER_CTX_reset(t_contexts.open.get());
+    t_contexts.key_id = 0;
+  }
+}
+
+namespace {
+
+CachedContexts& ContextsFor(uint64_t id, const SymmetricKey& key) {
+  CachedContexts& c = t_contexts;
+  if (c.key_id != id) {
+    // Only allocation failure or misuse can make these fail; treat either as fatal.
+    if (!c.seal || !c.open ||
+        EVP_EncryptInit_ex(c.seal.get(), EVP_aes_256_gcm(), nullptr, key.data(), nullptr) != 1 ||
+        EVP_DecryptInit_ex(c.open.get(), EVP_aes_256_gcm(), nullptr, key.data(), nullptr) != 1) {
+      std::abort();
+    }
+    c.key_id = id;
+  }
+  return c;
+}
+
+}  // namespace
+
+Bytes AeadKey::Seal(ByteView plaintext, ByteView associated_data) const {
+  Bytes out(kAeadNonceBytes + plaintext.size() + kAeadTagBytes);
+  TakeNonce(out.data());
+  EVP_CIPHER_CTX* ctx = ContextsFor(id_, key_).seal.get();
+  int len = 0;
+  bool ok = EVP_EncryptInit_ex(ctx, nullptr, nullptr, nullptr, out.data()) == 1 &&
+            (associated_data.empty() ||
+             EVP_EncryptUpdate(ctx, nullptr, &len, associated_data.data(),
+                               static_cast<int>(associated_data.size())) == 1) &&
+            (plaintext.empty() ||
+             EVP_EncryptUpdate(ctx, out.data() + kAeadNonceBytes, &len, plaintext.data(),
+                               static_cast<int>(plaintext.size())) == 1) &&
+            EVP_EncryptFinal_ex(ctx, out.data() + kAeadNonceBytes + plaintext.size(), &len) == 1 &&
+            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kAeadTagBytes,
+                                out.data() + kAeadNonceBytes + plaintext.size()) == 1;
+  if (!ok) std::abort();
+  return out;
+}
+
+Result<Bytes> AeadKey::Open(ByteView sealed, ByteView associated_data) const {
+  if (sealed.size() < kAeadOverhead) return Status::Corruption("sealed value is too short");
+  const size_t n = sealed.size() - kAeadOverhead;
+  Bytes out(n);
+  EVP_CIPHER_CTX* ctx = ContextsFor(id_, key_).open.get();
+  uint8_t tag[kAeadTagBytes];
+  std::copy(sealed.end() - kAeadTagBytes, sealed.end(), tag);
+  int len = 0;
+  bool ok = EVP_DecryptInit_ex(ctx, nullptr, nullptr, nullptr, sealed.data()) == 1 &&
+            (associated_data.empty() ||
+             EVP_DecryptUpdate(ctx, nullptr, &len, associated_data.data(),
+                               static_cast<int>(associated_data.size())) == 1) &&
+            (n == 0 || EVP_DecryptUpdate(ctx, out.data(), &len, sealed.data() + kAeadNonceBytes,
+                                         static_cast<int>(n)) == 1) &&
+            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kAeadTagBytes, tag) == 1 &&
+            EVP_DecryptFinal_ex(ctx, out.data() + n, &len) == 1;
   if (!ok) {
     OPENSSL_cleanse(out.data(), out.size());
     return Status::Corruption("authentication failed: the value was altered or the key is wrong");

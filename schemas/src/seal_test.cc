@@ -1,5 +1,12 @@
 #include "khronika/schemas/seal.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 namespace khronika {
@@ -25,6 +32,66 @@ TEST(AeadTest, RoundTripAndEveryAlterationIsRefused) {
   EXPECT_FALSE(AeadOpen(RandomSymmetricKey(), sealed, ad).ok());
   EXPECT_FALSE(AeadOpen(key, Bytes(10, 0), ad).ok());
   EXPECT_EQ(AeadOpen(key, AeadSeal(key, {}, {}), {}).value(), Bytes{});
+}
+
+TEST(AeadKeyTest, SameFormatAsAeadSealAndEveryAlterationIsRefused) {
+  SymmetricKey raw = RandomSymmetricKey();
+  AeadKey key(raw);
+  Bytes plain(3000, 'e'), ad = {'t', 'k'};
+  Bytes sealed = key.Seal(plain, ad);
+  ASSERT_EQ(sealed.size(), plain.size() + kAeadOverhead);
+  EXPECT_EQ(AeadOpen(raw, sealed, ad).value(), plain);          // one format, two ways in
+  EXPECT_EQ(key.Open(AeadSeal(raw, plain, ad), ad).value(), plain);
+  EXPECT_NE(key.Seal(plain, ad), sealed);                        // a new nonce every time
+  for (size_t i : {size_t{0}, size_t{11}, size_t{12}, size_t{1500}, sealed.size() - 1}) {
+    Bytes bad = sealed;
+    bad[i] ^= 0x01;
+    EXPECT_EQ(key.Open(bad, ad).status().code(), Code::kCorruption) << "byte " << i;
+  }
+  EXPECT_FALSE(key.Open(sealed, Bytes{'t', 'x'}).ok());
+  EXPECT_EQ(key.Open(key.Seal({}, {}), {}).value(), Bytes{});
+}
+
+TEST(AeadKeyTest, KeysUsedInTurnOnOneThreadAndOnManyThreadsStayApart) {
+  AeadKey a(RandomSymmetricKey()), b(RandomSymmetricKey());
+  Bytes plain = {'x', 'y'};
+  for (int i = 0; i < 5; ++i) {  // each switch re-expands the other key in the cached context
+    Bytes sa = a.Seal(plain, {}), sb = b.Seal(plain, {});
+    EXPECT_TRUE(a.Open(sa, {}).ok());
+    EXPECT_FALSE(a.Open(sb, {}).ok());
+    EXPECT_TRUE(b.Open(sb, {}).ok());
+  }
+  std::vector<std::thread> threads;
+  std::atomic<int> good{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 200; ++i) good += a.Open(a.Seal(plain, {}), {}).ok() ? 1 : 0;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(good.load(), 800);
+}
+
+TEST(AeadKeyTest, AForkedChildNeverReusesItsParentsNonces) {
+  AeadKey key(RandomSymmetricKey());
+  key.Seal({}, {});  // the parent's buffer of nonces is now filled
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    Bytes sealed = key.Seal({}, {});
+    ssize_t n = ::write(fds[1], sealed.data(), kAeadNonceBytes);
+    ::_exit(n == static_cast<ssize_t>(kAeadNonceBytes) ? 0 : 1);
+  }
+  Bytes child(kAeadNonceBytes);
+  ASSERT_EQ(::read(fds[0], child.data(), child.size()), static_cast<ssize_t>(child.size()));
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ::close(fds[0]);
+  ::close(fds[1]);
+  Bytes parent = key.Seal({}, {});
+  EXPECT_NE(Bytes(parent.begin(), parent.begin() + kAeadNonceBytes), child);
 }
 
 TEST(KeyedHashTest, MatchesPythonsHmacAndDependsOnTheKey) {

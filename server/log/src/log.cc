@@ -321,16 +321,15 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const Submission*
       rec.index = size;
       rec.prev_record = prev_record;
       rec.entry_id = entry_id;
-      KH_ASSIGN_OR_RETURN(auto case_tip,
-                          txn.Last(Table::kCaseIndex, keys::CasePrefix(txn, s.entry.case_id, origin_)));
+      const Bytes case_prefix = keys::CasePrefix(txn, s.entry.case_id, origin_);
+      KH_ASSIGN_OR_RETURN(auto case_tip, txn.Last(Table::kCaseIndex, case_prefix));
       if (case_tip) rec.prev_case_record = HashFromBytes(case_tip->second);
       rec.received_at_ms = clock_.NowMs();
       Bytes record_bytes = Encode(rec);
       Hash record_hash = RecordHash(record_bytes);
 
       KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kRecords, keys::Record(origin_, size), record_bytes));
-      KH_RETURN_IF_ERROR(txn.Put(Table::kCaseIndex, keys::CaseRecord(txn, s.entry.case_id, origin_, size),
-                                 record_hash));
+      KH_RETURN_IF_ERROR(txn.Put(Table::kCaseIndex, keys::CaseRecord(case_prefix, size), record_hash));
       KH_RETURN_IF_ERROR(txn.Put(Table::kEntryIndex, entry_id, keys::EntryLocation(origin_, size)));
       Hash leaf = LeafHash(record_bytes);
       KH_ASSIGN_OR_RETURN(std::vector<TreeNode> nodes, NodesCompletedByAppend(size, leaf, subtrees));

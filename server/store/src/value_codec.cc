@@ -21,15 +21,12 @@ Bytes AssociatedData(Table table, ByteView key) {
 
 ValueCodec::ValueCodec(const SymmetricKey& data_key) {
   Hash index = KeyedHash(data_key, AsBytes(kIndexKeyLabel));
-  keys_.emplace();
-  keys_->data = data_key;
-  std::copy(index.begin(), index.end(), keys_->index.begin());
+  cipher_.emplace(data_key);
+  std::copy(index.begin(), index.end(), index_key_.begin());
   OPENSSL_cleanse(index.data(), index.size());
 }
 
-ValueCodec::~ValueCodec() {
-  if (keys_) OPENSSL_cleanse(&*keys_, sizeof(Keys));
-}
+ValueCodec::~ValueCodec() { OPENSSL_cleanse(index_key_.data(), index_key_.size()); }
 
 bool ValueCodec::IsClearMetaKey(ByteView key) {
   std::string_view k = AsChars(key);
@@ -37,17 +34,17 @@ bool ValueCodec::IsClearMetaKey(ByteView key) {
 }
 
 Bytes ValueCodec::Seal(Table table, ByteView key, ByteView plaintext) const {
-  if (!keys_ || (table == Table::kMeta && IsClearMetaKey(key))) {
+  if (!cipher_ || (table == Table::kMeta && IsClearMetaKey(key))) {
     return Bytes(plaintext.begin(), plaintext.end());
   }
-  return AeadSeal(keys_->data, plaintext, AssociatedData(table, key));
+  return cipher_->Seal(plaintext, AssociatedData(table, key));
 }
 
 Result<Bytes> ValueCodec::Open(Table table, ByteView key, ByteView stored) const {
-  if (!keys_ || (table == Table::kMeta && IsClearMetaKey(key))) {
+  if (!cipher_ || (table == Table::kMeta && IsClearMetaKey(key))) {
     return Bytes(stored.begin(), stored.end());
   }
-  auto plain = AeadOpen(keys_->data, stored, AssociatedData(table, key));
+  auto plain = cipher_->Open(stored, AssociatedData(table, key));
   if (!plain.ok()) {
     return Status::Corruption(std::string(TableName(table)) + " " + ToHex(key) +
                               ": authentication failed (the stored bytes were altered)");
@@ -56,8 +53,8 @@ Result<Bytes> ValueCodec::Open(Table table, ByteView key, ByteView stored) const
 }
 
 Bytes ValueCodec::Blind(ByteView name) const {
-  if (!keys_) return Bytes(name.begin(), name.end());
-  Hash h = KeyedHash(keys_->index, name);
+  if (!cipher_) return Bytes(name.begin(), name.end());
+  Hash h = KeyedHash(index_key_, name);
   return Bytes(h.begin(), h.end());
 }
 

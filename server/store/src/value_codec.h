@@ -24,7 +24,7 @@ class ValueCodec {
   ValueCodec(const ValueCodec&) = delete;
   ValueCodec& operator=(const ValueCodec&) = delete;
 
-  bool encrypted() const { return keys_.has_value(); }
+  bool encrypted() const { return cipher_.has_value(); }
   // The bytes written to LMDB for `plaintext` stored under `key` in `table`.
   Bytes Seal(Table table, ByteView key, ByteView plaintext) const;
   // The plaintext of a stored value; Corruption, naming the table and key, if its tag fails.
@@ -36,11 +36,8 @@ class ValueCodec {
   static bool IsClearMetaKey(ByteView key);
 
  private:
-  struct Keys {
-    SymmetricKey data;
-    SymmetricKey index;
-  };
-  std::optional<Keys> keys_;
+  std::optional<AeadKey> cipher_;  // the data key
+  SymmetricKey index_key_{};
 };
 
 }  // namespace khronika::store_internal
