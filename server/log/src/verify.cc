@@ -21,8 +21,11 @@ class Verifier {
   Verifier(const ReadTxn& txn, VerifyReport& report) : txn_(txn), report_(report) {}
 
   Status Run() {
-    KH_RETURN_IF_ERROR(CheckChunks());
+    // Objects first: checking a file's content re-hashes each of its chunks, so the chunk pass
+    // after it reads only the chunks no intact file covered (each byte is read and decrypted
+    // once, not twice).
     KH_RETURN_IF_ERROR(CheckObjects());
+    KH_RETURN_IF_ERROR(CheckChunks());
     KH_RETURN_IF_ERROR(CheckRecords());
     for (auto& [origin, log] : logs_) KH_RETURN_IF_ERROR(CheckTree(origin, log));
     KH_RETURN_IF_ERROR(CheckStrayTreeNodes());
@@ -60,15 +63,19 @@ class Verifier {
   }
 
   Status CheckChunks() {
-    return txn_.Scan(Table::kChunks, {}, [&](ByteView key, ByteView value) -> Result<bool> {
+    return txn_.ScanKeys(Table::kChunks, {}, [&](ByteView key) -> Result<bool> {
       ++report_.chunks;
       if (key.size() != 32) {
         Problem("chunk table: malformed key " + ToHex(key));
-      } else if (ChunkId(value) != HashOf(key)) {
+        return true;
+      }
+      if (chunks_of_intact_files_.count(HashOf(key))) return true;
+      KH_ASSIGN_OR_RETURN(std::optional<Bytes> value, Read(Table::kChunks, key, "chunk " + ToHex(key)));
+      if (value && ChunkId(*value) != HashOf(key)) {
         Problem("chunk " + ToHex(key) + ": content does not match its id");
       }
       return true;
-    }, {}, Unreadable("chunk"));
+    });
   }
 
   Status CheckObjects() {
@@ -92,7 +99,11 @@ class Verifier {
           Problem("manifest " + id + ": " + m.status().message());
         } else {
           Status content = CheckFileContent(txn_, *m);
-          if (!content.ok()) Problem("manifest " + id + " ('" + m->name + "'): " + content.message());
+          if (!content.ok()) {
+            Problem("manifest " + id + " ('" + m->name + "'): " + content.message());
+          } else {
+            chunks_of_intact_files_.insert(m->chunks.begin(), m->chunks.end());
+          }
         }
       } else if (*type == kTypeEntry) {
         auto e = DecodeEntry(value);
@@ -338,6 +349,7 @@ class Verifier {
   }
 
   const ReadTxn& txn_;
+  std::set<Hash> chunks_of_intact_files_;  // each hashed against its id by CheckFileContent
   VerifyReport& report_;
   std::map<Hash, LogState> logs_;
 };

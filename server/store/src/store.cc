@@ -382,6 +382,24 @@ Status ReadTxn::Scan(Table table, ByteView prefix,
   return Status::Ok();
 }
 
+Status ReadTxn::ScanKeys(Table table, ByteView prefix,
+                         const std::function<Result<bool>(ByteView)>& fn) const {
+  KH_ASSIGN_OR_RETURN(lmdb::Cursor cursor,
+                      lmdb::Cursor::Open(static_cast<MDB_txn*>(txn_), store_->dbi(table)));
+  MDB_val k = ToVal(prefix), v;
+  int rc = prefix.empty() ? mdb_cursor_get(cursor.get(), &k, &v, MDB_FIRST)
+                          : mdb_cursor_get(cursor.get(), &k, &v, MDB_SET_RANGE);
+  while (rc == MDB_SUCCESS) {
+    ByteView key = FromVal(k);
+    if (!HasPrefix(key, prefix)) break;
+    KH_ASSIGN_OR_RETURN(bool more, fn(key));
+    if (!more) return Status::Ok();
+    rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT);
+  }
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return lmdb::ToStatus(rc, TableName(table));
+  return Status::Ok();
+}
+
 Result<std::optional<std::pair<Bytes, Bytes>>> ReadTxn::Last(Table table,
                                                              ByteView prefix) const {
   using Out = std::optional<std::pair<Bytes, Bytes>>;

@@ -100,6 +100,8 @@ class ReadTxn {
               const std::function<Result<bool>(ByteView key, ByteView value)>& fn,
               ByteView start = {},
               const std::function<void(ByteView key)>& unreadable = nullptr) const;
+  // Visits the keys only, in key order: no value is read or decrypted.
+  Status ScanKeys(Table table, ByteView prefix, const std::function<Result<bool>(ByteView key)>& fn) const;
   // The entry with the greatest key that starts with `prefix`, if any.
   Result<std::optional<std::pair<Bytes, Bytes>>> Last(Table table, ByteView prefix) const;
   Result<uint64_t> Count(Table table) const;
