@@ -117,15 +117,10 @@ Result<Bytes> BuildPack(const ReadTxn& txn, const Hash& origin, uint64_t from, u
   Bytes out;
   for (uint64_t i = from; i < to; ++i) {
     if (i > from && (i - from >= kMaxPackRecords || out.size() >= kMaxPackBytes)) break;
-    KH_ASSIGN_OR_RETURN(auto record, txn.Get(Table::kRecords, keys::Record(origin, i)));
-    if (!record) return Status::NotFound("record " + std::to_string(i) + " is not held here");
-    KH_ASSIGN_OR_RETURN(Record rec, DecodeRecord(*record));
-    KH_ASSIGN_OR_RETURN(auto entry, txn.Get(Table::kObjects, rec.entry_id));
-    if (!entry) return Status::Corruption("entry " + ToHex(rec.entry_id) + " is missing");
-    KH_ASSIGN_OR_RETURN(Entry e, DecodeEntry(*entry));
-    AppendFrame(out, kFrameRecord, *record);
-    AppendFrame(out, kFrameEntry, *entry);
-    for (const Hash& mid : e.manifests) {
+    KH_ASSIGN_OR_RETURN(LoggedEntry logged, ReadLoggedEntry(txn, origin, i));
+    AppendFrame(out, kFrameRecord, logged.record_bytes);
+    AppendFrame(out, kFrameEntry, logged.entry_bytes);
+    for (const Hash& mid : logged.entry.manifests) {
       KH_ASSIGN_OR_RETURN(auto manifest, txn.Get(Table::kObjects, mid));
       if (!manifest) return Status::Corruption("manifest " + ToHex(mid) + " is missing");
       AppendFrame(out, kFrameManifest, *manifest);

@@ -377,12 +377,9 @@ Status RunLog(const Args& args) {
   bool as_json = args.Has("json");
   return node->store().View([&](ReadTxn& txn) -> Status {
     auto print = [&](uint64_t index) -> Status {
-      KH_ASSIGN_OR_RETURN(auto rec_bytes, txn.Get(Table::kRecords, keys::Record(origin, index)));
-      if (!rec_bytes) return Status::Corruption("record " + std::to_string(index) + " is missing");
-      KH_ASSIGN_OR_RETURN(Record rec, DecodeRecord(*rec_bytes));
-      KH_ASSIGN_OR_RETURN(auto entry_bytes, txn.Get(Table::kObjects, rec.entry_id));
-      if (!entry_bytes) return Status::Corruption("entry " + ToHex(rec.entry_id) + " is missing");
-      KH_ASSIGN_OR_RETURN(Entry entry, DecodeEntry(*entry_bytes));
+      KH_ASSIGN_OR_RETURN(LoggedEntry logged, ReadLoggedEntry(txn, origin, index));
+      const Record& rec = logged.record;
+      const Entry& entry = logged.entry;
       if (case_filter && entry.case_id != *case_filter) return Status::Ok();
       json files = json::array();
       for (const Hash& mid : entry.manifests) {
@@ -402,9 +399,9 @@ Status RunLog(const Args& args) {
                      {"kind", entry.kind},
                      {"author", ToHex(entry.author)},
                      {"received_at_ms", rec.received_at_ms},
-                     {"leaf_hash", ToHex(LeafHash(*rec_bytes))},
-                     {"record_hex", ToHex(*rec_bytes)},
-                     {"entry_hex", ToHex(*entry_bytes)},
+                     {"leaf_hash", ToHex(LeafHash(logged.record_bytes))},
+                     {"record_hex", ToHex(logged.record_bytes)},
+                     {"entry_hex", ToHex(logged.entry_bytes)},
                      {"files", files}};
         std::cout << line.dump() << "\n";
       } else {

@@ -590,12 +590,9 @@ ApiResponse Api::CaseEntries(const ApiRequest& r, const TokenInfo& who, std::str
         next = entries.back()["index"].get<uint64_t>();
         return false;
       }
-      KH_ASSIGN_OR_RETURN(auto rb, txn.Get(Table::kRecords, keys::Record(origin, index)));
-      if (!rb) return Status::Corruption("record " + std::to_string(index) + " is missing");
-      KH_ASSIGN_OR_RETURN(Record rec, DecodeRecord(*rb));
-      KH_ASSIGN_OR_RETURN(auto eb, txn.Get(Table::kObjects, rec.entry_id));
-      if (!eb) return Status::Corruption("entry " + ToHex(rec.entry_id) + " is missing");
-      KH_ASSIGN_OR_RETURN(Entry e, DecodeEntry(*eb));
+      KH_ASSIGN_OR_RETURN(LoggedEntry logged, ReadLoggedEntry(txn, origin, index));
+      const Record& rec = logged.record;
+      const Entry& e = logged.entry;
       json files = json::array();
       for (const Hash& mid : e.manifests) {
         KH_ASSIGN_OR_RETURN(auto mb, txn.Get(Table::kObjects, mid));
@@ -787,13 +784,8 @@ ApiResponse Api::Cases(const TokenInfo& who) {
         Hash origin;
         std::copy(key.end() - 40, key.end() - 8, origin.begin());
         uint64_t index = ReadBigEndian64(key.data() + key.size() - 8);
-        KH_ASSIGN_OR_RETURN(auto rb, txn.Get(Table::kRecords, keys::Record(origin, index)));
-        if (!rb) return Status::Corruption("record " + std::to_string(index) + " is missing");
-        KH_ASSIGN_OR_RETURN(Record rec, DecodeRecord(*rb));
-        KH_ASSIGN_OR_RETURN(auto eb, txn.Get(Table::kObjects, rec.entry_id));
-        if (!eb) return Status::Corruption("entry " + ToHex(rec.entry_id) + " is missing");
-        KH_ASSIGN_OR_RETURN(Entry e, DecodeEntry(*eb));
-        current = &counts[e.case_id];
+        KH_ASSIGN_OR_RETURN(LoggedEntry logged, ReadLoggedEntry(txn, origin, index));
+        current = &counts[logged.entry.case_id];
       }
       tally(key, *current);
       return true;

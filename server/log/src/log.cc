@@ -108,6 +108,19 @@ Result<Bytes> ReadChunk(const Store& store, const Hash& id) {
   return std::move(*chunk);
 }
 
+Result<LoggedEntry> ReadLoggedEntry(const ReadTxn& txn, const Hash& origin, uint64_t index) {
+  LoggedEntry out;
+  KH_ASSIGN_OR_RETURN(auto record, txn.Get(Table::kRecords, keys::Record(origin, index)));
+  if (!record) return Status::NotFound("record " + std::to_string(index) + " is not held here");
+  out.record_bytes = std::move(*record);
+  KH_ASSIGN_OR_RETURN(out.record, DecodeRecord(out.record_bytes));
+  KH_ASSIGN_OR_RETURN(auto entry, txn.Get(Table::kObjects, out.record.entry_id));
+  if (!entry) return Status::Corruption("entry " + ToHex(out.record.entry_id) + " is missing");
+  out.entry_bytes = std::move(*entry);
+  KH_ASSIGN_OR_RETURN(out.entry, DecodeEntry(out.entry_bytes));
+  return out;
+}
+
 Status CheckFileContent(const ReadTxn& txn, const FileManifest& m) {
   Sha256Stream content;
   for (uint64_t i = 0; i < m.chunks.size(); ++i) {

@@ -76,6 +76,17 @@ Result<Hash> PutChunk(WriteTxn& txn, ByteView chunk);
 // Corruption naming the chunk if it is missing or damaged.
 Result<Bytes> ReadChunk(const Store& store, const Hash& id);
 
+// A record of a log and the entry it logs, as stored and decoded.
+struct LoggedEntry {
+  Bytes record_bytes;
+  Record record;
+  Bytes entry_bytes;
+  Entry entry;
+};
+// NotFound if `origin`'s log held here has no record `index`; Corruption if its entry is
+// missing or either does not decode.
+Result<LoggedEntry> ReadLoggedEntry(const ReadTxn& txn, const Hash& origin, uint64_t index);
+
 // Checks that a stored file matches its manifest: every chunk present with the right length,
 // and the whole content's SHA-256. Reads the content once, chunk by chunk.
 Status CheckFileContent(const ReadTxn& txn, const FileManifest& manifest);
