@@ -193,6 +193,21 @@ Status RunKeyExport(const Args& args) {
 }
 
 // ---- init ----
+
+// The key file that will seal the keyring of the node in `dir`: refused inside `dir` (it would
+// be seized with the data), made (mode 0600) if it does not exist yet; its absolute path.
+Result<std::filesystem::path> KeyFileFor(const std::filesystem::path& dir, const std::string& key_file) {
+  std::error_code ec;
+  auto abs_dir = std::filesystem::weakly_canonical(dir, ec);
+  auto abs_key = std::filesystem::weakly_canonical(key_file, ec);
+  auto rel = abs_key.lexically_relative(abs_dir);
+  if (!rel.empty() && *rel.begin() != "..") {
+    return UsageError("the key file must live outside the data directory (ideally off this disk)");
+  }
+  if (!std::filesystem::exists(key_file)) KH_RETURN_IF_ERROR(CreateKeyFile(key_file));
+  return abs_key;
+}
+
 Status RunInit(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::string dir, args.Require("data"));
   std::string name = args.Get("name").value_or("khronika-node");
@@ -201,10 +216,8 @@ Status RunInit(const Args& args) {
   if (args.Has("no-encryption") && args.Has("key-file")) {
     return UsageError("give --key-file or --no-encryption, not both");
   }
-  if (Node::IsEncrypted(dir) || std::filesystem::exists(Node::KeyPath(dir)) ||
-      std::filesystem::exists(Node::StorePath(dir) / "data.mdb")) {
-    return Status::AlreadyExists("a node already exists in " + dir);
-  }
+  // Before any passphrase is asked or key file made (Node::Init checks again).
+  if (Node::Exists(dir)) return Status::AlreadyExists("a node already exists in " + dir);
   std::optional<SealedKeys> sealed;
   if (auto keys_path = args.Get("keys")) {
     if (args.Has("node-key")) return UsageError("give --keys or --node-key, not both");
@@ -222,18 +235,9 @@ Status RunInit(const Args& args) {
   bool created_key_file = false;
   if (!args.Has("no-encryption")) {
     if (auto key_file = args.Get("key-file")) {
-      std::error_code ec;
-      auto abs_dir = std::filesystem::weakly_canonical(dir, ec);
-      auto abs_key = std::filesystem::weakly_canonical(*key_file, ec);
-      auto rel = abs_key.lexically_relative(abs_dir);
-      if (!rel.empty() && *rel.begin() != "..") {
-        return UsageError("the key file must live outside the data directory (ideally off this disk)");
-      }
-      if (!std::filesystem::exists(*key_file)) {
-        KH_RETURN_IF_ERROR(CreateKeyFile(*key_file));
-        created_key_file = true;
-      }
-      init.seal_with = Unlock{.passphrase = "", .key_file = abs_key};
+      created_key_file = !std::filesystem::exists(*key_file);
+      KH_ASSIGN_OR_RETURN(std::filesystem::path path, KeyFileFor(dir, *key_file));
+      init.seal_with = Unlock{.passphrase = "", .key_file = path};
     } else {
       KH_ASSIGN_OR_RETURN(std::string passphrase,
                           ReadPassphrase(args, "new passphrase for the node in " + dir, /*confirm=*/true));
@@ -286,9 +290,7 @@ Status RunPassphraseChange(const Args& args) {
   KH_ASSIGN_OR_RETURN(Unlock current, UnlockFrom(args, dir));
   Unlock next;
   if (auto key_file = args.Get("new-key-file")) {
-    if (!std::filesystem::exists(*key_file)) KH_RETURN_IF_ERROR(CreateKeyFile(*key_file));
-    std::error_code ec;
-    next.key_file = std::filesystem::weakly_canonical(*key_file, ec);
+    KH_ASSIGN_OR_RETURN(next.key_file, KeyFileFor(dir, *key_file));
   } else {
     KH_ASSIGN_OR_RETURN(next.passphrase, ReadPassphrase(args, "new passphrase", /*confirm=*/true));
   }

@@ -283,6 +283,12 @@ TEST(CliTest, EncryptedNodeOpensOnlyWithItsPassphraseAndChangesIt) {
   ASSERT_EQ(to_file.exit_code, 0) << to_file.err;
   EXPECT_EQ(FileMode(dir / "usb.key"), 0600u);
   EXPECT_EQ(RunKhronika({"verify", "--data", data}).exit_code, 0);
+  // A new key file is refused inside the data directory, as at init, and is not made there.
+  RunResult into_dir = RunKhronika({"passphrase", "change", "--data", data, "--new-key-file",
+                                    (dir / "node" / "key").string()});
+  EXPECT_EQ(into_dir.exit_code, 2);
+  EXPECT_NE(into_dir.err.find("outside the data directory"), std::string::npos) << into_dir.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "node" / "key"));
   RunResult inside = RunKhronika({"init", "--data", (dir / "other").string(), "--key-file",
                                   (dir / "other" / "key").string()});
   EXPECT_EQ(inside.exit_code, 2);

@@ -51,11 +51,8 @@ Result<std::unique_ptr<Node>> Node::Init(const std::filesystem::path& dir, std::
   if (name.empty() || name.size() > 128) {
     return Status::InvalidArgument("node name must be 1 to 128 bytes");
   }
+  if (Exists(dir)) return Status::AlreadyExists("a node already exists in " + dir.string());
   std::error_code ec;
-  if (std::filesystem::exists(KeyPath(dir), ec) || std::filesystem::exists(KeyringPath(dir), ec) ||
-      std::filesystem::exists(StorePath(dir) / "data.mdb", ec)) {
-    return Status::AlreadyExists("a node already exists in " + dir.string());
-  }
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IOError("create " + dir.string() + ": " + ec.message());
   ::chmod(dir.c_str(), 0700);
@@ -95,6 +92,12 @@ Result<std::unique_ptr<Node>> Node::Init(const std::filesystem::path& dir, std::
   }));
   return std::unique_ptr<Node>(
       new Node(std::move(store), std::move(key), std::move(*cosigner), std::string(name)));
+}
+
+bool Node::Exists(const std::filesystem::path& dir) {
+  std::error_code ec;
+  return std::filesystem::exists(KeyPath(dir), ec) || std::filesystem::exists(KeyringPath(dir), ec) ||
+         std::filesystem::exists(StorePath(dir) / "data.mdb", ec);
 }
 
 bool Node::IsEncrypted(const std::filesystem::path& dir) {

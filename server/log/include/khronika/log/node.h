@@ -48,6 +48,8 @@ class Node {
   // with `current`. The data key stays the same, so the store is not rewritten.
   static Status ChangeUnlock(const std::filesystem::path& dir, const Unlock& current,
                              const Unlock& next, const ScryptParams& scrypt = {});
+  // True if DIR holds a node, encrypted or not (or what is left of one: a key or a store).
+  static bool Exists(const std::filesystem::path& dir);
   // True if DIR holds an encrypted node (a keyring).
   static bool IsEncrypted(const std::filesystem::path& dir);
   // How DIR's keyring is locked; NotFound for a node that is not encrypted.
