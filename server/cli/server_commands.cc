@@ -235,10 +235,7 @@ Status RunAccessLog(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::vector<AccessEvent> events, ListAccess(node->store()));
   for (const AccessEvent& e : events) {
     if (args.Has("json")) {
-      std::cout << nlohmann::json{{"time_ms", e.time_ms}, {"token_id", e.token_id},
-                                  {"role", RoleName(e.role)}, {"action", e.action},
-                                  {"object", e.object}, {"case", e.case_id}}.dump()
-                << "\n";
+      std::cout << AccessEventJson(e).dump() << "\n";
     } else {
       std::cout << e.time_ms << "  " << e.token_id << "  " << RoleName(e.role) << "  " << e.action
                 << "  " << e.object << "  case " << e.case_id << "\n";

@@ -154,6 +154,11 @@ Status RevokeToken(Store& store, std::string_view id) {
   });
 }
 
+json AccessEventJson(const AccessEvent& e) {
+  return {{"time_ms", e.time_ms}, {"token_id", e.token_id}, {"role", RoleName(e.role)},
+          {"action", e.action},   {"object", e.object},     {"case", e.case_id}};
+}
+
 Status RecordAccess(WriteTxn& txn, const AccessEvent& e) {
   // Key: time then a random suffix, so events sort by time and never collide.
   Bytes key;
@@ -161,9 +166,7 @@ Status RecordAccess(WriteTxn& txn, const AccessEvent& e) {
   uint8_t suffix[8];
   RandomBytes(suffix, sizeof suffix);
   key.insert(key.end(), suffix, suffix + sizeof suffix);
-  json j = {{"time_ms", e.time_ms}, {"token_id", e.token_id}, {"role", RoleName(e.role)},
-            {"action", e.action},   {"object", e.object},     {"case", e.case_id}};
-  return txn.Put(Table::kAccessLog, key, AsBytes(j.dump()));
+  return txn.Put(Table::kAccessLog, key, AsBytes(AccessEventJson(e).dump()));
 }
 
 namespace {
@@ -200,22 +203,25 @@ Result<std::vector<AccessEvent>> ListAccess(Store& store) {
 }
 
 Result<std::vector<AccessEvent>> ListRecentAccess(Store& store, size_t limit) {
-  // Keys are time || sequence, so the last `limit` values in key order are the newest; only
-  // those are decoded.
-  std::deque<Bytes> newest;
-  if (limit == 0) return std::vector<AccessEvent>();
-  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) {
-    return txn.Scan(Table::kAccessLog, {}, [&](ByteView, ByteView value) -> Result<bool> {
-      if (newest.size() == limit) newest.pop_front();
-      newest.emplace_back(value.begin(), value.end());
-      return true;
-    });
-  }));
+  // Keys are time || random suffix, so the last `limit` keys are the newest. Only the keys are
+  // walked (in an encrypted store nothing is decrypted for that), and only those values read.
   std::vector<AccessEvent> out;
-  for (auto it = newest.rbegin(); it != newest.rend(); ++it) {
-    KH_ASSIGN_OR_RETURN(AccessEvent e, DecodeAccess(*it));
-    out.push_back(std::move(e));
-  }
+  if (limit == 0) return out;
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
+    std::deque<Bytes> newest;
+    KH_RETURN_IF_ERROR(txn.ScanKeys(Table::kAccessLog, {}, [&](ByteView key) -> Result<bool> {
+      if (newest.size() == limit) newest.pop_front();
+      newest.emplace_back(key.begin(), key.end());
+      return true;
+    }));
+    for (auto it = newest.rbegin(); it != newest.rend(); ++it) {
+      KH_ASSIGN_OR_RETURN(std::optional<Bytes> value, txn.Get(Table::kAccessLog, *it));
+      if (!value) return Status::Corruption("an access record vanished while it was read");
+      KH_ASSIGN_OR_RETURN(AccessEvent e, DecodeAccess(*value));
+      out.push_back(std::move(e));
+    }
+    return Status::Ok();
+  }));
   return out;
 }
 

@@ -411,7 +411,8 @@ ApiResponse Api::Route(const ApiRequest& req) {
     return with_route(ConsistencyProof(req), "GET /v1/proof/consistency");
   }
   if (n == 4 && parts[1] == "logs" && parts[3] == "records") {
-    return guarded("GET", "GET /v1/logs/{origin}/records", Permission::kReadLog, [&] { return LogRecords(req, parts[2]); });
+    return guarded("GET", "GET /v1/logs/{origin}/records", Permission::kReadLog,
+                   [&] { return LogRecords(req, parts[2]); });
   }
   return ErrorResponse(404, "not_found", "no such endpoint: " + std::string(path));
 }
@@ -826,8 +827,7 @@ ApiResponse Api::AccessLog(const ApiRequest& r) {
   if (!events.ok()) return FromStatus(events.status());
   json list = json::array();
   for (const AccessEvent& e : *events) {
-    list.push_back({{"time_ms", e.time_ms}, {"token_id", e.token_id}, {"role", RoleName(e.role)},
-                    {"action", e.action}, {"object", e.object}, {"case", e.case_id}});
+    list.push_back(AccessEventJson(e));
   }
   return Json(200, {{"events", list}});
 }

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "khronika/store/store.h"
 
 namespace khronika {
@@ -62,6 +64,10 @@ struct AccessEvent {
   std::string object;  // what was read: a manifest id, an entry id
   std::string case_id;
 };
+
+// {"time_ms", "token_id", "role", "action", "object", "case"}: the stored record, and what
+// `access-log --json` and GET /v1/access-log show.
+nlohmann::json AccessEventJson(const AccessEvent& event);
 
 Status RecordAccess(WriteTxn& txn, const AccessEvent& event);
 Result<std::vector<AccessEvent>> ListAccess(Store& store);
