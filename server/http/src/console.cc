@@ -17,23 +17,19 @@ const std::vector<std::pair<std::string, std::string>>& SecurityHeaders() {
   return kHeaders;
 }
 
-ApiResponse ConsoleFile(const ApiRequest& request, std::string_view path) {
-  ApiResponse r;
-  r.route = "GET /console/{file}";
+namespace {
+
+ApiResponse ConsoleFileResponse(const ApiRequest& request, std::string_view path) {
   if (request.method != "GET") {
-    r = ErrorResponse(405, "method_not_allowed", "use GET");
+    ApiResponse r = ErrorResponse(405, "method_not_allowed", "use GET");
     r.headers.emplace_back("Allow", "GET");
-    r.route = "GET /console/{file}";
     return r;
   }
   std::string_view name = path == "/" ? std::string_view("index.html") : path.substr(9);
   const ConsoleAsset* asset = path == "/" || path.substr(0, 9) == "/console/" ? FindConsoleAsset(name)
                                                                               : nullptr;
-  if (!asset) {
-    r = ErrorResponse(404, "not_found", "no such console file: " + std::string(path));
-    r.route = "GET /console/{file}";
-    return r;
-  }
+  if (!asset) return ErrorResponse(404, "not_found", "no such console file: " + std::string(path));
+  ApiResponse r;
   r.content_type = std::string(asset->content_type);
   // Revalidated on every load (cheap: the ETag is compiled in), so an upgraded node never
   // serves a stale mix of old and new modules.
@@ -44,6 +40,14 @@ ApiResponse ConsoleFile(const ApiRequest& request, std::string_view path) {
     return r;
   }
   r.body = std::string(asset->body);
+  return r;
+}
+
+}  // namespace
+
+ApiResponse ConsoleFile(const ApiRequest& request, std::string_view path) {
+  ApiResponse r = ConsoleFileResponse(request, path);
+  r.route = "GET /console/{file}";
   return r;
 }
 
