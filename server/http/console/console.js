@@ -1,5 +1,6 @@
 // The console's entry point: sign-in, the token (sessionStorage only), calls to the node's API,
 // and the views by address (#/cases, #/cases/ID, #/logs, #/node).
+import { concatAll } from './format.js';
 import { h, renderCase, renderCases, renderLogs, renderNode } from './views.js';
 
 const TOKEN_KEY = 'khronika.token';
@@ -58,13 +59,7 @@ async function readAll(response, expected, onProgress) {
     err.partial = true;
     throw err;
   }
-  const out = new Uint8Array(received);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  return concatAll(parts);
 }
 
 const state = { token: null, session: null };

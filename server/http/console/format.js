@@ -38,7 +38,9 @@ export function fromBase64(text) {
   return out;
 }
 
-export function concat(...parts) {
+// One array of the pieces' bytes in order. Takes an array, not arguments, so that a download's
+// thousands of pieces are not spread onto the call stack.
+export function concatAll(parts) {
   let n = 0;
   for (const p of parts) n += p.length;
   const out = new Uint8Array(n);
@@ -48,6 +50,10 @@ export function concat(...parts) {
     off += p.length;
   }
   return out;
+}
+
+export function concat(...parts) {
+  return concatAll(parts);
 }
 
 export function equalBytes(a, b) {
