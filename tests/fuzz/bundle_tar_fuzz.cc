@@ -19,16 +19,15 @@
 #include <string>
 #include <vector>
 
+#include "fuzz_check.h"
 #include "khronika/bundle/bundle.h"
 #include "khronika/bundle/bundle_paths.h"
 
 namespace {
 
-namespace fs = std::filesystem;
+using khronika::fuzz::Check;
 
-void Check(bool ok) {
-  if (!ok) __builtin_trap();
-}
+namespace fs = std::filesystem;
 
 // Where scratch folders go: $KHRONIKA_FUZZ_SCRATCH (ops/fuzz.sh sets it and removes it after
 // the run, crash or not), else tmpfs if there is one.

@@ -35,6 +35,7 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "fuzz_check.h"
 #include "khronika/auth/auth.h"
 #include "khronika/http/api.h"
 #include "khronika/log/node.h"
@@ -43,6 +44,8 @@
 
 namespace {
 
+using khronika::fuzz::Check;
+
 namespace fs = std::filesystem;
 namespace http = boost::beast::http;
 using nlohmann::json;
@@ -50,10 +53,6 @@ using nlohmann::json;
 constexpr uint32_t kHeaderLimit = 16 * 1024;  // ServerOptions::header_limit
 constexpr int kMaxRequestsPerInput = 8;
 const std::string kPeerCert(64, 'e');
-
-void Check(bool ok) {
-  if (!ok) __builtin_trap();
-}
 
 // Where scratch folders go: $KHRONIKA_FUZZ_SCRATCH (ops/fuzz.sh sets it and removes it after
 // the run, crash or not), else tmpfs if there is one.

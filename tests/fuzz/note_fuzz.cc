@@ -6,13 +6,12 @@
 #include <cstdint>
 #include <string_view>
 
+#include "fuzz_check.h"
 #include "khronika/schemas/note.h"
 
 namespace {
 
-void Check(bool ok) {
-  if (!ok) __builtin_trap();
-}
+using khronika::fuzz::Check;
 
 // docs/format.md 13: the example node's checkpoint key and node B's witness key.
 constexpr std::string_view kNodeVkey =

@@ -2,10 +2,10 @@
 // the three decoders. Whatever decodes must re-encode to exactly the input (there is one
 // canonical form), its JSON view must be printable, and a manifest or entry must come back
 // unchanged through its strict JSON parser.
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
+#include "fuzz_check.h"
 #include "khronika/schemas/json_view.h"
 #include "khronika/schemas/objects.h"
 
@@ -13,15 +13,8 @@ namespace {
 
 using khronika::Bytes;
 using khronika::ByteView;
-
-void Check(bool ok) {
-  if (!ok) __builtin_trap();
-}
-
-bool SameBytes(const Bytes& encoded, ByteView input) {
-  return encoded.size() == input.size() &&
-         std::equal(encoded.begin(), encoded.end(), input.begin());
-}
+using khronika::fuzz::Check;
+using khronika::fuzz::SameBytes;
 
 }  // namespace
 

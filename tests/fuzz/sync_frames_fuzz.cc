@@ -2,11 +2,11 @@
 // The input is offered as a frame body, a pack, a chunk body and a heads document. Frames and
 // packs must re-encode to exactly the input; a pack's objects and the heads' checkpoints go on to
 // the decoders that `PullFromPeer` applies to them; heads must survive a round trip.
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
+#include "fuzz_check.h"
 #include "khronika/replication/protocol.h"
 #include "khronika/schemas/note.h"
 
@@ -14,15 +14,8 @@ namespace {
 
 using khronika::Bytes;
 using khronika::ByteView;
-
-void Check(bool ok) {
-  if (!ok) __builtin_trap();
-}
-
-bool SameBytes(const Bytes& encoded, ByteView input) {
-  return encoded.size() == input.size() &&
-         std::equal(encoded.begin(), encoded.end(), input.begin());
-}
+using khronika::fuzz::Check;
+using khronika::fuzz::SameBytes;
 
 }  // namespace
 
