@@ -354,11 +354,14 @@ Result<bool> ReadTxn::Contains(Table table, ByteView key) const {
   return true;
 }
 
-Status ReadTxn::Scan(Table table, ByteView prefix,
-                     const std::function<Result<bool>(ByteView, ByteView)>& fn, ByteView start,
-                     const std::function<void(ByteView key)>& unreadable) const {
-  KH_ASSIGN_OR_RETURN(lmdb::Cursor cursor,
-                      lmdb::Cursor::Open(static_cast<MDB_txn*>(txn_), store_->dbi(table)));
+namespace {
+
+// Walks the entries of `dbi` in key order from the first key >= `start` (or `prefix`, whichever
+// is further) while keys start with `prefix`, giving `fn` each key and its raw stored value,
+// until `fn` returns false.
+Status WalkPrefix(MDB_txn* txn, MDB_dbi dbi, Table table, ByteView prefix, ByteView start,
+                  const std::function<Result<bool>(ByteView key, const MDB_val& raw)>& fn) {
+  KH_ASSIGN_OR_RETURN(lmdb::Cursor cursor, lmdb::Cursor::Open(txn, dbi));
   ByteView first = start.size() > prefix.size() ? start : prefix;
   MDB_val k = ToVal(first), v;
   int rc = first.empty() ? mdb_cursor_get(cursor.get(), &k, &v, MDB_FIRST)
@@ -366,15 +369,7 @@ Status ReadTxn::Scan(Table table, ByteView prefix,
   while (rc == MDB_SUCCESS) {
     ByteView key = FromVal(k);
     if (!HasPrefix(key, prefix)) break;
-    auto plain = store_->codec->Open(table, key, FromVal(v));
-    if (!writable_) ReleaseMappedPages(v);
-    if (!plain.ok() && unreadable) {
-      unreadable(key);
-      rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT);
-      continue;
-    }
-    if (!plain.ok()) return plain.status();
-    KH_ASSIGN_OR_RETURN(bool more, fn(key, *plain));
+    KH_ASSIGN_OR_RETURN(bool more, fn(key, v));
     if (!more) return Status::Ok();
     rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT);
   }
@@ -382,22 +377,28 @@ Status ReadTxn::Scan(Table table, ByteView prefix,
   return Status::Ok();
 }
 
+}  // namespace
+
+Status ReadTxn::Scan(Table table, ByteView prefix,
+                     const std::function<Result<bool>(ByteView, ByteView)>& fn, ByteView start,
+                     const std::function<void(ByteView key)>& unreadable) const {
+  return WalkPrefix(static_cast<MDB_txn*>(txn_), store_->dbi(table), table, prefix, start,
+                    [&](ByteView key, const MDB_val& raw) -> Result<bool> {
+                      auto plain = store_->codec->Open(table, key, FromVal(raw));
+                      if (!writable_) ReleaseMappedPages(raw);
+                      if (!plain.ok() && unreadable) {
+                        unreadable(key);
+                        return true;
+                      }
+                      if (!plain.ok()) return plain.status();
+                      return fn(key, *plain);
+                    });
+}
+
 Status ReadTxn::ScanKeys(Table table, ByteView prefix,
                          const std::function<Result<bool>(ByteView)>& fn) const {
-  KH_ASSIGN_OR_RETURN(lmdb::Cursor cursor,
-                      lmdb::Cursor::Open(static_cast<MDB_txn*>(txn_), store_->dbi(table)));
-  MDB_val k = ToVal(prefix), v;
-  int rc = prefix.empty() ? mdb_cursor_get(cursor.get(), &k, &v, MDB_FIRST)
-                          : mdb_cursor_get(cursor.get(), &k, &v, MDB_SET_RANGE);
-  while (rc == MDB_SUCCESS) {
-    ByteView key = FromVal(k);
-    if (!HasPrefix(key, prefix)) break;
-    KH_ASSIGN_OR_RETURN(bool more, fn(key));
-    if (!more) return Status::Ok();
-    rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT);
-  }
-  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return lmdb::ToStatus(rc, TableName(table));
-  return Status::Ok();
+  return WalkPrefix(static_cast<MDB_txn*>(txn_), store_->dbi(table), table, prefix, {},
+                    [&](ByteView key, const MDB_val&) { return fn(key); });
 }
 
 Result<std::optional<std::pair<Bytes, Bytes>>> ReadTxn::Last(Table table,
