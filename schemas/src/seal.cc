@@ -30,6 +30,45 @@ Status CheckParams(const ScryptParams& p) {
   return Status::Ok();
 }
 
+// Seals into `out` (the nonce already in its first 12 bytes) with a context that holds the key.
+// Every call here only fails on allocation failure or misuse; either is fatal.
+void SealWith(EVP_CIPHER_CTX* ctx, ByteView plaintext, ByteView associated_data, Bytes& out) {
+  int len = 0;
+  bool ok = EVP_EncryptInit_ex(ctx, nullptr, nullptr, nullptr, out.data()) == 1 &&
+            (associated_data.empty() ||
+             EVP_EncryptUpdate(ctx, nullptr, &len, associated_data.data(),
+                               static_cast<int>(associated_data.size())) == 1) &&
+            (plaintext.empty() ||
+             EVP_EncryptUpdate(ctx, out.data() + kAeadNonceBytes, &len, plaintext.data(),
+                               static_cast<int>(plaintext.size())) == 1) &&
+            EVP_EncryptFinal_ex(ctx, out.data() + kAeadNonceBytes + plaintext.size(), &len) == 1 &&
+            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kAeadTagBytes,
+                                out.data() + kAeadNonceBytes + plaintext.size()) == 1;
+  if (!ok) std::abort();
+}
+
+// Opens nonce || ciphertext || tag (at least kAeadOverhead bytes) with a context that holds the key.
+Result<Bytes> OpenWith(EVP_CIPHER_CTX* ctx, ByteView sealed, ByteView associated_data) {
+  const size_t n = sealed.size() - kAeadOverhead;
+  Bytes out(n);
+  uint8_t tag[kAeadTagBytes];
+  std::copy(sealed.end() - kAeadTagBytes, sealed.end(), tag);
+  int len = 0;
+  bool ok = EVP_DecryptInit_ex(ctx, nullptr, nullptr, nullptr, sealed.data()) == 1 &&
+            (associated_data.empty() ||
+             EVP_DecryptUpdate(ctx, nullptr, &len, associated_data.data(),
+                               static_cast<int>(associated_data.size())) == 1) &&
+            (n == 0 || EVP_DecryptUpdate(ctx, out.data(), &len, sealed.data() + kAeadNonceBytes,
+                                         static_cast<int>(n)) == 1) &&
+            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kAeadTagBytes, tag) == 1 &&
+            EVP_DecryptFinal_ex(ctx, out.data() + n, &len) == 1;
+  if (!ok) {
+    OPENSSL_cleanse(out.data(), out.size());
+    return Status::Corruption("authentication failed: the value was altered or the key is wrong");
+  }
+  return out;
+}
+
 }  // namespace
 
 SymmetricKey RandomSymmetricKey() {
@@ -42,42 +81,20 @@ Bytes AeadSeal(const SymmetricKey& key, ByteView plaintext, ByteView associated_
   Bytes out(kAeadNonceBytes + plaintext.size() + kAeadTagBytes);
   RandomBytes(out.data(), kAeadNonceBytes);
   CipherCtx ctx(EVP_CIPHER_CTX_new());
-  int len = 0;
-  // Every call below only fails on allocation failure or misuse; treat either as fatal.
-  bool ok = ctx && EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), out.data()) == 1 &&
-            (associated_data.empty() ||
-             EVP_EncryptUpdate(ctx.get(), nullptr, &len, associated_data.data(),
-                               static_cast<int>(associated_data.size())) == 1) &&
-            (plaintext.empty() ||
-             EVP_EncryptUpdate(ctx.get(), out.data() + kAeadNonceBytes, &len, plaintext.data(),
-                               static_cast<int>(plaintext.size())) == 1) &&
-            EVP_EncryptFinal_ex(ctx.get(), out.data() + kAeadNonceBytes + plaintext.size(), &len) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kAeadTagBytes,
-                                out.data() + kAeadNonceBytes + plaintext.size()) == 1;
-  if (!ok) std::abort();
+  if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nullptr) != 1) {
+    std::abort();  // only on allocation failure
+  }
+  SealWith(ctx.get(), plaintext, associated_data, out);
   return out;
 }
 
 Result<Bytes> AeadOpen(const SymmetricKey& key, ByteView sealed, ByteView associated_data) {
   if (sealed.size() < kAeadOverhead) return Status::Corruption("sealed value is too short");
-  const size_t n = sealed.size() - kAeadOverhead;
-  Bytes out(n);
   CipherCtx ctx(EVP_CIPHER_CTX_new());
-  int len = 0;
-  Bytes tag(sealed.end() - kAeadTagBytes, sealed.end());
-  bool ok = ctx && EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), sealed.data()) == 1 &&
-            (associated_data.empty() ||
-             EVP_DecryptUpdate(ctx.get(), nullptr, &len, associated_data.data(),
-                               static_cast<int>(associated_data.size())) == 1) &&
-            (n == 0 || EVP_DecryptUpdate(ctx.get(), out.data(), &len, sealed.data() + kAeadNonceBytes,
-                                         static_cast<int>(n)) == 1) &&
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kAeadTagBytes, tag.data()) == 1 &&
-            EVP_DecryptFinal_ex(ctx.get(), out.data() + n, &len) == 1;
-  if (!ok) {
-    OPENSSL_cleanse(out.data(), out.size());
-    return Status::Corruption("authentication failed: the value was altered or the key is wrong");
+  if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nullptr) != 1) {
+    std::abort();  // only on allocation failure
   }
-  return out;
+  return OpenWith(ctx.get(), sealed, associated_data);
 }
 
 namespace {
@@ -148,43 +165,13 @@ CachedContexts& ContextsFor(uint64_t id, const SymmetricKey& key) {
 Bytes AeadKey::Seal(ByteView plaintext, ByteView associated_data) const {
   Bytes out(kAeadNonceBytes + plaintext.size() + kAeadTagBytes);
   TakeNonce(out.data());
-  EVP_CIPHER_CTX* ctx = ContextsFor(id_, key_).seal.get();
-  int len = 0;
-  bool ok = EVP_EncryptInit_ex(ctx, nullptr, nullptr, nullptr, out.data()) == 1 &&
-            (associated_data.empty() ||
-             EVP_EncryptUpdate(ctx, nullptr, &len, associated_data.data(),
-                               static_cast<int>(associated_data.size())) == 1) &&
-            (plaintext.empty() ||
-             EVP_EncryptUpdate(ctx, out.data() + kAeadNonceBytes, &len, plaintext.data(),
-                               static_cast<int>(plaintext.size())) == 1) &&
-            EVP_EncryptFinal_ex(ctx, out.data() + kAeadNonceBytes + plaintext.size(), &len) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kAeadTagBytes,
-                                out.data() + kAeadNonceBytes + plaintext.size()) == 1;
-  if (!ok) std::abort();
+  SealWith(ContextsFor(id_, key_).seal.get(), plaintext, associated_data, out);
   return out;
 }
 
 Result<Bytes> AeadKey::Open(ByteView sealed, ByteView associated_data) const {
   if (sealed.size() < kAeadOverhead) return Status::Corruption("sealed value is too short");
-  const size_t n = sealed.size() - kAeadOverhead;
-  Bytes out(n);
-  EVP_CIPHER_CTX* ctx = ContextsFor(id_, key_).open.get();
-  uint8_t tag[kAeadTagBytes];
-  std::copy(sealed.end() - kAeadTagBytes, sealed.end(), tag);
-  int len = 0;
-  bool ok = EVP_DecryptInit_ex(ctx, nullptr, nullptr, nullptr, sealed.data()) == 1 &&
-            (associated_data.empty() ||
-             EVP_DecryptUpdate(ctx, nullptr, &len, associated_data.data(),
-                               static_cast<int>(associated_data.size())) == 1) &&
-            (n == 0 || EVP_DecryptUpdate(ctx, out.data(), &len, sealed.data() + kAeadNonceBytes,
-                                         static_cast<int>(n)) == 1) &&
-            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kAeadTagBytes, tag) == 1 &&
-            EVP_DecryptFinal_ex(ctx, out.data() + n, &len) == 1;
-  if (!ok) {
-    OPENSSL_cleanse(out.data(), out.size());
-    return Status::Corruption("authentication failed: the value was altered or the key is wrong");
-  }
-  return out;
+  return OpenWith(ContextsFor(id_, key_).open.get(), sealed, associated_data);
 }
 
 Hash KeyedHash(const SymmetricKey& key, ByteView data) {
