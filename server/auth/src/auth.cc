@@ -1,5 +1,6 @@
 #include "khronika/auth/auth.h"
 
+#include <algorithm>
 #include <deque>
 
 #include <nlohmann/json.hpp>
@@ -159,19 +160,36 @@ json AccessEventJson(const AccessEvent& e) {
           {"action", e.action},   {"object", e.object},     {"case", e.case_id}};
 }
 
+Bytes EncodeAccessRecord(const AccessEvent& e) {
+  std::string text = AccessEventJson(e).dump();
+  // Spaces up to the next multiple of kAccessRecordBytes (JSON allows trailing whitespace, so
+  // the padding needs no length field). Every record that the node writes fits in one.
+  size_t padded = std::max<size_t>(1, (text.size() + kAccessRecordBytes - 1) / kAccessRecordBytes) *
+                  kAccessRecordBytes;
+  text.resize(padded, ' ');
+  return Bytes(text.begin(), text.end());
+}
+
 Status RecordAccess(WriteTxn& txn, const AccessEvent& e) {
-  // Key: time then a random suffix, so events sort by time and never collide.
+  // Key: the next sequence number, so that the keys sort in recording order and say nothing of
+  // when a read happened (the time is inside the sealed value). Write transactions are
+  // serialised, so two records never take the same number. A log begun with the older keys
+  // (time || random, 16 bytes) goes on after its last time, still in order.
+  KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kAccessLog, {}));
+  uint64_t next = 0;
+  if (last) {
+    if (last->first.size() < 8) return Status::Corruption("access log key shorter than 8 bytes");
+    next = ReadBigEndian64(last->first.data()) + 1;
+  }
   Bytes key;
-  AppendBigEndian64(key, static_cast<uint64_t>(e.time_ms));
-  uint8_t suffix[8];
-  RandomBytes(suffix, sizeof suffix);
-  key.insert(key.end(), suffix, suffix + sizeof suffix);
-  return txn.Put(Table::kAccessLog, key, AsBytes(AccessEventJson(e).dump()));
+  AppendBigEndian64(key, next);
+  return txn.Put(Table::kAccessLog, key, EncodeAccessRecord(e));
 }
 
 namespace {
 
 Result<AccessEvent> DecodeAccess(ByteView value) {
+  // Trailing spaces (the padding) are whitespace after the JSON value: the parser skips them.
   json j = json::parse(AsChars(value), nullptr, false);
   if (j.is_discarded()) return Status::Corruption("access log record is not JSON");
   try {
@@ -203,7 +221,7 @@ Result<std::vector<AccessEvent>> ListAccess(Store& store) {
 }
 
 Result<std::vector<AccessEvent>> ListRecentAccess(Store& store, size_t limit) {
-  // Keys are time || random suffix, so the last `limit` keys are the newest. Only the keys are
+  // Keys are sequence numbers, so the last `limit` keys are the newest. Only the keys are
   // walked (in an encrypted store nothing is decrypted for that), and only those values read.
   std::vector<AccessEvent> out;
   if (limit == 0) return out;

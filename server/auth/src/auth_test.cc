@@ -1,5 +1,6 @@
 #include "khronika/auth/auth.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -88,17 +89,89 @@ TEST_F(AuthTest, RolesAllowWhatTheyShould) {
   EXPECT_FALSE(CreateToken(*store_, Role::kReader, {"../x"}, 1).ok());
 }
 
-TEST_F(AuthTest, AccessLogKeepsEventsInTimeOrder) {
+TEST_F(AuthTest, AccessLogKeepsEventsInRecordingOrder) {
+  // Recorded out of clock order (a clock stepped back): the log keeps the order of recording.
   ASSERT_TRUE(store_->Update([](WriteTxn& txn) -> Status {
     KH_RETURN_IF_ERROR(RecordAccess(txn, {2000, "t2", Role::kReader, "read-content", "m2", "c"}));
-    return RecordAccess(txn, {1000, "t1", Role::kAdmin, "read-content", "m1", "c"});
+    return RecordAccess(txn, {1000, "t1", Role::kAdmin, "export", "case bundle", "c"});
+  }).ok());
+  ASSERT_TRUE(store_->Update([](WriteTxn& txn) {
+    return RecordAccess(txn, {3000, "t3", Role::kReader, "read-content", "m3", "c"});
   }).ok());
   auto events = ListAccess(*store_);
   ASSERT_TRUE(events.ok());
-  ASSERT_EQ(events->size(), 2u);
-  EXPECT_EQ((*events)[0].token_id, "t1");
-  EXPECT_EQ((*events)[1].object, "m2");
-  EXPECT_EQ((*events)[1].role, Role::kReader);
+  ASSERT_EQ(events->size(), 3u);
+  EXPECT_EQ((*events)[0].token_id, "t2");
+  EXPECT_EQ((*events)[0].object, "m2");
+  EXPECT_EQ((*events)[0].role, Role::kReader);
+  EXPECT_EQ((*events)[1].token_id, "t1");
+  EXPECT_EQ((*events)[1].action, "export");
+  EXPECT_EQ((*events)[2].time_ms, 3000);
+  auto recent = ListRecentAccess(*store_, 2);
+  ASSERT_TRUE(recent.ok());
+  ASSERT_EQ(recent->size(), 2u);
+  EXPECT_EQ((*recent)[0].token_id, "t3");
+  EXPECT_EQ((*recent)[1].token_id, "t1");
+}
+
+// What a seized disk shows of the access log: keys 0, 1, 2... (no time), values all one size
+// (a read and an export alike).
+TEST_F(AuthTest, AccessLogKeysAreSequenceNumbersAndValuesOneSize) {
+  ASSERT_TRUE(store_->Update([](WriteTxn& txn) -> Status {
+    KH_RETURN_IF_ERROR(RecordAccess(txn, {1796050123456, "9f1c2d3e4b5a6978", Role::kReader,
+                                          "read-content", std::string(64, 'a'), "case-1"}));
+    return RecordAccess(txn, {1796050123999, "local", Role::kAdmin, "export", "case bundle",
+                              std::string(128, 'x')});
+  }).ok());
+  std::vector<std::pair<Bytes, Bytes>> stored;
+  ASSERT_TRUE(store_->View([&](ReadTxn& txn) {
+    return txn.Scan(Table::kAccessLog, {}, [&](ByteView k, ByteView v) -> Result<bool> {
+      stored.emplace_back(Bytes(k.begin(), k.end()), Bytes(v.begin(), v.end()));
+      return true;
+    });
+  }).ok());
+  ASSERT_EQ(stored.size(), 2u);
+  for (size_t i = 0; i < stored.size(); ++i) {
+    Bytes want;
+    AppendBigEndian64(want, i);
+    EXPECT_EQ(stored[i].first, want);
+    EXPECT_EQ(stored[i].second.size(), kAccessRecordBytes);
+  }
+}
+
+TEST_F(AuthTest, TheLargestAccessRecordFitsOnePaddedSize) {
+  AccessEvent largest{INT64_MIN, std::string(16, 'f'), Role::kSubmitter,
+                      std::string(16, 'a'), std::string(64, '0'), std::string(128, 'c')};
+  EXPECT_EQ(EncodeAccessRecord(largest).size(), kAccessRecordBytes);
+  EXPECT_LT(AccessEventJson(largest).dump().size(), kAccessRecordBytes);
+  // Nothing is cut: a longer record takes two units, and reads back whole.
+  AccessEvent longer = largest;
+  longer.object = std::string(600, 'o');
+  Bytes two = EncodeAccessRecord(longer);
+  EXPECT_EQ(two.size(), 2 * kAccessRecordBytes);
+  ASSERT_TRUE(store_->Update([&](WriteTxn& txn) { return RecordAccess(txn, longer); }).ok());
+  auto events = ListAccess(*store_);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].object, longer.object);
+  EXPECT_EQ((*events)[0].time_ms, INT64_MIN);
+}
+
+TEST_F(AuthTest, AnAccessLogWithTimeKeysGoesOnInOrder) {
+  // A log begun with the earlier keys, time (u64 BE) || 8 random bytes, and unpadded values.
+  Bytes old_key;
+  AppendBigEndian64(old_key, 1796050123456);
+  old_key.insert(old_key.end(), 8, 0x5a);
+  std::string old_value = AccessEventJson({1796050123456, "t0", Role::kReader, "read-content", "m0", "c"}).dump();
+  ASSERT_TRUE(store_->Update([&](WriteTxn& txn) -> Status {
+    KH_RETURN_IF_ERROR(txn.Put(Table::kAccessLog, old_key, AsBytes(old_value)));
+    return RecordAccess(txn, {1796050123457, "t1", Role::kReader, "read-content", "m1", "c"});
+  }).ok());
+  auto recent = ListRecentAccess(*store_, 10);
+  ASSERT_TRUE(recent.ok());
+  ASSERT_EQ(recent->size(), 2u);
+  EXPECT_EQ((*recent)[0].token_id, "t1");
+  EXPECT_EQ((*recent)[1].token_id, "t0");
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 // A token may be limited to a list of cases; an empty list means every case.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <vector>
@@ -69,7 +70,18 @@ struct AccessEvent {
 // `access-log --json` and GET /v1/access-log show.
 nlohmann::json AccessEventJson(const AccessEvent& event);
 
+// The access log table (docs/format.md section 12): key = sequence number (u64 BE) in recording
+// order; value = the event's JSON padded with spaces to a multiple of kAccessRecordBytes. Every
+// event the node records (case id up to 128 bytes, a 64-hex object id, a 16-hex token id, an
+// action of up to 16 bytes) fits in one, so on a seized disk every record has the same size and
+// the keys carry no time: reads and exports look alike, and only their number shows.
+inline constexpr size_t kAccessRecordBytes = 512;
+Bytes EncodeAccessRecord(const AccessEvent& event);
+
+// Appends `event` with the next sequence number. Write transactions are serialised, so the
+// number is unique.
 Status RecordAccess(WriteTxn& txn, const AccessEvent& event);
+// Every event, in recording order (which is time order as far as the clock went forward).
 Result<std::vector<AccessEvent>> ListAccess(Store& store);
 // The `limit` most recent events, newest first (the console's operator view).
 Result<std::vector<AccessEvent>> ListRecentAccess(Store& store, size_t limit);

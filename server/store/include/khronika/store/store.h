@@ -32,9 +32,9 @@ enum class Table : uint8_t {
   kPeers,         // reserved for the federation
   kAuthors,       // Blind(author public key) -> author name
   kTokens,        // token hash -> token record (server)
-  kAccessLog,     // time (u64 BE) || sequence -> access record (server)
+  kAccessLog,     // sequence (u64 BE) -> access record padded to 512 bytes (server/auth)
   kManifestEntries,  // manifest id (32) || entry id (32) -> empty: which entries name a file
-  kConflicts,     // origin (32) || time (u64 BE) || random (8) -> two inconsistent signed checkpoints
+  kConflicts,     // origin (32) || SHA-256(ours LF theirs)[:16] -> two inconsistent signed checkpoints
 };
 inline constexpr int kTableCount = 16;
 const char* TableName(Table table);
