@@ -3,6 +3,51 @@
 #include <nlohmann/json.hpp>
 
 namespace khronika {
+namespace {
+
+bool HostChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '-' || c == '_';
+}
+
+// Replaces each occurrence of `what` that no host-name character touches on either side.
+void ReplaceWhole(std::string& s, std::string_view what, std::string_view with) {
+  if (what.empty()) return;
+  for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at)) {
+    size_t end = at + what.size();
+    if ((at > 0 && HostChar(s[at - 1])) || (end < s.size() && HostChar(s[end]))) {
+      at = end;
+      continue;
+    }
+    s.replace(at, what.size(), with);
+    at += with.size();
+  }
+}
+
+}  // namespace
+
+std::string WithoutPeerAddress(std::string message, const Peer& peer) {
+  const std::string name = "peer " + ToHex(peer.node_id).substr(0, 16);
+  constexpr std::string_view kScheme = "https://";
+  for (size_t at = message.find(peer.url); !peer.url.empty() && at != std::string::npos;
+       at = message.find(peer.url, at + name.size())) {
+    message.replace(at, peer.url.size(), name);
+  }
+  // The host alone ("resolve HOST: ..."), and host:port.
+  std::string_view authority(peer.url);
+  if (authority.substr(0, kScheme.size()) == kScheme) authority.remove_prefix(kScheme.size());
+  authority = authority.substr(0, authority.find('/'));
+  std::string_view host = authority;
+  if (!host.empty() && host.front() == '[') {  // [IPv6]:port
+    size_t close = host.find(']');
+    host = close == std::string_view::npos ? host.substr(1) : host.substr(1, close - 1);
+  } else if (size_t colon = host.rfind(':'); colon != std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  ReplaceWhole(message, authority, name);
+  ReplaceWhole(message, host, name);
+  return message;
+}
 
 Result<std::unique_ptr<HttpsPeerTransport>> HttpsPeerTransport::Connect(const Peer& peer,
                                                                        const std::string& cert,

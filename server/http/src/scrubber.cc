@@ -16,7 +16,7 @@ Result<ScrubReport> ScrubNode(Node& node, const std::string& tls_cert, const std
       auto transport = HttpsPeerTransport::Connect(peer, tls_cert, tls_key);
       if (!transport.ok()) {
         LogLine(LogLevel::kWarn, "scrub", "peer " + ToHex(peer.node_id).substr(0, 16) + ": " +
-                                              transport.status().message());
+                                              WithoutPeerAddress(transport.status().message(), peer));
         continue;
       }
       KH_RETURN_IF_ERROR(RepairFromPeer(node.store(), **transport, report));

@@ -122,7 +122,8 @@ bool SyncScheduler::PullAll() {
           if (!l.status.ok() && !l.skipped) {
             outcome = l.status;
             LogLine(l.conflict ? LogLevel::kError : LogLevel::kWarn, "sync",
-                    std::string(l.conflict ? "CONFLICT " : "") + "peer " + name + ": " + l.status.message());
+                    std::string(l.conflict ? "CONFLICT " : "") + "peer " + name + ": " +
+                        WithoutPeerAddress(l.status.message(), peer));
           }
         }
       }
@@ -137,7 +138,9 @@ bool SyncScheduler::PullAll() {
       auto delay = std::min<std::chrono::seconds>(interval_ * (1 << std::min(failures - 1, 10)),
                                                   std::chrono::hours(1));
       not_before = now + delay;
-      LogLine(LogLevel::kWarn, "sync", "peer " + name + " failed (" + outcome.message() + "); next try in " +
+      // By its id, not its URL: the log lies on the disk in clear.
+      LogLine(LogLevel::kWarn, "sync", "peer " + name + " failed (" + WithoutPeerAddress(outcome.message(), peer) +
+                                           "); next try in " +
                                            std::to_string(delay.count()) + " s");
     }
   }

@@ -3,12 +3,20 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "khronika/http/client.h"
 #include "khronika/replication/roster.h"
 #include "khronika/replication/sync.h"
 
 namespace khronika {
+
+// `message` (an error from reaching `peer`) with the peer's URL, and its host name wherever it
+// stands alone, replaced by "peer " and the first 16 hex digits of its id. What serve writes to
+// its log lies on the disk in clear (the journal), and a seized disk should not list where the
+// partners are (docs/threat-model.md); the URL stays in the encrypted store, where `khronika
+// status` and `peer list` show it, and the full message in the peer's status.
+std::string WithoutPeerAddress(std::string message, const Peer& peer);
 
 class HttpsPeerTransport : public PeerTransport {
  public:
