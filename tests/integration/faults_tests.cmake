@@ -10,3 +10,6 @@ khronika_server_test(faults_test)
 # Seizure: 1,000 canaries planted, the data directory and a raw loop-mounted ext4 image searched
 # (encrypted: none found; the control in clear: all found).
 khronika_server_test(seizure_test)
+# What a stopped encrypted store shows to `mdb_dump`, checked row by row against
+# docs/threat-model.md "A seized disk" (needs mdb_dump from lmdb-utils and openssl).
+khronika_server_test(seizure_dump_test)
