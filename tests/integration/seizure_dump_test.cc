@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <map>
 #include <optional>
 #include <random>
@@ -505,10 +506,18 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
   // Row "tls.key: Yes" and row "tls.crt: Yes, public, with the node name".
   EXPECT_NE(ReadFile(s / "tls.key").find("PRIVATE KEY-----"), std::string::npos);
   RunResult cert = RunProgram({"openssl", "x509", "-in", (s / "tls.crt").string(), "-noout", "-subject", "-ext",
-                               "subjectAltName"});
+                               "subjectAltName", "-startdate"});
   ASSERT_EQ(cert.exit_code, 0) << cert.err;
   EXPECT_NE(cert.out.find("CN = khronika " + node_name), std::string::npos) << cert.out;
   EXPECT_NE(cert.out.find("DNS:" + node_name), std::string::npos) << cert.out;
+  // Row "when": its validity starts an hour before `init` ran.
+  std::tm not_before{};
+  size_t at = cert.out.find("notBefore=");
+  ASSERT_NE(at, std::string::npos) << cert.out;
+  ASSERT_NE(::strptime(cert.out.c_str() + at + 10, "%b %d %H:%M:%S %Y GMT", &not_before), nullptr) << cert.out;
+  const int64_t init_ms = int64_t{::timegm(&not_before)} * 1000 + 3'600'000;
+  EXPECT_GE(init_ms, test_start_ms - 1000);
+  EXPECT_LE(init_ms, NowMs());
 
   // Row "khronika.conf: Yes, as written" (peer lines name where the partners are).
   EXPECT_EQ(ReadFile(s / "khronika.conf"), conf);
