@@ -554,6 +554,7 @@ TEST_F(GitMirrorTamperTest, AForgedNoteOrCosignatureIsNamed) {
 TEST_F(GitMirrorTest, ImportReproducesTheLogByteForByte) {
   AppendThree(*a_);
   std::string shared(2 * kChunkSize + 11, 's');
+  shared[kChunkSize] = 't';  // two distinct full chunks: a file may not repeat a chunk
   AppendEntry(*a_, {{"video/mp4", shared}}, "case-4");
   AppendEntry(*a_, {{"video/mp4", shared}, {"text/plain", "same video, again"}}, "case-4");
   fs::path repo = dir_ / "a.git";
@@ -602,7 +603,7 @@ TEST_F(GitMirrorTest, ImportReproducesTheLogByteForByte) {
       });
     });
   }).ok());
-  EXPECT_EQ(chunks, 7u);  // 2 + 1 + 1 for the first three records; 2 (1 MiB of 's' twice) + 1
+  EXPECT_EQ(chunks, 8u);  // 2 + 1 + 1 for the first three records; 3 (two full chunks) + 1
   auto verify = VerifyStore(c->store());
   ASSERT_TRUE(verify.ok());
   EXPECT_TRUE(verify->clean()) << Joined(verify->problems);

@@ -3,6 +3,7 @@
 #include <cereal/archives/portable_binary.hpp>
 #include <cereal/cereal.hpp>
 
+#include <algorithm>
 #include <sstream>
 #include <streambuf>
 
@@ -337,6 +338,15 @@ Status ValidateManifest(const FileManifest& m) {
     return Status::InvalidArgument("manifest lists " + std::to_string(m.chunks.size()) +
                                    " chunks but a file of " + std::to_string(m.size) +
                                    " bytes has " + std::to_string(ChunkCount(m.size)));
+  }
+  // A repeated chunk would let a few bytes of manifest stand for gigabytes of content that every
+  // node then re-hashes (and a file longer than anything uploaded): refused, cheaply, here.
+  std::vector<Hash> sorted(m.chunks);
+  std::sort(sorted.begin(), sorted.end());
+  if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
+    return Status::InvalidArgument("file '" + m.name +
+                                   "' lists the same chunk twice: each 1 MiB chunk of a file must "
+                                   "be distinct");
   }
   return Status::Ok();
 }

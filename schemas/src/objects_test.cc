@@ -872,6 +872,11 @@ TEST(ValidationTest, ManifestsAndEntries) {
   EXPECT_TRUE(ValidateManifest(m).ok());
   m.media_type = "pdf";
   ExpectInvalid(ValidateManifest(m), "bad media type");
+  // A chunk listed twice is refused, and so is the decoding of such a manifest.
+  m = GoldenManifest();
+  m.chunks[2] = m.chunks[0];
+  ExpectInvalid(ValidateManifest(m), "a repeated chunk");
+  EXPECT_FALSE(DecodeManifest(Encode(m)).ok());
 
   EXPECT_EQ(ChunkCount(0), 0u);
   EXPECT_EQ(ChunkCount(1), 1u);

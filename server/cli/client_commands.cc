@@ -274,7 +274,8 @@ Status RunSubmit(const Args& args) {
     for (size_t off = 0; off < m.chunks.size(); off += 65536) {
       json ids = json::array();
       for (size_t i = off; i < std::min(m.chunks.size(), off + 65536); ++i) ids.push_back(ToHex(m.chunks[i]));
-      KH_ASSIGN_OR_RETURN(HttpResult r, client->Request("POST", "/v1/chunks/missing", json{{"ids", ids}}.dump()));
+      KH_ASSIGN_OR_RETURN(HttpResult r, client->Request("POST", "/v1/chunks/missing",
+                                                        json{{"ids", ids}, {"case", case_id}}.dump()));
       KH_RETURN_IF_ERROR(CheckResponse(r, {200}));
       KH_ASSIGN_OR_RETURN(json body, JsonBody(r));
       for (const json& id : body["missing"]) {
@@ -295,7 +296,7 @@ Status RunSubmit(const Args& args) {
         KH_ASSIGN_OR_RETURN(HttpResult r, client->Request("PUT", "/v1/chunks/" + ToHex(m.chunks[i]),
                                                           std::string(AsChars(chunk)),
                                                           "application/octet-stream"));
-        KH_RETURN_IF_ERROR(CheckResponse(r, {200, 201}));
+        KH_RETURN_IF_ERROR(CheckResponse(r, {201}));
         ++sent_chunks;
       }
       progress.Add(n);
@@ -420,7 +421,8 @@ Status RunGet(const Args& args) {
       }
       return Status::Ok();
     };
-    KH_ASSIGN_OR_RETURN(HttpResult d, client->Download("/v1/files/" + ToHex(mid) + "/content", sink));
+    KH_ASSIGN_OR_RETURN(HttpResult d, client->Download("/v1/entries/" + ToHex(*entry_id) + "/files/" +
+                                                             ToHex(mid) + "/content", sink));
     Status st = CheckResponse(d, {200});
     if (st.ok() && (received != m.size || content.Finish() != m.content_sha256)) {
       st = Status::Corruption(m.name + ": received content does not match the signed SHA-256");

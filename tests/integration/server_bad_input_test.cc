@@ -233,8 +233,10 @@ TEST_F(ServerBadInputTest, IdsThatAreNotLowercaseHex) {
     HttpRequest r;
     r.path = "/v1/entries/" + url_id;
     Expect(r, {400}, "GET entry " + id);
-    r.path = "/v1/files/" + url_id + "/content";
+    r.path = "/v1/entries/" + good + "/files/" + url_id + "/content";
     Expect(r, {400}, "GET file " + id);
+    r.path = "/v1/entries/" + url_id + "/files/" + good + "/content";
+    Expect(r, {400}, "GET file through entry " + id);
     r.path = "/v1/logs/" + url_id + "/records";
     Expect(r, {400}, "GET records " + id);
     HttpRequest put;

@@ -232,18 +232,19 @@ Result<BundlePlan> PlanBundle(const ReadTxn& txn, const BundleRequest& request) 
   KH_ASSIGN_OR_RETURN(auto name, txn.Get(Table::kMeta, AsBytes(keys::kMetaNodeName)));
   if (name) facts.claims.node_name = std::string(AsChars(*name));
 
-  // The case's records in every log held here, in (origin, index) order.
-  Bytes prefix = keys::CaseIdPrefix(txn, request.case_id);
+  // A case belongs to the log that created it: the exporting node's own. Entries that partners
+  // logged under the same case id are theirs and never part of this case's bundle.
+  Bytes prefix = keys::CasePrefix(txn, request.case_id, local);
   std::vector<std::pair<Hash, uint64_t>> locations;
-  KH_RETURN_IF_ERROR(txn.Scan(Table::kCaseIndex, prefix, [&](ByteView key, ByteView) -> Result<bool> {
-    if (key.size() != prefix.size() + 40) return Status::Corruption("case index key malformed");
-    Hash origin;
-    std::copy(key.begin() + static_cast<long>(prefix.size()),
-              key.begin() + static_cast<long>(prefix.size()) + 32, origin.begin());
-    locations.emplace_back(origin, ReadBigEndian64(key.data() + prefix.size() + 32));
+  KH_RETURN_IF_ERROR(txn.ScanKeys(Table::kCaseIndex, prefix, [&](ByteView key) -> Result<bool> {
+    if (key.size() != prefix.size() + 8) return Status::Corruption("case index key malformed");
+    KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodeCaseRecord(key));
+    locations.emplace_back(at.origin, at.index);
     return true;
   }));
-  if (locations.empty()) return Status::NotFound("no entry of case " + request.case_id + " is held here");
+  if (locations.empty()) {
+    return Status::NotFound("no entry of case " + request.case_id + " in this node's log");
+  }
 
   KH_ASSIGN_OR_RETURN(Witnesses witnesses, LoadWitnesses(txn, local, request.local_cosigner_vkey));
   BundlePlan plan;

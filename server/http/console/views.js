@@ -97,7 +97,7 @@ export async function renderCases(ctx, view) {
   const { cases } = await ctx.api('/v1/cases');
   view.append(h('h1', { text: 'Your cases' }));
   if (ctx.session.all_cases) {
-    view.append(h('p', { class: 'muted', text: 'This token may read every case held by this node.' }));
+    view.append(h('p', { class: 'muted', text: 'This token may read every case recorded by this node.' }));
   }
   if (cases.length === 0) {
     view.append(message('', 'There are no cases to show. If you expected some, ask the node\'s operator which cases your token covers.'));
@@ -106,12 +106,10 @@ export async function renderCases(ctx, view) {
   const rows = cases.map((c) => [
     h('a', { href: `#/cases/${encodeURIComponent(c.case)}` }, c.case),
     String(c.entries),
-    String(c.replicated_entries),
   ]);
   view.append(table([
     { label: 'Case' },
     { label: 'Entries recorded by this node', number: true },
-    { label: 'Entries copied from partner nodes', number: true },
   ], rows));
 }
 
@@ -227,7 +225,7 @@ async function downloadAndCheck(ctx, entryId, file, button, result) {
     const manifest = parseManifest(manifestBytes);
     step(`The author signed this description of the file: ${manifest.name}, ${fmtBytes(manifest.size)}, SHA-256 ${manifest.sha256}.`);
 
-    const bytes = await ctx.download(`/v1/files/${file.manifest_id}/content`, manifest.size, (n) => {
+    const bytes = await ctx.download(`/v1/entries/${entryId}/files/${file.manifest_id}/content`, manifest.size, (n) => {
       progress.value = n;
     });
     step(`Downloaded ${fmtBytes(bytes.length)}.`);

@@ -54,6 +54,34 @@ Status CheckSubmission(const Submission& s) {
 
 }  // namespace
 
+namespace {
+
+// The checks of a submission that read the store, cheapest first: that its submitter supplied
+// every chunk it names (lookups), then each file's content against its manifest (hashing every
+// byte), unless the manifest is already stored, which means its content was checked when it was
+// first logged or pulled. A chunk the submitter did not supply is reported exactly like one that
+// does not exist, so the answer says nothing about what other cases hold.
+Status CheckStoredContent(const ReadTxn& txn, const Hash& origin, const Submission& s) {
+  if (s.uploader) {
+    for (const FileManifest& m : s.manifests) {
+      for (const Hash& chunk : m.chunks) {
+        KH_ASSIGN_OR_RETURN(bool supplied, ChunkSuppliedFor(txn, origin, s.entry.case_id, *s.uploader, chunk));
+        if (!supplied) {
+          return Status::NotFound("chunk " + ToHex(chunk) + " of file '" + m.name +
+                                  "' has not been uploaded");
+        }
+      }
+    }
+  }
+  for (size_t i = 0; i < s.manifests.size(); ++i) {
+    KH_ASSIGN_OR_RETURN(bool known, txn.Contains(Table::kObjects, s.entry.manifests[i]));
+    if (!known) KH_RETURN_IF_ERROR(CheckFileContent(txn, s.manifests[i]));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Clock& SystemClock() {
   static RealClock clock;
   return clock;
@@ -145,6 +173,23 @@ Status CheckFileContent(const ReadTxn& txn, const FileManifest& m) {
   return Status::Ok();
 }
 
+Result<bool> ChunkSuppliedFor(const ReadTxn& txn, const Hash& origin, std::string_view case_id,
+                              std::string_view uploader, const Hash& chunk) {
+  KH_ASSIGN_OR_RETURN(bool uploaded, txn.Contains(Table::kUploads, keys::Upload(txn, uploader, chunk)));
+  if (uploaded) return true;
+  return txn.Contains(Table::kCaseContent, keys::CaseContent(txn, origin, case_id, chunk));
+}
+
+Status IndexCaseContent(WriteTxn& txn, const Hash& origin, std::string_view case_id,
+                        const std::vector<FileManifest>& manifests) {
+  for (const FileManifest& m : manifests) {
+    for (const Hash& chunk : m.chunks) {
+      KH_RETURN_IF_ERROR(txn.Put(Table::kCaseContent, keys::CaseContent(txn, origin, case_id, chunk), {}));
+    }
+  }
+  return Status::Ok();
+}
+
 SubtreeFn StoredSubtrees(const ReadTxn& txn, const Hash& origin) {
   return [&txn, origin](unsigned level, uint64_t index) -> Result<Hash> {
     KH_ASSIGN_OR_RETURN(std::optional<Bytes> v, txn.Get(Table::kTree, keys::Tree(origin, level, index)));
@@ -201,10 +246,8 @@ std::vector<Result<Receipt>> Log::AppendChecked(const std::vector<CheckedSubmiss
 
 Result<CheckedSubmission> Log::Check(Submission submission) const {
   KH_RETURN_IF_ERROR(CheckSubmission(submission));
-  KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
-    for (const FileManifest& m : submission.manifests) KH_RETURN_IF_ERROR(CheckFileContent(txn, m));
-    return Status::Ok();
-  }));
+  KH_RETURN_IF_ERROR(store_.View(
+      [&](ReadTxn& txn) { return CheckStoredContent(txn, origin_, submission); }));
   return CheckedSubmission(std::move(submission));
 }
 
@@ -254,11 +297,9 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const Submission*
     }
     Status read = store_.View([&](ReadTxn& txn) -> Status {
       for (size_t i = 0; i < batch_ptrs.size(); ++i) {
-        for (const FileManifest& m : batch_ptrs[i]->manifests) {
-          if (!verdicts[i].ok()) break;
-          verdicts[i] = CheckFileContent(txn, m);
-          if (!verdicts[i].ok() && all_or_nothing) return verdicts[i];
-        }
+        if (!verdicts[i].ok()) continue;
+        verdicts[i] = CheckStoredContent(txn, origin_, *batch_ptrs[i]);
+        if (!verdicts[i].ok() && all_or_nothing) return verdicts[i];
       }
       return Status::Ok();
     });
@@ -326,7 +367,14 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const Submission*
         Hash mid = ObjectId(mb);
         KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, mid, mb));
         KH_RETURN_IF_ERROR(txn.Put(Table::kManifestEntries, keys::ManifestEntry(mid, entry_id), {}));
+        // Now held in the case, so the uploader's own claim to these chunks is no longer needed.
+        if (s.uploader) {
+          for (const Hash& chunk : m.chunks) {
+            KH_RETURN_IF_ERROR(txn.Delete(Table::kUploads, keys::Upload(txn, *s.uploader, chunk)));
+          }
+        }
       }
+      KH_RETURN_IF_ERROR(IndexCaseContent(txn, origin_, s.entry.case_id, s.manifests));
       KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, entry_id, entry_bytes));
 
       Record rec;
