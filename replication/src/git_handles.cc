@@ -1,5 +1,9 @@
 #include "git_handles.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 namespace khronika::git {
@@ -26,6 +30,21 @@ Status Failure(int rc, std::string_view what) {
     case GIT_EINVALID: return Status::InvalidArgument(msg);
     default: return Status::IOError(msg);
   }
+}
+
+// A new repository's directory, mode 0700: libgit2 would make it 0777 less the umask. Missing
+// parents are made as `mkdir -p` (and libgit2's own init) would.
+Status MakePrivateDirectory(const std::filesystem::path& dir) {
+  std::filesystem::path target = dir.has_filename() ? dir : dir.parent_path();  // "a/b/" -> "a/b"
+  std::error_code ec;
+  if (target.has_parent_path()) {
+    std::filesystem::create_directories(target.parent_path(), ec);
+    if (ec) return Status::IOError("creating " + target.parent_path().string() + ": " + ec.message());
+  }
+  if (::mkdir(target.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Status::IOError("creating " + target.string() + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -97,6 +116,8 @@ Result<Repo> Repo::OpenOrCreate(const std::filesystem::path& dir) {
       return Status::InvalidArgument(dir.string() +
                                      " is neither a bare git repository nor an empty directory");
     }
+  } else {
+    KH_RETURN_IF_ERROR(MakePrivateDirectory(dir));
   }
   git_repository* raw = nullptr;
   KH_RETURN_IF_ERROR(Check(git_repository_init(&raw, dir.c_str(), /*is_bare=*/1),

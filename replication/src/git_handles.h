@@ -86,8 +86,9 @@ class Repo {
  public:
   // An existing bare repository; NotFound if `dir` holds none.
   static Result<Repo> Open(const std::filesystem::path& dir);
-  // An existing bare repository, or a new one in a missing or empty directory. Anything else at
-  // `dir` is InvalidArgument.
+  // An existing bare repository, or a new one in a missing or empty directory. A directory this
+  // call creates is mode 0700 (missing parents are made as mkdir -p makes them); an existing one
+  // keeps its mode. Anything else at `dir` is InvalidArgument.
   static Result<Repo> OpenOrCreate(const std::filesystem::path& dir);
 
   git_repository* get() const { return repo_.get(); }

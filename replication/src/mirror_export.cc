@@ -345,8 +345,9 @@ class LogExporter {
 
 }  // namespace
 
-Result<std::vector<MirrorLogExport>> ExportMirror(Store& store, const std::filesystem::path& git_dir) {
-  KH_ASSIGN_OR_RETURN(Repo repo, Repo::OpenOrCreate(git_dir));
+Result<MirrorExport> ExportMirror(Store& store, const std::filesystem::path& git_dir) {
+  KH_ASSIGN_OR_RETURN(PrivateRepo opened, OpenPrivateRepo(git_dir));
+  const Repo& repo = opened.repo;
   KH_ASSIGN_OR_RETURN(std::vector<Member> roster, ListMembers(store));
   std::map<Hash, Member> members;
   for (Member& m : roster) members.emplace(m.node_id, std::move(m));
@@ -355,7 +356,9 @@ Result<std::vector<MirrorLogExport>> ExportMirror(Store& store, const std::files
     KH_ASSIGN_OR_RETURN(local, txn.Get(Table::kMeta, AsBytes(keys::kMetaLocalOrigin)));
     return Status::Ok();
   }));
-  std::vector<MirrorLogExport> results;
+  MirrorExport out;
+  out.loosened_mode = opened.loosened_mode;
+  std::vector<MirrorLogExport>& results = out.logs;
   std::map<Hash, git_oid> file_blobs;  // manifest id -> blob written in this run
   for (const auto& [origin, member] : members) {
     MirrorLogExport result;
@@ -374,7 +377,7 @@ Result<std::vector<MirrorLogExport>> ExportMirror(Store& store, const std::files
                                     "pointing HEAD at this node's log"));
     }
   }
-  return results;
+  return out;
 }
 
 }  // namespace khronika

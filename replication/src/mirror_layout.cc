@@ -1,7 +1,11 @@
 #include "mirror_layout.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -117,6 +121,26 @@ Result<CommitRecord> ReadRecordOfCommit(const git::Repo& repo, const git_oid& co
   CommitRecord out;
   KH_ASSIGN_OR_RETURN(out.bytes, repo.SmallBlob(*git_tree_entry_id(e), kMaxRecordFrame));
   out.record = DecodeRecord(out.bytes);
+  return out;
+}
+
+Result<PrivateRepo> OpenPrivateRepo(const std::filesystem::path& git_dir) {
+  KH_ASSIGN_OR_RETURN(git::Repo repo, git::Repo::OpenOrCreate(git_dir));
+  PrivateRepo out{std::move(repo), std::nullopt};
+  // libgit2 writes objects 0444 and directories 0777 less the umask, and reads no
+  // core.sharedRepository when it writes: the top directory is what keeps them private.
+  struct stat st {};
+  if (::stat(git_dir.c_str(), &st) != 0) {
+    return Status::IOError("reading the mode of " + git_dir.string() + ": " + std::strerror(errno));
+  }
+  if ((st.st_mode & 077) != 0) {
+    if (::chmod(git_dir.c_str(), 0700) != 0) {
+      return Status::IOError("cannot make " + git_dir.string() +
+                             " private (mode 0700) before writing evidence in clear into it: " +
+                             std::strerror(errno));
+    }
+    out.loosened_mode = static_cast<unsigned>(st.st_mode & 07777);
+  }
   return out;
 }
 

@@ -4,6 +4,7 @@
 // the readers that walk a logs branch.
 #pragma once
 
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -68,5 +69,15 @@ struct CommitRecord {
   Result<Record> record = Status::NotFound("not read");
 };
 Result<CommitRecord> ReadRecordOfCommit(const git::Repo& repo, const git_oid& commit);
+
+// The mirror's repository for writing (export, fetch): opened, or created mode 0700. The mirror
+// holds the evidence in clear, so an existing directory that the group or others may read or
+// enter is set to 0700 before anything is written, and its former permission bits are returned
+// (nullopt when it was private already). One that cannot be made private is an error.
+struct PrivateRepo {
+  git::Repo repo;
+  std::optional<unsigned> loosened_mode;
+};
+Result<PrivateRepo> OpenPrivateRepo(const std::filesystem::path& git_dir);
 
 }  // namespace khronika::mirror

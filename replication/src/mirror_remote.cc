@@ -148,8 +148,8 @@ Status PushMirror(const std::filesystem::path& git_dir, const std::string& remot
 
 Status FetchMirror(const std::filesystem::path& git_dir, const std::string& remote_url) {
   KH_RETURN_IF_ERROR(git::CheckNoControlCharacters(remote_url, "remote URL"));
-  KH_ASSIGN_OR_RETURN(Repo repo, Repo::OpenOrCreate(git_dir));
-  KH_ASSIGN_OR_RETURN(git::RemotePtr remote, AnonymousRemote(repo, remote_url));
+  KH_ASSIGN_OR_RETURN(mirror::PrivateRepo opened, mirror::OpenPrivateRepo(git_dir));
+  KH_ASSIGN_OR_RETURN(git::RemotePtr remote, AnonymousRemote(opened.repo, remote_url));
   git_fetch_options options = GIT_FETCH_OPTIONS_INIT;
   RemoteSession session;
   UseSession(options.callbacks, session);
