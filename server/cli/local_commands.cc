@@ -24,6 +24,7 @@
 #include "khronika/schemas/merkle.h"
 #include "khronika/schemas/note.h"
 #include "khronika/schemas/seal.h"
+#include "khronika/schemas/text.h"
 #include "khronika/store/files.h"
 
 namespace khronika::cli {
@@ -409,7 +410,7 @@ Status RunLog(const Args& args) {
       } else {
         std::cout << rec.index << "  " << ToHex(rec.entry_id) << "  " << entry.case_id << "  "
                   << entry.kind;
-        for (const auto& f : files) std::cout << "  " << f["name"].get<std::string>();
+        for (const auto& f : files) std::cout << "  " << ShowInvisible(f["name"].get<std::string>());
         std::cout << "\n";
       }
       return Status::Ok();
