@@ -254,7 +254,7 @@ Status RunInit(const Args& args) {
     KH_RETURN_IF_ERROR(WriteNewFile(std::filesystem::path(dir) / "tls.key", sealed->tls_key, 0600));
     KH_RETURN_IF_ERROR(WriteNewFile(cert, sealed->tls_cert, 0644));
   } else {
-    KH_RETURN_IF_ERROR(CreateSelfSignedCertificate(cert, std::filesystem::path(dir) / "tls.key", name));
+    KH_RETURN_IF_ERROR(CreateSelfSignedCertificate(cert, std::filesystem::path(dir) / "tls.key"));
   }
   KH_ASSIGN_OR_RETURN(std::string fingerprint, CertificateFingerprint(cert));
   std::cout << "node_id " << ToHex(node->id()) << "\n"
