@@ -60,7 +60,8 @@ std::string_view TruncateUtf8(std::string_view s, size_t n) {
 std::string WithSuffixBeforeExtension(std::string_view name, std::string_view suffix) {
   size_t dot = name.rfind('.');
   std::string_view stem = name, ext;
-  if (dot != std::string_view::npos && dot != 0 && name.size() - dot + suffix.size() < kMaxLocalName) {
+  if (dot != std::string_view::npos && dot != 0 &&
+      name.size() - dot + suffix.size() < kMaxLocalName) {
     stem = name.substr(0, dot);
     ext = name.substr(dot);
   }
@@ -99,7 +100,8 @@ std::optional<uint32_t> FirstInvisibleCodePoint(std::string_view utf8) {
 std::string CodePointLabel(uint32_t cp) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string digits;
-  for (uint32_t v = cp; v != 0 || digits.size() < 4; v >>= 4) digits.insert(digits.begin(), kHex[v & 0xf]);
+  for (uint32_t v = cp; v != 0 || digits.size() < 4; v >>= 4)
+    digits.insert(digits.begin(), kHex[v & 0xf]);
   return "U+" + digits;
 }
 
@@ -137,7 +139,8 @@ std::string SafeLocalFileName(std::string_view name) {
   out = std::string(TruncateUtf8(out, kMaxLocalName));
   if (out.empty()) return "_";
   if (out[0] == '.' || out[0] == '-' || out[0] == '~') out[0] = '_';
-  for (size_t i = out.size(); i > 0 && (out[i - 1] == '.' || out[i - 1] == ' '); --i) out[i - 1] = '_';
+  for (size_t i = out.size(); i > 0 && (out[i - 1] == '.' || out[i - 1] == ' '); --i)
+    out[i - 1] = '_';
   if (IsWindowsDeviceName(out)) {
     if (out.size() < kMaxLocalName) {
       out.insert(out.begin(), '_');
@@ -169,7 +172,8 @@ std::vector<LocalFileNames> PlanLocalFileNames(const std::vector<std::string>& n
   for (LocalFileNames& f : out) {
     for (uint64_t k = 0;; ++k) {
       std::string suffix = k == 0 ? ".part" : "." + std::to_string(k) + ".part";
-      std::string candidate = std::string(TruncateUtf8(f.name, kMaxLocalName - suffix.size())) + suffix;
+      std::string candidate =
+          std::string(TruncateUtf8(f.name, kMaxLocalName - suffix.size())) + suffix;
       if (taken.insert(FoldAsciiCase(candidate)).second) {
         f.part = candidate;
         break;

@@ -35,16 +35,15 @@ std::string Utf8(uint32_t cp) {
 
 // The code points the issue named, and the rest of the list's edges.
 const std::vector<uint32_t> kHidden = {
-    0x0080, 0x0085, 0x009F, 0x00AD, 0x061C, 0x115F, 0x1160, 0x200B, 0x200E, 0x200F,
-    0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064,
-    0x2066, 0x2067, 0x2068, 0x2069, 0x206F, 0x3164, 0xFEFF, 0xFFA0, 0xFFF9, 0xFFFB,
-    0xE0000, 0xE0041, 0xE007F};
+    0x0080, 0x0085, 0x009F, 0x00AD, 0x061C, 0x115F, 0x1160, 0x200B, 0x200E,  0x200F,  0x202A,
+    0x202B, 0x202C, 0x202D, 0x202E, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064,  0x2066,  0x2067,
+    0x2068, 0x2069, 0x206F, 0x3164, 0xFEFF, 0xFFA0, 0xFFF9, 0xFFFB, 0xE0000, 0xE0041, 0xE007F};
 // Visible, or needed by ordinary text: ZWNJ and ZWJ (Persian, Indic scripts, emoji), variation
 // selectors, letters next to the ranges.
-const std::vector<uint32_t> kShown = {
-    'a',    0x007E, 0x00A0, 0x00AC, 0x00AE, 0x061B, 0x061D, 0x200A, 0x200C,  0x200D,
-    0x2010, 0x2029, 0x202F, 0x205F, 0x2070, 0x3163, 0xFE0F, 0xFEFE, 0xFF21,  0xFFFC,
-    0xFFFD, 0x1F4F7, 0xDFFFF, 0xE0080, 0x10FFFF};
+const std::vector<uint32_t> kShown = {'a',     0x007E,  0x00A0,  0x00AC,  0x00AE, 0x061B, 0x061D,
+                                      0x200A,  0x200C,  0x200D,  0x2010,  0x2029, 0x202F, 0x205F,
+                                      0x2070,  0x3163,  0xFE0F,  0xFEFE,  0xFF21, 0xFFFC, 0xFFFD,
+                                      0x1F4F7, 0xDFFFF, 0xE0080, 0x10FFFF};
 
 TEST(TextTest, InvisibleCodePoints) {
   for (uint32_t cp : kHidden) EXPECT_TRUE(IsInvisibleCodePoint(cp)) << CodePointLabel(cp);
@@ -74,11 +73,15 @@ TEST(TextTest, ShowInvisibleWritesEachHiddenCodePointOut) {
     EXPECT_FALSE(FirstInvisibleCodePoint(s)) << CodePointLabel(cp);
   }
   // Persian with a zero width non-joiner, Ukrainian, tab and newline: unchanged.
-  const std::string persian = "\xd9\x85\xdb\x8c\xe2\x80\x8c\xd8\xae\xd9\x88\xd8\xa7\xd9\x87\xd9\x85";
+  const std::string persian =
+      "\xd9\x85\xdb\x8c\xe2\x80\x8c\xd8\xae\xd9\x88\xd8\xa7\xd9\x87\xd9\x85";
   EXPECT_EQ(ShowInvisible(persian), persian);
   EXPECT_EQ(ShowInvisible("Харків\tline\n"), "Харків\tline\n");
   // Not UTF-8: each bad byte becomes U+FFFD, so a terminal never sees a broken sequence.
-  EXPECT_EQ(ShowInvisible("a\xff" "b\xe2\x80"), "a\xEF\xBF\xBD" "b\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(ShowInvisible("a\xff"
+                          "b\xe2\x80"),
+            "a\xEF\xBF\xBD"
+            "b\xEF\xBF\xBD\xEF\xBF\xBD");
   EXPECT_EQ(ShowInvisible(""), "");
 }
 
@@ -147,14 +150,16 @@ std::vector<std::string> Names(const std::vector<LocalFileNames>& plan) {
 
 TEST(TextTest, PlannedNamesAreUniqueIgnoringCaseAndPartsCollideWithNothing) {
   // Safe names keep theirs, even when a renamed one comes first.
-  auto plan = PlanLocalFileNames({".bash_profile", "_bash_profile", "_bash_profile-2", "statement.txt"});
+  auto plan =
+      PlanLocalFileNames({".bash_profile", "_bash_profile", "_bash_profile-2", "statement.txt"});
   EXPECT_EQ(Names(plan), (std::vector<std::string>{"_bash_profile-3", "_bash_profile",
                                                    "_bash_profile-2", "statement.txt"}));
   EXPECT_EQ(plan[3].part, "statement.txt.part");
 
   // Letter case: the second of two names that a case-insensitive file system holds as one.
   plan = PlanLocalFileNames({"Photo.JPG", "photo.jpg", ".Photo.jpg", "_photo.jpg"});
-  EXPECT_EQ(Names(plan), (std::vector<std::string>{"Photo.JPG", "photo-2.jpg", "_Photo-2.jpg", "_photo.jpg"}));
+  EXPECT_EQ(Names(plan),
+            (std::vector<std::string>{"Photo.JPG", "photo-2.jpg", "_Photo-2.jpg", "_photo.jpg"}));
 
   // A file named like another's part: the part moves aside.
   plan = PlanLocalFileNames({"x", "x.part", "x.1.part"});
@@ -183,8 +188,10 @@ TEST(TextTest, PlannedNamesAreUniqueIgnoringCaseAndPartsCollideWithNothing) {
   std::set<std::string> seen;
   for (const auto& f : plan) {
     std::string folded_name, folded_part;
-    for (char c : f.name) folded_name += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    for (char c : f.part) folded_part += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char c : f.name)
+      folded_name += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char c : f.part)
+      folded_part += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     EXPECT_TRUE(seen.insert(folded_name).second) << f.name;
     EXPECT_TRUE(seen.insert(folded_part).second) << f.part;
     EXPECT_NE(f.name[0], '.');

@@ -395,13 +395,15 @@ Result<OutputFolder> PrepareOutputFolder(const std::filesystem::path& dir,
   for (const LocalFileNames& f : out.names) {
     KH_ASSIGN_OR_RETURN(bool exists, ExistsAt(out.fd.get(), f.name, out.PathOf(f.name)));
     if (exists) {
-      return Status::AlreadyExists(out.PathOf(f.name) + " exists; not overwriting it (nothing was downloaded)");
+      return Status::AlreadyExists(out.PathOf(f.name) +
+                                   " exists; not overwriting it (nothing was downloaded)");
     }
     KH_ASSIGN_OR_RETURN(exists, ExistsAt(out.fd.get(), f.part, out.PathOf(f.part)));
     if (exists) {
-      return Status::AlreadyExists(out.PathOf(f.part) + " exists (left by an interrupted get?); not "
-                                   "overwriting it or following it: remove it and run get again "
-                                   "(nothing was downloaded)");
+      return Status::AlreadyExists(out.PathOf(f.part) +
+                                   " exists (left by an interrupted get?); not overwriting it or "
+                                   "following it: remove it and run get again (nothing was "
+                                   "downloaded)");
     }
   }
   return out;
@@ -441,7 +443,8 @@ Status RunGet(const Args& args) {
     const LocalFileNames& local = folder.names[file];
     std::filesystem::path final_path = out_dir / local.name;
     std::filesystem::path part = out_dir / local.part;
-    KH_ASSIGN_OR_RETURN(UniqueFd fd, CreateNewFileAt(folder.fd.get(), local.part, 0600, part.string()));
+    KH_ASSIGN_OR_RETURN(UniqueFd fd,
+                        CreateNewFileAt(folder.fd.get(), local.part, 0600, part.string()));
     PartFileGuard part_guard(folder.fd.get(), local.part);
     Sha256Stream content, chunk_hash;
     uint64_t received = 0, chunk_fill = 0, chunk_index = 0;
@@ -479,17 +482,23 @@ Status RunGet(const Args& args) {
     }
     if (st.ok() && ::fsync(fd.get()) != 0) st = ErrnoStatus("fsync " + part.string());
     // Never onto an existing file, even one that appeared during the download.
-    if (st.ok()) st = RenameNoReplaceAt(folder.fd.get(), local.part, local.name, final_path.string());
+    if (st.ok()) {
+      st = RenameNoReplaceAt(folder.fd.get(), local.part, local.name, final_path.string());
+    }
     if (!st.ok()) return st;
     part_guard.Renamed();
-    if (local.name != m.name) std::cout << "saved '" << ShowInvisible(m.name) << "' as '" << local.name << "'\n";
+    if (local.name != m.name) {
+      std::cout << "saved '" << ShowInvisible(m.name) << "' as '" << local.name << "'\n";
+    }
     std::cout << "verified " << final_path.string() << "  sha256 " << ToHex(m.content_sha256) << "\n";
   }
   if (!entry.manifests.empty()) ::fsync(folder.fd.get());
   std::cout << "entry " << ToHex(*entry_id) << " (case " << entry.case_id << ", author "
             << ToHex(entry.author) << "): signature and every byte verified\n";
   // Values as the author signed them, with invisible and text-direction characters written out.
-  for (const auto& [k, v] : entry.metadata) std::cout << "  " << k << ": " << ShowInvisible(v) << "\n";
+  for (const auto& [k, v] : entry.metadata) {
+    std::cout << "  " << k << ": " << ShowInvisible(v) << "\n";
+  }
   return Status::Ok();
 }
 

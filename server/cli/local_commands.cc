@@ -410,7 +410,9 @@ Status RunLog(const Args& args) {
       } else {
         std::cout << rec.index << "  " << ToHex(rec.entry_id) << "  " << entry.case_id << "  "
                   << entry.kind;
-        for (const auto& f : files) std::cout << "  " << ShowInvisible(f["name"].get<std::string>());
+        for (const auto& f : files) {
+          std::cout << "  " << ShowInvisible(f["name"].get<std::string>());
+        }
         std::cout << "\n";
       }
       return Status::Ok();

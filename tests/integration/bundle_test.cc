@@ -833,19 +833,23 @@ TEST(bundle_integration, InvisibleCharactersInMetadataAreWrittenOutInTheReport) 
   const std::string rlo = "\xE2\x80\xAE", zwsp = "\xE2\x80\x8B", bom = "\xEF\xBB\xBF",
                     tag_a = "\xF3\xA0\x81\xA1";
   // Persian "mi-khaham", whose zero width non-joiner (U+200C) is part of the word: shown as is.
-  const std::string persian = "\xD9\x85\xDB\x8C\xE2\x80\x8C\xD8\xAE\xD9\x88\xD8\xA7\xD9\x87\xD9\x85";
+  const std::string persian =
+      "\xD9\x85\xDB\x8C\xE2\x80\x8C\xD8\xAE\xD9\x88\xD8\xA7\xD9\x87\xD9\x85";
   RunResult r = node.Submit(submitter.secret, "case-i", {node / "photo.jpg"},
                             {"--meta", "caption=photo" + rlo + "gpj.exe", "--meta",
-                             "place=Khar" + zwsp + "kiv" + bom + tag_a, "--meta", "quote=" + persian});
+                             "place=Khar" + zwsp + "kiv" + bom + tag_a, "--meta",
+                             "quote=" + persian});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
 
   const fs::path folder = node / "bundle";
   RunResult e = ExportRemote(node, reader.secret, "case-i", folder);
   ASSERT_EQ(e.exit_code, 0) << e.out << e.err;
-  EXPECT_NE(e.out.find("bundle verified: case case-i, 1 entries, 1 files"), std::string::npos) << e.out;
+  EXPECT_NE(e.out.find("bundle verified: case case-i, 1 entries, 1 files"), std::string::npos)
+      << e.out;
   const std::string report = ReadFile(folder / "REPORT.md");
   EXPECT_NE(report.find("- caption: photo\\<U+202E\\>gpj.exe\n"), std::string::npos) << report;
-  EXPECT_NE(report.find("- place: Khar\\<U+200B\\>kiv\\<U+FEFF\\>\\<U+E0061\\>\n"), std::string::npos)
+  EXPECT_NE(report.find("- place: Khar\\<U+200B\\>kiv\\<U+FEFF\\>\\<U+E0061\\>\n"),
+            std::string::npos)
       << report;
   EXPECT_NE(report.find("- quote: " + persian + "\n"), std::string::npos) << report;
   EXPECT_NE(report.find("they are written out as \\<U+…\\> with their Unicode code point"),
@@ -869,7 +873,8 @@ TEST(bundle_integration, InvisibleCharactersInMetadataAreWrittenOutInTheReport) 
   Reseal(folder, "REPORT.md");
   RunResult v = VerifyBundle(folder);
   EXPECT_CAUGHT(v, "REPORT.md");
-  EXPECT_NE(v.err.find("REPORT.md: does not match the verified contents of the bundle"), std::string::npos)
+  EXPECT_NE(v.err.find("REPORT.md: does not match the verified contents of the bundle"),
+            std::string::npos)
       << v.err;
 }
 

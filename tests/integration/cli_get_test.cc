@@ -157,8 +157,7 @@ TEST(CliGetTest, AnythingAtTheFilePathIsKeptAndNothingIsDownloaded) {
          EXPECT_TRUE(IsLinkTo(p, absent));
          EXPECT_FALSE(fs::exists(fs::symlink_status(absent)));
        }},
-      {"a link to a file",
-       [&](const fs::path& p) { fs::create_symlink(victim, p); },
+      {"a link to a file", [&](const fs::path& p) { fs::create_symlink(victim, p); },
        [&](const fs::path& p) {
          EXPECT_TRUE(IsLinkTo(p, victim));
          EXPECT_EQ(ReadFile(victim), "precious\n");
@@ -174,7 +173,8 @@ TEST(CliGetTest, AnythingAtTheFilePathIsKeptAndNothingIsDownloaded) {
     c.plant(out / "b.txt");
     RunResult get = GetEntry(node, entry_id, out);
     EXPECT_NE(get.exit_code, 0) << get.out;
-    EXPECT_NE(get.err.find((out / "b.txt").string() + " exists; not overwriting it"), std::string::npos)
+    EXPECT_NE(get.err.find((out / "b.txt").string() + " exists; not overwriting it"),
+              std::string::npos)
         << get.err;
     c.check(out / "b.txt");
     // Checked before the first byte: a.txt, which comes first, was not downloaded either.
@@ -210,11 +210,13 @@ TEST(CliGetTest, MetadataIsShownWithInvisibleCharactersWrittenOut) {
 TEST(CliGetTest, FileNamesWithInvisibleCharactersAreRefusedBeforeAnythingIsSent) {
   ServedNode node;
   ASSERT_TRUE(node.server().started());
-  for (const auto& [label, name] : std::vector<std::pair<std::string, std::string>>{
-           {"U+202E", "evil\xE2\x80\xAEgpj.exe"},
-           {"U+200B", "state\xE2\x80\x8Bment.txt"},
-           {"U+FEFF", "\xEF\xBB\xBFreport.pdf"},
-           {"U+061C", "a\xD8\x9C" "b.txt"}}) {
+  for (const auto& [label, name] :
+       std::vector<std::pair<std::string, std::string>>{{"U+202E", "evil\xE2\x80\xAEgpj.exe"},
+                                                        {"U+200B", "state\xE2\x80\x8Bment.txt"},
+                                                        {"U+FEFF", "\xEF\xBB\xBFreport.pdf"},
+                                                        {"U+061C",
+                                                         "a\xD8\x9C"
+                                                         "b.txt"}}) {
     const fs::path p = node / name;
     WriteFile(p, "never recorded\n");
     RunResult r = node.Submit(node.admin().secret, "case-g", {p});

@@ -52,7 +52,8 @@ TEST(ServerTlsTest, CertificateDoesNotNameTheNode) {
   TempDir dir;
   const std::string name = "kharkiv-field-office-7f3a";
   const std::filesystem::path data = dir / "node";
-  RunResult init = RunKhronika({"init", "--data", data.string(), "--name", name, "--no-encryption"});
+  RunResult init =
+      RunKhronika({"init", "--data", data.string(), "--name", name, "--no-encryption"});
   ASSERT_EQ(init.exit_code, 0) << init.err;
   ASSERT_NE(init.err.find(name), std::string::npos) << init.err;  // the name is really this node's
   const std::string cert = (data / "tls.crt").string();

@@ -46,7 +46,9 @@ std::string AuthorLabel(const ExportClaims& c, const PublicKey& key) {
 bool ShowsInvisibleCharacters(const ReportFacts& f) {
   auto hidden = [](std::string_view s) { return FirstInvisibleCodePoint(s).has_value(); };
   const ExportClaims& c = f.claims;
-  if (hidden(c.case_id) || hidden(c.exported_by) || hidden(c.node_name) || hidden(c.node_id)) return true;
+  if (hidden(c.case_id) || hidden(c.exported_by) || hidden(c.node_name) || hidden(c.node_id)) {
+    return true;
+  }
   for (const auto& [key, name] : c.author_names) {
     if (hidden(name)) return true;
   }
@@ -85,7 +87,9 @@ std::string MarkdownText(std::string_view s) {
     }
     // Values never start a line here, so list and heading markers need no escape; these do
     // anywhere: emphasis, code, links, HTML, tables.
-    if (c < 0x80 && std::string_view("\\`*_[]<>#|~").find(ch) != std::string_view::npos) out += '\\';
+    if (c < 0x80 && std::string_view("\\`*_[]<>#|~").find(ch) != std::string_view::npos) {
+      out += '\\';
+    }
     out += ch;
   }
   return out;

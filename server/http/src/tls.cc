@@ -62,7 +62,8 @@ Status CreateSelfSignedCertificate(const std::filesystem::path& cert_path,
   X509_set_pubkey(cert.get(), key.get());
   X509_NAME* name = X509_get_subject_name(cert.get());
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                             reinterpret_cast<const unsigned char*>(kCertificateCommonName), -1, -1, 0);
+                             reinterpret_cast<const unsigned char*>(kCertificateCommonName), -1, -1,
+                             0);
   X509_set_issuer_name(cert.get(), name);
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
