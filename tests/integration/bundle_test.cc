@@ -816,6 +816,62 @@ class FakeNode {
   std::string body_;
 };
 
+// Metadata values keep the bytes their author signed, but REPORT.md writes invisible and
+// text-direction characters out as <U+202E> (Markdown-escaped: \<U+202E\>), and verify-bundle,
+// which renders the report again from the verified entries, agrees byte for byte.
+TEST(bundle_integration, InvisibleCharactersInMetadataAreWrittenOutInTheReport) {
+  ServedNode node;
+  Token submitter = MakeToken(node.data(), "submitter");
+  Token reader = MakeToken(node.data(), "reader");
+  WriteFile(node / "photo.jpg", "jpeg bytes\n");
+  const std::string rlo = "\xE2\x80\xAE", zwsp = "\xE2\x80\x8B", bom = "\xEF\xBB\xBF",
+                    tag_a = "\xF3\xA0\x81\xA1";
+  // Persian "mi-khaham", whose zero width non-joiner (U+200C) is part of the word: shown as is.
+  const std::string persian =
+      "\xD9\x85\xDB\x8C\xE2\x80\x8C\xD8\xAE\xD9\x88\xD8\xA7\xD9\x87\xD9\x85";
+  RunResult r = node.Submit(submitter.secret, "case-i", {node / "photo.jpg"},
+                            {"--meta", "caption=photo" + rlo + "gpj.exe", "--meta",
+                             "place=Khar" + zwsp + "kiv" + bom + tag_a, "--meta",
+                             "quote=" + persian});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+
+  const fs::path folder = node / "bundle";
+  RunResult e = ExportRemote(node, reader.secret, "case-i", folder);
+  ASSERT_EQ(e.exit_code, 0) << e.out << e.err;
+  EXPECT_NE(e.out.find("bundle verified: case case-i, 1 entries, 1 files"), std::string::npos)
+      << e.out;
+  const std::string report = ReadFile(folder / "REPORT.md");
+  EXPECT_NE(report.find("- caption: photo\\<U+202E\\>gpj.exe\n"), std::string::npos) << report;
+  EXPECT_NE(report.find("- place: Khar\\<U+200B\\>kiv\\<U+FEFF\\>\\<U+E0061\\>\n"),
+            std::string::npos)
+      << report;
+  EXPECT_NE(report.find("- quote: " + persian + "\n"), std::string::npos) << report;
+  EXPECT_NE(report.find("they are written out as \\<U+…\\> with their Unicode code point"),
+            std::string::npos)
+      << report;
+  for (const std::string& hidden : {rlo, zwsp, bom, tag_a, std::string("\xEF\xBF\xBD")}) {
+    EXPECT_EQ(report.find(hidden), std::string::npos) << report;
+  }
+  // The signed value, byte for byte, in the entry's JSON.
+  const std::vector<std::string> entries = EntryDirs(folder);
+  ASSERT_EQ(entries.size(), 1u);
+  json entry = json::parse(ReadFile(folder / entries[0] / "entry.json"));
+  EXPECT_EQ(entry["metadata"]["caption"], "photo" + rlo + "gpj.exe");
+  EXPECT_EQ(entry["metadata"]["place"], "Khar" + zwsp + "kiv" + bom + tag_a);
+
+  // A report that shows the raw override instead (with MANIFEST.sha256 updated to match) is not
+  // what the verified entry renders to.
+  std::string raw = report;
+  raw.replace(raw.find("\\<U+202E\\>"), 10, rlo);
+  WriteFile(folder / "REPORT.md", raw);
+  Reseal(folder, "REPORT.md");
+  RunResult v = VerifyBundle(folder);
+  EXPECT_CAUGHT(v, "REPORT.md");
+  EXPECT_NE(v.err.find("REPORT.md: does not match the verified contents of the bundle"),
+            std::string::npos)
+      << v.err;
+}
+
 TEST(bundle_integration, HostileFileNamesNeverBecomePaths) {
   ServedNode node;
   Token reader = MakeToken(node.data(), "reader");
