@@ -263,11 +263,11 @@ class LogExporter {
     std::map<uint64_t, std::string> notes;
     KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
       std::vector<uint64_t> sizes;
-      KH_RETURN_IF_ERROR(txn.Scan(Table::kCheckpoints, origin_,
-                                  [&](ByteView key, ByteView) -> Result<bool> {
-                                    if (key.size() == 40) sizes.push_back(ReadBigEndian64(key.data() + 32));
-                                    return true;
-                                  }));
+      KH_RETURN_IF_ERROR(txn.ScanKeys(Table::kCheckpoints, origin_, [&](ByteView key) -> Result<bool> {
+        KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodePosition(key));
+        sizes.push_back(at.index);
+        return true;
+      }));
       for (uint64_t s : sizes) {
         KH_ASSIGN_OR_RETURN(notes[s], CheckpointWithCosignatures(txn, origin_, s));
       }

@@ -420,7 +420,8 @@ Status RunLog(const Args& args) {
     if (case_filter) {
       return txn.Scan(Table::kCaseIndex, keys::CasePrefix(txn, *case_filter, origin),
                       [&](ByteView key, ByteView) -> Result<bool> {
-                        KH_RETURN_IF_ERROR(print(ReadBigEndian64(key.data() + key.size() - 8)));
+                        KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodeCaseRecord(key));
+                        KH_RETURN_IF_ERROR(print(at.index));
                         return true;
                       });
     }

@@ -112,28 +112,18 @@ Result<ChosenCheckpoint> CheckpointAt(const ReadTxn& txn, const Hash& origin, ui
 // verified cosignatures (the newest among equals); the latest checkpoint when none is cosigned.
 Result<ChosenCheckpoint> ChooseCheckpoint(const ReadTxn& txn, const Hash& origin, uint64_t needed,
                                           const Witnesses& witnesses) {
-  std::vector<uint64_t> cosigned_sizes;  // ascending, each once
-  KH_RETURN_IF_ERROR(txn.Scan(Table::kCosignatures, origin, [&](ByteView key, ByteView) -> Result<bool> {
-    if (key.size() < 40) return true;
-    uint64_t size = ReadBigEndian64(key.data() + 32);
-    if (size >= needed && (cosigned_sizes.empty() || cosigned_sizes.back() != size)) {
-      cosigned_sizes.push_back(size);
-    }
-    return true;
-  }));
+  KH_ASSIGN_OR_RETURN(std::vector<uint64_t> cosigned_sizes, CosignedSizes(txn, origin));
   std::optional<ChosenCheckpoint> best;
-  for (auto it = cosigned_sizes.rbegin(); it != cosigned_sizes.rend(); ++it) {
+  for (auto it = cosigned_sizes.rbegin(); it != cosigned_sizes.rend() && *it >= needed; ++it) {
     KH_ASSIGN_OR_RETURN(bool held, txn.Contains(Table::kCheckpoints, keys::Checkpoint(origin, *it)));
     if (!held) continue;
     KH_ASSIGN_OR_RETURN(ChosenCheckpoint c, CheckpointAt(txn, origin, *it, witnesses));
     if (!best || c.cosigners.size() > best->cosigners.size()) best = std::move(c);
   }
   if (best && !best->cosigners.empty()) return std::move(*best);
-  KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kCheckpoints, origin));
-  if (!last || last->first.size() != 40) {
-    return Status::NotFound("no signed checkpoint of log " + ToHex(origin) + " is held here");
-  }
-  uint64_t size = ReadBigEndian64(last->first.data() + 32);
+  KH_ASSIGN_OR_RETURN(auto last, LatestHeldCheckpoint(txn, origin));
+  if (!last) return Status::NotFound("no signed checkpoint of log " + ToHex(origin) + " is held here");
+  const uint64_t size = last->size;
   if (size < needed) {
     return Status::NotFound("no signed checkpoint of log " + ToHex(origin) + " covers record " +
                             std::to_string(needed - 1) + " yet: sync, then export again");

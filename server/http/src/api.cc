@@ -689,7 +689,8 @@ ApiResponse Api::CaseEntries(const ApiRequest& r, const TokenInfo& who, std::str
     if (after && *after == std::numeric_limits<uint64_t>::max()) return Status::Ok();
     Bytes start = after ? keys::CaseRecord(txn, case_id, origin, *after + 1) : prefix;
     return txn.Scan(Table::kCaseIndex, prefix, [&](ByteView key, ByteView) -> Result<bool> {
-      uint64_t index = ReadBigEndian64(key.data() + key.size() - 8);
+      KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodeCaseRecord(key));
+      const uint64_t index = at.index;
       if (entries.size() == page) {
         next = entries.back()["index"].get<uint64_t>();
         return false;
@@ -932,13 +933,7 @@ ApiResponse Api::GetCheckpoint() {
 ApiResponse Api::WitnessedCheckpoint() {
   json out = nullptr;
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
-    std::vector<uint64_t> sizes;
-    KH_RETURN_IF_ERROR(txn.Scan(Table::kCosignatures, node_.id(), [&](ByteView key, ByteView) -> Result<bool> {
-      if (key.size() >= 40) sizes.push_back(ReadBigEndian64(key.data() + 32));
-      return true;
-    }));
-    std::sort(sizes.begin(), sizes.end());
-    sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
+    KH_ASSIGN_OR_RETURN(std::vector<uint64_t> sizes, CosignedSizes(txn, node_.id()));
     for (auto it = sizes.rbegin(); it != sizes.rend(); ++it) {
       KH_ASSIGN_OR_RETURN(auto cosigs, VerifiedCosignatures(txn, node_.id(), *it));
       if (cosigs.empty()) continue;

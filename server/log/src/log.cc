@@ -205,7 +205,25 @@ SubtreeFn StoredSubtrees(const ReadTxn& txn, const Hash& origin) {
 Result<uint64_t> LogSize(const ReadTxn& txn, const Hash& origin) {
   KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kRecords, origin));
   if (!last) return uint64_t{0};
-  return ReadBigEndian64(last->first.data() + 32) + 1;
+  KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodePosition(last->first));
+  return at.index + 1;
+}
+
+Result<std::optional<HeldCheckpoint>> LatestHeldCheckpoint(const ReadTxn& txn, const Hash& origin) {
+  KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kCheckpoints, origin));
+  if (!last) return std::optional<HeldCheckpoint>();
+  KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodePosition(last->first));
+  return std::optional<HeldCheckpoint>(HeldCheckpoint{at.index, std::string(AsChars(last->second))});
+}
+
+Result<std::vector<uint64_t>> CosignedSizes(const ReadTxn& txn, const Hash& origin) {
+  std::vector<uint64_t> sizes;
+  KH_RETURN_IF_ERROR(txn.ScanKeys(Table::kCosignatures, origin, [&](ByteView key) -> Result<bool> {
+    KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodeCosignature(key));
+    if (sizes.empty() || sizes.back() != at.index) sizes.push_back(at.index);
+    return true;
+  }));
+  return sizes;
 }
 
 Log::Log(Store& store, const SigningKey& node_key, Clock& clock)
@@ -263,15 +281,16 @@ Result<Receipt> Log::ReceiptFor(const Hash& entry_id) const {
     }
     r.entry_id = entry_id;
     r.origin = origin_;
-    r.index = ReadBigEndian64(location->data() + 32);
+    KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodePosition(*location));
+    r.index = at.index;
     KH_ASSIGN_OR_RETURN(auto record, txn.Get(Table::kRecords, keys::Record(origin_, r.index)));
     if (!record) return Status::Corruption("record " + std::to_string(r.index) + " is missing");
     r.record = *record;
     r.leaf_hash = LeafHash(r.record);
-    KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kCheckpoints, origin_));
+    KH_ASSIGN_OR_RETURN(auto last, LatestHeldCheckpoint(txn, origin_));
     if (!last) return Status::Corruption("the log has no checkpoint");
-    r.tree_size = ReadBigEndian64(last->first.data() + 32);
-    r.checkpoint.assign(AsChars(last->second));
+    r.tree_size = last->size;
+    r.checkpoint = std::move(last->note);
     KH_ASSIGN_OR_RETURN(r.inclusion_proof, khronika::InclusionProof(r.index, r.tree_size,
                                                                     StoredSubtrees(txn, origin_)));
     return Status::Ok();
@@ -444,9 +463,9 @@ Result<uint64_t> Log::Size() const {
 Result<std::string> Log::LatestCheckpoint() const {
   std::string note;
   KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kCheckpoints, origin_));
+    KH_ASSIGN_OR_RETURN(auto last, LatestHeldCheckpoint(txn, origin_));
     if (!last) return Status::NotFound("the log is empty: no checkpoint yet");
-    note.assign(AsChars(last->second));
+    note = std::move(last->note);
     return Status::Ok();
   }));
   return note;

@@ -155,4 +155,13 @@ class Log {
 // Size of the log of `origin` held in the store (0 if none).
 Result<uint64_t> LogSize(const ReadTxn& txn, const Hash& origin);
 
+// The latest signed checkpoint of `origin`'s log held in the store, if any.
+struct HeldCheckpoint {
+  uint64_t size = 0;
+  std::string note;
+};
+Result<std::optional<HeldCheckpoint>> LatestHeldCheckpoint(const ReadTxn& txn, const Hash& origin);
+// The sizes at which checkpoints of `origin`'s log have cosignatures here, ascending, each once.
+Result<std::vector<uint64_t>> CosignedSizes(const ReadTxn& txn, const Hash& origin);
+
 }  // namespace khronika

@@ -82,6 +82,20 @@ inline Result<Position> DecodePosition(ByteView bytes) {
   p.index = ReadBigEndian64(bytes.data() + 32);
   return p;
 }
+// A Merkle tree node's key (Tree).
+struct TreePosition {
+  Hash origin{};
+  unsigned level = 0;
+  uint64_t index = 0;
+};
+inline Result<TreePosition> DecodeTree(ByteView key) {
+  if (key.size() != 41) return Status::Corruption("a tree key is not 41 bytes");
+  TreePosition t;
+  std::copy(key.begin(), key.begin() + 32, t.origin.begin());
+  t.level = key[32];
+  t.index = ReadBigEndian64(key.data() + 33);
+  return t;
+}
 inline Result<Position> DecodeCaseRecord(ByteView key) {
   if (key.size() < 41 || key[key.size() - 41] != 0) {
     return Status::Corruption("a case index key has the wrong form");
@@ -93,6 +107,25 @@ inline Bytes ManifestEntry(const Hash& manifest_id, const Hash& entry_id) {
   Bytes k(manifest_id.begin(), manifest_id.end());
   k.insert(k.end(), entry_id.begin(), entry_id.end());
   return k;
+}
+// The entry half of a ManifestEntry key.
+inline Result<Hash> DecodeManifestEntry(ByteView key) {
+  if (key.size() != 64) return Status::Corruption("a manifest_entries key is not 64 bytes");
+  Hash entry;
+  std::copy(key.begin() + 32, key.end(), entry.begin());
+  return entry;
+}
+
+// A cosignature of `origin`'s checkpoint at `size` by the witness key `name`.
+inline Bytes Cosignature(const Hash& origin, uint64_t size, std::string_view name) {
+  Bytes k = Checkpoint(origin, size);
+  k.insert(k.end(), name.begin(), name.end());
+  return k;
+}
+// The checkpoint (origin, size) a Cosignature key belongs to.
+inline Result<Position> DecodeCosignature(ByteView key) {
+  if (key.size() <= 40) return Status::Corruption("a cosignature key is too short");
+  return DecodePosition(key.first(40));
 }
 
 inline constexpr std::string_view kMetaNodeName = "node_name";
