@@ -3,6 +3,7 @@
 #include <git2.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -266,7 +267,7 @@ class GitMirrorTest : public ::testing::Test {
   std::vector<MirrorLogExport> Export(Node& node, const fs::path& repo) {
     auto r = ExportMirror(node.store(), repo);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : std::vector<MirrorLogExport>{};
+    return r.ok() ? r->logs : std::vector<MirrorLogExport>{};
   }
   const MirrorLogExport* For(const std::vector<MirrorLogExport>& results, const Hash& origin) {
     for (const auto& r : results) {
@@ -554,6 +555,7 @@ TEST_F(GitMirrorTamperTest, AForgedNoteOrCosignatureIsNamed) {
 TEST_F(GitMirrorTest, ImportReproducesTheLogByteForByte) {
   AppendThree(*a_);
   std::string shared(2 * kChunkSize + 11, 's');
+  shared[kChunkSize] = 't';  // two distinct full chunks: a file may not repeat a chunk
   AppendEntry(*a_, {{"video/mp4", shared}}, "case-4");
   AppendEntry(*a_, {{"video/mp4", shared}, {"text/plain", "same video, again"}}, "case-4");
   fs::path repo = dir_ / "a.git";
@@ -602,7 +604,7 @@ TEST_F(GitMirrorTest, ImportReproducesTheLogByteForByte) {
       });
     });
   }).ok());
-  EXPECT_EQ(chunks, 7u);  // 2 + 1 + 1 for the first three records; 2 (1 MiB of 's' twice) + 1
+  EXPECT_EQ(chunks, 8u);  // 2 + 1 + 1 for the first three records; 3 (two full chunks) + 1
   auto verify = VerifyStore(c->store());
   ASSERT_TRUE(verify.ok());
   EXPECT_TRUE(verify->clean()) << Joined(verify->problems);
@@ -729,6 +731,47 @@ TEST_F(GitMirrorTest, PushIsFastForwardOnlyAndFetchFillsACache) {
   // And the fetched cache follows, replacing what it held.
   ASSERT_TRUE(FetchMirror(cache, url).ok());
   EXPECT_EQ(Tip(cache, LogsRef(*a_)), Tip(ra, LogsRef(*a_)));
+}
+
+unsigned ModeOf(const fs::path& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+// The mirror holds every file in clear: only its owner may enter its directory, whatever the
+// umask, and a directory that was open to others is closed before anything is written.
+TEST_F(GitMirrorTest, TheMirrorDirectoryIsOnlyTheOwners) {
+  AppendEntry(*a_, {{"text/plain", "a statement"}}, "case-1");
+  mode_t umask_before = ::umask(0);  // libgit2 alone would make the directory 0777
+  auto made = ExportMirror(a_->store(), dir_ / "new" / "a.git");
+  auto fetched = FetchMirror(dir_ / "new" / "cache.git", (dir_ / "new" / "a.git").string());
+  ::umask(umask_before);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  ASSERT_TRUE(fetched.ok()) << fetched.ToString();
+  EXPECT_EQ(ModeOf(dir_ / "new" / "a.git"), 0700u);
+  EXPECT_FALSE(made->loosened_mode.has_value());
+  EXPECT_EQ(ModeOf(dir_ / "new" / "cache.git"), 0700u);
+
+  // An existing mirror opened to the group and others: closed again, and said so.
+  fs::permissions(dir_ / "new" / "a.git", fs::perms(0755));
+  auto again = ExportMirror(a_->store(), dir_ / "new" / "a.git");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(ModeOf(dir_ / "new" / "a.git"), 0700u);
+  ASSERT_TRUE(again->loosened_mode.has_value());
+  EXPECT_EQ(*again->loosened_mode, 0755u);
+  fs::permissions(dir_ / "new" / "cache.git", fs::perms(0750));
+  ASSERT_TRUE(FetchMirror(dir_ / "new" / "cache.git", (dir_ / "new" / "a.git").string()).ok());
+  EXPECT_EQ(ModeOf(dir_ / "new" / "cache.git"), 0700u);
+
+  // An empty directory the operator made for it, group-readable.
+  fs::create_directory(dir_ / "made-by-hand.git");
+  fs::permissions(dir_ / "made-by-hand.git", fs::perms(0750));
+  auto by_hand = ExportMirror(a_->store(), dir_ / "made-by-hand.git");
+  ASSERT_TRUE(by_hand.ok()) << by_hand.status().ToString();
+  EXPECT_EQ(ModeOf(dir_ / "made-by-hand.git"), 0700u);
+  EXPECT_EQ(by_hand->loosened_mode.value_or(0), 0750u);
+  EXPECT_EQ(by_hand->logs.size(), 1u);
 }
 
 TEST_F(GitMirrorTest, ExportRefusesAPathThatIsNotAMirror) {

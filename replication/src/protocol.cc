@@ -67,11 +67,11 @@ Result<std::vector<Head>> LocalHeads(const ReadTxn& txn) {
     return true;
   }));
   for (const Hash& origin : origins) {
-    KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kCheckpoints, origin));
+    KH_ASSIGN_OR_RETURN(auto last, LatestHeldCheckpoint(txn, origin));
     if (!last) continue;  // a member whose log we do not hold yet
     Head h;
     h.origin = origin;
-    h.size = ReadBigEndian64(last->first.data() + 32);
+    h.size = last->size;
     // Cosignatures travel with the checkpoint, so witnessing gossips through heads.
     KH_ASSIGN_OR_RETURN(h.checkpoint, CheckpointWithCosignatures(txn, origin, h.size));
     heads.push_back(std::move(h));

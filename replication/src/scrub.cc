@@ -121,9 +121,10 @@ Result<ScrubReport> ScrubStore(const Store& store, const std::atomic<bool>* stop
   std::set<std::pair<Hash, uint64_t>> damaged_records;
   KH_RETURN_IF_ERROR(ScanInSlices(store, Table::kRecords, stop, [&](const ReadTxn& txn, ByteView key, ByteView value) -> Status {
     report.records += 1;
-    if (key.size() != 40) return Status::Ok();
-    Hash origin = HashFrom(key);
-    uint64_t index = ReadBigEndian64(key.data() + 32);
+    auto at = keys::DecodePosition(key);
+    if (!at.ok()) return Status::Ok();
+    const Hash origin = at->origin;
+    const uint64_t index = at->index;
     auto leaf_read = txn.Get(Table::kTree, keys::Tree(origin, 0, index));
     if (!leaf_read.ok() && leaf_read.status().code() != Code::kCorruption) return leaf_read.status();
     std::optional<Bytes> leaf = leaf_read.ok() ? *leaf_read : std::nullopt;  // unreadable: as missing
@@ -137,11 +138,10 @@ Result<ScrubReport> ScrubStore(const Store& store, const std::atomic<bool>* stop
     return Status::Ok();
   }, [&](ByteView key) {
     report.records += 1;
-    if (key.size() != 40) return;
-    Hash origin = HashFrom(key);
-    uint64_t index = ReadBigEndian64(key.data() + 32);
-    report.findings.push_back({ScrubFinding::Kind::kRecord, origin, index, kUnreadable});
-    damaged_records.insert({origin, index});
+    auto at = keys::DecodePosition(key);
+    if (!at.ok()) return;
+    report.findings.push_back({ScrubFinding::Kind::kRecord, at->origin, at->index, kUnreadable});
+    damaged_records.insert({at->origin, at->index});
   }));
   std::set<Hash> damaged_ids;
   for (const auto& f : report.findings) {
@@ -171,14 +171,16 @@ Result<std::optional<std::pair<Hash, uint64_t>>> LocateObject(const Store& store
     if (!loc) {  // a manifest: find an entry that names it
       std::optional<Hash> naming;
       KH_RETURN_IF_ERROR(txn.Scan(Table::kManifestEntries, id, [&](ByteView key, ByteView) -> Result<bool> {
-        if (key.size() == 64) naming = HashFrom(key.subspan(32));
+        if (auto entry = keys::DecodeManifestEntry(key); entry.ok()) naming = *entry;
         return false;
       }));
       if (!naming) return Status::Ok();
       entry = *naming;
       KH_ASSIGN_OR_RETURN(loc, txn.Get(Table::kEntryIndex, entry));
     }
-    if (loc && loc->size() == 40) where = std::make_pair(HashFrom(*loc), ReadBigEndian64(loc->data() + 32));
+    if (loc) {
+      if (auto at = keys::DecodePosition(*loc); at.ok()) where = std::make_pair(at->origin, at->index);
+    }
     return Status::Ok();
   }));
   return where;

@@ -354,6 +354,8 @@ class LogImporter {
           KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, mid, v.manifest_bytes[m]));
           KH_RETURN_IF_ERROR(txn.Put(Table::kManifestEntries, keys::ManifestEntry(mid, v.record.entry_id), {}));
         }
+        // A node restored from its peers gets back which chunks each of its own cases holds.
+        KH_RETURN_IF_ERROR(IndexCaseContent(txn, head_.origin, v.entry.case_id, v.manifests));
         KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, v.record.entry_id, v.entry_bytes));
         KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kRecords, keys::Record(head_.origin, v.record.index),
                                             v.record_bytes));

@@ -10,12 +10,6 @@ namespace {
 
 constexpr std::string_view kMemberPrefix = "member/";
 
-Bytes CosignatureKey(const Hash& origin, uint64_t size, std::string_view name) {
-  Bytes k = keys::Checkpoint(origin, size);
-  k.insert(k.end(), name.begin(), name.end());
-  return k;
-}
-
 std::string LineText(const NoteSignatureLine& line) {
   SignedNote only{"x\n", {line}};
   std::string formatted = FormatSignedNote(only);
@@ -36,11 +30,11 @@ Result<bool> CosignLatest(Store& store, const Hash& origin, const Witness& witne
                           uint64_t now_seconds) {
   bool made = false;
   KH_RETURN_IF_ERROR(store.Update([&](WriteTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kCheckpoints, origin));
+    KH_ASSIGN_OR_RETURN(auto last, LatestHeldCheckpoint(txn, origin));
     if (!last) return Status::Ok();
-    uint64_t size = ReadBigEndian64(last->first.data() + 32);
+    const uint64_t size = last->size;
     if (size == 0) return Status::Ok();  // nothing to vouch for in an empty log
-    Bytes key = CosignatureKey(origin, size, witness.name);
+    Bytes key = keys::Cosignature(origin, size, witness.name);
     KH_ASSIGN_OR_RETURN(bool have, txn.Contains(Table::kCosignatures, key));
     if (have) return Status::Ok();
     KH_ASSIGN_OR_RETURN(SignedNote note, ParseSignedNote(AsChars(last->second)));
@@ -89,7 +83,7 @@ Result<size_t> IngestCosignatures(Store& store, const Hash& origin, std::string_
       for (const auto& [member, verifier] : witnesses) {
         if (line.name != verifier.name) continue;
         if (!VerifyCosignature(note.text, line, verifier)) continue;
-        Bytes key = CosignatureKey(origin, cp.size, line.name);
+        Bytes key = keys::Cosignature(origin, cp.size, line.name);
         KH_ASSIGN_OR_RETURN(bool have, txn.Contains(Table::kCosignatures, key));
         if (have) continue;
         KH_RETURN_IF_ERROR(txn.Put(Table::kCosignatures, key, AsBytes(LineText(line))));

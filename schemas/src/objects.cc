@@ -3,8 +3,11 @@
 #include <cereal/archives/portable_binary.hpp>
 #include <cereal/cereal.hpp>
 
+#include <algorithm>
 #include <sstream>
 #include <streambuf>
+
+#include "khronika/schemas/text.h"
 
 namespace khronika {
 namespace {
@@ -190,34 +193,6 @@ bool IsValidUtf8(std::string_view s) {
   return true;
 }
 
-// C1 controls (U+0080..U+009F) and the bidirectional embedding, override and isolate marks
-// (U+202A..U+202E, U+2066..U+2069, U+200E, U+200F), which can make "evil\u202Etxt.exe" read
-// as "evilexe.txt". Assumes valid UTF-8.
-bool HasInvisibleControls(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    uint8_t c = static_cast<uint8_t>(s[i]);
-    uint32_t cp;
-    size_t len;
-    if (c < 0x80) {
-      cp = c, len = 1;
-    } else if ((c & 0xe0) == 0xc0) {
-      cp = (c & 0x1fu) << 6 | (static_cast<uint8_t>(s[i + 1]) & 0x3fu), len = 2;
-    } else if ((c & 0xf0) == 0xe0) {
-      cp = (c & 0x0fu) << 12 | (static_cast<uint8_t>(s[i + 1]) & 0x3fu) << 6 |
-           (static_cast<uint8_t>(s[i + 2]) & 0x3fu);
-      len = 3;
-    } else {
-      cp = 0x10000, len = 4;
-    }
-    if ((cp >= 0x80 && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
-        (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200e || cp == 0x200f) {
-      return true;
-    }
-    i += len;
-  }
-  return false;
-}
-
 bool HasControlBytes(std::string_view s, bool allow_tab_newline) {
   for (char ch : s) {
     uint8_t c = static_cast<uint8_t>(ch);
@@ -246,9 +221,10 @@ Status ValidateFileName(std::string_view name) {
     return Status::InvalidArgument("file name contains NUL or control bytes");
   }
   if (!IsValidUtf8(name)) return Status::InvalidArgument("file name is not valid UTF-8");
-  if (HasInvisibleControls(name)) {
-    return Status::InvalidArgument(
-        "file name contains a C1 control or bidirectional override character");
+  if (auto cp = FirstInvisibleCodePoint(name)) {
+    return Status::InvalidArgument("file name contains " + CodePointLabel(*cp) +
+                                   ", an invisible or text-direction control character: a name "
+                                   "must read as it is");
   }
   return Status::Ok();
 }
@@ -337,6 +313,15 @@ Status ValidateManifest(const FileManifest& m) {
     return Status::InvalidArgument("manifest lists " + std::to_string(m.chunks.size()) +
                                    " chunks but a file of " + std::to_string(m.size) +
                                    " bytes has " + std::to_string(ChunkCount(m.size)));
+  }
+  // A repeated chunk would let a few bytes of manifest stand for gigabytes of content that every
+  // node then re-hashes (and a file longer than anything uploaded): refused, cheaply, here.
+  std::vector<Hash> sorted(m.chunks);
+  std::sort(sorted.begin(), sorted.end());
+  if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
+    return Status::InvalidArgument("file '" + m.name +
+                                   "' lists the same chunk twice: each 1 MiB chunk of a file must "
+                                   "be distinct");
   }
   return Status::Ok();
 }

@@ -744,6 +744,12 @@ TEST(FileNameTest, InvalidNamesRejectedEverywhere) {
       {"right-to-left override U+202E", "evil\xe2\x80\xaetxt.exe"},
       {"left-to-right isolate U+2066", "a\xe2\x81\xa6" "b"},
       {"right-to-left mark U+200F", "a\xe2\x80\x8f" "b"},
+      {"Arabic letter mark U+061C", "a\xd8\x9c" "b"},
+      {"zero width space U+200B", "a\xe2\x80\x8b" "b"},
+      {"word joiner U+2060", "a\xe2\x81\xa0" "b"},
+      {"byte order mark U+FEFF", "\xef\xbb\xbf" "a"},
+      {"soft hyphen U+00AD", "a\xc2\xad" "b"},
+      {"tag LATIN SMALL LETTER A U+E0061", "a\xf3\xa0\x81\xa1"},
   };
   for (const auto& [what, name] : bad) {
     ExpectInvalid(ValidateFileName(name), what);
@@ -761,7 +767,9 @@ TEST(FileNameTest, ValidNames) {
        {std::string("a"), std::string("photo.jpg"), std::string(".hidden"), std::string("a.b.c"),
         std::string("with space.txt"), std::string("\xd1\x84\xd0\xb0\xd0\xb9\xd0\xbb.txt"),
         std::string("\xe6\x97\xa5\xe6\x9c\xac.png"), std::string("\xf0\x9f\x93\xb7"),
-        std::string("\xf4\x8f\xbf\xbf"), std::string(255, 'a'), std::string("-rf")}) {
+        std::string("\xf4\x8f\xbf\xbf"), std::string(255, 'a'), std::string("-rf"),
+        // Persian "mi-khaham" with its zero width non-joiner U+200C, which Persian needs.
+        std::string("\xd9\x85\xdb\x8c\xe2\x80\x8c\xd8\xae\xd9\x88\xd8\xa7\xd9\x87\xd9\x85.txt")}) {
     EXPECT_TRUE(ValidateFileName(name).ok()) << name;
     FileManifest m = GoldenManifest();
     m.name = name;
@@ -872,6 +880,11 @@ TEST(ValidationTest, ManifestsAndEntries) {
   EXPECT_TRUE(ValidateManifest(m).ok());
   m.media_type = "pdf";
   ExpectInvalid(ValidateManifest(m), "bad media type");
+  // A chunk listed twice is refused, and so is the decoding of such a manifest.
+  m = GoldenManifest();
+  m.chunks[2] = m.chunks[0];
+  ExpectInvalid(ValidateManifest(m), "a repeated chunk");
+  EXPECT_FALSE(DecodeManifest(Encode(m)).ok());
 
   EXPECT_EQ(ChunkCount(0), 0u);
   EXPECT_EQ(ChunkCount(1), 1u);

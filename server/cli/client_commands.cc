@@ -22,6 +22,7 @@
 #include "khronika/schemas/json_view.h"
 #include "khronika/schemas/merkle.h"
 #include "khronika/schemas/note.h"
+#include "khronika/schemas/text.h"
 #include "khronika/store/files.h"
 
 namespace khronika::cli {
@@ -274,7 +275,8 @@ Status RunSubmit(const Args& args) {
     for (size_t off = 0; off < m.chunks.size(); off += 65536) {
       json ids = json::array();
       for (size_t i = off; i < std::min(m.chunks.size(), off + 65536); ++i) ids.push_back(ToHex(m.chunks[i]));
-      KH_ASSIGN_OR_RETURN(HttpResult r, client->Request("POST", "/v1/chunks/missing", json{{"ids", ids}}.dump()));
+      KH_ASSIGN_OR_RETURN(HttpResult r, client->Request("POST", "/v1/chunks/missing",
+                                                        json{{"ids", ids}, {"case", case_id}}.dump()));
       KH_RETURN_IF_ERROR(CheckResponse(r, {200}));
       KH_ASSIGN_OR_RETURN(json body, JsonBody(r));
       for (const json& id : body["missing"]) {
@@ -295,7 +297,7 @@ Status RunSubmit(const Args& args) {
         KH_ASSIGN_OR_RETURN(HttpResult r, client->Request("PUT", "/v1/chunks/" + ToHex(m.chunks[i]),
                                                           std::string(AsChars(chunk)),
                                                           "application/octet-stream"));
-        KH_RETURN_IF_ERROR(CheckResponse(r, {200, 201}));
+        KH_RETURN_IF_ERROR(CheckResponse(r, {201}));
         ++sent_chunks;
       }
       progress.Add(n);
@@ -356,15 +358,64 @@ Status RunSubmit(const Args& args) {
   return Status::Ok();
 }
 
+// Where get writes an entry's files: names a person's folder can safely hold (never a dotfile,
+// never one that a link already planted there leads elsewhere), checked before anything is
+// downloaded, so that nothing in the folder is replaced.
+struct OutputFolder {
+  std::filesystem::path dir;
+  UniqueFd fd;
+  std::vector<LocalFileNames> names;  // one per manifest of the entry, in entry order
+
+  std::string PathOf(const std::string& name) const { return (dir / name).string(); }
+};
+
+// A download's temporary file, removed on every way out unless it was renamed into place.
+class PartFileGuard {
+ public:
+  PartFileGuard(int dir_fd, std::string name) : dir_fd_(dir_fd), name_(std::move(name)) {}
+  ~PartFileGuard() {
+    if (!renamed_) RemoveAt(dir_fd_, name_);
+  }
+  PartFileGuard(const PartFileGuard&) = delete;
+  PartFileGuard& operator=(const PartFileGuard&) = delete;
+  void Renamed() { renamed_ = true; }
+
+ private:
+  int dir_fd_;
+  std::string name_;
+  bool renamed_ = false;
+};
+
+Result<OutputFolder> PrepareOutputFolder(const std::filesystem::path& dir,
+                                         const std::vector<std::string>& submitted_names) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::IOError("create " + dir.string() + ": " + ec.message());
+  KH_ASSIGN_OR_RETURN(UniqueFd fd, OpenDirectory(dir));
+  OutputFolder out{dir, std::move(fd), PlanLocalFileNames(submitted_names)};
+  for (const LocalFileNames& f : out.names) {
+    KH_ASSIGN_OR_RETURN(bool exists, ExistsAt(out.fd.get(), f.name, out.PathOf(f.name)));
+    if (exists) {
+      return Status::AlreadyExists(out.PathOf(f.name) +
+                                   " exists; not overwriting it (nothing was downloaded)");
+    }
+    KH_ASSIGN_OR_RETURN(exists, ExistsAt(out.fd.get(), f.part, out.PathOf(f.part)));
+    if (exists) {
+      return Status::AlreadyExists(out.PathOf(f.part) +
+                                   " exists (left by an interrupted get?); not overwriting it or "
+                                   "following it: remove it and run get again (nothing was "
+                                   "downloaded)");
+    }
+  }
+  return out;
+}
+
 Status RunGet(const Args& args) {
   KH_ASSIGN_OR_RETURN(ClientOptions conn, ConnectionFrom(args));
   if (args.positional().size() != 1) return UsageError("get takes one ENTRY_ID");
   auto entry_id = ParseHashHex(args.positional()[0]);
   if (!entry_id.ok()) return UsageError("ENTRY_ID: " + entry_id.status().message());
   std::filesystem::path out_dir = args.Get("out").value_or(".");
-  std::error_code ec;
-  std::filesystem::create_directories(out_dir, ec);
-  if (ec) return Status::IOError("create " + out_dir.string() + ": " + ec.message());
   KH_ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> client, HttpsClient::Connect(conn));
   KH_ASSIGN_OR_RETURN(HttpResult r, client->Request("GET", "/v1/entries/" + ToHex(*entry_id)));
   KH_RETURN_IF_ERROR(CheckResponse(r, {200}));
@@ -380,17 +431,22 @@ Status RunGet(const Args& args) {
     KH_ASSIGN_OR_RETURN(FileManifest m, DecodeManifest(mb));
     by_id[ObjectId(mb)] = std::move(m);
   }
+  std::vector<std::string> submitted_names;
   for (const Hash& mid : entry.manifests) {
     auto it = by_id.find(mid);
     if (it == by_id.end()) return Status::Corruption("the node did not return manifest " + ToHex(mid));
-    const FileManifest& m = it->second;
-    std::filesystem::path final_path = out_dir / m.name;
-    std::filesystem::path part = out_dir / (m.name + ".part");
-    if (std::filesystem::exists(final_path)) {
-      return Status::AlreadyExists(final_path.string() + " exists; not overwriting it");
-    }
-    UniqueFd fd(::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (fd.get() < 0) return ErrnoStatus("create " + part.string());
+    submitted_names.push_back(it->second.name);
+  }
+  KH_ASSIGN_OR_RETURN(OutputFolder folder, PrepareOutputFolder(out_dir, submitted_names));
+  for (size_t file = 0; file < entry.manifests.size(); ++file) {
+    const Hash& mid = entry.manifests[file];
+    const FileManifest& m = by_id.at(mid);
+    const LocalFileNames& local = folder.names[file];
+    std::filesystem::path final_path = out_dir / local.name;
+    std::filesystem::path part = out_dir / local.part;
+    KH_ASSIGN_OR_RETURN(UniqueFd fd,
+                        CreateNewFileAt(folder.fd.get(), local.part, 0600, part.string()));
+    PartFileGuard part_guard(folder.fd.get(), local.part);
     Sha256Stream content, chunk_hash;
     uint64_t received = 0, chunk_fill = 0, chunk_index = 0;
     Progress progress("downloading " + m.name, m.size);
@@ -420,22 +476,31 @@ Status RunGet(const Args& args) {
       }
       return Status::Ok();
     };
-    KH_ASSIGN_OR_RETURN(HttpResult d, client->Download("/v1/files/" + ToHex(mid) + "/content", sink));
+    KH_ASSIGN_OR_RETURN(HttpResult d, client->Download("/v1/entries/" + ToHex(*entry_id) + "/files/" +
+                                                             ToHex(mid) + "/content", sink));
     Status st = CheckResponse(d, {200});
     if (st.ok() && (received != m.size || content.Finish() != m.content_sha256)) {
       st = Status::Corruption(m.name + ": received content does not match the signed SHA-256");
     }
     if (st.ok() && ::fsync(fd.get()) != 0) st = ErrnoStatus("fsync " + part.string());
-    if (!st.ok()) {
-      std::filesystem::remove(part, ec);
-      return st;
+    // Never onto an existing file, even one that appeared during the download.
+    if (st.ok()) {
+      st = RenameNoReplaceAt(folder.fd.get(), local.part, local.name, final_path.string());
     }
-    std::filesystem::rename(part, final_path, ec);
-    if (ec) return Status::IOError("rename to " + final_path.string() + ": " + ec.message());
+    if (!st.ok()) return st;
+    part_guard.Renamed();
+    if (local.name != m.name) {
+      std::cout << "saved '" << ShowInvisible(m.name) << "' as '" << local.name << "'\n";
+    }
     std::cout << "verified " << final_path.string() << "  sha256 " << ToHex(m.content_sha256) << "\n";
   }
+  if (!entry.manifests.empty()) ::fsync(folder.fd.get());
   std::cout << "entry " << ToHex(*entry_id) << " (case " << entry.case_id << ", author "
             << ToHex(entry.author) << "): signature and every byte verified\n";
+  // Values as the author signed them, with invisible and text-direction characters written out.
+  for (const auto& [k, v] : entry.metadata) {
+    std::cout << "  " << k << ": " << ShowInvisible(v) << "\n";
+  }
   return Status::Ok();
 }
 
@@ -466,7 +531,10 @@ std::vector<Command> ClientCommands() {
       {"get", "download an entry's files and verify every byte",
        "khronika get --node URL --token T ENTRY_ID [--out DIR] (--pin sha256:FP | --cacert FILE)\n"
        "Checks the entry's id and author signature, then streams each file to DIR, checking\n"
-       "every chunk and the whole file against the signed manifest.",
+       "every chunk and the whole file against the signed manifest. Never replaces a file or\n"
+       "follows a link in DIR. A name that is unsafe in a folder (a leading '.', '-' or '~',\n"
+       "characters Windows refuses, invisible characters) is saved with '_' instead, and\n"
+       "repeated names get -2, -3: it prints \"saved 'NAME' as 'NEW'\" for each.",
        With({{"out"}}), RunGet},
   };
 }

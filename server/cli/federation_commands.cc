@@ -95,6 +95,7 @@ Status RunPeerRemove(const Args& args) {
 // any sync), export this node's logs and checkpoints onto it, push back (fast-forward only).
 Status RunSyncViaGit(Node& node, const std::string& dir, const std::string& url) {
   std::filesystem::path cache = std::filesystem::path(dir) / "git-relay";
+  WarnMirrorInClear(node, cache.string() + " and the relay " + url);
   KH_RETURN_IF_ERROR(FetchMirror(cache, url));
   std::cout << "git " << url << ": fetched into " << cache.string() << "\n";
   bool all_ok = true;
@@ -104,8 +105,8 @@ Status RunSyncViaGit(Node& node, const std::string& dir, const std::string& url)
     KH_ASSIGN_OR_RETURN(SyncReport report, PullFromPeer(node.store(), *relay, &witness));
     all_ok = PrintPulled("git ", report, " (add it with `khronika member add`)");
   }
-  KH_ASSIGN_OR_RETURN(std::vector<MirrorLogExport> exported, ExportMirror(node.store(), cache));
-  for (const MirrorLogExport& e : exported) {
+  KH_ASSIGN_OR_RETURN(MirrorExport exported, ExportMirror(node.store(), cache));
+  for (const MirrorLogExport& e : exported.logs) {
     if (!e.status.ok()) {
       all_ok = false;
       std::cout << "git log " << ToHex(e.origin).substr(0, 16) << ": not exported: "
@@ -342,7 +343,9 @@ std::vector<Command> FederationCommands() {
        "With --via-git, no peer is contacted: the git repository at URL (a path, file://, or\n"
        "any URL libgit2 supports) relays the logs. Its branches are fetched into DIR/git-relay,\n"
        "imported with every check of a sync, and this node's logs and checkpoints are exported\n"
-       "there and pushed back (fast-forward only).",
+       "there and pushed back (fast-forward only). DIR/git-relay and the relay hold the\n"
+       "evidence in clear, even from an encrypted node (which says so on stderr); DIR/git-relay\n"
+       "is kept mode 0700.",
        {kData, {"peer"}, {"via-git"}, kMapSize}, RunSync},
       {"status", "show the node's logs, peers and any conflicts",
        "khronika status --data DIR [--json]\n"

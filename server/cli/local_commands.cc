@@ -24,6 +24,7 @@
 #include "khronika/schemas/merkle.h"
 #include "khronika/schemas/note.h"
 #include "khronika/schemas/seal.h"
+#include "khronika/schemas/text.h"
 #include "khronika/store/files.h"
 
 namespace khronika::cli {
@@ -253,7 +254,7 @@ Status RunInit(const Args& args) {
     KH_RETURN_IF_ERROR(WriteNewFile(std::filesystem::path(dir) / "tls.key", sealed->tls_key, 0600));
     KH_RETURN_IF_ERROR(WriteNewFile(cert, sealed->tls_cert, 0644));
   } else {
-    KH_RETURN_IF_ERROR(CreateSelfSignedCertificate(cert, std::filesystem::path(dir) / "tls.key", name));
+    KH_RETURN_IF_ERROR(CreateSelfSignedCertificate(cert, std::filesystem::path(dir) / "tls.key"));
   }
   KH_ASSIGN_OR_RETURN(std::string fingerprint, CertificateFingerprint(cert));
   std::cout << "node_id " << ToHex(node->id()) << "\n"
@@ -409,7 +410,9 @@ Status RunLog(const Args& args) {
       } else {
         std::cout << rec.index << "  " << ToHex(rec.entry_id) << "  " << entry.case_id << "  "
                   << entry.kind;
-        for (const auto& f : files) std::cout << "  " << f["name"].get<std::string>();
+        for (const auto& f : files) {
+          std::cout << "  " << ShowInvisible(f["name"].get<std::string>());
+        }
         std::cout << "\n";
       }
       return Status::Ok();
@@ -417,7 +420,8 @@ Status RunLog(const Args& args) {
     if (case_filter) {
       return txn.Scan(Table::kCaseIndex, keys::CasePrefix(txn, *case_filter, origin),
                       [&](ByteView key, ByteView) -> Result<bool> {
-                        KH_RETURN_IF_ERROR(print(ReadBigEndian64(key.data() + key.size() - 8)));
+                        KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodeCaseRecord(key));
+                        KH_RETURN_IF_ERROR(print(at.index));
                         return true;
                       });
     }

@@ -1,4 +1,5 @@
 // mirror export | verify | import | push: the git mirror (docs/format.md, "Git mirror").
+#include <cstdio>
 #include <iostream>
 
 #include "commands.h"
@@ -17,7 +18,10 @@ const OptionSpec kGit{"git"};
 Status RunMirrorExport(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::string git, args.Require("git"));
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, true));
-  KH_ASSIGN_OR_RETURN(std::vector<MirrorLogExport> results, ExportMirror(node->store(), git));
+  WarnMirrorInClear(*node, git);
+  KH_ASSIGN_OR_RETURN(MirrorExport exported, ExportMirror(node->store(), git));
+  if (exported.loosened_mode) WarnMirrorMadePrivate(git, *exported.loosened_mode);
+  const std::vector<MirrorLogExport>& results = exported.logs;
   bool all_ok = true;
   for (const MirrorLogExport& r : results) {
     std::cout << "log " << ToHex(r.origin) << ": ";
@@ -80,6 +84,21 @@ Status RunMirrorPush(const Args& args) {
 
 }  // namespace
 
+void WarnMirrorInClear(const Node& node, const std::string& where) {
+  if (!node.encrypted()) return;
+  std::cerr << "warning: the mirror holds the evidence in clear: " << where
+            << " gets every entry, file and case id of the logs exported, which this node's "
+               "encryption does not cover; anyone who can read it reads them (it is kept mode "
+               "0700): keep it on an encrypted disk; a later format makes it ciphertext-only\n";
+}
+
+void WarnMirrorMadePrivate(const std::string& path, unsigned mode) {
+  char octal[16];
+  std::snprintf(octal, sizeof octal, "%04o", mode);
+  std::cerr << "warning: " << path << " was mode " << octal
+            << ", open to other local users; it is now 0700 (it holds the evidence in clear)\n";
+}
+
 std::vector<Command> MirrorCommands() {
   return {
       {"mirror export", "export every log held to a bare git repository (created if missing)",
@@ -87,7 +106,9 @@ std::vector<Command> MirrorCommands() {
        "Appends the records not yet in REPO, one commit per record on refs/heads/logs/<origin>,\n"
        "and the signed checkpoints on refs/heads/checkpoints/<origin> (docs/format.md, \"Git\n"
        "mirror\"). Two nodes holding the same log write the same commits. A branch that holds\n"
-       "a different log than this node is left alone and reported (exit 1).",
+       "a different log than this node is left alone and reported (exit 1).\n"
+       "REPO holds the entries and files in clear, even from an encrypted node (which then says\n"
+       "so on stderr): it is created mode 0700, and set to 0700 if it was open to others.",
        {kData, kGit, kMapSize}, RunMirrorExport},
       {"mirror verify", "re-verify a git mirror from the repository alone",
        "khronika mirror verify --git REPO\n"

@@ -168,7 +168,7 @@ Status RunServe(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   if (!args.Has("tls-cert") && !std::filesystem::exists(options.tls_cert)) {
     // A node made before certificates existed: make its own now.
-    KH_RETURN_IF_ERROR(CreateSelfSignedCertificate(options.tls_cert, options.tls_key, node->name()));
+    KH_RETURN_IF_ERROR(CreateSelfSignedCertificate(options.tls_cert, options.tls_key));
   }
   KH_ASSIGN_OR_RETURN(std::string fingerprint, CertificateFingerprint(options.tls_cert));
   for (const Peer& peer : log.peers) {

@@ -118,6 +118,9 @@ try {
   const first = entries.nth(0);
   assert.match(await first.textContent(), /Record 0: evidence/);
   assert.match(await first.textContent(), /place: Kharkiv/);
+  // The caption's right-to-left override (U+202E) is written out, not obeyed.
+  assert.match(await first.textContent(), /caption: photo<U\+202E>gpj\.exe/);
+  assert.ok(!(await first.textContent()).includes('\u202E'), 'U+202E shown raw');
   assert.match(await first.textContent(), /1 partner organisation/);
   assert.match(await entries.nth(1).textContent(), /Record 2: note/);
 

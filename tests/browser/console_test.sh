@@ -90,7 +90,9 @@ head -c 1500000 /dev/urandom >photo.jpg
 printf 'A case this lawyer may not read.\n' >other.txt
 printf 'The convoy came back at 09:15; the school roof was damaged.\n' >follow-up.txt
 submit() { "$KH" submit --node "$URL_A" --pin "$PIN" --token "$SUBMITTER" --key alice.pem "$@" >/dev/null; }
-submit --case case-2026-001 --meta place=Kharkiv --meta source=witness statement.txt photo.jpg
+# A caption with a right-to-left override (U+202E): the console must write it out, not obey it.
+submit --case case-2026-001 --meta place=Kharkiv --meta source=witness \
+  --meta "caption=$(printf 'photo\342\200\256gpj.exe')" statement.txt photo.jpg
 submit --case case-2026-002 other.txt
 submit --case case-2026-001 --kind note follow-up.txt
 

@@ -2,12 +2,13 @@
 // runner, on the worked example of docs/format.md section 13 (real bytes made by the binary) and
 // on RFC 6962 trees built here. Run: node --test tests/browser/format_test.mjs
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
 import {
-  checkFileBytes, fromHex, leafHash, nodeHash, parseCheckpointNote, parseEntry, parseManifest,
-  parseRecord, sha256, toHex, verifyCheckpointSignature, verifyCosignature, verifyEntrySignature,
-  verifyInclusion,
+  INVISIBLE_CODE_POINTS, checkFileBytes, fromHex, isInvisibleCodePoint, leafHash, nodeHash,
+  parseCheckpointNote, parseEntry, parseManifest, parseRecord, sha256, showInvisible, toHex,
+  verifyCheckpointSignature, verifyCosignature, verifyEntrySignature, verifyInclusion,
 } from '../../server/http/console/format.js';
 
 // docs/format.md section 13.
@@ -156,4 +157,25 @@ test('inclusion proofs: every leaf of every tree up to 17 leaves, and tampering 
   const r = await verifyInclusion(0, 2, leaf0, [leaf1], root2);
   assert.equal(r.ok, true);
   assert.deepEqual(r.steps, [{ sibling: leaf1, side: 'right', result: toHex(root2) }]);
+});
+
+test('invisible and text-direction characters: the same list as schemas/include/khronika/schemas/text.h', () => {
+  const header = readFileSync(new URL('../../schemas/include/khronika/schemas/text.h', import.meta.url), 'utf8');
+  const body = header.slice(header.indexOf('kInvisibleCodePoints[] = {'), header.indexOf('};', header.indexOf('kInvisibleCodePoints[] = {')));
+  const cxx = [...body.matchAll(/\{0x([0-9A-Fa-f]+), 0x([0-9A-Fa-f]+)\}/g)].map((m) => [parseInt(m[1], 16), parseInt(m[2], 16)]);
+  assert.ok(cxx.length >= 10, `read only ${cxx.length} ranges from text.h`);
+  assert.deepEqual(INVISIBLE_CODE_POINTS, cxx);
+});
+
+test('showInvisible writes out what would hide or reorder text, and nothing else', () => {
+  assert.equal(showInvisible('photo\u202Egpj.exe'), 'photo<U+202E>gpj.exe');
+  assert.equal(showInvisible('\uFEFFKhar\u200Bkiv\u061C\u00AD\u{E0041}'), '<U+FEFF>Khar<U+200B>kiv<U+061C><U+00AD><U+E0041>');
+  for (const cp of [0x80, 0x9F, 0x200E, 0x200F, 0x202A, 0x202E, 0x2060, 0x2064, 0x2066, 0x2069, 0x3164, 0xFFF9, 0xE007F]) {
+    assert.ok(isInvisibleCodePoint(cp), cp.toString(16));
+  }
+  // Persian with its zero width non-joiner, an emoji with ZWJ and a variation selector, Cyrillic,
+  // tab and newline: shown as they are.
+  for (const text of ['\u0645\u06CC\u200C\u062E\u0648\u0627\u0647\u0645', '\u{1F469}\u200D\u{1F4BB}', '\u2764\uFE0F', 'Харків', 'a\tb\nc', '']) {
+    assert.equal(showInvisible(text), text);
+  }
 });

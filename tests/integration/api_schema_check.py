@@ -682,7 +682,7 @@ def exercise(kh, work, schemas, strict):
     content = note + os.urandom(MIB)  # two chunks, the second short
     m3 = new_manifest("witness-note.txt", "text/plain", content)
     ids = m3["chunks"]
-    body = {"ids": ids + ids[:1]}
+    body = {"ids": ids + ids[:1], "case": "case-A"}
     schemas.valid("chunks-missing-request", body, "POST /v1/chunks/missing request")
     missing = c.expect(c.request("POST", "/v1/chunks/missing", tok["submitter"], body), 200,
                        "chunks-missing-response", "POST /v1/chunks/missing")
@@ -694,9 +694,9 @@ def exercise(kh, work, schemas, strict):
                        201, "chunk-put-response", f"PUT /v1/chunks/{{id}} (chunk {i}, new)")
         check(got == {"id": ids[i], "stored": True}, f"PUT chunk {i}: {got}")
     got = c.expect(c.request("PUT", "/v1/chunks/" + ids[0], tok["submitter"], chunks_of(content)[0]),
-                   200, "chunk-put-response", "PUT /v1/chunks/{id} (already held)")
-    check(got == {"id": ids[0], "stored": False}, f"PUT of a held chunk: {got}")
-    missing = c.expect(c.request("POST", "/v1/chunks/missing", tok["submitter"], {"ids": ids}),
+                   201, "chunk-put-response", "PUT /v1/chunks/{id} (already held: the same answer)")
+    check(got == {"id": ids[0], "stored": True}, f"PUT of a held chunk: {got}")
+    missing = c.expect(c.request("POST", "/v1/chunks/missing", tok["submitter"], {"ids": ids, "case": "case-A"}),
                        200, "chunks-missing-response", "POST /v1/chunks/missing (after upload)")
     check(missing == {"missing": []}, f"chunks still missing after upload: {missing}")
 
@@ -924,13 +924,13 @@ def exercise(kh, work, schemas, strict):
     check(empty == {"case": "no-such-case", "entries": [], "next_after": None},
           f"an unknown case: {empty}")
 
-    step("GET /v1/files/{id}/content: whole, Range, 416, X-Khronika-Sha256, access log")
+    step("GET /v1/entries/{entry}/files/{id}/content: whole, Range, 416, X-Khronika-Sha256, access log")
     mv = {m["manifest"]["name"]: m for m in views.get(e2, {}).get("manifests", [])}
     vid = mv.get("video.mp4")
     if check(vid is not None, "entry 1 lacks video.mp4"):
-        path = f"/v1/files/{vid['id']}/content"
+        path = f"/v1/entries/{e2}/files/{vid['id']}/content"
         r = c.request("GET", path, tok["reader_b"])
-        c.expect(r, 200, None, "GET /v1/files/{id}/content")
+        c.expect(r, 200, None, "GET /v1/entries/{entry}/files/{id}/content")
         check(r.body == video, "downloaded content differs from what was submitted")
         check(r.headers.get("x-khronika-sha256") == vid["manifest"]["sha256"] == sha(r.body).hex(),
               "X-Khronika-Sha256 is not the signed content SHA-256")
@@ -943,21 +943,21 @@ def exercise(kh, work, schemas, strict):
               f"content headers: {r.headers}")
         a, b = MIB - 10, MIB + 9  # across the first chunk boundary
         r = c.request("GET", path, tok["reader_b"], headers={"Range": f"bytes={a}-{b}"})
-        c.expect(r, 206, None, "GET /v1/files/{id}/content with Range")
+        c.expect(r, 206, None, "GET /v1/entries/{entry}/files/{id}/content with Range")
         check(r.body == video[a:b + 1] and
               r.headers.get("content-range") == f"bytes {a}-{b}/{len(video)}",
               f"Range bytes={a}-{b}: {r.headers.get('content-range')}, {len(r.body)} bytes")
         r = c.request("GET", path, tok["reader_b"], headers={"Range": "bytes=-5"})
-        c.expect(r, 206, None, "GET /v1/files/{id}/content with a suffix Range")
+        c.expect(r, 206, None, "GET /v1/entries/{entry}/files/{id}/content with a suffix Range")
         check(r.body == video[-5:], "suffix Range returned the wrong bytes")
         r = c.request("GET", path, tok["reader_b"], headers={"Range": f"bytes={len(video)}-"})
-        c.expect(r, 416, None, "GET /v1/files/{id}/content with a Range past the end",
+        c.expect(r, 416, None, "GET /v1/entries/{entry}/files/{id}/content with a Range past the end",
                  error="range_not_satisfiable")
         check(r.headers.get("content-range") == f"bytes */{len(video)}", "416 lacks Content-Range")
     emp = mv.get("empty.bin")
     if emp:
-        r = c.request("GET", f"/v1/files/{emp['id']}/content", tok["admin"])
-        c.expect(r, 200, None, "GET /v1/files/{id}/content of an empty file")
+        r = c.request("GET", f"/v1/entries/{e2}/files/{emp['id']}/content", tok["admin"])
+        c.expect(r, 200, None, "GET /v1/entries/{entry}/files/{id}/content of an empty file")
         check(r.body == b"", "an empty file is not empty")
 
     step("GET /v1/checkpoint, proofs, records")
@@ -1025,7 +1025,7 @@ def exercise(kh, work, schemas, strict):
         ("POST", "/v1/entries", sub3, {"admin", "submitter"}),
         ("GET", "/v1/entries/" + e1, None, {"admin", "reader"}),
         ("GET", "/v1/cases/case-A/entries", None, {"admin", "reader"}),
-        ("GET", "/v1/files/" + (views[e1]["manifests"][0]["id"] if e1 in views else "0" * 64)
+        ("GET", f"/v1/entries/{e1}/files/" + (views[e1]["manifests"][0]["id"] if e1 in views else "0" * 64)
          + "/content", None, {"admin", "reader"}),
         ("GET", "/v1/checkpoint", None, {"admin", "submitter", "reader", "auditor"}),
         ("GET", "/v1/proof/inclusion?index=0", None, {"admin", "submitter", "reader", "auditor"}),
@@ -1044,7 +1044,7 @@ def exercise(kh, work, schemas, strict):
                 check(r.status < 400, f"{what}: status {r.status}, the role should be allowed")
                 schema = next((s for p, s in schema_of.items() if path.startswith(p)), None)
                 if path.startswith("/v1/entries/"):
-                    schema = "entry-response"
+                    schema = None if path.endswith("/content") else "entry-response"
                 if path.startswith("/v1/chunks/") and method == "PUT":
                     schema = "chunk-put-response"
                 c.expect(r, {200, 201}, schema, what)
@@ -1065,13 +1065,17 @@ def exercise(kh, work, schemas, strict):
     if e1 in views:
         m_a = views[e1]["manifests"][0]["id"]
         for method, path, token, body in (
-                ("GET", "/v1/entries/" + e1, tok["reader_b"], None),
                 ("GET", "/v1/cases/case-A/entries", tok["reader_b"], None),
-                ("GET", f"/v1/files/{m_a}/content", tok["reader_b"], None),
                 ("POST", "/v1/entries", tok["submitter_b"], sub3)):
             c.expect(c.request(method, path, token, body), 403, None,
                      f"{method} {path} with a token of another case", error="forbidden")
+        # An entry or file of another case is "not found", exactly like one that does not exist.
+        for path in ("/v1/entries/" + e1, f"/v1/entries/{e1}/files/{m_a}/content"):
+            r = c.request("GET", path, tok["reader_b"])
+            c.expect(r, 404, None, f"GET {path} with a token of another case", error="not_found")
+            check(b"case-A" not in r.body, f"the 404 for another case's {path} names the case: {r.body}")
     for path in ("/nope", "/v1/nope", "/v1/entries/" + "0" * 64, "/v1/files/" + "0" * 64 + "/content",
+                 f"/v1/entries/{'0' * 64}/files/{'0' * 64}/content",
                  "/v1/logs/" + "0" * 64 + "/records"):
         c.expect(c.request("GET", path, tok["admin"]), 404, None, f"GET {path}", error="not_found")
     for method, path, allow in (("DELETE", "/v1/entries/" + e1, "GET"), ("GET", "/v1/entries", "POST"),
@@ -1082,7 +1086,7 @@ def exercise(kh, work, schemas, strict):
         if allow:
             check(r.headers.get("allow") == allow, f"405 for {method} {path}: Allow is "
                                                    f"{r.headers.get('allow')!r}, expected {allow}")
-    for path in ("/v1/entries/ABC", "/v1/entries/" + "A" * 64, "/v1/files/xyz/content",
+    for path in ("/v1/entries/ABC", "/v1/entries/" + "A" * 64, f"/v1/entries/{'0' * 64}/files/xyz/content",
                  "/v1/cases/-bad/entries", "/v1/logs/0/records", "/v1/proof/inclusion",
                  "/v1/proof/inclusion?index=9", "/v1/proof/inclusion?index=0&size=9",
                  "/v1/proof/inclusion?index=x", "/v1/proof/inclusion?index=0&index=1",

@@ -153,7 +153,7 @@ void ExpectReadsWork(const ServerProcess& server, const std::string& token, cons
   for (const Submitted* s : {&acknowledged.front(), &acknowledged.back()}) {
     HttpReply e = Get(server, "/v1/entries/" + s->entry_id, token);
     std::string manifest = e.Json()["manifests"][0]["id"].get<std::string>();
-    HttpReply content = Get(server, "/v1/files/" + manifest + "/content", token);
+    HttpReply content = Get(server, "/v1/entries/" + s->entry_id + "/files/" + manifest + "/content", token);
     EXPECT_EQ(content.status, 200) << content.Describe();
     EXPECT_TRUE(content.body == ReadFile(s->file)) << s->file << ": content differs";
   }

@@ -316,3 +316,82 @@ TEST(FederationTest, ReplicatingALargeFileKeepsMemoryFlat) {
 
 }  // namespace
 }  // namespace khronika::testing
+
+namespace khronika::testing {
+namespace {
+
+// A case belongs to the log that created it. On partner B, a token for "case-A" reaches nothing
+// of node A's case-A; and a "confession" that B's submitter logs under the same case id at B
+// never enters A's court bundle of case-A, even after A has pulled B's log.
+TEST(FederationTest, CasesBelongToTheLogThatCreatedThem) {
+  ServedNode a, b;
+  Federate({&a, &b});
+  const std::string origin_a = IdOf(a.data())["node_id"];
+  const std::string origin_b = IdOf(b.data())["node_id"];
+  WriteFile(a / "statement.txt", "what only case-A's lawyers may read\n");
+  RunResult submitted = a.Submit(a.admin().secret, "case-A", {a / "statement.txt"});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  const std::string entry_a = json::parse(submitted.out)["entry_id"];
+  ASSERT_EQ(RunKhronika({"sync", "--data", b.data().string(), "--peer", origin_a}).exit_code, 0);
+  ASSERT_EQ(EntryIds(b.data(), origin_a), std::vector<std::string>{entry_a});
+
+  // B holds A's log, but B's tokens for "case-A" do not reach it.
+  Token reader_on_b = MakeToken(b.data(), "reader", {"case-A"});
+  HttpReply entry = Get(b.server(), "/v1/entries/" + entry_a, reader_on_b.secret);
+  EXPECT_EQ(entry.status, 404) << entry.Describe();
+  HttpReply via_admin = Get(b.server(), "/v1/entries/" + entry_a, b.admin().secret);
+  EXPECT_EQ(via_admin.status, 404) << via_admin.Describe();
+  HttpReply listing = Get(b.server(), "/v1/cases/case-A/entries", reader_on_b.secret);
+  ASSERT_EQ(listing.status, 200) << listing.Describe();
+  EXPECT_TRUE(listing.Json()["entries"].empty()) << listing.body;
+  HttpReply cases = Get(b.server(), "/v1/cases", b.admin().secret);
+  EXPECT_EQ(cases.body.find("case-A"), std::string::npos) << cases.body;
+  EXPECT_EQ(Get(b.server(), "/v1/cases/case-A/bundle", reader_on_b.secret).status, 404);
+  RunResult get = RunKhronika({"get", "--node", b.server().url(), "--pin", b.server().pin(), "--token",
+                               reader_on_b.secret, entry_a, "--out", (b / "got").string()});
+  EXPECT_NE(get.exit_code, 0);
+  EXPECT_FALSE(std::filesystem::exists(b / "got" / "statement.txt"));
+
+  // B's submitter logs a forged "confession" under case-A at B; A pulls it.
+  WriteFile(b / "confession.txt", "forged confession\n");
+  RunResult forged = b.Submit(b.admin().secret, "case-A", {b / "confession.txt"});
+  ASSERT_EQ(forged.exit_code, 0) << forged.err;
+  ASSERT_EQ(RunKhronika({"sync", "--data", a.data().string(), "--peer", origin_b}).exit_code, 0);
+  ASSERT_EQ(EntryIds(a.data(), origin_b).size(), 1u);
+
+  // A's court bundle of case-A holds A's entry only, and verifies.
+  Token lawyer = MakeToken(a.data(), "reader", {"case-A"});
+  std::filesystem::path bundle = a / "bundle";
+  RunResult exported = RunKhronika({"export", "--node", a.server().url(), "--pin", a.server().pin(),
+                                    "--token", lawyer.secret, "--case", "case-A", "--out", bundle.string()});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  json index = json::parse(ReadFile(bundle / "bundle.json"));
+  ASSERT_EQ(index["entries"].size(), 1u) << index.dump();
+  EXPECT_EQ(index["entries"][0]["entry_id"], entry_a);
+  EXPECT_EQ(index["logs"].size(), 1u);
+  EXPECT_FALSE(std::filesystem::exists(bundle / "entries" / origin_b));
+  RunResult verified = RunKhronika({"verify-bundle", bundle.string()});
+  EXPECT_EQ(verified.exit_code, 0) << verified.out;
+  // Also the local operator's export. And the reader's listing on A shows A's entry only.
+  RunResult local = RunKhronika({"export", "--data", a.data().string(), "--case", "case-A", "--out",
+                                 (a / "local-bundle").string()});
+  ASSERT_EQ(local.exit_code, 0) << local.err;
+  EXPECT_EQ(json::parse(ReadFile(a / "local-bundle" / "bundle.json"))["entries"].size(), 1u);
+  HttpReply own = Get(a.server(), "/v1/cases/case-A/entries", lawyer.secret);
+  ASSERT_EQ(own.Json()["entries"].size(), 1u) << own.body;
+
+  // A bundle that mixes logs (B's entries grafted into A's bundle of case-A) is refused.
+  std::filesystem::path b_bundle = b / "bundle";
+  ASSERT_EQ(RunKhronika({"export", "--data", b.data().string(), "--case", "case-A", "--out",
+                         b_bundle.string()}).exit_code, 0);
+  std::filesystem::copy(b_bundle / "entries" / origin_b, bundle / "entries" / origin_b,
+                        std::filesystem::copy_options::recursive);
+  std::filesystem::copy(b_bundle / "logs" / origin_b, bundle / "logs" / origin_b,
+                        std::filesystem::copy_options::recursive);
+  RunResult mixed = RunKhronika({"verify-bundle", bundle.string()});
+  EXPECT_EQ(mixed.exit_code, 1) << mixed.out;
+  EXPECT_NE(mixed.err.find("a case belongs to the one log that created it"), std::string::npos) << mixed.err;
+}
+
+}  // namespace
+}  // namespace khronika::testing

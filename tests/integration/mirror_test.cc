@@ -1,6 +1,8 @@
 // The git mirror through the real khronika binary and stock git: an exported mirror that
 // `git clone` reads, `mirror verify` on a good and a forged mirror, and two nodes that never talk
 // to each other syncing through a bare git repository (`sync --via-git`).
+#include <sys/stat.h>
+
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -90,6 +92,56 @@ TEST(MirrorTest, AnExportedMirrorClonesWithStockGitAndHoldsTheSubmittedBytes) {
   EXPECT_NE(exp.out.find("up to date at 2 records"), std::string::npos) << exp.out;
 }
 
+unsigned ModeOf(const fs::path& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+// An encrypted node's store is ciphertext, its mirror is not: `mirror export` says so, and keeps
+// the repository to its owner.
+TEST(MirrorTest, AnEncryptedNodeWarnsThatItsMirrorHoldsTheEvidenceInClear) {
+  TempDir dir;
+  LocalNode node = MakeNodeWithAuthor(dir);  // encrypted
+  WriteFile(dir / "statement.pdf", "%PDF-1.7 the canary statement");
+  AddEntry(node, "case-canary", {dir / "statement.pdf"});
+  fs::path mirror = dir / "mirror.git";
+  RunResult exp = RunKhronika({"mirror", "export", "--data", node.data.string(), "--git", mirror.string()});
+  ASSERT_EQ(exp.exit_code, 0) << exp.out << exp.err;
+  EXPECT_EQ(ModeOf(mirror), 0700u);
+  EXPECT_NE(exp.err.find("warning: the mirror holds the evidence in clear: " + mirror.string()),
+            std::string::npos)
+      << exp.err;
+  EXPECT_NE(exp.err.find("keep it on an encrypted disk; a later format makes it ciphertext-only"),
+            std::string::npos)
+      << exp.err;
+  // What the warning is about: the file is there, readable with stock git and no key.
+  std::string origin = IdOf(node.data)["node_id"];
+  RunResult shown = Git(mirror, {"show", "refs/heads/logs/" + origin + ":files/0.pdf"});
+  EXPECT_EQ(shown.out, "%PDF-1.7 the canary statement");
+
+  // Opened to other users since: closed again before anything is written, and said so.
+  fs::permissions(mirror, fs::perms(0755));
+  exp = RunKhronika({"mirror", "export", "--data", node.data.string(), "--git", mirror.string()});
+  ASSERT_EQ(exp.exit_code, 0) << exp.out << exp.err;
+  EXPECT_EQ(ModeOf(mirror), 0700u);
+  EXPECT_NE(exp.err.find(mirror.string() + " was mode 0755"), std::string::npos) << exp.err;
+}
+
+// A node in clear keeps its store in clear already: its mirror adds no exposure to warn about,
+// but is kept to its owner all the same.
+TEST(MirrorTest, ANodeInClearExportsWithoutThatWarning) {
+  TempDir dir;
+  LocalNode node = MakeNodeWithAuthor(dir, /*encrypted=*/false);
+  WriteFile(dir / "note.txt", "plain");
+  AddEntry(node, "case-1", {dir / "note.txt"});
+  fs::path mirror = dir / "mirror.git";
+  RunResult exp = RunKhronika({"mirror", "export", "--data", node.data.string(), "--git", mirror.string()});
+  ASSERT_EQ(exp.exit_code, 0) << exp.out << exp.err;
+  EXPECT_EQ(ModeOf(mirror), 0700u);
+  EXPECT_EQ(exp.err.find("in clear"), std::string::npos) << exp.err;
+}
+
 TEST(MirrorTest, VerifyIsCleanThenNamesAForgedFile) {
   TempDir dir;
   LocalNode node = MakeNodeWithAuthor(dir);
@@ -173,6 +225,12 @@ TEST(MirrorTest, TwoNodesSyncOnlyThroughAGitRelay) {
   RunResult sa = RunKhronika({"sync", "--data", a.string(), "--via-git", url});
   ASSERT_EQ(sa.exit_code, 0) << sa.out << sa.err;
   EXPECT_NE(sa.out.find("exported records 0 to 1"), std::string::npos) << sa.out;
+  // The relay and its cache in DIR/git-relay hold the evidence in clear: said, and kept 0700.
+  EXPECT_NE(sa.err.find("warning: the mirror holds the evidence in clear: " +
+                        (a / "git-relay").string() + " and the relay " + url),
+            std::string::npos)
+      << sa.err;
+  EXPECT_EQ(ModeOf(a / "git-relay"), 0700u);
   EXPECT_NE(sa.out.find("pushed"), std::string::npos) << sa.out;
   RunResult sb = RunKhronika({"sync", "--data", b.string(), "--via-git", url});
   ASSERT_EQ(sb.exit_code, 0) << sb.out << sb.err;

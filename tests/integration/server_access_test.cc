@@ -50,6 +50,8 @@ class ServerAccessTest : public ::testing::Test {
   }
 
   ServerProcess& server() { return node_.server(); }
+  std::string FileA() const { return "/v1/entries/" + entry_a_ + "/files/" + file_a_ + "/content"; }
+  std::string FileB() const { return "/v1/entries/" + entry_b_ + "/files/" + file_b_ + "/content"; }
 
   HttpReply Call(const Endpoint& e, const std::string& token) {
     HttpRequest r;
@@ -91,7 +93,7 @@ TEST_F(ServerAccessTest, EveryRoleOnEveryEndpoint) {
       {"case entries", "GET", "/v1/cases/case-a/entries", std::nullopt, {"admin", "reader"}},
       {"file content",
        "GET",
-       "/v1/files/" + file_a_ + "/content",
+       "/v1/entries/" + entry_a_ + "/files/" + file_a_ + "/content",
        std::nullopt,
        {"admin", "reader"}},
       {"records", "GET", "/v1/logs/" + origin_ + "/records", std::nullopt, {"admin", "auditor"}},
@@ -141,18 +143,24 @@ TEST_F(ServerAccessTest, CaseLimitedTokens) {
   // The reader of case-a reads case-a...
   EXPECT_EQ(Get(server(), "/v1/entries/" + entry_a_, reader_a.secret).status, 200);
   EXPECT_EQ(Get(server(), "/v1/cases/case-a/entries", reader_a.secret).status, 200);
-  HttpReply content = Get(server(), "/v1/files/" + file_a_ + "/content", reader_a.secret);
+  HttpReply content = Get(server(), FileA(), reader_a.secret);
   EXPECT_EQ(content.status, 200);
   EXPECT_EQ(content.body, "case a evidence\n");
-  // ...and nothing of case-b.
-  for (const std::string& path :
-       {"/v1/entries/" + entry_b_, std::string("/v1/cases/case-b/entries"),
-        "/v1/files/" + file_b_ + "/content"}) {
+  // ...and nothing of case-b: its entries and files are "not found", exactly as if they did not
+  // exist, and no answer names case-b.
+  for (const std::string& path : {"/v1/entries/" + entry_b_, FileB()}) {
     HttpReply r = Get(server(), path, reader_a.secret);
-    EXPECT_EQ(r.status, 403) << path << ": " << r.Describe();
+    EXPECT_EQ(r.status, 404) << path << ": " << r.Describe();
     EXPECT_TRUE(r.IsJsonError()) << r.body;
     EXPECT_EQ(r.body.find("case b evidence"), std::string::npos);
+    EXPECT_EQ(r.body.find("case-b"), std::string::npos) << r.body;
+    HttpReply none = Get(server(), path.substr(0, 12) + std::string(64, '7') + path.substr(76), reader_a.secret);
+    EXPECT_EQ(none.status, 404) << none.Describe();
   }
+  // A file of case-b asked for through an entry of case-a is not found either.
+  EXPECT_EQ(Get(server(), "/v1/entries/" + entry_a_ + "/files/" + file_b_ + "/content", reader_a.secret).status, 404);
+  HttpReply listing = Get(server(), "/v1/cases/case-b/entries", reader_a.secret);
+  EXPECT_EQ(listing.status, 403) << listing.Describe();
   // khronika get of a case-b entry fails and writes nothing.
   RunResult get = RunKhronika({"get", "--node", server().url(), "--pin", server().pin(), "--token",
                                reader_a.secret, entry_b_, "--out", (node_ / "got").string()});
@@ -184,7 +192,7 @@ TEST_F(ServerAccessTest, CaseLimitedTokens) {
 TEST_F(ServerAccessTest, RevokedTokenIsRefusedAtOnce) {
   Token reader = MakeToken(node_.data(), "reader");
   Token submitter = MakeToken(node_.data(), "submitter");
-  std::string path = "/v1/files/" + file_a_ + "/content";
+  std::string path = FileA();
   ASSERT_EQ(Get(server(), path, reader.secret).status, 200);
 
   RunResult revoke = RunKhronika({"token", "revoke", "--data", node_.data().string(), reader.id});
@@ -260,19 +268,19 @@ TEST_F(ServerAccessTest, ContentReadsAreInTheAccessLog) {
   Token reader_b = MakeToken(node_.data(), "reader", {"case-b"});
   Token auditor = MakeToken(node_.data(), "auditor");
 
-  ASSERT_EQ(Get(server(), "/v1/files/" + file_a_ + "/content", reader.secret).status, 200);
+  ASSERT_EQ(Get(server(), FileA(), reader.secret).status, 200);
   HttpRequest range;
-  range.path = "/v1/files/" + file_a_ + "/content";
+  range.path = FileA();
   range.token = reader.secret;
   range.headers = {"Range: bytes=0-3"};
   ASSERT_EQ(Curl(server(), range).status, 206);
   RunResult get = RunKhronika({"get", "--node", server().url(), "--pin", server().pin(), "--token",
                                reader_b.secret, entry_b_, "--out", (node_ / "got").string()});
   ASSERT_EQ(get.exit_code, 0) << get.err;
-  ASSERT_EQ(Get(server(), "/v1/files/" + file_b_ + "/content", node_.admin().secret).status, 200);
+  ASSERT_EQ(Get(server(), FileB(), node_.admin().secret).status, 200);
   // Refused reads are not reads of content.
-  ASSERT_EQ(Get(server(), "/v1/files/" + file_b_ + "/content", reader.secret).status, 403);
-  ASSERT_EQ(Get(server(), "/v1/files/" + file_b_ + "/content", auditor.secret).status, 403);
+  ASSERT_EQ(Get(server(), FileB(), reader.secret).status, 404);
+  ASSERT_EQ(Get(server(), FileB(), auditor.secret).status, 403);
 
   RunResult log = RunKhronika({"access-log", "--data", node_.data().string(), "--json"});
   ASSERT_EQ(log.exit_code, 0) << log.err;
@@ -299,6 +307,116 @@ TEST_F(ServerAccessTest, ContentReadsAreInTheAccessLog) {
   EXPECT_EQ(count(auditor.id, file_b_, "auditor", "case-b"), 0) << log.out;
   EXPECT_EQ(events.size(), 4u) << log.out;
   for (const json& e : events) EXPECT_EQ(e.dump().find("khr_"), std::string::npos);
+}
+
+// The "adopting" attack: a submitter limited to case-b signs a manifest whose only chunk is the id
+// of case-a's one-chunk file (chunk ids and sizes show on a seized disk or a backup; for a
+// one-chunk file the file's SHA-256 is the chunk id) and posts it to case-b. It must be refused,
+// and no reader of case-b may ever get case-a's bytes.
+TEST_F(ServerAccessTest, AFileOfAnotherCaseCannotBeAdoptedByNamingItsChunks) {
+  Token submitter_b = MakeToken(node_.data(), "submitter", {"case-b"});
+  Token reader_b = MakeToken(node_.data(), "reader", {"case-b"});
+  const size_t records = LogJson(node_.data()).size();
+  // Everything the attacker needs is structural: name, size, SHA-256 = chunk id.
+  BuiltSubmission adopt = BuildSubmission(node_.key(), "case-b", "adopted.txt", "case a evidence\n");
+  ASSERT_EQ(adopt.chunk_ids.size(), 1u);
+  HttpRequest post;
+  post.method = "POST";
+  post.path = "/v1/entries";
+  post.token = submitter_b.secret;
+  post.body = adopt.body.dump();
+  HttpReply r = Curl(server(), post);
+  EXPECT_EQ(r.status, 422) << r.Describe();
+  EXPECT_EQ(r.Json()["error"], "missing_chunks") << r.body;
+  EXPECT_EQ(r.body.find("case-a"), std::string::npos) << r.body;
+  EXPECT_EQ(LogJson(node_.data()).size(), records);
+  // Nothing of case-a reaches a reader of case-b, by any path.
+  for (const std::string& path :
+       {"/v1/entries/" + adopt.entry_id, "/v1/entries/" + adopt.entry_id + "/files/" + adopt.manifest_ids[0] + "/content",
+        "/v1/entries/" + entry_a_, FileA(), "/v1/entries/" + entry_b_ + "/files/" + file_a_ + "/content",
+        std::string("/v1/cases/case-b/entries"), std::string("/v1/cases/case-b/bundle")}) {
+    HttpReply got = Get(server(), path, reader_b.secret);
+    EXPECT_EQ(got.body.find("case a evidence"), std::string::npos) << path;
+  }
+  // The same attack by the node's own admin token, which may write to every case, is refused too:
+  // the rule is about content, not roles.
+  post.token = node_.admin().secret;
+  EXPECT_EQ(Curl(server(), post).status, 422);
+  // Whoever does hold the bytes may submit them to its own case: uploading proves it.
+  ASSERT_TRUE(UploadChunks(server(), submitter_b.secret, adopt));
+  post.token = submitter_b.secret;
+  HttpReply ok = Curl(server(), post);
+  EXPECT_EQ(ok.status, 201) << ok.Describe();
+  // Once logged in case-b, case-b's own later submissions may name it without uploading again.
+  BuiltSubmission again = BuildSubmission(node_.key(), "case-b", "again.txt", "case a evidence\n");
+  post.body = again.body.dump();
+  EXPECT_EQ(Curl(server(), post).status, 201);
+}
+
+// POST /v1/chunks/missing and PUT /v1/chunks answer only from what the token's own uploads and
+// the named case hold: a chunk of another case looks exactly like one no node ever saw.
+TEST_F(ServerAccessTest, UploadAnswersSayNothingAboutOtherCases) {
+  Token submitter_b = MakeToken(node_.data(), "submitter", {"case-b"});
+  const std::string chunk_a = HexSha256("case a evidence\n");
+  const std::string chunk_b = HexSha256("case b evidence\n");
+  const std::string never = HexSha256("no node ever held this");
+  auto missing = [&](const json& body) {
+    HttpRequest r;
+    r.method = "POST";
+    r.path = "/v1/chunks/missing";
+    r.token = submitter_b.secret;
+    r.body = body.dump();
+    HttpReply reply = Curl(server(), r);
+    EXPECT_EQ(reply.status, 200) << reply.Describe();
+    return reply.Json()["missing"];
+  };
+  EXPECT_EQ(missing({{"ids", {chunk_a, never, chunk_b}}, {"case", "case-b"}}), json::array({chunk_a, never}));
+  EXPECT_EQ(missing({{"ids", {chunk_a, never, chunk_b}}}), json::array({chunk_a, never, chunk_b}));
+  // Asking about a case the token may not submit to is refused.
+  HttpRequest other;
+  other.method = "POST";
+  other.path = "/v1/chunks/missing";
+  other.token = submitter_b.secret;
+  other.body = json{{"ids", {chunk_a}}, {"case", "case-a"}}.dump();
+  EXPECT_EQ(Curl(server(), other).status, 403);
+  // A PUT of case-a's chunk and of a chunk nobody holds get the same answer.
+  auto put = [&](const std::string& bytes) {
+    HttpRequest r;
+    r.method = "PUT";
+    r.path = "/v1/chunks/" + HexSha256(bytes);
+    r.token = submitter_b.secret;
+    r.body = bytes;
+    HttpReply reply = Curl(server(), r);
+    json body = reply.Json();
+    body.erase("id");
+    return std::make_pair(reply.status, body.dump());
+  };
+  EXPECT_EQ(put("case a evidence\n"), put("a chunk no node held before"));
+  EXPECT_EQ(put("case a evidence\n").first, 201);
+  // After its own upload the token may name it.
+  EXPECT_EQ(missing({{"ids", {chunk_a, never}}}), json::array({never}));
+}
+
+// A manifest that repeats one chunk id stood for gigabytes that every node re-hashed; it is
+// refused on its form, before any signature or content is checked.
+TEST_F(ServerAccessTest, AManifestRepeatingAChunkIsRefusedBeforeAnyWork) {
+  Token submitter_a = MakeToken(node_.data(), "submitter", {"case-a"});
+  const size_t records = LogJson(node_.data()).size();
+  BuiltSubmission s = BuildSubmission(node_.key(), "case-a", "huge.bin", "case a evidence\n");
+  json& m = s.body["manifests"][0];
+  const std::string chunk = m["chunks"][0];
+  m["chunks"] = json::array();
+  for (int i = 0; i < 3072; ++i) m["chunks"].push_back(chunk);  // "3 GiB" from 200 KB of JSON
+  m["size"] = uint64_t{3072} << 20;
+  HttpRequest post;
+  post.method = "POST";
+  post.path = "/v1/entries";
+  post.token = submitter_a.secret;
+  post.body = s.body.dump();
+  HttpReply r = Curl(server(), post);
+  EXPECT_EQ(r.status, 400) << r.Describe();
+  EXPECT_NE(r.body.find("same chunk twice"), std::string::npos) << r.body;
+  EXPECT_EQ(LogJson(node_.data()).size(), records);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // `khronika verify` is clean and the number of records has not changed.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -201,7 +202,18 @@ TEST_F(ServerBadInputTest, BadFileNamesInManifest) {
       "del\x7f.txt",
       "",
       std::string(256, 'n'),
+      "evil\xE2\x80\xAEgpj.exe",      // U+202E right-to-left override
+      "a\xD8\x9C" "b.txt",             // U+061C Arabic letter mark
+      "zero\xE2\x80\x8Bwidth.txt",     // U+200B zero width space
+      "\xEF\xBB\xBF" "bom.txt",          // U+FEFF byte order mark
+      "word\xE2\x81\xA0joiner.txt",    // U+2060 word joiner
+      "tag\xF3\xA0\x81\xA1.txt",       // U+E0061 tag
   };
+  // Each invisible or text-direction character is named in the error.
+  const std::map<std::string, std::string> named = {
+      {"evil\xE2\x80\xAEgpj.exe", "U+202E"},      {"a\xD8\x9C" "b.txt", "U+061C"},
+      {"zero\xE2\x80\x8Bwidth.txt", "U+200B"},     {"\xEF\xBB\xBF" "bom.txt", "U+FEFF"},
+      {"word\xE2\x81\xA0joiner.txt", "U+2060"},    {"tag\xF3\xA0\x81\xA1.txt", "U+E0061"}};
   int i = 0;
   for (const std::string& name : names) {
     std::string content = "content " + std::to_string(i++) + "\n";
@@ -209,6 +221,13 @@ TEST_F(ServerBadInputTest, BadFileNamesInManifest) {
     ASSERT_TRUE(UploadChunks(server(), admin(), s));
     std::string body = s.body.dump();
     HttpReply r = PostEntry(body, {400, 422}, "file name '" + json(name).dump() + "'");
+    auto it = named.find(name);
+    if (it != named.end()) {
+      EXPECT_NE(r.body.find("file name contains " + it->second +
+                            ", an invisible or text-direction control character"),
+                std::string::npos)
+          << r.body;
+    }
   }
   // A name with NUL spelled \u0000 in the JSON text itself.
   BuiltSubmission s = BuildSubmission(node_.key(), "case-x", "plain.txt", "plain\n");
@@ -233,8 +252,10 @@ TEST_F(ServerBadInputTest, IdsThatAreNotLowercaseHex) {
     HttpRequest r;
     r.path = "/v1/entries/" + url_id;
     Expect(r, {400}, "GET entry " + id);
-    r.path = "/v1/files/" + url_id + "/content";
+    r.path = "/v1/entries/" + good + "/files/" + url_id + "/content";
     Expect(r, {400}, "GET file " + id);
+    r.path = "/v1/entries/" + url_id + "/files/" + good + "/content";
+    Expect(r, {400}, "GET file through entry " + id);
     r.path = "/v1/logs/" + url_id + "/records";
     Expect(r, {400}, "GET records " + id);
     HttpRequest put;

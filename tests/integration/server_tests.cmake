@@ -13,6 +13,8 @@ endfunction()
 
 # round trip, 300 MiB with bounded memory, Range, resumed upload
 khronika_server_test(server_transfer_test)
+# get into a folder: safe names for dotfiles and the like, no link followed, nothing overwritten
+khronika_server_test(cli_get_test)
 # roles and cases, revocation, no plaintext tokens on disk, access log
 khronika_server_test(server_access_test)
 # every bad input: status, JSON error, nothing written, verify clean

@@ -46,6 +46,46 @@ TEST(ServerTlsTest, PrintedFingerprintIsTheCertificatePresented) {
   EXPECT_EQ(fp, server.fingerprint()) << s.out;
 }
 
+// The node's name is readable only with the data key (docs/threat-model.md), so it must not be
+// in the certificate: tls.crt lies in the clear on the disk, and every handshake shows it.
+TEST(ServerTlsTest, CertificateDoesNotNameTheNode) {
+  TempDir dir;
+  const std::string name = "kharkiv-field-office-7f3a";
+  const std::filesystem::path data = dir / "node";
+  RunResult init =
+      RunKhronika({"init", "--data", data.string(), "--name", name, "--no-encryption"});
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  ASSERT_NE(init.err.find(name), std::string::npos) << init.err;  // the name is really this node's
+  const std::string cert = (data / "tls.crt").string();
+
+  RunResult fields = RunProgram({"openssl", "x509", "-in", cert, "-noout", "-subject", "-issuer",
+                                 "-ext", "subjectAltName"});
+  ASSERT_EQ(fields.exit_code, 0) << fields.err;
+  EXPECT_NE(fields.out.find("subject=CN = khronika node\n"), std::string::npos) << fields.out;
+  EXPECT_NE(fields.out.find("issuer=CN = khronika node\n"), std::string::npos) << fields.out;
+  // What local clients that check host names need, and nothing else.
+  EXPECT_NE(fields.out.find("DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1\n"),
+            std::string::npos)
+      << fields.out;
+  RunResult text = RunProgram({"openssl", "x509", "-in", cert, "-noout", "-text"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_EQ(text.out.find("kharkiv"), std::string::npos) << text.out;
+  RunResult der = RunProgram({"openssl", "x509", "-in", cert, "-outform", "DER"});
+  ASSERT_EQ(der.exit_code, 0) << der.err;
+  EXPECT_EQ(der.out.find("kharkiv"), std::string::npos);
+
+  // Nor in what the server presents to anyone who connects.
+  ServerProcess server(data);
+  ASSERT_TRUE(server.started());
+  RunResult shown = RunProgram(
+      {"sh", "-c",
+       "openssl s_client -connect 127.0.0.1:" + std::to_string(server.port()) +
+           " </dev/null 2>/dev/null | openssl x509 -noout -subject -issuer -ext subjectAltName"});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_EQ(shown.out, fields.out);
+  EXPECT_NE(server.Stdout().find(name), std::string::npos);  // serve still says which node it is
+}
+
 TEST(ServerTlsTest, WrongPinIsRefusedAndNothingIsUploaded) {
   ServedNode node;
   ServerProcess& server = node.server();

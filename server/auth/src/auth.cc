@@ -72,7 +72,7 @@ bool RoleAllows(Role role, Permission p) {
     case Role::kAdmin: return true;
     case Role::kSubmitter: return p == Permission::kUpload;
     case Role::kReader: return p == Permission::kReadEntries || p == Permission::kReadContent;
-    case Role::kAuditor: return p == Permission::kReadLog;
+    case Role::kAuditor: return p == Permission::kReadLog || p == Permission::kReadMetrics;
   }
   return false;
 }

@@ -112,28 +112,18 @@ Result<ChosenCheckpoint> CheckpointAt(const ReadTxn& txn, const Hash& origin, ui
 // verified cosignatures (the newest among equals); the latest checkpoint when none is cosigned.
 Result<ChosenCheckpoint> ChooseCheckpoint(const ReadTxn& txn, const Hash& origin, uint64_t needed,
                                           const Witnesses& witnesses) {
-  std::vector<uint64_t> cosigned_sizes;  // ascending, each once
-  KH_RETURN_IF_ERROR(txn.Scan(Table::kCosignatures, origin, [&](ByteView key, ByteView) -> Result<bool> {
-    if (key.size() < 40) return true;
-    uint64_t size = ReadBigEndian64(key.data() + 32);
-    if (size >= needed && (cosigned_sizes.empty() || cosigned_sizes.back() != size)) {
-      cosigned_sizes.push_back(size);
-    }
-    return true;
-  }));
+  KH_ASSIGN_OR_RETURN(std::vector<uint64_t> cosigned_sizes, CosignedSizes(txn, origin));
   std::optional<ChosenCheckpoint> best;
-  for (auto it = cosigned_sizes.rbegin(); it != cosigned_sizes.rend(); ++it) {
+  for (auto it = cosigned_sizes.rbegin(); it != cosigned_sizes.rend() && *it >= needed; ++it) {
     KH_ASSIGN_OR_RETURN(bool held, txn.Contains(Table::kCheckpoints, keys::Checkpoint(origin, *it)));
     if (!held) continue;
     KH_ASSIGN_OR_RETURN(ChosenCheckpoint c, CheckpointAt(txn, origin, *it, witnesses));
     if (!best || c.cosigners.size() > best->cosigners.size()) best = std::move(c);
   }
   if (best && !best->cosigners.empty()) return std::move(*best);
-  KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kCheckpoints, origin));
-  if (!last || last->first.size() != 40) {
-    return Status::NotFound("no signed checkpoint of log " + ToHex(origin) + " is held here");
-  }
-  uint64_t size = ReadBigEndian64(last->first.data() + 32);
+  KH_ASSIGN_OR_RETURN(auto last, LatestHeldCheckpoint(txn, origin));
+  if (!last) return Status::NotFound("no signed checkpoint of log " + ToHex(origin) + " is held here");
+  const uint64_t size = last->size;
   if (size < needed) {
     return Status::NotFound("no signed checkpoint of log " + ToHex(origin) + " covers record " +
                             std::to_string(needed - 1) + " yet: sync, then export again");
@@ -232,18 +222,19 @@ Result<BundlePlan> PlanBundle(const ReadTxn& txn, const BundleRequest& request) 
   KH_ASSIGN_OR_RETURN(auto name, txn.Get(Table::kMeta, AsBytes(keys::kMetaNodeName)));
   if (name) facts.claims.node_name = std::string(AsChars(*name));
 
-  // The case's records in every log held here, in (origin, index) order.
-  Bytes prefix = keys::CaseIdPrefix(txn, request.case_id);
+  // A case belongs to the log that created it: the exporting node's own. Entries that partners
+  // logged under the same case id are theirs and never part of this case's bundle.
+  Bytes prefix = keys::CasePrefix(txn, request.case_id, local);
   std::vector<std::pair<Hash, uint64_t>> locations;
-  KH_RETURN_IF_ERROR(txn.Scan(Table::kCaseIndex, prefix, [&](ByteView key, ByteView) -> Result<bool> {
-    if (key.size() != prefix.size() + 40) return Status::Corruption("case index key malformed");
-    Hash origin;
-    std::copy(key.begin() + static_cast<long>(prefix.size()),
-              key.begin() + static_cast<long>(prefix.size()) + 32, origin.begin());
-    locations.emplace_back(origin, ReadBigEndian64(key.data() + prefix.size() + 32));
+  KH_RETURN_IF_ERROR(txn.ScanKeys(Table::kCaseIndex, prefix, [&](ByteView key) -> Result<bool> {
+    if (key.size() != prefix.size() + 8) return Status::Corruption("case index key malformed");
+    KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodeCaseRecord(key));
+    locations.emplace_back(at.origin, at.index);
     return true;
   }));
-  if (locations.empty()) return Status::NotFound("no entry of case " + request.case_id + " is held here");
+  if (locations.empty()) {
+    return Status::NotFound("no entry of case " + request.case_id + " in this node's log");
+  }
 
   KH_ASSIGN_OR_RETURN(Witnesses witnesses, LoadWitnesses(txn, local, request.local_cosigner_vkey));
   BundlePlan plan;

@@ -5,6 +5,7 @@
 
 #include "khronika/bundle/bundle.h"
 #include "khronika/bundle/bundle_paths.h"
+#include "khronika/schemas/text.h"
 
 namespace khronika::report {
 
@@ -41,6 +42,28 @@ std::string AuthorLabel(const ExportClaims& c, const PublicKey& key) {
   return label;
 }
 
+// True if a text RenderReport shows holds a code point that MarkdownText writes as <U+…>.
+bool ShowsInvisibleCharacters(const ReportFacts& f) {
+  auto hidden = [](std::string_view s) { return FirstInvisibleCodePoint(s).has_value(); };
+  const ExportClaims& c = f.claims;
+  if (hidden(c.case_id) || hidden(c.exported_by) || hidden(c.node_name) || hidden(c.node_id)) {
+    return true;
+  }
+  for (const auto& [key, name] : c.author_names) {
+    if (hidden(name)) return true;
+  }
+  for (const ReportEntry& e : f.entries) {
+    if (hidden(e.entry.kind)) return true;
+    for (const auto& [k, v] : e.entry.metadata) {
+      if (hidden(k) || hidden(v)) return true;
+    }
+    for (const FileManifest& m : e.manifests) {
+      if (hidden(m.name) || hidden(m.media_type)) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string UtcTime(int64_t ms) {
@@ -54,39 +77,20 @@ std::string UtcTime(int64_t ms) {
 
 std::string MarkdownText(std::string_view s) {
   std::string out;
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
+  // Invisible and text-direction characters first become "<U+202E>" (the one rule, in
+  // khronika/schemas/text.h), whose '<' and '>' are then escaped like any other.
+  for (char ch : ShowInvisible(s)) {
+    unsigned char c = static_cast<unsigned char>(ch);
     if (c < 0x20 || c == 0x7f) {
       out += "\xEF\xBF\xBD";
-      ++i;
       continue;
     }
-    if (c < 0x80) {
-      // Values never start a line here, so list and heading markers need no escape; these do
-      // anywhere: emphasis, code, links, HTML, tables.
-      if (std::string_view("\\`*_[]<>#|~").find(static_cast<char>(c)) !=
-          std::string_view::npos) {
-        out += '\\';
-      }
-      out += static_cast<char>(c);
-      ++i;
-      continue;
+    // Values never start a line here, so list and heading markers need no escape; these do
+    // anywhere: emphasis, code, links, HTML, tables.
+    if (c < 0x80 && std::string_view("\\`*_[]<>#|~").find(ch) != std::string_view::npos) {
+      out += '\\';
     }
-    // Multi-byte UTF-8 (already validated where it came from): drop C1 controls and the
-    // bidirectional and zero-width format characters that could disguise the text.
-    size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-    std::string_view seq = s.substr(i, len);
-    uint32_t cp = 0;
-    if (len == 2 && seq.size() == 2) cp = ((c & 0x1F) << 6) | (seq[1] & 0x3F);
-    if (len == 3 && seq.size() == 3) {
-      cp = ((c & 0x0F) << 12) | ((seq[1] & 0x3F) << 6) | (seq[2] & 0x3F);
-    }
-    bool hidden = (cp >= 0x80 && cp < 0xA0) || (cp >= 0x200B && cp <= 0x200F) ||
-                  (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069) ||
-                  cp == 0xFEFF;
-    out += hidden ? std::string("\xEF\xBF\xBD") : std::string(seq);
-    i += len;
+    out += ch;
   }
   return out;
 }
@@ -211,6 +215,12 @@ std::string RenderReport(const ReportFacts& f) {
   if (!c.author_names.empty()) {
     r += "Author names are those registered on the exporting node; the keys are what the "
          "signatures prove.\n";
+  }
+  if (ShowsInvisibleCharacters(f)) {
+    r += "\nSome values above hold characters that are invisible or change the direction of the "
+         "text around them; they are written out as \\<U+…\\> with their Unicode code point (for "
+         "example \\<U+202E\\>, RIGHT-TO-LEFT OVERRIDE). The signed values are unchanged, byte for "
+         "byte, in each entry's `entry.bin` and `entry.json`.\n";
   }
   return r;
 }

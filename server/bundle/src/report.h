@@ -52,8 +52,10 @@ nlohmann::json IndexJson(const ReportFacts& facts);
 Result<ExportClaims> ClaimsFromIndex(std::string_view json_text);
 std::string RenderReport(const ReportFacts& facts);
 
-// Text safe to put in Markdown: control and format characters become U+FFFD, and the characters
-// Markdown gives meaning are escaped, so a file name or metadata value cannot restyle the report.
+// Text safe to put in Markdown: invisible and text-direction characters (kInvisibleCodePoints in
+// khronika/schemas/text.h) are written out as <U+202E>, other control characters become U+FFFD,
+// and the characters Markdown gives meaning are escaped, so a file name or metadata value can
+// neither restyle the report nor hide or reorder its own text.
 std::string MarkdownText(std::string_view s);
 std::string UtcTime(int64_t ms);
 

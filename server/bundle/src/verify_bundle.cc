@@ -117,6 +117,13 @@ class Verifier {
       auto& v = by_origin[origin];
       if (v.empty() || v.back() != index) v.push_back(index);
     }
+    // A case belongs to the one log that created it: entries that another node logged under the
+    // same case id are not part of it, however well they verify on their own.
+    if (by_origin.size() > 1) {
+      Problem("entries/", "holds entries of " + std::to_string(by_origin.size()) +
+                              " logs: a case belongs to the one log that created it, so a bundle "
+                              "of a case holds that log's records only");
+    }
     for (auto& [origin, indexes] : by_origin) {
       std::sort(indexes.begin(), indexes.end());
       indexes.erase(std::unique(indexes.begin(), indexes.end()), indexes.end());

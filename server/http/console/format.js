@@ -70,6 +70,43 @@ export async function sha256Hex(bytes) {
   return toHex(await sha256(bytes));
 }
 
+// ---- text people read ----
+
+// Code points that are invisible or reorder the text around them: a copy of kInvisibleCodePoints
+// in schemas/include/khronika/schemas/text.h (read the reasons there), which
+// tests/browser/format_test.mjs compares with this one. Change both together.
+export const INVISIBLE_CODE_POINTS = [
+  [0x0080, 0x009F],
+  [0x00AD, 0x00AD],
+  [0x061C, 0x061C],
+  [0x115F, 0x1160],
+  [0x200B, 0x200B],
+  [0x200E, 0x200F],
+  [0x202A, 0x202E],
+  [0x2060, 0x206F],
+  [0x3164, 0x3164],
+  [0xFEFF, 0xFEFF],
+  [0xFFA0, 0xFFA0],
+  [0xFFF9, 0xFFFB],
+  [0xE0000, 0xE007F],
+];
+
+export function isInvisibleCodePoint(cp) {
+  return INVISIBLE_CODE_POINTS.some(([first, last]) => cp >= first && cp <= last);
+}
+
+// A submitter's text as a person should see it: each invisible or text-direction code point
+// written out as "<U+202E>" (ShowInvisible in text.h does the same for the CLI and REPORT.md).
+// The signed bytes are not changed; only what is shown.
+export function showInvisible(text) {
+  let out = '';
+  for (const ch of String(text)) {
+    const cp = ch.codePointAt(0);
+    out += isInvisibleCodePoint(cp) ? `<U+${cp.toString(16).toUpperCase().padStart(4, '0')}>` : ch;
+  }
+  return out;
+}
+
 // ---- canonical objects (format.md sections 1-7) ----
 
 class Reader {

@@ -1,10 +1,12 @@
 // The console's three views: cases (lawyers), logs (auditors), node (operators). Everything is
 // built with DOM calls and textContent, never from HTML strings, so nothing a submitter wrote
-// (file names, metadata) can become markup.
+// (file names, metadata) can become markup; and what a submitter wrote is shown through
+// showInvisible, so an invisible or text-direction character (U+202E...) is written out as
+// <U+202E> instead of hiding or reordering the text.
 import {
   checkFileBytes, fromHex, parseCheckpointNote, parseEntry, parseManifest, parseRecord,
-  leafHash, sha256Hex, toHex, verifyCheckpointSignature, verifyCosignature, verifyEntrySignature,
-  verifyInclusion,
+  leafHash, sha256Hex, showInvisible, toHex, verifyCheckpointSignature, verifyCosignature,
+  verifyEntrySignature, verifyInclusion,
 } from './format.js';
 
 // ---- DOM helpers ----
@@ -87,7 +89,7 @@ function message(kind, ...children) {
 
 function saveBlob(blob, name) {
   const url = URL.createObjectURL(blob);
-  const a = h('a', { href: url, download: name, class: 'button secondary' }, `Save ${name}`);
+  const a = h('a', { href: url, download: name, class: 'button secondary' }, `Save ${showInvisible(name)}`);
   return a;
 }
 
@@ -97,7 +99,7 @@ export async function renderCases(ctx, view) {
   const { cases } = await ctx.api('/v1/cases');
   view.append(h('h1', { text: 'Your cases' }));
   if (ctx.session.all_cases) {
-    view.append(h('p', { class: 'muted', text: 'This token may read every case held by this node.' }));
+    view.append(h('p', { class: 'muted', text: 'This token may read every case recorded by this node.' }));
   }
   if (cases.length === 0) {
     view.append(message('', 'There are no cases to show. If you expected some, ask the node\'s operator which cases your token covers.'));
@@ -106,12 +108,10 @@ export async function renderCases(ctx, view) {
   const rows = cases.map((c) => [
     h('a', { href: `#/cases/${encodeURIComponent(c.case)}` }, c.case),
     String(c.entries),
-    String(c.replicated_entries),
   ]);
   view.append(table([
     { label: 'Case' },
     { label: 'Entries recorded by this node', number: true },
-    { label: 'Entries copied from partner nodes', number: true },
   ], rows));
 }
 
@@ -175,16 +175,17 @@ function renderEntry(ctx, e, witnessed, cosigners) {
         ? h('span', {}, `${cosigners.length} partner organisation${cosigners.length === 1 ? '' : 's'}: `,
           cosigners.map((m, i) => [i ? ', ' : '', hash(m, `node ${m}`)]))
         : 'no partner organisation yet (their nodes cosign after they copy the log)'],
-      meta.length ? ['Details', h('ul', {}, meta.map(([k, v]) => h('li', {}, `${k}: ${v}`)))] : null,
+      meta.length ? ['Details', h('ul', {}, meta.map(([k, v]) => h('li', {}, `${showInvisible(k)}: ${showInvisible(v)}`)))] : null,
     ].filter(Boolean)));
   if (e.files.length) {
     const files = h('ul', { class: 'files', 'aria-label': 'Files' });
     for (const f of e.files) {
+      const name = showInvisible(f.name);
       const result = h('div', { class: 'file-result', 'aria-live': 'polite' });
-      const button = h('button', { type: 'button', class: 'download' }, `Download and check ${f.name}`);
+      const button = h('button', { type: 'button', class: 'download' }, `Download and check ${name}`);
       button.addEventListener('click', () => downloadAndCheck(ctx, e.entry_id, f, button, result));
       files.append(h('li', { class: 'file', 'data-file': f.name },
-        h('strong', {}, f.name), ' ', h('span', { class: 'muted' }, `${f.media_type}, ${fmtBytes(f.size)}`),
+        h('strong', {}, name), ' ', h('span', { class: 'muted' }, `${f.media_type}, ${fmtBytes(f.size)}`),
         facts([['SHA-256 signed by the author', hash(f.sha256)]]),
         button, result));
     }
@@ -200,12 +201,13 @@ async function downloadAndCheck(ctx, entryId, file, button, result) {
   button.disabled = true;
   result.replaceChildren();
   const steps = h('ol', { class: 'steps' });
-  const progress = h('progress', { max: String(Math.max(1, file.size)), value: '0', 'aria-label': `Download of ${file.name}` });
+  const shownName = showInvisible(file.name);
+  const progress = h('progress', { max: String(Math.max(1, file.size)), value: '0', 'aria-label': `Download of ${shownName}` });
   const verdict = h('div', { class: 'verdict-slot' });
   result.append(verdict, steps, progress);
   const step = (text, kind = '') => steps.append(h('li', { class: kind }, text));
   const fail = (why) => {
-    verdict.replaceChildren(message('failed', h('span', { class: 'verdict' }, `✗ Not verified: ${file.name}`), h('br'), why));
+    verdict.replaceChildren(message('failed', h('span', { class: 'verdict' }, `✗ Not verified: ${shownName}`), h('br'), why));
     progress.remove();
   };
   try {
@@ -225,9 +227,9 @@ async function downloadAndCheck(ctx, entryId, file, button, result) {
     const manifestBytes = fromHex(m.manifest_hex);
     if (await sha256Hex(manifestBytes) !== file.manifest_id) return fail('the file\'s description does not match the one the author signed.');
     const manifest = parseManifest(manifestBytes);
-    step(`The author signed this description of the file: ${manifest.name}, ${fmtBytes(manifest.size)}, SHA-256 ${manifest.sha256}.`);
+    step(`The author signed this description of the file: ${showInvisible(manifest.name)}, ${fmtBytes(manifest.size)}, SHA-256 ${manifest.sha256}.`);
 
-    const bytes = await ctx.download(`/v1/files/${file.manifest_id}/content`, manifest.size, (n) => {
+    const bytes = await ctx.download(`/v1/entries/${entryId}/files/${file.manifest_id}/content`, manifest.size, (n) => {
       progress.value = n;
     });
     step(`Downloaded ${fmtBytes(bytes.length)}.`);
@@ -240,7 +242,7 @@ async function downloadAndCheck(ctx, entryId, file, button, result) {
       : `Each of its ${manifest.chunks.length} pieces of 1 MiB, and the whole file, have the SHA-256 the author signed.`);
     progress.remove();
     verdict.replaceChildren(message('verified',
-      h('span', { class: 'verdict' }, `✓ Verified: ${manifest.name}`), h('br'),
+      h('span', { class: 'verdict' }, `✓ Verified: ${showInvisible(manifest.name)}`), h('br'),
       `This is exactly the file the author signed (SHA-256 ${check.sha256}).`, h('br'),
       saveBlob(new Blob([bytes], { type: 'application/octet-stream' }), manifest.name)));
   } catch (e) {
@@ -405,7 +407,7 @@ async function checkInclusion(ctx, log, indexText, result, button) {
 
 export async function renderNode(ctx, view) {
   const [status, access] = await Promise.all([ctx.api('/v1/node/status'), ctx.api('/v1/access-log?limit=50')]);
-  view.append(h('h1', {}, `Node ${status.name}`));
+  view.append(h('h1', {}, `Node ${showInvisible(status.name)}`));
   const used = status.store_used_bytes;
   const map = status.store_map_bytes;
   const scrub = status.last_scrub;

@@ -28,6 +28,8 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kMaxChunkBody = kChunkSize;
+// What is read of a body no route takes, to answer it with its error rather than 413.
+constexpr size_t kUnroutedBody = 64 << 10;
 
 ApiResponse Json(int status, const json& body) {
   ApiResponse r;
@@ -251,13 +253,6 @@ Api::Api(Node& node, GroupCommitter& committer, Metrics& metrics, ApiOptions opt
          Clock& clock)
     : node_(node), committer_(committer), metrics_(metrics), options_(options), clock_(clock) {}
 
-uint64_t Api::BodyLimit(std::string_view method, std::string_view target) const {
-  std::string_view path = target.substr(0, target.find('?'));
-  if (method == "PUT" && path.substr(0, 11) == "/v1/chunks/") return kMaxChunkBody;
-  if (method == "POST") return options_.max_json_body;
-  return 0;
-}
-
 Result<TokenInfo> Api::Authenticate(const ApiRequest& request) const {
   std::string_view auth = request.authorization;
   if (auth.substr(0, 7) != "Bearer ") {
@@ -271,162 +266,245 @@ Result<TokenInfo> Api::Authenticate(const ApiRequest& request) const {
   return out;
 }
 
+// Who may reach a route: anyone, a bearer token, or a configured peer by its pinned TLS
+// certificate (the sync protocol).
+enum class Gate { kOpen, kToken, kPeer };
+// The body a route reads: none, one chunk (1 MiB) or JSON (ApiOptions::max_json_body).
+enum class BodyKind { kNone, kChunk, kJson };
+
+struct Api::RouteContext {
+  const ApiRequest& request;
+  const TokenInfo* token = nullptr;  // for Gate::kToken
+  std::string_view path;
+  std::vector<std::string_view> params;  // the {…} segments of the path, in order
+};
+
+struct Api::RouteSpec {
+  std::string_view method;
+  std::string_view pattern;  // "/v1/entries/{id}": a segment in braces matches any one segment
+  Gate gate;
+  std::optional<Permission> permission;  // for Gate::kToken; none: every role
+  BodyKind body;
+  ApiResponse (*handler)(Api& api, const RouteContext& call);
+};
+
+// The API, one line a route: it drives routing, authentication, permissions, body limits (known
+// from the request head, before any body byte is read) and the route labels of /metrics.
+const std::vector<Api::RouteSpec>& Api::Routes() {
+  using P = Permission;
+  static const std::vector<RouteSpec> routes = {
+      {"GET", "/", Gate::kOpen, {}, BodyKind::kNone,
+       [](Api&, const RouteContext& c) { return ConsoleFile(c.request, c.path); }},
+      {"GET", "/console/{file}", Gate::kOpen, {}, BodyKind::kNone,
+       [](Api&, const RouteContext& c) { return ConsoleFile(c.request, c.path); }},
+      {"GET", "/healthz", Gate::kOpen, {}, BodyKind::kNone,
+       [](Api&, const RouteContext&) { return Json(200, {{"status", "ok"}}); }},
+      {"GET", "/metrics", Gate::kToken, P::kReadMetrics, BodyKind::kNone,
+       [](Api& a, const RouteContext&) { return a.MetricsText(); }},
+      {"POST", "/v1/chunks/missing", Gate::kToken, P::kUpload, BodyKind::kJson,
+       [](Api& a, const RouteContext& c) { return a.ChunksMissing(c.request, *c.token); }},
+      {"PUT", "/v1/chunks/{id}", Gate::kToken, P::kUpload, BodyKind::kChunk,
+       [](Api& a, const RouteContext& c) { return a.PutChunk(c.request, *c.token, c.params[0]); }},
+      {"POST", "/v1/entries", Gate::kToken, P::kUpload, BodyKind::kJson,
+       [](Api& a, const RouteContext& c) { return a.PostEntry(c.request, *c.token); }},
+      {"GET", "/v1/entries/{id}", Gate::kToken, P::kReadEntries, BodyKind::kNone,
+       [](Api& a, const RouteContext& c) { return a.GetEntry(*c.token, c.params[0]); }},
+      {"GET", "/v1/entries/{id}/files/{file}/content", Gate::kToken, P::kReadContent, BodyKind::kNone,
+       [](Api& a, const RouteContext& c) {
+         return a.FileContent(c.request, *c.token, c.params[0], c.params[1]);
+       }},
+      {"GET", "/v1/cases", Gate::kToken, P::kReadEntries, BodyKind::kNone,
+       [](Api& a, const RouteContext& c) { return a.Cases(*c.token); }},
+      {"GET", "/v1/cases/{case}/entries", Gate::kToken, P::kReadEntries, BodyKind::kNone,
+       [](Api& a, const RouteContext& c) { return a.CaseEntries(c.request, *c.token, c.params[0]); }},
+      {"GET", "/v1/cases/{case}/bundle", Gate::kToken, P::kReadContent, BodyKind::kNone,
+       [](Api& a, const RouteContext& c) { return a.CaseBundle(*c.token, c.params[0]); }},
+      {"GET", "/v1/session", Gate::kToken, {}, BodyKind::kNone,
+       [](Api& a, const RouteContext& c) { return a.Session(*c.token); }},
+      {"GET", "/v1/logs", Gate::kToken, P::kReadLog, BodyKind::kNone,
+       [](Api& a, const RouteContext&) { return a.Logs(); }},
+      {"GET", "/v1/logs/{origin}/records", Gate::kToken, P::kReadLog, BodyKind::kNone,
+       [](Api& a, const RouteContext& c) { return a.LogRecords(c.request, c.params[0]); }},
+      {"GET", "/v1/conflicts", Gate::kToken, P::kReadLog, BodyKind::kNone,
+       [](Api& a, const RouteContext&) { return a.Conflicts(); }},
+      {"GET", "/v1/node/status", Gate::kToken, P::kAdminister, BodyKind::kNone,
+       [](Api& a, const RouteContext&) { return a.NodeStatus(); }},
+      {"GET", "/v1/access-log", Gate::kToken, P::kAdminister, BodyKind::kNone,
+       [](Api& a, const RouteContext& c) { return a.AccessLog(c.request); }},
+      // Checkpoints and proofs are hashes and signatures only: every role may check its receipts.
+      {"GET", "/v1/checkpoint", Gate::kToken, {}, BodyKind::kNone,
+       [](Api& a, const RouteContext&) { return a.GetCheckpoint(); }},
+      {"GET", "/v1/checkpoint/witnessed", Gate::kToken, {}, BodyKind::kNone,
+       [](Api& a, const RouteContext&) { return a.WitnessedCheckpoint(); }},
+      {"GET", "/v1/proof/inclusion", Gate::kToken, {}, BodyKind::kNone,
+       [](Api& a, const RouteContext& c) { return a.InclusionProof(c.request); }},
+      {"GET", "/v1/proof/consistency", Gate::kToken, {}, BodyKind::kNone,
+       [](Api& a, const RouteContext& c) { return a.ConsistencyProof(c.request); }},
+      {"GET", "/v1/sync/heads", Gate::kPeer, {}, BodyKind::kNone,
+       [](Api& a, const RouteContext&) { return a.SyncHeads(); }},
+      {"GET", "/v1/sync/consistency", Gate::kPeer, {}, BodyKind::kNone,
+       [](Api& a, const RouteContext& c) { return a.SyncConsistency(c.request); }},
+      {"GET", "/v1/sync/pack", Gate::kPeer, {}, BodyKind::kNone,
+       [](Api& a, const RouteContext& c) { return a.SyncPack(c.request); }},
+      {"POST", "/v1/sync/chunks", Gate::kPeer, {}, BodyKind::kJson,
+       [](Api& a, const RouteContext& c) { return a.SyncChunks(c.request); }},
+      {"POST", "/v1/sync/notify", Gate::kPeer, {}, BodyKind::kJson,
+       [](Api& a, const RouteContext&) { return a.SyncNotify(); }},
+  };
+  return routes;
+}
+
+namespace {
+
+// Whether `parts` (a split path) fits `pattern`; the segments in braces go to *params.
+bool PatternMatches(std::string_view pattern, const std::vector<std::string_view>& parts,
+                    std::vector<std::string_view>* params) {
+  std::vector<std::string_view> want = SplitPath(pattern);
+  if (want.size() != parts.size()) return false;
+  params->clear();
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (!want[i].empty() && want[i].front() == '{') {
+      params->push_back(parts[i]);
+    } else if (want[i] != parts[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string RouteLabel(const Api::RouteSpec& spec);
+
+}  // namespace
+
+// The routes whose pattern fits `path`, the most specific only ("/v1/chunks/missing" is not
+// "/v1/chunks/{id}"), with the path's {…} segments in *params.
+std::vector<const Api::RouteSpec*> Api::MatchRoutes(std::string_view path,
+                                                    std::vector<std::string_view>* params) {
+  const auto parts = SplitPath(path);
+  std::vector<const RouteSpec*> matched;
+  size_t best = 0;
+  std::vector<std::string_view> scratch;
+  for (const RouteSpec& spec : Routes()) {
+    if (!PatternMatches(spec.pattern, parts, &scratch)) continue;
+    const size_t literals = parts.size() - scratch.size();
+    if (matched.empty() || literals > best) {
+      matched.clear();
+      best = literals;
+      *params = scratch;
+    }
+    if (literals == best) matched.push_back(&spec);
+  }
+  return matched;
+}
+
+uint64_t Api::BodyLimit(std::string_view method, std::string_view target) const {
+  std::string_view path = target.substr(0, target.find('?'));
+  std::vector<std::string_view> params;
+  auto matched = MatchRoutes(path, &params);
+  for (const RouteSpec* spec : matched) {
+    if (spec->method != method) continue;
+    switch (spec->body) {
+      case BodyKind::kNone: return 0;
+      case BodyKind::kChunk: return kMaxChunkBody;
+      case BodyKind::kJson: return options_.max_json_body;
+    }
+  }
+  // A request no route takes is answered (401, 404, 405) without its body: read a little of it
+  // so that the answer is that error, not 413.
+  return !matched.empty() || path.substr(0, 4) == "/v1/" ? kUnroutedBody : 0;
+}
+
 ApiResponse Api::Handle(const ApiRequest& request) {
   ApiResponse r = Route(request);
   if (r.route.empty()) r.route = "unmatched";
   return r;
 }
 
+namespace {
+std::string RouteLabel(const Api::RouteSpec& spec) {
+  return std::string(spec.method) + " " + std::string(spec.pattern);
+}
+}  // namespace
+
 ApiResponse Api::Route(const ApiRequest& req) {
   std::string_view target = req.target;
   std::string_view path = target.substr(0, target.find('?'));
-  auto parts = SplitPath(path);
-  const std::string& m = req.method;
-  auto with_route = [](ApiResponse r, const char* route) {
-    r.route = route;
-    return r;
-  };
-
-  if (path == "/" || path.substr(0, 9) == "/console/") return ConsoleFile(req, path);
-  if (path == "/healthz") {
-    if (m != "GET") {
-      ApiResponse r = ErrorResponse(405, "method_not_allowed", "use GET");
-      r.headers.emplace_back("Allow", "GET");
-      return with_route(std::move(r), "GET /healthz");
+  std::vector<std::string_view> params;
+  const std::vector<const RouteSpec*> matched = MatchRoutes(path, &params);
+  // The gate comes first, so that nothing (not even which methods a path takes) is told to
+  // whoever may not pass it. Every route of one path has the same gate.
+  const Gate gate = matched.empty() ? (path.substr(0, 4) == "/v1/" ? Gate::kToken : Gate::kOpen)
+                                    : matched.front()->gate;
+  std::optional<TokenInfo> token;
+  if (gate == Gate::kToken) {
+    auto who = Authenticate(req);
+    if (!who.ok()) {
+      ApiResponse r = who.status().code() == Code::kNotFound || who.status().code() == Code::kPermissionDenied
+                          ? ErrorResponse(401, "unauthorized", who.status().message())
+                          : FromStatus(who.status());
+      r.headers.emplace_back("WWW-Authenticate", "Bearer");
+      r.route = "unauthenticated";
+      return r;
     }
-    return with_route(Json(200, {{"status", "ok"}}), "GET /healthz");
+    token = std::move(who).value();
+  } else if (gate == Gate::kPeer) {
+    std::optional<Peer> peer;
+    Status st = node_.store().View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(peer, PeerByCertificate(txn, req.peer_cert_sha256));
+      return Status::Ok();
+    });
+    if (!st.ok()) return FromStatus(st);
+    if (!peer) {
+      ApiResponse r = ErrorResponse(403, "forbidden",
+                                    "sync is only for configured peers presenting their pinned certificate");
+      r.route = "unauthenticated";
+      return r;
+    }
   }
-  if (parts.empty() || (parts[0] != "v1" && path != "/metrics")) {
-    return ErrorResponse(404, "not_found", "no such endpoint: " + std::string(path));
+  if (matched.empty()) return ErrorResponse(404, "not_found", "no such endpoint: " + std::string(path));
+  const RouteSpec* spec = nullptr;
+  std::string allow;
+  for (const RouteSpec* m : matched) {
+    if (m->method == req.method) spec = m;
+    allow += (allow.empty() ? "" : ", ") + std::string(m->method);
   }
-
-  // Peers authenticate by their pinned TLS certificate, not by token.
-  if (parts.size() == 3 && parts[1] == "sync") {
-    return with_route(Sync(req, parts[2]), "sync");
-  }
-
-  // Everything below needs a token.
-  auto who = Authenticate(req);
-  if (!who.ok()) {
-    ApiResponse r = who.status().code() == Code::kNotFound || who.status().code() == Code::kPermissionDenied
-                        ? ErrorResponse(401, "unauthorized", who.status().message())
-                        : FromStatus(who.status());
-    r.headers.emplace_back("WWW-Authenticate", "Bearer");
-    r.route = "unauthenticated";
+  if (!spec) {
+    ApiResponse r = ErrorResponse(405, "method_not_allowed", "use " + allow);
+    r.headers.emplace_back("Allow", allow);
+    r.route = RouteLabel(*matched.front());
     return r;
   }
-  const TokenInfo& t = *who;
-  auto need = [&](Permission p) { return RoleAllows(t.role, p); };
-  auto forbidden = [&](const char* route) {
-    return with_route(ErrorResponse(403, "forbidden",
-                                    std::string("tokens of role ") + RoleName(t.role) +
-                                        " may not use this endpoint"),
-                      route);
-  };
-  auto method_is = [&](const char* expected, const char* route) -> std::optional<ApiResponse> {
-    if (m == expected) return std::nullopt;
-    ApiResponse r = ErrorResponse(405, "method_not_allowed", std::string("use ") + expected);
-    r.headers.emplace_back("Allow", expected);
-    r.route = route;
+  if (spec->permission && !RoleAllows(token->role, *spec->permission)) {
+    ApiResponse r = ErrorResponse(403, "forbidden", std::string("tokens of role ") + RoleName(token->role) +
+                                                        " may not use this endpoint");
+    r.route = RouteLabel(*spec);
     return r;
-  };
-  // A route that takes one method and needs one permission: checked in that order, then run.
-  auto guarded = [&](const char* method, const char* route, Permission p,
-                     const auto& run) -> ApiResponse {
-    if (auto r = method_is(method, route)) return *r;
-    if (!need(p)) return forbidden(route);
-    return with_route(run(), route);
-  };
-
-  if (path == "/metrics") {
-    if (auto r = method_is("GET", "GET /metrics")) return *r;
-    if (t.role != Role::kAdmin && t.role != Role::kAuditor) return forbidden("GET /metrics");
-    return with_route(MetricsText(), "GET /metrics");
   }
-  size_t n = parts.size();
-  if (n == 3 && parts[1] == "chunks" && parts[2] == "missing") {
-    return guarded("POST", "POST /v1/chunks/missing", Permission::kUpload,
-                   [&] { return ChunksMissing(req, t); });
-  }
-  if (n == 3 && parts[1] == "chunks") {
-    return guarded("PUT", "PUT /v1/chunks/{id}", Permission::kUpload,
-                   [&] { return PutChunk(req, t, parts[2]); });
-  }
-  if (n == 2 && parts[1] == "entries") {
-    return guarded("POST", "POST /v1/entries", Permission::kUpload,
-                   [&] { return PostEntry(req, t); });
-  }
-  if (n == 3 && parts[1] == "entries") {
-    return guarded("GET", "GET /v1/entries/{id}", Permission::kReadEntries,
-                   [&] { return GetEntry(t, parts[2]); });
-  }
-  if (n == 4 && parts[1] == "cases" && parts[3] == "entries") {
-    return guarded("GET", "GET /v1/cases/{case}/entries", Permission::kReadEntries,
-                   [&] { return CaseEntries(req, t, parts[2]); });
-  }
-  if (n == 4 && parts[1] == "cases" && parts[3] == "bundle") {
-    return guarded("GET", "GET /v1/cases/{case}/bundle", Permission::kReadContent,
-                   [&] { return CaseBundle(t, parts[2]); });
-  }
-  if (n == 4 && parts[1] == "files" && parts[3] == "content") {
-    return guarded("GET", "GET /v1/files/{id}/content", Permission::kReadContent,
-                   [&] { return FileContent(req, t, parts[2]); });
-  }
-  if (n == 2 && parts[1] == "session") {
-    if (auto r = method_is("GET", "GET /v1/session")) return *r;
-    return with_route(Session(t), "GET /v1/session");
-  }
-  if (n == 2 && parts[1] == "cases") {
-    return guarded("GET", "GET /v1/cases", Permission::kReadEntries, [&] { return Cases(t); });
-  }
-  if (n == 2 && parts[1] == "logs") {
-    return guarded("GET", "GET /v1/logs", Permission::kReadLog, [&] { return Logs(); });
-  }
-  if (n == 2 && parts[1] == "conflicts") {
-    return guarded("GET", "GET /v1/conflicts", Permission::kReadLog, [&] { return Conflicts(); });
-  }
-  if (n == 3 && parts[1] == "node" && parts[2] == "status") {
-    return guarded("GET", "GET /v1/node/status", Permission::kAdminister,
-                   [&] { return NodeStatus(); });
-  }
-  if (n == 2 && parts[1] == "access-log") {
-    return guarded("GET", "GET /v1/access-log", Permission::kAdminister,
-                   [&] { return AccessLog(req); });
-  }
-  // Checkpoints and proofs are hashes and signatures only: every role may check its receipts.
-  if (n == 2 && parts[1] == "checkpoint") {
-    if (auto r = method_is("GET", "GET /v1/checkpoint")) return *r;
-    return with_route(GetCheckpoint(), "GET /v1/checkpoint");
-  }
-  if (n == 3 && parts[1] == "checkpoint" && parts[2] == "witnessed") {
-    if (auto r = method_is("GET", "GET /v1/checkpoint/witnessed")) return *r;
-    return with_route(WitnessedCheckpoint(), "GET /v1/checkpoint/witnessed");
-  }
-  if (n == 3 && parts[1] == "proof" && parts[2] == "inclusion") {
-    if (auto r = method_is("GET", "GET /v1/proof/inclusion")) return *r;
-    return with_route(InclusionProof(req), "GET /v1/proof/inclusion");
-  }
-  if (n == 3 && parts[1] == "proof" && parts[2] == "consistency") {
-    if (auto r = method_is("GET", "GET /v1/proof/consistency")) return *r;
-    return with_route(ConsistencyProof(req), "GET /v1/proof/consistency");
-  }
-  if (n == 4 && parts[1] == "logs" && parts[3] == "records") {
-    return guarded("GET", "GET /v1/logs/{origin}/records", Permission::kReadLog,
-                   [&] { return LogRecords(req, parts[2]); });
-  }
-  return ErrorResponse(404, "not_found", "no such endpoint: " + std::string(path));
+  ApiResponse r = spec->handler(*this, RouteContext{req, token ? &*token : nullptr, path, params});
+  if (r.route.empty()) r.route = RouteLabel(*spec);
+  return r;
 }
 
-ApiResponse Api::ChunksMissing(const ApiRequest& r, const TokenInfo&) {
+ApiResponse Api::ChunksMissing(const ApiRequest& r, const TokenInfo& who) {
   auto body = ParseJsonBody(r.body, options_.max_json_depth);
   if (!body.ok()) return FromStatus(body.status());
+  const bool has_case = body->is_object() && body->contains("case");
   if (!body->is_object() || !body->contains("ids") || !(*body)["ids"].is_array() ||
-      body->size() != 1) {
-    return ErrorResponse(400, "bad_request", "body must be {\"ids\": [chunk ids]}");
+      body->size() != (has_case ? 2u : 1u) || (has_case && !(*body)["case"].is_string())) {
+    return ErrorResponse(400, "bad_request", "body must be {\"ids\": [chunk ids], \"case\": case id}");
   }
   const json& ids = (*body)["ids"];
   if (ids.size() > options_.max_missing_query) {
     return ErrorResponse(413, "payload_too_large", "at most 65536 ids per request");
+  }
+  std::string case_id;
+  if (has_case) {
+    case_id = (*body)["case"].get<std::string>();
+    Status valid = ValidateCaseId(case_id);
+    if (!valid.ok()) return FromStatus(valid);
+    if (!who.AllowsCase(case_id)) {
+      return ErrorResponse(403, "forbidden", "this token may not submit to case " + case_id);
+    }
   }
   std::vector<Hash> hashes;
   for (const json& v : ids) {
@@ -435,11 +513,19 @@ ApiResponse Api::ChunksMissing(const ApiRequest& r, const TokenInfo&) {
     if (!h.ok()) return ErrorResponse(400, "bad_request", h.status().message());
     hashes.push_back(*h);
   }
+  // Only what this token may name in a submission counts as held: chunks it uploaded itself, and
+  // chunks already logged in the case it names. Whatever else the node holds is "missing", so
+  // the answer reveals nothing about other cases' files.
   json missing = json::array();
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
     for (const Hash& h : hashes) {
-      KH_ASSIGN_OR_RETURN(bool present, txn.Contains(Table::kChunks, h));
-      if (!present) missing.push_back(ToHex(h));
+      bool held = false;
+      if (has_case) {
+        KH_ASSIGN_OR_RETURN(held, ChunkSuppliedFor(txn, node_.id(), case_id, who.id, h));
+      } else {
+        KH_ASSIGN_OR_RETURN(held, txn.Contains(Table::kUploads, keys::Upload(txn, who.id, h)));
+      }
+      if (!held) missing.push_back(ToHex(h));
     }
     return Status::Ok();
   });
@@ -447,7 +533,7 @@ ApiResponse Api::ChunksMissing(const ApiRequest& r, const TokenInfo&) {
   return Json(200, {{"missing", missing}});
 }
 
-ApiResponse Api::PutChunk(const ApiRequest& r, const TokenInfo&, std::string_view id_text) {
+ApiResponse Api::PutChunk(const ApiRequest& r, const TokenInfo& who, std::string_view id_text) {
   auto id = PathId(id_text, "chunk id");
   if (!id.ok()) return FromStatus(id.status());
   if (r.body.size() > kMaxChunkBody) {
@@ -456,16 +542,21 @@ ApiResponse Api::PutChunk(const ApiRequest& r, const TokenInfo&, std::string_vie
   if (ChunkId(AsBytes(r.body)) != *id) {
     return ErrorResponse(422, "hash_mismatch", "the body's SHA-256 is not the chunk id");
   }
+  // The chunk is written whether or not the node held it, and the answer is always the same, so
+  // that an upload cannot be used to learn what other cases hold. The upload is noted for this
+  // token: its submissions may now name the chunk.
   bool created = false;
   Status st = node_.store().Update([&](WriteTxn& txn) -> Status {
     KH_ASSIGN_OR_RETURN(bool present, txn.Contains(Table::kChunks, *id));
-    if (present) return Status::Ok();
-    created = true;
-    return txn.Put(Table::kChunks, *id, AsBytes(r.body));
+    created = !present;
+    KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, *id, AsBytes(r.body)));
+    Bytes when;
+    AppendBigEndian64(when, static_cast<uint64_t>(clock_.NowMs()));
+    return txn.Put(Table::kUploads, keys::Upload(txn, who.id, *id), when);
   });
   if (!st.ok()) return FromStatus(st);
   if (created) metrics_.AddBytesStored(r.body.size());
-  return Json(created ? 201 : 200, {{"id", ToHex(*id)}, {"stored", created}});
+  return Json(201, {{"id", ToHex(*id)}, {"stored", true}});
 }
 
 ApiResponse Api::PostEntry(const ApiRequest& r, const TokenInfo& who) {
@@ -490,6 +581,7 @@ ApiResponse Api::PostEntry(const ApiRequest& r, const TokenInfo& who) {
   if (!who.AllowsCase(s.entry.case_id)) {
     return ErrorResponse(403, "forbidden", "this token may not submit to case " + s.entry.case_id);
   }
+  s.uploader = who.id;
   Hash entry_id = ObjectId(Encode(s.entry));
   auto restoring = RestorePending(node_.store());
   if (!restoring.ok()) return FromStatus(restoring.status());
@@ -524,19 +616,35 @@ ApiResponse Api::PostEntry(const ApiRequest& r, const TokenInfo& who) {
   return Json(201, ReceiptJson(*receipt, node_.key().public_key()));
 }
 
+namespace {
+
+// The entry `id` if it is in this node's own log and `who` may read its case. Any other case,
+// another origin's log (a partner's copy) and no such entry all get the same NotFound, so a
+// token learns nothing about entries it may not read.
+Result<LoggedEntry> ReadableEntry(const ReadTxn& txn, const Hash& own, const TokenInfo& who,
+                                  const Hash& id) {
+  const Status none = Status::NotFound("no entry " + ToHex(id) + " that this token may read");
+  KH_ASSIGN_OR_RETURN(auto location, txn.Get(Table::kEntryIndex, id));
+  if (!location) return none;
+  KH_ASSIGN_OR_RETURN(keys::Position where, keys::DecodePosition(*location));
+  if (where.origin != own) return none;
+  KH_ASSIGN_OR_RETURN(LoggedEntry logged, ReadLoggedEntry(txn, where.origin, where.index));
+  if (logged.record.entry_id != id || ObjectId(logged.entry_bytes) != id) {
+    return Status::Corruption("entry " + ToHex(id) + " is damaged: run khronika verify");
+  }
+  if (!who.AllowsCase(logged.entry.case_id)) return none;
+  return logged;
+}
+
+}  // namespace
+
 ApiResponse Api::GetEntry(const TokenInfo& who, std::string_view id_text) {
   auto id = PathId(id_text, "entry id");
   if (!id.ok()) return FromStatus(id.status());
   json out;
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(auto location, txn.Get(Table::kEntryIndex, *id));
-    KH_ASSIGN_OR_RETURN(auto eb, txn.Get(Table::kObjects, *id));
-    if (!location || !eb) return Status::NotFound("no entry " + ToHex(*id));
-    if (ObjectId(*eb) != *id) return Status::Corruption("entry " + ToHex(*id) + " is damaged");
-    KH_ASSIGN_OR_RETURN(Entry e, DecodeEntry(*eb));
-    if (!who.AllowsCase(e.case_id)) {
-      return Status::PermissionDenied("this token may not read case " + e.case_id);
-    }
+    KH_ASSIGN_OR_RETURN(LoggedEntry logged, ReadableEntry(txn, node_.id(), who, *id));
+    const Entry& e = logged.entry;
     json manifests = json::array();
     for (const Hash& mid : e.manifests) {
       KH_ASSIGN_OR_RETURN(auto mb, txn.Get(Table::kObjects, mid));
@@ -544,20 +652,15 @@ ApiResponse Api::GetEntry(const TokenInfo& who, std::string_view id_text) {
       KH_ASSIGN_OR_RETURN(FileManifest m, DecodeManifest(*mb));
       manifests.push_back({{"id", ToHex(mid)}, {"manifest", ToJson(m)}, {"manifest_hex", ToHex(*mb)}});
     }
-    Hash origin;
-    std::copy(location->begin(), location->begin() + 32, origin.begin());
-    uint64_t index = ReadBigEndian64(location->data() + 32);
-    KH_ASSIGN_OR_RETURN(auto rec, txn.Get(Table::kRecords, keys::Record(origin, index)));
-    if (!rec) return Status::Corruption("record " + std::to_string(index) + " is missing");
     out = {{"entry_id", ToHex(*id)},
            {"entry", ToJson(e)},
-           {"entry_hex", ToHex(*eb)},
+           {"entry_hex", ToHex(logged.entry_bytes)},
            {"manifests", manifests},
            {"record",
-            {{"origin", ToHex(origin)},
-             {"index", index},
-             {"record_hex", ToHex(*rec)},
-             {"leaf_hash", ToHex(LeafHash(*rec))}}}};
+            {{"origin", ToHex(logged.record.origin)},
+             {"index", logged.record.index},
+             {"record_hex", ToHex(logged.record_bytes)},
+             {"leaf_hash", ToHex(LeafHash(logged.record_bytes))}}}};
     return Status::Ok();
   });
   if (!st.ok()) return FromStatus(st);
@@ -586,7 +689,8 @@ ApiResponse Api::CaseEntries(const ApiRequest& r, const TokenInfo& who, std::str
     if (after && *after == std::numeric_limits<uint64_t>::max()) return Status::Ok();
     Bytes start = after ? keys::CaseRecord(txn, case_id, origin, *after + 1) : prefix;
     return txn.Scan(Table::kCaseIndex, prefix, [&](ByteView key, ByteView) -> Result<bool> {
-      uint64_t index = ReadBigEndian64(key.data() + key.size() - 8);
+      KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodeCaseRecord(key));
+      const uint64_t index = at.index;
       if (entries.size() == page) {
         next = entries.back()["index"].get<uint64_t>();
         return false;
@@ -620,37 +724,30 @@ ApiResponse Api::CaseEntries(const ApiRequest& r, const TokenInfo& who, std::str
   return Json(200, out);
 }
 
-ApiResponse Api::FileContent(const ApiRequest& r, const TokenInfo& who, std::string_view id_text) {
+ApiResponse Api::FileContent(const ApiRequest& r, const TokenInfo& who, std::string_view entry_text,
+                             std::string_view id_text) {
+  auto entry_id = PathId(entry_text, "entry id");
+  if (!entry_id.ok()) return FromStatus(entry_id.status());
   auto id = PathId(id_text, "file id");
   if (!id.ok()) return FromStatus(id.status());
+  // A file is read only through an entry of this log that the token may read and that names
+  // it: the case on record is that entry's.
   FileManifest manifest;
   std::string allowed_case;
-  bool exists = false;
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(LoggedEntry logged, ReadableEntry(txn, node_.id(), who, *entry_id));
+    const auto& named = logged.entry.manifests;
+    if (std::find(named.begin(), named.end(), *id) == named.end()) {
+      return Status::NotFound("entry " + ToHex(*entry_id) + " has no file " + ToHex(*id));
+    }
     KH_ASSIGN_OR_RETURN(auto mb, txn.Get(Table::kObjects, *id));
-    if (!mb) return Status::Ok();
+    if (!mb) return Status::Corruption("manifest " + ToHex(*id) + " is missing");
     if (ObjectId(*mb) != *id) return Status::Corruption("manifest " + ToHex(*id) + " is damaged");
     KH_ASSIGN_OR_RETURN(manifest, DecodeManifest(*mb));
-    // A file may belong to entries of several cases; the token needs one of them.
-    return txn.Scan(Table::kManifestEntries, *id, [&](ByteView key, ByteView) -> Result<bool> {
-      Hash entry_id;
-      std::copy(key.begin() + 32, key.end(), entry_id.begin());
-      KH_ASSIGN_OR_RETURN(auto eb, txn.Get(Table::kObjects, entry_id));
-      if (!eb) return true;
-      KH_ASSIGN_OR_RETURN(Entry e, DecodeEntry(*eb));
-      exists = true;
-      if (who.AllowsCase(e.case_id)) {
-        allowed_case = e.case_id;
-        return false;
-      }
-      return true;
-    });
+    allowed_case = logged.entry.case_id;
+    return Status::Ok();
   });
   if (!st.ok()) return FromStatus(st);
-  if (!exists) return ErrorResponse(404, "not_found", "no file " + ToHex(*id));
-  if (allowed_case.empty()) {
-    return ErrorResponse(403, "forbidden", "this token may not read the cases holding this file");
-  }
   uint64_t begin = 0, end = manifest.size;
   RangeResult range = ParseRange(r.range, manifest.size, &begin, &end);
   if (range == RangeResult::kUnsatisfiable) {
@@ -746,57 +843,45 @@ ApiResponse Api::Session(const TokenInfo& who) {
   return Json(200, out);
 }
 
-// The cases the token may read, with how many records of each this node holds: in its own log
-// (what GET /v1/cases/{case}/entries lists) and in the members' logs it keeps (what a court
-// bundle adds). A token limited to cases sees exactly those, held here or not.
+// The cases of this node's own log that the token may read, with how many records each has. A
+// case belongs to the log that created it: entries that partners logged under the same name are
+// theirs, not this case's, and are not counted. A token limited to cases sees exactly those,
+// held here or not.
 ApiResponse Api::Cases(const TokenInfo& who) {
-  struct Count {
-    uint64_t own = 0, others = 0;
-  };
-  std::map<std::string, Count> counts;
+  std::map<std::string, uint64_t> counts;
   const Hash own = node_.id();
-  // Case index keys are Blind(case id) || 0x00 || origin (32) || index (8): in an encrypted
-  // store the case id is a keyed hash, so a case's name is read from one of its entries.
-  auto tally = [&](ByteView key, Count& c) {
-    (std::equal(own.begin(), own.end(), key.end() - 40) ? c.own : c.others) += 1;
-  };
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
     if (!who.cases.empty()) {
       for (const std::string& case_id : who.cases) {
-        Count& c = counts[case_id];
-        KH_RETURN_IF_ERROR(txn.Scan(Table::kCaseIndex, keys::CaseIdPrefix(txn, case_id),
-                                    [&](ByteView key, ByteView) -> Result<bool> {
-                                      if (key.size() < 41) return Status::Corruption("a case index key is too short");
-                                      tally(key, c);
-                                      return true;
-                                    }));
+        uint64_t& n = counts[case_id];
+        KH_RETURN_IF_ERROR(txn.ScanKeys(Table::kCaseIndex, keys::CasePrefix(txn, case_id, own),
+                                        [&](ByteView) -> Result<bool> {
+                                          ++n;
+                                          return true;
+                                        }));
       }
       return Status::Ok();
     }
+    // Index keys are Blind(case id) || 0x00 || origin || index: in an encrypted store the case id
+    // is a keyed hash, so a case's name is read from one of its entries.
     Bytes blind;
-    Count* current = nullptr;
-    return txn.Scan(Table::kCaseIndex, {}, [&](ByteView key, ByteView) -> Result<bool> {
-      if (key.size() < 42 || key[key.size() - 41] != 0) {
-        return Status::Corruption("a case index key has the wrong form");
-      }
+    uint64_t* current = nullptr;
+    return txn.ScanKeys(Table::kCaseIndex, {}, [&](ByteView key) -> Result<bool> {
+      KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodeCaseRecord(key));
+      if (at.origin != own) return true;
       ByteView prefix = key.subspan(0, key.size() - 41);
       if (!current || !std::equal(prefix.begin(), prefix.end(), blind.begin(), blind.end())) {
         blind.assign(prefix.begin(), prefix.end());
-        Hash origin;
-        std::copy(key.end() - 40, key.end() - 8, origin.begin());
-        uint64_t index = ReadBigEndian64(key.data() + key.size() - 8);
-        KH_ASSIGN_OR_RETURN(LoggedEntry logged, ReadLoggedEntry(txn, origin, index));
+        KH_ASSIGN_OR_RETURN(LoggedEntry logged, ReadLoggedEntry(txn, at.origin, at.index));
         current = &counts[logged.entry.case_id];
       }
-      tally(key, *current);
+      ++*current;
       return true;
     });
   });
   if (!st.ok()) return FromStatus(st);
   json list = json::array();
-  for (const auto& [case_id, n] : counts) {
-    list.push_back({{"case", case_id}, {"entries", n.own}, {"replicated_entries", n.others}});
-  }
+  for (const auto& [case_id, n] : counts) list.push_back({{"case", case_id}, {"entries", n}});
   return Json(200, {{"cases", list}});
 }
 
@@ -848,13 +933,7 @@ ApiResponse Api::GetCheckpoint() {
 ApiResponse Api::WitnessedCheckpoint() {
   json out = nullptr;
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
-    std::vector<uint64_t> sizes;
-    KH_RETURN_IF_ERROR(txn.Scan(Table::kCosignatures, node_.id(), [&](ByteView key, ByteView) -> Result<bool> {
-      if (key.size() >= 40) sizes.push_back(ReadBigEndian64(key.data() + 32));
-      return true;
-    }));
-    std::sort(sizes.begin(), sizes.end());
-    sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
+    KH_ASSIGN_OR_RETURN(std::vector<uint64_t> sizes, CosignedSizes(txn, node_.id()));
     for (auto it = sizes.rbegin(); it != sizes.rend(); ++it) {
       KH_ASSIGN_OR_RETURN(auto cosigs, VerifiedCosignatures(txn, node_.id(), *it));
       if (cosigs.empty()) continue;
@@ -941,94 +1020,96 @@ ApiResponse Api::LogRecords(const ApiRequest& r, std::string_view origin_text) {
   return Json(200, out);
 }
 
-ApiResponse Api::Sync(const ApiRequest& r, std::string_view what) {
-  std::optional<Peer> peer;
+namespace {
+
+Result<Hash> OriginParam(const std::map<std::string, std::string>& query) {
+  auto it = query.find("origin");
+  if (it == query.end()) return Status::InvalidArgument("query parameter origin is required");
+  return ParseHashHex(it->second);
+}
+
+ApiResponse Binary(Bytes body) {
+  ApiResponse resp;
+  resp.content_type = "application/octet-stream";
+  resp.body.assign(reinterpret_cast<const char*>(body.data()), body.size());
+  return resp;
+}
+
+// origin, from and to of a sync request's query.
+struct LogRange {
+  Hash origin{};
+  uint64_t from = 0, to = 0;
+};
+Result<LogRange> LogRangeOf(const ApiRequest& r) {
+  KH_ASSIGN_OR_RETURN(auto query, QueryOf(r));
+  LogRange range;
+  KH_ASSIGN_OR_RETURN(range.origin, OriginParam(query));
+  KH_ASSIGN_OR_RETURN(range.from, QueryNumber(query, "from", std::nullopt));
+  KH_ASSIGN_OR_RETURN(range.to, QueryNumber(query, "to", std::nullopt));
+  return range;
+}
+
+}  // namespace
+
+ApiResponse Api::SyncNotify() {
+  if (on_notified_) on_notified_();
+  return Json(202, {{"status", "pulling"}});
+}
+
+ApiResponse Api::SyncHeads() {
+  std::vector<Head> heads;
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(peer, PeerByCertificate(txn, r.peer_cert_sha256));
+    KH_ASSIGN_OR_RETURN(heads, LocalHeads(txn));
     return Status::Ok();
   });
   if (!st.ok()) return FromStatus(st);
-  if (!peer) {
-    return ErrorResponse(403, "forbidden",
-                         "sync is only for configured peers presenting their pinned certificate");
+  ApiResponse resp;
+  resp.body = HeadsToJson(node_.id(), heads);
+  return resp;
+}
+
+ApiResponse Api::SyncConsistency(const ApiRequest& r) {
+  auto range = LogRangeOf(r);
+  if (!range.ok()) return FromStatus(range.status());
+  auto proof = ServeConsistencyProof(node_.store(), range->origin, range->from, range->to);
+  if (!proof.ok()) return FromStatus(proof.status());
+  return Json(200, {{"origin", ToHex(range->origin)}, {"from", range->from}, {"to", range->to},
+                    {"proof", HashArray(*proof)}});
+}
+
+ApiResponse Api::SyncPack(const ApiRequest& r) {
+  auto range = LogRangeOf(r);
+  if (!range.ok()) return FromStatus(range.status());
+  if (range->from >= range->to) return ErrorResponse(400, "bad_request", "from must be below to");
+  Bytes body;
+  Status st = node_.store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(body, BuildPack(txn, range->origin, range->from, range->to));
+    return Status::Ok();
+  });
+  if (!st.ok()) return FromStatus(st);
+  return Binary(std::move(body));
+}
+
+ApiResponse Api::SyncChunks(const ApiRequest& r) {
+  auto body = ParseJsonBody(r.body, options_.max_json_depth);
+  if (!body.ok()) return FromStatus(body.status());
+  if (!body->is_object() || !(*body)["ids"].is_array() || (*body)["ids"].size() > kMaxChunksPerRequest) {
+    return ErrorResponse(400, "bad_request", "body must be {\"ids\": [at most " + std::to_string(kMaxChunksPerRequest) + " chunk ids]}");
   }
-  auto query = QueryOf(r);
-  if (!query.ok()) return FromStatus(query.status());
-  auto origin_of = [&]() -> Result<Hash> {
-    auto it = query->find("origin");
-    if (it == query->end()) return Status::InvalidArgument("query parameter origin is required");
-    return ParseHashHex(it->second);
-  };
-  auto binary = [](Bytes body) {
-    ApiResponse resp;
-    resp.content_type = "application/octet-stream";
-    resp.body.assign(reinterpret_cast<const char*>(body.data()), body.size());
-    return resp;
-  };
-  if (what == "notify" && r.method == "POST") {
-    if (on_notified_) on_notified_();
-    return Json(202, {{"status", "pulling"}});
+  std::vector<Hash> ids;
+  for (const json& v : (*body)["ids"]) {
+    if (!v.is_string()) return ErrorResponse(400, "bad_request", "ids must be strings");
+    auto h = ParseHashHex(v.get<std::string>());
+    if (!h.ok()) return FromStatus(h.status());
+    ids.push_back(*h);
   }
-  if (what == "heads" && r.method == "GET") {
-    std::vector<Head> heads;
-    st = node_.store().View([&](ReadTxn& txn) -> Status {
-      KH_ASSIGN_OR_RETURN(heads, LocalHeads(txn));
-      return Status::Ok();
-    });
-    if (!st.ok()) return FromStatus(st);
-    ApiResponse resp;
-    resp.body = HeadsToJson(node_.id(), heads);
-    return resp;
-  }
-  if (what == "consistency" && r.method == "GET") {
-    auto origin = origin_of();
-    if (!origin.ok()) return FromStatus(origin.status());
-    auto from = QueryNumber(*query, "from", std::nullopt);
-    auto to = QueryNumber(*query, "to", std::nullopt);
-    if (!from.ok()) return FromStatus(from.status());
-    if (!to.ok()) return FromStatus(to.status());
-    auto proof = ServeConsistencyProof(node_.store(), *origin, *from, *to);
-    if (!proof.ok()) return FromStatus(proof.status());
-    return Json(200, {{"origin", ToHex(*origin)}, {"from", *from}, {"to", *to}, {"proof", HashArray(*proof)}});
-  }
-  if (what == "pack" && r.method == "GET") {
-    auto origin = origin_of();
-    if (!origin.ok()) return FromStatus(origin.status());
-    auto from = QueryNumber(*query, "from", std::nullopt);
-    auto to = QueryNumber(*query, "to", std::nullopt);
-    if (!from.ok()) return FromStatus(from.status());
-    if (!to.ok()) return FromStatus(to.status());
-    if (*from >= *to) return ErrorResponse(400, "bad_request", "from must be below to");
-    Bytes body;
-    st = node_.store().View([&](ReadTxn& txn) -> Status {
-      KH_ASSIGN_OR_RETURN(body, BuildPack(txn, *origin, *from, *to));
-      return Status::Ok();
-    });
-    if (!st.ok()) return FromStatus(st);
-    return binary(std::move(body));
-  }
-  if (what == "chunks" && r.method == "POST") {
-    auto body = ParseJsonBody(r.body, options_.max_json_depth);
-    if (!body.ok()) return FromStatus(body.status());
-    if (!body->is_object() || !(*body)["ids"].is_array() || (*body)["ids"].size() > kMaxChunksPerRequest) {
-      return ErrorResponse(400, "bad_request", "body must be {\"ids\": [at most " + std::to_string(kMaxChunksPerRequest) + " chunk ids]}");
-    }
-    std::vector<Hash> ids;
-    for (const json& v : (*body)["ids"]) {
-      if (!v.is_string()) return ErrorResponse(400, "bad_request", "ids must be strings");
-      auto h = ParseHashHex(v.get<std::string>());
-      if (!h.ok()) return FromStatus(h.status());
-      ids.push_back(*h);
-    }
-    Bytes out;
-    st = node_.store().View([&](ReadTxn& txn) -> Status {
-      KH_ASSIGN_OR_RETURN(out, BuildChunkBody(txn, ids));
-      return Status::Ok();
-    });
-    if (!st.ok()) return FromStatus(st);
-    return binary(std::move(out));
-  }
-  return ErrorResponse(404, "not_found", "no such sync endpoint");
+  Bytes out;
+  Status st = node_.store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(out, BuildChunkBody(txn, ids));
+    return Status::Ok();
+  });
+  if (!st.ok()) return FromStatus(st);
+  return Binary(std::move(out));
 }
 
 ApiResponse Api::MetricsText() {

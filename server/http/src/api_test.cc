@@ -66,9 +66,12 @@ class ApiTest : public ::testing::Test {
     return api_->Handle(r);
   }
 
-  // Uploads `content` as chunks through the API and returns a signed submission body.
+  // Uploads `content` as chunks through the API with `uploader` (the submitter's token unless
+  // given: a submission may name only chunks its own token uploaded) and returns a signed
+  // submission body.
   json MakeSubmission(const std::string& case_id, const std::string& content,
-                      const std::string& name = "statement.txt") {
+                      const std::string& name = "statement.txt", std::string uploader = "") {
+    if (uploader.empty()) uploader = submitter_;
     FileManifest m;
     m.name = name;
     m.media_type = "text/plain";
@@ -78,8 +81,8 @@ class ApiTest : public ::testing::Test {
       std::string piece = content.substr(off, kChunkSize);
       Hash id = ChunkId(AsBytes(piece));
       m.chunks.push_back(id);
-      ApiResponse put = Call("PUT", "/v1/chunks/" + ToHex(id), submitter_, piece);
-      EXPECT_TRUE(put.status == 201 || put.status == 200) << put.body;
+      ApiResponse put = Call("PUT", "/v1/chunks/" + ToHex(id), uploader, piece);
+      EXPECT_EQ(put.status, 201) << put.body;
     }
     Entry e;
     e.case_id = case_id;
@@ -136,13 +139,15 @@ TEST_F(ApiTest, RolesAndCasesAreEnforced) {
   EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id, "khr_" + std::string(64, '0')).status, 401);
   EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id, reader_).status, 200);
   EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id, admin_).status, 200);
-  EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id, other_reader_).status, 403);
+  // Another case's entry is "not found", as if it did not exist.
+  EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id, other_reader_).status, 404);
   EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id, auditor_).status, 403);
   EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id, submitter_).status, 403);
 
-  std::string content = "/v1/files/" + manifest_id + "/content";
+  std::string content = "/v1/entries/" + entry_id + "/files/" + manifest_id + "/content";
   EXPECT_EQ(Call("GET", content, reader_).status, 200);
-  EXPECT_EQ(Call("GET", content, other_reader_).status, 403);
+  EXPECT_EQ(Call("GET", content, other_reader_).status, 404);
+  EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id + "/files/" + entry_id + "/content", reader_).status, 404);
   EXPECT_EQ(Call("GET", content, auditor_).status, 403);
 
   EXPECT_EQ(Call("GET", "/v1/cases/case-1/entries", reader_).status, 200);
@@ -162,7 +167,7 @@ TEST_F(ApiTest, RolesAndCasesAreEnforced) {
   EXPECT_EQ(Call("GET", "/metrics", reader_).status, 403);
 
   // A submitter limited to case-1 cannot write to case-2, nor read anything.
-  json elsewhere = MakeSubmission("case-2", "evidence two");
+  json elsewhere = MakeSubmission("case-2", "evidence two", "statement.txt", admin_);
   EXPECT_EQ(Call("POST", "/v1/entries", submitter_, elsewhere.dump()).status, 403);
   EXPECT_EQ(Call("POST", "/v1/entries", reader_, elsewhere.dump()).status, 403);
   EXPECT_EQ(Call("POST", "/v1/entries", admin_, elsewhere.dump()).status, 201);
@@ -172,9 +177,11 @@ TEST_F(ApiTest, ContentReadsAreRecordedAndRangesHonoured) {
   std::string text(3 * kChunkSize + 100, 'x');
   for (size_t i = 0; i < text.size(); ++i) text[i] = static_cast<char>('a' + i % 26);
   json submission = MakeSubmission("case-1", text, "long.txt");
-  ASSERT_EQ(Call("POST", "/v1/entries", submitter_, submission.dump()).status, 201);
+  ApiResponse created = Call("POST", "/v1/entries", submitter_, submission.dump());
+  ASSERT_EQ(created.status, 201);
   std::string manifest_id = submission["entry"]["manifests"][0];
-  std::string path = "/v1/files/" + manifest_id + "/content";
+  std::string path = "/v1/entries/" + Body(created)["entry_id"].get<std::string>() + "/files/" +
+                     manifest_id + "/content";
   ApiResponse whole = Call("GET", path, reader_);
   ASSERT_EQ(whole.status, 200);
   ASSERT_TRUE(whole.stream.has_value());
@@ -243,7 +250,8 @@ TEST_F(ApiTest, BadInputIsRefusedWithJsonErrorsAndChangesNothing) {
 TEST_F(ApiTest, MissingChunksAndBodyLimits) {
   std::string a = "chunk a", b = "chunk b";
   ASSERT_EQ(Call("PUT", "/v1/chunks/" + ToHex(Sha256(a)), submitter_, a).status, 201);
-  EXPECT_EQ(Call("PUT", "/v1/chunks/" + ToHex(Sha256(a)), submitter_, a).status, 200);
+  // The same answer when the chunk is already held, so that a PUT reveals nothing.
+  EXPECT_EQ(Call("PUT", "/v1/chunks/" + ToHex(Sha256(a)), submitter_, a).status, 201);
   json ask = {{"ids", {ToHex(Sha256(a)), ToHex(Sha256(b))}}};
   ApiResponse r = Call("POST", "/v1/chunks/missing", submitter_, ask.dump());
   ASSERT_EQ(r.status, 200);
@@ -280,10 +288,11 @@ TEST_F(ApiTest, CaseListingPaginates) {
 // "bytes 0-18446744073709551615/11".
 TEST_F(ApiTest, ARangeEndingAtTheLargestNumberMeansTheRestOfTheFile) {
   json submission = MakeSubmission("case-1", "what I saw\n");
-  ASSERT_EQ(Call("POST", "/v1/entries", submitter_, submission.dump()).status, 201);
+  ApiResponse created = Call("POST", "/v1/entries", submitter_, submission.dump());
+  ASSERT_EQ(created.status, 201);
   std::string id = submission["entry"]["manifests"][0];
-  ApiResponse r =
-      Call("GET", "/v1/files/" + id + "/content", reader_, "", "bytes=2-18446744073709551615");
+  ApiResponse r = Call("GET", "/v1/entries/" + Body(created)["entry_id"].get<std::string>() + "/files/" + id + "/content",
+                       reader_, "", "bytes=2-18446744073709551615");
   ASSERT_EQ(r.status, 206);
   EXPECT_EQ(r.stream->begin, 2u);
   EXPECT_EQ(r.stream->end, 11u);
@@ -386,18 +395,18 @@ TEST_F(ApiTest, SessionSaysWhoTheTokenIsAndNeverTheSecret) {
 }
 
 TEST_F(ApiTest, CasesListsOnlyWhatTheTokenMayRead) {
-  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-1", "one").dump()).status, 201);
-  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-1", "two").dump()).status, 201);
-  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-3", "three").dump()).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-1", "one", "statement.txt", admin_).dump()).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-1", "two", "statement.txt", admin_).dump()).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-3", "three", "statement.txt", admin_).dump()).status, 201);
   json all = Body(Call("GET", "/v1/cases", admin_));
   ASSERT_EQ(all["cases"].size(), 2u) << all;
-  EXPECT_EQ(all["cases"][0], (json{{"case", "case-1"}, {"entries", 2}, {"replicated_entries", 0}}));
+  EXPECT_EQ(all["cases"][0], (json{{"case", "case-1"}, {"entries", 2}}));
   EXPECT_EQ(all["cases"][1]["case"], "case-3");
   json mine = Body(Call("GET", "/v1/cases", reader_));
-  EXPECT_EQ(mine["cases"], json::array({{{"case", "case-1"}, {"entries", 2}, {"replicated_entries", 0}}}));
+  EXPECT_EQ(mine["cases"], json::array({{{"case", "case-1"}, {"entries", 2}}}));
   // A token limited to a case with nothing recorded yet still sees its case, empty.
   json other = Body(Call("GET", "/v1/cases", other_reader_));
-  EXPECT_EQ(other["cases"], json::array({{{"case", "case-2"}, {"entries", 0}, {"replicated_entries", 0}}}));
+  EXPECT_EQ(other["cases"], json::array({{{"case", "case-2"}, {"entries", 0}}}));
   EXPECT_EQ(Call("GET", "/v1/cases", auditor_).status, 403);
   EXPECT_EQ(Call("GET", "/v1/cases", submitter_).status, 403);
   EXPECT_EQ(Call("GET", "/v1/cases", "").status, 401);
@@ -412,18 +421,18 @@ class EncryptedApiTest : public ApiTest {
 
 TEST_F(EncryptedApiTest, CasesAreNamedFromTheirEntries) {
   ASSERT_TRUE(Node::IsEncrypted(dir_ / "node"));
-  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-1", "one").dump()).status, 201);
-  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-3", "three").dump()).status, 201);
-  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-1", "two").dump()).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-1", "one", "statement.txt", admin_).dump()).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-3", "three", "statement.txt", admin_).dump()).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-1", "two", "statement.txt", admin_).dump()).status, 201);
   json all = Body(Call("GET", "/v1/cases", admin_));
-  EXPECT_EQ(all["cases"], json::array({{{"case", "case-1"}, {"entries", 2}, {"replicated_entries", 0}},
-                                        {{"case", "case-3"}, {"entries", 1}, {"replicated_entries", 0}}}));
+  EXPECT_EQ(all["cases"], json::array({{{"case", "case-1"}, {"entries", 2}},
+                                        {{"case", "case-3"}, {"entries", 1}}}));
   json mine = Body(Call("GET", "/v1/cases", reader_));
-  EXPECT_EQ(mine["cases"], json::array({{{"case", "case-1"}, {"entries", 2}, {"replicated_entries", 0}}}));
+  EXPECT_EQ(mine["cases"], json::array({{{"case", "case-1"}, {"entries", 2}}}));
 }
 
 TEST_F(ApiTest, LogsAndConflictsAreForAuditorsAndAdmins) {
-  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-1", "one").dump()).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-1", "one", "statement.txt", admin_).dump()).status, 201);
   ApiResponse r = Call("GET", "/v1/logs", auditor_);
   ASSERT_EQ(r.status, 200) << r.body;
   json logs = Body(r)["logs"];
@@ -447,8 +456,8 @@ TEST_F(ApiTest, LogsAndConflictsAreForAuditorsAndAdmins) {
 }
 
 TEST_F(ApiTest, InclusionProofTakesAnOriginHeldHere) {
-  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-1", "one").dump()).status, 201);
-  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-1", "two").dump()).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-1", "one", "statement.txt", admin_).dump()).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/entries", admin_, MakeSubmission("case-1", "two", "statement.txt", admin_).dump()).status, 201);
   std::string origin = ToHex(node_->id());
   ApiResponse plain = Call("GET", "/v1/proof/inclusion?index=1&size=2", auditor_);
   ApiResponse named = Call("GET", "/v1/proof/inclusion?index=1&size=2&origin=" + origin, auditor_);
@@ -461,11 +470,12 @@ TEST_F(ApiTest, InclusionProofTakesAnOriginHeldHere) {
 }
 
 TEST_F(ApiTest, NodeStatusAndAccessLogAreForAdminsOnly) {
-  json submission = MakeSubmission("case-1", "read me");
-  ASSERT_EQ(Call("POST", "/v1/entries", admin_, submission.dump()).status, 201);
+  json submission = MakeSubmission("case-1", "read me", "statement.txt", admin_);
+  ApiResponse created = Call("POST", "/v1/entries", admin_, submission.dump());
+  ASSERT_EQ(created.status, 201);
   std::string manifest_id = submission["entry"]["manifests"][0];
   for (int i = 0; i < 3; ++i) {
-    ASSERT_EQ(Call("GET", "/v1/files/" + manifest_id + "/content", reader_).status, 200);
+    ASSERT_EQ(Call("GET", "/v1/entries/" + Body(created)["entry_id"].get<std::string>() + "/files/" + manifest_id + "/content", reader_).status, 200);
   }
   ApiResponse st = Call("GET", "/v1/node/status", admin_);
   ASSERT_EQ(st.status, 200) << st.body;

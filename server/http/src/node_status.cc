@@ -19,9 +19,9 @@ Result<json> NodeStatusJson(Node& node) {
       KH_ASSIGN_OR_RETURN(uint64_t size, LogSize(txn, m.node_id));
       json log = {{"origin", ToHex(m.node_id)}, {"records", size}, {"local", m.node_id == node.id()},
                   {"checkpoint_size", nullptr}, {"cosigners", json::array()}};
-      KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kCheckpoints, m.node_id));
+      KH_ASSIGN_OR_RETURN(auto last, LatestHeldCheckpoint(txn, m.node_id));
       if (last) {
-        uint64_t cp_size = ReadBigEndian64(last->first.data() + 32);
+        const uint64_t cp_size = last->size;
         log["checkpoint_size"] = cp_size;
         KH_ASSIGN_OR_RETURN(auto cosigs, VerifiedCosignatures(txn, m.node_id, cp_size));
         for (const auto& c : cosigs) log["cosigners"].push_back(ToHex(c.member));
@@ -75,9 +75,9 @@ Result<json> LogsJson(Node& node) {
                   {"checkpoint_size", nullptr},
                   {"checkpoint", nullptr},
                   {"cosignatures", json::array()}};
-      KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kCheckpoints, origin));
+      KH_ASSIGN_OR_RETURN(auto last, LatestHeldCheckpoint(txn, origin));
       if (last) {
-        uint64_t cp_size = ReadBigEndian64(last->first.data() + 32);
+        const uint64_t cp_size = last->size;
         log["checkpoint_size"] = cp_size;
         KH_ASSIGN_OR_RETURN(log["checkpoint"], CheckpointWithCosignatures(txn, origin, cp_size));
         KH_ASSIGN_OR_RETURN(auto cosigs, VerifiedCosignatures(txn, origin, cp_size));

@@ -40,11 +40,13 @@ std::string BioToString(BIO* bio) {
   return std::string(data, static_cast<size_t>(len));
 }
 
+// The same for every node: see CreateSelfSignedCertificate.
+constexpr char kCertificateCommonName[] = "khronika node";
+
 }  // namespace
 
 Status CreateSelfSignedCertificate(const std::filesystem::path& cert_path,
-                                   const std::filesystem::path& key_path,
-                                   const std::string& host_name) {
+                                   const std::filesystem::path& key_path) {
   std::unique_ptr<EVP_PKEY, Free> key(EVP_EC_gen("P-256"));
   std::unique_ptr<X509, Free> cert(X509_new());
   if (!key || !cert) return Status::IOError("certificate: " + DrainErrors());
@@ -59,16 +61,16 @@ Status CreateSelfSignedCertificate(const std::filesystem::path& cert_path,
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), 10L * 365 * 24 * 3600);
   X509_set_pubkey(cert.get(), key.get());
   X509_NAME* name = X509_get_subject_name(cert.get());
-  std::string cn = "khronika " + host_name;
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+                             reinterpret_cast<const unsigned char*>(kCertificateCommonName), -1, -1,
+                             0);
   X509_set_issuer_name(cert.get(), name);
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, cert.get(), cert.get(), nullptr, nullptr, 0);
-  std::string san = "DNS:localhost,IP:127.0.0.1,IP:::1";
-  if (!host_name.empty() && host_name != "localhost") san += ",DNS:" + host_name;
-  for (auto [nid, value] : {std::pair{NID_subject_alt_name, san.c_str()},
+  // For `curl --cacert tls.crt https://127.0.0.1:PORT` on the node's own host; everyone else pins.
+  const char* san = "DNS:localhost,IP:127.0.0.1,IP:::1";
+  for (auto [nid, value] : {std::pair{NID_subject_alt_name, san},
                             std::pair{NID_basic_constraints, "critical,CA:FALSE"},
                             std::pair{NID_key_usage, "critical,digitalSignature"},
                             std::pair{NID_ext_key_usage, "serverAuth,clientAuth"}}) {

@@ -54,6 +54,34 @@ Status CheckSubmission(const Submission& s) {
 
 }  // namespace
 
+namespace {
+
+// The checks of a submission that read the store, cheapest first: that its submitter supplied
+// every chunk it names (lookups), then each file's content against its manifest (hashing every
+// byte), unless the manifest is already stored, which means its content was checked when it was
+// first logged or pulled. A chunk the submitter did not supply is reported exactly like one that
+// does not exist, so the answer says nothing about what other cases hold.
+Status CheckStoredContent(const ReadTxn& txn, const Hash& origin, const Submission& s) {
+  if (s.uploader) {
+    for (const FileManifest& m : s.manifests) {
+      for (const Hash& chunk : m.chunks) {
+        KH_ASSIGN_OR_RETURN(bool supplied, ChunkSuppliedFor(txn, origin, s.entry.case_id, *s.uploader, chunk));
+        if (!supplied) {
+          return Status::NotFound("chunk " + ToHex(chunk) + " of file '" + m.name +
+                                  "' has not been uploaded");
+        }
+      }
+    }
+  }
+  for (size_t i = 0; i < s.manifests.size(); ++i) {
+    KH_ASSIGN_OR_RETURN(bool known, txn.Contains(Table::kObjects, s.entry.manifests[i]));
+    if (!known) KH_RETURN_IF_ERROR(CheckFileContent(txn, s.manifests[i]));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Clock& SystemClock() {
   static RealClock clock;
   return clock;
@@ -145,6 +173,23 @@ Status CheckFileContent(const ReadTxn& txn, const FileManifest& m) {
   return Status::Ok();
 }
 
+Result<bool> ChunkSuppliedFor(const ReadTxn& txn, const Hash& origin, std::string_view case_id,
+                              std::string_view uploader, const Hash& chunk) {
+  KH_ASSIGN_OR_RETURN(bool uploaded, txn.Contains(Table::kUploads, keys::Upload(txn, uploader, chunk)));
+  if (uploaded) return true;
+  return txn.Contains(Table::kCaseContent, keys::CaseContent(txn, origin, case_id, chunk));
+}
+
+Status IndexCaseContent(WriteTxn& txn, const Hash& origin, std::string_view case_id,
+                        const std::vector<FileManifest>& manifests) {
+  for (const FileManifest& m : manifests) {
+    for (const Hash& chunk : m.chunks) {
+      KH_RETURN_IF_ERROR(txn.Put(Table::kCaseContent, keys::CaseContent(txn, origin, case_id, chunk), {}));
+    }
+  }
+  return Status::Ok();
+}
+
 SubtreeFn StoredSubtrees(const ReadTxn& txn, const Hash& origin) {
   return [&txn, origin](unsigned level, uint64_t index) -> Result<Hash> {
     KH_ASSIGN_OR_RETURN(std::optional<Bytes> v, txn.Get(Table::kTree, keys::Tree(origin, level, index)));
@@ -160,7 +205,25 @@ SubtreeFn StoredSubtrees(const ReadTxn& txn, const Hash& origin) {
 Result<uint64_t> LogSize(const ReadTxn& txn, const Hash& origin) {
   KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kRecords, origin));
   if (!last) return uint64_t{0};
-  return ReadBigEndian64(last->first.data() + 32) + 1;
+  KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodePosition(last->first));
+  return at.index + 1;
+}
+
+Result<std::optional<HeldCheckpoint>> LatestHeldCheckpoint(const ReadTxn& txn, const Hash& origin) {
+  KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kCheckpoints, origin));
+  if (!last) return std::optional<HeldCheckpoint>();
+  KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodePosition(last->first));
+  return std::optional<HeldCheckpoint>(HeldCheckpoint{at.index, std::string(AsChars(last->second))});
+}
+
+Result<std::vector<uint64_t>> CosignedSizes(const ReadTxn& txn, const Hash& origin) {
+  std::vector<uint64_t> sizes;
+  KH_RETURN_IF_ERROR(txn.ScanKeys(Table::kCosignatures, origin, [&](ByteView key) -> Result<bool> {
+    KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodeCosignature(key));
+    if (sizes.empty() || sizes.back() != at.index) sizes.push_back(at.index);
+    return true;
+  }));
+  return sizes;
 }
 
 Log::Log(Store& store, const SigningKey& node_key, Clock& clock)
@@ -201,10 +264,8 @@ std::vector<Result<Receipt>> Log::AppendChecked(const std::vector<CheckedSubmiss
 
 Result<CheckedSubmission> Log::Check(Submission submission) const {
   KH_RETURN_IF_ERROR(CheckSubmission(submission));
-  KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
-    for (const FileManifest& m : submission.manifests) KH_RETURN_IF_ERROR(CheckFileContent(txn, m));
-    return Status::Ok();
-  }));
+  KH_RETURN_IF_ERROR(store_.View(
+      [&](ReadTxn& txn) { return CheckStoredContent(txn, origin_, submission); }));
   return CheckedSubmission(std::move(submission));
 }
 
@@ -220,15 +281,16 @@ Result<Receipt> Log::ReceiptFor(const Hash& entry_id) const {
     }
     r.entry_id = entry_id;
     r.origin = origin_;
-    r.index = ReadBigEndian64(location->data() + 32);
+    KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodePosition(*location));
+    r.index = at.index;
     KH_ASSIGN_OR_RETURN(auto record, txn.Get(Table::kRecords, keys::Record(origin_, r.index)));
     if (!record) return Status::Corruption("record " + std::to_string(r.index) + " is missing");
     r.record = *record;
     r.leaf_hash = LeafHash(r.record);
-    KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kCheckpoints, origin_));
+    KH_ASSIGN_OR_RETURN(auto last, LatestHeldCheckpoint(txn, origin_));
     if (!last) return Status::Corruption("the log has no checkpoint");
-    r.tree_size = ReadBigEndian64(last->first.data() + 32);
-    r.checkpoint.assign(AsChars(last->second));
+    r.tree_size = last->size;
+    r.checkpoint = std::move(last->note);
     KH_ASSIGN_OR_RETURN(r.inclusion_proof, khronika::InclusionProof(r.index, r.tree_size,
                                                                     StoredSubtrees(txn, origin_)));
     return Status::Ok();
@@ -254,11 +316,9 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const Submission*
     }
     Status read = store_.View([&](ReadTxn& txn) -> Status {
       for (size_t i = 0; i < batch_ptrs.size(); ++i) {
-        for (const FileManifest& m : batch_ptrs[i]->manifests) {
-          if (!verdicts[i].ok()) break;
-          verdicts[i] = CheckFileContent(txn, m);
-          if (!verdicts[i].ok() && all_or_nothing) return verdicts[i];
-        }
+        if (!verdicts[i].ok()) continue;
+        verdicts[i] = CheckStoredContent(txn, origin_, *batch_ptrs[i]);
+        if (!verdicts[i].ok() && all_or_nothing) return verdicts[i];
       }
       return Status::Ok();
     });
@@ -326,7 +386,14 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const Submission*
         Hash mid = ObjectId(mb);
         KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, mid, mb));
         KH_RETURN_IF_ERROR(txn.Put(Table::kManifestEntries, keys::ManifestEntry(mid, entry_id), {}));
+        // Now held in the case, so the uploader's own claim to these chunks is no longer needed.
+        if (s.uploader) {
+          for (const Hash& chunk : m.chunks) {
+            KH_RETURN_IF_ERROR(txn.Delete(Table::kUploads, keys::Upload(txn, *s.uploader, chunk)));
+          }
+        }
       }
+      KH_RETURN_IF_ERROR(IndexCaseContent(txn, origin_, s.entry.case_id, s.manifests));
       KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, entry_id, entry_bytes));
 
       Record rec;
@@ -396,9 +463,9 @@ Result<uint64_t> Log::Size() const {
 Result<std::string> Log::LatestCheckpoint() const {
   std::string note;
   KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kCheckpoints, origin_));
+    KH_ASSIGN_OR_RETURN(auto last, LatestHeldCheckpoint(txn, origin_));
     if (!last) return Status::NotFound("the log is empty: no checkpoint yet");
-    note.assign(AsChars(last->second));
+    note = std::move(last->note);
     return Status::Ok();
   }));
   return note;

@@ -134,9 +134,10 @@ class Verifier {
   Status CheckRecords() {
     auto unreadable = [&](ByteView key) {
       ++report_.records;
-      if (key.size() != 40) return Problem("record table: malformed key " + ToHex(key));
-      Hash origin = HashOf(key.first(32));
-      uint64_t index = ReadBigEndian64(key.data() + 32);
+      auto at = keys::DecodePosition(key);
+      if (!at.ok()) return Problem("record table: malformed key " + ToHex(key));
+      const Hash origin = at->origin;
+      const uint64_t index = at->index;
       Problem("record " + std::to_string(index) + " of " + OriginName(origin) + kUnreadable);
       LogState& log = logs_[origin];
       log.next_index = std::max(log.next_index, index + 1);  // its leaf stays unknown (zero)
@@ -145,12 +146,13 @@ class Verifier {
     };
     return txn_.Scan(Table::kRecords, {}, [&](ByteView key, ByteView value) -> Result<bool> {
       ++report_.records;
-      if (key.size() != 40) {
+      auto at = keys::DecodePosition(key);
+      if (!at.ok()) {
         Problem("record table: malformed key " + ToHex(key));
         return true;
       }
-      Hash origin = HashOf(key.first(32));
-      uint64_t index = ReadBigEndian64(key.data() + 32);
+      const Hash origin = at->origin;
+      const uint64_t index = at->index;
       std::string name = "record " + std::to_string(index) + " of " + OriginName(origin);
       LogState& log = logs_[origin];
       if (index != log.next_index) {
@@ -233,12 +235,13 @@ class Verifier {
     KH_RETURN_IF_ERROR(txn_.Scan(Table::kTree, origin, [&](ByteView key, ByteView value) -> Result<bool> {
       ++report_.tree_nodes;
       ++seen;
-      if (key.size() != 41) {
+      auto node = keys::DecodeTree(key);
+      if (!node.ok()) {
         Problem("tree table: malformed key " + ToHex(key));
         return true;
       }
-      unsigned level = key[32];
-      uint64_t index = ReadBigEndian64(key.data() + 33);
+      const unsigned level = node->level;
+      const uint64_t index = node->index;
       std::string name = "Merkle tree node (level " + std::to_string(level) + ", index " +
                          std::to_string(index) + ") of " + OriginName(origin);
       if (level >= levels.size() || index >= levels[level].size()) {
@@ -250,9 +253,10 @@ class Verifier {
     }, {}, [&](ByteView key) {
       ++report_.tree_nodes;
       ++seen;
-      if (key.size() != 41) return Problem("tree table: malformed key " + ToHex(key));
-      Problem("Merkle tree node (level " + std::to_string(key[32]) + ", index " +
-              std::to_string(ReadBigEndian64(key.data() + 33)) + ") of " + OriginName(origin) + kUnreadable);
+      auto node = keys::DecodeTree(key);
+      if (!node.ok()) return Problem("tree table: malformed key " + ToHex(key));
+      Problem("Merkle tree node (level " + std::to_string(node->level) + ", index " +
+              std::to_string(node->index) + ") of " + OriginName(origin) + kUnreadable);
     }));
     if (seen < expected) {
       Problem(OriginName(origin) + ": " + std::to_string(expected - seen) +
@@ -277,12 +281,13 @@ class Verifier {
   Status CheckCheckpoints() {
     return txn_.Scan(Table::kCheckpoints, {}, [&](ByteView key, ByteView value) -> Result<bool> {
       ++report_.checkpoints;
-      if (key.size() != 40) {
+      auto at = keys::DecodePosition(key);
+      if (!at.ok()) {
         Problem("checkpoint table: malformed key " + ToHex(key));
         return true;
       }
-      Hash origin = HashOf(key.first(32));
-      uint64_t size = ReadBigEndian64(key.data() + 32);
+      const Hash origin = at->origin;
+      const uint64_t size = at->index;
       std::string name = "checkpoint at size " + std::to_string(size) + " of " + OriginName(origin);
       KH_ASSIGN_OR_RETURN(std::optional<Bytes> pub, Read(Table::kOrigins, origin, "origin " + OriginName(origin)));
       if (!pub || pub->size() != 32) {
@@ -336,9 +341,10 @@ class Verifier {
       return true;
     }, {}, [&](ByteView key) {
       ++report_.checkpoints;
-      if (key.size() != 40) return Problem("checkpoint table: malformed key " + ToHex(key));
-      Problem("checkpoint at size " + std::to_string(ReadBigEndian64(key.data() + 32)) + " of " +
-              OriginName(HashOf(key.first(32))) + kUnreadable);
+      auto at = keys::DecodePosition(key);
+      if (!at.ok()) return Problem("checkpoint table: malformed key " + ToHex(key));
+      Problem("checkpoint at size " + std::to_string(at->index) + " of " + OriginName(at->origin) +
+              kUnreadable);
     });
   }
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace khronika {
@@ -85,5 +86,40 @@ Status WriteNewFile(const std::filesystem::path& path, std::string_view contents
   if (dir.get() >= 0) ::fsync(dir.get());
   return Status::Ok();
 }
+
+Result<UniqueFd> OpenDirectory(const std::filesystem::path& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) return Errno("open folder " + path.string());
+  return fd;
+}
+
+Result<UniqueFd> CreateNewFileAt(int dir_fd, const std::string& name, unsigned mode,
+                                 const std::string& what) {
+  Fd fd(::openat(dir_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+  if (fd.get() < 0) return Errno("create " + what);
+  return fd;
+}
+
+Result<bool> ExistsAt(int dir_fd, const std::string& name, const std::string& what) {
+  struct stat st;
+  if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return true;
+  if (errno == ENOENT) return false;
+  return Errno("stat " + what);
+}
+
+Status RenameNoReplaceAt(int dir_fd, const std::string& from, const std::string& to,
+                         const std::string& what) {
+  if (::renameat2(dir_fd, from.c_str(), dir_fd, to.c_str(), RENAME_NOREPLACE) == 0) {
+    return Status::Ok();
+  }
+  // EINVAL: this file system has no RENAME_NOREPLACE (some FUSE and network file systems).
+  // linkat fails with EEXIST as well, and never follows a link at `to`.
+  if (errno != EINVAL && errno != ENOSYS) return Errno("rename to " + what);
+  if (::linkat(dir_fd, from.c_str(), dir_fd, to.c_str(), 0) != 0) return Errno("link to " + what);
+  ::unlinkat(dir_fd, from.c_str(), 0);
+  return Status::Ok();
+}
+
+void RemoveAt(int dir_fd, const std::string& name) { ::unlinkat(dir_fd, name.c_str(), 0); }
 
 }  // namespace khronika

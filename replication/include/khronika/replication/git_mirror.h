@@ -17,6 +17,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,11 +38,21 @@ struct MirrorLogExport {
   Status status;  // e.g. the mirror's branch holds a different log: nothing written for it
 };
 
+struct MirrorExport {
+  std::vector<MirrorLogExport> logs;
+  // The repository directory's permission bits before this call, when the group or others could
+  // read or enter it: the call set it to 0700. nullopt when it was private already, or new.
+  std::optional<unsigned> loosened_mode;
+};
+
 // Creates the bare repository if needed and appends, for every log in the store, the records not
 // yet exported. Per-log problems are in the results; the call fails only when the repository
 // cannot be opened or created (a path that exists and is neither a bare repository nor an empty
-// directory is refused).
-Result<std::vector<MirrorLogExport>> ExportMirror(Store& store, const std::filesystem::path& git_dir);
+// directory is refused) or made private.
+// The mirror holds every entry and evidence file in clear, whether or not the store is
+// encrypted: a repository it creates is mode 0700, and an existing one that the group or others
+// could read or enter is set to 0700 before anything is written (an error if that fails).
+Result<MirrorExport> ExportMirror(Store& store, const std::filesystem::path& git_dir);
 
 struct MirrorLogReport {
   Hash origin{};
@@ -71,7 +82,8 @@ Result<std::unique_ptr<PeerTransport>> OpenMirrorTransport(const std::filesystem
 Status PushMirror(const std::filesystem::path& git_dir, const std::string& remote_url);
 // Fetches the remote's refs/heads/logs/* and refs/heads/checkpoints/* into the mirror,
 // replacing the local branches (the mirror is a cache; everything read from it is verified).
-// Creates the bare repository if missing; an empty remote is not an error.
+// Creates the bare repository if missing, private as ExportMirror makes it (it receives the
+// evidence in clear); an empty remote is not an error.
 Status FetchMirror(const std::filesystem::path& git_dir, const std::string& remote_url);
 
 }  // namespace khronika

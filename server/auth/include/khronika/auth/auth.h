@@ -53,7 +53,8 @@ enum class Permission {
   kReadEntries,  // entries and case listings
   kReadContent,  // file bytes
   kReadLog,      // records, checkpoints, proofs
-  kAdminister,   // metrics and node administration
+  kReadMetrics,  // /metrics (admin, auditor)
+  kAdminister,   // node administration
 };
 bool RoleAllows(Role role, Permission permission);
 

@@ -86,12 +86,18 @@ class Api {
   // One chunk of a streamed file, checked against its id (LMDB keeps no checksums).
   Result<Bytes> ReadChunk(const Hash& id) const;
 
+  // One route of the API (api.cc's table: method, path pattern, gate, permission, body).
+  struct RouteSpec;
+  struct RouteContext;
+
   // Called after an entry was committed here, and when a peer says it has news.
   void OnAppended(std::function<void()> fn) { on_appended_ = std::move(fn); }
   void OnPeerNotified(std::function<void()> fn) { on_notified_ = std::move(fn); }
 
  private:
-  struct Caller;
+  static const std::vector<RouteSpec>& Routes();
+  static std::vector<const RouteSpec*> MatchRoutes(std::string_view path,
+                                                   std::vector<std::string_view>* params);
   ApiResponse Route(const ApiRequest& request);
   Result<TokenInfo> Authenticate(const ApiRequest& request) const;
 
@@ -100,7 +106,8 @@ class Api {
   ApiResponse PostEntry(const ApiRequest& r, const TokenInfo& who);
   ApiResponse GetEntry(const TokenInfo& who, std::string_view id);
   ApiResponse CaseEntries(const ApiRequest& r, const TokenInfo& who, std::string_view case_id);
-  ApiResponse FileContent(const ApiRequest& r, const TokenInfo& who, std::string_view id);
+  ApiResponse FileContent(const ApiRequest& r, const TokenInfo& who, std::string_view entry_id,
+                          std::string_view file_id);
   ApiResponse CaseBundle(const TokenInfo& who, std::string_view case_id);
   ApiResponse Session(const TokenInfo& who);
   ApiResponse Cases(const TokenInfo& who);
@@ -114,7 +121,11 @@ class Api {
   ApiResponse ConsistencyProof(const ApiRequest& r);
   ApiResponse LogRecords(const ApiRequest& r, std::string_view origin);
   ApiResponse MetricsText();
-  ApiResponse Sync(const ApiRequest& r, std::string_view what);
+  ApiResponse SyncNotify();
+  ApiResponse SyncHeads();
+  ApiResponse SyncConsistency(const ApiRequest& r);
+  ApiResponse SyncPack(const ApiRequest& r);
+  ApiResponse SyncChunks(const ApiRequest& r);
 
   Node& node_;
   GroupCommitter& committer_;

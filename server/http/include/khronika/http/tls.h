@@ -13,10 +13,12 @@ struct ssl_ctx_st;  // OpenSSL's SSL_CTX
 namespace khronika {
 
 // Writes a new P-256 key (mode 0600) and a self-signed certificate valid for ten years for
-// localhost, 127.0.0.1, ::1 and `host_name`. Refuses to overwrite either file.
+// localhost, 127.0.0.1 and ::1, with the subject and issuer "CN=khronika node". It names nothing
+// else: tls.crt lies unencrypted on the disk and goes to anyone who opens a connection, while
+// the node's name is meant to be readable only with the data key. Clients and peers pin the
+// certificate's fingerprint, so they need no name in it. Refuses to overwrite either file.
 Status CreateSelfSignedCertificate(const std::filesystem::path& cert_path,
-                                   const std::filesystem::path& key_path,
-                                   const std::string& host_name);
+                                   const std::filesystem::path& key_path);
 
 // The TLS every Khronika endpoint speaks, server and client alike: TLS 1.3 only, no
 // renegotiation or compression, and only its three AEAD suites, named so that a system-wide

@@ -29,6 +29,11 @@ Clock& SystemClock();
 struct Submission {
   Entry entry;
   std::vector<FileManifest> manifests;
+  // Who sent it over the API (a token id). Such a submission may name only chunks that this
+  // uploader sent itself or that are already logged in the same case of this log, so that no
+  // one can adopt another case's content by naming its chunk ids. Unset for the operator's
+  // local appends (`add`), which hold the store anyway.
+  std::optional<std::string> uploader;
 };
 
 // A submission whose fields, author signature, manifests and file content have been checked
@@ -91,6 +96,14 @@ Result<LoggedEntry> ReadLoggedEntry(const ReadTxn& txn, const Hash& origin, uint
 // and the whole content's SHA-256. Reads the content once, chunk by chunk.
 Status CheckFileContent(const ReadTxn& txn, const FileManifest& manifest);
 
+// Whether `uploader` may name `chunk` in a submission to `case_id` of `origin`'s log: it sent
+// the chunk itself, or the chunk is already logged in that case.
+Result<bool> ChunkSuppliedFor(const ReadTxn& txn, const Hash& origin, std::string_view case_id,
+                              std::string_view uploader, const Hash& chunk);
+// Notes the chunks of a logged entry's files as held in its case (keys::CaseContent).
+Status IndexCaseContent(WriteTxn& txn, const Hash& origin, std::string_view case_id,
+                        const std::vector<FileManifest>& manifests);
+
 // Reads perfect-subtree hashes of `origin` from the store's tree table.
 SubtreeFn StoredSubtrees(const ReadTxn& txn, const Hash& origin);
 
@@ -141,5 +154,14 @@ class Log {
 
 // Size of the log of `origin` held in the store (0 if none).
 Result<uint64_t> LogSize(const ReadTxn& txn, const Hash& origin);
+
+// The latest signed checkpoint of `origin`'s log held in the store, if any.
+struct HeldCheckpoint {
+  uint64_t size = 0;
+  std::string note;
+};
+Result<std::optional<HeldCheckpoint>> LatestHeldCheckpoint(const ReadTxn& txn, const Hash& origin);
+// The sizes at which checkpoints of `origin`'s log have cosignatures here, ascending, each once.
+Result<std::vector<uint64_t>> CosignedSizes(const ReadTxn& txn, const Hash& origin);
 
 }  // namespace khronika

@@ -2,6 +2,7 @@
 // Integers in keys are big-endian so that key order is numeric order.
 #pragma once
 
+#include <algorithm>
 #include <string_view>
 
 #include "khronika/schemas/bytes.h"
@@ -44,12 +45,87 @@ inline Bytes CaseRecord(const ReadTxn& txn, std::string_view case_id, const Hash
   return CaseRecord(CasePrefix(txn, case_id, origin), index);
 }
 inline Bytes Author(const ReadTxn& txn, const PublicKey& author) { return txn.Blind(author); }
+
+// A chunk logged in a case of `origin`: a later submission to the same case may name it without
+// uploading it again. Blind as a whole, so that a seized disk does not show which chunks belong
+// together.
+inline Bytes CaseContent(const ReadTxn& txn, const Hash& origin, std::string_view case_id,
+                         const Hash& chunk) {
+  Bytes name{'c', 'a', 's', 'e', 0};
+  name.insert(name.end(), origin.begin(), origin.end());
+  name.insert(name.end(), case_id.begin(), case_id.end());
+  name.push_back(0);
+  name.insert(name.end(), chunk.begin(), chunk.end());
+  return txn.Blind(name);
+}
+// A chunk sent by `uploader` (a token id) with PUT /v1/chunks: that token's next submissions may
+// name it, whatever else the node holds.
+inline Bytes Upload(const ReadTxn& txn, std::string_view uploader, const Hash& chunk) {
+  Bytes name{'u', 'p', 0};
+  name.insert(name.end(), uploader.begin(), uploader.end());
+  name.push_back(0);
+  name.insert(name.end(), chunk.begin(), chunk.end());
+  return txn.Blind(name);
+}
 inline Bytes EntryLocation(const Hash& origin, uint64_t index) { return Record(origin, index); }
+
+// A place in a log: what Record, EntryLocation and Checkpoint (origin, size) encode, and what a
+// CaseRecord key ends with.
+struct Position {
+  Hash origin{};
+  uint64_t index = 0;
+};
+inline Result<Position> DecodePosition(ByteView bytes) {
+  if (bytes.size() != 40) return Status::Corruption("a log position is not 40 bytes");
+  Position p;
+  std::copy(bytes.begin(), bytes.begin() + 32, p.origin.begin());
+  p.index = ReadBigEndian64(bytes.data() + 32);
+  return p;
+}
+// A Merkle tree node's key (Tree).
+struct TreePosition {
+  Hash origin{};
+  unsigned level = 0;
+  uint64_t index = 0;
+};
+inline Result<TreePosition> DecodeTree(ByteView key) {
+  if (key.size() != 41) return Status::Corruption("a tree key is not 41 bytes");
+  TreePosition t;
+  std::copy(key.begin(), key.begin() + 32, t.origin.begin());
+  t.level = key[32];
+  t.index = ReadBigEndian64(key.data() + 33);
+  return t;
+}
+inline Result<Position> DecodeCaseRecord(ByteView key) {
+  if (key.size() < 41 || key[key.size() - 41] != 0) {
+    return Status::Corruption("a case index key has the wrong form");
+  }
+  return DecodePosition(key.subspan(key.size() - 40));
+}
 
 inline Bytes ManifestEntry(const Hash& manifest_id, const Hash& entry_id) {
   Bytes k(manifest_id.begin(), manifest_id.end());
   k.insert(k.end(), entry_id.begin(), entry_id.end());
   return k;
+}
+// The entry half of a ManifestEntry key.
+inline Result<Hash> DecodeManifestEntry(ByteView key) {
+  if (key.size() != 64) return Status::Corruption("a manifest_entries key is not 64 bytes");
+  Hash entry;
+  std::copy(key.begin() + 32, key.end(), entry.begin());
+  return entry;
+}
+
+// A cosignature of `origin`'s checkpoint at `size` by the witness key `name`.
+inline Bytes Cosignature(const Hash& origin, uint64_t size, std::string_view name) {
+  Bytes k = Checkpoint(origin, size);
+  k.insert(k.end(), name.begin(), name.end());
+  return k;
+}
+// The checkpoint (origin, size) a Cosignature key belongs to.
+inline Result<Position> DecodeCosignature(ByteView key) {
+  if (key.size() <= 40) return Status::Corruption("a cosignature key is too short");
+  return DecodePosition(key.first(40));
 }
 
 inline constexpr std::string_view kMetaNodeName = "node_name";

@@ -39,4 +39,22 @@ Result<std::string> ReadSmallFile(const std::filesystem::path& path, size_t max_
 // directory. Used for keys, so the mode is set at creation, not after.
 Status WriteNewFile(const std::filesystem::path& path, std::string_view contents, unsigned mode);
 
+// ---- Files named inside one directory, for writing into a folder others may also write to ----
+// `name` is always one path component. None of these follows a symbolic link at `name`.
+
+// Opens a directory (O_DIRECTORY), following links in `path` as the user typed it.
+Result<UniqueFd> OpenDirectory(const std::filesystem::path& path);
+// Creates `name` in `dir_fd` for writing with O_CREAT | O_EXCL | O_NOFOLLOW: AlreadyExists if
+// anything is there, a file or a link (dangling or not). `what` names it in errors.
+Result<UniqueFd> CreateNewFileAt(int dir_fd, const std::string& name, unsigned mode,
+                                 const std::string& what);
+// True if anything (a file, a directory, a link, dangling or not) has `name` in `dir_fd`.
+Result<bool> ExistsAt(int dir_fd, const std::string& name, const std::string& what);
+// Renames `from` to `to` in `dir_fd` without ever replacing what is at `to` (AlreadyExists):
+// renameat2(RENAME_NOREPLACE), or on a file system without it a hard link and an unlink.
+Status RenameNoReplaceAt(int dir_fd, const std::string& from, const std::string& to,
+                         const std::string& what);
+// Removes `name` from `dir_fd` (a link itself, never its target); no error if it is gone.
+void RemoveAt(int dir_fd, const std::string& name);
+
 }  // namespace khronika

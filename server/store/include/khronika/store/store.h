@@ -35,8 +35,11 @@ enum class Table : uint8_t {
   kAccessLog,     // sequence (u64 BE) -> access record padded to 512 bytes (server/auth)
   kManifestEntries,  // manifest id (32) || entry id (32) -> empty: which entries name a file
   kConflicts,     // origin (32) || SHA-256(ours LF theirs)[:16] -> two inconsistent signed checkpoints
+  // Which content a submission may name without uploading it (docs/format.md, "Store layout"):
+  kUploads,       // Blind(uploader, chunk id) -> upload time: chunks a token has sent itself
+  kCaseContent,   // Blind(origin, case id, chunk id) -> empty: chunks already logged in a case
 };
-inline constexpr int kTableCount = 16;
+inline constexpr int kTableCount = 18;
 const char* TableName(Table table);
 
 struct StoreOptions {
