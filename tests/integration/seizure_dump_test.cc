@@ -18,12 +18,14 @@
 #include <sstream>
 #include <string_view>
 #include <thread>
+#include <tuple>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "khronika/log/keyring.h"
 #include "khronika/schemas/crypto.h"
+#include "khronika/schemas/objects.h"
 #include "khronika/schemas/seal.h"
 #include "khronika/store/store.h"
 #include "server_fixture.h"
@@ -161,6 +163,7 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
   Token admin = MakeToken(s, "admin"), submitter = MakeToken(s, "submitter");
   const std::string case1 = canary("a case id", "case-1-"), case2 = canary("a case id", "case-2-");
   Token reader = MakeToken(s, "reader", {case1});
+  const std::string uploaded = "an upload: " + canary("an uploaded chunk's content", "upload-") + "\n";
   for (const Token* t : {&admin, &submitter, &reader}) {
     canaries.push_back({"a token secret", t->secret, false});
     canaries.push_back({"a token id", t->id});
@@ -180,7 +183,7 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
       std::string case_id;
       size_t author;
     };
-    std::vector<std::string> manifests;  // the first file of each entry
+    std::vector<std::string> entries, manifests;  // each entry and its first file
     const std::vector<Submission> submissions = {{case1, 0}, {case1, 1}, {case2, 0}};
     for (size_t i = 0; i < submissions.size(); ++i) {
       fs::path dir = work / ("files" + std::to_string(i));
@@ -198,14 +201,23 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
       argv.push_back(file.string());
       RunResult sent = RunKhronika(argv);
       ASSERT_EQ(sent.exit_code, 0) << sent.out << sent.err;
-      std::string entry = json::parse(sent.out)["entry_id"];
-      HttpReply e = Get(server, "/v1/entries/" + entry, admin.secret);
+      entries.push_back(json::parse(sent.out)["entry_id"]);
+      HttpReply e = Get(server, "/v1/entries/" + entries.back(), admin.secret);
       ASSERT_EQ(e.status, 200) << e.Describe();
       manifests.push_back(e.Json()["manifests"][0]["id"]);
     }
     // Reads of content and an export, all put in the access log.
-    ASSERT_EQ(Get(server, "/v1/files/" + manifests[0] + "/content", reader.secret).status, 200);
-    ASSERT_EQ(Get(server, "/v1/files/" + manifests[2] + "/content", admin.secret).status, 200);
+    auto content = [&](size_t i) { return "/v1/entries/" + entries[i] + "/files/" + manifests[i] + "/content"; };
+    ASSERT_EQ(Get(server, content(0), reader.secret).status, 200);
+    ASSERT_EQ(Get(server, content(2), admin.secret).status, 200);
+    // A chunk uploaded and not (yet) named by any entry: the submitter's, in `uploads`.
+    HttpRequest put;
+    put.method = "PUT";
+    put.path = "/v1/chunks/" + HexSha256(uploaded);
+    put.token = submitter.secret;
+    put.body = uploaded;
+    put.headers = {"Content-Type: application/octet-stream"};
+    ASSERT_EQ(Curl(server, put).status, 201);
     ASSERT_EQ(Get(server, "/v1/cases/" + case1 + "/bundle", reader.secret).status, 200);
 
     // The partner goes offline: the node's next pull fails, and says so in its log.
@@ -247,10 +259,18 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
   const std::vector<json> access_events = JsonLines(access.out);
   ASSERT_EQ(access_events.size(), 4u) << access.out;
   std::map<std::string, std::set<std::pair<std::string, uint64_t>>> records_of_case;  // case -> (origin, index)
+  std::map<std::string, std::set<std::tuple<std::string, std::string, Hash>>> chunks_in_case;  // by origin
   for (const std::string& origin : {s_node, p_node}) {
     RunResult log = RunKhronika({"log", "--data", s.string(), "--origin", origin, "--json"});
     ASSERT_EQ(log.exit_code, 0) << log.err;
-    for (const json& r : JsonLines(log.out)) records_of_case[r["case"]].insert({origin, r["index"].get<uint64_t>()});
+    for (const json& r : JsonLines(log.out)) {
+      records_of_case[r["case"]].insert({origin, r["index"].get<uint64_t>()});
+      for (const json& f : r["files"]) {
+        auto manifest = DecodeManifest(HexBytes(f["manifest_hex"]));
+        ASSERT_TRUE(manifest.ok());
+        for (const Hash& chunk : manifest->chunks) chunks_in_case[origin].insert({origin, r["case"], chunk});
+      }
+    }
   }
   ASSERT_EQ(records_of_case.size(), 3u);
 
@@ -328,8 +348,10 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
   // a plaintext, so the search would have found it in clear.
   std::string all_plain;
   for (const auto& [name, text] : plaintexts) all_plain += text;
-  std::string store_files = ReadFile(s / "store" / "data.mdb") + ReadFile(s / "store" / "lock.mdb") +
-                            ReadFile(s / "node.keyring");
+  std::string store_files;  // every file of the data directory but khronika.conf (a row of its own)
+  for (const auto& e : fs::recursive_directory_iterator(s)) {
+    if (e.is_regular_file() && e.path().filename() != "khronika.conf") store_files += ReadFile(e.path());
+  }
   for (const Canary& c : canaries) {
     SCOPED_TRACE(c.what + " " + c.text);
     for (const auto& [name, items] : dump) {
@@ -338,7 +360,7 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
         EXPECT_EQ(View(item.value).find(c.text), std::string_view::npos) << "in a value of " << name;
       }
     }
-    EXPECT_EQ(store_files.find(c.text), std::string::npos) << "in the store's files or the keyring";
+    EXPECT_EQ(store_files.find(c.text), std::string::npos) << "in a file of the data directory";
     if (c.stored) {
       EXPECT_NE(all_plain.find(c.text), std::string::npos) << "the control: not in any plaintext";
     }
@@ -372,6 +394,38 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
     EXPECT_FALSE(author_keys_stored.count(HexBytes(hex))) << "an author key in clear";
   }
   EXPECT_EQ(author_keys_stored, author_blinds);
+  // `uploads` and `case_content`: each key one HMAC of the whole (token id, chunk) or (origin,
+  // case id, chunk).
+  auto upload_key = [&](const std::string& token_id, const Hash& chunk) {
+    Bytes name{'u', 'p', 0};
+    name.insert(name.end(), token_id.begin(), token_id.end());
+    name.push_back(0);
+    name.insert(name.end(), chunk.begin(), chunk.end());
+    return blind(name);
+  };
+  auto case_content_key = [&](const std::string& origin, const std::string& case_id, const Hash& chunk) {
+    Bytes name{'c', 'a', 's', 'e', 0};
+    Bytes o = HexBytes(origin);
+    name.insert(name.end(), o.begin(), o.end());
+    name.insert(name.end(), case_id.begin(), case_id.end());
+    name.push_back(0);
+    name.insert(name.end(), chunk.begin(), chunk.end());
+    return blind(name);
+  };
+  std::set<Bytes> uploads_stored, case_content_stored, case_content_expected;
+  for (const Item& item : table("uploads")) uploads_stored.insert(item.key);
+  for (const Item& item : table("case_content")) case_content_stored.insert(item.key);
+  EXPECT_EQ(uploads_stored, (std::set<Bytes>{upload_key(submitter.id, Sha256(uploaded))}));
+  for (const auto& [origin, chunks] : chunks_in_case) {
+    for (const auto& [o, case_id, chunk] : chunks) {
+      Bytes k = case_content_key(o, case_id, chunk);
+      case_content_expected.insert(k);
+      if (origin == s_node) {
+        EXPECT_TRUE(case_content_stored.count(k)) << "a chunk of this node's case " << case_id;
+      }
+    }
+  }
+  for (const Bytes& k : case_content_stored) EXPECT_TRUE(case_content_expected.count(k)) << ToHex(k);
 
   // Row "the access log: how many reads and exports, nothing more". Keys 0, 1, 2, ...; every
   // value one size; the plaintexts are the events `access-log` prints, padding aside.
@@ -450,7 +504,8 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
         EXPECT_TRUE(k.size() == 48 && ToHex(ByteView(k.data(), 32)) == p_node);
       } else if (name == "manifest_entries") {
         EXPECT_EQ(k.size(), 64u);
-      } else if (name != "case_index" && name != "authors" && name != "access_log") {
+      } else if (name != "case_index" && name != "authors" && name != "access_log" && name != "uploads" &&
+                 name != "case_content") {
         ADD_FAILURE() << "keys not accounted for";
       }
     }
@@ -458,7 +513,7 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
   // What the node holds is all there: each of these tables is in use, so each claim was tested.
   for (const char* name : {"chunks", "objects", "records", "tree", "case_index", "entry_index", "checkpoints",
                            "cosignatures", "origins", "peers", "authors", "tokens", "access_log",
-                           "manifest_entries", "conflicts"}) {
+                           "manifest_entries", "conflicts", "uploads", "case_content"}) {
     EXPECT_GT(count[name], 0u) << name << " is empty: the scenario no longer covers it";
   }
   EXPECT_EQ(count["peers"], 1u);
@@ -503,13 +558,14 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
     EXPECT_EQ(bytes.find(pem_body(witness_pem)), std::string::npos);
   }
 
-  // Row "tls.key: Yes" and row "tls.crt: Yes, public, with the node name".
+  // Row "tls.key: Yes" and row "tls.crt: Yes, but it names nothing".
   EXPECT_NE(ReadFile(s / "tls.key").find("PRIVATE KEY-----"), std::string::npos);
   RunResult cert = RunProgram({"openssl", "x509", "-in", (s / "tls.crt").string(), "-noout", "-subject", "-ext",
                                "subjectAltName", "-startdate"});
   ASSERT_EQ(cert.exit_code, 0) << cert.err;
-  EXPECT_NE(cert.out.find("CN = khronika " + node_name), std::string::npos) << cert.out;
-  EXPECT_NE(cert.out.find("DNS:" + node_name), std::string::npos) << cert.out;
+  EXPECT_NE(cert.out.find("subject=CN = khronika node\n"), std::string::npos) << cert.out;
+  EXPECT_EQ(cert.out.find(node_name), std::string::npos) << cert.out;
+  EXPECT_EQ(ReadFile(s / "tls.crt").find(node_name), std::string::npos);
   // Row "when": its validity starts an hour before `init` ran.
   std::tm not_before{};
   size_t at = cert.out.find("notBefore=");
