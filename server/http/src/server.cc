@@ -47,7 +47,9 @@ struct Server::Impl {
         committer(node.log()),
         api(node, committer, metrics, options.api),
         signals(ioc, SIGINT, SIGTERM),
-        scheduler(node, metrics, options.sync_interval, options.tls_cert, options.tls_key),
+        scheduler(node, metrics, options.sync_interval,
+                  PeerClientOptions{options.tls_cert.string(), options.tls_key.string(),
+                                    options.peer_deadlines, nullptr}),
         drain_timer(ioc) {}
 
   size_t IoThreads() const {
@@ -390,6 +392,8 @@ void Server::Impl::DoAccept() {
 void Server::Impl::BeginShutdown() {
   if (draining.exchange(true)) return;
   LogLine(LogLevel::kInfo, "serve", "stopping: no new connections; finishing requests in flight");
+  // A pull waiting on a peer ends now, not at its deadline.
+  scheduler.RequestStop();
   net::post(acceptor.get_executor(), [this] {
     beast::error_code ignored;
     acceptor.close(ignored);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "khronika/http/api.h"
+#include "khronika/http/client.h"
 #include "khronika/log/node.h"
 
 namespace khronika {
@@ -26,6 +27,7 @@ struct ServerOptions {
   std::chrono::milliseconds body_timeout{120000};  // reading one body or writing one response
   std::chrono::milliseconds shutdown_grace{30000};
   std::chrono::seconds sync_interval{30};  // pull every peer this often; 0: only on demand
+  ClientDeadlines peer_deadlines;          // pulling from and notifying peers
   ApiOptions api;
 };
 
@@ -39,8 +41,8 @@ class Server {
   // Loads TLS material and binds the listening socket.
   Status Start();
   uint16_t port() const;
-  // Serves until Stop() or SIGINT/SIGTERM, then stops accepting, lets requests in flight finish
-  // and commit, and returns.
+  // Serves until Stop() or SIGINT/SIGTERM, then stops accepting, cancels a pull from a peer in
+  // progress, lets requests in flight finish and commit, and returns.
   void Run();
   // Asks Run() to shut down gracefully; callable from any thread.
   void Stop();
