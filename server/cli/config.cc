@@ -69,6 +69,12 @@ Status ApplyConfigFile(const std::filesystem::path& path, ServerOptions& o, LogS
       KH_ASSIGN_OR_RETURN(o.max_connections, number(1000000));
     } else if (key == "max_json_body_bytes") {
       KH_ASSIGN_OR_RETURN(o.api.max_json_body, number(uint64_t{1} << 30));
+    } else if (key == "max_handshakes") {
+      KH_ASSIGN_OR_RETURN(o.max_handshakes, number(1000000));
+    } else if (key == "max_handshakes_per_address") {
+      KH_ASSIGN_OR_RETURN(o.max_handshakes_per_address, number(1000000, 1));
+    } else if (key == "handshake_timeout_ms") {
+      KH_ASSIGN_OR_RETURN(o.handshake_timeout, millis(1));
     } else if (key == "peer_connect_timeout_ms") {
       KH_ASSIGN_OR_RETURN(o.peer_deadlines.connect, millis(1));
     } else if (key == "peer_idle_timeout_ms") {
