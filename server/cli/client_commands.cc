@@ -50,7 +50,9 @@ Result<ClientOptions> ConnectionFrom(const Args& args) {
   o.ca_file = args.Get("cacert").value_or("");
   if (args.Has("timeout")) {
     KH_ASSIGN_OR_RETURN(uint64_t seconds, args.GetUnsigned("timeout", 0));
-    if (seconds == 0 || seconds > 24 * 3600) return UsageError("--timeout takes 1 to 86400 seconds");
+    if (seconds == 0 || seconds > 24 * 3600) {
+      return UsageError("--timeout takes 1 to 86400 seconds");
+    }
     o.deadlines.connect = o.deadlines.idle = std::chrono::seconds(seconds);
   }
   return o;

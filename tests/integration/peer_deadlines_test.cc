@@ -71,11 +71,16 @@ enum class Stall {
 
 const char* Name(Stall s) {
   switch (s) {
-    case Stall::kConnect: return "TCP never completes";
-    case Stall::kTls: return "TCP without TLS";
-    case Stall::kHttp: return "TLS without an answer";
-    case Stall::kBody: return "an answer's head, then silence";
-    case Stall::kTrickle: return "an answer trickled byte by byte";
+    case Stall::kConnect:
+      return "TCP never completes";
+    case Stall::kTls:
+      return "TCP without TLS";
+    case Stall::kHttp:
+      return "TLS without an answer";
+    case Stall::kBody:
+      return "an answer's head, then silence";
+    case Stall::kTrickle:
+      return "an answer trickled byte by byte";
   }
   return "?";
 }
@@ -188,8 +193,9 @@ class HostilePeer {
       }
     }
     if (stall_ == Stall::kBody || stall_ == Stall::kTrickle) {
-      std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
-                         "Content-Length: 10000000\r\n\r\n";
+      std::string head =
+          "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+          "Content-Length: 10000000\r\n\r\n";
       SSL_write(ssl, head.data(), static_cast<int>(head.size()));
       if (stall_ == Stall::kBody) {
         std::string some(100, '\0');
@@ -221,14 +227,17 @@ class HostilePeer {
 class PeerDeadlinesTest : public ::testing::Test {
  protected:
   PeerDeadlinesTest()
-      : node_(MakeNodeWithAuthor(dir_)), other_(MakeNodeWithAuthor(other_dir_)), other_id_(IdOf(other_.data)) {}
+      : node_(MakeNodeWithAuthor(dir_)),
+        other_(MakeNodeWithAuthor(other_dir_)),
+        other_id_(IdOf(other_.data)) {}
 
   // The node knows one peer: `peer`'s URL, under the identity and certificate of another node
   // (whose tls.crt the hostile peer presents).
   void SetPeer(const HostilePeer& peer) {
     (void)RunKhronika({"peer", "remove", "--data", node_.data.string(), other_id_["node_id"]});
-    RunResult r = RunKhronika({"peer", "add", "--data", node_.data.string(), "--url", peer.url(), "--id",
-                               other_id_["node_id"], "--cert-sha256", other_id_["cert_sha256"]});
+    RunResult r =
+        RunKhronika({"peer", "add", "--data", node_.data.string(), "--url", peer.url(), "--id",
+                     other_id_["node_id"], "--cert-sha256", other_id_["cert_sha256"]});
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
   std::unique_ptr<HostilePeer> Hostile(Stall stall) {
@@ -243,7 +252,8 @@ class PeerDeadlinesTest : public ::testing::Test {
 
 TEST_F(PeerDeadlinesTest, SyncGivesUpOnAStalledPeerWithinItsDeadlineAndNamesIt) {
   WriteFile(node_.data / "khronika.conf",
-            "peer_connect_timeout_ms = 2000\npeer_idle_timeout_ms = 2000\npeer_request_timeout_ms = 3000\n");
+            "peer_connect_timeout_ms = 2000\npeer_idle_timeout_ms = 2000\npeer_request_timeout_ms "
+            "= 3000\n");
   struct Case {
     Stall stall;
     std::string step;    // the start of the error: which step, and from where
@@ -261,12 +271,14 @@ TEST_F(PeerDeadlinesTest, SyncGivesUpOnAStalledPeerWithinItsDeadlineAndNamesIt) 
     SCOPED_TRACE(Name(c.stall));
     auto peer = Hostile(c.stall);
     if (c.stall == Stall::kConnect && !peer->connect_hangs()) {
-      std::cout << "skipped '" << Name(c.stall) << "': this kernel does not leave a connect hanging\n";
+      std::cout << "skipped '" << Name(c.stall)
+                << "': this kernel does not leave a connect hanging\n";
       continue;
     }
     SetPeer(*peer);
     auto t0 = Clock::now();
-    RunResult r = RunKhronikaWithin({"sync", "--data", node_.data.string()}, std::chrono::seconds(30));
+    RunResult r =
+        RunKhronikaWithin({"sync", "--data", node_.data.string()}, std::chrono::seconds(30));
     double took = Seconds(Clock::now() - t0);
     std::cout << Name(c.stall) << ": sync failed after " << took << " s: " << r.out;
     EXPECT_NE(r.exit_code, 0) << r.out << r.err;
@@ -281,7 +293,8 @@ TEST_F(PeerDeadlinesTest, SyncGivesUpOnAStalledPeerWithinItsDeadlineAndNamesIt) 
   // `khronika status` keeps the reason as the peer's last error.
   RunResult status = RunKhronika({"status", "--data", node_.data.string(), "--json"});
   ASSERT_EQ(status.exit_code, 0) << status.err;
-  EXPECT_NE(status.out.find("the whole request took longer than 3 s"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("the whole request took longer than 3 s"), std::string::npos)
+      << status.out;
 }
 
 TEST_F(PeerDeadlinesTest, ServeExitsPromptlyOnSigtermWhileItsSchedulerIsStuckOnAPeer) {
@@ -293,7 +306,8 @@ TEST_F(PeerDeadlinesTest, ServeExitsPromptlyOnSigtermWhileItsSchedulerIsStuckOnA
     SCOPED_TRACE(Name(stall));
     auto peer = Hostile(stall);
     if (stall == Stall::kConnect && !peer->connect_hangs()) {
-      std::cout << "skipped '" << Name(stall) << "': this kernel does not leave a connect hanging\n";
+      std::cout << "skipped '" << Name(stall)
+                << "': this kernel does not leave a connect hanging\n";
       continue;
     }
     SetPeer(*peer);
@@ -303,15 +317,17 @@ TEST_F(PeerDeadlinesTest, ServeExitsPromptlyOnSigtermWhileItsSchedulerIsStuckOnA
       // Nothing to see from here: the first pull starts within 1.2 s.
       std::this_thread::sleep_for(milliseconds(2500));
     } else {
-      ASSERT_TRUE(peer->WaitStalled(1, milliseconds(15000))) << "the scheduler never reached the peer\n"
-                                                              << server.Stderr();
+      ASSERT_TRUE(peer->WaitStalled(1, milliseconds(15000)))
+          << "the scheduler never reached the peer\n"
+          << server.Stderr();
     }
     auto t0 = Clock::now();
     int code = server.Stop(SIGTERM, std::chrono::seconds(30));
     double took = Seconds(Clock::now() - t0);
     std::cout << Name(stall) << ": serve exited " << took << " s after SIGTERM\n";
     EXPECT_EQ(code, 0) << server.Stderr();
-    EXPECT_LT(took, 10.0) << "the peer deadlines are 60 s; the pull was not cancelled\n" << server.Stderr();
+    EXPECT_LT(took, 10.0) << "the peer deadlines are 60 s; the pull was not cancelled\n"
+                          << server.Stderr();
     EXPECT_NE(server.Stdout().find("stopped"), std::string::npos) << server.Stdout();
   }
 }
@@ -320,16 +336,18 @@ TEST_F(PeerDeadlinesTest, StreamedDownloadGivesUpWhenTheNodeStallsMidBody) {
   auto peer = Hostile(Stall::kBody);
   std::filesystem::path out = dir_ / "bundle.tar";
   auto t0 = Clock::now();
-  RunResult r = RunKhronikaWithin({"export", "--case", "case-1", "--out", out.string(), "--tar", "--node",
-                                   peer->url(), "--token", "khr_" + std::string(64, '0'), "--pin",
-                                   "sha256:" + other_id_["cert_sha256"].get<std::string>(), "--timeout", "2"},
-                                  std::chrono::seconds(30));
+  RunResult r =
+      RunKhronikaWithin({"export", "--case", "case-1", "--out", out.string(), "--tar", "--node",
+                         peer->url(), "--token", "khr_" + std::string(64, '0'), "--pin",
+                         "sha256:" + other_id_["cert_sha256"].get<std::string>(), "--timeout", "2"},
+                        std::chrono::seconds(30));
   double took = Seconds(Clock::now() - t0);
   std::cout << "export failed after " << took << " s: " << r.err;
   EXPECT_NE(r.exit_code, 0);
   EXPECT_GE(peer->stalled(), 1);
   EXPECT_LT(took, 6.0) << r.err;
-  EXPECT_NE(r.err.find("GET /v1/cases/case-1/bundle from " + peer->url() + ": nothing received or sent for 2 s"),
+  EXPECT_NE(r.err.find("GET /v1/cases/case-1/bundle from " + peer->url() +
+                       ": nothing received or sent for 2 s"),
             std::string::npos)
       << r.err;
   EXPECT_FALSE(std::filesystem::exists(out));

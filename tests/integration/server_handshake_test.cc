@@ -110,7 +110,7 @@ double MetricValue(const std::string& metrics, const std::string& name) {
 }
 
 TEST(ServerHandshakeTest, IdleSocketsFromOneAddressDoNotLockOthersOut) {
-  constexpr double kDeadline = 3;  // handshake_timeout_ms
+  constexpr double kDeadline = 3;     // handshake_timeout_ms
   constexpr size_t kPerAddress = 32;  // max_handshakes_per_address, by default
   ServedNode node("handshake_timeout_ms = 3000\n");
   ServerProcess& server = node.server();
@@ -141,9 +141,11 @@ TEST(ServerHandshakeTest, IdleSocketsFromOneAddressDoNotLockOthersOut) {
   // At most 32 idle sockets are held (max_handshakes_per_address); the rest were closed at
   // once, and the held ones after the handshake deadline.
   watcher.join();
-  size_t refused_at_once = idle.ClosedBefore(t0 + milliseconds(static_cast<int>(kDeadline * 1000 / 2)));
+  size_t refused_at_once =
+      idle.ClosedBefore(t0 + milliseconds(static_cast<int>(kDeadline * 1000 / 2)));
   double last_close = Seconds(idle.LastClose() - opened);
-  std::cout << refused_at_once << " closed at once; the last closed " << last_close << " s after the attack\n";
+  std::cout << refused_at_once << " closed at once; the last closed " << last_close
+            << " s after the attack\n";
   EXPECT_GE(refused_at_once, 600u - kPerAddress);
   EXPECT_LT(refused_at_once, 600u) << "no idle socket was given a handshake slot";
   EXPECT_EQ(idle.Open(), 0u) << "idle sockets still open after 3 times the handshake deadline";
@@ -153,8 +155,10 @@ TEST(ServerHandshakeTest, IdleSocketsFromOneAddressDoNotLockOthersOut) {
   // The operator sees why.
   HttpReply metrics = Get(server, "/metrics", node.admin().secret);
   ASSERT_EQ(metrics.status, 200) << metrics.Describe();
-  EXPECT_GE(MetricValue(metrics.body, "khronika_connections_refused_total{reason=\"max_handshakes_per_address\"}"),
-            600 - kPerAddress)
+  EXPECT_GE(
+      MetricValue(metrics.body,
+                  "khronika_connections_refused_total{reason=\"max_handshakes_per_address\"}"),
+      600 - kPerAddress)
       << metrics.body;
   EXPECT_GE(MetricValue(metrics.body, "khronika_tls_handshake_timeouts_total"), 1) << metrics.body;
   // And 127.0.0.1 is served again once its idle sockets are gone.
@@ -195,7 +199,8 @@ TEST(ServerHandshakeTest, HandshakesTakeAtMostHalfTheCapAndEstablishedConnection
   EXPECT_EQ(idle.Open(), 0u);
   EXPECT_EQ(Get(server, "/healthz").status, 200);
   HttpReply metrics = Get(server, "/metrics", node.admin().secret);
-  EXPECT_GE(MetricValue(metrics.body, "khronika_connections_refused_total{reason=\"max_handshakes\"}"), 8)
+  EXPECT_GE(
+      MetricValue(metrics.body, "khronika_connections_refused_total{reason=\"max_handshakes\"}"), 8)
       << metrics.body;
 }
 

@@ -3,21 +3,20 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include <charconv>
-#include <condition_variable>
-#include <cstdio>
-#include <limits>
-#include <optional>
-#include <system_error>
-#include <thread>
-#include <vector>
-
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <charconv>
+#include <condition_variable>
+#include <cstdio>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <system_error>
+#include <thread>
+#include <vector>
 
 #include "khronika/http/tls.h"
 #include "khronika/schemas/crypto.h"
@@ -63,7 +62,8 @@ Result<Url> ParseUrl(const std::string& url) {
     out.host = rest.substr(0, colon);
     out.port = colon == std::string::npos ? "443" : rest.substr(colon + 1);
   }
-  if (out.host.empty() || out.port.empty()) return Status::InvalidArgument("bad node URL '" + url + "'");
+  if (out.host.empty() || out.port.empty())
+    return Status::InvalidArgument("bad node URL '" + url + "'");
   return out;
 }
 
@@ -114,7 +114,8 @@ Result<std::vector<tcp::endpoint>> Resolve(const Url& url, SteadyClock::time_poi
   std::unique_lock lock(lookup->mu);
   while (!lookup->done) {
     // A cancel is noticed within 50 ms.
-    if (cancel && cancel->cancelled()) return Status::IOError("resolve " + url.host + ": cancelled");
+    if (cancel && cancel->cancelled())
+      return Status::IOError("resolve " + url.host + ": cancelled");
     auto now = SteadyClock::now();
     if (now >= deadline) return Status::IOError("resolve " + url.host + ": " + late);
     lookup->cv.wait_until(lock, std::min(deadline, now + std::chrono::milliseconds(50)));
@@ -246,7 +247,9 @@ struct HttpsClient::Impl {
       stream->set_verify_callback([](bool, ssl::verify_context&) { return true; });
     }
     beast::get_lowest_layer(*stream).expires_at(deadline);
-    ec = Run([&](auto handler) { stream->async_handshake(ssl::stream_base::client, std::move(handler)); });
+    ec = Run([&](auto handler) {
+      stream->async_handshake(ssl::stream_base::client, std::move(handler));
+    });
     if (ec) return Failed("TLS handshake with " + options.url, ec);
     if (!options.pin_sha256.empty()) {
       std::string seen = PeerCertificateSha256(stream->native_handle());
@@ -274,7 +277,8 @@ struct HttpsClient::Impl {
   // Sends `req` piece by piece, each write with its deadline, reopening the connection once if
   // the server had closed it while idle.
   template <typename Body>
-  Status Send(http::request<Body>& req, SteadyClock::time_point request_end, const std::string& what) {
+  Status Send(http::request<Body>& req, SteadyClock::time_point request_end,
+              const std::string& what) {
     for (int attempt = 0; attempt < 2; ++attempt) {
       const bool reused = stream != nullptr;
       if (!stream) KH_RETURN_IF_ERROR(Open());
@@ -282,7 +286,8 @@ struct HttpsClient::Impl {
       beast::error_code ec;
       while (!ec && !serializer.is_done()) {
         Arm(request_end);
-        ec = Run([&](auto handler) { http::async_write_some(*stream, serializer, std::move(handler)); });
+        ec = Run(
+            [&](auto handler) { http::async_write_some(*stream, serializer, std::move(handler)); });
       }
       if (!ec) return Status::Ok();
       // A connection that sat idle may have been closed by the server: that is worth one more
@@ -299,8 +304,8 @@ struct HttpsClient::Impl {
   template <typename Parser>
   Status ReadSome(Parser& parser, SteadyClock::time_point request_end, const std::string& what) {
     Arm(request_end);
-    beast::error_code ec =
-        Run([&](auto handler) { http::async_read_some(*stream, buffer, parser, std::move(handler)); });
+    beast::error_code ec = Run(
+        [&](auto handler) { http::async_read_some(*stream, buffer, parser, std::move(handler)); });
     if (ec == http::error::need_buffer) ec = {};  // a buffer_body's buffer is full
     if (ec) return Failed(what + " from " + options.url, ec);
     return Status::Ok();

@@ -229,7 +229,9 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.async_handshake(ssl::stream_base::server,
                             [self = shared_from_this()](beast::error_code ec) {
                               self->handshake_slot_.Release();
-                              if (ec == beast::error::timeout) self->server_.metrics.HandshakeTimedOut();
+                              if (ec == beast::error::timeout) {
+                                self->server_.metrics.HandshakeTimedOut();
+                              }
                               if (ec) return;
                               self->peer_cert_sha256_ = PeerCertificateSha256(self->stream_.native_handle());
                               self->DoReadHead();
@@ -564,7 +566,8 @@ Status Server::Start() {
                                    std::to_string(s.options.max_connections) + ")");
   }
   if (s.options.max_handshakes_per_address == 0 || s.options.handshake_timeout.count() <= 0) {
-    return Status::InvalidArgument("max_handshakes_per_address and handshake_timeout_ms must be at least 1");
+    return Status::InvalidArgument(
+        "max_handshakes_per_address and handshake_timeout_ms must be at least 1");
   }
   auto address = net::ip::make_address(s.options.host, ec);
   if (ec) return Status::InvalidArgument("listen address '" + s.options.host + "': " + ec.message());

@@ -22,7 +22,8 @@ namespace khronika {
 class SyncScheduler {
  public:
   // `peers.cancel` is ignored: the scheduler cancels its own clients.
-  SyncScheduler(Node& node, Metrics& metrics, std::chrono::seconds interval, PeerClientOptions peers);
+  SyncScheduler(Node& node, Metrics& metrics, std::chrono::seconds interval,
+                PeerClientOptions peers);
   ~SyncScheduler();
   SyncScheduler(const SyncScheduler&) = delete;
   SyncScheduler& operator=(const SyncScheduler&) = delete;
