@@ -31,7 +31,7 @@ namespace {
 using nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
 
-const std::vector<OptionSpec> kConnection = {{"node"}, {"token"}, {"pin"}, {"cacert"}};
+const std::vector<OptionSpec> kConnection = {{"node"}, {"token"}, {"pin"}, {"cacert"}, {"timeout"}};
 
 }  // namespace
 
@@ -49,6 +49,13 @@ Result<ClientOptions> ConnectionFrom(const Args& args) {
     o.pin_sha256 = *fp;
   }
   o.ca_file = args.Get("cacert").value_or("");
+  if (args.Has("timeout")) {
+    KH_ASSIGN_OR_RETURN(uint64_t seconds, args.GetUnsigned("timeout", 0));
+    if (seconds == 0 || seconds > 24 * 3600) {
+      return UsageError("--timeout takes 1 to 86400 seconds");
+    }
+    o.deadlines.connect = o.deadlines.idle = std::chrono::seconds(seconds);
+  }
   return o;
 }
 
@@ -516,7 +523,7 @@ std::vector<Command> ClientCommands() {
       {"submit", "sign files on this machine and submit them to a node",
        "khronika submit --node URL --token T --key FILE --case ID [--kind KIND]\n"
        "                [--meta k=v]... [--corrects ENTRY_ID] [--json]\n"
-       "                (--pin sha256:FP | --cacert FILE) FILE...\n"
+       "                [--timeout S] (--pin sha256:FP | --cacert FILE) FILE...\n"
        "Signs the entry with the author key in FILE (it never leaves this machine), uploads\n"
        "only the chunks the node lacks, appends, and checks the receipt: the checkpoint's\n"
        "signature and the inclusion proof. KHRONIKA_NODE and KHRONIKA_TOKEN may stand in for\n"
@@ -524,17 +531,22 @@ std::vector<Command> ClientCommands() {
        "until K other federation members have cosigned a checkpoint that includes the entry:\n"
        "only then does it survive the seizure of this node. --witnesses FILE counts only\n"
        "cosignatures by the witness keys in FILE (the partners' cosigner_vkey, one per line,\n"
-       "obtained from them directly), instead of the keys the node reports.",
+       "obtained from them directly), instead of the keys the node reports.\n"
+       "--timeout S gives up on a node that takes longer than S seconds to accept the\n"
+       "connection and finish TLS, or sends and takes nothing for S seconds (default: 10 to\n"
+       "connect, 30 for each read or write).",
        With({{"key"}, {"case"}, {"kind"}, {"meta", true, true}, {"corrects"}, {"json", false},
              {"replicas"}, {"replicas-timeout"}, {"witnesses"}}),
        RunSubmit},
       {"get", "download an entry's files and verify every byte",
-       "khronika get --node URL --token T ENTRY_ID [--out DIR] (--pin sha256:FP | --cacert FILE)\n"
+       "khronika get --node URL --token T ENTRY_ID [--out DIR] [--timeout S]\n"
+       "             (--pin sha256:FP | --cacert FILE)\n"
        "Checks the entry's id and author signature, then streams each file to DIR, checking\n"
        "every chunk and the whole file against the signed manifest. Never replaces a file or\n"
        "follows a link in DIR. A name that is unsafe in a folder (a leading '.', '-' or '~',\n"
        "characters Windows refuses, invisible characters) is saved with '_' instead, and\n"
-       "repeated names get -2, -3: it prints \"saved 'NAME' as 'NEW'\" for each.",
+       "repeated names get -2, -3: it prints \"saved 'NAME' as 'NEW'\" for each. --timeout S as\n"
+       "for submit.",
        With({{"out"}}), RunGet},
   };
 }

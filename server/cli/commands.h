@@ -43,8 +43,8 @@ Result<Unlock> UnlockFrom(const Args& args, const std::filesystem::path& dir);
 // The options every command with --data takes to unlock an encrypted node.
 void AddUnlockOptions(std::vector<Command>& commands);
 
-// --node, --token, --pin, --cacert (or KHRONIKA_NODE, KHRONIKA_TOKEN) for commands that talk to
-// a node over HTTPS.
+// --node, --token, --pin, --cacert, --timeout (or KHRONIKA_NODE, KHRONIKA_TOKEN) for commands
+// that talk to a node over HTTPS.
 Result<ClientOptions> ConnectionFrom(const Args& args);
 
 // Prints one line per log of a pull (`prefix` first; `hint` after "skipped: not a federation

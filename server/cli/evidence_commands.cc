@@ -175,11 +175,13 @@ Status RunVerifyBundle(const Args& args) {
 std::vector<Command> EvidenceCommands() {
   return {
       {"export", "write a court bundle of one case (a folder, or a .tar with --tar)",
-       "khronika export --case ID --out PATH [--tar] (--data DIR | --node URL --token T [--pin sha256:FP])\n"
+       "khronika export --case ID --out PATH [--tar] (--data DIR | --node URL --token T [--pin sha256:FP]\n"
+       "                                                [--timeout S])\n"
        "  Writes the case's evidence files, entries, records, inclusion proofs, checkpoints with\n"
        "  cosignatures, public keys, MANIFEST.sha256 and REPORT.md. PATH must not exist yet.\n"
-       "  Every export is recorded in the node's access log.",
-       {{"case"}, {"out"}, {"tar", false}, {"data"}, {"map-size"}, {"node"}, {"token"}, {"pin"}, {"cacert"}},
+       "  Every export is recorded in the node's access log. --timeout as for submit.",
+       {{"case"}, {"out"}, {"tar", false}, {"data"}, {"map-size"}, {"node"}, {"token"}, {"pin"}, {"cacert"},
+        {"timeout"}},
        RunExport},
       {"verify-bundle", "check a court bundle offline: exit 0 clean, 1 with one line per problem",
        "khronika verify-bundle DIR [--trust KEYS_FILE]\n"

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "config.h"
 #include "khronika/http/node_status.h"
 #include "khronika/http/peer_transport.h"
 #include "khronika/http/scrubber.h"
@@ -142,14 +143,16 @@ Status RunSync(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   if (via_git) return RunSyncViaGit(*node, dir, *via_git);
   KH_ASSIGN_OR_RETURN(std::vector<Peer> peers, ListPeers(node->store()));
-  std::string cert = (std::filesystem::path(dir) / "tls.crt").string();
-  std::string key = (std::filesystem::path(dir) / "tls.key").string();
+  PeerClientOptions reach;
+  reach.tls_cert = (std::filesystem::path(dir) / "tls.crt").string();
+  reach.tls_key = (std::filesystem::path(dir) / "tls.key").string();
+  KH_ASSIGN_OR_RETURN(reach.deadlines, PeerDeadlinesOf(args, dir));
   bool all_ok = true, any = false;
   for (const Peer& peer : peers) {
     if (only && peer.node_id != *only) continue;
     any = true;
     std::string name = ToHex(peer.node_id).substr(0, 16);
-    auto transport = HttpsPeerTransport::Connect(peer, cert, key);
+    auto transport = HttpsPeerTransport::Connect(peer, reach);
     if (!transport.ok()) {
       std::cout << "peer " << name << ": unreachable: " << transport.status().message() << "\n";
       (void)RememberPull(node->store(), peer.node_id, transport.status(), SystemClock().NowMs());
@@ -256,8 +259,11 @@ Status RunStatus(const Args& args) {
 Status RunScrub(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   std::filesystem::path dir = *args.Get("data");
-  KH_ASSIGN_OR_RETURN(ScrubReport report, ScrubNode(*node, (dir / "tls.crt").string(),
-                                                    (dir / "tls.key").string(), !args.Has("no-repair")));
+  PeerClientOptions reach;
+  reach.tls_cert = (dir / "tls.crt").string();
+  reach.tls_key = (dir / "tls.key").string();
+  KH_ASSIGN_OR_RETURN(reach.deadlines, PeerDeadlinesOf(args, dir));
+  KH_ASSIGN_OR_RETURN(ScrubReport report, ScrubNode(*node, reach, !args.Has("no-repair")));
   for (const ScrubFinding& f : report.findings) {
     std::cout << (f.repaired ? "repaired " : "DAMAGED  ") << f.Describe() << "\n";
   }
@@ -336,17 +342,18 @@ std::vector<Command> FederationCommands() {
       {"peer remove", "remove a direct peer", "khronika peer remove --data DIR NODE_ID",
        {kData, kMapSize}, RunPeerRemove},
       {"sync", "pull every member's log from the peers now",
-       "khronika sync --data DIR [--peer NODE_ID | --via-git URL]\n"
+       "khronika sync --data DIR [--peer NODE_ID | --via-git URL] [--config FILE]\n"
        "Fetches what each peer holds beyond this node, verifies everything, and commits. A\n"
        "peer whose checkpoint contradicts one held here is refused, and both checkpoints are\n"
-       "kept as proof (see `khronika status`).\n"
+       "kept as proof (see `khronika status`). A peer that does not answer in time\n"
+       "(peer_*_timeout_ms in FILE, default DIR/khronika.conf) is given up on, named.\n"
        "With --via-git, no peer is contacted: the git repository at URL (a path, file://, or\n"
        "any URL libgit2 supports) relays the logs. Its branches are fetched into DIR/git-relay,\n"
        "imported with every check of a sync, and this node's logs and checkpoints are exported\n"
        "there and pushed back (fast-forward only). DIR/git-relay and the relay hold the\n"
        "evidence in clear, even from an encrypted node (which says so on stderr); DIR/git-relay\n"
        "is kept mode 0700.",
-       {kData, {"peer"}, {"via-git"}, kMapSize}, RunSync},
+       {kData, {"peer"}, {"via-git"}, {"config"}, kMapSize}, RunSync},
       {"status", "show the node's logs, peers and any conflicts",
        "khronika status --data DIR [--json]\n"
        "Per log: records held, the latest checkpoint and which partners cosigned it. Per peer:\n"
@@ -359,13 +366,13 @@ std::vector<Command> FederationCommands() {
        "both have produced; anyone can check both signatures with the origin's public key.",
        {kData, kJson, kMapSize}, RunConflicts},
       {"scrub", "re-read everything stored, and repair damage from peers",
-       "khronika scrub --data DIR [--no-repair]\n"
+       "khronika scrub --data DIR [--no-repair] [--config FILE]\n"
        "Re-hashes every chunk, entry and manifest against its id and every record against the\n"
        "Merkle tree, and follows every reference to find what is missing. Damaged or missing\n"
        "items are fetched from the configured peers (mutual TLS, as sync) and checked before\n"
        "they are written back. Exit 1 if anything could not be repaired. `serve` also scrubs\n"
        "on a schedule (scrub_interval_h, default 24).",
-       {kData, {"no-repair", false}, kMapSize}, RunScrub},
+       {kData, {"no-repair", false}, {"config"}, kMapSize}, RunScrub},
   };
 }
 

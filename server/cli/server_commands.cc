@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "config.h"
 #include "khronika/auth/auth.h"
 #include "khronika/http/logging.h"
 #include "khronika/http/scrubber.h"
@@ -28,116 +29,6 @@ namespace {
 const OptionSpec kData{"data"};
 const OptionSpec kMapSize{"map-size"};
 
-Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& text) {
-  size_t colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
-    return UsageError("--listen takes HOST:PORT, got '" + text + "'");
-  }
-  std::string host = text.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  unsigned port = 0;
-  std::string_view p = std::string_view(text).substr(colon + 1);
-  auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
-  if (p.empty() || ec != std::errc() || ptr != p.data() + p.size() || port > 65535) {
-    return UsageError("--listen port must be 0 to 65535, got '" + std::string(p) + "'");
-  }
-  return std::make_pair(host, static_cast<uint16_t>(port));
-}
-
-// Settings of khronika.conf that are not ServerOptions.
-struct LogSettings {
-  LogLevel level = LogLevel::kInfo;
-  LogFormat format = LogFormat::kText;
-  std::vector<Peer> peers;  // `peer = URL NODE_ID CERT_SHA256` lines, added to the store at start
-  std::chrono::hours scrub_interval{24};  // 0: only `khronika scrub`
-};
-
-// Reads `key = value` lines. Unknown keys and bad values are errors naming the key and line.
-
-Status ApplyConfigFile(const std::filesystem::path& path, ServerOptions& o, LogSettings& log) {
-  KH_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path, 1 << 20));
-  std::istringstream in(text);
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n) {
-    std::string where = path.string() + ":" + std::to_string(n) + ": ";
-    size_t hash = line.find('#');
-    if (hash != std::string::npos) line = line.substr(0, hash);
-    auto trim = [](std::string s) {
-      size_t b = s.find_first_not_of(" \t\r"), e = s.find_last_not_of(" \t\r");
-      return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
-    };
-    line = trim(line);
-    if (line.empty()) continue;
-    size_t eq = line.find('=');
-    if (eq == std::string::npos) return Status::InvalidArgument(where + "expected key = value");
-    std::string key = trim(line.substr(0, eq)), value = trim(line.substr(eq + 1));
-    auto number = [&](uint64_t max) -> Result<uint64_t> {
-      uint64_t v = 0;
-      auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-      if (value.empty() || ec != std::errc() || ptr != value.data() + value.size() || v > max) {
-        return Status::InvalidArgument(where + key + " must be a whole number up to " +
-                                       std::to_string(max) + ", got '" + value + "'");
-      }
-      return v;
-    };
-    if (key == "listen") {
-      auto hp = ParseListen(value);
-      if (!hp.ok()) return Status::InvalidArgument(where + "listen must be HOST:PORT");
-      o.host = hp->first;
-      o.port = hp->second;
-    } else if (key == "tls_cert") {
-      o.tls_cert = value;
-    } else if (key == "tls_key") {
-      o.tls_key = value;
-    } else if (key == "max_connections") {
-      KH_ASSIGN_OR_RETURN(o.max_connections, number(1000000));
-    } else if (key == "max_json_body_bytes") {
-      KH_ASSIGN_OR_RETURN(o.api.max_json_body, number(uint64_t{1} << 30));
-    } else if (key == "head_timeout_ms") {
-      KH_ASSIGN_OR_RETURN(uint64_t v, number(3600000));
-      o.head_timeout = std::chrono::milliseconds(v);
-    } else if (key == "body_timeout_ms") {
-      KH_ASSIGN_OR_RETURN(uint64_t v, number(3600000));
-      o.body_timeout = std::chrono::milliseconds(v);
-    } else if (key == "worker_threads") {
-      KH_ASSIGN_OR_RETURN(o.worker_threads, number(4096));
-      if (o.worker_threads == 0) return Status::InvalidArgument(where + "worker_threads must be at least 1");
-    } else if (key == "sync_interval_s") {
-      KH_ASSIGN_OR_RETURN(uint64_t v, number(7 * 24 * 3600));
-      o.sync_interval = std::chrono::seconds(v);
-    } else if (key == "io_threads") {
-      KH_ASSIGN_OR_RETURN(o.io_threads, number(1024));
-    } else if (key == "peer") {
-      std::istringstream words(value);
-      Peer peer;
-      std::string id, extra;
-      words >> peer.url >> id >> peer.cert_sha256 >> extra;
-      auto node_id = ParseHashHex(id);
-      auto fp = ParseHashHex(peer.cert_sha256);
-      if (peer.url.rfind("https://", 0) != 0 || !node_id.ok() || !fp.ok() || !extra.empty()) {
-        return Status::InvalidArgument(where + "peer must be 'https://HOST:PORT NODE_ID CERT_SHA256' "
-                                       "(64 hex each), got '" + value + "'");
-      }
-      peer.node_id = *node_id;
-      log.peers.push_back(std::move(peer));
-    } else if (key == "scrub_interval_h") {
-      KH_ASSIGN_OR_RETURN(uint64_t v, number(24 * 365));
-      log.scrub_interval = std::chrono::hours(v);
-    } else if (key == "log_level") {
-      auto l = ParseLogLevel(value);
-      if (!l.ok()) return Status::InvalidArgument(where + l.status().message() + ", got '" + value + "'");
-      log.level = *l;
-    } else if (key == "log_format") {
-      auto f = ParseLogFormat(value);
-      if (!f.ok()) return Status::InvalidArgument(where + f.status().message() + ", got '" + value + "'");
-      log.format = *f;
-    } else {
-      return Status::InvalidArgument(where + "unknown key '" + key + "'");
-    }
-  }
-  return Status::Ok();
-}
-
 Status RunServe(const Args& args) {
   // glibc gives each thread that allocates its own arena and rarely returns their memory; with
   // dozens of worker threads handling megabyte bodies, the resident set would grow with the
@@ -148,10 +39,8 @@ Status RunServe(const Args& args) {
   LogSettings log;
   options.tls_cert = std::filesystem::path(dir) / "tls.crt";
   options.tls_key = std::filesystem::path(dir) / "tls.key";
-  std::filesystem::path config = args.Get("config").value_or((std::filesystem::path(dir) / "khronika.conf").string());
-  if (args.Has("config") || std::filesystem::exists(config)) {
-    KH_RETURN_IF_ERROR(ApplyConfigFile(config, options, log));
-  }
+  std::optional<std::filesystem::path> config = ConfigFileOf(args, dir);
+  if (config) KH_RETURN_IF_ERROR(ApplyConfigFile(*config, options, log));
   if (auto level = args.Get("log-level")) {
     auto l = ParseLogLevel(*level);
     if (!l.ok()) return UsageError("--log-level: " + l.status().message());
@@ -173,13 +62,16 @@ Status RunServe(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::string fingerprint, CertificateFingerprint(options.tls_cert));
   for (const Peer& peer : log.peers) {
     Status added = AddPeer(node->store(), peer);
-    if (!added.ok()) return added.Annotate("peer " + ToHex(peer.node_id) + " in " + config.string());
+    if (!added.ok()) return added.Annotate("peer " + ToHex(peer.node_id) + " in " + config->string());
   }
   Server server(*node, options);
   KH_RETURN_IF_ERROR(server.Start());
   std::optional<ScrubSchedule> scrubs;
   if (log.scrub_interval.count() > 0) {
-    scrubs.emplace(*node, options.tls_cert.string(), options.tls_key.string(), log.scrub_interval);
+    scrubs.emplace(*node,
+                   PeerClientOptions{options.tls_cert.string(), options.tls_key.string(),
+                                     options.peer_deadlines, nullptr},
+                   log.scrub_interval);
   }
   std::string host = options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;
   std::cout << "khronika node " << ToHex(node->id()) << " (" << node->name() << ")\n"

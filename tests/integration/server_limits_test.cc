@@ -1,7 +1,8 @@
 // The server's limits, from the outside: an oversized request head gets 431, a body over the
 // route's limit gets 413 before it is read, clients too slow to send a request head (or a TLS
 // handshake) are cut off at the configured deadline, and the connection cap holds. The node runs
-// with `head_timeout_ms = 2000` (DIR/khronika.conf) so that the deadlines take seconds.
+// with `head_timeout_ms = 2000` and `handshake_timeout_ms = 2000` (DIR/khronika.conf) so that
+// the deadlines take seconds.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -49,7 +50,7 @@ bool IsJsonError(const std::string& body) {
 
 class ServerLimitsTest : public ::testing::Test {
  protected:
-  ServerLimitsTest() : node_("head_timeout_ms = 2000\n") {}
+  ServerLimitsTest() : node_("head_timeout_ms = 2000\nhandshake_timeout_ms = 2000\n") {}
   void SetUp() override { ASSERT_TRUE(server().started()); }
   void TearDown() override {
     EXPECT_EQ(Get(server(), "/healthz").status, 200) << server().Stderr();

@@ -25,6 +25,12 @@ khronika_server_test(server_concurrency_test)
 khronika_server_test(server_limits_test)
 # printed fingerprint, wrong pin, TLS 1.3 only
 khronika_server_test(server_tls_test)
+# hundreds of idle TCP sockets from one address do not lock others out; handshakes hold at most
+# part of the connection cap, and only until their deadline
+khronika_server_test(server_handshake_test)
+# peers that stall at each step: sync gives up within its deadline naming the peer, serve exits
+# promptly on SIGTERM, a streamed download gives up too
+khronika_server_test(peer_deadlines_test)
 # three peered nodes: replication, a log outliving its origin, raided-node recovery, peer-only sync
 khronika_server_test(federation_test)
 khronika_server_test(federation_faults_test)

@@ -372,7 +372,10 @@ bool PatternMatches(std::string_view pattern, const std::vector<std::string_view
   return true;
 }
 
-std::string RouteLabel(const Api::RouteSpec& spec);
+// "GET /v1/entries/{id}": how /metrics and the debug log name a route.
+std::string RouteLabel(const Api::RouteSpec& spec) {
+  return std::string(spec.method) + " " + std::string(spec.pattern);
+}
 
 }  // namespace
 
@@ -419,12 +422,6 @@ ApiResponse Api::Handle(const ApiRequest& request) {
   if (r.route.empty()) r.route = "unmatched";
   return r;
 }
-
-namespace {
-std::string RouteLabel(const Api::RouteSpec& spec) {
-  return std::string(spec.method) + " " + std::string(spec.pattern);
-}
-}  // namespace
 
 ApiResponse Api::Route(const ApiRequest& req) {
   std::string_view target = req.target;

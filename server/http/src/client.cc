@@ -3,14 +3,20 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include <limits>
-
-#include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <charconv>
+#include <condition_variable>
+#include <cstdio>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <system_error>
+#include <thread>
+#include <vector>
 
 #include "khronika/http/tls.h"
 #include "khronika/schemas/crypto.h"
@@ -23,6 +29,7 @@ namespace http = beast::http;
 namespace net = boost::asio;
 namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
 
 constexpr uint64_t kMaxBufferedResponse = 256 << 20;
 
@@ -55,12 +62,96 @@ Result<Url> ParseUrl(const std::string& url) {
     out.host = rest.substr(0, colon);
     out.port = colon == std::string::npos ? "443" : rest.substr(colon + 1);
   }
-  if (out.host.empty() || out.port.empty()) return Status::InvalidArgument("bad node URL '" + url + "'");
+  if (out.host.empty() || out.port.empty())
+    return Status::InvalidArgument("bad node URL '" + url + "'");
   return out;
+}
+
+// "1.5 s"
+std::string Duration(std::chrono::milliseconds d) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g s", static_cast<double>(d.count()) / 1000);
+  return text;
+}
+
+// The addresses of `url`, by `deadline`. An address needs no lookup. A name does, and neither
+// getaddrinfo nor Asio's resolver can be given a deadline (the resolver joins its own thread
+// when destroyed), so the lookup runs on a thread of its own, left to finish alone if it
+// outlives the deadline or a cancel.
+Result<std::vector<tcp::endpoint>> Resolve(const Url& url, SteadyClock::time_point deadline,
+                                           const ClientCancel* cancel, const std::string& late) {
+  uint16_t port = 0;
+  auto [ptr, perr] = std::from_chars(url.port.data(), url.port.data() + url.port.size(), port);
+  if (perr != std::errc() || ptr != url.port.data() + url.port.size()) {
+    return Status::InvalidArgument("bad port '" + url.port + "' in the node URL");
+  }
+  beast::error_code ec;
+  auto address = net::ip::make_address(url.host, ec);
+  if (!ec) return std::vector<tcp::endpoint>{tcp::endpoint(address, port)};
+  struct Lookup {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    beast::error_code ec;
+    std::vector<tcp::endpoint> endpoints;
+  };
+  auto lookup = std::make_shared<Lookup>();
+  try {
+    std::thread([lookup, host = url.host, service = url.port] {
+      net::io_context ioc;
+      tcp::resolver resolver(ioc);
+      beast::error_code ec;
+      auto results = resolver.resolve(host, service, ec);
+      std::lock_guard lock(lookup->mu);
+      lookup->ec = ec;
+      for (const auto& r : results) lookup->endpoints.push_back(r.endpoint());
+      lookup->done = true;
+      lookup->cv.notify_all();
+    }).detach();
+  } catch (const std::system_error& e) {
+    return Status::IOError("resolve " + url.host + ": " + e.what());
+  }
+  std::unique_lock lock(lookup->mu);
+  while (!lookup->done) {
+    // A cancel is noticed within 50 ms.
+    if (cancel && cancel->cancelled())
+      return Status::IOError("resolve " + url.host + ": cancelled");
+    auto now = SteadyClock::now();
+    if (now >= deadline) return Status::IOError("resolve " + url.host + ": " + late);
+    lookup->cv.wait_until(lock, std::min(deadline, now + std::chrono::milliseconds(50)));
+  }
+  if (lookup->ec) return Status::IOError("resolve " + url.host + ": " + lookup->ec.message());
+  if (lookup->endpoints.empty()) return Status::IOError("resolve " + url.host + ": no address");
+  return std::move(lookup->endpoints);
 }
 
 }  // namespace
 
+void ClientCancel::Cancel() {
+  std::lock_guard lock(mu_);
+  cancelled_ = true;
+  for (const auto& [id, wake] : watchers_) wake();
+}
+
+bool ClientCancel::cancelled() const {
+  std::lock_guard lock(mu_);
+  return cancelled_;
+}
+
+uint64_t ClientCancel::Watch(std::function<void()> wake) {
+  std::lock_guard lock(mu_);
+  watchers_.emplace(next_id_, std::move(wake));
+  return next_id_++;
+}
+
+void ClientCancel::Unwatch(uint64_t id) {
+  std::lock_guard lock(mu_);
+  watchers_.erase(id);
+}
+
+// Every operation runs asynchronously on the client's own io_context, which this thread runs
+// until the operation completes: Beast's deadlines (tcp_stream::expires_at) hold only for
+// asynchronous operations, and a synchronous read on a blocking socket would wait for ever.
 struct HttpsClient::Impl {
   ClientOptions options;
   Url url;
@@ -68,24 +159,83 @@ struct HttpsClient::Impl {
   ssl::context ctx{ssl::context::tls_client};
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> stream;
   beast::flat_buffer buffer;
+  std::optional<uint64_t> watch;
+  // Set by Arm(): the text of a timeout of the operation it armed.
+  std::string late;
 
-  Status Open() {
-    stream = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ioc, ctx);
-    buffer.clear();
-    SSL_set_tlsext_host_name(stream->native_handle(), url.host.c_str());
-    beast::error_code ec;
-    tcp::resolver resolver(ioc);
-    auto results = resolver.resolve(url.host, url.port, ec);
-    if (ec) return Status::IOError("resolve " + url.host + ": " + ec.message());
-    // Asynchronous so that the deadline holds: a blocking connect to an unreachable address
-    // would wait for the kernel's SYN retries (minutes).
-    beast::get_lowest_layer(*stream).expires_after(std::chrono::seconds(30));
-    ec = net::error::would_block;
-    beast::get_lowest_layer(*stream).async_connect(
-        results, [&ec](beast::error_code e, const tcp::endpoint&) { ec = e; });
+  ~Impl() {
+    // First, so that no Cancel() reaches into what is being destroyed.
+    if (watch) options.cancel->Unwatch(*watch);
+  }
+
+  void WatchCancel() {
+    if (!options.cancel) return;
+    watch = options.cancel->Watch([this] {
+      // On the cancelling thread: hand the work to the loop that owns the stream. Closing the
+      // socket ends the operation waiting on it.
+      net::post(ioc, [this] {
+        if (stream) beast::get_lowest_layer(*stream).close();
+      });
+    });
+  }
+
+  bool Cancelled() const { return options.cancel && options.cancel->cancelled(); }
+
+  // Runs the operation that `start` begins until it completes, on this thread. Its deadline is
+  // the stream's expiry, which the caller has set.
+  template <typename Start>
+  beast::error_code Run(Start&& start) {
+    auto result = std::make_shared<std::optional<beast::error_code>>();
+    start([result](beast::error_code ec, auto&&...) { *result = ec; });
     ioc.restart();
     ioc.run();
-    if (ec) return Status::IOError("connect to " + options.url + ": " + ec.message());
+    return result->value_or(net::error::operation_aborted);
+  }
+
+  // Why a step failed; the connection is dropped (a later request opens a new one).
+  Status Failed(const std::string& what, beast::error_code ec) {
+    stream.reset();
+    buffer.clear();
+    if (Cancelled()) return Status::IOError(what + ": cancelled");
+    if (ec == beast::error::timeout) return Status::IOError(what + ": " + late);
+    return Status::IOError(what + ": " + ec.message());
+  }
+
+  // The deadline of the next read or write: `idle` from now, or the end of the whole request if
+  // that comes first.
+  void Arm(SteadyClock::time_point request_end) {
+    const auto idle_end = SteadyClock::now() + options.deadlines.idle;
+    if (request_end < idle_end) {
+      late = "the whole request took longer than " + Duration(options.deadlines.request);
+      beast::get_lowest_layer(*stream).expires_at(request_end);
+    } else {
+      late = "nothing received or sent for " + Duration(options.deadlines.idle);
+      beast::get_lowest_layer(*stream).expires_at(idle_end);
+    }
+  }
+
+  SteadyClock::time_point RequestEnd() const {
+    if (options.deadlines.request.count() <= 0) return SteadyClock::time_point::max();
+    return SteadyClock::now() + options.deadlines.request;
+  }
+
+  Status Open() {
+    stream.reset();
+    buffer.clear();
+    const std::string connecting = "connect to " + options.url;
+    if (Cancelled()) return Status::IOError(connecting + ": cancelled");
+    // One deadline for the name, the TCP connection and the TLS handshake.
+    const auto deadline = SteadyClock::now() + options.deadlines.connect;
+    late = "no answer within " + Duration(options.deadlines.connect);
+    KH_ASSIGN_OR_RETURN(std::vector<tcp::endpoint> endpoints,
+                        Resolve(url, deadline, options.cancel, late));
+    stream = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ioc, ctx);
+    SSL_set_tlsext_host_name(stream->native_handle(), url.host.c_str());
+    beast::get_lowest_layer(*stream).expires_at(deadline);
+    beast::error_code ec = Run([&](auto handler) {
+      beast::get_lowest_layer(*stream).async_connect(endpoints, std::move(handler));
+    });
+    if (ec) return Failed(connecting, ec);
     beast::get_lowest_layer(*stream).socket().set_option(tcp::no_delay(true), ec);
     if (options.pin_sha256.empty()) {
       stream->set_verify_mode(ssl::verify_peer);
@@ -96,12 +246,19 @@ struct HttpsClient::Impl {
       stream->set_verify_mode(ssl::verify_peer);
       stream->set_verify_callback([](bool, ssl::verify_context&) { return true; });
     }
-    stream->handshake(ssl::stream_base::client, ec);
-    if (ec) return Status::IOError("TLS handshake with " + options.url + ": " + ec.message());
+    beast::get_lowest_layer(*stream).expires_at(deadline);
+    ec = Run([&](auto handler) {
+      stream->async_handshake(ssl::stream_base::client, std::move(handler));
+    });
+    if (ec) return Failed("TLS handshake with " + options.url, ec);
     if (!options.pin_sha256.empty()) {
       std::string seen = PeerCertificateSha256(stream->native_handle());
-      if (seen.empty()) return Status::PermissionDenied("the node presented no certificate");
+      if (seen.empty()) {
+        stream.reset();
+        return Status::PermissionDenied("the node presented no certificate");
+      }
       if (!ConstantTimeEqual(AsBytes(seen), AsBytes(options.pin_sha256))) {
+        stream.reset();
         return Status::PermissionDenied("the node's certificate sha256:" + seen +
                                         " does not match the pinned sha256:" + options.pin_sha256);
       }
@@ -117,19 +274,41 @@ struct HttpsClient::Impl {
     for (const auto& [k, v] : headers) req.set(k, v);
   }
 
-  // Sends `req`, reopening the connection once if the server had closed it while idle.
-  template <typename Request>
-  Status Send(Request& req) {
+  // Sends `req` piece by piece, each write with its deadline, reopening the connection once if
+  // the server had closed it while idle.
+  template <typename Body>
+  Status Send(http::request<Body>& req, SteadyClock::time_point request_end,
+              const std::string& what) {
     for (int attempt = 0; attempt < 2; ++attempt) {
+      const bool reused = stream != nullptr;
       if (!stream) KH_RETURN_IF_ERROR(Open());
+      http::request_serializer<Body> serializer(req);
       beast::error_code ec;
-      beast::get_lowest_layer(*stream).expires_after(std::chrono::minutes(10));
-      http::write(*stream, req, ec);
+      while (!ec && !serializer.is_done()) {
+        Arm(request_end);
+        ec = Run(
+            [&](auto handler) { http::async_write_some(*stream, serializer, std::move(handler)); });
+      }
       if (!ec) return Status::Ok();
+      // A connection that sat idle may have been closed by the server: that is worth one more
+      // try on a new one; a deadline or a cancel is not.
+      if (!reused || ec == beast::error::timeout || Cancelled()) {
+        return Failed("send " + what + " to " + options.url, ec);
+      }
       stream.reset();
-      if (attempt == 1) return Status::IOError("send to " + options.url + ": " + ec.message());
     }
     return Status::IOError("unreachable");
+  }
+
+  // Reads what arrives next into `parser`, with the deadline of one read.
+  template <typename Parser>
+  Status ReadSome(Parser& parser, SteadyClock::time_point request_end, const std::string& what) {
+    Arm(request_end);
+    beast::error_code ec = Run(
+        [&](auto handler) { http::async_read_some(*stream, buffer, parser, std::move(handler)); });
+    if (ec == http::error::need_buffer) ec = {};  // a buffer_body's buffer is full
+    if (ec) return Failed(what + " from " + options.url, ec);
+    return Status::Ok();
   }
 
   static void CopyHeaders(const http::fields& fields, HttpResult& out) {
@@ -170,6 +349,7 @@ Result<std::unique_ptr<HttpsClient>> HttpsClient::Connect(const ClientOptions& o
     impl->ctx.load_verify_file(options.ca_file, ec);
     if (ec) return Status::InvalidArgument("CA file " + options.ca_file + ": " + ec.message());
   }
+  impl->WatchCancel();
   KH_RETURN_IF_ERROR(impl->Open());
   return std::unique_ptr<HttpsClient>(new HttpsClient(std::move(impl)));
 }
@@ -184,15 +364,12 @@ Result<HttpResult> HttpsClient::Request(const std::string& method, const std::st
     req.body() = body;
   }
   req.prepare_payload();
-  KH_RETURN_IF_ERROR(impl_->Send(req));
+  const std::string what = method + " " + target;
+  const auto end = impl_->RequestEnd();
+  KH_RETURN_IF_ERROR(impl_->Send(req, end, what));
   http::response_parser<http::string_body> parser;
   parser.body_limit(kMaxBufferedResponse);
-  beast::error_code ec;
-  http::read(*impl_->stream, impl_->buffer, parser, ec);
-  if (ec) {
-    impl_->stream.reset();
-    return Status::IOError(method + " " + target + ": " + ec.message());
-  }
+  while (!parser.is_done()) KH_RETURN_IF_ERROR(impl_->ReadSome(parser, end, what));
   HttpResult out;
   out.status = static_cast<int>(parser.get().result_int());
   Impl::CopyHeaders(parser.get().base(), out);
@@ -206,30 +383,28 @@ Result<HttpResult> HttpsClient::Download(const std::string& target,
                                          const std::map<std::string, std::string>& headers) {
   http::request<http::empty_body> req(http::verb::get, target, 11);
   impl_->Prepare(req, headers);
-  KH_RETURN_IF_ERROR(impl_->Send(req));
+  const std::string what = "GET " + target;
+  // No limit on the whole transfer, only on each read (ClientDeadlines::idle).
+  const auto end = SteadyClock::time_point::max();
+  KH_RETURN_IF_ERROR(impl_->Send(req, end, what));
   http::response_parser<http::buffer_body> parser;
   // Not boost::none: Beast 1.74 compares the length against an empty optional as "exceeded".
   parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-  beast::error_code ec;
-  auto& stream = *impl_->stream;
-  http::read_header(stream, impl_->buffer, parser, ec);
-  if (ec) {
-    impl_->stream.reset();
-    return Status::IOError("GET " + target + ": " + ec.message());
-  }
+  std::vector<uint8_t> buf(256 * 1024);
+  // Until the head is parsed, any body bytes that came with it wait in the read buffer.
+  parser.get().body().data = nullptr;
+  parser.get().body().size = 0;
+  while (!parser.is_header_done()) KH_RETURN_IF_ERROR(impl_->ReadSome(parser, end, what));
   HttpResult out;
   out.status = static_cast<int>(parser.get().result_int());
   Impl::CopyHeaders(parser.get().base(), out);
   bool ok_status = out.status == 200 || out.status == 206;
-  std::vector<uint8_t> buf(256 * 1024);
   while (!parser.is_done()) {
     parser.get().body().data = buf.data();
     parser.get().body().size = buf.size();
-    http::read(stream, impl_->buffer, parser, ec);
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) {
-      impl_->stream.reset();
-      return Status::IOError("GET " + target + ": " + ec.message());
+    // Fill the buffer (or reach the end), each read with its own deadline.
+    while (!parser.is_done() && parser.get().body().size > 0) {
+      KH_RETURN_IF_ERROR(impl_->ReadSome(parser, end, what));
     }
     size_t n = buf.size() - parser.get().body().size;
     if (ok_status) {

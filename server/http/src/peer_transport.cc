@@ -49,14 +49,15 @@ std::string WithoutPeerAddress(std::string message, const Peer& peer) {
   return message;
 }
 
-Result<std::unique_ptr<HttpsPeerTransport>> HttpsPeerTransport::Connect(const Peer& peer,
-                                                                       const std::string& cert,
-                                                                       const std::string& key) {
+Result<std::unique_ptr<HttpsPeerTransport>> HttpsPeerTransport::Connect(
+    const Peer& peer, const PeerClientOptions& options) {
   ClientOptions o;
   o.url = peer.url;
   o.pin_sha256 = peer.cert_sha256;
-  o.client_cert = cert;
-  o.client_key = key;
+  o.client_cert = options.tls_cert;
+  o.client_key = options.tls_key;
+  o.deadlines = options.deadlines;
+  o.cancel = options.cancel;
   KH_ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> client, HttpsClient::Connect(o));
   return std::unique_ptr<HttpsPeerTransport>(new HttpsPeerTransport(std::move(client)));
 }

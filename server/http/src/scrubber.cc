@@ -6,14 +6,14 @@
 
 namespace khronika {
 
-Result<ScrubReport> ScrubNode(Node& node, const std::string& tls_cert, const std::string& tls_key,
-                              bool repair, const std::atomic<bool>* stop) {
+Result<ScrubReport> ScrubNode(Node& node, const PeerClientOptions& peer_options, bool repair,
+                              const std::atomic<bool>* stop) {
   KH_ASSIGN_OR_RETURN(ScrubReport report, ScrubStore(node.store(), stop));
   if (repair && report.unrepaired() > 0) {
     KH_ASSIGN_OR_RETURN(std::vector<Peer> peers, ListPeers(node.store()));
     for (const Peer& peer : peers) {
-      if (report.unrepaired() == 0) break;
-      auto transport = HttpsPeerTransport::Connect(peer, tls_cert, tls_key);
+      if (report.unrepaired() == 0 || (stop && *stop)) break;
+      auto transport = HttpsPeerTransport::Connect(peer, peer_options);
       if (!transport.ok()) {
         LogLine(LogLevel::kWarn, "scrub", "peer " + ToHex(peer.node_id).substr(0, 16) + ": " +
                                               WithoutPeerAddress(transport.status().message(), peer));
@@ -26,9 +26,9 @@ Result<ScrubReport> ScrubNode(Node& node, const std::string& tls_cert, const std
   return report;
 }
 
-ScrubSchedule::ScrubSchedule(Node& node, std::string tls_cert, std::string tls_key,
-                             std::chrono::seconds interval)
-    : node_(node), cert_(std::move(tls_cert)), key_(std::move(tls_key)), interval_(interval) {
+ScrubSchedule::ScrubSchedule(Node& node, PeerClientOptions peers, std::chrono::seconds interval)
+    : node_(node), peers_(std::move(peers)), interval_(interval) {
+  peers_.cancel = &cancel_;
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -37,6 +37,7 @@ ScrubSchedule::~ScrubSchedule() {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
+  cancel_.Cancel();
   wake_.notify_all();
   thread_.join();
 }
@@ -47,7 +48,7 @@ void ScrubSchedule::Loop() {
       std::unique_lock<std::mutex> lock(mu_);
       if (wake_.wait_for(lock, interval_, [this] { return stop_.load(); })) return;
     }
-    auto report = ScrubNode(node_, cert_, key_, /*repair=*/true, &stop_);
+    auto report = ScrubNode(node_, peers_, /*repair=*/true, &stop_);
     if (!report.ok()) {
       if (!stop_) LogLine(LogLevel::kError, "scrub", report.status().ToString());
       continue;

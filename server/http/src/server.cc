@@ -3,6 +3,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <array>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -15,7 +16,10 @@
 #include <boost/beast/ssl.hpp>
 #include <iostream>
 #include <limits>
+#include <map>
+#include <mutex>
 #include <thread>
+#include <utility>
 
 #include "khronika/http/group_commit.h"
 #include "khronika/http/logging.h"
@@ -34,12 +38,105 @@ namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
 
+// Connections still in their TLS handshake. Until a connection has finished its handshake
+// nothing is known of it, and a socket that never sends a byte costs its owner nothing; so
+// such connections may hold only part of the connection cap, only a few per source address,
+// and only until the handshake deadline. A connection beyond either limit is closed at once,
+// which keeps one address's idle sockets from locking everyone else out.
+class HandshakeSlots {
+ public:
+  using Key = std::array<uint8_t, 16>;
+  class Slot;
+
+  HandshakeSlots(size_t total, size_t per_address) : total_(total), per_address_(per_address) {}
+
+  // A slot for a connection from `from`, or an empty one (and why, in *refused) if none is free.
+  Slot Take(const net::ip::address& from, Metrics::Refusal* refused);
+
+ private:
+  // IPv4 addresses count one by one; IPv6 addresses by /64, the smallest block a site is
+  // normally given, so that one site cannot pose as millions of clients.
+  static Key KeyOf(const net::ip::address& a) {
+    Key key{};
+    if (a.is_v4() || (a.is_v6() && a.to_v6().is_v4_mapped())) {
+      auto b = a.is_v4() ? a.to_v4().to_bytes() : a.to_v6().to_v4().to_bytes();
+      std::copy(b.begin(), b.end(), key.begin());
+      key[8] = 4;  // never the /64 of an IPv6 key, whose bytes 8..15 are zero
+    } else {
+      auto b = a.to_v6().to_bytes();
+      std::copy(b.begin(), b.begin() + 8, key.begin());
+    }
+    return key;
+  }
+  void Give(const Key& key) {
+    std::lock_guard lock(mu_);
+    auto it = by_address_.find(key);
+    if (it != by_address_.end() && --it->second == 0) by_address_.erase(it);
+    --taken_;
+  }
+
+  std::mutex mu_;
+  const size_t total_, per_address_;
+  size_t taken_ = 0;
+  std::map<Key, size_t> by_address_;
+};
+
+// A slot held; given back when released or destroyed.
+class HandshakeSlots::Slot {
+ public:
+  Slot() = default;
+  Slot(HandshakeSlots* owner, const Key& key) : owner_(owner), key_(key) {}
+  Slot(Slot&& other) noexcept : owner_(std::exchange(other.owner_, nullptr)), key_(other.key_) {}
+  Slot& operator=(Slot&& other) noexcept {
+    if (this != &other) {
+      Release();
+      owner_ = std::exchange(other.owner_, nullptr);
+      key_ = other.key_;
+    }
+    return *this;
+  }
+  Slot(const Slot&) = delete;
+  Slot& operator=(const Slot&) = delete;
+  ~Slot() { Release(); }
+
+  explicit operator bool() const { return owner_ != nullptr; }
+  void Release() {
+    if (owner_) std::exchange(owner_, nullptr)->Give(key_);
+  }
+
+ private:
+  HandshakeSlots* owner_ = nullptr;
+  Key key_{};
+};
+
+HandshakeSlots::Slot HandshakeSlots::Take(const net::ip::address& from, Metrics::Refusal* refused) {
+  const Key key = KeyOf(from);
+  std::lock_guard lock(mu_);
+  if (taken_ >= total_) {
+    *refused = Metrics::Refusal::kHandshakes;
+    return {};
+  }
+  auto it = by_address_.find(key);
+  if (it != by_address_.end() && it->second >= per_address_) {
+    *refused = Metrics::Refusal::kHandshakesPerAddress;
+    return {};
+  }
+  ++by_address_[key];
+  ++taken_;
+  return Slot(this, key);
+}
+
+size_t MaxHandshakes(const ServerOptions& o) {
+  return o.max_handshakes ? o.max_handshakes : std::max<size_t>(1, o.max_connections / 2);
+}
+
 }  // namespace
 
 struct Server::Impl {
   Impl(Node& n, ServerOptions o)
       : node(n),
         options(std::move(o)),
+        handshakes(MaxHandshakes(options), options.max_handshakes_per_address),
         ioc(static_cast<int>(IoThreads())),
         ssl_ctx(ssl::context::tls_server),
         acceptor(net::make_strand(ioc)),
@@ -47,7 +144,9 @@ struct Server::Impl {
         committer(node.log()),
         api(node, committer, metrics, options.api),
         signals(ioc, SIGINT, SIGTERM),
-        scheduler(node, metrics, options.sync_interval, options.tls_cert, options.tls_key),
+        scheduler(node, metrics, options.sync_interval,
+                  PeerClientOptions{options.tls_cert.string(), options.tls_key.string(),
+                                    options.peer_deadlines, nullptr}),
         drain_timer(ioc) {}
 
   size_t IoThreads() const {
@@ -57,6 +156,7 @@ struct Server::Impl {
 
   Node& node;
   ServerOptions options;
+  HandshakeSlots handshakes;  // before ioc: sessions destroyed with it give their slots back
   net::io_context ioc;
   ssl::context ssl_ctx;
   tcp::acceptor acceptor;
@@ -107,8 +207,9 @@ class FileRangeSource : public BodySource {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, Server::Impl& server)
-      : server_(server), stream_(std::move(socket), server.ssl_ctx) {
+  Session(tcp::socket&& socket, Server::Impl& server, HandshakeSlots::Slot handshake_slot)
+      : server_(server), stream_(std::move(socket), server.ssl_ctx),
+        handshake_slot_(std::move(handshake_slot)) {
     server_.metrics.ConnectionOpened();
   }
   ~Session() {
@@ -124,9 +225,13 @@ class Session : public std::enable_shared_from_this<Session> {
   const ServerOptions& options() const { return server_.options; }
 
   void DoHandshake() {
-    beast::get_lowest_layer(stream_).expires_after(options().head_timeout);
+    beast::get_lowest_layer(stream_).expires_after(options().handshake_timeout);
     stream_.async_handshake(ssl::stream_base::server,
                             [self = shared_from_this()](beast::error_code ec) {
+                              self->handshake_slot_.Release();
+                              if (ec == beast::error::timeout) {
+                                self->server_.metrics.HandshakeTimedOut();
+                              }
                               if (ec) return;
                               self->peer_cert_sha256_ = PeerCertificateSha256(self->stream_.native_handle());
                               self->DoReadHead();
@@ -351,6 +456,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   Server::Impl& server_;
   beast::ssl_stream<beast::tcp_stream> stream_;
+  HandshakeSlots::Slot handshake_slot_;  // held until the TLS handshake ends
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::empty_body>> head_parser_;
   std::optional<http::request_parser<http::string_body>> body_parser_;
@@ -374,14 +480,24 @@ void Server::Impl::DoAccept() {
   acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
     if (ec) {
       if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
-    } else if (metrics.open_connections() >= static_cast<int64_t>(options.max_connections)) {
-      beast::error_code ignored;
-      socket.close(ignored);  // over the cap: refuse at once rather than queue
     } else {
-      // Small answers (receipts, 201s to chunk uploads) must not wait for Nagle's algorithm.
+      // Over a limit: refuse at once rather than queue.
+      Metrics::Refusal refused = Metrics::Refusal::kConnections;
+      HandshakeSlots::Slot slot;
+      beast::error_code peer_ec;
+      tcp::endpoint from = socket.remote_endpoint(peer_ec);
+      if (!peer_ec && metrics.open_connections() < static_cast<int64_t>(options.max_connections)) {
+        slot = handshakes.Take(from.address(), &refused);
+      }
       beast::error_code ignored;
-      socket.set_option(tcp::no_delay(true), ignored);
-      std::make_shared<Session>(std::move(socket), *this)->Start();
+      if (!slot) {
+        if (!peer_ec) metrics.ConnectionRefused(refused);
+        socket.close(ignored);
+      } else {
+        // Small answers (receipts, 201s to chunk uploads) must not wait for Nagle's algorithm.
+        socket.set_option(tcp::no_delay(true), ignored);
+        std::make_shared<Session>(std::move(socket), *this, std::move(slot))->Start();
+      }
     }
     if (!draining) DoAccept();
   });
@@ -390,6 +506,8 @@ void Server::Impl::DoAccept() {
 void Server::Impl::BeginShutdown() {
   if (draining.exchange(true)) return;
   LogLine(LogLevel::kInfo, "serve", "stopping: no new connections; finishing requests in flight");
+  // A pull waiting on a peer ends now, not at its deadline.
+  scheduler.RequestStop();
   net::post(acceptor.get_executor(), [this] {
     beast::error_code ignored;
     acceptor.close(ignored);
@@ -441,6 +559,15 @@ Status Server::Start() {
   if (ec) return Status::InvalidArgument("TLS key " + s.options.tls_key.string() + ": " + ec.message());
   if (SSL_CTX_check_private_key(ctx) != 1) {
     return Status::InvalidArgument("the TLS key does not match the certificate");
+  }
+  if (MaxHandshakes(s.options) > s.options.max_connections) {
+    return Status::InvalidArgument("max_handshakes (" + std::to_string(s.options.max_handshakes) +
+                                   ") must not exceed max_connections (" +
+                                   std::to_string(s.options.max_connections) + ")");
+  }
+  if (s.options.max_handshakes_per_address == 0 || s.options.handshake_timeout.count() <= 0) {
+    return Status::InvalidArgument(
+        "max_handshakes_per_address and handshake_timeout_ms must be at least 1");
   }
   auto address = net::ip::make_address(s.options.host, ec);
   if (ec) return Status::InvalidArgument("listen address '" + s.options.host + "': " + ec.message());

@@ -12,21 +12,32 @@
 namespace khronika {
 
 SyncScheduler::SyncScheduler(Node& node, Metrics& metrics, std::chrono::seconds interval,
-                             std::filesystem::path tls_cert, std::filesystem::path tls_key)
-    : node_(node), metrics_(metrics), interval_(interval), cert_(std::move(tls_cert)),
-      key_(std::move(tls_key)) {}
+                             PeerClientOptions peers)
+    : node_(node), metrics_(metrics), interval_(interval), peers_(std::move(peers)) {
+  peers_.cancel = &cancel_;
+}
 
 SyncScheduler::~SyncScheduler() { Stop(); }
 
 void SyncScheduler::Start() { thread_ = std::thread([this] { Run(); }); }
 
-void SyncScheduler::Stop() {
+void SyncScheduler::RequestStop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
+  cancel_.Cancel();
   cv_.notify_all();
+}
+
+void SyncScheduler::Stop() {
+  RequestStop();
   if (thread_.joinable()) thread_.join();
+}
+
+bool SyncScheduler::stopping() {
+  std::lock_guard lock(mu_);
+  return stopping_;
 }
 
 void SyncScheduler::Poke() {
@@ -82,7 +93,8 @@ void SyncScheduler::SendNotifications() {
   auto peers = ListPeers(node_.store());
   if (!peers.ok()) return;
   for (const Peer& peer : *peers) {
-    auto transport = HttpsPeerTransport::Connect(peer, cert_.string(), key_.string());
+    if (stopping()) return;
+    auto transport = HttpsPeerTransport::Connect(peer, peers_);
     if (transport.ok()) (void)(*transport)->Notify();  // best effort: the schedule catches up
   }
 }
@@ -93,21 +105,21 @@ bool SyncScheduler::PullAll() {
   if (!peers.ok()) return false;
   auto now = std::chrono::steady_clock::now();
   for (const Peer& peer : *peers) {
-    {
-      std::lock_guard lock(mu_);
-      if (stopping_) return changed;
-    }
+    if (stopping()) return changed;
     auto& [failures, not_before] = backoff_[peer.node_id];
     if (now < not_before) continue;
     std::string name = ToHex(peer.node_id).substr(0, 16);
     Status outcome;
-    auto transport = HttpsPeerTransport::Connect(peer, cert_.string(), key_.string());
+    auto transport = HttpsPeerTransport::Connect(peer, peers_);
+    // A pull cut short by the shutdown is not the peer's failure: nothing is recorded.
+    if (stopping()) return changed;
     if (!transport.ok()) {
       outcome = transport.status();
       (void)RememberPull(node_.store(), peer.node_id, transport.status(), SystemClock().NowMs());
     } else {
       Witness witness{node_.cosigner_name(), &node_.cosigner_key()};
       auto report = PullFromPeer(node_.store(), **transport, &witness);
+      if (stopping()) return changed;
       (void)RememberPull(node_.store(), peer.node_id, report, SystemClock().NowMs());
       if (!report.ok()) {
         outcome = report.status();

@@ -1,15 +1,58 @@
-// A small synchronous HTTPS client for the command line (`submit`, `get`): one keep-alive
-// connection, TLS 1.3, and either a pinned certificate fingerprint or a CA file.
+// A small synchronous HTTPS client for the command line (`submit`, `get`) and for pulling from
+// peers: one keep-alive connection, TLS 1.3, and either a pinned certificate fingerprint or a CA
+// file. Every step has a deadline (ClientDeadlines), and another thread can stop it at once
+// (ClientCancel), so a node that accepts a connection and then stalls cannot hold the caller.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "khronika/schemas/bytes.h"
 
 namespace khronika {
+
+// How long the client waits. A step that runs out fails with an IOError saying which step,
+// the URL and the limit.
+struct ClientDeadlines {
+  // Resolving the name, the TCP connection and the TLS handshake, all together.
+  std::chrono::milliseconds connect{10000};
+  // Each read and each write: a node that sends nothing (or takes nothing) for this long is
+  // given up on.
+  std::chrono::milliseconds idle{30000};
+  // One whole Request: sending it and reading its buffered answer, however steadily the bytes
+  // trickle. 0: no limit. Download has no such limit (a large file may take hours), only `idle`.
+  std::chrono::milliseconds request{600000};
+};
+
+// Stops, from any thread, the clients given it: what they are doing fails at once with an
+// IOError ending in "cancelled", and so does everything they are asked to do afterwards. Used
+// by `serve` so that SIGTERM does not wait for a peer that stalls. Thread-safe; must outlive
+// the clients given it.
+class ClientCancel {
+ public:
+  ClientCancel() = default;
+  ClientCancel(const ClientCancel&) = delete;
+  ClientCancel& operator=(const ClientCancel&) = delete;
+
+  void Cancel();
+  bool cancelled() const;
+
+  // For HttpsClient: `wake` is called (from the thread calling Cancel) once Cancel() is
+  // called, until Unwatch(id) returns. It must not call back into this object.
+  uint64_t Watch(std::function<void()> wake);
+  void Unwatch(uint64_t id);
+
+ private:
+  mutable std::mutex mu_;
+  bool cancelled_ = false;
+  uint64_t next_id_ = 0;
+  std::map<uint64_t, std::function<void()>> watchers_;
+};
 
 struct ClientOptions {
   std::string url;         // https://host:port
@@ -18,6 +61,8 @@ struct ClientOptions {
   std::string token;       // sent as "Authorization: Bearer ..."
   std::string client_cert;  // PEM files presented for mutual TLS (node to node)
   std::string client_key;
+  ClientDeadlines deadlines;
+  ClientCancel* cancel = nullptr;  // optional, not owned
 };
 
 struct HttpResult {
@@ -26,6 +71,8 @@ struct HttpResult {
   std::map<std::string, std::string> headers;  // lowercase names
 };
 
+// Not thread-safe: one thread uses a client at a time (only ClientCancel reaches in from
+// another).
 class HttpsClient {
  public:
   static Result<std::unique_ptr<HttpsClient>> Connect(const ClientOptions& options);

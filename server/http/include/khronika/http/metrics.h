@@ -16,6 +16,11 @@ class Metrics {
   void ConnectionOpened() { ++open_connections_; }
   void ConnectionClosed() { --open_connections_; }
   int64_t open_connections() const { return open_connections_; }
+  // Why a new connection was closed at once (docs/operator.md: max_connections, max_handshakes,
+  // max_handshakes_per_address).
+  enum class Refusal { kConnections, kHandshakes, kHandshakesPerAddress };
+  void ConnectionRefused(Refusal why) { ++refused_[static_cast<size_t>(why)]; }
+  void HandshakeTimedOut() { ++handshakes_timed_out_; }
 
   void AddRecordsReplicated(uint64_t n) { records_replicated_ += n; }
   void AddSyncFailure() { ++sync_failures_; }
@@ -48,6 +53,8 @@ class Metrics {
   std::atomic<uint64_t> entries_appended_{0};
   std::atomic<uint64_t> bytes_stored_{0};
   std::atomic<int64_t> open_connections_{0};
+  std::atomic<uint64_t> refused_[3] = {};
+  std::atomic<uint64_t> handshakes_timed_out_{0};
   std::atomic<uint64_t> records_replicated_{0};
   std::atomic<uint64_t> sync_failures_{0};
 };

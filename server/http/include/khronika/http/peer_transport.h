@@ -18,12 +18,17 @@ namespace khronika {
 // status` and `peer list` show it, and the full message in the peer's status.
 std::string WithoutPeerAddress(std::string message, const Peer& peer);
 
+// How this node reaches its peers.
+struct PeerClientOptions {
+  std::string tls_cert, tls_key;  // this node's TLS files (DIR/tls.crt, DIR/tls.key)
+  ClientDeadlines deadlines;      // khronika.conf: peer_*_timeout_ms
+  ClientCancel* cancel = nullptr;  // optional, not owned: stops a pull at once (serve's shutdown)
+};
+
 class HttpsPeerTransport : public PeerTransport {
  public:
-  // `cert` and `key` are this node's TLS files (DIR/tls.crt, DIR/tls.key).
   static Result<std::unique_ptr<HttpsPeerTransport>> Connect(const Peer& peer,
-                                                            const std::string& cert,
-                                                            const std::string& key);
+                                                            const PeerClientOptions& options);
 
   Result<std::vector<Head>> Heads() override;
   Result<std::vector<Hash>> ConsistencyProof(const Hash& origin, uint64_t from, uint64_t to) override;

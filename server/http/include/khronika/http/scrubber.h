@@ -10,20 +10,25 @@
 #include <string>
 #include <thread>
 
+#include "khronika/http/client.h"
+#include "khronika/http/peer_transport.h"
 #include "khronika/log/node.h"
 #include "khronika/replication/scrub.h"
 
 namespace khronika {
 
-// `repair`: false only checks. The node's TLS files authenticate it to its peers.
-Result<ScrubReport> ScrubNode(Node& node, const std::string& tls_cert, const std::string& tls_key,
-                              bool repair, const std::atomic<bool>* stop = nullptr);
+// `repair`: false only checks. `peers` says how to reach the peers that repair from (the node's
+// TLS files authenticate it to them).
+Result<ScrubReport> ScrubNode(Node& node, const PeerClientOptions& peers, bool repair,
+                              const std::atomic<bool>* stop = nullptr);
 
 // Scrubs the node every `interval` on a thread of its own, from one interval after it starts,
-// until destroyed (which stops a scrub in progress at its next item).
+// until destroyed (which stops a scrub in progress at its next item, and cancels a repair
+// waiting on a peer at once).
 class ScrubSchedule {
  public:
-  ScrubSchedule(Node& node, std::string tls_cert, std::string tls_key, std::chrono::seconds interval);
+  // `peers.cancel` is ignored: the schedule cancels its own clients.
+  ScrubSchedule(Node& node, PeerClientOptions peers, std::chrono::seconds interval);
   ~ScrubSchedule();
   ScrubSchedule(const ScrubSchedule&) = delete;
   ScrubSchedule& operator=(const ScrubSchedule&) = delete;
@@ -31,7 +36,8 @@ class ScrubSchedule {
  private:
   void Loop();
   Node& node_;
-  std::string cert_, key_;
+  ClientCancel cancel_;  // before peers_, which points to it
+  PeerClientOptions peers_;
   std::chrono::seconds interval_;
   std::atomic<bool> stop_{false};
   std::mutex mu_;

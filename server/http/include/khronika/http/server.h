@@ -9,6 +9,7 @@
 #include <string>
 
 #include "khronika/http/api.h"
+#include "khronika/http/client.h"
 #include "khronika/log/node.h"
 
 namespace khronika {
@@ -21,11 +22,21 @@ struct ServerOptions {
   size_t io_threads = 0;       // 0: one per core
   size_t worker_threads = 32;  // request handlers; many wait on group commit
   size_t max_connections = 512;
+  // Connections still in their TLS handshake (not yet known to be clients): at most this many
+  // in all (0: half of max_connections), so that the rest of the cap stays for connections
+  // past their handshake, and at most `max_handshakes_per_address` from one source address
+  // (an IPv6 /64 counts as one). Beyond either, a new connection is closed at once. 32 per
+  // address leaves room for honest bursts from one address (200 `khronika submit` started at
+  // once from 127.0.0.1 on two cores had up to 17 handshakes in progress together).
+  size_t max_handshakes = 0;
+  size_t max_handshakes_per_address = 32;
+  std::chrono::milliseconds handshake_timeout{5000};  // from accept to the end of the handshake
   uint32_t header_limit = 16 * 1024;
   std::chrono::milliseconds head_timeout{10000};  // waiting for, and reading, a request head
   std::chrono::milliseconds body_timeout{120000};  // reading one body or writing one response
   std::chrono::milliseconds shutdown_grace{30000};
   std::chrono::seconds sync_interval{30};  // pull every peer this often; 0: only on demand
+  ClientDeadlines peer_deadlines;          // pulling from and notifying peers
   ApiOptions api;
 };
 
@@ -39,8 +50,8 @@ class Server {
   // Loads TLS material and binds the listening socket.
   Status Start();
   uint16_t port() const;
-  // Serves until Stop() or SIGINT/SIGTERM, then stops accepting, lets requests in flight finish
-  // and commit, and returns.
+  // Serves until Stop() or SIGINT/SIGTERM, then stops accepting, cancels a pull from a peer in
+  // progress, lets requests in flight finish and commit, and returns.
   void Run();
   // Asks Run() to shut down gracefully; callable from any thread.
   void Stop();
