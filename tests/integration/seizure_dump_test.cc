@@ -79,7 +79,9 @@ Dump DumpStore(const fs::path& store) {
 std::string_view View(const Bytes& b) { return AsChars(b); }
 Bytes Raw(const Hash& h) { return Bytes(h.begin(), h.end()); }
 Bytes HexBytes(const std::string& hex) { return FromHex(hex).value(); }
-bool StartsWith(const Bytes& b, std::string_view prefix) { return View(b).substr(0, prefix.size()) == prefix; }
+bool StartsWith(const Bytes& b, std::string_view prefix) {
+  return View(b).substr(0, prefix.size()) == prefix;
+}
 unsigned ModeOf(const fs::path& p) {
   struct stat st{};
   EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
@@ -87,7 +89,8 @@ unsigned ModeOf(const fs::path& p) {
 }
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch()).count();
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 // A name planted in the evidence and searched for on the disk.
@@ -128,8 +131,10 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
   WriteFile(p.data / "khronika.conf", "sync_interval_s = 1\n");
   const std::string p_case = canary("a case id (the partner's log)", "case-p-");
   WriteFile(pdir / "p0.txt", "the partner's first statement\n");
-  ASSERT_EQ(RunKhronika({"add", "--data", p.data.string(), "--key", p.key.string(), "--case", p_case,
-                         (pdir / "p0.txt").string()}).exit_code, 0);
+  ASSERT_EQ(RunKhronika({"add", "--data", p.data.string(), "--key", p.key.string(), "--case",
+                         p_case, (pdir / "p0.txt").string()})
+                .exit_code,
+            0);
   auto p_server = std::make_unique<ServerProcess>(p.data);
   ASSERT_TRUE(p_server->started()) << p_server->Stderr();
   const json p_id = IdOf(p.data);
@@ -139,21 +144,26 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
   // ---- S, the node that is seized ----
   const fs::path s = work / "node", key_file = work / "node.key-file";
   const std::string node_name = canary("the node name", "node-");
-  RunResult made = RunKhronika({"init", "--data", s.string(), "--name", node_name, "--key-file", key_file.string()});
+  RunResult made = RunKhronika(
+      {"init", "--data", s.string(), "--name", node_name, "--key-file", key_file.string()});
   ASSERT_EQ(made.exit_code, 0) << made.err;
   std::vector<fs::path> author_keys;
   std::vector<std::string> author_pubkeys;  // hex
   for (int i = 0; i < 2; ++i) {
     fs::path key = work / ("author" + std::to_string(i) + ".key");
     ASSERT_EQ(RunKhronika({"keygen", "--out", key.string()}).exit_code, 0);
-    RunResult added = RunKhronika({"author", "add", "--data", s.string(), "--name", canary("an author name", "Author "),
-                                   "--pubkey", key.string() + ".pub"});
+    RunResult added =
+        RunKhronika({"author", "add", "--data", s.string(), "--name",
+                     canary("an author name", "Author "), "--pubkey", key.string() + ".pub"});
     ASSERT_EQ(added.exit_code, 0) << added.err;
-    author_pubkeys.push_back(added.out.substr(added.out.rfind(' ') + 1, 64));  // "registered author 'NAME' HEX"
+    author_pubkeys.push_back(
+        added.out.substr(added.out.rfind(' ') + 1, 64));  // "registered author 'NAME' HEX"
     author_keys.push_back(key);
   }
-  ASSERT_EQ(RunKhronika({"member", "add", "--data", s.string(), "--vkey", p_id["vkey"], "--cosigner-vkey",
-                         p_id["cosigner_vkey"]}).exit_code, 0);
+  ASSERT_EQ(RunKhronika({"member", "add", "--data", s.string(), "--vkey", p_id["vkey"],
+                         "--cosigner-vkey", p_id["cosigner_vkey"]})
+                .exit_code,
+            0);
   // The peer as an operator may give it: a line of khronika.conf (serve adds it to the store).
   const std::string conf = "sync_interval_s = 1\npeer = " + p_server->url() + " " + p_node + " " +
                            p_id["cert_sha256"].get<std::string>() + "\n";
@@ -163,7 +173,8 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
   Token admin = MakeToken(s, "admin"), submitter = MakeToken(s, "submitter");
   const std::string case1 = canary("a case id", "case-1-"), case2 = canary("a case id", "case-2-");
   Token reader = MakeToken(s, "reader", {case1});
-  const std::string uploaded = "an upload: " + canary("an uploaded chunk's content", "upload-") + "\n";
+  const std::string uploaded =
+      "an upload: " + canary("an uploaded chunk's content", "upload-") + "\n";
   for (const Token* t : {&admin, &submitter, &reader}) {
     canaries.push_back({"a token secret", t->secret, false});
     canaries.push_back({"a token id", t->id});
@@ -174,9 +185,13 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
     ServerProcess server(s);
     ASSERT_TRUE(server.started()) << server.Stderr();
     ASSERT_EQ(RunKhronika({"member", "add", "--data", p.data.string(), "--vkey", s_id["vkey"],
-                           "--cosigner-vkey", s_id["cosigner_vkey"]}).exit_code, 0);
-    ASSERT_EQ(RunKhronika({"peer", "add", "--data", p.data.string(), "--url", server.url(), "--id", s_node,
-                           "--cert-sha256", s_id["cert_sha256"]}).exit_code, 0);
+                           "--cosigner-vkey", s_id["cosigner_vkey"]})
+                  .exit_code,
+              0);
+    ASSERT_EQ(RunKhronika({"peer", "add", "--data", p.data.string(), "--url", server.url(), "--id",
+                           s_node, "--cert-sha256", s_id["cert_sha256"]})
+                  .exit_code,
+              0);
 
     // Three entries in two cases, by both authors; file names, contents and metadata are canaries.
     struct Submission {
@@ -190,10 +205,20 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
       fs::create_directories(dir);
       fs::path file = dir / (canary("a file name", "file-") + ".txt");
       WriteFile(file, "statement: " + canary("a file's content", "content-") + "\n");
-      std::vector<std::string> argv = {"submit", "--node", server.url(), "--pin", server.pin(), "--token",
-                                       submitter.secret, "--key", author_keys[submissions[i].author].string(),
-                                       "--case", submissions[i].case_id, "--json",
-                                       "--meta", "place=" + canary("a metadata value", "place-")};
+      std::vector<std::string> argv = {"submit",
+                                       "--node",
+                                       server.url(),
+                                       "--pin",
+                                       server.pin(),
+                                       "--token",
+                                       submitter.secret,
+                                       "--key",
+                                       author_keys[submissions[i].author].string(),
+                                       "--case",
+                                       submissions[i].case_id,
+                                       "--json",
+                                       "--meta",
+                                       "place=" + canary("a metadata value", "place-")};
       if (i + 1 == submissions.size()) {
         // Acknowledged only once the partner has cosigned: the node then holds a cosignature.
         argv.insert(argv.end(), {"--replicas", "1", "--replicas-timeout", "60"});
@@ -207,7 +232,9 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
       manifests.push_back(e.Json()["manifests"][0]["id"]);
     }
     // Reads of content and an export, all put in the access log.
-    auto content = [&](size_t i) { return "/v1/entries/" + entries[i] + "/files/" + manifests[i] + "/content"; };
+    auto content = [&](size_t i) {
+      return "/v1/entries/" + entries[i] + "/files/" + manifests[i] + "/content";
+    };
     ASSERT_EQ(Get(server, content(0), reader.secret).status, 200);
     ASSERT_EQ(Get(server, content(2), admin.secret).status, 200);
     // A chunk uploaded and not (yet) named by any entry: the submitter's, in `uploads`.
@@ -237,29 +264,39 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
   fs::copy(p.data, p2, fs::copy_options::recursive);
   WriteFile(pdir / "one.txt", "history one\n");
   WriteFile(pdir / "two.txt", "history two\n");
-  ASSERT_EQ(RunKhronika({"add", "--data", p.data.string(), "--key", p.key.string(), "--case", p_case,
-                         (pdir / "one.txt").string()}).exit_code, 0);
+  ASSERT_EQ(RunKhronika({"add", "--data", p.data.string(), "--key", p.key.string(), "--case",
+                         p_case, (pdir / "one.txt").string()})
+                .exit_code,
+            0);
   ASSERT_EQ(RunKhronika({"add", "--data", p2.string(), "--key", p.key.string(), "--case", p_case,
-                         (pdir / "two.txt").string()}).exit_code, 0);
+                         (pdir / "two.txt").string()})
+                .exit_code,
+            0);
   for (const fs::path& copy : {p.data, p2}) {
     ServerProcess fork(copy);
     ASSERT_TRUE(fork.started()) << fork.Stderr();
     p_urls.push_back(fork.url());
     ASSERT_EQ(RunKhronika({"peer", "add", "--data", s.string(), "--url", fork.url(), "--id", p_node,
-                           "--cert-sha256", p_id["cert_sha256"]}).exit_code, 0);
+                           "--cert-sha256", p_id["cert_sha256"]})
+                  .exit_code,
+              0);
     RunResult synced = RunKhronika({"sync", "--data", s.string(), "--peer", p_node});
     EXPECT_EQ(synced.exit_code, copy == p2 ? 1 : 0) << synced.out << synced.err;
   }
   // An export from the store itself, and a scrub (its summary is kept in the store).
-  ASSERT_EQ(RunKhronika({"export", "--data", s.string(), "--case", case2, "--out", (work / "bundle").string()})
-                .exit_code, 0);
+  ASSERT_EQ(RunKhronika({"export", "--data", s.string(), "--case", case2, "--out",
+                         (work / "bundle").string()})
+                .exit_code,
+            0);
   ASSERT_EQ(RunKhronika({"scrub", "--data", s.string()}).exit_code, 0);
   RunResult access = RunKhronika({"access-log", "--data", s.string(), "--json"});
   ASSERT_EQ(access.exit_code, 0) << access.err;
   const std::vector<json> access_events = JsonLines(access.out);
   ASSERT_EQ(access_events.size(), 4u) << access.out;
-  std::map<std::string, std::set<std::pair<std::string, uint64_t>>> records_of_case;  // case -> (origin, index)
-  std::map<std::string, std::set<std::tuple<std::string, std::string, Hash>>> chunks_in_case;  // by origin
+  std::map<std::string, std::set<std::pair<std::string, uint64_t>>>
+      records_of_case;  // case -> (origin, index)
+  std::map<std::string, std::set<std::tuple<std::string, std::string, Hash>>>
+      chunks_in_case;  // by origin
   for (const std::string& origin : {s_node, p_node}) {
     RunResult log = RunKhronika({"log", "--data", s.string(), "--origin", origin, "--json"});
     ASSERT_EQ(log.exit_code, 0) << log.err;
@@ -268,7 +305,8 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
       for (const json& f : r["files"]) {
         auto manifest = DecodeManifest(HexBytes(f["manifest_hex"]));
         ASSERT_TRUE(manifest.ok());
-        for (const Hash& chunk : manifest->chunks) chunks_in_case[origin].insert({origin, r["case"], chunk});
+        for (const Hash& chunk : manifest->chunks)
+          chunks_in_case[origin].insert({origin, r["case"], chunk});
       }
     }
   }
@@ -289,7 +327,8 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
   std::copy(index_hash.begin(), index_hash.end(), index_key.begin());
   auto blind = [&](ByteView name) { return Raw(KeyedHash(index_key, name)); };
   std::map<std::string, uint8_t> table_number;
-  for (int t = 0; t < kTableCount; ++t) table_number[TableName(static_cast<Table>(t))] = static_cast<uint8_t>(t);
+  for (int t = 0; t < kTableCount; ++t)
+    table_number[TableName(static_cast<Table>(t))] = static_cast<uint8_t>(t);
   auto table = [&](const std::string& name) -> const std::vector<Item>& {
     static const std::vector<Item> kNone;
     auto it = dump.find(name);
@@ -311,12 +350,15 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
       Bytes ad{table_number[name]};
       ad.insert(ad.end(), item.key.begin(), item.key.end());
       auto plain = AeadOpen(data_key, item.value, ad);
-      ASSERT_TRUE(plain.ok()) << "not sealed under the data key for its table and key: " << ToHex(item.key);
+      ASSERT_TRUE(plain.ok()) << "not sealed under the data key for its table and key: "
+                              << ToHex(item.key);
       EXPECT_EQ(item.value.size(), plain->size() + kAeadOverhead);
       Bytes other_table{static_cast<uint8_t>((table_number[name] + 1) % kTableCount)};
       other_table.insert(other_table.end(), item.key.begin(), item.key.end());
-      EXPECT_FALSE(AeadOpen(data_key, item.value, other_table).ok()) << "moved to another table, it still opens";
-      EXPECT_TRUE(sealed_values.insert(item.value).second) << "two stored values alike: a nonce repeated?";
+      EXPECT_FALSE(AeadOpen(data_key, item.value, other_table).ok())
+          << "moved to another table, it still opens";
+      EXPECT_TRUE(sealed_values.insert(item.value).second)
+          << "two stored values alike: a nonce repeated?";
       plaintexts[name] += std::string(View(*plain)) + "\n";
       ++sealed;
     }
@@ -350,14 +392,16 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
   for (const auto& [name, text] : plaintexts) all_plain += text;
   std::string store_files;  // every file of the data directory but khronika.conf (a row of its own)
   for (const auto& e : fs::recursive_directory_iterator(s)) {
-    if (e.is_regular_file() && e.path().filename() != "khronika.conf") store_files += ReadFile(e.path());
+    if (e.is_regular_file() && e.path().filename() != "khronika.conf")
+      store_files += ReadFile(e.path());
   }
   for (const Canary& c : canaries) {
     SCOPED_TRACE(c.what + " " + c.text);
     for (const auto& [name, items] : dump) {
       for (const Item& item : items) {
         EXPECT_EQ(View(item.key).find(c.text), std::string_view::npos) << "in a key of " << name;
-        EXPECT_EQ(View(item.value).find(c.text), std::string_view::npos) << "in a value of " << name;
+        EXPECT_EQ(View(item.value).find(c.text), std::string_view::npos)
+            << "in a value of " << name;
       }
     }
     EXPECT_EQ(store_files.find(c.text), std::string::npos) << "in a file of the data directory";
@@ -403,7 +447,8 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
     name.insert(name.end(), chunk.begin(), chunk.end());
     return blind(name);
   };
-  auto case_content_key = [&](const std::string& origin, const std::string& case_id, const Hash& chunk) {
+  auto case_content_key = [&](const std::string& origin, const std::string& case_id,
+                              const Hash& chunk) {
     Bytes name{'c', 'a', 's', 'e', 0};
     Bytes o = HexBytes(origin);
     name.insert(name.end(), o.begin(), o.end());
@@ -425,7 +470,8 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
       }
     }
   }
-  for (const Bytes& k : case_content_stored) EXPECT_TRUE(case_content_expected.count(k)) << ToHex(k);
+  for (const Bytes& k : case_content_stored)
+    EXPECT_TRUE(case_content_expected.count(k)) << ToHex(k);
 
   // Row "the access log: how many reads and exports, nothing more". Keys 0, 1, 2, ...; every
   // value one size; the plaintexts are the events `access-log` prints, padding aside.
@@ -493,7 +539,8 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
       } else if (name == "cosignatures") {
         std::string witness(View(k).substr(std::min<size_t>(40, k.size())));
         EXPECT_TRUE(k.size() > 40 && is_origin(k) &&
-                    (witness == "khronika/" + p_node + "/witness" || witness == "khronika/" + s_node + "/witness"));
+                    (witness == "khronika/" + p_node + "/witness" ||
+                     witness == "khronika/" + s_node + "/witness"));
       } else if (name == "origins") {
         EXPECT_TRUE(k.size() == 32 && is_origin(k));
       } else if (name == "peers") {
@@ -504,16 +551,17 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
         EXPECT_TRUE(k.size() == 48 && ToHex(ByteView(k.data(), 32)) == p_node);
       } else if (name == "manifest_entries") {
         EXPECT_EQ(k.size(), 64u);
-      } else if (name != "case_index" && name != "authors" && name != "access_log" && name != "uploads" &&
-                 name != "case_content") {
+      } else if (name != "case_index" && name != "authors" && name != "access_log" &&
+                 name != "uploads" && name != "case_content") {
         ADD_FAILURE() << "keys not accounted for";
       }
     }
   }
   // What the node holds is all there: each of these tables is in use, so each claim was tested.
-  for (const char* name : {"chunks", "objects", "records", "tree", "case_index", "entry_index", "checkpoints",
-                           "cosignatures", "origins", "peers", "authors", "tokens", "access_log",
-                           "manifest_entries", "conflicts", "uploads", "case_content"}) {
+  for (const char* name :
+       {"chunks", "objects", "records", "tree", "case_index", "entry_index", "checkpoints",
+        "cosignatures", "origins", "peers", "authors", "tokens", "access_log", "manifest_entries",
+        "conflicts", "uploads", "case_content"}) {
     EXPECT_GT(count[name], 0u) << name << " is empty: the scenario no longer covers it";
   }
   EXPECT_EQ(count["peers"], 1u);
@@ -526,8 +574,10 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
   // Rows on the files of the data directory: names and modes (what `ls -l` shows).
   std::set<std::string> names, store_names;
   for (const auto& e : fs::directory_iterator(s)) names.insert(e.path().filename().string());
-  for (const auto& e : fs::directory_iterator(s / "store")) store_names.insert(e.path().filename().string());
-  EXPECT_EQ(names, (std::set<std::string>{"khronika.conf", "node.keyring", "store", "tls.crt", "tls.key"}));
+  for (const auto& e : fs::directory_iterator(s / "store"))
+    store_names.insert(e.path().filename().string());
+  EXPECT_EQ(names, (std::set<std::string>{"khronika.conf", "node.keyring", "store", "tls.crt",
+                                          "tls.key"}));
   EXPECT_EQ(store_names, (std::set<std::string>{"data.mdb", "lock.mdb"}));
   EXPECT_EQ(ModeOf(s), 0700u);
   EXPECT_EQ(ModeOf(s / "store"), 0700u);
@@ -543,7 +593,8 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
   EXPECT_EQ(keyring.substr(0, 9), std::string("KHRKEYR1\x02", 9));
   EXPECT_NE(keyring.find(fs::weakly_canonical(key_file).string()), std::string::npos) << "the hint";
   const std::string data_key_hex = ToHex(ByteView(data_key.data(), data_key.size()));
-  const std::string node_pem = secrets->node_key.ToPem(), witness_pem = secrets->cosigner_key.ToPem();
+  const std::string node_pem = secrets->node_key.ToPem(),
+                    witness_pem = secrets->cosigner_key.ToPem();
   auto pem_body = [](const std::string& pem) {  // the base64 between the BEGIN and END lines
     size_t begin = pem.find('\n') + 1;
     return pem.substr(begin, pem.find("\n-----END") - begin);
@@ -552,7 +603,8 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
     if (!e.is_regular_file()) continue;
     std::string bytes = ReadFile(e.path());
     SCOPED_TRACE(e.path().string());
-    EXPECT_EQ(bytes.find(std::string(View(Bytes(data_key.begin(), data_key.end())))), std::string::npos);
+    EXPECT_EQ(bytes.find(std::string(View(Bytes(data_key.begin(), data_key.end())))),
+              std::string::npos);
     EXPECT_EQ(bytes.find(data_key_hex), std::string::npos);
     EXPECT_EQ(bytes.find(pem_body(node_pem)), std::string::npos);
     EXPECT_EQ(bytes.find(pem_body(witness_pem)), std::string::npos);
@@ -560,8 +612,8 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
 
   // Row "tls.key: Yes" and row "tls.crt: Yes, but it names nothing".
   EXPECT_NE(ReadFile(s / "tls.key").find("PRIVATE KEY-----"), std::string::npos);
-  RunResult cert = RunProgram({"openssl", "x509", "-in", (s / "tls.crt").string(), "-noout", "-subject", "-ext",
-                               "subjectAltName", "-startdate"});
+  RunResult cert = RunProgram({"openssl", "x509", "-in", (s / "tls.crt").string(), "-noout",
+                               "-subject", "-ext", "subjectAltName", "-startdate"});
   ASSERT_EQ(cert.exit_code, 0) << cert.err;
   EXPECT_NE(cert.out.find("subject=CN = khronika node\n"), std::string::npos) << cert.out;
   EXPECT_EQ(cert.out.find(node_name), std::string::npos) << cert.out;
@@ -570,7 +622,8 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
   std::tm not_before{};
   size_t at = cert.out.find("notBefore=");
   ASSERT_NE(at, std::string::npos) << cert.out;
-  ASSERT_NE(::strptime(cert.out.c_str() + at + 10, "%b %d %H:%M:%S %Y GMT", &not_before), nullptr) << cert.out;
+  ASSERT_NE(::strptime(cert.out.c_str() + at + 10, "%b %d %H:%M:%S %Y GMT", &not_before), nullptr)
+      << cert.out;
   const int64_t init_ms = int64_t{::timegm(&not_before)} * 1000 + 3'600'000;
   EXPECT_GE(init_ms, test_start_ms - 1000);
   EXPECT_LE(init_ms, NowMs());
@@ -583,7 +636,8 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
   EXPECT_NE(serve_log.find(node_name), std::string::npos);
   for (const Canary& c : canaries) {
     if (c.text == node_name) continue;
-    EXPECT_EQ(serve_log.find(c.text), std::string::npos) << c.what << " in serve's log:\n" << serve_log;
+    EXPECT_EQ(serve_log.find(c.text), std::string::npos) << c.what << " in serve's log:\n"
+                                                         << serve_log;
   }
 }
 

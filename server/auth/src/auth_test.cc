@@ -162,7 +162,8 @@ TEST_F(AuthTest, AnAccessLogWithTimeKeysGoesOnInOrder) {
   Bytes old_key;
   AppendBigEndian64(old_key, 1796050123456);
   old_key.insert(old_key.end(), 8, 0x5a);
-  std::string old_value = AccessEventJson({1796050123456, "t0", Role::kReader, "read-content", "m0", "c"}).dump();
+  std::string old_value =
+      AccessEventJson({1796050123456, "t0", Role::kReader, "read-content", "m0", "c"}).dump();
   ASSERT_TRUE(store_->Update([&](WriteTxn& txn) -> Status {
     KH_RETURN_IF_ERROR(txn.Put(Table::kAccessLog, old_key, AsBytes(old_value)));
     return RecordAccess(txn, {1796050123457, "t1", Role::kReader, "read-content", "m1", "c"});

@@ -14,8 +14,9 @@ Peer PeerAt(const std::string& url) {
 
 TEST(WithoutPeerAddressTest, NamesThePeerByItsIdInsteadOfItsUrl) {
   Peer p = PeerAt("https://rights-watch.example:8443");
-  EXPECT_EQ(WithoutPeerAddress("connect to https://rights-watch.example:8443: Connection refused", p),
-            "connect to peer abababababababab: Connection refused");
+  EXPECT_EQ(
+      WithoutPeerAddress("connect to https://rights-watch.example:8443: Connection refused", p),
+      "connect to peer abababababababab: Connection refused");
   EXPECT_EQ(WithoutPeerAddress("resolve rights-watch.example: Host not found", p),
             "resolve peer abababababababab: Host not found");
   EXPECT_EQ(WithoutPeerAddress("rights-watch.example:8443 and rights-watch.example", p),

@@ -15,8 +15,9 @@ Result<ScrubReport> ScrubNode(Node& node, const PeerClientOptions& peer_options,
       if (report.unrepaired() == 0 || (stop && *stop)) break;
       auto transport = HttpsPeerTransport::Connect(peer, peer_options);
       if (!transport.ok()) {
-        LogLine(LogLevel::kWarn, "scrub", "peer " + ToHex(peer.node_id).substr(0, 16) + ": " +
-                                              WithoutPeerAddress(transport.status().message(), peer));
+        LogLine(LogLevel::kWarn, "scrub",
+                "peer " + ToHex(peer.node_id).substr(0, 16) + ": " +
+                    WithoutPeerAddress(transport.status().message(), peer));
         continue;
       }
       KH_RETURN_IF_ERROR(RepairFromPeer(node.store(), **transport, report));

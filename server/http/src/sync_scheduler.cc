@@ -151,9 +151,9 @@ bool SyncScheduler::PullAll() {
                                                   std::chrono::hours(1));
       not_before = now + delay;
       // By its id, not its URL: the log lies on the disk in clear.
-      LogLine(LogLevel::kWarn, "sync", "peer " + name + " failed (" + WithoutPeerAddress(outcome.message(), peer) +
-                                           "); next try in " +
-                                           std::to_string(delay.count()) + " s");
+      LogLine(LogLevel::kWarn, "sync",
+              "peer " + name + " failed (" + WithoutPeerAddress(outcome.message(), peer) +
+                  "); next try in " + std::to_string(delay.count()) + " s");
     }
   }
   return changed;
