@@ -37,7 +37,7 @@ Result<bool> CosignLatest(Store& store, const Hash& origin, const Witness& witne
     Bytes key = keys::Cosignature(origin, size, witness.name);
     KH_ASSIGN_OR_RETURN(bool have, txn.Contains(Table::kCosignatures, key));
     if (have) return Status::Ok();
-    KH_ASSIGN_OR_RETURN(SignedNote note, ParseSignedNote(AsChars(last->second)));
+    KH_ASSIGN_OR_RETURN(SignedNote note, ParseSignedNote(last->note));
     NoteSignatureLine line = CosignCheckpoint(note.text, witness.name, *witness.key, now_seconds);
     made = true;
     KH_RETURN_IF_ERROR(txn.Put(Table::kCosignatures, key, AsBytes(LineText(line))));
