@@ -144,6 +144,11 @@ Status RunSync(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::vector<Peer> peers, ListPeers(node->store()));
   std::string cert = (std::filesystem::path(dir) / "tls.crt").string();
   std::string key = (std::filesystem::path(dir) / "tls.key").string();
+  if (!peers.empty() && !std::filesystem::exists(cert)) {
+    return Status::NotFound(cert + " is missing: peers know this node by that certificate. Put "
+                            "back tls.crt and tls.key (a backup restored with `khronika restore`, "
+                            "or `khronika init --keys`, brings them)");
+  }
   bool all_ok = true, any = false;
   for (const Peer& peer : peers) {
     if (only && peer.node_id != *only) continue;
