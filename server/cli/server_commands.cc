@@ -22,6 +22,7 @@
 #include "khronika/log/store_keys.h"
 #include "khronika/log/verify.h"
 #include "khronika/replication/roster.h"
+#include "khronika/schemas/text.h"
 #include "khronika/store/files.h"
 
 namespace khronika::cli {
@@ -213,7 +214,8 @@ Status RunTokenCreate(const Args& args) {
   auto role = ParseRole(role_text);
   if (!role.ok()) return UsageError(role.status().message());
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
-  KH_ASSIGN_OR_RETURN(NewToken t, CreateToken(node->store(), *role, args.GetAll("case"), SystemClock().NowMs()));
+  KH_ASSIGN_OR_RETURN(NewToken t, CreateToken(node->store(), *role, args.GetAll("case"), SystemClock().NowMs(),
+                                              args.Get("label").value_or("")));
   std::cout << t.secret << "\n";
   std::cerr << "token " << t.info.id << " (" << RoleName(t.info.role) << ") created; it is shown "
             << "only this once, and the node keeps only its hash\n";
@@ -226,23 +228,31 @@ Status RunTokenList(const Args& args) {
   for (const TokenInfo& t : tokens) {
     if (args.Has("json")) {
       std::cout << nlohmann::json{{"id", t.id}, {"role", RoleName(t.role)}, {"cases", t.cases},
-                                  {"created_ms", t.created_ms}, {"revoked", t.revoked}}.dump()
+                                  {"created_ms", t.created_ms}, {"revoked", t.revoked},
+                                  {"label", t.label}}.dump()
                 << "\n";
       continue;
     }
     std::cout << t.id << "  " << RoleName(t.role) << "  "
               << (t.cases.empty() ? std::string("all cases") : "") ;
     for (size_t i = 0; i < t.cases.size(); ++i) std::cout << (i ? "," : "") << t.cases[i];
+    if (!t.label.empty()) std::cout << "  " << ShowInvisible(t.label);
     std::cout << (t.revoked ? "  REVOKED" : "") << "\n";
   }
   return Status::Ok();
 }
 
 Status RunTokenRevoke(const Args& args) {
-  if (args.positional().size() != 1) return UsageError("token revoke takes one TOKEN_ID");
+  if (args.positional().size() != 1) return UsageError("token revoke takes one TOKEN_ID or the token itself");
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
-  KH_RETURN_IF_ERROR(RevokeToken(node->store(), args.positional()[0]));
-  std::cout << "revoked token " << args.positional()[0] << "\n";
+  const std::string& given = args.positional()[0];
+  if (LooksLikeTokenSecret(given)) {  // the secret itself: found by its hash, never printed back
+    KH_ASSIGN_OR_RETURN(std::string id, RevokeTokenBySecret(node->store(), given));
+    std::cout << "revoked token " << id << "\n";
+    return Status::Ok();
+  }
+  KH_RETURN_IF_ERROR(RevokeToken(node->store(), given));
+  std::cout << "revoked token " << given << "\n";
   return Status::Ok();
 }
 
@@ -454,13 +464,18 @@ std::vector<Command> ServerCommands() {
        RunServe},
       {"token create", "create an API token (printed once)",
        "khronika token create --data DIR --role admin|submitter|reader|auditor [--case ID]...\n"
+       "                      [--label TEXT]\n"
        "Prints a new 256-bit token once; the node stores only its SHA-256. --case limits a\n"
-       "submitter or reader token to those cases.",
-       {kData, {"role"}, {"case", true, true}, kMapSize}, RunTokenCreate},
-      {"token list", "list tokens (ids and roles, never the secrets)",
+       "submitter or reader token to those cases. --label is a note for `token list` (who\n"
+       "holds it; at most 200 bytes).",
+       {kData, {"role"}, {"case", true, true}, {"label"}, kMapSize}, RunTokenCreate},
+      {"token list", "list tokens (ids, roles, cases, labels; never the secrets)",
        "khronika token list --data DIR [--json]", {kData, {"json", false}, kMapSize}, RunTokenList},
       {"token revoke", "revoke a token at once",
-       "khronika token revoke --data DIR TOKEN_ID", {kData, kMapSize}, RunTokenRevoke},
+       "khronika token revoke --data DIR TOKEN_ID|TOKEN\n"
+       "TOKEN_ID as `token list` shows it, or the token itself (khr_...), which is looked up\n"
+       "by its hash and never printed.",
+       {kData, kMapSize}, RunTokenRevoke},
       {"backup", "write a consistent copy of the store while the node serves",
        "khronika backup --data DIR --out FILE\n"
        "LMDB's compacting copy of one snapshot: safe while the node serves. FILE holds the\n"
