@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "khronika/log/log.h"
+#include "khronika/log/store_keys.h"
 #include "khronika/schemas/note.h"
 #include "khronika/schemas/objects.h"
 
@@ -77,6 +78,7 @@ Result<std::vector<Member>> ListMembers(Store& store) {
       if (meta) {
         json j = json::parse(AsChars(*meta), nullptr, false);
         if (j.is_object()) m.cosigner_vkey = j.value("cosigner_vkey", "");
+        if (j.is_object()) m.removed = j.value("removed", false);
       }
       out.push_back(std::move(m));
       return true;
@@ -85,9 +87,39 @@ Result<std::vector<Member>> ListMembers(Store& store) {
   return out;
 }
 
+Status RemoveMember(Store& store, const Hash& node_id) {
+  return store.Update([&](WriteTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto local, txn.Get(Table::kMeta, AsBytes(keys::kMetaLocalOrigin)));
+    if (local && local->size() == 32 && std::equal(local->begin(), local->end(), node_id.begin())) {
+      return Status::InvalidArgument("this node cannot remove itself from its own roster");
+    }
+    KH_ASSIGN_OR_RETURN(bool member, txn.Contains(Table::kOrigins, node_id));
+    if (!member) return Status::NotFound("node " + ToHex(node_id) + " is not a member here");
+    bool held = false;
+    KH_RETURN_IF_ERROR(txn.Scan(Table::kRecords, node_id, [&](ByteView, ByteView) -> Result<bool> {
+      held = true;
+      return false;
+    }));
+    if (!held) {
+      KH_RETURN_IF_ERROR(txn.Delete(Table::kOrigins, node_id));
+      return txn.Delete(Table::kMeta, MemberMetaKey(node_id));
+    }
+    KH_ASSIGN_OR_RETURN(auto meta, txn.Get(Table::kMeta, MemberMetaKey(node_id)));
+    json j = meta ? json::parse(AsChars(*meta), nullptr, false) : json::object();
+    if (!j.is_object()) j = json::object();
+    j["removed"] = true;
+    return txn.Put(Table::kMeta, MemberMetaKey(node_id), AsBytes(j.dump()));
+  });
+}
+
 Result<std::optional<PublicKey>> MemberKey(const ReadTxn& txn, const Hash& origin) {
   KH_ASSIGN_OR_RETURN(auto v, txn.Get(Table::kOrigins, origin));
   if (!v) return std::optional<PublicKey>();
+  KH_ASSIGN_OR_RETURN(auto meta, txn.Get(Table::kMeta, MemberMetaKey(origin)));
+  if (meta) {
+    json j = json::parse(AsChars(*meta), nullptr, false);
+    if (j.is_object() && j.value("removed", false)) return std::optional<PublicKey>();
+  }
   if (v->size() != 32) return Status::Corruption("roster key of " + ToHex(origin) + " is malformed");
   PublicKey k;
   std::copy(v->begin(), v->end(), k.begin());

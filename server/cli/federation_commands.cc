@@ -39,6 +39,20 @@ Status RunMemberAdd(const Args& args) {
   return Status::Ok();
 }
 
+Status RunMemberRemove(const Args& args) {
+  if (args.positional().size() != 1) return UsageError("member remove takes one NODE_ID");
+  KH_ASSIGN_OR_RETURN(Hash id, NodeIdArg(args.positional()[0], "member remove"));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
+  if (id == node->id()) {
+    return Status::InvalidArgument("member remove: " + ToHex(id) + " is this node itself; its own "
+                                   "log is always kept");
+  }
+  KH_RETURN_IF_ERROR(RemoveMember(node->store(), id));
+  std::cout << "member " << ToHex(id) << " removed: its log is no longer accepted; what is "
+            << "already held stays, verified and served\n";
+  return Status::Ok();
+}
+
 Status RunMemberList(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   KH_ASSIGN_OR_RETURN(std::vector<Member> members, ListMembers(node->store()));
@@ -46,9 +60,11 @@ Status RunMemberList(const Args& args) {
     bool self = m.node_id == node->id();
     if (args.Has("json")) {
       std::cout << json{{"node_id", ToHex(m.node_id)}, {"vkey", m.vkey},
-                        {"cosigner_vkey", m.cosigner_vkey}, {"self", self}}.dump() << "\n";
+                        {"cosigner_vkey", m.cosigner_vkey}, {"self", self}, {"removed", m.removed}}.dump()
+                << "\n";
     } else {
-      std::cout << ToHex(m.node_id) << (self ? "  (this node)" : "") << "\n";
+      std::cout << ToHex(m.node_id) << (self ? "  (this node)" : "") << (m.removed ? "  REMOVED" : "")
+                << "\n";
     }
   }
   return Status::Ok();
@@ -146,6 +162,11 @@ Status RunSync(const Args& args) {
   PeerClientOptions reach;
   reach.tls_cert = (std::filesystem::path(dir) / "tls.crt").string();
   reach.tls_key = (std::filesystem::path(dir) / "tls.key").string();
+  if (!peers.empty() && !std::filesystem::exists(reach.tls_cert)) {
+    return Status::NotFound(reach.tls_cert + " is missing: peers know this node by that certificate. Put "
+                            "back tls.crt and tls.key (a backup restored with `khronika restore`, "
+                            "or `khronika init --keys`, brings them)");
+  }
   KH_ASSIGN_OR_RETURN(reach.deadlines, PeerDeadlinesOf(args, dir));
   bool all_ok = true, any = false;
   for (const Peer& peer : peers) {
@@ -330,6 +351,12 @@ std::vector<Command> FederationCommands() {
        "khronika member add --data DIR --vkey VKEY [--cosigner-vkey VKEY]\n"
        "VKEY is what `khronika id` prints as vkey on the member's node.",
        {kData, {"vkey"}, {"cosigner-vkey"}, kMapSize}, RunMemberAdd},
+      {"member remove", "stop accepting a member's log (what is held stays)",
+       "khronika member remove --data DIR NODE_ID\n"
+       "Sync takes nothing more from NODE_ID's log. Records already held stay, verified and\n"
+       "served (its key is kept for that); a member of which nothing is held leaves the roster.\n"
+       "This node cannot remove itself. `member add` makes it a member again.",
+       {kData, kMapSize}, RunMemberRemove},
       {"member list", "list federation members", "khronika member list --data DIR [--json]",
        {kData, kJson, kMapSize}, RunMemberList},
       {"peer add", "add a direct peer, pinned by its TLS certificate",

@@ -135,6 +135,7 @@ constexpr std::string_view kSealedEnd = "-----END KHRONIKA SEALED NODE KEYS-----
 
 struct SealedKeys {
   std::string node_key, cosigner_key, tls_cert, tls_key;  // PEM
+  std::vector<RegisteredAuthor> authors;  // absent from files of an older khronika
 };
 
 Result<SealedKeys> ReadSealedKeys(const Args& args, const std::string& path) {
@@ -154,8 +155,40 @@ Result<SealedKeys> ReadSealedKeys(const Args& args, const std::string& path) {
   if (!j.is_object() || j.value("format", "") != "khronika-node-keys/1") {
     return Status::InvalidArgument(path + ": unknown sealed content");
   }
-  return SealedKeys{j.value("node_key", ""), j.value("cosigner_key", ""), j.value("tls_cert", ""),
-                    j.value("tls_key", "")};
+  SealedKeys keys{j.value("node_key", ""), j.value("cosigner_key", ""), j.value("tls_cert", ""),
+                  j.value("tls_key", ""), {}};
+  if (j.contains("authors")) {
+    if (!j["authors"].is_array()) return Status::InvalidArgument(path + ": authors is not a list");
+    for (const json& a : j["authors"]) {
+      auto key = a.is_object() && a["pubkey"].is_string() ? ParseHashHex(a["pubkey"].get<std::string>())
+                                                           : Result<Hash>(Status::InvalidArgument(""));
+      if (!key.ok() || !a["name"].is_string()) {
+        return Status::InvalidArgument(path + ": an author is not {\"name\", \"pubkey\"}");
+      }
+      RegisteredAuthor author;
+      std::copy(key->begin(), key->end(), author.key.begin());
+      author.name = a["name"].get<std::string>();
+      author.removed = a.value("removed", false);
+      keys.authors.push_back(std::move(author));
+    }
+  }
+  return keys;
+}
+
+// The roster of authors as `key export` seals it. Authors registered by an older khronika have
+// no key on record (only a blinded index): counted in *unknown, to be added again.
+Result<json> AuthorsJson(Store& store, size_t* unknown) {
+  KH_ASSIGN_OR_RETURN(std::vector<RegisteredAuthor> authors, ListAuthors(store));
+  json out = json::array();
+  *unknown = 0;
+  for (const RegisteredAuthor& a : authors) {
+    if (!a.key_known) {
+      ++*unknown;
+      continue;
+    }
+    out.push_back({{"name", a.name}, {"pubkey", ToHex(a.key)}, {"removed", a.removed}});
+  }
+  return out;
 }
 
 Status RunKeyExport(const Args& args) {
@@ -168,9 +201,12 @@ Status RunKeyExport(const Args& args) {
   std::string cosigner = node->cosigner_key().ToPem();
   KH_ASSIGN_OR_RETURN(std::string tls_cert, ReadSmallFile(dir / "tls.crt", 16 * 1024));
   KH_ASSIGN_OR_RETURN(std::string tls_key, ReadSmallFile(dir / "tls.key", 16 * 1024));
+  size_t unknown_authors = 0;
+  KH_ASSIGN_OR_RETURN(json authors, AuthorsJson(node->store(), &unknown_authors));
   KH_ASSIGN_OR_RETURN(std::string passphrase,
                       ReadPassphrase(args, "new passphrase for " + out, /*confirm=*/true));
   std::string plain = json{{"format", "khronika-node-keys/1"},
+                           {"authors", authors},
                            {"node_id", ToHex(node->id())},
                            {"name", node->name()},
                            {"node_key", node->key().ToPem()},
@@ -186,9 +222,17 @@ Status RunKeyExport(const Args& args) {
   for (size_t i = 0; i < b64.size(); i += 64) text += b64.substr(i, 64) + "\n";
   text += kSealedEnd;
   KH_RETURN_IF_ERROR(WriteNewFile(out, text, 0600));
-  std::cout << "wrote " << out << " (mode 0600): node key, witness key and TLS certificate of node "
-            << ToHex(node->id()) << ", sealed under your passphrase (scrypt, AES-256-GCM)\n";
-  std::cerr << "keep it away from the office, and the passphrase somewhere else; after a raid:\n"
+  std::cout << "wrote " << out << " (mode 0600): node key, witness key, TLS certificate and "
+            << authors.size() << " authors of node " << ToHex(node->id())
+            << ", sealed under your passphrase (scrypt, AES-256-GCM)\n";
+  if (unknown_authors > 0) {
+    std::cerr << "warning: " << unknown_authors << " author(s) registered by an older khronika are "
+              << "not in it (their keys were not kept): `khronika author add` them again, then "
+                 "export again\n";
+  }
+  std::cerr << "keep it away from the office, and the passphrase somewhere else; export again "
+               "after adding or removing authors. Tokens are not in it: after a raid, create them "
+               "again. After a raid:\n"
                "  khronika init --data DIR --name NAME --keys " << out << "\n";
   return Status::Ok();
 }
@@ -253,6 +297,7 @@ Status RunInit(const Args& args) {
   if (sealed) {  // the same certificate as before: partners need not pin a new one
     KH_RETURN_IF_ERROR(WriteNewFile(std::filesystem::path(dir) / "tls.key", sealed->tls_key, 0600));
     KH_RETURN_IF_ERROR(WriteNewFile(cert, sealed->tls_cert, 0644));
+    KH_RETURN_IF_ERROR(PutAuthors(node->store(), sealed->authors));
   } else {
     KH_RETURN_IF_ERROR(CreateSelfSignedCertificate(cert, std::filesystem::path(dir) / "tls.key"));
   }
@@ -274,6 +319,10 @@ Status RunInit(const Args& args) {
   } else {
     std::cerr << "created node '" << name << "' in " << dir << " WITHOUT encryption (key: "
               << Node::KeyPath(dir).string() << ", mode 0600): a seized disk reveals everything\n";
+  }
+  if (sealed) {
+    std::cerr << "registered " << sealed->authors.size() << " author(s) from " << *args.Get("keys")
+              << "; tokens are never exported: create new ones (`khronika token create`)\n";
   }
   if (restoring) {
     std::cerr << "this node took back an earlier identity: add members and peers, then run "
@@ -326,6 +375,42 @@ Status RunAuthorAdd(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   KH_RETURN_IF_ERROR(RegisterAuthor(node->store(), *key, name));
   std::cout << "registered author '" << name << "' " << ToHex(*key) << "\n";
+  std::cerr << "run `khronika key export` again so that the off-site copy has this author\n";
+  return Status::Ok();
+}
+
+// ---- author list, author remove ----
+Status RunAuthorList(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, true));
+  KH_ASSIGN_OR_RETURN(std::vector<RegisteredAuthor> authors, ListAuthors(node->store()));
+  std::sort(authors.begin(), authors.end(), [](const RegisteredAuthor& a, const RegisteredAuthor& b) {
+    return a.name < b.name;
+  });
+  for (const RegisteredAuthor& a : authors) {
+    std::string pubkey = a.key_known ? ToHex(a.key) : "";
+    if (args.Has("json")) {
+      std::cout << json{{"name", a.name},
+                        {"pubkey", a.key_known ? json(pubkey) : json(nullptr)},
+                        {"removed", a.removed}}
+                       .dump()
+                << "\n";
+      continue;
+    }
+    std::cout << (a.key_known ? pubkey : std::string("(key not kept: registered by an older khronika)"))
+              << "  " << ShowInvisible(a.name) << (a.removed ? "  REMOVED" : "") << "\n";
+  }
+  return Status::Ok();
+}
+
+Status RunAuthorRemove(const Args& args) {
+  if (args.positional().size() != 1) return UsageError("author remove takes one PUBKEY (64 hex)");
+  auto key = ParsePublicKey(args.positional()[0]);
+  if (!key.ok()) return UsageError("author remove: " + key.status().message());
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
+  KH_RETURN_IF_ERROR(RemoveAuthor(node->store(), *key));
+  std::cout << "removed author " << ToHex(*key) << ": new entries signed by it are refused; the "
+            << "entries it signed stay in the log, valid\n";
+  std::cerr << "run `khronika key export` again so that the off-site copy has this change\n";
   return Status::Ok();
 }
 
@@ -635,12 +720,15 @@ std::vector<Command> LocalCommands() {
        "data key does not change, so the store is not rewritten. With --passphrase-fd N, the\n"
        "current passphrase is the first line read from N and the new one the second.",
        {kData, {"key-file"}, {"new-key-file"}, kPassphraseFd}, RunPassphraseChange},
-      {"key export", "write the node's keys and TLS certificate sealed under a passphrase",
+      {"key export", "write the node's keys, TLS certificate and authors sealed under a passphrase",
        "khronika key export --data DIR --out FILE [--passphrase-fd N]\n"
-       "Seals the node key, the witness key, DIR/tls.crt and DIR/tls.key under a passphrase\n"
+       "Seals the node key, the witness key, DIR/tls.crt, DIR/tls.key and the authors under a\n"
+       "passphrase\n"
        "(scrypt N=2^17 r=8 p=1, then AES-256-GCM) into FILE (mode 0600), for safekeeping away\n"
        "from the office. After a raid, `khronika init --data DIR --keys FILE` takes the identity\n"
-       "back (same node id, witness key and certificate), then `khronika sync` restores the log.\n"
+       "back (same node id, witness key, certificate and authors), then `khronika sync`\n"
+       "restores the log. The file also holds the authors registered (names, public keys);\n"
+       "export again after `author add` or `author remove`. Tokens are never exported.\n"
        "The passphrase is asked twice on the terminal, or read from file descriptor N (after\n"
        "the node's own passphrase, if it is locked by one). The data key is not exported: a\n"
        "rebuilt node encrypts under a new one.",
@@ -654,6 +742,17 @@ std::vector<Command> LocalCommands() {
        "khronika author add --data DIR --name NAME --pubkey FILE\n"
        "FILE holds a PEM public key (as keygen writes to FILE.pub) or 64 hex characters.",
        {kData, {"name"}, {"pubkey"}, kMapSize}, RunAuthorAdd},
+      {"author list", "list registered authors (public key, name)",
+       "khronika author list --data DIR [--json]\n"
+       "One line per author: public key (hex), name, and REMOVED for a removed author.\n"
+       "--json: one object per line, {\"name\", \"pubkey\", \"removed\"}. An author registered\n"
+       "by an older khronika shows no key (only a blinded index of it was kept).",
+       {kData, kJson, kMapSize}, RunAuthorList},
+      {"author remove", "refuse new entries by an author (logged ones stay valid)",
+       "khronika author remove --data DIR PUBKEY\n"
+       "PUBKEY is 64 hex characters, as `author list` shows it. The author's name stays on\n"
+       "record for the entries already logged, which stay valid; `author add` registers it again.",
+       {kData, kMapSize}, RunAuthorRemove},
       {"add", "sign files as an author and append them to the local log",
        "khronika add --data DIR --key FILE --case ID [--kind KIND] [--meta k=v]...\n"
        "             [--corrects ENTRY_ID] [--json] FILE...\n"

@@ -17,7 +17,7 @@ void PrintOverview(const std::vector<Command>& commands) {
     std::cout << "  " << c.name << std::string(c.name.size() < 12 ? 12 - c.name.size() : 1, ' ')
               << c.summary << "\n";
   }
-  std::cout << "\nRun `khronika COMMAND --help` for a command's options.\n";
+  std::cout << "\nRun `khronika COMMAND --help` for a command's options, `khronika --version` for the version.\n";
 }
 
 }  // namespace
@@ -31,6 +31,10 @@ int main(int argc, char** argv) {
     commands.insert(commands.end(), more.begin(), more.end());
   }
   khronika::cli::AddUnlockOptions(commands);
+  if (args.size() == 1 && (args[0] == "--version" || args[0] == "version")) {
+    std::cout << "khronika " << KHRONIKA_VERSION << "\n";
+    return 0;
+  }
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     PrintOverview(commands);
     return args.empty() ? 2 : 0;

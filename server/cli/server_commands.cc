@@ -3,12 +3,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
+#include <openssl/crypto.h>
 
 #include "commands.h"
 #include "config.h"
@@ -21,6 +23,7 @@
 #include "khronika/log/store_keys.h"
 #include "khronika/log/verify.h"
 #include "khronika/replication/roster.h"
+#include "khronika/schemas/text.h"
 #include "khronika/store/files.h"
 
 namespace khronika::cli {
@@ -56,8 +59,22 @@ Status RunServe(const Args& args) {
   if (auto k = args.Get("tls-key")) options.tls_key = *k;
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   if (!args.Has("tls-cert") && !std::filesystem::exists(options.tls_cert)) {
-    // A node made before certificates existed: make its own now.
+    // Partners pin this node's certificate: a new one would be refused by every one of them
+    // (403 on the sync endpoints), and silently so. Only a node without peers, or an operator
+    // who says so, gets a new certificate.
+    KH_ASSIGN_OR_RETURN(std::vector<Peer> peers, ListPeers(node->store()));
+    size_t pinning = peers.size() + log.peers.size();
+    if (pinning > 0 && !args.Has("new-certificate")) {
+      return Status::NotFound(
+          options.tls_cert.string() + " is missing, and this node has " + std::to_string(pinning) +
+          " peer(s) that pin its certificate: a new one would be refused by them. Put back the "
+          "node's tls.crt and tls.key (`khronika restore` of a recent backup brings them, and so "
+          "does `khronika init --keys` from a `khronika key export` file), or start once with "
+          "--new-certificate and give every partner the new cert_sha256 (`khronika id`) to pin");
+    }
     KH_RETURN_IF_ERROR(CreateSelfSignedCertificate(options.tls_cert, options.tls_key));
+    std::cerr << "made a new TLS certificate " << options.tls_cert.string()
+              << (pinning ? ": give every partner its cert_sha256 to pin\n" : "\n");
   }
   KH_ASSIGN_OR_RETURN(std::string fingerprint, CertificateFingerprint(options.tls_cert));
   for (const Peer& peer : log.peers) {
@@ -89,7 +106,8 @@ Status RunTokenCreate(const Args& args) {
   auto role = ParseRole(role_text);
   if (!role.ok()) return UsageError(role.status().message());
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
-  KH_ASSIGN_OR_RETURN(NewToken t, CreateToken(node->store(), *role, args.GetAll("case"), SystemClock().NowMs()));
+  KH_ASSIGN_OR_RETURN(NewToken t, CreateToken(node->store(), *role, args.GetAll("case"), SystemClock().NowMs(),
+                                              args.Get("label").value_or("")));
   std::cout << t.secret << "\n";
   std::cerr << "token " << t.info.id << " (" << RoleName(t.info.role) << ") created; it is shown "
             << "only this once, and the node keeps only its hash\n";
@@ -102,23 +120,31 @@ Status RunTokenList(const Args& args) {
   for (const TokenInfo& t : tokens) {
     if (args.Has("json")) {
       std::cout << nlohmann::json{{"id", t.id}, {"role", RoleName(t.role)}, {"cases", t.cases},
-                                  {"created_ms", t.created_ms}, {"revoked", t.revoked}}.dump()
+                                  {"created_ms", t.created_ms}, {"revoked", t.revoked},
+                                  {"label", t.label}}.dump()
                 << "\n";
       continue;
     }
     std::cout << t.id << "  " << RoleName(t.role) << "  "
               << (t.cases.empty() ? std::string("all cases") : "") ;
     for (size_t i = 0; i < t.cases.size(); ++i) std::cout << (i ? "," : "") << t.cases[i];
+    if (!t.label.empty()) std::cout << "  " << ShowInvisible(t.label);
     std::cout << (t.revoked ? "  REVOKED" : "") << "\n";
   }
   return Status::Ok();
 }
 
 Status RunTokenRevoke(const Args& args) {
-  if (args.positional().size() != 1) return UsageError("token revoke takes one TOKEN_ID");
+  if (args.positional().size() != 1) return UsageError("token revoke takes one TOKEN_ID or the token itself");
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
-  KH_RETURN_IF_ERROR(RevokeToken(node->store(), args.positional()[0]));
-  std::cout << "revoked token " << args.positional()[0] << "\n";
+  const std::string& given = args.positional()[0];
+  if (LooksLikeTokenSecret(given)) {  // the secret itself: found by its hash, never printed back
+    KH_ASSIGN_OR_RETURN(std::string id, RevokeTokenBySecret(node->store(), given));
+    std::cout << "revoked token " << id << "\n";
+    return Status::Ok();
+  }
+  KH_RETURN_IF_ERROR(RevokeToken(node->store(), given));
+  std::cout << "revoked token " << given << "\n";
   return Status::Ok();
 }
 
@@ -136,25 +162,68 @@ Status RunAccessLog(const Args& args) {
   return Status::Ok();
 }
 
+// The files of DIR that `backup` carries inside the store copy (store_keys.h), and their modes
+// when `restore` writes them back.
+struct NodeFile {
+  std::string_view meta_key;
+  const char* name;
+  unsigned mode;
+};
+constexpr NodeFile kNodeFiles[] = {{keys::kMetaBackupTlsCert, "tls.crt", 0644},
+                                   {keys::kMetaBackupTlsKey, "tls.key", 0600},
+                                   {keys::kMetaBackupConfig, "khronika.conf", 0600}};
+
 Status RunBackup(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::string out, args.Require("out"));
+  KH_ASSIGN_OR_RETURN(std::string dir_text, args.Require("data"));
+  std::filesystem::path dir(dir_text);
+  std::error_code ec;
+  if (std::filesystem::exists(out, ec)) return Status::AlreadyExists(out + " already exists");
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
+  // The certificate partners pin, its key and the settings go into the store itself, so that
+  // the backup is one file, and on an encrypted node they are sealed under the data key with
+  // everything else (a backup must not hand out the key that partners' sync endpoints trust).
+  std::vector<std::string> carried;
+  KH_RETURN_IF_ERROR(node->store().Update([&](WriteTxn& txn) -> Status {
+    for (const NodeFile& f : kNodeFiles) {
+      std::filesystem::path path = dir / f.name;
+      if (!std::filesystem::exists(path, ec)) {
+        KH_RETURN_IF_ERROR(txn.Delete(Table::kMeta, AsBytes(f.meta_key)));
+        continue;
+      }
+      KH_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path, 1 << 20));
+      KH_RETURN_IF_ERROR(txn.Put(Table::kMeta, AsBytes(f.meta_key), AsBytes(text)));
+      OPENSSL_cleanse(text.data(), text.size());
+      carried.push_back(f.name);
+    }
+    return Status::Ok();
+  }));
   KH_RETURN_IF_ERROR(node->store().BackupTo(out));
-  std::cout << "wrote a consistent, compacted copy of the store to " << out << " (mode 0600)\n"
+  std::cout << "wrote a consistent, compacted copy of the store to " << out << " (mode 0600), with";
+  for (size_t i = 0; i < carried.size(); ++i) std::cout << (i ? ", " : " ") << carried[i];
+  std::cout << (carried.empty() ? " no other file" : "") << "\n"
             << (node->encrypted()
                     ? "It is encrypted under the data key in node.keyring: keep a copy of node.keyring\n"
                       "with it (sealed, safe to store) and the passphrase or key file apart.\n"
-                    : "It holds evidence but no keys: keep node.key, cosigner.key and tls.key apart.\n");
+                    : "It is in clear, like this node (tls.key included): keep it as safe as the\n"
+                      "node itself, and node.key and cosigner.key apart.\n");
   return Status::Ok();
 }
 
 // Restores a backup into a data directory, but only after the copy has been verified in full
 // (every id, signature, chain, tree node and checkpoint) against the node key it belongs to.
+// The TLS certificate, its key and the settings come back from the backup too, so that partners
+// recognise the node. Nothing is left behind if it fails, not even the directory it made.
 Status RunRestore(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::string from, args.Require("from"));
   KH_ASSIGN_OR_RETURN(std::string dir_text, args.Require("data"));
   std::filesystem::path dir(dir_text);
   std::error_code ec;
+  if (!std::filesystem::is_regular_file(from, ec)) {
+    return Status::NotFound("the backup " + from +
+                            (std::filesystem::exists(from, ec) ? " is not a file" : " does not exist") +
+                            ": nothing was restored");
+  }
   if (std::filesystem::exists(Node::StorePath(dir) / "data.mdb", ec)) {
     return Status::AlreadyExists(dir.string() + " already holds a store; restore into a new directory");
   }
@@ -176,25 +245,29 @@ Status RunRestore(const Args& args) {
   if (!std::filesystem::is_regular_file(key, ec)) {
     return Status::NotFound(key.string() + " does not exist: the node's keys are needed to restore");
   }
+  bool made_dir = !std::filesystem::exists(dir, ec);
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IOError("create " + dir.string() + ": " + ec.message());
+  if (made_dir) ::chmod(dir.c_str(), 0700);
   std::filesystem::path staging = dir / ".restore-staging";
   std::filesystem::remove_all(staging, ec);
+  auto fail = [&](Status st) {
+    std::error_code ignored;
+    std::filesystem::remove_all(staging, ignored);
+    if (made_dir) std::filesystem::remove_all(dir, ignored);
+    return st;
+  };
   std::filesystem::create_directories(Node::StorePath(staging), ec);
-  if (ec) return Status::IOError("create " + staging.string() + ": " + ec.message());
-  auto cleanup = [&] { std::filesystem::remove_all(staging, ec); };
+  if (ec) return fail(Status::IOError("create " + staging.string() + ": " + ec.message()));
+  ::chmod(staging.c_str(), 0700);
+  ::chmod(Node::StorePath(staging).c_str(), 0700);
   staged_key = encrypted ? Node::KeyringPath(staging) : Node::KeyPath(staging);
   std::filesystem::copy_file(from, Node::StorePath(staging) / "data.mdb", ec);
-  if (!ec) std::filesystem::copy_file(key, staged_key, ec);
-  if (ec) {
-    cleanup();
-    return Status::IOError("copy the backup: " + ec.message());
-  }
+  if (ec) return fail(Status::IOError("copy the backup " + from + ": " + ec.message()));
+  std::filesystem::copy_file(key, staged_key, ec);
+  if (ec) return fail(Status::IOError("copy the keys " + key.string() + ": " + ec.message()));
   auto unlock = UnlockFrom(args, staging);
-  if (!unlock.ok()) {
-    cleanup();
-    return unlock.status();
-  }
+  if (!unlock.ok()) return fail(unlock.status());
   Status verdict = [&]() -> Status {
     StoreOptions ro;
     ro.read_only = true;
@@ -209,34 +282,58 @@ Status RunRestore(const Args& args) {
               << " logs, " << report.chunks << " chunks\n";
     return Status::Ok();
   }();
-  if (!verdict.ok()) {
-    cleanup();
-    return verdict;
-  }
-  if (!args.Has("standalone")) {
-    // A backup may be older than the copies of this node's log that its peers hold: appending
-    // before catching up would fork the log. Held back until a full `khronika sync`.
-    Status held = [&]() -> Status {
-      KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Node::Open(staging, {}, *unlock));
-      return node->store().Update([](WriteTxn& txn) {
-        return txn.Put(Table::kMeta, AsBytes(keys::kMetaRestorePending), AsBytes("1"));
-      });
-    }();
-    if (!held.ok()) {
-      cleanup();
-      return held;
-    }
-  }
+  if (!verdict.ok()) return fail(verdict);
+  // The files the backup carries go beside the store; they leave the store, whose copy would
+  // only go stale. A backup made before it carried them has none: said below.
+  std::vector<std::string> files;
+  Status unpacked = [&]() -> Status {
+    KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Node::Open(staging, {}, *unlock));
+    return node->store().Update([&](WriteTxn& txn) -> Status {
+      for (const NodeFile& f : kNodeFiles) {
+        KH_ASSIGN_OR_RETURN(auto value, txn.Get(Table::kMeta, AsBytes(f.meta_key)));
+        if (!value) continue;
+        KH_RETURN_IF_ERROR(WriteNewFile(staging / f.name, AsChars(*value), f.mode));
+        OPENSSL_cleanse(value->data(), value->size());
+        KH_RETURN_IF_ERROR(txn.Delete(Table::kMeta, AsBytes(f.meta_key)));
+        files.push_back(f.name);
+      }
+      // A backup may be older than the copies of this node's log that its peers hold:
+      // appending before catching up would fork the log. Held back until a full `khronika sync`.
+      if (args.Has("standalone")) return Status::Ok();
+      return txn.Put(Table::kMeta, AsBytes(keys::kMetaRestorePending), AsBytes("1"));
+    });
+  }();
+  if (!unpacked.ok()) return fail(unpacked);
   std::filesystem::path final_key = encrypted ? Node::KeyringPath(dir) : Node::KeyPath(dir);
+  std::vector<std::string> kept;  // files DIR already had: never overwritten
   std::filesystem::rename(Node::StorePath(staging), Node::StorePath(dir), ec);
   if (!ec && !std::filesystem::exists(final_key)) std::filesystem::rename(staged_key, final_key, ec);
-  cleanup();
+  for (const std::string& f : files) {
+    if (ec) break;
+    if (std::filesystem::exists(dir / f)) {
+      kept.push_back(f);
+      continue;
+    }
+    std::filesystem::rename(staging / f, dir / f, ec);
+  }
+  std::filesystem::remove_all(staging, ec);
   if (ec) return Status::IOError("move the restored store into place: " + ec.message());
   ::chmod(final_key.c_str(), 0600);
-  std::cout << "restored into " << dir.string()
-            << (args.Has("standalone")
+  std::cout << "restored into " << dir.string();
+  for (size_t i = 0; i < files.size(); ++i) std::cout << (i ? ", " : " with ") << files[i];
+  std::cout << (args.Has("standalone")
                     ? "\n"
                     : "; it appends again after a `khronika sync` that reaches every peer\n");
+  for (const std::string& f : kept) {
+    std::cerr << "kept the " << f << " already in " << dir.string() << " (the backup's was not used)\n";
+  }
+  if (std::find(files.begin(), files.end(), "tls.crt") == files.end() &&
+      !std::filesystem::exists(dir / "tls.crt")) {
+    std::cerr << "warning: this backup carries no TLS certificate (it was made before backups did): "
+                 "put the node's tls.crt and tls.key in " << dir.string()
+              << " from an off-site copy, or partners will refuse this node (`khronika serve "
+                 "--new-certificate` makes a new one, which partners must then pin)\n";
+  }
   return Status::Ok();
 }
 
@@ -247,30 +344,42 @@ std::vector<Command> ServerCommands() {
       {"serve", "run the node's HTTPS API",
        "khronika serve --data DIR [--listen HOST:PORT] [--config FILE]\n"
        "               [--tls-cert FILE --tls-key FILE] [--log-level debug|info|warn|error]\n"
+       "               [--new-certificate]\n"
        "Serves on 127.0.0.1:8443 by default with the certificate made by init, and prints\n"
-       "the URL and the certificate's SHA-256 fingerprint for clients to pin. Settings come\n"
+       "the URL and the certificate's SHA-256 fingerprint for clients to pin. Without\n"
+       "DIR/tls.crt it refuses to start while the node has peers (they pin the old one),\n"
+       "unless --new-certificate says to make one. Settings come\n"
        "from FILE (default DIR/khronika.conf, if present); flags override it. SIGINT or\n"
        "SIGTERM stops accepting, finishes and commits requests in flight, then exits.",
-       {kData, {"listen"}, {"config"}, {"tls-cert"}, {"tls-key"}, {"log-level"}, kMapSize}, RunServe},
+       {kData, {"listen"}, {"config"}, {"tls-cert"}, {"tls-key"}, {"log-level"}, {"new-certificate", false},
+        kMapSize},
+       RunServe},
       {"token create", "create an API token (printed once)",
        "khronika token create --data DIR --role admin|submitter|reader|auditor [--case ID]...\n"
+       "                      [--label TEXT]\n"
        "Prints a new 256-bit token once; the node stores only its SHA-256. --case limits a\n"
-       "submitter or reader token to those cases.",
-       {kData, {"role"}, {"case", true, true}, kMapSize}, RunTokenCreate},
-      {"token list", "list tokens (ids and roles, never the secrets)",
+       "submitter or reader token to those cases. --label is a note for `token list` (who\n"
+       "holds it; at most 200 bytes).",
+       {kData, {"role"}, {"case", true, true}, {"label"}, kMapSize}, RunTokenCreate},
+      {"token list", "list tokens (ids, roles, cases, labels; never the secrets)",
        "khronika token list --data DIR [--json]", {kData, {"json", false}, kMapSize}, RunTokenList},
       {"token revoke", "revoke a token at once",
-       "khronika token revoke --data DIR TOKEN_ID", {kData, kMapSize}, RunTokenRevoke},
+       "khronika token revoke --data DIR TOKEN_ID|TOKEN\n"
+       "TOKEN_ID as `token list` shows it, or the token itself (khr_...), which is looked up\n"
+       "by its hash and never printed.",
+       {kData, kMapSize}, RunTokenRevoke},
       {"backup", "write a consistent copy of the store while the node serves",
        "khronika backup --data DIR --out FILE\n"
        "LMDB's compacting copy of one snapshot: safe while the node serves. FILE holds the\n"
-       "evidence and logs, not the keys (an encrypted node's FILE is encrypted too: restoring\n"
-       "it needs the node's keyring and passphrase or key file).",
+       "evidence, logs, authors, roster and peers, and DIR's tls.crt, tls.key and\n"
+       "khronika.conf; not the node's keys (an encrypted node's FILE is encrypted too:\n"
+       "restoring it needs the node's keyring and passphrase or key file).\n",
        {kData, {"out"}, kMapSize}, RunBackup},
       {"restore", "restore a backup into a new data directory, verified first",
        "khronika restore --from FILE --data DIR [--keyring FILE | --node-key FILE] [--standalone]\n"
        "Verifies the whole backup (ids, signatures, chains, Merkle nodes, checkpoints) against\n"
-       "the node's key before anything is put in place. DIR must hold no store. An encrypted\n"
+       "the node's key before anything is put in place, then writes back the TLS certificate,\n"
+       "its key and khronika.conf the backup carries. DIR must hold no store. An encrypted\n"
        "node's backup needs its keyring (DIR/node.keyring or --keyring FILE) and its passphrase\n"
        "or key file; a node in clear needs DIR/node.key or --node-key, the key the backup's\n"
        "log was signed with. Appending stays held\n"

@@ -110,5 +110,89 @@ TEST(BackupTest, DamagedBackupIsRefusedAndNothingIsPutInPlace) {
   EXPECT_EQ(no_key.exit_code, 2);
 }
 
+// A restored node is the same node to its partners: the backup carries the TLS certificate and
+// key they pin (the restore once brought back the store alone, so `sync` failed and `serve`
+// made a certificate every partner refused).
+TEST(BackupTest, RestoredNodeRejoinsItsPeersWithTheSameCertificate) {
+  ServedNode a("sync_interval_s = 0\n"), b("sync_interval_s = 0\n");
+  Federate({&a, &b});
+  const std::string origin_a = IdOf(a.data())["node_id"];
+  const std::string fingerprint = a.server().fingerprint();
+  WriteFile(a / "s.txt", "before the backup");
+  ASSERT_EQ(a.Submit(a.admin().secret, "case-r", {a / "s.txt"}).exit_code, 0);
+  ASSERT_EQ(RunKhronika({"sync", "--data", b.data().string()}).exit_code, 0);
+  std::filesystem::path backup = a / "node.backup";
+  RunResult made = RunKhronika({"backup", "--data", a.data().string(), "--out", backup.string()});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  EXPECT_NE(made.out.find("tls.crt, tls.key, khronika.conf"), std::string::npos) << made.out;
+  // The TLS key is inside the encrypted copy, not in clear.
+  std::string tls_key = ReadFile(a.data() / "tls.key");
+  std::string body = tls_key.substr(tls_key.find('\n') + 1, 40);
+  EXPECT_EQ(ReadFile(backup).find(body), std::string::npos);
+  a.server().Stop();
+
+  std::filesystem::path restored = a / "restored";
+  RunResult r = RunKhronika({"restore", "--from", backup.string(), "--data", restored.string(),
+                             "--keyring", (a.data() / "node.keyring").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(ReadFile(restored / "tls.key"), tls_key);
+  EXPECT_EQ(ReadFile(restored / "khronika.conf"), ReadFile(a.data() / "khronika.conf"));
+  EXPECT_EQ(std::filesystem::status(restored / "tls.key").permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_EQ(IdOf(restored)["cert_sha256"], fingerprint);
+  RunResult sync = RunKhronika({"sync", "--data", restored.string()});
+  ASSERT_EQ(sync.exit_code, 0) << sync.out << sync.err;
+  RunResult v = RunKhronika({"verify", "--data", restored.string()});
+  EXPECT_EQ(v.exit_code, 0) << v.out;
+
+  // It serves with the certificate B pins, so B pulls from it without changing its pin.
+  {
+    ServerProcess served(restored);
+    ASSERT_TRUE(served.started()) << served.Stderr();
+    EXPECT_EQ(served.fingerprint(), fingerprint);
+    ASSERT_EQ(RunKhronika({"peer", "remove", "--data", b.data().string(), origin_a}).exit_code, 0);
+    ASSERT_EQ(RunKhronika({"peer", "add", "--data", b.data().string(), "--url", served.url(), "--id",
+                           origin_a, "--cert-sha256", fingerprint}).exit_code, 0);
+    RunResult pulled = RunKhronika({"sync", "--data", b.data().string()});
+    EXPECT_EQ(pulled.exit_code, 0) << pulled.out << pulled.err;
+  }
+
+  // Without its certificate, a node with peers does not quietly make a new one.
+  std::filesystem::remove(restored / "tls.crt");
+  std::filesystem::remove(restored / "tls.key");
+  RunResult no_cert_sync = RunKhronika({"sync", "--data", restored.string()});
+  EXPECT_EQ(no_cert_sync.exit_code, 1);
+  EXPECT_NE(no_cert_sync.err.find("tls.crt is missing"), std::string::npos) << no_cert_sync.err;
+  {
+    ServerProcess refused(restored, {}, /*expect_start=*/false);
+    EXPECT_FALSE(refused.started());
+    EXPECT_NE(refused.Wait(std::chrono::seconds(30)), 0);
+    EXPECT_NE(refused.Stderr().find("peer(s) that pin its certificate"), std::string::npos)
+        << refused.Stderr();
+    EXPECT_FALSE(std::filesystem::exists(restored / "tls.crt"));
+  }
+  ServerProcess renewed(restored, {"--new-certificate"});
+  ASSERT_TRUE(renewed.started()) << renewed.Stderr();
+  EXPECT_NE(renewed.fingerprint(), fingerprint);
+}
+
+TEST(BackupTest, RestoreFromAMissingBackupNamesItAndCreatesNothing) {
+  TempDir dir;
+  std::filesystem::path target = dir / "target";
+  WriteFile(dir / "node.keyring", "not used");
+  RunResult r = RunKhronika({"restore", "--from", (dir / "no-such.backup").string(), "--data",
+                             target.string(), "--keyring", (dir / "node.keyring").string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find((dir / "no-such.backup").string() + " does not exist"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("Success"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(target));
+  // A restore that fails later (here: a keyring that is not one) removes the directory it made.
+  WriteFile(dir / "some.backup", "not an LMDB file");
+  RunResult bad = RunKhronika({"restore", "--from", (dir / "some.backup").string(), "--data",
+                               target.string(), "--keyring", (dir / "node.keyring").string()});
+  EXPECT_EQ(bad.exit_code, 1) << bad.out << bad.err;
+  EXPECT_FALSE(std::filesystem::exists(target));
+}
+
 }  // namespace
 }  // namespace khronika::testing

@@ -19,8 +19,10 @@ constexpr std::string_view kDenied = "unknown or revoked token";
 Hash TokenHash(std::string_view token) { return Sha256(token); }
 
 json TokenJson(const TokenInfo& t, const Hash& hash) {
-  return {{"id", t.id},           {"role", RoleName(t.role)},  {"cases", t.cases},
-          {"created_ms", t.created_ms}, {"revoked", t.revoked}, {"hash", ToHex(hash)}};
+  json j = {{"id", t.id},           {"role", RoleName(t.role)},  {"cases", t.cases},
+            {"created_ms", t.created_ms}, {"revoked", t.revoked}, {"hash", ToHex(hash)}};
+  if (!t.label.empty()) j["label"] = t.label;
+  return j;
 }
 
 Result<TokenInfo> TokenFromJson(ByteView stored, Hash* hash_out) {
@@ -33,6 +35,7 @@ Result<TokenInfo> TokenFromJson(ByteView stored, Hash* hash_out) {
     t.cases = j.at("cases").get<std::vector<std::string>>();
     t.created_ms = j.at("created_ms").get<int64_t>();
     t.revoked = j.at("revoked").get<bool>();
+    t.label = j.value("label", "");
     KH_ASSIGN_OR_RETURN(*hash_out, ParseHashHex(j.at("hash").get<std::string>()));
     return t;
   } catch (const json::exception& e) {
@@ -78,8 +81,12 @@ bool RoleAllows(Role role, Permission p) {
 }
 
 Result<NewToken> CreateToken(Store& store, Role role, const std::vector<std::string>& cases,
-                             int64_t now_ms) {
+                             int64_t now_ms, std::string_view label) {
   for (const std::string& c : cases) KH_RETURN_IF_ERROR(ValidateCaseId(c));
+  if (label.size() > 200) return Status::InvalidArgument("a token label is at most 200 bytes");
+  for (unsigned char c : label) {
+    if (c < 0x20 || c == 0x7f) return Status::InvalidArgument("a token label has no control characters");
+  }
   if ((role == Role::kAdmin || role == Role::kAuditor) && !cases.empty()) {
     return Status::InvalidArgument(std::string(RoleName(role)) +
                                    " tokens cover the whole node; --case applies to submitter "
@@ -94,12 +101,33 @@ Result<NewToken> CreateToken(Store& store, Role role, const std::vector<std::str
   out.info.role = role;
   out.info.cases = cases;
   out.info.created_ms = now_ms;
+  out.info.label = std::string(label);
   Hash hash = TokenHash(out.secret);
   std::string record = TokenJson(out.info, hash).dump();
   KH_RETURN_IF_ERROR(store.Update([&](WriteTxn& txn) {
     return txn.PutImmutable(Table::kTokens, hash, AsBytes(record));
   }));
   return out;
+}
+
+bool LooksLikeTokenSecret(std::string_view text) {
+  return text.size() == kTokenPrefix.size() + 64 && text.substr(0, kTokenPrefix.size()) == kTokenPrefix;
+}
+
+Result<std::string> RevokeTokenBySecret(Store& store, std::string_view secret) {
+  if (!LooksLikeTokenSecret(secret)) return Status::InvalidArgument("not a token secret");
+  std::string id;
+  KH_RETURN_IF_ERROR(store.Update([&](WriteTxn& txn) -> Status {
+    Hash hash = TokenHash(secret);
+    KH_ASSIGN_OR_RETURN(std::optional<Bytes> stored, txn.Get(Table::kTokens, hash));
+    if (!stored) return Status::NotFound("no token of this node has that secret");
+    Hash stored_hash;
+    KH_ASSIGN_OR_RETURN(TokenInfo info, TokenFromJson(*stored, &stored_hash));
+    info.revoked = true;
+    id = info.id;
+    return txn.Put(Table::kTokens, hash, AsBytes(TokenJson(info, stored_hash).dump()));
+  }));
+  return id;
 }
 
 Result<TokenInfo> Authenticate(const ReadTxn& txn, std::string_view presented) {

@@ -299,8 +299,8 @@ Result<BundlePlan> PlanBundle(const ReadTxn& txn, const BundleRequest& request) 
       re.manifests.push_back(std::move(manifest));
     }
     authors[ToHex(entry.author)] = entry.author;
-    KH_ASSIGN_OR_RETURN(auto author_name, txn.Get(Table::kAuthors, keys::Author(txn, entry.author)));
-    if (author_name) facts.claims.author_names[ToHex(entry.author)] = std::string(AsChars(*author_name));
+    KH_ASSIGN_OR_RETURN(auto author, FindAuthor(txn, entry.author));
+    if (author) facts.claims.author_names[ToHex(entry.author)] = author->name;
     facts.entries.push_back(std::move(re));
   }
   plan.entries = facts.entries.size();

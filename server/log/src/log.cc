@@ -110,11 +110,84 @@ std::string SignCheckpoint(const SigningKey& node_key, uint64_t size, const Hash
   return FormatSignedNote(note);
 }
 
-Status RegisterAuthor(Store& store, const PublicKey& key, std::string_view name) {
+namespace {
+constexpr uint8_t kAuthorValueVersion = 1;
+constexpr uint8_t kAuthorRemoved = 1;
+constexpr size_t kAuthorHeader = 3 + 32;
+
+Status CheckAuthorName(std::string_view name) {
   if (name.empty() || name.size() > 256) {
     return Status::InvalidArgument("author name must be 1 to 256 bytes");
   }
-  return store.Update([&](WriteTxn& txn) { return txn.Put(Table::kAuthors, keys::Author(txn, key), AsBytes(name)); });
+  return Status::Ok();
+}
+}  // namespace
+
+Bytes EncodeAuthorValue(const RegisteredAuthor& author) {
+  Bytes v = {0x00, kAuthorValueVersion, static_cast<uint8_t>(author.removed ? kAuthorRemoved : 0)};
+  v.insert(v.end(), author.key.begin(), author.key.end());
+  v.insert(v.end(), author.name.begin(), author.name.end());
+  return v;
+}
+
+Result<RegisteredAuthor> DecodeAuthorValue(ByteView value, const std::optional<PublicKey>& key) {
+  RegisteredAuthor a;
+  if (value.empty() || value[0] != 0x00) {  // an older khronika's value: the name alone
+    a.name = std::string(AsChars(value));
+    a.key_known = key.has_value();
+    if (key) a.key = *key;
+    return a;
+  }
+  if (value.size() <= kAuthorHeader || value[1] != kAuthorValueVersion || (value[2] & ~kAuthorRemoved)) {
+    return Status::Corruption("an author record is malformed");
+  }
+  a.removed = value[2] & kAuthorRemoved;
+  std::copy(value.begin() + 3, value.begin() + kAuthorHeader, a.key.begin());
+  if (key && *key != a.key) return Status::Corruption("an author record names another key");
+  a.name = std::string(AsChars(value.subspan(kAuthorHeader)));
+  return a;
+}
+
+Status RegisterAuthor(Store& store, const PublicKey& key, std::string_view name) {
+  return PutAuthors(store, {RegisteredAuthor{key, std::string(name), false, true}});
+}
+
+Status PutAuthors(Store& store, const std::vector<RegisteredAuthor>& authors) {
+  for (const RegisteredAuthor& a : authors) KH_RETURN_IF_ERROR(CheckAuthorName(a.name));
+  return store.Update([&](WriteTxn& txn) -> Status {
+    for (const RegisteredAuthor& a : authors) {
+      KH_RETURN_IF_ERROR(txn.Put(Table::kAuthors, keys::Author(txn, a.key), EncodeAuthorValue(a)));
+    }
+    return Status::Ok();
+  });
+}
+
+Status RemoveAuthor(Store& store, const PublicKey& key) {
+  return store.Update([&](WriteTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto author, FindAuthor(txn, key));
+    if (!author) return Status::NotFound("no author with key " + ToHex(key) + " is registered here");
+    author->removed = true;
+    return txn.Put(Table::kAuthors, keys::Author(txn, key), EncodeAuthorValue(*author));
+  });
+}
+
+Result<std::vector<RegisteredAuthor>> ListAuthors(Store& store) {
+  std::vector<RegisteredAuthor> out;
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) {
+    return txn.Scan(Table::kAuthors, {}, [&](ByteView, ByteView value) -> Result<bool> {
+      KH_ASSIGN_OR_RETURN(RegisteredAuthor a, DecodeAuthorValue(value, std::nullopt));
+      out.push_back(std::move(a));
+      return true;
+    });
+  }));
+  return out;
+}
+
+Result<std::optional<RegisteredAuthor>> FindAuthor(const ReadTxn& txn, const PublicKey& key) {
+  KH_ASSIGN_OR_RETURN(auto value, txn.Get(Table::kAuthors, keys::Author(txn, key)));
+  if (!value) return std::optional<RegisteredAuthor>();
+  KH_ASSIGN_OR_RETURN(RegisteredAuthor a, DecodeAuthorValue(*value, key));
+  return std::optional<RegisteredAuthor>(std::move(a));
 }
 
 Result<Hash> PutChunk(WriteTxn& txn, ByteView chunk) {
@@ -331,15 +404,18 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const Submission*
   // Returns a store error, or OK with *verdict set to whether the submission may be appended.
   auto check_in_txn = [&](WriteTxn& txn, const Submission& s, const Hash& entry_id,
                           Status* verdict) -> Status {
-    KH_ASSIGN_OR_RETURN(bool registered, txn.Contains(Table::kAuthors, keys::Author(txn, s.entry.author)));
+    KH_ASSIGN_OR_RETURN(auto author, FindAuthor(txn, s.entry.author));
     KH_ASSIGN_OR_RETURN(bool logged, txn.Contains(Table::kEntryIndex, entry_id));
     bool target = true;
     if (s.entry.corrects) {
       KH_ASSIGN_OR_RETURN(target, txn.Contains(Table::kEntryIndex, *s.entry.corrects));
     }
-    if (!registered) {
+    if (!author) {
       *verdict = Status::PermissionDenied("author " + ToHex(s.entry.author) +
                                           " is not registered on this node");
+    } else if (author->removed) {
+      *verdict = Status::PermissionDenied("author " + ToHex(s.entry.author) +
+                                          " was removed from this node");
     } else if (logged) {
       *verdict = Status::AlreadyExists("entry " + ToHex(entry_id) + " is already recorded");
     } else if (!target) {

@@ -259,6 +259,47 @@ TEST_P(LogTest, RefusesBadSubmissionsWithoutWriting) {
   EXPECT_TRUE(report->clean()) << report->problems.front();
 }
 
+// A removed author's logged entries stay valid; its new ones are refused; its name stays on
+// record. A value written before authors kept their key (the name alone) still reads.
+TEST_P(LogTest, RemovedAuthorIsRefusedButItsEntriesStay) {
+  ASSERT_TRUE(log_->Append({MakeSubmission("c", "before removal")}).ok());
+  ASSERT_TRUE(RemoveAuthor(node_->store(), author_.public_key()).ok());
+  auto refused = log_->Append({MakeSubmission("c", "after removal")});
+  EXPECT_EQ(refused.status().code(), Code::kPermissionDenied);
+  EXPECT_NE(refused.status().message().find("was removed"), std::string::npos);
+  EXPECT_EQ(Size(), 1u);
+  auto authors = ListAuthors(node_->store());
+  ASSERT_TRUE(authors.ok());
+  ASSERT_EQ(authors->size(), 1u);
+  EXPECT_EQ((*authors)[0].name, "Alice");
+  EXPECT_EQ((*authors)[0].key, author_.public_key());
+  EXPECT_TRUE((*authors)[0].removed);
+  auto report = VerifyStore(node_->store());
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->clean());
+  EXPECT_EQ(RemoveAuthor(node_->store(), SigningKey::Generate().public_key()).code(), Code::kNotFound);
+  // Registered again, it may sign again.
+  ASSERT_TRUE(RegisterAuthor(node_->store(), author_.public_key(), "Alice").ok());
+  EXPECT_TRUE(log_->Append({MakeSubmission("c", "after return")}).ok());
+
+  // An older khronika's value: the name alone. Found by key, listed without one.
+  SigningKey old = SigningKey::Generate();
+  ASSERT_TRUE(node_->store().Update([&](WriteTxn& txn) {
+    return txn.Put(Table::kAuthors, keys::Author(txn, old.public_key()), AsBytes("Old Bob"));
+  }).ok());
+  EXPECT_TRUE(log_->Append({MakeSubmission("c", "by old bob", &old)}).ok());
+  authors = ListAuthors(node_->store());
+  ASSERT_TRUE(authors.ok());
+  ASSERT_EQ(authors->size(), 2u);
+  int unknown = 0;
+  for (const RegisteredAuthor& a : *authors) unknown += a.key_known ? 0 : 1;
+  EXPECT_EQ(unknown, 1);
+  auto decoded = DecodeAuthorValue(EncodeAuthorValue({old.public_key(), "x", true, true}), std::nullopt);
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_TRUE(decoded->removed);
+  EXPECT_EQ(decoded->name, "x");
+}
+
 TEST_P(LogTest, AppendEachJudgesEverySubmissionOnItsOwn) {
   SigningKey stranger = SigningKey::Generate();
   Submission good1 = MakeSubmission("c", "good one");

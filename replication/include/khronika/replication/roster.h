@@ -16,11 +16,17 @@ struct Member {
   PublicKey key{};
   std::string vkey;           // C2SP verifier key of its checkpoints
   std::string cosigner_vkey;  // its witness key, if given
+  bool removed = false;       // `member remove`d: its log is no longer accepted
 };
 
 // Registers a member by its verifier key, whose name must be "khronika/<SHA-256 of the key>".
 Result<Member> AddMember(Store& store, std::string_view vkey, std::string_view cosigner_vkey);
 Result<std::vector<Member>> ListMembers(Store& store);
+// Stops accepting `node_id`'s log. A member of which this node holds no record leaves the
+// roster; one whose records are held keeps its key (needed to verify and serve them) marked
+// removed, so that sync takes nothing new from it. `member add` makes it a member again.
+// InvalidArgument for the node itself, NotFound for a node that is not a member.
+Status RemoveMember(Store& store, const Hash& node_id);
 // The roster key of `origin`, if it is a member (the local node always is).
 Result<std::optional<PublicKey>> MemberKey(const ReadTxn& txn, const Hash& origin);
 

@@ -30,6 +30,7 @@ struct TokenInfo {
   std::vector<std::string> cases;  // empty: all cases
   int64_t created_ms = 0;
   bool revoked = false;
+  std::string label;  // the operator's note ("Lawyer Ivanova, case 17"); may be empty
 
   bool AllowsCase(std::string_view case_id) const;
 };
@@ -39,13 +40,19 @@ struct NewToken {
   TokenInfo info;
 };
 
+// `label`: at most 200 bytes of UTF-8 without control characters.
 Result<NewToken> CreateToken(Store& store, Role role, const std::vector<std::string>& cases,
-                             int64_t now_ms);
+                             int64_t now_ms, std::string_view label = "");
 // Resolves a presented token. Unknown, malformed and revoked tokens are all PermissionDenied
 // with the same message, so a caller learns nothing about which it was.
 Result<TokenInfo> Authenticate(const ReadTxn& txn, std::string_view presented);
 Result<std::vector<TokenInfo>> ListTokens(Store& store);
 Status RevokeToken(Store& store, std::string_view id);
+// Revokes the token whose secret is `secret` (khr_...); returns its id. The error never
+// repeats the secret.
+Result<std::string> RevokeTokenBySecret(Store& store, std::string_view secret);
+// True if `text` has the form of a token secret ("khr_" and 64 hex characters).
+bool LooksLikeTokenSecret(std::string_view text);
 
 // What the roles may do. Case limits are checked separately with TokenInfo::AllowsCase.
 enum class Permission {

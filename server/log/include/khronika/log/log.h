@@ -71,8 +71,31 @@ std::optional<Hash> WitnessOwner(std::string_view key_name);
 // The C2SP checkpoint note for the node's log at `size` with Merkle `root`, signed by the node.
 std::string SignCheckpoint(const SigningKey& node_key, uint64_t size, const Hash& root);
 
-// Registers an author's public key; entries by unregistered authors are refused.
+// An author registered on this node, as the `authors` table holds it (docs/format.md): the
+// value is 0x00 || version 0x01 || flags (bit 0: removed) || public key (32) || name. A value
+// written by an older khronika is the name alone (it never starts with 0x00): its key is then
+// known only to whoever asks for it by key.
+struct RegisteredAuthor {
+  PublicKey key{};
+  std::string name;
+  bool removed = false;   // new entries by this key are refused; logged ones stay valid
+  bool key_known = true;  // false: a name-only value listed by ListAuthors
+};
+Bytes EncodeAuthorValue(const RegisteredAuthor& author);
+// `key` is the key the value was looked up by, if known (the table's keys are blinded).
+Result<RegisteredAuthor> DecodeAuthorValue(ByteView value, const std::optional<PublicKey>& key);
+
+// Registers an author's public key (again: a removed author is registered anew); entries by
+// unregistered or removed authors are refused.
 Status RegisterAuthor(Store& store, const PublicKey& key, std::string_view name);
+// Stores each author as given, `removed` included (`init --keys` taking back a roster).
+Status PutAuthors(Store& store, const std::vector<RegisteredAuthor>& authors);
+// Marks the author removed, keeping its name for the entries it signed. NotFound if unknown.
+Status RemoveAuthor(Store& store, const PublicKey& key);
+// Every registered author, removed ones included, in the table's (blinded) order.
+Result<std::vector<RegisteredAuthor>> ListAuthors(Store& store);
+// The author registered under `key` (removed or not), if any.
+Result<std::optional<RegisteredAuthor>> FindAuthor(const ReadTxn& txn, const PublicKey& key);
 
 // Stores a chunk under its SHA-256 and returns the id (a no-op if already present).
 Result<Hash> PutChunk(WriteTxn& txn, ByteView chunk);

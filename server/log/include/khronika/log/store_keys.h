@@ -133,5 +133,12 @@ inline constexpr std::string_view kMetaLocalOrigin = "local_origin";
 // Present while a node that took back an old identity has not yet pulled its own log back:
 // appending then would fork the log it signed before.
 inline constexpr std::string_view kMetaRestorePending = "restore_pending";
+// The files of the data directory a node needs to rejoin its federation, copied into the store
+// by `khronika backup` just before it copies the store (so under the data key on an encrypted
+// node) and written back by `khronika restore`: the TLS certificate partners pin, its key, and
+// the settings. Each value is the file's bytes; a file the node did not have is absent.
+inline constexpr std::string_view kMetaBackupTlsCert = "backup/tls.crt";
+inline constexpr std::string_view kMetaBackupTlsKey = "backup/tls.key";
+inline constexpr std::string_view kMetaBackupConfig = "backup/khronika.conf";
 
 }  // namespace khronika::keys
