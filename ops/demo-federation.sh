@@ -4,14 +4,17 @@
 # acknowledged only once both partners have cosigned it, the first node is raided (its data wiped)
 # and rebuilt from its partners, and a lawyer's court bundle is exported and verified offline.
 #
-#   ops/demo-federation.sh [PATH/TO/khronika]     (default: build/release/server/cli/khronika)
+#   ops/demo-federation.sh [PATH/TO/khronika]     (default: $KHRONIKA_BIN, else
+#                                                   build/release/server/cli/khronika)
 #
 # Everything lives in a temporary folder that is removed at the end (KEEP=1 keeps it). Each step
-# prints one line starting with "step N:" and ends with "ok"; the test suite checks them.
+# prints one line starting with "step N:" and ends with "ok"; the test suite checks them. Every
+# khronika command the story runs is printed as "$ khronika ..." with $WORK for the demo's
+# folder, so that an operator can copy the real thing.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")/.." && pwd)
-KHRONIKA=${1:-$HERE/build/release/server/cli/khronika}
+KHRONIKA=${1:-${KHRONIKA_BIN:-$HERE/build/release/server/cli/khronika}}
 if [[ ! -x "$KHRONIKA" ]]; then
   echo "usage: $0 [PATH/TO/khronika]  (build first: ops/build.sh build/release)" >&2
   exit 2
@@ -37,6 +40,20 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 say() { echo "        $*"; }
+exec 4>&1  # the story's own output, also from inside $(...)
+# Prints a command as an operator would type it (khronika for the binary, $WORK for the demo's
+# folder, "$TOKEN" for a token's secret), then runs it.
+show() {
+  local line="khronika" a
+  for a in "$@"; do
+    if [[ $a == khr_* ]]; then line+=' "$TOKEN"'; else line+=" $(printf '%q' "$a")"; fi  # no secrets
+  done
+  echo "        \$ ${line//$WORK/\$WORK}" >&4
+}
+kh() {
+  show "$@"
+  "$KHRONIKA" "$@"
+}
 step() { STEP=$1; shift; echo "step $STEP: $*"; }
 ok() { echo "step $STEP: ok"; }
 fail() { echo "step ${STEP:-0}: FAILED: $*" >&2; exit 1; }
@@ -45,6 +62,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 start_node() {
   local n=$1
+  show serve --data "$WORK/$n" --listen "127.0.0.1:${PORT[$n]}"
   "$KHRONIKA" serve --data "$WORK/$n" --listen "127.0.0.1:${PORT[$n]}" >>"$WORK/$n.serve.log" 2>&1 &
   PID[$n]=$!
   for _ in $(seq 100); do
@@ -67,8 +85,8 @@ peer_with_partners() {  # the roster and peer list of node n: the other two
   local n=$1
   for m in "${NODES[@]}"; do
     [[ $m == "$n" ]] && continue
-    "$KHRONIKA" member add --data "$WORK/$n" --vkey "${VKEY[$m]}" --cosigner-vkey "${COSIGNER[$m]}" >/dev/null
-    "$KHRONIKA" peer add --data "$WORK/$n" --url "https://127.0.0.1:${PORT[$m]}" --id "${NODE_ID[$m]}" \
+    kh member add --data "$WORK/$n" --vkey "${VKEY[$m]}" --cosigner-vkey "${COSIGNER[$m]}" >/dev/null
+    kh peer add --data "$WORK/$n" --url "https://127.0.0.1:${PORT[$m]}" --id "${NODE_ID[$m]}" \
       --cert-sha256 "${FP[$m]}" >/dev/null
   done
 }
@@ -78,9 +96,9 @@ STARTED=$SECONDS
 step 1 "three NGOs each create a node"
 for n in "${NODES[@]}"; do
   PORT[$n]=$(free_port)
-  "$KHRONIKA" init --data "$WORK/$n" --key-file "$WORK/$n.key-file" --name "${NAME[$n]}" >/dev/null 2>&1
+  kh init --data "$WORK/$n" --key-file "$WORK/$n.key-file" --name "${NAME[$n]}" >/dev/null 2>&1
   printf 'sync_interval_s = 2\n' >"$WORK/$n/khronika.conf"
-  id_json=$("$KHRONIKA" id --data "$WORK/$n" --json)
+  id_json=$(kh id --data "$WORK/$n" --json)
   NODE_ID[$n]=$(json_field node_id <<<"$id_json")
   VKEY[$n]=$(json_field vkey <<<"$id_json")
   COSIGNER[$n]=$(json_field cosigner_vkey <<<"$id_json")
@@ -99,17 +117,17 @@ say "each node now keeps a full copy of the other two nodes' logs and cosigns wh
 ok
 
 step 3 "a field worker makes a signing key, registered with ${NAME[a]}"
-"$KHRONIKA" keygen --out "$WORK/worker.key" >/dev/null 2>&1
-"$KHRONIKA" author add --data "$WORK/a" --name "Field worker 7" --pubkey "$WORK/worker.key.pub" >/dev/null
-SUBMITTER=$("$KHRONIKA" token create --data "$WORK/a" --role submitter 2>/dev/null)
-READER=$("$KHRONIKA" token create --data "$WORK/a" --role reader --case case-2026-017 2>/dev/null)
+kh keygen --out "$WORK/worker.key" >/dev/null 2>&1
+kh author add --data "$WORK/a" --name "Field worker 7" --pubkey "$WORK/worker.key.pub" >/dev/null
+SUBMITTER=$(kh token create --data "$WORK/a" --role submitter 2>/dev/null)
+READER=$(kh token create --data "$WORK/a" --role reader --case case-2026-017 2>/dev/null)
 say "the key stays on the worker's laptop; the node knows only the public half"
 ok
 
 step 4 "a witness statement and a photo are submitted, and acknowledged once both partners cosigned"
 printf 'On 3 March at 06:10 I saw three men in uniform enter the office of the NGO.\n' >"$WORK/statement.txt"
 head -c 300000 /dev/urandom >"$WORK/photo.jpg"
-receipt=$("$KHRONIKA" submit --node "https://127.0.0.1:${PORT[a]}" --pin "sha256:${FP[a]}" --token "$SUBMITTER" \
+receipt=$(kh submit --node "https://127.0.0.1:${PORT[a]}" --pin "sha256:${FP[a]}" --token "$SUBMITTER" \
   --key "$WORK/worker.key" --case case-2026-017 --meta place=Kharkiv --replicas 2 --replicas-timeout 45 \
   --json "$WORK/statement.txt" "$WORK/photo.jpg") || fail "submit --replicas 2"
 ENTRY=$(json_field entry_id <<<"$receipt")
@@ -127,31 +145,32 @@ for _ in $(seq 100); do
   sleep 0.2
 done
 [[ $have -eq 2 ]] || fail "the entry did not reach both partners"
-"$KHRONIKA" log --data "$WORK/a" --json >"$WORK/a.log.before"
+kh log --data "$WORK/a" --json >"$WORK/a.log.before"
 say "${NAME[b]} and ${NAME[c]} each hold the entry, its files and ${NAME[a]}'s signed checkpoint"
 ok
 
 step 6 "police raid ${NAME[a]}: its server is seized and its data is gone"
 mkdir -p "$WORK/offsite"   # done once, long before: the keys sealed under a passphrase, kept away
-"$KHRONIKA" key export --data "$WORK/a" --out "$WORK/offsite/memorial.keys" --passphrase-fd 3 \
+kh key export --data "$WORK/a" --out "$WORK/offsite/memorial.keys" --passphrase-fd 3 \
   3<<<"$PASSPHRASE" >/dev/null 2>&1 || fail "key export"
 stop_node a
 rm -rf "$WORK/a"
+say "(--passphrase-fd 3 reads the passphrase from file descriptor 3, here a here-string)"
 say "only the node's keys survive: sealed with \`khronika key export\` and kept off-site"
 ok
 
 step 7 "${NAME[a]} rebuilds its node from its partners"
-"$KHRONIKA" init --data "$WORK/a" --key-file "$WORK/a.key-file" --name "${NAME[a]}" --keys "$WORK/offsite/memorial.keys" \
+kh init --data "$WORK/a" --key-file "$WORK/a.key-file" --name "${NAME[a]}" --keys "$WORK/offsite/memorial.keys" \
   --passphrase-fd 3 3<<<"$PASSPHRASE" >/dev/null 2>&1 || fail "init --keys"
 printf 'sync_interval_s = 2\n' >"$WORK/a/khronika.conf"
 peer_with_partners a
-"$KHRONIKA" sync --data "$WORK/a" >"$WORK/a.sync.out" 2>&1 || fail "sync: $(tail -n 3 "$WORK/a.sync.out")"
-"$KHRONIKA" log --data "$WORK/a" --json >"$WORK/a.log.after"
+kh sync --data "$WORK/a" >"$WORK/a.sync.out" 2>&1 || fail "sync: $(tail -n 3 "$WORK/a.sync.out")"
+kh log --data "$WORK/a" --json >"$WORK/a.log.after"
 cmp -s "$WORK/a.log.before" "$WORK/a.log.after" || fail "the rebuilt log differs from the one before the raid"
-"$KHRONIKA" verify --data "$WORK/a" >/dev/null || fail "the rebuilt node does not verify"
-"$KHRONIKA" author list --data "$WORK/a" | grep -q "Field worker 7" || fail "the author did not come back with the keys"
+kh verify --data "$WORK/a" >/dev/null || fail "the rebuilt node does not verify"
+kh author list --data "$WORK/a" | grep -q "Field worker 7" || fail "the author did not come back with the keys"
 # Tokens never leave a node: the rebuilt node issues new ones (docs/operator.md, "After a raid").
-READER=$("$KHRONIKA" token create --data "$WORK/a" --role reader --case case-2026-017 2>/dev/null)
+READER=$(kh token create --data "$WORK/a" --role reader --case case-2026-017 2>/dev/null)
 start_node a
 say "same node id, witness key, TLS certificate and authors; it pulled its own log back from its partners"
 say "tokens are issued anew: the seized ones open nothing on the rebuilt node"
@@ -159,11 +178,11 @@ say "every acknowledged entry is back, byte for byte, and the node verifies"
 ok
 
 step 8 "a lawyer exports the case as a court bundle and checks it offline"
-"$KHRONIKA" export --node "https://127.0.0.1:${PORT[a]}" --pin "sha256:${FP[a]}" --token "$READER" \
+kh export --node "https://127.0.0.1:${PORT[a]}" --pin "sha256:${FP[a]}" --token "$READER" \
   --case case-2026-017 --out "$WORK/bundle" >/dev/null || fail "export"
 stop_node a; stop_node b; stop_node c   # offline from here on
 printf '%s\n%s\n%s\n' "${VKEY[a]}" "${COSIGNER[b]}" "${COSIGNER[c]}" >"$WORK/trusted-keys.txt"
-out=$("$KHRONIKA" verify-bundle "$WORK/bundle" --trust "$WORK/trusted-keys.txt") || fail "verify-bundle: $out"
+out=$(kh verify-bundle "$WORK/bundle" --trust "$WORK/trusted-keys.txt") || fail "verify-bundle: $out"
 grep -q "2 of them trusted" <<<"$out" || fail "the bundle lacks the partners' cosignatures: $out"
 say "the bundle verifies with no network: signatures, hashes, inclusion proof, 2 trusted cosigners"
 say "REPORT.md, in plain words, begins:"

@@ -79,6 +79,9 @@ try {
   assert.equal(headers['x-content-type-options'], 'nosniff');
   assert.equal(headers['referrer-policy'], 'no-referrer');
   await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  // Nobody is signed in yet: no "Sign out", and the footer says what the browser check cannot prove.
+  assert.equal(await page.getByRole('button', { name: 'Sign out' }).isVisible(), false);
+  assert.match(await page.locator('footer').textContent(), /serves altered code[\s\S]*verify-bundle/);
   // The token field has the focus at once: sign-in works from the keyboard alone.
   await page.waitForFunction(() => document.activeElement && document.activeElement.id === 'token');
   await shot(page, '01-sign-in.png');
