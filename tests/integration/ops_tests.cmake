@@ -20,3 +20,7 @@ set_tests_properties(quickstart PROPERTIES LABELS integration TIMEOUT 120)
 
 # khronika scrub: damage found, repaired from a peer, or reported (exit code, status, /metrics).
 khronika_server_test(scrub_repair_test)
+
+# README.md's "A first session", run as written in a fresh home folder.
+add_test(NAME readme_first_session COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/readme_test.sh $<TARGET_FILE:khronika>)
+set_tests_properties(readme_first_session PROPERTIES LABELS integration TIMEOUT 120)
