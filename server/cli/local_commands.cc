@@ -1,4 +1,5 @@
 // Subcommands that work on a local data directory, without a server.
+#include <cctype>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -564,6 +565,18 @@ Status RunCat(const Args& args) {
 }
 
 // ---- id / checkpoint ----
+
+// "AB:CD:…": how browsers show a certificate's SHA-256, so that a lawyer can compare it with what
+// the address bar's certificate viewer says.
+std::string BrowserFingerprint(std::string_view hex) {
+  std::string out;
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    if (!out.empty()) out += ':';
+    for (char c : hex.substr(i, 2)) out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
 Status RunId(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, true));
   std::string fingerprint;
@@ -574,6 +587,7 @@ Status RunId(const Args& args) {
   if (args.Has("json")) {
     json j = {{"node_id", ToHex(node->id())},
               {"cert_sha256", fingerprint},
+              {"cert_sha256_colons", BrowserFingerprint(fingerprint)},
               {"cosigner_vkey", node->cosigner_verifier_key()},
               {"vkey", node->verifier_key()},
               {"name", node->name()},
@@ -585,7 +599,10 @@ Status RunId(const Args& args) {
               << "vkey " << node->verifier_key() << "\n"
               << "cosigner_vkey " << node->cosigner_verifier_key() << "\n"
               << "name " << node->name() << "\n";
-    if (!fingerprint.empty()) std::cout << "cert_sha256 " << fingerprint << "\n";
+    if (!fingerprint.empty()) {
+      std::cout << "cert_sha256 " << fingerprint << "\n"
+                << "cert_sha256_colons " << BrowserFingerprint(fingerprint) << "\n";
+    }
   }
   return Status::Ok();
 }

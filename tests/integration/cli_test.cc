@@ -297,3 +297,27 @@ TEST(CliTest, EncryptedNodeOpensOnlyWithItsPassphraseAndChangesIt) {
 
 }  // namespace
 }  // namespace khronika::testing
+
+namespace khronika::testing {
+namespace {
+
+// `id` prints the certificate's SHA-256 also as browsers show it, and that form is what openssl
+// itself prints for the certificate.
+TEST(CliTest, IdPrintsTheCertificateFingerprintAsBrowsersShowIt) {
+  TempDir dir;
+  LocalNode node = MakeNodeWithAuthor(dir);
+  nlohmann::json id = IdOf(node.data);
+  const std::string hex = id["cert_sha256"];
+  const std::string colons = id["cert_sha256_colons"];
+  ASSERT_EQ(hex.size(), 64u);
+  ASSERT_EQ(colons.size(), 95u);
+  RunResult openssl = RunProgram({"openssl", "x509", "-noout", "-fingerprint", "-sha256", "-in",
+                                  (node.data / "tls.crt").string()});
+  ASSERT_EQ(openssl.exit_code, 0) << openssl.err;
+  EXPECT_NE(openssl.out.find("=" + colons + "\n"), std::string::npos) << openssl.out << colons;
+  RunResult text = RunKhronika({"id", "--data", node.data.string()});
+  EXPECT_NE(text.out.find("cert_sha256_colons " + colons + "\n"), std::string::npos) << text.out;
+}
+
+}  // namespace
+}  // namespace khronika::testing
