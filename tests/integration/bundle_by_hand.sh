@@ -197,16 +197,18 @@ done
 STEP
 
 read -r -d '' STEP_H <<'STEP' || true
-CASE=case-001            # the case the bundle is for
+CASE=$(python3 -c 'import json; print(json.load(open("bundle.json"))["case"])')
+[ "$(ls entries | wc -l)" = 1 ] || echo "FAIL entries/: records of more than one log"
 for o in $(ls entries); do
   prev=0000000000000000000000000000000000000000000000000000000000000000
   for d in entries/$o/*; do
     L=$(u64 "$d/entry.bin" 3)
-    if [ "$(tail -c +12 "$d/entry.bin" | head -c "$L")" = "$CASE" ] &&
-       [ "$(h32 "$d/record.bin" 107)" = "$prev" ]; then
-      echo "OK   $d: case $CASE; previous record of the case: ${prev:0:16}…"
+    if [ "$(tail -c +12 "$d/entry.bin" | head -c "$L")" != "$CASE" ]; then
+      echo "FAIL $d: an entry of another case, not $CASE"
+    elif [ "$(h32 "$d/record.bin" 107)" != "$prev" ]; then
+      echo "FAIL $d: a record of the case is missing before this one in this log"
     else
-      echo "FAIL $d: another case, or the case's previous record in this log is missing"
+      echo "OK   $d: case $CASE; previous record of the case: ${prev:0:16}…"
     fi
     prev=$(sha "$d/record.bin")
   done
@@ -392,8 +394,17 @@ copy_bundle t3
 rm -r "$WORK/t3/khronika-bundle/$A_DIR"
 sed -i "\|  $A_DIR/|d" "$WORK/t3/khronika-bundle/MANIFEST.sha256"
 run_procedure "$WORK/t3"
-expect_fail "$WORK/t3/out.txt" "$A_DIR2: another case, or the case's previous record in this log is missing"
+expect_fail "$WORK/t3/out.txt" "$A_DIR2: a record of the case is missing before this one in this log"
 if "$KH" verify-bundle "$WORK/t3/khronika-bundle" >/dev/null 2>&1; then fail "verify-bundle missed tamper 3"; fi
+
+step "tamper 3b: bundle.json claims another case"
+copy_bundle t3b
+sed -i 's/"case": "case-001"/"case": "case-002"/' "$WORK/t3b/khronika-bundle/bundle.json"
+grep -q '"case": "case-002"' "$WORK/t3b/khronika-bundle/bundle.json" || fail "tamper 3b: bundle.json not changed"
+reseal "$WORK/t3b/khronika-bundle" bundle.json
+run_procedure "$WORK/t3b"
+expect_fail "$WORK/t3b/out.txt" "$A_DIR: an entry of another case, not case-002"
+if "$KH" verify-bundle "$WORK/t3b/khronika-bundle" >/dev/null 2>&1; then fail "verify-bundle missed tamper 3b"; fi
 
 step "tamper 4: A's checkpoint given another root"
 copy_bundle t4
