@@ -383,8 +383,11 @@ std::string RouteLabel(const Api::RouteSpec& spec) {
 // "/v1/chunks/{id}"), with the path's {…} segments in *params.
 std::vector<const Api::RouteSpec*> Api::MatchRoutes(std::string_view path,
                                                     std::vector<std::string_view>* params) {
-  const auto parts = SplitPath(path);
   std::vector<const RouteSpec*> matched;
+  // Found by tests/fuzz/http_fuzz (corpus/http_fuzz/crash-target-without-slash): a target such as
+  // "\xaf" split like "/" and reached the console with a path it could not take apart.
+  if (path.empty() || path.front() != '/') return matched;
+  const auto parts = SplitPath(path);
   size_t best = 0;
   std::vector<std::string_view> scratch;
   for (const RouteSpec& spec : Routes()) {

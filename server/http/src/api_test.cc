@@ -303,6 +303,17 @@ TEST_F(ApiTest, ARangeEndingAtTheLargestNumberMeansTheRestOfTheFile) {
   EXPECT_TRUE(content_range);
 }
 
+// Found by tests/fuzz/http_fuzz (corpus/http_fuzz/crash-target-without-slash): a target that does
+// not start with "/" matched the console's "/" route and threw out of Handle.
+TEST_F(ApiTest, TargetsWithoutALeadingSlashAreNotFound) {
+  for (const char* target : {"\xaf", "x", "console/index.html", "v1/entries", "*"}) {
+    ApiResponse r = Call("GET", target, reader_);
+    EXPECT_EQ(r.status, 404) << target;
+    EXPECT_TRUE(json::parse(r.body, nullptr, false).contains("error")) << r.body;
+    EXPECT_EQ(api_->BodyLimit("POST", target), 0u) << target;
+  }
+}
+
 // Found by tests/fuzz/http_fuzz (corpus/http_fuzz/crash-non-utf8-target): the 404 message quotes
 // the path, and a byte that is not UTF-8 made json::dump throw out of Handle.
 TEST_F(ApiTest, TargetsThatAreNotUtf8GetAJsonError) {
