@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <ctime>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -23,6 +25,7 @@
 #include "khronika/log/store_keys.h"
 #include "khronika/log/verify.h"
 #include "khronika/replication/roster.h"
+#include "khronika/schemas/objects.h"
 #include "khronika/schemas/text.h"
 #include "khronika/store/files.h"
 
@@ -148,15 +151,86 @@ Status RunTokenRevoke(const Args& args) {
   return Status::Ok();
 }
 
+// "2026-12-06 10:55:58 UTC".
+std::string AccessTime(int64_t ms) {
+  std::time_t secs = static_cast<std::time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+  std::tm tm{};
+  if (!gmtime_r(&secs, &tm)) return std::to_string(ms) + " ms since 1970";
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+// `--since`: "YYYY-MM-DD" (midnight) or "YYYY-MM-DDTHH:MM:SSZ", both UTC; milliseconds since 1970.
+Result<int64_t> ParseSince(const std::string& text) {
+  // 'd' stands for a digit; everything else must match as it is.
+  const std::string_view date = "dddd-dd-dd", full = "dddd-dd-ddTdd:dd:ddZ";
+  auto fits = [&](std::string_view pattern) {
+    if (text.size() != pattern.size()) return false;
+    for (size_t i = 0; i < pattern.size(); ++i) {
+      bool digit = text[i] >= '0' && text[i] <= '9';
+      if (pattern[i] == 'd' ? !digit : text[i] != pattern[i]) return false;
+    }
+    return true;
+  };
+  auto number = [&](size_t at, size_t len) { return std::stoi(text.substr(at, len)); };
+  bool is_full = fits(full);
+  std::tm tm{};
+  if (is_full || fits(date)) {
+    tm.tm_year = number(0, 4) - 1900;
+    tm.tm_mon = number(5, 2) - 1;
+    tm.tm_mday = number(8, 2);
+    if (is_full) {
+      tm.tm_hour = number(11, 2);
+      tm.tm_min = number(14, 2);
+      tm.tm_sec = number(17, 2);
+    }
+  }
+  if (!(is_full || fits(date)) || tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 ||
+      tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
+    return Status::InvalidArgument("--since " + text +
+                                   ": expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC)");
+  }
+  return static_cast<int64_t>(timegm(&tm)) * 1000;
+}
+
 Status RunAccessLog(const Args& args) {
+  int64_t since = INT64_MIN;
+  if (auto text = args.Get("since")) {
+    KH_ASSIGN_OR_RETURN(since, ParseSince(*text));
+  }
+  std::optional<std::string> only_case = args.Get("case");
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   KH_ASSIGN_OR_RETURN(std::vector<AccessEvent> events, ListAccess(node->store()));
+  std::erase_if(events, [&](const AccessEvent& e) {
+    return e.time_ms < since || (only_case && e.case_id != *only_case);
+  });
+  // A read names its file by manifest id; the name is in the manifest in the store. A manifest
+  // the store no longer holds (or an object that is not one) leaves the id as it is.
+  std::map<std::string, std::string> names;
+  KH_RETURN_IF_ERROR(node->store().View([&](ReadTxn& txn) -> Status {
+    for (const AccessEvent& e : events) {
+      if (names.count(e.object)) continue;
+      auto id = ParseHashHex(e.object);
+      if (!id.ok()) continue;
+      KH_ASSIGN_OR_RETURN(auto mb, txn.Get(Table::kObjects, *id));
+      if (!mb) continue;
+      auto manifest = DecodeManifest(*mb);
+      if (manifest.ok()) names[e.object] = manifest->name;
+    }
+    return Status::Ok();
+  }));
   for (const AccessEvent& e : events) {
+    auto name = names.find(e.object);
     if (args.Has("json")) {
-      std::cout << AccessEventJson(e).dump() << "\n";
+      nlohmann::json j = AccessEventJson(e);
+      j["time"] = AccessTime(e.time_ms);
+      if (name != names.end()) j["file"] = name->second;
+      std::cout << j.dump() << "\n";
     } else {
-      std::cout << e.time_ms << "  " << e.token_id << "  " << RoleName(e.role) << "  " << e.action
-                << "  " << e.object << "  case " << e.case_id << "\n";
+      std::string what = name != names.end() ? ShowInvisible(name->second) : e.object;
+      std::cout << AccessTime(e.time_ms) << "  " << e.token_id << "  " << RoleName(e.role) << "  "
+                << e.action << "  " << what << "  case " << e.case_id << "\n";
     }
   }
   return Status::Ok();
@@ -387,7 +461,9 @@ std::vector<Command> ServerCommands() {
        "copies of this node's log); --standalone is for a node with no federation.",
        {kData, {"from"}, {"node-key"}, {"keyring"}, {"standalone", false}, kMapSize}, RunRestore},
       {"access-log", "print who read which evidence, and when",
-       "khronika access-log --data DIR [--json]", {kData, {"json", false}, kMapSize}, RunAccessLog},
+       "khronika access-log --data DIR [--since YYYY-MM-DD[THH:MM:SSZ]] [--case ID] [--json]",
+       {kData, {"since"}, {"case"}, {"json", false}, kMapSize},
+       RunAccessLog},
   };
 }
 

@@ -3,8 +3,10 @@
 // clear, and every read of evidence content in the access log under the reading token's id.
 #include <gtest/gtest.h>
 
+#include <ctime>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -417,6 +419,94 @@ TEST_F(ServerAccessTest, AManifestRepeatingAChunkIsRefusedBeforeAnyWork) {
   EXPECT_EQ(r.status, 400) << r.Describe();
   EXPECT_NE(r.body.find("same chunk twice"), std::string::npos) << r.body;
   EXPECT_EQ(LogJson(node_.data()).size(), records);
+}
+
+std::vector<std::string> OutputLines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+// "YYYY-MM-DDTHH:MM:SSZ" for `--since`.
+std::string IsoSeconds(int64_t secs) {
+  std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// What an operator asks of the access log: when (in UTC, readable), which file, which case; only
+// one case, only since a time.
+TEST_F(ServerAccessTest, AccessLogShowsTimesFilesAndCasesAndFilters) {
+  Token reader = MakeToken(node_.data(), "reader", {"case-a"});
+  ASSERT_EQ(Get(server(), FileA(), reader.secret).status, 200);
+  ASSERT_EQ(Get(server(), FileB(), node_.admin().secret).status, 200);
+  ASSERT_EQ(Get(server(), "/v1/cases/case-a/bundle", reader.secret).status, 200);
+  auto access_log = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv = {"access-log", "--data", node_.data().string()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    RunResult r = RunKhronika(argv);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return OutputLines(r.out);
+  };
+
+  // JSON: the fields it always had, plus the readable time and the file name of each read.
+  std::vector<json> events;
+  for (const std::string& line : access_log({"--json"})) events.push_back(json::parse(line));
+  ASSERT_EQ(events.size(), 3u);
+  const std::regex utc(R"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC)");
+  for (const json& e : events) {
+    for (const char* key : {"time_ms", "token_id", "role", "action", "object", "case", "time"}) {
+      EXPECT_TRUE(e.contains(key)) << key << " in " << e.dump();
+    }
+    std::string time = e["time"];
+    EXPECT_TRUE(std::regex_match(time, utc)) << time;
+    std::string iso = IsoSeconds(e["time_ms"].get<int64_t>() / 1000);
+    EXPECT_EQ(time, iso.substr(0, 10) + " " + iso.substr(11, 8) + " UTC");
+  }
+  EXPECT_EQ(events[0]["object"], file_a_);
+  EXPECT_EQ(events[0]["file"], "a.txt");
+  EXPECT_EQ(events[0]["case"], "case-a");
+  EXPECT_EQ(events[1]["object"], file_b_);
+  EXPECT_EQ(events[1]["file"], "b.txt");
+  EXPECT_EQ(events[1]["case"], "case-b");
+  EXPECT_EQ(events[2]["action"], "export");
+  EXPECT_EQ(events[2]["object"], "case bundle");
+  EXPECT_FALSE(events[2].contains("file")) << events[2].dump();
+
+  // Text: time, token, role, action, file (or "case bundle"), case.
+  std::vector<std::string> text = access_log({});
+  ASSERT_EQ(text.size(), 3u);
+  EXPECT_EQ(text[0], events[0]["time"].get<std::string>() + "  " + reader.id +
+                         "  reader  read-content  a.txt  case case-a");
+  EXPECT_EQ(text[1], events[1]["time"].get<std::string>() + "  " + node_.admin().id +
+                         "  admin  read-content  b.txt  case case-b");
+  EXPECT_EQ(text[2], events[2]["time"].get<std::string>() + "  " + reader.id +
+                         "  reader  export  case bundle  case case-a");
+
+  // --case: the reads and exports of one case only.
+  std::vector<std::string> case_a = access_log({"--case", "case-a"});
+  EXPECT_EQ(case_a, std::vector<std::string>({text[0], text[2]}));
+  EXPECT_EQ(access_log({"--case", "case-b"}), std::vector<std::string>({text[1]}));
+  EXPECT_TRUE(access_log({"--case", "case-zz"}).empty());
+
+  // --since: a time after every event gives nothing, one before (or at) the first gives all.
+  int64_t first = events[0]["time_ms"].get<int64_t>() / 1000;
+  int64_t last = events[2]["time_ms"].get<int64_t>() / 1000;
+  EXPECT_TRUE(access_log({"--since", IsoSeconds(last + 1)}).empty());
+  EXPECT_EQ(access_log({"--since", IsoSeconds(first)}), text);
+  EXPECT_EQ(access_log({"--since", "2000-01-01"}), text);
+  EXPECT_TRUE(access_log({"--since", "2999-01-01"}).empty());
+  EXPECT_EQ(access_log({"--since", IsoSeconds(first), "--case", "case-b"}),
+            std::vector<std::string>({text[1]}));
+  for (const char* bad : {"yesterday", "2026-13-01", "2026-12-06 10:00:00", "2026-12-06T10:00:00"}) {
+    RunResult r = RunKhronika({"access-log", "--data", node_.data().string(), "--since", bad});
+    EXPECT_NE(r.exit_code, 0) << bad;
+    EXPECT_NE(r.err.find("--since"), std::string::npos) << r.err;
+  }
 }
 
 }  // namespace
