@@ -1,5 +1,6 @@
 #include "khronika/schemas/text.h"
 
+#include <ctime>
 #include <set>
 
 namespace khronika {
@@ -181,6 +182,15 @@ std::vector<LocalFileNames> PlanLocalFileNames(const std::vector<std::string>& n
     }
   }
   return out;
+}
+
+std::string UtcTime(int64_t ms) {
+  std::time_t secs = static_cast<std::time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+  std::tm tm{};
+  if (!gmtime_r(&secs, &tm)) return std::to_string(ms) + " ms since 1970";
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
 }
 
 }  // namespace khronika

@@ -151,16 +151,6 @@ Status RunTokenRevoke(const Args& args) {
   return Status::Ok();
 }
 
-// "2026-12-06 10:55:58 UTC".
-std::string AccessTime(int64_t ms) {
-  std::time_t secs = static_cast<std::time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-  std::tm tm{};
-  if (!gmtime_r(&secs, &tm)) return std::to_string(ms) + " ms since 1970";
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buf;
-}
-
 // `--since`: "YYYY-MM-DD" (midnight) or "YYYY-MM-DDTHH:MM:SSZ", both UTC; milliseconds since 1970.
 Result<int64_t> ParseSince(const std::string& text) {
   // 'd' stands for a digit; everything else must match as it is.
@@ -224,12 +214,12 @@ Status RunAccessLog(const Args& args) {
     auto name = names.find(e.object);
     if (args.Has("json")) {
       nlohmann::json j = AccessEventJson(e);
-      j["time"] = AccessTime(e.time_ms);
+      j["time"] = UtcTime(e.time_ms);
       if (name != names.end()) j["file"] = name->second;
       std::cout << j.dump() << "\n";
     } else {
       std::string what = name != names.end() ? ShowInvisible(name->second) : e.object;
-      std::cout << AccessTime(e.time_ms) << "  " << e.token_id << "  " << RoleName(e.role) << "  "
+      std::cout << UtcTime(e.time_ms) << "  " << e.token_id << "  " << RoleName(e.role) << "  "
                 << e.action << "  " << what << "  case " << e.case_id << "\n";
     }
   }

@@ -66,15 +66,6 @@ bool ShowsInvisibleCharacters(const ReportFacts& f) {
 
 }  // namespace
 
-std::string UtcTime(int64_t ms) {
-  std::time_t secs = static_cast<std::time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-  std::tm tm{};
-  if (!gmtime_r(&secs, &tm)) return std::to_string(ms) + " ms since 1970";
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buf;
-}
-
 std::string MarkdownText(std::string_view s) {
   std::string out;
   // Invisible and text-direction characters first become "<U+202E>" (the one rule, in

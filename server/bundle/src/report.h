@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "khronika/schemas/objects.h"
+#include "khronika/schemas/text.h"
 
 namespace khronika::report {
 
@@ -57,6 +58,6 @@ std::string RenderReport(const ReportFacts& facts);
 // and the characters Markdown gives meaning are escaped, so a file name or metadata value can
 // neither restyle the report nor hide or reorder its own text.
 std::string MarkdownText(std::string_view s);
-std::string UtcTime(int64_t ms);
+using khronika::UtcTime;  // schemas/text.h
 
 }  // namespace khronika::report

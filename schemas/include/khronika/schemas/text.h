@@ -84,4 +84,8 @@ struct LocalFileNames {
 // another file's name or part; no two of all the names and parts are the same ignoring case.
 std::vector<LocalFileNames> PlanLocalFileNames(const std::vector<std::string>& names);
 
+// "2026-12-06 10:55:58 UTC" for a time in milliseconds since 1970: how reports, the access log
+// and the CLI show times.
+std::string UtcTime(int64_t ms);
+
 }  // namespace khronika
