@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "khronika/http/logging.h"
 
 namespace {
 
@@ -70,6 +71,11 @@ int main(int argc, char** argv) {
     std::cerr << "khronika " << command->name << ": " << status.message().substr(7)
               << " (see khronika " << command->name << " --help)\n";
     return 2;
+  }
+  if (khronika::LogFormatIsJson()) {
+    // `serve` with JSON logs: its last word is a JSON line like every other.
+    khronika::LogLine(khronika::LogLevel::kError, command->name, status.ToString());
+    return 1;
   }
   std::cerr << "khronika " << command->name << ": " << status.ToString() << "\n";
   return 1;

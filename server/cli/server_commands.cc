@@ -76,8 +76,13 @@ Status RunServe(const Args& args) {
           "--new-certificate and give every partner the new cert_sha256 (`khronika id`) to pin");
     }
     KH_RETURN_IF_ERROR(CreateSelfSignedCertificate(options.tls_cert, options.tls_key));
-    std::cerr << "made a new TLS certificate " << options.tls_cert.string()
-              << (pinning ? ": give every partner its cert_sha256 to pin\n" : "\n");
+    std::string made = "made a new TLS certificate " + options.tls_cert.string() +
+                       (pinning ? ": give every partner its cert_sha256 to pin" : "");
+    if (LogFormatIsJson()) {
+      LogLine(LogLevel::kWarn, "serve", made);
+    } else {
+      std::cerr << made << "\n";
+    }
   }
   KH_ASSIGN_OR_RETURN(std::string fingerprint, CertificateFingerprint(options.tls_cert));
   for (const Peer& peer : log.peers) {
@@ -94,13 +99,31 @@ Status RunServe(const Args& args) {
                    log.scrub_interval);
   }
   std::string host = options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;
-  std::cout << "khronika node " << ToHex(node->id()) << " (" << node->name() << ")\n"
-            << "listening on https://" << host << ":" << server.port() << "\n"
-            << "certificate sha256:" << fingerprint << "\n"
-            << std::flush;
+  std::string url = "https://" + host + ":" + std::to_string(server.port());
+  // Scripts read the URL and the fingerprint from stdout: in text, the "listening on" and
+  // "certificate sha256:" lines; in JSON, the fields "url" and "cert_sha256" of one object.
+  if (LogFormatIsJson()) {
+    std::cout << JsonLogObject(LogLevel::kInfo, "serve", "listening on " + url,
+                               {{"node_id", ToHex(node->id())},
+                                {"name", node->name()},
+                                {"url", url},
+                                {"cert_sha256", fingerprint}})
+              << "\n"
+              << std::flush;
+  } else {
+    std::cout << "khronika node " << ToHex(node->id()) << " (" << node->name() << ")\n"
+              << "listening on " << url << "\n"
+              << "certificate sha256:" << fingerprint << "\n"
+              << std::flush;
+  }
   server.Run();
   scrubs.reset();  // stops a scrub in progress at its next item
-  std::cout << "stopped; every acknowledged entry is committed\n";
+  const char* stopped = "stopped; every acknowledged entry is committed";
+  if (LogFormatIsJson()) {
+    std::cout << JsonLogObject(LogLevel::kInfo, "serve", stopped) << "\n" << std::flush;
+  } else {
+    std::cout << stopped << "\n";
+  }
   return Status::Ok();
 }
 

@@ -168,6 +168,41 @@ TEST(FederationTest, ServePullsPeersOnItsOwnSchedule) {
   EXPECT_NE(metrics.body.find("khronika_conflicting_checkpoints 0"), std::string::npos);
 }
 
+// /metrics has each peer's lag, as `khronika status` shows it: 0 once a pull took everything,
+// and the records left behind when a pull could not take them (here: a log no longer accepted).
+TEST(FederationTest, MetricsShowEachPeersLag) {
+  ServedNode a;
+  ServedNode b;
+  Federate({&a, &b});
+  std::string origin_a = IdOf(a.data())["node_id"];
+  const std::string gauge = "khronika_peer_lag_records{peer=\"" + origin_a.substr(0, 16) + "\"} ";
+  HttpReply before = Get(b.server(), "/metrics", b.admin().secret);
+  ASSERT_EQ(before.status, 200) << before.Describe();
+  EXPECT_NE(before.body.find("# TYPE khronika_peer_lag_records gauge"), std::string::npos);
+  EXPECT_EQ(before.body.find(gauge), std::string::npos) << "no pull yet, no lag known";
+
+  Token submitter = MakeToken(a.data(), "submitter");
+  WriteFile(a / "one.txt", "first");
+  ASSERT_EQ(a.Submit(submitter.secret, "case-1", {a / "one.txt"}).exit_code, 0);
+  RunResult synced = RunKhronika({"sync", "--data", b.data().string()});
+  ASSERT_EQ(synced.exit_code, 0) << synced.out << synced.err;
+  HttpReply caught_up = Get(b.server(), "/metrics", b.admin().secret);
+  EXPECT_NE(caught_up.body.find(gauge + "0\n"), std::string::npos) << caught_up.body;
+
+  ASSERT_EQ(RunKhronika({"member", "remove", "--data", b.data().string(), origin_a}).exit_code, 0);
+  WriteFile(a / "two.txt", "second");
+  WriteFile(a / "three.txt", "third");
+  ASSERT_EQ(a.Submit(submitter.secret, "case-1", {a / "two.txt"}).exit_code, 0);
+  ASSERT_EQ(a.Submit(submitter.secret, "case-1", {a / "three.txt"}).exit_code, 0);
+  RunResult behind = RunKhronika({"sync", "--data", b.data().string()});
+  RunResult status = RunKhronika({"status", "--data", b.data().string(), "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  uint64_t lag = json::parse(status.out)["peers"][0]["lag_records"];
+  EXPECT_GT(lag, 0u) << behind.out << behind.err << status.out;
+  HttpReply lagging = Get(b.server(), "/metrics", b.admin().secret);
+  EXPECT_NE(lagging.body.find(gauge + std::to_string(lag) + "\n"), std::string::npos) << lagging.body;
+}
+
 }  // namespace
 }  // namespace khronika::testing
 

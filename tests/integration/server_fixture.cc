@@ -80,7 +80,15 @@ ServerProcess::ServerProcess(const std::filesystem::path& data, std::vector<std:
     for (std::string line; std::getline(in, line);) {
       const std::string listening = "listening on https://";
       const std::string cert = "certificate sha256:";
-      if (line.rfind(listening, 0) == 0) {
+      if (line.rfind("{", 0) == 0) {
+        // log_format = json: one object with the URL and the fingerprint.
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_object() && j.contains("url") && j.contains("cert_sha256")) {
+          url_ = j["url"].get<std::string>();
+          port_ = static_cast<uint16_t>(std::stoi(url_.substr(url_.rfind(':') + 1)));
+          fingerprint_ = j["cert_sha256"].get<std::string>();
+        }
+      } else if (line.rfind(listening, 0) == 0) {
         url_ = Trim(line.substr(std::string("listening on ").size()));
         size_t colon = url_.rfind(':');
         port_ = static_cast<uint16_t>(std::stoi(url_.substr(colon + 1)));

@@ -435,6 +435,65 @@ TEST(ServerLoggingTest, JsonLinesAtTheChosenLevelAndNamedConfigErrors) {
   EXPECT_NE(missing.Wait(std::chrono::seconds(5)), 0);
 }
 
+// Every line of a JSON-logging serve is a JSON object, on stdout as on stderr: the start line
+// (with the URL and the fingerprint scripts read), a new certificate, the stop line, and an error
+// that stops it.
+std::vector<nlohmann::json> JsonLinesOf(const std::string& text, const std::string& where) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    EXPECT_TRUE(j.is_object()) << "not a JSON line on " << where << ": " << line;
+    if (!j.is_object()) continue;
+    EXPECT_TRUE(j.contains("time") && j.contains("level") && j.contains("component") && j.contains("msg"))
+        << line;
+    out.push_back(j);
+  }
+  return out;
+}
+
+TEST(ServerLoggingTest, JsonLogsMakeEveryLineJson) {
+  ServedNode node("log_format = json\n");
+  ServerProcess& server = node.server();
+  ASSERT_TRUE(server.started()) << server.Stdout();
+  EXPECT_EQ(Get(server, "/v1/node/status", node.admin().secret).status, 200);
+  ASSERT_EQ(server.Stop(), 0);
+  std::vector<nlohmann::json> out = JsonLinesOf(server.Stdout(), "stdout");
+  JsonLinesOf(server.Stderr(), "stderr");
+  ASSERT_EQ(out.size(), 2u) << server.Stdout();
+  EXPECT_EQ(out[0]["msg"], "listening on " + server.url());
+  EXPECT_EQ(out[0]["url"], server.url());
+  EXPECT_EQ(out[0]["cert_sha256"], server.fingerprint());
+  EXPECT_EQ(out[0]["node_id"], IdOf(node.data())["node_id"]);
+  EXPECT_EQ(out[1]["msg"], "stopped; every acknowledged entry is committed");
+
+  // A node without its certificate makes a new one, and says so in JSON.
+  std::filesystem::remove(node.data() / "tls.crt");
+  std::filesystem::remove(node.data() / "tls.key");
+  ServerProcess renewed(node.data());
+  ASSERT_TRUE(renewed.started()) << renewed.Stdout() << renewed.Stderr();
+  ASSERT_EQ(renewed.Stop(), 0);
+  std::vector<nlohmann::json> err = JsonLinesOf(renewed.Stderr(), "stderr");
+  bool said_new = false;
+  for (const auto& j : err) {
+    if (j.value("msg", "").rfind("made a new TLS certificate", 0) == 0) said_new = true;
+  }
+  EXPECT_TRUE(said_new) << renewed.Stderr();
+  EXPECT_EQ(JsonLinesOf(renewed.Stdout(), "stdout").size(), 2u) << renewed.Stdout();
+
+  // An error that stops serve (no certificate, and a peer that pins it) is a JSON line too.
+  std::filesystem::remove(node.data() / "tls.crt");
+  WriteFile(node / "peer.conf",
+            "log_format = json\npeer = https://127.0.0.1:9 " + std::string(64, 'b') + " " + std::string(64, 'c') + "\n");
+  ServerProcess refused(node.data(), {"--config", (node / "peer.conf").string()}, false);
+  EXPECT_NE(refused.Wait(std::chrono::seconds(10)), 0);
+  std::vector<nlohmann::json> failed = JsonLinesOf(refused.Stderr(), "stderr");
+  ASSERT_FALSE(failed.empty());
+  EXPECT_EQ(failed.back()["level"], "error") << refused.Stderr();
+  EXPECT_NE(failed.back().value("msg", "").find("tls.crt is missing"), std::string::npos) << refused.Stderr();
+  EXPECT_TRUE(JsonLinesOf(refused.Stdout(), "stdout").empty()) << refused.Stdout();
+}
+
 
 // Peers may be listed in khronika.conf: serve adds them to the node's peer list when it starts.
 TEST(ServerConfigPeersTest, PeerLinesAreAddedAtStart) {

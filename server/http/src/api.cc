@@ -1116,7 +1116,9 @@ ApiResponse Api::MetricsText() {
   Store::Usage usage = node_.store().GetUsage();
   ApiResponse r;
   r.content_type = "text/plain; version=0.0.4";
-  Metrics::StoreGauges gauges{usage.used_bytes, usage.map_size, 0};
+  Metrics::StoreGauges gauges;
+  gauges.used_bytes = usage.used_bytes;
+  gauges.map_bytes = usage.map_size;
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
     KH_ASSIGN_OR_RETURN(gauges.conflicts, txn.Count(Table::kConflicts));
     return Status::Ok();
@@ -1129,6 +1131,13 @@ ApiResponse Api::MetricsText() {
     gauges.scrub_damaged = (*scrub)->damaged;
     gauges.scrub_repaired = (*scrub)->repaired;
     gauges.scrub_unrepaired = (*scrub)->unrepaired;
+  }
+  auto peers = ListPeers(node_.store());
+  if (!peers.ok()) return FromStatus(peers.status());
+  for (const Peer& p : *peers) {
+    auto status = GetPeerStatus(node_.store(), p.node_id);
+    if (!status.ok()) return FromStatus(status.status());
+    if (*status) gauges.peer_lag.emplace_back(ToHex(p.node_id).substr(0, 16), (*status)->lag_records);
   }
   r.body = metrics_.Render(gauges);
   return r;

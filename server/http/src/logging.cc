@@ -61,15 +61,20 @@ void SetLogging(LogLevel min_level, LogFormat format) {
 
 bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= g_level.load(); }
 
+bool LogFormatIsJson() { return g_json.load(); }
+
+std::string JsonLogObject(LogLevel level, std::string_view component, std::string_view message,
+                          const std::vector<std::pair<std::string, std::string>>& fields) {
+  nlohmann::json j{{"time", Now()}, {"level", LevelName(level)}, {"component", component}, {"msg", message}};
+  for (const auto& [key, value] : fields) j[key] = value;
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 void LogLine(LogLevel level, std::string_view component, std::string_view message) {
   if (!LogEnabled(level)) return;
   std::string line;
   if (g_json) {
-    line = nlohmann::json{{"time", Now()},
-                          {"level", LevelName(level)},
-                          {"component", component},
-                          {"msg", message}}
-               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    line = JsonLogObject(level, component, message);
   } else {
     line = Now() + " " + LevelName(level) + " " + std::string(component) + ": " + std::string(message);
   }

@@ -87,7 +87,13 @@ std::string Metrics::Render(const StoreGauges& store) const {
       << "khronika_scrub_repaired " << store.scrub_repaired << "\n"
       << "# HELP khronika_scrub_unrepaired Of those, items no peer could supply: act on these.\n"
       << "# TYPE khronika_scrub_unrepaired gauge\n"
-      << "khronika_scrub_unrepaired " << store.scrub_unrepaired << "\n";
+      << "khronika_scrub_unrepaired " << store.scrub_unrepaired << "\n"
+      << "# HELP khronika_peer_lag_records Records a peer held that this node did not, after the "
+         "last pull from it.\n"
+      << "# TYPE khronika_peer_lag_records gauge\n";
+  for (const auto& [peer, lag] : store.peer_lag) {
+    out << "khronika_peer_lag_records{peer=\"" << peer << "\"} " << lag << "\n";
+  }
   return out.str();
 }
 

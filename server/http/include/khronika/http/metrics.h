@@ -5,6 +5,8 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace khronika {
 
@@ -35,6 +37,9 @@ class Metrics {
     uint64_t scrub_damaged = 0;
     uint64_t scrub_repaired = 0;
     uint64_t scrub_unrepaired = 0;
+    // Each peer a pull has reached or tried (first 16 hex digits of its node id), and how many
+    // records it held that this node did not after the last pull (`khronika status`).
+    std::vector<std::pair<std::string, uint64_t>> peer_lag;
   };
   std::string Render(const StoreGauges& store) const;
 
