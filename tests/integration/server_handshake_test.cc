@@ -183,10 +183,19 @@ TEST(ServerHandshakeTest, HandshakesTakeAtMostHalfTheCapAndEstablishedConnection
     idle.Open(source, server.port(), 4);
   }
   ASSERT_EQ(idle.size(), 16u);
-  idle.WatchUntil(t0 + milliseconds(1000));
+  // The refused ones are closed at once; on a loaded machine "at once" may take a moment, so
+  // watch in steps until 8 are left, for at most 2.5 s (the held ones last 3 s).
+  for (auto until = t0 + milliseconds(500); idle.Open() > 8 && until <= t0 + milliseconds(2500);
+       until += milliseconds(250)) {
+    idle.WatchUntil(until);
+  }
   std::cout << idle.Open() << " of 16 idle sockets held\n";
-  // max_handshakes defaults to half of max_connections: 8 held, 8 refused at once.
-  EXPECT_EQ(idle.Open(), 8u);
+  // max_handshakes defaults to half of max_connections: at most 8 held, the rest refused at once.
+  // Fewer than 8 when the server has not yet read the Finished message of one of the four
+  // clients above (in TLS 1.3 the client is done one flight before the server is): that client
+  // still holds a handshake slot.
+  EXPECT_LE(idle.Open(), 8u);
+  EXPECT_GE(idle.Open(), 8u - clients.size());
   // The clients already past their handshake are served meanwhile.
   for (auto& c : clients) {
     ASSERT_TRUE(c->Write("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
