@@ -52,6 +52,15 @@ class ServerAccessTest : public ::testing::Test {
   }
 
   ServerProcess& server() { return node_.server(); }
+  // POST `body` to `path` with `token`.
+  HttpReply Post(const std::string& path, const std::string& token, const std::string& body) {
+    HttpRequest r;
+    r.method = "POST";
+    r.path = path;
+    r.token = token;
+    r.body = body;
+    return Curl(server(), r);
+  }
   std::string FileA() const { return "/v1/entries/" + entry_a_ + "/files/" + file_a_ + "/content"; }
   std::string FileB() const { return "/v1/entries/" + entry_b_ + "/files/" + file_b_ + "/content"; }
 
@@ -180,12 +189,7 @@ TEST_F(ServerAccessTest, CaseLimitedTokens) {
   EXPECT_NE(refused.err.find("case-b"), std::string::npos) << refused.err;
   BuiltSubmission s = BuildSubmission(node_.key(), "case-b", "other.txt", "by hand\n");
   ASSERT_TRUE(UploadChunks(server(), submitter_a.secret, s));
-  HttpRequest post;
-  post.method = "POST";
-  post.path = "/v1/entries";
-  post.token = submitter_a.secret;
-  post.body = s.body.dump();
-  HttpReply r = Curl(server(), post);
+  HttpReply r = Post("/v1/entries", submitter_a.secret, s.body.dump());
   EXPECT_EQ(r.status, 403) << r.Describe();
   EXPECT_TRUE(r.IsJsonError()) << r.body;
   EXPECT_EQ(LogJson(node_.data()).size(), records);
@@ -322,12 +326,7 @@ TEST_F(ServerAccessTest, AFileOfAnotherCaseCannotBeAdoptedByNamingItsChunks) {
   // Everything the attacker needs is structural: name, size, SHA-256 = chunk id.
   BuiltSubmission adopt = BuildSubmission(node_.key(), "case-b", "adopted.txt", "case a evidence\n");
   ASSERT_EQ(adopt.chunk_ids.size(), 1u);
-  HttpRequest post;
-  post.method = "POST";
-  post.path = "/v1/entries";
-  post.token = submitter_b.secret;
-  post.body = adopt.body.dump();
-  HttpReply r = Curl(server(), post);
+  HttpReply r = Post("/v1/entries", submitter_b.secret, adopt.body.dump());
   EXPECT_EQ(r.status, 422) << r.Describe();
   EXPECT_EQ(r.Json()["error"], "missing_chunks") << r.body;
   EXPECT_EQ(r.body.find("case-a"), std::string::npos) << r.body;
@@ -342,17 +341,14 @@ TEST_F(ServerAccessTest, AFileOfAnotherCaseCannotBeAdoptedByNamingItsChunks) {
   }
   // The same attack by the node's own admin token, which may write to every case, is refused too:
   // the rule is about content, not roles.
-  post.token = node_.admin().secret;
-  EXPECT_EQ(Curl(server(), post).status, 422);
+  EXPECT_EQ(Post("/v1/entries", node_.admin().secret, adopt.body.dump()).status, 422);
   // Whoever does hold the bytes may submit them to its own case: uploading proves it.
   ASSERT_TRUE(UploadChunks(server(), submitter_b.secret, adopt));
-  post.token = submitter_b.secret;
-  HttpReply ok = Curl(server(), post);
+  HttpReply ok = Post("/v1/entries", submitter_b.secret, adopt.body.dump());
   EXPECT_EQ(ok.status, 201) << ok.Describe();
   // Once logged in case-b, case-b's own later submissions may name it without uploading again.
   BuiltSubmission again = BuildSubmission(node_.key(), "case-b", "again.txt", "case a evidence\n");
-  post.body = again.body.dump();
-  EXPECT_EQ(Curl(server(), post).status, 201);
+  EXPECT_EQ(Post("/v1/entries", submitter_b.secret, again.body.dump()).status, 201);
 }
 
 // POST /v1/chunks/missing and PUT /v1/chunks answer only from what the token's own uploads and
@@ -363,24 +359,15 @@ TEST_F(ServerAccessTest, UploadAnswersSayNothingAboutOtherCases) {
   const std::string chunk_b = HexSha256("case b evidence\n");
   const std::string never = HexSha256("no node ever held this");
   auto missing = [&](const json& body) {
-    HttpRequest r;
-    r.method = "POST";
-    r.path = "/v1/chunks/missing";
-    r.token = submitter_b.secret;
-    r.body = body.dump();
-    HttpReply reply = Curl(server(), r);
+    HttpReply reply = Post("/v1/chunks/missing", submitter_b.secret, body.dump());
     EXPECT_EQ(reply.status, 200) << reply.Describe();
     return reply.Json()["missing"];
   };
   EXPECT_EQ(missing({{"ids", {chunk_a, never, chunk_b}}, {"case", "case-b"}}), json::array({chunk_a, never}));
   EXPECT_EQ(missing({{"ids", {chunk_a, never, chunk_b}}}), json::array({chunk_a, never, chunk_b}));
   // Asking about a case the token may not submit to is refused.
-  HttpRequest other;
-  other.method = "POST";
-  other.path = "/v1/chunks/missing";
-  other.token = submitter_b.secret;
-  other.body = json{{"ids", {chunk_a}}, {"case", "case-a"}}.dump();
-  EXPECT_EQ(Curl(server(), other).status, 403);
+  EXPECT_EQ(Post("/v1/chunks/missing", submitter_b.secret,
+                 json{{"ids", {chunk_a}}, {"case", "case-a"}}.dump()).status, 403);
   // A PUT of case-a's chunk and of a chunk nobody holds get the same answer.
   auto put = [&](const std::string& bytes) {
     HttpRequest r;
@@ -410,12 +397,7 @@ TEST_F(ServerAccessTest, AManifestRepeatingAChunkIsRefusedBeforeAnyWork) {
   m["chunks"] = json::array();
   for (int i = 0; i < 3072; ++i) m["chunks"].push_back(chunk);  // "3 GiB" from 200 KB of JSON
   m["size"] = uint64_t{3072} << 20;
-  HttpRequest post;
-  post.method = "POST";
-  post.path = "/v1/entries";
-  post.token = submitter_a.secret;
-  post.body = s.body.dump();
-  HttpReply r = Curl(server(), post);
+  HttpReply r = Post("/v1/entries", submitter_a.secret, s.body.dump());
   EXPECT_EQ(r.status, 400) << r.Describe();
   EXPECT_NE(r.body.find("same chunk twice"), std::string::npos) << r.body;
   EXPECT_EQ(LogJson(node_.data()).size(), records);
