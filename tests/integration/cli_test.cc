@@ -18,13 +18,6 @@ namespace {
 
 using nlohmann::json;
 
-std::vector<json> JsonLines(const std::string& text) {
-  std::vector<json> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(json::parse(line));
-  return out;
-}
-
 Hash HashFromHex(const std::string& hex) {
   auto h = ParseHashHex(hex);
   EXPECT_TRUE(h.ok()) << hex;

@@ -33,7 +33,6 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 // `khronika ARGS`, killed if it runs longer than `limit` (exit code -1 then): a client without
 // deadlines would otherwise hang the test for ever.

@@ -13,13 +13,6 @@ namespace {
 
 using nlohmann::json;
 
-std::vector<json> JsonLines(const std::string& text) {
-  std::vector<json> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(json::parse(line));
-  return out;
-}
-
 TEST(PeopleTest, AuthorsAreListedAndRemovedWithoutTouchingTheirEntries) {
   TempDir dir;
   LocalNode node = MakeNodeWithAuthor(dir);

@@ -18,7 +18,6 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 TEST(ServerConcurrencyTest, TwoHundredConcurrentSubmissions) {
   constexpr int kClients = 200;

@@ -18,6 +18,11 @@
 
 namespace khronika::testing {
 
+// A duration in seconds, for messages and comparisons with configured deadlines.
+inline double Seconds(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
 // `khronika serve --data DATA --listen 127.0.0.1:0 EXTRA...` as a child process. The
 // constructor waits until the server has printed its URL and certificate fingerprint; the
 // destructor sends SIGTERM and waits (SIGKILL after 30 s). A server that does not start is a

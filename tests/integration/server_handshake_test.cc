@@ -24,7 +24,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 // A TCP connection to 127.0.0.1:port from `source` (any port), or -1.
 int ConnectFrom(const std::string& source, uint16_t port) {

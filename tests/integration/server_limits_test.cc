@@ -24,7 +24,6 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 struct RawResponse {
   int status = 0;

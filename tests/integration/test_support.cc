@@ -170,6 +170,13 @@ bool FlipStoredValueBit(const std::filesystem::path& store_dir, const std::strin
   return flipped;
 }
 
+std::vector<nlohmann::json> JsonLines(const std::string& text) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
 nlohmann::json IdOf(const std::filesystem::path& data) {
   RunResult r = RunKhronika({"id", "--data", data.string(), "--json"});
   EXPECT_EQ(r.exit_code, 0) << r.err;

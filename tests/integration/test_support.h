@@ -59,5 +59,7 @@ bool FlipStoredValueBit(const std::filesystem::path& store_dir, const std::strin
 
 // `khronika id --data DATA --json`: node_id, vkey, cosigner_vkey, cert_sha256, ...
 nlohmann::json IdOf(const std::filesystem::path& data);
+// One JSON value per line of `text` (the output of a --json command).
+std::vector<nlohmann::json> JsonLines(const std::string& text);
 
 }  // namespace khronika::testing
