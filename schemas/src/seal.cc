@@ -2,7 +2,10 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/hmac.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
 
 #include <unistd.h>
 
@@ -172,6 +175,31 @@ Bytes AeadKey::Seal(ByteView plaintext, ByteView associated_data) const {
 Result<Bytes> AeadKey::Open(ByteView sealed, ByteView associated_data) const {
   if (sealed.size() < kAeadOverhead) return Status::Corruption("sealed value is too short");
   return OpenWith(ContextsFor(id_, key_).open.get(), sealed, associated_data);
+}
+
+void HkdfExpand(HkdfHash hash, ByteView prk, ByteView info, std::span<uint8_t> out) {
+  struct KdfFree {
+    void operator()(EVP_KDF* k) const { EVP_KDF_free(k); }
+    void operator()(EVP_KDF_CTX* c) const { EVP_KDF_CTX_free(c); }
+  };
+  std::unique_ptr<EVP_KDF, KdfFree> kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr));
+  if (!kdf) std::abort();
+  std::unique_ptr<EVP_KDF_CTX, KdfFree> ctx(EVP_KDF_CTX_new(kdf.get()));
+  if (!ctx) std::abort();
+  int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
+  char digest[16];
+  std::string_view name = hash == HkdfHash::kSha256 ? "SHA256" : "SHA512";
+  std::copy(name.begin(), name.end(), digest);
+  digest[name.size()] = '\0';
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(prk.data()),
+                                        prk.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<uint8_t*>(info.data()),
+                                        info.size()),
+      OSSL_PARAM_construct_end()};
+  if (EVP_KDF_derive(ctx.get(), out.data(), out.size(), params) != 1) std::abort();
 }
 
 Hash KeyedHash(const SymmetricKey& key, ByteView data) {

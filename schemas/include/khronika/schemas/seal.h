@@ -8,6 +8,7 @@
 #pragma once
 
 #include <array>
+#include <span>
 #include <string_view>
 
 #include "khronika/schemas/bytes.h"
@@ -44,6 +45,11 @@ class AeadKey {
   SymmetricKey key_;
   uint64_t id_;  // which key a thread's cached contexts hold
 };
+
+// HKDF-Expand (RFC 5869 section 2.3) with SHA-256 or SHA-512, filling `out`. The pseudorandom key
+// must be uniformly random already (a key, not a passphrase). Aborts only on allocation failure.
+enum class HkdfHash { kSha256, kSha512 };
+void HkdfExpand(HkdfHash hash, ByteView prk, ByteView info, std::span<uint8_t> out);
 
 // HMAC-SHA-256: a keyed hash, for names that must be found again but not read (index keys).
 Hash KeyedHash(const SymmetricKey& key, ByteView data);

@@ -1,0 +1,209 @@
+#include "khronika/schemas/chunked.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+
+namespace khronika {
+namespace {
+
+constexpr std::string_view kInfoPrefix = "c2sp.org/chunked-encryption@v1+AEAD_AES_256_GCM";
+
+struct CipherCtxFree {
+  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
+};
+using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
+
+std::array<uint8_t, kAeadNonceBytes> ChunkNonce(const ChunkedKeys& keys, uint64_t index) {
+  std::array<uint8_t, kAeadNonceBytes> nonce = keys.base_nonce;
+  for (int i = 0; i < 8; ++i) {
+    nonce[kAeadNonceBytes - 1 - i] ^= static_cast<uint8_t>(index >> (8 * i));
+  }
+  return nonce;
+}
+
+}  // namespace
+
+uint64_t ChunkedSealedSize(uint64_t plaintext_size) {
+  return kChunkedHeaderBytes + (plaintext_size / kChunkedPlainChunk) * kChunkedSealedChunk +
+         plaintext_size % kChunkedPlainChunk + kAeadTagBytes;
+}
+
+Result<uint64_t> ChunkedPlaintextSize(uint64_t sealed_size) {
+  if (sealed_size < kChunkedHeaderBytes + kAeadTagBytes) {
+    return Status::InvalidArgument("a sealed message is at least 72 bytes");
+  }
+  uint64_t body = sealed_size - kChunkedHeaderBytes;
+  uint64_t full = body / kChunkedSealedChunk;
+  uint64_t rest = body % kChunkedSealedChunk;
+  // The final chunk carries a tag and fewer than 16 KiB: a remainder shorter than a tag can only
+  // be a cut message.
+  if (rest < kAeadTagBytes) return Status::InvalidArgument("the sealed message is truncated");
+  uint64_t plain = full * kChunkedPlainChunk + (rest - kAeadTagBytes);
+  if (plain > kChunkedMaxPlaintext) return Status::InvalidArgument("the sealed message is too large");
+  return plain;
+}
+
+ChunkedKeys::~ChunkedKeys() {
+  OPENSSL_cleanse(key.data(), key.size());
+  OPENSSL_cleanse(base_nonce.data(), base_nonce.size());
+}
+
+ChunkedKeys DeriveChunkedKeys(const SymmetricKey& input_key, const ChunkedSalt& salt,
+                              ByteView context) {
+  Bytes info(kInfoPrefix.begin(), kInfoPrefix.end());
+  info.push_back(0x00);
+  info.insert(info.end(), salt.begin(), salt.end());
+  info.insert(info.end(), context.begin(), context.end());
+  std::array<uint8_t, 32 + kAeadNonceBytes + kChunkedCommitmentBytes> out{};
+  HkdfExpand(HkdfHash::kSha512, input_key, info, out);
+  ChunkedKeys keys;
+  std::copy_n(out.begin(), 32, keys.key.begin());
+  std::copy_n(out.begin() + 32, kAeadNonceBytes, keys.base_nonce.begin());
+  std::copy_n(out.begin() + 32 + kAeadNonceBytes, kChunkedCommitmentBytes, keys.commitment.begin());
+  OPENSSL_cleanse(out.data(), out.size());
+  return keys;
+}
+
+ChunkedSealer::ChunkedSealer(const SymmetricKey& input_key, const ChunkedSalt& salt,
+                             ByteView context)
+    : salt_(salt), keys_(DeriveChunkedKeys(input_key, salt, context)) {
+  buffer_.reserve(kChunkedPlainChunk);
+}
+
+ChunkedSealer::~ChunkedSealer() { OPENSSL_cleanse(buffer_.data(), buffer_.size()); }
+
+void ChunkedSealer::Header(Bytes& out) const {
+  out.insert(out.end(), salt_.begin(), salt_.end());
+  out.insert(out.end(), keys_.commitment.begin(), keys_.commitment.end());
+}
+
+Status ChunkedSealer::Update(ByteView plaintext, Bytes& out) {
+  if (finished_) return Status::InvalidArgument("the sealed message is already finished");
+  uint64_t so_far = next_chunk_ * kChunkedPlainChunk + buffer_.size();
+  if (plaintext.size() > kChunkedMaxPlaintext - so_far) {
+    return Status::InvalidArgument("the message is larger than a sealed file may be");
+  }
+  while (!plaintext.empty()) {
+    if (buffer_.empty() && plaintext.size() >= kChunkedPlainChunk) {
+      SealChunk(plaintext.first(kChunkedPlainChunk), out);
+      plaintext = plaintext.subspan(kChunkedPlainChunk);
+      continue;
+    }
+    size_t take = std::min(plaintext.size(), kChunkedPlainChunk - buffer_.size());
+    buffer_.insert(buffer_.end(), plaintext.begin(), plaintext.begin() + take);
+    plaintext = plaintext.subspan(take);
+    if (buffer_.size() == kChunkedPlainChunk) {
+      SealChunk(buffer_, out);
+      OPENSSL_cleanse(buffer_.data(), buffer_.size());
+      buffer_.clear();
+    }
+  }
+  return Status::Ok();
+}
+
+void ChunkedSealer::Finish(Bytes& out) {
+  if (finished_) return;
+  // Always a final chunk shorter than 16 KiB, empty if the plaintext filled the last one.
+  SealChunk(buffer_, out);
+  OPENSSL_cleanse(buffer_.data(), buffer_.size());
+  buffer_.clear();
+  finished_ = true;
+}
+
+void ChunkedSealer::SealChunk(ByteView plain, Bytes& out) {
+  auto nonce = ChunkNonce(keys_, next_chunk_++);
+  size_t at = out.size();
+  out.resize(at + plain.size() + kAeadTagBytes);
+  CipherCtx ctx(EVP_CIPHER_CTX_new());
+  int len = 0;
+  bool ok = ctx && EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, keys_.key.data(),
+                                      nonce.data()) == 1 &&
+            (plain.empty() || EVP_EncryptUpdate(ctx.get(), out.data() + at, &len, plain.data(),
+                                                static_cast<int>(plain.size())) == 1) &&
+            EVP_EncryptFinal_ex(ctx.get(), out.data() + at + plain.size(), &len) == 1 &&
+            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kAeadTagBytes,
+                                out.data() + at + plain.size()) == 1;
+  if (!ok) std::abort();  // only on allocation failure
+}
+
+Result<ChunkedOpener> ChunkedOpener::Open(const SymmetricKey& input_key, ByteView header,
+                                          ByteView context) {
+  if (header.size() != kChunkedHeaderBytes) {
+    return Status::InvalidArgument("a sealed message starts with a 56-byte header");
+  }
+  ChunkedSalt salt;
+  std::copy_n(header.begin(), kChunkedSaltBytes, salt.begin());
+  ChunkedOpener opener;
+  opener.keys_ = DeriveChunkedKeys(input_key, salt, context);
+  if (!ConstantTimeEqual(opener.keys_.commitment, header.subspan(kChunkedSaltBytes))) {
+    return Status::PermissionDenied("the key does not open this sealed message");
+  }
+  return opener;
+}
+
+Result<Bytes> ChunkedOpener::OpenChunk(uint64_t index, ByteView sealed_chunk, bool last) const {
+  if (sealed_chunk.size() < kAeadTagBytes || sealed_chunk.size() > kChunkedSealedChunk) {
+    return Status::Corruption("sealed chunk " + std::to_string(index) + " has a wrong length");
+  }
+  const size_t n = sealed_chunk.size() - kAeadTagBytes;
+  if (last ? n >= kChunkedPlainChunk : n != kChunkedPlainChunk) {
+    return Status::Corruption("sealed chunk " + std::to_string(index) +
+                              (last ? " is full, so the message was cut short"
+                                    : " is short but is not the last"));
+  }
+  if (index >= (uint64_t{1} << 38)) return Status::InvalidArgument("chunk index out of range");
+  auto nonce = ChunkNonce(keys_, index);
+  Bytes out(n);
+  uint8_t tag[kAeadTagBytes];
+  std::copy(sealed_chunk.end() - kAeadTagBytes, sealed_chunk.end(), tag);
+  CipherCtx ctx(EVP_CIPHER_CTX_new());
+  int len = 0;
+  bool ok = ctx &&
+            EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, keys_.key.data(),
+                               nonce.data()) == 1 &&
+            (n == 0 || EVP_DecryptUpdate(ctx.get(), out.data(), &len, sealed_chunk.data(),
+                                         static_cast<int>(n)) == 1) &&
+            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kAeadTagBytes, tag) == 1 &&
+            EVP_DecryptFinal_ex(ctx.get(), out.data() + n, &len) == 1;
+  if (!ok) {
+    OPENSSL_cleanse(out.data(), out.size());
+    return Status::Corruption("sealed chunk " + std::to_string(index) +
+                              " does not authenticate: it was altered or moved");
+  }
+  return out;
+}
+
+Bytes ChunkedSeal(const SymmetricKey& input_key, const ChunkedSalt& salt, ByteView context,
+                  ByteView plaintext) {
+  ChunkedSealer sealer(input_key, salt, context);
+  Bytes out;
+  out.reserve(ChunkedSealedSize(plaintext.size()));
+  sealer.Header(out);
+  if (!sealer.Update(plaintext, out).ok()) std::abort();  // callers pass in-memory values
+  sealer.Finish(out);
+  return out;
+}
+
+Result<Bytes> ChunkedOpen(const SymmetricKey& input_key, ByteView context, ByteView sealed) {
+  KH_ASSIGN_OR_RETURN(uint64_t plain_size, ChunkedPlaintextSize(sealed.size()));
+  KH_ASSIGN_OR_RETURN(ChunkedOpener opener,
+                      ChunkedOpener::Open(input_key, sealed.first(kChunkedHeaderBytes), context));
+  Bytes out;
+  out.reserve(plain_size);
+  uint64_t chunks = ChunkedChunkCount(plain_size);
+  ByteView body = sealed.subspan(kChunkedHeaderBytes);
+  for (uint64_t k = 0; k < chunks; ++k) {
+    size_t len = std::min<size_t>(body.size(), kChunkedSealedChunk);
+    KH_ASSIGN_OR_RETURN(Bytes plain, opener.OpenChunk(k, body.first(len), k + 1 == chunks));
+    out.insert(out.end(), plain.begin(), plain.end());
+    OPENSSL_cleanse(plain.data(), plain.size());
+    body = body.subspan(len);
+  }
+  return out;
+}
+
+}  // namespace khronika

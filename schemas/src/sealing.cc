@@ -1,0 +1,142 @@
+#include "khronika/schemas/sealing.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstdlib>
+#include <memory>
+
+#include "khronika/schemas/crypto.h"
+
+namespace khronika {
+namespace {
+
+// HKDF-Expand-SHA-256(parent, label || 0x00 || suffix) into a 32-byte key.
+SymmetricKey Derive(const SymmetricKey& parent, std::string_view label, ByteView suffix) {
+  Bytes info(label.begin(), label.end());
+  info.push_back(0x00);
+  info.insert(info.end(), suffix.begin(), suffix.end());
+  SymmetricKey out;
+  HkdfExpand(HkdfHash::kSha256, parent, info, out);
+  return out;
+}
+
+struct CipherCtxFree {
+  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
+};
+
+}  // namespace
+
+SymmetricKey DeriveCaseKey(const SymmetricKey& archive_key, std::string_view case_id) {
+  return Derive(archive_key, "khronika/2 case key", AsBytes(case_id));
+}
+SymmetricKey DeriveIndexKey(const SymmetricKey& archive_key, const EntryNonce& nonce) {
+  return Derive(archive_key, "khronika/2 index key", nonce);
+}
+SymmetricKey DeriveEntryKey(const SymmetricKey& case_key, const EntryNonce& nonce) {
+  return Derive(case_key, "khronika/2 entry key", nonce);
+}
+SymmetricKey DeriveLinkKey(const SymmetricKey& case_key, const EntryNonce& nonce) {
+  return Derive(case_key, "khronika/2 link key", nonce);
+}
+SymmetricKey DeriveFileKey(const SymmetricKey& case_key, const EntryNonce& nonce,
+                           uint32_t file_index) {
+  Bytes suffix(nonce.begin(), nonce.end());
+  for (int shift = 24; shift >= 0; shift -= 8) suffix.push_back(uint8_t(file_index >> shift));
+  return Derive(case_key, "khronika/2 file key", suffix);
+}
+SymmetricKey DeriveDescriptorKey(const SymmetricKey& file_key) {
+  return Derive(file_key, "khronika/2 descriptor key", {});
+}
+
+uint64_t Padme(uint64_t length) {
+  if (length < 2) return length;
+  const int e = std::bit_width(length) - 1;        // floor(log2 L)
+  const int s = std::bit_width(uint64_t(e));           // floor(log2 E) + 1
+  const int last_bits = e - s;
+  const uint64_t mask = (uint64_t{1} << last_bits) - 1;
+  return (length + mask) & ~mask;
+}
+
+uint64_t PaddedFileSize(uint64_t size) { return std::max(kMinPaddedFileSize, Padme(size)); }
+
+Result<Bytes> PadValue(ByteView value, size_t padded_size) {
+  if (padded_size < 4 || value.size() > padded_size - 4) {
+    return Status::InvalidArgument("the value is too long for its sealed box");
+  }
+  Bytes out(padded_size, 0);
+  for (int i = 0; i < 4; ++i) out[i] = uint8_t(value.size() >> (24 - 8 * i));
+  std::copy(value.begin(), value.end(), out.begin() + 4);
+  return out;
+}
+
+Result<Bytes> UnpadValue(ByteView padded) {
+  if (padded.size() < 4) return Status::Corruption("a sealed box is shorter than its length");
+  uint64_t n = 0;
+  for (int i = 0; i < 4; ++i) n = (n << 8) | padded[i];
+  if (n > padded.size() - 4) return Status::Corruption("a sealed box's length is too large");
+  uint8_t nonzero = 0;
+  for (size_t i = 4 + n; i < padded.size(); ++i) nonzero |= padded[i];
+  if (nonzero != 0) return Status::Corruption("a sealed box's padding is not zero");
+  return Bytes(padded.begin() + 4, padded.begin() + 4 + n);
+}
+
+size_t PaddedBoxSize(size_t value_length) {
+  return std::max<size_t>(256, Padme(uint64_t{4} + value_length));
+}
+
+Bytes BoxSeal(const SymmetricKey& key, std::string_view label, ByteView padded_plaintext) {
+  static constexpr uint8_t kZeroNonce[kAeadNonceBytes] = {};
+  Bytes out(padded_plaintext.size() + kAeadTagBytes);
+  std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree> ctx(EVP_CIPHER_CTX_new());
+  int len = 0;
+  ByteView aad = AsBytes(label);
+  bool ok = ctx &&
+            EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), kZeroNonce) == 1 &&
+            EVP_EncryptUpdate(ctx.get(), nullptr, &len, aad.data(), int(aad.size())) == 1 &&
+            (padded_plaintext.empty() ||
+             EVP_EncryptUpdate(ctx.get(), out.data(), &len, padded_plaintext.data(),
+                               int(padded_plaintext.size())) == 1) &&
+            EVP_EncryptFinal_ex(ctx.get(), out.data() + padded_plaintext.size(), &len) == 1 &&
+            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kAeadTagBytes,
+                                out.data() + padded_plaintext.size()) == 1;
+  if (!ok) std::abort();  // only on allocation failure
+  return out;
+}
+
+Result<Bytes> BoxOpen(const SymmetricKey& key, std::string_view label, ByteView box) {
+  static constexpr uint8_t kZeroNonce[kAeadNonceBytes] = {};
+  if (box.size() < kAeadTagBytes) return Status::Corruption("a sealed box is shorter than its tag");
+  const size_t n = box.size() - kAeadTagBytes;
+  Bytes out(n);
+  uint8_t tag[kAeadTagBytes];
+  std::copy(box.end() - kAeadTagBytes, box.end(), tag);
+  std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree> ctx(EVP_CIPHER_CTX_new());
+  int len = 0;
+  ByteView aad = AsBytes(label);
+  bool ok = ctx &&
+            EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), kZeroNonce) == 1 &&
+            EVP_DecryptUpdate(ctx.get(), nullptr, &len, aad.data(), int(aad.size())) == 1 &&
+            (n == 0 || EVP_DecryptUpdate(ctx.get(), out.data(), &len, box.data(), int(n)) == 1) &&
+            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kAeadTagBytes, tag) == 1 &&
+            EVP_DecryptFinal_ex(ctx.get(), out.data() + n, &len) == 1;
+  if (!ok) {
+    OPENSSL_cleanse(out.data(), out.size());
+    return Status::Corruption(std::string(label) +
+                              " does not open: it was altered, or the key is not its key");
+  }
+  return out;
+}
+
+Hash FileCommitment(const CommitmentSalt& salt, ByteView descriptor_bytes) {
+  Sha256Stream h;
+  static constexpr std::string_view kLabel{"khronika/2 file commitment\0", 27};
+  h.Update(AsBytes(kLabel));
+  h.Update(salt);
+  h.Update(descriptor_bytes);
+  return h.Finish();
+}
+
+}  // namespace khronika
