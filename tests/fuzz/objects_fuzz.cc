@@ -1,5 +1,5 @@
-// libFuzzer target: the canonical object decoders (objects.h). The input is offered to each of
-// the three decoders. Whatever decodes must re-encode to exactly the input (there is one
+// libFuzzer target: the canonical object decoders (objects.h, sealed_objects.h). The input is
+// offered to each decoder. Whatever decodes must re-encode to exactly the input (there is one
 // canonical form), its JSON view must be printable, and a manifest or entry must come back
 // unchanged through its strict JSON parser.
 #include <cstddef>
@@ -8,6 +8,7 @@
 #include "fuzz_check.h"
 #include "khronika/schemas/json_view.h"
 #include "khronika/schemas/objects.h"
+#include "khronika/schemas/sealed_objects.h"
 
 namespace {
 
@@ -45,6 +46,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Check(SameBytes(khronika::Encode(*r), input));
     (void)khronika::ToJson(*r).dump();
     Check(*khronika::PeekObjectType(input) == khronika::kTypeRecord);
+  }
+
+  // Format 2 (sealed_objects.h): the same one-canonical-form rule.
+  if (auto d = khronika::DecodeDescriptor(input); d.ok()) {
+    Check(SameBytes(khronika::Encode(*d), input));
+    Check(khronika::ValidateDescriptor(*d).ok());
+  }
+  if (auto e = khronika::DecodeSignedEntry(input); e.ok()) {
+    Check(SameBytes(khronika::Encode(*e), input));
+    Check(khronika::ValidateSignedEntryFields(*e).ok());
+  }
+  if (auto s = khronika::DecodeSealedEntry(input); s.ok()) {
+    Check(SameBytes(khronika::Encode(*s), input));
+    Check(khronika::ValidateSealedEntry(*s).ok());
+  }
+  if (auto r = khronika::DecodeRecordV2(input); r.ok()) {
+    Check(SameBytes(khronika::Encode(*r), input));
   }
 
   return 0;
