@@ -32,7 +32,8 @@ Result<Peer> PeerFromJson(ByteView key, ByteView value) {
 
 }  // namespace
 
-Result<Member> AddMember(Store& store, std::string_view vkey, std::string_view cosigner_vkey) {
+Result<Member> AddMember(Store& store, std::string_view vkey, std::string_view cosigner_vkey,
+                         std::string_view recovery_pubkey) {
   KH_ASSIGN_OR_RETURN(NoteVerifier v, ParseVerifierKey(vkey));
   Member m;
   m.key = v.key;
@@ -49,17 +50,22 @@ Result<Member> AddMember(Store& store, std::string_view vkey, std::string_view c
     }
     m.cosigner_vkey = std::string(cosigner_vkey);
   }
+  if (!recovery_pubkey.empty()) {
+    KH_ASSIGN_OR_RETURN(m.recovery_key, ParseRecoveryPublicKey(recovery_pubkey));
+  }
   KH_RETURN_IF_ERROR(store.Update([&](WriteTxn& txn) -> Status {
     KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kOrigins, m.node_id, m.key));
-    if (m.cosigner_vkey.empty()) {
-      // Adding a member again without its witness key keeps the one already known.
-      KH_ASSIGN_OR_RETURN(auto existing, txn.Get(Table::kMeta, MemberMetaKey(m.node_id)));
-      if (existing) {
-        json j = json::parse(AsChars(*existing), nullptr, false);
-        if (j.is_object()) m.cosigner_vkey = j.value("cosigner_vkey", "");
-      }
-    }
+    // Adding a member again without its witness or recovery key keeps the one already known.
+    KH_ASSIGN_OR_RETURN(auto existing, txn.Get(Table::kMeta, MemberMetaKey(m.node_id)));
+    json before = existing ? json::parse(AsChars(*existing), nullptr, false) : json::object();
+    if (!before.is_object()) before = json::object();
+    if (m.cosigner_vkey.empty()) m.cosigner_vkey = before.value("cosigner_vkey", "");
     json meta = {{"vkey", m.vkey}, {"cosigner_vkey", m.cosigner_vkey}};
+    if (m.recovery_key) {
+      meta["recovery_pubkey"] = RecoveryPublicKeyToText(*m.recovery_key);
+    } else if (before.contains("recovery_pubkey")) {
+      meta["recovery_pubkey"] = before["recovery_pubkey"];
+    }
     return txn.Put(Table::kMeta, MemberMetaKey(m.node_id), AsBytes(meta.dump()));
   }));
   return m;
@@ -77,8 +83,13 @@ Result<std::vector<Member>> ListMembers(Store& store) {
       KH_ASSIGN_OR_RETURN(auto meta, txn.Get(Table::kMeta, MemberMetaKey(m.node_id)));
       if (meta) {
         json j = json::parse(AsChars(*meta), nullptr, false);
-        if (j.is_object()) m.cosigner_vkey = j.value("cosigner_vkey", "");
-        if (j.is_object()) m.removed = j.value("removed", false);
+        if (j.is_object()) {
+          m.cosigner_vkey = j.value("cosigner_vkey", "");
+          m.removed = j.value("removed", false);
+          if (auto r = ParseRecoveryPublicKey(j.value("recovery_pubkey", "")); r.ok()) {
+            m.recovery_key = *r;
+          }
+        }
       }
       out.push_back(std::move(m));
       return true;

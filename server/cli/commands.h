@@ -32,6 +32,7 @@ std::vector<Command> ClientCommands();
 std::vector<Command> FederationCommands();
 std::vector<Command> EvidenceCommands();  // export, verify-bundle
 std::vector<Command> MirrorCommands();    // mirror export|verify|import|push
+std::vector<Command> RecoveryCommands();  // recovery keygen
 
 // Opens the node named by --data, with the map size of --map-size when given, unlocking an
 // encrypted node with --key-file or its passphrase (--passphrase-fd, a systemd credential or

@@ -34,8 +34,16 @@ Result<Hash> NodeIdArg(const std::string& text, const char* what) {
 Status RunMemberAdd(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::string vkey, args.Require("vkey"));
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
-  KH_ASSIGN_OR_RETURN(Member m, AddMember(node->store(), vkey, args.Get("cosigner-vkey").value_or("")));
-  std::cout << "member " << ToHex(m.node_id) << " added: its log will be accepted and kept\n";
+  std::string recovery = args.Get("recovery-pubkey").value_or("");
+  if (!recovery.empty()) {
+    auto parsed = ParseRecoveryPublicKey(recovery);
+    if (!parsed.ok()) return UsageError("--recovery-pubkey: " + parsed.status().message());
+  }
+  KH_ASSIGN_OR_RETURN(Member m, AddMember(node->store(), vkey, args.Get("cosigner-vkey").value_or(""),
+                                          recovery));
+  std::cout << "member " << ToHex(m.node_id) << " added: its log will be accepted and kept";
+  if (m.recovery_key) std::cout << "; recovery shares for it are sealed to " << RecoveryPublicKeyToText(*m.recovery_key);
+  std::cout << "\n";
   return Status::Ok();
 }
 
@@ -59,9 +67,10 @@ Status RunMemberList(const Args& args) {
   for (const Member& m : members) {
     bool self = m.node_id == node->id();
     if (args.Has("json")) {
-      std::cout << json{{"node_id", ToHex(m.node_id)}, {"vkey", m.vkey},
-                        {"cosigner_vkey", m.cosigner_vkey}, {"self", self}, {"removed", m.removed}}.dump()
-                << "\n";
+      json j{{"node_id", ToHex(m.node_id)}, {"vkey", m.vkey},  {"cosigner_vkey", m.cosigner_vkey},
+             {"self", self},           {"removed", m.removed}};
+      if (m.recovery_key) j["recovery_pubkey"] = RecoveryPublicKeyToText(*m.recovery_key);
+      std::cout << j.dump() << "\n";
     } else {
       std::cout << ToHex(m.node_id) << (self ? "  (this node)" : "") << (m.removed ? "  REMOVED" : "")
                 << "\n";
@@ -348,9 +357,11 @@ bool PrintPulled(const std::string& prefix, const SyncReport& report, const std:
 std::vector<Command> FederationCommands() {
   return {
       {"member add", "accept a federation member's log (by its C2SP verifier key)",
-       "khronika member add --data DIR --vkey VKEY [--cosigner-vkey VKEY]\n"
-       "VKEY is what `khronika id` prints as vkey on the member's node.",
-       {kData, {"vkey"}, {"cosigner-vkey"}, kMapSize}, RunMemberAdd},
+       "khronika member add --data DIR --vkey VKEY [--cosigner-vkey VKEY] [--recovery-pubkey KEY]\n"
+       "VKEY is what `khronika id` prints as vkey on the member's node; KEY (x25519:…) what its\n"
+       "`khronika id` prints as recovery_pubkey, after its operator ran `khronika recovery keygen`.\n"
+       "This node's recovery shares are sealed to the recovery keys of its members.",
+       {kData, {"vkey"}, {"cosigner-vkey"}, {"recovery-pubkey"}, kMapSize}, RunMemberAdd},
       {"member remove", "stop accepting a member's log (what is held stays)",
        "khronika member remove --data DIR NODE_ID\n"
        "Sync takes nothing more from NODE_ID's log. Records already held stay, verified and\n"

@@ -584,6 +584,12 @@ Status RunId(const Args& args) {
   if (std::filesystem::exists(cert)) {
     KH_ASSIGN_OR_RETURN(fingerprint, CertificateFingerprint(cert));
   }
+  std::string recovery;
+  KH_RETURN_IF_ERROR(node->store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto v, txn.Get(Table::kMeta, AsBytes(keys::kMetaRecoveryPublicKey)));
+    if (v) recovery = std::string(AsChars(*v));
+    return Status::Ok();
+  }));
   if (args.Has("json")) {
     json j = {{"node_id", ToHex(node->id())},
               {"cert_sha256", fingerprint},
@@ -593,6 +599,7 @@ Status RunId(const Args& args) {
               {"name", node->name()},
               {"origin", node->origin_name()},
               {"public_key", ToHex(node->key().public_key())}};
+    if (!recovery.empty()) j["recovery_pubkey"] = recovery;
     std::cout << j.dump() << "\n";
   } else {
     std::cout << "node_id " << ToHex(node->id()) << "\n"
@@ -603,6 +610,7 @@ Status RunId(const Args& args) {
       std::cout << "cert_sha256 " << fingerprint << "\n"
                 << "cert_sha256_colons " << BrowserFingerprint(fingerprint) << "\n";
     }
+    if (!recovery.empty()) std::cout << "recovery_pubkey " << recovery << "\n";
   }
   return Status::Ok();
 }

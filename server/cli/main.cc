@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
   std::vector<Command> commands = khronika::cli::LocalCommands();
   for (auto more : {khronika::cli::ServerCommands(), khronika::cli::ClientCommands(),
                     khronika::cli::FederationCommands(), khronika::cli::EvidenceCommands(),
-                    khronika::cli::MirrorCommands()}) {
+                    khronika::cli::MirrorCommands(), khronika::cli::RecoveryCommands()}) {
     commands.insert(commands.end(), more.begin(), more.end());
   }
   khronika::cli::AddUnlockOptions(commands);

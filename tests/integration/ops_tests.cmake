@@ -10,6 +10,10 @@ set_tests_properties(demo_federation PROPERTIES LABELS integration TIMEOUT 180 R
 khronika_integration_test(keys_test)
 target_link_libraries(keys_test PRIVATE nlohmann_json::nlohmann_json)
 
+# recovery keygen / member add --recovery-pubkey: the offline recovery key (format 2 recovery).
+khronika_integration_test(recovery_test)
+target_link_libraries(recovery_test PRIVATE nlohmann_json::nlohmann_json)
+
 # The Debian package (CPack) and the hardened systemd unit, without installing anything here.
 add_test(NAME debian_package COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/package_test.sh ${PROJECT_BINARY_DIR})
 set_tests_properties(debian_package PROPERTIES LABELS integration TIMEOUT 300)

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "khronika/schemas/crypto.h"
+#include "khronika/schemas/recovery.h"
 #include "khronika/store/store.h"
 
 namespace khronika {
@@ -17,10 +18,15 @@ struct Member {
   std::string vkey;           // C2SP verifier key of its checkpoints
   std::string cosigner_vkey;  // its witness key, if given
   bool removed = false;       // `member remove`d: its log is no longer accepted
+  // The public half of its operator's offline recovery key, if given: what the recovery shares
+  // of this node's archive key are sealed to (docs/operator.md, "Recovery").
+  std::optional<X25519PublicKey> recovery_key;
 };
 
 // Registers a member by its verifier key, whose name must be "khronika/<SHA-256 of the key>".
-Result<Member> AddMember(Store& store, std::string_view vkey, std::string_view cosigner_vkey);
+// An empty witness key or recovery key keeps the one already known, if any.
+Result<Member> AddMember(Store& store, std::string_view vkey, std::string_view cosigner_vkey,
+                         std::string_view recovery_pubkey = {});
 Result<std::vector<Member>> ListMembers(Store& store);
 // Stops accepting `node_id`'s log. A member of which this node holds no record leaves the
 // roster; one whose records are held keeps its key (needed to verify and serve them) marked

@@ -133,6 +133,8 @@ inline constexpr std::string_view kMetaLocalOrigin = "local_origin";
 // Present while a node that took back an old identity has not yet pulled its own log back:
 // appending then would fork the log it signed before.
 inline constexpr std::string_view kMetaRestorePending = "restore_pending";
+// The public half of this node's offline recovery key (`recovery keygen`), as "x25519:<hex>".
+inline constexpr std::string_view kMetaRecoveryPublicKey = "recovery_pubkey";
 // The files of the data directory a node needs to rejoin its federation, copied into the store
 // by `khronika backup` just before it copies the store (so under the data key on an encrypted
 // node) and written back by `khronika restore`: the TLS certificate partners pin, its key, and
