@@ -8,6 +8,7 @@
 #include "fuzz_check.h"
 #include "khronika/schemas/json_view.h"
 #include "khronika/schemas/objects.h"
+#include "khronika/schemas/recovery_objects.h"
 #include "khronika/schemas/sealed_objects.h"
 
 namespace {
@@ -63,6 +64,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (auto r = khronika::DecodeRecordV2(input); r.ok()) {
     Check(SameBytes(khronika::Encode(*r), input));
+  }
+  if (auto k = khronika::DecodeRecoverySet(input); k.ok()) {
+    Check(SameBytes(khronika::Encode(*k), input));
+  }
+  if (auto x = khronika::DecodeShareRelease(input); x.ok()) {
+    Check(SameBytes(khronika::Encode(*x), input));
   }
 
   return 0;
