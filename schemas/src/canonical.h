@@ -1,5 +1,6 @@
-// The canonical encoding's reader and writer (docs/format.md section 1), shared by the format 1
-// objects (objects.cc) and format 2's sealed objects (sealed_objects.cc). Private to schemas/.
+// The canonical encoding's reader and writer (docs/format.md section 1), shared by the record
+// (objects.cc), the sealed objects (sealed_objects.cc) and the recovery objects. Private to
+// schemas/.
 #pragma once
 
 #include <cereal/archives/portable_binary.hpp>

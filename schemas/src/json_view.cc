@@ -82,20 +82,19 @@ Result<int64_t> GetSigned(const json& j, const char* key) {
 
 }  // namespace
 
-json ToJson(const FileManifest& m) {
-  return {{"name", m.name},
-          {"media_type", m.media_type},
-          {"size", m.size},
-          {"sha256", ToHex(m.content_sha256)},
-          {"chunks", HashArray(m.chunks)}};
+json ToJson(const FileDescriptor& d) {
+  return {{"name", d.name},
+          {"media_type", d.media_type},
+          {"size", d.size},
+          {"sha256", ToHex(d.content_sha256)}};
 }
 
-json ToJson(const Entry& e) {
+json ToJson(const SignedEntry& e) {
   json j = {{"case", e.case_id},
             {"author", ToHex(e.author)},
             {"created_at_ms", e.created_at_ms},
             {"kind", e.kind},
-            {"manifests", HashArray(e.manifests)},
+            {"files", HashArray(e.files)},
             {"metadata", e.metadata},
             {"signature", ToHex(e.signature)}};
   if (e.corrects) j["corrects"] = ToHex(*e.corrects);
@@ -106,34 +105,32 @@ json ToJson(const Record& r) {
   return {{"origin", ToHex(r.origin)},
           {"index", r.index},
           {"prev_record", ToHex(r.prev_record)},
-          {"entry_id", ToHex(r.entry_id)},
-          {"prev_case_record", ToHex(r.prev_case_record)},
+          {"object_id", ToHex(r.object_id)},
           {"received_at_ms", r.received_at_ms}};
 }
 
-Result<FileManifest> ManifestFromJson(const json& j) {
-  KH_RETURN_IF_ERROR(OnlyKeys(j, {"name", "media_type", "size", "sha256", "chunks"}, "manifest"));
-  FileManifest m;
-  KH_ASSIGN_OR_RETURN(m.name, GetString(j, "name"));
-  KH_ASSIGN_OR_RETURN(m.media_type, GetString(j, "media_type"));
-  KH_ASSIGN_OR_RETURN(m.size, GetUnsigned(j, "size"));
-  KH_ASSIGN_OR_RETURN(m.content_sha256, GetFixedHex<32>(j, "sha256"));
-  KH_ASSIGN_OR_RETURN(m.chunks, GetHashList(j, "chunks", kMaxFileSize / kChunkSize));
-  KH_RETURN_IF_ERROR(ValidateManifest(m));
-  return m;
+Result<FileDescriptor> DescriptorFromJson(const json& j) {
+  KH_RETURN_IF_ERROR(OnlyKeys(j, {"name", "media_type", "size", "sha256"}, "file descriptor"));
+  FileDescriptor d;
+  KH_ASSIGN_OR_RETURN(d.name, GetString(j, "name"));
+  KH_ASSIGN_OR_RETURN(d.media_type, GetString(j, "media_type"));
+  KH_ASSIGN_OR_RETURN(d.size, GetUnsigned(j, "size"));
+  KH_ASSIGN_OR_RETURN(d.content_sha256, GetFixedHex<32>(j, "sha256"));
+  KH_RETURN_IF_ERROR(ValidateDescriptor(d));
+  return d;
 }
 
-Result<Entry> EntryFromJson(const json& j) {
+Result<SignedEntry> SignedEntryFromJson(const json& j) {
   KH_RETURN_IF_ERROR(OnlyKeys(j,
-                              {"case", "author", "created_at_ms", "kind", "manifests", "metadata",
+                              {"case", "author", "created_at_ms", "kind", "files", "metadata",
                                "signature", "corrects"},
                               "entry"));
-  Entry e;
+  SignedEntry e;
   KH_ASSIGN_OR_RETURN(e.case_id, GetString(j, "case"));
   KH_ASSIGN_OR_RETURN(e.author, GetFixedHex<32>(j, "author"));
   KH_ASSIGN_OR_RETURN(e.created_at_ms, GetSigned(j, "created_at_ms"));
   KH_ASSIGN_OR_RETURN(e.kind, GetString(j, "kind"));
-  KH_ASSIGN_OR_RETURN(e.manifests, GetHashList(j, "manifests", kMaxManifestsPerEntry));
+  KH_ASSIGN_OR_RETURN(e.files, GetHashList(j, "files", kMaxFilesPerEntry));
   auto meta = j.find("metadata");
   if (meta != j.end()) {
     if (!meta->is_object() || meta->size() > kMaxMetadataPairs) {
@@ -149,7 +146,7 @@ Result<Entry> EntryFromJson(const json& j) {
     e.corrects = c;
   }
   KH_ASSIGN_OR_RETURN(e.signature, GetFixedHex<64>(j, "signature"));
-  KH_RETURN_IF_ERROR(ValidateEntryFields(e));
+  KH_RETURN_IF_ERROR(ValidateSignedEntryFields(e));
   return e;
 }
 

@@ -156,80 +156,14 @@ Status ValidateMetadata(const std::map<std::string, std::string>& metadata) {
   return Status::Ok();
 }
 
-Status ValidateManifest(const FileManifest& m) {
-  KH_RETURN_IF_ERROR(ValidateFileName(m.name));
-  KH_RETURN_IF_ERROR(ValidateMediaType(m.media_type));
-  if (m.size > kMaxFileSize) return Status::InvalidArgument("file larger than 1 TiB");
-  if (m.chunks.size() != ChunkCount(m.size)) {
-    return Status::InvalidArgument("manifest lists " + std::to_string(m.chunks.size()) +
-                                   " chunks but a file of " + std::to_string(m.size) +
-                                   " bytes has " + std::to_string(ChunkCount(m.size)));
-  }
-  // A repeated chunk would let a few bytes of manifest stand for gigabytes of content that every
-  // node then re-hashes (and a file longer than anything uploaded): refused, cheaply, here.
-  std::vector<Hash> sorted(m.chunks);
-  std::sort(sorted.begin(), sorted.end());
-  if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
-    return Status::InvalidArgument("file '" + m.name +
-                                   "' lists the same chunk twice: each 1 MiB chunk of a file must "
-                                   "be distinct");
-  }
-  return Status::Ok();
-}
-
-Status ValidateEntryFields(const Entry& e) {
-  KH_RETURN_IF_ERROR(ValidateCaseId(e.case_id));
-  KH_RETURN_IF_ERROR(ValidateKind(e.kind));
-  KH_RETURN_IF_ERROR(ValidateMetadata(e.metadata));
-  if (e.manifests.size() > kMaxManifestsPerEntry) {
-    return Status::InvalidArgument("more than 1000 files in one entry");
-  }
-  return Status::Ok();
-}
-
 // ---- Encoding ----
-
-namespace {
-void WriteEntryUnsigned(CanonicalWriter& w, const Entry& e) {
-  w.Str(e.case_id);
-  w.Fixed(e.author);
-  w.I64(e.created_at_ms);
-  w.Str(e.kind);
-  w.HashList(e.manifests);
-  w.U64(e.metadata.size());
-  for (const auto& [k, v] : e.metadata) {
-    w.Str(k);
-    w.Str(v);
-  }
-  w.U8(e.corrects ? 1 : 0);
-  if (e.corrects) w.Fixed(*e.corrects);
-}
-}  // namespace
-
-Bytes Encode(const FileManifest& m) {
-  CanonicalWriter w(kTypeManifest);
-  w.Str(m.name);
-  w.Str(m.media_type);
-  w.U64(m.size);
-  w.Fixed(m.content_sha256);
-  w.HashList(m.chunks);
-  return w.Take();
-}
-
-Bytes Encode(const Entry& e) {
-  CanonicalWriter w(kTypeEntry);
-  WriteEntryUnsigned(w, e);
-  w.Fixed(e.signature);
-  return w.Take();
-}
 
 Bytes Encode(const Record& r) {
   CanonicalWriter w(kTypeRecord);
   w.Fixed(r.origin);
   w.U64(r.index);
   w.Fixed(r.prev_record);
-  w.Fixed(r.entry_id);
-  w.Fixed(r.prev_case_record);
+  w.Fixed(r.object_id);
   w.I64(r.received_at_ms);
   return w.Take();
 }
@@ -242,58 +176,6 @@ Result<uint8_t> PeekObjectType(ByteView bytes) {
   return bytes[1];
 }
 
-Result<FileManifest> DecodeManifest(ByteView bytes) {
-  auto result = DecodeCanonical<FileManifest>(bytes, "manifest", [](ByteView b) {
-    CanonicalReader r(b, kTypeManifest, "manifest");
-    FileManifest m;
-    m.name = r.Str(kMaxFileNameBytes, "name");
-    m.media_type = r.Str(kMaxMediaTypeBytes, "media type");
-    m.size = r.U64("size");
-    r.Fixed(m.content_sha256, "content hash");
-    m.chunks = r.HashList(kMaxFileSize / kChunkSize, "chunks");
-    r.Finish();
-    return m;
-  });
-  if (result.ok()) KH_RETURN_IF_ERROR(ValidateManifest(*result).Annotate("manifest"));
-  return result;
-}
-
-Result<Entry> DecodeEntry(ByteView bytes) {
-  auto result = DecodeCanonical<Entry>(bytes, "entry", [](ByteView b) {
-    CanonicalReader r(b, kTypeEntry, "entry");
-    Entry e;
-    e.case_id = r.Str(kMaxCaseIdBytes, "case id");
-    r.Fixed(e.author, "author");
-    e.created_at_ms = r.I64("created at");
-    e.kind = r.Str(kMaxKindBytes, "kind");
-    e.manifests = r.HashList(kMaxManifestsPerEntry, "manifests");
-    uint64_t pairs = r.U64("metadata count");
-    if (pairs > kMaxMetadataPairs) r.Fail("more than 64 metadata pairs");
-    for (uint64_t i = 0; i < pairs; ++i) {
-      std::string k = r.Str(kMaxMetadataKeyBytes, "metadata key");
-      std::string v = r.Str(kMaxMetadataValueBytes, "metadata value");
-      // Keys must be strictly increasing; the canonical re-encoding check also catches this,
-      // but saying so here gives a clearer error.
-      if (!e.metadata.empty() && k <= e.metadata.rbegin()->first) {
-        r.Fail("metadata keys not sorted and unique");
-      }
-      e.metadata.emplace(std::move(k), std::move(v));
-    }
-    uint8_t has_corrects = r.U8("corrects flag");
-    if (has_corrects > 1) r.Fail("corrects flag must be 0 or 1");
-    if (has_corrects) {
-      Hash h;
-      r.Fixed(h, "corrects");
-      e.corrects = h;
-    }
-    r.Fixed(e.signature, "signature");
-    r.Finish();
-    return e;
-  });
-  if (result.ok()) KH_RETURN_IF_ERROR(ValidateEntryFields(*result).Annotate("entry"));
-  return result;
-}
-
 Result<Record> DecodeRecord(ByteView bytes) {
   return DecodeCanonical<Record>(bytes, "record", [](ByteView b) {
     CanonicalReader r(b, kTypeRecord, "record");
@@ -301,8 +183,7 @@ Result<Record> DecodeRecord(ByteView bytes) {
     r.Fixed(rec.origin, "origin");
     rec.index = r.U64("index");
     r.Fixed(rec.prev_record, "previous record");
-    r.Fixed(rec.entry_id, "entry id");
-    r.Fixed(rec.prev_case_record, "previous case record");
+    r.Fixed(rec.object_id, "object id");
     rec.received_at_ms = r.I64("received at");
     r.Finish();
     return rec;
@@ -340,7 +221,7 @@ std::string_view FileExtensionFor(std::string_view media_type) {
   return ".bin";
 }
 
-// ---- Hashes and signatures ----
+// ---- Hashes ----
 
 Hash LeafHash(ByteView record_bytes) {
   Sha256Stream s;
@@ -351,25 +232,5 @@ Hash LeafHash(ByteView record_bytes) {
 }
 
 Hash NodeIdFromPublicKey(const PublicKey& key) { return Sha256(key); }
-
-Bytes EntrySigningMessage(const Entry& e) {
-  CanonicalWriter w(kTypeEntry);
-  WriteEntryUnsigned(w, e);
-  Hash digest = Sha256(w.Take());
-  // Sized up front: g++ 12 misreports vector::insert into a fresh vector (-Warray-bounds).
-  Bytes message(kEntrySignaturePrefix.size() + digest.size());
-  std::copy(kEntrySignaturePrefix.begin(), kEntrySignaturePrefix.end(), message.begin());
-  std::copy(digest.begin(), digest.end(), message.begin() + kEntrySignaturePrefix.size());
-  return message;
-}
-
-void SignEntry(Entry& e, const SigningKey& key) {
-  e.author = key.public_key();
-  e.signature = key.Sign(EntrySigningMessage(e));
-}
-
-bool VerifyEntrySignature(const Entry& e) {
-  return VerifySignature(e.author, EntrySigningMessage(e), e.signature);
-}
 
 }  // namespace khronika

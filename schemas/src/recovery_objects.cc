@@ -69,7 +69,7 @@ Status ValidateSet(const RecoverySet& s) {
 }  // namespace
 
 Bytes Encode(const RecoverySet& s) {
-  CanonicalWriter w(kTypeRecoverySet, kFormatVersion2);
+  CanonicalWriter w(kTypeRecoverySet);
   w.U8(s.threshold);
   w.Fixed(s.archive_key_check);
   w.U64(s.holders.size());
@@ -83,7 +83,7 @@ Bytes Encode(const RecoverySet& s) {
 }
 
 Bytes Encode(const ShareRelease& r) {
-  CanonicalWriter w(kTypeShareRelease, kFormatVersion2);
+  CanonicalWriter w(kTypeShareRelease);
   w.Fixed(r.origin);
   w.Fixed(r.recovery_set);
   w.Fixed(r.recipient);
@@ -95,7 +95,7 @@ Bytes Encode(const ShareRelease& r) {
 
 Result<RecoverySet> DecodeRecoverySet(ByteView bytes) {
   auto result = DecodeCanonical<RecoverySet>(bytes, "recovery set", [](ByteView b) {
-    CanonicalReader r(b, kTypeRecoverySet, "recovery set", kFormatVersion2);
+    CanonicalReader r(b, kTypeRecoverySet, "recovery set");
     RecoverySet s;
     s.threshold = r.U8("threshold");
     r.Fixed(s.archive_key_check, "archive key check");
@@ -118,7 +118,7 @@ Result<RecoverySet> DecodeRecoverySet(ByteView bytes) {
 
 Result<ShareRelease> DecodeShareRelease(ByteView bytes) {
   auto result = DecodeCanonical<ShareRelease>(bytes, "share release", [](ByteView b) {
-    CanonicalReader r(b, kTypeShareRelease, "share release", kFormatVersion2);
+    CanonicalReader r(b, kTypeShareRelease, "share release");
     ShareRelease s;
     r.Fixed(s.origin, "origin");
     r.Fixed(s.recovery_set, "recovery set");

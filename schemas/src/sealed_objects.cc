@@ -61,7 +61,7 @@ Status ValidateSignedEntryFields(const SignedEntry& e) {
   KH_RETURN_IF_ERROR(ValidateCaseId(e.case_id));
   KH_RETURN_IF_ERROR(ValidateKind(e.kind));
   KH_RETURN_IF_ERROR(ValidateMetadata(e.metadata));
-  if (e.files.size() > kMaxManifestsPerEntry) {
+  if (e.files.size() > kMaxFilesPerEntry) {
     return Status::InvalidArgument("more than 1000 files in one entry");
   }
   return Status::Ok();
@@ -71,7 +71,7 @@ Status ValidateSealedEntry(const SealedEntry& e) {
   if (!IsPaddedBoxSize(e.entry_box.size()) || e.entry_box.size() > kMaxEntryBoxBytes) {
     return Status::InvalidArgument("the entry box is not of a padded size");
   }
-  if (e.files.size() > kMaxManifestsPerEntry) {
+  if (e.files.size() > kMaxFilesPerEntry) {
     return Status::InvalidArgument("more than 1000 files in one entry");
   }
   std::vector<Hash> all;
@@ -95,7 +95,7 @@ Status ValidateSealedEntry(const SealedEntry& e) {
 // ---- Encoding ----
 
 Bytes Encode(const FileDescriptor& d) {
-  CanonicalWriter w(kTypeDescriptor, kFormatVersion2);
+  CanonicalWriter w(kTypeDescriptor);
   w.Str(d.name);
   w.Str(d.media_type);
   w.U64(d.size);
@@ -104,14 +104,14 @@ Bytes Encode(const FileDescriptor& d) {
 }
 
 Bytes Encode(const SignedEntry& e) {
-  CanonicalWriter w(kTypeEntry, kFormatVersion2);
+  CanonicalWriter w(kTypeEntry);
   WriteSignedEntryUnsigned(w, e);
   w.Fixed(e.signature);
   return w.Take();
 }
 
 Bytes Encode(const SealedEntry& e) {
-  CanonicalWriter w(kTypeSealedEntry, kFormatVersion2);
+  CanonicalWriter w(kTypeSealedEntry);
   w.Fixed(e.nonce);
   w.Fixed(e.index_box);
   w.Fixed(e.link_box);
@@ -126,19 +126,9 @@ Bytes Encode(const SealedEntry& e) {
   return w.Take();
 }
 
-Bytes Encode(const RecordV2& r) {
-  CanonicalWriter w(kTypeRecord, kFormatVersion2);
-  w.Fixed(r.origin);
-  w.U64(r.index);
-  w.Fixed(r.prev_record);
-  w.Fixed(r.object_id);
-  w.I64(r.received_at_ms);
-  return w.Take();
-}
-
 Result<FileDescriptor> DecodeDescriptor(ByteView bytes) {
   auto result = DecodeCanonical<FileDescriptor>(bytes, "file descriptor", [](ByteView b) {
-    CanonicalReader r(b, kTypeDescriptor, "file descriptor", kFormatVersion2);
+    CanonicalReader r(b, kTypeDescriptor, "file descriptor");
     FileDescriptor d;
     d.name = r.Str(kMaxFileNameBytes, "name");
     d.media_type = r.Str(kMaxMediaTypeBytes, "media type");
@@ -153,13 +143,13 @@ Result<FileDescriptor> DecodeDescriptor(ByteView bytes) {
 
 Result<SignedEntry> DecodeSignedEntry(ByteView bytes) {
   auto result = DecodeCanonical<SignedEntry>(bytes, "entry", [](ByteView b) {
-    CanonicalReader r(b, kTypeEntry, "entry", kFormatVersion2);
+    CanonicalReader r(b, kTypeEntry, "entry");
     SignedEntry e;
     e.case_id = r.Str(kMaxCaseIdBytes, "case id");
     r.Fixed(e.author, "author");
     e.created_at_ms = r.I64("created at");
     e.kind = r.Str(kMaxKindBytes, "kind");
-    e.files = r.HashList(kMaxManifestsPerEntry, "file commitments");
+    e.files = r.HashList(kMaxFilesPerEntry, "file commitments");
     uint64_t pairs = r.U64("metadata count");
     if (pairs > kMaxMetadataPairs) r.Fail("more than 64 metadata pairs");
     for (uint64_t i = 0; i < pairs; ++i) {
@@ -187,7 +177,7 @@ Result<SignedEntry> DecodeSignedEntry(ByteView bytes) {
 
 Result<SealedEntry> DecodeSealedEntry(ByteView bytes) {
   auto result = DecodeCanonical<SealedEntry>(bytes, "sealed entry", [](ByteView b) {
-    CanonicalReader r(b, kTypeSealedEntry, "sealed entry", kFormatVersion2);
+    CanonicalReader r(b, kTypeSealedEntry, "sealed entry");
     SealedEntry e;
     r.Fixed(e.nonce, "nonce");
     r.Fixed(e.index_box, "index box");
@@ -198,7 +188,7 @@ Result<SealedEntry> DecodeSealedEntry(ByteView bytes) {
     e.entry_box.resize(box);
     r.Raw(e.entry_box, "entry box");
     uint64_t files = r.U64("file count");
-    if (files > kMaxManifestsPerEntry) r.Fail("more than 1000 files");
+    if (files > kMaxFilesPerEntry) r.Fail("more than 1000 files");
     r.Need(files * (kDescriptorBoxBytes + 8 + 8), "files");
     e.files.resize(files);
     for (SealedFile& f : e.files) {
@@ -214,29 +204,15 @@ Result<SealedEntry> DecodeSealedEntry(ByteView bytes) {
   return result;
 }
 
-Result<RecordV2> DecodeRecordV2(ByteView bytes) {
-  return DecodeCanonical<RecordV2>(bytes, "record", [](ByteView b) {
-    CanonicalReader r(b, kTypeRecord, "record", kFormatVersion2);
-    RecordV2 rec;
-    r.Fixed(rec.origin, "origin");
-    rec.index = r.U64("index");
-    r.Fixed(rec.prev_record, "previous record");
-    r.Fixed(rec.object_id, "object id");
-    rec.received_at_ms = r.I64("received at");
-    r.Finish();
-    return rec;
-  });
-}
-
 // ---- Author signatures ----
 
 Bytes SignedEntryMessage(const SignedEntry& e) {
-  CanonicalWriter w(kTypeEntry, kFormatVersion2);
+  CanonicalWriter w(kTypeEntry);
   WriteSignedEntryUnsigned(w, e);
   Hash digest = Sha256(w.Take());
-  Bytes message(kEntrySignaturePrefixV2.size() + digest.size());
-  std::copy(kEntrySignaturePrefixV2.begin(), kEntrySignaturePrefixV2.end(), message.begin());
-  std::copy(digest.begin(), digest.end(), message.begin() + kEntrySignaturePrefixV2.size());
+  Bytes message(kEntrySignaturePrefix.size() + digest.size());
+  std::copy(kEntrySignaturePrefix.begin(), kEntrySignaturePrefix.end(), message.begin());
+  std::copy(digest.begin(), digest.end(), message.begin() + kEntrySignaturePrefix.size());
   return message;
 }
 

@@ -105,14 +105,14 @@ TEST(SealedObjectsTest, ObjectsRoundTripCanonically) {
   EXPECT_EQ(DecodeSignedEntry(f.signed_bytes)->case_id, kCanaryCase);
   FileDescriptor d = f.openings[1].descriptor;
   EXPECT_EQ(DecodeDescriptor(Encode(d)).value(), d);
-  RecordV2 r;
+  Record r;
   r.origin.fill(1);
   r.index = 7;
   r.object_id = Sha256(f.sealed_bytes);
   r.received_at_ms = -5;
   Bytes rb = Encode(r);
   EXPECT_EQ(rb.size(), 115u);
-  EXPECT_EQ(DecodeRecordV2(rb).value(), r);
+  EXPECT_EQ(DecodeRecord(rb).value(), r);
 }
 
 TEST(SealedObjectsTest, DecodersRefuseEveryTruncationTrailingByteAndFormat1Header) {
@@ -125,8 +125,7 @@ TEST(SealedObjectsTest, DecodersRefuseEveryTruncationTrailingByteAndFormat1Heade
   EXPECT_FALSE(DecodeSealedEntry(longer).ok());
   Bytes v1 = f.signed_bytes;
   v1[2] = 1;
-  EXPECT_FALSE(DecodeSignedEntry(v1).ok());
-  EXPECT_FALSE(DecodeEntry(f.signed_bytes).ok());  // a format 1 decoder refuses format 2
+  EXPECT_FALSE(DecodeSignedEntry(v1).ok());  // format 1 is no longer read
 }
 
 TEST(SealedObjectsTest, PartnerChecksCatchWrongSizesCountsAndRepeats) {

@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
   for (const Bytes& c : contents) out["contents"].push_back(ToHex(c));
   out["names"] = names;
 
-  RecordV2 record;
+  Record record;
   record.origin = Sha256(AsBytes("origin node key"));
   record.index = 41;
   RandomBytes(record.prev_record.data(), record.prev_record.size());

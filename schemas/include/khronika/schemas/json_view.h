@@ -8,11 +8,12 @@
 #include <nlohmann/json.hpp>
 
 #include "khronika/schemas/objects.h"
+#include "khronika/schemas/sealed_objects.h"
 
 namespace khronika {
 
-nlohmann::json ToJson(const FileManifest& m);
-nlohmann::json ToJson(const Entry& e);
+nlohmann::json ToJson(const FileDescriptor& d);
+nlohmann::json ToJson(const SignedEntry& e);
 nlohmann::json ToJson(const Record& r);
 
 // A JSON view as Khronika writes it into a file (court bundles, the git mirror), byte for byte what
@@ -20,7 +21,7 @@ nlohmann::json ToJson(const Record& r);
 inline std::string JsonFileText(const nlohmann::json& j) { return j.dump(2) + "\n"; }
 
 // Strict parsers: unknown fields, wrong types and invalid values are errors.
-Result<FileManifest> ManifestFromJson(const nlohmann::json& j);
-Result<Entry> EntryFromJson(const nlohmann::json& j);
+Result<FileDescriptor> DescriptorFromJson(const nlohmann::json& j);
+Result<SignedEntry> SignedEntryFromJson(const nlohmann::json& j);
 
 }  // namespace khronika

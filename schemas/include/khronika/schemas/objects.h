@@ -1,4 +1,6 @@
-// The evidence object model and its one canonical byte encoding (docs/format.md, byte by byte).
+// The evidence object model's common ground (docs/format-2.md, byte by byte): format constants,
+// the log record, the field rules, ids. The signed and sealed objects are in sealed_objects.h,
+// the recovery objects in recovery_objects.h.
 //
 // Every object's id is the SHA-256 of its canonical bytes. Decoding accepts exactly the bytes
 // that encoding produces: truncated, extended, oversized, unknown-version and non-canonical
@@ -19,61 +21,37 @@ namespace khronika {
 
 // ---- Format constants (change only with a new format version) ----
 inline constexpr uint8_t kCerealLittleEndianMarker = 0x01;
-inline constexpr uint8_t kFormatVersion = 1;
-inline constexpr uint8_t kTypeManifest = 'M';
-inline constexpr uint8_t kTypeEntry = 'E';
+// Format 2 (docs/format-2.md): evidence sealed at its origin. Format 1 is no longer read.
+inline constexpr uint8_t kFormatVersion = 2;
 inline constexpr uint8_t kTypeRecord = 'R';
 
-inline constexpr size_t kChunkSize = 1 << 20;  // 1 MiB: every chunk but a file's last is full
+// Plaintext upload chunks: what a submitter sends its origin (1 MiB, every chunk but a file's
+// last full). They exist only on the way in: the origin seals the file and deletes them.
+inline constexpr size_t kChunkSize = 1 << 20;
 inline constexpr uint64_t kMaxFileSize = uint64_t{1} << 40;  // 1 TiB
 inline constexpr size_t kMaxFileNameBytes = 255;
 inline constexpr size_t kMaxMediaTypeBytes = 127;
 inline constexpr size_t kMaxCaseIdBytes = 128;
 inline constexpr size_t kMaxKindBytes = 32;
-inline constexpr size_t kMaxManifestsPerEntry = 1000;
+inline constexpr size_t kMaxFilesPerEntry = 1000;
 inline constexpr size_t kMaxMetadataPairs = 64;
 inline constexpr size_t kMaxMetadataKeyBytes = 64;
 inline constexpr size_t kMaxMetadataValueBytes = 4096;
 inline constexpr size_t kMaxMetadataTotalBytes = 32 * 1024;
-inline constexpr size_t kMaxObjectBytes = 64 * 1024 * 1024;  // a 1 TiB file's manifest fits
+inline constexpr size_t kMaxObjectBytes = 64 * 1024 * 1024;  // a sealed entry of a 1 TiB file fits
 
-// The message an author signs: this prefix, then the SHA-256 of the entry's unsigned bytes.
-inline constexpr std::string_view kEntrySignaturePrefix{"khronika entry signature v1\0", 28};
-
-struct FileManifest {
-  std::string name;        // a plain file name: see ValidateFileName
-  std::string media_type;  // "type/subtype", lowercase
-  uint64_t size = 0;
-  Hash content_sha256{};
-  std::vector<Hash> chunks;  // ceil(size / kChunkSize) chunk ids, in order
-
-  bool operator==(const FileManifest&) const = default;
-};
-
-struct Entry {
-  std::string case_id;
-  PublicKey author{};
-  int64_t created_at_ms = 0;  // author-claimed, milliseconds since the Unix epoch
-  std::string kind;           // "evidence", "note", "correction", ...
-  std::vector<Hash> manifests;
-  std::map<std::string, std::string> metadata;
-  std::optional<Hash> corrects;  // id of an entry this one corrects
-  Signature signature{};
-
-  bool operator==(const Entry&) const = default;
-};
-
-// A leaf of an origin node's log.
+// A leaf of an origin node's log: 115 bytes. The case chain is not here (it is in the sealed
+// entry's link box), so a partner cannot tell which records share a case.
 struct Record {
-  Hash origin{};            // node id of the log's origin (SHA-256 of its public key)
-  uint64_t index = 0;       // position in the origin's log, from 0
-  Hash prev_record{};       // RecordHash of record index-1; all zero for index 0
-  Hash entry_id{};
-  Hash prev_case_record{};  // RecordHash of the previous record of the same case; zero if first
+  Hash origin{};          // node id of the log's origin (SHA-256 of its public key)
+  uint64_t index = 0;     // position in the origin's log, from 0
+  Hash prev_record{};     // RecordHash of record index-1; all zero for index 0
+  Hash object_id{};       // the logged object: a SealedEntry, a RecoverySet or a ShareRelease
   int64_t received_at_ms = 0;
 
   bool operator==(const Record&) const = default;
 };
+inline constexpr size_t kRecordBytes = 3 + 32 + 8 + 32 + 32 + 8;
 
 // ---- Validation of the fields that come from people ----
 Status ValidateFileName(std::string_view name);
@@ -81,15 +59,9 @@ Status ValidateMediaType(std::string_view media_type);
 Status ValidateCaseId(std::string_view case_id);
 Status ValidateKind(std::string_view kind);
 Status ValidateMetadata(const std::map<std::string, std::string>& metadata);
-Status ValidateManifest(const FileManifest& m);
-Status ValidateEntryFields(const Entry& e);
 
 // ---- Canonical encoding ----
-Bytes Encode(const FileManifest& m);
-Bytes Encode(const Entry& e);
 Bytes Encode(const Record& r);
-Result<FileManifest> DecodeManifest(ByteView bytes);
-Result<Entry> DecodeEntry(ByteView bytes);
 Result<Record> DecodeRecord(ByteView bytes);
 // The type byte of a canonical object, or an error if the header is not one of ours.
 Result<uint8_t> PeekObjectType(ByteView bytes);
@@ -103,11 +75,6 @@ Hash LeafHash(ByteView record_bytes);
 // A node id: SHA-256 of the node's Ed25519 public key.
 Hash NodeIdFromPublicKey(const PublicKey& key);
 
-// ---- Entry signatures ----
-Bytes EntrySigningMessage(const Entry& e);  // kEntrySignaturePrefix || SHA-256(unsigned bytes)
-void SignEntry(Entry& e, const SigningKey& key);  // sets author and signature
-bool VerifyEntrySignature(const Entry& e);
-
 // A media type for a file name, from its extension; application/octet-stream when unknown.
 std::string GuessMediaType(std::string_view file_name);
 // The extension Khronika gives a file it writes out (court bundles, git mirror), from its media
@@ -115,7 +82,7 @@ std::string GuessMediaType(std::string_view file_name);
 // the submitted name.
 std::string_view FileExtensionFor(std::string_view media_type);
 
-// Number of chunks a file of `size` bytes is cut into.
+// Number of plaintext upload chunks a file of `size` bytes is cut into.
 inline uint64_t ChunkCount(uint64_t size) { return (size + kChunkSize - 1) / kChunkSize; }
 inline uint64_t ChunkLength(uint64_t size, uint64_t i) {
   uint64_t start = i * kChunkSize;

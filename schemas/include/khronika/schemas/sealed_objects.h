@@ -1,8 +1,6 @@
-// Format 2's objects (docs/format-2.md): what the author signs (SignedEntry, FileDescriptor),
-// what the origin seals and every partner holds (SealedEntry, sealed chunks), and the record that
-// logs it (RecordV2). Same canonical encoding rules as format 1 (objects.h), version byte 2.
-//
-// Being introduced: the log still writes format 1. When it switches, RecordV2 becomes Record.
+// Format 2's evidence objects (docs/format-2.md): what the author signs (SignedEntry,
+// FileDescriptor) and what the origin seals and every partner holds (SealedEntry, sealed chunks).
+// The record that logs a sealed entry is Record (objects.h). Canonical encoding as in objects.h.
 #pragma once
 
 #include <array>
@@ -21,7 +19,7 @@
 
 namespace khronika {
 
-inline constexpr uint8_t kFormatVersion2 = 2;
+inline constexpr uint8_t kTypeEntry = 'E';
 inline constexpr uint8_t kTypeDescriptor = 'D';
 inline constexpr uint8_t kTypeSealedEntry = 'S';
 
@@ -36,7 +34,7 @@ inline constexpr size_t kMaxEntryBoxBytes = 128 * 1024;
 // Sealed files are stored and replicated in chunks of 1 MiB of ciphertext.
 inline constexpr size_t kSealedChunkSize = 1 << 20;
 
-inline constexpr std::string_view kEntrySignaturePrefixV2{"khronika entry signature v2\0", 28};
+inline constexpr std::string_view kEntrySignaturePrefix{"khronika entry signature v2\0", 28};
 
 // A file as its author describes it: format 1's manifest without the chunk list.
 struct FileDescriptor {
@@ -82,17 +80,6 @@ struct SealedEntry {
   bool operator==(const SealedEntry&) const = default;
 };
 
-// A leaf of an origin's log, format 2: 115 bytes, no case chain in clear.
-struct RecordV2 {
-  Hash origin{};
-  uint64_t index = 0;
-  Hash prev_record{};
-  Hash object_id{};  // the logged object: a SealedEntry, a RecoverySet or a ShareRelease
-  int64_t received_at_ms = 0;
-
-  bool operator==(const RecordV2&) const = default;
-};
-
 // ---- Validation and canonical encoding ----
 Status ValidateDescriptor(const FileDescriptor& d);
 Status ValidateSignedEntryFields(const SignedEntry& e);
@@ -102,14 +89,12 @@ Status ValidateSealedEntry(const SealedEntry& e);
 Bytes Encode(const FileDescriptor& d);
 Bytes Encode(const SignedEntry& e);
 Bytes Encode(const SealedEntry& e);
-Bytes Encode(const RecordV2& r);
 Result<FileDescriptor> DecodeDescriptor(ByteView bytes);
 Result<SignedEntry> DecodeSignedEntry(ByteView bytes);
 Result<SealedEntry> DecodeSealedEntry(ByteView bytes);
-Result<RecordV2> DecodeRecordV2(ByteView bytes);
 
 // ---- Author signatures ----
-Bytes SignedEntryMessage(const SignedEntry& e);  // kEntrySignaturePrefixV2 || SHA-256(unsigned)
+Bytes SignedEntryMessage(const SignedEntry& e);  // kEntrySignaturePrefix || SHA-256(unsigned)
 void SignEntry(SignedEntry& e, const SigningKey& key);
 bool VerifyEntrySignature(const SignedEntry& e);
 
