@@ -24,7 +24,7 @@ namespace {
 constexpr const char* kTableNames[kTableCount] = {
     "meta",   "chunks",    "objects", "records", "tree",  "case_index", "entry_index",
     "checkpoints", "cosignatures", "origins", "peers", "authors", "tokens", "access_log",
-    "manifest_entries", "conflicts", "uploads", "case_content"};
+    "manifest_entries", "conflicts", "uploads", "case_content", "upload_chunks"};
 
 constexpr std::string_view kStoreFormatKey = "store_format";
 constexpr std::string_view kStoreFormat = "khronika-store-1";
@@ -438,7 +438,7 @@ Bytes ReadTxn::Blind(ByteView name) const { return store_->codec->Blind(name); }
 // ---- WriteTxn ----
 
 Status WriteTxn::Put(Table table, ByteView key, ByteView value) {
-  if (table == Table::kChunks) t_chunk_bytes += value.size();
+  if (table == Table::kChunks || table == Table::kUploadChunks) t_chunk_bytes += value.size();
   Bytes sealed = store_->codec->Seal(table, key, value);
   MDB_val k = ToVal(key), v = ToVal(sealed);
   return lmdb::ToStatus(mdb_put(static_cast<MDB_txn*>(txn_), store_->dbi(table), &k, &v, 0),

@@ -339,25 +339,25 @@ TEST_F(StoreTest, AlteredEncryptedValueIsCorruptionNamingItAndScrubScansGoOn) {
   {
     auto store = OpenStore(StoreOptions{.data_key = key});
     ASSERT_TRUE(store->Update([](WriteTxn& txn) -> Status {
-      KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, B("a"), B("first chunk")));
-      KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, B("b"), B("second chunk")));
-      return txn.Put(Table::kChunks, B("c"), B("third chunk"));
+      KH_RETURN_IF_ERROR(txn.Put(Table::kUploadChunks, B("a"), B("first chunk")));
+      KH_RETURN_IF_ERROR(txn.Put(Table::kUploadChunks, B("b"), B("second chunk")));
+      return txn.Put(Table::kUploadChunks, B("c"), B("third chunk"));
     }).ok());
   }
-  FlipStoredByte(dir_, "chunks", "b");
+  FlipStoredByte(dir_, "upload_chunks", "b");
   auto store = OpenStore(StoreOptions{.data_key = key});
   ASSERT_TRUE(store->View([&](ReadTxn& txn) -> Status {
-    auto bad = txn.Get(Table::kChunks, B("b"));
+    auto bad = txn.Get(Table::kUploadChunks, B("b"));
     EXPECT_EQ(bad.status().code(), Code::kCorruption);
-    EXPECT_NE(bad.status().message().find("chunks " + ToHex(B("b"))), std::string::npos)
+    EXPECT_NE(bad.status().message().find("upload_chunks " + ToHex(B("b"))), std::string::npos)
         << bad.status().ToString();
-    EXPECT_EQ(*txn.Get(Table::kChunks, B("a")).value(), B("first chunk"));
+    EXPECT_EQ(*txn.Get(Table::kUploadChunks, B("a")).value(), B("first chunk"));
     // A plain scan stops at the damaged value; a scrub's scan is told and goes on.
-    Status plain = txn.Scan(Table::kChunks, {}, [](ByteView, ByteView) -> Result<bool> { return true; });
+    Status plain = txn.Scan(Table::kUploadChunks, {}, [](ByteView, ByteView) -> Result<bool> { return true; });
     EXPECT_EQ(plain.code(), Code::kCorruption);
     std::vector<Bytes> good, unreadable;
     KH_RETURN_IF_ERROR(txn.Scan(
-        Table::kChunks, {},
+        Table::kUploadChunks, {},
         [&](ByteView k, ByteView) -> Result<bool> {
           good.emplace_back(k.begin(), k.end());
           return true;
@@ -367,11 +367,43 @@ TEST_F(StoreTest, AlteredEncryptedValueIsCorruptionNamingItAndScrubScansGoOn) {
     EXPECT_EQ(unreadable, std::vector<Bytes>{B("b")});
     // A keys-only scan reads no value, so the damaged one does not stop it.
     std::vector<Bytes> keys;
-    KH_RETURN_IF_ERROR(txn.ScanKeys(Table::kChunks, {}, [&](ByteView k) -> Result<bool> {
+    KH_RETURN_IF_ERROR(txn.ScanKeys(Table::kUploadChunks, {}, [&](ByteView k) -> Result<bool> {
       keys.emplace_back(k.begin(), k.end());
       return true;
     }));
     EXPECT_EQ(keys, (std::vector<Bytes>{B("a"), B("b"), B("c")}));
+    return Status::Ok();
+  }).ok());
+}
+
+TEST_F(StoreTest, SealedChunksAreStoredAsTheyAreAndUploadChunksSealedAtRest) {
+  SymmetricKey key = RandomSymmetricKey();
+  // What a sealed chunk holds is ciphertext already: the store writes it byte for byte.
+  const Bytes sealed_chunk = B("SEALED-chunk-bytes-3b9d");
+  const Bytes upload_chunk = B("CANARY-plaintext-upload-66f1");
+  {
+    auto store = OpenStore(StoreOptions{.data_key = key});
+    ASSERT_TRUE(store->Update([&](WriteTxn& txn) -> Status {
+      KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, B("sealed-id"), sealed_chunk));
+      return txn.Put(Table::kUploadChunks, txn.Blind(B("upload-id")), upload_chunk);
+    }).ok());
+  }
+  std::string disk = FileBytes(dir_ / "data.mdb");
+  EXPECT_NE(disk.find("SEALED-chunk-bytes-3b9d"), std::string::npos);
+  EXPECT_EQ(disk.find("CANARY"), std::string::npos);
+  EXPECT_EQ(disk.find("upload-id"), std::string::npos);  // its key is blinded too
+
+  // An altered sealed chunk reads back altered (no tag at rest): its id, the SHA-256 of these
+  // bytes, is what readers check. An altered upload chunk fails its tag.
+  FlipStoredByte(dir_, "chunks", "sealed-id");
+  auto store = OpenStore(StoreOptions{.data_key = key});
+  ASSERT_TRUE(store->View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto got, txn.Get(Table::kChunks, B("sealed-id")));
+    EXPECT_TRUE(got.has_value());
+    EXPECT_EQ(got->size(), sealed_chunk.size());
+    EXPECT_NE(*got, sealed_chunk);
+    KH_ASSIGN_OR_RETURN(auto upload, txn.Get(Table::kUploadChunks, txn.Blind(B("upload-id"))));
+    EXPECT_EQ(upload, std::optional<Bytes>(upload_chunk));
     return Status::Ok();
   }).ok());
 }
@@ -382,13 +414,17 @@ TEST(ValueCodecTest, ValuesAreBoundToTheirTableAndKey) {
   EXPECT_EQ(sealed.size(), 5 + kAeadOverhead);
   EXPECT_EQ(codec.Open(Table::kObjects, B("k1"), sealed).value(), B("value"));
   EXPECT_EQ(codec.Open(Table::kObjects, B("k2"), sealed).status().code(), Code::kCorruption);
-  EXPECT_EQ(codec.Open(Table::kChunks, B("k1"), sealed).status().code(), Code::kCorruption);
+  EXPECT_EQ(codec.Open(Table::kUploadChunks, B("k1"), sealed).status().code(), Code::kCorruption);
   store_internal::ValueCodec other(RandomSymmetricKey());
   EXPECT_FALSE(other.Open(Table::kObjects, B("k1"), sealed).ok());
   EXPECT_NE(other.Blind(B("case")), codec.Blind(B("case")));
   // The markers read before the key is known stay in clear; nothing else does.
   EXPECT_EQ(codec.Seal(Table::kMeta, B("store_format"), B("f")), B("f"));
   EXPECT_NE(codec.Seal(Table::kMeta, B("node_name"), B("n")), B("n"));
+  // Sealed chunks are ciphertext already and pass through; plaintext upload chunks do not.
+  EXPECT_EQ(codec.Seal(Table::kChunks, B("id"), B("sealed")), B("sealed"));
+  EXPECT_EQ(codec.Open(Table::kChunks, B("id"), B("sealed")).value(), B("sealed"));
+  EXPECT_NE(codec.Seal(Table::kUploadChunks, B("id"), B("plain")), B("plain"));
 
   store_internal::ValueCodec clear;
   EXPECT_EQ(clear.Seal(Table::kObjects, B("k1"), B("value")), B("value"));

@@ -33,15 +33,19 @@ bool ValueCodec::IsClearMetaKey(ByteView key) {
   return k == "store_format" || k == "encryption" || k == "key_check";
 }
 
+bool ValueCodec::StoredAsIs(Table table, ByteView key) {
+  return table == Table::kChunks || (table == Table::kMeta && IsClearMetaKey(key));
+}
+
 Bytes ValueCodec::Seal(Table table, ByteView key, ByteView plaintext) const {
-  if (!cipher_ || (table == Table::kMeta && IsClearMetaKey(key))) {
+  if (!cipher_ || StoredAsIs(table, key)) {
     return Bytes(plaintext.begin(), plaintext.end());
   }
   return cipher_->Seal(plaintext, AssociatedData(table, key));
 }
 
 Result<Bytes> ValueCodec::Open(Table table, ByteView key, ByteView stored) const {
-  if (!cipher_ || (table == Table::kMeta && IsClearMetaKey(key))) {
+  if (!cipher_ || StoredAsIs(table, key)) {
     return Bytes(stored.begin(), stored.end());
   }
   auto plain = cipher_->Open(stored, AssociatedData(table, key));

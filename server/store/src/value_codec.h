@@ -34,6 +34,10 @@ class ValueCodec {
 
   // Values of the meta table that must be readable before the data key is known.
   static bool IsClearMetaKey(ByteView key);
+  // Values stored as they are even in an encrypted store: the clear meta keys, and sealed
+  // chunks, which are ciphertext already (a second AES pass would cost time and hide nothing;
+  // their integrity is their id, SHA-256 of the stored bytes, checked by every reader).
+  static bool StoredAsIs(Table table, ByteView key);
 
  private:
   std::optional<AeadKey> cipher_;  // the data key

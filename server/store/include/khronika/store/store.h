@@ -20,12 +20,15 @@ namespace khronika {
 
 enum class Table : uint8_t {
   kMeta,          // store format, node name, local origin
-  kChunks,        // chunk id -> chunk bytes
-  kObjects,       // manifest or entry id -> canonical bytes
+  // Sealed chunks (docs/format-2.md section 4): SHA-256 of the ciphertext -> the ciphertext.
+  // Stored as they are, without the at-rest AES pass: they are sealed under file keys already,
+  // and their id checks every byte. Plaintext never goes here (see kUploadChunks).
+  kChunks,
+  kObjects,       // object id -> canonical bytes (sealed entries, recovery objects)
   kRecords,       // origin (32) || index (u64 BE) -> canonical record bytes
   kTree,          // origin (32) || level (u8) || index (u64 BE) -> perfect-subtree hash
   kCaseIndex,     // Blind(case id) || 0x00 || origin (32) || index (u64 BE) -> record hash
-  kEntryIndex,    // entry id -> origin (32) || index (u64 BE) of the record that logs it
+  kEntryIndex,    // sealed entry id -> origin (32) || index (u64 BE) of the record that logs it
   kCheckpoints,   // origin (32) || size (u64 BE) -> signed checkpoint note
   kCosignatures,  // reserved for the federation: origin || size || cosigner -> signature line
   kOrigins,       // origin (32) -> origin public key (32): whose checkpoints we can verify
@@ -38,8 +41,12 @@ enum class Table : uint8_t {
   // Which content a submission may name without uploading it (docs/format.md, "Store layout"):
   kUploads,       // Blind(uploader, chunk id) -> upload time: chunks a token has sent itself
   kCaseContent,   // Blind(origin, case id, chunk id) -> empty: chunks already logged in a case
+  // Plaintext upload chunks, on their way from a submitter to the sealing of its entry, which
+  // deletes them: Blind(plaintext chunk id) -> chunk bytes, encrypted at rest, so that no key
+  // anywhere is the hash of plaintext (keys::UploadChunk).
+  kUploadChunks,
 };
-inline constexpr int kTableCount = 18;
+inline constexpr int kTableCount = 19;
 const char* TableName(Table table);
 
 struct StoreOptions {
