@@ -12,7 +12,7 @@ namespace khronika {
 namespace {
 
 constexpr std::string_view kMagic = "KHRKEYR1";
-constexpr std::string_view kFormat = "khronika-keyring/1";
+constexpr std::string_view kFormat = "khronika-keyring/2";
 constexpr size_t kMaxKeyring = 64 * 1024;
 constexpr size_t kMaxHint = 4096;
 
@@ -52,18 +52,31 @@ Result<NodeSecrets> Decode(Bytes plain, const std::filesystem::path& path) {
   OPENSSL_cleanse(plain.data(), plain.size());
   auto bad = [&] { return Status::Corruption(path.string() + ": the keyring's content is malformed"); };
   if (!j.is_object() || j.value("format", "") != kFormat || !j["data_key"].is_string() ||
-      !j["node_key"].is_string() || !j["cosigner_key"].is_string()) {
+      !j["node_key"].is_string() || !j["cosigner_key"].is_string() ||
+      !j["archive_key"].is_string()) {
     return bad();
   }
   auto data_key = FromHex(j["data_key"].get<std::string>());
   auto node_key = SigningKey::FromPem(j["node_key"].get<std::string>());
   auto cosigner_key = SigningKey::FromPem(j["cosigner_key"].get<std::string>());
-  std::string& dk = j["data_key"].get_ref<std::string&>();
-  OPENSSL_cleanse(dk.data(), dk.size());
-  if (!data_key.ok() || data_key->size() != 32 || !node_key.ok() || !cosigner_key.ok()) return bad();
-  NodeSecrets s{{}, std::move(node_key).value(), std::move(cosigner_key).value()};
+  auto archive_key = FromHex(j["archive_key"].get<std::string>());
+  for (const char* field : {"data_key", "archive_key"}) {
+    std::string& hex = j[field].get_ref<std::string&>();
+    OPENSSL_cleanse(hex.data(), hex.size());
+  }
+  auto cleanse = [&] {
+    if (data_key.ok()) OPENSSL_cleanse(data_key->data(), data_key->size());
+    if (archive_key.ok()) OPENSSL_cleanse(archive_key->data(), archive_key->size());
+  };
+  if (!data_key.ok() || data_key->size() != 32 || !archive_key.ok() || archive_key->size() != 32 ||
+      !node_key.ok() || !cosigner_key.ok()) {
+    cleanse();
+    return bad();
+  }
+  NodeSecrets s{{}, std::move(node_key).value(), std::move(cosigner_key).value(), {}};
   std::copy(data_key->begin(), data_key->end(), s.data_key.begin());
-  OPENSSL_cleanse(data_key->data(), data_key->size());
+  std::copy(archive_key->begin(), archive_key->end(), s.archive_key.begin());
+  cleanse();
   return s;
 }
 
@@ -113,7 +126,8 @@ Status WriteKeyring(const std::filesystem::path& path, const NodeSecrets& secret
   std::string plain = nlohmann::json{{"format", kFormat},
                                      {"data_key", ToHex(secrets.data_key)},
                                      {"node_key", secrets.node_key.ToPem()},
-                                     {"cosigner_key", secrets.cosigner_key.ToPem()}}
+                                     {"cosigner_key", secrets.cosigner_key.ToPem()},
+                                     {"archive_key", ToHex(secrets.archive_key)}}
                           .dump();
   Bytes out;
   if (!unlock.passphrase.empty()) {

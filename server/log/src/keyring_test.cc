@@ -41,7 +41,8 @@ class KeyringTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   NodeSecrets Secrets() {
-    return NodeSecrets{RandomSymmetricKey(), SigningKey::Generate(), SigningKey::Generate()};
+    return NodeSecrets{RandomSymmetricKey(), SigningKey::Generate(), SigningKey::Generate(),
+                       RandomSymmetricKey()};
   }
   static Unlock Passphrase(std::string p) { return Unlock{.passphrase = std::move(p), .key_file = {}}; }
   static Unlock KeyFile(std::filesystem::path p) { return Unlock{.passphrase = "", .key_file = std::move(p)}; }
@@ -60,6 +61,7 @@ TEST_F(KeyringTest, PassphraseKeyringOpensOnlyWithThePassphrase) {
   std::string bytes = FileBytes(path);
   EXPECT_EQ(bytes.find("PRIVATE KEY"), std::string::npos);
   EXPECT_EQ(bytes.find(ToHex(s.data_key)), std::string::npos);
+  EXPECT_EQ(bytes.find(ToHex(s.archive_key)), std::string::npos);
   EXPECT_EQ(ReadKeyringInfo(path).value().lock, LockKind::kPassphrase);
 
   auto opened = OpenKeyring(path, Passphrase("correct horse battery"));
@@ -67,6 +69,8 @@ TEST_F(KeyringTest, PassphraseKeyringOpensOnlyWithThePassphrase) {
   EXPECT_EQ(opened->data_key, s.data_key);
   EXPECT_EQ(opened->node_key.public_key(), s.node_key.public_key());
   EXPECT_EQ(opened->cosigner_key.public_key(), s.cosigner_key.public_key());
+  EXPECT_EQ(opened->archive_key, s.archive_key);
+  EXPECT_NE(opened->archive_key, opened->data_key);
   EXPECT_EQ(OpenKeyring(path, Passphrase("correct horse battery!")).status().code(), Code::kPermissionDenied);
   EXPECT_EQ(OpenKeyring(path, Unlock{}).status().code(), Code::kInvalidArgument);
   EXPECT_EQ(WriteKeyring(path, s, Passphrase("x"), false, kFast).code(), Code::kAlreadyExists);

@@ -1,5 +1,8 @@
 #include "khronika/log/log.h"
 
+#include <openssl/crypto.h>
+
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <set>
@@ -25,25 +28,42 @@ Hash HashFromBytes(ByteView b) {
   return h;
 }
 
-// Checks that need no store: fields, signature, and that the manifests are the ones signed.
+// Checks that need no store: fields, unique names, each commitment against the signed entry,
+// the upload chunk lists, the author signature (last: it costs the most).
 Status CheckSubmission(const Submission& s) {
-  KH_RETURN_IF_ERROR(ValidateEntryFields(s.entry));
-  if (s.manifests.size() != s.entry.manifests.size()) {
-    return Status::InvalidArgument("entry names " + std::to_string(s.entry.manifests.size()) +
-                                   " files but " + std::to_string(s.manifests.size()) +
-                                   " manifests were given");
+  KH_RETURN_IF_ERROR(ValidateSignedEntryFields(s.entry));
+  if (s.files.size() != s.entry.files.size()) {
+    return Status::InvalidArgument("entry commits to " + std::to_string(s.entry.files.size()) +
+                                   " files but " + std::to_string(s.files.size()) +
+                                   " were given");
   }
   std::set<std::string_view> names;
-  for (size_t i = 0; i < s.manifests.size(); ++i) {
-    KH_RETURN_IF_ERROR(ValidateManifest(s.manifests[i]));
+  for (size_t i = 0; i < s.files.size(); ++i) {
+    const FileDescriptor& d = s.files[i].opening.descriptor;
+    KH_RETURN_IF_ERROR(ValidateDescriptor(d).Annotate("file " + std::to_string(i)));
     // A court bundle and `cat` address files by name within an entry, so names are unique.
-    if (!names.insert(s.manifests[i].name).second) {
-      return Status::InvalidArgument("two files in one entry are both named '" +
-                                     s.manifests[i].name + "'");
+    if (!names.insert(d.name).second) {
+      return Status::InvalidArgument("two files in one entry are both named '" + d.name + "'");
     }
-    if (ObjectId(Encode(s.manifests[i])) != s.entry.manifests[i]) {
-      return Status::InvalidArgument("manifest " + std::to_string(i) +
-                                     " does not match the id the entry signs");
+    if (FileCommitment(s.files[i].opening.salt, Encode(d)) != s.entry.files[i]) {
+      return Status::InvalidArgument("file " + std::to_string(i) +
+                                     " does not match the commitment the entry signs");
+    }
+    const std::vector<Hash>& chunks = s.files[i].upload_chunks;
+    if (chunks.size() != ChunkCount(d.size)) {
+      return Status::InvalidArgument("file '" + d.name + "' names " +
+                                     std::to_string(chunks.size()) + " upload chunks but a file of " +
+                                     std::to_string(d.size) + " bytes has " +
+                                     std::to_string(ChunkCount(d.size)));
+    }
+    // A repeated chunk would let a short list stand for gigabytes that the origin then hashes
+    // and seals: refused, cheaply, here.
+    std::vector<Hash> sorted(chunks);
+    std::sort(sorted.begin(), sorted.end());
+    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
+      return Status::InvalidArgument("file '" + d.name +
+                                     "' lists the same upload chunk twice: each 1 MiB chunk of a "
+                                     "file must be distinct");
     }
   }
   if (!VerifyEntrySignature(s.entry)) {
@@ -52,32 +72,16 @@ Status CheckSubmission(const Submission& s) {
   return Status::Ok();
 }
 
-}  // namespace
+// Sealed chunks are written in transactions of about this many bytes, as uploads are.
+constexpr size_t kSealedChunksPerTxn = 8;
 
-namespace {
-
-// The checks of a submission that read the store, cheapest first: that its submitter supplied
-// every chunk it names (lookups), then each file's content against its manifest (hashing every
-// byte), unless the manifest is already stored, which means its content was checked when it was
-// first logged or pulled. A chunk the submitter did not supply is reported exactly like one that
-// does not exist, so the answer says nothing about what other cases hold.
-Status CheckStoredContent(const ReadTxn& txn, const Hash& origin, const Submission& s) {
-  if (s.uploader) {
-    for (const FileManifest& m : s.manifests) {
-      for (const Hash& chunk : m.chunks) {
-        KH_ASSIGN_OR_RETURN(bool supplied, ChunkSuppliedFor(txn, origin, s.entry.case_id, *s.uploader, chunk));
-        if (!supplied) {
-          return Status::NotFound("chunk " + ToHex(chunk) + " of file '" + m.name +
-                                  "' has not been uploaded");
-        }
-      }
+Status DeleteSealedChunks(Store& store, const std::vector<SealedFile>& files) {
+  return store.Update([&](WriteTxn& txn) -> Status {
+    for (const SealedFile& f : files) {
+      for (const Hash& id : f.chunks) KH_RETURN_IF_ERROR(txn.Delete(Table::kChunks, id));
     }
-  }
-  for (size_t i = 0; i < s.manifests.size(); ++i) {
-    KH_ASSIGN_OR_RETURN(bool known, txn.Contains(Table::kObjects, s.entry.manifests[i]));
-    if (!known) KH_RETURN_IF_ERROR(CheckFileContent(txn, s.manifests[i]));
-  }
-  return Status::Ok();
+    return Status::Ok();
+  });
 }
 
 }  // namespace
@@ -190,77 +194,211 @@ Result<std::optional<RegisteredAuthor>> FindAuthor(const ReadTxn& txn, const Pub
   return std::optional<RegisteredAuthor>(std::move(a));
 }
 
-Result<Hash> PutChunk(WriteTxn& txn, ByteView chunk) {
+Result<Hash> PutUploadChunk(WriteTxn& txn, std::string_view uploader, ByteView chunk) {
   if (chunk.size() > kChunkSize) return Status::InvalidArgument("chunk larger than 1 MiB");
   Hash id = ChunkId(chunk);
-  KH_ASSIGN_OR_RETURN(bool present, txn.Contains(Table::kChunks, id));
-  if (!present) KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, id, chunk));
+  Bytes key = keys::UploadChunk(txn, uploader, id);
+  KH_ASSIGN_OR_RETURN(bool present, txn.Contains(Table::kUploadChunks, key));
+  if (!present) KH_RETURN_IF_ERROR(txn.Put(Table::kUploadChunks, key, chunk));
   return id;
 }
 
-Result<Bytes> ReadChunk(const Store& store, const Hash& id) {
-  std::optional<Bytes> chunk;
-  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(chunk, txn.Get(Table::kChunks, id));
-    return Status::Ok();
-  }));
-  if (!chunk) return Status::Corruption("chunk " + ToHex(id) + " is missing");
-  if (ChunkId(*chunk) != id) return Status::Corruption("chunk " + ToHex(id) + " is damaged");
+Result<bool> HasUploadChunk(const ReadTxn& txn, std::string_view uploader, const Hash& id) {
+  return txn.Contains(Table::kUploadChunks, keys::UploadChunk(txn, uploader, id));
+}
+
+Result<Bytes> ReadChunk(const ReadTxn& txn, const Hash& id) {
+  KH_ASSIGN_OR_RETURN(std::optional<Bytes> chunk, txn.Get(Table::kChunks, id));
+  if (!chunk) return Status::Corruption("sealed chunk " + ToHex(id) + " is missing");
+  if (ChunkId(*chunk) != id) return Status::Corruption("sealed chunk " + ToHex(id) + " is damaged");
   return std::move(*chunk);
 }
 
-Result<LoggedEntry> ReadLoggedEntry(const ReadTxn& txn, const Hash& origin, uint64_t index) {
-  LoggedEntry out;
+Result<Bytes> ReadChunk(const Store& store, const Hash& id) {
+  Bytes out;
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(out, ReadChunk(txn, id));
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Status CheckSealedChunks(const ReadTxn& txn, const SealedEntry& sealed) {
+  for (size_t f = 0; f < sealed.files.size(); ++f) {
+    const SealedFile& file = sealed.files[f];
+    for (uint64_t i = 0; i < file.chunks.size(); ++i) {
+      KH_ASSIGN_OR_RETURN(Bytes chunk, ReadChunk(txn, file.chunks[i]));
+      if (chunk.size() != SealedChunkLength(file.sealed_size, i)) {
+        return Status::Corruption("sealed chunk " + ToHex(file.chunks[i]) + " (file " +
+                                  std::to_string(f) + ", chunk " + std::to_string(i) +
+                                  ") has the wrong length for the sealed size");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Result<LoggedObject> ReadLoggedObject(const ReadTxn& txn, const Hash& origin, uint64_t index) {
+  LoggedObject out;
   KH_ASSIGN_OR_RETURN(auto record, txn.Get(Table::kRecords, keys::Record(origin, index)));
   if (!record) return Status::NotFound("record " + std::to_string(index) + " is not held here");
   out.record_bytes = std::move(*record);
   KH_ASSIGN_OR_RETURN(out.record, DecodeRecord(out.record_bytes));
-  KH_ASSIGN_OR_RETURN(auto entry, txn.Get(Table::kObjects, out.record.entry_id));
-  if (!entry) return Status::Corruption("entry " + ToHex(out.record.entry_id) + " is missing");
-  out.entry_bytes = std::move(*entry);
-  KH_ASSIGN_OR_RETURN(out.entry, DecodeEntry(out.entry_bytes));
+  KH_ASSIGN_OR_RETURN(auto object, txn.Get(Table::kObjects, out.record.object_id));
+  if (!object) return Status::Corruption("object " + ToHex(out.record.object_id) + " is missing");
+  out.object_bytes = std::move(*object);
   return out;
 }
 
-Status CheckFileContent(const ReadTxn& txn, const FileManifest& m) {
-  Sha256Stream content;
-  for (uint64_t i = 0; i < m.chunks.size(); ++i) {
-    KH_ASSIGN_OR_RETURN(std::optional<Bytes> chunk, txn.Get(Table::kChunks, m.chunks[i]));
-    if (!chunk) {
-      return Status::NotFound("chunk " + ToHex(m.chunks[i]) + " of file '" + m.name +
-                              "' has not been uploaded");
-    }
-    if (chunk->size() != ChunkLength(m.size, i)) {
-      return Status::InvalidArgument("chunk " + std::to_string(i) + " of file '" + m.name +
-                                     "' has the wrong length for the declared size");
-    }
-    if (ChunkId(*chunk) != m.chunks[i]) {
-      return Status::Corruption("stored chunk " + ToHex(m.chunks[i]) + " does not match its id");
-    }
-    content.Update(*chunk);
+OpenedEntry::~OpenedEntry() { OPENSSL_cleanse(case_key.data(), case_key.size()); }
+
+Result<OpenedEntry> OpenEntry(const ReadTxn& txn, const Hash& origin, const EntryKey& key,
+                              const Hash& entry_id) {
+  // One answer for "no such entry here" and "not yours to open".
+  const Status not_found = Status::NotFound("entry " + ToHex(entry_id) + " not found");
+  if ((key.archive_key == nullptr) == (key.case_key == nullptr)) {
+    return Status::InvalidArgument("open an entry with the archive key or a case key, exactly one");
   }
-  if (content.Finish() != m.content_sha256) {
-    return Status::InvalidArgument("content of file '" + m.name +
-                                   "' does not match the SHA-256 in its manifest");
+  KH_ASSIGN_OR_RETURN(auto location, txn.Get(Table::kEntryIndex, entry_id));
+  if (!location) return not_found;
+  KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodePosition(*location));
+  if (at.origin != origin) return not_found;
+  KH_ASSIGN_OR_RETURN(LoggedObject logged, ReadLoggedObject(txn, origin, at.index));
+  if (logged.record.object_id != entry_id) {
+    return Status::Corruption("the entry index points to record " + std::to_string(at.index) +
+                              ", which logs another object");
   }
-  return Status::Ok();
+  if (ObjectId(logged.object_bytes) != entry_id) {
+    return Status::Corruption("sealed entry " + ToHex(entry_id) + " does not match its id");
+  }
+  auto sealed = DecodeSealedEntry(logged.object_bytes);
+  if (!sealed.ok()) return Status::Corruption(sealed.status().message());
+  OpenedEntry out;
+  out.entry_id = entry_id;
+  out.record_bytes = std::move(logged.record_bytes);
+  out.record = logged.record;
+  out.sealed = std::move(*sealed);
+  if (key.archive_key) {
+    auto case_id = OpenIndexBox(*key.archive_key, out.sealed);
+    if (!case_id.ok()) {
+      return Status::Corruption("sealed entry " + ToHex(entry_id) +
+                                ": the archive key does not open its index box");
+    }
+    out.case_id = std::move(*case_id);
+    out.case_key = DeriveCaseKey(*key.archive_key, out.case_id);
+  } else {
+    out.case_id = key.case_id;
+    out.case_key = *key.case_key;
+  }
+  SymmetricKey entry_key = DeriveEntryKey(out.case_key, out.sealed.nonce);
+  // Only the box's authentication can tell a case key of another case; the entry box is the
+  // first thing it opens, and a failure there reads exactly as an absent entry.
+  auto box = BoxOpen(entry_key, kEntryBoxLabel, out.sealed.entry_box);
+  OPENSSL_cleanse(entry_key.data(), entry_key.size());
+  if (!box.ok()) {
+    if (key.case_key) return not_found;
+    return Status::Corruption("sealed entry " + ToHex(entry_id) +
+                              ": its case key does not open its entry box");
+  }
+  OPENSSL_cleanse(box->data(), box->size());
+  entry_key = DeriveEntryKey(out.case_key, out.sealed.nonce);
+  auto signed_entry = OpenEntryBox(entry_key, out.sealed);
+  OPENSSL_cleanse(entry_key.data(), entry_key.size());
+  if (!signed_entry.ok()) return signed_entry.status().Annotate("sealed entry " + ToHex(entry_id));
+  out.entry = std::move(*signed_entry);
+  if (out.entry.case_id != out.case_id) {
+    return Status::Corruption("sealed entry " + ToHex(entry_id) + " is filed under case '" +
+                              out.case_id + "' but its author signed case '" +
+                              out.entry.case_id + "'");
+  }
+  out.signed_entry_bytes = Encode(out.entry);
+  for (uint32_t i = 0; i < out.sealed.files.size(); ++i) {
+    SymmetricKey file_key = DeriveFileKey(out.case_key, out.sealed.nonce, i);
+    auto opening = OpenDescriptorBox(file_key, out.sealed, out.entry, i);
+    OPENSSL_cleanse(file_key.data(), file_key.size());
+    if (!opening.ok()) return opening.status().Annotate("sealed entry " + ToHex(entry_id));
+    out.files.push_back(std::move(*opening));
+  }
+  return out;
 }
 
-Result<bool> ChunkSuppliedFor(const ReadTxn& txn, const Hash& origin, std::string_view case_id,
-                              std::string_view uploader, const Hash& chunk) {
-  KH_ASSIGN_OR_RETURN(bool uploaded, txn.Contains(Table::kUploads, keys::Upload(txn, uploader, chunk)));
-  if (uploaded) return true;
-  return txn.Contains(Table::kCaseContent, keys::CaseContent(txn, origin, case_id, chunk));
+ChunkSource ChunksOf(const Store& store) {
+  return [&store](const Hash& id) { return ReadChunk(store, id); };
 }
 
-Status IndexCaseContent(WriteTxn& txn, const Hash& origin, std::string_view case_id,
-                        const std::vector<FileManifest>& manifests) {
-  for (const FileManifest& m : manifests) {
-    for (const Hash& chunk : m.chunks) {
-      KH_RETURN_IF_ERROR(txn.Put(Table::kCaseContent, keys::CaseContent(txn, origin, case_id, chunk), {}));
-    }
+ChunkSource ChunksIn(const ReadTxn& txn) {
+  return [&txn](const Hash& id) { return ReadChunk(txn, id); };
+}
+
+Result<SealedFileReader> SealedFileReader::Open(ChunkSource chunks, const SealedEntry& sealed,
+                                                const FileDescriptor& descriptor,
+                                                const SymmetricKey& file_key,
+                                                uint32_t file_index) {
+  if (file_index >= sealed.files.size()) {
+    return Status::NotFound("the entry has no file " + std::to_string(file_index));
   }
-  return Status::Ok();
+  const SealedFile& file = sealed.files[file_index];
+  if (SealedFileSize(descriptor.size) != file.sealed_size || file.chunks.empty()) {
+    return Status::Corruption("file " + std::to_string(file_index) +
+                              ": the sealed size does not fit the signed size");
+  }
+  KH_ASSIGN_OR_RETURN(Bytes first, chunks(file.chunks[0]));
+  if (first.size() != SealedChunkLength(file.sealed_size, 0) || first.size() < kChunkedHeaderBytes) {
+    return Status::Corruption("file " + std::to_string(file_index) + ": sealed file too short");
+  }
+  KH_ASSIGN_OR_RETURN(ChunkedOpener opener,
+                      ChunkedOpener::Open(file_key, ByteView(first).first(kChunkedHeaderBytes),
+                                          AsBytes(kFileContentContext)));
+  SealedFileReader reader(std::move(chunks), file, descriptor.size, std::move(opener));
+  reader.padded_size_ = PaddedFileSize(descriptor.size);
+  reader.cached_[0] = std::move(first);
+  return reader;
+}
+
+// The sealed bytes [from, to) of the message, from the sealed chunks that hold them.
+Result<Bytes> SealedFileReader::SealedBytes(uint64_t from, uint64_t to) {
+  Bytes out;
+  out.reserve(to - from);
+  while (from < to) {
+    uint64_t index = from / kSealedChunkSize;
+    if (index >= file_.chunks.size()) return Status::Corruption("read past the sealed file");
+    auto it = cached_.find(index);
+    if (it == cached_.end()) {
+      KH_ASSIGN_OR_RETURN(Bytes chunk, chunks_(file_.chunks[index]));
+      if (chunk.size() != SealedChunkLength(file_.sealed_size, index)) {
+        return Status::Corruption("sealed chunk " + ToHex(file_.chunks[index]) +
+                                  " has the wrong length");
+      }
+      while (cached_.size() >= 2) cached_.erase(cached_.begin());
+      it = cached_.emplace(index, std::move(chunk)).first;
+    }
+    uint64_t start = from - index * kSealedChunkSize;
+    uint64_t n = std::min<uint64_t>(to - from, it->second.size() - start);
+    out.insert(out.end(), it->second.begin() + static_cast<ptrdiff_t>(start),
+               it->second.begin() + static_cast<ptrdiff_t>(start + n));
+    from += n;
+  }
+  return out;
+}
+
+Result<Bytes> SealedFileReader::Read(uint64_t offset, size_t max_bytes) {
+  Bytes out;
+  if (offset >= size_ || max_bytes == 0) return out;
+  const uint64_t end = std::min<uint64_t>(size_, offset + max_bytes);
+  const uint64_t last_chunk = ChunkedChunkCount(padded_size_) - 1;
+  for (uint64_t k = offset / kChunkedPlainChunk; k * kChunkedPlainChunk < end; ++k) {
+    const uint64_t plain_start = k * kChunkedPlainChunk;
+    const uint64_t plain_len = std::min<uint64_t>(kChunkedPlainChunk, padded_size_ - plain_start);
+    const uint64_t sealed_from = kChunkedHeaderBytes + k * kChunkedSealedChunk;
+    KH_ASSIGN_OR_RETURN(Bytes sealed, SealedBytes(sealed_from, sealed_from + plain_len + kAeadTagBytes));
+    KH_ASSIGN_OR_RETURN(Bytes plain, opener_.OpenChunk(k, sealed, k == last_chunk));
+    const uint64_t from = std::max(offset, plain_start) - plain_start;
+    const uint64_t to = std::min(end, plain_start + plain_len) - plain_start;
+    out.insert(out.end(), plain.begin() + static_cast<ptrdiff_t>(from),
+               plain.begin() + static_cast<ptrdiff_t>(to));
+    OPENSSL_cleanse(plain.data(), plain.size());
+  }
+  return out;
 }
 
 SubtreeFn StoredSubtrees(const ReadTxn& txn, const Hash& origin) {
@@ -299,24 +437,29 @@ Result<std::vector<uint64_t>> CosignedSizes(const ReadTxn& txn, const Hash& orig
   return sizes;
 }
 
-Log::Log(Store& store, const SigningKey& node_key, Clock& clock)
+Log::Log(Store& store, const SigningKey& node_key, const SymmetricKey& archive_key, Clock& clock)
     : store_(store),
       key_(node_key),
+      archive_key_(archive_key),
       clock_(clock),
       origin_(NodeIdFromPublicKey(node_key.public_key())),
       origin_name_(OriginName(origin_)) {}
 
-namespace {
-std::vector<const Submission*> Pointers(const std::vector<Submission>& batch) {
-  std::vector<const Submission*> out;
-  for (const Submission& s : batch) out.push_back(&s);
-  return out;
-}
-}  // namespace
-
 Result<std::vector<Receipt>> Log::Append(const std::vector<Submission>& batch) {
+  if (batch.empty()) return Status::InvalidArgument("nothing to append");
+  std::vector<CheckedSubmission> checked;
+  for (const Submission& s : batch) {
+    auto c = Check(s);
+    if (!c.ok()) {
+      for (const CheckedSubmission& done : checked) (void)Discard(done);
+      return c.status();
+    }
+    checked.push_back(std::move(*c));
+  }
+  std::vector<const CheckedSubmission*> pointers;
+  for (const CheckedSubmission& c : checked) pointers.push_back(&c);
   Status batch_status;
-  std::vector<Result<Receipt>> results = AppendImpl(Pointers(batch), true, false, &batch_status);
+  std::vector<Result<Receipt>> results = AppendImpl(pointers, true, &batch_status);
   if (!batch_status.ok()) return batch_status;
   std::vector<Receipt> receipts;
   for (Result<Receipt>& r : results) receipts.push_back(std::move(r).value());
@@ -324,22 +467,145 @@ Result<std::vector<Receipt>> Log::Append(const std::vector<Submission>& batch) {
 }
 
 std::vector<Result<Receipt>> Log::AppendEach(const std::vector<Submission>& batch) {
-  Status ignored;
-  return AppendImpl(Pointers(batch), false, false, &ignored);
+  std::vector<Result<Receipt>> out(batch.size(), Result<Receipt>(Status::IOError("not appended")));
+  std::vector<CheckedSubmission> checked;
+  std::vector<size_t> where;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto c = Check(batch[i]);
+    if (!c.ok()) {
+      out[i] = c.status();
+      continue;
+    }
+    checked.push_back(std::move(*c));
+    where.push_back(i);
+  }
+  if (checked.empty()) return out;
+  std::vector<Result<Receipt>> appended = AppendChecked(checked);
+  for (size_t k = 0; k < where.size(); ++k) out[where[k]] = std::move(appended[k]);
+  return out;
 }
 
 std::vector<Result<Receipt>> Log::AppendChecked(const std::vector<CheckedSubmission>& batch) {
-  std::vector<const Submission*> pointers;
-  for (const CheckedSubmission& c : batch) pointers.push_back(&c.submission());
+  std::vector<const CheckedSubmission*> pointers;
+  for (const CheckedSubmission& c : batch) pointers.push_back(&c);
   Status ignored;
-  return AppendImpl(pointers, false, true, &ignored);
+  return AppendImpl(pointers, false, &ignored);
+}
+
+Result<std::optional<Hash>> Log::LoggedAs(const SignedEntry& entry) const {
+  std::optional<Hash> out;
+  KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto v, txn.Get(Table::kSignedEntries,
+                                        keys::SignedEntry(txn, ObjectId(Encode(entry)))));
+    if (v && v->size() == 32) out = HashFromBytes(*v);
+    return Status::Ok();
+  }));
+  return out;
 }
 
 Result<CheckedSubmission> Log::Check(Submission submission) const {
-  KH_RETURN_IF_ERROR(CheckSubmission(submission));
-  KH_RETURN_IF_ERROR(store_.View(
-      [&](ReadTxn& txn) { return CheckStoredContent(txn, origin_, submission); }));
-  return CheckedSubmission(std::move(submission));
+  const Submission& s = submission;
+  KH_RETURN_IF_ERROR(CheckSubmission(s));
+  // Cheap refusals before the expensive work: already logged, or chunks that were never sent.
+  const std::string uploader = s.uploader.value_or("");
+  KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(bool logged, txn.Contains(Table::kSignedEntries,
+                                                  keys::SignedEntry(txn, ObjectId(Encode(s.entry)))));
+    if (logged) return Status::AlreadyExists("the entry is already recorded");
+    for (const SubmittedFile& f : s.files) {
+      for (const Hash& chunk : f.upload_chunks) {
+        KH_ASSIGN_OR_RETURN(bool sent, HasUploadChunk(txn, uploader, chunk));
+        // Reported the same whether someone else sent it or no one did.
+        if (!sent) {
+          return Status::NotFound("chunk " + ToHex(chunk) + " of file '" +
+                                  f.opening.descriptor.name + "' has not been uploaded");
+        }
+      }
+    }
+    return Status::Ok();
+  }));
+
+  EntryNonce nonce;
+  RandomBytes(nonce.data(), nonce.size());
+  SymmetricKey case_key = DeriveCaseKey(archive_key_, s.entry.case_id);
+  std::vector<SealedFile> sealed_files;
+  std::vector<std::pair<Hash, Bytes>> pending;  // sealed chunks not yet written
+  std::vector<Hash> written;
+  auto flush = [&]() -> Status {
+    if (pending.empty()) return Status::Ok();
+    KH_RETURN_IF_ERROR(store_.Update([&](WriteTxn& txn) -> Status {
+      for (const auto& [id, bytes] : pending) KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, id, bytes));
+      return Status::Ok();
+    }));
+    for (const auto& p : pending) written.push_back(p.first);
+    pending.clear();
+    return Status::Ok();
+  };
+  auto seal_file = [&](uint32_t i, const SubmittedFile& f) -> Result<SealedFile> {
+    const FileDescriptor& d = f.opening.descriptor;
+    ChunkedSalt salt;
+    RandomBytes(salt.data(), salt.size());
+    SymmetricKey file_key = DeriveFileKey(case_key, nonce, i);
+    FileSealer sealer(file_key, d.size, salt, [&](ByteView chunk, const Hash& id) -> Status {
+      pending.emplace_back(id, Bytes(chunk.begin(), chunk.end()));
+      if (pending.size() >= kSealedChunksPerTxn) return flush();
+      return Status::Ok();
+    });
+    OPENSSL_cleanse(file_key.data(), file_key.size());
+    Sha256Stream content;
+    for (uint64_t k = 0; k < f.upload_chunks.size(); ++k) {
+      std::optional<Bytes> chunk;
+      KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
+        KH_ASSIGN_OR_RETURN(chunk, txn.Get(Table::kUploadChunks,
+                                           keys::UploadChunk(txn, uploader, f.upload_chunks[k])));
+        return Status::Ok();
+      }));
+      if (!chunk) {
+        return Status::NotFound("chunk " + ToHex(f.upload_chunks[k]) + " of file '" + d.name +
+                                "' has not been uploaded");
+      }
+      if (chunk->size() != ChunkLength(d.size, k)) {
+        return Status::InvalidArgument("chunk " + std::to_string(k) + " of file '" + d.name +
+                                       "' has the wrong length for the declared size");
+      }
+      if (ChunkId(*chunk) != f.upload_chunks[k]) {
+        return Status::Corruption("stored upload chunk " + ToHex(f.upload_chunks[k]) +
+                                  " does not match its id");
+      }
+      content.Update(*chunk);
+      KH_RETURN_IF_ERROR(sealer.Update(*chunk));
+      OPENSSL_cleanse(chunk->data(), chunk->size());
+    }
+    if (content.Finish() != d.content_sha256) {
+      return Status::InvalidArgument("content of file '" + d.name +
+                                     "' does not match the SHA-256 its author signed");
+    }
+    return sealer.Finish();
+  };
+  Status st = Status::Ok();
+  for (uint32_t i = 0; i < s.files.size() && st.ok(); ++i) {
+    auto sealed = seal_file(i, s.files[i]);
+    if (sealed.ok()) {
+      sealed_files.push_back(std::move(*sealed));
+    } else {
+      st = sealed.status();
+    }
+  }
+  if (st.ok()) st = flush();
+  OPENSSL_cleanse(case_key.data(), case_key.size());
+  if (!st.ok()) {
+    // Nothing of a refused submission stays: remove the sealed chunks already written.
+    (void)store_.Update([&](WriteTxn& txn) -> Status {
+      for (const Hash& id : written) KH_RETURN_IF_ERROR(txn.Delete(Table::kChunks, id));
+      return Status::Ok();
+    });
+    return st;
+  }
+  return CheckedSubmission(std::move(submission), nonce, std::move(sealed_files));
+}
+
+Status Log::Discard(const CheckedSubmission& checked) const {
+  return DeleteSealedChunks(store_, checked.sealed_files());
 }
 
 Result<Receipt> Log::ReceiptFor(const Hash& entry_id) const {
@@ -371,44 +637,33 @@ Result<Receipt> Log::ReceiptFor(const Hash& entry_id) const {
   return r;
 }
 
-std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const Submission*>& batch_ptrs,
-                                             bool all_or_nothing, bool checked,
-                                             Status* batch_status) {
-  std::vector<Status> verdicts(batch_ptrs.size());
+std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubmission*>& batch,
+                                             bool all_or_nothing, Status* batch_status) {
+  std::vector<Status> verdicts(batch.size());
+  auto discard_all = [&] {
+    for (const CheckedSubmission* c : batch) (void)Discard(*c);
+  };
   auto fail_all = [&](const Status& st) {
     *batch_status = st;
-    return std::vector<Result<Receipt>>(batch_ptrs.size(), Result<Receipt>(st));
+    discard_all();
+    return std::vector<Result<Receipt>>(batch.size(), Result<Receipt>(st));
   };
-  if (batch_ptrs.empty()) return fail_all(Status::InvalidArgument("nothing to append"));
-  // Expensive checks first, without the writer lock: chunks are never deleted, so what is
-  // verified here still holds inside the write transaction.
-  if (!checked) {
-    for (size_t i = 0; i < batch_ptrs.size(); ++i) {
-      verdicts[i] = CheckSubmission(*batch_ptrs[i]);
-      if (!verdicts[i].ok() && all_or_nothing) return fail_all(verdicts[i]);
-    }
-    Status read = store_.View([&](ReadTxn& txn) -> Status {
-      for (size_t i = 0; i < batch_ptrs.size(); ++i) {
-        if (!verdicts[i].ok()) continue;
-        verdicts[i] = CheckStoredContent(txn, origin_, *batch_ptrs[i]);
-        if (!verdicts[i].ok() && all_or_nothing) return verdicts[i];
-      }
-      return Status::Ok();
-    });
-    if (!read.ok()) return fail_all(read);
-  }
+  if (batch.empty()) return fail_all(Status::InvalidArgument("nothing to append"));
 
-  std::vector<std::optional<Receipt>> receipts(batch_ptrs.size());
+  std::vector<std::optional<Receipt>> receipts(batch.size());
   // Checks that depend on what the log already holds; they run inside the transaction, before
   // anything of the submission is written.
   // Returns a store error, or OK with *verdict set to whether the submission may be appended.
-  auto check_in_txn = [&](WriteTxn& txn, const Submission& s, const Hash& entry_id,
+  auto check_in_txn = [&](WriteTxn& txn, const Submission& s, const Bytes& signed_key,
                           Status* verdict) -> Status {
     KH_ASSIGN_OR_RETURN(auto author, FindAuthor(txn, s.entry.author));
-    KH_ASSIGN_OR_RETURN(bool logged, txn.Contains(Table::kEntryIndex, entry_id));
+    KH_ASSIGN_OR_RETURN(bool logged, txn.Contains(Table::kSignedEntries, signed_key));
     bool target = true;
     if (s.entry.corrects) {
-      KH_ASSIGN_OR_RETURN(target, txn.Contains(Table::kEntryIndex, *s.entry.corrects));
+      KH_ASSIGN_OR_RETURN(auto location, txn.Get(Table::kEntryIndex, *s.entry.corrects));
+      // A correction names an entry of this same log: cases belong to their origin.
+      target = location && location->size() == 40 &&
+               std::equal(origin_.begin(), origin_.end(), location->begin());
     }
     if (!author) {
       *verdict = Status::PermissionDenied("author " + ToHex(s.entry.author) +
@@ -417,10 +672,10 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const Submission*
       *verdict = Status::PermissionDenied("author " + ToHex(s.entry.author) +
                                           " was removed from this node");
     } else if (logged) {
-      *verdict = Status::AlreadyExists("entry " + ToHex(entry_id) + " is already recorded");
+      *verdict = Status::AlreadyExists("the entry is already recorded");
     } else if (!target) {
       *verdict = Status::NotFound("the entry to correct, " + ToHex(*s.entry.corrects) +
-                                  ", is not recorded here");
+                                  ", is not recorded in this log");
     } else {
       *verdict = Status::Ok();
     }
@@ -429,6 +684,7 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const Submission*
 
   Status st = store_.Update([&](WriteTxn& txn) -> Status {
     for (auto& r : receipts) r.reset();
+    for (Status& v : verdicts) v = Status::Ok();
     KH_ASSIGN_OR_RETURN(bool restoring, txn.Contains(Table::kMeta, AsBytes(keys::kMetaRestorePending)));
     if (restoring) {
       return Status::PermissionDenied(
@@ -445,41 +701,39 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const Submission*
       prev_record = RecordHash(*last);
     }
     SubtreeFn subtrees = StoredSubtrees(txn, origin_);
-    for (size_t i = 0; i < batch_ptrs.size(); ++i) {
-      if (!verdicts[i].ok()) continue;
-      const Submission& s = *batch_ptrs[i];
-      Bytes entry_bytes = Encode(s.entry);
-      Hash entry_id = ObjectId(entry_bytes);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const CheckedSubmission& c = *batch[i];
+      const Submission& s = c.submission();
+      Bytes signed_bytes = Encode(s.entry);
+      const Bytes signed_key = keys::SignedEntry(txn, ObjectId(signed_bytes));
       Status verdict_in_txn;
-      KH_RETURN_IF_ERROR(check_in_txn(txn, s, entry_id, &verdict_in_txn));
+      KH_RETURN_IF_ERROR(check_in_txn(txn, s, signed_key, &verdict_in_txn));
       if (!verdict_in_txn.ok()) {
         if (all_or_nothing) return verdict_in_txn;
         verdicts[i] = verdict_in_txn;
         continue;
       }
-      for (const FileManifest& m : s.manifests) {
-        Bytes mb = Encode(m);
-        Hash mid = ObjectId(mb);
-        KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, mid, mb));
-        KH_RETURN_IF_ERROR(txn.Put(Table::kManifestEntries, keys::ManifestEntry(mid, entry_id), {}));
-        // Now held in the case, so the uploader's own claim to these chunks is no longer needed.
-        if (s.uploader) {
-          for (const Hash& chunk : m.chunks) {
-            KH_RETURN_IF_ERROR(txn.Delete(Table::kUploads, keys::Upload(txn, *s.uploader, chunk)));
-          }
-        }
-      }
-      KH_RETURN_IF_ERROR(IndexCaseContent(txn, origin_, s.entry.case_id, s.manifests));
-      KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, entry_id, entry_bytes));
+      // The previous record of the case comes from this origin's own (blinded) case index and
+      // goes into the link box: the record itself no longer shows which records share a case.
+      const Bytes case_prefix = keys::CasePrefix(txn, s.entry.case_id, origin_);
+      KH_ASSIGN_OR_RETURN(auto case_tip, txn.Last(Table::kCaseIndex, case_prefix));
+      EntryToSeal in;
+      in.nonce = c.nonce();
+      in.case_id = s.entry.case_id;
+      if (case_tip) in.prev_case_record = HashFromBytes(case_tip->second);
+      in.signed_entry = std::move(signed_bytes);
+      for (const SubmittedFile& f : s.files) in.openings.push_back(f.opening);
+      in.sealed_files = c.sealed_files();
+      KH_ASSIGN_OR_RETURN(SealedEntry sealed, SealEntry(archive_key_, in));
+      const Bytes sealed_bytes = Encode(sealed);
+      const Hash entry_id = ObjectId(sealed_bytes);
+      KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, entry_id, sealed_bytes));
 
       Record rec;
       rec.origin = origin_;
       rec.index = size;
       rec.prev_record = prev_record;
-      rec.entry_id = entry_id;
-      const Bytes case_prefix = keys::CasePrefix(txn, s.entry.case_id, origin_);
-      KH_ASSIGN_OR_RETURN(auto case_tip, txn.Last(Table::kCaseIndex, case_prefix));
-      if (case_tip) rec.prev_case_record = HashFromBytes(case_tip->second);
+      rec.object_id = entry_id;
       rec.received_at_ms = clock_.NowMs();
       Bytes record_bytes = Encode(rec);
       Hash record_hash = RecordHash(record_bytes);
@@ -487,6 +741,17 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const Submission*
       KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kRecords, keys::Record(origin_, size), record_bytes));
       KH_RETURN_IF_ERROR(txn.Put(Table::kCaseIndex, keys::CaseRecord(case_prefix, size), record_hash));
       KH_RETURN_IF_ERROR(txn.Put(Table::kEntryIndex, entry_id, keys::EntryLocation(origin_, size)));
+      KH_RETURN_IF_ERROR(txn.Put(Table::kSignedEntries, signed_key, entry_id));
+      // The plaintext has been sealed: its upload chunks go, in the same transaction.
+      const std::string uploader = s.uploader.value_or("");
+      for (const SubmittedFile& f : s.files) {
+        for (const Hash& chunk : f.upload_chunks) {
+          KH_RETURN_IF_ERROR(txn.Delete(Table::kUploadChunks, keys::UploadChunk(txn, uploader, chunk)));
+          if (s.uploader) {
+            KH_RETURN_IF_ERROR(txn.Delete(Table::kUploads, keys::Upload(txn, uploader, chunk)));
+          }
+        }
+      }
       Hash leaf = LeafHash(record_bytes);
       KH_ASSIGN_OR_RETURN(std::vector<TreeNode> nodes, NodesCompletedByAppend(size, leaf, subtrees));
       for (const TreeNode& n : nodes) {
@@ -517,10 +782,12 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const Submission*
   });
   if (!st.ok()) return fail_all(st);
   std::vector<Result<Receipt>> out;
-  for (size_t i = 0; i < batch_ptrs.size(); ++i) {
+  for (size_t i = 0; i < batch.size(); ++i) {
     if (receipts[i]) {
       out.emplace_back(std::move(*receipts[i]));
     } else {
+      // Refused inside the transaction: its sealed chunks are not needed.
+      (void)Discard(*batch[i]);
       out.emplace_back(verdicts[i].ok() ? Status::IOError("not appended") : verdicts[i]);
     }
   }

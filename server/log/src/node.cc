@@ -10,13 +10,20 @@
 
 namespace khronika {
 
-Node::Node(std::unique_ptr<Store> store, SigningKey key, SigningKey cosigner, std::string name)
+Node::Node(std::unique_ptr<Store> store, SigningKey key, SigningKey cosigner,
+           const SymmetricKey& archive_key, std::string name)
     : store_(std::move(store)),
       key_(std::move(key)),
       cosigner_(std::move(cosigner)),
+      archive_key_(archive_key),
       id_(NodeIdFromPublicKey(key_.public_key())),
       name_(std::move(name)),
-      log_(std::make_unique<Log>(*store_, key_)) {}
+      log_(std::make_unique<Log>(*store_, key_, archive_key_)) {}
+
+Node::~Node() {
+  log_.reset();
+  OPENSSL_cleanse(archive_key_.data(), archive_key_.size());
+}
 
 std::string Node::verifier_key() const { return FormatVerifierKey(origin_name(), key_.public_key()); }
 
@@ -59,13 +66,17 @@ Result<std::unique_ptr<Node>> Node::Init(const std::filesystem::path& dir, std::
   bool restoring = options.node_key.has_value();
   SigningKey key = restoring ? std::move(*options.node_key) : SigningKey::Generate();
   std::optional<SigningKey> cosigner;
+  SymmetricKey archive_key = options.archive_key ? *options.archive_key : RandomSymmetricKey();
+  if (options.archive_key) OPENSSL_cleanse(options.archive_key->data(), options.archive_key->size());
   if (options.seal_with) {
     NodeSecrets secrets{RandomSymmetricKey(), std::move(key),
-                        options.cosigner_key ? std::move(*options.cosigner_key) : SigningKey::Generate()};
+                        options.cosigner_key ? std::move(*options.cosigner_key) : SigningKey::Generate(),
+                        archive_key};
     // The keyring is written first: a store that nothing could ever open must not exist.
     Status sealed = WriteKeyring(KeyringPath(dir), secrets, *options.seal_with, false, options.scrypt);
     options.store.data_key = secrets.data_key;
     OPENSSL_cleanse(secrets.data_key.data(), secrets.data_key.size());
+    OPENSSL_cleanse(secrets.archive_key.data(), secrets.archive_key.size());
     key = std::move(secrets.node_key);
     cosigner = std::move(secrets.cosigner_key);
     KH_RETURN_IF_ERROR(sealed);
@@ -75,6 +86,10 @@ Result<std::unique_ptr<Node>> Node::Init(const std::filesystem::path& dir, std::
       KH_RETURN_IF_ERROR(WriteNewFile(CosignerKeyPath(dir), options.cosigner_key->ToPem(), 0600));
     }
     KH_ASSIGN_OR_RETURN(cosigner, LoadOrCreateCosigner(dir, true));
+    std::string hex = ToHex(archive_key) + "\n";
+    Status written = WriteNewFile(ArchiveKeyPath(dir), hex, 0600);
+    OPENSSL_cleanse(hex.data(), hex.size());
+    KH_RETURN_IF_ERROR(written);
   }
   auto opened = Store::Open(StorePath(dir), options.store);
   if (options.store.data_key) OPENSSL_cleanse(options.store.data_key->data(), 32);
@@ -90,8 +105,10 @@ Result<std::unique_ptr<Node>> Node::Init(const std::filesystem::path& dir, std::
     return txn.Put(Table::kCheckpoints, keys::Checkpoint(id, 0),
                    AsBytes(SignCheckpoint(key, 0, MerkleEmptyRoot())));
   }));
-  return std::unique_ptr<Node>(
-      new Node(std::move(store), std::move(key), std::move(*cosigner), std::string(name)));
+  auto node = std::unique_ptr<Node>(new Node(std::move(store), std::move(key), std::move(*cosigner),
+                                             archive_key, std::string(name)));
+  OPENSSL_cleanse(archive_key.data(), archive_key.size());
+  return node;
 }
 
 bool Node::Exists(const std::filesystem::path& dir) {
@@ -139,6 +156,7 @@ Status Node::ChangeUnlock(const std::filesystem::path& dir, const Unlock& curren
   KH_ASSIGN_OR_RETURN(NodeSecrets secrets, OpenNodeKeyring(KeyringPath(dir), current));
   Status st = WriteKeyring(KeyringPath(dir), secrets, next, /*replace=*/true, scrypt);
   OPENSSL_cleanse(secrets.data_key.data(), secrets.data_key.size());
+  OPENSSL_cleanse(secrets.archive_key.data(), secrets.archive_key.size());
   return st;
 }
 
@@ -152,8 +170,14 @@ Result<std::unique_ptr<Node>> Node::Open(const std::filesystem::path& dir,
     OPENSSL_cleanse(secrets.data_key.data(), secrets.data_key.size());
     auto store = Store::Open(StorePath(dir), keyed);
     OPENSSL_cleanse(keyed.data_key->data(), keyed.data_key->size());
-    if (!store.ok()) return store.status();
-    return Finish(std::move(store).value(), std::move(secrets.node_key), std::move(secrets.cosigner_key));
+    if (!store.ok()) {
+      OPENSSL_cleanse(secrets.archive_key.data(), secrets.archive_key.size());
+      return store.status();
+    }
+    auto node = Finish(std::move(store).value(), std::move(secrets.node_key),
+                       std::move(secrets.cosigner_key), secrets.archive_key);
+    OPENSSL_cleanse(secrets.archive_key.data(), secrets.archive_key.size());
+    return node;
   }
   if (!std::filesystem::exists(KeyPath(dir))) {
     return Status::NotFound("no node in " + dir.string() + " (run `khronika init --data " +
@@ -163,15 +187,18 @@ Result<std::unique_ptr<Node>> Node::Open(const std::filesystem::path& dir,
   KH_ASSIGN_OR_RETURN(SigningKey key, SigningKey::FromPem(pem));
   bool had_cosigner = std::filesystem::exists(CosignerKeyPath(dir));
   KH_ASSIGN_OR_RETURN(SigningKey cosigner, LoadOrCreateCosigner(dir, !options.read_only));
+  KH_ASSIGN_OR_RETURN(SymmetricKey archive_key, ReadKeyFile(ArchiveKeyPath(dir)));
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(StorePath(dir), options));
-  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Finish(std::move(store), std::move(key), std::move(cosigner)));
+  auto finished = Finish(std::move(store), std::move(key), std::move(cosigner), archive_key);
+  OPENSSL_cleanse(archive_key.data(), archive_key.size());
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, std::move(finished));
   // Never show a witness key that was made up for a read-only look and not kept.
   node->has_cosigner_ = had_cosigner || !options.read_only;
   return node;
 }
 
 Result<std::unique_ptr<Node>> Node::Finish(std::unique_ptr<Store> store, SigningKey key,
-                                           SigningKey cosigner) {
+                                           SigningKey cosigner, const SymmetricKey& archive_key) {
   std::string name;
   Hash id = NodeIdFromPublicKey(key.public_key());
   KH_RETURN_IF_ERROR(store->View([&](ReadTxn& txn) -> Status {
@@ -185,8 +212,8 @@ Result<std::unique_ptr<Node>> Node::Finish(std::unique_ptr<Store> store, Signing
     name.assign(AsChars(*n));
     return Status::Ok();
   }));
-  return std::unique_ptr<Node>(
-      new Node(std::move(store), std::move(key), std::move(cosigner), std::move(name)));
+  return std::unique_ptr<Node>(new Node(std::move(store), std::move(key), std::move(cosigner),
+                                        archive_key, std::move(name)));
 }
 
 }  // namespace khronika

@@ -1,5 +1,7 @@
 #include "khronika/log/verify.h"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <functional>
 #include <map>
@@ -10,6 +12,8 @@
 #include "khronika/schemas/merkle.h"
 #include "khronika/schemas/note.h"
 #include "khronika/schemas/objects.h"
+#include "khronika/schemas/recovery_objects.h"
+#include "khronika/schemas/sealed_objects.h"
 
 namespace khronika {
 namespace {
@@ -18,12 +22,12 @@ constexpr size_t kMaxProblemsPerKind = 1000;
 
 class Verifier {
  public:
-  Verifier(const ReadTxn& txn, VerifyReport& report) : txn_(txn), report_(report) {}
+  Verifier(const ReadTxn& txn, const VerifyOptions& options, VerifyReport& report)
+      : txn_(txn), options_(options), report_(report) {}
 
   Status Run() {
-    // Objects first: checking a file's content re-hashes each of its chunks, so the chunk pass
-    // after it reads only the chunks no intact file covered (each byte is read and decrypted
-    // once, not twice).
+    // Objects first: checking a sealed entry re-hashes each of its sealed chunks, so the chunk
+    // pass after it reads only the chunks no intact entry covered (each byte read once).
     KH_RETURN_IF_ERROR(CheckObjects());
     KH_RETURN_IF_ERROR(CheckChunks());
     KH_RETURN_IF_ERROR(CheckRecords());
@@ -37,7 +41,7 @@ class Verifier {
  private:
   struct LogState {
     std::vector<std::vector<Hash>> levels;  // levels[0] = leaf hashes, recomputed
-    std::map<std::string, Hash> case_tips;
+    std::map<std::string, Hash> case_tips;  // own log, opened with the archive key
     Hash prev_record{};
     uint64_t next_index = 0;
   };
@@ -69,7 +73,7 @@ class Verifier {
         Problem("chunk table: malformed key " + ToHex(key));
         return true;
       }
-      if (chunks_of_intact_files_.count(HashOf(key))) return true;
+      if (chunks_checked_.count(HashOf(key))) return true;
       KH_ASSIGN_OR_RETURN(std::optional<Bytes> value, Read(Table::kChunks, key, "chunk " + ToHex(key)));
       if (value && ChunkId(*value) != HashOf(key)) {
         Problem("chunk " + ToHex(key) + ": content does not match its id");
@@ -83,52 +87,131 @@ class Verifier {
       ++report_.objects;
       std::string id = ToHex(key);
       auto type = PeekObjectType(value);
+      const char* kind = !type.ok()                       ? "object"
+                         : *type == kTypeSealedEntry      ? "sealed entry"
+                         : *type == kTypeRecoverySet      ? "recovery set"
+                         : *type == kTypeShareRelease     ? "share release"
+                                                          : "object";
       if (key.size() != 32 || ObjectId(value) != HashOf(key)) {
-        const char* kind = !type.ok()                ? "object"
-                           : *type == kTypeEntry     ? "entry"
-                           : *type == kTypeManifest  ? "manifest"
-                                                     : "object";
         Problem(std::string(kind) + " " + id + ": bytes do not match its id");
         return true;
       }
       if (!type.ok()) {
         Problem("object " + id + ": " + type.status().message());
-      } else if (*type == kTypeManifest) {
-        auto m = DecodeManifest(value);
-        if (!m.ok()) {
-          Problem("manifest " + id + ": " + m.status().message());
-        } else {
-          Status content = CheckFileContent(txn_, *m);
-          if (!content.ok()) {
-            Problem("manifest " + id + " ('" + m->name + "'): " + content.message());
-          } else {
-            chunks_of_intact_files_.insert(m->chunks.begin(), m->chunks.end());
-          }
-        }
-      } else if (*type == kTypeEntry) {
-        auto e = DecodeEntry(value);
+      } else if (*type == kTypeSealedEntry) {
+        auto e = DecodeSealedEntry(value);
         if (!e.ok()) {
-          Problem("entry " + id + ": " + e.status().message());
-        } else {
-          if (!VerifyEntrySignature(*e)) Problem("entry " + id + ": author signature is invalid");
-          std::set<std::string> names;
-          for (const Hash& m : e->manifests) {
-            KH_ASSIGN_OR_RETURN(std::optional<Bytes> mb, Read(Table::kObjects, m, "manifest " + ToHex(m)));
-            if (!mb) {
-              Problem("entry " + id + ": manifest " + ToHex(m) + " is missing");
-              continue;
-            }
-            auto manifest = DecodeManifest(*mb);
-            if (manifest.ok() && !names.insert(manifest->name).second) {
-              Problem("entry " + id + ": two files are named '" + manifest->name + "'");
+          Problem("sealed entry " + id + ": " + e.status().message());
+          return true;
+        }
+        bool intact = true;
+        std::vector<Hash> checked;
+        for (size_t f = 0; f < e->files.size(); ++f) {
+          const SealedFile& file = e->files[f];
+          for (uint64_t i = 0; i < file.chunks.size(); ++i) {
+            const Hash& cid = file.chunks[i];
+            std::string where = "sealed entry " + id + ", file " + std::to_string(f) +
+                                ", sealed chunk " + std::to_string(i) + " (" + ToHex(cid) + ")";
+            KH_ASSIGN_OR_RETURN(std::optional<Bytes> chunk, Read(Table::kChunks, cid, where));
+            if (!chunk) {
+              Problem(where + ": missing");
+              intact = false;
+            } else if (ChunkId(*chunk) != cid) {
+              Problem(where + ": content does not match its id");
+              intact = false;
+            } else if (chunk->size() != SealedChunkLength(file.sealed_size, i)) {
+              Problem(where + ": wrong length for the sealed size");
+              intact = false;
+            } else {
+              checked.push_back(cid);
             }
           }
         }
+        chunks_checked_.insert(checked.begin(), checked.end());
+        if (intact) intact_entries_.insert(HashOf(key));
+      } else if (*type == kTypeRecoverySet) {
+        auto k = DecodeRecoverySet(value);
+        if (!k.ok()) Problem("recovery set " + id + ": " + k.status().message());
+      } else if (*type == kTypeShareRelease) {
+        auto x = DecodeShareRelease(value);
+        if (!x.ok()) Problem("share release " + id + ": " + x.status().message());
       } else {
         Problem("object " + id + ": unexpected object type");
       }
       return true;
     }, {}, Unreadable("object"));
+  }
+
+  // With the archive key: everything the origin can check of one of its own entries.
+  Status OpenOwnEntry(const std::string& name, const Hash& origin, uint64_t index,
+                      const Hash& record_hash, const Hash& entry_id, LogState& log) {
+    auto opened = OpenEntry(txn_, origin, EntryKey::Archive(*options_.archive_key), entry_id);
+    if (!opened.ok()) {
+      Problem(name + ": sealed entry " + ToHex(entry_id) + " does not open: " +
+              opened.status().message());
+      return Status::Ok();
+    }
+    ++report_.entries_opened;
+    const std::string& case_id = opened->case_id;
+    SymmetricKey link_key = DeriveLinkKey(opened->case_key, opened->sealed.nonce);
+    auto link = OpenLinkBox(link_key, opened->sealed);
+    OPENSSL_cleanse(link_key.data(), link_key.size());
+    Hash& tip = log.case_tips[case_id];
+    if (!link.ok()) {
+      Problem(name + ": link box: " + link.status().message());
+    } else if (*link != tip) {
+      Problem(name + ": case chain of case '" + case_id + "' broken");
+    }
+    tip = record_hash;
+    KH_ASSIGN_OR_RETURN(auto indexed, Read(Table::kCaseIndex,
+                                           keys::CaseRecord(txn_, case_id, origin, index),
+                                           name + ": case index entry"));
+    if (!indexed || *indexed != Bytes(record_hash.begin(), record_hash.end())) {
+      Problem(name + ": case index entry missing or wrong");
+    }
+    KH_ASSIGN_OR_RETURN(auto logged_as, Read(Table::kSignedEntries,
+                                             keys::SignedEntry(txn_, ObjectId(opened->signed_entry_bytes)),
+                                             name + ": signed entry index"));
+    if (!logged_as || *logged_as != Bytes(entry_id.begin(), entry_id.end())) {
+      Problem(name + ": signed entry index missing or wrong");
+    }
+    std::set<std::string> names;
+    for (uint32_t i = 0; i < opened->files.size(); ++i) {
+      const FileDescriptor& d = opened->files[i].descriptor;
+      if (!names.insert(d.name).second) Problem(name + ": two files are named '" + d.name + "'");
+      if (!intact_entries_.count(entry_id)) continue;  // its sealed chunks were named above
+      SymmetricKey file_key = DeriveFileKey(opened->case_key, opened->sealed.nonce, i);
+      auto reader = SealedFileReader::Open(ChunksIn(txn_), opened->sealed, d, file_key, i);
+      OPENSSL_cleanse(file_key.data(), file_key.size());
+      std::string file_name = name + ", file " + std::to_string(i) + " ('" + d.name + "')";
+      if (!reader.ok()) {
+        Problem(file_name + ": " + reader.status().message());
+        continue;
+      }
+      Sha256Stream content;
+      uint64_t read = 0;
+      Status st = Status::Ok();
+      while (read < d.size) {
+        auto piece = reader->Read(read, 1 << 20);
+        if (!piece.ok()) {
+          st = piece.status();
+          break;
+        }
+        if (piece->empty()) {
+          st = Status::Corruption("the sealed file ends early");
+          break;
+        }
+        content.Update(*piece);
+        read += piece->size();
+        OPENSSL_cleanse(piece->data(), piece->size());
+      }
+      if (!st.ok()) {
+        Problem(file_name + ": " + st.message());
+      } else if (content.Finish() != d.content_sha256) {
+        Problem(file_name + ": plaintext does not match the SHA-256 its author signed");
+      }
+    }
+    return Status::Ok();
   }
 
   Status CheckRecords() {
@@ -180,42 +263,29 @@ class Verifier {
         Problem(name + ": hash chain broken (previous record hash does not match)");
       }
       log.prev_record = this_hash;
-      KH_ASSIGN_OR_RETURN(std::optional<Bytes> entry_bytes,
-                          Read(Table::kObjects, rec->entry_id, name + ": entry " + ToHex(rec->entry_id)));
-      if (!entry_bytes) {
-        Problem(name + ": entry " + ToHex(rec->entry_id) + " is missing");
+      const Hash& object_id = rec->object_id;
+      KH_ASSIGN_OR_RETURN(std::optional<Bytes> object,
+                          Read(Table::kObjects, object_id, name + ": object " + ToHex(object_id)));
+      if (!object) {
+        Problem(name + ": object " + ToHex(object_id) + " is missing");
         return true;
       }
-      auto entry = DecodeEntry(*entry_bytes);
-      if (!entry.ok()) return true;  // reported with the objects
-      Hash& tip = log.case_tips[entry->case_id];
-      if (rec->prev_case_record != tip) {
-        Problem(name + ": case chain of case '" + entry->case_id + "' broken");
+      auto type = PeekObjectType(*object);
+      if (!type.ok()) return true;  // reported with the objects
+      if (*type == kTypeRecoverySet || *type == kTypeShareRelease) return true;
+      if (*type != kTypeSealedEntry) {
+        Problem(name + ": logs an object that is not a sealed entry or recovery object");
+        return true;
       }
-      tip = this_hash;
-      KH_ASSIGN_OR_RETURN(auto indexed, Read(Table::kCaseIndex, keys::CaseRecord(txn_, entry->case_id, origin, index),
-                                             name + ": case index entry"));
-      if (!indexed || *indexed != Bytes(this_hash.begin(), this_hash.end())) {
-        Problem(name + ": case index entry missing or wrong");
+      // The entry index names the record of each sealed entry (ids are unique: each sealing
+      // draws a fresh nonce).
+      KH_ASSIGN_OR_RETURN(auto location, Read(Table::kEntryIndex, object_id, name + ": entry index"));
+      if (!location || *location != keys::EntryLocation(origin, index)) {
+        Problem(name + ": entry index does not point to this record");
       }
-      for (const Hash& mid : entry->manifests) {
-        KH_ASSIGN_OR_RETURN(bool linked, txn_.Contains(Table::kManifestEntries,
-                                                       keys::ManifestEntry(mid, rec->entry_id)));
-        if (!linked) Problem(name + ": file index misses manifest " + ToHex(mid));
+      if (options_.archive_key && origin == options_.origin) {
+        KH_RETURN_IF_ERROR(OpenOwnEntry(name, origin, index, this_hash, object_id, log));
       }
-      // The same signed entry may be logged by two origins; the index names the first.
-      KH_ASSIGN_OR_RETURN(auto location, Read(Table::kEntryIndex, rec->entry_id, name + ": entry index"));
-      bool located = false;
-      if (location && location->size() == 40) {
-        if (*location == keys::EntryLocation(origin, index)) {
-          located = true;
-        } else {
-          KH_ASSIGN_OR_RETURN(auto there, Read(Table::kRecords, *location, name + ": entry index target"));
-          auto other = there ? DecodeRecord(*there) : Result<Record>(Status::NotFound(""));
-          located = other.ok() && other->entry_id == rec->entry_id;
-        }
-      }
-      if (!located) Problem(name + ": entry index does not point to a record of this entry");
       return true;
     }, {}, unreadable);
   }
@@ -355,16 +425,18 @@ class Verifier {
   }
 
   const ReadTxn& txn_;
-  std::set<Hash> chunks_of_intact_files_;  // each hashed against its id by CheckFileContent
+  const VerifyOptions& options_;
+  std::set<Hash> chunks_checked_;  // each hashed against its id by CheckObjects
+  std::set<Hash> intact_entries_;  // sealed entries all of whose sealed chunks are held intact
   VerifyReport& report_;
   std::map<Hash, LogState> logs_;
 };
 
 }  // namespace
 
-Result<VerifyReport> VerifyStore(const Store& store) {
+Result<VerifyReport> VerifyStore(const Store& store, const VerifyOptions& options) {
   VerifyReport report;
-  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) { return Verifier(txn, report).Run(); }));
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) { return Verifier(txn, options, report).Run(); }));
   return report;
 }
 

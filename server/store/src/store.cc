@@ -24,7 +24,7 @@ namespace {
 constexpr const char* kTableNames[kTableCount] = {
     "meta",   "chunks",    "objects", "records", "tree",  "case_index", "entry_index",
     "checkpoints", "cosignatures", "origins", "peers", "authors", "tokens", "access_log",
-    "manifest_entries", "conflicts", "uploads", "case_content", "upload_chunks"};
+    "manifest_entries", "conflicts", "uploads", "case_content", "upload_chunks", "signed_entries"};
 
 constexpr std::string_view kStoreFormatKey = "store_format";
 constexpr std::string_view kStoreFormat = "khronika-store-1";

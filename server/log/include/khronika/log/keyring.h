@@ -9,8 +9,9 @@
 //           as associated data)
 //   lock 2: body = AES-256-GCM under the key file's 32 bytes, the header as associated data
 // The hint is the key file's path when the keyring was written: where to look by default. It is
-// not secret. The sealed secrets are JSON: {"format": "khronika-keyring/1", "data_key": hex,
-// "node_key": PEM, "cosigner_key": PEM}.
+// not secret. The sealed secrets are JSON: {"format": "khronika-keyring/2", "data_key": hex,
+// "node_key": PEM, "cosigner_key": PEM, "archive_key": hex}. The archive key (format 2) seals
+// everything the node logs; carrying it in `key export` and backups is a later step.
 #pragma once
 
 #include <filesystem>
@@ -39,6 +40,7 @@ struct NodeSecrets {
   SymmetricKey data_key{};
   SigningKey node_key;
   SigningKey cosigner_key;
+  SymmetricKey archive_key{};
 };
 
 // Reads the clear header only: how the keyring is locked.

@@ -1,11 +1,18 @@
 // The append-only log of one origin node: records chained by hash, an RFC 6962 Merkle tree whose
 // perfect subtrees are persisted, and a C2SP signed checkpoint after every transaction.
 //
-// Thread safety: a Log may be shared; Append serialises on LMDB's writer lock, and the checks
-// that cost CPU (signatures, content hashes) run before it is taken.
+// Format 2 (docs/format-2.md): what is logged is sealed. A submission's plaintext (the upload
+// chunks) is checked against the author-signed descriptors and sealed under keys derived from
+// the origin's archive key; the record names the SealedEntry, whose id is the entry's public
+// handle; the plaintext upload chunks are deleted when the entry is appended.
+//
+// Thread safety: a Log may be shared; Append serialises on LMDB's writer lock, and the work that
+// costs CPU (signatures, content hashes, sealing) runs before it is taken.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +21,7 @@
 #include "khronika/schemas/crypto.h"
 #include "khronika/schemas/merkle.h"
 #include "khronika/schemas/objects.h"
+#include "khronika/schemas/sealed_objects.h"
 #include "khronika/store/store.h"
 
 namespace khronika {
@@ -25,33 +33,45 @@ class Clock {
 };
 Clock& SystemClock();
 
-// One client-signed entry and the manifests it names, in the entry's order.
+// One file of a submission: what the author committed to (descriptor and salt) and the plaintext
+// upload chunks that carry its content, in order (ChunkCount(size) ids, each the SHA-256 of a
+// 1 MiB piece, the last shorter).
+struct SubmittedFile {
+  FileOpening opening;
+  std::vector<Hash> upload_chunks;
+};
+
+// One author-signed entry and, in the entry's order, its files.
 struct Submission {
-  Entry entry;
-  std::vector<FileManifest> manifests;
-  // Who sent it over the API (a token id). Such a submission may name only chunks that this
-  // uploader sent itself or that are already logged in the same case of this log, so that no
-  // one can adopt another case's content by naming its chunk ids. Unset for the operator's
-  // local appends (`add`), which hold the store anyway.
+  SignedEntry entry;
+  std::vector<SubmittedFile> files;
+  // Who sent it over the API (a token id). A submission names only upload chunks that its own
+  // uploader sent (keys::UploadChunk), so no one can adopt another's content by naming chunk
+  // ids. Unset for the operator's local appends (`add`), whose chunks are stored without one.
   std::optional<std::string> uploader;
 };
 
-// A submission whose fields, author signature, manifests and file content have been checked
-// (by Log::Check). Only Log can make one, so the commit path can trust it and skip the checks
-// that cost CPU.
+// A submission whose fields, author signature, commitments and file content have been checked
+// and whose files have been sealed (by Log::Check): its sealed chunks are already stored. Only
+// Log can make one, so the commit path can trust it.
 class CheckedSubmission {
  public:
   const Submission& submission() const { return submission_; }
+  const EntryNonce& nonce() const { return nonce_; }
+  const std::vector<SealedFile>& sealed_files() const { return sealed_files_; }
 
  private:
   friend class Log;
-  explicit CheckedSubmission(Submission s) : submission_(std::move(s)) {}
+  CheckedSubmission(Submission s, EntryNonce nonce, std::vector<SealedFile> sealed)
+      : submission_(std::move(s)), nonce_(nonce), sealed_files_(std::move(sealed)) {}
   Submission submission_;
+  EntryNonce nonce_{};
+  std::vector<SealedFile> sealed_files_;
 };
 
 // What a submitter keeps: enough to prove, offline, that its entry is in the log.
 struct Receipt {
-  Hash entry_id{};
+  Hash entry_id{};  // the SealedEntry's id: the entry's public handle
   Hash origin{};
   uint64_t index = 0;
   Bytes record;  // canonical record bytes; the leaf hash covers exactly these
@@ -97,51 +117,117 @@ Result<std::vector<RegisteredAuthor>> ListAuthors(Store& store);
 // The author registered under `key` (removed or not), if any.
 Result<std::optional<RegisteredAuthor>> FindAuthor(const ReadTxn& txn, const PublicKey& key);
 
-// Stores a chunk under its SHA-256 and returns the id (a no-op if already present).
-Result<Hash> PutChunk(WriteTxn& txn, ByteView chunk);
+// Stores a plaintext upload chunk (at most kChunkSize bytes) sent by `uploader` (empty for a
+// local `add`) and returns its id, the SHA-256 of its bytes. The key is blinded and the value
+// encrypted at rest; the chunk lives until the entry that names it is appended.
+Result<Hash> PutUploadChunk(WriteTxn& txn, std::string_view uploader, ByteView chunk);
+// Whether `uploader` has sent the upload chunk `id` and it is still waiting to be sealed.
+Result<bool> HasUploadChunk(const ReadTxn& txn, std::string_view uploader, const Hash& id);
 
-// A stored chunk, re-hashed against its id on every read (LMDB keeps no checksums of its own):
-// Corruption naming the chunk if it is missing or damaged.
+// A stored sealed chunk, re-hashed against its id on every read (LMDB keeps no checksums of its
+// own, and sealed chunks carry no tag at rest): Corruption naming the chunk if it is missing or
+// damaged.
 Result<Bytes> ReadChunk(const Store& store, const Hash& id);
+Result<Bytes> ReadChunk(const ReadTxn& txn, const Hash& id);
 
-// A record of a log and the entry it logs, as stored and decoded.
-struct LoggedEntry {
+// Checks what a partner checks of a sealed entry without any key: every sealed chunk present,
+// of the length the sealed size gives, hashing to its id (the sizes and counts themselves are
+// checked by DecodeSealedEntry). Reads every byte once.
+Status CheckSealedChunks(const ReadTxn& txn, const SealedEntry& sealed);
+
+// A record of a log and the object it logs, as stored and decoded (no key needed).
+struct LoggedObject {
   Bytes record_bytes;
   Record record;
-  Bytes entry_bytes;
-  Entry entry;
+  Bytes object_bytes;
 };
-// NotFound if `origin`'s log held here has no record `index`; Corruption if its entry is
-// missing or either does not decode.
-Result<LoggedEntry> ReadLoggedEntry(const ReadTxn& txn, const Hash& origin, uint64_t index);
+// NotFound if `origin`'s log held here has no record `index`; Corruption if its object is
+// missing or the record does not decode.
+Result<LoggedObject> ReadLoggedObject(const ReadTxn& txn, const Hash& origin, uint64_t index);
 
-// Checks that a stored file matches its manifest: every chunk present with the right length,
-// and the whole content's SHA-256. Reads the content once, chunk by chunk.
-Status CheckFileContent(const ReadTxn& txn, const FileManifest& manifest);
+// What opens a logged entry of this origin: its archive key (an admin) or the key of one case (a
+// token limited to that case, which knows the case id). Reads check the key, not only a token:
+// a case key opens its own case's entries and nothing else.
+struct EntryKey {
+  static EntryKey Archive(const SymmetricKey& archive_key) { return {&archive_key, nullptr, {}}; }
+  static EntryKey Case(std::string case_id, const SymmetricKey& case_key) {
+    return {nullptr, &case_key, std::move(case_id)};
+  }
+  const SymmetricKey* archive_key = nullptr;
+  const SymmetricKey* case_key = nullptr;
+  std::string case_id;  // with case_key
+};
 
-// Whether `uploader` may name `chunk` in a submission to `case_id` of `origin`'s log: it sent
-// the chunk itself, or the chunk is already logged in that case.
-Result<bool> ChunkSuppliedFor(const ReadTxn& txn, const Hash& origin, std::string_view case_id,
-                              std::string_view uploader, const Hash& chunk);
-// Notes the chunks of a logged entry's files as held in its case (keys::CaseContent).
-Status IndexCaseContent(WriteTxn& txn, const Hash& origin, std::string_view case_id,
-                        const std::vector<FileManifest>& manifests);
+// A logged entry of this origin, opened: the record, the sealed entry, and what the key reveals.
+struct OpenedEntry {
+  Hash entry_id{};  // the SealedEntry's id
+  Bytes record_bytes;
+  Record record;
+  SealedEntry sealed;
+  std::string case_id;
+  SymmetricKey case_key{};
+  Bytes signed_entry_bytes;
+  SignedEntry entry;  // its author signature verified
+  std::vector<FileOpening> files;  // each descriptor checked against the signed commitment
+  ~OpenedEntry();
+};
+// Opens the entry `entry_id` of `origin`'s log. NotFound, with one wording whatever the reason
+// ("entry <id> not found"), if there is no such entry in that log or `key` is a case key that
+// does not open it, so that a key of one case learns nothing of another. Corruption if the
+// archive key does not open it or a box, signature or commitment fails.
+Result<OpenedEntry> OpenEntry(const ReadTxn& txn, const Hash& origin, const EntryKey& key,
+                              const Hash& entry_id);
+
+// Where a reader finds sealed chunks, each checked against its id (ReadChunk).
+using ChunkSource = std::function<Result<Bytes>(const Hash& id)>;
+// Each chunk in a read transaction of its own: for streaming, no transaction held between reads.
+ChunkSource ChunksOf(const Store& store);
+// Chunks read in `txn`, which must outlive the source.
+ChunkSource ChunksIn(const ReadTxn& txn);
+
+// Streams the plaintext of one sealed file, by the C2SP 16 KiB chunks that cover what is asked,
+// from any offset (Range downloads). Every sealed chunk read is re-hashed against its id, and
+// every 16 KiB chunk authenticated, before a byte is returned. Holds at most two sealed chunks.
+class SealedFileReader {
+ public:
+  // `file_key` = DeriveFileKey(case key, nonce, index). PermissionDenied if the key does not
+  // match the file's key commitment.
+  static Result<SealedFileReader> Open(ChunkSource chunks, const SealedEntry& sealed,
+                                       const FileDescriptor& descriptor,
+                                       const SymmetricKey& file_key, uint32_t file_index);
+  uint64_t size() const { return size_; }
+  // Up to `max_bytes` of plaintext from `offset` (fewer at the end of the file; none at or past
+  // it). Corruption if a sealed chunk is missing or altered.
+  Result<Bytes> Read(uint64_t offset, size_t max_bytes);
+
+ private:
+  SealedFileReader(ChunkSource chunks, SealedFile file, uint64_t size, ChunkedOpener opener)
+      : chunks_(std::move(chunks)), file_(std::move(file)), size_(size), opener_(std::move(opener)) {}
+  Result<Bytes> SealedBytes(uint64_t from, uint64_t to);
+  ChunkSource chunks_;
+  SealedFile file_;
+  uint64_t size_;
+  ChunkedOpener opener_;
+  uint64_t padded_size_ = 0;
+  std::map<uint64_t, Bytes> cached_;  // sealed chunk index -> bytes, at most two
+};
 
 // Reads perfect-subtree hashes of `origin` from the store's tree table.
 SubtreeFn StoredSubtrees(const ReadTxn& txn, const Hash& origin);
 
 class Log {
  public:
-  // `node_key` signs checkpoints; it must outlive the Log.
-  Log(Store& store, const SigningKey& node_key, Clock& clock = SystemClock());
+  // `node_key` signs checkpoints and `archive_key` seals what is logged; both must outlive the
+  // Log.
+  Log(Store& store, const SigningKey& node_key, const SymmetricKey& archive_key,
+      Clock& clock = SystemClock());
 
   const Hash& origin() const { return origin_; }
   const std::string& origin_name() const { return origin_name_; }
 
-  // Validates every submission (fields, author signature, manifest ids, file content against
-  // the stored chunks) outside the write lock, then appends them all in one transaction, signs
-  // one checkpoint and commits. Receipts come back only after the commit; on any error nothing
-  // is written.
+  // Checks and seals every submission (Check) outside the write lock, then appends them all in
+  // one transaction, signs one checkpoint and commits. Receipts come back only after the commit;
+  // on any error nothing is written (sealed chunks already written are removed again).
   Result<std::vector<Receipt>> Append(const std::vector<Submission>& batch);
 
   // Group commit: like Append, but each submission stands or falls on its own. Submissions that
@@ -149,14 +235,22 @@ class Log {
   // one checkpoint. A store error (such as StoreFull) fails them all, with nothing written.
   std::vector<Result<Receipt>> AppendEach(const std::vector<Submission>& batch);
 
-  // The CPU-heavy checks of Append, on the caller's thread and without the writer lock.
+  // The CPU-heavy work of Append, on the caller's thread and without the writer lock: fields,
+  // unique names, each commitment against the signed entry, the author signature, that the
+  // entry is not logged yet, then each file's plaintext against its descriptor (length,
+  // SHA-256) while sealing it under a fresh entry nonce and file salt; the sealed chunks are
+  // written in small transactions of their own, as uploads are. On an error nothing stays.
   Result<CheckedSubmission> Check(Submission submission) const;
+  // Removes the sealed chunks of a checked submission that will not be appended.
+  Status Discard(const CheckedSubmission& checked) const;
   // AppendEach for submissions that Check already passed.
   std::vector<Result<Receipt>> AppendChecked(const std::vector<CheckedSubmission>& batch);
 
   // A receipt for an entry already in the local log, against the latest checkpoint: what a
   // client that lost its first answer gets when it submits again.
   Result<Receipt> ReceiptFor(const Hash& entry_id) const;
+  // The id of the sealed entry that logs this signed entry here, if it is logged.
+  Result<std::optional<Hash>> LoggedAs(const SignedEntry& entry) const;
 
   Result<uint64_t> Size() const;
   // The latest signed checkpoint note, or NotFound for an empty log.
@@ -165,11 +259,11 @@ class Log {
   Result<std::vector<Hash>> ConsistencyProof(uint64_t from, uint64_t to) const;
 
  private:
-  std::vector<Result<Receipt>> AppendImpl(const std::vector<const Submission*>& batch,
-                                          bool all_or_nothing, bool checked,
-                                          Status* batch_status);
+  std::vector<Result<Receipt>> AppendImpl(const std::vector<const CheckedSubmission*>& batch,
+                                          bool all_or_nothing, Status* batch_status);
   Store& store_;
   const SigningKey& key_;
+  const SymmetricKey& archive_key_;
   Clock& clock_;
   Hash origin_;
   std::string origin_name_;

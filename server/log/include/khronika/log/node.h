@@ -1,7 +1,11 @@
 // A node's data directory. Encrypted (the default of `khronika init`): DIR/node.keyring (the
-// data key, node key and witness key, sealed; keyring.h) and DIR/store/ (LMDB, every value
-// encrypted). Unencrypted: DIR/node.key and DIR/cosigner.key (Ed25519, PKCS#8 PEM, mode 0600)
-// and DIR/store/ in clear.
+// data key, node key, witness key and archive key, sealed; keyring.h) and DIR/store/ (LMDB,
+// every value encrypted). Unencrypted: DIR/node.key and DIR/cosigner.key (Ed25519, PKCS#8 PEM,
+// mode 0600), DIR/archive.key (64 hex characters, mode 0600) and DIR/store/ in clear.
+//
+// The archive key (format 2, docs/format-2.md section 2) is random, made at init, and seals
+// everything this node logs. Carrying it in `key export`, `init --keys` and `backup`, and
+// splitting it among partners, are later steps (docs/format-2.md section 7).
 #pragma once
 
 #include <filesystem>
@@ -21,6 +25,7 @@ struct NodeInitOptions {
   // Takes back an identity the node had before (after a raid or a disk failure).
   std::optional<SigningKey> node_key;
   std::optional<SigningKey> cosigner_key;
+  std::optional<SymmetricKey> archive_key;  // default: a new random one
   // Encrypts the store under a new data key and keeps the three keys only in DIR/node.keyring,
   // sealed with this passphrase or key file. Without it: plain key files, store in clear.
   std::optional<Unlock> seal_with;
@@ -58,6 +63,8 @@ class Node {
   Store& store() { return *store_; }
   Log& log() { return *log_; }
   const SigningKey& key() const { return key_; }
+  // The key that seals (and opens) everything this node logs; secret.
+  const SymmetricKey& archive_key() const { return archive_key_; }
   const Hash& id() const { return id_; }
   const std::string& name() const { return name_; }
   std::string origin_name() const { return OriginName(id_); }
@@ -79,15 +86,21 @@ class Node {
   static std::filesystem::path CosignerKeyPath(const std::filesystem::path& dir) {
     return dir / "cosigner.key";
   }
+  static std::filesystem::path ArchiveKeyPath(const std::filesystem::path& dir) {
+    return dir / "archive.key";
+  }
+  ~Node();
 
  private:
-  Node(std::unique_ptr<Store> store, SigningKey key, SigningKey cosigner, std::string name);
+  Node(std::unique_ptr<Store> store, SigningKey key, SigningKey cosigner,
+       const SymmetricKey& archive_key, std::string name);
   static Result<SigningKey> LoadOrCreateCosigner(const std::filesystem::path& dir, bool create);
   static Result<std::unique_ptr<Node>> Finish(std::unique_ptr<Store> store, SigningKey key,
-                                              SigningKey cosigner);
+                                              SigningKey cosigner, const SymmetricKey& archive_key);
   std::unique_ptr<Store> store_;
   SigningKey key_;
   SigningKey cosigner_;
+  SymmetricKey archive_key_{};  // before log_, which keeps a reference to it
   bool has_cosigner_ = true;  // false: an old node opened read-only, with no witness key yet
   Hash id_;
   std::string name_;

@@ -67,6 +67,22 @@ inline Bytes Upload(const ReadTxn& txn, std::string_view uploader, const Hash& c
   name.insert(name.end(), chunk.begin(), chunk.end());
   return txn.Blind(name);
 }
+// A plaintext upload chunk (Table::kUploadChunks) sent by `uploader` (a token id; empty for the
+// operator's local `add`). Each uploader's chunks are its own, so that sealing one submission
+// and deleting its upload chunks never takes content from another uploader's pending one.
+inline Bytes UploadChunk(const ReadTxn& txn, std::string_view uploader, const Hash& chunk) {
+  Bytes name{'u', 'p', 'c', 'h', 'u', 'n', 'k', 0};
+  name.insert(name.end(), uploader.begin(), uploader.end());
+  name.push_back(0);
+  name.insert(name.end(), chunk.begin(), chunk.end());
+  return txn.Blind(name);
+}
+// A signed entry already logged here (Table::kSignedEntries), by the SHA-256 of its bytes.
+inline Bytes SignedEntry(const ReadTxn& txn, const Hash& signed_entry_hash) {
+  Bytes name{'s', 'i', 'g', 'n', 'e', 'd', 0};
+  name.insert(name.end(), signed_entry_hash.begin(), signed_entry_hash.end());
+  return txn.Blind(name);
+}
 inline Bytes EntryLocation(const Hash& origin, uint64_t index) { return Record(origin, index); }
 
 // A place in a log: what Record, EntryLocation and Checkpoint (origin, size) encode, and what a

@@ -42,11 +42,14 @@ enum class Table : uint8_t {
   kUploads,       // Blind(uploader, chunk id) -> upload time: chunks a token has sent itself
   kCaseContent,   // Blind(origin, case id, chunk id) -> empty: chunks already logged in a case
   // Plaintext upload chunks, on their way from a submitter to the sealing of its entry, which
-  // deletes them: Blind(plaintext chunk id) -> chunk bytes, encrypted at rest, so that no key
-  // anywhere is the hash of plaintext (keys::UploadChunk).
+  // deletes them: Blind(uploader, plaintext chunk id) -> chunk bytes, encrypted at rest, so that
+  // no key anywhere is the hash of plaintext (keys::UploadChunk).
   kUploadChunks,
+  // Blind(SHA-256 of an author-signed entry) -> id of the sealed entry that logs it: a repeated
+  // submission is recognised although each sealing gives a new sealed entry id.
+  kSignedEntries,
 };
-inline constexpr int kTableCount = 19;
+inline constexpr int kTableCount = 20;
 const char* TableName(Table table);
 
 struct StoreOptions {
