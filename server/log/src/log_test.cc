@@ -759,6 +759,63 @@ TEST_P(LogTest, VerifyWithoutTheKeyChecksWhatAPartnerCanAndWithAWrongKeyNamesEve
   EXPECT_NE(missing.problems[0].find(ToHex(gone) + "): missing"), std::string::npos) << missing.problems[0];
 }
 
+// An origin that sealed content other than what its author signed (a bug, or a dishonest
+// origin) still has a well-formed log: only opening the entry and hashing the plaintext shows it.
+TEST_P(LogTest, VerifyWithTheArchiveKeyComparesEveryPlaintextByteWithTheSignedHash) {
+  const std::string real = "what was sealed", claimed = "what was signed";
+  FileOpening opening;
+  opening.descriptor = {"statement.txt", "text/plain", real.size(), Sha256(claimed)};
+  RandomBytes(opening.salt.data(), opening.salt.size());
+  SignedEntry entry;
+  entry.case_id = "c";
+  entry.kind = "evidence";
+  entry.files = {FileCommitment(opening.salt, Encode(opening.descriptor))};
+  SignEntry(entry, author_);
+  EntryToSeal in;
+  RandomBytes(in.nonce.data(), in.nonce.size());
+  in.case_id = "c";
+  in.signed_entry = Encode(entry);
+  in.openings = {opening};
+  ChunkedSalt salt{};
+  std::vector<std::pair<Hash, Bytes>> sealed_chunks;
+  FileSealer sealer(DeriveFileKey(DeriveCaseKey(node_->archive_key(), "c"), in.nonce, 0),
+                    real.size(), salt, [&](ByteView c, const Hash& id) {
+                      sealed_chunks.emplace_back(id, Bytes(c.begin(), c.end()));
+                      return Status::Ok();
+                    });
+  ASSERT_TRUE(sealer.Update(AsBytes(real)).ok());
+  in.sealed_files = {sealer.Finish().value()};
+  SealedEntry sealed = SealEntry(node_->archive_key(), in).value();
+  const Bytes sealed_bytes = Encode(sealed);
+  const Hash entry_id = ObjectId(sealed_bytes);
+  Record rec;
+  rec.origin = node_->id();
+  rec.object_id = entry_id;
+  const Bytes record_bytes = Encode(rec);
+  ASSERT_TRUE(node_->store().Update([&](WriteTxn& txn) -> Status {
+    for (const auto& [id, bytes] : sealed_chunks) KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, id, bytes));
+    KH_RETURN_IF_ERROR(txn.Put(Table::kObjects, entry_id, sealed_bytes));
+    KH_RETURN_IF_ERROR(txn.Put(Table::kRecords, keys::Record(node_->id(), 0), record_bytes));
+    KH_RETURN_IF_ERROR(txn.Put(Table::kEntryIndex, entry_id, keys::EntryLocation(node_->id(), 0)));
+    KH_RETURN_IF_ERROR(txn.Put(Table::kCaseIndex, keys::CaseRecord(txn, "c", node_->id(), 0),
+                               RecordHash(record_bytes)));
+    KH_RETURN_IF_ERROR(txn.Put(Table::kSignedEntries, keys::SignedEntry(txn, ObjectId(in.signed_entry)),
+                               entry_id));
+    const Hash leaf = LeafHash(record_bytes);
+    KH_RETURN_IF_ERROR(txn.Put(Table::kTree, keys::Tree(node_->id(), 0, 0), leaf));
+    return txn.Put(Table::kCheckpoints, keys::Checkpoint(node_->id(), 1),
+                   AsBytes(SignCheckpoint(node_->key(), 1, leaf)));
+  }).ok());
+  VerifyReport keyless = Verify(nullptr);
+  EXPECT_TRUE(keyless.clean()) << keyless.problems.front();
+  VerifyReport report = Verify(&node_->archive_key());
+  ASSERT_EQ(report.problems.size(), 1u);
+  EXPECT_NE(report.problems[0].find("'statement.txt'): plaintext does not match the SHA-256 its "
+                                    "author signed"),
+            std::string::npos)
+      << report.problems[0];
+}
+
 INSTANTIATE_TEST_SUITE_P(ClearAndEncrypted, LogTest, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "Encrypted" : "Clear"; });
 
