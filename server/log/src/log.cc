@@ -306,6 +306,7 @@ Result<OpenedEntry> OpenEntry(const ReadTxn& txn, const Hash& origin, const Entr
   OPENSSL_cleanse(entry_key.data(), entry_key.size());
   if (!signed_entry.ok()) return signed_entry.status().Annotate("sealed entry " + ToHex(entry_id));
   out.entry = std::move(*signed_entry);
+  if (out.entry.case_id != out.case_id && key.case_key) return not_found;
   if (out.entry.case_id != out.case_id) {
     return Status::Corruption("sealed entry " + ToHex(entry_id) + " is filed under case '" +
                               out.case_id + "' but its author signed case '" +

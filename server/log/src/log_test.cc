@@ -572,7 +572,10 @@ TEST_P(LogTest, ACaseKeyOpensItsOwnCaseAndNothingElse) {
   }
   EXPECT_EQ(other.status().message(), "entry " + ToHex(b_id) + " not found");
   EXPECT_EQ(claimed.status().message(), other.status().message());
-  // A record hash or a random key opens nothing either.
+  // The right key under another case's name is no better.
+  EXPECT_EQ(Open(a_id, EntryKey::Case("case-B", key_a)).status().message(),
+            "entry " + ToHex(a_id) + " not found");
+  // A random key opens nothing either.
   const SymmetricKey random_key = RandomSymmetricKey();
   EXPECT_EQ(Open(a_id, EntryKey::Case("case-A", random_key)).status().code(), Code::kNotFound);
   EXPECT_EQ(Open(a_id, EntryKey::Archive(random_key)).status().code(), Code::kCorruption);
