@@ -136,6 +136,8 @@ SigningKey KeyFromSeed(uint8_t start) {
 // ---- The fixed objects pinned by tests/golden/*.hex ----
 // Every secret and every random input is fixed (the sealing functions take nonces and salts as
 // inputs, and boxes use a zero nonce under single-use keys), so sealing is reproducible.
+// tests/integration/format2_golden.py rebuilds these vectors from the same inputs in Python;
+// change both together.
 
 SigningKey GoldenKey() { return KeyFromSeed(0); }  // seed bytes 0x00..0x1f
 SymmetricKey GoldenArchiveKey() { return PatternOf<32>(0x40); }
