@@ -542,6 +542,16 @@ TEST_P(LogTest, TheArchiveKeyIsKeptWithTheNodeKeysAndSurvivesReopening) {
     struct stat st;
     ASSERT_EQ(::stat(Node::ArchiveKeyPath(dir_ / "node").c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
+    // Without it a node in clear does not open, and says why.
+    log_.reset();
+    node_.reset();
+    std::filesystem::rename(Node::ArchiveKeyPath(dir_ / "node"), dir_ / "moved");
+    auto without = Node::Open(dir_ / "node");
+    EXPECT_EQ(without.status().code(), Code::kNotFound);
+    EXPECT_NE(without.status().message().find("archive key"), std::string::npos);
+    std::filesystem::rename(dir_ / "moved", Node::ArchiveKeyPath(dir_ / "node"));
+    Reopen();
+    EXPECT_EQ(node_->archive_key(), before);
   } else {
     EXPECT_FALSE(std::filesystem::exists(Node::ArchiveKeyPath(dir_ / "node")));
   }

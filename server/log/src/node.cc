@@ -187,7 +187,14 @@ Result<std::unique_ptr<Node>> Node::Open(const std::filesystem::path& dir,
   KH_ASSIGN_OR_RETURN(SigningKey key, SigningKey::FromPem(pem));
   bool had_cosigner = std::filesystem::exists(CosignerKeyPath(dir));
   KH_ASSIGN_OR_RETURN(SigningKey cosigner, LoadOrCreateCosigner(dir, !options.read_only));
-  KH_ASSIGN_OR_RETURN(SymmetricKey archive_key, ReadKeyFile(ArchiveKeyPath(dir)));
+  auto read_archive_key = ReadKeyFile(ArchiveKeyPath(dir));
+  if (!read_archive_key.ok()) {
+    return read_archive_key.status().Annotate(
+        "the node's archive key (made by `init` since format 2; a node made before cannot be "
+        "opened)");
+  }
+  SymmetricKey archive_key = *read_archive_key;
+  OPENSSL_cleanse(read_archive_key->data(), read_archive_key->size());
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(StorePath(dir), options));
   auto finished = Finish(std::move(store), std::move(key), std::move(cosigner), archive_key);
   OPENSSL_cleanse(archive_key.data(), archive_key.size());
