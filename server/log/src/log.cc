@@ -725,7 +725,13 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
       in.signed_entry = std::move(signed_bytes);
       for (const SubmittedFile& f : s.files) in.openings.push_back(f.opening);
       in.sealed_files = c.sealed_files();
-      KH_ASSIGN_OR_RETURN(SealedEntry sealed, SealEntry(archive_key_, in));
+      auto sealed_or = SealEntry(archive_key_, in);
+      if (!sealed_or.ok()) {  // cannot happen for a checked submission; judged on its own
+        if (all_or_nothing) return sealed_or.status();
+        verdicts[i] = sealed_or.status();
+        continue;
+      }
+      const SealedEntry& sealed = *sealed_or;
       const Bytes sealed_bytes = Encode(sealed);
       const Hash entry_id = ObjectId(sealed_bytes);
       KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, entry_id, sealed_bytes));
