@@ -13,7 +13,7 @@ packages=(
   libcereal-dev nlohmann-json3-dev
   libboost-dev libgit2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  time curl python3 python3-jsonschema python3-cryptography iproute2
+  time curl python3 python3-jsonschema python3-cryptography iproute2 jq
   dpkg-dev systemd xxd
   clang libclang-rt-14-dev
   chromium

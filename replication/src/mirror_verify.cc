@@ -56,9 +56,15 @@ class CompactRange {
 class LogVerifier {
  public:
   LogVerifier(const Repo& repo, const Hash& origin, const git_oid& tip,
-              const std::optional<git_oid>& checkpoints_tip, MirrorVerifyReport& report)
-      : repo_(repo), origin_(origin), tip_(tip), checkpoints_tip_(checkpoints_tip),
-        report_(report), branch_(ShortBranch("logs", origin)),
+              const std::optional<git_oid>& checkpoints_tip, const MirrorTrust* trust,
+              MirrorVerifyReport& report)
+      : repo_(repo),
+        origin_(origin),
+        tip_(tip),
+        checkpoints_tip_(checkpoints_tip),
+        trust_(trust),
+        report_(report),
+        branch_(ShortBranch("logs", origin)),
         cp_branch_(ShortBranch("checkpoints", origin)) {
     log_.origin = origin;
   }
@@ -80,6 +86,7 @@ class LogVerifier {
       }
     }
     CheckCheckpoints();
+    if (trust_) CheckTrust();
     report_.logs.push_back(log_);
   }
 
@@ -455,6 +462,25 @@ class LogVerifier {
     }
   }
 
+  // The rules of VerifyMirror's `trust`; a witness key not trusted was reported by ReadCosigners.
+  void CheckTrust() {
+    bool origin_trusted = false;
+    for (const auto& [name, key] : trust_->origins) {
+      if (name == OriginName(origin_) && NodeIdFromPublicKey(key) == origin_) origin_trusted = true;
+    }
+    if (!origin_trusted) {
+      report_.problems.push_back(branch_ + ": the origin's verifier key (khronika/" +
+                                 ToHex(origin_) + ") is not in the trust file");
+    }
+    bool vouched = log_.records == 0 || log_.checkpoints > 0;
+    if (!vouched) {
+      report_.problems.push_back(branch_ +
+                                 ": no signed checkpoint verifies: nothing vouches for its " +
+                                 std::to_string(log_.records) + " records");
+    }
+    log_.trusted = origin_trusted && vouched && untrusted_witnesses_ == 0;
+  }
+
   // A key file (origin.vkey, cosigners/*.vkey): one line and its newline, at most 4 KiB. The
   // line, or nullopt with the problem named.
   std::optional<std::string> ReadKeyLine(const git_oid& blob, const std::string& path) {
@@ -513,6 +539,11 @@ class LogVerifier {
         CheckpointProblem(path + " is not the witness key of member " + ToHex(*member));
         continue;
       }
+      if (trust_ && !trust_->cosigners.count({v->name, v->key})) {
+        CheckpointProblem(path + ": this witness key is not in the trust file");
+        ++untrusted_witnesses_;
+        continue;
+      }
       out.emplace_back(*member, *v);
     }
     return out;
@@ -522,6 +553,8 @@ class LogVerifier {
   const Hash origin_;
   const git_oid tip_;
   const std::optional<git_oid> checkpoints_tip_;
+  const MirrorTrust* trust_;  // null: keys are taken from the repository
+  size_t untrusted_witnesses_ = 0;
   MirrorVerifyReport& report_;
   const std::string branch_, cp_branch_;
   MirrorLogReport log_;
@@ -538,7 +571,8 @@ class LogVerifier {
 
 }  // namespace
 
-Result<MirrorVerifyReport> VerifyMirror(const std::filesystem::path& git_dir) {
+Result<MirrorVerifyReport> VerifyMirror(const std::filesystem::path& git_dir,
+                                        const MirrorTrust* trust) {
   KH_ASSIGN_OR_RETURN(Repo repo, Repo::Open(git_dir));
   KH_ASSIGN_OR_RETURN(auto logs, repo.Branches(kMirrorLogsPrefix));
   KH_ASSIGN_OR_RETURN(auto checkpoints, repo.Branches(kMirrorCheckpointsPrefix));
@@ -552,7 +586,7 @@ Result<MirrorVerifyReport> VerifyMirror(const std::filesystem::path& git_dir) {
     auto cp = checkpoints.find(name);
     std::optional<git_oid> cp_tip;
     if (cp != checkpoints.end()) cp_tip = cp->second;
-    LogVerifier(repo, *origin, tip, cp_tip, report).Run();
+    LogVerifier(repo, *origin, tip, cp_tip, trust, report).Run();
   }
   for (const auto& [name, tip] : checkpoints) {
     if (!logs.count(name)) {

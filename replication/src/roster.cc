@@ -20,6 +20,13 @@ Bytes MemberMetaKey(const Hash& origin) {
   return k;
 }
 
+Bytes PeerStatusKey(const Hash& node_id) {
+  std::string prefix = "peer_status/";
+  Bytes k(prefix.begin(), prefix.end());
+  k.insert(k.end(), node_id.begin(), node_id.end());
+  return k;
+}
+
 Result<Peer> PeerFromJson(ByteView key, ByteView value) {
   json j = json::parse(AsChars(value), nullptr, false);
   if (j.is_discarded() || key.size() != 32) return Status::Corruption("peer record is malformed");
@@ -27,6 +34,7 @@ Result<Peer> PeerFromJson(ByteView key, ByteView value) {
   std::copy(key.begin(), key.end(), p.node_id.begin());
   p.url = j.value("url", "");
   p.cert_sha256 = j.value("cert_sha256", "");
+  p.serve_only = j.value("serve_only", false);  // absent in peers added before it existed
   return p;
 }
 
@@ -141,11 +149,22 @@ Result<std::optional<PublicKey>> MemberKey(const ReadTxn& txn, const Hash& origi
 }
 
 Status AddPeer(Store& store, const Peer& peer) {
-  if (peer.url.rfind("https://", 0) != 0) return Status::InvalidArgument("peer URL must start with https://");
+  if (peer.url.empty() && !peer.serve_only) {
+    return Status::InvalidArgument("a peer this node pulls from needs a URL (https://HOST:PORT)");
+  }
+  if (!peer.url.empty() && peer.url.rfind("https://", 0) != 0) {
+    return Status::InvalidArgument("peer URL must start with https://");
+  }
   KH_ASSIGN_OR_RETURN(Hash fp, ParseHashHex(peer.cert_sha256));
   (void)fp;
   json j = {{"url", peer.url}, {"cert_sha256", peer.cert_sha256}};
-  return store.Update([&](WriteTxn& txn) { return txn.Put(Table::kPeers, peer.node_id, AsBytes(j.dump())); });
+  if (peer.serve_only) j["serve_only"] = true;
+  return store.Update([&](WriteTxn& txn) -> Status {
+    KH_RETURN_IF_ERROR(txn.Put(Table::kPeers, peer.node_id, AsBytes(j.dump())));
+    // A peer that was pulled from before keeps no stale "last success" or lag once it is not.
+    if (peer.serve_only) return txn.Delete(Table::kMeta, PeerStatusKey(peer.node_id));
+    return Status::Ok();
+  });
 }
 
 Status RemovePeer(Store& store, const Hash& node_id) {
@@ -181,15 +200,6 @@ Result<std::optional<Peer>> PeerByCertificate(const ReadTxn& txn, std::string_vi
   }));
   return found;
 }
-
-namespace {
-Bytes PeerStatusKey(const Hash& node_id) {
-  std::string prefix = "peer_status/";
-  Bytes k(prefix.begin(), prefix.end());
-  k.insert(k.end(), node_id.begin(), node_id.end());
-  return k;
-}
-}  // namespace
 
 Status RecordPeerStatus(Store& store, const Hash& node_id, const PeerStatus& s) {
   json j = {{"last_attempt_ms", s.last_attempt_ms}, {"last_success_ms", s.last_success_ms},

@@ -81,7 +81,16 @@ Status RunMemberList(const Args& args) {
 
 Status RunPeerAdd(const Args& args) {
   Peer p;
-  KH_ASSIGN_OR_RETURN(p.url, args.Require("url"));
+  p.serve_only = args.Has("serve-only");
+  if (auto url = args.Get("url")) {
+    p.url = *url;
+    if (p.url.rfind("https://", 0) != 0) {
+      return UsageError("--url must start with https://, got '" + p.url + "'");
+    }
+  } else if (!p.serve_only) {
+    return UsageError("--url https://HOST:PORT is required (or --serve-only, for a peer that only "
+                      "pulls from this node)");
+  }
   KH_ASSIGN_OR_RETURN(std::string id, args.Require("id"));
   KH_ASSIGN_OR_RETURN(p.node_id, NodeIdArg(id, "--id"));
   KH_ASSIGN_OR_RETURN(std::string fp, args.Require("cert-sha256"));
@@ -90,7 +99,13 @@ Status RunPeerAdd(const Args& args) {
   p.cert_sha256 = *normalized;
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   KH_RETURN_IF_ERROR(AddPeer(node->store(), p));
-  std::cout << "peer " << id << " at " << p.url << " added (certificate sha256:" << p.cert_sha256 << ")\n";
+  if (p.serve_only) {
+    std::cout << "peer " << id << " added, serve only (certificate sha256:" << p.cert_sha256
+              << "): it may pull every log this node holds; this node never connects to it\n";
+  } else {
+    std::cout << "peer " << id << " at " << p.url << " added (certificate sha256:" << p.cert_sha256
+              << ")\n";
+  }
   return Status::Ok();
 }
 
@@ -99,9 +114,14 @@ Status RunPeerList(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::vector<Peer> peers, ListPeers(node->store()));
   for (const Peer& p : peers) {
     if (args.Has("json")) {
-      std::cout << json{{"node_id", ToHex(p.node_id)}, {"url", p.url}, {"cert_sha256", p.cert_sha256}}.dump() << "\n";
+      json row = {{"node_id", ToHex(p.node_id)}, {"url", p.url}, {"cert_sha256", p.cert_sha256},
+                  {"serve_only", p.serve_only}};
+      std::cout << row.dump() << "\n";
     } else {
-      std::cout << ToHex(p.node_id) << "  " << p.url << "  sha256:" << p.cert_sha256 << "\n";
+      std::cout << ToHex(p.node_id) << "  " << (p.url.empty() ? "-" : p.url)
+                << "  sha256:" << p.cert_sha256
+                << (p.serve_only ? "  serve only (pulls from this node, never pulled)" : "")
+                << "\n";
     }
   }
   return Status::Ok();
@@ -168,19 +188,34 @@ Status RunSync(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   if (via_git) return RunSyncViaGit(*node, dir, *via_git);
   KH_ASSIGN_OR_RETURN(std::vector<Peer> peers, ListPeers(node->store()));
+  std::vector<Peer> pulled;  // the peers this round pulls from
+  for (Peer& peer : peers) {
+    if (only && peer.node_id != *only) continue;
+    if (only && peer.serve_only) {
+      return Status::InvalidArgument("peer " + ToHex(peer.node_id) +
+                                     " is serve only: it pulls from this node, which never pulls "
+                                     "from it (`khronika peer add` without --serve-only, with its "
+                                     "--url, to pull from it)");
+    }
+    if (peer.serve_only) {
+      std::cout << "peer " << ToHex(peer.node_id).substr(0, 16) << ": serve only, skipped (it "
+                << "pulls from this node; this node does not pull from it)\n";
+      continue;
+    }
+    pulled.push_back(std::move(peer));
+  }
+  if (only && pulled.empty()) return Status::NotFound("no peer " + ToHex(*only));
   PeerClientOptions reach;
   reach.tls_cert = (std::filesystem::path(dir) / "tls.crt").string();
   reach.tls_key = (std::filesystem::path(dir) / "tls.key").string();
-  if (!peers.empty() && !std::filesystem::exists(reach.tls_cert)) {
+  if (!pulled.empty() && !std::filesystem::exists(reach.tls_cert)) {
     return Status::NotFound(reach.tls_cert + " is missing: peers know this node by that certificate. Put "
                             "back tls.crt and tls.key (a backup restored with `khronika restore`, "
                             "or `khronika init --keys`, brings them)");
   }
   KH_ASSIGN_OR_RETURN(reach.deadlines, PeerDeadlinesOf(args, dir));
-  bool all_ok = true, any = false;
-  for (const Peer& peer : peers) {
-    if (only && peer.node_id != *only) continue;
-    any = true;
+  bool all_ok = true;
+  for (const Peer& peer : pulled) {
     std::string name = ToHex(peer.node_id).substr(0, 16);
     auto transport = HttpsPeerTransport::Connect(peer, reach);
     if (!transport.ok()) {
@@ -199,13 +234,13 @@ Status RunSync(const Args& args) {
     }
     if (!PrintPulled("peer " + name + " ", *report, "")) all_ok = false;
   }
-  if (only && !any) return Status::NotFound("no peer " + ToHex(*only));
   if (!all_ok) return Status::IOError("some logs did not sync; see above");
   KH_ASSIGN_OR_RETURN(bool restoring, RestorePending(node->store()));
   if (restoring) {
-    if (only || peers.empty()) {
+    // Serve-only peers do not count: this node cannot take its log back from them.
+    if (only || pulled.empty()) {
       std::cout << "this node is being restored: it appends again after a `khronika sync` that "
-                   "reaches every peer\n";
+                   "reaches every peer it pulls from\n";
     } else {
       KH_RETURN_IF_ERROR(FinishRestore(node->store()));
       std::cout << "restore complete: every peer was reached and this node's own log is back; "
@@ -250,8 +285,11 @@ Status RunStatus(const Args& args) {
   std::cout << "Peers:\n";
   if (peer_list.empty()) std::cout << "  none (add one with `khronika peer add`)\n";
   for (const auto& p : peer_list) {
-    std::cout << "  " << p["node_id"].get<std::string>().substr(0, 16) << "  " << p["url"].get<std::string>();
-    if (p.contains("last_attempt_ms")) {
+    std::cout << "  " << p["node_id"].get<std::string>().substr(0, 16) << "  "
+              << (p["url"].get<std::string>().empty() ? "-" : p["url"].get<std::string>());
+    if (p["serve_only"].get<bool>()) {
+      std::cout << "  serve only: it pulls from this node, which never pulls from it";
+    } else if (p.contains("last_attempt_ms")) {
       std::cout << "  last success " << Ago(p["last_success_ms"].get<int64_t>()) << ", "
                 << p["lag_records"] << " records behind";
       if (!p["last_error"].get<std::string>().empty()) {
@@ -372,9 +410,14 @@ std::vector<Command> FederationCommands() {
        {kData, kJson, kMapSize}, RunMemberList},
       {"peer add", "add a direct peer, pinned by its TLS certificate",
        "khronika peer add --data DIR --url https://HOST:PORT --id NODE_ID --cert-sha256 FP\n"
+       "khronika peer add --data DIR --serve-only [--url URL] --id NODE_ID --cert-sha256 FP\n"
        "NODE_ID and FP are what `khronika id --json` prints as node_id and cert_sha256 on the\n"
-       "peer. Both sides add each other: sync endpoints answer only configured peers.",
-       {kData, {"url"}, {"id"}, {"cert-sha256"}, kMapSize}, RunPeerAdd},
+       "peer. Both sides add each other: sync endpoints answer only configured peers. A peer\n"
+       "with the same id is replaced.\n"
+       "--serve-only: the peer may pull every log this node holds, as any peer may, but this\n"
+       "node never connects to it (no pull, no notification, no repair): for an auditor's node\n"
+       "without a public address. Its URL is optional, and not used.",
+       {kData, {"url"}, {"id"}, {"cert-sha256"}, {"serve-only", false}, kMapSize}, RunPeerAdd},
       {"peer list", "list direct peers", "khronika peer list --data DIR [--json]",
        {kData, kJson, kMapSize}, RunPeerList},
       {"peer remove", "remove a direct peer", "khronika peer remove --data DIR NODE_ID",
@@ -385,6 +428,7 @@ std::vector<Command> FederationCommands() {
        "peer whose checkpoint contradicts one held here is refused, and both checkpoints are\n"
        "kept as proof (see `khronika status`). A peer that does not answer in time\n"
        "(peer_*_timeout_ms in FILE, default DIR/khronika.conf) is given up on, named.\n"
+       "Serve-only peers (`peer add --serve-only`) are skipped, each with a line saying so.\n"
        "With --via-git, no peer is contacted: the git repository at URL (a path, file://, or\n"
        "any URL libgit2 supports) relays the logs. Its branches are fetched into DIR/git-relay,\n"
        "imported with every check of a sync, and this node's logs and checkpoints are exported\n"

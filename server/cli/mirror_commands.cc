@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "khronika/bundle/verify_bundle.h"
 #include "khronika/log/node.h"
 #include "khronika/replication/git_mirror.h"
 #include "khronika/replication/sync.h"
@@ -44,19 +45,29 @@ Status RunMirrorExport(const Args& args) {
 
 Status RunMirrorVerify(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::string git, args.Require("git"));
-  KH_ASSIGN_OR_RETURN(MirrorVerifyReport report, VerifyMirror(git));
+  std::optional<MirrorTrust> trust;
+  if (auto file = args.Get("trust")) {
+    // The same file as verify-bundle --trust and submit --witnesses.
+    auto keys = LoadTrustedKeys(*file);
+    if (!keys.ok()) return UsageError("--trust " + *file + ": " + keys.status().message());
+    trust = MirrorTrust{std::move(keys->origins), std::move(keys->cosigners)};
+  }
+  KH_ASSIGN_OR_RETURN(MirrorVerifyReport report, VerifyMirror(git, trust ? &*trust : nullptr));
   for (const std::string& p : report.problems) std::cerr << "problem: " << p << "\n";
   for (const std::string& w : report.warnings) std::cerr << "warning: " << w << "\n";
   for (const MirrorLogReport& l : report.logs) {
     std::cout << "log " << ToHex(l.origin) << ": " << l.records << " records, " << l.checkpoints
               << " signed checkpoints verified (largest at " << l.largest_verified << "), "
-              << l.cosigners << " cosigner" << (l.cosigners == 1 ? "" : "s") << "\n";
+              << l.cosigners << " cosigner" << (l.cosigners == 1 ? "" : "s");
+    if (trust) std::cout << (l.trusted ? "; keys trusted" : "; keys NOT trusted");
+    std::cout << "\n";
   }
   if (!report.ok()) {
     std::cout << report.problems.size() << " problems found\n";
     return ProblemsFound();
   }
-  std::cout << "clean: " << report.logs.size() << " logs verified from the repository alone\n";
+  std::cout << "clean: " << report.logs.size() << " logs verified from the repository alone"
+            << (trust ? ", under the keys of " + *args.Get("trust") : std::string()) << "\n";
   return Status::Ok();
 }
 
@@ -111,12 +122,16 @@ std::vector<Command> MirrorCommands() {
        "so on stderr): it is created mode 0700, and set to 0700 if it was open to others.",
        {kData, kGit, kMapSize}, RunMirrorExport},
       {"mirror verify", "re-verify a git mirror from the repository alone",
-       "khronika mirror verify --git REPO\n"
+       "khronika mirror verify --git REPO [--trust KEYS_FILE]\n"
        "Checks every record, entry, signature, manifest and file of every logs branch, the hash\n"
        "and case chains, and every signed checkpoint and cosignature against the records.\n"
        "Prints one `problem: ` line per problem (naming branch, commit, record and file) and\n"
-       "`warning: ` lines on stderr, a summary per log on stdout. Exit 0 clean, 1 problems.",
-       {kGit}, RunMirrorVerify},
+       "`warning: ` lines on stderr, a summary per log on stdout. Exit 0 clean, 1 problems.\n"
+       "  KEYS_FILE: verifier keys you trust (origins' and cosigners'), one per line, # comments,\n"
+       "  as for verify-bundle. Then every log's origin must have its key there, every witness\n"
+       "  key in the repository (cosigners/) must be there, and every log with records must have\n"
+       "  a signed checkpoint that verifies; anything else is a problem.",
+       {kGit, {"trust"}}, RunMirrorVerify},
       {"mirror import", "take the logs of roster members from a git mirror, verified as a sync",
        "khronika mirror import --data DIR --git REPO\n"
        "Reads REPO as if it were a peer: every record, signature, Merkle root and chunk is\n"

@@ -227,6 +227,7 @@ try {
   assert.match(body, /used of/);
   assert.match(body, /Peers/);
   assert.match(body, /Records behind/);
+  assert.match(body, /serve only: it pulls from this node, which never pulls from it/);
   assert.match(body, /read-content/);
   assert.match(body, /export/);
   await shot(page, '06-operator.png');

@@ -104,6 +104,9 @@ import json, sys
 s = json.load(sys.stdin)
 own = [l for l in s["logs"] if l["local"]][0]
 assert own["records"] == 3 and len(own["cosigners"]) == 1, s' || fail "A does not hold a cosigned checkpoint"
+# An auditor's node that pulls from A and is never pulled (peer add --serve-only, no URL).
+"$KH" peer add --data a --serve-only --id "$(printf 'a%.0s' $(seq 64))" \
+  --cert-sha256 "$(printf 'b%.0s' $(seq 64))" >/dev/null || fail "peer add --serve-only"
 
 step "the browser (Chromium, playwright-core)"
 STATEMENT_CHUNK=$(sha256sum statement.txt | cut -c1-64)   # one chunk: its id is the file's hash

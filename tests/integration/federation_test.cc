@@ -1,6 +1,11 @@
 // Three NGOs' nodes on loopback, peered over mutual TLS: logs replicate, a log outlives its
 // origin, a raided node is rebuilt from its peers with nothing acknowledged lost, and the sync
 // endpoints answer only configured peers.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <set>
 #include <thread>
 
@@ -433,6 +438,213 @@ TEST(FederationTest, CasesBelongToTheLogThatCreatedThem) {
   RunResult mixed = RunKhronika({"verify-bundle", bundle.string()});
   EXPECT_EQ(mixed.exit_code, 1) << mixed.out;
   EXPECT_NE(mixed.err.find("a case belongs to the one log that created it"), std::string::npos) << mixed.err;
+}
+
+}  // namespace
+}  // namespace khronika::testing
+
+namespace khronika::testing {
+namespace {
+
+// A TCP listener on 127.0.0.1 that accepts and closes every connection, and counts them: the
+// address an operator may have written down for a peer it must never call.
+class ConnectionCounter {
+ public:
+  ConnectionCounter() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(::listen(fd_, 64), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~ConnectionCounter() { ::close(fd_); }
+  std::string url() const { return "https://127.0.0.1:" + std::to_string(port_); }
+  // Accepts (and closes) what is waiting; the number of connections so far.
+  int Accepted() {
+    for (int c; (c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC)) >= 0;) {
+      ::close(c);
+      ++count_;
+    }
+    return count_;
+  }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  int count_ = 0;
+};
+
+// issue 17 item 6: an auditor's node, with no public address, is a serve-only peer of the
+// organisation's node. The auditor pulls every log over pinned mutual TLS; the organisation's
+// node never connects to it (not `sync`, not serve's schedule, not its notifications, not when
+// the auditor pokes it), logs no failure, and the auditor's certificate opens nothing that any
+// peer's does not. Then the same peer made an ordinary one is called at once: the skip is what
+// kept it away.
+TEST(FederationTest, ServeOnlyPeerPullsAndIsNeverCalled) {
+  ServedNode a("sync_interval_s = 1\npeer_connect_timeout_ms = 2000\n");
+  TempDir audit_dir;
+  LocalNode auditor = MakeNodeWithAuthor(audit_dir);  // never served
+  const std::string audit = auditor.data.string();
+  json id_a = IdOf(a.data()), id_x = IdOf(auditor.data);
+  const std::string origin_a = id_a["node_id"], x = id_x["node_id"], x_fp = id_x["cert_sha256"];
+  ConnectionCounter where_x_lives;
+
+  // Bad input: a clear error, exit 2, and no peer added.
+  for (const std::vector<std::string>& bad :
+       {std::vector<std::string>{"--id", x, "--cert-sha256",
+                                 x_fp},  // neither --url nor --serve-only
+        {"--serve-only", "--url", "http://127.0.0.1:1", "--id", x, "--cert-sha256", x_fp},
+        {"--serve-only", "--id", x, "--cert-sha256", "sha256:xyz"},
+        {"--serve-only", "--id", "not-an-id", "--cert-sha256", x_fp},
+        {"--serve-only", "--cert-sha256", x_fp}}) {
+    std::vector<std::string> argv = {"peer", "add", "--data", a.data().string()};
+    argv.insert(argv.end(), bad.begin(), bad.end());
+    RunResult r = RunKhronika(argv);
+    EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+    EXPECT_NE(r.err.find("khronika peer add: "), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(RunKhronika({"peer", "list", "--data", a.data().string()}).out, "");
+
+  // The organisation adds the auditor's node, serve only, without a URL.
+  RunResult added = RunKhronika({"peer", "add", "--data", a.data().string(), "--serve-only", "--id",
+                                 x, "--cert-sha256", x_fp});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  EXPECT_NE(added.out.find("serve only"), std::string::npos) << added.out;
+  RunResult list = RunKhronika({"peer", "list", "--data", a.data().string(), "--json"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  const json listed = {{"node_id", x}, {"url", ""}, {"cert_sha256", x_fp}, {"serve_only", true}};
+  EXPECT_EQ(JsonLines(list.out), std::vector<json>{listed});
+  RunResult text = RunKhronika({"peer", "list", "--data", a.data().string()});
+  EXPECT_EQ(text.out,
+            x + "  -  sha256:" + x_fp + "  serve only (pulls from this node, never pulled)\n");
+
+  // The auditor: A as a member and as a peer it pulls from.
+  ASSERT_EQ(RunKhronika({"member", "add", "--data", audit, "--vkey", id_a["vkey"],
+                         "--cosigner-vkey", id_a["cosigner_vkey"]})
+                .exit_code,
+            0);
+  ASSERT_EQ(RunKhronika({"peer", "add", "--data", audit, "--url", a.server().url(), "--id",
+                         origin_a, "--cert-sha256", id_a["cert_sha256"]})
+                .exit_code,
+            0);
+  Token submitter = MakeToken(a.data(), "submitter");
+  std::vector<std::string> acknowledged;
+  for (int i = 0; i < 2; ++i) {
+    WriteFile(a / ("n" + std::to_string(i) + ".txt"), "statement " + std::to_string(i));
+    RunResult r = a.Submit(submitter.secret, "case-1", {a / ("n" + std::to_string(i) + ".txt")});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    acknowledged.push_back(json::parse(r.out)["entry_id"]);
+    RunResult pulled = RunKhronika({"sync", "--data", audit});
+    ASSERT_EQ(pulled.exit_code, 0) << pulled.out << pulled.err;
+    EXPECT_NE(pulled.out.find("received records " + std::to_string(i) + " to " + std::to_string(i)),
+              std::string::npos)
+        << pulled.out;
+  }
+  EXPECT_EQ(EntryIds(auditor.data, origin_a), acknowledged);
+  RunResult verified = RunKhronika({"verify", "--data", audit});
+  EXPECT_EQ(verified.exit_code, 0) << verified.out;
+
+  // The organisation's `sync`: the auditor is skipped, said so, and that is a success.
+  RunResult skipped = RunKhronika({"sync", "--data", a.data().string()});
+  EXPECT_EQ(skipped.exit_code, 0) << skipped.out << skipped.err;
+  EXPECT_EQ(skipped.out, "peer " + x.substr(0, 16) +
+                             ": serve only, skipped (it pulls from this node; this node does not "
+                             "pull from it)\n");
+  RunResult named = RunKhronika({"sync", "--data", a.data().string(), "--peer", x});
+  EXPECT_EQ(named.exit_code, 1);
+  EXPECT_NE(named.err.find("is serve only"), std::string::npos) << named.err;
+
+  // Now with the address the operator had for it: still never called, although A appends (and
+  // so notifies its peers), pulls on a 1 s schedule, and the auditor itself pokes A with a
+  // notification over mutual TLS.
+  ASSERT_EQ(RunKhronika({"peer", "add", "--data", a.data().string(), "--serve-only", "--url",
+                         where_x_lives.url(), "--id", x, "--cert-sha256", x_fp})
+                .exit_code,
+            0);
+  WriteFile(a / "n2.txt", "statement 2");
+  ASSERT_EQ(a.Submit(submitter.secret, "case-1", {a / "n2.txt"}).exit_code, 0);
+  const std::vector<std::string> as_x = {"--cert", (auditor.data / "tls.crt").string(), "--key",
+                                         (auditor.data / "tls.key").string()};
+  HttpRequest poke;
+  poke.method = "POST";
+  poke.path = "/v1/sync/notify";
+  poke.body = "{}";
+  poke.extra_args = as_x;
+  HttpReply poked = Curl(a.server(), poke);
+  EXPECT_EQ(poked.status, 202) << poked.Describe();
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+  EXPECT_EQ(where_x_lives.Accepted(), 0);
+  RunResult skipped_again = RunKhronika({"sync", "--data", a.data().string()});
+  EXPECT_EQ(skipped_again.exit_code, 0) << skipped_again.out;
+  EXPECT_EQ(where_x_lives.Accepted(), 0);
+  EXPECT_EQ(a.server().Stderr().find("sync"), std::string::npos) << a.server().Stderr();
+  HttpReply metrics = Get(a.server(), "/metrics", a.admin().secret);
+  EXPECT_NE(metrics.body.find("khronika_sync_failures_total 0\n"), std::string::npos)
+      << metrics.body;
+  EXPECT_EQ(metrics.body.find("khronika_peer_lag_records{peer=\"" + x.substr(0, 16)),
+            std::string::npos);
+  RunResult status = RunKhronika({"status", "--data", a.data().string(), "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  json peer = json::parse(status.out)["peers"][0];
+  EXPECT_EQ(peer["serve_only"], true);
+  EXPECT_EQ(peer["url"], where_x_lives.url());
+  EXPECT_FALSE(peer.contains("last_attempt_ms")) << peer.dump();
+  RunResult status_text = RunKhronika({"status", "--data", a.data().string()});
+  EXPECT_NE(
+      status_text.out.find("  " + x.substr(0, 16) + "  " + where_x_lives.url() +
+                           "  serve only: it pulls from this node, which never pulls from it\n"),
+      std::string::npos)
+      << status_text.out;
+
+  // Its certificate is a peer's, nothing more: the sync endpoints, and no token endpoint.
+  for (const std::string& path : std::vector<std::string>{
+           "/v1/node/status", "/metrics", "/v1/checkpoint", "/v1/logs/" + origin_a + "/records"}) {
+    HttpRequest r;
+    r.path = path;
+    r.extra_args = as_x;
+    EXPECT_EQ(Curl(a.server(), r).status, 401) << path;
+  }
+  HttpRequest heads;
+  heads.path = "/v1/sync/heads";
+  heads.extra_args = as_x;
+  EXPECT_EQ(Curl(a.server(), heads).status, 200);
+  RunResult third = RunKhronika({"sync", "--data", audit});
+  EXPECT_EQ(third.exit_code, 0) << third.out;
+  EXPECT_EQ(EntryIds(auditor.data, origin_a).size(), 3u);
+
+  // Removed, it is refused like any stranger.
+  ASSERT_EQ(RunKhronika({"peer", "remove", "--data", a.data().string(), x}).exit_code, 0);
+  EXPECT_EQ(Curl(a.server(), heads).status, 403);
+  RunResult refused = RunKhronika({"sync", "--data", audit});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.out.find("only for configured peers"), std::string::npos) << refused.out;
+
+  // The control: the same address as an ordinary peer is called within the schedule's interval
+  // (and `sync` fails on it, as it did for every auditor before serve-only peers).
+  ASSERT_EQ(RunKhronika({"peer", "add", "--data", a.data().string(), "--url", where_x_lives.url(),
+                         "--id", x, "--cert-sha256", x_fp})
+                .exit_code,
+            0);
+  for (int i = 0; i < 100 && where_x_lives.Accepted() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_GT(where_x_lives.Accepted(), 0);
+  RunResult pulls = RunKhronika({"sync", "--data", a.data().string()});
+  EXPECT_EQ(pulls.exit_code, 1) << pulls.out;
+  RunResult pulled_status = RunKhronika({"status", "--data", a.data().string(), "--json"});
+  EXPECT_TRUE(json::parse(pulled_status.out)["peers"][0].contains("last_attempt_ms"))
+      << pulled_status.out;
+  // Made serve-only again, it keeps no stale record of those pulls.
+  ASSERT_EQ(RunKhronika({"peer", "add", "--data", a.data().string(), "--serve-only", "--id", x,
+                         "--cert-sha256", x_fp})
+                .exit_code,
+            0);
+  RunResult again = RunKhronika({"status", "--data", a.data().string(), "--json"});
+  EXPECT_FALSE(json::parse(again.out)["peers"][0].contains("last_attempt_ms")) << again.out;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "khronika/schemas/note.h"
 #include "test_support.h"
 
 namespace khronika::testing {
@@ -322,6 +323,133 @@ TEST(MirrorTest, ImportTakesOnlyRosterMembersAndPushRefusesAnotherHistory) {
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_NE(refused.err.find(branch), std::string::npos) << refused.err;
   EXPECT_EQ(Line(Git(remote, {"rev-parse", branch})), Line(orphan));
+}
+
+}  // namespace
+}  // namespace khronika::testing
+
+namespace khronika::testing {
+namespace {
+
+// `mirror verify --trust FILE` (issue 17 item 11): with the keys an auditor obtained out of band,
+// every origin key and every witness key the repository carries must be among them, and every
+// log must be vouched for by a signed checkpoint; the keys in the repository alone no longer do.
+TEST(MirrorTest, VerifyWithTrustAcceptsOnlyTheKeysInTheFile) {
+  TempDir dir;
+  fs::path a = dir / "a", b = dir / "b", key = dir / "author.key";
+  for (const fs::path& n : {a, b}) {
+    ASSERT_EQ(RunKhronika({"init", "--data", n.string(), "--key-file", n.string() + ".key-file"})
+                  .exit_code,
+              0);
+  }
+  ASSERT_EQ(RunKhronika({"keygen", "--out", key.string()}).exit_code, 0);
+  json id_a = IdOf(a), id_b = IdOf(b);
+  const std::string origin_a = id_a["node_id"], origin_b = id_b["node_id"];
+  for (auto [to, id] : {std::pair{a, id_b}, std::pair{b, id_a}}) {
+    ASSERT_EQ(RunKhronika({"author", "add", "--data", to.string(), "--name", "R", "--pubkey",
+                           key.string() + ".pub"})
+                  .exit_code,
+              0);
+    ASSERT_EQ(RunKhronika({"member", "add", "--data", to.string(), "--vkey", id["vkey"],
+                           "--cosigner-vkey", id["cosigner_vkey"]})
+                  .exit_code,
+              0);
+  }
+  WriteFile(dir / "note.txt", "seen");
+  AddEntry(LocalNode{a, key}, "case-a", {dir / "note.txt"});
+  AddEntry(LocalNode{b, key}, "case-b", {dir / "note.txt"});
+  // Through a relay, each node takes and cosigns the other's log, and learns the cosignature of
+  // its own: every checkpoints branch then holds the other member's witness key.
+  fs::path relay = dir / "relay.git";
+  ASSERT_EQ(RunProgram({"git", "init", "-q", "--bare", relay.string()}).exit_code, 0);
+  for (const fs::path& n : {a, b, a, b}) {
+    RunResult s = RunKhronika({"sync", "--data", n.string(), "--via-git", relay.string()});
+    ASSERT_EQ(s.exit_code, 0) << s.out << s.err;
+  }
+  const std::string ta = id_a["vkey"], wa = id_a["cosigner_vkey"], tb = id_b["vkey"],
+                    wb = id_b["cosigner_vkey"];
+  auto verify = [&](const std::string& keys) {
+    WriteFile(dir / "trusted.keys", keys);
+    return RunKhronika(
+        {"mirror", "verify", "--git", relay.string(), "--trust", (dir / "trusted.keys").string()});
+  };
+
+  RunResult all =
+      verify("# in person, 2026-12-01\n" + ta + "\n" + wa + "\n\n" + tb + "\n" + wb + "\n");
+  EXPECT_EQ(all.exit_code, 0) << all.out << all.err;
+  EXPECT_NE(all.out.find("log " + origin_a + ": 1 records, "), std::string::npos) << all.out;
+  EXPECT_NE(all.out.find("1 cosigner; keys trusted\nlog "), std::string::npos) << all.out;
+  EXPECT_NE(all.out.find("clean: 2 logs verified from the repository alone, under the keys of " +
+                         (dir / "trusted.keys").string()),
+            std::string::npos)
+      << all.out;
+  EXPECT_EQ(all.err.find("problem"), std::string::npos) << all.err;
+
+  // A's origin key missing: A's log is not vouched for by anyone the auditor trusts.
+  RunResult no_a = verify(wa + "\n" + tb + "\n" + wb + "\n");
+  EXPECT_EQ(no_a.exit_code, 1) << no_a.out;
+  EXPECT_NE(no_a.err.find("problem: logs/" + origin_a.substr(0, 16) +
+                          "…: the origin's verifier key (khronika/" + origin_a +
+                          ") is not in the trust file"),
+            std::string::npos)
+      << no_a.err;
+  EXPECT_NE(no_a.out.find("log " + origin_a +
+                          ": 1 records, 2 signed checkpoints verified (largest at 1), "
+                          "1 cosigner; keys NOT trusted"),
+            std::string::npos)
+      << no_a.out;
+  EXPECT_NE(no_a.out.find("1 problems found"), std::string::npos) << no_a.out;
+
+  // B's witness key missing, or another key under B's witness name: the repository's
+  // cosigners/<b>.vkey is not one the auditor trusts, and B's cosignatures are not counted.
+  const std::string impostor = FormatCosignerVerifierKey("khronika/" + origin_b + "/witness",
+                                                         SigningKey::Generate().public_key());
+  for (const std::string& keys :
+       {ta + "\n" + wa + "\n" + tb + "\n", ta + "\n" + wa + "\n" + tb + "\n" + impostor + "\n"}) {
+    RunResult no_wb = verify(keys);
+    EXPECT_EQ(no_wb.exit_code, 1) << no_wb.out;
+    EXPECT_NE(no_wb.err.find("problem: checkpoints/" + origin_a.substr(0, 16) + "…: commit "),
+              std::string::npos)
+        << no_wb.err;
+    EXPECT_NE(no_wb.err.find(": cosigners/" + origin_b +
+                             ".vkey: this witness key is not in the trust file"),
+              std::string::npos)
+        << no_wb.err;
+    EXPECT_NE(no_wb.out.find("log " + origin_a +
+                             ": 1 records, 2 signed checkpoints verified (largest at 1), "
+                             "0 cosigners; keys NOT trusted"),
+              std::string::npos)
+        << no_wb.out;
+  }
+
+  // Bad trust files: a usage error naming the file and line, nothing verified.
+  RunResult garbage = verify(ta + "\nnot a key\n");
+  EXPECT_EQ(garbage.exit_code, 2) << garbage.out;
+  EXPECT_NE(garbage.err.find("--trust " + (dir / "trusted.keys").string() + ": " +
+                             (dir / "trusted.keys").string() + " line 2: not a verifier key"),
+            std::string::npos)
+      << garbage.err;
+  EXPECT_EQ(garbage.out, "");
+  RunResult missing = RunKhronika(
+      {"mirror", "verify", "--git", relay.string(), "--trust", (dir / "none").string()});
+  EXPECT_EQ(missing.exit_code, 2) << missing.out << missing.err;
+  EXPECT_NE(missing.err.find("--trust " + (dir / "none").string()), std::string::npos)
+      << missing.err;
+
+  // Without its checkpoints branch, B's records are vouched for by nothing: a warning without
+  // --trust, a problem with it.
+  ASSERT_EQ(Git(relay, {"update-ref", "-d", "refs/heads/checkpoints/" + origin_b}).exit_code, 0);
+  RunResult plain = RunKhronika({"mirror", "verify", "--git", relay.string()});
+  EXPECT_EQ(plain.exit_code, 0) << plain.out << plain.err;
+  EXPECT_NE(plain.err.find("warning: checkpoints/" + origin_b.substr(0, 16)), std::string::npos)
+      << plain.err;
+  RunResult unvouched = verify(ta + "\n" + wa + "\n" + tb + "\n" + wb + "\n");
+  EXPECT_EQ(unvouched.exit_code, 1) << unvouched.out;
+  EXPECT_NE(
+      unvouched.err.find("problem: logs/" + origin_b.substr(0, 16) +
+                         "…: no signed checkpoint verifies: nothing vouches for its 1 records"),
+      std::string::npos)
+      << unvouched.err;
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // `khronika scrub`: a byte flipped in a stored chunk of a replica is found, named, and repaired
-// from the origin over mutual TLS; without a peer it is reported as unrepairable in the exit code,
-// `status` and /metrics.
+// from the origin over mutual TLS; without a peer (or with only a serve-only one) it is reported
+// as unrepairable in the exit code, `status` and /metrics.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -72,6 +72,21 @@ TEST(ScrubRepairTest, DamagedChunkIsRepairedFromAPeerOrReportedUnrepairable) {
   EXPECT_EQ(metrics.status, 200);
   EXPECT_NE(metrics.body.find("\nkhronika_scrub_unrepaired 1\n"), std::string::npos) << metrics.body;
   EXPECT_NE(metrics.body.find("\nkhronika_scrub_damaged 1\n"), std::string::npos) << metrics.body;
+
+  // A serve-only peer is never asked, even one that holds the chunk; the same node as an
+  // ordinary peer repairs it at once.
+  json id_a = IdOf(a.data());
+  for (bool serve_only : {true, false}) {
+    std::vector<std::string> add = {"peer", "add", "--data", b.data().string(), "--url",
+                                    a.server().url(), "--id", id_a["node_id"], "--cert-sha256",
+                                    id_a["cert_sha256"]};
+    if (serve_only) add.push_back("--serve-only");
+    ASSERT_EQ(RunKhronika(add).exit_code, 0);
+    RunResult scrub = RunKhronika({"scrub", "--data", b.data().string()});
+    EXPECT_EQ(scrub.exit_code, serve_only ? 1 : 0) << scrub.out << scrub.err;
+    EXPECT_EQ(scrub.out.find("repaired chunk " + chunk) != std::string::npos, !serve_only)
+        << scrub.out;
+  }
 }
 
 }  // namespace

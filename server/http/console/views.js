@@ -428,8 +428,9 @@ export async function renderNode(ctx, view) {
     view.append(message('warning', 'No peers: this node\'s evidence exists only here. Add partners with khronika peer add (see the operators\' guide).'));
   } else {
     view.append(table([{ label: 'Peer' }, { label: 'Address' }, { label: 'Last successful copy' }, { label: 'Records behind', number: true }, { label: 'Last error' }],
-      status.peers.map((p) => [hash(p.node_id), p.url,
-        'last_success_ms' in p ? `${fmtAgo(p.last_success_ms)}${p.last_success_ms ? ` (${fmtTime(p.last_success_ms)})` : ''}` : 'not contacted yet',
+      status.peers.map((p) => [hash(p.node_id), p.url || '–',
+        p.serve_only ? 'serve only: it pulls from this node, which never pulls from it'
+          : 'last_success_ms' in p ? `${fmtAgo(p.last_success_ms)}${p.last_success_ms ? ` (${fmtTime(p.last_success_ms)})` : ''}` : 'not contacted yet',
         'lag_records' in p ? String(p.lag_records) : '–',
         p.last_error ? h('span', { class: 'badge bad' }, p.last_error) : 'none'])));
   }

@@ -1135,6 +1135,7 @@ ApiResponse Api::MetricsText() {
   auto peers = ListPeers(node_.store());
   if (!peers.ok()) return FromStatus(peers.status());
   for (const Peer& p : *peers) {
+    if (p.serve_only) continue;  // never pulled from: no lag
     auto status = GetPeerStatus(node_.store(), p.node_id);
     if (!status.ok()) return FromStatus(status.status());
     if (*status) gauges.peer_lag.emplace_back(ToHex(p.node_id).substr(0, 16), (*status)->lag_records);

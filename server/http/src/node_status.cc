@@ -32,8 +32,12 @@ Result<json> NodeStatusJson(Node& node) {
   }));
   json peer_list = json::array();
   for (const Peer& p : peers) {
-    KH_ASSIGN_OR_RETURN(auto st, GetPeerStatus(node.store(), p.node_id));
-    json pj = {{"node_id", ToHex(p.node_id)}, {"url", p.url}};
+    json pj = {{"node_id", ToHex(p.node_id)}, {"url", p.url}, {"serve_only", p.serve_only}};
+    // A serve-only peer is never pulled from: it has no pull to report.
+    std::optional<PeerStatus> st;
+    if (!p.serve_only) {
+      KH_ASSIGN_OR_RETURN(st, GetPeerStatus(node.store(), p.node_id));
+    }
     if (st) {
       pj["last_attempt_ms"] = st->last_attempt_ms;
       pj["last_success_ms"] = st->last_success_ms;

@@ -13,6 +13,7 @@ Result<ScrubReport> ScrubNode(Node& node, const PeerClientOptions& peer_options,
     KH_ASSIGN_OR_RETURN(std::vector<Peer> peers, ListPeers(node.store()));
     for (const Peer& peer : peers) {
       if (report.unrepaired() == 0 || (stop && *stop)) break;
+      if (peer.serve_only) continue;  // never contacted
       auto transport = HttpsPeerTransport::Connect(peer, peer_options);
       if (!transport.ok()) {
         LogLine(LogLevel::kWarn, "scrub",

@@ -94,6 +94,7 @@ void SyncScheduler::SendNotifications() {
   if (!peers.ok()) return;
   for (const Peer& peer : *peers) {
     if (stopping()) return;
+    if (peer.serve_only) continue;  // never contacted: it pulls on its own schedule
     auto transport = HttpsPeerTransport::Connect(peer, peers_);
     if (transport.ok()) (void)(*transport)->Notify();  // best effort: the schedule catches up
   }
@@ -106,6 +107,7 @@ bool SyncScheduler::PullAll() {
   auto now = std::chrono::steady_clock::now();
   for (const Peer& peer : *peers) {
     if (stopping()) return changed;
+    if (peer.serve_only) continue;  // it pulls from this node, never the other way round
     auto& [failures, not_before] = backoff_[peer.node_id];
     if (now < not_before) continue;
     std::string name = ToHex(peer.node_id).substr(0, 16);

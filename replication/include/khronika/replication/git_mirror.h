@@ -18,11 +18,13 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "khronika/replication/sync.h"
+#include "khronika/schemas/crypto.h"
 #include "khronika/store/store.h"
 
 namespace khronika {
@@ -60,6 +62,7 @@ struct MirrorLogReport {
   uint64_t checkpoints = 0;        // signed checkpoints that verified against the records
   uint64_t largest_verified = 0;   // size of the largest of them
   size_t cosigners = 0;            // distinct witnesses whose cosignatures verified
+  bool trusted = false;            // with a MirrorTrust: none of its three problems for this log
 };
 struct MirrorVerifyReport {
   std::vector<MirrorLogReport> logs;
@@ -67,8 +70,21 @@ struct MirrorVerifyReport {
   std::vector<std::string> warnings;  // e.g. records not yet covered by a checkpoint
   bool ok() const { return problems.empty(); }
 };
-// Re-verifies every log from the repository alone (no store, no network).
-Result<MirrorVerifyReport> VerifyMirror(const std::filesystem::path& git_dir);
+// Keys obtained out of band (`mirror verify --trust FILE`), as (key name, key): C2SP verifier
+// keys of origins and witness (cosigner) verifier keys.
+struct MirrorTrust {
+  std::set<std::pair<std::string, PublicKey>> origins, cosigners;
+};
+
+// Re-verifies every log from the repository alone (no store, no network). With `trust`, the
+// keys the repository carries must be among the trusted ones; each of these is a problem:
+//  - a logs/<o> branch whose origin o has no verifier key in `trust` (named khronika/<o>, whose
+//    SHA-256 is o: the only key that origin.vkey may hold);
+//  - a witness key in checkpoints/<o>/cosigners/ that is not in `trust` (its cosignatures are
+//    then not counted either);
+//  - a log with records of which no signed checkpoint verifies: nothing trusted vouches for it.
+Result<MirrorVerifyReport> VerifyMirror(const std::filesystem::path& git_dir,
+                                        const MirrorTrust* trust = nullptr);
 
 // Reads a mirror as if it were a peer, so that `PullFromPeer` imports from it with every check
 // that sync makes (roster keys, signatures, hash chains, Merkle roots, chunk hashes) before any

@@ -38,10 +38,17 @@ Result<std::optional<PublicKey>> MemberKey(const ReadTxn& txn, const Hash& origi
 
 struct Peer {
   Hash node_id{};
-  std::string url;          // https://host:port
+  std::string url;          // https://host:port; may be empty for a serve-only peer
   std::string cert_sha256;  // 64 hex
+  // Serve-only: the peer may pull from this node (its certificate opens the sync endpoints,
+  // exactly as any peer's does) but this node never connects to it: no pull, no notification,
+  // no scrub repair. For an auditor's node that has no public address.
+  bool serve_only = false;
 };
 
+// Adds or replaces the peer with that id. InvalidArgument for a URL that is not https:// (an
+// empty one is allowed only for a serve-only peer) or a fingerprint that is not 64 lowercase
+// hex. Making a peer serve-only forgets what the last pull from it did (GetPeerStatus).
 Status AddPeer(Store& store, const Peer& peer);
 Status RemovePeer(Store& store, const Hash& node_id);
 Result<std::vector<Peer>> ListPeers(Store& store);
