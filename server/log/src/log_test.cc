@@ -772,6 +772,78 @@ TEST_P(LogTest, VerifyWithoutTheKeyChecksWhatAPartnerCanAndWithAWrongKeyNamesEve
   EXPECT_NE(missing.problems[0].find(ToHex(gone) + "): missing"), std::string::npos) << missing.problems[0];
 }
 
+// A log written by hand, as a buggy or dishonest origin could: `n` records of case "c", each
+// sealing `content` under the archive key; record i's link box names `links[i]`.
+void WriteSealedLogByHand(Node& node, const SigningKey& author, const std::string& content,
+                          const std::vector<Hash>& links) {
+  std::vector<Bytes> records;
+  ASSERT_TRUE(node.store().Update([&](WriteTxn& txn) -> Status {
+    Hash prev{};
+    for (size_t i = 0; i < links.size(); ++i) {
+      FileOpening opening;
+      opening.descriptor = {"note.txt", "text/plain", content.size(), Sha256(content)};
+      RandomBytes(opening.salt.data(), opening.salt.size());
+      SignedEntry entry;
+      entry.case_id = "c";
+      entry.kind = "evidence";
+      entry.created_at_ms = static_cast<int64_t>(i);
+      entry.files = {FileCommitment(opening.salt, Encode(opening.descriptor))};
+      SignEntry(entry, author);
+      EntryToSeal in;
+      RandomBytes(in.nonce.data(), in.nonce.size());
+      in.case_id = "c";
+      in.prev_case_record = links[i];
+      in.signed_entry = Encode(entry);
+      in.openings = {opening};
+      ChunkedSalt salt{};
+      FileSealer sealer(DeriveFileKey(DeriveCaseKey(node.archive_key(), "c"), in.nonce, 0),
+                        content.size(), salt, [&](ByteView c, const Hash& id) {
+                          return txn.Put(Table::kChunks, id, c);
+                        });
+      KH_RETURN_IF_ERROR(sealer.Update(AsBytes(content)));
+      KH_ASSIGN_OR_RETURN(SealedFile file, sealer.Finish());
+      in.sealed_files = {file};
+      KH_ASSIGN_OR_RETURN(SealedEntry sealed, SealEntry(node.archive_key(), in));
+      const Bytes sealed_bytes = Encode(sealed);
+      const Hash entry_id = ObjectId(sealed_bytes);
+      Record rec;
+      rec.origin = node.id();
+      rec.index = i;
+      rec.prev_record = prev;
+      rec.object_id = entry_id;
+      records.push_back(Encode(rec));
+      prev = RecordHash(records.back());
+      KH_RETURN_IF_ERROR(txn.Put(Table::kObjects, entry_id, sealed_bytes));
+      KH_RETURN_IF_ERROR(txn.Put(Table::kRecords, keys::Record(node.id(), i), records.back()));
+      KH_RETURN_IF_ERROR(txn.Put(Table::kEntryIndex, entry_id, keys::EntryLocation(node.id(), i)));
+      KH_RETURN_IF_ERROR(txn.Put(Table::kCaseIndex, keys::CaseRecord(txn, "c", node.id(), i), prev));
+      KH_RETURN_IF_ERROR(txn.Put(Table::kSignedEntries,
+                                 keys::SignedEntry(txn, ObjectId(in.signed_entry)), entry_id));
+      KH_RETURN_IF_ERROR(txn.Put(Table::kTree, keys::Tree(node.id(), 0, i), LeafHash(records.back())));
+    }
+    Hash root = LeafHash(records[0]);
+    if (records.size() == 2) {
+      root = HashChildren(LeafHash(records[0]), LeafHash(records[1]));
+      KH_RETURN_IF_ERROR(txn.Put(Table::kTree, keys::Tree(node.id(), 1, 0), root));
+    }
+    return txn.Put(Table::kCheckpoints, keys::Checkpoint(node.id(), records.size()),
+                   AsBytes(SignCheckpoint(node.key(), records.size(), root)));
+  }).ok());
+}
+
+// The case chain is sealed in the link boxes: a partner cannot see it, the origin checks it.
+TEST_P(LogTest, VerifyWithTheArchiveKeyFollowsTheCaseChainThroughTheLinkBoxes) {
+  WriteSealedLogByHand(*node_, author_, "same case", {Hash{}, Hash{}});  // record 1 forgets record 0
+  VerifyReport keyless = Verify(nullptr);
+  EXPECT_TRUE(keyless.clean()) << keyless.problems.front();
+  VerifyReport report = Verify(&node_->archive_key());
+  ASSERT_EQ(report.problems.size(), 1u) << report.problems.front();
+  EXPECT_EQ(report.problems[0], "record 1 of " + node_->origin_name() +
+                                    ": its link box does not name the case's previous record in "
+                                    "this log (case chain broken)");
+  EXPECT_EQ(report.entries_opened, 2u);
+}
+
 // An origin that sealed content other than what its author signed (a bug, or a dishonest
 // origin) still has a well-formed log: only opening the entry and hashing the plaintext shows it.
 TEST_P(LogTest, VerifyWithTheArchiveKeyComparesEveryPlaintextByteWithTheSignedHash) {

@@ -160,7 +160,8 @@ class Verifier {
     if (!link.ok()) {
       Problem(name + ": link box: " + link.status().message());
     } else if (*link != tip) {
-      Problem(name + ": case chain of case '" + case_id + "' broken");
+      Problem(name + ": its link box does not name the case's previous record in this log (case "
+                     "chain broken)");
     }
     tip = record_hash;
     KH_ASSIGN_OR_RETURN(auto indexed, Read(Table::kCaseIndex,
