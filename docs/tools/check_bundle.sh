@@ -141,8 +141,8 @@ END
 }
 
 step_f() {
-  for o in $(ls entries); do
-    k=keys/origins/$o.vkey; c=logs/$o/checkpoint.note
+  for e in entries/*; do
+    o=${e#entries/}; k=keys/origins/$o.vkey; c=logs/$o/checkpoint.note
     name=$(cut -d+ -f1 "$k"); keyid=$(cut -d+ -f2 "$k")
     cut -d+ -f3- "$k" | base64 -d | tail -c 32 > "$T/key"
     [ "$name" = "khronika/$o" ] && [ "$(sha "$T/key")" = "$o" ] &&
@@ -203,9 +203,9 @@ step_g() {
 step_h() {
   CASE=$(python3 -c 'import json; print(json.load(open("bundle.json"))["case"])')
   [ "$(ls entries | wc -l)" = 1 ] || echo "FAIL entries/: records of more than one log"
-  for o in $(ls entries); do
+  for e in entries/*; do
     prev=0000000000000000000000000000000000000000000000000000000000000000
-    for d in entries/$o/*; do
+    for d in "$e"/*; do
       L=$(u64 "$d/entry.bin" 3)
       if [ "$(tail -c +12 "$d/entry.bin" | head -c "$L")" != "$CASE" ]; then
         echo "FAIL $d: an entry of another case, not $CASE"
@@ -244,7 +244,7 @@ run_step() {
   # did not stop on an error
   local letter=$1 title=$2 out problem="" n
   shift 2
-  out=$(for f in "$@"; do "$f"; done 2>&1; echo "(end of step)")
+  out=$(for fn in "$@"; do "$fn"; done 2>&1; echo "(end of step)")
   n=$(grep -c '^FAIL' <<< "$out")
   if [ "$(tail -n 1 <<< "$out")" != "(end of step)" ]; then
     problem="the step stopped on an error (below)"
