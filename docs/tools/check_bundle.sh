@@ -87,7 +87,8 @@ step_d() {
   for d in entries/*/*; do
     L=$(u64 "$d/entry.bin" 3); K=$(u64 "$d/entry.bin" $((51 + L)))
     C=$(u64 "$d/entry.bin" $((59 + L + K)))                  # number of files the entry signs
-    [ "$(ls "$d/files" 2> /dev/null | wc -l)" = "$C" ] || echo "FAIL $d: not exactly $C files"
+    [ "$(ls "$d/files" 2> /dev/null | wc -l)" = "$C" ] ||
+      { echo "FAIL $d: not exactly $C files"; continue; }    # C is then not read any further
     for j in $(seq 0 $((C - 1))); do
       m=$d/manifests/$j.bin; f=$(ls "$d/files/$j".*)
       N=$(u64 "$m" 3); M=$(u64 "$m" $((11 + N)))
@@ -107,8 +108,10 @@ step_d_chunks() {
     d=${m%/manifests/*}; j=$(basename "$m" .bin); f=$(ls "$d/files/$j".*)
     N=$(u64 "$m" 3); M=$(u64 "$m" $((11 + N))); n=$(u64 "$m" $((59 + N + M)))
     rm -f "$T"/chunk.*; split -b 1048576 -a 6 "$f" "$T/chunk."
-    for c in $(seq 0 $((n - 1))); do h32 "$m" $((67 + N + M + 32 * c)); done > "$T/signed"
     for c in "$T"/chunk.*; do [ -e "$c" ] && sha "$c"; done > "$T/actual"
+    a=$(wc -l < "$T/actual")
+    [ "$a" = "$n" ] || { echo "FAIL $f: the manifest lists $n chunks, the file has $a"; continue; }
+    for c in $(seq 0 $((n - 1))); do h32 "$m" $((67 + N + M + 32 * c)); done > "$T/signed"
     cmp -s "$T/signed" "$T/actual" && echo "OK   $f: $n chunks" || echo "FAIL $f: chunks"
   done
 }

@@ -10,9 +10,10 @@
 # the script has it, and nothing else in its sh blocks, so the two cannot drift apart. The script
 # must pass the bundle (exit 0, "bundle check: 9 of 9 steps passed"). Then the test tampers with
 # copies of the bundle (a flipped byte in an evidence file, a forged signature, a record left
-# out, another case, a changed checkpoint, a misnamed record folder, a named pipe and a link) and
-# gives the script wrong trusted keys files, and requires it to exit 1 with a summary line that
-# names the failing steps, the failing step to say why, and verify-bundle to refuse the bundle too.
+# out, another case, a changed checkpoint, a misnamed record folder, a named pipe and a link, an
+# absurd file count) and gives the script wrong trusted keys files, and requires it to exit 1
+# (within its timeout) with a summary line that names the failing steps, the failing step to say
+# why, and verify-bundle to refuse the bundle too.
 #
 # Usage: bundle_by_hand.sh /path/to/khronika
 set -euo pipefail
@@ -387,5 +388,18 @@ expect_fail t6 "neither a file nor a folder: $A_DIR/files/0.txt"
 expect_fail t6 "neither a file nor a folder: NOTES.txt"
 RC=0; timeout 60 "$KH" verify-bundle "$WORK/t6" >/dev/null 2>&1 || RC=$?
 [ "$RC" = 1 ] || fail "verify-bundle on tamper 6: exit $RC, not 1"
+
+step "tamper 7: an entry that claims 2^63 - 1 files (the check must not count up to them)"
+copy_bundle t7
+f=$WORK/t7/$A_DIR2/entry.bin
+L=$(od --endian=little -An -t u8 -j 3 -N 8 "$f" | tr -d ' ')
+K=$(od --endian=little -An -t u8 -j $((51 + L)) -N 8 "$f" | tr -d ' ')
+[ "$(od --endian=little -An -t u8 -j $((59 + L + K)) -N 8 "$f" | tr -d ' ')" = 1 ] || fail "tamper 7: not the file count"
+printf '\xff\xff\xff\xff\xff\xff\xff\x7f' | dd of="$f" bs=1 seek=$((59 + L + K)) conv=notrunc status=none
+reseal "$WORK/t7" "$A_DIR2/entry.bin"
+check t7 "$WORK/t7" "$WORK/trusted.keys"
+expect_summary t7 1 "bundle check: FAILED at (b), (c), (d): 6 of 9 steps passed"
+expect_fail t7 "$A_DIR2: not exactly 9223372036854775807 files"
+if "$KH" verify-bundle "$WORK/t7" >/dev/null 2>&1; then fail "verify-bundle missed tamper 7"; fi
 
 echo "PASS: docs/lawyer.md's by-hand procedure, docs/tools/check_bundle.sh, checks a real bundle and catches every tampering tried"
