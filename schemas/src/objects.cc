@@ -352,6 +352,8 @@ Hash LeafHash(ByteView record_bytes) {
 
 Hash NodeIdFromPublicKey(const PublicKey& key) { return Sha256(key); }
 
+std::string OriginName(const Hash& origin) { return "khronika/" + ToHex(origin); }
+
 Bytes EntrySigningMessage(const Entry& e) {
   CanonicalWriter w(kTypeEntry);
   WriteEntryUnsigned(w, e);

@@ -87,8 +87,6 @@ Clock& SystemClock() {
   return clock;
 }
 
-std::string OriginName(const Hash& origin) { return "khronika/" + ToHex(origin); }
-
 std::string WitnessName(const Hash& node) { return OriginName(node) + "/witness"; }
 
 std::optional<Hash> WitnessOwner(std::string_view name) {
