@@ -1,13 +1,15 @@
 #include "khronika/log/verify.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "khronika/log/log.h"
 #include "khronika/log/store_keys.h"
-#include "khronika/schemas/merkle.h"
+#include "khronika/schemas/chain_checker.h"
 #include "khronika/schemas/note.h"
 #include "khronika/schemas/objects.h"
 
@@ -26,20 +28,27 @@ class Verifier {
     // once, not twice).
     KH_RETURN_IF_ERROR(CheckObjects());
     KH_RETURN_IF_ERROR(CheckChunks());
+    KH_RETURN_IF_ERROR(WantCheckpointRoots());
     KH_RETURN_IF_ERROR(CheckRecords());
-    for (auto& [origin, log] : logs_) KH_RETURN_IF_ERROR(CheckTree(origin, log));
-    KH_RETURN_IF_ERROR(CheckStrayTreeNodes());
+    for (const auto& [origin, log] : logs_) {
+      if (log.missing_nodes > 0) {
+        Problem(OriginName(origin) + ": " + std::to_string(log.missing_nodes) +
+                " Merkle tree nodes are missing");
+      }
+    }
+    KH_RETURN_IF_ERROR(CheckTreeKeys());
     KH_RETURN_IF_ERROR(CheckCheckpoints());
     report_.origins = logs_.size();
     return Status::Ok();
   }
 
  private:
+  // One log as its records are read, in order: the chain checker holds its Merkle frontier, so
+  // memory does not grow with the log.
   struct LogState {
-    std::vector<std::vector<Hash>> levels;  // levels[0] = leaf hashes, recomputed
-    std::map<std::string, Hash> case_tips;
-    Hash prev_record{};
-    uint64_t next_index = 0;
+    explicit LogState(const Hash& origin) : chain(origin) {}
+    ChainChecker chain;
+    uint64_t missing_nodes = 0;  // perfect subtrees the records complete that are not stored
   };
 
   void Problem(std::string line) {
@@ -131,68 +140,75 @@ class Verifier {
     }, {}, Unreadable("object"));
   }
 
+  // The log of `origin`, moved to record `index`: records it has not reached are missing.
+  // nullptr for an index no log can reach (a damaged key).
+  LogState* Reach(const Hash& origin, uint64_t index) {
+    if (index == UINT64_MAX) return nullptr;
+    LogState& log = logs_.try_emplace(origin, origin).first->second;
+    if (index > log.chain.size()) {
+      Problem("records " + std::to_string(log.chain.size()) + " to " + std::to_string(index - 1) +
+              " of " + OriginName(origin) + " are missing");
+    }
+    // Keys come in order, so the log is never past `index`; skipped records have no known hash.
+    if (!log.chain.SkipTo(index).ok()) return nullptr;
+    return &log;
+  }
+
+  // The sizes of the checkpoints held, so that the records pass keeps the root at each.
+  Status WantCheckpointRoots() {
+    return txn_.ScanKeys(Table::kCheckpoints, {}, [&](ByteView key) -> Result<bool> {
+      if (auto at = keys::DecodePosition(key); at.ok()) roots_[at->origin][at->index] = std::nullopt;
+      return true;
+    });
+  }
+
   Status CheckRecords() {
     auto unreadable = [&](ByteView key) {
       ++report_.records;
       auto at = keys::DecodePosition(key);
       if (!at.ok()) return Problem("record table: malformed key " + ToHex(key));
-      const Hash origin = at->origin;
-      const uint64_t index = at->index;
-      Problem("record " + std::to_string(index) + " of " + OriginName(origin) + kUnreadable);
-      LogState& log = logs_[origin];
-      log.next_index = std::max(log.next_index, index + 1);  // its leaf stays unknown (zero)
-      if (log.levels.empty()) log.levels.emplace_back();
-      log.levels[0].resize(index + 1);
+      Problem("record " + std::to_string(at->index) + " of " + OriginName(at->origin) + kUnreadable);
+      // Its hash and leaf stay unknown: the next record is not checked against it, and no root
+      // over it can be recomputed.
+      if (LogState* log = Reach(at->origin, at->index)) (void)log->chain.SkipTo(at->index + 1);
     };
     return txn_.Scan(Table::kRecords, {}, [&](ByteView key, ByteView value) -> Result<bool> {
       ++report_.records;
       auto at = keys::DecodePosition(key);
-      if (!at.ok()) {
+      LogState* log = at.ok() ? Reach(at->origin, at->index) : nullptr;
+      if (!log) {
         Problem("record table: malformed key " + ToHex(key));
         return true;
       }
       const Hash origin = at->origin;
       const uint64_t index = at->index;
       std::string name = "record " + std::to_string(index) + " of " + OriginName(origin);
-      LogState& log = logs_[origin];
-      if (index != log.next_index) {
-        Problem("records " + std::to_string(log.next_index) + " to " + std::to_string(index - 1) +
-                " of " + OriginName(origin) + " are missing");
-      }
       // A record that cannot be decoded still occupies its leaf; its bytes are hashed as they
       // are, so the tree and checkpoint checks report the damage too.
-      log.next_index = index + 1;
-      Hash leaf = LeafHash(value);
-      if (log.levels.empty()) log.levels.emplace_back();
-      log.levels[0].resize(index + 1);
-      log.levels[0][index] = leaf;
-      Hash this_hash = RecordHash(value);
-      auto rec = DecodeRecord(value);
-      if (!rec.ok()) {
-        Problem(name + ": " + rec.status().message());
-        log.prev_record = this_hash;
-        return true;
+      bool entry_missing = false;
+      std::optional<Entry> entry;
+      KH_ASSIGN_OR_RETURN(CheckedRecord checked, log->chain.Append(value, [&](const Record& rec) -> Result<std::optional<std::string>> {
+        KH_ASSIGN_OR_RETURN(std::optional<Bytes> entry_bytes,
+                            Read(Table::kObjects, rec.entry_id, name + ": entry " + ToHex(rec.entry_id)));
+        entry_missing = !entry_bytes;
+        if (entry_bytes) {
+          auto decoded = DecodeEntry(*entry_bytes);  // if it does not decode: reported with the objects
+          if (decoded.ok()) entry = std::move(*decoded);
+        }
+        return entry ? std::optional<std::string>(entry->case_id) : std::nullopt;
+      }));
+      for (const ChainProblem& p : checked.problems) Problem(name + ": " + p.what);
+      for (const TreeNode& node : checked.completed) KH_RETURN_IF_ERROR(CheckTreeNode(origin, node, *log));
+      auto root = roots_.find(origin);
+      if (root != roots_.end()) {
+        auto at_size = root->second.find(log->chain.size());
+        if (at_size != root->second.end()) at_size->second = log->chain.Root();
       }
-      if (rec->origin != origin || rec->index != index) {
-        Problem(name + ": stored under the wrong origin or index");
-      }
-      if (rec->prev_record != (index == 0 ? Hash{} : log.prev_record)) {
-        Problem(name + ": hash chain broken (previous record hash does not match)");
-      }
-      log.prev_record = this_hash;
-      KH_ASSIGN_OR_RETURN(std::optional<Bytes> entry_bytes,
-                          Read(Table::kObjects, rec->entry_id, name + ": entry " + ToHex(rec->entry_id)));
-      if (!entry_bytes) {
-        Problem(name + ": entry " + ToHex(rec->entry_id) + " is missing");
-        return true;
-      }
-      auto entry = DecodeEntry(*entry_bytes);
-      if (!entry.ok()) return true;  // reported with the objects
-      Hash& tip = log.case_tips[entry->case_id];
-      if (rec->prev_case_record != tip) {
-        Problem(name + ": case chain of case '" + entry->case_id + "' broken");
-      }
-      tip = this_hash;
+      if (!checked.record) return true;
+      const Record& rec = *checked.record;
+      const Hash& this_hash = checked.record_hash;
+      if (entry_missing) Problem(name + ": entry " + ToHex(rec.entry_id) + " is missing");
+      if (!entry) return true;
       KH_ASSIGN_OR_RETURN(auto indexed, Read(Table::kCaseIndex, keys::CaseRecord(txn_, entry->case_id, origin, index),
                                              name + ": case index entry"));
       if (!indexed || *indexed != Bytes(this_hash.begin(), this_hash.end())) {
@@ -200,11 +216,11 @@ class Verifier {
       }
       for (const Hash& mid : entry->manifests) {
         KH_ASSIGN_OR_RETURN(bool linked, txn_.Contains(Table::kManifestEntries,
-                                                       keys::ManifestEntry(mid, rec->entry_id)));
+                                                       keys::ManifestEntry(mid, rec.entry_id)));
         if (!linked) Problem(name + ": file index misses manifest " + ToHex(mid));
       }
       // The same signed entry may be logged by two origins; the index names the first.
-      KH_ASSIGN_OR_RETURN(auto location, Read(Table::kEntryIndex, rec->entry_id, name + ": entry index"));
+      KH_ASSIGN_OR_RETURN(auto location, Read(Table::kEntryIndex, rec.entry_id, name + ": entry index"));
       bool located = false;
       if (location && location->size() == 40) {
         if (*location == keys::EntryLocation(origin, index)) {
@@ -212,7 +228,7 @@ class Verifier {
         } else {
           KH_ASSIGN_OR_RETURN(auto there, Read(Table::kRecords, *location, name + ": entry index target"));
           auto other = there ? DecodeRecord(*there) : Result<Record>(Status::NotFound(""));
-          located = other.ok() && other->entry_id == rec->entry_id;
+          located = other.ok() && other->entry_id == rec.entry_id;
         }
       }
       if (!located) Problem(name + ": entry index does not point to a record of this entry");
@@ -220,62 +236,45 @@ class Verifier {
     }, {}, unreadable);
   }
 
-  // Recomputes every perfect subtree from the leaves and compares each stored node.
-  Status CheckTree(const Hash& origin, LogState& log) {
-    auto& levels = log.levels;
-    while (levels.back().size() >= 2) {
-      const auto& below = levels.back();
-      std::vector<Hash> above(below.size() / 2);
-      for (size_t i = 0; i < above.size(); ++i) above[i] = HashChildren(below[2 * i], below[2 * i + 1]);
-      levels.push_back(std::move(above));
+  // A perfect subtree the records complete, against the node the store persisted for it.
+  Status CheckTreeNode(const Hash& origin, const TreeNode& node, LogState& log) {
+    std::string name = "Merkle tree node (level " + std::to_string(node.level) + ", index " +
+                       std::to_string(node.index) + ") of " + OriginName(origin);
+    auto stored = txn_.Get(Table::kTree, keys::Tree(origin, node.level, node.index));
+    if (!stored.ok()) {
+      if (stored.status().code() != Code::kCorruption) return stored.status();
+      Problem(name + kUnreadable);
+    } else if (!*stored) {
+      log.missing_nodes += 1;
+    } else if ((*stored)->size() != 32 || HashOf(**stored) != node.hash) {
+      Problem(name + ": hash does not match the records");
     }
-    uint64_t expected = 0;
-    for (const auto& l : levels) expected += l.size();
-    uint64_t seen = 0;
-    KH_RETURN_IF_ERROR(txn_.Scan(Table::kTree, origin, [&](ByteView key, ByteView value) -> Result<bool> {
+    return Status::Ok();
+  }
+
+  // Every stored node must be one the records complete; the ones they complete were compared
+  // above. Keys only: no value is read twice.
+  Status CheckTreeKeys() {
+    return txn_.ScanKeys(Table::kTree, {}, [&](ByteView key) -> Result<bool> {
       ++report_.tree_nodes;
-      ++seen;
+      auto log = key.size() >= 32 ? logs_.find(HashOf(key.first(32))) : logs_.end();
+      if (key.size() >= 32 && log == logs_.end()) {
+        Problem("Merkle tree node " + ToHex(key) + ": belongs to no log with records");
+        return true;
+      }
       auto node = keys::DecodeTree(key);
       if (!node.ok()) {
         Problem("tree table: malformed key " + ToHex(key));
         return true;
       }
-      const unsigned level = node->level;
-      const uint64_t index = node->index;
-      std::string name = "Merkle tree node (level " + std::to_string(level) + ", index " +
-                         std::to_string(index) + ") of " + OriginName(origin);
-      if (level >= levels.size() || index >= levels[level].size()) {
-        Problem(name + ": no such node in a log of " + std::to_string(levels[0].size()) + " records");
-      } else if (value.size() != 32 || HashOf(value) != levels[level][index]) {
-        Problem(name + ": hash does not match the records");
+      const uint64_t size = log->second.chain.size();
+      if (node->level >= 64 || node->index >= (size >> node->level)) {
+        Problem("Merkle tree node (level " + std::to_string(node->level) + ", index " +
+                std::to_string(node->index) + ") of " + OriginName(node->origin) +
+                ": no such node in a log of " + std::to_string(size) + " records");
       }
       return true;
-    }, {}, [&](ByteView key) {
-      ++report_.tree_nodes;
-      ++seen;
-      auto node = keys::DecodeTree(key);
-      if (!node.ok()) return Problem("tree table: malformed key " + ToHex(key));
-      Problem("Merkle tree node (level " + std::to_string(node->level) + ", index " +
-              std::to_string(node->index) + ") of " + OriginName(origin) + kUnreadable);
-    }));
-    if (seen < expected) {
-      Problem(OriginName(origin) + ": " + std::to_string(expected - seen) +
-              " Merkle tree nodes are missing");
-    }
-    return Status::Ok();
-  }
-
-  Status CheckStrayTreeNodes() {
-    auto stray = [&](ByteView key) {
-      if (key.size() >= 32 && !logs_.count(HashOf(key.first(32)))) {
-        ++report_.tree_nodes;
-        Problem("Merkle tree node " + ToHex(key) + ": belongs to no log with records");
-      }
-    };
-    return txn_.Scan(Table::kTree, {}, [&](ByteView key, ByteView) -> Result<bool> {
-      stray(key);
-      return true;
-    }, {}, stray);  // unreadable nodes of known logs were named above
+    });
   }
 
   Status CheckCheckpoints() {
@@ -320,24 +319,18 @@ class Verifier {
         return true;
       }
       auto it = logs_.find(origin);
-      uint64_t held = it == logs_.end() ? 0 : it->second.levels[0].size();
+      uint64_t held = it == logs_.end() ? 0 : it->second.chain.size();
       if (size > held) {
         Problem(name + ": covers " + std::to_string(size) + " records but only " +
                 std::to_string(held) + " are stored");
         return true;
       }
-      Hash root = size == 0 ? MerkleEmptyRoot() : Hash{};
-      if (size > 0) {
-        const auto& levels = it->second.levels;
-        SubtreeFn computed = [&levels](unsigned level, uint64_t index) -> Result<Hash> {
-          if (level >= levels.size() || index >= levels[level].size()) {
-            return Status::Corruption("subtree out of range");
-          }
-          return levels[level][index];
-        };
-        KH_ASSIGN_OR_RETURN(root, MerkleRoot(size, computed));
+      std::optional<Hash> root = size == 0 ? MerkleEmptyRoot() : roots_[origin][size];
+      if (!root) {
+        Problem(name + ": its Merkle root cannot be recomputed: records it covers are missing or unreadable");
+      } else if (*root != cp->root) {
+        Problem(name + ": Merkle root does not match the records");
       }
-      if (root != cp->root) Problem(name + ": Merkle root does not match the records");
       return true;
     }, {}, [&](ByteView key) {
       ++report_.checkpoints;
@@ -357,7 +350,10 @@ class Verifier {
   const ReadTxn& txn_;
   std::set<Hash> chunks_of_intact_files_;  // each hashed against its id by CheckFileContent
   VerifyReport& report_;
-  std::map<Hash, LogState> logs_;
+  std::map<Hash, LogState> logs_;  // every log with a record
+  // Per log, the sizes of its checkpoints and the root its records give at each (nullopt: not
+  // reached, or over a record that is missing or unreadable).
+  std::map<Hash, std::map<uint64_t, std::optional<Hash>>> roots_;
 };
 
 }  // namespace
