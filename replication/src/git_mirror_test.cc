@@ -486,6 +486,17 @@ TEST_F(GitMirrorTamperTest, AForgedRecordOrEntryIsNamed) {
       << Joined(r.problems);
   EXPECT_FALSE(AnyContains(r.problems, {"(record 3)"})) << Joined(r.problems);
 
+  // The last record names no predecessor of its case: the case chain is broken there.
+  fs::path case_chain = Copy("case-chain.git");
+  auto last = DecodeRecord(AsBytes(ReadPath(case_chain, LogsRef(*a_), 3, "record.bin")));
+  ASSERT_TRUE(last.ok());
+  last->prev_case_record[0] ^= 1;
+  Rewrite(case_chain, LogsRef(*a_), 3, "record.bin", std::string(AsChars(Encode(*last))));
+  r = Verify(case_chain);
+  EXPECT_TRUE(AnyContains(r.problems, {"(record 3)", "record.bin: prev_case_record", "case chain broken"}))
+      << Joined(r.problems);
+  EXPECT_EQ(r.logs.at(0).records, 4u);
+
   fs::path entry = Copy("entry.git");
   std::string e = ReadPath(entry, LogsRef(*a_), 0, "entry.bin");
   e[e.size() - 1] ^= 0x01;  // the author's signature
