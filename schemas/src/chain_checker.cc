@@ -1,5 +1,6 @@
 #include "khronika/schemas/chain_checker.h"
 
+#include <cstdint>
 #include <utility>
 
 namespace khronika {
@@ -51,6 +52,7 @@ Result<Hash> ChainChecker::CaseTip(const std::string& case_id) {
 // The rules of a format 1 record (docs/format.md sections 7 and 8). The case chain is checked
 // here from the record's prev_case_record and the case of its signed entry.
 Result<CheckedRecord> ChainChecker::Append(ByteView record_bytes, const CaseOfRecord& case_of) {
+  if (size() == UINT64_MAX) return Status::InvalidArgument("a log holds at most 2^64 - 1 records");
   CheckedRecord out;
   out.origin = origin_;
   out.index = size();

@@ -95,7 +95,8 @@ class ChainChecker {
   // bytes take their place as they are (a damaged record still has its hash and its leaf), so
   // one bad record is named once and each later one is checked against what is really there.
   // `case_of` (empty: case chains are not checked, for a checker given no case at all) is asked
-  // for the record's case. Fails only if `case_of` or the CaseTipFn fails.
+  // for the record's case. Fails only if `case_of` or the CaseTipFn fails, or if size() is
+  // already 2^64 - 1.
   Result<CheckedRecord> Append(ByteView record_bytes, const CaseOfRecord& case_of);
 
   // Records size() .. index - 1 are not held. Their hashes are unknown, so the record at `index`
