@@ -88,6 +88,15 @@ class SyncTest : public ::testing::Test {
     return nullptr;
   }
 
+  // B pulls A's log from A through a transport that changes each pack first: the log's outcome.
+  Status PullAlteredPacks(const std::function<void(Bytes&)>& change) {
+    DirectTransport peer(a_->store());
+    peer.pack_hook = change;
+    auto report = PullFromPeer(b_->store(), peer);
+    if (!report.ok()) return report.status();
+    return ResultFor(*report, a_->id())->status;
+  }
+
   void ExpectClean(Node& node) {
     auto report = VerifyStore(node.store());
     ASSERT_TRUE(report.ok());
@@ -187,11 +196,7 @@ TEST_F(SyncTest, TamperedPacksAndChunksAreRefusedBeforeAnyWrite) {
                         Flip{kFrameManifest, 12, record0 + "manifest does not match the entry"},
                         Flip{kFrameRecord, 140, "record 1 of " + OriginName(a_->id()) +  // record 0's time
                                                     ": prev_record is not the hash of record 0 (hash chain broken)"}}) {
-    DirectTransport peer(a_->store());
-    peer.pack_hook = [&](Bytes& body) { flip_in_frame(body, f.type, f.offset); };
-    auto report = PullFromPeer(b_->store(), peer);
-    ASSERT_TRUE(report.ok());
-    const Status& st = ResultFor(*report, a_->id())->status;
+    Status st = PullAlteredPacks([&](Bytes& body) { flip_in_frame(body, f.type, f.offset); });
     EXPECT_EQ(st.code(), Code::kCorruption) << "frame " << f.type << " offset " << f.offset;
     EXPECT_EQ(st.message(), f.named);
     EXPECT_EQ(SizeOf(*b_, a_->id()), 0u);
@@ -251,11 +256,7 @@ TEST_F(SyncTest, APackIsCheckedAgainstTheRecordsHeldBeforeIt) {
                    "record 4 of " + o + ": origin is "},
            Forgery{4, [](Record& r) { r.received_at_ms += 1; },  // no chain rule covers it: the root does
                    "the records do not lead to the signed checkpoint's root"}}) {
-    DirectTransport peer(a_->store());
-    peer.pack_hook = [&](Bytes& body) { rewrite(body, f.index, f.change); };
-    auto report = PullFromPeer(b_->store(), peer);
-    ASSERT_TRUE(report.ok());
-    const Status& st = ResultFor(*report, a_->id())->status;
+    Status st = PullAlteredPacks([&](Bytes& body) { rewrite(body, f.index, f.change); });
     EXPECT_EQ(st.code(), Code::kCorruption);
     EXPECT_EQ(st.message().rfind(f.named, 0), 0u) << st.message();
     EXPECT_EQ(SizeOf(*b_, a_->id()), 3u);
