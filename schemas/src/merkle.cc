@@ -80,22 +80,6 @@ Result<Hash> MerkleRoot(uint64_t size, const SubtreeFn& subtree) {
   return RangeHash(0, size, subtree);
 }
 
-Result<std::vector<TreeNode>> NodesCompletedByAppend(uint64_t leaf_index, const Hash& leaf,
-                                                     const SubtreeFn& subtree) {
-  std::vector<TreeNode> nodes{{0, leaf_index, leaf}};
-  unsigned level = 0;
-  uint64_t index = leaf_index;
-  Hash h = leaf;
-  while (index % 2 == 1) {
-    KH_ASSIGN_OR_RETURN(Hash left, subtree(level, index - 1));
-    h = HashChildren(left, h);
-    index /= 2;
-    ++level;
-    nodes.push_back({level, index, h});
-  }
-  return nodes;
-}
-
 Result<MerkleFrontier> MerkleFrontier::FromSubtrees(uint64_t size, const SubtreeFn& subtree) {
   MerkleFrontier f;
   uint64_t start = 0;

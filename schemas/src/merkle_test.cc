@@ -628,21 +628,21 @@ TEST_F(MerkleReferenceTest, InclusionEdgeCases) {
 // The store's view: appends persist exactly the perfect nodes.
 // =============================================================================================
 
-TEST_F(MerkleReferenceTest, NodesCompletedByAppendBuildsExactlyThePerfectNodes) {
+TEST_F(MerkleReferenceTest, FrontierAppendCompletesExactlyThePerfectNodes) {
   std::map<std::pair<unsigned, uint64_t>, Hash> store;
   SubtreeFn from_store = TableSubtrees(&store);
+  MerkleFrontier frontier;
   for (uint64_t i = 0; i < kMaxSize; ++i) {
-    auto nodes = NodesCompletedByAppend(i, ref_.leaf(i), from_store);
-    ASSERT_TRUE(nodes.ok()) << i << ": " << nodes.status().ToString();
+    const std::vector<TreeNode> nodes = frontier.Append(ref_.leaf(i));
     // Appending leaf i completes the perfect subtree (L, I) exactly when it ends at leaf i,
     // i.e. (I + 1) * 2^L == i + 1.
     std::vector<std::pair<unsigned, uint64_t>> want;
     for (unsigned level = 0; ((i + 1) & ((uint64_t{1} << level) - 1)) == 0; ++level) {
       want.emplace_back(level, ((i + 1) >> level) - 1);
     }
-    ASSERT_EQ(nodes->size(), want.size()) << "leaf " << i;
+    ASSERT_EQ(nodes.size(), want.size()) << "leaf " << i;
     for (size_t j = 0; j < want.size(); ++j) {
-      const TreeNode& node = (*nodes)[j];
+      const TreeNode& node = nodes[j];
       EXPECT_EQ(node.level, want[j].first) << "leaf " << i;
       EXPECT_EQ(node.index, want[j].second) << "leaf " << i;
       uint64_t begin = node.index << node.level, end = (node.index + 1) << node.level;
@@ -676,21 +676,12 @@ TEST_F(MerkleReferenceTest, NodesCompletedByAppendBuildsExactlyThePerfectNodes) 
 // The verifiers' view: a frontier of O(log n) subtrees, built leaf by leaf.
 // =============================================================================================
 
-TEST_F(MerkleReferenceTest, FrontierMatchesReferenceAndCompletesWhatAStorePersists) {
+TEST_F(MerkleReferenceTest, FrontierRootsMatchReferenceAndReadBackFromTheNodesItCompletes) {
   MerkleFrontier frontier;
   EXPECT_EQ(frontier.Root(), ref_.Mth(0, 0));
   std::map<std::pair<unsigned, uint64_t>, Hash> store;
   for (uint64_t i = 0; i < kMaxSize; ++i) {
-    std::vector<TreeNode> completed = frontier.Append(ref_.leaf(i));
-    auto persisted = NodesCompletedByAppend(i, ref_.leaf(i), TableSubtrees(&store));
-    ASSERT_TRUE(persisted.ok());
-    ASSERT_EQ(completed.size(), persisted->size()) << "leaf " << i;
-    for (size_t j = 0; j < completed.size(); ++j) {
-      EXPECT_EQ(completed[j].level, (*persisted)[j].level);
-      EXPECT_EQ(completed[j].index, (*persisted)[j].index);
-      EXPECT_EQ(completed[j].hash, (*persisted)[j].hash);
-      store[{completed[j].level, completed[j].index}] = completed[j].hash;
-    }
+    for (const TreeNode& node : frontier.Append(ref_.leaf(i))) store[{node.level, node.index}] = node.hash;
     EXPECT_EQ(frontier.size(), i + 1);
     EXPECT_EQ(frontier.Root(), ref_.Mth(0, i + 1)) << "size " << i + 1;
     // Read back from the nodes persisted so far, the frontier is the same.
@@ -759,15 +750,9 @@ TEST(MerkleErrorsTest, SubtreeErrorsPropagateWithTheirCode) {
   auto con = ConsistencyProof(3, 5, broken);
   ASSERT_FALSE(con.ok());
   EXPECT_EQ(con.status().code(), Code::kIOError);
-  auto nodes = NodesCompletedByAppend(3, Hash{}, broken);
-  ASSERT_FALSE(nodes.ok());
-  EXPECT_EQ(nodes.status().code(), Code::kIOError);
-  // An even index completes no node above the leaf, so it reads nothing.
-  auto even = NodesCompletedByAppend(4, Hash{}, broken);
-  ASSERT_TRUE(even.ok());
-  ASSERT_EQ(even->size(), 1u);
-  EXPECT_EQ((*even)[0].level, 0u);
-  EXPECT_EQ((*even)[0].index, 4u);
+  auto frontier = MerkleFrontier::FromSubtrees(3, broken);
+  ASSERT_FALSE(frontier.ok());
+  EXPECT_EQ(frontier.status().code(), Code::kIOError);
 }
 
 // =============================================================================================

@@ -443,6 +443,7 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const Submission*
       prev_record = RecordHash(*last);
     }
     SubtreeFn subtrees = StoredSubtrees(txn, origin_);
+    KH_ASSIGN_OR_RETURN(MerkleFrontier tree, MerkleFrontier::FromSubtrees(size, subtrees));
     for (size_t i = 0; i < batch_ptrs.size(); ++i) {
       if (!verdicts[i].ok()) continue;
       const Submission& s = *batch_ptrs[i];
@@ -486,8 +487,7 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const Submission*
       KH_RETURN_IF_ERROR(txn.Put(Table::kCaseIndex, keys::CaseRecord(case_prefix, size), record_hash));
       KH_RETURN_IF_ERROR(txn.Put(Table::kEntryIndex, entry_id, keys::EntryLocation(origin_, size)));
       Hash leaf = LeafHash(record_bytes);
-      KH_ASSIGN_OR_RETURN(std::vector<TreeNode> nodes, NodesCompletedByAppend(size, leaf, subtrees));
-      for (const TreeNode& n : nodes) {
+      for (const TreeNode& n : tree.Append(leaf)) {
         KH_RETURN_IF_ERROR(txn.Put(Table::kTree, keys::Tree(origin_, n.level, n.index), n.hash));
       }
       Receipt r;
@@ -501,7 +501,7 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const Submission*
       ++size;
     }
     if (size == first_index) return Status::Ok();  // nothing survived its checks
-    KH_ASSIGN_OR_RETURN(Hash root, MerkleRoot(size, subtrees));
+    const Hash root = tree.Root().value();  // nothing skipped
     std::string checkpoint = SignCheckpoint(key_, size, root);
     KH_RETURN_IF_ERROR(
         txn.PutImmutable(Table::kCheckpoints, keys::Checkpoint(origin_, size), AsBytes(checkpoint)));

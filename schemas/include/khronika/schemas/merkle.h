@@ -29,10 +29,6 @@ Hash HashChildren(const Hash& left, const Hash& right);  // SHA-256(0x01 || left
 Result<Hash> RangeHash(uint64_t begin, uint64_t end, const SubtreeFn& subtree);
 Result<Hash> MerkleRoot(uint64_t size, const SubtreeFn& subtree);
 
-// The perfect nodes that appending leaf number `leaf_index` completes, from level 0 upwards.
-Result<std::vector<TreeNode>> NodesCompletedByAppend(uint64_t leaf_index, const Hash& leaf,
-                                                     const SubtreeFn& subtree);
-
 // The compact form of a tree built leaf by leaf (the "compact range" of leaves [0, size)): one
 // perfect subtree per binary digit 1 of size, largest first, covering the leaves from the left.
 // It is all that appending and the root need: O(log n) hashes, however large the tree. Leaves
@@ -47,7 +43,8 @@ class MerkleFrontier {
 
   uint64_t size() const { return size_; }
   // Appends leaf number size(). Returns the perfect nodes it completes, from the leaf (level 0)
-  // upwards, as a store persists them; a node over a skipped leaf is left out.
+  // upwards: what a store persists (the log's append writes exactly these); a node over a
+  // skipped leaf is left out.
   std::vector<TreeNode> Append(const Hash& leaf);
   // Appends `count` leaves whose hashes are not known. InvalidArgument if size() would overflow.
   Status Skip(uint64_t count);
