@@ -417,6 +417,29 @@ TEST_F(GitMirrorTest, ASecondExportAddsOnlyTheNewRecords) {
   EXPECT_EQ(report->logs[0].checkpoints, 6u);  // sizes 0 (init) and 1 to 5, one per append
 }
 
+// Export checks what it reads from the store: a stored record that does not continue the chain
+// the mirror ends with is not exported, and the branch stays where it was.
+TEST_F(GitMirrorTest, AnExportStopsAtAStoredRecordThatBreaksTheChain) {
+  AppendThree(*a_);
+  fs::path repo = dir_ / "m.git";
+  Export(*a_, repo);
+  const std::string old_tip = Tip(repo, LogsRef(*a_));
+  AppendEntry(*a_, {{"text/plain", "more"}}, "case-3");
+  const Bytes key = keys::Record(a_->id(), 3);
+  ASSERT_TRUE(a_->store().Update([&](WriteTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto bytes, txn.Get(Table::kRecords, key));
+    KH_ASSIGN_OR_RETURN(Record r, DecodeRecord(bytes.value()));
+    r.prev_record[0] ^= 1;
+    return txn.Put(Table::kRecords, key, Encode(r));
+  }).ok());
+  auto results = Export(*a_, repo);
+  const MirrorLogExport* e = For(results, a_->id());
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->status.message(), "record 3: the stored record: prev_record is not the hash of record 2 (hash chain broken)");
+  EXPECT_EQ(e->to, 3u);
+  EXPECT_EQ(Tip(repo, LogsRef(*a_)), old_tip);
+}
+
 class GitMirrorTamperTest : public GitMirrorTest {
  protected:
   // B holds A's four records and cosigned them; B's mirror carries both.
@@ -485,6 +508,17 @@ TEST_F(GitMirrorTamperTest, AForgedRecordOrEntryIsNamed) {
   EXPECT_TRUE(AnyContains(r.problems, {"(record 2)", "record.bin: prev_record", "hash chain"}))
       << Joined(r.problems);
   EXPECT_FALSE(AnyContains(r.problems, {"(record 3)"})) << Joined(r.problems);
+
+  // The last record names no predecessor of its case: the case chain is broken there.
+  fs::path case_chain = Copy("case-chain.git");
+  auto last = DecodeRecord(AsBytes(ReadPath(case_chain, LogsRef(*a_), 3, "record.bin")));
+  ASSERT_TRUE(last.ok());
+  last->prev_case_record[0] ^= 1;
+  Rewrite(case_chain, LogsRef(*a_), 3, "record.bin", std::string(AsChars(Encode(*last))));
+  r = Verify(case_chain);
+  EXPECT_TRUE(AnyContains(r.problems, {"(record 3)", "record.bin: prev_case_record", "case chain broken"}))
+      << Joined(r.problems);
+  EXPECT_EQ(r.logs.at(0).records, 4u);
 
   fs::path entry = Copy("entry.git");
   std::string e = ReadPath(entry, LogsRef(*a_), 0, "entry.bin");

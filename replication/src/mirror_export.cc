@@ -12,6 +12,7 @@
 #include "khronika/replication/git_mirror.h"
 #include "khronika/replication/roster.h"
 #include "khronika/replication/witness.h"
+#include "khronika/schemas/chain_checker.h"
 #include "khronika/schemas/crypto.h"
 #include "khronika/schemas/note.h"
 #include "khronika/schemas/objects.h"
@@ -116,11 +117,16 @@ class LogExporter {
       prev = RecordHash(tip_record->bytes);
     }
 
+    // The records exported from here on continue the chain the mirror ends with; its Merkle
+    // tree is not needed (and not known) here.
+    MerkleFrontier exported;
+    KH_RETURN_IF_ERROR(exported.Skip(have));
+    ChainChecker chain = ChainChecker::Resume(origin_, std::move(exported), prev, nullptr);
     std::optional<git_oid> head = tip;
     uint64_t written = 0;
     Status status;
     for (uint64_t i = have; i < size; ++i) {
-      auto commit = WriteRecord(i, prev, head);
+      auto commit = WriteRecord(i, chain, head);
       if (!commit.ok()) {
         // The branch still moves to the last record written: what verified is mirrored.
         status = commit.status().Annotate("record " + std::to_string(i));
@@ -158,7 +164,7 @@ class LogExporter {
 
   // Reads record `index` with its entry and manifests from the store, checking each against
   // the hash that names it (LMDB keeps no checksums: what is exported is verified here).
-  Result<git_oid> WriteRecord(uint64_t index, Hash& prev, const std::optional<git_oid>& parent) {
+  Result<git_oid> WriteRecord(uint64_t index, ChainChecker& chain, const std::optional<git_oid>& parent) {
     Bytes record_bytes, entry_bytes;
     std::vector<Bytes> manifest_bytes;
     Record rec;
@@ -168,11 +174,9 @@ class LogExporter {
       KH_ASSIGN_OR_RETURN(auto r, txn.Get(Table::kRecords, keys::Record(origin_, index)));
       if (!r) return Status::Corruption("missing from the store");
       record_bytes = std::move(*r);
-      KH_ASSIGN_OR_RETURN(rec, DecodeRecord(record_bytes));
-      if (rec.origin != origin_ || rec.index != index) {
-        return Status::Corruption("the stored record names another origin or index");
-      }
-      if (rec.prev_record != prev) return Status::Corruption("the stored hash chain is broken");
+      KH_ASSIGN_OR_RETURN(CheckedRecord checked, chain.Append(record_bytes, nullptr));
+      if (!checked.ok()) return Status::Corruption("the stored record: " + checked.problems.front().what);
+      rec = *checked.record;
       KH_ASSIGN_OR_RETURN(auto e, txn.Get(Table::kObjects, rec.entry_id));
       if (!e || ObjectId(*e) != rec.entry_id) {
         return Status::Corruption("entry " + ToHex(rec.entry_id) + " is missing or damaged");
@@ -216,7 +220,6 @@ class LogExporter {
     RecordCommitMeta meta = ExpectedMeta(rec, entry, record_bytes);
     KH_ASSIGN_OR_RETURN(git_oid commit,
                         repo_.WriteCommit(tree, parent, meta.author, meta.committer, meta.message));
-    prev = RecordHash(record_bytes);
     return commit;
   }
 

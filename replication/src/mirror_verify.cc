@@ -13,6 +13,7 @@
 #include "khronika/replication/git_mirror.h"
 #include "khronika/replication/protocol.h"
 #include "khronika/replication/witness.h"
+#include "khronika/schemas/chain_checker.h"
 #include "khronika/schemas/crypto.h"
 #include "khronika/schemas/merkle.h"
 #include "khronika/schemas/note.h"
@@ -29,30 +30,6 @@ using git::ShortOid;
 using git::TreePtr;
 using namespace mirror;
 
-// The compact form of a Merkle tree being built leaf by leaf: the perfect subtrees, largest
-// first, whose sizes are the binary digits of the leaf count. The root costs O(log n).
-class CompactRange {
- public:
-  void Append(const Hash& leaf) {
-    stack_.push_back({0, leaf});
-    while (stack_.size() >= 2 && stack_[stack_.size() - 2].first == stack_.back().first) {
-      Hash right = stack_.back().second;
-      stack_.pop_back();
-      stack_.back().second = HashChildren(stack_.back().second, right);
-      stack_.back().first += 1;
-    }
-  }
-  Hash Root() const {
-    if (stack_.empty()) return MerkleEmptyRoot();
-    Hash h = stack_.back().second;
-    for (size_t i = stack_.size() - 1; i-- > 0;) h = HashChildren(stack_[i].second, h);
-    return h;
-  }
-
- private:
-  std::vector<std::pair<unsigned, Hash>> stack_;
-};
-
 class LogVerifier {
  public:
   LogVerifier(const Repo& repo, const Hash& origin, const git_oid& tip,
@@ -65,7 +42,8 @@ class LogVerifier {
         trust_(trust),
         report_(report),
         branch_(ShortBranch("logs", origin)),
-        cp_branch_(ShortBranch("checkpoints", origin)) {
+        cp_branch_(ShortBranch("checkpoints", origin)),
+        chain_(origin) {
     log_.origin = origin;
   }
 
@@ -141,8 +119,8 @@ class LogVerifier {
     return true;
   }
 
-  // Checks one record's commit. Returns false at a broken hash-chain link: nothing after it can
-  // be tied to the records before.
+  // Checks one record's commit. Returns false where the record does not decode or breaks the
+  // hash chain: nothing after it can be tied to the records before.
   bool CheckRecord(uint64_t i, const ChainLink& link) {
     if (link.parents > 1) {
       Problem(link, i, "the commit has " + std::to_string(link.parents) +
@@ -159,30 +137,26 @@ class LogVerifier {
     if (!ReadFile(link, i, tree.get(), "record.bin", "record.bin", kMaxRecordFrame, record_bytes)) {
       return false;
     }
-    auto rec = DecodeRecord(record_bytes);
-    if (!rec.ok()) {
-      Problem(link, i, "record.bin does not decode: " + rec.status().message());
+    std::optional<Entry> entry;
+    std::vector<std::string> entry_problems;  // named after the record's own
+    auto checked = chain_.Append(record_bytes, [&](const Record& rec) -> Result<std::optional<std::string>> {
+      entry = ReadEntry(tree.get(), rec, entry_problems);
+      return entry ? std::optional<std::string>(entry->case_id) : std::nullopt;
+    });
+    if (!checked.ok()) {  // the case is read from the tree alone; nothing here fails
+      Problem(link, i, checked.status().message());
       return false;
     }
-    if (rec->prev_record != prev_hash_) {
-      Problem(link, i, i == 0 ? "record.bin: the first record's prev_record is not zero"
-                              : "record.bin: prev_record is not the hash of record " +
-                                    std::to_string(i - 1) + " (the hash chain is broken here)");
-      return false;
-    }
-    if (rec->origin != origin_) Problem(link, i, "record.bin names another origin than the branch");
-    if (rec->index != i) {
-      Problem(link, i, "record.bin says index " + std::to_string(rec->index) +
-                           " but is commit number " + std::to_string(i) + " of the branch");
-    }
-    Hash record_hash = RecordHash(record_bytes);
-    prev_hash_ = record_hash;
-    range_.Append(LeafHash(record_bytes));
+    for (const ChainProblem& p : checked->problems) Problem(link, i, "record.bin: " + p.what);
+    if (checked->BreaksChain()) return false;
     auto wanted = wanted_roots_.find(i + 1);
-    if (wanted != wanted_roots_.end()) wanted->second = range_.Root();
+    if (wanted != wanted_roots_.end()) wanted->second = chain_.Root().value();  // nothing skipped
 
     std::set<std::string> expected = {"record.bin", "entry.bin", "entry.json"};
-    CheckEntry(i, link, tree.get(), *rec, record_bytes, record_hash, expected);
+    for (const std::string& p : entry_problems) Problem(link, i, p);
+    if (entry) {
+      CheckEntry(i, link, tree.get(), *checked->record, *entry, record_bytes, checked->record_hash, expected);
+    }
     for (size_t k = 0; k < git_tree_entrycount(tree.get()); ++k) {
       std::string name = git_tree_entry_name(git_tree_entry_byindex(tree.get(), k));
       if (!expected.count(name)) Problem(link, i, "unexpected tree entry '" + name + "'");
@@ -190,26 +164,30 @@ class LogVerifier {
     return true;
   }
 
-  void CheckEntry(uint64_t i, const ChainLink& link, const git_tree* tree, const Record& rec,
-                  const Bytes& record_bytes, const Hash& record_hash,
-                  std::set<std::string>& expected) {
-    Bytes entry_bytes;
-    if (!ReadFile(link, i, tree, "entry.bin", "entry.bin", kMaxEntryFrame, entry_bytes)) {
-      case_chain_known_ = false;
-      return;
+  // entry.bin, if it is the entry the record names and decodes; else nullopt, the problem in
+  // `problems`.
+  std::optional<Entry> ReadEntry(const git_tree* tree, const Record& rec, std::vector<std::string>& problems) {
+    auto entry_bytes = TreeFile(repo_, tree, "entry.bin", "entry.bin", kMaxEntryFrame);
+    if (!entry_bytes.ok()) {
+      problems.push_back(entry_bytes.status().message());
+      return std::nullopt;
     }
-    if (ObjectId(entry_bytes) != rec.entry_id) {
-      Problem(link, i, "entry.bin does not match the record's entry_id (its SHA-256 differs)");
-      case_chain_known_ = false;
-      return;
+    if (ObjectId(*entry_bytes) != rec.entry_id) {
+      problems.push_back("entry.bin does not match the record's entry_id (its SHA-256 differs)");
+      return std::nullopt;
     }
-    auto entry = DecodeEntry(entry_bytes);
+    auto entry = DecodeEntry(*entry_bytes);
     if (!entry.ok()) {
-      Problem(link, i, "entry.bin does not decode: " + entry.status().message());
-      case_chain_known_ = false;
-      return;
+      problems.push_back("entry.bin does not decode: " + entry.status().message());
+      return std::nullopt;
     }
-    if (!VerifyEntrySignature(*entry)) {
+    return std::move(*entry);
+  }
+
+  void CheckEntry(uint64_t i, const ChainLink& link, const git_tree* tree, const Record& rec,
+                  const Entry& entry, const Bytes& record_bytes, const Hash& record_hash,
+                  std::set<std::string>& expected) {
+    if (!VerifyEntrySignature(entry)) {
       Problem(link, i, "entry.bin: the author's signature does not verify");
     }
     if (!entry_ids_.insert(rec.entry_id).second) {
@@ -217,25 +195,16 @@ class LogVerifier {
     }
     Bytes json_bytes;
     if (ReadFile(link, i, tree, "entry.json", "entry.json", kMaxEntryFrame * 8, json_bytes)) {
-      auto want = EntryJsonText(*entry);
+      auto want = EntryJsonText(entry);
       if (!want.ok() || AsChars(json_bytes) != *want) {
         Problem(link, i, "entry.json is not the JSON view of entry.bin");
       }
     }
-    CheckCommitMeta(i, link, rec, *entry, record_bytes, record_hash);
-    if (case_chain_known_) {
-      auto tip = case_tips_.find(entry->case_id);
-      Hash want = tip == case_tips_.end() ? Hash{} : tip->second;
-      if (rec.prev_case_record != want) {
-        Problem(link, i, "record.bin: prev_case_record is not the hash of the previous record of "
-                         "case '" + entry->case_id + "' in this log (the case chain is broken)");
-      }
-    }
-    case_tips_[entry->case_id] = record_hash;
-    if (!entry->manifests.empty()) {
+    CheckCommitMeta(i, link, rec, entry, record_bytes, record_hash);
+    if (!entry.manifests.empty()) {
       expected.insert("manifests");
       expected.insert("files");
-      CheckFiles(i, link, tree, *entry);
+      CheckFiles(i, link, tree, entry);
     }
   }
 
@@ -560,11 +529,8 @@ class LogVerifier {
   MirrorLogReport log_;
   TreePtr cp_tree_, notes_tree_;
   std::map<uint64_t, Hash> wanted_roots_;  // note sizes -> root computed at that size
-  CompactRange range_;
-  Hash prev_hash_{};
+  ChainChecker chain_;
   uint64_t verified_ = 0;  // records before the first broken hash-chain link
-  bool case_chain_known_ = true;  // false once an entry (and so its case) cannot be read
-  std::map<std::string, Hash> case_tips_;
   std::set<Hash> entry_ids_;
   std::set<std::pair<std::string, Hash>> checked_files_;  // (blob, manifest) already hashed
 };

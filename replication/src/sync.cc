@@ -11,6 +11,7 @@
 #include "khronika/log/store_keys.h"
 #include "khronika/replication/roster.h"
 #include "khronika/replication/witness.h"
+#include "khronika/schemas/chain_checker.h"
 #include "khronika/schemas/merkle.h"
 #include "khronika/schemas/note.h"
 
@@ -187,17 +188,13 @@ class LogImporter {
     }
     std::vector<VerifiedItem> verified;
     std::map<TreeKey, Hash> new_nodes;
+    Hash batch_root;
     KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
-      return VerifyItems(txn, from, std::move(items), verified, new_nodes);
+      return VerifyItems(txn, from, std::move(items), verified, new_nodes, batch_root);
     }));
     uint64_t to = from + verified.size();
     // Tie the batch to the signed checkpoint: the root over everything held plus this batch,
     // and a consistency proof from there to the checkpoint.
-    Hash batch_root;
-    KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
-      KH_ASSIGN_OR_RETURN(batch_root, MerkleRoot(to, Overlay(txn, new_nodes)));
-      return Status::Ok();
-    }));
     if (to == checkpoint_.size) {
       if (batch_root != checkpoint_.root) {
         return Status::Corruption("the records do not lead to the signed checkpoint's root");
@@ -217,86 +214,78 @@ class LogImporter {
 
   using TreeKey = std::pair<unsigned, uint64_t>;
 
-  SubtreeFn Overlay(const ReadTxn& txn, const std::map<TreeKey, Hash>& nodes) {
-    SubtreeFn stored = StoredSubtrees(txn, head_.origin);
-    return [&nodes, stored](unsigned level, uint64_t index) -> Result<Hash> {
-      auto it = nodes.find({level, index});
-      if (it != nodes.end()) return it->second;
-      return stored(level, index);
-    };
+  // The entry and manifests that came with a record: what the record names, each decoding
+  // canonically, the author's signature, file names unique within the entry.
+  static Status CheckEntry(const std::string& where, const Record& record, const PackItem& item,
+                           VerifiedItem& v) {
+    if (ObjectId(item.entry) != record.entry_id) {
+      return Status::Corruption(where + ": entry bytes do not match the entry id");
+    }
+    auto entry = DecodeEntry(item.entry);
+    if (!entry.ok()) return entry.status().Annotate(where);
+    v.entry = *entry;
+    if (!VerifyEntrySignature(v.entry)) return Status::Corruption(where + ": author signature invalid");
+    if (item.manifests.size() != v.entry.manifests.size()) {
+      return Status::Corruption(where + ": wrong number of manifests");
+    }
+    std::set<std::string> names;
+    for (size_t m = 0; m < item.manifests.size(); ++m) {
+      if (ObjectId(item.manifests[m]) != v.entry.manifests[m]) {
+        return Status::Corruption(where + ": manifest does not match the entry");
+      }
+      auto manifest = DecodeManifest(item.manifests[m]);
+      if (!manifest.ok()) return manifest.status().Annotate(where);
+      if (!names.insert(manifest->name).second) {
+        return Status::Corruption(where + ": two files with one name");
+      }
+      v.manifests.push_back(std::move(*manifest));
+    }
+    return Status::Ok();
   }
 
+  // Checks the pack's records on top of the log held here, as the log's chain checker resumed
+  // after it: its stored Merkle frontier, its last record, and each case's last record held.
   Status VerifyItems(const ReadTxn& txn, uint64_t from, std::vector<PackItem> items,
-                     std::vector<VerifiedItem>& out, std::map<TreeKey, Hash>& nodes) {
+                     std::vector<VerifiedItem>& out, std::map<TreeKey, Hash>& nodes, Hash& root) {
     // The chains below are checked against what is held; if another pull committed records of
     // this log meanwhile, that is a race to retry, not a broken chain.
     KH_ASSIGN_OR_RETURN(uint64_t held, LogSize(txn, head_.origin));
     if (held != from) return Status::AlreadyExists("the log changed during the sync; try again");
-    Hash prev{};
+    Hash last{};
     if (from > 0) {
-      KH_ASSIGN_OR_RETURN(auto last, txn.Get(Table::kRecords, keys::Record(head_.origin, from - 1)));
-      if (!last) return Status::Corruption("the last record held here is missing");
-      prev = RecordHash(*last);
+      KH_ASSIGN_OR_RETURN(auto bytes, txn.Get(Table::kRecords, keys::Record(head_.origin, from - 1)));
+      if (!bytes) return Status::Corruption("the last record held here is missing");
+      last = RecordHash(*bytes);
     }
-    std::map<std::string, Hash> case_tips;
-    SubtreeFn subtrees = Overlay(txn, nodes);
-    for (size_t i = 0; i < items.size(); ++i) {
-      PackItem& item = items[i];
-      uint64_t index = from + i;
-      std::string where = "record " + std::to_string(index) + " of " + OriginName(head_.origin);
+    KH_ASSIGN_OR_RETURN(MerkleFrontier frontier,
+                        MerkleFrontier::FromSubtrees(from, StoredSubtrees(txn, head_.origin)));
+    ChainChecker chain = ChainChecker::Resume(
+        head_.origin, std::move(frontier), last, [&](const std::string& case_id) -> Result<std::optional<Hash>> {
+          KH_ASSIGN_OR_RETURN(auto tip, txn.Last(Table::kCaseIndex, keys::CasePrefix(txn, case_id, head_.origin)));
+          if (!tip) return std::optional<Hash>();
+          return std::optional<Hash>(ToHash(tip->second));
+        });
+    for (PackItem& item : items) {
       VerifiedItem v;
-      auto rec = DecodeRecord(item.record);
-      if (!rec.ok()) return rec.status().Annotate(where);
-      v.record = *rec;
-      if (v.record.origin != head_.origin || v.record.index != index) {
-        return Status::Corruption(where + ": wrong origin or index");
-      }
-      if (v.record.prev_record != prev) return Status::Corruption(where + ": hash chain broken");
-      if (ObjectId(item.entry) != v.record.entry_id) {
-        return Status::Corruption(where + ": entry bytes do not match the entry id");
-      }
-      auto entry = DecodeEntry(item.entry);
-      if (!entry.ok()) return entry.status().Annotate(where);
-      v.entry = *entry;
-      if (!VerifyEntrySignature(v.entry)) return Status::Corruption(where + ": author signature invalid");
-      if (item.manifests.size() != v.entry.manifests.size()) {
-        return Status::Corruption(where + ": wrong number of manifests");
-      }
-      std::set<std::string> names;
-      for (size_t m = 0; m < item.manifests.size(); ++m) {
-        if (ObjectId(item.manifests[m]) != v.entry.manifests[m]) {
-          return Status::Corruption(where + ": manifest does not match the entry");
-        }
-        auto manifest = DecodeManifest(item.manifests[m]);
-        if (!manifest.ok()) return manifest.status().Annotate(where);
-        if (!names.insert(manifest->name).second) {
-          return Status::Corruption(where + ": two files with one name");
-        }
-        v.manifests.push_back(std::move(*manifest));
-      }
-      auto tip = case_tips.find(v.entry.case_id);
-      Hash expected_case{};
-      if (tip != case_tips.end()) {
-        expected_case = tip->second;
-      } else {
-        KH_ASSIGN_OR_RETURN(auto held, txn.Last(Table::kCaseIndex,
-                                                keys::CasePrefix(txn, v.entry.case_id, head_.origin)));
-        if (held) expected_case = ToHash(held->second);
-      }
-      if (v.record.prev_case_record != expected_case) {
-        return Status::Corruption(where + ": case chain broken");
-      }
+      Status entry_checked;
+      const std::string where = "record " + std::to_string(chain.size()) + " of " + OriginName(head_.origin);
+      KH_ASSIGN_OR_RETURN(CheckedRecord checked, chain.Append(item.record, [&](const Record& record) -> Result<std::optional<std::string>> {
+        entry_checked = CheckEntry(where, record, item, v);
+        if (!entry_checked.ok()) return std::optional<std::string>();
+        return std::optional<std::string>(v.entry.case_id);
+      }));
+      KH_RETURN_IF_ERROR(checked.status());
+      KH_RETURN_IF_ERROR(entry_checked);
+      v.record = *checked.record;
       v.record_bytes = std::move(item.record);
       v.entry_bytes = std::move(item.entry);
       v.manifest_bytes = std::move(item.manifests);
-      v.record_hash = RecordHash(v.record_bytes);
-      v.leaf = LeafHash(v.record_bytes);
-      case_tips[v.entry.case_id] = v.record_hash;
-      prev = v.record_hash;
-      KH_ASSIGN_OR_RETURN(std::vector<TreeNode> completed, NodesCompletedByAppend(index, v.leaf, subtrees));
-      for (const TreeNode& n : completed) nodes[{n.level, n.index}] = n.hash;
+      v.record_hash = checked.record_hash;
+      v.leaf = checked.leaf_hash;
+      for (const TreeNode& n : checked.completed) nodes[{n.level, n.index}] = n.hash;
       out.push_back(std::move(v));
     }
+    root = *chain.Root();  // nothing was skipped
     return Status::Ok();
   }
 

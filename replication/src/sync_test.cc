@@ -88,6 +88,15 @@ class SyncTest : public ::testing::Test {
     return nullptr;
   }
 
+  // B pulls A's log from A through a transport that changes each pack first: the log's outcome.
+  Status PullAlteredPacks(const std::function<void(Bytes&)>& change) {
+    DirectTransport peer(a_->store());
+    peer.pack_hook = change;
+    auto report = PullFromPeer(b_->store(), peer);
+    if (!report.ok()) return report.status();
+    return ResultFor(*report, a_->id())->status;
+  }
+
   void ExpectClean(Node& node) {
     auto report = VerifyStore(node.store());
     ASSERT_TRUE(report.ok());
@@ -176,13 +185,20 @@ TEST_F(SyncTest, TamperedPacksAndChunksAreRefusedBeforeAnyWrite) {
       pos += 5 + len;
     }
   };
-  for (auto [type, offset] : {std::pair<uint8_t, size_t>{kFrameRecord, 60},
-                              {kFrameEntry, 20}, {kFrameManifest, 12}, {kFrameRecord, 140}}) {
-    DirectTransport peer(a_->store());
-    peer.pack_hook = [&, type = type, offset = offset](Bytes& body) { flip_in_frame(body, type, offset); };
-    auto report = PullFromPeer(b_->store(), peer);
-    ASSERT_TRUE(report.ok());
-    EXPECT_FALSE(ResultFor(*report, a_->id())->status.ok()) << "frame " << type << " offset " << offset;
+  const std::string record0 = "record 0 of " + OriginName(a_->id()) + ": ";
+  struct Flip {
+    uint8_t type;
+    size_t offset;
+    std::string named;
+  };
+  for (const Flip& f : {Flip{kFrameRecord, 60, record0 + "prev_record of the first record is not zero (hash chain broken)"},
+                        Flip{kFrameEntry, 20, record0 + "entry bytes do not match the entry id"},
+                        Flip{kFrameManifest, 12, record0 + "manifest does not match the entry"},
+                        Flip{kFrameRecord, 140, "record 1 of " + OriginName(a_->id()) +  // record 0's time
+                                                    ": prev_record is not the hash of record 0 (hash chain broken)"}}) {
+    Status st = PullAlteredPacks([&](Bytes& body) { flip_in_frame(body, f.type, f.offset); });
+    EXPECT_EQ(st.code(), Code::kCorruption) << "frame " << f.type << " offset " << f.offset;
+    EXPECT_EQ(st.message(), f.named);
     EXPECT_EQ(SizeOf(*b_, a_->id()), 0u);
   }
   DirectTransport bad_chunks(a_->store());
@@ -197,6 +213,58 @@ TEST_F(SyncTest, TamperedPacksAndChunksAreRefusedBeforeAnyWrite) {
   auto ok = PullFromPeer(b_->store(), honest);
   EXPECT_TRUE(ResultFor(*ok, a_->id())->status.ok());
   EXPECT_EQ(SizeOf(*b_, a_->id()), 4u);
+}
+
+// A pack on top of records held here is checked as their continuation: its first record
+// against the last one held, each case against its last record held.
+TEST_F(SyncTest, APackIsCheckedAgainstTheRecordsHeldBeforeIt) {
+  Append(*a_, 3);  // cases 0, 1, 2
+  DirectTransport first(a_->store());
+  ASSERT_TRUE(ResultFor(PullFromPeer(b_->store(), first).value(), a_->id())->status.ok());
+  Append(*a_, 2);  // records 3 and 4, cases 0 and 1: each follows a record held at B
+  // Rewrites record `index` in the pack's record frames.
+  auto rewrite = [](Bytes& body, uint64_t index, const std::function<void(Record&)>& change) {
+    for (size_t pos = 0; pos + 5 <= body.size();) {
+      uint32_t len = uint32_t{body[pos + 1]} << 24 | uint32_t{body[pos + 2]} << 16 |
+                     uint32_t{body[pos + 3]} << 8 | body[pos + 4];
+      if (body[pos] == kFrameRecord) {
+        auto r = DecodeRecord(ByteView(body).subspan(pos + 5, len));
+        if (r.ok() && r->index == index) {
+          change(*r);
+          Bytes again = Encode(*r);
+          std::copy(again.begin(), again.end(), body.begin() + static_cast<long>(pos + 5));
+        }
+      }
+      pos += 5 + len;
+    }
+  };
+  const std::string o = OriginName(a_->id());
+  struct Forgery {
+    uint64_t index;
+    std::function<void(Record&)> change;
+    std::string named;
+  };
+  for (const Forgery& f : {
+           Forgery{3, [](Record& r) { r.prev_record[9] ^= 1; },
+                   "record 3 of " + o + ": prev_record is not the hash of record 2 (hash chain broken)"},
+           Forgery{3, [](Record& r) { r.prev_case_record = Hash{}; },
+                   "record 3 of " + o + ": prev_case_record is not the hash of the case's previous record "
+                   "in this log (case chain broken)"},
+           Forgery{4, [](Record& r) { r.index = 3; },
+                   "record 4 of " + o + ": index is 3, not its position 4 (wrong index)"},
+           Forgery{4, [](Record& r) { r.origin[0] ^= 1; },
+                   "record 4 of " + o + ": origin is "},
+           Forgery{4, [](Record& r) { r.received_at_ms += 1; },  // no chain rule covers it: the root does
+                   "the records do not lead to the signed checkpoint's root"}}) {
+    Status st = PullAlteredPacks([&](Bytes& body) { rewrite(body, f.index, f.change); });
+    EXPECT_EQ(st.code(), Code::kCorruption);
+    EXPECT_EQ(st.message().rfind(f.named, 0), 0u) << st.message();
+    EXPECT_EQ(SizeOf(*b_, a_->id()), 3u);
+  }
+  DirectTransport honest(a_->store());
+  EXPECT_TRUE(ResultFor(PullFromPeer(b_->store(), honest).value(), a_->id())->status.ok());
+  EXPECT_EQ(SizeOf(*b_, a_->id()), 5u);
+  ExpectClean(*b_);
 }
 
 TEST_F(SyncTest, ForgedCheckpointsAndStrangersAreRefused) {

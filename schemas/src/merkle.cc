@@ -1,6 +1,7 @@
 #include "khronika/schemas/merkle.h"
 
 #include <bit>
+#include <cstdint>
 
 #include "khronika/schemas/crypto.h"
 
@@ -79,20 +80,70 @@ Result<Hash> MerkleRoot(uint64_t size, const SubtreeFn& subtree) {
   return RangeHash(0, size, subtree);
 }
 
-Result<std::vector<TreeNode>> NodesCompletedByAppend(uint64_t leaf_index, const Hash& leaf,
-                                                     const SubtreeFn& subtree) {
-  std::vector<TreeNode> nodes{{0, leaf_index, leaf}};
-  unsigned level = 0;
-  uint64_t index = leaf_index;
-  Hash h = leaf;
-  while (index % 2 == 1) {
-    KH_ASSIGN_OR_RETURN(Hash left, subtree(level, index - 1));
-    h = HashChildren(left, h);
-    index /= 2;
-    ++level;
-    nodes.push_back({level, index, h});
+Result<MerkleFrontier> MerkleFrontier::FromSubtrees(uint64_t size, const SubtreeFn& subtree) {
+  MerkleFrontier f;
+  uint64_t start = 0;
+  for (int level = 63; level >= 0; --level) {
+    const uint64_t width = uint64_t{1} << level;
+    if (!(size & width)) continue;
+    KH_ASSIGN_OR_RETURN(Hash h, subtree(static_cast<unsigned>(level), start >> level));
+    f.subtrees_.push_back({static_cast<unsigned>(level), h});
+    start += width;
   }
-  return nodes;
+  f.size_ = size;
+  return f;
+}
+
+std::vector<TreeNode> MerkleFrontier::Append(const Hash& leaf) {
+  std::vector<TreeNode> completed{{0, size_, leaf}};
+  Subtree right{0, leaf};
+  uint64_t index = size_;
+  // The subtrees that end where the leaf starts and have its size merge with it, level by level.
+  while (!subtrees_.empty() && subtrees_.back().level == right.level) {
+    const std::optional<Hash>& left = subtrees_.back().hash;
+    right.hash = left && right.hash ? std::optional<Hash>(HashChildren(*left, *right.hash)) : std::nullopt;
+    right.level += 1;
+    index /= 2;
+    subtrees_.pop_back();
+    if (right.hash) completed.push_back({right.level, index, *right.hash});
+  }
+  subtrees_.push_back(right);
+  size_ += 1;
+  return completed;
+}
+
+Status MerkleFrontier::Skip(uint64_t count) {
+  if (count > UINT64_MAX - size_) return Status::InvalidArgument("a tree of more than 2^64 leaves");
+  const uint64_t size = size_ + count;
+  // The subtrees of the new size that lie within the old leaves are exactly the old ones that
+  // come first (a perfect subtree maximal in [0, size) and inside [0, size_) is maximal there
+  // too); every other one covers a skipped leaf.
+  std::vector<Subtree> next;
+  uint64_t start = 0;
+  size_t kept = 0;
+  for (int level = 63; level >= 0; --level) {
+    const uint64_t width = uint64_t{1} << level;
+    if (!(size & width)) continue;
+    Subtree s{static_cast<unsigned>(level), std::nullopt};
+    if (start + width <= size_ && kept < subtrees_.size() && subtrees_[kept].level == s.level) {
+      s.hash = subtrees_[kept++].hash;
+    }
+    next.push_back(s);
+    start += width;
+  }
+  subtrees_ = std::move(next);
+  size_ = size;
+  return Status::Ok();
+}
+
+std::optional<Hash> MerkleFrontier::Root() const {
+  if (subtrees_.empty()) return MerkleEmptyRoot();
+  std::optional<Hash> h = subtrees_.back().hash;
+  for (size_t i = subtrees_.size() - 1; i-- > 0;) {
+    if (!h || !subtrees_[i].hash) return std::nullopt;
+    h = HashChildren(*subtrees_[i].hash, *h);
+  }
+  return h;
 }
 
 Result<std::vector<Hash>> InclusionProof(uint64_t index, uint64_t size, const SubtreeFn& subtree) {

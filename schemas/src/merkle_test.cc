@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 
+#include <bit>
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
@@ -627,21 +628,21 @@ TEST_F(MerkleReferenceTest, InclusionEdgeCases) {
 // The store's view: appends persist exactly the perfect nodes.
 // =============================================================================================
 
-TEST_F(MerkleReferenceTest, NodesCompletedByAppendBuildsExactlyThePerfectNodes) {
+TEST_F(MerkleReferenceTest, FrontierAppendCompletesExactlyThePerfectNodes) {
   std::map<std::pair<unsigned, uint64_t>, Hash> store;
   SubtreeFn from_store = TableSubtrees(&store);
+  MerkleFrontier frontier;
   for (uint64_t i = 0; i < kMaxSize; ++i) {
-    auto nodes = NodesCompletedByAppend(i, ref_.leaf(i), from_store);
-    ASSERT_TRUE(nodes.ok()) << i << ": " << nodes.status().ToString();
+    const std::vector<TreeNode> nodes = frontier.Append(ref_.leaf(i));
     // Appending leaf i completes the perfect subtree (L, I) exactly when it ends at leaf i,
     // i.e. (I + 1) * 2^L == i + 1.
     std::vector<std::pair<unsigned, uint64_t>> want;
     for (unsigned level = 0; ((i + 1) & ((uint64_t{1} << level) - 1)) == 0; ++level) {
       want.emplace_back(level, ((i + 1) >> level) - 1);
     }
-    ASSERT_EQ(nodes->size(), want.size()) << "leaf " << i;
+    ASSERT_EQ(nodes.size(), want.size()) << "leaf " << i;
     for (size_t j = 0; j < want.size(); ++j) {
-      const TreeNode& node = (*nodes)[j];
+      const TreeNode& node = nodes[j];
       EXPECT_EQ(node.level, want[j].first) << "leaf " << i;
       EXPECT_EQ(node.index, want[j].second) << "leaf " << i;
       uint64_t begin = node.index << node.level, end = (node.index + 1) << node.level;
@@ -671,6 +672,71 @@ TEST_F(MerkleReferenceTest, NodesCompletedByAppendBuildsExactlyThePerfectNodes) 
   }
 }
 
+// =============================================================================================
+// The verifiers' view: a frontier of O(log n) subtrees, built leaf by leaf.
+// =============================================================================================
+
+TEST_F(MerkleReferenceTest, FrontierRootsMatchReferenceAndReadBackFromTheNodesItCompletes) {
+  MerkleFrontier frontier;
+  EXPECT_EQ(frontier.Root(), ref_.Mth(0, 0));
+  std::map<std::pair<unsigned, uint64_t>, Hash> store;
+  for (uint64_t i = 0; i < kMaxSize; ++i) {
+    for (const TreeNode& node : frontier.Append(ref_.leaf(i))) store[{node.level, node.index}] = node.hash;
+    EXPECT_EQ(frontier.size(), i + 1);
+    EXPECT_EQ(frontier.Root(), ref_.Mth(0, i + 1)) << "size " << i + 1;
+    // Read back from the nodes persisted so far, the frontier is the same.
+    auto read = MerkleFrontier::FromSubtrees(i + 1, TableSubtrees(&store));
+    ASSERT_TRUE(read.ok()) << read.status().ToString();
+    EXPECT_EQ(read->size(), i + 1);
+    EXPECT_EQ(read->Root(), frontier.Root());
+    MerkleFrontier copy = *read;
+    EXPECT_EQ(copy.Append(ref_.leaf(i + 1)).back().hash, MerkleFrontier(frontier).Append(ref_.leaf(i + 1)).back().hash);
+  }
+}
+
+TEST_F(MerkleReferenceTest, FrontierFromSubtreesReadsOnlyPopcountNodes) {
+  for (uint64_t n : {0ull, 1ull, 6ull, 255ull, 256ull, 300ull}) {
+    uint64_t calls = 0;
+    auto f = MerkleFrontier::FromSubtrees(n, SubtreesOf(ref_, n, &calls));
+    ASSERT_TRUE(f.ok());
+    EXPECT_EQ(calls, static_cast<uint64_t>(std::popcount(n))) << n;
+    EXPECT_EQ(f->Root(), ref_.Mth(0, n));
+  }
+  SubtreeFn broken = [](unsigned, uint64_t) -> Result<Hash> { return Status::IOError("disk on fire"); };
+  EXPECT_EQ(MerkleFrontier::FromSubtrees(5, broken).status().code(), Code::kIOError);
+}
+
+TEST_F(MerkleReferenceTest, SkippedLeavesHideEveryRootOverThemButNotTheSubtreesAfter) {
+  for (uint64_t gap_at = 0; gap_at < 40; ++gap_at) {
+    for (uint64_t gap : {1ull, 2ull, 5ull, 16ull}) {
+      MerkleFrontier f;
+      for (uint64_t i = 0; i < gap_at; ++i) f.Append(ref_.leaf(i));
+      ASSERT_TRUE(f.Skip(gap).ok());
+      EXPECT_EQ(f.size(), gap_at + gap);
+      EXPECT_FALSE(f.Root().has_value());
+      const uint64_t end = gap_at + gap;
+      for (uint64_t i = end; i < end + 70; ++i) {
+        for (const TreeNode& node : f.Append(ref_.leaf(i))) {
+          uint64_t begin = node.index << node.level, stop = (node.index + 1) << node.level;
+          EXPECT_GE(begin, end) << "a node over a skipped leaf came out";
+          EXPECT_EQ(node.hash, ref_.Mth(begin, stop));
+        }
+        EXPECT_FALSE(f.Root().has_value());
+      }
+    }
+  }
+  // Skipping none changes nothing; a skip past 2^64 leaves is refused.
+  MerkleFrontier f;
+  for (uint64_t i = 0; i < 7; ++i) f.Append(ref_.leaf(i));
+  ASSERT_TRUE(f.Skip(0).ok());
+  EXPECT_EQ(f.Root(), ref_.Mth(0, 7));
+  EXPECT_EQ(f.Skip(UINT64_MAX).code(), Code::kInvalidArgument);
+  EXPECT_EQ(f.size(), 7u);
+  MerkleFrontier huge;
+  ASSERT_TRUE(huge.Skip(uint64_t{1} << 62).ok());
+  EXPECT_EQ(huge.Append(ref_.leaf(0)).size(), 1u);  // only the leaf: its left neighbours are unknown
+}
+
 TEST(MerkleErrorsTest, SubtreeErrorsPropagateWithTheirCode) {
   SubtreeFn broken = [](unsigned, uint64_t) -> Result<Hash> {
     return Status::IOError("disk on fire");
@@ -684,15 +750,9 @@ TEST(MerkleErrorsTest, SubtreeErrorsPropagateWithTheirCode) {
   auto con = ConsistencyProof(3, 5, broken);
   ASSERT_FALSE(con.ok());
   EXPECT_EQ(con.status().code(), Code::kIOError);
-  auto nodes = NodesCompletedByAppend(3, Hash{}, broken);
-  ASSERT_FALSE(nodes.ok());
-  EXPECT_EQ(nodes.status().code(), Code::kIOError);
-  // An even index completes no node above the leaf, so it reads nothing.
-  auto even = NodesCompletedByAppend(4, Hash{}, broken);
-  ASSERT_TRUE(even.ok());
-  ASSERT_EQ(even->size(), 1u);
-  EXPECT_EQ((*even)[0].level, 0u);
-  EXPECT_EQ((*even)[0].index, 4u);
+  auto frontier = MerkleFrontier::FromSubtrees(3, broken);
+  ASSERT_FALSE(frontier.ok());
+  EXPECT_EQ(frontier.status().code(), Code::kIOError);
 }
 
 // =============================================================================================

@@ -233,4 +233,6 @@ Hash LeafHash(ByteView record_bytes) {
 
 Hash NodeIdFromPublicKey(const PublicKey& key) { return Sha256(key); }
 
+std::string OriginName(const Hash& origin) { return "khronika/" + ToHex(origin); }
+
 }  // namespace khronika

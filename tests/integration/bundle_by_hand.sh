@@ -3,12 +3,17 @@
 # with the real binary (B keeps and cosigns A's log), exports a court bundle of one case the ways
 # docs/lawyer.md describes (from the node over HTTPS, as a folder and as a .tar; and by the
 # operator with --data), checks it with `khronika verify-bundle` (with and without --trust), and
-# then runs the by-hand procedure, step by step, with only sha256sum, openssl, xxd, od, base64,
-# python3 (standard library) and a shell. Every step's commands are copied from docs/lawyer.md,
-# and the test first checks that each of their lines is still in the document, so the two cannot
-# drift apart. Then it tampers with copies of the bundle (a flipped byte in an evidence file, a
-# forged signature, a record left out, a changed checkpoint) and requires the procedure, and
-# verify-bundle, to notice each time.
+# then runs the by-hand procedure as shipped, docs/tools/check_bundle.sh, which uses only
+# sha256sum, openssl, xxd, od, base64, python3 (standard library) and a shell.
+#
+# It first checks that part 2 of docs/lawyer.md prints every function of the script exactly as
+# the script has it, and nothing else in its sh blocks, so the two cannot drift apart. The script
+# must pass the bundle (exit 0, "bundle check: 9 of 9 steps passed"). Then the test tampers with
+# copies of the bundle (a flipped byte in an evidence file, a forged signature, a record left
+# out, another case, a changed checkpoint, a misnamed record folder, a named pipe and a link, an
+# absurd file count) and gives the script wrong trusted keys files, and requires it to exit 1
+# (within its timeout) with a summary line that names the failing steps, the failing step to say
+# why, and verify-bundle to refuse the bundle too.
 #
 # Usage: bundle_by_hand.sh /path/to/khronika
 set -euo pipefail
@@ -17,6 +22,7 @@ KH=${1:?usage: $0 /path/to/khronika}
 KH=$(cd "$(dirname "$KH")" && pwd)/$(basename "$KH")
 HERE=$(cd "$(dirname "$0")" && pwd)
 DOC=$HERE/../../docs/lawyer.md
+CHECK=$HERE/../../docs/tools/check_bundle.sh
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kh-by-hand.XXXXXX")
 SERVE_PID=""
@@ -32,224 +38,111 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 step() { echo "--- $*"; }
 
-for tool in sha256sum openssl xxd od base64 python3 tar split cmp date; do
+for tool in sha256sum openssl xxd od base64 python3 tar split cmp comm date timeout mkfifo; do
   command -v "$tool" >/dev/null || fail "needs $tool"
 done
 openssl version | grep -q '^OpenSSL 3' || fail "needs OpenSSL 3 (pkeyutl -rawin)"
+[ -x "$CHECK" ] || fail "docs/tools/check_bundle.sh is missing or not executable"
+[ -f "$DOC" ] || fail "docs/lawyer.md is missing"
 
-# ---- The procedure, exactly as docs/lawyer.md prints it -----------------------------------------
+# ---- The procedure: docs/tools/check_bundle.sh, printed in docs/lawyer.md part 2 -----------------
 
-read -r -d '' PRELUDE <<'STEP' || true
-cd khronika-bundle       # the bundle's folder (unpack a .tar first: see part 1)
-T=$(mktemp -d)           # scratch space, outside the bundle
-u64() { od --endian=little -An -t u8 -j "$2" -N 8 "$1" | tr -d ' '; }  # u64 at offset $2 of file $1
-h32() { xxd -p -c 32 -s "$2" -l 32 "$1"; }                             # 32 bytes at offset $2, in hex
-sha() { sha256sum "$1" | cut -c1-64; }                                 # SHA-256 of file $1, in hex
-STEP
+step "docs/lawyer.md part 2 prints every function of check_bundle.sh, exactly as the script has it"
+python3 - "$CHECK" "$DOC" "$WORK/from-doc.sh" <<'PY'
+import difflib, re, sys
+script = open(sys.argv[1], encoding="utf-8").read()
+doc = open(sys.argv[2], encoding="utf-8").read()
+START = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\(\) \{")
 
-read -r -d '' STEP_A <<'STEP' || true
-sha256sum --strict -c MANIFEST.sha256
-find . -type f ! -path ./MANIFEST.sha256 | cut -c3- | LC_ALL=C sort > "$T/found"
-cut -c67- MANIFEST.sha256 > "$T/listed"
-diff "$T/listed" "$T/found" && echo "OK   the folder holds exactly the files listed"
-find . ! -type f ! -type d
-STEP
+def fail(message):
+    sys.exit("FAIL: " + message)
 
-read -r -d '' STEP_B <<'STEP' || true
-for d in entries/*/*; do
-  o=$(basename "$(dirname "$d")"); i=$((10#$(basename "$d")))
-  if [ "$(stat -c %s "$d/record.bin")" = 147 ] && [ "$(xxd -p -l 3 "$d/record.bin")" = 015201 ] &&
-     [ "$(h32 "$d/record.bin" 3)" = "$o" ] && [ "$(u64 "$d/record.bin" 35)" = "$i" ] &&
-     [ "$(h32 "$d/record.bin" 75)" = "$(sha "$d/entry.bin")" ]; then
-    at=$(date -u -d "@$(($(u64 "$d/record.bin" 139) / 1000))" '+%F %T UTC')
-    echo "OK   $d: record $i of log ${o:0:16}…, received $at, is entry $(sha "$d/entry.bin")"
-  else
-    echo "FAIL $d: record.bin is not this record, or entry.bin is not the entry it names"
-  fi
-done
-STEP
+def functions(text, where):
+    """The top-level shell functions of text (name -> source) and the lines outside them. A
+    function is one line `name() { ...; }`, or a line `name() {` up to the next line `}`."""
+    found, outside, lines, i = {}, [], text.split("\n"), 0
+    while i < len(lines):
+        m = START.match(lines[i])
+        if not m:
+            outside.append(lines[i])
+            i += 1
+            continue
+        j = i
+        if lines[i] == m.group(0):
+            while j < len(lines) and lines[j] != "}":
+                j += 1
+            if j == len(lines):
+                fail(f"{where}: {m.group(1)}() has no line '}}' that ends it")
+        if m.group(1) in found:
+            fail(f"{where}: {m.group(1)}() twice")
+        found[m.group(1)] = "\n".join(lines[i:j + 1])
+        i = j + 1
+    return found, outside
 
-read -r -d '' STEP_C <<'STEP' || true
-for d in entries/*/*; do
-  n=$(stat -c %s "$d/entry.bin"); L=$(u64 "$d/entry.bin" 3)
-  author=$(h32 "$d/entry.bin" $((11 + L)))
-  head -c $((n - 64)) "$d/entry.bin" > "$T/unsigned"
-  tail -c 64 "$d/entry.bin" > "$T/signature"
-  { printf 'khronika entry signature v1\0'; sha "$T/unsigned" | xxd -r -p; } > "$T/message"
-  [ "$(openssl pkey -pubin -in "keys/authors/$author.pem" -outform DER | tail -c 32 | xxd -p -c 32)" \
-    = "$author" ] || echo "FAIL keys/authors/$author.pem is not the key its name says"
-  if openssl pkeyutl -verify -pubin -inkey "keys/authors/$author.pem" -rawin \
-       -in "$T/message" -sigfile "$T/signature" > /dev/null; then
-    dated=$(date -u -d "@$(($(u64 "$d/entry.bin" $((43 + L))) / 1000))" '+%F %T UTC')
-    echo "OK   $d: signed by the author key $author (the author dated it $dated)"
-  else
-    echo "FAIL $d: the author's signature does not verify"
-  fi
-done
-STEP
+in_script, outside = functions(script, "check_bundle.sh")
+for line in outside:  # all of the script's code is in its functions, which the document shows
+    if line.strip() and not line.startswith("#") and line != 'main "$@"':
+        fail(f"check_bundle.sh has code outside its functions: {line}")
+if "\n# Part 2" not in doc:
+    fail("docs/lawyer.md has no '# Part 2'")
+in_doc = {}
+blocks = re.findall(r"^```sh\n(.*?)^```$", doc[doc.index("\n# Part 2"):], flags=re.M | re.S)
+with open(sys.argv[3], "w", encoding="utf-8") as typed:  # the script as typed from the document
+    typed.write("\n".join(blocks) + 'main "$@"\n')
+for block in blocks:
+    found, outside = functions(block, "docs/lawyer.md part 2")
+    for line in outside:
+        if line.strip():
+            fail(f"docs/lawyer.md part 2: a sh block line outside the script's functions: {line}")
+    for name, source in found.items():
+        if name in in_doc:
+            fail(f"docs/lawyer.md part 2 shows {name}() twice")
+        in_doc[name] = source
+for name in in_script:
+    if name not in in_doc:
+        fail(f"docs/lawyer.md part 2 does not show check_bundle.sh's {name}()")
+for name in in_doc:
+    if name not in in_script:
+        fail(f"docs/lawyer.md part 2 shows {name}(), which check_bundle.sh does not have")
+for name, source in in_script.items():
+    if in_doc[name] != source:
+        sys.stderr.writelines(difflib.unified_diff(source.splitlines(True),
+                                                   in_doc[name].splitlines(True),
+                                                   "check_bundle.sh", "docs/lawyer.md"))
+        fail(f"{name}() in docs/lawyer.md part 2 differs from check_bundle.sh (diff above)")
+for letter in "abcdefghi":
+    if "step_" + letter not in in_script:
+        fail(f"check_bundle.sh has no step_{letter}()")
+print(f"the same {len(in_script)} functions in both")
+PY
 
-read -r -d '' STEP_D <<'STEP' || true
-for d in entries/*/*; do
-  L=$(u64 "$d/entry.bin" 3); K=$(u64 "$d/entry.bin" $((51 + L)))
-  C=$(u64 "$d/entry.bin" $((59 + L + K)))                  # number of files the entry signs
-  [ "$(ls "$d/files" 2> /dev/null | wc -l)" = "$C" ] || echo "FAIL $d: not exactly $C files"
-  for j in $(seq 0 $((C - 1))); do
-    m=$d/manifests/$j.bin; f=$(ls "$d/files/$j".*)
-    N=$(u64 "$m" 3); M=$(u64 "$m" $((11 + N)))
-    if [ "$(sha "$m")" = "$(h32 "$d/entry.bin" $((67 + L + K + 32 * j)))" ] &&
-       [ "$(stat -c %s "$f")" = "$(u64 "$m" $((19 + N + M)))" ] &&
-       [ "$(sha "$f")" = "$(h32 "$m" $((27 + N + M)))" ]; then
-      echo "OK   $f is \"$(tail -c +12 "$m" | head -c "$N")\", as signed"
-    else
-      echo "FAIL $f: does not match the manifest its entry signed"
-    fi
-  done
-done
-STEP
-
-read -r -d '' STEP_D2 <<'STEP' || true
-for m in entries/*/*/manifests/*.bin; do
-  d=${m%/manifests/*}; j=$(basename "$m" .bin); f=$(ls "$d/files/$j".*)
-  N=$(u64 "$m" 3); M=$(u64 "$m" $((11 + N))); n=$(u64 "$m" $((59 + N + M)))
-  rm -f "$T"/chunk.*; split -b 1048576 -a 6 "$f" "$T/chunk."
-  for c in $(seq 0 $((n - 1))); do h32 "$m" $((67 + N + M + 32 * c)); done > "$T/signed"
-  for c in "$T"/chunk.*; do [ -e "$c" ] && sha "$c"; done > "$T/actual"
-  cmp -s "$T/signed" "$T/actual" && echo "OK   $f: $n chunks" || echo "FAIL $f: chunks"
-done
-STEP
-
-read -r -d '' STEP_E <<'STEP' || true
-cat > "$T/inclusion.py" <<'END'
-import base64, hashlib, json, sys
-H = lambda b: hashlib.sha256(b).digest()
-d, note = sys.argv[1], open(sys.argv[2], encoding="utf-8").read().split("\n")
-size, root = int(note[1]), base64.b64decode(note[2])  # the checkpoint's lines 2 and 3
-record = open(d + "/record.bin", "rb").read()
-index = int.from_bytes(record[35:43], "little")       # from the record, not from proof.json
-r, fn, sn = H(b"\x00" + record), index, size - 1      # r starts as the leaf hash
-for p in map(bytes.fromhex, json.load(open(d + "/proof.json"))["proof"]):
-    if sn == 0: sn = -1; break                        # RFC 9162, section 2.1.3.2
-    if fn & 1 or fn == sn:
-        r = H(b"\x01" + p + r)
-        while fn and not fn & 1: fn, sn = fn >> 1, sn >> 1
-    else:
-        r = H(b"\x01" + r + p)
-    fn, sn = fn >> 1, sn >> 1
-ok = index < size and sn == 0 and r == root
-print("OK  " if ok else "FAIL", d + ": record", index, "is in the checkpoint of size", size)
-END
-for d in entries/*/*; do
-  python3 "$T/inclusion.py" "$d" "logs/$(basename "$(dirname "$d")")/checkpoint.note"
-done
-STEP
-
-read -r -d '' STEP_F <<'STEP' || true
-for k in keys/origins/*.vkey; do
-  o=$(basename "$k" .vkey); c=logs/$o/checkpoint.note
-  name=$(cut -d+ -f1 "$k"); keyid=$(cut -d+ -f2 "$k")
-  cut -d+ -f3- "$k" | base64 -d | tail -c 32 > "$T/key"
-  [ "$name" = "khronika/$o" ] && [ "$(sha "$T/key")" = "$o" ] &&
-    [ "$({ printf '%s\n\x01' "$name"; cat "$T/key"; } | sha256sum | cut -c1-8)" = "$keyid" ] ||
-    echo "FAIL $k: not the verifier key of node $o"
-  { echo 302a300506032b6570032100 | xxd -r -p; cat "$T/key"; } > "$T/key.der"
-  openssl pkey -pubin -inform DER -in "$T/key.der" -out "$T/origin.pem"
-  head -n 3 "$c" > "$T/body"
-  grep -F -- "— $name " "$c" | cut -d' ' -f3 | base64 -d > "$T/line"
-  tail -c +5 "$T/line" > "$T/signature"
-  if [ "$(head -n 1 "$c")" = "$name" ] && [ -z "$(sed -n 4p "$c")" ] &&
-     [ "$(head -c 4 "$T/line" | xxd -p)" = "$keyid" ] &&
-     openssl pkeyutl -verify -pubin -inkey "$T/origin.pem" -rawin \
-       -in "$T/body" -sigfile "$T/signature" > /dev/null; then
-    echo "OK   $c: size $(sed -n 2p "$c"), signed by node $o"
-  else
-    echo "FAIL $c: not a checkpoint signed by node $o"
-  fi
-done
-STEP
-
-read -r -d '' STEP_G <<'STEP' || true
-for c in logs/*/checkpoint.note; do
-  echo "     $c: $(grep -c '^— ' "$c") signature lines in all"
-  for k in keys/cosigners/*.vkey; do
-    [ -e "$k" ] || continue
-    name=$(cut -d+ -f1 "$k"); keyid=$(cut -d+ -f2 "$k")
-    grep -F -- "— $name " "$c" | cut -d' ' -f3 | base64 -d > "$T/line"
-    [ -s "$T/line" ] || continue                 # this member did not cosign this checkpoint
-    [ "$(stat -c %s "$T/line")" = 76 ] || { echo "FAIL $c: malformed line by $name"; continue; }
-    cut -d+ -f3- "$k" | base64 -d > "$T/wkey"
-    [ "$(head -c 1 "$T/wkey" | xxd -p)" = 04 ] &&
-      [ "$({ printf '%s\n\x04' "$name"; tail -c 32 "$T/wkey"; } | sha256sum | cut -c1-8)" = "$keyid" ] ||
-      echo "FAIL $k: not a witness verifier key"
-    { echo 302a300506032b6570032100 | xxd -r -p; tail -c 32 "$T/wkey"; } > "$T/wkey.der"
-    openssl pkey -pubin -inform DER -in "$T/wkey.der" -out "$T/witness.pem"
-    t=$((16#$(tail -c +5 "$T/line" | head -c 8 | xxd -p)))
-    tail -c 64 "$T/line" > "$T/signature"
-    { printf 'cosignature/v1\ntime %s\n' "$t"; head -n 3 "$c"; } > "$T/message"
-    if [ "$(head -c 4 "$T/line" | xxd -p)" = "$keyid" ] &&
-       openssl pkeyutl -verify -pubin -inkey "$T/witness.pem" -rawin \
-         -in "$T/message" -sigfile "$T/signature" > /dev/null; then
-      echo "OK   $c: cosigned by $name on $(date -u -d "@$t" '+%F %T UTC')"
-    else
-      echo "FAIL $c: the cosignature by $name does not verify"
-    fi
-  done
-done
-STEP
-
-read -r -d '' STEP_H <<'STEP' || true
-CASE=$(python3 -c 'import json; print(json.load(open("bundle.json"))["case"])')
-[ "$(ls entries | wc -l)" = 1 ] || echo "FAIL entries/: records of more than one log"
-for o in $(ls entries); do
-  prev=0000000000000000000000000000000000000000000000000000000000000000
-  for d in entries/$o/*; do
-    L=$(u64 "$d/entry.bin" 3)
-    if [ "$(tail -c +12 "$d/entry.bin" | head -c "$L")" != "$CASE" ]; then
-      echo "FAIL $d: an entry of another case, not $CASE"
-    elif [ "$(h32 "$d/record.bin" 107)" != "$prev" ]; then
-      echo "FAIL $d: a record of the case is missing before this one in this log"
-    else
-      echo "OK   $d: case $CASE; previous record of the case: ${prev:0:16}…"
-    fi
-    prev=$(sha "$d/record.bin")
-  done
-done
-STEP
-
-read -r -d '' STEP_I <<'STEP' || true
-ls keys/authors
-cat keys/*/*.vkey | grep -Fxv -f ../trusted.keys || echo "OK   every node and witness key is in ../trusted.keys"
-STEP
-
-ORDER=(a b c d d2 e f g h i)
-declare -A BODY=([a]="$STEP_A" [b]="$STEP_B" [c]="$STEP_C" [d]="$STEP_D" [d2]="$STEP_D2"
-                 [e]="$STEP_E" [f]="$STEP_F" [g]="$STEP_G" [h]="$STEP_H" [i]="$STEP_I")
-
-step "every line of the procedure is in docs/lawyer.md"
-if [ -f "$DOC" ]; then
-  for text in "$PRELUDE" "${BODY[@]}"; do
-    while IFS= read -r line; do
-      [ -z "$line" ] && continue
-      grep -Fxq -- "$line" "$DOC" || fail "docs/lawyer.md no longer has this line: $line"
-    done <<<"$text"
-  done
-else
-  echo "(docs/lawyer.md not found next to this script: skipped)"
-fi
-
-{
-  printf '%s\n' "$PRELUDE"
-  for s in "${ORDER[@]}"; do printf "echo '=== %s'\n%s\n" "$s" "${BODY[$s]}"; done
-} >"$WORK/procedure.sh"
 mkdir "$WORK/tmp"
-
-# Runs the procedure from folder $1, which holds khronika-bundle/; the output goes to $1/out.txt.
-run_procedure() {
-  (cd "$1" && TMPDIR="$WORK/tmp" bash "$WORK/procedure.sh" >out.txt 2>&1) || true
+# Runs check_bundle.sh with arguments $2...; its output (stdout and stderr) goes to $WORK/$1.out,
+# its exit status to RC.
+check() {
+  local name=$1
+  shift
+  RC=0
+  TMPDIR="$WORK/tmp" timeout 120 "$CHECK" "$@" >"$WORK/$name.out" 2>&1 || RC=$?
 }
-# Number of "OK" lines in section $2 of output $1.
-oks() { awk -v s="$2" '/^=== /{cur = $2; next} cur == s && /^OK /{n++} END{print n + 0}' "$1"; }
-# Requires a line of output $1 that starts with "FAIL" and contains $2.
-expect_fail() { grep -F -- "$2" "$1" | grep -q '^FAIL' || { cat "$1"; fail "no FAIL line for: $2"; }; }
+# expect_summary NAME STATUS LINE: run NAME exited with STATUS, and LINE is its one summary line,
+# printed last.
+expect_summary() {
+  local out=$WORK/$1.out
+  [ "$RC" = "$2" ] || { cat "$out"; fail "$1: check_bundle.sh exited $RC, not $2"; }
+  [ "$(grep -c '^bundle check: ' "$out")" = 1 ] || { cat "$out"; fail "$1: not one summary line"; }
+  [ "$(tail -n 1 "$out")" = "$3" ] || { cat "$out"; fail "$1: the summary is not: $3"; }
+}
+# Number of OK lines that step $2 of run $1 printed.
+oks() { awk -v s="($2)" '/^\(/ {cur = $1; next} cur == s && /^    OK /{n++} END{print n + 0}' "$WORK/$1.out"; }
+# Requires a FAIL line of run $1 (a step's own, indented) that contains $2.
+expect_fail() {
+  grep -F -- "$2" "$WORK/$1.out" | grep -q '^    FAIL ' || { cat "$WORK/$1.out"; fail "$1: no FAIL line for: $2"; }
+}
+# Requires the line of step $2 of run $1 to start with $3 ("ok" or "FAIL").
+expect_step() {
+  grep -q "^($2) $3: " "$WORK/$1.out" || { cat "$WORK/$1.out"; fail "$1: step ($2) is not $3"; }
+}
 flip() {  # inverts the byte at offset $2 of file $1
   local b
   b=$(xxd -p -s "$2" -l 1 "$1")
@@ -260,7 +153,7 @@ reseal() {  # what a forger would do: puts file $2's new SHA-256 into bundle $1'
   h=$(sha256sum "$1/$2" | cut -c1-64)
   sed -i "s|^[0-9a-f]\{64\}  $2\$|$h  $2|" "$1/MANIFEST.sha256"
 }
-copy_bundle() { rm -rf "$WORK/$1"; mkdir "$WORK/$1"; cp -r "$WORK/khronika-bundle" "$WORK/$1/"; }
+copy_bundle() { rm -rf "$WORK/$1"; cp -r "$WORK/khronika-bundle" "$WORK/$1"; }
 
 # ---- Two organisations' nodes --------------------------------------------------------------------
 
@@ -348,73 +241,165 @@ if "$KH" verify-bundle khronika-bundle --trust b-only.keys >/dev/null 2>trust.er
 fi
 grep -q "keys/origins/$A_ID.vkey: this origin key is not in the trust file" trust.err || fail "--trust message"
 
-# ---- By hand -------------------------------------------------------------------------------------
 
-step "the by-hand procedure on the untouched bundle: every check OK"
-run_procedure "$WORK"
-OUT=$WORK/out.txt
-if grep -v -E -e '^=== ' -e '^OK ' -e '^     ' -e ': OK$' -e '^[0-9a-f]{64}\.pem$' "$OUT"; then
-  cat "$OUT"; fail "the procedure printed something other than OK lines (above)"
+# ---- By hand: check_bundle.sh ----------------------------------------------------------------------
+
+step "check_bundle.sh on the untouched bundle, with the trusted keys: every step passes"
+check good "$WORK/khronika-bundle" "$WORK/trusted.keys"
+expect_summary good 0 "bundle check: 9 of 9 steps passed"
+[ "$(grep -o '^([a-z]) [a-zA-Z]*:' "$WORK/good.out" | tr '\n' ' ')" = \
+  "(a) ok: (b) ok: (c) ok: (d) ok: (e) ok: (f) ok: (g) ok: (h) ok: (i) ok: " ] ||
+  { cat "$WORK/good.out"; fail "not one ok line for each step, (a) to (i) in order"; }
+if grep -v -E -e '^\([a-i]\) ok: ' -e '^    OK ' -e '^         ' -e '^bundle check: ' "$WORK/good.out"; then
+  cat "$WORK/good.out"; fail "check_bundle.sh printed something other than OK lines (above)"
 fi
-[ "$(grep -c ': OK$' "$OUT")" = "$(wc -l <khronika-bundle/MANIFEST.sha256)" ] || fail "(a): not every file OK"
-for want in a:1 b:2 c:2 d:4 d2:4 e:2 f:1 g:1 h:2 i:1; do
-  got=$(oks "$OUT" "${want%%:*}")
-  [ "$got" = "${want#*:}" ] || { cat "$OUT"; fail "step ${want%%:*}: $got OK lines, expected ${want#*:}"; }
+for want in a:2 b:2 c:2 d:8 e:2 f:1 g:2 h:2 i:2; do
+  got=$(oks good "${want%%:*}")
+  [ "$got" = "${want#*:}" ] || { cat "$WORK/good.out"; fail "step ${want%%:*}: $got OK lines, expected ${want#*:}"; }
 done
-cat "$OUT"
+grep -q "^    OK   logs/$A_ID/checkpoint.note: cosigned by khronika/$B_ID/witness on " "$WORK/good.out" ||
+  fail "(g) does not show B's cosignature"
+cat "$WORK/good.out"
+ls "$WORK/tmp" | grep -q . && fail "check_bundle.sh left scratch files behind"
+[ -z "$(cd "$WORK/khronika-bundle" && sha256sum --quiet --strict -c MANIFEST.sha256)" ] &&
+  [ "$(find "$WORK/khronika-bundle" -newer "$WORK/trusted.keys" | wc -l)" = 0 ] ||
+  fail "check_bundle.sh wrote into the bundle"
+
+step "the script typed from docs/lawyer.md's blocks prints the same"
+RC=0; TMPDIR="$WORK/tmp" timeout 120 bash "$WORK/from-doc.sh" "$WORK/khronika-bundle" "$WORK/trusted.keys" \
+  >"$WORK/from-doc.out" 2>&1 || RC=$?
+expect_summary from-doc 0 "bundle check: 9 of 9 steps passed"
+diff "$WORK/good.out" "$WORK/from-doc.out" || fail "the script typed from the document prints otherwise"
+
+step "check_bundle.sh without trusted keys: (i) not run, and the summary says so"
+check nokeys "$WORK/khronika-bundle"
+expect_summary nokeys 0 "bundle check: 8 of 8 steps passed; (i) not run: no TRUSTED_KEYS_FILE, so the keys were not compared"
+grep -q '^(i)' "$WORK/nokeys.out" && fail "(i) ran without a trusted keys file"
+
+step "check_bundle.sh on the bundles exported over HTTPS (a folder, and the .tar unpacked)"
+for b in case-001-bundle case-001-from-tar from-tar; do
+  check "$b" "$WORK/$b" "$WORK/trusted.keys"
+  expect_summary "$b" 0 "bundle check: 9 of 9 steps passed"
+done
+
+step "check_bundle.sh's usage errors exit 2"
+for args in "" "--bogus-count a b c" "$WORK/khronika-bundle.tar" "$WORK/khronika-bundle $WORK/no-such.keys"; do
+  # shellcheck disable=SC2086
+  RC=0; "$CHECK" $args >"$WORK/usage.out" 2>&1 || RC=$?
+  [ "$RC" = 2 ] || { cat "$WORK/usage.out"; fail "check_bundle.sh $args: exit $RC, not 2"; }
+done
+"$CHECK" --help | grep -qx 'usage: check_bundle.sh BUNDLE_DIR \[TRUSTED_KEYS_FILE\]' || fail "--help"
+
+step "wrong trusted keys: B's keys only (A's node key missing)"
+check bkeys "$WORK/khronika-bundle" "$WORK/b-only.keys"
+expect_summary bkeys 1 "bundle check: FAILED at (i): 8 of 9 steps passed"
+expect_step bkeys i FAIL
+expect_fail bkeys "keys/origins/$A_ID.vkey: this node key is not in"
+
+step "wrong trusted keys: a file of comments only"
+printf '# NGO A, handed over in person\n\n# (no keys)\n' >"$WORK/comments.keys"
+check ckeys "$WORK/khronika-bundle" "$WORK/comments.keys"
+expect_summary ckeys 1 "bundle check: FAILED at (i): 8 of 9 steps passed"
+expect_fail ckeys "keys/origins/$A_ID.vkey: this node key is not in"
+
+step "A's keys only, with comments: passes, but B's cosignature is not counted as confirmation"
+{ echo "# NGO A, handed over by its operator"; echo; head -n 2 "$WORK/trusted.keys" | sed 's/^/  /'; } >"$WORK/a-only.keys"
+check akeys "$WORK/khronika-bundle" "$WORK/a-only.keys"
+expect_summary akeys 0 "bundle check: 9 of 9 steps passed"
+grep -q "^         keys/cosigners/$B_ID.vkey: not in .*, so its cosignature is no independent confirmation" \
+  "$WORK/akeys.out" || { cat "$WORK/akeys.out"; fail "(i) does not say that B's witness key is not trusted"; }
+"$KH" verify-bundle "$WORK/khronika-bundle" --trust "$WORK/a-only.keys" | grep -q '1 other member, 0 of them trusted' ||
+  fail "verify-bundle --trust a-only.keys disagrees"
 
 A_DIR=entries/$A_ID/00000000000000000000
 A_DIR2=entries/$A_ID/00000000000000000002
 
 step "tamper 1: one byte of an evidence file flipped"
 copy_bundle t1
-flip "$WORK/t1/khronika-bundle/$A_DIR/files/1.jpg" 1000
-if (cd "$WORK/t1/khronika-bundle" && sha256sum --strict -c MANIFEST.sha256 >"$WORK/t1/sums.out" 2>&1); then
-  fail "sha256sum -c MANIFEST.sha256 accepted a changed evidence file"
-fi
-grep -qx "$A_DIR/files/1.jpg: FAILED" "$WORK/t1/sums.out" || { cat "$WORK/t1/sums.out"; fail "sha256sum -c"; }
-run_procedure "$WORK/t1"
-expect_fail "$WORK/t1/out.txt" "$A_DIR/files/1.jpg: does not match the manifest"
-expect_fail "$WORK/t1/out.txt" "$A_DIR/files/1.jpg: chunks"
-if "$KH" verify-bundle "$WORK/t1/khronika-bundle" >/dev/null 2>&1; then fail "verify-bundle missed tamper 1"; fi
+flip "$WORK/t1/$A_DIR/files/1.jpg" 1000
+check t1 "$WORK/t1" "$WORK/trusted.keys"
+expect_summary t1 1 "bundle check: FAILED at (a), (d): 7 of 9 steps passed"
+expect_fail t1 "$A_DIR/files/1.jpg: FAILED"
+expect_fail t1 "$A_DIR/files/1.jpg: does not match the manifest"
+expect_fail t1 "$A_DIR/files/1.jpg: chunks"
+if "$KH" verify-bundle "$WORK/t1" >/dev/null 2>&1; then fail "verify-bundle missed tamper 1"; fi
 
 step "tamper 2: the author's signature forged (and MANIFEST.sha256 updated to match)"
 copy_bundle t2
-f=$WORK/t2/khronika-bundle/$A_DIR2/entry.bin
+f=$WORK/t2/$A_DIR2/entry.bin
 flip "$f" $(($(stat -c %s "$f") - 1))
-reseal "$WORK/t2/khronika-bundle" "$A_DIR2/entry.bin"
-run_procedure "$WORK/t2"
-grep -q 'FAILED' "$WORK/t2/out.txt" && fail "tamper 2: sha256sum should pass after resealing"
-expect_fail "$WORK/t2/out.txt" "$A_DIR2: record.bin is not this record, or entry.bin is not"
-expect_fail "$WORK/t2/out.txt" "$A_DIR2: the author's signature does not verify"
-if "$KH" verify-bundle "$WORK/t2/khronika-bundle" >/dev/null 2>&1; then fail "verify-bundle missed tamper 2"; fi
+reseal "$WORK/t2" "$A_DIR2/entry.bin"
+check t2 "$WORK/t2" "$WORK/trusted.keys"
+expect_summary t2 1 "bundle check: FAILED at (b), (c): 7 of 9 steps passed"
+expect_fail t2 "$A_DIR2: record.bin is not this record, or entry.bin is not"
+expect_fail t2 "$A_DIR2: the author's signature does not verify"
+if "$KH" verify-bundle "$WORK/t2" >/dev/null 2>&1; then fail "verify-bundle missed tamper 2"; fi
 
 step "tamper 3: the case's first record in A's log left out"
 copy_bundle t3
-rm -r "$WORK/t3/khronika-bundle/$A_DIR"
-sed -i "\|  $A_DIR/|d" "$WORK/t3/khronika-bundle/MANIFEST.sha256"
-run_procedure "$WORK/t3"
-expect_fail "$WORK/t3/out.txt" "$A_DIR2: a record of the case is missing before this one in this log"
-if "$KH" verify-bundle "$WORK/t3/khronika-bundle" >/dev/null 2>&1; then fail "verify-bundle missed tamper 3"; fi
+rm -r "$WORK/t3/$A_DIR"
+sed -i "\|  $A_DIR/|d" "$WORK/t3/MANIFEST.sha256"
+check t3 "$WORK/t3" "$WORK/trusted.keys"
+expect_summary t3 1 "bundle check: FAILED at (h): 8 of 9 steps passed"
+expect_fail t3 "$A_DIR2: a record of the case is missing before this one in this log"
+if "$KH" verify-bundle "$WORK/t3" >/dev/null 2>&1; then fail "verify-bundle missed tamper 3"; fi
 
 step "tamper 3b: bundle.json claims another case"
 copy_bundle t3b
-sed -i 's/"case": "case-001"/"case": "case-002"/' "$WORK/t3b/khronika-bundle/bundle.json"
-grep -q '"case": "case-002"' "$WORK/t3b/khronika-bundle/bundle.json" || fail "tamper 3b: bundle.json not changed"
-reseal "$WORK/t3b/khronika-bundle" bundle.json
-run_procedure "$WORK/t3b"
-expect_fail "$WORK/t3b/out.txt" "$A_DIR: an entry of another case, not case-002"
-if "$KH" verify-bundle "$WORK/t3b/khronika-bundle" >/dev/null 2>&1; then fail "verify-bundle missed tamper 3b"; fi
+sed -i 's/"case": "case-001"/"case": "case-002"/' "$WORK/t3b/bundle.json"
+grep -q '"case": "case-002"' "$WORK/t3b/bundle.json" || fail "tamper 3b: bundle.json not changed"
+reseal "$WORK/t3b" bundle.json
+check t3b "$WORK/t3b" "$WORK/trusted.keys"
+expect_summary t3b 1 "bundle check: FAILED at (h): 8 of 9 steps passed"
+expect_fail t3b "$A_DIR: an entry of another case, not case-002"
+if "$KH" verify-bundle "$WORK/t3b" >/dev/null 2>&1; then fail "verify-bundle missed tamper 3b"; fi
 
 step "tamper 4: A's checkpoint given another root"
 copy_bundle t4
 note=logs/$A_ID/checkpoint.note
-sed -i '3s/.*/47DEQpj8HBSa+\/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=/' "$WORK/t4/khronika-bundle/$note"
-reseal "$WORK/t4/khronika-bundle" "$note"
-run_procedure "$WORK/t4"
-expect_fail "$WORK/t4/out.txt" "$A_DIR: record 0 is in the checkpoint"
-expect_fail "$WORK/t4/out.txt" "$note: not a checkpoint signed by node $A_ID"
-expect_fail "$WORK/t4/out.txt" "$note: the cosignature by khronika/$B_ID/witness does not verify"
-if "$KH" verify-bundle "$WORK/t4/khronika-bundle" >/dev/null 2>&1; then fail "verify-bundle missed tamper 4"; fi
+sed -i '3s/.*/47DEQpj8HBSa+\/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=/' "$WORK/t4/$note"
+reseal "$WORK/t4" "$note"
+check t4 "$WORK/t4" "$WORK/trusted.keys"
+expect_summary t4 1 "bundle check: FAILED at (e), (f), (g): 6 of 9 steps passed"
+expect_fail t4 "$A_DIR: record 0 is NOT in the checkpoint of size 3"
+expect_fail t4 "$note: not a checkpoint signed by node $A_ID"
+expect_fail t4 "$note: the cosignature by khronika/$B_ID/witness does not verify"
+expect_fail t4 "$note: 0 of 1 cosignature lines verified"
+if "$KH" verify-bundle "$WORK/t4" >/dev/null 2>&1; then fail "verify-bundle missed tamper 4"; fi
 
-echo "PASS: docs/lawyer.md's by-hand procedure checks a real bundle and catches every tampering tried"
+step "tamper 5: a record's folder renamed (its step stops on an error; the later steps still run)"
+copy_bundle t5
+mv "$WORK/t5/$A_DIR2" "$WORK/t5/entries/$A_ID/2nd"
+sed -i "s|  $A_DIR2/|  entries/$A_ID/2nd/|" "$WORK/t5/MANIFEST.sha256"
+check t5 "$WORK/t5" "$WORK/trusted.keys"
+expect_summary t5 1 "bundle check: FAILED at (b): 8 of 9 steps passed"
+grep -q '^(b) FAIL: .*: the step stopped on an error (below)$' "$WORK/t5.out" || { cat "$WORK/t5.out"; fail "(b) did not stop"; }
+[ "$(oks t5 h)" = 2 ] || { cat "$WORK/t5.out"; fail "(h) did not run after (b) stopped"; }
+if "$KH" verify-bundle "$WORK/t5" >/dev/null 2>&1; then fail "verify-bundle missed tamper 5"; fi
+
+step "tamper 6: a named pipe instead of an evidence file, and a link out of the bundle: nothing read"
+copy_bundle t6
+rm "$WORK/t6/$A_DIR/files/0.txt"
+mkfifo "$WORK/t6/$A_DIR/files/0.txt"
+ln -s /etc/hostname "$WORK/t6/NOTES.txt"
+check t6 "$WORK/t6" "$WORK/trusted.keys"
+expect_summary t6 1 "bundle check: FAILED at (a): 0 of 9 steps passed; (b) to (i) not run: the folder holds a link or a special file"
+expect_fail t6 "neither a file nor a folder: $A_DIR/files/0.txt"
+expect_fail t6 "neither a file nor a folder: NOTES.txt"
+RC=0; timeout 60 "$KH" verify-bundle "$WORK/t6" >/dev/null 2>&1 || RC=$?
+[ "$RC" = 1 ] || fail "verify-bundle on tamper 6: exit $RC, not 1"
+
+step "tamper 7: an entry that claims 2^63 - 1 files (the check must not count up to them)"
+copy_bundle t7
+f=$WORK/t7/$A_DIR2/entry.bin
+L=$(od --endian=little -An -t u8 -j 3 -N 8 "$f" | tr -d ' ')
+K=$(od --endian=little -An -t u8 -j $((51 + L)) -N 8 "$f" | tr -d ' ')
+[ "$(od --endian=little -An -t u8 -j $((59 + L + K)) -N 8 "$f" | tr -d ' ')" = 1 ] || fail "tamper 7: not the file count"
+printf '\xff\xff\xff\xff\xff\xff\xff\x7f' | dd of="$f" bs=1 seek=$((59 + L + K)) conv=notrunc status=none
+reseal "$WORK/t7" "$A_DIR2/entry.bin"
+check t7 "$WORK/t7" "$WORK/trusted.keys"
+expect_summary t7 1 "bundle check: FAILED at (b), (c), (d): 6 of 9 steps passed"
+expect_fail t7 "$A_DIR2: not exactly 9223372036854775807 files"
+if "$KH" verify-bundle "$WORK/t7" >/dev/null 2>&1; then fail "verify-bundle missed tamper 7"; fi
+
+echo "PASS: docs/lawyer.md's by-hand procedure, docs/tools/check_bundle.sh, checks a real bundle and catches every tampering tried"

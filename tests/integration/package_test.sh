@@ -21,7 +21,8 @@ contents=$(dpkg-deb -c "$deb")
 for f in ./usr/bin/khronika ./usr/lib/systemd/system/khronika.service \
          ./usr/share/doc/khronika/khronika.conf.example ./usr/share/doc/khronika/operator.md \
          ./usr/share/doc/khronika/README.md ./usr/share/doc/khronika/tools/log_root.py \
-         ./usr/share/doc/khronika/tools/check_consistency.py; do
+         ./usr/share/doc/khronika/tools/check_consistency.py \
+         ./usr/share/doc/khronika/tools/check_bundle.sh ./usr/share/doc/khronika/lawyer.md; do
   grep -q " $f\$" <<<"$contents" || fail "$f missing from the package"
 done
 info=$(dpkg-deb -I "$deb")
@@ -32,9 +33,11 @@ grep -q "postinst" <<<"$info" || fail "no postinst"
 
 dpkg-deb -x "$deb" "$WORK/root"
 "$WORK/root/usr/bin/khronika" --help | grep -q "verify-bundle" || fail "the packaged binary does not run"
-for tool in log_root.py check_consistency.py; do  # docs/auditor.md runs them
+for tool in log_root.py check_consistency.py check_bundle.sh; do  # docs/auditor.md, docs/lawyer.md
   "$WORK/root/usr/share/doc/khronika/tools/$tool" --help | grep -q '^usage: ' || fail "$tool does not run"
 done
+cmp "$WORK/root/usr/share/doc/khronika/tools/check_bundle.sh" "$HERE/docs/tools/check_bundle.sh" ||
+  fail "the packaged check_bundle.sh is not docs/tools/check_bundle.sh"
 
 unit=$WORK/khronika.service
 sed "s|/usr/bin/khronika|$WORK/root/usr/bin/khronika|" "$WORK/root/usr/lib/systemd/system/khronika.service" >"$unit"

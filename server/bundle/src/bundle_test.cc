@@ -1,10 +1,12 @@
 #include "khronika/bundle/bundle.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include <gtest/gtest.h>
 
@@ -185,6 +187,46 @@ TEST_F(BundleTest, EveryKindOfTamperingIsNamed) {
                              [&](const std::string& p) { return p.rfind(c.expected, 0) == 0; });
     EXPECT_TRUE(named) << "wanted a problem naming " << c.expected << ", got:\n" << Problems(*v);
   }
+}
+
+// A bundle's records are checked by the log's chain rules: each is the record its folder names,
+// consecutive ones chain, and the case chain skips no record of the case.
+TEST_F(BundleTest, TheCasesRecordsAreCheckedByTheChainRules) {
+  for (int i = 0; i < 4; ++i) Add("case-1", "f" + std::to_string(i) + ".txt", "content " + std::to_string(i));
+  auto rewrite = [&](const fs::path& b, uint64_t index, const std::function<void(Record&)>& change) {
+    const fs::path file = b / (bundle_paths::EntryDir(node_->id(), index) + "/record.bin");
+    Record r = DecodeRecord(AsBytes(ReadSmallFile(file, 1 << 20).value())).value();
+    change(r);
+    fs::remove(file);
+    ASSERT_TRUE(WriteNewFile(file, std::string(AsChars(Encode(r))), 0644).ok());
+  };
+  auto problems_of = [&](const fs::path& b) {
+    auto v = VerifyBundle(b);
+    EXPECT_TRUE(v.ok());
+    return v.ok() ? v->problems : std::vector<std::string>{};
+  };
+  auto has = [](const std::vector<std::string>& lines, const std::string& line) {
+    return std::find(lines.begin(), lines.end(), line) != lines.end();
+  };
+  const std::string e1 = bundle_paths::EntryDir(node_->id(), 1) + "/record.bin";
+  const std::string e2 = bundle_paths::EntryDir(node_->id(), 2) + "/record.bin";
+
+  fs::path chain = Export("case-1", "chain");
+  rewrite(chain, 2, [](Record& r) { r.prev_record[4] ^= 1; });
+  std::vector<std::string> p = problems_of(chain);
+  EXPECT_TRUE(has(p, e2 + ": prev_record is not the hash of record 1 (hash chain broken)")) << Problems(*VerifyBundle(chain));
+
+  fs::path index = Export("case-1", "index");
+  rewrite(index, 1, [](Record& r) { r.index = 5; });
+  p = problems_of(index);
+  EXPECT_TRUE(has(p, e1 + ": index is 5, not its position 1 (wrong index)")) << Problems(*VerifyBundle(index));
+
+  fs::path case_chain = Export("case-1", "case-chain");
+  Hash skipped{};
+  rewrite(case_chain, 2, [&](Record& r) { skipped = r.prev_case_record = Sha256("a record not in the bundle"); });
+  p = problems_of(case_chain);
+  EXPECT_TRUE(has(p, e2 + ": the case's previous record in this log (record hash " + ToHex(skipped) +
+                         ") is missing from the bundle")) << Problems(*VerifyBundle(case_chain));
 }
 
 TEST_F(BundleTest, CosignaturesOfOtherMembersAreCarriedAndTrustIsChecked) {

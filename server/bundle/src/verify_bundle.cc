@@ -9,6 +9,7 @@
 
 #include "khronika/bundle/bundle_paths.h"
 #include "khronika/log/log.h"
+#include "khronika/schemas/chain_checker.h"
 #include "khronika/schemas/json_view.h"
 #include "khronika/schemas/merkle.h"
 #include "khronika/schemas/note.h"
@@ -317,27 +318,14 @@ class Verifier {
     std::sort(log.cosigners.begin(), log.cosigners.end(),
               [](const auto& a, const auto& b) { return a.member < b.member; });
 
-    std::optional<Hash> previous;  // RecordHash of the previous case record in the bundle
+    // The case's records in this log, each at its index: the ones between them are of other cases
+    // (a case chain that skips one of them names the missing record).
+    ChainChecker chain(log.origin);
     for (const std::string& index_text : indexes) {
       uint64_t index = std::stoull(index_text);
       const std::string dir = "entries/" + origin_hex + "/" + index_text + "/";
-      auto entry = CheckEntry(dir, origin_hex, index, *body, log.origin);
-      if (!entry) {
-        previous.reset();
-        continue;
-      }
-      const Hash record_hash = RecordHash(Encode(entry->record));
-      const Hash zero{};
-      if (!previous) {
-        if (entry->record.prev_case_record != zero && &index_text == &indexes.front()) {
-          Problem(dir + "record.bin", "an earlier record of the case in this log (record hash " +
-                                          ToHex(entry->record.prev_case_record) + ") is missing from the bundle");
-        }
-      } else if (entry->record.prev_case_record != *previous) {
-        Problem(dir + "record.bin", "the case's previous record in this log (record hash " +
-                                        ToHex(entry->record.prev_case_record) + ") is missing from the bundle");
-      }
-      previous = record_hash;
+      auto entry = CheckEntry(dir, index, *body, chain, &index_text == &indexes.front());
+      if (!entry) continue;
       summary.records += 1;
       facts_.entries.push_back(std::move(*entry));
     }
@@ -345,28 +333,39 @@ class Verifier {
     out_.logs.push_back(std::move(summary));
   }
 
-  std::optional<report::ReportEntry> CheckEntry(const std::string& dir, const std::string& origin_hex,
-                                                uint64_t index, const Checkpoint& cp, const Hash& origin) {
+  // The entry folder `dir` of record `index`, checked as the next record of the case in `chain`.
+  std::optional<report::ReportEntry> CheckEntry(const std::string& dir, uint64_t index, const Checkpoint& cp,
+                                                ChainChecker& chain, bool first_of_case) {
     auto record_bytes = Small(dir + "record.bin");
     if (!record_bytes.ok()) return Problem(dir + "record.bin", "missing"), std::nullopt;
-    auto record = DecodeRecord(AsBytes(*record_bytes));
-    if (!record.ok()) return Problem(dir + "record.bin", record.status().message()), std::nullopt;
-    if (ToHex(record->origin) != origin_hex || record->index != index) {
-      return Problem(dir + "record.bin", "is not record " + std::to_string(index) + " of log " + origin_hex), std::nullopt;
+    if (Status st = chain.SkipTo(index); !st.ok()) return Problem(dir, st.message()), std::nullopt;
+    std::optional<Entry> entry;
+    std::vector<std::pair<std::string, std::string>> entry_problems;  // named after the record's
+    auto checked = chain.Append(AsBytes(*record_bytes), [&](const Record& rec) -> Result<std::optional<std::string>> {
+      entry = ReadEntry(dir, rec, entry_problems);
+      return entry ? std::optional<std::string>(entry->case_id) : std::nullopt;
+    });
+    if (!checked.ok()) return Problem(dir + "record.bin", checked.status().message()), std::nullopt;
+    bool other_record = false;  // the bytes are not record `index` of this log
+    for (const ChainProblem& p : checked->problems) {
+      if (p.rule != ChainRule::kCaseChain) {
+        other_record = other_record || p.rule != ChainRule::kHashChain;
+        Problem(dir + "record.bin", p.what);
+      } else if (first_of_case) {
+        Problem(dir + "record.bin", "an earlier record of the case in this log (record hash " +
+                                        ToHex(checked->record->prev_case_record) + ") is missing from the bundle");
+      } else {
+        Problem(dir + "record.bin", "the case's previous record in this log (record hash " +
+                                        ToHex(checked->record->prev_case_record) + ") is missing from the bundle");
+      }
     }
-    if (SmallOrEmpty(dir + "record.json") != JsonFileText(ToJson(*record))) {
+    if (other_record) return std::nullopt;
+    const Record& record = *checked->record;
+    if (SmallOrEmpty(dir + "record.json") != JsonFileText(ToJson(record))) {
       Problem(dir + "record.json", "does not match record.bin");
     }
-    auto entry_bytes = Small(dir + "entry.bin");
-    if (!entry_bytes.ok()) return Problem(dir + "entry.bin", "missing"), std::nullopt;
-    if (ObjectId(AsBytes(*entry_bytes)) != record->entry_id) {
-      return Problem(dir + "entry.bin", "its SHA-256 is not the entry id in record.bin"), std::nullopt;
-    }
-    auto entry = DecodeEntry(AsBytes(*entry_bytes));
-    if (!entry.ok()) return Problem(dir + "entry.bin", entry.status().message()), std::nullopt;
-    if (!VerifyEntrySignature(*entry)) {
-      return Problem(dir + "entry.bin", "the author's signature does not verify"), std::nullopt;
-    }
+    for (const auto& [file, what] : entry_problems) Problem(file, what);
+    if (!entry) return std::nullopt;
     if (SmallOrEmpty(dir + "entry.json") != JsonFileText(ToJson(*entry))) {
       Problem(dir + "entry.json", "does not match entry.bin");
     }
@@ -376,9 +375,9 @@ class Verifier {
     if (!authors_.count(ToHex(entry->author))) {
       Problem("keys/authors/" + ToHex(entry->author) + ".pem", "missing: the author of " + dir + " has no key here");
     }
-    CheckProof(dir, *record, AsBytes(*record_bytes), cp, origin);
+    CheckProof(dir, record, AsBytes(*record_bytes), cp, chain.origin());
 
-    report::ReportEntry re{*record, *entry, record->entry_id, {}};
+    report::ReportEntry re{record, *entry, record.entry_id, {}};
     std::set<std::string> expected = {"record.bin", "record.json", "entry.bin", "entry.json", "proof.json"};
     for (size_t n = 0; n < entry->manifests.size(); ++n) {
       const std::string mb = dir + bundle_paths::ManifestBin(n);
@@ -410,6 +409,24 @@ class Verifier {
       if (!expected.count(it->substr(dir.size()))) Problem(*it, "unexpected file in the entry's folder");
     }
     return re;
+  }
+
+  // entry.bin of `dir`, if it is the entry `rec` names, decodes and carries its author's valid
+  // signature; else nullopt, the problem in `problems` as (file, what).
+  std::optional<Entry> ReadEntry(const std::string& dir, const Record& rec,
+                                 std::vector<std::pair<std::string, std::string>>& problems) {
+    const std::string file = dir + "entry.bin";
+    auto entry_bytes = Small(file);
+    if (!entry_bytes.ok()) return problems.emplace_back(file, "missing"), std::nullopt;
+    if (ObjectId(AsBytes(*entry_bytes)) != rec.entry_id) {
+      return problems.emplace_back(file, "its SHA-256 is not the entry id in record.bin"), std::nullopt;
+    }
+    auto entry = DecodeEntry(AsBytes(*entry_bytes));
+    if (!entry.ok()) return problems.emplace_back(file, entry.status().message()), std::nullopt;
+    if (!VerifyEntrySignature(*entry)) {
+      return problems.emplace_back(file, "the author's signature does not verify"), std::nullopt;
+    }
+    return std::move(*entry);
   }
 
   void CheckProof(const std::string& dir, const Record& record, ByteView record_bytes,

@@ -91,8 +91,6 @@ Clock& SystemClock() {
   return clock;
 }
 
-std::string OriginName(const Hash& origin) { return "khronika/" + ToHex(origin); }
-
 std::string WitnessName(const Hash& node) { return OriginName(node) + "/witness"; }
 
 std::optional<Hash> WitnessOwner(std::string_view name) {
@@ -702,6 +700,7 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
       prev_record = RecordHash(*last);
     }
     SubtreeFn subtrees = StoredSubtrees(txn, origin_);
+    KH_ASSIGN_OR_RETURN(MerkleFrontier tree, MerkleFrontier::FromSubtrees(size, subtrees));
     for (size_t i = 0; i < batch.size(); ++i) {
       const CheckedSubmission& c = *batch[i];
       const Submission& s = c.submission();
@@ -760,8 +759,7 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
         }
       }
       Hash leaf = LeafHash(record_bytes);
-      KH_ASSIGN_OR_RETURN(std::vector<TreeNode> nodes, NodesCompletedByAppend(size, leaf, subtrees));
-      for (const TreeNode& n : nodes) {
+      for (const TreeNode& n : tree.Append(leaf)) {
         KH_RETURN_IF_ERROR(txn.Put(Table::kTree, keys::Tree(origin_, n.level, n.index), n.hash));
       }
       Receipt r;
@@ -775,7 +773,7 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
       ++size;
     }
     if (size == first_index) return Status::Ok();  // nothing survived its checks
-    KH_ASSIGN_OR_RETURN(Hash root, MerkleRoot(size, subtrees));
+    const Hash root = tree.Root().value();  // nothing skipped
     std::string checkpoint = SignCheckpoint(key_, size, root);
     KH_RETURN_IF_ERROR(
         txn.PutImmutable(Table::kCheckpoints, keys::Checkpoint(origin_, size), AsBytes(checkpoint)));

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -899,6 +900,80 @@ TEST_P(LogTest, VerifyWithTheArchiveKeyComparesEveryPlaintextByteWithTheSignedHa
                                     "author signed"),
             std::string::npos)
       << report.problems[0];
+}
+
+// Each kind of damage to a stored log is named once, by the record or node it is in; what it
+// makes unknowable (a root over a missing record) is named as such, not as a wrong root.
+TEST_P(LogTest, VerifyNamesEachDamageToALogByItsRecord) {
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(log_->Append({MakeSubmission("case-" + std::to_string(i % 3), "statement " + std::to_string(i))}).ok());
+  }
+  const Hash origin = node_->id();
+  const std::string o = OriginName(origin);
+  auto problems = [&] {
+    auto report = VerifyStore(node_->store());
+    EXPECT_TRUE(report.ok()) << report.status().ToString();
+    return report.ok() ? report->problems : std::vector<std::string>{"verify failed"};
+  };
+  auto named = [](const std::vector<std::string>& lines, const std::string& line) {
+    return std::find(lines.begin(), lines.end(), line) != lines.end();
+  };
+  auto get = [&](Table t, const Bytes& key) {
+    Bytes out;
+    EXPECT_TRUE(node_->store().View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(auto v, txn.Get(t, key));
+      if (v) out = *v;
+      return Status::Ok();
+    }).ok());
+    return out;
+  };
+  auto put = [&](Table t, const Bytes& key, const std::optional<Bytes>& value) {
+    ASSERT_TRUE(node_->store().Update([&](WriteTxn& txn) {
+      return value ? txn.Put(t, key, *value) : txn.Delete(t, key);
+    }).ok());
+  };
+  ASSERT_TRUE(problems().empty());
+
+  // A record whose prev_record was changed; the next one then chains to another hash.
+  const Bytes key4 = keys::Record(origin, 4), bytes4 = get(Table::kRecords, key4);
+  Record r4 = DecodeRecord(bytes4).value();
+  r4.prev_record[0] ^= 1;
+  put(Table::kRecords, key4, Encode(r4));
+  std::vector<std::string> p = problems();
+  EXPECT_TRUE(named(p, "record 4 of " + o + ": prev_record is not the hash of record 3 (hash chain broken)")) << p[0];
+  EXPECT_TRUE(named(p, "record 5 of " + o + ": prev_record is not the hash of record 4 (hash chain broken)")) << p[0];
+  EXPECT_TRUE(named(p, "Merkle tree node (level 0, index 4) of " + o + ": hash does not match the records"));
+  EXPECT_TRUE(named(p, "checkpoint at size 10 of " + o + ": Merkle root does not match the records"));
+  EXPECT_FALSE(named(p, "checkpoint at size 4 of " + o + ": Merkle root does not match the records"));
+  put(Table::kRecords, key4, bytes4);
+
+  // (A broken case chain is in the sealed entries' link boxes in format 2: the ChainChecker's
+  // own tests and VerifyWithTheArchiveKey... cover it.)
+
+  // A missing record: named once; the roots over it cannot be recomputed, the ones before it can.
+  const Bytes key6 = keys::Record(origin, 6), bytes6 = get(Table::kRecords, key6);
+  put(Table::kRecords, key6, std::nullopt);
+  p = problems();
+  EXPECT_TRUE(named(p, "records 6 to 6 of " + o + " are missing")) << p[0];
+  EXPECT_TRUE(named(p, "checkpoint at size 7 of " + o + ": its Merkle root cannot be recomputed: "
+                       "records it covers are missing or unreadable")) << p[0];
+  for (const std::string& line : p) {
+    EXPECT_EQ(line.find("checkpoint at size 6 "), std::string::npos) << line;
+    EXPECT_EQ(line.find("record 7 of"), std::string::npos) << "record 7 is not checked against an unknown record: " << line;
+  }
+  put(Table::kRecords, key6, bytes6);
+
+  // A missing Merkle node, and one that no log of 10 records has.
+  const Bytes node3 = keys::Tree(origin, 0, 3), hash3 = get(Table::kTree, node3);
+  put(Table::kTree, node3, std::nullopt);
+  put(Table::kTree, keys::Tree(origin, 1, 5), hash3);
+  p = problems();
+  EXPECT_TRUE(named(p, o + ": 1 Merkle tree nodes are missing")) << p[0];
+  EXPECT_TRUE(named(p, "Merkle tree node (level 1, index 5) of " + o + ": no such node in a log of 10 records")) << p[0];
+  EXPECT_EQ(p.size(), 2u) << p[0];
+  put(Table::kTree, node3, hash3);
+  put(Table::kTree, keys::Tree(origin, 1, 5), std::nullopt);
+  EXPECT_TRUE(problems().empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(ClearAndEncrypted, LogTest, ::testing::Bool(),

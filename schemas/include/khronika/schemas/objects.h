@@ -74,6 +74,9 @@ inline Hash RecordHash(ByteView record_bytes) { return Sha256(record_bytes); }
 Hash LeafHash(ByteView record_bytes);
 // A node id: SHA-256 of the node's Ed25519 public key.
 Hash NodeIdFromPublicKey(const PublicKey& key);
+// "khronika/<64 hex>": the origin name of a node's log, its checkpoints' origin line and the key
+// name of its note signatures (docs/format.md section 9).
+std::string OriginName(const Hash& origin);
 
 // A media type for a file name, from its extension; application/octet-stream when unknown.
 std::string GuessMediaType(std::string_view file_name);

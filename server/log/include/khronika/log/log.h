@@ -81,8 +81,6 @@ struct Receipt {
   std::vector<Hash> inclusion_proof;
 };
 
-// "khronika/<64 hex>": the checkpoint origin line and note key name of a node.
-std::string OriginName(const Hash& origin);
 // "khronika/<64 hex>/witness": the key name of a node's witness (cosigner) key.
 std::string WitnessName(const Hash& node);
 // The node a witness key name belongs to, or nullopt if `key_name` is not one.
