@@ -393,6 +393,28 @@ TEST_P(LogTest, UploadChunksBelongToTheirUploaderAndGoWhenSealed) {
   ExpectClean();
 }
 
+// The group committer's path: Check on a worker, then AppendChecked; a checked submission
+// that is dropped instead is Discarded, and nothing of it stays.
+TEST_P(LogTest, CheckedSubmissionsAreAppendedOrDiscarded) {
+  const uint64_t chunks = Count(Table::kChunks);
+  auto kept = log_->Check(MakeSubmission("c", std::string(kChunkSize + 5, 'k')));
+  auto dropped = log_->Check(MakeSubmission("c", "dropped"));
+  ASSERT_TRUE(kept.ok() && dropped.ok());
+  EXPECT_EQ(kept->sealed_files().size(), 1u);
+  EXPECT_EQ(kept->sealed_files()[0].chunks.size(), 2u);
+  EXPECT_EQ(Count(Table::kChunks), chunks + 3);  // sealed before any append
+  EXPECT_EQ(Size(), 0u);
+  ASSERT_TRUE(log_->Discard(*dropped).ok());
+  EXPECT_EQ(Count(Table::kChunks), chunks + 2);
+  std::vector<CheckedSubmission> batch;
+  batch.push_back(std::move(*kept));
+  auto appended = log_->AppendChecked(batch);
+  ASSERT_EQ(appended.size(), 1u);
+  ASSERT_TRUE(appended[0].ok()) << appended[0].status().ToString();
+  EXPECT_EQ(Count(Table::kUploadChunks), 1u);  // "dropped"'s plaintext waits for a retry
+  ExpectClean();
+}
+
 // A removed author's logged entries stay valid; its new ones are refused; its name stays on
 // record. A value written before authors kept their key (the name alone) still reads.
 TEST_P(LogTest, RemovedAuthorIsRefusedButItsEntriesStay) {
