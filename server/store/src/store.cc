@@ -1,6 +1,8 @@
 #include "khronika/store/store.h"
 
 #include <fcntl.h>
+#include <openssl/crypto.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -81,7 +83,15 @@ bool HasPrefix(ByteView key, ByteView prefix) {
 
 const char* TableName(Table table) { return kTableNames[static_cast<int>(table)]; }
 
+bool KeysAreBlinded(Table table) {
+  return table == Table::kCaseIndex || table == Table::kAuthors || table == Table::kUploads ||
+         table == Table::kCaseContent;
+}
+
 struct Store::Impl {
+  // Declared first so that it is released last, after the environment has closed.
+  std::optional<UniqueFd> dir_lock;
+  bool exclusive = false;
   lmdb::Env env;
   std::array<MDB_dbi, kTableCount> dbis{};
   bool read_only = false;
@@ -222,6 +232,32 @@ Status OpenEncryption(MDB_txn* txn, Store::Impl& impl, bool created, const Store
   return Status::Ok();
 }
 
+// Takes the lock on the store's directory that says who has it open (StoreOptions::exclusive).
+// A lock of flock(2), not of fcntl(2): LMDB's own locks on lock.mdb are fcntl locks, which a
+// process loses when it closes any descriptor of that file, so nothing here touches lock.mdb.
+Status LockDirectory(const std::filesystem::path& dir, bool exclusive, Store::Impl& impl) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("open " + dir.string());
+  impl.dir_lock.emplace(fd);
+  int rc;
+  do {
+    rc = ::flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB);
+  } while (rc != 0 && errno == EINTR);
+  if (rc == 0) {
+    impl.exclusive = exclusive;
+    return Status::Ok();
+  }
+  if (errno != EWOULDBLOCK) return ErrnoStatus("lock " + dir.string());
+  if (exclusive) {
+    return Status::IOError("the store in " + dir.string() +
+                           " is open in another process (`khronika serve`, or another command): "
+                           "stop it first");
+  }
+  return Status::IOError("the store in " + dir.string() +
+                         " is being re-encrypted under a new data key: try again when that has "
+                         "finished");
+}
+
 }  // namespace
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -240,6 +276,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& dir,
   auto impl = std::make_unique<Impl>();
   impl->read_only = options.read_only;
   impl->dir = dir;
+  KH_RETURN_IF_ERROR(LockDirectory(dir, options.exclusive, *impl));
   MDB_env* raw = nullptr;
   KH_RETURN_IF_ERROR(lmdb::ToStatus(mdb_env_create(&raw), "create environment"));
   impl->env = lmdb::Env(raw);
@@ -333,6 +370,114 @@ Status Store::BackupTo(const std::filesystem::path& path) const {
   return st;
 }
 
+namespace {
+
+// Every key of `dbi`, in order (values are not read).
+Result<std::vector<Bytes>> AllKeys(MDB_txn* txn, MDB_dbi dbi, Table table);
+
+// Releases the mapping of a large value read from the file (not from LMDB's dirty buffers of
+// this write transaction), so that rewriting a big store keeps the resident set flat.
+void ReleaseIfMapped(MDB_env* env, const MDB_val& v) {
+  MDB_envinfo info;
+  mdb_env_info(env, &info);
+  auto begin = reinterpret_cast<uintptr_t>(info.me_mapaddr);
+  auto at = reinterpret_cast<uintptr_t>(v.mv_data);
+  if (at >= begin && at + v.mv_size <= begin + info.me_mapsize) ReleaseMappedPages(v);
+}
+
+}  // namespace
+
+Result<Store::Rotation> Store::RotateDataKey(const SymmetricKey& next, const RenamePlan& plan,
+                                             const std::function<Status()>& before_commit) {
+  if (impl_->read_only || !impl_->exclusive || !impl_->codec->encrypted()) {
+    return Status::InvalidArgument(
+        "a data key is rotated only in an encrypted store opened read-write and exclusively");
+  }
+  Impl::Counted counted(impl_.get());
+  KH_ASSIGN_OR_RETURN(lmdb::Txn txn, impl_->Begin(false));
+  const store_internal::ValueCodec& old = *impl_->codec;
+  auto fresh = std::make_unique<store_internal::ValueCodec>(next);
+  ReadTxn current(impl_.get(), txn.get(), true);
+  KH_ASSIGN_OR_RETURN(KeyRenames renames,
+                      plan(current, [&](ByteView name) { return fresh->Blind(name); }));
+  Rotation done;
+  auto unreadable = [](Status st) {
+    return st.Annotate("cannot re-encrypt the store, nothing was changed (repair the damage first: "
+                       "`khronika scrub`)");
+  };
+  for (int i = 0; i < kTableCount; ++i) {
+    const Table table = static_cast<Table>(i);
+    const MDB_dbi dbi = impl_->dbi(table);
+    KH_ASSIGN_OR_RETURN(std::vector<Bytes> keys, AllKeys(txn.get(), dbi, table));
+    if (!KeysAreBlinded(table)) {
+      for (const Bytes& key : keys) {
+        MDB_val k = ToVal(key), v;
+        KH_RETURN_IF_ERROR(lmdb::ToStatus(mdb_get(txn.get(), dbi, &k, &v), TableName(table)));
+        Bytes sealed;
+        if (table == Table::kMeta && store_internal::ValueCodec::IsClearMetaKey(key)) {
+          if (AsChars(key) != kKeyCheckKey) continue;  // the format and cipher names stay
+          sealed = AeadSeal(next, AsBytes(kKeyCheckPlain), AsBytes(kKeyCheckKey));
+        } else {
+          auto plain = old.Open(table, key, FromVal(v));
+          ReleaseIfMapped(impl_->env.get(), v);
+          if (!plain.ok()) return unreadable(plain.status());
+          sealed = fresh->Seal(table, key, *plain);
+          OPENSSL_cleanse(plain->data(), plain->size());
+          ++done.values;
+        }
+        MDB_val nv = ToVal(sealed);
+        KH_RETURN_IF_ERROR(lmdb::ToStatus(mdb_put(txn.get(), dbi, &k, &nv, 0), TableName(table)));
+      }
+      continue;
+    }
+    // A blinded table: every entry moves to its new key. The values are small (record hashes,
+    // author records, times, nothing), so they are all read before the table is emptied.
+    const auto& table_renames = renames[table];
+    std::vector<std::pair<Bytes, Bytes>> moved;
+    moved.reserve(keys.size());
+    for (const Bytes& key : keys) {
+      auto to = table_renames.find(key);
+      if (to == table_renames.end()) {
+        return Status::Corruption(std::string(TableName(table)) + " " + ToHex(key) +
+                                  ": no new key is known for it, so the store cannot be "
+                                  "re-encrypted; nothing was changed");
+      }
+      if (!to->second) {
+        ++done.dropped;
+        continue;
+      }
+      if (*to->second != key) ++done.renamed;
+      MDB_val k = ToVal(key), v;
+      KH_RETURN_IF_ERROR(lmdb::ToStatus(mdb_get(txn.get(), dbi, &k, &v), TableName(table)));
+      auto plain = old.Open(table, key, FromVal(v));
+      if (!plain.ok()) return unreadable(plain.status());
+      moved.emplace_back(*to->second, std::move(plain).value());
+    }
+    KH_RETURN_IF_ERROR(lmdb::ToStatus(mdb_drop(txn.get(), dbi, 0), TableName(table)));
+    for (auto& [key, plain] : moved) {
+      Bytes sealed = fresh->Seal(table, key, plain);
+      OPENSSL_cleanse(plain.data(), plain.size());
+      MDB_val k = ToVal(key), nv = ToVal(sealed);
+      // Two old keys may not become one: that would lose an entry.
+      int rc = mdb_put(txn.get(), dbi, &k, &nv, MDB_NOOVERWRITE);
+      if (rc == MDB_KEYEXIST) {
+        return Status::Corruption(std::string(TableName(table)) + ": two keys would become " +
+                                  ToHex(key) + "; nothing was changed");
+      }
+      KH_RETURN_IF_ERROR(lmdb::ToStatus(rc, TableName(table)));
+      ++done.values;
+    }
+  }
+  if (before_commit) KH_RETURN_IF_ERROR(before_commit());
+  Status committed = txn.Commit();
+  if (committed.code() == Code::kIOError && FileSystemFull(impl_->dir)) {
+    committed = Status::StoreFull("commit: no space left on the file system (" + committed.message() + ")");
+  }
+  KH_RETURN_IF_ERROR(committed);
+  impl_->codec = std::move(fresh);
+  return done;
+}
+
 // ---- ReadTxn ----
 
 Result<std::optional<Bytes>> ReadTxn::Get(Table table, ByteView key) const {
@@ -375,6 +520,19 @@ Status WalkPrefix(MDB_txn* txn, MDB_dbi dbi, Table table, ByteView prefix, ByteV
   }
   if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return lmdb::ToStatus(rc, TableName(table));
   return Status::Ok();
+}
+
+}  // namespace
+
+namespace {
+
+Result<std::vector<Bytes>> AllKeys(MDB_txn* txn, MDB_dbi dbi, Table table) {
+  std::vector<Bytes> keys;
+  KH_RETURN_IF_ERROR(WalkPrefix(txn, dbi, table, {}, {}, [&](ByteView key, const MDB_val&) -> Result<bool> {
+    keys.emplace_back(key.begin(), key.end());
+    return true;
+  }));
+  return keys;
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -41,6 +42,9 @@ enum class Table : uint8_t {
 };
 inline constexpr int kTableCount = 18;
 const char* TableName(Table table);
+// The tables whose keys hold Blind forms in an encrypted store (case_index, authors, uploads,
+// case_content): a new data key gives them new keys.
+bool KeysAreBlinded(Table table);
 
 struct StoreOptions {
   // Upper bound of the memory map, and so of the data file. Sparse: costs no disk until used.
@@ -50,6 +54,12 @@ struct StoreOptions {
   // AES-256-GCM, docs/format.md "Encryption at rest") and opens only with the same key; a store
   // created without one opens only without one.
   std::optional<SymmetricKey> data_key = std::nullopt;
+  // Every open holds a lock on the store's directory (flock(2)) until the Store is destroyed:
+  // shared, or with `exclusive` exclusive, so that an exclusive open is refused while any other
+  // Store has the store open, in this process or another (`khronika serve`, a command), and
+  // every other open is refused while it lasts. For a data-key rotation: no process holding the
+  // old key may read the store half-way or write into it afterwards.
+  bool exclusive = false;
 };
 
 class ReadTxn;
@@ -81,6 +91,31 @@ class Store {
   // Writes a compacted, consistent copy of the whole store to `path` (a new file, mode 0600)
   // while readers and writers go on, as LMDB's compacting copy does: it reads one snapshot.
   Status BackupTo(const std::filesystem::path& path) const;
+
+  // For RotateDataKey: every key of the tables whose keys are blinded (KeysAreBlinded), mapped
+  // to its form under the new data key, or to nullopt to leave that entry out.
+  using KeyRenames = std::map<Table, std::map<Bytes, std::optional<Bytes>>>;
+  // Computes the renames from the store as it is (`current` reads with the old key) and the
+  // Blind function of the new key. Runs inside the rotation's write transaction.
+  using RenamePlan = std::function<Result<KeyRenames>(
+      const ReadTxn& current, const std::function<Bytes(ByteView name)>& blind_next)>;
+  struct Rotation {
+    uint64_t values = 0;   // values sealed again under the new key
+    uint64_t renamed = 0;  // of them, under a new (blinded) key
+    uint64_t dropped = 0;  // entries the plan left out
+  };
+  // Re-encrypts the whole store under the data key `next`, in one write transaction
+  // (docs/format.md, "Data key rotation"): every value of every table, and the key check; the
+  // keys of blinded tables as `plan` renames them (a key it does not name stops everything).
+  // `before_commit`, if given, runs last before the commit (tests stop there). The commit is
+  // atomic: a crash leaves the store under the old key or under the new one, never between.
+  // Then this Store reads and writes with `next`. Nothing is written on any error: a value that
+  // fails its tag is Corruption naming it (repair it first: `khronika scrub`), a full map or
+  // disk StoreFull (the transaction needs room for a second copy of everything it rewrites).
+  // The store must have been opened encrypted, read-write and `exclusive`, and no other
+  // transaction of this Store may run meanwhile.
+  Result<Rotation> RotateDataKey(const SymmetricKey& next, const RenamePlan& plan,
+                                 const std::function<Status()>& before_commit = nullptr);
 
   struct Impl;
 
