@@ -15,10 +15,12 @@
 
 #include "commands.h"
 #include "passphrase.h"
+#include "khronika/auth/auth.h"
 #include "khronika/http/tls.h"
 #include "khronika/log/log.h"
 #include "khronika/log/node.h"
 #include "khronika/log/proofs.h"
+#include "khronika/log/rekey.h"
 #include "khronika/log/store_keys.h"
 #include "khronika/log/verify.h"
 #include "khronika/schemas/json_view.h"
@@ -345,13 +347,49 @@ Status RunPassphraseChange(const Args& args) {
   } else {
     KH_ASSIGN_OR_RETURN(next.passphrase, ReadPassphrase(args, "new passphrase", /*confirm=*/true));
   }
-  Status st = Node::ChangeUnlock(dir, current, next);
+  std::string sealed_under =
+      next.key_file.empty() ? "the new passphrase" : "the key file " + next.key_file.string();
+  if (!args.Has("rotate-data-key")) {
+    Status st = Node::ChangeUnlock(dir, current, next);
+    OPENSSL_cleanse(current.passphrase.data(), current.passphrase.size());
+    OPENSSL_cleanse(next.passphrase.data(), next.passphrase.size());
+    KH_RETURN_IF_ERROR(st);
+    std::cout << "re-sealed " << Node::KeyringPath(dir).string() << " under " << sealed_under
+              << "; the store was not touched\n";
+    std::cerr << "copies of the keyring made before (with backups, say) still open this node "
+                 "with the old passphrase or key file; `khronika passphrase change "
+                 "--rotate-data-key` retires them\n";
+    return Status::Ok();
+  }
+  KH_ASSIGN_OR_RETURN(StoreOptions options, StoreOptionsFrom(args, false));
+  // The uploads table's keys name token ids: the plan needs them all.
+  auto plan = [](const ReadTxn& txn, const std::function<Bytes(ByteView)>& blind_next)
+      -> Result<Store::KeyRenames> {
+    KH_ASSIGN_OR_RETURN(std::vector<TokenInfo> tokens, ListTokens(txn));
+    std::vector<std::string> ids;
+    for (const TokenInfo& t : tokens) ids.push_back(t.id);
+    return PlanBlindedKeys(txn, blind_next, ids);
+  };
+  auto done = Node::RotateDataKey(dir, current, next, plan, options);
   OPENSSL_cleanse(current.passphrase.data(), current.passphrase.size());
   OPENSSL_cleanse(next.passphrase.data(), next.passphrase.size());
-  KH_RETURN_IF_ERROR(st);
-  std::cout << "re-sealed " << Node::KeyringPath(dir).string() << " under the new "
-            << (next.key_file.empty() ? "passphrase" : "key file " + next.key_file.string())
-            << "; the store was not touched\n";
+  if (!done.ok() && done.status().code() == Code::kStoreFull) {
+    return done.status().Annotate(
+        "the rotation rewrites every value in one transaction, so it needs room for a second "
+        "copy of the store: raise --map-size or free disk space; nothing was changed");
+  }
+  if (!done.ok()) return done.status();
+  std::cout << "re-encrypted " << done->values << " values of the store under a new data key ("
+            << done->renamed << " index keys made anew) and sealed it in "
+            << Node::KeyringPath(dir).string() << " under " << sealed_under << "\n";
+  if (done->dropped > 0) {
+    std::cout << "left out " << done->dropped
+              << " record(s) of uploads whose token or chunk no longer exists\n";
+  }
+  std::cerr << "keyrings copied before this no longer open the store; each still opens the "
+               "backups made while it was current, so keep it with them (or destroy both). The "
+               "node key, witness key and TLS key are the same as before. Make a new backup "
+               "(`khronika backup`) and keep the new keyring with it\n";
   return Status::Ok();
 }
 
@@ -739,12 +777,20 @@ std::vector<Command> LocalCommands() {
         kMapSize},
        RunInit},
       {"passphrase change", "re-seal an encrypted node's keys under a new passphrase or key file",
-       "khronika passphrase change --data DIR [--key-file FILE] [--new-key-file FILE] [--passphrase-fd N]\n"
+       "khronika passphrase change --data DIR [--key-file FILE] [--new-key-file FILE]\n"
+       "                           [--rotate-data-key] [--passphrase-fd N] [--map-size BYTES]\n"
        "Opens DIR/node.keyring with the current passphrase (or key file) and seals the same keys\n"
        "again under a new passphrase, or under --new-key-file (made if it does not exist). The\n"
-       "data key does not change, so the store is not rewritten. With --passphrase-fd N, the\n"
-       "current passphrase is the first line read from N and the new one the second.",
-       {kData, {"key-file"}, {"new-key-file"}, kPassphraseFd}, RunPassphraseChange},
+       "data key does not change, so the store is not rewritten, and a copy of the old keyring\n"
+       "(kept with a backup, say) still opens the node with the old passphrase or key file.\n"
+       "--rotate-data-key retires those copies: a new data key, the whole store re-encrypted\n"
+       "under it in one transaction (it needs room for a second copy of the store, and the node\n"
+       "stopped: no `serve` or other command may have it open), then the new keyring. Old\n"
+       "keyrings still open the backups made before; the node, witness and TLS keys stay.\n"
+       "With --passphrase-fd N, the current passphrase is the first line read from N and the\n"
+       "new one the second.",
+       {kData, {"key-file"}, {"new-key-file"}, {"rotate-data-key", false}, kPassphraseFd, kMapSize},
+       RunPassphraseChange},
       {"key export", "write the node's keys, TLS certificate and authors sealed under a passphrase",
        "khronika key export --data DIR --out FILE [--passphrase-fd N]\n"
        "Seals the node key, the witness key, DIR/tls.crt, DIR/tls.key and the authors under a\n"
