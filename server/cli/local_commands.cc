@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 
+#include "agent.h"
 #include "commands.h"
 #include "passphrase.h"
 #include "khronika/auth/auth.h"
@@ -340,7 +341,16 @@ Status RunPassphraseChange(const Args& args) {
   if (!Node::IsEncrypted(dir)) {
     return Status::InvalidArgument("the node in " + dir + " is not encrypted: nothing to change");
   }
+  KH_ASSIGN_OR_RETURN(std::string old_keyring, ReadSmallFile(Node::KeyringPath(dir), 64 * 1024));
+  const Hash old_keyring_sha256 = Sha256(old_keyring);
   KH_ASSIGN_OR_RETURN(Unlock current, UnlockFrom(args, dir));
+  // The key of the keyring replaced must not outlive it in this shell's unlock agent.
+  auto lock_agent = [&] {
+    if (LockAgentHolding(old_keyring_sha256)) {
+      std::cerr << "locked this shell's unlock agent (it held the key of the keyring replaced): "
+                   "`eval \"$(khronika unlock --data DIR)\"` again to keep the node unlocked\n";
+    }
+  };
   Unlock next;
   if (auto key_file = args.Get("new-key-file")) {
     KH_ASSIGN_OR_RETURN(next.key_file, KeyFileFor(dir, *key_file));
@@ -359,6 +369,7 @@ Status RunPassphraseChange(const Args& args) {
     std::cerr << "copies of the keyring made before (with backups, say) still open this node "
                  "with the old passphrase or key file; `khronika passphrase change "
                  "--rotate-data-key` retires them\n";
+    lock_agent();
     return Status::Ok();
   }
   KH_ASSIGN_OR_RETURN(StoreOptions options, StoreOptionsFrom(args, false));
@@ -390,6 +401,7 @@ Status RunPassphraseChange(const Args& args) {
                "backups made while it was current, so keep it with them (or destroy both). The "
                "node key, witness key and TLS key are the same as before. Make a new backup "
                "(`khronika backup`) and keep the new keyring with it\n";
+  lock_agent();
   return Status::Ok();
 }
 
@@ -726,6 +738,15 @@ Result<Unlock> UnlockFrom(const Args& args, const std::filesystem::path& dir) {
     unlock.key_file = *key_file;
     return unlock;
   }
+  // This shell's unlock agent, unless the command was told where the secret is. Not for a node
+  // whose data-key rotation was cut short: which keyring opens it is settled with a secret.
+  if (!args.Has("passphrase-fd") && !std::filesystem::exists(Node::NextKeyringPath(dir))) {
+    if (auto key = KeyFromAgent(Node::KeyringPath(dir))) {
+      unlock.keyring_key = *key;
+      OPENSSL_cleanse(key->data(), key->size());
+      return unlock;
+    }
+  }
   KH_ASSIGN_OR_RETURN(KeyringInfo info, Node::LockOf(dir));
   if (info.lock == LockKind::kKeyFile) return unlock;  // where the keyring remembers it
   KH_ASSIGN_OR_RETURN(unlock.passphrase, ReadPassphrase(args, "passphrase of the node in " + dir.string(), false));
@@ -737,12 +758,13 @@ void AddUnlockOptions(std::vector<Command>& commands) {
     auto has = [&](const char* name) {
       return std::any_of(c.options.begin(), c.options.end(), [&](const OptionSpec& o) { return o.name == name; });
     };
-    if (!has("data") || c.name == "init") continue;
+    if (!has("data") || c.name == "init" || c.name == "unlock") continue;
     if (!has("key-file")) c.options.push_back({"key-file"});
     if (!has("passphrase-fd")) c.options.push_back(kPassphraseFd);
     c.usage += "\nAn encrypted node opens with its key file (--key-file FILE, by default where its\n"
                "keyring remembers it) or its passphrase (--passphrase-fd N, the systemd credential\n"
-               "khronika-passphrase, or the terminal).";
+               "khronika-passphrase, or the terminal), or through this shell's unlock agent\n"
+               "(`eval \"$(khronika unlock --data DIR)\"`) when neither option is given.";
   }
 }
 
@@ -752,6 +774,7 @@ Result<std::unique_ptr<Node>> OpenNode(const Args& args, bool read_only) {
   KH_ASSIGN_OR_RETURN(Unlock unlock, UnlockFrom(args, dir));
   auto node = Node::Open(dir, options, unlock);
   OPENSSL_cleanse(unlock.passphrase.data(), unlock.passphrase.size());
+  if (unlock.keyring_key) OPENSSL_cleanse(unlock.keyring_key->data(), unlock.keyring_key->size());
   return node;
 }
 
