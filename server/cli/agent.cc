@@ -406,6 +406,10 @@ Status RunUnlock(const Args& args) {
     ::waitpid(pid, nullptr, 0);
     return fail(Status::IOError("the agent did not start"));
   }
+  // An agent this shell started before for the same keyring is replaced, not left running.
+  if (LockAgentHolding(keyring_sha256)) {
+    std::cerr << "ended the agent started before for this keyring (" << AgentPath() << ")\n";
+  }
   const uint64_t until_ms = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count()) + seconds * 1000;

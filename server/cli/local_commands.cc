@@ -386,8 +386,8 @@ Status RunPassphraseChange(const Args& args) {
   OPENSSL_cleanse(next.passphrase.data(), next.passphrase.size());
   if (!done.ok() && done.status().code() == Code::kStoreFull) {
     return done.status().Annotate(
-        "the rotation rewrites every value in one transaction, so it needs room for a second "
-        "copy of the store: raise --map-size or free disk space; nothing was changed");
+        "the rotation writes a re-encrypted copy of the store beside it, so it needs free disk "
+        "room for a second copy; nothing was changed");
   }
   if (!done.ok()) return done.status();
   std::cout << "re-encrypted " << done->values << " values of the store under a new data key ("
@@ -807,9 +807,10 @@ std::vector<Command> LocalCommands() {
        "data key does not change, so the store is not rewritten, and a copy of the old keyring\n"
        "(kept with a backup, say) still opens the node with the old passphrase or key file.\n"
        "--rotate-data-key retires those copies: a new data key, the whole store re-encrypted\n"
-       "under it in one transaction (it needs room for a second copy of the store, and the node\n"
-       "stopped: no `serve` or other command may have it open), then the new keyring. Old\n"
-       "keyrings still open the backups made before; the node, witness and TLS keys stay.\n"
+       "under it into a copy that replaces it at once (it needs disk room for that copy, and\n"
+       "the node stopped: no `serve` or other command may have it open), then the new\n"
+       "keyring. Old keyrings still open the backups made before; the node, witness and TLS\n"
+       "keys stay.\n"
        "With --passphrase-fd N, the current passphrase is the first line read from N and the\n"
        "new one the second.",
        {kData, {"key-file"}, {"new-key-file"}, {"rotate-data-key", false}, kPassphraseFd, kMapSize},

@@ -270,6 +270,24 @@ TEST_F(AgentTest, ItEndsAtItsTimeLimitAndBadRequestsStartNothing) {
   EXPECT_EQ(RunKhronika({"lock"}).exit_code, 1);  // KHRONIKA_AGENT not set
 }
 
+// Unlocking again in the same shell (to get more time) replaces the agent rather than leaving a
+// second one running.
+TEST_F(AgentTest, UnlockingAgainReplacesTheAgent) {
+  fs::path data = PassphraseNode("node");
+  Agent first = Unlock(data, {"--for", "1m"});
+  RunResult again = RunProgram({"bash", "-c", "KHRONIKA_AGENT=" + first.path + " exec " + KHRONIKA_BINARY +
+                                                  " unlock --data " + data.string() + " --for 2m --passphrase-fd 3 3<" +
+                                                  (dir_ / "pw").string()});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  Agent second = Parse(again);
+  started_.push_back(second);
+  EXPECT_TRUE(Has(again.err, "ended the agent started before")) << again.err;
+  EXPECT_TRUE(EndsWithin(first.pid, std::chrono::seconds(2)));
+  EXPECT_NE(second.path, first.path);
+  EXPECT_EQ(WithAgent(second.path, {"verify", "--data", data.string()}).exit_code, 0);
+  EXPECT_EQ(WithAgent(second.path, {"lock"}).exit_code, 0);
+}
+
 // The agent also ends when its socket is removed (no one could reach it any more).
 TEST_F(AgentTest, RemovingItsDirectoryEndsIt) {
   fs::path data = PassphraseNode("node");
@@ -295,7 +313,7 @@ class FakeAgent {
         if (c < 0 || stop_) break;
         char buf[256];
         (void)!::read(c, buf, sizeof buf);
-        (void)!::write(c, reply_.data(), reply_.size());
+        (void)!::send(c, reply_.data(), reply_.size(), MSG_NOSIGNAL);
         ::close(c);
       }
     });
@@ -380,7 +398,8 @@ std::string AskAsNobody(const std::string& path, const std::string& request) {
       } else {
         timeval tv{3, 0};
         ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        (void)!::write(fd, request.data(), request.size());
+        // The agent may have closed the connection already: no SIGPIPE for that.
+        (void)!::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
         char buf[256];
         ssize_t n = ::read(fd, buf, sizeof buf);
         result = "answer: " + std::string(buf, n > 0 ? static_cast<size_t>(n) : 0);

@@ -251,6 +251,7 @@ TEST_F(RotationTest, ACrashAtAnyStepLeavesAStoreThatOpens) {
       ASSERT_TRUE(node.ok()) << node.status().ToString();
       ExpectEverythingReadable(**node);
       EXPECT_FALSE(fs::exists(Node::NextKeyringPath(dir_)));
+      EXPECT_FALSE(fs::exists(Node::StorePath(dir_) / "data.mdb.rotating"));  // a copy never renamed
       node->reset();
       EXPECT_FALSE(Node::Open(dir_, {}, KeyFile(root_ / "new.key")).ok());
       // And the rotation can simply be run again.

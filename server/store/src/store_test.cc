@@ -402,9 +402,38 @@ Store::RenamePlan PlanFor(bool drop_gone) {
   };
 }
 
+// Every value as LMDB stores it (ciphertext), but the clear meta markers.
+std::vector<std::string> RawValues(const std::filesystem::path& dir) {
+  std::vector<std::string> out;
+  MDB_env* env = nullptr;
+  EXPECT_EQ(mdb_env_create(&env), 0);
+  mdb_env_set_maxdbs(env, 64);
+  EXPECT_EQ(mdb_env_open(env, dir.c_str(), MDB_RDONLY, 0600), 0);
+  MDB_txn* txn = nullptr;
+  EXPECT_EQ(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn), 0);
+  for (int t = 0; t < kTableCount; ++t) {
+    MDB_dbi dbi;
+    if (mdb_dbi_open(txn, TableName(static_cast<Table>(t)), 0, &dbi) != 0) continue;
+    MDB_cursor* c = nullptr;
+    mdb_cursor_open(txn, dbi, &c);
+    MDB_val k, v;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+      ByteView key(static_cast<const uint8_t*>(k.mv_data), k.mv_size);
+      if (t == 0 && store_internal::ValueCodec::IsClearMetaKey(key) && AsChars(key) != "key_check") continue;
+      out.emplace_back(static_cast<const char*>(v.mv_data), v.mv_size);
+    }
+    mdb_cursor_close(c);
+  }
+  mdb_txn_abort(txn);
+  mdb_env_close(env);
+  return out;
+}
+
 TEST_F(StoreTest, RotatedStoreOpensOnlyWithTheNewKeyAndKeepsEveryValue) {
   SymmetricKey old_key = RandomSymmetricKey(), new_key = RandomSymmetricKey();
   FillForRotation(dir_, old_key);
+  const std::vector<std::string> old_ciphertexts = RawValues(dir_);
+  ASSERT_EQ(old_ciphertexts.size(), 7u);  // six values and the key check
   {
     auto store = OpenStore(StoreOptions{.data_key = old_key, .exclusive = true});
     auto done = store->RotateDataKey(new_key, PlanFor(/*drop_gone=*/true));
@@ -457,6 +486,13 @@ TEST_F(StoreTest, RotatedStoreOpensOnlyWithTheNewKeyAndKeepsEveryValue) {
   EXPECT_EQ(checked, 6);
   mdb_txn_abort(txn);
   mdb_env_close(env);
+  // No byte of a value sealed under the old key is left anywhere in the file (LMDB's free pages
+  // included), and no copy beside it.
+  const std::string file = FileBytes(dir_ / "data.mdb");
+  for (const std::string& c : old_ciphertexts) {
+    EXPECT_EQ(file.find(c.substr(0, 28)), std::string::npos) << "an old value of " << c.size() << " bytes";
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "data.mdb.rotating"));
 }
 
 TEST_F(StoreTest, RotationNeedsTheStoreToItselfAndEveryKeyPlanned) {
@@ -494,7 +530,14 @@ TEST_F(StoreTest, RotationNeedsTheStoreToItselfAndEveryKeyPlanned) {
     }).ok());
   }
   EXPECT_EQ(FileBytes(dir_ / "data.mdb"), before);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "data.mdb.rotating"));
   EXPECT_TRUE(Store::Open(dir_, StoreOptions{.data_key = old_key}).ok());
+  // A copy left by a process that died before its rename: the next open removes it.
+  std::ofstream(dir_ / "data.mdb.rotating") << "half a copy";
+  std::ofstream(dir_ / "data.mdb.rotating-lock") << "its lock";
+  EXPECT_TRUE(Store::Open(dir_, StoreOptions{.data_key = old_key}).ok());
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "data.mdb.rotating"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "data.mdb.rotating-lock"));
 
   // A damaged value stops the rotation, naming it.
   FlipStoredByte(dir_, "objects", "entry-1");

@@ -52,8 +52,8 @@ class Node {
   // Retires every earlier keyring of DIR: makes a new data key, re-encrypts the whole store
   // under it (Store::RotateDataKey, with `plan` giving the blinded keys their new form) and
   // seals the same node and witness keys with it under `next`. In order: the new keyring is
-  // written to DIR/node.keyring.next; the store is re-encrypted in one transaction; the new
-  // keyring is renamed over DIR/node.keyring. A crash in between leaves the store under one of
+  // written to DIR/node.keyring.next; the store is re-encrypted (a copy renamed over it); the
+  // new keyring is renamed over DIR/node.keyring. A crash in between leaves the store under one of
   // the two keys, and the next Open finishes (or discards) the rotation: it needs the unlock of
   // the keyring whose key the store is under (`next` once the store was re-encrypted). The store
   // is opened exclusively: while `khronika serve` or any command has it open, it is refused

@@ -104,16 +104,18 @@ class Store {
     uint64_t renamed = 0;  // of them, under a new (blinded) key
     uint64_t dropped = 0;  // entries the plan left out
   };
-  // Re-encrypts the whole store under the data key `next`, in one write transaction
-  // (docs/format.md, "Data key rotation"): every value of every table, and the key check; the
-  // keys of blinded tables as `plan` renames them (a key it does not name stops everything).
-  // `before_commit`, if given, runs last before the commit (tests stop there). The commit is
-  // atomic: a crash leaves the store under the old key or under the new one, never between.
-  // Then this Store reads and writes with `next`. Nothing is written on any error: a value that
-  // fails its tag is Corruption naming it (repair it first: `khronika scrub`), a full map or
-  // disk StoreFull (the transaction needs room for a second copy of everything it rewrites).
-  // The store must have been opened encrypted, read-write and `exclusive`, and no other
-  // transaction of this Store may run meanwhile.
+  // Re-encrypts the whole store under the data key `next` (docs/format.md, "Data key
+  // rotation"): every value of every table, the keys of blinded tables as `plan` renames them (a
+  // key it does not name stops everything), and the key check, written from one snapshot into a
+  // new file beside data.mdb (DIR/data.mdb.rotating), synced, and renamed over data.mdb: so the
+  // store holds no page of the old key afterwards (an in-place rewrite would leave the old
+  // pages in LMDB's free space), and a crash leaves it wholly under the old key or wholly under
+  // the new one. `before_commit`, if given, runs just before the rename (tests stop there); a
+  // copy left by a crash is removed by the next Open. Then this Store reads and writes with
+  // `next`. Nothing changes on any error: a value that fails its tag is Corruption naming it
+  // (repair it first: `khronika scrub`), a full disk StoreFull (the copy needs room beside the
+  // store). The store must have been opened encrypted, read-write and `exclusive`, and no other
+  // transaction of this Store may run meanwhile (its environment is closed and reopened).
   Result<Rotation> RotateDataKey(const SymmetricKey& next, const RenamePlan& plan,
                                  const std::function<Status()>& before_commit = nullptr);
 
