@@ -376,8 +376,11 @@ Status RunUnlock(const Args& args) {
   }
   if (pid == 0) {
     // The agent: a session of its own, nothing of the shell's output held open (so that
-    // `$(khronika unlock ...)` ends), a fresh image of this binary with an empty environment.
+    // `$(khronika unlock ...)` ends), no hold on the directory it was started from (a USB
+    // stick with the key file must unmount), a fresh image of this binary with an empty
+    // environment.
     ::setsid();
+    if (::chdir("/") != 0) ::_exit(127);
     int devnull = ::open("/dev/null", O_RDWR);
     if (devnull < 0 || ::dup2(devnull, 0) < 0 || ::dup2(devnull, 1) < 0 || ::dup2(devnull, 2) < 0 ||
         ::dup2(child_setup, kSetupFd) < 0 || ::dup2(child_listener, kListenFd) < 0) {
