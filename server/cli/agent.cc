@@ -212,7 +212,7 @@ bool Serve(int fd, Held& held) {
 Result<fs::path> MakeAgentDirectory() {
   std::string base = "/tmp";
   if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && xdg[0] == '/') {
-    struct stat st{};
+    struct stat st {};
     if (::lstat(xdg, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid() &&
         (st.st_mode & 077) == 0) {
       base = xdg;
@@ -237,7 +237,8 @@ Result<UniqueFd> ConnectAgent(const fs::path& path) {
     return Status::InvalidArgument("it is not an absolute path to a socket");
   }
   const uid_t me = ::geteuid();
-  struct stat dir{}, sock{};
+  struct stat dir {
+  }, sock{};
   if (::lstat(path.parent_path().c_str(), &dir) != 0 || ::lstat(path.c_str(), &sock) != 0) {
     return Status::NotFound("it is no longer running (locked, or its time ran out)");
   }
@@ -277,12 +278,13 @@ Status RunUnlock(const Args& args) {
   }
   if (!Node::IsEncrypted(dir)) {
     if (!Node::Exists(dir)) return Status::NotFound("no node in " + dir);
-    return Status::InvalidArgument("the node in " + dir + " is not encrypted: there is nothing to unlock");
+    return Status::InvalidArgument("the node in " + dir +
+                                   " is not encrypted: there is nothing to unlock");
   }
   if (fs::exists(Node::NextKeyringPath(dir))) {
     return Status::InvalidArgument("a data-key rotation of " + dir +
-                                   " was cut short: open the node once (`khronika verify --data " + dir +
-                                   "`) to finish it, then unlock");
+                                   " was cut short: open the node once (`khronika verify --data " +
+                                   dir + "`) to finish it, then unlock");
   }
   const fs::path keyring = Node::KeyringPath(dir);
   KH_ASSIGN_OR_RETURN(KeyringInfo info, Node::LockOf(dir));
@@ -291,15 +293,16 @@ Status RunUnlock(const Args& args) {
     unlock.key_file = *key_file;
   } else if (info.lock == LockKind::kKeyFile) {
     if (info.key_file_hint.empty() || !fs::exists(info.key_file_hint)) {
-      return Status::PermissionDenied("the node is locked with a key file" +
-                                      (info.key_file_hint.empty()
-                                           ? std::string()
-                                           : " (not found at " + info.key_file_hint.string() + ")") +
-                                      ": give --key-file FILE");
+      return Status::PermissionDenied(
+          "the node is locked with a key file" +
+          (info.key_file_hint.empty() ? std::string()
+                                      : " (not found at " + info.key_file_hint.string() + ")") +
+          ": give --key-file FILE");
     }
     unlock.key_file = info.key_file_hint;
   } else {
-    KH_ASSIGN_OR_RETURN(unlock.passphrase, ReadPassphrase(args, "passphrase of the node in " + dir, false));
+    KH_ASSIGN_OR_RETURN(unlock.passphrase,
+                        ReadPassphrase(args, "passphrase of the node in " + dir, false));
   }
   KH_ASSIGN_OR_RETURN(std::string keyring_bytes, ReadSmallFile(keyring, 64 * 1024));
   const Hash keyring_sha256 = Sha256(keyring_bytes);
@@ -349,7 +352,9 @@ Status RunUnlock(const Args& args) {
     return fail(ErrnoStatus("listen on " + socket_path.string()));
   }
   int setup[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, setup) != 0) return fail(ErrnoStatus("socketpair"));
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, setup) != 0) {
+    return fail(ErrnoStatus("socketpair"));
+  }
   UniqueFd ours(setup[0]);
   // The child moves these to descriptors 3 and 4: from above 4, so that no dup2 lands on the
   // other (or on itself, which would keep close-on-exec).
@@ -399,7 +404,8 @@ Status RunUnlock(const Args& args) {
   setup_message.push_back(static_cast<uint8_t>(dir_text.size() >> 8));
   setup_message.push_back(static_cast<uint8_t>(dir_text.size() & 0xff));
   setup_message.insert(setup_message.end(), dir_text.begin(), dir_text.end());
-  bool sent = SendAll(ours.get(), reinterpret_cast<const char*>(setup_message.data()), setup_message.size());
+  bool sent = SendAll(ours.get(), reinterpret_cast<const char*>(setup_message.data()),
+                      setup_message.size());
   OPENSSL_cleanse(setup_message.data(), setup_message.size());
   OPENSSL_cleanse(key->data(), key->size());
   SetTimeouts(ours.get(), 10);
@@ -413,9 +419,11 @@ Status RunUnlock(const Args& args) {
   if (LockAgentHolding(keyring_sha256)) {
     std::cerr << "ended the agent started before for this keyring (" << AgentPath() << ")\n";
   }
-  const uint64_t until_ms = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count()) + seconds * 1000;
+  const uint64_t until_ms =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count()) +
+      seconds * 1000;
   std::cout << "KHRONIKA_AGENT=" << ShellQuote(socket_path.string()) << "; export KHRONIKA_AGENT;\n"
             << std::flush;
   std::cerr << "unlocked node " << ToHex(node_id).substr(0, 16) << " (" << dir << ") for "
@@ -474,7 +482,8 @@ Status RunLock(const Args&) {
   if (!ReadExactly(kSetupFd, magic, sizeof magic) || std::string_view(magic, 8) != kSetupMagic ||
       !ReadExactly(kSetupFd, held->key.data(), held->key.size()) ||
       !ReadExactly(kSetupFd, held->keyring_sha256.data(), held->keyring_sha256.size()) ||
-      !ReadExactly(kSetupFd, seconds_be, sizeof seconds_be) || !ReadExactly(kSetupFd, len_be, sizeof len_be)) {
+      !ReadExactly(kSetupFd, seconds_be, sizeof seconds_be) ||
+      !ReadExactly(kSetupFd, len_be, sizeof len_be)) {
     std::cerr << "khronika: this is the agent process of `khronika unlock`, not a command\n";
     end(2);
   }
@@ -482,7 +491,7 @@ Status RunLock(const Args&) {
   if (!ReadExactly(kSetupFd, dir.data(), dir.size())) end(2);
   const uint64_t seconds = ReadBigEndian64(seconds_be);
   const fs::path socket_path = fs::path(dir) / kSocketName;
-  struct stat own{};
+  struct stat own {};
   if (::lstat(socket_path.c_str(), &own) != 0 || seconds == 0 || seconds > kMaxSeconds) end(2);
   SendAll(kSetupFd, locked ? "ok locked\n" : "ok unlocked\n");
   ::close(kSetupFd);
@@ -501,12 +510,14 @@ Status RunLock(const Args&) {
     const uint64_t now = BootTimeMs();
     if (now >= deadline) break;
     pollfd fds[2] = {{kListenFd, POLLIN, 0}, {signals, POLLIN, 0}};
-    int n = ::poll(fds, signals >= 0 ? 2 : 1, static_cast<int>(std::min<uint64_t>(deadline - now, 5000)));
+    int n = ::poll(fds, signals >= 0 ? 2 : 1,
+                   static_cast<int>(std::min<uint64_t>(deadline - now, 5000)));
     if (n < 0 && errno != EINTR) break;
     if (n > 0 && signals >= 0 && (fds[1].revents & POLLIN)) break;
     // Its socket removed or replaced: no one can reach the agent any more, so it ends.
-    struct stat st{};
-    if (::lstat(socket_path.c_str(), &st) != 0 || st.st_ino != own.st_ino || st.st_dev != own.st_dev) {
+    struct stat st {};
+    if (::lstat(socket_path.c_str(), &st) != 0 || st.st_ino != own.st_ino ||
+        st.st_dev != own.st_dev) {
       reachable = false;
       break;
     }
@@ -551,8 +562,9 @@ std::optional<SymmetricKey> KeyFromAgent(const fs::path& keyring) {
   }
   OPENSSL_cleanse(line.data(), line.size());
   if (!key) {
-    return skip("it holds the key of another keyring (another node's, or this node's before a "
-                "passphrase change)");
+    return skip(
+        "it holds the key of another keyring (another node's, or this node's before a "
+        "passphrase change)");
   }
   // Whatever answers there, a key that does not open this keyring is not used.
   Unlock check;
@@ -578,7 +590,8 @@ bool LockAgentHolding(const Hash& keyring_sha256) {
 
 std::vector<Command> AgentCommands() {
   return {
-      {"unlock", "keep a node unlocked for this shell: asks the passphrase once",
+      {"unlock",
+       "keep a node unlocked for this shell: asks the passphrase once",
        "eval \"$(khronika unlock --data DIR [--for 15m] [--key-file FILE | --passphrase-fd N])\"\n"
        "Opens DIR's keyring once (passphrase on the terminal or from --passphrase-fd N, or its\n"
        "key file) and starts an agent that keeps the keyring's key, and only that, in locked\n"
@@ -588,12 +601,15 @@ std::vector<Command> AgentCommands() {
        "node, or this one after a passphrase change, is asked as before. The socket is in a new\n"
        "0700 directory under $XDG_RUNTIME_DIR (or /tmp) and answers only this user; nothing is\n"
        "written to disk. `eval \"$(khronika lock)\"` ends it sooner.",
-       {{"data"}, {"for"}, {"key-file"}, kPassphraseFd}, RunUnlock},
-      {"lock", "end this shell's unlock agent (KHRONIKA_AGENT): the key is forgotten",
+       {{"data"}, {"for"}, {"key-file"}, kPassphraseFd},
+       RunUnlock},
+      {"lock",
+       "end this shell's unlock agent (KHRONIKA_AGENT): the key is forgotten",
        "eval \"$(khronika lock)\"\n"
        "Tells the agent that KHRONIKA_AGENT names to wipe its key and end, and prints\n"
        "`unset KHRONIKA_AGENT;` for the shell. An agent that has already ended is not an error.",
-       {}, RunLock},
+       {},
+       RunLock},
   };
 }
 

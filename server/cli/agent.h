@@ -13,7 +13,8 @@
 //
 // Protocol (docs/format.md, "Unlock agent"): one request line per connection,
 //   "khronika-agent/1 key <keyring sha256 hex>\n"  ->  "ok <key hex>\n" | "no <why>\n"
-//   "khronika-agent/1 lock [<keyring sha256 hex>]\n" -> "ok locked\n" (then it exits) | "no <why>\n"
+//   "khronika-agent/1 lock [<keyring sha256 hex>]\n" -> "ok locked\n" (then it exits) | "no
+//   <why>\n"
 // A key is given only for the keyring whose SHA-256 (of the whole file) it was unlocked for.
 #pragma once
 

@@ -26,7 +26,9 @@ void PrintOverview(const std::vector<Command>& commands) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.size() == 1 && args[0] == khronika::cli::kAgentProcessArg) khronika::cli::RunAgentProcess();
+  if (args.size() == 1 && args[0] == khronika::cli::kAgentProcessArg) {
+    khronika::cli::RunAgentProcess();
+  }
   std::vector<Command> commands = khronika::cli::LocalCommands();
   for (auto more : {khronika::cli::ServerCommands(), khronika::cli::ClientCommands(),
                     khronika::cli::FederationCommands(), khronika::cli::EvidenceCommands(),

@@ -31,10 +31,12 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::steady_clock;
 
-bool Has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool Has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 unsigned Mode(const fs::path& p) {
-  struct stat st{};
+  struct stat st {};
   return ::lstat(p.c_str(), &st) == 0 ? st.st_mode : 0;
 }
 
@@ -48,7 +50,8 @@ bool Alive(pid_t pid) {
 
 bool EndsWithin(pid_t pid, std::chrono::milliseconds limit) {
   auto end = steady_clock::now() + limit;
-  while (Alive(pid) && steady_clock::now() < end) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  while (Alive(pid) && steady_clock::now() < end)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   return !Alive(pid);
 }
 
@@ -61,7 +64,8 @@ struct Agent {
 Agent Parse(const RunResult& r) {
   Agent a;
   std::smatch m;
-  if (std::regex_search(r.out, m, std::regex("^KHRONIKA_AGENT='([^']+)'; export KHRONIKA_AGENT;\n$"))) {
+  if (std::regex_search(r.out, m,
+                        std::regex("^KHRONIKA_AGENT='([^']+)'; export KHRONIKA_AGENT;\n$"))) {
     a.path = m[1];
   }
   if (std::regex_search(r.err, m, std::regex("agent pid ([0-9]+)"))) a.pid = std::stoi(m[1]);
@@ -104,7 +108,8 @@ class AgentTest : public ::testing::Test {
     return data;
   }
 
-  Agent Unlock(const fs::path& data, const std::vector<std::string>& extra = {}, const fs::path& pw = {}) {
+  Agent Unlock(const fs::path& data, const std::vector<std::string>& extra = {},
+               const fs::path& pw = {}) {
     std::vector<std::string> args = {"unlock", "--data", data.string()};
     args.insert(args.end(), extra.begin(), extra.end());
     RunResult r = RunKhronikaWithFd3(pw.empty() ? dir_ / "pw" : pw, args);
@@ -118,7 +123,8 @@ class AgentTest : public ::testing::Test {
 
   size_t AgentDirectories() const {
     size_t n = 0;
-    for (const auto& e : fs::directory_iterator(runtime_)) n += e.path().filename().string().rfind("khronika-", 0) == 0;
+    for (const auto& e : fs::directory_iterator(runtime_))
+      n += e.path().filename().string().rfind("khronika-", 0) == 0;
     return n;
   }
 
@@ -151,18 +157,21 @@ TEST_F(AgentTest, UnlockedOnceEveryCommandOpensTheNodeWithoutAsking) {
     EXPECT_GT(ProcStatusKiB(agent.pid, "VmLck"), 0);
   }
 #endif
-  EXPECT_TRUE(std::regex_search(ReadFile(proc + "/limits"),
-                                std::regex("Max core file size +0 +0 ")));
+  EXPECT_TRUE(
+      std::regex_search(ReadFile(proc + "/limits"), std::regex("Max core file size +0 +0 ")));
   EXPECT_EQ(ReadFile(proc + "/environ"), "");
   EXPECT_FALSE(Has(ReadFile(proc + "/cmdline"), "passphrase"));
   EXPECT_EQ(fs::read_symlink(proc + "/cwd"), "/");  // holds no directory (a USB stick) busy
 
   // Every local command, with no terminal and no --passphrase-fd.
-  ASSERT_EQ(WithAgent(agent.path, {"author", "add", "--data", data.string(), "--name", "Me", "--pubkey",
-                                   (dir_ / "author.key.pub").string()}).exit_code, 0);
+  ASSERT_EQ(WithAgent(agent.path, {"author", "add", "--data", data.string(), "--name", "Me",
+                                   "--pubkey", (dir_ / "author.key.pub").string()})
+                .exit_code,
+            0);
   WriteFile(dir_ / "statement.txt", "three men in uniform\n");
-  RunResult added = WithAgent(agent.path, {"add", "--data", data.string(), "--key", (dir_ / "author.key").string(),
-                                           "--case", "case-1", "--json", (dir_ / "statement.txt").string()});
+  RunResult added = WithAgent(
+      agent.path, {"add", "--data", data.string(), "--key", (dir_ / "author.key").string(),
+                   "--case", "case-1", "--json", (dir_ / "statement.txt").string()});
   ASSERT_EQ(added.exit_code, 0) << added.err;
   const std::string entry = nlohmann::json::parse(added.out)["entry_id"];
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
@@ -187,8 +196,12 @@ TEST_F(AgentTest, UnlockedOnceEveryCommandOpensTheNodeWithoutAsking) {
     EXPECT_EQ(run().exit_code, 0);
     return Seconds(steady_clock::now() - t0);
   };
-  double with_agent = timed([&] { return WithAgent(agent.path, {"verify", "--data", data.string()}); });
-  double with_passphrase = timed([&] { return RunKhronikaWithFd3(dir_ / "pw", {"verify", "--data", data.string()}); });
+  double with_agent = timed([&] {
+    return WithAgent(agent.path, {"verify", "--data", data.string()});
+  });
+  double with_passphrase = timed([&] {
+    return RunKhronikaWithFd3(dir_ / "pw", {"verify", "--data", data.string()});
+  });
   std::cout << "khronika verify: " << with_agent << " s through the agent, " << with_passphrase
             << " s with the passphrase\n";
   EXPECT_LT(with_agent * 2, with_passphrase);
@@ -225,9 +238,10 @@ TEST_F(AgentTest, ItServesOnlyTheKeyringItWasUnlockedFor) {
   // A passphrase change replaces the keyring: the agent is locked at once, and could not have
   // opened the new keyring anyway.
   WriteFile(dir_ / "change", "the node's long passphrase\na brand new passphrase\n");
-  RunResult change = RunProgram({"bash", "-c", "KHRONIKA_AGENT=" + agent.path + " exec " + KHRONIKA_BINARY +
-                                                   " passphrase change --data " + one.string() +
-                                                   " --passphrase-fd 3 3<" + (dir_ / "change").string()});
+  RunResult change = RunProgram({"bash", "-c",
+                                 "KHRONIKA_AGENT=" + agent.path + " exec " + KHRONIKA_BINARY +
+                                     " passphrase change --data " + one.string() +
+                                     " --passphrase-fd 3 3<" + (dir_ / "change").string()});
   ASSERT_EQ(change.exit_code, 0) << change.err;
   EXPECT_TRUE(Has(change.err, "locked this shell's unlock agent")) << change.err;
   EXPECT_TRUE(EndsWithin(agent.pid, std::chrono::seconds(2)));
@@ -252,7 +266,8 @@ TEST_F(AgentTest, ItEndsAtItsTimeLimitAndBadRequestsStartNothing) {
   fs::path data = PassphraseNode("node");
   size_t dirs = AgentDirectories();
   for (const char* bad : {"0", "25h", "soon", "15x", "-5m"}) {
-    RunResult r = RunKhronikaWithFd3(dir_ / "pw", {"unlock", "--data", data.string(), "--for", bad});
+    RunResult r =
+        RunKhronikaWithFd3(dir_ / "pw", {"unlock", "--data", data.string(), "--for", bad});
     EXPECT_EQ(r.exit_code, 2) << bad;
     EXPECT_TRUE(Has(r.err, "--for takes")) << r.err;
   }
@@ -278,9 +293,10 @@ TEST_F(AgentTest, ItEndsAtItsTimeLimitAndBadRequestsStartNothing) {
 TEST_F(AgentTest, UnlockingAgainReplacesTheAgent) {
   fs::path data = PassphraseNode("node");
   Agent first = Unlock(data, {"--for", "1m"});
-  RunResult again = RunProgram({"bash", "-c", "KHRONIKA_AGENT=" + first.path + " exec " + KHRONIKA_BINARY +
-                                                  " unlock --data " + data.string() + " --for 2m --passphrase-fd 3 3<" +
-                                                  (dir_ / "pw").string()});
+  RunResult again =
+      RunProgram({"bash", "-c",
+                  "KHRONIKA_AGENT=" + first.path + " exec " + KHRONIKA_BINARY + " unlock --data " +
+                      data.string() + " --for 2m --passphrase-fd 3 3<" + (dir_ / "pw").string()});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   Agent second = Parse(again);
   started_.push_back(second);
@@ -373,8 +389,9 @@ TEST_F(AgentTest, StaleForeignAndLyingSocketsAreNotUsed) {
     EXPECT_TRUE(Has(r.err, why)) << path << ": " << r.err;
   }
   // An explicit secret wins: no agent is asked.
-  RunResult explicit_key = WithAgent((priv / "liar").string(), {"verify", "--data", node.data.string(), "--key-file",
-                                                                 (other / "node.key-file").string()});
+  RunResult explicit_key = WithAgent(
+      (priv / "liar").string(),
+      {"verify", "--data", node.data.string(), "--key-file", (other / "node.key-file").string()});
   EXPECT_EQ(explicit_key.exit_code, 0);
   EXPECT_FALSE(Has(explicit_key.err, "agent")) << explicit_key.err;
 }
@@ -414,7 +431,8 @@ std::string AskAsNobody(const std::string& path, const std::string& request) {
   ::close(out[1]);
   std::string result;
   char buf[512];
-  for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) result.append(buf, static_cast<size_t>(n));
+  for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;)
+    result.append(buf, static_cast<size_t>(n));
   ::close(out[0]);
   ::waitpid(pid, nullptr, 0);
   return result;
@@ -424,7 +442,9 @@ std::string AskAsNobody(const std::string& path, const std::string& request) {
 // made open by mistake) gets not one byte. A process of the agent's own user cannot read its
 // memory through /proc or ptrace, as it could any other process of that user.
 TEST_F(AgentTest, OtherUsersAndDebuggersGetNothing) {
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root to act as another user (ops/test.sh runs as root)";
+  if (::geteuid() != 0) {
+    GTEST_SKIP() << "needs root to act as another user (ops/test.sh runs as root)";
+  }
   TempDir other;
   LocalNode node = MakeNodeWithAuthor(other);
   Agent agent = Unlock(node.data);
@@ -458,25 +478,28 @@ TEST_F(AgentTest, OtherUsersAndDebuggersGetNothing) {
   RunResult init = as_nobody({KHRONIKA_BINARY, "init", "--data", data.string(), "--key-file",
                               (home / "node.key-file").string()});
   ASSERT_EQ(init.exit_code, 0) << init.err;
-  RunResult unlocked = as_nobody({"env", "XDG_RUNTIME_DIR=", KHRONIKA_BINARY, "unlock", "--data", data.string()});
+  RunResult unlocked =
+      as_nobody({"env", "XDG_RUNTIME_DIR=", KHRONIKA_BINARY, "unlock", "--data", data.string()});
   ASSERT_EQ(unlocked.exit_code, 0) << unlocked.err;
   Agent theirs = Parse(unlocked);
   started_.push_back(theirs);
   ASSERT_GT(theirs.pid, 0);
   EXPECT_EQ(fs::path(theirs.path).parent_path().parent_path(), "/tmp");  // no runtime dir: /tmp
-  pid_t plain = SpawnProgram({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sleep", "30"},
-                             dir_ / "sleep.out", dir_ / "sleep.err");
+  pid_t plain =
+      SpawnProgram({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sleep", "30"},
+                   dir_ / "sleep.out", dir_ / "sleep.err");
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   auto read_maps = [&](pid_t pid) {
     return as_nobody({"cat", "/proc/" + std::to_string(pid) + "/maps"});
   };
-  EXPECT_EQ(read_maps(plain).exit_code, 0);         // the control: same user, readable
+  EXPECT_EQ(read_maps(plain).exit_code, 0);  // the control: same user, readable
   RunResult agent_maps = read_maps(theirs.pid);
   EXPECT_NE(agent_maps.exit_code, 0);  // undumpable: refused
   EXPECT_TRUE(agent_maps.out.empty()) << agent_maps.out.substr(0, 200);
   ::kill(plain, SIGKILL);
   WaitProgram(plain);
-  RunResult theirs_locked = as_nobody({"env", "KHRONIKA_AGENT=" + theirs.path, KHRONIKA_BINARY, "lock"});
+  RunResult theirs_locked =
+      as_nobody({"env", "KHRONIKA_AGENT=" + theirs.path, KHRONIKA_BINARY, "lock"});
   EXPECT_EQ(theirs_locked.exit_code, 0) << theirs_locked.err;
   EXPECT_TRUE(EndsWithin(theirs.pid, std::chrono::seconds(2)));
 }
@@ -489,16 +512,19 @@ TEST_F(AgentTest, NoTerminalNeededWithADescriptorOrASystemdCredential) {
   fs::create_directory(creds);
   WriteFile(creds / "khronika-passphrase", "the node's long passphrase\n");
   auto with_credential = [&](const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {"env", "-u", "KHRONIKA_AGENT", "CREDENTIALS_DIRECTORY=" + creds.string(),
-                                      KHRONIKA_BINARY};
+    std::vector<std::string> argv = {"env", "-u", "KHRONIKA_AGENT",
+                                     "CREDENTIALS_DIRECTORY=" + creds.string(), KHRONIKA_BINARY};
     argv.insert(argv.end(), args.begin(), args.end());
     return RunProgram(argv);
   };
   EXPECT_EQ(with_credential({"verify", "--data", data.string()}).exit_code, 0);
-  EXPECT_EQ(with_credential({"token", "create", "--data", data.string(), "--role", "auditor"}).exit_code, 0);
-  RunResult piped = RunProgram({"bash", "-c", "printf '%s\\n' \"the node's long passphrase\" | " +
-                                                  std::string(KHRONIKA_BINARY) + " log --data " + data.string() +
-                                                  " --passphrase-fd 0"});
+  EXPECT_EQ(
+      with_credential({"token", "create", "--data", data.string(), "--role", "auditor"}).exit_code,
+      0);
+  RunResult piped = RunProgram({"bash", "-c",
+                                "printf '%s\\n' \"the node's long passphrase\" | " +
+                                    std::string(KHRONIKA_BINARY) + " log --data " + data.string() +
+                                    " --passphrase-fd 0"});
   EXPECT_EQ(piped.exit_code, 0) << piped.err;
   RunResult unlocked = with_credential({"unlock", "--data", data.string(), "--for", "30s"});
   ASSERT_EQ(unlocked.exit_code, 0) << unlocked.err;
@@ -519,10 +545,16 @@ TEST_F(AgentTest, EvalInAShell) {
   const std::string k = KHRONIKA_BINARY;
   const std::string script =
       "set -e\n"
-      "eval \"$(" + k + " unlock --data " + data.string() + " --for 1m --passphrase-fd 3 3<" + (dir_ / "pw").string() + ")\"\n"
-      "test -S \"$KHRONIKA_AGENT\"\n"
-      + k + " verify --data " + data.string() + " </dev/null\n"
-      "eval \"$(" + k + " lock)\"\n"
+      "eval \"$(" +
+      k + " unlock --data " + data.string() + " --for 1m --passphrase-fd 3 3<" +
+      (dir_ / "pw").string() +
+      ")\"\n"
+      "test -S \"$KHRONIKA_AGENT\"\n" +
+      k + " verify --data " + data.string() +
+      " </dev/null\n"
+      "eval \"$(" +
+      k +
+      " lock)\"\n"
       "test -z \"${KHRONIKA_AGENT:-}\" && echo unset\n";
   auto t0 = steady_clock::now();
   RunResult r = RunProgram({"bash", "-c", script});

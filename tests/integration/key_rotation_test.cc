@@ -23,12 +23,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool Has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool Has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 std::map<std::string, std::string> Snapshot(const fs::path& dir) {
   std::map<std::string, std::string> files;
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    if (e.is_regular_file() && e.path().filename() != "lock.mdb") files[e.path().string()] = ReadFile(e.path());
+    if (e.is_regular_file() && e.path().filename() != "lock.mdb") {
+      files[e.path().string()] = ReadFile(e.path());
+    }
   }
   return files;
 }
@@ -45,35 +49,40 @@ TEST(KeyRotationTest, RotationRetiresOldKeyringsAndKeepsEverythingReadable) {
   const std::string entry = nlohmann::json::parse(sent.out)["entry_id"];
   ASSERT_EQ(node.Submit(node.admin().secret, "case-b", {node / "note.txt"}).exit_code, 0);
   // Chunks sent by a token whose entry has not come yet: after the rotation it may still name them.
-  BuiltSubmission pending = BuildSubmission(node.key(), "case-a", "later.txt", "sent before, named after\n");
+  BuiltSubmission pending =
+      BuildSubmission(node.key(), "case-a", "later.txt", "sent before, named after\n");
   ASSERT_TRUE(UploadChunks(node.server(), submitter.secret, pending));
   RunResult got = RunKhronika({"get", "--node", node.server().url(), "--pin", node.server().pin(),
                                "--token", reader.secret, entry, "--out", (node / "got").string()});
   ASSERT_EQ(got.exit_code, 0) << got.err;
 
   // A backup says which keyring and unlock it needs.
-  RunResult backup = RunKhronika({"backup", "--data", data.string(), "--out", (node / "before.backup").string()});
+  RunResult backup =
+      RunKhronika({"backup", "--data", data.string(), "--out", (node / "before.backup").string()});
   ASSERT_EQ(backup.exit_code, 0) << backup.err;
   const std::string keyring_sha = HexSha256(ReadFile(data / "node.keyring"));
   EXPECT_TRUE(Has(backup.out, "sha256 " + keyring_sha)) << backup.out;
-  EXPECT_TRUE(Has(backup.out, "sealed under the key file " + (node / "node.key-file").string())) << backup.out;
+  EXPECT_TRUE(Has(backup.out, "sealed under the key file " + (node / "node.key-file").string()))
+      << backup.out;
   fs::copy_file(data / "node.keyring", node / "old.keyring");
 
   // While the node serves, the store is not rotated: refused, nothing changed.
   auto before = Snapshot(data);
-  RunResult busy = RunKhronika({"passphrase", "change", "--data", data.string(), "--rotate-data-key",
-                                "--new-key-file", (node / "new.key-file").string()});
+  RunResult busy =
+      RunKhronika({"passphrase", "change", "--data", data.string(), "--rotate-data-key",
+                   "--new-key-file", (node / "new.key-file").string()});
   EXPECT_EQ(busy.exit_code, 1);
   EXPECT_TRUE(Has(busy.err, "open in another process")) << busy.err;
   EXPECT_EQ(Snapshot(data), before);
   EXPECT_FALSE(fs::exists(data / "node.keyring.next"));
   ASSERT_EQ(node.server().Stop(), 0);
 
-  RunResult rotated = RunKhronika({"passphrase", "change", "--data", data.string(), "--rotate-data-key",
-                                   "--new-key-file", (node / "new.key-file").string()});
+  RunResult rotated =
+      RunKhronika({"passphrase", "change", "--data", data.string(), "--rotate-data-key",
+                   "--new-key-file", (node / "new.key-file").string()});
   ASSERT_EQ(rotated.exit_code, 0) << rotated.err;
   EXPECT_TRUE(Has(rotated.out, "re-encrypted")) << rotated.out;
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat((node / "new.key-file").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   ASSERT_EQ(::stat((data / "node.keyring").c_str(), &st), 0);
@@ -82,24 +91,30 @@ TEST(KeyRotationTest, RotationRetiresOldKeyringsAndKeepsEverythingReadable) {
 
   // The old keyring, with its own key file, in a copy of the node: refused, saying why.
   fs::copy(data, node / "old-copy", fs::copy_options::recursive);
-  fs::copy_file(node / "old.keyring", node / "old-copy" / "node.keyring", fs::copy_options::overwrite_existing);
+  fs::copy_file(node / "old.keyring", node / "old-copy" / "node.keyring",
+                fs::copy_options::overwrite_existing);
   RunResult old = RunKhronika({"verify", "--data", (node / "old-copy").string(), "--key-file",
                                (node / "node.key-file").string()});
   EXPECT_EQ(old.exit_code, 1);
   EXPECT_TRUE(Has(old.err, "data key does not open the store")) << old.err;
   EXPECT_TRUE(Has(old.err, "--rotate-data-key")) << old.err;
   // Nor does the old key file open the new keyring.
-  RunResult old_file = RunKhronika({"log", "--data", data.string(), "--key-file", (node / "node.key-file").string()});
+  RunResult old_file = RunKhronika(
+      {"log", "--data", data.string(), "--key-file", (node / "node.key-file").string()});
   EXPECT_EQ(old_file.exit_code, 1);
 
   // The new keyring (found where it remembers its key file) opens everything.
   RunResult verify = RunKhronika({"verify", "--data", data.string()});
   ASSERT_EQ(verify.exit_code, 0) << verify.out << verify.err;
   EXPECT_TRUE(Has(verify.out, "clean: checked 2 records")) << verify.out;
-  auto log = JsonLines(RunKhronika({"log", "--data", data.string(), "--case", "case-a", "--json"}).out);
+  auto log =
+      JsonLines(RunKhronika({"log", "--data", data.string(), "--case", "case-a", "--json"}).out);
   ASSERT_EQ(log.size(), 1u);
   EXPECT_EQ(log[0]["entry_id"], entry);
-  EXPECT_EQ(JsonLines(RunKhronika({"log", "--data", data.string(), "--case", "case-b", "--json"}).out).size(), 1u);
+  EXPECT_EQ(
+      JsonLines(RunKhronika({"log", "--data", data.string(), "--case", "case-b", "--json"}).out)
+          .size(),
+      1u);
   RunResult cat = RunKhronika({"cat", "--data", data.string(), entry, "video.bin"});
   ASSERT_EQ(cat.exit_code, 0) << cat.err;
   EXPECT_EQ(cat.out, ReadFile(node / "video.bin"));
@@ -127,23 +142,24 @@ TEST(KeyRotationTest, RotationRetiresOldKeyringsAndKeepsEverythingReadable) {
   ASSERT_EQ(again.Stop(), 0);
 
   // The backup made before opens with the keyring of its time, not with the new one.
-  RunResult with_new = RunKhronika({"restore", "--from", (node / "before.backup").string(), "--data",
-                                    (node / "r1").string(), "--keyring", (data / "node.keyring").string(),
-                                    "--standalone"});
+  RunResult with_new = RunKhronika({"restore", "--from", (node / "before.backup").string(),
+                                    "--data", (node / "r1").string(), "--keyring",
+                                    (data / "node.keyring").string(), "--standalone"});
   EXPECT_EQ(with_new.exit_code, 1);
   EXPECT_TRUE(Has(with_new.err, "does not open this backup")) << with_new.err;
   EXPECT_FALSE(fs::exists(node / "r1"));
-  RunResult with_old = RunKhronika({"restore", "--from", (node / "before.backup").string(), "--data",
-                                    (node / "r2").string(), "--keyring", (node / "old.keyring").string(),
-                                    "--key-file", (node / "node.key-file").string(), "--standalone"});
+  RunResult with_old =
+      RunKhronika({"restore", "--from", (node / "before.backup").string(), "--data",
+                   (node / "r2").string(), "--keyring", (node / "old.keyring").string(),
+                   "--key-file", (node / "node.key-file").string(), "--standalone"});
   EXPECT_EQ(with_old.exit_code, 0) << with_old.err;
 }
 
 TEST(KeyRotationTest, ANodeInClearOrAWrongUnlockIsRefusedWithNothingChanged) {
   TempDir dir;
   LocalNode clear = MakeNodeWithAuthor(dir, /*encrypted=*/false);
-  RunResult r = RunKhronika({"passphrase", "change", "--data", clear.data.string(), "--rotate-data-key",
-                             "--new-key-file", (dir / "k").string()});
+  RunResult r = RunKhronika({"passphrase", "change", "--data", clear.data.string(),
+                             "--rotate-data-key", "--new-key-file", (dir / "k").string()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(Has(r.err, "not encrypted")) << r.err;
   EXPECT_FALSE(fs::exists(dir / "k"));
@@ -153,8 +169,9 @@ TEST(KeyRotationTest, ANodeInClearOrAWrongUnlockIsRefusedWithNothingChanged) {
   ASSERT_EQ(RunKhronika({"keygen", "--out", (dir2 / "other.key").string()}).exit_code, 0);
   WriteFile(dir2 / "wrong.key-file", std::string(64, 'a') + "\n");
   auto before = Snapshot(node.data);
-  r = RunKhronika({"passphrase", "change", "--data", node.data.string(), "--rotate-data-key", "--key-file",
-                   (dir2 / "wrong.key-file").string(), "--new-key-file", (dir2 / "new.key-file").string()});
+  r = RunKhronika({"passphrase", "change", "--data", node.data.string(), "--rotate-data-key",
+                   "--key-file", (dir2 / "wrong.key-file").string(), "--new-key-file",
+                   (dir2 / "new.key-file").string()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(Has(r.err, "does not open")) << r.err;
   EXPECT_EQ(Snapshot(node.data), before);
@@ -171,8 +188,8 @@ TEST(KeyRotationTest, ARotationKilledAtAnyMomentLeavesANodeThatOpens) {
   TempDir dir;
   LocalNode node = MakeNodeWithAuthor(dir);
   WritePseudoRandomFile(dir / "big.bin", 48 * 1024 * 1024, 3);
-  RunResult added = RunKhronika({"add", "--data", node.data.string(), "--key", node.key.string(), "--case",
-                                 "case-1", "--json", (dir / "big.bin").string()});
+  RunResult added = RunKhronika({"add", "--data", node.data.string(), "--key", node.key.string(),
+                                 "--case", "case-1", "--json", (dir / "big.bin").string()});
   ASSERT_EQ(added.exit_code, 0) << added.err;
   const std::string entry = nlohmann::json::parse(added.out)["entry_id"];
   const std::string content = ReadFile(dir / "big.bin");
@@ -182,8 +199,9 @@ TEST(KeyRotationTest, ARotationKilledAtAnyMomentLeavesANodeThatOpens) {
   // How long an uninterrupted rotation takes here, to spread the kills over it.
   fs::copy(node.data, dir / "timing", fs::copy_options::recursive);
   auto t0 = std::chrono::steady_clock::now();
-  RunResult whole = RunKhronika({"passphrase", "change", "--data", (dir / "timing").string(), "--rotate-data-key",
-                                 "--new-key-file", (dir / "timing.key-file").string()});
+  RunResult whole =
+      RunKhronika({"passphrase", "change", "--data", (dir / "timing").string(), "--rotate-data-key",
+                   "--new-key-file", (dir / "timing.key-file").string()});
   ASSERT_EQ(whole.exit_code, 0) << whole.err;
   const double total_ms = Seconds(std::chrono::steady_clock::now() - t0) * 1000;
   std::cout << "an uninterrupted rotation of a 48 MiB store: " << total_ms << " ms\n";
@@ -194,19 +212,23 @@ TEST(KeyRotationTest, ARotationKilledAtAnyMomentLeavesANodeThatOpens) {
     const fs::path copy = dir / ("kill-" + std::to_string(i));
     fs::copy(node.data, copy, fs::copy_options::recursive);
     fs::remove(new_key);
-    pid_t pid = SpawnProgram({KHRONIKA_BINARY, "passphrase", "change", "--data", copy.string(), "--rotate-data-key",
-                              "--key-file", old_key.string(), "--new-key-file", new_key.string()},
-                             dir / "out", dir / "err");
-    std::this_thread::sleep_for(std::chrono::microseconds(static_cast<long>(total_ms * 1500 * i / 10)));
+    pid_t pid = SpawnProgram(
+        {KHRONIKA_BINARY, "passphrase", "change", "--data", copy.string(), "--rotate-data-key",
+         "--key-file", old_key.string(), "--new-key-file", new_key.string()},
+        dir / "out", dir / "err");
+    std::this_thread::sleep_for(
+        std::chrono::microseconds(static_cast<long>(total_ms * 1500 * i / 10)));
     ::kill(pid, SIGKILL);
     int code = WaitProgram(pid);
-    RunResult with_old = RunKhronika({"verify", "--data", copy.string(), "--key-file", old_key.string()});
-    RunResult with_new = fs::exists(new_key)
-                             ? RunKhronika({"verify", "--data", copy.string(), "--key-file", new_key.string()})
-                             : RunResult{};
+    RunResult with_old =
+        RunKhronika({"verify", "--data", copy.string(), "--key-file", old_key.string()});
+    RunResult with_new =
+        fs::exists(new_key)
+            ? RunKhronika({"verify", "--data", copy.string(), "--key-file", new_key.string()})
+            : RunResult{};
     const bool old_opens = with_old.exit_code == 0, new_opens = with_new.exit_code == 0;
-    EXPECT_NE(old_opens, new_opens) << "kill " << i << " (exit " << code << "): old " << with_old.err
-                                    << " new " << with_new.err;
+    EXPECT_NE(old_opens, new_opens) << "kill " << i << " (exit " << code << "): old "
+                                    << with_old.err << " new " << with_new.err;
     if (!old_opens) {
       EXPECT_TRUE(Has(with_old.err, "interrupted") || Has(with_old.err, "does not open"))
           << with_old.err;
@@ -216,7 +238,9 @@ TEST(KeyRotationTest, ARotationKilledAtAnyMomentLeavesANodeThatOpens) {
                                  (old_opens ? old_key : new_key).string(), entry, "big.bin"});
     EXPECT_EQ(cat.exit_code, 0) << cat.err;
     EXPECT_TRUE(cat.out == content) << "kill " << i;
-    ++outcomes[code == 0 ? "finished" : new_opens ? "killed after the commit" : "killed before the commit"];
+    ++outcomes[code == 0   ? "finished"
+               : new_opens ? "killed after the commit"
+                           : "killed before the commit"];
     fs::remove_all(copy);
   }
   for (const auto& [what, n] : outcomes) std::cout << what << ": " << n << "\n";

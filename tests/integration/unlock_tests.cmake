@@ -1,7 +1,7 @@
 # Unlocking and retiring keys: `khronika unlock` (an agent for a shell session) and
 # `khronika passphrase change --rotate-data-key` (a new data key for the whole store), with the
-# real binary, real processes and a real server. Included from tests/integration/CMakeLists.txt, after
-# server_tests.cmake (khronika_server_test).
+# real binary, real processes and a real server. Included from tests/integration/CMakeLists.txt,
+# after server_tests.cmake (khronika_server_test).
 include_guard(GLOBAL)
 
 # an old keyring no longer opens the store, everything is read back, a killed rotation recovers

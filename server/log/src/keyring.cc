@@ -78,7 +78,8 @@ Result<SymmetricKey> KeyringKey(const std::filesystem::path& path, const Unlock&
   KH_ASSIGN_OR_RETURN(Parsed p, Parse(path));
   if (p.info.lock == LockKind::kPassphrase) {
     if (unlock.passphrase.empty()) {
-      return Status::InvalidArgument(path.string() + " is locked with a passphrase, not a key file");
+      return Status::InvalidArgument(path.string() +
+                                     " is locked with a passphrase, not a key file");
     }
     return DeriveSealedSecretKey(p.body, unlock.passphrase);
   }
@@ -95,7 +96,9 @@ Result<NodeSecrets> OpenKeyring(const std::filesystem::path& path, const Unlock&
                      ? OpenWithSealedSecretKey(p.body, *unlock.keyring_key)
                      : AeadOpen(*unlock.keyring_key, p.body, p.header);
     if (!plain.ok()) {
-      if (plain.status().code() == Code::kInvalidArgument) return plain.status().Annotate(path.string());
+      if (plain.status().code() == Code::kInvalidArgument) {
+        return plain.status().Annotate(path.string());
+      }
       return Status::PermissionDenied("the key given does not open " + path.string());
     }
     return Decode(std::move(plain).value(), path);

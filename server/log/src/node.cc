@@ -171,10 +171,10 @@ Result<KeyedStore> OpenKeyedStore(const std::filesystem::path& dir, const StoreO
     auto store = OpenStoreWith(dir, options, secrets->data_key);
     if (store.status().code() == Code::kPermissionDenied) {
       return Status::PermissionDenied(
-          keyring.string() + " opens, but its data key does not open the store in " +
-          dir.string() + ": the store is under another data key. A keyring copied before a "
-          "`khronika passphrase change --rotate-data-key` no longer opens the store (only the "
-          "backups made before it), nor does another node's keyring");
+          keyring.string() + " opens, but its data key does not open the store in " + dir.string() +
+          ": the store is under another data key. A keyring copied before a `khronika "
+          "passphrase change --rotate-data-key` no longer opens the store (only the backups "
+          "made before it), nor does another node's keyring");
     }
     if (!store.ok()) return store.status();
     return KeyedStore{std::move(secrets).value(), std::move(store).value()};
@@ -201,10 +201,11 @@ Result<KeyedStore> OpenKeyedStore(const std::filesystem::path& dir, const StoreO
   }
   if (!secrets.ok() && !rotated.ok()) return secrets.status();
   return Status::PermissionDenied(
-      "a data-key rotation of " + dir.string() + " was interrupted after the store was "
-      "re-encrypted: the store now opens only with " + next.string() + ", sealed under the new "
-      "passphrase or key file given to `khronika passphrase change --rotate-data-key`; give that "
-      "one, and the rotation is finished");
+      "a data-key rotation of " + dir.string() +
+      " was interrupted after the store was re-encrypted: the store now opens only with " +
+      next.string() +
+      ", sealed under the new passphrase or key file given to `khronika passphrase change "
+      "--rotate-data-key`; give that one, and the rotation is finished");
 }
 
 }  // namespace
@@ -213,7 +214,9 @@ Status Node::ChangeUnlock(const std::filesystem::path& dir, const Unlock& curren
                           const Unlock& next, const ScryptParams& scrypt) {
   if (!IsEncrypted(dir)) return Status::NotFound("the node in " + dir.string() + " is not encrypted");
   auto open = [&]() -> Result<NodeSecrets> {
-    if (!std::filesystem::exists(NextKeyringPath(dir))) return OpenNodeKeyring(KeyringPath(dir), current);
+    if (!std::filesystem::exists(NextKeyringPath(dir))) {
+      return OpenNodeKeyring(KeyringPath(dir), current);
+    }
     // An interrupted rotation: settle which keyring opens the store before sealing it anew.
     StoreOptions look;
     look.read_only = true;
@@ -235,7 +238,8 @@ Result<Store::Rotation> Node::RotateDataKey(const std::filesystem::path& dir, co
                                    " is not encrypted: it has no data key to rotate");
   }
   if (next.passphrase.empty() == next.key_file.empty()) {
-    return Status::InvalidArgument("seal the new keyring with a passphrase or a key file, exactly one");
+    return Status::InvalidArgument(
+        "seal the new keyring with a passphrase or a key file, exactly one");
   }
   auto step = [&](std::string_view name) {
     if (at_step) at_step(name);
@@ -268,8 +272,9 @@ Result<Store::Rotation> Node::RotateDataKey(const std::filesystem::path& dir, co
   step("store committed");
   // Still holding the store exclusively, so no other process finishes the rotation meanwhile.
   if (::rename(next_path.c_str(), KeyringPath(dir).c_str()) != 0) {
-    return ErrnoStatus("the store is re-encrypted, but " + next_path.string() +
-                       " could not replace node.keyring (any command with the new unlock finishes this)");
+    return ErrnoStatus(
+        "the store is re-encrypted, but " + next_path.string() +
+        " could not replace node.keyring (any command with the new unlock finishes this)");
   }
   KH_RETURN_IF_ERROR(SyncDirectory(dir));
   return rotated;

@@ -54,27 +54,30 @@ Result<Store::KeyRenames> PlanBlindedKeys(const ReadTxn& txn,
   // Authors: the key is in the record, or (an older khronika's record) among the entries' authors.
   std::map<Bytes, PublicKey> by_blind;
   for (const PublicKey& k : entry_authors) by_blind.emplace(txn.Blind(k), k);
-  KH_RETURN_IF_ERROR(txn.Scan(Table::kAuthors, {}, [&](ByteView key, ByteView value) -> Result<bool> {
-    KH_ASSIGN_OR_RETURN(RegisteredAuthor a, DecodeAuthorValue(value, std::nullopt));
-    Bytes old(key.begin(), key.end());
-    if (a.key_known) {
-      if (txn.Blind(a.key) != old) {
-        return Status::Corruption("the authors record of " + ToHex(a.key) + " is under another key");
-      }
-      authors[old] = blind_next(a.key);
-      return true;
-    }
-    auto found = by_blind.find(old);
-    if (found == by_blind.end()) {
-      return Status::InvalidArgument(
-          "the author '" + a.name + "' was registered by an older khronika, which kept only a "
-          "blinded form of its public key, and no entry held here names it, so its record cannot "
-          "be moved to the new data key: register it again with `khronika author add --name "
-          "NAME --pubkey FILE` (its public key), then rotate; nothing was changed");
-    }
-    authors[old] = blind_next(found->second);
-    return true;
-  }));
+  KH_RETURN_IF_ERROR(
+      txn.Scan(Table::kAuthors, {}, [&](ByteView key, ByteView value) -> Result<bool> {
+        KH_ASSIGN_OR_RETURN(RegisteredAuthor a, DecodeAuthorValue(value, std::nullopt));
+        Bytes old(key.begin(), key.end());
+        if (a.key_known) {
+          if (txn.Blind(a.key) != old) {
+            return Status::Corruption("the authors record of " + ToHex(a.key) +
+                                      " is under another key");
+          }
+          authors[old] = blind_next(a.key);
+          return true;
+        }
+        auto found = by_blind.find(old);
+        if (found == by_blind.end()) {
+          return Status::InvalidArgument(
+              "the author '" + a.name +
+              "' was registered by an older khronika, which kept only a blinded form of its "
+              "public key, and no entry held here names it, so its record cannot be moved to "
+              "the new data key: register it again with `khronika author add --name NAME "
+              "--pubkey FILE` (its public key), then rotate; nothing was changed");
+        }
+        authors[old] = blind_next(found->second);
+        return true;
+      }));
 
   // Uploads not yet named by an entry: (token id, chunk id) pairs, tried until all are found.
   std::set<Bytes> pending;

@@ -33,7 +33,9 @@ std::string FileBytes(const fs::path& p) {
 std::map<std::string, std::string> Snapshot(const fs::path& dir) {
   std::map<std::string, std::string> files;
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    if (e.is_regular_file() && e.path().filename() != "lock.mdb") files[e.path().string()] = FileBytes(e.path());
+    if (e.is_regular_file() && e.path().filename() != "lock.mdb") {
+      files[e.path().string()] = FileBytes(e.path());
+    }
   }
   return files;
 }
@@ -65,17 +67,24 @@ class RotationTest : public ::testing::Test {
     ASSERT_TRUE(node.ok()) << node.status().ToString();
     Store& store = (*node)->store();
     ASSERT_TRUE(RegisterAuthor(store, alice_.public_key(), "Alice").ok());
-    ASSERT_TRUE(store.Update([&](WriteTxn& txn) {
-      return txn.Put(Table::kAuthors, keys::Author(txn, bob_.public_key()), AsBytes("Old Bob"));
-    }).ok());
+    ASSERT_TRUE(store
+                    .Update([&](WriteTxn& txn) {
+                      return txn.Put(Table::kAuthors, keys::Author(txn, bob_.public_key()),
+                                     AsBytes("Old Bob"));
+                    })
+                    .ok());
     Log& log = (*node)->log();
     ASSERT_TRUE(log.Append({Submission_(store, "case-1", "first statement", alice_)}).ok());
     ASSERT_TRUE(log.Append({Submission_(store, "case-2", "second statement", bob_)}).ok());
     ASSERT_TRUE(log.Append({Submission_(store, "case-1", "third statement", alice_)}).ok());
-    ASSERT_TRUE(store.Update([&](WriteTxn& txn) -> Status {
-      KH_ASSIGN_OR_RETURN(Hash id, PutChunk(txn, AsBytes(std::string_view("uploaded, not yet named"))));
-      return txn.Put(Table::kUploads, keys::Upload(txn, "token-1", id), AsBytes("time"));
-    }).ok());
+    ASSERT_TRUE(
+        store
+            .Update([&](WriteTxn& txn) -> Status {
+              KH_ASSIGN_OR_RETURN(
+                  Hash id, PutChunk(txn, AsBytes(std::string_view("uploaded, not yet named"))));
+              return txn.Put(Table::kUploads, keys::Upload(txn, "token-1", id), AsBytes("time"));
+            })
+            .ok());
   }
 
   Submission Submission_(Store& store, const std::string& case_id, const std::string& content,
@@ -85,11 +94,13 @@ class RotationTest : public ::testing::Test {
     m.media_type = "text/plain";
     m.size = content.size();
     m.content_sha256 = Sha256(content);
-    EXPECT_TRUE(store.Update([&](WriteTxn& txn) -> Status {
-      KH_ASSIGN_OR_RETURN(Hash id, PutChunk(txn, AsBytes(content)));
-      m.chunks.push_back(id);
-      return Status::Ok();
-    }).ok());
+    EXPECT_TRUE(store
+                    .Update([&](WriteTxn& txn) -> Status {
+                      KH_ASSIGN_OR_RETURN(Hash id, PutChunk(txn, AsBytes(content)));
+                      m.chunks.push_back(id);
+                      return Status::Ok();
+                    })
+                    .ok());
     Submission s;
     s.entry.case_id = case_id;
     s.entry.kind = "evidence";
@@ -118,26 +129,32 @@ class RotationTest : public ::testing::Test {
     EXPECT_TRUE(report->clean()) << (report->problems.empty() ? "" : report->problems[0]);
     EXPECT_EQ(report->records, 3u);
     EXPECT_EQ(node.name(), "ngo");
-    ASSERT_TRUE(node.store().View([&](ReadTxn& txn) -> Status {
-      int case1 = 0;
-      KH_RETURN_IF_ERROR(txn.Scan(Table::kCaseIndex, keys::CasePrefix(txn, "case-1", node.id()),
-                                  [&](ByteView, ByteView) -> Result<bool> { return ++case1, true; }));
-      EXPECT_EQ(case1, 2);
-      KH_ASSIGN_OR_RETURN(auto alice, FindAuthor(txn, alice_.public_key()));
-      KH_ASSIGN_OR_RETURN(auto bob, FindAuthor(txn, bob_.public_key()));
-      EXPECT_TRUE(alice && alice->name == "Alice");
-      EXPECT_TRUE(bob && bob->name == "Old Bob");
-      KH_ASSIGN_OR_RETURN(bool uploaded, ChunkSuppliedFor(txn, node.id(), "case-9", "token-1",
-                                                          ChunkOf("uploaded, not yet named")));
-      EXPECT_TRUE(uploaded);
-      KH_ASSIGN_OR_RETURN(bool in_case, ChunkSuppliedFor(txn, node.id(), "case-2", "token-2",
-                                                         ChunkOf("second statement")));
-      EXPECT_TRUE(in_case);
-      KH_ASSIGN_OR_RETURN(bool other_case, ChunkSuppliedFor(txn, node.id(), "case-1", "token-2",
-                                                            ChunkOf("second statement")));
-      EXPECT_FALSE(other_case);
-      return Status::Ok();
-    }).ok());
+    ASSERT_TRUE(node.store()
+                    .View([&](ReadTxn& txn) -> Status {
+                      int case1 = 0;
+                      KH_RETURN_IF_ERROR(txn.Scan(
+                          Table::kCaseIndex, keys::CasePrefix(txn, "case-1", node.id()),
+                          [&](ByteView, ByteView) -> Result<bool> { return ++case1, true; }));
+                      EXPECT_EQ(case1, 2);
+                      KH_ASSIGN_OR_RETURN(auto alice, FindAuthor(txn, alice_.public_key()));
+                      KH_ASSIGN_OR_RETURN(auto bob, FindAuthor(txn, bob_.public_key()));
+                      EXPECT_TRUE(alice && alice->name == "Alice");
+                      EXPECT_TRUE(bob && bob->name == "Old Bob");
+                      KH_ASSIGN_OR_RETURN(bool uploaded,
+                                          ChunkSuppliedFor(txn, node.id(), "case-9", "token-1",
+                                                           ChunkOf("uploaded, not yet named")));
+                      EXPECT_TRUE(uploaded);
+                      KH_ASSIGN_OR_RETURN(bool in_case,
+                                          ChunkSuppliedFor(txn, node.id(), "case-2", "token-2",
+                                                           ChunkOf("second statement")));
+                      EXPECT_TRUE(in_case);
+                      KH_ASSIGN_OR_RETURN(bool other_case,
+                                          ChunkSuppliedFor(txn, node.id(), "case-1", "token-2",
+                                                           ChunkOf("second statement")));
+                      EXPECT_FALSE(other_case);
+                      return Status::Ok();
+                    })
+                    .ok());
   }
 
   fs::path root_, dir_;
@@ -167,10 +184,12 @@ TEST_F(RotationTest, NewKeyOpensEverythingAndTheOldKeyringNoLonger) {
   EXPECT_EQ((*node)->id(), id);  // the node key is not rotated
   ExpectEverythingReadable(**node);
   node->reset();
-  EXPECT_EQ(Node::Open(dir_, {}, KeyFile(root_ / "old.key")).status().code(), Code::kPermissionDenied);
+  EXPECT_EQ(Node::Open(dir_, {}, KeyFile(root_ / "old.key")).status().code(),
+            Code::kPermissionDenied);
 
   // The keyring of before, with its own key file, still unwraps: but its data key is refused.
-  fs::copy_file(root_ / "old.keyring", Node::KeyringPath(dir_), fs::copy_options::overwrite_existing);
+  fs::copy_file(root_ / "old.keyring", Node::KeyringPath(dir_),
+                fs::copy_options::overwrite_existing);
   auto old = Node::Open(dir_, {}, KeyFile(root_ / "old.key"));
   EXPECT_EQ(old.status().code(), Code::kPermissionDenied);
   EXPECT_NE(old.status().message().find("data key does not open the store"), std::string::npos)
@@ -182,10 +201,11 @@ TEST_F(RotationTest, APassphraseKeyringIsRotatedToo) {
   init.seal_with = Passphrase("the old passphrase");
   init.scrypt = kFast;
   ASSERT_TRUE(Node::Init(dir_, "ngo", std::move(init)).ok());
-  auto done = Node::RotateDataKey(dir_, Passphrase("the old passphrase"), Passphrase("the new passphrase"),
-                                  Plan(), {}, kFast);
+  auto done = Node::RotateDataKey(dir_, Passphrase("the old passphrase"),
+                                  Passphrase("the new passphrase"), Plan(), {}, kFast);
   ASSERT_TRUE(done.ok()) << done.status().ToString();
-  EXPECT_EQ(Node::Open(dir_, {}, Passphrase("the old passphrase")).status().code(), Code::kPermissionDenied);
+  EXPECT_EQ(Node::Open(dir_, {}, Passphrase("the old passphrase")).status().code(),
+            Code::kPermissionDenied);
   EXPECT_TRUE(Node::Open(dir_, {}, Passphrase("the new passphrase")).ok());
 }
 
@@ -193,7 +213,8 @@ TEST_F(RotationTest, RefusedRotationsChangeNothing) {
   MakeNode();
   auto before = Snapshot(root_);
   // A wrong current key file.
-  EXPECT_EQ(Node::RotateDataKey(dir_, KeyFile(root_ / "new.key"), KeyFile(root_ / "new.key"), Plan(), {}, kFast)
+  EXPECT_EQ(Node::RotateDataKey(dir_, KeyFile(root_ / "new.key"), KeyFile(root_ / "new.key"),
+                                Plan(), {}, kFast)
                 .status()
                 .code(),
             Code::kPermissionDenied);
@@ -210,15 +231,20 @@ TEST_F(RotationTest, RefusedRotationsChangeNothing) {
   {
     auto node = Node::Open(dir_);
     ASSERT_TRUE(node.ok());
-    ASSERT_TRUE((*node)->store().Update([](WriteTxn& txn) {
-      return txn.Put(Table::kAuthors, keys::Author(txn, SigningKey::Generate().public_key()),
-                     AsBytes("Nameless Carol"));
-    }).ok());
+    ASSERT_TRUE((*node)
+                    ->store()
+                    .Update([](WriteTxn& txn) {
+                      return txn.Put(Table::kAuthors,
+                                     keys::Author(txn, SigningKey::Generate().public_key()),
+                                     AsBytes("Nameless Carol"));
+                    })
+                    .ok());
   }
   before = Snapshot(root_);
   auto unknown = Rotate();
   EXPECT_EQ(unknown.status().code(), Code::kInvalidArgument);
-  EXPECT_NE(unknown.status().message().find("Nameless Carol"), std::string::npos) << unknown.status().ToString();
+  EXPECT_NE(unknown.status().message().find("Nameless Carol"), std::string::npos)
+      << unknown.status().ToString();
   EXPECT_NE(unknown.status().message().find("author add"), std::string::npos);
   EXPECT_EQ(Snapshot(root_), before);
   EXPECT_TRUE(Node::Open(dir_).ok());
@@ -251,7 +277,8 @@ TEST_F(RotationTest, ACrashAtAnyStepLeavesAStoreThatOpens) {
       ASSERT_TRUE(node.ok()) << node.status().ToString();
       ExpectEverythingReadable(**node);
       EXPECT_FALSE(fs::exists(Node::NextKeyringPath(dir_)));
-      EXPECT_FALSE(fs::exists(Node::StorePath(dir_) / "data.mdb.rotating"));  // a copy never renamed
+      EXPECT_FALSE(
+          fs::exists(Node::StorePath(dir_) / "data.mdb.rotating"));  // a copy never renamed
       node->reset();
       EXPECT_FALSE(Node::Open(dir_, {}, KeyFile(root_ / "new.key")).ok());
       // And the rotation can simply be run again.
@@ -263,7 +290,8 @@ TEST_F(RotationTest, ACrashAtAnyStepLeavesAStoreThatOpens) {
     auto before = Snapshot(root_);
     auto old = Node::Open(dir_, {}, KeyFile(root_ / "old.key"));
     EXPECT_EQ(old.status().code(), Code::kPermissionDenied);
-    EXPECT_NE(old.status().message().find("interrupted"), std::string::npos) << old.status().ToString();
+    EXPECT_NE(old.status().message().find("interrupted"), std::string::npos)
+        << old.status().ToString();
     EXPECT_EQ(Snapshot(root_), before);
     // Read-only, with the new one: it opens, and the rotation is finished.
     StoreOptions ro;
@@ -290,7 +318,9 @@ TEST_F(RotationTest, APassphraseChangeAfterAnInterruptedRotationSealsTheKeyThatO
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_EQ(WEXITSTATUS(status), 42);
-  ASSERT_TRUE(Node::ChangeUnlock(dir_, KeyFile(root_ / "new.key"), Passphrase("a third secret"), kFast).ok());
+  ASSERT_TRUE(
+      Node::ChangeUnlock(dir_, KeyFile(root_ / "new.key"), Passphrase("a third secret"), kFast)
+          .ok());
   EXPECT_FALSE(fs::exists(Node::NextKeyringPath(dir_)));
   auto node = Node::Open(dir_, {}, Passphrase("a third secret"));
   ASSERT_TRUE(node.ok()) << node.status().ToString();

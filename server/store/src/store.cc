@@ -410,7 +410,8 @@ void Release(const MDB_val& v) { ReleaseMappedPages(v); }
 // it is filled in many short transactions without syncs and synced once when complete.
 class RotatingCopy {
  public:
-  static Result<std::unique_ptr<RotatingCopy>> Create(const std::filesystem::path& dir, uint64_t map_size) {
+  static Result<std::unique_ptr<RotatingCopy>> Create(const std::filesystem::path& dir,
+                                                      uint64_t map_size) {
     auto copy = std::unique_ptr<RotatingCopy>(new RotatingCopy(dir / kRotatingFile));
     RemoveUnfinishedRotation(dir);
     MDB_env* raw = nullptr;
@@ -423,8 +424,9 @@ class RotatingCopy {
         ("create " + copy->path_.string()).c_str()));
     KH_RETURN_IF_ERROR(copy->Begin());
     for (int i = 0; i < kTableCount; ++i) {
-      KH_RETURN_IF_ERROR(lmdb::ToStatus(mdb_dbi_open(copy->txn_->get(), kTableNames[i], MDB_CREATE, &copy->dbis_[i]),
-                                        kTableNames[i]));
+      KH_RETURN_IF_ERROR(lmdb::ToStatus(
+          mdb_dbi_open(copy->txn_->get(), kTableNames[i], MDB_CREATE, &copy->dbis_[i]),
+          kTableNames[i]));
     }
     return copy;
   }
@@ -440,7 +442,8 @@ class RotatingCopy {
     MDB_val k = ToVal(key), v = ToVal(value);
     int rc = mdb_put(txn_->get(), dbis_[static_cast<int>(table)], &k, &v, MDB_APPEND);
     if (rc == MDB_KEYEXIST) {
-      return Status::Corruption(std::string(TableName(table)) + ": two keys would become " + ToHex(key));
+      return Status::Corruption(std::string(TableName(table)) + ": two keys would become " +
+                                ToHex(key));
     }
     KH_RETURN_IF_ERROR(lmdb::ToStatus(rc, TableName(table)));
     pending_ += key.size() + value.size();
@@ -481,7 +484,8 @@ Result<Store::Rotation> Store::RotateDataKey(const SymmetricKey& next, const Ren
         "a data key is rotated only in an encrypted store opened read-write and exclusively");
   }
   auto fresh = std::make_unique<store_internal::ValueCodec>(next);
-  KH_ASSIGN_OR_RETURN(std::unique_ptr<RotatingCopy> copy, RotatingCopy::Create(impl_->dir, impl_->map_size));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<RotatingCopy> copy,
+                      RotatingCopy::Create(impl_->dir, impl_->map_size));
   Rotation done;
   // 1. The whole store, read in one snapshot with the old key, written to the copy with the new.
   Status copied = [&]() -> Status {
@@ -492,53 +496,57 @@ Result<Store::Rotation> Store::RotateDataKey(const SymmetricKey& next, const Ren
     KH_ASSIGN_OR_RETURN(KeyRenames renames,
                         plan(current, [&](ByteView name) { return fresh->Blind(name); }));
     auto unreadable = [](Status st) {
-      return st.Annotate("cannot re-encrypt the store, nothing was changed (repair the damage "
-                         "first: `khronika scrub`)");
+      return st.Annotate(
+          "cannot re-encrypt the store, nothing was changed (repair the damage first: "
+          "`khronika scrub`)");
     };
     for (int i = 0; i < kTableCount; ++i) {
       const Table table = static_cast<Table>(i);
       const MDB_dbi dbi = impl_->dbi(table);
       if (!KeysAreBlinded(table)) {
-        KH_RETURN_IF_ERROR(WalkPrefix(txn.get(), dbi, table, {}, {}, [&](ByteView key, const MDB_val& v) -> Result<bool> {
-          if (table == Table::kMeta && store_internal::ValueCodec::IsClearMetaKey(key)) {
-            // The format and cipher names stay; the key check is made for the new key.
-            Bytes clear = AsChars(key) == kKeyCheckKey ? AeadSeal(next, AsBytes(kKeyCheckPlain), AsBytes(kKeyCheckKey))
-                                                       : Bytes(FromVal(v).begin(), FromVal(v).end());
-            KH_RETURN_IF_ERROR(copy->Append(table, key, clear));
-            return true;
-          }
-          auto plain = old.Open(table, key, FromVal(v));
-          Release(v);
-          if (!plain.ok()) return unreadable(plain.status());
-          Bytes sealed = fresh->Seal(table, key, *plain);
-          OPENSSL_cleanse(plain->data(), plain->size());
-          KH_RETURN_IF_ERROR(copy->Append(table, key, sealed));
-          ++done.values;
-          return true;
-        }));
+        KH_RETURN_IF_ERROR(WalkPrefix(
+            txn.get(), dbi, table, {}, {}, [&](ByteView key, const MDB_val& v) -> Result<bool> {
+              if (table == Table::kMeta && store_internal::ValueCodec::IsClearMetaKey(key)) {
+                // The format and cipher names stay; the key check is made for the new key.
+                Bytes clear = AsChars(key) == kKeyCheckKey
+                                  ? AeadSeal(next, AsBytes(kKeyCheckPlain), AsBytes(kKeyCheckKey))
+                                  : Bytes(FromVal(v).begin(), FromVal(v).end());
+                KH_RETURN_IF_ERROR(copy->Append(table, key, clear));
+                return true;
+              }
+              auto plain = old.Open(table, key, FromVal(v));
+              Release(v);
+              if (!plain.ok()) return unreadable(plain.status());
+              Bytes sealed = fresh->Seal(table, key, *plain);
+              OPENSSL_cleanse(plain->data(), plain->size());
+              KH_RETURN_IF_ERROR(copy->Append(table, key, sealed));
+              ++done.values;
+              return true;
+            }));
         continue;
       }
       // A blinded table: every entry under its new key, in the new keys' order. The values are
       // small (record hashes, author records, times, nothing).
       const auto& table_renames = renames[table];
       std::vector<std::pair<Bytes, Bytes>> moved;
-      KH_RETURN_IF_ERROR(WalkPrefix(txn.get(), dbi, table, {}, {}, [&](ByteView key, const MDB_val& v) -> Result<bool> {
-        auto to = table_renames.find(Bytes(key.begin(), key.end()));
-        if (to == table_renames.end()) {
-          return Status::Corruption(std::string(TableName(table)) + " " + ToHex(key) +
-                                    ": no new key is known for it, so the store cannot be "
-                                    "re-encrypted; nothing was changed");
-        }
-        if (!to->second) {
-          ++done.dropped;
-          return true;
-        }
-        auto plain = old.Open(table, key, FromVal(v));
-        if (!plain.ok()) return unreadable(plain.status());
-        if (*to->second != Bytes(key.begin(), key.end())) ++done.renamed;
-        moved.emplace_back(*to->second, std::move(plain).value());
-        return true;
-      }));
+      KH_RETURN_IF_ERROR(WalkPrefix(
+          txn.get(), dbi, table, {}, {}, [&](ByteView key, const MDB_val& v) -> Result<bool> {
+            auto to = table_renames.find(Bytes(key.begin(), key.end()));
+            if (to == table_renames.end()) {
+              return Status::Corruption(std::string(TableName(table)) + " " + ToHex(key) +
+                                        ": no new key is known for it, so the store cannot be "
+                                        "re-encrypted; nothing was changed");
+            }
+            if (!to->second) {
+              ++done.dropped;
+              return true;
+            }
+            auto plain = old.Open(table, key, FromVal(v));
+            if (!plain.ok()) return unreadable(plain.status());
+            if (*to->second != Bytes(key.begin(), key.end())) ++done.renamed;
+            moved.emplace_back(*to->second, std::move(plain).value());
+            return true;
+          }));
       std::sort(moved.begin(), moved.end());
       for (auto& [key, plain] : moved) {
         Bytes sealed = fresh->Seal(table, key, plain);
@@ -556,18 +564,25 @@ Result<Store::Rotation> Store::RotateDataKey(const SymmetricKey& next, const Ren
   // directory lock is kept, so no other process opens the store in between), then reopened.
   {
     std::lock_guard lock(impl_->mu);
-    if (impl_->open_txns != 0) return Status::InvalidArgument("a transaction is open during the rotation");
+    if (impl_->open_txns != 0) {
+      return Status::InvalidArgument("a transaction is open during the rotation");
+    }
   }
   impl_->env = lmdb::Env();
-  const std::filesystem::path data = impl_->dir / "data.mdb", copy_path = impl_->dir / kRotatingFile;
-  Status swapped = ::rename(copy_path.c_str(), data.c_str()) == 0 ? Status::Ok() : ErrnoStatus("rename " + copy_path.string());
+  const std::filesystem::path data = impl_->dir / "data.mdb",
+                              copy_path = impl_->dir / kRotatingFile;
+  Status swapped = ::rename(copy_path.c_str(), data.c_str()) == 0
+                       ? Status::Ok()
+                       : ErrnoStatus("rename " + copy_path.string());
   if (swapped.ok()) {
     // LMDB's lock file describes the old file's transactions: it is made anew.
     std::error_code ec;
     std::filesystem::remove(impl_->dir / "lock.mdb", ec);
     std::filesystem::remove(impl_->dir / (std::string(kRotatingFile) + "-lock"), ec);
     UniqueFd dir_fd(::open(impl_->dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (dir_fd.get() < 0 || ::fsync(dir_fd.get()) != 0) swapped = ErrnoStatus("fsync " + impl_->dir.string());
+    if (dir_fd.get() < 0 || ::fsync(dir_fd.get()) != 0) {
+      swapped = ErrnoStatus("fsync " + impl_->dir.string());
+    }
   }
   // Reopened in any case: with the old file if the rename failed (nothing changed).
   Status reopened = OpenEnvironment(*impl_, impl_->map_size);

@@ -381,14 +381,19 @@ TEST_F(StoreTest, AlteredEncryptedValueIsCorruptionNamingItAndScrubScansGoOn) {
 // A store with a value in a plain table, the meta table and two blinded tables, under `key`.
 void FillForRotation(const std::filesystem::path& dir, const SymmetricKey& key) {
   auto store = Store::Open(dir, StoreOptions{.data_key = key}).value();
-  ASSERT_TRUE(store->Update([](WriteTxn& txn) -> Status {
-    KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, B("chunk-1"), Bytes(300 * 1024, 0x5a)));  // large
-    KH_RETURN_IF_ERROR(txn.Put(Table::kObjects, B("entry-1"), B("an entry")));
-    KH_RETURN_IF_ERROR(txn.Put(Table::kMeta, B("node_name"), B("ngo")));
-    KH_RETURN_IF_ERROR(txn.Put(Table::kCaseIndex, txn.Blind(B("case-7")), B("record hash")));
-    KH_RETURN_IF_ERROR(txn.Put(Table::kAuthors, txn.Blind(B("alice")), B("Alice")));
-    return txn.Put(Table::kAuthors, txn.Blind(B("gone")), B("an author no one can name"));
-  }).ok());
+  ASSERT_TRUE(store
+                  ->Update([](WriteTxn& txn) -> Status {
+                    KH_RETURN_IF_ERROR(
+                        txn.Put(Table::kChunks, B("chunk-1"), Bytes(300 * 1024, 0x5a)));  // large
+                    KH_RETURN_IF_ERROR(txn.Put(Table::kObjects, B("entry-1"), B("an entry")));
+                    KH_RETURN_IF_ERROR(txn.Put(Table::kMeta, B("node_name"), B("ngo")));
+                    KH_RETURN_IF_ERROR(
+                        txn.Put(Table::kCaseIndex, txn.Blind(B("case-7")), B("record hash")));
+                    KH_RETURN_IF_ERROR(txn.Put(Table::kAuthors, txn.Blind(B("alice")), B("Alice")));
+                    return txn.Put(Table::kAuthors, txn.Blind(B("gone")),
+                                   B("an author no one can name"));
+                  })
+                  .ok());
 }
 
 // Renames what FillForRotation wrote; "gone" is left out when `drop_gone`, else not named.
@@ -417,9 +422,11 @@ std::vector<std::string> RawValues(const std::filesystem::path& dir) {
     MDB_cursor* c = nullptr;
     mdb_cursor_open(txn, dbi, &c);
     MDB_val k, v;
-    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
       ByteView key(static_cast<const uint8_t*>(k.mv_data), k.mv_size);
-      if (t == 0 && store_internal::ValueCodec::IsClearMetaKey(key) && AsChars(key) != "key_check") continue;
+      if (t == 0 && store_internal::ValueCodec::IsClearMetaKey(key) && AsChars(key) != "key_check")
+        continue;
       out.emplace_back(static_cast<const char*>(v.mv_data), v.mv_size);
     }
     mdb_cursor_close(c);
@@ -442,22 +449,30 @@ TEST_F(StoreTest, RotatedStoreOpensOnlyWithTheNewKeyAndKeepsEveryValue) {
     EXPECT_EQ(done->renamed, 2u);
     EXPECT_EQ(done->dropped, 1u);
     // The same Store goes on with the new key.
-    ASSERT_TRUE(store->Update([](WriteTxn& txn) { return txn.Put(Table::kObjects, B("entry-2"), B("later")); }).ok());
+    ASSERT_TRUE(store
+                    ->Update([](WriteTxn& txn) {
+                      return txn.Put(Table::kObjects, B("entry-2"), B("later"));
+                    })
+                    .ok());
   }
   auto refused = Store::Open(dir_, StoreOptions{.data_key = old_key});
   EXPECT_EQ(refused.status().code(), Code::kPermissionDenied) << refused.status().ToString();
 
   auto store = OpenStore(StoreOptions{.data_key = new_key});
-  ASSERT_TRUE(store->View([&](ReadTxn& txn) -> Status {
-    EXPECT_EQ(*txn.Get(Table::kChunks, B("chunk-1")).value(), Bytes(300 * 1024, 0x5a));
-    EXPECT_EQ(*txn.Get(Table::kObjects, B("entry-1")).value(), B("an entry"));
-    EXPECT_EQ(*txn.Get(Table::kObjects, B("entry-2")).value(), B("later"));
-    EXPECT_EQ(*txn.Get(Table::kMeta, B("node_name")).value(), B("ngo"));
-    EXPECT_EQ(*txn.Get(Table::kCaseIndex, txn.Blind(B("case-7"))).value(), B("record hash"));
-    EXPECT_EQ(*txn.Get(Table::kAuthors, txn.Blind(B("alice"))).value(), B("Alice"));
-    EXPECT_EQ(txn.Count(Table::kAuthors).value(), 1u);
-    return Status::Ok();
-  }).ok());
+  ASSERT_TRUE(store
+                  ->View([&](ReadTxn& txn) -> Status {
+                    EXPECT_EQ(*txn.Get(Table::kChunks, B("chunk-1")).value(),
+                              Bytes(300 * 1024, 0x5a));
+                    EXPECT_EQ(*txn.Get(Table::kObjects, B("entry-1")).value(), B("an entry"));
+                    EXPECT_EQ(*txn.Get(Table::kObjects, B("entry-2")).value(), B("later"));
+                    EXPECT_EQ(*txn.Get(Table::kMeta, B("node_name")).value(), B("ngo"));
+                    EXPECT_EQ(*txn.Get(Table::kCaseIndex, txn.Blind(B("case-7"))).value(),
+                              B("record hash"));
+                    EXPECT_EQ(*txn.Get(Table::kAuthors, txn.Blind(B("alice"))).value(), B("Alice"));
+                    EXPECT_EQ(txn.Count(Table::kAuthors).value(), 1u);
+                    return Status::Ok();
+                  })
+                  .ok());
   // Every stored value (but the three clear markers) opens with the new key, none with the old.
   store_internal::ValueCodec old_codec(old_key), new_codec(new_key);
   MDB_env* env = nullptr;
@@ -473,12 +488,15 @@ TEST_F(StoreTest, RotatedStoreOpensOnlyWithTheNewKeyAndKeepsEveryValue) {
     MDB_cursor* c = nullptr;
     ASSERT_EQ(mdb_cursor_open(txn, dbi, &c), 0);
     MDB_val k, v;
-    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
       ByteView key(static_cast<const uint8_t*>(k.mv_data), k.mv_size);
       ByteView value(static_cast<const uint8_t*>(v.mv_data), v.mv_size);
       if (t == 0 && store_internal::ValueCodec::IsClearMetaKey(key)) continue;
-      EXPECT_TRUE(new_codec.Open(static_cast<Table>(t), key, value).ok()) << TableName(static_cast<Table>(t));
-      EXPECT_FALSE(old_codec.Open(static_cast<Table>(t), key, value).ok()) << TableName(static_cast<Table>(t));
+      EXPECT_TRUE(new_codec.Open(static_cast<Table>(t), key, value).ok())
+          << TableName(static_cast<Table>(t));
+      EXPECT_FALSE(old_codec.Open(static_cast<Table>(t), key, value).ok())
+          << TableName(static_cast<Table>(t));
       ++checked;
     }
     mdb_cursor_close(c);
@@ -490,7 +508,8 @@ TEST_F(StoreTest, RotatedStoreOpensOnlyWithTheNewKeyAndKeepsEveryValue) {
   // included), and no copy beside it.
   const std::string file = FileBytes(dir_ / "data.mdb");
   for (const std::string& c : old_ciphertexts) {
-    EXPECT_EQ(file.find(c.substr(0, 28)), std::string::npos) << "an old value of " << c.size() << " bytes";
+    EXPECT_EQ(file.find(c.substr(0, 28)), std::string::npos)
+        << "an old value of " << c.size() << " bytes";
   }
   EXPECT_FALSE(std::filesystem::exists(dir_ / "data.mdb.rotating"));
 }
@@ -515,19 +534,24 @@ TEST_F(StoreTest, RotationNeedsTheStoreToItselfAndEveryKeyPlanned) {
     // While it is held, no one else opens the store, not even to read.
     auto reader = Store::Open(dir_, StoreOptions{.read_only = true, .data_key = old_key});
     EXPECT_EQ(reader.status().code(), Code::kIOError);
-    EXPECT_NE(reader.status().message().find("re-encrypted"), std::string::npos) << reader.status().ToString();
+    EXPECT_NE(reader.status().message().find("re-encrypted"), std::string::npos)
+        << reader.status().ToString();
     // A key the plan does not name, a failing last step: refused, nothing written.
     auto unplanned = exclusive->RotateDataKey(RandomSymmetricKey(), PlanFor(false));
     EXPECT_EQ(unplanned.status().code(), Code::kCorruption);
-    EXPECT_NE(unplanned.status().message().find("authors"), std::string::npos) << unplanned.status().ToString();
-    auto stopped = exclusive->RotateDataKey(RandomSymmetricKey(), PlanFor(true),
-                                            [] { return Status::IOError("stopped before the commit"); });
+    EXPECT_NE(unplanned.status().message().find("authors"), std::string::npos)
+        << unplanned.status().ToString();
+    auto stopped = exclusive->RotateDataKey(RandomSymmetricKey(), PlanFor(true), [] {
+      return Status::IOError("stopped before the commit");
+    });
     EXPECT_EQ(stopped.status().code(), Code::kIOError);
     // The Store still reads with the old key.
-    ASSERT_TRUE(exclusive->View([](ReadTxn& txn) -> Status {
-      EXPECT_EQ(*txn.Get(Table::kObjects, B("entry-1")).value(), B("an entry"));
-      return Status::Ok();
-    }).ok());
+    ASSERT_TRUE(exclusive
+                    ->View([](ReadTxn& txn) -> Status {
+                      EXPECT_EQ(*txn.Get(Table::kObjects, B("entry-1")).value(), B("an entry"));
+                      return Status::Ok();
+                    })
+                    .ok());
   }
   EXPECT_EQ(FileBytes(dir_ / "data.mdb"), before);
   EXPECT_FALSE(std::filesystem::exists(dir_ / "data.mdb.rotating"));
