@@ -243,16 +243,35 @@ Result<Bytes> SealWithPassphrase(ByteView plaintext, std::string_view passphrase
   return out;
 }
 
-Result<Bytes> OpenWithPassphrase(ByteView sealed, std::string_view passphrase) {
+namespace {
+
+Status CheckSealed(ByteView sealed) {
   if (sealed.size() < kHeaderBytes + kAeadOverhead ||
       !std::equal(kSealMagic.begin(), kSealMagic.end(), sealed.begin())) {
     return Status::InvalidArgument("not a Khronika sealed secret");
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<SymmetricKey> DeriveSealedSecretKey(ByteView sealed, std::string_view passphrase) {
+  KH_RETURN_IF_ERROR(CheckSealed(sealed));
   ScryptParams params{sealed[8], sealed[9], sealed[10]};
-  KH_ASSIGN_OR_RETURN(SymmetricKey key, DeriveKeyFromPassphrase(passphrase, sealed.subspan(11, kSaltBytes), params));
+  return DeriveKeyFromPassphrase(passphrase, sealed.subspan(11, kSaltBytes), params);
+}
+
+Result<Bytes> OpenWithSealedSecretKey(ByteView sealed, const SymmetricKey& key) {
+  KH_RETURN_IF_ERROR(CheckSealed(sealed));
   auto opened = AeadOpen(key, sealed.subspan(kHeaderBytes), sealed.first(kHeaderBytes));
-  OPENSSL_cleanse(key.data(), key.size());
   if (!opened.ok()) return Status::PermissionDenied("wrong passphrase (or the sealed file was altered)");
+  return opened;
+}
+
+Result<Bytes> OpenWithPassphrase(ByteView sealed, std::string_view passphrase) {
+  KH_ASSIGN_OR_RETURN(SymmetricKey key, DeriveSealedSecretKey(sealed, passphrase));
+  auto opened = OpenWithSealedSecretKey(sealed, key);
+  OPENSSL_cleanse(key.data(), key.size());
   return opened;
 }
 

@@ -128,5 +128,19 @@ TEST(SealTest, PassphraseRoundTripWrongPassphraseAndTampering) {
   EXPECT_NE(SealWithPassphrase(secret, "pw", kFast).value(), SealWithPassphrase(secret, "pw", kFast).value());
 }
 
+TEST(SealTest, TheDerivedKeyOpensItsOwnSealAndNoOther) {
+  Bytes secret = {9, 8, 7};
+  Bytes sealed = SealWithPassphrase(secret, "correct horse battery staple", kFast).value();
+  SymmetricKey key = DeriveSealedSecretKey(sealed, "correct horse battery staple").value();
+  EXPECT_EQ(OpenWithSealedSecretKey(sealed, key).value(), secret);
+  // The same passphrase sealed again has a new salt: the key of the first does not open it.
+  Bytes resealed = SealWithPassphrase(secret, "correct horse battery staple", kFast).value();
+  EXPECT_EQ(OpenWithSealedSecretKey(resealed, key).status().code(), Code::kPermissionDenied);
+  SymmetricKey wrong = DeriveSealedSecretKey(sealed, "correct horse battery stapler").value();
+  EXPECT_EQ(OpenWithSealedSecretKey(sealed, wrong).status().code(), Code::kPermissionDenied);
+  EXPECT_EQ(DeriveSealedSecretKey(Bytes(60, 'x'), "p").status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(OpenWithSealedSecretKey(Bytes(10, 'x'), key).status().code(), Code::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace khronika

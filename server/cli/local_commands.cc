@@ -13,12 +13,15 @@
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 
+#include "agent.h"
 #include "commands.h"
 #include "passphrase.h"
+#include "khronika/auth/auth.h"
 #include "khronika/http/tls.h"
 #include "khronika/log/log.h"
 #include "khronika/log/node.h"
 #include "khronika/log/proofs.h"
+#include "khronika/log/rekey.h"
 #include "khronika/log/store_keys.h"
 #include "khronika/log/verify.h"
 #include "khronika/schemas/json_view.h"
@@ -338,20 +341,67 @@ Status RunPassphraseChange(const Args& args) {
   if (!Node::IsEncrypted(dir)) {
     return Status::InvalidArgument("the node in " + dir + " is not encrypted: nothing to change");
   }
+  KH_ASSIGN_OR_RETURN(std::string old_keyring, ReadSmallFile(Node::KeyringPath(dir), 64 * 1024));
+  const Hash old_keyring_sha256 = Sha256(old_keyring);
   KH_ASSIGN_OR_RETURN(Unlock current, UnlockFrom(args, dir));
+  // The key of the keyring replaced must not outlive it in this shell's unlock agent.
+  auto lock_agent = [&] {
+    if (LockAgentHolding(old_keyring_sha256)) {
+      std::cerr << "locked this shell's unlock agent (it held the key of the keyring replaced): "
+                   "`eval \"$(khronika unlock --data DIR)\"` again to keep the node unlocked\n";
+    }
+  };
   Unlock next;
   if (auto key_file = args.Get("new-key-file")) {
     KH_ASSIGN_OR_RETURN(next.key_file, KeyFileFor(dir, *key_file));
   } else {
     KH_ASSIGN_OR_RETURN(next.passphrase, ReadPassphrase(args, "new passphrase", /*confirm=*/true));
   }
-  Status st = Node::ChangeUnlock(dir, current, next);
+  std::string sealed_under =
+      next.key_file.empty() ? "the new passphrase" : "the key file " + next.key_file.string();
+  if (!args.Has("rotate-data-key")) {
+    Status st = Node::ChangeUnlock(dir, current, next);
+    OPENSSL_cleanse(current.passphrase.data(), current.passphrase.size());
+    OPENSSL_cleanse(next.passphrase.data(), next.passphrase.size());
+    KH_RETURN_IF_ERROR(st);
+    std::cout << "re-sealed " << Node::KeyringPath(dir).string() << " under " << sealed_under
+              << "; the store was not touched\n";
+    std::cerr << "copies of the keyring made before (with backups, say) still open this node "
+                 "with the old passphrase or key file; `khronika passphrase change "
+                 "--rotate-data-key` retires them\n";
+    lock_agent();
+    return Status::Ok();
+  }
+  KH_ASSIGN_OR_RETURN(StoreOptions options, StoreOptionsFrom(args, false));
+  // The uploads table's keys name token ids: the plan needs them all.
+  auto plan = [](const ReadTxn& txn, const std::function<Bytes(ByteView)>& blind_next)
+      -> Result<Store::KeyRenames> {
+    KH_ASSIGN_OR_RETURN(std::vector<TokenInfo> tokens, ListTokens(txn));
+    std::vector<std::string> ids;
+    for (const TokenInfo& t : tokens) ids.push_back(t.id);
+    return PlanBlindedKeys(txn, blind_next, ids);
+  };
+  auto done = Node::RotateDataKey(dir, current, next, plan, options);
   OPENSSL_cleanse(current.passphrase.data(), current.passphrase.size());
   OPENSSL_cleanse(next.passphrase.data(), next.passphrase.size());
-  KH_RETURN_IF_ERROR(st);
-  std::cout << "re-sealed " << Node::KeyringPath(dir).string() << " under the new "
-            << (next.key_file.empty() ? "passphrase" : "key file " + next.key_file.string())
-            << "; the store was not touched\n";
+  if (!done.ok() && done.status().code() == Code::kStoreFull) {
+    return done.status().Annotate(
+        "the rotation writes a re-encrypted copy of the store beside it, so it needs free disk "
+        "room for a second copy; nothing was changed");
+  }
+  if (!done.ok()) return done.status();
+  std::cout << "re-encrypted " << done->values << " values of the store under a new data key ("
+            << done->renamed << " index keys made anew) and sealed it in "
+            << Node::KeyringPath(dir).string() << " under " << sealed_under << "\n";
+  if (done->dropped > 0) {
+    std::cout << "left out " << done->dropped
+              << " record(s) of uploads whose token or chunk no longer exists\n";
+  }
+  std::cerr << "keyrings copied before this no longer open the store; each still opens the "
+               "backups made while it was current, so keep it with them (or destroy both). The "
+               "node key, witness key and TLS key are the same as before. Make a new backup "
+               "(`khronika backup`) and keep the new keyring with it\n";
+  lock_agent();
   return Status::Ok();
 }
 
@@ -688,6 +738,15 @@ Result<Unlock> UnlockFrom(const Args& args, const std::filesystem::path& dir) {
     unlock.key_file = *key_file;
     return unlock;
   }
+  // This shell's unlock agent, unless the command was told where the secret is. Not for a node
+  // whose data-key rotation was cut short: which keyring opens it is settled with a secret.
+  if (!args.Has("passphrase-fd") && !std::filesystem::exists(Node::NextKeyringPath(dir))) {
+    if (auto key = KeyFromAgent(Node::KeyringPath(dir))) {
+      unlock.keyring_key = *key;
+      OPENSSL_cleanse(key->data(), key->size());
+      return unlock;
+    }
+  }
   KH_ASSIGN_OR_RETURN(KeyringInfo info, Node::LockOf(dir));
   if (info.lock == LockKind::kKeyFile) return unlock;  // where the keyring remembers it
   KH_ASSIGN_OR_RETURN(unlock.passphrase, ReadPassphrase(args, "passphrase of the node in " + dir.string(), false));
@@ -699,12 +758,13 @@ void AddUnlockOptions(std::vector<Command>& commands) {
     auto has = [&](const char* name) {
       return std::any_of(c.options.begin(), c.options.end(), [&](const OptionSpec& o) { return o.name == name; });
     };
-    if (!has("data") || c.name == "init") continue;
+    if (!has("data") || c.name == "init" || c.name == "unlock") continue;
     if (!has("key-file")) c.options.push_back({"key-file"});
     if (!has("passphrase-fd")) c.options.push_back(kPassphraseFd);
     c.usage += "\nAn encrypted node opens with its key file (--key-file FILE, by default where its\n"
                "keyring remembers it) or its passphrase (--passphrase-fd N, the systemd credential\n"
-               "khronika-passphrase, or the terminal).";
+               "khronika-passphrase, or the terminal), or through this shell's unlock agent\n"
+               "(`eval \"$(khronika unlock --data DIR)\"`) when neither option is given.";
   }
 }
 
@@ -714,6 +774,7 @@ Result<std::unique_ptr<Node>> OpenNode(const Args& args, bool read_only) {
   KH_ASSIGN_OR_RETURN(Unlock unlock, UnlockFrom(args, dir));
   auto node = Node::Open(dir, options, unlock);
   OPENSSL_cleanse(unlock.passphrase.data(), unlock.passphrase.size());
+  if (unlock.keyring_key) OPENSSL_cleanse(unlock.keyring_key->data(), unlock.keyring_key->size());
   return node;
 }
 
@@ -739,12 +800,21 @@ std::vector<Command> LocalCommands() {
         kMapSize},
        RunInit},
       {"passphrase change", "re-seal an encrypted node's keys under a new passphrase or key file",
-       "khronika passphrase change --data DIR [--key-file FILE] [--new-key-file FILE] [--passphrase-fd N]\n"
+       "khronika passphrase change --data DIR [--key-file FILE] [--new-key-file FILE]\n"
+       "                           [--rotate-data-key] [--passphrase-fd N] [--map-size BYTES]\n"
        "Opens DIR/node.keyring with the current passphrase (or key file) and seals the same keys\n"
        "again under a new passphrase, or under --new-key-file (made if it does not exist). The\n"
-       "data key does not change, so the store is not rewritten. With --passphrase-fd N, the\n"
-       "current passphrase is the first line read from N and the new one the second.",
-       {kData, {"key-file"}, {"new-key-file"}, kPassphraseFd}, RunPassphraseChange},
+       "data key does not change, so the store is not rewritten, and a copy of the old keyring\n"
+       "(kept with a backup, say) still opens the node with the old passphrase or key file.\n"
+       "--rotate-data-key retires those copies: a new data key, the whole store re-encrypted\n"
+       "under it into a copy that replaces it at once (it needs disk room for that copy, and\n"
+       "the node stopped: no `serve` or other command may have it open), then the new\n"
+       "keyring. Old keyrings still open the backups made before; the node, witness and TLS\n"
+       "keys stay.\n"
+       "With --passphrase-fd N, the current passphrase is the first line read from N and the\n"
+       "new one the second.",
+       {kData, {"key-file"}, {"new-key-file"}, {"rotate-data-key", false}, kPassphraseFd, kMapSize},
+       RunPassphraseChange},
       {"key export", "write the node's keys, TLS certificate and authors sealed under a passphrase",
        "khronika key export --data DIR --out FILE [--passphrase-fd N]\n"
        "Seals the node key, the witness key, DIR/tls.crt, DIR/tls.key and the authors under a\n"

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "agent.h"
 #include "commands.h"
 #include "khronika/http/logging.h"
 
@@ -25,10 +26,14 @@ void PrintOverview(const std::vector<Command>& commands) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.size() == 1 && args[0] == khronika::cli::kAgentProcessArg) {
+    khronika::cli::RunAgentProcess();
+  }
   std::vector<Command> commands = khronika::cli::LocalCommands();
   for (auto more : {khronika::cli::ServerCommands(), khronika::cli::ClientCommands(),
                     khronika::cli::FederationCommands(), khronika::cli::EvidenceCommands(),
-                    khronika::cli::MirrorCommands(), khronika::cli::RecoveryCommands()}) {
+                    khronika::cli::MirrorCommands(), khronika::cli::RecoveryCommands(),
+                    khronika::cli::AgentCommands()}) {
     commands.insert(commands.end(), more.begin(), more.end());
   }
   khronika::cli::AddUnlockOptions(commands);

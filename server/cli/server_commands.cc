@@ -288,12 +288,23 @@ Status RunBackup(const Args& args) {
   KH_RETURN_IF_ERROR(node->store().BackupTo(out));
   std::cout << "wrote a consistent, compacted copy of the store to " << out << " (mode 0600), with";
   for (size_t i = 0; i < carried.size(); ++i) std::cout << (i ? ", " : " ") << carried[i];
-  std::cout << (carried.empty() ? " no other file" : "") << "\n"
-            << (node->encrypted()
-                    ? "It is encrypted under the data key in node.keyring: keep a copy of node.keyring\n"
-                      "with it (sealed, safe to store) and the passphrase or key file apart.\n"
-                    : "It is in clear, like this node (tls.key included): keep it as safe as the\n"
-                      "node itself, and node.key and cosigner.key apart.\n");
+  std::cout << (carried.empty() ? " no other file" : "") << "\n";
+  if (!node->encrypted()) {
+    std::cout << "It is in clear, like this node (tls.key included): keep it as safe as the\n"
+                 "node itself, and node.key and cosigner.key apart.\n";
+    return Status::Ok();
+  }
+  // Which keyring, and which unlock, this backup will need: after a data-key rotation only a
+  // keyring of before opens it.
+  KH_ASSIGN_OR_RETURN(KeyringInfo lock, Node::LockOf(dir));
+  KH_ASSIGN_OR_RETURN(std::string keyring, ReadSmallFile(Node::KeyringPath(dir), 64 * 1024));
+  std::cout << "It is encrypted under the data key in " << Node::KeyringPath(dir).string()
+            << " (sha256 " << ToHex(Sha256(keyring)) << "), sealed under "
+            << (lock.lock == LockKind::kPassphrase ? "the node's passphrase"
+                                                   : "the key file " + lock.key_file_hint.string())
+            << ".\nKeep a copy of that keyring with the backup (sealed, safe to store) and the "
+               "passphrase or key file apart:\nafter `khronika passphrase change "
+               "--rotate-data-key`, only a keyring of before it opens this backup.\n";
   return Status::Ok();
 }
 
@@ -358,7 +369,17 @@ Status RunRestore(const Args& args) {
   Status verdict = [&]() -> Status {
     StoreOptions ro;
     ro.read_only = true;
-    KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Node::Open(staging, ro, *unlock));
+    auto opened = Node::Open(staging, ro, *unlock);
+    if (!opened.ok() && opened.status().code() == Code::kPermissionDenied &&
+        opened.status().message().find("opens, but its data key") != std::string::npos) {
+      return Status::PermissionDenied(
+          "the keyring " + key.string() + " opens, but its data key does not open this backup: "
+          "the backup was made under another data key (before or after a `khronika passphrase "
+          "change --rotate-data-key`, or by another node). Give the keyring that was the node's "
+          "when the backup was made (--keyring FILE); nothing was restored");
+    }
+    if (!opened.ok()) return opened.status();
+    std::unique_ptr<Node> node = std::move(opened).value();
     KH_ASSIGN_OR_RETURN(VerifyReport report, VerifyStore(node->store()));
     for (const std::string& p : report.problems) std::cout << "FAIL " << p << "\n";
     if (!report.clean()) {

@@ -148,15 +148,22 @@ Result<TokenInfo> Authenticate(const ReadTxn& txn, std::string_view presented) {
   return info;
 }
 
+Result<std::vector<TokenInfo>> ListTokens(const ReadTxn& txn) {
+  std::vector<TokenInfo> out;
+  KH_RETURN_IF_ERROR(txn.Scan(Table::kTokens, {}, [&](ByteView, ByteView value) -> Result<bool> {
+    Hash h;
+    KH_ASSIGN_OR_RETURN(TokenInfo t, TokenFromJson(value, &h));
+    out.push_back(std::move(t));
+    return true;
+  }));
+  return out;
+}
+
 Result<std::vector<TokenInfo>> ListTokens(Store& store) {
   std::vector<TokenInfo> out;
-  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) {
-    return txn.Scan(Table::kTokens, {}, [&](ByteView, ByteView value) -> Result<bool> {
-      Hash h;
-      KH_ASSIGN_OR_RETURN(TokenInfo t, TokenFromJson(value, &h));
-      out.push_back(std::move(t));
-      return true;
-    });
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(out, ListTokens(txn));
+    return Status::Ok();
   }));
   std::sort(out.begin(), out.end(),
             [](const TokenInfo& a, const TokenInfo& b) { return a.created_ms < b.created_ms; });

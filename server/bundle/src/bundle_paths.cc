@@ -19,7 +19,8 @@ bool IsIndex20(std::string_view s) {
   for (char c : s) {
     if (c < '0' || c > '9') return false;
   }
-  return true;
+  // Twenty digits can say more than a u64 holds; such a folder is no record's.
+  return s <= "18446744073709551615";
 }
 
 // A position: "0" or 1 to 3 digits without a leading zero.

@@ -175,6 +175,11 @@ TEST_F(BundleTest, EveryKindOfTamperingIsNamed) {
       {"missing middle entry", [&](const fs::path& b) { fs::remove_all(b / e2); }, bundle_paths::EntryDir(node_->id(), 3)},
       {"extra file", [&](const fs::path& b) { ASSERT_TRUE(WriteNewFile(b / e1 / "files/evil.sh", "x", 0644).ok()); },
        e1 + "files/evil.sh"},
+      // Twenty digits beyond 2^64 - 1: a path, not a number that overflows (and throws).
+      {"index beyond u64", [&](const fs::path& b) {
+         fs::path beyond = b / fs::path(e1).parent_path().parent_path() / "99999999999999999999";
+         fs::rename(b / e1, beyond);
+       }, fs::path(e1).parent_path().parent_path().string() + "/99999999999999999999"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);

@@ -87,13 +87,43 @@ Result<KeyringInfo> ReadKeyringInfo(const std::filesystem::path& path) {
   return p.info;
 }
 
+Result<SymmetricKey> KeyringKey(const std::filesystem::path& path, const Unlock& unlock) {
+  KH_ASSIGN_OR_RETURN(Parsed p, Parse(path));
+  if (p.info.lock == LockKind::kPassphrase) {
+    if (unlock.passphrase.empty()) {
+      return Status::InvalidArgument(path.string() +
+                                     " is locked with a passphrase, not a key file");
+    }
+    return DeriveSealedSecretKey(p.body, unlock.passphrase);
+  }
+  if (unlock.key_file.empty()) {
+    return Status::InvalidArgument(path.string() + " is locked with a key file, not a passphrase");
+  }
+  return ReadKeyFile(unlock.key_file);
+}
+
 Result<NodeSecrets> OpenKeyring(const std::filesystem::path& path, const Unlock& unlock) {
   KH_ASSIGN_OR_RETURN(Parsed p, Parse(path));
+  if (unlock.keyring_key) {
+    auto plain = p.info.lock == LockKind::kPassphrase
+                     ? OpenWithSealedSecretKey(p.body, *unlock.keyring_key)
+                     : AeadOpen(*unlock.keyring_key, p.body, p.header);
+    if (!plain.ok()) {
+      if (plain.status().code() == Code::kInvalidArgument) {
+        return plain.status().Annotate(path.string());
+      }
+      return Status::PermissionDenied("the key given does not open " + path.string());
+    }
+    return Decode(std::move(plain).value(), path);
+  }
   if (p.info.lock == LockKind::kPassphrase) {
     if (unlock.passphrase.empty()) {
       return Status::InvalidArgument(path.string() + " is locked with a passphrase, not a key file");
     }
-    auto plain = OpenWithPassphrase(p.body, unlock.passphrase);
+    auto key = DeriveSealedSecretKey(p.body, unlock.passphrase);
+    if (!key.ok()) return key.status().Annotate(path.string());
+    auto plain = OpenWithSealedSecretKey(p.body, *key);
+    OPENSSL_cleanse(key->data(), key->size());
     if (!plain.ok()) {
       if (plain.status().code() == Code::kPermissionDenied) {
         return Status::PermissionDenied("wrong passphrase for " + path.string());

@@ -105,6 +105,37 @@ TEST_F(KeyringTest, KeyFileKeyringRemembersWhereTheKeyFileWas) {
   EXPECT_FALSE(WriteKeyring(path, s, Unlock{}, true).ok());
 }
 
+// What an unlock agent holds: the keyring's own key, which opens that keyring file and no other.
+TEST_F(KeyringTest, TheKeyringKeyOpensThisKeyringOnly) {
+  NodeSecrets s = Secrets();
+  auto path = dir_ / "node.keyring";
+  ASSERT_TRUE(WriteKeyring(path, s, Passphrase("correct horse battery"), false, kFast).ok());
+  SymmetricKey key = KeyringKey(path, Passphrase("correct horse battery")).value();
+  Unlock by_key;
+  by_key.keyring_key = key;
+  auto opened = OpenKeyring(path, by_key);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  EXPECT_EQ(opened->data_key, s.data_key);
+  // A wrong passphrase gives a key too (scrypt cannot tell), but it opens nothing.
+  by_key.keyring_key = KeyringKey(path, Passphrase("wrong horse battery")).value();
+  EXPECT_EQ(OpenKeyring(path, by_key).status().code(), Code::kPermissionDenied);
+  // The same secrets sealed again under the same passphrase: a new salt, so the old key is useless.
+  ASSERT_TRUE(WriteKeyring(path, s, Passphrase("correct horse battery"), true, kFast).ok());
+  by_key.keyring_key = key;
+  EXPECT_EQ(OpenKeyring(path, by_key).status().code(), Code::kPermissionDenied);
+  EXPECT_EQ(KeyringKey(path, KeyFile(dir_ / "k")).status().code(), Code::kInvalidArgument);
+  // A key-file keyring's key is the key file's.
+  ASSERT_TRUE(CreateKeyFile(dir_ / "k").ok());
+  auto file_ring = dir_ / "file.keyring";
+  ASSERT_TRUE(WriteKeyring(file_ring, s, KeyFile(dir_ / "k"), false).ok());
+  by_key.keyring_key = KeyringKey(file_ring, KeyFile(dir_ / "k")).value();
+  EXPECT_EQ(*by_key.keyring_key, ReadKeyFile(dir_ / "k").value());
+  EXPECT_TRUE(OpenKeyring(file_ring, by_key).ok());
+  EXPECT_EQ(OpenKeyring(path, by_key).status().code(), Code::kPermissionDenied);
+  // It never seals.
+  EXPECT_EQ(WriteKeyring(dir_ / "x.keyring", s, by_key, false).code(), Code::kInvalidArgument);
+}
+
 class EncryptedNodeTest : public KeyringTest {};
 
 TEST_F(EncryptedNodeTest, WrongPassphraseLeavesEveryFileByteIdentical) {

@@ -1,7 +1,11 @@
 #include "khronika/log/node.h"
 
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include "khronika/log/store_keys.h"
 #include "khronika/schemas/merkle.h"
@@ -148,35 +152,160 @@ Result<NodeSecrets> OpenNodeKeyring(const std::filesystem::path& path, const Unl
   return OpenKeyring(path, u);
 }
 
+Status SyncDirectory(const std::filesystem::path& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0 || ::fsync(fd.get()) != 0) return ErrnoStatus("fsync " + dir.string());
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Store>> OpenStoreWith(const std::filesystem::path& dir,
+                                             const StoreOptions& options, const SymmetricKey& key) {
+  StoreOptions keyed = options;
+  keyed.data_key = key;
+  auto store = Store::Open(Node::StorePath(dir), keyed);
+  OPENSSL_cleanse(keyed.data_key->data(), keyed.data_key->size());
+  return store;
+}
+
+struct KeyedStore {
+  NodeSecrets secrets;
+  std::unique_ptr<Store> store;
+};
+
+// Opens DIR's keyring with `unlock`, then the store with its data key. Everything that can
+// refuse (a wrong passphrase above all) happens before the store opens. A DIR/node.keyring.next
+// left by an interrupted data-key rotation (Node::RotateDataKey) is dealt with here: if the
+// store is still under the key of node.keyring, the rotation never committed and the file goes;
+// if it is under the key of node.keyring.next, the rotation committed and the file takes
+// node.keyring's place, as the rotation would have done. The caller wipes the data key.
+Result<KeyedStore> OpenKeyedStore(const std::filesystem::path& dir, const StoreOptions& options,
+                                  const Unlock& unlock) {
+  const std::filesystem::path keyring = Node::KeyringPath(dir), next = Node::NextKeyringPath(dir);
+  auto secrets = OpenNodeKeyring(keyring, unlock);
+  std::error_code ec;
+  if (!std::filesystem::exists(next, ec)) {
+    if (!secrets.ok()) return secrets.status();
+    auto store = OpenStoreWith(dir, options, secrets->data_key);
+    if (store.status().code() == Code::kPermissionDenied) {
+      return Status::PermissionDenied(
+          keyring.string() + " opens, but its data key does not open the store in " + dir.string() +
+          ": the store is under another data key. A keyring copied before a `khronika "
+          "passphrase change --rotate-data-key` no longer opens the store (only the backups "
+          "made before it), nor does another node's keyring");
+    }
+    if (!store.ok()) return store.status();
+    return KeyedStore{std::move(secrets).value(), std::move(store).value()};
+  }
+  if (secrets.ok()) {
+    auto store = OpenStoreWith(dir, options, secrets->data_key);
+    if (store.ok()) {
+      std::filesystem::remove(next, ec);  // a rotation that never committed
+      return KeyedStore{std::move(secrets).value(), std::move(store).value()};
+    }
+    if (store.status().code() != Code::kPermissionDenied) return store.status();
+  }
+  auto rotated = OpenNodeKeyring(next, unlock);
+  if (rotated.ok()) {
+    auto store = OpenStoreWith(dir, options, rotated->data_key);
+    if (store.ok()) {
+      if (::rename(next.c_str(), keyring.c_str()) != 0 && errno != ENOENT) {
+        return ErrnoStatus("finish the interrupted data-key rotation: rename " + next.string());
+      }
+      KH_RETURN_IF_ERROR(SyncDirectory(dir));
+      return KeyedStore{std::move(rotated).value(), std::move(store).value()};
+    }
+    if (store.status().code() != Code::kPermissionDenied) return store.status();
+  }
+  if (!secrets.ok() && !rotated.ok()) return secrets.status();
+  return Status::PermissionDenied(
+      "a data-key rotation of " + dir.string() +
+      " was interrupted after the store was re-encrypted: the store now opens only with " +
+      next.string() +
+      ", sealed under the new passphrase or key file given to `khronika passphrase change "
+      "--rotate-data-key`; give that one, and the rotation is finished");
+}
+
 }  // namespace
 
 Status Node::ChangeUnlock(const std::filesystem::path& dir, const Unlock& current,
                           const Unlock& next, const ScryptParams& scrypt) {
   if (!IsEncrypted(dir)) return Status::NotFound("the node in " + dir.string() + " is not encrypted");
-  KH_ASSIGN_OR_RETURN(NodeSecrets secrets, OpenNodeKeyring(KeyringPath(dir), current));
+  auto open = [&]() -> Result<NodeSecrets> {
+    if (!std::filesystem::exists(NextKeyringPath(dir))) {
+      return OpenNodeKeyring(KeyringPath(dir), current);
+    }
+    // An interrupted rotation: settle which keyring opens the store before sealing it anew.
+    StoreOptions look;
+    look.read_only = true;
+    KH_ASSIGN_OR_RETURN(KeyedStore opened, OpenKeyedStore(dir, look, current));
+    return std::move(opened.secrets);
+  };
+  KH_ASSIGN_OR_RETURN(NodeSecrets secrets, open());
   Status st = WriteKeyring(KeyringPath(dir), secrets, next, /*replace=*/true, scrypt);
   OPENSSL_cleanse(secrets.data_key.data(), secrets.data_key.size());
   OPENSSL_cleanse(secrets.archive_key.data(), secrets.archive_key.size());
   return st;
 }
 
+Result<Store::Rotation> Node::RotateDataKey(const std::filesystem::path& dir, const Unlock& current,
+                                            const Unlock& next, const Store::RenamePlan& plan,
+                                            const StoreOptions& options, const ScryptParams& scrypt,
+                                            const std::function<void(std::string_view)>& at_step) {
+  if (!IsEncrypted(dir)) {
+    return Status::InvalidArgument("the node in " + dir.string() +
+                                   " is not encrypted: it has no data key to rotate");
+  }
+  if (next.passphrase.empty() == next.key_file.empty()) {
+    return Status::InvalidArgument(
+        "seal the new keyring with a passphrase or a key file, exactly one");
+  }
+  auto step = [&](std::string_view name) {
+    if (at_step) at_step(name);
+  };
+  StoreOptions exclusive = options;
+  exclusive.read_only = false;
+  exclusive.exclusive = true;
+  KH_ASSIGN_OR_RETURN(KeyedStore opened, OpenKeyedStore(dir, exclusive, current));
+  OPENSSL_cleanse(opened.secrets.data_key.data(), opened.secrets.data_key.size());
+  KH_RETURN_IF_ERROR(CheckIdentity(*opened.store, opened.secrets.node_key).status());
+  NodeSecrets fresh{RandomSymmetricKey(), std::move(opened.secrets.node_key),
+                    std::move(opened.secrets.cosigner_key)};
+  const std::filesystem::path next_path = NextKeyringPath(dir);
+  Status written = WriteKeyring(next_path, fresh, next, /*replace=*/false, scrypt);
+  if (!written.ok()) {
+    OPENSSL_cleanse(fresh.data_key.data(), fresh.data_key.size());
+    return written;
+  }
+  step("keyring written");
+  auto rotated = opened.store->RotateDataKey(fresh.data_key, plan, [&] {
+    step("store re-encrypted");
+    return Status::Ok();
+  });
+  OPENSSL_cleanse(fresh.data_key.data(), fresh.data_key.size());
+  if (!rotated.ok()) {
+    std::error_code ec;
+    std::filesystem::remove(next_path, ec);
+    return rotated.status();
+  }
+  step("store committed");
+  // Still holding the store exclusively, so no other process finishes the rotation meanwhile.
+  if (::rename(next_path.c_str(), KeyringPath(dir).c_str()) != 0) {
+    return ErrnoStatus(
+        "the store is re-encrypted, but " + next_path.string() +
+        " could not replace node.keyring (any command with the new unlock finishes this)");
+  }
+  KH_RETURN_IF_ERROR(SyncDirectory(dir));
+  return rotated;
+}
+
 Result<std::unique_ptr<Node>> Node::Open(const std::filesystem::path& dir,
                                          const StoreOptions& options, const Unlock& unlock) {
   if (IsEncrypted(dir)) {
-    // Everything that can refuse (a wrong passphrase above all) happens before the store opens.
-    KH_ASSIGN_OR_RETURN(NodeSecrets secrets, OpenNodeKeyring(KeyringPath(dir), unlock));
-    StoreOptions keyed = options;
-    keyed.data_key = secrets.data_key;
-    OPENSSL_cleanse(secrets.data_key.data(), secrets.data_key.size());
-    auto store = Store::Open(StorePath(dir), keyed);
-    OPENSSL_cleanse(keyed.data_key->data(), keyed.data_key->size());
-    if (!store.ok()) {
-      OPENSSL_cleanse(secrets.archive_key.data(), secrets.archive_key.size());
-      return store.status();
-    }
-    auto node = Finish(std::move(store).value(), std::move(secrets.node_key),
-                       std::move(secrets.cosigner_key), secrets.archive_key);
-    OPENSSL_cleanse(secrets.archive_key.data(), secrets.archive_key.size());
+    KH_ASSIGN_OR_RETURN(KeyedStore opened, OpenKeyedStore(dir, options, unlock));
+    OPENSSL_cleanse(opened.secrets.data_key.data(), opened.secrets.data_key.size());
+    auto node = Finish(std::move(opened.store), std::move(opened.secrets.node_key),
+                       std::move(opened.secrets.cosigner_key), opened.secrets.archive_key);
+    OPENSSL_cleanse(opened.secrets.archive_key.data(), opened.secrets.archive_key.size());
     return node;
   }
   if (!std::filesystem::exists(KeyPath(dir))) {
@@ -204,11 +333,10 @@ Result<std::unique_ptr<Node>> Node::Open(const std::filesystem::path& dir,
   return node;
 }
 
-Result<std::unique_ptr<Node>> Node::Finish(std::unique_ptr<Store> store, SigningKey key,
-                                           SigningKey cosigner, const SymmetricKey& archive_key) {
+Result<std::string> Node::CheckIdentity(const Store& store, const SigningKey& key) {
   std::string name;
   Hash id = NodeIdFromPublicKey(key.public_key());
-  KH_RETURN_IF_ERROR(store->View([&](ReadTxn& txn) -> Status {
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
     KH_ASSIGN_OR_RETURN(auto n, txn.Get(Table::kMeta, AsBytes(keys::kMetaNodeName)));
     KH_ASSIGN_OR_RETURN(auto origin, txn.Get(Table::kMeta, AsBytes(keys::kMetaLocalOrigin)));
     if (!n || !origin) return Status::Corruption("store has no node identity");
@@ -219,6 +347,12 @@ Result<std::unique_ptr<Node>> Node::Finish(std::unique_ptr<Store> store, Signing
     name.assign(AsChars(*n));
     return Status::Ok();
   }));
+  return name;
+}
+
+Result<std::unique_ptr<Node>> Node::Finish(std::unique_ptr<Store> store, SigningKey key,
+                                           SigningKey cosigner, const SymmetricKey& archive_key) {
+  KH_ASSIGN_OR_RETURN(std::string name, CheckIdentity(*store, key));
   return std::unique_ptr<Node>(new Node(std::move(store), std::move(key), std::move(cosigner),
                                         archive_key, std::move(name)));
 }

@@ -1,6 +1,8 @@
 #include "khronika/store/store.h"
 
 #include <fcntl.h>
+#include <openssl/crypto.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -81,7 +83,15 @@ bool HasPrefix(ByteView key, ByteView prefix) {
 
 const char* TableName(Table table) { return kTableNames[static_cast<int>(table)]; }
 
+bool KeysAreBlinded(Table table) {
+  return table == Table::kCaseIndex || table == Table::kAuthors || table == Table::kUploads ||
+         table == Table::kCaseContent;
+}
+
 struct Store::Impl {
+  // Declared first so that it is released last, after the environment has closed.
+  std::optional<UniqueFd> dir_lock;
+  bool exclusive = false;
   lmdb::Env env;
   std::array<MDB_dbi, kTableCount> dbis{};
   bool read_only = false;
@@ -222,6 +232,79 @@ Status OpenEncryption(MDB_txn* txn, Store::Impl& impl, bool created, const Store
   return Status::Ok();
 }
 
+// Takes the lock on the store's directory that says who has it open (StoreOptions::exclusive).
+// A lock of flock(2), not of fcntl(2): LMDB's own locks on lock.mdb are fcntl locks, which a
+// process loses when it closes any descriptor of that file, so nothing here touches lock.mdb.
+Status LockDirectory(const std::filesystem::path& dir, bool exclusive, Store::Impl& impl) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("open " + dir.string());
+  impl.dir_lock.emplace(fd);
+  int rc;
+  do {
+    rc = ::flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB);
+  } while (rc != 0 && errno == EINTR);
+  if (rc == 0) {
+    impl.exclusive = exclusive;
+    return Status::Ok();
+  }
+  if (!exclusive && (errno == ENOLCK || errno == EOPNOTSUPP || errno == ENOSYS)) {
+    return Status::Ok();  // a file system without flock: opens as before, but never rotates
+  }
+  if (errno != EWOULDBLOCK) return ErrnoStatus("lock " + dir.string());
+  if (exclusive) {
+    return Status::IOError("the store in " + dir.string() +
+                           " is open in another process (`khronika serve`, or another command): "
+                           "stop it first");
+  }
+  return Status::IOError("the store in " + dir.string() +
+                         " is being re-encrypted under a new data key: try again when that has "
+                         "finished");
+}
+
+// Where a rotation writes the re-encrypted copy of the store (with MDB_NOSUBDIR, LMDB's lock
+// file is this name and "-lock"), renamed over data.mdb when it is complete.
+constexpr const char* kRotatingFile = "data.mdb.rotating";
+
+// A copy left by a rotation that did not reach its rename: the store is still the old one.
+// Removed by whoever opens the store next (a rotation holds the store exclusively while it
+// writes one, so no open can see one being written).
+void RemoveUnfinishedRotation(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::remove(dir / kRotatingFile, ec);
+  std::filesystem::remove(dir / (std::string(kRotatingFile) + "-lock"), ec);
+}
+
+// Creates and opens the LMDB environment of impl.dir.
+Status OpenEnvironment(Store::Impl& impl, uint64_t map_size) {
+  MDB_env* raw = nullptr;
+  KH_RETURN_IF_ERROR(lmdb::ToStatus(mdb_env_create(&raw), "create environment"));
+  impl.env = lmdb::Env(raw);
+  KH_RETURN_IF_ERROR(lmdb::ToStatus(mdb_env_set_maxdbs(raw, kTableCount + 2), "set max dbs"));
+  KH_RETURN_IF_ERROR(lmdb::ToStatus(mdb_env_set_mapsize(raw, map_size), "set map size"));
+  // MDB_NOTLS: read transactions are not tied to thread-local reader slots, so a server may
+  // run them on any pool thread. No flag here weakens durability.
+  unsigned flags = MDB_NOTLS | (impl.read_only ? MDB_RDONLY : 0);
+  int rc = mdb_env_open(raw, impl.dir.c_str(), flags, 0600);
+  if (rc != MDB_SUCCESS) return lmdb::ToStatus(rc, ("open store " + impl.dir.string()).c_str());
+  int dead = 0;
+  KH_RETURN_IF_ERROR(lmdb::ToStatus(mdb_reader_check(raw, &dead), "clear stale readers"));
+  MDB_envinfo info;
+  mdb_env_info(raw, &info);
+  impl.map_size = info.me_mapsize;
+  return Status::Ok();
+}
+
+// Opens every table (creating it in a store opened read-write).
+Status OpenTables(MDB_txn* txn, Store::Impl& impl) {
+  for (int i = 0; i < kTableCount; ++i) {
+    int rc = mdb_dbi_open(txn, kTableNames[i], impl.read_only ? 0 : MDB_CREATE, &impl.dbis[i]);
+    if (rc != MDB_SUCCESS) {
+      return lmdb::ToStatus(rc, (std::string("open table ") + kTableNames[i]).c_str());
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -240,33 +323,14 @@ Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& dir,
   auto impl = std::make_unique<Impl>();
   impl->read_only = options.read_only;
   impl->dir = dir;
-  MDB_env* raw = nullptr;
-  KH_RETURN_IF_ERROR(lmdb::ToStatus(mdb_env_create(&raw), "create environment"));
-  impl->env = lmdb::Env(raw);
-  KH_RETURN_IF_ERROR(lmdb::ToStatus(mdb_env_set_maxdbs(raw, kTableCount + 2), "set max dbs"));
-  KH_RETURN_IF_ERROR(
-      lmdb::ToStatus(mdb_env_set_mapsize(raw, options.map_size), "set map size"));
-  // MDB_NOTLS: read transactions are not tied to thread-local reader slots, so a server may
-  // run them on any pool thread. No flag here weakens durability.
-  unsigned flags = MDB_NOTLS | (options.read_only ? MDB_RDONLY : 0);
-  int rc = mdb_env_open(raw, dir.c_str(), flags, 0600);
-  if (rc != MDB_SUCCESS) return lmdb::ToStatus(rc, ("open store " + dir.string()).c_str());
-  int dead = 0;
-  KH_RETURN_IF_ERROR(lmdb::ToStatus(mdb_reader_check(raw, &dead), "clear stale readers"));
-  MDB_envinfo info;
-  mdb_env_info(raw, &info);
-  impl->map_size = info.me_mapsize;
-
+  KH_RETURN_IF_ERROR(LockDirectory(dir, options.exclusive, *impl));
+  RemoveUnfinishedRotation(dir);
+  KH_RETURN_IF_ERROR(OpenEnvironment(*impl, options.map_size));
+  MDB_env* raw = impl->env.get();
   KH_ASSIGN_OR_RETURN(lmdb::Txn txn, lmdb::Txn::Begin(raw, options.read_only));
-  for (int i = 0; i < kTableCount; ++i) {
-    rc = mdb_dbi_open(txn.get(), kTableNames[i], options.read_only ? 0 : MDB_CREATE,
-                      &impl->dbis[i]);
-    if (rc != MDB_SUCCESS) {
-      return lmdb::ToStatus(rc, (std::string("open table ") + kTableNames[i]).c_str());
-    }
-  }
+  KH_RETURN_IF_ERROR(OpenTables(txn.get(), *impl));
   MDB_val key = ToVal(AsBytes(kStoreFormatKey)), val;
-  rc = mdb_get(txn.get(), impl->dbis[0], &key, &val);
+  int rc = mdb_get(txn.get(), impl->dbis[0], &key, &val);
   if (rc == MDB_NOTFOUND && !options.read_only) {
     MDB_val format = ToVal(AsBytes(kStoreFormat));
     KH_RETURN_IF_ERROR(
@@ -331,6 +395,206 @@ Status Store::BackupTo(const std::filesystem::path& path) const {
   ::close(fd);
   if (!st.ok()) ::unlink(path.c_str());
   return st;
+}
+
+namespace {
+
+Status WalkPrefix(MDB_txn* txn, MDB_dbi dbi, Table table, ByteView prefix, ByteView start,
+                  const std::function<Result<bool>(ByteView key, const MDB_val& raw)>& fn);
+
+// Releases the mapping of a large value once it is copied out (as ReadTxn does), so that
+// rewriting a big store keeps the resident set flat.
+void Release(const MDB_val& v) { ReleaseMappedPages(v); }
+
+// The LMDB environment a rotation writes: a single file beside data.mdb, not yet the store, so
+// it is filled in many short transactions without syncs and synced once when complete.
+class RotatingCopy {
+ public:
+  static Result<std::unique_ptr<RotatingCopy>> Create(const std::filesystem::path& dir,
+                                                      uint64_t map_size) {
+    auto copy = std::unique_ptr<RotatingCopy>(new RotatingCopy(dir / kRotatingFile));
+    RemoveUnfinishedRotation(dir);
+    MDB_env* raw = nullptr;
+    KH_RETURN_IF_ERROR(lmdb::ToStatus(mdb_env_create(&raw), "create the re-encrypted copy"));
+    copy->env_ = lmdb::Env(raw);
+    KH_RETURN_IF_ERROR(lmdb::ToStatus(mdb_env_set_maxdbs(raw, kTableCount + 2), "set max dbs"));
+    KH_RETURN_IF_ERROR(lmdb::ToStatus(mdb_env_set_mapsize(raw, map_size), "set map size"));
+    KH_RETURN_IF_ERROR(lmdb::ToStatus(
+        mdb_env_open(raw, copy->path_.c_str(), MDB_NOSUBDIR | MDB_NOSYNC | MDB_NOTLS, 0600),
+        ("create " + copy->path_.string()).c_str()));
+    KH_RETURN_IF_ERROR(copy->Begin());
+    for (int i = 0; i < kTableCount; ++i) {
+      KH_RETURN_IF_ERROR(lmdb::ToStatus(
+          mdb_dbi_open(copy->txn_->get(), kTableNames[i], MDB_CREATE, &copy->dbis_[i]),
+          kTableNames[i]));
+    }
+    return copy;
+  }
+  // Removes the copy unless it was renamed into place.
+  ~RotatingCopy() {
+    txn_.reset();
+    env_ = lmdb::Env();
+    RemoveUnfinishedRotation(path_.parent_path());
+  }
+
+  // Appends in key order (MDB_APPEND: a key out of order or repeated is refused).
+  Status Append(Table table, ByteView key, ByteView value) {
+    MDB_val k = ToVal(key), v = ToVal(value);
+    int rc = mdb_put(txn_->get(), dbis_[static_cast<int>(table)], &k, &v, MDB_APPEND);
+    if (rc == MDB_KEYEXIST) {
+      return Status::Corruption(std::string(TableName(table)) + ": two keys would become " +
+                                ToHex(key));
+    }
+    KH_RETURN_IF_ERROR(lmdb::ToStatus(rc, TableName(table)));
+    pending_ += key.size() + value.size();
+    if (pending_ < (uint64_t{32} << 20)) return Status::Ok();
+    KH_RETURN_IF_ERROR(txn_->Commit());
+    return Begin();
+  }
+  // Commits and syncs the copy to disk, closes it, and leaves the file for the caller to rename.
+  Status Finish() {
+    KH_RETURN_IF_ERROR(txn_->Commit());
+    txn_.reset();
+    KH_RETURN_IF_ERROR(lmdb::ToStatus(mdb_env_sync(env_.get(), 1), "sync the re-encrypted copy"));
+    env_ = lmdb::Env();
+    return Status::Ok();
+  }
+
+ private:
+  explicit RotatingCopy(std::filesystem::path path) : path_(std::move(path)) {}
+  Status Begin() {
+    pending_ = 0;
+    KH_ASSIGN_OR_RETURN(lmdb::Txn txn, lmdb::Txn::Begin(env_.get(), false));
+    txn_ = std::make_unique<lmdb::Txn>(std::move(txn));
+    return Status::Ok();
+  }
+  std::filesystem::path path_;
+  lmdb::Env env_;
+  std::unique_ptr<lmdb::Txn> txn_;  // dies before env_
+  std::array<MDB_dbi, kTableCount> dbis_{};
+  uint64_t pending_ = 0;
+};
+
+}  // namespace
+
+Result<Store::Rotation> Store::RotateDataKey(const SymmetricKey& next, const RenamePlan& plan,
+                                             const std::function<Status()>& before_commit) {
+  if (impl_->read_only || !impl_->exclusive || !impl_->codec->encrypted()) {
+    return Status::InvalidArgument(
+        "a data key is rotated only in an encrypted store opened read-write and exclusively");
+  }
+  auto fresh = std::make_unique<store_internal::ValueCodec>(next);
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<RotatingCopy> copy,
+                      RotatingCopy::Create(impl_->dir, impl_->map_size));
+  Rotation done;
+  // 1. The whole store, read in one snapshot with the old key, written to the copy with the new.
+  Status copied = [&]() -> Status {
+    Impl::Counted counted(impl_.get());
+    KH_ASSIGN_OR_RETURN(lmdb::Txn txn, impl_->Begin(true));
+    const store_internal::ValueCodec& old = *impl_->codec;
+    ReadTxn current(impl_.get(), txn.get());
+    KH_ASSIGN_OR_RETURN(KeyRenames renames,
+                        plan(current, [&](ByteView name) { return fresh->Blind(name); }));
+    auto unreadable = [](Status st) {
+      return st.Annotate(
+          "cannot re-encrypt the store, nothing was changed (repair the damage first: "
+          "`khronika scrub`)");
+    };
+    for (int i = 0; i < kTableCount; ++i) {
+      const Table table = static_cast<Table>(i);
+      const MDB_dbi dbi = impl_->dbi(table);
+      if (!KeysAreBlinded(table)) {
+        KH_RETURN_IF_ERROR(WalkPrefix(
+            txn.get(), dbi, table, {}, {}, [&](ByteView key, const MDB_val& v) -> Result<bool> {
+              if (table == Table::kMeta && store_internal::ValueCodec::IsClearMetaKey(key)) {
+                // The format and cipher names stay; the key check is made for the new key.
+                Bytes clear = AsChars(key) == kKeyCheckKey
+                                  ? AeadSeal(next, AsBytes(kKeyCheckPlain), AsBytes(kKeyCheckKey))
+                                  : Bytes(FromVal(v).begin(), FromVal(v).end());
+                KH_RETURN_IF_ERROR(copy->Append(table, key, clear));
+                return true;
+              }
+              auto plain = old.Open(table, key, FromVal(v));
+              Release(v);
+              if (!plain.ok()) return unreadable(plain.status());
+              Bytes sealed = fresh->Seal(table, key, *plain);
+              OPENSSL_cleanse(plain->data(), plain->size());
+              KH_RETURN_IF_ERROR(copy->Append(table, key, sealed));
+              ++done.values;
+              return true;
+            }));
+        continue;
+      }
+      // A blinded table: every entry under its new key, in the new keys' order. The values are
+      // small (record hashes, author records, times, nothing).
+      const auto& table_renames = renames[table];
+      std::vector<std::pair<Bytes, Bytes>> moved;
+      KH_RETURN_IF_ERROR(WalkPrefix(
+          txn.get(), dbi, table, {}, {}, [&](ByteView key, const MDB_val& v) -> Result<bool> {
+            auto to = table_renames.find(Bytes(key.begin(), key.end()));
+            if (to == table_renames.end()) {
+              return Status::Corruption(std::string(TableName(table)) + " " + ToHex(key) +
+                                        ": no new key is known for it, so the store cannot be "
+                                        "re-encrypted; nothing was changed");
+            }
+            if (!to->second) {
+              ++done.dropped;
+              return true;
+            }
+            auto plain = old.Open(table, key, FromVal(v));
+            if (!plain.ok()) return unreadable(plain.status());
+            if (*to->second != Bytes(key.begin(), key.end())) ++done.renamed;
+            moved.emplace_back(*to->second, std::move(plain).value());
+            return true;
+          }));
+      std::sort(moved.begin(), moved.end());
+      for (auto& [key, plain] : moved) {
+        Bytes sealed = fresh->Seal(table, key, plain);
+        OPENSSL_cleanse(plain.data(), plain.size());
+        KH_RETURN_IF_ERROR(copy->Append(table, key, sealed));
+        ++done.values;
+      }
+    }
+    return Status::Ok();
+  }();
+  if (!copied.ok()) return copied;
+  KH_RETURN_IF_ERROR(copy->Finish());
+  if (before_commit) KH_RETURN_IF_ERROR(before_commit());
+  // 2. The commit: the copy takes data.mdb's place. The environment is closed meanwhile (the
+  // directory lock is kept, so no other process opens the store in between), then reopened.
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->open_txns != 0) {
+      return Status::InvalidArgument("a transaction is open during the rotation");
+    }
+  }
+  impl_->env = lmdb::Env();
+  const std::filesystem::path data = impl_->dir / "data.mdb",
+                              copy_path = impl_->dir / kRotatingFile;
+  Status swapped = ::rename(copy_path.c_str(), data.c_str()) == 0
+                       ? Status::Ok()
+                       : ErrnoStatus("rename " + copy_path.string());
+  if (swapped.ok()) {
+    // LMDB's lock file describes the old file's transactions: it is made anew.
+    std::error_code ec;
+    std::filesystem::remove(impl_->dir / "lock.mdb", ec);
+    std::filesystem::remove(impl_->dir / (std::string(kRotatingFile) + "-lock"), ec);
+    UniqueFd dir_fd(::open(impl_->dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir_fd.get() < 0 || ::fsync(dir_fd.get()) != 0) {
+      swapped = ErrnoStatus("fsync " + impl_->dir.string());
+    }
+  }
+  // Reopened in any case: with the old file if the rename failed (nothing changed).
+  Status reopened = OpenEnvironment(*impl_, impl_->map_size);
+  if (reopened.ok()) {
+    auto txn = lmdb::Txn::Begin(impl_->env.get(), false);
+    reopened = txn.ok() ? OpenTables(txn->get(), *impl_) : txn.status();
+    if (reopened.ok()) reopened = txn->Commit();
+  }
+  KH_RETURN_IF_ERROR(swapped);
+  impl_->codec = std::move(fresh);
+  KH_RETURN_IF_ERROR(reopened.Annotate("reopen the re-encrypted store"));
+  return done;
 }
 
 // ---- ReadTxn ----

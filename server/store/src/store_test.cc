@@ -408,6 +408,212 @@ TEST_F(StoreTest, SealedChunksAreStoredAsTheyAreAndUploadChunksSealedAtRest) {
   }).ok());
 }
 
+// ---- data key rotation ----
+
+// A store with a value in a plain table, the meta table and two blinded tables, under `key`.
+void FillForRotation(const std::filesystem::path& dir, const SymmetricKey& key) {
+  auto store = Store::Open(dir, StoreOptions{.data_key = key}).value();
+  ASSERT_TRUE(store
+                  ->Update([](WriteTxn& txn) -> Status {
+                    KH_RETURN_IF_ERROR(
+                        txn.Put(Table::kChunks, B("chunk-1"), Bytes(300 * 1024, 0x5a)));  // large
+                    KH_RETURN_IF_ERROR(txn.Put(Table::kObjects, B("entry-1"), B("an entry")));
+                    KH_RETURN_IF_ERROR(txn.Put(Table::kMeta, B("node_name"), B("ngo")));
+                    KH_RETURN_IF_ERROR(
+                        txn.Put(Table::kCaseIndex, txn.Blind(B("case-7")), B("record hash")));
+                    KH_RETURN_IF_ERROR(txn.Put(Table::kAuthors, txn.Blind(B("alice")), B("Alice")));
+                    return txn.Put(Table::kAuthors, txn.Blind(B("gone")),
+                                   B("an author no one can name"));
+                  })
+                  .ok());
+}
+
+// Renames what FillForRotation wrote; "gone" is left out when `drop_gone`, else not named.
+Store::RenamePlan PlanFor(bool drop_gone) {
+  return [drop_gone](const ReadTxn& txn, const std::function<Bytes(ByteView)>& next) {
+    Store::KeyRenames r;
+    r[Table::kCaseIndex][txn.Blind(B("case-7"))] = next(B("case-7"));
+    r[Table::kAuthors][txn.Blind(B("alice"))] = next(B("alice"));
+    if (drop_gone) r[Table::kAuthors][txn.Blind(B("gone"))] = std::nullopt;
+    return Result<Store::KeyRenames>(std::move(r));
+  };
+}
+
+// Every value as LMDB stores it (ciphertext), but the clear meta markers.
+std::vector<std::string> RawValues(const std::filesystem::path& dir) {
+  std::vector<std::string> out;
+  MDB_env* env = nullptr;
+  EXPECT_EQ(mdb_env_create(&env), 0);
+  mdb_env_set_maxdbs(env, 64);
+  EXPECT_EQ(mdb_env_open(env, dir.c_str(), MDB_RDONLY, 0600), 0);
+  MDB_txn* txn = nullptr;
+  EXPECT_EQ(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn), 0);
+  for (int t = 0; t < kTableCount; ++t) {
+    MDB_dbi dbi;
+    if (mdb_dbi_open(txn, TableName(static_cast<Table>(t)), 0, &dbi) != 0) continue;
+    MDB_cursor* c = nullptr;
+    mdb_cursor_open(txn, dbi, &c);
+    MDB_val k, v;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+      ByteView key(static_cast<const uint8_t*>(k.mv_data), k.mv_size);
+      if (t == 0 && store_internal::ValueCodec::IsClearMetaKey(key) && AsChars(key) != "key_check")
+        continue;
+      out.emplace_back(static_cast<const char*>(v.mv_data), v.mv_size);
+    }
+    mdb_cursor_close(c);
+  }
+  mdb_txn_abort(txn);
+  mdb_env_close(env);
+  return out;
+}
+
+TEST_F(StoreTest, RotatedStoreOpensOnlyWithTheNewKeyAndKeepsEveryValue) {
+  SymmetricKey old_key = RandomSymmetricKey(), new_key = RandomSymmetricKey();
+  FillForRotation(dir_, old_key);
+  const std::vector<std::string> old_ciphertexts = RawValues(dir_);
+  ASSERT_EQ(old_ciphertexts.size(), 7u);  // six values and the key check
+  {
+    auto store = OpenStore(StoreOptions{.data_key = old_key, .exclusive = true});
+    auto done = store->RotateDataKey(new_key, PlanFor(/*drop_gone=*/true));
+    ASSERT_TRUE(done.ok()) << done.status().ToString();
+    EXPECT_EQ(done->values, 5u);  // chunk, entry, node name, case index, alice
+    EXPECT_EQ(done->renamed, 2u);
+    EXPECT_EQ(done->dropped, 1u);
+    // The same Store goes on with the new key.
+    ASSERT_TRUE(store
+                    ->Update([](WriteTxn& txn) {
+                      return txn.Put(Table::kObjects, B("entry-2"), B("later"));
+                    })
+                    .ok());
+  }
+  auto refused = Store::Open(dir_, StoreOptions{.data_key = old_key});
+  EXPECT_EQ(refused.status().code(), Code::kPermissionDenied) << refused.status().ToString();
+
+  auto store = OpenStore(StoreOptions{.data_key = new_key});
+  ASSERT_TRUE(store
+                  ->View([&](ReadTxn& txn) -> Status {
+                    EXPECT_EQ(*txn.Get(Table::kChunks, B("chunk-1")).value(),
+                              Bytes(300 * 1024, 0x5a));
+                    EXPECT_EQ(*txn.Get(Table::kObjects, B("entry-1")).value(), B("an entry"));
+                    EXPECT_EQ(*txn.Get(Table::kObjects, B("entry-2")).value(), B("later"));
+                    EXPECT_EQ(*txn.Get(Table::kMeta, B("node_name")).value(), B("ngo"));
+                    EXPECT_EQ(*txn.Get(Table::kCaseIndex, txn.Blind(B("case-7"))).value(),
+                              B("record hash"));
+                    EXPECT_EQ(*txn.Get(Table::kAuthors, txn.Blind(B("alice"))).value(), B("Alice"));
+                    EXPECT_EQ(txn.Count(Table::kAuthors).value(), 1u);
+                    return Status::Ok();
+                  })
+                  .ok());
+  // Every stored value (but the three clear markers) opens with the new key, none with the old.
+  store_internal::ValueCodec old_codec(old_key), new_codec(new_key);
+  MDB_env* env = nullptr;
+  ASSERT_EQ(mdb_env_create(&env), 0);
+  mdb_env_set_maxdbs(env, 64);
+  ASSERT_EQ(mdb_env_open(env, dir_.c_str(), MDB_RDONLY, 0600), 0);
+  MDB_txn* txn = nullptr;
+  ASSERT_EQ(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn), 0);
+  int checked = 0;
+  for (int t = 0; t < kTableCount; ++t) {
+    MDB_dbi dbi;
+    ASSERT_EQ(mdb_dbi_open(txn, TableName(static_cast<Table>(t)), 0, &dbi), 0);
+    MDB_cursor* c = nullptr;
+    ASSERT_EQ(mdb_cursor_open(txn, dbi, &c), 0);
+    MDB_val k, v;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+      ByteView key(static_cast<const uint8_t*>(k.mv_data), k.mv_size);
+      ByteView value(static_cast<const uint8_t*>(v.mv_data), v.mv_size);
+      if (t == 0 && store_internal::ValueCodec::IsClearMetaKey(key)) continue;
+      EXPECT_TRUE(new_codec.Open(static_cast<Table>(t), key, value).ok())
+          << TableName(static_cast<Table>(t));
+      EXPECT_FALSE(old_codec.Open(static_cast<Table>(t), key, value).ok())
+          << TableName(static_cast<Table>(t));
+      ++checked;
+    }
+    mdb_cursor_close(c);
+  }
+  EXPECT_EQ(checked, 6);
+  mdb_txn_abort(txn);
+  mdb_env_close(env);
+  // No byte of a value sealed under the old key is left anywhere in the file (LMDB's free pages
+  // included), and no copy beside it.
+  const std::string file = FileBytes(dir_ / "data.mdb");
+  for (const std::string& c : old_ciphertexts) {
+    EXPECT_EQ(file.find(c.substr(0, 28)), std::string::npos)
+        << "an old value of " << c.size() << " bytes";
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "data.mdb.rotating"));
+}
+
+TEST_F(StoreTest, RotationNeedsTheStoreToItselfAndEveryKeyPlanned) {
+  SymmetricKey old_key = RandomSymmetricKey();
+  FillForRotation(dir_, old_key);
+  {
+    // Not opened exclusively: refused.
+    auto shared = OpenStore(StoreOptions{.data_key = old_key});
+    EXPECT_EQ(shared->RotateDataKey(RandomSymmetricKey(), PlanFor(true)).status().code(),
+              Code::kInvalidArgument);
+    // Open elsewhere (here, another Store of this process): an exclusive open is refused.
+    auto exclusive = Store::Open(dir_, StoreOptions{.data_key = old_key, .exclusive = true});
+    EXPECT_EQ(exclusive.status().code(), Code::kIOError);
+    EXPECT_NE(exclusive.status().message().find("open in another process"), std::string::npos)
+        << exclusive.status().ToString();
+  }
+  std::string before = FileBytes(dir_ / "data.mdb");
+  {
+    auto exclusive = OpenStore(StoreOptions{.data_key = old_key, .exclusive = true});
+    // While it is held, no one else opens the store, not even to read.
+    auto reader = Store::Open(dir_, StoreOptions{.read_only = true, .data_key = old_key});
+    EXPECT_EQ(reader.status().code(), Code::kIOError);
+    EXPECT_NE(reader.status().message().find("re-encrypted"), std::string::npos)
+        << reader.status().ToString();
+    // A key the plan does not name, a failing last step: refused, nothing written.
+    auto unplanned = exclusive->RotateDataKey(RandomSymmetricKey(), PlanFor(false));
+    EXPECT_EQ(unplanned.status().code(), Code::kCorruption);
+    EXPECT_NE(unplanned.status().message().find("authors"), std::string::npos)
+        << unplanned.status().ToString();
+    auto stopped = exclusive->RotateDataKey(RandomSymmetricKey(), PlanFor(true), [] {
+      return Status::IOError("stopped before the commit");
+    });
+    EXPECT_EQ(stopped.status().code(), Code::kIOError);
+    // The Store still reads with the old key.
+    ASSERT_TRUE(exclusive
+                    ->View([](ReadTxn& txn) -> Status {
+                      EXPECT_EQ(*txn.Get(Table::kObjects, B("entry-1")).value(), B("an entry"));
+                      return Status::Ok();
+                    })
+                    .ok());
+  }
+  EXPECT_EQ(FileBytes(dir_ / "data.mdb"), before);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "data.mdb.rotating"));
+  EXPECT_TRUE(Store::Open(dir_, StoreOptions{.data_key = old_key}).ok());
+  // A copy left by a process that died before its rename: the next open removes it.
+  std::ofstream(dir_ / "data.mdb.rotating") << "half a copy";
+  std::ofstream(dir_ / "data.mdb.rotating-lock") << "its lock";
+  EXPECT_TRUE(Store::Open(dir_, StoreOptions{.data_key = old_key}).ok());
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "data.mdb.rotating"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "data.mdb.rotating-lock"));
+
+  // A damaged value stops the rotation, naming it.
+  FlipStoredByte(dir_, "objects", "entry-1");
+  before = FileBytes(dir_ / "data.mdb");
+  {
+    auto exclusive = OpenStore(StoreOptions{.data_key = old_key, .exclusive = true});
+    auto damaged = exclusive->RotateDataKey(RandomSymmetricKey(), PlanFor(true));
+    EXPECT_EQ(damaged.status().code(), Code::kCorruption);
+    EXPECT_NE(damaged.status().message().find("objects " + ToHex(B("entry-1"))), std::string::npos)
+        << damaged.status().ToString();
+  }
+  EXPECT_EQ(FileBytes(dir_ / "data.mdb"), before);
+}
+
+TEST_F(StoreTest, AStoreInClearHasNoDataKeyToRotate) {
+  auto store = OpenStore(StoreOptions{.exclusive = true});
+  EXPECT_EQ(store->RotateDataKey(RandomSymmetricKey(), PlanFor(true)).status().code(),
+            Code::kInvalidArgument);
+}
+
 TEST(ValueCodecTest, ValuesAreBoundToTheirTableAndKey) {
   store_internal::ValueCodec codec(RandomSymmetricKey());
   Bytes sealed = codec.Seal(Table::kObjects, B("k1"), B("value"));

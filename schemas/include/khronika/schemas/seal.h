@@ -69,5 +69,11 @@ Result<Bytes> SealWithPassphrase(ByteView plaintext, std::string_view passphrase
 // PermissionDenied for a wrong passphrase (or altered bytes: the two cannot be told apart),
 // InvalidArgument for something that is not a sealed secret.
 Result<Bytes> OpenWithPassphrase(ByteView sealed, std::string_view passphrase);
+// OpenWithPassphrase in two steps, for a caller that keeps the key rather than the passphrase
+// (an unlock agent): the scrypt key of `passphrase` with this sealed secret's own salt and
+// parameters, which opens this secret and no other (every seal draws a new salt); then the
+// opening with that key (PermissionDenied if it is not the one).
+Result<SymmetricKey> DeriveSealedSecretKey(ByteView sealed, std::string_view passphrase);
+Result<Bytes> OpenWithSealedSecretKey(ByteView sealed, const SymmetricKey& key);
 
 }  // namespace khronika

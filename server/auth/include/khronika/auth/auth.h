@@ -47,6 +47,8 @@ Result<NewToken> CreateToken(Store& store, Role role, const std::vector<std::str
 // with the same message, so a caller learns nothing about which it was.
 Result<TokenInfo> Authenticate(const ReadTxn& txn, std::string_view presented);
 Result<std::vector<TokenInfo>> ListTokens(Store& store);
+// Every token in `txn`, in the table's order (by hash).
+Result<std::vector<TokenInfo>> ListTokens(const ReadTxn& txn);
 Status RevokeToken(Store& store, std::string_view id);
 // Revokes the token whose secret is `secret` (khr_...); returns its id. The error never
 // repeats the secret.

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "khronika/schemas/crypto.h"
@@ -22,11 +23,13 @@
 
 namespace khronika {
 
-// What opens (or seals) a keyring: a passphrase or a key file, exactly one.
+// What opens (or seals) a keyring: a passphrase or a key file, exactly one. To open, also the
+// keyring's own key (KeyringKey), as an unlock agent keeps it instead of the passphrase.
 struct Unlock {
   std::string passphrase;
   std::filesystem::path key_file;
-  bool empty() const { return passphrase.empty() && key_file.empty(); }
+  std::optional<SymmetricKey> keyring_key = std::nullopt;  // opens only; never seals
+  bool empty() const { return passphrase.empty() && key_file.empty() && !keyring_key; }
 };
 
 enum class LockKind : uint8_t { kPassphrase = 1, kKeyFile = 2 };
@@ -48,6 +51,11 @@ Result<KeyringInfo> ReadKeyringInfo(const std::filesystem::path& path);
 // PermissionDenied for a wrong passphrase or key file (or an altered keyring: the two cannot be
 // told apart); InvalidArgument for a passphrase given to a key-file keyring or the reverse.
 Result<NodeSecrets> OpenKeyring(const std::filesystem::path& path, const Unlock& unlock);
+// The key that opens the keyring at `path` with `unlock` (a passphrase or a key file): for a
+// passphrase, scrypt of it with this keyring's salt, which opens this keyring file and no other
+// (a `passphrase change` seals with a new salt); for a key file, the key file's key. What an
+// unlock agent holds instead of the passphrase. Not checked here: OpenKeyring checks it.
+Result<SymmetricKey> KeyringKey(const std::filesystem::path& path, const Unlock& unlock);
 // Writes the secrets sealed under `unlock` to `path` (mode 0600): a new file, or with `replace`
 // an atomic replacement (a new file, fsynced, renamed over the old one).
 Status WriteKeyring(const std::filesystem::path& path, const NodeSecrets& secrets,

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,6 +54,21 @@ class Node {
   // with `current`. The data key stays the same, so the store is not rewritten.
   static Status ChangeUnlock(const std::filesystem::path& dir, const Unlock& current,
                              const Unlock& next, const ScryptParams& scrypt = {});
+  // Retires every earlier keyring of DIR: makes a new data key, re-encrypts the whole store
+  // under it (Store::RotateDataKey, with `plan` giving the blinded keys their new form) and
+  // seals the same node and witness keys with it under `next`. In order: the new keyring is
+  // written to DIR/node.keyring.next; the store is re-encrypted (a copy renamed over it); the
+  // new keyring is renamed over DIR/node.keyring. A crash in between leaves the store under one of
+  // the two keys, and the next Open finishes (or discards) the rotation: it needs the unlock of
+  // the keyring whose key the store is under (`next` once the store was re-encrypted). The store
+  // is opened exclusively: while `khronika serve` or any command has it open, it is refused
+  // with nothing changed. `at_step` (tests) hears "keyring written", "store re-encrypted"
+  // (just before the commit) and "store committed".
+  static Result<Store::Rotation> RotateDataKey(
+      const std::filesystem::path& dir, const Unlock& current, const Unlock& next,
+      const Store::RenamePlan& plan, const StoreOptions& options = {},
+      const ScryptParams& scrypt = {},
+      const std::function<void(std::string_view step)>& at_step = nullptr);
   // True if DIR holds a node, encrypted or not (or what is left of one: a key or a store).
   static bool Exists(const std::filesystem::path& dir);
   // True if DIR holds an encrypted node (a keyring).
@@ -82,6 +98,10 @@ class Node {
   static std::filesystem::path KeyringPath(const std::filesystem::path& dir) {
     return dir / "node.keyring";
   }
+  // Present only while a data-key rotation runs, or after one was interrupted (RotateDataKey).
+  static std::filesystem::path NextKeyringPath(const std::filesystem::path& dir) {
+    return dir / "node.keyring.next";
+  }
   static std::filesystem::path StorePath(const std::filesystem::path& dir) { return dir / "store"; }
   static std::filesystem::path CosignerKeyPath(const std::filesystem::path& dir) {
     return dir / "cosigner.key";
@@ -97,6 +117,8 @@ class Node {
   static Result<SigningKey> LoadOrCreateCosigner(const std::filesystem::path& dir, bool create);
   static Result<std::unique_ptr<Node>> Finish(std::unique_ptr<Store> store, SigningKey key,
                                               SigningKey cosigner, const SymmetricKey& archive_key);
+  // The node name, once the store is known to belong to `key`; Corruption if it does not.
+  static Result<std::string> CheckIdentity(const Store& store, const SigningKey& key);
   std::unique_ptr<Store> store_;
   SigningKey key_;
   SigningKey cosigner_;

@@ -49,23 +49,30 @@ inline Bytes Author(const ReadTxn& txn, const PublicKey& author) { return txn.Bl
 // A chunk logged in a case of `origin`: a later submission to the same case may name it without
 // uploading it again. Blind as a whole, so that a seized disk does not show which chunks belong
 // together.
-inline Bytes CaseContent(const ReadTxn& txn, const Hash& origin, std::string_view case_id,
-                         const Hash& chunk) {
+// (The Name functions give what is blinded, for a data-key rotation, which blinds it anew.)
+inline Bytes CaseContentName(const Hash& origin, std::string_view case_id, const Hash& chunk) {
   Bytes name{'c', 'a', 's', 'e', 0};
   name.insert(name.end(), origin.begin(), origin.end());
   name.insert(name.end(), case_id.begin(), case_id.end());
   name.push_back(0);
   name.insert(name.end(), chunk.begin(), chunk.end());
-  return txn.Blind(name);
+  return name;
+}
+inline Bytes CaseContent(const ReadTxn& txn, const Hash& origin, std::string_view case_id,
+                         const Hash& chunk) {
+  return txn.Blind(CaseContentName(origin, case_id, chunk));
 }
 // A chunk sent by `uploader` (a token id) with PUT /v1/chunks: that token's next submissions may
 // name it, whatever else the node holds.
-inline Bytes Upload(const ReadTxn& txn, std::string_view uploader, const Hash& chunk) {
+inline Bytes UploadName(std::string_view uploader, ByteView chunk) {
   Bytes name{'u', 'p', 0};
   name.insert(name.end(), uploader.begin(), uploader.end());
   name.push_back(0);
   name.insert(name.end(), chunk.begin(), chunk.end());
-  return txn.Blind(name);
+  return name;
+}
+inline Bytes Upload(const ReadTxn& txn, std::string_view uploader, const Hash& chunk) {
+  return txn.Blind(UploadName(uploader, chunk));
 }
 // A plaintext upload chunk (Table::kUploadChunks) sent by `uploader` (a token id; empty for the
 // operator's local `add`). Each uploader's chunks are its own, so that sealing one submission

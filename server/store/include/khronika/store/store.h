@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -51,6 +52,9 @@ enum class Table : uint8_t {
 };
 inline constexpr int kTableCount = 20;
 const char* TableName(Table table);
+// The tables whose keys hold Blind forms in an encrypted store (case_index, authors, uploads,
+// case_content): a new data key gives them new keys.
+bool KeysAreBlinded(Table table);
 
 struct StoreOptions {
   // Upper bound of the memory map, and so of the data file. Sparse: costs no disk until used.
@@ -60,6 +64,12 @@ struct StoreOptions {
   // AES-256-GCM, docs/format.md "Encryption at rest") and opens only with the same key; a store
   // created without one opens only without one.
   std::optional<SymmetricKey> data_key = std::nullopt;
+  // Every open holds a lock on the store's directory (flock(2)) until the Store is destroyed:
+  // shared, or with `exclusive` exclusive, so that an exclusive open is refused while any other
+  // Store has the store open, in this process or another (`khronika serve`, a command), and
+  // every other open is refused while it lasts. For a data-key rotation: no process holding the
+  // old key may read the store half-way or write into it afterwards.
+  bool exclusive = false;
 };
 
 class ReadTxn;
@@ -91,6 +101,33 @@ class Store {
   // Writes a compacted, consistent copy of the whole store to `path` (a new file, mode 0600)
   // while readers and writers go on, as LMDB's compacting copy does: it reads one snapshot.
   Status BackupTo(const std::filesystem::path& path) const;
+
+  // For RotateDataKey: every key of the tables whose keys are blinded (KeysAreBlinded), mapped
+  // to its form under the new data key, or to nullopt to leave that entry out.
+  using KeyRenames = std::map<Table, std::map<Bytes, std::optional<Bytes>>>;
+  // Computes the renames from the store as it is (`current` reads with the old key) and the
+  // Blind function of the new key. Runs inside the rotation's write transaction.
+  using RenamePlan = std::function<Result<KeyRenames>(
+      const ReadTxn& current, const std::function<Bytes(ByteView name)>& blind_next)>;
+  struct Rotation {
+    uint64_t values = 0;   // values sealed again under the new key
+    uint64_t renamed = 0;  // of them, under a new (blinded) key
+    uint64_t dropped = 0;  // entries the plan left out
+  };
+  // Re-encrypts the whole store under the data key `next` (docs/format.md, "Data key
+  // rotation"): every value of every table, the keys of blinded tables as `plan` renames them (a
+  // key it does not name stops everything), and the key check, written from one snapshot into a
+  // new file beside data.mdb (DIR/data.mdb.rotating), synced, and renamed over data.mdb: so the
+  // store holds no page of the old key afterwards (an in-place rewrite would leave the old
+  // pages in LMDB's free space), and a crash leaves it wholly under the old key or wholly under
+  // the new one. `before_commit`, if given, runs just before the rename (tests stop there); a
+  // copy left by a crash is removed by the next Open. Then this Store reads and writes with
+  // `next`. Nothing changes on any error: a value that fails its tag is Corruption naming it
+  // (repair it first: `khronika scrub`), a full disk StoreFull (the copy needs room beside the
+  // store). The store must have been opened encrypted, read-write and `exclusive`, and no other
+  // transaction of this Store may run meanwhile (its environment is closed and reopened).
+  Result<Rotation> RotateDataKey(const SymmetricKey& next, const RenamePlan& plan,
+                                 const std::function<Status()>& before_commit = nullptr);
 
   struct Impl;
 
