@@ -373,13 +373,13 @@ Status RunPassphraseChange(const Args& args) {
     return Status::Ok();
   }
   KH_ASSIGN_OR_RETURN(StoreOptions options, StoreOptionsFrom(args, false));
-  // The uploads table's keys name token ids: the plan needs them all.
-  auto plan = [](const ReadTxn& txn, const std::function<Bytes(ByteView)>& blind_next)
-      -> Result<Store::KeyRenames> {
+  // The upload_chunks table's keys name token ids: the plan needs them all.
+  auto plan = [](const ReadTxn& txn, const std::function<Bytes(ByteView)>& blind_next,
+                 const SymmetricKey& archive_key) -> Result<Store::KeyRenames> {
     KH_ASSIGN_OR_RETURN(std::vector<TokenInfo> tokens, ListTokens(txn));
     std::vector<std::string> ids;
     for (const TokenInfo& t : tokens) ids.push_back(t.id);
-    return PlanBlindedKeys(txn, blind_next, ids);
+    return PlanBlindedKeys(txn, blind_next, ids, archive_key);
   };
   auto done = Node::RotateDataKey(dir, current, next, plan, options);
   OPENSSL_cleanse(current.passphrase.data(), current.passphrase.size());

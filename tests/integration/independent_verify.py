@@ -725,8 +725,8 @@ class Verifier:
         store = os.path.join(self.data, "store")
         meta = self.dump_table(store, "meta")
         fmt = meta.get(b"store_format")
-        if fmt != b"khronika-store-1":
-            self.notes.append(f"store format {fmt!r} is not khronika-store-1 (plaintext values): "
+        if fmt != b"khronika-store-2":
+            self.notes.append(f"store format {fmt!r} is not khronika-store-2 (plaintext values): "
                               "store objects not checked")
             return None
         return self.dump_table(store, "objects")

@@ -372,7 +372,7 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
     if (!kClearMeta.count(k)) continue;
     clear_seen.insert(k);
     if (k == "store_format") {
-      EXPECT_EQ(View(item.value), "khronika-store-1");
+      EXPECT_EQ(View(item.value), "khronika-store-2");
     }
     if (k == "encryption") {
       EXPECT_EQ(View(item.value), "aes-256-gcm");

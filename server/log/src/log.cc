@@ -753,9 +753,6 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
       for (const SubmittedFile& f : s.files) {
         for (const Hash& chunk : f.upload_chunks) {
           KH_RETURN_IF_ERROR(txn.Delete(Table::kUploadChunks, keys::UploadChunk(txn, uploader, chunk)));
-          if (s.uploader) {
-            KH_RETURN_IF_ERROR(txn.Delete(Table::kUploads, keys::Upload(txn, uploader, chunk)));
-          }
         }
       }
       Hash leaf = LeafHash(record_bytes);

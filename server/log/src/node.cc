@@ -248,7 +248,7 @@ Status Node::ChangeUnlock(const std::filesystem::path& dir, const Unlock& curren
 }
 
 Result<Store::Rotation> Node::RotateDataKey(const std::filesystem::path& dir, const Unlock& current,
-                                            const Unlock& next, const Store::RenamePlan& plan,
+                                            const Unlock& next, const KeyRenamePlan& plan,
                                             const StoreOptions& options, const ScryptParams& scrypt,
                                             const std::function<void(std::string_view)>& at_step) {
   if (!IsEncrypted(dir)) {
@@ -268,8 +268,10 @@ Result<Store::Rotation> Node::RotateDataKey(const std::filesystem::path& dir, co
   KH_ASSIGN_OR_RETURN(KeyedStore opened, OpenKeyedStore(dir, exclusive, current));
   OPENSSL_cleanse(opened.secrets.data_key.data(), opened.secrets.data_key.size());
   KH_RETURN_IF_ERROR(CheckIdentity(*opened.store, opened.secrets.node_key).status());
+  // The archive key stays: what is sealed under it is not rewritten.
   NodeSecrets fresh{RandomSymmetricKey(), std::move(opened.secrets.node_key),
-                    std::move(opened.secrets.cosigner_key)};
+                    std::move(opened.secrets.cosigner_key), opened.secrets.archive_key};
+  OPENSSL_cleanse(opened.secrets.archive_key.data(), opened.secrets.archive_key.size());
   const std::filesystem::path next_path = NextKeyringPath(dir);
   Status written = WriteKeyring(next_path, fresh, next, /*replace=*/false, scrypt);
   if (!written.ok()) {
@@ -277,11 +279,15 @@ Result<Store::Rotation> Node::RotateDataKey(const std::filesystem::path& dir, co
     return written;
   }
   step("keyring written");
-  auto rotated = opened.store->RotateDataKey(fresh.data_key, plan, [&] {
+  auto store_plan = [&](const ReadTxn& txn, const std::function<Bytes(ByteView)>& blind_next) {
+    return plan(txn, blind_next, fresh.archive_key);
+  };
+  auto rotated = opened.store->RotateDataKey(fresh.data_key, store_plan, [&] {
     step("store re-encrypted");
     return Status::Ok();
   });
   OPENSSL_cleanse(fresh.data_key.data(), fresh.data_key.size());
+  OPENSSL_cleanse(fresh.archive_key.data(), fresh.archive_key.size());
   if (!rotated.ok()) {
     std::error_code ec;
     std::filesystem::remove(next_path, ec);

@@ -1,5 +1,6 @@
 #include "khronika/log/rekey.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -8,47 +9,58 @@
 #include "khronika/schemas/objects.h"
 
 namespace khronika {
+namespace {
+
+Hash HashOf32(ByteView b) {
+  Hash h{};
+  std::copy(b.begin(), b.begin() + h.size(), h.begin());
+  return h;
+}
+
+}  // namespace
 
 Result<Store::KeyRenames> PlanBlindedKeys(const ReadTxn& txn,
                                           const std::function<Bytes(ByteView name)>& blind_next,
-                                          const std::vector<std::string>& uploaders) {
+                                          const std::vector<std::string>& uploaders,
+                                          const SymmetricKey& archive_key) {
   Store::KeyRenames renames;
   auto& case_index = renames[Table::kCaseIndex];
-  auto& case_content = renames[Table::kCaseContent];
+  auto& signed_entries = renames[Table::kSignedEntries];
   auto& authors = renames[Table::kAuthors];
-  auto& uploads = renames[Table::kUploads];
+  auto& upload_chunks = renames[Table::kUploadChunks];
   std::set<PublicKey> entry_authors;
-  std::map<Hash, std::vector<Hash>> chunks_of;  // manifest id -> its chunks, read once
 
-  // Every record of every log held: its case (case_index) and its files' chunks (case_content).
-  std::vector<keys::Position> records;
-  KH_RETURN_IF_ERROR(txn.ScanKeys(Table::kRecords, {}, [&](ByteView key) -> Result<bool> {
-    KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodePosition(key));
-    records.push_back(at);
-    return true;
-  }));
-  for (const keys::Position& at : records) {
-    KH_ASSIGN_OR_RETURN(LoggedEntry logged, ReadLoggedEntry(txn, at.origin, at.index));
-    const Entry& entry = logged.entry;
-    entry_authors.insert(entry.author);
-    Bytes fresh = blind_next(AsBytes(entry.case_id));
-    fresh.push_back(0);
-    fresh.insert(fresh.end(), at.origin.begin(), at.origin.end());
-    case_index[keys::CaseRecord(txn, entry.case_id, at.origin, at.index)] =
-        keys::CaseRecord(std::move(fresh), at.index);
-    for (const Hash& manifest_id : entry.manifests) {
-      auto known = chunks_of.find(manifest_id);
-      if (known == chunks_of.end()) {
-        KH_ASSIGN_OR_RETURN(auto bytes, txn.Get(Table::kObjects, manifest_id));
-        if (!bytes) return Status::Corruption("manifest " + ToHex(manifest_id) + " is missing");
-        KH_ASSIGN_OR_RETURN(FileManifest m, DecodeManifest(*bytes));
-        known = chunks_of.emplace(manifest_id, std::move(m.chunks)).first;
-      }
-      for (const Hash& chunk : known->second) {
-        Bytes name = keys::CaseContentName(at.origin, entry.case_id, chunk);
-        case_content[txn.Blind(name)] = blind_next(name);
-      }
+  // This origin's entries, each opened with the archive key: its case (case_index) and the
+  // signed entry it seals (signed_entries). Other origins' entries are sealed under keys this
+  // node does not hold and have no blinded keys here.
+  KH_ASSIGN_OR_RETURN(auto origin_bytes, txn.Get(Table::kMeta, AsBytes(keys::kMetaLocalOrigin)));
+  if (!origin_bytes || origin_bytes->size() != 32) {
+    return Status::Corruption("the store does not say which log is this node's own");
+  }
+  const Hash origin = HashOf32(*origin_bytes);
+  std::vector<Hash> own_entries;
+  KH_RETURN_IF_ERROR(
+      txn.Scan(Table::kEntryIndex, {}, [&](ByteView key, ByteView value) -> Result<bool> {
+        KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodePosition(value));
+        if (at.origin == origin && key.size() == 32) own_entries.push_back(HashOf32(key));
+        return true;
+      }));
+  const EntryKey with_archive_key = EntryKey::Archive(archive_key);
+  for (const Hash& entry_id : own_entries) {
+    auto opened = OpenEntry(txn, origin, with_archive_key, entry_id);
+    if (!opened.ok()) {
+      return opened.status().Annotate("cannot re-encrypt the store (repair it first: `khronika "
+                                      "verify` names what is wrong); nothing was changed");
     }
+    entry_authors.insert(opened->entry.author);
+    const uint64_t index = opened->record.index;
+    Bytes fresh = blind_next(AsBytes(opened->case_id));
+    fresh.push_back(0);
+    fresh.insert(fresh.end(), origin.begin(), origin.end());
+    case_index[keys::CaseRecord(txn, opened->case_id, origin, index)] =
+        keys::CaseRecord(std::move(fresh), index);
+    const Bytes signed_name = keys::SignedEntryName(ObjectId(opened->signed_entry_bytes));
+    signed_entries[txn.Blind(signed_name)] = blind_next(signed_name);
   }
 
   // Authors: the key is in the record, or (an older khronika's record) among the entries' authors.
@@ -79,25 +91,24 @@ Result<Store::KeyRenames> PlanBlindedKeys(const ReadTxn& txn,
         return true;
       }));
 
-  // Uploads not yet named by an entry: (token id, chunk id) pairs, tried until all are found.
-  std::set<Bytes> pending;
-  KH_RETURN_IF_ERROR(txn.ScanKeys(Table::kUploads, {}, [&](ByteView key) -> Result<bool> {
-    pending.emplace(key.begin(), key.end());
-    return true;
-  }));
-  if (!pending.empty()) {
-    KH_RETURN_IF_ERROR(txn.ScanKeys(Table::kChunks, {}, [&](ByteView chunk) -> Result<bool> {
-      for (const std::string& uploader : uploaders) {
-        Bytes name = keys::UploadName(uploader, chunk);
-        auto hit = pending.find(txn.Blind(name));
-        if (hit == pending.end()) continue;
-        uploads[*hit] = blind_next(name);
-        pending.erase(hit);
-      }
-      return !pending.empty();
-    }));
-    for (const Bytes& lost : pending) uploads[lost] = std::nullopt;
-  }
+  // Upload chunks not yet sealed: the chunk id is the hash of the value; the uploader is one of
+  // the tokens, or the operator's own `add` (no uploader).
+  std::vector<std::string> candidates = uploaders;
+  candidates.emplace_back();
+  KH_RETURN_IF_ERROR(
+      txn.Scan(Table::kUploadChunks, {}, [&](ByteView key, ByteView value) -> Result<bool> {
+        const Hash id = ChunkId(value);
+        Bytes old(key.begin(), key.end());
+        for (const std::string& uploader : candidates) {
+          Bytes name = keys::UploadChunkName(uploader, id);
+          if (txn.Blind(name) == old) {
+            upload_chunks[old] = blind_next(name);
+            return true;
+          }
+        }
+        upload_chunks[old] = std::nullopt;
+        return true;
+      }));
   return renames;
 }
 

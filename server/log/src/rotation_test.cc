@@ -58,8 +58,8 @@ class RotationTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(root_); }
 
   // A node (locked by old.key) with entries in two cases by two authors, one of them recorded
-  // the way an older khronika did (name only), and a chunk uploaded by a token but not yet in
-  // an entry.
+  // the way an older khronika did (name only), and chunks uploaded by a token and by the
+  // operator but not yet in an entry, and one by a token since removed.
   void MakeNode() {
     NodeInitOptions init;
     init.seal_with = KeyFile(root_ / "old.key");
@@ -74,30 +74,33 @@ class RotationTest : public ::testing::Test {
                     })
                     .ok());
     Log& log = (*node)->log();
-    ASSERT_TRUE(log.Append({Submission_(store, "case-1", "first statement", alice_)}).ok());
-    ASSERT_TRUE(log.Append({Submission_(store, "case-2", "second statement", bob_)}).ok());
-    ASSERT_TRUE(log.Append({Submission_(store, "case-1", "third statement", alice_)}).ok());
-    ASSERT_TRUE(
-        store
-            .Update([&](WriteTxn& txn) -> Status {
-              KH_ASSIGN_OR_RETURN(
-                  Hash id, PutChunk(txn, AsBytes(std::string_view("uploaded, not yet named"))));
-              return txn.Put(Table::kUploads, keys::Upload(txn, "token-1", id), AsBytes("time"));
-            })
-            .ok());
+    for (auto [case_id, content, author] :
+         {std::tuple{"case-1", "first statement", &alice_},
+          std::tuple{"case-2", "second statement", &bob_},
+          std::tuple{"case-1", "third statement", &alice_}}) {
+      auto r = log.Append({Submission_(store, case_id, content, *author)});
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      entries_.push_back((*r)[0].entry_id);
+    }
+    ASSERT_TRUE(store
+                    .Update([&](WriteTxn& txn) -> Status {
+                      auto pending = AsBytes(std::string_view("uploaded, not yet named"));
+                      KH_RETURN_IF_ERROR(PutUploadChunk(txn, "token-1", pending).status());
+                      KH_RETURN_IF_ERROR(PutUploadChunk(txn, "", pending).status());
+                      return PutUploadChunk(txn, "token-gone", pending).status();
+                    })
+                    .ok());
   }
 
   Submission Submission_(Store& store, const std::string& case_id, const std::string& content,
                          const SigningKey& author) {
-    FileManifest m;
-    m.name = "statement.txt";
-    m.media_type = "text/plain";
-    m.size = content.size();
-    m.content_sha256 = Sha256(content);
+    SubmittedFile f;
+    f.opening.descriptor = {"statement.txt", "text/plain", content.size(), Sha256(content)};
+    RandomBytes(f.opening.salt.data(), f.opening.salt.size());
     EXPECT_TRUE(store
                     .Update([&](WriteTxn& txn) -> Status {
-                      KH_ASSIGN_OR_RETURN(Hash id, PutChunk(txn, AsBytes(content)));
-                      m.chunks.push_back(id);
+                      KH_ASSIGN_OR_RETURN(Hash id, PutUploadChunk(txn, "", AsBytes(content)));
+                      f.upload_chunks.push_back(id);
                       return Status::Ok();
                     })
                     .ok());
@@ -105,18 +108,18 @@ class RotationTest : public ::testing::Test {
     s.entry.case_id = case_id;
     s.entry.kind = "evidence";
     s.entry.created_at_ms = 1767225600000;
-    s.entry.manifests = {ObjectId(Encode(m))};
+    s.entry.files = {FileCommitment(f.opening.salt, Encode(f.opening.descriptor))};
     SignEntry(s.entry, author);
-    s.manifests = {m};
+    s.files = {std::move(f)};
     return s;
   }
 
-  static Store::RenamePlan Plan() {
-    return [](const ReadTxn& txn, const std::function<Bytes(ByteView)>& next) {
-      return PlanBlindedKeys(txn, next, {"token-1", "token-2"});
+  static Node::KeyRenamePlan Plan() {
+    return [](const ReadTxn& txn, const std::function<Bytes(ByteView)>& next,
+              const SymmetricKey& archive_key) {
+      return PlanBlindedKeys(txn, next, {"token-1", "token-2"}, archive_key);
     };
   }
-
   Result<Store::Rotation> Rotate(const std::function<void(std::string_view)>& at_step = nullptr) {
     return Node::RotateDataKey(dir_, KeyFile(root_ / "old.key"), KeyFile(root_ / "new.key"), Plan(),
                                {}, kFast, at_step);
@@ -124,7 +127,7 @@ class RotationTest : public ::testing::Test {
 
   // Everything the node held before, read through the node: verify, cases, authors, uploads.
   void ExpectEverythingReadable(Node& node) {
-    auto report = VerifyStore(node.store());
+    auto report = VerifyStore(node.store(), VerifyOptions{&node.archive_key(), node.id()});
     ASSERT_TRUE(report.ok()) << report.status().ToString();
     EXPECT_TRUE(report->clean()) << (report->problems.empty() ? "" : report->problems[0]);
     EXPECT_EQ(report->records, 3u);
@@ -140,24 +143,36 @@ class RotationTest : public ::testing::Test {
                       KH_ASSIGN_OR_RETURN(auto bob, FindAuthor(txn, bob_.public_key()));
                       EXPECT_TRUE(alice && alice->name == "Alice");
                       EXPECT_TRUE(bob && bob->name == "Old Bob");
-                      KH_ASSIGN_OR_RETURN(bool uploaded,
-                                          ChunkSuppliedFor(txn, node.id(), "case-9", "token-1",
-                                                           ChunkOf("uploaded, not yet named")));
-                      EXPECT_TRUE(uploaded);
-                      KH_ASSIGN_OR_RETURN(bool in_case,
-                                          ChunkSuppliedFor(txn, node.id(), "case-2", "token-2",
-                                                           ChunkOf("second statement")));
-                      EXPECT_TRUE(in_case);
-                      KH_ASSIGN_OR_RETURN(bool other_case,
-                                          ChunkSuppliedFor(txn, node.id(), "case-1", "token-2",
-                                                           ChunkOf("second statement")));
-                      EXPECT_FALSE(other_case);
+                      KH_ASSIGN_OR_RETURN(bool by_token,
+                                          HasUploadChunk(txn, "token-1",
+                                                         ChunkOf("uploaded, not yet named")));
+                      EXPECT_TRUE(by_token);
+                      KH_ASSIGN_OR_RETURN(bool by_operator,
+                                          HasUploadChunk(txn, "",
+                                                         ChunkOf("uploaded, not yet named")));
+                      EXPECT_TRUE(by_operator);
+                      KH_ASSIGN_OR_RETURN(bool other_token,
+                                          HasUploadChunk(txn, "token-2",
+                                                         ChunkOf("uploaded, not yet named")));
+                      EXPECT_FALSE(other_token);
+                      // Every entry still opens, and its signed entry is still recognised.
+                      for (const Hash& id : entries_) {
+                        KH_ASSIGN_OR_RETURN(
+                            OpenedEntry e,
+                            OpenEntry(txn, node.id(), EntryKey::Archive(node.archive_key()), id));
+                        KH_ASSIGN_OR_RETURN(
+                            auto logged,
+                            txn.Get(Table::kSignedEntries,
+                                    keys::SignedEntry(txn, ObjectId(e.signed_entry_bytes))));
+                        EXPECT_TRUE(logged && *logged == Bytes(id.begin(), id.end()));
+                      }
                       return Status::Ok();
                     })
                     .ok());
   }
 
   fs::path root_, dir_;
+  std::vector<Hash> entries_;
   SigningKey alice_ = SigningKey::Generate();
   SigningKey bob_ = SigningKey::Generate();
 };
@@ -173,9 +188,10 @@ TEST_F(RotationTest, NewKeyOpensEverythingAndTheOldKeyringNoLonger) {
   }
   auto done = Rotate();
   ASSERT_TRUE(done.ok()) << done.status().ToString();
-  // 3 records' case_index keys, 3 (case, chunk) case_content keys, 2 authors, 1 upload.
-  EXPECT_EQ(done->renamed, 9u);
-  EXPECT_EQ(done->dropped, 0u);
+  // 3 records' case_index keys, their 3 signed_entries keys, 2 authors, 2 upload chunks; the
+  // upload chunk of a token that no longer exists is left out.
+  EXPECT_EQ(done->renamed, 10u);
+  EXPECT_EQ(done->dropped, 1u);
   EXPECT_FALSE(fs::exists(Node::NextKeyringPath(dir_)));
 
   // The new keyring (under new.key) opens the store; old.key opens nothing here any more.
@@ -257,6 +273,7 @@ TEST_F(RotationTest, ACrashAtAnyStepLeavesAStoreThatOpens) {
   for (const char* stop : {"keyring written", "store re-encrypted", "store committed"}) {
     SCOPED_TRACE(stop);
     fs::remove_all(dir_);
+    entries_.clear();
     MakeNode();
     pid_t child = ::fork();
     ASSERT_GE(child, 0);

@@ -26,10 +26,10 @@ namespace {
 constexpr const char* kTableNames[kTableCount] = {
     "meta",   "chunks",    "objects", "records", "tree",  "case_index", "entry_index",
     "checkpoints", "cosignatures", "origins", "peers", "authors", "tokens", "access_log",
-    "manifest_entries", "conflicts", "uploads", "case_content", "upload_chunks", "signed_entries"};
+    "conflicts", "upload_chunks", "signed_entries"};
 
 constexpr std::string_view kStoreFormatKey = "store_format";
-constexpr std::string_view kStoreFormat = "khronika-store-1";
+constexpr std::string_view kStoreFormat = "khronika-store-2";
 // Present (in clear) in encrypted stores: the cipher, and a known value sealed under the data
 // key, so that a wrong key is refused when the store opens rather than at the first read.
 constexpr std::string_view kEncryptionKey = "encryption";
@@ -84,8 +84,8 @@ bool HasPrefix(ByteView key, ByteView prefix) {
 const char* TableName(Table table) { return kTableNames[static_cast<int>(table)]; }
 
 bool KeysAreBlinded(Table table) {
-  return table == Table::kCaseIndex || table == Table::kAuthors || table == Table::kUploads ||
-         table == Table::kCaseContent;
+  return table == Table::kCaseIndex || table == Table::kAuthors ||
+         table == Table::kUploadChunks || table == Table::kSignedEntries;
 }
 
 struct Store::Impl {

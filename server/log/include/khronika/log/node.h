@@ -64,9 +64,13 @@ class Node {
   // is opened exclusively: while `khronika serve` or any command has it open, it is refused
   // with nothing changed. `at_step` (tests) hears "keyring written", "store re-encrypted"
   // (just before the commit) and "store committed".
+  // Store::RenamePlan with the archive key, which opens the node's own entries (rekey.h).
+  using KeyRenamePlan = std::function<Result<Store::KeyRenames>(
+      const ReadTxn& txn, const std::function<Bytes(ByteView name)>& blind_next,
+      const SymmetricKey& archive_key)>;
   static Result<Store::Rotation> RotateDataKey(
       const std::filesystem::path& dir, const Unlock& current, const Unlock& next,
-      const Store::RenamePlan& plan, const StoreOptions& options = {},
+      const KeyRenamePlan& plan, const StoreOptions& options = {},
       const ScryptParams& scrypt = {},
       const std::function<void(std::string_view step)>& at_step = nullptr);
   // True if DIR holds a node, encrypted or not (or what is left of one: a key or a store).

@@ -46,49 +46,28 @@ inline Bytes CaseRecord(const ReadTxn& txn, std::string_view case_id, const Hash
 }
 inline Bytes Author(const ReadTxn& txn, const PublicKey& author) { return txn.Blind(author); }
 
-// A chunk logged in a case of `origin`: a later submission to the same case may name it without
-// uploading it again. Blind as a whole, so that a seized disk does not show which chunks belong
-// together.
 // (The Name functions give what is blinded, for a data-key rotation, which blinds it anew.)
-inline Bytes CaseContentName(const Hash& origin, std::string_view case_id, const Hash& chunk) {
-  Bytes name{'c', 'a', 's', 'e', 0};
-  name.insert(name.end(), origin.begin(), origin.end());
-  name.insert(name.end(), case_id.begin(), case_id.end());
-  name.push_back(0);
-  name.insert(name.end(), chunk.begin(), chunk.end());
-  return name;
-}
-inline Bytes CaseContent(const ReadTxn& txn, const Hash& origin, std::string_view case_id,
-                         const Hash& chunk) {
-  return txn.Blind(CaseContentName(origin, case_id, chunk));
-}
-// A chunk sent by `uploader` (a token id) with PUT /v1/chunks: that token's next submissions may
-// name it, whatever else the node holds.
-inline Bytes UploadName(std::string_view uploader, ByteView chunk) {
-  Bytes name{'u', 'p', 0};
-  name.insert(name.end(), uploader.begin(), uploader.end());
-  name.push_back(0);
-  name.insert(name.end(), chunk.begin(), chunk.end());
-  return name;
-}
-inline Bytes Upload(const ReadTxn& txn, std::string_view uploader, const Hash& chunk) {
-  return txn.Blind(UploadName(uploader, chunk));
-}
 // A plaintext upload chunk (Table::kUploadChunks) sent by `uploader` (a token id; empty for the
 // operator's local `add`). Each uploader's chunks are its own, so that sealing one submission
 // and deleting its upload chunks never takes content from another uploader's pending one.
-inline Bytes UploadChunk(const ReadTxn& txn, std::string_view uploader, const Hash& chunk) {
+inline Bytes UploadChunkName(std::string_view uploader, const Hash& chunk) {
   Bytes name{'u', 'p', 'c', 'h', 'u', 'n', 'k', 0};
   name.insert(name.end(), uploader.begin(), uploader.end());
   name.push_back(0);
   name.insert(name.end(), chunk.begin(), chunk.end());
-  return txn.Blind(name);
+  return name;
+}
+inline Bytes UploadChunk(const ReadTxn& txn, std::string_view uploader, const Hash& chunk) {
+  return txn.Blind(UploadChunkName(uploader, chunk));
 }
 // A signed entry already logged here (Table::kSignedEntries), by the SHA-256 of its bytes.
-inline Bytes SignedEntry(const ReadTxn& txn, const Hash& signed_entry_hash) {
+inline Bytes SignedEntryName(const Hash& signed_entry_hash) {
   Bytes name{'s', 'i', 'g', 'n', 'e', 'd', 0};
   name.insert(name.end(), signed_entry_hash.begin(), signed_entry_hash.end());
-  return txn.Blind(name);
+  return name;
+}
+inline Bytes SignedEntry(const ReadTxn& txn, const Hash& signed_entry_hash) {
+  return txn.Blind(SignedEntryName(signed_entry_hash));
 }
 inline Bytes EntryLocation(const Hash& origin, uint64_t index) { return Record(origin, index); }
 
@@ -124,19 +103,6 @@ inline Result<Position> DecodeCaseRecord(ByteView key) {
     return Status::Corruption("a case index key has the wrong form");
   }
   return DecodePosition(key.subspan(key.size() - 40));
-}
-
-inline Bytes ManifestEntry(const Hash& manifest_id, const Hash& entry_id) {
-  Bytes k(manifest_id.begin(), manifest_id.end());
-  k.insert(k.end(), entry_id.begin(), entry_id.end());
-  return k;
-}
-// The entry half of a ManifestEntry key.
-inline Result<Hash> DecodeManifestEntry(ByteView key) {
-  if (key.size() != 64) return Status::Corruption("a manifest_entries key is not 64 bytes");
-  Hash entry;
-  std::copy(key.begin() + 32, key.end(), entry.begin());
-  return entry;
 }
 
 // A cosignature of `origin`'s checkpoint at `size` by the witness key `name`.

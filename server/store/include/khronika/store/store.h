@@ -37,11 +37,7 @@ enum class Table : uint8_t {
   kAuthors,       // Blind(author public key) -> author name
   kTokens,        // token hash -> token record (server)
   kAccessLog,     // sequence (u64 BE) -> access record padded to 512 bytes (server/auth)
-  kManifestEntries,  // manifest id (32) || entry id (32) -> empty: which entries name a file
   kConflicts,     // origin (32) || SHA-256(ours LF theirs)[:16] -> two inconsistent signed checkpoints
-  // Which content a submission may name without uploading it (docs/format.md, "Store layout"):
-  kUploads,       // Blind(uploader, chunk id) -> upload time: chunks a token has sent itself
-  kCaseContent,   // Blind(origin, case id, chunk id) -> empty: chunks already logged in a case
   // Plaintext upload chunks, on their way from a submitter to the sealing of its entry, which
   // deletes them: Blind(uploader, plaintext chunk id) -> chunk bytes, encrypted at rest, so that
   // no key anywhere is the hash of plaintext (keys::UploadChunk).
@@ -50,10 +46,10 @@ enum class Table : uint8_t {
   // submission is recognised although each sealing gives a new sealed entry id.
   kSignedEntries,
 };
-inline constexpr int kTableCount = 20;
+inline constexpr int kTableCount = 17;
 const char* TableName(Table table);
-// The tables whose keys hold Blind forms in an encrypted store (case_index, authors, uploads,
-// case_content): a new data key gives them new keys.
+// The tables whose keys hold Blind forms in an encrypted store (case_index, authors,
+// upload_chunks, signed_entries): a new data key gives them new keys.
 bool KeysAreBlinded(Table table);
 
 struct StoreOptions {
