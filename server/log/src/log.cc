@@ -9,6 +9,7 @@
 
 #include "khronika/log/store_keys.h"
 #include "khronika/schemas/note.h"
+#include "khronika/schemas/recovery_objects.h"
 
 namespace khronika {
 namespace {
@@ -636,6 +637,89 @@ Result<Receipt> Log::ReceiptFor(const Hash& entry_id) const {
   return r;
 }
 
+// Where the next record of this log goes: what each append in a transaction extends.
+struct Log::Tip {
+  uint64_t size = 0;
+  Hash prev_record{};
+  MerkleFrontier tree;
+};
+
+Result<Log::Tip> Log::OpenTip(const WriteTxn& txn) const {
+  KH_ASSIGN_OR_RETURN(bool restoring, txn.Contains(Table::kMeta, AsBytes(keys::kMetaRestorePending)));
+  if (restoring) {
+    return Status::PermissionDenied(
+        "this node took back an earlier identity and has not yet pulled its own log back from "
+        "a peer; run `khronika sync` first, or it would fork the log it signed before");
+  }
+  Tip tip;
+  KH_ASSIGN_OR_RETURN(tip.size, LogSize(txn, origin_));
+  if (tip.size > 0) {
+    KH_ASSIGN_OR_RETURN(std::optional<Bytes> last,
+                        txn.Get(Table::kRecords, keys::Record(origin_, tip.size - 1)));
+    if (!last) return Status::Corruption("last record of the local log is missing");
+    tip.prev_record = RecordHash(*last);
+  }
+  KH_ASSIGN_OR_RETURN(tip.tree, MerkleFrontier::FromSubtrees(tip.size, StoredSubtrees(txn, origin_)));
+  return tip;
+}
+
+Result<Receipt> Log::AppendRecord(WriteTxn& txn, Tip& tip, const Hash& object_id) const {
+  Record rec;
+  rec.origin = origin_;
+  rec.index = tip.size;
+  rec.prev_record = tip.prev_record;
+  rec.object_id = object_id;
+  rec.received_at_ms = clock_.NowMs();
+  Receipt r;
+  r.entry_id = object_id;
+  r.origin = origin_;
+  r.index = tip.size;
+  r.record = Encode(rec);
+  r.leaf_hash = LeafHash(r.record);
+  KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kRecords, keys::Record(origin_, r.index), r.record));
+  for (const TreeNode& n : tip.tree.Append(r.leaf_hash)) {
+    KH_RETURN_IF_ERROR(txn.Put(Table::kTree, keys::Tree(origin_, n.level, n.index), n.hash));
+  }
+  tip.prev_record = RecordHash(r.record);
+  ++tip.size;
+  return r;
+}
+
+Status Log::SignTip(WriteTxn& txn, const Tip& tip, const std::vector<Receipt*>& receipts) const {
+  const Hash root = tip.tree.Root().value();
+  std::string checkpoint = SignCheckpoint(key_, tip.size, root);
+  KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kCheckpoints, keys::Checkpoint(origin_, tip.size),
+                                      AsBytes(checkpoint)));
+  SubtreeFn subtrees = StoredSubtrees(txn, origin_);
+  for (Receipt* r : receipts) {
+    r->tree_size = tip.size;
+    r->checkpoint = checkpoint;
+    KH_ASSIGN_OR_RETURN(r->inclusion_proof, khronika::InclusionProof(r->index, tip.size, subtrees));
+  }
+  return Status::Ok();
+}
+
+Result<Receipt> Log::AppendCustodyObject(ByteView object_bytes) {
+  KH_ASSIGN_OR_RETURN(uint8_t type, PeekObjectType(object_bytes));
+  if (type == kTypeRecoverySet) {
+    KH_RETURN_IF_ERROR(DecodeRecoverySet(object_bytes).status());
+  } else if (type == kTypeShareRelease) {
+    KH_RETURN_IF_ERROR(DecodeShareRelease(object_bytes).status());
+  } else {
+    return Status::InvalidArgument("only recovery sets and share releases are logged this way");
+  }
+  const Hash id = ObjectId(object_bytes);
+  std::optional<Receipt> receipt;
+  KH_RETURN_IF_ERROR(store_.Update([&](WriteTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(Tip tip, OpenTip(txn));
+    KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, id, object_bytes));
+    KH_ASSIGN_OR_RETURN(Receipt r, AppendRecord(txn, tip, id));
+    receipt = std::move(r);
+    return SignTip(txn, tip, {&*receipt});
+  }));
+  return std::move(*receipt);
+}
+
 std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubmission*>& batch,
                                              bool all_or_nothing, Status* batch_status) {
   std::vector<Status> verdicts(batch.size());
@@ -684,23 +768,8 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
   Status st = store_.Update([&](WriteTxn& txn) -> Status {
     for (auto& r : receipts) r.reset();
     for (Status& v : verdicts) v = Status::Ok();
-    KH_ASSIGN_OR_RETURN(bool restoring, txn.Contains(Table::kMeta, AsBytes(keys::kMetaRestorePending)));
-    if (restoring) {
-      return Status::PermissionDenied(
-          "this node took back an earlier identity and has not yet pulled its own log back from "
-          "a peer; run `khronika sync` first, or it would fork the log it signed before");
-    }
-    KH_ASSIGN_OR_RETURN(uint64_t size, LogSize(txn, origin_));
-    const uint64_t first_index = size;
-    Hash prev_record{};
-    if (size > 0) {
-      KH_ASSIGN_OR_RETURN(std::optional<Bytes> last,
-                          txn.Get(Table::kRecords, keys::Record(origin_, size - 1)));
-      if (!last) return Status::Corruption("last record of the local log is missing");
-      prev_record = RecordHash(*last);
-    }
-    SubtreeFn subtrees = StoredSubtrees(txn, origin_);
-    KH_ASSIGN_OR_RETURN(MerkleFrontier tree, MerkleFrontier::FromSubtrees(size, subtrees));
+    KH_ASSIGN_OR_RETURN(Tip tip, OpenTip(txn));
+    const uint64_t first_index = tip.size;
     for (size_t i = 0; i < batch.size(); ++i) {
       const CheckedSubmission& c = *batch[i];
       const Submission& s = c.submission();
@@ -735,18 +804,10 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
       const Hash entry_id = ObjectId(sealed_bytes);
       KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, entry_id, sealed_bytes));
 
-      Record rec;
-      rec.origin = origin_;
-      rec.index = size;
-      rec.prev_record = prev_record;
-      rec.object_id = entry_id;
-      rec.received_at_ms = clock_.NowMs();
-      Bytes record_bytes = Encode(rec);
-      Hash record_hash = RecordHash(record_bytes);
-
-      KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kRecords, keys::Record(origin_, size), record_bytes));
-      KH_RETURN_IF_ERROR(txn.Put(Table::kCaseIndex, keys::CaseRecord(case_prefix, size), record_hash));
-      KH_RETURN_IF_ERROR(txn.Put(Table::kEntryIndex, entry_id, keys::EntryLocation(origin_, size)));
+      KH_ASSIGN_OR_RETURN(Receipt r, AppendRecord(txn, tip, entry_id));
+      KH_RETURN_IF_ERROR(
+          txn.Put(Table::kCaseIndex, keys::CaseRecord(case_prefix, r.index), RecordHash(r.record)));
+      KH_RETURN_IF_ERROR(txn.Put(Table::kEntryIndex, entry_id, keys::EntryLocation(origin_, r.index)));
       KH_RETURN_IF_ERROR(txn.Put(Table::kSignedEntries, signed_key, entry_id));
       // The plaintext has been sealed: its upload chunks go, in the same transaction.
       const std::string uploader = s.uploader.value_or("");
@@ -755,32 +816,14 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
           KH_RETURN_IF_ERROR(txn.Delete(Table::kUploadChunks, keys::UploadChunk(txn, uploader, chunk)));
         }
       }
-      Hash leaf = LeafHash(record_bytes);
-      for (const TreeNode& n : tree.Append(leaf)) {
-        KH_RETURN_IF_ERROR(txn.Put(Table::kTree, keys::Tree(origin_, n.level, n.index), n.hash));
-      }
-      Receipt r;
-      r.entry_id = entry_id;
-      r.origin = origin_;
-      r.index = size;
-      r.record = std::move(record_bytes);
-      r.leaf_hash = leaf;
       receipts[i] = std::move(r);
-      prev_record = record_hash;
-      ++size;
     }
-    if (size == first_index) return Status::Ok();  // nothing survived its checks
-    const Hash root = tree.Root().value();  // nothing skipped
-    std::string checkpoint = SignCheckpoint(key_, size, root);
-    KH_RETURN_IF_ERROR(
-        txn.PutImmutable(Table::kCheckpoints, keys::Checkpoint(origin_, size), AsBytes(checkpoint)));
+    if (tip.size == first_index) return Status::Ok();  // nothing survived its checks
+    std::vector<Receipt*> appended;
     for (auto& r : receipts) {
-      if (!r) continue;
-      r->tree_size = size;
-      r->checkpoint = checkpoint;
-      KH_ASSIGN_OR_RETURN(r->inclusion_proof, khronika::InclusionProof(r->index, size, subtrees));
+      if (r) appended.push_back(&*r);
     }
-    return Status::Ok();
+    return SignTip(txn, tip, appended);
   });
   if (!st.ok()) return fail_all(st);
   std::vector<Result<Receipt>> out;

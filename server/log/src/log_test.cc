@@ -14,6 +14,7 @@
 #include "khronika/log/store_keys.h"
 #include "khronika/log/verify.h"
 #include "khronika/schemas/note.h"
+#include "khronika/schemas/recovery_objects.h"
 
 namespace khronika {
 namespace {
@@ -996,6 +997,61 @@ TEST_P(LogTest, VerifyNamesEachDamageToALogByItsRecord) {
   put(Table::kTree, node3, hash3);
   put(Table::kTree, keys::Tree(origin, 1, 5), std::nullopt);
   EXPECT_TRUE(problems().empty());
+}
+
+TEST_P(LogTest, RecoveryObjectsAreLoggedBetweenEntriesAndTheLogStillVerifies) {
+  auto first = log_->Append({MakeSubmission("c", "before the set")});
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  std::vector<RecoveryKey> partners;
+  std::vector<ShareRecipient> to;
+  for (int i = 0; i < 3; ++i) {
+    partners.push_back(RecoveryKey::Generate());
+    Hash node{};
+    node[0] = static_cast<uint8_t>(i + 1);
+    to.push_back({node, partners.back().public_key()});
+  }
+  auto set = MakeRecoverySet(node_->id(), node_->archive_key(), 2, to);
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  const Bytes set_bytes = Encode(*set);
+  auto logged = log_->AppendCustodyObject(set_bytes);
+  ASSERT_TRUE(logged.ok()) << logged.status().ToString();
+  EXPECT_EQ(logged->entry_id, ObjectId(set_bytes));
+  EXPECT_EQ(logged->index, 1u);
+  EXPECT_EQ(logged->tree_size, 2u);
+  Checkpoint cp = CheckpointAt(2);
+  EXPECT_TRUE(VerifyInclusion(logged->leaf_hash, 1, 2, logged->inclusion_proof, cp.root));
+  auto after = log_->Append({MakeSubmission("c", "after the set")});
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ((*after)[0].index, 2u);
+
+  ASSERT_TRUE(node_->store()
+                  .View([&](ReadTxn& txn) -> Status {
+                    KH_ASSIGN_OR_RETURN(LoggedObject o, ReadLoggedObject(txn, node_->id(), 1));
+                    EXPECT_EQ(o.object_bytes, set_bytes);
+                    // The case chain of "c" runs from the entry after the set to the one before.
+                    KH_ASSIGN_OR_RETURN(OpenedEntry e,
+                                        OpenEntry(txn, node_->id(),
+                                                  EntryKey::Archive(node_->archive_key()),
+                                                  (*after)[0].entry_id));
+                    EXPECT_EQ(e.case_id, "c");
+                    return Status::Ok();
+                  })
+                  .ok());
+  EXPECT_TRUE(Verify(&node_->archive_key()).clean());
+  EXPECT_TRUE(Verify(nullptr).clean());
+
+  // Anything else is refused, with nothing written.
+  auto sealed_entry = node_->store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(LoggedObject o, ReadLoggedObject(txn, node_->id(), 0));
+    EXPECT_EQ(log_->AppendCustodyObject(o.object_bytes).status().code(), Code::kInvalidArgument);
+    return Status::Ok();
+  });
+  ASSERT_TRUE(sealed_entry.ok());
+  Bytes truncated = set_bytes;
+  truncated.pop_back();
+  EXPECT_FALSE(log_->AppendCustodyObject(truncated).ok());
+  EXPECT_FALSE(log_->AppendCustodyObject(AsBytes(std::string_view("garbage"))).ok());
+  EXPECT_EQ(*log_->Size(), 3u);
 }
 
 INSTANTIATE_TEST_SUITE_P(ClearAndEncrypted, LogTest, ::testing::Bool(),

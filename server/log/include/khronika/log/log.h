@@ -244,6 +244,11 @@ class Log {
   // AppendEach for submissions that Check already passed.
   std::vector<Result<Receipt>> AppendChecked(const std::vector<CheckedSubmission>& batch);
 
+  // Logs a recovery object (a RecoverySet or a ShareRelease, canonical bytes, checked here) as
+  // the next record of this log: custody events that every partner holds with the log. The
+  // receipt's entry_id is the object's id.
+  Result<Receipt> AppendCustodyObject(ByteView object_bytes);
+
   // A receipt for an entry already in the local log, against the latest checkpoint: what a
   // client that lost its first answer gets when it submits again.
   Result<Receipt> ReceiptFor(const Hash& entry_id) const;
@@ -259,6 +264,12 @@ class Log {
  private:
   std::vector<Result<Receipt>> AppendImpl(const std::vector<const CheckedSubmission*>& batch,
                                           bool all_or_nothing, Status* batch_status);
+  // The end of this log inside a write transaction, extended record by record (AppendRecord)
+  // and then signed (SignTip: one checkpoint, and each receipt's proof against it).
+  struct Tip;
+  Result<Tip> OpenTip(const WriteTxn& txn) const;
+  Result<Receipt> AppendRecord(WriteTxn& txn, Tip& tip, const Hash& object_id) const;
+  Status SignTip(WriteTxn& txn, const Tip& tip, const std::vector<Receipt*>& receipts) const;
   Store& store_;
   const SigningKey& key_;
   const SymmetricKey& archive_key_;
