@@ -401,6 +401,43 @@ Result<Bytes> SealedFileReader::Read(uint64_t offset, size_t max_bytes) {
   return out;
 }
 
+Result<std::vector<Hash>> OpenableOrigins(const ReadTxn& txn) {
+  std::vector<Hash> out;
+  KH_ASSIGN_OR_RETURN(auto local, txn.Get(Table::kMeta, AsBytes(keys::kMetaLocalOrigin)));
+  if (!local || local->size() != 32) return Status::Corruption("the store has no node identity");
+  out.push_back(HashFromBytes(*local));
+  KH_RETURN_IF_ERROR(txn.ScanKeys(Table::kMeta, AsBytes(keys::kMetaAdoptedPrefix),
+                                  [&](ByteView key) -> Result<bool> {
+                                    if (key.size() != keys::kMetaAdoptedPrefix.size() + 32) {
+                                      return Status::Corruption("an adopted log key is malformed");
+                                    }
+                                    out.push_back(HashFromBytes(key.last(32)));
+                                    return true;
+                                  }));
+  return out;
+}
+
+Status AdoptLog(WriteTxn& txn, const Hash& origin, const SymmetricKey& archive_key) {
+  KH_ASSIGN_OR_RETURN(uint64_t size, LogSize(txn, origin));
+  const EntryKey key = EntryKey::Archive(archive_key);
+  for (uint64_t i = 0; i < size; ++i) {
+    KH_ASSIGN_OR_RETURN(LoggedObject logged, ReadLoggedObject(txn, origin, i));
+    KH_ASSIGN_OR_RETURN(uint8_t type, PeekObjectType(logged.object_bytes));
+    if (type != kTypeSealedEntry) continue;  // recovery sets and releases: nothing to open
+    auto opened = OpenEntry(txn, origin, key, logged.record.object_id);
+    if (!opened.ok()) {
+      return Status::Corruption("record " + std::to_string(i) + " of log " + ToHex(origin) +
+                                ": " + opened.status().message());
+    }
+    KH_RETURN_IF_ERROR(txn.Put(Table::kCaseIndex, keys::CaseRecord(txn, opened->case_id, origin, i),
+                               RecordHash(logged.record_bytes)));
+    KH_RETURN_IF_ERROR(txn.Put(Table::kSignedEntries,
+                               keys::SignedEntry(txn, ObjectId(opened->signed_entry_bytes)),
+                               logged.record.object_id));
+  }
+  return txn.Put(Table::kMeta, keys::AdoptedOrigin(origin), AsBytes(std::string_view("1")));
+}
+
 SubtreeFn StoredSubtrees(const ReadTxn& txn, const Hash& origin) {
   return [&txn, origin](unsigned level, uint64_t index) -> Result<Hash> {
     KH_ASSIGN_OR_RETURN(std::optional<Bytes> v, txn.Get(Table::kTree, keys::Tree(origin, level, index)));

@@ -304,6 +304,66 @@ Result<Store::Rotation> Node::RotateDataKey(const std::filesystem::path& dir, co
   return rotated;
 }
 
+Status Node::AdoptArchiveKey(const std::filesystem::path& dir, const Unlock& unlock,
+                             const Hash& origin, const SymmetricKey& archive_key,
+                             const ScryptParams& scrypt) {
+  const bool encrypted = IsEncrypted(dir);
+  if (encrypted && unlock.passphrase.empty() == unlock.key_file.empty()) {
+    return Status::InvalidArgument(
+        "the keyring is sealed again with the archive key: give its passphrase or key file "
+        "(an unlock agent's key opens a keyring but cannot seal one)");
+  }
+  StoreOptions exclusive;
+  exclusive.exclusive = true;
+  auto node = Open(dir, exclusive, unlock);
+  if (!node.ok()) {
+    if (node.status().message().find("open in another process") != std::string::npos) {
+      return node.status().Annotate("stop `khronika serve` (and every other command) first");
+    }
+    return node.status();
+  }
+  Node& n = **node;
+  if (origin == n.id()) return Status::InvalidArgument("that is this node's own log");
+  // 1. The adopted log is indexed first: harmless if the key change below never happens, and
+  // the whole command can simply be run again.
+  KH_RETURN_IF_ERROR(n.store().Update([&](WriteTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(uint64_t own, LogSize(txn, n.id()));
+    if (own > 0 && !ConstantTimeEqual(n.archive_key(), archive_key)) {
+      return Status::InvalidArgument(
+          "this node has already logged " + std::to_string(own) +
+          " entries under its own archive key, which would become unreadable: recover into a "
+          "node made for it (`khronika init`), before anything is submitted to it");
+    }
+    KH_ASSIGN_OR_RETURN(uint64_t theirs, LogSize(txn, origin));
+    if (theirs == 0) {
+      return Status::NotFound("no record of the log " + ToHex(origin) +
+                              " is held here: sync it from a partner first (`khronika sync`)");
+    }
+    return AdoptLog(txn, origin, archive_key);
+  }));
+  if (ConstantTimeEqual(n.archive_key(), archive_key)) return Status::Ok();
+  // 2. The archive key becomes the node's own.
+  if (encrypted) {
+    KH_ASSIGN_OR_RETURN(NodeSecrets secrets, OpenKeyring(KeyringPath(dir), unlock));
+    secrets.archive_key = archive_key;
+    Status st = WriteKeyring(KeyringPath(dir), secrets, unlock, /*replace=*/true, scrypt);
+    OPENSSL_cleanse(secrets.data_key.data(), secrets.data_key.size());
+    OPENSSL_cleanse(secrets.archive_key.data(), secrets.archive_key.size());
+    return st;
+  }
+  const std::filesystem::path next = dir / "archive.key.next";
+  std::error_code ec;
+  std::filesystem::remove(next, ec);
+  std::string hex = ToHex(archive_key) + "\n";
+  Status written = WriteNewFile(next, hex, 0600);
+  OPENSSL_cleanse(hex.data(), hex.size());
+  KH_RETURN_IF_ERROR(written);
+  if (::rename(next.c_str(), ArchiveKeyPath(dir).c_str()) != 0) {
+    return ErrnoStatus("rename " + next.string());
+  }
+  return SyncDirectory(dir);
+}
+
 Result<std::unique_ptr<Node>> Node::Open(const std::filesystem::path& dir,
                                          const StoreOptions& options, const Unlock& unlock) {
   if (IsEncrypted(dir)) {

@@ -210,6 +210,16 @@ class SealedFileReader {
   std::map<uint64_t, Bytes> cached_;  // sealed chunk index -> bytes, at most two
 };
 
+// The logs whose entries this node opens with its archive key: its own, and any log it adopted
+// after a recovery (AdoptLog). Reads (get, cat, case listings, bundles) look in all of them.
+Result<std::vector<Hash>> OpenableOrigins(const ReadTxn& txn);
+// Makes the log of `origin`, held here (synced from partners), readable with `archive_key`,
+// which the recovery of `origin`'s archive key gave: opens every sealed entry of it (Corruption,
+// with nothing written, if one does not open or check), indexes each under its case
+// (case_index) and its signed entry (signed_entries), and lists `origin` among the
+// OpenableOrigins. Running it again re-indexes; entries synced later are indexed by sync.
+Status AdoptLog(WriteTxn& txn, const Hash& origin, const SymmetricKey& archive_key);
+
 // Reads perfect-subtree hashes of `origin` from the store's tree table.
 SubtreeFn StoredSubtrees(const ReadTxn& txn, const Hash& origin);
 

@@ -73,6 +73,15 @@ class Node {
       const KeyRenamePlan& plan, const StoreOptions& options = {},
       const ScryptParams& scrypt = {},
       const std::function<void(std::string_view step)>& at_step = nullptr);
+  // After a recovery (docs/operator.md, "Recovery"): makes `archive_key`, the recovered archive
+  // key of the destroyed node `origin` whose log is held here, this node's archive key, and
+  // adopts that log (AdoptLog: its entries are read, served and exported as this node's own).
+  // Only while this node's own log is empty, since what it sealed under its own archive key
+  // would become unreadable. The store is opened exclusively (`serve` must be stopped). An
+  // encrypted node's keyring is sealed again under `unlock`, a passphrase or a key file.
+  static Status AdoptArchiveKey(const std::filesystem::path& dir, const Unlock& unlock,
+                                const Hash& origin, const SymmetricKey& archive_key,
+                                const ScryptParams& scrypt = {});
   // True if DIR holds a node, encrypted or not (or what is left of one: a key or a store).
   static bool Exists(const std::filesystem::path& dir);
   // True if DIR holds an encrypted node (a keyring).

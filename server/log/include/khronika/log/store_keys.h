@@ -122,6 +122,14 @@ inline constexpr std::string_view kMetaLocalOrigin = "local_origin";
 // Present while a node that took back an old identity has not yet pulled its own log back:
 // appending then would fork the log it signed before.
 inline constexpr std::string_view kMetaRestorePending = "restore_pending";
+// "adopted/" || origin (32): a log this node opens with its archive key although another node
+// signed it: the log of a destroyed node whose archive key a recovery gave back (AdoptLog).
+inline constexpr std::string_view kMetaAdoptedPrefix = "adopted/";
+inline Bytes AdoptedOrigin(const Hash& origin) {
+  Bytes k(kMetaAdoptedPrefix.begin(), kMetaAdoptedPrefix.end());
+  k.insert(k.end(), origin.begin(), origin.end());
+  return k;
+}
 // The public half of this node's offline recovery key (`recovery keygen`), as "x25519:<hex>".
 inline constexpr std::string_view kMetaRecoveryPublicKey = "recovery_pubkey";
 // The files of the data directory a node needs to rejoin its federation, copied into the store
