@@ -49,17 +49,19 @@ Result<std::string> AskTerminal(const std::string& prompt) {
 
 }  // namespace
 
-Result<std::string> ReadPassphrase(const Args& args, const std::string& prompt, bool confirm) {
+Result<std::string> ReadPassphrase(const Args& args, const std::string& prompt, bool confirm,
+                                   const std::string& fd_option) {
   std::string passphrase;
-  if (auto fd_text = args.Get("passphrase-fd")) {
+  const char* creds = std::getenv("CREDENTIALS_DIRECTORY");
+  if (auto fd_text = args.Get(fd_option)) {
     char* end = nullptr;
     long fd = std::strtol(fd_text->c_str(), &end, 10);
     if (end == fd_text->c_str() || *end != 0 || fd < 0 || fd > 1 << 20) {
-      return Status::InvalidArgument("usage: --passphrase-fd takes a file descriptor number");
+      return Status::InvalidArgument("usage: --" + fd_option + " takes a file descriptor number");
     }
     KH_ASSIGN_OR_RETURN(passphrase, ReadLineFromFd(static_cast<int>(fd)));
-  } else if (const char* creds = std::getenv("CREDENTIALS_DIRECTORY");
-             creds && std::filesystem::exists(std::filesystem::path(creds) / "khronika-passphrase")) {
+  } else if (fd_option == "passphrase-fd" && creds &&
+             std::filesystem::exists(std::filesystem::path(creds) / "khronika-passphrase")) {
     KH_ASSIGN_OR_RETURN(std::string text,
                         ReadSmallFile(std::filesystem::path(creds) / "khronika-passphrase", kMaxPassphrase));
     passphrase = StripNewline(text);
@@ -71,7 +73,7 @@ Result<std::string> ReadPassphrase(const Args& args, const std::string& prompt, 
     }
   } else {
     return Status::InvalidArgument(
-        "usage: no terminal to ask for the passphrase: give --passphrase-fd N");
+        "usage: no terminal to ask for the passphrase: give --" + fd_option + " N");
   }
   if (passphrase.empty()) return Status::InvalidArgument("the passphrase is empty");
   if (confirm && passphrase.size() < 12) {

@@ -11,8 +11,13 @@
 namespace khronika::cli {
 
 inline const OptionSpec kPassphraseFd{"passphrase-fd"};
+// The passphrase of a recovery key file, when the node's own unlock may need --passphrase-fd.
+inline const OptionSpec kRecoveryPassphraseFd{"recovery-passphrase-fd"};
 
 // `confirm`: on a terminal, ask twice and require the same answer (for a new passphrase).
-Result<std::string> ReadPassphrase(const Args& args, const std::string& prompt, bool confirm);
+// `fd_option` names the option with the descriptor; the systemd credential is the node's
+// passphrase, so it is used only for the default "passphrase-fd".
+Result<std::string> ReadPassphrase(const Args& args, const std::string& prompt, bool confirm,
+                                   const std::string& fd_option = "passphrase-fd");
 
 }  // namespace khronika::cli
