@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -67,7 +68,13 @@ struct BundleFile {
   uint32_t file_index = 0;
   std::optional<FileDescriptor> descriptor;
   SymmetricKey file_key{};
-  ~BundleFile();
+
+  BundleFile() = default;
+  BundleFile(const BundleFile&) = default;
+  BundleFile(BundleFile&&) = default;
+  BundleFile& operator=(const BundleFile&) = default;
+  BundleFile& operator=(BundleFile&&) = default;
+  ~BundleFile();  // wipes file_key
 };
 
 struct BundlePlan {
@@ -102,22 +109,19 @@ Status WriteBundleDirectory(const Store& store, const BundlePlan& plan,
 class BundleTar {
  public:
   BundleTar(const Store& store, BundlePlan plan);
-  BundleTar(BundleTar&&) = default;
+  BundleTar(BundleTar&&) noexcept;
   ~BundleTar();
   uint64_t size() const { return size_; }
   // The next piece of the archive (at most about 1 MiB); empty once it is complete.
   Result<Bytes> Next();
 
  private:
-  Result<Bytes> NextData();
   const Store* store_;
   BundlePlan plan_;
   uint64_t size_ = 0;
   size_t file_ = 0;
   enum class Phase { kHeader, kData, kPadding, kTrailer, kDone } phase_ = Phase::kHeader;
-  uint64_t offset_ = 0;  // in the current file
-  std::unique_ptr<SealedFileReader> reader_;
-  std::unique_ptr<Sha256Stream> hash_;
+  std::unique_ptr<class BundleContentStream> content_;  // of the current file
 };
 
 Status WriteBundleTar(const Store& store, BundlePlan plan, const std::filesystem::path& out);
