@@ -573,5 +573,49 @@ TEST_F(BundleTest, TarExtractorRefusesMalformedPaxRecordsAndKeepsDataAfterEmptyO
   }
 }
 
+// docs/tools/check_bundle.sh, the expert's by-hand check (docs/lawyer.md part 2), on a bundle that
+// discloses one file of one entry, and on tampered copies. Skipped where python3 lacks
+// `cryptography` (Debian: python3-cryptography, installed by ops/install-deps.sh).
+TEST_F(BundleTest, TheByHandScriptPassesASelectiveBundleAndRefusesTamperedOnes) {
+  if (std::system("python3 -c 'import cryptography.hazmat.primitives.ciphers.aead' 2>/dev/null") != 0) {
+    GTEST_SKIP() << "python3 has no cryptography package";
+  }
+  const std::string script = std::string(KHRONIKA_SOURCE_DIR) + "/docs/tools/check_bundle.sh";
+  std::string big(kChunkSize + 70000, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 31 + i / 1021);
+  Hash a = Add("case-1", {{"a.txt", "first"}, {"b.bin", big}, {"c.txt", "withheld"}});
+  Add("case-2", {{"x.txt", "other"}});
+  Add("case-1", {{"d.txt", "middle"}});
+  Add("case-1", {{"e.txt", ""}});
+  fs::path pristine = Export("case-1", {a}, {"b.bin", "a.txt"}, "pristine");
+  auto run = [&](const fs::path& dir) {
+    std::string cmd = "bash '" + script + "' '" + dir.string() + "' > '" + dir.string() + ".out' 2>&1";
+    int rc = std::system(cmd.c_str());
+    return std::make_pair(WEXITSTATUS(rc), Read(dir.string() + ".out"));
+  };
+  auto [rc, out] = run(pristine);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_TRUE(Contains(out, "bundle check: 8 of 8 steps passed")) << out;
+  EXPECT_TRUE(Contains(out, "\"b.bin\", " + std::to_string(big.size()) + " bytes")) << out;
+
+  const std::string da = RecordDir(a), f1 = da + "files/1/";
+  int n = 0;
+  auto refused = [&](const std::string& rel, size_t at, const std::string& step) {
+    SCOPED_TRACE(rel);
+    fs::path copy = dir_ / ("h" + std::to_string(n++));
+    fs::copy(pristine, copy, fs::copy_options::recursive);
+    Rewrite(copy, rel, Flipped(Read(copy / rel), at));
+    auto [code, text] = run(copy);
+    EXPECT_EQ(code, 1) << text;
+    EXPECT_TRUE(Contains(text, "FAILED at " + step)) << text;
+  };
+  refused(f1 + "content.bin", 77777, "(d)");
+  refused(f1 + "sealed/1.bin", 5, "(d)");
+  refused(f1 + "salt.hex", 0, "(d)");
+  refused(da + "entry.key", 1, "(c)");
+  refused(da + "entry.bin", 30, "(c)");
+  refused(da + "sealed_entry.bin", 300, "(b)");
+}
+
 }  // namespace
 }  // namespace khronika
