@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "khronika/log/log.h"
 #include "khronika/log/store_keys.h"
 #include "khronika/replication/protocol.h"
 #include "khronika/schemas/objects.h"
@@ -119,6 +120,31 @@ Result<ScrubReport> ScrubStore(const Store& store, const std::atomic<bool>* stop
   }));
   // Records: each against the leaf hash the tree holds, and the object it logs.
   std::set<Hash> wanted_objects;
+  std::set<std::pair<Hash, uint64_t>> damaged_records;
+  KH_RETURN_IF_ERROR(ScanInSlices(store, Table::kRecords, stop, [&](const ReadTxn& txn, ByteView key, ByteView value) -> Status {
+    report.records += 1;
+    auto at = keys::DecodePosition(key);
+    if (!at.ok()) return Status::Ok();
+    const Hash origin = at->origin;
+    const uint64_t index = at->index;
+    auto leaf_read = txn.Get(Table::kTree, keys::Tree(origin, 0, index));
+    if (!leaf_read.ok() && leaf_read.status().code() != Code::kCorruption) return leaf_read.status();
+    std::optional<Bytes> leaf = leaf_read.ok() ? *leaf_read : std::nullopt;  // unreadable: as missing
+    auto record = DecodeRecord(value);
+    if (!leaf || leaf->size() != 32 || HashFrom(*leaf) != LeafHash(value) || !record.ok()) {
+      report.findings.push_back({ScrubFinding::Kind::kRecord, origin, index, "damaged"});
+      damaged_records.insert({origin, index});
+      return Status::Ok();
+    }
+    wanted_objects.insert(record->object_id);
+    return Status::Ok();
+  }, [&](ByteView key) {
+    report.records += 1;
+    auto at = keys::DecodePosition(key);
+    if (!at.ok()) return;
+    report.findings.push_back({ScrubFinding::Kind::kRecord, at->origin, at->index, kUnreadable});
+    damaged_records.insert({at->origin, at->index});
+  }));
   std::set<Hash> damaged_ids;
   for (const auto& f : report.findings) {
     if (f.kind != ScrubFinding::Kind::kRecord) damaged_ids.insert(f.id);
@@ -156,8 +182,39 @@ Result<std::optional<std::pair<Hash, uint64_t>>> LocateObject(const Store& store
 
 }  // namespace
 
+// The sealed chunks of a sealed entry just put back that are missing or damaged here: a damaged
+// entry hid them from the scrub, which could not read its chunk list.
+Result<std::vector<ScrubFinding>> ChunksOfRepaired(const Store& store, ByteView object,
+                                                   const std::vector<ScrubFinding>& known) {
+  std::vector<ScrubFinding> out;
+  auto type = PeekObjectType(object);
+  if (!type.ok() || *type != kTypeSealedEntry) return out;
+  auto sealed = DecodeSealedEntry(object);
+  if (!sealed.ok()) return out;
+  std::set<Hash> listed;
+  for (const ScrubFinding& f : known) {
+    if (f.kind == ScrubFinding::Kind::kChunk) listed.insert(f.id);
+  }
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
+    for (const SealedFile& file : sealed->files) {
+      for (const Hash& id : file.chunks) {
+        if (listed.count(id)) continue;
+        auto chunk = ReadChunk(txn, id);
+        if (chunk.ok()) continue;
+        if (chunk.status().code() != Code::kCorruption) return chunk.status();
+        listed.insert(id);
+        out.push_back({ScrubFinding::Kind::kChunk, id, 0, "missing"});
+      }
+    }
+    return Status::Ok();
+  }));
+  return out;
+}
+
 Status RepairFromPeer(Store& store, PeerTransport& peer, ScrubReport& report) {
-  for (ScrubFinding& f : report.findings) {
+  // By index: repairing a sealed entry may add findings for its sealed chunks.
+  for (size_t k = 0; k < report.findings.size(); ++k) {
+    ScrubFinding& f = report.findings[k];
     if (f.repaired) continue;
     if (f.kind == ScrubFinding::Kind::kChunk) {
       auto body = peer.Chunks({f.id});
@@ -203,6 +260,11 @@ Status RepairFromPeer(Store& store, PeerTransport& peer, ScrubReport& report) {
     }
     KH_RETURN_IF_ERROR(written);
     f.repaired = true;
+    if (f.kind == ScrubFinding::Kind::kObject) {
+      KH_ASSIGN_OR_RETURN(std::vector<ScrubFinding> more,
+                          ChunksOfRepaired(store, item.object, report.findings));
+      report.findings.insert(report.findings.end(), more.begin(), more.end());  // f is stale now
+    }
   }
   return Status::Ok();
 }
