@@ -18,13 +18,15 @@ namespace khronika {
 struct TestFile {
   std::string name;
   std::string content;
+  std::string media_type = "";  // empty: guessed from the name
 };
 
 // Stores `content` as the node's own upload chunks and returns the file's part of a submission.
 inline Result<SubmittedFile> UploadTestFile(Node& node, const TestFile& file) {
   SubmittedFile f;
-  f.opening.descriptor = {file.name, GuessMediaType(file.name), file.content.size(),
-                          Sha256(file.content)};
+  f.opening.descriptor = {file.name,
+                          file.media_type.empty() ? GuessMediaType(file.name) : file.media_type,
+                          file.content.size(), Sha256(file.content)};
   RandomBytes(f.opening.salt.data(), f.opening.salt.size());
   KH_RETURN_IF_ERROR(node.store().Update([&](WriteTxn& txn) -> Status {
     for (size_t off = 0; off < file.content.size(); off += kChunkSize) {
@@ -43,12 +45,13 @@ inline Result<Submission> MakeTestSubmission(Node& node, const SigningKey& autho
                                              const std::string& case_id,
                                              const std::vector<TestFile>& files,
                                              std::map<std::string, std::string> metadata = {},
-                                             const std::string& kind = "evidence") {
+                                             const std::string& kind = "evidence",
+                                             int64_t created_at_ms = 1767225600000) {
   Submission s;
   s.entry.case_id = case_id;
   s.entry.author = author.public_key();
   s.entry.kind = kind;
-  s.entry.created_at_ms = 1767225600000;
+  s.entry.created_at_ms = created_at_ms;
   s.entry.metadata = std::move(metadata);
   for (const TestFile& file : files) {
     KH_ASSIGN_OR_RETURN(SubmittedFile f, UploadTestFile(node, file));
