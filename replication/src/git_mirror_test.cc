@@ -786,8 +786,9 @@ unsigned ModeOf(const fs::path& path) {
   return st.st_mode & 07777;
 }
 
-// The mirror holds every file in clear: only its owner may enter its directory, whatever the
-// umask, and a directory that was open to others is closed before anything is written.
+// The mirror holds ciphertext only, yet stays its owner's (sizes and times are still the
+// federation's business): only its owner may enter its directory, whatever the umask, and a
+// directory that was open to others is closed before anything is written.
 TEST_F(GitMirrorTest, TheMirrorDirectoryIsOnlyTheOwners) {
   AppendEntry(*a_, {{"text/plain", "a statement"}}, "case-1");
   mode_t umask_before = ::umask(0);  // libgit2 alone would make the directory 0777
