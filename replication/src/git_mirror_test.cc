@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "direct_transport_for_tests.h"
+#include "entries_for_tests.h"
 #include "khronika/log/log.h"
 #include "khronika/log/node.h"
 #include "khronika/log/store_keys.h"
@@ -213,44 +214,47 @@ class GitMirrorTest : public ::testing::Test {
   }
 
   Hash AppendEntry(Node& node, const std::vector<File>& files, const std::string& case_id) {
-    Submission s;
+    std::vector<TestFile> test_files;
     for (size_t i = 0; i < files.size(); ++i) {
-      FileManifest m;
-      m.name = "evidence-" + std::to_string(i) + ".dat";
-      m.media_type = files[i].media_type;
-      m.size = files[i].content.size();
-      m.content_sha256 = Sha256(files[i].content);
-      EXPECT_TRUE(node.store().Update([&](WriteTxn& txn) -> Status {
-        for (size_t off = 0; off < files[i].content.size(); off += kChunkSize) {
-          KH_ASSIGN_OR_RETURN(Hash id, PutChunk(txn, AsBytes(files[i].content.substr(off, kChunkSize))));
-          m.chunks.push_back(id);
-        }
-        return Status::Ok();
-      }).ok());
-      s.entry.manifests.push_back(ObjectId(Encode(m)));
-      s.manifests.push_back(m);
+      test_files.push_back({"evidence-" + std::to_string(i) + ".dat", files[i].content,
+                            files[i].media_type});
     }
-    s.entry.case_id = case_id;
-    s.entry.kind = files.empty() ? "note" : "evidence";
-    s.entry.created_at_ms = 1767225600123 + 1000 * counter_;
-    s.entry.metadata["n"] = std::to_string(counter_++);
-    SignEntry(s.entry, author_);
-    auto receipts = node.log().Append({s});
+    auto s = MakeTestSubmission(node, author_, case_id, test_files,
+                                {{"n", std::to_string(counter_)}},
+                                files.empty() ? "note" : "evidence",
+                                1767225600123 + 1000 * counter_);
+    ++counter_;
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    if (!s.ok()) return Hash{};
+    auto receipts = node.log().Append({*s});
     EXPECT_TRUE(receipts.ok()) << receipts.status().ToString();
     return receipts.ok() ? (*receipts)[0].entry_id : Hash{};
   }
   void AppendNotes(Node& node, int n) {
     std::vector<Submission> batch;
     for (int i = 0; i < n; ++i) {
-      Submission s;
-      s.entry.case_id = "case-" + std::to_string(i % 5);
-      s.entry.kind = "note";
-      s.entry.created_at_ms = 1767225600000 + i;
-      s.entry.metadata["n"] = std::to_string(counter_++);
-      SignEntry(s.entry, author_);
-      batch.push_back(std::move(s));
+      auto s = MakeTestSubmission(node, author_, "case-" + std::to_string(i % 5), {},
+                                  {{"n", std::to_string(counter_++)}}, "note", 1767225600000 + i);
+      ASSERT_TRUE(s.ok());
+      batch.push_back(std::move(*s));
     }
     ASSERT_TRUE(node.log().Append(batch).ok());
+  }
+
+  // The sealed file `file` of record `index` of `origin`'s log held by `node`: its sealed chunks
+  // end to end.
+  std::string SealedFileOf(Node& node, const Hash& origin, uint64_t index, size_t file) {
+    std::string out;
+    EXPECT_TRUE(node.store().View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(LoggedObject logged, ReadLoggedObject(txn, origin, index));
+      KH_ASSIGN_OR_RETURN(SealedEntry e, DecodeSealedEntry(logged.object_bytes));
+      for (const Hash& id : e.files.at(file).chunks) {
+        KH_ASSIGN_OR_RETURN(Bytes chunk, ReadChunk(txn, id));
+        out.append(AsChars(chunk));
+      }
+      return Status::Ok();
+    }).ok());
+    return out;
   }
 
   // `to` pulls from `from` and cosigns what it verified.
@@ -334,34 +338,37 @@ TEST_F(GitMirrorTest, TwoNodesHoldingTheSameLogWriteTheSameCommits) {
   // The layout, as stock git sees it.
   std::string git = "git --git-dir=" + (dir_ / "a.git").string() + " ";
   ShellResult ls = Shell(git + "ls-tree -r --name-only " + LogsRef(*a_) + "~2");
-  EXPECT_EQ(ls.out, "entry.bin\nentry.json\nfiles/0.jpg\nfiles/1.pdf\nmanifests/0.bin\nmanifests/1.bin\nrecord.bin\n");
+  EXPECT_EQ(ls.out, "files/0.sealed\nfiles/1.sealed\nobject.bin\nrecord.bin\n");
   EXPECT_EQ(Shell(git + "ls-tree -r --name-only " + LogsRef(*a_) + "~1").out,
-            "entry.bin\nentry.json\nrecord.bin\n");
+            "object.bin\nrecord.bin\n");
   EXPECT_EQ(Shell(git + "ls-tree -r --name-only " + LogsRef(*a_)).out,
-            "entry.bin\nentry.json\nfiles/0.bin\nmanifests/0.bin\nrecord.bin\n");
+            "files/0.sealed\nobject.bin\nrecord.bin\n");
   ShellResult meta = Shell(git + "log -1 --format='%an|%ae|%at|%cn|%ce|%ct|%P' " + LogsRef(*a_) + "~2");
-  std::string author_hex = ToHex(author_.public_key());
   std::string origin_hex = ToHex(a_->id());
   std::string record0 = ReadPath(dir_ / "a.git", LogsRef(*a_), 0, "record.bin");
   auto rec = DecodeRecord(AsBytes(record0));
   ASSERT_TRUE(rec.ok());
-  EXPECT_EQ(meta.out, "author " + author_hex.substr(0, 16) + "|" + author_hex +
-                          "@authors.khronika.invalid|1767225600|node " + origin_hex.substr(0, 16) +
-                          "|" + origin_hex + "@nodes.khronika.invalid|" +
-                          std::to_string(rec->received_at_ms / 1000) + "|\n");
+  // The commit says only what the record says: no author, case or time of writing.
+  std::string node = "node " + origin_hex.substr(0, 16) + "|" + origin_hex +
+                     "@nodes.khronika.invalid|" + std::to_string(rec->received_at_ms / 1000);
+  EXPECT_EQ(meta.out, node + "|" + node + "|\n");
   ShellResult message = Shell(git + "cat-file commit " + LogsRef(*a_) + "~2");
-  EXPECT_NE(message.out.find("\n\nkhronika record 0 of " + origin_hex + "\n\nentry-id: " +
-                             ToHex(rec->entry_id) + "\nrecord-hash: " +
+  EXPECT_NE(message.out.find("\n\nkhronika record 0 of " + origin_hex + "\n\nobject-id: " +
+                             ToHex(rec->object_id) + "\nrecord-hash: " +
                              ToHex(RecordHash(AsBytes(record0))) + "\nleaf-hash: " +
                              ToHex(LeafHash(AsBytes(record0))) + "\n"),
             std::string::npos)
       << message.out;
-  // File content is the evidence itself, byte for byte.
+  // Files are as sealed, byte for byte: the sealed chunks end to end, no plaintext.
   std::string photo(kChunkSize + kChunkSize / 2 + 3, 'p');
   photo[0] = 'J';
-  EXPECT_EQ(ReadPath(dir_ / "a.git", LogsRef(*a_), 0, "files/0.jpg"), photo);
-  EXPECT_EQ(ReadPath(dir_ / "a.git", LogsRef(*a_), 0, "files/1.pdf"), "%PDF-1.7 statement");
-  EXPECT_EQ(ReadPath(dir_ / "a.git", LogsRef(*a_), 2, "files/0.bin"), "raw bytes");
+  std::string sealed_photo = ReadPath(dir_ / "a.git", LogsRef(*a_), 0, "files/0.sealed");
+  EXPECT_EQ(sealed_photo, SealedFileOf(*a_, a_->id(), 0, 0));
+  EXPECT_EQ(sealed_photo.size(), SealedFileSize(photo.size()));
+  EXPECT_EQ(sealed_photo.find(std::string(64, 'p')), std::string::npos);
+  EXPECT_EQ(ReadPath(dir_ / "a.git", LogsRef(*a_), 0, "files/1.sealed"), SealedFileOf(*a_, a_->id(), 0, 1));
+  EXPECT_EQ(ReadPath(dir_ / "a.git", LogsRef(*a_), 2, "files/0.sealed"), SealedFileOf(*a_, a_->id(), 2, 0));
+  EXPECT_EQ(ReadPath(dir_ / "b.git", LogsRef(*a_), 2, "files/0.sealed"), SealedFileOf(*b_, a_->id(), 2, 0));
 
   // Stock git finds nothing wrong with the repository.
   for (const char* repo : {"a.git", "b.git"}) {
@@ -478,12 +485,13 @@ TEST_F(GitMirrorTamperTest, AGoodMirrorVerifies) {
 
 TEST_F(GitMirrorTamperTest, AForgedFileIsNamed) {
   fs::path repo = Copy("file.git");
-  std::string pdf = ReadPath(repo, LogsRef(*a_), 0, "files/1.pdf");
+  std::string pdf = ReadPath(repo, LogsRef(*a_), 0, "files/1.sealed");
   pdf[3] ^= 0x20;  // same size, other bytes
-  Rewrite(repo, LogsRef(*a_), 0, "files/1.pdf", pdf);
+  Rewrite(repo, LogsRef(*a_), 0, "files/1.sealed", pdf);
   MirrorVerifyReport r = Verify(repo);
   EXPECT_FALSE(r.ok());
-  EXPECT_TRUE(AnyContains(r.problems, {Branch(), "(record 0)", "files/1.pdf does not match its manifest's sha256"}))
+  EXPECT_TRUE(AnyContains(r.problems, {Branch(), "(record 0)",
+                                       "files/1.sealed: sealed chunk 0 does not match its id"}))
       << Joined(r.problems);
   // The rest of the log still verifies: only that file is named.
   EXPECT_EQ(r.problems.size(), 1u) << Joined(r.problems);
@@ -491,9 +499,9 @@ TEST_F(GitMirrorTamperTest, AForgedFileIsNamed) {
   EXPECT_EQ(fsck.code, 0) << fsck.out;  // valid git, forged evidence
 
   fs::path shorter = Copy("short.git");
-  Rewrite(shorter, LogsRef(*a_), 3, "files/0.pdf", "%PDF");
+  Rewrite(shorter, LogsRef(*a_), 3, "files/0.sealed", "%PDF");
   r = Verify(shorter);
-  EXPECT_TRUE(AnyContains(r.problems, {"(record 3)", "files/0.pdf has 4 bytes"})) << Joined(r.problems);
+  EXPECT_TRUE(AnyContains(r.problems, {"(record 3)", "files/0.sealed has 4 bytes"})) << Joined(r.problems);
 }
 
 TEST_F(GitMirrorTamperTest, AForgedRecordOrEntryIsNamed) {
@@ -509,29 +517,32 @@ TEST_F(GitMirrorTamperTest, AForgedRecordOrEntryIsNamed) {
       << Joined(r.problems);
   EXPECT_FALSE(AnyContains(r.problems, {"(record 3)"})) << Joined(r.problems);
 
-  // The last record names no predecessor of its case: the case chain is broken there.
-  fs::path case_chain = Copy("case-chain.git");
-  auto last = DecodeRecord(AsBytes(ReadPath(case_chain, LogsRef(*a_), 3, "record.bin")));
+  // The last record names another object: its object no longer matches (and the checkpoint's
+  // root no longer covers the records).
+  fs::path other_object = Copy("other-object.git");
+  auto last = DecodeRecord(AsBytes(ReadPath(other_object, LogsRef(*a_), 3, "record.bin")));
   ASSERT_TRUE(last.ok());
-  last->prev_case_record[0] ^= 1;
-  Rewrite(case_chain, LogsRef(*a_), 3, "record.bin", std::string(AsChars(Encode(*last))));
-  r = Verify(case_chain);
-  EXPECT_TRUE(AnyContains(r.problems, {"(record 3)", "record.bin: prev_case_record", "case chain broken"}))
+  last->object_id[0] ^= 1;
+  Rewrite(other_object, LogsRef(*a_), 3, "record.bin", std::string(AsChars(Encode(*last))));
+  r = Verify(other_object);
+  EXPECT_TRUE(AnyContains(r.problems, {"(record 3)", "object.bin does not match the record's object_id"}))
       << Joined(r.problems);
+  EXPECT_TRUE(AnyContains(r.problems, {"not the Merkle root of the first 4 records"})) << Joined(r.problems);
   EXPECT_EQ(r.logs.at(0).records, 4u);
 
-  fs::path entry = Copy("entry.git");
-  std::string e = ReadPath(entry, LogsRef(*a_), 0, "entry.bin");
-  e[e.size() - 1] ^= 0x01;  // the author's signature
-  Rewrite(entry, LogsRef(*a_), 0, "entry.bin", e);
-  r = Verify(entry);
-  EXPECT_TRUE(AnyContains(r.problems, {Branch(), "(record 0)", "entry.bin does not match"}))
+  fs::path object = Copy("object.git");
+  std::string o = ReadPath(object, LogsRef(*a_), 0, "object.bin");
+  o[o.size() - 1] ^= 0x01;  // the last sealed chunk id
+  Rewrite(object, LogsRef(*a_), 0, "object.bin", o);
+  r = Verify(object);
+  EXPECT_TRUE(AnyContains(r.problems, {Branch(), "(record 0)", "object.bin does not match"}))
       << Joined(r.problems);
 
-  fs::path json = Copy("json.git");
-  Rewrite(json, LogsRef(*a_), 2, "entry.json", "{}\n");
-  r = Verify(json);
-  EXPECT_TRUE(AnyContains(r.problems, {"(record 2)", "entry.json"})) << Joined(r.problems);
+  fs::path entry_json = Copy("json.git");
+  Rewrite(entry_json, LogsRef(*a_), 2, "entry.json", "{}\n");
+  r = Verify(entry_json);
+  EXPECT_TRUE(AnyContains(r.problems, {"(record 2)", "unexpected tree entry 'entry.json'"}))
+      << Joined(r.problems);
 
   fs::path extra = Copy("extra.git");
   Rewrite(extra, LogsRef(*a_), 1, "files/0.txt", "smuggled");
@@ -638,7 +649,9 @@ TEST_F(GitMirrorTest, ImportReproducesTheLogByteForByte) {
       });
     });
   }).ok());
-  EXPECT_EQ(chunks, 8u);  // 2 + 1 + 1 for the first three records; 3 (two full chunks) + 1
+  // Each file sealed under its own key: nothing is shared, not even the same video twice.
+  EXPECT_EQ(chunks, SealedChunksOf(kChunkSize + kChunkSize / 2 + 3) + 1 + 1 +
+                        2 * SealedChunksOf(shared.size()) + 1);
   auto verify = VerifyStore(c->store());
   ASSERT_TRUE(verify.ok());
   EXPECT_TRUE(verify->clean()) << Joined(verify->problems);
@@ -773,8 +786,9 @@ unsigned ModeOf(const fs::path& path) {
   return st.st_mode & 07777;
 }
 
-// The mirror holds every file in clear: only its owner may enter its directory, whatever the
-// umask, and a directory that was open to others is closed before anything is written.
+// The mirror holds ciphertext only, yet stays its owner's (sizes and times are still the
+// federation's business): only its owner may enter its directory, whatever the umask, and a
+// directory that was open to others is closed before anything is written.
 TEST_F(GitMirrorTest, TheMirrorDirectoryIsOnlyTheOwners) {
   AppendEntry(*a_, {{"text/plain", "a statement"}}, "case-1");
   mode_t umask_before = ::umask(0);  // libgit2 alone would make the directory 0777

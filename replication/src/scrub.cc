@@ -5,9 +5,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "khronika/log/log.h"
 #include "khronika/log/store_keys.h"
 #include "khronika/replication/protocol.h"
 #include "khronika/schemas/objects.h"
+#include "khronika/schemas/sealed_objects.h"
 
 namespace khronika {
 
@@ -96,8 +98,8 @@ Result<ScrubReport> ScrubStore(const Store& store, const std::atomic<bool>* stop
     report.chunks += 1;
     if (key.size() == 32) report.findings.push_back({ScrubFinding::Kind::kChunk, HashFrom(key), 0, kUnreadable});
   }));
-  // Entries and manifests, and what they reference.
-  std::set<Hash> wanted_manifests, wanted_chunks;
+  // Logged objects, and the sealed chunks each sealed entry names.
+  std::set<Hash> wanted_chunks;
   KH_RETURN_IF_ERROR(ScanInSlices(store, Table::kObjects, stop, [&](const ReadTxn&, ByteView key, ByteView value) {
     report.objects += 1;
     if (key.size() != 32 || ObjectId(value) != HashFrom(key)) {
@@ -106,18 +108,18 @@ Result<ScrubReport> ScrubStore(const Store& store, const std::atomic<bool>* stop
     }
     objects.insert(HashFrom(key));
     auto type = PeekObjectType(value);
-    if (type.ok() && *type == kTypeEntry) {
-      if (auto e = DecodeEntry(value); e.ok()) wanted_manifests.insert(e->manifests.begin(), e->manifests.end());
-    } else if (type.ok() && *type == kTypeManifest) {
-      if (auto m = DecodeManifest(value); m.ok()) wanted_chunks.insert(m->chunks.begin(), m->chunks.end());
+    if (type.ok() && *type == kTypeSealedEntry) {
+      if (auto e = DecodeSealedEntry(value); e.ok()) {
+        for (const SealedFile& f : e->files) wanted_chunks.insert(f.chunks.begin(), f.chunks.end());
+      }
     }
     return Status::Ok();
   }, [&](ByteView key) {
     report.objects += 1;
     if (key.size() == 32) report.findings.push_back({ScrubFinding::Kind::kObject, HashFrom(key), 0, kUnreadable});
   }));
-  // Records: each against the leaf hash the tree holds, and the entry it logs.
-  std::set<Hash> wanted_entries;
+  // Records: each against the leaf hash the tree holds, and the object it logs.
+  std::set<Hash> wanted_objects;
   std::set<std::pair<Hash, uint64_t>> damaged_records;
   KH_RETURN_IF_ERROR(ScanInSlices(store, Table::kRecords, stop, [&](const ReadTxn& txn, ByteView key, ByteView value) -> Status {
     report.records += 1;
@@ -134,7 +136,7 @@ Result<ScrubReport> ScrubStore(const Store& store, const std::atomic<bool>* stop
       damaged_records.insert({origin, index});
       return Status::Ok();
     }
-    wanted_entries.insert(record->entry_id);
+    wanted_objects.insert(record->object_id);
     return Status::Ok();
   }, [&](ByteView key) {
     report.records += 1;
@@ -147,10 +149,7 @@ Result<ScrubReport> ScrubStore(const Store& store, const std::atomic<bool>* stop
   for (const auto& f : report.findings) {
     if (f.kind != ScrubFinding::Kind::kRecord) damaged_ids.insert(f.id);
   }
-  for (const Hash& id : wanted_entries) {
-    if (!objects.count(id) && !damaged_ids.count(id)) report.findings.push_back({ScrubFinding::Kind::kObject, id, 0, "missing"});
-  }
-  for (const Hash& id : wanted_manifests) {
+  for (const Hash& id : wanted_objects) {
     if (!objects.count(id) && !damaged_ids.count(id)) report.findings.push_back({ScrubFinding::Kind::kObject, id, 0, "missing"});
   }
   for (const Hash& id : wanted_chunks) {
@@ -161,41 +160,68 @@ Result<ScrubReport> ScrubStore(const Store& store, const std::atomic<bool>* stop
 
 namespace {
 
-// Where to ask a peer for an object: the record that logs the entry (or an entry naming the
-// manifest).
+// Where to ask a peer for an object: the record that logs it. A sealed entry is found through
+// the entry index; a recovery object (or an entry whose index is lost) by reading the records.
 Result<std::optional<std::pair<Hash, uint64_t>>> LocateObject(const Store& store, const Hash& id) {
   std::optional<std::pair<Hash, uint64_t>> where;
   KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
-    Hash entry = id;
     KH_ASSIGN_OR_RETURN(auto loc, txn.Get(Table::kEntryIndex, id));
-    if (!loc) {  // a manifest: find an entry that names it
-      std::optional<Hash> naming;
-      KH_RETURN_IF_ERROR(txn.Scan(Table::kManifestEntries, id, [&](ByteView key, ByteView) -> Result<bool> {
-        if (auto entry = keys::DecodeManifestEntry(key); entry.ok()) naming = *entry;
-        return false;
-      }));
-      if (!naming) return Status::Ok();
-      entry = *naming;
-      KH_ASSIGN_OR_RETURN(loc, txn.Get(Table::kEntryIndex, entry));
-    }
     if (loc) {
       if (auto at = keys::DecodePosition(*loc); at.ok()) where = std::make_pair(at->origin, at->index);
+      return Status::Ok();
     }
-    return Status::Ok();
+    return txn.Scan(Table::kRecords, {}, [&](ByteView key, ByteView value) -> Result<bool> {
+      auto record = DecodeRecord(value);
+      if (!record.ok() || record->object_id != id) return true;
+      if (auto at = keys::DecodePosition(key); at.ok()) where = std::make_pair(at->origin, at->index);
+      return false;
+    }, {}, [](ByteView) {});
   }));
   return where;
 }
 
 }  // namespace
 
+// The sealed chunks of a sealed entry just put back that are missing or damaged here: a damaged
+// entry hid them from the scrub, which could not read its chunk list.
+Result<std::vector<ScrubFinding>> ChunksOfRepaired(const Store& store, ByteView object,
+                                                   const std::vector<ScrubFinding>& known) {
+  std::vector<ScrubFinding> out;
+  auto type = PeekObjectType(object);
+  if (!type.ok() || *type != kTypeSealedEntry) return out;
+  auto sealed = DecodeSealedEntry(object);
+  if (!sealed.ok()) return out;
+  std::set<Hash> listed;
+  for (const ScrubFinding& f : known) {
+    if (f.kind == ScrubFinding::Kind::kChunk) listed.insert(f.id);
+  }
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
+    for (const SealedFile& file : sealed->files) {
+      for (const Hash& id : file.chunks) {
+        if (listed.count(id)) continue;
+        auto chunk = ReadChunk(txn, id);
+        if (chunk.ok()) continue;
+        if (chunk.status().code() != Code::kCorruption) return chunk.status();
+        listed.insert(id);
+        out.push_back({ScrubFinding::Kind::kChunk, id, 0, "missing"});
+      }
+    }
+    return Status::Ok();
+  }));
+  return out;
+}
+
 Status RepairFromPeer(Store& store, PeerTransport& peer, ScrubReport& report) {
-  for (ScrubFinding& f : report.findings) {
+  // By index: repairing a sealed entry may add findings for its sealed chunks.
+  for (size_t k = 0; k < report.findings.size(); ++k) {
+    ScrubFinding& f = report.findings[k];
     if (f.repaired) continue;
     if (f.kind == ScrubFinding::Kind::kChunk) {
       auto body = peer.Chunks({f.id});
       if (!body.ok()) continue;
       auto chunks = ParseChunkBody(*body);  // each chunk checked against its id here
       if (!chunks.ok() || chunks->size() != 1 || (*chunks)[0].first != f.id) continue;
+      // Its length is fixed by its id: the sealed entry that names it was checked against it.
       KH_RETURN_IF_ERROR(store.Update([&](WriteTxn& txn) {
         return txn.Put(Table::kChunks, f.id, (*chunks)[0].second);
       }));
@@ -228,15 +254,17 @@ Status RepairFromPeer(Store& store, PeerTransport& peer, ScrubReport& report) {
         return txn.Put(Table::kRecords, keys::Record(origin, index), item.record);
       });
     } else {
-      const Bytes* match = ObjectId(item.entry) == f.id ? &item.entry : nullptr;
-      for (const Bytes& m : item.manifests) {
-        if (!match && ObjectId(m) == f.id) match = &m;
-      }
-      if (!match) continue;
-      written = store.Update([&](WriteTxn& txn) { return txn.Put(Table::kObjects, f.id, *match); });
+      // Checked as sync checks it: the id is what the record (and the tree over it) names.
+      if (ObjectId(item.object) != f.id) continue;
+      written = store.Update([&](WriteTxn& txn) { return txn.Put(Table::kObjects, f.id, item.object); });
     }
     KH_RETURN_IF_ERROR(written);
     f.repaired = true;
+    if (f.kind == ScrubFinding::Kind::kObject) {
+      KH_ASSIGN_OR_RETURN(std::vector<ScrubFinding> more,
+                          ChunksOfRepaired(store, item.object, report.findings));
+      report.findings.insert(report.findings.end(), more.begin(), more.end());  // f is stale now
+    }
   }
   return Status::Ok();
 }

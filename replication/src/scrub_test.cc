@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "direct_transport_for_tests.h"
+#include "entries_for_tests.h"
 #include "khronika/log/log.h"
 #include "khronika/log/node.h"
 #include "khronika/log/store_keys.h"
@@ -28,26 +29,19 @@ class ScrubTest : public ::testing::Test {
     ASSERT_TRUE(AddMember(b_->store(), a_->verifier_key(), "").ok());
     for (int i = 0; i < 3; ++i) {
       std::string content(kChunkSize + 10 + i, static_cast<char>('a' + i));
-      FileManifest m{"f" + std::to_string(i) + ".bin", "application/octet-stream", content.size(),
-                     Sha256(content), {}};
-      ASSERT_TRUE(a_->store().Update([&](WriteTxn& txn) -> Status {
-        for (size_t off = 0; off < content.size(); off += kChunkSize) {
-          KH_ASSIGN_OR_RETURN(Hash id, PutChunk(txn, AsBytes(content).subspan(off, std::min(kChunkSize, content.size() - off))));
-          m.chunks.push_back(id);
-        }
+      content[kChunkSize] = '/';  // the two upload chunks of a file differ
+      auto sub = MakeTestSubmission(*a_, author_, "case-1",
+                                    {{"f" + std::to_string(i) + ".bin", content}});
+      ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+      auto r = a_->log().Append({*sub});
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      receipts_.push_back((*r)[0]);
+      ASSERT_TRUE(a_->store().View([&](ReadTxn& txn) -> Status {
+        KH_ASSIGN_OR_RETURN(LoggedObject logged, ReadLoggedObject(txn, a_->id(), i));
+        KH_ASSIGN_OR_RETURN(SealedEntry e, DecodeSealedEntry(logged.object_bytes));
+        sealed_.push_back(std::move(e));
         return Status::Ok();
       }).ok());
-      Submission s;
-      s.entry.case_id = "case-1";
-      s.entry.kind = "evidence";
-      s.entry.created_at_ms = 1767225600000;
-      s.entry.manifests = {ObjectId(Encode(m))};
-      SignEntry(s.entry, author_);
-      s.manifests = {m};
-      auto r = a_->log().Append({s});
-      ASSERT_TRUE(r.ok());
-      receipts_.push_back((*r)[0]);
-      manifests_.push_back(m);
     }
     DirectTransport from_a(a_->store());
     ASSERT_TRUE(PullFromPeer(b_->store(), from_a).ok());
@@ -72,7 +66,7 @@ class ScrubTest : public ::testing::Test {
   SigningKey author_ = SigningKey::Generate();
   std::unique_ptr<Node> a_, b_;
   std::vector<Receipt> receipts_;
-  std::vector<FileManifest> manifests_;
+  std::vector<SealedEntry> sealed_;
 };
 
 TEST_F(ScrubTest, CleanStoreHasNoFindings) {
@@ -80,17 +74,19 @@ TEST_F(ScrubTest, CleanStoreHasNoFindings) {
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   EXPECT_TRUE(report->findings.empty());
   EXPECT_EQ(report->records, 3u);
-  EXPECT_EQ(report->chunks, 6u);
-  EXPECT_EQ(report->objects, 6u);  // three entries, three manifests
+  EXPECT_EQ(report->chunks, 3 * SealedChunksOf(kChunkSize + 10));
+  EXPECT_EQ(report->objects, 3u);  // three sealed entries
 }
 
 TEST_F(ScrubTest, DamageIsFoundAndRepairedFromAPeer) {
-  const Hash chunk = manifests_[1].chunks[0];
+  const Hash chunk = sealed_[1].files[0].chunks[0];
+  const Hash lost_chunk = sealed_[0].files[0].chunks[1];
   Damage(b_->store(), Table::kChunks, chunk);
+  ASSERT_TRUE(b_->store().Update([&](WriteTxn& txn) { return txn.Delete(Table::kChunks, lost_chunk); }).ok());
   Damage(b_->store(), Table::kObjects, receipts_[0].entry_id);
-  const Hash manifest = ObjectId(Encode(manifests_[2]));
-  ASSERT_TRUE(b_->store().Update([&](WriteTxn& txn) { return txn.Delete(Table::kObjects, manifest); }).ok());
-  Damage(b_->store(), Table::kRecords, keys::Record(a_->id(), 2));
+  const Hash lost = receipts_[2].entry_id;
+  ASSERT_TRUE(b_->store().Update([&](WriteTxn& txn) { return txn.Delete(Table::kObjects, lost); }).ok());
+  Damage(b_->store(), Table::kRecords, keys::Record(a_->id(), 1));
   ASSERT_FALSE(VerifyStore(b_->store())->clean());
 
   auto report = ScrubStore(b_->store());
@@ -100,16 +96,20 @@ TEST_F(ScrubTest, DamageIsFoundAndRepairedFromAPeer) {
   std::sort(seen.begin(), seen.end());
   std::vector<std::string> expected = {
       "chunk " + ToHex(chunk) + ": damaged",
-      "object " + ToHex(manifest) + ": missing",
+      "object " + ToHex(lost) + ": missing",
       "object " + ToHex(receipts_[0].entry_id) + ": damaged",
-      "record 2 of " + ToHex(a_->id()) + ": damaged",
+      "record 1 of " + ToHex(a_->id()) + ": damaged",
   };
   std::sort(expected.begin(), expected.end());
   EXPECT_EQ(seen, expected);
 
+  // Entry 0's chunk list was unreadable, so its lost chunk shows only once the entry is back:
+  // the repair then fetches it too.
   DirectTransport from_a(a_->store());
   ASSERT_TRUE(RepairFromPeer(b_->store(), from_a, *report).ok());
   EXPECT_EQ(report->unrepaired(), 0u);
+  ASSERT_EQ(report->findings.size(), 5u);
+  EXPECT_EQ(report->findings.back().Describe(), "chunk " + ToHex(lost_chunk) + ": missing");
   auto again = ScrubStore(b_->store());
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->findings.empty());
@@ -120,13 +120,13 @@ TEST_F(ScrubTest, DamageIsFoundAndRepairedFromAPeer) {
   ASSERT_TRUE(RememberScrub(b_->store(), *report, 1767225700000).ok());
   auto last = LastScrub(b_->store()).value();
   ASSERT_TRUE(last.has_value());
-  EXPECT_EQ(last->damaged, 4u);
-  EXPECT_EQ(last->repaired, 4u);
+  EXPECT_EQ(last->damaged, 5u);
+  EXPECT_EQ(last->repaired, 5u);
   EXPECT_EQ(last->unrepaired, 0u);
 }
 
 TEST_F(ScrubTest, APeerThatLacksItOrLiesLeavesItUnrepaired) {
-  const Hash chunk = manifests_[0].chunks[1];
+  const Hash chunk = sealed_[0].files[0].chunks[1];
   Damage(b_->store(), Table::kChunks, chunk);
   auto report = ScrubStore(b_->store());
   ASSERT_TRUE(report.ok());
