@@ -14,6 +14,7 @@ import {
   parseRecord, sha256, showInvisible, toHex, verifyCheckpointSignature, verifyCosignature,
   verifyEntrySignature, verifyInclusion,
 } from '../../server/http/console/format.js';
+import { authorFromSeed, cat, encodeDescriptor, encodeEntryUnsigned } from './encode.mjs';
 
 const golden = (name) =>
   fromHex(readFileSync(new URL(`../golden/${name}`, import.meta.url), 'utf8').trim());
@@ -32,55 +33,11 @@ const CONTENTS = [
 ];
 const NAMES = [['witness statement.pdf', 'application/pdf'], ['empty.txt', 'text/plain']];
 
-// A canonical encoder for the tests (format.md section 1), independent of format.js's reader.
 const enc = new TextEncoder();
-const cat = (...parts) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-};
-const u64 = (n) => {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, BigInt(n), true);
-  return b;
-};
-const i64 = (n) => {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigInt64(0, BigInt(n), true);
-  return b;
-};
-const str = (s) => {
-  const b = typeof s === 'string' ? enc.encode(s) : s;
-  return cat(u64(b.length), b);
-};
-const hashList = (hexes) => cat(u64(hexes.length), ...hexes.map(fromHex));
-
-function encodeDescriptor({ name, media_type, size, sha256: hash }) {
-  return cat(new Uint8Array([1, 0x44, 2]), str(name), str(media_type), u64(size), fromHex(hash));
-}
-
-// Unsigned bytes of an entry; `pairs` in the order given (canonical only when sorted).
-function encodeEntryUnsigned(e, pairs) {
-  return cat(new Uint8Array([1, 0x45, 2]), str(e.case), fromHex(e.author), i64(e.created_at_ms),
-    str(e.kind), hashList(e.files), u64(pairs.length),
-    ...pairs.map(([k, v]) => cat(str(k), str(v))),
-    e.corrects ? cat(new Uint8Array([1]), fromHex(e.corrects)) : new Uint8Array([0]));
-}
-
-let authorKey;
+let goldenAuthor;
 async function signWithGoldenAuthor(unsigned) {
-  if (!authorKey) {
-    const pkcs8 = cat(fromHex('302e020100300506032b657004220420'), AUTHOR_SEED);
-    authorKey = await crypto.subtle.importKey('pkcs8', pkcs8, { name: 'Ed25519' }, true, ['sign']);
-  }
-  const message = cat(enc.encode('khronika entry signature v2'), new Uint8Array([0]),
-    await sha256(unsigned));
-  const signature = await crypto.subtle.sign({ name: 'Ed25519' }, authorKey, message);
-  return cat(unsigned, new Uint8Array(signature));
+  goldenAuthor ??= await authorFromSeed(AUTHOR_SEED);
+  return goldenAuthor.sign(unsigned);
 }
 
 function goldenDescriptor(i) {
@@ -101,9 +58,8 @@ test('the golden descriptor, entry and record read as docs/format-2.md says', as
   const e = parseEntry(ENTRY);
   assert.equal(e.case, 'case-2024.017');
   // The author key is the public key of the golden seed, derived here by WebCrypto.
-  await signWithGoldenAuthor(new Uint8Array(0));
-  const jwk = await crypto.subtle.exportKey('jwk', authorKey);
-  assert.equal(e.author, Buffer.from(jwk.x, 'base64url').toString('hex'));
+  goldenAuthor ??= await authorFromSeed(AUTHOR_SEED);
+  assert.equal(e.author, goldenAuthor.publicKey);
   assert.equal(e.created_at_ms, 1718000000123);
   assert.equal(e.kind, 'evidence');
   assert.equal(e.files.length, 2);
