@@ -196,6 +196,9 @@ async function handle(req, res) {
     } else {
       const f = x.files[Number(m[2])];
       if (!f) return json(res, 404, { error: 'not_found', message: 'no such file' });
+      if (lie === 'content-refused') {
+        return json(res, 500, { error: 'corruption', message: `sealed chunk ${'ab'.repeat(32)} is damaged` });
+      }
       const bytes = content(f);
       res.writeHead(200, { ...SECURITY, 'Content-Type': 'application/octet-stream', 'Content-Length': bytes.length });
       if (lie === 'cut-short') {
@@ -303,6 +306,7 @@ try {
   await expectRefused('content-short', 'statement.txt', /it has 42 bytes; the author signed 43/);
   await expectRefused('content-padded', 'statement.txt', /it has 4096 bytes; the author signed 43/);
   await expectRefused('cut-short', 'photo.jpg', /stopped sending after \d+ of 1500000 bytes/);
+  await expectRefused('content-refused', 'statement.txt', /the node did not send the file: sealed chunk [0-9a-f]{64} is damaged\. Tell the node's operator/);
   await expectRefused('descriptor-renamed', 'statement.txt', /does not match the one the author signed/);
   await expectRefused('descriptor-resized', 'statement.txt', /does not match the one the author signed/);
   await expectRefused('salt-swapped', 'statement.txt', /does not match the one the author signed/);

@@ -259,9 +259,16 @@ async function downloadAndCheck(ctx, caseId, listed, file, button, result) {
     step(`The author signed this description of file ${file.index + 1} of ${entry.files.length}: ${showInvisible(d.name)}, ` +
       `${fmtBytes(d.size)}, SHA-256 ${d.sha256} (its salted commitment ${short(opened.commitment)} is in the signed entry).`);
 
-    const bytes = await ctx.download(`/v1/entries/${entryId}/files/${file.index}/content`, d.size, (n) => {
-      progress.value = n;
-    });
+    let bytes;
+    try {
+      bytes = await ctx.download(`/v1/entries/${entryId}/files/${file.index}/content`, d.size, (n) => {
+        progress.value = n;
+      });
+    } catch (e) {
+      if (e.partial || !e.status) throw e;
+      // The node checks its sealed chunks as it reads them and refuses to send a damaged file.
+      return fail(`the node did not send the file: ${e.message}. Tell the node's operator (khronika verify, khronika scrub).`);
+    }
     step(`Downloaded ${fmtBytes(bytes.length)}.`);
     const check = await checkFileBytes(d, bytes);
     if (!check.ok) {
