@@ -135,11 +135,19 @@ try {
   const [saved] = await Promise.all([page.waitForEvent('download'), statement.getByRole('link', { name: 'Save statement.txt' }).click()]);
   assert.deepEqual(readFileSync(await saved.path()), readFileSync(join(FILES, 'statement.txt')));
 
-  step('download photo.jpg (two 1 MiB pieces): verified piece by piece');
+  // Each check the browser made is listed: the author's signature (Chromium has Ed25519), the
+  // record, the signed commitment of the file's description, the file's length and SHA-256.
+  const statementSteps = await statement.locator('.steps').textContent();
+  assert.match(statementSteps, /The author's signature on the entry is valid/);
+  assert.match(statementSteps, /Record 0 of the log of node/);
+  assert.match(statementSteps, /file 1 of 2: statement\.txt.*salted commitment .* is in the signed entry/);
+  assert.match(statementSteps, /The file has the length and the SHA-256 the author signed/);
+
+  step('download photo.jpg (1.5 MB, two sealed chunks on the node): verified');
   const photo = page.locator('li.file[data-file="photo.jpg"]');
   await photo.getByRole('button', { name: 'Download and check photo.jpg' }).click();
   await photo.locator('.message.verified').waitFor();
-  assert.match(await photo.textContent(), /Each of its 2 pieces/);
+  assert.match(await photo.textContent(), /file 2 of 2: photo\.jpg, 1\.4 MiB \(1,500,000 bytes\)/);
   await shot(page, '03-lawyer-verified.png');
   // The picture in docs/lawyer.md: one entry with its two files verified, at a modest width.
   await page.setViewportSize({ width: 960, height: 900 });
@@ -153,12 +161,26 @@ try {
   await bundle.saveAs(join(ARTIFACTS, 'khronika-bundle-case-2026-001.tar'));
   await page.locator('.bundle-result .message.verified').waitFor();
 
-  step('a stored chunk of statement.txt is damaged: the same download now shows the failure');
-  console.log(execSync(env('KH_CORRUPT')).toString().trim());
+  step('a selective court bundle: the first entry, photo.jpg only');
+  await page.getByText('Disclose only some entries or files').click();
+  await page.getByLabel(/^Record 0: evidence/).check();
+  await page.getByLabel('photo.jpg').check();
+  const [selected] = await Promise.all([page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Download a bundle of what is chosen (.tar)' }).click()]);
+  assert.equal(selected.suggestedFilename(), 'khronika-bundle-case-2026-001-selected.tar');
+  await selected.saveAs(join(ARTIFACTS, 'khronika-bundle-case-2026-001-selected.tar'));
+  assert.match(await page.locator('.bundle-result').textContent(), /1 chosen entry, their files named photo\.jpg only/);
+
+  step('a sealed chunk of statement.txt is damaged on the node: the same download now shows the failure');
+  const entryId = await entries.nth(0).getAttribute('data-entry');
+  const fileIndex = await statement.getAttribute('data-index');
+  console.log(execSync(`${env('KH_CORRUPT')} ${entryId} ${fileIndex}`).toString().trim());
   await statement.getByRole('button', { name: 'Download and check statement.txt' }).click();
   await statement.locator('.message.failed').waitFor();
   const failure = await statement.locator('.message.failed').textContent();
   assert.match(failure, /✗ Not verified: statement\.txt/);
+  // The node re-hashes each sealed chunk as it reads it: it refuses to send the file, or stops.
+  assert.match(failure, /the node did not send the file: .*sealed chunk [0-9a-f]{64}|the node stopped sending/);
   assert.equal(await statement.locator('.message.verified').count(), 0);
   assert.equal(await statement.getByRole('link', { name: /Save/ }).count(), 0);
   await statement.scrollIntoViewIfNeeded();

@@ -4,10 +4,11 @@
 # `khronika submit`, and B, a partner that copies A's log and cosigns it, so that every view has
 # something true to show (cosigners, a peer and its lag, a replica log). Real tokens of each role.
 # The browser signs in with a wrong token (refused), as a lawyer (cases, a timeline, downloads
-# checked in the browser and "verified", a court bundle; then a stored chunk is damaged through
-# the store's API and the same download must show the failure), at phone width, as an auditor
+# checked in the browser against the author's signature and signed file commitments and
+# "verified", a court bundle and a selective one; then a sealed chunk of a stored file is damaged
+# through the store's API and the same download must show the failure), at phone width, as an auditor
 # (an inclusion proof computed in the browser) and as the operator. Screenshots of each view go
-# to ARTIFACT_DIR; the court bundle the browser saved must pass `khronika verify-bundle`.
+# to ARTIFACT_DIR; the court bundles the browser saved must pass `khronika verify-bundle`.
 #
 # Usage: console_test.sh /path/to/khronika /path/to/khronika_corrupt_chunk ARTIFACT_DIR [--keep]
 # Needs what ops/install-deps.sh installs: chromium, node, and tests/browser/node_modules.
@@ -109,19 +110,34 @@ assert own["records"] == 3 and len(own["cosigners"]) == 1, s' || fail "A does no
   --cert-sha256 "$(printf 'b%.0s' $(seq 64))" >/dev/null || fail "peer add --serve-only"
 
 step "the browser (Chromium, playwright-core)"
-STATEMENT_CHUNK=$(sha256sum statement.txt | cut -c1-64)   # one chunk: its id is the file's hash
 start=$(date +%s.%N)
 KH_URL=$URL_A KH_READER=$READER KH_AUDITOR=$AUDITOR KH_ADMIN=$ADMIN KH_SUBMITTER=$SUBMITTER \
 KH_ARTIFACTS=$(readlink -f "$ARTIFACTS") KH_FILES=$WORK KH_CHROMIUM=$CHROMIUM \
-KH_CORRUPT="$CORRUPT $WORK/a $STATEMENT_CHUNK" \
+KH_CORRUPT="$CORRUPT $WORK/a" \
   node "$HERE/console_test.mjs" || fail "the browser test failed (screenshots in $ARTIFACTS)"
 end=$(date +%s.%N)
 echo "browser steps took $(python3 -c "print(round($end - $start, 1))") s"
 
-step "the court bundle the browser saved verifies offline"
+step "the court bundles the browser saved verify offline"
 mkdir bundle && tar -xf "$ARTIFACTS/khronika-bundle-case-2026-001.tar" -C bundle
 "$KH" verify-bundle bundle >verify.out || { cat verify.out; fail "verify-bundle on the browser's bundle"; }
-grep -q '^bundle verified: case case-2026-001, 2 entries, 3 files' verify.out || { cat verify.out; fail "bundle summary"; }
+# verify-bundle's summary counts the case's records and the entries and files disclosed ("2
+# records, 2 entries and 3 files disclosed"); the pattern also takes "2 entries, 3 files".
+grep -Eq '^bundle verified: case case-2026-001, (2 records, )?2 entries(,| and) 3 files' verify.out ||
+  { cat verify.out; fail "bundle summary"; }
+# The selective bundle (the first entry, photo.jpg only) holds photo.jpg's plaintext and neither
+# statement.txt's nor the note's; it still verifies.
+mkdir selected && tar -xf "$ARTIFACTS/khronika-bundle-case-2026-001-selected.tar" -C selected
+"$KH" verify-bundle selected >verify-selected.out ||
+  { cat verify-selected.out; fail "verify-bundle on the browser's selective bundle"; }
+grep -Eq '^bundle verified: case case-2026-001, (2 records, )?1 entries(,| and) 1 files' verify-selected.out ||
+  { cat verify-selected.out; fail "selective bundle summary"; }
+PHOTO_SHA=$(sha256sum photo.jpg | cut -c1-64)
+for f in statement.txt follow-up.txt; do
+  if grep -rqF -- "$(cat "$f")" selected; then fail "the selective bundle holds $f"; fi
+done
+find selected -type f -exec sha256sum {} + | grep -q "^$PHOTO_SHA " ||
+  fail "the selective bundle does not hold photo.jpg"
 
 step "custody: the browser's reads and the export are in A's access log"
 "$KH" access-log --data a >access.log

@@ -1,6 +1,8 @@
-// The checks the console makes in the browser, written from docs/format.md: reading the signed
-// objects' canonical bytes, SHA-256 through SubtleCrypto, RFC 6962 leaf and node hashes, the
-// RFC 9162 inclusion-proof algorithm, and C2SP signed notes (checkpoints and cosignatures).
+// The checks the console makes in the browser, written from docs/format-2.md (objects, section 5)
+// and docs/format.md (encoding, Merkle tree, notes): reading the signed objects' canonical bytes,
+// the author's Ed25519 signature and the salted file commitments, SHA-256 through SubtleCrypto,
+// RFC 6962 leaf and node hashes, the RFC 9162 inclusion-proof algorithm, and C2SP signed notes
+// (checkpoints and cosignatures).
 // No DOM here: tests/browser/format_test.mjs runs this module under Node.js as well.
 
 const encoder = new TextEncoder();
@@ -107,7 +109,14 @@ export function showInvisible(text) {
   return out;
 }
 
-// ---- canonical objects (format.md sections 1-7) ----
+// ---- canonical objects (format.md section 1, format-2.md section 5) ----
+
+export const FORMAT_VERSION = 2;
+// What the objects may hold (schemas/include/khronika/schemas/objects.h, sealed_objects.h).
+export const MAX_FILE_SIZE = 2 ** 40;
+const MAX_ENTRY_BYTES = 128 * 1024;  // a signed entry travels in an entry box of at most 128 KiB
+const MAX_DESCRIPTOR_BYTES = 512 - 4 - 32;  // the descriptor box: length, salt, descriptor
+export const RECORD_BYTES = 3 + 32 + 8 + 32 + 32 + 8;
 
 class Reader {
   constructor(bytes, what) {
@@ -141,10 +150,13 @@ class Reader {
     this.off += 8;
     return Number(v);
   }
-  string(max) {
+  rawString(max) {
     const n = this.u64();
     if (n > max) throw new Error(`${this.what}: string too long`);
-    return decoder.decode(this.bytes(n));
+    return this.bytes(n);
+  }
+  string(max) {
+    return decoder.decode(this.rawString(max));
   }
   hashList(max) {
     const n = this.u64();
@@ -155,8 +167,8 @@ class Reader {
   }
   header(type) {
     const h = this.bytes(3);
-    if (h[0] !== 0x01 || h[1] !== type.charCodeAt(0) || h[2] !== 0x01) {
-      throw new Error(`${this.what}: not a version 1 '${type}' object`);
+    if (h[0] !== 0x01 || h[1] !== type.charCodeAt(0) || h[2] !== FORMAT_VERSION) {
+      throw new Error(`${this.what}: not a version ${FORMAT_VERSION} '${type}' object`);
     }
   }
   end() {
@@ -164,25 +176,33 @@ class Reader {
   }
 }
 
-// FileManifest (section 3).
-export function parseManifest(bytes) {
-  const r = new Reader(bytes, 'manifest');
-  r.header('M');
-  const m = {};
-  m.name = r.string(255);
-  m.media_type = r.string(127);
-  m.size = r.u64();
-  m.sha256 = toHex(r.bytes(32));
-  m.chunks = r.hashList(1 << 20);
-  r.end();
-  if (m.chunks.length !== Math.ceil(m.size / CHUNK_SIZE)) {
-    throw new Error('manifest: the chunk count does not match the size');
-  }
-  return m;
+// Byte order of two Uint8Arrays, as std::string compares the canonical metadata keys.
+function compareBytes(a, b) {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
 }
 
-// Entry (section 5), with the bytes its author signed (section 6).
+// FileDescriptor 'D' (format-2.md section 5): a file as its author describes it.
+export function parseDescriptor(bytes) {
+  if (bytes.length > MAX_DESCRIPTOR_BYTES) throw new Error('file descriptor: too long');
+  const r = new Reader(bytes, 'file descriptor');
+  r.header('D');
+  const d = {};
+  d.name = r.string(255);
+  d.media_type = r.string(127);
+  d.size = r.u64();
+  if (d.size > MAX_FILE_SIZE) throw new Error('file descriptor: file larger than 1 TiB');
+  d.sha256 = toHex(r.bytes(32));
+  r.end();
+  return d;
+}
+
+// Entry 'E' version 2 (format-2.md section 5), with the bytes its author signed. `files` holds the
+// salted commitments of the files' descriptors, in order. `metadata` has no prototype, so that a
+// key such as "__proto__" is a key like any other.
 export function parseEntry(bytes) {
+  if (bytes.length > MAX_ENTRY_BYTES) throw new Error('entry: longer than 128 KiB');
   const r = new Reader(bytes, 'entry');
   r.header('E');
   const e = {};
@@ -190,13 +210,18 @@ export function parseEntry(bytes) {
   e.author = toHex(r.bytes(32));
   e.created_at_ms = r.i64();
   e.kind = r.string(32);
-  e.manifests = r.hashList(1000);
+  e.files = r.hashList(1000);
   const pairs = r.u64();
   if (pairs > 64) throw new Error('entry: too many metadata pairs');
-  e.metadata = {};
+  e.metadata = Object.create(null);
+  let previous = null;
   for (let i = 0; i < pairs; i++) {
-    const k = r.string(64);
-    e.metadata[k] = r.string(4096);
+    const k = r.rawString(64);
+    if (previous !== null && compareBytes(previous, k) >= 0) {
+      throw new Error('entry: metadata keys not sorted and unique');
+    }
+    previous = k;
+    e.metadata[decoder.decode(k)] = r.string(4096);
   }
   const flag = r.u8();
   if (flag > 1) throw new Error('entry: bad corrects flag');
@@ -208,22 +233,19 @@ export function parseEntry(bytes) {
   return e;
 }
 
-// Record (section 7): 147 bytes.
+// Record 'R' version 2 (format-2.md section 5): 115 bytes; object_id names the sealed entry.
 export function parseRecord(bytes) {
-  if (bytes.length !== 147) throw new Error('record: not 147 bytes');
+  if (bytes.length !== RECORD_BYTES) throw new Error(`record: not ${RECORD_BYTES} bytes`);
   const r = new Reader(bytes, 'record');
   r.header('R');
   return {
     origin: toHex(r.bytes(32)),
     index: r.u64(),
     prev_record: toHex(r.bytes(32)),
-    entry_id: toHex(r.bytes(32)),
-    prev_case_record: toHex(r.bytes(32)),
+    object_id: toHex(r.bytes(32)),
     received_at_ms: r.i64(),
   };
 }
-
-export const CHUNK_SIZE = 1048576;
 
 // ---- Ed25519 through SubtleCrypto, where the browser has it ----
 
@@ -238,33 +260,60 @@ export async function verifyEd25519(publicKey, signature, message) {
   return subtle().verify({ name: 'Ed25519' }, key, signature, message);
 }
 
-// The author's signature of an entry (section 6).
+// The author's signature of an entry: Ed25519 over
+// "khronika entry signature v2" || 0x00 || SHA-256(unsigned bytes).
 export async function verifyEntrySignature(entry) {
-  const message = concat(encoder.encode('khronika entry signature v1'), new Uint8Array([0]),
+  const message = concat(encoder.encode('khronika entry signature v2'), new Uint8Array([0]),
                          await sha256(entry.unsigned));
   return verifyEd25519(fromHex(entry.author), entry.signature, message);
 }
 
-// ---- a downloaded file against its signed manifest ----
+// ---- a file against the signed entry ----
 
-// Checks `bytes` against the manifest: its length, each 1 MiB piece against its chunk id, and the
-// whole against the manifest's SHA-256. Returns {ok, sha256, problems: [text]}.
-export async function checkFileBytes(manifest, bytes) {
-  const problems = [];
-  if (bytes.length !== manifest.size) {
-    problems.push(`it has ${bytes.length} bytes; the signed description says ${manifest.size}`);
+// SHA-256("khronika/2 file commitment" || 0x00 || salt (32) || descriptor bytes), as hex.
+export async function fileCommitment(salt, descriptorBytes) {
+  return sha256Hex(concat(encoder.encode('khronika/2 file commitment'), new Uint8Array([0]), salt,
+                          descriptorBytes));
+}
+
+// Checks what the node sent of file `index` (its descriptor's bytes and the author's salt, both as
+// hex) against the commitment the author signed at that place of the entry's `files`. Returns
+// {ok, descriptor, commitment, problem}: the descriptor is to be believed only when ok.
+export async function checkFileOpening(entry, index, descriptorHex, saltHex) {
+  const fail = (problem) => ({ ok: false, descriptor: null, commitment: null, problem });
+  if (!Number.isSafeInteger(index) || index < 0 || index >= entry.files.length) {
+    return fail(`the author signed ${entry.files.length} file${entry.files.length === 1 ? '' : 's'} ` +
+                `in this entry; there is no file number ${index + 1}`);
   }
-  for (let i = 0; i < manifest.chunks.length; i++) {
-    const piece = bytes.subarray(i * CHUNK_SIZE, Math.min(bytes.length, (i + 1) * CHUNK_SIZE));
-    const got = await sha256Hex(piece);
-    if (got !== manifest.chunks[i]) {
-      problems.push(`piece ${i + 1} of ${manifest.chunks.length} (bytes from ${i * CHUNK_SIZE}) ` +
-                    `has SHA-256 ${got}, not ${manifest.chunks[i]}`);
-    }
+  let salt;
+  let descriptorBytes;
+  let descriptor;
+  try {
+    salt = fromHex(saltHex);
+    descriptorBytes = fromHex(descriptorHex);
+    descriptor = parseDescriptor(descriptorBytes);
+  } catch (e) {
+    return fail(`the file's description from the node cannot be read (${e.message})`);
+  }
+  if (salt.length !== 32) return fail('the file\'s commitment salt from the node is not 32 bytes');
+  const commitment = await fileCommitment(salt, descriptorBytes);
+  if (commitment !== entry.files[index]) {
+    return fail(`the file's description does not match the one the author signed: its commitment is ` +
+                `${commitment}, the author signed ${entry.files[index]}`);
+  }
+  return { ok: true, descriptor, commitment, problem: null };
+}
+
+// Checks `bytes` against the descriptor the author signed: its length and its SHA-256 (format 2
+// signs no hash of parts of a file, so the whole is hashed). Returns {ok, sha256, problems: [text]}.
+export async function checkFileBytes(descriptor, bytes) {
+  const problems = [];
+  if (bytes.length !== descriptor.size) {
+    problems.push(`it has ${bytes.length} bytes; the author signed ${descriptor.size}`);
   }
   const whole = await sha256Hex(bytes);
-  if (whole !== manifest.sha256) {
-    problems.push(`its SHA-256 is ${whole}; the author signed ${manifest.sha256}`);
+  if (whole !== descriptor.sha256) {
+    problems.push(`its SHA-256 is ${whole}; the author signed ${descriptor.sha256}`);
   }
   return { ok: problems.length === 0, sha256: whole, problems };
 }

@@ -4,8 +4,8 @@
 // showInvisible, so an invisible or text-direction character (U+202E...) is written out as
 // <U+202E> instead of hiding or reordering the text.
 import {
-  checkFileBytes, fromHex, parseCheckpointNote, parseEntry, parseManifest, parseRecord,
-  leafHash, sha256Hex, showInvisible, toHex, verifyCheckpointSignature, verifyCosignature,
+  checkFileBytes, checkFileOpening, fromHex, parseCheckpointNote, parseEntry, parseRecord,
+  leafHash, showInvisible, toHex, verifyCheckpointSignature, verifyCosignature,
   verifyEntrySignature, verifyInclusion,
 } from './format.js';
 
@@ -139,13 +139,13 @@ export async function renderCase(ctx, view, caseId) {
 
   const bundleResult = h('div', { 'aria-live': 'polite', class: 'bundle-result' });
   const bundleButton = h('button', { type: 'button', id: 'bundle-button' }, 'Download the court bundle (.tar)');
-  bundleButton.addEventListener('click', () => exportBundle(ctx, caseId, bundleButton, bundleResult));
+  bundleButton.addEventListener('click', () => exportBundle(ctx, caseId, bundleButton, bundleResult, null));
   view.append(h('section', { class: 'panel', 'aria-labelledby': 'bundle-title' },
     h('h2', { id: 'bundle-title', text: 'Court bundle' }),
     h('p', {}, 'One archive with every entry and file of this case and everything that proves them: ',
       'signatures, the log records, proofs, checkpoints and partner organisations\' cosignatures. ',
       'Check it offline with ', h('code', {}, 'khronika verify-bundle'), ' and hand it over as it is.'),
-    bundleButton, bundleResult));
+    bundleButton, entries.length ? renderSelection(ctx, caseId, entries, bundleResult) : null, bundleResult));
 
   view.append(h('h2', {}, `Timeline (${entries.length} ${entries.length === 1 ? 'entry' : 'entries'})`));
   if (entries.length === 0) {
@@ -154,11 +154,11 @@ export async function renderCase(ctx, view, caseId) {
   }
   const cosigners = witnessed ? witnessed.cosignatures.map((c) => c.member) : [];
   const list = h('ol', { class: 'timeline', 'aria-label': `Entries of case ${caseId}, oldest first` });
-  for (const e of entries) list.append(renderEntry(ctx, e, witnessed, cosigners));
+  for (const e of entries) list.append(renderEntry(ctx, caseId, e, witnessed, cosigners));
   view.append(list);
 }
 
-function renderEntry(ctx, e, witnessed, cosigners) {
+function renderEntry(ctx, caseId, e, witnessed, cosigners) {
   const cosigned = witnessed && e.index < witnessed.size;
   const meta = Object.entries(e.metadata || {});
   const item = h('li', { class: 'panel entry', 'data-entry': e.entry_id },
@@ -183,8 +183,8 @@ function renderEntry(ctx, e, witnessed, cosigners) {
       const name = showInvisible(f.name);
       const result = h('div', { class: 'file-result', 'aria-live': 'polite' });
       const button = h('button', { type: 'button', class: 'download' }, `Download and check ${name}`);
-      button.addEventListener('click', () => downloadAndCheck(ctx, e.entry_id, f, button, result));
-      files.append(h('li', { class: 'file', 'data-file': f.name },
+      button.addEventListener('click', () => downloadAndCheck(ctx, caseId, e, f, button, result));
+      files.append(h('li', { class: 'file', 'data-file': f.name, 'data-index': String(f.index) },
         h('strong', {}, name), ' ', h('span', { class: 'muted' }, `${f.media_type}, ${fmtBytes(f.size)}`),
         facts([['SHA-256 signed by the author', hash(f.sha256)]]),
         button, result));
@@ -194,10 +194,24 @@ function renderEntry(ctx, e, witnessed, cosigners) {
   return item;
 }
 
-// Downloads one file and checks it in the browser against the author-signed manifest: the entry's
-// bytes against its id, the author's signature, the manifest against the id the entry signs, then
-// every 1 MiB piece and the whole file with SHA-256.
-async function downloadAndCheck(ctx, entryId, file, button, result) {
+// Whether the timeline's view of an entry (from the case listing, which the browser cannot check
+// by itself) says what the signed entry says.
+function sameEntry(entry, listed) {
+  const signed = Object.entries(entry.metadata);
+  const shown = Object.entries(listed.metadata || {});
+  return entry.author === listed.author && entry.kind === listed.kind &&
+    entry.created_at_ms === listed.created_at_ms && signed.length === shown.length &&
+    shown.every(([k, v]) => Object.hasOwn(entry.metadata, k) && entry.metadata[k] === v);
+}
+
+// Downloads one file and checks it in the browser against what its author signed
+// (docs/format-2.md section 5): the signed entry is of this case and entry, and the author's
+// signature on it is valid; the record the node sent logs this entry; the file's descriptor and
+// salt give the commitment the author signed at the file's place; then the file's length and
+// SHA-256 are those of the descriptor. The browser holds no key: it opens no box, and checks
+// only bytes against signatures and hashes.
+async function downloadAndCheck(ctx, caseId, listed, file, button, result) {
+  const entryId = listed.entry_id;
   button.disabled = true;
   result.replaceChildren();
   const steps = h('ol', { class: 'steps' });
@@ -211,40 +225,62 @@ async function downloadAndCheck(ctx, entryId, file, button, result) {
     progress.remove();
   };
   try {
+    // Ids and indexes go into request paths: only the forms the API gives are used.
+    if (!/^[0-9a-f]{64}$/.test(entryId) || !Number.isSafeInteger(file.index) || file.index < 0) {
+      return fail('the timeline names this entry or file in a form that is not an entry id or a file number.');
+    }
     const r = await ctx.api(`/v1/entries/${entryId}`);
-    const entryBytes = fromHex(r.entry_hex);
-    if (await sha256Hex(entryBytes) !== entryId) return fail('the entry the node sent does not hash to its id.');
-    const entry = parseEntry(entryBytes);
-    step(`The entry's bytes hash to its id, ${short(entryId)}`);
+    if (r.entry_id !== entryId) return fail('the node sent another entry than the one asked for.');
+    const entry = parseEntry(fromHex(r.entry_hex));
+    if (entry.case !== caseId) return fail(`the entry the node sent is of case ${showInvisible(entry.case)}, not of this case.`);
     const sig = await verifyEntrySignature(entry);
     if (sig === false) return fail('the author\'s signature on the entry is not valid.');
-    step(sig ? `The author's signature is valid (key ${short(entry.author)}).`
+    step(sig ? `The author's signature on the entry is valid (key ${short(entry.author)}).`
       : 'This browser cannot check Ed25519 signatures: the author\'s signature was not checked here (khronika get and court bundles check it).',
     sig ? '' : 'muted');
-    if (!entry.manifests.includes(file.manifest_id)) return fail('the entry does not name this file.');
-    const m = r.manifests.find((x) => x.id === file.manifest_id);
-    if (!m) return fail('the node did not send the file\'s signed description.');
-    const manifestBytes = fromHex(m.manifest_hex);
-    if (await sha256Hex(manifestBytes) !== file.manifest_id) return fail('the file\'s description does not match the one the author signed.');
-    const manifest = parseManifest(manifestBytes);
-    step(`The author signed this description of the file: ${showInvisible(manifest.name)}, ${fmtBytes(manifest.size)}, SHA-256 ${manifest.sha256}.`);
+    if (!sameEntry(entry, listed)) {
+      return fail('the timeline shows this entry differently from what its author signed (author, kind, date or details).');
+    }
+    const recordBytes = fromHex(r.record.record_hex);
+    const record = parseRecord(recordBytes);
+    if (record.object_id !== entryId || record.index !== listed.index || record.origin !== listed.origin) {
+      return fail(`the node's record ${listed.index} does not log this entry.`);
+    }
+    step(`Record ${record.index} of the log of node ${short(record.origin)} logs this entry (${short(entryId)}).`);
 
-    const bytes = await ctx.download(`/v1/entries/${entryId}/files/${file.manifest_id}/content`, manifest.size, (n) => {
-      progress.value = n;
-    });
+    const opening = (r.files || []).find((x) => x.index === file.index);
+    if (!opening) return fail('the node did not send the file\'s signed description.');
+    const opened = await checkFileOpening(entry, file.index, opening.descriptor_hex, opening.salt);
+    if (!opened.ok) return fail(`${opened.problem}.`);
+    const d = opened.descriptor;
+    if (d.name !== file.name || d.size !== file.size || d.sha256 !== file.sha256 || d.media_type !== file.media_type) {
+      return fail('the timeline shows this file differently from what its author signed (name, type, size or SHA-256).');
+    }
+    step(`The author signed this description of file ${file.index + 1} of ${entry.files.length}: ${showInvisible(d.name)}, ` +
+      `${fmtBytes(d.size)}, SHA-256 ${d.sha256} (its salted commitment ${short(opened.commitment)} is in the signed entry).`);
+
+    let bytes;
+    try {
+      bytes = await ctx.download(`/v1/entries/${entryId}/files/${file.index}/content`, d.size, (n) => {
+        progress.value = n;
+      });
+    } catch (e) {
+      if (e.partial || !e.status) throw e;
+      // The node checks its sealed chunks as it reads them and refuses to send a damaged file.
+      return fail(`the node did not send the file: ${e.message}. Tell the node's operator (khronika verify, khronika scrub).`);
+    }
     step(`Downloaded ${fmtBytes(bytes.length)}.`);
-    const check = await checkFileBytes(manifest, bytes);
+    const check = await checkFileBytes(d, bytes);
     if (!check.ok) {
       return fail(h('span', {}, 'the file received is not the file the author signed: ',
         h('ul', { class: 'mismatch' }, check.problems.map((p) => h('li', { text: p })))));
     }
-    step(manifest.chunks.length === 1 ? 'The file, in one piece, has the SHA-256 the author signed.'
-      : `Each of its ${manifest.chunks.length} pieces of 1 MiB, and the whole file, have the SHA-256 the author signed.`);
+    step('The file has the length and the SHA-256 the author signed.');
     progress.remove();
     verdict.replaceChildren(message('verified',
-      h('span', { class: 'verdict' }, `✓ Verified: ${showInvisible(manifest.name)}`), h('br'),
+      h('span', { class: 'verdict' }, `✓ Verified: ${showInvisible(d.name)}`), h('br'),
       `This is exactly the file the author signed (SHA-256 ${check.sha256}).`, h('br'),
-      saveBlob(new Blob([bytes], { type: 'application/octet-stream' }), manifest.name)));
+      saveBlob(new Blob([bytes], { type: 'application/octet-stream' }), d.name)));
   } catch (e) {
     fail(e.partial ? e.message : `the check could not be completed: ${e.message}`);
   } finally {
@@ -252,15 +288,64 @@ async function downloadAndCheck(ctx, entryId, file, button, result) {
   }
 }
 
-async function exportBundle(ctx, caseId, button, result) {
+// Selective disclosure: a bundle of chosen entries and chosen file names. It still holds every
+// record of the case (so that a court can see that none was left out), but opens only what was
+// chosen; the rest stays sealed and the bundle carries no key that opens it.
+function renderSelection(ctx, caseId, entries, result) {
+  const entryBoxes = entries.map((e) => h('input', { type: 'checkbox', value: e.entry_id, id: `pick-entry-${e.index}` }));
+  const names = [...new Set(entries.flatMap((e) => e.files.map((f) => f.name)))];
+  const nameBoxes = names.map((n, i) => h('input', { type: 'checkbox', value: n, id: `pick-file-${i}` }));
+  const pick = (box, label) => h('li', {}, box, h('label', { for: box.id, class: 'inline' }, label));
+  const button = h('button', { type: 'button', class: 'secondary', id: 'bundle-selected-button' },
+    'Download a bundle of what is chosen (.tar)');
+  button.addEventListener('click', () => {
+    const selection = {
+      entries: entryBoxes.filter((b) => b.checked).map((b) => b.value),
+      files: nameBoxes.filter((b) => b.checked).map((b) => b.value),
+    };
+    if (!selection.entries.length && !selection.files.length) {
+      result.replaceChildren(message('failed', 'Choose at least one entry or one file name.'));
+      return;
+    }
+    exportBundle(ctx, caseId, button, result, selection);
+  });
+  return h('details', { class: 'selection' },
+    h('summary', {}, 'Disclose only some entries or files'),
+    h('p', {}, 'The bundle still lists every record of this case, so that anyone can see that none ',
+      'was left out, but it opens only the entries and files chosen here: the others stay sealed and ',
+      'the bundle holds no key to them. With entries only, all their files are included; with file ',
+      'names only, every entry holding a file of that name, with those files only.'),
+    h('fieldset', {}, h('legend', {}, 'Entries'),
+      h('ul', { class: 'picks' }, entries.map((e, i) => pick(entryBoxes[i],
+        `Record ${e.index}: ${e.kind}, recorded ${fmtTime(e.received_at_ms)}`)))),
+    names.length ? h('fieldset', {}, h('legend', {}, 'Files, by name'),
+      h('ul', { class: 'picks' }, names.map((n, i) => pick(nameBoxes[i], showInvisible(n))))) : null,
+    button);
+}
+
+async function exportBundle(ctx, caseId, button, result, selection) {
   button.disabled = true;
   result.replaceChildren(message('', 'Preparing the court bundle…'));
   try {
-    const { bytes, headers } = await ctx.fetchBytes(`/v1/cases/${encodeURIComponent(caseId)}/bundle`);
-    const name = `khronika-bundle-${caseId}.tar`;
-    const entries = headers.get('X-Khronika-Entries');
+    const query = selection
+      ? `?${[...selection.entries.map((id) => `entry=${encodeURIComponent(id)}`),
+        ...selection.files.map((n) => `file=${encodeURIComponent(n)}`)].join('&')}`
+      : '';
+    const { bytes, headers } = await ctx.fetchBytes(`/v1/cases/${encodeURIComponent(caseId)}/bundle${query}`);
+    const name = `khronika-bundle-${caseId}${selection ? '-selected' : ''}.tar`;
+    const records = headers.get('X-Khronika-Entries');
+    let what = 'the whole case';
+    if (selection) {
+      const n = selection.entries.length;
+      const chosen = `${n} chosen ${n === 1 ? 'entry' : 'entries'}`;
+      const named = `files named ${selection.files.map((f) => showInvisible(f)).join(', ')}`;
+      if (!selection.files.length) what = `${chosen} with all their files`;
+      else if (!n) what = `the ${named}, in every entry that holds one`;
+      else what = `${chosen}, their ${named} only`;
+    }
     result.replaceChildren(message('verified',
-      h('span', { class: 'verdict' }, `Court bundle ready: ${fmtBytes(bytes.length)}, ${entries} entries.`), h('br'),
+      h('span', { class: 'verdict' }, `Court bundle ready: ${fmtBytes(bytes.length)}, ${what}` +
+        `${records ? ` (${records} records of the case)` : ''}.`), h('br'),
       'Check it with ', h('code', {}, `mkdir B && tar -xf ${name} -C B && khronika verify-bundle B`), '.', h('br'),
       saveBlob(new Blob([bytes], { type: 'application/x-tar' }), name)));
     result.querySelector('a').click();
@@ -386,7 +471,7 @@ async function checkInclusion(ctx, log, indexText, result, button) {
     const record = parseRecord(recordBytes);
     if (record.origin !== log.origin || record.index !== index) return fail('the record the node sent is not record ' + index + ' of this log.');
     const leaf = await leafHash(recordBytes);
-    step(`Record ${index} (entry `, hash(record.entry_id), `, received ${fmtTime(record.received_at_ms)}) has leaf hash `,
+    step(`Record ${index} (object `, hash(record.object_id), `, received ${fmtTime(record.received_at_ms)}) has leaf hash `,
       hash(toHex(leaf)), ' = SHA-256(0x00 ‖ record), computed here.');
     const proof = await ctx.api(`/v1/proof/inclusion?index=${index}&size=${cp.size}&origin=${log.origin}`);
     const outcome = await verifyInclusion(index, cp.size, leaf, proof.proof, cp.root);
