@@ -1,23 +1,48 @@
-// The encryption-at-rest benchmark (docs/performance.md, "Encryption at rest"): the same evidence
-// is ingested into, then verified in, a node in clear and an encrypted node (StoreOptions::data_key
-// via a keyring locked with a key file), each in a fresh directory on the same file system, and
-// the encrypted figures are reported as ratios to the clear ones measured in the same run:
-//   ingest, files       N files of 2.5 MiB (three chunks, the last one partial), as `khronika add`
-//                       stores them: the file's chunks in one write transaction, then Log::Append
-//                       of its entry alone (signature checked, content re-read and hashed, record,
-//                       tree, checkpoint)
-//   ingest, statements  M short statement files, 100 to a transaction as group commit makes them:
-//                       their chunks in one transaction, then one Log::Append of the 100 entries
-//   verify              VerifyStore of the whole store (every chunk, object, record, tree node
-//                       and checkpoint re-read and re-checked)
-// Each of R repetitions (best even) runs clear and encrypted back to back, alternating which goes
-// first, so that page-cache warmup, disk noise and other jobs on the machine fall on both sides;
-// rates are medians, costs the median of each repetition's paired cost. CPU time is reported beside
-// wall time, since on a shared disk the flushes can hide (or swamp) what encryption costs. Beside
-// them, as floors: AES-256-GCM seal and open (AeadSeal, AeadOpen) and SHA-256 of 1 MiB values, the
-// AEAD and HMAC-SHA-256 (index keys) of 200-byte values, and the disk's flush rate before each
-// repetition. What a client does (hashing its files, signing entries) is prepared before timing.
-// Asserts nothing; exits non-zero only if the benchmark itself fails.
+// The encryption benchmark (docs/performance.md, "Format 2: what sealing and encryption at rest
+// cost"). Format 2 seals every file at its origin (Cobblestone-256 under keys derived from the
+// archive key) whether the store is encrypted or not; an encrypted node adds the at-rest layer
+// (its data key), which no longer re-encrypts sealed chunks. The same evidence goes through
+// three nodes, each in a fresh directory on the same file system, and each is reported as a
+// ratio to a clear baseline measured beside it in the same run:
+//   baseline   no encryption at all, built here from the same primitives: a node in clear whose
+//              plaintext chunks go into Table::kChunks under their SHA-256 (what format 1 did),
+//              whose append checks the signature, the commitments and the content (each chunk
+//              re-hashed against its id, the whole file against its descriptor) and writes the
+//              same object, record, Merkle nodes, indexes and signed checkpoint as Log::Append,
+//              and whose verify re-checks all of it (every plaintext byte, twice hashed)
+//   clear      a format-2 node in clear: upload chunks, Log::Append (checks, seals, deletes the
+//              uploads), VerifyStore
+//   encrypted  a format-2 node with a data key (a keyring locked with a key file): the same,
+//              with every value but the sealed chunks AES-256-GCM at rest
+// Each node is timed on:
+//   ingest, files       N files of 2.5 MiB (three upload chunks, the last one partial), as
+//                       `khronika add` stores them: the chunks in one write transaction, then
+//                       Log::Append of the file's entry alone
+//   ingest, statements  M short statement files, 100 to an append as group commit makes them
+//   verify, origin      VerifyStore with the archive key: every entry opened, every plaintext
+//                       byte decrypted and checked against what the author signed
+//                       (baseline: every chunk and file re-hashed, every signature checked)
+//   verify, partner     VerifyStore without a key: what a partner checks (sealed chunk ids and
+//                       lengths, objects, chains, tree, checkpoints); the baseline's partner in
+//                       clear checks what its origin does, so it runs the same full verify again
+//   sync, partner       a partner of the same kind receiving the whole log, as sync does:
+//                       records checked by the chain checker, objects against their ids and
+//                       decoded, chunks hashed against their ids and written 4 to a transaction,
+//                       then records, objects, Merkle nodes and the checkpoint in one transaction
+//                       per 100 records (the baseline partner also checks each author signature
+//                       and each file's SHA-256, which a format-2 partner cannot). MODELLED here
+//                       on the primitives: replication is being ported on its own branch and the
+//                       bench links khronika_log only. The origin's side (reading what it
+//                       serves) is timed apart and left out.
+// Each of R repetitions runs the three nodes back to back, rotating which goes first, so that
+// page-cache warmup, disk noise and other jobs on the machine fall on all sides; rates are
+// medians, costs the median of each repetition's paired cost against the baseline. CPU time is
+// reported beside wall time, since on a shared disk the flushes can hide (or swamp) the cost.
+// Beside them, as floors: AES-256-GCM and SHA-256 of 1 MiB, format 2's FileSealer and its 16 KiB
+// opener, the AEAD and HMAC-SHA-256 of 200-byte values, and the disk's flush rate. What a client
+// does (hashing its files, signing entries) is prepared before timing. Asserts nothing; exits
+// non-zero only if the benchmark itself fails (a node that does not verify clean, a sync that
+// does not hold the whole log).
 //   encryption_bench [FILES [STATEMENTS [REPETITIONS]]]   (defaults 200, 2000, 4)
 #include <fcntl.h>
 #include <openssl/crypto.h>
@@ -25,6 +50,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -33,18 +59,26 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "khronika/log/keyring.h"
 #include "khronika/log/log.h"
 #include "khronika/log/node.h"
+#include "khronika/log/store_keys.h"
 #include "khronika/log/verify.h"
+#include "khronika/schemas/chain_checker.h"
 #include "khronika/schemas/crypto.h"
+#include "khronika/schemas/merkle.h"
+#include "khronika/schemas/note.h"
 #include "khronika/schemas/objects.h"
 #include "khronika/schemas/seal.h"
 #include "khronika/schemas/sealed_objects.h"
+#include "khronika/schemas/sealing.h"
 
 namespace {
 
@@ -57,6 +91,16 @@ constexpr size_t kFileBytes = 2 * kChunkSize + kChunkSize / 2;
 constexpr size_t kStatementsPerTransaction = 100;
 constexpr int64_t kCreatedAtMs = 1767225600000;  // 2026-01-01
 constexpr double kMB = 1e6;
+// Sync's batches: records per commit, and chunks per request (one write transaction each), as
+// in replication's protocol (kMaxChunksPerRequest).
+constexpr uint64_t kSyncRecordsPerBatch = 100;
+constexpr size_t kSyncChunksPerRequest = 4;
+
+enum Side { kBaseline = 0, kClear = 1, kEncrypted = 2 };
+constexpr int kSides = 3;
+const char* SideName(int side) {
+  return side == kBaseline ? "baseline" : side == kClear ? "clear" : "encrypted";
+}
 
 void Check(const Status& s, const char* what) {
   if (!s.ok()) {
@@ -82,12 +126,21 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 }
 
 // Wall-clock and CPU time of one step. The benchmark is single-threaded, so CPU time below wall
-// time is time spent waiting, mostly on the disk's flushes. Encryption is user time; system time
-// (copying pages to the kernel, flushing) moves with the state of a shared disk.
+// time is time spent waiting: on the disk's flushes, or for a core other jobs hold. Encryption
+// is user time; system time (copying pages to the kernel, flushing) moves with the state of a
+// shared disk.
 struct Timing {
   double wall_s = 0;
   double user_s = 0;
   double sys_s = 0;
+  Timing& operator+=(const Timing& o) {
+    wall_s += o.wall_s, user_s += o.user_s, sys_s += o.sys_s;
+    return *this;
+  }
+  Timing& operator-=(const Timing& o) {
+    wall_s -= o.wall_s, user_s -= o.user_s, sys_s -= o.sys_s;
+    return *this;
+  }
 };
 
 Result<Timing> Time(const std::function<Status()>& step) {
@@ -108,7 +161,13 @@ double Median(std::vector<double> values) {
   return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
-// The evidence both nodes receive. Every file is one shared random buffer with the file's and the
+Hash HashFrom(ByteView b) {
+  Hash h{};
+  std::copy_n(b.begin(), h.size(), h.begin());
+  return h;
+}
+
+// The evidence every node receives. Every file is one shared random buffer with the file's and the
 // chunk's number stamped at the start of each chunk: no chunk is deduplicated, and making a file
 // while the clock runs costs 16 bytes of writes per chunk, not a file of random bytes or memory.
 struct Evidence {
@@ -129,24 +188,25 @@ struct Evidence {
   uint64_t entries() const { return files.size() + statements.size(); }
 };
 
-// What the client computes before it submits: chunk ids, the content hash, the manifest, the
-// signed entry.
-Submission MakeSubmission(ByteView content, FileManifest manifest, const std::string& case_id,
-                          uint64_t number, const SigningKey& author) {
-  manifest.size = content.size();
-  manifest.content_sha256 = Sha256(content);
+// What the client computes before it submits: upload chunk ids, the content hash, the
+// descriptor, a commitment salt, the signed entry.
+Submission MakeSubmission(ByteView content, const std::string& name, const std::string& media_type,
+                          const std::string& case_id, uint64_t number, const SigningKey& author) {
+  SubmittedFile file;
+  file.opening.descriptor = {name, media_type, content.size(), Sha256(content)};
+  RandomBytes(file.opening.salt.data(), file.opening.salt.size());
   for (size_t at = 0; at < content.size(); at += kChunkSize) {
-    manifest.chunks.push_back(
+    file.upload_chunks.push_back(
         ChunkId(content.subspan(at, std::min(kChunkSize, content.size() - at))));
   }
   Submission s;
   s.entry.case_id = case_id;
   s.entry.kind = "evidence";
   s.entry.created_at_ms = kCreatedAtMs + static_cast<int64_t>(number);
-  s.entry.manifests = {ObjectId(Encode(manifest))};
+  s.entry.files = {FileCommitment(file.opening.salt, Encode(file.opening.descriptor))};
   s.entry.metadata = {{"exhibit", std::to_string(number)}};
   SignEntry(s.entry, author);
-  s.manifests = {std::move(manifest)};
+  s.files = {std::move(file)};
   return s;
 }
 
@@ -156,9 +216,8 @@ Evidence PrepareEvidence(uint64_t file_count, uint64_t statement_count, const Si
   RandomBytes(ev.file_content.data(), ev.file_content.size());
   for (uint64_t i = 0; i < file_count; ++i) {
     ev.StampFile(i);
-    ev.files.push_back(MakeSubmission(
-        ev.file_content, {"photo-" + std::to_string(i) + ".jpg", "image/jpeg", 0, {}, {}},
-        "case-" + std::to_string(i % 10), i, author));
+    ev.files.push_back(MakeSubmission(ev.file_content, "photo-" + std::to_string(i) + ".jpg",
+                                      "image/jpeg", "case-" + std::to_string(i % 10), i, author));
     ev.file_bytes += ev.file_content.size();
   }
   for (uint64_t i = 0; i < statement_count; ++i) {
@@ -173,88 +232,548 @@ Evidence PrepareEvidence(uint64_t file_count, uint64_t statement_count, const Si
         ev.statement_batches.back().size() == kStatementsPerTransaction) {
       ev.statement_batches.emplace_back();
     }
-    ev.statement_batches.back().push_back(MakeSubmission(
-        AsBytes(text), {"statement-" + std::to_string(number) + ".txt", "text/plain", 0, {}, {}},
-        "case-" + std::to_string(i % 10), number, author));
+    ev.statement_batches.back().push_back(
+        MakeSubmission(AsBytes(text), "statement-" + std::to_string(number) + ".txt",
+                       "text/plain", "case-" + std::to_string(i % 10), number, author));
     ev.statement_bytes += text.size();
     ev.statements.push_back(std::move(text));
   }
   return ev;
 }
 
-// One node's pass over the evidence: its timings and what it left on disk.
-struct Pass {
-  Timing files, statements, verify;
-  uint64_t data_file_bytes = 0;  // DIR/store/data.mdb
-  uint64_t values = 0;           // entries in all tables
+// ---- The clear baseline: format 1's work on format 2's primitives, without any encryption ----
+
+// The object the baseline logs: the signed entry and, for each file, its opening and plaintext
+// chunk ids (format 1's entry and manifests, in one object as a sealed entry holds them).
+// u64 length-prefixed fields, little-endian; read back only by this benchmark.
+void PutU64(Bytes& out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+void PutField(Bytes& out, ByteView v) {
+  PutU64(out, v.size());
+  out.insert(out.end(), v.begin(), v.end());
+}
+
+Bytes EncodeEnvelope(const Submission& s) {
+  Bytes out;
+  PutField(out, Encode(s.entry));
+  PutU64(out, s.files.size());
+  for (const SubmittedFile& f : s.files) {
+    out.insert(out.end(), f.opening.salt.begin(), f.opening.salt.end());
+    PutField(out, Encode(f.opening.descriptor));
+    PutU64(out, f.upload_chunks.size());
+    for (const Hash& id : f.upload_chunks) out.insert(out.end(), id.begin(), id.end());
+  }
+  return out;
+}
+
+struct Envelope {
+  SignedEntry entry;
+  std::vector<SubmittedFile> files;
 };
 
-Status IngestFiles(Node& node, Evidence& ev) {
+Result<Envelope> DecodeEnvelope(ByteView in) {
+  size_t at = 0;
+  auto take = [&](size_t n) -> Result<ByteView> {
+    if (in.size() - at < n) return Status::Corruption("baseline object is truncated");
+    ByteView v = in.subspan(at, n);
+    at += n;
+    return v;
+  };
+  auto u64 = [&]() -> Result<uint64_t> {
+    KH_ASSIGN_OR_RETURN(ByteView v, take(8));
+    uint64_t x = 0;
+    for (int i = 7; i >= 0; --i) x = (x << 8) | v[static_cast<size_t>(i)];
+    return x;
+  };
+  Envelope e;
+  KH_ASSIGN_OR_RETURN(uint64_t entry_len, u64());
+  KH_ASSIGN_OR_RETURN(ByteView entry_bytes, take(entry_len));
+  KH_ASSIGN_OR_RETURN(e.entry, DecodeSignedEntry(entry_bytes));
+  KH_ASSIGN_OR_RETURN(uint64_t files, u64());
+  if (files > kMaxFilesPerEntry) return Status::Corruption("baseline object: too many files");
+  for (uint64_t i = 0; i < files; ++i) {
+    SubmittedFile f;
+    KH_ASSIGN_OR_RETURN(ByteView salt, take(f.opening.salt.size()));
+    std::copy(salt.begin(), salt.end(), f.opening.salt.begin());
+    KH_ASSIGN_OR_RETURN(uint64_t d_len, u64());
+    KH_ASSIGN_OR_RETURN(ByteView d, take(d_len));
+    KH_ASSIGN_OR_RETURN(f.opening.descriptor, DecodeDescriptor(d));
+    KH_ASSIGN_OR_RETURN(uint64_t chunks, u64());
+    if (chunks != ChunkCount(f.opening.descriptor.size)) {
+      return Status::Corruption("baseline object: chunk count does not match the size");
+    }
+    for (uint64_t k = 0; k < chunks; ++k) {
+      KH_ASSIGN_OR_RETURN(ByteView id, take(32));
+      f.upload_chunks.push_back(HashFrom(id));
+    }
+    e.files.push_back(std::move(f));
+  }
+  if (at != in.size()) return Status::Corruption("baseline object has trailing bytes");
+  return e;
+}
+
+// Fields, commitments and the author's signature: what Log::Check checks before the content.
+Status CheckSigned(const SignedEntry& entry, const std::vector<SubmittedFile>& files) {
+  KH_RETURN_IF_ERROR(ValidateSignedEntryFields(entry));
+  if (entry.files.size() != files.size()) return Status::InvalidArgument("file count differs");
+  for (size_t i = 0; i < files.size(); ++i) {
+    KH_RETURN_IF_ERROR(ValidateDescriptor(files[i].opening.descriptor));
+    if (FileCommitment(files[i].opening.salt, Encode(files[i].opening.descriptor)) !=
+        entry.files[i]) {
+      return Status::InvalidArgument("a file does not match its signed commitment");
+    }
+  }
+  if (!VerifyEntrySignature(entry)) return Status::InvalidArgument("author signature invalid");
+  return Status::Ok();
+}
+
+// Format 1's CheckFileContent: each plaintext chunk read back, its length and id re-checked, and
+// the whole file hashed against its descriptor.
+Status CheckPlainFile(const ReadTxn& txn, const SubmittedFile& f,
+                      std::set<Hash>* checked = nullptr) {
+  const FileDescriptor& d = f.opening.descriptor;
+  Sha256Stream content;
+  for (uint64_t k = 0; k < f.upload_chunks.size(); ++k) {
+    KH_ASSIGN_OR_RETURN(std::optional<Bytes> chunk, txn.Get(Table::kChunks, f.upload_chunks[k]));
+    if (!chunk) return Status::NotFound("chunk " + ToHex(f.upload_chunks[k]) + " is missing");
+    if (chunk->size() != ChunkLength(d.size, k) || ChunkId(*chunk) != f.upload_chunks[k]) {
+      return Status::Corruption("chunk " + ToHex(f.upload_chunks[k]) + " does not match its id");
+    }
+    content.Update(*chunk);
+    if (checked) checked->insert(f.upload_chunks[k]);
+  }
+  if (content.Finish() != d.content_sha256) {
+    return Status::Corruption("file '" + d.name + "' does not match its signed SHA-256");
+  }
+  return Status::Ok();
+}
+
+// Log::Append without sealing: checks each submission (signature, commitments, content re-read
+// and hashed) outside the write transaction, then in one transaction the same writes as
+// Log::AppendImpl (object, record, Merkle nodes, case index, entry index, signed-entry index),
+// one signed checkpoint and each receipt's inclusion proof.
+Status BaselineAppend(Node& node, const std::vector<Submission>& batch) {
+  for (const Submission& s : batch) {
+    KH_RETURN_IF_ERROR(CheckSigned(s.entry, s.files));
+    KH_RETURN_IF_ERROR(node.store().View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(bool logged, txn.Contains(Table::kSignedEntries,
+                                                    keys::SignedEntry(txn, ObjectId(Encode(s.entry)))));
+      if (logged) return Status::AlreadyExists("the entry is already recorded");
+      for (const SubmittedFile& f : s.files) KH_RETURN_IF_ERROR(CheckPlainFile(txn, f));
+      return Status::Ok();
+    }));
+  }
+  const Hash& origin = node.id();
+  return node.store().Update([&](WriteTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(uint64_t size, LogSize(txn, origin));
+    Hash prev{};
+    if (size > 0) {
+      KH_ASSIGN_OR_RETURN(auto last, txn.Get(Table::kRecords, keys::Record(origin, size - 1)));
+      if (!last) return Status::Corruption("last record missing");
+      prev = RecordHash(*last);
+    }
+    KH_ASSIGN_OR_RETURN(MerkleFrontier tree,
+                        MerkleFrontier::FromSubtrees(size, StoredSubtrees(txn, origin)));
+    std::vector<uint64_t> indexes;
+    for (const Submission& s : batch) {
+      KH_ASSIGN_OR_RETURN(auto author, FindAuthor(txn, s.entry.author));
+      if (!author || author->removed) return Status::PermissionDenied("author not registered");
+      const Bytes signed_key = keys::SignedEntry(txn, ObjectId(Encode(s.entry)));
+      KH_ASSIGN_OR_RETURN(bool logged, txn.Contains(Table::kSignedEntries, signed_key));
+      if (logged) return Status::AlreadyExists("the entry is already recorded");
+      // The case's previous record, as format 1's record named it (format 2's link box).
+      const Bytes case_prefix = keys::CasePrefix(txn, s.entry.case_id, origin);
+      KH_ASSIGN_OR_RETURN(auto case_tip, txn.Last(Table::kCaseIndex, case_prefix));
+      (void)case_tip;
+      const Bytes object = EncodeEnvelope(s);
+      const Hash id = ObjectId(object);
+      KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, id, object));
+      Record rec;
+      rec.origin = origin;
+      rec.index = size;
+      rec.prev_record = prev;
+      rec.object_id = id;
+      rec.received_at_ms = SystemClock().NowMs();
+      const Bytes record = Encode(rec);
+      KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kRecords, keys::Record(origin, size), record));
+      for (const TreeNode& n : tree.Append(LeafHash(record))) {
+        KH_RETURN_IF_ERROR(txn.Put(Table::kTree, keys::Tree(origin, n.level, n.index), n.hash));
+      }
+      prev = RecordHash(record);
+      KH_RETURN_IF_ERROR(txn.Put(Table::kCaseIndex, keys::CaseRecord(case_prefix, size), prev));
+      KH_RETURN_IF_ERROR(txn.Put(Table::kEntryIndex, id, keys::EntryLocation(origin, size)));
+      KH_RETURN_IF_ERROR(txn.Put(Table::kSignedEntries, signed_key, id));
+      indexes.push_back(size++);
+    }
+    const std::string checkpoint = SignCheckpoint(node.key(), size, tree.Root().value());
+    KH_RETURN_IF_ERROR(
+        txn.PutImmutable(Table::kCheckpoints, keys::Checkpoint(origin, size), AsBytes(checkpoint)));
+    SubtreeFn subtrees = StoredSubtrees(txn, origin);
+    for (uint64_t index : indexes) {
+      KH_ASSIGN_OR_RETURN(auto proof, InclusionProof(index, size, subtrees));
+      if (proof.size() > 64) return Status::Corruption("proof too long");
+    }
+    return Status::Ok();
+  });
+}
+
+// A checkpoint note of `origin`, against the origin's key held in the store and a root.
+Status CheckCheckpointNote(const ReadTxn& txn, const Hash& origin, ByteView note_bytes,
+                           uint64_t size, const std::optional<Hash>& root) {
+  KH_ASSIGN_OR_RETURN(auto pub, txn.Get(Table::kOrigins, origin));
+  if (!pub || pub->size() != 32) return Status::Corruption("origin key unknown");
+  PublicKey key{};
+  std::copy(pub->begin(), pub->end(), key.begin());
+  KH_ASSIGN_OR_RETURN(SignedNote note, ParseSignedNote(AsChars(note_bytes)));
+  KH_ASSIGN_OR_RETURN(NoteVerifier verifier,
+                      ParseVerifierKey(FormatVerifierKey(OriginName(origin), key)));
+  if (!NoteSignedBy(note, verifier)) return Status::Corruption("checkpoint signature invalid");
+  KH_ASSIGN_OR_RETURN(Checkpoint cp, ParseCheckpointBody(note.text));
+  if (cp.size != size || !root || cp.root != *root) {
+    return Status::Corruption("checkpoint at " + std::to_string(size) + " does not match");
+  }
+  return Status::Ok();
+}
+
+// Format 1's VerifyStore on the baseline's store: each object against its id, each entry's
+// signature, commitments and files (each chunk against its id, each file against its SHA-256;
+// each chunk read once, the chunks no file covers afterwards), the hash chain, every stored
+// Merkle node, the entry index, and every checkpoint's signature and root.
+Status BaselineVerify(const Store& store, const Hash& origin, uint64_t expect_records) {
+  return store.View([&](ReadTxn& txn) -> Status {
+    std::set<Hash> checked;
+    uint64_t objects = 0;
+    KH_RETURN_IF_ERROR(txn.Scan(Table::kObjects, {}, [&](ByteView key, ByteView value) -> Result<bool> {
+      ++objects;
+      if (ObjectId(value) != HashFrom(key)) return Status::Corruption("object does not match its id");
+      KH_ASSIGN_OR_RETURN(Envelope e, DecodeEnvelope(value));
+      KH_RETURN_IF_ERROR(CheckSigned(e.entry, e.files));
+      for (const SubmittedFile& f : e.files) KH_RETURN_IF_ERROR(CheckPlainFile(txn, f, &checked));
+      return true;
+    }));
+    KH_RETURN_IF_ERROR(txn.ScanKeys(Table::kChunks, {}, [&](ByteView key) -> Result<bool> {
+      if (checked.count(HashFrom(key))) return true;
+      KH_ASSIGN_OR_RETURN(auto v, txn.Get(Table::kChunks, key));
+      if (!v || ChunkId(*v) != HashFrom(key)) return Status::Corruption("chunk does not match");
+      return true;
+    }));
+    std::map<uint64_t, std::optional<Hash>> roots;  // of `origin`'s log, by size
+    KH_RETURN_IF_ERROR(txn.ScanKeys(Table::kCheckpoints, {}, [&](ByteView key) -> Result<bool> {
+      KH_ASSIGN_OR_RETURN(auto at, keys::DecodePosition(key));
+      if (at.origin == origin) roots[at.index] = std::nullopt;
+      return true;
+    }));
+    ChainChecker chain(origin);
+    KH_RETURN_IF_ERROR(txn.Scan(Table::kRecords, {}, [&](ByteView key, ByteView value) -> Result<bool> {
+      KH_ASSIGN_OR_RETURN(auto at, keys::DecodePosition(key));
+      KH_ASSIGN_OR_RETURN(CheckedRecord r, chain.Append(value, nullptr));
+      KH_RETURN_IF_ERROR(r.status());
+      for (const TreeNode& n : r.completed) {
+        KH_ASSIGN_OR_RETURN(auto stored, txn.Get(Table::kTree, keys::Tree(origin, n.level, n.index)));
+        if (!stored || HashFrom(*stored) != n.hash) return Status::Corruption("Merkle node differs");
+      }
+      if (auto it = roots.find(chain.size()); it != roots.end()) it->second = chain.Root();
+      KH_ASSIGN_OR_RETURN(auto object, txn.Get(Table::kObjects, r.record->object_id));
+      if (!object) return Status::Corruption("object missing");
+      KH_ASSIGN_OR_RETURN(auto location, txn.Get(Table::kEntryIndex, r.record->object_id));
+      if (!location || *location != keys::EntryLocation(origin, at.index)) {
+        return Status::Corruption("entry index does not point to its record");
+      }
+      return true;
+    }));
+    uint64_t tree_nodes = 0;
+    KH_RETURN_IF_ERROR(txn.ScanKeys(Table::kTree, {}, [&](ByteView) -> Result<bool> {
+      ++tree_nodes;
+      return true;
+    }));
+    KH_RETURN_IF_ERROR(txn.Scan(Table::kCheckpoints, {}, [&](ByteView key, ByteView value) -> Result<bool> {
+      KH_ASSIGN_OR_RETURN(auto at, keys::DecodePosition(key));
+      std::optional<Hash> root = at.index == 0 ? MerkleEmptyRoot() : roots[at.index];
+      if (at.origin != origin && at.index != 0) return Status::Corruption("a checkpoint of another log");
+      KH_RETURN_IF_ERROR(CheckCheckpointNote(txn, at.origin, value, at.index, root));
+      return true;
+    }));
+    if (chain.size() != expect_records || objects != expect_records) {
+      return Status::Corruption("baseline verify found " + std::to_string(chain.size()) + " records");
+    }
+    return Status::Ok();
+  });
+}
+
+// ---- Ingest, verify and sync on each side ----
+
+Status IngestFiles(Node& node, Side side, Evidence& ev) {
   for (uint64_t i = 0; i < ev.files.size(); ++i) {
     ev.StampFile(i);
     const ByteView content(ev.file_content);
     KH_RETURN_IF_ERROR(node.store().Update([&](WriteTxn& txn) -> Status {
       for (size_t at = 0; at < content.size(); at += kChunkSize) {
-        KH_RETURN_IF_ERROR(
-            PutChunk(txn, content.subspan(at, std::min(kChunkSize, content.size() - at))).status());
+        ByteView piece = content.subspan(at, std::min(kChunkSize, content.size() - at));
+        if (side == kBaseline) {
+          KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, ChunkId(piece), piece));
+        } else {
+          KH_RETURN_IF_ERROR(PutUploadChunk(txn, "", piece).status());
+        }
       }
       return Status::Ok();
     }));
-    KH_RETURN_IF_ERROR(node.log().Append({ev.files[i]}).status());
+    if (side == kBaseline) {
+      KH_RETURN_IF_ERROR(BaselineAppend(node, {ev.files[i]}));
+    } else {
+      KH_RETURN_IF_ERROR(node.log().Append({ev.files[i]}).status());
+    }
   }
   return Status::Ok();
 }
 
-Status IngestStatements(Node& node, const Evidence& ev) {
+Status IngestStatements(Node& node, Side side, const Evidence& ev) {
   size_t next = 0;
   for (const std::vector<Submission>& batch : ev.statement_batches) {
     KH_RETURN_IF_ERROR(node.store().Update([&](WriteTxn& txn) -> Status {
       for (size_t i = 0; i < batch.size(); ++i) {
-        KH_RETURN_IF_ERROR(PutChunk(txn, AsBytes(ev.statements[next + i])).status());
+        ByteView text = AsBytes(ev.statements[next + i]);
+        if (side == kBaseline) {
+          KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, ChunkId(text), text));
+        } else {
+          KH_RETURN_IF_ERROR(PutUploadChunk(txn, "", text).status());
+        }
       }
       return Status::Ok();
     }));
-    KH_RETURN_IF_ERROR(node.log().Append(batch).status());
+    if (side == kBaseline) {
+      KH_RETURN_IF_ERROR(BaselineAppend(node, batch));
+    } else {
+      KH_RETURN_IF_ERROR(node.log().Append(batch).status());
+    }
     next += batch.size();
   }
   return Status::Ok();
 }
 
-Result<Pass> RunPass(const fs::path& work, bool encrypted, Evidence& ev, const SigningKey& author) {
-  const fs::path dir = work / (encrypted ? "encrypted" : "clear");
-  std::unique_ptr<Node> node;
-  if (encrypted) {
-    // The key file lives beside the node, not in it, as an operator would keep it off the data
-    // directory; here both are on the same file system so that only the encryption differs.
-    const fs::path key_file = work / "data.key";
-    KH_RETURN_IF_ERROR(CreateKeyFile(key_file));
-    Unlock unlock;
-    unlock.key_file = key_file;
-    NodeInitOptions options;
-    options.seal_with = std::move(unlock);
-    KH_ASSIGN_OR_RETURN(node, Node::Init(dir, "bench", std::move(options)));
-  } else {
-    KH_ASSIGN_OR_RETURN(node, Node::Init(dir, "bench"));
+Status VerifyFormat2(Node& node, bool with_archive_key, uint64_t entries) {
+  VerifyOptions options;
+  if (with_archive_key) options = VerifyOptions{&node.archive_key(), node.id()};
+  KH_ASSIGN_OR_RETURN(VerifyReport report, VerifyStore(node.store(), options));
+  if (!report.clean() || report.records != entries ||
+      report.entries_opened != (with_archive_key ? entries : 0)) {
+    std::string problems = report.problems.empty() ? "" : ": " + report.problems.front();
+    return Status::Corruption("verify found " + std::to_string(report.records) + " records, " +
+                              std::to_string(report.entries_opened) + " opened, " +
+                              std::to_string(report.problems.size()) + " problems" + problems);
   }
-  if (node->encrypted() != encrypted) {
-    return Status::InvalidArgument(std::string("the node's store is ") +
-                                   (encrypted ? "in clear" : "encrypted"));
+  return Status::Ok();
+}
+
+// The partner's side of sync, for the whole of `from`'s log (see the top of the file). What the
+// origin does to serve each request is added to `serve`, for the caller to take out.
+Status SyncLog(Node& from, Node& to, Side side, Timing& serve) {
+  const Hash origin = from.id();
+  auto served = [&](const std::function<Status()>& step) -> Status {
+    KH_ASSIGN_OR_RETURN(Timing t, Time(step));
+    serve += t;
+    return Status::Ok();
+  };
+  uint64_t size = 0;
+  std::string note;
+  KH_RETURN_IF_ERROR(served([&] {
+    return from.store().View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(size, LogSize(txn, origin));
+      KH_ASSIGN_OR_RETURN(auto held, LatestHeldCheckpoint(txn, origin));
+      if (!held || held->size != size) return Status::Corruption("no checkpoint at the log's size");
+      note = std::move(held->note);
+      return Status::Ok();
+    });
+  }));
+  ChainChecker chain(origin);
+  for (uint64_t first = 0; first < size; first += kSyncRecordsPerBatch) {
+    const uint64_t end = std::min(size, first + kSyncRecordsPerBatch);
+    std::vector<LoggedObject> items;
+    KH_RETURN_IF_ERROR(served([&] {
+      return from.store().View([&](ReadTxn& txn) -> Status {
+        for (uint64_t i = first; i < end; ++i) {
+          KH_ASSIGN_OR_RETURN(LoggedObject o, ReadLoggedObject(txn, origin, i));
+          items.push_back(std::move(o));
+        }
+        return Status::Ok();
+      });
+    }));
+    // Records through the chain checker, each object against its id and decoded.
+    struct Want {
+      Hash id{};
+      uint64_t length = 0;
+      const FileDescriptor* file = nullptr;  // baseline: the file, and whether this is its last
+      bool last_of_file = false;
+    };
+    std::vector<Want> wants;
+    std::vector<Envelope> envelopes;  // baseline
+    envelopes.reserve(items.size());
+    std::map<std::pair<unsigned, uint64_t>, Hash> nodes;
+    for (const LoggedObject& item : items) {
+      KH_ASSIGN_OR_RETURN(CheckedRecord r, chain.Append(item.record_bytes, nullptr));
+      KH_RETURN_IF_ERROR(r.status());
+      for (const TreeNode& n : r.completed) nodes[{n.level, n.index}] = n.hash;
+      if (ObjectId(item.object_bytes) != r.record->object_id) {
+        return Status::Corruption("an object does not match its record");
+      }
+      if (side == kBaseline) {
+        KH_ASSIGN_OR_RETURN(Envelope e, DecodeEnvelope(item.object_bytes));
+        KH_RETURN_IF_ERROR(CheckSigned(e.entry, e.files));
+        envelopes.push_back(std::move(e));
+        for (const SubmittedFile& f : envelopes.back().files) {
+          const FileDescriptor& d = f.opening.descriptor;
+          for (uint64_t k = 0; k < f.upload_chunks.size(); ++k) {
+            wants.push_back({f.upload_chunks[k], ChunkLength(d.size, k), &d,
+                             k + 1 == f.upload_chunks.size()});
+          }
+        }
+      } else {
+        KH_ASSIGN_OR_RETURN(uint8_t type, PeekObjectType(item.object_bytes));
+        if (type != kTypeSealedEntry) return Status::Corruption("not a sealed entry");
+        KH_ASSIGN_OR_RETURN(SealedEntry e, DecodeSealedEntry(item.object_bytes));
+        for (const SealedFile& f : e.files) {
+          for (uint64_t k = 0; k < f.chunks.size(); ++k) {
+            wants.push_back({f.chunks[k], SealedChunkLength(f.sealed_size, k)});
+          }
+        }
+      }
+    }
+    // Chunks already held are not fetched again (a fresh partner holds none).
+    std::vector<Want> missing;
+    KH_RETURN_IF_ERROR(to.store().View([&](ReadTxn& txn) -> Status {
+      for (const Want& w : wants) {
+        auto held = ReadChunk(txn, w.id);
+        if (held.ok() && held->size() == w.length) continue;
+        if (!held.ok() && held.status().code() != Code::kCorruption) return held.status();
+        missing.push_back(w);
+      }
+      return Status::Ok();
+    }));
+    // Each request: the origin reads the chunks; the partner hashes each against its id (the
+    // baseline also hashes each file whole against its descriptor) and writes them.
+    std::unique_ptr<Sha256Stream> file_hash;
+    for (size_t off = 0; off < missing.size(); off += kSyncChunksPerRequest) {
+      const size_t n = std::min(kSyncChunksPerRequest, missing.size() - off);
+      std::vector<Bytes> body(n);
+      KH_RETURN_IF_ERROR(served([&] {
+        return from.store().View([&](ReadTxn& txn) -> Status {
+          for (size_t i = 0; i < n; ++i) {
+            KH_ASSIGN_OR_RETURN(auto c, txn.Get(Table::kChunks, missing[off + i].id));
+            if (!c) return Status::NotFound("the origin lacks a chunk");
+            body[i] = std::move(*c);
+          }
+          return Status::Ok();
+        });
+      }));
+      for (size_t i = 0; i < n; ++i) {
+        const Want& w = missing[off + i];
+        if (body[i].size() != w.length || ChunkId(body[i]) != w.id) {
+          return Status::Corruption("chunk " + ToHex(w.id) + " from the peer does not match");
+        }
+        if (w.file) {
+          if (!file_hash) file_hash = std::make_unique<Sha256Stream>();
+          file_hash->Update(body[i]);
+          if (w.last_of_file) {
+            if (file_hash->Finish() != w.file->content_sha256) {
+              return Status::Corruption("file '" + w.file->name + "' does not match its SHA-256");
+            }
+            file_hash.reset();
+          }
+        }
+      }
+      KH_RETURN_IF_ERROR(to.store().Update([&](WriteTxn& txn) -> Status {
+        for (size_t i = 0; i < n; ++i) {
+          KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, missing[off + i].id, body[i]));
+        }
+        return Status::Ok();
+      }));
+    }
+    // One transaction makes the batch visible; the last one with the verified checkpoint.
+    KH_RETURN_IF_ERROR(to.store().Update([&](WriteTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(uint64_t held, LogSize(txn, origin));
+      if (held != first) return Status::AlreadyExists("the log changed during the sync");
+      for (size_t i = 0; i < items.size(); ++i) {
+        const Hash& id = items[i].record.object_id;
+        KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, id, items[i].object_bytes));
+        KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kRecords, keys::Record(origin, first + i),
+                                            items[i].record_bytes));
+        KH_ASSIGN_OR_RETURN(bool indexed, txn.Contains(Table::kEntryIndex, id));
+        if (!indexed) {
+          KH_RETURN_IF_ERROR(
+              txn.Put(Table::kEntryIndex, id, keys::EntryLocation(origin, first + i)));
+        }
+      }
+      for (const auto& [at, hash] : nodes) {
+        KH_RETURN_IF_ERROR(txn.Put(Table::kTree, keys::Tree(origin, at.first, at.second), hash));
+      }
+      if (end == size) {
+        KH_RETURN_IF_ERROR(CheckCheckpointNote(txn, origin, AsBytes(note), size, chain.Root()));
+        KH_RETURN_IF_ERROR(
+            txn.PutImmutable(Table::kCheckpoints, keys::Checkpoint(origin, size), AsBytes(note)));
+      }
+      return Status::Ok();
+    }));
   }
+  return Status::Ok();
+}
+
+// One node's pass over the evidence: its timings and what it left on disk.
+struct Pass {
+  Timing files, statements, verify_origin, verify_partner, sync;
+  uint64_t data_file_bytes = 0;     // the origin's DIR/store/data.mdb
+  uint64_t partner_file_bytes = 0;  // the partner's
+  uint64_t values = 0;              // entries in all tables of the origin
+};
+
+// A fresh node in `dir`: encrypted with a key file beside it (as an operator would keep it off
+// the data directory; here on the same file system so that only the encryption differs).
+Result<std::unique_ptr<Node>> MakeNode(const fs::path& dir, bool encrypted, const char* name) {
+  if (!encrypted) return Node::Init(dir, name);
+  const fs::path key_file = dir.string() + ".key";
+  KH_RETURN_IF_ERROR(CreateKeyFile(key_file));
+  NodeInitOptions options;
+  options.seal_with = Unlock{.passphrase = "", .key_file = key_file};
+  KH_ASSIGN_OR_RETURN(auto node, Node::Init(dir, name, std::move(options)));
+  if (!node->encrypted()) return Status::InvalidArgument("the node's store is in clear");
+  return node;
+}
+
+Result<Pass> RunPass(const fs::path& work, Side side, Evidence& ev, const SigningKey& author,
+                     bool check_partner) {
+  const fs::path dir = work / SideName(side);
+  const fs::path partner_dir = work / (std::string(SideName(side)) + "-partner");
+  const bool encrypted = side == kEncrypted;
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, MakeNode(dir, encrypted, "bench"));
+  if (node->encrypted() != encrypted) return Status::InvalidArgument("wrong kind of node");
   KH_RETURN_IF_ERROR(RegisterAuthor(node->store(), author.public_key(), "Bench Author"));
 
   Pass pass;
-  KH_ASSIGN_OR_RETURN(pass.files, Time([&] { return IngestFiles(*node, ev); }));
-  KH_ASSIGN_OR_RETURN(pass.statements, Time([&] { return IngestStatements(*node, ev); }));
-  VerifyReport report;
-  KH_ASSIGN_OR_RETURN(pass.verify, Time([&]() -> Status {
-                        KH_ASSIGN_OR_RETURN(report, VerifyStore(node->store()));
-                        return Status::Ok();
-                      }));
-  if (!report.clean() || report.records != ev.entries()) {
-    std::string problems = report.problems.empty() ? "" : ": " + report.problems.front();
-    return Status::Corruption("verify found " + std::to_string(report.records) + " records, " +
-                              std::to_string(report.problems.size()) + " problems" + problems);
+  const uint64_t entries = ev.entries();
+  KH_ASSIGN_OR_RETURN(pass.files, Time([&] { return IngestFiles(*node, side, ev); }));
+  KH_ASSIGN_OR_RETURN(pass.statements, Time([&] { return IngestStatements(*node, side, ev); }));
+  for (bool with_key : {true, false}) {
+    KH_ASSIGN_OR_RETURN(Timing t, Time([&] {
+                          return side == kBaseline
+                                     ? BaselineVerify(node->store(), node->id(), entries)
+                                     : VerifyFormat2(*node, with_key, entries);
+                        }));
+    (with_key ? pass.verify_origin : pass.verify_partner) = t;
   }
+
+  // The partner: a node of the same kind, which knows the origin's key from its roster.
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> partner, MakeNode(partner_dir, encrypted, "partner"));
+  KH_RETURN_IF_ERROR(partner->store().Update([&](WriteTxn& txn) {
+    return txn.Put(Table::kOrigins, node->id(), node->key().public_key());
+  }));
+  Timing serve;
+  KH_ASSIGN_OR_RETURN(pass.sync, Time([&] { return SyncLog(*node, *partner, side, serve); }));
+  pass.sync -= serve;
+  if (check_partner) {
+    // Once, untimed: the partner's copy verifies as its holder would verify it.
+    KH_RETURN_IF_ERROR(side == kBaseline ? BaselineVerify(partner->store(), node->id(), entries)
+                                         : VerifyFormat2(*partner, false, entries));
+  }
+
   KH_RETURN_IF_ERROR(node->store().View([&](ReadTxn& txn) -> Status {
     for (int t = 0; t < kTableCount; ++t) {
       KH_ASSIGN_OR_RETURN(uint64_t n, txn.Count(static_cast<Table>(t)));
@@ -263,10 +782,14 @@ Result<Pass> RunPass(const fs::path& work, bool encrypted, Evidence& ev, const S
     return Status::Ok();
   }));
   node.reset();
+  partner.reset();
   pass.data_file_bytes = fs::file_size(Node::StorePath(dir) / "data.mdb");
-  fs::remove_all(dir);
-  fs::remove(work / "data.key");
-  // Let the file system finish with the deleted store before the next pass is timed.
+  pass.partner_file_bytes = fs::file_size(Node::StorePath(partner_dir) / "data.mdb");
+  for (const fs::path& d : {dir, partner_dir}) {
+    fs::remove_all(d);
+    fs::remove(d.string() + ".key");
+  }
+  // Let the file system finish with the deleted stores before the next pass is timed.
   ::sync();
   return pass;
 }
@@ -294,9 +817,9 @@ struct Floors {
   double seal_mbps = 0, open_mbps = 0, sha256_mbps = 0;
   double seal_small_us = 0, open_small_us = 0, keyed_hash_us = 0;
   double key_seal_small_us = 0, key_open_small_us = 0;  // AeadKey, as the store calls it
-  // Format 2 (docs/format-2.md): sealing a file as the origin will (Cobblestone-256, padding and
-  // SHA-256 of each 1 MiB sealed chunk), and opening its 16 KiB chunks, beside the SHA-256 pass
-  // a node makes over clear content today.
+  // Format 2 (docs/format-2.md): sealing a file as Log::Check does (FileSealer: padding,
+  // Cobblestone-256, SHA-256 of each 1 MiB sealed chunk), and opening its 16 KiB chunks as
+  // SealedFileReader does.
   double file_seal_mbps = 0, chunked_open_mbps = 0;
 };
 
@@ -395,41 +918,54 @@ std::string CpuModel() {
   return "unknown CPU";
 }
 
-// One figure of every repetition, on both sides. Clear and encrypted of the same repetition ran
-// back to back and met about the same disk, while the disk's flush rate moves by an order of
-// magnitude between repetitions when other jobs write; so the cost is the median of the paired
-// costs, and only the rates are medians of each side alone.
-struct Paired {
-  std::vector<double> clear, encrypted;
-
-  double CostPercent() const {
+// One figure of every repetition, on every side. The sides of one repetition ran back to back
+// and met about the same disk and the same other jobs, while both move a lot between
+// repetitions on a shared machine; so a cost is the median of the paired costs, and only the
+// rates are medians of each side alone.
+struct Sides {
+  std::vector<double> v[kSides];
+  // Median over the repetitions of side's figure / the baseline's - 1, in percent.
+  double CostPercent(int side) const {
     std::vector<double> costs;
-    for (size_t i = 0; i < clear.size(); ++i) costs.push_back((encrypted[i] / clear[i] - 1) * 100);
+    for (size_t i = 0; i < v[kBaseline].size(); ++i) {
+      costs.push_back((v[side][i] / v[kBaseline][i] - 1) * 100);
+    }
+    return Median(costs);
+  }
+  // The encrypted node against the node in clear: what the at-rest layer adds.
+  double AtRestPercent() const {
+    std::vector<double> costs;
+    for (size_t i = 0; i < v[kClear].size(); ++i) costs.push_back((v[kEncrypted][i] / v[kClear][i] - 1) * 100);
     return Median(costs);
   }
 };
 
-Paired Collect(const std::vector<Pass> (&passes)[2],
-               const std::function<double(const Pass&)>& field) {
-  Paired p;
-  for (const Pass& pass : passes[0]) p.clear.push_back(field(pass));
-  for (const Pass& pass : passes[1]) p.encrypted.push_back(field(pass));
-  return p;
+Sides Collect(const std::vector<Pass> (&passes)[kSides], const std::function<double(const Pass&)>& field) {
+  Sides s;
+  for (int side = 0; side < kSides; ++side) {
+    for (const Pass& pass : passes[side]) s.v[side].push_back(field(pass));
+  }
+  return s;
 }
 
-// `amount` done in `seconds` on each side: the median rates and the cost in time.
-void PrintRate(const char* what, const char* unit, double amount, const Paired& seconds) {
-  double clear = amount / Median(seconds.clear), encrypted = amount / Median(seconds.encrypted);
-  double cost = seconds.CostPercent();
-  std::printf("  %-32s %-9s %11.1f %11.1f %8.3f %+8.1f%%\n", what, unit, clear, encrypted,
-              1 / (1 + cost / 100), cost);
+// `amount` done in `seconds` on each side: the median rates, and the costs in wall time.
+void PrintRate(const char* what, const char* unit, double amount, const Sides& seconds) {
+  std::printf("  %-26s %-9s %9.1f %9.1f %9.1f   %+8.1f%% %+8.1f%%  %+7.1f%%\n", what, unit,
+              amount / Median(seconds.v[kBaseline]), amount / Median(seconds.v[kClear]),
+              amount / Median(seconds.v[kEncrypted]), seconds.CostPercent(kClear),
+              seconds.CostPercent(kEncrypted), seconds.AtRestPercent());
 }
 
-void PrintTime(const char* what, const Paired& wall, const Paired& user, const Paired& sys) {
-  std::printf("  %-24s %6.2f %6.2f %6.2f   %6.2f %6.2f %6.2f   %+7.1f%% %+7.1f%%\n", what,
-              Median(wall.clear), Median(user.clear), Median(sys.clear), Median(wall.encrypted),
-              Median(user.encrypted), Median(sys.encrypted), wall.CostPercent(),
-              user.CostPercent());
+// Wall, user and system seconds per side, and the costs in user CPU time (which does not wait
+// on the disk or for a core).
+void PrintTime(const char* what, const Sides& wall, const Sides& user, const Sides& sys) {
+  std::printf("  %-20s", what);
+  for (int side = 0; side < kSides; ++side) {
+    std::printf(" %6.2f %6.2f %5.2f |", Median(wall.v[side]), Median(user.v[side]),
+                Median(sys.v[side]));
+  }
+  std::printf(" %+7.1f%% %+7.1f%% %+7.1f%%\n", user.CostPercent(kClear), user.CostPercent(kEncrypted),
+              user.AtRestPercent());
 }
 
 double MedianOf(const std::vector<Floors>& floors, double Floors::*field) {
@@ -457,44 +993,42 @@ int main(int argc, char** argv) {
   Evidence ev = PrepareEvidence(file_count, statement_count, author);
   const double prepare_s = SecondsSince(prepare_start);
 
-  std::vector<Pass> passes[2];  // [0] clear, [1] encrypted
+  std::vector<Pass> passes[kSides];
   std::vector<Floors> floors;
   std::vector<double> flushes;
   auto run_start = std::chrono::steady_clock::now();
-  // The floors come first, then one untimed pass on each side, then the timed passes back to
-  // back. In trial runs a pass that started a second or two after the last store was deleted (the
-  // process's first, or one right after the floors) was slower than its partner by 0.4 to 0.9 s
-  // of 1.5 s, all of it system time: on this VM, free page reporting (virtio-balloon) returns
-  // freed memory to the host, and the next pass faults it back in. The passes reuse each
-  // other's memory only if nothing long runs between them.
+  // The floors come first, then one untimed pass on each side (which also verifies each
+  // partner's copy), then the timed passes back to back. A pass that starts a second or two
+  // after the last store was deleted was slower by up to 0.9 s of system time in earlier runs:
+  // on this VM, free page reporting returns freed memory to the host, and the next pass faults
+  // it back in. The passes reuse each other's memory only if nothing long runs between them.
   for (int r = 0; r < repetitions; ++r) floors.push_back(MeasureFloors());
-  for (bool encrypted : {false, true})
-    Check(RunPass(work, encrypted, ev, author).status(), "warm-up pass");
+  for (int side = 0; side < kSides; ++side) {
+    Check(RunPass(work, static_cast<Side>(side), ev, author, true).status(), "warm-up pass");
+  }
   for (int r = 0; r < repetitions; ++r) {
     flushes.push_back(FlushesPerSecond(work));
-    // Alternate which side goes first, so that neither always inherits the other's dirty pages.
-    for (bool encrypted : {r % 2 == 1, r % 2 == 0}) {
-      auto pass = RunPass(work, encrypted, ev, author);
-      Check(pass.status(), encrypted ? "encrypted node" : "clear node");
-      passes[encrypted].push_back(*pass);
+    // Rotate which side goes first, so that none always inherits another's dirty pages.
+    for (int k = 0; k < kSides; ++k) {
+      const Side side = static_cast<Side>((r + k) % kSides);
+      auto pass = RunPass(work, side, ev, author, false);
+      Check(pass.status(), SideName(side));
+      passes[side].push_back(*pass);
     }
   }
   const double run_s = SecondsSince(run_start);
   fs::remove_all(work);
 
-  const Paired files_s = Collect(passes, [](const Pass& p) { return p.files.wall_s; });
-  const Paired statements_s = Collect(passes, [](const Pass& p) { return p.statements.wall_s; });
-  const Paired ingest_s =
-      Collect(passes, [](const Pass& p) { return p.files.wall_s + p.statements.wall_s; });
-  const Paired verify_s = Collect(passes, [](const Pass& p) { return p.verify.wall_s; });
+  auto wall = [&](Timing Pass::*step) {
+    return Collect(passes, [step](const Pass& p) { return (p.*step).wall_s; });
+  };
   const double file_mb = static_cast<double>(ev.file_bytes) / kMB;
   const double all_mb = static_cast<double>(ev.file_bytes + ev.statement_bytes) / kMB;
 
-  std::printf("Khronika encryption-at-rest benchmark\n");
+  std::printf("Khronika encryption benchmark (format 2: sealing at the origin, encryption at rest)\n");
   std::printf(
-      "evidence: %llu files of %.1f MiB (%llu chunks each, one entry per append), %llu statements "
-      "of "
-      "%.0f bytes (%zu per append)\n",
+      "evidence: %llu files of %.1f MiB (%llu upload chunks each, one entry per append), %llu "
+      "statements of %.0f bytes (%zu per append)\n",
       static_cast<unsigned long long>(file_count), static_cast<double>(kFileBytes) / (1 << 20),
       static_cast<unsigned long long>(ChunkCount(kFileBytes)),
       static_cast<unsigned long long>(statement_count),
@@ -503,56 +1037,65 @@ int main(int argc, char** argv) {
   std::printf("machine: %ld cores, %s; %s; work dir %s\n", ::sysconf(_SC_NPROCESSORS_ONLN),
               CpuModel().c_str(), OpenSSL_version(OPENSSL_VERSION), work.c_str());
   std::printf(
-      "%d repetitions, clear and encrypted back to back in each, alternating which goes first.\n"
-      "MB = 10^6 bytes of file content. Rates: medians of each side. cost: the median over the\n"
-      "repetitions of encrypted time / clear time - 1; ratio = 1 / (1 + cost).\n\n",
+      "%d repetitions, the three nodes back to back in each, rotating which goes first.\n"
+      "baseline: no encryption (plaintext chunks under their SHA-256, format 1's checks);\n"
+      "clear: format 2 sealing only; encrypted: format 2 sealing + the at-rest data key.\n"
+      "MB = 10^6 bytes of file content. Rates: medians of each side. Costs: the median over the\n"
+      "repetitions of the side's time / the baseline's - 1 (at rest: encrypted / clear - 1).\n"
+      "sync is MODELLED on the primitives (the partner's receive path; the origin's serving is\n"
+      "left out): replication is not linked into this benchmark.\n\n",
       repetitions);
 
-  std::printf("  %-32s %-9s %11s %11s %8s %9s\n", "", "", "clear", "encrypted", "ratio", "cost");
-  PrintRate("ingest, files", "MB/s", file_mb, files_s);
-  PrintRate("ingest, files", "entries/s", static_cast<double>(file_count), files_s);
-  PrintRate("ingest, statements", "entries/s", static_cast<double>(statement_count), statements_s);
+  std::printf("  %-26s %-9s %9s %9s %9s   %9s %9s  %8s\n", "", "", "baseline", "clear",
+              "encrypted", "clear", "encrypted", "at rest");
+  PrintRate("ingest, files", "MB/s", file_mb, wall(&Pass::files));
+  PrintRate("ingest, statements", "entries/s", static_cast<double>(statement_count),
+            wall(&Pass::statements));
+  const Sides ingest_s =
+      Collect(passes, [](const Pass& p) { return p.files.wall_s + p.statements.wall_s; });
   PrintRate("ingest, all", "MB/s", all_mb, ingest_s);
-  PrintRate("ingest, all", "entries/s", static_cast<double>(ev.entries()), ingest_s);
-  PrintRate("verify (VerifyStore)", "MB/s", all_mb, verify_s);
+  PrintRate("verify, origin (key)", "MB/s", all_mb, wall(&Pass::verify_origin));
+  PrintRate("verify, partner (no key)", "MB/s", all_mb, wall(&Pass::verify_partner));
+  PrintRate("sync, partner (model)", "MB/s", all_mb, wall(&Pass::sync));
 
-  // User CPU time does not wait on the disk, so its cost is what encryption costs wherever the
-  // disk is not the bottleneck.
-  std::printf("\n  %-24s %20s   %20s   %8s %8s\n", "seconds, median", "clear: wall user sys",
-              "encrypted: wall user sys", "cost", "user");
-  auto print_time = [&](const char* what, const std::function<const Timing&(const Pass&)>& step) {
-    PrintTime(what, Collect(passes, [&](const Pass& p) { return step(p).wall_s; }),
-              Collect(passes, [&](const Pass& p) { return step(p).user_s; }),
-              Collect(passes, [&](const Pass& p) { return step(p).sys_s; }));
+  std::printf("\n  %-20s %-21s| %-21s| %-21s| %8s %8s %8s\n", "seconds, median",
+              "baseline: wall user sys", "clear: wall user sys", "encrypted: wall user sys",
+              "clear", "encrypted", "at rest");
+  std::printf("  %-20s %-21s  %-21s  %-21s  %s\n", "", "", "", "", "   (costs in user CPU time)");
+  auto print_time = [&](const char* what, Timing Pass::*step) {
+    PrintTime(what, wall(step), Collect(passes, [step](const Pass& p) { return (p.*step).user_s; }),
+              Collect(passes, [step](const Pass& p) { return (p.*step).sys_s; }));
   };
-  print_time("ingest, files", [](const Pass& p) -> const Timing& { return p.files; });
-  print_time("ingest, statements", [](const Pass& p) -> const Timing& { return p.statements; });
-  print_time("verify", [](const Pass& p) -> const Timing& { return p.verify; });
+  print_time("ingest, files", &Pass::files);
+  print_time("ingest, statements", &Pass::statements);
+  print_time("verify, origin", &Pass::verify_origin);
+  print_time("verify, partner", &Pass::verify_partner);
+  print_time("sync, partner", &Pass::sync);
 
   const double mib = 1 << 20;
-  const Paired data_bytes =
+  const Sides data_bytes =
       Collect(passes, [](const Pass& p) { return static_cast<double>(p.data_file_bytes); });
-  const double values = Median(
-      Collect(passes, [](const Pass& p) { return static_cast<double>(p.values); }).encrypted);
-  std::printf(
-      "\n  data.mdb: clear %.1f MiB, encrypted %.1f MiB (+%.2f MiB; %.0f values, at 28 bytes each "
-      "%.2f MiB "
-      "before LMDB's page rounding)\n",
-      Median(data_bytes.clear) / mib, Median(data_bytes.encrypted) / mib,
-      (Median(data_bytes.encrypted) - Median(data_bytes.clear)) / mib, values,
-      values * kAeadOverhead / mib);
+  const Sides partner_bytes =
+      Collect(passes, [](const Pass& p) { return static_cast<double>(p.partner_file_bytes); });
+  std::printf("\n  data.mdb, origin:  baseline %.1f MiB, clear %.1f MiB, encrypted %.1f MiB\n",
+              Median(data_bytes.v[kBaseline]) / mib, Median(data_bytes.v[kClear]) / mib,
+              Median(data_bytes.v[kEncrypted]) / mib);
+  std::printf("  data.mdb, partner: baseline %.1f MiB, clear %.1f MiB, encrypted %.1f MiB\n",
+              Median(partner_bytes.v[kBaseline]) / mib, Median(partner_bytes.v[kClear]) / mib,
+              Median(partner_bytes.v[kEncrypted]) / mib);
 
   const double seal_mbps = MedianOf(floors, &Floors::seal_mbps);
   const double open_mbps = MedianOf(floors, &Floors::open_mbps);
+  const double sha_mbps = MedianOf(floors, &Floors::sha256_mbps);
+  const double sealer_mbps = MedianOf(floors, &Floors::file_seal_mbps);
+  const double opener_mbps = MedianOf(floors, &Floors::chunked_open_mbps);
   std::printf("\nFloors, medians of %d\n", repetitions);
   std::printf("  AES-256-GCM seal (AeadSeal), 1 MiB    %8.0f MB/s\n", seal_mbps);
   std::printf("  AES-256-GCM open (AeadOpen), 1 MiB    %8.0f MB/s\n", open_mbps);
-  std::printf("  SHA-256, 1 MiB                        %8.0f MB/s\n",
-              MedianOf(floors, &Floors::sha256_mbps));
-  std::printf("  Format 2 FileSealer (seal, pad, SHA-256 of sealed chunks) %6.0f MB/s\n",
-              MedianOf(floors, &Floors::file_seal_mbps));
-  std::printf("  Format 2 open of 16 KiB chunks        %8.0f MB/s\n",
-              MedianOf(floors, &Floors::chunked_open_mbps));
+  std::printf("  SHA-256, 1 MiB                        %8.0f MB/s\n", sha_mbps);
+  std::printf("  FileSealer (pad, Cobblestone seal, SHA-256 of sealed chunks) %6.0f MB/s\n",
+              sealer_mbps);
+  std::printf("  ChunkedOpener, 16 KiB chunks          %8.0f MB/s\n", opener_mbps);
   std::printf("  AeadSeal / AeadOpen, 200 bytes        %8.2f / %.2f us per call\n",
               MedianOf(floors, &Floors::seal_small_us), MedianOf(floors, &Floors::open_small_us));
   std::printf("  AeadKey Seal / Open (the store's), 200 B %6.2f / %.2f us per call\n",
@@ -560,25 +1103,30 @@ int main(int argc, char** argv) {
               MedianOf(floors, &Floors::key_open_small_us));
   std::printf("  KeyedHash (HMAC-SHA-256), 200 bytes   %8.2f us per call\n",
               MedianOf(floors, &Floors::keyed_hash_us));
-  // Every content byte is sealed once when its chunk is written and opened once when
-  // Log::Append re-reads the file to check it; VerifyStore opens every chunk once (each
-  // manifest's content check; the chunk pass then skips the chunks it covered).
+  // Where the bytes go, per content byte: the baseline hashes each byte three times on ingest
+  // (chunk id on the way in, chunk id and whole file on append) and twice on verify; format 2
+  // hashes it the same three times on ingest and also seals it (FileSealer: AES plus a SHA-256
+  // of the sealed chunk), and on the origin's verify hashes each sealed chunk twice (the
+  // objects pass, then ReadChunk under the reader), opens it, and hashes the plaintext once.
   std::printf(
-      "  AES on the file content alone, from these floors: ingest %.2f s (seal + open), verify "
-      "%.2f s (open)\n",
-      all_mb / seal_mbps + all_mb / open_mbps, all_mb / open_mbps);
+      "  From these floors, on the file content alone: baseline ingest %.2f s (3 SHA-256), format 2 "
+      "ingest %.2f s (3 SHA-256 + FileSealer);\n  baseline verify %.2f s (2 SHA-256), format 2 "
+      "origin verify %.2f s (3 SHA-256 + open), partner verify %.2f s (1 SHA-256)\n",
+      3 * all_mb / sha_mbps, 3 * all_mb / sha_mbps + all_mb / sealer_mbps, 2 * all_mb / sha_mbps,
+      3 * all_mb / sha_mbps + all_mb / opener_mbps, all_mb / sha_mbps);
 
   std::printf(
-      "\nEach repetition (s): ingest files, ingest statements, verify; the disk's flushes/s before "
-      "it\n");
+      "\nEach repetition (wall s): ingest files, statements, verify origin, verify partner, sync; "
+      "the disk's flushes/s before it\n");
   for (int r = 0; r < repetitions; ++r) {
-    const Pass& c = passes[0][r];
-    const Pass& e = passes[1][r];
-    std::printf(
-        "  %d, %-9s first: clear %6.2f %6.2f %6.2f   encrypted %6.2f %6.2f %6.2f   %6.0f "
-        "flushes/s\n",
-        r + 1, r % 2 == 1 ? "encrypted" : "clear", c.files.wall_s, c.statements.wall_s,
-        c.verify.wall_s, e.files.wall_s, e.statements.wall_s, e.verify.wall_s, flushes[r]);
+    std::printf("  %d, %-9s first:", r + 1, SideName(r % kSides));
+    for (int side = 0; side < kSides; ++side) {
+      const Pass& p = passes[side][r];
+      std::printf("  %s %5.2f %5.2f %5.2f %5.2f %5.2f", SideName(side), p.files.wall_s,
+                  p.statements.wall_s, p.verify_origin.wall_s, p.verify_partner.wall_s,
+                  p.sync.wall_s);
+    }
+    std::printf("  %6.0f flushes/s\n", flushes[r]);
   }
   std::printf(
       "\nPrepared the evidence (client side, not timed) in %.1f s; the passes and floors took %.1f "

@@ -1,6 +1,7 @@
 // The evidence benchmark, in one run (docs/performance.md, "Court bundles and the git mirror"):
-// a case of N entries (default 10,000, one 4 KiB file each) is exported as a court bundle and
-// verified offline, and the node's log is exported to a git mirror; each figure is printed beside
+// a case of N entries (default 10,000, one 4 KiB file each) is exported as a court bundle
+// (khronika-bundle/2: every entry disclosed, its sealed and plaintext bytes) and verified offline,
+// and the node's log is exported to a git mirror (ciphertext only); each figure is printed beside
 // a baseline measured on the same data in the same run:
 //   export         vs  `cp -r` of the bundle it wrote (the cost of writing that many files)
 //   verify-bundle  vs  `sha256sum -c MANIFEST.sha256` plus N Ed25519 verifications (the floor
@@ -22,6 +23,8 @@
 #include "khronika/bundle/verify_bundle.h"
 #include "khronika/log/node.h"
 #include "khronika/replication/git_mirror.h"
+#include "khronika/schemas/sealed_objects.h"
+#include "khronika/schemas/sealing.h"
 
 namespace {
 
@@ -79,22 +82,29 @@ int main(int argc, char** argv) {
         std::memcpy(content.data(), &i, sizeof i);
         contents.push_back(std::move(content));
       }
+      std::vector<Hash> ids(contents.size());
       Check(node->store().Update([&](WriteTxn& txn) -> Status {
-        for (const std::string& c : contents) KH_RETURN_IF_ERROR(PutChunk(txn, AsBytes(c)).status());
+        for (size_t k = 0; k < contents.size(); ++k) {
+          KH_ASSIGN_OR_RETURN(ids[k], PutUploadChunk(txn, "", AsBytes(contents[k])));
+        }
         return Status::Ok();
-      }), "chunks");
-      for (const std::string& content : contents) {
-        FileManifest m{"photo-" + std::to_string(done) + ".jpg", "image/jpeg", content.size(), Sha256(content),
-                       {ChunkId(AsBytes(content))}};
+      }), "upload chunks");
+      for (size_t k = 0; k < contents.size(); ++k) {
+        const std::string& content = contents[k];
+        SubmittedFile f;
+        f.opening.descriptor = {"photo-" + std::to_string(done) + ".jpg", "image/jpeg",
+                                content.size(), Sha256(content)};
+        RandomBytes(f.opening.salt.data(), f.opening.salt.size());
+        f.upload_chunks = {ids[k]};
         Submission s;
         s.entry.case_id = "bench-case";
         s.entry.kind = "evidence";
         s.entry.created_at_ms = 1767225600000 + static_cast<int64_t>(done);
-        s.entry.manifests = {ObjectId(Encode(m))};
+        s.entry.files = {FileCommitment(f.opening.salt, Encode(f.opening.descriptor))};
         s.entry.metadata = {{"n", std::to_string(done)}};
         SignEntry(s.entry, author);
         signatures.push_back(s.entry.signature);
-        s.manifests = {m};
+        s.files = {std::move(f)};
         batch.push_back(std::move(s));
         ++done;
       }
@@ -106,7 +116,12 @@ int main(int argc, char** argv) {
   double export_s = Seconds([&] {
     Result<BundlePlan> plan = Status::NotFound("unset");
     Check(node->store().View([&](ReadTxn& txn) -> Status {
-      plan = PlanBundle(txn, {"bench-case", 1767225700000, "bench", node->cosigner_verifier_key()});
+      BundleRequest request;
+      request.case_id = "bench-case";
+      request.now_ms = 1767225700000;
+      request.exported_by = "bench";
+      request.local_cosigner_vkey = node->cosigner_verifier_key();
+      plan = PlanBundle(txn, EntryKey::Archive(node->archive_key()), request);
       return Status::Ok();
     }), "view");
     Check(plan.status(), "plan");

@@ -18,6 +18,8 @@
 #include "khronika/log/node.h"
 #include "khronika/schemas/crypto.h"
 #include "khronika/schemas/objects.h"
+#include "khronika/schemas/sealed_objects.h"
+#include "khronika/schemas/sealing.h"
 
 namespace khronika {
 namespace {
@@ -103,8 +105,9 @@ class TempNode {
   TempNode(const TempNode&) = delete;
   TempNode& operator=(const TempNode&) = delete;
 
-  // Stores `count` random 1 KiB files in one write transaction and returns, for each, a signed
-  // submission of one entry naming it: what `khronika add FILE` does, `count` at a time.
+  // Stores `count` random 1 KiB files as plaintext upload chunks in one write transaction and
+  // returns, for each, a signed submission of one entry naming it: what `khronika add FILE` does,
+  // `count` at a time. Log::Append then checks and seals each file and deletes its upload chunk.
   std::vector<Submission> MakeSubmissions(size_t count) {
     std::vector<Bytes> files(count, Bytes(kSmallFileBytes));
     for (Bytes& f : files) {
@@ -116,26 +119,25 @@ class TempNode {
     std::vector<Hash> chunk_ids(count);
     Status st = node_->store().Update([&](WriteTxn& txn) -> Status {
       for (size_t i = 0; i < count; ++i) {
-        KH_ASSIGN_OR_RETURN(chunk_ids[i], PutChunk(txn, files[i]));
+        KH_ASSIGN_OR_RETURN(chunk_ids[i], PutUploadChunk(txn, "", files[i]));
       }
       return Status::Ok();
     });
-    if (!st.ok()) Die("put chunks", st);
+    if (!st.ok()) Die("put upload chunks", st);
 
     std::vector<Submission> batch(count);
     for (size_t i = 0; i < count; ++i) {
-      FileManifest m;
-      m.name = "evidence-" + std::to_string(++files_made_) + ".bin";
-      m.media_type = "application/octet-stream";
-      m.size = files[i].size();
-      m.content_sha256 = Sha256(files[i]);
-      m.chunks = {chunk_ids[i]};
+      SubmittedFile file;
+      file.opening.descriptor = {"evidence-" + std::to_string(++files_made_) + ".bin",
+                                 "application/octet-stream", files[i].size(), Sha256(files[i])};
+      RandomBytes(file.opening.salt.data(), file.opening.salt.size());
+      file.upload_chunks = {chunk_ids[i]};
       Submission& s = batch[i];
       s.entry.case_id = "bench-case";
       s.entry.kind = "evidence";
       s.entry.created_at_ms = SystemClock().NowMs();
-      s.entry.manifests = {ObjectId(Encode(m))};
-      s.manifests = {std::move(m)};
+      s.entry.files = {FileCommitment(file.opening.salt, Encode(file.opening.descriptor))};
+      s.files = {std::move(file)};
       SignEntry(s.entry, author_);
     }
     return batch;
@@ -151,8 +153,10 @@ class TempNode {
   uint64_t files_made_ = 0;
 };
 
-// Each iteration: `batch_size` 1 KiB files stored (one write transaction), their entries signed,
-// and one Log::Append of the batch (verify, store, Merkle tree, signed checkpoint, one commit).
+// Each iteration: `batch_size` 1 KiB files uploaded (one write transaction), their entries
+// signed, and one Log::Append of the batch (signature, commitments and content checked, each file
+// sealed and its sealed chunk written, sealed entry, record, Merkle tree, signed checkpoint, one
+// commit).
 void AppendEntries(benchmark::State& state, size_t batch_size) {
   TempNode node;
   for (auto _ : state) {

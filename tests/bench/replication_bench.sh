@@ -394,8 +394,9 @@ MB, MiB = 1e6, 1024.0
 big = f("big_bytes")
 small_bytes = n * 1024.0
 
-# Khronika objects: records + entries + manifests (one file per entry here) + chunks.
-def kobj(p): return 3 * f(p + "_records") + f(p + "_chunks")
+# Khronika objects (format 2): records + sealed entries (which hold the file descriptors) +
+# sealed chunks.
+def kobj(p): return 2 * f(p + "_records") + f(p + "_chunks")
 ks_obj, kb_obj, kf_obj = kobj("ksmall"), kobj("kbig"), kobj("kfull")
 ks_ops, gs_ops = ks_obj / f("ksmall_s"), f("gsmall_objects") / f("gsmall_s")
 ks_mbs, gs_mbs = small_bytes / MB / f("ksmall_s"), small_bytes / MB / f("gsmall_s")
@@ -427,7 +428,7 @@ rows = [
     (f"khronika sync, {n} entries of 1 KiB",
      f"{ks_ops:,.0f} objects/s, {ks_mbs:.2f} MB/s ({f('ksmall_s'):.2f} s, "
      f"{ks_eps:,.0f} entries/s)"),
-    ("  objects moved (records+entries+manifests+chunks)",
+    ("  objects moved (records+sealed entries+sealed chunks)",
      f"{ks_obj:,.0f} ({fig['ksmall_records']} records, {fig['ksmall_chunks']} chunks)"),
     ("  puller CPU; server A CPU", f"{cpu('ksmall')}; {f('ksmall_server_cpu_s'):.2f} s"),
     ("  puller memory", mem("ksmall")),

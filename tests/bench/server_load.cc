@@ -1,7 +1,8 @@
 // A load generator for the server benchmark: N persistent HTTPS connections (one thread each)
 // submit small random files for a fixed time, the way `khronika submit` does but without
-// starting a process per file: PUT the file's chunk, build and sign the entry on the client
-// (SignEntry), POST /v1/entries, expect 201 and a receipt naming the entry. Run by
+// starting a process per file: PUT the file's plaintext upload chunks, build the descriptor,
+// its salted commitment and the signed entry on the client (SignEntry), POST /v1/entries with
+// the opening and the chunk ids, expect 201 and a receipt naming the sealed entry. Run by
 // tests/bench/server_bench.sh (docs/performance.md). A benchmark, not a test: nothing here is
 // asserted beyond counting errors.
 //
@@ -12,8 +13,8 @@
 // percentiles of whole submissions (PUT + POST), of the PUT alone and of the POST alone,
 // errors, and the load generator's own CPU seconds (it shares the machine with the server).
 // --same-content 1 is a diagnostic: every file has the same bytes (each entry is still new,
-// since names and times differ), so after the first PUT the chunk is already on the node and
-// the PUT writes nothing: what is left is the entry path alone.
+// since names and times differ). In format 2 upload chunks are kept per token only until their
+// entry is sealed, so a PUT of the same bytes may store them again; the sealing is done anew.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -37,6 +38,8 @@
 #include "khronika/schemas/crypto.h"
 #include "khronika/schemas/json_view.h"
 #include "khronika/schemas/objects.h"
+#include "khronika/schemas/sealed_objects.h"
+#include "khronika/schemas/sealing.h"
 #include "khronika/store/files.h"
 
 namespace khronika {
@@ -135,28 +138,45 @@ void Worker(const Options& o, int id, const std::atomic<bool>& go, Clock::time_p
       uint64_t r = rng();
       for (size_t j = 0; j < 8 && i + j < data.size(); ++j) data[i + j] = static_cast<uint8_t>(r >> (8 * j));
     }
-    Hash chunk = ChunkId(data);
-    auto put = (*client)->Request("PUT", "/v1/chunks/" + ToHex(chunk), std::string(AsChars(data)),
-                                  "application/octet-stream");
-    if (!put.ok()) { fail("PUT: " + put.status().ToString()); continue; }
-    if (put->status != 201 && put->status != 200) { fail("PUT: " + ErrorMessage(*put)); continue; }
+    // The file's plaintext upload chunks (1 MiB each, the last shorter), PUT one by one.
+    std::vector<Hash> chunks;
+    bool put_failed = false;
+    for (size_t at = 0; at < data.size() || (at == 0 && data.empty()); at += kChunkSize) {
+      ByteView piece = ByteView(data).subspan(at, std::min(kChunkSize, data.size() - at));
+      Hash chunk = ChunkId(piece);
+      auto put = (*client)->Request("PUT", "/v1/chunks/" + ToHex(chunk),
+                                    std::string(AsChars(piece)), "application/octet-stream");
+      if (!put.ok()) { fail("PUT: " + put.status().ToString()); put_failed = true; break; }
+      if (put->status != 201 && put->status != 200) { fail("PUT: " + ErrorMessage(*put)); put_failed = true; break; }
+      chunks.push_back(chunk);
+      if (data.empty()) break;
+    }
+    if (put_failed) continue;
     Clock::time_point t_put = Clock::now();
 
-    FileManifest m;
-    m.name = "load-" + std::to_string(id) + "-" + std::to_string(n) + ".bin";
-    m.media_type = GuessMediaType(m.name);
-    m.size = data.size();
-    m.content_sha256 = Sha256(data);
-    m.chunks = {chunk};
-    Entry e;
+    // Format 2: the author signs a salted commitment of the descriptor; the opening (descriptor
+    // and salt) and the upload chunk ids go beside the entry.
+    FileDescriptor d;
+    d.name = "load-" + std::to_string(id) + "-" + std::to_string(n) + ".bin";
+    d.media_type = GuessMediaType(d.name);
+    d.size = data.size();
+    d.content_sha256 = Sha256(data);
+    CommitmentSalt salt;
+    RandomBytes(salt.data(), salt.size());
+    SignedEntry e;
     e.case_id = o.case_id;
     e.kind = "evidence";
     e.created_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch()).count();
-    e.manifests = {ObjectId(Encode(m))};
+    e.files = {FileCommitment(salt, Encode(d))};
     SignEntry(e, *key);
-    std::string entry_id = ToHex(ObjectId(Encode(e)));
-    std::string body = json{{"entry", ToJson(e)}, {"manifests", json::array({ToJson(m)})}}.dump();
+    json chunk_ids = json::array();
+    for (const Hash& c : chunks) chunk_ids.push_back(ToHex(c));
+    std::string body =
+        json{{"entry", ToJson(e)},
+             {"files", json::array({json{{"descriptor", ToJson(d)}, {"salt", ToHex(salt)},
+                                         {"chunks", chunk_ids}}})}}
+            .dump();
 
     Clock::time_point t1 = Clock::now();
     auto post = (*client)->Request("POST", "/v1/entries", body);
@@ -164,8 +184,13 @@ void Worker(const Options& o, int id, const std::atomic<bool>& go, Clock::time_p
     if (!post.ok()) { fail("POST: " + post.status().ToString()); continue; }
     if (post->status != 201) { fail("POST: " + ErrorMessage(*post)); continue; }
     json receipt = json::parse(post->body, nullptr, false);
-    if (!receipt.is_object() || receipt.value("entry_id", "") != entry_id) {
-      fail("POST: the receipt does not name the entry");
+    // The receipt names the sealed entry, whose id the client cannot know before: it must be
+    // a 64-hex id, and the record (115 bytes) must name it.
+    std::string entry_id = receipt.is_object() ? receipt.value("entry_id", "") : "";
+    std::string record_hex = receipt.is_object() ? receipt.value("record_hex", "") : "";
+    if (entry_id.size() != 64 || record_hex.size() != 2 * kRecordBytes ||
+        record_hex.find(entry_id) == std::string::npos) {
+      fail("POST: the receipt does not name a sealed entry");
       continue;
     }
     ++out.entries;
