@@ -628,7 +628,14 @@ Result<CheckedSubmission> Log::Check(Submission submission) const {
       st = sealed.status();
     }
   }
-  if (st.ok()) st = flush();
+  // A small submission's sealed chunks (all still pending: fewer than one flush) are written by
+  // the append's own transaction, so that a batch of statements costs one commit, not one each.
+  std::vector<std::pair<Hash, Bytes>> unwritten;
+  if (st.ok() && written.empty()) {
+    unwritten = std::move(pending);
+  } else if (st.ok()) {
+    st = flush();
+  }
   OPENSSL_cleanse(case_key.data(), case_key.size());
   if (!st.ok()) {
     // Nothing of a refused submission stays: remove the sealed chunks already written.
@@ -638,7 +645,8 @@ Result<CheckedSubmission> Log::Check(Submission submission) const {
     });
     return st;
   }
-  return CheckedSubmission(std::move(submission), nonce, std::move(sealed_files));
+  return CheckedSubmission(std::move(submission), nonce, std::move(sealed_files),
+                           std::move(unwritten));
 }
 
 Status Log::Discard(const CheckedSubmission& checked) const {
@@ -835,6 +843,9 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
         if (all_or_nothing) return sealed_or.status();
         verdicts[i] = sealed_or.status();
         continue;
+      }
+      for (const auto& [id, bytes] : c.unwritten_chunks_) {
+        KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, id, bytes));
       }
       const SealedEntry& sealed = *sealed_or;
       const Bytes sealed_bytes = Encode(sealed);

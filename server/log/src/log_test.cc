@@ -403,16 +403,26 @@ TEST_P(LogTest, CheckedSubmissionsAreAppendedOrDiscarded) {
   ASSERT_TRUE(kept.ok() && dropped.ok());
   EXPECT_EQ(kept->sealed_files().size(), 1u);
   EXPECT_EQ(kept->sealed_files()[0].chunks.size(), 2u);
-  EXPECT_EQ(Count(Table::kChunks), chunks + 3);  // sealed before any append
+  // Small submissions: their sealed chunks wait for the append's transaction.
+  EXPECT_EQ(Count(Table::kChunks), chunks);
   EXPECT_EQ(Size(), 0u);
   ASSERT_TRUE(log_->Discard(*dropped).ok());
-  EXPECT_EQ(Count(Table::kChunks), chunks + 2);
+  // A large one (9 sealed chunks) writes them as it seals; discarded, they go again.
+  std::string varied(8 * kChunkSize + 1, 'L');
+  for (size_t i = kChunkSize; i < varied.size(); i += kChunkSize) varied[i] = static_cast<char>(i >> 20);
+  auto large = log_->Check(MakeSubmission("c", varied));
+  ASSERT_TRUE(large.ok()) << large.status().ToString();
+  EXPECT_EQ(Count(Table::kChunks), chunks + 9);
+  ASSERT_TRUE(log_->Discard(*large).ok());
+  EXPECT_EQ(Count(Table::kChunks), chunks);
   std::vector<CheckedSubmission> batch;
   batch.push_back(std::move(*kept));
   auto appended = log_->AppendChecked(batch);
   ASSERT_EQ(appended.size(), 1u);
   ASSERT_TRUE(appended[0].ok()) << appended[0].status().ToString();
-  EXPECT_EQ(Count(Table::kUploadChunks), 1u);  // "dropped"'s plaintext waits for a retry
+  EXPECT_EQ(Count(Table::kChunks), chunks + 2);
+  // "dropped"'s and the large one's plaintext wait for a retry.
+  EXPECT_EQ(Count(Table::kUploadChunks), 1u + 9u);
   ExpectClean();
 }
 

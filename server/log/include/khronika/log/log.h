@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "khronika/schemas/crypto.h"
@@ -52,7 +53,8 @@ struct Submission {
 };
 
 // A submission whose fields, author signature, commitments and file content have been checked
-// and whose files have been sealed (by Log::Check): its sealed chunks are already stored. Only
+// and whose files have been sealed (by Log::Check): its sealed chunks are stored already, or
+// (a small one's) held here until the append writes them with the record. Only
 // Log can make one, so the commit path can trust it.
 class CheckedSubmission {
  public:
@@ -62,11 +64,18 @@ class CheckedSubmission {
 
  private:
   friend class Log;
-  CheckedSubmission(Submission s, EntryNonce nonce, std::vector<SealedFile> sealed)
-      : submission_(std::move(s)), nonce_(nonce), sealed_files_(std::move(sealed)) {}
+  CheckedSubmission(Submission s, EntryNonce nonce, std::vector<SealedFile> sealed,
+                    std::vector<std::pair<Hash, Bytes>> unwritten)
+      : submission_(std::move(s)),
+        nonce_(nonce),
+        sealed_files_(std::move(sealed)),
+        unwritten_chunks_(std::move(unwritten)) {}
   Submission submission_;
   EntryNonce nonce_{};
   std::vector<SealedFile> sealed_files_;
+  // The sealed chunks of a small submission (at most a few MiB), written by the append's
+  // transaction rather than one of their own; empty when Check wrote them already.
+  std::vector<std::pair<Hash, Bytes>> unwritten_chunks_;
 };
 
 // What a submitter keeps: enough to prove, offline, that its entry is in the log.
@@ -246,8 +255,9 @@ class Log {
   // The CPU-heavy work of Append, on the caller's thread and without the writer lock: fields,
   // unique names, each commitment against the signed entry, the author signature, that the
   // entry is not logged yet, then each file's plaintext against its descriptor (length,
-  // SHA-256) while sealing it under a fresh entry nonce and file salt; the sealed chunks are
-  // written in small transactions of their own, as uploads are. On an error nothing stays.
+  // SHA-256) while sealing it under a fresh entry nonce and file salt. A large submission's
+  // sealed chunks are written in small transactions of their own, as uploads are; a small one's
+  // (under 8 sealed chunks) wait for the append's transaction. On an error nothing stays.
   Result<CheckedSubmission> Check(Submission submission) const;
   // Removes the sealed chunks of a checked submission that will not be appended.
   Status Discard(const CheckedSubmission& checked) const;
