@@ -2,11 +2,13 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "khronika/bundle/verify_bundle.h"
 #include "khronika/replication/roster.h"
 #include "khronika/schemas/json_view.h"
 #include "khronika/schemas/merkle.h"
@@ -157,7 +159,8 @@ TEST_F(ApiTest, SubmitReturnsAVerifiableReceiptAndRetryIsIdempotent) {
   ASSERT_EQ(record_bytes->size(), 115u);
   std::vector<Hash> proof;
   for (const auto& h : receipt["inclusion_proof"]) proof.push_back(*ParseHashHex(h.get<std::string>()));
-  EXPECT_TRUE(VerifyInclusion(LeafHash(*record_bytes), receipt["index"], cp->size, proof, cp->root));
+  EXPECT_TRUE(
+      VerifyInclusion(LeafHash(*record_bytes), receipt["index"], cp->size, proof, cp->root));
   EXPECT_EQ(receipt["node_public_key"], ToHex(node_->key().public_key()));
   // The record names the sealed entry, whose id is the receipt's entry id.
   auto record = DecodeRecord(*record_bytes);
@@ -250,10 +253,9 @@ TEST_F(ApiTest, AnotherCasesEntryIsNotFoundByKeyAsIfItDidNotExist) {
   ApiResponse other = Call("POST", "/v1/entries", admin_,
                            MakeSubmission("case-2", "two", "statement.txt", admin_).dump());
   ASSERT_EQ(other.status, 201);
-  EXPECT_EQ(Call("GET", "/v1/entries/" + Body(other)["entry_id"].get<std::string>(), reader_).status,
-            404);
-  EXPECT_EQ(Call("GET", "/v1/entries/" + Body(other)["entry_id"].get<std::string>(), both).status,
-            200);
+  const std::string theirs = "/v1/entries/" + Body(other)["entry_id"].get<std::string>();
+  EXPECT_EQ(Call("GET", theirs, reader_).status, 404);
+  EXPECT_EQ(Call("GET", theirs, both).status, 200);
   // No read of another case is on record: nothing was read.
   auto events = ListAccess(node_->store());
   ASSERT_TRUE(events.ok());
@@ -261,10 +263,12 @@ TEST_F(ApiTest, AnotherCasesEntryIsNotFoundByKeyAsIfItDidNotExist) {
 }
 
 TEST_F(ApiTest, AnEntryReadsBackAsItsAuthorSignedIt) {
-  json submission = MakeSubmission("case-1", "what I saw", "statement.txt", "", {{"place", "Kyiv"}});
+  json submission =
+      MakeSubmission("case-1", "what I saw", "statement.txt", "", {{"place", "Kyiv"}});
   ApiResponse created = Call("POST", "/v1/entries", submitter_, submission.dump());
   ASSERT_EQ(created.status, 201) << created.body;
-  ApiResponse r = Call("GET", "/v1/entries/" + Body(created)["entry_id"].get<std::string>(), reader_);
+  const std::string id = Body(created)["entry_id"];
+  ApiResponse r = Call("GET", "/v1/entries/" + id, reader_);
   ASSERT_EQ(r.status, 200) << r.body;
   json e = Body(r);
   EXPECT_EQ(e["entry_id"], Body(created)["entry_id"]);
@@ -316,7 +320,7 @@ TEST_F(ApiTest, ContentReadsAreRecordedAndRangesHonoured) {
   auto events = ListAccess(node_->store());
   ASSERT_TRUE(events.ok());
   EXPECT_EQ(events->size(), 3u);  // the refused range read nothing
-  EXPECT_EQ((*events)[0].object, entry_id + "/files/0");
+  EXPECT_EQ((*events)[0].object, entry_id + "/0");
   EXPECT_EQ((*events)[0].case_id, "case-1");
   for (const char* bad : {"00", "-1", "+0", "1000", "x", "4294967296"}) {
     EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id + "/files/" + bad + "/content", reader_).status,
@@ -481,7 +485,9 @@ TEST_F(ApiTest, ASubmissionRefusedAtShutdownLeavesNoSealedChunks) {
   json kept = MakeSubmission("case-1", "logged before");
   ASSERT_EQ(Call("POST", "/v1/entries", submitter_, kept.dump()).status, 201);
   const uint64_t sealed = Count(Table::kChunks);
-  json late = MakeSubmission("case-1", std::string(3 * kChunkSize, 'q') + "late");
+  std::string text;
+  for (char c : std::string("qrs")) text += std::string(kChunkSize, c);
+  json late = MakeSubmission("case-1", text + "late");
   committer_->Stop();
   ApiResponse r = Call("POST", "/v1/entries", submitter_, late.dump());
   EXPECT_EQ(r.status, 500) << r.body;
@@ -537,12 +543,73 @@ TEST_F(ApiTest, ARangeEndingAtTheLargestNumberMeansTheRestOfTheFile) {
   EXPECT_EQ(BodyText(r), "at I saw\n");
 }
 
-TEST_F(ApiTest, CourtBundlesAreNotServedYet) {  // TODO(format 2): khronika-bundle/2
-  ASSERT_EQ(Call("POST", "/v1/entries", submitter_, MakeSubmission("case-1", "x").dump()).status,
-            201);
-  EXPECT_EQ(Call("GET", "/v1/cases/case-1/bundle", reader_).status, 501);
+TEST_F(ApiTest, CourtBundlesDiscloseWhatIsChosenAndVerifyOffline) {
+  ApiResponse one = Call("POST", "/v1/entries", submitter_,
+                         MakeSubmission("case-1", "first secret", "a.txt").dump());
+  ApiResponse two = Call("POST", "/v1/entries", submitter_,
+                         MakeSubmission("case-1", "second secret", "b.txt").dump());
+  ApiResponse other = Call("POST", "/v1/entries", admin_,
+                           MakeSubmission("case-2", "other case", "a.txt", admin_).dump());
+  ASSERT_EQ(one.status, 201);
+  ASSERT_EQ(two.status, 201);
+  ASSERT_EQ(other.status, 201);
+  const std::string first = Body(one)["entry_id"], second = Body(two)["entry_id"];
+  auto verified = [&](const ApiResponse& r, const std::string& what) {
+    EXPECT_EQ(r.status, 200) << what << ": " << r.body;
+    EXPECT_EQ(r.content_type, "application/x-tar");
+    std::string tar = BodyText(r);
+    std::filesystem::path file = dir_ / "bundle.tar";
+    std::filesystem::remove(file);
+    {
+      std::ofstream out(file, std::ios::binary);
+      out << tar;
+    }
+    auto v = VerifyBundleFile(file);
+    EXPECT_TRUE(v.ok()) << what << ": " << v.status().ToString();
+    if (v.ok()) {
+      for (const std::string& p : v->problems) ADD_FAILURE() << what << ": " << p;
+      EXPECT_EQ(v->case_id, "case-1") << what;
+      EXPECT_EQ(v->records, 2u) << what;  // every record of the case, always
+    }
+    return std::make_pair(tar, v.ok() ? *v : BundleVerification{});
+  };
+  auto [all_tar, all] = verified(Call("GET", "/v1/cases/case-1/bundle", reader_), "whole case");
+  EXPECT_EQ(all.entries, 2u);
+  EXPECT_NE(all_tar.find("second secret"), std::string::npos);
+  EXPECT_EQ(all_tar.find("other case"), std::string::npos);
+
+  auto [chosen_tar, chosen] =
+      verified(Call("GET", "/v1/cases/case-1/bundle?entry=" + first, reader_), "one entry");
+  EXPECT_EQ(chosen.entries, 1u);
+  EXPECT_EQ(chosen.files, 1u);
+  EXPECT_NE(chosen_tar.find("first secret"), std::string::npos);
+  EXPECT_EQ(chosen_tar.find("second secret"), std::string::npos);
+  EXPECT_EQ(chosen_tar.find("b.txt"), std::string::npos);
+
+  auto [named_tar, named] =
+      verified(Call("GET", "/v1/cases/case-1/bundle?file=b.txt", admin_), "one file name");
+  EXPECT_EQ(named.files, 1u);
+  EXPECT_EQ(named_tar.find("first secret"), std::string::npos);
+
+  // Another case's entry is not in this case, as if it did not exist.
+  const std::string theirs = Body(other)["entry_id"];
+  EXPECT_EQ(Call("GET", "/v1/cases/case-1/bundle?entry=" + theirs, reader_).status, 404);
+  EXPECT_EQ(Call("GET", "/v1/cases/case-1/bundle?entry=" + second + "&file=a.txt", reader_).status,
+            404);
+  EXPECT_EQ(Call("GET", "/v1/cases/case-1/bundle?entry=xyz", reader_).status, 400);
+  EXPECT_EQ(Call("GET", "/v1/cases/case-1/bundle?case=case-2", reader_).status, 400);
+  EXPECT_EQ(Call("GET", "/v1/cases/case-1/bundle?file=..", reader_).status, 400);
+  EXPECT_EQ(Call("GET", "/v1/cases/case-1/bundle?file=%zz", reader_).status, 400);
+  EXPECT_EQ(Call("GET", "/v1/cases/case-9/bundle", admin_).status, 404);
   EXPECT_EQ(Call("GET", "/v1/cases/case-1/bundle", other_reader_).status, 403);
   EXPECT_EQ(Call("GET", "/v1/cases/case-1/bundle", auditor_).status, 403);
+  EXPECT_EQ(Call("GET", "/v1/cases/case-1/bundle", submitter_).status, 403);
+  // Each export is on record, before its first byte.
+  auto events = ListAccess(node_->store());
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 3u);
+  EXPECT_EQ((*events)[0].action, "export");
+  EXPECT_EQ((*events)[0].case_id, "case-1");
 }
 
 // Found by tests/fuzz/http_fuzz (corpus/http_fuzz/crash-target-without-slash): a target that does
@@ -589,7 +656,9 @@ TEST_F(ApiTest, NoPlaintextReachesAPartnerOrAnAuditor) {
   };
   binary_and_hex(Sha256(content));
   binary_and_hex(author_.public_key());
-  for (const json& c : submission["files"][0]["chunks"]) binary_and_hex(*FromHex(c.get<std::string>()));
+  for (const json& c : submission["files"][0]["chunks"]) {
+    binary_and_hex(*FromHex(c.get<std::string>()));
+  }
   binary_and_hex(*FromHex(submission["files"][0]["salt"].get<std::string>()));
 
   const std::string origin = ToHex(node_->id());
@@ -830,7 +899,7 @@ TEST_F(ApiTest, NodeStatusAndAccessLogAreForAdminsOnly) {
   json events = Body(log)["events"];
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[0]["action"], "read-content");
-  EXPECT_EQ(events[0]["object"], entry_id + "/files/0");
+  EXPECT_EQ(events[0]["object"], entry_id + "/0");
   EXPECT_EQ(events[0]["role"], "reader");
   EXPECT_EQ(events[0]["case"], "case-1");
   EXPECT_EQ(Body(Call("GET", "/v1/access-log", admin_))["events"].size(), 3u);
