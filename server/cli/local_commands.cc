@@ -537,6 +537,17 @@ Status RunAdd(const Args& args) {
   }
   KH_ASSIGN_OR_RETURN(SigningKey author, LoadAuthorKey(key_path));
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
+  // Before any plaintext is stored: an author Append would refuse gets the same answer now, and
+  // leaves no upload chunks waiting in the store for an entry that will never come.
+  KH_RETURN_IF_ERROR(node->store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto registered, FindAuthor(txn, author.public_key()));
+    if (!registered || registered->removed) {
+      return Status::PermissionDenied("author " + ToHex(author.public_key()) +
+                                      (registered ? " was removed" : " is not registered") +
+                                      " on this node (`khronika author add`)");
+    }
+    return Status::Ok();
+  }));
 
   Submission sub;
   for (const std::string& path : args.positional()) {
