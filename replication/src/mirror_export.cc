@@ -1,5 +1,5 @@
 // ExportMirror: the store's logs, record by record, onto the mirror's branches (docs/format.md
-// §16). What is exported is read back from the store and checked against the hash that names it
+// §16): records, logged objects and sealed files, all ciphertext or ids of ciphertext. What is exported is read back from the store and checked against the hash that names it
 // first (LMDB keeps no checksums).
 #include <algorithm>
 #include <map>
@@ -16,6 +16,8 @@
 #include "khronika/schemas/crypto.h"
 #include "khronika/schemas/note.h"
 #include "khronika/schemas/objects.h"
+#include "khronika/schemas/recovery_objects.h"
+#include "khronika/schemas/sealed_objects.h"
 #include "mirror_layout.h"
 
 namespace khronika {
@@ -66,8 +68,8 @@ Result<std::map<std::string, git_oid>> FilesIn(const Repo& repo, const git_tree*
 class LogExporter {
  public:
   LogExporter(Store& store, const Repo& repo, const std::map<Hash, Member>& members,
-              std::map<Hash, git_oid>& file_blobs, MirrorLogExport& result)
-      : store_(store), repo_(repo), members_(members), file_blobs_(file_blobs), result_(result),
+              MirrorLogExport& result)
+      : store_(store), repo_(repo), members_(members), result_(result),
         origin_(result.origin) {}
 
   // Whether the store or the mirror holds anything of this log.
@@ -162,14 +164,13 @@ class LogExporter {
     return Status::Ok();
   }
 
-  // Reads record `index` with its entry and manifests from the store, checking each against
-  // the hash that names it (LMDB keeps no checksums: what is exported is verified here).
+  // Reads record `index` with the object it logs from the store, checking each against the
+  // hash that names it (LMDB keeps no checksums: what is exported is verified here), and writes
+  // its commit. Ciphertext only: the record, the object, and each sealed file of a sealed entry.
   Result<git_oid> WriteRecord(uint64_t index, ChainChecker& chain, const std::optional<git_oid>& parent) {
-    Bytes record_bytes, entry_bytes;
-    std::vector<Bytes> manifest_bytes;
+    Bytes record_bytes, object_bytes;
     Record rec;
-    Entry entry;
-    std::vector<FileManifest> manifests;
+    std::optional<SealedEntry> sealed;
     KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
       KH_ASSIGN_OR_RETURN(auto r, txn.Get(Table::kRecords, keys::Record(origin_, index)));
       if (!r) return Status::Corruption("missing from the store");
@@ -177,85 +178,65 @@ class LogExporter {
       KH_ASSIGN_OR_RETURN(CheckedRecord checked, chain.Append(record_bytes, nullptr));
       if (!checked.ok()) return Status::Corruption("the stored record: " + checked.problems.front().what);
       rec = *checked.record;
-      KH_ASSIGN_OR_RETURN(auto e, txn.Get(Table::kObjects, rec.entry_id));
-      if (!e || ObjectId(*e) != rec.entry_id) {
-        return Status::Corruption("entry " + ToHex(rec.entry_id) + " is missing or damaged");
+      KH_ASSIGN_OR_RETURN(auto o, txn.Get(Table::kObjects, rec.object_id));
+      if (!o || ObjectId(*o) != rec.object_id) {
+        return Status::Corruption("object " + ToHex(rec.object_id) + " is missing or damaged");
       }
-      entry_bytes = std::move(*e);
-      KH_ASSIGN_OR_RETURN(entry, DecodeEntry(entry_bytes));
-      for (const Hash& mid : entry.manifests) {
-        KH_ASSIGN_OR_RETURN(auto m, txn.Get(Table::kObjects, mid));
-        if (!m || ObjectId(*m) != mid) {
-          return Status::Corruption("manifest " + ToHex(mid) + " is missing or damaged");
-        }
-        KH_ASSIGN_OR_RETURN(FileManifest fm, DecodeManifest(*m));
-        manifests.push_back(std::move(fm));
-        manifest_bytes.push_back(std::move(*m));
+      object_bytes = std::move(*o);
+      KH_ASSIGN_OR_RETURN(uint8_t type, PeekObjectType(object_bytes));
+      if (type == kTypeSealedEntry) {
+        KH_ASSIGN_OR_RETURN(SealedEntry e, DecodeSealedEntry(object_bytes));
+        sealed = std::move(e);
+      } else if (type == kTypeRecoverySet) {
+        KH_RETURN_IF_ERROR(DecodeRecoverySet(object_bytes).status());
+      } else if (type == kTypeShareRelease) {
+        KH_RETURN_IF_ERROR(DecodeShareRelease(object_bytes).status());
+      } else {
+        return Status::Corruption("object " + ToHex(rec.object_id) + " is of an unknown type");
       }
       return Status::Ok();
     }));
 
     std::vector<TreeItem> root;
     KH_ASSIGN_OR_RETURN(git_oid record_blob, repo_.WriteBlob(record_bytes));
-    root.push_back({"record.bin", record_blob, GIT_FILEMODE_BLOB});
-    KH_ASSIGN_OR_RETURN(git_oid entry_blob, repo_.WriteBlob(entry_bytes));
-    root.push_back({"entry.bin", entry_blob, GIT_FILEMODE_BLOB});
-    KH_ASSIGN_OR_RETURN(std::string json_text, EntryJsonText(entry));
-    KH_ASSIGN_OR_RETURN(git_oid json_blob, repo_.WriteBlob(AsBytes(json_text)));
-    root.push_back({"entry.json", json_blob, GIT_FILEMODE_BLOB});
-    if (!manifests.empty()) {
-      std::vector<TreeItem> manifest_items, file_items;
-      for (size_t n = 0; n < manifests.size(); ++n) {
-        KH_ASSIGN_OR_RETURN(git_oid mb, repo_.WriteBlob(manifest_bytes[n]));
-        manifest_items.push_back({ManifestFileName(n), mb, GIT_FILEMODE_BLOB});
-        KH_ASSIGN_OR_RETURN(git_oid fb, WriteFile(manifests[n], entry.manifests[n]));
-        file_items.push_back({EvidenceFileName(n, manifests[n]), fb, GIT_FILEMODE_BLOB});
+    root.push_back({std::string(kRecordFile), record_blob, GIT_FILEMODE_BLOB});
+    KH_ASSIGN_OR_RETURN(git_oid object_blob, repo_.WriteBlob(object_bytes));
+    root.push_back({std::string(kObjectFile), object_blob, GIT_FILEMODE_BLOB});
+    if (sealed && !sealed->files.empty()) {
+      std::vector<TreeItem> file_items;
+      for (size_t n = 0; n < sealed->files.size(); ++n) {
+        KH_ASSIGN_OR_RETURN(git_oid fb, WriteSealedFile(sealed->files[n], n));
+        file_items.push_back({SealedFileName(n), fb, GIT_FILEMODE_BLOB});
       }
-      KH_ASSIGN_OR_RETURN(git_oid mt, repo_.WriteTree(manifest_items));
-      root.push_back({std::string(kManifestsDir), mt, GIT_FILEMODE_TREE});
       KH_ASSIGN_OR_RETURN(git_oid ft, repo_.WriteTree(file_items));
       root.push_back({std::string(kFilesDir), ft, GIT_FILEMODE_TREE});
     }
     KH_ASSIGN_OR_RETURN(git_oid tree, repo_.WriteTree(root));
-    RecordCommitMeta meta = ExpectedMeta(rec, entry, record_bytes);
+    RecordCommitMeta meta = ExpectedMeta(rec, record_bytes);
     KH_ASSIGN_OR_RETURN(git_oid commit,
                         repo_.WriteCommit(tree, parent, meta.author, meta.committer, meta.message));
     return commit;
   }
 
-  // Streams a file from the store's chunks into one blob, one chunk in memory at a time; a file
-  // already written in this run (same manifest) is not written again.
-  Result<git_oid> WriteFile(const FileManifest& m, const Hash& manifest_id) {
-    auto known = file_blobs_.find(manifest_id);
-    if (known != file_blobs_.end()) return known->second;
-    if (m.chunks.size() != ChunkCount(m.size)) {
-      return Status::Corruption("manifest " + ToHex(manifest_id) + " lists the wrong number of chunks");
-    }
-    KH_ASSIGN_OR_RETURN(git::OdbStreamPtr stream, repo_.BlobStream(m.size));
-    Sha256Stream content;
-    for (size_t j = 0; j < m.chunks.size(); ++j) {
-      std::optional<Bytes> chunk;
-      KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
-        KH_ASSIGN_OR_RETURN(chunk, txn.Get(Table::kChunks, m.chunks[j]));
-        return Status::Ok();
-      }));
-      if (!chunk || chunk->size() != ChunkLength(m.size, j) || ChunkId(*chunk) != m.chunks[j]) {
-        return Status::Corruption("chunk " + std::to_string(j) + " of file '" + m.name +
-                                  "' is missing or damaged in the store");
+  // Streams a sealed file from the store's sealed chunks into one blob, one chunk in memory at
+  // a time, each re-hashed against its id and of the length its sealed size gives.
+  Result<git_oid> WriteSealedFile(const SealedFile& f, size_t n) {
+    KH_ASSIGN_OR_RETURN(git::OdbStreamPtr stream, repo_.BlobStream(f.sealed_size));
+    for (size_t j = 0; j < f.chunks.size(); ++j) {
+      auto chunk = ReadChunk(store_, f.chunks[j]);
+      if (!chunk.ok() || chunk->size() != SealedChunkLength(f.sealed_size, j)) {
+        return Status::Corruption("sealed chunk " + std::to_string(j) + " of file " +
+                                  std::to_string(n) + " (" + ToHex(f.chunks[j]) +
+                                  ") is missing or damaged in the store");
       }
-      content.Update(*chunk);
       KH_RETURN_IF_ERROR(git::Check(git_odb_stream_write(stream.get(),
                                                          reinterpret_cast<const char*>(chunk->data()),
                                                          chunk->size()),
-                                    "writing file '" + m.name + "'"));
-    }
-    if (content.Finish() != m.content_sha256) {
-      return Status::Corruption("file '" + m.name + "' does not match its manifest in the store");
+                                    "writing sealed file " + std::to_string(n)));
     }
     git_oid oid;
     KH_RETURN_IF_ERROR(git::Check(git_odb_stream_finalize_write(&oid, stream.get()),
-                                  "writing file '" + m.name + "'"));
-    file_blobs_.emplace(manifest_id, oid);
+                                  "writing sealed file " + std::to_string(n)));
     return oid;
   }
 
@@ -340,7 +321,6 @@ class LogExporter {
   Store& store_;
   const Repo& repo_;
   const std::map<Hash, Member>& members_;
-  std::map<Hash, git_oid>& file_blobs_;
   MirrorLogExport& result_;
   const Hash origin_;
   bool present_ = false;
@@ -362,11 +342,10 @@ Result<MirrorExport> ExportMirror(Store& store, const std::filesystem::path& git
   MirrorExport out;
   out.loosened_mode = opened.loosened_mode;
   std::vector<MirrorLogExport>& results = out.logs;
-  std::map<Hash, git_oid> file_blobs;  // manifest id -> blob written in this run
   for (const auto& [origin, member] : members) {
     MirrorLogExport result;
     result.origin = origin;
-    LogExporter exporter(store, repo, members, file_blobs, result);
+    LogExporter exporter(store, repo, members, result);
     result.status = exporter.Run();
     if (exporter.present() || !result.status.ok()) results.push_back(std::move(result));
   }

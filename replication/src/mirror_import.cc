@@ -14,6 +14,7 @@
 #include "khronika/schemas/merkle.h"
 #include "khronika/schemas/note.h"
 #include "khronika/schemas/objects.h"
+#include "khronika/schemas/sealed_objects.h"
 #include "mirror_layout.h"
 
 namespace khronika {
@@ -70,21 +71,12 @@ class MirrorTransport : public PeerTransport {
       const ChainLink& link = log->chain[i];
       std::string where = "record " + std::to_string(i) + " (commit " + ShortOid(link.commit) + ")";
       KH_ASSIGN_OR_RETURN(TreePtr tree, repo_.Tree(link.tree));
-      KH_ASSIGN_OR_RETURN(Bytes record, TreeBlob(tree.get(), "record.bin", "", kMaxRecordFrame, where));
-      KH_ASSIGN_OR_RETURN(Bytes entry_bytes,
-                          TreeBlob(tree.get(), "entry.bin", "", kMaxEntryFrame, where));
-      auto entry = DecodeEntry(entry_bytes);
-      if (!entry.ok()) return entry.status().Annotate(where + ": entry.bin");
+      KH_ASSIGN_OR_RETURN(Bytes record,
+                          TreeBlob(tree.get(), std::string(kRecordFile), "", kMaxRecordFrame, where));
+      KH_ASSIGN_OR_RETURN(Bytes object,
+                          TreeBlob(tree.get(), std::string(kObjectFile), "", kMaxObjectFrame, where));
       AppendFrame(out, kFrameRecord, record);
-      AppendFrame(out, kFrameEntry, entry_bytes);
-      if (entry->manifests.empty()) continue;
-      KH_ASSIGN_OR_RETURN(TreePtr manifests, repo_.SubTree(tree.get(), std::string(kManifestsDir)));
-      if (!manifests) return Status::Corruption(where + ": manifests/ is missing");
-      for (size_t n = 0; n < entry->manifests.size(); ++n) {
-        KH_ASSIGN_OR_RETURN(Bytes m, TreeBlob(manifests.get(), ManifestFileName(n), "manifests/",
-                                              kMaxManifestFrame, where));
-        AppendFrame(out, kFrameManifest, m);
-      }
+      AppendFrame(out, kFrameObject, object);
     }
     AppendFrame(out, kFrameEnd, {});
     return out;
@@ -99,7 +91,8 @@ class MirrorTransport : public PeerTransport {
       if (it == chunk_index_->end()) return Status::NotFound("chunk " + ToHex(id) + " is not in the mirror");
       const ChunkLocation& loc = it->second;
       KH_ASSIGN_OR_RETURN(ByteView data, FileBlob(loc.blob, loc.file_size));
-      ByteView slice = data.subspan(loc.index * kChunkSize, ChunkLength(loc.file_size, loc.index));
+      ByteView slice =
+          data.subspan(loc.index * kSealedChunkSize, SealedChunkLength(loc.file_size, loc.index));
       if (ChunkId(slice) != id) {
         return Status::Corruption("chunk " + std::to_string(loc.index) + " of blob " +
                                   ShortOid(loc.blob) + " does not match its id");
@@ -120,7 +113,7 @@ class MirrorTransport : public PeerTransport {
   struct ChunkLocation {
     git_oid blob;
     uint64_t index = 0;
-    uint64_t file_size = 0;
+    uint64_t file_size = 0;  // the sealed size
   };
 
   Result<LogState*> Log(const Hash& origin) {
@@ -190,7 +183,8 @@ class MirrorTransport : public PeerTransport {
     for (uint64_t i = 0; i < log.chain.size(); ++i) {
       std::string where = "record " + std::to_string(i);
       KH_ASSIGN_OR_RETURN(TreePtr tree, repo_.Tree(log.chain[i].tree));
-      KH_ASSIGN_OR_RETURN(Bytes record, TreeBlob(tree.get(), "record.bin", "", kMaxRecordFrame, where));
+      KH_ASSIGN_OR_RETURN(Bytes record,
+                          TreeBlob(tree.get(), std::string(kRecordFile), "", kMaxRecordFrame, where));
       leaves.push_back(LeafHash(record));
     }
     log.levels.push_back(std::move(leaves));
@@ -204,30 +198,29 @@ class MirrorTransport : public PeerTransport {
     return Status::Ok();
   }
 
-  // Where each chunk id of every file in the mirror can be read; entries or manifests that do
-  // not decode are passed over (an import checks every byte it is given anyway).
+  // Where each sealed chunk id of every sealed file in the mirror can be read; objects that
+  // do not decode are passed over (an import checks every byte it is given anyway).
   Status BuildChunkIndex() {
     std::map<Hash, ChunkLocation> index;
     KH_ASSIGN_OR_RETURN(auto logs, ReadableLogs());
     for (const auto& [origin, log] : logs) {
       for (const ChainLink& link : log->chain) {
         KH_ASSIGN_OR_RETURN(TreePtr tree, repo_.Tree(link.tree));
-        auto entry_bytes = TreeFile(repo_, tree.get(), "entry.bin", "entry.bin", kMaxEntryFrame);
-        if (!entry_bytes.ok()) continue;
-        auto entry = DecodeEntry(*entry_bytes);
-        if (!entry.ok() || entry->manifests.empty()) continue;
-        KH_ASSIGN_OR_RETURN(TreePtr manifests, repo_.SubTree(tree.get(), std::string(kManifestsDir)));
+        const std::string object_file(kObjectFile);
+        auto object = TreeFile(repo_, tree.get(), object_file, object_file, kMaxObjectFrame);
+        if (!object.ok()) continue;
+        auto type = PeekObjectType(*object);
+        if (!type.ok() || *type != kTypeSealedEntry) continue;
+        auto sealed = DecodeSealedEntry(*object);
+        if (!sealed.ok() || sealed->files.empty()) continue;
         KH_ASSIGN_OR_RETURN(TreePtr files, repo_.SubTree(tree.get(), std::string(kFilesDir)));
-        if (!manifests || !files) continue;
-        for (size_t n = 0; n < entry->manifests.size(); ++n) {
-          auto mb = TreeFile(repo_, manifests.get(), ManifestFileName(n), "", kMaxManifestFrame);
-          if (!mb.ok()) continue;
-          auto m = DecodeManifest(*mb);
-          if (!m.ok()) continue;
-          const git_tree_entry* fe = EntryNamed(files.get(), EvidenceFileName(n, *m));
+        if (!files) continue;
+        for (size_t n = 0; n < sealed->files.size(); ++n) {
+          const SealedFile& f = sealed->files[n];
+          const git_tree_entry* fe = EntryNamed(files.get(), SealedFileName(n));
           if (!IsBlobEntry(fe)) continue;
-          for (uint64_t j = 0; j < m->chunks.size(); ++j) {
-            index.emplace(m->chunks[j], ChunkLocation{*git_tree_entry_id(fe), j, m->size});
+          for (uint64_t j = 0; j < f.chunks.size(); ++j) {
+            index.emplace(f.chunks[j], ChunkLocation{*git_tree_entry_id(fe), j, f.sealed_size});
           }
         }
       }
@@ -244,7 +237,7 @@ class MirrorTransport : public PeerTransport {
       last_blob_oid_ = oid;
     }
     if (git_blob_rawsize(last_blob_.get()) != size) {
-      return Status::Corruption("blob " + ShortOid(oid) + " does not have its manifest's size");
+      return Status::Corruption("blob " + ShortOid(oid) + " does not have its sealed size");
     }
     return ByteView(static_cast<const uint8_t*>(git_blob_rawcontent(last_blob_.get())),
                     static_cast<size_t>(size));

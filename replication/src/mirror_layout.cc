@@ -11,7 +11,6 @@
 #include <nlohmann/json.hpp>
 
 #include "khronika/replication/protocol.h"
-#include "khronika/schemas/json_view.h"
 
 namespace khronika::mirror {
 namespace {
@@ -31,10 +30,7 @@ std::string ShortBranch(std::string_view kind, const Hash& origin) {
   return std::string(kind) + "/" + ToHex(origin).substr(0, 16) + "\u2026";
 }
 
-std::string ManifestFileName(size_t n) { return std::to_string(n) + ".bin"; }
-std::string EvidenceFileName(size_t n, const FileManifest& m) {
-  return std::to_string(n) + std::string(FileExtensionFor(m.media_type));
-}
+std::string SealedFileName(size_t n) { return std::to_string(n) + ".sealed"; }
 
 std::string NoteFileName(uint64_t size) {
   char buf[40];
@@ -60,29 +56,20 @@ std::optional<Hash> ParseCosignerFileName(std::string_view name) {
   return *h;
 }
 
-RecordCommitMeta ExpectedMeta(const Record& r, const Entry& e, ByteView record_bytes) {
+RecordCommitMeta ExpectedMeta(const Record& r, ByteView record_bytes) {
   RecordCommitMeta m;
-  std::string author = ToHex(e.author), origin = ToHex(r.origin);
-  m.author = {"author " + author.substr(0, 16), author + "@authors.khronika.invalid",
-              GitSeconds(e.created_at_ms)};
-  m.committer = {"node " + origin.substr(0, 16), origin + "@nodes.khronika.invalid",
-                 GitSeconds(r.received_at_ms)};
-  m.message = "khronika record " + std::to_string(r.index) + " of " + origin + "\n\nentry-id: " +
-              ToHex(r.entry_id) + "\nrecord-hash: " + ToHex(RecordHash(record_bytes)) +
+  std::string origin = ToHex(r.origin);
+  m.author = {"node " + origin.substr(0, 16), origin + "@nodes.khronika.invalid",
+              GitSeconds(r.received_at_ms)};
+  m.committer = m.author;
+  m.message = "khronika record " + std::to_string(r.index) + " of " + origin + "\n\nobject-id: " +
+              ToHex(r.object_id) + "\nrecord-hash: " + ToHex(RecordHash(record_bytes)) +
               "\nleaf-hash: " + ToHex(LeafHash(record_bytes)) + "\n";
   return m;
 }
 
 git::Repo::Person CheckpointsSigner(int64_t time) {
   return {std::string(kMirrorSignatureName), std::string(kMirrorSignatureEmail), time};
-}
-
-Result<std::string> EntryJsonText(const Entry& e) {
-  try {
-    return JsonFileText(ToJson(e));
-  } catch (const nlohmann::json::exception& ex) {
-    return Status::Corruption(std::string("entry cannot be shown as JSON: ") + ex.what());
-  }
 }
 
 Result<Bytes> TreeFile(const git::Repo& repo, const git_tree* tree, const std::string& name,
@@ -114,7 +101,7 @@ Result<std::vector<ChainLink>> FirstParentChain(const git::Repo& repo, const git
 
 Result<CommitRecord> ReadRecordOfCommit(const git::Repo& repo, const git_oid& commit) {
   KH_ASSIGN_OR_RETURN(git::TreePtr tree, repo.TreeOfCommit(commit));
-  const git_tree_entry* e = git::EntryNamed(tree.get(), "record.bin");
+  const git_tree_entry* e = git::EntryNamed(tree.get(), std::string(kRecordFile));
   if (!git::IsBlobEntry(e)) {
     return Status::Corruption("commit " + git::ShortOid(commit) + " has no record.bin");
   }
@@ -136,7 +123,7 @@ Result<PrivateRepo> OpenPrivateRepo(const std::filesystem::path& git_dir) {
   if ((st.st_mode & 077) != 0) {
     if (::chmod(git_dir.c_str(), 0700) != 0) {
       return Status::IOError("cannot make " + git_dir.string() +
-                             " private (mode 0700) before writing evidence in clear into it: " +
+                             " private (mode 0700) before writing the mirror into it: " +
                              std::strerror(errno));
     }
     out.loosened_mode = static_cast<unsigned>(st.st_mode & 07777);

@@ -18,17 +18,18 @@ namespace khronika::mirror {
 
 inline constexpr std::string_view kNotesDir = "notes";
 inline constexpr std::string_view kCosignersDir = "cosigners";
-inline constexpr std::string_view kManifestsDir = "manifests";
 inline constexpr std::string_view kFilesDir = "files";
+inline constexpr std::string_view kRecordFile = "record.bin";
+inline constexpr std::string_view kObjectFile = "object.bin";
 
 std::string LogsRef(const Hash& origin);         // refs/heads/logs/<origin hex>
 std::string CheckpointsRef(const Hash& origin);  // refs/heads/checkpoints/<origin hex>
 // How problems name a branch: "logs/0123456789abcdef…".
 std::string ShortBranch(std::string_view kind, const Hash& origin);
 
-// manifests/<n>.bin and files/<n><ext> of a record's tree.
-std::string ManifestFileName(size_t n);
-std::string EvidenceFileName(size_t n, const FileManifest& m);
+// files/<n>.sealed of a record's tree: file n of its sealed entry as sealed (the C2SP message,
+// its sealed chunks end to end). Named by position only: no name, type or hash of plaintext.
+std::string SealedFileName(size_t n);
 
 // notes/<size, 20 digits>.note; parsing refuses anything else, and sizes above 2^64 - 1.
 std::string NoteFileName(uint64_t size);
@@ -41,12 +42,10 @@ struct RecordCommitMeta {
   git::Repo::Person author, committer;
   std::string message;
 };
-RecordCommitMeta ExpectedMeta(const Record& r, const Entry& e, ByteView record_bytes);
+// Everything in it comes from the record: a partner knows no author, case or time of writing.
+RecordCommitMeta ExpectedMeta(const Record& r, ByteView record_bytes);
 // Who signs the commits of a checkpoints branch, at the time of the log's tip commit.
 git::Repo::Person CheckpointsSigner(int64_t time);
-
-// entry.json: the JSON view of an entry, as the file holds it.
-Result<std::string> EntryJsonText(const Entry& e);
 
 // The regular file `name` of `tree`, read whole if it has at most max_bytes. Errors name it by
 // `path` (as "files/0.pdf"): "<path> is missing", "<path> is not a regular file (mode 100644)"
@@ -71,7 +70,8 @@ struct CommitRecord {
 Result<CommitRecord> ReadRecordOfCommit(const git::Repo& repo, const git_oid& commit);
 
 // The mirror's repository for writing (export, fetch): opened, or created mode 0700. The mirror
-// holds the evidence in clear, so an existing directory that the group or others may read or
+// holds ciphertext only, but its sizes and times are still the federation's business, so an
+// existing directory that the group or others may read or
 // enter is set to 0700 before anything is written, and its former permission bits are returned
 // (nullopt when it was private already). One that cannot be made private is an error.
 struct PrivateRepo {

@@ -1,6 +1,7 @@
-// VerifyMirror: every log of a mirror re-verified from the repository alone (docs/format.md
-// §16.4): hash and case chains, entries and their signatures, manifests and files, commit
-// metadata, and every signed checkpoint and cosignature against the records.
+// VerifyMirror: every log of a mirror re-verified from the repository alone, without any key
+// (docs/format.md §16.4): the hash chain, each logged object against its id and its decoding
+// rules, every sealed chunk of every sealed file against its id, commit metadata, and every
+// signed checkpoint and cosignature against the records.
 #include <algorithm>
 #include <map>
 #include <optional>
@@ -18,6 +19,8 @@
 #include "khronika/schemas/merkle.h"
 #include "khronika/schemas/note.h"
 #include "khronika/schemas/objects.h"
+#include "khronika/schemas/recovery_objects.h"
+#include "khronika/schemas/sealed_objects.h"
 #include "mirror_layout.h"
 
 namespace khronika {
@@ -120,7 +123,8 @@ class LogVerifier {
   }
 
   // Checks one record's commit. Returns false where the record does not decode or breaks the
-  // hash chain: nothing after it can be tied to the records before.
+  // hash chain: nothing after it can be tied to the records before. A mirror holds no key, so
+  // no case chain is checked (format 2: the case link is inside the sealed entry).
   bool CheckRecord(uint64_t i, const ChainLink& link) {
     if (link.parents > 1) {
       Problem(link, i, "the commit has " + std::to_string(link.parents) +
@@ -134,28 +138,24 @@ class LogVerifier {
     TreePtr tree = std::move(*tree_result);
 
     Bytes record_bytes;
-    if (!ReadFile(link, i, tree.get(), "record.bin", "record.bin", kMaxRecordFrame, record_bytes)) {
+    const std::string record_file(kRecordFile);
+    if (!ReadFile(link, i, tree.get(), record_file, record_file, kMaxRecordFrame, record_bytes)) {
       return false;
     }
-    std::optional<Entry> entry;
-    std::vector<std::string> entry_problems;  // named after the record's own
-    auto checked = chain_.Append(record_bytes, [&](const Record& rec) -> Result<std::optional<std::string>> {
-      entry = ReadEntry(tree.get(), rec, entry_problems);
-      return entry ? std::optional<std::string>(entry->case_id) : std::nullopt;
-    });
-    if (!checked.ok()) {  // the case is read from the tree alone; nothing here fails
+    auto checked = chain_.Append(record_bytes, nullptr);
+    if (!checked.ok()) {  // no case is asked for: nothing here fails
       Problem(link, i, checked.status().message());
       return false;
     }
-    for (const ChainProblem& p : checked->problems) Problem(link, i, "record.bin: " + p.what);
+    for (const ChainProblem& p : checked->problems) Problem(link, i, record_file + ": " + p.what);
     if (checked->BreaksChain()) return false;
     auto wanted = wanted_roots_.find(i + 1);
     if (wanted != wanted_roots_.end()) wanted->second = chain_.Root().value();  // nothing skipped
 
-    std::set<std::string> expected = {"record.bin", "entry.bin", "entry.json"};
-    for (const std::string& p : entry_problems) Problem(link, i, p);
-    if (entry) {
-      CheckEntry(i, link, tree.get(), *checked->record, *entry, record_bytes, checked->record_hash, expected);
+    std::set<std::string> expected = {record_file, std::string(kObjectFile)};
+    if (checked->record) {
+      CheckCommitMeta(i, link, *checked->record, record_bytes, checked->record_hash);
+      CheckObject(i, link, tree.get(), *checked->record, expected);
     }
     for (size_t k = 0; k < git_tree_entrycount(tree.get()); ++k) {
       std::string name = git_tree_entry_name(git_tree_entry_byindex(tree.get(), k));
@@ -164,66 +164,62 @@ class LogVerifier {
     return true;
   }
 
-  // entry.bin, if it is the entry the record names and decodes; else nullopt, the problem in
-  // `problems`.
-  std::optional<Entry> ReadEntry(const git_tree* tree, const Record& rec, std::vector<std::string>& problems) {
-    auto entry_bytes = TreeFile(repo_, tree, "entry.bin", "entry.bin", kMaxEntryFrame);
-    if (!entry_bytes.ok()) {
-      problems.push_back(entry_bytes.status().message());
-      return std::nullopt;
+  // object.bin: the object the record names, decoding as its type says; for a sealed entry,
+  // its sealed files.
+  void CheckObject(uint64_t i, const ChainLink& link, const git_tree* tree, const Record& rec,
+                   std::set<std::string>& expected) {
+    const std::string object_file(kObjectFile);
+    Bytes object;
+    if (!ReadFile(link, i, tree, object_file, object_file, kMaxObjectFrame, object)) return;
+    if (ObjectId(object) != rec.object_id) {
+      Problem(link, i, object_file + " does not match the record's object_id (its SHA-256 differs)");
+      return;
     }
-    if (ObjectId(*entry_bytes) != rec.entry_id) {
-      problems.push_back("entry.bin does not match the record's entry_id (its SHA-256 differs)");
-      return std::nullopt;
+    if (!object_ids_.insert(rec.object_id).second) {
+      Problem(link, i, object_file + ": this object is already logged at an earlier index of the log");
     }
-    auto entry = DecodeEntry(*entry_bytes);
-    if (!entry.ok()) {
-      problems.push_back("entry.bin does not decode: " + entry.status().message());
-      return std::nullopt;
+    auto type = PeekObjectType(object);
+    if (!type.ok()) {
+      Problem(link, i, object_file + " does not decode: " + type.status().message());
+      return;
     }
-    return std::move(*entry);
-  }
-
-  void CheckEntry(uint64_t i, const ChainLink& link, const git_tree* tree, const Record& rec,
-                  const Entry& entry, const Bytes& record_bytes, const Hash& record_hash,
-                  std::set<std::string>& expected) {
-    if (!VerifyEntrySignature(entry)) {
-      Problem(link, i, "entry.bin: the author's signature does not verify");
+    Status decoded;
+    std::optional<SealedEntry> sealed;
+    if (*type == kTypeSealedEntry) {
+      auto e = DecodeSealedEntry(object);
+      if (e.ok()) sealed = std::move(*e);
+      decoded = e.status();
+    } else if (*type == kTypeRecoverySet) {
+      decoded = DecodeRecoverySet(object).status();
+    } else if (*type == kTypeShareRelease) {
+      decoded = DecodeShareRelease(object).status();
+    } else {
+      decoded = Status::Corruption("an object of an unknown type");
     }
-    if (!entry_ids_.insert(rec.entry_id).second) {
-      Problem(link, i, "entry.bin: this entry is already logged at an earlier index of the log");
+    if (!decoded.ok()) {
+      Problem(link, i, object_file + " does not decode: " + decoded.message());
+      return;
     }
-    Bytes json_bytes;
-    if (ReadFile(link, i, tree, "entry.json", "entry.json", kMaxEntryFrame * 8, json_bytes)) {
-      auto want = EntryJsonText(entry);
-      if (!want.ok() || AsChars(json_bytes) != *want) {
-        Problem(link, i, "entry.json is not the JSON view of entry.bin");
-      }
-    }
-    CheckCommitMeta(i, link, rec, entry, record_bytes, record_hash);
-    if (!entry.manifests.empty()) {
-      expected.insert("manifests");
-      expected.insert("files");
-      CheckFiles(i, link, tree, entry);
+    if (sealed && !sealed->files.empty()) {
+      expected.insert(std::string(kFilesDir));
+      CheckSealedFiles(i, link, tree, *sealed);
     }
   }
 
-  void CheckCommitMeta(uint64_t i, const ChainLink& link, const Record& rec, const Entry& entry,
+  void CheckCommitMeta(uint64_t i, const ChainLink& link, const Record& rec,
                        const Bytes& record_bytes, const Hash& record_hash) {
     auto commit = repo_.Commit(link.commit);
     if (!commit.ok()) return;  // read once already by the walk
-    RecordCommitMeta want = ExpectedMeta(rec, entry, record_bytes);
+    RecordCommitMeta want = ExpectedMeta(rec, record_bytes);
     const git_signature* author = git_commit_author(commit->get());
     const git_signature* committer = git_commit_committer(commit->get());
     auto same = [](const git_signature* s, const Repo::Person& p) {
       return s && p.name == s->name && p.email == s->email && s->when.time == p.time &&
              s->when.offset == 0;
     };
-    if (!same(author, want.author)) {
-      Problem(link, i, "the commit's author is not the entry's author and time (entry.bin)");
-    }
-    if (!same(committer, want.committer)) {
-      Problem(link, i, "the commit's committer is not the origin and receipt time (record.bin)");
+    if (!same(author, want.author) || !same(committer, want.committer)) {
+      Problem(link, i, "the commit's author or committer is not the origin and receipt time "
+                       "(record.bin)");
     }
     const char* message = git_commit_message_raw(commit->get());
     if (!message || want.message != message) {
@@ -236,38 +232,17 @@ class LogVerifier {
     }
   }
 
-  void CheckFiles(uint64_t i, const ChainLink& link, const git_tree* tree, const Entry& entry) {
-    auto manifests = repo_.SubTree(tree, std::string(kManifestsDir));
+  void CheckSealedFiles(uint64_t i, const ChainLink& link, const git_tree* tree,
+                        const SealedEntry& sealed) {
     auto files = repo_.SubTree(tree, std::string(kFilesDir));
-    if (!manifests.ok() || !*manifests) {
-      Problem(link, i, "manifests/ is missing or is not a directory");
-      return;
-    }
     if (!files.ok() || !*files) {
       Problem(link, i, "files/ is missing or is not a directory");
       return;
     }
-    std::set<std::string> manifest_names, file_names, names;
-    for (size_t n = 0; n < entry.manifests.size(); ++n) {
-      std::string mname = ManifestFileName(n);
-      std::string mpath = "manifests/" + mname;
-      manifest_names.insert(mname);
-      Bytes mb;
-      if (!ReadFile(link, i, manifests->get(), mname, mpath, kMaxObjectBytes, mb)) continue;
-      if (ObjectId(mb) != entry.manifests[n]) {
-        Problem(link, i, mpath + " does not match the entry's manifest id number " + std::to_string(n));
-        continue;
-      }
-      auto m = DecodeManifest(mb);
-      if (!m.ok()) {
-        Problem(link, i, mpath + " does not decode: " + m.status().message());
-        continue;
-      }
-      if (!names.insert(m->name).second) {
-        Problem(link, i, mpath + ": another file of the entry has the same name");
-      }
-      std::string fname = EvidenceFileName(n, *m);
-      file_names.insert(fname);
+    std::set<std::string> names;
+    for (size_t n = 0; n < sealed.files.size(); ++n) {
+      std::string fname = SealedFileName(n);
+      names.insert(fname);
       std::string fpath = "files/" + fname;
       const git_tree_entry* fe = EntryNamed(files->get(), fname);
       if (!fe) {
@@ -278,31 +253,26 @@ class LogVerifier {
         Problem(link, i, fpath + " is not a regular file (mode 100644)");
         continue;
       }
-      CheckFile(i, link, *git_tree_entry_id(fe), *m, entry.manifests[n], fpath);
+      CheckSealedFile(i, link, *git_tree_entry_id(fe), sealed.files[n], fpath);
     }
-    for (const auto& [sub, allowed, dir] :
-         {std::tuple{manifests->get(), &manifest_names, "manifests/"},
-          std::tuple{files->get(), &file_names, "files/"}}) {
-      for (size_t k = 0; k < git_tree_entrycount(sub); ++k) {
-        std::string name = git_tree_entry_name(git_tree_entry_byindex(sub, k));
-        if (!allowed->count(name)) Problem(link, i, std::string("unexpected tree entry '") + dir + name + "'");
-      }
+    for (size_t k = 0; k < git_tree_entrycount(files->get()); ++k) {
+      std::string name = git_tree_entry_name(git_tree_entry_byindex(files->get(), k));
+      if (!names.count(name)) Problem(link, i, "unexpected tree entry 'files/" + name + "'");
     }
   }
 
-  // The whole file is read into memory (libgit2 reads blobs whole); its size is checked first.
-  void CheckFile(uint64_t i, const ChainLink& link, const git_oid& blob_oid, const FileManifest& m,
-                 const Hash& manifest_id, const std::string& path) {
-    auto key = std::make_pair(git::OidHex(blob_oid), manifest_id);
-    if (checked_files_.count(key)) return;
+  // The whole sealed file is read into memory (libgit2 reads blobs whole); its size is checked
+  // first, then every sealed chunk against its id.
+  void CheckSealedFile(uint64_t i, const ChainLink& link, const git_oid& blob_oid,
+                       const SealedFile& f, const std::string& path) {
     auto size = repo_.BlobSize(blob_oid);
     if (!size.ok()) {
       Problem(link, i, path + " cannot be read: " + size.status().message());
       return;
     }
-    if (*size != m.size) {
-      Problem(link, i, path + " has " + std::to_string(*size) + " bytes but its manifest says " +
-                           std::to_string(m.size));
+    if (*size != f.sealed_size) {
+      Problem(link, i, path + " has " + std::to_string(*size) + " bytes but its sealed entry says " +
+                           std::to_string(f.sealed_size));
       return;
     }
     auto blob = repo_.Blob(blob_oid);
@@ -312,22 +282,14 @@ class LogVerifier {
     }
     ByteView data(static_cast<const uint8_t*>(git_blob_rawcontent(blob->get())),
                   static_cast<size_t>(git_blob_rawsize(blob->get())));
-    if (Sha256(data) != m.content_sha256) {
-      Problem(link, i, path + " does not match its manifest's sha256");
-      return;
-    }
-    if (m.chunks.size() != ChunkCount(m.size)) {
-      Problem(link, i, path + ": its manifest lists the wrong number of chunks");
-      return;
-    }
-    for (uint64_t j = 0; j < m.chunks.size(); ++j) {
-      ByteView slice = data.subspan(j * kChunkSize, ChunkLength(m.size, j));
-      if (ChunkId(slice) != m.chunks[j]) {
-        Problem(link, i, path + ": chunk " + std::to_string(j) + " does not match its manifest");
+    for (uint64_t j = 0; j < f.chunks.size(); ++j) {
+      ByteView slice = data.subspan(j * kSealedChunkSize, SealedChunkLength(f.sealed_size, j));
+      if (ChunkId(slice) != f.chunks[j]) {
+        Problem(link, i, path + ": sealed chunk " + std::to_string(j) +
+                             " does not match its id in the sealed entry");
         return;
       }
     }
-    checked_files_.insert(key);
   }
 
   void CheckCheckpoints() {
@@ -531,8 +493,7 @@ class LogVerifier {
   std::map<uint64_t, Hash> wanted_roots_;  // note sizes -> root computed at that size
   ChainChecker chain_;
   uint64_t verified_ = 0;  // records before the first broken hash-chain link
-  std::set<Hash> entry_ids_;
-  std::set<std::pair<std::string, Hash>> checked_files_;  // (blob, manifest) already hashed
+  std::set<Hash> object_ids_;
 };
 
 }  // namespace

@@ -14,8 +14,7 @@ using nlohmann::json;
 size_t FrameLimit(uint8_t type) {
   switch (type) {
     case kFrameRecord: return kMaxRecordFrame;
-    case kFrameEntry: return kMaxEntryFrame;
-    case kFrameManifest: return kMaxManifestFrame;
+    case kFrameObject: return kMaxObjectFrame;
     case kFrameChunk: return kMaxChunkFrame;
     case kFrameEnd: return 0;
     default: return SIZE_MAX;
@@ -117,14 +116,14 @@ Result<Bytes> BuildPack(const ReadTxn& txn, const Hash& origin, uint64_t from, u
   Bytes out;
   for (uint64_t i = from; i < to; ++i) {
     if (i > from && (i - from >= kMaxPackRecords || out.size() >= kMaxPackBytes)) break;
-    KH_ASSIGN_OR_RETURN(LoggedEntry logged, ReadLoggedEntry(txn, origin, i));
-    AppendFrame(out, kFrameRecord, logged.record_bytes);
-    AppendFrame(out, kFrameEntry, logged.entry_bytes);
-    for (const Hash& mid : logged.entry.manifests) {
-      KH_ASSIGN_OR_RETURN(auto manifest, txn.Get(Table::kObjects, mid));
-      if (!manifest) return Status::Corruption("manifest " + ToHex(mid) + " is missing");
-      AppendFrame(out, kFrameManifest, *manifest);
+    KH_ASSIGN_OR_RETURN(LoggedObject logged, ReadLoggedObject(txn, origin, i));
+    // Never pass on bytes damaged here: the asker would refuse the whole pack for them.
+    if (ObjectId(logged.object_bytes) != logged.record.object_id) {
+      return Status::Corruption("object " + ToHex(logged.record.object_id) + " of record " +
+                                std::to_string(i) + " is damaged here");
     }
+    AppendFrame(out, kFrameRecord, logged.record_bytes);
+    AppendFrame(out, kFrameObject, logged.object_bytes);
   }
   AppendFrame(out, kFrameEnd, {});
   return out;
@@ -133,20 +132,14 @@ Result<Bytes> BuildPack(const ReadTxn& txn, const Hash& origin, uint64_t from, u
 Result<std::vector<PackItem>> ParsePack(ByteView body) {
   KH_ASSIGN_OR_RETURN(std::vector<Frame> frames, ParseFrames(body));
   std::vector<PackItem> items;
-  for (size_t i = 0; i + 1 < frames.size();) {
-    if (frames[i].type != kFrameRecord || frames[i + 1].type != kFrameEntry) {
-      return Status::InvalidArgument("pack: expected a record frame then an entry frame");
+  // The last frame is the end frame (ParseFrames).
+  for (size_t i = 0; i + 1 < frames.size(); i += 2) {
+    if (frames[i].type != kFrameRecord || i + 2 >= frames.size() ||
+        frames[i + 1].type != kFrameObject) {
+      return Status::InvalidArgument("pack: expected a record frame then an object frame");
     }
-    PackItem item;
-    item.record = std::move(frames[i].payload);
-    item.entry = std::move(frames[i + 1].payload);
-    i += 2;
-    while (i < frames.size() && frames[i].type == kFrameManifest) {
-      item.manifests.push_back(std::move(frames[i].payload));
-      ++i;
-    }
-    items.push_back(std::move(item));
-    if (items.size() > kMaxPackRecords) return Status::InvalidArgument("pack: too many records");
+    if (items.size() == kMaxPackRecords) return Status::InvalidArgument("pack: too many records");
+    items.push_back({std::move(frames[i].payload), std::move(frames[i + 1].payload)});
   }
   return items;
 }
@@ -157,6 +150,7 @@ Result<Bytes> BuildChunkBody(const ReadTxn& txn, const std::vector<Hash>& ids) {
   for (const Hash& id : ids) {
     KH_ASSIGN_OR_RETURN(auto chunk, txn.Get(Table::kChunks, id));
     if (!chunk) continue;  // the asker learns it must look elsewhere
+    if (chunk->size() > kSealedChunkSize) continue;
     if (ChunkId(*chunk) != id) continue;  // damaged here: never pass on bad bytes
     Bytes payload(id.begin(), id.end());
     payload.insert(payload.end(), chunk->begin(), chunk->end());

@@ -8,6 +8,7 @@
 #include "khronika/log/store_keys.h"
 #include "khronika/replication/protocol.h"
 #include "khronika/schemas/objects.h"
+#include "khronika/schemas/sealed_objects.h"
 
 namespace khronika {
 
@@ -96,8 +97,8 @@ Result<ScrubReport> ScrubStore(const Store& store, const std::atomic<bool>* stop
     report.chunks += 1;
     if (key.size() == 32) report.findings.push_back({ScrubFinding::Kind::kChunk, HashFrom(key), 0, kUnreadable});
   }));
-  // Entries and manifests, and what they reference.
-  std::set<Hash> wanted_manifests, wanted_chunks;
+  // Logged objects, and the sealed chunks each sealed entry names.
+  std::set<Hash> wanted_chunks;
   KH_RETURN_IF_ERROR(ScanInSlices(store, Table::kObjects, stop, [&](const ReadTxn&, ByteView key, ByteView value) {
     report.objects += 1;
     if (key.size() != 32 || ObjectId(value) != HashFrom(key)) {
@@ -106,51 +107,23 @@ Result<ScrubReport> ScrubStore(const Store& store, const std::atomic<bool>* stop
     }
     objects.insert(HashFrom(key));
     auto type = PeekObjectType(value);
-    if (type.ok() && *type == kTypeEntry) {
-      if (auto e = DecodeEntry(value); e.ok()) wanted_manifests.insert(e->manifests.begin(), e->manifests.end());
-    } else if (type.ok() && *type == kTypeManifest) {
-      if (auto m = DecodeManifest(value); m.ok()) wanted_chunks.insert(m->chunks.begin(), m->chunks.end());
+    if (type.ok() && *type == kTypeSealedEntry) {
+      if (auto e = DecodeSealedEntry(value); e.ok()) {
+        for (const SealedFile& f : e->files) wanted_chunks.insert(f.chunks.begin(), f.chunks.end());
+      }
     }
     return Status::Ok();
   }, [&](ByteView key) {
     report.objects += 1;
     if (key.size() == 32) report.findings.push_back({ScrubFinding::Kind::kObject, HashFrom(key), 0, kUnreadable});
   }));
-  // Records: each against the leaf hash the tree holds, and the entry it logs.
-  std::set<Hash> wanted_entries;
-  std::set<std::pair<Hash, uint64_t>> damaged_records;
-  KH_RETURN_IF_ERROR(ScanInSlices(store, Table::kRecords, stop, [&](const ReadTxn& txn, ByteView key, ByteView value) -> Status {
-    report.records += 1;
-    auto at = keys::DecodePosition(key);
-    if (!at.ok()) return Status::Ok();
-    const Hash origin = at->origin;
-    const uint64_t index = at->index;
-    auto leaf_read = txn.Get(Table::kTree, keys::Tree(origin, 0, index));
-    if (!leaf_read.ok() && leaf_read.status().code() != Code::kCorruption) return leaf_read.status();
-    std::optional<Bytes> leaf = leaf_read.ok() ? *leaf_read : std::nullopt;  // unreadable: as missing
-    auto record = DecodeRecord(value);
-    if (!leaf || leaf->size() != 32 || HashFrom(*leaf) != LeafHash(value) || !record.ok()) {
-      report.findings.push_back({ScrubFinding::Kind::kRecord, origin, index, "damaged"});
-      damaged_records.insert({origin, index});
-      return Status::Ok();
-    }
-    wanted_entries.insert(record->entry_id);
-    return Status::Ok();
-  }, [&](ByteView key) {
-    report.records += 1;
-    auto at = keys::DecodePosition(key);
-    if (!at.ok()) return;
-    report.findings.push_back({ScrubFinding::Kind::kRecord, at->origin, at->index, kUnreadable});
-    damaged_records.insert({at->origin, at->index});
-  }));
+  // Records: each against the leaf hash the tree holds, and the object it logs.
+  std::set<Hash> wanted_objects;
   std::set<Hash> damaged_ids;
   for (const auto& f : report.findings) {
     if (f.kind != ScrubFinding::Kind::kRecord) damaged_ids.insert(f.id);
   }
-  for (const Hash& id : wanted_entries) {
-    if (!objects.count(id) && !damaged_ids.count(id)) report.findings.push_back({ScrubFinding::Kind::kObject, id, 0, "missing"});
-  }
-  for (const Hash& id : wanted_manifests) {
+  for (const Hash& id : wanted_objects) {
     if (!objects.count(id) && !damaged_ids.count(id)) report.findings.push_back({ScrubFinding::Kind::kObject, id, 0, "missing"});
   }
   for (const Hash& id : wanted_chunks) {
@@ -161,27 +134,22 @@ Result<ScrubReport> ScrubStore(const Store& store, const std::atomic<bool>* stop
 
 namespace {
 
-// Where to ask a peer for an object: the record that logs the entry (or an entry naming the
-// manifest).
+// Where to ask a peer for an object: the record that logs it. A sealed entry is found through
+// the entry index; a recovery object (or an entry whose index is lost) by reading the records.
 Result<std::optional<std::pair<Hash, uint64_t>>> LocateObject(const Store& store, const Hash& id) {
   std::optional<std::pair<Hash, uint64_t>> where;
   KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
-    Hash entry = id;
     KH_ASSIGN_OR_RETURN(auto loc, txn.Get(Table::kEntryIndex, id));
-    if (!loc) {  // a manifest: find an entry that names it
-      std::optional<Hash> naming;
-      KH_RETURN_IF_ERROR(txn.Scan(Table::kManifestEntries, id, [&](ByteView key, ByteView) -> Result<bool> {
-        if (auto entry = keys::DecodeManifestEntry(key); entry.ok()) naming = *entry;
-        return false;
-      }));
-      if (!naming) return Status::Ok();
-      entry = *naming;
-      KH_ASSIGN_OR_RETURN(loc, txn.Get(Table::kEntryIndex, entry));
-    }
     if (loc) {
       if (auto at = keys::DecodePosition(*loc); at.ok()) where = std::make_pair(at->origin, at->index);
+      return Status::Ok();
     }
-    return Status::Ok();
+    return txn.Scan(Table::kRecords, {}, [&](ByteView key, ByteView value) -> Result<bool> {
+      auto record = DecodeRecord(value);
+      if (!record.ok() || record->object_id != id) return true;
+      if (auto at = keys::DecodePosition(key); at.ok()) where = std::make_pair(at->origin, at->index);
+      return false;
+    }, {}, [](ByteView) {});
   }));
   return where;
 }
@@ -196,6 +164,7 @@ Status RepairFromPeer(Store& store, PeerTransport& peer, ScrubReport& report) {
       if (!body.ok()) continue;
       auto chunks = ParseChunkBody(*body);  // each chunk checked against its id here
       if (!chunks.ok() || chunks->size() != 1 || (*chunks)[0].first != f.id) continue;
+      // Its length is fixed by its id: the sealed entry that names it was checked against it.
       KH_RETURN_IF_ERROR(store.Update([&](WriteTxn& txn) {
         return txn.Put(Table::kChunks, f.id, (*chunks)[0].second);
       }));
@@ -228,12 +197,9 @@ Status RepairFromPeer(Store& store, PeerTransport& peer, ScrubReport& report) {
         return txn.Put(Table::kRecords, keys::Record(origin, index), item.record);
       });
     } else {
-      const Bytes* match = ObjectId(item.entry) == f.id ? &item.entry : nullptr;
-      for (const Bytes& m : item.manifests) {
-        if (!match && ObjectId(m) == f.id) match = &m;
-      }
-      if (!match) continue;
-      written = store.Update([&](WriteTxn& txn) { return txn.Put(Table::kObjects, f.id, *match); });
+      // Checked as sync checks it: the id is what the record (and the tree over it) names.
+      if (ObjectId(item.object) != f.id) continue;
+      written = store.Update([&](WriteTxn& txn) { return txn.Put(Table::kObjects, f.id, item.object); });
     }
     KH_RETURN_IF_ERROR(written);
     f.repaired = true;

@@ -1,5 +1,7 @@
 #include "khronika/replication/sync.h"
 
+#include <openssl/crypto.h>
+
 #include <chrono>
 #include <map>
 #include <set>
@@ -14,6 +16,9 @@
 #include "khronika/schemas/chain_checker.h"
 #include "khronika/schemas/merkle.h"
 #include "khronika/schemas/note.h"
+#include "khronika/schemas/recovery_objects.h"
+#include "khronika/schemas/sealed_objects.h"
+#include "khronika/schemas/sealing.h"
 
 namespace khronika {
 namespace {
@@ -36,18 +41,86 @@ Hash ToHash(ByteView b) {
 struct VerifiedItem {
   Record record;
   Bytes record_bytes;
-  Entry entry;
-  Bytes entry_bytes;
-  std::vector<FileManifest> manifests;
-  std::vector<Bytes> manifest_bytes;
+  Bytes object_bytes;
+  std::optional<SealedEntry> sealed;  // when the object is a sealed entry
   Hash record_hash{};
   Hash leaf{};
+  // This node's own log, pulled back after a restore and opened with its archive key: what
+  // its own indexes need (case index, signed entries).
+  std::optional<std::string> case_id;
+  Hash signed_entry_hash{};
 };
+
+// Checks, without any key, the object a record names: its id, that it decodes canonically as
+// the type its first bytes say, and for a sealed entry the rules a partner checks (sizes,
+// chunk counts, no chunk twice; DecodeSealedEntry). Recovery objects are taken as the origin
+// logged them: they hold nothing but sealed shares.
+Status CheckObject(const std::string& where, const Record& record, ByteView object,
+                   VerifiedItem& v) {
+  if (ObjectId(object) != record.object_id) {
+    return Status::Corruption(where + ": the object's bytes do not match the record's object id");
+  }
+  auto type = PeekObjectType(object);
+  if (!type.ok()) return Status::Corruption(where + ": object: " + type.status().message());
+  Status decoded;
+  switch (*type) {
+    case kTypeSealedEntry: {
+      auto e = DecodeSealedEntry(object);
+      if (e.ok()) v.sealed = std::move(*e);
+      decoded = e.status();
+      break;
+    }
+    case kTypeRecoverySet: decoded = DecodeRecoverySet(object).status(); break;
+    case kTypeShareRelease: decoded = DecodeShareRelease(object).status(); break;
+    default:
+      return Status::Corruption(where + ": logs an object of type " + std::to_string(*type) +
+                                ", which is not a sealed entry or a recovery object");
+  }
+  if (!decoded.ok()) return Status::Corruption(where + ": " + decoded.message());
+  return Status::Ok();
+}
+
+// This node's own entry, pulled back: opened with the archive key (index, entry and
+// descriptor boxes, author signature, commitments) for the indexes only the origin keeps, and
+// its link box for the case chain.
+Result<CaseLink> OpenOwnEntry(const std::string& where, const SymmetricKey& archive_key,
+                              VerifiedItem& v) {
+  const SealedEntry& sealed = *v.sealed;
+  auto fail = [&](const Status& st) {
+    return Status::Corruption(where + ": this node's archive key does not open its entry (" +
+                              st.message() + ")");
+  };
+  auto case_id = OpenIndexBox(archive_key, sealed);
+  if (!case_id.ok()) return fail(case_id.status());
+  SymmetricKey case_key = DeriveCaseKey(archive_key, *case_id);
+  SymmetricKey entry_key = DeriveEntryKey(case_key, sealed.nonce);
+  SymmetricKey link_key = DeriveLinkKey(case_key, sealed.nonce);
+  auto entry = OpenEntryBox(entry_key, sealed);
+  auto link = OpenLinkBox(link_key, sealed);
+  OPENSSL_cleanse(entry_key.data(), entry_key.size());
+  OPENSSL_cleanse(link_key.data(), link_key.size());
+  Status st = !entry.ok() ? entry.status() : link.status();
+  if (st.ok() && entry->case_id != *case_id) {
+    st = Status::Corruption("its index box and its signed entry name different cases");
+  }
+  for (uint32_t i = 0; st.ok() && i < sealed.files.size(); ++i) {
+    SymmetricKey file_key = DeriveFileKey(case_key, sealed.nonce, i);
+    st = OpenDescriptorBox(file_key, sealed, *entry, i).status();
+    OPENSSL_cleanse(file_key.data(), file_key.size());
+  }
+  OPENSSL_cleanse(case_key.data(), case_key.size());
+  if (!st.ok()) return fail(st);
+  v.case_id = *case_id;
+  v.signed_entry_hash = ObjectId(Encode(*entry));
+  return CaseLink{*case_id, *link};
+}
 
 class LogImporter {
  public:
-  LogImporter(Store& store, PeerTransport& peer, const Head& head, LogSyncResult& result)
-      : store_(store), peer_(peer), head_(head), result_(result) {}
+  LogImporter(Store& store, PeerTransport& peer, const Head& head, LogSyncResult& result,
+              bool own_log, const SymmetricKey* archive_key)
+      : store_(store), peer_(peer), head_(head), result_(result), own_log_(own_log),
+        archive_key_(archive_key) {}
 
   Status Run() {
     KH_RETURN_IF_ERROR(CheckCheckpoint());
@@ -179,6 +252,12 @@ class LogImporter {
   }
 
   Status ImportBatch() {
+    if (own_log_ && !archive_key_) {
+      // Its case index and signed entries can be rebuilt only by opening each entry.
+      return Status::PermissionDenied(
+          "this node's own log is pulled back only with its archive key, which rebuilds its "
+          "case index; nothing was taken");
+    }
     uint64_t from = result_.to;
     KH_ASSIGN_OR_RETURN(Bytes body, peer_.Pack(head_.origin, from, checkpoint_.size));
     KH_ASSIGN_OR_RETURN(std::vector<PackItem> items, ParsePack(body));
@@ -200,13 +279,14 @@ class LogImporter {
         return Status::Corruption("the records do not lead to the signed checkpoint's root");
       }
     } else {
-      KH_ASSIGN_OR_RETURN(std::vector<Hash> proof, peer_.ConsistencyProof(head_.origin, to, checkpoint_.size));
+      KH_ASSIGN_OR_RETURN(std::vector<Hash> proof,
+                          peer_.ConsistencyProof(head_.origin, to, checkpoint_.size));
       if (!VerifyConsistency(to, checkpoint_.size, batch_root, checkpoint_.root, proof)) {
-        return Status::Corruption("records " + std::to_string(from) + " to " + std::to_string(to - 1) +
-                                  " are not a prefix of the signed log");
+        return Status::Corruption("records " + std::to_string(from) + " to " +
+                                  std::to_string(to - 1) + " are not a prefix of the signed log");
       }
     }
-    KH_RETURN_IF_ERROR(FetchContent(verified));
+    KH_RETURN_IF_ERROR(FetchChunks(verified));
     KH_RETURN_IF_ERROR(Commit(from, verified, new_nodes));
     result_.to = to;
     return Status::Ok();
@@ -214,37 +294,10 @@ class LogImporter {
 
   using TreeKey = std::pair<unsigned, uint64_t>;
 
-  // The entry and manifests that came with a record: what the record names, each decoding
-  // canonically, the author's signature, file names unique within the entry.
-  static Status CheckEntry(const std::string& where, const Record& record, const PackItem& item,
-                           VerifiedItem& v) {
-    if (ObjectId(item.entry) != record.entry_id) {
-      return Status::Corruption(where + ": entry bytes do not match the entry id");
-    }
-    auto entry = DecodeEntry(item.entry);
-    if (!entry.ok()) return entry.status().Annotate(where);
-    v.entry = *entry;
-    if (!VerifyEntrySignature(v.entry)) return Status::Corruption(where + ": author signature invalid");
-    if (item.manifests.size() != v.entry.manifests.size()) {
-      return Status::Corruption(where + ": wrong number of manifests");
-    }
-    std::set<std::string> names;
-    for (size_t m = 0; m < item.manifests.size(); ++m) {
-      if (ObjectId(item.manifests[m]) != v.entry.manifests[m]) {
-        return Status::Corruption(where + ": manifest does not match the entry");
-      }
-      auto manifest = DecodeManifest(item.manifests[m]);
-      if (!manifest.ok()) return manifest.status().Annotate(where);
-      if (!names.insert(manifest->name).second) {
-        return Status::Corruption(where + ": two files with one name");
-      }
-      v.manifests.push_back(std::move(*manifest));
-    }
-    return Status::Ok();
-  }
-
   // Checks the pack's records on top of the log held here, as the log's chain checker resumed
-  // after it: its stored Merkle frontier, its last record, and each case's last record held.
+  // after it: its stored Merkle frontier and its last record. A partner sees no case, so case
+  // chains are checked only when this node pulls back its own log (its archive key opens the
+  // link boxes).
   Status VerifyItems(const ReadTxn& txn, uint64_t from, std::vector<PackItem> items,
                      std::vector<VerifiedItem>& out, std::map<TreeKey, Hash>& nodes, Hash& root) {
     // The chains below are checked against what is held; if another pull committed records of
@@ -253,33 +306,61 @@ class LogImporter {
     if (held != from) return Status::AlreadyExists("the log changed during the sync; try again");
     Hash last{};
     if (from > 0) {
-      KH_ASSIGN_OR_RETURN(auto bytes, txn.Get(Table::kRecords, keys::Record(head_.origin, from - 1)));
+      KH_ASSIGN_OR_RETURN(auto bytes,
+                          txn.Get(Table::kRecords, keys::Record(head_.origin, from - 1)));
       if (!bytes) return Status::Corruption("the last record held here is missing");
       last = RecordHash(*bytes);
     }
     KH_ASSIGN_OR_RETURN(MerkleFrontier frontier,
                         MerkleFrontier::FromSubtrees(from, StoredSubtrees(txn, head_.origin)));
-    ChainChecker chain = ChainChecker::Resume(
-        head_.origin, std::move(frontier), last, [&](const std::string& case_id) -> Result<std::optional<Hash>> {
-          KH_ASSIGN_OR_RETURN(auto tip, txn.Last(Table::kCaseIndex, keys::CasePrefix(txn, case_id, head_.origin)));
-          if (!tip) return std::optional<Hash>();
-          return std::optional<Hash>(ToHash(tip->second));
-        });
+    CaseTipFn case_tip = nullptr;
+    if (own_log_) {
+      case_tip = [&](const std::string& case_id) -> Result<std::optional<Hash>> {
+        KH_ASSIGN_OR_RETURN(auto tip, txn.Last(Table::kCaseIndex,
+                                               keys::CasePrefix(txn, case_id, head_.origin)));
+        if (!tip) return std::optional<Hash>();
+        return std::optional<Hash>(ToHash(tip->second));
+      };
+    }
+    ChainChecker chain =
+        ChainChecker::Resume(head_.origin, std::move(frontier), last, std::move(case_tip));
+    std::set<Hash> sealed_here;  // sealed entries of this batch
     for (PackItem& item : items) {
       VerifiedItem v;
-      Status entry_checked;
-      const std::string where = "record " + std::to_string(chain.size()) + " of " + OriginName(head_.origin);
-      KH_ASSIGN_OR_RETURN(CheckedRecord checked, chain.Append(item.record, [&](const Record& record) -> Result<std::optional<std::string>> {
-        entry_checked = CheckEntry(where, record, item, v);
-        if (!entry_checked.ok()) return std::optional<std::string>();
-        return std::optional<std::string>(v.entry.case_id);
-      }));
+      Status object_checked = Status::Ok();
+      bool object_seen = false;
+      const std::string where =
+          "record " + std::to_string(chain.size()) + " of " + OriginName(head_.origin);
+      CaseOfRecord case_of = nullptr;
+      if (own_log_) {
+        case_of = [&](const Record& record) -> Result<std::optional<CaseLink>> {
+          object_seen = true;
+          object_checked = CheckObject(where, record, item.object, v);
+          if (!object_checked.ok() || !v.sealed) return std::optional<CaseLink>();
+          auto link = OpenOwnEntry(where, *archive_key_, v);
+          if (!link.ok()) {
+            object_checked = link.status();
+            return std::optional<CaseLink>();
+          }
+          return std::optional<CaseLink>(std::move(*link));
+        };
+      }
+      KH_ASSIGN_OR_RETURN(CheckedRecord checked, chain.Append(item.record, case_of));
       KH_RETURN_IF_ERROR(checked.status());
-      KH_RETURN_IF_ERROR(entry_checked);
+      if (!object_seen) object_checked = CheckObject(where, *checked.record, item.object, v);
+      KH_RETURN_IF_ERROR(object_checked);
+      if (v.sealed) {
+        // A sealed entry is logged once: its id is the entry's handle in this log.
+        const Hash& id = checked.record->object_id;
+        KH_ASSIGN_OR_RETURN(auto location, txn.Get(Table::kEntryIndex, id));
+        auto at = location ? keys::DecodePosition(*location) : Result<keys::Position>(Status::NotFound(""));
+        if (!sealed_here.insert(id).second || (at.ok() && at->origin == head_.origin)) {
+          return Status::Corruption(where + ": its sealed entry is already logged in this log");
+        }
+      }
       v.record = *checked.record;
       v.record_bytes = std::move(item.record);
-      v.entry_bytes = std::move(item.entry);
-      v.manifest_bytes = std::move(item.manifests);
+      v.object_bytes = std::move(item.object);
       v.record_hash = checked.record_hash;
       v.leaf = checked.leaf_hash;
       for (const TreeNode& n : checked.completed) nodes[{n.level, n.index}] = n.hash;
@@ -289,47 +370,66 @@ class LogImporter {
     return Status::Ok();
   }
 
-  // Fetches the chunks not held here, checking each against its id, then every file against
-  // its manifest, before any record that names them is written.
-  Status FetchContent(const std::vector<VerifiedItem>& items) {
-    std::vector<Hash> missing;
-    std::set<Hash> seen;
-    KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
-      for (const VerifiedItem& v : items) {
-        for (const FileManifest& m : v.manifests) {
-          for (const Hash& id : m.chunks) {
-            if (!seen.insert(id).second) continue;
-            KH_ASSIGN_OR_RETURN(bool present, txn.Contains(Table::kChunks, id));
-            if (!present) missing.push_back(id);
+  // Every sealed chunk the batch's sealed entries name, present here (re-read and re-hashed) or
+  // fetched from the peer, each of the length its sealed size gives and hashing to its id,
+  // before any record that names it is written. What the peer sends is checked whole before
+  // any of it is written: a chunk that was not asked for, does not hash to its id or has the
+  // wrong length refuses the answer.
+  Status FetchChunks(const std::vector<VerifiedItem>& items) {
+    std::map<Hash, uint64_t> lengths;  // chunk -> the length its sealed entry gives
+    for (const VerifiedItem& v : items) {
+      if (!v.sealed) continue;
+      for (const SealedFile& f : v.sealed->files) {
+        for (uint64_t i = 0; i < f.chunks.size(); ++i) {
+          uint64_t length = SealedChunkLength(f.sealed_size, i);
+          auto [it, added] = lengths.emplace(f.chunks[i], length);
+          if (!added && it->second != length) {
+            return Status::Corruption("sealed chunk " + ToHex(f.chunks[i]) +
+                                      " is named with two different lengths (entry " +
+                                      ToHex(v.record.object_id) + ")");
           }
         }
+      }
+    }
+    std::vector<Hash> missing;
+    KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
+      for (const auto& [id, length] : lengths) {
+        auto held = ReadChunk(txn, id);
+        if (held.ok() && held->size() == length) continue;
+        if (!held.ok() && held.status().code() != Code::kCorruption) return held.status();
+        missing.push_back(id);  // absent, or damaged here: fetched again
       }
       return Status::Ok();
     }));
     for (size_t off = 0; off < missing.size(); off += kMaxChunksPerRequest) {
-      std::vector<Hash> ask(missing.begin() + static_cast<long>(off),
-                            missing.begin() + static_cast<long>(std::min(missing.size(), off + kMaxChunksPerRequest)));
+      std::vector<Hash> ask(
+          missing.begin() + static_cast<long>(off),
+          missing.begin() + static_cast<long>(std::min(missing.size(), off + kMaxChunksPerRequest)));
       KH_ASSIGN_OR_RETURN(Bytes body, peer_.Chunks(ask));
-      KH_ASSIGN_OR_RETURN(auto chunks, ParseChunkBody(body));
+      auto chunks = ParseChunkBody(body);  // each chunk hashed against its id
+      if (!chunks.ok()) return chunks.status().Annotate("the peer's sealed chunks");
       std::set<Hash> wanted(ask.begin(), ask.end());
-      KH_RETURN_IF_ERROR(store_.Update([&](WriteTxn& txn) -> Status {
-        for (const auto& [id, data] : chunks) {
-          if (!wanted.count(id)) return Status::Corruption("the peer sent a chunk that was not asked for");
-          KH_RETURN_IF_ERROR(PutChunk(txn, data).status());
+      for (const auto& [id, data] : *chunks) {
+        if (!wanted.erase(id)) {
+          return Status::Corruption("the peer sent sealed chunk " + ToHex(id) +
+                                    ", which was not asked for or came twice");
         }
-        return Status::Ok();
-      }));
-      result_.chunks_fetched += chunks.size();
-    }
-    return store_.View([&](ReadTxn& txn) -> Status {
-      for (const VerifiedItem& v : items) {
-        for (const FileManifest& m : v.manifests) {
-          Status st = CheckFileContent(txn, m);
-          if (!st.ok()) return st.Annotate("file '" + m.name + "' of entry " + ToHex(v.record.entry_id));
+        if (data.size() != lengths.at(id)) {
+          return Status::Corruption("sealed chunk " + ToHex(id) + " from the peer has " +
+                                    std::to_string(data.size()) + " bytes, not the " +
+                                    std::to_string(lengths.at(id)) + " its sealed size gives");
         }
       }
-      return Status::Ok();
-    });
+      if (!wanted.empty()) {
+        return Status::Corruption("the peer did not send sealed chunk " + ToHex(*wanted.begin()));
+      }
+      KH_RETURN_IF_ERROR(store_.Update([&](WriteTxn& txn) -> Status {
+        for (const auto& [id, data] : *chunks) KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, id, data));
+        return Status::Ok();
+      }));
+      result_.chunks_fetched += chunks->size();
+    }
+    return Status::Ok();
   }
 
   Status Commit(uint64_t from, const std::vector<VerifiedItem>& items,
@@ -338,32 +438,36 @@ class LogImporter {
       KH_ASSIGN_OR_RETURN(uint64_t size, LogSize(txn, head_.origin));
       if (size != from) return Status::AlreadyExists("the log changed during the sync; try again");
       for (const VerifiedItem& v : items) {
-        for (size_t m = 0; m < v.manifests.size(); ++m) {
-          const Hash& mid = v.entry.manifests[m];
-          KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, mid, v.manifest_bytes[m]));
-          KH_RETURN_IF_ERROR(txn.Put(Table::kManifestEntries, keys::ManifestEntry(mid, v.record.entry_id), {}));
-        }
-        // A node restored from its peers gets back which chunks each of its own cases holds.
-        KH_RETURN_IF_ERROR(IndexCaseContent(txn, head_.origin, v.entry.case_id, v.manifests));
-        KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, v.record.entry_id, v.entry_bytes));
-        KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kRecords, keys::Record(head_.origin, v.record.index),
+        const Hash& id = v.record.object_id;
+        KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, id, v.object_bytes));
+        KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kRecords,
+                                            keys::Record(head_.origin, v.record.index),
                                             v.record_bytes));
-        KH_RETURN_IF_ERROR(txn.Put(Table::kCaseIndex,
-                                   keys::CaseRecord(txn, v.entry.case_id, head_.origin, v.record.index),
-                                   v.record_hash));
-        // The same signed entry may sit in two logs; the index keeps the first place it was seen.
-        KH_ASSIGN_OR_RETURN(bool indexed, txn.Contains(Table::kEntryIndex, v.record.entry_id));
+        if (!v.sealed) continue;
+        // Another log may have logged the same bytes first (a member copying another's
+        // object); the index keeps the first place it was seen, and OpenEntry checks the
+        // origin it is asked for.
+        KH_ASSIGN_OR_RETURN(bool indexed, txn.Contains(Table::kEntryIndex, id));
         if (!indexed) {
-          KH_RETURN_IF_ERROR(txn.Put(Table::kEntryIndex, v.record.entry_id,
+          KH_RETURN_IF_ERROR(txn.Put(Table::kEntryIndex, id,
                                      keys::EntryLocation(head_.origin, v.record.index)));
+        }
+        if (v.case_id) {  // this node's own entry, pulled back: the origin's own indexes
+          KH_RETURN_IF_ERROR(txn.Put(Table::kCaseIndex,
+                                     keys::CaseRecord(txn, *v.case_id, head_.origin, v.record.index),
+                                     v.record_hash));
+          KH_RETURN_IF_ERROR(
+              txn.Put(Table::kSignedEntries, keys::SignedEntry(txn, v.signed_entry_hash), id));
         }
       }
       for (const auto& [key, hash] : nodes) {
-        KH_RETURN_IF_ERROR(txn.Put(Table::kTree, keys::Tree(head_.origin, key.first, key.second), hash));
+        KH_RETURN_IF_ERROR(
+            txn.Put(Table::kTree, keys::Tree(head_.origin, key.first, key.second), hash));
       }
       uint64_t to = from + items.size();
       if (to == checkpoint_.size) {
-        KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kCheckpoints, keys::Checkpoint(head_.origin, to),
+        KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kCheckpoints,
+                                            keys::Checkpoint(head_.origin, to),
                                             AsBytes(origin_note_)));
       }
       return Status::Ok();
@@ -374,6 +478,8 @@ class LogImporter {
   PeerTransport& peer_;
   const Head& head_;
   LogSyncResult& result_;
+  const bool own_log_;
+  const SymmetricKey* archive_key_;
   PublicKey key_{};
   Checkpoint checkpoint_;
   uint64_t local_size_ = 0;
@@ -395,7 +501,8 @@ Result<std::vector<Hash>> ServeConsistencyProof(const Store& store, const Hash& 
   return proof;
 }
 
-Result<SyncReport> PullFromPeer(Store& store, PeerTransport& peer, const Witness* witness) {
+Result<SyncReport> PullFromPeer(Store& store, PeerTransport& peer, const Witness* witness,
+                                const SymmetricKey* archive_key) {
   KH_ASSIGN_OR_RETURN(std::vector<Head> heads, peer.Heads());
   std::optional<Bytes> local;
   KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
@@ -407,16 +514,18 @@ Result<SyncReport> PullFromPeer(Store& store, PeerTransport& peer, const Witness
     LogSyncResult result;
     result.origin = head.origin;
     result.peer_size = head.size;
-    result.status = LogImporter(store, peer, head, result).Run();
+    const bool is_local = local && *local == Bytes(head.origin.begin(), head.origin.end());
+    result.status = LogImporter(store, peer, head, result, is_local, archive_key).Run();
     if (result.status.ok()) {
       // Witnessing: others' cosignatures of what is held here are learnt, and this node vouches
-      // for every other member's log it has verified.
+      // for every other member's log it has verified and holds whole.
       auto ingested = IngestCosignatures(store, head.origin, head.checkpoint);
       if (ingested.ok()) result.cosignatures_received = *ingested;
-      bool is_local = local && *local == Bytes(head.origin.begin(), head.origin.end());
       if (witness && !is_local) {
-        KH_ASSIGN_OR_RETURN(result.cosigned, CosignLatest(store, head.origin, *witness,
-                                                          static_cast<uint64_t>(NowMs() / 1000)));
+        KH_ASSIGN_OR_RETURN(result.cosigned,
+                            CosignLatest(store, head.origin, *witness,
+                                         static_cast<uint64_t>(NowMs() / 1000),
+                                         &result.cosign_withheld));
       }
     }
     report.logs.push_back(std::move(result));

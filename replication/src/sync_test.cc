@@ -7,11 +7,13 @@
 #include <gtest/gtest.h>
 
 #include "direct_transport_for_tests.h"
+#include "entries_for_tests.h"
 #include "khronika/log/log.h"
 #include "khronika/log/node.h"
 #include "khronika/log/store_keys.h"
 #include "khronika/log/verify.h"
 #include "khronika/replication/roster.h"
+#include "khronika/replication/witness.h"
 #include "khronika/schemas/note.h"
 
 namespace khronika {
@@ -34,42 +36,28 @@ class SyncTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  // Appends `n` entries to `node`, each with one file of `bytes` bytes.
-  void Append(Node& node, int n, size_t bytes = 100, const std::string& tag = "") {
+  // Appends `n` entries to `node`, each with one file of `bytes` bytes, in cases case-0..2.
+  std::vector<Receipt> Append(Node& node, int n, size_t bytes = 100, const std::string& tag = "") {
     std::vector<Submission> batch;
     for (int i = 0; i < n; ++i) {
       std::string content(bytes, 'x');
       std::string label = tag + std::to_string(counter_++);
-      // The label starts the first chunk; every later chunk starts with its number, so no chunk
-      // repeats within a file while files still share their later chunks.
+      // The label starts the first chunk and every later chunk starts with its number: the
+      // upload chunks of one file are distinct, as a submission needs.
       for (size_t off = 0; off < content.size(); off += kChunkSize) {
         std::string mark = off == 0 ? label : "/" + std::to_string(off / kChunkSize);
-        content.replace(off, std::min(mark.size(), content.size() - off), mark.substr(0, content.size() - off));
+        content.replace(off, std::min(mark.size(), content.size() - off),
+                        mark.substr(0, content.size() - off));
       }
-      FileManifest m;
-      m.name = "file.bin";
-      m.media_type = "application/octet-stream";
-      m.size = content.size();
-      m.content_sha256 = Sha256(content);
-      ASSERT_TRUE(node.store().Update([&](WriteTxn& txn) -> Status {
-        for (size_t off = 0; off < content.size(); off += kChunkSize) {
-          std::string piece = content.substr(off, kChunkSize);
-          KH_ASSIGN_OR_RETURN(Hash id, PutChunk(txn, AsBytes(piece)));
-          m.chunks.push_back(id);
-        }
-        return Status::Ok();
-      }).ok());
-      Submission s;
-      s.entry.case_id = "case-" + std::to_string(i % 3);
-      s.entry.kind = "evidence";
-      s.entry.created_at_ms = 1767225600000;
-      s.entry.manifests = {ObjectId(Encode(m))};
-      SignEntry(s.entry, author_);
-      s.manifests = {m};
-      batch.push_back(std::move(s));
+      auto s = MakeTestSubmission(node, author_, "case-" + std::to_string(i % 3),
+                                  {{"file.bin", content}});
+      EXPECT_TRUE(s.ok()) << s.status().ToString();
+      if (!s.ok()) return {};
+      batch.push_back(std::move(*s));
     }
     auto appended = node.log().Append(batch);
-    ASSERT_TRUE(appended.ok()) << appended.status().message();
+    EXPECT_TRUE(appended.ok()) << appended.status().message();
+    return appended.ok() ? *appended : std::vector<Receipt>{};
   }
 
   uint64_t SizeOf(Node& holder, const Hash& origin) {
@@ -79,6 +67,33 @@ class SyncTest : public ::testing::Test {
       return Status::Ok();
     }).ok());
     return size;
+  }
+
+  uint64_t CountOf(Node& holder, Table table) {
+    uint64_t n = 0;
+    EXPECT_TRUE(holder.store().View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(n, txn.Count(table));
+      return Status::Ok();
+    }).ok());
+    return n;
+  }
+
+  // Makes the first frame of `type` in `body` `change` bytes longer (a zero byte at its end) or
+  // shorter, its length field following.
+  static void ResizeFirst(Bytes& body, uint8_t type, int change) {
+    for (size_t pos = 0; pos + 5 <= body.size();) {
+      uint32_t len = uint32_t{body[pos + 1]} << 24 | uint32_t{body[pos + 2]} << 16 |
+                     uint32_t{body[pos + 3]} << 8 | body[pos + 4];
+      if (body[pos] == type) {
+        uint32_t now = len + static_cast<uint32_t>(change);
+        for (int k = 0; k < 4; ++k) body[pos + 1 + k] = static_cast<uint8_t>(now >> (24 - 8 * k));
+        auto end = body.begin() + static_cast<long>(pos + 5 + len);
+        if (change > 0) body.insert(end, static_cast<size_t>(change), 0);
+        if (change < 0) body.erase(end + change, end);
+        return;
+      }
+      pos += 5 + len;
+    }
   }
 
   const LogSyncResult* ResultFor(const SyncReport& r, const Hash& origin) {
@@ -97,8 +112,8 @@ class SyncTest : public ::testing::Test {
     return ResultFor(*report, a_->id())->status;
   }
 
-  void ExpectClean(Node& node) {
-    auto report = VerifyStore(node.store());
+  void ExpectClean(Node& node, const VerifyOptions& options = {}) {
+    auto report = VerifyStore(node.store(), options);
     ASSERT_TRUE(report.ok());
     EXPECT_TRUE(report->clean()) << report->problems.front();
   }
@@ -119,8 +134,8 @@ TEST_F(SyncTest, PullsAWholeLogAndThenOnlyWhatIsNew) {
   ASSERT_TRUE(r->status.ok()) << r->status.ToString();
   EXPECT_EQ(r->from, 0u);
   EXPECT_EQ(r->to, 5u);
-  // 5 distinct first chunks; the 3 later chunks are the same in every file and cross once.
-  EXPECT_EQ(r->chunks_fetched, 8u);
+  // Every file is sealed under its own key: no sealed chunk is shared.
+  EXPECT_EQ(r->chunks_fetched, 5 * SealedChunksOf(3 * kChunkSize + 7));
   EXPECT_EQ(SizeOf(*b_, a_->id()), 5u);
   ExpectClean(*b_);
   // The replica holds the origin's own signed checkpoint.
@@ -142,7 +157,8 @@ TEST_F(SyncTest, PullsAWholeLogAndThenOnlyWhatIsNew) {
   ASSERT_TRUE(r->status.ok()) << r->status.ToString();
   EXPECT_EQ(r->from, 5u);
   EXPECT_EQ(r->to, 8u);
-  EXPECT_EQ(r->chunks_fetched, 3u);
+  EXPECT_EQ(r->chunks_fetched, 3 * SealedChunksOf(50));
+  EXPECT_EQ(peer.chunk_requests, 1);
   ExpectClean(*b_);
   // Nothing new: nothing fetched.
   auto idle = PullFromPeer(b_->store(), peer);
@@ -192,21 +208,49 @@ TEST_F(SyncTest, TamperedPacksAndChunksAreRefusedBeforeAnyWrite) {
     std::string named;
   };
   for (const Flip& f : {Flip{kFrameRecord, 60, record0 + "prev_record of the first record is not zero (hash chain broken)"},
-                        Flip{kFrameEntry, 20, record0 + "entry bytes do not match the entry id"},
-                        Flip{kFrameManifest, 12, record0 + "manifest does not match the entry"},
-                        Flip{kFrameRecord, 140, "record 1 of " + OriginName(a_->id()) +  // record 0's time
+                        Flip{kFrameObject, 20, record0 + "the object's bytes do not match the record's object id"},
+                        Flip{kFrameObject, 600, record0 + "the object's bytes do not match the record's object id"},
+                        Flip{kFrameRecord, 110, "record 1 of " + OriginName(a_->id()) +  // record 0's time
                                                     ": prev_record is not the hash of record 0 (hash chain broken)"}}) {
     Status st = PullAlteredPacks([&](Bytes& body) { flip_in_frame(body, f.type, f.offset); });
     EXPECT_EQ(st.code(), Code::kCorruption) << "frame " << f.type << " offset " << f.offset;
     EXPECT_EQ(st.message(), f.named);
     EXPECT_EQ(SizeOf(*b_, a_->id()), 0u);
   }
-  DirectTransport bad_chunks(a_->store());
-  bad_chunks.chunk_hook = [&](Bytes& body) { flip_in_frame(body, kFrameChunk, 40); };
-  auto report = PullFromPeer(b_->store(), bad_chunks);
-  ASSERT_TRUE(report.ok());
-  EXPECT_FALSE(ResultFor(*report, a_->id())->status.ok());
-  EXPECT_EQ(SizeOf(*b_, a_->id()), 0u);
+  // Objects cut short, or with a byte more: refused, nothing held.
+  for (int change : {-1, +1}) {
+    Status st = PullAlteredPacks([&](Bytes& body) { ResizeFirst(body, kFrameObject, change); });
+    EXPECT_EQ(st.code(), Code::kCorruption);
+    EXPECT_EQ(st.message(), record0 + "the object's bytes do not match the record's object id");
+    EXPECT_EQ(SizeOf(*b_, a_->id()), 0u);
+  }
+  // Sealed chunks altered, cut short, left out, or one sent that was not asked for: the answer
+  // is refused whole, and neither it nor any record is written.
+  const std::vector<std::pair<std::string, std::function<void(Bytes&)>>> chunk_forgeries = {
+      {"does not match its id", [&](Bytes& body) { flip_in_frame(body, kFrameChunk, 40); }},
+      {"does not match its id", [&](Bytes& body) { ResizeFirst(body, kFrameChunk, -1); }},
+      {"did not send sealed chunk", [&](Bytes& body) { body = {kFrameEnd, 0, 0, 0, 0}; }},
+      {"was not asked for", [&](Bytes& body) {
+         Bytes chunk(100, 7);
+         Hash id = ChunkId(chunk);
+         Bytes payload(id.begin(), id.end());
+         payload.insert(payload.end(), chunk.begin(), chunk.end());
+         Bytes extra;
+         AppendFrame(extra, kFrameChunk, payload);
+         body.insert(body.begin(), extra.begin(), extra.end());
+       }}};
+  for (const auto& [named, forge] : chunk_forgeries) {
+    DirectTransport bad_chunks(a_->store());
+    bad_chunks.chunk_hook = forge;
+    auto report = PullFromPeer(b_->store(), bad_chunks);
+    ASSERT_TRUE(report.ok());
+    const Status& st = ResultFor(*report, a_->id())->status;
+    EXPECT_EQ(st.code(), Code::kCorruption) << named;
+    EXPECT_NE(st.message().find(named), std::string::npos) << st.message();
+    EXPECT_EQ(SizeOf(*b_, a_->id()), 0u);
+    EXPECT_EQ(CountOf(*b_, Table::kChunks), 0u) << named;
+    EXPECT_EQ(CountOf(*b_, Table::kObjects), 0u) << named;
+  }
   ExpectClean(*b_);
   // And the honest peer still works afterwards.
   DirectTransport honest(a_->store());
@@ -247,9 +291,8 @@ TEST_F(SyncTest, APackIsCheckedAgainstTheRecordsHeldBeforeIt) {
   for (const Forgery& f : {
            Forgery{3, [](Record& r) { r.prev_record[9] ^= 1; },
                    "record 3 of " + o + ": prev_record is not the hash of record 2 (hash chain broken)"},
-           Forgery{3, [](Record& r) { r.prev_case_record = Hash{}; },
-                   "record 3 of " + o + ": prev_case_record is not the hash of the case's previous record "
-                   "in this log (case chain broken)"},
+           Forgery{3, [](Record& r) { r.object_id[0] ^= 1; },
+                   "record 3 of " + o + ": the object's bytes do not match the record's object id"},
            Forgery{4, [](Record& r) { r.index = 3; },
                    "record 4 of " + o + ": index is 3, not its position 4 (wrong index)"},
            Forgery{4, [](Record& r) { r.origin[0] ^= 1; },
@@ -358,17 +401,151 @@ TEST_F(SyncTest, EquivocationIsRefusedAndBothCheckpointsKept) {
   ExpectClean(*b_);
 }
 
+// A node that lost its disk takes back its identity and archive key and pulls its own log back
+// from a partner that holds it sealed. It opens every entry with its archive key and rebuilds
+// the indexes only an origin keeps, so that get, export and a repeated submission work again.
+TEST_F(SyncTest, ARestoredNodeRebuildsItsOwnIndexesFromItsSealedLog) {
+  std::vector<Receipt> receipts = Append(*a_, 5, 2 * kChunkSize + 5);
+  auto repeat = MakeTestSubmission(*a_, author_, "case-0", {{"again.txt", "repeated"}});
+  ASSERT_TRUE(repeat.ok());
+  auto first = a_->log().Append({*repeat});
+  ASSERT_TRUE(first.ok());
+  DirectTransport from_a(a_->store());
+  ASSERT_TRUE(ResultFor(*PullFromPeer(b_->store(), from_a), a_->id())->status.ok());
+
+  NodeInitOptions again;
+  again.node_key = SigningKey::FromPem(a_->key().ToPem()).value();
+  again.archive_key = a_->archive_key();
+  auto restored = Node::Init(dir_ / "a-restored", "ngo-a", std::move(again));
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  Node& a2 = **restored;
+  ASSERT_EQ(a2.id(), a_->id());
+  ASSERT_TRUE(RegisterAuthor(a2.store(), author_.public_key(), "Alice").ok());
+  ASSERT_TRUE(AddMember(a2.store(), b_->verifier_key(), "").ok());
+  DirectTransport from_b(b_->store());
+  // Without its archive key it cannot rebuild its indexes: nothing is taken.
+  auto refused = PullFromPeer(a2.store(), from_b);
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(ResultFor(*refused, a_->id())->status.code(), Code::kPermissionDenied);
+  EXPECT_EQ(SizeOf(a2, a_->id()), 0u);
+
+  auto pulled = PullFromPeer(a2.store(), from_b, nullptr, &a2.archive_key());
+  ASSERT_TRUE(pulled.ok());
+  ASSERT_TRUE(ResultFor(*pulled, a_->id())->status.ok())
+      << ResultFor(*pulled, a_->id())->status.ToString();
+  EXPECT_EQ(SizeOf(a2, a_->id()), 6u);
+  ASSERT_TRUE(FinishRestore(a2.store()).ok());
+  VerifyOptions own;
+  own.archive_key = &a2.archive_key();
+  own.origin = a2.id();
+  ExpectClean(a2, own);
+  // Every entry opens again, with the archive key and with its case's key, and every byte reads.
+  for (const Receipt& r : receipts) {
+    ASSERT_TRUE(a2.store().View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(OpenedEntry e, OpenEntry(txn, a2.id(), EntryKey::Archive(a2.archive_key()), r.entry_id));
+      SymmetricKey case_key = DeriveCaseKey(a2.archive_key(), e.case_id);
+      KH_ASSIGN_OR_RETURN(OpenedEntry by_case, OpenEntry(txn, a2.id(), EntryKey::Case(e.case_id, case_key), r.entry_id));
+      EXPECT_EQ(by_case.entry, e.entry);
+      SymmetricKey file_key = DeriveFileKey(e.case_key, e.sealed.nonce, 0);
+      KH_ASSIGN_OR_RETURN(SealedFileReader reader,
+                          SealedFileReader::Open(ChunksIn(txn), e.sealed, e.files[0].descriptor, file_key, 0));
+      KH_ASSIGN_OR_RETURN(Bytes head, reader.Read(0, 16));
+      EXPECT_EQ(head.size(), 16u);
+      return Status::Ok();
+    }).ok());
+  }
+  // The case index lists each case's records again (case-0: records 0, 3 and 5).
+  std::vector<uint64_t> case0;
+  ASSERT_TRUE(a2.store().View([&](ReadTxn& txn) -> Status {
+    return txn.ScanKeys(Table::kCaseIndex, keys::CasePrefix(txn, "case-0", a2.id()),
+                        [&](ByteView key) -> Result<bool> {
+                          KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodeCaseRecord(key));
+                          case0.push_back(at.index);
+                          return true;
+                        });
+  }).ok());
+  EXPECT_EQ(case0, (std::vector<uint64_t>{0, 3, 5}));
+  // A submission logged before the loss is recognised, not logged twice.
+  auto logged_as = a2.log().LoggedAs(repeat->entry);
+  ASSERT_TRUE(logged_as.ok());
+  EXPECT_EQ(*logged_as, std::optional<Hash>((*first)[0].entry_id));
+  auto resubmitted = MakeTestSubmission(a2, author_, "case-0", {{"again.txt", "repeated"}});
+  ASSERT_TRUE(resubmitted.ok());
+  resubmitted->entry = repeat->entry;
+  resubmitted->files[0].opening = repeat->files[0].opening;
+  EXPECT_EQ(a2.log().Append({*resubmitted}).status().code(), Code::kAlreadyExists);
+  // And it logs on, its case chains continuing the old ones (verify checks the link boxes).
+  Append(a2, 3, 10, "after");
+  EXPECT_EQ(SizeOf(a2, a_->id()), 9u);
+  ExpectClean(a2, own);
+  // B takes the continuation as it took the rest.
+  DirectTransport from_a2(a2.store());
+  ASSERT_TRUE(ResultFor(*PullFromPeer(b_->store(), from_a2), a_->id())->status.ok());
+  EXPECT_EQ(SizeOf(*b_, a_->id()), 9u);
+  ExpectClean(*b_);
+}
+
+// A cosignature says "verified and fully held": a partner missing one sealed chunk of the prefix
+// does not cosign it, and does once the chunk is back.
+TEST_F(SyncTest, APartnerCosignsOnlyAPrefixItHoldsWhole) {
+  std::vector<Receipt> receipts = Append(*a_, 3, kChunkSize + 10);
+  DirectTransport from_a(a_->store());
+  ASSERT_TRUE(ResultFor(*PullFromPeer(b_->store(), from_a), a_->id())->status.ok());
+  Hash chunk{};
+  Bytes chunk_bytes;
+  ASSERT_TRUE(b_->store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(LoggedObject logged, ReadLoggedObject(txn, a_->id(), 1));
+    KH_ASSIGN_OR_RETURN(SealedEntry e, DecodeSealedEntry(logged.object_bytes));
+    chunk = e.files[0].chunks[1];
+    KH_ASSIGN_OR_RETURN(chunk_bytes, ReadChunk(txn, chunk));
+    return Status::Ok();
+  }).ok());
+  ASSERT_TRUE(b_->store().Update([&](WriteTxn& txn) { return txn.Delete(Table::kChunks, chunk); }).ok());
+  Witness witness{b_->cosigner_name(), &b_->cosigner_key()};
+  std::string withheld;
+  auto cosigned = CosignLatest(b_->store(), a_->id(), witness, 1767225600, &withheld);
+  ASSERT_TRUE(cosigned.ok());
+  EXPECT_FALSE(*cosigned);
+  EXPECT_NE(withheld.find("record 1 of"), std::string::npos) << withheld;
+  EXPECT_NE(withheld.find(ToHex(chunk)), std::string::npos) << withheld;
+  // A damaged chunk is no better than a missing one.
+  Bytes damaged = chunk_bytes;
+  damaged[5] ^= 1;
+  ASSERT_TRUE(b_->store().Update([&](WriteTxn& txn) { return txn.Put(Table::kChunks, chunk, damaged); }).ok());
+  EXPECT_FALSE(*CosignLatest(b_->store(), a_->id(), witness, 1767225600));
+  ASSERT_TRUE(b_->store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto sizes, CosignedSizes(txn, a_->id()));
+    EXPECT_TRUE(sizes.empty());
+    return Status::Ok();
+  }).ok());
+  ASSERT_TRUE(b_->store().Update([&](WriteTxn& txn) { return txn.Put(Table::kChunks, chunk, chunk_bytes); }).ok());
+  EXPECT_TRUE(*CosignLatest(b_->store(), a_->id(), witness, 1767225600));
+  // A sync with a witness cosigns what it has just fetched whole.
+  Append(*a_, 2, 10);
+  auto report = PullFromPeer(b_->store(), from_a, &witness);
+  ASSERT_TRUE(report.ok());
+  const LogSyncResult* r = ResultFor(*report, a_->id());
+  ASSERT_TRUE(r->status.ok());
+  EXPECT_TRUE(r->cosigned);
+  EXPECT_TRUE(r->cosign_withheld.empty());
+  ASSERT_TRUE(b_->store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto cosigs, VerifiedCosignatures(txn, a_->id(), 5));
+    EXPECT_EQ(cosigs.size(), 1u);
+    return Status::Ok();
+  }).ok());
+}
+
 TEST_F(SyncTest, FramesAreBounded) {
   Bytes body;
   AppendFrame(body, kFrameRecord, Bytes(kMaxRecordFrame + 1, 0));
   AppendFrame(body, kFrameEnd, {});
   EXPECT_FALSE(ParseFrames(body).ok());
   Bytes truncated;
-  AppendFrame(truncated, kFrameEntry, Bytes(10, 1));
+  AppendFrame(truncated, kFrameObject, Bytes(10, 1));
   truncated.resize(truncated.size() - 3);
   EXPECT_FALSE(ParseFrames(truncated).ok());
   Bytes no_end;
-  AppendFrame(no_end, kFrameEntry, Bytes(10, 1));
+  AppendFrame(no_end, kFrameObject, Bytes(10, 1));
   EXPECT_FALSE(ParseFrames(no_end).ok());
   Bytes trailing;
   AppendFrame(trailing, kFrameEnd, {});
@@ -378,10 +555,25 @@ TEST_F(SyncTest, FramesAreBounded) {
   AppendFrame(unknown, 'Q', {});
   AppendFrame(unknown, kFrameEnd, {});
   EXPECT_FALSE(ParseFrames(unknown).ok());
-  Bytes huge{kFrameManifest, 0xff, 0xff, 0xff, 0xff};
+  Bytes huge{kFrameObject, 0xff, 0xff, 0xff, 0xff};
   EXPECT_FALSE(ParseFrames(huge).ok());
-  EXPECT_FALSE(HeadsFromJson("{\"protocol\":1,\"logs\":[{\"origin\":\"zz\"}]}").ok());
-  EXPECT_FALSE(HeadsFromJson("{\"protocol\":2,\"logs\":[]}").ok());
+  Bytes chunk_too_long;
+  AppendFrame(chunk_too_long, kFrameChunk, Bytes(32 + kSealedChunkSize + 1, 0));
+  AppendFrame(chunk_too_long, kFrameEnd, {});
+  EXPECT_FALSE(ParseFrames(chunk_too_long).ok());
+  // A pack is a record and its object, again and again.
+  Bytes lone_record;
+  AppendFrame(lone_record, kFrameRecord, Bytes(kRecordBytes, 0));
+  AppendFrame(lone_record, kFrameEnd, {});
+  EXPECT_FALSE(ParsePack(lone_record).ok());
+  Bytes object_first;
+  AppendFrame(object_first, kFrameObject, Bytes(10, 0));
+  AppendFrame(object_first, kFrameRecord, Bytes(kRecordBytes, 0));
+  AppendFrame(object_first, kFrameEnd, {});
+  EXPECT_FALSE(ParsePack(object_first).ok());
+  EXPECT_FALSE(HeadsFromJson("{\"protocol\":2,\"logs\":[{\"origin\":\"zz\"}]}").ok());
+  EXPECT_FALSE(HeadsFromJson("{\"protocol\":1,\"logs\":[]}").ok());
+  EXPECT_TRUE(HeadsFromJson("{\"protocol\":2,\"logs\":[]}").ok());
 }
 
 }  // namespace

@@ -1,9 +1,13 @@
 #include "khronika/replication/witness.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "khronika/log/log.h"
 #include "khronika/log/store_keys.h"
+#include "khronika/schemas/recovery_objects.h"
+#include "khronika/schemas/sealed_objects.h"
 
 namespace khronika {
 namespace {
@@ -26,18 +30,67 @@ Result<std::optional<std::string>> HeldCheckpointBody(const ReadTxn& txn, const 
 
 }  // namespace
 
+Status CheckFullyHeld(const ReadTxn& txn, const Hash& origin, uint64_t from, uint64_t to) {
+  for (uint64_t i = from; i < to; ++i) {
+    const std::string where = "record " + std::to_string(i) + " of " + OriginName(origin);
+    auto logged = ReadLoggedObject(txn, origin, i);
+    if (!logged.ok()) return Status::Corruption(where + ": " + logged.status().message());
+    const Hash& id = logged->record.object_id;
+    if (ObjectId(logged->object_bytes) != id) {
+      return Status::Corruption(where + ": object " + ToHex(id) + " is damaged");
+    }
+    auto type = PeekObjectType(logged->object_bytes);
+    if (!type.ok()) return Status::Corruption(where + ": " + type.status().message());
+    if (*type == kTypeSealedEntry) {
+      auto sealed = DecodeSealedEntry(logged->object_bytes);
+      if (!sealed.ok()) return Status::Corruption(where + ": " + sealed.status().message());
+      Status chunks = CheckSealedChunks(txn, *sealed);
+      if (!chunks.ok()) return Status::Corruption(where + ": " + chunks.message());
+    } else if (*type != kTypeRecoverySet && *type != kTypeShareRelease) {
+      return Status::Corruption(where + ": logs an object of an unknown type");
+    }
+  }
+  return Status::Ok();
+}
+
 Result<bool> CosignLatest(Store& store, const Hash& origin, const Witness& witness,
-                          uint64_t now_seconds) {
+                          uint64_t now_seconds, std::string* withheld) {
+  // The check reads every new sealed chunk: in a read transaction, so the writer is not held.
+  uint64_t size = 0;
+  Status held = Status::Ok();
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto last, LatestHeldCheckpoint(txn, origin));
+    if (!last || last->size == 0) return Status::Ok();  // nothing to vouch for
+    KH_ASSIGN_OR_RETURN(bool have, txn.Contains(Table::kCosignatures,
+                                                keys::Cosignature(origin, last->size, witness.name)));
+    if (have) return Status::Ok();
+    // Where this witness vouched last: the prefix up to there was held whole then.
+    uint64_t from = 0;
+    KH_RETURN_IF_ERROR(txn.ScanKeys(Table::kCosignatures, origin, [&](ByteView key) -> Result<bool> {
+      auto at = keys::DecodeCosignature(key);
+      if (at.ok() && at->index <= last->size &&
+          std::string_view(AsChars(key.subspan(40))) == witness.name) {
+        from = std::max(from, at->index);
+      }
+      return true;
+    }));
+    held = CheckFullyHeld(txn, origin, from, last->size);
+    size = last->size;
+    return Status::Ok();
+  }));
+  if (size == 0) return false;
+  if (!held.ok()) {
+    if (withheld) *withheld = "not cosigned: " + held.message();
+    return false;
+  }
   bool made = false;
   KH_RETURN_IF_ERROR(store.Update([&](WriteTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(auto last, LatestHeldCheckpoint(txn, origin));
-    if (!last) return Status::Ok();
-    const uint64_t size = last->size;
-    if (size == 0) return Status::Ok();  // nothing to vouch for in an empty log
     Bytes key = keys::Cosignature(origin, size, witness.name);
     KH_ASSIGN_OR_RETURN(bool have, txn.Contains(Table::kCosignatures, key));
     if (have) return Status::Ok();
-    KH_ASSIGN_OR_RETURN(SignedNote note, ParseSignedNote(last->note));
+    KH_ASSIGN_OR_RETURN(auto stored, txn.Get(Table::kCheckpoints, keys::Checkpoint(origin, size)));
+    if (!stored) return Status::Ok();
+    KH_ASSIGN_OR_RETURN(SignedNote note, ParseSignedNote(AsChars(*stored)));
     NoteSignatureLine line = CosignCheckpoint(note.text, witness.name, *witness.key, now_seconds);
     made = true;
     KH_RETURN_IF_ERROR(txn.Put(Table::kCosignatures, key, AsBytes(LineText(line))));

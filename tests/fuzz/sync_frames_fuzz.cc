@@ -36,12 +36,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Bytes again;
     for (const khronika::PackItem& item : *pack) {
       khronika::AppendFrame(again, khronika::kFrameRecord, item.record);
-      khronika::AppendFrame(again, khronika::kFrameEntry, item.entry);
-      for (const Bytes& m : item.manifests)
-        khronika::AppendFrame(again, khronika::kFrameManifest, m);
+      khronika::AppendFrame(again, khronika::kFrameObject, item.object);
       (void)khronika::DecodeRecord(item.record);
-      (void)khronika::DecodeEntry(item.entry);
-      for (const Bytes& m : item.manifests) (void)khronika::DecodeManifest(m);
+      (void)khronika::DecodeSealedEntry(item.object);
     }
     khronika::AppendFrame(again, khronika::kFrameEnd, {});
     Check(SameBytes(again, input));

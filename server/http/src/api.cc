@@ -8,8 +8,8 @@
 #include <map>
 
 #include <nlohmann/json.hpp>
+#include <openssl/crypto.h>
 
-#include "khronika/bundle/bundle.h"
 #include "khronika/http/logging.h"
 #include "khronika/http/node_status.h"
 #include "khronika/log/proofs.h"
@@ -309,7 +309,8 @@ const std::vector<Api::RouteSpec>& Api::Routes() {
        [](Api& a, const RouteContext& c) { return a.PostEntry(c.request, *c.token); }},
       {"GET", "/v1/entries/{id}", Gate::kToken, P::kReadEntries, BodyKind::kNone,
        [](Api& a, const RouteContext& c) { return a.GetEntry(*c.token, c.params[0]); }},
-      {"GET", "/v1/entries/{id}/files/{file}/content", Gate::kToken, P::kReadContent, BodyKind::kNone,
+      {"GET", "/v1/entries/{id}/files/{index}/content", Gate::kToken, P::kReadContent,
+       BodyKind::kNone,
        [](Api& a, const RouteContext& c) {
          return a.FileContent(c.request, *c.token, c.params[0], c.params[1]);
        }},
@@ -318,7 +319,9 @@ const std::vector<Api::RouteSpec>& Api::Routes() {
       {"GET", "/v1/cases/{case}/entries", Gate::kToken, P::kReadEntries, BodyKind::kNone,
        [](Api& a, const RouteContext& c) { return a.CaseEntries(c.request, *c.token, c.params[0]); }},
       {"GET", "/v1/cases/{case}/bundle", Gate::kToken, P::kReadContent, BodyKind::kNone,
-       [](Api& a, const RouteContext& c) { return a.CaseBundle(*c.token, c.params[0]); }},
+       [](Api& a, const RouteContext& c) {
+         return a.CaseBundle(c.request, *c.token, c.params[0]);
+       }},
       {"GET", "/v1/session", Gate::kToken, {}, BodyKind::kNone,
        [](Api& a, const RouteContext& c) { return a.Session(*c.token); }},
       {"GET", "/v1/logs", Gate::kToken, P::kReadLog, BodyKind::kNone,
@@ -488,23 +491,15 @@ ApiResponse Api::Route(const ApiRequest& req) {
 ApiResponse Api::ChunksMissing(const ApiRequest& r, const TokenInfo& who) {
   auto body = ParseJsonBody(r.body, options_.max_json_depth);
   if (!body.ok()) return FromStatus(body.status());
-  const bool has_case = body->is_object() && body->contains("case");
   if (!body->is_object() || !body->contains("ids") || !(*body)["ids"].is_array() ||
-      body->size() != (has_case ? 2u : 1u) || (has_case && !(*body)["case"].is_string())) {
-    return ErrorResponse(400, "bad_request", "body must be {\"ids\": [chunk ids], \"case\": case id}");
+      body->size() != 1) {
+    return ErrorResponse(400, "bad_request", "body must be {\"ids\": [upload chunk ids]}");
   }
   const json& ids = (*body)["ids"];
   if (ids.size() > options_.max_missing_query) {
-    return ErrorResponse(413, "payload_too_large", "at most 65536 ids per request");
-  }
-  std::string case_id;
-  if (has_case) {
-    case_id = (*body)["case"].get<std::string>();
-    Status valid = ValidateCaseId(case_id);
-    if (!valid.ok()) return FromStatus(valid);
-    if (!who.AllowsCase(case_id)) {
-      return ErrorResponse(403, "forbidden", "this token may not submit to case " + case_id);
-    }
+    return ErrorResponse(413, "payload_too_large",
+                         "at most " + std::to_string(options_.max_missing_query) +
+                             " ids per request");
   }
   std::vector<Hash> hashes;
   for (const json& v : ids) {
@@ -513,18 +508,13 @@ ApiResponse Api::ChunksMissing(const ApiRequest& r, const TokenInfo& who) {
     if (!h.ok()) return ErrorResponse(400, "bad_request", h.status().message());
     hashes.push_back(*h);
   }
-  // Only what this token may name in a submission counts as held: chunks it uploaded itself, and
-  // chunks already logged in the case it names. Whatever else the node holds is "missing", so
-  // the answer reveals nothing about other cases' files.
+  // Upload chunks are kept per token (keys::UploadChunk): only what this token itself sent
+  // counts as held, so the answer says nothing of other submitters' files or of logged content
+  // (which is sealed, and whose plaintext is gone).
   json missing = json::array();
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
     for (const Hash& h : hashes) {
-      bool held = false;
-      if (has_case) {
-        KH_ASSIGN_OR_RETURN(held, ChunkSuppliedFor(txn, node_.id(), case_id, who.id, h));
-      } else {
-        KH_ASSIGN_OR_RETURN(held, txn.Contains(Table::kUploads, keys::Upload(txn, who.id, h)));
-      }
+      KH_ASSIGN_OR_RETURN(bool held, HasUploadChunk(txn, who.id, h));
       if (!held) missing.push_back(ToHex(h));
     }
     return Status::Ok();
@@ -542,47 +532,83 @@ ApiResponse Api::PutChunk(const ApiRequest& r, const TokenInfo& who, std::string
   if (ChunkId(AsBytes(r.body)) != *id) {
     return ErrorResponse(422, "hash_mismatch", "the body's SHA-256 is not the chunk id");
   }
-  // The chunk is written whether or not the node held it, and the answer is always the same, so
-  // that an upload cannot be used to learn what other cases hold. The upload is noted for this
-  // token: its submissions may now name the chunk.
+  // A plaintext upload chunk of this token, kept (blinded, encrypted at rest) until the entry
+  // that names it is sealed. The answer is the same whether it was held or not.
   bool created = false;
   Status st = node_.store().Update([&](WriteTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(bool present, txn.Contains(Table::kChunks, *id));
+    KH_ASSIGN_OR_RETURN(bool present, HasUploadChunk(txn, who.id, *id));
     created = !present;
-    KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, *id, AsBytes(r.body)));
-    Bytes when;
-    AppendBigEndian64(when, static_cast<uint64_t>(clock_.NowMs()));
-    return txn.Put(Table::kUploads, keys::Upload(txn, who.id, *id), when);
+    return PutUploadChunk(txn, who.id, AsBytes(r.body)).status();
   });
   if (!st.ok()) return FromStatus(st);
   if (created) metrics_.AddBytesStored(r.body.size());
   return Json(201, {{"id", ToHex(*id)}, {"stored", true}});
 }
 
+namespace {
+
+constexpr std::string_view kSubmissionForm =
+    "body must be {\"entry\": {...}, \"files\": [{\"descriptor\": {...}, \"salt\": \"64 hex\", "
+    "\"chunks\": [upload chunk ids]}, ...]}";
+
+// The body of POST /v1/entries: the signed entry and, in the order of its commitments, each
+// file's opening and upload chunk ids. Form only; Log::Check judges the content.
+Result<Submission> SubmissionFromJson(const json& body) {
+  if (!body.is_object() || body.size() != 2 || !body.contains("entry") ||
+      !body.contains("files") || !body["files"].is_array()) {
+    return Status::InvalidArgument(std::string(kSubmissionForm));
+  }
+  Submission s;
+  KH_ASSIGN_OR_RETURN(s.entry, SignedEntryFromJson(body["entry"]));
+  const json& files = body["files"];
+  if (files.size() != s.entry.files.size()) {
+    return Status::InvalidArgument("the entry commits to " + std::to_string(s.entry.files.size()) +
+                                   " files but " + std::to_string(files.size()) + " were given");
+  }
+  for (size_t i = 0; i < files.size(); ++i) {
+    const json& f = files[i];
+    const std::string which = "files[" + std::to_string(i) + "]";
+    if (!f.is_object() || f.size() != 3 || !f.contains("descriptor") || !f.contains("salt") ||
+        !f.contains("chunks") || !f["salt"].is_string() || !f["chunks"].is_array()) {
+      return Status::InvalidArgument(which + " must be {\"descriptor\", \"salt\", \"chunks\"}");
+    }
+    SubmittedFile file;
+    auto descriptor = DescriptorFromJson(f["descriptor"]);
+    if (!descriptor.ok()) return descriptor.status().Annotate(which);
+    file.opening.descriptor = std::move(*descriptor);
+    auto salt = ParseHashHex(f["salt"].get<std::string>());
+    if (!salt.ok()) return Status::InvalidArgument(which + ".salt: " + salt.status().message());
+    std::copy(salt->begin(), salt->end(), file.opening.salt.begin());
+    // A descriptor's size bounds its chunk list; the body limit bounds the whole.
+    if (f["chunks"].size() != ChunkCount(file.opening.descriptor.size)) {
+      return Status::InvalidArgument(
+          which + " names " + std::to_string(f["chunks"].size()) + " upload chunks but a file of " +
+          std::to_string(file.opening.descriptor.size) + " bytes has " +
+          std::to_string(ChunkCount(file.opening.descriptor.size)));
+    }
+    for (const json& c : f["chunks"]) {
+      if (!c.is_string()) return Status::InvalidArgument(which + ".chunks must be strings");
+      auto id = ParseHashHex(c.get<std::string>());
+      if (!id.ok()) return Status::InvalidArgument(which + ".chunks: " + id.status().message());
+      file.upload_chunks.push_back(*id);
+    }
+    s.files.push_back(std::move(file));
+  }
+  return s;
+}
+
+}  // namespace
+
 ApiResponse Api::PostEntry(const ApiRequest& r, const TokenInfo& who) {
   auto body = ParseJsonBody(r.body, options_.max_json_depth);
   if (!body.ok()) return FromStatus(body.status());
-  if (!body->is_object() || !body->contains("entry") || !body->contains("manifests") ||
-      !(*body)["manifests"].is_array() || body->size() != 2) {
-    return ErrorResponse(400, "bad_request", "body must be {\"entry\": {...}, \"manifests\": [...]}");
-  }
-  Submission s;
-  auto entry = EntryFromJson((*body)["entry"]);
-  if (!entry.ok()) return FromStatus(entry.status());
-  s.entry = std::move(entry).value();
-  if ((*body)["manifests"].size() > kMaxManifestsPerEntry) {
-    return ErrorResponse(400, "bad_request", "too many manifests");
-  }
-  for (const json& mj : (*body)["manifests"]) {
-    auto m = ManifestFromJson(mj);
-    if (!m.ok()) return FromStatus(m.status());
-    s.manifests.push_back(std::move(m).value());
-  }
+  auto parsed = SubmissionFromJson(*body);
+  if (!parsed.ok()) return FromStatus(parsed.status());
+  Submission s = std::move(parsed).value();
   if (!who.AllowsCase(s.entry.case_id)) {
     return ErrorResponse(403, "forbidden", "this token may not submit to case " + s.entry.case_id);
   }
   s.uploader = who.id;
-  Hash entry_id = ObjectId(Encode(s.entry));
   auto restoring = RestorePending(node_.store());
   if (!restoring.ok()) return FromStatus(restoring.status());
   if (*restoring) {
@@ -590,10 +616,41 @@ ApiResponse Api::PostEntry(const ApiRequest& r, const TokenInfo& who) {
                          "this node is being restored and takes no entries until `khronika sync` "
                          "has brought its own log back from every peer");
   }
-  // Signature and content checks run here, on a worker thread, outside the writer lock.
+  // A client that lost our first answer and sends the entry again gets the receipt it missed.
+  const SignedEntry entry = s.entry;
+  auto receipt_again = [&]() -> std::optional<ApiResponse> {
+    auto logged = node_.log().LoggedAs(entry);
+    if (!logged.ok()) return FromStatus(logged.status());
+    if (!*logged) return std::nullopt;
+    auto again = node_.log().ReceiptFor(**logged);
+    if (!again.ok()) return FromStatus(again.status());
+    return Json(200, ReceiptJson(*again, node_.key().public_key()));
+  };
+  // A correction names an entry of the same case: the case key of the entry's own case must
+  // open it, so a submitter cannot tie its case to another (nor probe another case's ids).
+  if (s.entry.corrects) {
+    const Hash target = *s.entry.corrects;
+    SymmetricKey case_key = DeriveCaseKey(node_.archive_key(), s.entry.case_id);
+    Status st = node_.store().View([&](ReadTxn& txn) -> Status {
+      return OpenEntry(txn, node_.id(), EntryKey::Case(s.entry.case_id, case_key), target)
+          .status();
+    });
+    OPENSSL_cleanse(case_key.data(), case_key.size());
+    if (st.code() == Code::kNotFound) {
+      return ErrorResponse(422, "not_found",
+                           "the entry to correct, " + ToHex(target) + ", is not an entry of case " +
+                               s.entry.case_id + " in this log");
+    }
+    if (!st.ok()) return FromStatus(st);
+  }
+  // Signature, commitments and content are checked, and the files sealed, here on a worker
+  // thread, outside the writer lock.
   auto checked = node_.log().Check(std::move(s));
   if (!checked.ok()) {
     const Status& st = checked.status();
+    if (st.code() == Code::kAlreadyExists) {
+      if (auto again = receipt_again()) return *again;
+    }
     if (st.code() == Code::kPermissionDenied) {
       return ErrorResponse(422, "invalid_signature", st.message());
     }
@@ -601,14 +658,14 @@ ApiResponse Api::PostEntry(const ApiRequest& r, const TokenInfo& who) {
     return FromStatus(st, true);
   }
   Result<Receipt> receipt = committer_.Submit(std::move(checked).value()).get();
-  if (!receipt.ok() && receipt.status().code() == Code::kAlreadyExists) {
-    // The client lost our first answer and tried again: give it the receipt it missed.
-    auto again = node_.log().ReceiptFor(entry_id);
-    if (again.ok()) return Json(200, ReceiptJson(*again, node_.key().public_key()));
-  }
   if (!receipt.ok()) {
     const Status& st = receipt.status();
-    if (st.code() == Code::kPermissionDenied) return ErrorResponse(422, "unknown_author", st.message());
+    if (st.code() == Code::kAlreadyExists) {  // the same entry, sent twice at once
+      if (auto again = receipt_again()) return *again;
+    }
+    if (st.code() == Code::kPermissionDenied) {
+      return ErrorResponse(422, "unknown_author", st.message());
+    }
     return FromStatus(st, true);
   }
   metrics_.AddEntriesAppended(1);
@@ -618,22 +675,68 @@ ApiResponse Api::PostEntry(const ApiRequest& r, const TokenInfo& who) {
 
 namespace {
 
-// The entry `id` if it is in this node's own log and `who` may read its case. Any other case,
-// another origin's log (a partner's copy) and no such entry all get the same NotFound, so a
-// token learns nothing about entries it may not read.
-Result<LoggedEntry> ReadableEntry(const ReadTxn& txn, const Hash& own, const TokenInfo& who,
-                                  const Hash& id) {
-  const Status none = Status::NotFound("no entry " + ToHex(id) + " that this token may read");
-  KH_ASSIGN_OR_RETURN(auto location, txn.Get(Table::kEntryIndex, id));
-  if (!location) return none;
-  KH_ASSIGN_OR_RETURN(keys::Position where, keys::DecodePosition(*location));
-  if (where.origin != own) return none;
-  KH_ASSIGN_OR_RETURN(LoggedEntry logged, ReadLoggedEntry(txn, where.origin, where.index));
-  if (logged.record.entry_id != id || ObjectId(logged.entry_bytes) != id) {
-    return Status::Corruption("entry " + ToHex(id) + " is damaged: run khronika verify");
+// A case key, wiped when it goes.
+struct CaseKey {
+  std::string case_id;
+  SymmetricKey key{};
+  CaseKey(std::string id, const SymmetricKey& archive_key)
+      : case_id(std::move(id)), key(DeriveCaseKey(archive_key, case_id)) {}
+  CaseKey(const CaseKey&) = delete;
+  CaseKey& operator=(const CaseKey&) = delete;
+  ~CaseKey() { OPENSSL_cleanse(key.data(), key.size()); }
+  EntryKey entry_key() const { return EntryKey::Case(case_id, key); }
+};
+
+// The keys a token reads with. A token limited to cases holds the case key of each of its cases
+// and nothing else, so what it can open is bounded by keys (OpenEntry), not only by the
+// AllowsCase checks: were one of those to fail open, another case's entries still would not
+// open. A token for every case (an admin's) reads with the archive key.
+class ReadKeys {
+ public:
+  ReadKeys(const SymmetricKey& archive_key, const TokenInfo& who)
+      : archive_key_(archive_key), all_cases_(who.cases.empty()) {
+    for (const std::string& c : who.cases) cases_.push_back(std::make_unique<CaseKey>(c, archive_key));
   }
-  if (!who.AllowsCase(logged.entry.case_id)) return none;
-  return logged;
+
+  // The entry `id` of `origin`'s log if one of the token's keys opens it. Any other case,
+  // another origin's log (a partner's copy) and no such entry all get OpenEntry's one NotFound,
+  // so a token learns nothing of entries it may not read.
+  Result<OpenedEntry> Open(const ReadTxn& txn, const Hash& origin, const Hash& id) const {
+    if (all_cases_) return OpenEntry(txn, origin, EntryKey::Archive(archive_key_), id);
+    for (const auto& k : cases_) {
+      auto opened = OpenEntry(txn, origin, k->entry_key(), id);
+      if (opened.ok() || opened.status().code() != Code::kNotFound) return opened;
+    }
+    return Status::NotFound("entry " + ToHex(id) + " not found");  // OpenEntry's very words
+  }
+
+  // The key of case `case_id` if the token holds it (one of its cases, or any case for a token
+  // of every case), else null.
+  std::unique_ptr<CaseKey> ForCase(std::string_view case_id) const {
+    if (all_cases_) return std::make_unique<CaseKey>(std::string(case_id), archive_key_);
+    for (const auto& k : cases_) {
+      if (k->case_id == case_id) return std::make_unique<CaseKey>(k->case_id, archive_key_);
+    }
+    return nullptr;
+  }
+
+ private:
+  const SymmetricKey& archive_key_;
+  bool all_cases_;
+  std::vector<std::unique_ptr<CaseKey>> cases_;
+};
+
+json FilesJson(const OpenedEntry& e) {
+  json files = json::array();
+  for (size_t i = 0; i < e.files.size(); ++i) {
+    const FileOpening& f = e.files[i];
+    files.push_back({{"index", i},
+                     {"descriptor", ToJson(f.descriptor)},
+                     {"descriptor_hex", ToHex(Encode(f.descriptor))},
+                     {"salt", ToHex(f.salt)},
+                     {"commitment", ToHex(e.entry.files[i])}});
+  }
+  return files;
 }
 
 }  // namespace
@@ -641,26 +744,19 @@ Result<LoggedEntry> ReadableEntry(const ReadTxn& txn, const Hash& own, const Tok
 ApiResponse Api::GetEntry(const TokenInfo& who, std::string_view id_text) {
   auto id = PathId(id_text, "entry id");
   if (!id.ok()) return FromStatus(id.status());
+  const ReadKeys keys(node_.archive_key(), who);
   json out;
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(LoggedEntry logged, ReadableEntry(txn, node_.id(), who, *id));
-    const Entry& e = logged.entry;
-    json manifests = json::array();
-    for (const Hash& mid : e.manifests) {
-      KH_ASSIGN_OR_RETURN(auto mb, txn.Get(Table::kObjects, mid));
-      if (!mb) return Status::Corruption("manifest " + ToHex(mid) + " is missing");
-      KH_ASSIGN_OR_RETURN(FileManifest m, DecodeManifest(*mb));
-      manifests.push_back({{"id", ToHex(mid)}, {"manifest", ToJson(m)}, {"manifest_hex", ToHex(*mb)}});
-    }
+    KH_ASSIGN_OR_RETURN(OpenedEntry e, keys.Open(txn, node_.id(), *id));
     out = {{"entry_id", ToHex(*id)},
-           {"entry", ToJson(e)},
-           {"entry_hex", ToHex(logged.entry_bytes)},
-           {"manifests", manifests},
+           {"entry", ToJson(e.entry)},
+           {"entry_hex", ToHex(e.signed_entry_bytes)},
+           {"files", FilesJson(e)},
            {"record",
-            {{"origin", ToHex(logged.record.origin)},
-             {"index", logged.record.index},
-             {"record_hex", ToHex(logged.record_bytes)},
-             {"leaf_hash", ToHex(LeafHash(logged.record_bytes))}}}};
+            {{"origin", ToHex(e.record.origin)},
+             {"index", e.record.index},
+             {"record_hex", ToHex(e.record_bytes)},
+             {"leaf_hash", ToHex(LeafHash(e.record_bytes))}}}};
     return Status::Ok();
   });
   if (!st.ok()) return FromStatus(st);
@@ -670,7 +766,10 @@ ApiResponse Api::GetEntry(const TokenInfo& who, std::string_view id_text) {
 ApiResponse Api::CaseEntries(const ApiRequest& r, const TokenInfo& who, std::string_view case_id) {
   Status valid = ValidateCaseId(case_id);
   if (!valid.ok()) return FromStatus(valid);
-  if (!who.AllowsCase(case_id)) {
+  const ReadKeys keys(node_.archive_key(), who);
+  // The key comes from the token's own cases, never from the path alone.
+  std::unique_ptr<CaseKey> key = who.AllowsCase(case_id) ? keys.ForCase(case_id) : nullptr;
+  if (!key) {
     return ErrorResponse(403, "forbidden", "this token may not read case " + std::string(case_id));
   }
   auto query = QueryOf(r);
@@ -681,40 +780,48 @@ ApiResponse Api::CaseEntries(const ApiRequest& r, const TokenInfo& who, std::str
   if (!after_param.ok()) return FromStatus(after_param.status());
   std::optional<uint64_t> after = *after_param;
   uint64_t page = std::clamp<uint64_t>(*limit, 1, options_.max_page);
-  Hash origin = node_.id();
+  const Hash origin = node_.id();
   json entries = json::array();
   std::optional<uint64_t> next;
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
+    // The origin's case index: Blind(case id) || 0x00 || origin || index -> record hash. Each
+    // position gives a record, the record its sealed entry, and the case key opens that.
     Bytes prefix = keys::CasePrefix(txn, case_id, origin);
     if (after && *after == std::numeric_limits<uint64_t>::max()) return Status::Ok();
-    Bytes start = after ? keys::CaseRecord(txn, case_id, origin, *after + 1) : prefix;
-    return txn.Scan(Table::kCaseIndex, prefix, [&](ByteView key, ByteView) -> Result<bool> {
-      KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodeCaseRecord(key));
-      const uint64_t index = at.index;
+    Bytes start = after ? keys::CaseRecord(prefix, *after + 1) : prefix;
+    return txn.Scan(Table::kCaseIndex, prefix, [&](ByteView k, ByteView) -> Result<bool> {
+      KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodeCaseRecord(k));
       if (entries.size() == page) {
         next = entries.back()["index"].get<uint64_t>();
         return false;
       }
-      KH_ASSIGN_OR_RETURN(LoggedEntry logged, ReadLoggedEntry(txn, origin, index));
-      const Record& rec = logged.record;
-      const Entry& e = logged.entry;
-      json files = json::array();
-      for (const Hash& mid : e.manifests) {
-        KH_ASSIGN_OR_RETURN(auto mb, txn.Get(Table::kObjects, mid));
-        if (!mb) return Status::Corruption("manifest " + ToHex(mid) + " is missing");
-        KH_ASSIGN_OR_RETURN(FileManifest m, DecodeManifest(*mb));
-        files.push_back({{"manifest_id", ToHex(mid)}, {"name", m.name}, {"size", m.size},
-                         {"media_type", m.media_type}, {"sha256", ToHex(m.content_sha256)}});
+      KH_ASSIGN_OR_RETURN(LoggedObject logged, ReadLoggedObject(txn, origin, at.index));
+      auto opened = OpenEntry(txn, origin, key->entry_key(), logged.record.object_id);
+      if (!opened.ok() && opened.status().code() == Code::kNotFound) {
+        // The index names it under this case, yet this case's key does not open it.
+        return Status::Corruption("record " + std::to_string(at.index) +
+                                  " is in the index of case " + std::string(case_id) +
+                                  " but its entry is not: run khronika verify");
       }
-      entries.push_back({{"index", index},
-                         {"origin", ToHex(origin)},
-                         {"entry_id", ToHex(rec.entry_id)},
-                         {"kind", e.kind},
-                         {"author", ToHex(e.author)},
-                         {"created_at_ms", e.created_at_ms},
-                         {"received_at_ms", rec.received_at_ms},
-                         {"metadata", e.metadata},
-                         {"files", files}});
+      if (!opened.ok()) return opened.status();
+      const OpenedEntry& e = *opened;
+      json files = json::array();
+      for (size_t i = 0; i < e.files.size(); ++i) {
+        const FileDescriptor& d = e.files[i].descriptor;
+        files.push_back({{"index", i}, {"name", d.name}, {"size", d.size},
+                         {"media_type", d.media_type}, {"sha256", ToHex(d.content_sha256)}});
+      }
+      json item = {{"index", at.index},
+                   {"origin", ToHex(origin)},
+                   {"entry_id", ToHex(e.entry_id)},
+                   {"kind", e.entry.kind},
+                   {"author", ToHex(e.entry.author)},
+                   {"created_at_ms", e.entry.created_at_ms},
+                   {"received_at_ms", e.record.received_at_ms},
+                   {"metadata", e.entry.metadata},
+                   {"files", files}};
+      if (e.entry.corrects) item["corrects"] = ToHex(*e.entry.corrects);
+      entries.push_back(std::move(item));
       return true;
     }, start);
   });
@@ -724,102 +831,119 @@ ApiResponse Api::CaseEntries(const ApiRequest& r, const TokenInfo& who, std::str
   return Json(200, out);
 }
 
+namespace {
+
+// The plaintext [begin, end) of one sealed file, opened piece by piece as it is sent: each
+// sealed chunk is read in a transaction of its own and checked against its id, and each 16 KiB
+// C2SP chunk authenticated, before a byte of it leaves (SealedFileReader).
+class SealedFileBody : public BodySource {
+ public:
+  SealedFileBody(SealedFileReader reader, uint64_t begin, uint64_t end)
+      : reader_(std::move(reader)), next_(begin), end_(end), size_(end - begin) {}
+  uint64_t size() const override { return size_; }
+  Result<Bytes> Next() override {
+    if (next_ >= end_) return Bytes();
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(end_ - next_, kPiece));
+    KH_ASSIGN_OR_RETURN(Bytes piece, reader_.Read(next_, want));
+    if (piece.empty()) return Status::Corruption("a sealed file ends before its declared size");
+    next_ += piece.size();
+    return piece;
+  }
+
+ private:
+  static constexpr uint64_t kPiece = 1 << 20;
+  SealedFileReader reader_;
+  uint64_t next_, end_, size_;
+};
+
+// A file index in a path: a decimal number below kMaxFilesPerEntry, no sign, no leading zero.
+Result<uint32_t> FileIndex(std::string_view text) {
+  uint32_t i = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), i);
+  if (text.empty() || ec != std::errc() || p != text.data() + text.size() ||
+      (text.size() > 1 && text[0] == '0') || i >= kMaxFilesPerEntry) {
+    return Status::InvalidArgument("file index: a number from 0 to " +
+                                   std::to_string(kMaxFilesPerEntry - 1) + " is expected");
+  }
+  return i;
+}
+
+}  // namespace
+
 ApiResponse Api::FileContent(const ApiRequest& r, const TokenInfo& who, std::string_view entry_text,
-                             std::string_view id_text) {
+                             std::string_view index_text) {
   auto entry_id = PathId(entry_text, "entry id");
   if (!entry_id.ok()) return FromStatus(entry_id.status());
-  auto id = PathId(id_text, "file id");
-  if (!id.ok()) return FromStatus(id.status());
-  // A file is read only through an entry of this log that the token may read and that names
-  // it: the case on record is that entry's.
-  FileManifest manifest;
-  std::string allowed_case;
+  auto index = FileIndex(index_text);
+  if (!index.ok()) return FromStatus(index.status());
+  // A file is read only through an entry of this log that one of the token's keys opens: the
+  // case on record is that entry's.
+  const ReadKeys keys(node_.archive_key(), who);
+  std::optional<FileDescriptor> descriptor;
+  std::optional<SealedFileReader> reader;
+  std::string case_id;
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(LoggedEntry logged, ReadableEntry(txn, node_.id(), who, *entry_id));
-    const auto& named = logged.entry.manifests;
-    if (std::find(named.begin(), named.end(), *id) == named.end()) {
-      return Status::NotFound("entry " + ToHex(*entry_id) + " has no file " + ToHex(*id));
+    KH_ASSIGN_OR_RETURN(OpenedEntry e, keys.Open(txn, node_.id(), *entry_id));
+    if (*index >= e.files.size()) {
+      return Status::NotFound("entry " + ToHex(*entry_id) + " has no file " +
+                              std::to_string(*index));
     }
-    KH_ASSIGN_OR_RETURN(auto mb, txn.Get(Table::kObjects, *id));
-    if (!mb) return Status::Corruption("manifest " + ToHex(*id) + " is missing");
-    if (ObjectId(*mb) != *id) return Status::Corruption("manifest " + ToHex(*id) + " is damaged");
-    KH_ASSIGN_OR_RETURN(manifest, DecodeManifest(*mb));
-    allowed_case = logged.entry.case_id;
+    descriptor = e.files[*index].descriptor;
+    case_id = e.case_id;
+    SymmetricKey file_key = DeriveFileKey(e.case_key, e.sealed.nonce, *index);
+    auto opened = SealedFileReader::Open(ChunksOf(node_.store()), e.sealed, *descriptor, file_key,
+                                         *index);
+    OPENSSL_cleanse(file_key.data(), file_key.size());
+    if (!opened.ok()) {
+      return Status::Corruption("file " + std::to_string(*index) + " of entry " +
+                                ToHex(*entry_id) + ": " + opened.status().message());
+    }
+    reader.emplace(std::move(*opened));
     return Status::Ok();
   });
   if (!st.ok()) return FromStatus(st);
-  uint64_t begin = 0, end = manifest.size;
-  RangeResult range = ParseRange(r.range, manifest.size, &begin, &end);
+  const uint64_t size = descriptor->size;
+  uint64_t begin = 0, end = size;
+  RangeResult range = ParseRange(r.range, size, &begin, &end);
   if (range == RangeResult::kUnsatisfiable) {
     ApiResponse resp = ErrorResponse(416, "range_not_satisfiable", "the range is outside the file");
-    resp.headers.emplace_back("Content-Range", "bytes */" + std::to_string(manifest.size));
+    resp.headers.emplace_back("Content-Range", "bytes */" + std::to_string(size));
     return resp;
   }
   // The read is on record before the first byte leaves.
   Status logged = node_.store().Update([&](WriteTxn& txn) {
-    return RecordAccess(txn, {clock_.NowMs(), who.id, who.role, "read-content", ToHex(*id),
-                              allowed_case});
+    return RecordAccess(txn, {clock_.NowMs(), who.id, who.role, "read-content",
+                              ToHex(*entry_id) + "/files/" + std::to_string(*index), case_id});
   });
   if (!logged.ok()) return FromStatus(logged);
   ApiResponse resp;
   resp.status = range == RangeResult::kPartial ? 206 : 200;
   resp.content_type = "application/octet-stream";
-  resp.headers.emplace_back("Content-Disposition", ContentDisposition(manifest.name));
-  resp.headers.emplace_back("X-Khronika-Media-Type", manifest.media_type);
-  resp.headers.emplace_back("X-Khronika-Sha256", ToHex(manifest.content_sha256));
-  resp.headers.emplace_back("ETag", "\"" + ToHex(manifest.content_sha256) + "\"");
+  resp.headers.emplace_back("Content-Disposition", ContentDisposition(descriptor->name));
+  resp.headers.emplace_back("X-Khronika-Media-Type", descriptor->media_type);
+  resp.headers.emplace_back("X-Khronika-Sha256", ToHex(descriptor->content_sha256));
+  resp.headers.emplace_back("ETag", "\"" + ToHex(descriptor->content_sha256) + "\"");
   resp.headers.emplace_back("Accept-Ranges", "bytes");
   if (range == RangeResult::kPartial) {
     resp.headers.emplace_back("Content-Range", "bytes " + std::to_string(begin) + "-" +
                                                    std::to_string(end - 1) + "/" +
-                                                   std::to_string(manifest.size));
+                                                   std::to_string(size));
   }
-  resp.stream = ContentStream{std::move(manifest), begin, end};
+  resp.source = std::make_shared<SealedFileBody>(std::move(*reader), begin, end);
   return resp;
 }
 
-namespace {
-
-class TarBody : public BodySource {
- public:
-  TarBody(const Store& store, BundlePlan plan) : tar_(store, std::move(plan)) {}
-  uint64_t size() const override { return tar_.size(); }
-  Result<Bytes> Next() override { return tar_.Next(); }
-
- private:
-  BundleTar tar_;
-};
-
-}  // namespace
-
-ApiResponse Api::CaseBundle(const TokenInfo& who, std::string_view case_id) {
+// TODO(format 2): court bundles (khronika-bundle/2) come with the bundle module's new interface
+// (branch f2-bundle); until then the route answers 501.
+ApiResponse Api::CaseBundle(const ApiRequest&, const TokenInfo& who, std::string_view case_id) {
   Status valid = ValidateCaseId(case_id);
   if (!valid.ok()) return FromStatus(valid);
   if (!who.AllowsCase(case_id)) {
     return ErrorResponse(403, "forbidden", "this token may not read case " + std::string(case_id));
   }
-  const int64_t now = clock_.NowMs();
-  BundleRequest request{std::string(case_id), now,
-                        "token " + who.id + " (" + RoleName(who.role) + ")",
-                        node_.cosigner_verifier_key()};
-  Result<BundlePlan> plan = Status::NotFound("unset");
-  Status st = node_.store().View([&](ReadTxn& txn) -> Status {
-    plan = PlanBundle(txn, request);
-    return Status::Ok();
-  });
-  if (!st.ok()) return FromStatus(st);
-  if (!plan.ok()) return FromStatus(plan.status());
-  // The export is on record before the first byte leaves.
-  Status logged = node_.store().Update([&](WriteTxn& txn) {
-    return RecordAccess(txn, {now, who.id, who.role, "export", "case bundle", std::string(case_id)});
-  });
-  if (!logged.ok()) return FromStatus(logged);
-  ApiResponse resp;
-  resp.content_type = "application/x-tar";
-  resp.headers.emplace_back("Content-Disposition", "attachment; filename=\"khronika-bundle.tar\"");
-  resp.headers.emplace_back("X-Khronika-Entries", std::to_string(plan->entries));
-  resp.source = std::make_shared<TarBody>(node_.store(), std::move(*plan));
-  return resp;
+  return ErrorResponse(501, "not_implemented",
+                       "court bundles of format 2 are not served yet; use `khronika export` on "
+                       "the node");
 }
 
 ApiResponse Api::Session(const TokenInfo& who) {
@@ -844,9 +968,8 @@ ApiResponse Api::Session(const TokenInfo& who) {
 }
 
 // The cases of this node's own log that the token may read, with how many records each has. A
-// case belongs to the log that created it: entries that partners logged under the same name are
-// theirs, not this case's, and are not counted. A token limited to cases sees exactly those,
-// held here or not.
+// case belongs to the log that created it (only the origin indexes its entries by case). A token
+// limited to cases sees exactly those, held here or not.
 ApiResponse Api::Cases(const TokenInfo& who) {
   std::map<std::string, uint64_t> counts;
   const Hash own = node_.id();
@@ -863,7 +986,8 @@ ApiResponse Api::Cases(const TokenInfo& who) {
       return Status::Ok();
     }
     // Index keys are Blind(case id) || 0x00 || origin || index: in an encrypted store the case id
-    // is a keyed hash, so a case's name is read from one of its entries.
+    // is a keyed hash, so a case's name is read from one of its entries, opened with the archive
+    // key (only a token of every case gets here).
     Bytes blind;
     uint64_t* current = nullptr;
     return txn.ScanKeys(Table::kCaseIndex, {}, [&](ByteView key) -> Result<bool> {
@@ -872,8 +996,10 @@ ApiResponse Api::Cases(const TokenInfo& who) {
       ByteView prefix = key.subspan(0, key.size() - 41);
       if (!current || !std::equal(prefix.begin(), prefix.end(), blind.begin(), blind.end())) {
         blind.assign(prefix.begin(), prefix.end());
-        KH_ASSIGN_OR_RETURN(LoggedEntry logged, ReadLoggedEntry(txn, at.origin, at.index));
-        current = &counts[logged.entry.case_id];
+        KH_ASSIGN_OR_RETURN(LoggedObject logged, ReadLoggedObject(txn, own, at.index));
+        KH_ASSIGN_OR_RETURN(OpenedEntry e, OpenEntry(txn, own, EntryKey::Archive(node_.archive_key()),
+                                                     logged.record.object_id));
+        current = &counts[e.case_id];
       }
       ++*current;
       return true;
@@ -916,8 +1042,6 @@ ApiResponse Api::AccessLog(const ApiRequest& r) {
   }
   return Json(200, {{"events", list}});
 }
-
-Result<Bytes> Api::ReadChunk(const Hash& id) const { return khronika::ReadChunk(node_.store(), id); }
 
 ApiResponse Api::GetCheckpoint() {
   auto cp = node_.log().LatestCheckpoint();

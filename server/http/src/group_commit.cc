@@ -12,13 +12,16 @@ std::future<Result<Receipt>> GroupCommitter::Submit(CheckedSubmission submission
   std::future<Result<Receipt>> f = p.promise.get_future();
   {
     std::lock_guard lock(mu_);
-    if (stopping_) {
-      p.promise.set_value(Status::IOError("the node is shutting down"));
+    if (!stopping_) {
+      queue_.push_back(std::move(p));
+      cv_.notify_one();
       return f;
     }
-    queue_.push_back(std::move(p));
   }
-  cv_.notify_one();
+  // Never appended: its sealed chunks, already stored by Log::Check, go again (its plaintext
+  // upload chunks stay, for the client's retry).
+  (void)log_.Discard(p.submission);
+  p.promise.set_value(Status::IOError("the node is shutting down"));
   return f;
 }
 
@@ -48,6 +51,7 @@ void GroupCommitter::Run() {
     std::vector<CheckedSubmission> submissions;
     submissions.reserve(batch.size());
     for (Pending& p : batch) submissions.push_back(std::move(p.submission));
+    // AppendChecked discards the sealed chunks of every submission it does not append.
     std::vector<Result<Receipt>> results = log_.AppendChecked(submissions);
     ++transactions_;
     for (size_t i = 0; i < batch.size(); ++i) batch[i].promise.set_value(std::move(results[i]));

@@ -180,31 +180,6 @@ struct Server::Impl {
 namespace {
 
 // One connection: TLS handshake, then request after request on its own strand.
-// Bytes [begin, end) of a stored file, one stored chunk at a time, each checked against its id
-// by Api::ReadChunk (LMDB keeps no checksums).
-class FileRangeSource : public BodySource {
- public:
-  FileRangeSource(const Api& api, ContentStream range)
-      : api_(api), range_(std::move(range)), next_(range_.begin) {}
-  uint64_t size() const override { return range_.end - range_.begin; }
-  Result<Bytes> Next() override {
-    if (next_ >= range_.end) return Bytes();
-    const uint64_t index = next_ / kChunkSize, chunk_start = index * kChunkSize;
-    KH_ASSIGN_OR_RETURN(Bytes chunk, api_.ReadChunk(range_.manifest.chunks[index]));
-    const uint64_t to = std::min<uint64_t>(chunk.size(), range_.end - chunk_start);
-    if (to <= next_ - chunk_start) return Status::Corruption("a stored chunk is shorter than its manifest says");
-    chunk.resize(to);
-    chunk.erase(chunk.begin(), chunk.begin() + static_cast<long>(next_ - chunk_start));
-    next_ = chunk_start + to;
-    return chunk;
-  }
-
- private:
-  const Api& api_;
-  ContentStream range_;
-  uint64_t next_;
-};
-
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, Server::Impl& server, HandshakeSlots::Slot handshake_slot)
@@ -362,7 +337,6 @@ class Session : public std::enable_shared_from_this<Session> {
       LogLine(LogLevel::kDebug, "http", (r.route.empty() ? std::string("unmatched") : r.route) + " " +
                                             std::to_string(r.status) + " " + ms);
     }
-    if (r.stream) r.source = std::make_shared<FileRangeSource>(server_.api, std::move(*r.stream));
     if (r.source) return StartSource(std::move(r), close);
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(r.status), version_);

@@ -2,17 +2,21 @@
 // a bare git repository that stock git can clone, fsck and carry anywhere, and read back.
 //
 //   refs/heads/logs/<origin hex>         one commit per record, in record order; the tree holds
-//                                        record.bin, entry.bin, entry.json, manifests/<n>.bin and
-//                                        files/<n><ext>. Deterministic: two nodes holding the same
-//                                        log write the same commit ids.
+//                                        record.bin, object.bin (the logged object) and, for a
+//                                        sealed entry, files/<n>.sealed (file n as sealed: its
+//                                        sealed chunks end to end). Ciphertext only: no case id,
+//                                        name, media type or plaintext hash in any blob, path or
+//                                        commit. Deterministic: two nodes holding the same log
+//                                        write the same commit ids.
 //   refs/heads/checkpoints/<origin hex>  origin.vkey, cosigners/<member hex>.vkey and
 //                                        notes/<size, 20 digits>.note (signed checkpoints with
 //                                        the cosignatures held), merged with what is already there.
 //
 // Thread safety: each call opens its own repository handle; a MirrorTransport belongs to one
 // thread. Two processes may work on one repository: branch updates are compare-and-swap.
-// Memory: export streams files chunk by chunk into the repository; reading a file back (verify,
-// import) holds that one whole file in memory, since libgit2 has no streaming blob read.
+// Memory: export streams sealed files chunk by chunk into the repository; reading one back
+// (verify, import) holds that one whole sealed file in memory, since libgit2 has no streaming
+// blob read.
 #pragma once
 
 #include <filesystem>
@@ -51,9 +55,10 @@ struct MirrorExport {
 // yet exported. Per-log problems are in the results; the call fails only when the repository
 // cannot be opened or created (a path that exists and is neither a bare repository nor an empty
 // directory is refused) or made private.
-// The mirror holds every entry and evidence file in clear, whether or not the store is
-// encrypted: a repository it creates is mode 0700, and an existing one that the group or others
-// could read or enter is set to 0700 before anything is written (an error if that fails).
+// The mirror holds ciphertext only (format 2), yet its sizes, times and shape are still the
+// federation's business: a repository it creates is mode 0700, and an existing one that the
+// group or others could read or enter is set to 0700 before anything is written (an error if
+// that fails).
 Result<MirrorExport> ExportMirror(Store& store, const std::filesystem::path& git_dir);
 
 struct MirrorLogReport {
@@ -87,9 +92,9 @@ Result<MirrorVerifyReport> VerifyMirror(const std::filesystem::path& git_dir,
                                         const MirrorTrust* trust = nullptr);
 
 // Reads a mirror as if it were a peer, so that `PullFromPeer` imports from it with every check
-// that sync makes (roster keys, signatures, hash chains, Merkle roots, chunk hashes) before any
-// write. Heads are, per logs branch, the largest note of its checkpoints branch that covers no
-// more than the branch's records; a log without one is not offered.
+// that sync makes (roster keys, signatures, hash chains, Merkle roots, objects, sealed chunk
+// hashes) before any write. Heads are, per logs branch, the largest note of its checkpoints
+// branch that covers no more than the branch's records; a log without one is not offered.
 Result<std::unique_ptr<PeerTransport>> OpenMirrorTransport(const std::filesystem::path& git_dir);
 
 // Pushes every refs/heads/logs/* and refs/heads/checkpoints/* branch to `remote_url` (a path,
@@ -98,8 +103,8 @@ Result<std::unique_ptr<PeerTransport>> OpenMirrorTransport(const std::filesystem
 Status PushMirror(const std::filesystem::path& git_dir, const std::string& remote_url);
 // Fetches the remote's refs/heads/logs/* and refs/heads/checkpoints/* into the mirror,
 // replacing the local branches (the mirror is a cache; everything read from it is verified).
-// Creates the bare repository if missing, private as ExportMirror makes it (it receives the
-// evidence in clear); an empty remote is not an error.
+// Creates the bare repository if missing, private as ExportMirror makes it; an empty remote is
+// not an error.
 Status FetchMirror(const std::filesystem::path& git_dir, const std::string& remote_url);
 
 }  // namespace khronika

@@ -1,9 +1,11 @@
-// The sync protocol's wire format (docs/replication.md). Version 1.
+// The sync protocol's wire format (docs/replication.md). Version 2 (format 2: what travels is
+// ciphertext and ids of ciphertext only).
 //
 // Binary bodies are sequences of frames:  type (u8) || length (u32, big-endian) || payload.
-// A pack holds, for each record in order: 'R' record bytes, 'E' entry bytes, one 'M' frame per
-// manifest of the entry in the entry's order; then 'Z' with an empty payload. A chunk body holds
-// 'C' frames whose payload is the chunk id (32 bytes) followed by the chunk, then 'Z'.
+// A pack holds, for each record in order: 'R' the 115-byte record, 'O' the object it logs (a
+// SealedEntry, a RecoverySet or a ShareRelease, told apart by the object's type byte); then 'Z'
+// with an empty payload. A chunk body holds 'C' frames whose payload is the sealed chunk's id
+// (32 bytes) followed by the sealed chunk, then 'Z'.
 #pragma once
 
 #include <optional>
@@ -11,20 +13,20 @@
 #include <vector>
 
 #include "khronika/schemas/objects.h"
+#include "khronika/schemas/sealed_objects.h"
 #include "khronika/store/store.h"
 
 namespace khronika {
 
-inline constexpr int kSyncProtocolVersion = 1;
+inline constexpr int kSyncProtocolVersion = 2;
 inline constexpr uint8_t kFrameRecord = 'R';
-inline constexpr uint8_t kFrameEntry = 'E';
-inline constexpr uint8_t kFrameManifest = 'M';
+inline constexpr uint8_t kFrameObject = 'O';
 inline constexpr uint8_t kFrameChunk = 'C';
 inline constexpr uint8_t kFrameEnd = 'Z';
-inline constexpr size_t kMaxRecordFrame = 4096;
-inline constexpr size_t kMaxEntryFrame = 256 * 1024;
-inline constexpr size_t kMaxManifestFrame = kMaxObjectBytes;
-inline constexpr size_t kMaxChunkFrame = 32 + kChunkSize;
+inline constexpr size_t kMaxRecordFrame = kRecordBytes;
+// A sealed entry of a 1 TiB file is the largest object.
+inline constexpr size_t kMaxObjectFrame = kMaxObjectBytes;
+inline constexpr size_t kMaxChunkFrame = 32 + kSealedChunkSize;
 inline constexpr size_t kMaxPackRecords = 512;
 inline constexpr size_t kMaxPackBytes = 32 << 20;  // a pack stops growing past this
 // Chunk answers are held whole in memory on both sides: 4 MiB keeps the serving node's memory
@@ -51,17 +53,18 @@ Result<std::vector<Head>> LocalHeads(const ReadTxn& txn);
 std::string HeadsToJson(const Hash& node_id, const std::vector<Head>& heads);
 Result<std::vector<Head>> HeadsFromJson(std::string_view json_text);
 
-// Records [from, to) of `origin` with their entries and manifests, stopping early (never before
-// one record) at kMaxPackRecords or kMaxPackBytes.
+// Records [from, to) of `origin` with the objects they log, stopping early (never before one
+// record) at kMaxPackRecords or kMaxPackBytes.
 Result<Bytes> BuildPack(const ReadTxn& txn, const Hash& origin, uint64_t from, uint64_t to);
 
 struct PackItem {
   Bytes record;
-  Bytes entry;
-  std::vector<Bytes> manifests;
+  Bytes object;  // the logged object's canonical bytes, unchecked (the importer checks them)
 };
+// Strictly 'R' then 'O' for each record, at most kMaxPackRecords of them.
 Result<std::vector<PackItem>> ParsePack(ByteView body);
 
+// Sealed chunks by id; a chunk missing or damaged here is left out (the asker looks elsewhere).
 Result<Bytes> BuildChunkBody(const ReadTxn& txn, const std::vector<Hash>& ids);
 // Each returned chunk's bytes hash to the id it came with (checked here).
 Result<std::vector<std::pair<Hash, Bytes>>> ParseChunkBody(ByteView body);

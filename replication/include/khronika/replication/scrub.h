@@ -1,9 +1,10 @@
 // Scrub and repair (docs/operator.md, "Scrub"): LMDB 0.9 keeps no page checksums, so a node
-// re-reads everything it stores and re-checks it against its id — chunks and objects by their
-// SHA-256, records by the leaf hashes in the Merkle tree — and follows every reference (record to
-// entry, entry to manifests, manifest to chunks) to find what is missing. Damaged or missing items
-// are fetched again from a peer that holds them, checked exactly like a sync, and only then put
-// back, as LOCKSS and Tahoe-LAFS repair.
+// re-reads everything it stores and re-checks it against its id — sealed chunks and objects by
+// their SHA-256, records by the leaf hashes in the Merkle tree — and follows every reference
+// (record to logged object, sealed entry to its sealed chunks) to find what is missing. Damaged
+// or missing items are fetched again by id from a peer that holds them, checked against their
+// id, and only then put back, as LOCKSS and Tahoe-LAFS repair. All of it is ciphertext: a
+// partner repairs what it cannot read.
 #pragma once
 
 #include <atomic>
@@ -29,7 +30,7 @@ struct ScrubFinding {
 
 struct ScrubReport {
   uint64_t chunks = 0;   // chunks read and re-hashed
-  uint64_t objects = 0;  // entries and manifests
+  uint64_t objects = 0;  // sealed entries and recovery objects
   uint64_t records = 0;
   std::vector<ScrubFinding> findings;
   size_t unrepaired() const;

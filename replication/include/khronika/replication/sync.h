@@ -1,17 +1,20 @@
 // Pull-based, git-style replication of whole logs from a peer (docs/replication.md).
 //
 // For each log the peer is ahead on: verify its signed checkpoint against the roster key, check
-// it is consistent with what is held here, then fetch records in bounded batches. Each batch is
-// verified completely (hash chain, case chains, entry ids and author signatures, manifests, a
-// Merkle root that a consistency proof ties to the signed checkpoint, every chunk's hash and
-// every file's content) before one transaction makes it visible. An interrupted sync resumes
-// from the last committed batch; chunks already here are never fetched again.
+// it is consistent with what is held here, then fetch records in bounded batches. A partner
+// holds ciphertext only and checks without any key: each batch is verified completely (hash
+// chain, a Merkle root that a consistency proof ties to the signed checkpoint, each logged
+// object against its id, decoding canonically and, for a sealed entry, its sizes and chunk
+// counts; every sealed chunk present, of its length and hashing to its id) before one
+// transaction makes it visible. An interrupted sync resumes from the last committed batch;
+// sealed chunks already here are never fetched again.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "khronika/replication/protocol.h"
+#include "khronika/schemas/crypto.h"
 #include "khronika/store/store.h"
 
 namespace khronika {
@@ -41,6 +44,7 @@ struct LogSyncResult {
   bool conflict = false;  // the peer's checkpoint contradicts ours: evidence stored
   bool skipped = false;   // not a roster member: not taken, and not an error
   bool cosigned = false;  // this node cosigned the checkpoint it now holds
+  std::string cosign_withheld;  // why it did not, when it holds the log but not all of it
   size_t cosignatures_received = 0;  // other witnesses' cosignatures learnt from the peer
   Status status;
   bool changed() const { return to > from || cosigned || cosignatures_received > 0; }
@@ -58,9 +62,15 @@ struct SyncReport {
 
 // Pulls every roster member's log that `peer` holds more of. Fails only if the peer's heads
 // cannot be read; per-log problems are in the report. With a witness, every other member's
-// checkpoint held after a successful pull is cosigned.
+// checkpoint held after a successful pull is cosigned, once every object and sealed chunk of
+// that prefix is held here (CosignLatest).
+// `archive_key` is this node's own: needed only to pull back its own log (after a restore),
+// whose entries it opens to rebuild the indexes only an origin keeps (case index, signed
+// entries), checking each entry's boxes, author signature and case chain. Without it, a peer
+// ahead on this node's own log is refused with nothing taken.
 Result<SyncReport> PullFromPeer(Store& store, PeerTransport& peer,
-                                const struct Witness* witness = nullptr);
+                                const struct Witness* witness = nullptr,
+                                const SymmetricKey* archive_key = nullptr);
 
 // A node re-created with an old identity (`init --node-key`) may append again only once it holds
 // its own log as far as every peer does: a shorter copy from one peer would let it fork the log

@@ -1,6 +1,9 @@
 // Witnessing: after verifying a member's checkpoint, a node cosigns it (C2SP
-// tlog-cosignature/v1) with its own witness key. Cosignatures are stored beside the checkpoint,
-// served with it (so they gossip through heads), and counted for `submit --replicas K`.
+// tlog-cosignature/v1) with its own witness key, and only once it holds every record, object
+// and sealed chunk of that prefix: a cosignature means "verified and fully held" (as a C2SP
+// tlog-mirror's), so `submit --replicas K` counts K other organisations holding a complete
+// copy. Cosignatures are stored beside the checkpoint, served with it (so they gossip through
+// heads), and counted for `submit --replicas K`.
 #pragma once
 
 #include <optional>
@@ -18,10 +21,19 @@ struct Witness {
   const SigningKey* key = nullptr;
 };
 
-// Cosigns the latest checkpoint held for `origin`, unless this witness already has. Returns
-// whether a new cosignature was made.
+// Whether records [from, to) of `origin` are held whole: each record, the object it names
+// (matching its id and decoding as its type says) and every sealed chunk of a sealed entry
+// (present, of its length, hashing to its id; CheckSealedChunks). Corruption naming the first
+// thing missing or damaged.
+Status CheckFullyHeld(const ReadTxn& txn, const Hash& origin, uint64_t from, uint64_t to);
+
+// Cosigns the latest checkpoint held for `origin`, unless this witness already has, and only if
+// the records since the last checkpoint this witness cosigned are held whole (CheckFullyHeld;
+// what it cosigned before was checked then, and scrub keeps it). Returns whether a new
+// cosignature was made; when the prefix is not held whole, false, with the reason in
+// `*withheld` if given.
 Result<bool> CosignLatest(Store& store, const Hash& origin, const Witness& witness,
-                          uint64_t now_seconds);
+                          uint64_t now_seconds, std::string* withheld = nullptr);
 
 // The checkpoint note at `size` with every stored cosignature appended as further signature
 // lines (still a valid C2SP signed note).

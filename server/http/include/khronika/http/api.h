@@ -18,7 +18,9 @@
 namespace khronika {
 
 struct ApiOptions {
-  uint64_t max_json_body = 8 << 20;  // POST bodies; a 1 TiB file's manifest is ~70 MiB of JSON
+  // POST bodies. A file's upload chunk ids are ~67 bytes of JSON per MiB of content, so a
+  // submission names at most about 120 GiB; larger files are added locally (`khronika add`).
+  uint64_t max_json_body = 8 << 20;
   size_t max_json_depth = 32;
   size_t max_missing_query = 65536;  // ids in one POST /v1/chunks/missing
   size_t max_page = 1000;
@@ -34,14 +36,9 @@ struct ApiRequest {
   std::string peer_cert_sha256;  // the TLS client certificate's SHA-256, if one was presented
 };
 
-// Bytes [begin, end) of a stored file, which the session streams chunk by chunk.
-struct ContentStream {
-  FileManifest manifest;
-  uint64_t begin = 0;
-  uint64_t end = 0;
-};
-
-// A body made piece by piece as it is sent (a court bundle's .tar), with its size known first.
+// A body made piece by piece as it is sent (a file's plaintext opened from its sealed chunks, a
+// court bundle's .tar), with its size known first. Next() runs on the session's strand and opens
+// a read transaction of its own for each piece: none is held between pieces.
 class BodySource {
  public:
   virtual ~BodySource() = default;
@@ -54,7 +51,6 @@ struct ApiResponse {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
-  std::optional<ContentStream> stream;
   std::shared_ptr<BodySource> source;
   std::string route;  // route pattern for metrics, e.g. "GET /v1/entries/{id}"
 };
@@ -83,9 +79,6 @@ class Api {
 
   ApiResponse Handle(const ApiRequest& request);
 
-  // One chunk of a streamed file, checked against its id (LMDB keeps no checksums).
-  Result<Bytes> ReadChunk(const Hash& id) const;
-
   // One route of the API (api.cc's table: method, path pattern, gate, permission, body).
   struct RouteSpec;
   struct RouteContext;
@@ -107,8 +100,8 @@ class Api {
   ApiResponse GetEntry(const TokenInfo& who, std::string_view id);
   ApiResponse CaseEntries(const ApiRequest& r, const TokenInfo& who, std::string_view case_id);
   ApiResponse FileContent(const ApiRequest& r, const TokenInfo& who, std::string_view entry_id,
-                          std::string_view file_id);
-  ApiResponse CaseBundle(const TokenInfo& who, std::string_view case_id);
+                          std::string_view file_index);
+  ApiResponse CaseBundle(const ApiRequest& r, const TokenInfo& who, std::string_view case_id);
   ApiResponse Session(const TokenInfo& who);
   ApiResponse Cases(const TokenInfo& who);
   ApiResponse Logs();

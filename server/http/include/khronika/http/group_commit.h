@@ -22,9 +22,11 @@ class GroupCommitter {
 
   // Queues a submission that Log::Check passed on the caller's thread (signatures and content
   // hashes cost CPU, so they are spread over the callers). The future is set after commit.
+  // Every submission is either appended or given to Log::Discard (refused in the transaction,
+  // a store error, or submitted after Stop), so no sealed chunk is left that nothing names.
   std::future<Result<Receipt>> Submit(CheckedSubmission submission);
 
-  // Commits everything queued, then stops; later submissions fail.
+  // Commits everything queued, then stops; later submissions fail (IOError) and are discarded.
   void Stop();
 
   uint64_t transactions() const { return transactions_; }
