@@ -4,13 +4,15 @@
 #
 # usage: check_bundle.sh BUNDLE_DIR [TRUSTED_KEYS_FILE]
 #
-# BUNDLE_DIR is a court bundle's folder (docs/format.md section 17; unpack a .tar first:
+# BUNDLE_DIR is a court bundle's folder (khronika-bundle/2, docs/format-2.md section 8; unpack a
+# .tar first:
 # `mkdir B && tar -xf case.tar -C B`). TRUSTED_KEYS_FILE holds the node and witness keys the
 # organisations gave you, one a line (`#` starts a comment), as for `khronika verify-bundle
 # --trust`; step (i) runs only when it is given.
 #
 # It redoes the checks of `khronika verify-bundle` with stock tools only: bash, GNU coreutils,
-# xxd, base64, OpenSSL 3 and python3 (standard library). It runs steps (a) to (i) in order and
+# xxd, base64, OpenSSL 3 and python3 with the `cryptography` package (AES-GCM; Debian's
+# python3-cryptography 38 or any later release). It runs steps (a) to (i) in order and
 # prints one line per step, `(b) ok: …` or `(b) FAIL: …`, with what the step found indented
 # below it (one `OK` or `FAIL` line per thing checked); a failed step does not stop the later
 # ones, except that a folder holding a link or a special file is not read at all. The last line
@@ -50,27 +52,103 @@ step_a() {
   cmp -s "$T/listed" "$T/found" && echo "OK   the folder holds exactly the files listed"
 }
 
+kb() { python3 "$T/kb.py" "$@"; }  # the byte-level checks of steps (c), (d) and (h), below
+
+write_kb() {
+  cat > "$T/kb.py" <<'END'
+import hashlib, hmac, os, sys
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+H = lambda b: hashlib.sha256(b).digest()
+u64 = lambda b, at: int.from_bytes(b[at:at + 8], "little")
+read = lambda p: open(p, "rb").read()
+key = lambda p: bytes.fromhex(open(p).read().strip())
+def hkdf_expand(prk, label, suffix=b"", n=32, h=hashlib.sha256):  # RFC 5869 section 2.3
+    out, t, i = b"", b"", 1
+    while len(out) < n:
+        t = hmac.new(prk, t + label + suffix + bytes([i]), h).digest(); out += t; i += 1
+    return out[:n]
+def box_open(k, label, box):              # AES-256-GCM, zero nonce, the label as associated data
+    padded = AESGCM(k).decrypt(bytes(12), box, label.encode())
+    n = int.from_bytes(padded[:4], "big")
+    assert padded[4 + n:] == bytes(len(padded) - 4 - n), "non-zero padding"
+    return padded[4:4 + n]
+def sealed_entry(d):                      # docs/format-2.md section 5: SealedEntry
+    b = read(d + "/sealed_entry.bin"); L = u64(b, 263)
+    e = {"nonce": b[3:35], "link_box": b[211:263], "entry_box": b[271:271 + L], "files": []}
+    at = 271 + L; count = u64(b, at); at += 8
+    for _ in range(count):
+        box, size, n = b[at:at + 528], u64(b, at + 528), u64(b, at + 536)
+        e["files"].append((box, size, [b[at + 544 + 32 * k:at + 576 + 32 * k] for k in range(n)]))
+        at += 544 + 32 * n
+    return e
+def commitments(entry):                   # the files hash list of a signed entry
+    L = u64(entry, 3); K = u64(entry, 51 + L); n = u64(entry, 59 + L + K)
+    return [entry[67 + L + K + 32 * i:99 + L + K + 32 * i] for i in range(n)]
+def padme(n):
+    if n < 2: return n
+    e = n.bit_length() - 1; s = e.bit_length(); mask = (1 << (e - s)) - 1
+    return (n + mask) & ~mask
+def entry_box(d):                         # (c): entry.key opens the entry box to entry.bin
+    ok = box_open(key(d + "/entry.key"), "khronika/2 entry box", sealed_entry(d)["entry_box"]) == read(d + "/entry.bin")
+    print(("OK   " if ok else "FAIL ") + d + ": entry.key opens the sealed entry to " + ("exactly" if ok else "NOT") + " entry.bin")
+def file_check(d, n):                     # (d): one disclosed file
+    f = "%s/files/%d" % (d, n); fk = key(f + "/file.key"); box, sealed_size, chunks = sealed_entry(d)["files"][n]
+    opened = box_open(hkdf_expand(fk, b"khronika/2 descriptor key\0"), "khronika/2 descriptor box", box)
+    salt, desc = opened[:32], opened[32:]
+    if salt.hex() + "\n" != open(f + "/salt.hex").read() or desc != read(f + "/descriptor.bin"):
+        return print("FAIL " + f + ": file.key does not open the descriptor box to salt.hex and descriptor.bin")
+    if H(b"khronika/2 file commitment\0" + salt + desc) != commitments(read(d + "/entry.bin"))[n]:
+        return print("FAIL " + f + ": the descriptor is not the one the author committed to")
+    N = u64(desc, 3); M = u64(desc, 11 + N); name = desc[11:11 + N].decode()
+    size, sha = u64(desc, 19 + N + M), desc[27 + N + M:59 + N + M]
+    content = [c for c in os.listdir(f) if c.startswith("content")]
+    plain = read(f + "/" + content[0]) if len(content) == 1 else b""
+    if len(content) != 1 or len(plain) != size or H(plain) != sha:
+        return print("FAIL " + f + ": the content file is not the one the descriptor describes")
+    sealed = b"".join(read("%s/sealed/%d.bin" % (f, k)) for k in range(len(chunks)))
+    if [H(sealed[k << 20:(k + 1) << 20]) for k in range(len(chunks))] != chunks or len(sealed) != sealed_size:
+        return print("FAIL " + f + ": the sealed chunks are not the ones the sealed entry names")
+    # C2SP chunked encryption, Cobblestone-256: HKDF-Expand-SHA-512, AES-256-GCM, 16 KiB chunks
+    ks = hkdf_expand(fk, b"c2sp.org/chunked-encryption@v1+AEAD_AES_256_GCM\0", sealed[:24] + b"khronika/2 file content", 76, hashlib.sha512)
+    if not hmac.compare_digest(ks[44:76], sealed[24:56]):
+        return print("FAIL " + f + ": file.key is not the key of the sealed chunks (key commitment)")
+    padded = max(4096, padme(size)); out = b""; at = 56
+    for k in range(padded // 16384 + 1):
+        n = min(16384, padded - 16384 * k) + 16
+        nonce = (int.from_bytes(ks[32:44], "big") ^ k).to_bytes(12, "big")
+        out += AESGCM(ks[:32]).decrypt(nonce, sealed[at:at + n], None); at += n
+    if at != len(sealed) or out != plain + bytes(padded - size):
+        return print("FAIL " + f + ": the sealed chunks do not decrypt to the content file")
+    print("OK   %s is \"%s\", %d bytes, as signed, and decrypts from the sealed chunks the log names" % (f + "/" + content[0], name, size))
+def link(d):                              # (h): the previous record of the case, from the link box
+    print(box_open(key(d + "/link.key"), "khronika/2 link box", sealed_entry(d)["link_box"]).hex())
+getattr(sys.modules[__name__], sys.argv[1])(*[int(a) if a.isdigit() else a for a in sys.argv[2:]])
+END
+}
+
 step_b() {
-  for d in entries/*/*; do
+  for d in records/*/*; do
     o=$(basename "$(dirname "$d")"); i=$((10#$(basename "$d")))
-    if [ "$(stat -c %s "$d/record.bin")" = 147 ] && [ "$(xxd -p -l 3 "$d/record.bin")" = 015201 ] &&
+    if [ "$(stat -c %s "$d/record.bin")" = 115 ] && [ "$(xxd -p -l 3 "$d/record.bin")" = 015202 ] &&
        [ "$(h32 "$d/record.bin" 3)" = "$o" ] && [ "$(u64 "$d/record.bin" 35)" = "$i" ] &&
-       [ "$(h32 "$d/record.bin" 75)" = "$(sha "$d/entry.bin")" ]; then
-      at=$(date -u -d "@$(($(u64 "$d/record.bin" 139) / 1000))" '+%F %T UTC')
-      echo "OK   $d: record $i of log ${o:0:16}…, received $at, is entry $(sha "$d/entry.bin")"
+       [ "$(h32 "$d/record.bin" 75)" = "$(sha "$d/sealed_entry.bin")" ]; then
+      at=$(date -u -d "@$(($(u64 "$d/record.bin" 107) / 1000))" '+%F %T UTC')
+      echo "OK   $d: record $i of log ${o:0:16}…, received $at, is entry $(sha "$d/sealed_entry.bin")"
     else
-      echo "FAIL $d: record.bin is not this record, or entry.bin is not the entry it names"
+      echo "FAIL $d: record.bin is not this record, or sealed_entry.bin is not the entry it names"
     fi
   done
 }
 
 step_c() {
-  for d in entries/*/*; do
+  for d in records/*/*; do
+    [ -e "$d/entry.key" ] || continue                 # an entry this bundle does not disclose
+    kb entry_box "$d" || echo "FAIL $d: entry.key does not open the sealed entry"
     n=$(stat -c %s "$d/entry.bin"); L=$(u64 "$d/entry.bin" 3)
     author=$(h32 "$d/entry.bin" $((11 + L)))
     head -c $((n - 64)) "$d/entry.bin" > "$T/unsigned"
     tail -c 64 "$d/entry.bin" > "$T/signature"
-    { printf 'khronika entry signature v1\0'; sha "$T/unsigned" | xxd -r -p; } > "$T/message"
+    { printf 'khronika entry signature v2\0'; sha "$T/unsigned" | xxd -r -p; } > "$T/message"
     [ "$(openssl pkey -pubin -in "keys/authors/$author.pem" -outform DER | tail -c 32 | xxd -p -c 32)" \
       = "$author" ] || echo "FAIL keys/authors/$author.pem is not the key its name says"
     if openssl pkeyutl -verify -pubin -inkey "keys/authors/$author.pem" -rawin \
@@ -84,35 +162,11 @@ step_c() {
 }
 
 step_d() {
-  for d in entries/*/*; do
-    L=$(u64 "$d/entry.bin" 3); K=$(u64 "$d/entry.bin" $((51 + L)))
-    C=$(u64 "$d/entry.bin" $((59 + L + K)))                  # number of files the entry signs
-    [ "$(ls "$d/files" 2> /dev/null | wc -l)" = "$C" ] ||
-      { echo "FAIL $d: not exactly $C files"; continue; }    # C is then not read any further
-    for j in $(seq 0 $((C - 1))); do
-      m=$d/manifests/$j.bin; f=$(ls "$d/files/$j".*)
-      N=$(u64 "$m" 3); M=$(u64 "$m" $((11 + N)))
-      if [ "$(sha "$m")" = "$(h32 "$d/entry.bin" $((67 + L + K + 32 * j)))" ] &&
-         [ "$(stat -c %s "$f")" = "$(u64 "$m" $((19 + N + M)))" ] &&
-         [ "$(sha "$f")" = "$(h32 "$m" $((27 + N + M)))" ]; then
-        echo "OK   $f is \"$(tail -c +12 "$m" | head -c "$N")\", as signed"
-      else
-        echo "FAIL $f: does not match the manifest its entry signed"
-      fi
-    done
-  done
-}
-
-step_d_chunks() {
-  for m in entries/*/*/manifests/*.bin; do
-    d=${m%/manifests/*}; j=$(basename "$m" .bin); f=$(ls "$d/files/$j".*)
-    N=$(u64 "$m" 3); M=$(u64 "$m" $((11 + N))); n=$(u64 "$m" $((59 + N + M)))
-    rm -f "$T"/chunk.*; split -b 1048576 -a 6 "$f" "$T/chunk."
-    for c in "$T"/chunk.*; do [ -e "$c" ] && sha "$c"; done > "$T/actual"
-    a=$(wc -l < "$T/actual")
-    [ "$a" = "$n" ] || { echo "FAIL $f: the manifest lists $n chunks, the file has $a"; continue; }
-    for c in $(seq 0 $((n - 1))); do h32 "$m" $((67 + N + M + 32 * c)); done > "$T/signed"
-    cmp -s "$T/signed" "$T/actual" && echo "OK   $f: $n chunks" || echo "FAIL $f: chunks"
+  for f in records/*/*/files/*; do
+    [ -e "$f" ] || continue
+    d=${f%/files/*}
+    [ -e "$d/entry.key" ] || { echo "FAIL $f: a file disclosed without its entry"; continue; }
+    kb file_check "$d" "$(basename "$f")" || echo "FAIL $f: cannot be checked"
   done
 }
 
@@ -137,15 +191,15 @@ ok = index < size and sn == 0 and r == root
 print("OK  " if ok else "FAIL", d + ": record", index, "is" if ok else "is NOT",
       "in the checkpoint of size", size)
 END
-  for d in entries/*/*; do
+  for d in records/*/*; do
     python3 "$T/inclusion.py" "$d" "logs/$(basename "$(dirname "$d")")/checkpoint.note" ||
       echo "FAIL $d: its record, proof.json or checkpoint cannot be read"
   done
 }
 
 step_f() {
-  for e in entries/*; do
-    o=${e#entries/}; k=keys/origins/$o.vkey; c=logs/$o/checkpoint.note
+  for e in records/*; do
+    o=${e#records/}; k=keys/origins/$o.vkey; c=logs/$o/checkpoint.note
     name=$(cut -d+ -f1 "$k"); keyid=$(cut -d+ -f2 "$k")
     cut -d+ -f3- "$k" | base64 -d | tail -c 32 > "$T/key"
     [ "$name" = "khronika/$o" ] && [ "$(sha "$T/key")" = "$o" ] &&
@@ -205,17 +259,17 @@ step_g() {
 
 step_h() {
   CASE=$(python3 -c 'import json; print(json.load(open("bundle.json"))["case"])')
-  [ "$(ls entries | wc -l)" = 1 ] || echo "FAIL entries/: records of more than one log"
-  for e in entries/*; do
+  [ "$(ls records | wc -l)" = 1 ] || echo "FAIL records/: records of more than one log"
+  for e in records/*; do
     prev=0000000000000000000000000000000000000000000000000000000000000000
     for d in "$e"/*; do
-      L=$(u64 "$d/entry.bin" 3)
-      if [ "$(tail -c +12 "$d/entry.bin" | head -c "$L")" != "$CASE" ]; then
+      L=$(u64 "$d/entry.bin" 3 2> /dev/null)
+      if [ -e "$d/entry.bin" ] && [ "$(tail -c +12 "$d/entry.bin" | head -c "$L")" != "$CASE" ]; then
         echo "FAIL $d: an entry of another case, not $CASE"
-      elif [ "$(h32 "$d/record.bin" 107)" != "$prev" ]; then
-        echo "FAIL $d: a record of the case is missing before this one in this log"
+      elif [ "$(kb link "$d" 2> /dev/null)" != "$prev" ]; then
+        echo "FAIL $d: link.key does not open a link to the previous record here (one is missing)"
       else
-        echo "OK   $d: case $CASE; previous record of the case: ${prev:0:16}…"
+        echo "OK   $d: the case's previous record is ${prev:0:16}…"
       fi
       prev=$(sha "$d/record.bin")
     done
@@ -288,13 +342,14 @@ steps() {
     NOT_RUN="(b) to (h)"; [ -z "$KEYS" ] || NOT_RUN="(b) to (i)"
     echo "$NOT_RUN: not run: the folder holds a link or a special file, see (a)"; return
   fi
-  run_step b "each record names its entry" step_b
-  run_step c "the author's signature" step_c
-  run_step d "the evidence files are the ones the author signed" step_d step_d_chunks
+  write_kb
+  run_step b "each record names its sealed entry" step_b
+  run_step c "the disclosed entries and their authors' signatures" step_c
+  run_step d "the disclosed files are the ones the author signed and the log holds" step_d
   run_step e "each record is in the log's signed checkpoint" step_e
   run_step f "the checkpoint is signed by the node that keeps the log" step_f
   run_step g "the cosignatures" step_g
-  run_step h "no entry of the case is missing" step_h
+  run_step h "no record of the case is missing" step_h
   [ -z "$KEYS" ] || run_step i "the keys are the organisations' keys" step_i
 }
 
@@ -313,9 +368,11 @@ main() {
     [ -f "$2" ] && [ -r "$2" ] || { echo "check_bundle.sh: cannot read $2" >&2; exit 2; }
     KEYS=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
   fi
-  for tool in sha256sum od stat split date find sort comm cmp xxd base64 openssl python3; do
+  for tool in sha256sum od stat date find sort comm cmp xxd base64 openssl python3; do
     command -v "$tool" > /dev/null || { echo "check_bundle.sh: needs $tool" >&2; exit 2; }
   done
+  python3 -c 'import cryptography.hazmat.primitives.ciphers.aead' 2> /dev/null ||
+    { echo "check_bundle.sh: needs python3's cryptography (apt install python3-cryptography)" >&2; exit 2; }
   case $(openssl version) in
     "OpenSSL "[3-9].*) ;;
     *) echo "check_bundle.sh: needs OpenSSL 3 or later (pkeyutl -rawin)" >&2; exit 2 ;;

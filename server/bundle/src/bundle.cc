@@ -9,7 +9,10 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <set>
 #include <utility>
+
+#include <openssl/crypto.h>
 
 #include "khronika/bundle/bundle_paths.h"
 #include "khronika/log/log.h"
@@ -35,13 +38,6 @@ Result<Bytes> MustGet(const ReadTxn& txn, Table table, ByteView key, const std::
   KH_ASSIGN_OR_RETURN(auto v, txn.Get(table, key));
   if (!v) return Status::Corruption(what + " is missing from the store");
   return std::move(*v);
-}
-
-// A stored chunk of the length its manifest gives (ReadChunk checks it against its id).
-Result<Bytes> ReadCheckedChunk(const Store& store, const Hash& id, uint64_t expected_length) {
-  KH_ASSIGN_OR_RETURN(Bytes chunk, ReadChunk(store, id));
-  if (chunk.size() != expected_length) return Status::Corruption("chunk " + ToHex(id) + " is damaged");
-  return chunk;
 }
 
 struct Witnesses {
@@ -131,13 +127,16 @@ Result<ChosenCheckpoint> ChooseCheckpoint(const ReadTxn& txn, const Hash& origin
   return CheckpointAt(txn, origin, size, witnesses);
 }
 
-void AddSmall(BundlePlan& plan, std::string path, std::string_view text) {
+BundleFile Small(std::string path, std::string_view text) {
   BundleFile f;
   f.path = std::move(path);
   f.data.assign(text.begin(), text.end());
   f.size = f.data.size();
-  plan.files.push_back(std::move(f));
+  f.sha256 = Sha256(f.data);
+  return f;
 }
+
+std::string KeyText(const SymmetricKey& key) { return ToHex(key) + "\n"; }
 
 // ---- ustar ----
 
@@ -205,10 +204,114 @@ Result<UniqueFd> CreateNew(const std::filesystem::path& path) {
   return UniqueFd(fd);
 }
 
+// The case's records in this node's own log, in log order, each with the record hash the case
+// index keeps for it (the link box of the next one must name it).
+Hash HashFromBytes(ByteView b) {
+  Hash h{};
+  std::copy(b.begin(), b.begin() + static_cast<ptrdiff_t>(std::min(b.size(), h.size())), h.begin());
+  return h;
+}
+
+struct CaseRecord {
+  uint64_t index = 0;
+  Hash record_hash{};
+};
+
+Result<std::vector<CaseRecord>> CaseRecords(const ReadTxn& txn, std::string_view case_id,
+                                            const Hash& local) {
+  Bytes prefix = keys::CasePrefix(txn, case_id, local);
+  std::vector<CaseRecord> out;
+  KH_RETURN_IF_ERROR(txn.Scan(Table::kCaseIndex, prefix, [&](ByteView key, ByteView value) -> Result<bool> {
+    if (key.size() != prefix.size() + 8 || value.size() != 32) {
+      return Status::Corruption("case index entry malformed");
+    }
+    KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodeCaseRecord(key));
+    out.push_back({at.index, HashFromBytes(value)});
+    return true;
+  }));
+  return out;
+}
+
+std::string NotFoundCase(std::string_view case_id) {
+  return "no entry of case " + std::string(case_id) + " in this node's log";
+}
+
 }  // namespace
 
-Result<BundlePlan> PlanBundle(const ReadTxn& txn, const BundleRequest& request) {
+// Produces the bytes of one bundle file piece by piece, and checks them as it goes: sealed
+// chunks against their ids and lengths, plaintext against the GCM tags (SealedFileReader) and, at
+// its end, against the descriptor's SHA-256. An empty piece: the file is complete and sound.
+class BundleContentStream {
+ public:
+  BundleContentStream(const Store& store, const BundleFile& file) : store_(store), file_(file) {}
+
+  Result<Bytes> Next() {
+    switch (file_.source) {
+      case BundleFile::Source::kData:
+        if (done_) return Bytes();
+        done_ = true;
+        return file_.data;
+      case BundleFile::Source::kSealed: {
+        if (done_) return Bytes();
+        done_ = true;
+        KH_ASSIGN_OR_RETURN(Bytes chunk, ReadChunk(store_, file_.chunk));
+        if (chunk.size() != file_.size) {
+          return Status::Corruption("sealed chunk " + ToHex(file_.chunk) +
+                                    " has the wrong length for its sealed file");
+        }
+        return chunk;
+      }
+      case BundleFile::Source::kPlaintext:
+        return NextPlaintext();
+    }
+    return Status::InvalidArgument("unknown bundle file source");
+  }
+
+ private:
+  Result<Bytes> NextPlaintext() {
+    if (done_) return Bytes();
+    if (!reader_) {
+      KH_ASSIGN_OR_RETURN(SealedFileReader reader,
+                          SealedFileReader::Open(ChunksOf(store_), *file_.sealed, *file_.descriptor,
+                                                 file_.file_key, file_.file_index));
+      reader_ = std::make_unique<SealedFileReader>(std::move(reader));
+    }
+    KH_ASSIGN_OR_RETURN(Bytes piece, reader_->Read(offset_, kChunkSize));
+    offset_ += piece.size();
+    hash_.Update(piece);
+    if (offset_ == file_.size) {
+      done_ = true;
+      if (hash_.Finish() != file_.descriptor->content_sha256) {
+        return Status::Corruption("the stored content of " + file_.path +
+                                  " does not match its signed descriptor");
+      }
+    } else if (piece.empty()) {
+      return Status::Corruption("the stored content of " + file_.path + " ends early");
+    }
+    if (piece.empty()) return Next();  // an empty file: complete now
+    return piece;
+  }
+
+  const Store& store_;
+  const BundleFile& file_;
+  bool done_ = false;
+  uint64_t offset_ = 0;
+  std::unique_ptr<SealedFileReader> reader_;
+  Sha256Stream hash_;
+};
+
+BundleFile::~BundleFile() { OPENSSL_cleanse(file_key.data(), file_key.size()); }
+
+Result<BundlePlan> PlanBundle(const ReadTxn& txn, const EntryKey& key, const BundleRequest& request) {
   KH_RETURN_IF_ERROR(ValidateCaseId(request.case_id));
+  for (const std::string& name : request.file_names) KH_RETURN_IF_ERROR(ValidateFileName(name));
+  if ((key.archive_key == nullptr) == (key.case_key == nullptr)) {
+    return Status::InvalidArgument("plan a bundle with the archive key or a case key, exactly one");
+  }
+  // A key of another case opens nothing here; it is told exactly what an absent case is told.
+  if (key.case_key && key.case_id != request.case_id) {
+    return Status::NotFound(NotFoundCase(request.case_id));
+  }
   report::ReportFacts facts;
   facts.claims.case_id = request.case_id;
   facts.claims.exported_at_ms = request.now_ms;
@@ -216,136 +319,183 @@ Result<BundlePlan> PlanBundle(const ReadTxn& txn, const BundleRequest& request) 
   KH_ASSIGN_OR_RETURN(Bytes local_bytes, MustGet(txn, Table::kMeta, AsBytes(keys::kMetaLocalOrigin),
                                                  "the node's id"));
   if (local_bytes.size() != 32) return Status::Corruption("the node's id is malformed");
-  Hash local;
-  std::copy(local_bytes.begin(), local_bytes.end(), local.begin());
+  const Hash local = HashFromBytes(local_bytes);
   facts.claims.node_id = ToHex(local);
   KH_ASSIGN_OR_RETURN(auto name, txn.Get(Table::kMeta, AsBytes(keys::kMetaNodeName)));
   if (name) facts.claims.node_name = std::string(AsChars(*name));
 
   // A case belongs to the log that created it: the exporting node's own. Entries that partners
-  // logged under the same case id are theirs and never part of this case's bundle.
-  Bytes prefix = keys::CasePrefix(txn, request.case_id, local);
-  std::vector<std::pair<Hash, uint64_t>> locations;
-  KH_RETURN_IF_ERROR(txn.ScanKeys(Table::kCaseIndex, prefix, [&](ByteView key) -> Result<bool> {
-    if (key.size() != prefix.size() + 8) return Status::Corruption("case index key malformed");
-    KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodeCaseRecord(key));
-    locations.emplace_back(at.origin, at.index);
-    return true;
-  }));
-  if (locations.empty()) {
-    return Status::NotFound("no entry of case " + request.case_id + " in this node's log");
+  // logged under the same case id are theirs, and sealed under their archive keys anyway.
+  KH_ASSIGN_OR_RETURN(std::vector<CaseRecord> records, CaseRecords(txn, request.case_id, local));
+  if (records.empty()) return Status::NotFound(NotFoundCase(request.case_id));
+
+  // Open every record of the case (the case chain is checked here as verify-bundle will check
+  // it, so that a damaged store gives an error now rather than a bundle that fails later).
+  std::vector<OpenedEntry> opened;
+  opened.reserve(records.size());
+  Hash prev_case_record{};
+  for (const CaseRecord& cr : records) {
+    const std::string where = "record " + std::to_string(cr.index) + " of case " + request.case_id;
+    KH_ASSIGN_OR_RETURN(LoggedObject logged, ReadLoggedObject(txn, local, cr.index));
+    if (RecordHash(logged.record_bytes) != cr.record_hash) {
+      return Status::Corruption(where + " is not the record the case index names: run khronika verify");
+    }
+    auto entry = OpenEntry(txn, local, key, logged.record.object_id);
+    if (!entry.ok()) {
+      if (entry.status().code() == Code::kNotFound) return Status::NotFound(NotFoundCase(request.case_id));
+      return entry.status().Annotate(where);
+    }
+    if (entry->case_id != request.case_id) return Status::Corruption(where + " opens as another case");
+    SymmetricKey link_key = DeriveLinkKey(entry->case_key, entry->sealed.nonce);
+    auto link = OpenLinkBox(link_key, entry->sealed);
+    OPENSSL_cleanse(link_key.data(), link_key.size());
+    if (!link.ok() || *link != prev_case_record) {
+      return Status::Corruption(where + ": its link box does not name the case's previous record");
+    }
+    prev_case_record = cr.record_hash;
+    opened.push_back(std::move(*entry));
+  }
+
+  // The selection: which entries are opened, and which files of each.
+  std::set<Hash> wanted_entries(request.entries.begin(), request.entries.end());
+  std::set<std::string> wanted_names(request.file_names.begin(), request.file_names.end());
+  for (const Hash& id : wanted_entries) {
+    bool found = std::any_of(opened.begin(), opened.end(),
+                             [&](const OpenedEntry& e) { return e.entry_id == id; });
+    if (!found) return Status::NotFound("entry " + ToHex(id) + " is not an entry of case " + request.case_id + " here");
+  }
+  std::vector<std::vector<uint32_t>> disclosed_files(opened.size());
+  std::vector<bool> disclosed(opened.size(), false);
+  std::set<std::string> names_found;
+  for (size_t i = 0; i < opened.size(); ++i) {
+    const OpenedEntry& e = opened[i];
+    if (!wanted_entries.empty() && !wanted_entries.count(e.entry_id)) continue;
+    for (uint32_t f = 0; f < e.files.size(); ++f) {
+      if (!wanted_names.empty() && !wanted_names.count(e.files[f].descriptor.name)) continue;
+      names_found.insert(e.files[f].descriptor.name);
+      disclosed_files[i].push_back(f);
+    }
+    // With file names only, an entry is opened if it holds one of them.
+    disclosed[i] = !wanted_entries.empty() || wanted_names.empty() || !disclosed_files[i].empty();
+  }
+  for (const std::string& n : wanted_names) {
+    if (!names_found.count(n)) {
+      return Status::NotFound("no file named '" + n + "' among the chosen entries of case " + request.case_id);
+    }
   }
 
   KH_ASSIGN_OR_RETURN(Witnesses witnesses, LoadWitnesses(txn, local, request.local_cosigner_vkey));
+  KH_ASSIGN_OR_RETURN(ChosenCheckpoint cp, ChooseCheckpoint(txn, local, records.back().index + 1, witnesses));
+
   BundlePlan plan;
   plan.case_id = request.case_id;
   plan.created_ms = request.now_ms;
-  std::vector<BundleFile> entry_files;
+  plan.records = records.size();
+  std::vector<BundleFile> record_files;
   std::map<std::string, PublicKey> authors;  // by hex
-  std::map<Hash, ChosenCheckpoint> checkpoints;
-
-  for (size_t i = 0; i < locations.size(); ++i) {
-    const auto& [origin, index] = locations[i];
-    if (!checkpoints.count(origin)) {
-      uint64_t last = index;
-      for (size_t j = i; j < locations.size() && locations[j].first == origin; ++j) last = locations[j].second;
-      KH_ASSIGN_OR_RETURN(checkpoints[origin], ChooseCheckpoint(txn, origin, last + 1, witnesses));
-    }
-    const ChosenCheckpoint& cp = checkpoints[origin];
-    const std::string where = "record " + std::to_string(index) + " of " + ToHex(origin);
-    KH_ASSIGN_OR_RETURN(Bytes record_bytes, MustGet(txn, Table::kRecords, keys::Record(origin, index), where));
-    KH_ASSIGN_OR_RETURN(Record record, DecodeRecord(record_bytes));
-    KH_ASSIGN_OR_RETURN(Bytes entry_bytes, MustGet(txn, Table::kObjects, record.entry_id,
-                                                   "the entry of " + where));
-    if (ObjectId(entry_bytes) != record.entry_id) {
-      return Status::Corruption("the entry of " + where + " is damaged: run khronika verify");
-    }
-    KH_ASSIGN_OR_RETURN(Entry entry, DecodeEntry(entry_bytes));
-    KH_ASSIGN_OR_RETURN(InclusionProofResult proof, ProveInclusion(txn, origin, index, cp.size));
-    if (proof.root != cp.root || proof.leaf_hash != LeafHash(record_bytes)) {
-      return Status::Corruption("the Merkle tree of " + ToHex(origin) +
+  for (size_t i = 0; i < opened.size(); ++i) {
+    const OpenedEntry& e = opened[i];
+    const uint64_t index = e.record.index;
+    KH_ASSIGN_OR_RETURN(InclusionProofResult proof, ProveInclusion(txn, local, index, cp.size));
+    if (proof.root != cp.root || proof.leaf_hash != LeafHash(e.record_bytes)) {
+      return Status::Corruption("the Merkle tree of " + ToHex(local) +
                                 " disagrees with its checkpoint: run khronika verify");
     }
-    const std::string dir = bundle_paths::EntryDir(origin, index) + "/";
-    auto add = [&](const std::string& rel, std::string_view text) {
-      BundleFile f;
-      f.path = dir + rel;
-      f.data.assign(text.begin(), text.end());
-      f.size = f.data.size();
-      entry_files.push_back(std::move(f));
-    };
-    add("record.bin", AsChars(record_bytes));
-    add("record.json", JsonFileText(ToJson(record)));
-    add("entry.bin", AsChars(entry_bytes));
-    add("entry.json", JsonFileText(ToJson(entry)));
+    const std::string dir = bundle_paths::RecordDir(local, index) + "/";
+    auto add = [&](const std::string& rel, std::string_view text) { record_files.push_back(Small(dir + rel, text)); };
+    KH_ASSIGN_OR_RETURN(Bytes sealed_bytes, MustGet(txn, Table::kObjects, e.entry_id, "sealed entry " + ToHex(e.entry_id)));
+    add("record.bin", AsChars(e.record_bytes));
+    add("record.json", JsonFileText(ToJson(e.record)));
+    add("sealed_entry.bin", AsChars(sealed_bytes));
     add("proof.json", JsonFileText(ToJson(proof)));
-    report::ReportEntry re{record, entry, record.entry_id, {}};
-    for (size_t m = 0; m < entry.manifests.size(); ++m) {
-      KH_ASSIGN_OR_RETURN(Bytes mb, MustGet(txn, Table::kObjects, entry.manifests[m],
-                                            "manifest " + ToHex(entry.manifests[m])));
-      if (ObjectId(mb) != entry.manifests[m]) {
-        return Status::Corruption("manifest " + ToHex(entry.manifests[m]) + " is damaged: run khronika verify");
-      }
-      KH_ASSIGN_OR_RETURN(FileManifest manifest, DecodeManifest(mb));
-      add(bundle_paths::ManifestBin(m), AsChars(mb));
-      add(bundle_paths::ManifestJson(m), JsonFileText(ToJson(manifest)));
-      BundleFile content;
-      content.path = dir + bundle_paths::EvidenceFile(m, manifest.media_type);
-      content.size = manifest.size;
-      content.content = manifest;
-      entry_files.push_back(std::move(content));
-      plan.evidence_files += 1;
-      plan.evidence_bytes += manifest.size;
-      re.manifests.push_back(std::move(manifest));
+    {
+      SymmetricKey link_key = DeriveLinkKey(e.case_key, e.sealed.nonce);
+      add("link.key", KeyText(link_key));
+      OPENSSL_cleanse(link_key.data(), link_key.size());
     }
-    authors[ToHex(entry.author)] = entry.author;
-    KH_ASSIGN_OR_RETURN(auto author, FindAuthor(txn, entry.author));
-    if (author) facts.claims.author_names[ToHex(entry.author)] = author->name;
+    report::ReportEntry re;
+    re.record = e.record;
+    re.entry_id = e.entry_id;
+    re.file_count = e.sealed.files.size();
+    if (disclosed[i]) {
+      SymmetricKey entry_key = DeriveEntryKey(e.case_key, e.sealed.nonce);
+      add("entry.key", KeyText(entry_key));
+      OPENSSL_cleanse(entry_key.data(), entry_key.size());
+      add("entry.bin", AsChars(e.signed_entry_bytes));
+      add("entry.json", JsonFileText(ToJson(e.entry)));
+      re.entry = e.entry;
+      authors[ToHex(e.entry.author)] = e.entry.author;
+      KH_ASSIGN_OR_RETURN(auto author, FindAuthor(txn, e.entry.author));
+      if (author) facts.claims.author_names[ToHex(e.entry.author)] = author->name;
+      auto shared = std::make_shared<const SealedEntry>(e.sealed);
+      plan.entries += 1;
+      for (uint32_t n : disclosed_files[i]) {
+        const FileOpening& o = e.files[n];
+        const SealedFile& sf = e.sealed.files[n];
+        SymmetricKey file_key = DeriveFileKey(e.case_key, e.sealed.nonce, n);
+        add(bundle_paths::FileDir(n) + "/file.key", KeyText(file_key));
+        add(bundle_paths::FileDir(n) + "/salt.hex", ToHex(o.salt) + "\n");
+        add(bundle_paths::FileDir(n) + "/descriptor.bin", AsChars(Encode(o.descriptor)));
+        add(bundle_paths::FileDir(n) + "/descriptor.json", JsonFileText(ToJson(o.descriptor)));
+        BundleFile content;
+        content.path = dir + bundle_paths::Content(n, o.descriptor.media_type);
+        content.size = o.descriptor.size;
+        content.sha256 = o.descriptor.content_sha256;
+        content.source = BundleFile::Source::kPlaintext;
+        content.sealed = shared;
+        content.file_index = n;
+        content.descriptor = o.descriptor;
+        content.file_key = file_key;
+        OPENSSL_cleanse(file_key.data(), file_key.size());
+        record_files.push_back(std::move(content));
+        for (uint64_t k = 0; k < sf.chunks.size(); ++k) {
+          BundleFile chunk;
+          chunk.path = dir + bundle_paths::SealedChunk(n, k);
+          chunk.size = SealedChunkLength(sf.sealed_size, k);
+          chunk.sha256 = sf.chunks[k];
+          chunk.source = BundleFile::Source::kSealed;
+          chunk.chunk = sf.chunks[k];
+          record_files.push_back(std::move(chunk));
+        }
+        plan.evidence_files += 1;
+        plan.evidence_bytes += o.descriptor.size;
+        re.files.push_back({n, o.descriptor});
+      }
+    }
     facts.entries.push_back(std::move(re));
   }
-  plan.entries = facts.entries.size();
 
   std::vector<BundleFile> key_files;
-  auto add_key = [&](std::string path, std::string text) {
-    BundleFile f;
-    f.path = std::move(path);
-    f.data.assign(text.begin(), text.end());
-    f.size = f.data.size();
-    key_files.push_back(std::move(f));
-  };
-  for (const auto& [hex, key] : authors) add_key(bundle_paths::AuthorKey(key), PublicKeyToPem(key));
-  std::map<Hash, bool> cosigner_files;
-  for (const auto& [origin, cp] : checkpoints) {
-    KH_ASSIGN_OR_RETURN(auto pub, txn.Get(Table::kOrigins, origin));
-    if (!pub || pub->size() != 32) {
-      return Status::NotFound("the public key of log " + ToHex(origin) + " is not on the roster");
-    }
-    PublicKey key;
-    std::copy(pub->begin(), pub->end(), key.begin());
-    add_key(bundle_paths::OriginKey(origin), FormatVerifierKey(OriginName(origin), key) + "\n");
-    facts.logs.push_back({origin, cp.size, cp.cosigners});
-    for (const auto& c : cp.cosigners) cosigner_files[c.member] = true;
+  for (const auto& [hex, k] : authors) key_files.push_back(Small(bundle_paths::AuthorKey(k), PublicKeyToPem(k)));
+  KH_ASSIGN_OR_RETURN(auto pub, txn.Get(Table::kOrigins, local));
+  if (!pub || pub->size() != 32) {
+    return Status::NotFound("the public key of log " + ToHex(local) + " is not on the roster");
   }
-  for (const auto& [member, unused] : cosigner_files) {
-    const NoteVerifier* witness = witnesses.Of(member);
-    add_key(bundle_paths::CosignerKey(member), FormatCosignerVerifierKey(witness->name, witness->key) + "\n");
+  PublicKey origin_key;
+  std::copy(pub->begin(), pub->end(), origin_key.begin());
+  key_files.push_back(Small(bundle_paths::OriginKey(local), FormatVerifierKey(OriginName(local), origin_key) + "\n"));
+  for (const auto& c : cp.cosigners) {
+    const NoteVerifier* witness = witnesses.Of(c.member);
+    key_files.push_back(Small(bundle_paths::CosignerKey(c.member),
+                              FormatCosignerVerifierKey(witness->name, witness->key) + "\n"));
   }
+  facts.logs.push_back({local, cp.size, cp.cosigners});
 
-  AddSmall(plan, std::string(bundle_paths::kReport), report::RenderReport(facts));
-  AddSmall(plan, std::string(bundle_paths::kIndex), JsonFileText(report::IndexJson(facts)));
+  plan.files.push_back(Small(std::string(bundle_paths::kReport), report::RenderReport(facts)));
+  plan.files.push_back(Small(std::string(bundle_paths::kIndex), JsonFileText(report::IndexJson(facts))));
   for (auto& f : key_files) plan.files.push_back(std::move(f));
-  for (const auto& [origin, cp] : checkpoints) AddSmall(plan, bundle_paths::Checkpoint(origin), cp.note);
-  for (auto& f : entry_files) plan.files.push_back(std::move(f));
+  plan.files.push_back(Small(bundle_paths::Checkpoint(local), cp.note));
+  for (auto& f : record_files) plan.files.push_back(std::move(f));
 
   std::vector<std::pair<std::string, Hash>> sums;
-  for (const BundleFile& f : plan.files) {
-    sums.emplace_back(f.path, f.content ? f.content->content_sha256 : Sha256(f.data));
-  }
+  for (const BundleFile& f : plan.files) sums.emplace_back(f.path, f.sha256);
   std::sort(sums.begin(), sums.end());
   std::string manifest;
   for (const auto& [path, hash] : sums) manifest += ToHex(hash) + "  " + path + "\n";
-  AddSmall(plan, std::string(bundle_paths::kManifest), manifest);
-  if (plan.files.size() > kMaxBundleFiles) return Status::InvalidArgument("the case has too many files for one bundle");
+  plan.files.push_back(Small(std::string(bundle_paths::kManifest), manifest));
+  if (plan.files.size() > kMaxBundleFiles) {
+    return Status::InvalidArgument("the case has too many files for one bundle");
+  }
   return plan;
 }
 
@@ -357,19 +507,12 @@ Status WriteBundleDirectory(const Store& store, const BundlePlan& plan, const st
   for (const BundleFile& f : plan.files) {
     KH_RETURN_IF_ERROR(MakeFolders(out, f.path));
     KH_ASSIGN_OR_RETURN(UniqueFd fd, CreateNew(out / f.path));
-    if (!f.content) {
-      KH_RETURN_IF_ERROR(WriteAll(fd.get(), f.data.data(), f.data.size(), f.path));
-      continue;
-    }
-    const FileManifest& m = *f.content;
-    Sha256Stream whole;
-    for (uint64_t i = 0; i < m.chunks.size(); ++i) {
-      KH_ASSIGN_OR_RETURN(Bytes chunk, ReadCheckedChunk(store, m.chunks[i], ChunkLength(m.size, i)));
-      whole.Update(chunk);
-      KH_RETURN_IF_ERROR(WriteAll(fd.get(), chunk.data(), chunk.size(), f.path));
-    }
-    if (whole.Finish() != m.content_sha256) {
-      return Status::Corruption("stored content of " + f.path + " does not match its manifest");
+    BundleContentStream content(store, f);
+    while (true) {
+      KH_ASSIGN_OR_RETURN(Bytes piece, content.Next());
+      if (piece.empty()) break;
+      KH_RETURN_IF_ERROR(WriteAll(fd.get(), piece.data(), piece.size(), f.path));
+      if (f.source == BundleFile::Source::kPlaintext) OPENSSL_cleanse(piece.data(), piece.size());
     }
   }
   UniqueFd dirfd(::open(out.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -377,10 +520,12 @@ Status WriteBundleDirectory(const Store& store, const BundlePlan& plan, const st
   return Status::Ok();
 }
 
-BundleTar::BundleTar(const Store& store, BundlePlan plan) : store_(store), plan_(std::move(plan)) {
+BundleTar::BundleTar(const Store& store, BundlePlan plan) : store_(&store), plan_(std::move(plan)) {
   for (const BundleFile& f : plan_.files) size_ += kTarBlock + f.size + Padding(f.size);
   size_ += 2 * kTarBlock;
 }
+BundleTar::BundleTar(BundleTar&&) noexcept = default;
+BundleTar::~BundleTar() = default;
 
 Result<Bytes> BundleTar::Next() {
   while (true) {
@@ -391,24 +536,19 @@ Result<Bytes> BundleTar::Next() {
           continue;
         }
         const BundleFile& f = plan_.files[file_];
-        chunk_ = 0;
+        content_ = std::make_unique<BundleContentStream>(*store_, f);
         phase_ = Phase::kData;
         KH_ASSIGN_OR_RETURN(Bytes header, TarHeader(f.path, f.size, plan_.created_ms / 1000));
         return header;
       }
       case Phase::kData: {
-        const BundleFile& f = plan_.files[file_];
-        if (!f.content) {
-          phase_ = Phase::kPadding;
-          if (f.data.empty()) continue;
-          return f.data;
-        }
-        if (chunk_ == f.content->chunks.size()) {
+        KH_ASSIGN_OR_RETURN(Bytes piece, content_->Next());
+        if (piece.empty()) {
+          content_.reset();
           phase_ = Phase::kPadding;
           continue;
         }
-        uint64_t i = chunk_++;
-        return ReadCheckedChunk(store_, f.content->chunks[i], ChunkLength(f.content->size, i));
+        return piece;
       }
       case Phase::kPadding: {
         uint64_t pad = Padding(plan_.files[file_].size);
@@ -429,13 +569,18 @@ Result<Bytes> BundleTar::Next() {
 Status WriteBundleTar(const Store& store, BundlePlan plan, const std::filesystem::path& out) {
   KH_ASSIGN_OR_RETURN(UniqueFd fd, CreateNew(out));
   BundleTar tar(store, std::move(plan));
-  while (true) {
-    KH_ASSIGN_OR_RETURN(Bytes piece, tar.Next());
-    if (piece.empty()) break;
-    KH_RETURN_IF_ERROR(WriteAll(fd.get(), piece.data(), piece.size(), out.string()));
-  }
-  if (::fsync(fd.get()) != 0) return ErrnoStatus("cannot sync " + out.string());
-  return Status::Ok();
+  Status written = [&]() -> Status {
+    while (true) {
+      KH_ASSIGN_OR_RETURN(Bytes piece, tar.Next());
+      if (piece.empty()) break;
+      KH_RETURN_IF_ERROR(WriteAll(fd.get(), piece.data(), piece.size(), out.string()));
+    }
+    if (::fsync(fd.get()) != 0) return ErrnoStatus("cannot sync " + out.string());
+    return Status::Ok();
+  }();
+  // A bundle that could not be completed is not left behind to be mistaken for one.
+  if (!written.ok()) ::unlink(out.c_str());
+  return written;
 }
 
 // ---- extraction ----

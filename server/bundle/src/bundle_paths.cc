@@ -23,9 +23,9 @@ bool IsIndex20(std::string_view s) {
   return s <= "18446744073709551615";
 }
 
-// A position: "0" or 1 to 3 digits without a leading zero.
-bool IsPosition(std::string_view s) {
-  if (s.empty() || s.size() > 3 || (s.size() > 1 && s[0] == '0')) return false;
+// A position: "0" or 1 to `max_digits` digits without a leading zero.
+bool IsPosition(std::string_view s, size_t max_digits) {
+  if (s.empty() || s.size() > max_digits || (s.size() > 1 && s[0] == '0')) return false;
   for (char c : s) {
     if (c < '0' || c > '9') return false;
   }
@@ -57,21 +57,33 @@ bool StripSuffix(std::string_view& s, std::string_view suffix) {
   return true;
 }
 
-bool IsEntryFile(const std::vector<std::string_view>& p) {
-  // p = entries, origin, index, ...
+bool StripPrefix(std::string_view& s, std::string_view prefix) {
+  if (s.substr(0, prefix.size()) != prefix) return false;
+  s.remove_prefix(prefix.size());
+  return true;
+}
+
+// p = records, origin, index, ...
+bool IsRecordFile(const std::vector<std::string_view>& p) {
   if (p.size() == 4) {
-    return p[3] == "record.bin" || p[3] == "record.json" || p[3] == "entry.bin" ||
-           p[3] == "entry.json" || p[3] == "proof.json";
+    for (std::string_view n : {"record.bin", "record.json", "sealed_entry.bin", "proof.json",
+                               "link.key", "entry.key", "entry.bin", "entry.json"}) {
+      if (p[3] == n) return true;
+    }
+    return false;
   }
-  if (p.size() != 5) return false;
-  std::string_view name = p[4];
-  if (p[3] == "manifests") {
-    return (StripSuffix(name, ".bin") || StripSuffix(name, ".json")) && IsPosition(name);
+  if (p[3] != "files" || p.size() < 6 || !IsPosition(p[4], 3)) return false;
+  std::string_view name = p[5];
+  if (p.size() == 6) {
+    if (name == "file.key" || name == "salt.hex" || name == "descriptor.bin" ||
+        name == "descriptor.json") {
+      return true;
+    }
+    return StripPrefix(name, "content") && IsExtension(name);
   }
-  if (p[3] == "files") {
-    size_t dot = name.find('.');
-    return dot != std::string_view::npos && IsPosition(name.substr(0, dot)) &&
-           IsExtension(name.substr(dot));
+  if (p.size() == 7 && name == "sealed") {
+    std::string_view chunk = p[6];
+    return StripSuffix(chunk, ".bin") && IsPosition(chunk, 7);
   }
   return false;
 }
@@ -83,15 +95,17 @@ std::string OriginKey(const Hash& origin) { return "keys/origins/" + ToHex(origi
 std::string CosignerKey(const Hash& member) { return "keys/cosigners/" + ToHex(member) + ".vkey"; }
 std::string Checkpoint(const Hash& origin) { return "logs/" + ToHex(origin) + "/checkpoint.note"; }
 
-std::string EntryDir(const Hash& origin, uint64_t index) {
+std::string RecordDir(const Hash& origin, uint64_t index) {
   char digits[32];
   std::snprintf(digits, sizeof digits, "%020llu", static_cast<unsigned long long>(index));
-  return "entries/" + ToHex(origin) + "/" + digits;
+  return "records/" + ToHex(origin) + "/" + digits;
 }
-std::string ManifestBin(size_t n) { return "manifests/" + std::to_string(n) + ".bin"; }
-std::string ManifestJson(size_t n) { return "manifests/" + std::to_string(n) + ".json"; }
-std::string EvidenceFile(size_t n, std::string_view media_type) {
-  return "files/" + std::to_string(n) + std::string(FileExtensionFor(media_type));
+std::string FileDir(size_t n) { return "files/" + std::to_string(n); }
+std::string Content(size_t n, std::string_view media_type) {
+  return FileDir(n) + "/content" + std::string(FileExtensionFor(media_type));
+}
+std::string SealedChunk(size_t n, uint64_t k) {
+  return FileDir(n) + "/sealed/" + std::to_string(k) + ".bin";
 }
 
 bool IsBundleFile(std::string_view path) {
@@ -104,7 +118,7 @@ bool IsBundleFile(std::string_view path) {
     return false;
   }
   if (p.size() == 3 && p[0] == "logs") return IsHex64(p[1]) && p[2] == "checkpoint.note";
-  if (p.size() >= 4 && p[0] == "entries") return IsHex64(p[1]) && IsIndex20(p[2]) && IsEntryFile(p);
+  if (p.size() >= 4 && p[0] == "records") return IsHex64(p[1]) && IsIndex20(p[2]) && IsRecordFile(p);
   return false;
 }
 
@@ -115,13 +129,16 @@ bool IsBundleFolder(std::string_view path) {
            (p.size() == 2 && (p[1] == "authors" || p[1] == "origins" || p[1] == "cosigners"));
   }
   if (p[0] == "logs") return p.size() == 1 || (p.size() == 2 && IsHex64(p[1]));
-  if (p[0] != "entries") return false;
+  if (p[0] != "records") return false;
   if (p.size() == 1) return true;
   if (!IsHex64(p[1])) return false;
   if (p.size() == 2) return true;
   if (!IsIndex20(p[2])) return false;
   if (p.size() == 3) return true;
-  return p.size() == 4 && (p[3] == "manifests" || p[3] == "files");
+  if (p[3] != "files") return false;
+  if (p.size() == 4) return true;
+  if (!IsPosition(p[4], 3)) return false;
+  return p.size() == 5 || (p.size() == 6 && p[5] == "sealed");
 }
 
 }  // namespace khronika::bundle_paths

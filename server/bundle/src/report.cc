@@ -53,12 +53,13 @@ bool ShowsInvisibleCharacters(const ReportFacts& f) {
     if (hidden(name)) return true;
   }
   for (const ReportEntry& e : f.entries) {
-    if (hidden(e.entry.kind)) return true;
-    for (const auto& [k, v] : e.entry.metadata) {
+    if (!e.entry) continue;
+    if (hidden(e.entry->kind)) return true;
+    for (const auto& [k, v] : e.entry->metadata) {
       if (hidden(k) || hidden(v)) return true;
     }
-    for (const FileManifest& m : e.manifests) {
-      if (hidden(m.name) || hidden(m.media_type)) return true;
+    for (const ReportFile& file : e.files) {
+      if (hidden(file.descriptor.name) || hidden(file.descriptor.media_type)) return true;
     }
   }
   return false;
@@ -96,12 +97,17 @@ json IndexJson(const ReportFacts& f) {
                     {"checkpoint_size", l.checkpoint_size},
                     {"cosigners", cos}});
   }
-  json entries = json::array();
+  json records = json::array();
   for (const ReportEntry& e : f.entries) {
-    entries.push_back({{"origin", ToHex(e.record.origin)},
+    json files = json::array();
+    for (const ReportFile& file : e.files) files.push_back(file.index);
+    records.push_back({{"origin", ToHex(e.record.origin)},
                        {"index", e.record.index},
                        {"entry_id", ToHex(e.entry_id)},
-                       {"folder", bundle_paths::EntryDir(e.record.origin, e.record.index)}});
+                       {"folder", bundle_paths::RecordDir(e.record.origin, e.record.index)},
+                       {"disclosed", e.entry.has_value()},
+                       {"files", e.file_count},
+                       {"disclosed_files", files}});
   }
   return {{"format", kBundleFormat},
           {"case", f.claims.case_id},
@@ -110,7 +116,7 @@ json IndexJson(const ReportFacts& f) {
           {"node", {{"id", f.claims.node_id}, {"name", f.claims.node_name}}},
           {"author_names", f.claims.author_names},
           {"logs", logs},
-          {"entries", entries}};
+          {"records", records}};
 }
 
 Result<ExportClaims> ClaimsFromIndex(std::string_view text) {
@@ -135,36 +141,49 @@ Result<ExportClaims> ClaimsFromIndex(std::string_view text) {
 
 std::string RenderReport(const ReportFacts& f) {
   const ExportClaims& c = f.claims;
-  uint64_t files = 0, bytes = 0;
+  uint64_t disclosed = 0, files = 0, bytes = 0, withheld = 0;
   for (const ReportEntry& e : f.entries) {
-    for (const FileManifest& m : e.manifests) ++files, bytes += m.size;
+    if (e.entry) ++disclosed;
+    for (const ReportFile& file : e.files) ++files, bytes += file.descriptor.size;
+    withheld += e.file_count - e.files.size();
   }
   std::string r;
   r += "# Evidence bundle for case " + MarkdownText(c.case_id) + "\n\n";
-  r += "This folder holds **" + Count(f.entries.size(), "entry", "entries") + "** of case " +
-       MarkdownText(c.case_id) + " with **" + Count(files, "evidence file", "evidence files") + "** (" +
-       HumanSize(bytes) + "), as recorded in " + std::to_string(f.logs.size()) +
-       (f.logs.size() == 1 ? " log" : " logs") + " of the Khronika federation.\n\n";
+  r += "This bundle holds the **" + Count(f.entries.size(), "record", "records") + "** of case " +
+       MarkdownText(c.case_id) + " in " + std::to_string(f.logs.size()) +
+       (f.logs.size() == 1 ? " log" : " logs") + " of the Khronika federation. It discloses **" +
+       Count(disclosed, "entry", "entries") + "** and **" +
+       Count(files, "evidence file", "evidence files") + "** (" + HumanSize(bytes) + ")";
+  if (disclosed < f.entries.size() || withheld > 0) {
+    r += "; the other records and files of the case are present only as sealed data that this "
+         "bundle holds no key to open";
+  }
+  r += ".\n\n";
   r += "It was exported on " + UtcTime(c.exported_at_ms) + " by " + MarkdownText(c.exported_by) +
        " from the node " + MarkdownText(c.node_name) + " (node id `" + MarkdownText(c.node_id) +
        "`). Those three facts are the exporting node's own statement; everything below is "
-       "backed by signatures and hashes that `khronika verify-bundle` checks, and that anyone can "
-       "check again with `sha256sum` and `openssl` (see the Khronika documentation, "
-       "docs/lawyer.md).\n\n";
+       "backed by signatures, hashes and keys that `khronika verify-bundle` checks, and that "
+       "anyone can check again with `sha256sum`, `openssl` and Python's `cryptography` (see the "
+       "Khronika documentation, docs/lawyer.md).\n\n";
 
   r += "## What the checks prove\n\n";
-  r += "- **Who submitted each entry**: every entry carries an Ed25519 signature made with its "
+  r += "- **Who submitted each disclosed entry**: it carries an Ed25519 signature made with its "
        "author's private key; the public keys are in `keys/authors/`.\n";
-  r += "- **Not a byte changed**: each evidence file's SHA-256 is written in a signed manifest, and "
-       "`MANIFEST.sha256` lists the SHA-256 of every file in this folder.\n";
-  r += "- **When it was recorded**: each entry is a record in the append-only log of the node that "
-       "received it, and an inclusion proof ties the record to a checkpoint of that log signed by "
-       "the node.\n";
+  r += "- **Not a byte changed**: the author signed a salted commitment to each file's name, type, "
+       "size and SHA-256; each disclosed file's descriptor and salt match that commitment and the "
+       "file matches the descriptor. `MANIFEST.sha256` lists the SHA-256 of every file here.\n";
+  r += "- **It is what the log holds**: each disclosed file is also here as the sealed chunks the "
+       "log names, and its key decrypts them to exactly that file; each entry's key opens the "
+       "sealed entry the log names.\n";
+  r += "- **When it was recorded**: each record is in the append-only log of the node that "
+       "received it, and an inclusion proof ties it to a checkpoint of that log signed by the "
+       "node.\n";
   r += "- **Independent confirmation**: other organisations' nodes that hold a copy of the log "
        "cosigned that checkpoint after checking it.\n";
-  r += "- **Nothing left out**: in each log, every record of the case names the record of the "
-       "same case before it, so an entry missing between the first and the last one here would "
-       "break the chain. Entries recorded after the checkpoint below are not covered.\n\n";
+  r += "- **Nothing left out**: every record of the case names, in a sealed link that its link key "
+       "opens, the record of the same case before it, so a record missing between the first and "
+       "the last one here would break the chain. The link keys open nothing else. Records "
+       "logged after the checkpoint below are not covered.\n\n";
 
   r += "## Logs and independent confirmations\n\n";
   for (const ReportLog& l : f.logs) {
@@ -181,25 +200,39 @@ std::string RenderReport(const ReportFacts& f) {
            UtcTime(static_cast<int64_t>(cs.timestamp) * 1000) + "\n";
     }
   }
-  r += "\n## Entries, in the order each log recorded them\n\n";
+  r += "\n## Records of the case, in the order each log recorded them\n\n";
   size_t n = 0;
   for (const ReportEntry& e : f.entries) {
-    const std::string dir = bundle_paths::EntryDir(e.record.origin, e.record.index);
-    r += "### " + std::to_string(++n) + ". " + MarkdownText(e.entry.kind) + " by " +
-         AuthorLabel(c, e.entry.author) + "\n\n";
+    const std::string dir = bundle_paths::RecordDir(e.record.origin, e.record.index);
+    if (!e.entry) {
+      r += "### " + std::to_string(++n) + ". Not disclosed\n\n";
+      r += "- Recorded on " + UtcTime(e.record.received_at_ms) + " as record " +
+           std::to_string(e.record.index) + " of the log of node `" + Short(e.record.origin) +
+           "…`, with " + Count(e.file_count, "file", "files") + "; entry id `" +
+           ToHex(e.entry_id) + "`, folder `" + dir + "/`.\n\n";
+      continue;
+    }
+    const SignedEntry& entry = *e.entry;
+    r += "### " + std::to_string(++n) + ". " + MarkdownText(entry.kind) + " by " +
+         AuthorLabel(c, entry.author) + "\n\n";
     r += "- Recorded on " + UtcTime(e.record.received_at_ms) + " as record " +
          std::to_string(e.record.index) + " of the log of node `" + Short(e.record.origin) +
-         "…`; the author dated it " + UtcTime(e.entry.created_at_ms) + ".\n";
+         "…`; the author dated it " + UtcTime(entry.created_at_ms) + ".\n";
     r += "- Entry id `" + ToHex(e.entry_id) + "`, folder `" + dir + "/`.\n";
-    if (e.entry.corrects) r += "- Corrects entry `" + ToHex(*e.entry.corrects) + "`.\n";
-    for (const auto& [k, v] : e.entry.metadata) {
+    if (entry.corrects) r += "- Corrects entry `" + ToHex(*entry.corrects) + "`.\n";
+    for (const auto& [k, v] : entry.metadata) {
       r += "- " + MarkdownText(k) + ": " + MarkdownText(v) + "\n";
     }
-    for (size_t i = 0; i < e.manifests.size(); ++i) {
-      const FileManifest& m = e.manifests[i];
-      r += "- File \"" + MarkdownText(m.name) + "\" (" + MarkdownText(m.media_type) + ", " +
-           HumanSize(m.size) + "), SHA-256 `" + ToHex(m.content_sha256) + "`, in `" + dir + "/" +
-           bundle_paths::EvidenceFile(i, m.media_type) + "`\n";
+    for (const ReportFile& file : e.files) {
+      const FileDescriptor& d = file.descriptor;
+      r += "- File " + std::to_string(file.index) + ": \"" + MarkdownText(d.name) + "\" (" +
+           MarkdownText(d.media_type) + ", " + HumanSize(d.size) + "), SHA-256 `" +
+           ToHex(d.content_sha256) + "`, in `" + dir + "/" +
+           bundle_paths::Content(file.index, d.media_type) + "`\n";
+    }
+    if (e.files.size() < e.file_count) {
+      r += "- " + Count(e.file_count - e.files.size(), "other file", "other files") +
+           " of this entry not disclosed.\n";
     }
     r += "\n";
   }

@@ -4,21 +4,32 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "khronika/schemas/objects.h"
+#include "khronika/schemas/sealed_objects.h"
 #include "khronika/schemas/text.h"
 
 namespace khronika::report {
 
+// A disclosed file: its position in the entry and what its author signed of it.
+struct ReportFile {
+  size_t index = 0;
+  FileDescriptor descriptor;
+};
+
+// A record of the case. Every record is shown with its place in the log; only a disclosed
+// entry shows what its author signed, and only disclosed files their descriptors.
 struct ReportEntry {
   Record record;
-  Entry entry;
-  Hash entry_id{};
-  std::vector<FileManifest> manifests;
+  Hash entry_id{};             // the SealedEntry's id (record.object_id)
+  size_t file_count = 0;       // files the sealed entry holds, disclosed or not
+  std::optional<SignedEntry> entry;  // disclosed
+  std::vector<ReportFile> files;     // disclosed files, by position
 };
 
 struct ReportCosigner {
@@ -45,7 +56,7 @@ struct ExportClaims {
 
 struct ReportFacts {
   ExportClaims claims;
-  std::vector<ReportEntry> entries;  // sorted by (origin, index)
+  std::vector<ReportEntry> entries;  // every record of the case, sorted by (origin, index)
   std::vector<ReportLog> logs;       // sorted by origin
 };
 

@@ -2,18 +2,24 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
+#include "khronika/bundle/bundle.h"
 #include "khronika/bundle/bundle_paths.h"
 #include "khronika/log/log.h"
 #include "khronika/schemas/chain_checker.h"
 #include "khronika/schemas/json_view.h"
 #include "khronika/schemas/merkle.h"
 #include "khronika/schemas/note.h"
+#include "khronika/schemas/sealed_objects.h"
+#include "khronika/schemas/sealing.h"
 #include "khronika/store/files.h"
+
+#include <openssl/crypto.h>
 #include "report.h"
 
 namespace khronika {
@@ -23,12 +29,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr size_t kMaxSmallFile = 64 << 20;  // entries, manifests, proofs, notes, MANIFEST.sha256
+// Sealed entries (at most kMaxObjectBytes), proofs, notes, MANIFEST.sha256.
+constexpr size_t kMaxSmallFile = 64 << 20;
 
 struct FileFacts {
   uint64_t size = 0;
   Hash sha256{};
-  std::vector<Hash> chunks;  // SHA-256 of each 1 MiB slice, as a manifest lists them
 };
 
 Result<FileFacts> HashFile(const fs::path& path) {
@@ -46,12 +52,21 @@ Result<FileFacts> HashFile(const fs::path& path) {
     if (filled == 0) break;
     ByteView piece(buf.data(), filled);
     whole.Update(piece);
-    facts.chunks.push_back(Sha256(piece));
     facts.size += filled;
     if (filled < buf.size()) break;
   }
   facts.sha256 = whole.Finish();
   return facts;
+}
+
+// A key file of the bundle: 64 lowercase hex digits and a newline.
+std::optional<SymmetricKey> ParseKeyText(const std::string& text) {
+  if (text.size() != 65 || text.back() != '\n') return std::nullopt;
+  auto h = ParseHashHex(text.substr(0, 64));
+  if (!h.ok() || ToHex(*h) != text.substr(0, 64)) return std::nullopt;
+  SymmetricKey k;
+  std::copy(h->begin(), h->end(), k.begin());
+  return k;
 }
 
 std::string Trim(std::string s) {
@@ -113,7 +128,7 @@ class Verifier {
     LoadKeys();
     std::map<std::string, std::vector<std::string>> by_origin;  // origin hex -> index folders
     for (const std::string& f : files_) {
-      if (f.rfind("entries/", 0) != 0) continue;
+      if (f.rfind("records/", 0) != 0) continue;
       std::string origin = f.substr(8, 64), index = f.substr(73, 20);
       auto& v = by_origin[origin];
       if (v.empty() || v.back() != index) v.push_back(index);
@@ -121,7 +136,7 @@ class Verifier {
     // A case belongs to the one log that created it: entries that another node logged under the
     // same case id are not part of it, however well they verify on their own.
     if (by_origin.size() > 1) {
-      Problem("entries/", "holds entries of " + std::to_string(by_origin.size()) +
+      Problem("records/", "holds records of " + std::to_string(by_origin.size()) +
                               " logs: a case belongs to the one log that created it, so a bundle "
                               "of a case holds that log's records only");
     }
@@ -132,12 +147,13 @@ class Verifier {
     }
     for (const std::string& f : files_) {  // checkpoints of logs without entries here
       if (f.rfind("logs/", 0) == 0 && !by_origin.count(f.substr(5, 64))) {
-        Problem(f, "a checkpoint of a log that has no entry in the bundle");
+        Problem(f, "a checkpoint of a log that has no record in the bundle");
       }
     }
     if (out_.problems.empty()) CheckStatements();
+    if (by_origin.empty()) Problem("records/", "missing: the bundle holds no record");
     out_.case_id = claims_ ? claims_->case_id : "";
-    out_.entries = facts_.entries.size();
+    out_.records = facts_.entries.size();
     return std::move(out_);
   }
 
@@ -323,8 +339,8 @@ class Verifier {
     ChainChecker chain(log.origin);
     for (const std::string& index_text : indexes) {
       uint64_t index = std::stoull(index_text);
-      const std::string dir = "entries/" + origin_hex + "/" + index_text + "/";
-      auto entry = CheckEntry(dir, index, *body, chain, &index_text == &indexes.front());
+      const std::string dir = "records/" + origin_hex + "/" + index_text + "/";
+      auto entry = CheckRecord(dir, index, *body, chain, &index_text == &indexes.front());
       if (!entry) continue;
       summary.records += 1;
       facts_.entries.push_back(std::move(*entry));
@@ -333,17 +349,22 @@ class Verifier {
     out_.logs.push_back(std::move(summary));
   }
 
-  // The entry folder `dir` of record `index`, checked as the next record of the case in `chain`.
-  std::optional<report::ReportEntry> CheckEntry(const std::string& dir, uint64_t index, const Checkpoint& cp,
-                                                ChainChecker& chain, bool first_of_case) {
+  // The folder `dir` of record `index`, checked as the next record of the case in `chain`: its
+  // sealed entry and link key (every record), then what it discloses.
+  std::optional<report::ReportEntry> CheckRecord(const std::string& dir, uint64_t index,
+                                                 const Checkpoint& cp, ChainChecker& chain,
+                                                 bool first_of_case) {
     auto record_bytes = Small(dir + "record.bin");
     if (!record_bytes.ok()) return Problem(dir + "record.bin", "missing"), std::nullopt;
     if (Status st = chain.SkipTo(index); !st.ok()) return Problem(dir, st.message()), std::nullopt;
-    std::optional<Entry> entry;
-    std::vector<std::pair<std::string, std::string>> entry_problems;  // named after the record's
-    auto checked = chain.Append(AsBytes(*record_bytes), [&](const Record& rec) -> Result<std::optional<std::string>> {
-      entry = ReadEntry(dir, rec, entry_problems);
-      return entry ? std::optional<std::string>(entry->case_id) : std::nullopt;
+    std::optional<SealedEntry> sealed;
+    std::vector<std::pair<std::string, std::string>> sealed_problems;  // named after the record's
+    auto checked = chain.Append(AsBytes(*record_bytes), [&](const Record& rec) -> Result<std::optional<CaseLink>> {
+      sealed = ReadSealedEntry(dir, rec, sealed_problems);
+      if (!sealed) return std::optional<CaseLink>();
+      auto link = OpenLink(dir, *sealed, sealed_problems);
+      if (!link) return std::optional<CaseLink>();
+      return std::optional<CaseLink>(CaseLink{claims_ ? claims_->case_id : "", *link});
     });
     if (!checked.ok()) return Problem(dir + "record.bin", checked.status().message()), std::nullopt;
     bool other_record = false;  // the bytes are not record `index` of this log
@@ -352,11 +373,11 @@ class Verifier {
         other_record = other_record || p.rule != ChainRule::kHashChain;
         Problem(dir + "record.bin", p.what);
       } else if (first_of_case) {
-        Problem(dir + "record.bin", "an earlier record of the case in this log (record hash " +
-                                        ToHex(checked->record->prev_case_record) + ") is missing from the bundle");
+        Problem(dir + "link.key", "the link box names an earlier record of the case in this log, "
+                                  "which is missing from the bundle");
       } else {
-        Problem(dir + "record.bin", "the case's previous record in this log (record hash " +
-                                        ToHex(checked->record->prev_case_record) + ") is missing from the bundle");
+        Problem(dir + "link.key", "the link box does not name the case's previous record in the "
+                                  "bundle (a record of the case is missing, or this is not one)");
       }
     }
     if (other_record) return std::nullopt;
@@ -364,69 +385,231 @@ class Verifier {
     if (SmallOrEmpty(dir + "record.json") != JsonFileText(ToJson(record))) {
       Problem(dir + "record.json", "does not match record.bin");
     }
-    for (const auto& [file, what] : entry_problems) Problem(file, what);
-    if (!entry) return std::nullopt;
-    if (SmallOrEmpty(dir + "entry.json") != JsonFileText(ToJson(*entry))) {
-      Problem(dir + "entry.json", "does not match entry.bin");
-    }
-    if (claims_ && entry->case_id != claims_->case_id) {
-      Problem(dir + "entry.bin", "belongs to another case than the bundle's");
-    }
-    if (!authors_.count(ToHex(entry->author))) {
-      Problem("keys/authors/" + ToHex(entry->author) + ".pem", "missing: the author of " + dir + " has no key here");
-    }
+    for (const auto& [file, what] : sealed_problems) Problem(file, what);
     CheckProof(dir, record, AsBytes(*record_bytes), cp, chain.origin());
+    if (!sealed) return std::nullopt;
 
-    report::ReportEntry re{record, *entry, record.entry_id, {}};
-    std::set<std::string> expected = {"record.bin", "record.json", "entry.bin", "entry.json", "proof.json"};
-    for (size_t n = 0; n < entry->manifests.size(); ++n) {
-      const std::string mb = dir + bundle_paths::ManifestBin(n);
-      expected.insert(bundle_paths::ManifestBin(n));
-      expected.insert(bundle_paths::ManifestJson(n));
-      auto bytes = Small(mb);
-      if (!bytes.ok()) {
-        Problem(mb, "missing");
-        continue;
-      }
-      if (ObjectId(AsBytes(*bytes)) != entry->manifests[n]) {
-        Problem(mb, "its SHA-256 is not the manifest id the entry names");
-        continue;
-      }
-      auto m = DecodeManifest(AsBytes(*bytes));
-      if (!m.ok()) {
-        Problem(mb, m.status().message());
-        continue;
-      }
-      if (SmallOrEmpty(dir + bundle_paths::ManifestJson(n)) != JsonFileText(ToJson(*m))) {
-        Problem(dir + bundle_paths::ManifestJson(n), "does not match " + bundle_paths::ManifestBin(n));
-      }
-      const std::string file = bundle_paths::EvidenceFile(n, m->media_type);
-      expected.insert(file);
-      CheckEvidence(dir + file, *m);
-      re.manifests.push_back(std::move(*m));
+    report::ReportEntry re;
+    re.record = record;
+    re.entry_id = record.object_id;
+    re.file_count = sealed->files.size();
+    std::set<std::string> expected = {"record.bin", "record.json", "sealed_entry.bin", "proof.json",
+                                      "link.key"};
+    if (files_.count(dir + "entry.key")) {
+      CheckDisclosedEntry(dir, *sealed, re, expected);
     }
     for (auto it = files_.lower_bound(dir); it != files_.end() && it->rfind(dir, 0) == 0; ++it) {
-      if (!expected.count(it->substr(dir.size()))) Problem(*it, "unexpected file in the entry's folder");
+      if (expected.count(it->substr(dir.size()))) continue;
+      if (!re.entry && it->rfind(dir + "files/", 0) == 0) {
+        Problem(*it, "a file disclosed without its entry (entry.key, entry.bin): it cannot be "
+                     "tied to its author's signature");
+      } else {
+        Problem(*it, "unexpected file in the record's folder");
+      }
     }
     return re;
   }
 
-  // entry.bin of `dir`, if it is the entry `rec` names, decodes and carries its author's valid
-  // signature; else nullopt, the problem in `problems` as (file, what).
-  std::optional<Entry> ReadEntry(const std::string& dir, const Record& rec,
-                                 std::vector<std::pair<std::string, std::string>>& problems) {
-    const std::string file = dir + "entry.bin";
-    auto entry_bytes = Small(file);
-    if (!entry_bytes.ok()) return problems.emplace_back(file, "missing"), std::nullopt;
-    if (ObjectId(AsBytes(*entry_bytes)) != rec.entry_id) {
-      return problems.emplace_back(file, "its SHA-256 is not the entry id in record.bin"), std::nullopt;
+  // sealed_entry.bin of `dir`, if it is the object `rec` names and decodes as a sealed entry
+  // (what a partner checks without keys).
+  std::optional<SealedEntry> ReadSealedEntry(const std::string& dir, const Record& rec,
+                                             std::vector<std::pair<std::string, std::string>>& problems) {
+    const std::string file = dir + "sealed_entry.bin";
+    auto bytes = Small(file);
+    if (!bytes.ok()) return problems.emplace_back(file, "missing"), std::nullopt;
+    if (ObjectId(AsBytes(*bytes)) != rec.object_id) {
+      return problems.emplace_back(file, "its SHA-256 is not the object id in record.bin"), std::nullopt;
     }
-    auto entry = DecodeEntry(AsBytes(*entry_bytes));
-    if (!entry.ok()) return problems.emplace_back(file, entry.status().message()), std::nullopt;
-    if (!VerifyEntrySignature(*entry)) {
-      return problems.emplace_back(file, "the author's signature does not verify"), std::nullopt;
+    auto sealed = DecodeSealedEntry(AsBytes(*bytes));
+    if (!sealed.ok()) return problems.emplace_back(file, sealed.status().message()), std::nullopt;
+    return std::move(*sealed);
+  }
+
+  // The previous record of the case, as the link box says under link.key.
+  std::optional<Hash> OpenLink(const std::string& dir, const SealedEntry& sealed,
+                               std::vector<std::pair<std::string, std::string>>& problems) {
+    const std::string file = dir + "link.key";
+    auto text = Small(file);
+    if (!text.ok()) return problems.emplace_back(file, "missing: the case chain cannot be checked"), std::nullopt;
+    auto key = ParseKeyText(*text);
+    if (!key) return problems.emplace_back(file, "not a key (64 lowercase hex digits and a newline)"), std::nullopt;
+    auto link = OpenLinkBox(*key, sealed);
+    OPENSSL_cleanse(key->data(), key->size());
+    if (!link.ok()) return problems.emplace_back(file, "does not open the sealed entry's link box"), std::nullopt;
+    return *link;
+  }
+
+  // A disclosed entry: entry.key opens the entry box to exactly entry.bin, which its author
+  // signed; then its disclosed files.
+  void CheckDisclosedEntry(const std::string& dir, const SealedEntry& sealed, report::ReportEntry& re,
+                           std::set<std::string>& expected) {
+    expected.insert({"entry.key", "entry.bin", "entry.json"});
+    auto key = ParseKeyText(SmallOrEmpty(dir + "entry.key"));
+    if (!key) return Problem(dir + "entry.key", "not a key (64 lowercase hex digits and a newline)");
+    auto box = BoxOpen(*key, kEntryBoxLabel, sealed.entry_box);
+    if (!box.ok()) return Problem(dir + "entry.key", "does not open the sealed entry's entry box");
+    OPENSSL_cleanse(box->data(), box->size());
+    auto entry = OpenEntryBox(*key, sealed);
+    OPENSSL_cleanse(key->data(), key->size());
+    if (!entry.ok()) return Problem(dir + "sealed_entry.bin", "the entry box: " + entry.status().message());
+    auto bytes = Small(dir + "entry.bin");
+    if (!bytes.ok()) return Problem(dir + "entry.bin", "missing");
+    if (AsBytes(*bytes).size() != Encode(*entry).size() ||
+        !std::equal(AsBytes(*bytes).begin(), AsBytes(*bytes).end(), Encode(*entry).begin())) {
+      return Problem(dir + "entry.bin", "is not the signed entry that entry.key opens in the sealed entry");
     }
-    return std::move(*entry);
+    if (SmallOrEmpty(dir + "entry.json") != JsonFileText(ToJson(*entry))) {
+      Problem(dir + "entry.json", "does not match entry.bin");
+    }
+    if (claims_ && entry->case_id != claims_->case_id) {
+      Problem(dir + "entry.bin", "its author signed it for another case than the bundle's");
+    }
+    if (!authors_.count(ToHex(entry->author))) {
+      Problem("keys/authors/" + ToHex(entry->author) + ".pem", "missing: the author of " + dir + " has no key here");
+    }
+    out_.entries += 1;
+    for (uint32_t n = 0; n < sealed.files.size(); ++n) {
+      const std::string fdir = dir + bundle_paths::FileDir(n) + "/";
+      if (!files_.count(fdir + "file.key")) continue;
+      auto descriptor = CheckDisclosedFile(fdir, sealed, *entry, n, expected, dir);
+      if (descriptor) re.files.push_back({n, std::move(*descriptor)});
+    }
+    re.entry = std::move(*entry);
+  }
+
+  // A disclosed file: file.key opens its descriptor box to descriptor.bin and salt.hex, which
+  // match the author's signed commitment; its sealed chunks are the ones the sealed entry names;
+  // the key decrypts them to exactly the plaintext file, which has the descriptor's SHA-256.
+  std::optional<FileDescriptor> CheckDisclosedFile(const std::string& fdir, const SealedEntry& sealed,
+                                                   const SignedEntry& entry, uint32_t n,
+                                                   std::set<std::string>& expected, const std::string& dir) {
+    const std::string rel = fdir.substr(dir.size());
+    for (const char* f : {"file.key", "salt.hex", "descriptor.bin", "descriptor.json"}) expected.insert(rel + f);
+    auto key = ParseKeyText(SmallOrEmpty(fdir + "file.key"));
+    if (!key) return Problem(fdir + "file.key", "not a key (64 lowercase hex digits and a newline)"), std::nullopt;
+    auto opening = OpenDescriptorBox(*key, sealed, entry, n);
+    if (!opening.ok()) {
+      OPENSSL_cleanse(key->data(), key->size());
+      return Problem(fdir + "file.key", "does not open the descriptor box of file " + std::to_string(n) +
+                                            " to the descriptor its author committed to: " +
+                                            opening.status().message()),
+             std::nullopt;
+    }
+    const FileDescriptor& d = opening->descriptor;
+    std::string descriptor_bytes = SmallOrEmpty(fdir + "descriptor.bin");
+    Bytes encoded = Encode(d);
+    if (descriptor_bytes != std::string(AsChars(encoded))) {
+      Problem(fdir + "descriptor.bin", "is not the descriptor in the descriptor box");
+    }
+    if (SmallOrEmpty(fdir + "salt.hex") != ToHex(opening->salt) + "\n") {
+      Problem(fdir + "salt.hex", "is not the salt in the descriptor box");
+    }
+    if (SmallOrEmpty(fdir + "descriptor.json") != JsonFileText(ToJson(d))) {
+      Problem(fdir + "descriptor.json", "does not match descriptor.bin");
+    }
+    const SealedFile& sf = sealed.files[n];
+    const std::string content = bundle_paths::Content(n, d.media_type);
+    expected.insert(content);
+    for (uint64_t k = 0; k < sf.chunks.size(); ++k) expected.insert(bundle_paths::SealedChunk(n, k));
+    CheckContent(dir, n, sf, d, *key);
+    OPENSSL_cleanse(key->data(), key->size());
+    return d;
+  }
+
+  // The sealed chunks of file n against the sealed entry, and the plaintext against them.
+  void CheckContent(const std::string& dir, uint32_t n, const SealedFile& sf, const FileDescriptor& d,
+                    const SymmetricKey& key) {
+    const std::string content = dir + bundle_paths::Content(n, d.media_type);
+    if (SealedFileSize(d.size) != sf.sealed_size) {
+      return Problem(dir + "sealed_entry.bin", "file " + std::to_string(n) +
+                                                   ": the sealed size does not fit the signed size");
+    }
+    bool chunks_ok = true;
+    for (uint64_t k = 0; k < sf.chunks.size(); ++k) {
+      const std::string path = dir + bundle_paths::SealedChunk(n, k);
+      auto it = hashed_.find(path);
+      if (!files_.count(path)) {
+        Problem(path, "missing: sealed chunk " + std::to_string(k) + " of the file");
+        chunks_ok = false;
+      } else if (it == hashed_.end()) {
+        chunks_ok = false;  // not listed in MANIFEST.sha256: already a problem
+      } else if (it->second.sha256 != sf.chunks[k] || it->second.size != SealedChunkLength(sf.sealed_size, k)) {
+        Problem(path, "is not sealed chunk " + std::to_string(k) + " as the sealed entry names it");
+        chunks_ok = false;
+      }
+    }
+    auto it = hashed_.find(content);
+    if (!files_.count(content)) return Problem(content, "missing");
+    if (it == hashed_.end()) return;
+    if (it->second.size != d.size || it->second.sha256 != d.content_sha256) {
+      return Problem(content, "does not match its signed descriptor (size or SHA-256)");
+    }
+    if (!chunks_ok) return;
+    if (Status st = DecryptAndCompare(dir, n, sf, d, key, content); !st.ok()) {
+      return Problem(content, st.message());
+    }
+    out_.files += 1;
+    out_.bytes += d.size;
+  }
+
+  // Decrypts the sealed chunk files (C2SP chunked encryption under the file key) and compares
+  // the plaintext with the content file, byte for byte, the padding included (zero bytes).
+  Status DecryptAndCompare(const std::string& dir, uint32_t n, const SealedFile& sf,
+                           const FileDescriptor& d, const SymmetricKey& key, const std::string& content) {
+    const uint64_t padded = PaddedFileSize(d.size);
+    KH_ASSIGN_OR_RETURN(UniqueFd plain_fd, OpenRegularFile(dir_ / content));
+    Bytes sealed_buf;
+    size_t consumed = 0;
+    uint64_t next_chunk_file = 0;
+    auto need = [&](size_t want) -> Status {
+      while (sealed_buf.size() - consumed < want) {
+        if (next_chunk_file == sf.chunks.size()) return Status::Corruption("the sealed chunks end early");
+        if (consumed > 0) {
+          sealed_buf.erase(sealed_buf.begin(), sealed_buf.begin() + static_cast<ptrdiff_t>(consumed));
+          consumed = 0;
+        }
+        const std::string path = dir + bundle_paths::SealedChunk(n, next_chunk_file++);
+        KH_ASSIGN_OR_RETURN(std::string bytes, ReadSmallFile(dir_ / path, kSealedChunkSize));
+        sealed_buf.insert(sealed_buf.end(), bytes.begin(), bytes.end());
+      }
+      return Status::Ok();
+    };
+    KH_RETURN_IF_ERROR(need(kChunkedHeaderBytes));
+    auto opener = ChunkedOpener::Open(key, ByteView(sealed_buf).subspan(0, kChunkedHeaderBytes),
+                                      AsBytes(kFileContentContext));
+    if (!opener.ok()) return Status::Corruption("file.key does not open the sealed chunks (key commitment)");
+    consumed = kChunkedHeaderBytes;
+    const uint64_t count = ChunkedChunkCount(padded);
+    Bytes expected(kChunkedPlainChunk);
+    uint64_t plain_at = 0;
+    for (uint64_t c = 0; c < count; ++c) {
+      const size_t len = static_cast<size_t>(std::min<uint64_t>(kChunkedPlainChunk, padded - c * kChunkedPlainChunk));
+      KH_RETURN_IF_ERROR(need(len + kAeadTagBytes));
+      auto plain = opener->OpenChunk(c, ByteView(sealed_buf).subspan(consumed, len + kAeadTagBytes), c + 1 == count);
+      if (!plain.ok()) return Status::Corruption("the sealed chunks do not decrypt (chunk " + std::to_string(c) + ")");
+      consumed += len + kAeadTagBytes;
+      // What the content file must hold here: its bytes up to d.size, zero padding after.
+      size_t from_file = static_cast<size_t>(std::min<uint64_t>(len, d.size > plain_at ? d.size - plain_at : 0));
+      size_t filled = 0;
+      while (filled < from_file) {
+        KH_ASSIGN_OR_RETURN(size_t got, ReadUpTo(plain_fd.get(), expected.data() + filled, from_file - filled, content));
+        if (got == 0) return Status::Corruption("shorter than its descriptor says");
+        filled += got;
+      }
+      std::fill(expected.begin() + static_cast<ptrdiff_t>(from_file), expected.begin() + static_cast<ptrdiff_t>(len), 0);
+      bool same = plain->size() == len && CRYPTO_memcmp(plain->data(), expected.data(), len) == 0;
+      OPENSSL_cleanse(plain->data(), plain->size());
+      if (!same) {
+        return Status::Corruption("differs from what its file key decrypts from the sealed chunks (from byte " +
+                                  std::to_string(plain_at) + ")");
+      }
+      plain_at += len;
+    }
+    OPENSSL_cleanse(expected.data(), expected.size());
+    if (consumed != sealed_buf.size() || next_chunk_file != sf.chunks.size()) {
+      return Status::Corruption("the sealed chunks hold more than the sealed file");
+    }
+    return Status::Ok();
   }
 
   void CheckProof(const std::string& dir, const Record& record, ByteView record_bytes,
@@ -454,19 +637,6 @@ class Verifier {
     } catch (const json::exception&) {
       Problem(path, "malformed");
     }
-  }
-
-  void CheckEvidence(const std::string& path, const FileManifest& m) {
-    auto it = hashed_.find(path);
-    if (!files_.count(path)) return Problem(path, "missing");
-    if (it == hashed_.end()) return;  // not listed in MANIFEST.sha256: already a problem
-    const FileFacts& f = it->second;
-    if (f.size != m.size || f.sha256 != m.content_sha256) {
-      return Problem(path, "does not match its signed manifest (size or SHA-256)");
-    }
-    if (m.size > 0 && f.chunks != m.chunks) Problem(path, "its 1 MiB pieces do not match the manifest's chunk ids");
-    out_.files += 1;
-    out_.bytes += f.size;
   }
 
   // REPORT.md and bundle.json may say only what the verified files say.
@@ -504,6 +674,34 @@ Result<BundleVerification> VerifyBundle(const fs::path& dir, const fs::path& tru
   if (!fs::is_directory(dir, ec)) return Status::InvalidArgument(dir.string() + " is not a folder");
   KH_ASSIGN_OR_RETURN(TrustSet trust, LoadTrust(trust_file));
   return Verifier(dir, std::move(trust)).Run();
+}
+
+Result<BundleVerification> VerifyBundleFile(const fs::path& path, const fs::path& trust_file) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return VerifyBundle(path, trust_file);
+  KH_ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFile(path));
+  std::string scratch = (fs::temp_directory_path(ec) / "khronika-verify-bundle.XXXXXX").string();
+  if (ec || ::mkdtemp(scratch.data()) == nullptr) return ErrnoStatus("cannot create a scratch folder");
+  struct Cleanup {
+    fs::path dir;
+    ~Cleanup() {
+      std::error_code ignored;
+      fs::remove_all(dir, ignored);
+    }
+  } cleanup{scratch};
+  const fs::path folder = fs::path(scratch) / "bundle";
+  BundleTarExtractor extractor(folder);
+  Bytes buf(1 << 20);
+  while (true) {
+    KH_ASSIGN_OR_RETURN(size_t n, ReadUpTo(fd.get(), buf.data(), buf.size(), path.string()));
+    if (n == 0) break;
+    Status st = extractor.Write(ByteView(buf.data(), n));
+    if (!st.ok()) return Status::InvalidArgument(path.string() + ": " + st.message());
+  }
+  if (Status st = extractor.Finish(); !st.ok()) {
+    return Status::InvalidArgument(path.string() + ": " + st.message());
+  }
+  return VerifyBundle(folder, trust_file);
 }
 
 }  // namespace khronika

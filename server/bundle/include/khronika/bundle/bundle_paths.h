@@ -1,14 +1,18 @@
-// The only paths a court bundle may hold. The writer makes them, and the verifier and the .tar
-// extractor accept nothing else, so a bundle can neither hide extra files nor reach outside its
-// folder:
+// The only paths a court bundle (khronika-bundle/2) may hold. The writer makes them, and the
+// verifier and the .tar extractor accept nothing else, so a bundle can neither hide extra files
+// nor reach outside its folder:
 //
 //   REPORT.md  MANIFEST.sha256  bundle.json
 //   keys/authors/<64 hex>.pem   keys/origins/<64 hex>.vkey   keys/cosigners/<64 hex>.vkey
 //   logs/<origin: 64 hex>/checkpoint.note
-//   entries/<origin: 64 hex>/<index: 20 digits>/{record.bin, record.json, entry.bin, entry.json,
-//       proof.json, manifests/<n>.bin, manifests/<n>.json, files/<n><ext>}
+//   records/<origin: 64 hex>/<index: 20 digits>/
+//       record.bin record.json sealed_entry.bin proof.json link.key        every record
+//       entry.key entry.bin entry.json                                     a disclosed entry
+//       files/<n>/{file.key, salt.hex, descriptor.bin, descriptor.json,    a disclosed file
+//                  content<ext>, sealed/<k>.bin}
 //
-// with n a decimal position (no leading zeros, below 1000) and ext "." and 1 to 8 of [a-z0-9].
+// with n a file's position in its entry and k a sealed chunk's position in its file (decimal,
+// no leading zeros, n below 1000, k below 10^7), and ext "." and 1 to 8 of [a-z0-9].
 #pragma once
 
 #include <cstdint>
@@ -27,14 +31,15 @@ std::string AuthorKey(const PublicKey& author);
 std::string OriginKey(const Hash& origin);
 std::string CosignerKey(const Hash& member);
 std::string Checkpoint(const Hash& origin);
-std::string EntryDir(const Hash& origin, uint64_t index);  // no trailing slash
-std::string ManifestBin(size_t n);                          // relative to the entry's folder
-std::string ManifestJson(size_t n);
-std::string EvidenceFile(size_t n, std::string_view media_type);
+std::string RecordDir(const Hash& origin, uint64_t index);  // no trailing slash
+// Relative to the record's folder.
+std::string FileDir(size_t n);  // "files/<n>", no trailing slash
+std::string Content(size_t n, std::string_view media_type);
+std::string SealedChunk(size_t n, uint64_t k);
 
 // True for a file path of the grammar above.
 bool IsBundleFile(std::string_view path);
-// True for a folder that some bundle file lies in ("keys", "entries/<origin>/<index>/files", ...).
+// True for a folder that some bundle file lies in ("keys", "records/<o>/<i>/files/0/sealed", ...).
 bool IsBundleFolder(std::string_view path);
 
 }  // namespace khronika::bundle_paths

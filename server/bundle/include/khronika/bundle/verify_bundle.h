@@ -1,6 +1,7 @@
-// The offline verifier of court bundles: needs the folder and nothing else (no store, no network,
-// no trust in the node that made it). Every check is one a reader can redo with sha256sum and
-// openssl (docs/lawyer.md).
+// The offline verifier of court bundles (khronika-bundle/2): needs the bundle and nothing else
+// (no store, no network, no trust in the node that made it). Every check is one a reader can
+// redo with sha256sum, openssl and python3's `cryptography` (docs/lawyer.md part 2,
+// docs/tools/check_bundle.sh).
 #pragma once
 
 #include <filesystem>
@@ -16,7 +17,7 @@ namespace khronika {
 struct BundleLogSummary {
   std::string origin;  // hex
   uint64_t checkpoint_size = 0;
-  uint64_t records = 0;       // records of the case in this log, in the bundle
+  uint64_t records = 0;         // records of the case in this log, in the bundle
   bool origin_trusted = false;  // its key is in the trust file (always false without one)
   std::vector<std::string> cosigners;  // members (hex) whose cosignatures verified
   std::vector<std::string> trusted_cosigners;
@@ -24,9 +25,10 @@ struct BundleLogSummary {
 
 struct BundleVerification {
   std::string case_id;
-  uint64_t entries = 0;
-  uint64_t files = 0;
-  uint64_t bytes = 0;
+  uint64_t records = 0;  // records of the case, each with its link key
+  uint64_t entries = 0;  // entries disclosed: opened and their author signature verified
+  uint64_t files = 0;    // files disclosed: plaintext checked against descriptor and sealed chunks
+  uint64_t bytes = 0;    // their plaintext bytes
   std::vector<BundleLogSummary> logs;
   std::vector<std::string> problems;  // "<file>: <what is wrong>", one per failure
   bool ok() const { return problems.empty(); }
@@ -40,10 +42,19 @@ struct TrustedKeys {
 };
 Result<TrustedKeys> LoadTrustedKeys(const std::filesystem::path& file);
 
-// `trust_file`, when not empty: C2SP verifier keys (origins) and cosigner verifier keys (witnesses)
-// one per line, '#' comments. Every origin must then be among them; cosignatures are reported as
-// trusted only for witnesses among them.
+// Verifies the bundle folder `dir`. `trust_file`, when not empty: C2SP verifier keys (origins)
+// and cosigner verifier keys (witnesses) one per line, '#' comments. Every origin must then be
+// among them; cosignatures are reported as trusted only for witnesses among them. An error
+// status only when the bundle cannot be examined at all (InvalidArgument: not a folder, a bad
+// trust file); everything wrong inside the bundle is a line of `problems`.
 Result<BundleVerification> VerifyBundle(const std::filesystem::path& dir,
                                         const std::filesystem::path& trust_file = {});
+
+// The same for a bundle folder or a bundle .tar: a .tar is unpacked (BundleTarExtractor, so
+// nothing outside the bundle's grammar is written) into a fresh private folder under the system's
+// temporary folder, verified there, and removed. A .tar that cannot be unpacked is
+// InvalidArgument naming what is wrong with it.
+Result<BundleVerification> VerifyBundleFile(const std::filesystem::path& path,
+                                            const std::filesystem::path& trust_file = {});
 
 }  // namespace khronika
