@@ -132,7 +132,9 @@ TEST_P(TamperTest, EntryByteFlipIsNamed) {
   std::string bytes = StoredEntryBytes(entry_id);
   ASSERT_FALSE(bytes.empty());
   Alter(bytes, bytes.size() / 2, "objects", *FromHex(entry_id));
-  ExpectVerifyNames("entry " + entry_id);
+  // "sealed entry <id>" when its bytes no longer match the id, "object <id>" when the at-rest
+  // tag refuses them first: either way, the entry by its id.
+  ExpectVerifyNames(entry_id);
 }
 
 TEST_P(TamperTest, RecordByteFlipIsNamed) {
