@@ -89,8 +89,9 @@ TEST(DurabilityTest, SigkillNeverLosesAnAcknowledgedEntry) {
       AppendForever(data, author_pem, fds[1], rng());
     }
     ::close(fds[1]);
-    // Random moment: from right after start-up to several dozen commits in.
-    ::usleep(static_cast<useconds_t>(1000 + rng() % 60000));
+    // Random moment: from right after start-up to several dozen commits in (an append of format 2
+    // is two commits at least: the sealed chunks, then the records).
+    ::usleep(static_cast<useconds_t>(1000 + rng() % 150000));
     ::kill(pid, SIGKILL);
     int status = 0;
     ::waitpid(pid, &status, 0);
