@@ -46,8 +46,8 @@ class ServerAccessTest : public ::testing::Test {
     HttpReply eb = Get(server(), "/v1/entries/" + entry_b_, node_.admin().secret);
     ASSERT_EQ(ea.status, 200) << ea.Describe();
     ASSERT_EQ(eb.status, 200) << eb.Describe();
-    file_a_ = ea.Json()["manifests"][0]["id"];
-    file_b_ = eb.Json()["manifests"][0]["id"];
+    ASSERT_EQ(ea.Json()["files"].size(), 1u);
+    ASSERT_EQ(eb.Json()["files"].size(), 1u);
     origin_ = ea.Json()["record"]["origin"];
   }
 
@@ -61,8 +61,11 @@ class ServerAccessTest : public ::testing::Test {
     r.body = body;
     return Curl(server(), r);
   }
-  std::string FileA() const { return "/v1/entries/" + entry_a_ + "/files/" + file_a_ + "/content"; }
-  std::string FileB() const { return "/v1/entries/" + entry_b_ + "/files/" + file_b_ + "/content"; }
+  std::string FileA() const { return "/v1/entries/" + entry_a_ + "/files/0/content"; }
+  std::string FileB() const { return "/v1/entries/" + entry_b_ + "/files/0/content"; }
+  // How the access log names a read of file 0 of an entry: "ENTRY_ID/0".
+  std::string ReadA() const { return entry_a_ + "/0"; }
+  std::string ReadB() const { return entry_b_ + "/0"; }
 
   HttpReply Call(const Endpoint& e, const std::string& token) {
     HttpRequest r;
@@ -74,7 +77,7 @@ class ServerAccessTest : public ::testing::Test {
   }
 
   ServedNode node_;
-  std::string entry_a_, entry_b_, file_a_, file_b_, origin_;
+  std::string entry_a_, entry_b_, origin_;
 };
 
 TEST_F(ServerAccessTest, EveryRoleOnEveryEndpoint) {
@@ -104,7 +107,7 @@ TEST_F(ServerAccessTest, EveryRoleOnEveryEndpoint) {
       {"case entries", "GET", "/v1/cases/case-a/entries", std::nullopt, {"admin", "reader"}},
       {"file content",
        "GET",
-       "/v1/entries/" + entry_a_ + "/files/" + file_a_ + "/content",
+       "/v1/entries/" + entry_a_ + "/files/0/content",
        std::nullopt,
        {"admin", "reader"}},
       {"records", "GET", "/v1/logs/" + origin_ + "/records", std::nullopt, {"admin", "auditor"}},
@@ -168,8 +171,9 @@ TEST_F(ServerAccessTest, CaseLimitedTokens) {
     HttpReply none = Get(server(), path.substr(0, 12) + std::string(64, '7') + path.substr(76), reader_a.secret);
     EXPECT_EQ(none.status, 404) << none.Describe();
   }
-  // A file of case-b asked for through an entry of case-a is not found either.
-  EXPECT_EQ(Get(server(), "/v1/entries/" + entry_a_ + "/files/" + file_b_ + "/content", reader_a.secret).status, 404);
+  // Files are named by their index in an entry; an index the entry lacks is not found.
+  EXPECT_EQ(Get(server(), "/v1/entries/" + entry_a_ + "/files/1/content", reader_a.secret).status,
+            404);
   HttpReply listing = Get(server(), "/v1/cases/case-b/entries", reader_a.secret);
   EXPECT_EQ(listing.status, 403) << listing.Describe();
   // khronika get of a case-b entry fails and writes nothing.
@@ -306,19 +310,20 @@ TEST_F(ServerAccessTest, ContentReadsAreInTheAccessLog) {
     }
     return n;
   };
-  EXPECT_EQ(count(reader.id, file_a_, "reader", "case-a"), 2) << log.out;    // whole + range
-  EXPECT_EQ(count(reader_b.id, file_b_, "reader", "case-b"), 1) << log.out;  // khronika get
-  EXPECT_EQ(count(node_.admin().id, file_b_, "admin", "case-b"), 1) << log.out;
-  EXPECT_EQ(count(reader.id, file_b_, "reader", "case-b"), 0) << log.out;
-  EXPECT_EQ(count(auditor.id, file_b_, "auditor", "case-b"), 0) << log.out;
+  EXPECT_EQ(count(reader.id, ReadA(), "reader", "case-a"), 2) << log.out;    // whole + range
+  EXPECT_EQ(count(reader_b.id, ReadB(), "reader", "case-b"), 1) << log.out;  // khronika get
+  EXPECT_EQ(count(node_.admin().id, ReadB(), "admin", "case-b"), 1) << log.out;
+  EXPECT_EQ(count(reader.id, ReadB(), "reader", "case-b"), 0) << log.out;
+  EXPECT_EQ(count(auditor.id, ReadB(), "auditor", "case-b"), 0) << log.out;
   EXPECT_EQ(events.size(), 4u) << log.out;
   for (const json& e : events) EXPECT_EQ(e.dump().find("khr_"), std::string::npos);
 }
 
-// The "adopting" attack: a submitter limited to case-b signs a manifest whose only chunk is the id
-// of case-a's one-chunk file (chunk ids and sizes show on a seized disk or a backup; for a
-// one-chunk file the file's SHA-256 is the chunk id) and posts it to case-b. It must be refused,
-// and no reader of case-b may ever get case-a's bytes.
+// The "adopting" attack: a submitter limited to case-b signs a descriptor of case-a's one-chunk
+// file (sizes show on a seized disk; for a one-chunk file the file's SHA-256 is the chunk id) and
+// posts it to case-b without the bytes. It must be refused, and no reader of case-b may ever get
+// case-a's bytes. In format 2 logged content exists only sealed under case-a's keys, and upload
+// chunks belong to the token that sent them.
 TEST_F(ServerAccessTest, AFileOfAnotherCaseCannotBeAdoptedByNamingItsChunks) {
   Token submitter_b = MakeToken(node_.data(), "submitter", {"case-b"});
   Token reader_b = MakeToken(node_.data(), "reader", {"case-b"});
@@ -333,9 +338,8 @@ TEST_F(ServerAccessTest, AFileOfAnotherCaseCannotBeAdoptedByNamingItsChunks) {
   EXPECT_EQ(LogJson(node_.data()).size(), records);
   // Nothing of case-a reaches a reader of case-b, by any path.
   for (const std::string& path :
-       {"/v1/entries/" + adopt.entry_id, "/v1/entries/" + adopt.entry_id + "/files/" + adopt.manifest_ids[0] + "/content",
-        "/v1/entries/" + entry_a_, FileA(), "/v1/entries/" + entry_b_ + "/files/" + file_a_ + "/content",
-        std::string("/v1/cases/case-b/entries"), std::string("/v1/cases/case-b/bundle")}) {
+       {"/v1/entries/" + entry_a_, FileA(), std::string("/v1/cases/case-b/entries"),
+        std::string("/v1/cases/case-b/bundle"), "/v1/cases/case-b/bundle?entry=" + entry_a_}) {
     HttpReply got = Get(server(), path, reader_b.secret);
     EXPECT_EQ(got.body.find("case a evidence"), std::string::npos) << path;
   }
@@ -346,13 +350,15 @@ TEST_F(ServerAccessTest, AFileOfAnotherCaseCannotBeAdoptedByNamingItsChunks) {
   ASSERT_TRUE(UploadChunks(server(), submitter_b.secret, adopt));
   HttpReply ok = Post("/v1/entries", submitter_b.secret, adopt.body.dump());
   EXPECT_EQ(ok.status, 201) << ok.Describe();
-  // Once logged in case-b, case-b's own later submissions may name it without uploading again.
+  // Sealing deleted the plaintext: a later submission of the same bytes uploads them again.
   BuiltSubmission again = BuildSubmission(node_.key(), "case-b", "again.txt", "case a evidence\n");
+  EXPECT_EQ(Post("/v1/entries", submitter_b.secret, again.body.dump()).status, 422);
+  ASSERT_TRUE(UploadChunks(server(), submitter_b.secret, again));
   EXPECT_EQ(Post("/v1/entries", submitter_b.secret, again.body.dump()).status, 201);
 }
 
-// POST /v1/chunks/missing and PUT /v1/chunks answer only from what the token's own uploads and
-// the named case hold: a chunk of another case looks exactly like one no node ever saw.
+// POST /v1/chunks/missing and PUT /v1/chunks answer only from the token's own uploads: a chunk of
+// another case looks exactly like one no node ever saw.
 TEST_F(ServerAccessTest, UploadAnswersSayNothingAboutOtherCases) {
   Token submitter_b = MakeToken(node_.data(), "submitter", {"case-b"});
   const std::string chunk_a = HexSha256("case a evidence\n");
@@ -363,11 +369,11 @@ TEST_F(ServerAccessTest, UploadAnswersSayNothingAboutOtherCases) {
     EXPECT_EQ(reply.status, 200) << reply.Describe();
     return reply.Json()["missing"];
   };
-  EXPECT_EQ(missing({{"ids", {chunk_a, never, chunk_b}}, {"case", "case-b"}}), json::array({chunk_a, never}));
+  // Logged content, of this case or another, is held only sealed: every id is "missing".
   EXPECT_EQ(missing({{"ids", {chunk_a, never, chunk_b}}}), json::array({chunk_a, never, chunk_b}));
-  // Asking about a case the token may not submit to is refused.
+  // Format 1's "case" field is refused.
   EXPECT_EQ(Post("/v1/chunks/missing", submitter_b.secret,
-                 json{{"ids", {chunk_a}}, {"case", "case-a"}}.dump()).status, 403);
+                 json{{"ids", {chunk_a}}, {"case", "case-b"}}.dump()).status, 400);
   // A PUT of case-a's chunk and of a chunk nobody holds get the same answer.
   auto put = [&](const std::string& bytes) {
     HttpRequest r;
@@ -382,24 +388,29 @@ TEST_F(ServerAccessTest, UploadAnswersSayNothingAboutOtherCases) {
   };
   EXPECT_EQ(put("case a evidence\n"), put("a chunk no node held before"));
   EXPECT_EQ(put("case a evidence\n").first, 201);
-  // After its own upload the token may name it.
+  // After its own upload the token may name it; another token has still sent nothing.
   EXPECT_EQ(missing({{"ids", {chunk_a, never}}}), json::array({never}));
+  Token submitter_a = MakeToken(node_.data(), "submitter", {"case-a"});
+  HttpReply theirs = Post("/v1/chunks/missing", submitter_a.secret,
+                          json{{"ids", {chunk_a, never}}}.dump());
+  EXPECT_EQ(theirs.Json()["missing"], json::array({chunk_a, never}));
 }
 
-// A manifest that repeats one chunk id stood for gigabytes that every node re-hashed; it is
-// refused on its form, before any signature or content is checked.
-TEST_F(ServerAccessTest, AManifestRepeatingAChunkIsRefusedBeforeAnyWork) {
+// A file that repeats one chunk id would stand for gigabytes that the origin hashes and seals; it
+// is refused on its form, before any signature or content is checked.
+TEST_F(ServerAccessTest, AFileRepeatingAChunkIsRefusedBeforeAnyWork) {
   Token submitter_a = MakeToken(node_.data(), "submitter", {"case-a"});
   const size_t records = LogJson(node_.data()).size();
   BuiltSubmission s = BuildSubmission(node_.key(), "case-a", "huge.bin", "case a evidence\n");
-  json& m = s.body["manifests"][0];
-  const std::string chunk = m["chunks"][0];
-  m["chunks"] = json::array();
-  for (int i = 0; i < 3072; ++i) m["chunks"].push_back(chunk);  // "3 GiB" from 200 KB of JSON
-  m["size"] = uint64_t{3072} << 20;
+  json& f = s.body["files"][0];
+  const std::string chunk = f["chunks"][0];
+  f["chunks"] = json::array();
+  for (int i = 0; i < 3072; ++i) f["chunks"].push_back(chunk);  // "3 GiB" from 200 KB of JSON
+  f["descriptor"]["size"] = uint64_t{3072} << 20;
+  Resign(node_.key(), s);
   HttpReply r = Post("/v1/entries", submitter_a.secret, s.body.dump());
   EXPECT_EQ(r.status, 400) << r.Describe();
-  EXPECT_NE(r.body.find("same chunk twice"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("same upload chunk twice"), std::string::npos) << r.body;
   EXPECT_EQ(LogJson(node_.data()).size(), records);
 }
 
@@ -449,10 +460,10 @@ TEST_F(ServerAccessTest, AccessLogShowsTimesFilesAndCasesAndFilters) {
     std::string iso = IsoSeconds(e["time_ms"].get<int64_t>() / 1000);
     EXPECT_EQ(time, iso.substr(0, 10) + " " + iso.substr(11, 8) + " UTC");
   }
-  EXPECT_EQ(events[0]["object"], file_a_);
+  EXPECT_EQ(events[0]["object"], ReadA());
   EXPECT_EQ(events[0]["file"], "a.txt");
   EXPECT_EQ(events[0]["case"], "case-a");
-  EXPECT_EQ(events[1]["object"], file_b_);
+  EXPECT_EQ(events[1]["object"], ReadB());
   EXPECT_EQ(events[1]["file"], "b.txt");
   EXPECT_EQ(events[1]["case"], "case-b");
   EXPECT_EQ(events[2]["action"], "export");

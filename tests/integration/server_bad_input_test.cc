@@ -29,6 +29,7 @@ class ServerBadInputTest : public ::testing::Test {
     records_before_ = LogJson(node_.data()).size();
     ASSERT_EQ(records_before_, 2u);
     objects_before_ = CountObjects();
+    sealed_chunks_before_ = CountObjects(Table::kChunks);
   }
 
   void TearDown() override {
@@ -39,18 +40,20 @@ class ServerBadInputTest : public ::testing::Test {
     RunResult verify = RunKhronika({"verify", "--data", node_.data().string()});
     EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
     EXPECT_EQ(LogJson(node_.data()).size(), records_before_);
-    // Nor was any entry or manifest of a refused submission stored.
+    // Nor was any sealed entry or sealed chunk of a refused submission stored.
     EXPECT_EQ(CountObjects(), objects_before_);
+    EXPECT_EQ(CountObjects(Table::kChunks), sealed_chunks_before_);
   }
 
-  // Entries and manifests in the store (read beside the running server, as `khronika log` does).
-  uint64_t CountObjects() {
+  // Sealed entries (or, with kChunks, sealed chunks) in the store, read beside the running
+  // server, as `khronika log` does.
+  uint64_t CountObjects(Table table = Table::kObjects) {
     auto opened = Node::Open(node_.data());
     EXPECT_TRUE(opened.ok()) << opened.status().ToString();
     if (!opened.ok()) return 0;
     uint64_t n = 0;
     Status st = (*opened)->store().View([&](ReadTxn& txn) -> Status {
-      KH_ASSIGN_OR_RETURN(n, txn.Count(Table::kObjects));
+      KH_ASSIGN_OR_RETURN(n, txn.Count(table));
       return Status::Ok();
     });
     EXPECT_TRUE(st.ok()) << st.ToString();
@@ -99,21 +102,24 @@ class ServerBadInputTest : public ::testing::Test {
   std::string entry_id_;
   size_t records_before_ = 0;
   uint64_t objects_before_ = 0;
+  uint64_t sealed_chunks_before_ = 0;
 };
 
 TEST_F(ServerBadInputTest, MalformedJson) {
   for (const std::string& body :
        {std::string("{\"entry\": "), std::string("not json"), std::string(""),
-        std::string("{\"entry\": {}, \"manifests\": [}"), std::string("\xff\xfe{}"),
-        std::string("{\"entry\": \"\\ud800\", \"manifests\": []}")}) {
+        std::string("{\"entry\": {}, \"files\": [}"), std::string("\xff\xfe{}"),
+        std::string("{\"entry\": \"\\ud800\", \"files\": []}")}) {
     PostEntry(body, {400}, "POST /v1/entries " + body);
     PostMissing(body, {400}, "POST /v1/chunks/missing " + body);
   }
   // Valid JSON of the wrong shape.
   for (const std::string& body : {std::string("[]"), std::string("null"), std::string("{}"),
+                                  std::string("{\"entry\": {}, \"files\": []}"),
                                   std::string("{\"entry\": {}, \"manifests\": []}"),
-                                  std::string("{\"entry\": 1, \"manifests\": [], \"extra\": 2}"),
-                                  std::string("{\"entry\": {}, \"manifests\": {}}")}) {
+                                  std::string("{\"entry\": 1, \"files\": [], \"extra\": 2}"),
+                                  std::string("{\"entry\": {}, \"files\": {}}"),
+                                  std::string("{\"entry\": {}, \"files\": [{}]}")}) {
     PostEntry(body, {400, 422}, "POST /v1/entries " + body);
   }
   PostMissing("{\"ids\": \"abc\"}", {400}, "ids not an array");
@@ -133,8 +139,8 @@ TEST_F(ServerBadInputTest, DeeplyNestedJson) {
     EXPECT_EQ(Get(server(), "/healthz").status, 200);
   }
   // Nested inside a well-formed envelope, and inside a string (which is not nesting at all).
-  PostEntry("{\"entry\": " + balanced + ", \"manifests\": []}", {400}, "nested entry");
-  PostEntry("{\"entry\": \"" + open + "\", \"manifests\": []}", {400, 422}, "brackets in a string");
+  PostEntry("{\"entry\": " + balanced + ", \"files\": []}", {400}, "nested entry");
+  PostEntry("{\"entry\": \"" + open + "\", \"files\": []}", {400, 422}, "brackets in a string");
   EXPECT_TRUE(server().Running());
 }
 
@@ -178,15 +184,31 @@ TEST_F(ServerBadInputTest, BadSignatureAndUnknownAuthor) {
   BuiltSubmission no_chunks =
       BuildSubmission(node_.key(), "case-x", "ghost.txt", "content never uploaded\n");
   PostEntry(no_chunks.body.dump(), {422}, "missing chunks");
-  // Manifest content that does not match its chunks (size lies).
+  // A descriptor that does not match the entry's signed commitment (its size changed after
+  // signing), then one that the author signed but that lies about the content.
   BuiltSubmission liar = BuildSubmission(node_.key(), "case-x", "liar.txt", "short\n");
   ASSERT_TRUE(UploadChunks(server(), admin(), liar));
   json lie = liar.body;
-  lie["manifests"][0]["size"] = 7;
-  PostEntry(lie.dump(), {400, 422}, "manifest not matching the entry");
+  lie["files"][0]["descriptor"]["size"] = 7;
+  PostEntry(lie.dump(), {422}, "descriptor not matching its commitment");
+  liar.body = lie;
+  Resign(node_.key(), liar);
+  PostEntry(liar.body.dump(), {422}, "signed size not matching the content");
+  json hash_lie = liar.body;
+  hash_lie["files"][0]["descriptor"]["size"] = 6;
+  hash_lie["files"][0]["descriptor"]["sha256"] = HexSha256("other\n");
+  liar.body = hash_lie;
+  Resign(node_.key(), liar);
+  PostEntry(liar.body.dump(), {422}, "signed SHA-256 not matching the content");
+  // The salt of another commitment.
+  BuiltSubmission salted = BuildSubmission(node_.key(), "case-x", "salted.txt", "salted\n");
+  ASSERT_TRUE(UploadChunks(server(), admin(), salted));
+  json resalted = salted.body;
+  resalted["files"][0]["salt"] = std::string(64, '0');
+  PostEntry(resalted.dump(), {422}, "salt not matching the commitment");
 }
 
-TEST_F(ServerBadInputTest, BadFileNamesInManifest) {
+TEST_F(ServerBadInputTest, BadFileNamesInDescriptors) {
   std::vector<std::string> names = {
       "a/b.txt",
       "../../etc/passwd",
@@ -254,7 +276,7 @@ TEST_F(ServerBadInputTest, IdsThatAreNotLowercaseHex) {
     Expect(r, {400}, "GET entry " + id);
     r.path = "/v1/entries/" + good + "/files/" + url_id + "/content";
     Expect(r, {400}, "GET file " + id);
-    r.path = "/v1/entries/" + url_id + "/files/" + good + "/content";
+    r.path = "/v1/entries/" + url_id + "/files/0/content";
     Expect(r, {400}, "GET file through entry " + id);
     r.path = "/v1/logs/" + url_id + "/records";
     Expect(r, {400}, "GET records " + id);
@@ -265,18 +287,26 @@ TEST_F(ServerBadInputTest, IdsThatAreNotLowercaseHex) {
     Expect(put, {400}, "PUT chunk " + id);
     PostMissing(json{{"ids", {good, id}}}.dump(), {400}, "missing " + id);
   }
-  // Ids inside an entry and a manifest.
+  // Ids inside an entry and its files.
   BuiltSubmission s = BuildSubmission(node_.key(), "case-x", "ids.txt", "ids\n");
   ASSERT_TRUE(UploadChunks(server(), admin(), s));
   json b1 = s.body;
-  std::string mid = b1["entry"]["manifests"][0];
-  for (char& c : mid) c = static_cast<char>(std::toupper(c));
-  b1["entry"]["manifests"][0] = mid;
-  PostEntry(b1.dump(), {400}, "uppercase manifest id in entry");
+  std::string commitment = b1["entry"]["files"][0];
+  for (char& c : commitment) c = static_cast<char>(std::toupper(c));
+  b1["entry"]["files"][0] = commitment;
+  PostEntry(b1.dump(), {400}, "uppercase commitment in entry");
   json b2 = s.body;
-  std::string cid = b2["manifests"][0]["chunks"][0];
-  b2["manifests"][0]["chunks"][0] = cid.substr(0, 63);
-  PostEntry(b2.dump(), {400}, "short chunk id in manifest");
+  std::string cid = b2["files"][0]["chunks"][0];
+  b2["files"][0]["chunks"][0] = cid.substr(0, 63);
+  PostEntry(b2.dump(), {400}, "short upload chunk id");
+  json b4 = s.body;
+  std::string salt = b4["files"][0]["salt"];
+  for (char& c : salt) c = static_cast<char>(std::toupper(c));
+  b4["files"][0]["salt"] = salt;
+  PostEntry(b4.dump(), {400}, "uppercase salt");
+  json b5 = s.body;
+  b5["files"][0]["descriptor"]["sha256"] = "not hex";
+  PostEntry(b5.dump(), {400}, "content hash not hex");
   json b3 = s.body;
   b3["entry"]["author"] = "not hex";
   PostEntry(b3.dump(), {400}, "author not hex");

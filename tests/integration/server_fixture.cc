@@ -24,6 +24,7 @@
 #include "khronika/schemas/crypto.h"
 #include "khronika/schemas/json_view.h"
 #include "khronika/schemas/objects.h"
+#include "khronika/schemas/sealed_objects.h"
 
 namespace khronika::testing {
 namespace {
@@ -290,30 +291,57 @@ BuiltSubmission BuildSubmission(const std::filesystem::path& key_path, const std
   auto key = SigningKey::FromPem(ReadFile(key_path));
   if (!key.ok()) throw std::runtime_error("cannot read key " + key_path.string());
   BuiltSubmission s;
-  FileManifest m;
-  m.name = name;
-  m.media_type = "application/octet-stream";
-  m.size = content.size();
-  m.content_sha256 = Sha256(AsBytes(content));
+  FileDescriptor d;
+  d.name = name;
+  d.media_type = "application/octet-stream";
+  d.size = content.size();
+  d.content_sha256 = Sha256(AsBytes(content));
+  json chunks = json::array();
   for (size_t off = 0; off < content.size(); off += kChunkSize) {
     std::string piece = content.substr(off, kChunkSize);
-    m.chunks.push_back(ChunkId(AsBytes(piece)));
-    s.chunk_ids.push_back(ToHex(m.chunks.back()));
+    s.chunk_ids.push_back(ToHex(ChunkId(AsBytes(piece))));
     s.chunks.push_back(std::move(piece));
+    chunks.push_back(s.chunk_ids.back());
   }
-  Entry e;
+  CommitmentSalt salt;
+  RandomBytes(salt.data(), salt.size());
+  SignedEntry e;
   e.case_id = case_id;
   e.kind = "evidence";
   e.created_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::system_clock::now().time_since_epoch())
                         .count();
-  Hash manifest_id = ObjectId(Encode(m));
-  e.manifests.push_back(manifest_id);
-  s.manifest_ids.push_back(ToHex(manifest_id));
+  // Commitments are over the canonical descriptor bytes, which Encode gives even for a name
+  // that validation would refuse (the bad-input tests send such names on purpose).
+  e.files.push_back(FileCommitment(salt, Encode(d)));
   SignEntry(e, *key);
-  s.entry_id = ToHex(ObjectId(Encode(e)));
-  s.body = {{"entry", ToJson(e)}, {"manifests", json::array({ToJson(m)})}};
+  json file = {{"descriptor", ToJson(d)}, {"salt", ToHex(salt)}, {"chunks", chunks}};
+  s.body = {{"entry", ToJson(e)}, {"files", json::array({file})}};
   return s;
+}
+
+void Resign(const std::filesystem::path& key_path, BuiltSubmission& s) {
+  auto key = SigningKey::FromPem(ReadFile(key_path));
+  if (!key.ok()) throw std::runtime_error("cannot read key " + key_path.string());
+  json& entry = s.body["entry"];
+  json commitments = json::array();
+  for (const json& f : s.body["files"]) {
+    FileDescriptor d;
+    d.name = f["descriptor"]["name"];
+    d.media_type = f["descriptor"]["media_type"];
+    d.size = f["descriptor"]["size"];
+    d.content_sha256 = *ParseHashHex(f["descriptor"]["sha256"].get<std::string>());
+    CommitmentSalt salt;
+    Bytes salt_bytes = *FromHex(f["salt"].get<std::string>());
+    std::copy(salt_bytes.begin(), salt_bytes.end(), salt.begin());
+    commitments.push_back(ToHex(FileCommitment(salt, Encode(d))));
+  }
+  entry["files"] = commitments;
+  entry["signature"] = std::string(128, '0');
+  auto e = SignedEntryFromJson(entry);
+  if (!e.ok()) throw std::runtime_error("cannot re-sign: " + e.status().ToString());
+  SignEntry(*e, *key);
+  entry = ToJson(*e);
 }
 
 bool UploadChunks(const ServerProcess& server, const std::string& token, const BuiltSubmission& s) {

@@ -142,17 +142,21 @@ class ServedNode {
 // ---- signed submissions built in the test, for requests sent with curl ----
 
 struct BuiltSubmission {
-  nlohmann::json body;  // {"entry": ..., "manifests": [...]}, as POST /v1/entries takes
-  std::string entry_id;
-  std::vector<std::string> chunk_ids;  // hex, in file order
+  // {"entry": ..., "files": [{"descriptor", "salt", "chunks"}]}, as POST /v1/entries takes (format
+  // 2: the entry signs a salted commitment to each file's descriptor). The entry's id is the
+  // sealed entry's, which only the node's receipt gives.
+  nlohmann::json body;
+  std::vector<std::string> chunk_ids;  // hex, in file order: the plaintext upload chunks
   std::vector<std::string> chunks;     // the chunk contents
-  std::vector<std::string> manifest_ids;
 };
 
 // One file `name` with `content`, in an entry for `case_id` signed with the PEM key at
 // `key_path`. Nothing is validated, so names may be deliberately bad.
 BuiltSubmission BuildSubmission(const std::filesystem::path& key_path, const std::string& case_id,
                                 const std::string& name, const std::string& content);
+// Signs `s`'s entry again after a test changed its JSON (a descriptor, a commitment, the case),
+// with the same key; the file commitments are recomputed from the descriptors and salts.
+void Resign(const std::filesystem::path& key_path, BuiltSubmission& s);
 
 // PUTs every chunk of `s` with `token`; returns false (and adds a failure) if one is refused.
 bool UploadChunks(const ServerProcess& server, const std::string& token, const BuiltSubmission& s);

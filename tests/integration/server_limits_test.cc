@@ -143,7 +143,7 @@ TEST_F(ServerLimitsTest, OversizedBodyGets413BeforeItIsRead) {
   HttpReply reply = Curl(server(), put);
   EXPECT_EQ(reply.status, 413) << reply.Describe();
   EXPECT_TRUE(reply.IsJsonError()) << reply.body;
-  std::string big = "{\"entry\": \"" + std::string(9 << 20, 'a') + "\", \"manifests\": []}";
+  std::string big = "{\"entry\": \"" + std::string(9 << 20, 'a') + "\", \"files\": []}";
   WriteFile(node_ / "big.json", big);
   HttpRequest post;
   post.method = "POST";
@@ -156,11 +156,11 @@ TEST_F(ServerLimitsTest, OversizedBodyGets413BeforeItIsRead) {
   EXPECT_TRUE(LogJson(node_.data()).empty());
 }
 
-// JSON bodies over 1 MiB but under the 8 MiB limit (a manifest of a file over ~15 GiB is that
+// JSON bodies over 1 MiB but under the 8 MiB limit (the upload chunk ids of ~15 GiB of files are
 // big) are read and judged on their content. (Regression: they were once dropped, see above.)
 TEST_F(ServerLimitsTest, JsonBodiesUpToTheLimitAreRead) {
   for (size_t size : {size_t{2} << 20, (size_t{8} << 20) - 100}) {
-    std::string body = "{\"entry\": \"" + std::string(size - 40, 'a') + "\", \"manifests\": []}";
+    std::string body = "{\"entry\": \"" + std::string(size - 40, 'a') + "\", \"files\": []}";
     WriteFile(node_ / "under.json", body);
     HttpRequest post;
     post.method = "POST";

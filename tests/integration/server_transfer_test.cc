@@ -21,14 +21,15 @@ std::string EntryIdOf(const RunResult& submit) {
   return j["entry_id"];
 }
 
-// The manifest id of the file called `name` in entry `entry_id` (GET /v1/entries/{id}).
-std::string ManifestIdOf(ServerProcess& server, const std::string& token,
-                         const std::string& entry_id, const std::string& name) {
+// The index of the file called `name` in entry `entry_id` (GET /v1/entries/{id}), as the path
+// of its content names it.
+std::string FileIndexOf(ServerProcess& server, const std::string& token,
+                        const std::string& entry_id, const std::string& name) {
   HttpReply r = Get(server, "/v1/entries/" + entry_id, token);
   EXPECT_EQ(r.status, 200) << r.Describe();
   json entry = r.Json();
-  for (const json& m : entry["manifests"]) {
-    if (m["manifest"]["name"] == name) return m["id"];
+  for (const json& f : entry["files"]) {
+    if (f["descriptor"]["name"] == name) return std::to_string(f["index"].get<uint64_t>());
   }
   ADD_FAILURE() << "no file " << name << " in " << r.body;
   return "";
@@ -68,7 +69,7 @@ TEST(ServerTransferTest, SubmitAndGetRoundTrip) {
 
   // A reader token gets the same bytes through the API, and the log shows one record.
   Token reader = MakeToken(node.data(), "reader", {"case-1"});
-  std::string mid = ManifestIdOf(node.server(), reader.secret, entry_id, "video.mp4");
+  std::string mid = FileIndexOf(node.server(), reader.secret, entry_id, "video.mp4");
   HttpReply content = Get(node.server(), "/v1/entries/" + entry_id + "/files/" + mid + "/content", reader.secret);
   EXPECT_EQ(content.status, 200) << content.Describe();
   EXPECT_TRUE(content.body == ReadFile(node / "video.mp4"));
@@ -172,8 +173,8 @@ TEST(ServerTransferTest, RangeRequests) {
   RunResult submit = node.Submit(node.admin().secret, "case-r", {node / "video.mp4"});
   ASSERT_EQ(submit.exit_code, 0) << submit.err;
   Token reader = MakeToken(node.data(), "reader", {"case-r"});
-  std::string mid = ManifestIdOf(server, reader.secret, EntryIdOf(submit), "video.mp4");
-  ASSERT_EQ(mid.size(), 64u);
+  std::string mid = FileIndexOf(server, reader.secret, EntryIdOf(submit), "video.mp4");
+  ASSERT_EQ(mid, "0");
   std::string path = "/v1/entries/" + EntryIdOf(submit) + "/files/" + mid + "/content";
   std::string size = std::to_string(kSize);
 
@@ -268,7 +269,7 @@ TEST(ServerTransferTest, ResumedUploadSendsOnlyMissingChunks) {
   missing.method = "POST";
   missing.path = "/v1/chunks/missing";
   missing.token = submitter.secret;
-  missing.body = json{{"ids", ids}, {"case", "case-u"}}.dump();
+  missing.body = json{{"ids", ids}}.dump();
   HttpReply m = Curl(server, missing);
   ASSERT_EQ(m.status, 200) << m.Describe();
   EXPECT_EQ(m.Json()["missing"], json(std::vector<std::string>{ids[0], ids[3], ids[4], ids[6]}));
@@ -279,10 +280,11 @@ TEST(ServerTransferTest, ResumedUploadSendsOnlyMissingChunks) {
   EXPECT_EQ(receipt["chunks_total"], 7);
   EXPECT_EQ(receipt["chunks_sent"], 7 - sent_by_hand.size());
 
-  // The same file again (say, in another entry): nothing to send at all.
+  // The same file again (say, in another entry): sealing deleted the plaintext, so it is sent
+  // again, whole (format 2: the origin keeps no plaintext once an entry is sealed).
   RunResult repeat = node.Submit(submitter.secret, "case-u", {file}, {"--meta", "copy=2"});
   ASSERT_EQ(repeat.exit_code, 0) << repeat.err;
-  EXPECT_EQ(json::parse(repeat.out)["chunks_sent"], 0);
+  EXPECT_EQ(json::parse(repeat.out)["chunks_sent"], 7);
 
   // And the stored file is whole.
   RunResult get =

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 
+#include "khronika/bundle/bundle.h"
 #include "khronika/http/logging.h"
 #include "khronika/http/node_status.h"
 #include "khronika/log/proofs.h"
@@ -592,6 +593,13 @@ Result<Submission> SubmissionFromJson(const json& body) {
       if (!id.ok()) return Status::InvalidArgument(which + ".chunks: " + id.status().message());
       file.upload_chunks.push_back(*id);
     }
+    // A repeated chunk would let a short list stand for gigabytes that the origin hashes and
+    // seals: refused on the form, before any signature or content is looked at.
+    std::vector<Hash> sorted = file.upload_chunks;
+    std::sort(sorted.begin(), sorted.end());
+    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
+      return Status::InvalidArgument(which + " lists the same upload chunk twice");
+    }
     s.files.push_back(std::move(file));
   }
   return s;
@@ -695,7 +703,9 @@ class ReadKeys {
  public:
   ReadKeys(const SymmetricKey& archive_key, const TokenInfo& who)
       : archive_key_(archive_key), all_cases_(who.cases.empty()) {
-    for (const std::string& c : who.cases) cases_.push_back(std::make_unique<CaseKey>(c, archive_key));
+    for (const std::string& c : who.cases) {
+      cases_.push_back(std::make_unique<CaseKey>(c, archive_key));
+    }
   }
 
   // The entry `id` of `origin`'s log if one of the token's keys opens it. Any other case,
@@ -913,7 +923,7 @@ ApiResponse Api::FileContent(const ApiRequest& r, const TokenInfo& who, std::str
   // The read is on record before the first byte leaves.
   Status logged = node_.store().Update([&](WriteTxn& txn) {
     return RecordAccess(txn, {clock_.NowMs(), who.id, who.role, "read-content",
-                              ToHex(*entry_id) + "/files/" + std::to_string(*index), case_id});
+                              ToHex(*entry_id) + "/" + std::to_string(*index), case_id});
   });
   if (!logged.ok()) return FromStatus(logged);
   ApiResponse resp;
@@ -933,17 +943,118 @@ ApiResponse Api::FileContent(const ApiRequest& r, const TokenInfo& who, std::str
   return resp;
 }
 
-// TODO(format 2): court bundles (khronika-bundle/2) come with the bundle module's new interface
-// (branch f2-bundle); until then the route answers 501.
-ApiResponse Api::CaseBundle(const ApiRequest&, const TokenInfo& who, std::string_view case_id) {
+namespace {
+
+class TarBody : public BodySource {
+ public:
+  TarBody(const Store& store, BundlePlan plan) : tar_(store, std::move(plan)) {}
+  uint64_t size() const override { return tar_.size(); }
+  Result<Bytes> Next() override { return tar_.Next(); }
+
+ private:
+  BundleTar tar_;
+};
+
+// "%41" -> "A"; "+" is a space, as browsers' URLSearchParams writes it (a literal "+" comes as
+// "%2B" from every encoder).
+Result<std::string> PercentDecode(std::string_view s) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out.push_back(' ');
+    } else if (s[i] != '%') {
+      out.push_back(s[i]);
+    } else if (i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
+      i += 2;
+    } else {
+      return Status::InvalidArgument("a malformed percent escape in the query string");
+    }
+  }
+  return out;
+}
+
+// The selection of a court bundle: `entry=ID` and `file=NAME`, each repeatable, nothing else.
+Status ParseBundleQuery(std::string_view query, BundleRequest* request) {
+  constexpr size_t kMaxSelected = 1000;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    size_t eq = pair.find('=');
+    std::string_view key = pair.substr(0, eq);
+    std::string_view value = eq == std::string_view::npos ? "" : pair.substr(eq + 1);
+    if (request->entries.size() + request->file_names.size() >= kMaxSelected) {
+      return Status::InvalidArgument("at most 1000 entries and files may be chosen");
+    }
+    if (key == "entry") {
+      KH_ASSIGN_OR_RETURN(Hash id, PathId(value, "entry"));
+      request->entries.push_back(id);
+    } else if (key == "file") {
+      KH_ASSIGN_OR_RETURN(std::string name, PercentDecode(value));
+      KH_RETURN_IF_ERROR(ValidateFileName(name).Annotate("file"));
+      request->file_names.push_back(std::move(name));
+    } else {
+      return Status::InvalidArgument("unknown query parameter: a bundle takes entry= and file=");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+ApiResponse Api::CaseBundle(const ApiRequest& r, const TokenInfo& who, std::string_view case_id) {
   Status valid = ValidateCaseId(case_id);
   if (!valid.ok()) return FromStatus(valid);
-  if (!who.AllowsCase(case_id)) {
+  const ReadKeys keys(node_.archive_key(), who);
+  // A bundle is made with the case key, never the archive key: a plan opens only that case.
+  std::unique_ptr<CaseKey> key = who.AllowsCase(case_id) ? keys.ForCase(case_id) : nullptr;
+  if (!key) {
     return ErrorResponse(403, "forbidden", "this token may not read case " + std::string(case_id));
   }
-  return ErrorResponse(501, "not_implemented",
-                       "court bundles of format 2 are not served yet; use `khronika export` on "
-                       "the node");
+  const int64_t now = clock_.NowMs();
+  BundleRequest request;
+  request.case_id = std::string(case_id);
+  request.now_ms = now;
+  request.exported_by = "token " + who.id + " (" + RoleName(who.role) + ")";
+  request.local_cosigner_vkey = node_.cosigner_verifier_key();
+  const size_t q = r.target.find('?');
+  Status query = ParseBundleQuery(
+      q == std::string::npos ? std::string_view() : std::string_view(r.target).substr(q + 1),
+      &request);
+  if (!query.ok()) return FromStatus(query);
+  Result<BundlePlan> plan = Status::NotFound("unset");
+  Status st = node_.store().View([&](ReadTxn& txn) -> Status {
+    plan = PlanBundle(txn, key->entry_key(), request);
+    return Status::Ok();
+  });
+  if (!st.ok()) return FromStatus(st);
+  if (!plan.ok()) return FromStatus(plan.status());
+  // The export is on record before the first byte leaves; what it disclosed, too.
+  std::string what = "case bundle";
+  if (!request.entries.empty() || !request.file_names.empty()) {
+    what += " (chosen: entries " + std::to_string(plan->entries) + ", files " +
+            std::to_string(plan->evidence_files) + ")";
+  }
+  Status logged = node_.store().Update([&](WriteTxn& txn) {
+    return RecordAccess(txn, {now, who.id, who.role, "export", what, std::string(case_id)});
+  });
+  if (!logged.ok()) return FromStatus(logged);
+  ApiResponse resp;
+  resp.content_type = "application/x-tar";
+  resp.headers.emplace_back("Content-Disposition", "attachment; filename=\"khronika-bundle.tar\"");
+  resp.headers.emplace_back("X-Khronika-Records", std::to_string(plan->records));
+  resp.headers.emplace_back("X-Khronika-Entries", std::to_string(plan->entries));
+  resp.headers.emplace_back("X-Khronika-Files", std::to_string(plan->evidence_files));
+  resp.source = std::make_shared<TarBody>(node_.store(), std::move(*plan));
+  return resp;
 }
 
 ApiResponse Api::Session(const TokenInfo& who) {
@@ -997,8 +1108,9 @@ ApiResponse Api::Cases(const TokenInfo& who) {
       if (!current || !std::equal(prefix.begin(), prefix.end(), blind.begin(), blind.end())) {
         blind.assign(prefix.begin(), prefix.end());
         KH_ASSIGN_OR_RETURN(LoggedObject logged, ReadLoggedObject(txn, own, at.index));
-        KH_ASSIGN_OR_RETURN(OpenedEntry e, OpenEntry(txn, own, EntryKey::Archive(node_.archive_key()),
-                                                     logged.record.object_id));
+        KH_ASSIGN_OR_RETURN(OpenedEntry e,
+                            OpenEntry(txn, own, EntryKey::Archive(node_.archive_key()),
+                                      logged.record.object_id));
         current = &counts[e.case_id];
       }
       ++*current;

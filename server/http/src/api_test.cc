@@ -2,10 +2,14 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <map>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "khronika/bundle/verify_bundle.h"
+#include "khronika/replication/roster.h"
 #include "khronika/schemas/json_view.h"
 #include "khronika/schemas/merkle.h"
 #include "khronika/schemas/note.h"
@@ -14,6 +18,13 @@ namespace khronika {
 namespace {
 
 using nlohmann::json;
+
+static std::string HeaderOf(const ApiResponse& r, const std::string& name) {
+  for (const auto& [n, v] : r.headers) {
+    if (n == name) return v;
+  }
+  return "";
+}
 
 class ApiTest : public ::testing::Test {
  protected:
@@ -66,31 +77,60 @@ class ApiTest : public ::testing::Test {
     return api_->Handle(r);
   }
 
-  // Uploads `content` as chunks through the API with `uploader` (the submitter's token unless
-  // given: a submission may name only chunks its own token uploaded) and returns a signed
-  // submission body.
+  // Uploads `content` as plaintext chunks through the API with `uploader` (the submitter's token
+  // unless given: a submission may name only chunks its own token uploaded) and returns a signed
+  // format 2 submission body: the entry commits to the file's descriptor under a random salt.
   json MakeSubmission(const std::string& case_id, const std::string& content,
-                      const std::string& name = "statement.txt", std::string uploader = "") {
+                      const std::string& name = "statement.txt", std::string uploader = "",
+                      std::map<std::string, std::string> metadata = {}) {
     if (uploader.empty()) uploader = submitter_;
-    FileManifest m;
-    m.name = name;
-    m.media_type = "text/plain";
-    m.size = content.size();
-    m.content_sha256 = Sha256(content);
+    FileDescriptor d;
+    d.name = name;
+    d.media_type = "text/plain";
+    d.size = content.size();
+    d.content_sha256 = Sha256(content);
+    json chunks = json::array();
     for (size_t off = 0; off < content.size(); off += kChunkSize) {
       std::string piece = content.substr(off, kChunkSize);
       Hash id = ChunkId(AsBytes(piece));
-      m.chunks.push_back(id);
+      chunks.push_back(ToHex(id));
       ApiResponse put = Call("PUT", "/v1/chunks/" + ToHex(id), uploader, piece);
       EXPECT_EQ(put.status, 201) << put.body;
     }
-    Entry e;
+    CommitmentSalt salt;
+    RandomBytes(salt.data(), salt.size());
+    SignedEntry e;
     e.case_id = case_id;
     e.kind = "evidence";
     e.created_at_ms = 1767225600000;
-    e.manifests = {ObjectId(Encode(m))};
+    e.files = {FileCommitment(salt, Encode(d))};
+    e.metadata = std::move(metadata);
     SignEntry(e, author_);
-    return {{"entry", ToJson(e)}, {"manifests", json::array({ToJson(m)})}};
+    json file = {{"descriptor", ToJson(d)}, {"salt", ToHex(salt)}, {"chunks", chunks}};
+    return {{"entry", ToJson(e)}, {"files", json::array({file})}};
+  }
+
+  // The whole body of an answer, streamed ones included.
+  static std::string BodyText(const ApiResponse& r) {
+    if (!r.source) return r.body;
+    std::string out;
+    for (;;) {
+      auto piece = r.source->Next();
+      EXPECT_TRUE(piece.ok()) << piece.status().ToString();
+      if (!piece.ok() || piece->empty()) break;
+      out.append(AsChars(*piece));
+    }
+    EXPECT_EQ(out.size(), r.source->size());
+    return out;
+  }
+
+  uint64_t Count(Table table) {
+    uint64_t n = 0;
+    EXPECT_TRUE(node_->store().View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(n, txn.Count(table));
+      return Status::Ok();
+    }).ok());
+    return n;
   }
 
   static json Body(const ApiResponse& r) { return json::parse(r.body); }
@@ -106,6 +146,7 @@ class ApiTest : public ::testing::Test {
 
 TEST_F(ApiTest, SubmitReturnsAVerifiableReceiptAndRetryIsIdempotent) {
   json submission = MakeSubmission("case-1", "what I saw");
+  const Hash chunk = *ParseHashHex(submission["files"][0]["chunks"][0].get<std::string>());
   ApiResponse r = Call("POST", "/v1/entries", submitter_, submission.dump());
   ASSERT_EQ(r.status, 201) << r.body;
   json receipt = Body(r);
@@ -113,17 +154,31 @@ TEST_F(ApiTest, SubmitReturnsAVerifiableReceiptAndRetryIsIdempotent) {
   ASSERT_TRUE(note.ok());
   auto cp = ParseCheckpointBody(note->text);
   ASSERT_TRUE(cp.ok());
-  auto record = FromHex(receipt["record_hex"].get<std::string>());
-  ASSERT_TRUE(record.ok());
+  auto record_bytes = FromHex(receipt["record_hex"].get<std::string>());
+  ASSERT_TRUE(record_bytes.ok());
+  ASSERT_EQ(record_bytes->size(), 115u);
   std::vector<Hash> proof;
   for (const auto& h : receipt["inclusion_proof"]) proof.push_back(*ParseHashHex(h.get<std::string>()));
-  EXPECT_TRUE(VerifyInclusion(LeafHash(*record), receipt["index"], cp->size, proof, cp->root));
+  EXPECT_TRUE(
+      VerifyInclusion(LeafHash(*record_bytes), receipt["index"], cp->size, proof, cp->root));
   EXPECT_EQ(receipt["node_public_key"], ToHex(node_->key().public_key()));
+  // The record names the sealed entry, whose id is the receipt's entry id.
+  auto record = DecodeRecord(*record_bytes);
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ(ToHex(record->object_id), receipt["entry_id"]);
+  // The plaintext upload chunk went with the sealing.
+  EXPECT_FALSE(node_->store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(bool held, HasUploadChunk(txn, "", chunk));
+    return held ? Status::Ok() : Status::NotFound("gone");
+  }).ok());
+  EXPECT_EQ(Count(Table::kUploadChunks), 0u);
 
+  // The client lost the answer and sends the same body again, chunks long gone: the same receipt.
   ApiResponse again = Call("POST", "/v1/entries", submitter_, submission.dump());
   EXPECT_EQ(again.status, 200) << again.body;
   EXPECT_EQ(Body(again)["entry_id"], receipt["entry_id"]);
   EXPECT_EQ(Body(again)["index"], receipt["index"]);
+  EXPECT_EQ(Body(again)["record_hex"], receipt["record_hex"]);
   EXPECT_EQ(*node_->log().Size(), 1u);
 }
 
@@ -132,22 +187,18 @@ TEST_F(ApiTest, RolesAndCasesAreEnforced) {
   ApiResponse created = Call("POST", "/v1/entries", submitter_, submission.dump());
   ASSERT_EQ(created.status, 201);
   std::string entry_id = Body(created)["entry_id"];
-  std::string manifest_id = submission["entry"]["manifests"][0];
   std::string origin = ToHex(node_->id());
 
   EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id, "").status, 401);
   EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id, "khr_" + std::string(64, '0')).status, 401);
   EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id, reader_).status, 200);
   EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id, admin_).status, 200);
-  // Another case's entry is "not found", as if it did not exist.
-  EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id, other_reader_).status, 404);
   EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id, auditor_).status, 403);
   EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id, submitter_).status, 403);
 
-  std::string content = "/v1/entries/" + entry_id + "/files/" + manifest_id + "/content";
+  std::string content = "/v1/entries/" + entry_id + "/files/0/content";
   EXPECT_EQ(Call("GET", content, reader_).status, 200);
-  EXPECT_EQ(Call("GET", content, other_reader_).status, 404);
-  EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id + "/files/" + entry_id + "/content", reader_).status, 404);
+  EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id + "/files/1/content", reader_).status, 404);
   EXPECT_EQ(Call("GET", content, auditor_).status, 403);
 
   EXPECT_EQ(Call("GET", "/v1/cases/case-1/entries", reader_).status, 200);
@@ -173,42 +224,141 @@ TEST_F(ApiTest, RolesAndCasesAreEnforced) {
   EXPECT_EQ(Call("POST", "/v1/entries", admin_, elsewhere.dump()).status, 201);
 }
 
+// GET /v1/entries/{id} and its content make no case check of their own: a token limited to cases
+// opens entries with its cases' keys only (EntryKey::Case), so another case's entry does not open
+// whatever the token says. The answer is word for word that of an id that does not exist.
+TEST_F(ApiTest, AnotherCasesEntryIsNotFoundByKeyAsIfItDidNotExist) {
+  ApiResponse created =
+      Call("POST", "/v1/entries", submitter_, MakeSubmission("case-1", "evidence one").dump());
+  ASSERT_EQ(created.status, 201);
+  const std::string id = Body(created)["entry_id"];
+  const std::string nowhere = ToHex(Sha256(std::string("no such entry")));
+  auto same_as_absent = [&](const std::string& suffix) {
+    ApiResponse theirs = Call("GET", "/v1/entries/" + id + suffix, other_reader_);
+    ApiResponse absent = Call("GET", "/v1/entries/" + nowhere + suffix, other_reader_);
+    EXPECT_EQ(theirs.status, 404) << suffix;
+    EXPECT_EQ(absent.status, 404) << suffix;
+    std::string body = theirs.body;
+    body.replace(body.find(id), id.size(), nowhere);
+    EXPECT_EQ(body, absent.body) << suffix;
+    EXPECT_EQ(theirs.headers, absent.headers) << suffix;
+  };
+  same_as_absent("");
+  same_as_absent("/files/0/content");
+  // A reader of several cases opens each of them, and only them.
+  std::string both = Token(Role::kReader, {"case-2", "case-1"});
+  EXPECT_EQ(Call("GET", "/v1/entries/" + id, both).status, 200);
+  EXPECT_EQ(BodyText(Call("GET", "/v1/entries/" + id + "/files/0/content", both)), "evidence one");
+  // An admin's entry of case-2 is as absent for the case-1 reader.
+  ApiResponse other = Call("POST", "/v1/entries", admin_,
+                           MakeSubmission("case-2", "two", "statement.txt", admin_).dump());
+  ASSERT_EQ(other.status, 201);
+  const std::string theirs = "/v1/entries/" + Body(other)["entry_id"].get<std::string>();
+  EXPECT_EQ(Call("GET", theirs, reader_).status, 404);
+  EXPECT_EQ(Call("GET", theirs, both).status, 200);
+  // No read of another case is on record: nothing was read.
+  auto events = ListAccess(node_->store());
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(events->size(), 1u);
+}
+
+TEST_F(ApiTest, AnEntryReadsBackAsItsAuthorSignedIt) {
+  json submission =
+      MakeSubmission("case-1", "what I saw", "statement.txt", "", {{"place", "Kyiv"}});
+  ApiResponse created = Call("POST", "/v1/entries", submitter_, submission.dump());
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id = Body(created)["entry_id"];
+  ApiResponse r = Call("GET", "/v1/entries/" + id, reader_);
+  ASSERT_EQ(r.status, 200) << r.body;
+  json e = Body(r);
+  EXPECT_EQ(e["entry_id"], Body(created)["entry_id"]);
+  EXPECT_EQ(e["entry"], submission["entry"]);
+  auto signed_entry = DecodeSignedEntry(*FromHex(e["entry_hex"].get<std::string>()));
+  ASSERT_TRUE(signed_entry.ok());
+  EXPECT_TRUE(VerifyEntrySignature(*signed_entry));
+  EXPECT_EQ(ToJson(*signed_entry), submission["entry"]);
+  ASSERT_EQ(e["files"].size(), 1u);
+  const json& f = e["files"][0];
+  EXPECT_EQ(f["index"], 0);
+  EXPECT_EQ(f["descriptor"], submission["files"][0]["descriptor"]);
+  EXPECT_EQ(f["salt"], submission["files"][0]["salt"]);
+  EXPECT_EQ(f["commitment"], submission["entry"]["files"][0]);
+  // The commitment is checkable from the answer alone.
+  CommitmentSalt salt;
+  Bytes salt_bytes = *FromHex(f["salt"].get<std::string>());
+  std::copy(salt_bytes.begin(), salt_bytes.end(), salt.begin());
+  EXPECT_EQ(ToHex(FileCommitment(salt, *FromHex(f["descriptor_hex"].get<std::string>()))),
+            f["commitment"]);
+  EXPECT_EQ(e["record"]["record_hex"], Body(created)["record_hex"]);
+  EXPECT_EQ(e["record"]["leaf_hash"], Body(created)["leaf_hash"]);
+  EXPECT_EQ(e["record"]["origin"], ToHex(node_->id()));
+  EXPECT_EQ(e["record"]["index"], 0);
+}
+
 TEST_F(ApiTest, ContentReadsAreRecordedAndRangesHonoured) {
   std::string text(3 * kChunkSize + 100, 'x');
-  for (size_t i = 0; i < text.size(); ++i) text[i] = static_cast<char>('a' + i % 26);
+  for (size_t i = 0; i < text.size(); ++i) text[i] = static_cast<char>('a' + i % 26 + (i >> 20));
   json submission = MakeSubmission("case-1", text, "long.txt");
   ApiResponse created = Call("POST", "/v1/entries", submitter_, submission.dump());
-  ASSERT_EQ(created.status, 201);
-  std::string manifest_id = submission["entry"]["manifests"][0];
-  std::string path = "/v1/entries/" + Body(created)["entry_id"].get<std::string>() + "/files/" +
-                     manifest_id + "/content";
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string entry_id = Body(created)["entry_id"];
+  std::string path = "/v1/entries/" + entry_id + "/files/0/content";
   ApiResponse whole = Call("GET", path, reader_);
   ASSERT_EQ(whole.status, 200);
-  ASSERT_TRUE(whole.stream.has_value());
-  EXPECT_EQ(whole.stream->begin, 0u);
-  EXPECT_EQ(whole.stream->end, text.size());
+  ASSERT_TRUE(whole.source);
+  EXPECT_EQ(HeaderOf(whole, "X-Khronika-Sha256"), ToHex(Sha256(text)));
+  EXPECT_EQ(BodyText(whole), text);
   ApiResponse part = Call("GET", path, reader_, "", "bytes=1048570-1048580");
   EXPECT_EQ(part.status, 206);
-  EXPECT_EQ(part.stream->begin, 1048570u);
-  EXPECT_EQ(part.stream->end, 1048581u);
+  EXPECT_EQ(HeaderOf(part, "Content-Range"),
+            "bytes 1048570-1048580/" + std::to_string(text.size()));
+  EXPECT_EQ(BodyText(part), text.substr(1048570, 11));
   ApiResponse suffix = Call("GET", path, reader_, "", "bytes=-10");
   EXPECT_EQ(suffix.status, 206);
-  EXPECT_EQ(suffix.stream->begin, text.size() - 10);
+  EXPECT_EQ(BodyText(suffix), text.substr(text.size() - 10));
   EXPECT_EQ(Call("GET", path, reader_, "", "bytes=999999999-").status, 416);
   auto events = ListAccess(node_->store());
   ASSERT_TRUE(events.ok());
   EXPECT_EQ(events->size(), 3u);  // the refused range read nothing
-  EXPECT_EQ((*events)[0].object, manifest_id);
+  EXPECT_EQ((*events)[0].object, entry_id + "/0");
   EXPECT_EQ((*events)[0].case_id, "case-1");
-  // Chunks served are checked against their ids.
-  auto chunk = api_->ReadChunk(*ParseHashHex(submission["manifests"][0]["chunks"][1].get<std::string>()));
-  ASSERT_TRUE(chunk.ok());
-  EXPECT_EQ(std::string(AsChars(*chunk)), text.substr(kChunkSize, kChunkSize));
+  for (const char* bad : {"00", "-1", "+0", "1000", "x", "4294967296"}) {
+    EXPECT_EQ(Call("GET", "/v1/entries/" + entry_id + "/files/" + bad + "/content", reader_).status,
+              400) << bad;
+  }
+}
+
+// What is stored is ciphertext: a sealed chunk altered on disk is refused, never served.
+TEST_F(ApiTest, AnAlteredSealedChunkIsNotServed) {
+  json submission = MakeSubmission("case-1", std::string(5000, 'z'));
+  ApiResponse created = Call("POST", "/v1/entries", submitter_, submission.dump());
+  ASSERT_EQ(created.status, 201);
+  ASSERT_TRUE(node_->store().Update([&](WriteTxn& txn) -> Status {
+    std::vector<std::pair<Bytes, Bytes>> all;
+    KH_RETURN_IF_ERROR(txn.Scan(Table::kChunks, {}, [&](ByteView k, ByteView v) -> Result<bool> {
+      all.emplace_back(Bytes(k.begin(), k.end()), Bytes(v.begin(), v.end()));
+      return true;
+    }));
+    for (auto& [k, v] : all) {
+      v[v.size() / 2] ^= 1;
+      KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, k, v));
+    }
+    return Status::Ok();
+  }).ok());
+  ApiResponse r = Call("GET", "/v1/entries/" + Body(created)["entry_id"].get<std::string>() +
+                                  "/files/0/content", reader_);
+  if (r.status == 200) {
+    ASSERT_TRUE(r.source);
+    auto piece = r.source->Next();
+    EXPECT_FALSE(piece.ok());
+  } else {
+    EXPECT_EQ(r.status, 500) << r.body;
+  }
 }
 
 TEST_F(ApiTest, BadInputIsRefusedWithJsonErrorsAndChangesNothing) {
   json good = MakeSubmission("case-1", "fine");
-  auto expect_error = [&](const ApiResponse& r, int status, const char* what) {
+  auto expect_error = [&](const ApiResponse& r, int status, const std::string& what) {
     EXPECT_EQ(r.status, status) << what << ": " << r.body;
     json j = json::parse(r.body, nullptr, false);
     EXPECT_TRUE(j.is_object() && j.contains("error") && j.contains("message")) << what;
@@ -221,19 +371,44 @@ TEST_F(ApiTest, BadInputIsRefusedWithJsonErrorsAndChangesNothing) {
   SigningKey stranger = SigningKey::Generate();
   json unknown = good;
   {
-    Entry e = *EntryFromJson(good["entry"]);
+    SignedEntry e = *SignedEntryFromJson(good["entry"]);
     SignEntry(e, stranger);
     unknown["entry"] = ToJson(e);
   }
   expect_error(Call("POST", "/v1/entries", submitter_, unknown.dump()), 422, "unknown author");
   for (const char* name : {"a/b.txt", "..", "a\u0001b"}) {
     json bad = good;
-    bad["manifests"][0]["name"] = name;
+    bad["files"][0]["descriptor"]["name"] = name;
     expect_error(Call("POST", "/v1/entries", submitter_, bad.dump()), 400, name);
   }
   json nul = good;
-  nul["manifests"][0]["name"] = std::string("nul\0byte", 8);
+  nul["files"][0]["descriptor"]["name"] = std::string("nul\0byte", 8);
   expect_error(Call("POST", "/v1/entries", submitter_, nul.dump()), 400, "NUL in name");
+  // The form of the body.
+  json old = {{"entry", good["entry"]}, {"manifests", json::array()}};
+  expect_error(Call("POST", "/v1/entries", submitter_, old.dump()), 400, "format 1 body");
+  json extra = good;
+  extra["files"][0]["manifest"] = "x";
+  expect_error(Call("POST", "/v1/entries", submitter_, extra.dump()), 400, "unknown file field");
+  json none = good;
+  none["files"] = json::array();
+  expect_error(Call("POST", "/v1/entries", submitter_, none.dump()), 400, "files left out");
+  json short_salt = good;
+  short_salt["files"][0]["salt"] = "abcd";
+  expect_error(Call("POST", "/v1/entries", submitter_, short_salt.dump()), 400, "short salt");
+  json two_chunks = good;
+  two_chunks["files"][0]["chunks"].push_back(good["files"][0]["chunks"][0]);
+  expect_error(Call("POST", "/v1/entries", submitter_, two_chunks.dump()), 400, "chunk count");
+  // Well-formed, refused on content.
+  json other_salt = good;
+  other_salt["files"][0]["salt"] = std::string(64, '0');
+  expect_error(Call("POST", "/v1/entries", submitter_, other_salt.dump()), 422,
+               "descriptor not matching its commitment");
+  json not_sent = MakeSubmission("case-1", "sent by another token", "statement.txt", admin_);
+  ApiResponse refused = Call("POST", "/v1/entries", submitter_, not_sent.dump());
+  expect_error(refused, 422, "chunk another token uploaded");
+  EXPECT_EQ(Body(refused)["error"], "missing_chunks");
+
   expect_error(Call("GET", "/v1/entries/ABC", reader_), 400, "bad id");
   expect_error(Call("GET", "/v1/entries/" + std::string(64, 'A'), reader_), 400, "uppercase id");
   expect_error(Call("PUT", "/v1/chunks/" + ToHex(Sha256(std::string("x"))), submitter_, "y"), 422,
@@ -244,10 +419,39 @@ TEST_F(ApiTest, BadInputIsRefusedWithJsonErrorsAndChangesNothing) {
   expect_error(Call("GET", "/v1/cases/..%2f/entries", reader_), 400, "bad case id");
   expect_error(Call("GET", "/v1/proof/inclusion?index=5", reader_), 400, "index beyond log");
   EXPECT_EQ(*node_->log().Size(), 0u);
+  EXPECT_EQ(Count(Table::kChunks), 0u);  // no sealed chunk left by a refused submission
   EXPECT_EQ(Call("POST", "/v1/entries", submitter_, good.dump()).status, 201);
 }
 
-TEST_F(ApiTest, MissingChunksAndBodyLimits) {
+TEST_F(ApiTest, ACorrectionNamesAnEntryOfItsOwnCase) {
+  ApiResponse first = Call("POST", "/v1/entries", admin_,
+                           MakeSubmission("case-1", "one", "statement.txt", admin_).dump());
+  ApiResponse elsewhere = Call("POST", "/v1/entries", admin_,
+                               MakeSubmission("case-2", "two", "statement.txt", admin_).dump());
+  ASSERT_EQ(first.status, 201);
+  ASSERT_EQ(elsewhere.status, 201);
+  auto correction = [&](const std::string& target) {
+    json s = MakeSubmission("case-1", "corrected " + target, "statement.txt", admin_);
+    SignedEntry e = *SignedEntryFromJson(s["entry"]);
+    e.kind = "correction";
+    e.corrects = *ParseHashHex(target);
+    SignEntry(e, author_);
+    s["entry"] = ToJson(e);
+    return Call("POST", "/v1/entries", admin_, s.dump());
+  };
+  ApiResponse across = correction(Body(elsewhere)["entry_id"]);
+  EXPECT_EQ(across.status, 422) << across.body;
+  EXPECT_EQ(Body(across)["error"], "not_found");
+  EXPECT_EQ(correction(ToHex(Sha256(std::string("nothing")))).status, 422);
+  EXPECT_EQ(Count(Table::kChunks), 2u);  // nothing sealed for the refused ones
+  ApiResponse same = correction(Body(first)["entry_id"]);
+  EXPECT_EQ(same.status, 201) << same.body;
+  json listed = Body(Call("GET", "/v1/cases/case-1/entries", reader_));
+  ASSERT_EQ(listed["entries"].size(), 2u);
+  EXPECT_EQ(listed["entries"][1]["corrects"], Body(first)["entry_id"]);
+}
+
+TEST_F(ApiTest, MissingChunksAreEachTokensOwnAndBodyLimits) {
   std::string a = "chunk a", b = "chunk b";
   ASSERT_EQ(Call("PUT", "/v1/chunks/" + ToHex(Sha256(a)), submitter_, a).status, 201);
   // The same answer when the chunk is already held, so that a PUT reveals nothing.
@@ -256,10 +460,40 @@ TEST_F(ApiTest, MissingChunksAndBodyLimits) {
   ApiResponse r = Call("POST", "/v1/chunks/missing", submitter_, ask.dump());
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(Body(r)["missing"], json::array({ToHex(Sha256(b))}));
+  // Another token has sent neither: what one submitter uploaded tells the next nothing.
+  ApiResponse theirs = Call("POST", "/v1/chunks/missing", admin_, ask.dump());
+  EXPECT_EQ(Body(theirs)["missing"], json::array({ToHex(Sha256(a)), ToHex(Sha256(b))}));
+  // Nor does logged content: its plaintext is gone once sealed.
+  json logged = MakeSubmission("case-1", "logged content");
+  ASSERT_EQ(Call("POST", "/v1/entries", submitter_, logged.dump()).status, 201);
+  json ask_logged = {{"ids", logged["files"][0]["chunks"]}};
+  EXPECT_EQ(Body(Call("POST", "/v1/chunks/missing", submitter_, ask_logged.dump()))["missing"],
+            logged["files"][0]["chunks"]);
+  // Format 1's "case" field is gone.
+  json with_case = {{"ids", json::array()}, {"case", "case-1"}};
+  EXPECT_EQ(Call("POST", "/v1/chunks/missing", submitter_, with_case.dump()).status, 400);
+  EXPECT_EQ(Call("POST", "/v1/chunks/missing", reader_, ask.dump()).status, 403);
   EXPECT_EQ(api_->BodyLimit("PUT", "/v1/chunks/abc"), kChunkSize);
   EXPECT_EQ(api_->BodyLimit("POST", "/v1/entries"), ApiOptions().max_json_body);
   EXPECT_EQ(api_->BodyLimit("GET", "/v1/checkpoint"), 0u);
   EXPECT_EQ(Call("GET", "/healthz", "").status, 200);
+}
+
+// A checked submission holds sealed chunks already; one that the group committer never appends
+// (here: submitted while the node shuts down) must not leave them behind.
+TEST_F(ApiTest, ASubmissionRefusedAtShutdownLeavesNoSealedChunks) {
+  json kept = MakeSubmission("case-1", "logged before");
+  ASSERT_EQ(Call("POST", "/v1/entries", submitter_, kept.dump()).status, 201);
+  const uint64_t sealed = Count(Table::kChunks);
+  std::string text;
+  for (char c : std::string("qrs")) text += std::string(kChunkSize, c);
+  json late = MakeSubmission("case-1", text + "late");
+  committer_->Stop();
+  ApiResponse r = Call("POST", "/v1/entries", submitter_, late.dump());
+  EXPECT_EQ(r.status, 500) << r.body;
+  EXPECT_EQ(Count(Table::kChunks), sealed);
+  EXPECT_EQ(Count(Table::kUploadChunks), 4u);  // its plaintext waits for a retry
+  EXPECT_EQ(*node_->log().Size(), 1u);
 }
 
 TEST_F(ApiTest, CaseListingPaginates) {
@@ -272,6 +506,17 @@ TEST_F(ApiTest, CaseListingPaginates) {
   json p1 = Body(page1);
   ASSERT_EQ(p1["entries"].size(), 2u);
   ASSERT_FALSE(p1["next_after"].is_null());
+  const json& first = p1["entries"][0];
+  EXPECT_EQ(first["index"], 0);
+  EXPECT_EQ(first["origin"], ToHex(node_->id()));
+  EXPECT_EQ(first["kind"], "evidence");
+  EXPECT_EQ(first["author"], ToHex(author_.public_key()));
+  EXPECT_EQ(first["files"][0]["name"], "statement.txt");
+  EXPECT_EQ(first["files"][0]["index"], 0);
+  EXPECT_EQ(first["files"][0]["size"], 6);
+  EXPECT_EQ(first["files"][0]["sha256"], ToHex(Sha256(std::string("item 0"))));
+  EXPECT_EQ(Call("GET", "/v1/entries/" + first["entry_id"].get<std::string>(), reader_).status,
+            200);
   ApiResponse page2 = Call("GET", "/v1/cases/case-1/entries?limit=2&after=" +
                                       std::to_string(p1["next_after"].get<uint64_t>()), reader_);
   json p2 = Body(page2);
@@ -290,17 +535,81 @@ TEST_F(ApiTest, ARangeEndingAtTheLargestNumberMeansTheRestOfTheFile) {
   json submission = MakeSubmission("case-1", "what I saw\n");
   ApiResponse created = Call("POST", "/v1/entries", submitter_, submission.dump());
   ASSERT_EQ(created.status, 201);
-  std::string id = submission["entry"]["manifests"][0];
-  ApiResponse r = Call("GET", "/v1/entries/" + Body(created)["entry_id"].get<std::string>() + "/files/" + id + "/content",
+  ApiResponse r = Call("GET", "/v1/entries/" + Body(created)["entry_id"].get<std::string>() +
+                                  "/files/0/content",
                        reader_, "", "bytes=2-18446744073709551615");
   ASSERT_EQ(r.status, 206);
-  EXPECT_EQ(r.stream->begin, 2u);
-  EXPECT_EQ(r.stream->end, 11u);
-  bool content_range = false;
-  for (const auto& [name, value] : r.headers) {
-    if (name == "Content-Range") content_range = value == "bytes 2-10/11";
-  }
-  EXPECT_TRUE(content_range);
+  EXPECT_EQ(HeaderOf(r, "Content-Range"), "bytes 2-10/11");
+  EXPECT_EQ(BodyText(r), "at I saw\n");
+}
+
+TEST_F(ApiTest, CourtBundlesDiscloseWhatIsChosenAndVerifyOffline) {
+  ApiResponse one = Call("POST", "/v1/entries", submitter_,
+                         MakeSubmission("case-1", "first secret", "a.txt").dump());
+  ApiResponse two = Call("POST", "/v1/entries", submitter_,
+                         MakeSubmission("case-1", "second secret", "b.txt").dump());
+  ApiResponse other = Call("POST", "/v1/entries", admin_,
+                           MakeSubmission("case-2", "other case", "a.txt", admin_).dump());
+  ASSERT_EQ(one.status, 201);
+  ASSERT_EQ(two.status, 201);
+  ASSERT_EQ(other.status, 201);
+  const std::string first = Body(one)["entry_id"], second = Body(two)["entry_id"];
+  auto verified = [&](const ApiResponse& r, const std::string& what) {
+    EXPECT_EQ(r.status, 200) << what << ": " << r.body;
+    EXPECT_EQ(r.content_type, "application/x-tar");
+    std::string tar = BodyText(r);
+    std::filesystem::path file = dir_ / "bundle.tar";
+    std::filesystem::remove(file);
+    {
+      std::ofstream out(file, std::ios::binary);
+      out << tar;
+    }
+    auto v = VerifyBundleFile(file);
+    EXPECT_TRUE(v.ok()) << what << ": " << v.status().ToString();
+    if (v.ok()) {
+      for (const std::string& p : v->problems) ADD_FAILURE() << what << ": " << p;
+      EXPECT_EQ(v->case_id, "case-1") << what;
+      EXPECT_EQ(v->records, 2u) << what;  // every record of the case, always
+    }
+    return std::make_pair(tar, v.ok() ? *v : BundleVerification{});
+  };
+  auto [all_tar, all] = verified(Call("GET", "/v1/cases/case-1/bundle", reader_), "whole case");
+  EXPECT_EQ(all.entries, 2u);
+  EXPECT_NE(all_tar.find("second secret"), std::string::npos);
+  EXPECT_EQ(all_tar.find("other case"), std::string::npos);
+
+  auto [chosen_tar, chosen] =
+      verified(Call("GET", "/v1/cases/case-1/bundle?entry=" + first, reader_), "one entry");
+  EXPECT_EQ(chosen.entries, 1u);
+  EXPECT_EQ(chosen.files, 1u);
+  EXPECT_NE(chosen_tar.find("first secret"), std::string::npos);
+  EXPECT_EQ(chosen_tar.find("second secret"), std::string::npos);
+  EXPECT_EQ(chosen_tar.find("b.txt"), std::string::npos);
+
+  auto [named_tar, named] =
+      verified(Call("GET", "/v1/cases/case-1/bundle?file=b.txt", admin_), "one file name");
+  EXPECT_EQ(named.files, 1u);
+  EXPECT_EQ(named_tar.find("first secret"), std::string::npos);
+
+  // Another case's entry is not in this case, as if it did not exist.
+  const std::string theirs = Body(other)["entry_id"];
+  EXPECT_EQ(Call("GET", "/v1/cases/case-1/bundle?entry=" + theirs, reader_).status, 404);
+  EXPECT_EQ(Call("GET", "/v1/cases/case-1/bundle?entry=" + second + "&file=a.txt", reader_).status,
+            404);
+  EXPECT_EQ(Call("GET", "/v1/cases/case-1/bundle?entry=xyz", reader_).status, 400);
+  EXPECT_EQ(Call("GET", "/v1/cases/case-1/bundle?case=case-2", reader_).status, 400);
+  EXPECT_EQ(Call("GET", "/v1/cases/case-1/bundle?file=..", reader_).status, 400);
+  EXPECT_EQ(Call("GET", "/v1/cases/case-1/bundle?file=%zz", reader_).status, 400);
+  EXPECT_EQ(Call("GET", "/v1/cases/case-9/bundle", admin_).status, 404);
+  EXPECT_EQ(Call("GET", "/v1/cases/case-1/bundle", other_reader_).status, 403);
+  EXPECT_EQ(Call("GET", "/v1/cases/case-1/bundle", auditor_).status, 403);
+  EXPECT_EQ(Call("GET", "/v1/cases/case-1/bundle", submitter_).status, 403);
+  // Each export is on record, before its first byte.
+  auto events = ListAccess(node_->store());
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 3u);
+  EXPECT_EQ((*events)[0].action, "export");
+  EXPECT_EQ((*events)[0].case_id, "case-1");
 }
 
 // Found by tests/fuzz/http_fuzz (corpus/http_fuzz/crash-target-without-slash): a target that does
@@ -326,14 +635,98 @@ TEST_F(ApiTest, TargetsThatAreNotUtf8GetAJsonError) {
   }
 }
 
+// Partners and auditors hold and check ciphertext only: no answer that a partner node (by its
+// pinned certificate) or an auditor token can get holds a case id, name, metadata, author key or
+// plaintext hash (hex or binary) of an entry.
+TEST_F(ApiTest, NoPlaintextReachesAPartnerOrAnAuditor) {
+  const std::string case_id = "canary-case-7f3a";
+  const std::string name = "canary-name-91b2.txt";
+  const std::string content = "canary-content-5e6f " + std::string(2 * kChunkSize, 'c') + " end";
+  std::string admin_of_case = Token(Role::kAdmin, {});
+  json submission = MakeSubmission(case_id, content, name, admin_of_case,
+                                   {{"canary-key-0a1b", "canary-value-c4d5"}});
+  ASSERT_EQ(Call("POST", "/v1/entries", admin_of_case, submission.dump()).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/entries", admin_of_case,
+                 MakeSubmission(case_id, "second", "b.txt", admin_of_case).dump()).status, 201);
+  std::vector<std::string> canaries = {case_id, name, "canary-key-0a1b", "canary-value-c4d5",
+                                       "canary-content-5e6f", "Alice"};
+  auto binary_and_hex = [&](ByteView b) {
+    canaries.emplace_back(AsChars(b));
+    canaries.push_back(ToHex(b));
+  };
+  binary_and_hex(Sha256(content));
+  binary_and_hex(author_.public_key());
+  for (const json& c : submission["files"][0]["chunks"]) {
+    binary_and_hex(*FromHex(c.get<std::string>()));
+  }
+  binary_and_hex(*FromHex(submission["files"][0]["salt"].get<std::string>()));
+
+  const std::string origin = ToHex(node_->id());
+  Peer partner;
+  partner.node_id = Sha256(std::string("partner"));
+  partner.url = "https://127.0.0.1:1";
+  partner.cert_sha256 = std::string(64, 'b');
+  ASSERT_TRUE(AddPeer(node_->store(), partner).ok());
+  std::string sealed_chunks;
+  ASSERT_TRUE(node_->store().View([&](ReadTxn& txn) -> Status {
+    json ids = json::array();
+    KH_RETURN_IF_ERROR(txn.ScanKeys(Table::kChunks, {}, [&](ByteView k) -> Result<bool> {
+      ids.push_back(ToHex(k));
+      return true;
+    }));
+    sealed_chunks = json{{"ids", ids}}.dump();
+    return Status::Ok();
+  }).ok());
+
+  std::vector<std::pair<std::string, ApiResponse>> answers;
+  auto as_partner = [&](const std::string& method, const std::string& target,
+                        const std::string& body = "") {
+    ApiRequest r;
+    r.method = method;
+    r.target = target;
+    r.body = body;
+    r.peer_cert_sha256 = partner.cert_sha256;
+    answers.emplace_back("partner " + target, api_->Handle(r));
+    return answers.back().second.status;
+  };
+  EXPECT_EQ(as_partner("GET", "/v1/sync/heads"), 200);
+  EXPECT_EQ(as_partner("GET", "/v1/sync/pack?origin=" + origin + "&from=0&to=2"), 200);
+  EXPECT_EQ(as_partner("GET", "/v1/sync/consistency?origin=" + origin + "&from=1&to=2"), 200);
+  EXPECT_EQ(as_partner("POST", "/v1/sync/chunks", sealed_chunks), 200);
+  // Beyond the sync endpoints a partner's certificate opens nothing.
+  as_partner("GET", "/v1/cases");
+  as_partner("GET", "/v1/cases/" + case_id + "/entries");
+
+  const std::string entry_id = Body(Call("GET", "/v1/cases/" + case_id + "/entries", admin_))
+                                   ["entries"][0]["entry_id"];
+  for (const std::string& target : std::vector<std::string>{
+           "/v1/checkpoint", "/v1/checkpoint/witnessed", "/v1/proof/inclusion?index=0",
+        "/v1/proof/consistency?from=1&to=2", "/v1/logs", "/v1/logs/" + origin + "/records",
+        "/v1/conflicts", "/metrics", "/v1/session", "/v1/cases",
+        "/v1/cases/" + case_id + "/entries", "/v1/entries/" + entry_id,
+        "/v1/entries/" + entry_id + "/files/0/content", "/v1/cases/" + case_id + "/bundle",
+        "/v1/node/status", "/v1/access-log"}) {
+    answers.emplace_back("auditor " + target, Call("GET", target, auditor_));
+  }
+  ApiResponse records = Call("GET", "/v1/logs/" + origin + "/records", auditor_);
+  ASSERT_EQ(records.status, 200);
+  EXPECT_EQ(Body(records)["records"].size(), 2u);
+
+  for (auto& [what, r] : answers) {
+    std::string all = BodyText(r) + r.content_type;
+    for (const auto& [n, v] : r.headers) all += n + ": " + v + "\n";
+    for (const std::string& c : canaries) {
+      EXPECT_EQ(all.find(c), std::string::npos) << what << " shows " << ToHex(AsBytes(c));
+    }
+  }
+  // The canaries are where they should be: the case's admin reads them.
+  std::string theirs = Call("GET", "/v1/entries/" + entry_id, admin_).body;
+  EXPECT_NE(theirs.find(case_id), std::string::npos);
+  EXPECT_NE(theirs.find(ToHex(Sha256(content))), std::string::npos);
+}
+
 // ---- the web console and the endpoints it reads (docs/api.md 7.16-7.21) ----
 
-static std::string HeaderOf(const ApiResponse& r, const std::string& name) {
-  for (const auto& [n, v] : r.headers) {
-    if (n == name) return v;
-  }
-  return "";
-}
 
 TEST_F(ApiTest, ConsoleFilesAreServedWithoutATokenAndRevalidatedByETag) {
   ApiResponse index = Call("GET", "/", "");
@@ -484,9 +877,9 @@ TEST_F(ApiTest, NodeStatusAndAccessLogAreForAdminsOnly) {
   json submission = MakeSubmission("case-1", "read me", "statement.txt", admin_);
   ApiResponse created = Call("POST", "/v1/entries", admin_, submission.dump());
   ASSERT_EQ(created.status, 201);
-  std::string manifest_id = submission["entry"]["manifests"][0];
+  const std::string entry_id = Body(created)["entry_id"];
   for (int i = 0; i < 3; ++i) {
-    ASSERT_EQ(Call("GET", "/v1/entries/" + Body(created)["entry_id"].get<std::string>() + "/files/" + manifest_id + "/content", reader_).status, 200);
+    ASSERT_EQ(Call("GET", "/v1/entries/" + entry_id + "/files/0/content", reader_).status, 200);
   }
   ApiResponse st = Call("GET", "/v1/node/status", admin_);
   ASSERT_EQ(st.status, 200) << st.body;
@@ -506,7 +899,7 @@ TEST_F(ApiTest, NodeStatusAndAccessLogAreForAdminsOnly) {
   json events = Body(log)["events"];
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[0]["action"], "read-content");
-  EXPECT_EQ(events[0]["object"], manifest_id);
+  EXPECT_EQ(events[0]["object"], entry_id + "/0");
   EXPECT_EQ(events[0]["role"], "reader");
   EXPECT_EQ(events[0]["case"], "case-1");
   EXPECT_EQ(Body(Call("GET", "/v1/access-log", admin_))["events"].size(), 3u);
