@@ -91,25 +91,37 @@ class Progress {
   bool tty_, shown_ = false;
 };
 
-// Reads a file once to learn its chunk ids and content hash, holding one chunk at a time.
-Result<FileManifest> ManifestOf(const std::string& path) {
+// One file to submit: what the author commits to, and its plaintext upload chunk ids.
+struct FileToSubmit {
+  std::string path;
+  FileOpening opening;
+  std::vector<Hash> chunks;
+};
+
+// Reads a file once to learn its upload chunk ids and content hash, holding one chunk at a
+// time, and draws the salt of its commitment.
+Result<FileToSubmit> Describe(const std::string& path) {
   KH_ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFile(path));
-  FileManifest m;
-  m.name = std::filesystem::path(path).filename().string();
-  KH_RETURN_IF_ERROR(ValidateFileName(m.name).Annotate(path));
-  m.media_type = GuessMediaType(m.name);
+  FileToSubmit f;
+  f.path = path;
+  FileDescriptor& d = f.opening.descriptor;
+  d.name = std::filesystem::path(path).filename().string();
+  KH_RETURN_IF_ERROR(ValidateFileName(d.name).Annotate(path));
+  d.media_type = GuessMediaType(d.name);
   Sha256Stream content;
   std::vector<uint8_t> buf(kChunkSize);
   for (;;) {
     KH_ASSIGN_OR_RETURN(size_t n, ReadUpTo(fd.get(), buf.data(), buf.size(), path));
     if (n == 0) break;
     content.Update(ByteView(buf.data(), n));
-    m.chunks.push_back(ChunkId(ByteView(buf.data(), n)));
-    m.size += n;
+    f.chunks.push_back(ChunkId(ByteView(buf.data(), n)));
+    d.size += n;
+    if (d.size > kMaxFileSize) return Status::InvalidArgument(path + " is larger than 1 TiB");
     if (n < buf.size()) break;
   }
-  m.content_sha256 = content.Finish();
-  return m;
+  d.content_sha256 = content.Finish();
+  RandomBytes(f.opening.salt.data(), f.opening.salt.size());
+  return f;
 }
 
 Status CheckResponse(const HttpResult& r, std::initializer_list<int> ok) {
@@ -129,13 +141,15 @@ Result<json> JsonBody(const HttpResult& r) {
   return j;
 }
 
-// Checks a receipt offline: the record names our entry, the checkpoint is signed by the key
-// whose hash is the record's origin, and the inclusion proof leads to the checkpoint's root.
-Status VerifyReceipt(const json& r, const Hash& entry_id) {
+// Checks a receipt offline: the record names the sealed entry the receipt names, the checkpoint
+// is signed by the key whose hash is the record's origin, and the inclusion proof leads to the
+// checkpoint's root. (The sealed entry is the origin's: a submitter holds no key to open it.)
+Result<Hash> VerifyReceipt(const json& r) {
   try {
+    KH_ASSIGN_OR_RETURN(Hash entry_id, ParseHashHex(r.at("entry_id").get<std::string>()));
     KH_ASSIGN_OR_RETURN(Bytes record_bytes, FromHex(r.at("record_hex").get<std::string>()));
     KH_ASSIGN_OR_RETURN(Record record, DecodeRecord(record_bytes));
-    if (record.entry_id != entry_id) return Status::Corruption("receipt: the record names another entry");
+    if (record.object_id != entry_id) return Status::Corruption("receipt: the record names another entry");
     KH_ASSIGN_OR_RETURN(PublicKey key, ParsePublicKey(r.at("node_public_key").get<std::string>()));
     if (NodeIdFromPublicKey(key) != record.origin) {
       return Status::Corruption("receipt: the node key does not match the record's origin");
@@ -154,7 +168,7 @@ Status VerifyReceipt(const json& r, const Hash& entry_id) {
     if (!VerifyInclusion(LeafHash(record_bytes), record.index, cp.size, proof, cp.root)) {
       return Status::Corruption("receipt: inclusion proof does not lead to the checkpoint root");
     }
-    return Status::Ok();
+    return entry_id;
   } catch (const json::exception& e) {
     return Status::Corruption(std::string("receipt: ") + e.what());
   }
@@ -266,61 +280,69 @@ Status RunSubmit(const Args& args) {
   auto author = SigningKey::FromPem(pem);
   if (!author.ok()) return author.status().Annotate(key_path);
 
-  std::vector<FileManifest> manifests;
+  std::vector<FileToSubmit> files;
   for (const std::string& path : args.positional()) {
-    KH_ASSIGN_OR_RETURN(FileManifest m, ManifestOf(path));
-    manifests.push_back(std::move(m));
+    KH_ASSIGN_OR_RETURN(FileToSubmit f, Describe(path));
+    files.push_back(std::move(f));
   }
   KH_ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> client, HttpsClient::Connect(conn));
 
-  // Ask which chunks the node lacks, so a resumed or repeated upload sends only those.
+  // Ask which chunks the node lacks from this token, so a resumed or repeated upload sends only
+  // those. Plaintext goes only to the origin, over TLS; it seals the files and deletes them.
   uint64_t sent_chunks = 0, total_chunks = 0;
-  for (size_t f = 0; f < manifests.size(); ++f) {
-    const FileManifest& m = manifests[f];
-    total_chunks += m.chunks.size();
+  for (const FileToSubmit& f : files) {
+    const FileDescriptor& d = f.opening.descriptor;
+    total_chunks += f.chunks.size();
     std::set<Hash> missing;
-    for (size_t off = 0; off < m.chunks.size(); off += 65536) {
+    for (size_t off = 0; off < f.chunks.size(); off += 65536) {
       json ids = json::array();
-      for (size_t i = off; i < std::min(m.chunks.size(), off + 65536); ++i) ids.push_back(ToHex(m.chunks[i]));
-      KH_ASSIGN_OR_RETURN(HttpResult r, client->Request("POST", "/v1/chunks/missing",
-                                                        json{{"ids", ids}, {"case", case_id}}.dump()));
+      for (size_t i = off; i < std::min(f.chunks.size(), off + 65536); ++i) ids.push_back(ToHex(f.chunks[i]));
+      KH_ASSIGN_OR_RETURN(HttpResult r, client->Request("POST", "/v1/chunks/missing", json{{"ids", ids}}.dump()));
       KH_RETURN_IF_ERROR(CheckResponse(r, {200}));
       KH_ASSIGN_OR_RETURN(json body, JsonBody(r));
+      if (!body.contains("missing") || !body["missing"].is_array()) {
+        return Status::Corruption("the node's answer to chunks/missing has no list");
+      }
       for (const json& id : body["missing"]) {
+        if (!id.is_string()) return Status::Corruption("the node named a chunk that is not hex");
         KH_ASSIGN_OR_RETURN(Hash h, ParseHashHex(id.get<std::string>()));
         missing.insert(h);
       }
     }
     if (missing.empty()) continue;
-    const std::string& path = args.positional()[f];
-    KH_ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFile(path));
-    Progress progress("uploading " + m.name, m.size);
+    KH_ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFile(f.path));
+    Progress progress("uploading " + d.name, d.size);
     std::vector<uint8_t> buf(kChunkSize);
-    for (uint64_t i = 0; i < m.chunks.size(); ++i) {
-      KH_ASSIGN_OR_RETURN(size_t n, ReadUpTo(fd.get(), buf.data(), buf.size(), path));
+    for (uint64_t i = 0; i < f.chunks.size(); ++i) {
+      KH_ASSIGN_OR_RETURN(size_t n, ReadUpTo(fd.get(), buf.data(), buf.size(), f.path));
       ByteView chunk(buf.data(), n);
-      if (ChunkId(chunk) != m.chunks[i]) return Status::InvalidArgument(path + " changed while it was being sent");
-      if (missing.erase(m.chunks[i])) {
-        KH_ASSIGN_OR_RETURN(HttpResult r, client->Request("PUT", "/v1/chunks/" + ToHex(m.chunks[i]),
+      if (ChunkId(chunk) != f.chunks[i]) return Status::InvalidArgument(f.path + " changed while it was being sent");
+      if (missing.erase(f.chunks[i])) {
+        KH_ASSIGN_OR_RETURN(HttpResult r, client->Request("PUT", "/v1/chunks/" + ToHex(f.chunks[i]),
                                                           std::string(AsChars(chunk)),
                                                           "application/octet-stream"));
-        KH_RETURN_IF_ERROR(CheckResponse(r, {201}));
+        KH_RETURN_IF_ERROR(CheckResponse(r, {200, 201}));
         ++sent_chunks;
       }
       progress.Add(n);
     }
   }
 
-  Entry entry;
+  SignedEntry entry;
   entry.case_id = case_id;
+  entry.author = author->public_key();
   entry.kind = kind;
   entry.metadata = std::move(metadata);
   entry.created_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::system_clock::now().time_since_epoch()).count();
-  json manifests_json = json::array();
-  for (const FileManifest& m : manifests) {
-    entry.manifests.push_back(ObjectId(Encode(m)));
-    manifests_json.push_back(ToJson(m));
+  json files_json = json::array();
+  for (const FileToSubmit& f : files) {
+    entry.files.push_back(FileCommitment(f.opening.salt, Encode(f.opening.descriptor)));
+    json chunks = json::array();
+    for (const Hash& c : f.chunks) chunks.push_back(ToHex(c));
+    files_json.push_back({{"descriptor", ToJson(f.opening.descriptor)},
+                          {"salt", ToHex(f.opening.salt)},
+                          {"chunks", chunks}});
   }
   if (auto c = args.Get("corrects")) {
     auto h = ParseHashHex(*c);
@@ -328,12 +350,11 @@ Status RunSubmit(const Args& args) {
     entry.corrects = *h;
   }
   SignEntry(entry, *author);
-  Hash entry_id = ObjectId(Encode(entry));
   KH_ASSIGN_OR_RETURN(HttpResult r, client->Request("POST", "/v1/entries",
-                                                    json{{"entry", ToJson(entry)}, {"manifests", manifests_json}}.dump()));
+                                                    json{{"entry", ToJson(entry)}, {"files", files_json}}.dump()));
   KH_RETURN_IF_ERROR(CheckResponse(r, {200, 201}));
   KH_ASSIGN_OR_RETURN(json receipt, JsonBody(r));
-  KH_RETURN_IF_ERROR(VerifyReceipt(receipt, entry_id));
+  KH_ASSIGN_OR_RETURN(Hash entry_id, VerifyReceipt(receipt));
   KH_ASSIGN_OR_RETURN(uint64_t replicas, args.GetUnsigned("replicas", 0));
   if (replicas > 0) {
     KH_ASSIGN_OR_RETURN(uint64_t timeout_s, args.GetUnsigned("replicas-timeout", 120));
@@ -371,7 +392,7 @@ Status RunSubmit(const Args& args) {
 struct OutputFolder {
   std::filesystem::path dir;
   UniqueFd fd;
-  std::vector<LocalFileNames> names;  // one per manifest of the entry, in entry order
+  std::vector<LocalFileNames> names;  // one per file of the entry, in entry order
 
   std::string PathOf(const std::string& name) const { return (dir / name).string(); }
 };
@@ -427,64 +448,67 @@ Status RunGet(const Args& args) {
   KH_ASSIGN_OR_RETURN(HttpResult r, client->Request("GET", "/v1/entries/" + ToHex(*entry_id)));
   KH_RETURN_IF_ERROR(CheckResponse(r, {200}));
   KH_ASSIGN_OR_RETURN(json body, JsonBody(r));
-  // Believe nothing the node says that its bytes and signatures do not prove.
-  KH_ASSIGN_OR_RETURN(Bytes entry_bytes, FromHex(body.value("entry_hex", "")));
-  if (ObjectId(entry_bytes) != *entry_id) return Status::Corruption("the entry's bytes do not match its id");
-  KH_ASSIGN_OR_RETURN(Entry entry, DecodeEntry(entry_bytes));
-  if (!VerifyEntrySignature(entry)) return Status::Corruption("the entry's author signature is invalid");
-  std::map<Hash, FileManifest> by_id;
-  for (const json& mj : body["manifests"]) {
-    KH_ASSIGN_OR_RETURN(Bytes mb, FromHex(mj.value("manifest_hex", "")));
-    KH_ASSIGN_OR_RETURN(FileManifest m, DecodeManifest(mb));
-    by_id[ObjectId(mb)] = std::move(m);
+  // Believe nothing the node says that its bytes and signatures do not prove: the signed entry
+  // by its author's signature, each descriptor by the commitment the author signed, each byte
+  // by the signed SHA-256. (The sealed entry is the origin's to open; the record must name it.)
+  SignedEntry entry;
+  std::vector<FileDescriptor> descriptors;
+  try {
+    KH_ASSIGN_OR_RETURN(Bytes record_bytes, FromHex(body.at("record").at("record_hex").get<std::string>()));
+    KH_ASSIGN_OR_RETURN(Record record, DecodeRecord(record_bytes));
+    if (record.object_id != *entry_id) return Status::Corruption("the entry's record names another object");
+    KH_ASSIGN_OR_RETURN(Bytes entry_bytes, FromHex(body.at("entry_hex").get<std::string>()));
+    KH_ASSIGN_OR_RETURN(entry, DecodeSignedEntry(entry_bytes));
+    if (!VerifyEntrySignature(entry)) return Status::Corruption("the entry's author signature is invalid");
+    const json& files = body.at("files");
+    if (!files.is_array() || files.size() != entry.files.size()) {
+      return Status::Corruption("the node returned " + std::to_string(files.is_array() ? files.size() : 0) +
+                                " files; the author signed " + std::to_string(entry.files.size()));
+    }
+    for (size_t i = 0; i < files.size(); ++i) {
+      if (files[i].at("index").get<uint64_t>() != i) {
+        return Status::Corruption("the node returned the files out of order");
+      }
+      KH_ASSIGN_OR_RETURN(Bytes db, FromHex(files[i].at("descriptor_hex").get<std::string>()));
+      KH_ASSIGN_OR_RETURN(Bytes salt_bytes, FromHex(files[i].at("salt").get<std::string>()));
+      CommitmentSalt salt{};
+      if (salt_bytes.size() != salt.size()) return Status::Corruption("file " + std::to_string(i) + ": bad salt");
+      std::copy(salt_bytes.begin(), salt_bytes.end(), salt.begin());
+      if (FileCommitment(salt, db) != entry.files[i]) {
+        return Status::Corruption("file " + std::to_string(i) + ": its descriptor is not the one the author signed");
+      }
+      KH_ASSIGN_OR_RETURN(FileDescriptor d, DecodeDescriptor(db));
+      descriptors.push_back(std::move(d));
+    }
+  } catch (const json::exception& e) {
+    return Status::Corruption(std::string("the node's answer: ") + e.what());
   }
   std::vector<std::string> submitted_names;
-  for (const Hash& mid : entry.manifests) {
-    auto it = by_id.find(mid);
-    if (it == by_id.end()) return Status::Corruption("the node did not return manifest " + ToHex(mid));
-    submitted_names.push_back(it->second.name);
-  }
+  for (const FileDescriptor& d : descriptors) submitted_names.push_back(d.name);
   KH_ASSIGN_OR_RETURN(OutputFolder folder, PrepareOutputFolder(out_dir, submitted_names));
-  for (size_t file = 0; file < entry.manifests.size(); ++file) {
-    const Hash& mid = entry.manifests[file];
-    const FileManifest& m = by_id.at(mid);
+  for (size_t file = 0; file < descriptors.size(); ++file) {
+    const FileDescriptor& m = descriptors[file];
     const LocalFileNames& local = folder.names[file];
     std::filesystem::path final_path = out_dir / local.name;
     std::filesystem::path part = out_dir / local.part;
     KH_ASSIGN_OR_RETURN(UniqueFd fd,
                         CreateNewFileAt(folder.fd.get(), local.part, 0600, part.string()));
     PartFileGuard part_guard(folder.fd.get(), local.part);
-    Sha256Stream content, chunk_hash;
-    uint64_t received = 0, chunk_fill = 0, chunk_index = 0;
+    Sha256Stream content;
+    uint64_t received = 0;
     Progress progress("downloading " + m.name, m.size);
+    // The whole file is checked against the signed size and SHA-256 before it is renamed into
+    // place; until then it is only DIR/.NAME.part, removed on any failure.
     auto sink = [&](ByteView piece) -> Status {
-      // Check each 1 MiB chunk against the signed manifest as it arrives.
-      while (!piece.empty()) {
-        uint64_t want = ChunkLength(m.size, chunk_index) - chunk_fill;
-        ByteView part_piece = piece.first(std::min<uint64_t>(want, piece.size()));
-        chunk_hash.Update(part_piece);
-        content.Update(part_piece);
-        KH_RETURN_IF_ERROR(WriteAll(fd.get(), part_piece.data(), part_piece.size(), part.string()));
-        chunk_fill += part_piece.size();
-        received += part_piece.size();
-        piece = piece.subspan(part_piece.size());
-        if (received > m.size) return Status::Corruption("the node sent more bytes than the file has");
-        if (chunk_fill == ChunkLength(m.size, chunk_index)) {
-          if (chunk_hash.Finish() != m.chunks[chunk_index]) {
-            return Status::Corruption("chunk " + std::to_string(chunk_index) + " of " + m.name +
-                                      " does not match the signed manifest");
-          }
-          chunk_hash.~Sha256Stream();
-          new (&chunk_hash) Sha256Stream();
-          ++chunk_index;
-          chunk_fill = 0;
-        }
-        progress.Add(part_piece.size());
-      }
+      received += piece.size();
+      if (received > m.size) return Status::Corruption("the node sent more bytes than the file has");
+      content.Update(piece);
+      KH_RETURN_IF_ERROR(WriteAll(fd.get(), piece.data(), piece.size(), part.string()));
+      progress.Add(piece.size());
       return Status::Ok();
     };
     KH_ASSIGN_OR_RETURN(HttpResult d, client->Download("/v1/entries/" + ToHex(*entry_id) + "/files/" +
-                                                             ToHex(mid) + "/content", sink));
+                                                             std::to_string(file) + "/content", sink));
     Status st = CheckResponse(d, {200});
     if (st.ok() && (received != m.size || content.Finish() != m.content_sha256)) {
       st = Status::Corruption(m.name + ": received content does not match the signed SHA-256");
@@ -501,8 +525,8 @@ Status RunGet(const Args& args) {
     }
     std::cout << "verified " << final_path.string() << "  sha256 " << ToHex(m.content_sha256) << "\n";
   }
-  if (!entry.manifests.empty()) ::fsync(folder.fd.get());
-  std::cout << "entry " << ToHex(*entry_id) << " (case " << entry.case_id << ", author "
+  if (!descriptors.empty()) ::fsync(folder.fd.get());
+  std::cout << "entry " << ToHex(*entry_id) << " (case " << ShowInvisible(entry.case_id) << ", author "
             << ToHex(entry.author) << "): signature and every byte verified\n";
   // Values as the author signed them, with invisible and text-direction characters written out.
   for (const auto& [k, v] : entry.metadata) {
@@ -524,8 +548,10 @@ std::vector<Command> ClientCommands() {
        "khronika submit --node URL --token T --key FILE --case ID [--kind KIND]\n"
        "                [--meta k=v]... [--corrects ENTRY_ID] [--json]\n"
        "                [--timeout S] (--pin sha256:FP | --cacert FILE) FILE...\n"
-       "Signs the entry with the author key in FILE (it never leaves this machine), uploads\n"
-       "only the chunks the node lacks, appends, and checks the receipt: the checkpoint's\n"
+       "Signs the entry with the author key in FILE (it never leaves this machine): a salted\n"
+       "commitment to each file's name, media type, size and SHA-256. Uploads only the chunks\n"
+       "the node lacks; the node seals the files under its archive key, appends, and\n"
+       "answers with a receipt naming the sealed entry, which is checked: the checkpoint's\n"
        "signature and the inclusion proof. KHRONIKA_NODE and KHRONIKA_TOKEN may stand in for\n"
        "--node and --token. --replicas K waits (up to --replicas-timeout seconds, default 120)\n"
        "until K other federation members have cosigned a checkpoint that includes the entry:\n"
@@ -541,8 +567,9 @@ std::vector<Command> ClientCommands() {
       {"get", "download an entry's files and verify every byte",
        "khronika get --node URL --token T ENTRY_ID [--out DIR] [--timeout S]\n"
        "             (--pin sha256:FP | --cacert FILE)\n"
-       "Checks the entry's id and author signature, then streams each file to DIR, checking\n"
-       "every chunk and the whole file against the signed manifest. Never replaces a file or\n"
+       "Checks the entry's author signature and each file's descriptor against the commitment\n"
+       "the author signed, then streams each file to DIR, checking its size and SHA-256\n"
+       "against the signed descriptor before it takes its name. Never replaces a file or\n"
        "follows a link in DIR. A name that is unsafe in a folder (a leading '.', '-' or '~',\n"
        "characters Windows refuses, invisible characters) is saved with '_' instead, and\n"
        "repeated names get -2, -3: it prints \"saved 'NAME' as 'NEW'\" for each. --timeout S as\n"

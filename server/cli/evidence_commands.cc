@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <iostream>
 
 #include "commands.h"
@@ -12,6 +13,7 @@
 #include "khronika/bundle/verify_bundle.h"
 #include "khronika/http/client.h"
 #include "khronika/log/node.h"
+#include "khronika/schemas/objects.h"
 #include "khronika/store/files.h"
 
 namespace khronika::cli {
@@ -37,8 +39,9 @@ Status Report(const BundleVerification& v, bool trust_given) {
               << (v.problems.size() == 1 ? " problem" : " problems") << " (listed on stderr)\n";
     return ProblemsFound();
   }
-  std::cout << "bundle verified: case " << v.case_id << ", " << v.entries << " entries, " << v.files
-            << " files (" << Size(v.bytes) << ")\n";
+  std::cout << "bundle verified: case " << v.case_id << ", " << v.records << " records, "
+            << v.entries << " entries and " << v.files << " files disclosed (" << Size(v.bytes)
+            << ")\n";
   for (const BundleLogSummary& l : v.logs) {
     std::cout << "  log " << l.origin << ": " << l.records << " records of the case, checkpoint size "
               << l.checkpoint_size << ", signed by its origin"
@@ -49,9 +52,10 @@ Status Report(const BundleVerification& v, bool trust_given) {
     std::cout << "\n";
     for (const std::string& c : l.cosigners) std::cout << "    cosigner " << c << "\n";
   }
-  std::cout << "checked: every file's SHA-256, the authors' signatures, each record's inclusion proof "
-               "to a signed checkpoint, the cosignatures, and that no entry of the case is missing "
-               "between the first and the last in each log\n";
+  std::cout << "checked: every disclosed file's SHA-256 and sealed chunks, the authors' signatures "
+               "and each disclosed file's signed commitment, each record's inclusion proof to a "
+               "signed checkpoint, the cosignatures, and (by the case's link keys) that no record "
+               "of the case is missing between the first and the last in each log\n";
   if (!trust_given) {
     std::cout << "note: without --trust, compare the keys in keys/origins/ and keys/cosigners/ "
                  "with the ones the organisations gave you\n";
@@ -59,14 +63,51 @@ Status Report(const BundleVerification& v, bool trust_given) {
   return Status::Ok();
 }
 
-Status ExportLocal(const Args& args, const std::string& case_id, const fs::path& out, bool tar) {
+// What `--entry` and `--file` choose to disclose; all of the case when neither is given.
+struct Selection {
+  std::vector<Hash> entries;
+  std::vector<std::string> file_names;
+};
+
+Result<Selection> SelectionFrom(const Args& args) {
+  Selection s;
+  for (const std::string& e : args.GetAll("entry")) {
+    auto id = ParseHashHex(e);
+    if (!id.ok()) return UsageError("--entry: " + id.status().message());
+    s.entries.push_back(*id);
+  }
+  for (const std::string& f : args.GetAll("file")) {
+    if (!ValidateFileName(f).ok()) return UsageError("--file: " + ValidateFileName(f).message());
+    s.file_names.push_back(f);
+  }
+  return s;
+}
+
+// RFC 3986 percent-encoding of a query value: only unreserved characters stay as they are.
+std::string QueryValue(std::string_view value) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : value) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+Status ExportLocal(const Args& args, const std::string& case_id, const Selection& selection,
+                   const fs::path& out, bool tar) {
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   const int64_t now = SystemClock().NowMs();
   BundleRequest request{case_id, now, "the node's operator (khronika export --data)",
-                        node->cosigner_verifier_key()};
+                        node->cosigner_verifier_key(), selection.entries, selection.file_names};
   Result<BundlePlan> plan = Status::NotFound("unset");
   KH_RETURN_IF_ERROR(node->store().View([&](ReadTxn& txn) -> Status {
-    plan = PlanBundle(txn, request);
+    plan = PlanBundle(txn, EntryKey::Archive(node->archive_key()), request);
     return Status::Ok();
   }));
   if (!plan.ok()) return plan.status();
@@ -74,14 +115,16 @@ Status ExportLocal(const Args& args, const std::string& case_id, const fs::path&
   KH_RETURN_IF_ERROR(node->store().Update([&](WriteTxn& txn) {
     return RecordAccess(txn, {now, "local", Role::kAdmin, "export", "case bundle", case_id});
   }));
-  uint64_t entries = plan->entries, files = plan->evidence_files, bytes = plan->evidence_bytes;
+  uint64_t records = plan->records, entries = plan->entries, files = plan->evidence_files,
+           bytes = plan->evidence_bytes;
   if (tar) {
     KH_RETURN_IF_ERROR(WriteBundleTar(node->store(), std::move(*plan), out));
   } else {
     KH_RETURN_IF_ERROR(WriteBundleDirectory(node->store(), *plan, out));
   }
-  std::cout << "exported case " << case_id << ": " << entries << " entries, " << files << " files ("
-            << Size(bytes) << ") to " << out.string() << "\n";
+  std::cout << "exported case " << case_id << ": " << records << " records, " << entries
+            << " entries and " << files << " files disclosed (" << Size(bytes) << ") to "
+            << out.string() << "\n";
   return Status::Ok();
 }
 
@@ -99,7 +142,8 @@ class PartialOutput {
   std::vector<fs::path> paths_;
 };
 
-Status ExportRemote(const Args& args, const std::string& case_id, const fs::path& out, bool tar) {
+Status ExportRemote(const Args& args, const std::string& case_id, const Selection& selection,
+                    const fs::path& out, bool tar) {
   KH_ASSIGN_OR_RETURN(ClientOptions conn, ConnectionFrom(args));
   if (fs::exists(out)) return Status::AlreadyExists(out.string() + " already exists: name a new path");
   const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
@@ -123,7 +167,13 @@ Status ExportRemote(const Args& args, const std::string& case_id, const fs::path
     if (tar_fd) KH_RETURN_IF_ERROR(WriteAll(tar_fd->get(), piece.data(), piece.size(), out.string()));
     return extractor.Write(piece);
   };
-  KH_ASSIGN_OR_RETURN(HttpResult r, client->Download("/v1/cases/" + case_id + "/bundle", sink));
+  std::string query;
+  for (const Hash& e : selection.entries) query += (query.empty() ? "?" : "&") + ("entry=" + ToHex(e));
+  for (const std::string& f : selection.file_names) {
+    query += (query.empty() ? "?" : "&") + ("file=" + QueryValue(f));
+  }
+  KH_ASSIGN_OR_RETURN(HttpResult r, client->Download("/v1/cases/" + QueryValue(case_id) +
+                                                         "/bundle" + query, sink));
   if (r.status != 200) {
     if (r.status == 401 || r.status == 403) return Status::PermissionDenied(ErrorMessage(r));
     if (r.status == 404) return Status::NotFound(ErrorMessage(r));
@@ -135,6 +185,10 @@ Status ExportRemote(const Args& args, const std::string& case_id, const fs::path
   KH_ASSIGN_OR_RETURN(BundleVerification v, VerifyBundle(folder));
   if (v.ok() && v.case_id != case_id) {  // a sound bundle, but not of the case asked for
     v.problems.push_back("bundle.json: the node sent a bundle of case " + v.case_id + ", not of case " + case_id);
+  }
+  if (v.ok() && !selection.entries.empty() && v.entries > selection.entries.size()) {
+    v.problems.push_back("bundle.json: the node disclosed " + std::to_string(v.entries) +
+                         " entries; " + std::to_string(selection.entries.size()) + " were asked for");
   }
   Status reported = Report(v, false);
   if (!tar) {
@@ -152,17 +206,18 @@ Status RunExport(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::string out, args.Require("out"));
   if (!ValidateCaseId(case_id).ok()) return UsageError("--case: " + ValidateCaseId(case_id).message());
   bool tar = args.Has("tar");
+  KH_ASSIGN_OR_RETURN(Selection selection, SelectionFrom(args));
   if (args.Has("data")) {
     if (args.Has("node")) return UsageError("give --data DIR or --node URL, not both");
-    return ExportLocal(args, case_id, out, tar);
+    return ExportLocal(args, case_id, selection, out, tar);
   }
-  return ExportRemote(args, case_id, out, tar);
+  return ExportRemote(args, case_id, selection, out, tar);
 }
 
 Status RunVerifyBundle(const Args& args) {
-  if (args.positional().size() != 1) return UsageError("verify-bundle takes one DIR");
+  if (args.positional().size() != 1) return UsageError("verify-bundle takes one DIR or FILE.tar");
   fs::path trust = args.Get("trust").value_or("");
-  auto v = VerifyBundle(args.positional()[0], trust);
+  auto v = VerifyBundleFile(args.positional()[0], trust);
   if (!v.ok()) {
     if (v.status().code() == Code::kInvalidArgument) return UsageError(v.status().message());
     return v.status();
@@ -175,16 +230,20 @@ Status RunVerifyBundle(const Args& args) {
 std::vector<Command> EvidenceCommands() {
   return {
       {"export", "write a court bundle of one case (a folder, or a .tar with --tar)",
-       "khronika export --case ID --out PATH [--tar] (--data DIR | --node URL --token T [--pin sha256:FP]\n"
-       "                                                [--timeout S])\n"
-       "  Writes the case's evidence files, entries, records, inclusion proofs, checkpoints with\n"
-       "  cosignatures, public keys, MANIFEST.sha256 and REPORT.md. PATH must not exist yet.\n"
-       "  Every export is recorded in the node's access log. --timeout as for submit.",
-       {{"case"}, {"out"}, {"tar", false}, {"data"}, {"map-size"}, {"node"}, {"token"}, {"pin"}, {"cacert"},
+       "khronika export --case ID --out PATH [--tar] [--entry ENTRY_ID]... [--file NAME]...\n"
+       "                (--data DIR | --node URL --token T [--pin sha256:FP] [--timeout S])\n"
+       "  Writes a khronika-bundle/2: every record of the case with its link key (so that no\n"
+       "  entry can be left out unseen), inclusion proofs, checkpoints with cosignatures, public\n"
+       "  keys, MANIFEST.sha256 and REPORT.md, and the disclosed entries (their entry keys and\n"
+       "  signed entries) and files (file keys, sealed and plaintext bytes). By default all of\n"
+       "  the case is disclosed; --entry (repeatable) discloses only those entries, --file\n"
+       "  (repeatable) only the files of that name; the others stay sealed. PATH must not exist\n"
+       "  yet. Every export is recorded in the node's access log. --timeout as for submit.",
+       {{"case"}, {"out"}, {"tar", false}, {"entry", true, true}, {"file", true, true}, {"data"}, {"map-size"}, {"node"}, {"token"}, {"pin"}, {"cacert"},
         {"timeout"}},
        RunExport},
       {"verify-bundle", "check a court bundle offline: exit 0 clean, 1 with one line per problem",
-       "khronika verify-bundle DIR [--trust KEYS_FILE]\n"
+       "khronika verify-bundle DIR|FILE.tar [--trust KEYS_FILE]\n"
        "  KEYS_FILE: verifier keys you trust (origins' and cosigners'), one per line, # comments.",
        {{"trust"}},
        RunVerifyBundle},

@@ -335,7 +335,7 @@ Status RunScrub(const Args& args) {
   for (const ScrubFinding& f : report.findings) {
     std::cout << (f.repaired ? "repaired " : "DAMAGED  ") << f.Describe() << "\n";
   }
-  std::cout << "scrub: " << report.chunks << " chunks, " << report.objects << " entries and manifests, "
+  std::cout << "scrub: " << report.chunks << " sealed chunks, " << report.objects << " sealed objects, "
             << report.records << " records re-read; " << report.findings.size() << " damaged or missing, "
             << report.findings.size() - report.unrepaired() << " repaired from peers\n";
   if (report.unrepaired() > 0) {
@@ -449,7 +449,7 @@ std::vector<Command> FederationCommands() {
        {kData, kJson, kMapSize}, RunConflicts},
       {"scrub", "re-read everything stored, and repair damage from peers",
        "khronika scrub --data DIR [--no-repair] [--config FILE]\n"
-       "Re-hashes every chunk, entry and manifest against its id and every record against the\n"
+       "Re-hashes every sealed chunk and object against its id and every record against the\n"
        "Merkle tree, and follows every reference to find what is missing. Damaged or missing\n"
        "items are fetched from the configured peers (mutual TLS, as sync) and checked before\n"
        "they are written back. Exit 1 if anything could not be repaired. `serve` also scrubs\n"

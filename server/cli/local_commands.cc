@@ -27,6 +27,7 @@
 #include "khronika/schemas/json_view.h"
 #include "khronika/schemas/merkle.h"
 #include "khronika/schemas/note.h"
+#include "khronika/schemas/recovery_objects.h"
 #include "khronika/schemas/seal.h"
 #include "khronika/schemas/text.h"
 #include "khronika/store/files.h"
@@ -53,14 +54,17 @@ Result<StoreOptions> StoreOptionsFrom(const Args& args, bool read_only) {
 
 
 
-// Streams a file into the store chunk by chunk and returns its manifest. Memory stays at one
-// chunk buffer plus one bounded transaction, whatever the file's size.
-Result<FileManifest> StoreFile(Store& store, const std::string& path) {
+// Streams a file into the store as plaintext upload chunks (uploader "": the operator's own) and
+// returns it as its author commits to it: the descriptor and a fresh random salt. Memory stays
+// at one chunk buffer plus one bounded transaction, whatever the file's size. The chunks wait
+// in upload_chunks until the entry is appended, which seals the file and deletes them.
+Result<SubmittedFile> UploadFile(Store& store, const std::string& path) {
   KH_ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFile(path));
-  FileManifest m;
-  m.name = std::filesystem::path(path).filename().string();
-  KH_RETURN_IF_ERROR(ValidateFileName(m.name).Annotate(path));
-  m.media_type = GuessMediaType(m.name);
+  SubmittedFile f;
+  FileDescriptor& d = f.opening.descriptor;
+  d.name = std::filesystem::path(path).filename().string();
+  KH_RETURN_IF_ERROR(ValidateFileName(d.name).Annotate(path));
+  d.media_type = GuessMediaType(d.name);
   Sha256Stream content;
   std::vector<uint8_t> buf(kChunkSize);
   bool done = false;
@@ -74,10 +78,10 @@ Result<FileManifest> StoreFile(Store& store, const std::string& path) {
         }
         ByteView chunk(buf.data(), n);
         content.Update(chunk);
-        KH_ASSIGN_OR_RETURN(Hash id, PutChunk(txn, chunk));
-        m.chunks.push_back(id);
-        m.size += n;
-        if (m.size > kMaxFileSize) return Status::InvalidArgument(path + " is larger than 1 TiB");
+        KH_ASSIGN_OR_RETURN(Hash id, PutUploadChunk(txn, "", chunk));
+        f.upload_chunks.push_back(id);
+        d.size += n;
+        if (d.size > kMaxFileSize) return Status::InvalidArgument(path + " is larger than 1 TiB");
         if (n < kChunkSize) {
           done = true;
           break;
@@ -86,8 +90,9 @@ Result<FileManifest> StoreFile(Store& store, const std::string& path) {
       return Status::Ok();
     }));
   }
-  m.content_sha256 = content.Finish();
-  return m;
+  d.content_sha256 = content.Finish();
+  RandomBytes(f.opening.salt.data(), f.opening.salt.size());
+  return f;
 }
 
 Result<SigningKey> LoadAuthorKey(const std::string& path) {
@@ -139,8 +144,19 @@ constexpr std::string_view kSealedEnd = "-----END KHRONIKA SEALED NODE KEYS-----
 
 struct SealedKeys {
   std::string node_key, cosigner_key, tls_cert, tls_key;  // PEM
+  SymmetricKey archive_key{};  // opens everything the node logged
   std::vector<RegisteredAuthor> authors;  // absent from files of an older khronika
+  ~SealedKeys() {
+    OPENSSL_cleanse(archive_key.data(), archive_key.size());
+    OPENSSL_cleanse(node_key.data(), node_key.size());
+    OPENSSL_cleanse(cosigner_key.data(), cosigner_key.size());
+    OPENSSL_cleanse(tls_key.data(), tls_key.size());
+  }
 };
+
+// "khronika-node-keys/2" carries the archive key; a /1 file (format 1) has none, and a node
+// rebuilt from it could not open a single entry it logged, so it is refused.
+constexpr std::string_view kNodeKeysFormat = "khronika-node-keys/2";
 
 Result<SealedKeys> ReadSealedKeys(const Args& args, const std::string& path) {
   KH_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path, 64 * 1024));
@@ -156,11 +172,29 @@ Result<SealedKeys> ReadSealedKeys(const Args& args, const std::string& path) {
   KH_ASSIGN_OR_RETURN(Bytes plain, OpenWithPassphrase(sealed, passphrase));
   json j = json::parse(AsChars(plain), nullptr, false);
   OPENSSL_cleanse(plain.data(), plain.size());
-  if (!j.is_object() || j.value("format", "") != "khronika-node-keys/1") {
+  if (j.is_object() && j.value("format", "") == "khronika-node-keys/1") {
+    return Status::InvalidArgument(path + " was written by a khronika of format 1: it holds no "
+                                   "archive key, so a node made from it could not open its own "
+                                   "evidence; export the keys again with this version");
+  }
+  if (!j.is_object() || j.value("format", "") != kNodeKeysFormat) {
     return Status::InvalidArgument(path + ": unknown sealed content");
   }
-  SealedKeys keys{j.value("node_key", ""), j.value("cosigner_key", ""), j.value("tls_cert", ""),
-                  j.value("tls_key", ""), {}};
+  SealedKeys keys;
+  keys.node_key = j.value("node_key", "");
+  keys.cosigner_key = j.value("cosigner_key", "");
+  keys.tls_cert = j.value("tls_cert", "");
+  keys.tls_key = j.value("tls_key", "");
+  {
+    std::string hex = j.value("archive_key", "");
+    auto archive = hex.size() == 64 ? FromHex(hex) : Result<Bytes>(Status::InvalidArgument(""));
+    OPENSSL_cleanse(hex.data(), hex.size());
+    if (!archive.ok() || archive->size() != keys.archive_key.size()) {
+      return Status::InvalidArgument(path + ": its archive key is missing or not 64 hex characters");
+    }
+    std::copy(archive->begin(), archive->end(), keys.archive_key.begin());
+    OPENSSL_cleanse(archive->data(), archive->size());
+  }
   if (j.contains("authors")) {
     if (!j["authors"].is_array()) return Status::InvalidArgument(path + ": authors is not a list");
     for (const json& a : j["authors"]) {
@@ -209,8 +243,10 @@ Status RunKeyExport(const Args& args) {
   KH_ASSIGN_OR_RETURN(json authors, AuthorsJson(node->store(), &unknown_authors));
   KH_ASSIGN_OR_RETURN(std::string passphrase,
                       ReadPassphrase(args, "new passphrase for " + out, /*confirm=*/true));
-  std::string plain = json{{"format", "khronika-node-keys/1"},
+  std::string archive_hex = ToHex(node->archive_key());
+  std::string plain = json{{"format", kNodeKeysFormat},
                            {"authors", authors},
+                           {"archive_key", archive_hex},
                            {"node_id", ToHex(node->id())},
                            {"name", node->name()},
                            {"node_key", node->key().ToPem()},
@@ -220,13 +256,15 @@ Status RunKeyExport(const Args& args) {
                           .dump();
   auto sealed = SealWithPassphrase(AsBytes(plain), passphrase);
   OPENSSL_cleanse(plain.data(), plain.size());
+  OPENSSL_cleanse(archive_hex.data(), archive_hex.size());
   OPENSSL_cleanse(passphrase.data(), passphrase.size());
   if (!sealed.ok()) return sealed.status();
   std::string b64 = Base64Encode(*sealed), text(kSealedBegin);
   for (size_t i = 0; i < b64.size(); i += 64) text += b64.substr(i, 64) + "\n";
   text += kSealedEnd;
   KH_RETURN_IF_ERROR(WriteNewFile(out, text, 0600));
-  std::cout << "wrote " << out << " (mode 0600): node key, witness key, TLS certificate and "
+  std::cout << "wrote " << out << " (mode 0600): node key, witness key, archive key, TLS "
+            << "certificate and "
             << authors.size() << " authors of node " << ToHex(node->id())
             << ", sealed under your passphrase (scrypt, AES-256-GCM)\n";
   if (unknown_authors > 0) {
@@ -274,6 +312,15 @@ Status RunInit(const Args& args) {
     KH_ASSIGN_OR_RETURN(init.node_key, SigningKey::FromPem(sealed->node_key));
     // The same witness key as before, so partners' rosters stay right.
     KH_ASSIGN_OR_RETURN(init.cosigner_key, SigningKey::FromPem(sealed->cosigner_key));
+    // The same archive key, so that the entries pulled back from partners open again.
+    init.archive_key = sealed->archive_key;
+  }
+  if (auto archive_path = args.Get("archive-key")) {
+    if (!args.Has("node-key")) return UsageError("--archive-key goes with --node-key");
+    auto archive = ReadKeyFile(*archive_path);
+    if (!archive.ok()) return archive.status().Annotate(*archive_path);
+    init.archive_key = *archive;
+    OPENSSL_cleanse(archive->data(), archive->size());
   }
   if (auto key_path = args.Get("node-key")) {
     KH_ASSIGN_OR_RETURN(std::string pem, ReadSmallFile(*key_path, 16 * 1024));
@@ -294,6 +341,7 @@ Status RunInit(const Args& args) {
     }
   }
   bool restoring = init.node_key.has_value();
+  bool new_archive_key = restoring && !init.archive_key;
   auto made = Node::Init(dir, name, std::move(init));
   if (!made.ok()) return made.status();
   std::unique_ptr<Node> node = std::move(made).value();
@@ -327,6 +375,11 @@ Status RunInit(const Args& args) {
   if (sealed) {
     std::cerr << "registered " << sealed->authors.size() << " author(s) from " << *args.Get("keys")
               << "; tokens are never exported: create new ones (`khronika token create`)\n";
+  }
+  if (new_archive_key) {
+    std::cerr << "warning: no --archive-key: this node has a NEW archive key, so it cannot open "
+                 "the entries it logged before (give the old DIR/archive.key with --archive-key, "
+                 "or use --keys with a `khronika key export` file)\n";
   }
   if (restoring) {
     std::cerr << "this node took back an earlier identity: add members and peers, then run "
@@ -484,14 +537,26 @@ Status RunAdd(const Args& args) {
   }
   KH_ASSIGN_OR_RETURN(SigningKey author, LoadAuthorKey(key_path));
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
+  // Before any plaintext is stored: an author Append would refuse gets the same answer now, and
+  // leaves no upload chunks waiting in the store for an entry that will never come.
+  KH_RETURN_IF_ERROR(node->store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto registered, FindAuthor(txn, author.public_key()));
+    if (!registered || registered->removed) {
+      return Status::PermissionDenied("author " + ToHex(author.public_key()) +
+                                      (registered ? " was removed" : " is not registered") +
+                                      " on this node (`khronika author add`)");
+    }
+    return Status::Ok();
+  }));
 
   Submission sub;
   for (const std::string& path : args.positional()) {
-    KH_ASSIGN_OR_RETURN(FileManifest m, StoreFile(node->store(), path));
-    sub.entry.manifests.push_back(ObjectId(Encode(m)));
-    sub.manifests.push_back(std::move(m));
+    KH_ASSIGN_OR_RETURN(SubmittedFile f, UploadFile(node->store(), path));
+    sub.entry.files.push_back(FileCommitment(f.opening.salt, Encode(f.opening.descriptor)));
+    sub.files.push_back(std::move(f));
   }
   sub.entry.case_id = case_id;
+  sub.entry.author = author.public_key();
   sub.entry.kind = kind;
   sub.entry.metadata = std::move(metadata);
   sub.entry.corrects = corrects;
@@ -508,49 +573,88 @@ Status RunAdd(const Args& args) {
 }
 
 // ---- log ----
+
+// The JSON view of one logged object. Anyone holding the log gets the record's and the sealed
+// object's bytes; this node's own entries, opened with its archive key, add what the author
+// signed: the signed entry's bytes and each file's descriptor, salt and commitment, which prove
+// the file against the signature without any other file of the entry.
+json LoggedJson(const LoggedObject& logged, const OpenedEntry* opened) {
+  const Record& rec = logged.record;
+  auto type = PeekObjectType(logged.object_bytes);
+  std::string kind = !type.ok()                   ? "unknown"
+                     : *type == kTypeSealedEntry ? "sealed_entry"
+                     : *type == kTypeRecoverySet ? "recovery_set"
+                     : *type == kTypeShareRelease ? "share_release"
+                                                 : "unknown";
+  json line = {{"index", rec.index},
+               {"origin", ToHex(rec.origin)},
+               {"object_type", kind},
+               {"entry_id", ToHex(rec.object_id)},
+               {"received_at_ms", rec.received_at_ms},
+               {"leaf_hash", ToHex(LeafHash(logged.record_bytes))},
+               {"record_hex", ToHex(logged.record_bytes)},
+               {"object_hex", ToHex(logged.object_bytes)}};
+  if (opened == nullptr) return line;
+  const SignedEntry& e = opened->entry;
+  json files = json::array();
+  for (size_t i = 0; i < opened->files.size(); ++i) {
+    const FileOpening& f = opened->files[i];
+    Bytes descriptor = Encode(f.descriptor);
+    files.push_back({{"index", i},
+                     {"name", f.descriptor.name},
+                     {"media_type", f.descriptor.media_type},
+                     {"size", f.descriptor.size},
+                     {"sha256", ToHex(f.descriptor.content_sha256)},
+                     {"descriptor_hex", ToHex(descriptor)},
+                     {"salt", ToHex(f.salt)},
+                     {"commitment", ToHex(e.files[i])}});
+  }
+  line["case"] = opened->case_id;
+  line["kind"] = e.kind;
+  line["author"] = ToHex(e.author);
+  line["created_at_ms"] = e.created_at_ms;
+  line["metadata"] = e.metadata;
+  line["entry_hex"] = ToHex(opened->signed_entry_bytes);
+  line["files"] = files;
+  return line;
+}
+
 Status RunLog(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, true));
   KH_ASSIGN_OR_RETURN(Hash origin, ParseOrigin(args, *node));
+  const bool own = origin == node->id();
   std::optional<std::string> case_filter = args.Get("case");
   if (case_filter) KH_RETURN_IF_ERROR(ValidateCaseId(*case_filter));
+  if (case_filter && !own) {
+    return UsageError("--case lists this node's own log only: a partner's log is sealed, and "
+                      "nothing here says which of its records belong to a case");
+  }
   bool as_json = args.Has("json");
+  const EntryKey key = EntryKey::Archive(node->archive_key());
   return node->store().View([&](ReadTxn& txn) -> Status {
     auto print = [&](uint64_t index) -> Status {
-      KH_ASSIGN_OR_RETURN(LoggedEntry logged, ReadLoggedEntry(txn, origin, index));
+      KH_ASSIGN_OR_RETURN(LoggedObject logged, ReadLoggedObject(txn, origin, index));
       const Record& rec = logged.record;
-      const Entry& entry = logged.entry;
-      if (case_filter && entry.case_id != *case_filter) return Status::Ok();
-      json files = json::array();
-      for (const Hash& mid : entry.manifests) {
-        KH_ASSIGN_OR_RETURN(auto mb, txn.Get(Table::kObjects, mid));
-        if (!mb) return Status::Corruption("manifest " + ToHex(mid) + " is missing");
-        KH_ASSIGN_OR_RETURN(FileManifest m, DecodeManifest(*mb));
-        files.push_back({{"name", m.name},
-                         {"size", m.size},
-                         {"sha256", ToHex(m.content_sha256)},
-                         {"manifest_id", ToHex(mid)},
-                         {"manifest_hex", ToHex(*mb)}});
+      std::optional<OpenedEntry> opened;
+      auto type = PeekObjectType(logged.object_bytes);
+      if (own && type.ok() && *type == kTypeSealedEntry) {
+        KH_ASSIGN_OR_RETURN(opened, OpenEntry(txn, origin, key, rec.object_id));
+        if (case_filter && opened->case_id != *case_filter) return Status::Ok();
       }
+      json line = LoggedJson(logged, opened ? &*opened : nullptr);
       if (as_json) {
-        json line = {{"index", rec.index},
-                     {"entry_id", ToHex(rec.entry_id)},
-                     {"case", entry.case_id},
-                     {"kind", entry.kind},
-                     {"author", ToHex(entry.author)},
-                     {"received_at_ms", rec.received_at_ms},
-                     {"leaf_hash", ToHex(LeafHash(logged.record_bytes))},
-                     {"record_hex", ToHex(logged.record_bytes)},
-                     {"entry_hex", ToHex(logged.entry_bytes)},
-                     {"files", files}};
         std::cout << line.dump() << "\n";
-      } else {
-        std::cout << rec.index << "  " << ToHex(rec.entry_id) << "  " << entry.case_id << "  "
-                  << entry.kind;
-        for (const auto& f : files) {
-          std::cout << "  " << ShowInvisible(f["name"].get<std::string>());
-        }
-        std::cout << "\n";
+        return Status::Ok();
       }
+      std::cout << rec.index << "  " << ToHex(rec.object_id);
+      if (!opened) {
+        std::cout << "  " << line["object_type"].get<std::string>()
+                  << (own ? "" : " (sealed: only its origin reads it)") << "\n";
+        return Status::Ok();
+      }
+      std::cout << "  " << ShowInvisible(opened->case_id) << "  " << opened->entry.kind;
+      for (const FileOpening& f : opened->files) std::cout << "  " << ShowInvisible(f.descriptor.name);
+      std::cout << "\n";
       return Status::Ok();
     };
     if (case_filter) {
@@ -574,41 +678,38 @@ Status RunCat(const Args& args) {
   if (!entry_id.ok()) return UsageError("ENTRY_ID: " + entry_id.status().message());
   const std::string& name = args.positional()[1];
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, true));
-  // Find the manifest in one read transaction, then stream chunk by chunk, each in its own
-  // short transaction, so that a slow reader never pins old pages.
-  FileManifest manifest;
+  // Open the entry in one read transaction, then stream: the reader takes each sealed chunk in
+  // a short transaction of its own, so that a slow reader never pins old pages.
+  FileDescriptor descriptor;
+  SymmetricKey file_key{};
+  uint32_t index = 0;
+  std::optional<SealedEntry> sealed;
   KH_RETURN_IF_ERROR(node->store().View([&](ReadTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(auto eb, txn.Get(Table::kObjects, *entry_id));
-    if (!eb) return Status::NotFound("no entry " + ToHex(*entry_id));
-    KH_ASSIGN_OR_RETURN(Entry entry, DecodeEntry(*eb));
-    if (ObjectId(*eb) != *entry_id) return Status::Corruption("entry " + ToHex(*entry_id) + " is damaged");
-    for (const Hash& mid : entry.manifests) {
-      KH_ASSIGN_OR_RETURN(auto mb, txn.Get(Table::kObjects, mid));
-      if (!mb) return Status::Corruption("manifest " + ToHex(mid) + " is missing");
-      KH_ASSIGN_OR_RETURN(FileManifest m, DecodeManifest(*mb));
-      if (m.name == name) {
-        if (ObjectId(*mb) != mid) return Status::Corruption("manifest " + ToHex(mid) + " is damaged");
-        manifest = std::move(m);
-        return Status::Ok();
-      }
+    KH_ASSIGN_OR_RETURN(OpenedEntry e, OpenEntry(txn, node->id(),
+                                                 EntryKey::Archive(node->archive_key()), *entry_id));
+    for (uint32_t i = 0; i < e.files.size(); ++i) {
+      if (e.files[i].descriptor.name != name) continue;
+      descriptor = e.files[i].descriptor;
+      index = i;
+      file_key = DeriveFileKey(e.case_key, e.sealed.nonce, i);
+      sealed = std::move(e.sealed);
+      return Status::Ok();
     }
     return Status::NotFound("entry " + ToHex(*entry_id) + " has no file named '" + name + "'");
   }));
+  auto reader = SealedFileReader::Open(ChunksOf(node->store()), *sealed, descriptor, file_key, index);
+  OPENSSL_cleanse(file_key.data(), file_key.size());
+  if (!reader.ok()) return reader.status();
   Sha256Stream content;
-  for (uint64_t i = 0; i < manifest.chunks.size(); ++i) {
-    std::optional<Bytes> chunk;
-    KH_RETURN_IF_ERROR(node->store().View([&](ReadTxn& txn) -> Status {
-      KH_ASSIGN_OR_RETURN(chunk, txn.Get(Table::kChunks, manifest.chunks[i]));
-      return Status::Ok();
-    }));
-    if (!chunk) return Status::Corruption("chunk " + ToHex(manifest.chunks[i]) + " is missing");
-    if (ChunkId(*chunk) != manifest.chunks[i]) {
-      return Status::Corruption("chunk " + ToHex(manifest.chunks[i]) + " is damaged");
-    }
-    content.Update(*chunk);
-    KH_RETURN_IF_ERROR(WriteAll(STDOUT_FILENO, chunk->data(), chunk->size(), "standard output"));
+  uint64_t offset = 0;
+  while (offset < reader->size()) {
+    KH_ASSIGN_OR_RETURN(Bytes piece, reader->Read(offset, kChunkSize));
+    if (piece.empty()) return Status::Corruption("'" + name + "' ends before its signed size");
+    content.Update(piece);
+    KH_RETURN_IF_ERROR(WriteAll(STDOUT_FILENO, piece.data(), piece.size(), "standard output"));
+    offset += piece.size();
   }
-  if (content.Finish() != manifest.content_sha256) {
+  if (offset != descriptor.size || content.Finish() != descriptor.content_sha256) {
     return Status::Corruption("content of '" + name + "' does not match its signed SHA-256");
   }
   return Status::Ok();
@@ -713,14 +814,19 @@ Status RunProof(const Args& args) {
 // ---- verify ----
 Status RunVerify(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, true));
-  KH_ASSIGN_OR_RETURN(VerifyReport report, VerifyStore(node->store()));
+  // The node's own log with its archive key (every entry opened, every plaintext byte checked
+  // against its author's signature); partners' logs as a partner can: sealed.
+  VerifyOptions options{&node->archive_key(), node->id()};
+  KH_ASSIGN_OR_RETURN(VerifyReport report, VerifyStore(node->store(), options));
   for (const std::string& p : report.problems) std::cout << "FAIL " << p << "\n";
   std::string counts = std::to_string(report.records) + " records in " +
                        std::to_string(report.origins) + " logs, " +
                        std::to_string(report.objects) + " objects, " +
-                       std::to_string(report.chunks) + " chunks, " +
+                       std::to_string(report.chunks) + " sealed chunks, " +
                        std::to_string(report.tree_nodes) + " tree nodes, " +
-                       std::to_string(report.checkpoints) + " checkpoints";
+                       std::to_string(report.checkpoints) + " checkpoints; " +
+                       std::to_string(report.entries_opened) +
+                       " entries of this node's log opened with its archive key";
   if (!report.clean()) {
     std::cout << report.problems.size() << " problems found (checked " << counts << ")\n";
     return ProblemsFound();
@@ -782,21 +888,25 @@ std::vector<Command> LocalCommands() {
   return {
       {"init", "create a node: store, node key; print its id and verifier key",
        "khronika init --data DIR [--name NAME] [--key-file FILE | --no-encryption]\n"
-       "              [--node-key FILE | --keys FILE] [--passphrase-fd N] [--map-size BYTES]\n"
-       "The node is encrypted at rest: every value in the store is AES-256-GCM under a new data\n"
-       "key, and the data key, node key and witness key are kept only in DIR/node.keyring,\n"
+       "              [--node-key FILE [--archive-key FILE] | --keys FILE] [--passphrase-fd N]\n"
+       "              [--map-size BYTES]\n"
+       "Everything the node logs is sealed under its archive key (new, random). The node is\n"
+       "encrypted at rest: every value in the store is AES-256-GCM under a new data key, and\n"
+       "the data key, node key, witness key and archive key are kept only in DIR/node.keyring,\n"
        "sealed with a passphrase (asked twice on the terminal, or read from file descriptor N)\n"
        "or, with --key-file, with a key file (made if FILE does not exist; it must live outside\n"
        "DIR, and in real use off this machine). --no-encryption keeps the keys as plain files and\n"
        "the store in clear: a seized disk then reveals everything.\n"
-       "With --keys, the identity comes from a `khronika key export` file (asks its passphrase).\n"
-       "With --node-key, the node takes back the identity in FILE (a node.key kept off-site):\n"
+       "With --keys, the identity and archive key come from a `khronika key export` file (asks\n"
+       "its passphrase).\n"
+       "With --node-key, the node takes back the identity in FILE (a node.key kept off-site),\n"
+       "and with --archive-key FILE (an archive.key kept off-site) the key to its evidence:\n"
        "after a raid, init, add the members and peers again, and `khronika sync` restores\n"
        "its own log from them.\n"
        "Creates the keys (Ed25519), the LMDB store in DIR/store, and a self-signed TLS\n"
        "certificate (ECDSA P-256) in DIR/tls.crt and DIR/tls.key (0600).\n"
        "Prints the node id, its C2SP verifier key and the certificate's SHA-256.",
-       {kData, {"name"}, {"node-key"}, {"keys"}, {"key-file"}, {"no-encryption", false}, kPassphraseFd,
+       {kData, {"name"}, {"node-key"}, {"archive-key"}, {"keys"}, {"key-file"}, {"no-encryption", false}, kPassphraseFd,
         kMapSize},
        RunInit},
       {"passphrase change", "re-seal an encrypted node's keys under a new passphrase or key file",
@@ -817,12 +927,12 @@ std::vector<Command> LocalCommands() {
        RunPassphraseChange},
       {"key export", "write the node's keys, TLS certificate and authors sealed under a passphrase",
        "khronika key export --data DIR --out FILE [--passphrase-fd N]\n"
-       "Seals the node key, the witness key, DIR/tls.crt, DIR/tls.key and the authors under a\n"
-       "passphrase\n"
+       "Seals the node key, the witness key, the archive key (which opens every entry the\n"
+       "node logged), DIR/tls.crt, DIR/tls.key and the authors under a passphrase\n"
        "(scrypt N=2^17 r=8 p=1, then AES-256-GCM) into FILE (mode 0600), for safekeeping away\n"
        "from the office. After a raid, `khronika init --data DIR --keys FILE` takes the identity\n"
-       "back (same node id, witness key, certificate and authors), then `khronika sync`\n"
-       "restores the log. The file also holds the authors registered (names, public keys);\n"
+       "back (same node id, witness key, archive key, certificate and authors), then\n"
+       "`khronika sync` restores the log, which the node can read again. The file also holds the authors registered (names, public keys);\n"
        "export again after `author add` or `author remove`. Tokens are never exported.\n"
        "The passphrase is asked twice on the terminal, or read from file descriptor N (after\n"
        "the node's own passphrase, if it is locked by one). The data key is not exported: a\n"
@@ -852,17 +962,23 @@ std::vector<Command> LocalCommands() {
        "khronika add --data DIR --key FILE --case ID [--kind KIND] [--meta k=v]...\n"
        "             [--corrects ENTRY_ID] [--json] FILE...\n"
        "Streams each FILE into the store in 1 MiB chunks, signs the entry with the author\n"
-       "key in FILE, appends it and prints the entry id and record index (--json: the\n"
-       "full receipt with checkpoint and inclusion proof).",
+       "key in FILE (a salted commitment to each file's name, type, size and SHA-256),\n"
+       "appends it sealed under the node's archive key and prints the entry id (the sealed\n"
+       "entry's id) and record index (--json: the full receipt with checkpoint and inclusion\n"
+       "proof).",
        {kData, {"key"}, {"case"}, {"kind"}, {"meta", true, true}, {"corrects"}, kJson, kMapSize},
        RunAdd},
       {"log", "list the records of a log",
        "khronika log --data DIR [--case ID] [--origin NODE_ID] [--json]\n"
-       "--json prints one object per line with index, entry_id, case, kind, author,\n"
-       "received_at_ms, leaf_hash, record_hex (the bytes the leaf hash covers), entry_hex\n"
-       "(the signed entry's canonical bytes) and files (each with manifest_hex).",
+       "--json prints one object per line with index, origin, object_type, entry_id (the\n"
+       "sealed entry's id), received_at_ms, leaf_hash, record_hex (the bytes the leaf hash\n"
+       "covers) and object_hex (the sealed entry's bytes). This node's own entries, opened with\n"
+       "its archive key, add case, kind, author, created_at_ms, metadata, entry_hex (the\n"
+       "signed entry's canonical bytes) and files (index, name, media_type, size, sha256,\n"
+       "descriptor_hex, salt, commitment). A partner's log is sealed: records and objects only;\n"
+       "--case works on the node's own log.",
        {kData, {"case"}, {"origin"}, kJson, kMapSize}, RunLog},
-      {"cat", "write one evidence file to standard output, checked against its manifest",
+      {"cat", "write one evidence file to standard output, checked against its signature",
        "khronika cat --data DIR ENTRY_ID NAME", {kData, kMapSize}, RunCat},
       {"id", "print the node id and C2SP verifier key",
        "khronika id --data DIR [--json]", {kData, kJson, kMapSize}, RunId},
@@ -875,8 +991,11 @@ std::vector<Command> LocalCommands() {
        {kData, {"index"}, {"size"}, {"from"}, {"to"}, {"origin"}, kMapSize}, RunProof},
       {"verify", "check everything in a store; exit 0 clean, 1 problems (named), 2 usage",
        "khronika verify --data DIR\n"
-       "Recomputes every id, signature, hash chain, case chain, Merkle node and checkpoint\n"
-       "root, and every file against its manifest. Prints one FAIL line per problem.",
+       "Recomputes every id, hash chain, Merkle node and checkpoint root and signature, and\n"
+       "checks every sealed entry's sizes and every sealed chunk against its id. This node's\n"
+       "own entries are opened with its archive key: case chains, author signatures, each\n"
+       "file's signed commitment and every plaintext byte. Partners' logs are checked as a\n"
+       "partner can, sealed. Prints one FAIL line per problem.",
        {kData, kMapSize}, RunVerify},
   };
 }

@@ -218,18 +218,29 @@ Status RunAccessLog(const Args& args) {
   std::erase_if(events, [&](const AccessEvent& e) {
     return e.time_ms < since || (only_case && e.case_id != *only_case);
   });
-  // A read names its file by manifest id; the name is in the manifest in the store. A manifest
-  // the store no longer holds (or an object that is not one) leaves the id as it is.
+  // A read names its file by sealed entry id and file index ("ID/INDEX"); the name is sealed in
+  // the entry, which the archive key opens. Anything else (an entry this node's log does not
+  // hold, a bundle) leaves the object as it is.
   std::map<std::string, std::string> names;
   KH_RETURN_IF_ERROR(node->store().View([&](ReadTxn& txn) -> Status {
     for (const AccessEvent& e : events) {
       if (names.count(e.object)) continue;
-      auto id = ParseHashHex(e.object);
+      size_t slash = e.object.find('/');
+      auto id = ParseHashHex(e.object.substr(0, slash));
       if (!id.ok()) continue;
-      KH_ASSIGN_OR_RETURN(auto mb, txn.Get(Table::kObjects, *id));
-      if (!mb) continue;
-      auto manifest = DecodeManifest(*mb);
-      if (manifest.ok()) names[e.object] = manifest->name;
+      uint64_t index = 0;
+      if (slash != std::string::npos) {
+        std::string_view digits = std::string_view(e.object).substr(slash + 1);
+        auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), index);
+        if (ec != std::errc() || end != digits.data() + digits.size()) continue;
+      }
+      auto opened = OpenEntry(txn, node->id(), EntryKey::Archive(node->archive_key()), *id);
+      if (!opened.ok()) continue;
+      if (slash == std::string::npos) {
+        names[e.object] = "entry " + ToHex(*id);
+      } else if (index < opened->files.size()) {
+        names[e.object] = opened->files[index].descriptor.name;
+      }
     }
     return Status::Ok();
   }));
@@ -290,8 +301,9 @@ Status RunBackup(const Args& args) {
   for (size_t i = 0; i < carried.size(); ++i) std::cout << (i ? ", " : " ") << carried[i];
   std::cout << (carried.empty() ? " no other file" : "") << "\n";
   if (!node->encrypted()) {
-    std::cout << "It is in clear, like this node (tls.key included): keep it as safe as the\n"
-                 "node itself, and node.key and cosigner.key apart.\n";
+    std::cout << "It is in clear, like this node (tls.key included), and its evidence is sealed\n"
+                 "under the node's archive key, which it does not hold: keep DIR/node.key,\n"
+                 "cosigner.key and archive.key apart (without archive.key it cannot be read).\n";
     return Status::Ok();
   }
   // Which keyring, and which unlock, this backup will need: after a data-key rotation only a
@@ -302,6 +314,7 @@ Status RunBackup(const Args& args) {
             << " (sha256 " << ToHex(Sha256(keyring)) << "), sealed under "
             << (lock.lock == LockKind::kPassphrase ? "the node's passphrase"
                                                    : "the key file " + lock.key_file_hint.string())
+            << ", which also holds the archive key that opens the evidence"
             << ".\nKeep a copy of that keyring with the backup (sealed, safe to store) and the "
                "passphrase or key file apart:\nafter `khronika passphrase change "
                "--rotate-data-key`, only a keyring of before it opens this backup.\n";
@@ -343,6 +356,24 @@ Status RunRestore(const Args& args) {
   if (!std::filesystem::is_regular_file(key, ec)) {
     return Status::NotFound(key.string() + " does not exist: the node's keys are needed to restore");
   }
+  // A node in clear keeps its archive key beside node.key; an encrypted one, in its keyring.
+  std::filesystem::path archive_key;
+  if (!encrypted) {
+    archive_key = Node::ArchiveKeyPath(dir);
+    if (!std::filesystem::exists(archive_key, ec)) {
+      auto given = args.Get("archive-key");
+      if (!given) {
+        return UsageError("the node's archive key is not in " + dir.string() +
+                          ": give --archive-key FILE (its archive.key), without which the "
+                          "evidence in the backup cannot be read");
+      }
+      archive_key = *given;
+    }
+    if (!std::filesystem::is_regular_file(archive_key, ec)) {
+      return Status::NotFound(archive_key.string() + " does not exist: the node's archive key "
+                              "is needed to restore");
+    }
+  }
   bool made_dir = !std::filesystem::exists(dir, ec);
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IOError("create " + dir.string() + ": " + ec.message());
@@ -364,6 +395,11 @@ Status RunRestore(const Args& args) {
   if (ec) return fail(Status::IOError("copy the backup " + from + ": " + ec.message()));
   std::filesystem::copy_file(key, staged_key, ec);
   if (ec) return fail(Status::IOError("copy the keys " + key.string() + ": " + ec.message()));
+  if (!encrypted) {
+    std::filesystem::copy_file(archive_key, Node::ArchiveKeyPath(staging), ec);
+    if (ec) return fail(Status::IOError("copy " + archive_key.string() + ": " + ec.message()));
+    ::chmod(Node::ArchiveKeyPath(staging).c_str(), 0600);
+  }
   auto unlock = UnlockFrom(args, staging);
   if (!unlock.ok()) return fail(unlock.status());
   Status verdict = [&]() -> Status {
@@ -380,14 +416,18 @@ Status RunRestore(const Args& args) {
     }
     if (!opened.ok()) return opened.status();
     std::unique_ptr<Node> node = std::move(opened).value();
-    KH_ASSIGN_OR_RETURN(VerifyReport report, VerifyStore(node->store()));
+    // With the archive key: every entry of the node's own log opens, and every plaintext byte
+    // matches its author's signature; a keyring or archive.key of another node fails here.
+    KH_ASSIGN_OR_RETURN(VerifyReport report,
+                        VerifyStore(node->store(), VerifyOptions{&node->archive_key(), node->id()}));
     for (const std::string& p : report.problems) std::cout << "FAIL " << p << "\n";
     if (!report.clean()) {
       return Status::Corruption("the backup has " + std::to_string(report.problems.size()) +
                                 " problems; nothing was restored");
     }
     std::cout << "backup verified: " << report.records << " records in " << report.origins
-              << " logs, " << report.chunks << " chunks\n";
+              << " logs, " << report.chunks << " sealed chunks, " << report.entries_opened
+              << " entries opened with the archive key\n";
     return Status::Ok();
   }();
   if (!verdict.ok()) return fail(verdict);
@@ -416,6 +456,9 @@ Status RunRestore(const Args& args) {
   std::vector<std::string> kept;  // files DIR already had: never overwritten
   std::filesystem::rename(Node::StorePath(staging), Node::StorePath(dir), ec);
   if (!ec && !std::filesystem::exists(final_key)) std::filesystem::rename(staged_key, final_key, ec);
+  if (!ec && !encrypted && !std::filesystem::exists(Node::ArchiveKeyPath(dir))) {
+    std::filesystem::rename(Node::ArchiveKeyPath(staging), Node::ArchiveKeyPath(dir), ec);
+  }
   for (const std::string& f : files) {
     if (ec) break;
     if (std::filesystem::exists(dir / f)) {
@@ -479,21 +522,26 @@ std::vector<Command> ServerCommands() {
       {"backup", "write a consistent copy of the store while the node serves",
        "khronika backup --data DIR --out FILE\n"
        "LMDB's compacting copy of one snapshot: safe while the node serves. FILE holds the\n"
-       "evidence, logs, authors, roster and peers, and DIR's tls.crt, tls.key and\n"
+       "evidence (sealed), logs, authors, roster and peers, and DIR's tls.crt, tls.key and\n"
        "khronika.conf; not the node's keys (an encrypted node's FILE is encrypted too:\n"
-       "restoring it needs the node's keyring and passphrase or key file).\n",
+       "restoring it needs the node's keyring, which holds the archive key, and passphrase or\n"
+       "key file; a node in clear needs node.key and archive.key).\n",
        {kData, {"out"}, kMapSize}, RunBackup},
       {"restore", "restore a backup into a new data directory, verified first",
-       "khronika restore --from FILE --data DIR [--keyring FILE | --node-key FILE] [--standalone]\n"
+       "khronika restore --from FILE --data DIR [--keyring FILE | --node-key FILE\n"
+       "                 [--archive-key FILE]] [--standalone]\n"
        "Verifies the whole backup (ids, signatures, chains, Merkle nodes, checkpoints) against\n"
-       "the node's key before anything is put in place, then writes back the TLS certificate,\n"
+       "the node's key, and opens every entry of its own log with its archive key (author\n"
+       "signatures and every plaintext byte), before anything is put in place, then writes\n"
+       "back the TLS certificate,\n"
        "its key and khronika.conf the backup carries. DIR must hold no store. An encrypted\n"
        "node's backup needs its keyring (DIR/node.keyring or --keyring FILE) and its passphrase\n"
-       "or key file; a node in clear needs DIR/node.key or --node-key, the key the backup's\n"
-       "log was signed with. Appending stays held\n"
+       "or key file (the keyring holds the archive key); a node in clear needs DIR/node.key or\n"
+       "--node-key, the key the backup's log was signed with, and DIR/archive.key or\n"
+       "--archive-key. Appending stays held\n"
        "until a `khronika sync` has reached every peer (the backup may be older than their\n"
        "copies of this node's log); --standalone is for a node with no federation.",
-       {kData, {"from"}, {"node-key"}, {"keyring"}, {"standalone", false}, kMapSize}, RunRestore},
+       {kData, {"from"}, {"node-key"}, {"archive-key"}, {"keyring"}, {"standalone", false}, kMapSize}, RunRestore},
       {"access-log", "print who read which evidence, and when",
        "khronika access-log --data DIR [--since YYYY-MM-DD[THH:MM:SSZ]] [--case ID] [--json]",
        {kData, {"since"}, {"case"}, {"json", false}, kMapSize},

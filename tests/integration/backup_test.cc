@@ -45,6 +45,17 @@ TEST(BackupTest, BackupWhileServingRestoresAVerifiedPrefix) {
   for (size_t i = 0; i < copy.size(); ++i) EXPECT_EQ(copy[i]["record_hex"], original[i]["record_hex"]);
   RunResult v = RunKhronika({"verify", "--data", restored.string()});
   EXPECT_EQ(v.exit_code, 0) << v.out;
+  // The keyring carries the archive key: the restored node opens what it logged, and gives
+  // back each file byte for byte.
+  EXPECT_NE(r.out.find(std::to_string(copy.size()) + " entries opened with the archive key"),
+            std::string::npos) << r.out;
+  for (size_t i = 0; i < copy.size(); i += 2) {
+    ASSERT_EQ(copy[i]["files"].size(), 1u) << copy[i].dump();
+    std::string name = copy[i]["files"][0]["name"];
+    RunResult cat = RunKhronika({"cat", "--data", restored.string(), copy[i]["entry_id"], name});
+    ASSERT_EQ(cat.exit_code, 0) << cat.err;
+    EXPECT_EQ(cat.out, ReadFile(node / name));
+  }
   // The backup may be older than peers' copies of this log: no appending until a full sync.
   RunResult keypub = RunKhronika({"author", "add", "--data", restored.string(), "--name", "a",
                                   "--pubkey", node.key().string() + ".pub"});
@@ -100,10 +111,11 @@ TEST(BackupTest, DamagedBackupIsRefusedAndNothingIsPutInPlace) {
                                "case-d", "--json", (node / "s.txt").string()});
   ASSERT_EQ(add.exit_code, 0) << add.err;
   EXPECT_EQ(json::parse(add.out)["index"], 1);
-  // An encrypted backup does not open with the node key alone.
+  // An encrypted backup does not open with the node key alone (nor with an archive key).
   WriteFile(node / "some.key", "not used");
   RunResult pem_only = RunKhronika({"restore", "--from", backup.string(), "--data", (node / "t3").string(),
-                                    "--node-key", (node / "some.key").string()});
+                                    "--node-key", (node / "some.key").string(), "--archive-key",
+                                    (node / "some.key").string()});
   EXPECT_EQ(pem_only.exit_code, 1);
   // Without the key the restore cannot even check the signatures: a usage error.
   RunResult no_key = RunKhronika({"restore", "--from", backup.string(), "--data", (node / "t2").string()});

@@ -11,6 +11,7 @@
 #include "khronika/schemas/merkle.h"
 #include "khronika/schemas/note.h"
 #include "khronika/schemas/objects.h"
+#include "khronika/schemas/sealed_objects.h"
 #include "test_support.h"
 
 namespace khronika::testing {
@@ -66,7 +67,10 @@ TEST(CliTest, EndToEnd) {
   EXPECT_EQ(receipt["index"], 2);
   EXPECT_EQ(receipt["tree_size"], 3);
 
-  // log --json: every line carries the fields auditors need, and leaf_hash covers record_hex.
+  // log --json: every line carries the fields auditors need, and leaf_hash covers record_hex;
+  // the record names the sealed entry (object_hex), and the node's own entries, opened with its
+  // archive key, carry the signed entry and each file's descriptor and salt, which prove the
+  // file against the author's signature.
   RunResult log = RunKhronika({"log", "--data", data, "--json"});
   ASSERT_EQ(log.exit_code, 0) << log.err;
   std::vector<json> lines = JsonLines(log.out);
@@ -80,7 +84,29 @@ TEST(CliTest, EndToEnd) {
     EXPECT_EQ(ToHex(LeafHash(*record)), l["leaf_hash"]);
     auto decoded = DecodeRecord(*record);
     ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
-    EXPECT_EQ(ToHex(decoded->entry_id), l["entry_id"]);
+    EXPECT_EQ(ToHex(decoded->object_id), l["entry_id"]);
+    EXPECT_EQ(l["object_type"], "sealed_entry");
+    auto sealed_bytes = FromHex(l["object_hex"].get<std::string>());
+    ASSERT_TRUE(sealed_bytes.ok());
+    EXPECT_EQ(ToHex(ObjectId(*sealed_bytes)), l["entry_id"]);
+    ASSERT_TRUE(DecodeSealedEntry(*sealed_bytes).ok());
+    auto entry_bytes = FromHex(l["entry_hex"].get<std::string>());
+    ASSERT_TRUE(entry_bytes.ok());
+    auto entry = DecodeSignedEntry(*entry_bytes);
+    ASSERT_TRUE(entry.ok()) << entry.status().ToString();
+    EXPECT_TRUE(VerifyEntrySignature(*entry));
+    EXPECT_EQ(entry->case_id, l["case"]);
+    ASSERT_EQ(entry->files.size(), l["files"].size());
+    for (size_t f = 0; f < entry->files.size(); ++f) {
+      const json& file = l["files"][f];
+      auto descriptor = FromHex(file["descriptor_hex"].get<std::string>());
+      auto salt_bytes = FromHex(file["salt"].get<std::string>());
+      ASSERT_TRUE(descriptor.ok() && salt_bytes.ok() && salt_bytes->size() == 32);
+      CommitmentSalt salt{};
+      std::copy(salt_bytes->begin(), salt_bytes->end(), salt.begin());
+      EXPECT_EQ(FileCommitment(salt, *descriptor), entry->files[f]) << i << " " << f;
+      EXPECT_EQ(ToHex(entry->files[f]), file["commitment"]);
+    }
     EXPECT_EQ(l["author"], author_hex);
     leaves.push_back(LeafHash(*record));
   }
@@ -142,6 +168,25 @@ TEST(CliTest, EndToEnd) {
   RunResult verify = RunKhronika({"verify", "--data", data});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
   EXPECT_NE(verify.out.find("clean"), std::string::npos);
+  EXPECT_NE(verify.out.find("3 entries of this node's log opened"), std::string::npos) << verify.out;
+
+  // The plaintext was uploaded, sealed and deleted: `add` leaves no upload chunk behind, and the
+  // same content added again is sealed anew (a fresh nonce and salt: another sealed entry).
+  RunResult again = RunKhronika({"add", "--data", data, "--key", key, "--case", "case-7", "--json",
+                                 (dir / "note.txt").string()});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(json::parse(again.out)["entry_id"], receipt["entry_id"]);
+}
+
+// A partner's log is sealed: `log --origin` of it lists records and sealed objects only, and
+// --case refuses to pretend it can tell which of them belong to a case.
+TEST(CliTest, LogOfAnotherOriginIsSealedAndCaseIsRefused) {
+  TempDir dir;
+  LocalNode node = MakeNodeWithAuthor(dir, false);
+  RunResult case_of_other = RunKhronika({"log", "--data", node.data.string(), "--origin",
+                                         std::string(64, 'a'), "--case", "case-1"});
+  EXPECT_EQ(case_of_other.exit_code, 2) << case_of_other.err;
+  EXPECT_NE(case_of_other.err.find("own log only"), std::string::npos) << case_of_other.err;
 }
 
 TEST(CliTest, EveryCommandHasHelp) {

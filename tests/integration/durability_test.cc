@@ -38,24 +38,23 @@ struct Ack {
     for (size_t b = 0; b < batch_size; ++b) {
       std::string content = "seed " + std::to_string(seed) + " entry " + std::to_string(n) +
                             "." + std::to_string(b) + " " + std::to_string(rng());
-      FileManifest m;
-      m.name = "statement.txt";
-      m.media_type = "text/plain";
-      m.size = content.size();
-      m.content_sha256 = Sha256(content);
+      SubmittedFile f;
+      f.opening.descriptor = {"statement.txt", "text/plain", content.size(), Sha256(content)};
+      RandomBytes(f.opening.salt.data(), f.opening.salt.size());
       Status st = (*node)->store().Update([&](WriteTxn& txn) -> Status {
-        KH_ASSIGN_OR_RETURN(Hash id, PutChunk(txn, AsBytes(content)));
-        m.chunks = {id};
+        KH_ASSIGN_OR_RETURN(Hash id, PutUploadChunk(txn, "", AsBytes(content)));
+        f.upload_chunks = {id};
         return Status::Ok();
       });
       if (!st.ok()) _exit(5);
       Submission s;
       s.entry.case_id = "case-" + std::to_string(rng() % 4);
+      s.entry.author = author->public_key();
       s.entry.kind = "evidence";
       s.entry.created_at_ms = 1700000000000;
-      s.entry.manifests = {ObjectId(Encode(m))};
+      s.entry.files = {FileCommitment(f.opening.salt, Encode(f.opening.descriptor))};
       SignEntry(s.entry, *author);
-      s.manifests = {m};
+      s.files = {std::move(f)};
       batch.push_back(std::move(s));
     }
     auto receipts = (*node)->log().Append(batch);
@@ -90,8 +89,9 @@ TEST(DurabilityTest, SigkillNeverLosesAnAcknowledgedEntry) {
       AppendForever(data, author_pem, fds[1], rng());
     }
     ::close(fds[1]);
-    // Random moment: from right after start-up to several dozen commits in.
-    ::usleep(static_cast<useconds_t>(1000 + rng() % 60000));
+    // Random moment: from right after start-up to several dozen commits in (an append of format 2
+    // is two commits at least: the sealed chunks, then the records).
+    ::usleep(static_cast<useconds_t>(1000 + rng() % 150000));
     ::kill(pid, SIGKILL);
     int status = 0;
     ::waitpid(pid, &status, 0);
@@ -102,7 +102,8 @@ TEST(DurabilityTest, SigkillNeverLosesAnAcknowledgedEntry) {
 
     auto node = Node::Open(data);
     ASSERT_TRUE(node.ok()) << "round " << round << ": " << node.status().ToString();
-    auto report = VerifyStore((*node)->store());
+    // With the archive key: every acknowledged entry opens and its plaintext matches.
+    auto report = VerifyStore((*node)->store(), {&(*node)->archive_key(), (*node)->id()});
     ASSERT_TRUE(report.ok());
     ASSERT_TRUE(report->clean()) << "round " << round << ": " << report->problems.front();
     Status st = (*node)->store().View([&](ReadTxn& txn) -> Status {
@@ -111,7 +112,7 @@ TEST(DurabilityTest, SigkillNeverLosesAnAcknowledgedEntry) {
         EXPECT_TRUE(rec.has_value()) << "acknowledged index " << a.index << " lost";
         if (!rec) continue;
         KH_ASSIGN_OR_RETURN(Record r, DecodeRecord(*rec));
-        EXPECT_EQ(r.entry_id, a.entry_id) << "index " << a.index << " holds another entry";
+        EXPECT_EQ(r.object_id, a.entry_id) << "index " << a.index << " holds another entry";
       }
       return Status::Ok();
     });

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Proves docs/format.md is enough to verify a node: builds a small node with the real binary,
-# checks it with tests/integration/independent_verify.py (written only from the document), and
-# checks that the same verifier notices tampering: of the checkpoint, of records, and of the
-# entry and manifest bytes that `log --json` prints (entry_hex, manifest_hex), which it checks
-# without reading the store. Some cases are forged with the node's and the author's real keys, so
-# that only the rule under test can catch them.
+# Proves docs/format.md and docs/format-2.md are enough to verify a node: builds a small node with
+# the real binary, checks it with tests/integration/independent_verify.py (written only from the
+# documents), and checks that the same verifier notices tampering: of the checkpoint, of records,
+# of the sealed entries (object_hex) and of what the archive key opens (entry_hex, descriptors,
+# salts) that `log --json` prints, which it checks without reading the store. Some cases are
+# forged with the node's, the author's and the archive's real keys, so that only the rule under
+# test can catch them.
 #
 # Usage: independent_verify_test.sh /path/to/khronika
 set -euo pipefail
@@ -55,12 +56,16 @@ $VERIFY "$KH" "$D" || fail "independent verifier rejected an untouched node"
 
 STORE_DUMP=()
 if [ "$HAVE_MDB_DUMP" = 1 ]; then
-  step "verify entries and manifests too, from the store (expect success)"
+  step "verify sealed chunks too, decrypted from the store (expect success)"
   $VERIFY "$KH" "$D" --store-dump || fail "independent verifier (--store-dump) rejected the node"
   STORE_DUMP=(--store-dump)
 else
-  echo "(mdb_dump not found: entry and manifest checks skipped)"
+  echo "(mdb_dump not found: sealed chunk checks skipped)"
 fi
+
+step "as a partner, without the archive key (expect success)"
+$VERIFY "$KH" "$D" --no-archive-key | tee "$WORK/partner.out" | sed 's/^/    /'
+grep -q "opened      none" "$WORK/partner.out" || fail "the verifier opened entries without a key"
 
 # Expects the verifier to exit 1 and to name `what` in its output.
 # The node is $D unless DATA is set.
@@ -124,9 +129,8 @@ sed '3s/^{/{"case":"case-B",/' "$WORK/log.jsonl" >"$WORK/log.dup-key"
 expect_failure "duplicate JSON key" --log-file "$WORK/log.dup-key"
 
 step "entry_hex: one byte of the case id changed (expect failure)"
-# Record 2's entry is in case-A; make its signed bytes say case-C. The byte is at offset 16
-# (header 3 + length 8 + "case-" 5): still a valid case id, so the entry decodes, but its id and
-# the author's signature no longer hold.
+# Record 2's entry is in case-A; the listing's signed bytes now say case-C. The entry box holds
+# the bytes the author signed: the listing no longer matches them.
 python3 - "$WORK/log.jsonl" "$WORK/log.bad-entry" <<'EOF'
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
@@ -136,31 +140,43 @@ b[16] = ord("C")
 lines[2]["entry_hex"] = b.hex()
 open(sys.argv[2], "w").write("".join(json.dumps(l) + "\n" for l in lines))
 EOF
-expect_failure "author signature is invalid" --log-file "$WORK/log.bad-entry"
-expect_failure "SHA-256 of entry_hex" --log-file "$WORK/log.bad-entry"
+expect_failure "entry_hex differs from the signed entry in the entry box" \
+  --log-file "$WORK/log.bad-entry"
 
-step "entry_hex with a trailing byte (expect failure)"
-python3 - "$WORK/log.jsonl" "$WORK/log.long-entry" <<'EOF'
+step "object_hex: one byte of a sealed entry changed (expect failure)"
+python3 - "$WORK/log.jsonl" "$WORK/log.bad-object" <<'EOF'
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
-lines[1]["entry_hex"] += "00"
+b = bytearray.fromhex(lines[1]["object_hex"])
+b[100] ^= 1
+lines[1]["object_hex"] = b.hex()
 open(sys.argv[2], "w").write("".join(json.dumps(l) + "\n" for l in lines))
 EOF
-expect_failure "trailing bytes" --log-file "$WORK/log.long-entry"
+expect_failure "SHA-256 of object_hex" --log-file "$WORK/log.bad-object"
 
-step "manifest_hex: one byte of the file name changed (expect failure)"
-python3 - "$WORK/log.jsonl" "$WORK/log.bad-manifest" <<'EOF'
+step "descriptor_hex: one byte of the file name changed (expect failure)"
+python3 - "$WORK/log.jsonl" "$WORK/log.bad-descriptor" <<'EOF'
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 f = lines[0]["files"][1]
-b = bytearray.fromhex(f["manifest_hex"])
+b = bytearray.fromhex(f["descriptor_hex"])
 assert b[11:21] == b"coords.csv", b[11:21]
 b[20] = ord("w")  # coords.csw: still a valid name
-f["manifest_hex"] = b.hex()
+f["descriptor_hex"] = b.hex()
 open(sys.argv[2], "w").write("".join(json.dumps(l) + "\n" for l in lines))
 EOF
-expect_failure "SHA-256 of manifest_hex" --log-file "$WORK/log.bad-manifest"
-expect_failure "differs from the signed manifest" --log-file "$WORK/log.bad-manifest"
+expect_failure "descriptor_hex differs from the signed descriptor" \
+  --log-file "$WORK/log.bad-descriptor"
+
+step "a salt changed in the listing (expect failure)"
+python3 - "$WORK/log.jsonl" "$WORK/log.bad-salt" <<'EOF'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+f = lines[0]["files"][0]
+f["salt"] = ("0" if f["salt"][0] != "0" else "1") + f["salt"][1:]
+open(sys.argv[2], "w").write("".join(json.dumps(l) + "\n" for l in lines))
+EOF
+expect_failure "salt differs from the descriptor box" --log-file "$WORK/log.bad-salt"
 
 step "files listed in another order than the entry signs (expect failure)"
 python3 - "$WORK/log.jsonl" "$WORK/log.reordered-files" <<'EOF'
@@ -170,7 +186,8 @@ fs = lines[0]["files"]
 fs[0], fs[1] = fs[1], fs[0]
 open(sys.argv[2], "w").write("".join(json.dumps(l) + "\n" for l in lines))
 EOF
-expect_failure "is not manifest 0 the entry signs" --log-file "$WORK/log.reordered-files"
+expect_failure "commitment listed is not commitment 0 the entry signs" \
+  --log-file "$WORK/log.reordered-files"
 
 step "a file left out of the listing (expect failure)"
 python3 - "$WORK/log.jsonl" "$WORK/log.dropped-file" <<'EOF'
@@ -189,21 +206,22 @@ f = lines[1]["files"][0]
 f["sha256"] = ("0" if f["sha256"][0] != "0" else "1") + f["sha256"][1:]
 open(sys.argv[2], "w").write("".join(json.dumps(l) + "\n" for l in lines))
 EOF
-expect_failure "sha-256" --log-file "$WORK/log.bad-file"
-# The manifest_hex on the same line is the signed truth: caught without the store.
-expect_failure "sha256 '.*' listed differs from the signed manifest" --log-file "$WORK/log.bad-file"
-if [ ${#STORE_DUMP[@]} -gt 0 ]; then
-  # The store holds the bytes that were printed: a doctored manifest_hex is caught there too.
-  expect_failure "differ from what \`log --json\` printed" \
-    --log-file "$WORK/log.bad-manifest" "${STORE_DUMP[@]}"
-fi
+# The descriptor box is the signed truth: caught without the store.
+expect_failure "sha256 '.*' listed differs from the signed descriptor" --log-file "$WORK/log.bad-file"
+
+step "another node's archive key (expect failure)"
+"$KH" init --data "$WORK/stranger" --no-encryption --name stranger >/dev/null 2>&1
+expect_failure "index box does not open" --archive-key "$WORK/stranger/archive.key"
 
 step "the node's own size-0 checkpoint, replayed over the full log (expect failure)"
 expect_failure "size 0 but the log lists 3 records" --checkpoint-file "$WORK/checkpoint.size0"
 
-# ---- Forgeries signed with the real keys: only the rule under test can catch these. ----------
+# ---- Forgeries signed and sealed with the real keys: only the rule under test catches these. ---
 cat >"$WORK/forge.py" <<'EOF'
-import base64, hashlib, json, struct, subprocess, sys, tempfile, os
+import base64, hashlib, json, struct, subprocess, sys, tempfile
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 def sha(b): return hashlib.sha256(b).digest()
 def u64(n): return struct.pack("<Q", n)
@@ -227,33 +245,64 @@ def checkpoint(node_pem, vkey, size, root):
     sig = bytes.fromhex(kid) + sign(node_pem, body.encode())
     return f"{body}\n\u2014 {name} {base64.b64encode(sig).decode()}\n"
 
-def manifest(name, content):
-    n = (len(content) + (1 << 20) - 1) >> 20
-    chunks = [sha(content[i << 20:(i + 1) << 20]) for i in range(n)]
-    return (b"\x01M\x01" + s(name) + s(b"text/plain") + u64(len(content)) + sha(content) +
-            u64(n) + b"".join(chunks))
+def derive(parent, label, suffix=b""):
+    return HKDFExpand(hashes.SHA256(), 32, label.encode() + b"\0" + suffix).derive(parent)
+
+def padme(n):
+    e = n.bit_length() - 1
+    m = (1 << (e - e.bit_length())) - 1
+    return (n + m) & ~m
+
+def box(key, label, value, padded):
+    plain = struct.pack(">I", len(value)) + value
+    return AESGCM(key).encrypt(bytes(12), plain + bytes(padded - len(plain)), label.encode())
+
+def descriptor(name, content):
+    return b"\x01D\x02" + s(name) + s(b"text/plain") + u64(len(content)) + sha(content)
 
 cmd = sys.argv[1]
 if cmd == "empty-checkpoint":   # node_pem vkey: a size-0 checkpoint with a wrong root
     node_pem, vkey = sys.argv[2:4]
     sys.stdout.write(checkpoint(node_pem, vkey, 0, bytes(32)))
-elif cmd == "dup-names":        # node_pem vkey author_pem log_out checkpoint_out
-    node_pem, vkey, author_pem, log_out, cp_out = sys.argv[2:7]
+elif cmd == "dup-names":        # node_pem vkey archive_key author_pem log_out checkpoint_out
+    node_pem, vkey, archive_file, author_pem, log_out, cp_out = sys.argv[2:8]
+    archive = bytes.fromhex(open(archive_file).read().strip())
     origin = bytes.fromhex(vkey.split("+", 2)[0].split("/")[1])
-    ms = [manifest(b"photo.txt", b"one\n"), manifest(b"photo.txt", b"two\n")]
+    contents = [b"one\n", b"two\n"]
+    ds = [descriptor(b"photo.txt", c) for c in contents]
+    salts = [bytes([i + 1]) * 32 for i in range(2)]
+    commits = [sha(b"khronika/2 file commitment\0" + salt + d) for salt, d in zip(salts, ds)]
     author = pubkey(author_pem)
-    unsigned = (b"\x01E\x01" + s(b"case-D") + author + struct.pack("<q", 1700000000000) +
-                s(b"evidence") + u64(len(ms)) + b"".join(sha(m) for m in ms) + u64(0) + b"\x00")
-    entry = unsigned + sign(author_pem, b"khronika entry signature v1\x00" + sha(unsigned))
-    rec = (b"\x01R\x01" + origin + u64(0) + bytes(32) + sha(entry) + bytes(32) +
+    unsigned = (b"\x01E\x02" + s(b"case-D") + author + struct.pack("<q", 1700000000000) +
+                s(b"evidence") + u64(2) + b"".join(commits) + u64(0) + b"\x00")
+    entry = unsigned + sign(author_pem, b"khronika entry signature v2\x00" + sha(unsigned))
+    nonce = bytes(range(32))
+    case_key = derive(archive, "khronika/2 case key", b"case-D")
+    entry_box = box(derive(case_key, "khronika/2 entry key", nonce), "khronika/2 entry box",
+                    entry, max(256, padme(4 + len(entry))))
+    sealed = (b"\x01S\x02" + nonce +
+              box(derive(archive, "khronika/2 index key", nonce), "khronika/2 index box",
+                  b"case-D", 160) +
+              box(derive(case_key, "khronika/2 link key", nonce), "khronika/2 link box",
+                  bytes(32), 36) +
+              s(entry_box) + u64(2))
+    for i, (salt, d) in enumerate(zip(salts, ds)):
+        file_key = derive(case_key, "khronika/2 file key", nonce + i.to_bytes(4, "big"))
+        sealed += box(derive(file_key, "khronika/2 descriptor key"), "khronika/2 descriptor box",
+                      salt + d, 512)
+        sealed += u64(56 + 4096 + 16) + u64(1) + sha(b"chunk %d" % i)
+    rec = (b"\x01R\x02" + origin + u64(0) + bytes(32) + sha(sealed) +
            struct.pack("<q", 1700000000001))
     leaf = sha(b"\x00" + rec)
-    line = {"index": 0, "entry_id": sha(entry).hex(), "case": "case-D", "kind": "evidence",
-            "author": author.hex(), "received_at_ms": 1700000000001, "leaf_hash": leaf.hex(),
-            "record_hex": rec.hex(), "entry_hex": entry.hex(),
-            "files": [{"name": "photo.txt", "size": 4, "sha256": sha(c).hex(),
-                       "manifest_id": sha(m).hex(), "manifest_hex": m.hex()}
-                      for m, c in zip(ms, [b"one\n", b"two\n"])]}
+    line = {"index": 0, "origin": origin.hex(), "object_type": "sealed_entry",
+            "entry_id": sha(sealed).hex(), "received_at_ms": 1700000000001,
+            "leaf_hash": leaf.hex(), "record_hex": rec.hex(), "object_hex": sealed.hex(),
+            "case": "case-D", "kind": "evidence", "author": author.hex(),
+            "created_at_ms": 1700000000000, "metadata": {}, "entry_hex": entry.hex(),
+            "files": [{"index": i, "name": "photo.txt", "media_type": "text/plain", "size": 4,
+                       "sha256": sha(c).hex(), "descriptor_hex": d.hex(), "salt": salt.hex(),
+                       "commitment": cm.hex()}
+                      for i, (c, d, salt, cm) in enumerate(zip(contents, ds, salts, commits))]}
     open(log_out, "w").write(json.dumps(line) + "\n")
     open(cp_out, "w").write(checkpoint(node_pem, vkey, 1, leaf))
 EOF
@@ -265,13 +314,34 @@ E_VKEY=$("$KH" id --data "$E" --json | python3 -c 'import json,sys; print(json.l
 python3 "$WORK/forge.py" empty-checkpoint "$E/node.key" "$E_VKEY" >"$WORK/checkpoint.empty-bad"
 DATA=$E expect_failure "SHA-256 of the empty string" --checkpoint-file "$WORK/checkpoint.empty-bad"
 
-step "an entry with two files of the same name, signed by author and node (expect failure)"
-# Log::Append refuses such an entry; here the node's key itself signs a checkpoint over it, so
-# the chain, the ids, both signatures and the root all hold and only the name rule can object.
-# (`khronika cat` also fails, as the node never held the entry: the verifier reports that too.)
-python3 "$WORK/forge.py" dup-names "$E/node.key" "$E_VKEY" "$WORK/alice.pem" \
+step "an entry with two files of the same name, signed, sealed and logged by hand (expect failure)"
+# Log::Append refuses such an entry; here the node's key signs a checkpoint over it and its
+# archive key seals it, so the chain, the ids, both signatures, the boxes, the commitments and the
+# root all hold and only the name rule can object. (`khronika cat` also fails, as the node never
+# held the entry: the verifier reports that too.)
+python3 "$WORK/forge.py" dup-names "$E/node.key" "$E_VKEY" "$E/archive.key" "$WORK/alice.pem" \
     "$WORK/log.dup-names" "$WORK/checkpoint.dup-names"
 DATA=$E expect_failure "file name 'photo.txt' appears twice in one entry" \
     --log-file "$WORK/log.dup-names" --checkpoint-file "$WORK/checkpoint.dup-names"
+
+if [ ${#STORE_DUMP[@]} -gt 0 ]; then
+  step "one bit of a sealed chunk flipped in a copy of the store (expect failure)"
+  # Sealed chunks are stored as they are, ciphertext already: found by their bytes in data.mdb.
+  cp -r "$D" "$WORK/flipped"
+  python3 - "$WORK/flipped/store" <<'EOF'
+import subprocess, sys
+out = subprocess.run(["mdb_dump", "-s", "chunks", sys.argv[1]], capture_output=True,
+                     check=True).stdout.decode().splitlines()
+values = [l[1:] for l in out[out.index("HEADER=END") + 1:] if l.startswith(" ")]
+chunk = bytes.fromhex(max(values[1::2], key=len))  # the largest: the 3 MiB file's
+path = sys.argv[1] + "/data.mdb"
+db = bytearray(open(path, "rb").read())
+at = db.find(chunk[:4096])
+assert at >= 0, "the sealed chunk is not stored as it is"
+db[at + 100] ^= 1
+open(path, "wb").write(db)
+EOF
+  DATA=$WORK/flipped expect_failure "does not hash to its id" "${STORE_DUMP[@]}"
+fi
 
 echo "PASS: independent verifier accepts the node and rejects each tampering"

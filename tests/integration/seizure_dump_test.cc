@@ -4,8 +4,11 @@
 // a proven conflict and a scrub is stopped; then `mdb_dump -a` of its store is read table by
 // table, as someone who took the disk would, and each row of the table is held to account. The
 // data key is used only by the test, to show that every value is what the table says it is
-// (AES-256-GCM under that key, with the table and key as associated data) and that the
-// plaintexts do hold every name searched for (the control for the searches in clear).
+// (AES-256-GCM under that key, with the table and key as associated data; sealed chunks are
+// ciphertext already) and that the plaintexts do hold every name searched for (the control for
+// the searches in clear), except what format 2 seals under an origin's archive key (file names
+// and contents, metadata, a partner's case ids): the data key opens none of it, and the control
+// for those is what the archive keys open.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -24,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "khronika/log/keyring.h"
+#include "khronika/log/store_keys.h"
 #include "khronika/schemas/crypto.h"
 #include "khronika/schemas/objects.h"
 #include "khronika/schemas/seal.h"
@@ -98,6 +102,8 @@ struct Canary {
   std::string what;
   std::string text;
   bool stored = true;  // false: never stored, not even encrypted (a token's secret)
+  // Sealed under an origin's archive key (format 2): in no plaintext the data key opens either.
+  bool sealed = false;
 };
 
 std::string Random(std::string_view prefix) {
@@ -125,11 +131,15 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
     canaries.push_back({std::move(what), Random(prefix)});
     return canaries.back().text;
   };
+  auto sealed_canary = [&](std::string what, std::string_view prefix) {
+    canaries.push_back({std::move(what), Random(prefix), true, true});
+    return canaries.back().text;
+  };
 
   // ---- P, the partner (the node that will fork its log), with one entry of its own ----
   LocalNode p = MakeNodeWithAuthor(pdir);
   WriteFile(p.data / "khronika.conf", "sync_interval_s = 1\n");
-  const std::string p_case = canary("a case id (the partner's log)", "case-p-");
+  const std::string p_case = sealed_canary("a case id (the partner's log)", "case-p-");
   WriteFile(pdir / "p0.txt", "the partner's first statement\n");
   ASSERT_EQ(RunKhronika({"add", "--data", p.data.string(), "--key", p.key.string(), "--case",
                          p_case, (pdir / "p0.txt").string()})
@@ -181,6 +191,7 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
   }
 
   std::string s_out, s_err;
+  std::vector<std::string> contents;  // of each submitted file
   {
     ServerProcess server(s);
     ASSERT_TRUE(server.started()) << server.Stderr();
@@ -198,13 +209,13 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
       std::string case_id;
       size_t author;
     };
-    std::vector<std::string> entries, manifests;  // each entry and its first file
+    std::vector<std::string> entries;
     const std::vector<Submission> submissions = {{case1, 0}, {case1, 1}, {case2, 0}};
     for (size_t i = 0; i < submissions.size(); ++i) {
       fs::path dir = work / ("files" + std::to_string(i));
       fs::create_directories(dir);
-      fs::path file = dir / (canary("a file name", "file-") + ".txt");
-      WriteFile(file, "statement: " + canary("a file's content", "content-") + "\n");
+      fs::path file = dir / (sealed_canary("a file name", "file-") + ".txt");
+      WriteFile(file, "statement: " + sealed_canary("a file's content", "content-") + "\n");
       std::vector<std::string> argv = {"submit",
                                        "--node",
                                        server.url(),
@@ -218,7 +229,7 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
                                        submissions[i].case_id,
                                        "--json",
                                        "--meta",
-                                       "place=" + canary("a metadata value", "place-")};
+                                       "place=" + sealed_canary("a metadata value", "place-")};
       if (i + 1 == submissions.size()) {
         // Acknowledged only once the partner has cosigned: the node then holds a cosignature.
         argv.insert(argv.end(), {"--replicas", "1", "--replicas-timeout", "60"});
@@ -229,15 +240,15 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
       entries.push_back(json::parse(sent.out)["entry_id"]);
       HttpReply e = Get(server, "/v1/entries/" + entries.back(), admin.secret);
       ASSERT_EQ(e.status, 200) << e.Describe();
-      manifests.push_back(e.Json()["manifests"][0]["id"]);
+      contents.push_back(ReadFile(file));
     }
     // Reads of content and an export, all put in the access log.
     auto content = [&](size_t i) {
-      return "/v1/entries/" + entries[i] + "/files/" + manifests[i] + "/content";
+      return "/v1/entries/" + entries[i] + "/files/0/content";
     };
     ASSERT_EQ(Get(server, content(0), reader.secret).status, 200);
     ASSERT_EQ(Get(server, content(2), admin.secret).status, 200);
-    // A chunk uploaded and not (yet) named by any entry: the submitter's, in `uploads`.
+    // A chunk uploaded and not (yet) named by any entry: the submitter's, in `upload_chunks`.
     HttpRequest put;
     put.method = "PUT";
     put.path = "/v1/chunks/" + HexSha256(uploaded);
@@ -293,24 +304,36 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
   ASSERT_EQ(access.exit_code, 0) << access.err;
   const std::vector<json> access_events = JsonLines(access.out);
   ASSERT_EQ(access_events.size(), 4u) << access.out;
+  // The node opens its own log with its archive key; its partner's it holds sealed: no case.
   std::map<std::string, std::set<std::pair<std::string, uint64_t>>>
       records_of_case;  // case -> (origin, index)
-  std::map<std::string, std::set<std::tuple<std::string, std::string, Hash>>>
-      chunks_in_case;  // by origin
+  std::set<Hash> signed_entries;  // SHA-256 of each own signed entry
+  std::string opened;  // what the archive keys open: the control for the sealed canaries
   for (const std::string& origin : {s_node, p_node}) {
     RunResult log = RunKhronika({"log", "--data", s.string(), "--origin", origin, "--json"});
     ASSERT_EQ(log.exit_code, 0) << log.err;
     for (const json& r : JsonLines(log.out)) {
-      records_of_case[r["case"]].insert({origin, r["index"].get<uint64_t>()});
-      for (const json& f : r["files"]) {
-        auto manifest = DecodeManifest(HexBytes(f["manifest_hex"]));
-        ASSERT_TRUE(manifest.ok());
-        for (const Hash& chunk : manifest->chunks)
-          chunks_in_case[origin].insert({origin, r["case"], chunk});
+      if (origin == p_node) {
+        EXPECT_FALSE(r.contains("case")) << "a partner's entry opened: " << r.dump();
+        continue;
       }
+      records_of_case[r["case"]].insert({origin, r["index"].get<uint64_t>()});
+      signed_entries.insert(Sha256(HexBytes(r["entry_hex"])));
     }
+    opened += log.out;
   }
-  ASSERT_EQ(records_of_case.size(), 3u);
+  opened += RunKhronika({"log", "--data", p.data.string(), "--json"}).out;
+  for (const std::string& c : contents) opened += c;
+  for (size_t i = 0; i < 3; ++i) {
+    // The contents as the node gives them back with its archive key.
+    RunResult log = RunKhronika({"log", "--data", s.string(), "--json"});
+    json line = JsonLines(log.out)[i];
+    RunResult cat = RunKhronika({"cat", "--data", s.string(), line["entry_id"],
+                                 line["files"][0]["name"]});
+    ASSERT_EQ(cat.exit_code, 0) << cat.err;
+    EXPECT_EQ(cat.out, contents[i]);
+  }
+  ASSERT_EQ(records_of_case.size(), 2u);
 
   // ---- The disk, as taken ----
   for (const std::string& url : p_urls) {
@@ -347,6 +370,15 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
     ASSERT_TRUE(table_number.count(name)) << "a table docs/threat-model.md does not account for";
     for (const Item& item : items) {
       if (name == "meta" && kClearMeta.count(std::string(View(item.key)))) continue;
+      if (name == "chunks") {
+        // Sealed chunks are ciphertext under file keys already, stored without the at-rest
+        // pass: each is its own id's preimage, and the data key opens none of them.
+        EXPECT_EQ(Raw(Sha256(item.value)), item.key);
+        Bytes ad{table_number[name]};
+        ad.insert(ad.end(), item.key.begin(), item.key.end());
+        EXPECT_FALSE(AeadOpen(data_key, item.value, ad).ok());
+        continue;
+      }
       Bytes ad{table_number[name]};
       ad.insert(ad.end(), item.key.begin(), item.key.end());
       auto plain = AeadOpen(data_key, item.value, ad);
@@ -405,7 +437,10 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
       }
     }
     EXPECT_EQ(store_files.find(c.text), std::string::npos) << "in a file of the data directory";
-    if (c.stored) {
+    if (c.sealed) {
+      EXPECT_EQ(all_plain.find(c.text), std::string::npos) << "sealed, yet the data key opens it";
+      EXPECT_NE(opened.find(c.text), std::string::npos) << "the control: the archive key opens it";
+    } else if (c.stored) {
       EXPECT_NE(all_plain.find(c.text), std::string::npos) << "the control: not in any plaintext";
     }
   }
@@ -438,40 +473,16 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
     EXPECT_FALSE(author_keys_stored.count(HexBytes(hex))) << "an author key in clear";
   }
   EXPECT_EQ(author_keys_stored, author_blinds);
-  // `uploads` and `case_content`: each key one HMAC of the whole (token id, chunk) or (origin,
-  // case id, chunk).
-  auto upload_key = [&](const std::string& token_id, const Hash& chunk) {
-    Bytes name{'u', 'p', 0};
-    name.insert(name.end(), token_id.begin(), token_id.end());
-    name.push_back(0);
-    name.insert(name.end(), chunk.begin(), chunk.end());
-    return blind(name);
-  };
-  auto case_content_key = [&](const std::string& origin, const std::string& case_id,
-                              const Hash& chunk) {
-    Bytes name{'c', 'a', 's', 'e', 0};
-    Bytes o = HexBytes(origin);
-    name.insert(name.end(), o.begin(), o.end());
-    name.insert(name.end(), case_id.begin(), case_id.end());
-    name.push_back(0);
-    name.insert(name.end(), chunk.begin(), chunk.end());
-    return blind(name);
-  };
-  std::set<Bytes> uploads_stored, case_content_stored, case_content_expected;
-  for (const Item& item : table("uploads")) uploads_stored.insert(item.key);
-  for (const Item& item : table("case_content")) case_content_stored.insert(item.key);
-  EXPECT_EQ(uploads_stored, (std::set<Bytes>{upload_key(submitter.id, Sha256(uploaded))}));
-  for (const auto& [origin, chunks] : chunks_in_case) {
-    for (const auto& [o, case_id, chunk] : chunks) {
-      Bytes k = case_content_key(o, case_id, chunk);
-      case_content_expected.insert(k);
-      if (origin == s_node) {
-        EXPECT_TRUE(case_content_stored.count(k)) << "a chunk of this node's case " << case_id;
-      }
-    }
-  }
-  for (const Bytes& k : case_content_stored)
-    EXPECT_TRUE(case_content_expected.count(k)) << ToHex(k);
+  // `upload_chunks` and `signed_entries`: each key one HMAC of the whole (token id, plaintext
+  // chunk id) or signed entry hash. The upload the submitter left waits there; the uploads of
+  // logged entries are gone with their plaintext.
+  std::set<Bytes> uploads_stored, signed_stored, signed_expected;
+  for (const Item& item : table("upload_chunks")) uploads_stored.insert(item.key);
+  EXPECT_EQ(uploads_stored,
+            (std::set<Bytes>{blind(keys::UploadChunkName(submitter.id, Sha256(uploaded)))}));
+  for (const Item& item : table("signed_entries")) signed_stored.insert(item.key);
+  for (const Hash& h : signed_entries) signed_expected.insert(blind(keys::SignedEntryName(h)));
+  EXPECT_EQ(signed_stored, signed_expected);
 
   // Row "the access log: how many reads and exports, nothing more". Keys 0, 1, 2, ...; every
   // value one size; the plaintexts are the events `access-log` prints, padding aside, less what
@@ -553,10 +564,8 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
         EXPECT_TRUE(token_hashes.count(k)) << "a token's key is the SHA-256 of its secret";
       } else if (name == "conflicts") {
         EXPECT_TRUE(k.size() == 48 && ToHex(ByteView(k.data(), 32)) == p_node);
-      } else if (name == "manifest_entries") {
-        EXPECT_EQ(k.size(), 64u);
       } else if (name != "case_index" && name != "authors" && name != "access_log" &&
-                 name != "uploads" && name != "case_content") {
+                 name != "upload_chunks" && name != "signed_entries") {
         ADD_FAILURE() << "keys not accounted for";
       }
     }
@@ -564,16 +573,17 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
   // What the node holds is all there: each of these tables is in use, so each claim was tested.
   for (const char* name :
        {"chunks", "objects", "records", "tree", "case_index", "entry_index", "checkpoints",
-        "cosignatures", "origins", "peers", "authors", "tokens", "access_log", "manifest_entries",
-        "conflicts", "uploads", "case_content"}) {
+        "cosignatures", "origins", "peers", "authors", "tokens", "access_log", "conflicts",
+        "upload_chunks", "signed_entries"}) {
     EXPECT_GT(count[name], 0u) << name << " is empty: the scenario no longer covers it";
   }
   EXPECT_EQ(count["peers"], 1u);
   EXPECT_EQ(count["tokens"], 3u);
   EXPECT_EQ(count["authors"], 2u);
   EXPECT_EQ(count["conflicts"], 1u);
-  // Object ids are SHA-256 of the plaintext: whoever holds a file can confirm the node holds it.
-  EXPECT_TRUE(chunk_ids.count(Raw(Sha256(ReadFile(pdir / "p0.txt")))));
+  // No id is a hash of plaintext (format 2): holding a file confirms nothing about the node.
+  EXPECT_FALSE(chunk_ids.count(Raw(Sha256(ReadFile(pdir / "p0.txt")))));
+  for (const std::string& c : contents) EXPECT_FALSE(chunk_ids.count(Raw(Sha256(c))));
 
   // Rows on the files of the data directory: names and modes (what `ls -l` shows).
   std::set<std::string> names, store_names;
