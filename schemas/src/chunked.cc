@@ -1,7 +1,8 @@
 #include "khronika/schemas/chunked.h"
 
+#include "aes_gcm.h"
+
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -11,11 +12,6 @@ namespace khronika {
 namespace {
 
 constexpr std::string_view kInfoPrefix = "c2sp.org/chunked-encryption@v1+AEAD_AES_256_GCM";
-
-struct CipherCtxFree {
-  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
-};
-using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
 
 std::array<uint8_t, kAeadNonceBytes> ChunkNonce(const ChunkedKeys& keys, uint64_t index) {
   std::array<uint8_t, kAeadNonceBytes> nonce = keys.base_nonce;
@@ -118,16 +114,8 @@ void ChunkedSealer::SealChunk(ByteView plain, Bytes& out) {
   auto nonce = ChunkNonce(keys_, next_chunk_++);
   size_t at = out.size();
   out.resize(at + plain.size() + kAeadTagBytes);
-  CipherCtx ctx(EVP_CIPHER_CTX_new());
-  int len = 0;
-  bool ok = ctx && EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, keys_.key.data(),
-                                      nonce.data()) == 1 &&
-            (plain.empty() || EVP_EncryptUpdate(ctx.get(), out.data() + at, &len, plain.data(),
-                                                static_cast<int>(plain.size())) == 1) &&
-            EVP_EncryptFinal_ex(ctx.get(), out.data() + at + plain.size(), &len) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kAeadTagBytes,
-                                out.data() + at + plain.size()) == 1;
-  if (!ok) std::abort();  // only on allocation failure
+  aes_gcm::Seal(aes_gcm::SealContext(keys_.key.data()).get(), nonce.data(), {}, plain,
+                out.data() + at);
 }
 
 Result<ChunkedOpener> ChunkedOpener::Open(const SymmetricKey& input_key, ByteView header,
@@ -158,19 +146,8 @@ Result<Bytes> ChunkedOpener::OpenChunk(uint64_t index, ByteView sealed_chunk, bo
   if (index >= (uint64_t{1} << 38)) return Status::InvalidArgument("chunk index out of range");
   auto nonce = ChunkNonce(keys_, index);
   Bytes out(n);
-  uint8_t tag[kAeadTagBytes];
-  std::copy(sealed_chunk.end() - kAeadTagBytes, sealed_chunk.end(), tag);
-  CipherCtx ctx(EVP_CIPHER_CTX_new());
-  int len = 0;
-  bool ok = ctx &&
-            EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, keys_.key.data(),
-                               nonce.data()) == 1 &&
-            (n == 0 || EVP_DecryptUpdate(ctx.get(), out.data(), &len, sealed_chunk.data(),
-                                         static_cast<int>(n)) == 1) &&
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kAeadTagBytes, tag) == 1 &&
-            EVP_DecryptFinal_ex(ctx.get(), out.data() + n, &len) == 1;
-  if (!ok) {
-    OPENSSL_cleanse(out.data(), out.size());
+  if (!aes_gcm::Open(aes_gcm::OpenContext(keys_.key.data()).get(), nonce.data(), {}, sealed_chunk,
+                     out.data())) {
     return Status::Corruption("sealed chunk " + std::to_string(index) +
                               " does not authenticate: it was altered or moved");
   }

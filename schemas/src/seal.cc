@@ -13,6 +13,7 @@
 #include <atomic>
 #include <memory>
 
+#include "aes_gcm.h"
 #include "khronika/schemas/crypto.h"
 
 namespace khronika {
@@ -21,10 +22,7 @@ namespace {
 constexpr size_t kSaltBytes = 16;
 constexpr size_t kHeaderBytes = 8 + 3 + kSaltBytes;
 
-struct CipherCtxFree {
-  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
-};
-using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
+using aes_gcm::CipherCtx;
 
 Status CheckParams(const ScryptParams& p) {
   if (p.log2_n < 10 || p.log2_n > 20 || p.r < 1 || p.r > 16 || p.p < 1 || p.p > 4) {
@@ -34,39 +32,15 @@ Status CheckParams(const ScryptParams& p) {
 }
 
 // Seals into `out` (the nonce already in its first 12 bytes) with a context that holds the key.
-// Every call here only fails on allocation failure or misuse; either is fatal.
 void SealWith(EVP_CIPHER_CTX* ctx, ByteView plaintext, ByteView associated_data, Bytes& out) {
-  int len = 0;
-  bool ok = EVP_EncryptInit_ex(ctx, nullptr, nullptr, nullptr, out.data()) == 1 &&
-            (associated_data.empty() ||
-             EVP_EncryptUpdate(ctx, nullptr, &len, associated_data.data(),
-                               static_cast<int>(associated_data.size())) == 1) &&
-            (plaintext.empty() ||
-             EVP_EncryptUpdate(ctx, out.data() + kAeadNonceBytes, &len, plaintext.data(),
-                               static_cast<int>(plaintext.size())) == 1) &&
-            EVP_EncryptFinal_ex(ctx, out.data() + kAeadNonceBytes + plaintext.size(), &len) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kAeadTagBytes,
-                                out.data() + kAeadNonceBytes + plaintext.size()) == 1;
-  if (!ok) std::abort();
+  aes_gcm::Seal(ctx, out.data(), associated_data, plaintext, out.data() + kAeadNonceBytes);
 }
 
 // Opens nonce || ciphertext || tag (at least kAeadOverhead bytes) with a context that holds the key.
 Result<Bytes> OpenWith(EVP_CIPHER_CTX* ctx, ByteView sealed, ByteView associated_data) {
-  const size_t n = sealed.size() - kAeadOverhead;
-  Bytes out(n);
-  uint8_t tag[kAeadTagBytes];
-  std::copy(sealed.end() - kAeadTagBytes, sealed.end(), tag);
-  int len = 0;
-  bool ok = EVP_DecryptInit_ex(ctx, nullptr, nullptr, nullptr, sealed.data()) == 1 &&
-            (associated_data.empty() ||
-             EVP_DecryptUpdate(ctx, nullptr, &len, associated_data.data(),
-                               static_cast<int>(associated_data.size())) == 1) &&
-            (n == 0 || EVP_DecryptUpdate(ctx, out.data(), &len, sealed.data() + kAeadNonceBytes,
-                                         static_cast<int>(n)) == 1) &&
-            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kAeadTagBytes, tag) == 1 &&
-            EVP_DecryptFinal_ex(ctx, out.data() + n, &len) == 1;
-  if (!ok) {
-    OPENSSL_cleanse(out.data(), out.size());
+  Bytes out(sealed.size() - kAeadOverhead);
+  if (!aes_gcm::Open(ctx, sealed.data(), associated_data, sealed.subspan(kAeadNonceBytes),
+                     out.data())) {
     return Status::Corruption("authentication failed: the value was altered or the key is wrong");
   }
   return out;
@@ -83,21 +57,13 @@ SymmetricKey RandomSymmetricKey() {
 Bytes AeadSeal(const SymmetricKey& key, ByteView plaintext, ByteView associated_data) {
   Bytes out(kAeadNonceBytes + plaintext.size() + kAeadTagBytes);
   RandomBytes(out.data(), kAeadNonceBytes);
-  CipherCtx ctx(EVP_CIPHER_CTX_new());
-  if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nullptr) != 1) {
-    std::abort();  // only on allocation failure
-  }
-  SealWith(ctx.get(), plaintext, associated_data, out);
+  SealWith(aes_gcm::SealContext(key.data()).get(), plaintext, associated_data, out);
   return out;
 }
 
 Result<Bytes> AeadOpen(const SymmetricKey& key, ByteView sealed, ByteView associated_data) {
   if (sealed.size() < kAeadOverhead) return Status::Corruption("sealed value is too short");
-  CipherCtx ctx(EVP_CIPHER_CTX_new());
-  if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nullptr) != 1) {
-    std::abort();  // only on allocation failure
-  }
-  return OpenWith(ctx.get(), sealed, associated_data);
+  return OpenWith(aes_gcm::OpenContext(key.data()).get(), sealed, associated_data);
 }
 
 namespace {

@@ -1,13 +1,13 @@
 #include "khronika/schemas/sealing.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <bit>
 #include <cstdlib>
 #include <memory>
 
+#include "aes_gcm.h"
 #include "khronika/schemas/crypto.h"
 
 namespace khronika {
@@ -22,10 +22,6 @@ SymmetricKey Derive(const SymmetricKey& parent, std::string_view label, ByteView
   HkdfExpand(HkdfHash::kSha256, parent, info, out);
   return out;
 }
-
-struct CipherCtxFree {
-  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
-};
 
 }  // namespace
 
@@ -87,43 +83,22 @@ size_t PaddedBoxSize(size_t value_length) {
   return std::max<size_t>(256, Padme(uint64_t{4} + value_length));
 }
 
+namespace {
+constexpr uint8_t kZeroNonce[kAeadNonceBytes] = {};
+}  // namespace
+
 Bytes BoxSeal(const SymmetricKey& key, std::string_view label, ByteView padded_plaintext) {
-  static constexpr uint8_t kZeroNonce[kAeadNonceBytes] = {};
   Bytes out(padded_plaintext.size() + kAeadTagBytes);
-  std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree> ctx(EVP_CIPHER_CTX_new());
-  int len = 0;
-  ByteView aad = AsBytes(label);
-  bool ok = ctx &&
-            EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), kZeroNonce) == 1 &&
-            EVP_EncryptUpdate(ctx.get(), nullptr, &len, aad.data(), int(aad.size())) == 1 &&
-            (padded_plaintext.empty() ||
-             EVP_EncryptUpdate(ctx.get(), out.data(), &len, padded_plaintext.data(),
-                               int(padded_plaintext.size())) == 1) &&
-            EVP_EncryptFinal_ex(ctx.get(), out.data() + padded_plaintext.size(), &len) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kAeadTagBytes,
-                                out.data() + padded_plaintext.size()) == 1;
-  if (!ok) std::abort();  // only on allocation failure
+  aes_gcm::Seal(aes_gcm::SealContext(key.data()).get(), kZeroNonce, AsBytes(label),
+                padded_plaintext, out.data());
   return out;
 }
 
 Result<Bytes> BoxOpen(const SymmetricKey& key, std::string_view label, ByteView box) {
-  static constexpr uint8_t kZeroNonce[kAeadNonceBytes] = {};
   if (box.size() < kAeadTagBytes) return Status::Corruption("a sealed box is shorter than its tag");
-  const size_t n = box.size() - kAeadTagBytes;
-  Bytes out(n);
-  uint8_t tag[kAeadTagBytes];
-  std::copy(box.end() - kAeadTagBytes, box.end(), tag);
-  std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree> ctx(EVP_CIPHER_CTX_new());
-  int len = 0;
-  ByteView aad = AsBytes(label);
-  bool ok = ctx &&
-            EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), kZeroNonce) == 1 &&
-            EVP_DecryptUpdate(ctx.get(), nullptr, &len, aad.data(), int(aad.size())) == 1 &&
-            (n == 0 || EVP_DecryptUpdate(ctx.get(), out.data(), &len, box.data(), int(n)) == 1) &&
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kAeadTagBytes, tag) == 1 &&
-            EVP_DecryptFinal_ex(ctx.get(), out.data() + n, &len) == 1;
-  if (!ok) {
-    OPENSSL_cleanse(out.data(), out.size());
+  Bytes out(box.size() - kAeadTagBytes);
+  if (!aes_gcm::Open(aes_gcm::OpenContext(key.data()).get(), kZeroNonce, AsBytes(label), box,
+                     out.data())) {
     return Status::Corruption(std::string(label) +
                               " does not open: it was altered, or the key is not its key");
   }

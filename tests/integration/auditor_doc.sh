@@ -305,7 +305,11 @@ expect 1 'FAIL the proof does not show' python3 check_consistency.py checkpoint.
 expect 1 'FAIL the proof is from 3 to 4, not from 2 to 4' \
   python3 check_consistency.py "2:$(python3 log_root.py "$O" records.hex 2)" checkpoint.txt proof.json
 expect 0 '' python3 check_consistency.py "3:$(cat root.expected)" checkpoint.txt proof.json
-sed '3s/^./x/' checkpoint.earlier.txt >forged.txt   # another root, still valid base64
+# Another root, still valid base64: the first character changed (to 'y' if it was 'x', which
+# 1 root in 64 starts with).
+awk 'NR == 3 { c = substr($0, 1, 1); $0 = (c == "x" ? "y" : "x") substr($0, 2) } 1' \
+  checkpoint.earlier.txt >forged.txt
+cmp -s checkpoint.earlier.txt forged.txt && fail "forged.txt is not forged"
 expect 1 'FAIL the proof does not show' python3 check_consistency.py forged.txt checkpoint.txt proof.json
 expect 2 'HTTP 401 unauthorized' python3 check_consistency.py --node "https://$HOST:$PORT" --pin "sha256:$FP" \
   --token khr_wrong checkpoint.earlier.txt checkpoint.txt
