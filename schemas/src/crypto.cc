@@ -49,10 +49,22 @@ PublicKey RawPublicKey(EVP_PKEY* pkey) {
 
 }  // namespace
 
+namespace {
+
+// Fetched once for the process: EVP_sha256() makes OpenSSL 3 look the implementation up in its
+// providers on every digest, which costs more than hashing a record.
+const EVP_MD* Sha256Md() {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  if (md == nullptr) std::abort();
+  return md;
+}
+
+}  // namespace
+
 Hash Sha256(ByteView data) {
   Hash out;
   unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr) != 1) {
+  if (EVP_Digest(data.data(), data.size(), out.data(), &len, Sha256Md(), nullptr) != 1) {
     std::abort();
   }
   return out;
@@ -63,7 +75,7 @@ struct Sha256Stream::Ctx {
 };
 
 Sha256Stream::Sha256Stream() : ctx_(std::make_unique<Ctx>()) {
-  if (!ctx_->md || EVP_DigestInit_ex(ctx_->md.get(), EVP_sha256(), nullptr) != 1) std::abort();
+  if (!ctx_->md || EVP_DigestInit_ex(ctx_->md.get(), Sha256Md(), nullptr) != 1) std::abort();
 }
 Sha256Stream::~Sha256Stream() = default;
 

@@ -148,9 +148,10 @@ void HkdfExpand(HkdfHash hash, ByteView prk, ByteView info, std::span<uint8_t> o
     void operator()(EVP_KDF* k) const { EVP_KDF_free(k); }
     void operator()(EVP_KDF_CTX* c) const { EVP_KDF_CTX_free(c); }
   };
-  std::unique_ptr<EVP_KDF, KdfFree> kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr));
-  if (!kdf) std::abort();
-  std::unique_ptr<EVP_KDF_CTX, KdfFree> ctx(EVP_KDF_CTX_new(kdf.get()));
+  // Fetched once for the process: a fetch per derivation is a provider lookup each time.
+  static EVP_KDF* const kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  if (kdf == nullptr) std::abort();
+  std::unique_ptr<EVP_KDF_CTX, KdfFree> ctx(EVP_KDF_CTX_new(kdf));
   if (!ctx) std::abort();
   int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
   char digest[16];
