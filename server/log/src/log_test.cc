@@ -1064,6 +1064,27 @@ TEST_P(LogTest, RecoveryObjectsAreLoggedBetweenEntriesAndTheLogStillVerifies) {
   EXPECT_EQ(*log_->Size(), 3u);
 }
 
+// A stored upload chunk damaged between its upload and the sealing: named as damage in the
+// store, not blamed on the author, and nothing is logged.
+TEST_P(LogTest, ADamagedUploadChunkIsNamedAndNothingIsLogged) {
+  Submission s = MakeSubmission("c", "content that a bad disk will alter");
+  const Hash id = s.files[0].upload_chunks[0];
+  ASSERT_TRUE(node_->store()
+                  .Update([&](WriteTxn& txn) -> Status {
+                    const Bytes key = keys::UploadChunk(txn, "", id);
+                    KH_ASSIGN_OR_RETURN(auto bytes, txn.Get(Table::kUploadChunks, key));
+                    (*bytes)[3] ^= 1;
+                    return txn.Put(Table::kUploadChunks, key, *bytes);
+                  })
+                  .ok());
+  const uint64_t chunks = Count(Table::kChunks);
+  auto r = log_->Append({s});
+  EXPECT_EQ(r.status().code(), Code::kCorruption) << r.status().ToString();
+  EXPECT_NE(r.status().message().find(ToHex(id)), std::string::npos) << r.status().ToString();
+  EXPECT_EQ(Size(), 0u);
+  EXPECT_EQ(Count(Table::kChunks), chunks);
+}
+
 INSTANTIATE_TEST_SUITE_P(ClearAndEncrypted, LogTest, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "Encrypted" : "Clear"; });
 
