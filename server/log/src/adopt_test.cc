@@ -7,6 +7,7 @@
 
 #include "khronika/log/log.h"
 #include "khronika/log/node.h"
+#include "khronika/log/rekey.h"
 #include "khronika/log/store_keys.h"
 #include "khronika/log/verify.h"
 #include "khronika/schemas/recovery_objects.h"
@@ -211,6 +212,33 @@ TEST_F(AdoptTest, TwoOfThreeSharesGiveTheKeyAndTheNewNodeReadsEveryOldEntry) {
   auto report = VerifyStore((*n)->store(), with_key);
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->clean()) << (report->problems.empty() ? "" : report->problems[0]);
+  n->reset();
+
+  // A data-key rotation afterwards gives the adopted log's blinded keys their new form too.
+  ASSERT_TRUE(CreateKeyFile(root_ / "n2.key").ok());
+  auto plan = [](const ReadTxn& txn, const std::function<Bytes(ByteView)>& next,
+                 const SymmetricKey& archive_key) {
+    return PlanBlindedKeys(txn, next, {}, archive_key);
+  };
+  auto rotated = Node::RotateDataKey(root_ / "new", KeyFile(root_ / "n.key"),
+                                     KeyFile(root_ / "n2.key"), plan, {}, kFast);
+  ASSERT_TRUE(rotated.ok()) << rotated.status().ToString();
+  auto again = Node::Open(root_ / "new", {}, KeyFile(root_ / "n2.key"));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  ASSERT_TRUE((*again)->store()
+                  .View([&](ReadTxn& txn) -> Status {
+                    int case1 = 0;
+                    KH_RETURN_IF_ERROR(txn.Scan(Table::kCaseIndex, keys::CaseIdPrefix(txn, "case-1"),
+                                                [&](ByteView, ByteView) -> Result<bool> {
+                                                  return ++case1, true;
+                                                }));
+                    EXPECT_EQ(case1, 2);
+                    return Status::Ok();
+                  })
+                  .ok());
+  auto after = VerifyStore((*again)->store(), VerifyOptions{&(*again)->archive_key(), origin_id});
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(after->clean()) << (after->problems.empty() ? "" : after->problems[0]);
 }
 
 TEST_F(AdoptTest, ANodeThatHasLoggedEntriesOfItsOwnIsRefused) {

@@ -30,23 +30,23 @@ Result<Store::KeyRenames> PlanBlindedKeys(const ReadTxn& txn,
   auto& upload_chunks = renames[Table::kUploadChunks];
   std::set<PublicKey> entry_authors;
 
-  // This origin's entries, each opened with the archive key: its case (case_index) and the
-  // signed entry it seals (signed_entries). Other origins' entries are sealed under keys this
-  // node does not hold and have no blinded keys here.
-  KH_ASSIGN_OR_RETURN(auto origin_bytes, txn.Get(Table::kMeta, AsBytes(keys::kMetaLocalOrigin)));
-  if (!origin_bytes || origin_bytes->size() != 32) {
-    return Status::Corruption("the store does not say which log is this node's own");
-  }
-  const Hash origin = HashOf32(*origin_bytes);
-  std::vector<Hash> own_entries;
+  // The entries of the logs this node opens with its archive key (its own, and any it adopted
+  // after a recovery), each opened: its case (case_index) and the signed entry it seals
+  // (signed_entries). Other origins' entries are sealed under keys this node does not hold and
+  // have no blinded keys here.
+  KH_ASSIGN_OR_RETURN(std::vector<Hash> openable, OpenableOrigins(txn));
+  const std::set<Hash> ours(openable.begin(), openable.end());
+  std::vector<std::pair<Hash, Hash>> own_entries;  // (origin, sealed entry id)
   KH_RETURN_IF_ERROR(
       txn.Scan(Table::kEntryIndex, {}, [&](ByteView key, ByteView value) -> Result<bool> {
         KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodePosition(value));
-        if (at.origin == origin && key.size() == 32) own_entries.push_back(HashOf32(key));
+        if (ours.count(at.origin) && key.size() == 32) {
+          own_entries.emplace_back(at.origin, HashOf32(key));
+        }
         return true;
       }));
   const EntryKey with_archive_key = EntryKey::Archive(archive_key);
-  for (const Hash& entry_id : own_entries) {
+  for (const auto& [origin, entry_id] : own_entries) {
     auto opened = OpenEntry(txn, origin, with_archive_key, entry_id);
     if (!opened.ok()) {
       return opened.status().Annotate("cannot re-encrypt the store (repair it first: `khronika "

@@ -11,7 +11,7 @@
 // The hint is the key file's path when the keyring was written: where to look by default. It is
 // not secret. The sealed secrets are JSON: {"format": "khronika-keyring/2", "data_key": hex,
 // "node_key": PEM, "cosigner_key": PEM, "archive_key": hex}. The archive key (format 2) seals
-// everything the node logs; carrying it in `key export` and backups is a later step.
+// everything the node logs; `key export` (khronika-node-keys/2) and backups carry it too.
 #pragma once
 
 #include <filesystem>
