@@ -649,6 +649,21 @@ TEST(CanaryTest, APartnerWithItsKeysUnlockedFindsNoneOfAMembersSecrets) {
     echo("export --case " + case_id, bundle, case_id);
   }
   {
+    // A reader of B limited to one of A's case ids (B's operator may type any case id it has
+    // learnt): the case of B's log by that name is empty, and A's entries under it stay A's.
+    const Token nosy = MakeToken(b.data(), "reader", {cases[0]});
+    for (const std::string& path :
+         {std::string("/v1/session"), std::string("/v1/cases"),
+          "/v1/cases/" + cases[0] + "/entries", "/v1/cases/" + cases[0] + "/bundle"}) {
+      HttpReply r = Get(b.server(), path, nosy.secret);
+      echo("reader of " + cases[0] + " GET " + path, Answer(r), cases[0]);
+      if (path.find("/entries") != std::string::npos) {
+        ASSERT_EQ(r.status, 200) << r.Describe();
+        EXPECT_TRUE(r.Json()["entries"].empty()) << r.Describe();
+      }
+    }
+  }
+  {
     // Whether B holds an upload chunk of A's files: per token, so "missing", all of them.
     json ids = json::array();
     for (const Secret& s : secrets) {
