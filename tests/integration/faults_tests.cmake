@@ -13,3 +13,7 @@ khronika_server_test(seizure_test)
 # What a stopped encrypted store shows to `mdb_dump`, checked row by row against
 # docs/threat-model.md "A seized disk" (needs mdb_dump from lmdb-utils and openssl).
 khronika_server_test(seizure_dump_test)
+# What a partner learns of another member's evidence (docs/threat-model.md, "What a partner
+# learns"): 1,000 canaries at A, searched for on B with B's keys unlocked (store, logs, git
+# mirror, every API answer to every role and to a peer): none found.
+khronika_server_test(canary_test)
