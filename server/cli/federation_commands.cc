@@ -148,7 +148,9 @@ Status RunSyncViaGit(Node& node, const std::string& dir, const std::string& url)
   {
     KH_ASSIGN_OR_RETURN(std::unique_ptr<PeerTransport> relay, OpenMirrorTransport(cache));
     Witness witness{node.cosigner_name(), &node.cosigner_key()};
-    KH_ASSIGN_OR_RETURN(SyncReport report, PullFromPeer(node.store(), *relay, &witness));
+    // With the archive key, the node's own log may come back through the relay (a restore).
+    KH_ASSIGN_OR_RETURN(SyncReport report,
+                        PullFromPeer(node.store(), *relay, &witness, &node.archive_key()));
     all_ok = PrintPulled("git ", report, " (add it with `khronika member add`)");
   }
   KH_ASSIGN_OR_RETURN(MirrorExport exported, ExportMirror(node.store(), cache));

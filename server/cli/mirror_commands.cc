@@ -77,7 +77,10 @@ Status RunMirrorImport(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   KH_ASSIGN_OR_RETURN(std::unique_ptr<PeerTransport> transport, OpenMirrorTransport(git));
   Witness witness{node->cosigner_name(), &node->cosigner_key()};
-  KH_ASSIGN_OR_RETURN(SyncReport report, PullFromPeer(node->store(), *transport, &witness));
+  // The archive key lets the node's own log come back from the mirror after a restore (its
+  // entries are opened to rebuild the case index); partners' logs never need it.
+  KH_ASSIGN_OR_RETURN(SyncReport report,
+                      PullFromPeer(node->store(), *transport, &witness, &node->archive_key()));
   if (report.logs.empty()) std::cout << "the mirror offers no log with a signed checkpoint\n";
   const std::string hint = " (if you trust it, add it with `khronika member add --data " + data +
                            " --vkey VKEY`, VKEY as `khronika id` prints it on that node)";
@@ -134,8 +137,10 @@ std::vector<Command> MirrorCommands() {
        {kGit, {"trust"}}, RunMirrorVerify},
       {"mirror import", "take the logs of roster members from a git mirror, verified as a sync",
        "khronika mirror import --data DIR --git REPO\n"
-       "Reads REPO as if it were a peer: every record, signature, Merkle root and chunk is\n"
-       "checked before anything is written, and only roster members' logs are taken.",
+       "Reads REPO as if it were a peer: every record, signature, Merkle root and sealed chunk\n"
+       "is checked before anything is written, and only roster members' logs are taken (sealed:\n"
+       "only their origins open them). This node's own log is taken back too, after a restore\n"
+       "from `key export`: its entries open with its archive key, and are checked again.",
        {kData, kGit, kMapSize}, RunMirrorImport},
       {"mirror push", "push a mirror's branches to another git repository (fast-forward only)",
        "khronika mirror push --git REPO --remote URL\n"
