@@ -19,7 +19,6 @@ const OptionSpec kGit{"git"};
 Status RunMirrorExport(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::string git, args.Require("git"));
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, true));
-  WarnMirrorInClear(*node, git);
   KH_ASSIGN_OR_RETURN(MirrorExport exported, ExportMirror(node->store(), git));
   if (exported.loosened_mode) WarnMirrorMadePrivate(git, *exported.loosened_mode);
   const std::vector<MirrorLogExport>& results = exported.logs;
@@ -98,19 +97,12 @@ Status RunMirrorPush(const Args& args) {
 
 }  // namespace
 
-void WarnMirrorInClear(const Node& node, const std::string& where) {
-  if (!node.encrypted()) return;
-  std::cerr << "warning: the mirror holds the evidence in clear: " << where
-            << " gets every entry, file and case id of the logs exported, which this node's "
-               "encryption does not cover; anyone who can read it reads them (it is kept mode "
-               "0700): keep it on an encrypted disk; a later format makes it ciphertext-only\n";
-}
-
 void WarnMirrorMadePrivate(const std::string& path, unsigned mode) {
   char octal[16];
   std::snprintf(octal, sizeof octal, "%04o", mode);
   std::cerr << "warning: " << path << " was mode " << octal
-            << ", open to other local users; it is now 0700 (it holds the evidence in clear)\n";
+            << ", open to other local users; it is now 0700 (the mirror is ciphertext, but its "
+               "sizes and times are the federation's business)\n";
 }
 
 std::vector<Command> MirrorCommands() {
@@ -121,13 +113,16 @@ std::vector<Command> MirrorCommands() {
        "and the signed checkpoints on refs/heads/checkpoints/<origin> (docs/format.md, \"Git\n"
        "mirror\"). Two nodes holding the same log write the same commits. A branch that holds\n"
        "a different log than this node is left alone and reported (exit 1).\n"
-       "REPO holds the entries and files in clear, even from an encrypted node (which then says\n"
-       "so on stderr): it is created mode 0700, and set to 0700 if it was open to others.",
+       "REPO holds ciphertext only: records, sealed entries and sealed files (files/<n>.sealed),\n"
+       "never a case id, file name, metadata value, author or plaintext hash, so it may be\n"
+       "pushed to any git host. It is created mode 0700, and set to 0700 if it was open to\n"
+       "others (sizes and times still show).",
        {kData, kGit, kMapSize}, RunMirrorExport},
       {"mirror verify", "re-verify a git mirror from the repository alone",
        "khronika mirror verify --git REPO [--trust KEYS_FILE]\n"
-       "Checks every record, entry, signature, manifest and file of every logs branch, the hash\n"
-       "and case chains, and every signed checkpoint and cosignature against the records.\n"
+       "Checks, without any key, every record and logged object of every logs branch, the hash\n"
+       "chain, every sealed chunk of every sealed file against its id, the commits' metadata,\n"
+       "and every signed checkpoint and cosignature against the records.\n"
        "Prints one `problem: ` line per problem (naming branch, commit, record and file) and\n"
        "`warning: ` lines on stderr, a summary per log on stdout. Exit 0 clean, 1 problems.\n"
        "  KEYS_FILE: verifier keys you trust (origins' and cosigners'), one per line, # comments,\n"
