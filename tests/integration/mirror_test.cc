@@ -3,11 +3,14 @@
 // bytes; a mirror that holds no plaintext at all (format 2: records, sealed entries and sealed
 // files); `mirror verify` on a good and a forged mirror; and two nodes that never talk to each
 // other syncing through a bare git repository (`sync --via-git`).
-#include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include <nlohmann/json.hpp>
+#include <cctype>
 #include <sstream>
+#include <string_view>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "khronika/schemas/crypto.h"
 #include "khronika/schemas/note.h"
