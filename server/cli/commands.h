@@ -52,10 +52,6 @@ Result<ClientOptions> ConnectionFrom(const Args& args);
 // member here"); false if any log failed (a skipped one is not a failure).
 bool PrintPulled(const std::string& prefix, const SyncReport& report, const std::string& hint);
 
-// On an encrypted node, says on stderr that `where` (a mirror, a relay) holds the evidence in
-// clear, outside what the node's encryption protects. Nothing for a node in clear: its own store
-// is in clear already, with the same file modes.
-void WarnMirrorInClear(const Node& node, const std::string& where);
 // Says on stderr that `path` was open to the group or others (`mode`) and is now 0700.
 void WarnMirrorMadePrivate(const std::string& path, unsigned mode);
 

@@ -141,14 +141,15 @@ Status RunPeerRemove(const Args& args) {
 // any sync), export this node's logs and checkpoints onto it, push back (fast-forward only).
 Status RunSyncViaGit(Node& node, const std::string& dir, const std::string& url) {
   std::filesystem::path cache = std::filesystem::path(dir) / "git-relay";
-  WarnMirrorInClear(node, cache.string() + " and the relay " + url);
   KH_RETURN_IF_ERROR(FetchMirror(cache, url));
   std::cout << "git " << url << ": fetched into " << cache.string() << "\n";
   bool all_ok = true;
   {
     KH_ASSIGN_OR_RETURN(std::unique_ptr<PeerTransport> relay, OpenMirrorTransport(cache));
     Witness witness{node.cosigner_name(), &node.cosigner_key()};
-    KH_ASSIGN_OR_RETURN(SyncReport report, PullFromPeer(node.store(), *relay, &witness));
+    // With the archive key, the node's own log may come back through the relay (a restore).
+    KH_ASSIGN_OR_RETURN(SyncReport report,
+                        PullFromPeer(node.store(), *relay, &witness, &node.archive_key()));
     all_ok = PrintPulled("git ", report, " (add it with `khronika member add`)");
   }
   KH_ASSIGN_OR_RETURN(MirrorExport exported, ExportMirror(node.store(), cache));
@@ -432,9 +433,9 @@ std::vector<Command> FederationCommands() {
        "With --via-git, no peer is contacted: the git repository at URL (a path, file://, or\n"
        "any URL libgit2 supports) relays the logs. Its branches are fetched into DIR/git-relay,\n"
        "imported with every check of a sync, and this node's logs and checkpoints are exported\n"
-       "there and pushed back (fast-forward only). DIR/git-relay and the relay hold the\n"
-       "evidence in clear, even from an encrypted node (which says so on stderr); DIR/git-relay\n"
-       "is kept mode 0700.",
+       "there and pushed back (fast-forward only). DIR/git-relay and the relay hold ciphertext\n"
+       "only (records, sealed entries, sealed files), so the relay may be any git host;\n"
+       "DIR/git-relay is kept mode 0700 all the same.",
        {kData, {"peer"}, {"via-git"}, {"config"}, kMapSize}, RunSync},
       {"status", "show the node's logs, peers and any conflicts",
        "khronika status --data DIR [--json]\n"

@@ -19,7 +19,6 @@ const OptionSpec kGit{"git"};
 Status RunMirrorExport(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::string git, args.Require("git"));
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, true));
-  WarnMirrorInClear(*node, git);
   KH_ASSIGN_OR_RETURN(MirrorExport exported, ExportMirror(node->store(), git));
   if (exported.loosened_mode) WarnMirrorMadePrivate(git, *exported.loosened_mode);
   const std::vector<MirrorLogExport>& results = exported.logs;
@@ -77,7 +76,10 @@ Status RunMirrorImport(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   KH_ASSIGN_OR_RETURN(std::unique_ptr<PeerTransport> transport, OpenMirrorTransport(git));
   Witness witness{node->cosigner_name(), &node->cosigner_key()};
-  KH_ASSIGN_OR_RETURN(SyncReport report, PullFromPeer(node->store(), *transport, &witness));
+  // The archive key lets the node's own log come back from the mirror after a restore (its
+  // entries are opened to rebuild the case index); partners' logs never need it.
+  KH_ASSIGN_OR_RETURN(SyncReport report,
+                      PullFromPeer(node->store(), *transport, &witness, &node->archive_key()));
   if (report.logs.empty()) std::cout << "the mirror offers no log with a signed checkpoint\n";
   const std::string hint = " (if you trust it, add it with `khronika member add --data " + data +
                            " --vkey VKEY`, VKEY as `khronika id` prints it on that node)";
@@ -95,19 +97,12 @@ Status RunMirrorPush(const Args& args) {
 
 }  // namespace
 
-void WarnMirrorInClear(const Node& node, const std::string& where) {
-  if (!node.encrypted()) return;
-  std::cerr << "warning: the mirror holds the evidence in clear: " << where
-            << " gets every entry, file and case id of the logs exported, which this node's "
-               "encryption does not cover; anyone who can read it reads them (it is kept mode "
-               "0700): keep it on an encrypted disk; a later format makes it ciphertext-only\n";
-}
-
 void WarnMirrorMadePrivate(const std::string& path, unsigned mode) {
   char octal[16];
   std::snprintf(octal, sizeof octal, "%04o", mode);
   std::cerr << "warning: " << path << " was mode " << octal
-            << ", open to other local users; it is now 0700 (it holds the evidence in clear)\n";
+            << ", open to other local users; it is now 0700 (the mirror is ciphertext, but its "
+               "sizes and times are the federation's business)\n";
 }
 
 std::vector<Command> MirrorCommands() {
@@ -118,13 +113,16 @@ std::vector<Command> MirrorCommands() {
        "and the signed checkpoints on refs/heads/checkpoints/<origin> (docs/format.md, \"Git\n"
        "mirror\"). Two nodes holding the same log write the same commits. A branch that holds\n"
        "a different log than this node is left alone and reported (exit 1).\n"
-       "REPO holds the entries and files in clear, even from an encrypted node (which then says\n"
-       "so on stderr): it is created mode 0700, and set to 0700 if it was open to others.",
+       "REPO holds ciphertext only: records, sealed entries and sealed files (files/<n>.sealed),\n"
+       "never a case id, file name, metadata value, author or plaintext hash, so it may be\n"
+       "pushed to any git host. It is created mode 0700, and set to 0700 if it was open to\n"
+       "others (sizes and times still show).",
        {kData, kGit, kMapSize}, RunMirrorExport},
       {"mirror verify", "re-verify a git mirror from the repository alone",
        "khronika mirror verify --git REPO [--trust KEYS_FILE]\n"
-       "Checks every record, entry, signature, manifest and file of every logs branch, the hash\n"
-       "and case chains, and every signed checkpoint and cosignature against the records.\n"
+       "Checks, without any key, every record and logged object of every logs branch, the hash\n"
+       "chain, every sealed chunk of every sealed file against its id, the commits' metadata,\n"
+       "and every signed checkpoint and cosignature against the records.\n"
        "Prints one `problem: ` line per problem (naming branch, commit, record and file) and\n"
        "`warning: ` lines on stderr, a summary per log on stdout. Exit 0 clean, 1 problems.\n"
        "  KEYS_FILE: verifier keys you trust (origins' and cosigners'), one per line, # comments,\n"
@@ -134,8 +132,10 @@ std::vector<Command> MirrorCommands() {
        {kGit, {"trust"}}, RunMirrorVerify},
       {"mirror import", "take the logs of roster members from a git mirror, verified as a sync",
        "khronika mirror import --data DIR --git REPO\n"
-       "Reads REPO as if it were a peer: every record, signature, Merkle root and chunk is\n"
-       "checked before anything is written, and only roster members' logs are taken.",
+       "Reads REPO as if it were a peer: every record, signature, Merkle root and sealed chunk\n"
+       "is checked before anything is written, and only roster members' logs are taken (sealed:\n"
+       "only their origins open them). This node's own log is taken back too, after a restore\n"
+       "from `key export`: its entries open with its archive key, and are checked again.",
        {kData, kGit, kMapSize}, RunMirrorImport},
       {"mirror push", "push a mirror's branches to another git repository (fast-forward only)",
        "khronika mirror push --git REPO --remote URL\n"

@@ -3,5 +3,7 @@
 # is defined. Including it twice is harmless.
 include_guard(GLOBAL)
 
-# export and `git clone`; verify, and a forged file named; two nodes synced only through git
+# export, `git clone` and the sealed files opened by the origin rebuilt from its keys; no
+# plaintext in any git object; verify, and a forged sealed file named; two nodes synced only
+# through git
 khronika_integration_test(mirror_test)
