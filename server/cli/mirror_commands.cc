@@ -77,7 +77,9 @@ Status RunMirrorImport(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   KH_ASSIGN_OR_RETURN(std::unique_ptr<PeerTransport> transport, OpenMirrorTransport(git));
   Witness witness{node->cosigner_name(), &node->cosigner_key()};
-  KH_ASSIGN_OR_RETURN(SyncReport report, PullFromPeer(node->store(), *transport, &witness));
+  // With the archive key: a node restored from its keys may take its own log back from a mirror.
+  KH_ASSIGN_OR_RETURN(SyncReport report,
+                      PullFromPeer(node->store(), *transport, &witness, &node->archive_key()));
   if (report.logs.empty()) std::cout << "the mirror offers no log with a signed checkpoint\n";
   const std::string hint = " (if you trust it, add it with `khronika member add --data " + data +
                            " --vkey VKEY`, VKEY as `khronika id` prints it on that node)";
