@@ -413,17 +413,18 @@ TEST(FederationTest, CasesBelongToTheLogThatCreatedThem) {
                                     "--token", lawyer.secret, "--case", "case-A", "--out", bundle.string()});
   ASSERT_EQ(exported.exit_code, 0) << exported.err;
   json index = json::parse(ReadFile(bundle / "bundle.json"));
-  ASSERT_EQ(index["entries"].size(), 1u) << index.dump();
-  EXPECT_EQ(index["entries"][0]["entry_id"], entry_a);
+  ASSERT_EQ(index["records"].size(), 1u) << index.dump();
+  EXPECT_EQ(index["records"][0]["entry_id"], entry_a);
+  EXPECT_EQ(index["records"][0]["origin"], origin_a);
   EXPECT_EQ(index["logs"].size(), 1u);
-  EXPECT_FALSE(std::filesystem::exists(bundle / "entries" / origin_b));
+  EXPECT_FALSE(std::filesystem::exists(bundle / "records" / origin_b));
   RunResult verified = RunKhronika({"verify-bundle", bundle.string()});
   EXPECT_EQ(verified.exit_code, 0) << verified.out;
   // Also the local operator's export. And the reader's listing on A shows A's entry only.
   RunResult local = RunKhronika({"export", "--data", a.data().string(), "--case", "case-A", "--out",
                                  (a / "local-bundle").string()});
   ASSERT_EQ(local.exit_code, 0) << local.err;
-  EXPECT_EQ(json::parse(ReadFile(a / "local-bundle" / "bundle.json"))["entries"].size(), 1u);
+  EXPECT_EQ(json::parse(ReadFile(a / "local-bundle" / "bundle.json"))["records"].size(), 1u);
   HttpReply own = Get(a.server(), "/v1/cases/case-A/entries", lawyer.secret);
   ASSERT_EQ(own.Json()["entries"].size(), 1u) << own.body;
 
@@ -431,7 +432,7 @@ TEST(FederationTest, CasesBelongToTheLogThatCreatedThem) {
   std::filesystem::path b_bundle = b / "bundle";
   ASSERT_EQ(RunKhronika({"export", "--data", b.data().string(), "--case", "case-A", "--out",
                          b_bundle.string()}).exit_code, 0);
-  std::filesystem::copy(b_bundle / "entries" / origin_b, bundle / "entries" / origin_b,
+  std::filesystem::copy(b_bundle / "records" / origin_b, bundle / "records" / origin_b,
                         std::filesystem::copy_options::recursive);
   std::filesystem::copy(b_bundle / "logs" / origin_b, bundle / "logs" / origin_b,
                         std::filesystem::copy_options::recursive);
@@ -649,3 +650,4 @@ TEST(FederationTest, ServeOnlyPeerPullsAndIsNeverCalled) {
 
 }  // namespace
 }  // namespace khronika::testing
+
