@@ -201,12 +201,33 @@ wait_reachable c a
 log "sync round"; sync_round must-succeed
 log "sync round"; sync_round must-succeed
 
+# What every holder of a log sees of it: the records and the sealed objects they name. The origin
+# opens its own entries as well (case, files, ...); a partner sees only ciphertext.
+held_form() {
+  python3 -c '
+import json, sys
+for line in sys.stdin:
+    o = json.loads(line)
+    print(json.dumps({k: o[k] for k in ("index", "origin", "object_type", "entry_id",
+                                        "leaf_hash", "record_hex", "object_hex")}, sort_keys=True))'
+}
+opened_records() {  # opened_records: how many lines of `log --json` on stdin carry a case
+  python3 -c 'import json,sys; print(sum("case" in json.loads(l) for l in sys.stdin))'
+}
+
 log "comparing logs"
 for origin in "${NODES[@]}"; do
   ref=""
   for n in "${NODES[@]}"; do
-    got=$("$KHRONIKA" log --data "$WORK/$n" --origin "${NODE_ID[$origin]}" --json)
-    [[ -n "$got" ]] || fail "node $n holds nothing of $origin's log"
+    full=$("$KHRONIKA" log --data "$WORK/$n" --origin "${NODE_ID[$origin]}" --json)
+    [[ -n "$full" ]] || fail "node $n holds nothing of $origin's log"
+    got=$(held_form <<<"$full")
+    opened=$(opened_records <<<"$full")
+    if [[ $n == "$origin" ]]; then
+      [[ $opened -eq $(wc -l <<<"$full") ]] || fail "node $n does not open its own entries"
+    else
+      [[ $opened -eq 0 ]] || fail "node $n opens $opened entries of $origin's log"
+    fi
     if [[ -z "$ref" ]]; then
       ref=$got
     elif [[ "$got" != "$ref" ]]; then
@@ -214,7 +235,7 @@ for origin in "${NODES[@]}"; do
     fi
   done
   count=$(wc -l <<<"$ref")
-  echo "  log of $origin: $count records, identical on a, b and c"
+  echo "  log of $origin: $count records, identical on a, b and c (sealed but at its origin)"
 done
 [[ $("$KHRONIKA" log --data "$WORK/a" --origin "${NODE_ID[a]}" --json | wc -l) -eq 4 ]] || fail "A's log size"
 [[ $("$KHRONIKA" log --data "$WORK/a" --origin "${NODE_ID[b]}" --json | wc -l) -eq 3 ]] || fail "B's log size"

@@ -226,7 +226,9 @@ Status RunSync(const Args& args) {
       continue;
     }
     Witness witness{node->cosigner_name(), &node->cosigner_key()};
-    auto report = PullFromPeer(node->store(), **transport, &witness);
+    // The archive key lets a node restored from its keys take its own log back (its case index
+    // and signed entries are rebuilt by opening each entry); other logs are taken sealed.
+    auto report = PullFromPeer(node->store(), **transport, &witness, &node->archive_key());
     KH_RETURN_IF_ERROR(RememberPull(node->store(), peer.node_id, report, SystemClock().NowMs()));
     if (!report.ok()) {
       std::cout << "peer " << name << ": " << report.status().ToString() << "\n";

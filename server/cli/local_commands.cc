@@ -622,12 +622,19 @@ json LoggedJson(const LoggedObject& logged, const OpenedEntry* opened) {
 Status RunLog(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, true));
   KH_ASSIGN_OR_RETURN(Hash origin, ParseOrigin(args, *node));
-  const bool own = origin == node->id();
+  // This node's own log, or one it adopted after a recovery: its archive key opens them.
+  bool own = false;
+  KH_RETURN_IF_ERROR(node->store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(std::vector<Hash> openable, OpenableOrigins(txn));
+    own = std::find(openable.begin(), openable.end(), origin) != openable.end();
+    return Status::Ok();
+  }));
   std::optional<std::string> case_filter = args.Get("case");
   if (case_filter) KH_RETURN_IF_ERROR(ValidateCaseId(*case_filter));
   if (case_filter && !own) {
-    return UsageError("--case lists this node's own log only: a partner's log is sealed, and "
-                      "nothing here says which of its records belong to a case");
+    return UsageError("--case lists this node's own log (or one it adopted) only: a partner's "
+                      "log is sealed, and nothing here says which of its records belong to a "
+                      "case");
   }
   bool as_json = args.Has("json");
   const EntryKey key = EntryKey::Archive(node->archive_key());
@@ -685,8 +692,9 @@ Status RunCat(const Args& args) {
   uint32_t index = 0;
   std::optional<SealedEntry> sealed;
   KH_RETURN_IF_ERROR(node->store().View([&](ReadTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(OpenedEntry e, OpenEntry(txn, node->id(),
-                                                 EntryKey::Archive(node->archive_key()), *entry_id));
+    // This node's own log, or a log it adopted after a recovery.
+    KH_ASSIGN_OR_RETURN(OpenedEntry e, OpenReadableEntry(txn, EntryKey::Archive(node->archive_key()),
+                                                         *entry_id));
     for (uint32_t i = 0; i < e.files.size(); ++i) {
       if (e.files[i].descriptor.name != name) continue;
       descriptor = e.files[i].descriptor;
@@ -975,8 +983,9 @@ std::vector<Command> LocalCommands() {
        "covers) and object_hex (the sealed entry's bytes). This node's own entries, opened with\n"
        "its archive key, add case, kind, author, created_at_ms, metadata, entry_hex (the\n"
        "signed entry's canonical bytes) and files (index, name, media_type, size, sha256,\n"
-       "descriptor_hex, salt, commitment). A partner's log is sealed: records and objects only;\n"
-       "--case works on the node's own log.",
+       "descriptor_hex, salt, commitment); so do those of a log adopted after a recovery\n"
+       "(`recovery combine`). A partner's log is sealed: records and objects only; --case works\n"
+       "on the node's own log and adopted ones.",
        {kData, {"case"}, {"origin"}, kJson, kMapSize}, RunLog},
       {"cat", "write one evidence file to standard output, checked against its signature",
        "khronika cat --data DIR ENTRY_ID NAME", {kData, kMapSize}, RunCat},

@@ -265,6 +265,12 @@ Status RunRecoveryCombine(const Args& args) {
     }));
   }
   KH_ASSIGN_OR_RETURN(Unlock unlock, UnlockFrom(args, dir));
+  // Sealing the keyring again takes its secret, not an unlock agent's key: a node locked with a
+  // key file uses the one its keyring remembers, as every command does without --key-file.
+  if (Node::IsEncrypted(dir) && unlock.passphrase.empty() && unlock.key_file.empty()) {
+    KH_ASSIGN_OR_RETURN(KeyringInfo info, Node::LockOf(dir));
+    if (info.lock == LockKind::kKeyFile) unlock.key_file = info.key_file_hint;
+  }
   Status adopted = Node::AdoptArchiveKey(dir, unlock, origin, *archive_key);
   OPENSSL_cleanse(archive_key->data(), archive_key->size());
   OPENSSL_cleanse(unlock.passphrase.data(), unlock.passphrase.size());

@@ -234,7 +234,7 @@ Status RunAccessLog(const Args& args) {
         auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), index);
         if (ec != std::errc() || end != digits.data() + digits.size()) continue;
       }
-      auto opened = OpenEntry(txn, node->id(), EntryKey::Archive(node->archive_key()), *id);
+      auto opened = OpenReadableEntry(txn, EntryKey::Archive(node->archive_key()), *id);
       if (!opened.ok()) continue;
       if (slash == std::string::npos) {
         names[e.object] = "entry " + ToHex(*id);

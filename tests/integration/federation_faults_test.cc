@@ -22,6 +22,7 @@
 #include "khronika/schemas/crypto.h"
 #include "khronika/schemas/note.h"
 #include "khronika/schemas/objects.h"
+#include "khronika/schemas/sealing.h"
 #include "server_fixture.h"
 
 namespace khronika::testing {
@@ -207,32 +208,69 @@ void AppendDirect(const FedNode& n, int count, int batch, const std::string& tag
     std::vector<Submission> subs;
     std::vector<std::string> contents;
     for (int i = 0; i < batch && done < count; ++i, ++done) {
-      std::string content = tag + " statement " + std::to_string(done) + "\n" +
-                            std::string(4000 + done % 97, static_cast<char>('a' + done % 26));
-      contents.push_back(content);
-      FileManifest m;
-      m.name = "s" + std::to_string(done) + ".txt";
-      m.media_type = "text/plain";
-      m.size = content.size();
-      m.content_sha256 = Sha256(AsBytes(content));
-      m.chunks.push_back(ChunkId(AsBytes(content)));
+      contents.push_back(tag + " statement " + std::to_string(done) + "\n" +
+                         std::string(4000 + done % 97, static_cast<char>('a' + done % 26)));
+      SubmittedFile f;
+      f.opening.descriptor = {"s" + std::to_string(done) + ".txt", "text/plain",
+                              contents.back().size(), Sha256(contents.back())};
+      RandomBytes(f.opening.salt.data(), f.opening.salt.size());
       Submission s;
       s.entry.case_id = "case-" + std::to_string(done % 5);
+      s.entry.author = author->public_key();
       s.entry.kind = "evidence";
       s.entry.created_at_ms = SystemClock().NowMs();
-      s.entry.manifests.push_back(ObjectId(Encode(m)));
-      s.manifests.push_back(std::move(m));
+      s.entry.files = {FileCommitment(f.opening.salt, Encode(f.opening.descriptor))};
       SignEntry(s.entry, *author);
+      s.files = {std::move(f)};
       subs.push_back(std::move(s));
     }
+    // The plaintext upload chunks, as `add` stores them (no uploader), one transaction a batch.
     Status put = (*node)->store().Update([&](WriteTxn& txn) -> Status {
-      for (const std::string& c : contents) KH_RETURN_IF_ERROR(PutChunk(txn, AsBytes(c)).status());
+      for (size_t i = 0; i < subs.size(); ++i) {
+        KH_ASSIGN_OR_RETURN(Hash id, PutUploadChunk(txn, "", AsBytes(contents[i])));
+        subs[i].files[0].upload_chunks = {id};
+      }
       return Status::Ok();
     });
     ASSERT_TRUE(put.ok()) << put.ToString();
     auto receipts = (*node)->log().Append(subs);
     ASSERT_TRUE(receipts.ok()) << receipts.status().ToString();
   }
+}
+
+// The plaintext of file `name` of entry `entry_id` of `origin`'s log as `holder` holds it,
+// opened with `origin`'s archive key (read from its data directory: its server must be stopped):
+// what only the origin can do with a partner's copy.
+std::string OpenHeldFile(const FedNode& holder, const FedNode& origin, const std::string& entry_id,
+                         const std::string& name) {
+  auto owner = Node::Open(origin.data(), StoreOptions{.read_only = true});
+  auto held = Node::Open(holder.data(), StoreOptions{.read_only = true});
+  auto id = ParseHashHex(entry_id);
+  auto origin_id = ParseHashHex(origin.node_id());
+  if (!owner.ok() || !held.ok() || !id.ok() || !origin_id.ok()) {
+    ADD_FAILURE() << "cannot open " << origin.data() << " or " << holder.data();
+    return "";
+  }
+  std::string out;
+  Status st = (*held)->store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(OpenedEntry e, OpenEntry(txn, *origin_id,
+                                                 EntryKey::Archive((*owner)->archive_key()), *id));
+    for (uint32_t i = 0; i < e.files.size(); ++i) {
+      if (e.files[i].descriptor.name != name) continue;
+      KH_ASSIGN_OR_RETURN(SealedFileReader reader,
+                          SealedFileReader::Open(ChunksIn(txn), e.sealed, e.files[i].descriptor,
+                                                 DeriveFileKey(e.case_key, e.sealed.nonce, i), i));
+      while (out.size() < reader.size()) {
+        KH_ASSIGN_OR_RETURN(Bytes piece, reader.Read(out.size(), kChunkSize));
+        if (piece.empty()) return Status::Corruption("short file");
+        out.append(AsChars(piece));
+      }
+      return Status::Ok();
+    }
+    return Status::NotFound("no file " + name);
+  });
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -274,10 +312,12 @@ TEST(FederationFaultsTest, RelayCarriesALogPastItsStoppedOrigin) {
   EXPECT_EQ(RecordsHeld(c, a.node_id()), 5u);
   ExpectVerifyClean(c);
   EXPECT_EQ(CheckpointOf(c, a.node_id()), checkpoint_a);
-  // The file content crossed too, byte for byte.
+  // The file content crossed too, sealed: C cannot read it, but A's archive key opens what C
+  // holds, byte for byte.
   RunResult cat = RunKhronika({"cat", "--data", c.data(), acknowledged[2], "photo.jpg"});
-  ASSERT_EQ(cat.exit_code, 0) << cat.err;
-  EXPECT_EQ(cat.out, ReadFile(a / "photo.jpg"));
+  EXPECT_NE(cat.exit_code, 0) << "a partner read another member's file";
+  EXPECT_EQ(cat.out, "");
+  EXPECT_EQ(OpenHeldFile(c, a, acknowledged[2], "photo.jpg"), ReadFile(a / "photo.jpg"));
   // A second round finds nothing more to move and no error with A gone (C only peers with B).
   RunResult again = RunKhronika({"sync", "--data", c.data()});
   EXPECT_EQ(again.exit_code, 0) << again.out << again.err;

@@ -2,17 +2,24 @@
 // origin, a raided node is rebuilt from its peers with nothing acknowledged lost, and the sync
 // endpoints answer only configured peers.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "khronika/log/log.h"
+#include "khronika/log/node.h"
 #include "khronika/schemas/note.h"
+#include "khronika/schemas/recovery.h"
+#include "khronika/schemas/recovery_objects.h"
 #include "server_fixture.h"
 
 namespace khronika::testing {
@@ -413,17 +420,18 @@ TEST(FederationTest, CasesBelongToTheLogThatCreatedThem) {
                                     "--token", lawyer.secret, "--case", "case-A", "--out", bundle.string()});
   ASSERT_EQ(exported.exit_code, 0) << exported.err;
   json index = json::parse(ReadFile(bundle / "bundle.json"));
-  ASSERT_EQ(index["entries"].size(), 1u) << index.dump();
-  EXPECT_EQ(index["entries"][0]["entry_id"], entry_a);
+  ASSERT_EQ(index["records"].size(), 1u) << index.dump();
+  EXPECT_EQ(index["records"][0]["entry_id"], entry_a);
+  EXPECT_EQ(index["records"][0]["origin"], origin_a);
   EXPECT_EQ(index["logs"].size(), 1u);
-  EXPECT_FALSE(std::filesystem::exists(bundle / "entries" / origin_b));
+  EXPECT_FALSE(std::filesystem::exists(bundle / "records" / origin_b));
   RunResult verified = RunKhronika({"verify-bundle", bundle.string()});
   EXPECT_EQ(verified.exit_code, 0) << verified.out;
   // Also the local operator's export. And the reader's listing on A shows A's entry only.
   RunResult local = RunKhronika({"export", "--data", a.data().string(), "--case", "case-A", "--out",
                                  (a / "local-bundle").string()});
   ASSERT_EQ(local.exit_code, 0) << local.err;
-  EXPECT_EQ(json::parse(ReadFile(a / "local-bundle" / "bundle.json"))["entries"].size(), 1u);
+  EXPECT_EQ(json::parse(ReadFile(a / "local-bundle" / "bundle.json"))["records"].size(), 1u);
   HttpReply own = Get(a.server(), "/v1/cases/case-A/entries", lawyer.secret);
   ASSERT_EQ(own.Json()["entries"].size(), 1u) << own.body;
 
@@ -431,7 +439,7 @@ TEST(FederationTest, CasesBelongToTheLogThatCreatedThem) {
   std::filesystem::path b_bundle = b / "bundle";
   ASSERT_EQ(RunKhronika({"export", "--data", b.data().string(), "--case", "case-A", "--out",
                          b_bundle.string()}).exit_code, 0);
-  std::filesystem::copy(b_bundle / "entries" / origin_b, bundle / "entries" / origin_b,
+  std::filesystem::copy(b_bundle / "records" / origin_b, bundle / "records" / origin_b,
                         std::filesystem::copy_options::recursive);
   std::filesystem::copy(b_bundle / "logs" / origin_b, bundle / "logs" / origin_b,
                         std::filesystem::copy_options::recursive);
@@ -645,6 +653,379 @@ TEST(FederationTest, ServeOnlyPeerPullsAndIsNeverCalled) {
             0);
   RunResult again = RunKhronika({"status", "--data", a.data().string(), "--json"});
   EXPECT_FALSE(json::parse(again.out)["peers"][0].contains("last_attempt_ms")) << again.out;
+}
+
+}  // namespace
+}  // namespace khronika::testing
+
+namespace khronika::testing {
+namespace {
+
+// `khronika ARGS --recovery-passphrase-fd 3`, descriptor 3 reading `file`: how an operator's
+// script gives the passphrase of a recovery key file.
+RunResult RunWithRecoveryPassphrase(const std::filesystem::path& file,
+                                    const std::vector<std::string>& args) {
+  std::string cmd = "exec \"$0\"";
+  for (size_t i = 0; i < args.size(); ++i) cmd += " \"${" + std::to_string(i + 1) + "}\"";
+  cmd += " --recovery-passphrase-fd 3 3<\"" + file.string() + "\"";
+  std::vector<std::string> argv = {"bash", "-c", cmd, KHRONIKA_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunProgram(argv);
+}
+
+// The private half of a file written by `recovery keygen`, opened with Python's own scrypt and
+// AES-GCM (as recovery_test.cc does): the test computes each partner's share by itself.
+Result<RecoveryKey> OpenRecoveryKeyFile(const std::filesystem::path& file,
+                                        const std::string& passphrase) {
+  const std::string script = R"PY(
+import base64, hashlib, json, sys
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+text = open(sys.argv[1]).read().splitlines()
+blob = base64.b64decode("".join(text[1:-1]))
+n, r, p = 1 << blob[8], blob[9], blob[10]
+salt, nonce, body = blob[11:27], blob[27:39], blob[39:]
+key = hashlib.scrypt(sys.argv[2].encode(), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=1 << 30)
+print(json.loads(AESGCM(key).decrypt(nonce, body, blob[:27]))["private"])
+)PY";
+  RunResult r = RunProgram({"python3", "-c", script, file.string(), passphrase});
+  if (r.exit_code != 0) return Status::InvalidArgument("python3: " + r.err);
+  KH_ASSIGN_OR_RETURN(Bytes raw, FromHex(r.out.substr(0, 64)));
+  return RecoveryKey::FromRaw(raw);
+}
+
+// Where any of `needles` (raw bytes) occurs in a node's data directory: in any file's bytes,
+// and in every key and value of every table as the node itself reads them (its at-rest
+// encryption opened, so that an encrypted store hides nothing from this search). One line per
+// finding, "" if none.
+std::string FindInNode(const std::filesystem::path& data, const std::vector<std::string>& needles) {
+  std::string found;
+  auto look = [&](std::string_view where, std::string_view bytes) {
+    for (size_t i = 0; i < needles.size(); ++i) {
+      if (bytes.find(needles[i]) != std::string_view::npos) {
+        found += "needle " + std::to_string(i) + " in " + std::string(where) + "\n";
+      }
+    }
+  };
+  for (const auto& f : std::filesystem::recursive_directory_iterator(data)) {
+    if (f.is_regular_file()) look(f.path().string(), ReadFile(f.path()));
+  }
+  auto node = Node::Open(data, StoreOptions{.read_only = true});
+  if (!node.ok()) return "cannot open " + data.string() + ": " + node.status().ToString();
+  Status st = (*node)->store().View([&](ReadTxn& txn) -> Status {
+    for (int t = 0; t < kTableCount; ++t) {
+      const std::string table = TableName(static_cast<Table>(t));
+      KH_RETURN_IF_ERROR(txn.Scan(static_cast<Table>(t), {},
+                                  [&](ByteView k, ByteView v) -> Result<bool> {
+                                    look("key of table " + table, AsChars(k));
+                                    look("value in table " + table, AsChars(v));
+                                    return true;
+                                  }));
+    }
+    return Status::Ok();
+  });
+  if (!st.ok()) found += "scan failed: " + st.ToString() + "\n";
+  return found;
+}
+
+// Which of `needles` occur in the anonymous memory (heap, stacks, anonymous maps) of the
+// running process `pid`, read through /proc/PID/mem. Files it maps are searched on disk.
+std::string FindInMemory(pid_t pid, const std::vector<std::string>& needles) {
+  const std::string proc = "/proc/" + std::to_string(pid);
+  std::istringstream maps(ReadFile(proc + "/maps"));
+  int fd = ::open((proc + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "cannot open " + proc + "/mem";
+  std::string found;
+  uint64_t scanned = 0;
+  for (std::string line; std::getline(maps, line);) {
+    std::istringstream fields(line);
+    std::string range, perms, offset, dev, inode, path;
+    fields >> range >> perms >> offset >> dev >> inode >> path;
+    if (perms.empty() || perms[0] != 'r') continue;
+    if (!path.empty() && path != "[heap]" && path.rfind("[stack", 0) != 0) continue;
+    const uint64_t begin = std::stoull(range.substr(0, range.find('-')), nullptr, 16);
+    const uint64_t end = std::stoull(range.substr(range.find('-') + 1), nullptr, 16);
+    // In pieces of 4 MiB that overlap by more than a needle, so none is cut in two unseen.
+    constexpr uint64_t kPiece = 4 << 20, kOverlap = 128;
+    std::set<size_t> here;
+    std::string piece;
+    for (uint64_t at = begin; at < end; at += kPiece - kOverlap) {
+      piece.resize(std::min(kPiece, end - at));
+      ssize_t n = ::pread(fd, piece.data(), piece.size(), static_cast<off_t>(at));
+      if (n <= 0) break;
+      piece.resize(static_cast<size_t>(n));
+      scanned += piece.size();
+      for (size_t i = 0; i < needles.size(); ++i) {
+        if (piece.find(needles[i]) != std::string::npos) here.insert(i);
+      }
+      if (at + piece.size() >= end) break;
+    }
+    for (size_t i : here) {
+      found += "needle " + std::to_string(i) + " at " + range + " " + path + "\n";
+    }
+  }
+  ::close(fd);
+  if (scanned == 0) return "nothing of " + proc + "/mem could be read";
+  return found;
+}
+
+std::string Raw(ByteView b) { return std::string(AsChars(b)); }
+
+// issue 14: the origin A and its key export are both destroyed; its archive key was split 2 of
+// 3 among its partners B, C and D. The node rebuilt in its place (A2) recovers the key from two
+// partners' releases and reads every old entry again, byte for byte, through the CLI, the API
+// and a court bundle. One release opens nothing; a release to another node, or to another
+// recovery key, does not count; and no partner's disk or running server ever holds a share in
+// the clear (the test computes each share itself, from the recovery key files, to look for it).
+TEST(FederationTest, RecoveryByTwoOfThreePartnersAfterTheOriginAndItsKeysAreGone) {
+  namespace fs = std::filesystem;
+  ServedNode a, b, c, d;
+  Federate({&a, &b, &c, &d});
+  const std::vector<ServedNode*> partners = {&b, &c, &d};
+  const std::string kPass = "a recovery passphrase kept by one operator";
+  TempDir offline;  // the operators' USB sticks
+  WriteFile(offline / "pass", kPass + "\n" + kPass + "\n");
+  const fs::path pass = offline / "pass";
+
+  // Each partner makes its recovery key; A learns the public halves.
+  std::map<ServedNode*, fs::path> recovery_file;
+  for (ServedNode* p : partners) {
+    recovery_file[p] = offline / ("partner" + std::to_string(recovery_file.size()) + ".rk");
+    RunResult made = RunKhronikaWithFd3(pass, {"recovery", "keygen", "--data", p->data().string(),
+                                               "--out", recovery_file[p].string()});
+    ASSERT_EQ(made.exit_code, 0) << made.err;
+    json id = IdOf(p->data());
+    ASSERT_EQ(RunKhronika({"member", "add", "--data", a.data().string(), "--vkey", id["vkey"],
+                           "--cosigner-vkey", id["cosigner_vkey"], "--recovery-pubkey",
+                           id["recovery_pubkey"]})
+                  .exit_code,
+              0);
+  }
+  const json id_a = IdOf(a.data());
+  const std::string origin_a = id_a["node_id"];
+  RunResult split = RunKhronika({"recovery", "split", "--data", a.data().string(), "--k", "2",
+                                 "--json"});
+  ASSERT_EQ(split.exit_code, 0) << split.err;
+  EXPECT_EQ(json::parse(split.out)["holders"].size(), 3u) << split.out;
+
+  // A records evidence; the partners pull it (sealed: they hold ciphertext only).
+  Token submitter = MakeToken(a.data(), "submitter");
+  WritePseudoRandomFile(a / "video.mp4", 2 * 1024 * 1024 + 333, 21);
+  WriteFile(a / "statement.txt", "what the witness saw, before the raid\n");
+  WriteFile(a / "other.txt", "another case altogether\n");
+  RunResult r1 = a.Submit(submitter.secret, "case-r", {a / "statement.txt", a / "video.mp4"});
+  ASSERT_EQ(r1.exit_code, 0) << r1.err;
+  RunResult r2 = a.Submit(submitter.secret, "case-o", {a / "other.txt"});
+  ASSERT_EQ(r2.exit_code, 0) << r2.err;
+  const std::string entry_r = json::parse(r1.out)["entry_id"];
+  const std::string entry_o = json::parse(r2.out)["entry_id"];
+  for (ServedNode* p : partners) {
+    RunResult s = RunKhronika({"sync", "--data", p->data().string(), "--peer", origin_a});
+    ASSERT_EQ(s.exit_code, 0) << s.out << s.err;
+  }
+  const std::vector<std::string> log_a = EntryIds(b.data(), origin_a);
+  ASSERT_EQ(log_a.size(), 3u);  // the recovery set, then the two entries
+  for (ServedNode* p : {&c, &d}) EXPECT_EQ(EntryIds(p->data(), origin_a), log_a);
+
+  // What must never be found unsealed on a partner: A's archive key and each partner's share of
+  // it, computed here from the recovery set and the partners' own recovery key files.
+  std::vector<std::string> secrets;
+  std::string sealed_share_of_b;
+  {
+    auto node = Node::Open(a.data(), StoreOptions{.read_only = true});
+    ASSERT_TRUE(node.ok()) << node.status().ToString();
+    const SymmetricKey& key = (*node)->archive_key();
+    secrets.push_back(Raw(key));
+    secrets.push_back(ToHex(key));
+  }
+  {
+    json set_line = JsonLines(RunKhronika({"log", "--data", b.data().string(), "--origin",
+                                           origin_a, "--json"}).out)[0];
+    ASSERT_EQ(set_line["object_type"], "recovery_set");
+    auto set = DecodeRecoverySet(FromHex(set_line["object_hex"].get<std::string>()).value());
+    ASSERT_TRUE(set.ok()) << set.status().ToString();
+    EXPECT_EQ(set->threshold, 2);
+    for (ServedNode* p : partners) {
+      auto key = OpenRecoveryKeyFile(recovery_file[p], kPass);
+      ASSERT_TRUE(key.ok()) << key.status().ToString();
+      const Hash me = ParseHashHex(IdOf(p->data())["node_id"].get<std::string>()).value();
+      auto share = OpenOwnShare(*set, ParseHashHex(origin_a).value(), me, *key);
+      ASSERT_TRUE(share.ok()) << share.status().ToString();
+      ASSERT_EQ(share->y.size(), 32u);
+      secrets.push_back(Raw(share->y));
+      secrets.push_back(ToHex(share->y));
+      for (const ShareHolder& h : set->holders) {
+        if (h.node_id == me && p == &b) sealed_share_of_b = Raw(h.sealed);
+      }
+    }
+  }
+  ASSERT_EQ(secrets.size(), 8u);
+
+  // The raid: A's disk and its key export are both gone (none was kept).
+  a.server().Stop();
+  fs::remove_all(a.data());
+
+  // A2, the node rebuilt in A's place, and E, some other node; each makes its recovery key.
+  TempDir a2_dir, e_dir;
+  LocalNode a2 = MakeNodeWithAuthor(a2_dir);
+  LocalNode e = MakeNodeWithAuthor(e_dir);
+  const fs::path a2_key = offline / "a2.rk", e_key = offline / "e.rk";
+  ASSERT_EQ(RunKhronikaWithFd3(pass, {"recovery", "keygen", "--data", a2.data.string(), "--out",
+                                      a2_key.string()})
+                .exit_code,
+            0);
+  ASSERT_EQ(RunKhronikaWithFd3(pass, {"recovery", "keygen", "--data", e.data.string(), "--out",
+                                      e_key.string()})
+                .exit_code,
+            0);
+  const json id_a2 = IdOf(a2.data), id_e = IdOf(e.data);
+  const std::string a2_id = id_a2["node_id"];
+  // The partners add A2 (as a member, and as a peer that pulls from them); A2 adds A's old
+  // identity and the partners.
+  for (ServedNode* p : partners) {
+    ASSERT_EQ(RunKhronika({"member", "add", "--data", p->data().string(), "--vkey", id_a2["vkey"],
+                           "--cosigner-vkey", id_a2["cosigner_vkey"], "--recovery-pubkey",
+                           id_a2["recovery_pubkey"]})
+                  .exit_code,
+              0);
+    ASSERT_EQ(RunKhronika({"peer", "add", "--data", p->data().string(), "--serve-only", "--id",
+                           a2_id, "--cert-sha256", id_a2["cert_sha256"]})
+                  .exit_code,
+              0);
+    json id = IdOf(p->data());
+    ASSERT_EQ(RunKhronika({"member", "add", "--data", a2.data.string(), "--vkey", id["vkey"],
+                           "--cosigner-vkey", id["cosigner_vkey"]})
+                  .exit_code,
+              0);
+    ASSERT_EQ(RunKhronika({"peer", "add", "--data", a2.data.string(), "--url", p->server().url(),
+                           "--id", id["node_id"], "--cert-sha256", id["cert_sha256"]})
+                  .exit_code,
+              0);
+  }
+  ASSERT_EQ(RunKhronika({"member", "add", "--data", a2.data.string(), "--vkey", id_a["vkey"],
+                         "--cosigner-vkey", id_a["cosigner_vkey"]})
+                .exit_code,
+            0);
+  RunResult pulled = RunKhronika({"sync", "--data", a2.data.string()});
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.out << pulled.err;
+  EXPECT_EQ(EntryIds(a2.data, origin_a), log_a);
+  const std::vector<std::string> combine = {"recovery", "combine", "--data", a2.data.string(),
+                                            "--recovery-key", a2_key.string(), "--origin",
+                                            origin_a};
+  RunResult none = RunWithRecoveryPassphrase(pass, combine);
+  EXPECT_NE(none.exit_code, 0);
+  EXPECT_NE(none.err.find("holds 0 release(s)"), std::string::npos) << none.err;
+
+  // B releases to A2. D releases to E, and to A2's node id but sealed to E's recovery key: a
+  // release to the wrong node and one to the wrong key.
+  auto release = [&](ServedNode& p, const std::string& to, const std::string& to_pubkey) {
+    std::vector<std::string> argv = {"recovery", "release", "--data", p.data().string(),
+                                     "--recovery-key", recovery_file[&p].string(), "--origin",
+                                     origin_a, "--to", to};
+    if (!to_pubkey.empty()) argv.insert(argv.end(), {"--to-pubkey", to_pubkey});
+    return RunWithRecoveryPassphrase(pass, argv);
+  };
+  RunResult from_b = release(b, a2_id, "");
+  ASSERT_EQ(from_b.exit_code, 0) << from_b.err;
+  RunResult to_e = release(d, id_e["node_id"], id_e["recovery_pubkey"]);
+  ASSERT_EQ(to_e.exit_code, 0) << to_e.err;
+  RunResult wrong_key = release(d, a2_id, id_e["recovery_pubkey"]);
+  ASSERT_EQ(wrong_key.exit_code, 0) << wrong_key.err;
+  RunResult synced = RunKhronika({"sync", "--data", a2.data.string()});
+  ASSERT_EQ(synced.exit_code, 0) << synced.out << synced.err;
+
+  // One release (and two that do not count) opens nothing, and changes nothing.
+  auto dump = [&]() {
+    RunResult r = RunProgram({"mdb_dump", "-a", (a2.data / "store").string()});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::string keyring;
+    for (const auto& f : fs::directory_iterator(a2.data)) {
+      if (f.is_regular_file()) keyring += f.path().filename().string() + ReadFile(f.path());
+    }
+    return r.out + keyring;
+  };
+  const std::string before = dump();
+  RunResult one = RunWithRecoveryPassphrase(pass, combine);
+  EXPECT_NE(one.exit_code, 0);
+  EXPECT_NE(one.err.find("holds 1 release(s)"), std::string::npos) << one.err;
+  EXPECT_NE(one.err.find("does not open with this recovery key: ignored"), std::string::npos)
+      << one.err;
+  EXPECT_EQ(dump(), before) << "a refused combine changed the node";
+  RunResult unread = RunKhronika({"cat", "--data", a2.data.string(), entry_r, "statement.txt"});
+  EXPECT_NE(unread.exit_code, 0);
+  EXPECT_EQ(unread.out, "");
+
+  // C's release makes two: A2 recovers A's key and adopts A's log.
+  RunResult from_c = release(c, a2_id, "");
+  ASSERT_EQ(from_c.exit_code, 0) << from_c.err;
+  ASSERT_EQ(RunKhronika({"sync", "--data", a2.data.string()}).exit_code, 0);
+  RunResult two = RunWithRecoveryPassphrase(pass, combine);
+  ASSERT_EQ(two.exit_code, 0) << two.out << two.err;
+  EXPECT_NE(two.out.find("from 2 released shares"), std::string::npos) << two.out;
+  RunResult verified = RunKhronika({"verify", "--data", a2.data.string()});
+  EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
+
+  // Every old file, byte for byte, through `cat`; `log` opens A's entries again.
+  for (const auto& [entry, name] : std::vector<std::pair<std::string, std::string>>{
+           {entry_r, "statement.txt"}, {entry_r, "video.mp4"}, {entry_o, "other.txt"}}) {
+    RunResult cat = RunKhronika({"cat", "--data", a2.data.string(), entry, name});
+    ASSERT_EQ(cat.exit_code, 0) << name << ": " << cat.err;
+    EXPECT_TRUE(cat.out == ReadFile(a / name)) << name;
+  }
+  std::vector<json> opened = JsonLines(RunKhronika({"log", "--data", a2.data.string(), "--origin",
+                                                    origin_a, "--json"}).out);
+  ASSERT_EQ(opened.size(), 3u);
+  EXPECT_EQ(opened[1]["case"], "case-r");
+  EXPECT_EQ(opened[2]["case"], "case-o");
+  RunResult by_case = RunKhronika({"log", "--data", a2.data.string(), "--origin", origin_a,
+                                   "--case", "case-r", "--json"});
+  ASSERT_EQ(by_case.exit_code, 0) << by_case.err;
+  EXPECT_EQ(JsonLines(by_case.out).size(), 1u);
+
+  // A court bundle of the old case, made on A2, verifies offline and holds the files.
+  const fs::path bundle = a2_dir / "bundle";
+  RunResult exported = RunKhronika({"export", "--data", a2.data.string(), "--case", "case-r",
+                                    "--out", bundle.string()});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  RunResult checked = RunKhronika({"verify-bundle", bundle.string()});
+  EXPECT_EQ(checked.exit_code, 0) << checked.out << checked.err;
+  json index = json::parse(ReadFile(bundle / "bundle.json"));
+  ASSERT_EQ(index["records"].size(), 1u) << index.dump();
+  EXPECT_EQ(index["records"][0]["entry_id"], entry_r);
+  EXPECT_EQ(index["records"][0]["origin"], origin_a);
+  EXPECT_EQ(index["records"][0]["disclosed"], true);
+
+  // The API serves them too: a lawyer's token of case-r reads the video, not case-o.
+  {
+    ServerProcess served(a2.data);
+    ASSERT_TRUE(served.started());
+    Token lawyer = MakeToken(a2.data, "reader", {"case-r"});
+    HttpReply listing = Get(served, "/v1/cases/case-r/entries", lawyer.secret);
+    ASSERT_EQ(listing.status, 200) << listing.Describe();
+    ASSERT_EQ(listing.Json()["entries"].size(), 1u) << listing.body;
+    EXPECT_EQ(listing.Json()["entries"][0]["entry_id"], entry_r);
+    HttpReply video = Get(served, "/v1/entries/" + entry_r + "/files/1/content", lawyer.secret);
+    EXPECT_EQ(video.status, 200);
+    EXPECT_TRUE(video.body == ReadFile(a / "video.mp4"));
+    EXPECT_EQ(Get(served, "/v1/entries/" + entry_o, lawyer.secret).status, 404);
+  }
+
+  // No partner holds A's archive key or any share unsealed: not on disk, not in the running
+  // server. The controls show that each search finds what is there.
+  for (ServedNode* p : partners) EXPECT_EQ(FindInNode(p->data(), secrets), "") << p->data();
+  EXPECT_NE(FindInNode(b.data(), {sealed_share_of_b}), "");
+  std::vector<std::string> with_control = secrets;
+  with_control.push_back(Raw(ParseHashHex(IdOf(b.data())["node_id"].get<std::string>()).value()));
+  const std::string control = "needle " + std::to_string(secrets.size()) + " ";
+  std::istringstream in_memory(FindInMemory(b.server().pid(), with_control));
+  bool control_found = false;
+  for (std::string line; std::getline(in_memory, line);) {
+    if (line.rfind(control, 0) == 0) {
+      control_found = true;
+    } else {
+      ADD_FAILURE() << "in the memory of B's server: " << line;
+    }
+  }
+  EXPECT_TRUE(control_found) << "B's own node id was not found in its server's memory";
 }
 
 }  // namespace

@@ -1,10 +1,11 @@
-// `khronika scrub`: a byte flipped in a stored chunk of a replica is found, named, and repaired
-// from the origin over mutual TLS; without a peer (or with only a serve-only one) it is reported
-// as unrepairable in the exit code, `status` and /metrics.
+// `khronika scrub`: a byte flipped in a stored sealed chunk of a replica is found, named, and
+// repaired from the origin over mutual TLS; without a peer (or with only a serve-only one) it is
+// reported as unrepairable in the exit code, `status` and /metrics.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "khronika/schemas/crypto.h"
+#include "khronika/schemas/sealed_objects.h"
 #include "server_fixture.h"
 #include "test_support.h"
 
@@ -35,12 +36,25 @@ TEST(ScrubRepairTest, DamagedChunkIsRepairedFromAPeerOrReportedUnrepairable) {
   ASSERT_EQ(synced.exit_code, 0) << synced.out << synced.err;
   b.server().Stop();  // a quiet store to flip bytes in
 
+  // B holds A's entry sealed: the file is one sealed chunk, named by the SHA-256 of its
+  // ciphertext (what B can check without A's keys). The plaintext is nowhere in B's store.
   const std::string content = ReadFile(a / "video.bin");
-  const std::string chunk = ToHex(Sha256(content));  // one chunk: its id is the file's hash
-  // B's store is encrypted: the chunk's bytes are not to be found in data.mdb, so the bit is
-  // flipped in the value under the chunk's id, and the authentication tag catches it.
   ASSERT_EQ(Rot(b.data(), content.substr(1000, 64)), 0);
-  ASSERT_TRUE(FlipStoredValueBit(b.data() / "store", "chunks", std::string(AsChars(Sha256(content)))));
+  std::vector<json> held = JsonLines(
+      RunKhronika({"log", "--data", b.data().string(), "--origin", IdOf(a.data())["node_id"],
+                   "--json"}).out);
+  ASSERT_EQ(held.size(), 1u);
+  auto object = FromHex(held[0]["object_hex"].get<std::string>());
+  ASSERT_TRUE(object.ok());
+  auto sealed = DecodeSealedEntry(*object);
+  ASSERT_TRUE(sealed.ok()) << sealed.status().ToString();
+  ASSERT_EQ(sealed->files.size(), 1u);
+  ASSERT_EQ(sealed->files[0].chunks.size(), 1u);
+  const Hash sealed_chunk = sealed->files[0].chunks[0];
+  const std::string chunk = ToHex(sealed_chunk);
+  EXPECT_NE(sealed_chunk, Sha256(content));
+  // A bit of its ciphertext flips on B's disk, under its id.
+  ASSERT_TRUE(FlipStoredValueBit(b.data() / "store", "chunks", std::string(AsChars(sealed_chunk))));
   RunResult check = RunKhronika({"scrub", "--data", b.data().string(), "--no-repair"});
   EXPECT_EQ(check.exit_code, 1) << check.out << check.err;
   EXPECT_NE(check.out.find("DAMAGED  chunk " + chunk + ": damaged"), std::string::npos) << check.out;
@@ -59,7 +73,7 @@ TEST(ScrubRepairTest, DamagedChunkIsRepairedFromAPeerOrReportedUnrepairable) {
 
   // With no peer to ask, the damage is reported, not hidden.
   ASSERT_EQ(RunKhronika({"peer", "remove", "--data", b.data().string(), IdOf(a.data())["node_id"]}).exit_code, 0);
-  ASSERT_TRUE(FlipStoredValueBit(b.data() / "store", "chunks", std::string(AsChars(Sha256(content)))));
+  ASSERT_TRUE(FlipStoredValueBit(b.data() / "store", "chunks", std::string(AsChars(sealed_chunk))));
   RunResult alone = RunKhronika({"scrub", "--data", b.data().string()});
   EXPECT_EQ(alone.exit_code, 1);
   EXPECT_NE(alone.err.find("could not be repaired"), std::string::npos) << alone.err;

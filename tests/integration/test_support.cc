@@ -119,7 +119,7 @@ void WritePseudoRandomFile(const std::filesystem::path& path, uint64_t size, uin
 
 RunResult RunKhronikaWithFd3(const std::filesystem::path& file, const std::vector<std::string>& args) {
   std::string cmd = "exec \"$0\"";
-  for (size_t i = 0; i < args.size(); ++i) cmd += " \"$" + std::to_string(i + 1) + "\"";
+  for (size_t i = 0; i < args.size(); ++i) cmd += " \"${" + std::to_string(i + 1) + "}\"";
   cmd += " --passphrase-fd 3 3<\"" + file.string() + "\"";
   std::vector<std::string> argv = {"bash", "-c", cmd, KHRONIKA_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());

@@ -319,14 +319,18 @@ Result<BundlePlan> PlanBundle(const ReadTxn& txn, const EntryKey& key, const Bun
   KH_ASSIGN_OR_RETURN(Bytes local_bytes, MustGet(txn, Table::kMeta, AsBytes(keys::kMetaLocalOrigin),
                                                  "the node's id"));
   if (local_bytes.size() != 32) return Status::Corruption("the node's id is malformed");
-  const Hash local = HashFromBytes(local_bytes);
-  facts.claims.node_id = ToHex(local);
+  const Hash exporter = HashFromBytes(local_bytes);
+  facts.claims.node_id = ToHex(exporter);
   KH_ASSIGN_OR_RETURN(auto name, txn.Get(Table::kMeta, AsBytes(keys::kMetaNodeName)));
   if (name) facts.claims.node_name = std::string(AsChars(*name));
 
-  // A case belongs to the log that created it: the exporting node's own. Entries that partners
-  // logged under the same case id are theirs, and sealed under their archive keys anyway.
-  KH_ASSIGN_OR_RETURN(std::vector<CaseRecord> records, CaseRecords(txn, request.case_id, local));
+  // A case belongs to the log that created it: the exporting node's own, or a log it adopted
+  // after a recovery (LogOfCase). Entries that partners logged under the same case id are
+  // theirs, and sealed under their archive keys anyway.
+  KH_ASSIGN_OR_RETURN(std::optional<Hash> case_log, LogOfCase(txn, request.case_id));
+  if (!case_log) return Status::NotFound(NotFoundCase(request.case_id));
+  const Hash case_origin = *case_log;
+  KH_ASSIGN_OR_RETURN(std::vector<CaseRecord> records, CaseRecords(txn, request.case_id, case_origin));
   if (records.empty()) return Status::NotFound(NotFoundCase(request.case_id));
 
   // Open every record of the case (the case chain is checked here as verify-bundle will check
@@ -336,11 +340,11 @@ Result<BundlePlan> PlanBundle(const ReadTxn& txn, const EntryKey& key, const Bun
   Hash prev_case_record{};
   for (const CaseRecord& cr : records) {
     const std::string where = "record " + std::to_string(cr.index) + " of case " + request.case_id;
-    KH_ASSIGN_OR_RETURN(LoggedObject logged, ReadLoggedObject(txn, local, cr.index));
+    KH_ASSIGN_OR_RETURN(LoggedObject logged, ReadLoggedObject(txn, case_origin, cr.index));
     if (RecordHash(logged.record_bytes) != cr.record_hash) {
       return Status::Corruption(where + " is not the record the case index names: run khronika verify");
     }
-    auto entry = OpenEntry(txn, local, key, logged.record.object_id);
+    auto entry = OpenEntry(txn, case_origin, key, logged.record.object_id);
     if (!entry.ok()) {
       if (entry.status().code() == Code::kNotFound) return Status::NotFound(NotFoundCase(request.case_id));
       return entry.status().Annotate(where);
@@ -384,8 +388,8 @@ Result<BundlePlan> PlanBundle(const ReadTxn& txn, const EntryKey& key, const Bun
     }
   }
 
-  KH_ASSIGN_OR_RETURN(Witnesses witnesses, LoadWitnesses(txn, local, request.local_cosigner_vkey));
-  KH_ASSIGN_OR_RETURN(ChosenCheckpoint cp, ChooseCheckpoint(txn, local, records.back().index + 1, witnesses));
+  KH_ASSIGN_OR_RETURN(Witnesses witnesses, LoadWitnesses(txn, exporter, request.local_cosigner_vkey));
+  KH_ASSIGN_OR_RETURN(ChosenCheckpoint cp, ChooseCheckpoint(txn, case_origin, records.back().index + 1, witnesses));
 
   BundlePlan plan;
   plan.case_id = request.case_id;
@@ -396,12 +400,12 @@ Result<BundlePlan> PlanBundle(const ReadTxn& txn, const EntryKey& key, const Bun
   for (size_t i = 0; i < opened.size(); ++i) {
     const OpenedEntry& e = opened[i];
     const uint64_t index = e.record.index;
-    KH_ASSIGN_OR_RETURN(InclusionProofResult proof, ProveInclusion(txn, local, index, cp.size));
+    KH_ASSIGN_OR_RETURN(InclusionProofResult proof, ProveInclusion(txn, case_origin, index, cp.size));
     if (proof.root != cp.root || proof.leaf_hash != LeafHash(e.record_bytes)) {
-      return Status::Corruption("the Merkle tree of " + ToHex(local) +
+      return Status::Corruption("the Merkle tree of " + ToHex(case_origin) +
                                 " disagrees with its checkpoint: run khronika verify");
     }
-    const std::string dir = bundle_paths::RecordDir(local, index) + "/";
+    const std::string dir = bundle_paths::RecordDir(case_origin, index) + "/";
     auto add = [&](const std::string& rel, std::string_view text) { record_files.push_back(Small(dir + rel, text)); };
     KH_ASSIGN_OR_RETURN(Bytes sealed_bytes, MustGet(txn, Table::kObjects, e.entry_id, "sealed entry " + ToHex(e.entry_id)));
     add("record.bin", AsChars(e.record_bytes));
@@ -467,24 +471,24 @@ Result<BundlePlan> PlanBundle(const ReadTxn& txn, const EntryKey& key, const Bun
 
   std::vector<BundleFile> key_files;
   for (const auto& [hex, k] : authors) key_files.push_back(Small(bundle_paths::AuthorKey(k), PublicKeyToPem(k)));
-  KH_ASSIGN_OR_RETURN(auto pub, txn.Get(Table::kOrigins, local));
+  KH_ASSIGN_OR_RETURN(auto pub, txn.Get(Table::kOrigins, case_origin));
   if (!pub || pub->size() != 32) {
-    return Status::NotFound("the public key of log " + ToHex(local) + " is not on the roster");
+    return Status::NotFound("the public key of log " + ToHex(case_origin) + " is not on the roster");
   }
   PublicKey origin_key;
   std::copy(pub->begin(), pub->end(), origin_key.begin());
-  key_files.push_back(Small(bundle_paths::OriginKey(local), FormatVerifierKey(OriginName(local), origin_key) + "\n"));
+  key_files.push_back(Small(bundle_paths::OriginKey(case_origin), FormatVerifierKey(OriginName(case_origin), origin_key) + "\n"));
   for (const auto& c : cp.cosigners) {
     const NoteVerifier* witness = witnesses.Of(c.member);
     key_files.push_back(Small(bundle_paths::CosignerKey(c.member),
                               FormatCosignerVerifierKey(witness->name, witness->key) + "\n"));
   }
-  facts.logs.push_back({local, cp.size, cp.cosigners});
+  facts.logs.push_back({case_origin, cp.size, cp.cosigners});
 
   plan.files.push_back(Small(std::string(bundle_paths::kReport), report::RenderReport(facts)));
   plan.files.push_back(Small(std::string(bundle_paths::kIndex), JsonFileText(report::IndexJson(facts))));
   for (auto& f : key_files) plan.files.push_back(std::move(f));
-  plan.files.push_back(Small(bundle_paths::Checkpoint(local), cp.note));
+  plan.files.push_back(Small(bundle_paths::Checkpoint(case_origin), cp.note));
   for (auto& f : record_files) plan.files.push_back(std::move(f));
 
   std::vector<std::pair<std::string, Hash>> sums;

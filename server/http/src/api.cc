@@ -708,13 +708,14 @@ class ReadKeys {
     }
   }
 
-  // The entry `id` of `origin`'s log if one of the token's keys opens it. Any other case,
-  // another origin's log (a partner's copy) and no such entry all get OpenEntry's one NotFound,
-  // so a token learns nothing of entries it may not read.
-  Result<OpenedEntry> Open(const ReadTxn& txn, const Hash& origin, const Hash& id) const {
-    if (all_cases_) return OpenEntry(txn, origin, EntryKey::Archive(archive_key_), id);
+  // The entry `id` of this node's own log, or of a log it adopted after a recovery
+  // (OpenableOrigins), if one of the token's keys opens it. Any other case, another origin's
+  // log (a partner's copy) and no such entry all get OpenEntry's one NotFound, so a token
+  // learns nothing of entries it may not read.
+  Result<OpenedEntry> Open(const ReadTxn& txn, const Hash& id) const {
+    if (all_cases_) return OpenReadableEntry(txn, EntryKey::Archive(archive_key_), id);
     for (const auto& k : cases_) {
-      auto opened = OpenEntry(txn, origin, k->entry_key(), id);
+      auto opened = OpenReadableEntry(txn, k->entry_key(), id);
       if (opened.ok() || opened.status().code() != Code::kNotFound) return opened;
     }
     return Status::NotFound("entry " + ToHex(id) + " not found");  // OpenEntry's very words
@@ -757,7 +758,7 @@ ApiResponse Api::GetEntry(const TokenInfo& who, std::string_view id_text) {
   const ReadKeys keys(node_.archive_key(), who);
   json out;
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(OpenedEntry e, keys.Open(txn, node_.id(), *id));
+    KH_ASSIGN_OR_RETURN(OpenedEntry e, keys.Open(txn, *id));
     out = {{"entry_id", ToHex(*id)},
            {"entry", ToJson(e.entry)},
            {"entry_hex", ToHex(e.signed_entry_bytes)},
@@ -790,10 +791,13 @@ ApiResponse Api::CaseEntries(const ApiRequest& r, const TokenInfo& who, std::str
   if (!after_param.ok()) return FromStatus(after_param.status());
   std::optional<uint64_t> after = *after_param;
   uint64_t page = std::clamp<uint64_t>(*limit, 1, options_.max_page);
-  const Hash origin = node_.id();
   json entries = json::array();
   std::optional<uint64_t> next;
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
+    // The case's log: this node's own, or a log it adopted after a recovery (LogOfCase).
+    KH_ASSIGN_OR_RETURN(std::optional<Hash> case_log, LogOfCase(txn, case_id));
+    if (!case_log) return Status::Ok();
+    const Hash origin = *case_log;
     // The origin's case index: Blind(case id) || 0x00 || origin || index -> record hash. Each
     // position gives a record, the record its sealed entry, and the case key opens that.
     Bytes prefix = keys::CasePrefix(txn, case_id, origin);
@@ -893,7 +897,7 @@ ApiResponse Api::FileContent(const ApiRequest& r, const TokenInfo& who, std::str
   std::optional<SealedFileReader> reader;
   std::string case_id;
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(OpenedEntry e, keys.Open(txn, node_.id(), *entry_id));
+    KH_ASSIGN_OR_RETURN(OpenedEntry e, keys.Open(txn, *entry_id));
     if (*index >= e.files.size()) {
       return Status::NotFound("entry " + ToHex(*entry_id) + " has no file " +
                               std::to_string(*index));
@@ -1078,17 +1082,20 @@ ApiResponse Api::Session(const TokenInfo& who) {
   return Json(200, out);
 }
 
-// The cases of this node's own log that the token may read, with how many records each has. A
-// case belongs to the log that created it (only the origin indexes its entries by case). A token
-// limited to cases sees exactly those, held here or not.
+// The cases of this node's own log (and of a log it adopted after a recovery) that the token may
+// read, with how many records each has. A case belongs to the log that created it (only the
+// origin indexes its entries by case). A token limited to cases sees exactly those, held here
+// or not.
 ApiResponse Api::Cases(const TokenInfo& who) {
   std::map<std::string, uint64_t> counts;
-  const Hash own = node_.id();
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
     if (!who.cases.empty()) {
       for (const std::string& case_id : who.cases) {
         uint64_t& n = counts[case_id];
-        KH_RETURN_IF_ERROR(txn.ScanKeys(Table::kCaseIndex, keys::CasePrefix(txn, case_id, own),
+        KH_ASSIGN_OR_RETURN(std::optional<Hash> case_log, LogOfCase(txn, case_id));
+        if (!case_log) continue;
+        KH_RETURN_IF_ERROR(txn.ScanKeys(Table::kCaseIndex,
+                                        keys::CasePrefix(txn, case_id, *case_log),
                                         [&](ByteView) -> Result<bool> {
                                           ++n;
                                           return true;
@@ -1099,21 +1106,29 @@ ApiResponse Api::Cases(const TokenInfo& who) {
     // Index keys are Blind(case id) || 0x00 || origin || index: in an encrypted store the case id
     // is a keyed hash, so a case's name is read from one of its entries, opened with the archive
     // key (only a token of every case gets here).
+    // A case held in two of these logs is counted in the one that created it, as listed.
+    KH_ASSIGN_OR_RETURN(std::vector<Hash> openable, OpenableOrigins(txn));
     Bytes blind;
-    uint64_t* current = nullptr;
+    Hash current_origin{};
+    bool started = false;
+    uint64_t* current = nullptr;  // null while in a log that did not create the case
     return txn.ScanKeys(Table::kCaseIndex, {}, [&](ByteView key) -> Result<bool> {
       KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodeCaseRecord(key));
-      if (at.origin != own) return true;
+      if (std::find(openable.begin(), openable.end(), at.origin) == openable.end()) return true;
       ByteView prefix = key.subspan(0, key.size() - 41);
-      if (!current || !std::equal(prefix.begin(), prefix.end(), blind.begin(), blind.end())) {
+      if (!started || at.origin != current_origin ||
+          !std::equal(prefix.begin(), prefix.end(), blind.begin(), blind.end())) {
+        started = true;
         blind.assign(prefix.begin(), prefix.end());
-        KH_ASSIGN_OR_RETURN(LoggedObject logged, ReadLoggedObject(txn, own, at.index));
+        current_origin = at.origin;
+        KH_ASSIGN_OR_RETURN(LoggedObject logged, ReadLoggedObject(txn, at.origin, at.index));
         KH_ASSIGN_OR_RETURN(OpenedEntry e,
-                            OpenEntry(txn, own, EntryKey::Archive(node_.archive_key()),
+                            OpenEntry(txn, at.origin, EntryKey::Archive(node_.archive_key()),
                                       logged.record.object_id));
-        current = &counts[e.case_id];
+        KH_ASSIGN_OR_RETURN(std::optional<Hash> case_log, LogOfCase(txn, e.case_id));
+        current = case_log == at.origin ? &counts[e.case_id] : nullptr;
       }
-      ++*current;
+      if (current) ++*current;
       return true;
     });
   });

@@ -120,7 +120,7 @@ bool SyncScheduler::PullAll() {
       (void)RememberPull(node_.store(), peer.node_id, transport.status(), SystemClock().NowMs());
     } else {
       Witness witness{node_.cosigner_name(), &node_.cosigner_key()};
-      auto report = PullFromPeer(node_.store(), **transport, &witness);
+      auto report = PullFromPeer(node_.store(), **transport, &witness, &node_.archive_key());
       if (stopping()) return changed;
       (void)RememberPull(node_.store(), peer.node_id, report, SystemClock().NowMs());
       if (!report.ok()) {

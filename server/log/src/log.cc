@@ -417,6 +417,31 @@ Result<std::vector<Hash>> OpenableOrigins(const ReadTxn& txn) {
   return out;
 }
 
+Result<OpenedEntry> OpenReadableEntry(const ReadTxn& txn, const EntryKey& key,
+                                      const Hash& entry_id) {
+  KH_ASSIGN_OR_RETURN(std::vector<Hash> origins, OpenableOrigins(txn));
+  for (const Hash& origin : origins) {
+    auto opened = OpenEntry(txn, origin, key, entry_id);
+    if (opened.ok() || opened.status().code() != Code::kNotFound) return opened;
+  }
+  return Status::NotFound("entry " + ToHex(entry_id) + " not found");
+}
+
+Result<std::optional<Hash>> LogOfCase(const ReadTxn& txn, std::string_view case_id) {
+  KH_ASSIGN_OR_RETURN(std::vector<Hash> origins, OpenableOrigins(txn));
+  std::rotate(origins.begin(), origins.begin() + 1, origins.end());  // this node's own log last
+  for (const Hash& origin : origins) {
+    bool held = false;
+    KH_RETURN_IF_ERROR(txn.ScanKeys(Table::kCaseIndex, keys::CasePrefix(txn, case_id, origin),
+                                    [&](ByteView) -> Result<bool> {
+                                      held = true;
+                                      return false;
+                                    }));
+    if (held) return std::optional<Hash>(origin);
+  }
+  return std::optional<Hash>();
+}
+
 Status AdoptLog(WriteTxn& txn, const Hash& origin, const SymmetricKey& archive_key) {
   KH_ASSIGN_OR_RETURN(uint64_t size, LogSize(txn, origin));
   const EntryKey key = EntryKey::Archive(archive_key);

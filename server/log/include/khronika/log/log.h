@@ -222,6 +222,14 @@ class SealedFileReader {
 // The logs whose entries this node opens with its archive key: its own, and any log it adopted
 // after a recovery (AdoptLog). Reads (get, cat, case listings, bundles) look in all of them.
 Result<std::vector<Hash>> OpenableOrigins(const ReadTxn& txn);
+// The openable log that holds case `case_id`, nullopt if none does. A case belongs to the log
+// that created it: an adopted log is older than anything this node logged itself (a log is
+// adopted only while this node's own is empty), so adopted logs are looked at first.
+Result<std::optional<Hash>> LogOfCase(const ReadTxn& txn, std::string_view case_id);
+// OpenEntry in each of the OpenableOrigins in turn: the entry `entry_id` of this node's own log
+// or of a log it adopted. OpenEntry's one NotFound if `key` opens it in none of them.
+Result<OpenedEntry> OpenReadableEntry(const ReadTxn& txn, const EntryKey& key,
+                                      const Hash& entry_id);
 // Makes the log of `origin`, held here (synced from partners), readable with `archive_key`,
 // which the recovery of `origin`'s archive key gave: opens every sealed entry of it (Corruption,
 // with nothing written, if one does not open or check), indexes each under its case
