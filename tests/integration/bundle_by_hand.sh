@@ -193,7 +193,9 @@ URL=$(sed -n 's/^listening on //p' serve.log)
 [ -n "$URL" ] || { cat serve.log; fail "serve did not start"; }
 FP=$(id_field a cert_sha256)
 "$KH" peer add --data b --url "$URL" --id "$A_ID" --cert-sha256 "$FP" >/dev/null
-"$KH" sync --data b | grep -q 'cosigned' || fail "B did not cosign A's checkpoint"
+# Outputs are captured before grep reads them: with pipefail, `grep -q` leaving a pipe early
+# would fail it (SIGPIPE) whatever the output said.
+grep -q 'cosigned' <<<"$("$KH" sync --data b)" || fail "B did not cosign A's checkpoint"
 
 step "a lawyer exports from A over HTTPS: a folder (checked on arrival) and a .tar"
 "$KH" export --node "$URL" --token "$TOKEN" --pin "sha256:$FP" --case case-001 --out case-001-bundle \
@@ -333,7 +335,7 @@ check akeys "$WORK/khronika-bundle" "$WORK/a-only.keys"
 expect_summary akeys 0 "bundle check: 9 of 9 steps passed"
 grep -q "^         keys/cosigners/$B_ID.vkey: not in .*, so its cosignature is no independent confirmation" \
   "$WORK/akeys.out" || { cat "$WORK/akeys.out"; fail "(i) does not say that B's witness key is not trusted"; }
-"$KH" verify-bundle "$WORK/khronika-bundle" --trust "$WORK/a-only.keys" | grep -q '1 other member, 0 of them trusted' ||
+grep -q '1 other member, 0 of them trusted' <<<"$("$KH" verify-bundle "$WORK/khronika-bundle" --trust "$WORK/a-only.keys")" ||
   fail "verify-bundle --trust a-only.keys disagrees"
 
 A_DIR=records/$A_ID/00000000000000000000
