@@ -24,7 +24,8 @@ namespace fs = std::filesystem;
 std::string Size(uint64_t bytes) {
   char buf[64];
   if (bytes < 1024 * 1024) {
-    std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(bytes));
+    std::snprintf(buf, sizeof buf, bytes == 1 ? "%llu byte" : "%llu bytes",
+                  static_cast<unsigned long long>(bytes));
   } else {
     std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
   }
