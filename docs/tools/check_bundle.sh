@@ -83,6 +83,7 @@ def sealed_entry(d):                      # docs/format-2.md section 5: SealedEn
     return e
 def commitments(entry):                   # the files hash list of a signed entry
     L = u64(entry, 3); K = u64(entry, 51 + L); n = u64(entry, 59 + L + K)
+    assert 67 + L + K + 32 * n <= len(entry), "a file count larger than the entry"
     return [entry[67 + L + K + 32 * i:99 + L + K + 32 * i] for i in range(n)]
 def padme(n):
     if n < 2: return n

@@ -29,7 +29,7 @@ import ssl
 import sys
 import urllib.parse
 
-RECORD_SIZE = 147  # format.md section 7
+RECORD_SIZE = 115  # format.md section 7 (format 2)
 PAGE = 1000        # the most records one answer holds (api.md section 7.11)
 
 
@@ -196,7 +196,7 @@ def main():
             r = bytes.fromhex(text)
         except ValueError:
             fail(f"record {i}: not hexadecimal")
-        if len(r) != RECORD_SIZE or r[:3] != b"\x01\x52\x01" or r[3:35] != origin:
+        if len(r) != RECORD_SIZE or r[:3] != b"\x01\x52\x02" or r[3:35] != origin:
             fail(f"record {i}: not a record of this log")
         if int.from_bytes(r[35:43], "little") != i or r[43:75] != prev:
             fail(f"record {i}: the hash chain is broken")

@@ -24,11 +24,23 @@ namespace fs = std::filesystem;
 std::string Size(uint64_t bytes) {
   char buf[64];
   if (bytes < 1024 * 1024) {
-    std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(bytes));
+    std::snprintf(buf, sizeof buf, bytes == 1 ? "%llu byte" : "%llu bytes",
+                  static_cast<unsigned long long>(bytes));
   } else {
     std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
   }
   return buf;
+}
+
+std::string Count(uint64_t n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+// "3 records, 1 entry and 2 files disclosed (1.4 MiB)": the one summary of a bundle, after export
+// and verify-bundle alike (REPORT.md says the same in its first paragraph).
+std::string Disclosed(uint64_t records, uint64_t entries, uint64_t files, uint64_t bytes) {
+  return Count(records, "record", "records") + ", " + Count(entries, "entry", "entries") + " and " +
+         Count(files, "file", "files") + " disclosed (" + Size(bytes) + ")";
 }
 
 // Prints what verify-bundle found; ProblemsFound() (exit 1) if anything is wrong.
@@ -39,11 +51,11 @@ Status Report(const BundleVerification& v, bool trust_given) {
               << (v.problems.size() == 1 ? " problem" : " problems") << " (listed on stderr)\n";
     return ProblemsFound();
   }
-  std::cout << "bundle verified: case " << v.case_id << ", " << v.records << " records, "
-            << v.entries << " entries and " << v.files << " files disclosed (" << Size(v.bytes)
-            << ")\n";
+  std::cout << "bundle verified: case " << v.case_id << ", "
+            << Disclosed(v.records, v.entries, v.files, v.bytes) << "\n";
   for (const BundleLogSummary& l : v.logs) {
-    std::cout << "  log " << l.origin << ": " << l.records << " records of the case, checkpoint size "
+    std::cout << "  log " << l.origin << ": " << Count(l.records, "record", "records")
+              << " of the case, checkpoint size "
               << l.checkpoint_size << ", signed by its origin"
               << (trust_given ? (l.origin_trusted ? " (trusted key)" : " (key NOT in the trust file)") : "")
               << "; cosigned by " << l.cosigners.size()
@@ -122,9 +134,8 @@ Status ExportLocal(const Args& args, const std::string& case_id, const Selection
   } else {
     KH_RETURN_IF_ERROR(WriteBundleDirectory(node->store(), *plan, out));
   }
-  std::cout << "exported case " << case_id << ": " << records << " records, " << entries
-            << " entries and " << files << " files disclosed (" << Size(bytes) << ") to "
-            << out.string() << "\n";
+  std::cout << "exported case " << case_id << ": " << Disclosed(records, entries, files, bytes)
+            << " to " << out.string() << "\n";
   return Status::Ok();
 }
 

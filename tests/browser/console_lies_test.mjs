@@ -348,7 +348,11 @@ try {
   assert.match(await page.locator('.bundle-result').textContent(), /1 chosen entry, their files named photo\.jpg only/);
   await page.getByLabel(/^Record 0: evidence/).uncheck();
   await page.getByLabel('follow-up.txt').check();
-  await page.getByRole('button', { name: 'Download a bundle of what is chosen (.tar)' }).click();
+  // Waits for this download itself: the "verified" message of the one before is still shown, so
+  // waiting for it raced the request (under load, the request was not there yet).
+  [download] = await Promise.all([page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Download a bundle of what is chosen (.tar)' }).click()]);
+  assert.equal(download.suggestedFilename(), `khronika-bundle-${CASE}-selected.tar`);
   await page.locator('.bundle-result .message.verified').waitFor();
   assert.equal(bundleRequests.pop(), '?file=photo.jpg&file=follow-up.txt');
   assert.match(await page.locator('.bundle-result').textContent(),

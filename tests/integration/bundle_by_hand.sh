@@ -8,10 +8,11 @@
 #
 # It first checks that part 2 of docs/lawyer.md prints every function of the script exactly as
 # the script has it, and nothing else in its sh blocks, so the two cannot drift apart. The script
-# must pass the bundle (exit 0, "bundle check: 9 of 9 steps passed"). Then the test tampers with
-# copies of the bundle (a flipped byte in an evidence file, a forged signature, a record left
-# out, another case, a changed checkpoint, a misnamed record folder, a named pipe and a link, an
-# absurd file count) and gives the script wrong trusted keys files, and requires it to exit 1
+# must pass the bundle (exit 0, "bundle check: 9 of 9 steps passed"), and a selective bundle of
+# one file of the case. Then the test tampers with copies of the bundle (a flipped byte in an
+# evidence file and in a sealed chunk, a forged signature, a record left out, another case, a
+# changed checkpoint, a misnamed record folder, a named pipe and a link, an absurd file count, a
+# key of another file) and gives the script wrong trusted keys files, and requires it to exit 1
 # (within its timeout) with a summary line that names the failing steps, the failing step to say
 # why, and verify-bundle to refuse the bundle too.
 #
@@ -192,16 +193,33 @@ URL=$(sed -n 's/^listening on //p' serve.log)
 [ -n "$URL" ] || { cat serve.log; fail "serve did not start"; }
 FP=$(id_field a cert_sha256)
 "$KH" peer add --data b --url "$URL" --id "$A_ID" --cert-sha256 "$FP" >/dev/null
-"$KH" sync --data b | grep -q 'cosigned' || fail "B did not cosign A's checkpoint"
+# Outputs are captured before grep reads them: with pipefail, `grep -q` leaving a pipe early
+# would fail it (SIGPIPE) whatever the output said.
+grep -q 'cosigned' <<<"$("$KH" sync --data b)" || fail "B did not cosign A's checkpoint"
 
 step "a lawyer exports from A over HTTPS: a folder (checked on arrival) and a .tar"
 "$KH" export --node "$URL" --token "$TOKEN" --pin "sha256:$FP" --case case-001 --out case-001-bundle \
   >export.out || { cat export.out; fail "export --node failed"; }
-grep -q '^bundle verified: case case-001, 2 entries, 4 files' export.out || { cat export.out; fail "export --node"; }
+grep -q '^bundle verified: case case-001, 2 records, 2 entries and 4 files disclosed (' export.out ||
+  { cat export.out; fail "export --node"; }
 "$KH" export --node "$URL" --token "$TOKEN" --pin "sha256:$FP" --case case-001 --out case-001.tar --tar >/dev/null
 mkdir case-001-from-tar && tar -xf case-001.tar -C case-001-from-tar
 "$KH" verify-bundle case-001-from-tar >/dev/null || fail "the node's .tar does not verify"
 "$KH" access-log --data a | grep -c 'export' | grep -qx 2 || fail "the exports are not in A's access log"
+
+step "a selective bundle: photo.jpg only, of the case's first entry"
+"$KH" export --node "$URL" --token "$TOKEN" --pin "sha256:$FP" --case case-001 --file photo.jpg \
+  --out selected.tar --tar >selected.out || { cat selected.out; fail "export --file photo.jpg"; }
+grep -q '^bundle verified: case case-001, 2 records, 1 entry and 1 file disclosed (' selected.out ||
+  { cat selected.out; fail "the selective bundle's summary"; }
+mkdir selected && tar -xf selected.tar -C selected
+if grep -rqF 'hello, court' selected || grep -rqF 'page two' selected; then
+  fail "the selective bundle holds a file it does not disclose"
+fi
+for f in statement.txt page2.txt empty.bin; do
+  h=$(sha256sum "$f" | cut -c1-64)
+  if grep -rqF "$h" selected || grep -rqF "$f" selected; then fail "the selective bundle names $f"; fi
+done
 kill "$SERVE_PID"; wait "$SERVE_PID" || true; SERVE_PID=""
 
 step "serve B; A pulls B's log and with it B's cosignature of A's checkpoint"
@@ -220,13 +238,14 @@ kill "$SERVE_PID"; wait "$SERVE_PID" || true; SERVE_PID=""
 step "A's operator exports the case (A's log, cosigned by B; B's own case-001 entry is B's, not A's case)"
 "$KH" export --data a --case case-001 --out khronika-bundle >/dev/null
 "$KH" export --data a --case case-001 --out khronika-bundle.tar --tar >/dev/null
-[ ! -e "khronika-bundle/entries/$B_ID" ] || fail "A's bundle of case-001 holds B's log"
+[ ! -e "khronika-bundle/records/$B_ID" ] || fail "A's bundle of case-001 holds B's log"
 mkdir from-tar && tar -xf khronika-bundle.tar -C from-tar
 "$KH" verify-bundle from-tar >/dev/null || fail "the operator's .tar does not verify"
 
 step "khronika verify-bundle, without and with --trust"
 "$KH" verify-bundle khronika-bundle >verify.out || { cat verify.out; fail "verify-bundle"; }
-grep -q '^bundle verified: case case-001, 2 entries, 4 files' verify.out || { cat verify.out; fail "verify-bundle summary"; }
+grep -q '^bundle verified: case case-001, 2 records, 2 entries and 4 files disclosed (' verify.out ||
+  { cat verify.out; fail "verify-bundle summary"; }
 grep -q "log $A_ID: 2 records of the case, checkpoint size 3, signed by its origin; cosigned by 1 other member" \
   verify.out || { cat verify.out; fail "verify-bundle: A's log"; }
 for n in a b; do id_field "$n" vkey; id_field "$n" cosigner_vkey; done >trusted.keys
@@ -253,7 +272,7 @@ expect_summary good 0 "bundle check: 9 of 9 steps passed"
 if grep -v -E -e '^\([a-i]\) ok: ' -e '^    OK ' -e '^         ' -e '^bundle check: ' "$WORK/good.out"; then
   cat "$WORK/good.out"; fail "check_bundle.sh printed something other than OK lines (above)"
 fi
-for want in a:2 b:2 c:2 d:8 e:2 f:1 g:2 h:2 i:2; do
+for want in a:2 b:2 c:4 d:4 e:2 f:1 g:2 h:2 i:2; do
   got=$(oks good "${want%%:*}")
   [ "$got" = "${want#*:}" ] || { cat "$WORK/good.out"; fail "step ${want%%:*}: $got OK lines, expected ${want#*:}"; }
 done
@@ -282,6 +301,14 @@ for b in case-001-bundle case-001-from-tar from-tar; do
   expect_summary "$b" 0 "bundle check: 9 of 9 steps passed"
 done
 
+step "check_bundle.sh on the selective bundle: the one file disclosed, every step passes"
+check selected "$WORK/selected" "$WORK/trusted.keys"
+expect_summary selected 0 "bundle check: 9 of 9 steps passed"
+grep -q '^    OK   records/.*/files/1/content.jpg is "photo.jpg", 1500000 bytes, as signed' "$WORK/selected.out" ||
+  { cat "$WORK/selected.out"; fail "(d) does not show photo.jpg"; }
+[ "$(oks selected c)" = 2 ] && [ "$(oks selected d)" = 1 ] && [ "$(oks selected h)" = 2 ] ||
+  { cat "$WORK/selected.out"; fail "the selective bundle: not one entry, one file and two records checked"; }
+
 step "check_bundle.sh's usage errors exit 2"
 for args in "" "--bogus-count a b c" "$WORK/khronika-bundle.tar" "$WORK/khronika-bundle $WORK/no-such.keys"; do
   # shellcheck disable=SC2086
@@ -308,21 +335,38 @@ check akeys "$WORK/khronika-bundle" "$WORK/a-only.keys"
 expect_summary akeys 0 "bundle check: 9 of 9 steps passed"
 grep -q "^         keys/cosigners/$B_ID.vkey: not in .*, so its cosignature is no independent confirmation" \
   "$WORK/akeys.out" || { cat "$WORK/akeys.out"; fail "(i) does not say that B's witness key is not trusted"; }
-"$KH" verify-bundle "$WORK/khronika-bundle" --trust "$WORK/a-only.keys" | grep -q '1 other member, 0 of them trusted' ||
+grep -q '1 other member, 0 of them trusted' <<<"$("$KH" verify-bundle "$WORK/khronika-bundle" --trust "$WORK/a-only.keys")" ||
   fail "verify-bundle --trust a-only.keys disagrees"
 
-A_DIR=entries/$A_ID/00000000000000000000
-A_DIR2=entries/$A_ID/00000000000000000002
+A_DIR=records/$A_ID/00000000000000000000
+A_DIR2=records/$A_ID/00000000000000000002
 
 step "tamper 1: one byte of an evidence file flipped"
 copy_bundle t1
-flip "$WORK/t1/$A_DIR/files/1.jpg" 1000
+flip "$WORK/t1/$A_DIR/files/1/content.jpg" 1000
 check t1 "$WORK/t1" "$WORK/trusted.keys"
 expect_summary t1 1 "bundle check: FAILED at (a), (d): 7 of 9 steps passed"
-expect_fail t1 "$A_DIR/files/1.jpg: FAILED"
-expect_fail t1 "$A_DIR/files/1.jpg: does not match the manifest"
-expect_fail t1 "$A_DIR/files/1.jpg: chunks"
+expect_fail t1 "$A_DIR/files/1/content.jpg: FAILED"
+expect_fail t1 "$A_DIR/files/1: the content file is not the one the descriptor describes"
 if "$KH" verify-bundle "$WORK/t1" >/dev/null 2>&1; then fail "verify-bundle missed tamper 1"; fi
+
+step "tamper 1b: one byte of a sealed chunk flipped (and MANIFEST.sha256 updated to match)"
+copy_bundle t1b
+flip "$WORK/t1b/$A_DIR/files/1/sealed/0.bin" 70000
+reseal "$WORK/t1b" "$A_DIR/files/1/sealed/0.bin"
+check t1b "$WORK/t1b" "$WORK/trusted.keys"
+expect_summary t1b 1 "bundle check: FAILED at (d): 8 of 9 steps passed"
+expect_fail t1b "$A_DIR/files/1: the sealed chunks are not the ones the sealed entry names"
+if "$KH" verify-bundle "$WORK/t1b" >/dev/null 2>&1; then fail "verify-bundle missed tamper 1b"; fi
+
+step "tamper 1c: the key of another file of the entry (and MANIFEST.sha256 updated to match)"
+copy_bundle t1c
+cp "$WORK/t1c/$A_DIR/files/1/file.key" "$WORK/t1c/$A_DIR/files/0/file.key"
+reseal "$WORK/t1c" "$A_DIR/files/0/file.key"
+check t1c "$WORK/t1c" "$WORK/trusted.keys"
+expect_summary t1c 1 "bundle check: FAILED at (d): 8 of 9 steps passed"
+expect_fail t1c "$A_DIR/files/0: cannot be checked"
+if "$KH" verify-bundle "$WORK/t1c" >/dev/null 2>&1; then fail "verify-bundle missed tamper 1c"; fi
 
 step "tamper 2: the author's signature forged (and MANIFEST.sha256 updated to match)"
 copy_bundle t2
@@ -330,8 +374,8 @@ f=$WORK/t2/$A_DIR2/entry.bin
 flip "$f" $(($(stat -c %s "$f") - 1))
 reseal "$WORK/t2" "$A_DIR2/entry.bin"
 check t2 "$WORK/t2" "$WORK/trusted.keys"
-expect_summary t2 1 "bundle check: FAILED at (b), (c): 7 of 9 steps passed"
-expect_fail t2 "$A_DIR2: record.bin is not this record, or entry.bin is not"
+expect_summary t2 1 "bundle check: FAILED at (c): 8 of 9 steps passed"
+expect_fail t2 "$A_DIR2: entry.key opens the sealed entry to NOT entry.bin"
 expect_fail t2 "$A_DIR2: the author's signature does not verify"
 if "$KH" verify-bundle "$WORK/t2" >/dev/null 2>&1; then fail "verify-bundle missed tamper 2"; fi
 
@@ -341,7 +385,7 @@ rm -r "$WORK/t3/$A_DIR"
 sed -i "\|  $A_DIR/|d" "$WORK/t3/MANIFEST.sha256"
 check t3 "$WORK/t3" "$WORK/trusted.keys"
 expect_summary t3 1 "bundle check: FAILED at (h): 8 of 9 steps passed"
-expect_fail t3 "$A_DIR2: a record of the case is missing before this one in this log"
+expect_fail t3 "$A_DIR2: link.key does not open a link to the previous record here (one is missing)"
 if "$KH" verify-bundle "$WORK/t3" >/dev/null 2>&1; then fail "verify-bundle missed tamper 3"; fi
 
 step "tamper 3b: bundle.json claims another case"
@@ -369,8 +413,8 @@ if "$KH" verify-bundle "$WORK/t4" >/dev/null 2>&1; then fail "verify-bundle miss
 
 step "tamper 5: a record's folder renamed (its step stops on an error; the later steps still run)"
 copy_bundle t5
-mv "$WORK/t5/$A_DIR2" "$WORK/t5/entries/$A_ID/2nd"
-sed -i "s|  $A_DIR2/|  entries/$A_ID/2nd/|" "$WORK/t5/MANIFEST.sha256"
+mv "$WORK/t5/$A_DIR2" "$WORK/t5/records/$A_ID/2nd"
+sed -i "s|  $A_DIR2/|  records/$A_ID/2nd/|" "$WORK/t5/MANIFEST.sha256"
 check t5 "$WORK/t5" "$WORK/trusted.keys"
 expect_summary t5 1 "bundle check: FAILED at (b): 8 of 9 steps passed"
 grep -q '^(b) FAIL: .*: the step stopped on an error (below)$' "$WORK/t5.out" || { cat "$WORK/t5.out"; fail "(b) did not stop"; }
@@ -379,12 +423,12 @@ if "$KH" verify-bundle "$WORK/t5" >/dev/null 2>&1; then fail "verify-bundle miss
 
 step "tamper 6: a named pipe instead of an evidence file, and a link out of the bundle: nothing read"
 copy_bundle t6
-rm "$WORK/t6/$A_DIR/files/0.txt"
-mkfifo "$WORK/t6/$A_DIR/files/0.txt"
+rm "$WORK/t6/$A_DIR/files/0/content.txt"
+mkfifo "$WORK/t6/$A_DIR/files/0/content.txt"
 ln -s /etc/hostname "$WORK/t6/NOTES.txt"
 check t6 "$WORK/t6" "$WORK/trusted.keys"
 expect_summary t6 1 "bundle check: FAILED at (a): 0 of 9 steps passed; (b) to (i) not run: the folder holds a link or a special file"
-expect_fail t6 "neither a file nor a folder: $A_DIR/files/0.txt"
+expect_fail t6 "neither a file nor a folder: $A_DIR/files/0/content.txt"
 expect_fail t6 "neither a file nor a folder: NOTES.txt"
 RC=0; timeout 60 "$KH" verify-bundle "$WORK/t6" >/dev/null 2>&1 || RC=$?
 [ "$RC" = 1 ] || fail "verify-bundle on tamper 6: exit $RC, not 1"
@@ -398,8 +442,9 @@ K=$(od --endian=little -An -t u8 -j $((51 + L)) -N 8 "$f" | tr -d ' ')
 printf '\xff\xff\xff\xff\xff\xff\xff\x7f' | dd of="$f" bs=1 seek=$((59 + L + K)) conv=notrunc status=none
 reseal "$WORK/t7" "$A_DIR2/entry.bin"
 check t7 "$WORK/t7" "$WORK/trusted.keys"
-expect_summary t7 1 "bundle check: FAILED at (b), (c), (d): 6 of 9 steps passed"
-expect_fail t7 "$A_DIR2: not exactly 9223372036854775807 files"
+expect_summary t7 1 "bundle check: FAILED at (c), (d): 7 of 9 steps passed"
+expect_fail t7 "$A_DIR2: entry.key opens the sealed entry to NOT entry.bin"
+expect_fail t7 "$A_DIR2/files/0: cannot be checked"
 if "$KH" verify-bundle "$WORK/t7" >/dev/null 2>&1; then fail "verify-bundle missed tamper 7"; fi
 
 echo "PASS: docs/lawyer.md's by-hand procedure, docs/tools/check_bundle.sh, checks a real bundle and catches every tampering tried"

@@ -36,17 +36,19 @@ using nlohmann::json;
 
 constexpr uint64_t kMiB = 1024 * 1024;
 
-// The bundle grammar (docs/format.md), written out independently of bundle_paths.cc.
+// The bundle grammar (docs/format-2.md section 8), written out independently of bundle_paths.cc.
 const std::regex kBundleFile(
     "REPORT\\.md|MANIFEST\\.sha256|bundle\\.json"
     "|keys/authors/[0-9a-f]{64}\\.pem|keys/(origins|cosigners)/[0-9a-f]{64}\\.vkey"
     "|logs/[0-9a-f]{64}/checkpoint\\.note"
-    "|entries/[0-9a-f]{64}/[0-9]{20}/"
-    "(record\\.bin|record\\.json|entry\\.bin|entry\\.json|proof\\.json"
-    "|manifests/(0|[1-9][0-9]{0,2})\\.(bin|json)|files/(0|[1-9][0-9]{0,2})\\.[a-z0-9]{1,8})");
+    "|records/[0-9a-f]{64}/[0-9]{20}/"
+    "(record\\.bin|record\\.json|sealed_entry\\.bin|proof\\.json|link\\.key"
+    "|entry\\.key|entry\\.bin|entry\\.json"
+    "|files/(0|[1-9][0-9]{0,2})/(file\\.key|salt\\.hex|descriptor\\.bin|descriptor\\.json"
+    "|content\\.[a-z0-9]{1,8}|sealed/(0|[1-9][0-9]{0,6})\\.bin))");
 const std::regex kBundleFolder(
     "keys(/(authors|origins|cosigners))?|logs(/[0-9a-f]{64})?"
-    "|entries(/[0-9a-f]{64}(/[0-9]{20}(/(manifests|files))?)?)?");
+    "|records(/[0-9a-f]{64}(/[0-9]{20}(/files(/(0|[1-9][0-9]{0,2})(/sealed)?)?)?)?)?");
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> out;
@@ -71,8 +73,14 @@ bool NamesFile(const std::string& text, const std::string& path) {
     EXPECT_NE((run).out.find("bundle NOT verified"), std::string::npos) << (run).out;             \
   } while (0)
 
+// The first line of `verify-bundle` (and of `export --node`'s check) on a sound bundle.
+std::string Verified(const std::string& case_id, const std::string& counts) {
+  return "bundle verified: case " + case_id + ", " + counts + " disclosed (";
+}
+
 RunResult ExportRemote(ServedNode& node, const std::string& token, const std::string& case_id,
-                       const fs::path& out, bool tar = false) {
+                       const fs::path& out, bool tar = false,
+                       const std::vector<std::string>& selection = {}) {
   std::vector<std::string> args{"export",
                                 "--node",
                                 node.server().url(),
@@ -85,6 +93,7 @@ RunResult ExportRemote(ServedNode& node, const std::string& token, const std::st
                                 "--out",
                                 out.string()};
   if (tar) args.push_back("--tar");
+  args.insert(args.end(), selection.begin(), selection.end());
   return RunKhronika(args);
 }
 
@@ -187,11 +196,11 @@ int DropFromManifest(const fs::path& dir, const std::string& prefix) {
   return dropped;
 }
 
-// "entries/<origin>/<index>" of every entry in the bundle, in order.
-std::vector<std::string> EntryDirs(const fs::path& dir) {
+// "records/<origin>/<index>" of every record in the bundle, in order.
+std::vector<std::string> RecordDirs(const fs::path& dir) {
   std::vector<std::string> out;
   for (const std::string& p : Tree(dir)) {
-    if (std::count(p.begin(), p.end(), '/') == 3 && p.rfind("entries/", 0) == 0 &&
+    if (std::count(p.begin(), p.end(), '/') == 3 && p.rfind("records/", 0) == 0 &&
         p.back() == '/') {
       out.push_back(p.substr(0, p.size() - 1));
     }
@@ -200,30 +209,36 @@ std::vector<std::string> EntryDirs(const fs::path& dir) {
 }
 
 struct Evidence {
-  std::string name;    // the submitted name, from the manifest
-  std::string sha256;  // from the manifest
-  std::string rel;     // entries/<origin>/<index>/files/<n>.<ext>
+  std::string name;    // the submitted name, from the descriptor
+  std::string sha256;  // from the descriptor
+  std::string rel;     // records/<origin>/<index>/files/<n>/content.<ext>
 };
 
-// The evidence files of a bundle, found through manifests/<n>.json.
+// The disclosed files of a bundle, found through files/<n>/descriptor.json.
 std::vector<Evidence> EvidenceIn(const fs::path& dir) {
   std::vector<Evidence> out;
-  for (const std::string& entry : EntryDirs(dir)) {
-    for (size_t n = 0; fs::exists(dir / entry / "manifests" / (std::to_string(n) + ".json")); ++n) {
-      json m = json::parse(ReadFile(dir / entry / "manifests" / (std::to_string(n) + ".json")));
-      Evidence e{m["name"], m["sha256"], ""};
-      for (const auto& f : fs::directory_iterator(dir / entry / "files")) {
+  for (const std::string& record : RecordDirs(dir)) {
+    if (!fs::exists(dir / record / "files")) continue;
+    std::set<int> positions;
+    for (const auto& f : fs::directory_iterator(dir / record / "files")) {
+      positions.insert(std::stoi(f.path().filename().string()));
+    }
+    for (int n : positions) {
+      const std::string folder = record + "/files/" + std::to_string(n);
+      json d = json::parse(ReadFile(dir / folder / "descriptor.json"));
+      Evidence e{d["name"], d["sha256"], ""};
+      for (const auto& f : fs::directory_iterator(dir / folder)) {
         std::string file = f.path().filename().string();
-        if (file.rfind(std::to_string(n) + ".", 0) == 0) e.rel = entry + "/files/" + file;
+        if (file.rfind("content.", 0) == 0) e.rel = folder + "/" + file;
       }
-      EXPECT_FALSE(e.rel.empty()) << entry << " has no files/" << n << ".*";
+      EXPECT_FALSE(e.rel.empty()) << folder << " has no content.*";
       out.push_back(e);
     }
   }
   return out;
 }
 
-// Each evidence file of the bundle is byte-identical to the submitted file of the same name, and
+// Each disclosed file of the bundle is byte-identical to the submitted file of the same name, and
 // exactly the submitted files are there.
 void ExpectEvidence(const fs::path& dir, const std::map<std::string, fs::path>& submitted) {
   std::vector<Evidence> found = EvidenceIn(dir);
@@ -333,28 +348,39 @@ TEST(bundle_integration, RoundTripOverHttpsAsFolderAndTarAndFromTheDataDirectory
   const fs::path folder = node / "bundle";
   RunResult e = ExportRemote(node, reader.secret, "case-c", folder);
   ASSERT_EQ(e.exit_code, 0) << e.out << e.err;
-  EXPECT_NE(e.out.find("bundle verified: case case-c, 4 entries, 6 files"), std::string::npos)
-      << e.out;
+  const std::string all = Verified("case-c", "4 records, 4 entries and 6 files");
+  EXPECT_NE(e.out.find(all), std::string::npos) << e.out;
   ExpectOnlyBundlePaths(folder);
   ExpectEvidence(folder, submitted);
-  std::vector<std::string> entries = EntryDirs(folder);
-  ASSERT_EQ(entries.size(), 4u);
-  EXPECT_EQ(entries[0].substr(entries[0].size() - 20), "00000000000000000000");
-  EXPECT_EQ(entries[3].substr(entries[3].size() - 20), "00000000000000000005");
-  for (const std::string& entry : entries) {
-    EXPECT_EQ(json::parse(ReadFile(folder / entry / "entry.json"))["case"], "case-c") << entry;
+  std::vector<std::string> records = RecordDirs(folder);
+  ASSERT_EQ(records.size(), 4u);
+  EXPECT_EQ(records[0].substr(records[0].size() - 20), "00000000000000000000");
+  EXPECT_EQ(records[3].substr(records[3].size() - 20), "00000000000000000005");
+  for (const std::string& record : records) {
+    EXPECT_EQ(json::parse(ReadFile(folder / record / "entry.json"))["case"], "case-c") << record;
+    // Every record's folder opens what it discloses and holds its sealed form beside it.
+    for (const char* f : {"record.bin", "sealed_entry.bin", "proof.json", "link.key", "entry.key"}) {
+      EXPECT_TRUE(fs::is_regular_file(folder / record / f)) << record << "/" << f;
+    }
   }
-  EXPECT_FALSE(fs::exists(folder / entries[2] / "files"));  // the note has no file
-  EXPECT_EQ(json::parse(ReadFile(folder / entries[2] / "entry.json"))["kind"], "note");
+  EXPECT_FALSE(fs::exists(folder / records[2] / "files"));  // the note has no file
+  EXPECT_EQ(json::parse(ReadFile(folder / records[2] / "entry.json"))["kind"], "note");
+  // The video's three plaintext MiB are there sealed too, as the log holds them.
+  EXPECT_TRUE(fs::is_regular_file(folder / records[1] / "files/0/sealed/2.bin"));
+  EXPECT_EQ(ReadFile(folder / records[1] / "files/1/content.csv"), "");
   json index = json::parse(ReadFile(folder / "bundle.json"));
+  EXPECT_EQ(index["format"], "khronika-bundle/2");
   EXPECT_EQ(index["case"], "case-c");
-  EXPECT_EQ(index["entries"].size(), 4u);
+  ASSERT_EQ(index["records"].size(), 4u);
+  for (const json& r : index["records"]) EXPECT_EQ(r["disclosed"], true) << r.dump();
+  EXPECT_EQ(index["records"][0]["disclosed_files"], json::array({0, 1, 2}));
   EXPECT_EQ(index["exported_by"], "token " + reader.id + " (reader)");
   std::string report = ReadFile(folder / "REPORT.md");
+  EXPECT_NE(report.find("**4 records**"), std::string::npos) << report;
   EXPECT_NE(report.find("**4 entries**"), std::string::npos) << report;
   EXPECT_NE(report.find("**6 evidence files**"), std::string::npos) << report;
   for (const auto& [name, path] : submitted) {
-    EXPECT_NE(report.find("File \"" + name + "\""), std::string::npos) << name;
+    EXPECT_NE(report.find(": \"" + name + "\" ("), std::string::npos) << name;
   }
   EXPECT_NE(report.find("summary: called the witness back"), std::string::npos) << report;
   EXPECT_EQ(report.find("another case"), std::string::npos);
@@ -375,8 +401,7 @@ TEST(bundle_integration, RoundTripOverHttpsAsFolderAndTarAndFromTheDataDirectory
   EXPECT_EQ(listed, files);
   RunResult v = VerifyBundle(folder);
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
-  EXPECT_NE(v.out.find("bundle verified: case case-c, 4 entries, 6 files"), std::string::npos)
-      << v.out;
+  EXPECT_NE(v.out.find(all), std::string::npos) << v.out;
 
   // export --node --tar: an archive GNU tar extracts, to the same files.
   const fs::path tar = node / "bundle.tar";
@@ -392,7 +417,7 @@ TEST(bundle_integration, RoundTripOverHttpsAsFolderAndTarAndFromTheDataDirectory
   ASSERT_EQ(x.exit_code, 0) << x.err;
   RunResult vt = VerifyBundle(from_tar);
   EXPECT_EQ(vt.exit_code, 0) << vt.out << vt.err;
-  EXPECT_NE(vt.out.find("bundle verified"), std::string::npos) << vt.out;
+  EXPECT_NE(vt.out.find(all), std::string::npos) << vt.out;
   EXPECT_EQ(Tree(from_tar), Tree(folder));
   for (const std::string& f : FilesOf(Tree(folder))) {
     // Only the export's own statements (time) differ between two exports of the same case.
@@ -405,7 +430,9 @@ TEST(bundle_integration, RoundTripOverHttpsAsFolderAndTarAndFromTheDataDirectory
   const fs::path local = node / "local";
   RunResult l = ExportLocal(node.data(), "case-c", local);
   ASSERT_EQ(l.exit_code, 0) << l.out << l.err;
-  EXPECT_NE(l.out.find("exported case case-c: 4 entries, 6 files"), std::string::npos) << l.out;
+  EXPECT_NE(l.out.find("exported case case-c: 4 records, 4 entries and 6 files disclosed ("),
+            std::string::npos)
+      << l.out;
   RunResult vl = VerifyBundle(local);
   EXPECT_EQ(vl.exit_code, 0) << vl.out << vl.err;
   ExpectEvidence(local, submitted);
@@ -592,7 +619,7 @@ TEST(bundle_integration, TamperingIsCaughtAndNamedByFile) {
   EXPECT_NE(e.out.find("cosigned by 2 other members"), std::string::npos) << e.out;
   RunResult v = VerifyBundle(pristine);
   ASSERT_EQ(v.exit_code, 0) << v.out << v.err;
-  EXPECT_NE(v.out.find("bundle verified: case case-t, 3 entries, 4 files"), std::string::npos)
+  EXPECT_NE(v.out.find(Verified("case-t", "3 records, 3 entries and 4 files")), std::string::npos)
       << v.out;
   EXPECT_NE(v.out.find("log " + origin_a + ": 3 records of the case"), std::string::npos) << v.out;
   EXPECT_NE(v.out.find("cosigned by 2 other members"), std::string::npos) << v.out;
@@ -611,7 +638,7 @@ TEST(bundle_integration, TamperingIsCaughtAndNamedByFile) {
   EXPECT_NE(note.find(dash + "khronika/" + member_c + "/witness "), std::string::npos) << note;
   // B's entry under the same case id is not in A's bundle.
   EXPECT_EQ(v.out.find("log " + origin_b), std::string::npos) << v.out;
-  EXPECT_FALSE(fs::exists(pristine / "entries" / origin_b));
+  EXPECT_FALSE(fs::exists(pristine / "records" / origin_b));
   EXPECT_EQ(CosignersListed(v.out, origin_a), (std::set<std::string>{member_b, member_c})) << v.out;
   // --trust: the keys the organisations handed over. Every origin must be among them.
   json id_a = IdOf(a.data()), id_b = IdOf(b.data()), id_c = IdOf(c.data());
@@ -631,12 +658,12 @@ TEST(bundle_integration, TamperingIsCaughtAndNamedByFile) {
       RunKhronika({"verify-bundle", pristine.string(), "--trust", (a / "trust-b.txt").string()});
   EXPECT_CAUGHT(untrusted, "keys/origins/" + origin_a + ".vkey");
 
-  std::vector<std::string> entries;  // the case's entries in A's log
-  for (const std::string& entry : EntryDirs(pristine)) {
-    if (entry.rfind("entries/" + origin_a + "/", 0) == 0) entries.push_back(entry);
+  std::vector<std::string> entries;  // the case's records in A's log
+  for (const std::string& record : RecordDirs(pristine)) {
+    if (record.rfind("records/" + origin_a + "/", 0) == 0) entries.push_back(record);
   }
   ASSERT_EQ(entries.size(), 3u);
-  EXPECT_EQ(entries[1], "entries/" + origin_a + "/00000000000000000002");
+  EXPECT_EQ(entries[1], "records/" + origin_a + "/00000000000000000002");
 
   // Each case on a fresh export: first as tampered, then with MANIFEST.sha256 updated to match,
   // so that the signed objects themselves must catch it.
@@ -664,15 +691,47 @@ TEST(bundle_integration, TamperingIsCaughtAndNamedByFile) {
     for (const Evidence& ev : EvidenceIn(dir)) {
       if (ev.name == "video.mp4") rel = ev.rel;
     }
-    ASSERT_EQ(rel, entries[0] + "/files/1.mp4");
+    ASSERT_EQ(rel, entries[0] + "/files/1/content.mp4");
     FlipByte(dir / rel, kMiB + 4321);
-    check(dir, rel, "does not match its signed manifest");
+    check(dir, rel, "does not match its signed descriptor (size or SHA-256)");
   }
-  {  // a byte of an entry
+  {  // a byte of a sealed chunk of that file: what the log holds must be what is disclosed
+    fs::path dir = fresh();
+    const std::string rel = entries[0] + "/files/1/sealed/1.bin";
+    FlipByte(dir / rel, 4321);
+    check(dir, rel, "is not sealed chunk 1 as the sealed entry names it");
+  }
+  {  // a byte of the author-signed entry
     fs::path dir = fresh();
     const std::string rel = entries[1] + "/entry.bin";
     FlipByte(dir / rel, 40);
-    check(dir, rel, "its SHA-256 is not the entry id in record.bin");
+    check(dir, rel, "is not the signed entry that entry.key opens in the sealed entry");
+  }
+  {  // a byte of a sealed entry
+    fs::path dir = fresh();
+    const std::string rel = entries[1] + "/sealed_entry.bin";
+    FlipByte(dir / rel, 300);
+    check(dir, rel, "its SHA-256 is not the object id in record.bin");
+  }
+  {  // a file key of another file of the entry: it opens nothing of this one
+    fs::path dir = fresh();
+    const std::string rel = entries[0] + "/files/0/file.key";
+    WriteFile(dir / rel, ReadFile(dir / entries[0] / "files/1/file.key"));
+    check(dir, rel, "does not open the descriptor box of file 0");
+  }
+  {  // a link key of another record of the case
+    fs::path dir = fresh();
+    const std::string rel = entries[1] + "/link.key";
+    WriteFile(dir / rel, ReadFile(dir / entries[2] / "link.key"));
+    check(dir, rel, "does not open the sealed entry's link box");
+  }
+  {  // a salt that is not the one committed to
+    fs::path dir = fresh();
+    const std::string rel = entries[0] + "/files/0/salt.hex";
+    std::string salt = ReadFile(dir / rel);
+    salt[5] = salt[5] == '0' ? '1' : '0';
+    WriteFile(dir / rel, salt);
+    check(dir, rel, "is not the salt in the descriptor box");
   }
   {  // a hash of an inclusion proof
     fs::path dir = fresh();
@@ -700,21 +759,34 @@ TEST(bundle_integration, TamperingIsCaughtAndNamedByFile) {
     RunResult r = VerifyBundle(dir);
     EXPECT_EQ(r.err.find(member_c), std::string::npos) << r.err;  // the other one still holds
   }
-  {  // an entry in the middle of the case, with its MANIFEST.sha256 lines: the chain catches it
+  {  // a record in the middle of the case, with its MANIFEST.sha256 lines: the chain catches it
     fs::path dir = fresh();
     fs::remove_all(dir / entries[1]);
     EXPECT_GT(DropFromManifest(dir, entries[1] + "/"), 5);
     RunResult r = VerifyBundle(dir);
-    EXPECT_CAUGHT(r, entries[2] + "/record.bin");
-    EXPECT_NE(r.err.find("the case's previous record in this log"), std::string::npos) << r.err;
+    EXPECT_CAUGHT(r, entries[2] + "/link.key");
+    EXPECT_NE(r.err.find("a record of the case is missing"), std::string::npos) << r.err;
     EXPECT_EQ(r.err.find("MANIFEST.sha256"), std::string::npos) << r.err;
   }
-  {  // the first entry of the case
+  {  // the first record of the case
     fs::path dir = fresh();
     fs::remove_all(dir / entries[0]);
     DropFromManifest(dir, entries[0] + "/");
     RunResult r = VerifyBundle(dir);
-    EXPECT_CAUGHT(r, entries[1] + "/record.bin");
+    EXPECT_CAUGHT(r, entries[1] + "/link.key");
+    EXPECT_NE(r.err.find("an earlier record of the case in this log"), std::string::npos) << r.err;
+  }
+  {  // a disclosed file left without its entry (entry.key, entry.bin, entry.json removed)
+    fs::path dir = fresh();
+    for (const char* f : {"entry.key", "entry.bin", "entry.json"}) {
+      fs::remove(dir / entries[0] / f);
+      EXPECT_EQ(DropFromManifest(dir, entries[0] + "/" + f), 1) << f;
+    }
+    RunResult r = VerifyBundle(dir);
+    EXPECT_CAUGHT(r, entries[0] + "/files/1/content.mp4");
+    EXPECT_NE(r.err.find(entries[0] + "/files/1/file.key: a file disclosed without its entry"),
+              std::string::npos)
+        << r.err;
   }
   // The pristine export was not touched by any of that.
   RunResult still = VerifyBundle(pristine);
@@ -838,7 +910,7 @@ TEST(bundle_integration, InvisibleCharactersInMetadataAreWrittenOutInTheReport) 
   const fs::path folder = node / "bundle";
   RunResult e = ExportRemote(node, reader.secret, "case-i", folder);
   ASSERT_EQ(e.exit_code, 0) << e.out << e.err;
-  EXPECT_NE(e.out.find("bundle verified: case case-i, 1 entries, 1 files"), std::string::npos)
+  EXPECT_NE(e.out.find(Verified("case-i", "1 record, 1 entry and 1 file")), std::string::npos)
       << e.out;
   const std::string report = ReadFile(folder / "REPORT.md");
   EXPECT_NE(report.find("- caption: photo\\<U+202E\\>gpj.exe\n"), std::string::npos) << report;
@@ -853,7 +925,7 @@ TEST(bundle_integration, InvisibleCharactersInMetadataAreWrittenOutInTheReport) 
     EXPECT_EQ(report.find(hidden), std::string::npos) << report;
   }
   // The signed value, byte for byte, in the entry's JSON.
-  const std::vector<std::string> entries = EntryDirs(folder);
+  const std::vector<std::string> entries = RecordDirs(folder);
   ASSERT_EQ(entries.size(), 1u);
   json entry = json::parse(ReadFile(folder / entries[0] / "entry.json"));
   EXPECT_EQ(entry["metadata"]["caption"], "photo" + rlo + "gpj.exe");
@@ -1001,17 +1073,17 @@ TEST(bundle_integration, HostileFileNamesNeverBecomePaths) {
   ExpectOnlyBundlePaths(x);
   for (const Evidence& ev : EvidenceIn(x)) {
     EXPECT_TRUE(std::regex_match(ev.rel.substr(ev.rel.rfind("/files/") + 7),
-                                 std::regex("(0|[1-9][0-9]{0,2})\\.[a-z0-9]{1,8}")))
+                                 std::regex("(0|[1-9][0-9]{0,2})/content\\.[a-z0-9]{1,8}")))
         << ev.rel;
   }
   ExpectEvidence(x, submitted);
   RunResult v = VerifyBundle(x);
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
-  EXPECT_NE(v.out.find("bundle verified: case case-h, 3 entries, 19 files"), std::string::npos)
+  EXPECT_NE(v.out.find(Verified("case-h", "3 records, 3 entries and 19 files")), std::string::npos)
       << v.out;
   std::string report = ReadFile(x / "REPORT.md");
-  EXPECT_NE(report.find("File \"Доказательство №1.pdf\""), std::string::npos) << report;
-  EXPECT_NE(report.find("File \"\\`touch PWNED2\\`.sh\""), std::string::npos) << report;
+  EXPECT_NE(report.find(": \"Доказательство №1.pdf\" ("), std::string::npos) << report;
+  EXPECT_NE(report.find(": \"\\`touch PWNED2\\`.sh\" ("), std::string::npos) << report;
   for (const fs::path& dir : {fs::current_path(), in, parent, x, node.dir().path()}) {
     EXPECT_FALSE(fs::exists(dir / "PWNED")) << dir;
     EXPECT_FALSE(fs::exists(dir / "PWNED2")) << dir;
@@ -1020,11 +1092,14 @@ TEST(bundle_integration, HostileFileNamesNeverBecomePaths) {
   const fs::path direct = node / "direct";
   RunResult d = ExportRemote(node, reader.secret, "case-h", direct);
   ASSERT_EQ(d.exit_code, 0) << d.out << d.err;
-  EXPECT_NE(d.out.find("bundle verified"), std::string::npos) << d.out;
+  EXPECT_NE(d.out.find(Verified("case-h", "3 records, 3 entries and 19 files")), std::string::npos)
+      << d.out;
   EXPECT_EQ(Tree(direct), Tree(x));
 
   // A bundle folder with anything it cannot hold fails verify-bundle, naming it.
-  const std::string entry = EntryDirs(x)[0];
+  const std::vector<std::string> record_dirs = RecordDirs(x);
+  ASSERT_EQ(record_dirs.size(), 3u) << "the bundle has not the case's three records";
+  const std::string entry = record_dirs[0];
   const std::string author_key = [&] {
     for (const std::string& p : Tree(x)) {
       if (p.rfind("keys/authors/", 0) == 0 && p.back() != '/') return p;
@@ -1050,12 +1125,14 @@ TEST(bundle_integration, HostileFileNamesNeverBecomePaths) {
   }
   {
     fs::path y = copy();
-    const std::string rel = entry + "/files/9.txt";  // in the grammar, but not this entry's
+    // In the grammar, but not this entry's: it has seven files.
+    const std::string rel = entry + "/files/9/content.txt";
+    fs::create_directories(y / entry / "files" / "9");
     WriteFile(y / rel, "planted\n");
     expect_named(y, rel, "not listed in MANIFEST.sha256");
     WriteFile(y / "MANIFEST.sha256",
               ReadFile(y / "MANIFEST.sha256") + HexSha256("planted\n") + "  " + rel + "\n");
-    expect_named(y, rel, "unexpected file in the entry's folder");
+    expect_named(y, rel, "unexpected file in the record's folder");
   }
   {
     fs::path y = copy();
@@ -1079,7 +1156,7 @@ TEST(bundle_integration, HostileFileNamesNeverBecomePaths) {
   {
     fs::path y = copy();
     fs::create_directories(y / entry / "files" / "sub");
-    WriteFile(y / entry / "files" / "sub" / "0.txt", "hidden\n");
+    WriteFile(y / entry / "files" / "sub" / "content.txt", "hidden\n");
     expect_named(y, entry + "/files/sub", "unexpected folder");
   }
   {
@@ -1110,7 +1187,7 @@ TEST(bundle_integration, HostileFileNamesNeverBecomePaths) {
   // Hand-made hostile archives: our extractor refuses each and creates nothing outside the
   // folder it was given.
   const fs::path stage = node / "stage";
-  fs::create_directories(stage / entry / "files");
+  fs::create_directories(stage / entry / "files" / "0");
   WriteFile(stage / "payload.txt", "escaped\n");
   WriteFile(stage / "payload22.txt", "replaced\n");
   const fs::path arena = node / "arena";
@@ -1121,7 +1198,7 @@ TEST(bundle_integration, HostileFileNamesNeverBecomePaths) {
     std::vector<std::string> tar_args;  // after "tar -cf FILE -C stage"
     std::string named;                  // what stderr must name
   };
-  fs::create_symlink("/etc/passwd", stage / entry / "files" / "0.txt");
+  fs::create_symlink("/etc/passwd", stage / entry / "files" / "0" / "content.txt");
   WriteFile(stage / "REPORT.md", "linked\n");
   fs::create_hard_link(stage / "REPORT.md", stage / "bundle.json");
   std::vector<HostileTar> tars = {
@@ -1129,7 +1206,7 @@ TEST(bundle_integration, HostileFileNamesNeverBecomePaths) {
       {"absolute",
        {"-P", "--transform", "s,^payload.txt$," + absolute_target.string() + ",", "payload.txt"},
        absolute_target.string()},
-      {"symlink", {entry + "/files/0.txt"}, entry + "/files/0.txt"},
+      {"symlink", {entry + "/files/0/content.txt"}, entry + "/files/0/content.txt"},
       {"hard link", {"REPORT.md", "bundle.json"}, "'bundle.json' is not a regular file"},
       {"a bundle path twice",
        {"--transform", "s,^payload2*\\.txt$,REPORT.md,", "payload.txt", "payload22.txt"},
@@ -1168,6 +1245,155 @@ TEST(bundle_integration, HostileFileNamesNeverBecomePaths) {
     EXPECT_FALSE(fs::exists(fs::symlink_status(absolute_target)));
     fs::remove_all(out);
   }
+}
+
+// ---------------------------------------------------------------- 5. selective disclosure
+
+// Content that names itself at both ends, so that any piece of it that leaks can be found.
+std::string Canary(const std::string& name, size_t size) {
+  std::string s = "canary " + name + " begins here; ";
+  const std::string tail = " and canary " + name + " ends here.";
+  uint64_t x = std::hash<std::string>()(name) | 1;
+  while (s.size() + tail.size() < size) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    s.push_back(static_cast<char>(x));
+  }
+  return s + tail;
+}
+
+bool Holds(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// The case: one file of a case of five, exported by a lawyer through the real CLI over
+// HTTPS. The bundle holds that file and what proves it; of the four others, not a byte of their
+// content, their names, their plaintext SHA-256 or the SHA-256 of any of their 1 MiB chunks (the
+// ids they were uploaded under), in hex or binary, and not the undisclosed entries' metadata.
+// verify-bundle and the by-hand procedure (docs/tools/check_bundle.sh) both accept it.
+TEST(bundle_integration, OneFileOfAFiveFileCaseDisclosesThatFileAndNothingElse) {
+  ServedNode node;
+  Token submitter = MakeToken(node.data(), "submitter");
+  Token lawyer = MakeToken(node.data(), "reader", {"case-5"});
+  const fs::path in = node / "in";
+  fs::create_directories(in);
+  std::map<std::string, std::string> content;  // name -> bytes
+  std::map<std::string, fs::path> path;
+  for (const char* n : {"alpha", "bravo", "charlie", "delta", "echo"}) {
+    // charlie is uploaded in two chunks, whose ids are not its SHA-256
+    const std::string name = std::string(n) + "-secret-name" +
+                             (std::string(n) == "bravo" ? ".pdf" : ".txt");
+    content[name] = Canary(n, std::string(n) == "charlie" ? kMiB + 5000 : 3000);
+    path[name] = in / name;
+    WriteFile(path[name], content[name]);
+  }
+  WriteFile(in / "other-case.txt", "evidence of case-x\n");
+  auto submit = [&](const std::string& case_id, const std::vector<std::string>& names,
+                    const std::vector<std::string>& extra) {
+    std::vector<fs::path> files;
+    for (const std::string& n : names) files.push_back(n == "other-case.txt" ? in / n : path[n]);
+    RunResult r = node.Submit(submitter.secret, case_id, files, extra);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    return json::parse(r.out, nullptr, false).value("entry_id", std::string());
+  };
+  const std::string a = submit(
+      "case-5", {"alpha-secret-name.txt", "bravo-secret-name.pdf", "charlie-secret-name.txt"},
+      {"--meta", "place=disclosed-place"});
+  submit("case-x", {"other-case.txt"}, {"--meta", "place=other-case-place"});
+  submit("case-5", {"delta-secret-name.txt"}, {"--meta", "place=withheld-place-delta"});
+  submit("case-5", {"echo-secret-name.txt"}, {"--kind", "interview"});
+  ASSERT_EQ(a.size(), 64u);
+  ASSERT_FALSE(::testing::Test::HasFailure());
+
+  const fs::path tar = node / "one.tar";
+  RunResult e = ExportRemote(node, lawyer.secret, "case-5", tar, true,
+                             {"--entry", a, "--file", "bravo-secret-name.pdf"});
+  ASSERT_EQ(e.exit_code, 0) << e.out << e.err;
+  const std::string one = Verified("case-5", "3 records, 1 entry and 1 file");
+  EXPECT_NE(e.out.find(one), std::string::npos) << e.out;
+  RunResult v = VerifyBundle(tar);
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_NE(v.out.find(one), std::string::npos) << v.out;
+
+  const std::string bytes = ReadFile(tar);
+  EXPECT_TRUE(Holds(bytes, content["bravo-secret-name.pdf"]));
+  EXPECT_TRUE(Holds(bytes, "bravo-secret-name.pdf"));
+  EXPECT_TRUE(Holds(bytes, "disclosed-place"));  // the disclosed entry's metadata
+  for (const auto& [name, data] : content) {
+    if (name == "bravo-secret-name.pdf") continue;
+    SCOPED_TRACE(name);
+    const std::string stem = name.substr(0, name.find('-'));
+    EXPECT_FALSE(Holds(bytes, "canary " + stem));
+    EXPECT_FALSE(Holds(bytes, data.substr(data.size() / 2, 32)));
+    EXPECT_FALSE(Holds(bytes, name));
+    EXPECT_FALSE(Holds(bytes, stem + "-secret"));
+    std::vector<std::string> hashes = {data};
+    for (size_t at = 0; data.size() > kMiB && at < data.size(); at += kMiB) {
+      hashes.push_back(data.substr(at, kMiB));  // each upload chunk
+    }
+    for (const std::string& piece : hashes) {
+      const std::string hex = HexSha256(piece);
+      std::string binary;
+      for (size_t i = 0; i < hex.size(); i += 2) {
+        binary.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+      }
+      EXPECT_FALSE(Holds(bytes, hex)) << piece.size() << " bytes";
+      EXPECT_FALSE(Holds(bytes, binary)) << piece.size() << " bytes";
+    }
+  }
+  for (const char* withheld : {"withheld-place-delta", "interview", "other-case", "case-x"}) {
+    EXPECT_FALSE(Holds(bytes, withheld)) << withheld;
+  }
+
+  // What a court sees: three records, one of them opened, with one of its three files.
+  const fs::path folder = node / "one";
+  ASSERT_EQ(Untar(tar, folder).exit_code, 0);
+  ExpectOnlyBundlePaths(folder);
+  ExpectEvidence(folder, {{"bravo-secret-name.pdf", path["bravo-secret-name.pdf"]}});
+  const std::vector<std::string> records = RecordDirs(folder);
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_TRUE(fs::is_regular_file(folder / records[0] / "entry.key"));
+  EXPECT_EQ(Tree(folder / records[0] / "files"),
+            (std::set<std::string>{"1/", "1/content.pdf", "1/descriptor.bin", "1/descriptor.json",
+                                   "1/file.key", "1/salt.hex", "1/sealed/", "1/sealed/0.bin"}));
+  for (size_t i = 1; i < records.size(); ++i) {
+    EXPECT_TRUE(fs::is_regular_file(folder / records[i] / "link.key")) << records[i];
+    EXPECT_FALSE(fs::exists(folder / records[i] / "entry.key")) << records[i];
+    EXPECT_FALSE(fs::exists(folder / records[i] / "files")) << records[i];
+  }
+  json index = json::parse(ReadFile(folder / "bundle.json"));
+  ASSERT_EQ(index["records"].size(), 3u);
+  EXPECT_EQ(index["records"][0]["entry_id"], a);
+  EXPECT_EQ(index["records"][0]["files"], 3);
+  EXPECT_EQ(index["records"][0]["disclosed_files"], json::array({1}));
+  EXPECT_EQ(index["records"][1]["disclosed"], false);
+  const std::string report = ReadFile(folder / "REPORT.md");
+  EXPECT_TRUE(Holds(report, "2 other files of this entry not disclosed")) << report;
+  EXPECT_TRUE(Holds(report, ". Not disclosed\n")) << report;
+
+  // The export, and what it chose, is on record.
+  RunResult log = RunKhronika({"access-log", "--data", node.data().string(), "--json"});
+  ASSERT_EQ(log.exit_code, 0) << log.err;
+  bool logged = false;
+  for (const std::string& line : Lines(log.out)) {
+    json ev = json::parse(line);
+    if (ev["action"] == "export" && ev["case"] == "case-5" && ev["token_id"] == lawyer.id) {
+      EXPECT_EQ(ev["object"], "case bundle (chosen: entries 1, files 1)") << line;
+      logged = true;
+    }
+  }
+  EXPECT_TRUE(logged) << log.out;
+
+  // The expert's by-hand check, with stock tools only, passes it too.
+  if (RunProgram({"python3", "-c", "import cryptography.hazmat.primitives.ciphers.aead"})
+          .exit_code != 0) {
+    GTEST_SKIP() << "python3 has no cryptography package: check_bundle.sh not run";
+  }
+  RunResult by_hand =
+      RunProgram({"bash", std::string(KHRONIKA_SOURCE_DIR) + "/docs/tools/check_bundle.sh",
+                  folder.string()});
+  EXPECT_EQ(by_hand.exit_code, 0) << by_hand.out << by_hand.err;
+  EXPECT_TRUE(Holds(by_hand.out, "bundle check: 8 of 8 steps passed")) << by_hand.out;
+  EXPECT_TRUE(Holds(by_hand.out, "\"bravo-secret-name.pdf\", 3000 bytes, as signed")) << by_hand.out;
 }
 
 }  // namespace
