@@ -104,12 +104,35 @@ class TamperTest : public ::testing::TestWithParam<bool> {
 
 // Sealed chunks are ciphertext already and stored as they are, in either mode: a flipped byte is
 // caught by the chunk's id (and, with the archive key, by the C2SP chunk's tag). The plaintext
-// was deleted once sealed: it is nowhere in the data file.
+// upload chunks were deleted once sealed. Encrypted, they were ciphertext at rest too: nothing
+// of the content is in the data file. In clear they were not, and LMDB does not wipe the pages
+// it frees, so parts of the content may stay in free pages until reused (seizure_test.cc says
+// the same of a store in clear); the flip below is found by the sealed bytes, not the content.
 TEST_P(TamperTest, SealedChunkByteFlipIsNamed) {
   std::string content = ReadFile(dir_ / "photo.jpg");
-  std::string db = ReadFile(DataFile());
-  EXPECT_EQ(db.find(content.substr(0, 64)), std::string::npos);
-  EXPECT_EQ(db.find(content.substr(content.size() - 64)), std::string::npos);
+  const std::string head = content.substr(0, 64), tail = content.substr(content.size() - 64);
+  if (encrypted()) {
+    std::string db = ReadFile(DataFile());
+    EXPECT_EQ(db.find(head), std::string::npos);
+    EXPECT_EQ(db.find(tail), std::string::npos);
+  }
+  {  // in either mode, no value the store holds (every key of every table) has the content
+    auto node = Node::Open(node_.data, StoreOptions{.read_only = true});
+    ASSERT_TRUE(node.ok()) << node.status().ToString();
+    Status st = (*node)->store().View([&](ReadTxn& txn) -> Status {
+      for (int t = 0; t < kTableCount; ++t) {
+        const Table table = static_cast<Table>(t);
+        KH_RETURN_IF_ERROR(txn.Scan(table, {}, [&](ByteView, ByteView value) -> Result<bool> {
+          std::string_view v = AsChars(value);
+          EXPECT_EQ(v.find(head), std::string_view::npos) << TableName(table);
+          EXPECT_EQ(v.find(tail), std::string_view::npos) << TableName(table);
+          return true;
+        }));
+      }
+      return Status::Ok();
+    });
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
   auto sealed = DecodeSealedEntry(*FromHex(records_[0]["object_hex"].get<std::string>()));
   ASSERT_TRUE(sealed.ok()) << sealed.status().ToString();
   ASSERT_EQ(sealed->files.size(), 1u);

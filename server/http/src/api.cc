@@ -593,13 +593,6 @@ Result<Submission> SubmissionFromJson(const json& body) {
       if (!id.ok()) return Status::InvalidArgument(which + ".chunks: " + id.status().message());
       file.upload_chunks.push_back(*id);
     }
-    // A repeated chunk would let a short list stand for gigabytes that the origin hashes and
-    // seals: refused on the form, before any signature or content is looked at.
-    std::vector<Hash> sorted = file.upload_chunks;
-    std::sort(sorted.begin(), sorted.end());
-    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
-      return Status::InvalidArgument(which + " lists the same upload chunk twice");
-    }
     s.files.push_back(std::move(file));
   }
   return s;

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "khronika/log/purge.h"
 #include "khronika/log/store_keys.h"
 #include "khronika/schemas/note.h"
 #include "khronika/schemas/recovery_objects.h"
@@ -57,15 +58,9 @@ Status CheckSubmission(const Submission& s) {
                                      std::to_string(d.size) + " bytes has " +
                                      std::to_string(ChunkCount(d.size)));
     }
-    // A repeated chunk would let a short list stand for gigabytes that the origin then hashes
-    // and seals: refused, cheaply, here.
-    std::vector<Hash> sorted(chunks);
-    std::sort(sorted.begin(), sorted.end());
-    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
-      return Status::InvalidArgument("file '" + d.name +
-                                     "' lists the same upload chunk twice: each 1 MiB chunk of a "
-                                     "file must be distinct");
-    }
+    // A chunk id may repeat (a file of zeros, a disk image): every listed chunk is read, hashed
+    // and sealed again, so the work stays what the declared size says, which the submitter's
+    // signed size and token quota answer for; a short list cannot stand for more.
   }
   if (!VerifyEntrySignature(s.entry)) {
     return Status::PermissionDenied("the entry's author signature is invalid");
@@ -85,7 +80,73 @@ Status DeleteSealedChunks(Store& store, const std::vector<SealedFile>& files) {
   });
 }
 
+Bytes EncodePurge(std::string_view uploader, const std::vector<Hash>& chunks) {
+  Bytes v{1};
+  AppendBigEndian64(v, uploader.size());
+  v.insert(v.end(), uploader.begin(), uploader.end());
+  for (const Hash& c : chunks) v.insert(v.end(), c.begin(), c.end());
+  return v;
+}
+
+struct Purge {
+  std::string uploader;
+  std::vector<Hash> chunks;
+};
+
+Result<Purge> DecodePurge(ByteView v) {
+  const Status bad = Status::Corruption("a pending purge of upload chunks is malformed");
+  if (v.size() < 9 || v[0] != 1) return bad;
+  const uint64_t n = ReadBigEndian64(v.data() + 1);
+  if (n > v.size() - 9 || (v.size() - 9 - n) % 32 != 0) return bad;
+  Purge p;
+  p.uploader.assign(AsChars(v.subspan(9, n)));
+  for (size_t at = 9 + n; at < v.size(); at += 32) {
+    p.chunks.push_back(HashFromBytes(v.subspan(at, 32)));
+  }
+  return p;
+}
+
+// Deletes the upload chunks one marker names, kPurgeChunksPerTxn per transaction, and the
+// marker with the last of them. Deleting a chunk already gone changes nothing, so a purge cut
+// short is simply run again.
+Status FinishPurge(Store& store, ByteView marker_key) {
+  std::optional<Bytes> value;
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(value, txn.Get(Table::kMeta, marker_key));
+    return Status::Ok();
+  }));
+  if (!value) return Status::Ok();  // finished by someone else meanwhile
+  KH_ASSIGN_OR_RETURN(Purge p, DecodePurge(*value));
+  size_t next = 0;
+  do {
+    KH_RETURN_IF_ERROR(store.Update([&](WriteTxn& txn) -> Status {
+      const size_t end = std::min(p.chunks.size(), next + kPurgeChunksPerTxn);
+      for (size_t i = next; i < end; ++i) {
+        KH_RETURN_IF_ERROR(
+            txn.Delete(Table::kUploadChunks, keys::UploadChunk(txn, p.uploader, p.chunks[i])));
+      }
+      next = end;
+      if (next == p.chunks.size()) KH_RETURN_IF_ERROR(txn.Delete(Table::kMeta, marker_key));
+      return Status::Ok();
+    }));
+  } while (next < p.chunks.size());
+  return Status::Ok();
+}
+
 }  // namespace
+
+Result<size_t> PurgeSealedUploads(Store& store) {
+  std::vector<Bytes> markers;
+  const ByteView prefix = AsBytes(keys::kMetaPurgePrefix);
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) {
+    return txn.ScanKeys(Table::kMeta, prefix, [&](ByteView key) -> Result<bool> {
+      markers.emplace_back(key.begin(), key.end());
+      return true;
+    });
+  }));
+  for (const Bytes& key : markers) KH_RETURN_IF_ERROR(FinishPurge(store, key));
+  return markers.size();
+}
 
 Clock& SystemClock() {
   static RealClock clock;
@@ -846,9 +907,11 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
     return Status::Ok();
   };
 
+  std::vector<Bytes> purges;  // markers of the appended entries' upload chunks
   Status st = store_.Update([&](WriteTxn& txn) -> Status {
     for (auto& r : receipts) r.reset();
     for (Status& v : verdicts) v = Status::Ok();
+    purges.clear();
     KH_ASSIGN_OR_RETURN(Tip tip, OpenTip(txn));
     const uint64_t first_index = tip.size;
     for (size_t i = 0; i < batch.size(); ++i) {
@@ -893,12 +956,27 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
           txn.Put(Table::kCaseIndex, keys::CaseRecord(case_prefix, r.index), RecordHash(r.record)));
       KH_RETURN_IF_ERROR(txn.Put(Table::kEntryIndex, entry_id, keys::EntryLocation(origin_, r.index)));
       KH_RETURN_IF_ERROR(txn.Put(Table::kSignedEntries, signed_key, entry_id));
-      // The plaintext has been sealed: its upload chunks go, in the same transaction.
-      const std::string uploader = s.uploader.value_or("");
+      // The plaintext has been sealed: its upload chunks go. A few go in this transaction.
+      // Deleting gigabytes of them here would make it free every page they held at once (the
+      // list of a 1 TiB file's freed pages alone is 2 GiB); instead it records what is to go,
+      // and they are deleted in small transactions once it commits (PurgeSealedUploads;
+      // Node::Open finishes what a crash left).
+      std::vector<Hash> uploaded;
       for (const SubmittedFile& f : s.files) {
-        for (const Hash& chunk : f.upload_chunks) {
-          KH_RETURN_IF_ERROR(txn.Delete(Table::kUploadChunks, keys::UploadChunk(txn, uploader, chunk)));
+        uploaded.insert(uploaded.end(), f.upload_chunks.begin(), f.upload_chunks.end());
+      }
+      std::sort(uploaded.begin(), uploaded.end());
+      uploaded.erase(std::unique(uploaded.begin(), uploaded.end()), uploaded.end());
+      const std::string uploader = s.uploader.value_or("");
+      if (uploaded.size() <= kPurgeChunksPerTxn) {
+        for (const Hash& chunk : uploaded) {
+          KH_RETURN_IF_ERROR(
+              txn.Delete(Table::kUploadChunks, keys::UploadChunk(txn, uploader, chunk)));
         }
+      } else {
+        KH_RETURN_IF_ERROR(txn.Put(Table::kMeta, keys::PendingPurge(entry_id),
+                                   EncodePurge(uploader, uploaded)));
+        purges.push_back(keys::PendingPurge(entry_id));
       }
       receipts[i] = std::move(r);
     }
@@ -910,6 +988,10 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
     return SignTip(txn, tip, appended);
   });
   if (!st.ok()) return fail_all(st);
+  if (g_after_append_commit_for_test) g_after_append_commit_for_test();
+  // The entries are logged: a purge that fails here (the store full, say) is finished by the
+  // next Node::Open, so it does not turn their receipts into errors.
+  for (const Bytes& marker : purges) (void)FinishPurge(store_, marker);
   std::vector<Result<Receipt>> out;
   for (size_t i = 0; i < batch.size(); ++i) {
     if (receipts[i]) {

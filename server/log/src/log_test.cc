@@ -1,6 +1,8 @@
 #include "khronika/log/log.h"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -11,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "khronika/log/node.h"
+#include "khronika/log/purge.h"
 #include "khronika/log/store_keys.h"
 #include "khronika/log/verify.h"
 #include "khronika/schemas/note.h"
@@ -391,6 +394,94 @@ TEST_P(LogTest, UploadChunksBelongToTheirUploaderAndGoWhenSealed) {
     EXPECT_TRUE(HasUploadChunk(txn, "token-b", chunks[0]).value());
     return Status::Ok();
   }).ok());
+  ExpectClean();
+}
+
+// A file may repeat a 1 MiB chunk (a disk image of zeros): the one upload chunk is read at every
+// place and the file is sealed whole.
+TEST_P(LogTest, AFileRepeatingOneChunkIsSealedWhole) {
+  const std::string content(3 * kChunkSize + 5, '\0');
+  Submission s;
+  s.entry.case_id = "c";
+  s.entry.kind = "evidence";
+  s.files = {FileOf("disk.img", content, Upload(content))};
+  Sign(s);
+  ASSERT_EQ(s.files[0].upload_chunks.size(), 4u);
+  EXPECT_EQ(s.files[0].upload_chunks[0], s.files[0].upload_chunks[2]);
+  auto r = log_->Append({s});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto opened = Open((*r)[0].entry_id, EntryKey::Archive(node_->archive_key()));
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  auto reader = SealedFileReader::Open(ChunksOf(node_->store()), opened->sealed,
+                                       opened->files[0].descriptor,
+                                       DeriveFileKey(opened->case_key, opened->sealed.nonce, 0), 0);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  auto back = reader->Read(0, content.size() + 1);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_TRUE(std::string(AsChars(*back)) == content);
+  EXPECT_EQ(Count(Table::kUploadChunks), 0u);
+  ExpectClean();
+}
+
+// The append's transaction records which upload chunks its entries sealed and they are deleted
+// after the commit, a few per transaction. A process that dies between the two leaves the
+// entry logged and the record of what is left; the next open of the node deletes them.
+TEST_P(LogTest, UploadChunksLeftByACrashAfterTheCommitGoAtTheNextOpen) {
+  std::string content;  // 17 distinct chunks: more than an append deletes in its transaction
+  for (char c = 'a'; c < 'a' + 17; ++c) content += std::string(kChunkSize - 1, c) + "\n";
+  Submission s = MakeSubmission("c", content);
+  const std::vector<Hash> chunks = s.files[0].upload_chunks;
+  ASSERT_EQ(chunks.size(), 17u);
+  // LMDB environments are not to be used across fork(): the child opens the node itself.
+  log_.reset();
+  node_.reset();
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    Reopen();
+    g_after_append_commit_for_test = [] { ::_exit(42); };
+    auto r = log_ ? log_->Append({s}) : Result<std::vector<Receipt>>(Status::IOError("no log"));
+    ::_exit(r.ok() ? 1 : 2);  // the seam ends the process first
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 42) << "child status " << status;
+
+  auto marked = [](Store& store) {
+    size_t n = 0;
+    const ByteView prefix = AsBytes(keys::kMetaPurgePrefix);
+    EXPECT_TRUE(store.View([&](ReadTxn& txn) {
+      return txn.ScanKeys(Table::kMeta, prefix, [&](ByteView) -> Result<bool> {
+        ++n;
+        return true;
+      });
+    }).ok());
+    return n;
+  };
+  auto held = [&](Store& store) {
+    size_t n = 0;
+    EXPECT_TRUE(store.View([&](ReadTxn& txn) -> Status {
+      for (const Hash& id : chunks) n += HasUploadChunk(txn, "", id).value() ? 1 : 0;
+      return Status::Ok();
+    }).ok());
+    return n;
+  };
+  {  // what the crash left, seen without writing
+    auto look = Node::Open(dir_ / "node", StoreOptions{.read_only = true});
+    ASSERT_TRUE(look.ok()) << look.status().ToString();
+    EXPECT_EQ(marked((*look)->store()), 1u);
+    EXPECT_EQ(held((*look)->store()), chunks.size());
+    Log log((*look)->store(), (*look)->key(), (*look)->archive_key(), clock_);
+    EXPECT_EQ(log.Size().value(), 1u);
+  }
+  Reopen();  // read-write: finishes the purge
+  ASSERT_TRUE(node_);
+  EXPECT_EQ(marked(node_->store()), 0u);
+  EXPECT_EQ(held(node_->store()), 0u);
+  EXPECT_EQ(Count(Table::kUploadChunks), 0u);
+  EXPECT_EQ(log_->Size().value(), 1u);
+  // The same submission again: logged already, not a second time.
+  EXPECT_EQ(log_->Append({s}).status().code(), Code::kAlreadyExists);
   ExpectClean();
 }
 

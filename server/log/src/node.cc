@@ -7,6 +7,7 @@
 
 #include <cstdio>
 
+#include "khronika/log/purge.h"
 #include "khronika/log/store_keys.h"
 #include "khronika/schemas/merkle.h"
 #include "khronika/schemas/note.h"
@@ -372,6 +373,9 @@ Result<std::unique_ptr<Node>> Node::Open(const std::filesystem::path& dir,
     auto node = Finish(std::move(opened.store), std::move(opened.secrets.node_key),
                        std::move(opened.secrets.cosigner_key), opened.secrets.archive_key);
     OPENSSL_cleanse(opened.secrets.archive_key.data(), opened.secrets.archive_key.size());
+    if (node.ok() && !options.read_only) {
+      KH_RETURN_IF_ERROR(PurgeSealedUploads((*node)->store()).status());
+    }
     return node;
   }
   if (!std::filesystem::exists(KeyPath(dir))) {
@@ -396,6 +400,9 @@ Result<std::unique_ptr<Node>> Node::Open(const std::filesystem::path& dir,
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, std::move(finished));
   // Never show a witness key that was made up for a read-only look and not kept.
   node->has_cosigner_ = had_cosigner || !options.read_only;
+  // Upload chunks of entries appended just before a crash are deleted now (Log::Append records
+  // them in its transaction and deletes them after the commit).
+  if (!options.read_only) KH_RETURN_IF_ERROR(PurgeSealedUploads(node->store()).status());
   return node;
 }
 

@@ -6,15 +6,20 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "khronika/store/files.h"
 #include "lmdb_handles.h"
@@ -56,6 +61,24 @@ void ReleaseMappedPages(const MDB_val& v) {
   ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
+// Drops every page of this process's mappings of the file `data` (LMDB's map of data.mdb),
+// found in /proc/self/maps by device and inode. Safe at any time: the mappings are shared and
+// read-only, so a reader in another thread simply faults its page in again.
+void ReleaseWholeMap(const std::filesystem::path& data) {
+  struct stat st;
+  if (::stat(data.c_str(), &st) != 0) return;
+  std::ifstream maps("/proc/self/maps");
+  for (std::string line; std::getline(maps, line);) {
+    unsigned long lo = 0, hi = 0, inode = 0;
+    unsigned dev_major = 0, dev_minor = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx %*s %*s %x:%x %lu", &lo, &hi, &dev_major, &dev_minor,
+                    &inode) == 5 &&
+        inode == st.st_ino && dev_major == major(st.st_dev) && dev_minor == minor(st.st_dev)) {
+      ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+    }
+  }
+}
+
 // True if the file system holding `dir` has (next to) no space left.
 bool FileSystemFull(const std::filesystem::path& dir) {
   struct statvfs fs;
@@ -73,6 +96,8 @@ uint64_t Reserve(uint64_t total) {
 
 // Chunk bytes put by the write transaction of this thread (a WriteTxn belongs to one thread).
 thread_local uint64_t t_chunk_bytes = 0;
+// Whether that transaction deleted a large value.
+thread_local bool t_deleted_large = false;
 
 bool HasPrefix(ByteView key, ByteView prefix) {
   return key.size() >= prefix.size() &&
@@ -352,9 +377,16 @@ Status Store::Update(const std::function<Status(WriteTxn&)>& fn) {
   KH_ASSIGN_OR_RETURN(lmdb::Txn txn, impl_->Begin(false));
   WriteTxn w(impl_.get(), txn.get());
   t_chunk_bytes = 0;
+  t_deleted_large = false;
   KH_RETURN_IF_ERROR(fn(w));
   if (t_chunk_bytes > 0) KH_RETURN_IF_ERROR(impl_->RoomForChunks(t_chunk_bytes));
   Status st = txn.Commit();
+  // Writing or deleting chunks makes LMDB read B-tree and overflow pages through its map, each
+  // transaction at new places (copy on write), and every read fault maps the pages around it as
+  // well (the kernel's fault-around): streaming a 2 GiB file in and sealing it left 90 MiB of
+  // the file mapped, deleting its upload chunks in one transaction far more. Nothing here
+  // needs those pages mapped: they stay in the page cache, and a later read faults them in.
+  if (t_chunk_bytes > 0 || t_deleted_large) ReleaseWholeMap(impl_->dir / "data.mdb");
   // A file system that fills up in the middle of LMDB's write of the pages gives a short write,
   // which LMDB reports as EIO rather than ENOSPC. Either way the meta page was not written and
   // the transaction is gone, so the caller must hear "full", not "I/O error".
@@ -599,13 +631,75 @@ Result<Store::Rotation> Store::RotateDataKey(const SymmetricKey& next, const Ren
 
 // ---- ReadTxn ----
 
+namespace {
+// The mapping of the file `data` (LMDB's map of data.mdb) in this process that holds
+// [p, p + n), if one does: found in /proc/self/maps by the file's device and inode, since LMDB
+// does not tell where its map is (mdb_env_info gives an address only for MDB_FIXEDMAP).
+std::optional<std::pair<uintptr_t, uintptr_t>> MappingOf(const std::filesystem::path& data,
+                                                         const void* p, size_t n) {
+  struct stat st;
+  if (::stat(data.c_str(), &st) != 0) return std::nullopt;
+  const auto begin = reinterpret_cast<uintptr_t>(p), end = begin + n;
+  std::ifstream maps("/proc/self/maps");
+  for (std::string line; std::getline(maps, line);) {
+    unsigned long lo = 0, hi = 0, inode = 0;
+    unsigned dev_major = 0, dev_minor = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx %*s %*s %x:%x %lu", &lo, &hi, &dev_major, &dev_minor,
+                    &inode) != 5) {
+      continue;
+    }
+    if (inode == st.st_ino && dev_major == major(st.st_dev) && dev_minor == minor(st.st_dev) &&
+        begin >= lo && end <= hi) {
+      return std::make_pair(uintptr_t{lo}, uintptr_t{hi});
+    }
+  }
+  return std::nullopt;
+}
+
+// A read fault on a file mapping maps the pages around the one asked for too (the kernel's
+// fault-around, 64 KiB by default), so what a value's first touch brought in reaches past it.
+constexpr uintptr_t kFaultAround = 64 * 1024;
+
+// Drops the mapping of a large value once it has been copied out or deleted (ReleaseMappedPages).
+// In a write transaction a value may live in the transaction's own memory instead (a page it
+// wrote), which must never be given to madvise: there, only a value inside the file's map is
+// released, with the fault-around window on either side (within the map).
+// Releases what a read fault on the first page of a large value (its overflow page header,
+// just before the value's bytes) can have mapped: the aligned 2 MiB (the largest folio) around
+// it, within the map. For a value this transaction wrote (not in the map), nothing.
+void ReleaseAroundFirstPage(const Store::Impl* store, const MDB_val& v) {
+  auto map = MappingOf(store->dir / "data.mdb", v.mv_data, v.mv_size);
+  if (!map) return;
+  constexpr uintptr_t kFolio = 2 * 1024 * 1024;
+  const auto first = reinterpret_cast<uintptr_t>(v.mv_data) - 1;  // in the page header
+  const uintptr_t begin = std::max(map->first, first & ~(kFolio - 1));
+  const uintptr_t end = std::min(map->second, (first & ~(kFolio - 1)) + kFolio);
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
+void ReleaseIfMapped(const Store::Impl* store, bool writable, const MDB_val& v) {
+  if (v.mv_size < kReleaseThreshold) return;
+  if (!writable) return ReleaseMappedPages(v);
+  auto map = MappingOf(store->dir / "data.mdb", v.mv_data, v.mv_size);
+  if (!map) return;
+  const auto data = reinterpret_cast<uintptr_t>(v.mv_data);
+  const uintptr_t aligned = data & ~(kFaultAround - 1);
+  const uintptr_t begin =
+      aligned >= map->first + kFaultAround ? aligned - kFaultAround : map->first;
+  const uintptr_t end =
+      std::min(map->second, ((data + v.mv_size + kFaultAround - 1) & ~(kFaultAround - 1)) +
+                                kFaultAround);
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+}  // namespace
+
 Result<std::optional<Bytes>> ReadTxn::Get(Table table, ByteView key) const {
   MDB_val k = ToVal(key), v;
   int rc = mdb_get(static_cast<MDB_txn*>(txn_), store_->dbi(table), &k, &v);
   if (rc == MDB_NOTFOUND) return std::optional<Bytes>();
   if (rc != MDB_SUCCESS) return lmdb::ToStatus(rc, TableName(table));
   auto plain = store_->codec->Open(table, key, FromVal(v));
-  if (!writable_) ReleaseMappedPages(v);
+  ReleaseIfMapped(store_, writable_, v);
   if (!plain.ok()) return plain.status();
   return std::optional<Bytes>(std::move(plain).value());
 }
@@ -649,7 +743,7 @@ Status ReadTxn::Scan(Table table, ByteView prefix,
   return WalkPrefix(static_cast<MDB_txn*>(txn_), store_->dbi(table), table, prefix, start,
                     [&](ByteView key, const MDB_val& raw) -> Result<bool> {
                       auto plain = store_->codec->Open(table, key, FromVal(raw));
-                      if (!writable_) ReleaseMappedPages(raw);
+                      ReleaseIfMapped(store_, writable_, raw);
                       if (!plain.ok() && unreadable) {
                         unreadable(key);
                         return true;
@@ -720,10 +814,23 @@ Status WriteTxn::PutImmutable(Table table, ByteView key, ByteView value) {
 }
 
 Status WriteTxn::Delete(Table table, ByteView key) {
-  MDB_val k = ToVal(key);
-  int rc = mdb_del(static_cast<MDB_txn*>(txn_), store_->dbi(table), &k, nullptr);
+  MDB_txn* txn = static_cast<MDB_txn*>(txn_);
+  MDB_val k = ToVal(key), v{};
+  int rc = mdb_get(txn, store_->dbi(table), &k, &v);
   if (rc == MDB_NOTFOUND) return Status::Ok();
-  return lmdb::ToStatus(rc, TableName(table));
+  if (rc != MDB_SUCCESS) return lmdb::ToStatus(rc, TableName(table));
+  rc = mdb_del(txn, store_->dbi(table), &k, nullptr);
+  if (rc != MDB_SUCCESS) return lmdb::ToStatus(rc, TableName(table));
+  // Freeing a large value makes LMDB read the header of its first overflow page through the
+  // map. Where the kernel keeps the file's page cache in large folios (ext4 on this kernel),
+  // that one fault maps the whole folio around it, up to 2 MiB: deleting a 2 GiB file's upload
+  // chunks in one transaction mapped 1.7 GiB. What that fault can have mapped is released at
+  // once, and the whole map after the commit.
+  if (v.mv_size >= kReleaseThreshold) {
+    t_deleted_large = true;
+    ReleaseAroundFirstPage(store_, v);
+  }
+  return Status::Ok();
 }
 
 }  // namespace khronika
