@@ -375,6 +375,13 @@ class LogImporter {
   // before any record that names it is written. What the peer sends is checked whole before
   // any of it is written: a chunk that was not asked for, does not hash to its id or has the
   // wrong length refuses the answer.
+  //
+  // Another pull of the same log (the server's schedule, or a second `khronika sync`) may store
+  // the same chunks meanwhile, checked the same way. A chunk that was absent here and has come
+  // in since is neither asked for again nor written over: rewriting a value makes LMDB read the
+  // head of the old one through its file mapping, and the kernel then maps the whole large
+  // page-cache folio around it into this process, so two pulls of a big file would each grow
+  // by most of the file (only a damaged chunk is written over).
   Status FetchChunks(const std::vector<VerifiedItem>& items) {
     std::map<Hash, uint64_t> lengths;  // chunk -> the length its sealed entry gives
     for (const VerifiedItem& v : items) {
@@ -392,22 +399,40 @@ class LogImporter {
       }
     }
     std::vector<Hash> missing;
+    std::set<Hash> damaged;  // held here but unreadable or of the wrong length: written over
     KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
       for (const auto& [id, length] : lengths) {
-        auto held = ReadChunk(txn, id);
-        if (held.ok() && held->size() == length) continue;
+        auto held = txn.Get(Table::kChunks, id);
+        if (held.ok() && !*held) {
+          missing.push_back(id);
+          continue;
+        }
+        if (held.ok() && (*held)->size() == length && ChunkId(**held) == id) continue;
         if (!held.ok() && held.status().code() != Code::kCorruption) return held.status();
-        missing.push_back(id);  // absent, or damaged here: fetched again
+        damaged.insert(id);
+        missing.push_back(id);
       }
       return Status::Ok();
     }));
-    for (size_t off = 0; off < missing.size(); off += kMaxChunksPerRequest) {
-      std::vector<Hash> ask(
-          missing.begin() + static_cast<long>(off),
-          missing.begin() + static_cast<long>(std::min(missing.size(), off + kMaxChunksPerRequest)));
+    // Stored meanwhile by another pull, and not to be written over here.
+    auto stored_since = [&](const ReadTxn& txn, const Hash& id) -> Result<bool> {
+      if (damaged.count(id)) return false;
+      return txn.Contains(Table::kChunks, id);
+    };
+    for (size_t next = 0; next < missing.size();) {
+      std::vector<Hash> ask;
+      KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
+        for (; next < missing.size() && ask.size() < kMaxChunksPerRequest; ++next) {
+          KH_ASSIGN_OR_RETURN(bool held, stored_since(txn, missing[next]));
+          if (!held) ask.push_back(missing[next]);
+        }
+        return Status::Ok();
+      }));
+      if (ask.empty()) continue;
       KH_ASSIGN_OR_RETURN(Bytes body, peer_.Chunks(ask));
       auto chunks = ParseChunkBody(body);  // each chunk hashed against its id
       if (!chunks.ok()) return chunks.status().Annotate("the peer's sealed chunks");
+      body = Bytes();  // its chunks are copied out
       std::set<Hash> wanted(ask.begin(), ask.end());
       for (const auto& [id, data] : *chunks) {
         if (!wanted.erase(id)) {
@@ -424,7 +449,10 @@ class LogImporter {
         return Status::Corruption("the peer did not send sealed chunk " + ToHex(*wanted.begin()));
       }
       KH_RETURN_IF_ERROR(store_.Update([&](WriteTxn& txn) -> Status {
-        for (const auto& [id, data] : *chunks) KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, id, data));
+        for (const auto& [id, data] : *chunks) {
+          KH_ASSIGN_OR_RETURN(bool held, stored_since(txn, id));
+          if (!held) KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, id, data));
+        }
         return Status::Ok();
       }));
       result_.chunks_fetched += chunks->size();
