@@ -4,6 +4,7 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <functional>
 #include <limits>
 #include <map>
 
@@ -90,25 +91,39 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
   return parts;
 }
 
-// Query parameters are ids, numbers and case ids: anything needing percent-decoding is refused.
-Result<std::map<std::string, std::string>> ParseQuery(std::string_view query) {
-  std::map<std::string, std::string> out;
+// Calls `fn(key, value)` for each `key=value` pair of a query string, in order (empty pairs
+// skipped; a pair without `=` has an empty value), until `fn` fails.
+Status ForEachQueryPair(std::string_view query,
+                        const std::function<Status(std::string_view, std::string_view)>& fn) {
   while (!query.empty()) {
     size_t amp = query.find('&');
     std::string_view pair = query.substr(0, amp);
     query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
     if (pair.empty()) continue;
     size_t eq = pair.find('=');
-    std::string key(pair.substr(0, eq));
-    std::string value(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
-    for (char c : key + value) {
-      bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
-      if (!ok) return Status::InvalidArgument("unsupported character in query string");
-    }
-    if (!out.emplace(key, value).second) {
-      return Status::InvalidArgument("query parameter " + key + " given twice");
-    }
+    KH_RETURN_IF_ERROR(
+        fn(pair.substr(0, eq), eq == std::string_view::npos ? "" : pair.substr(eq + 1)));
   }
+  return Status::Ok();
+}
+
+// Query parameters are ids, numbers and case ids: anything needing percent-decoding is refused.
+Result<std::map<std::string, std::string>> ParseQuery(std::string_view query) {
+  std::map<std::string, std::string> out;
+  KH_RETURN_IF_ERROR(
+      ForEachQueryPair(query, [&](std::string_view key, std::string_view value) -> Status {
+        for (std::string_view part : {key, value}) {
+          for (char c : part) {
+            bool ok =
+                std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+            if (!ok) return Status::InvalidArgument("unsupported character in query string");
+          }
+        }
+        if (!out.emplace(std::string(key), std::string(value)).second) {
+          return Status::InvalidArgument("query parameter " + std::string(key) + " given twice");
+        }
+        return Status::Ok();
+      }));
   return out;
 }
 
@@ -980,14 +995,7 @@ Result<std::string> PercentDecode(std::string_view s) {
 // The selection of a court bundle: `entry=ID` and `file=NAME`, each repeatable, nothing else.
 Status ParseBundleQuery(std::string_view query, BundleRequest* request) {
   constexpr size_t kMaxSelected = 1000;
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (pair.empty()) continue;
-    size_t eq = pair.find('=');
-    std::string_view key = pair.substr(0, eq);
-    std::string_view value = eq == std::string_view::npos ? "" : pair.substr(eq + 1);
+  return ForEachQueryPair(query, [&](std::string_view key, std::string_view value) -> Status {
     if (request->entries.size() + request->file_names.size() >= kMaxSelected) {
       return Status::InvalidArgument("at most 1000 entries and files may be chosen");
     }
@@ -1001,8 +1009,8 @@ Status ParseBundleQuery(std::string_view query, BundleRequest* request) {
     } else {
       return Status::InvalidArgument("unknown query parameter: a bundle takes entry= and file=");
     }
-  }
-  return Status::Ok();
+    return Status::Ok();
+  });
 }
 
 }  // namespace
