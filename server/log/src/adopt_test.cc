@@ -11,6 +11,7 @@
 #include "khronika/log/store_keys.h"
 #include "khronika/log/verify.h"
 #include "khronika/schemas/recovery_objects.h"
+#include "statements_for_tests.h"
 
 namespace khronika {
 namespace {
@@ -63,24 +64,9 @@ class AdoptTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(root_); }
 
   Submission MakeSubmission(const std::string& case_id, const std::string& content) {
-    SubmittedFile f;
-    f.opening.descriptor = {"statement.txt", "text/plain", content.size(), Sha256(content)};
-    RandomBytes(f.opening.salt.data(), f.opening.salt.size());
-    EXPECT_TRUE(origin_->store()
-                    .Update([&](WriteTxn& txn) -> Status {
-                      KH_ASSIGN_OR_RETURN(Hash id, PutUploadChunk(txn, "", AsBytes(content)));
-                      f.upload_chunks.push_back(id);
-                      return Status::Ok();
-                    })
-                    .ok());
-    Submission s;
-    s.entry.case_id = case_id;
-    s.entry.kind = "evidence";
-    s.entry.created_at_ms = 1767225600000;
-    s.entry.files = {FileCommitment(f.opening.salt, Encode(f.opening.descriptor))};
-    SignEntry(s.entry, author_);
-    s.files = {std::move(f)};
-    return s;
+    auto s = testing::StatementSubmission(origin_->store(), case_id, content, author_);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return std::move(s).value();
   }
 
   // What a partner holds of the origin's log, and what a sync leaves on the new node: every
@@ -247,24 +233,10 @@ TEST_F(AdoptTest, ANodeThatHasLoggedEntriesOfItsOwnIsRefused) {
     ASSERT_TRUE(n.ok());
     CopyOriginLogInto(**n);
     ASSERT_TRUE(RegisterAuthor((*n)->store(), author_.public_key(), "Author").ok());
-    SubmittedFile f;
-    const std::string content = "logged on the new node";
-    f.opening.descriptor = {"own.txt", "text/plain", content.size(), Sha256(content)};
-    ASSERT_TRUE((*n)->store()
-                    .Update([&](WriteTxn& txn) -> Status {
-                      KH_ASSIGN_OR_RETURN(Hash id, PutUploadChunk(txn, "", AsBytes(content)));
-                      f.upload_chunks.push_back(id);
-                      return Status::Ok();
-                    })
-                    .ok());
-    Submission s;
-    s.entry.case_id = "case-9";
-    s.entry.kind = "evidence";
-    s.entry.created_at_ms = 1767225600000;
-    s.entry.files = {FileCommitment(f.opening.salt, Encode(f.opening.descriptor))};
-    SignEntry(s.entry, author_);
-    s.files = {std::move(f)};
-    ASSERT_TRUE((*n)->log().Append({s}).ok());
+    auto s = testing::StatementSubmission((*n)->store(), "case-9", "logged on the new node",
+                                          author_, "own.txt");
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    ASSERT_TRUE((*n)->log().Append({*s}).ok());
   }
   auto refused =
       Node::AdoptArchiveKey(root_ / "new", KeyFile(root_ / "n.key"), origin_->id(), origin_key_, kFast);

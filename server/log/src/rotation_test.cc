@@ -17,6 +17,7 @@
 #include "khronika/log/rekey.h"
 #include "khronika/log/store_keys.h"
 #include "khronika/log/verify.h"
+#include "statements_for_tests.h"
 
 namespace khronika {
 namespace {
@@ -94,24 +95,9 @@ class RotationTest : public ::testing::Test {
 
   Submission Submission_(Store& store, const std::string& case_id, const std::string& content,
                          const SigningKey& author) {
-    SubmittedFile f;
-    f.opening.descriptor = {"statement.txt", "text/plain", content.size(), Sha256(content)};
-    RandomBytes(f.opening.salt.data(), f.opening.salt.size());
-    EXPECT_TRUE(store
-                    .Update([&](WriteTxn& txn) -> Status {
-                      KH_ASSIGN_OR_RETURN(Hash id, PutUploadChunk(txn, "", AsBytes(content)));
-                      f.upload_chunks.push_back(id);
-                      return Status::Ok();
-                    })
-                    .ok());
-    Submission s;
-    s.entry.case_id = case_id;
-    s.entry.kind = "evidence";
-    s.entry.created_at_ms = 1767225600000;
-    s.entry.files = {FileCommitment(f.opening.salt, Encode(f.opening.descriptor))};
-    SignEntry(s.entry, author);
-    s.files = {std::move(f)};
-    return s;
+    auto s = testing::StatementSubmission(store, case_id, content, author);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return std::move(s).value();
   }
 
   static Node::KeyRenamePlan Plan() {
