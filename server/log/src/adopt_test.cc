@@ -227,6 +227,47 @@ TEST_F(AdoptTest, TwoOfThreeSharesGiveTheKeyAndTheNewNodeReadsEveryOldEntry) {
   EXPECT_TRUE(after->clean()) << (after->problems.empty() ? "" : after->problems[0]);
 }
 
+TEST_F(AdoptTest, ACaseOfTheAdoptedLogTakesNoNewEntriesAndANewCaseDoes) {
+  {
+    auto n = Node::Open(root_ / "new", {}, KeyFile(root_ / "n.key"));
+    ASSERT_TRUE(n.ok());
+    CopyOriginLogInto(**n);
+  }
+  ASSERT_TRUE(
+      Node::AdoptArchiveKey(root_ / "new", KeyFile(root_ / "n.key"), origin_id_, origin_key_, kFast)
+          .ok());
+  auto n = Node::Open(root_ / "new", {}, KeyFile(root_ / "n.key"));
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  ASSERT_TRUE(RegisterAuthor((*n)->store(), author_.public_key(), "Author").ok());
+  auto onto_old = testing::StatementSubmission((*n)->store(), "case-1", "after the raid", author_,
+                                               "later.txt");
+  ASSERT_TRUE(onto_old.ok()) << onto_old.status().ToString();
+  auto refused = (*n)->log().Append({*onto_old});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("case-1"), std::string::npos)
+      << refused.status().ToString();
+  auto own_size = (*n)->log().Size();
+  ASSERT_TRUE(own_size.ok());
+  EXPECT_EQ(*own_size, 0u);
+
+  auto onto_new = testing::StatementSubmission((*n)->store(), "case-1-after-raid",
+                                               "after the raid", author_, "later.txt");
+  ASSERT_TRUE(onto_new.ok()) << onto_new.status().ToString();
+  auto appended = (*n)->log().Append({*onto_new});
+  ASSERT_TRUE(appended.ok()) << appended.status().ToString();
+  ASSERT_TRUE((*n)->store()
+                  .View([&](ReadTxn& txn) -> Status {
+                    KH_ASSIGN_OR_RETURN(std::optional<Hash> old_case, LogOfCase(txn, "case-1"));
+                    EXPECT_EQ(old_case, std::optional<Hash>(origin_id_));
+                    KH_ASSIGN_OR_RETURN(std::optional<Hash> new_case,
+                                        LogOfCase(txn, "case-1-after-raid"));
+                    EXPECT_EQ(new_case, std::optional<Hash>((*n)->id()));
+                    return Status::Ok();
+                  })
+                  .ok());
+}
+
 TEST_F(AdoptTest, ANodeThatHasLoggedEntriesOfItsOwnIsRefused) {
   {
     auto n = Node::Open(root_ / "new", {}, KeyFile(root_ / "n.key"));

@@ -503,6 +503,17 @@ Result<std::optional<Hash>> LogOfCase(const ReadTxn& txn, std::string_view case_
   return std::optional<Hash>();
 }
 
+Status CheckCaseContinuesHere(const ReadTxn& txn, std::string_view case_id, const Hash& own_log) {
+  KH_ASSIGN_OR_RETURN(std::optional<Hash> case_log, LogOfCase(txn, case_id));
+  if (!case_log || *case_log == own_log) return Status::Ok();
+  // A bundle proves a case complete against one log's checkpoint, and listings read the log
+  // that created the case; an entry of it logged here would be in neither.
+  return Status::InvalidArgument("case " + std::string(case_id) +
+                                 " belongs to the log adopted from " + ToHex(*case_log) +
+                                 ", which this node cannot extend; log new evidence under a new "
+                                 "case id (see Recovery in docs/operator.md)");
+}
+
 Status AdoptLog(WriteTxn& txn, const Hash& origin, const SymmetricKey& archive_key) {
   KH_ASSIGN_OR_RETURN(uint64_t size, LogSize(txn, origin));
   const EntryKey key = EntryKey::Archive(archive_key);
@@ -635,6 +646,7 @@ Result<CheckedSubmission> Log::Check(Submission submission) const {
     KH_ASSIGN_OR_RETURN(bool logged, txn.Contains(Table::kSignedEntries,
                                                   keys::SignedEntry(txn, ObjectId(Encode(s.entry)))));
     if (logged) return Status::AlreadyExists("the entry is already recorded");
+    KH_RETURN_IF_ERROR(CheckCaseContinuesHere(txn, s.entry.case_id, origin_));
     for (const SubmittedFile& f : s.files) {
       for (const Hash& chunk : f.upload_chunks) {
         KH_ASSIGN_OR_RETURN(bool sent, HasUploadChunk(txn, uploader, chunk));

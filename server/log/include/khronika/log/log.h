@@ -226,6 +226,9 @@ Result<std::vector<Hash>> OpenableOrigins(const ReadTxn& txn);
 // that created it: an adopted log is older than anything this node logged itself (a log is
 // adopted only while this node's own is empty), so adopted logs are looked at first.
 Result<std::optional<Hash>> LogOfCase(const ReadTxn& txn, std::string_view case_id);
+// InvalidArgument if case `case_id` belongs to a log this node adopted: such a log is closed
+// (only its destroyed origin could sign its checkpoints), so its cases take no new entries here.
+Status CheckCaseContinuesHere(const ReadTxn& txn, std::string_view case_id, const Hash& own_log);
 // OpenEntry in each of the OpenableOrigins in turn: the entry `entry_id` of this node's own log
 // or of a log it adopted. OpenEntry's one NotFound if `key` opens it in none of them.
 Result<OpenedEntry> OpenReadableEntry(const ReadTxn& txn, const EntryKey& key,
