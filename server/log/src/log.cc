@@ -362,7 +362,9 @@ Result<OpenedEntry> OpenEntry(const ReadTxn& txn, const Hash& origin, const Entr
   }
   OPENSSL_cleanse(box->data(), box->size());
   entry_key = DeriveEntryKey(out.case_key, out.sealed.nonce);
-  auto signed_entry = OpenEntryBox(entry_key, out.sealed);
+  auto signed_entry = key.defer_signature
+                          ? OpenEntryBoxDeferringSignature(entry_key, out.sealed, *key.defer_signature)
+                          : OpenEntryBox(entry_key, out.sealed);
   OPENSSL_cleanse(entry_key.data(), entry_key.size());
   if (!signed_entry.ok()) return signed_entry.status().Annotate("sealed entry " + ToHex(entry_id));
   out.entry = std::move(*signed_entry);
