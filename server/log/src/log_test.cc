@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -899,8 +900,10 @@ TEST_P(LogTest, VerifyWithoutTheKeyChecksWhatAPartnerCanAndWithAWrongKeyNamesEve
 
 // A log written by hand, as a buggy or dishonest origin could: `n` records of case "c", each
 // sealing `content` under the archive key; record i's link box names `links[i]`.
+// The entries listed in `bad_signatures` carry an author signature that does not verify.
 void WriteSealedLogByHand(Node& node, const SigningKey& author, const std::string& content,
-                          const std::vector<Hash>& links) {
+                          const std::vector<Hash>& links,
+                          const std::set<size_t>& bad_signatures = {}) {
   std::vector<Bytes> records;
   ASSERT_TRUE(node.store().Update([&](WriteTxn& txn) -> Status {
     Hash prev{};
@@ -914,6 +917,7 @@ void WriteSealedLogByHand(Node& node, const SigningKey& author, const std::strin
       entry.created_at_ms = static_cast<int64_t>(i);
       entry.files = {FileCommitment(opening.salt, Encode(opening.descriptor))};
       SignEntry(entry, author);
+      if (bad_signatures.count(i)) entry.signature[0] ^= 1;
       EntryToSeal in;
       RandomBytes(in.nonce.data(), in.nonce.size());
       in.case_id = "c";
@@ -967,6 +971,37 @@ TEST_P(LogTest, VerifyWithTheArchiveKeyFollowsTheCaseChainThroughTheLinkBoxes) {
                                     ": its link box does not name the case's previous record in "
                                     "this log (case chain broken)");
   EXPECT_EQ(report.entries_opened, 2u);
+}
+
+// Author signatures are checked on a worker pool while the records pass goes on; each failure
+// is still named by its record, before what else that record shows, the same on every run.
+TEST_P(LogTest, VerifyNamesEveryBadAuthorSignatureInRecordOrder) {
+  WriteSealedLogByHand(*node_, author_, "forged", {Hash{}, Hash{}}, {0, 1});
+  VerifyReport keyless = Verify(nullptr);
+  EXPECT_TRUE(keyless.clean()) << keyless.problems.front();
+  std::vector<Hash> ids;
+  ASSERT_TRUE(node_->store().View([&](ReadTxn& txn) -> Status {
+    for (uint64_t i = 0; i < 2; ++i) {
+      KH_ASSIGN_OR_RETURN(LoggedObject logged, ReadLoggedObject(txn, node_->id(), i));
+      ids.push_back(logged.record.object_id);
+    }
+    return Status::Ok();
+  }).ok());
+  auto bad = [&](uint64_t i) {
+    return "record " + std::to_string(i) + " of " + node_->origin_name() + ": sealed entry " +
+           ToHex(ids[i]) + " does not open: sealed entry " + ToHex(ids[i]) +
+           ": the entry's author signature does not verify";
+  };
+  const std::vector<std::string> expected = {
+      bad(0), bad(1),
+      "record 1 of " + node_->origin_name() +
+          ": its link box does not name the case's previous record in this log (case chain "
+          "broken)"};
+  for (int run = 0; run < 3; ++run) {
+    VerifyReport report = Verify(&node_->archive_key());
+    EXPECT_EQ(report.problems, expected);
+    EXPECT_EQ(report.entries_opened, 0u);
+  }
 }
 
 // An origin that sealed content other than what its author signed (a bug, or a dishonest
