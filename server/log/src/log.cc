@@ -464,6 +464,23 @@ Result<Bytes> SealedFileReader::Read(uint64_t offset, size_t max_bytes) {
   return out;
 }
 
+Status SealedFileReader::CheckPadding() {
+  const uint64_t last_chunk = ChunkedChunkCount(padded_size_) - 1;
+  for (uint64_t k = size_ / kChunkedPlainChunk; k <= last_chunk; ++k) {
+    const uint64_t plain_start = k * kChunkedPlainChunk;
+    const uint64_t plain_len = std::min<uint64_t>(kChunkedPlainChunk, padded_size_ - plain_start);
+    const uint64_t sealed_from = kChunkedHeaderBytes + k * kChunkedSealedChunk;
+    KH_ASSIGN_OR_RETURN(Bytes sealed, SealedBytes(sealed_from, sealed_from + plain_len + kAeadTagBytes));
+    KH_ASSIGN_OR_RETURN(Bytes plain, opener_.OpenChunk(k, sealed, k == last_chunk));
+    const uint64_t from = std::max(size_, plain_start) - plain_start;
+    bool zero = true;
+    for (uint64_t i = from; i < plain.size(); ++i) zero &= plain[i] == 0;
+    OPENSSL_cleanse(plain.data(), plain.size());
+    if (!zero) return Status::Corruption("the padding after the file's end is not zero");
+  }
+  return Status::Ok();
+}
+
 Result<std::vector<Hash>> OpenableOrigins(const ReadTxn& txn) {
   std::vector<Hash> out;
   KH_ASSIGN_OR_RETURN(auto local, txn.Get(Table::kMeta, AsBytes(keys::kMetaLocalOrigin)));

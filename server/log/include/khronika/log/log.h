@@ -211,6 +211,9 @@ class SealedFileReader {
   // Up to `max_bytes` of plaintext from `offset` (fewer at the end of the file; none at or past
   // it). Corruption if a sealed chunk is missing or altered.
   Result<Bytes> Read(uint64_t offset, size_t max_bytes);
+  // Opens every 16 KiB chunk past the file's size to the end of the padded file, and checks
+  // that the padding is zero: with Read over the whole size, every sealed byte authenticated.
+  Status CheckPadding();
 
  private:
   SealedFileReader(ChunkSource chunks, SealedFile file, uint64_t size, ChunkedOpener opener)
