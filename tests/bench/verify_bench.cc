@@ -25,15 +25,15 @@
 namespace khronika {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Steady = std::chrono::steady_clock;
 
 [[noreturn]] void Die(const std::string& what, const Status& st) {
   std::fprintf(stderr, "verify_bench: %s: %s\n", what.c_str(), st.ToString().c_str());
   std::exit(1);
 }
 
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
+double Seconds(Steady::time_point since) {
+  return std::chrono::duration<double>(Steady::now() - since).count();
 }
 
 // Ed25519 verifies per second on `threads` threads at once, each on its own signatures.
@@ -48,7 +48,7 @@ double Ed25519Rate(size_t threads) {
     checks[i].signature = key.Sign(checks[i].message);
   }
   std::vector<std::thread> pool;
-  auto start = Clock::now();
+  auto start = Steady::now();
   for (size_t t = 0; t < threads; ++t) {
     pool.emplace_back([&] {
       for (const SignatureCheck& c : checks) {
@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
     Die("register author", st);
   }
   std::mt19937_64 rng(rd());
-  auto fill_start = Clock::now();
+  auto fill_start = Steady::now();
   for (size_t done = 0; done < entries;) {
     const size_t n = std::min<size_t>(1000, entries - done);
     std::vector<Submission> batch(n);
@@ -114,13 +114,14 @@ int main(int argc, char** argv) {
   VerifyOptions with_key{&node->archive_key(), node->id()};
   for (int r = 0; r < repetitions; ++r) {
     const double one = Ed25519Rate(1), all = Ed25519Rate(cores);
-    auto start = Clock::now();
+    auto start = Steady::now();
     auto report = VerifyStore(node->store(), with_key);
     const double keyed = Seconds(start);
     if (!report.ok() || !report->clean() || report->entries_opened != entries) {
-      Die("verify with the archive key", report.ok() ? Status::Corruption("not clean") : report.status());
+      Die("verify with the archive key",
+          report.ok() ? Status::Corruption("not clean") : report.status());
     }
-    start = Clock::now();
+    start = Steady::now();
     auto partner = VerifyStore(node->store());
     const double keyless = Seconds(start);
     if (!partner.ok() || !partner->clean()) Die("verify without a key", partner.status());

@@ -790,7 +790,8 @@ TEST_P(LogTest, VerifyWithTheKeyNamesSwappedForeignTruncatedAndFlippedChunks) {
     Sign(s);
     auto r = log_->Append({s});
     EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return Open((*r)[0].entry_id, EntryKey::Archive(node_->archive_key())).value().sealed.files[1].chunks;
+    auto opened = Open((*r)[0].entry_id, EntryKey::Archive(node_->archive_key()));
+    return opened.value().sealed.files[1].chunks;
   };
   const std::vector<Hash> a = append_video('a'), b = append_video('b'), c = append_video('c');
   ExpectClean();
@@ -804,7 +805,9 @@ TEST_P(LogTest, VerifyWithTheKeyNamesSwappedForeignTruncatedAndFlippedChunks) {
     return out;
   };
   auto put = [&](const Hash& id, const Bytes& bytes) {
-    ASSERT_TRUE(node_->store().Update([&](WriteTxn& txn) { return txn.Put(Table::kChunks, id, bytes); }).ok());
+    ASSERT_TRUE(node_->store()
+                    .Update([&](WriteTxn& txn) { return txn.Put(Table::kChunks, id, bytes); })
+                    .ok());
   };
   const Bytes a0 = get(a[0]), a1 = get(a[1]), b0 = get(b[0]), c2 = get(c[2]);
   put(a[0], a1);  // swapped within the file

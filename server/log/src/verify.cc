@@ -124,9 +124,11 @@ class Verifier {
         const Hash entry_id = HashOf(key);
         KH_ASSIGN_OR_RETURN(bool by_aead, OpenedLater(entry_id, *e));
         if (by_aead) {
-          for (const SealedFile& file : e->files) chunks_checked_.insert(file.chunks.begin(), file.chunks.end());
+          for (const SealedFile& file : e->files) {
+            chunks_checked_.insert(file.chunks.begin(), file.chunks.end());
+          }
           intact_entries_.insert(entry_id);
-          aead_pending_.emplace(entry_id, std::move(*e));
+          aead_pending_.insert(entry_id);
           return true;
         }
         bool intact = true;
@@ -197,11 +199,12 @@ class Verifier {
     bool all = true;
     for (uint64_t i = 0; i < file.chunks.size(); ++i) {
       const Hash& cid = file.chunks[i];
-      KH_ASSIGN_OR_RETURN(std::optional<Bytes> chunk, txn_.Get(Table::kChunks, cid));
+      const std::string where = "sealed entry " + id_hex + ", file " + std::to_string(f) +
+                                ", sealed chunk " + std::to_string(i) + " (" + ToHex(cid) + ")";
+      KH_ASSIGN_OR_RETURN(std::optional<Bytes> chunk, Read(Table::kChunks, cid, where));
       if (chunk && ChunkId(*chunk) == cid) continue;
       all = false;
-      Problem("sealed entry " + id_hex + ", file " + std::to_string(f) + ", sealed chunk " +
-              std::to_string(i) + " (" + ToHex(cid) + "): content does not match its id");
+      if (chunk) Problem(where + ": content does not match its id");
     }
     return all;
   }
@@ -209,9 +212,12 @@ class Verifier {
   // Entries left to their AEAD whose opening never came (their record is missing, or the entry
   // did not open): hashed now, in entry id order.
   Status HashUnopened() {
-    for (const auto& [entry_id, sealed] : aead_pending_) {
-      for (size_t f = 0; f < sealed.files.size(); ++f) {
-        KH_RETURN_IF_ERROR(HashChunks(ToHex(entry_id), f, sealed.files[f]).status());
+    for (const Hash& entry_id : aead_pending_) {
+      KH_ASSIGN_OR_RETURN(std::optional<Bytes> object, txn_.Get(Table::kObjects, entry_id));
+      auto sealed = object ? DecodeSealedEntry(*object) : Result<SealedEntry>(Status::NotFound(""));
+      if (!sealed.ok()) continue;  // it decoded in the objects pass, in this same snapshot
+      for (size_t f = 0; f < sealed->files.size(); ++f) {
+        KH_RETURN_IF_ERROR(HashChunks(ToHex(entry_id), f, sealed->files[f]).status());
       }
     }
     aead_pending_.clear();
@@ -250,7 +256,7 @@ class Verifier {
       // over it can be recomputed.
       if (LogState* log = Reach(at->origin, at->index)) (void)log->chain.SkipTo(at->index + 1);
     };
-    KH_RETURN_IF_ERROR(txn_.Scan(Table::kRecords, {}, [&](ByteView key, ByteView value) -> Result<bool> {
+    auto check = [&](ByteView key, ByteView value) -> Result<bool> {
       ++report_.records;
       auto at = keys::DecodePosition(key);
       LogState* log = at.ok() ? Reach(at->origin, at->index) : nullptr;
@@ -288,11 +294,11 @@ class Verifier {
             // Checked on the pool meanwhile; a failure is named where OpenEntry would have named
             // it. The link box authenticates itself, so the case chain goes on with it.
             signatures_->Add(std::move(signature));
-            deferred_.push_back({report_.problems.size(), name + ": sealed entry " +
-                                                               ToHex(rec.object_id) + " does not open: " +
-                                                               Status::Corruption(kEntrySignatureFails)
-                                                                   .Annotate("sealed entry " + ToHex(rec.object_id))
-                                                                   .message()});
+            const std::string entry = "sealed entry " + ToHex(rec.object_id);
+            deferred_.push_back(
+                {report_.problems.size(),
+                 name + ": " + entry + " does not open: " +
+                     Status::Corruption(kEntrySignatureFails).Annotate(entry).message()});
           }
           SymmetricKey link_key = DeriveLinkKey(e->case_key, e->sealed.nonce);
           auto link = OpenLinkBox(link_key, e->sealed);
@@ -337,7 +343,8 @@ class Verifier {
       if (opened) KH_RETURN_IF_ERROR(CheckOwnEntry(name, origin, index, checked.record_hash, *opened));
       if (signatures_ && signatures_->size() >= kSignatureBatch) NameBadSignatures();
       return true;
-    }, {}, unreadable));
+    };
+    KH_RETURN_IF_ERROR(txn_.Scan(Table::kRecords, {}, check, {}, unreadable));
     NameBadSignatures();
     return HashUnopened();
   }
@@ -557,7 +564,7 @@ class Verifier {
   std::set<Hash> chunks_checked_;  // each hashed against its id by CheckObjects
   std::set<Hash> intact_entries_;  // sealed entries all of whose sealed chunks are held intact
   // Own entries whose sealed chunks are left to their AEAD tags (OpenedLater), until opened.
-  std::map<Hash, SealedEntry> aead_pending_;
+  std::set<Hash> aead_pending_;
   VerifyReport& report_;
   std::map<Hash, LogState> logs_;  // every log with a record
   // Per log, the sizes of its checkpoints and the root its records give at each (nullopt: not
