@@ -216,9 +216,12 @@ TEST_F(PartnerCanaryTest, APartnerHoldsAndServesNoPlaintextOfAnotherMember) {
       auto sealed = DecodeSealedEntry(item.object);
       if (!sealed.ok()) continue;
       for (const SealedFile& f : sealed->files) {
-        for (size_t i = 0; i < f.chunks.size(); i += kMaxChunksPerRequest) {
+        // As a puller asks: as many whole sealed chunks as one answer holds.
+        constexpr size_t kPerAnswer = kMaxChunkAnswerBytes / kSealedChunkSize;
+        for (size_t i = 0; i < f.chunks.size(); i += kPerAnswer) {
+          const size_t end = std::min(f.chunks.size(), i + kPerAnswer);
           std::vector<Hash> ids(f.chunks.begin() + static_cast<long>(i),
-                                f.chunks.begin() + static_cast<long>(std::min(f.chunks.size(), i + kMaxChunksPerRequest)));
+                                f.chunks.begin() + static_cast<long>(end));
           KH_ASSIGN_OR_RETURN(Bytes body, BuildChunkBody(txn, ids));
           served.insert(served.end(), body.begin(), body.end());
         }

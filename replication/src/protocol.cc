@@ -147,14 +147,20 @@ Result<std::vector<PackItem>> ParsePack(ByteView body) {
 Result<Bytes> BuildChunkBody(const ReadTxn& txn, const std::vector<Hash>& ids) {
   if (ids.size() > kMaxChunksPerRequest) return Status::InvalidArgument("too many chunks asked for");
   Bytes out;
+  size_t chunk_bytes = 0;
   for (const Hash& id : ids) {
     KH_ASSIGN_OR_RETURN(auto chunk, txn.Get(Table::kChunks, id));
     if (!chunk) continue;  // the asker learns it must look elsewhere
     if (chunk->size() > kSealedChunkSize) continue;
+    if (chunk_bytes > 0 && chunk_bytes + chunk->size() > kMaxChunkAnswerBytes) continue;
     if (ChunkId(*chunk) != id) continue;  // damaged here: never pass on bad bytes
-    Bytes payload(id.begin(), id.end());
-    payload.insert(payload.end(), chunk->begin(), chunk->end());
-    AppendFrame(out, kFrameChunk, payload);
+    chunk_bytes += chunk->size();
+    // The frame written in place: no payload copy of a 1 MiB chunk.
+    const uint32_t len = static_cast<uint32_t>(32 + chunk->size());
+    out.push_back(kFrameChunk);
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(len >> shift));
+    out.insert(out.end(), id.begin(), id.end());
+    out.insert(out.end(), chunk->begin(), chunk->end());
   }
   AppendFrame(out, kFrameEnd, {});
   return out;

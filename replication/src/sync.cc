@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include <chrono>
+#include <future>
 #include <map>
 #include <set>
 
@@ -11,6 +12,7 @@
 #include "khronika/log/log.h"
 #include "khronika/log/proofs.h"
 #include "khronika/log/store_keys.h"
+#include "khronika/log/worker_pool.h"
 #include "khronika/replication/roster.h"
 #include "khronika/replication/witness.h"
 #include "khronika/schemas/chain_checker.h"
@@ -83,8 +85,10 @@ Status CheckObject(const std::string& where, const Record& record, ByteView obje
 // This node's own entry, pulled back: opened with the archive key (index, entry and
 // descriptor boxes, author signature, commitments) for the indexes only the origin keeps, and
 // its link box for the case chain.
+// The author signature is left in `signature`, for the batch to check on every core before
+// anything of it is written.
 Result<CaseLink> OpenOwnEntry(const std::string& where, const SymmetricKey& archive_key,
-                              VerifiedItem& v) {
+                              VerifiedItem& v, SignatureCheck& signature) {
   const SealedEntry& sealed = *v.sealed;
   auto fail = [&](const Status& st) {
     return Status::Corruption(where + ": this node's archive key does not open its entry (" +
@@ -95,7 +99,7 @@ Result<CaseLink> OpenOwnEntry(const std::string& where, const SymmetricKey& arch
   SymmetricKey case_key = DeriveCaseKey(archive_key, *case_id);
   SymmetricKey entry_key = DeriveEntryKey(case_key, sealed.nonce);
   SymmetricKey link_key = DeriveLinkKey(case_key, sealed.nonce);
-  auto entry = OpenEntryBox(entry_key, sealed);
+  auto entry = OpenEntryBoxDeferringSignature(entry_key, sealed, signature);
   auto link = OpenLinkBox(link_key, sealed);
   OPENSSL_cleanse(entry_key.data(), entry_key.size());
   OPENSSL_cleanse(link_key.data(), link_key.size());
@@ -118,9 +122,9 @@ Result<CaseLink> OpenOwnEntry(const std::string& where, const SymmetricKey& arch
 class LogImporter {
  public:
   LogImporter(Store& store, PeerTransport& peer, const Head& head, LogSyncResult& result,
-              bool own_log, const SymmetricKey* archive_key)
+              bool own_log, const SymmetricKey* archive_key, WorkerPool& pool)
       : store_(store), peer_(peer), head_(head), result_(result), own_log_(own_log),
-        archive_key_(archive_key) {}
+        archive_key_(archive_key), pool_(pool) {}
 
   Status Run() {
     KH_RETURN_IF_ERROR(CheckCheckpoint());
@@ -286,13 +290,19 @@ class LogImporter {
                                   std::to_string(to - 1) + " are not a prefix of the signed log");
       }
     }
-    KH_RETURN_IF_ERROR(FetchChunks(verified));
-    KH_RETURN_IF_ERROR(Commit(from, verified, new_nodes));
+    std::vector<FetchedChunk> last_answer;
+    KH_RETURN_IF_ERROR(FetchChunks(verified, last_answer));
+    KH_RETURN_IF_ERROR(Commit(from, verified, new_nodes, last_answer));
     result_.to = to;
     return Status::Ok();
   }
 
   using TreeKey = std::pair<unsigned, uint64_t>;
+  struct FetchedChunk {
+    Hash id{};
+    Bytes data;      // checked: of its length, hashing to its id
+    bool damaged = false;  // held here damaged: written over
+  };
 
   // Checks the pack's records on top of the log held here, as the log's chain checker resumed
   // after it: its stored Merkle frontier and its last record. A partner sees no case, so case
@@ -325,6 +335,8 @@ class LogImporter {
     ChainChecker chain =
         ChainChecker::Resume(head_.origin, std::move(frontier), last, std::move(case_tip));
     std::set<Hash> sealed_here;  // sealed entries of this batch
+    SignatureBatch signatures(pool_);  // own entries' author signatures, checked meanwhile
+    std::vector<std::string> signed_where;  // the record of each, in the same order
     for (PackItem& item : items) {
       VerifiedItem v;
       Status object_checked = Status::Ok();
@@ -337,11 +349,14 @@ class LogImporter {
           object_seen = true;
           object_checked = CheckObject(where, record, item.object, v);
           if (!object_checked.ok() || !v.sealed) return std::optional<CaseLink>();
-          auto link = OpenOwnEntry(where, *archive_key_, v);
+          SignatureCheck signature;
+          auto link = OpenOwnEntry(where, *archive_key_, v, signature);
           if (!link.ok()) {
             object_checked = link.status();
             return std::optional<CaseLink>();
           }
+          signatures.Add(std::move(signature));
+          signed_where.push_back(where);
           return std::optional<CaseLink>(std::move(*link));
         };
       }
@@ -366,6 +381,15 @@ class LogImporter {
       for (const TreeNode& n : checked.completed) nodes[{n.level, n.index}] = n.hash;
       out.push_back(std::move(v));
     }
+    // One bad signature refuses the whole batch, before anything of it is written.
+    std::vector<bool> verdicts = signatures.Finish();
+    for (size_t i = 0; i < verdicts.size(); ++i) {
+      if (!verdicts[i]) {
+        return Status::Corruption(signed_where[i] +
+                                  ": this node's archive key does not open its entry (" +
+                                  kEntrySignatureFails + ")");
+      }
+    }
     root = *chain.Root();  // nothing was skipped
     return Status::Ok();
   }
@@ -382,7 +406,13 @@ class LogImporter {
   // head of the old one through its file mapping, and the kernel then maps the whole large
   // page-cache folio around it into this process, so two pulls of a big file would each grow
   // by most of the file (only a damaged chunk is written over).
-  Status FetchChunks(const std::vector<VerifiedItem>& items) {
+  //
+  // Requests are pipelined: the next is in flight while the last is checked and written, each
+  // of at most kMaxChunksPerRequest ids and kMaxChunkAnswerBytes, so that a batch of small
+  // entries takes one round trip and a large file keeps the peer and this node busy at once.
+  // The batch's last answer is not written here but handed back in `last`, for Commit to write
+  // in the batch's own transaction.
+  Status FetchChunks(const std::vector<VerifiedItem>& items, std::vector<FetchedChunk>& last) {
     std::map<Hash, uint64_t> lengths;  // chunk -> the length its sealed entry gives
     for (const VerifiedItem& v : items) {
       if (!v.sealed) continue;
@@ -419,20 +449,50 @@ class LogImporter {
       if (damaged.count(id)) return false;
       return txn.Contains(Table::kChunks, id);
     };
-    for (size_t next = 0; next < missing.size();) {
+    size_t next = 0;
+    // The next ask: ids not stored meanwhile, within both limits (one chunk at least).
+    auto next_ask = [&]() -> Result<std::vector<Hash>> {
       std::vector<Hash> ask;
+      uint64_t bytes = 0;
       KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
         for (; next < missing.size() && ask.size() < kMaxChunksPerRequest; ++next) {
+          const uint64_t length = lengths.at(missing[next]);
+          if (!ask.empty() && bytes + length > kMaxChunkAnswerBytes) break;
           KH_ASSIGN_OR_RETURN(bool held, stored_since(txn, missing[next]));
-          if (!held) ask.push_back(missing[next]);
+          if (held) continue;
+          ask.push_back(missing[next]);
+          bytes += length;
         }
         return Status::Ok();
       }));
-      if (ask.empty()) continue;
-      KH_ASSIGN_OR_RETURN(Bytes body, peer_.Chunks(ask));
-      auto chunks = ParseChunkBody(body);  // each chunk hashed against its id
+      return ask;
+    };
+    struct InFlight {
+      std::vector<Hash> ask;
+      std::future<Result<Bytes>> body;  // its destructor waits for the request
+    };
+    std::optional<InFlight> in_flight;
+    // Only the request's thread uses the transport while it runs: this one checks and writes.
+    auto send_next = [&]() -> Status {
+      in_flight.reset();
+      while (next < missing.size()) {
+        KH_ASSIGN_OR_RETURN(std::vector<Hash> ask, next_ask());
+        if (ask.empty()) continue;
+        auto body = std::async(std::launch::async, [this, ask] { return peer_.Chunks(ask); });
+        in_flight.emplace(InFlight{std::move(ask), std::move(body)});
+        break;
+      }
+      return Status::Ok();
+    };
+    KH_RETURN_IF_ERROR(send_next());
+    while (in_flight) {
+      std::vector<Hash> ask = std::move(in_flight->ask);
+      Result<Bytes> body = in_flight->body.get();
+      if (!body.ok()) return body.status();
+      KH_RETURN_IF_ERROR(send_next());
+      auto chunks = ParseChunkBody(*body);  // each chunk hashed against its id
       if (!chunks.ok()) return chunks.status().Annotate("the peer's sealed chunks");
-      body = Bytes();  // its chunks are copied out
+      *body = Bytes();  // its chunks are copied out
       std::set<Hash> wanted(ask.begin(), ask.end());
       for (const auto& [id, data] : *chunks) {
         if (!wanted.erase(id)) {
@@ -448,6 +508,13 @@ class LogImporter {
       if (!wanted.empty()) {
         return Status::Corruption("the peer did not send sealed chunk " + ToHex(*wanted.begin()));
       }
+      result_.chunks_fetched += chunks->size();
+      if (!in_flight) {  // the batch's last answer: written with its records
+        for (auto& [id, data] : *chunks) {
+          last.push_back(FetchedChunk{id, std::move(data), damaged.count(id) > 0});
+        }
+        break;
+      }
       KH_RETURN_IF_ERROR(store_.Update([&](WriteTxn& txn) -> Status {
         for (const auto& [id, data] : *chunks) {
           KH_ASSIGN_OR_RETURN(bool held, stored_since(txn, id));
@@ -455,16 +522,24 @@ class LogImporter {
         }
         return Status::Ok();
       }));
-      result_.chunks_fetched += chunks->size();
     }
     return Status::Ok();
   }
 
   Status Commit(uint64_t from, const std::vector<VerifiedItem>& items,
-                const std::map<TreeKey, Hash>& nodes) {
+                const std::map<TreeKey, Hash>& nodes, const std::vector<FetchedChunk>& chunks) {
     return store_.Update([&](WriteTxn& txn) -> Status {
       KH_ASSIGN_OR_RETURN(uint64_t size, LogSize(txn, head_.origin));
       if (size != from) return Status::AlreadyExists("the log changed during the sync; try again");
+      // Chunks first, in the same transaction as the records that name them. One stored
+      // meanwhile by another pull is not written over (FetchChunks says why).
+      for (const FetchedChunk& c : chunks) {
+        if (!c.damaged) {
+          KH_ASSIGN_OR_RETURN(bool held, txn.Contains(Table::kChunks, c.id));
+          if (held) continue;
+        }
+        KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, c.id, c.data));
+      }
       for (const VerifiedItem& v : items) {
         const Hash& id = v.record.object_id;
         KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, id, v.object_bytes));
@@ -508,6 +583,7 @@ class LogImporter {
   LogSyncResult& result_;
   const bool own_log_;
   const SymmetricKey* archive_key_;
+  WorkerPool& pool_;
   PublicKey key_{};
   Checkpoint checkpoint_;
   uint64_t local_size_ = 0;
@@ -538,12 +614,14 @@ Result<SyncReport> PullFromPeer(Store& store, PeerTransport& peer, const Witness
     return Status::Ok();
   }));
   SyncReport report;
+  // Author signatures are checked only when this node pulls back its own log, on every core.
+  WorkerPool pool(archive_key ? WorkerPool::DefaultThreads() : 1);
   for (const Head& head : heads) {
     LogSyncResult result;
     result.origin = head.origin;
     result.peer_size = head.size;
     const bool is_local = local && *local == Bytes(head.origin.begin(), head.origin.end());
-    result.status = LogImporter(store, peer, head, result, is_local, archive_key).Run();
+    result.status = LogImporter(store, peer, head, result, is_local, archive_key, pool).Run();
     if (result.status.ok()) {
       // Witnessing: others' cosignatures of what is held here are learnt, and this node vouches
       // for every other member's log it has verified and holds whole.

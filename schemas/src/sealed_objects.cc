@@ -225,6 +225,10 @@ bool VerifyEntrySignature(const SignedEntry& e) {
   return VerifySignature(e.author, SignedEntryMessage(e), e.signature);
 }
 
+SignatureCheck EntrySignatureCheck(const SignedEntry& e) {
+  return SignatureCheck{e.author, SignedEntryMessage(e), e.signature};
+}
+
 // ---- Sealing a file's content ----
 
 FileSealer::FileSealer(const SymmetricKey& file_key, uint64_t size, const ChunkedSalt& salt,
@@ -347,7 +351,10 @@ Result<Hash> OpenLinkBox(const SymmetricKey& link_key, const SealedEntry& e) {
   return h;
 }
 
-Result<SignedEntry> OpenEntryBox(const SymmetricKey& entry_key, const SealedEntry& e) {
+namespace {
+
+Result<SignedEntry> OpenEntryBoxImpl(const SymmetricKey& entry_key, const SealedEntry& e,
+                                     SignatureCheck* deferred) {
   KH_ASSIGN_OR_RETURN(Bytes padded, BoxOpen(entry_key, kEntryBoxLabel, e.entry_box));
   KH_ASSIGN_OR_RETURN(Bytes value, UnpadValue(padded));
   if (padded.size() != PaddedBoxSize(value.size())) {
@@ -355,14 +362,28 @@ Result<SignedEntry> OpenEntryBox(const SymmetricKey& entry_key, const SealedEntr
   }
   auto decoded = DecodeSignedEntry(value);
   if (!decoded.ok()) return Status::Corruption(decoded.status().message());
-  if (!VerifyEntrySignature(*decoded)) {
-    return Status::Corruption("the entry's author signature does not verify");
+  if (deferred) {
+    *deferred = EntrySignatureCheck(*decoded);
+  } else if (!VerifyEntrySignature(*decoded)) {
+    return Status::Corruption(kEntrySignatureFails);
   }
   if (decoded->files.size() != e.files.size()) {
     return Status::Corruption("the entry commits to " + std::to_string(decoded->files.size()) +
                               " files but " + std::to_string(e.files.size()) + " are sealed");
   }
   return decoded;
+}
+
+}  // namespace
+
+Result<SignedEntry> OpenEntryBox(const SymmetricKey& entry_key, const SealedEntry& e) {
+  return OpenEntryBoxImpl(entry_key, e, nullptr);
+}
+
+Result<SignedEntry> OpenEntryBoxDeferringSignature(const SymmetricKey& entry_key,
+                                                   const SealedEntry& e,
+                                                   SignatureCheck& deferred) {
+  return OpenEntryBoxImpl(entry_key, e, &deferred);
 }
 
 Result<FileOpening> OpenDescriptorBox(const SymmetricKey& file_key, const SealedEntry& e,

@@ -362,7 +362,10 @@ Result<OpenedEntry> OpenEntry(const ReadTxn& txn, const Hash& origin, const Entr
   }
   OPENSSL_cleanse(box->data(), box->size());
   entry_key = DeriveEntryKey(out.case_key, out.sealed.nonce);
-  auto signed_entry = OpenEntryBox(entry_key, out.sealed);
+  auto signed_entry =
+      key.defer_signature
+          ? OpenEntryBoxDeferringSignature(entry_key, out.sealed, *key.defer_signature)
+          : OpenEntryBox(entry_key, out.sealed);
   OPENSSL_cleanse(entry_key.data(), entry_key.size());
   if (!signed_entry.ok()) return signed_entry.status().Annotate("sealed entry " + ToHex(entry_id));
   out.entry = std::move(*signed_entry);
@@ -460,6 +463,24 @@ Result<Bytes> SealedFileReader::Read(uint64_t offset, size_t max_bytes) {
     OPENSSL_cleanse(plain.data(), plain.size());
   }
   return out;
+}
+
+Status SealedFileReader::CheckPadding() {
+  const uint64_t last_chunk = ChunkedChunkCount(padded_size_) - 1;
+  for (uint64_t k = size_ / kChunkedPlainChunk; k <= last_chunk; ++k) {
+    const uint64_t plain_start = k * kChunkedPlainChunk;
+    const uint64_t plain_len = std::min<uint64_t>(kChunkedPlainChunk, padded_size_ - plain_start);
+    const uint64_t sealed_from = kChunkedHeaderBytes + k * kChunkedSealedChunk;
+    KH_ASSIGN_OR_RETURN(Bytes sealed,
+                        SealedBytes(sealed_from, sealed_from + plain_len + kAeadTagBytes));
+    KH_ASSIGN_OR_RETURN(Bytes plain, opener_.OpenChunk(k, sealed, k == last_chunk));
+    const uint64_t from = std::max(size_, plain_start) - plain_start;
+    bool zero = true;
+    for (uint64_t i = from; i < plain.size(); ++i) zero &= plain[i] == 0;
+    OPENSSL_cleanse(plain.data(), plain.size());
+    if (!zero) return Status::Corruption("the padding after the file's end is not zero");
+  }
+  return Status::Ok();
 }
 
 Result<std::vector<Hash>> OpenableOrigins(const ReadTxn& txn) {

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -777,6 +778,70 @@ TEST_P(LogTest, SealedFilesReadFromAnyOffset) {
   EXPECT_NE(report.problems[0].find("does not match its id"), std::string::npos);
 }
 
+// With the archive key, an own entry's sealed chunks are authenticated by opening them rather
+// than hashed (docs/format.md section 15); every kind of damage is still named by its chunk,
+// once, and nothing else is reported of it.
+TEST_P(LogTest, VerifyWithTheKeyNamesSwappedForeignTruncatedAndFlippedChunks) {
+  auto append_video = [&](char seed) {
+    std::string content(2 * kChunkSize + 40000, '\0');
+    for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>(i * 131 + seed);
+    Submission s = MakeSubmission("c", std::string("video ") + seed);
+    s.files.push_back(FileOf("video.mp4", content, Upload(content)));
+    Sign(s);
+    auto r = log_->Append({s});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    auto opened = Open((*r)[0].entry_id, EntryKey::Archive(node_->archive_key()));
+    return opened.value().sealed.files[1].chunks;
+  };
+  const std::vector<Hash> a = append_video('a'), b = append_video('b'), c = append_video('c');
+  ExpectClean();
+  auto get = [&](const Hash& id) {
+    Bytes out;
+    EXPECT_TRUE(node_->store().View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(auto v, txn.Get(Table::kChunks, id));
+      out = *v;
+      return Status::Ok();
+    }).ok());
+    return out;
+  };
+  auto put = [&](const Hash& id, const Bytes& bytes) {
+    ASSERT_TRUE(node_->store()
+                    .Update([&](WriteTxn& txn) { return txn.Put(Table::kChunks, id, bytes); })
+                    .ok());
+  };
+  const Bytes a0 = get(a[0]), a1 = get(a[1]), b0 = get(b[0]), c2 = get(c[2]);
+  put(a[0], a1);  // swapped within the file
+  put(a[1], a0);
+  put(b[0], get(c[0]));  // another entry's chunk, of the same length
+  Bytes flipped = c2;
+  flipped[flipped.size() - 1] ^= 0x80;  // the last byte of the final tag
+  put(c[2], flipped);
+  VerifyReport report = Verify(&node_->archive_key());
+  std::vector<std::string> named;
+  for (const std::string& p : report.problems) {
+    EXPECT_NE(p.find("does not match its id"), std::string::npos) << p;
+    named.push_back(p.substr(p.find('(') + 1, 64));
+  }
+  std::sort(named.begin(), named.end());
+  std::vector<std::string> expected = {ToHex(a[0]), ToHex(a[1]), ToHex(b[0]), ToHex(c[2])};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(named, expected);
+  // The same names without the key, where each chunk is hashed.
+  VerifyReport keyless = Verify(nullptr);
+  EXPECT_EQ(keyless.problems.size(), 4u);
+  // Cut short: the length names it, with or without the key.
+  put(a[0], a0);
+  put(a[1], a1);
+  put(b[0], b0);
+  put(c[2], Bytes(c2.begin(), c2.end() - 16));
+  report = Verify(&node_->archive_key());
+  ASSERT_EQ(report.problems.size(), 1u);
+  EXPECT_NE(report.problems[0].find(ToHex(c[2]) + "): "), std::string::npos)
+      << report.problems[0];
+  put(c[2], c2);
+  ExpectClean();
+}
+
 // Every table, read through the store's own API with its data key, after several appends: no
 // case id, file name, metadata value, author key or plaintext hash of what was submitted.
 TEST_P(LogTest, TheStoreHoldsNothingPlainOfWhatWasSubmitted) {
@@ -899,8 +964,10 @@ TEST_P(LogTest, VerifyWithoutTheKeyChecksWhatAPartnerCanAndWithAWrongKeyNamesEve
 
 // A log written by hand, as a buggy or dishonest origin could: `n` records of case "c", each
 // sealing `content` under the archive key; record i's link box names `links[i]`.
+// The entries listed in `bad_signatures` carry an author signature that does not verify.
 void WriteSealedLogByHand(Node& node, const SigningKey& author, const std::string& content,
-                          const std::vector<Hash>& links) {
+                          const std::vector<Hash>& links,
+                          const std::set<size_t>& bad_signatures = {}) {
   std::vector<Bytes> records;
   ASSERT_TRUE(node.store().Update([&](WriteTxn& txn) -> Status {
     Hash prev{};
@@ -914,6 +981,7 @@ void WriteSealedLogByHand(Node& node, const SigningKey& author, const std::strin
       entry.created_at_ms = static_cast<int64_t>(i);
       entry.files = {FileCommitment(opening.salt, Encode(opening.descriptor))};
       SignEntry(entry, author);
+      if (bad_signatures.count(i)) entry.signature[0] ^= 1;
       EntryToSeal in;
       RandomBytes(in.nonce.data(), in.nonce.size());
       in.case_id = "c";
@@ -967,6 +1035,37 @@ TEST_P(LogTest, VerifyWithTheArchiveKeyFollowsTheCaseChainThroughTheLinkBoxes) {
                                     ": its link box does not name the case's previous record in "
                                     "this log (case chain broken)");
   EXPECT_EQ(report.entries_opened, 2u);
+}
+
+// Author signatures are checked on a worker pool while the records pass goes on; each failure
+// is still named by its record, before what else that record shows, the same on every run.
+TEST_P(LogTest, VerifyNamesEveryBadAuthorSignatureInRecordOrder) {
+  WriteSealedLogByHand(*node_, author_, "forged", {Hash{}, Hash{}}, {0, 1});
+  VerifyReport keyless = Verify(nullptr);
+  EXPECT_TRUE(keyless.clean()) << keyless.problems.front();
+  std::vector<Hash> ids;
+  ASSERT_TRUE(node_->store().View([&](ReadTxn& txn) -> Status {
+    for (uint64_t i = 0; i < 2; ++i) {
+      KH_ASSIGN_OR_RETURN(LoggedObject logged, ReadLoggedObject(txn, node_->id(), i));
+      ids.push_back(logged.record.object_id);
+    }
+    return Status::Ok();
+  }).ok());
+  auto bad = [&](uint64_t i) {
+    return "record " + std::to_string(i) + " of " + node_->origin_name() + ": sealed entry " +
+           ToHex(ids[i]) + " does not open: sealed entry " + ToHex(ids[i]) +
+           ": the entry's author signature does not verify";
+  };
+  const std::vector<std::string> expected = {
+      bad(0), bad(1),
+      "record 1 of " + node_->origin_name() +
+          ": its link box does not name the case's previous record in this log (case chain "
+          "broken)"};
+  for (int run = 0; run < 3; ++run) {
+    VerifyReport report = Verify(&node_->archive_key());
+    EXPECT_EQ(report.problems, expected);
+    EXPECT_EQ(report.entries_opened, 0u);
+  }
 }
 
 // An origin that sealed content other than what its author signed (a bug, or a dishonest

@@ -11,6 +11,7 @@
 
 #include "khronika/log/log.h"
 #include "khronika/log/store_keys.h"
+#include "khronika/log/worker_pool.h"
 #include "khronika/schemas/chain_checker.h"
 #include "khronika/schemas/note.h"
 #include "khronika/schemas/objects.h"
@@ -21,11 +22,18 @@ namespace khronika {
 namespace {
 
 constexpr size_t kMaxProblemsPerKind = 1000;
+constexpr size_t kMaxProblems = 20 * kMaxProblemsPerKind;
+// Own entries whose author signatures are checked together, on every core, while the records
+// pass goes on: enough to keep the pool busy, little memory (a 60-byte message each).
+constexpr size_t kSignatureBatch = 512;
 
 class Verifier {
  public:
-  Verifier(const ReadTxn& txn, const VerifyOptions& options, VerifyReport& report)
-      : txn_(txn), options_(options), report_(report) {}
+  Verifier(const ReadTxn& txn, const VerifyOptions& options, VerifyReport& report,
+           WorkerPool* pool)
+      : txn_(txn), options_(options), report_(report) {
+    if (pool) signatures_.emplace(*pool);
+  }
 
   Status Run() {
     // Objects first: checking a sealed entry re-hashes each of its sealed chunks, so the chunk
@@ -56,7 +64,7 @@ class Verifier {
   };
 
   void Problem(std::string line) {
-    if (report_.problems.size() < 20 * kMaxProblemsPerKind) report_.problems.push_back(std::move(line));
+    if (report_.problems.size() < kMaxProblems) report_.problems.push_back(std::move(line));
   }
 
   // In an encrypted store a value whose bytes were altered fails its authentication tag and
@@ -113,6 +121,16 @@ class Verifier {
           Problem("sealed entry " + id + ": " + e.status().message());
           return true;
         }
+        const Hash entry_id = HashOf(key);
+        KH_ASSIGN_OR_RETURN(bool by_aead, OpenedLater(entry_id, *e));
+        if (by_aead) {
+          for (const SealedFile& file : e->files) {
+            chunks_checked_.insert(file.chunks.begin(), file.chunks.end());
+          }
+          intact_entries_.insert(entry_id);
+          aead_pending_.insert(entry_id);
+          return true;
+        }
         bool intact = true;
         std::vector<Hash> checked;
         for (size_t f = 0; f < e->files.size(); ++f) {
@@ -151,6 +169,61 @@ class Verifier {
     }, {}, Unreadable("object"));
   }
 
+  // With the archive key, an entry of its origin whose sealed chunks are all held, of their
+  // lengths, is opened in the records pass (CheckOwnEntry): every sealed byte is then
+  // authenticated by its AEAD tag under a key only this entry's file has, at its position, and
+  // each chunk is not hashed against its id as well (docs/format.md section 15 says why that is
+  // enough). Anything short of that takes the hash pass, which names the damaged chunk.
+  Result<bool> OpenedLater(const Hash& entry_id, const SealedEntry& e) {
+    if (!options_.archive_key) return false;
+    auto location = txn_.Get(Table::kEntryIndex, entry_id);
+    if (!location.ok() || !*location) return false;
+    auto at = keys::DecodePosition(**location);
+    if (!at.ok() || at->origin != options_.origin) return false;
+    for (const SealedFile& file : e.files) {
+      for (uint64_t i = 0; i < file.chunks.size(); ++i) {
+        auto chunk = txn_.Get(Table::kChunks, file.chunks[i]);
+        if (!chunk.ok() && chunk.status().code() != Code::kCorruption) return chunk.status();
+        if (!chunk.ok() || !*chunk || (*chunk)->size() != SealedChunkLength(file.sealed_size, i)) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  // The hash pass over one file of an entry left to its AEAD, when opening it failed or never
+  // happened: each chunk that does not hash to its id is named as the objects pass names it.
+  // Returns whether every chunk matched.
+  Result<bool> HashChunks(const std::string& id_hex, size_t f, const SealedFile& file) {
+    bool all = true;
+    for (uint64_t i = 0; i < file.chunks.size(); ++i) {
+      const Hash& cid = file.chunks[i];
+      const std::string where = "sealed entry " + id_hex + ", file " + std::to_string(f) +
+                                ", sealed chunk " + std::to_string(i) + " (" + ToHex(cid) + ")";
+      KH_ASSIGN_OR_RETURN(std::optional<Bytes> chunk, Read(Table::kChunks, cid, where));
+      if (chunk && ChunkId(*chunk) == cid) continue;
+      all = false;
+      if (chunk) Problem(where + ": content does not match its id");
+    }
+    return all;
+  }
+
+  // Entries left to their AEAD whose opening never came (their record is missing, or the entry
+  // did not open): hashed now, in entry id order.
+  Status HashUnopened() {
+    for (const Hash& entry_id : aead_pending_) {
+      KH_ASSIGN_OR_RETURN(std::optional<Bytes> object, txn_.Get(Table::kObjects, entry_id));
+      auto sealed = object ? DecodeSealedEntry(*object) : Result<SealedEntry>(Status::NotFound(""));
+      if (!sealed.ok()) continue;  // it decoded in the objects pass, in this same snapshot
+      for (size_t f = 0; f < sealed->files.size(); ++f) {
+        KH_RETURN_IF_ERROR(HashChunks(ToHex(entry_id), f, sealed->files[f]).status());
+      }
+    }
+    aead_pending_.clear();
+    return Status::Ok();
+  }
+
   // The log of `origin`, moved to record `index`: records it has not reached are missing.
   // nullptr for an index no log can reach (a damaged key).
   LogState* Reach(const Hash& origin, uint64_t index) {
@@ -183,7 +256,7 @@ class Verifier {
       // over it can be recomputed.
       if (LogState* log = Reach(at->origin, at->index)) (void)log->chain.SkipTo(at->index + 1);
     };
-    return txn_.Scan(Table::kRecords, {}, [&](ByteView key, ByteView value) -> Result<bool> {
+    auto check = [&](ByteView key, ByteView value) -> Result<bool> {
       ++report_.records;
       auto at = keys::DecodePosition(key);
       LogState* log = at.ok() ? Reach(at->origin, at->index) : nullptr;
@@ -207,13 +280,26 @@ class Verifier {
           if (!object) return std::optional<CaseLink>();  // named below
           auto type = PeekObjectType(*object);
           if (!type.ok() || *type != kTypeSealedEntry) return std::optional<CaseLink>();
-          auto e = OpenEntry(txn_, origin, EntryKey::Archive(*options_.archive_key), rec.object_id);
+          EntryKey key = EntryKey::Archive(*options_.archive_key);
+          SignatureCheck signature;
+          if (signatures_) key.defer_signature = &signature;
+          auto e = OpenEntry(txn_, origin, key, rec.object_id);
           if (!e.ok()) {
             Problem(name + ": sealed entry " + ToHex(rec.object_id) + " does not open: " +
                     e.status().message());
             return std::optional<CaseLink>();
           }
           ++report_.entries_opened;
+          if (signatures_) {
+            // Checked on the pool meanwhile; a failure is named where OpenEntry would have named
+            // it. The link box authenticates itself, so the case chain goes on with it.
+            signatures_->Add(std::move(signature));
+            const std::string entry = "sealed entry " + ToHex(rec.object_id);
+            deferred_.push_back(
+                {report_.problems.size(),
+                 name + ": " + entry + " does not open: " +
+                     Status::Corruption(kEntrySignatureFails).Annotate(entry).message()});
+          }
           SymmetricKey link_key = DeriveLinkKey(e->case_key, e->sealed.nonce);
           auto link = OpenLinkBox(link_key, e->sealed);
           OPENSSL_cleanse(link_key.data(), link_key.size());
@@ -255,8 +341,29 @@ class Verifier {
         Problem(name + ": entry index does not point to this record");
       }
       if (opened) KH_RETURN_IF_ERROR(CheckOwnEntry(name, origin, index, checked.record_hash, *opened));
+      if (signatures_ && signatures_->size() >= kSignatureBatch) NameBadSignatures();
       return true;
-    }, {}, unreadable);
+    };
+    KH_RETURN_IF_ERROR(txn_.Scan(Table::kRecords, {}, check, {}, unreadable));
+    NameBadSignatures();
+    return HashUnopened();
+  }
+
+  // The verdicts of the deferred author signatures, each failure inserted among the problems
+  // where the record that holds it would have named it had it been checked at once: the report
+  // reads the same whichever thread checked what.
+  void NameBadSignatures() {
+    if (!signatures_) return;
+    std::vector<bool> verdicts = signatures_->Finish();
+    for (size_t i = verdicts.size(); i-- > 0;) {
+      if (verdicts[i]) continue;
+      --report_.entries_opened;
+      auto& problems = report_.problems;
+      problems.insert(problems.begin() + static_cast<ptrdiff_t>(deferred_[i].at),
+                      std::move(deferred_[i].problem));
+      if (problems.size() > kMaxProblems) problems.pop_back();
+    }
+    deferred_.clear();
   }
 
   // With the archive key: what the origin can check of one of its own entries beyond what
@@ -277,13 +384,14 @@ class Verifier {
       Problem(name + ": signed entry index missing or wrong");
     }
     std::set<std::string> names;
+    auto pending = aead_pending_.find(entry_id);
     for (uint32_t i = 0; i < opened.files.size(); ++i) {
       const FileDescriptor& d = opened.files[i].descriptor;
       if (!names.insert(d.name).second) Problem(name + ": two files are named '" + d.name + "'");
       if (!intact_entries_.count(entry_id)) continue;  // its sealed chunks were named above
       SymmetricKey file_key = DeriveFileKey(opened.case_key, opened.sealed.nonce, i);
-      // Every chunk of an intact entry was hashed against its id above, in this same snapshot;
-      // hashing it again would double the cost, and the AEAD tags check it as it is opened.
+      // Every chunk of an intact entry was hashed against its id above, in this same snapshot,
+      // or was left to its AEAD tags (OpenedLater), which check it as it is opened here.
       ChunkSource hashed_already = [this](const Hash& id) -> Result<Bytes> {
         KH_ASSIGN_OR_RETURN(std::optional<Bytes> chunk, txn_.Get(Table::kChunks, id));
         if (!chunk) return Status::Corruption("sealed chunk " + ToHex(id) + " is missing");
@@ -292,8 +400,16 @@ class Verifier {
       auto reader = SealedFileReader::Open(hashed_already, opened.sealed, d, file_key, i);
       OPENSSL_cleanse(file_key.data(), file_key.size());
       std::string file_name = name + ", file " + std::to_string(i) + " ('" + d.name + "')";
+      // A file left to its AEAD that does not open is hashed: a chunk that does not match its
+      // id is named as such (as if hashed first); only if all match is the opening the problem.
+      auto named_by_hash = [&]() -> Result<bool> {
+        if (pending == aead_pending_.end()) return false;
+        KH_ASSIGN_OR_RETURN(bool all, HashChunks(ToHex(entry_id), i, opened.sealed.files[i]));
+        return !all;
+      };
       if (!reader.ok()) {
-        Problem(file_name + ": " + reader.status().message());
+        KH_ASSIGN_OR_RETURN(bool named, named_by_hash());
+        if (!named) Problem(file_name + ": " + reader.status().message());
         continue;
       }
       Sha256Stream content;
@@ -313,12 +429,16 @@ class Verifier {
         read += piece->size();
         OPENSSL_cleanse(piece->data(), piece->size());
       }
+      if (st.ok() && pending != aead_pending_.end()) st = reader->CheckPadding();
       if (!st.ok()) {
-        Problem(file_name + ": " + st.message());
+        KH_ASSIGN_OR_RETURN(bool named, named_by_hash());
+        if (!named) Problem(file_name + ": " + st.message());
       } else if (content.Finish() != d.content_sha256) {
         Problem(file_name + ": plaintext does not match the SHA-256 its author signed");
       }
     }
+    // Every file opened to its last padded byte, or hashed where it did not.
+    if (pending != aead_pending_.end()) aead_pending_.erase(pending);
     return Status::Ok();
   }
 
@@ -435,8 +555,16 @@ class Verifier {
 
   const ReadTxn& txn_;
   const VerifyOptions& options_;
+  std::optional<SignatureBatch> signatures_;  // with the archive key and a pool
+  struct Deferred {
+    size_t at;  // where among the problems its failure goes
+    std::string problem;
+  };
+  std::vector<Deferred> deferred_;  // one per signature in signatures_, in the same order
   std::set<Hash> chunks_checked_;  // each hashed against its id by CheckObjects
   std::set<Hash> intact_entries_;  // sealed entries all of whose sealed chunks are held intact
+  // Own entries whose sealed chunks are left to their AEAD tags (OpenedLater), until opened.
+  std::set<Hash> aead_pending_;
   VerifyReport& report_;
   std::map<Hash, LogState> logs_;  // every log with a record
   // Per log, the sizes of its checkpoints and the root its records give at each (nullopt: not
@@ -448,7 +576,12 @@ class Verifier {
 
 Result<VerifyReport> VerifyStore(const Store& store, const VerifyOptions& options) {
   VerifyReport report;
-  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) { return Verifier(txn, options, report).Run(); }));
+  // Only the archive key's opening checks signatures per entry; without it a pool would idle.
+  std::optional<WorkerPool> pool;
+  if (options.archive_key) pool.emplace();
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) {
+    return Verifier(txn, options, report, pool ? &*pool : nullptr).Run();
+  }));
   return report;
 }
 

@@ -29,9 +29,13 @@ inline constexpr size_t kMaxObjectFrame = kMaxObjectBytes;
 inline constexpr size_t kMaxChunkFrame = 32 + kSealedChunkSize;
 inline constexpr size_t kMaxPackRecords = 512;
 inline constexpr size_t kMaxPackBytes = 32 << 20;  // a pack stops growing past this
-// Chunk answers are held whole in memory on both sides: 4 MiB keeps the serving node's memory
-// flat however large the file, at a small cost in requests.
-inline constexpr size_t kMaxChunksPerRequest = 4;
+// A chunk request names at most this many ids: a pack's worth, so that a batch of small entries
+// fetches its chunks in one round trip.
+inline constexpr size_t kMaxChunksPerRequest = 512;
+// Chunk answers are held whole in memory on both sides: at most this many bytes of sealed
+// chunks in one (never fewer than one chunk) keeps both nodes' memory flat however large the
+// file. The puller asks for no more than fits; the server leaves out what would not.
+inline constexpr size_t kMaxChunkAnswerBytes = 4 << 20;
 
 struct Frame {
   uint8_t type = 0;
@@ -64,7 +68,8 @@ struct PackItem {
 // Strictly 'R' then 'O' for each record, at most kMaxPackRecords of them.
 Result<std::vector<PackItem>> ParsePack(ByteView body);
 
-// Sealed chunks by id; a chunk missing or damaged here is left out (the asker looks elsewhere).
+// Sealed chunks by id; a chunk missing or damaged here is left out (the asker looks elsewhere),
+// and so is every chunk past kMaxChunkAnswerBytes.
 Result<Bytes> BuildChunkBody(const ReadTxn& txn, const std::vector<Hash>& ids);
 // Each returned chunk's bytes hash to the id it came with (checked here).
 Result<std::vector<std::pair<Hash, Bytes>>> ParseChunkBody(ByteView body);

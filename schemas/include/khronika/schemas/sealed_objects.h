@@ -97,6 +97,17 @@ Result<SealedEntry> DecodeSealedEntry(ByteView bytes);
 Bytes SignedEntryMessage(const SignedEntry& e);  // kEntrySignaturePrefix || SHA-256(unsigned)
 void SignEntry(SignedEntry& e, const SigningKey& key);
 bool VerifyEntrySignature(const SignedEntry& e);
+// What an opener says of an entry whose author signature fails.
+inline constexpr const char* kEntrySignatureFails = "the entry's author signature does not verify";
+// One Ed25519 check, taken out of its opener so that a batch of them can run on every core
+// (log/worker_pool.h). Whoever takes one must check it before trusting what it signs.
+struct SignatureCheck {
+  PublicKey key{};
+  Bytes message;
+  Signature signature{};
+  bool Verify() const { return VerifySignature(key, message, signature); }
+};
+SignatureCheck EntrySignatureCheck(const SignedEntry& e);
 
 // ---- Sizes of a sealed file ----
 // The C2SP message length of a file of `size` bytes once padded.
@@ -160,6 +171,11 @@ Result<Hash> OpenLinkBox(const SymmetricKey& link_key, const SealedEntry& e);
 // The signed entry in the entry box; Corruption if its signature does not verify or its number
 // of files differs from the sealed entry's.
 Result<SignedEntry> OpenEntryBox(const SymmetricKey& entry_key, const SealedEntry& e);
+// OpenEntryBox with every check but the author signature's, which goes to `deferred`: the
+// entry is not to be trusted until the caller has verified it.
+Result<SignedEntry> OpenEntryBoxDeferringSignature(const SymmetricKey& entry_key,
+                                                   const SealedEntry& e,
+                                                   SignatureCheck& deferred);
 Result<FileOpening> OpenDescriptorBox(const SymmetricKey& file_key, const SealedEntry& e,
                                       const SignedEntry& signed_entry, uint32_t file_index);
 

@@ -156,13 +156,18 @@ Result<LoggedObject> ReadLoggedObject(const ReadTxn& txn, const Hash& origin, ui
 // token limited to that case, which knows the case id). Reads check the key, not only a token:
 // a case key opens its own case's entries and nothing else.
 struct EntryKey {
-  static EntryKey Archive(const SymmetricKey& archive_key) { return {&archive_key, nullptr, {}}; }
+  static EntryKey Archive(const SymmetricKey& archive_key) {
+    return {&archive_key, nullptr, {}, nullptr};
+  }
   static EntryKey Case(std::string case_id, const SymmetricKey& case_key) {
-    return {nullptr, &case_key, std::move(case_id)};
+    return {nullptr, &case_key, std::move(case_id), nullptr};
   }
   const SymmetricKey* archive_key = nullptr;
   const SymmetricKey* case_key = nullptr;
   std::string case_id;  // with case_key
+  // When set, OpenEntry checks everything but the author signature, which it leaves here for
+  // the caller to verify (in a SignatureBatch) before it trusts the entry.
+  SignatureCheck* defer_signature = nullptr;
 };
 
 // A logged entry of this origin, opened: the record, the sealed entry, and what the key reveals.
@@ -174,7 +179,7 @@ struct OpenedEntry {
   std::string case_id;
   SymmetricKey case_key{};
   Bytes signed_entry_bytes;
-  SignedEntry entry;  // its author signature verified
+  SignedEntry entry;  // its author signature verified (unless the key deferred it)
   std::vector<FileOpening> files;  // each descriptor checked against the signed commitment
   ~OpenedEntry();
 };
@@ -206,6 +211,9 @@ class SealedFileReader {
   // Up to `max_bytes` of plaintext from `offset` (fewer at the end of the file; none at or past
   // it). Corruption if a sealed chunk is missing or altered.
   Result<Bytes> Read(uint64_t offset, size_t max_bytes);
+  // Opens every 16 KiB chunk past the file's size to the end of the padded file, and checks
+  // that the padding is zero: with Read over the whole size, every sealed byte authenticated.
+  Status CheckPadding();
 
  private:
   SealedFileReader(ChunkSource chunks, SealedFile file, uint64_t size, ChunkedOpener opener)
