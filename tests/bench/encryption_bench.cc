@@ -503,26 +503,41 @@ Status BaselineVerify(const Store& store, const Hash& origin, uint64_t expect_re
 
 // ---- Ingest, verify and sync on each side ----
 
+// A format-2 node ingests each file as `khronika add` does: sealed straight from the file's
+// bytes (content hashed once, sealed once), no upload chunks. The baseline stores its plaintext
+// chunks and appends as format 1 did.
 Status IngestFiles(Node& node, Side side, Evidence& ev) {
   for (uint64_t i = 0; i < ev.files.size(); ++i) {
     ev.StampFile(i);
     const ByteView content(ev.file_content);
-    KH_RETURN_IF_ERROR(node.store().Update([&](WriteTxn& txn) -> Status {
-      for (size_t at = 0; at < content.size(); at += kChunkSize) {
-        ByteView piece = content.subspan(at, std::min(kChunkSize, content.size() - at));
-        if (side == kBaseline) {
-          KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, ChunkId(piece), piece));
-        } else {
-          KH_RETURN_IF_ERROR(PutUploadChunk(txn, "", piece).status());
-        }
-      }
-      return Status::Ok();
-    }));
     if (side == kBaseline) {
+      KH_RETURN_IF_ERROR(node.store().Update([&](WriteTxn& txn) -> Status {
+        for (size_t at = 0; at < content.size(); at += kChunkSize) {
+          ByteView piece = content.subspan(at, std::min(kChunkSize, content.size() - at));
+          KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, ChunkId(piece), piece));
+        }
+        return Status::Ok();
+      }));
       KH_RETURN_IF_ERROR(BaselineAppend(node, {ev.files[i]}));
-    } else {
-      KH_RETURN_IF_ERROR(node.log().Append({ev.files[i]}).status());
+      continue;
     }
+    LocalSealing sealing = node.log().BeginLocal(ev.files[i].entry.case_id);
+    size_t at = 0;
+    KH_RETURN_IF_ERROR(node.log().SealLocalFile(
+        sealing, content.size(), [&](uint8_t* buf, size_t max) -> Result<size_t> {
+          size_t n = std::min(max, content.size() - at);
+          std::memcpy(buf, content.data() + at, n);
+          at += n;
+          return n;
+        }));
+    // The author signed this content's descriptor when the evidence was prepared.
+    Submission s = ev.files[i];
+    for (SubmittedFile& f : s.files) f.upload_chunks.clear();
+    KH_ASSIGN_OR_RETURN(CheckedSubmission checked,
+                        node.log().CheckLocal(std::move(s), std::move(sealing)));
+    std::vector<CheckedSubmission> batch;
+    batch.push_back(std::move(checked));
+    KH_RETURN_IF_ERROR(node.log().AppendChecked(batch)[0].status());
   }
   return Status::Ok();
 }
