@@ -90,8 +90,9 @@ Status DeleteChunks(Store& store, const std::vector<Hash>& ids) {
 }
 
 // Writes batches of sealed chunks, one transaction each, on a thread of its own: the commits'
-// writes and flushes overlap the hashing and sealing of what comes next. At most one batch
-// waits while another is written, so memory stays at three batches whatever the file's size.
+// writes and flushes overlap the hashing and sealing of the next batch. A batch is handed over
+// only once the writer is idle, so memory stays at two batches (one sealed, one written)
+// whatever the file's size.
 class ChunkWriter {
  public:
   using Batch = std::vector<std::pair<Hash, Bytes>>;
@@ -100,10 +101,10 @@ class ChunkWriter {
   ChunkWriter(const ChunkWriter&) = delete;
   ChunkWriter& operator=(const ChunkWriter&) = delete;
 
-  // Waits while a batch is queued already; the writer's first error, if any.
+  // Waits until the writer is idle; the writer's first error, if any.
   Status Push(Batch batch) {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return !queued_; });
+    cv_.wait(lock, [&] { return !queued_ && !busy_; });
     if (!error_.ok()) return error_;
     queued_ = std::move(batch);
     cv_.notify_all();
@@ -130,19 +131,27 @@ class ChunkWriter {
       if (!queued_) return;
       Batch batch = std::move(*queued_);
       queued_.reset();
-      cv_.notify_all();
-      if (!error_.ok()) continue;  // drain: the sealer hears the error at its next Push
+      if (!error_.ok()) {  // drain: the sealer hears the error at its next Push
+        cv_.notify_all();
+        continue;
+      }
+      busy_ = true;
       lock.unlock();
       Status st = store_.Update([&](WriteTxn& txn) -> Status {
         for (const auto& [id, bytes] : batch) KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, id, bytes));
         return Status::Ok();
       });
+      std::vector<Hash> ids;
+      for (const auto& chunk : batch) ids.push_back(chunk.first);
+      batch = {};  // freed before the sealer may hand over the next
       lock.lock();
       if (st.ok()) {
-        for (const auto& chunk : batch) written_.push_back(chunk.first);
+        written_.insert(written_.end(), ids.begin(), ids.end());
       } else {
         error_ = st;
       }
+      busy_ = false;
+      cv_.notify_all();
     }
   }
 
@@ -151,6 +160,7 @@ class ChunkWriter {
   std::condition_variable cv_;
   std::optional<Batch> queued_;
   bool closing_ = false;
+  bool busy_ = false;
   Status error_ = Status::Ok();
   std::vector<Hash> written_;
   std::thread thread_;  // last: starts once the members it uses exist
