@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -37,10 +38,6 @@ namespace {
 
 using nlohmann::json;
 
-// Chunks written per transaction while a file streams in: bounds the memory LMDB holds for
-// dirty pages (about 8 MiB) while keeping fsyncs per GiB low.
-constexpr size_t kChunksPerTransaction = 8;
-
 const OptionSpec kData{"data"};
 const OptionSpec kMapSize{"map-size"};
 const OptionSpec kJson{"json", false};
@@ -54,45 +51,76 @@ Result<StoreOptions> StoreOptionsFrom(const Args& args, bool read_only) {
 
 
 
-// Streams a file into the store as plaintext upload chunks (uploader "": the operator's own) and
-// returns it as its author commits to it: the descriptor and a fresh random salt. Memory stays
-// at one chunk buffer plus one bounded transaction, whatever the file's size. The chunks wait
-// in upload_chunks until the entry is appended, which seals the file and deletes them.
-Result<SubmittedFile> UploadFile(Store& store, const std::string& path) {
-  KH_ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFile(path));
-  SubmittedFile f;
-  FileDescriptor& d = f.opening.descriptor;
-  d.name = std::filesystem::path(path).filename().string();
-  KH_RETURN_IF_ERROR(ValidateFileName(d.name).Annotate(path));
-  d.media_type = GuessMediaType(d.name);
-  Sha256Stream content;
-  std::vector<uint8_t> buf(kChunkSize);
-  bool done = false;
-  while (!done) {
-    KH_RETURN_IF_ERROR(store.Update([&](WriteTxn& txn) -> Status {
-      for (size_t i = 0; i < kChunksPerTransaction; ++i) {
-        KH_ASSIGN_OR_RETURN(size_t n, ReadUpTo(fd.get(), buf.data(), buf.size(), path));
-        if (n == 0) {
-          done = true;
-          break;
-        }
-        ByteView chunk(buf.data(), n);
-        content.Update(chunk);
-        KH_ASSIGN_OR_RETURN(Hash id, PutUploadChunk(txn, "", chunk));
-        f.upload_chunks.push_back(id);
-        d.size += n;
-        if (d.size > kMaxFileSize) return Status::InvalidArgument(path + " is larger than 1 TiB");
-        if (n < kChunkSize) {
-          done = true;
-          break;
-        }
-      }
-      return Status::Ok();
-    }));
+// Opens a file to seal: a regular file (InvalidArgument for anything else), and its size. With
+// `follow_links` false a symbolic link is refused too (O_NOFOLLOW), and O_NONBLOCK keeps a FIFO
+// put in a file's place after the walk from blocking the open.
+struct SourceFile {
+  UniqueFd fd;
+  uint64_t size = 0;
+};
+Result<SourceFile> OpenSource(const std::string& path, bool follow_links) {
+  int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | (follow_links ? 0 : O_NOFOLLOW);
+  UniqueFd fd(::open(path.c_str(), flags));
+  if (fd.get() < 0 && errno == ELOOP && !follow_links) {
+    return Status::InvalidArgument(path + " is a symbolic link");
   }
-  d.content_sha256 = content.Finish();
-  RandomBytes(f.opening.salt.data(), f.opening.salt.size());
-  return f;
+  if (fd.get() < 0) return ErrnoStatus("open " + path);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("stat " + path);
+  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(path + " is not a regular file");
+  // Reads block again, as for any regular file.
+  if (::fcntl(fd.get(), F_SETFL, O_RDONLY) != 0) return ErrnoStatus("fcntl " + path);
+  return SourceFile{std::move(fd), static_cast<uint64_t>(st.st_size)};
+}
+
+// What every entry of one `add` or `import` says besides its files.
+struct EntryFields {
+  std::string case_id;
+  std::string kind = "evidence";
+  std::map<std::string, std::string> metadata;
+  std::optional<Hash> corrects;
+};
+
+// Seals the files at `paths` straight from disk (each byte read, hashed and sealed once: no
+// upload chunks), then has `author` sign the entry over what was read, and checks it as every
+// append is checked. On an error (naming the file) nothing of it stays in the store.
+Result<CheckedSubmission> SealAndSign(Log& log, const SigningKey& author, const EntryFields& fields,
+                                      const std::vector<std::string>& paths, bool follow_links) {
+  Submission sub;
+  LocalSealing sealing = log.BeginLocal(fields.case_id);
+  for (const std::string& path : paths) {
+    SubmittedFile f;
+    FileDescriptor& d = f.opening.descriptor;
+    d.name = std::filesystem::path(path).filename().string();
+    Status st = ValidateFileName(d.name).Annotate(path);
+    auto source = st.ok() ? OpenSource(path, follow_links) : Result<SourceFile>(st);
+    if (source.ok()) {
+      const int fd = source->fd.get();
+      st = log.SealLocalFile(sealing, source->size, [&](uint8_t* buf, size_t max) {
+        return ReadUpTo(fd, buf, max, path);
+      }).Annotate(path);
+    } else {
+      st = source.status();
+    }
+    if (!st.ok()) {
+      (void)log.Discard(sealing);
+      return st;
+    }
+    d.media_type = GuessMediaType(d.name);
+    d.size = sealing.files().back().size;
+    d.content_sha256 = sealing.files().back().content_sha256;
+    RandomBytes(f.opening.salt.data(), f.opening.salt.size());
+    sub.entry.files.push_back(FileCommitment(f.opening.salt, Encode(d)));
+    sub.files.push_back(std::move(f));
+  }
+  sub.entry.case_id = fields.case_id;
+  sub.entry.author = author.public_key();
+  sub.entry.kind = fields.kind;
+  sub.entry.metadata = fields.metadata;
+  sub.entry.corrects = fields.corrects;
+  sub.entry.created_at_ms = SystemClock().NowMs();
+  SignEntry(sub.entry, author);
+  return log.CheckLocal(std::move(sub), std::move(sealing));
 }
 
 Result<SigningKey> LoadAuthorKey(const std::string& path) {
@@ -519,6 +547,21 @@ Status RunAuthorRemove(const Args& args) {
 }
 
 // ---- add ----
+
+// Before anything is sealed: an author Append would refuse gets the same answer now, and no
+// file is read and sealed for an entry that will never come.
+Status CheckAuthorRegistered(Node& node, const SigningKey& author) {
+  return node.store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto registered, FindAuthor(txn, author.public_key()));
+    if (!registered || registered->removed) {
+      return Status::PermissionDenied("author " + ToHex(author.public_key()) +
+                                      (registered ? " was removed" : " is not registered") +
+                                      " on this node (`khronika author add`)");
+    }
+    return Status::Ok();
+  });
+}
+
 Status RunAdd(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::string key_path, args.Require("key"));
   KH_ASSIGN_OR_RETURN(std::string case_id, args.Require("case"));
@@ -537,39 +580,208 @@ Status RunAdd(const Args& args) {
   }
   KH_ASSIGN_OR_RETURN(SigningKey author, LoadAuthorKey(key_path));
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
-  // Before any plaintext is stored: an author Append would refuse gets the same answer now, and
-  // leaves no upload chunks waiting in the store for an entry that will never come.
-  KH_RETURN_IF_ERROR(node->store().View([&](ReadTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(auto registered, FindAuthor(txn, author.public_key()));
-    if (!registered || registered->removed) {
-      return Status::PermissionDenied("author " + ToHex(author.public_key()) +
-                                      (registered ? " was removed" : " is not registered") +
-                                      " on this node (`khronika author add`)");
-    }
-    return Status::Ok();
-  }));
-
-  Submission sub;
-  for (const std::string& path : args.positional()) {
-    KH_ASSIGN_OR_RETURN(SubmittedFile f, UploadFile(node->store(), path));
-    sub.entry.files.push_back(FileCommitment(f.opening.salt, Encode(f.opening.descriptor)));
-    sub.files.push_back(std::move(f));
-  }
-  sub.entry.case_id = case_id;
-  sub.entry.author = author.public_key();
-  sub.entry.kind = kind;
-  sub.entry.metadata = std::move(metadata);
-  sub.entry.corrects = corrects;
-  sub.entry.created_at_ms = SystemClock().NowMs();
-  SignEntry(sub.entry, author);
-  KH_ASSIGN_OR_RETURN(std::vector<Receipt> receipts, node->log().Append({sub}));
-  const Receipt& r = receipts[0];
+  KH_RETURN_IF_ERROR(CheckAuthorRegistered(*node, author));
+  EntryFields fields{case_id, kind, std::move(metadata), corrects};
+  KH_ASSIGN_OR_RETURN(CheckedSubmission checked,
+                      SealAndSign(node->log(), author, fields, args.positional(), true));
+  std::vector<CheckedSubmission> batch;
+  batch.push_back(std::move(checked));
+  std::vector<Result<Receipt>> receipts = node->log().AppendChecked(batch);
+  if (!receipts[0].ok()) return receipts[0].status();
+  const Receipt& r = *receipts[0];
   if (args.Has("json")) {
     std::cout << ReceiptJson(r).dump() << "\n";
   } else {
     std::cout << "entry " << ToHex(r.entry_id) << "\n" << "index " << r.index << "\n";
   }
   return Status::Ok();
+}
+
+// ---- import ----
+
+// A batch of entries is one commit and one checkpoint: bounded by count, and by the bytes of
+// small entries' sealed chunks it holds in memory until that commit.
+constexpr size_t kImportBatchEntries = 250;
+constexpr size_t kImportBatchHeldBytes = size_t{8} << 20;
+
+// The files an import names, in order: each PATH as given, a directory's files walked in name
+// order (depth first). Symbolic links and special files found in a directory are skipped with
+// a message; named as a PATH, they are refused. So is anything inside the node's own data
+// directory.
+struct ImportList {
+  std::vector<std::string> files;
+  uint64_t bytes = 0;
+  size_t skipped = 0;
+};
+
+Status CollectImport(const std::filesystem::path& path, bool named, const std::filesystem::path& data,
+                     ImportList& out) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status st = fs::symlink_status(path, ec);
+  if (ec) return Status::NotFound(path.string() + ": " + ec.message());
+  const std::string shown = ShowInvisible(path.string());
+  if (st.type() == fs::file_type::directory) {
+    fs::path canonical = fs::weakly_canonical(path, ec);
+    auto rel = data.lexically_relative(canonical);
+    if (canonical == data || (!rel.empty() && *rel.begin() != "..")) {
+      return Status::InvalidArgument(shown + " holds the node's own data directory: refused");
+    }
+    std::vector<fs::path> children;
+    for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+      children.push_back(it->path());
+    }
+    if (ec) return Status::IOError("cannot list " + shown + ": " + ec.message());
+    std::sort(children.begin(), children.end());
+    for (const fs::path& child : children) KH_RETURN_IF_ERROR(CollectImport(child, false, data, out));
+    return Status::Ok();
+  }
+  const char* what = st.type() == fs::file_type::regular   ? nullptr
+                     : st.type() == fs::file_type::symlink ? "a symbolic link"
+                                                           : "not a regular file";
+  if (what != nullptr) {
+    if (named) return Status::InvalidArgument(shown + " is " + what + ": refused");
+    std::cerr << "skipped " << shown << ": " << what << "\n";
+    ++out.skipped;
+    return Status::Ok();
+  }
+  fs::path canonical = fs::weakly_canonical(path, ec);
+  auto rel = canonical.lexically_relative(data);
+  if (!rel.empty() && *rel.begin() != "..") {
+    return Status::InvalidArgument(shown + " is inside the node's own data directory: refused");
+  }
+  KH_RETURN_IF_ERROR(ValidateFileName(path.filename().string()).Annotate(shown));
+  out.bytes += fs::file_size(path, ec);
+  out.files.push_back(path.string());
+  return Status::Ok();
+}
+
+// A progress bar on a terminal, redrawn at most ten times a second; nothing otherwise.
+class Progress {
+ public:
+  Progress(size_t files, uint64_t bytes) : tty_(::isatty(2) == 1), files_(files), bytes_(bytes) {}
+  void Show(size_t files, uint64_t bytes, bool force = false) {
+    if (!tty_) return;
+    auto now = std::chrono::steady_clock::now();
+    if (!force && now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    constexpr int kWidth = 30;
+    const double part = files_ == 0 ? 1.0 : static_cast<double>(files) / static_cast<double>(files_);
+    const int filled = static_cast<int>(part * kWidth);
+    char line[160];
+    std::snprintf(line, sizeof line, "\r[%s%s] %zu/%zu files, %.1f/%.1f MiB ",
+                  std::string(static_cast<size_t>(filled), '#').c_str(),
+                  std::string(static_cast<size_t>(kWidth - filled), ' ').c_str(), files, files_,
+                  static_cast<double>(bytes) / (1 << 20), static_cast<double>(bytes_) / (1 << 20));
+    std::cerr << line << std::flush;
+  }
+  void Done() {
+    if (tty_) std::cerr << "\n";
+  }
+
+ private:
+  bool tty_;
+  size_t files_;
+  uint64_t bytes_;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+Status RunImport(const Args& args) {
+  KH_ASSIGN_OR_RETURN(std::string key_path, args.Require("key"));
+  KH_ASSIGN_OR_RETURN(std::string data, args.Require("data"));
+  EntryFields fields;
+  KH_ASSIGN_OR_RETURN(fields.case_id, args.Require("case"));
+  KH_RETURN_IF_ERROR(ValidateCaseId(fields.case_id));
+  fields.kind = args.Get("kind").value_or("evidence");
+  KH_RETURN_IF_ERROR(ValidateKind(fields.kind));
+  KH_ASSIGN_OR_RETURN(fields.metadata, ParseMeta(args.GetAll("meta")));
+  if (args.positional().empty()) return UsageError("name at least one PATH (a file or directory)");
+  // Every path is looked at, and every name checked, before anything is written.
+  ImportList list;
+  std::error_code ec;
+  const std::filesystem::path data_dir = std::filesystem::weakly_canonical(data, ec);
+  for (const std::string& p : args.positional()) {
+    KH_RETURN_IF_ERROR(CollectImport(p, true, data_dir, list));
+  }
+  if (list.files.empty()) return Status::InvalidArgument("no file to import");
+  KH_ASSIGN_OR_RETURN(SigningKey author, LoadAuthorKey(key_path));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
+  KH_RETURN_IF_ERROR(CheckAuthorRegistered(*node, author));
+  Log& log = node->log();
+  const bool as_json = args.Has("json");
+  const auto started = std::chrono::steady_clock::now();
+  Progress progress(list.files.size(), list.bytes);
+  size_t committed = 0, batches = 0;
+  uint64_t committed_bytes = 0, sealed_bytes = 0;
+  std::vector<CheckedSubmission> batch;
+  std::vector<size_t> batch_files;  // index in list.files of each entry of the batch
+  size_t held = 0;
+  // Appends the batch (one commit, one checkpoint) and prints a line per entry, after the commit.
+  auto commit = [&]() -> Status {
+    if (batch.empty()) return Status::Ok();
+    std::vector<Result<Receipt>> results = log.AppendChecked(batch);
+    Status first = Status::Ok();
+    for (size_t i = 0; i < results.size(); ++i) {
+      const std::string& path = list.files[batch_files[i]];
+      if (!results[i].ok()) {
+        if (first.ok()) first = results[i].status().Annotate(ShowInvisible(path));
+        continue;
+      }
+      const Receipt& r = *results[i];
+      ++committed;
+      committed_bytes += batch[i].submission().files[0].opening.descriptor.size;
+      if (as_json) {
+        json line = ReceiptJson(r);
+        line["path"] = path;
+        std::cout << line.dump() << "\n";
+      } else {
+        std::cout << r.index << " " << ToHex(r.entry_id) << " " << ShowInvisible(path) << "\n";
+      }
+    }
+    std::cout << std::flush;
+    ++batches;
+    batch.clear();
+    batch_files.clear();
+    held = 0;
+    return first;
+  };
+  Status st = Status::Ok();
+  for (size_t i = 0; i < list.files.size() && st.ok(); ++i) {
+    auto checked = SealAndSign(log, author, fields, {list.files[i]}, false);
+    if (!checked.ok()) {
+      st = checked.status();
+      break;
+    }
+    for (const auto& c : checked->submission().files) sealed_bytes += c.opening.descriptor.size;
+    held += checked->held_bytes();
+    batch.push_back(std::move(*checked));
+    batch_files.push_back(i);
+    if (batch.size() >= kImportBatchEntries || held >= kImportBatchHeldBytes) st = commit();
+    progress.Show(i + 1, sealed_bytes);
+  }
+  // What was sealed and checked before a failure is committed all the same: the error names the
+  // one file that failed, and the lines printed name every entry that was logged.
+  Status last = commit();
+  if (st.ok()) st = last;
+  progress.Show(committed, committed_bytes, true);
+  progress.Done();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  char summary[200];
+  std::snprintf(summary, sizeof summary,
+                "%zu of %zu files logged as %zu entries of case '%s' in %zu commits "
+                "(%.1f MiB, %.1f s)",
+                committed, list.files.size(), committed, ShowInvisible(fields.case_id).c_str(),
+                batches, static_cast<double>(committed_bytes) / (1 << 20), seconds);
+  std::cerr << summary;
+  if (list.skipped > 0) std::cerr << "; " << list.skipped << " skipped (named above)";
+  std::cerr << "\n";
+  if (!st.ok()) {
+    std::cerr << "import stopped: the " << committed << " entries listed on standard output are "
+              << "logged; the files after them are not (import them again once the problem is "
+              << "fixed)\n";
+  }
+  return st;
 }
 
 // ---- log ----
@@ -969,13 +1181,26 @@ std::vector<Command> LocalCommands() {
       {"add", "sign files as an author and append them to the local log",
        "khronika add --data DIR --key FILE --case ID [--kind KIND] [--meta k=v]...\n"
        "             [--corrects ENTRY_ID] [--json] FILE...\n"
-       "Streams each FILE into the store in 1 MiB chunks, signs the entry with the author\n"
+       "Reads each FILE once, hashing it and sealing it under the node's archive key as it\n"
+       "goes (memory stays a few MiB whatever its size), signs the entry with the author\n"
        "key in FILE (a salted commitment to each file's name, type, size and SHA-256),\n"
-       "appends it sealed under the node's archive key and prints the entry id (the sealed\n"
+       "appends it and prints the entry id (the sealed\n"
        "entry's id) and record index (--json: the full receipt with checkpoint and inclusion\n"
        "proof).",
        {kData, {"key"}, {"case"}, {"kind"}, {"meta", true, true}, {"corrects"}, kJson, kMapSize},
        RunAdd},
+      {"import", "log many files as one entry each, committed in shared transactions",
+       "khronika import --data DIR --key FILE --case ID [--kind KIND] [--meta k=v]...\n"
+       "                [--json] PATH...\n"
+       "Logs each file as an entry of its own (as `add FILE` would: signed with the author key\n"
+       "in FILE, sealed straight from the file), 250 entries to a commit and a\n"
+       "checkpoint. A directory is walked in name order, its subdirectories too; symbolic links\n"
+       "and special files found there are skipped with a message; named as a PATH, they are\n"
+       "refused, as is anything in DIR. File names (not paths) are what the entries record.\n"
+       "Every name is checked before anything is written. Prints one line per entry logged,\n"
+       "after its commit: index, entry id, path (--json: the receipt with \"path\"); a progress\n"
+       "bar on a terminal. On an error it stops, names the file, and keeps every entry printed.",
+       {kData, {"key"}, {"case"}, {"kind"}, {"meta", true, true}, kJson, kMapSize}, RunImport},
       {"log", "list the records of a log",
        "khronika log --data DIR [--case ID] [--origin NODE_ID] [--json]\n"
        "--json prints one object per line with index, origin, object_type, entry_id (the\n"

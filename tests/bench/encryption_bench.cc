@@ -15,9 +15,12 @@
 //   encrypted  a format-2 node with a data key (a keyring locked with a key file): the same,
 //              with every value but the sealed chunks AES-256-GCM at rest
 // Each node is timed on:
-//   ingest, files       N files of 2.5 MiB (three upload chunks, the last one partial), as
-//                       `khronika add` stores them: the chunks in one write transaction, then
-//                       Log::Append of the file's entry alone
+//   ingest, files       N files of 2.5 MiB, as `khronika add` stores them: sealed straight
+//                       from the file's bytes (Log::SealLocalFile), then the entry appended
+//                       alone (the baseline: plaintext chunks in one write transaction, then
+//                       its append)
+//   ingest, files uploaded  the same files through upload chunks, as `khronika submit`
+//                       sends them (and `add` did before): PutUploadChunk, then Log::Append
 //   ingest, statements  M short statement files, 100 to an append as group commit makes them
 //   verify, origin      VerifyStore with the archive key: every entry opened, every plaintext
 //                       byte decrypted and checked against what the author signed
@@ -503,26 +506,61 @@ Status BaselineVerify(const Store& store, const Hash& origin, uint64_t expect_re
 
 // ---- Ingest, verify and sync on each side ----
 
+// A format-2 node ingests each file as `khronika add` does: sealed straight from the file's
+// bytes (content hashed once, sealed once), no upload chunks. The baseline stores its plaintext
+// chunks and appends as format 1 did.
 Status IngestFiles(Node& node, Side side, Evidence& ev) {
+  for (uint64_t i = 0; i < ev.files.size(); ++i) {
+    ev.StampFile(i);
+    const ByteView content(ev.file_content);
+    if (side == kBaseline) {
+      KH_RETURN_IF_ERROR(node.store().Update([&](WriteTxn& txn) -> Status {
+        for (size_t at = 0; at < content.size(); at += kChunkSize) {
+          ByteView piece = content.subspan(at, std::min(kChunkSize, content.size() - at));
+          KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, ChunkId(piece), piece));
+        }
+        return Status::Ok();
+      }));
+      KH_RETURN_IF_ERROR(BaselineAppend(node, {ev.files[i]}));
+      continue;
+    }
+    LocalSealing sealing = node.log().BeginLocal(ev.files[i].entry.case_id);
+    size_t at = 0;
+    KH_RETURN_IF_ERROR(node.log().SealLocalFile(
+        sealing, content.size(), [&](uint8_t* buf, size_t max) -> Result<size_t> {
+          size_t n = std::min(max, content.size() - at);
+          std::memcpy(buf, content.data() + at, n);
+          at += n;
+          return n;
+        }));
+    // The author signed this content's descriptor when the evidence was prepared.
+    Submission s = ev.files[i];
+    for (SubmittedFile& f : s.files) f.upload_chunks.clear();
+    KH_ASSIGN_OR_RETURN(CheckedSubmission checked,
+                        node.log().CheckLocal(std::move(s), std::move(sealing)));
+    std::vector<CheckedSubmission> batch;
+    batch.push_back(std::move(checked));
+    KH_RETURN_IF_ERROR(node.log().AppendChecked(batch)[0].status());
+  }
+  return Status::Ok();
+}
+
+// The upload path (`khronika submit`, and `add` before it sealed from the file): plaintext
+// upload chunks in one transaction, then Log::Append, which reads them back, hashes, seals and
+// deletes them. The baseline ingests as in IngestFiles.
+Status IngestFilesUploaded(Node& node, Side side, Evidence& ev) {
+  if (side == kBaseline) return IngestFiles(node, side, ev);
   for (uint64_t i = 0; i < ev.files.size(); ++i) {
     ev.StampFile(i);
     const ByteView content(ev.file_content);
     KH_RETURN_IF_ERROR(node.store().Update([&](WriteTxn& txn) -> Status {
       for (size_t at = 0; at < content.size(); at += kChunkSize) {
         ByteView piece = content.subspan(at, std::min(kChunkSize, content.size() - at));
-        if (side == kBaseline) {
-          KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, ChunkId(piece), piece));
-        } else {
-          KH_RETURN_IF_ERROR(PutUploadChunk(txn, "", piece).status());
-        }
+        KH_RETURN_IF_ERROR(PutUploadChunk(txn, "", piece).status());
       }
       return Status::Ok();
     }));
-    if (side == kBaseline) {
-      KH_RETURN_IF_ERROR(BaselineAppend(node, {ev.files[i]}));
-    } else {
-      KH_RETURN_IF_ERROR(node.log().Append({ev.files[i]}).status());
-    }
+    KH_RETURN_IF_ERROR(node.log().Append({ev.files[i]}).status());
   }
   return Status::Ok();
 }
@@ -720,6 +758,7 @@ Status SyncLog(Node& from, Node& to, Side side, Timing& serve) {
 // One node's pass over the evidence: its timings and what it left on disk.
 struct Pass {
   Timing files, statements, verify_origin, verify_partner, sync;
+  Timing files_uploaded;  // the same files through upload chunks, on a node of their own
   uint64_t data_file_bytes = 0;     // the origin's DIR/store/data.mdb
   uint64_t partner_file_bytes = 0;  // the partner's
   uint64_t values = 0;              // entries in all tables of the origin
@@ -749,6 +788,15 @@ Result<Pass> RunPass(const fs::path& work, Side side, Evidence& ev, const Signin
 
   Pass pass;
   const uint64_t entries = ev.entries();
+  const fs::path uploads_dir = work / (std::string(SideName(side)) + "-uploads");
+  {
+    KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> up, MakeNode(uploads_dir, encrypted, "bench"));
+    KH_RETURN_IF_ERROR(RegisterAuthor(up->store(), author.public_key(), "Bench Author"));
+    KH_ASSIGN_OR_RETURN(pass.files_uploaded, Time([&] { return IngestFilesUploaded(*up, side, ev); }));
+  }
+  fs::remove_all(uploads_dir);
+  fs::remove(uploads_dir.string() + ".key");
+  ::sync();
   KH_ASSIGN_OR_RETURN(pass.files, Time([&] { return IngestFiles(*node, side, ev); }));
   KH_ASSIGN_OR_RETURN(pass.statements, Time([&] { return IngestStatements(*node, side, ev); }));
   for (bool with_key : {true, false}) {
@@ -1049,6 +1097,7 @@ int main(int argc, char** argv) {
   std::printf("  %-26s %-9s %9s %9s %9s   %9s %9s  %8s\n", "", "", "baseline", "clear",
               "encrypted", "clear", "encrypted", "at rest");
   PrintRate("ingest, files", "MB/s", file_mb, wall(&Pass::files));
+  PrintRate("ingest, files uploaded", "MB/s", file_mb, wall(&Pass::files_uploaded));
   PrintRate("ingest, statements", "entries/s", static_cast<double>(statement_count),
             wall(&Pass::statements));
   const Sides ingest_s =
@@ -1067,6 +1116,7 @@ int main(int argc, char** argv) {
               Collect(passes, [step](const Pass& p) { return (p.*step).sys_s; }));
   };
   print_time("ingest, files", &Pass::files);
+  print_time("ingest, uploaded", &Pass::files_uploaded);
   print_time("ingest, statements", &Pass::statements);
   print_time("verify, origin", &Pass::verify_origin);
   print_time("verify, partner", &Pass::verify_partner);

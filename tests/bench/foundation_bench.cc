@@ -4,10 +4,12 @@
 // ratios against baselines measured on the same machine in the same run (docs/performance.md).
 // Never asserted in tests: absolute numbers depend on the machine.
 #include <benchmark/benchmark.h>
+#include <lmdb.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <random>
@@ -144,6 +146,7 @@ class TempNode {
   }
 
   Log& log() { return node_->log(); }
+  Store& store() { return node_->store(); }
 
  private:
   std::filesystem::path dir_;
@@ -176,6 +179,107 @@ BENCHMARK(BM_AppendEntries_1KiB)->UseRealTime()->Unit(benchmark::kMicrosecond)->
 
 void BM_AppendBatch_1KiB(benchmark::State& state) { AppendEntries(state, 100); }
 BENCHMARK(BM_AppendBatch_1KiB)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(3.0);
+
+// ---- 1 MiB values: LMDB alone, and a local `add`'s sealing from the source ----
+
+constexpr size_t kValueBytes = size_t{1} << 20;
+constexpr size_t kValuesPerTxn = 8;  // as the log writes sealed chunks: 8 MiB a transaction
+
+std::filesystem::path FreshDir(const char* what) {
+  std::random_device rd;
+  char name[80];
+  std::snprintf(name, sizeof name, "khronika-bench-%s-%08x%08x", what, rd(), rd());
+  std::filesystem::path dir = std::filesystem::temp_directory_path() / name;
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+// The disk's ceiling for ingest, measured as the log would use it: LMDB alone (no khronika
+// code), 1 MiB values under sequential 8-byte keys, 8 to a transaction, each commit synchronous
+// (LMDB's defaults, as the store opens it). A local `add` of a large file writes exactly this.
+void BM_LmdbSequentialWrite_1MiB(benchmark::State& state) {
+  std::filesystem::path dir = FreshDir("lmdb");
+  MDB_env* env = nullptr;
+  auto check = [&](int rc, const char* what) {
+    if (rc != 0) Die(what, Status::IOError(mdb_strerror(rc)));
+  };
+  check(mdb_env_create(&env), "mdb_env_create");
+  check(mdb_env_set_mapsize(env, size_t{64} << 30), "mdb_env_set_mapsize");
+  check(mdb_env_open(env, dir.c_str(), 0, 0600), "mdb_env_open");
+  MDB_dbi dbi;
+  {
+    MDB_txn* txn = nullptr;
+    check(mdb_txn_begin(env, nullptr, 0, &txn), "mdb_txn_begin");
+    check(mdb_dbi_open(txn, nullptr, 0, &dbi), "mdb_dbi_open");
+    check(mdb_txn_commit(txn), "mdb_txn_commit");
+  }
+  Bytes value(kValueBytes);
+  RandomBytes(value.data(), value.size());
+  uint64_t next = 0;
+  for (auto _ : state) {
+    MDB_txn* txn = nullptr;
+    check(mdb_txn_begin(env, nullptr, 0, &txn), "mdb_txn_begin");
+    for (size_t i = 0; i < kValuesPerTxn; ++i, ++next) {
+      uint8_t key_bytes[8];
+      for (int b = 0; b < 8; ++b) key_bytes[b] = static_cast<uint8_t>(next >> (56 - 8 * b));
+      value[0] = static_cast<uint8_t>(next);
+      MDB_val key{sizeof key_bytes, key_bytes};
+      MDB_val val{value.size(), value.data()};
+      check(mdb_put(txn, dbi, &key, &val, 0), "mdb_put");
+    }
+    check(mdb_txn_commit(txn), "mdb_txn_commit");
+  }
+  mdb_env_close(env);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(kValuesPerTxn * kValueBytes));
+}
+BENCHMARK(BM_LmdbSequentialWrite_1MiB)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(3.0);
+
+// What `khronika add` does with a file, in the library: 64 MiB sealed straight from memory
+// (content hashed once, sealed once, sealed chunks hashed for their ids and written 8 MiB a
+// transaction by the writer thread), signed, checked and appended. Against
+// BM_LmdbSequentialWrite_1MiB: the share of the disk's rate that ingest reaches.
+void BM_AddFromSource_64MiB(benchmark::State& state) {
+  TempNode node;
+  SigningKey author = SigningKey::Generate();
+  Status st = RegisterAuthor(node.store(), author.public_key(), "bench-sealer");
+  if (!st.ok()) Die("register author", st);
+  Bytes content(size_t{64} << 20);
+  RandomBytes(content.data(), content.size());
+  uint64_t n = 0;
+  for (auto _ : state) {
+    content[0] = static_cast<uint8_t>(++n);
+    LocalSealing sealing = node.log().BeginLocal("bench-case");
+    size_t at = 0;
+    st = node.log().SealLocalFile(sealing, content.size(), [&](uint8_t* buf, size_t max) {
+      size_t k = std::min(max, content.size() - at);
+      std::memcpy(buf, content.data() + at, k);
+      at += k;
+      return Result<size_t>(k);
+    });
+    if (!st.ok()) Die("seal", st);
+    Submission s;
+    SubmittedFile f;
+    f.opening.descriptor = {"video-" + std::to_string(n) + ".mp4", "video/mp4", content.size(),
+                            sealing.files()[0].content_sha256};
+    RandomBytes(f.opening.salt.data(), f.opening.salt.size());
+    s.entry.case_id = "bench-case";
+    s.entry.kind = "evidence";
+    s.entry.created_at_ms = SystemClock().NowMs();
+    s.entry.files = {FileCommitment(f.opening.salt, Encode(f.opening.descriptor))};
+    s.files = {std::move(f)};
+    SignEntry(s.entry, author);
+    auto checked = node.log().CheckLocal(std::move(s), std::move(sealing));
+    if (!checked.ok()) Die("check", checked.status());
+    std::vector<CheckedSubmission> batch;
+    batch.push_back(std::move(*checked));
+    auto receipts = node.log().AppendChecked(batch);
+    if (!receipts[0].ok()) Die("append", receipts[0].status());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(content.size()));
+}
+BENCHMARK(BM_AddFromSource_64MiB)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(3.0);
 
 }  // namespace
 }  // namespace khronika

@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "khronika/log/purge.h"
 #include "khronika/log/store_keys.h"
@@ -32,7 +35,7 @@ Hash HashFromBytes(ByteView b) {
 
 // Checks that need no store: fields, unique names, each commitment against the signed entry,
 // the upload chunk lists, the author signature (last: it costs the most).
-Status CheckSubmission(const Submission& s) {
+Status CheckSubmission(const Submission& s, bool sealed_from_source = false) {
   KH_RETURN_IF_ERROR(ValidateSignedEntryFields(s.entry));
   if (s.files.size() != s.entry.files.size()) {
     return Status::InvalidArgument("entry commits to " + std::to_string(s.entry.files.size()) +
@@ -52,6 +55,13 @@ Status CheckSubmission(const Submission& s) {
                                      " does not match the commitment the entry signs");
     }
     const std::vector<Hash>& chunks = s.files[i].upload_chunks;
+    if (sealed_from_source) {
+      if (!chunks.empty()) {
+        return Status::InvalidArgument("file '" + d.name + "' was sealed from its source but "
+                                       "names upload chunks");
+      }
+      continue;
+    }
     if (chunks.size() != ChunkCount(d.size)) {
       return Status::InvalidArgument("file '" + d.name + "' names " +
                                      std::to_string(chunks.size()) + " upload chunks but a file of " +
@@ -70,6 +80,91 @@ Status CheckSubmission(const Submission& s) {
 
 // Sealed chunks are written in transactions of about this many bytes, as uploads are.
 constexpr size_t kSealedChunksPerTxn = 8;
+
+Status DeleteChunks(Store& store, const std::vector<Hash>& ids) {
+  if (ids.empty()) return Status::Ok();
+  return store.Update([&](WriteTxn& txn) -> Status {
+    for (const Hash& id : ids) KH_RETURN_IF_ERROR(txn.Delete(Table::kChunks, id));
+    return Status::Ok();
+  });
+}
+
+// Writes batches of sealed chunks, one transaction each, on a thread of its own: the commits'
+// writes and flushes overlap the hashing and sealing of the next batch. A batch is handed over
+// only once the writer is idle, so memory stays at two batches (one sealed, one written)
+// whatever the file's size.
+class ChunkWriter {
+ public:
+  using Batch = std::vector<std::pair<Hash, Bytes>>;
+  explicit ChunkWriter(Store& store) : store_(store), thread_([this] { Run(); }) {}
+  ~ChunkWriter() { (void)Close(); }
+  ChunkWriter(const ChunkWriter&) = delete;
+  ChunkWriter& operator=(const ChunkWriter&) = delete;
+
+  // Waits until the writer is idle; the writer's first error, if any.
+  Status Push(Batch batch) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !queued_ && !busy_; });
+    if (!error_.ok()) return error_;
+    queued_ = std::move(batch);
+    cv_.notify_all();
+    return Status::Ok();
+  }
+  // Waits until everything queued is committed (or failed); the first error.
+  Status Close() {
+    {
+      std::unique_lock lock(mu_);
+      closing_ = true;
+      cv_.notify_all();
+    }
+    if (thread_.joinable()) thread_.join();
+    return error_;
+  }
+  // The chunks committed; complete once Close returned.
+  const std::vector<Hash>& written() const { return written_; }
+
+ private:
+  void Run() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return queued_.has_value() || closing_; });
+      if (!queued_) return;
+      Batch batch = std::move(*queued_);
+      queued_.reset();
+      if (!error_.ok()) {  // drain: the sealer hears the error at its next Push
+        cv_.notify_all();
+        continue;
+      }
+      busy_ = true;
+      lock.unlock();
+      Status st = store_.Update([&](WriteTxn& txn) -> Status {
+        for (const auto& [id, bytes] : batch) KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, id, bytes));
+        return Status::Ok();
+      });
+      std::vector<Hash> ids;
+      for (const auto& chunk : batch) ids.push_back(chunk.first);
+      batch = {};  // freed before the sealer may hand over the next
+      lock.lock();
+      if (st.ok()) {
+        written_.insert(written_.end(), ids.begin(), ids.end());
+      } else {
+        error_ = st;
+      }
+      busy_ = false;
+      cv_.notify_all();
+    }
+  }
+
+  Store& store_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<Batch> queued_;
+  bool closing_ = false;
+  bool busy_ = false;
+  Status error_ = Status::Ok();
+  std::vector<Hash> written_;
+  std::thread thread_;  // last: starts once the members it uses exist
+};
 
 Status DeleteSealedChunks(Store& store, const std::vector<SealedFile>& files) {
   return store.Update([&](WriteTxn& txn) -> Status {
@@ -296,6 +391,16 @@ Status CheckSealedChunks(const ReadTxn& txn, const SealedEntry& sealed) {
     }
   }
   return Status::Ok();
+}
+
+LocalSealing::~LocalSealing() {
+  OPENSSL_cleanse(case_key_.data(), case_key_.size());
+}
+
+size_t LocalSealing::held_bytes() const {
+  size_t n = 0;
+  for (const auto& chunk : pending_) n += chunk.second.size();
+  return n;
 }
 
 Result<LoggedObject> ReadLoggedObject(const ReadTxn& txn, const Hash& origin, uint64_t index) {
@@ -777,6 +882,162 @@ Result<CheckedSubmission> Log::Check(Submission submission) const {
   }
   return CheckedSubmission(std::move(submission), nonce, std::move(sealed_files),
                            std::move(unwritten));
+}
+
+LocalSealing Log::BeginLocal(std::string_view case_id) const {
+  LocalSealing out;
+  out.case_id_ = std::string(case_id);
+  RandomBytes(out.nonce_.data(), out.nonce_.size());
+  out.case_key_ = DeriveCaseKey(archive_key_, out.case_id_);
+  return out;
+}
+
+Status Log::SealLocalFile(LocalSealing& sealing, uint64_t size, const ContentSource& read) const {
+  if (size > kMaxFileSize) return Status::InvalidArgument("a file is larger than 1 TiB");
+  const auto index = static_cast<uint32_t>(sealing.files_.size());
+  const uint64_t sealed_chunks = ChunkCount(SealedFileSize(size));
+  // As Check does: an entry of fewer than kSealedChunksPerTxn sealed chunks in all is held for
+  // the append's own transaction (one commit for a batch of small entries); a larger one
+  // streams into the store through the writer.
+  const bool hold = sealing.written_.empty() &&
+                    sealing.pending_.size() + sealed_chunks < kSealedChunksPerTxn;
+  const size_t held_before = sealing.pending_.size();
+  std::optional<ChunkWriter> writer;
+  ChunkWriter::Batch batch;
+  if (!hold) {
+    writer.emplace(store_);
+    batch = std::move(sealing.pending_);  // the entry's earlier small files go first
+    sealing.pending_.clear();
+  }
+  ChunkedSalt salt;
+  RandomBytes(salt.data(), salt.size());
+  SymmetricKey file_key = DeriveFileKey(sealing.case_key_, sealing.nonce_, index);
+  FileSealer sealer(file_key, size, salt, [&](ByteView chunk, const Hash& id) -> Status {
+    if (hold) {
+      sealing.pending_.emplace_back(id, Bytes(chunk.begin(), chunk.end()));
+      return Status::Ok();
+    }
+    batch.emplace_back(id, Bytes(chunk.begin(), chunk.end()));
+    if (batch.size() < kSealedChunksPerTxn) return Status::Ok();
+    Status st = writer->Push(std::move(batch));
+    batch.clear();
+    return st;
+  });
+  OPENSSL_cleanse(file_key.data(), file_key.size());
+  // Pieces small enough that hashing and sealing find them still in the CPU's cache.
+  constexpr size_t kPiece = 256 * 1024;
+  Bytes buf(kPiece);
+  Sha256Stream content;
+  uint64_t done = 0;
+  Status st = Status::Ok();
+  while (st.ok()) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(kPiece, size - done));
+    // Past the announced size, one more byte tells a file that grew while it was read.
+    auto n = read(buf.data(), want == 0 ? 1 : want);
+    if (!n.ok()) {
+      st = n.status();
+      break;
+    }
+    if (*n == 0) break;
+    if (*n > want) {
+      st = Status::InvalidArgument("the file grew while it was read (it had " +
+                                   std::to_string(size) + " bytes when opened)");
+      break;
+    }
+    ByteView piece(buf.data(), *n);
+    content.Update(piece);
+    st = sealer.Update(piece);
+    done += *n;
+  }
+  OPENSSL_cleanse(buf.data(), buf.size());
+  if (st.ok() && done != size) {
+    st = Status::InvalidArgument("the file shrank while it was read (" + std::to_string(done) +
+                                 " of the " + std::to_string(size) + " bytes it had when opened)");
+  }
+  Result<SealedFile> sealed = st.ok() ? sealer.Finish() : Result<SealedFile>(st);
+  if (sealed.ok() && writer && !batch.empty()) st = writer->Push(std::move(batch));
+  if (sealed.ok() && !st.ok()) sealed = st;
+  if (writer) {
+    Status closed = writer->Close();
+    if (sealed.ok() && !closed.ok()) sealed = closed;
+    if (!sealed.ok()) {
+      (void)DeleteChunks(store_, writer->written());  // nothing of a failed file stays
+      // The entry's earlier small files were in the writer's first batch: gone with it.
+      std::vector<Hash> earlier;
+      for (size_t f = 0; f < sealing.sealed_.size(); ++f) {
+        earlier.insert(earlier.end(), sealing.sealed_[f].chunks.begin(),
+                       sealing.sealed_[f].chunks.end());
+      }
+      (void)DeleteChunks(store_, earlier);
+      sealing.written_.clear();
+      sealing.sealed_.clear();
+      sealing.files_.clear();
+      return sealed.status();
+    }
+    sealing.written_.insert(sealing.written_.end(), writer->written().begin(),
+                            writer->written().end());
+  }
+  if (!sealed.ok()) {
+    sealing.pending_.resize(held_before);  // a held file's chunks follow the earlier files'
+    return sealed.status();
+  }
+  sealing.files_.push_back({size, content.Finish()});
+  sealing.sealed_.push_back(std::move(*sealed));
+  return Status::Ok();
+}
+
+Result<CheckedSubmission> Log::CheckLocal(Submission submission, LocalSealing sealing) const {
+  const Submission& s = submission;
+  auto refuse = [&](Status st) -> Status {
+    (void)Discard(sealing);
+    return st;
+  };
+  Status st = CheckSubmission(s, /*sealed_from_source=*/true);
+  if (!st.ok()) return refuse(st);
+  if (s.entry.case_id != sealing.case_id_) {
+    return refuse(Status::InvalidArgument("the entry is signed for case '" + s.entry.case_id +
+                                          "' but its files were sealed for case '" +
+                                          sealing.case_id_ + "'"));
+  }
+  if (s.files.size() != sealing.files_.size()) {
+    return refuse(Status::InvalidArgument(
+        "the entry has " + std::to_string(s.files.size()) + " files but " +
+        std::to_string(sealing.files_.size()) + " were sealed"));
+  }
+  for (size_t i = 0; i < s.files.size(); ++i) {
+    const FileDescriptor& d = s.files[i].opening.descriptor;
+    if (d.size != sealing.files_[i].size || d.content_sha256 != sealing.files_[i].content_sha256) {
+      return refuse(Status::InvalidArgument("content of file '" + d.name +
+                                            "' does not match the SHA-256 its author signed"));
+    }
+  }
+  st = store_.View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(bool logged, txn.Contains(Table::kSignedEntries,
+                                                  keys::SignedEntry(txn, ObjectId(Encode(s.entry)))));
+    if (logged) return Status::AlreadyExists("the entry is already recorded");
+    return Status::Ok();
+  });
+  if (!st.ok()) return refuse(st);
+  std::vector<std::pair<Hash, Bytes>> unwritten;
+  if (sealing.written_.empty()) {
+    unwritten = std::move(sealing.pending_);
+    sealing.pending_.clear();
+  } else if (!sealing.pending_.empty()) {  // cannot happen: a large file flushes what waits
+    return refuse(Status::IOError("sealed chunks left unwritten"));
+  }
+  CheckedSubmission out(std::move(submission), sealing.nonce_, std::move(sealing.sealed_),
+                        std::move(unwritten));
+  sealing.written_.clear();
+  return out;
+}
+
+Status Log::Discard(LocalSealing& sealing) const {
+  Status st = DeleteChunks(store_, sealing.written_);
+  sealing.written_.clear();
+  sealing.pending_.clear();
+  sealing.sealed_.clear();
+  sealing.files_.clear();
+  return st;
 }
 
 Status Log::Discard(const CheckedSubmission& checked) const {

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -840,6 +842,107 @@ TEST_P(LogTest, VerifyWithTheKeyNamesSwappedForeignTruncatedAndFlippedChunks) {
       << report.problems[0];
   put(c[2], c2);
   ExpectClean();
+}
+
+// A source of `content` handed out in pieces of at most `piece` bytes, as a file's reads are.
+ContentSource SourceOf(const std::string& content, size_t piece = 70000) {
+  auto at = std::make_shared<size_t>(0);
+  return [&content, at, piece](uint8_t* buf, size_t max) -> Result<size_t> {
+    size_t n = std::min({max, piece, content.size() - *at});
+    std::memcpy(buf, content.data() + *at, n);
+    *at += n;
+    return n;
+  };
+}
+
+// The files of one entry sealed straight from their source (`add`, `import`): what comes back
+// out is what went in, checked against the author's signature, and verify is clean; small and
+// large entries alike, a large one's sealed chunks streamed through the writer thread.
+TEST_P(LogTest, FilesSealedFromTheirSourceOpenAndVerify) {
+  std::string big(9 * kChunkSize + 12345, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 131 + (i >> 14));
+  const std::string small = "a statement";
+  for (bool with_big : {false, true}) {
+    LocalSealing sealing = log_->BeginLocal("case-local");
+    ASSERT_TRUE(log_->SealLocalFile(sealing, small.size(), SourceOf(small)).ok());
+    if (with_big) {
+      ASSERT_TRUE(log_->SealLocalFile(sealing, big.size(), SourceOf(big)).ok());
+    }
+    EXPECT_EQ(sealing.held_bytes() > 0, !with_big);  // a large entry streams, a small one waits
+    Submission s;
+    s.entry.case_id = "case-local";
+    s.entry.kind = "evidence";
+    s.entry.created_at_ms = 1767225600000 + with_big;
+    s.files = {FileOf("note.txt", small, {})};
+    if (with_big) s.files.push_back(FileOf("video.mp4", big, {}));
+    Sign(s);
+    const uint64_t chunks_before = Count(Table::kChunks);
+    auto checked = log_->CheckLocal(s, std::move(sealing));
+    ASSERT_TRUE(checked.ok()) << checked.status().ToString();
+    auto receipts = log_->AppendChecked({std::move(*checked)});
+    ASSERT_TRUE(receipts[0].ok()) << receipts[0].status().ToString();
+    auto e = Open(receipts[0]->entry_id, EntryKey::Archive(node_->archive_key()));
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    EXPECT_EQ(ReadFile(*e, 0).value(), small);
+    if (with_big) {
+      EXPECT_EQ(e->sealed.files[1].chunks.size(), 10u);
+      EXPECT_EQ(ReadFile(*e, 1).value(), big);
+    } else {
+      EXPECT_EQ(Count(Table::kChunks), chunks_before + 1);  // written by the append
+    }
+  }
+  EXPECT_EQ(Count(Table::kUploadChunks), 0u);  // no plaintext went through the store
+  ExpectClean();
+}
+
+// A source that is not what it was announced to be, or an entry signed over other content or
+// another case, is refused, and nothing it sealed stays in the store.
+TEST_P(LogTest, FilesSealedFromTheirSourceAreRefusedWithoutATrace) {
+  std::string big(3 * kChunkSize + 5, 'x');
+  const uint64_t chunks_before = Count(Table::kChunks);
+  {  // shrank while read (the writer had streamed chunks already)
+    LocalSealing sealing = log_->BeginLocal("c");
+    Status st = log_->SealLocalFile(sealing, big.size() + kChunkSize * 8, SourceOf(big));
+    EXPECT_EQ(st.code(), Code::kInvalidArgument);
+    EXPECT_NE(st.message().find("shrank"), std::string::npos) << st.ToString();
+  }
+  {  // grew while read
+    LocalSealing sealing = log_->BeginLocal("c");
+    Status st = log_->SealLocalFile(sealing, big.size() - 1, SourceOf(big));
+    EXPECT_NE(st.message().find("grew"), std::string::npos) << st.ToString();
+  }
+  {  // a read error
+    const std::string large(9 * kChunkSize, 'z');  // streamed: its chunks are in the store
+    LocalSealing sealing = log_->BeginLocal("c");
+    ASSERT_TRUE(log_->SealLocalFile(sealing, large.size(), SourceOf(large)).ok());
+    EXPECT_GT(Count(Table::kChunks), chunks_before);
+    Status st = log_->SealLocalFile(sealing, big.size(), [&](uint8_t*, size_t) -> Result<size_t> {
+      return Status::IOError("disk gone");
+    });
+    EXPECT_EQ(st.code(), Code::kIOError);
+    EXPECT_TRUE(log_->Discard(sealing).ok());
+  }
+  EXPECT_EQ(Count(Table::kChunks), chunks_before);
+  auto sealed_and_signed = [&](const std::string& signed_content, const std::string& case_id) {
+    LocalSealing sealing = log_->BeginLocal("c");
+    EXPECT_TRUE(log_->SealLocalFile(sealing, big.size(), SourceOf(big)).ok());
+    Submission s;
+    s.entry.case_id = case_id;
+    s.entry.kind = "evidence";
+    s.entry.created_at_ms = 1767225600000;
+    s.files = {FileOf("f.bin", signed_content, {})};
+    Sign(s);
+    return log_->CheckLocal(s, std::move(sealing)).status();
+  };
+  std::string other = big;
+  other[kChunkSize + 1] = 'y';
+  Status st = sealed_and_signed(other, "c");
+  EXPECT_EQ(st.code(), Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("does not match the SHA-256 its author signed"), std::string::npos);
+  st = sealed_and_signed(big, "another-case");
+  EXPECT_NE(st.message().find("sealed for case 'c'"), std::string::npos) << st.ToString();
+  EXPECT_EQ(Count(Table::kChunks), chunks_before);
+  EXPECT_EQ(Size(), 0u);
 }
 
 // Every table, read through the store's own API with its data key, after several appends: no

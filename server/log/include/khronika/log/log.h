@@ -61,6 +61,12 @@ class CheckedSubmission {
   const Submission& submission() const { return submission_; }
   const EntryNonce& nonce() const { return nonce_; }
   const std::vector<SealedFile>& sealed_files() const { return sealed_files_; }
+  // Bytes of sealed chunks held in memory for the append's transaction (a small submission's).
+  size_t held_bytes() const {
+    size_t n = 0;
+    for (const auto& chunk : unwritten_chunks_) n += chunk.second.size();
+    return n;
+  }
 
  private:
   friend class Log;
@@ -76,6 +82,42 @@ class CheckedSubmission {
   // The sealed chunks of a small submission (at most a few MiB), written by the append's
   // transaction rather than one of their own; empty when Check wrote them already.
   std::vector<std::pair<Hash, Bytes>> unwritten_chunks_;
+};
+
+// Reads the next bytes of a file's content into `buf` (at most `max`); 0 only at its end.
+using ContentSource = std::function<Result<size_t>(uint8_t* buf, size_t max)>;
+
+// The files of one entry of this node's own log, sealed straight from their source before the
+// author signs the entry (`khronika add`, `khronika import`): each byte is read once, hashed once
+// for the descriptor's SHA-256 and sealed once, with no plaintext upload chunks on the way. The
+// sealed bytes are those Log::Check makes of the same content under the same nonce and salts.
+// Made by Log::BeginLocal and Log::SealLocalFile; its sealed chunks are stored (a small
+// entry's are held here for the append's transaction) until Log::CheckLocal takes them, or
+// Log::Discard removes them.
+class LocalSealing {
+ public:
+  struct File {
+    uint64_t size = 0;
+    Hash content_sha256{};  // of the bytes sealed: what the author's descriptor must say
+  };
+  const std::string& case_id() const { return case_id_; }
+  const std::vector<File>& files() const { return files_; }
+  // Bytes held in memory for the append (a small entry's sealed chunks).
+  size_t held_bytes() const;
+  LocalSealing(LocalSealing&&) noexcept = default;
+  LocalSealing& operator=(LocalSealing&&) noexcept = default;
+  ~LocalSealing();
+
+ private:
+  friend class Log;
+  LocalSealing() = default;
+  std::string case_id_;
+  EntryNonce nonce_{};
+  SymmetricKey case_key_{};
+  std::vector<File> files_;
+  std::vector<SealedFile> sealed_;
+  std::vector<Hash> written_;                      // sealed chunks committed to the store
+  std::vector<std::pair<Hash, Bytes>> pending_;    // sealed chunks not yet written
 };
 
 // What a submitter keeps: enough to prove, offline, that its entry is in the log.
@@ -280,6 +322,21 @@ class Log {
   Result<CheckedSubmission> Check(Submission submission) const;
   // Removes the sealed chunks of a checked submission that will not be appended.
   Status Discard(const CheckedSubmission& checked) const;
+  // Sealing from the source (LocalSealing): a fresh entry nonce for an entry of `case_id`.
+  LocalSealing BeginLocal(std::string_view case_id) const;
+  // Seals the next file of the entry from `read`, which must yield exactly `size` bytes
+  // (InvalidArgument naming what changed otherwise: the file grew or shrank while read). A
+  // large file's sealed chunks are written in bounded transactions by a second thread while
+  // this one reads and seals, so memory stays a few MiB whatever the size. On an error, what
+  // this file wrote is removed; the files sealed before stay until Discard.
+  Status SealLocalFile(LocalSealing& sealing, uint64_t size, const ContentSource& read) const;
+  // Check for a submission whose files were sealed from the source: every check of Check
+  // (fields, names, commitments, author signature, not logged yet), then each descriptor's size
+  // and SHA-256 against what was sealed and the signed case against the sealing's. The
+  // submission names no upload chunks. On an error the sealing's chunks are removed.
+  Result<CheckedSubmission> CheckLocal(Submission submission, LocalSealing sealing) const;
+  // Removes what a sealing wrote, for an entry that will not be signed or appended.
+  Status Discard(LocalSealing& sealing) const;
   // AppendEach for submissions that Check already passed.
   std::vector<Result<Receipt>> AppendChecked(const std::vector<CheckedSubmission>& batch);
 
