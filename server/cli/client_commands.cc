@@ -284,7 +284,8 @@ Status SendBatch(HttpsClient& client, const ChunkBatch& batch, std::atomic<uint6
 // that the node works on several chunks while more travel: one connection waits for each answer
 // before it sends the next request. The first connection is the caller's; the others are opened
 // only once a batch finds every connection busy, so a small file costs one connection. At most
-// `connections` batches are sent and two wait, which bounds memory whatever the file's size.
+// `connections` batches are sent and one waits, which bounds memory whatever the file's size:
+// (connections + 2) x 4 MiB with the one being read.
 // With one connection, Queue sends on the calling thread.
 class ChunkUploader {
  public:
@@ -294,7 +295,7 @@ class ChunkUploader {
   ChunkUploader(const ChunkUploader&) = delete;
   ChunkUploader& operator=(const ChunkUploader&) = delete;
 
-  // Hands `batch` over, waiting while two batches already wait. The first error of any
+  // Hands `batch` over, waiting while a batch already waits. The first error of any
   // connection, once there is one: the caller then stops reading.
   Status Queue(ChunkBatch batch) {
     if (batch.ids.empty()) return Status::Ok();
@@ -325,7 +326,7 @@ class ChunkUploader {
   uint64_t sent() const { return sent_.load(); }
 
  private:
-  static constexpr size_t kWaiting = 2;
+  static constexpr size_t kWaiting = 1;
 
   void Work(bool use_first) {
     std::unique_ptr<HttpsClient> own;
