@@ -272,8 +272,9 @@ Status SendBatch(HttpsClient& client, const ChunkBatch& batch, std::atomic<uint6
   for (size_t i = 0; i < batch.ids.size(); ++i) {
     // erase: a chunk that appears twice in the batch (a file of repeated blocks) goes once.
     if (!missing.erase(batch.ids[i])) continue;
-    KH_ASSIGN_OR_RETURN(HttpResult put, client.RequestBytes("PUT", "/v1/chunks/" + ToHex(batch.ids[i]),
-                                                            batch.chunks[i]));
+    KH_ASSIGN_OR_RETURN(HttpResult put,
+                        client.RequestBytes("PUT", "/v1/chunks/" + ToHex(batch.ids[i]),
+                                            batch.chunks[i]));
     KH_RETURN_IF_ERROR(CheckResponse(put, {200, 201}));
     sent.fetch_add(1, std::memory_order_relaxed);
   }
@@ -346,16 +347,19 @@ class ChunkUploader {
           continue;
         }
       }
-      Status st = Status::Ok();
       if (!use_first && !own) {
         auto connected = HttpsClient::Connect(options_);
-        if (connected.ok()) {
-          own = std::move(*connected);
-        } else {
-          st = connected.status();
+        if (!connected.ok()) {
+          // A node at its connection cap: the connections already open carry on without this
+          // one (the caller's is always open).
+          std::lock_guard lock(mu_);
+          queue_.push_front(std::move(batch));
+          work_.notify_one();
+          return;
         }
+        own = std::move(*connected);
       }
-      if (st.ok()) st = SendBatch(use_first ? first_ : *own, batch, sent_);
+      Status st = SendBatch(use_first ? first_ : *own, batch, sent_);
       batch = {};
       std::lock_guard lock(mu_);
       if (!st.ok() && error_.ok()) error_ = st;
@@ -467,8 +471,8 @@ Result<std::pair<json, Hash>> AppendEntry(HttpsClient& client, const SigningKey&
   }
   entry.corrects = t.corrects;
   SignEntry(entry, author);
-  KH_ASSIGN_OR_RETURN(HttpResult r, client.Request("POST", "/v1/entries",
-                                                   json{{"entry", ToJson(entry)}, {"files", files_json}}.dump()));
+  const std::string body = json{{"entry", ToJson(entry)}, {"files", files_json}}.dump();
+  KH_ASSIGN_OR_RETURN(HttpResult r, client.Request("POST", "/v1/entries", body));
   KH_RETURN_IF_ERROR(CheckResponse(r, {200, 201}));
   KH_ASSIGN_OR_RETURN(json receipt, JsonBody(r));
   KH_ASSIGN_OR_RETURN(Hash entry_id, VerifyReceipt(receipt));
@@ -539,9 +543,9 @@ Status SubmitEach(const Args& args, const ClientOptions& conn, const SigningKey&
         last_shown = now;
         shown = true;
         const double secs = std::chrono::duration<double>(now - start).count();
+        const auto rate = static_cast<uint64_t>(static_cast<double>(done) / secs);
         std::cerr << "\rsubmitted " << done << " of " << paths.size() << " files, "
-                  << bytes / 1000000 << " MB, " << static_cast<uint64_t>(static_cast<double>(done) / secs)
-                  << " entries/s " << std::flush;
+                  << bytes / 1000000 << " MB, " << rate << " entries/s " << std::flush;
       }
     }
   };
@@ -600,7 +604,9 @@ Status RunSubmit(const Args& args) {
   auto author = SigningKey::FromPem(pem);
   if (!author.ok()) return author.status().Annotate(key_path);
   // Every name is checked before anything is sent.
-  for (const std::string& path : args.positional()) KH_RETURN_IF_ERROR(SubmittedName(path).status());
+  for (const std::string& path : args.positional()) {
+    KH_RETURN_IF_ERROR(SubmittedName(path).status());
+  }
   if (each) return SubmitEach(args, conn, *author, t, connections);
 
   KH_ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> client, HttpsClient::Connect(conn));

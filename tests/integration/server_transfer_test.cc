@@ -367,7 +367,8 @@ TEST(ServerTransferTest, UploadOverSeveralConnections) {
   WritePseudoRandomFile(node / "long.mp4", 11 * kMiB + 7, 21);  // 12 chunks, 3 batches
   WritePseudoRandomFile(node / "short.bin", 3 * kMiB, 22);
   for (const std::string connections : {"1", "3", "16"}) {
-    RunResult submit = node.Submit(node.admin().secret, "case-c", {node / "long.mp4", node / "short.bin"},
+    RunResult submit = node.Submit(node.admin().secret, "case-c",
+                                   {node / "long.mp4", node / "short.bin"},
                                    {"--connections", connections});
     ASSERT_EQ(submit.exit_code, 0) << connections << ": " << submit.err;
     json receipt = json::parse(submit.out);
@@ -387,6 +388,24 @@ TEST(ServerTransferTest, UploadOverSeveralConnections) {
   EXPECT_EQ(LogJson(node.data()).size(), 3u);
   RunResult verify = RunKhronika({"verify", "--data", node.data().string()});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+}
+
+// A node that takes fewer connections than the client asks for: the upload carries on over
+// those it got.
+TEST(ServerTransferTest, UploadCarriesOnOverFewerConnectionsThanAskedFor) {
+  ServedNode node("max_connections = 2\n");
+  ASSERT_TRUE(node.server().started());
+  WritePseudoRandomFile(node / "long.mp4", 13 * kMiB, 23);
+  RunResult submit = node.Submit(node.admin().secret, "case-c", {node / "long.mp4"},
+                                 {"--connections", "8"});
+  ASSERT_EQ(submit.exit_code, 0) << submit.err;
+  json receipt = json::parse(submit.out);
+  EXPECT_EQ(receipt["chunks_sent"], 13);
+  RunResult get = RunKhronika({"get", "--node", node.server().url(), "--pin", node.server().pin(),
+                               "--token", node.admin().secret, receipt["entry_id"], "--out",
+                               (node / "out").string()});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  EXPECT_TRUE(ReadFile(node / "out" / "long.mp4") == ReadFile(node / "long.mp4"));
 }
 
 TEST(ServerTransferTest, SubmitEachMakesOneEntryPerFile) {
@@ -450,7 +469,8 @@ TEST(ServerTransferTest, SubmitEachStopsAtAFailureAndKeepsWhatWasAcknowledged) {
   }
   // One connection takes the files in order: a and b are acknowledged, gone.txt cannot be
   // read, and neither d nor e is started.
-  RunResult submit = node.Submit(node.admin().secret, "case-f", files, {"--each", "--connections", "1"});
+  RunResult submit =
+      node.Submit(node.admin().secret, "case-f", files, {"--each", "--connections", "1"});
   EXPECT_NE(submit.exit_code, 0);
   EXPECT_NE(submit.err.find("gone.txt"), std::string::npos) << submit.err;
   EXPECT_NE(submit.err.find("submitted 2 of 5 files"), std::string::npos) << submit.err;
