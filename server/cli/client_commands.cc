@@ -4,11 +4,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <iomanip>
 #include <iostream>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -90,39 +96,6 @@ class Progress {
   SteadyClock::time_point start_, last_;
   bool tty_, shown_ = false;
 };
-
-// One file to submit: what the author commits to, and its plaintext upload chunk ids.
-struct FileToSubmit {
-  std::string path;
-  FileOpening opening;
-  std::vector<Hash> chunks;
-};
-
-// Reads a file once to learn its upload chunk ids and content hash, holding one chunk at a
-// time, and draws the salt of its commitment.
-Result<FileToSubmit> Describe(const std::string& path) {
-  KH_ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFile(path));
-  FileToSubmit f;
-  f.path = path;
-  FileDescriptor& d = f.opening.descriptor;
-  d.name = std::filesystem::path(path).filename().string();
-  KH_RETURN_IF_ERROR(ValidateFileName(d.name).Annotate(path));
-  d.media_type = GuessMediaType(d.name);
-  Sha256Stream content;
-  std::vector<uint8_t> buf(kChunkSize);
-  for (;;) {
-    KH_ASSIGN_OR_RETURN(size_t n, ReadUpTo(fd.get(), buf.data(), buf.size(), path));
-    if (n == 0) break;
-    content.Update(ByteView(buf.data(), n));
-    f.chunks.push_back(ChunkId(ByteView(buf.data(), n)));
-    d.size += n;
-    if (d.size > kMaxFileSize) return Status::InvalidArgument(path + " is larger than 1 TiB");
-    if (n < buf.size()) break;
-  }
-  d.content_sha256 = content.Finish();
-  RandomBytes(f.opening.salt.data(), f.opening.salt.size());
-  return f;
-}
 
 Status CheckResponse(const HttpResult& r, std::initializer_list<int> ok) {
   for (int s : ok) {
@@ -261,78 +234,230 @@ Result<json> WaitForReplicas(HttpsClient& client, const json& receipt, uint64_t 
   }
 }
 
-Status RunSubmit(const Args& args) {
-  KH_ASSIGN_OR_RETURN(ClientOptions conn, ConnectionFrom(args));
-  KH_ASSIGN_OR_RETURN(std::string key_path, args.Require("key"));
-  KH_ASSIGN_OR_RETURN(std::string case_id, args.Require("case"));
-  KH_RETURN_IF_ERROR(ValidateCaseId(case_id));
-  std::string kind = args.Get("kind").value_or("evidence");
-  KH_RETURN_IF_ERROR(ValidateKind(kind));
-  if (args.positional().empty() && kind == "evidence") return UsageError("name at least one FILE");
+// One file to submit: what the author commits to, and its plaintext upload chunk ids.
+struct FileToSubmit {
+  std::string path;
+  FileOpening opening;
+  std::vector<Hash> chunks;
+};
+
+// Upload chunks go in batches: one `POST /v1/chunks/missing` for the batch, then a `PUT` of each
+// chunk the node lacks, so that a resumed upload sends only what is missing while the file is
+// still read once. 4 MiB per batch keeps the extra request small against what it covers.
+constexpr size_t kChunksPerBatch = 4;
+constexpr uint64_t kDefaultConnections = 4;
+constexpr uint64_t kMaxConnections = 16;
+
+struct ChunkBatch {
+  std::vector<Hash> ids;
+  std::vector<Bytes> chunks;
+};
+
+Status SendBatch(HttpsClient& client, const ChunkBatch& batch, std::atomic<uint64_t>& sent) {
+  json ids = json::array();
+  for (const Hash& id : batch.ids) ids.push_back(ToHex(id));
+  KH_ASSIGN_OR_RETURN(HttpResult r,
+                      client.Request("POST", "/v1/chunks/missing", json{{"ids", ids}}.dump()));
+  KH_RETURN_IF_ERROR(CheckResponse(r, {200}));
+  KH_ASSIGN_OR_RETURN(json body, JsonBody(r));
+  if (!body.contains("missing") || !body["missing"].is_array()) {
+    return Status::Corruption("the node's answer to chunks/missing has no list");
+  }
+  std::set<Hash> missing;
+  for (const json& id : body["missing"]) {
+    if (!id.is_string()) return Status::Corruption("the node named a chunk that is not hex");
+    KH_ASSIGN_OR_RETURN(Hash h, ParseHashHex(id.get<std::string>()));
+    missing.insert(h);
+  }
+  for (size_t i = 0; i < batch.ids.size(); ++i) {
+    // erase: a chunk that appears twice in the batch (a file of repeated blocks) goes once.
+    if (!missing.erase(batch.ids[i])) continue;
+    KH_ASSIGN_OR_RETURN(HttpResult put,
+                        client.RequestBytes("PUT", "/v1/chunks/" + ToHex(batch.ids[i]),
+                                            batch.chunks[i]));
+    KH_RETURN_IF_ERROR(CheckResponse(put, {200, 201}));
+    sent.fetch_add(1, std::memory_order_relaxed);
+  }
+  return Status::Ok();
+}
+
+// Sends batches of upload chunks over up to `connections` keep-alive connections at once, so
+// that the node works on several chunks while more travel: one connection waits for each answer
+// before it sends the next request. The first connection is the caller's; the others are opened
+// only once a batch finds every connection busy, so a small file costs one connection. At most
+// `connections` batches are sent and one waits, which bounds memory whatever the file's size:
+// (connections + 2) x 4 MiB with the one being read.
+// With one connection, Queue sends on the calling thread.
+class ChunkUploader {
+ public:
+  ChunkUploader(ClientOptions options, HttpsClient& first, size_t connections)
+      : options_(std::move(options)), first_(first), connections_(connections) {}
+  ~ChunkUploader() { Stop(); }
+  ChunkUploader(const ChunkUploader&) = delete;
+  ChunkUploader& operator=(const ChunkUploader&) = delete;
+
+  // Hands `batch` over, waiting while a batch already waits. The first error of any
+  // connection, once there is one: the caller then stops reading.
+  Status Queue(ChunkBatch batch) {
+    if (batch.ids.empty()) return Status::Ok();
+    if (connections_ <= 1) return SendBatch(first_, batch, sent_);
+    std::unique_lock lock(mu_);
+    space_.wait(lock, [&] { return queue_.size() < kWaiting || !error_.ok(); });
+    if (!error_.ok()) return error_;
+    queue_.push_back(std::move(batch));
+    ++outstanding_;
+    if (idle_ == 0 && workers_.size() < connections_) {
+      const bool use_first = workers_.empty();
+      workers_.emplace_back([this, use_first] { Work(use_first); });
+    } else {
+      work_.notify_one();
+    }
+    return Status::Ok();
+  }
+
+  // Waits until every batch queued has been answered; the first error of any connection. The
+  // caller's connection is its own again afterwards.
+  Status Finish() {
+    if (connections_ <= 1) return Status::Ok();
+    std::unique_lock lock(mu_);
+    space_.wait(lock, [&] { return outstanding_ == 0; });
+    return error_;
+  }
+
+  uint64_t sent() const { return sent_.load(); }
+
+ private:
+  static constexpr size_t kWaiting = 1;
+
+  void Work(bool use_first) {
+    std::unique_ptr<HttpsClient> own;
+    for (;;) {
+      ChunkBatch batch;
+      {
+        std::unique_lock lock(mu_);
+        ++idle_;
+        work_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+        --idle_;
+        if (queue_.empty()) return;
+        batch = std::move(queue_.front());
+        queue_.pop_front();
+        space_.notify_all();
+        if (!error_.ok()) {  // drain without sending
+          --outstanding_;
+          continue;
+        }
+      }
+      if (!use_first && !own) {
+        auto connected = HttpsClient::Connect(options_);
+        if (!connected.ok()) {
+          // A node at its connection cap: the connections already open carry on without this
+          // one (the caller's is always open).
+          std::lock_guard lock(mu_);
+          queue_.push_front(std::move(batch));
+          work_.notify_one();
+          return;
+        }
+        own = std::move(*connected);
+      }
+      Status st = SendBatch(use_first ? first_ : *own, batch, sent_);
+      batch = {};
+      std::lock_guard lock(mu_);
+      if (!st.ok() && error_.ok()) error_ = st;
+      --outstanding_;
+      space_.notify_all();
+    }
+  }
+
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+      if (error_.ok()) error_ = Status::IOError("upload stopped");
+    }
+    work_.notify_all();
+    space_.notify_all();
+    for (std::thread& t : workers_) t.join();
+  }
+
+  const ClientOptions options_;
+  HttpsClient& first_;
+  const size_t connections_;
+  std::atomic<uint64_t> sent_{0};
+  std::mutex mu_;
+  std::condition_variable work_, space_;
+  std::deque<ChunkBatch> queue_;
+  size_t outstanding_ = 0, idle_ = 0;
+  bool stopping_ = false;
+  Status error_ = Status::Ok();
+  std::vector<std::thread> workers_;
+};
+
+// A file's name, checked before anything is read or sent.
+Result<std::string> SubmittedName(const std::string& path) {
+  std::string name = std::filesystem::path(path).filename().string();
+  KH_RETURN_IF_ERROR(ValidateFileName(name).Annotate(path));
+  return name;
+}
+
+// Reads `path` once: each chunk's id and the whole file's SHA-256 come from the same read, and
+// the chunk goes to `uploader` from the buffer it was read into. Draws the salt of the file's
+// commitment.
+Status ReadAndUpload(const std::string& path, ChunkUploader& uploader, FileToSubmit& f,
+                     bool show_progress) {
+  KH_ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFile(path));
+  f.path = path;
+  FileDescriptor& d = f.opening.descriptor;
+  KH_ASSIGN_OR_RETURN(d.name, SubmittedName(path));
+  d.media_type = GuessMediaType(d.name);
+  struct stat st {};
+  const uint64_t expected = ::fstat(fd.get(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  std::optional<Progress> progress;
+  if (show_progress) progress.emplace("uploading " + d.name, expected);
+  Sha256Stream content;
+  ChunkBatch batch;
+  for (;;) {
+    Bytes buf(kChunkSize);
+    KH_ASSIGN_OR_RETURN(size_t n, ReadUpTo(fd.get(), buf.data(), buf.size(), path));
+    if (n == 0) break;
+    buf.resize(n);
+    content.Update(buf);
+    const Hash id = ChunkId(buf);
+    f.chunks.push_back(id);
+    d.size += n;
+    if (d.size > kMaxFileSize) return Status::InvalidArgument(path + " is larger than 1 TiB");
+    batch.ids.push_back(id);
+    batch.chunks.push_back(std::move(buf));
+    if (batch.ids.size() == kChunksPerBatch) {
+      KH_RETURN_IF_ERROR(uploader.Queue(std::move(batch)));
+      batch = {};
+    }
+    if (progress) progress->Add(n);
+    if (n < kChunkSize) break;
+  }
+  KH_RETURN_IF_ERROR(uploader.Queue(std::move(batch)));
+  d.content_sha256 = content.Finish();
+  RandomBytes(f.opening.salt.data(), f.opening.salt.size());
+  return Status::Ok();
+}
+
+// What every entry of one `submit` shares.
+struct EntryTemplate {
+  std::string case_id;
+  std::string kind;
   std::map<std::string, std::string> metadata;
-  for (const std::string& p : args.GetAll("meta")) {
-    size_t eq = p.find('=');
-    if (eq == std::string::npos || eq == 0) return UsageError("--meta takes key=value, got '" + p + "'");
-    metadata[p.substr(0, eq)] = p.substr(eq + 1);
-  }
-  KH_RETURN_IF_ERROR(ValidateMetadata(metadata));
-  KH_ASSIGN_OR_RETURN(std::string pem, ReadSmallFile(key_path, 16 * 1024));
-  auto author = SigningKey::FromPem(pem);
-  if (!author.ok()) return author.status().Annotate(key_path);
+  std::optional<Hash> corrects;
+};
 
-  std::vector<FileToSubmit> files;
-  for (const std::string& path : args.positional()) {
-    KH_ASSIGN_OR_RETURN(FileToSubmit f, Describe(path));
-    files.push_back(std::move(f));
-  }
-  KH_ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> client, HttpsClient::Connect(conn));
-
-  // Ask which chunks the node lacks from this token, so a resumed or repeated upload sends only
-  // those. Plaintext goes only to the origin, over TLS; it seals the files and deletes them.
-  uint64_t sent_chunks = 0, total_chunks = 0;
-  for (const FileToSubmit& f : files) {
-    const FileDescriptor& d = f.opening.descriptor;
-    total_chunks += f.chunks.size();
-    std::set<Hash> missing;
-    for (size_t off = 0; off < f.chunks.size(); off += 65536) {
-      json ids = json::array();
-      for (size_t i = off; i < std::min(f.chunks.size(), off + 65536); ++i) ids.push_back(ToHex(f.chunks[i]));
-      KH_ASSIGN_OR_RETURN(HttpResult r, client->Request("POST", "/v1/chunks/missing", json{{"ids", ids}}.dump()));
-      KH_RETURN_IF_ERROR(CheckResponse(r, {200}));
-      KH_ASSIGN_OR_RETURN(json body, JsonBody(r));
-      if (!body.contains("missing") || !body["missing"].is_array()) {
-        return Status::Corruption("the node's answer to chunks/missing has no list");
-      }
-      for (const json& id : body["missing"]) {
-        if (!id.is_string()) return Status::Corruption("the node named a chunk that is not hex");
-        KH_ASSIGN_OR_RETURN(Hash h, ParseHashHex(id.get<std::string>()));
-        missing.insert(h);
-      }
-    }
-    if (missing.empty()) continue;
-    KH_ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFile(f.path));
-    Progress progress("uploading " + d.name, d.size);
-    std::vector<uint8_t> buf(kChunkSize);
-    for (uint64_t i = 0; i < f.chunks.size(); ++i) {
-      KH_ASSIGN_OR_RETURN(size_t n, ReadUpTo(fd.get(), buf.data(), buf.size(), f.path));
-      ByteView chunk(buf.data(), n);
-      if (ChunkId(chunk) != f.chunks[i]) return Status::InvalidArgument(f.path + " changed while it was being sent");
-      if (missing.erase(f.chunks[i])) {
-        KH_ASSIGN_OR_RETURN(HttpResult r, client->Request("PUT", "/v1/chunks/" + ToHex(f.chunks[i]),
-                                                          std::string(AsChars(chunk)),
-                                                          "application/octet-stream"));
-        KH_RETURN_IF_ERROR(CheckResponse(r, {200, 201}));
-        ++sent_chunks;
-      }
-      progress.Add(n);
-    }
-  }
-
+// Signs an entry of `files` (already uploaded), appends it, and checks the receipt. Returns
+// the receipt, with the entry id it names.
+Result<std::pair<json, Hash>> AppendEntry(HttpsClient& client, const SigningKey& author,
+                                          const EntryTemplate& t,
+                                          const std::vector<FileToSubmit>& files) {
   SignedEntry entry;
-  entry.case_id = case_id;
-  entry.author = author->public_key();
-  entry.kind = kind;
-  entry.metadata = std::move(metadata);
+  entry.case_id = t.case_id;
+  entry.author = author.public_key();
+  entry.kind = t.kind;
+  entry.metadata = t.metadata;
   entry.created_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::system_clock::now().time_since_epoch()).count();
   json files_json = json::array();
@@ -344,17 +469,166 @@ Status RunSubmit(const Args& args) {
                           {"salt", ToHex(f.opening.salt)},
                           {"chunks", chunks}});
   }
-  if (auto c = args.Get("corrects")) {
-    auto h = ParseHashHex(*c);
-    if (!h.ok()) return UsageError("--corrects: " + h.status().message());
-    entry.corrects = *h;
-  }
-  SignEntry(entry, *author);
-  KH_ASSIGN_OR_RETURN(HttpResult r, client->Request("POST", "/v1/entries",
-                                                    json{{"entry", ToJson(entry)}, {"files", files_json}}.dump()));
+  entry.corrects = t.corrects;
+  SignEntry(entry, author);
+  const std::string body = json{{"entry", ToJson(entry)}, {"files", files_json}}.dump();
+  KH_ASSIGN_OR_RETURN(HttpResult r, client.Request("POST", "/v1/entries", body));
   KH_RETURN_IF_ERROR(CheckResponse(r, {200, 201}));
   KH_ASSIGN_OR_RETURN(json receipt, JsonBody(r));
   KH_ASSIGN_OR_RETURN(Hash entry_id, VerifyReceipt(receipt));
+  return std::make_pair(std::move(receipt), entry_id);
+}
+
+// `submit --each`: one entry per file, over up to `connections` keep-alive connections, each
+// taking the next file when it is done with one. Every receipt is checked. On the first failure
+// no new file is started; entries already acknowledged stay so, and are listed.
+Status SubmitEach(const Args& args, const ClientOptions& conn, const SigningKey& author,
+                  const EntryTemplate& t, size_t connections) {
+  const std::vector<std::string>& paths = args.positional();
+  const bool as_json = args.Has("json");
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> first, HttpsClient::Connect(conn));
+  std::mutex mu;
+  size_t next = 0, done = 0;
+  uint64_t chunks_sent = 0, chunks_total = 0, bytes = 0;
+  std::optional<std::pair<std::string, Status>> failure;
+  const auto start = SteadyClock::now();
+  auto last_shown = start;
+  const bool tty = ::isatty(STDERR_FILENO);
+  bool shown = false;
+  auto work = [&](HttpsClient* client) {
+    std::unique_ptr<HttpsClient> own;
+    for (;;) {
+      size_t i;
+      {
+        std::lock_guard lock(mu);
+        if (failure || next == paths.size()) return;
+        i = next++;
+      }
+      auto submit_one = [&]() -> Result<std::pair<json, Hash>> {
+        if (!client) {
+          KH_ASSIGN_OR_RETURN(own, HttpsClient::Connect(conn));
+          client = own.get();
+        }
+        std::vector<FileToSubmit> files(1);
+        ChunkUploader uploader(conn, *client, 1);
+        KH_RETURN_IF_ERROR(ReadAndUpload(paths[i], uploader, files[0], false));
+        KH_ASSIGN_OR_RETURN(auto receipt, AppendEntry(*client, author, t, files));
+        receipt.first["file"] = paths[i];
+        receipt.first["chunks_sent"] = uploader.sent();
+        receipt.first["chunks_total"] = files[0].chunks.size();
+        receipt.first["size"] = files[0].opening.descriptor.size;
+        return receipt;
+      };
+      auto result = submit_one();
+      std::lock_guard lock(mu);
+      if (!result.ok()) {
+        if (!failure) failure.emplace(paths[i], result.status());
+        return;
+      }
+      ++done;
+      const json& receipt = result->first;
+      chunks_sent += receipt["chunks_sent"].get<uint64_t>();
+      chunks_total += receipt["chunks_total"].get<uint64_t>();
+      bytes += receipt["size"].get<uint64_t>();
+      if (shown) std::cerr << "\r\033[K" << std::flush;  // the progress line makes way
+      shown = false;
+      if (as_json) {
+        std::cout << receipt.dump() << "\n" << std::flush;
+      } else {
+        std::cout << "entry " << ToHex(result->second) << " index " << receipt["index"] << "  "
+                  << paths[i] << "\n" << std::flush;
+      }
+      const auto now = SteadyClock::now();
+      if (tty && now - last_shown >= std::chrono::milliseconds(100)) {
+        last_shown = now;
+        shown = true;
+        const double secs = std::chrono::duration<double>(now - start).count();
+        const auto rate = static_cast<uint64_t>(static_cast<double>(done) / secs);
+        std::cerr << "\rsubmitted " << done << " of " << paths.size() << " files, "
+                  << bytes / 1000000 << " MB, " << rate << " entries/s " << std::flush;
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t c = 1; c < std::min(connections, paths.size()); ++c) {
+    threads.emplace_back(work, nullptr);
+  }
+  work(first.get());
+  for (std::thread& th : threads) th.join();
+  if (shown) std::cerr << "\n";
+  const double secs = std::chrono::duration<double>(SteadyClock::now() - start).count();
+  std::cerr << "submitted " << done << " of " << paths.size() << " files as " << done
+            << " entries in " << std::fixed << std::setprecision(1) << secs
+            << " s (every receipt verified); sent " << chunks_sent << " of " << chunks_total
+            << " chunks\n";
+  if (failure) {
+    std::cerr << "not submitted: " << failure->first << " failed, and " << paths.size() - done - 1
+              << " other files were not started or not finished; the " << done
+              << " entries listed are acknowledged and stay so\n";
+    return failure->second.Annotate(failure->first);
+  }
+  return Status::Ok();
+}
+
+Status RunSubmit(const Args& args) {
+  KH_ASSIGN_OR_RETURN(ClientOptions conn, ConnectionFrom(args));
+  KH_ASSIGN_OR_RETURN(std::string key_path, args.Require("key"));
+  EntryTemplate t;
+  KH_ASSIGN_OR_RETURN(t.case_id, args.Require("case"));
+  KH_RETURN_IF_ERROR(ValidateCaseId(t.case_id));
+  t.kind = args.Get("kind").value_or("evidence");
+  KH_RETURN_IF_ERROR(ValidateKind(t.kind));
+  const bool each = args.Has("each");
+  if (args.positional().empty() && (t.kind == "evidence" || each)) {
+    return UsageError("name at least one FILE");
+  }
+  if (each && (args.Has("replicas") || args.Has("corrects"))) {
+    return UsageError("--each takes neither --replicas nor --corrects (one entry at a time)");
+  }
+  for (const std::string& p : args.GetAll("meta")) {
+    size_t eq = p.find('=');
+    if (eq == std::string::npos || eq == 0) return UsageError("--meta takes key=value, got '" + p + "'");
+    t.metadata[p.substr(0, eq)] = p.substr(eq + 1);
+  }
+  KH_RETURN_IF_ERROR(ValidateMetadata(t.metadata));
+  if (auto c = args.Get("corrects")) {
+    auto h = ParseHashHex(*c);
+    if (!h.ok()) return UsageError("--corrects: " + h.status().message());
+    t.corrects = *h;
+  }
+  KH_ASSIGN_OR_RETURN(uint64_t connections, args.GetUnsigned("connections", kDefaultConnections));
+  if (connections == 0 || connections > kMaxConnections) {
+    return UsageError("--connections takes 1 to " + std::to_string(kMaxConnections));
+  }
+  KH_ASSIGN_OR_RETURN(std::string pem, ReadSmallFile(key_path, 16 * 1024));
+  auto author = SigningKey::FromPem(pem);
+  if (!author.ok()) return author.status().Annotate(key_path);
+  // Every name is checked before anything is sent.
+  for (const std::string& path : args.positional()) {
+    KH_RETURN_IF_ERROR(SubmittedName(path).status());
+  }
+  if (each) return SubmitEach(args, conn, *author, t, connections);
+
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> client, HttpsClient::Connect(conn));
+  // Plaintext goes only to the origin, over TLS; it seals the files and deletes the uploads.
+  std::vector<FileToSubmit> files(args.positional().size());
+  uint64_t sent_chunks = 0, total_chunks = 0;
+  {
+    ChunkUploader uploader(conn, *client, connections);
+    for (size_t i = 0; i < files.size(); ++i) {
+      Status st = ReadAndUpload(args.positional()[i], uploader, files[i], true);
+      if (!st.ok()) {
+        // An error of a connection is the cause; the reader only stopped because of it.
+        Status sending = uploader.Finish();
+        return sending.ok() ? st : sending;
+      }
+      total_chunks += files[i].chunks.size();
+    }
+    KH_RETURN_IF_ERROR(uploader.Finish());
+    sent_chunks = uploader.sent();
+  }
+  KH_ASSIGN_OR_RETURN(auto appended, AppendEntry(*client, *author, t, files));
+  auto& [receipt, entry_id] = appended;
   KH_ASSIGN_OR_RETURN(uint64_t replicas, args.GetUnsigned("replicas", 0));
   if (replicas > 0) {
     KH_ASSIGN_OR_RETURN(uint64_t timeout_s, args.GetUnsigned("replicas-timeout", 120));
@@ -438,6 +712,103 @@ Result<OutputFolder> PrepareOutputFolder(const std::filesystem::path& dir,
   return out;
 }
 
+// Hashes a download's pieces and writes them to its part file on a thread of its own, while the
+// next pieces arrive and are decrypted on the caller's: each byte is hashed once, against what
+// the author signed, and written once. At most kQueued pieces wait, so memory stays bounded.
+// Writeback starts every 8 MiB, so that the final fsync has little left to wait for.
+class PieceWriter {
+ public:
+  static constexpr size_t kPiece = 1 << 20;
+
+  PieceWriter(int fd, std::string path, Progress& progress)
+      : fd_(fd), path_(std::move(path)), progress_(progress), thread_([this] { Run(); }) {}
+  ~PieceWriter() { Stop(); }
+  PieceWriter(const PieceWriter&) = delete;
+  PieceWriter& operator=(const PieceWriter&) = delete;
+
+  // Takes `piece` (leaving a spare buffer in its place), waiting while kQueued pieces wait.
+  // The writer's error once there is one.
+  Status Put(Bytes& piece) {
+    std::unique_lock lock(mu_);
+    space_.wait(lock, [&] { return queue_.size() < kQueued || !error_.ok(); });
+    if (!error_.ok()) return error_;
+    queue_.push_back(std::move(piece));
+    piece = Bytes();
+    if (!spare_.empty()) {
+      piece = std::move(spare_.back());
+      spare_.pop_back();
+    }
+    work_.notify_one();
+    return Status::Ok();
+  }
+
+  // Waits until every piece is written; the SHA-256 of all of them, or the writer's error.
+  Result<Hash> Finish() {
+    Stop();
+    if (!error_.ok()) return error_;
+    return content_.Finish();
+  }
+
+ private:
+  static constexpr size_t kQueued = 4;
+  static constexpr uint64_t kWritebackEvery = 8 << 20;
+
+  void Run() {
+    uint64_t written = 0, flushed = 0;
+    for (;;) {
+      Bytes piece;
+      {
+        std::unique_lock lock(mu_);
+        work_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+        if (queue_.empty()) return;
+        piece = std::move(queue_.front());
+        queue_.pop_front();
+        space_.notify_all();
+      }
+      content_.Update(piece);
+      Status st = WriteAll(fd_, piece.data(), piece.size(), path_);
+      written += piece.size();
+      if (st.ok() && written - flushed >= kWritebackEvery) {
+        // Only starts writeback (no wait); the fsync before the rename is what guarantees.
+        ::sync_file_range(fd_, static_cast<off_t>(flushed), static_cast<off_t>(written - flushed),
+                          SYNC_FILE_RANGE_WRITE);
+        flushed = written;
+      }
+      progress_.Add(piece.size());
+      std::lock_guard lock(mu_);
+      if (!st.ok()) {
+        error_ = st;
+        queue_.clear();
+        space_.notify_all();
+        return;
+      }
+      piece.resize(piece.capacity());
+      if (spare_.size() < 2) spare_.push_back(std::move(piece));
+    }
+  }
+
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    work_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  const int fd_;
+  const std::string path_;
+  Progress& progress_;
+  Sha256Stream content_;
+  std::mutex mu_;
+  std::condition_variable work_, space_;
+  std::deque<Bytes> queue_;
+  std::vector<Bytes> spare_;
+  bool stopping_ = false;
+  Status error_ = Status::Ok();
+  std::thread thread_;  // last: starts once everything it uses is made
+};
+
 Status RunGet(const Args& args) {
   KH_ASSIGN_OR_RETURN(ClientOptions conn, ConnectionFrom(args));
   if (args.positional().size() != 1) return UsageError("get takes one ENTRY_ID");
@@ -494,23 +865,24 @@ Status RunGet(const Args& args) {
     KH_ASSIGN_OR_RETURN(UniqueFd fd,
                         CreateNewFileAt(folder.fd.get(), local.part, 0600, part.string()));
     PartFileGuard part_guard(folder.fd.get(), local.part);
-    Sha256Stream content;
     uint64_t received = 0;
     Progress progress("downloading " + m.name, m.size);
     // The whole file is checked against the signed size and SHA-256 before it is renamed into
     // place; until then it is only DIR/.NAME.part, removed on any failure.
-    auto sink = [&](ByteView piece) -> Status {
+    PieceWriter writer(fd.get(), part.string(), progress);
+    auto sink = [&](Bytes& piece) -> Status {
       received += piece.size();
       if (received > m.size) return Status::Corruption("the node sent more bytes than the file has");
-      content.Update(piece);
-      KH_RETURN_IF_ERROR(WriteAll(fd.get(), piece.data(), piece.size(), part.string()));
-      progress.Add(piece.size());
-      return Status::Ok();
+      return writer.Put(piece);
     };
-    KH_ASSIGN_OR_RETURN(HttpResult d, client->Download("/v1/entries/" + ToHex(*entry_id) + "/files/" +
-                                                             std::to_string(file) + "/content", sink));
-    Status st = CheckResponse(d, {200});
-    if (st.ok() && (received != m.size || content.Finish() != m.content_sha256)) {
+    auto d = client->DownloadPieces("/v1/entries/" + ToHex(*entry_id) + "/files/" +
+                                        std::to_string(file) + "/content",
+                                    PieceWriter::kPiece, sink);
+    Result<Hash> written = writer.Finish();  // every piece handed over, hashed and written
+    if (!d.ok()) return d.status();
+    Status st = CheckResponse(*d, {200});
+    if (st.ok() && !written.ok()) st = written.status();
+    if (st.ok() && (received != m.size || *written != m.content_sha256)) {
       st = Status::Corruption(m.name + ": received content does not match the signed SHA-256");
     }
     if (st.ok() && ::fsync(fd.get()) != 0) st = ErrnoStatus("fsync " + part.string());
@@ -546,8 +918,9 @@ std::vector<Command> ClientCommands() {
   return {
       {"submit", "sign files on this machine and submit them to a node",
        "khronika submit --node URL --token T --key FILE --case ID [--kind KIND]\n"
-       "                [--meta k=v]... [--corrects ENTRY_ID] [--json]\n"
-       "                [--timeout S] (--pin sha256:FP | --cacert FILE) FILE...\n"
+       "                [--meta k=v]... [--corrects ENTRY_ID] [--json] [--each]\n"
+       "                [--connections N] [--timeout S] (--pin sha256:FP | --cacert FILE)\n"
+       "                FILE...\n"
        "Signs the entry with the author key in FILE (it never leaves this machine): a salted\n"
        "commitment to each file's name, media type, size and SHA-256. Uploads only the chunks\n"
        "the node lacks; the node seals the files under its archive key, appends, and\n"
@@ -560,9 +933,16 @@ std::vector<Command> ClientCommands() {
        "obtained from them directly), instead of the keys the node reports.\n"
        "--timeout S gives up on a node that takes longer than S seconds to accept the\n"
        "connection and finish TLS, or sends and takes nothing for S seconds (default: 10 to\n"
-       "connect, 30 for each read or write).",
+       "connect, 30 for each read or write).\n"
+       "Each file is read once; its chunks travel over up to --connections N keep-alive\n"
+       "connections at once (1 to 16, default 4). --each makes one entry per FILE instead of\n"
+       "one for all, the files spread over the N connections, each receipt checked; it prints\n"
+       "one line per acknowledged entry (with --json, the receipt and \"file\"), a progress\n"
+       "line on a terminal and a summary. On the first failure it starts no other file, names\n"
+       "the file and exits non-zero; the entries it listed are acknowledged and stay so.",
        With({{"key"}, {"case"}, {"kind"}, {"meta", true, true}, {"corrects"}, {"json", false},
-             {"replicas"}, {"replicas-timeout"}, {"witnesses"}}),
+             {"replicas"}, {"replicas-timeout"}, {"witnesses"}, {"each", false},
+             {"connections"}}),
        RunSubmit},
       {"get", "download an entry's files and verify every byte",
        "khronika get --node URL --token T ENTRY_ID [--out DIR] [--timeout S]\n"

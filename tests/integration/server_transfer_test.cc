@@ -1,12 +1,17 @@
 // Files through the real server: `khronika submit` and `khronika get` round trips, a 300 MiB
-// file with the server's memory staying flat, Range requests, and resumed uploads that send only
-// the chunks the node lacks.
+// file with the server's memory staying flat, Range requests, resumed uploads that send only
+// the chunks the node lacks, and `submit --each` (one entry per file).
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 #include <thread>
 
+#include "khronika/log/log.h"
+#include "khronika/log/node.h"
+#include "khronika/schemas/sealed_objects.h"
 #include "server_fixture.h"
 
 namespace khronika::testing {
@@ -293,6 +298,214 @@ TEST(ServerTransferTest, ResumedUploadSendsOnlyMissingChunks) {
   ASSERT_EQ(get.exit_code, 0) << get.err;
   EXPECT_TRUE(ReadFile(node / "out" / "interview.mp4") == content);
   EXPECT_EQ(LogJson(node.data()).size(), 2u);
+}
+
+// A download the node cannot finish (a sealed chunk damaged on its disk, after the first MiB
+// has gone out) fails, and leaves neither the file nor its .part behind: the bytes already
+// written were never the file.
+TEST(ServerTransferTest, DownloadCutShortLeavesNothingBehind) {
+  TempDir dir;
+  LocalNode local = MakeNodeWithAuthor(dir);
+  WritePseudoRandomFile(dir / "footage.mp4", 3 * kMiB + 5, 41);
+  RunResult add = RunKhronika({"add", "--data", local.data.string(), "--key", local.key.string(),
+                               "--case", "case-d", (dir / "footage.mp4").string()});
+  ASSERT_EQ(add.exit_code, 0) << add.err;
+  std::vector<json> log = LogJson(local.data);
+  ASSERT_EQ(log.size(), 1u);
+  auto sealed = DecodeSealedEntry(*FromHex(log[0]["object_hex"].get<std::string>()));
+  ASSERT_TRUE(sealed.ok()) << sealed.status().ToString();
+  ASSERT_GE(sealed->files[0].chunks.size(), 3u);
+  std::string bytes;
+  {
+    auto node = Node::Open(local.data, StoreOptions{.read_only = true});
+    ASSERT_TRUE(node.ok()) << node.status().ToString();
+    auto chunk = ReadChunk((*node)->store(), sealed->files[0].chunks[2]);
+    ASSERT_TRUE(chunk.ok()) << chunk.status().ToString();
+    bytes.assign(AsChars(*chunk));
+  }
+  // Sealed chunks are stored as they are: flip a bit in every copy of some of this one's bytes.
+  const std::string needle = bytes.substr(4096, 64);
+  std::string db = ReadFile(local.data / "store" / "data.mdb");
+  int flipped = 0;
+  for (size_t pos = db.find(needle); pos != std::string::npos; pos = db.find(needle, pos + 1)) {
+    db[pos + 10] = static_cast<char>(db[pos + 10] ^ 0x01);
+    ++flipped;
+  }
+  ASSERT_GE(flipped, 1);
+  WriteFile(local.data / "store" / "data.mdb", db);
+
+  ServerProcess server(local.data);
+  ASSERT_TRUE(server.started());
+  Token reader = MakeToken(local.data, "reader");
+  std::filesystem::path out = dir / "out";
+  RunResult get = RunKhronika({"get", "--node", server.url(), "--pin", server.pin(), "--token",
+                               reader.secret, log[0]["entry_id"], "--out", out.string()});
+  EXPECT_NE(get.exit_code, 0) << get.out;
+  EXPECT_EQ(get.out.find("verified"), std::string::npos) << get.out;
+  size_t left = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(out)) ++left;
+  EXPECT_EQ(left, 0u) << "get left files in " << out;
+  EXPECT_TRUE(server.Running());
+}
+
+// The lines of `text` that parse as JSON objects.
+std::vector<json> JsonLines(const std::string& text) {
+  std::vector<json> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    json j = json::parse(line, nullptr, false);
+    if (j.is_object()) out.push_back(std::move(j));
+  }
+  return out;
+}
+
+// One file's chunks over several connections at once, a file over a single one, and files of
+// every awkward size: the node stores each whole, and get brings back the same bytes.
+TEST(ServerTransferTest, UploadOverSeveralConnections) {
+  ServedNode node;
+  ASSERT_TRUE(node.server().started());
+  WritePseudoRandomFile(node / "long.mp4", 11 * kMiB + 7, 21);  // 12 chunks, 3 batches
+  WritePseudoRandomFile(node / "short.bin", 3 * kMiB, 22);
+  for (const std::string connections : {"1", "3", "16"}) {
+    RunResult submit = node.Submit(node.admin().secret, "case-c",
+                                   {node / "long.mp4", node / "short.bin"},
+                                   {"--connections", connections});
+    ASSERT_EQ(submit.exit_code, 0) << connections << ": " << submit.err;
+    json receipt = json::parse(submit.out);
+    EXPECT_EQ(receipt["chunks_total"], 15);
+    EXPECT_EQ(receipt["chunks_sent"], 15);
+    std::filesystem::path out = node / ("out-" + connections);
+    RunResult get = RunKhronika({"get", "--node", node.server().url(), "--pin", node.server().pin(),
+                                 "--token", node.admin().secret, receipt["entry_id"], "--out",
+                                 out.string()});
+    ASSERT_EQ(get.exit_code, 0) << get.err;
+    EXPECT_TRUE(ReadFile(out / "long.mp4") == ReadFile(node / "long.mp4"));
+    EXPECT_TRUE(ReadFile(out / "short.bin") == ReadFile(node / "short.bin"));
+  }
+  RunResult bad = node.Submit(node.admin().secret, "case-c", {node / "short.bin"},
+                              {"--connections", "0"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_EQ(LogJson(node.data()).size(), 3u);
+  RunResult verify = RunKhronika({"verify", "--data", node.data().string()});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+}
+
+// A node that takes fewer connections than the client asks for: the upload carries on over
+// those it got.
+TEST(ServerTransferTest, UploadCarriesOnOverFewerConnectionsThanAskedFor) {
+  ServedNode node("max_connections = 2\n");
+  ASSERT_TRUE(node.server().started());
+  WritePseudoRandomFile(node / "long.mp4", 13 * kMiB, 23);
+  RunResult submit = node.Submit(node.admin().secret, "case-c", {node / "long.mp4"},
+                                 {"--connections", "8"});
+  ASSERT_EQ(submit.exit_code, 0) << submit.err;
+  json receipt = json::parse(submit.out);
+  EXPECT_EQ(receipt["chunks_sent"], 13);
+  RunResult get = RunKhronika({"get", "--node", node.server().url(), "--pin", node.server().pin(),
+                               "--token", node.admin().secret, receipt["entry_id"], "--out",
+                               (node / "out").string()});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  EXPECT_TRUE(ReadFile(node / "out" / "long.mp4") == ReadFile(node / "long.mp4"));
+}
+
+TEST(ServerTransferTest, SubmitEachMakesOneEntryPerFile) {
+  ServedNode node;
+  ASSERT_TRUE(node.server().started());
+  std::vector<std::filesystem::path> files;
+  for (int i = 0; i < 12; ++i) {
+    files.push_back(node / ("statement-" + std::to_string(i) + ".txt"));
+    WriteFile(files.back(), "statement " + std::to_string(i) + "\n");
+  }
+  files.push_back(node / "empty.bin");
+  WriteFile(files.back(), "");
+  files.push_back(node / "clip.mp4");
+  WritePseudoRandomFile(files.back(), 5 * kMiB + 3, 31);
+  Token submitter = MakeToken(node.data(), "submitter", {"case-e"});
+
+  RunResult submit = node.Submit(submitter.secret, "case-e", files,
+                                 {"--each", "--connections", "3", "--meta", "batch=1"});
+  ASSERT_EQ(submit.exit_code, 0) << submit.err;
+  std::vector<json> receipts = JsonLines(submit.out);
+  ASSERT_EQ(receipts.size(), files.size()) << submit.out;
+  EXPECT_NE(submit.err.find("submitted 14 of 14 files"), std::string::npos) << submit.err;
+  std::set<std::string> entry_ids, named;
+  for (const json& r : receipts) {
+    entry_ids.insert(r["entry_id"].get<std::string>());
+    named.insert(r["file"].get<std::string>());
+  }
+  EXPECT_EQ(entry_ids.size(), files.size());
+  EXPECT_EQ(named.size(), files.size());
+  std::vector<json> log = LogJson(node.data());
+  ASSERT_EQ(log.size(), files.size());
+  std::set<std::string> logged;
+  for (const json& l : log) logged.insert(l["entry_id"].get<std::string>());
+  EXPECT_EQ(logged, entry_ids);
+
+  // Each entry holds its own file and nothing else, and is the author's with the metadata.
+  for (const json& r : receipts) {
+    std::filesystem::path source = r["file"].get<std::string>();
+    std::filesystem::path out = node / "out" / r["entry_id"].get<std::string>();
+    RunResult get = RunKhronika({"get", "--node", node.server().url(), "--pin", node.server().pin(),
+                                 "--token", node.admin().secret, r["entry_id"], "--out",
+                                 out.string()});
+    ASSERT_EQ(get.exit_code, 0) << get.err;
+    EXPECT_NE(get.out.find("batch: 1"), std::string::npos) << get.out;
+    EXPECT_TRUE(ReadFile(out / source.filename()) == ReadFile(source)) << source;
+    size_t count = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(out)) ++count;
+    EXPECT_EQ(count, 1u) << out;
+  }
+  RunResult verify = RunKhronika({"verify", "--data", node.data().string()});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+}
+
+TEST(ServerTransferTest, SubmitEachStopsAtAFailureAndKeepsWhatWasAcknowledged) {
+  ServedNode node;
+  ASSERT_TRUE(node.server().started());
+  std::vector<std::filesystem::path> files;
+  for (const char* name : {"a.txt", "b.txt", "gone.txt", "d.txt", "e.txt"}) {
+    files.push_back(node / name);
+    if (std::string(name) != "gone.txt") WriteFile(files.back(), std::string(name) + "\n");
+  }
+  // One connection takes the files in order: a and b are acknowledged, gone.txt cannot be
+  // read, and neither d nor e is started.
+  RunResult submit =
+      node.Submit(node.admin().secret, "case-f", files, {"--each", "--connections", "1"});
+  EXPECT_NE(submit.exit_code, 0);
+  EXPECT_NE(submit.err.find("gone.txt"), std::string::npos) << submit.err;
+  EXPECT_NE(submit.err.find("submitted 2 of 5 files"), std::string::npos) << submit.err;
+  std::vector<json> receipts = JsonLines(submit.out);
+  ASSERT_EQ(receipts.size(), 2u) << submit.out;
+  EXPECT_EQ(receipts[0]["file"], files[0].string());
+  EXPECT_EQ(receipts[1]["file"], files[1].string());
+  std::vector<json> log = LogJson(node.data());
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[0]["entry_id"], receipts[0]["entry_id"]);
+  EXPECT_EQ(log[1]["entry_id"], receipts[1]["entry_id"]);
+
+  // A token that may not submit to the case: the first file is refused, by name, and nothing
+  // is logged.
+  Token other = MakeToken(node.data(), "submitter", {"case-other"});
+  RunResult refused = node.Submit(other.secret, "case-f", {files[0], files[1]},
+                                  {"--each", "--connections", "1"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("a.txt"), std::string::npos) << refused.err;
+  EXPECT_TRUE(JsonLines(refused.out).empty()) << refused.out;
+
+  // A name no entry may carry is refused before anything is sent.
+  WriteFile(node / "x..y.txt", "bad name\n");
+  RunResult bad_name = node.Submit(node.admin().secret, "case-f", {files[0], node / "x..y.txt"},
+                                   {"--each"});
+  EXPECT_NE(bad_name.exit_code, 0);
+  EXPECT_NE(bad_name.err.find("x..y.txt"), std::string::npos) << bad_name.err;
+  EXPECT_TRUE(bad_name.out.empty()) << bad_name.out;
+  // --each makes no entry that corrects another, and waits for no replicas.
+  EXPECT_EQ(node.Submit(node.admin().secret, "case-f", {files[0]}, {"--each", "--replicas", "1"})
+                .exit_code,
+            2);
+  EXPECT_EQ(LogJson(node.data()).size(), 2u);
+  RunResult verify = RunKhronika({"verify", "--data", node.data().string()});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
 }
 
 }  // namespace

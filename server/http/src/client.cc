@@ -160,8 +160,19 @@ struct HttpsClient::Impl {
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> stream;
   beast::flat_buffer buffer;
   std::optional<uint64_t> watch;
-  // Set by Arm(): the text of a timeout of the operation it armed.
-  std::string late;
+  // Which deadline the operation armed last runs against, for the text of its timeout. Arm()
+  // runs for every read of a download, so the text is made only when a deadline passes.
+  enum class Late { kConnect, kRequest, kIdle } late = Late::kConnect;
+
+  std::string LateText() const {
+    switch (late) {
+      case Late::kConnect: return "no answer within " + Duration(options.deadlines.connect);
+      case Late::kRequest:
+        return "the whole request took longer than " + Duration(options.deadlines.request);
+      case Late::kIdle: break;
+    }
+    return "nothing received or sent for " + Duration(options.deadlines.idle);
+  }
 
   ~Impl() {
     // First, so that no Cancel() reaches into what is being destroyed.
@@ -197,7 +208,7 @@ struct HttpsClient::Impl {
     stream.reset();
     buffer.clear();
     if (Cancelled()) return Status::IOError(what + ": cancelled");
-    if (ec == beast::error::timeout) return Status::IOError(what + ": " + late);
+    if (ec == beast::error::timeout) return Status::IOError(what + ": " + LateText());
     return Status::IOError(what + ": " + ec.message());
   }
 
@@ -206,10 +217,10 @@ struct HttpsClient::Impl {
   void Arm(SteadyClock::time_point request_end) {
     const auto idle_end = SteadyClock::now() + options.deadlines.idle;
     if (request_end < idle_end) {
-      late = "the whole request took longer than " + Duration(options.deadlines.request);
+      late = Late::kRequest;
       beast::get_lowest_layer(*stream).expires_at(request_end);
     } else {
-      late = "nothing received or sent for " + Duration(options.deadlines.idle);
+      late = Late::kIdle;
       beast::get_lowest_layer(*stream).expires_at(idle_end);
     }
   }
@@ -226,9 +237,9 @@ struct HttpsClient::Impl {
     if (Cancelled()) return Status::IOError(connecting + ": cancelled");
     // One deadline for the name, the TCP connection and the TLS handshake.
     const auto deadline = SteadyClock::now() + options.deadlines.connect;
-    late = "no answer within " + Duration(options.deadlines.connect);
+    late = Late::kConnect;
     KH_ASSIGN_OR_RETURN(std::vector<tcp::endpoint> endpoints,
-                        Resolve(url, deadline, options.cancel, late));
+                        Resolve(url, deadline, options.cancel, LateText()));
     stream = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ioc, ctx);
     SSL_set_tlsext_host_name(stream->native_handle(), url.host.c_str());
     beast::get_lowest_layer(*stream).expires_at(deadline);
@@ -357,13 +368,23 @@ Result<std::unique_ptr<HttpsClient>> HttpsClient::Connect(const ClientOptions& o
 Result<HttpResult> HttpsClient::Request(const std::string& method, const std::string& target,
                                         const std::string& body, const std::string& content_type,
                                         const std::map<std::string, std::string>& headers) {
-  http::request<http::string_body> req(http::string_to_verb(method), target, 11);
+  return RequestBytes(method, target, AsBytes(body), content_type, headers);
+}
+
+Result<HttpResult> HttpsClient::RequestBytes(const std::string& method, const std::string& target,
+                                             ByteView body, const std::string& content_type,
+                                             const std::map<std::string, std::string>& headers) {
+  // A buffer_body points at the caller's bytes: a 1 MiB chunk goes from the file's read buffer
+  // to TLS without a copy into the request.
+  http::request<http::buffer_body> req(http::string_to_verb(method), target, 11);
   impl_->Prepare(req, headers);
+  req.body().data = body.empty() ? nullptr : const_cast<uint8_t*>(body.data());  // only read
+  req.body().size = body.size();
+  req.body().more = false;
   if (!body.empty() || method == "POST" || method == "PUT") {
     req.set(http::field::content_type, content_type);
-    req.body() = body;
+    req.content_length(body.size());
   }
-  req.prepare_payload();
   const std::string what = method + " " + target;
   const auto end = impl_->RequestEnd();
   KH_RETURN_IF_ERROR(impl_->Send(req, end, what));
@@ -381,6 +402,13 @@ Result<HttpResult> HttpsClient::Request(const std::string& method, const std::st
 Result<HttpResult> HttpsClient::Download(const std::string& target,
                                          const std::function<Status(ByteView)>& sink,
                                          const std::map<std::string, std::string>& headers) {
+  return DownloadPieces(
+      target, 256 * 1024, [&](Bytes& piece) { return sink(piece); }, headers);
+}
+
+Result<HttpResult> HttpsClient::DownloadPieces(const std::string& target, size_t piece_size,
+                                               const std::function<Status(Bytes&)>& sink,
+                                               const std::map<std::string, std::string>& headers) {
   http::request<http::empty_body> req(http::verb::get, target, 11);
   impl_->Prepare(req, headers);
   const std::string what = "GET " + target;
@@ -390,7 +418,8 @@ Result<HttpResult> HttpsClient::Download(const std::string& target,
   http::response_parser<http::buffer_body> parser;
   // Not boost::none: Beast 1.74 compares the length against an empty optional as "exceeded".
   parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-  std::vector<uint8_t> buf(256 * 1024);
+  piece_size = std::max<size_t>(piece_size, 1);
+  Bytes buf;
   // Until the head is parsed, any body bytes that came with it wait in the read buffer.
   parser.get().body().data = nullptr;
   parser.get().body().size = 0;
@@ -400,21 +429,24 @@ Result<HttpResult> HttpsClient::Download(const std::string& target,
   Impl::CopyHeaders(parser.get().base(), out);
   bool ok_status = out.status == 200 || out.status == 206;
   while (!parser.is_done()) {
+    // The sink may have kept the last buffer and handed back another (or none).
+    buf.resize(piece_size);
     parser.get().body().data = buf.data();
     parser.get().body().size = buf.size();
     // Fill the buffer (or reach the end), each read with its own deadline.
     while (!parser.is_done() && parser.get().body().size > 0) {
       KH_RETURN_IF_ERROR(impl_->ReadSome(parser, end, what));
     }
-    size_t n = buf.size() - parser.get().body().size;
+    buf.resize(buf.size() - parser.get().body().size);
+    if (buf.empty()) continue;
     if (ok_status) {
-      Status st = sink(ByteView(buf.data(), n));
+      Status st = sink(buf);
       if (!st.ok()) {
         impl_->stream.reset();
         return st;
       }
     } else if (out.body.size() < 64 * 1024) {
-      out.body.append(reinterpret_cast<const char*>(buf.data()), n);
+      out.body.append(reinterpret_cast<const char*>(buf.data()), buf.size());
     }
   }
   if (!parser.get().keep_alive()) impl_->stream.reset();

@@ -83,11 +83,25 @@ class HttpsClient {
                              const std::string& content_type = "application/json",
                              const std::map<std::string, std::string>& headers = {});
 
+  // The same with a body sent from the caller's memory as it stands, not copied (a 1 MiB upload
+  // chunk). `body` must stay valid until the call returns.
+  Result<HttpResult> RequestBytes(const std::string& method, const std::string& target,
+                                  ByteView body,
+                                  const std::string& content_type = "application/octet-stream",
+                                  const std::map<std::string, std::string>& headers = {});
+
   // GET whose body goes to `sink` piece by piece, so memory does not grow with its size. The
   // returned result has an empty body unless the status is an error.
   Result<HttpResult> Download(const std::string& target,
                               const std::function<Status(ByteView)>& sink,
                               const std::map<std::string, std::string>& headers = {});
+
+  // The same, in pieces of `piece_size` bytes (the last one shorter) that the sink may keep: it
+  // may swap the buffer it is given with another of any size (or an empty one), which is
+  // then filled next. For a sink that hands each piece to another thread without a copy.
+  Result<HttpResult> DownloadPieces(const std::string& target, size_t piece_size,
+                                    const std::function<Status(Bytes&)>& sink,
+                                    const std::map<std::string, std::string>& headers = {});
 
   struct Impl;
 
