@@ -79,10 +79,16 @@ for n in "${sizes[@]}"; do
 
   step "inclusion proofs over HTTPS keep-alive at $n entries ($PROOF_CLIENTS connection(s), ${PROOF_SECONDS} s) ..."
   start_server "$NODE" "$WORK/serve$n"
+  read -r cpu0 wait0 < <(server_schedstat)
   line=$("$PROOF" --node "$URL" --pin "$PIN" --token "$reader" --size "$n" \
     --clients "$PROOF_CLIENTS" --warmup 1 --seconds "$PROOF_SECONDS") ||
     die "proof_load at $n entries reported errors: $line"
+  read -r cpu1 wait1 < <(server_schedstat)
   figs_from "n${n}_proof" "$line"
+  # The server's CPU time and run-queue wait per proof, warm-up included (us).
+  fig "n${n}_server_sched" "$(awk -v c="$((cpu1 - cpu0))" -v w="$((wait1 - wait0))" \
+    -v n="$(($(fig_get "n${n}_proof_requests") + $(fig_get "n${n}_proof_warm_requests")))" \
+    'BEGIN {printf "%.1f %.1f", c / n / 1000, w / n / 1000}')"
   fig "n${n}_server_hwm_kib" "$(server_status_kib VmHWM)"
   stop_server
   server_stderr_report "$WORK/serve$n" "$n"
@@ -120,7 +126,9 @@ for n in sizes:
                  f"{f(p + '_fill_seconds'):.1f} s); verify {n / f(f'verify{n}_s'):,.0f}/s "
                  f"({f(f'verify{n}_s'):.1f} s, peak RSS {f(f'verify{n}_rss_kib') / MiB:.0f} MiB); "
                  f"proof p50 {f(p + '_proof_p50_us'):,.0f} us, p99 {f(p + '_proof_p99_us'):,.0f} us "
-                 f"({fig[p + '_proof_requests']} requests); store {f(p + '_store_kib') / MiB:,.0f} MiB "
+                 f"({fig[p + '_proof_requests']} requests; server CPU "
+                 f"{fig[p + '_server_sched'].split()[0]} us and run-queue wait "
+                 f"{fig[p + '_server_sched'].split()[1]} us per proof); store {f(p + '_store_kib') / MiB:,.0f} MiB "
                  f"({f(p + '_store_kib') * 1024 / n:,.0f} B/entry); disk {f(p + '_flush'):,.0f} flushes/s"))
 print_rows(rows)
 print()

@@ -245,6 +245,12 @@ server_stderr_report() {
   return 0
 }
 
+# The server's threads' time on a CPU and waiting for one (run queue), in ns, summed over its
+# threads from /proc/PID/task/*/schedstat: "CPU_NS WAIT_NS". What a latency is made of when
+# the machine is busy.
+server_schedstat() {
+  cat /proc/"$SERVER_PID"/task/*/schedstat 2>/dev/null | awk '{c += $1; w += $2} END {printf "%.0f %.0f\n", c, w}'
+}
 server_cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
 server_status_kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$SERVER_PID/status"; }
 

@@ -10,7 +10,8 @@
 //              [--clients 1] [--warmup 1] [--seconds 5]
 //
 // Prints one line of key=value figures: requests, seconds, requests/s, latency percentiles in
-// microseconds (p50, p90, p99, p99.9, max), errors, and the client's own CPU seconds.
+// microseconds (p50, p90, p99, p99.9, max), the warm-up's requests, errors, and the client's own
+// CPU seconds.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -51,6 +52,7 @@ struct Options {
 
 struct ThreadResult {
   uint64_t requests = 0;
+  uint64_t warm_requests = 0;
   uint64_t errors = 0;
   std::vector<double> us;
   std::string first_error;
@@ -169,6 +171,8 @@ void Worker(const Options& o, const std::atomic<int>& phase, std::atomic<int>& r
     if (p == 2) {  // measured
       ++out.requests;
       out.us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+    } else {
+      ++out.warm_requests;
     }
   }
 }
@@ -200,11 +204,12 @@ int Main(int argc, char** argv) {
            static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
   };
 
-  uint64_t requests = 0, errors = 0;
+  uint64_t requests = 0, warm_requests = 0, errors = 0;
   std::vector<double> us;
   std::optional<Hash> root;
   for (ThreadResult& r : results) {
     requests += r.requests;
+    warm_requests += r.warm_requests;
     errors += r.errors;
     us.insert(us.end(), r.us.begin(), r.us.end());
     if (!r.first_error.empty()) std::cerr << "proof_load: " << r.first_error << "\n";
@@ -217,11 +222,12 @@ int Main(int argc, char** argv) {
   double secs = std::chrono::duration<double>(end - start).count();
   double max_us = us.empty() ? 0 : *std::max_element(us.begin(), us.end());
   std::printf("clients=%d size=%llu requests=%llu seconds=%.3f rate=%.1f p50_us=%.1f p90_us=%.1f "
-              "p99_us=%.1f p999_us=%.1f max_us=%.1f errors=%llu client_cpu_s=%.2f\n",
+              "p99_us=%.1f p999_us=%.1f max_us=%.1f warm_requests=%llu errors=%llu client_cpu_s=%.2f\n",
               o.clients, static_cast<unsigned long long>(o.size),
               static_cast<unsigned long long>(requests), secs,
               static_cast<double>(requests) / secs, Percentile(us, 0.50), Percentile(us, 0.90),
               Percentile(us, 0.99), Percentile(us, 0.999), max_us,
+              static_cast<unsigned long long>(warm_requests),
               static_cast<unsigned long long>(errors), cpu(ru1) - cpu(ru0));
   return errors == 0 && requests > 0 ? 0 : 1;
 }

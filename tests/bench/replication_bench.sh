@@ -8,7 +8,7 @@
 #   tests/bench/replication_bench.sh BUILD_DIR
 #
 # BUILD_DIR is a build configured with KHRONIKA_BUILD_BENCH=ON (a Release build gives the
-# figures worth quoting), with the targets khronika and server_load built. The work directory
+# figures worth quoting), with the targets khronika and growth_fill built. The work directory
 # lives under ${TMPDIR:-/tmp} and is removed on exit; it needs about 7.5 GiB free. Needs git,
 # python3, openssl and /usr/bin/time. Takes about 2 to 3 minutes on 2 cores.
 # See docs/performance.md ("Replication benchmark") for what the figures mean.
@@ -21,12 +21,11 @@ if [[ $# -ne 1 || ! -d "$1" ]]; then
 fi
 BUILD_DIR=$(cd "$1" && pwd)
 KHRONIKA=${KHRONIKA_BIN:-$BUILD_DIR/server/cli/khronika}
-LOAD=${SERVER_LOAD_BIN:-$BUILD_DIR/tests/bench/server_load}
+FILL=${GROWTH_FILL_BIN:-$BUILD_DIR/tests/bench/growth_fill}
 ENTRIES=10000       # 1 KiB entries in A's log (and commits in the git repository)
-FILL_CLIENTS=32     # server_load connections used to fill A
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-bench_need_bins "ninja -C $BUILD_DIR khronika server_load" "$KHRONIKA" "$LOAD"
+bench_need_bins "ninja -C $BUILD_DIR khronika growth_fill" "$KHRONIKA" "$FILL"
 bench_need_tools git python3 openssl /usr/bin/time
 bench_begin replication-bench
 SERVER_PID='' DAEMON_PID='' SAMPLER_PID=''
@@ -70,38 +69,15 @@ A_ID=$(idj "$WORK/A" node_id)
   --cert-sha256 "$(idj "$WORK/A" cert_sha256)" >/dev/null
 
 # ---- 2. fill A with exactly $ENTRIES entries of 1 KiB (not timed) ----
-# server_load (random 1 KiB files through the API, group-committed) runs for a time, not a
-# count: run it in shrinking rounds, then add the last few hundred with `khronika add` of the
-# pre-made files (A is idle meanwhile; the server keeps no log state outside LMDB).
-step "filling A with $ENTRIES entries of 1 KiB (server_load, $FILL_CLIENTS connections, then khronika add) ..."
-token=$("$KHRONIKA" token create --data "$WORK/A" --role submitter 2>/dev/null)
+# growth_fill: random 1 KiB files through the Log API in batches of 1,000 (one transaction
+# each), a count and not a time (server_load for a time, in shrinking rounds, overshot when
+# the machine's load changed between rounds). A is idle meanwhile, and the server keeps no log
+# state outside LMDB.
+step "filling A with $ENTRIES entries of 1 KiB (growth_fill, batches of 1,000) ..."
 t0=$(now_ns)
-rate='' rounds=0 via_load=0   # the first round, 1 s, measures the rate
-while :; do
-  held=$(log_size "$WORK/A")
-  remaining=$((ENTRIES - held))
-  ((remaining > 300 && rounds < 10)) || break
-  secs=1
-  [[ -n "$rate" ]] &&
-    secs=$(awk -v r="$remaining" -v q="$rate" 'BEGIN {s = 0.7 * r / q; if (s < 0.2) s = 0.2; printf "%.2f", s}')
-  line=$("$LOAD" --node "$URL" --pin "$PIN" --token "$token" --key "$WORK/author.pem" \
-    --case bench --clients "$FILL_CLIENTS" --seconds "$secs") ||
-    echo "server_load reported errors: $line" >&2
-  r=$(sed -n 's/.* rate=\([0-9.]*\).*/\1/p' <<<"$line")
-  [[ -n "$r" ]] && awk -v r="$r" 'BEGIN {exit !(r > 0)}' && rate=$r
-  rounds=$((rounds + 1))
-done
-via_load=$held
-((remaining >= 0)) || die "server_load overshot: A holds $held entries, more than $ENTRIES"
-if ((remaining > 0)); then
-  seq -f "$WORK/small/f%05g.bin" 0 $((remaining - 1)) |
-    xargs -P "$(nproc)" -I{} "$KHRONIKA" add --data "$WORK/A" --key "$WORK/author.pem" --case bench {} \
-    >/dev/null || die "khronika add failed while filling A"
-fi
+line=$("$FILL" --data "$WORK/A" --author "$WORK/author.pem" --case bench --to "$ENTRIES") ||
+  die "growth_fill failed while filling A: $line"
 fig fill_s "$(secs_since "$t0")"
-fig fill_rounds "$rounds"
-fig fill_via_load "$via_load"
-fig fill_via_add "$remaining"
 held=$(log_size "$WORK/A")
 ((held == ENTRIES)) || die "A holds $held entries, not $ENTRIES"
 fig a_records "$held"
@@ -249,8 +225,8 @@ print("Khronika replication benchmark")
 print(machine_line(fig['openssl_version'], f"git {fig['git_version']}", fig['date']))
 print("MB = 10^6 bytes of file content. Puller and server (or git daemon) share the machine, "
       "over loopback.")
-print(f"A was filled with {fig['fill_via_load']} entries by server_load in {fig['fill_rounds']} "
-      f"rounds and {fig['fill_via_add']} by khronika add ({f('fill_s'):.1f} s, not timed below).")
+print(f"A was filled with {fig['a_records']} entries by growth_fill ({f('fill_s'):.1f} s, not timed "
+      f"below).")
 print()
 print("Absolute figures")
 rows = [
@@ -305,6 +281,9 @@ print(f"  A held {fig['a_records']} records; B after the first sync: {fig['ksmal
       f"{fig['kfull_c_records']}; khronika verify clean on each")
 print(f"  {fig['ksmall_report']}")
 print(f"  {fig['kbig_report']}")
+held = int(fig["a_records"])
+failed = [k for k, want in (("ksmall_b_records", held), ("kbig_b_records", held + 1),
+                            ("kfull_c_records", held + 1)) if int(fig[k]) != want]
 print()
 print("Ratios (Khronika / git, same content, same run)")
 ratios = [
@@ -317,4 +296,7 @@ ratios = [
     ("1 GiB sync peak RSS / git fetch peak RSS", f("kbig_rss_kib") / f("gbig_rss_kib")),
 ]
 print_ratios(ratios)
+if failed:
+    print(f"CHECK FAILED: {', '.join(failed)}: a node holds other than every record of A")
+    sys.exit(1)
 EOF

@@ -80,9 +80,14 @@ run_level() {
   fig "${name}_flush" "$(flush_rate)"
   token=$(new_node "$WORK/node-$name")
   start_server "$WORK/node-$name" "$WORK/serve-$name"
-  line=$("$LOAD" --node "$URL" --pin "$PIN" --token "$token" --key "$WORK/author.pem" \
-    --case bench --clients "$clients" --seconds "$WARM_SECONDS" "${extra[@]}") ||
-    die "server_load ($name, warm-up) reported errors: $line"
+  # The same-content diagnostic gets refusals in format 2: its clients share one token, and an
+  # upload chunk is deleted when the first entry naming it is sealed, so a client whose POST
+  # comes after that is told the chunk "has not been uploaded". Counted, not fatal, there.
+  if ! line=$("$LOAD" --node "$URL" --pin "$PIN" --token "$token" --key "$WORK/author.pem" \
+    --case bench --clients "$clients" --seconds "$WARM_SECONDS" "${extra[@]}"); then
+    ((${#extra[@]} > 0)) || die "server_load ($name, warm-up) reported errors: $line"
+    echo "server_load ($name, warm-up) reported errors: $line" >&2
+  fi
   figs_from "${name}_warm" "$line"
   c0=$(server_cpu_ticks)
   line=$("$LOAD" --node "$URL" --pin "$PIN" --token "$token" --key "$WORK/author.pem" \
@@ -293,10 +298,14 @@ rows += [
 print_rows(rows)
 print()
 print("Checks")
+failed = []
 for name in [f"c{c}" for c in levels] + ["same32"]:
     acked = int(fig[name + "_warm_entries"]) + int(fig[name + "_entries"])
     print(f"  {name}: {acked} acknowledged, {fig[name + '_records']} records after stop; verify clean")
+    if str(acked) != fig[name + "_records"]: failed.append(name)
 print(f"  cli: {fig['cli_ok']} acknowledged, {fig['cli_records']} records; verify clean")
+if fig["cli_ok"] != fig["cli_records"]: failed.append("cli")
+if fig["down_bytes"] != fig["big_bytes"]: failed.append("1 GiB download")
 print(f"  1 GiB: {fig['down_bytes']} bytes downloaded and checked by khronika get")
 print()
 print("Ratios (Khronika / baseline)")
@@ -313,4 +322,7 @@ ratios += [
 print_ratios(ratios, [("server peak RSS, 1 GiB up / down",
                       f"{f('up_server_rss_kib') / MiB:.1f} / {f('down_server_rss_kib') / MiB:.1f} "
                       f"MiB ({big / MiB / MiB:.0f} MiB file)")])
+if failed:
+    print(f"CHECK FAILED: {', '.join(failed)}: acknowledged and stored differ")
+    sys.exit(1)
 EOF
