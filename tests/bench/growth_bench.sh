@@ -16,7 +16,8 @@
 # (1024 bytes), GROWTH_BATCH the entries per append (1000), PROOF_SECONDS the measured time per
 # size (5, after 1 s of warm-up), PROOF_CLIENTS the connections (1). gnuplot comes from
 # ops/install-bench-deps.sh, called here when it is missing. At 10^6 the work directory needs
-# about 6 GiB and the run about 10 minutes on 2 cores (docs/performance.md, "How to measure").
+# about 11 GiB; the run took 27 minutes on 2 cores shared with other builds (load 13), 18 of them
+# filling (docs/performance.md, "How to measure").
 set -euo pipefail
 shopt -s inherit_errexit
 

@@ -19,8 +19,9 @@
 # server_load level), GROWTH_MAX (1000000; 0 leaves the proof row out), GROWTH_PNG (the growth
 # plot; default: beside the table). TABLE_OUT (default ${TMPDIR:-/tmp}/khronika-table-DATE) keeps
 # the table, each run's figures and the growth bench's output. The work directory needs about
-# 4 x BIG_MIB + 1 GiB (plus 6 GiB during the growth bench at 10^6). A full RUNS=3 run takes
-# about 35 minutes on 2 cores (docs/performance.md, "How to measure").
+# 4 x BIG_MIB + 1 GiB (plus 11 GiB during the growth bench at 10^6). Measured on this 2-core
+# machine shared with other builds (load 14): one run 10 minutes, the growth bench 27 (see
+# docs/performance.md, "How to measure"); GROWTH_MAX=100000 shortens the latter to about 4.
 set -euo pipefail
 shopt -s inherit_errexit
 
