@@ -8,7 +8,7 @@
 #   tests/bench/replication_bench.sh BUILD_DIR
 #
 # BUILD_DIR is a build configured with KHRONIKA_BUILD_BENCH=ON (a Release build gives the
-# figures worth quoting), with the targets khronika and server_load built. The work directory
+# figures worth quoting), with the targets khronika and growth_fill built. The work directory
 # lives under ${TMPDIR:-/tmp} and is removed on exit; it needs about 7.5 GiB free. Needs git,
 # python3, openssl and /usr/bin/time. Takes about 2 to 3 minutes on 2 cores.
 # See docs/performance.md ("Replication benchmark") for what the figures mean.
@@ -21,137 +21,32 @@ if [[ $# -ne 1 || ! -d "$1" ]]; then
 fi
 BUILD_DIR=$(cd "$1" && pwd)
 KHRONIKA=${KHRONIKA_BIN:-$BUILD_DIR/server/cli/khronika}
-LOAD=${SERVER_LOAD_BIN:-$BUILD_DIR/tests/bench/server_load}
+FILL=${GROWTH_FILL_BIN:-$BUILD_DIR/tests/bench/growth_fill}
 ENTRIES=10000       # 1 KiB entries in A's log (and commits in the git repository)
-FILL_CLIENTS=32     # server_load connections used to fill A
-for f in "$KHRONIKA" "$LOAD"; do
-  if [[ ! -x "$f" ]]; then
-    echo "$0: $f not found; build it first (ninja -C $BUILD_DIR khronika server_load)" >&2
-    exit 2
-  fi
-done
-for tool in git python3 openssl /usr/bin/time; do
-  command -v "$tool" >/dev/null || { echo "$0: $tool is required" >&2; exit 2; }
-done
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/khronika-replication-bench.XXXXXX")
-SERVER_PID='' DAEMON_PID='' SAMPLER_PID='' SERVER_SAMPLER=''
-cleanup() {
-  for p in "$SAMPLER_PID" "$SERVER_SAMPLER" "$DAEMON_PID" "$SERVER_PID"; do
-    if [[ -n "$p" ]]; then kill "$p" 2>/dev/null || true; fi
-  done
-  for p in "$SAMPLER_PID" "$SERVER_SAMPLER" "$DAEMON_PID" "$SERVER_PID"; do
-    if [[ -n "$p" ]]; then wait "$p" 2>/dev/null || true; fi
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-FIG="$WORK/figures.env"   # key=value lines, read by the report at the end
-: >"$FIG"
-fig() { echo "$1=$2" >>"$FIG"; }
-now_ns() { date +%s%N; }
-secs_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN {printf "%.3f", (b - a) / 1e9}'; }
-step() { echo "== $*" >&2; }
-die() { echo "$0: $*" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_need_bins "ninja -C $BUILD_DIR khronika growth_fill" "$KHRONIKA" "$FILL"
+bench_need_tools git python3 openssl /usr/bin/time
+bench_begin replication-bench
+SERVER_PID='' DAEMON_PID='' SAMPLER_PID=''
 idj() { "$KHRONIKA" id --data "$1" --json | python3 -c "import json, sys; print(json.load(sys.stdin)['$2'])"; }
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-log_size() { "$KHRONIKA" checkpoint --data "$1" | sed -n 2p; }   # line 2 of the note: size
-server_cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
-server_status_kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$SERVER_PID/status"; }
-ticks_to_s() { awk -v a="$1" -v b="$2" -v t="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", (b - a) / t}'; }
 
-# 4 KiB written into a preallocated file, then fdatasync, for 1.5 s: flushes/s right now.
-flush_rate() {
-  python3 - "$WORK/flush.bin" <<'PY'
-import os, sys, time
-fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-os.write(fd, b"\0" * (64 * 4096))
-os.fsync(fd)
-buf, n = os.urandom(4096), 0
-t0 = time.perf_counter()
-while time.perf_counter() - t0 < 1.5:
-    os.pwrite(fd, buf, (n % 64) * 4096)
-    os.fdatasync(fd)
-    n += 1
-print("%.1f" % (n / (time.perf_counter() - t0)))
-os.close(fd)
-os.unlink(sys.argv[1])
-PY
-}
-
-# Runs CMD... under /usr/bin/time -f '%e %M %U %S' (into NAME.time) while sampling the resident
-# memory of the timed process (the child of /usr/bin/time) every 0.1 s into NAME.rss as
-# "max VmRSS, max RssAnon, max RssFile" in KiB. Standard output goes to NAME.out.
-timed() {
-  local name=$1
-  shift
-  /usr/bin/time -f '%e %M %U %S' -o "$WORK/$name.time" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-  local tpid=$!
-  (
-    max_rss=0 max_anon=0 max_file=0 pid=
-    echo "0 0 0" >"$WORK/$name.rss"
-    while kill -0 "$tpid" 2>/dev/null; do
-      [[ -z "$pid" ]] && pid=$(pgrep -P "$tpid" || true)
-      if [[ -n "$pid" && -r /proc/$pid/status ]]; then
-        read -r rss anon file < <(awk '/^VmRSS/ {r=$2} /^RssAnon/ {a=$2} /^RssFile/ {f=$2}
-                                       END {print r+0, a+0, f+0}' "/proc/$pid/status" 2>/dev/null ||
-                                  echo "0 0 0")
-        ((rss > max_rss)) && max_rss=$rss
-        ((anon > max_anon)) && max_anon=$anon
-        ((file > max_file)) && max_file=$file
-        echo "$max_rss $max_anon $max_file" >"$WORK/$name.rss.tmp" && mv "$WORK/$name.rss.tmp" "$WORK/$name.rss"
-      fi
-      sleep 0.1
-    done
-  ) &
-  SAMPLER_PID=$!
-  local rc=0
-  wait "$tpid" || rc=$?
-  wait "$SAMPLER_PID" 2>/dev/null || true
-  SAMPLER_PID=
-  return "$rc"
-}
-# NAME -> figures NAME_s, NAME_rss_kib, NAME_user_s, NAME_sys_s, NAME_anon_kib, NAME_file_kib
-timed_figs() {
-  local name=$1 s rss user sys anon file
-  read -r s rss user sys <"$WORK/$name.time"
-  fig "${name}_s" "$s"; fig "${name}_rss_kib" "$rss"; fig "${name}_user_s" "$user"; fig "${name}_sys_s" "$sys"
-  read -r rss anon file <"$WORK/$name.rss"
-  fig "${name}_anon_kib" "$anon"; fig "${name}_file_kib" "$file"
-}
 # The sync report line "peer P log O: received records F to T (C chunks)..." -> "F T C"
 sync_moved() {
   sed -n 's/.*: received records \([0-9]*\) to \([0-9]*\) (\([0-9]*\) chunks).*/\1 \2 \3/p' "$1" | head -1
 }
-verify_records() {
-  local dir=$1 out
-  out=$("$KHRONIKA" verify --data "$dir" 2>&1) || die "khronika verify of $dir failed: $out"
-  sed -n 's/^clean: checked \([0-9]*\) records.*/\1/p' <<<"$out"
-}
 
 # ---- machine ----
-fig nproc "$(nproc)"
-fig cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-fig mem_mib "$(awk '/MemTotal/ {printf "%d", $2/1024}' /proc/meminfo)"
-fig work_fs "$(df -PT "$WORK" | awk 'NR==2 {print $1" ("$2")"}')"
-fig date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-fig openssl_version "$(openssl version | cut -d' ' -f1-2)"
-fig git_version "$(git --version | cut -d' ' -f3)"
+bench_machine_figs date openssl git
 
 # ---- inputs ----
 step "generating one 1 GiB random file and $ENTRIES random 1 KiB files ..."
 head -c 1G /dev/urandom >"$WORK/big.bin"
 fig big_bytes "$(stat -c %s "$WORK/big.bin")"
-mkdir -p "$WORK/small"
-head -c $((ENTRIES * 1024)) /dev/urandom |
-  (cd "$WORK/small" && split -b 1024 -d -a 5 --additional-suffix=.bin - f)
+random_files "$WORK/small" "$ENTRIES" 1024 5
 
 step "Ed25519 verify rate (openssl speed), the cost of checking one author signature ..."
-openssl speed -seconds 2 ed25519 >"$WORK/speed.txt" 2>/dev/null
-fig openssl_verify "$(awk '/EdDSA \(Ed25519\)/ && $NF ~ /^[0-9.]+$/ {v=$NF} END {print v+0}' "$WORK/speed.txt")"
+fig openssl_verify "$(ed25519_speed 2)"
 
 # ---- 1. two nodes, members and peers of each other; A serves ----
 step "nodes A and B: init, members of each other, peers of each other; A serves ..."
@@ -168,53 +63,21 @@ done
 # B does not serve here (only B pulls), so A's entry for B names a port nobody listens on.
 "$KHRONIKA" peer add --data "$WORK/A" --url "https://127.0.0.1:$(free_port)" \
   --id "$(idj "$WORK/B" node_id)" --cert-sha256 "$(idj "$WORK/B" cert_sha256)" >/dev/null
-"$KHRONIKA" serve --data "$WORK/A" --listen 127.0.0.1:0 >"$WORK/serve-A.out" 2>"$WORK/serve-A.err" &
-SERVER_PID=$!
-for _ in $(seq 200); do
-  grep -q '^certificate sha256:' "$WORK/serve-A.out" 2>/dev/null && break
-  kill -0 "$SERVER_PID" 2>/dev/null || die "khronika serve exited: $(cat "$WORK/serve-A.err")"
-  sleep 0.05
-done
-URL=$(sed -n 's/^listening on //p' "$WORK/serve-A.out")
-PIN=$(sed -n 's/^certificate //p' "$WORK/serve-A.out")
-[[ -n "$URL" && -n "$PIN" ]] || die "khronika serve did not print its URL and certificate"
+start_server "$WORK/A" "$WORK/serve-A"
 A_ID=$(idj "$WORK/A" node_id)
 "$KHRONIKA" peer add --data "$WORK/B" --url "$URL" --id "$A_ID" \
   --cert-sha256 "$(idj "$WORK/A" cert_sha256)" >/dev/null
 
 # ---- 2. fill A with exactly $ENTRIES entries of 1 KiB (not timed) ----
-# server_load (random 1 KiB files through the API, group-committed) runs for a time, not a
-# count: run it in shrinking rounds, then add the last few hundred with `khronika add` of the
-# pre-made files (A is idle meanwhile; the server keeps no log state outside LMDB).
-step "filling A with $ENTRIES entries of 1 KiB (server_load, $FILL_CLIENTS connections, then khronika add) ..."
-token=$("$KHRONIKA" token create --data "$WORK/A" --role submitter 2>/dev/null)
+# growth_fill: random 1 KiB files through the Log API in batches of 1,000 (one transaction
+# each), a count and not a time (server_load for a time, in shrinking rounds, overshot when
+# the machine's load changed between rounds). A is idle meanwhile, and the server keeps no log
+# state outside LMDB.
+step "filling A with $ENTRIES entries of 1 KiB (growth_fill, batches of 1,000) ..."
 t0=$(now_ns)
-rate='' rounds=0 via_load=0   # the first round, 1 s, measures the rate
-while :; do
-  held=$(log_size "$WORK/A")
-  remaining=$((ENTRIES - held))
-  ((remaining > 300 && rounds < 10)) || break
-  secs=1
-  [[ -n "$rate" ]] &&
-    secs=$(awk -v r="$remaining" -v q="$rate" 'BEGIN {s = 0.7 * r / q; if (s < 0.2) s = 0.2; printf "%.2f", s}')
-  line=$("$LOAD" --node "$URL" --pin "$PIN" --token "$token" --key "$WORK/author.pem" \
-    --case bench --clients "$FILL_CLIENTS" --seconds "$secs") ||
-    echo "server_load reported errors: $line" >&2
-  r=$(sed -n 's/.* rate=\([0-9.]*\).*/\1/p' <<<"$line")
-  [[ -n "$r" ]] && awk -v r="$r" 'BEGIN {exit !(r > 0)}' && rate=$r
-  rounds=$((rounds + 1))
-done
-via_load=$held
-((remaining >= 0)) || die "server_load overshot: A holds $held entries, more than $ENTRIES"
-if ((remaining > 0)); then
-  seq -f "$WORK/small/f%05g.bin" 0 $((remaining - 1)) |
-    xargs -P "$(nproc)" -I{} "$KHRONIKA" add --data "$WORK/A" --key "$WORK/author.pem" --case bench {} \
-    >/dev/null || die "khronika add failed while filling A"
-fi
+line=$("$FILL" --data "$WORK/A" --author "$WORK/author.pem" --case bench --to "$ENTRIES") ||
+  die "growth_fill failed while filling A: $line"
 fig fill_s "$(secs_since "$t0")"
-fig fill_rounds "$rounds"
-fig fill_via_load "$via_load"
-fig fill_via_add "$remaining"
 held=$(log_size "$WORK/A")
 ((held == ENTRIES)) || die "A holds $held entries, not $ENTRIES"
 fig a_records "$held"
@@ -245,26 +108,11 @@ step "khronika sync --data B: one 1 GiB file ..."
 hwm0=$(server_status_kib VmHWM)
 c0=$(server_cpu_ticks)
 # The server's resident memory while it serves the file, every 0.1 s: max VmRSS, RssAnon, RssFile.
-(
-  max_rss=0 max_anon=0 max_file=0 pid=$SERVER_PID
-  while kill -0 "$pid" 2>/dev/null && [[ ! -e "$WORK/kbig.done" ]]; do
-    read -r rss anon file < <(awk '/^VmRSS/ {r=$2} /^RssAnon/ {a=$2} /^RssFile/ {f=$2}
-                                   END {print r+0, a+0, f+0}' "/proc/$pid/status" 2>/dev/null ||
-                              echo "0 0 0")
-    ((rss > max_rss)) && max_rss=$rss
-    ((anon > max_anon)) && max_anon=$anon
-    ((file > max_file)) && max_file=$file
-    echo "$max_rss $max_anon $max_file" >"$WORK/server-big.rss.tmp" && mv "$WORK/server-big.rss.tmp" "$WORK/server-big.rss"
-    sleep 0.1
-  done
-) &
-SERVER_SAMPLER=$!
+start_sampler "$WORK/server-big.rss" "$SERVER_PID"
 timed kbig "$KHRONIKA" sync --data "$WORK/B" ||
   die "khronika sync failed: $(cat "$WORK/kbig.out" "$WORK/kbig.err")"
 c1=$(server_cpu_ticks)
-touch "$WORK/kbig.done"
-wait "$SERVER_SAMPLER" || true
-SERVER_SAMPLER=
+stop_sampler
 read -r rss anon file <"$WORK/server-big.rss"
 fig server_big_rss_kib "$rss"; fig server_big_anon_kib "$anon"; fig server_big_file_kib "$file"
 timed_figs kbig
@@ -299,51 +147,21 @@ fig kfull_records "$((to - from + 1))"
 fig kfull_chunks "$chunks"
 fig kfull_c_records "$(verify_records "$WORK/C")"
 rm -rf "$WORK/C"
-if grep -v ' info serve: stopping' "$WORK/serve-A.err" | grep -q .; then
-  echo "khronika serve (A) wrote to stderr:" >&2
-  sed 's/^/  /' "$WORK/serve-A.err" | head -20 >&2
-fi
-kill -TERM "$SERVER_PID"
-wait "$SERVER_PID" || die "khronika serve exited with an error after SIGTERM"
-SERVER_PID=
+server_stderr_report "$WORK/serve-A" A
+stop_server
 rm -rf "$WORK/A"
 
 # ---- 6. baseline: git fast-import, git daemon, git clone / fetch ----
 step "git fast-import: $ENTRIES commits of one 1 KiB file each (100 files a directory) ..."
 mkdir -p "$WORK/git"
-python3 - "$WORK/small" "$ENTRIES" >"$WORK/import.stream" <<'EOF'
-import sys
-d, n = sys.argv[1], int(sys.argv[2])
-out = sys.stdout.buffer
-for i in range(n):
-    name = "f%05d.bin" % i
-    with open("%s/%s" % (d, name), "rb") as f:
-        data = f.read()
-    msg = ("add %s\n" % name).encode()
-    out.write(b"commit refs/heads/main\n")
-    out.write(b"committer Bench <bench@example.org> %d +0000\n" % (1700000000 + i))
-    out.write(b"data %d\n%s" % (len(msg), msg))
-    path = "evidence/%03d/%s" % (i // 100, name)   # as in run_foundation_bench.sh
-    out.write(b"M 100644 inline %s\ndata %d\n" % (path.encode(), len(data)))
-    out.write(data)
-    out.write(b"\n")
-EOF
+git_import_stream "$WORK/small" "$ENTRIES" >"$WORK/import.stream"
 git init -q --bare "$WORK/git/repo.git"
 git -C "$WORK/git/repo.git" symbolic-ref HEAD refs/heads/main
 git -C "$WORK/git/repo.git" fast-import --quiet <"$WORK/import.stream"
 rm -f "$WORK/import.stream"
 
-PORT=$(free_port)
-git daemon --export-all --reuseaddr --base-path="$WORK/git" --listen=127.0.0.1 --port="$PORT" \
-  "$WORK/git" >"$WORK/daemon.log" 2>&1 &
-DAEMON_PID=$!
-GURL="git://127.0.0.1:$PORT/repo.git"
-for _ in $(seq 100); do
-  git ls-remote "$GURL" >/dev/null 2>&1 && break
-  kill -0 "$DAEMON_PID" 2>/dev/null || die "git daemon exited: $(cat "$WORK/daemon.log")"
-  sleep 0.05
-done
-git ls-remote "$GURL" >/dev/null || die "git daemon does not answer on $GURL"
+start_git_daemon "$WORK/git" repo.git
+GURL="$GIT_BASE_URL/repo.git"
 
 # --mirror: a bare copy with every ref, no working tree to check out (a Khronika node keeps
 # no checked-out copy either); `git fetch` in it later brings the 1 GiB commit.
@@ -381,16 +199,8 @@ fig gfull_objects "$(git -C "$WORK/clone2.git" count-objects -v | awk '$1 == "in
 rm -rf "$WORK/clone2.git"
 
 # ---- report ----
-python3 - "$FIG" "$ENTRIES" <<'EOF'
-import sys
-
-fig = {}
-for line in open(sys.argv[1]):
-    k, _, v = line.rstrip("\n").partition("=")
-    fig[k] = v
-n = int(sys.argv[2])
-def f(k): return float(fig[k])
-MB, MiB = 1e6, 1024.0
+bench_report "$FIG" "$ENTRIES" <<'EOF'
+n = int(sys.argv[1])
 big = f("big_bytes")
 small_bytes = n * 1024.0
 
@@ -412,12 +222,11 @@ def cpu(p): return f"user {f(p + '_user_s'):.2f} s, sys {f(p + '_sys_s'):.2f} s"
 
 print()
 print("Khronika replication benchmark")
-print(f"machine: {fig['nproc']} cores, {fig['cpu']}, {fig['mem_mib']} MiB RAM; work dir on "
-      f"{fig['work_fs']}; {fig['openssl_version']}; git {fig['git_version']}; {fig['date']}")
+print(machine_line(fig['openssl_version'], f"git {fig['git_version']}", fig['date']))
 print("MB = 10^6 bytes of file content. Puller and server (or git daemon) share the machine, "
       "over loopback.")
-print(f"A was filled with {fig['fill_via_load']} entries by server_load in {fig['fill_rounds']} "
-      f"rounds and {fig['fill_via_add']} by khronika add ({f('fill_s'):.1f} s, not timed below).")
+print(f"A was filled with {fig['a_records']} entries by growth_fill ({f('fill_s'):.1f} s, not timed "
+      f"below).")
 print()
 print("Absolute figures")
 rows = [
@@ -464,9 +273,7 @@ rows = [
     ("  clone CPU", cpu("gfull")),
     ("khronika add of the 1 GiB file on A (context)", f"{big / MB / f('kadd_big_s'):,.1f} MB/s"),
 ]
-w = max(len(r[0]) for r in rows)
-for k, v in rows:
-    print(f"  {k:<{w}}  {v}")
+print_rows(rows)
 print()
 print("Checks")
 print(f"  A held {fig['a_records']} records; B after the first sync: {fig['ksmall_b_records']} "
@@ -474,6 +281,9 @@ print(f"  A held {fig['a_records']} records; B after the first sync: {fig['ksmal
       f"{fig['kfull_c_records']}; khronika verify clean on each")
 print(f"  {fig['ksmall_report']}")
 print(f"  {fig['kbig_report']}")
+held = int(fig["a_records"])
+failed = [k for k, want in (("ksmall_b_records", held), ("kbig_b_records", held + 1),
+                            ("kfull_c_records", held + 1)) if int(fig[k]) != want]
 print()
 print("Ratios (Khronika / git, same content, same run)")
 ratios = [
@@ -485,7 +295,8 @@ ratios = [
     ("1 KiB sync entries/s / Ed25519 verify/s", ks_eps / f("openssl_verify")),
     ("1 GiB sync peak RSS / git fetch peak RSS", f("kbig_rss_kib") / f("gbig_rss_kib")),
 ]
-w = max(len(r[0]) for r in ratios)
-for k, v in ratios:
-    print(f"  {k:<{w}}  {v:.4g}")
+print_ratios(ratios)
+if failed:
+    print(f"CHECK FAILED: {', '.join(failed)}: a node holds other than every record of A")
+    sys.exit(1)
 EOF

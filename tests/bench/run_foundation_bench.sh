@@ -21,35 +21,14 @@ KHRONIKA=${KHRONIKA_BIN:-$BUILD_DIR/server/cli/khronika}
 BENCH=${FOUNDATION_BENCH_BIN:-$BUILD_DIR/tests/bench/foundation_bench}
 SMALL_FILES=10000   # 1 KiB files for git fast-import (one commit each)
 CLI_ADDS=1000       # separate `khronika add` processes, one 1 KiB entry each
-for f in "$KHRONIKA" "$BENCH"; do
-  if [[ ! -x "$f" ]]; then
-    echo "$0: $f not found; build it first (ninja -C $BUILD_DIR foundation_bench khronika)" >&2
-    exit 2
-  fi
-done
-for tool in python3 git /usr/bin/time sha256sum openssl; do
-  command -v "$tool" >/dev/null || { echo "$0: $tool is required" >&2; exit 2; }
-done
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/khronika-foundation-bench.XXXXXX")
-SAMPLER_PID=
-cleanup() {
-  if [[ -n "$SAMPLER_PID" ]]; then kill "$SAMPLER_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-FIG="$WORK/figures.env"   # key=value lines, read by the report at the end
-: >"$FIG"
-fig() { echo "$1=$2" >>"$FIG"; }
-now_ns() { date +%s%N; }
-step() { echo "== $*" >&2; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_need_bins "ninja -C $BUILD_DIR foundation_bench khronika" "$KHRONIKA" "$BENCH"
+bench_need_tools python3 git /usr/bin/time sha256sum openssl
+bench_begin foundation-bench
 
 # ---- machine ----
-fig nproc "$(nproc)"
-fig cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-fig mem_mib "$(awk '/MemTotal/ {printf "%d", $2/1024}' /proc/meminfo)"
-fig work_fs "$(df -PT "$WORK" | awk 'NR==2 {print $1" ("$2")"}')"
+bench_machine_figs
 
 # ---- 1. library micro-benchmarks ----
 step "foundation_bench (Ed25519, SHA-256, Log::Append batch 1 and 100) ..."
@@ -57,9 +36,7 @@ TMPDIR="$WORK" "$BENCH" --benchmark_format=json >"$WORK/bench.json"
 
 # ---- inputs ----
 step "generating $SMALL_FILES random 1 KiB files and one 1 GiB random file ..."
-mkdir -p "$WORK/small"
-head -c $((SMALL_FILES * 1024)) /dev/urandom |
-  (cd "$WORK/small" && split -b 1024 -d -a 5 --additional-suffix=.bin - f)
+random_files "$WORK/small" "$SMALL_FILES" 1024 5
 head -c 1G /dev/urandom >"$WORK/big.bin"
 
 # ---- 2. khronika add, 1 KiB entries, one process each ----
@@ -81,26 +58,7 @@ fig small_store_kib "$(du -sk "$WORK/node-small/store" | cut -f1)"
 
 # ---- 3. baseline peer: git fast-import, one commit per 1 KiB file ----
 step "git fast-import: $SMALL_FILES commits of one 1 KiB file each ..."
-python3 - "$WORK/small" "$SMALL_FILES" >"$WORK/import.stream" <<'EOF'
-import sys
-d, n = sys.argv[1], int(sys.argv[2])
-out = sys.stdout.buffer
-for i in range(n):
-    name = "f%05d.bin" % i
-    with open("%s/%s" % (d, name), "rb") as f:
-        data = f.read()
-    msg = ("add %s\n" % name).encode()
-    out.write(b"commit refs/heads/main\n")
-    out.write(b"committer Bench <bench@example.org> %d +0000\n" % (1700000000 + i))
-    out.write(b"data %d\n%s" % (len(msg), msg))
-    # 100 files a directory: each commit rewrites two trees of at most 100 entries, as a git
-    # mirror with fan-out would; one flat directory would make every commit rewrite a tree of
-    # all the files so far, and time git's tree rewriting rather than its commits.
-    path = "evidence/%03d/%s" % (i // 100, name)
-    out.write(b"M 100644 inline %s\ndata %d\n" % (path.encode(), len(data)))
-    out.write(data)
-    out.write(b"\n")
-EOF
+git_import_stream "$WORK/small" "$SMALL_FILES" >"$WORK/import.stream"
 git init -q --bare "$WORK/repo.git"
 t0=$(now_ns)
 git -C "$WORK/repo.git" fast-import --quiet <"$WORK/import.stream"
@@ -133,36 +91,16 @@ rm -f "$WORK/copy.bin"
 step "khronika add of the 1 GiB file ..."
 "$KHRONIKA" init --data "$WORK/node-big" --key-file "$WORK/node-big.key-file" --name bench-big >/dev/null 2>&1
 "$KHRONIKA" author add --data "$WORK/node-big" --name bench --pubkey "$WORK/author.pem.pub" >/dev/null
-/usr/bin/time -f '%e %M %U %S' -o "$WORK/big.time" \
-  "$KHRONIKA" add --data "$WORK/node-big" --key "$WORK/author.pem" --case bench-case \
-  "$WORK/big.bin" >/dev/null &
-TIME_PID=$!
-# Sample the add's anonymous (heap) and file-backed (LMDB map, page cache) resident memory:
-# /usr/bin/time's peak RSS counts both.
-(
-  max_anon=0 max_file=0 pid=
-  while kill -0 "$TIME_PID" 2>/dev/null; do
-    [[ -z "$pid" ]] && pid=$(pgrep -P "$TIME_PID" || true)
-    if [[ -n "$pid" && -r /proc/$pid/status ]]; then
-      read -r anon file < <(awk '/^RssAnon/ {a=$2} /^RssFile/ {f=$2} END {print a+0, f+0}' \
-        "/proc/$pid/status" 2>/dev/null || echo "0 0")
-      ((anon > max_anon)) && max_anon=$anon
-      ((file > max_file)) && max_file=$file
-      echo "$max_anon $max_file" >"$WORK/big.rss"
-    fi
-    sleep 0.1
-  done
-) &
-SAMPLER_PID=$!
-wait "$TIME_PID"
-wait "$SAMPLER_PID" || true
-SAMPLER_PID=
-read -r big_s big_rss_kib big_user big_sys <"$WORK/big.time"
+# /usr/bin/time's peak RSS counts both the anonymous (heap) and the file-backed (LMDB map, page
+# cache) resident memory; `timed` samples them apart.
+timed bigadd "$KHRONIKA" add --data "$WORK/node-big" --key "$WORK/author.pem" --case bench-case \
+  "$WORK/big.bin" || die "khronika add of the 1 GiB file failed: $(cat "$WORK/bigadd.err")"
+read -r big_s big_rss_kib big_user big_sys <"$WORK/bigadd.time"
 fig big_add_s "$big_s"
 fig big_user_s "$big_user"
 fig big_sys_s "$big_sys"
 fig big_rss_kib "$big_rss_kib"
-read -r anon_kib file_kib <"$WORK/big.rss" 2>/dev/null || { anon_kib=0; file_kib=0; }
+read -r _ anon_kib file_kib <"$WORK/bigadd.rss"
 fig big_rss_anon_kib "$anon_kib"
 fig big_rss_file_kib "$file_kib"
 fig big_store_kib "$(du -sk "$WORK/node-big/store" | cut -f1)"
@@ -173,20 +111,14 @@ t1=$(now_ns)
 fig big_verify_s "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", (b - a) / 1e9}')"
 
 # ---- report ----
-python3 - "$WORK/bench.json" "$FIG" <<'EOF'
-import json, sys
+bench_report "$FIG" "$WORK/bench.json" <<'EOF'
+import json
 
 bench = json.load(open(sys.argv[1]))
-fig = {}
-for line in open(sys.argv[2]):
-    k, _, v = line.rstrip("\n").partition("=")
-    fig[k] = v
-def f(k): return float(fig[k])
 
 by_name = {b["name"].split("/")[0]: b for b in bench["benchmarks"]
            if b.get("run_type", "iteration") == "iteration"}
 def items(n): return by_name[n]["items_per_second"]
-MB = 1e6
 
 sign, verify = items("BM_Ed25519Sign"), items("BM_Ed25519Verify")
 ceiling = 1.0 / (1.0 / sign + 1.0 / verify)        # one author signature made and checked
@@ -208,8 +140,7 @@ file_mib = f("big_rss_file_kib") / 1024
 
 print()
 print("Khronika foundation benchmark")
-print(f"machine: {fig['nproc']} cores, {fig['cpu']}, {fig['mem_mib']} MiB RAM; "
-      f"work dir on {fig['work_fs']}; {bench['context']['date']}")
+print(machine_line(bench['context']['date']))
 print("MB = 10^6 bytes. Library figures: foundation_bench; CLI figures: the khronika binary.")
 print()
 print("Absolute figures")
@@ -236,9 +167,7 @@ rows = [
     ("openssl dgst -sha256 of the 1 GiB file", f"{ossl_mbs:,.1f} MB/s ({f('openssl_s'):.2f} s)"),
     ("cp + sync of the 1 GiB file", f"{cp_mbs:,.1f} MB/s ({f('cp_sync_s'):.2f} s)"),
 ]
-w = max(len(r[0]) for r in rows)
-for k, v in rows:
-    print(f"  {k:<{w}}  {v}")
+print_rows(rows)
 print()
 print("Ratios (Khronika / baseline)")
 ratios = [
@@ -255,9 +184,6 @@ ratios = [
     ("1 GiB add MB/s / library SHA-256 MB/s", add_mbs / sha_lib),
     ("1 GiB add MB/s / cp+sync MB/s", add_mbs / cp_mbs),
 ]
-w = max(len(r[0]) for r in ratios)
-for k, v in ratios:
-    print(f"  {k:<{w}}  {v:.4g}")
-print(f"  {'peak RSS of the 1 GiB add':<{w}}  {rss_mib:.1f} MiB "
-      f"({anon_mib:.1f} MiB anonymous)")
+print_ratios(ratios, [("peak RSS of the 1 GiB add",
+                      f"{rss_mib:.1f} MiB ({anon_mib:.1f} MiB anonymous)")])
 EOF
