@@ -1463,6 +1463,9 @@ ApiResponse Api::MetricsText() {
     if (!status.ok()) return FromStatus(status.status());
     if (*status) gauges.peer_lag.emplace_back(ToHex(p.node_id).substr(0, 16), (*status)->lag_records);
   }
+  gauges.commit_transactions = committer_.transactions();
+  gauges.commit_entries = committer_.entries();
+  gauges.commit_chunks = committer_.chunks();
   r.body = metrics_.Render(gauges);
   return r;
 }

@@ -590,6 +590,7 @@ TEST_F(ApiTest, ChunkUploadsShareTheGroupCommit) {
   ApiResponse put = Call("PUT", "/v1/chunks/" + id, submitter_, piece);
   ASSERT_EQ(put.status, 201) << put.body;
   EXPECT_EQ(committer_->transactions(), before + 1);
+  EXPECT_EQ(committer_->chunks(), 1u);
   EXPECT_EQ(Count(Table::kUploadChunks), 1u);
   const std::string stored = "khronika_bytes_stored_total " + std::to_string(piece.size()) + "\n";
   EXPECT_NE(Call("GET", "/metrics", admin_).body.find(stored), std::string::npos);
@@ -601,7 +602,8 @@ TEST_F(ApiTest, ChunkUploadsShareTheGroupCommit) {
   EXPECT_EQ(Body(missing)["missing"], json::array({id})) << "held for the submitter's token only";
   committer_->Stop();
   const std::string late = "late chunk";
-  ApiResponse refused = Call("PUT", "/v1/chunks/" + ToHex(ChunkId(AsBytes(late))), submitter_, late);
+  ApiResponse refused =
+      Call("PUT", "/v1/chunks/" + ToHex(ChunkId(AsBytes(late))), submitter_, late);
   EXPECT_EQ(refused.status, 500) << refused.body;
   EXPECT_EQ(Count(Table::kUploadChunks), 1u);
 }

@@ -104,8 +104,11 @@ void GroupCommitter::Run() {
     }
     // AppendChecked discards the sealed chunks of every submission it does not append.
     Status committed;
-    std::vector<Result<Receipt>> results = log_.AppendChecked(submissions, write_chunks, &committed);
+    std::vector<Result<Receipt>> results =
+        log_.AppendChecked(submissions, write_chunks, &committed);
     ++transactions_;
+    if (committed.ok()) chunks_committed_ += chunks.size();
+    for (const Result<Receipt>& r : results) entries_committed_ += r.ok() ? 1 : 0;
     for (size_t i = 0; i < batch.size(); ++i) {
       Complete([done = std::move(batch[i].done), r = std::move(results[i])]() mutable {
         done(std::move(r));

@@ -50,6 +50,8 @@ class GroupCommitter {
   void Stop();
 
   uint64_t transactions() const { return transactions_; }
+  uint64_t entries() const { return entries_committed_; }  // appended
+  uint64_t chunks() const { return chunks_committed_; }
 
  private:
   struct PendingEntry {
@@ -75,6 +77,8 @@ class GroupCommitter {
   std::deque<PendingChunk> chunks_;
   bool stopping_ = false;
   std::atomic<uint64_t> transactions_{0};
+  std::atomic<uint64_t> entries_committed_{0};
+  std::atomic<uint64_t> chunks_committed_{0};
   std::thread thread_;
 };
 
