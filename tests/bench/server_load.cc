@@ -8,6 +8,7 @@
 //
 //   server_load --node https://127.0.0.1:PORT --pin HEX --token T --key AUTHOR.pem
 //               --case ID --clients N --seconds S [--size BYTES] [--same-content 1]
+//               [--inline 1]
 //
 // Prints one line of key=value figures: entries completed, wall seconds, entries/s, latency
 // percentiles of whole submissions (PUT + POST), of the PUT alone and of the POST alone,
@@ -15,6 +16,8 @@
 // --same-content 1 is a diagnostic: every file has the same bytes (each entry is still new,
 // since names and times differ). In format 2 upload chunks are kept per token only until their
 // entry is sealed, so a PUT of the same bytes may store them again; the sealing is done anew.
+// --inline 1 sends the file's plaintext in the POST itself ("content", base64; files of at most
+// 64 KiB): one request per submission, no PUT (put_* figures are then 0).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -56,6 +59,7 @@ struct Options {
   double seconds = 10;
   size_t size = 1024;
   bool same_content = false;
+  bool inline_content = false;
 };
 
 struct ThreadResult {
@@ -70,7 +74,8 @@ struct ThreadResult {
 [[noreturn]] void Usage(const std::string& why) {
   std::cerr << "server_load: " << why << "\n"
             << "usage: server_load --node URL --pin HEX --token T --key FILE --case ID\n"
-            << "                   --clients N --seconds S [--size BYTES] [--same-content 1]\n";
+            << "                   --clients N --seconds S [--size BYTES] [--same-content 1]\n"
+            << "                   [--inline 1]\n";
   std::exit(2);
 }
 
@@ -100,6 +105,8 @@ Options ParseArgs(int argc, char** argv) {
   o.seconds = std::stod(need("seconds"));
   if (a.count("size")) o.size = std::stoul(a["size"]);
   if (a.count("same-content")) o.same_content = a["same-content"] == "1";
+  if (a.count("inline")) o.inline_content = a["inline"] == "1";
+  if (o.inline_content && o.size > 64 * 1024) Usage("--inline 1 takes files of at most 64 KiB");
   if (o.clients < 1 || o.seconds <= 0 || o.size < 1 || o.size > kChunkSize) Usage("bad numbers");
   return o;
 }
@@ -141,7 +148,8 @@ void Worker(const Options& o, int id, const std::atomic<bool>& go, Clock::time_p
     // The file's plaintext upload chunks (1 MiB each, the last shorter), PUT one by one.
     std::vector<Hash> chunks;
     bool put_failed = false;
-    for (size_t at = 0; at < data.size() || (at == 0 && data.empty()); at += kChunkSize) {
+    for (size_t at = 0; !o.inline_content && (at < data.size() || (at == 0 && data.empty()));
+         at += kChunkSize) {
       ByteView piece = ByteView(data).subspan(at, std::min(kChunkSize, data.size() - at));
       Hash chunk = ChunkId(piece);
       auto put = (*client)->Request("PUT", "/v1/chunks/" + ToHex(chunk),
@@ -170,13 +178,15 @@ void Worker(const Options& o, int id, const std::atomic<bool>& go, Clock::time_p
                           std::chrono::system_clock::now().time_since_epoch()).count();
     e.files = {FileCommitment(salt, Encode(d))};
     SignEntry(e, *key);
-    json chunk_ids = json::array();
-    for (const Hash& c : chunks) chunk_ids.push_back(ToHex(c));
-    std::string body =
-        json{{"entry", ToJson(e)},
-             {"files", json::array({json{{"descriptor", ToJson(d)}, {"salt", ToHex(salt)},
-                                         {"chunks", chunk_ids}}})}}
-            .dump();
+    json file{{"descriptor", ToJson(d)}, {"salt", ToHex(salt)}};
+    if (o.inline_content) {
+      file["content"] = Base64Encode(data);
+    } else {
+      json chunk_ids = json::array();
+      for (const Hash& c : chunks) chunk_ids.push_back(ToHex(c));
+      file["chunks"] = chunk_ids;
+    }
+    std::string body = json{{"entry", ToJson(e)}, {"files", json::array({file})}}.dump();
 
     Clock::time_point t1 = Clock::now();
     auto post = (*client)->Request("POST", "/v1/entries", body);

@@ -199,6 +199,39 @@ TEST_F(ServerAccessTest, CaseLimitedTokens) {
   EXPECT_EQ(LogJson(node_.data()).size(), records);
 }
 
+// A small file inline in the POST (no upload first), over real HTTPS: the submitter of case-a
+// writes into case-a in one request and the file reads back; into case-b it cannot, inline or
+// not, and nothing is written.
+TEST_F(ServerAccessTest, InlineContentIsBoundToTheTokensCases) {
+  Token submitter_a = MakeToken(node_.data(), "submitter", {"case-a"});
+  Token reader_a = MakeToken(node_.data(), "reader", {"case-a"});
+  Token reader_b = MakeToken(node_.data(), "reader", {"case-b"});
+  auto inline_body = [&](const std::string& case_id, const std::string& content) {
+    BuiltSubmission s = BuildSubmission(node_.key(), case_id, "inline.txt", content);
+    json& file = s.body["files"][0];
+    file.erase("chunks");
+    file["content"] = Base64Encode(AsBytes(content));
+    return s.body.dump();
+  };
+  const size_t records = LogJson(node_.data()).size();
+  const std::string content = "sent inline, in one request\n";
+  HttpReply ok = Post("/v1/entries", submitter_a.secret, inline_body("case-a", content));
+  ASSERT_EQ(ok.status, 201) << ok.Describe();
+  const std::string id = ok.Json()["entry_id"];
+  HttpReply read = Get(server(), "/v1/entries/" + id + "/files/0/content", reader_a.secret);
+  EXPECT_EQ(read.status, 200) << read.Describe();
+  EXPECT_EQ(read.body, content);
+  EXPECT_EQ(Get(server(), "/v1/entries/" + id + "/files/0/content", reader_b.secret).status, 404);
+  EXPECT_EQ(LogJson(node_.data()).size(), records + 1);
+
+  HttpReply refused = Post("/v1/entries", submitter_a.secret, inline_body("case-b", content));
+  EXPECT_EQ(refused.status, 403) << refused.Describe();
+  EXPECT_TRUE(refused.IsJsonError()) << refused.body;
+  EXPECT_EQ(LogJson(node_.data()).size(), records + 1);
+  RunResult verify = RunKhronika({"verify", "--data", node_.data().string()});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+}
+
 TEST_F(ServerAccessTest, RevokedTokenIsRefusedAtOnce) {
   Token reader = MakeToken(node_.data(), "reader");
   Token submitter = MakeToken(node_.data(), "submitter");

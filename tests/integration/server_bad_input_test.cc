@@ -105,6 +105,34 @@ class ServerBadInputTest : public ::testing::Test {
   uint64_t sealed_chunks_before_ = 0;
 };
 
+// Inline content (a small file's plaintext in the POST) that is malformed, over the limit,
+// beside upload chunks, or not what the author signed: a JSON error, nothing written (TearDown).
+TEST_F(ServerBadInputTest, BadInlineContent) {
+  auto inline_submission = [&](const std::string& content) {
+    BuiltSubmission s = BuildSubmission(node_.key(), "case-x", "inline.txt", content);
+    json& file = s.body["files"][0];
+    file.erase("chunks");
+    file["content"] = Base64Encode(AsBytes(content));
+    return s.body;
+  };
+  const std::string content = "an inline statement\n";
+  json both = inline_submission(content);
+  both["files"][0]["chunks"] = json::array({HexSha256(content)});
+  PostEntry(both.dump(), {400}, "content and chunks");
+  json malformed = inline_submission(content);
+  malformed["files"][0]["content"] = "@@@@";
+  PostEntry(malformed.dump(), {400}, "malformed base64");
+  json shorter = inline_submission(content);
+  shorter["files"][0]["content"] = Base64Encode(AsBytes(content.substr(2)));
+  PostEntry(shorter.dump(), {400}, "fewer bytes than the descriptor's size");
+  PostEntry(inline_submission(std::string(64 * 1024 + 1, 'x')).dump(), {400}, "over 64 KiB");
+  json altered = inline_submission(content);
+  std::string other = content;
+  other[0] = 'A';
+  altered["files"][0]["content"] = Base64Encode(AsBytes(other));
+  PostEntry(altered.dump(), {422}, "content not matching the signed SHA-256");
+}
+
 TEST_F(ServerBadInputTest, MalformedJson) {
   for (const std::string& body :
        {std::string("{\"entry\": "), std::string("not json"), std::string(""),

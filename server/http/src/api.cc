@@ -5,6 +5,7 @@
 #include <charconv>
 #include <chrono>
 #include <functional>
+#include <future>
 #include <limits>
 #include <map>
 
@@ -293,7 +294,23 @@ struct Api::RouteContext {
   const TokenInfo* token = nullptr;  // for Gate::kToken
   std::string_view path;
   std::vector<std::string_view> params;  // the {…} segments of the path, in order
+  // For a handler that answers after a group commit: it keeps the request alive with `hold`,
+  // returns Deferred(), and answers later through `respond`.
+  std::shared_ptr<const ApiRequest> hold;
+  Respond respond;
 };
+
+namespace {
+
+// What a handler returns when its answer comes later, through RouteContext::respond.
+constexpr int kDeferred = 0;
+ApiResponse Deferred() {
+  ApiResponse r;
+  r.status = kDeferred;
+  return r;
+}
+
+}  // namespace
 
 struct Api::RouteSpec {
   std::string_view method;
@@ -320,9 +337,9 @@ const std::vector<Api::RouteSpec>& Api::Routes() {
       {"POST", "/v1/chunks/missing", Gate::kToken, P::kUpload, BodyKind::kJson,
        [](Api& a, const RouteContext& c) { return a.ChunksMissing(c.request, *c.token); }},
       {"PUT", "/v1/chunks/{id}", Gate::kToken, P::kUpload, BodyKind::kChunk,
-       [](Api& a, const RouteContext& c) { return a.PutChunk(c.request, *c.token, c.params[0]); }},
+       [](Api& a, const RouteContext& c) { return a.PutChunk(c, c.params[0]); }},
       {"POST", "/v1/entries", Gate::kToken, P::kUpload, BodyKind::kJson,
-       [](Api& a, const RouteContext& c) { return a.PostEntry(c.request, *c.token); }},
+       [](Api& a, const RouteContext& c) { return a.PostEntry(c); }},
       {"GET", "/v1/entries/{id}", Gate::kToken, P::kReadEntries, BodyKind::kNone,
        [](Api& a, const RouteContext& c) { return a.GetEntry(*c.token, c.params[0]); }},
       {"GET", "/v1/entries/{id}/files/{index}/content", Gate::kToken, P::kReadContent,
@@ -439,13 +456,23 @@ uint64_t Api::BodyLimit(std::string_view method, std::string_view target) const 
   return !matched.empty() || path.substr(0, 4) == "/v1/" ? kUnroutedBody : 0;
 }
 
-ApiResponse Api::Handle(const ApiRequest& request) {
-  ApiResponse r = Route(request);
+void Api::HandleAsync(std::shared_ptr<const ApiRequest> request, Respond done) {
+  ApiResponse r = Route(std::move(request), done);
+  if (r.status == kDeferred) return;
   if (r.route.empty()) r.route = "unmatched";
-  return r;
+  done(std::move(r));
 }
 
-ApiResponse Api::Route(const ApiRequest& req) {
+ApiResponse Api::Handle(const ApiRequest& request) {
+  auto answer = std::make_shared<std::promise<ApiResponse>>();
+  std::future<ApiResponse> f = answer->get_future();
+  HandleAsync(std::make_shared<ApiRequest>(request),
+              [answer](ApiResponse r) { answer->set_value(std::move(r)); });
+  return f.get();
+}
+
+ApiResponse Api::Route(std::shared_ptr<const ApiRequest> request, const Respond& done) {
+  const ApiRequest& req = *request;
   std::string_view target = req.target;
   std::string_view path = target.substr(0, target.find('?'));
   std::vector<std::string_view> params;
@@ -499,8 +526,14 @@ ApiResponse Api::Route(const ApiRequest& req) {
     r.route = RouteLabel(*spec);
     return r;
   }
-  ApiResponse r = spec->handler(*this, RouteContext{req, token ? &*token : nullptr, path, params});
-  if (r.route.empty()) r.route = RouteLabel(*spec);
+  std::string label = RouteLabel(*spec);
+  Respond respond = [done, label](ApiResponse later) {
+    if (later.route.empty()) later.route = label;
+    done(std::move(later));
+  };
+  ApiResponse r = spec->handler(
+      *this, RouteContext{req, token ? &*token : nullptr, path, params, request, respond});
+  if (r.route.empty()) r.route = std::move(label);
   return r;
 }
 
@@ -539,7 +572,9 @@ ApiResponse Api::ChunksMissing(const ApiRequest& r, const TokenInfo& who) {
   return Json(200, {{"missing", missing}});
 }
 
-ApiResponse Api::PutChunk(const ApiRequest& r, const TokenInfo& who, std::string_view id_text) {
+ApiResponse Api::PutChunk(const RouteContext& call, std::string_view id_text) {
+  const ApiRequest& r = call.request;
+  const TokenInfo& who = *call.token;
   auto id = PathId(id_text, "chunk id");
   if (!id.ok()) return FromStatus(id.status());
   if (r.body.size() > kMaxChunkBody) {
@@ -549,23 +584,27 @@ ApiResponse Api::PutChunk(const ApiRequest& r, const TokenInfo& who, std::string
     return ErrorResponse(422, "hash_mismatch", "the body's SHA-256 is not the chunk id");
   }
   // A plaintext upload chunk of this token, kept (blinded, encrypted at rest) until the entry
-  // that names it is sealed. The answer is the same whether it was held or not.
-  bool created = false;
-  Status st = node_.store().Update([&](WriteTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(bool present, HasUploadChunk(txn, who.id, *id));
-    created = !present;
-    return PutUploadChunk(txn, who.id, AsBytes(r.body)).status();
-  });
-  if (!st.ok()) return FromStatus(st);
-  if (created) metrics_.AddBytesStored(r.body.size());
-  return Json(201, {{"id", ToHex(*id)}, {"stored", true}});
+  // that names it is sealed. It is written in the group committer's next transaction, with
+  // whatever else is waiting, and acknowledged once that commits. The answer is the same
+  // whether it was held or not.
+  committer_.PutChunk(who.id, *id, AsBytes(r.body),
+                      [this, hold = call.hold, respond = call.respond, id = *id](
+                          Result<bool> created) {
+                        if (!created.ok()) return respond(FromStatus(created.status()));
+                        if (*created) metrics_.AddBytesStored(hold->body.size());
+                        respond(Json(201, {{"id", ToHex(id)}, {"stored", true}}));
+                      });
+  return Deferred();
 }
 
 namespace {
 
 constexpr std::string_view kSubmissionForm =
     "body must be {\"entry\": {...}, \"files\": [{\"descriptor\": {...}, \"salt\": \"64 hex\", "
-    "\"chunks\": [upload chunk ids]}, ...]}";
+    "\"chunks\": [upload chunk ids]} or {..., \"content\": \"base64\"}, ...]}";
+
+// The longest base64 text of inline content: kMaxInlineContent bytes, padded.
+constexpr size_t kMaxInlineBase64 = (kMaxInlineContent + 2) / 3 * 4;
 
 // The body of POST /v1/entries: the signed entry and, in the order of its commitments, each
 // file's opening and upload chunk ids. Form only; Log::Check judges the content.
@@ -584,9 +623,15 @@ Result<Submission> SubmissionFromJson(const json& body) {
   for (size_t i = 0; i < files.size(); ++i) {
     const json& f = files[i];
     const std::string which = "files[" + std::to_string(i) + "]";
+    // Exactly one of "chunks" (upload chunk ids) and "content" (a small file, inline).
+    const bool inline_content = f.is_object() && f.contains("content");
     if (!f.is_object() || f.size() != 3 || !f.contains("descriptor") || !f.contains("salt") ||
-        !f.contains("chunks") || !f["salt"].is_string() || !f["chunks"].is_array()) {
-      return Status::InvalidArgument(which + " must be {\"descriptor\", \"salt\", \"chunks\"}");
+        !f["salt"].is_string() ||
+        (inline_content ? !f["content"].is_string()
+                        : !f.contains("chunks") || !f["chunks"].is_array())) {
+      return Status::InvalidArgument(
+          which + " must be {\"descriptor\", \"salt\", \"chunks\": [...]} or "
+                  "{\"descriptor\", \"salt\", \"content\": \"base64\"}");
     }
     SubmittedFile file;
     auto descriptor = DescriptorFromJson(f["descriptor"]);
@@ -595,6 +640,26 @@ Result<Submission> SubmissionFromJson(const json& body) {
     auto salt = ParseHashHex(f["salt"].get<std::string>());
     if (!salt.ok()) return Status::InvalidArgument(which + ".salt: " + salt.status().message());
     std::copy(salt->begin(), salt->end(), file.opening.salt.begin());
+    if (inline_content) {
+      const uint64_t size = file.opening.descriptor.size;
+      const std::string& text = f["content"].get_ref<const std::string&>();
+      if (size > kMaxInlineContent || text.size() > kMaxInlineBase64) {
+        return Status::InvalidArgument(which + ": a file of " + std::to_string(size) +
+                                       " bytes is uploaded in chunks; inline content is at most " +
+                                       std::to_string(kMaxInlineContent) + " bytes");
+      }
+      auto content = Base64Decode(text);
+      if (!content.ok()) {
+        return Status::InvalidArgument(which + ".content: " + content.status().message());
+      }
+      if (content->size() != size) {
+        return Status::InvalidArgument(which + ".content has " + std::to_string(content->size()) +
+                                       " bytes but the descriptor says " + std::to_string(size));
+      }
+      file.content = std::move(*content);
+      s.files.push_back(std::move(file));
+      continue;
+    }
     // A descriptor's size bounds its chunk list; the body limit bounds the whole.
     if (f["chunks"].size() != ChunkCount(file.opening.descriptor.size)) {
       return Status::InvalidArgument(
@@ -615,7 +680,9 @@ Result<Submission> SubmissionFromJson(const json& body) {
 
 }  // namespace
 
-ApiResponse Api::PostEntry(const ApiRequest& r, const TokenInfo& who) {
+ApiResponse Api::PostEntry(const RouteContext& call) {
+  const ApiRequest& r = call.request;
+  const TokenInfo& who = *call.token;
   auto body = ParseJsonBody(r.body, options_.max_json_depth);
   if (!body.ok()) return FromStatus(body.status());
   auto parsed = SubmissionFromJson(*body);
@@ -633,8 +700,7 @@ ApiResponse Api::PostEntry(const ApiRequest& r, const TokenInfo& who) {
                          "has brought its own log back from every peer");
   }
   // A client that lost our first answer and sends the entry again gets the receipt it missed.
-  const SignedEntry entry = s.entry;
-  auto receipt_again = [&]() -> std::optional<ApiResponse> {
+  auto receipt_again = [this, entry = s.entry]() -> std::optional<ApiResponse> {
     auto logged = node_.log().LoggedAs(entry);
     if (!logged.ok()) return FromStatus(logged.status());
     if (!*logged) return std::nullopt;
@@ -673,20 +739,25 @@ ApiResponse Api::PostEntry(const ApiRequest& r, const TokenInfo& who) {
     if (st.code() == Code::kNotFound) return ErrorResponse(422, "missing_chunks", st.message());
     return FromStatus(st, true);
   }
-  Result<Receipt> receipt = committer_.Submit(std::move(checked).value()).get();
-  if (!receipt.ok()) {
-    const Status& st = receipt.status();
-    if (st.code() == Code::kAlreadyExists) {  // the same entry, sent twice at once
-      if (auto again = receipt_again()) return *again;
-    }
-    if (st.code() == Code::kPermissionDenied) {
-      return ErrorResponse(422, "unknown_author", st.message());
-    }
-    return FromStatus(st, true);
-  }
-  metrics_.AddEntriesAppended(1);
-  if (on_appended_) on_appended_();
-  return Json(201, ReceiptJson(*receipt, node_.key().public_key()));
+  // Answered once the group committer's transaction commits; no thread waits for it.
+  committer_.Submit(
+      std::move(checked).value(),
+      [this, receipt_again, respond = call.respond](Result<Receipt> receipt) {
+        if (!receipt.ok()) {
+          const Status& st = receipt.status();
+          if (st.code() == Code::kAlreadyExists) {  // the same entry, sent twice at once
+            if (auto again = receipt_again()) return respond(std::move(*again));
+          }
+          if (st.code() == Code::kPermissionDenied) {
+            return respond(ErrorResponse(422, "unknown_author", st.message()));
+          }
+          return respond(FromStatus(st, true));
+        }
+        metrics_.AddEntriesAppended(1);
+        if (on_appended_) on_appended_();
+        respond(Json(201, ReceiptJson(*receipt, node_.key().public_key())));
+      });
+  return Deferred();
 }
 
 namespace {
@@ -1392,6 +1463,9 @@ ApiResponse Api::MetricsText() {
     if (!status.ok()) return FromStatus(status.status());
     if (*status) gauges.peer_lag.emplace_back(ToHex(p.node_id).substr(0, 16), (*status)->lag_records);
   }
+  gauges.commit_transactions = committer_.transactions();
+  gauges.commit_entries = committer_.entries();
+  gauges.commit_chunks = committer_.chunks();
   r.body = metrics_.Render(gauges);
   return r;
 }

@@ -481,6 +481,133 @@ TEST_F(ApiTest, MissingChunksAreEachTokensOwnAndBodyLimits) {
 
 // A checked submission holds sealed chunks already; one that the group committer never appends
 // (here: submitted while the node shuts down) must not leave them behind.
+// A small file may travel inline, as base64 "content" in place of upload chunk ids: one request,
+// no upload chunk stored, and the file reads back as its author signed it.
+json InlineSubmission(const SigningKey& author, const std::string& case_id,
+                      const std::string& content, const std::string& name = "inline.txt") {
+  FileDescriptor d;
+  d.name = name;
+  d.media_type = "text/plain";
+  d.size = content.size();
+  d.content_sha256 = Sha256(content);
+  CommitmentSalt salt;
+  RandomBytes(salt.data(), salt.size());
+  SignedEntry e;
+  e.case_id = case_id;
+  e.kind = "evidence";
+  e.created_at_ms = 1767225600000;
+  e.files = {FileCommitment(salt, Encode(d))};
+  SignEntry(e, author);
+  json file = {{"descriptor", ToJson(d)}, {"salt", ToHex(salt)},
+               {"content", Base64Encode(AsBytes(content))}};
+  return {{"entry", ToJson(e)}, {"files", json::array({file})}};
+}
+
+TEST_F(ApiTest, ASmallFileTravelsInlineInOneRequest) {
+  const std::string content = "a statement sent inline\n";
+  json submission = InlineSubmission(author_, "case-1", content);
+  ApiResponse r = Call("POST", "/v1/entries", submitter_, submission.dump());
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(Count(Table::kUploadChunks), 0u);
+  const std::string id = Body(r)["entry_id"];
+  ApiResponse read = Call("GET", "/v1/entries/" + id + "/files/0/content", reader_);
+  ASSERT_EQ(read.status, 200) << read.body;
+  EXPECT_EQ(BodyText(read), content);
+  // Sent again, the same receipt.
+  ApiResponse again = Call("POST", "/v1/entries", submitter_, submission.dump());
+  EXPECT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(Body(again)["entry_id"], id);
+
+  // The largest inline file, and an empty one.
+  const std::string largest(kMaxInlineContent, 'L');
+  EXPECT_EQ(Call("POST", "/v1/entries", submitter_,
+                 InlineSubmission(author_, "case-1", largest, "largest.bin").dump())
+                .status,
+            201);
+  EXPECT_EQ(Call("POST", "/v1/entries", submitter_,
+                 InlineSubmission(author_, "case-1", "", "empty.bin").dump())
+                .status,
+            201);
+  EXPECT_EQ(*node_->log().Size(), 3u);
+  EXPECT_NE(Call("GET", "/metrics", admin_).body.find("khronika_entries_appended_total 3\n"),
+            std::string::npos);
+}
+
+TEST_F(ApiTest, BadInlineContentIsRefusedAndWritesNothing) {
+  auto expect_error = [&](const json& body, int status, const std::string& token,
+                          const std::string& what) {
+    ApiResponse r = Call("POST", "/v1/entries", token, body.dump());
+    EXPECT_EQ(r.status, status) << what << ": " << r.body;
+    json j = json::parse(r.body, nullptr, false);
+    EXPECT_TRUE(j.is_object() && j.contains("error") && j.contains("message")) << what;
+  };
+  const std::string content = "inline statement";
+  json good = InlineSubmission(author_, "case-1", content);
+  json both = good;
+  both["files"][0]["chunks"] = json::array({ToHex(ChunkId(AsBytes(content)))});
+  expect_error(both, 400, submitter_, "both content and chunks");
+  json not_text = good;
+  not_text["files"][0]["content"] = json::array();
+  expect_error(not_text, 400, submitter_, "content not a string");
+  json bad64 = good;
+  bad64["files"][0]["content"] = "not base64!";
+  expect_error(bad64, 400, submitter_, "malformed base64");
+  json unpadded = good;
+  std::string text = Base64Encode(AsBytes(content));
+  unpadded["files"][0]["content"] = text.substr(0, text.find('='));
+  expect_error(unpadded, 400, submitter_, "unpadded base64");
+  json shorter = good;
+  shorter["files"][0]["content"] = Base64Encode(AsBytes(content.substr(1)));
+  expect_error(shorter, 400, submitter_, "content shorter than the descriptor");
+  // Over the limit: the descriptor is signed as one byte too large for inline content.
+  const std::string over(kMaxInlineContent + 1, 'o');
+  expect_error(InlineSubmission(author_, "case-1", over), 400, submitter_, "over 64 KiB");
+  json huge = good;
+  huge["files"][0]["content"] = std::string(200000, 'A');
+  expect_error(huge, 400, submitter_, "long base64");
+  // Well-formed, but not what the author signed: refused as altered chunks are.
+  json altered = good;
+  std::string changed = content;
+  changed[0] = 'I';
+  altered["files"][0]["content"] = Base64Encode(AsBytes(changed));
+  expect_error(altered, 422, submitter_, "content not matching the signed SHA-256");
+  // A token of case-1 cannot use inline content to write into case-2, nor a reader at all.
+  expect_error(InlineSubmission(author_, "case-2", content), 403, submitter_, "another case");
+  expect_error(good, 403, reader_, "a reader");
+  EXPECT_EQ(*node_->log().Size(), 0u);
+  EXPECT_EQ(Count(Table::kChunks), 0u);
+  EXPECT_EQ(Count(Table::kUploadChunks), 0u);
+  EXPECT_EQ(Count(Table::kObjects), 0u);
+  EXPECT_EQ(Call("POST", "/v1/entries", submitter_, good.dump()).status, 201);
+}
+
+// Upload chunks go through the group committer: acknowledged once committed, held per token,
+// and refused once it has stopped (nothing stored).
+TEST_F(ApiTest, ChunkUploadsShareTheGroupCommit) {
+  const std::string piece = "a chunk";
+  const std::string id = ToHex(ChunkId(AsBytes(piece)));
+  const uint64_t before = committer_->transactions();
+  ApiResponse put = Call("PUT", "/v1/chunks/" + id, submitter_, piece);
+  ASSERT_EQ(put.status, 201) << put.body;
+  EXPECT_EQ(committer_->transactions(), before + 1);
+  EXPECT_EQ(committer_->chunks(), 1u);
+  EXPECT_EQ(Count(Table::kUploadChunks), 1u);
+  const std::string stored = "khronika_bytes_stored_total " + std::to_string(piece.size()) + "\n";
+  EXPECT_NE(Call("GET", "/metrics", admin_).body.find(stored), std::string::npos);
+  // Again: the same answer, nothing stored twice.
+  EXPECT_EQ(Call("PUT", "/v1/chunks/" + id, submitter_, piece).status, 201);
+  EXPECT_EQ(Count(Table::kUploadChunks), 1u);
+  EXPECT_NE(Call("GET", "/metrics", admin_).body.find(stored), std::string::npos);
+  ApiResponse missing = Call("POST", "/v1/chunks/missing", admin_, json{{"ids", {id}}}.dump());
+  EXPECT_EQ(Body(missing)["missing"], json::array({id})) << "held for the submitter's token only";
+  committer_->Stop();
+  const std::string late = "late chunk";
+  ApiResponse refused =
+      Call("PUT", "/v1/chunks/" + ToHex(ChunkId(AsBytes(late))), submitter_, late);
+  EXPECT_EQ(refused.status, 500) << refused.body;
+  EXPECT_EQ(Count(Table::kUploadChunks), 1u);
+}
+
 TEST_F(ApiTest, ASubmissionRefusedAtShutdownLeavesNoSealedChunks) {
   json kept = MakeSubmission("case-1", "logged before");
   ASSERT_EQ(Call("POST", "/v1/entries", submitter_, kept.dump()).status, 201);

@@ -140,8 +140,9 @@ struct Server::Impl {
         ioc(static_cast<int>(IoThreads())),
         ssl_ctx(ssl::context::tls_server),
         acceptor(net::make_strand(ioc)),
-        workers(options.worker_threads),
-        committer(node.log()),
+        workers(WorkerThreads()),
+        committer(node.log(), 256, 32,
+                  [this](std::function<void()> fn) { net::post(workers, std::move(fn)); }),
         api(node, committer, metrics, options.api),
         signals(ioc, SIGINT, SIGTERM),
         scheduler(node, metrics, options.sync_interval,
@@ -151,6 +152,10 @@ struct Server::Impl {
 
   size_t IoThreads() const {
     if (options.io_threads) return options.io_threads;
+    return std::max(1u, std::thread::hardware_concurrency());
+  }
+  size_t WorkerThreads() const {
+    if (options.worker_threads) return options.worker_threads;
     return std::max(1u, std::thread::hardware_concurrency());
   }
 
@@ -300,11 +305,15 @@ class Session : public std::enable_shared_from_this<Session> {
     request->body = std::move(req.body());
     request->peer_cert_sha256 = peer_cert_sha256_;
     body_parser_.reset();
-    // Handlers touch the store and may wait on group commit: keep them off the I/O threads.
+    // Handlers touch the store and verify signatures: keep them off the I/O threads. One that
+    // waits for a group commit answers later, from the worker that completes it; meanwhile
+    // neither thread nor strand is held.
     net::post(server_.workers, [self = shared_from_this(), request] {
-      auto response = std::make_shared<ApiResponse>(self->server_.api.Handle(*request));
-      net::post(self->stream_.get_executor(),
-                [self, response] { self->SendResponse(std::move(*response), false); });
+      self->server_.api.HandleAsync(request, [self](ApiResponse r) {
+        auto response = std::make_shared<ApiResponse>(std::move(r));
+        net::post(self->stream_.get_executor(),
+                  [self, response] { self->SendResponse(std::move(*response), false); });
+      });
     });
   }
 
@@ -505,8 +514,9 @@ Server::Server(Node& node, ServerOptions options)
 Server::~Server() {
   if (impl_) {
     impl_->ioc.stop();
-    impl_->workers.join();
+    // The committer's last completions run on the workers, so it stops first.
     impl_->committer.Stop();
+    impl_->workers.join();
   }
 }
 
@@ -576,8 +586,8 @@ void Server::Run() {
   // Requests in flight have had their answers; what is queued still commits before the store
   // closes.
   s.scheduler.Stop();
-  s.workers.join();
   s.committer.Stop();
+  s.workers.join();
 }
 
 void Server::Stop() {

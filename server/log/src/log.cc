@@ -56,13 +56,20 @@ Status CheckSubmission(const Submission& s, bool sealed_from_source = false) {
     }
     const std::vector<Hash>& chunks = s.files[i].upload_chunks;
     if (sealed_from_source) {
-      if (!chunks.empty()) {
+      if (!chunks.empty() || s.files[i].content) {
         return Status::InvalidArgument("file '" + d.name + "' was sealed from its source but "
-                                       "names upload chunks");
+                                       "names upload chunks or inline content");
       }
       continue;
     }
-    if (chunks.size() != ChunkCount(d.size)) {
+    if (const std::optional<Bytes>& content = s.files[i].content) {
+      if (!chunks.empty() || d.size > kMaxInlineContent || content->size() != d.size) {
+        return Status::InvalidArgument(
+            "file '" + d.name + "': inline content is at most " +
+            std::to_string(kMaxInlineContent) + " bytes, the file's whole declared size, and " +
+            "comes instead of upload chunks");
+      }
+    } else if (chunks.size() != ChunkCount(d.size)) {
       return Status::InvalidArgument("file '" + d.name + "' names " +
                                      std::to_string(chunks.size()) + " upload chunks but a file of " +
                                      std::to_string(d.size) + " bytes has " +
@@ -356,6 +363,15 @@ Result<Hash> PutUploadChunk(WriteTxn& txn, std::string_view uploader, ByteView c
   KH_ASSIGN_OR_RETURN(bool present, txn.Contains(Table::kUploadChunks, key));
   if (!present) KH_RETURN_IF_ERROR(txn.Put(Table::kUploadChunks, key, chunk));
   return id;
+}
+
+Result<bool> PutUploadChunk(WriteTxn& txn, std::string_view uploader, const Hash& id,
+                            ByteView chunk) {
+  if (chunk.size() > kChunkSize) return Status::InvalidArgument("chunk larger than 1 MiB");
+  Bytes key = keys::UploadChunk(txn, uploader, id);
+  KH_ASSIGN_OR_RETURN(bool present, txn.Contains(Table::kUploadChunks, key));
+  if (!present) KH_RETURN_IF_ERROR(txn.Put(Table::kUploadChunks, key, chunk));
+  return !present;
 }
 
 Result<bool> HasUploadChunk(const ReadTxn& txn, std::string_view uploader, const Hash& id) {
@@ -745,11 +761,15 @@ std::vector<Result<Receipt>> Log::AppendEach(const std::vector<Submission>& batc
   return out;
 }
 
-std::vector<Result<Receipt>> Log::AppendChecked(const std::vector<CheckedSubmission>& batch) {
+std::vector<Result<Receipt>> Log::AppendChecked(const std::vector<CheckedSubmission>& batch,
+                                                const std::function<Status(WriteTxn&)>& also,
+                                                Status* committed) {
   std::vector<const CheckedSubmission*> pointers;
   for (const CheckedSubmission& c : batch) pointers.push_back(&c);
-  Status ignored;
-  return AppendImpl(pointers, false, &ignored);
+  Status batch_status;
+  auto out = AppendImpl(pointers, false, &batch_status, also);
+  if (committed) *committed = batch_status;
+  return out;
 }
 
 Result<std::optional<Hash>> Log::LoggedAs(const SignedEntry& entry) const {
@@ -814,6 +834,10 @@ Result<CheckedSubmission> Log::Check(Submission submission) const {
     });
     OPENSSL_cleanse(file_key.data(), file_key.size());
     Sha256Stream content;
+    if (f.content) {  // sent inline; CheckSubmission bounded it and matched its length
+      content.Update(*f.content);
+      KH_RETURN_IF_ERROR(sealer.Update(*f.content));
+    }
     for (uint64_t k = 0; k < f.upload_chunks.size(); ++k) {
       std::optional<Bytes> chunk;
       KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
@@ -872,6 +896,13 @@ Result<CheckedSubmission> Log::Check(Submission submission) const {
     st = flush();
   }
   OPENSSL_cleanse(case_key.data(), case_key.size());
+  // Inline plaintext is sealed now (or refused): it does not wait in memory for the commit.
+  for (SubmittedFile& f : submission.files) {
+    if (f.content) {
+      OPENSSL_cleanse(f.content->data(), f.content->size());
+      f.content.reset();
+    }
+  }
   if (!st.ok()) {
     // Nothing of a refused submission stays: remove the sealed chunks already written.
     (void)store_.Update([&](WriteTxn& txn) -> Status {
@@ -1157,7 +1188,8 @@ Result<Receipt> Log::AppendCustodyObject(ByteView object_bytes) {
 }
 
 std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubmission*>& batch,
-                                             bool all_or_nothing, Status* batch_status) {
+                                             bool all_or_nothing, Status* batch_status,
+                                             const std::function<Status(WriteTxn&)>& also) {
   std::vector<Status> verdicts(batch.size());
   auto discard_all = [&] {
     for (const CheckedSubmission* c : batch) (void)Discard(*c);
@@ -1167,7 +1199,7 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
     discard_all();
     return std::vector<Result<Receipt>>(batch.size(), Result<Receipt>(st));
   };
-  if (batch.empty()) return fail_all(Status::InvalidArgument("nothing to append"));
+  if (batch.empty() && !also) return fail_all(Status::InvalidArgument("nothing to append"));
 
   std::vector<std::optional<Receipt>> receipts(batch.size());
   // Checks that depend on what the log already holds; they run inside the transaction, before
@@ -1206,6 +1238,8 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
     for (auto& r : receipts) r.reset();
     for (Status& v : verdicts) v = Status::Ok();
     purges.clear();
+    if (also) KH_RETURN_IF_ERROR(also(txn));
+    if (batch.empty()) return Status::Ok();
     KH_ASSIGN_OR_RETURN(Tip tip, OpenTip(txn));
     const uint64_t first_index = tip.size;
     for (size_t i = 0; i < batch.size(); ++i) {

@@ -77,6 +77,12 @@ class Api {
   // refuse an oversized body with 413 before reading it.
   uint64_t BodyLimit(std::string_view method, std::string_view target) const;
 
+  // Answers `request` through `done`: at once on the caller's thread, or, for a route that waits
+  // for a group commit (PUT /v1/chunks/{id}, POST /v1/entries), from the thread that completes
+  // the commit (the committer's Post), with no thread waiting meanwhile. `done` runs exactly once.
+  using Respond = std::function<void(ApiResponse)>;
+  void HandleAsync(std::shared_ptr<const ApiRequest> request, Respond done);
+  // The same, waited for (tests and fuzzing).
   ApiResponse Handle(const ApiRequest& request);
 
   // One route of the API (api.cc's table: method, path pattern, gate, permission, body).
@@ -91,12 +97,12 @@ class Api {
   static const std::vector<RouteSpec>& Routes();
   static std::vector<const RouteSpec*> MatchRoutes(std::string_view path,
                                                    std::vector<std::string_view>* params);
-  ApiResponse Route(const ApiRequest& request);
+  ApiResponse Route(std::shared_ptr<const ApiRequest> request, const Respond& done);
   Result<TokenInfo> Authenticate(const ApiRequest& request) const;
 
   ApiResponse ChunksMissing(const ApiRequest& r, const TokenInfo& who);
-  ApiResponse PutChunk(const ApiRequest& r, const TokenInfo& who, std::string_view id);
-  ApiResponse PostEntry(const ApiRequest& r, const TokenInfo& who);
+  ApiResponse PutChunk(const RouteContext& call, std::string_view id);
+  ApiResponse PostEntry(const RouteContext& call);
   ApiResponse GetEntry(const TokenInfo& who, std::string_view id);
   ApiResponse CaseEntries(const ApiRequest& r, const TokenInfo& who, std::string_view case_id);
   ApiResponse FileContent(const ApiRequest& r, const TokenInfo& who, std::string_view entry_id,

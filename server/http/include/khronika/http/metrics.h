@@ -40,6 +40,11 @@ class Metrics {
     // Each peer a pull has reached or tried (first 16 hex digits of its node id), and how many
     // records it held that this node did not after the last pull (`khronika status`).
     std::vector<std::pair<std::string, uint64_t>> peer_lag;
+    // The group committer's write transactions, and the entries and upload chunks they
+    // committed (entries per transaction: how well commits are shared).
+    uint64_t commit_transactions = 0;
+    uint64_t commit_entries = 0;
+    uint64_t commit_chunks = 0;
   };
   std::string Render(const StoreGauges& store) const;
 

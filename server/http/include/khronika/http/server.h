@@ -20,7 +20,9 @@ struct ServerOptions {
   std::filesystem::path tls_cert;
   std::filesystem::path tls_key;
   size_t io_threads = 0;       // 0: one per core
-  size_t worker_threads = 32;  // request handlers; many wait on group commit
+  // Request handlers (JSON, signature checks, sealing); 0: one per core. None waits for a
+  // group commit, so more than the cores only adds context switches.
+  size_t worker_threads = 0;
   size_t max_connections = 512;
   // Connections still in their TLS handshake (not yet known to be clients): at most this many
   // in all (0: half of max_connections), so that the rest of the cap stays for connections

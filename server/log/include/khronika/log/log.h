@@ -40,7 +40,14 @@ Clock& SystemClock();
 struct SubmittedFile {
   FileOpening opening;
   std::vector<Hash> upload_chunks;
+  // A small file's plaintext sent with the entry (POST /v1/entries "content", at most
+  // kMaxInlineContent bytes) instead of upload chunks: then upload_chunks is empty. Check judges
+  // it as it judges uploaded chunks, and wipes it once sealed.
+  std::optional<Bytes> content;
 };
+
+// The largest file that may travel inline in a submission (SubmittedFile::content).
+inline constexpr uint64_t kMaxInlineContent = 64 * 1024;
 
 // One author-signed entry and, in the entry's order, its files.
 struct Submission {
@@ -170,6 +177,10 @@ Result<std::optional<RegisteredAuthor>> FindAuthor(const ReadTxn& txn, const Pub
 // local `add`) and returns its id, the SHA-256 of its bytes. The key is blinded and the value
 // encrypted at rest; the chunk lives until the entry that names it is appended.
 Result<Hash> PutUploadChunk(WriteTxn& txn, std::string_view uploader, ByteView chunk);
+// The same for a chunk whose id the caller has just computed (ChunkId(chunk) == id), so that it
+// is not hashed again inside the transaction. True if it was not held yet.
+Result<bool> PutUploadChunk(WriteTxn& txn, std::string_view uploader, const Hash& id,
+                            ByteView chunk);
 // Whether `uploader` has sent the upload chunk `id` and it is still waiting to be sealed.
 Result<bool> HasUploadChunk(const ReadTxn& txn, std::string_view uploader, const Hash& id);
 
@@ -337,8 +348,14 @@ class Log {
   Result<CheckedSubmission> CheckLocal(Submission submission, LocalSealing sealing) const;
   // Removes what a sealing wrote, for an entry that will not be signed or appended.
   Status Discard(LocalSealing& sealing) const;
-  // AppendEach for submissions that Check already passed.
-  std::vector<Result<Receipt>> AppendChecked(const std::vector<CheckedSubmission>& batch);
+  // AppendEach for submissions that Check already passed. `also`, if given, writes in the same
+  // transaction first (the group committer's upload chunks), so that they share its commit; it
+  // may be called again should the transaction be retried. *committed, if given, says whether
+  // the transaction committed (`also`'s writes with it). An empty batch with `also` commits
+  // only what `also` writes.
+  std::vector<Result<Receipt>> AppendChecked(
+      const std::vector<CheckedSubmission>& batch,
+      const std::function<Status(WriteTxn&)>& also = nullptr, Status* committed = nullptr);
 
   // Logs a recovery object (a RecoverySet or a ShareRelease, canonical bytes, checked here) as
   // the next record of this log: custody events that every partner holds with the log. The
@@ -359,7 +376,8 @@ class Log {
 
  private:
   std::vector<Result<Receipt>> AppendImpl(const std::vector<const CheckedSubmission*>& batch,
-                                          bool all_or_nothing, Status* batch_status);
+                                          bool all_or_nothing, Status* batch_status,
+                                          const std::function<Status(WriteTxn&)>& also = nullptr);
   // The end of this log inside a write transaction, extended record by record (AppendRecord)
   // and then signed (SignTip: one checkpoint, and each receipt's proof against it).
   struct Tip;
