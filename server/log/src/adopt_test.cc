@@ -1,7 +1,9 @@
 // Recovery of a destroyed node's archive key into a new node (Node::AdoptArchiveKey, AdoptLog),
 // with real stores, real shares sealed to real X25519 recovery keys, and the destroyed node's
 // log copied table by table as a sync from a partner would leave it.
+#include <cstring>
 #include <filesystem>
+#include <memory>
 
 #include <gtest/gtest.h>
 
@@ -247,6 +249,25 @@ TEST_F(AdoptTest, ACaseOfTheAdoptedLogTakesNoNewEntriesAndANewCaseDoes) {
   EXPECT_EQ(refused.status().code(), Code::kInvalidArgument);
   EXPECT_NE(refused.status().message().find("case-1"), std::string::npos)
       << refused.status().ToString();
+  // The same through `add`'s path, sealed from the source: refused, and nothing it sealed stays.
+  const std::string content = "after the raid";
+  LocalSealing sealing = (*n)->log().BeginLocal("case-1");
+  auto at = std::make_shared<size_t>(0);
+  ASSERT_TRUE((*n)->log()
+                  .SealLocalFile(sealing, content.size(),
+                                 [&](uint8_t* buf, size_t max) -> Result<size_t> {
+                                   size_t k = std::min(max, content.size() - *at);
+                                   std::memcpy(buf, content.data() + *at, k);
+                                   *at += k;
+                                   return k;
+                                 })
+                  .ok());
+  Submission local = *onto_old;
+  for (SubmittedFile& f : local.files) f.upload_chunks.clear();
+  auto refused_local = (*n)->log().CheckLocal(local, std::move(sealing));
+  ASSERT_FALSE(refused_local.ok());
+  EXPECT_EQ(refused_local.status().code(), Code::kInvalidArgument)
+      << refused_local.status().ToString();
   auto own_size = (*n)->log().Size();
   ASSERT_TRUE(own_size.ok());
   EXPECT_EQ(*own_size, 0u);

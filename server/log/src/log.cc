@@ -1046,7 +1046,7 @@ Result<CheckedSubmission> Log::CheckLocal(Submission submission, LocalSealing se
     KH_ASSIGN_OR_RETURN(bool logged, txn.Contains(Table::kSignedEntries,
                                                   keys::SignedEntry(txn, ObjectId(Encode(s.entry)))));
     if (logged) return Status::AlreadyExists("the entry is already recorded");
-    return Status::Ok();
+    return CheckCaseContinuesHere(txn, s.entry.case_id, origin_);
   });
   if (!st.ok()) return refuse(st);
   std::vector<std::pair<Hash, Bytes>> unwritten;
