@@ -147,7 +147,7 @@ TEST_P(TamperTest, SealedChunkByteFlipIsNamed) {
     bytes.assign(AsChars(*chunk));
   }
   ASSERT_GE(FlipEverywhere(bytes.substr(1000, 64), 10), 1);
-  ExpectVerifyNames("chunk " + ToHex(id));
+  ExpectVerifyNames("(" + ToHex(id) + "): content does not match its id");
 }
 
 TEST_P(TamperTest, EntryByteFlipIsNamed) {

@@ -830,14 +830,14 @@ TEST_P(LogTest, VerifyWithTheKeyNamesSwappedForeignTruncatedAndFlippedChunks) {
   EXPECT_EQ(named, expected);
   // The same names without the key, where each chunk is hashed.
   VerifyReport keyless = Verify(nullptr);
-  EXPECT_EQ(keyless.problems.size(), 4u);
+  EXPECT_EQ(keyless.problems.size(), 4u) << ::testing::PrintToString(keyless.problems);
   // Cut short: the length names it, with or without the key.
   put(a[0], a0);
   put(a[1], a1);
   put(b[0], b0);
   put(c[2], Bytes(c2.begin(), c2.end() - 16));
   report = Verify(&node_->archive_key());
-  ASSERT_EQ(report.problems.size(), 1u);
+  ASSERT_EQ(report.problems.size(), 1u) << ::testing::PrintToString(report.problems);
   EXPECT_NE(report.problems[0].find(ToHex(c[2]) + "): "), std::string::npos)
       << report.problems[0];
   put(c[2], c2);

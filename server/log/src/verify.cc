@@ -143,14 +143,17 @@ class Verifier {
             if (!chunk) {
               Problem(where + ": missing");
               intact = false;
-            } else if (ChunkId(*chunk) != cid) {
-              Problem(where + ": content does not match its id");
-              intact = false;
-            } else if (chunk->size() != SealedChunkLength(file.sealed_size, i)) {
-              Problem(where + ": wrong length for the sealed size");
-              intact = false;
             } else {
+              // Named here, with its entry, file and position, a damaged chunk is not named again
+              // by the chunk table's pass.
               checked.push_back(cid);
+              if (ChunkId(*chunk) != cid) {
+                Problem(where + ": content does not match its id");
+                intact = false;
+              } else if (chunk->size() != SealedChunkLength(file.sealed_size, i)) {
+                Problem(where + ": wrong length for the sealed size");
+                intact = false;
+              }
             }
           }
         }
@@ -561,7 +564,7 @@ class Verifier {
     std::string problem;
   };
   std::vector<Deferred> deferred_;  // one per signature in signatures_, in the same order
-  std::set<Hash> chunks_checked_;  // each hashed against its id by CheckObjects
+  std::set<Hash> chunks_checked_;  // hashed (damage named) by CheckObjects, or left to the AEAD
   std::set<Hash> intact_entries_;  // sealed entries all of whose sealed chunks are held intact
   // Own entries whose sealed chunks are left to their AEAD tags (OpenedLater), until opened.
   std::set<Hash> aead_pending_;
