@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_args.h"
 #include "khronika/log/log.h"
 #include "khronika/log/node.h"
 #include "khronika/schemas/crypto.h"
@@ -66,17 +67,8 @@ struct Options {
 }
 
 Options ParseArgs(int argc, char** argv) {
-  std::map<std::string, std::string> a;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    if (k.rfind("--", 0) != 0 || i + 1 >= argc) Usage("bad argument " + k);
-    a[k.substr(2)] = argv[++i];
-  }
-  auto need = [&](const char* k) {
-    auto it = a.find(k);
-    if (it == a.end()) Usage(std::string("--") + k + " is required");
-    return it->second;
-  };
+  bench::BenchArgs a(argc, argv, Usage);
+  auto need = [&](const char* k) { return a.need(k); };
   Options o;
   o.data = need("data");
   auto pem = ReadSmallFile(need("author"), 16 * 1024);
@@ -85,9 +77,9 @@ Options ParseArgs(int argc, char** argv) {
   o.case_id = need("case");
   try {
     o.to = std::stoull(need("to"));
-    if (a.count("batch")) o.batch = std::stoul(a["batch"]);
-    if (a.count("threads")) o.threads = std::stoi(a["threads"]);
-    if (a.count("size")) o.size = std::stoul(a["size"]);
+    if (a.has("batch")) o.batch = std::stoul(a.need("batch"));
+    if (a.has("threads")) o.threads = std::stoi(a.need("threads"));
+    if (a.has("size")) o.size = std::stoul(a.need("size"));
   } catch (const std::exception&) {
     Usage("a number is not a number");
   }

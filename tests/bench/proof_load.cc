@@ -30,6 +30,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench_args.h"
 #include "khronika/http/client.h"
 #include "khronika/http/tls.h"
 #include "khronika/schemas/bytes.h"
@@ -67,17 +68,8 @@ struct ThreadResult {
 }
 
 Options ParseArgs(int argc, char** argv) {
-  std::map<std::string, std::string> a;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    if (k.rfind("--", 0) != 0 || i + 1 >= argc) Usage("bad argument " + k);
-    a[k.substr(2)] = argv[++i];
-  }
-  auto need = [&](const char* k) {
-    auto it = a.find(k);
-    if (it == a.end()) Usage(std::string("--") + k + " is required");
-    return it->second;
-  };
+  bench::BenchArgs a(argc, argv, Usage);
+  auto need = [&](const char* k) { return a.need(k); };
   Options o;
   o.conn.url = need("node");
   auto fp = NormalizeFingerprint(need("pin"));
@@ -86,9 +78,9 @@ Options ParseArgs(int argc, char** argv) {
   o.conn.token = need("token");
   try {
     o.size = std::stoull(need("size"));
-    if (a.count("clients")) o.clients = std::stoi(a["clients"]);
-    if (a.count("warmup")) o.warmup = std::stod(a["warmup"]);
-    if (a.count("seconds")) o.seconds = std::stod(a["seconds"]);
+    if (a.has("clients")) o.clients = std::stoi(a.need("clients"));
+    if (a.has("warmup")) o.warmup = std::stod(a.need("warmup"));
+    if (a.has("seconds")) o.seconds = std::stod(a.need("seconds"));
   } catch (const std::exception&) {
     Usage("a number is not a number");
   }

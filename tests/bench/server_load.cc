@@ -36,6 +36,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench_args.h"
 #include "khronika/http/client.h"
 #include "khronika/http/tls.h"
 #include "khronika/schemas/crypto.h"
@@ -80,17 +81,8 @@ struct ThreadResult {
 }
 
 Options ParseArgs(int argc, char** argv) {
-  std::map<std::string, std::string> a;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    if (k.rfind("--", 0) != 0 || i + 1 >= argc) Usage("bad argument " + k);
-    a[k.substr(2)] = argv[++i];
-  }
-  auto need = [&](const char* k) {
-    auto it = a.find(k);
-    if (it == a.end()) Usage(std::string("--") + k + " is required");
-    return it->second;
-  };
+  bench::BenchArgs a(argc, argv, Usage);
+  auto need = [&](const char* k) { return a.need(k); };
   Options o;
   o.conn.url = need("node");
   auto fp = NormalizeFingerprint(need("pin"));
@@ -103,9 +95,9 @@ Options ParseArgs(int argc, char** argv) {
   o.case_id = need("case");
   o.clients = std::stoi(need("clients"));
   o.seconds = std::stod(need("seconds"));
-  if (a.count("size")) o.size = std::stoul(a["size"]);
-  if (a.count("same-content")) o.same_content = a["same-content"] == "1";
-  if (a.count("inline")) o.inline_content = a["inline"] == "1";
+  if (a.has("size")) o.size = std::stoul(a.need("size"));
+  if (a.has("same-content")) o.same_content = a.need("same-content") == "1";
+  if (a.has("inline")) o.inline_content = a.need("inline") == "1";
   if (o.inline_content && o.size > 64 * 1024) Usage("--inline 1 takes files of at most 64 KiB");
   if (o.clients < 1 || o.seconds <= 0 || o.size < 1 || o.size > kChunkSize) Usage("bad numbers");
   return o;
