@@ -2,15 +2,13 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/core_names.h>
-#include <openssl/hmac.h>
-#include <openssl/kdf.h>
-#include <openssl/params.h>
 
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <initializer_list>
 #include <memory>
 
 #include "aes_gcm.h"
@@ -143,40 +141,104 @@ Result<Bytes> AeadKey::Open(ByteView sealed, ByteView associated_data) const {
   return OpenWith(ContextsFor(id_, key_).open.get(), sealed, associated_data);
 }
 
+namespace {
+
+// Fetched once for the process, as Sha256Md in crypto.cc: a fetch per digest is a provider
+// lookup each time.
+const EVP_MD* FetchedMd(HkdfHash hash) {
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  static EVP_MD* const sha512 = EVP_MD_fetch(nullptr, "SHA512", nullptr);
+  const EVP_MD* md = hash == HkdfHash::kSha256 ? sha256 : sha512;
+  if (md == nullptr) std::abort();
+  return md;
+}
+
+struct MdCtxFree {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+
+// HMAC (RFC 2104) on OpenSSL's digests. OpenSSL 3's one-shot HMAC() and its HKDF set up a
+// provider MAC or KDF object, and parse parameters, on every call: several times the cost of
+// the three or four compressions that keying a blinded index name or deriving a key needs, and
+// the sealed-evidence paths do thousands of them per second (docs/performance.md, "Encryption's
+// cost"). The construction is the standard one, checked against RFC 4231, RFC 5869 and
+// OpenSSL's own HMAC in seal_test.cc.
+class Hmac {
+ public:
+  static constexpr size_t kMaxBlock = 128;  // SHA-512's block; SHA-256's is 64
+  static constexpr size_t kMaxOut = 64;
+
+  Hmac(HkdfHash hash, ByteView key) : md_(FetchedMd(hash)) {
+    block_ = static_cast<size_t>(EVP_MD_get_block_size(md_));
+    out_ = static_cast<size_t>(EVP_MD_get_size(md_));
+    if (key.size() > block_) {  // RFC 2104: a key longer than a block is hashed first
+      unsigned int len = 0;
+      if (EVP_Digest(key.data(), key.size(), key_.data(), &len, md_, nullptr) != 1) std::abort();
+    } else {
+      std::copy(key.begin(), key.end(), key_.begin());
+    }
+  }
+  ~Hmac() { OPENSSL_cleanse(key_.data(), key_.size()); }
+  Hmac(const Hmac&) = delete;
+  Hmac& operator=(const Hmac&) = delete;
+
+  size_t size() const { return out_; }
+
+  // HMAC(key, parts[0] || parts[1] || ...) into `out` (size() bytes).
+  void Mac(std::initializer_list<ByteView> parts, uint8_t* out) {
+    EVP_MD_CTX* ctx = Ctx();
+    std::array<uint8_t, kMaxBlock> pad;
+    std::array<uint8_t, kMaxOut> inner;
+    unsigned int len = 0;
+    for (size_t i = 0; i < block_; ++i) pad[i] = key_[i] ^ 0x36;
+    bool ok = EVP_DigestInit_ex(ctx, md_, nullptr) == 1 &&
+              EVP_DigestUpdate(ctx, pad.data(), block_) == 1;
+    for (ByteView part : parts) ok = ok && EVP_DigestUpdate(ctx, part.data(), part.size()) == 1;
+    ok = ok && EVP_DigestFinal_ex(ctx, inner.data(), &len) == 1;
+    for (size_t i = 0; i < block_; ++i) pad[i] = key_[i] ^ 0x5c;
+    ok = ok && EVP_DigestInit_ex(ctx, md_, nullptr) == 1 &&
+         EVP_DigestUpdate(ctx, pad.data(), block_) == 1 &&
+         EVP_DigestUpdate(ctx, inner.data(), out_) == 1 && EVP_DigestFinal_ex(ctx, out, &len) == 1;
+    OPENSSL_cleanse(pad.data(), pad.size());
+    OPENSSL_cleanse(inner.data(), inner.size());
+    if (!ok) std::abort();  // only on allocation failure
+  }
+
+ private:
+  // One digest context per thread, re-initialised for each use rather than allocated.
+  static EVP_MD_CTX* Ctx() {
+    thread_local std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+    if (!ctx) std::abort();
+    return ctx.get();
+  }
+  const EVP_MD* md_;
+  size_t block_ = 0;
+  size_t out_ = 0;
+  std::array<uint8_t, kMaxBlock> key_{};  // zero-padded to the block
+};
+
+}  // namespace
+
 void HkdfExpand(HkdfHash hash, ByteView prk, ByteView info, std::span<uint8_t> out) {
-  struct KdfFree {
-    void operator()(EVP_KDF* k) const { EVP_KDF_free(k); }
-    void operator()(EVP_KDF_CTX* c) const { EVP_KDF_CTX_free(c); }
-  };
-  // Fetched once for the process: a fetch per derivation is a provider lookup each time.
-  static EVP_KDF* const kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
-  if (kdf == nullptr) std::abort();
-  std::unique_ptr<EVP_KDF_CTX, KdfFree> ctx(EVP_KDF_CTX_new(kdf));
-  if (!ctx) std::abort();
-  int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
-  char digest[16];
-  std::string_view name = hash == HkdfHash::kSha256 ? "SHA256" : "SHA512";
-  std::copy(name.begin(), name.end(), digest);
-  digest[name.size()] = '\0';
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
-      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(prk.data()),
-                                        prk.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<uint8_t*>(info.data()),
-                                        info.size()),
-      OSSL_PARAM_construct_end()};
-  if (EVP_KDF_derive(ctx.get(), out.data(), out.size(), params) != 1) std::abort();
+  // RFC 5869 section 2.3: T(i) = HMAC(PRK, T(i-1) || info || i), at most 255 blocks.
+  Hmac hmac(hash, prk);
+  if (out.size() > 255 * hmac.size()) std::abort();  // a caller's bug, not an input
+  std::array<uint8_t, Hmac::kMaxOut> block{};
+  size_t done = 0;
+  for (uint8_t i = 1; done < out.size(); ++i) {
+    const uint8_t counter[1] = {i};
+    ByteView previous(block.data(), i == 1 ? 0 : hmac.size());
+    hmac.Mac({previous, info, ByteView(counter, 1)}, block.data());
+    const size_t n = std::min(hmac.size(), out.size() - done);
+    std::copy_n(block.begin(), n, out.begin() + static_cast<std::ptrdiff_t>(done));
+    done += n;
+  }
+  OPENSSL_cleanse(block.data(), block.size());
 }
 
 Hash KeyedHash(const SymmetricKey& key, ByteView data) {
   Hash out{};
-  unsigned int len = 0;
-  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), data.data(), data.size(),
-           out.data(), &len) == nullptr ||
-      len != out.size()) {
-    std::abort();  // only on allocation failure
-  }
+  Hmac(HkdfHash::kSha256, key).Mac({data}, out.data());
   return out;
 }
 

@@ -1,5 +1,10 @@
 #include "khronika/schemas/seal.h"
 
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -8,6 +13,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "khronika/schemas/crypto.h"
 
 namespace khronika {
 namespace {
@@ -103,6 +110,79 @@ TEST(KeyedHashTest, MatchesPythonsHmacAndDependsOnTheKey) {
             "2bd742869b69ca8fd3167582faba0f4f1e3687100ec2dfb5a0bc4d9a9e33e069");
   EXPECT_NE(KeyedHash(RandomSymmetricKey(), AsBytes(std::string_view("case-2026-001"))),
             KeyedHash(key, AsBytes(std::string_view("case-2026-001"))));
+}
+
+// RFC 5869 appendix A, test cases 1 to 3: the Expand step from the PRK the RFC gives.
+TEST(HkdfExpandTest, MatchesRfc5869) {
+  struct Case {
+    const char* prk;
+    std::string info;
+    size_t length;
+    const char* okm;
+  };
+  std::string info2;
+  for (int b = 0xb0; b <= 0xff; ++b) info2.push_back(static_cast<char>(b));
+  const Case cases[] = {
+      {"077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5",
+       "\xf0\xf1\xf2\xf3\xf4\xf5\xf6\xf7\xf8\xf9", 42,
+       "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"},
+      {"06a6b88c5853361a06104c9ceb35b45cef760014904671014a193f40c15fc244", info2, 82,
+       "b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c59045a99cac7827271cb41c6"
+       "5e590e09da3275600c2f09b8367793a9aca3db71cc30c58179ec3e87c14c01d5c1f3434f1d87"},
+      {"19ef24a32c717b167f33a91d6f648bdf96596776afdb6377ac434c1c293ccb04", "", 42,
+       "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8"},
+  };
+  for (const Case& c : cases) {
+    Bytes prk = FromHex(c.prk).value();
+    Bytes out(c.length);
+    HkdfExpand(HkdfHash::kSha256, prk, AsBytes(std::string_view(c.info)), out);
+    EXPECT_EQ(ToHex(out), c.okm);
+  }
+}
+
+// Our HMAC and HKDF-Expand against OpenSSL's own, for both hashes, keys shorter and longer than
+// a block (a long key is hashed first), and outputs of one block, several, and a partial one.
+TEST(HkdfExpandTest, AgreesWithOpenSslForEveryShape) {
+  for (HkdfHash hash : {HkdfHash::kSha256, HkdfHash::kSha512}) {
+    const char* name = hash == HkdfHash::kSha256 ? "SHA256" : "SHA512";
+    for (size_t key_len : {16, 32, 64, 65, 128, 129, 300}) {
+      for (size_t out_len : {1, 32, 33, 64, 100, 200}) {
+        Bytes prk(key_len), info(key_len % 7 * 5);
+        RandomBytes(prk.data(), prk.size());
+        RandomBytes(info.data(), info.size());
+        Bytes ours(out_len), theirs(out_len);
+        HkdfExpand(hash, prk, info, ours);
+        EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+        ASSERT_NE(kdf, nullptr);
+        EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
+        int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
+            OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(name), 0),
+            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, prk.data(), prk.size()),
+            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info.data(), info.size()),
+            OSSL_PARAM_construct_end()};
+        ASSERT_EQ(EVP_KDF_derive(ctx, theirs.data(), theirs.size(), params), 1);
+        EVP_KDF_CTX_free(ctx);
+        EVP_KDF_free(kdf);
+        EXPECT_EQ(ours, theirs) << name << " key " << key_len << " out " << out_len;
+      }
+    }
+  }
+}
+
+TEST(KeyedHashTest, AgreesWithOpenSslsHmac) {
+  for (size_t len : {0, 1, 55, 56, 64, 65, 200, 1000}) {
+    SymmetricKey key = RandomSymmetricKey();
+    Bytes data(len);
+    RandomBytes(data.data(), data.size());
+    Hash theirs{};
+    unsigned int n = 0;
+    ASSERT_NE(HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), data.data(),
+                   data.size(), theirs.data(), &n),
+              nullptr);
+    EXPECT_EQ(KeyedHash(key, data), theirs) << len << " bytes";
+  }
 }
 
 TEST(SealTest, PassphraseRoundTripWrongPassphraseAndTampering) {

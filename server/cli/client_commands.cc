@@ -239,7 +239,14 @@ struct FileToSubmit {
   std::string path;
   FileOpening opening;
   std::vector<Hash> chunks;
+  // A small file's whole content, sent inside the entry's POST instead of as upload chunks.
+  std::optional<Bytes> inline_content;
 };
+
+// Small files travel inside the entry's POST (docs/api.md section 7.4): one request instead of
+// three. At most this much content per entry goes inline, so that the request stays well under
+// the node's default 8 MiB body limit once base64 has grown it by a third.
+constexpr uint64_t kInlineBytesPerEntry = 2 * 1024 * 1024;
 
 // Upload chunks go in batches: one `POST /v1/chunks/missing` for the batch, then a `PUT` of each
 // chunk the node lacks, so that a resumed upload sends only what is missing while the file is
@@ -400,10 +407,11 @@ Result<std::string> SubmittedName(const std::string& path) {
 }
 
 // Reads `path` once: each chunk's id and the whole file's SHA-256 come from the same read, and
-// the chunk goes to `uploader` from the buffer it was read into. Draws the salt of the file's
-// commitment.
+// the chunk goes to `uploader` from the buffer it was read into. A file of at most
+// kMaxInlineContent bytes that fits in *inline_budget is kept for the entry's POST instead (and
+// the budget reduced). Draws the salt of the file's commitment.
 Status ReadAndUpload(const std::string& path, ChunkUploader& uploader, FileToSubmit& f,
-                     bool show_progress) {
+                     bool show_progress, uint64_t* inline_budget) {
   KH_ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFile(path));
   f.path = path;
   FileDescriptor& d = f.opening.descriptor;
@@ -421,6 +429,14 @@ Status ReadAndUpload(const std::string& path, ChunkUploader& uploader, FileToSub
     if (n == 0) break;
     buf.resize(n);
     content.Update(buf);
+    if (d.size == 0 && n < kChunkSize && n <= kMaxInlineContent && n <= *inline_budget) {
+      // The whole file came in this one read: it goes with the entry.
+      *inline_budget -= n;
+      d.size = n;
+      f.inline_content = std::move(buf);
+      if (progress) progress->Add(n);
+      break;
+    }
     const Hash id = ChunkId(buf);
     f.chunks.push_back(id);
     d.size += n;
@@ -434,6 +450,7 @@ Status ReadAndUpload(const std::string& path, ChunkUploader& uploader, FileToSub
     if (progress) progress->Add(n);
     if (n < kChunkSize) break;
   }
+  if (d.size == 0 && !f.inline_content && *inline_budget > 0) f.inline_content = Bytes{};
   KH_RETURN_IF_ERROR(uploader.Queue(std::move(batch)));
   d.content_sha256 = content.Finish();
   RandomBytes(f.opening.salt.data(), f.opening.salt.size());
@@ -463,11 +480,15 @@ Result<std::pair<json, Hash>> AppendEntry(HttpsClient& client, const SigningKey&
   json files_json = json::array();
   for (const FileToSubmit& f : files) {
     entry.files.push_back(FileCommitment(f.opening.salt, Encode(f.opening.descriptor)));
-    json chunks = json::array();
-    for (const Hash& c : f.chunks) chunks.push_back(ToHex(c));
-    files_json.push_back({{"descriptor", ToJson(f.opening.descriptor)},
-                          {"salt", ToHex(f.opening.salt)},
-                          {"chunks", chunks}});
+    json file = {{"descriptor", ToJson(f.opening.descriptor)}, {"salt", ToHex(f.opening.salt)}};
+    if (f.inline_content) {
+      file["content"] = Base64Encode(*f.inline_content);
+    } else {
+      json chunks = json::array();
+      for (const Hash& c : f.chunks) chunks.push_back(ToHex(c));
+      file["chunks"] = std::move(chunks);
+    }
+    files_json.push_back(std::move(file));
   }
   entry.corrects = t.corrects;
   SignEntry(entry, author);
@@ -511,11 +532,13 @@ Status SubmitEach(const Args& args, const ClientOptions& conn, const SigningKey&
         }
         std::vector<FileToSubmit> files(1);
         ChunkUploader uploader(conn, *client, 1);
-        KH_RETURN_IF_ERROR(ReadAndUpload(paths[i], uploader, files[0], false));
+        uint64_t inline_budget = kInlineBytesPerEntry;
+        KH_RETURN_IF_ERROR(ReadAndUpload(paths[i], uploader, files[0], false, &inline_budget));
         KH_ASSIGN_OR_RETURN(auto receipt, AppendEntry(*client, author, t, files));
         receipt.first["file"] = paths[i];
         receipt.first["chunks_sent"] = uploader.sent();
         receipt.first["chunks_total"] = files[0].chunks.size();
+        receipt.first["inline_files"] = files[0].inline_content ? 1 : 0;
         receipt.first["size"] = files[0].opening.descriptor.size;
         return receipt;
       };
@@ -612,17 +635,19 @@ Status RunSubmit(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> client, HttpsClient::Connect(conn));
   // Plaintext goes only to the origin, over TLS; it seals the files and deletes the uploads.
   std::vector<FileToSubmit> files(args.positional().size());
-  uint64_t sent_chunks = 0, total_chunks = 0;
+  uint64_t sent_chunks = 0, total_chunks = 0, inline_files = 0;
   {
     ChunkUploader uploader(conn, *client, connections);
+    uint64_t inline_budget = kInlineBytesPerEntry;
     for (size_t i = 0; i < files.size(); ++i) {
-      Status st = ReadAndUpload(args.positional()[i], uploader, files[i], true);
+      Status st = ReadAndUpload(args.positional()[i], uploader, files[i], true, &inline_budget);
       if (!st.ok()) {
         // An error of a connection is the cause; the reader only stopped because of it.
         Status sending = uploader.Finish();
         return sending.ok() ? st : sending;
       }
       total_chunks += files[i].chunks.size();
+      if (files[i].inline_content) ++inline_files;
     }
     KH_RETURN_IF_ERROR(uploader.Finish());
     sent_chunks = uploader.sent();
@@ -643,6 +668,7 @@ Status RunSubmit(const Args& args) {
   if (args.Has("json")) {
     receipt["chunks_sent"] = sent_chunks;
     receipt["chunks_total"] = total_chunks;
+    receipt["inline_files"] = inline_files;
     std::cout << receipt.dump() << "\n";
   } else {
     std::cout << "entry " << ToHex(entry_id) << "\n"
@@ -655,7 +681,10 @@ Status RunSubmit(const Args& args) {
                                           : " (witness keys as the node reports them; pass --witnesses FILE "
                                             "to count only keys you trust)\n");
     }
-    std::cerr << "sent " << sent_chunks << " of " << total_chunks << " chunks; the rest were already on the node\n";
+    std::cerr << "sent " << sent_chunks << " of " << total_chunks
+              << " chunks; the rest were already on the node";
+    if (inline_files > 0) std::cerr << "; " << inline_files << " small files went with the entry";
+    std::cerr << "\n";
   }
   return Status::Ok();
 }

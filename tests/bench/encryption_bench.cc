@@ -21,7 +21,9 @@
 //                       its append)
 //   ingest, files uploaded  the same files through upload chunks, as `khronika submit`
 //                       sends them (and `add` did before): PutUploadChunk, then Log::Append
-//   ingest, statements  M short statement files, 100 to an append as group commit makes them
+//   ingest, statements  M short statement files, 100 to an append as group commit makes them,
+//                       each sent inside its entry's POST as `khronika submit` now sends small
+//                       files (the baseline: plaintext chunks, then the append, as format 1)
 //   verify, origin      VerifyStore with the archive key: every entry opened, every plaintext
 //                       byte decrypted and checked against what the author signed
 //                       (baseline: every chunk and file re-hashed, every signature checked)
@@ -565,25 +567,31 @@ Status IngestFilesUploaded(Node& node, Side side, Evidence& ev) {
   return Status::Ok();
 }
 
+// Statements as `khronika submit` sends them: a file of at most 64 KiB travels inside the
+// entry's POST (SubmittedFile::content), so a format-2 node takes it with no upload chunk. The
+// baseline stores plaintext chunks and then appends, as format 1 did (it had no other way).
 Status IngestStatements(Node& node, Side side, const Evidence& ev) {
   size_t next = 0;
   for (const std::vector<Submission>& batch : ev.statement_batches) {
+    if (side != kBaseline) {
+      std::vector<Submission> inline_batch = batch;
+      for (size_t i = 0; i < inline_batch.size(); ++i) {
+        ByteView text = AsBytes(ev.statements[next + i]);
+        inline_batch[i].files[0].upload_chunks.clear();
+        inline_batch[i].files[0].content = Bytes(text.begin(), text.end());
+      }
+      KH_RETURN_IF_ERROR(node.log().Append(inline_batch).status());
+      next += batch.size();
+      continue;
+    }
     KH_RETURN_IF_ERROR(node.store().Update([&](WriteTxn& txn) -> Status {
       for (size_t i = 0; i < batch.size(); ++i) {
         ByteView text = AsBytes(ev.statements[next + i]);
-        if (side == kBaseline) {
-          KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, ChunkId(text), text));
-        } else {
-          KH_RETURN_IF_ERROR(PutUploadChunk(txn, "", text).status());
-        }
+        KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, ChunkId(text), text));
       }
       return Status::Ok();
     }));
-    if (side == kBaseline) {
-      KH_RETURN_IF_ERROR(BaselineAppend(node, batch));
-    } else {
-      KH_RETURN_IF_ERROR(node.log().Append(batch).status());
-    }
+    KH_RETURN_IF_ERROR(BaselineAppend(node, batch));
     next += batch.size();
   }
   return Status::Ok();

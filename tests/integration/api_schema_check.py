@@ -751,9 +751,10 @@ def exercise(kh, work, schemas, strict):
         rc = json.loads(out)
         check(isinstance(rc.get("chunks_sent"), int) and isinstance(rc.get("chunks_total"), int),
               "submit --json lacks chunks_sent/chunks_total")
-        # Apart from its two counters, what submit prints is the server's receipt.
+        # Apart from its three counters, what submit prints is the server's receipt.
         rc.pop("chunks_sent", None)
         rc.pop("chunks_total", None)
+        rc.pop("inline_files", None)
         schemas.valid("receipt", rc, "receipt printed by khronika submit --json")
         return rc
 

@@ -57,7 +57,9 @@ TEST(ServerTransferTest, SubmitAndGetRoundTrip) {
   json receipt = json::parse(submit.out);
   EXPECT_EQ(receipt["index"], 0);
   EXPECT_EQ(receipt["tree_size"], 1);
-  EXPECT_EQ(receipt["chunks_total"], 0 + 0 + 5 + 2 + 2 + 1);  // note 1, empty 0
+  // The note and the empty file are small: they travel inside the entry's POST.
+  EXPECT_EQ(receipt["chunks_total"], 5 + 2 + 2);
+  EXPECT_EQ(receipt["inline_files"], 2);
   std::string entry_id = receipt["entry_id"];
   ASSERT_EQ(entry_id.size(), 64u);
 
@@ -408,6 +410,36 @@ TEST(ServerTransferTest, UploadCarriesOnOverFewerConnectionsThanAskedFor) {
   EXPECT_TRUE(ReadFile(node / "out" / "long.mp4") == ReadFile(node / "long.mp4"));
 }
 
+// Small files go inside the entry's POST up to 2 MiB of them per entry; the rest of an entry's
+// small files go as upload chunks. Either way get brings back the same bytes.
+TEST(ServerTransferTest, SmallFilesGoInlineUpToTheEntrysBudget) {
+  ServedNode node;
+  ASSERT_TRUE(node.server().started());
+  std::vector<std::filesystem::path> files;
+  for (int i = 0; i < 40; ++i) {
+    files.push_back(node / ("page-" + std::to_string(i) + ".jpg"));
+    WritePseudoRandomFile(files.back(), 60 * 1024, 100 + i);
+  }
+  files.push_back(node / "scan.tif");
+  WritePseudoRandomFile(files.back(), 64 * 1024 + 1, 99);  // one byte over: never inline
+  RunResult submit = node.Submit(node.admin().secret, "case-i", files);
+  ASSERT_EQ(submit.exit_code, 0) << submit.err;
+  json receipt = json::parse(submit.out);
+  // 34 files of 60 KiB fill 2,088,960 of the 2,097,152 bytes; the 35th does not fit.
+  EXPECT_EQ(receipt["inline_files"], 34);
+  EXPECT_EQ(receipt["chunks_total"], 6 + 1);
+  EXPECT_EQ(receipt["chunks_sent"], 6 + 1);
+  RunResult get = RunKhronika({"get", "--node", node.server().url(), "--pin", node.server().pin(),
+                               "--token", node.admin().secret, receipt["entry_id"], "--out",
+                               (node / "out").string()});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  for (const auto& f : files) {
+    EXPECT_TRUE(ReadFile(node / "out" / f.filename()) == ReadFile(f)) << f;
+  }
+  RunResult verify = RunKhronika({"verify", "--data", node.data().string()});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+}
+
 TEST(ServerTransferTest, SubmitEachMakesOneEntryPerFile) {
   ServedNode node;
   ASSERT_TRUE(node.server().started());
@@ -435,6 +467,12 @@ TEST(ServerTransferTest, SubmitEachMakesOneEntryPerFile) {
   }
   EXPECT_EQ(entry_ids.size(), files.size());
   EXPECT_EQ(named.size(), files.size());
+  for (const json& r : receipts) {
+    // The statements and the empty file went inside their entries' POST; the clip as chunks.
+    const bool clip = r["file"].get<std::string>().ends_with("clip.mp4");
+    EXPECT_EQ(r["inline_files"], clip ? 0 : 1) << r["file"];
+    EXPECT_EQ(r["chunks_total"], clip ? 6 : 0) << r["file"];
+  }
   std::vector<json> log = LogJson(node.data());
   ASSERT_EQ(log.size(), files.size());
   std::set<std::string> logged;
