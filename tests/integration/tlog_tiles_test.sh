@@ -178,4 +178,40 @@ $CLIENT "$URL_B/tlog/$(id_field b node_id)" --vkey "$(id_field b vkey)" --cacert
 expect_status 404 not_found "$URL_B" "/tlog/$(id_field b node_id)/tile/0/000.p/1"
 # Public tiles open nothing else: the API still needs a token.
 expect_status 401 unauthorized "$URL_B" "/v1/checkpoint"
+
+step "policy check: B's cosigned checkpoint of A's log, fetched as tiles, judged by a tlog-policy"
+curl -sS --cacert "$WORK/b/tls.crt" "$URL_B$P/checkpoint" >a-cosigned.note
+{ echo "log $A_VKEY"
+  echo "witness ngo-b $B_WITNESS"
+  echo "witness outsider $(id_field other cosigner_vkey)"
+  echo "group one-of-two any ngo-b outsider"
+  echo "group two-of-two all ngo-b outsider"
+  echo "quorum one-of-two"; } >policy.txt
+"$KH" policy check policy.txt --checkpoint a-cosigned.note >policy.out ||
+  fail "policy check (met): $(cat policy.out)"
+grep -qx '  group one-of-two (1 of ngo-b outsider): met by ngo-b' policy.out ||
+  fail "$(cat policy.out)"
+grep -qx 'quorum one-of-two: met' policy.out || fail "$(cat policy.out)"
+sed 's/^quorum one-of-two$/quorum two-of-two/' policy.txt >policy-all.txt
+code=0; "$KH" policy check policy-all.txt --checkpoint a-cosigned.note >policy.out || code=$?
+[ "$code" = 1 ] || fail "policy check (not met): exit $code: $(cat policy.out)"
+grep -q '^quorum two-of-two: NOT met' policy.out || fail "$(cat policy.out)"
+# The note from A itself, which holds no cosignature of this size: not met either.
+curl -sS --cacert "$WORK/a/tls.crt" -H "Authorization: Bearer $AUDITOR" "$URL_A$P/checkpoint" \
+  >a-own.note
+code=0; "$KH" policy check policy.txt --checkpoint a-own.note >policy.out || code=$?
+[ "$code" = 1 ] && grep -qx '  witness ngo-b: no valid cosignature' policy.out ||
+  fail "policy check of A's own note: exit $code: $(cat policy.out)"
+sed 's/^group two-of-two all/group two-of-two 3/' policy.txt >policy-bad.txt
+code=0; "$KH" policy check policy-bad.txt >policy.out 2>&1 || code=$?
+[ "$code" = 2 ] && grep -q 'policy-bad.txt: line 5: the threshold must be' policy.out ||
+  fail "a malformed policy: exit $code: $(cat policy.out)"
+
+step "a bad tiles_public value stops serve, naming the line"
+printf 'sync_interval_s = 0\ntiles_public = yes\n' >bad.conf
+code=0; timeout 20 "$KH" serve --data other --config bad.conf --listen 127.0.0.1:0 >bad.out 2>&1 ||
+  code=$?
+[ "$code" != 0 ] && [ "$code" != 124 ] &&
+  grep -q 'bad.conf:2: tiles_public must be true or false' bad.out ||
+  fail "serve with tiles_public = yes: exit $code: $(cat bad.out)"
 echo "PASS"
