@@ -15,7 +15,7 @@ if [ $# -lt 1 ] || ! [[ $1 =~ ^[0-9]+$ ]]; then
 fi
 seconds=$1
 shift
-all=(objects_fuzz note_fuzz sync_frames_fuzz http_fuzz bundle_tar_fuzz)
+all=(objects_fuzz note_fuzz sync_frames_fuzz http_fuzz bundle_tar_fuzz tlog_fuzz)
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then targets=("${all[@]}"); fi
 

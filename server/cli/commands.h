@@ -12,6 +12,8 @@
 
 namespace khronika {
 class Node;
+struct Policy;
+struct PolicyEvaluation;
 struct ClientOptions;
 struct SyncReport;
 }
@@ -33,6 +35,7 @@ std::vector<Command> FederationCommands();
 std::vector<Command> EvidenceCommands();  // export, verify-bundle
 std::vector<Command> MirrorCommands();    // mirror export|verify|import|push
 std::vector<Command> RecoveryCommands();  // recovery keygen
+std::vector<Command> PolicyCommands();    // policy check (C2SP tlog-policy)
 
 // Opens the node named by --data, with the map size of --map-size when given, unlocking an
 // encrypted node with --key-file or its passphrase (--passphrase-fd, a systemd credential or
@@ -54,6 +57,14 @@ bool PrintPulled(const std::string& prefix, const SyncReport& report, const std:
 
 // Says on stderr that `path` was open to the group or others (`mode`) and is now 0700.
 void WarnMirrorMadePrivate(const std::string& path, unsigned mode);
+
+// A C2SP tlog-policy file, read and parsed; a usage error (exit 2) naming the file and line
+// when it is malformed.
+Result<Policy> LoadPolicyFile(const std::string& file);
+// Prints how `e` judged a checkpoint under `policy` (`what` names it, every line after `indent`;
+// problems on stderr); true if the checkpoint is trusted under it.
+bool PrintPolicyEvaluation(const Policy& policy, const PolicyEvaluation& e,
+                           const std::string& what, const std::string& indent);
 
 inline Status UsageError(const std::string& message) {
   return Status::InvalidArgument("usage: " + message);

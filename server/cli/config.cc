@@ -108,6 +108,12 @@ Status ApplyConfigFile(const std::filesystem::path& path, ServerOptions& o, LogS
       }
       peer.node_id = *node_id;
       log.peers.push_back(std::move(peer));
+    } else if (key == "tiles_public") {  // C2SP tlog-tiles readable without a token
+      if (value != "true" && value != "false") {
+        return Status::InvalidArgument(where + "tiles_public must be true or false, got '" +
+                                       value + "'");
+      }
+      o.api.tiles_public = value == "true";
     } else if (key == "scrub_interval_h") {
       KH_ASSIGN_OR_RETURN(uint64_t v, number(24 * 365));
       log.scrub_interval = std::chrono::hours(v);

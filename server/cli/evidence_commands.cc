@@ -6,6 +6,7 @@
 
 #include <cctype>
 #include <iostream>
+#include <optional>
 
 #include "commands.h"
 #include "khronika/auth/auth.h"
@@ -228,12 +229,29 @@ Status RunExport(const Args& args) {
 Status RunVerifyBundle(const Args& args) {
   if (args.positional().size() != 1) return UsageError("verify-bundle takes one DIR or FILE.tar");
   fs::path trust = args.Get("trust").value_or("");
-  auto v = VerifyBundleFile(args.positional()[0], trust);
+  std::optional<Policy> policy;
+  if (auto file = args.Get("policy")) {
+    KH_ASSIGN_OR_RETURN(policy, LoadPolicyFile(*file));
+  }
+  auto v = VerifyBundleFile(args.positional()[0], trust, policy ? &*policy : nullptr);
   if (!v.ok()) {
     if (v.status().code() == Code::kInvalidArgument) return UsageError(v.status().message());
     return v.status();
   }
-  return Report(*v, !trust.empty());
+  Status reported = Report(*v, !trust.empty());
+  if (!policy || !reported.ok()) return reported;
+  // --policy: every log's checkpoint must meet it (a sound bundle under an unmet policy is exit 1).
+  bool met = !v->policy.empty();
+  std::cout << "policy " << *args.Get("policy") << ":\n";
+  for (const auto& verdict : v->policy) {
+    met = PrintPolicyEvaluation(*policy, verdict.evaluation,
+                                "checkpoint of log " + verdict.origin, "  ") && met;
+  }
+  if (!met) {
+    std::cout << "bundle verified, but its checkpoint does NOT meet the policy\n";
+    return ProblemsFound();
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -254,9 +272,11 @@ std::vector<Command> EvidenceCommands() {
         {"timeout"}},
        RunExport},
       {"verify-bundle", "check a court bundle offline: exit 0 clean, 1 with one line per problem",
-       "khronika verify-bundle DIR|FILE.tar [--trust KEYS_FILE]\n"
-       "  KEYS_FILE: verifier keys you trust (origins' and cosigners'), one per line, # comments.",
-       {{"trust"}},
+       "khronika verify-bundle DIR|FILE.tar [--trust KEYS_FILE] [--policy POLICY_FILE]\n"
+       "  KEYS_FILE: verifier keys you trust (origins' and cosigners'), one per line, # comments.\n"
+       "  POLICY_FILE: a C2SP tlog-policy (see khronika policy check --help); the bundle's\n"
+       "  checkpoint must be signed by one of its logs and meet its quorum (else exit 1).",
+       {{"trust"}, {"policy"}},
        RunVerifyBundle},
   };
 }

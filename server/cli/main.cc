@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
   for (auto more : {khronika::cli::ServerCommands(), khronika::cli::ClientCommands(),
                     khronika::cli::FederationCommands(), khronika::cli::EvidenceCommands(),
                     khronika::cli::MirrorCommands(), khronika::cli::RecoveryCommands(),
-                    khronika::cli::AgentCommands()}) {
+                    khronika::cli::AgentCommands(), khronika::cli::PolicyCommands()}) {
     commands.insert(commands.end(), more.begin(), more.end());
   }
   khronika::cli::AddUnlockOptions(commands);

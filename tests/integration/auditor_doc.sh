@@ -218,11 +218,53 @@ block 13 'khronika verify-bundle DIR --trust trusted.keys' \
   'DIR' "$WORK/bundle" 'trusted.keys' 'trusted.keys >bundle.out'
 grep -q '^bundle verified: case case-1, 4 records, 4 entries and [0-9]* files disclosed (' bundle.out || fail "verify-bundle: $(cat bundle.out)"
 
+step "section 8: a cosignature policy applied to a bundle (C2SP tlog-policy)"
+khronika sync --data "$WORK/org/a" >/dev/null   # A takes B's cosignature of its size 4
+khronika export --data "$WORK/org/a" --case case-1 --out "$WORK/bundle-cosigned" >/dev/null
+block 14 '{ echo "log $(jq -r .vkey ngo-a.id.json)"' \
+  'khronika policy check policy.txt' 'khronika policy check policy.txt >policy-check.out' \
+  'DIR' "$WORK/bundle-cosigned" '--policy policy.txt' '--policy policy.txt >policy.out'
+grep -qx 'policy policy.txt: valid: 1 log, 1 witness, 0 groups; quorum ngo-b' policy-check.out ||
+  fail "policy check: $(cat policy-check.out)"
+grep -qx '    witness ngo-b: cosigned' policy.out ||
+  fail "verify-bundle --policy: $(cat policy.out)"
+grep -qx '  quorum ngo-b: met' policy.out || fail "verify-bundle --policy: $(cat policy.out)"
+# A policy that also wants the auditor's own witness, which never cosigned A's log: not met.
+{ grep -v '^quorum' policy.txt
+  echo "witness audit $(id_field "$WORK/auditor/audit" cosigner_vkey)"
+  echo "group both all ngo-b audit"
+  echo "quorum both"; } >policy2.txt
+code=0
+khronika verify-bundle "$WORK/bundle-cosigned" --policy policy2.txt >unmet.out 2>&1 || code=$?
+[ "$code" = 1 ] || fail "verify-bundle --policy policy2.txt: exit $code: $(cat unmet.out)"
+grep -qx '    group both (all of ngo-b audit): NOT met by ngo-b' unmet.out ||
+  fail "$(cat unmet.out)"
+grep -q '^  quorum both: NOT met' unmet.out || fail "$(cat unmet.out)"
+grep -qx 'bundle verified, but its checkpoint does NOT meet the policy' unmet.out ||
+  fail "$(cat unmet.out)"
+
+step "section 9: the log as C2SP tlog-tiles"
+block 15 \
+  'kcurl "/tlog/$O/checkpoint" > tiles-checkpoint.txt    # a signed note, with cosignature lines'
+cmp -s <(head -n 3 tiles-checkpoint.txt) <(khronika checkpoint --data "$WORK/org/a" | head -n 3) ||
+  fail "/tlog/…/checkpoint is not A's latest checkpoint: $(cat tiles-checkpoint.txt)"
+[ "$(wc -c <tile-0-0.bin)" = $((4 * 32)) ] || fail "tile-0-0.bin: $(wc -c <tile-0-0.bin) bytes"
+python3 - tile-0-0.bin entries-0.bin <<'PY' || fail "the entry bundle does not hash to the tile"
+import hashlib, sys
+tile, bundle = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()
+pos, i = 0, 0
+while pos < len(bundle):
+    n = int.from_bytes(bundle[pos:pos + 2], "big")
+    assert hashlib.sha256(b"\0" + bundle[pos + 2:pos + 2 + n]).digest() == tile[32 * i:32 * i + 32]
+    pos, i = pos + 2 + n, i + 1
+assert i * 32 == len(tile)
+PY
+
 step "every block of docs/auditor.md ran"
 for n in $(seq "$NBLOCKS"); do
   [ -n "${RAN[$n]:-}" ] || fail "docs/auditor.md block $n is not run by this test: $(head -n 1 "$WORK/blocks/$(printf %02d "$n").sh")"
 done
-[ "$NBLOCKS" = 13 ] || fail "docs/auditor.md has $NBLOCKS blocks; this test knows 13"
+[ "$NBLOCKS" = 15 ] || fail "docs/auditor.md has $NBLOCKS blocks; this test knows 15"
 trap - ERR
 
 # ---- what the guide says protects the auditor ------------------------------------------------

@@ -119,7 +119,8 @@ Result<TrustSet> LoadTrust(const fs::path& file) {
 
 class Verifier {
  public:
-  Verifier(fs::path dir, TrustSet trust) : dir_(std::move(dir)), trust_(std::move(trust)) {}
+  Verifier(fs::path dir, TrustSet trust, const Policy* policy = nullptr)
+      : dir_(std::move(dir)), trust_(std::move(trust)), policy_(policy) {}
 
   BundleVerification Run() {
     Walk();
@@ -296,6 +297,7 @@ class Verifier {
     }
     auto text = Small(cp_path);
     if (!text.ok()) return Problem(cp_path, "missing: the log's records cannot be tied to a signed checkpoint");
+    if (policy_) out_.policy.push_back({origin_hex, EvaluatePolicy(*policy_, *text)});
     auto note = ParseSignedNote(*text);
     if (!note.ok()) return Problem(cp_path, "not a signed note: " + note.status().message());
     if (!NoteSignedBy(*note, origin_it->second)) {
@@ -658,6 +660,7 @@ class Verifier {
 
   fs::path dir_;
   TrustSet trust_;
+  const Policy* policy_ = nullptr;  // C2SP tlog-policy to judge each checkpoint note by
   BundleVerification out_;
   std::set<std::string> files_;
   std::map<std::string, FileFacts> hashed_;
@@ -669,16 +672,18 @@ class Verifier {
 
 }  // namespace
 
-Result<BundleVerification> VerifyBundle(const fs::path& dir, const fs::path& trust_file) {
+Result<BundleVerification> VerifyBundle(const fs::path& dir, const fs::path& trust_file,
+                                        const Policy* policy) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return Status::InvalidArgument(dir.string() + " is not a folder");
   KH_ASSIGN_OR_RETURN(TrustSet trust, LoadTrust(trust_file));
-  return Verifier(dir, std::move(trust)).Run();
+  return Verifier(dir, std::move(trust), policy).Run();
 }
 
-Result<BundleVerification> VerifyBundleFile(const fs::path& path, const fs::path& trust_file) {
+Result<BundleVerification> VerifyBundleFile(const fs::path& path, const fs::path& trust_file,
+                                            const Policy* policy) {
   std::error_code ec;
-  if (fs::is_directory(path, ec)) return VerifyBundle(path, trust_file);
+  if (fs::is_directory(path, ec)) return VerifyBundle(path, trust_file, policy);
   KH_ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFile(path));
   std::string scratch = (fs::temp_directory_path(ec) / "khronika-verify-bundle.XXXXXX").string();
   if (ec || ::mkdtemp(scratch.data()) == nullptr) return ErrnoStatus("cannot create a scratch folder");
@@ -701,7 +706,7 @@ Result<BundleVerification> VerifyBundleFile(const fs::path& path, const fs::path
   if (Status st = extractor.Finish(); !st.ok()) {
     return Status::InvalidArgument(path.string() + ": " + st.message());
   }
-  return VerifyBundle(folder, trust_file);
+  return VerifyBundle(folder, trust_file, policy);
 }
 
 }  // namespace khronika

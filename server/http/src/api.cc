@@ -16,6 +16,7 @@
 #include "khronika/http/logging.h"
 #include "khronika/http/node_status.h"
 #include "khronika/log/proofs.h"
+#include "khronika/log/tiles.h"
 #include "khronika/replication/protocol.h"
 #include "khronika/replication/roster.h"
 #include "khronika/replication/scrub.h"
@@ -476,6 +477,8 @@ ApiResponse Api::Route(std::shared_ptr<const ApiRequest> request, const Respond&
   std::string_view target = req.target;
   std::string_view path = target.substr(0, target.find('?'));
   std::vector<std::string_view> params;
+  // C2SP tlog-tiles has paths of varying depth and a gate the operator sets: routed on its own.
+  if (path.substr(0, 6) == "/tlog/") return Tlog(req, path);
   const std::vector<const RouteSpec*> matched = MatchRoutes(path, &params);
   // The gate comes first, so that nothing (not even which methods a path takes) is told to
   // whoever may not pass it. Every route of one path has the same gate.
@@ -1468,6 +1471,101 @@ ApiResponse Api::MetricsText() {
   gauges.commit_chunks = committer_.chunks();
   r.body = metrics_.Render(gauges);
   return r;
+}
+
+// ---- C2SP tlog-tiles (docs/api.md "Tiles") ------------------------------------------------
+
+namespace {
+
+constexpr std::string_view kTlogPrefix = "/tlog/";
+// Full tiles and bundles never change; partial ones do not either, but a log MAY drop them once
+// the full one exists, so they are kept briefly; the checkpoint moves with every append.
+constexpr std::string_view kCacheFull = "max-age=31536000, immutable";
+constexpr std::string_view kCachePartial = "max-age=60";
+constexpr std::string_view kCacheCheckpoint = "max-age=5";
+
+}  // namespace
+
+ApiResponse Api::Tlog(const ApiRequest& r, std::string_view path) {
+  const bool open = options_.tiles_public;
+  auto labelled = [](ApiResponse resp, std::string_view route) {
+    resp.route = std::string(route);
+    return resp;
+  };
+  if (!open) {  // the gate first: nothing, not even which logs are here, before it
+    auto who = Authenticate(r);
+    if (!who.ok()) {
+      ApiResponse resp = who.status().code() == Code::kNotFound ||
+                                 who.status().code() == Code::kPermissionDenied
+                             ? ErrorResponse(401, "unauthorized", who.status().message())
+                             : FromStatus(who.status());
+      resp.headers.emplace_back("WWW-Authenticate", "Bearer");
+      return labelled(std::move(resp), "unauthenticated");
+    }
+    if (!RoleAllows(who->role, Permission::kReadLog)) {
+      return labelled(ErrorResponse(403, "forbidden",
+                                    std::string("tokens of role ") + RoleName(who->role) +
+                                        " may not read tiles (admin and auditor tokens may)"),
+                      "GET /tlog/");
+    }
+  }
+  std::string_view rest = path.substr(kTlogPrefix.size());
+  const size_t slash = rest.find('/');
+  std::string_view origin_text = rest.substr(0, slash);
+  rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+  const bool checkpoint = rest == "checkpoint";
+  const bool entries = rest.substr(0, 13) == "tile/entries/";
+  const std::string_view route = checkpoint ? "GET /tlog/{origin}/checkpoint"
+                                 : entries  ? "GET /tlog/{origin}/tile/entries/{N}"
+                                            : "GET /tlog/{origin}/tile/{L}/{N}";
+  if (r.method != "GET") {
+    ApiResponse resp = ErrorResponse(405, "method_not_allowed", "use GET");
+    resp.headers.emplace_back("Allow", "GET");
+    return labelled(std::move(resp), route);
+  }
+  if (r.target.size() != path.size()) {
+    return labelled(ErrorResponse(400, "bad_request", "tile paths take no query string"), route);
+  }
+  auto origin = ParseHashHex(origin_text);
+  if (!origin.ok() || ToHex(*origin) != origin_text) {
+    return labelled(ErrorResponse(404, "not_found",
+                                  "tile paths are /tlog/<origin: 64 lowercase hex>/checkpoint "
+                                  "or /tlog/<origin>/tile/..."),
+                    route);
+  }
+  std::optional<TilePath> tile;
+  if (!checkpoint) {
+    auto parsed = ParseTilePath(rest);
+    if (!parsed.ok()) {
+      return labelled(ErrorResponse(404, "not_found", parsed.status().message()), route);
+    }
+    tile = *parsed;
+  }
+  ApiResponse resp;
+  Status st = node_.store().View([&](ReadTxn& txn) -> Status {
+    // What is served is the latest checkpoint held and the tree at its size, nothing beyond.
+    KH_ASSIGN_OR_RETURN(auto held, LatestHeldCheckpoint(txn, *origin));
+    if (!held) return Status::NotFound("no log from origin " + ToHex(*origin) + " here");
+    if (checkpoint) {
+      KH_ASSIGN_OR_RETURN(resp.body, CheckpointWithCosignatures(txn, *origin, held->size));
+      resp.content_type = "text/plain; charset=utf-8";
+      return Status::Ok();
+    }
+    KH_ASSIGN_OR_RETURN(Bytes bytes, tile->entries
+                                         ? ReadEntryBundle(txn, *origin, *tile, held->size)
+                                         : ReadTile(txn, *origin, *tile, held->size));
+    resp.content_type = "application/octet-stream";
+    resp.body.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    return Status::Ok();
+  });
+  if (!st.ok()) return labelled(FromStatus(st), route);
+  std::string_view cache = checkpoint        ? kCacheCheckpoint
+                           : tile->partial() ? kCachePartial
+                                             : kCacheFull;
+  // With a token the answer is that token's: only the client may keep it.
+  resp.headers.emplace_back("Cache-Control",
+                            std::string(open ? "public, " : "private, ") + std::string(cache));
+  return labelled(std::move(resp), route);
 }
 
 }  // namespace khronika

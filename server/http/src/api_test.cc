@@ -13,6 +13,8 @@
 #include "khronika/schemas/json_view.h"
 #include "khronika/schemas/merkle.h"
 #include "khronika/schemas/note.h"
+#include "khronika/schemas/tlog_tiles.h"
+#include "khronika/log/store_keys.h"
 
 namespace khronika {
 namespace {
@@ -1032,6 +1034,100 @@ TEST_F(ApiTest, NodeStatusAndAccessLogAreForAdminsOnly) {
   EXPECT_EQ(Body(Call("GET", "/v1/access-log", admin_))["events"].size(), 3u);
   EXPECT_EQ(Call("GET", "/v1/access-log?limit=x", admin_).status, 400);
   EXPECT_EQ(Call("GET", "/v1/access-log?limit=1&limit=2", admin_).status, 400);
+}
+
+// ---- C2SP tlog-tiles (/tlog/<origin>/...) ----------------------------------------------------
+
+TEST_F(ApiTest, TilesServeTheLogAtItsCheckpointToAuditorsOnly) {
+  for (int i = 0; i < 5; ++i) {
+    json submission = MakeSubmission("case-1", "statement " + std::to_string(i));
+    ASSERT_EQ(Call("POST", "/v1/entries", submitter_, submission.dump()).status, 201);
+  }
+  const std::string p = "/tlog/" + ToHex(node_->id()) + "/";
+  // Who: admin and auditor; not a reader or submitter of the case; not without a token.
+  EXPECT_EQ(Call("GET", p + "checkpoint", "").status, 401);
+  EXPECT_EQ(Call("GET", p + "checkpoint", reader_).status, 403);
+  EXPECT_EQ(Call("GET", p + "tile/0/000.p/5", submitter_).status, 403);
+  EXPECT_EQ(Call("GET", p + "tile/0/000.p/5", admin_).status, 200);
+  ApiResponse cp = Call("GET", p + "checkpoint", auditor_);
+  ASSERT_EQ(cp.status, 200) << cp.body;
+  EXPECT_EQ(cp.content_type, "text/plain; charset=utf-8");
+  EXPECT_EQ(HeaderOf(cp, "Cache-Control"), "private, max-age=5");
+  EXPECT_EQ(cp.body, *node_->log().LatestCheckpoint());
+  auto body = ParseCheckpointBody(ParseSignedNote(cp.body)->text);
+  ASSERT_TRUE(body.ok());
+  ASSERT_EQ(body->size, 5u);
+  // The level-0 tile is the records' leaf hashes, the bundle the records themselves.
+  ApiResponse tile = Call("GET", p + "tile/0/000.p/5", auditor_);
+  ASSERT_EQ(tile.status, 200) << tile.body;
+  EXPECT_EQ(tile.content_type, "application/octet-stream");
+  EXPECT_EQ(HeaderOf(tile, "Cache-Control"), "private, max-age=60");
+  ApiResponse bundle = Call("GET", p + "tile/entries/000.p/5", auditor_);
+  ASSERT_EQ(bundle.status, 200) << bundle.body;
+  ASSERT_EQ(tile.body.size(), 5u * 32);
+  ASSERT_EQ(bundle.body.size(), 5u * (2 + 115));
+  std::vector<Hash> leaves;
+  json records = Body(Call("GET", "/v1/logs/" + ToHex(node_->id()) + "/records", auditor_));
+  for (size_t i = 0; i < 5; ++i) {
+    std::string entry = bundle.body.substr(i * 117, 117);
+    EXPECT_EQ(entry.substr(0, 2), std::string("\x00\x73", 2));  // 115, big-endian
+    EXPECT_EQ(ToHex(AsBytes(entry.substr(2))), records["records"][i]["record_hex"]);
+    Hash h = LeafHash(AsBytes(entry.substr(2)));
+    EXPECT_EQ(tile.body.substr(i * 32, 32), std::string(AsChars(h)));
+    leaves.push_back(h);
+  }
+  MerkleFrontier rebuilt;
+  for (const Hash& h : leaves) rebuilt.Append(h);
+  EXPECT_EQ(*rebuilt.Root(), body->root);
+  // Narrower partial tiles are prefixes; anything the tree of size 5 lacks is 404.
+  ApiResponse two = Call("GET", p + "tile/0/000.p/2", auditor_);
+  ASSERT_EQ(two.status, 200);
+  EXPECT_EQ(two.body, tile.body.substr(0, 64));
+  for (const char* beyond : {"tile/0/000", "tile/0/000.p/6", "tile/0/001.p/1", "tile/1/000.p/1",
+                             "tile/entries/000", "tile/entries/000.p/6", "tile/63/000.p/1"}) {
+    ApiResponse r = Call("GET", p + beyond, auditor_);
+    EXPECT_EQ(r.status, 404) << beyond << ": " << r.body;
+    EXPECT_EQ(Body(r)["error"], "not_found") << beyond;
+  }
+  // Malformed: 404 with a JSON error; a query 400; another method 405; another log 404.
+  for (const char* bad : {"tile/0/00", "tile/0/x000/005", "tile/0/000.p/05", "tile/", "x",
+                          "checkpoint/", "tile/0/000.p/5/", "tile/0/../checkpoint"}) {
+    ApiResponse r = Call("GET", p + bad, auditor_);
+    EXPECT_EQ(r.status, 404) << bad << ": " << r.body;
+    EXPECT_EQ(Body(r)["error"], "not_found") << bad;
+  }
+  EXPECT_EQ(Call("GET", p + "checkpoint?x", auditor_).status, 400);
+  EXPECT_EQ(Call("POST", p + "checkpoint", auditor_).status, 405);
+  EXPECT_EQ(Call("GET", "/tlog/" + std::string(64, 'a') + "/checkpoint", auditor_).status, 404);
+  std::string upper = ToHex(node_->id());
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  EXPECT_EQ(Call("GET", "/tlog/" + upper + "/checkpoint", auditor_).status, 404);
+
+  // tiles_public: anyone, without a token; the rest of the API is unchanged.
+  ApiOptions open_options;
+  open_options.tiles_public = true;
+  Api open(*node_, *committer_, metrics_, open_options);
+  ApiRequest anonymous;
+  anonymous.method = "GET";
+  anonymous.target = p + "tile/0/000.p/5";
+  ApiResponse open_tile = open.Handle(anonymous);
+  EXPECT_EQ(open_tile.status, 200);
+  EXPECT_EQ(open_tile.body, tile.body);
+  EXPECT_EQ(HeaderOf(open_tile, "Cache-Control"), "public, max-age=60");
+  anonymous.target = "/v1/checkpoint";
+  EXPECT_EQ(open.Handle(anonymous).status, 401);
+
+  // A record damaged on disk is not served: its leaf hash no longer matches the tree.
+  ASSERT_TRUE(node_->store().Update([&](WriteTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto rec, txn.Get(Table::kRecords, keys::Record(node_->id(), 3)));
+    Bytes damaged = *rec;
+    damaged[110] ^= 1;
+    return txn.Put(Table::kRecords, keys::Record(node_->id(), 3), damaged);
+  }).ok());
+  ApiResponse broken = Call("GET", p + "tile/entries/000.p/5", auditor_);
+  EXPECT_EQ(broken.status, 500) << broken.body;
+  EXPECT_EQ(Body(broken)["error"], "corruption");
+  EXPECT_EQ(Call("GET", p + "tile/entries/000.p/3", auditor_).status, 200);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "khronika/schemas/crypto.h"
+#include "khronika/schemas/policy.h"
 #include "khronika/schemas/status.h"
 
 namespace khronika {
@@ -31,6 +32,13 @@ struct BundleVerification {
   uint64_t bytes = 0;    // their plaintext bytes
   std::vector<BundleLogSummary> logs;
   std::vector<std::string> problems;  // "<file>: <what is wrong>", one per failure
+  // With a C2SP tlog-policy: each log's checkpoint note (logs/<origin>/checkpoint.note) judged
+  // by it. Not among `problems`: the bundle may be sound and the policy still not met.
+  struct PolicyVerdict {
+    std::string origin;  // hex
+    PolicyEvaluation evaluation;
+  };
+  std::vector<PolicyVerdict> policy;
   bool ok() const { return problems.empty(); }
 };
 
@@ -47,14 +55,17 @@ Result<TrustedKeys> LoadTrustedKeys(const std::filesystem::path& file);
 // among them; cosignatures are reported as trusted only for witnesses among them. An error
 // status only when the bundle cannot be examined at all (InvalidArgument: not a folder, a bad
 // trust file); everything wrong inside the bundle is a line of `problems`.
+// `policy`, if given, judges each log's checkpoint note (BundleVerification::policy).
 Result<BundleVerification> VerifyBundle(const std::filesystem::path& dir,
-                                        const std::filesystem::path& trust_file = {});
+                                        const std::filesystem::path& trust_file = {},
+                                        const Policy* policy = nullptr);
 
 // The same for a bundle folder or a bundle .tar: a .tar is unpacked (BundleTarExtractor, so
 // nothing outside the bundle's grammar is written) into a fresh private folder under the system's
 // temporary folder, verified there, and removed. A .tar that cannot be unpacked is
 // InvalidArgument naming what is wrong with it.
 Result<BundleVerification> VerifyBundleFile(const std::filesystem::path& path,
-                                            const std::filesystem::path& trust_file = {});
+                                            const std::filesystem::path& trust_file = {},
+                                            const Policy* policy = nullptr);
 
 }  // namespace khronika

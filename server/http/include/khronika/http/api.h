@@ -24,6 +24,9 @@ struct ApiOptions {
   size_t max_json_depth = 32;
   size_t max_missing_query = 65536;  // ids in one POST /v1/chunks/missing
   size_t max_page = 1000;
+  // C2SP tlog-tiles under /tlog/ (docs/api.md "Tiles"): false, an admin or auditor token is
+  // needed; true (`tiles_public = true` in khronika.conf), anyone may read them.
+  bool tiles_public = false;
 };
 
 struct ApiRequest {
@@ -125,6 +128,8 @@ class Api {
   ApiResponse SyncConsistency(const ApiRequest& r);
   ApiResponse SyncPack(const ApiRequest& r);
   ApiResponse SyncChunks(const ApiRequest& r);
+  // C2SP tlog-tiles: /tlog/<origin hex>/checkpoint, /tlog/<origin hex>/tile/... (own gate).
+  ApiResponse Tlog(const ApiRequest& r, std::string_view path);
 
   Node& node_;
   GroupCommitter& committer_;
