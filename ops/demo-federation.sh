@@ -3,9 +3,10 @@
 # NGOs' nodes peer with each other, the first splits its archive key 2 of 3 among its partners,
 # a witness statement is submitted to it and acknowledged only once two partners have cosigned
 # it, the first node is raided (its data wiped) and rebuilt from its partners with its key
-# export, and a lawyer's court bundle is exported and verified offline. Then the worst case: the
-# rebuilt node is destroyed again, and its key export with it; a new node gets the archive key
-# back from 2 of the 3 partners, reads the old evidence byte for byte and exports a bundle.
+# export, and a lawyer's court bundle is exported and verified offline, against a cosignature
+# policy. Then the worst case: the rebuilt node is destroyed again, and its key export with it;
+# a new node gets the archive key back from 2 of the 3 partners, reads the old evidence byte for
+# byte and exports a bundle.
 #
 #   ops/demo-federation.sh [PATH/TO/khronika]     (default: $KHRONIKA_BIN, else
 #                                                   build/release/server/cli/khronika)
@@ -213,6 +214,17 @@ printf '%s\n%s\n%s\n%s\n' "${VKEY[a]}" "${COSIGNER[b]}" "${COSIGNER[c]}" "${COSI
 out=$(kh verify-bundle "$WORK/bundle" --trust "$WORK/trusted-keys.txt") || fail "verify-bundle: $out"
 grep -Eq "[23] of them trusted" <<<"$out" || fail "the bundle lacks the partners' cosignatures: $out"
 say "the bundle verifies with no network: signatures, hashes, inclusion proof, trusted cosigners"
+# The court's rule, as a C2SP tlog-policy: the node's log, cosigned by at least 2 of its 3 partners.
+{
+  printf 'log %s\n' "${VKEY[a]}"
+  for n in b c d; do printf 'witness %s %s\n' "$n" "${COSIGNER[$n]}"; done
+  printf 'group partners 2 b c d\nquorum partners\n'
+} >"$WORK/court.policy"
+kh policy check "$WORK/court.policy" >/dev/null || fail "policy check"
+out=$(kh verify-bundle "$WORK/bundle" --trust "$WORK/trusted-keys.txt" --policy "$WORK/court.policy") ||
+  fail "verify-bundle --policy: $out"
+grep -q "quorum partners: met" <<<"$out" || fail "the bundle's checkpoint does not meet the policy: $out"
+say "and it meets the court's policy (C2SP tlog-policy): cosigned by at least 2 of the 3 partners"
 say "REPORT.md, in plain words, begins:"
 sed -n 3p "$WORK/bundle/REPORT.md" | fold -s -w 90 | sed 's/^/          /'
 ok
