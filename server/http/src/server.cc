@@ -162,11 +162,12 @@ struct Server::Impl {
   Node& node;
   ServerOptions options;
   HandshakeSlots handshakes;  // before ioc: sessions destroyed with it give their slots back
+  // Before ioc too: a session still queued when ioc is destroyed counts its connection closed.
+  Metrics metrics;
   net::io_context ioc;
   ssl::context ssl_ctx;
   tcp::acceptor acceptor;
   net::thread_pool workers;
-  Metrics metrics;
   GroupCommitter committer;
   Api api;
   net::signal_set signals;
