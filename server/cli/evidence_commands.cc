@@ -63,6 +63,14 @@ Status Report(const BundleVerification& v, bool trust_given) {
     if (trust_given) std::cout << ", " << l.trusted_cosigners.size() << " of them trusted";
     std::cout << "\n";
     for (const std::string& c : l.cosigners) std::cout << "    cosigner " << c << "\n";
+    // RFC 3161 timestamps (#16)
+    for (const BundleLogSummary::Timestamp& t : l.timestamps) {
+      std::cout << "    existed no later than " << t.gen_time << ", by " << t.tsa_name
+                << " (RFC 3161 timestamp of checkpoint " << l.timestamped_size << "; CA "
+                << (t.ca_given ? "from --tsa-ca" : "from the bundle, keys/tsa/") << "): "
+                << (l.timestamped_records == l.records ? "every record" : "the first records")
+                << " of the case here, " << l.timestamped_records << " of " << l.records << "\n";
+    }
   }
   std::cout << "checked: every disclosed file's SHA-256 and sealed chunks, the authors' signatures "
                "and each disclosed file's signed commitment, each record's inclusion proof to a "
@@ -228,7 +236,8 @@ Status RunExport(const Args& args) {
 Status RunVerifyBundle(const Args& args) {
   if (args.positional().size() != 1) return UsageError("verify-bundle takes one DIR or FILE.tar");
   fs::path trust = args.Get("trust").value_or("");
-  auto v = VerifyBundleFile(args.positional()[0], trust);
+  fs::path tsa_ca = args.Get("tsa-ca").value_or("");
+  auto v = VerifyBundleFile(args.positional()[0], trust, tsa_ca);
   if (!v.ok()) {
     if (v.status().code() == Code::kInvalidArgument) return UsageError(v.status().message());
     return v.status();
@@ -254,9 +263,11 @@ std::vector<Command> EvidenceCommands() {
         {"timeout"}},
        RunExport},
       {"verify-bundle", "check a court bundle offline: exit 0 clean, 1 with one line per problem",
-       "khronika verify-bundle DIR|FILE.tar [--trust KEYS_FILE]\n"
-       "  KEYS_FILE: verifier keys you trust (origins' and cosigners'), one per line, # comments.",
-       {{"trust"}},
+       "khronika verify-bundle DIR|FILE.tar [--trust KEYS_FILE] [--tsa-ca CA_FILE]\n"
+       "  KEYS_FILE: verifier keys you trust (origins' and cosigners'), one per line, # comments.\n"
+       "  CA_FILE: the CA certificate(s) of the time-stamping authorities you trust (PEM): every\n"
+       "  RFC 3161 timestamp in the bundle must chain to it, instead of to the CA it carries.",
+       {{"trust"}, {"tsa-ca"}},
        RunVerifyBundle},
   };
 }
