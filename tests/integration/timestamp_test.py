@@ -255,6 +255,14 @@ def main():
             s, b = a.api("GET", f"/v1/checkpoint/timestamps?size={size}", "auditor")
             check(s == 200 and all(t["tsa"] == tsa.url("good") for t in json.loads(b)["timestamps"]),
                   f"nothing but good tokens at size {size}")
+        s, b = a.api("GET", "/v1/checkpoint/timestamped", "reader")
+        summary = json.loads(b) if s == 200 else {}
+        check(s == 200 and summary.get("size") == 1 and
+              [x["tsa_name"] for x in summary["timestamps"]] ==
+              ["CN=Test Time Stamping Authority,O=Test TSA"] and
+              summary["timestamps"][0]["gen_time"] == listed["timestamps"][0]["gen_time"] and
+              "token" not in summary["timestamps"][0],
+              "a reader (the console) sees the time and the TSA, not the token")
         for role in ("submitter", "reader"):
             s, _ = a.api("GET", "/v1/checkpoint/timestamps", role)
             check(s == 403, f"a {role} may not list timestamps")
@@ -376,6 +384,8 @@ def main():
         check(tsa.hits.get("hang") == 1, "the TSA was not asked again within the interval")
         s, body = b_node.api("GET", "/v1/checkpoint/timestamps", "auditor")
         check(s == 200 and json.loads(body)["timestamps"] == [], "nothing is stored")
+        s, body = b_node.api("GET", "/v1/checkpoint/timestamped", "reader")
+        check(s == 404, "and nothing is shown as timestamped")
         check(b_node.stop() == 0, "the node stops although its TSA still holds the ask")
     finally:
         for n in nodes:

@@ -378,6 +378,9 @@ const std::vector<Api::RouteSpec>& Api::Routes() {
        [](Api& a, const RouteContext& c) { return a.AskTimestamps(c); }},
       {"GET", "/v1/checkpoint/timestamps", Gate::kToken, P::kReadLog, BodyKind::kNone,
        [](Api& a, const RouteContext& c) { return a.ListTimestamps(c.request); }},
+      // Times and TSA names only, like /v1/checkpoint/witnessed: for every role (the console).
+      {"GET", "/v1/checkpoint/timestamped", Gate::kToken, {}, BodyKind::kNone,
+       [](Api& a, const RouteContext&) { return a.TimestampedCheckpoint(); }},
       {"GET", "/v1/proof/inclusion", Gate::kToken, {}, BodyKind::kNone,
        [](Api& a, const RouteContext& c) { return a.InclusionProof(c.request); }},
       {"GET", "/v1/proof/consistency", Gate::kToken, {}, BodyKind::kNone,
@@ -1426,6 +1429,24 @@ ApiResponse Api::AskTimestamps(const RouteContext& call) {
     respond(Json(200, {{"size", round->size}, {"results", results}}));
   });
   return Deferred();
+}
+
+ApiResponse Api::TimestampedCheckpoint() {
+  json out = nullptr;
+  Status st = node_.store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(std::optional<uint64_t> size, LatestTimestampedSize(txn, node_.id()));
+    if (!size) return Status::Ok();
+    KH_ASSIGN_OR_RETURN(std::vector<StoredTimestamp> tokens, TimestampsAt(txn, node_.id(), *size));
+    json list = json::array();
+    for (const StoredTimestamp& t : tokens) list.push_back(TimestampJson(t.token));
+    out = {{"size", *size}, {"timestamps", list}};
+    return Status::Ok();
+  });
+  if (!st.ok()) return FromStatus(st);
+  if (out.is_null()) {
+    return ErrorResponse(404, "not_found", "no checkpoint of this log is timestamped yet");
+  }
+  return Json(200, out);
 }
 
 ApiResponse Api::ListTimestamps(const ApiRequest& r) {

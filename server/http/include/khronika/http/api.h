@@ -134,6 +134,7 @@ class Api {
   // RFC 3161 timestamps (#16)
   ApiResponse AskTimestamps(const RouteContext& call);
   ApiResponse ListTimestamps(const ApiRequest& r);
+  ApiResponse TimestampedCheckpoint();
 
   Node& node_;
   GroupCommitter& committer_;
