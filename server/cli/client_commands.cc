@@ -605,8 +605,9 @@ Status RunSubmit(const Args& args) {
   if (args.positional().empty() && (t.kind == "evidence" || each)) {
     return UsageError("name at least one FILE");
   }
-  if (each && (args.Has("replicas") || args.Has("corrects"))) {
-    return UsageError("--each takes neither --replicas nor --corrects (one entry at a time)");
+  if (each && (args.Has("replicas") || args.Has("corrects") || args.Has("timestamp"))) {
+    return UsageError(
+        "--each takes neither --replicas, --timestamp nor --corrects (one entry at a time)");
   }
   for (const std::string& p : args.GetAll("meta")) {
     size_t eq = p.find('=');
@@ -665,6 +666,19 @@ Status RunSubmit(const Args& args) {
     KH_ASSIGN_OR_RETURN(json replicated, WaitForReplicas(*client, receipt, replicas, timeout_s, trusted));
     receipt["replicated"] = replicated;
   }
+  if (args.Has("timestamp")) {
+    // RFC 3161 tokens over a checkpoint that includes the entry (#16); the node waits for its
+    // TSAs at most tsa_timeout_ms.
+    json ask = {{"min_size", receipt["index"].get<uint64_t>() + 1}};
+    KH_ASSIGN_OR_RETURN(HttpResult r,
+                        client->Request("POST", "/v1/checkpoint/timestamp", ask.dump()));
+    json answer = json::parse(r.body, nullptr, false);
+    if (r.status != 200 || !answer.is_object() || !answer["results"].is_array()) {
+      return Status::IOError("entry " + ToHex(entry_id) +
+                             " is acknowledged, but timestamping failed: " + ErrorMessage(r));
+    }
+    receipt["timestamps"] = answer;
+  }
   if (args.Has("json")) {
     receipt["chunks_sent"] = sent_chunks;
     receipt["chunks_total"] = total_chunks;
@@ -685,6 +699,27 @@ Status RunSubmit(const Args& args) {
               << " chunks; the rest were already on the node";
     if (inline_files > 0) std::cerr << "; " << inline_files << " small files went with the entry";
     std::cerr << "\n";
+  }
+  if (receipt.contains("timestamps")) {
+    const json& ts = receipt["timestamps"];
+    size_t stored = 0;
+    for (const json& item : ts["results"]) {
+      if (item.value("stored", false)) {
+        ++stored;
+        if (!args.Has("json")) {
+          std::cout << "timestamped: existed no later than " << item.value("gen_time", "?")
+                    << ", by " << item.value("tsa_name", "?") << " (" << item.value("tsa", "")
+                    << "), checkpoint size " << ts["size"] << "\n";
+        }
+      } else {
+        std::cerr << "no timestamp from " << item.value("tsa", "?") << ": "
+                  << item.value("error", "?") << "\n";
+      }
+    }
+    if (stored == 0) {
+      return Status::IOError("entry " + ToHex(entry_id) +
+                             " is acknowledged, but no time-stamping authority gave a token");
+    }
   }
   return Status::Ok();
 }
@@ -960,6 +995,10 @@ std::vector<Command> ClientCommands() {
        "only then does it survive the seizure of this node. --witnesses FILE counts only\n"
        "cosignatures by the witness keys in FILE (the partners' cosigner_vkey, one per line,\n"
        "obtained from them directly), instead of the keys the node reports.\n"
+       "--timestamp then has the node ask its time-stamping authorities (tsa lines of\n"
+       "khronika.conf) at once for RFC 3161 tokens over a checkpoint including the entry, and\n"
+       "prints, for each TSA that answered, \"existed no later than T, by <TSA>\"; it fails\n"
+       "(the entry staying acknowledged) if none did.\n"
        "--timeout S gives up on a node that takes longer than S seconds to accept the\n"
        "connection and finish TLS, or sends and takes nothing for S seconds (default: 10 to\n"
        "connect, 30 for each read or write).\n"
@@ -971,7 +1010,7 @@ std::vector<Command> ClientCommands() {
        "the file and exits non-zero; the entries it listed are acknowledged and stay so.",
        With({{"key"}, {"case"}, {"kind"}, {"meta", true, true}, {"corrects"}, {"json", false},
              {"replicas"}, {"replicas-timeout"}, {"witnesses"}, {"each", false},
-             {"connections"}}),
+             {"connections"}, {"timestamp", false}}),
        RunSubmit},
       {"get", "download an entry's files and verify every byte",
        "khronika get --node URL --token T ENTRY_ID [--out DIR] [--timeout S]\n"

@@ -114,6 +114,30 @@ Status ApplyConfigFile(const std::filesystem::path& path, ServerOptions& o, LogS
                                        value + "'");
       }
       o.api.tiles_public = value == "true";
+    } else if (key == "tsa") {
+      // RFC 3161 time-stamping authorities (#16): `tsa = URL CA_FILE`, one line each.
+      std::istringstream words(value);
+      TsaConfig tsa;
+      std::string ca, extra;
+      words >> tsa.url >> ca >> extra;
+      if (tsa.url.empty() || ca.empty() || !extra.empty()) {
+        return Status::InvalidArgument(where + "tsa must be 'URL CA_FILE', got '" + value + "'");
+      }
+      if (auto url = ParseTsaUrl(tsa.url); !url.ok()) {
+        return Status::InvalidArgument(where + url.status().message());
+      }
+      // A relative CA file is found beside the configuration file.
+      tsa.ca_file = std::filesystem::path(ca).is_absolute() ? std::filesystem::path(ca)
+                                                             : path.parent_path() / ca;
+      if (o.timestamps.tsas.size() >= 16) {
+        return Status::InvalidArgument(where + "at most 16 tsa lines");
+      }
+      o.timestamps.tsas.push_back(std::move(tsa));
+    } else if (key == "tsa_interval_s") {
+      KH_ASSIGN_OR_RETURN(uint64_t v, number(30 * 24 * 3600, 1));
+      o.timestamps.interval = std::chrono::seconds(v);
+    } else if (key == "tsa_timeout_ms") {
+      KH_ASSIGN_OR_RETURN(o.timestamps.deadline, millis(1));
     } else if (key == "scrub_interval_h") {
       KH_ASSIGN_OR_RETURN(uint64_t v, number(24 * 365));
       log.scrub_interval = std::chrono::hours(v);

@@ -64,6 +64,14 @@ Status Report(const BundleVerification& v, bool trust_given) {
     if (trust_given) std::cout << ", " << l.trusted_cosigners.size() << " of them trusted";
     std::cout << "\n";
     for (const std::string& c : l.cosigners) std::cout << "    cosigner " << c << "\n";
+    // RFC 3161 timestamps (#16)
+    for (const BundleLogSummary::Timestamp& t : l.timestamps) {
+      std::cout << "    existed no later than " << t.gen_time << ", by " << t.tsa_name
+                << " (RFC 3161 timestamp of checkpoint " << l.timestamped_size << "; CA "
+                << (t.ca_given ? "from --tsa-ca" : "from the bundle, keys/tsa/") << "): "
+                << (l.timestamped_records == l.records ? "every record" : "the first records")
+                << " of the case here, " << l.timestamped_records << " of " << l.records << "\n";
+    }
   }
   std::cout << "checked: every disclosed file's SHA-256 and sealed chunks, the authors' signatures "
                "and each disclosed file's signed commitment, each record's inclusion proof to a "
@@ -233,7 +241,8 @@ Status RunVerifyBundle(const Args& args) {
   if (auto file = args.Get("policy")) {
     KH_ASSIGN_OR_RETURN(policy, LoadPolicyFile(*file));
   }
-  auto v = VerifyBundleFile(args.positional()[0], trust, policy ? &*policy : nullptr);
+  fs::path tsa_ca = args.Get("tsa-ca").value_or("");
+  auto v = VerifyBundleFile(args.positional()[0], trust, policy ? &*policy : nullptr, tsa_ca);
   if (!v.ok()) {
     if (v.status().code() == Code::kInvalidArgument) return UsageError(v.status().message());
     return v.status();
@@ -273,10 +282,13 @@ std::vector<Command> EvidenceCommands() {
        RunExport},
       {"verify-bundle", "check a court bundle offline: exit 0 clean, 1 with one line per problem",
        "khronika verify-bundle DIR|FILE.tar [--trust KEYS_FILE] [--policy POLICY_FILE]\n"
+       "                [--tsa-ca CA_FILE]\n"
        "  KEYS_FILE: verifier keys you trust (origins' and cosigners'), one per line, # comments.\n"
        "  POLICY_FILE: a C2SP tlog-policy (see khronika policy check --help); the bundle's\n"
-       "  checkpoint must be signed by one of its logs and meet its quorum (else exit 1).",
-       {{"trust"}, {"policy"}},
+       "  checkpoint must be signed by one of its logs and meet its quorum (else exit 1).\n"
+       "  CA_FILE: the CA certificate(s) of the time-stamping authorities you trust (PEM): every\n"
+       "  RFC 3161 timestamp in the bundle must chain to it, instead of to the CA it carries.",
+       {{"trust"}, {"policy"}, {"tsa-ca"}},
        RunVerifyBundle},
   };
 }

@@ -22,6 +22,7 @@
 #include "khronika/schemas/json_view.h"
 #include "khronika/schemas/note.h"
 #include "khronika/store/files.h"
+#include "khronika/timestamp/timestamp_store.h"
 #include "report.h"
 
 namespace khronika {
@@ -134,6 +135,58 @@ BundleFile Small(std::string path, std::string_view text) {
   f.size = f.data.size();
   f.sha256 = Sha256(f.data);
   return f;
+}
+
+// RFC 3161 timestamps (#16, docs/format.md section 17.6): the earliest checkpoint of `origin`
+// of at least `needed` records with stored tokens that still check (each against its TSA's CA,
+// at its own time), its note, its consistency proof with the bundle's checkpoint `cp`, the
+// tokens and the CA certificates. Nothing when no such checkpoint is held.
+Status AddTimestamps(const ReadTxn& txn, const Hash& origin, uint64_t needed,
+                     const ChosenCheckpoint& cp, report::ReportLog& log,
+                     std::vector<BundleFile>& files) {
+  for (uint64_t from = needed;;) {
+    KH_ASSIGN_OR_RETURN(std::optional<uint64_t> size, SmallestTimestampedSize(txn, origin, from));
+    if (!size) return Status::Ok();
+    from = *size + 1;
+    KH_ASSIGN_OR_RETURN(auto stored_note,
+                        txn.Get(Table::kCheckpoints, keys::Checkpoint(origin, *size)));
+    if (!stored_note) continue;
+    const std::string note_text(AsChars(*stored_note));
+    KH_ASSIGN_OR_RETURN(SignedNote note, ParseSignedNote(note_text));
+    KH_ASSIGN_OR_RETURN(Checkpoint body, ParseCheckpointBody(note.text));
+    KH_ASSIGN_OR_RETURN(std::vector<StoredTimestamp> stored, TimestampsAt(txn, origin, *size));
+    std::vector<report::ReportTimestamp> good;
+    std::vector<BundleFile> token_files;
+    for (const StoredTimestamp& t : stored) {
+      const std::string ca = TsaCaCertificates(t.token.chain_pem);
+      auto checked = VerifyTimestampToken(t.token.token, note.text, ca);
+      if (!checked.ok() || checked->tsa_cert_sha256 != t.token.tsa_cert_sha256) continue;
+      good.push_back({checked->tsa_cert_sha256, checked->tsa_name, checked->gen_time});
+      token_files.push_back(Small(bundle_paths::TimestampToken(origin, checked->tsa_cert_sha256),
+                                  AsChars(checked->token)));
+      token_files.push_back(Small(bundle_paths::TsaCa(checked->tsa_cert_sha256), ca));
+    }
+    if (good.empty()) continue;
+    files.push_back(Small(bundle_paths::TimestampedCheckpoint(origin), note_text));
+    if (*size != cp.size) {
+      uint64_t lo = std::min(*size, cp.size), hi = std::max(*size, cp.size);
+      KH_ASSIGN_OR_RETURN(ConsistencyProofResult proof, ProveConsistency(txn, origin, lo, hi));
+      const Hash& lo_root = lo == cp.size ? cp.root : body.root;
+      const Hash& hi_root = hi == cp.size ? cp.root : body.root;
+      if (proof.old_root != lo_root || proof.new_root != hi_root) {
+        return Status::Corruption("the Merkle tree of " + ToHex(origin) +
+                                  " disagrees with its checkpoints: run khronika verify");
+      }
+      files.push_back(
+          Small(bundle_paths::TimestampConsistency(origin), JsonFileText(ToJson(proof))));
+    }
+    std::sort(good.begin(), good.end(),
+              [](const auto& a, const auto& b) { return a.tsa_cert < b.tsa_cert; });
+    for (BundleFile& f : token_files) files.push_back(std::move(f));
+    log.timestamped_size = *size;
+    log.timestamps = std::move(good);
+    return Status::Ok();
+  }
 }
 
 std::string KeyText(const SymmetricKey& key) { return ToHex(key) + "\n"; }
@@ -483,12 +536,20 @@ Result<BundlePlan> PlanBundle(const ReadTxn& txn, const EntryKey& key, const Bun
     key_files.push_back(Small(bundle_paths::CosignerKey(c.member),
                               FormatCosignerVerifierKey(witness->name, witness->key) + "\n"));
   }
-  facts.logs.push_back({case_origin, cp.size, cp.cosigners});
+  report::ReportLog report_log;
+  report_log.origin = case_origin;
+  report_log.checkpoint_size = cp.size;
+  report_log.cosigners = cp.cosigners;
+  std::vector<BundleFile> timestamp_files;
+  KH_RETURN_IF_ERROR(AddTimestamps(txn, case_origin, records.back().index + 1, cp, report_log,
+                                   timestamp_files));
+  facts.logs.push_back(std::move(report_log));
 
   plan.files.push_back(Small(std::string(bundle_paths::kReport), report::RenderReport(facts)));
   plan.files.push_back(Small(std::string(bundle_paths::kIndex), JsonFileText(report::IndexJson(facts))));
   for (auto& f : key_files) plan.files.push_back(std::move(f));
   plan.files.push_back(Small(bundle_paths::Checkpoint(case_origin), cp.note));
+  for (auto& f : timestamp_files) plan.files.push_back(std::move(f));
   for (auto& f : record_files) plan.files.push_back(std::move(f));
 
   std::vector<std::pair<std::string, Hash>> sums;

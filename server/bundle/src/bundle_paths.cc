@@ -95,6 +95,18 @@ std::string OriginKey(const Hash& origin) { return "keys/origins/" + ToHex(origi
 std::string CosignerKey(const Hash& member) { return "keys/cosigners/" + ToHex(member) + ".vkey"; }
 std::string Checkpoint(const Hash& origin) { return "logs/" + ToHex(origin) + "/checkpoint.note"; }
 
+// RFC 3161 timestamps (#16, format.md section 17.6).
+std::string TimestampedCheckpoint(const Hash& origin) {
+  return "logs/" + ToHex(origin) + "/timestamped.note";
+}
+std::string TimestampConsistency(const Hash& origin) {
+  return "logs/" + ToHex(origin) + "/timestamped.consistency.json";
+}
+std::string TimestampToken(const Hash& origin, const Hash& tsa_cert) {
+  return "logs/" + ToHex(origin) + "/timestamps/" + ToHex(tsa_cert) + ".tst";
+}
+std::string TsaCa(const Hash& tsa_cert) { return "keys/tsa/" + ToHex(tsa_cert) + ".pem"; }
+
 std::string RecordDir(const Hash& origin, uint64_t index) {
   char digits[32];
   std::snprintf(digits, sizeof digits, "%020llu", static_cast<unsigned long long>(index));
@@ -115,9 +127,17 @@ bool IsBundleFile(std::string_view path) {
     std::string_view name = p[2];
     if (p[1] == "authors") return StripSuffix(name, ".pem") && IsHex64(name);
     if (p[1] == "origins" || p[1] == "cosigners") return StripSuffix(name, ".vkey") && IsHex64(name);
+    if (p[1] == "tsa") return StripSuffix(name, ".pem") && IsHex64(name);
     return false;
   }
-  if (p.size() == 3 && p[0] == "logs") return IsHex64(p[1]) && p[2] == "checkpoint.note";
+  if (p.size() == 3 && p[0] == "logs") {
+    return IsHex64(p[1]) && (p[2] == "checkpoint.note" || p[2] == "timestamped.note" ||
+                             p[2] == "timestamped.consistency.json");
+  }
+  if (p.size() == 4 && p[0] == "logs" && p[2] == "timestamps") {
+    std::string_view name = p[3];
+    return IsHex64(p[1]) && StripSuffix(name, ".tst") && IsHex64(name);
+  }
   if (p.size() >= 4 && p[0] == "records") return IsHex64(p[1]) && IsIndex20(p[2]) && IsRecordFile(p);
   return false;
 }
@@ -126,9 +146,13 @@ bool IsBundleFolder(std::string_view path) {
   std::vector<std::string_view> p = Split(path);
   if (p[0] == "keys") {
     return p.size() == 1 ||
-           (p.size() == 2 && (p[1] == "authors" || p[1] == "origins" || p[1] == "cosigners"));
+           (p.size() == 2 && (p[1] == "authors" || p[1] == "origins" || p[1] == "cosigners" ||
+                              p[1] == "tsa"));
   }
-  if (p[0] == "logs") return p.size() == 1 || (p.size() == 2 && IsHex64(p[1]));
+  if (p[0] == "logs") {
+    return p.size() == 1 || (p.size() >= 2 && p.size() <= 3 && IsHex64(p[1]) &&
+                             (p.size() == 2 || p[2] == "timestamps"));
+  }
   if (p[0] != "records") return false;
   if (p.size() == 1) return true;
   if (!IsHex64(p[1])) return false;

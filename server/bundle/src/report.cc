@@ -92,10 +92,27 @@ json IndexJson(const ReportFacts& f) {
   for (const ReportLog& l : f.logs) {
     json cos = json::array();
     for (const ReportCosigner& c : l.cosigners) cos.push_back(ToHex(c.member));
-    logs.push_back({{"origin", ToHex(l.origin)},
-                    {"checkpoint", bundle_paths::Checkpoint(l.origin)},
-                    {"checkpoint_size", l.checkpoint_size},
-                    {"cosigners", cos}});
+    json item = {{"origin", ToHex(l.origin)},
+                 {"checkpoint", bundle_paths::Checkpoint(l.origin)},
+                 {"checkpoint_size", l.checkpoint_size},
+                 {"cosigners", cos}};
+    if (!l.timestamps.empty()) {  // RFC 3161 timestamps (#16)
+      json tokens = json::array();
+      for (const ReportTimestamp& t : l.timestamps) {
+        tokens.push_back({{"token", bundle_paths::TimestampToken(l.origin, t.tsa_cert)},
+                          {"ca", bundle_paths::TsaCa(t.tsa_cert)},
+                          {"tsa_name", t.tsa_name},
+                          {"gen_time", t.gen_time}});
+      }
+      item["timestamped"] = {
+          {"checkpoint", bundle_paths::TimestampedCheckpoint(l.origin)},
+          {"size", l.timestamped_size},
+          {"consistency", l.timestamped_size == l.checkpoint_size
+                              ? json(nullptr)
+                              : json(bundle_paths::TimestampConsistency(l.origin))},
+          {"tokens", tokens}};
+    }
+    logs.push_back(std::move(item));
   }
   json records = json::array();
   for (const ReportEntry& e : f.entries) {
@@ -180,6 +197,15 @@ std::string RenderReport(const ReportFacts& f) {
        "node.\n";
   r += "- **Independent confirmation**: other organisations' nodes that hold a copy of the log "
        "cosigned that checkpoint after checking it.\n";
+  bool stamped = false;
+  for (const ReportLog& l : f.logs) stamped = stamped || !l.timestamps.empty();
+  if (stamped) {
+    r += "- **Existed no later than**: a time-stamping authority that the exporting node does not "
+         "run signed an RFC 3161 timestamp over a checkpoint of the log; every record that "
+         "checkpoint covers existed no later than the time it states. The token and the "
+         "authority's CA certificate are in `logs/` and `keys/tsa/`; compare that certificate "
+         "with the one the authority publishes.\n";
+  }
   r += "- **Nothing left out**: every record of the case names, in a sealed link that its link key "
        "opens, the record of the same case before it, so a record missing between the first and "
        "the last one here would break the chain. The link keys open nothing else. Records "
@@ -200,7 +226,29 @@ std::string RenderReport(const ReportFacts& f) {
            UtcTime(static_cast<int64_t>(cs.timestamp) * 1000) + "\n";
     }
   }
+  for (const ReportLog& l : f.logs) {
+    if (l.timestamps.empty()) continue;
+    r += "- Checkpoint of size " + std::to_string(l.timestamped_size) + " of the log of node `" +
+         Short(l.origin) + "…` (`" + bundle_paths::TimestampedCheckpoint(l.origin) +
+         "`) is timestamped by " + Count(l.timestamps.size(), "authority", "authorities") + ":\n";
+    for (const ReportTimestamp& t : l.timestamps) {
+      r += "  - existed no later than " + t.gen_time + ", by " + MarkdownText(t.tsa_name) +
+           " (`" + bundle_paths::TimestampToken(l.origin, t.tsa_cert) + "`)\n";
+    }
+  }
   r += "\n## Records of the case, in the order each log recorded them\n\n";
+  // "Existed no later than T, by <TSA>" for a record that a timestamped checkpoint covers.
+  auto stamped_lines = [&](const Record& record) {
+    std::string out;
+    for (const ReportLog& l : f.logs) {
+      if (l.origin != record.origin || record.index >= l.timestamped_size) continue;
+      for (const ReportTimestamp& t : l.timestamps) {
+        out += "- Existed no later than " + t.gen_time + ", by " + MarkdownText(t.tsa_name) +
+               " (RFC 3161 timestamp of checkpoint " + std::to_string(l.timestamped_size) + ").\n";
+      }
+    }
+    return out;
+  };
   size_t n = 0;
   for (const ReportEntry& e : f.entries) {
     const std::string dir = bundle_paths::RecordDir(e.record.origin, e.record.index);
@@ -209,7 +257,8 @@ std::string RenderReport(const ReportFacts& f) {
       r += "- Recorded on " + UtcTime(e.record.received_at_ms) + " as record " +
            std::to_string(e.record.index) + " of the log of node `" + Short(e.record.origin) +
            "…`, with " + Count(e.file_count, "file", "files") + "; entry id `" +
-           ToHex(e.entry_id) + "`, folder `" + dir + "/`.\n\n";
+           ToHex(e.entry_id) + "`, folder `" + dir + "/`.\n";
+      r += stamped_lines(e.record) + "\n";
       continue;
     }
     const SignedEntry& entry = *e.entry;
@@ -219,6 +268,7 @@ std::string RenderReport(const ReportFacts& f) {
          std::to_string(e.record.index) + " of the log of node `" + Short(e.record.origin) +
          "…`; the author dated it " + UtcTime(entry.created_at_ms) + ".\n";
     r += "- Entry id `" + ToHex(e.entry_id) + "`, folder `" + dir + "/`.\n";
+    r += stamped_lines(e.record);
     if (entry.corrects) r += "- Corrects entry `" + ToHex(*entry.corrects) + "`.\n";
     for (const auto& [k, v] : entry.metadata) {
       r += "- " + MarkdownText(k) + ": " + MarkdownText(v) + "\n";

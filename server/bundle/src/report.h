@@ -37,10 +37,20 @@ struct ReportCosigner {
   uint64_t timestamp = 0;
 };
 
+// An RFC 3161 token over a checkpoint of the log (#16), checked.
+struct ReportTimestamp {
+  Hash tsa_cert{};       // SHA-256 of the TSA's signer certificate: names the token's files
+  std::string tsa_name;  // its subject, RFC 2253
+  std::string gen_time;  // RFC 3339 UTC
+};
+
 struct ReportLog {
   Hash origin{};
   uint64_t checkpoint_size = 0;
   std::vector<ReportCosigner> cosigners;  // sorted by member
+  // The timestamped checkpoint (0: none) and its tokens, sorted by tsa_cert.
+  uint64_t timestamped_size = 0;
+  std::vector<ReportTimestamp> timestamps;
 };
 
 // What bundle.json claims without a signature: who exported, when, and the names the exporting

@@ -18,6 +18,7 @@
 #include "khronika/schemas/sealed_objects.h"
 #include "khronika/schemas/sealing.h"
 #include "khronika/store/files.h"
+#include "khronika/timestamp/rfc3161.h"
 
 #include <openssl/crypto.h>
 #include "report.h"
@@ -119,8 +120,8 @@ Result<TrustSet> LoadTrust(const fs::path& file) {
 
 class Verifier {
  public:
-  Verifier(fs::path dir, TrustSet trust, const Policy* policy = nullptr)
-      : dir_(std::move(dir)), trust_(std::move(trust)), policy_(policy) {}
+  Verifier(fs::path dir, TrustSet trust, const Policy* policy, std::optional<std::string> tsa_ca)
+      : dir_(std::move(dir)), trust_(std::move(trust)), policy_(policy), tsa_ca_(std::move(tsa_ca)) {}
 
   BundleVerification Run() {
     Walk();
@@ -256,7 +257,8 @@ class Verifier {
 
   void LoadKeys() {
     for (const std::string& f : files_) {
-      if (f.rfind("keys/", 0) != 0) continue;
+      // keys/tsa/ belongs to CheckTimestamps.
+      if (f.rfind("keys/", 0) != 0 || f.rfind("keys/tsa/", 0) == 0) continue;
       std::string hex = f.substr(f.rfind('/') + 1, 64);
       auto text = Small(f);
       if (!text.ok()) {
@@ -307,7 +309,9 @@ class Verifier {
     if (!body.ok() || body->origin != "khronika/" + origin_hex) {
       return Problem(cp_path, "not a checkpoint of log " + origin_hex);
     }
-    report::ReportLog log{NodeIdFromPublicKey(origin_it->second.key), body->size, {}};
+    report::ReportLog log;
+    log.origin = NodeIdFromPublicKey(origin_it->second.key);
+    log.checkpoint_size = body->size;
     BundleLogSummary summary;
     summary.origin = origin_hex;
     summary.checkpoint_size = body->size;
@@ -335,6 +339,7 @@ class Verifier {
     }
     std::sort(log.cosigners.begin(), log.cosigners.end(),
               [](const auto& a, const auto& b) { return a.member < b.member; });
+    CheckTimestamps(origin_hex, origin_it->second, *body, log, summary);
 
     // The case's records in this log, each at its index: the ones between them are of other cases
     // (a case chain that skips one of them names the missing record).
@@ -345,10 +350,121 @@ class Verifier {
       auto entry = CheckRecord(dir, index, *body, chain, &index_text == &indexes.front());
       if (!entry) continue;
       summary.records += 1;
+      if (index < summary.timestamped_size) summary.timestamped_records += 1;
       facts_.entries.push_back(std::move(*entry));
     }
     facts_.logs.push_back(std::move(log));
     out_.logs.push_back(std::move(summary));
+  }
+
+  // RFC 3161 timestamps (#16, format.md section 17.6): the timestamped checkpoint is signed by
+  // the origin and consistent with the bundle's checkpoint `cp`; each token is over its body and
+  // chains, at its own time, to the bundled CA of its TSA (or to --tsa-ca).
+  void CheckTimestamps(const std::string& origin_hex, const NoteVerifier& origin_key,
+                       const Checkpoint& cp, report::ReportLog& log, BundleLogSummary& summary) {
+    const std::string prefix = "logs/" + origin_hex + "/";
+    const std::string note_path = prefix + "timestamped.note";
+    const std::string proof_path = prefix + "timestamped.consistency.json";
+    std::vector<std::string> tokens;
+    for (const std::string& f : files_) {
+      if (f.rfind(prefix + "timestamps/", 0) == 0) tokens.push_back(f);
+    }
+    const bool has_note = files_.count(note_path) > 0;
+    if (!has_note) {
+      for (const std::string& t : tokens) Problem(t, "a token without " + note_path);
+      if (files_.count(proof_path)) Problem(proof_path, "a proof without " + note_path);
+      for (const std::string& f : files_) {
+        if (f.rfind("keys/tsa/", 0) == 0) Problem(f, "a TSA certificate without a timestamp");
+      }
+      return;
+    }
+    if (tokens.empty()) return Problem(note_path, "a timestamped checkpoint without a token");
+    auto text = Small(note_path);
+    if (!text.ok()) return Problem(note_path, "cannot be read");
+    auto note = ParseSignedNote(*text);
+    if (!note.ok()) return Problem(note_path, "not a signed note: " + note.status().message());
+    if (!NoteSignedBy(*note, origin_key)) {
+      return Problem(note_path, "not signed by the log's origin");
+    }
+    auto body = ParseCheckpointBody(note->text);
+    if (!body.ok() || body->origin != "khronika/" + origin_hex) {
+      return Problem(note_path, "not a checkpoint of log " + origin_hex);
+    }
+    if (body->size == cp.size) {
+      if (body->root != cp.root) {
+        return Problem(note_path, "differs from checkpoint.note at the same size");
+      }
+      if (files_.count(proof_path)) Problem(proof_path, "a proof between two equal checkpoints");
+    } else {
+      auto proof_text = Small(proof_path);
+      if (!proof_text.ok()) {
+        return Problem(proof_path, "missing: the two checkpoints cannot be tied");
+      }
+      json j = json::parse(*proof_text, nullptr, false);
+      const bool older = body->size < cp.size;
+      const Checkpoint& lo = older ? *body : cp;
+      const Checkpoint& hi = older ? cp : *body;
+      try {
+        std::vector<Hash> proof;
+        for (const auto& h : j.at("proof")) {
+          auto x = ParseHashHex(h.get<std::string>());
+          if (!x.ok()) return Problem(proof_path, "malformed");
+          proof.push_back(*x);
+        }
+        if (j.at("origin").get<std::string>() != origin_hex ||
+            j.at("from").get<uint64_t>() != lo.size || j.at("to").get<uint64_t>() != hi.size ||
+            j.at("old_root").get<std::string>() != ToHex(lo.root) ||
+            j.at("new_root").get<std::string>() != ToHex(hi.root) ||
+            !VerifyConsistency(lo.size, hi.size, lo.root, hi.root, proof)) {
+          return Problem(proof_path, "does not prove the timestamped checkpoint consistent with "
+                                     "checkpoint.note");
+        }
+      } catch (const json::exception&) {
+        return Problem(proof_path, "malformed");
+      }
+    }
+    std::set<std::string> cas_used;
+    for (const std::string& path : tokens) {
+      const std::string hex = path.substr(path.rfind('/') + 1, 64);
+      const std::string ca_path = "keys/tsa/" + hex + ".pem";
+      auto token = Small(path);
+      if (!token.ok()) {
+        Problem(path, "cannot be read");
+        continue;
+      }
+      std::string ca;
+      if (tsa_ca_) {
+        ca = *tsa_ca_;
+      } else {
+        auto bundled = Small(ca_path);
+        if (!bundled.ok()) {
+          Problem(ca_path, "missing: the token of " + path + " cannot be checked");
+          continue;
+        }
+        ca = std::move(*bundled);
+      }
+      cas_used.insert(ca_path);
+      auto checked = VerifyTimestampToken(AsBytes(*token), note->text, ca);
+      if (!checked.ok()) {
+        Problem(path, checked.status().message());
+        continue;
+      }
+      if (ToHex(checked->tsa_cert_sha256) != hex) {
+        Problem(path, "is named after another TSA certificate than the one that signed it");
+        continue;
+      }
+      log.timestamps.push_back({checked->tsa_cert_sha256, checked->tsa_name, checked->gen_time});
+      summary.timestamps.push_back({checked->tsa_name, checked->gen_time, tsa_ca_.has_value()});
+    }
+    for (const std::string& f : files_) {
+      if (f.rfind("keys/tsa/", 0) == 0 && !cas_used.count(f)) Problem(f, "belongs to no token");
+    }
+    std::sort(log.timestamps.begin(), log.timestamps.end(),
+              [](const auto& a, const auto& b) { return a.tsa_cert < b.tsa_cert; });
+    if (!log.timestamps.empty()) {
+      log.timestamped_size = body->size;
+      summary.timestamped_size = body->size;
+    }
   }
 
   // The folder `dir` of record `index`, checked as the next record of the case in `chain`: its
@@ -661,6 +777,7 @@ class Verifier {
   fs::path dir_;
   TrustSet trust_;
   const Policy* policy_ = nullptr;  // C2SP tlog-policy to judge each checkpoint note by
+  std::optional<std::string> tsa_ca_;  // --tsa-ca: instead of each token's bundled CA
   BundleVerification out_;
   std::set<std::string> files_;
   std::map<std::string, FileFacts> hashed_;
@@ -673,17 +790,26 @@ class Verifier {
 }  // namespace
 
 Result<BundleVerification> VerifyBundle(const fs::path& dir, const fs::path& trust_file,
-                                        const Policy* policy) {
+                                        const Policy* policy, const fs::path& tsa_ca) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return Status::InvalidArgument(dir.string() + " is not a folder");
   KH_ASSIGN_OR_RETURN(TrustSet trust, LoadTrust(trust_file));
-  return Verifier(dir, std::move(trust), policy).Run();
+  std::optional<std::string> ca;
+  if (!tsa_ca.empty()) {
+    auto text = ReadSmallFile(tsa_ca, kMaxTsaCaFileBytes);
+    if (!text.ok()) return text.status().Annotate(tsa_ca.string());
+    if (text->find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+      return Status::InvalidArgument(tsa_ca.string() + " holds no PEM certificate");
+    }
+    ca = std::move(*text);
+  }
+  return Verifier(dir, std::move(trust), policy, std::move(ca)).Run();
 }
 
 Result<BundleVerification> VerifyBundleFile(const fs::path& path, const fs::path& trust_file,
-                                            const Policy* policy) {
+                                            const Policy* policy, const fs::path& tsa_ca) {
   std::error_code ec;
-  if (fs::is_directory(path, ec)) return VerifyBundle(path, trust_file, policy);
+  if (fs::is_directory(path, ec)) return VerifyBundle(path, trust_file, policy, tsa_ca);
   KH_ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFile(path));
   std::string scratch = (fs::temp_directory_path(ec) / "khronika-verify-bundle.XXXXXX").string();
   if (ec || ::mkdtemp(scratch.data()) == nullptr) return ErrnoStatus("cannot create a scratch folder");
@@ -706,7 +832,7 @@ Result<BundleVerification> VerifyBundleFile(const fs::path& path, const fs::path
   if (Status st = extractor.Finish(); !st.ok()) {
     return Status::InvalidArgument(path.string() + ": " + st.message());
   }
-  return VerifyBundle(folder, trust_file, policy);
+  return VerifyBundle(folder, trust_file, policy, tsa_ca);
 }
 
 }  // namespace khronika

@@ -127,9 +127,14 @@ async function allCaseEntries(ctx, caseId) {
 }
 
 export async function renderCase(ctx, view, caseId) {
-  const [entries, witnessed] = await Promise.all([
+  const [entries, witnessed, timestamped] = await Promise.all([
     allCaseEntries(ctx, caseId),
     ctx.api('/v1/checkpoint/witnessed').catch((e) => {
+      if (e.status === 404) return null;
+      throw e;
+    }),
+    // RFC 3161 timestamps by outside authorities, when the node has any (docs/api.md 7.26).
+    ctx.api('/v1/checkpoint/timestamped').catch((e) => {
       if (e.status === 404) return null;
       throw e;
     }),
@@ -154,12 +159,15 @@ export async function renderCase(ctx, view, caseId) {
   }
   const cosigners = witnessed ? witnessed.cosignatures.map((c) => c.member) : [];
   const list = h('ol', { class: 'timeline', 'aria-label': `Entries of case ${caseId}, oldest first` });
-  for (const e of entries) list.append(renderEntry(ctx, caseId, e, witnessed, cosigners));
+  for (const e of entries) {
+    list.append(renderEntry(ctx, caseId, e, witnessed, cosigners, timestamped));
+  }
   view.append(list);
 }
 
-function renderEntry(ctx, caseId, e, witnessed, cosigners) {
+function renderEntry(ctx, caseId, e, witnessed, cosigners, timestamped) {
   const cosigned = witnessed && e.index < witnessed.size;
+  const stamped = timestamped && e.index < timestamped.size ? timestamped.timestamps : [];
   const meta = Object.entries(e.metadata || {});
   const item = h('li', { class: 'panel entry', 'data-entry': e.entry_id },
     h('div', { class: 'entry-head' },
@@ -175,6 +183,8 @@ function renderEntry(ctx, caseId, e, witnessed, cosigners) {
         ? h('span', {}, `${cosigners.length} partner organisation${cosigners.length === 1 ? '' : 's'}: `,
           cosigners.map((m, i) => [i ? ', ' : '', hash(m, `node ${m}`)]))
         : 'no partner organisation yet (their nodes cosign after they copy the log)'],
+      stamped.length ? ['Timestamped', h('ul', {}, stamped.map((t) =>
+        h('li', {}, `existed no later than ${t.gen_time}, by ${showInvisible(t.tsa_name)}`)))] : null,
       meta.length ? ['Details', h('ul', {}, meta.map(([k, v]) => h('li', {}, `${showInvisible(k)}: ${showInvisible(v)}`)))] : null,
     ].filter(Boolean)));
   if (e.files.length) {

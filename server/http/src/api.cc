@@ -25,6 +25,7 @@
 #include "khronika/log/store_keys.h"
 #include "khronika/schemas/json_view.h"
 #include "khronika/schemas/merkle.h"
+#include "khronika/timestamp/timestamp_store.h"
 
 namespace khronika {
 namespace {
@@ -373,6 +374,14 @@ const std::vector<Api::RouteSpec>& Api::Routes() {
        [](Api& a, const RouteContext&) { return a.GetCheckpoint(); }},
       {"GET", "/v1/checkpoint/witnessed", Gate::kToken, {}, BodyKind::kNone,
        [](Api& a, const RouteContext&) { return a.WitnessedCheckpoint(); }},
+      // RFC 3161 timestamps over checkpoints (#16): asking is for those who submit.
+      {"POST", "/v1/checkpoint/timestamp", Gate::kToken, P::kUpload, BodyKind::kJson,
+       [](Api& a, const RouteContext& c) { return a.AskTimestamps(c); }},
+      {"GET", "/v1/checkpoint/timestamps", Gate::kToken, P::kReadLog, BodyKind::kNone,
+       [](Api& a, const RouteContext& c) { return a.ListTimestamps(c.request); }},
+      // Times and TSA names only, like /v1/checkpoint/witnessed: for every role (the console).
+      {"GET", "/v1/checkpoint/timestamped", Gate::kToken, {}, BodyKind::kNone,
+       [](Api& a, const RouteContext&) { return a.TimestampedCheckpoint(); }},
       {"GET", "/v1/proof/inclusion", Gate::kToken, {}, BodyKind::kNone,
        [](Api& a, const RouteContext& c) { return a.InclusionProof(c.request); }},
       {"GET", "/v1/proof/consistency", Gate::kToken, {}, BodyKind::kNone,
@@ -1376,6 +1385,107 @@ Result<LogRange> LogRangeOf(const ApiRequest& r) {
 }
 
 }  // namespace
+
+// ---- RFC 3161 timestamps (#16) ----
+
+namespace {
+
+json TimestampJson(const TimestampToken& t) {
+  return {{"gen_time", t.gen_time}, {"gen_time_s", t.gen_time_s}, {"tsa_name", t.tsa_name},
+          {"tsa_cert_sha256", ToHex(t.tsa_cert_sha256)}};
+}
+
+}  // namespace
+
+ApiResponse Api::AskTimestamps(const RouteContext& call) {
+  uint64_t min_size = 0;
+  if (!call.request.body.empty()) {
+    auto body = ParseJsonBody(call.request.body, options_.max_json_depth);
+    if (!body.ok()) return FromStatus(body.status());
+    bool ok = body->is_object() && body->size() <= 1 &&
+              (body->empty() || (body->contains("min_size") &&
+                                 (*body)["min_size"].is_number_unsigned()));
+    if (!ok) return ErrorResponse(400, "bad_request", "body must be {} or {\"min_size\": N}");
+    if (!body->empty()) min_size = (*body)["min_size"].get<uint64_t>();
+  }
+  if (!on_timestamp_ask_) {
+    return ErrorResponse(409, "conflict",
+                         "no time-stamping authority is configured (tsa = URL CA_FILE)");
+  }
+  on_timestamp_ask_(min_size, [respond = call.respond](Result<Timestamper::Round> round) {
+    if (!round.ok()) {
+      const Status& st = round.status();
+      respond(st.code() == Code::kNotFound ? ErrorResponse(409, "conflict", st.message())
+                                           : ErrorResponse(503, "unavailable", st.message()));
+      return;
+    }
+    json results = json::array();
+    for (const Timestamper::Outcome& o : round->outcomes) {
+      json item = {{"tsa", o.url}, {"stored", o.token.has_value()}};
+      if (o.token) {
+        item.update(TimestampJson(*o.token));
+      } else {
+        item["error"] = o.error;
+      }
+      results.push_back(std::move(item));
+    }
+    respond(Json(200, {{"size", round->size}, {"results", results}}));
+  });
+  return Deferred();
+}
+
+ApiResponse Api::TimestampedCheckpoint() {
+  json out = nullptr;
+  Status st = node_.store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(std::optional<uint64_t> size, LatestTimestampedSize(txn, node_.id()));
+    if (!size) return Status::Ok();
+    KH_ASSIGN_OR_RETURN(std::vector<StoredTimestamp> tokens, TimestampsAt(txn, node_.id(), *size));
+    json list = json::array();
+    for (const StoredTimestamp& t : tokens) list.push_back(TimestampJson(t.token));
+    out = {{"size", *size}, {"timestamps", list}};
+    return Status::Ok();
+  });
+  if (!st.ok()) return FromStatus(st);
+  if (out.is_null()) {
+    return ErrorResponse(404, "not_found", "no checkpoint of this log is timestamped yet");
+  }
+  return Json(200, out);
+}
+
+ApiResponse Api::ListTimestamps(const ApiRequest& r) {
+  auto query = QueryOf(r);
+  if (!query.ok()) return FromStatus(query.status());
+  json out;
+  Status st = node_.store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(std::optional<uint64_t> size, OptionalQueryNumber(*query, "size"));
+    if (!size) {
+      KH_ASSIGN_OR_RETURN(size, LatestTimestampedSize(txn, node_.id()));
+    }
+    json list = json::array();
+    std::optional<std::string> note;
+    if (size) {
+      KH_ASSIGN_OR_RETURN(std::vector<StoredTimestamp> tokens,
+                          TimestampsAt(txn, node_.id(), *size));
+      for (const StoredTimestamp& t : tokens) {
+        json item = TimestampJson(t.token);
+        item["tsa"] = t.tsa_url;
+        item["token"] = Base64Encode(t.token.token);
+        item["chain"] = t.token.chain_pem;
+        list.push_back(std::move(item));
+      }
+      KH_ASSIGN_OR_RETURN(std::optional<Bytes> held,
+                          txn.Get(Table::kCheckpoints, keys::Checkpoint(node_.id(), *size)));
+      if (held) note = std::string(held->begin(), held->end());
+    }
+    out = {{"origin", ToHex(node_.id())},
+           {"size", size ? json(*size) : json(nullptr)},
+           {"checkpoint", note ? json(*note) : json(nullptr)},
+           {"timestamps", list}};
+    return Status::Ok();
+  });
+  if (!st.ok()) return FromStatus(st);
+  return Json(200, out);
+}
 
 ApiResponse Api::SyncNotify() {
   if (on_notified_) on_notified_();

@@ -103,6 +103,15 @@ std::string Metrics::Render(const StoreGauges& store) const {
   for (const auto& [peer, lag] : store.peer_lag) {
     out << "khronika_peer_lag_records{peer=\"" << peer << "\"} " << lag << "\n";
   }
+  // RFC 3161 timestamps (#16)
+  out << "# HELP khronika_timestamps_stored_total Tokens from time-stamping authorities that "
+         "passed every check and were stored.\n"
+      << "# TYPE khronika_timestamps_stored_total counter\n"
+      << "khronika_timestamps_stored_total " << timestamps_stored_ << "\n"
+      << "# HELP khronika_timestamp_failures_total Asks of a time-stamping authority that gave no "
+         "token: down, slow, or a token refused.\n"
+      << "# TYPE khronika_timestamp_failures_total counter\n"
+      << "khronika_timestamp_failures_total " << timestamp_failures_ << "\n";
   return out.str();
 }
 

@@ -148,6 +148,7 @@ struct Server::Impl {
         scheduler(node, metrics, options.sync_interval,
                   PeerClientOptions{options.tls_cert.string(), options.tls_key.string(),
                                     options.peer_deadlines, nullptr}),
+        timestamper(node, metrics, options.timestamps),
         drain_timer(ioc) {}
 
   size_t IoThreads() const {
@@ -172,6 +173,7 @@ struct Server::Impl {
   Api api;
   net::signal_set signals;
   SyncScheduler scheduler;
+  Timestamper timestamper;
   net::steady_timer drain_timer;
   std::atomic<bool> draining{false};
   std::atomic<int64_t> in_flight{0};
@@ -492,6 +494,9 @@ void Server::Impl::BeginShutdown() {
   LogLine(LogLevel::kInfo, "serve", "stopping: no new connections; finishing requests in flight");
   // A pull waiting on a peer ends now, not at its deadline.
   scheduler.RequestStop();
+  // An ask of a TSA in progress ends now; a POST /v1/checkpoint/timestamp waiting on it is
+  // answered with an error.
+  timestamper.Stop();
   net::post(acceptor.get_executor(), [this] {
     beast::error_code ignored;
     acceptor.close(ignored);
@@ -523,6 +528,7 @@ Server::~Server() {
 
 Status Server::Start() {
   Impl& s = *impl_;
+  KH_RETURN_IF_ERROR(s.timestamper.Start());
   SSL_CTX* ctx = s.ssl_ctx.native_handle();
   // TLS 1.3 only: no renegotiation exists in it, and every suite is an AEAD.
   KH_RETURN_IF_ERROR(RestrictToTls13Aead(ctx));
@@ -577,7 +583,16 @@ void Server::Run() {
     if (!ec) s.BeginShutdown();
   });
   s.DoAccept();
-  s.api.OnAppended([&s] { s.scheduler.NotifyPeers(); });
+  s.api.OnAppended([&s] {
+    s.scheduler.NotifyPeers();
+    s.timestamper.NewCheckpoint();
+  });
+  if (s.timestamper.configured()) {
+    s.api.OnTimestampAsk([&s](uint64_t min_size,
+                              std::function<void(Result<Timestamper::Round>)> done) {
+      s.timestamper.AskNow(min_size, std::move(done));
+    });
+  }
   s.api.OnPeerNotified([&s] { s.scheduler.Poke(); });
   s.scheduler.Start();
   std::vector<std::thread> threads;
@@ -587,6 +602,7 @@ void Server::Run() {
   // Requests in flight have had their answers; what is queued still commits before the store
   // closes.
   s.scheduler.Stop();
+  s.timestamper.Stop();
   s.committer.Stop();
   s.workers.join();
 }

@@ -5,6 +5,8 @@
 //   REPORT.md  MANIFEST.sha256  bundle.json
 //   keys/authors/<64 hex>.pem   keys/origins/<64 hex>.vkey   keys/cosigners/<64 hex>.vkey
 //   logs/<origin: 64 hex>/checkpoint.note
+//   logs/<origin>/timestamped.note  logs/<origin>/timestamped.consistency.json
+//   logs/<origin>/timestamps/<TSA certificate SHA-256: 64 hex>.tst   keys/tsa/<64 hex>.pem
 //   records/<origin: 64 hex>/<index: 20 digits>/
 //       record.bin record.json sealed_entry.bin proof.json link.key        every record
 //       entry.key entry.bin entry.json                                     a disclosed entry
@@ -31,6 +33,12 @@ std::string AuthorKey(const PublicKey& author);
 std::string OriginKey(const Hash& origin);
 std::string CosignerKey(const Hash& member);
 std::string Checkpoint(const Hash& origin);
+// RFC 3161 timestamps (#16): the timestamped checkpoint, its consistency proof with the
+// bundle's checkpoint, one token per TSA certificate, and that TSA's CA certificates.
+std::string TimestampedCheckpoint(const Hash& origin);
+std::string TimestampConsistency(const Hash& origin);
+std::string TimestampToken(const Hash& origin, const Hash& tsa_cert);
+std::string TsaCa(const Hash& tsa_cert);
 std::string RecordDir(const Hash& origin, uint64_t index);  // no trailing slash
 // Relative to the record's folder.
 std::string FileDir(size_t n);  // "files/<n>", no trailing slash

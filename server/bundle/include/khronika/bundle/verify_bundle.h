@@ -22,6 +22,16 @@ struct BundleLogSummary {
   bool origin_trusted = false;  // its key is in the trust file (always false without one)
   std::vector<std::string> cosigners;  // members (hex) whose cosignatures verified
   std::vector<std::string> trusted_cosigners;
+  // RFC 3161 timestamps (#16) that checked: every record of the log below timestamped_size
+  // existed no later than each gen_time.
+  struct Timestamp {
+    std::string tsa_name;
+    std::string gen_time;
+    bool ca_given = false;  // checked against --tsa-ca rather than the bundled CA
+  };
+  uint64_t timestamped_size = 0;
+  uint64_t timestamped_records = 0;  // of `records`, those below timestamped_size
+  std::vector<Timestamp> timestamps;
 };
 
 struct BundleVerification {
@@ -56,9 +66,12 @@ Result<TrustedKeys> LoadTrustedKeys(const std::filesystem::path& file);
 // status only when the bundle cannot be examined at all (InvalidArgument: not a folder, a bad
 // trust file); everything wrong inside the bundle is a line of `problems`.
 // `policy`, if given, judges each log's checkpoint note (BundleVerification::policy).
+// `tsa_ca`, when not empty: a PEM file of CA certificates that every timestamp token must chain
+// to, instead of the CA certificates the bundle carries for it (keys/tsa/).
 Result<BundleVerification> VerifyBundle(const std::filesystem::path& dir,
                                         const std::filesystem::path& trust_file = {},
-                                        const Policy* policy = nullptr);
+                                        const Policy* policy = nullptr,
+                                        const std::filesystem::path& tsa_ca = {});
 
 // The same for a bundle folder or a bundle .tar: a .tar is unpacked (BundleTarExtractor, so
 // nothing outside the bundle's grammar is written) into a fresh private folder under the system's
@@ -66,6 +79,7 @@ Result<BundleVerification> VerifyBundle(const std::filesystem::path& dir,
 // InvalidArgument naming what is wrong with it.
 Result<BundleVerification> VerifyBundleFile(const std::filesystem::path& path,
                                             const std::filesystem::path& trust_file = {},
-                                            const Policy* policy = nullptr);
+                                            const Policy* policy = nullptr,
+                                            const std::filesystem::path& tsa_ca = {});
 
 }  // namespace khronika

@@ -13,6 +13,7 @@
 #include "khronika/auth/auth.h"
 #include "khronika/http/group_commit.h"
 #include "khronika/http/metrics.h"
+#include "khronika/http/timestamper.h"
 #include "khronika/log/node.h"
 
 namespace khronika {
@@ -95,6 +96,11 @@ class Api {
   // Called after an entry was committed here, and when a peer says it has news.
   void OnAppended(std::function<void()> fn) { on_appended_ = std::move(fn); }
   void OnPeerNotified(std::function<void()> fn) { on_notified_ = std::move(fn); }
+  // POST /v1/checkpoint/timestamp (#16): asks the TSAs now (Timestamper::AskNow); unset, the
+  // route answers that no TSA is configured.
+  using TimestampAsk =
+      std::function<void(uint64_t min_size, std::function<void(Result<Timestamper::Round>)>)>;
+  void OnTimestampAsk(TimestampAsk fn) { on_timestamp_ask_ = std::move(fn); }
 
  private:
   static const std::vector<RouteSpec>& Routes();
@@ -130,6 +136,10 @@ class Api {
   ApiResponse SyncChunks(const ApiRequest& r);
   // C2SP tlog-tiles: /tlog/<origin hex>/checkpoint, /tlog/<origin hex>/tile/... (own gate).
   ApiResponse Tlog(const ApiRequest& r, std::string_view path);
+  // RFC 3161 timestamps (#16)
+  ApiResponse AskTimestamps(const RouteContext& call);
+  ApiResponse ListTimestamps(const ApiRequest& r);
+  ApiResponse TimestampedCheckpoint();
 
   Node& node_;
   GroupCommitter& committer_;
@@ -138,6 +148,7 @@ class Api {
   Clock& clock_;
   std::function<void()> on_appended_;
   std::function<void()> on_notified_;
+  TimestampAsk on_timestamp_ask_;
 };
 
 }  // namespace khronika

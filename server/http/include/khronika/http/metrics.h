@@ -26,6 +26,8 @@ class Metrics {
 
   void AddRecordsReplicated(uint64_t n) { records_replicated_ += n; }
   void AddSyncFailure() { ++sync_failures_; }
+  // An ask of a time-stamping authority (#16): a token stored, or none.
+  void AddTimestampAsk(bool stored) { ++(stored ? timestamps_stored_ : timestamp_failures_); }
 
   // Gauges read from the store at scrape time.
   struct StoreGauges {
@@ -67,6 +69,8 @@ class Metrics {
   std::atomic<uint64_t> handshakes_timed_out_{0};
   std::atomic<uint64_t> records_replicated_{0};
   std::atomic<uint64_t> sync_failures_{0};
+  std::atomic<uint64_t> timestamps_stored_{0};
+  std::atomic<uint64_t> timestamp_failures_{0};
 };
 
 }  // namespace khronika

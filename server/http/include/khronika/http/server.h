@@ -10,6 +10,7 @@
 
 #include "khronika/http/api.h"
 #include "khronika/http/client.h"
+#include "khronika/http/timestamper.h"
 #include "khronika/log/node.h"
 
 namespace khronika {
@@ -40,6 +41,7 @@ struct ServerOptions {
   std::chrono::seconds sync_interval{30};  // pull every peer this often; 0: only on demand
   ClientDeadlines peer_deadlines;          // pulling from and notifying peers
   ApiOptions api;
+  TimestamperOptions timestamps;  // `tsa` lines (#16): none, no timestamps
 };
 
 class Server {

@@ -45,8 +45,12 @@ enum class Table : uint8_t {
   // Blind(SHA-256 of an author-signed entry) -> id of the sealed entry that logs it: a repeated
   // submission is recognised although each sealing gives a new sealed entry id.
   kSignedEntries,
+  // RFC 3161 timestamp tokens over checkpoints, each verified before it was stored (#16):
+  // origin (32) || size (u64 BE) || SHA-256 of the TSA's certificate (32) -> JSON
+  // (server/timestamp/include/khronika/timestamp/timestamp_store.h).
+  kTimestamps,
 };
-inline constexpr int kTableCount = 17;
+inline constexpr int kTableCount = 18;
 const char* TableName(Table table);
 // The tables whose keys hold Blind forms in an encrypted store (case_index, authors,
 // upload_chunks, signed_entries): a new data key gives them new keys.
