@@ -26,6 +26,7 @@
 #include "khronika/schemas/crypto.h"
 #include "khronika/http/metrics.h"
 #include "khronika/http/sync_scheduler.h"
+#include "khronika/http/witness_pusher.h"
 #include "khronika/http/tls.h"
 
 namespace khronika {
@@ -148,6 +149,9 @@ struct Server::Impl {
         scheduler(node, metrics, options.sync_interval,
                   PeerClientOptions{options.tls_cert.string(), options.tls_key.string(),
                                     options.peer_deadlines, nullptr}),
+        witness_pusher(node, options.witnesses,
+                       PeerClientOptions{options.tls_cert.string(), options.tls_key.string(),
+                                         options.peer_deadlines, nullptr}),
         drain_timer(ioc) {}
 
   size_t IoThreads() const {
@@ -171,6 +175,7 @@ struct Server::Impl {
   Api api;
   net::signal_set signals;
   SyncScheduler scheduler;
+  WitnessPusher witness_pusher;  // C2SP add-checkpoint to partners and external witnesses
   net::steady_timer drain_timer;
   std::atomic<bool> draining{false};
   std::atomic<int64_t> in_flight{0};
@@ -576,9 +581,13 @@ void Server::Run() {
     if (!ec) s.BeginShutdown();
   });
   s.DoAccept();
-  s.api.OnAppended([&s] { s.scheduler.NotifyPeers(); });
+  s.api.OnAppended([&s] {
+    s.scheduler.NotifyPeers();
+    s.witness_pusher.Poke();
+  });
   s.api.OnPeerNotified([&s] { s.scheduler.Poke(); });
   s.scheduler.Start();
+  s.witness_pusher.Start();
   std::vector<std::thread> threads;
   for (size_t i = 1; i < s.IoThreads(); ++i) threads.emplace_back([&s] { s.ioc.run(); });
   s.ioc.run();
@@ -586,6 +595,7 @@ void Server::Run() {
   // Requests in flight have had their answers; what is queued still commits before the store
   // closes.
   s.scheduler.Stop();
+  s.witness_pusher.Stop();
   s.committer.Stop();
   s.workers.join();
 }

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <functional>
+#include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -24,6 +26,8 @@ struct ApiOptions {
   size_t max_json_depth = 32;
   size_t max_missing_query = 65536;  // ids in one POST /v1/chunks/missing
   size_t max_page = 1000;
+  // POST /add-checkpoint (C2SP tlog-witness): requests a second, in bursts of twice as many.
+  double add_checkpoint_per_second = 10;
 };
 
 struct ApiRequest {
@@ -125,6 +129,8 @@ class Api {
   ApiResponse SyncConsistency(const ApiRequest& r);
   ApiResponse SyncPack(const ApiRequest& r);
   ApiResponse SyncChunks(const ApiRequest& r);
+  ApiResponse AddCheckpoint(const ApiRequest& r);
+  bool TakeWitnessToken();
 
   Node& node_;
   GroupCommitter& committer_;
@@ -133,6 +139,10 @@ class Api {
   Clock& clock_;
   std::function<void()> on_appended_;
   std::function<void()> on_notified_;
+  // The token bucket of POST /add-checkpoint.
+  std::mutex witness_mu_;
+  double witness_tokens_ = 0;
+  std::chrono::steady_clock::time_point witness_last_{};
 };
 
 }  // namespace khronika

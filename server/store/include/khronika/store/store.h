@@ -45,8 +45,12 @@ enum class Table : uint8_t {
   // Blind(SHA-256 of an author-signed entry) -> id of the sealed entry that logs it: a repeated
   // submission is recognised although each sealing gives a new sealed entry id.
   kSignedEntries,
+  // Cosignatures by external C2SP witnesses (khronika.conf `witness =` lines) on this node's own
+  // checkpoints, apart from the partners' (kCosignatures): origin (32) || size (u64 BE) ||
+  // witness key name -> JSON {"line": the signature line, "vkey": the witness's verifier key}.
+  kExternalCosignatures,
 };
-inline constexpr int kTableCount = 17;
+inline constexpr int kTableCount = 18;
 const char* TableName(Table table);
 // The tables whose keys hold Blind forms in an encrypted store (case_index, authors,
 // upload_chunks, signed_entries): a new data key gives them new keys.
