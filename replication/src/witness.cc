@@ -40,8 +40,9 @@ Status RegisterOwnWitnessKey(WriteTxn& txn, const Witness& witness) {
   member_key.insert(member_key.end(), local->begin(), local->end());
   KH_ASSIGN_OR_RETURN(auto meta, txn.Get(Table::kMeta, member_key));
   if (meta) return Status::Ok();
-  nlohmann::json j = {{"vkey", ""},
-                      {"cosigner_vkey", FormatCosignerVerifierKey(witness.name, witness.key->public_key())}};
+  nlohmann::json j = {
+      {"vkey", ""},
+      {"cosigner_vkey", FormatCosignerVerifierKey(witness.name, witness.key->public_key())}};
   return txn.Put(Table::kMeta, member_key, AsBytes(j.dump()));
 }
 
@@ -229,7 +230,9 @@ Result<AddCheckpointAnswer> WitnessAddCheckpoint(Store& store, const Hash& self,
     return AddCheckpointAnswer{status, std::move(body)};
   };
   auto note = ParseSignedNote(request.note);
-  if (!note.ok()) return answer(400, "the checkpoint is not a signed note: " + note.status().message());
+  if (!note.ok()) {
+    return answer(400, "the checkpoint is not a signed note: " + note.status().message());
+  }
   auto cp = ParseCheckpointBody(note->text);
   if (!cp.ok()) return answer(400, "the note is not a checkpoint: " + cp.status().message());
   std::optional<Hash> origin;
@@ -252,7 +255,8 @@ Result<AddCheckpointAnswer> WitnessAddCheckpoint(Store& store, const Hash& self,
     }
     NoteVerifier verifier{cp->origin, NoteKeyId(cp->origin, *key), *key};
     if (!NoteSignedBy(*note, verifier)) {
-      out = answer(403, "the checkpoint carries no valid signature by the roster key of " + cp->origin);
+      out = answer(403, "the checkpoint carries no valid signature by the roster key of " +
+                            cp->origin);
       return Status::Ok();
     }
     if (request.old_size > cp->size) {
@@ -281,8 +285,9 @@ Result<AddCheckpointAnswer> WitnessAddCheckpoint(Store& store, const Hash& self,
     } else {
       KH_ASSIGN_OR_RETURN(auto held_old, HeldCheckpointBody(txn, *origin, last));
       if (!held_old) {
-        return Status::Corruption("the checkpoint of " + cp->origin + " this node cosigned at size " +
-                                  std::to_string(last) + " is not held");
+        return Status::Corruption("the checkpoint of " + cp->origin +
+                                  " this node cosigned at size " + std::to_string(last) +
+                                  " is not held");
       }
       KH_ASSIGN_OR_RETURN(Checkpoint old_cp, ParseCheckpointBody(*held_old));
       bool consistent = request.old_size == cp->size
@@ -291,7 +296,7 @@ Result<AddCheckpointAnswer> WitnessAddCheckpoint(Store& store, const Hash& self,
                                                 request.proof);
       if (!consistent) {
         out = answer(422, request.old_size == cp->size
-                              ? "the root differs from the checkpoint this witness cosigned at that size"
+                              ? "the root differs from the checkpoint cosigned at that size"
                               : "the consistency proof from size " +
                                     std::to_string(request.old_size) + " does not verify");
         return Status::Ok();
@@ -300,8 +305,8 @@ Result<AddCheckpointAnswer> WitnessAddCheckpoint(Store& store, const Hash& self,
     // A partner's cosignature means "verified and fully held": only what sync brought here.
     KH_ASSIGN_OR_RETURN(auto held, HeldCheckpointBody(txn, *origin, cp->size));
     if (!held) {
-      out = answer(503, "this node does not hold that checkpoint yet; it cosigns only what it holds "
-                        "whole, once it has pulled the log from its peers");
+      out = answer(503, "this node does not hold that checkpoint yet; it cosigns only what it "
+                        "holds whole, once it has pulled the log from its peers");
       return Status::Ok();
     }
     if (*held != note->text) {

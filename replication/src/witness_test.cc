@@ -1,12 +1,12 @@
 // The node as a C2SP tlog-witness (WitnessAddCheckpoint): real stores, real signatures.
 #include "khronika/replication/witness.h"
 
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "direct_transport_for_tests.h"
 #include "entries_for_tests.h"
@@ -53,12 +53,15 @@ class WitnessTest : public ::testing::Test {
   }
   std::string CheckpointOfA(uint64_t size) {
     std::string note;
-    EXPECT_TRUE(a_->store().View([&](ReadTxn& txn) -> Status {
-      KH_ASSIGN_OR_RETURN(auto v, txn.Get(Table::kCheckpoints, keys::Checkpoint(a_->id(), size)));
-      if (!v) return Status::NotFound("no checkpoint");
-      note = std::string(AsChars(*v));
-      return Status::Ok();
-    }).ok());
+    EXPECT_TRUE(a_->store()
+                    .View([&](ReadTxn& txn) -> Status {
+                      KH_ASSIGN_OR_RETURN(
+                          auto v, txn.Get(Table::kCheckpoints, keys::Checkpoint(a_->id(), size)));
+                      if (!v) return Status::NotFound("no checkpoint");
+                      note = std::string(AsChars(*v));
+                      return Status::Ok();
+                    })
+                    .ok());
     return note;
   }
   AddCheckpointAnswer Submit(uint64_t old_size, std::vector<Hash> proof, std::string note) {
@@ -70,10 +73,12 @@ class WitnessTest : public ::testing::Test {
   }
   uint64_t Cosignatures() {
     uint64_t n = 0;
-    EXPECT_TRUE(b_->store().View([&](ReadTxn& txn) -> Status {
-      KH_ASSIGN_OR_RETURN(n, txn.Count(Table::kCosignatures));
-      return Status::Ok();
-    }).ok());
+    EXPECT_TRUE(b_->store()
+                    .View([&](ReadTxn& txn) -> Status {
+                      KH_ASSIGN_OR_RETURN(n, txn.Count(Table::kCosignatures));
+                      return Status::Ok();
+                    })
+                    .ok());
     return n;
   }
 

@@ -26,15 +26,19 @@ constexpr std::string_view kSpecRequest =
     "\xe2\x80\x94 example.com/behind-the-sofa "
     "Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=\n"
     "\xe2\x80\x94 example.com/behind-the-sofa "
-    "opLqBQsREYCgu6xQkYQwJr9fo45a62DN9EdmHXnZdXNqlcVGlCum2Wks+49/V6267UEjw6QUXTS5Rovnzv++qbSzm9Q=\n";
+    "opLqBQsREYCgu6xQkYQwJr9fo45a62DN9EdmHXnZdXNqlcVGlCum2Wks+49/"
+    "V6267UEjw6QUXTS5Rovnzv++qbSzm9Q=\n";
 
 // The example response body of C2SP tlog-witness: three cosignature lines of two witnesses.
 constexpr std::string_view kSpecResponse =
-    "\xe2\x80\x94 witness.example/w1 CMp+6LWBU0anHGH5aNDTJkH/gj79sG+T6+iP2ThYN5krrDJbR1HDnucjL39QsZTSvVj"
+    "\xe2\x80\x94 witness.example/w1 "
+    "CMp+6LWBU0anHGH5aNDTJkH/gj79sG+T6+iP2ThYN5krrDJbR1HDnucjL39QsZTSvVj"
     "yQLrdk3DXDqI5G2HgLatVs0pWh6Up69HVOw==\n"
-    "\xe2\x80\x94 witness.example/w1 I7rEps0pvK2UqkS2gSpVUDhrhVtQV9lgF6pRrWAvjJHjyWpW7VcE3SiOlVlbQNt64vW"
+    "\xe2\x80\x94 witness.example/w1 "
+    "I7rEps0pvK2UqkS2gSpVUDhrhVtQV9lgF6pRrWAvjJHjyWpW7VcE3SiOlVlbQNt64vW"
     "hO+DlkL0+UfzuOBMh9ChdMkP1vi/lCAsmlw==\n"
-    "\xe2\x80\x94 witness.example/w2 AWui8Sk55XjYLOijihBjhqEH6nS1ndDymE0a+6idX7pLcnoB+dhnz0854aLZgrrKbYK"
+    "\xe2\x80\x94 witness.example/w2 "
+    "AWui8Sk55XjYLOijihBjhqEH6nS1ndDymE0a+6idX7pLcnoB+dhnz0854aLZgrrKbYK"
     "A7nC3HNJhm/kWl7oJlqU3rXXvpysAdyP3wQ==\n";
 
 TEST(TlogWitnessTest, TheSpecsExampleRequestParsesAndFormatsBackByteForByte) {
@@ -69,7 +73,8 @@ TEST(TlogWitnessTest, TheSpecsExampleResponseIsThreeSignatureLines) {
 // example signed message ("time 1679315147") and a 64-byte Ed25519 signature.
 TEST(TlogWitnessTest, TheCosignatureSpecsExampleLineCarriesTheExampleTimestamp) {
   auto lines = ParseSignatureLines(
-      "\xe2\x80\x94 witness.example.com/w1 jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrD"
+      "\xe2\x80\x94 witness.example.com/w1 "
+      "jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrD"
       "JsX3b2oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA==\n");
   ASSERT_TRUE(lines.ok()) << lines.status().message();
   ASSERT_EQ((*lines)[0].signature.size(), 72u);
@@ -89,8 +94,8 @@ TEST(TlogWitnessTest, ACosignatureSignsTheSpecsExampleMessage) {
   std::copy(line.signature.begin() + 8, line.signature.end(), sig.begin());
   const std::string message = "cosignature/v1\ntime 1679315147\n" + body;
   EXPECT_TRUE(VerifySignature(key.public_key(), AsBytes(message), sig));
-  EXPECT_FALSE(VerifySignature(key.public_key(), AsBytes("cosignature/v1\ntime 1679315148\n" + body),
-                               sig));
+  EXPECT_FALSE(
+      VerifySignature(key.public_key(), AsBytes("cosignature/v1\ntime 1679315148\n" + body), sig));
 }
 
 TEST(TlogWitnessTest, MalformedBodiesAreRefusedAndSaySo) {

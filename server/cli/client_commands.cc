@@ -184,7 +184,9 @@ std::vector<NoteVerifier> ExternalWitnessKeys(const json& body,
     }
     return keys;
   }
-  if (!body.contains("external_cosignatures") || !body["external_cosignatures"].is_array()) return keys;
+  if (!body.contains("external_cosignatures") || !body["external_cosignatures"].is_array()) {
+    return keys;
+  }
   for (const json& c : body["external_cosignatures"]) {
     auto verifier = ParseCosignerVerifierKey(c.is_object() ? c.value("vkey", "") : "");
     if (verifier.ok() && !WitnessOwner(verifier->name)) keys.push_back(*verifier);
@@ -259,8 +261,9 @@ Result<json> WaitForReplicas(HttpsClient& client, const json& receipt, uint64_t 
       return Status::IOError("entry " + receipt["entry_id"].get<std::string>() + " is recorded at index " +
                              std::to_string(index) + " but not yet replicated: " + std::to_string(best) +
                              " of " + std::to_string(k) + " partner nodes" +
-                             (k_external > 0 ? " and " + std::to_string(best_external) + " of " +
-                                                   std::to_string(k_external) + " external witnesses"
+                             (k_external > 0 ? " and " + std::to_string(best_external) +
+                                                   " of " + std::to_string(k_external) +
+                                                   " external witnesses"
                                              : std::string()) +
                              " had cosigned after " +
                              std::to_string(timeout_s) + " s (the entry is safe on this node; run submit "

@@ -110,7 +110,9 @@ Status ApplyConfigFile(const std::filesystem::path& path, ServerOptions& o, LogS
       log.peers.push_back(std::move(peer));
     } else if (key == "witness") {  // C2SP tlog-witness (docs/operator.md, "External witnesses")
       auto w = ParseExternalWitness(value);
-      if (!w.ok()) return Status::InvalidArgument(where + w.status().message() + ", got '" + value + "'");
+      if (!w.ok()) {
+        return Status::InvalidArgument(where + w.status().message() + ", got '" + value + "'");
+      }
       o.witnesses.push_back(std::move(*w));
     } else if (key == "scrub_interval_h") {
       KH_ASSIGN_OR_RETURN(uint64_t v, number(24 * 365));

@@ -41,7 +41,9 @@ step() { echo "--- $*"; }
 field() { python3 -c 'import json,sys; v=json.load(sys.stdin)
 for k in sys.argv[1:]: v=v[int(k)] if isinstance(v,list) else v[k]
 print(v if not isinstance(v,(list,dict)) else json.dumps(v))' "$@"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
 
 start_node() {
   local n=$1
@@ -60,7 +62,9 @@ stop_node() {
   PID[$1]=
 }
 # GET on node n's API with its reader token.
-api() { curl -sk --max-time 10 -H "Authorization: Bearer ${TOKEN[$1]}" "https://127.0.0.1:${PORT[$1]}$2"; }
+api() {
+  curl -sk --max-time 10 -H "Authorization: Bearer ${TOKEN[$1]}" "https://127.0.0.1:${PORT[$1]}$2"
+}
 declare -A TOKEN
 
 # Posts body file $2 to node $1's /add-checkpoint with the Python client: JSON answer.
@@ -69,7 +73,11 @@ expect() {  # expect NODE BODY_FILE STATUS [BODY_REGEX] [CONTENT_TYPE]: the answ
   local a
   a=$(ask "$1" "$2")
   [[ $(field status <<<"$a") == "$3" ]] || fail "expected $3 from $1, got $a"
-  if [[ -n ${4:-} ]]; then field body <<<"$a" | grep -Eq -- "$4" || fail "answer body: $a"; fi
+  if [[ -n ${4:-} ]]; then
+    local body
+    body=$(field body <<<"$a")
+    grep -Eq -- "$4" <<<"$body" || fail "answer body: $a"
+  fi
   if [[ -n ${5:-} ]]; then [[ $(field content_type <<<"$a") == "$5" ]] || fail "content type: $a"; fi
   echo "$a"
 }
@@ -130,7 +138,8 @@ r1=$(submit "first statement") || fail "submit --replicas 1 --external-witnesses
 [[ $(field replicated cosigners 0 member <<<"$r1") == "${NODE_ID[b]}" ]] || fail "no partner: $r1"
 [[ $(field replicated external_cosigners <<<"$r1" | field 0 name) == witness.test/w1 ]] ||
   fail "no external witness: $r1"
-[[ $(field replicated external_cosigners <<<"$r1" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') == 1 ]] ||
+count() { python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+[[ $(field replicated external_cosigners <<<"$r1" | count) == 1 ]] ||
   fail "only the working witness can have cosigned: $r1"
 r2=$(submit "second statement") || fail "second submit"
 # Its second checkpoint came with a consistency proof, which the Python witness verified.
@@ -143,7 +152,8 @@ wit=$(api a /v1/checkpoint/witnessed)
 S=$(field size <<<"$wit")
 [[ $(field external_cosignatures 0 name <<<"$wit") == witness.test/w1 ]] || fail "$wit"
 [[ $(field external_cosignatures 0 vkey <<<"$wit") == "$W_VKEY" ]] || fail "$wit"
-field cosignatures <<<"$wit" | grep -q witness.test && fail "an external witness among partners"
+partners=$(field cosignatures <<<"$wit")
+grep -q witness.test <<<"$partners" && fail "an external witness among partners"
 python3 -c 'import json,sys; sys.stdout.write(json.load(sys.stdin)["checkpoint"])' <<<"$wit" \
   >"$WORK/witnessed.note"
 line=$(grep -a "witness.test/w1" "$WORK/witnessed.note") || fail "no external line in the note"
@@ -193,7 +203,7 @@ $PY body 0 "$WORK/cp.note" "$(printf '%064d' 0)" >"$WORK/proof-from-0.body"
 expect x "$WORK/proof-from-0.body" 422 >/dev/null
 expect x "$WORK/old0.body" 503 "hold" >/dev/null
 
-step "a checkpoint B has not pulled: a bad proof is 422, a good one 503 (not held), both change nothing"
+step "a checkpoint B has not pulled: a bad proof is 422, a good one 503 (not held); nothing changes"
 # B no longer pulls from A: A's next checkpoint stays unknown to it.
 stop_node b
 "$KH" peer remove --data "$WORK/b" "${NODE_ID[a]}" >/dev/null
@@ -204,8 +214,11 @@ printf 'third statement\n' >"$WORK/third.txt"
 api a /v1/checkpoint >"$WORK/cp3.note"
 S3=$(sed -n 2p "$WORK/cp3.note")
 [[ $S3 -gt $S ]] || fail "no new checkpoint"
-proof=$(api a "/v1/proof/consistency?from=$S&to=$S3" | field proof | python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)))')
-bad=$(python3 -c 'import sys; p=sys.argv[1].split(); p[0]=("0" if p[0][0]!="0" else "1")+p[0][1:]; print(" ".join(p))' "$proof")
+proof=$(api a "/v1/proof/consistency?from=$S&to=$S3" | field proof |
+  python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)))')
+# The same proof with the first hash's first digit changed.
+bad=$(python3 -c 'import sys; p = sys.argv[1].split(); d = p[0][0]
+p[0] = ("0" if d != "0" else "1") + p[0][1:]; print(" ".join(p))' "$proof")
 $PY body "$S" "$WORK/cp3.note" $bad >"$WORK/bad-proof.body"
 expect b "$WORK/bad-proof.body" 422 "consistency proof" >/dev/null
 $PY body "$S" "$WORK/cp3.note" $proof >"$WORK/good-proof.body"
@@ -222,6 +235,6 @@ own = [l for l in st["logs"] if l["local"]][0]
 assert own["external_witnesses"] == ["witness.test/w1"], own
 assert all("witness.test" not in c for c in own["cosigners"]), own
 EOF
-"$KH" status --data "$WORK/a" | grep -q "1 external witness (witness.test/w1)" ||
-  fail "status text: $("$KH" status --data "$WORK/a")"
+status_text=$("$KH" status --data "$WORK/a")
+grep -q "1 external witness (witness.test/w1)" <<<"$status_text" || fail "status: $status_text"
 echo "tlog_witness_test: all passed"

@@ -34,16 +34,15 @@ Result<std::vector<NoteSignatureLine>> SendAddCheckpoint(HttpsClient& client,
   for (int attempt = 0; attempt < 3; ++attempt) {
     if (old > size) {
       return Status::Corruption("the witness has cosigned size " + std::to_string(old) +
-                                        " of this log, beyond the checkpoint at " +
-                                        std::to_string(size));
+                                " of this log, beyond the checkpoint at " + std::to_string(size));
     }
     AddCheckpointRequest request{old, {}, note};
     if (old > 0 && old < size) {
       KH_ASSIGN_OR_RETURN(request.proof, node.log().ConsistencyProof(old, size));
     }
-    KH_ASSIGN_OR_RETURN(HttpResult r, client.Request("POST", prefix + "/add-checkpoint",
-                                                    FormatAddCheckpointRequest(request),
-                                                    "text/plain"));
+    KH_ASSIGN_OR_RETURN(HttpResult r,
+                        client.Request("POST", prefix + "/add-checkpoint",
+                                       FormatAddCheckpointRequest(request), "text/plain"));
     if (r.status == 200) return ParseSignatureLines(r.body);
     if (r.status == 409) {
       KH_ASSIGN_OR_RETURN(old, ParseTlogSize(r.body));
@@ -142,9 +141,10 @@ bool WitnessPusher::PushPartners() {
         if (member == peer.node_id) key = verifier;
       }
       if (!key) return Status::Ok();
-      KH_ASSIGN_OR_RETURN(have, txn.Contains(Table::kCosignatures,
-                                             keys::Cosignature(node_.id(), size, key->name)));
-      KH_ASSIGN_OR_RETURN(old, LatestCosignedSize(txn, Table::kCosignatures, node_.id(), key->name));
+      KH_ASSIGN_OR_RETURN(
+          have, txn.Contains(Table::kCosignatures, keys::Cosignature(node_.id(), size, key->name)));
+      KH_ASSIGN_OR_RETURN(old,
+                          LatestCosignedSize(txn, Table::kCosignatures, node_.id(), key->name));
       return Status::Ok();
     });
     if (!st.ok()) return false;
@@ -187,8 +187,8 @@ bool WitnessPusher::PushExternal(const ExternalWitness& w) {
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
     KH_ASSIGN_OR_RETURN(have, txn.Contains(Table::kExternalCosignatures,
                                            keys::Cosignature(node_.id(), size, w.verifier.name)));
-    KH_ASSIGN_OR_RETURN(old, LatestCosignedSize(txn, Table::kExternalCosignatures, node_.id(),
-                                                w.verifier.name));
+    KH_ASSIGN_OR_RETURN(
+        old, LatestCosignedSize(txn, Table::kExternalCosignatures, node_.id(), w.verifier.name));
     return Status::Ok();
   });
   if (!st.ok()) return false;
@@ -213,9 +213,9 @@ bool WitnessPusher::PushExternal(const ExternalWitness& w) {
   if (*added == 0) {
     return fail(Status::Corruption("its answer holds no valid cosignature by " + w.vkey));
   }
-  LogLine(LogLevel::kInfo, "witness",
-          "checkpoint at " + std::to_string(size) + " cosigned by external witness " +
-              w.verifier.name);
+  LogLine(
+      LogLevel::kInfo, "witness",
+      "checkpoint at " + std::to_string(size) + " cosigned by external witness " + w.verifier.name);
   return true;
 }
 

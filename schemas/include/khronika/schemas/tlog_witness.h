@@ -15,8 +15,8 @@ namespace khronika {
 // The spec allows at most 63 proof lines (a proof between trees of at most 2^63 leaves).
 inline constexpr size_t kMaxAddCheckpointProofLines = 63;
 // "old " + 20 digits + LF, 63 lines of 44 base64 characters + LF, the empty line, and a note.
-inline constexpr size_t kMaxAddCheckpointBody = 32 + kMaxAddCheckpointProofLines * 45 + 1 +
-                                                kMaxNoteBytes;
+inline constexpr size_t kMaxAddCheckpointBody =
+    32 + kMaxAddCheckpointProofLines * 45 + 1 + kMaxNoteBytes;
 inline constexpr std::string_view kTlogSizeContentType = "text/x.tlog.size";
 
 struct AddCheckpointRequest {

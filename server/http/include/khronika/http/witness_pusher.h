@@ -48,9 +48,9 @@ class WitnessPusher {
 
  private:
   struct Target {
-    bool partners = false;       // the partners' thread; else one external witness
+    bool partners = false;  // the partners' thread; else one external witness
     ExternalWitness external;
-    bool poked = true;           // push the current checkpoint at start
+    bool poked = true;  // push the current checkpoint at start
     std::thread thread;
   };
   void Run(Target& target);
