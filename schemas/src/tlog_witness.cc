@@ -76,6 +76,10 @@ Result<uint64_t> ParseTlogSize(std::string_view body) {
 Result<std::vector<NoteSignatureLine>> ParseSignatureLines(std::string_view body) {
   if (body.empty()) return Status::InvalidArgument("no signature line");
   if (body.size() > kMaxNoteBytes) return Status::InvalidArgument("too many signature lines");
+  // Signature lines only: no text before them, which the note parser would take as the body.
+  if (body.front() == '\n' || body.find("\n\n") != std::string_view::npos) {
+    return Status::InvalidArgument("an empty line among the signature lines");
+  }
   KH_ASSIGN_OR_RETURN(SignedNote n, ParseSignedNote("x\n\n" + std::string(body)));
   return n.signatures;
 }

@@ -67,6 +67,10 @@ TEST(TlogWitnessTest, TheSpecsExampleResponseIsThreeSignatureLines) {
   std::string again;
   for (const auto& l : *lines) again += FormatSignatureLine(l);
   EXPECT_EQ(again, kSpecResponse);
+  // Found by note_fuzz: text and an empty line before the lines made them parse as a note.
+  EXPECT_FALSE(ParseSignatureLines("text\n\n" + std::string(kSpecResponse)).ok());
+  EXPECT_FALSE(ParseSignatureLines("\n" + std::string(kSpecResponse)).ok());
+  EXPECT_FALSE(ParseSignatureLines("").ok());
 }
 
 // C2SP tlog-cosignature's example line: its bytes after the key id are the u64 timestamp of the
