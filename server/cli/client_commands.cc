@@ -173,8 +173,29 @@ std::vector<std::pair<std::string, NoteVerifier>> WitnessKeys(const json& body,
   return keys;
 }
 
+// The external witnesses' keys (C2SP tlog-witness, khronika.conf `witness =`) to count: those
+// in `trusted` that are not a member's witness key, else the ones the node reports.
+std::vector<NoteVerifier> ExternalWitnessKeys(const json& body,
+                                              const std::optional<TrustedKeys>& trusted) {
+  std::vector<NoteVerifier> keys;
+  if (trusted) {
+    for (const auto& [name, key] : trusted->cosigners) {
+      if (!WitnessOwner(name)) keys.push_back(NoteVerifier{name, CosignatureKeyId(name, key), key});
+    }
+    return keys;
+  }
+  if (!body.contains("external_cosignatures") || !body["external_cosignatures"].is_array()) {
+    return keys;
+  }
+  for (const json& c : body["external_cosignatures"]) {
+    auto verifier = ParseCosignerVerifierKey(c.is_object() ? c.value("vkey", "") : "");
+    if (verifier.ok() && !WitnessOwner(verifier->name)) keys.push_back(*verifier);
+  }
+  return keys;
+}
+
 Result<json> WaitForReplicas(HttpsClient& client, const json& receipt, uint64_t k, uint64_t timeout_s,
-                             const std::optional<TrustedKeys>& trusted) {
+                             const std::optional<TrustedKeys>& trusted, uint64_t k_external = 0) {
   uint64_t index = receipt["index"].get<uint64_t>();
   KH_ASSIGN_OR_RETURN(Bytes record_bytes, FromHex(receipt["record_hex"].get<std::string>()));
   KH_ASSIGN_OR_RETURN(PublicKey node_key, ParsePublicKey(receipt["node_public_key"].get<std::string>()));
@@ -182,7 +203,7 @@ Result<json> WaitForReplicas(HttpsClient& client, const json& receipt, uint64_t 
   KH_ASSIGN_OR_RETURN(NoteVerifier origin_verifier,
                       ParseVerifierKey(FormatVerifierKey("khronika/" + ToHex(origin), node_key)));
   auto deadline = SteadyClock::now() + std::chrono::seconds(timeout_s);
-  size_t best = 0;
+  size_t best = 0, best_external = 0;
   for (;;) {
     KH_ASSIGN_OR_RETURN(HttpResult w, client.Request("GET", "/v1/checkpoint/witnessed"));
     if (w.status == 200) {
@@ -204,7 +225,20 @@ Result<json> WaitForReplicas(HttpsClient& client, const json& receipt, uint64_t 
           }
         }
         best = std::max(best, members.size());
-        if (members.size() >= k) {
+        json external = json::array();
+        std::set<std::string> external_names;
+        for (const NoteVerifier& verifier : ExternalWitnessKeys(body, trusted)) {
+          for (const NoteSignatureLine& line : note.signatures) {
+            if (VerifyCosignature(note.text, line, verifier) &&
+                external_names.insert(verifier.name).second) {
+              external.push_back({{"name", verifier.name},
+                                  {"vkey", FormatCosignerVerifierKey(verifier.name, verifier.key)},
+                                  {"trusted", trusted.has_value()}});
+            }
+          }
+        }
+        best_external = std::max(best_external, external_names.size());
+        if (members.size() >= k && external_names.size() >= k_external) {
           KH_ASSIGN_OR_RETURN(HttpResult p, client.Request("GET", "/v1/proof/inclusion?index=" +
                                                                       std::to_string(index) + "&size=" +
                                                                       std::to_string(size)));
@@ -219,14 +253,19 @@ Result<json> WaitForReplicas(HttpsClient& client, const json& receipt, uint64_t 
             return Status::Corruption("the inclusion proof does not lead to the cosigned checkpoint");
           }
           return json{{"size", size}, {"checkpoint", body["checkpoint"]}, {"cosigners", cosigners},
-                      {"inclusion_proof", proof_json["proof"]}};
+                      {"external_cosigners", external}, {"inclusion_proof", proof_json["proof"]}};
         }
       }
     }
     if (SteadyClock::now() >= deadline) {
       return Status::IOError("entry " + receipt["entry_id"].get<std::string>() + " is recorded at index " +
                              std::to_string(index) + " but not yet replicated: " + std::to_string(best) +
-                             " of " + std::to_string(k) + " partner nodes had cosigned after " +
+                             " of " + std::to_string(k) + " partner nodes" +
+                             (k_external > 0 ? " and " + std::to_string(best_external) +
+                                                   " of " + std::to_string(k_external) +
+                                                   " external witnesses"
+                                             : std::string()) +
+                             " had cosigned after " +
                              std::to_string(timeout_s) + " s (the entry is safe on this node; run submit "
                              "again later to collect the replicated receipt)");
     }
@@ -605,9 +644,10 @@ Status RunSubmit(const Args& args) {
   if (args.positional().empty() && (t.kind == "evidence" || each)) {
     return UsageError("name at least one FILE");
   }
-  if (each && (args.Has("replicas") || args.Has("corrects") || args.Has("timestamp"))) {
-    return UsageError(
-        "--each takes neither --replicas, --timestamp nor --corrects (one entry at a time)");
+  if (each && (args.Has("replicas") || args.Has("external-witnesses") || args.Has("corrects") ||
+               args.Has("timestamp"))) {
+    return UsageError("--each takes neither --replicas, --external-witnesses, --timestamp nor "
+                      "--corrects (one entry at a time)");
   }
   for (const std::string& p : args.GetAll("meta")) {
     size_t eq = p.find('=');
@@ -656,14 +696,16 @@ Status RunSubmit(const Args& args) {
   KH_ASSIGN_OR_RETURN(auto appended, AppendEntry(*client, *author, t, files));
   auto& [receipt, entry_id] = appended;
   KH_ASSIGN_OR_RETURN(uint64_t replicas, args.GetUnsigned("replicas", 0));
-  if (replicas > 0) {
+  KH_ASSIGN_OR_RETURN(uint64_t external_witnesses, args.GetUnsigned("external-witnesses", 0));
+  if (replicas > 0 || external_witnesses > 0) {
     KH_ASSIGN_OR_RETURN(uint64_t timeout_s, args.GetUnsigned("replicas-timeout", 120));
     std::optional<TrustedKeys> trusted;
     if (auto file = args.Get("witnesses")) {
       KH_ASSIGN_OR_RETURN(trusted, LoadTrustedKeys(*file));
       if (trusted->cosigners.empty()) return UsageError("--witnesses " + *file + " holds no witness key");
     }
-    KH_ASSIGN_OR_RETURN(json replicated, WaitForReplicas(*client, receipt, replicas, timeout_s, trusted));
+    KH_ASSIGN_OR_RETURN(json replicated, WaitForReplicas(*client, receipt, replicas, timeout_s,
+                                                         trusted, external_witnesses));
     receipt["replicated"] = replicated;
   }
   if (args.Has("timestamp")) {
@@ -694,6 +736,14 @@ Status RunSubmit(const Args& args) {
                 << (args.Has("witnesses") ? " (witness keys from your --witnesses file)\n"
                                           : " (witness keys as the node reports them; pass --witnesses FILE "
                                             "to count only keys you trust)\n");
+      if (!receipt["replicated"]["external_cosigners"].empty()) {
+        std::cout << "witnessed: cosigned by " << receipt["replicated"]["external_cosigners"].size()
+                  << " external witnesses:";
+        for (const json& w : receipt["replicated"]["external_cosigners"]) {
+          std::cout << " " << w["name"].get<std::string>();
+        }
+        std::cout << "\n";
+      }
     }
     std::cerr << "sent " << sent_chunks << " of " << total_chunks
               << " chunks; the rest were already on the node";
@@ -999,6 +1049,9 @@ std::vector<Command> ClientCommands() {
        "khronika.conf) at once for RFC 3161 tokens over a checkpoint including the entry, and\n"
        "prints, for each TSA that answered, \"existed no later than T, by <TSA>\"; it fails\n"
        "(the entry staying acknowledged) if none did.\n"
+       "--external-witnesses K waits, likewise, until K external C2SP witnesses (khronika.conf\n"
+       "`witness =` lines of the node) have cosigned it too; their keys in a --witnesses FILE\n"
+       "are the lines that are not a partner's.\n"
        "--timeout S gives up on a node that takes longer than S seconds to accept the\n"
        "connection and finish TLS, or sends and takes nothing for S seconds (default: 10 to\n"
        "connect, 30 for each read or write).\n"
@@ -1009,8 +1062,8 @@ std::vector<Command> ClientCommands() {
        "line on a terminal and a summary. On the first failure it starts no other file, names\n"
        "the file and exits non-zero; the entries it listed are acknowledged and stay so.",
        With({{"key"}, {"case"}, {"kind"}, {"meta", true, true}, {"corrects"}, {"json", false},
-             {"replicas"}, {"replicas-timeout"}, {"witnesses"}, {"each", false},
-             {"connections"}, {"timestamp", false}}),
+             {"replicas"}, {"replicas-timeout"}, {"witnesses"}, {"external-witnesses"},
+             {"each", false}, {"connections"}, {"timestamp", false}}),
        RunSubmit},
       {"get", "download an entry's files and verify every byte",
        "khronika get --node URL --token T ENTRY_ID [--out DIR] [--timeout S]\n"

@@ -138,6 +138,12 @@ Status ApplyConfigFile(const std::filesystem::path& path, ServerOptions& o, LogS
       o.timestamps.interval = std::chrono::seconds(v);
     } else if (key == "tsa_timeout_ms") {
       KH_ASSIGN_OR_RETURN(o.timestamps.deadline, millis(1));
+    } else if (key == "witness") {  // C2SP tlog-witness (docs/operator.md, "External witnesses")
+      auto w = ParseExternalWitness(value);
+      if (!w.ok()) {
+        return Status::InvalidArgument(where + w.status().message() + ", got '" + value + "'");
+      }
+      o.witnesses.push_back(std::move(*w));
     } else if (key == "scrub_interval_h") {
       KH_ASSIGN_OR_RETURN(uint64_t v, number(24 * 365));
       log.scrub_interval = std::chrono::hours(v);

@@ -282,6 +282,12 @@ Status RunStatus(const Args& args) {
     if (!l["checkpoint_size"].is_null()) {
       std::cout << ", checkpoint at " << l["checkpoint_size"] << " cosigned by "
                 << l["cosigners"].size() << " partner" << (l["cosigners"].size() == 1 ? "" : "s");
+      if (l.contains("external_witnesses") && !l["external_witnesses"].empty()) {
+        std::cout << " and " << l["external_witnesses"].size() << " external witness"
+                  << (l["external_witnesses"].size() == 1 ? "" : "es") << " ("
+                  << l["external_witnesses"][0].get<std::string>()
+                  << (l["external_witnesses"].size() > 1 ? ", ..." : "") << ")";
+      }
     }
     std::cout << "\n";
   }

@@ -1,13 +1,15 @@
-// libFuzzer target: C2SP signed notes, checkpoint bodies and verifier keys (note.h). The input is
-// offered to every parser; what parses must print back to exactly the input, and a signed note's
-// signatures are checked against the keys of docs/format.md section 13 (so that the seeds taken
-// from there reach the verification code).
+// libFuzzer target: C2SP signed notes, checkpoint bodies, verifier keys (note.h) and
+// tlog-witness bodies (tlog_witness.h). The input is offered to every parser; what parses must
+// print back to exactly the input, and a signed note's signatures are checked against the keys
+// of docs/format.md section 13 (so that the seeds taken from there reach the verification code).
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "fuzz_check.h"
 #include "khronika/schemas/note.h"
+#include "khronika/schemas/tlog_witness.h"
 
 namespace {
 
@@ -52,6 +54,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto v = khronika::ParseCosignerVerifierKey(input); v.ok()) {
     Check(khronika::FormatCosignerVerifierKey(v->name, v->key) == input);
     Check(v->key_id == khronika::CosignatureKeyId(v->name, v->key));
+  }
+
+  // C2SP tlog-witness's add-checkpoint body and answers (tlog_witness.h): what parses prints back
+  // to exactly the input.
+  if (auto r = khronika::ParseAddCheckpointRequest(input); r.ok()) {
+    Check(khronika::FormatAddCheckpointRequest(*r) == input);
+    Check(r->proof.size() <= khronika::kMaxAddCheckpointProofLines);
+  }
+  if (auto n = khronika::ParseTlogSize(input); n.ok()) Check(std::to_string(*n) + "\n" == input);
+  if (auto lines = khronika::ParseSignatureLines(input); lines.ok()) {
+    std::string again;
+    for (const khronika::NoteSignatureLine& l : *lines) again += khronika::FormatSignatureLine(l);
+    Check(again == input);
   }
   return 0;
 }

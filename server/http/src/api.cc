@@ -26,6 +26,7 @@
 #include "khronika/schemas/json_view.h"
 #include "khronika/schemas/merkle.h"
 #include "khronika/timestamp/timestamp_store.h"
+#include "khronika/schemas/tlog_witness.h"
 
 namespace khronika {
 namespace {
@@ -288,8 +289,9 @@ Result<TokenInfo> Api::Authenticate(const ApiRequest& request) const {
 // Who may reach a route: anyone, a bearer token, or a configured peer by its pinned TLS
 // certificate (the sync protocol).
 enum class Gate { kOpen, kToken, kPeer };
-// The body a route reads: none, one chunk (1 MiB) or JSON (ApiOptions::max_json_body).
-enum class BodyKind { kNone, kChunk, kJson };
+// The body a route reads: none, one chunk (1 MiB), JSON (ApiOptions::max_json_body) or a C2SP
+// add-checkpoint request (kMaxAddCheckpointBody).
+enum class BodyKind { kNone, kChunk, kJson, kWitness };
 
 struct Api::RouteContext {
   const ApiRequest& request;
@@ -396,6 +398,11 @@ const std::vector<Api::RouteSpec>& Api::Routes() {
        [](Api& a, const RouteContext& c) { return a.SyncChunks(c.request); }},
       {"POST", "/v1/sync/notify", Gate::kPeer, {}, BodyKind::kJson,
        [](Api& a, const RouteContext&) { return a.SyncNotify(); }},
+      // ---- C2SP tlog-witness (docs/api.md "Witness: POST /add-checkpoint") ----
+      // Open to anyone, as the spec has it: only a checkpoint signed by a roster member is
+      // cosigned, and a partner cosigns only what it holds whole.
+      {"POST", "/add-checkpoint", Gate::kOpen, {}, BodyKind::kWitness,
+       [](Api& a, const RouteContext& c) { return a.AddCheckpoint(c.request); }},
   };
   return routes;
 }
@@ -459,6 +466,7 @@ uint64_t Api::BodyLimit(std::string_view method, std::string_view target) const 
       case BodyKind::kNone: return 0;
       case BodyKind::kChunk: return kMaxChunkBody;
       case BodyKind::kJson: return options_.max_json_body;
+      case BodyKind::kWitness: return kMaxAddCheckpointBody;
     }
   }
   // A request no route takes is answered (401, 404, 405) without its body: read a little of it
@@ -1263,22 +1271,35 @@ ApiResponse Api::GetCheckpoint() {
   return r;
 }
 
-// The most recent checkpoint of this node's log that other members have cosigned, with the
-// cosignatures that verify under their witness keys.
+// The most recent checkpoint of this node's log that other members or external witnesses have
+// cosigned, with the cosignatures that verify: the partners' under their witness keys, the
+// external witnesses' (khronika.conf `witness =`) apart, under the keys stored with them.
 ApiResponse Api::WitnessedCheckpoint() {
   json out = nullptr;
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
     KH_ASSIGN_OR_RETURN(std::vector<uint64_t> sizes, CosignedSizes(txn, node_.id()));
+    KH_ASSIGN_OR_RETURN(std::vector<uint64_t> external, ExternallyCosignedSizes(txn, node_.id()));
+    sizes.insert(sizes.end(), external.begin(), external.end());
+    std::sort(sizes.begin(), sizes.end());
+    sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
     for (auto it = sizes.rbegin(); it != sizes.rend(); ++it) {
       KH_ASSIGN_OR_RETURN(auto cosigs, VerifiedCosignatures(txn, node_.id(), *it));
-      if (cosigs.empty()) continue;
+      KH_ASSIGN_OR_RETURN(auto externals, VerifiedExternalCosignatures(txn, node_.id(), *it));
+      if (cosigs.empty() && externals.empty()) continue;
       KH_ASSIGN_OR_RETURN(std::string note, CheckpointWithCosignatures(txn, node_.id(), *it));
       json list = json::array();
       for (const auto& c : cosigs) {
         list.push_back({{"name", c.name}, {"vkey", c.vkey}, {"timestamp", c.timestamp},
                         {"member", ToHex(c.member)}});
       }
-      out = {{"size", *it}, {"checkpoint", note}, {"cosignatures", list}};
+      json external_list = json::array();
+      size_t lines = ParseSignedNote(note).value().signatures.size();
+      for (const auto& c : externals) {
+        external_list.push_back({{"name", c.name}, {"vkey", c.vkey}, {"timestamp", c.timestamp}});
+        if (lines++ < kMaxNoteSignatures) note += FormatSignatureLine(c.line);
+      }
+      out = {{"size", *it}, {"checkpoint", note}, {"cosignatures", list},
+             {"external_cosignatures", external_list}};
       break;
     }
     return Status::Ok();
@@ -1485,6 +1506,61 @@ ApiResponse Api::ListTimestamps(const ApiRequest& r) {
   });
   if (!st.ok()) return FromStatus(st);
   return Json(200, out);
+}
+
+// ---- C2SP tlog-witness: this node as a witness of its roster members' logs ----
+
+bool Api::TakeWitnessToken() {
+  std::lock_guard lock(witness_mu_);
+  auto now = std::chrono::steady_clock::now();
+  const double rate = options_.add_checkpoint_per_second;
+  const double burst = std::max(1.0, 2 * rate);
+  if (witness_last_ == std::chrono::steady_clock::time_point{}) witness_tokens_ = burst;
+  witness_tokens_ = std::min(
+      burst, witness_tokens_ + rate * std::chrono::duration<double>(now - witness_last_).count());
+  witness_last_ = now;
+  if (witness_tokens_ < 1) return false;
+  witness_tokens_ -= 1;
+  return true;
+}
+
+ApiResponse Api::AddCheckpoint(const ApiRequest& r) {
+  // The spec's clients are logs that send a few checkpoints a minute; anything faster is not
+  // one of them, and each request may read a prefix of a log.
+  if (!TakeWitnessToken()) {
+    ApiResponse busy = ErrorResponse(429, "too_many_requests", "too many add-checkpoint requests");
+    busy.headers.emplace_back("Retry-After", "1");
+    return busy;
+  }
+  auto request = ParseAddCheckpointRequest(r.body);
+  if (!request.ok()) return ErrorResponse(400, "bad_request", request.status().message());
+  Witness witness{node_.cosigner_name(), &node_.cosigner_key()};
+  auto answer = WitnessAddCheckpoint(node_.store(), node_.id(), witness, *request,
+                                     static_cast<uint64_t>(clock_.NowMs() / 1000));
+  if (!answer.ok()) return FromStatus(answer.status());
+  ApiResponse out;
+  out.status = answer->status;
+  switch (answer->status) {
+    case 200:
+      out.content_type = "text/plain; charset=utf-8";
+      out.body = std::move(answer->body);
+      return out;
+    case 409:
+      out.content_type = std::string(kTlogSizeContentType);
+      out.body = std::move(answer->body);
+      return out;
+    case 503: {
+      // Not held yet: pull now, so that the log's retry finds it held.
+      if (on_notified_) on_notified_();
+      ApiResponse later = ErrorResponse(503, "not_held_yet", answer->body);
+      later.headers.emplace_back("Retry-After", "1");
+      return later;
+    }
+    case 400: return ErrorResponse(400, "bad_request", answer->body);
+    case 403: return ErrorResponse(403, "forbidden", answer->body);
+    case 404: return ErrorResponse(404, "unknown_log", answer->body);
+    default: return ErrorResponse(answer->status, "unprocessable", answer->body);
+  }
 }
 
 ApiResponse Api::SyncNotify() {

@@ -15,6 +15,7 @@
 #include "khronika/schemas/note.h"
 #include "khronika/schemas/tlog_tiles.h"
 #include "khronika/log/store_keys.h"
+#include "khronika/schemas/tlog_witness.h"
 
 namespace khronika {
 namespace {
@@ -1128,6 +1129,34 @@ TEST_F(ApiTest, TilesServeTheLogAtItsCheckpointToAuditorsOnly) {
   EXPECT_EQ(broken.status, 500) << broken.body;
   EXPECT_EQ(Body(broken)["error"], "corruption");
   EXPECT_EQ(Call("GET", p + "tile/entries/000.p/3", auditor_).status, 200);
+}
+
+// ---- C2SP tlog-witness: POST /add-checkpoint (docs/api.md 7.27) ----
+
+// Anyone may call it, as the spec says; its body is bounded before it is read, its rate in all
+// is bounded, and a malformed body is a 400 with a JSON error.
+TEST_F(ApiTest, AddCheckpointIsOpenBoundedAndRateLimited) {
+  EXPECT_EQ(api_->BodyLimit("POST", "/add-checkpoint"), kMaxAddCheckpointBody);
+  EXPECT_LT(kMaxAddCheckpointBody, 72u * 1024);
+  ApiResponse own =
+      Call("POST", "/add-checkpoint", "", "old 0\n\n" + *node_->log().LatestCheckpoint());
+  EXPECT_EQ(own.status, 404) << own.body;  // a node never witnesses its own log
+  ApiResponse bad = Call("POST", "/add-checkpoint", "", "old 01\n\nx\n");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(json::parse(bad.body)["error"], "bad_request");
+  ApiOptions slow;
+  slow.add_checkpoint_per_second = 0.001;  // one request, then one every 1000 s
+  Api limited(*node_, *committer_, metrics_, slow);
+  ApiRequest r;
+  r.method = "POST";
+  r.target = "/add-checkpoint";
+  r.body = "old 0\n\nx\n";
+  int refused = 0;
+  for (int i = 0; i < 2; ++i) {
+    ApiResponse a = limited.Handle(r);
+    if (a.status == 429) ++refused;
+  }
+  EXPECT_EQ(refused, 1);
 }
 
 }  // namespace

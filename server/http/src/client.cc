@@ -350,7 +350,11 @@ Result<std::unique_ptr<HttpsClient>> HttpsClient::Connect(const ClientOptions& o
     if (!ec) impl->ctx.use_private_key_file(options.client_key, ssl::context::pem, ec);
     if (ec) return Status::InvalidArgument("client certificate: " + ec.message());
   }
-  if (options.pin_sha256.empty()) {
+  if (options.pin_sha256.empty() && options.ca_file.empty() && options.system_cas) {
+    beast::error_code ec;
+    impl->ctx.set_default_verify_paths(ec);
+    if (ec) return Status::InvalidArgument("the system's CAs: " + ec.message());
+  } else if (options.pin_sha256.empty()) {
     if (options.ca_file.empty()) {
       return Status::InvalidArgument(
           "say how to trust the node: --pin sha256:FINGERPRINT (printed by `khronika serve`) "

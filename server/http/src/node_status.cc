@@ -25,6 +25,14 @@ Result<json> NodeStatusJson(Node& node) {
         log["checkpoint_size"] = cp_size;
         KH_ASSIGN_OR_RETURN(auto cosigs, VerifiedCosignatures(txn, m.node_id, cp_size));
         for (const auto& c : cosigs) log["cosigners"].push_back(ToHex(c.member));
+        // External C2SP witnesses (khronika.conf `witness =`) cosign this node's own log only,
+        // shown apart from the partners'.
+        if (m.node_id == node.id()) {
+          KH_ASSIGN_OR_RETURN(auto ext, VerifiedExternalCosignatures(txn, m.node_id, cp_size));
+          json names = json::array();
+          for (const auto& c : ext) names.push_back(c.name);
+          log["external_witnesses"] = names;
+        }
       }
       logs.push_back(log);
     }

@@ -26,6 +26,7 @@
 #include "khronika/schemas/crypto.h"
 #include "khronika/http/metrics.h"
 #include "khronika/http/sync_scheduler.h"
+#include "khronika/http/witness_pusher.h"
 #include "khronika/http/tls.h"
 
 namespace khronika {
@@ -149,6 +150,9 @@ struct Server::Impl {
                   PeerClientOptions{options.tls_cert.string(), options.tls_key.string(),
                                     options.peer_deadlines, nullptr}),
         timestamper(node, metrics, options.timestamps),
+        witness_pusher(node, options.witnesses,
+                       PeerClientOptions{options.tls_cert.string(), options.tls_key.string(),
+                                         options.peer_deadlines, nullptr}),
         drain_timer(ioc) {}
 
   size_t IoThreads() const {
@@ -174,6 +178,7 @@ struct Server::Impl {
   net::signal_set signals;
   SyncScheduler scheduler;
   Timestamper timestamper;
+  WitnessPusher witness_pusher;  // C2SP add-checkpoint to partners and external witnesses
   net::steady_timer drain_timer;
   std::atomic<bool> draining{false};
   std::atomic<int64_t> in_flight{0};
@@ -593,8 +598,11 @@ void Server::Run() {
       s.timestamper.AskNow(min_size, std::move(done));
     });
   }
+    s.witness_pusher.Poke();
+  });
   s.api.OnPeerNotified([&s] { s.scheduler.Poke(); });
   s.scheduler.Start();
+  s.witness_pusher.Start();
   std::vector<std::thread> threads;
   for (size_t i = 1; i < s.IoThreads(); ++i) threads.emplace_back([&s] { s.ioc.run(); });
   s.ioc.run();
@@ -603,6 +611,7 @@ void Server::Run() {
   // closes.
   s.scheduler.Stop();
   s.timestamper.Stop();
+  s.witness_pusher.Stop();
   s.committer.Stop();
   s.workers.join();
 }

@@ -31,7 +31,8 @@ namespace {
 constexpr const char* kTableNames[kTableCount] = {
     "meta",   "chunks",    "objects", "records", "tree",  "case_index", "entry_index",
     "checkpoints", "cosignatures", "origins", "peers", "authors", "tokens", "access_log",
-    "conflicts", "upload_chunks", "signed_entries", "timestamps"};
+    "conflicts", "upload_chunks", "signed_entries", "timestamps",
+    "external_cosignatures"};
 
 constexpr std::string_view kStoreFormatKey = "store_format";
 constexpr std::string_view kStoreFormat = "khronika-store-2";

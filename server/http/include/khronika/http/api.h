@@ -4,7 +4,9 @@
 #pragma once
 
 #include <functional>
+#include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -28,6 +30,8 @@ struct ApiOptions {
   // C2SP tlog-tiles under /tlog/ (docs/api.md "Tiles"): false, an admin or auditor token is
   // needed; true (`tiles_public = true` in khronika.conf), anyone may read them.
   bool tiles_public = false;
+  // POST /add-checkpoint (C2SP tlog-witness): requests a second, in bursts of twice as many.
+  double add_checkpoint_per_second = 10;
 };
 
 struct ApiRequest {
@@ -140,6 +144,8 @@ class Api {
   ApiResponse AskTimestamps(const RouteContext& call);
   ApiResponse ListTimestamps(const ApiRequest& r);
   ApiResponse TimestampedCheckpoint();
+  ApiResponse AddCheckpoint(const ApiRequest& r);
+  bool TakeWitnessToken();
 
   Node& node_;
   GroupCommitter& committer_;
@@ -149,6 +155,10 @@ class Api {
   std::function<void()> on_appended_;
   std::function<void()> on_notified_;
   TimestampAsk on_timestamp_ask_;
+  // The token bucket of POST /add-checkpoint.
+  std::mutex witness_mu_;
+  double witness_tokens_ = 0;
+  std::chrono::steady_clock::time_point witness_last_{};
 };
 
 }  // namespace khronika

@@ -58,6 +58,7 @@ struct ClientOptions {
   std::string url;         // https://host:port
   std::string pin_sha256;  // 64 hex: accept exactly the certificate with this SHA-256
   std::string ca_file;     // or: verify the chain and host name against these CAs
+  bool system_cas = false;  // or (neither pin nor ca_file): against the system's CAs
   std::string token;       // sent as "Authorization: Bearer ..."
   std::string client_cert;  // PEM files presented for mutual TLS (node to node)
   std::string client_key;

@@ -7,11 +7,13 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "khronika/http/api.h"
 #include "khronika/http/client.h"
 #include "khronika/http/timestamper.h"
 #include "khronika/log/node.h"
+#include "khronika/replication/witness.h"
 
 namespace khronika {
 
@@ -40,6 +42,7 @@ struct ServerOptions {
   std::chrono::milliseconds shutdown_grace{30000};
   std::chrono::seconds sync_interval{30};  // pull every peer this often; 0: only on demand
   ClientDeadlines peer_deadlines;          // pulling from and notifying peers
+  std::vector<ExternalWitness> witnesses;  // khronika.conf `witness =`: C2SP witnesses to ask
   ApiOptions api;
   TimestamperOptions timestamps;  // `tsa` lines (#16): none, no timestamps
 };

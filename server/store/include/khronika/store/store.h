@@ -49,8 +49,12 @@ enum class Table : uint8_t {
   // origin (32) || size (u64 BE) || SHA-256 of the TSA's certificate (32) -> JSON
   // (server/timestamp/include/khronika/timestamp/timestamp_store.h).
   kTimestamps,
+  // Cosignatures by external C2SP witnesses (khronika.conf `witness =` lines) on this node's own
+  // checkpoints, apart from the partners' (kCosignatures): origin (32) || size (u64 BE) ||
+  // witness key name -> JSON {"line": the signature line, "vkey": the witness's verifier key}.
+  kExternalCosignatures,
 };
-inline constexpr int kTableCount = 18;
+inline constexpr int kTableCount = 19;
 const char* TableName(Table table);
 // The tables whose keys hold Blind forms in an encrypted store (case_index, authors,
 // upload_chunks, signed_entries): a new data key gives them new keys.
