@@ -591,6 +591,7 @@ void Server::Run() {
   s.api.OnAppended([&s] {
     s.scheduler.NotifyPeers();
     s.timestamper.NewCheckpoint();
+    s.witness_pusher.Poke();
   });
   if (s.timestamper.configured()) {
     s.api.OnTimestampAsk([&s](uint64_t min_size,
@@ -598,8 +599,6 @@ void Server::Run() {
       s.timestamper.AskNow(min_size, std::move(done));
     });
   }
-    s.witness_pusher.Poke();
-  });
   s.api.OnPeerNotified([&s] { s.scheduler.Poke(); });
   s.scheduler.Start();
   s.witness_pusher.Start();
