@@ -1,5 +1,7 @@
 #include "khronika/http/server.h"
 
+#include "khronika/http/custody_flusher.h"
+
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -148,6 +150,7 @@ struct Server::Impl {
         scheduler(node, metrics, options.sync_interval,
                   PeerClientOptions{options.tls_cert.string(), options.tls_key.string(),
                                     options.peer_deadlines, nullptr}),
+        custody(node, options.custody_interval, [this] { scheduler.NotifyPeers(); }),
         drain_timer(ioc) {}
 
   size_t IoThreads() const {
@@ -171,6 +174,7 @@ struct Server::Impl {
   Api api;
   net::signal_set signals;
   SyncScheduler scheduler;
+  CustodyFlusher custody;  // after scheduler, which it notifies
   net::steady_timer drain_timer;
   std::atomic<bool> draining{false};
   std::atomic<int64_t> in_flight{0};
@@ -579,12 +583,14 @@ void Server::Run() {
   s.api.OnAppended([&s] { s.scheduler.NotifyPeers(); });
   s.api.OnPeerNotified([&s] { s.scheduler.Poke(); });
   s.scheduler.Start();
+  s.custody.Start();
   std::vector<std::thread> threads;
   for (size_t i = 1; i < s.IoThreads(); ++i) threads.emplace_back([&s] { s.ioc.run(); });
   s.ioc.run();
   for (std::thread& t : threads) t.join();
   // Requests in flight have had their answers; what is queued still commits before the store
-  // closes.
+  // closes, and the custody events of the last requests are sealed into the log.
+  s.custody.Stop();
   s.scheduler.Stop();
   s.committer.Stop();
   s.workers.join();
