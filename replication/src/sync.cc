@@ -79,7 +79,8 @@ Status CheckObject(const std::string& where, const Record& record, ByteView obje
     case kTypeCustodyRecord: decoded = DecodeCustodyRecord(object).status(); break;
     default:
       return Status::Corruption(where + ": logs an object of type " + std::to_string(*type) +
-                                ", which is not a sealed entry, a recovery object or a custody record");
+                                ", which is not a sealed entry, a recovery object or a custody "
+                                "record");
   }
   if (!decoded.ok()) return Status::Corruption(where + ": " + decoded.message());
   return Status::Ok();

@@ -58,9 +58,9 @@ TEST(CustodyTest, SlotCountsArePowersOfTwoFromFour) {
   SymmetricKey archive = RandomSymmetricKey();
   // One event and three look alike from outside: same size.
   auto one = SealCustodyRecord(archive, Nonce(1), {Read(1, "c", "x")}).value();
-  auto three =
-      SealCustodyRecord(archive, Nonce(2), {Read(1, "c", "x"), Read(2, "c", "y"), Read(3, "c", "z")})
-          .value();
+  auto three = SealCustodyRecord(archive, Nonce(2),
+                                 {Read(1, "c", "x"), Read(2, "c", "y"), Read(3, "c", "z")})
+                   .value();
   EXPECT_EQ(Encode(one).size(), Encode(three).size());
   std::vector<CustodyEvent> full(256, Read(9, "c", "x"));
   EXPECT_EQ(SealCustodyRecord(archive, Nonce(3), full).value().boxes.size(), 256u);

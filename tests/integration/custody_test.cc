@@ -8,6 +8,7 @@
 #include <chrono>
 #include <thread>
 
+#include "khronika/schemas/bytes.h"
 #include "server_fixture.h"
 #include "test_support.h"
 
@@ -140,37 +141,45 @@ TEST(CustodyLogTest, ABundleShowsItsCaseReadsAndExportsInOrderAndNothingOfAnothe
   RunResult second = RunKhronika({"export", "--data", a.data().string(), "--case", "case-a",
                                   "--out", (a / "second").string()});
   ASSERT_EQ(second.exit_code, 0) << second.err;
+  // A bundle is planned before its own export is logged: the second holds the first record
+  // only (the lawyer's read and the first export); the third holds both records.
+  json second_index = json::parse(ReadFile(a / "second" / "bundle.json"));
+  ASSERT_EQ(second_index["custody"].size(), 1u) << second_index.dump();
+  RunResult third = RunKhronika({"export", "--data", a.data().string(), "--case", "case-a",
+                                 "--out", (a / "third").string()});
+  ASSERT_EQ(third.exit_code, 0) << third.err;
 
-  RunResult checked = RunKhronika({"verify-bundle", (a / "second").string()});
+  RunResult checked = RunKhronika({"verify-bundle", (a / "third").string()});
   ASSERT_EQ(checked.exit_code, 0) << checked.out << checked.err;
   EXPECT_NE(checked.out.find("custody: 4 reads and exports of the case"), std::string::npos)
       << checked.out;
-  const std::string report = ReadFile(a / "second" / "REPORT.md");
+  const std::string report = ReadFile(a / "third" / "REPORT.md");
   std::vector<size_t> at;
+  const std::string lawyer_read =
+      "read-content of " + id_a + "/0 by token " + lawyer.id + " (reader)";
+  const std::string operator_export = "export of case bundle by the node's operator (admin)";
   for (const std::string& line :
-       {"read-content of " + id_a + "/0 by token " + lawyer.id + " (reader)",
-        "export of case bundle by the node's operator (admin)",
-        "read-content of " + id_a + "/0 by token " + lawyer.id + " (reader)",
-        "export of case bundle by the node's operator (admin)"}) {
+       std::vector<std::string>{lawyer_read, operator_export, lawyer_read, operator_export}) {
     at.push_back(report.find(line, at.empty() ? 0 : at.back() + 1));
     ASSERT_NE(at.back(), std::string::npos) << line << "\n" << report;
   }
   // Nothing of case B: not its case id, not its entry, in any file of the bundle.
-  for (const auto& e : std::filesystem::recursive_directory_iterator(a / "second")) {
+  for (const auto& e : std::filesystem::recursive_directory_iterator(a / "third")) {
     if (!e.is_regular_file()) continue;
     const std::string bytes = ReadFile(e.path());
     EXPECT_EQ(bytes.find("case-b"), std::string::npos) << e.path();
     EXPECT_EQ(bytes.find(id_b), std::string::npos) << e.path();
   }
   // One key per event of the case: B's read shares the first record, and has no key here.
-  json index = json::parse(ReadFile(a / "second" / "bundle.json"));
+  json index = json::parse(ReadFile(a / "third" / "bundle.json"));
   ASSERT_EQ(index["custody"].size(), 2u) << index.dump();
   EXPECT_EQ(index["custody"][0]["events"], json::array({0, 2})) << index.dump();
 
   // An event key that opens another slot, or a changed event view, is named.
-  const std::string dir = (a / "second").string() + "/" + index["custody"][0]["folder"].get<std::string>();
+  const std::string dir =
+      (a / "third").string() + "/" + index["custody"][0]["folder"].get<std::string>();
   WriteFile(dir + "/events/2.json", ReadFile(dir + "/events/0.json"));
-  RunResult bad = RunKhronika({"verify-bundle", (a / "second").string()});
+  RunResult bad = RunKhronika({"verify-bundle", (a / "third").string()});
   EXPECT_EQ(bad.exit_code, 1) << bad.out;
   EXPECT_NE(bad.err.find("events/2.json"), std::string::npos) << bad.err;
 }

@@ -317,6 +317,7 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
         EXPECT_FALSE(r.contains("case")) << "a partner's entry opened: " << r.dump();
         continue;
       }
+      if (r["object_type"] == "custody_record") continue;  // the reads and exports, sealed
       records_of_case[r["case"]].insert({origin, r["index"].get<uint64_t>()});
       signed_entries.insert(Sha256(HexBytes(r["entry_hex"])));
     }

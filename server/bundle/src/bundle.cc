@@ -529,7 +529,8 @@ Result<BundlePlan> PlanBundle(const ReadTxn& txn, const EntryKey& key, const Bun
   std::vector<BundleFile> custody_files;
   for (const CaseCustody& c : custody) {
     const uint64_t index = c.logged.record.index;
-    KH_ASSIGN_OR_RETURN(InclusionProofResult proof, ProveInclusion(txn, case_origin, index, cp.size));
+    KH_ASSIGN_OR_RETURN(InclusionProofResult proof,
+                        ProveInclusion(txn, case_origin, index, cp.size));
     if (proof.root != cp.root || proof.leaf_hash != LeafHash(c.logged.record_bytes)) {
       return Status::Corruption("the Merkle tree of " + ToHex(case_origin) +
                                 " disagrees with its checkpoint: run khronika verify");
