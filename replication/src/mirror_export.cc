@@ -16,6 +16,7 @@
 #include "khronika/schemas/crypto.h"
 #include "khronika/schemas/note.h"
 #include "khronika/schemas/objects.h"
+#include "khronika/schemas/custody.h"
 #include "khronika/schemas/recovery_objects.h"
 #include "khronika/schemas/sealed_objects.h"
 #include "mirror_layout.h"
@@ -191,6 +192,8 @@ class LogExporter {
         KH_RETURN_IF_ERROR(DecodeRecoverySet(object_bytes).status());
       } else if (type == kTypeShareRelease) {
         KH_RETURN_IF_ERROR(DecodeShareRelease(object_bytes).status());
+      } else if (type == kTypeCustodyRecord) {
+        KH_RETURN_IF_ERROR(DecodeCustodyRecord(object_bytes).status());
       } else {
         return Status::Corruption("object " + ToHex(rec.object_id) + " is of an unknown type");
       }

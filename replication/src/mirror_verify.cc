@@ -19,6 +19,7 @@
 #include "khronika/schemas/merkle.h"
 #include "khronika/schemas/note.h"
 #include "khronika/schemas/objects.h"
+#include "khronika/schemas/custody.h"
 #include "khronika/schemas/recovery_objects.h"
 #include "khronika/schemas/sealed_objects.h"
 #include "mirror_layout.h"
@@ -193,6 +194,8 @@ class LogVerifier {
       decoded = DecodeRecoverySet(object).status();
     } else if (*type == kTypeShareRelease) {
       decoded = DecodeShareRelease(object).status();
+    } else if (*type == kTypeCustodyRecord) {
+      decoded = DecodeCustodyRecord(object).status();
     } else {
       decoded = Status::Corruption("an object of an unknown type");
     }

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "khronika/log/custody.h"
 #include "khronika/log/log.h"
 #include "khronika/log/proofs.h"
 #include "khronika/log/store_keys.h"
@@ -18,6 +19,7 @@
 #include "khronika/schemas/chain_checker.h"
 #include "khronika/schemas/merkle.h"
 #include "khronika/schemas/note.h"
+#include "khronika/schemas/custody.h"
 #include "khronika/schemas/recovery_objects.h"
 #include "khronika/schemas/sealed_objects.h"
 #include "khronika/schemas/sealing.h"
@@ -74,9 +76,11 @@ Status CheckObject(const std::string& where, const Record& record, ByteView obje
     }
     case kTypeRecoverySet: decoded = DecodeRecoverySet(object).status(); break;
     case kTypeShareRelease: decoded = DecodeShareRelease(object).status(); break;
+    case kTypeCustodyRecord: decoded = DecodeCustodyRecord(object).status(); break;
     default:
       return Status::Corruption(where + ": logs an object of type " + std::to_string(*type) +
-                                ", which is not a sealed entry or a recovery object");
+                                ", which is not a sealed entry, a recovery object or a custody "
+                                "record");
   }
   if (!decoded.ok()) return Status::Corruption(where + ": " + decoded.message());
   return Status::Ok();
@@ -546,6 +550,20 @@ class LogImporter {
         KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kRecords,
                                             keys::Record(head_.origin, v.record.index),
                                             v.record_bytes));
+        auto type = PeekObjectType(v.object_bytes);
+        if (own_log_ && archive_key_ && type.ok() && *type == kTypeCustodyRecord) {
+          // This node's own custody record, pulled back (a restored node): listed again where
+          // access-log and bundles find it (docs/format.md section 7.3).
+          KH_ASSIGN_OR_RETURN(CustodyRecord record, DecodeCustodyRecord(v.object_bytes));
+          auto events = OpenCustodyRecord(record, *archive_key_);
+          if (!events.ok()) {
+            return Status::Corruption("record " + std::to_string(v.record.index) + " of " +
+                                      OriginName(head_.origin) + ": this node's archive key "
+                                      "does not open its custody record (" +
+                                      events.status().message() + ")");
+          }
+          KH_RETURN_IF_ERROR(IndexCustodyRecord(txn, v.record.index, *events));
+        }
         if (!v.sealed) continue;
         // Another log may have logged the same bytes first (a member copying another's
         // object); the index keeps the first place it was seen, and OpenEntry checks the

@@ -9,6 +9,7 @@
 #include "khronika/log/store_keys.h"
 #include "khronika/replication/roster.h"
 #include "khronika/schemas/merkle.h"
+#include "khronika/schemas/custody.h"
 #include "khronika/schemas/recovery_objects.h"
 #include "khronika/schemas/sealed_objects.h"
 
@@ -66,6 +67,9 @@ Status CheckFullyHeld(const ReadTxn& txn, const Hash& origin, uint64_t from, uin
       if (!sealed.ok()) return Status::Corruption(where + ": " + sealed.status().message());
       Status chunks = CheckSealedChunks(txn, *sealed);
       if (!chunks.ok()) return Status::Corruption(where + ": " + chunks.message());
+    } else if (*type == kTypeCustodyRecord) {
+      auto custody = DecodeCustodyRecord(logged->object_bytes);
+      if (!custody.ok()) return Status::Corruption(where + ": " + custody.status().message());
     } else if (*type != kTypeRecoverySet && *type != kTypeShareRelease) {
       return Status::Corruption(where + ": logs an object of an unknown type");
     }

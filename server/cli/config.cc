@@ -93,6 +93,11 @@ Status ApplyConfigFile(const std::filesystem::path& path, ServerOptions& o, LogS
     } else if (key == "sync_interval_s") {
       KH_ASSIGN_OR_RETURN(uint64_t v, number(7 * 24 * 3600));
       o.sync_interval = std::chrono::seconds(v);
+    } else if (key == "custody_interval_ms") {
+      // Custody events (docs/format.md section 7.3) are sealed into the log this often.
+      KH_ASSIGN_OR_RETURN(uint64_t v, number(3600000));
+      if (v == 0) return Status::InvalidArgument(where + "custody_interval_ms must be at least 1");
+      o.custody_interval = std::chrono::milliseconds(v);
     } else if (key == "io_threads") {
       KH_ASSIGN_OR_RETURN(o.io_threads, number(1024));
     } else if (key == "peer") {

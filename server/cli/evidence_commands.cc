@@ -14,6 +14,7 @@
 #include "khronika/bundle/verify_bundle.h"
 #include "khronika/http/client.h"
 #include "khronika/log/node.h"
+#include "khronika/schemas/custody.h"
 #include "khronika/schemas/objects.h"
 #include "khronika/store/files.h"
 
@@ -73,6 +74,10 @@ Status Report(const BundleVerification& v, bool trust_given) {
                 << " of the case here, " << l.timestamped_records << " of " << l.records << "\n";
     }
   }
+  if (v.custody_events > 0) {
+    std::cout << "  custody: " << Count(v.custody_events, "read or export", "reads and exports")
+              << " of the case on record in the log (REPORT.md lists them in order)\n";
+  }
   std::cout << "checked: every disclosed file's SHA-256 and sealed chunks, the authors' signatures "
                "and each disclosed file's signed commitment, each record's inclusion proof to a "
                "signed checkpoint, the cosignatures, and (by the case's link keys) that no record "
@@ -125,7 +130,8 @@ Status ExportLocal(const Args& args, const std::string& case_id, const Selection
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   const int64_t now = SystemClock().NowMs();
   BundleRequest request{case_id, now, "the node's operator (khronika export --data)",
-                        node->cosigner_verifier_key(), selection.entries, selection.file_names};
+                        node->cosigner_verifier_key(), selection.entries, selection.file_names,
+                        DeriveCustodyKey(node->archive_key())};
   Result<BundlePlan> plan = Status::NotFound("unset");
   KH_RETURN_IF_ERROR(node->store().View([&](ReadTxn& txn) -> Status {
     plan = PlanBundle(txn, EntryKey::Archive(node->archive_key()), request);
@@ -136,6 +142,12 @@ Status ExportLocal(const Args& args, const std::string& case_id, const Selection
   KH_RETURN_IF_ERROR(node->store().Update([&](WriteTxn& txn) {
     return RecordAccess(txn, {now, "local", Role::kAdmin, "export", "case bundle", case_id});
   }));
+  // The export goes into the log at once (docs/format.md section 7.3); should that fail, it
+  // stays pending, on record, and the next append or `serve` seals it.
+  if (auto logged = node->log().LogPendingCustody(); !logged.ok()) {
+    std::cerr << "warning: the export stays a pending custody event: "
+              << logged.status().message() << "\n";
+  }
   uint64_t records = plan->records, entries = plan->entries, files = plan->evidence_files,
            bytes = plan->evidence_bytes;
   if (tar) {

@@ -28,6 +28,7 @@
 #include "khronika/schemas/json_view.h"
 #include "khronika/schemas/merkle.h"
 #include "khronika/schemas/note.h"
+#include "khronika/schemas/custody.h"
 #include "khronika/schemas/recovery_objects.h"
 #include "khronika/schemas/seal.h"
 #include "khronika/schemas/text.h"
@@ -797,6 +798,7 @@ json LoggedJson(const LoggedObject& logged, const OpenedEntry* opened) {
                      : *type == kTypeSealedEntry ? "sealed_entry"
                      : *type == kTypeRecoverySet ? "recovery_set"
                      : *type == kTypeShareRelease ? "share_release"
+                     : *type == kTypeCustodyRecord ? "custody_record"
                                                  : "unknown";
   json line = {{"index", rec.index},
                {"origin", ToHex(rec.origin)},

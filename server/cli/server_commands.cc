@@ -21,6 +21,7 @@
 #include "khronika/http/scrubber.h"
 #include "khronika/http/server.h"
 #include "khronika/http/tls.h"
+#include "khronika/log/custody.h"
 #include "khronika/log/node.h"
 #include "khronika/log/store_keys.h"
 #include "khronika/log/verify.h"
@@ -214,16 +215,23 @@ Status RunAccessLog(const Args& args) {
   }
   std::optional<std::string> only_case = args.Get("case");
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
-  KH_ASSIGN_OR_RETURN(std::vector<AccessEvent> events, ListAccess(node->store()));
-  std::erase_if(events, [&](const AccessEvent& e) {
-    return e.time_ms < since || (only_case && e.case_id != *only_case);
+  // The custody events of the log (sealed custody records, opened with the archive key) and
+  // those still pending, in recording order (docs/format.md section 7.3).
+  std::vector<ListedCustodyEvent> events;
+  KH_RETURN_IF_ERROR(node->store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(events, ListCustody(txn, node->id(), node->archive_key()));
+    return Status::Ok();
+  }));
+  std::erase_if(events, [&](const ListedCustodyEvent& l) {
+    return l.event.time_ms < since || (only_case && l.event.case_id != *only_case);
   });
   // A read names its file by sealed entry id and file index ("ID/INDEX"); the name is sealed in
   // the entry, which the archive key opens. Anything else (an entry this node's log does not
   // hold, a bundle) leaves the object as it is.
   std::map<std::string, std::string> names;
   KH_RETURN_IF_ERROR(node->store().View([&](ReadTxn& txn) -> Status {
-    for (const AccessEvent& e : events) {
+    for (const ListedCustodyEvent& l : events) {
+      const CustodyEvent& e = l.event;
       if (names.count(e.object)) continue;
       size_t slash = e.object.find('/');
       auto id = ParseHashHex(e.object.substr(0, slash));
@@ -244,17 +252,25 @@ Status RunAccessLog(const Args& args) {
     }
     return Status::Ok();
   }));
-  for (const AccessEvent& e : events) {
+  for (const ListedCustodyEvent& l : events) {
+    const CustodyEvent& e = l.event;
     auto name = names.find(e.object);
     if (args.Has("json")) {
-      nlohmann::json j = AccessEventJson(e);
+      nlohmann::json j = CustodyEventJson(e);
       j["time"] = UtcTime(e.time_ms);
       if (name != names.end()) j["file"] = name->second;
+      if (l.record_index) {
+        j["logged"] = {{"record", *l.record_index}, {"slot", l.slot}};
+      } else {
+        j["logged"] = nullptr;  // pending: not yet sealed into the log
+      }
       std::cout << j.dump() << "\n";
     } else {
       std::string what = name != names.end() ? ShowInvisible(name->second) : e.object;
-      std::cout << UtcTime(e.time_ms) << "  " << e.token_id << "  " << RoleName(e.role) << "  "
-                << e.action << "  " << what << "  case " << e.case_id << "\n";
+      std::string where = l.record_index ? "logged at record " + std::to_string(*l.record_index)
+                                         : std::string("pending");
+      std::cout << UtcTime(e.time_ms) << "  " << e.token_id << "  " << e.role << "  "
+                << e.action << "  " << what << "  case " << e.case_id << "  " << where << "\n";
     }
   }
   return Status::Ok();

@@ -1325,11 +1325,17 @@ def exercise(kh, work, schemas, strict):
     log = [json.loads(l) for l in run([kh, "access-log", "--data", data, "--json"]).splitlines() if l]
     check(len(log) == c.content_reads and all(x.get("action") == "read-content" for x in log),
           f"access log has {len(log)} entries for {c.content_reads} content reads")
+    # serve sealed every read into a custody record of its log when it stopped (format.md 7.3)
+    check(all(isinstance(x.get("logged"), dict) for x in log),
+          "a content read is still pending after serve stopped")
     step("the node is intact after all of it")
     v = subprocess.run([kh, "verify", "--data", data], capture_output=True, text=True)
     check(v.returncode == 0, f"khronika verify exited {v.returncode}: {v.stdout}{v.stderr}")
-    n = len([l for l in run([kh, "log", "--data", data, "--json"]).splitlines() if l])
-    check(n == 7, f"the log has {n} records, expected 7")
+    records = [json.loads(l) for l in run([kh, "log", "--data", data, "--json"]).splitlines() if l]
+    n = len([r for r in records if r["object_type"] != "custody_record"])
+    check(n == 7, f"the log has {n} records of entries, expected 7")
+    check(any(r["object_type"] == "custody_record" for r in records),
+          "the log holds no custody record of the reads")
     return server
 
 

@@ -18,6 +18,9 @@
 // mirror, store and sync answers it finds A's entry ids, which B does hold.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include <algorithm>
 #include <cstring>
 #include <iostream>
@@ -434,12 +437,45 @@ TEST(CanaryTest, APartnerWithItsKeysUnlockedFindsNoneOfAMembersSecrets) {
   ASSERT_FALSE(HasFatalFailure());
   post_entries(4);
   ASSERT_FALSE(HasFatalFailure());
+  // Reads and an export of A's canary cases at A: custody events naming canary case ids and
+  // entries, which A's serve seals into custody records of its log (docs/format.md section 7.3),
+  // which B then holds with the rest of A's log.
+  {
+    std::vector<json> a_log = LogJson(a.data());
+    ASSERT_GE(a_log.size(), 3u);
+    for (size_t i = 0; i < 3; ++i) {
+      HttpReply r = Get(a.server(), "/v1/entries/" + a_log[i]["entry_id"].get<std::string>() +
+                                        "/files/0/content", a.admin().secret);
+      ASSERT_EQ(r.status, 200) << r.Describe();
+    }
+    HttpReply bundle = Get(a.server(), "/v1/cases/" + a_log[0]["case"].get<std::string>() +
+                                           "/bundle", a.admin().secret);
+    ASSERT_EQ(bundle.status, 200) << bundle.Describe();
+    bool logged = false;
+    for (int tries = 0; tries < 300 && !logged; ++tries) {
+      HttpReply events = Get(a.server(), "/v1/access-log?limit=1000", a.admin().secret);
+      ASSERT_EQ(events.status, 200) << events.Describe();
+      const json listed = events.Json()["events"];
+      logged = listed.size() >= 4;
+      for (const json& e : listed) logged = logged && !e["logged"].is_null();
+      if (!logged) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_TRUE(logged) << "A's custody events were not sealed into its log";
+  }
   b_syncs.push_back(RunKhronika({"sync", "--data", b.data().string(), "--peer", origin_a}));
   ASSERT_EQ(b_syncs.back().exit_code, 0) << b_syncs.back().out << b_syncs.back().err;
   RunResult sc2 = RunKhronika({"sync", "--data", c.data().string()});
   EXPECT_EQ(sc2.exit_code, 0) << sc2.out << sc2.err;
   b_syncs.push_back(RunKhronika({"sync", "--data", b.data().string()}));
   EXPECT_EQ(b_syncs.back().exit_code, 0) << b_syncs.back().out << b_syncs.back().err;
+
+  {
+    RunResult held =
+        RunKhronika({"log", "--data", b.data().string(), "--origin", origin_a, "--json"});
+    ASSERT_EQ(held.exit_code, 0) << held.err;
+    EXPECT_NE(held.out.find("\"custody_record\""), std::string::npos)
+        << "B holds no custody record of A's: the search below would not cover them";
+  }
 
   size_t canaries = 0;
   for (const Secret& s : secrets) {
@@ -452,7 +488,10 @@ TEST(CanaryTest, APartnerWithItsKeysUnlockedFindsNoneOfAMembersSecrets) {
       RunKhronika({"log", "--data", b.data().string(), "--origin", origin_a, "--json"});
   ASSERT_EQ(b_log_a.exit_code, 0) << b_log_a.err;
   ASSERT_EQ(JsonLines(b_log_a.out).size(), a_log.size()) << "B holds all of A's log";
-  ASSERT_EQ(a_log.size(), static_cast<size_t>(entry_number));
+  // A's log also holds its custody records (the reads and export above), which B holds too.
+  ASSERT_EQ(std::count_if(a_log.begin(), a_log.end(),
+                          [](const json& r) { return r["object_type"] != "custody_record"; }),
+            entry_number);
   std::vector<std::string> a_entries;
   for (const json& r : a_log) a_entries.push_back(r["entry_id"]);
   // A's entry ids are public handles B holds: the search must find them on B (the control).
@@ -719,7 +758,8 @@ TEST(CanaryTest, APartnerWithItsKeysUnlockedFindsNoneOfAMembersSecrets) {
   // hashes of multi-chunk files (those are nowhere once sealed, A included); its API answers
   // hold every case id, file name, media type, metadata, kind and file SHA-256.
   const NodeDump a_dump = DumpNode(a.data(), a.dir() / "node.key-file");
-  EXPECT_EQ(CountOf(a_dump.opened, origin_a), a_entries.size());
+  // Every entry (A's custody records, among a_entries, are not entries).
+  EXPECT_EQ(CountOf(a_dump.opened, origin_a), static_cast<size_t>(entry_number));
   std::string a_api;
   HttpReply a_cases = Get(a.server(), "/v1/cases", a.admin().secret);
   a_api += Answer(a_cases);

@@ -68,6 +68,7 @@ ENDIAN_MARKER = 0x01
 FORMAT_VERSION = 2
 TYPE_DESCRIPTOR, TYPE_ENTRY, TYPE_RECORD = ord("D"), ord("E"), ord("R")
 TYPE_SEALED_ENTRY, TYPE_RECOVERY_SET, TYPE_SHARE_RELEASE = ord("S"), ord("K"), ord("X")
+TYPE_CUSTODY_RECORD, TYPE_CUSTODY_EVENT = ord("U"), ord("V")
 CHUNK_SIZE = 1 << 20          # plaintext upload chunks, and sealed chunks
 SEALED_CHUNK = 1 << 20
 C2SP_CHUNK = 16384            # Cobblestone-256 plaintext chunk
@@ -716,6 +717,12 @@ class Verifier:
         if len(raw) >= 2 and raw[1] in (TYPE_RECOVERY_SET, TYPE_SHARE_RELEASE):
             self.notes.append(f"{where}: a recovery object (not checked here)")
             return None
+        if len(raw) >= 2 and raw[1] == TYPE_CUSTODY_RECORD:
+            try:
+                self.check_custody(raw, where)
+            except Invalid as ex:
+                self.fail(f"{where}: {ex}")
+            return None
         try:
             sealed = decode_sealed_entry(raw)
         except Invalid as ex:
@@ -723,6 +730,48 @@ class Verifier:
             return None
         self.sealed[i] = sealed
         return sealed
+
+    def check_custody(self, raw, where):
+        """A custody record (format.md section 7.3): strict decoding and the slot count; with
+        the archive key, every slot opens, events first, then empty slots, as many as needed."""
+        r = Reader(raw, TYPE_CUSTODY_RECORD, "custody record")
+        nonce = r.fixed(32, "nonce")
+        n = r.u64("slot count")
+        if n < 4 or n > 256 or n & (n - 1):
+            r.fail(f"slot count {n} is not a power of two from 4 to 256")
+        boxes = [r.fixed(528, "event box") for _ in range(n)]
+        r.finish()
+        if self.archive_key is None:
+            return
+        custody_key = derive(self.archive_key, "khronika/2 custody key")
+        events, ended = 0, False
+        for i, box in enumerate(boxes):
+            key = derive(custody_key, "khronika/2 custody event key", nonce + struct.pack(">I", i))
+            value = open_box(key, "khronika/2 custody event box", box, f"custody event box {i}")
+            if not value:
+                ended = True
+                continue
+            if ended:
+                raise Invalid(f"custody event box {i}: an event after an empty slot")
+            e = Reader(value, TYPE_CUSTODY_EVENT, f"custody event {i}")
+            e.i64("time")
+            action = e.string(32, "action")
+            for field, most in (("token id", 64), ("role", 16)):
+                if any(c < 0x20 or c > 0x7E for c in e.string(most, field)):
+                    e.fail(f"{field} is not printable ASCII")
+            case = e.string(128, "case")
+            if any(c < 0x20 or c > 0x7E for c in e.string(200, "object")):
+                e.fail("object is not printable ASCII")
+            e.finish()
+            if not action or any(not (0x61 <= c <= 0x7A or 0x30 <= c <= 0x39 or c == 0x2D)
+                                 for c in action):
+                e.fail("action is not 1-32 of a-z 0-9 -")
+            if case:
+                check_case_id(case)
+            events += 1
+        if events == 0 or n != max(4, 1 << (events - 1).bit_length()):
+            raise Invalid(f"custody record: {events} events in {n} slots")
+        self.notes.append(f"{where}: a custody record of {events} events, opened")
 
     def open_entry(self, i, line, sealed):
         """With the archive key: the case, the signed entry and each file's descriptor, all

@@ -344,4 +344,23 @@ EOF
   DATA=$WORK/flipped expect_failure "does not hash to its id" "${STORE_DUMP[@]}"
 fi
 
+step "a custody record (an export, format.md section 7.3), opened by the spec (expect success)"
+cp -r "$D" "$WORK/custody"
+"$KH" export --data "$WORK/custody" --case case-A --out "$WORK/custody-bundle" >/dev/null
+$VERIFY "$KH" "$WORK/custody" | tee "$WORK/custody.out" | sed 's/^/    /'
+grep -q "a custody record of 1 events, opened" "$WORK/custody.out" ||
+  fail "the verifier did not open the export's custody record"
+$VERIFY "$KH" "$WORK/custody" --no-archive-key >/dev/null ||
+  fail "a partner's view of a log with a custody record was rejected"
+"$KH" log --data "$WORK/custody" --json >"$WORK/log.custody"
+python3 - "$WORK/log.custody" "$WORK/log.bad-custody" <<'EOF'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+c = [l for l in lines if l["object_type"] == "custody_record"][0]
+h = c["object_hex"]
+c["object_hex"] = h[:200] + ("0" if h[200] != "0" else "1") + h[201:]  # inside event box 0
+open(sys.argv[2], "w").write("".join(json.dumps(l) + "\n" for l in lines))
+EOF
+DATA=$WORK/custody expect_failure "not the logged object id" --log-file "$WORK/log.bad-custody"
+
 echo "PASS: independent verifier accepts the node and rejects each tampering"

@@ -183,6 +183,41 @@ TEST_P(TamperTest, CheckpointSignatureFlipIsNamed) {
   ExpectVerifyNames("checkpoint at size 2 of khronika/");
 }
 
+// An export is logged at once as a custody record (docs/format.md section 7.3). An operator who
+// edits it on disk, to hide that the case was exported, is named by verify: by the record's id
+// in clear (its bytes no longer hash to it), by its id again when encrypted (the at-rest tag).
+TEST_P(TamperTest, CustodyRecordEditIsNamed) {
+  RunResult exported = RunKhronika({"export", "--data", node_.data.string(), "--case", "case-1",
+                                    "--out", (dir_ / "bundle").string()});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  std::vector<json> log;
+  {
+    RunResult r = RunKhronika({"log", "--data", node_.data.string(), "--json"});
+    ASSERT_EQ(r.exit_code, 0);
+    std::istringstream in(r.out);
+    for (std::string line; std::getline(in, line);) log.push_back(json::parse(line));
+  }
+  ASSERT_EQ(log.size(), 3u);
+  ASSERT_EQ(log[2]["object_type"], "custody_record");
+  RunResult clean = RunKhronika({"verify", "--data", node_.data.string()});
+  ASSERT_EQ(clean.exit_code, 0) << clean.out;
+  RunResult access = RunKhronika({"access-log", "--data", node_.data.string(), "--json"});
+  ASSERT_EQ(access.exit_code, 0) << access.err;
+  json event = json::parse(access.out.substr(0, access.out.find('\n')));
+  EXPECT_EQ(event["action"], "export");
+  EXPECT_EQ(event["case"], "case-1");
+  EXPECT_EQ(event["logged"]["record"], 2);
+
+  const std::string id = log[2]["entry_id"];
+  std::string bytes = StoredEntryBytes(id);
+  ASSERT_FALSE(bytes.empty());
+  Alter(bytes, bytes.size() / 2, "objects", *FromHex(id));  // inside an event box
+  ExpectVerifyNames(id);
+  // access-log no longer shows the export as logged either: it names the record instead.
+  RunResult after = RunKhronika({"access-log", "--data", node_.data.string(), "--json"});
+  EXPECT_NE(after.exit_code, 0) << after.out;
+}
+
 INSTANTIATE_TEST_SUITE_P(ClearAndEncrypted, TamperTest, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "Encrypted" : "Clear"; });
 

@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 
 #include "khronika/bundle/bundle_paths.h"
+#include "khronika/log/custody.h"
 #include "khronika/log/log.h"
 #include "khronika/log/proofs.h"
 #include "khronika/log/store_keys.h"
@@ -355,6 +356,50 @@ class BundleContentStream {
 
 BundleFile::~BundleFile() { OPENSSL_cleanse(file_key.data(), file_key.size()); }
 
+BundleRequest::~BundleRequest() {
+  if (custody_key) OPENSSL_cleanse(custody_key->data(), custody_key->size());
+}
+
+namespace {
+
+// A custody record of the exporting node's log holding events of the case (section 17.7).
+struct CaseCustody {
+  LoggedObject logged;
+  CustodyRecord record;
+  std::vector<std::pair<uint32_t, CustodyEvent>> events;  // the case's, by slot
+};
+
+// The custody records of `origin` (the exporting node's own log) that hold events of `case_id`,
+// in log order, each with only those events. The index of custody records is a hint: every
+// record it names is read from the log and opened, and only events that open and name the case
+// are kept.
+Result<std::vector<CaseCustody>> CustodyOfCase(const ReadTxn& txn, const Hash& origin,
+                                               const SymmetricKey& custody_key,
+                                               const std::string& case_id) {
+  std::vector<CaseCustody> out;
+  KH_ASSIGN_OR_RETURN(std::vector<CustodyRecordRef> refs, CustodyRecords(txn));
+  for (const CustodyRecordRef& ref : refs) {
+    if (std::find(ref.cases.begin(), ref.cases.end(), case_id) == ref.cases.end()) continue;
+    const std::string where = "custody record at index " + std::to_string(ref.index);
+    CaseCustody c;
+    KH_ASSIGN_OR_RETURN(c.logged, ReadLoggedObject(txn, origin, ref.index));
+    auto record = DecodeCustodyRecord(c.logged.object_bytes);
+    if (!record.ok()) return Status::Corruption(where + ": " + record.status().message());
+    c.record = std::move(*record);
+    for (uint32_t slot = 0; slot < c.record.boxes.size(); ++slot) {
+      SymmetricKey key = DeriveCustodyEventKey(custody_key, c.record.nonce, slot);
+      auto event = OpenCustodySlot(c.record, slot, key);
+      OPENSSL_cleanse(key.data(), key.size());
+      if (!event.ok()) return Status::Corruption(where + ": " + event.status().message());
+      if (*event && (*event)->case_id == case_id) c.events.emplace_back(slot, std::move(**event));
+    }
+    if (!c.events.empty()) out.push_back(std::move(c));
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<BundlePlan> PlanBundle(const ReadTxn& txn, const EntryKey& key, const BundleRequest& request) {
   KH_RETURN_IF_ERROR(ValidateCaseId(request.case_id));
   for (const std::string& name : request.file_names) KH_RETURN_IF_ERROR(ValidateFileName(name));
@@ -441,8 +486,20 @@ Result<BundlePlan> PlanBundle(const ReadTxn& txn, const EntryKey& key, const Bun
     }
   }
 
+  // The reads and exports of the case, from the custody records of the exporting node's own
+  // log (a case of a log adopted after a recovery has its custody events in this node's log
+  // only from the adoption on, and they are not bundled).
+  std::vector<CaseCustody> custody;
+  if (request.custody_key && case_origin == exporter) {
+    KH_ASSIGN_OR_RETURN(custody, CustodyOfCase(txn, exporter, *request.custody_key,
+                                               request.case_id));
+  }
+
   KH_ASSIGN_OR_RETURN(Witnesses witnesses, LoadWitnesses(txn, exporter, request.local_cosigner_vkey));
   KH_ASSIGN_OR_RETURN(ChosenCheckpoint cp, ChooseCheckpoint(txn, case_origin, records.back().index + 1, witnesses));
+  // The checkpoint is chosen for the evidence (17.3: cosigned before recent); custody records
+  // it does not cover stay out, as the report says.
+  std::erase_if(custody, [&](const CaseCustody& c) { return c.logged.record.index >= cp.size; });
 
   BundlePlan plan;
   plan.case_id = request.case_id;
@@ -522,6 +579,32 @@ Result<BundlePlan> PlanBundle(const ReadTxn& txn, const EntryKey& key, const Bun
     facts.entries.push_back(std::move(re));
   }
 
+  std::vector<BundleFile> custody_files;
+  for (const CaseCustody& c : custody) {
+    const uint64_t index = c.logged.record.index;
+    KH_ASSIGN_OR_RETURN(InclusionProofResult proof,
+                        ProveInclusion(txn, case_origin, index, cp.size));
+    if (proof.root != cp.root || proof.leaf_hash != LeafHash(c.logged.record_bytes)) {
+      return Status::Corruption("the Merkle tree of " + ToHex(case_origin) +
+                                " disagrees with its checkpoint: run khronika verify");
+    }
+    const std::string dir = bundle_paths::CustodyDir(case_origin, index) + "/";
+    custody_files.push_back(Small(dir + "record.bin", AsChars(c.logged.record_bytes)));
+    custody_files.push_back(Small(dir + "custody_record.bin", AsChars(c.logged.object_bytes)));
+    custody_files.push_back(Small(dir + "proof.json", JsonFileText(ToJson(proof))));
+    report::ReportCustody rc;
+    rc.record = c.logged.record;
+    for (const auto& [slot, event] : c.events) {
+      SymmetricKey key = DeriveCustodyEventKey(*request.custody_key, c.record.nonce, slot);
+      custody_files.push_back(Small(dir + bundle_paths::CustodyEventKey(slot), KeyText(key)));
+      OPENSSL_cleanse(key.data(), key.size());
+      custody_files.push_back(
+          Small(dir + bundle_paths::CustodyEventJson(slot), JsonFileText(CustodyEventJson(event))));
+      rc.events.emplace_back(slot, event);
+    }
+    facts.custody.push_back(std::move(rc));
+  }
+
   std::vector<BundleFile> key_files;
   for (const auto& [hex, k] : authors) key_files.push_back(Small(bundle_paths::AuthorKey(k), PublicKeyToPem(k)));
   KH_ASSIGN_OR_RETURN(auto pub, txn.Get(Table::kOrigins, case_origin));
@@ -551,6 +634,7 @@ Result<BundlePlan> PlanBundle(const ReadTxn& txn, const EntryKey& key, const Bun
   plan.files.push_back(Small(bundle_paths::Checkpoint(case_origin), cp.note));
   for (auto& f : timestamp_files) plan.files.push_back(std::move(f));
   for (auto& f : record_files) plan.files.push_back(std::move(f));
+  for (auto& f : custody_files) plan.files.push_back(std::move(f));
 
   std::vector<std::pair<std::string, Hash>> sums;
   for (const BundleFile& f : plan.files) sums.emplace_back(f.path, f.sha256);

@@ -88,6 +88,17 @@ bool IsRecordFile(const std::vector<std::string_view>& p) {
   return false;
 }
 
+// p = custody, origin, index, ...: a custody record holding events of the case (section 17.7).
+bool IsCustodyFile(const std::vector<std::string_view>& p) {
+  if (p.size() == 4) {
+    return p[3] == "record.bin" || p[3] == "custody_record.bin" || p[3] == "proof.json";
+  }
+  if (p.size() != 5 || p[3] != "events") return false;
+  std::string_view name = p[4];
+  if (!StripSuffix(name, ".key") && !StripSuffix(name, ".json")) return false;
+  return IsPosition(name, 3);
+}
+
 }  // namespace
 
 std::string AuthorKey(const PublicKey& author) { return "keys/authors/" + ToHex(author) + ".pem"; }
@@ -112,6 +123,13 @@ std::string RecordDir(const Hash& origin, uint64_t index) {
   std::snprintf(digits, sizeof digits, "%020llu", static_cast<unsigned long long>(index));
   return "records/" + ToHex(origin) + "/" + digits;
 }
+std::string CustodyDir(const Hash& origin, uint64_t index) {
+  char digits[32];
+  std::snprintf(digits, sizeof digits, "%020llu", static_cast<unsigned long long>(index));
+  return "custody/" + ToHex(origin) + "/" + digits;
+}
+std::string CustodyEventKey(uint32_t slot) { return "events/" + std::to_string(slot) + ".key"; }
+std::string CustodyEventJson(uint32_t slot) { return "events/" + std::to_string(slot) + ".json"; }
 std::string FileDir(size_t n) { return "files/" + std::to_string(n); }
 std::string Content(size_t n, std::string_view media_type) {
   return FileDir(n) + "/content" + std::string(FileExtensionFor(media_type));
@@ -139,6 +157,9 @@ bool IsBundleFile(std::string_view path) {
     return IsHex64(p[1]) && StripSuffix(name, ".tst") && IsHex64(name);
   }
   if (p.size() >= 4 && p[0] == "records") return IsHex64(p[1]) && IsIndex20(p[2]) && IsRecordFile(p);
+  if (p.size() >= 4 && p[0] == "custody") {
+    return IsHex64(p[1]) && IsIndex20(p[2]) && IsCustodyFile(p);
+  }
   return false;
 }
 
@@ -152,6 +173,13 @@ bool IsBundleFolder(std::string_view path) {
   if (p[0] == "logs") {
     return p.size() == 1 || (p.size() >= 2 && p.size() <= 3 && IsHex64(p[1]) &&
                              (p.size() == 2 || p[2] == "timestamps"));
+  }
+  if (p[0] == "custody") {
+    if (p.size() == 1) return true;
+    if (!IsHex64(p[1])) return false;
+    if (p.size() == 2) return true;
+    if (!IsIndex20(p[2])) return false;
+    return p.size() == 3 || (p.size() == 4 && p[3] == "events");
   }
   if (p[0] != "records") return false;
   if (p.size() == 1) return true;

@@ -73,7 +73,7 @@ class BundleTest : public ::testing::Test {
     const EntryKey archive = EntryKey::Archive(node_->archive_key());
     Status s = node_->store().View([&](ReadTxn& txn) -> Status {
       BundleRequest request{case_id, 1767225700000, "local operator", node_->cosigner_verifier_key(),
-                            std::move(entries), std::move(names)};
+                            std::move(entries), std::move(names), std::nullopt};
       plan = PlanBundle(txn, key ? *key : archive, request);
       return Status::Ok();
     });

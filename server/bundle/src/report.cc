@@ -126,14 +126,29 @@ json IndexJson(const ReportFacts& f) {
                        {"files", e.file_count},
                        {"disclosed_files", files}});
   }
-  return {{"format", kBundleFormat},
-          {"case", f.claims.case_id},
-          {"exported_at_ms", f.claims.exported_at_ms},
-          {"exported_by", f.claims.exported_by},
-          {"node", {{"id", f.claims.node_id}, {"name", f.claims.node_name}}},
-          {"author_names", f.claims.author_names},
-          {"logs", logs},
-          {"records", records}};
+  json index = {{"format", kBundleFormat},
+                {"case", f.claims.case_id},
+                {"exported_at_ms", f.claims.exported_at_ms},
+                {"exported_by", f.claims.exported_by},
+                {"node", {{"id", f.claims.node_id}, {"name", f.claims.node_name}}},
+                {"author_names", f.claims.author_names},
+                {"logs", logs},
+                {"records", records}};
+  // Only a bundle with custody records has the field, so bundles without stay as they were.
+  if (!f.custody.empty()) {
+    json custody = json::array();
+    for (const ReportCustody& c : f.custody) {
+      json slots = json::array();
+      for (const auto& [slot, event] : c.events) slots.push_back(slot);
+      custody.push_back({{"origin", ToHex(c.record.origin)},
+                         {"index", c.record.index},
+                         {"object_id", ToHex(c.record.object_id)},
+                         {"folder", bundle_paths::CustodyDir(c.record.origin, c.record.index)},
+                         {"events", slots}});
+    }
+    index["custody"] = custody;
+  }
+  return index;
 }
 
 Result<ExportClaims> ClaimsFromIndex(std::string_view text) {
@@ -289,6 +304,28 @@ std::string RenderReport(const ReportFacts& f) {
   if (!c.author_names.empty()) {
     r += "Author names are those registered on the exporting node; the keys are what the "
          "signatures prove.\n";
+  }
+  if (!f.custody.empty()) {
+    r += "\n## Reads and exports of the case, in the order the log recorded them\n\n";
+    r += "The node records every read of evidence content and every export in its own log, as "
+         "sealed custody records signed and cosigned like the evidence. Each event below was "
+         "opened with a key that opens that one event and nothing else; the times and names "
+         "inside are the node's own record. Reads and exports after the checkpoint above (this "
+         "export among them) are not covered.\n\n";
+    size_t k = 0;
+    for (const ReportCustody& cr : f.custody) {
+      const std::string dir = bundle_paths::CustodyDir(cr.record.origin, cr.record.index);
+      for (const auto& [slot, e] : cr.events) {
+        r += std::to_string(++k) + ". " + UtcTime(e.time_ms) + ": " + MarkdownText(e.action) +
+             " of " + MarkdownText(e.object) + " by " +
+             (e.token_id == "local" ? std::string("the node's operator")
+                                    : "token " + MarkdownText(e.token_id)) +
+             (e.role.empty() ? std::string() : " (" + MarkdownText(e.role) + ")") +
+             "; logged in record " + std::to_string(cr.record.index) + " on " +
+             UtcTime(cr.record.received_at_ms) + ", `" + dir + "/" +
+             bundle_paths::CustodyEventJson(slot) + "`\n";
+      }
+    }
   }
   if (ShowsInvisibleCharacters(f)) {
     r += "\nSome values above hold characters that are invisible or change the direction of the "

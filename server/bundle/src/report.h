@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "khronika/schemas/custody.h"
 #include "khronika/schemas/objects.h"
 #include "khronika/schemas/sealed_objects.h"
 #include "khronika/schemas/text.h"
@@ -64,10 +65,18 @@ struct ExportClaims {
   std::map<std::string, std::string> author_names;  // author key hex -> name
 };
 
+// A custody record of the case's log (docs/format.md section 7.3) and the events of the case
+// it holds, each with its slot: the reads and exports of the case, on record in the log.
+struct ReportCustody {
+  Record record;
+  std::vector<std::pair<uint32_t, CustodyEvent>> events;  // by slot
+};
+
 struct ReportFacts {
   ExportClaims claims;
   std::vector<ReportEntry> entries;  // every record of the case, sorted by (origin, index)
   std::vector<ReportLog> logs;       // sorted by origin
+  std::vector<ReportCustody> custody;  // sorted by (origin, index); none: no section, no field
 };
 
 nlohmann::json IndexJson(const ReportFacts& facts);

@@ -147,6 +147,25 @@ class Verifier {
       indexes.erase(std::unique(indexes.begin(), indexes.end()), indexes.end());
       CheckLog(origin, indexes);
     }
+    // Custody records (section 17.7): of the one log, each proven into its checkpoint.
+    std::map<std::string, std::vector<std::string>> custody;  // origin hex -> index folders
+    for (const std::string& f : files_) {
+      if (f.rfind("custody/", 0) != 0) continue;
+      auto& v = custody[f.substr(8, 64)];
+      std::string index = f.substr(73, 20);
+      if (v.empty() || v.back() != index) v.push_back(index);
+    }
+    for (auto& [origin, indexes] : custody) {
+      std::sort(indexes.begin(), indexes.end());
+      indexes.erase(std::unique(indexes.begin(), indexes.end()), indexes.end());
+      auto cp = checkpoints_.find(origin);
+      if (!by_origin.count(origin) || cp == checkpoints_.end()) {
+        Problem("custody/" + origin + "/", "custody records of a log whose records and checkpoint "
+                                           "are not (or not verified) in the bundle");
+        continue;
+      }
+      for (const std::string& index : indexes) CheckCustody(origin, index, cp->second);
+    }
     for (const std::string& f : files_) {  // checkpoints of logs without entries here
       if (f.rfind("logs/", 0) == 0 && !by_origin.count(f.substr(5, 64))) {
         Problem(f, "a checkpoint of a log that has no record in the bundle");
@@ -309,6 +328,7 @@ class Verifier {
     if (!body.ok() || body->origin != "khronika/" + origin_hex) {
       return Problem(cp_path, "not a checkpoint of log " + origin_hex);
     }
+    checkpoints_[origin_hex] = *body;
     report::ReportLog log;
     log.origin = NodeIdFromPublicKey(origin_it->second.key);
     log.checkpoint_size = body->size;
@@ -526,6 +546,74 @@ class Verifier {
       }
     }
     return re;
+  }
+
+  // The custody record `index` of log `origin_hex` (section 17.7): record.bin is that record,
+  // custody_record.bin the object it names and decodes, proof.json leads to the checkpoint, and
+  // each events/<slot>.key opens its slot to an event of the bundle's case that
+  // events/<slot>.json renders.
+  void CheckCustody(const std::string& origin_hex, const std::string& index_text,
+                    const Checkpoint& cp) {
+    const std::string dir = "custody/" + origin_hex + "/" + index_text + "/";
+    const uint64_t index = std::stoull(index_text);
+    auto record_bytes = Small(dir + "record.bin");
+    if (!record_bytes.ok()) return Problem(dir + "record.bin", "missing");
+    auto record = DecodeRecord(AsBytes(*record_bytes));
+    if (!record.ok()) return Problem(dir + "record.bin", record.status().message());
+    if (ToHex(record->origin) != origin_hex || record->index != index) {
+      return Problem(dir + "record.bin", "is not record " + std::to_string(index) +
+                                             " of log " + origin_hex);
+    }
+    auto object = Small(dir + "custody_record.bin");
+    if (!object.ok()) return Problem(dir + "custody_record.bin", "missing");
+    if (ObjectId(AsBytes(*object)) != record->object_id) {
+      return Problem(dir + "custody_record.bin", "its SHA-256 is not the object id in record.bin");
+    }
+    auto custody = DecodeCustodyRecord(AsBytes(*object));
+    if (!custody.ok()) return Problem(dir + "custody_record.bin", custody.status().message());
+    CheckProof(dir, *record, AsBytes(*record_bytes), cp, record->origin);
+    report::ReportCustody rc;
+    rc.record = *record;
+    std::set<std::string> expected = {"record.bin", "custody_record.bin", "proof.json"};
+    for (auto it = files_.lower_bound(dir + "events/"); it != files_.end() &&
+                                                         it->rfind(dir + "events/", 0) == 0;
+         ++it) {
+      std::string name = it->substr(dir.size() + 7);
+      if (name.size() < 5 || name.substr(name.size() - 4) != ".key") continue;
+      const std::string slot_text = name.substr(0, name.size() - 4);
+      const uint32_t slot = static_cast<uint32_t>(std::stoul(slot_text));  // a checked path
+      const std::string key_file = dir + "events/" + slot_text + ".key";
+      const std::string view_file = dir + "events/" + slot_text + ".json";
+      expected.insert("events/" + slot_text + ".key");
+      expected.insert("events/" + slot_text + ".json");
+      auto key = ParseKeyText(SmallOrEmpty(key_file));
+      if (!key) {
+        Problem(key_file, "not a key (64 lowercase hex digits and a newline)");
+        continue;
+      }
+      auto event = OpenCustodySlot(*custody, slot, *key);
+      OPENSSL_cleanse(key->data(), key->size());
+      if (!event.ok() || !event->has_value()) {
+        Problem(key_file, "does not open an event in slot " + slot_text + " of the custody record");
+        continue;
+      }
+      if (claims_ && (*event)->case_id != claims_->case_id) {
+        Problem(key_file, "opens an event of another case");
+        continue;
+      }
+      if (SmallOrEmpty(view_file) != JsonFileText(CustodyEventJson(**event))) {
+        Problem(view_file, "does not match the event its key opens");
+      }
+      rc.events.emplace_back(slot, std::move(**event));
+    }
+    for (auto it = files_.lower_bound(dir); it != files_.end() && it->rfind(dir, 0) == 0; ++it) {
+      if (!expected.count(it->substr(dir.size()))) {
+        Problem(*it, "unexpected file in the custody record's folder");
+      }
+    }
+    if (rc.events.empty()) return Problem(dir, "a custody record without an event of the case");
+    out_.custody_events += rc.events.size();
+    facts_.custody.push_back(std::move(rc));
   }
 
   // sealed_entry.bin of `dir`, if it is the object `rec` names and decodes as a sealed entry
@@ -766,6 +854,9 @@ class Verifier {
     });
     std::sort(facts_.logs.begin(), facts_.logs.end(),
               [](const auto& a, const auto& b) { return a.origin < b.origin; });
+    std::sort(facts_.custody.begin(), facts_.custody.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.record.origin, a.record.index) < std::tie(b.record.origin, b.record.index);
+    });
     if (SmallOrEmpty(std::string(bundle_paths::kReport)) != report::RenderReport(facts_)) {
       Problem(std::string(bundle_paths::kReport), "does not match the verified contents of the bundle");
     }
@@ -784,6 +875,7 @@ class Verifier {
   std::optional<report::ExportClaims> claims_;
   std::set<std::string> authors_;
   std::map<std::string, NoteVerifier> origins_, cosigners_;
+  std::map<std::string, Checkpoint> checkpoints_;  // verified, by origin hex
   report::ReportFacts facts_;
 };
 

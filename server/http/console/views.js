@@ -539,9 +539,11 @@ export async function renderNode(ctx, view) {
   if (!access.events.length) {
     view.append(message('', 'Nobody has read evidence content or exported a bundle yet.'));
   } else {
-    view.append(table([{ label: 'Time' }, { label: 'Token' }, { label: 'Role' }, { label: 'Action' }, { label: 'What' }, { label: 'Case' }],
+    // Where each event is: sealed into a custody record of the log, or still pending.
+    view.append(table([{ label: 'Time' }, { label: 'Token' }, { label: 'Role' }, { label: 'Action' }, { label: 'What' }, { label: 'Case' }, { label: 'In the log' }],
       access.events.map((e) => [fmtTime(e.time_ms), h('code', {}, e.token_id), e.role, e.action,
-        /^[0-9a-f]{64}$/.test(e.object) ? hash(e.object) : e.object, e.case]),
-      'Newest first; the full list is khronika access-log.'));
+        /^[0-9a-f]{64}$/.test(e.object) ? hash(e.object) : e.object, e.case,
+        e.logged ? `record ${e.logged.record}` : 'pending']),
+      'Newest first; the full list is khronika access-log. Events are sealed into custody records of this node\'s log within seconds.'));
   }
 }

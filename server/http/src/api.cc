@@ -15,6 +15,7 @@
 #include "khronika/bundle/bundle.h"
 #include "khronika/http/logging.h"
 #include "khronika/http/node_status.h"
+#include "khronika/log/custody.h"
 #include "khronika/log/proofs.h"
 #include "khronika/log/tiles.h"
 #include "khronika/replication/protocol.h"
@@ -1121,6 +1122,8 @@ ApiResponse Api::CaseBundle(const ApiRequest& r, const TokenInfo& who, std::stri
   request.now_ms = now;
   request.exported_by = "token " + who.id + " (" + RoleName(who.role) + ")";
   request.local_cosigner_vkey = node_.cosigner_verifier_key();
+  // The case's reads and exports (custody events): the plan writes only this case's event keys.
+  request.custody_key = DeriveCustodyKey(node_.archive_key());
   const size_t q = r.target.find('?');
   Status query = ParseBundleQuery(
       q == std::string::npos ? std::string_view() : std::string_view(r.target).substr(q + 1),
@@ -1253,11 +1256,24 @@ ApiResponse Api::AccessLog(const ApiRequest& r) {
   if (!query.ok()) return FromStatus(query.status());
   auto limit = QueryNumber(*query, "limit", 100);
   if (!limit.ok()) return FromStatus(limit.status());
-  auto events = ListRecentAccess(node_.store(), std::clamp<uint64_t>(*limit, 1, options_.max_page));
-  if (!events.ok()) return FromStatus(events.status());
+  // The custody events sealed in the log, opened with the archive key, then those still
+  // pending (docs/format.md section 7.3); the newest first.
+  std::vector<ListedCustodyEvent> events;
+  Status read = node_.store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(events, ListCustody(txn, node_.id(), node_.archive_key()));
+    return Status::Ok();
+  });
+  if (!read.ok()) return FromStatus(read);
+  const size_t most = std::clamp<uint64_t>(*limit, 1, options_.max_page);
   json list = json::array();
-  for (const AccessEvent& e : *events) {
-    list.push_back(AccessEventJson(e));
+  for (auto it = events.rbegin(); it != events.rend() && list.size() < most; ++it) {
+    json j = CustodyEventJson(it->event);
+    if (it->record_index) {
+      j["logged"] = {{"record", *it->record_index}, {"slot", it->slot}};
+    } else {
+      j["logged"] = nullptr;
+    }
+    list.push_back(std::move(j));
   }
   return Json(200, {{"events", list}});
 }

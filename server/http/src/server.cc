@@ -1,5 +1,7 @@
 #include "khronika/http/server.h"
 
+#include "khronika/http/custody_flusher.h"
+
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -153,6 +155,12 @@ struct Server::Impl {
         witness_pusher(node, options.witnesses,
                        PeerClientOptions{options.tls_cert.string(), options.tls_key.string(),
                                          options.peer_deadlines, nullptr}),
+        custody(node, options.custody_interval,
+                [this] {
+                  scheduler.NotifyPeers();
+                  timestamper.NewCheckpoint();
+                  witness_pusher.Poke();
+                }),
         drain_timer(ioc) {}
 
   size_t IoThreads() const {
@@ -179,6 +187,7 @@ struct Server::Impl {
   SyncScheduler scheduler;
   Timestamper timestamper;
   WitnessPusher witness_pusher;  // C2SP add-checkpoint to partners and external witnesses
+  CustodyFlusher custody;  // after scheduler, which it notifies
   net::steady_timer drain_timer;
   std::atomic<bool> draining{false};
   std::atomic<int64_t> in_flight{0};
@@ -602,12 +611,14 @@ void Server::Run() {
   s.api.OnPeerNotified([&s] { s.scheduler.Poke(); });
   s.scheduler.Start();
   s.witness_pusher.Start();
+  s.custody.Start();
   std::vector<std::thread> threads;
   for (size_t i = 1; i < s.IoThreads(); ++i) threads.emplace_back([&s] { s.ioc.run(); });
   s.ioc.run();
   for (std::thread& t : threads) t.join();
   // Requests in flight have had their answers; what is queued still commits before the store
-  // closes.
+  // closes, and the custody events of the last requests are sealed into the log.
+  s.custody.Stop();
   s.scheduler.Stop();
   s.timestamper.Stop();
   s.witness_pusher.Stop();

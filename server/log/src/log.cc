@@ -10,9 +10,11 @@
 #include <set>
 #include <thread>
 
+#include "khronika/log/custody.h"
 #include "khronika/log/purge.h"
 #include "khronika/log/store_keys.h"
 #include "khronika/schemas/note.h"
+#include "khronika/schemas/custody.h"
 #include "khronika/schemas/recovery_objects.h"
 
 namespace khronika {
@@ -1185,6 +1187,63 @@ Result<Receipt> Log::AppendCustodyObject(ByteView object_bytes) {
     return SignTip(txn, tip, {&*receipt});
   }));
   return std::move(*receipt);
+}
+
+Result<std::vector<Receipt>> Log::LogPendingCustody() {
+  std::vector<Receipt> all;
+  for (;;) {
+    uint64_t pending = 0;
+    KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(pending, PendingCustodyCount(txn));
+      return Status::Ok();
+    }));
+    if (pending == 0) return all;
+    std::vector<Receipt> receipts;
+    KH_RETURN_IF_ERROR(store_.Update([&](WriteTxn& txn) -> Status {
+      receipts.clear();
+      std::vector<Bytes> keys;
+      std::vector<CustodyEvent> events;
+      const size_t most = kCustodyRecordsPerTransaction * kMaxCustodySlots;
+      KH_RETURN_IF_ERROR(txn.Scan(Table::kAccessLog, {},
+                                  [&](ByteView key, ByteView value) -> Result<bool> {
+        auto e = DecodePendingCustody(value);
+        if (!e.ok()) {
+          // A row the node did not write (edited on disk): its existence goes on record rather
+          // than blocking every later event.
+          e = CustodyEvent{clock_.NowMs(), "", "", "unreadable",
+                           "a pending custody event did not decode", ""};
+        }
+        keys.emplace_back(key.begin(), key.end());
+        events.push_back(std::move(*e));
+        return keys.size() < most;
+      }, {}, [&](ByteView key) {
+        keys.emplace_back(key.begin(), key.end());
+        events.push_back(CustodyEvent{clock_.NowMs(), "", "", "unreadable",
+                                      "a pending custody event did not decrypt", ""});
+      }));
+      if (keys.empty()) return Status::Ok();
+      KH_ASSIGN_OR_RETURN(Tip tip, OpenTip(txn));
+      for (size_t from = 0; from < events.size(); from += kMaxCustodySlots) {
+        const size_t to = std::min(events.size(), from + kMaxCustodySlots);
+        std::vector<CustodyEvent> batch(events.begin() + from, events.begin() + to);
+        CustodyNonce nonce;
+        RandomBytes(nonce.data(), nonce.size());
+        KH_ASSIGN_OR_RETURN(CustodyRecord record, SealCustodyRecord(archive_key_, nonce, batch));
+        const Bytes bytes = Encode(record);
+        const Hash id = ObjectId(bytes);
+        KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, id, bytes));
+        KH_ASSIGN_OR_RETURN(Receipt r, AppendRecord(txn, tip, id));
+        KH_RETURN_IF_ERROR(IndexCustodyRecord(txn, r.index, batch));
+        receipts.push_back(std::move(r));
+      }
+      for (const Bytes& key : keys) KH_RETURN_IF_ERROR(txn.Delete(Table::kAccessLog, key));
+      std::vector<Receipt*> pointers;
+      for (Receipt& r : receipts) pointers.push_back(&r);
+      return SignTip(txn, tip, pointers);
+    }));
+    for (Receipt& r : receipts) all.push_back(std::move(r));
+    if (receipts.empty()) return all;
+  }
 }
 
 std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubmission*>& batch,

@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include "khronika/log/custody.h"
 #include "khronika/log/node.h"
 #include "khronika/log/purge.h"
 #include "khronika/log/store_keys.h"
@@ -1355,6 +1356,137 @@ TEST_P(LogTest, RecoveryObjectsAreLoggedBetweenEntriesAndTheLogStillVerifies) {
   EXPECT_FALSE(log_->AppendCustodyObject(truncated).ok());
   EXPECT_FALSE(log_->AppendCustodyObject(AsBytes(std::string_view("garbage"))).ok());
   EXPECT_EQ(*log_->Size(), 3u);
+}
+
+// Custody events wait in the pending table and are sealed into custody records of the log in
+// one transaction that empties it; the records verify with and without the key, and an
+// operator who edits or deletes one offline is named by verify.
+TEST_P(LogTest, CustodyEventsAreSealedIntoTheLogAndAnEditIsNamed) {
+  auto first = log_->Append({MakeSubmission("case-a", "read me")});
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  const std::string read = ToHex((*first)[0].entry_id) + "/0";
+  auto record = [&](const CustodyEvent& e) {
+    ASSERT_TRUE(node_->store().Update([&](WriteTxn& txn) {
+      return RecordPendingCustody(txn, e);
+    }).ok());
+  };
+  std::vector<CustodyEvent> events = {
+      {1, "0123456789abcdef", "reader", "read-content", read, "case-a"},
+      {2, "local", "admin", "export", "case bundle", "case-a"},
+      {3, "fedcba9876543210", "reader", "read-content", "x/0", "case-b"}};
+  for (const CustodyEvent& e : events) record(e);
+  // Invalid events are refused before anything is written.
+  EXPECT_FALSE(node_->store().Update([&](WriteTxn& txn) {
+    return RecordPendingCustody(txn, {4, "t", "r", "read-content", "o", "../etc"});
+  }).ok());
+  EXPECT_EQ(Count(Table::kAccessLog), 3u);
+
+  auto logged = log_->LogPendingCustody();
+  ASSERT_TRUE(logged.ok()) << logged.status().ToString();
+  ASSERT_EQ(logged->size(), 1u);
+  const Receipt r = (*logged)[0];
+  EXPECT_EQ(r.index, 1u);
+  EXPECT_EQ(r.tree_size, 2u);
+  EXPECT_TRUE(VerifyInclusion(r.leaf_hash, 1, 2, r.inclusion_proof, CheckpointAt(2).root));
+  EXPECT_EQ(Count(Table::kAccessLog), 0u);
+  // Nothing pending: nothing appended.
+  ASSERT_TRUE(log_->LogPendingCustody().ok());
+  EXPECT_EQ(Size(), 2u);
+
+  auto list = [&] {
+    std::vector<ListedCustodyEvent> out;
+    EXPECT_TRUE(node_->store().View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(out, ListCustody(txn, node_->id(), node_->archive_key()));
+      return Status::Ok();
+    }).ok());
+    return out;
+  };
+  record({5, "0123456789abcdef", "reader", "read-content", read, "case-a"});
+  std::vector<ListedCustodyEvent> listed = list();
+  ASSERT_EQ(listed.size(), 4u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(listed[i].event, events[i]);
+    EXPECT_EQ(listed[i].record_index, std::optional<uint64_t>(1));
+    EXPECT_EQ(listed[i].slot, i);
+  }
+  EXPECT_FALSE(listed[3].record_index.has_value());  // still pending
+  std::vector<CustodyRecordRef> refs;
+  ASSERT_TRUE(node_->store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(refs, CustodyRecords(txn));
+    return Status::Ok();
+  }).ok());
+  ASSERT_EQ(refs.size(), 1u);
+  EXPECT_EQ(refs[0].cases, (std::vector<std::string>{"case-a", "case-b"}));
+
+  // A burst larger than one record takes several, in one transaction and one checkpoint.
+  ASSERT_TRUE(node_->store().Update([&](WriteTxn& txn) -> Status {
+    for (int i = 0; i < 300; ++i) {
+      KH_RETURN_IF_ERROR(
+          RecordPendingCustody(txn, {10 + i, "local", "admin", "export", "case bundle", "c"}));
+    }
+    return Status::Ok();
+  }).ok());
+  logged = log_->LogPendingCustody();
+  ASSERT_TRUE(logged.ok()) << logged.status().ToString();
+  ASSERT_EQ(logged->size(), 2u);
+  EXPECT_EQ((*logged)[1].tree_size, 4u);
+  EXPECT_EQ(list().size(), 304u);
+
+  VerifyReport with_key = Verify(&node_->archive_key());
+  EXPECT_TRUE(with_key.clean()) << with_key.problems.front();
+  EXPECT_EQ(with_key.custody_records_opened, 3u);
+  EXPECT_TRUE(Verify(nullptr).clean());
+
+  // The operator edits the custody record offline: one byte of a box.
+  const Hash id = r.entry_id;
+  Bytes original;
+  ASSERT_TRUE(node_->store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto v, txn.Get(Table::kObjects, id));
+    original = v.value();
+    return Status::Ok();
+  }).ok());
+  Bytes edited = original;
+  edited[100] ^= 1;
+  ASSERT_TRUE(node_->store().Update([&](WriteTxn& txn) {
+    return txn.Put(Table::kObjects, id, edited);
+  }).ok());
+  VerifyReport after_edit = Verify(&node_->archive_key());
+  ASSERT_FALSE(after_edit.clean());
+  EXPECT_EQ(after_edit.problems[0], "custody record " + ToHex(id) + ": bytes do not match its id");
+
+  // ... or reseals it without the first event, under its own id, and points the record at it:
+  // the record's hash changes, so the chain, the tree and every later checkpoint break.
+  CustodyNonce nonce{};
+  Bytes forged = Encode(SealCustodyRecord(node_->archive_key(), nonce,
+                                          {events[1], events[2]}).value());
+  Record rec;
+  ASSERT_TRUE(node_->store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto v, txn.Get(Table::kRecords, keys::Record(node_->id(), 1)));
+    rec = DecodeRecord(v.value()).value();
+    return Status::Ok();
+  }).ok());
+  rec.object_id = ObjectId(forged);
+  ASSERT_TRUE(node_->store().Update([&](WriteTxn& txn) -> Status {
+    KH_RETURN_IF_ERROR(txn.Delete(Table::kObjects, id));
+    KH_RETURN_IF_ERROR(txn.Put(Table::kObjects, ObjectId(forged), forged));
+    return txn.Put(Table::kRecords, keys::Record(node_->id(), 1), Encode(rec));
+  }).ok());
+  const std::string o = OriginName(node_->id());
+  std::vector<std::string> p = Verify(&node_->archive_key()).problems;
+  auto named = [&](const std::string& line) {
+    return std::find(p.begin(), p.end(), line) != p.end();
+  };
+  EXPECT_TRUE(named("record 2 of " + o + ": prev_record is not the hash of record 1 (hash chain "
+                    "broken)")) << p[0];
+  EXPECT_TRUE(named("checkpoint at size 2 of " + o + ": Merkle root does not match the records"))
+      << p[0];
+
+  // ... or deletes it.
+  ASSERT_TRUE(node_->store().Update([&](WriteTxn& txn) {
+    return txn.Delete(Table::kRecords, keys::Record(node_->id(), 1));
+  }).ok());
+  p = Verify(&node_->archive_key()).problems;
+  EXPECT_TRUE(named("records 1 to 1 of " + o + " are missing")) << p[0];
 }
 
 // A stored upload chunk damaged between its upload and the sealing: named as damage in the

@@ -15,6 +15,7 @@
 #include "khronika/schemas/chain_checker.h"
 #include "khronika/schemas/note.h"
 #include "khronika/schemas/objects.h"
+#include "khronika/schemas/custody.h"
 #include "khronika/schemas/recovery_objects.h"
 #include "khronika/schemas/sealed_objects.h"
 
@@ -108,6 +109,7 @@ class Verifier {
                          : *type == kTypeSealedEntry      ? "sealed entry"
                          : *type == kTypeRecoverySet      ? "recovery set"
                          : *type == kTypeShareRelease     ? "share release"
+                         : *type == kTypeCustodyRecord    ? "custody record"
                                                           : "object";
       if (key.size() != 32 || ObjectId(value) != HashOf(key)) {
         Problem(std::string(kind) + " " + id + ": bytes do not match its id");
@@ -165,6 +167,9 @@ class Verifier {
       } else if (*type == kTypeShareRelease) {
         auto x = DecodeShareRelease(value);
         if (!x.ok()) Problem("share release " + id + ": " + x.status().message());
+      } else if (*type == kTypeCustodyRecord) {
+        auto c = DecodeCustodyRecord(value);
+        if (!c.ok()) Problem("custody record " + id + ": " + c.status().message());
       } else {
         Problem("object " + id + ": unexpected object type");
       }
@@ -333,8 +338,26 @@ class Verifier {
       auto type = PeekObjectType(*object);
       if (!type.ok()) return true;  // reported with the objects
       if (*type == kTypeRecoverySet || *type == kTypeShareRelease) return true;
+      if (*type == kTypeCustodyRecord) {
+        // With the archive key, every slot of the origin's own custody records opens: an
+        // operator who rewrote one offline would have to forge the boxes, the chain and the
+        // signed checkpoints at once.
+        if (options_.archive_key && origin == options_.origin) {
+          auto record = DecodeCustodyRecord(*object);
+          if (!record.ok()) return true;  // reported with the objects
+          auto events = OpenCustodyRecord(*record, *options_.archive_key);
+          if (!events.ok()) {
+            Problem(name + ": custody record " + ToHex(object_id) + " does not open: " +
+                    events.status().message());
+          } else {
+            ++report_.custody_records_opened;
+          }
+        }
+        return true;
+      }
       if (*type != kTypeSealedEntry) {
-        Problem(name + ": logs an object that is not a sealed entry or recovery object");
+        Problem(name + ": logs an object that is not a sealed entry, recovery object or custody "
+                "record");
         return true;
       }
       // The entry index names the record of each sealed entry (ids are unique: each sealing

@@ -48,6 +48,12 @@ struct BundleRequest {
   std::string local_cosigner_vkey;
   std::vector<Hash> entries;            // sealed entry ids (the entries' public handles)
   std::vector<std::string> file_names;  // as the author named them (FileDescriptor::name)
+  // The exporting node's custody key (DeriveCustodyKey of its archive key; docs/format.md
+  // section 7.3), to disclose the case's custody events: the reads and exports of the case that
+  // its log holds. It opens every custody event of the node, so the plan writes only the event
+  // keys of events whose case is `case_id`, each opening one event. Unset: no custody records.
+  std::optional<SymmetricKey> custody_key;
+  ~BundleRequest();  // wipes custody_key
 };
 
 // One file of a bundle. Exactly one of the three sources is used.

@@ -12,6 +12,9 @@
 //       entry.key entry.bin entry.json                                     a disclosed entry
 //       files/<n>/{file.key, salt.hex, descriptor.bin, descriptor.json,    a disclosed file
 //                  content<ext>, sealed/<k>.bin}
+//   custody/<origin: 64 hex>/<index: 20 digits>/                         a custody record
+//       record.bin custody_record.bin proof.json
+//       events/<slot>.key events/<slot>.json                               an event of the case
 //
 // with n a file's position in its entry and k a sealed chunk's position in its file (decimal,
 // no leading zeros, n below 1000, k below 10^7), and ext "." and 1 to 8 of [a-z0-9].
@@ -40,6 +43,10 @@ std::string TimestampConsistency(const Hash& origin);
 std::string TimestampToken(const Hash& origin, const Hash& tsa_cert);
 std::string TsaCa(const Hash& tsa_cert);
 std::string RecordDir(const Hash& origin, uint64_t index);  // no trailing slash
+// A custody record's folder (no trailing slash), and, relative to it, an event's key and view.
+std::string CustodyDir(const Hash& origin, uint64_t index);
+std::string CustodyEventKey(uint32_t slot);
+std::string CustodyEventJson(uint32_t slot);
 // Relative to the record's folder.
 std::string FileDir(size_t n);  // "files/<n>", no trailing slash
 std::string Content(size_t n, std::string_view media_type);

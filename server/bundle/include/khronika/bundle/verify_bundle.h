@@ -40,6 +40,7 @@ struct BundleVerification {
   uint64_t entries = 0;  // entries disclosed: opened and their author signature verified
   uint64_t files = 0;    // files disclosed: plaintext checked against descriptor and sealed chunks
   uint64_t bytes = 0;    // their plaintext bytes
+  uint64_t custody_events = 0;  // reads and exports of the case, opened from custody records
   std::vector<BundleLogSummary> logs;
   std::vector<std::string> problems;  // "<file>: <what is wrong>", one per failure
   // With a C2SP tlog-policy: each log's checkpoint note (logs/<origin>/checkpoint.note) judged

@@ -41,6 +41,8 @@ struct ServerOptions {
   std::chrono::milliseconds body_timeout{120000};  // reading one body or writing one response
   std::chrono::milliseconds shutdown_grace{30000};
   std::chrono::seconds sync_interval{30};  // pull every peer this often; 0: only on demand
+  // Seal pending custody events into the log this often (docs/format.md section 7.3).
+  std::chrono::milliseconds custody_interval{2000};
   ClientDeadlines peer_deadlines;          // pulling from and notifying peers
   std::vector<ExternalWitness> witnesses;  // khronika.conf `witness =`: C2SP witnesses to ask
   ApiOptions api;

@@ -362,6 +362,12 @@ class Log {
   // receipt's entry_id is the object's id.
   Result<Receipt> AppendCustodyObject(ByteView object_bytes);
 
+  // Seals the custody events waiting in the pending table (custody.h) into custody records
+  // (docs/format.md section 7.3; at most 256 events each) appended to this log, with one
+  // checkpoint per transaction that also deletes the pending rows it sealed; goes on until none
+  // is pending. The receipts of the records appended; none if nothing was pending.
+  Result<std::vector<Receipt>> LogPendingCustody();
+
   // A receipt for an entry already in the local log, against the latest checkpoint: what a
   // client that lost its first answer gets when it submits again.
   Result<Receipt> ReceiptFor(const Hash& entry_id) const;
