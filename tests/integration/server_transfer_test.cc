@@ -418,7 +418,8 @@ TEST(ServerTransferTest, SmallFilesGoInlineUpToTheEntrysBudget) {
   std::vector<std::filesystem::path> files;
   for (int i = 0; i < 40; ++i) {
     files.push_back(node / ("page-" + std::to_string(i) + ".jpg"));
-    WritePseudoRandomFile(files.back(), 60 * 1024, 100 + i);
+    // Distinct seeds after WritePseudoRandomFile's `seed | 1`: every file its own content.
+    WritePseudoRandomFile(files.back(), 60 * 1024, 1000 + 2 * i);
   }
   files.push_back(node / "scan.tif");
   WritePseudoRandomFile(files.back(), 64 * 1024 + 1, 99);  // one byte over: never inline
