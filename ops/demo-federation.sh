@@ -3,8 +3,9 @@
 # NGOs' nodes peer with each other, the first splits its archive key 2 of 3 among its partners,
 # a witness statement is submitted to it and acknowledged only once two partners have cosigned
 # it, the first node is raided (its data wiped) and rebuilt from its partners with its key
-# export, and a lawyer's court bundle is exported and verified offline, against a cosignature
-# policy. Then the worst case: the rebuilt node is destroyed again, and its key export with it;
+# export, a follow-up statement is timestamped by an outside time-stamping authority (a
+# stand-in made here with openssl), and a lawyer's court bundle is exported and verified
+# offline, its timestamp included, against a cosignature policy. Then the worst case: the rebuilt node is destroyed again, and its key export with it;
 # a new node gets the archive key back from 2 of the 3 partners, reads the old evidence byte for
 # byte and exports a bundle.
 #
@@ -33,6 +34,10 @@ declare -A PORT PID NODE_ID VKEY COSIGNER FP RECOVERY
 cleanup() {
   local status=$?
   for n in "${NODES[@]}" a2; do stop_node "$n"; done
+  if [[ -n "${TSA_PID:-}" ]]; then
+    kill "$TSA_PID" 2>/dev/null || true
+    wait "$TSA_PID" 2>/dev/null || true
+  fi
   if [[ $status -ne 0 ]]; then
     for n in "${NODES[@]}" a2; do
       [[ -f "$WORK/$n.serve.log" ]] && { echo "--- last lines of node $n's log:" >&2; tail -n 15 "$WORK/$n.serve.log" >&2; }
@@ -84,6 +89,65 @@ stop_node() {
   kill "${PID[$n]}" 2>/dev/null || true
   wait "${PID[$n]}" 2>/dev/null || true
   PID[$n]=
+}
+
+# A stand-in RFC 3161 time-stamping authority on this machine, made with stock openssl (a real
+# node names an outside TSA: docs/operator.md, "Timestamps"). Sets TSA_PORT; $WORK/tsa/ca.pem is
+# the CA certificate a node (and a court) checks its tokens against.
+start_tsa() {
+  local d="$WORK/tsa"
+  mkdir -p "$d"
+  (
+    cd "$d"
+    printf '[req]\ndistinguished_name=dn\n[dn]\n[ca]\nbasicConstraints=critical,CA:true\n'`
+          `'keyUsage=critical,keyCertSign\n[tsa]\nbasicConstraints=critical,CA:false\n'`
+          `'keyUsage=critical,digitalSignature,nonRepudiation\n'`
+          `'extendedKeyUsage=critical,timeStamping\n' >certs.cnf
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key \
+      -out ca.pem -days 30 -subj "/O=Demo Time Stamping/CN=Demo TSA Root" -config certs.cnf \
+      -extensions ca
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tsa.key \
+      -out tsa.csr -subj "/O=Demo Time Stamping/CN=Demo TSA" -config certs.cnf
+    openssl x509 -req -in tsa.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -sha256 \
+      -extfile certs.cnf -extensions tsa -out tsa.pem
+    echo 01 >serial
+    printf '[tsa]\ndefault_tsa=demo\n[demo]\nserial=./serial\nsigner_cert=./tsa.pem\n'`
+          `'signer_key=./tsa.key\nsigner_digest=sha256\ndefault_policy=1.3.6.1.4.1.99999.1\n'`
+          `'digests=sha256\naccuracy=secs:1\ntsa_name=yes\ness_cert_id_alg=sha256\n' >ts.cnf
+  ) >/dev/null 2>&1 || fail "making the stand-in TSA's certificates"
+  python3 - "$d" >"$d/port" 2>>"$d/log" <<'PY' &
+import http.server, os, subprocess, sys, threading
+d, lock = sys.argv[1], threading.Lock()
+class Tsa(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+    def do_POST(self):  # an RFC 3161 request in, `openssl ts -reply`'s answer out
+        query = self.rfile.read(min(int(self.headers.get("Content-Length", "0")), 65536))
+        with lock:
+            with open(os.path.join(d, "q.tsq"), "wb") as f:
+                f.write(query)
+            done = subprocess.run(["openssl", "ts", "-reply", "-config", "ts.cnf", "-queryfile",
+                                   "q.tsq", "-out", "r.tsr"], cwd=d, capture_output=True)
+            answer = open(os.path.join(d, "r.tsr"), "rb").read() if done.returncode == 0 else b""
+        if not answer:
+            self.send_error(500)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/timestamp-reply")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Tsa)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+PY
+  TSA_PID=$!
+  for _ in $(seq 50); do
+    TSA_PORT=$(cat "$d/port" 2>/dev/null || true)
+    [[ -n "$TSA_PORT" ]] && return 0
+    sleep 0.1
+  done
+  fail "the stand-in TSA did not start"
 }
 
 peer_with_partners() {  # the roster and peer list of node n: the other three
@@ -190,7 +254,10 @@ ok
 step 8 "${NAME[a]} rebuilds its node from its partners"
 kh init --data "$WORK/a" --key-file "$WORK/a.key-file" --name "${NAME[a]}" --keys "$WORK/offsite/memorial.keys" \
   --passphrase-fd 3 3<<<"$PASSPHRASE" >/dev/null 2>&1 || fail "init --keys"
-printf 'sync_interval_s = 2\n' >"$WORK/a/khronika.conf"
+# The rebuilt node also asks an outside time-stamping authority to date its checkpoints.
+start_tsa
+printf 'sync_interval_s = 2\ntsa = http://127.0.0.1:%s/ %s\n' "$TSA_PORT" "$WORK/tsa/ca.pem" \
+  >"$WORK/a/khronika.conf"
 peer_with_partners a
 kh sync --data "$WORK/a" >"$WORK/a.sync.out" 2>&1 || fail "sync: $(tail -n 3 "$WORK/a.sync.out")"
 kh log --data "$WORK/a" --json >"$WORK/a.log.after"
@@ -199,6 +266,7 @@ kh verify --data "$WORK/a" >/dev/null || fail "the rebuilt node does not verify"
 kh author list --data "$WORK/a" | grep -q "Field worker 7" || fail "the author did not come back with the keys"
 # Tokens never leave a node: the rebuilt node issues new ones (docs/operator.md, "After a raid").
 READER=$(kh token create --data "$WORK/a" --role reader --case case-2026-017 2>/dev/null)
+SUBMITTER=$(kh token create --data "$WORK/a" --role submitter 2>/dev/null)
 start_node a
 say "same node id, witness key, archive key, TLS certificate and authors; it pulled its own log"
 say "back from its partners and opened it again with its archive key"
@@ -206,14 +274,22 @@ say "tokens are issued anew: the seized ones open nothing on the rebuilt node"
 say "every acknowledged entry is back, byte for byte, and the node verifies"
 ok
 
-step 9 "a lawyer exports the case as a court bundle and checks it offline"
+step 9 "a follow-up statement is timestamped by an outside authority; a lawyer exports the case"
+printf 'On 4 March the same men returned and took the office computers.\n' >"$WORK/follow-up.txt"
+out=$(kh submit --node "https://127.0.0.1:${PORT[a]}" --pin "sha256:${FP[a]}" --token "$SUBMITTER" \
+  --key "$WORK/worker.key" --case case-2026-017 --replicas 2 --replicas-timeout 45 --timestamp \
+  "$WORK/follow-up.txt" 2>&1) || fail "submit --timestamp: $out"
+grep -q "existed no later than" <<<"$out" || fail "no timestamp: $out"
+say "$(grep -m1 "existed no later than" <<<"$out")"
 kh export --node "https://127.0.0.1:${PORT[a]}" --pin "sha256:${FP[a]}" --token "$READER" \
   --case case-2026-017 --out "$WORK/bundle" >/dev/null || fail "export"
 printf '%s\n%s\n%s\n%s\n' "${VKEY[a]}" "${COSIGNER[b]}" "${COSIGNER[c]}" "${COSIGNER[d]}" \
   >"$WORK/trusted-keys.txt"
 out=$(kh verify-bundle "$WORK/bundle" --trust "$WORK/trusted-keys.txt") || fail "verify-bundle: $out"
 grep -Eq "[23] of them trusted" <<<"$out" || fail "the bundle lacks the partners' cosignatures: $out"
-say "the bundle verifies with no network: signatures, hashes, inclusion proof, trusted cosigners"
+grep -q "existed no later than" <<<"$out" || fail "the bundle carries no timestamp: $out"
+say "the bundle verifies with no network: signatures, hashes, inclusion proof, trusted cosigners,"
+say "and the outside authority's RFC 3161 token: every record of the case existed by its time"
 # The court's rule, as a C2SP tlog-policy: the node's log, cosigned by at least 2 of its 3 partners.
 {
   printf 'log %s\n' "${VKEY[a]}"
