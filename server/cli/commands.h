@@ -41,6 +41,14 @@ std::vector<Command> PolicyCommands();    // policy check (C2SP tlog-policy)
 // encrypted node with --key-file or its passphrase (--passphrase-fd, a systemd credential or
 // the terminal). Every command that works on a data directory goes through here.
 Result<std::unique_ptr<Node>> OpenNode(const Args& args, bool read_only);
+// Puts an act of the operator's own commands on record as a custody event (by "local", role
+// admin; docs/format.md section 7.3) and seals what is pending into the node's log at once. If
+// the sealing fails the event stays pending, on record, and a warning says so; an error only if
+// the event could not be recorded.
+Status RecordOperatorAct(Node& node, const std::string& action, const std::string& object,
+                         const std::string& case_id = "");
+// Seals the pending custody events into the node's log now; a warning if that fails.
+void LogPendingCustodyNow(Node& node);
 // What opens the node in `dir` (empty for a node in clear, or one whose key file is where its
 // keyring remembers it).
 Result<Unlock> UnlockFrom(const Args& args, const std::filesystem::path& dir);

@@ -75,8 +75,9 @@ Status Report(const BundleVerification& v, bool trust_given) {
     }
   }
   if (v.custody_events > 0) {
-    std::cout << "  custody: " << Count(v.custody_events, "read or export", "reads and exports")
-              << " of the case on record in the log (REPORT.md lists them in order)\n";
+    std::cout << "  custody: " << Count(v.custody_events, "event", "events")
+              << " of the case on record in the log: reads, exports, token grants and "
+                 "revocations (REPORT.md lists them in order)\n";
   }
   std::cout << "checked: every disclosed file's SHA-256 and sealed chunks, the authors' signatures "
                "and each disclosed file's signed commitment, each record's inclusion proof to a "
@@ -139,15 +140,9 @@ Status ExportLocal(const Args& args, const std::string& case_id, const Selection
   }));
   if (!plan.ok()) return plan.status();
   if (fs::exists(out)) return Status::AlreadyExists(out.string() + " already exists: name a new path");
-  KH_RETURN_IF_ERROR(node->store().Update([&](WriteTxn& txn) {
-    return RecordAccess(txn, {now, "local", Role::kAdmin, "export", "case bundle", case_id});
-  }));
   // The export goes into the log at once (docs/format.md section 7.3); should that fail, it
   // stays pending, on record, and the next append or `serve` seals it.
-  if (auto logged = node->log().LogPendingCustody(); !logged.ok()) {
-    std::cerr << "warning: the export stays a pending custody event: "
-              << logged.status().message() << "\n";
-  }
+  KH_RETURN_IF_ERROR(RecordOperatorAct(*node, "export", "case bundle", case_id));
   uint64_t records = plan->records, entries = plan->entries, files = plan->evidence_files,
            bytes = plan->evidence_bytes;
   if (tar) {

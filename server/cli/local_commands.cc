@@ -260,7 +260,8 @@ Result<json> AuthorsJson(Store& store, size_t* unknown) {
 
 Status RunKeyExport(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::string out, args.Require("out"));
-  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, true));
+  if (std::filesystem::exists(out)) return Status::AlreadyExists(out + " already exists: name a new path");
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   std::filesystem::path dir = *args.Get("data");
   if (node->cosigner_verifier_key().empty()) {
     return Status::NotFound("this node has no witness key yet: run any command that writes (or serve) once");
@@ -288,6 +289,9 @@ Status RunKeyExport(const Args& args) {
   OPENSSL_cleanse(archive_hex.data(), archive_hex.size());
   OPENSSL_cleanse(passphrase.data(), passphrase.size());
   if (!sealed.ok()) return sealed.status();
+  // The keys leave the node: on record before the file is written.
+  KH_RETURN_IF_ERROR(RecordOperatorAct(*node, "key-export",
+                                       "node, witness and archive keys, sealed under a passphrase"));
   std::string b64 = Base64Encode(*sealed), text(kSealedBegin);
   for (size_t i = 0; i < b64.size(); i += 64) text += b64.substr(i, 64) + "\n";
   text += kSealedEnd;
@@ -441,13 +445,29 @@ Status RunPassphraseChange(const Args& args) {
   }
   std::string sealed_under =
       next.key_file.empty() ? "the new passphrase" : "the key file " + next.key_file.string();
+  // The change goes into the node's own log as a custody event, opened with the new keyring
+  // (a change that cannot be put on record says so and exits non-zero).
+  auto put_on_record = [&](const std::string& object) -> Status {
+    KH_ASSIGN_OR_RETURN(StoreOptions options, StoreOptionsFrom(args, false));
+    auto node = Node::Open(dir, options, next);
+    OPENSSL_cleanse(next.passphrase.data(), next.passphrase.size());
+    Status st = node.ok() ? RecordOperatorAct(**node, "passphrase-change", object) : node.status();
+    if (!st.ok()) {
+      return st.Annotate("the keyring was changed, but the change could not be put on record in "
+                         "the custody log");
+    }
+    return Status::Ok();
+  };
   if (!args.Has("rotate-data-key")) {
     Status st = Node::ChangeUnlock(dir, current, next);
     OPENSSL_cleanse(current.passphrase.data(), current.passphrase.size());
-    OPENSSL_cleanse(next.passphrase.data(), next.passphrase.size());
+    if (!st.ok()) OPENSSL_cleanse(next.passphrase.data(), next.passphrase.size());
     KH_RETURN_IF_ERROR(st);
     std::cout << "re-sealed " << Node::KeyringPath(dir).string() << " under " << sealed_under
               << "; the store was not touched\n";
+    KH_RETURN_IF_ERROR(put_on_record("keyring re-sealed under " + std::string(next.key_file.empty()
+                                                                                  ? "a new passphrase"
+                                                                                  : "a key file")));
     std::cerr << "copies of the keyring made before (with backups, say) still open this node "
                  "with the old passphrase or key file; `khronika passphrase change "
                  "--rotate-data-key` retires them\n";
@@ -465,7 +485,7 @@ Status RunPassphraseChange(const Args& args) {
   };
   auto done = Node::RotateDataKey(dir, current, next, plan, options);
   OPENSSL_cleanse(current.passphrase.data(), current.passphrase.size());
-  OPENSSL_cleanse(next.passphrase.data(), next.passphrase.size());
+  if (!done.ok()) OPENSSL_cleanse(next.passphrase.data(), next.passphrase.size());
   if (!done.ok() && done.status().code() == Code::kStoreFull) {
     return done.status().Annotate(
         "the rotation writes a re-encrypted copy of the store beside it, so it needs free disk "
@@ -479,6 +499,9 @@ Status RunPassphraseChange(const Args& args) {
     std::cout << "left out " << done->dropped
               << " record(s) of uploads whose token or chunk no longer exists\n";
   }
+  KH_RETURN_IF_ERROR(put_on_record(
+      "data key rotated, store re-encrypted, keyring re-sealed under " +
+      std::string(next.key_file.empty() ? "a new passphrase" : "a key file")));
   std::cerr << "keyrings copied before this no longer open the store; each still opens the "
                "backups made while it was current, so keep it with them (or destroy both). The "
                "node key, witness key and TLS key are the same as before. Make a new backup "
@@ -1043,7 +1066,8 @@ Status RunVerify(const Args& args) {
   for (const std::string& p : report.problems) std::cout << "FAIL " << p << "\n";
   std::string counts = std::to_string(report.records) + " records in " +
                        std::to_string(report.origins) + " logs, " +
-                       std::to_string(report.objects) + " objects, " +
+                       std::to_string(report.objects) + " objects (" +
+                       std::to_string(report.sealed_entries) + " sealed entries), " +
                        std::to_string(report.chunks) + " sealed chunks, " +
                        std::to_string(report.tree_nodes) + " tree nodes, " +
                        std::to_string(report.checkpoints) + " checkpoints; " +
@@ -1093,6 +1117,23 @@ void AddUnlockOptions(std::vector<Command>& commands) {
                "keyring remembers it) or its passphrase (--passphrase-fd N, the systemd credential\n"
                "khronika-passphrase, or the terminal), or through this shell's unlock agent\n"
                "(`eval \"$(khronika unlock --data DIR)\"`) when neither option is given.";
+  }
+}
+
+Status RecordOperatorAct(Node& node, const std::string& action, const std::string& object,
+                         const std::string& case_id) {
+  KH_RETURN_IF_ERROR(node.store().Update([&](WriteTxn& txn) {
+    return RecordAccess(txn, {SystemClock().NowMs(), "local", Role::kAdmin, action, object, case_id});
+  }));
+  LogPendingCustodyNow(node);
+  return Status::Ok();
+}
+
+void LogPendingCustodyNow(Node& node) {
+  if (auto logged = node.log().LogPendingCustody(); !logged.ok()) {
+    std::cerr << "warning: custody events stay pending (on record; the next `serve` or export "
+                 "logs them): "
+              << logged.status().message() << "\n";
   }
 }
 

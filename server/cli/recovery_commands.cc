@@ -138,6 +138,10 @@ Status RunRecoverySplit(const Args& args) {
   KH_ASSIGN_OR_RETURN(RecoverySet set,
                       MakeRecoverySet(node->id(), node->archive_key(), static_cast<unsigned>(k), to));
   KH_ASSIGN_OR_RETURN(Receipt logged, node->log().AppendCustodyObject(Encode(set)));
+  KH_RETURN_IF_ERROR(RecordOperatorAct(
+      *node, "recovery-split",
+      "recovery set " + ToHex(logged.entry_id).substr(0, 16) + ": " + std::to_string(k) + " of " +
+          std::to_string(set.holders.size()) + " partners"));
   if (args.Has("json")) {
     json holders = json::array();
     for (const ShareHolder& h : set.holders) holders.push_back(ToHex(h.node_id));
@@ -204,6 +208,9 @@ Status RunRecoveryRelease(const Args& args) {
   KH_ASSIGN_OR_RETURN(ShareRelease release,
                       MakeShareRelease(origin, set.first, share, {to, *to_key}));
   KH_ASSIGN_OR_RETURN(Receipt logged, node->log().AppendCustodyObject(Encode(release)));
+  KH_RETURN_IF_ERROR(RecordOperatorAct(*node, "recovery-release",
+                                       "share of origin " + ToHex(origin) + " released to " +
+                                           ToHex(to)));
   std::cout << "released this node's share of " << ToHex(origin) << "'s archive key to "
             << ToHex(to) << ": share release " << ToHex(logged.entry_id) << " logged at index "
             << logged.index << " of this node's log\n";

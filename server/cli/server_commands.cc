@@ -135,6 +135,7 @@ Status RunTokenCreate(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   KH_ASSIGN_OR_RETURN(NewToken t, CreateToken(node->store(), *role, args.GetAll("case"), SystemClock().NowMs(),
                                               args.Get("label").value_or("")));
+  LogPendingCustodyNow(*node);  // the grant, recorded with the token, goes into the log
   std::cout << t.secret << "\n";
   std::cerr << "token " << t.info.id << " (" << RoleName(t.info.role) << ") created; it is shown "
             << "only this once, and the node keeps only its hash\n";
@@ -165,13 +166,23 @@ Status RunTokenRevoke(const Args& args) {
   if (args.positional().size() != 1) return UsageError("token revoke takes one TOKEN_ID or the token itself");
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   const std::string& given = args.positional()[0];
+  const int64_t now = SystemClock().NowMs();
+  std::string id = given;
+  Status revoked = Status::Ok();
   if (LooksLikeTokenSecret(given)) {  // the secret itself: found by its hash, never printed back
-    KH_ASSIGN_OR_RETURN(std::string id, RevokeTokenBySecret(node->store(), given));
-    std::cout << "revoked token " << id << "\n";
+    auto by_secret = RevokeTokenBySecret(node->store(), given, now);
+    if (by_secret.ok()) id = *by_secret;
+    revoked = by_secret.status();
+  } else {
+    revoked = RevokeToken(node->store(), given, now);
+  }
+  if (revoked.code() == Code::kAlreadyExists) {  // revoking twice is no error, and no new event
+    std::cout << revoked.message() << "\n";
     return Status::Ok();
   }
-  KH_RETURN_IF_ERROR(RevokeToken(node->store(), given));
-  std::cout << "revoked token " << given << "\n";
+  KH_RETURN_IF_ERROR(revoked);
+  LogPendingCustodyNow(*node);
+  std::cout << "revoked token " << id << "\n";
   return Status::Ok();
 }
 
@@ -214,6 +225,7 @@ Status RunAccessLog(const Args& args) {
     KH_ASSIGN_OR_RETURN(since, ParseSince(*text));
   }
   std::optional<std::string> only_case = args.Get("case");
+  const std::vector<std::string> actions = args.GetAll("action");
   KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   // The custody events of the log (sealed custody records, opened with the archive key) and
   // those still pending, in recording order (docs/format.md section 7.3).
@@ -223,7 +235,9 @@ Status RunAccessLog(const Args& args) {
     return Status::Ok();
   }));
   std::erase_if(events, [&](const ListedCustodyEvent& l) {
-    return l.event.time_ms < since || (only_case && l.event.case_id != *only_case);
+    return l.event.time_ms < since || (only_case && l.event.case_id != *only_case) ||
+           (!actions.empty() &&
+            std::find(actions.begin(), actions.end(), l.event.action) == actions.end());
   });
   // A read names its file by sealed entry id and file index ("ID/INDEX"); the name is sealed in
   // the entry, which the archive key opens. Anything else (an entry this node's log does not
@@ -558,9 +572,15 @@ std::vector<Command> ServerCommands() {
        "until a `khronika sync` has reached every peer (the backup may be older than their\n"
        "copies of this node's log); --standalone is for a node with no federation.",
        {kData, {"from"}, {"node-key"}, {"archive-key"}, {"keyring"}, {"standalone", false}, kMapSize}, RunRestore},
-      {"access-log", "print who read which evidence, and when",
-       "khronika access-log --data DIR [--since YYYY-MM-DD[THH:MM:SSZ]] [--case ID] [--json]",
-       {kData, {"since"}, {"case"}, {"json", false}, kMapSize},
+      {"access-log", "print the custody log: who read or exported which evidence, who was given or lost a token, key changes",
+       "khronika access-log --data DIR [--since YYYY-MM-DD[THH:MM:SSZ]] [--case ID]\n"
+       "                    [--action ACTION]... [--json]\n"
+       "Every custody event of this node's log (docs/format.md section 7.3), oldest first: reads of\n"
+       "evidence content (read-content), exports (export), token grants and revocations\n"
+       "(token-grant, token-revoke, one per case the token covers), passphrase changes\n"
+       "(passphrase-change), key exports (key-export) and recovery acts (recovery-split,\n"
+       "recovery-release). --case and --action (repeatable) keep only those events.",
+       {kData, {"since"}, {"case"}, {"action", true, true}, {"json", false}, kMapSize},
        RunAccessLog},
   };
 }

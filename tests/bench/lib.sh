@@ -335,13 +335,15 @@ timed_figs() {
 }
 
 # ---- checks ----
-# `khronika verify --data DIR`, dying unless it is clean; prints "RECORDS CHECKPOINTS" from
-# "clean: checked N records in 1 logs, ..., C checkpoints[; more]".
+# `khronika verify --data DIR`, dying unless it is clean; prints "ENTRIES CHECKPOINTS" from
+# "clean: checked N records in L logs, O objects (E sealed entries), ..., C checkpoints[; more]":
+# the sealed entries of every log held, not custody records (a read or a token grant is one).
 verify_counts() {
   local dir=$1 out
   out=$("$KHRONIKA" verify --data "$dir" 2>&1) || die "khronika verify of $dir failed: $out"
-  sed -n 's/^clean: checked \([0-9]*\) records[^;]* \([0-9]*\) checkpoints\(;.*\)\{0,1\}$/\1 \2/p' <<<"$out"
+  sed -n 's/^clean: checked [0-9]* records in [0-9]* logs, [0-9]* objects (\([0-9]*\) sealed entries)[^;]* \([0-9]*\) checkpoints\(;.*\)\{0,1\}$/\1 \2/p' <<<"$out"
 }
+# The sealed entries (evidence) of every log held, verify clean.
 verify_records() { local c; c=$(verify_counts "$1"); echo "${c% *}"; }
 # The size of a node's own log (line 2 of its checkpoint note).
 log_size() { "$KHRONIKA" checkpoint --data "$1" | sed -n 2p; }

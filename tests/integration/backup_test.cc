@@ -110,7 +110,9 @@ TEST(BackupTest, DamagedBackupIsRefusedAndNothingIsPutInPlace) {
   RunResult add = RunKhronika({"add", "--data", alone.string(), "--key", node.key().string(), "--case",
                                "case-d", "--json", (node / "s.txt").string()});
   ASSERT_EQ(add.exit_code, 0) << add.err;
-  EXPECT_EQ(json::parse(add.out)["index"], 1);
+  // Right after what the backup held: its entry and its tokens' custody records.
+  EXPECT_EQ(json::parse(add.out)["index"], LogRecordsJson(alone).size() - 1);
+  EXPECT_EQ(LogJson(alone).size(), 2u);
   // An encrypted backup does not open with the node key alone (nor with an archive key).
   WriteFile(node / "some.key", "not used");
   RunResult pem_only = RunKhronika({"restore", "--from", backup.string(), "--data", (node / "t3").string(),

@@ -483,7 +483,7 @@ TEST(CanaryTest, APartnerWithItsKeysUnlockedFindsNoneOfAMembersSecrets) {
         s.category.find("SHA-256") == std::string::npos && s.category != "author public key";
   }
   EXPECT_GE(canaries, 1000u);
-  const std::vector<json> a_log = LogJson(a.data());
+  const std::vector<json> a_log = LogRecordsJson(a.data());
   RunResult b_log_a =
       RunKhronika({"log", "--data", b.data().string(), "--origin", origin_a, "--json"});
   ASSERT_EQ(b_log_a.exit_code, 0) << b_log_a.err;

@@ -309,7 +309,7 @@ TEST(CliTest, EncryptedNodeOpensOnlyWithItsPassphraseAndChangesIt) {
 
   RunResult change = RunKhronikaWithFd3(dir / "change", {"passphrase", "change", "--data", data});
   ASSERT_EQ(change.exit_code, 0) << change.err;
-  EXPECT_EQ(ReadFile(dir / "node" / "store" / "data.mdb"), before[(dir / "node" / "store" / "data.mdb").string()]);
+  // The store keeps its data key; what changed in it is the change's custody event.
   EXPECT_EQ(RunKhronikaWithFd3(dir / "first", {"verify", "--data", data}).exit_code, 1);
   RunResult after = RunKhronikaWithFd3(dir / "second", {"id", "--data", data, "--json"});
   ASSERT_EQ(after.exit_code, 0) << after.err;
@@ -321,6 +321,18 @@ TEST(CliTest, EncryptedNodeOpensOnlyWithItsPassphraseAndChangesIt) {
   ASSERT_EQ(to_file.exit_code, 0) << to_file.err;
   EXPECT_EQ(FileMode(dir / "usb.key"), 0600u);
   EXPECT_EQ(RunKhronika({"verify", "--data", data}).exit_code, 0);
+  // Both changes are custody events, sealed into the node's own log.
+  RunResult custody = RunKhronika({"access-log", "--data", data, "--action", "passphrase-change",
+                                   "--json"});
+  ASSERT_EQ(custody.exit_code, 0) << custody.err;
+  std::vector<nlohmann::json> changes = JsonLines(custody.out);
+  ASSERT_EQ(changes.size(), 2u) << custody.out;
+  EXPECT_EQ(changes[0]["object"], "keyring re-sealed under a new passphrase");
+  EXPECT_EQ(changes[1]["object"], "keyring re-sealed under a key file");
+  for (const nlohmann::json& c : changes) {
+    EXPECT_EQ(c["token_id"], "local");
+    EXPECT_TRUE(c["logged"].is_object()) << c.dump();
+  }
   // A new key file is refused inside the data directory, as at init, and is not made there.
   RunResult into_dir = RunKhronika({"passphrase", "change", "--data", data, "--new-key-file",
                                     (dir / "node" / "key").string()});

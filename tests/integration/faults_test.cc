@@ -166,7 +166,7 @@ void ExpectReadsWork(const ServerProcess& server, const std::string& token, cons
   std::getline(lines, size);
   // The reads above are custody events: the log may hold custody records after the entries,
   // one more of them perhaps sealed between the checkpoint's answer and the listing.
-  const std::vector<json> log = LogJson(data);
+  const std::vector<json> log = LogRecordsJson(data);
   EXPECT_GE(std::stoull(size), acknowledged.size()) << cp.body;
   EXPECT_LE(std::stoull(size), log.size()) << cp.body;
 

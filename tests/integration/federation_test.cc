@@ -32,8 +32,33 @@ std::vector<std::string> EntryIds(const std::filesystem::path& data, const std::
   EXPECT_EQ(r.exit_code, 0) << r.err;
   std::vector<std::string> ids;
   std::istringstream in(r.out);
-  for (std::string line; std::getline(in, line);) ids.push_back(json::parse(line)["entry_id"]);
+  for (std::string line; std::getline(in, line);) {
+    json record = json::parse(line);
+    // Evidence only: custody records (token grants, reads) have their own tests.
+    if (record["object_type"] == "sealed_entry") ids.push_back(record["entry_id"]);
+  }
   return ids;
+}
+
+// The ids of the objects every record of `origin`'s log held in `data` logs: entries, custody
+// records and recovery objects alike.
+std::vector<std::string> RecordIds(const std::filesystem::path& data, const std::string& origin) {
+  RunResult r = RunKhronika({"log", "--data", data.string(), "--origin", origin, "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> ids;
+  for (const json& record : JsonLines(r.out)) ids.push_back(record["entry_id"]);
+  return ids;
+}
+
+// The size (line 2) of `origin`'s checkpoint held in `data`.
+uint64_t CheckpointSize(const std::filesystem::path& data, const std::string& origin) {
+  RunResult cp = RunKhronika({"checkpoint", "--data", data.string(), "--origin", origin});
+  EXPECT_EQ(cp.exit_code, 0) << cp.err;
+  std::istringstream lines(cp.out);
+  std::string first, size;
+  std::getline(lines, first);
+  std::getline(lines, size);
+  return std::stoull(size);
 }
 
 TEST(FederationTest, LogsReplicateAndARaidedNodeIsRebuiltFromItsPeers) {
@@ -124,7 +149,9 @@ TEST(FederationTest, LogsReplicateAndARaidedNodeIsRebuiltFromItsPeers) {
   RunResult after = RunKhronika({"add", "--data", restored.string(), "--key", a.key().string(),
                                  "--case", "case-0", "--json", (a / "note0.txt").string()});
   ASSERT_EQ(after.exit_code, 0) << after.err;
-  EXPECT_EQ(json::parse(after.out)["index"], 4);
+  // Right after what it held (four entries and its tokens' custody records).
+  EXPECT_EQ(json::parse(after.out)["index"], CheckpointSize(restored, origin_a) - 1);
+  EXPECT_EQ(EntryIds(restored, origin_a).size(), 5u);
 }
 
 TEST(FederationTest, SyncEndpointsAnswerOnlyConfiguredPeers) {
@@ -176,7 +203,11 @@ TEST(FederationTest, ServePullsPeersOnItsOwnSchedule) {
   }
   ASSERT_EQ(seen, std::vector<std::string>{entry});
   HttpReply metrics = Get(b.server(), "/metrics", b.admin().secret);
-  EXPECT_NE(metrics.body.find("khronika_records_replicated_total 1"), std::string::npos) << metrics.body;
+  // The entry and the custody records before it (A's tokens' grants).
+  EXPECT_NE(metrics.body.find("khronika_records_replicated_total " +
+                              std::to_string(CheckpointSize(b.data(), origin_a))),
+            std::string::npos)
+      << metrics.body;
   EXPECT_NE(metrics.body.find("khronika_conflicting_checkpoints 0"), std::string::npos);
 }
 
@@ -254,7 +285,10 @@ TEST(FederationTest, SubmitWithReplicasWaitsForPartnersCosignatures) {
   RunResult too_many = a.Submit(submitter.secret, "case-9", {a / "second.txt"},
                                 {"--replicas", "3", "--replicas-timeout", "3"});
   EXPECT_EQ(too_many.exit_code, 1);
-  EXPECT_NE(too_many.err.find("is recorded at index 1 but not yet replicated"), std::string::npos)
+  EXPECT_NE(too_many.err.find("is recorded at index " +
+                              std::to_string(CheckpointSize(a.data(), IdOf(a.data())["node_id"]) - 1) +
+                              " but not yet replicated"),
+            std::string::npos)
       << too_many.err;
   // --witnesses: only cosignatures by keys the submitter trusts count. B's key alone gives 1 of 2;
   // a key nobody cosigned with gives 0; B's and C's keys give the two again.
@@ -326,7 +360,10 @@ TEST(FederationTest, FullMeshConvergesWithTwoCosignaturesOnEveryCheckpoint) {
     json status = json::parse(st.out);
     ASSERT_EQ(status["logs"].size(), 3u);
     for (const auto& log : status["logs"]) {
-      EXPECT_EQ(log["records"], 2) << st.out;
+      // Two entries, and the custody records of the tokens granted before them: as many
+      // records as the log's checkpoint, which every node holds alike.
+      EXPECT_EQ(log["records"], CheckpointSize(n->data(), log["origin"])) << st.out;
+      EXPECT_EQ(EntryIds(n->data(), log["origin"]).size(), 2u) << st.out;
       EXPECT_EQ(log["cosigners"].size(), 2u) << "node " << n->data() << ": " << log.dump();
     }
     for (const auto& peer : status["peers"]) {
@@ -548,8 +585,8 @@ TEST(FederationTest, ServeOnlyPeerPullsAndIsNeverCalled) {
     acknowledged.push_back(json::parse(r.out)["entry_id"]);
     RunResult pulled = RunKhronika({"sync", "--data", audit});
     ASSERT_EQ(pulled.exit_code, 0) << pulled.out << pulled.err;
-    EXPECT_NE(pulled.out.find("received records " + std::to_string(i) + " to " + std::to_string(i)),
-              std::string::npos)
+    const uint64_t last = json::parse(r.out)["index"];
+    EXPECT_NE(pulled.out.find(" to " + std::to_string(last) + " ("), std::string::npos)
         << pulled.out;
   }
   EXPECT_EQ(EntryIds(auditor.data, origin_a), acknowledged);
@@ -822,9 +859,9 @@ TEST(FederationTest, RecoveryByTwoOfThreePartnersAfterTheOriginAndItsKeysAreGone
     RunResult s = RunKhronika({"sync", "--data", p->data().string(), "--peer", origin_a});
     ASSERT_EQ(s.exit_code, 0) << s.out << s.err;
   }
-  const std::vector<std::string> log_a = EntryIds(b.data(), origin_a);
-  ASSERT_EQ(log_a.size(), 3u);  // the recovery set, then the two entries
-  for (ServedNode* p : {&c, &d}) EXPECT_EQ(EntryIds(p->data(), origin_a), log_a);
+  const std::vector<std::string> log_a = RecordIds(b.data(), origin_a);
+  ASSERT_EQ(EntryIds(b.data(), origin_a).size(), 2u);  // the two entries
+  for (ServedNode* p : {&c, &d}) EXPECT_EQ(RecordIds(p->data(), origin_a), log_a);
 
   // What must never be found unsealed on a partner: A's archive key and each partner's share of
   // it, computed here from the recovery set and the partners' own recovery key files.
@@ -838,8 +875,11 @@ TEST(FederationTest, RecoveryByTwoOfThreePartnersAfterTheOriginAndItsKeysAreGone
     secrets.push_back(ToHex(key));
   }
   {
-    json set_line = JsonLines(RunKhronika({"log", "--data", b.data().string(), "--origin",
-                                           origin_a, "--json"}).out)[0];
+    json set_line;
+    for (const json& line : JsonLines(RunKhronika({"log", "--data", b.data().string(), "--origin",
+                                                   origin_a, "--json"}).out)) {
+      if (line["object_type"] == "recovery_set") set_line = line;
+    }
     ASSERT_EQ(set_line["object_type"], "recovery_set");
     auto set = DecodeRecoverySet(FromHex(set_line["object_hex"].get<std::string>()).value());
     ASSERT_TRUE(set.ok()) << set.status().ToString();
@@ -907,7 +947,7 @@ TEST(FederationTest, RecoveryByTwoOfThreePartnersAfterTheOriginAndItsKeysAreGone
             0);
   RunResult pulled = RunKhronika({"sync", "--data", a2.data.string()});
   ASSERT_EQ(pulled.exit_code, 0) << pulled.out << pulled.err;
-  EXPECT_EQ(EntryIds(a2.data, origin_a), log_a);
+  EXPECT_EQ(RecordIds(a2.data, origin_a), log_a);
   const std::vector<std::string> combine = {"recovery", "combine", "--data", a2.data.string(),
                                             "--recovery-key", a2_key.string(), "--origin",
                                             origin_a};
@@ -926,6 +966,15 @@ TEST(FederationTest, RecoveryByTwoOfThreePartnersAfterTheOriginAndItsKeysAreGone
   };
   RunResult from_b = release(b, a2_id, "");
   ASSERT_EQ(from_b.exit_code, 0) << from_b.err;
+  // The release is an explicit act of B's operator, in B's custody log as well.
+  RunResult b_custody = RunKhronika({"access-log", "--data", b.data().string(), "--action",
+                                     "recovery-release", "--json"});
+  ASSERT_EQ(b_custody.exit_code, 0) << b_custody.err;
+  std::vector<json> released = JsonLines(b_custody.out);
+  ASSERT_EQ(released.size(), 1u) << b_custody.out;
+  EXPECT_EQ(released[0]["object"], "share of origin " + origin_a + " released to " + a2_id);
+  EXPECT_EQ(released[0]["token_id"], "local");
+  EXPECT_TRUE(released[0]["logged"].is_object()) << b_custody.out;
   RunResult to_e = release(d, id_e["node_id"], id_e["recovery_pubkey"]);
   ASSERT_EQ(to_e.exit_code, 0) << to_e.err;
   RunResult wrong_key = release(d, a2_id, id_e["recovery_pubkey"]);
@@ -971,11 +1020,14 @@ TEST(FederationTest, RecoveryByTwoOfThreePartnersAfterTheOriginAndItsKeysAreGone
     ASSERT_EQ(cat.exit_code, 0) << name << ": " << cat.err;
     EXPECT_TRUE(cat.out == ReadFile(a / name)) << name;
   }
-  std::vector<json> opened = JsonLines(RunKhronika({"log", "--data", a2.data.string(), "--origin",
-                                                    origin_a, "--json"}).out);
-  ASSERT_EQ(opened.size(), 3u);
-  EXPECT_EQ(opened[1]["case"], "case-r");
-  EXPECT_EQ(opened[2]["case"], "case-o");
+  std::vector<json> opened;
+  for (json& r : JsonLines(RunKhronika({"log", "--data", a2.data.string(), "--origin", origin_a,
+                                        "--json"}).out)) {
+    if (r["object_type"] == "sealed_entry") opened.push_back(std::move(r));
+  }
+  ASSERT_EQ(opened.size(), 2u);
+  EXPECT_EQ(opened[0]["case"], "case-r");
+  EXPECT_EQ(opened[1]["case"], "case-o");
   RunResult by_case = RunKhronika({"log", "--data", a2.data.string(), "--origin", origin_a,
                                    "--case", "case-r", "--json"});
   ASSERT_EQ(by_case.exit_code, 0) << by_case.err;

@@ -106,9 +106,18 @@ TEST(KeyRotationTest, RotationRetiresOldKeyringsAndKeepsEverythingReadable) {
   // The new keyring (found where it remembers its key file) opens everything.
   RunResult verify = RunKhronika({"verify", "--data", data.string()});
   ASSERT_EQ(verify.exit_code, 0) << verify.out << verify.err;
-  // The two entries, and the custody record of the read above (docs/format.md section 7.3),
-  // re-encrypted with the rest and still opening with the archive key.
-  EXPECT_TRUE(Has(verify.out, "clean: checked 3 records")) << verify.out;
+  // The two entries, and the custody records (docs/format.md section 7.3) of the read above and
+  // of the tokens' grants, re-encrypted with the rest and still opening with the archive key;
+  // the rotation itself is a custody event, sealed after it.
+  EXPECT_TRUE(Has(verify.out, "(2 sealed entries)")) << verify.out;
+  RunResult custody = RunKhronika({"access-log", "--data", data.string(), "--action",
+                                   "passphrase-change", "--json"});
+  ASSERT_EQ(custody.exit_code, 0) << custody.err;
+  auto changes = JsonLines(custody.out);
+  ASSERT_EQ(changes.size(), 1u) << custody.out;
+  EXPECT_EQ(changes[0]["object"],
+            "data key rotated, store re-encrypted, keyring re-sealed under a key file");
+  EXPECT_TRUE(changes[0]["logged"].is_object()) << custody.out;
   EXPECT_TRUE(Has(verify.out, "2 entries of this node's log opened")) << verify.out;
   auto log =
       JsonLines(RunKhronika({"log", "--data", data.string(), "--case", "case-a", "--json"}).out);

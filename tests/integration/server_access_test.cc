@@ -329,7 +329,8 @@ TEST_F(ServerAccessTest, ContentReadsAreInTheAccessLog) {
   ASSERT_EQ(Get(server(), FileB(), reader.secret).status, 404);
   ASSERT_EQ(Get(server(), FileB(), auditor.secret).status, 403);
 
-  RunResult log = RunKhronika({"access-log", "--data", node_.data().string(), "--json"});
+  RunResult log = RunKhronika({"access-log", "--data", node_.data().string(), "--json", "--action",
+                              "read-content"});
   ASSERT_EQ(log.exit_code, 0) << log.err;
   std::vector<json> events;
   std::istringstream in(log.out);
@@ -477,8 +478,10 @@ TEST_F(ServerAccessTest, AccessLogShowsTimesFilesAndCasesAndFilters) {
   ASSERT_EQ(Get(server(), FileA(), reader.secret).status, 200);
   ASSERT_EQ(Get(server(), FileB(), node_.admin().secret).status, 200);
   ASSERT_EQ(Get(server(), "/v1/cases/case-a/bundle", reader.secret).status, 200);
+  // The tokens' grants are custody events too; this test is about reads and exports.
   auto access_log = [&](std::vector<std::string> extra) {
-    std::vector<std::string> argv = {"access-log", "--data", node_.data().string()};
+    std::vector<std::string> argv = {"access-log", "--data",   node_.data().string(), "--action",
+                                     "read-content", "--action", "export"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     RunResult r = RunKhronika(argv);
     EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -531,6 +534,24 @@ TEST_F(ServerAccessTest, AccessLogShowsTimesFilesAndCasesAndFilters) {
                          "  admin  read-content  b.txt  case case-b" + where(1));
   EXPECT_EQ(text[2], events[2]["time"].get<std::string>() + "  " + reader.id +
                          "  reader  export  case bundle  case case-a" + where(2));
+
+  // --action token-grant: the grants of the fixture's admin token (every case) and the reader's
+  // (case-a), by the operator's own command.
+  std::vector<std::string> grants = access_log({"--action", "token-grant", "--json"});
+  std::vector<std::string> grants_only;
+  {
+    RunResult r = RunKhronika({"access-log", "--data", node_.data().string(), "--action",
+                               "token-grant", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    grants_only = OutputLines(r.out);
+  }
+  ASSERT_EQ(grants_only.size(), 2u);
+  EXPECT_EQ(json::parse(grants_only[0])["object"], "token " + node_.admin().id + " (admin)");
+  EXPECT_EQ(json::parse(grants_only[0])["case"], "");
+  EXPECT_EQ(json::parse(grants_only[1])["object"], "token " + reader.id + " (reader)");
+  EXPECT_EQ(json::parse(grants_only[1])["case"], "case-a");
+  EXPECT_EQ(json::parse(grants_only[1])["token_id"], "local");
+  EXPECT_TRUE(grants.size() == 5u) << grants.size();  // with --action read-content and export
 
   // --case: the reads and exports of one case only.
   std::vector<std::string> case_a = access_log({"--case", "case-a"});

@@ -25,6 +25,8 @@ TEST(ServerConcurrencyTest, TwoHundredConcurrentSubmissions) {
   ServerProcess& server = node.server();
   ASSERT_TRUE(server.started());
   Token submitter = MakeToken(node.data(), "submitter");
+  // The tokens' grants are custody records at the head of the log; the entries follow them.
+  const uint64_t custody_before = LogRecordsJson(node.data()).size();
   std::filesystem::path work = node / "clients";
   std::filesystem::create_directories(work);
   std::vector<std::vector<std::string>> argvs;
@@ -60,7 +62,8 @@ TEST(ServerConcurrencyTest, TwoHundredConcurrentSubmissions) {
   EXPECT_EQ(acknowledged.size(), static_cast<size_t>(kClients));
   EXPECT_EQ(indices.size(), static_cast<size_t>(kClients));  // every one its own record
   if (!indices.empty()) {
-    EXPECT_EQ(*indices.rbegin(), kClients - 1u);
+    EXPECT_EQ(*indices.begin(), custody_before);
+    EXPECT_EQ(*indices.rbegin(), custody_before + kClients - 1u);
   }
 
   std::vector<json> log = LogJson(node.data());
@@ -163,8 +166,8 @@ TEST(ServerConcurrencyTest, SigtermDuringSubmissionsLosesNoAcknowledgedEntry) {
   EXPECT_NE(server.Stdout().find("stopped"), std::string::npos) << server.Stdout();
 
   // The server has stopped: every submission that printed a receipt is in the log, at the index
-  // its receipt gave.
-  std::vector<json> log = LogJson(node.data());
+  // its receipt gave (custody records, such as the tokens' grants, take indexes too).
+  std::vector<json> log = LogRecordsJson(node.data());
   int receipts = 0, failures = 0;
   for (const Outcome& o : outcomes) {
     if (o.exit_code != 0) {

@@ -243,13 +243,21 @@ Token MakeToken(const std::filesystem::path& data, const std::string& role,
   return t;
 }
 
-std::vector<json> LogJson(const std::filesystem::path& data) {
+std::vector<json> LogRecordsJson(const std::filesystem::path& data) {
   RunResult r = RunKhronika({"log", "--data", data.string(), "--json"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   std::vector<json> out;
   std::istringstream in(r.out);
   for (std::string line; std::getline(in, line);) {
     if (!Trim(line).empty()) out.push_back(json::parse(line));
+  }
+  return out;
+}
+
+std::vector<json> LogJson(const std::filesystem::path& data) {
+  std::vector<json> out;
+  for (json& r : LogRecordsJson(data)) {
+    if (r.value("object_type", "") == "sealed_entry") out.push_back(std::move(r));
   }
   return out;
 }

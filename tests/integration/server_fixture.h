@@ -106,8 +106,11 @@ struct Token {
 Token MakeToken(const std::filesystem::path& data, const std::string& role,
                 const std::vector<std::string>& cases = {});
 
-// `khronika log --data DATA --json`, one object per line.
+// The evidence of `khronika log --data DATA --json`: one object per sealed entry, in log order.
+// Custody records (a token grant, a read, an export: docs/format.md section 7.3) are left out;
+// LogRecordsJson has every record.
 std::vector<nlohmann::json> LogJson(const std::filesystem::path& data);
+std::vector<nlohmann::json> LogRecordsJson(const std::filesystem::path& data);
 
 class ServedNode {
  public:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # C2SP tlog-tiles served by real nodes, read by an independent client (tlog_tiles_client.py,
 # written from the specifications with python3's urllib and `cryptography`): an encrypted node
-# with 300 entries, then 513 (sizes that are not multiples of 256), its own log and, on a
+# with 300 records, then 513 (sizes that are not multiples of 256), its own log and, on a
 # partner, the replica of it with the partner's cosignature; who may read tiles (auditor and
 # admin tokens; anyone with tiles_public = true), and what is refused (paths beyond the
 # checkpoint, malformed paths, another method, a query string), each with a JSON error body.
@@ -57,23 +57,26 @@ expect_status() {  # expect_status CODE ERROR NODE_URL PATH [TOKEN]
   grep -qi '^content-type: application/json' headers.out || fail "$4: $(cat headers.out)"
 }
 
-step "node A (encrypted) with 300 entries, imported"
+step "node A (encrypted) with 300 records (296 entries, imported), served"
 "$KH" init --data a --key-file a.key-file --name ngo-a >/dev/null 2>&1
 echo 'sync_interval_s = 0' >a/khronika.conf
 "$KH" keygen --out author.pem >/dev/null 2>&1
 "$KH" author add --data a --name reporter --pubkey author.pem.pub >/dev/null
 mkdir batch1 batch2
-for i in $(seq -w 1 300); do echo "statement $i" >batch1/s$i.txt; done
-for i in $(seq -w 1 213); do echo "later statement $i" >batch2/t$i.txt; done
-"$KH" import --data a --key author.pem --case case-1 batch1 >/dev/null
-serve a; URL_A=$URL
-CACERT=$WORK/a/tls.crt
-A_ID=$(id_field a node_id)
-A_VKEY=$(id_field a vkey)
+# The four tokens' grants are custody records of A's log (records 0 to 3), so 296 entries make
+# a log of 300 records: a full tile of 256 and a partial one of 44.
 AUDITOR=$("$KH" token create --data a --role auditor 2>/dev/null)
 ADMIN=$("$KH" token create --data a --role admin 2>/dev/null)
 READER=$("$KH" token create --data a --role reader --case case-1 2>/dev/null)
 SUBMITTER=$("$KH" token create --data a --role submitter --case case-1 2>/dev/null)
+for i in $(seq -w 1 296); do echo "statement $i" >batch1/s$i.txt; done
+for i in $(seq -w 1 213); do echo "later statement $i" >batch2/t$i.txt; done
+"$KH" import --data a --key author.pem --case case-1 batch1 >/dev/null
+[ "$("$KH" checkpoint --data a | sed -n 2p)" = 300 ] || fail "A's log is not of 300 records"
+serve a; URL_A=$URL
+CACERT=$WORK/a/tls.crt
+A_ID=$(id_field a node_id)
+A_VKEY=$(id_field a vkey)
 P=/tlog/$A_ID
 
 step "the independent client rebuilds the root at size 300 (auditor token)"
@@ -139,10 +142,10 @@ code=$(curl -sS --cacert "$CACERT" -H "Authorization: Bearer $AUDITOR" -X POST -
   -w '%{http_code}' "$URL_A$P/checkpoint")
 [ "$code" = 405 ] && [ "$(jq -r .error body.out)" = method_not_allowed ] || fail "POST: $code"
 
-step "513 entries: the log grew; the client follows"
+step "513 records: the log grew; the client follows"
 "$KH" import --data a --key-file a.key-file --key author.pem --case case-1 batch2 >/dev/null
 $CLIENT "$URL_A$P" --vkey "$A_VKEY" --token "$AUDITOR" --cacert "$CACERT" | tee client.out
-grep -q '^OK size=513 ' client.out || fail "the client did not see 513 entries"
+grep -q '^OK size=513 ' client.out || fail "the client did not see 513 records"
 [ "$(fetch "$URL_A" "$P/tile/1/000.p/2" "$AUDITOR")" = 200 ] || fail "tile 1/000.p/2"
 
 step "node B, a partner: serves A's log (a replica) with its cosignature, to anyone (tiles_public)"

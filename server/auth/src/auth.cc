@@ -43,6 +43,23 @@ Result<TokenInfo> TokenFromJson(ByteView stored, Hash* hash_out) {
   }
 }
 
+// Puts a token's grant or revocation on record in the transaction that makes it (docs/format.md
+// section 7.3): one event per case the token covers, so that each case's court bundle shows who
+// was given or lost access to it, or one event of no case for a token of every case. The label
+// (the operator's free text) stays out: the token id and role name the token.
+Status RecordTokenCustody(WriteTxn& txn, int64_t now_ms, std::string_view action,
+                          const TokenInfo& t) {
+  const std::string object = "token " + t.id + " (" + RoleName(t.role) + ")";
+  if (t.cases.empty()) {
+    return RecordAccess(txn, {now_ms, "local", Role::kAdmin, std::string(action), object, ""});
+  }
+  for (const std::string& c : t.cases) {
+    KH_RETURN_IF_ERROR(
+        RecordAccess(txn, {now_ms, "local", Role::kAdmin, std::string(action), object, c}));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 const char* RoleName(Role role) {
@@ -104,8 +121,9 @@ Result<NewToken> CreateToken(Store& store, Role role, const std::vector<std::str
   out.info.label = std::string(label);
   Hash hash = TokenHash(out.secret);
   std::string record = TokenJson(out.info, hash).dump();
-  KH_RETURN_IF_ERROR(store.Update([&](WriteTxn& txn) {
-    return txn.PutImmutable(Table::kTokens, hash, AsBytes(record));
+  KH_RETURN_IF_ERROR(store.Update([&](WriteTxn& txn) -> Status {
+    KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kTokens, hash, AsBytes(record)));
+    return RecordTokenCustody(txn, now_ms, "token-grant", out.info);
   }));
   return out;
 }
@@ -114,7 +132,7 @@ bool LooksLikeTokenSecret(std::string_view text) {
   return text.size() == kTokenPrefix.size() + 64 && text.substr(0, kTokenPrefix.size()) == kTokenPrefix;
 }
 
-Result<std::string> RevokeTokenBySecret(Store& store, std::string_view secret) {
+Result<std::string> RevokeTokenBySecret(Store& store, std::string_view secret, int64_t now_ms) {
   if (!LooksLikeTokenSecret(secret)) return Status::InvalidArgument("not a token secret");
   std::string id;
   KH_RETURN_IF_ERROR(store.Update([&](WriteTxn& txn) -> Status {
@@ -123,9 +141,11 @@ Result<std::string> RevokeTokenBySecret(Store& store, std::string_view secret) {
     if (!stored) return Status::NotFound("no token of this node has that secret");
     Hash stored_hash;
     KH_ASSIGN_OR_RETURN(TokenInfo info, TokenFromJson(*stored, &stored_hash));
+    if (info.revoked) return Status::AlreadyExists("token " + info.id + " is already revoked");
     info.revoked = true;
     id = info.id;
-    return txn.Put(Table::kTokens, hash, AsBytes(TokenJson(info, stored_hash).dump()));
+    KH_RETURN_IF_ERROR(txn.Put(Table::kTokens, hash, AsBytes(TokenJson(info, stored_hash).dump())));
+    return RecordTokenCustody(txn, now_ms, "token-revoke", info);
   }));
   return id;
 }
@@ -170,7 +190,7 @@ Result<std::vector<TokenInfo>> ListTokens(Store& store) {
   return out;
 }
 
-Status RevokeToken(Store& store, std::string_view id) {
+Status RevokeToken(Store& store, std::string_view id, int64_t now_ms) {
   return store.Update([&](WriteTxn& txn) -> Status {
     std::optional<Bytes> key;
     TokenInfo found;
@@ -185,8 +205,10 @@ Status RevokeToken(Store& store, std::string_view id) {
       return false;
     }));
     if (!key) return Status::NotFound("no token with id " + std::string(id));
+    if (found.revoked) return Status::AlreadyExists("token " + found.id + " is already revoked");
     found.revoked = true;
-    return txn.Put(Table::kTokens, *key, AsBytes(TokenJson(found, hash).dump()));
+    KH_RETURN_IF_ERROR(txn.Put(Table::kTokens, *key, AsBytes(TokenJson(found, hash).dump())));
+    return RecordTokenCustody(txn, now_ms, "token-revoke", found);
   });
 }
 

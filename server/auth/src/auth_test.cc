@@ -45,9 +45,50 @@ TEST_F(AuthTest, TokenAuthenticatesUntilRevoked) {
   EXPECT_EQ(info->id, t->info.id);
   EXPECT_TRUE(info->AllowsCase("case-1"));
   EXPECT_FALSE(info->AllowsCase("case-2"));
-  ASSERT_TRUE(RevokeToken(*store_, t->info.id).ok());
+  ASSERT_TRUE(RevokeToken(*store_, t->info.id, 1).ok());
   EXPECT_EQ(Auth(t->secret).status().code(), Code::kPermissionDenied);
-  EXPECT_EQ(RevokeToken(*store_, "0000000000000000").code(), Code::kNotFound);
+  EXPECT_EQ(RevokeToken(*store_, "0000000000000000", 1).code(), Code::kNotFound);
+}
+
+// A grant and a revocation are custody events written in the transaction that makes them: one
+// per case the token covers (so each case's bundle shows them), one of no case for a token of
+// every case. A second revocation is refused and records nothing; a refused creation neither.
+TEST_F(AuthTest, GrantsAndRevocationsAreCustodyEventsPerCase) {
+  auto lawyer = CreateToken(*store_, Role::kReader, {"case-1", "case-2"}, 1000, "Lawyer Ivanova");
+  ASSERT_TRUE(lawyer.ok());
+  auto admin = CreateToken(*store_, Role::kAdmin, {}, 2000);
+  ASSERT_TRUE(admin.ok());
+  EXPECT_FALSE(CreateToken(*store_, Role::kAdmin, {"case-1"}, 2500).ok());
+  ASSERT_TRUE(RevokeToken(*store_, lawyer->info.id, 3000).ok());
+  EXPECT_EQ(RevokeToken(*store_, lawyer->info.id, 4000).code(), Code::kAlreadyExists);
+  auto by_secret = RevokeTokenBySecret(*store_, admin->secret, 5000);
+  ASSERT_TRUE(by_secret.ok());
+  EXPECT_EQ(*by_secret, admin->info.id);
+  EXPECT_EQ(RevokeTokenBySecret(*store_, admin->secret, 6000).status().code(), Code::kAlreadyExists);
+
+  auto events = ListAccess(*store_);
+  ASSERT_TRUE(events.ok());
+  const std::string lawyer_object = "token " + lawyer->info.id + " (reader)";
+  const std::string admin_object = "token " + admin->info.id + " (admin)";
+  struct Want { int64_t time; const char* action; std::string object; const char* case_id; };
+  const std::vector<Want> want = {{1000, "token-grant", lawyer_object, "case-1"},
+                                  {1000, "token-grant", lawyer_object, "case-2"},
+                                  {2000, "token-grant", admin_object, ""},
+                                  {3000, "token-revoke", lawyer_object, "case-1"},
+                                  {3000, "token-revoke", lawyer_object, "case-2"},
+                                  {5000, "token-revoke", admin_object, ""}};
+  ASSERT_EQ(events->size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    const AccessEvent& e = (*events)[i];
+    EXPECT_EQ(e.time_ms, want[i].time) << i;
+    EXPECT_EQ(e.action, want[i].action) << i;
+    EXPECT_EQ(e.object, want[i].object) << i;
+    EXPECT_EQ(e.case_id, want[i].case_id) << i;
+    EXPECT_EQ(e.token_id, "local") << i;  // the operator's own command
+    EXPECT_EQ(e.role, Role::kAdmin) << i;
+    // The label is the operator's free text: not in the custody log.
+    EXPECT_EQ(e.object.find("Ivanova"), std::string::npos) << i;
+  }
 }
 
 TEST_F(AuthTest, WrongAndMalformedTokensAreDeniedAlike) {

@@ -306,12 +306,12 @@ std::string RenderReport(const ReportFacts& f) {
          "signatures prove.\n";
   }
   if (!f.custody.empty()) {
-    r += "\n## Reads and exports of the case, in the order the log recorded them\n\n";
-    r += "The node records every read of evidence content and every export in its own log, as "
-         "sealed custody records signed and cosigned like the evidence. Each event below was "
-         "opened with a key that opens that one event and nothing else; the times and names "
-         "inside are the node's own record. Reads and exports after the checkpoint above (this "
-         "export among them) are not covered.\n\n";
+    r += "\n## Custody of the case, in the order the log recorded it\n\n";
+    r += "The node records every read of evidence content, every export and every grant or "
+         "revocation of a token for the case in its own log, as sealed custody records signed and "
+         "cosigned like the evidence. Each event below was opened with a key that opens that one "
+         "event and nothing else; the times and names inside are the node's own record. Events "
+         "after the checkpoint above (this export among them) are not covered.\n\n";
     size_t k = 0;
     for (const ReportCustody& cr : f.custody) {
       const std::string dir = bundle_paths::CustodyDir(cr.record.origin, cr.record.index);

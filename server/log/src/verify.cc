@@ -123,6 +123,7 @@ class Verifier {
           Problem("sealed entry " + id + ": " + e.status().message());
           return true;
         }
+        ++report_.sealed_entries;
         const Hash entry_id = HashOf(key);
         KH_ASSIGN_OR_RETURN(bool by_aead, OpenedLater(entry_id, *e));
         if (by_aead) {

@@ -40,7 +40,10 @@ struct NewToken {
   TokenInfo info;
 };
 
-// `label`: at most 200 bytes of UTF-8 without control characters.
+// `label`: at most 200 bytes of UTF-8 without control characters. Creating and revoking a token
+// put a custody event (`token-grant`, `token-revoke`, by "local", one per case the token covers)
+// on record in the same transaction (docs/format.md section 7.3); revoking a revoked token is
+// AlreadyExists and records nothing.
 Result<NewToken> CreateToken(Store& store, Role role, const std::vector<std::string>& cases,
                              int64_t now_ms, std::string_view label = "");
 // Resolves a presented token. Unknown, malformed and revoked tokens are all PermissionDenied
@@ -49,10 +52,10 @@ Result<TokenInfo> Authenticate(const ReadTxn& txn, std::string_view presented);
 Result<std::vector<TokenInfo>> ListTokens(Store& store);
 // Every token in `txn`, in the table's order (by hash).
 Result<std::vector<TokenInfo>> ListTokens(const ReadTxn& txn);
-Status RevokeToken(Store& store, std::string_view id);
+Status RevokeToken(Store& store, std::string_view id, int64_t now_ms);
 // Revokes the token whose secret is `secret` (khr_...); returns its id. The error never
 // repeats the secret.
-Result<std::string> RevokeTokenBySecret(Store& store, std::string_view secret);
+Result<std::string> RevokeTokenBySecret(Store& store, std::string_view secret, int64_t now_ms);
 // True if `text` has the form of a token secret ("khr_" and 64 hex characters).
 bool LooksLikeTokenSecret(std::string_view text);
 

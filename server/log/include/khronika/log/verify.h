@@ -13,6 +13,7 @@ struct VerifyReport {
   // One line per problem, each naming the damaged or missing object.
   std::vector<std::string> problems;
   uint64_t chunks = 0, objects = 0, records = 0, tree_nodes = 0, checkpoints = 0, origins = 0;
+  uint64_t sealed_entries = 0;  // objects that are sealed entries (evidence, not custody)
   uint64_t entries_opened = 0;  // own entries opened with the archive key
   uint64_t custody_records_opened = 0;  // own custody records opened with the archive key
   bool clean() const { return problems.empty(); }
