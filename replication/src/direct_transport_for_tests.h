@@ -46,6 +46,16 @@ class DirectTransport : public PeerTransport {
     chunk_requests += 1;
     return body;
   }
+  Result<std::string> Timestamps(const Hash& origin, uint64_t size) override {
+    std::string body;
+    KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(body, BuildTimestampsAnswer(txn, origin, size));
+      return Status::Ok();
+    }));
+    if (timestamps_hook) timestamps_hook(body);
+    return body;
+  }
+  std::function<void(std::string&)> timestamps_hook;
 
   std::function<void(std::vector<Head>&)> heads_hook;
   std::function<void(Bytes&)> pack_hook, chunk_hook;

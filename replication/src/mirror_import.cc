@@ -82,6 +82,10 @@ class MirrorTransport : public PeerTransport {
     return out;
   }
 
+  // A mirror carries no timestamps (its heads announce none).
+  Result<std::string> Timestamps(const Hash& origin, uint64_t) override {
+    return Status::NotFound("a mirror holds no timestamps of " + ToHex(origin));
+  }
   Result<Bytes> Chunks(const std::vector<Hash>& ids) override {
     if (ids.size() > kMaxChunksPerRequest) return Status::InvalidArgument("too many chunks asked for");
     if (!chunk_index_) KH_RETURN_IF_ERROR(BuildChunkIndex());

@@ -5,6 +5,7 @@
 #include "khronika/log/log.h"
 #include "khronika/log/store_keys.h"
 #include "khronika/replication/witness.h"
+#include "khronika/timestamp/timestamp_store.h"
 
 namespace khronika {
 namespace {
@@ -73,6 +74,8 @@ Result<std::vector<Head>> LocalHeads(const ReadTxn& txn) {
     h.size = last->size;
     // Cosignatures travel with the checkpoint, so witnessing gossips through heads.
     KH_ASSIGN_OR_RETURN(h.checkpoint, CheckpointWithCosignatures(txn, origin, h.size));
+    KH_ASSIGN_OR_RETURN(auto stamped, LatestTimestampedSize(txn, origin));
+    if (stamped && *stamped <= h.size) h.timestamped = *stamped;
     heads.push_back(std::move(h));
   }
   return heads;
@@ -81,7 +84,9 @@ Result<std::vector<Head>> LocalHeads(const ReadTxn& txn) {
 std::string HeadsToJson(const Hash& node_id, const std::vector<Head>& heads) {
   json logs = json::array();
   for (const Head& h : heads) {
-    logs.push_back({{"origin", ToHex(h.origin)}, {"size", h.size}, {"checkpoint", h.checkpoint}});
+    json log = {{"origin", ToHex(h.origin)}, {"size", h.size}, {"checkpoint", h.checkpoint}};
+    if (h.timestamped > 0) log["timestamped"] = h.timestamped;
+    logs.push_back(std::move(log));
   }
   return json{{"protocol", kSyncProtocolVersion}, {"node_id", ToHex(node_id)}, {"logs", logs}}.dump();
 }
@@ -107,6 +112,12 @@ Result<std::vector<Head>> HeadsFromJson(std::string_view text) {
     KH_ASSIGN_OR_RETURN(h.origin, ParseHashHex(l["origin"].get<std::string>()));
     h.size = l["size"].get<uint64_t>();
     h.checkpoint = l["checkpoint"].get<std::string>();
+    if (l.contains("timestamped")) {
+      if (!l["timestamped"].is_number_unsigned() || l["timestamped"].get<uint64_t>() > h.size) {
+        return Status::InvalidArgument("heads: malformed timestamped size");
+      }
+      h.timestamped = l["timestamped"].get<uint64_t>();
+    }
     out.push_back(std::move(h));
   }
   return out;

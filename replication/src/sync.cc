@@ -645,6 +645,16 @@ Result<SyncReport> PullFromPeer(Store& store, PeerTransport& peer, const Witness
       // for every other member's log it has verified and holds whole.
       auto ingested = IngestCosignatures(store, head.origin, head.checkpoint);
       if (ingested.ok()) result.cosignatures_received = *ingested;
+      // Timestamps travel like the log: a partner keeps the origin's tokens through a raid.
+      if (head.timestamped > 0 && head.timestamped <= result.to) {
+        auto stamped = PullTimestamps(store, peer, head.origin, head.timestamped);
+        if (stamped.ok()) {
+          result.timestamps_received = *stamped;
+        } else {
+          result.status = stamped.status().Annotate("timestamps of checkpoint " +
+                                                    std::to_string(head.timestamped));
+        }
+      }
       if (witness && !is_local) {
         KH_ASSIGN_OR_RETURN(result.cosigned,
                             CosignLatest(store, head.origin, *witness,

@@ -16,6 +16,7 @@
 #include "khronika/log/node.h"
 #include "khronika/schemas/custody.h"
 #include "khronika/schemas/objects.h"
+#include "khronika/schemas/text.h"
 #include "khronika/store/files.h"
 
 namespace khronika::cli {
@@ -63,8 +64,15 @@ Status Report(const BundleVerification& v, bool trust_given) {
               << "; cosigned by " << l.cosigners.size()
               << (l.cosigners.size() == 1 ? " other member" : " other members");
     if (trust_given) std::cout << ", " << l.trusted_cosigners.size() << " of them trusted";
+    if (!l.external_witnesses.empty()) {
+      std::cout << "; and by " << Count(l.external_witnesses.size(), "external witness",
+                                        "external witnesses");
+    }
     std::cout << "\n";
     for (const std::string& c : l.cosigners) std::cout << "    cosigner " << c << "\n";
+    for (const std::string& w : l.external_witnesses) {
+      std::cout << "    external witness " << ShowInvisible(w) << "\n";
+    }
     // RFC 3161 timestamps (#16)
     for (const BundleLogSummary::Timestamp& t : l.timestamps) {
       std::cout << "    existed no later than " << t.gen_time << ", by " << t.tsa_name

@@ -390,6 +390,9 @@ bool PrintPulled(const std::string& prefix, const SyncReport& report, const std:
                                         std::to_string(l.to - 1) + " (" +
                                         std::to_string(l.chunks_fetched) + " chunks)"
                                   : "up to date at " + std::to_string(l.to) + " records")
+                << (l.timestamps_received > 0
+                        ? "; " + std::to_string(l.timestamps_received) + " RFC 3161 timestamp(s)"
+                        : std::string())
                 << (l.cosigned ? "; cosigned" : "") << "\n";
     } else {
       all_ok = false;

@@ -361,6 +361,40 @@ def main():
             check(v.returncode == 1 and "wrong message imprint" in v.stderr,
                   "a bundle whose token is over something else is refused: 'wrong message imprint'")
 
+        print("== a partner takes the tokens with the log, checks them, and serves them", flush=True)
+        p = Node(kh, work, "p", [])
+        nodes.append(p)
+        ida = json.loads(a.run("id", "--data", a.dir, "--json"))
+        idp = json.loads(p.run("id", "--data", p.dir, "--json"))
+        p.run("member", "add", "--data", p.dir, "--vkey", ida["vkey"], "--cosigner-vkey",
+              ida["cosigner_vkey"])
+        p.run("peer", "add", "--data", p.dir, "--url", a.url, "--id", ida["node_id"],
+              "--cert-sha256", ida["cert_sha256"])
+        a.run("member", "add", "--data", a.dir, "--vkey", idp["vkey"], "--cosigner-vkey",
+              idp["cosigner_vkey"])
+        a.run("peer", "add", "--data", a.dir, "--serve-only", "--id", idp["node_id"],
+              "--cert-sha256", idp["cert_sha256"])
+        r = p.run("sync", "--data", p.dir, "--peer", ida["node_id"], check=False)
+        print(r.stdout + r.stderr)
+        check(r.returncode == 0 and "1 RFC 3161 timestamp(s)" in r.stdout,
+              "the partner's sync takes the origin's token")
+        s, b = a.api("GET", "/v1/checkpoint/timestamps", "auditor")
+        latest = json.loads(b)  # the origin's latest timestamped checkpoint, which heads announce
+        s, b = p.api("GET", "/v1/checkpoint/timestamps?origin=" + ida["node_id"], "auditor")
+        held = json.loads(b) if s == 200 else {}
+        check(s == 200 and held.get("size") == latest["size"] and held["size"] >= stamped and
+              [t["token"] for t in held.get("timestamps", [])] ==
+              [t["token"] for t in latest["timestamps"]] and
+              held.get("checkpoint", "").split("\n")[:3] == latest["checkpoint"].split("\n")[:3],
+              "the partner serves the same token over the same checkpoint")
+        r = p.run("verify", "--data", p.dir, check=False)
+        check(r.returncode == 0, "the partner's store verifies with the token's checkpoint in it")
+        r = p.run("sync", "--data", p.dir, "--peer", ida["node_id"], check=False)
+        check(r.returncode == 0 and "timestamp" not in r.stdout, "a second sync asks for nothing")
+        s, _ = p.api("GET", "/v1/checkpoint/timestamps?origin=xyz", "auditor")
+        check(s == 400, "a malformed origin is refused")
+        check(p.stop() == 0, "the partner stops")
+
         s, b = a.api("GET", "/metrics", "admin")
         m = re.search(r"^khronika_timestamp_failures_total (\d+)$", b.decode(), re.M)
         check(m is not None and int(m.group(1)) >= 5, "failures are counted in /metrics")

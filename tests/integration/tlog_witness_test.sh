@@ -237,4 +237,50 @@ assert all("witness.test" not in c for c in own["cosigners"]), own
 EOF
 status_text=$("$KH" status --data "$WORK/a")
 grep -q "1 external witness (witness.test/w1)" <<<"$status_text" || fail "status: $status_text"
+
+step "a court bundle carries the external cosignature; verify-bundle checks it, a policy counts it"
+"$KH" export --data "$WORK/a" --case case-1 --out "$WORK/bundle" >/dev/null || fail "export"
+grep -aq "^— witness.test/w1 " "$WORK/bundle/logs/${NODE_ID[a]}/checkpoint.note" ||
+  fail "no external line in the bundle's checkpoint: $(cat "$WORK/bundle/logs/${NODE_ID[a]}/checkpoint.note")"
+wkey="$WORK/bundle/keys/witnesses/$(printf '%s' "$W_VKEY" | sha256sum | cut -c1-64).vkey"
+[[ "$(cat "$wkey")" == "$W_VKEY" ]] || fail "keys/witnesses/ does not hold the witness's key"
+out=$("$KH" verify-bundle "$WORK/bundle") || fail "verify-bundle: $out"
+grep -q "and by 1 external witness" <<<"$out" || fail "verify-bundle does not count it: $out"
+grep -q "^    external witness witness.test/w1$" <<<"$out" || fail "verify-bundle does not name it: $out"
+grep -q "and by 1 external witness, which are no federation members" "$WORK/bundle/REPORT.md" ||
+  fail "REPORT.md does not show it"
+# A court that wants one of two independent witnesses (the second never cosigned): met by w1.
+{ echo "log ${VKEY[a]}"
+  echo "witness w1 $W_VKEY"
+  echo "witness w2 $($PY keygen witness.test/w2 "$WORK/w2.seed")"
+  echo "group outside 1 w1 w2"
+  echo "quorum outside"; } >"$WORK/court.policy"
+out=$("$KH" verify-bundle "$WORK/bundle" --policy "$WORK/court.policy") ||
+  fail "verify-bundle --policy (an external witness): $out"
+grep -q "quorum outside: met" <<<"$out" || fail "the policy is not met: $out"
+# Both must cosign: not met, and said so (exit 1).
+sed -i 's/^group outside 1 /group outside 2 /' "$WORK/court.policy"
+if out=$("$KH" verify-bundle "$WORK/bundle" --policy "$WORK/court.policy"); then
+  fail "a policy of two external witnesses was met by one: $out"
+fi
+grep -q "does NOT meet the policy" <<<"$out" || fail "not said: $out"
+# The external line altered: the bundle fails, naming it.
+cp -r "$WORK/bundle" "$WORK/forged"
+note="$WORK/forged/logs/${NODE_ID[a]}/checkpoint.note"
+python3 - "$note" <<'EOF2'
+import base64, sys
+p = sys.argv[1]
+lines = open(p, encoding="utf-8").read().split("\n")
+for i, l in enumerate(lines):
+    if l.startswith("\u2014 witness.test/w1 "):
+        name, sig = l.rsplit(" ", 1)
+        raw = bytearray(base64.b64decode(sig)); raw[-1] ^= 1
+        lines[i] = name + " " + base64.b64encode(bytes(raw)).decode()
+open(p, "w", encoding="utf-8").write("\n".join(lines))
+EOF2
+sum=$(sha256sum "$note" | cut -c1-64)
+sed -i "s|^[0-9a-f]\{64\}  logs/${NODE_ID[a]}/checkpoint.note\$|$sum  logs/${NODE_ID[a]}/checkpoint.note|" \
+  "$WORK/forged/MANIFEST.sha256"
+if out=$("$KH" verify-bundle "$WORK/forged" 2>&1); then fail "a forged external cosignature verified: $out"; fi
+grep -q "external witness 'witness.test/w1' does not verify" <<<"$out" || fail "not named: $out"
 echo "tlog_witness_test: all passed"

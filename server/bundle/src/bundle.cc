@@ -67,6 +67,7 @@ struct ChosenCheckpoint {
   uint64_t size = 0;
   std::string note;  // the origin's note with the verified cosignature lines added
   std::vector<report::ReportCosigner> cosigners;
+  std::vector<ExternalCosignature> external;  // external C2SP witnesses' (#16), verified again
   Hash root{};
 };
 
@@ -102,6 +103,10 @@ Result<ChosenCheckpoint> CheckpointAt(const ReadTxn& txn, const Hash& origin, ui
   }));
   std::sort(chosen.cosigners.begin(), chosen.cosigners.end(),
             [](const auto& a, const auto& b) { return a.member < b.member; });
+  // External witnesses' cosignatures too, so that a court's policy can count them; their keys
+  // travel in keys/witnesses/.
+  KH_ASSIGN_OR_RETURN(chosen.external, VerifiedExternalCosignatures(txn, origin, size));
+  for (const ExternalCosignature& e : chosen.external) note.signatures.push_back(e.line);
   chosen.note = FormatSignedNote(note);
   return chosen;
 }
@@ -111,14 +116,21 @@ Result<ChosenCheckpoint> CheckpointAt(const ReadTxn& txn, const Hash& origin, ui
 Result<ChosenCheckpoint> ChooseCheckpoint(const ReadTxn& txn, const Hash& origin, uint64_t needed,
                                           const Witnesses& witnesses) {
   KH_ASSIGN_OR_RETURN(std::vector<uint64_t> cosigned_sizes, CosignedSizes(txn, origin));
+  KH_ASSIGN_OR_RETURN(std::vector<uint64_t> external_sizes, ExternallyCosignedSizes(txn, origin));
+  std::set<uint64_t> sizes(cosigned_sizes.begin(), cosigned_sizes.end());
+  sizes.insert(external_sizes.begin(), external_sizes.end());
+  // Most partners first, then most external witnesses; the newest among equals.
+  auto weight = [](const ChosenCheckpoint& c) {
+    return std::make_pair(c.cosigners.size(), c.external.size());
+  };
   std::optional<ChosenCheckpoint> best;
-  for (auto it = cosigned_sizes.rbegin(); it != cosigned_sizes.rend() && *it >= needed; ++it) {
+  for (auto it = sizes.rbegin(); it != sizes.rend() && *it >= needed; ++it) {
     KH_ASSIGN_OR_RETURN(bool held, txn.Contains(Table::kCheckpoints, keys::Checkpoint(origin, *it)));
     if (!held) continue;
     KH_ASSIGN_OR_RETURN(ChosenCheckpoint c, CheckpointAt(txn, origin, *it, witnesses));
-    if (!best || c.cosigners.size() > best->cosigners.size()) best = std::move(c);
+    if (!best || weight(c) > weight(*best)) best = std::move(c);
   }
-  if (best && !best->cosigners.empty()) return std::move(*best);
+  if (best && (!best->cosigners.empty() || !best->external.empty())) return std::move(*best);
   KH_ASSIGN_OR_RETURN(auto last, LatestHeldCheckpoint(txn, origin));
   if (!last) return Status::NotFound("no signed checkpoint of log " + ToHex(origin) + " is held here");
   const uint64_t size = last->size;
@@ -619,10 +631,16 @@ Result<BundlePlan> PlanBundle(const ReadTxn& txn, const EntryKey& key, const Bun
     key_files.push_back(Small(bundle_paths::CosignerKey(c.member),
                               FormatCosignerVerifierKey(witness->name, witness->key) + "\n"));
   }
+  for (const ExternalCosignature& e : cp.external) {
+    key_files.push_back(Small(bundle_paths::ExternalWitnessKey(e.vkey), e.vkey + "\n"));
+  }
   report::ReportLog report_log;
   report_log.origin = case_origin;
   report_log.checkpoint_size = cp.size;
   report_log.cosigners = cp.cosigners;
+  for (const ExternalCosignature& e : cp.external) {
+    report_log.external.push_back({e.name, e.vkey, e.timestamp});
+  }
   std::vector<BundleFile> timestamp_files;
   KH_RETURN_IF_ERROR(AddTimestamps(txn, case_origin, records.back().index + 1, cp, report_log,
                                    timestamp_files));

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <vector>
 
+#include "khronika/schemas/crypto.h"
+
 namespace khronika::bundle_paths {
 namespace {
 
@@ -104,6 +106,9 @@ bool IsCustodyFile(const std::vector<std::string_view>& p) {
 std::string AuthorKey(const PublicKey& author) { return "keys/authors/" + ToHex(author) + ".pem"; }
 std::string OriginKey(const Hash& origin) { return "keys/origins/" + ToHex(origin) + ".vkey"; }
 std::string CosignerKey(const Hash& member) { return "keys/cosigners/" + ToHex(member) + ".vkey"; }
+std::string ExternalWitnessKey(std::string_view vkey) {
+  return "keys/witnesses/" + ToHex(Sha256(vkey)) + ".vkey";
+}
 std::string Checkpoint(const Hash& origin) { return "logs/" + ToHex(origin) + "/checkpoint.note"; }
 
 // RFC 3161 timestamps (#16, format.md section 17.6).
@@ -144,7 +149,9 @@ bool IsBundleFile(std::string_view path) {
   if (p.size() == 3 && p[0] == "keys") {
     std::string_view name = p[2];
     if (p[1] == "authors") return StripSuffix(name, ".pem") && IsHex64(name);
-    if (p[1] == "origins" || p[1] == "cosigners") return StripSuffix(name, ".vkey") && IsHex64(name);
+    if (p[1] == "origins" || p[1] == "cosigners" || p[1] == "witnesses") {
+      return StripSuffix(name, ".vkey") && IsHex64(name);
+    }
     if (p[1] == "tsa") return StripSuffix(name, ".pem") && IsHex64(name);
     return false;
   }
@@ -168,7 +175,7 @@ bool IsBundleFolder(std::string_view path) {
   if (p[0] == "keys") {
     return p.size() == 1 ||
            (p.size() == 2 && (p[1] == "authors" || p[1] == "origins" || p[1] == "cosigners" ||
-                              p[1] == "tsa"));
+                              p[1] == "witnesses" || p[1] == "tsa"));
   }
   if (p[0] == "logs") {
     return p.size() == 1 || (p.size() >= 2 && p.size() <= 3 && IsHex64(p[1]) &&

@@ -232,13 +232,24 @@ std::string RenderReport(const ReportFacts& f) {
          "`): checkpoint of size " + std::to_string(l.checkpoint_size) + ", signed by that node";
     if (l.cosigners.empty()) {
       r += "; not cosigned by any other organisation in this bundle.\n";
-      continue;
+    } else {
+      r += ", cosigned by " + std::to_string(l.cosigners.size()) + " other " +
+           (l.cosigners.size() == 1 ? "organisation" : "organisations") + ":\n";
+      for (const ReportCosigner& cs : l.cosigners) {
+        r += "  - node `" + Short(cs.member) + "…` on " +
+             UtcTime(static_cast<int64_t>(cs.timestamp) * 1000) + "\n";
+      }
     }
-    r += ", cosigned by " + std::to_string(l.cosigners.size()) + " other " +
-         (l.cosigners.size() == 1 ? "organisation" : "organisations") + ":\n";
-    for (const ReportCosigner& cs : l.cosigners) {
-      r += "  - node `" + Short(cs.member) + "…` on " +
-           UtcTime(static_cast<int64_t>(cs.timestamp) * 1000) + "\n";
+    if (!l.external.empty()) {
+      r += "  and by " + std::to_string(l.external.size()) + " external " +
+           (l.external.size() == 1 ? "witness" : "witnesses") +
+           ", which are no federation members (C2SP tlog-witness; their keys are in "
+           "`keys/witnesses/`):\n";
+      for (const ReportExternalWitness& w : l.external) {
+        r += "  - `" + MarkdownText(w.name) + "` on " +
+             UtcTime(static_cast<int64_t>(w.timestamp) * 1000) + " (`" +
+             bundle_paths::ExternalWitnessKey(w.vkey) + "`)\n";
+      }
     }
   }
   for (const ReportLog& l : f.logs) {

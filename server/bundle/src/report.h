@@ -45,10 +45,19 @@ struct ReportTimestamp {
   std::string gen_time;  // RFC 3339 UTC
 };
 
+// An external C2SP witness's cosignature (`witness =` in khronika.conf; #16): no federation
+// member, named by its key name.
+struct ReportExternalWitness {
+  std::string name;
+  std::string vkey;
+  uint64_t timestamp = 0;
+};
+
 struct ReportLog {
   Hash origin{};
   uint64_t checkpoint_size = 0;
   std::vector<ReportCosigner> cosigners;  // sorted by member
+  std::vector<ReportExternalWitness> external;
   // The timestamped checkpoint (0: none) and its tokens, sorted by tsa_cert.
   uint64_t timestamped_size = 0;
   std::vector<ReportTimestamp> timestamps;

@@ -298,6 +298,14 @@ class Verifier {
           continue;
         }
         origins_[hex] = *v;
+      } else if (f.rfind("keys/witnesses/", 0) == 0) {
+        const std::string vkey(Trim(*text));
+        auto v = ParseCosignerVerifierKey(vkey);
+        if (!v.ok() || bundle_paths::ExternalWitnessKey(vkey) != f) {
+          Problem(f, "is not a witness verifier key whose SHA-256 is its name");
+          continue;
+        }
+        external_[v->name] = {*v, vkey};
       } else {
         auto v = ParseCosignerVerifierKey(Trim(*text));
         if (!v.ok() || !WitnessOwner(v->name) || ToHex(*WitnessOwner(v->name)) != hex) {
@@ -341,6 +349,17 @@ class Verifier {
     }
     for (const NoteSignatureLine& line : note->signatures) {
       if (line.name == origin_it->second.name) continue;
+      if (auto w = external_.find(line.name); w != external_.end()) {  // no member: keys/witnesses/
+        auto ts = VerifyCosignature(note->text, line, w->second.first);
+        if (!ts) {
+          Problem(cp_path, "the cosignature by external witness '" +
+                               report::MarkdownText(line.name) + "' does not verify");
+          continue;
+        }
+        log.external.push_back({line.name, w->second.second, *ts});
+        summary.external_witnesses.push_back(line.name);
+        continue;
+      }
       auto owner = WitnessOwner(line.name);
       std::string member = owner ? ToHex(*owner) : "";
       auto c = cosigners_.find(member);
@@ -875,6 +894,8 @@ class Verifier {
   std::optional<report::ExportClaims> claims_;
   std::set<std::string> authors_;
   std::map<std::string, NoteVerifier> origins_, cosigners_;
+  // External witnesses by key name: the verifier and its key's text (keys/witnesses/).
+  std::map<std::string, std::pair<NoteVerifier, std::string>> external_;
   std::map<std::string, Checkpoint> checkpoints_;  // verified, by origin hex
   report::ReportFacts facts_;
 };

@@ -397,6 +397,8 @@ const std::vector<Api::RouteSpec>& Api::Routes() {
        [](Api& a, const RouteContext& c) { return a.SyncPack(c.request); }},
       {"POST", "/v1/sync/chunks", Gate::kPeer, {}, BodyKind::kJson,
        [](Api& a, const RouteContext& c) { return a.SyncChunks(c.request); }},
+      {"GET", "/v1/sync/timestamps", Gate::kPeer, {}, BodyKind::kNone,
+       [](Api& a, const RouteContext& c) { return a.SyncTimestamps(c.request); }},
       {"POST", "/v1/sync/notify", Gate::kPeer, {}, BodyKind::kJson,
        [](Api& a, const RouteContext&) { return a.SyncNotify(); }},
       // ---- C2SP tlog-witness (docs/api.md "Witness: POST /add-checkpoint") ----
@@ -1492,17 +1494,23 @@ ApiResponse Api::TimestampedCheckpoint() {
 ApiResponse Api::ListTimestamps(const ApiRequest& r) {
   auto query = QueryOf(r);
   if (!query.ok()) return FromStatus(query.status());
+  // ?origin=: another log held here, whose tokens came from partners (docs/replication.md).
+  Hash origin = node_.id();
+  if (query->count("origin")) {
+    auto parsed = OriginParam(*query);
+    if (!parsed.ok()) return ErrorResponse(400, "bad_request", "origin: " + parsed.status().message());
+    origin = *parsed;
+  }
   json out;
   Status st = node_.store().View([&](ReadTxn& txn) -> Status {
     KH_ASSIGN_OR_RETURN(std::optional<uint64_t> size, OptionalQueryNumber(*query, "size"));
     if (!size) {
-      KH_ASSIGN_OR_RETURN(size, LatestTimestampedSize(txn, node_.id()));
+      KH_ASSIGN_OR_RETURN(size, LatestTimestampedSize(txn, origin));
     }
     json list = json::array();
     std::optional<std::string> note;
     if (size) {
-      KH_ASSIGN_OR_RETURN(std::vector<StoredTimestamp> tokens,
-                          TimestampsAt(txn, node_.id(), *size));
+      KH_ASSIGN_OR_RETURN(std::vector<StoredTimestamp> tokens, TimestampsAt(txn, origin, *size));
       for (const StoredTimestamp& t : tokens) {
         json item = TimestampJson(t.token);
         item["tsa"] = t.tsa_url;
@@ -1511,10 +1519,10 @@ ApiResponse Api::ListTimestamps(const ApiRequest& r) {
         list.push_back(std::move(item));
       }
       KH_ASSIGN_OR_RETURN(std::optional<Bytes> held,
-                          txn.Get(Table::kCheckpoints, keys::Checkpoint(node_.id(), *size)));
+                          txn.Get(Table::kCheckpoints, keys::Checkpoint(origin, *size)));
       if (held) note = std::string(held->begin(), held->end());
     }
-    out = {{"origin", ToHex(node_.id())},
+    out = {{"origin", ToHex(origin)},
            {"size", size ? json(*size) : json(nullptr)},
            {"checkpoint", note ? json(*note) : json(nullptr)},
            {"timestamps", list}};
@@ -1616,6 +1624,24 @@ ApiResponse Api::SyncPack(const ApiRequest& r) {
   });
   if (!st.ok()) return FromStatus(st);
   return Binary(std::move(body));
+}
+
+ApiResponse Api::SyncTimestamps(const ApiRequest& r) {
+  auto query = QueryOf(r);
+  if (!query.ok()) return FromStatus(query.status());
+  auto origin = OriginParam(*query);
+  if (!origin.ok()) return FromStatus(origin.status());
+  auto size = QueryNumber(*query, "size", std::nullopt);
+  if (!size.ok()) return FromStatus(size.status());
+  std::string body;
+  Status st = node_.store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(body, BuildTimestampsAnswer(txn, *origin, *size));
+    return Status::Ok();
+  });
+  if (!st.ok()) return FromStatus(st);
+  ApiResponse resp;
+  resp.body = std::move(body);
+  return resp;
 }
 
 ApiResponse Api::SyncChunks(const ApiRequest& r) {

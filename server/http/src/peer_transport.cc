@@ -109,6 +109,15 @@ Result<Bytes> HttpsPeerTransport::Chunks(const std::vector<Hash>& ids) {
   return Bytes(r.body.begin(), r.body.end());
 }
 
+Result<std::string> HttpsPeerTransport::Timestamps(const Hash& origin, uint64_t size) {
+  KH_ASSIGN_OR_RETURN(std::string body,
+                      Get("/v1/sync/timestamps?origin=" + ToHex(origin) +
+                              "&size=" + std::to_string(size),
+                          "timestamps"));
+  if (body.size() > kMaxTimestampsAnswerBytes) return Status::Corruption("timestamps: too large");
+  return body;
+}
+
 Status HttpsPeerTransport::Notify() {
   KH_ASSIGN_OR_RETURN(HttpResult r, client_->Request("POST", "/v1/sync/notify", "{}"));
   if (r.status != 202) return Status::IOError("notify: " + ErrorMessage(r));

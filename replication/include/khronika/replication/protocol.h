@@ -52,10 +52,21 @@ struct Head {
   Hash origin{};
   uint64_t size = 0;
   std::string checkpoint;  // signed note
+  // The largest size of this log at which the peer holds RFC 3161 tokens (0: none); heads JSON
+  // "timestamped", absent for 0. A puller without tokens there asks for them (sync.h).
+  uint64_t timestamped = 0;
 };
 Result<std::vector<Head>> LocalHeads(const ReadTxn& txn);
 std::string HeadsToJson(const Hash& node_id, const std::vector<Head>& heads);
 Result<std::vector<Head>> HeadsFromJson(std::string_view json_text);
+
+// Replicated RFC 3161 tokens (docs/replication.md, "Timestamps"): GET /v1/sync/timestamps?origin=O
+// &size=N answers {"checkpoint": the origin-signed note of size N, "timestamps": [{"url",
+// "token" (base64 DER), "chain" (PEM)}]}, at most kMaxTimestampsPerCheckpoint tokens (the first
+// ones in key order), NotFound if none is held at N.
+inline constexpr size_t kMaxTimestampsPerCheckpoint = 8;
+inline constexpr size_t kMaxTimestampsAnswerBytes = 1 << 20;
+Result<std::string> BuildTimestampsAnswer(const ReadTxn& txn, const Hash& origin, uint64_t size);
 
 // Records [from, to) of `origin` with the objects they log, stopping early (never before one
 // record) at kMaxPackRecords or kMaxPackBytes.

@@ -29,6 +29,8 @@ class PeerTransport {
                                                      uint64_t to) = 0;
   virtual Result<Bytes> Pack(const Hash& origin, uint64_t from, uint64_t to) = 0;
   virtual Result<Bytes> Chunks(const std::vector<Hash>& ids) = 0;
+  // BuildTimestampsAnswer's text, at most kMaxTimestampsAnswerBytes.
+  virtual Result<std::string> Timestamps(const Hash& origin, uint64_t size) = 0;
 };
 
 // What a node serves to its peers, from its own store (the server side of PeerTransport).
@@ -46,8 +48,11 @@ struct LogSyncResult {
   bool cosigned = false;  // this node cosigned the checkpoint it now holds
   std::string cosign_withheld;  // why it did not, when it holds the log but not all of it
   size_t cosignatures_received = 0;  // other witnesses' cosignatures learnt from the peer
+  size_t timestamps_received = 0;    // RFC 3161 tokens over the log's checkpoints, checked here
   Status status;
-  bool changed() const { return to > from || cosigned || cosignatures_received > 0; }
+  bool changed() const {
+    return to > from || cosigned || cosignatures_received > 0 || timestamps_received > 0;
+  }
 };
 
 struct SyncReport {
@@ -71,6 +76,15 @@ struct SyncReport {
 Result<SyncReport> PullFromPeer(Store& store, PeerTransport& peer,
                                 const struct Witness* witness = nullptr,
                                 const SymmetricKey* archive_key = nullptr);
+
+// Takes the RFC 3161 tokens `peer` holds over `origin`'s checkpoint at `size` unless some are
+// held here already: the checkpoint must be signed by the origin's roster key and have the root
+// of the log held here at that size, and each token must be over that checkpoint's body and
+// verify under the CA certificates of its own chain (VerifyTimestampToken). That shows the token
+// was not altered; whether its TSA is to be trusted is for whoever reads it to decide (a court
+// bundle's --tsa-ca). Everything is checked before one transaction stores the tokens and the
+// checkpoint; anything wrong stores nothing and is an error naming it. Returns the tokens stored.
+Result<size_t> PullTimestamps(Store& store, PeerTransport& peer, const Hash& origin, uint64_t size);
 
 // A node re-created with an old identity (`init --node-key`) may append again only once it holds
 // its own log as far as every peer does: a shorter copy from one peer would let it fork the log

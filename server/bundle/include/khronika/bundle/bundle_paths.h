@@ -4,6 +4,7 @@
 //
 //   REPORT.md  MANIFEST.sha256  bundle.json
 //   keys/authors/<64 hex>.pem   keys/origins/<64 hex>.vkey   keys/cosigners/<64 hex>.vkey
+//   keys/witnesses/<SHA-256 of the verifier key line: 64 hex>.vkey   an external witness (#16)
 //   logs/<origin: 64 hex>/checkpoint.note
 //   logs/<origin>/timestamped.note  logs/<origin>/timestamped.consistency.json
 //   logs/<origin>/timestamps/<TSA certificate SHA-256: 64 hex>.tst   keys/tsa/<64 hex>.pem
@@ -35,6 +36,9 @@ inline constexpr std::string_view kIndex = "bundle.json";
 std::string AuthorKey(const PublicKey& author);
 std::string OriginKey(const Hash& origin);
 std::string CosignerKey(const Hash& member);
+// An external C2SP witness's verifier key (`witness =` in khronika.conf), named by the SHA-256
+// of the key's text: a witness is no federation member and has no node id.
+std::string ExternalWitnessKey(std::string_view vkey);
 std::string Checkpoint(const Hash& origin);
 // RFC 3161 timestamps (#16): the timestamped checkpoint, its consistency proof with the
 // bundle's checkpoint, one token per TSA certificate, and that TSA's CA certificates.

@@ -22,6 +22,8 @@ struct BundleLogSummary {
   bool origin_trusted = false;  // its key is in the trust file (always false without one)
   std::vector<std::string> cosigners;  // members (hex) whose cosignatures verified
   std::vector<std::string> trusted_cosigners;
+  // External C2SP witnesses (key names) whose cosignatures verified under keys/witnesses/.
+  std::vector<std::string> external_witnesses;
   // RFC 3161 timestamps (#16) that checked: every record of the log below timestamped_size
   // existed no later than each gen_time.
   struct Timestamp {

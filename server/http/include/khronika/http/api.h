@@ -138,6 +138,7 @@ class Api {
   ApiResponse SyncConsistency(const ApiRequest& r);
   ApiResponse SyncPack(const ApiRequest& r);
   ApiResponse SyncChunks(const ApiRequest& r);
+  ApiResponse SyncTimestamps(const ApiRequest& r);
   // C2SP tlog-tiles: /tlog/<origin hex>/checkpoint, /tlog/<origin hex>/tile/... (own gate).
   ApiResponse Tlog(const ApiRequest& r, std::string_view path);
   // RFC 3161 timestamps (#16)

@@ -34,6 +34,7 @@ class HttpsPeerTransport : public PeerTransport {
   Result<std::vector<Hash>> ConsistencyProof(const Hash& origin, uint64_t from, uint64_t to) override;
   Result<Bytes> Pack(const Hash& origin, uint64_t from, uint64_t to) override;
   Result<Bytes> Chunks(const std::vector<Hash>& ids) override;
+  Result<std::string> Timestamps(const Hash& origin, uint64_t size) override;
   // Asks the peer to pull from this node now.
   Status Notify();
 
