@@ -135,19 +135,47 @@ class Tsa:
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+        # The same TSA over HTTPS, as a real one is reached: a certificate for "localhost" from
+        # a TLS CA of the test's own, which a node trusts only when told (SSL_CERT_FILE).
+        def ossl(*args):
+            subprocess.run(["openssl", *args], cwd=self.dir, check=True, capture_output=True)
+        ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", "tlsca.key", "-out", "tlsca.pem", "-subj", "/CN=Test TLS CA", "-days", "30",
+             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
+        ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+             "tls.key", "-out", "tls.csr", "-subj", "/CN=localhost")
+        with open(os.path.join(self.dir, "tls.ext"), "w") as f:
+            f.write("subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n"
+                    "extendedKeyUsage=serverAuth\n")
+        ossl("x509", "-req", "-in", "tls.csr", "-CA", "tlsca.pem", "-CAkey", "tlsca.key",
+             "-CAcreateserial", "-out", "tls.pem", "-days", "30", "-extfile", "tls.ext")
+        self.tls_ca = os.path.join(self.dir, "tlsca.pem")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(self.dir, "tls.pem"), os.path.join(self.dir, "tls.key"))
+        self.tls_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.tls_server.daemon_threads = True
+        self.tls_server.socket = ctx.wrap_socket(self.tls_server.socket, server_side=True,
+                                                 do_handshake_on_connect=False)
+        self.tls_port = self.tls_server.server_address[1]
+        threading.Thread(target=self.tls_server.serve_forever, daemon=True).start()
+
     def url(self, mode):
         return f"http://127.0.0.1:{self.port}/{mode}"
+
+    def https_url(self, mode):
+        return f"https://localhost:{self.tls_port}/{mode}"
 
     def stop(self):
         self.release.set()
         self.server.shutdown()
+        self.tls_server.shutdown()
 
 
 # ---- the node ------------------------------------------------------------------------------
 
 
 class Node:
-    def __init__(self, kh, work, name, tsa_lines, extra=""):
+    def __init__(self, kh, work, name, tsa_lines, extra="", env=None):
         self.kh = kh
         self.dir = os.path.join(work, name)
         self.run("init", "--data", self.dir, "--name", name, "--key-file", self.dir + ".key-file")
@@ -164,7 +192,8 @@ class Node:
         self.granted = int(self.run("checkpoint", "--data", self.dir).split("\n")[1])
         self.log = open(os.path.join(work, name + ".serve.log"), "w+")
         self.proc = subprocess.Popen([kh, "serve", "--data", self.dir, "--listen", "127.0.0.1:0"],
-                                     stdout=subprocess.PIPE, stderr=self.log, text=True)
+                                     stdout=subprocess.PIPE, stderr=self.log, text=True,
+                                     env=dict(os.environ, **(env or {})))
         self.url = None
         for line in self.proc.stdout:
             m = re.match(r"listening on (https://\S+)", line)
@@ -401,6 +430,31 @@ def main():
         log = open(os.path.join(work, "a.serve.log")).read()
         check("wrong nonce" in log and "certificate has expired" in log, "refusals are logged")
         check(a.stop() == 0, "node a stops")
+
+        print("== the TSA over HTTPS: its server certificate is checked", flush=True)
+        h = Node(kh, work, "h", [f"{tsa.https_url('good')} {ca}"], "tsa_timeout_ms = 20000\n",
+                 env={"SSL_CERT_FILE": tsa.tls_ca})
+        nodes.append(h)
+        r = h.submit(evidence, "--timestamp")
+        print(r.stdout + r.stderr)
+        check(r.returncode == 0 and re.search(r"timestamped: existed no later than \S+, by CN=Test "
+                                              r"Time Stamping Authority,O=Test TSA \(" +
+                                              re.escape(tsa.https_url("good")), r.stdout),
+              "a token over HTTPS from a TSA whose TLS certificate the node trusts")
+        check(h.stop() == 0, "node h stops")
+        # The same TSA, its TLS certificate not trusted by the node: no token, and the reason.
+        u = Node(kh, work, "u", [f"{tsa.https_url('good')} {ca}"], "tsa_timeout_ms = 20000\n",
+                 env={"SSL_CERT_FILE": os.path.join(tsa.dir, "ca.pem")})
+        nodes.append(u)
+        hits = tsa.hits.get("good", 0)
+        r = u.submit(evidence, "--timestamp")
+        print(r.stdout + r.stderr)
+        check(r.returncode != 0 and "is acknowledged, but no time-stamping authority gave a token"
+              in r.stderr and re.search(re.escape("no timestamp from " + tsa.https_url("good")) +
+                                        r": .*certificate verify failed", r.stderr) is not None,
+              "a TSA whose TLS certificate is not trusted gives nothing, and the reason is named")
+        check(tsa.hits.get("good", 0) == hits, "no query reached it over the untrusted connection")
+        check(u.stop() == 0, "node u stops")
 
         print("== a TSA that hangs delays nothing else", flush=True)
         b_node = Node(kh, work, "b", [f"{tsa.url('hang')} {ca}"], "tsa_timeout_ms = 3600000\n")
