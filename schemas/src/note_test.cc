@@ -147,6 +147,37 @@ constexpr std::string_view kGoNote =
     "\xe2\x80\x94 PeterNeumann "
     "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
 
+// The example of the C2SP signed-note specification itself (c2sp.org/signed-note, "Example"),
+// copied verbatim: its verifier key verifies its note, and nothing else.
+TEST(NoteSpecVectorTest, TheSpecsExampleKeyVerifiesTheSpecsExampleNote) {
+  constexpr std::string_view kSpecKey =
+      "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k";
+  constexpr std::string_view kSpecNote =
+      "This is an example message.\n"
+      "\n"
+      "\xe2\x80\x94 example.com/foo "
+      "Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n";
+  auto verifier = ParseVerifierKey(kSpecKey);
+  ASSERT_TRUE(verifier.ok()) << verifier.status().ToString();
+  EXPECT_EQ(verifier->name, "example.com/foo");
+  EXPECT_EQ(verifier->key_id, 0x530d903au);
+  EXPECT_EQ(FormatVerifierKey(verifier->name, verifier->key), kSpecKey);
+  auto note = ParseSignedNote(kSpecNote);
+  ASSERT_TRUE(note.ok()) << note.status().ToString();
+  EXPECT_EQ(note->text, "This is an example message.\n");
+  ASSERT_EQ(note->signatures.size(), 1u);
+  EXPECT_TRUE(NoteSignedBy(*note, *verifier));
+  EXPECT_EQ(FormatSignedNote(*note), kSpecNote);  // reproduced byte for byte
+  // The independent reader agrees, and a changed message verifies under neither.
+  EXPECT_TRUE(IndepVerify(kSpecNote, "example.com/foo", verifier->key.data()));
+  std::string changed(kSpecNote);
+  changed.replace(changed.find("example message"), 7, "Example");
+  auto other = ParseSignedNote(changed);
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(NoteSignedBy(*other, *verifier));
+  EXPECT_FALSE(IndepVerify(changed, "example.com/foo", verifier->key.data()));
+}
+
 TEST(NoteGoVectorTest, IndependentReaderAcceptsGoNote) {
   // Validates the independent reader itself against a third party's note.
   auto raw_key = IndepBase64Decode("ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW");
