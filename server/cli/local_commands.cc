@@ -921,13 +921,14 @@ Status RunCat(const Args& args) {
   auto entry_id = ParseHashHex(args.positional()[0]);
   if (!entry_id.ok()) return UsageError("ENTRY_ID: " + entry_id.status().message());
   const std::string& name = args.positional()[1];
-  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, true));
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenNode(args, false));
   // Open the entry in one read transaction, then stream: the reader takes each sealed chunk in
   // a short transaction of its own, so that a slow reader never pins old pages.
   FileDescriptor descriptor;
   SymmetricKey file_key{};
   uint32_t index = 0;
   std::optional<SealedEntry> sealed;
+  std::string case_id;
   KH_RETURN_IF_ERROR(node->store().View([&](ReadTxn& txn) -> Status {
     // This node's own log, or a log it adopted after a recovery.
     KH_ASSIGN_OR_RETURN(OpenedEntry e, OpenReadableEntry(txn, EntryKey::Archive(node->archive_key()),
@@ -938,10 +939,18 @@ Status RunCat(const Args& args) {
       index = i;
       file_key = DeriveFileKey(e.case_key, e.sealed.nonce, i);
       sealed = std::move(e.sealed);
+      case_id = e.case_id;
       return Status::Ok();
     }
     return Status::NotFound("entry " + ToHex(*entry_id) + " has no file named '" + name + "'");
   }));
+  // The operator's read is on record, like a read over HTTPS, before the first byte leaves.
+  Status on_record = RecordOperatorAct(*node, "read-content",
+                                       ToHex(*entry_id) + "/" + std::to_string(index), case_id);
+  if (!on_record.ok()) {
+    OPENSSL_cleanse(file_key.data(), file_key.size());
+    return on_record;
+  }
   auto reader = SealedFileReader::Open(ChunksOf(node->store()), *sealed, descriptor, file_key, index);
   OPENSSL_cleanse(file_key.data(), file_key.size());
   if (!reader.ok()) return reader.status();

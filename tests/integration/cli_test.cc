@@ -121,15 +121,6 @@ TEST(CliTest, EndToEnd) {
   EXPECT_EQ(case_lines[0]["index"], 0);
   EXPECT_EQ(case_lines[1]["index"], 2);
 
-  // cat gives back exactly the bytes added.
-  std::string entry0 = lines[0]["entry_id"];
-  RunResult cat = RunKhronika({"cat", "--data", data, entry0, "video.bin"});
-  ASSERT_EQ(cat.exit_code, 0) << cat.err;
-  EXPECT_EQ(cat.out, ReadFile(dir / "video.bin"));
-  RunResult missing = RunKhronika({"cat", "--data", data, entry0, "nope.bin"});
-  EXPECT_EQ(missing.exit_code, 1);
-  EXPECT_NE(missing.err.find("no file named"), std::string::npos);
-
   // The checkpoint verifies under the node's verifier key and commits to all three leaves.
   RunResult id = RunKhronika({"id", "--data", data, "--json"});
   ASSERT_EQ(id.exit_code, 0);
@@ -168,6 +159,25 @@ TEST(CliTest, EndToEnd) {
   RunResult verify = RunKhronika({"verify", "--data", data});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
   EXPECT_NE(verify.out.find("clean"), std::string::npos);
+
+  // cat gives back exactly the bytes added, and the read is a custody event of the log (after
+  // the checks above, which it would have moved on by one record).
+  std::string entry0 = lines[0]["entry_id"];
+  RunResult cat = RunKhronika({"cat", "--data", data, entry0, "video.bin"});
+  ASSERT_EQ(cat.exit_code, 0) << cat.err;
+  EXPECT_EQ(cat.out, ReadFile(dir / "video.bin"));
+  RunResult missing = RunKhronika({"cat", "--data", data, entry0, "nope.bin"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("no file named"), std::string::npos);
+  RunResult reads = RunKhronika({"access-log", "--data", data, "--json"});
+  ASSERT_EQ(reads.exit_code, 0) << reads.err;
+  std::vector<json> events = JsonLines(reads.out);
+  ASSERT_EQ(events.size(), 1u) << reads.out;  // the refused cat read nothing
+  EXPECT_EQ(events[0]["action"], "read-content");
+  EXPECT_EQ(events[0]["token_id"], "local");
+  EXPECT_EQ(events[0]["object"], entry0 + "/1");  // video.bin, the entry's second file
+  EXPECT_EQ(events[0]["case"], lines[0]["case"]);
+  EXPECT_TRUE(events[0]["logged"].is_object()) << reads.out;
   EXPECT_NE(verify.out.find("3 entries of this node's log opened"), std::string::npos) << verify.out;
 
   // The plaintext was uploaded, sealed and deleted: `add` leaves no upload chunk behind, and the
