@@ -101,7 +101,9 @@ std::string ReadFile(const std::filesystem::path& path) {
 void WritePseudoRandomFile(const std::filesystem::path& path, uint64_t size, uint64_t seed) {
   std::ofstream f(path, std::ios::binary);
   std::vector<uint64_t> block(1 << 17);  // 1 MiB
-  uint64_t x = seed | 1;
+  // xorshift64 needs a non-zero state; seed*2+1 keeps every seed's stream its own (seed | 1
+  // gave seeds 2k and 2k+1 the same file).
+  uint64_t x = seed * 2 + 1;
   uint64_t written = 0;
   while (written < size) {
     for (uint64_t& w : block) {
