@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "khronika/log/custody.h"
 #include "khronika/schemas/crypto.h"
 #include "khronika/schemas/objects.h"
 
@@ -217,30 +218,16 @@ json AccessEventJson(const AccessEvent& e) {
           {"action", e.action},   {"object", e.object},     {"case", e.case_id}};
 }
 
-Bytes EncodeAccessRecord(const AccessEvent& e) {
-  std::string text = AccessEventJson(e).dump();
-  // Spaces up to the next multiple of kAccessRecordBytes (JSON allows trailing whitespace, so
-  // the padding needs no length field). Every record that the node writes fits in one.
-  size_t padded = std::max<size_t>(1, (text.size() + kAccessRecordBytes - 1) / kAccessRecordBytes) *
-                  kAccessRecordBytes;
-  text.resize(padded, ' ');
-  return Bytes(text.begin(), text.end());
+// The access log is the pending table of custody events (docs/format.md section 7.3): one
+// writer and one encoding for both, the log library's.
+static CustodyEvent AsCustodyEvent(const AccessEvent& e) {
+  return {e.time_ms, e.token_id, RoleName(e.role), e.action, e.object, e.case_id};
 }
 
+Bytes EncodeAccessRecord(const AccessEvent& e) { return EncodePendingCustody(AsCustodyEvent(e)); }
+
 Status RecordAccess(WriteTxn& txn, const AccessEvent& e) {
-  // Key: the next sequence number, so that the keys sort in recording order and say nothing of
-  // when a read happened (the time is inside the sealed value). Write transactions are
-  // serialised, so two records never take the same number. A log begun with the older keys
-  // (time || random, 16 bytes) goes on after its last time, still in order.
-  KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kAccessLog, {}));
-  uint64_t next = 0;
-  if (last) {
-    if (last->first.size() < 8) return Status::Corruption("access log key shorter than 8 bytes");
-    next = ReadBigEndian64(last->first.data()) + 1;
-  }
-  Bytes key;
-  AppendBigEndian64(key, next);
-  return txn.Put(Table::kAccessLog, key, EncodeAccessRecord(e));
+  return AppendPendingCustodyRow(txn, EncodeAccessRecord(e));
 }
 
 namespace {

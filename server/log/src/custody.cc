@@ -56,7 +56,13 @@ Bytes EncodePendingCustody(const CustodyEvent& e) {
 
 Status RecordPendingCustody(WriteTxn& txn, const CustodyEvent& event) {
   KH_RETURN_IF_ERROR(ValidateCustodyEvent(event));
-  // Key: the next sequence number, so keys sort in recording order and carry no time.
+  return AppendPendingCustodyRow(txn, EncodePendingCustody(event));
+}
+
+Status AppendPendingCustodyRow(WriteTxn& txn, const Bytes& row) {
+  // Key: the next sequence number, so keys sort in recording order and carry no time. Write
+  // transactions are serialised, so two rows never take the same number. A table begun with
+  // older keys (time || random, 16 bytes) goes on after its last time, still in order.
   KH_ASSIGN_OR_RETURN(auto last, txn.Last(Table::kAccessLog, {}));
   uint64_t next = 0;
   if (last) {
@@ -65,7 +71,7 @@ Status RecordPendingCustody(WriteTxn& txn, const CustodyEvent& event) {
   }
   Bytes key;
   AppendBigEndian64(key, next);
-  return txn.Put(Table::kAccessLog, key, EncodePendingCustody(event));
+  return txn.Put(Table::kAccessLog, key, row);
 }
 
 Result<std::vector<CustodyRecordRef>> CustodyRecords(const ReadTxn& txn) {

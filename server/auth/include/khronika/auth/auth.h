@@ -91,8 +91,8 @@ nlohmann::json AccessEventJson(const AccessEvent& event);
 inline constexpr size_t kAccessRecordBytes = 512;
 Bytes EncodeAccessRecord(const AccessEvent& event);
 
-// Appends `event` with the next sequence number. Write transactions are serialised, so the
-// number is unique.
+// Appends `event` with the next sequence number (AppendPendingCustodyRow, the pending table's one
+// writer). Write transactions are serialised, so the number is unique.
 Status RecordAccess(WriteTxn& txn, const AccessEvent& event);
 // Every event, in recording order (which is time order as far as the clock went forward).
 Result<std::vector<AccessEvent>> ListAccess(Store& store);

@@ -26,6 +26,9 @@ Bytes EncodePendingCustody(const CustodyEvent& event);
 // Appends `event` to the pending table with the next sequence number. InvalidArgument (nothing
 // written) if the event is not valid (ValidateCustodyEvent).
 Status RecordPendingCustody(WriteTxn& txn, const CustodyEvent& event);
+// Appends an already encoded pending row (EncodePendingCustody) with the next sequence number,
+// unchecked: the one writer of the table, for RecordPendingCustody and auth's RecordAccess.
+Status AppendPendingCustodyRow(WriteTxn& txn, const Bytes& row);
 
 // A pending row decoded (CustodyEventFromJson); Corruption if it is not one.
 Result<CustodyEvent> DecodePendingCustody(ByteView value);
