@@ -55,6 +55,17 @@ Result<std::vector<Frame>> ParseFrames(ByteView body) {
   return Status::InvalidArgument("body has no end frame");
 }
 
+std::string OriginSignedNote(const SignedNote& note, const NoteVerifier& origin) {
+  SignedNote origin_only{note.text, {}};
+  for (const NoteSignatureLine& line : note.signatures) {
+    if (line.name == origin.name && line.key_id == origin.key_id) {
+      origin_only.signatures.push_back(line);
+      break;
+    }
+  }
+  return FormatSignedNote(origin_only);
+}
+
 Result<std::vector<Head>> LocalHeads(const ReadTxn& txn) {
   std::vector<Head> heads;
   std::vector<Hash> origins;

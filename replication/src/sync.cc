@@ -185,15 +185,7 @@ class LogImporter {
     if (!NoteSignedBy(note, verifier)) {
       return Status::Corruption("the checkpoint is not signed by the origin's roster key");
     }
-    // Keep only the origin's own signature with the log; cosignatures are stored apart.
-    SignedNote origin_only{note.text, {}};
-    for (const NoteSignatureLine& line : note.signatures) {
-      if (line.name == verifier.name && line.key_id == verifier.key_id) {
-        origin_only.signatures.push_back(line);
-        break;
-      }
-    }
-    origin_note_ = FormatSignedNote(origin_only);
+    origin_note_ = OriginSignedNote(note, verifier);
     KH_ASSIGN_OR_RETURN(checkpoint_, ParseCheckpointBody(note.text));
     if (checkpoint_.origin != OriginName(head_.origin) || checkpoint_.size != head_.size) {
       return Status::Corruption("the checkpoint names another log or size than announced");

@@ -111,15 +111,7 @@ Result<size_t> PullTimestamps(Store& store, PeerTransport& peer, const Hash& ori
     if (!token.ok()) return token.status().Annotate("the token from " + url);
     stored.push_back({origin, size, url, std::move(*token)});
   }
-  // The origin-only note, as the log's checkpoints are kept (cosignatures live apart).
-  SignedNote origin_only{note.text, {}};
-  for (const NoteSignatureLine& line : note.signatures) {
-    if (line.name == verifier.name && line.key_id == verifier.key_id) {
-      origin_only.signatures.push_back(line);
-      break;
-    }
-  }
-  const std::string origin_note = FormatSignedNote(origin_only);
+  const std::string origin_note = OriginSignedNote(note, verifier);
   KH_RETURN_IF_ERROR(store.Update([&](WriteTxn& txn) -> Status {
     const Bytes at = keys::Checkpoint(origin, size);
     KH_ASSIGN_OR_RETURN(std::optional<Bytes> held, txn.Get(Table::kCheckpoints, at));

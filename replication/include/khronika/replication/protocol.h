@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "khronika/schemas/note.h"
 #include "khronika/schemas/objects.h"
 #include "khronika/schemas/sealed_objects.h"
 #include "khronika/store/store.h"
@@ -59,6 +60,10 @@ struct Head {
 Result<std::vector<Head>> LocalHeads(const ReadTxn& txn);
 std::string HeadsToJson(const Hash& node_id, const std::vector<Head>& heads);
 Result<std::vector<Head>> HeadsFromJson(std::string_view json_text);
+
+// `note` with only the signature line of `origin` (its roster key): the form in which a log's
+// checkpoints are kept, cosignatures being stored apart.
+std::string OriginSignedNote(const SignedNote& note, const NoteVerifier& origin);
 
 // Replicated RFC 3161 tokens (docs/replication.md, "Timestamps"): GET /v1/sync/timestamps?origin=O
 // &size=N answers {"checkpoint": the origin-signed note of size N, "timestamps": [{"url",
