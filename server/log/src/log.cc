@@ -925,42 +925,150 @@ LocalSealing Log::BeginLocal(std::string_view case_id) const {
   return out;
 }
 
-Status Log::SealLocalFile(LocalSealing& sealing, uint64_t size, const ContentSource& read) const {
+struct LocalFileSealer::Impl {
+  Impl(Store& store, LocalSealing& sealing, uint64_t size)
+      : store(store), sealing(sealing), size(size) {}
+  // Removes what this file wrote, and with a writer the entry's earlier files too (its first
+  // batch took them), as SealLocalFile always did.
+  void Abandon(Status why) {
+    status = std::move(why);
+    finished = true;
+    if (!writer) {
+      sealing.pending_.resize(held_before);  // a held file's chunks follow the earlier files'
+      return;
+    }
+    (void)writer->Close();
+    (void)DeleteChunks(store, writer->written());
+    std::vector<Hash> earlier;
+    for (const SealedFile& f : sealing.sealed_) {
+      earlier.insert(earlier.end(), f.chunks.begin(), f.chunks.end());
+    }
+    (void)DeleteChunks(store, earlier);
+    sealing.written_.clear();
+    sealing.pending_.clear();
+    sealing.sealed_.clear();
+    sealing.files_.clear();
+  }
+
+  Store& store;
+  LocalSealing& sealing;
+  const uint64_t size;
+  bool hold = false;
+  size_t held_before = 0;
+  std::optional<ChunkWriter> writer;
+  ChunkWriter::Batch batch;
+  std::optional<FileSealer> sealer;
+  Sha256Stream content;
+  uint64_t received = 0;
+  Status status = Status::Ok();
+  bool finished = false;
+  Hash content_sha256{};
+};
+
+LocalFileSealer::LocalFileSealer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+LocalFileSealer::~LocalFileSealer() {
+  if (impl_ && !impl_->finished) impl_->Abandon(Status::IOError("the file was not finished"));
+}
+
+uint64_t LocalFileSealer::size() const { return impl_->size; }
+uint64_t LocalFileSealer::received() const { return impl_->received; }
+const Hash& LocalFileSealer::content_sha256() const { return impl_->content_sha256; }
+
+Status LocalFileSealer::Update(ByteView piece) {
+  Impl& f = *impl_;
+  if (!f.status.ok()) return f.status;
+  if (f.finished) return Status::InvalidArgument("the file is finished already");
+  if (piece.size() > f.size - f.received) {
+    Status st = Status::InvalidArgument("more content than the " + std::to_string(f.size) +
+                                        " bytes announced");
+    f.Abandon(st);
+    return st;
+  }
+  f.content.Update(piece);
+  Status st = f.sealer->Update(piece);
+  if (!st.ok()) {
+    f.Abandon(st);
+    return st;
+  }
+  f.received += piece.size();
+  return Status::Ok();
+}
+
+Status LocalFileSealer::Finish() {
+  Impl& f = *impl_;
+  if (!f.status.ok()) return f.status;
+  if (f.finished) return Status::InvalidArgument("the file is finished already");
+  if (f.received != f.size) {
+    Status st = Status::InvalidArgument("the content ended after " + std::to_string(f.received) +
+                                        " of the " + std::to_string(f.size) +
+                                        " bytes announced");
+    f.Abandon(st);
+    return st;
+  }
+  Result<SealedFile> sealed = f.sealer->Finish();
+  Status st = sealed.status();
+  if (st.ok() && f.writer && !f.batch.empty()) st = f.writer->Push(std::move(f.batch));
+  if (f.writer) {
+    Status closed = f.writer->Close();
+    if (st.ok()) st = closed;
+  }
+  if (!st.ok()) {
+    f.Abandon(st);
+    return st;
+  }
+  if (f.writer) {
+    f.sealing.written_.insert(f.sealing.written_.end(), f.writer->written().begin(),
+                              f.writer->written().end());
+  }
+  f.content_sha256 = f.content.Finish();
+  f.sealing.files_.push_back({f.size, f.content_sha256});
+  f.sealing.sealed_.push_back(std::move(*sealed));
+  f.finished = true;
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<LocalFileSealer>> Log::BeginLocalFile(LocalSealing& sealing,
+                                                             uint64_t size) const {
   if (size > kMaxFileSize) return Status::InvalidArgument("a file is larger than 1 TiB");
   const auto index = static_cast<uint32_t>(sealing.files_.size());
   const uint64_t sealed_chunks = ChunkCount(SealedFileSize(size));
+  auto impl = std::make_unique<LocalFileSealer::Impl>(store_, sealing, size);
+  LocalFileSealer::Impl& f = *impl;
   // As Check does: an entry of fewer than kSealedChunksPerTxn sealed chunks in all is held for
   // the append's own transaction (one commit for a batch of small entries); a larger one
   // streams into the store through the writer.
-  const bool hold = sealing.written_.empty() &&
-                    sealing.pending_.size() + sealed_chunks < kSealedChunksPerTxn;
-  const size_t held_before = sealing.pending_.size();
-  std::optional<ChunkWriter> writer;
-  ChunkWriter::Batch batch;
-  if (!hold) {
-    writer.emplace(store_);
-    batch = std::move(sealing.pending_);  // the entry's earlier small files go first
+  f.hold = sealing.written_.empty() &&
+           sealing.pending_.size() + sealed_chunks < kSealedChunksPerTxn;
+  f.held_before = sealing.pending_.size();
+  if (!f.hold) {
+    f.writer.emplace(store_);
+    f.batch = std::move(sealing.pending_);  // the entry's earlier small files go first
     sealing.pending_.clear();
   }
   ChunkedSalt salt;
   RandomBytes(salt.data(), salt.size());
   SymmetricKey file_key = DeriveFileKey(sealing.case_key_, sealing.nonce_, index);
-  FileSealer sealer(file_key, size, salt, [&](ByteView chunk, const Hash& id) -> Status {
-    if (hold) {
-      sealing.pending_.emplace_back(id, Bytes(chunk.begin(), chunk.end()));
+  f.sealer.emplace(file_key, size, salt, [&f](ByteView chunk, const Hash& id) -> Status {
+    if (f.hold) {
+      f.sealing.pending_.emplace_back(id, Bytes(chunk.begin(), chunk.end()));
       return Status::Ok();
     }
-    batch.emplace_back(id, Bytes(chunk.begin(), chunk.end()));
-    if (batch.size() < kSealedChunksPerTxn) return Status::Ok();
-    Status st = writer->Push(std::move(batch));
-    batch.clear();
+    f.batch.emplace_back(id, Bytes(chunk.begin(), chunk.end()));
+    if (f.batch.size() < kSealedChunksPerTxn) return Status::Ok();
+    Status st = f.writer->Push(std::move(f.batch));
+    f.batch.clear();
     return st;
   });
   OPENSSL_cleanse(file_key.data(), file_key.size());
+  return std::unique_ptr<LocalFileSealer>(new LocalFileSealer(std::move(impl)));
+}
+
+Status Log::SealLocalFile(LocalSealing& sealing, uint64_t size, const ContentSource& read) const {
+  KH_ASSIGN_OR_RETURN(std::unique_ptr<LocalFileSealer> file, BeginLocalFile(sealing, size));
   // Pieces small enough that hashing and sealing find them still in the CPU's cache.
   constexpr size_t kPiece = 256 * 1024;
   Bytes buf(kPiece);
-  Sha256Stream content;
   uint64_t done = 0;
   Status st = Status::Ok();
   while (st.ok()) {
@@ -977,9 +1085,7 @@ Status Log::SealLocalFile(LocalSealing& sealing, uint64_t size, const ContentSou
                                    std::to_string(size) + " bytes when opened)");
       break;
     }
-    ByteView piece(buf.data(), *n);
-    content.Update(piece);
-    st = sealer.Update(piece);
+    st = file->Update(ByteView(buf.data(), *n));
     done += *n;
   }
   OPENSSL_cleanse(buf.data(), buf.size());
@@ -987,36 +1093,8 @@ Status Log::SealLocalFile(LocalSealing& sealing, uint64_t size, const ContentSou
     st = Status::InvalidArgument("the file shrank while it was read (" + std::to_string(done) +
                                  " of the " + std::to_string(size) + " bytes it had when opened)");
   }
-  Result<SealedFile> sealed = st.ok() ? sealer.Finish() : Result<SealedFile>(st);
-  if (sealed.ok() && writer && !batch.empty()) st = writer->Push(std::move(batch));
-  if (sealed.ok() && !st.ok()) sealed = st;
-  if (writer) {
-    Status closed = writer->Close();
-    if (sealed.ok() && !closed.ok()) sealed = closed;
-    if (!sealed.ok()) {
-      (void)DeleteChunks(store_, writer->written());  // nothing of a failed file stays
-      // The entry's earlier small files were in the writer's first batch: gone with it.
-      std::vector<Hash> earlier;
-      for (size_t f = 0; f < sealing.sealed_.size(); ++f) {
-        earlier.insert(earlier.end(), sealing.sealed_[f].chunks.begin(),
-                       sealing.sealed_[f].chunks.end());
-      }
-      (void)DeleteChunks(store_, earlier);
-      sealing.written_.clear();
-      sealing.sealed_.clear();
-      sealing.files_.clear();
-      return sealed.status();
-    }
-    sealing.written_.insert(sealing.written_.end(), writer->written().begin(),
-                            writer->written().end());
-  }
-  if (!sealed.ok()) {
-    sealing.pending_.resize(held_before);  // a held file's chunks follow the earlier files'
-    return sealed.status();
-  }
-  sealing.files_.push_back({size, content.Finish()});
-  sealing.sealed_.push_back(std::move(*sealed));
-  return Status::Ok();
+  if (!st.ok()) return st;  // `file` goes, and removes what it wrote
+  return file->Finish();
 }
 
 Result<CheckedSubmission> Log::CheckLocal(Submission submission, LocalSealing sealing) const {

@@ -946,6 +946,77 @@ TEST_P(LogTest, FilesSealedFromTheirSourceAreRefusedWithoutATrace) {
   EXPECT_EQ(Size(), 0u);
 }
 
+// Fed piece by piece (the server's sealing uploads): the same file opens byte for byte; too many
+// bytes, too few, or a file dropped unfinished are refused and leave nothing in the store, and a
+// dropped small file leaves the entry's earlier files as they were.
+TEST_P(LogTest, FilesFedPieceByPieceSealAsFromTheirSource) {
+  std::string big(9 * kChunkSize + 777, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + (i >> 12));
+  const uint64_t chunks_before = Count(Table::kChunks);
+  auto feed = [&](LocalFileSealer& f, const std::string& content, size_t piece) -> Status {
+    for (size_t at = 0; at < content.size(); at += piece) {
+      size_t n = std::min(piece, content.size() - at);
+      KH_RETURN_IF_ERROR(f.Update(AsBytes(content).subspan(at, n)));
+    }
+    return Status::Ok();
+  };
+  {  // too many bytes: refused at once, and what the writer stored is gone
+    LocalSealing sealing = log_->BeginLocal("c");
+    auto f = log_->BeginLocalFile(sealing, big.size() - 10);
+    ASSERT_TRUE(f.ok());
+    Status st = feed(**f, big, kChunkSize);
+    EXPECT_EQ(st.code(), Code::kInvalidArgument);
+    EXPECT_NE(st.message().find("more content than"), std::string::npos) << st.ToString();
+    EXPECT_EQ((*f)->Update(AsBytes(std::string("x"))).code(), Code::kInvalidArgument);
+    f->reset();
+    EXPECT_TRUE(sealing.files().empty());
+  }
+  {  // too few bytes
+    LocalSealing sealing = log_->BeginLocal("c");
+    auto f = log_->BeginLocalFile(sealing, big.size() + 1);
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE(feed(**f, big, 100000).ok());
+    Status st = (*f)->Finish();
+    EXPECT_NE(st.message().find("ended after"), std::string::npos) << st.ToString();
+  }
+  EXPECT_EQ(Count(Table::kChunks), chunks_before);
+  {  // a small file dropped unfinished: the earlier small file stays held
+    LocalSealing sealing = log_->BeginLocal("c");
+    ASSERT_TRUE(log_->SealLocalFile(sealing, 5, SourceOf(std::string("first"))).ok());
+    const size_t held = sealing.held_bytes();
+    auto f = log_->BeginLocalFile(sealing, 100);
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE((*f)->Update(AsBytes(std::string(50, 'y'))).ok());
+    f->reset();
+    EXPECT_EQ(sealing.held_bytes(), held);
+    EXPECT_EQ(sealing.files().size(), 1u);
+  }
+  // Pieces of odd sizes, as requests bring them: the entry opens to the same bytes.
+  LocalSealing sealing = log_->BeginLocal("c");
+  ASSERT_TRUE(log_->SealLocalFile(sealing, 5, SourceOf(std::string("first"))).ok());
+  auto f = log_->BeginLocalFile(sealing, big.size());
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE(feed(**f, big, 333333).ok());
+  ASSERT_TRUE((*f)->Finish().ok());
+  EXPECT_EQ((*f)->content_sha256(), Sha256(AsBytes(big)));
+  EXPECT_EQ((*f)->received(), big.size());
+  Submission s;
+  s.entry.case_id = "c";
+  s.entry.kind = "evidence";
+  s.entry.created_at_ms = 1767225600000;
+  s.files = {FileOf("first.txt", "first", {}), FileOf("video.mp4", big, {})};
+  Sign(s);
+  auto checked = log_->CheckLocal(s, std::move(sealing));
+  ASSERT_TRUE(checked.ok()) << checked.status().ToString();
+  auto receipts = log_->AppendChecked({std::move(*checked)});
+  ASSERT_TRUE(receipts[0].ok()) << receipts[0].status().ToString();
+  auto e = Open(receipts[0]->entry_id, EntryKey::Archive(node_->archive_key()));
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ(ReadFile(*e, 0).value(), "first");
+  EXPECT_EQ(ReadFile(*e, 1).value(), big);
+  ExpectClean();
+}
+
 // Every table, read through the store's own API with its data key, after several appends: no
 // case id, file name, metadata value, author key or plaintext hash of what was submitted.
 TEST_P(LogTest, TheStoreHoldsNothingPlainOfWhatWasSubmitted) {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -101,6 +102,7 @@ using ContentSource = std::function<Result<size_t>(uint8_t* buf, size_t max)>;
 // Made by Log::BeginLocal and Log::SealLocalFile; its sealed chunks are stored (a small
 // entry's are held here for the append's transaction) until Log::CheckLocal takes them, or
 // Log::Discard removes them.
+class LocalFileSealer;
 class LocalSealing {
  public:
   struct File {
@@ -117,6 +119,7 @@ class LocalSealing {
 
  private:
   friend class Log;
+  friend class LocalFileSealer;
   LocalSealing() = default;
   std::string case_id_;
   EntryNonce nonce_{};
@@ -125,6 +128,37 @@ class LocalSealing {
   std::vector<SealedFile> sealed_;
   std::vector<Hash> written_;                      // sealed chunks committed to the store
   std::vector<std::pair<Hash, Bytes>> pending_;    // sealed chunks not yet written
+};
+
+// One file of a LocalSealing, sealed as its bytes arrive in pieces: SealLocalFile reads it from a
+// file, and the server's sealing uploads feed it request by request (seal on arrival), so each
+// byte is hashed once for the descriptor's SHA-256, sealed once and written once. Made by
+// Log::BeginLocalFile; Finish adds the file to its sealing. One that fails, or is dropped
+// unfinished, removes what it wrote and leaves its sealing as before it began (a large file's
+// writer may have taken the entry's earlier small files with it: then the sealing is emptied,
+// and says so with files().empty()). The sealing must outlive it and must not move meanwhile.
+class LocalFileSealer {
+ public:
+  ~LocalFileSealer();
+  LocalFileSealer(const LocalFileSealer&) = delete;
+  LocalFileSealer& operator=(const LocalFileSealer&) = delete;
+
+  // The next bytes of the file: InvalidArgument past the announced size, or the first error
+  // (then the file is abandoned: every later call returns that error).
+  Status Update(ByteView piece);
+  // InvalidArgument if fewer bytes arrived than announced; otherwise waits until every sealed
+  // chunk is stored (or held for the append) and adds the file to its sealing.
+  Status Finish();
+  uint64_t size() const;
+  uint64_t received() const;
+  // The SHA-256 of the content, once Finish succeeded.
+  const Hash& content_sha256() const;
+
+ private:
+  friend class Log;
+  struct Impl;
+  explicit LocalFileSealer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
 };
 
 // What a submitter keeps: enough to prove, offline, that its entry is in the log.
@@ -341,6 +375,10 @@ class Log {
   // this one reads and seals, so memory stays a few MiB whatever the size. On an error, what
   // this file wrote is removed; the files sealed before stay until Discard.
   Status SealLocalFile(LocalSealing& sealing, uint64_t size, const ContentSource& read) const;
+  // The same, fed piece by piece by the caller (LocalFileSealer): the next file of `sealing`,
+  // which must come to exactly `size` bytes.
+  Result<std::unique_ptr<LocalFileSealer>> BeginLocalFile(LocalSealing& sealing,
+                                                          uint64_t size) const;
   // Check for a submission whose files were sealed from the source: every check of Check
   // (fields, names, commitments, author signature, not logged yet), then each descriptor's size
   // and SHA-256 against what was sealed and the signed case against the sealing's. The
