@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <future>
 #include <iomanip>
 #include <iostream>
 #include <mutex>
@@ -496,6 +497,155 @@ Status ReadAndUpload(const std::string& path, ChunkUploader& uploader, FileToSub
   return Status::Ok();
 }
 
+// Whether the files at `paths` all fit inside the entry's POST (kMaxInlineContent each,
+// kInlineBytesPerEntry in all), judged by their sizes now.
+bool AllFitInline(const std::vector<std::string>& paths) {
+  uint64_t total = 0;
+  for (const std::string& path : paths) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || st.st_size < 0 ||
+        static_cast<uint64_t>(st.st_size) > kMaxInlineContent) {
+      return false;
+    }
+    total += static_cast<uint64_t>(st.st_size);
+  }
+  return total <= kInlineBytesPerEntry;
+}
+
+// Sends the files of one entry through a sealing (docs/api.md section 7.4a): the node seals each
+// piece as it arrives, so every byte is stored once, sealed, with no plaintext upload chunk. Each
+// file is read once, in 1 MiB pieces, the next piece read and hashed while the last one travels;
+// a piece whose request fails on the network is sent again on a new connection, and one the node
+// has already (409) is skipped. Fills each file's descriptor and salt; returns the sealing's id
+// for the entry's POST. On an error the sealing is deleted.
+class SealingSender {
+ public:
+  // `client` is the connection to use; a new one, made after a network error, is kept in
+  // `owned` and `client` pointed at it.
+  SealingSender(const ClientOptions& conn, HttpsClient*& client,
+                std::unique_ptr<HttpsClient>& owned)
+      : conn_(conn), client_(client), owned_(owned) {}
+
+  Result<std::string> Send(const std::string& case_id, const std::vector<std::string>& paths,
+                           std::vector<FileToSubmit>& files, bool show_progress) {
+    KH_ASSIGN_OR_RETURN(HttpResult begun,
+                        client_->Request("POST", "/v1/sealings", json{{"case_id", case_id}}.dump()));
+    KH_RETURN_IF_ERROR(CheckResponse(begun, {201}));
+    KH_ASSIGN_OR_RETURN(json body, JsonBody(begun));
+    if (!body.contains("sealing") || !body["sealing"].is_string()) {
+      return Status::Corruption("the node's answer to POST /v1/sealings has no sealing id");
+    }
+    id_ = body["sealing"].get<std::string>();
+    for (size_t i = 0; i < paths.size(); ++i) {
+      Status st = SendFile(static_cast<uint32_t>(i), paths[i], files[i], show_progress);
+      if (!st.ok()) {
+        (void)client_->Request("DELETE", "/v1/sealings/" + id_);  // best effort
+        return st;
+      }
+    }
+    return id_;
+  }
+  uint64_t pieces() const { return pieces_; }
+
+ private:
+  Status SendFile(uint32_t index, const std::string& path, FileToSubmit& f, bool show_progress) {
+    KH_ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFile(path));
+    f.path = path;
+    FileDescriptor& d = f.opening.descriptor;
+    KH_ASSIGN_OR_RETURN(d.name, SubmittedName(path));
+    d.media_type = GuessMediaType(d.name);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("stat " + path);
+    d.size = static_cast<uint64_t>(st.st_size);
+    if (d.size > kMaxFileSize) return Status::InvalidArgument(path + " is larger than 1 TiB");
+    std::optional<Progress> progress;
+    if (show_progress) progress.emplace("uploading " + d.name, d.size);
+    Sha256Stream content;
+    auto read_next = [&, fdn = fd.get()](uint64_t offset) -> Result<Bytes> {
+      Bytes piece(static_cast<size_t>(std::min<uint64_t>(kChunkSize, d.size - offset)));
+      KH_ASSIGN_OR_RETURN(size_t n, ReadUpTo(fdn, piece.data(), piece.size(), path));
+      if (n != piece.size()) {
+        return Status::InvalidArgument(path + " shrank while it was read (" +
+                                       std::to_string(offset + n) + " of the " +
+                                       std::to_string(d.size) + " bytes it had when opened)");
+      }
+      content.Update(piece);
+      return piece;
+    };
+    uint64_t offset = 0;
+    std::future<Result<Bytes>> next =
+        std::async(std::launch::async, read_next, uint64_t{0});
+    for (;;) {
+      KH_ASSIGN_OR_RETURN(Bytes piece, next.get());
+      const uint64_t after = offset + piece.size();
+      const bool last = after == d.size;
+      if (!last) next = std::async(std::launch::async, read_next, after);
+      const std::string target = "/v1/sealings/" + id_ + "/files/" + std::to_string(index) +
+                                 "?size=" + std::to_string(d.size) +
+                                 "&offset=" + std::to_string(offset);
+      Status sent = SendPiece(target, piece, index, after, last);
+      if (!sent.ok()) {
+        if (next.valid()) (void)next.get();  // the reader must not outlive this frame
+        return sent.Annotate(path);
+      }
+      if (progress) progress->Add(piece.size());
+      offset = after;
+      if (last) break;
+    }
+    d.content_sha256 = content.Finish();
+    if (finished_sha256_ && *finished_sha256_ != d.content_sha256) {
+      return Status::Corruption(path + ": the node sealed content whose SHA-256 is not the file's");
+    }
+    RandomBytes(f.opening.salt.data(), f.opening.salt.size());
+    return Status::Ok();
+  }
+
+  // One piece, sent again after a network error (at most 3 tries, a new connection each).
+  Status SendPiece(const std::string& target, const Bytes& piece, uint32_t index, uint64_t after,
+                   bool last) {
+    for (int attempt = 1;; ++attempt) {
+      Result<HttpResult> r = client_->RequestBytes("PUT", target, piece);
+      if (!r.ok()) {
+        if (attempt == 3) return r.status();
+        auto again = HttpsClient::Connect(conn_);
+        if (!again.ok()) return r.status();
+        owned_ = std::move(again).value();
+        client_ = owned_.get();
+        continue;
+      }
+      if (r->status != 200 && r->status != 409) return CheckResponse(*r, {200});
+      KH_ASSIGN_OR_RETURN(json answer, JsonBody(*r));
+      const uint64_t file = answer.value("file", uint64_t{0});
+      const uint64_t received = answer.value("received", uint64_t{0});
+      if (r->status == 409) {
+        // The node has this piece already (our last try reached it, its answer did not).
+        const bool had = last ? file == index + 1 : (file == index && received == after);
+        if (!had) return CheckResponse(*r, {200});
+        // Its SHA-256 went with the lost answer; the node still checks the signed one.
+        if (last) finished_sha256_.reset();
+        ++pieces_;
+        return Status::Ok();
+      }
+      ++pieces_;
+      if (last) {
+        auto sha = answer.contains("finished_sha256") && answer["finished_sha256"].is_string()
+                       ? ParseHashHex(answer["finished_sha256"].get<std::string>())
+                       : Result<Hash>(Status::Corruption("no finished_sha256"));
+        if (!sha.ok()) return Status::Corruption("the node did not say what it sealed");
+        finished_sha256_ = *sha;
+      }
+      return Status::Ok();
+    }
+  }
+
+  const ClientOptions& conn_;
+  HttpsClient*& client_;
+  std::unique_ptr<HttpsClient>& owned_;
+  std::string id_;
+  uint64_t pieces_ = 0;
+  std::optional<Hash> finished_sha256_;  // of the file last completed, as the node said
+};
+
 // What every entry of one `submit` shares.
 struct EntryTemplate {
   std::string case_id;
@@ -508,7 +658,8 @@ struct EntryTemplate {
 // the receipt, with the entry id it names.
 Result<std::pair<json, Hash>> AppendEntry(HttpsClient& client, const SigningKey& author,
                                           const EntryTemplate& t,
-                                          const std::vector<FileToSubmit>& files) {
+                                          const std::vector<FileToSubmit>& files,
+                                          const std::optional<std::string>& sealing = {}) {
   SignedEntry entry;
   entry.case_id = t.case_id;
   entry.author = author.public_key();
@@ -520,7 +671,9 @@ Result<std::pair<json, Hash>> AppendEntry(HttpsClient& client, const SigningKey&
   for (const FileToSubmit& f : files) {
     entry.files.push_back(FileCommitment(f.opening.salt, Encode(f.opening.descriptor)));
     json file = {{"descriptor", ToJson(f.opening.descriptor)}, {"salt", ToHex(f.opening.salt)}};
-    if (f.inline_content) {
+    if (sealing) {
+      // The node sealed the content as it arrived: the opening is all the POST carries.
+    } else if (f.inline_content) {
       file["content"] = Base64Encode(*f.inline_content);
     } else {
       json chunks = json::array();
@@ -531,7 +684,9 @@ Result<std::pair<json, Hash>> AppendEntry(HttpsClient& client, const SigningKey&
   }
   entry.corrects = t.corrects;
   SignEntry(entry, author);
-  const std::string body = json{{"entry", ToJson(entry)}, {"files", files_json}}.dump();
+  json submission = {{"entry", ToJson(entry)}, {"files", files_json}};
+  if (sealing) submission["sealing"] = *sealing;
+  const std::string body = submission.dump();
   KH_ASSIGN_OR_RETURN(HttpResult r, client.Request("POST", "/v1/entries", body));
   KH_RETURN_IF_ERROR(CheckResponse(r, {200, 201}));
   KH_ASSIGN_OR_RETURN(json receipt, JsonBody(r));
@@ -546,6 +701,7 @@ Status SubmitEach(const Args& args, const ClientOptions& conn, const SigningKey&
                   const EntryTemplate& t, size_t connections) {
   const std::vector<std::string>& paths = args.positional();
   const bool as_json = args.Has("json");
+  const bool resumable = args.Has("resumable");
   KH_ASSIGN_OR_RETURN(std::unique_ptr<HttpsClient> first, HttpsClient::Connect(conn));
   std::mutex mu;
   size_t next = 0, done = 0;
@@ -570,13 +726,24 @@ Status SubmitEach(const Args& args, const ClientOptions& conn, const SigningKey&
           client = own.get();
         }
         std::vector<FileToSubmit> files(1);
-        ChunkUploader uploader(conn, *client, 1);
-        uint64_t inline_budget = kInlineBytesPerEntry;
-        KH_RETURN_IF_ERROR(ReadAndUpload(paths[i], uploader, files[0], false, &inline_budget));
-        KH_ASSIGN_OR_RETURN(auto receipt, AppendEntry(*client, author, t, files));
+        std::optional<std::string> sealing;
+        uint64_t sent = 0, total = 0;
+        if (!resumable && !AllFitInline({paths[i]})) {
+          SealingSender sender(conn, client, own);
+          KH_ASSIGN_OR_RETURN(sealing, sender.Send(t.case_id, {paths[i]}, files, false));
+          sent = total = sender.pieces();
+        } else {
+          ChunkUploader uploader(conn, *client, 1);
+          uint64_t inline_budget = kInlineBytesPerEntry;
+          KH_RETURN_IF_ERROR(ReadAndUpload(paths[i], uploader, files[0], false, &inline_budget));
+          sent = uploader.sent();
+          total = files[0].chunks.size();
+        }
+        KH_ASSIGN_OR_RETURN(auto receipt, AppendEntry(*client, author, t, files, sealing));
         receipt.first["file"] = paths[i];
-        receipt.first["chunks_sent"] = uploader.sent();
-        receipt.first["chunks_total"] = files[0].chunks.size();
+        receipt.first["chunks_sent"] = sent;
+        receipt.first["chunks_total"] = total;
+        receipt.first["sealed_on_arrival"] = sealing.has_value();
         receipt.first["inline_files"] = files[0].inline_content ? 1 : 0;
         receipt.first["size"] = files[0].opening.descriptor.size;
         return receipt;
@@ -677,7 +844,13 @@ Status RunSubmit(const Args& args) {
   // Plaintext goes only to the origin, over TLS; it seals the files and deletes the uploads.
   std::vector<FileToSubmit> files(args.positional().size());
   uint64_t sent_chunks = 0, total_chunks = 0, inline_files = 0;
-  {
+  std::optional<std::string> sealing;
+  if (!args.Has("resumable") && !AllFitInline(args.positional())) {
+    HttpsClient* current = client.get();
+    SealingSender sender(conn, current, client);
+    KH_ASSIGN_OR_RETURN(sealing, sender.Send(t.case_id, args.positional(), files, true));
+    sent_chunks = total_chunks = sender.pieces();
+  } else {
     ChunkUploader uploader(conn, *client, connections);
     uint64_t inline_budget = kInlineBytesPerEntry;
     for (size_t i = 0; i < files.size(); ++i) {
@@ -693,7 +866,7 @@ Status RunSubmit(const Args& args) {
     KH_RETURN_IF_ERROR(uploader.Finish());
     sent_chunks = uploader.sent();
   }
-  KH_ASSIGN_OR_RETURN(auto appended, AppendEntry(*client, *author, t, files));
+  KH_ASSIGN_OR_RETURN(auto appended, AppendEntry(*client, *author, t, files, sealing));
   auto& [receipt, entry_id] = appended;
   KH_ASSIGN_OR_RETURN(uint64_t replicas, args.GetUnsigned("replicas", 0));
   KH_ASSIGN_OR_RETURN(uint64_t external_witnesses, args.GetUnsigned("external-witnesses", 0));
@@ -725,6 +898,7 @@ Status RunSubmit(const Args& args) {
     receipt["chunks_sent"] = sent_chunks;
     receipt["chunks_total"] = total_chunks;
     receipt["inline_files"] = inline_files;
+    receipt["sealed_on_arrival"] = sealing.has_value();
     std::cout << receipt.dump() << "\n";
   } else {
     std::cout << "entry " << ToHex(entry_id) << "\n"
@@ -745,8 +919,12 @@ Status RunSubmit(const Args& args) {
         std::cout << "\n";
       }
     }
-    std::cerr << "sent " << sent_chunks << " of " << total_chunks
-              << " chunks; the rest were already on the node";
+    if (sealing) {
+      std::cerr << "sent " << sent_chunks << " pieces, sealed by the node as they arrived";
+    } else {
+      std::cerr << "sent " << sent_chunks << " of " << total_chunks
+                << " chunks; the rest were already on the node";
+    }
     if (inline_files > 0) std::cerr << "; " << inline_files << " small files went with the entry";
     std::cerr << "\n";
   }
@@ -1033,11 +1211,11 @@ std::vector<Command> ClientCommands() {
       {"submit", "sign files on this machine and submit them to a node",
        "khronika submit --node URL --token T --key FILE --case ID [--kind KIND]\n"
        "                [--meta k=v]... [--corrects ENTRY_ID] [--json] [--each]\n"
-       "                [--connections N] [--timeout S] (--pin sha256:FP | --cacert FILE)\n"
-       "                FILE...\n"
+       "                [--resumable] [--connections N] [--timeout S]\n"
+       "                (--pin sha256:FP | --cacert FILE) FILE...\n"
        "Signs the entry with the author key in FILE (it never leaves this machine): a salted\n"
-       "commitment to each file's name, media type, size and SHA-256. Uploads only the chunks\n"
-       "the node lacks; the node seals the files under its archive key, appends, and\n"
+       "commitment to each file's name, media type, size and SHA-256. Sends the files; the\n"
+       "node seals them under its archive key, appends, and\n"
        "answers with a receipt naming the sealed entry, which is checked: the checkpoint's\n"
        "signature and the inclusion proof. KHRONIKA_NODE and KHRONIKA_TOKEN may stand in for\n"
        "--node and --token. --replicas K waits (up to --replicas-timeout seconds, default 120)\n"
@@ -1055,15 +1233,19 @@ std::vector<Command> ClientCommands() {
        "--timeout S gives up on a node that takes longer than S seconds to accept the\n"
        "connection and finish TLS, or sends and takes nothing for S seconds (default: 10 to\n"
        "connect, 30 for each read or write).\n"
-       "Each file is read once; its chunks travel over up to --connections N keep-alive\n"
-       "connections at once (1 to 16, default 4). --each makes one entry per FILE instead of\n"
+       "Each file is read once and sent in 1 MiB pieces that the node seals as they arrive\n"
+       "(no plaintext is stored on the node); small files (64 KiB each, 2 MiB in all) go\n"
+       "inside the entry's request instead. --resumable sends upload chunks instead, over up\n"
+       "to --connections N keep-alive connections at once (1 to 16, default 4), which the node\n"
+       "keeps until the entry is sealed: a submit run again after an interruption sends only\n"
+       "the chunks still missing. --each makes one entry per FILE instead of\n"
        "one for all, the files spread over the N connections, each receipt checked; it prints\n"
        "one line per acknowledged entry (with --json, the receipt and \"file\"), a progress\n"
        "line on a terminal and a summary. On the first failure it starts no other file, names\n"
        "the file and exits non-zero; the entries it listed are acknowledged and stay so.",
        With({{"key"}, {"case"}, {"kind"}, {"meta", true, true}, {"corrects"}, {"json", false},
              {"replicas"}, {"replicas-timeout"}, {"witnesses"}, {"external-witnesses"},
-             {"each", false}, {"connections"}, {"timestamp", false}}),
+             {"each", false}, {"connections"}, {"timestamp", false}, {"resumable", false}}),
        RunSubmit},
       {"get", "download an entry's files and verify every byte",
        "khronika get --node URL --token T ENTRY_ID [--out DIR] [--timeout S]\n"

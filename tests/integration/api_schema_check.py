@@ -51,7 +51,8 @@ SCHEMA_NAMES = [
     "chunks-missing-request", "chunks-missing-response", "chunk-put-response",
     "entry-submission", "receipt", "entry-response", "case-entries-response",
     "inclusion-proof-response", "consistency-proof-response", "log-records-response",
-    "healthz-response", "error",
+    "healthz-response", "error", "sealing-begin-request", "sealing-begin-response",
+    "sealing-piece-response",
 ]
 # Every error code the server emits, and the statuses it comes with (docs/api.md).
 ERROR_STATUS = {
@@ -60,6 +61,7 @@ ERROR_STATUS = {
     "range_not_satisfiable": {416}, "invalid": {422}, "refused": {422}, "hash_mismatch": {422},
     "invalid_signature": {422}, "missing_chunks": {422}, "unknown_author": {422},
     "header_too_large": {431}, "internal": {500}, "corruption": {500}, "store_full": {507},
+    "out_of_order": {409}, "too_many_sealings": {429},
 }
 
 # Bugs found in the product that this check tolerates (reported as XFAIL) unless
@@ -762,6 +764,8 @@ def exercise(kh, work, schemas, strict):
         rc.pop("chunks_sent", None)
         rc.pop("chunks_total", None)
         rc.pop("inline_files", None)
+        check(isinstance(rc.pop("sealed_on_arrival", None), bool),
+              "submit --json lacks sealed_on_arrival")
         schemas.valid("receipt", rc, "receipt printed by khronika submit --json")
         return rc
 
@@ -1328,6 +1332,51 @@ def exercise(kh, work, schemas, strict):
         c.expect(r, 200, None, "GET of the file of zeros")
         check(r.body == zeros, "the file of zeros does not come back")
 
+    step("A sealing upload by hand (docs/api.md section 7.4a): begin, pieces, POST naming it")
+    sealed_content = os.urandom(MIB + 4321)  # two pieces
+    begin = {"case_id": "case-A"}
+    schemas.valid("sealing-begin-request", begin, "POST /v1/sealings request")
+    sb = c.expect(c.request("POST", "/v1/sealings", tok["submitter"], begin), 201,
+                  "sealing-begin-response", "POST /v1/sealings")
+    c.expect(c.request("POST", "/v1/sealings", tok["reader"], begin), 403,
+             None, "POST /v1/sealings (a reader)", "forbidden")
+    if sb:
+        sid = sb["sealing"]
+        size = len(sealed_content)
+
+        def piece_path(off):
+            return f"/v1/sealings/{sid}/files/0?size={size}&offset={off}"
+        p1 = c.expect(c.request("PUT", piece_path(0), tok["submitter"], sealed_content[:MIB],
+                                {"Content-Type": "application/octet-stream"}),
+                      200, "sealing-piece-response", "PUT /v1/sealings/{id}/files/{index}")
+        check(p1 == {"file": 0, "received": MIB}, f"first piece: {p1}")
+        c.expect(c.request("PUT", piece_path(0), tok["submitter"], sealed_content[:MIB]), 409,
+                 None, "PUT of a piece the node has (out of order)", "out_of_order")
+        c.expect(c.request("PUT", piece_path(MIB), tok["admin"], sealed_content[MIB:]), 404,
+                 None, "PUT to another token's sealing", "not_found")
+        p2 = c.expect(c.request("PUT", piece_path(MIB), tok["submitter"], sealed_content[MIB:]),
+                      200, "sealing-piece-response", "PUT /v1/sealings/{id}/files/{index} (last)")
+        check(p2 == {"file": 1, "received": 0, "finished_sha256": sha(sealed_content).hex()},
+              f"last piece: {p2}")
+        f5 = new_file("sealed.bin", "application/octet-stream", sealed_content)
+        del f5["chunks"]
+        entry5 = sign_entry({"case": "case-A", "author": alice, "created_at_ms": 1700000000555,
+                             "kind": "evidence", "files": commitments([f5]), "metadata": {}},
+                            alice_pem, work)
+        sub5 = {"entry": entry5, "files": [f5], "sealing": sid}
+        schemas.valid("entry-submission", sub5, "POST /v1/entries request naming a sealing")
+        rc5 = c.expect(c.request("POST", "/v1/entries", tok["submitter"], sub5), 201, "receipt",
+                       "POST /v1/entries (with a sealing)")
+        if rc5:
+            problems = verify_receipt(rc5, rc5["entry_id"], work)
+            check(not problems, "receipt of a sealed upload: " + "; ".join(problems))
+            got = c.request("GET", f"/v1/entries/{rc5['entry_id']}/files/0/content",
+                            tok["reader"])
+            check(got is not None and got.status == 200 and got.body == sealed_content,
+                  "the sealed upload does not read back as sent")
+        c.expect(c.request("DELETE", "/v1/sealings/" + sid, tok["submitter"]), 404, None,
+                 "DELETE of a sealing its entry took", "not_found")
+
     step("access log: one entry per content read")
     server.stop()
     log = [json.loads(l) for l in run([kh, "access-log", "--data", data, "--json", "--action",
@@ -1342,7 +1391,7 @@ def exercise(kh, work, schemas, strict):
     check(v.returncode == 0, f"khronika verify exited {v.returncode}: {v.stdout}{v.stderr}")
     records = [json.loads(l) for l in run([kh, "log", "--data", data, "--json"]).splitlines() if l]
     n = len([r for r in records if r["object_type"] != "custody_record"])
-    check(n == 7, f"the log has {n} records of entries, expected 7")
+    check(n == 8, f"the log has {n} records of entries, expected 8")
     check(any(r["object_type"] == "custody_record" for r in records),
           "the log holds no custody record of the reads")
     return server

@@ -59,9 +59,13 @@ TEST(ServerTransferTest, SubmitAndGetRoundTrip) {
   json receipt = json::parse(submit.out);
   EXPECT_EQ(receipt["index"], before);
   EXPECT_EQ(receipt["tree_size"], before + 1);
-  // The note and the empty file are small: they travel inside the entry's POST.
-  EXPECT_EQ(receipt["chunks_total"], 5 + 2 + 2);
-  EXPECT_EQ(receipt["inline_files"], 2);
+  // The video is over what may travel inside the entry's POST, so every file of the entry goes
+  // through a sealing, a request a MiB (one for the note, one for the empty file), and the node
+  // seals each piece as it arrives: no plaintext upload chunk is ever stored.
+  EXPECT_EQ(receipt["sealed_on_arrival"], true);
+  EXPECT_EQ(receipt["chunks_total"], 1 + 1 + 5 + 2 + 2);
+  EXPECT_EQ(receipt["chunks_sent"], 1 + 1 + 5 + 2 + 2);
+  EXPECT_EQ(receipt["inline_files"], 0);
   std::string entry_id = receipt["entry_id"];
   ASSERT_EQ(entry_id.size(), 64u);
 
@@ -243,6 +247,7 @@ TEST(ServerTransferTest, RangeRequests) {
   EXPECT_TRUE(server.Running());
 }
 
+// `submit --resumable`: upload chunks that the node keeps until the entry is sealed.
 TEST(ServerTransferTest, ResumedUploadSendsOnlyMissingChunks) {
   ServedNode node;
   ServerProcess& server = node.server();
@@ -283,7 +288,7 @@ TEST(ServerTransferTest, ResumedUploadSendsOnlyMissingChunks) {
   ASSERT_EQ(m.status, 200) << m.Describe();
   EXPECT_EQ(m.Json()["missing"], json(std::vector<std::string>{ids[0], ids[3], ids[4], ids[6]}));
 
-  RunResult submit = node.Submit(submitter.secret, "case-u", {file});
+  RunResult submit = node.Submit(submitter.secret, "case-u", {file}, {"--resumable"});
   ASSERT_EQ(submit.exit_code, 0) << submit.err;
   json receipt = json::parse(submit.out);
   EXPECT_EQ(receipt["chunks_total"], 7);
@@ -291,7 +296,8 @@ TEST(ServerTransferTest, ResumedUploadSendsOnlyMissingChunks) {
 
   // The same file again (say, in another entry): sealing deleted the plaintext, so it is sent
   // again, whole (format 2: the origin keeps no plaintext once an entry is sealed).
-  RunResult repeat = node.Submit(submitter.secret, "case-u", {file}, {"--meta", "copy=2"});
+  RunResult repeat =
+      node.Submit(submitter.secret, "case-u", {file}, {"--meta", "copy=2", "--resumable"});
   ASSERT_EQ(repeat.exit_code, 0) << repeat.err;
   EXPECT_EQ(json::parse(repeat.out)["chunks_sent"], 7);
 
@@ -412,8 +418,9 @@ TEST(ServerTransferTest, UploadCarriesOnOverFewerConnectionsThanAskedFor) {
   EXPECT_TRUE(ReadFile(node / "out" / "long.mp4") == ReadFile(node / "long.mp4"));
 }
 
-// Small files go inside the entry's POST up to 2 MiB of them per entry; the rest of an entry's
-// small files go as upload chunks. Either way get brings back the same bytes.
+// With --resumable, small files go inside the entry's POST up to 2 MiB of them per entry; the
+// rest of an entry's small files go as upload chunks. Without it, an entry that does not fit
+// inline goes whole through a sealing. Either way get brings back the same bytes.
 TEST(ServerTransferTest, SmallFilesGoInlineUpToTheEntrysBudget) {
   ServedNode node;
   ASSERT_TRUE(node.server().started());
@@ -425,9 +432,15 @@ TEST(ServerTransferTest, SmallFilesGoInlineUpToTheEntrysBudget) {
   }
   files.push_back(node / "scan.tif");
   WritePseudoRandomFile(files.back(), 64 * 1024 + 1, 99);  // one byte over: never inline
-  RunResult submit = node.Submit(node.admin().secret, "case-i", files);
+  RunResult sealed = node.Submit(node.admin().secret, "case-i", files);
+  ASSERT_EQ(sealed.exit_code, 0) << sealed.err;
+  EXPECT_EQ(json::parse(sealed.out)["sealed_on_arrival"], true);
+  EXPECT_EQ(json::parse(sealed.out)["inline_files"], 0);
+  EXPECT_EQ(json::parse(sealed.out)["chunks_sent"], 41);
+  RunResult submit = node.Submit(node.admin().secret, "case-i", files, {"--resumable"});
   ASSERT_EQ(submit.exit_code, 0) << submit.err;
   json receipt = json::parse(submit.out);
+  EXPECT_EQ(receipt["sealed_on_arrival"], false);
   // 34 files of 60 KiB fill 2,088,960 of the 2,097,152 bytes; the 35th does not fit.
   EXPECT_EQ(receipt["inline_files"], 34);
   EXPECT_EQ(receipt["chunks_total"], 6 + 1);

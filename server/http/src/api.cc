@@ -1,5 +1,7 @@
 #include "khronika/http/api.h"
 
+#include "sealing_uploads.h"
+
 #include <algorithm>
 #include <atomic>
 #include <charconv>
@@ -272,7 +274,16 @@ ApiResponse ErrorResponse(int status, std::string_view code, std::string_view me
 
 Api::Api(Node& node, GroupCommitter& committer, Metrics& metrics, ApiOptions options,
          Clock& clock)
-    : node_(node), committer_(committer), metrics_(metrics), options_(options), clock_(clock) {}
+    : node_(node),
+      committer_(committer),
+      sealings_(std::make_unique<SealingUploads>(
+          node.log(), SealingUploads::Limits{options.sealings_per_token, options.sealings_total,
+                                             options.sealing_idle})),
+      metrics_(metrics),
+      options_(options),
+      clock_(clock) {}
+
+Api::~Api() = default;
 
 Result<TokenInfo> Api::Authenticate(const ApiRequest& request) const {
   std::string_view auth = request.authorization;
@@ -345,6 +356,12 @@ const std::vector<Api::RouteSpec>& Api::Routes() {
        [](Api& a, const RouteContext& c) { return a.PutChunk(c, c.params[0]); }},
       {"POST", "/v1/entries", Gate::kToken, P::kUpload, BodyKind::kJson,
        [](Api& a, const RouteContext& c) { return a.PostEntry(c); }},
+      {"POST", "/v1/sealings", Gate::kToken, P::kUpload, BodyKind::kJson,
+       [](Api& a, const RouteContext& c) { return a.BeginSealing(c); }},
+      {"PUT", "/v1/sealings/{id}/files/{index}", Gate::kToken, P::kUpload, BodyKind::kChunk,
+       [](Api& a, const RouteContext& c) { return a.PutSealingPiece(c, c.params[0], c.params[1]); }},
+      {"DELETE", "/v1/sealings/{id}", Gate::kToken, P::kUpload, BodyKind::kNone,
+       [](Api& a, const RouteContext& c) { return a.DeleteSealing(c, c.params[0]); }},
       {"GET", "/v1/entries/{id}", Gate::kToken, P::kReadEntries, BodyKind::kNone,
        [](Api& a, const RouteContext& c) { return a.GetEntry(*c.token, c.params[0]); }},
       {"GET", "/v1/entries/{id}/files/{index}/content", Gate::kToken, P::kReadContent,
@@ -624,18 +641,22 @@ namespace {
 
 constexpr std::string_view kSubmissionForm =
     "body must be {\"entry\": {...}, \"files\": [{\"descriptor\": {...}, \"salt\": \"64 hex\", "
-    "\"chunks\": [upload chunk ids]} or {..., \"content\": \"base64\"}, ...]}";
+    "\"chunks\": [upload chunk ids]} or {..., \"content\": \"base64\"}, ...]}, or "
+    "{\"entry\", \"files\": [{\"descriptor\", \"salt\"}, ...], \"sealing\": \"id\"}";
 
 // The longest base64 text of inline content: kMaxInlineContent bytes, padded.
 constexpr size_t kMaxInlineBase64 = (kMaxInlineContent + 2) / 3 * 4;
 
 // The body of POST /v1/entries: the signed entry and, in the order of its commitments, each
 // file's opening and upload chunk ids. Form only; Log::Check judges the content.
-Result<Submission> SubmissionFromJson(const json& body) {
-  if (!body.is_object() || body.size() != 2 || !body.contains("entry") ||
-      !body.contains("files") || !body["files"].is_array()) {
+Result<Submission> SubmissionFromJson(const json& body, std::optional<std::string>* sealing) {
+  const bool sealed = body.is_object() && body.contains("sealing");
+  if (!body.is_object() || body.size() != (sealed ? 3u : 2u) || !body.contains("entry") ||
+      !body.contains("files") || !body["files"].is_array() ||
+      (sealed && !body["sealing"].is_string())) {
     return Status::InvalidArgument(std::string(kSubmissionForm));
   }
+  if (sealed) *sealing = body["sealing"].get<std::string>();
   Submission s;
   KH_ASSIGN_OR_RETURN(s.entry, SignedEntryFromJson(body["entry"]));
   const json& files = body["files"];
@@ -646,6 +667,22 @@ Result<Submission> SubmissionFromJson(const json& body) {
   for (size_t i = 0; i < files.size(); ++i) {
     const json& f = files[i];
     const std::string which = "files[" + std::to_string(i) + "]";
+    if (sealed) {  // the content is the sealing's: an opening only
+      if (!f.is_object() || f.size() != 2 || !f.contains("descriptor") || !f.contains("salt") ||
+          !f["salt"].is_string()) {
+        return Status::InvalidArgument(which +
+                                       " of an entry with a sealing must be {\"descriptor\", \"salt\"}");
+      }
+      SubmittedFile file;
+      auto descriptor = DescriptorFromJson(f["descriptor"]);
+      if (!descriptor.ok()) return descriptor.status().Annotate(which);
+      file.opening.descriptor = std::move(*descriptor);
+      auto salt = ParseHashHex(f["salt"].get<std::string>());
+      if (!salt.ok()) return Status::InvalidArgument(which + ".salt: " + salt.status().message());
+      std::copy(salt->begin(), salt->end(), file.opening.salt.begin());
+      s.files.push_back(std::move(file));
+      continue;
+    }
     // Exactly one of "chunks" (upload chunk ids) and "content" (a small file, inline).
     const bool inline_content = f.is_object() && f.contains("content");
     if (!f.is_object() || f.size() != 3 || !f.contains("descriptor") || !f.contains("salt") ||
@@ -708,7 +745,8 @@ ApiResponse Api::PostEntry(const RouteContext& call) {
   const TokenInfo& who = *call.token;
   auto body = ParseJsonBody(r.body, options_.max_json_depth);
   if (!body.ok()) return FromStatus(body.status());
-  auto parsed = SubmissionFromJson(*body);
+  std::optional<std::string> sealing_id;
+  auto parsed = SubmissionFromJson(*body, &sealing_id);
   if (!parsed.ok()) return FromStatus(parsed.status());
   Submission s = std::move(parsed).value();
   if (!who.AllowsCase(s.entry.case_id)) {
@@ -748,9 +786,17 @@ ApiResponse Api::PostEntry(const RouteContext& call) {
     }
     if (!st.ok()) return FromStatus(st);
   }
-  // Signature, commitments and content are checked, and the files sealed, here on a worker
-  // thread, outside the writer lock.
-  auto checked = node_.log().Check(std::move(s));
+  // Signature, commitments and content are checked, and the files sealed (or, with a sealing,
+  // compared with what was sealed as it arrived), here on a worker thread, outside the writer
+  // lock.
+  Result<CheckedSubmission> checked = Status::IOError("unchecked");
+  if (sealing_id) {
+    auto sealing = sealings_->Take(who.id, *sealing_id);
+    if (!sealing.ok()) return FromStatus(sealing.status());
+    checked = node_.log().CheckLocal(std::move(s), std::move(sealing).value());
+  } else {
+    checked = node_.log().Check(std::move(s));
+  }
   if (!checked.ok()) {
     const Status& st = checked.status();
     if (st.code() == Code::kAlreadyExists) {
@@ -781,6 +827,89 @@ ApiResponse Api::PostEntry(const RouteContext& call) {
         respond(Json(201, ReceiptJson(*receipt, node_.key().public_key())));
       });
   return Deferred();
+}
+
+namespace {
+
+Result<uint32_t> FileIndex(std::string_view text) {
+  uint32_t i = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), i);
+  if (text.empty() || ec != std::errc() || p != text.data() + text.size() ||
+      (text.size() > 1 && text[0] == '0') || i >= kMaxFilesPerEntry) {
+    return Status::InvalidArgument("file index: a number from 0 to " +
+                                   std::to_string(kMaxFilesPerEntry - 1) + " is expected");
+  }
+  return i;
+}
+
+}  // namespace
+
+ApiResponse Api::BeginSealing(const RouteContext& call) {
+  const TokenInfo& who = *call.token;
+  auto body = ParseJsonBody(call.request.body, options_.max_json_depth);
+  if (!body.ok()) return FromStatus(body.status());
+  if (!body->is_object() || body->size() != 1 || !body->contains("case_id") ||
+      !(*body)["case_id"].is_string()) {
+    return ErrorResponse(400, "bad_request", "body must be {\"case_id\": \"...\"}");
+  }
+  const std::string case_id = (*body)["case_id"].get<std::string>();
+  Status valid = ValidateCaseId(case_id);
+  if (!valid.ok()) return FromStatus(valid);
+  if (!who.AllowsCase(case_id)) {
+    return ErrorResponse(403, "forbidden", "this token may not submit to case " + case_id);
+  }
+  auto restoring = RestorePending(node_.store());
+  if (!restoring.ok()) return FromStatus(restoring.status());
+  if (*restoring) {
+    return ErrorResponse(503, "restoring",
+                         "this node is being restored and takes no entries until `khronika sync` "
+                         "has brought its own log back from every peer");
+  }
+  auto id = sealings_->Begin(who.id, case_id);
+  if (!id) {
+    ApiResponse r = ErrorResponse(
+        429, "too_many_sealings",
+        "too many sealing uploads are open (at most " + std::to_string(options_.sealings_per_token) +
+            " a token, " + std::to_string(options_.sealings_total) +
+            " in all); finish or delete one, or wait for an idle one to expire");
+    r.headers.emplace_back("Retry-After", "5");
+    return r;
+  }
+  return Json(201, {{"sealing", *id}, {"piece_limit", kMaxChunkBody}});
+}
+
+ApiResponse Api::PutSealingPiece(const RouteContext& call, std::string_view id,
+                                 std::string_view file_text) {
+  const ApiRequest& r = call.request;
+  auto file = FileIndex(file_text);
+  if (!file.ok()) return FromStatus(file.status());
+  auto query = QueryOf(r);
+  if (!query.ok()) return FromStatus(query.status());
+  auto size = QueryNumber(*query, "size", std::nullopt);
+  if (!size.ok()) return FromStatus(size.status());
+  auto offset = QueryNumber(*query, "offset", std::nullopt);
+  if (!offset.ok()) return FromStatus(offset.status());
+  if (r.body.size() > kMaxChunkBody) {
+    return ErrorResponse(413, "payload_too_large", "a piece is at most 1 MiB");
+  }
+  auto p = sealings_->Put(call.token->id, id, static_cast<uint32_t>(*file), *size, *offset,
+                          AsBytes(r.body));
+  if (!p.ok()) return FromStatus(p.status());
+  json answer = {{"file", p->file}, {"received", p->received}};
+  if (p->conflict) {
+    answer["error"] = "out_of_order";
+    answer["message"] = "the node expects file " + std::to_string(p->file) + " from byte " +
+                        std::to_string(p->received) + "; nothing of this piece was taken";
+    return Json(409, answer);
+  }
+  if (p->finished_sha256) answer["finished_sha256"] = ToHex(*p->finished_sha256);
+  return Json(200, answer);
+}
+
+ApiResponse Api::DeleteSealing(const RouteContext& call, std::string_view id) {
+  Status st = sealings_->Discard(call.token->id, id);
+  if (!st.ok()) return FromStatus(st);
+  return Json(200, {{"deleted", true}});
 }
 
 namespace {
@@ -973,16 +1102,6 @@ class SealedFileBody : public BodySource {
 };
 
 // A file index in a path: a decimal number below kMaxFilesPerEntry, no sign, no leading zero.
-Result<uint32_t> FileIndex(std::string_view text) {
-  uint32_t i = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), i);
-  if (text.empty() || ec != std::errc() || p != text.data() + text.size() ||
-      (text.size() > 1 && text[0] == '0') || i >= kMaxFilesPerEntry) {
-    return Status::InvalidArgument("file index: a number from 0 to " +
-                                   std::to_string(kMaxFilesPerEntry - 1) + " is expected");
-  }
-  return i;
-}
 
 }  // namespace
 

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 #include <fstream>
 #include <map>
 
@@ -1173,6 +1174,199 @@ TEST_F(ApiTest, AddCheckpointIsOpenBoundedAndRateLimited) {
     if (a.status == 429) ++refused;
   }
   EXPECT_EQ(refused, 1);
+}
+
+// The body of POST /v1/entries for files sent through sealing `sealing`: the author signs each
+// file's descriptor (its own SHA-256 of the content) under a fresh salt.
+json SealedSubmission(const SigningKey& author, const std::string& case_id,
+                      const std::vector<std::string>& contents, const std::string& sealing) {
+  SignedEntry e;
+  e.case_id = case_id;
+  e.kind = "evidence";
+  e.created_at_ms = 1767225600000 + static_cast<int64_t>(contents.size());
+  json files = json::array();
+  for (size_t i = 0; i < contents.size(); ++i) {
+    FileDescriptor d;
+    d.name = "file-" + std::to_string(i) + ".bin";
+    d.media_type = "application/octet-stream";
+    d.size = contents[i].size();
+    d.content_sha256 = Sha256(contents[i]);
+    CommitmentSalt salt;
+    RandomBytes(salt.data(), salt.size());
+    e.files.push_back(FileCommitment(salt, Encode(d)));
+    files.push_back({{"descriptor", ToJson(d)}, {"salt", ToHex(salt)}});
+  }
+  SignEntry(e, author);
+  return {{"entry", ToJson(e)}, {"files", files}, {"sealing", sealing}};
+}
+
+std::string PieceTarget(const std::string& sealing, size_t file, uint64_t size, uint64_t offset) {
+  return "/v1/sealings/" + sealing + "/files/" + std::to_string(file) +
+         "?size=" + std::to_string(size) + "&offset=" + std::to_string(offset);
+}
+
+// Seal on arrival: a file sent a piece at a time is sealed as it comes (no plaintext upload
+// chunk is stored), a piece out of order changes nothing and says where the node stands, and
+// the entry that names the sealing reads back byte for byte.
+TEST_F(ApiTest, ASealingUploadSealsEachPieceAsItArrives) {
+  std::string big(2 * kChunkSize + 12345, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 13 + (i >> 11));
+  const std::vector<std::string> contents = {big, ""};
+  ApiResponse begun = Call("POST", "/v1/sealings", submitter_, json{{"case_id", "case-1"}}.dump());
+  ASSERT_EQ(begun.status, 201) << begun.body;
+  const std::string sealing = Body(begun)["sealing"];
+  EXPECT_EQ(sealing.size(), 32u);
+  uint64_t offset = 0;
+  for (int piece = 0; offset < big.size(); ++piece) {
+    const std::string bytes = big.substr(offset, kChunkSize);
+    if (piece == 1) {  // ahead of the node, then a piece it has already: both change nothing
+      ApiResponse ahead = Call("PUT", PieceTarget(sealing, 0, big.size(), offset + kChunkSize),
+                               submitter_, bytes);
+      EXPECT_EQ(ahead.status, 409) << ahead.body;
+      EXPECT_EQ(Body(ahead)["received"], offset);
+      EXPECT_EQ(Body(ahead)["error"], "out_of_order");
+      ApiResponse again = Call("PUT", PieceTarget(sealing, 0, big.size(), 0), submitter_,
+                               big.substr(0, kChunkSize));
+      EXPECT_EQ(again.status, 409) << again.body;
+      EXPECT_EQ(Body(again)["received"], offset);
+    }
+    ApiResponse put = Call("PUT", PieceTarget(sealing, 0, big.size(), offset), submitter_, bytes);
+    ASSERT_EQ(put.status, 200) << put.body;
+    offset += bytes.size();
+    if (offset < big.size()) {
+      EXPECT_EQ(Body(put)["received"], offset);
+      EXPECT_FALSE(Body(put).contains("finished_sha256"));
+    } else {
+      EXPECT_EQ(Body(put)["file"], 1);
+      EXPECT_EQ(Body(put)["finished_sha256"], ToHex(Sha256(big)));
+    }
+  }
+  ApiResponse empty = Call("PUT", PieceTarget(sealing, 1, 0, 0), submitter_, "");
+  ASSERT_EQ(empty.status, 200) << empty.body;
+  EXPECT_EQ(Body(empty)["finished_sha256"], ToHex(Sha256(std::string())));
+  EXPECT_EQ(Count(Table::kUploadChunks), 0u);
+
+  ApiResponse r = Call("POST", "/v1/entries", submitter_,
+                       SealedSubmission(author_, "case-1", contents, sealing).dump());
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string id = Body(r)["entry_id"];
+  ApiResponse read = Call("GET", "/v1/entries/" + id + "/files/0/content", reader_);
+  ASSERT_EQ(read.status, 200) << read.body;
+  EXPECT_EQ(BodyText(read), big);
+  EXPECT_EQ(BodyText(Call("GET", "/v1/entries/" + id + "/files/1/content", reader_)), "");
+  EXPECT_EQ(Count(Table::kUploadChunks), 0u);
+  // The sealing went with the entry.
+  EXPECT_EQ(Call("PUT", PieceTarget(sealing, 2, 1, 0), submitter_, "x").status, 404);
+  EXPECT_EQ(Call("DELETE", "/v1/sealings/" + sealing, submitter_).status, 404);
+}
+
+// A sealing is its token's: no other token (not even an admin's) can feed, delete or name it, and
+// every refusal leaves no sealed chunk behind.
+TEST_F(ApiTest, ASealingIsItsTokensAndARefusalLeavesNothing) {
+  const uint64_t chunks_before = Count(Table::kChunks);
+  EXPECT_EQ(Call("POST", "/v1/sealings", submitter_, json{{"case_id", "case-2"}}.dump()).status,
+            403);
+  EXPECT_EQ(Call("POST", "/v1/sealings", reader_, json{{"case_id", "case-1"}}.dump()).status, 403);
+  EXPECT_EQ(Call("POST", "/v1/sealings", submitter_, json{{"case", "case-1"}}.dump()).status, 400);
+  EXPECT_EQ(Call("POST", "/v1/sealings", submitter_, json{{"case_id", "../x"}}.dump()).status, 400);
+
+  const std::string content(9 * kChunkSize + 1, 'c');  // streamed to the store as it arrives
+  auto begin = [&](const std::string& token, const std::string& case_id) {
+    ApiResponse b = Call("POST", "/v1/sealings", token, json{{"case_id", case_id}}.dump());
+    EXPECT_EQ(b.status, 201) << b.body;
+    return b.status == 201 ? Body(b)["sealing"].get<std::string>() : std::string();
+  };
+  auto send = [&](const std::string& token, const std::string& sealing, const std::string& bytes,
+                  uint64_t size) {
+    // Pieces the node has already come back as conflicts (409) and are skipped.
+    for (uint64_t off = 0; off < bytes.size(); off += kChunkSize) {
+      ApiResponse put = Call("PUT", PieceTarget(sealing, 0, size, off), token,
+                             bytes.substr(off, kChunkSize));
+      if (put.status != 200 && put.status != 409) return put.status;
+    }
+    return 200;
+  };
+  const std::string mine = begin(submitter_, "case-1");
+  ASSERT_EQ(send(submitter_, mine, content.substr(0, 3 * kChunkSize), content.size()), 200);
+  // Another token: told the sealing does not exist, and the sealing goes on unharmed.
+  EXPECT_EQ(Call("PUT", PieceTarget(mine, 0, content.size(), 3 * kChunkSize), admin_,
+                 content.substr(3 * kChunkSize, kChunkSize))
+                .status,
+            404);
+  EXPECT_EQ(Call("DELETE", "/v1/sealings/" + mine, admin_).status, 404);
+  EXPECT_EQ(Call("POST", "/v1/entries", admin_,
+                 SealedSubmission(author_, "case-1", {content}, mine).dump())
+                .status,
+            404);
+  // Named before its file is complete: refused, and the sealing stays.
+  ApiResponse early = Call("POST", "/v1/entries", submitter_,
+                           SealedSubmission(author_, "case-1", {content}, mine).dump());
+  EXPECT_EQ(early.status, 400) << early.body;
+  ASSERT_EQ(send(submitter_, mine, content, content.size()), 200);  // 409s, then the rest
+  // Signed over other content: refused, and what was sealed is removed.
+  std::string other = content;
+  other[5] = 'x';
+  ApiResponse wrong = Call("POST", "/v1/entries", submitter_,
+                           SealedSubmission(author_, "case-1", {other}, mine).dump());
+  EXPECT_EQ(wrong.status, 422) << wrong.body;
+  EXPECT_EQ(Count(Table::kChunks), chunks_before);
+  // A sealing begun for one case cannot carry an entry of another.
+  const std::string for_case_2 = begin(admin_, "case-2");
+  ASSERT_EQ(Call("PUT", PieceTarget(for_case_2, 0, 4, 0), admin_, "four").status, 200);
+  ApiResponse crossed = Call("POST", "/v1/entries", admin_,
+                             SealedSubmission(author_, "case-1", {"four"}, for_case_2).dump());
+  EXPECT_EQ(crossed.status, 422) << crossed.body;
+  // A size that changes mid-file, or content past it: the sealing is abandoned.
+  const std::string changed = begin(submitter_, "case-1");
+  ASSERT_EQ(Call("PUT", PieceTarget(changed, 0, 10, 0), submitter_, "12345").status, 200);
+  EXPECT_EQ(Call("PUT", PieceTarget(changed, 0, 11, 5), submitter_, "678901").status, 400);
+  EXPECT_EQ(Call("PUT", PieceTarget(changed, 0, 10, 5), submitter_, "67890").status, 404);
+  const std::string past = begin(submitter_, "case-1");
+  EXPECT_EQ(Call("PUT", PieceTarget(past, 0, 3, 0), submitter_, "four").status, 400);
+  // Deleted by its owner: what it wrote goes with it.
+  const std::string deleted = begin(submitter_, "case-1");
+  ASSERT_EQ(send(submitter_, deleted, content, content.size()), 200);
+  EXPECT_GT(Count(Table::kChunks), chunks_before);
+  EXPECT_EQ(Call("DELETE", "/v1/sealings/" + deleted, submitter_).status, 200);
+  EXPECT_EQ(Count(Table::kChunks), chunks_before);
+  EXPECT_EQ(*node_->log().Size(), 0u);
+}
+
+// At most a few sealings are open per token, and one left idle past the limit is discarded with
+// what it wrote, making room for another.
+TEST_F(ApiTest, SealingsAreBoundedAndIdleOnesExpire) {
+  ApiOptions options;
+  options.sealings_per_token = 2;
+  options.sealings_total = 3;
+  options.sealing_idle = std::chrono::milliseconds(200);
+  api_ = std::make_unique<Api>(*node_, *committer_, metrics_, options);
+  const uint64_t chunks_before = Count(Table::kChunks);
+  const std::string begin_body = json{{"case_id", "case-1"}}.dump();
+  ApiResponse first = Call("POST", "/v1/sealings", submitter_, begin_body);
+  ASSERT_EQ(first.status, 201);
+  const std::string sealing = Body(first)["sealing"];
+  // 17 pieces: the writer has committed the first 8 sealed chunks before it takes the next 8.
+  const std::string content(17 * kChunkSize, 'e');
+  for (uint64_t off = 0; off < content.size(); off += kChunkSize) {
+    ASSERT_EQ(Call("PUT", PieceTarget(sealing, 0, content.size() + 1, off), submitter_,
+                   content.substr(off, kChunkSize))
+                  .status,
+              200);
+  }
+  EXPECT_EQ(Call("POST", "/v1/sealings", submitter_, begin_body).status, 201);
+  ApiResponse third = Call("POST", "/v1/sealings", submitter_, begin_body);
+  EXPECT_EQ(third.status, 429) << third.body;  // two a token
+  EXPECT_EQ(Body(third)["error"], "too_many_sealings");
+  EXPECT_EQ(Call("POST", "/v1/sealings", admin_, begin_body).status, 201);
+  EXPECT_EQ(Call("POST", "/v1/sealings", admin_, begin_body).status, 429);  // three in all
+  EXPECT_GT(Count(Table::kChunks), chunks_before);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(Call("POST", "/v1/sealings", submitter_, begin_body).status, 201);  // swept
+  EXPECT_EQ(Count(Table::kChunks), chunks_before);
+  EXPECT_EQ(Call("PUT", PieceTarget(sealing, 0, content.size() + 1, content.size()), submitter_,
+                 "x")
+                .status,
+            404);
 }
 
 }  // namespace

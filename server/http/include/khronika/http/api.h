@@ -19,6 +19,7 @@
 #include "khronika/log/node.h"
 
 namespace khronika {
+class SealingUploads;
 
 struct ApiOptions {
   // POST bodies. A file's upload chunk ids are ~67 bytes of JSON per MiB of content, so a
@@ -32,6 +33,11 @@ struct ApiOptions {
   bool tiles_public = false;
   // POST /add-checkpoint (C2SP tlog-witness): requests a second, in bursts of twice as many.
   double add_checkpoint_per_second = 10;
+  // Sealing uploads (POST /v1/sealings): open at once per token and in all, and how long one
+  // may sit idle before it is discarded with what it wrote.
+  size_t sealings_per_token = 4;
+  size_t sealings_total = 16;
+  std::chrono::steady_clock::duration sealing_idle = std::chrono::minutes(10);
 };
 
 struct ApiRequest {
@@ -80,6 +86,7 @@ class Api {
  public:
   Api(Node& node, GroupCommitter& committer, Metrics& metrics, ApiOptions options = {},
       Clock& clock = SystemClock());
+  ~Api();  // discards the sealing uploads still open
 
   // The largest body the route for this request head accepts (0: none), so that a session can
   // refuse an oversized body with 413 before reading it.
@@ -116,6 +123,10 @@ class Api {
   ApiResponse ChunksMissing(const ApiRequest& r, const TokenInfo& who);
   ApiResponse PutChunk(const RouteContext& call, std::string_view id);
   ApiResponse PostEntry(const RouteContext& call);
+  ApiResponse BeginSealing(const RouteContext& call);
+  ApiResponse PutSealingPiece(const RouteContext& call, std::string_view id,
+                              std::string_view file);
+  ApiResponse DeleteSealing(const RouteContext& call, std::string_view id);
   ApiResponse GetEntry(const TokenInfo& who, std::string_view id);
   ApiResponse CaseEntries(const ApiRequest& r, const TokenInfo& who, std::string_view case_id);
   ApiResponse FileContent(const ApiRequest& r, const TokenInfo& who, std::string_view entry_id,
@@ -150,6 +161,7 @@ class Api {
 
   Node& node_;
   GroupCommitter& committer_;
+  std::unique_ptr<SealingUploads> sealings_;
   Metrics& metrics_;
   ApiOptions options_;
   Clock& clock_;
