@@ -7,9 +7,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <iostream>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
@@ -710,6 +715,80 @@ class Progress {
   std::chrono::steady_clock::time_point last_{};
 };
 
+// Runs `work` for files 0..n-1 on a thread per core (at most 4), at most kImportWindow files
+// and kImportWindowBytes of held sealed chunks ahead of the one the caller takes next; Take(i)
+// waits for file i. Stop() ends the workers and hands back what was sealed but not taken.
+constexpr size_t kImportWindow = 64;
+constexpr size_t kImportWindowBytes = size_t{32} << 20;
+class ImportPipeline {
+ public:
+  using Work = std::function<Result<CheckedSubmission>(size_t)>;
+  ImportPipeline(size_t n, Work work) : work_(std::move(work)), slots_(n) {
+    const size_t threads =
+        std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
+    for (size_t t = 0; t < std::min(threads, n); ++t) threads_.emplace_back([this] { Run(); });
+  }
+  ~ImportPipeline() { (void)Stop(); }
+  ImportPipeline(const ImportPipeline&) = delete;
+  ImportPipeline& operator=(const ImportPipeline&) = delete;
+
+  Result<CheckedSubmission> Take(size_t i) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return slots_[i].has_value(); });
+    Result<CheckedSubmission> out = std::move(*slots_[i]);
+    slots_[i].reset();
+    taken_ = i + 1;
+    if (out.ok()) ahead_bytes_ -= out->held_bytes();
+    cv_.notify_all();
+    return out;
+  }
+
+  std::vector<CheckedSubmission> Stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+      cv_.notify_all();
+    }
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+    std::vector<CheckedSubmission> left;
+    for (auto& slot : slots_) {
+      if (slot && slot->ok()) left.push_back(std::move(slot->value()));
+      slot.reset();
+    }
+    return left;
+  }
+
+ private:
+  void Run() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] {
+        return stopping_ || next_ == slots_.size() ||
+               (next_ < taken_ + kImportWindow && ahead_bytes_ < kImportWindowBytes);
+      });
+      if (stopping_ || next_ == slots_.size()) return;
+      const size_t i = next_++;
+      lock.unlock();
+      Result<CheckedSubmission> r = work_(i);
+      lock.lock();
+      if (r.ok()) ahead_bytes_ += r->held_bytes();
+      slots_[i] = std::move(r);
+      cv_.notify_all();
+    }
+  }
+
+  Work work_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::optional<Result<CheckedSubmission>>> slots_;
+  size_t next_ = 0;   // the next file a worker claims
+  size_t taken_ = 0;  // files the caller has taken
+  size_t ahead_bytes_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;  // last: they use the members above
+};
+
 Status RunImport(const Args& args) {
   KH_ASSIGN_OR_RETURN(std::string key_path, args.Require("key"));
   KH_ASSIGN_OR_RETURN(std::string data, args.Require("data"));
@@ -769,9 +848,16 @@ Status RunImport(const Args& args) {
     held = 0;
     return first;
   };
+  // Files are read, sealed, signed and checked on every core (SealAndSign: an Ed25519 signature
+  // and its verification, key derivations and sealing per file), a bounded window ahead of this
+  // thread, which takes them in order and commits them in batches: the output, the log's order
+  // and what a failure keeps are those of one file at a time.
+  ImportPipeline pipeline(list.files.size(), [&](size_t i) {
+    return SealAndSign(log, author, fields, {list.files[i]}, false);
+  });
   Status st = Status::Ok();
   for (size_t i = 0; i < list.files.size() && st.ok(); ++i) {
-    auto checked = SealAndSign(log, author, fields, {list.files[i]}, false);
+    Result<CheckedSubmission> checked = pipeline.Take(i);
     if (!checked.ok()) {
       st = checked.status();
       break;
@@ -783,6 +869,8 @@ Status RunImport(const Args& args) {
     if (batch.size() >= kImportBatchEntries || held >= kImportBatchHeldBytes) st = commit();
     progress.Show(i + 1, sealed_bytes);
   }
+  // Files sealed ahead of a failure are not logged: nothing of them stays.
+  for (CheckedSubmission& ahead : pipeline.Stop()) (void)log.Discard(ahead);
   // What was sealed and checked before a failure is committed all the same: the error names the
   // one file that failed, and the lines printed name every entry that was logged.
   Status last = commit();

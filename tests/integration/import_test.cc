@@ -175,6 +175,40 @@ TEST(ImportTest, AFailureNamesTheFileAndKeepsWhatWasCommitted) {
   EXPECT_NE(report.find(std::to_string(kSmall) + " sealed chunks"), std::string::npos) << report;
 }
 
+// Files are sealed on every core ahead of the commits: a failure in the middle still logs
+// exactly the files before it, in order, and nothing of the files sealed after it stays.
+TEST(ImportTest, AFailureInTheMiddleDropsWhatWasSealedAheadOfIt) {
+  TempDir dir;
+  LocalNode node = MakeNodeWithAuthor(dir);
+  fs::path tree = dir / "tree";
+  fs::create_directories(tree);
+  constexpr int kBefore = 300, kAfter = 200;
+  for (int i = 0; i < kBefore + kAfter; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "%c%05d.txt", i < kBefore ? 'a' : 'n', i);
+    WriteFile(tree / name, std::string(300, 'b') + std::to_string(i));
+  }
+  WritePseudoRandomFile(tree / "m-large.bin", uint64_t{64} << 20, 4);  // between a… and n…
+  const uint64_t map = fs::file_size(node.data / "store" / "data.mdb") + (uint64_t{24} << 20);
+  RunResult r = RunKhronika({"import", "--data", node.data.string(), "--key", node.key.string(),
+                             "--case", "c", "--map-size", std::to_string(map), tree.string()});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("m-large.bin"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(std::to_string(kBefore) + " of " + std::to_string(kBefore + kAfter + 1) +
+                       " files logged"),
+            std::string::npos)
+      << r.err;
+  std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), static_cast<size_t>(kBefore));
+  for (int i = 0; i < kBefore; ++i) {  // in the order of the files, one index after another
+    char name[32];
+    std::snprintf(name, sizeof name, "a%05d.txt", i);
+    EXPECT_NE(lines[i].find(name), std::string::npos) << lines[i];
+  }
+  std::string report = Verify(node.data);
+  EXPECT_NE(report.find(std::to_string(kBefore) + " sealed chunks"), std::string::npos) << report;
+}
+
 // LMDB serialises writers across processes and every append reads the log's tip inside its
 // own transaction, so an import beside a running server (which holds the store open too)
 // interleaves with the server's appends in one chain.
