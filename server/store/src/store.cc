@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <array>
 #include <chrono>
 #include <condition_variable>
@@ -53,6 +54,8 @@ ByteView FromVal(const MDB_val& v) { return {static_cast<const uint8_t*>(v.mv_da
 // streaming a 2 GiB file would show 2 GiB of RSS. Dropping the mapping of those pages after the
 // copy keeps memory flat; the data stays in the page cache and a later read simply faults it in.
 constexpr size_t kReleaseThreshold = 256 * 1024;
+// Chunk bytes committed between two releases of the whole map (Store::Update).
+constexpr uint64_t kReleaseAfterChunkBytes = 1 << 20;
 
 void ReleaseMappedPages(const MDB_val& v) {
   if (v.mv_size < kReleaseThreshold) return;
@@ -125,6 +128,13 @@ struct Store::Impl {
   std::filesystem::path dir;
   std::unique_ptr<store_internal::ValueCodec> codec = std::make_unique<store_internal::ValueCodec>();
   MDB_dbi dbi(Table t) const { return dbis[static_cast<int>(t)]; }
+  // Chunk bytes committed since the map was last released (one writer at a time, but Update
+  // runs on many threads in turn).
+  std::atomic<uint64_t> chunk_bytes_since_release{0};
+  uint64_t ChunkBytesSinceRelease(uint64_t more) {
+    return chunk_bytes_since_release.fetch_add(more) + more;
+  }
+  void ResetChunkBytesSinceRelease() { chunk_bytes_since_release = 0; }
 
   // StoreFull unless `bytes` more of chunks leave the reserve free in the map and on disk.
   Status RoomForChunks(uint64_t bytes) const {
@@ -387,7 +397,14 @@ Status Store::Update(const std::function<Status(WriteTxn&)>& fn) {
   // well (the kernel's fault-around): streaming a 2 GiB file in and sealing it left 90 MiB of
   // the file mapped, deleting its upload chunks in one transaction far more. Nothing here
   // needs those pages mapped: they stay in the page cache, and a later read faults them in.
-  if (t_chunk_bytes > 0 || t_deleted_large) ReleaseWholeMap(impl_->dir / "data.mdb");
+  // Small transactions (a statement's sealed chunk) map little each: the map is released once
+  // chunk writes since the last release reach kReleaseAfterChunkBytes, not after every one, since
+  // each release also drops the B-tree pages the next transactions read (faulted in again).
+  if (st.ok() && (t_deleted_large || impl_->ChunkBytesSinceRelease(t_chunk_bytes) >=
+                                         kReleaseAfterChunkBytes)) {
+    impl_->ResetChunkBytesSinceRelease();
+    ReleaseWholeMap(impl_->dir / "data.mdb");
+  }
   // A file system that fills up in the middle of LMDB's write of the pages gives a short write,
   // which LMDB reports as EIO rather than ENOSPC. Either way the meta page was not written and
   // the transaction is gone, so the caller must hear "full", not "I/O error".
