@@ -141,11 +141,12 @@ run_once() {
     new_node "$R/node-c$c"
     token=$("$KHRONIKA" token create --data "$R/node-c$c" --role submitter 2>/dev/null)
     start_server "$R/node-c$c" "$R/serve-c$c"
+    # --inline 1: each 1 KiB file inside its entry's POST, as `khronika submit` sends it.
     line=$("$LOAD" --node "$URL" --pin "$PIN" --token "$token" --key "$WORK/author.pem" \
-      --case bench --clients "$c" --seconds 1) || die "server_load (warm-up, $c) reported errors: $line"
+      --case bench --clients "$c" --seconds 1 --inline 1) || die "server_load (warm-up, $c) reported errors: $line"
     figs_from "c${c}_warm" "$line"
     line=$("$LOAD" --node "$URL" --pin "$PIN" --token "$token" --key "$WORK/author.pem" \
-      --case bench --clients "$c" --seconds "$LOAD_SECONDS") ||
+      --case bench --clients "$c" --seconds "$LOAD_SECONDS" --inline 1) ||
       die "CHECK FAILED: server_load ($c connections) reported errors: $line"
     figs_from "c$c" "$line"
     stop_server
@@ -315,11 +316,11 @@ ratio = lambda v: f"{v:.3g}"
 row("HTTPS submissions, 1 KiB, 32 keep-alive connections / one core's Ed25519 verify",
     [a / b for a, b in zip(c32, ed1)], ratio, ">= 0.5",
     f"{med(ed1):,.0f} verify/s (openssl speed ed25519)", f"{med(c32):,.0f} entries/s",
-    f"server_load --clients 32 --seconds {fig['load_seconds']}")
+    f"server_load --clients 32 --seconds {fig['load_seconds']} --inline 1")
 row("the same at 8 connections / one core's Ed25519 verify",
     [a / b for a, b in zip(c8, ed1)], ratio, "(for the next row)",
     f"{med(ed1):,.0f} verify/s", f"{med(c8):,.0f} entries/s",
-    f"server_load --clients 8 --seconds {fig['load_seconds']}")
+    f"server_load --clients 8 --seconds {fig['load_seconds']} --inline 1")
 row("submissions at 32 connections / at 8", [a / b for a, b in zip(c32, c8)], ratio,
     ">= 1 (never fewer at 32)", f"{med(c8):,.0f} entries/s at 8", f"{med(c32):,.0f} entries/s at 32",
     "server_load, as above")
