@@ -892,8 +892,18 @@ ApiResponse Api::PutSealingPiece(const RouteContext& call, std::string_view id,
   if (r.body.size() > kMaxChunkBody) {
     return ErrorResponse(413, "payload_too_large", "a piece is at most 1 MiB");
   }
+  // A piece that does not complete its file is answered as soon as it is known to be the next
+  // one, and sealed after: the client's next piece travels meanwhile (a failure from here on is
+  // what the next request about the sealing gets). The request (`call.hold`) lives until this
+  // handler returns. The piece that completes a file is answered after, with the file's SHA-256.
+  bool answered = false;
+  auto accepted = [&](const SealingUploads::Progress& will) {
+    answered = true;
+    call.respond(Json(200, {{"file", will.file}, {"received", will.received}}));
+  };
   auto p = sealings_->Put(call.token->id, id, static_cast<uint32_t>(*file), *size, *offset,
-                          AsBytes(r.body));
+                          AsBytes(r.body), accepted);
+  if (answered) return Deferred();
   if (!p.ok()) return FromStatus(p.status());
   json answer = {{"file", p->file}, {"received", p->received}};
   if (p->conflict) {

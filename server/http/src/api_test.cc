@@ -1369,5 +1369,44 @@ TEST_F(ApiTest, SealingsAreBoundedAndIdleOnesExpire) {
             404);
 }
 
+// A piece is answered before it is sealed, so a store that fills up shows on a later request:
+// that request gets 507 store_full, the sealing is gone with everything it wrote, and the one
+// after gets 404.
+TEST_F(ApiTest, AFailureAfterAPieceWasAnsweredIsToldToTheNextRequest) {
+  api_.reset();
+  committer_.reset();
+  node_.reset();
+  NodeInitOptions init;
+  init.store.map_size = uint64_t{24} << 20;
+  auto small = Node::Init(dir_ / "small", "small", std::move(init));
+  ASSERT_TRUE(small.ok()) << small.status().ToString();
+  node_ = std::move(small).value();
+  ASSERT_TRUE(RegisterAuthor(node_->store(), author_.public_key(), "Alice").ok());
+  committer_ = std::make_unique<GroupCommitter>(node_->log());
+  api_ = std::make_unique<Api>(*node_, *committer_, metrics_);
+  const std::string submitter = Token(Role::kSubmitter, {"case-1"});
+  const uint64_t chunks_before = Count(Table::kChunks);
+  ApiResponse begun = Call("POST", "/v1/sealings", submitter, json{{"case_id", "case-1"}}.dump());
+  ASSERT_EQ(begun.status, 201) << begun.body;
+  const std::string sealing = Body(begun)["sealing"];
+  const uint64_t size = uint64_t{64} << 20;  // far more than the map holds
+  const std::string piece(kChunkSize, 'f');
+  int failed_at = -1;
+  ApiResponse failure;
+  for (uint64_t off = 0, i = 0; off < size; off += kChunkSize, ++i) {
+    ApiResponse put = Call("PUT", PieceTarget(sealing, 0, size, off), submitter, piece);
+    if (put.status != 200) {
+      failed_at = static_cast<int>(i);
+      failure = put;
+      break;
+    }
+  }
+  ASSERT_GT(failed_at, 0) << "the store never filled up";
+  EXPECT_EQ(failure.status, 507) << failure.body;
+  EXPECT_EQ(Body(failure)["error"], "store_full");
+  EXPECT_EQ(Call("PUT", PieceTarget(sealing, 0, size, 0), submitter, piece).status, 404);
+  EXPECT_EQ(Count(Table::kChunks), chunks_before);
+}
+
 }  // namespace
 }  // namespace khronika

@@ -16,6 +16,9 @@ struct SealingUploads::Open {
   std::unique_ptr<LocalFileSealer> file;  // the file being received, if one has begun
   std::chrono::steady_clock::time_point last_used;  // under SealingUploads::mu_
   bool gone = false;                                // taken or discarded, under mu
+  // Why a sealing failed after a piece had been acknowledged (Put's `accepted`): told to the
+  // next request about it, under mu.
+  Status failure = Status::Ok();
 
   // Drops the file being received and everything written for the sealing; under mu.
   void DiscardLocked(const Log& log) {
@@ -83,12 +86,24 @@ std::shared_ptr<SealingUploads::Open> SealingUploads::Find(const std::string& ow
   return it->second;
 }
 
-Result<SealingUploads::Progress> SealingUploads::Put(const std::string& owner, std::string_view id,
-                                                     uint32_t file, uint64_t size, uint64_t offset,
-                                                     ByteView piece) {
+Status SealingUploads::TakeFailure(Open& open, std::unique_lock<std::mutex>& one,
+                                   std::string_view id) {
+  if (open.failure.ok()) return Status::Ok();
+  Status failure = std::move(open.failure);
+  open.failure = Status::Ok();
+  one.unlock();
+  std::lock_guard lock(mu_);
+  open_.erase(std::string(id));
+  return failure;
+}
+
+Result<SealingUploads::Progress> SealingUploads::Put(
+    const std::string& owner, std::string_view id, uint32_t file, uint64_t size, uint64_t offset,
+    ByteView piece, const std::function<void(const Progress&)>& accepted) {
   std::shared_ptr<Open> open = Find(owner, id);
   if (!open) return Status::NotFound("no such sealing");
   std::unique_lock one(open->mu);
+  KH_RETURN_IF_ERROR(TakeFailure(*open, one, id));
   if (open->gone) return Status::NotFound("no such sealing");
   Progress p;
   p.file = static_cast<uint32_t>(open->sealing->files().size());
@@ -99,8 +114,13 @@ Result<SealingUploads::Progress> SealingUploads::Put(const std::string& owner, s
   }
   // Any refusal below abandons the whole sealing: a large file's writer may have taken the
   // entry's earlier files with it, and a client that sent a wrong size must begin again anyway.
+  bool acknowledged = false;
   auto refuse = [&](Status st) -> Status {
     open->DiscardLocked(log_);
+    if (acknowledged) {  // the client heard "taken": it hears why not with its next request
+      open->failure = st;
+      return st;
+    }
     one.unlock();
     std::lock_guard lock(mu_);
     open_.erase(std::string(id));
@@ -114,6 +134,12 @@ Result<SealingUploads::Progress> SealingUploads::Put(const std::string& owner, s
     return refuse(Status::InvalidArgument("file " + std::to_string(file) + " was begun with " +
                                           std::to_string(open->file->size()) + " bytes, not " +
                                           std::to_string(size)));
+  }
+  if (accepted && piece.size() < size - offset) {
+    Progress will = p;
+    will.received = offset + piece.size();
+    accepted(will);
+    acknowledged = true;
   }
   Status st = open->file->Update(piece);
   if (!st.ok()) return refuse(st);
@@ -133,6 +159,7 @@ Result<LocalSealing> SealingUploads::Take(const std::string& owner, std::string_
   std::shared_ptr<Open> open = Find(owner, id);
   if (!open) return Status::NotFound("no such sealing");
   std::unique_lock one(open->mu);
+  KH_RETURN_IF_ERROR(TakeFailure(*open, one, id));
   if (open->gone) return Status::NotFound("no such sealing");
   if (open->file) {
     return Status::InvalidArgument("file " + std::to_string(open->sealing->files().size()) +
@@ -152,6 +179,7 @@ Status SealingUploads::Discard(const std::string& owner, std::string_view id) {
   std::shared_ptr<Open> open = Find(owner, id);
   if (!open) return Status::NotFound("no such sealing");
   std::unique_lock one(open->mu);
+  KH_RETURN_IF_ERROR(TakeFailure(*open, one, id));
   if (open->gone) return Status::NotFound("no such sealing");
   open->DiscardLocked(log_);
   one.unlock();

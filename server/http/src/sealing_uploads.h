@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -50,8 +51,15 @@ class SealingUploads {
   // changes nothing and comes back as a conflict with where the node stands. NotFound for a
   // sealing that is not there or not `owner`'s; InvalidArgument for a size that changed, or
   // content past it (the file, and for a large entry the sealing, is then abandoned).
+  //
+  // `accepted`, if given, is called (before the piece is sealed) for a piece that is the next
+  // one and does not complete its file, with where the node will stand once it is sealed: the
+  // server answers the request then, so that the client's next piece travels while this one is
+  // sealed. A failure after that is kept with the sealing (which is discarded with what it
+  // wrote) and is what the next request about it gets, once.
   Result<Progress> Put(const std::string& owner, std::string_view id, uint32_t file,
-                       uint64_t size, uint64_t offset, ByteView piece);
+                       uint64_t size, uint64_t offset, ByteView piece,
+                       const std::function<void(const Progress&)>& accepted = nullptr);
 
   // Takes the sealing out for the entry's append: NotFound as for Put; InvalidArgument if a file
   // is unfinished (the sealing stays). The case it was begun for is the sealing's case_id().
@@ -67,6 +75,9 @@ class SealingUploads {
   // Removes sealings idle past the limit that no request is using; called with mu_ held.
   void SweepLocked(std::chrono::steady_clock::time_point now);
   std::shared_ptr<Open> Find(const std::string& owner, std::string_view id) const;
+  // A failure kept for the next request (Put's `accepted`): returned once, and the sealing
+  // forgotten; Ok if there is none. `one` holds the sealing's mutex and is released if so.
+  Status TakeFailure(Open& open, std::unique_lock<std::mutex>& one, std::string_view id);
 
   const Log& log_;
   const Limits limits_;
