@@ -1,6 +1,7 @@
 #include "sealing_uploads.h"
 
 #include <array>
+#include <atomic>
 #include <utility>
 #include <vector>
 
@@ -11,6 +12,10 @@ namespace khronika {
 
 struct SealingUploads::Open {
   std::mutex mu;  // one request at a time on a sealing
+  // Requests holding or waiting for `mu`: the one sealing a piece and the client's next one.
+  // A third is turned away at once, so that requests sent at once for one sealing cannot hold
+  // the node's worker threads waiting.
+  std::atomic<int> requests{0};
   std::string owner;
   std::optional<LocalSealing> sealing;
   std::unique_ptr<LocalFileSealer> file;  // the file being received, if one has begun
@@ -102,6 +107,14 @@ Result<SealingUploads::Progress> SealingUploads::Put(
     ByteView piece, const std::function<void(const Progress&)>& accepted) {
   std::shared_ptr<Open> open = Find(owner, id);
   if (!open) return Status::NotFound("no such sealing");
+  struct Count {
+    std::atomic<int>& n;
+    ~Count() { --n; }
+  } counted{open->requests};
+  if (++open->requests > 2) {
+    return Status::AlreadyExists("the sealing is busy with two requests already: send its "
+                                 "pieces one after another");
+  }
   std::unique_lock one(open->mu);
   KH_RETURN_IF_ERROR(TakeFailure(*open, one, id));
   if (open->gone) return Status::NotFound("no such sealing");
