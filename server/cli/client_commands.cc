@@ -446,17 +446,23 @@ Result<std::string> SubmittedName(const std::string& path) {
   return name;
 }
 
+// Opens a file to submit and fills what its descriptor takes from the name: name, media type.
+Result<UniqueFd> OpenToSubmit(const std::string& path, FileToSubmit& f) {
+  KH_ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFile(path));
+  f.path = path;
+  KH_ASSIGN_OR_RETURN(f.opening.descriptor.name, SubmittedName(path));
+  f.opening.descriptor.media_type = GuessMediaType(f.opening.descriptor.name);
+  return fd;
+}
+
 // Reads `path` once: each chunk's id and the whole file's SHA-256 come from the same read, and
 // the chunk goes to `uploader` from the buffer it was read into. A file of at most
 // kMaxInlineContent bytes that fits in *inline_budget is kept for the entry's POST instead (and
 // the budget reduced). Draws the salt of the file's commitment.
 Status ReadAndUpload(const std::string& path, ChunkUploader& uploader, FileToSubmit& f,
                      bool show_progress, uint64_t* inline_budget) {
-  KH_ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFile(path));
-  f.path = path;
+  KH_ASSIGN_OR_RETURN(UniqueFd fd, OpenToSubmit(path, f));
   FileDescriptor& d = f.opening.descriptor;
-  KH_ASSIGN_OR_RETURN(d.name, SubmittedName(path));
-  d.media_type = GuessMediaType(d.name);
   struct stat st {};
   const uint64_t expected = ::fstat(fd.get(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
   std::optional<Progress> progress;
@@ -549,11 +555,8 @@ class SealingSender {
 
  private:
   Status SendFile(uint32_t index, const std::string& path, FileToSubmit& f, bool show_progress) {
-    KH_ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFile(path));
-    f.path = path;
+    KH_ASSIGN_OR_RETURN(UniqueFd fd, OpenToSubmit(path, f));
     FileDescriptor& d = f.opening.descriptor;
-    KH_ASSIGN_OR_RETURN(d.name, SubmittedName(path));
-    d.media_type = GuessMediaType(d.name);
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("stat " + path);
     d.size = static_cast<uint64_t>(st.st_size);

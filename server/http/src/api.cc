@@ -647,6 +647,19 @@ constexpr std::string_view kSubmissionForm =
 // The longest base64 text of inline content: kMaxInlineContent bytes, padded.
 constexpr size_t kMaxInlineBase64 = (kMaxInlineContent + 2) / 3 * 4;
 
+// A file's opening in a submission, `which` naming it in errors: its descriptor and commitment
+// salt (the caller has checked that "salt" is a string).
+Result<FileOpening> OpeningFromJson(const json& f, const std::string& which) {
+  FileOpening opening;
+  auto descriptor = DescriptorFromJson(f["descriptor"]);
+  if (!descriptor.ok()) return descriptor.status().Annotate(which);
+  opening.descriptor = std::move(*descriptor);
+  auto salt = ParseHashHex(f["salt"].get<std::string>());
+  if (!salt.ok()) return Status::InvalidArgument(which + ".salt: " + salt.status().message());
+  std::copy(salt->begin(), salt->end(), opening.salt.begin());
+  return opening;
+}
+
 // The body of POST /v1/entries: the signed entry and, in the order of its commitments, each
 // file's opening and upload chunk ids. Form only; Log::Check judges the content.
 Result<Submission> SubmissionFromJson(const json& body, std::optional<std::string>* sealing) {
@@ -674,12 +687,7 @@ Result<Submission> SubmissionFromJson(const json& body, std::optional<std::strin
                                        " of an entry with a sealing must be {\"descriptor\", \"salt\"}");
       }
       SubmittedFile file;
-      auto descriptor = DescriptorFromJson(f["descriptor"]);
-      if (!descriptor.ok()) return descriptor.status().Annotate(which);
-      file.opening.descriptor = std::move(*descriptor);
-      auto salt = ParseHashHex(f["salt"].get<std::string>());
-      if (!salt.ok()) return Status::InvalidArgument(which + ".salt: " + salt.status().message());
-      std::copy(salt->begin(), salt->end(), file.opening.salt.begin());
+      KH_ASSIGN_OR_RETURN(file.opening, OpeningFromJson(f, which));
       s.files.push_back(std::move(file));
       continue;
     }
@@ -694,12 +702,7 @@ Result<Submission> SubmissionFromJson(const json& body, std::optional<std::strin
                   "{\"descriptor\", \"salt\", \"content\": \"base64\"}");
     }
     SubmittedFile file;
-    auto descriptor = DescriptorFromJson(f["descriptor"]);
-    if (!descriptor.ok()) return descriptor.status().Annotate(which);
-    file.opening.descriptor = std::move(*descriptor);
-    auto salt = ParseHashHex(f["salt"].get<std::string>());
-    if (!salt.ok()) return Status::InvalidArgument(which + ".salt: " + salt.status().message());
-    std::copy(salt->begin(), salt->end(), file.opening.salt.begin());
+    KH_ASSIGN_OR_RETURN(file.opening, OpeningFromJson(f, which));
     if (inline_content) {
       const uint64_t size = file.opening.descriptor.size;
       const std::string& text = f["content"].get_ref<const std::string&>();
