@@ -647,6 +647,23 @@ constexpr std::string_view kSubmissionForm =
 // The longest base64 text of inline content: kMaxInlineContent bytes, padded.
 constexpr size_t kMaxInlineBase64 = (kMaxInlineContent + 2) / 3 * 4;
 
+// Why `who` may not submit to `case_id` now, if it may not: a case the token does not cover
+// (403), or a node being restored (503). Entries and sealing uploads ask the same.
+std::optional<ApiResponse> RefuseSubmission(Store& store, const TokenInfo& who,
+                                            const std::string& case_id) {
+  if (!who.AllowsCase(case_id)) {
+    return ErrorResponse(403, "forbidden", "this token may not submit to case " + case_id);
+  }
+  auto restoring = RestorePending(store);
+  if (!restoring.ok()) return FromStatus(restoring.status());
+  if (*restoring) {
+    return ErrorResponse(503, "restoring",
+                         "this node is being restored and takes no entries until `khronika sync` "
+                         "has brought its own log back from every peer");
+  }
+  return std::nullopt;
+}
+
 // A file's opening in a submission, `which` naming it in errors: its descriptor and commitment
 // salt (the caller has checked that "salt" is a string).
 Result<FileOpening> OpeningFromJson(const json& f, const std::string& which) {
@@ -752,17 +769,8 @@ ApiResponse Api::PostEntry(const RouteContext& call) {
   auto parsed = SubmissionFromJson(*body, &sealing_id);
   if (!parsed.ok()) return FromStatus(parsed.status());
   Submission s = std::move(parsed).value();
-  if (!who.AllowsCase(s.entry.case_id)) {
-    return ErrorResponse(403, "forbidden", "this token may not submit to case " + s.entry.case_id);
-  }
+  if (auto refused = RefuseSubmission(node_.store(), who, s.entry.case_id)) return *refused;
   s.uploader = who.id;
-  auto restoring = RestorePending(node_.store());
-  if (!restoring.ok()) return FromStatus(restoring.status());
-  if (*restoring) {
-    return ErrorResponse(503, "restoring",
-                         "this node is being restored and takes no entries until `khronika sync` "
-                         "has brought its own log back from every peer");
-  }
   // A client that lost our first answer and sends the entry again gets the receipt it missed.
   auto receipt_again = [this, entry = s.entry]() -> std::optional<ApiResponse> {
     auto logged = node_.log().LoggedAs(entry);
@@ -858,16 +866,7 @@ ApiResponse Api::BeginSealing(const RouteContext& call) {
   const std::string case_id = (*body)["case_id"].get<std::string>();
   Status valid = ValidateCaseId(case_id);
   if (!valid.ok()) return FromStatus(valid);
-  if (!who.AllowsCase(case_id)) {
-    return ErrorResponse(403, "forbidden", "this token may not submit to case " + case_id);
-  }
-  auto restoring = RestorePending(node_.store());
-  if (!restoring.ok()) return FromStatus(restoring.status());
-  if (*restoring) {
-    return ErrorResponse(503, "restoring",
-                         "this node is being restored and takes no entries until `khronika sync` "
-                         "has brought its own log back from every peer");
-  }
+  if (auto refused = RefuseSubmission(node_.store(), who, case_id)) return *refused;
   auto id = sealings_->Begin(who.id, case_id);
   if (!id) {
     ApiResponse r = ErrorResponse(
