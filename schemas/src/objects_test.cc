@@ -719,7 +719,7 @@ Bytes WithU64At(Bytes b, size_t offset, uint64_t v) {
 
 TEST(DecodeTest, HugeLengthPrefixes) {
   const uint64_t huge[] = {uint64_t{1} << 62, UINT64_MAX, uint64_t{1} << 32,
-                           (uint64_t{1} << 59) + 1, 256, 1000};
+                           (uint64_t{1} << 59) + 1, 256, 1001};
   const SignedEntry e = GoldenEntry();
   const Bytes eb = Encode(e);
   const FileDescriptor d = GoldenDescriptor();

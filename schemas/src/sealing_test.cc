@@ -215,7 +215,9 @@ TEST(PaddingTest, PadmeOverheadIsBoundedAndLengthsCollapse) {
   EXPECT_LT(distinct.size(), 10u);
   EXPECT_EQ(PaddedFileSize(0), kMinPaddedFileSize);
   EXPECT_EQ(PaddedFileSize(1), kMinPaddedFileSize);
-  EXPECT_EQ(PaddedFileSize(4096), kMinPaddedFileSize);
+  EXPECT_EQ(PaddedFileSize(kMinPaddedFileSize), kMinPaddedFileSize);
+  EXPECT_EQ(PaddedFileSize(kMinPaddedFileSize + 1), Padme(kMinPaddedFileSize + 1));
+  EXPECT_GT(PaddedFileSize(kMinPaddedFileSize + 1), kMinPaddedFileSize);
   EXPECT_EQ(PaddedFileSize(uint64_t{1} << 30), uint64_t{1} << 30);  // a power of two is kept
 }
 

@@ -205,7 +205,7 @@ test('a file is checked against the length and SHA-256 the author signed', async
   assert.equal(short.ok, false);
   assert.match(short.problems[0], /it has 4096 bytes; the author signed 5000/);
   assert.match(short.problems[1], /the author signed/);
-  // The padding the sealed file carries (zero bytes up to 4096 or the Padmé size) is not the file.
+  // The padding the sealed file carries (zero bytes up to 512 or the Padmé size) is not the file.
   const padded = cat(CONTENTS[0], new Uint8Array(8192 - 5000));
   assert.equal((await checkFileBytes(d, padded)).ok, false);
   const empty = parseDescriptor(await goldenDescriptorBytes(1));

@@ -50,7 +50,7 @@ def descriptor_bytes(i):
 
 def seal_file(file_key, salt, content):
     """C2SP chunked encryption (Cobblestone-256) of the padded content, written from the spec."""
-    padded = content + bytes(max(4096, padme(len(content))) - len(content))
+    padded = content + bytes(max(512, padme(len(content))) - len(content))
     info = b"c2sp.org/chunked-encryption@v1+AEAD_AES_256_GCM\0" + salt + b"khronika/2 file content"
     okm = HKDFExpand(hashes.SHA512(), 76, info).derive(file_key)
     key, base_nonce, commitment = okm[:32], okm[32:44], okm[44:]

@@ -27,7 +27,7 @@ inline constexpr size_t kCommitmentSaltBytes = 32;
 using CommitmentSalt = std::array<uint8_t, kCommitmentSaltBytes>;
 
 // The smallest padded file: below it every file looks the same size.
-inline constexpr uint64_t kMinPaddedFileSize = 4096;
+inline constexpr uint64_t kMinPaddedFileSize = 512;
 
 SymmetricKey DeriveCaseKey(const SymmetricKey& archive_key, std::string_view case_id);
 SymmetricKey DeriveIndexKey(const SymmetricKey& archive_key, const EntryNonce& nonce);
