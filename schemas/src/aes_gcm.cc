@@ -16,23 +16,31 @@ const EVP_CIPHER* Cipher() {
   return cipher;
 }
 
+struct ThreadContext {
+  CipherCtx ctx{EVP_CIPHER_CTX_new()};
+  uint8_t key[32] = {};
+  bool keyed = false;
+  ~ThreadContext() { OPENSSL_cleanse(key, sizeof(key)); }
+};
+thread_local ThreadContext t_seal;
+thread_local ThreadContext t_open;
+
+EVP_CIPHER_CTX* Keyed(ThreadContext& t, bool seal, const uint8_t* key) {
+  if (!t.ctx) std::abort();
+  if (!t.keyed || CRYPTO_memcmp(t.key, key, sizeof(t.key)) != 0) {
+    const int ok = seal ? EVP_EncryptInit_ex(t.ctx.get(), Cipher(), nullptr, key, nullptr)
+                        : EVP_DecryptInit_ex(t.ctx.get(), Cipher(), nullptr, key, nullptr);
+    if (ok != 1) std::abort();
+    std::copy(key, key + sizeof(t.key), t.key);
+    t.keyed = true;
+  }
+  return t.ctx.get();
+}
+
 }  // namespace
 
-CipherCtx SealContext(const uint8_t* key) {
-  CipherCtx ctx(EVP_CIPHER_CTX_new());
-  if (!ctx || EVP_EncryptInit_ex(ctx.get(), Cipher(), nullptr, key, nullptr) != 1) {
-    std::abort();
-  }
-  return ctx;
-}
-
-CipherCtx OpenContext(const uint8_t* key) {
-  CipherCtx ctx(EVP_CIPHER_CTX_new());
-  if (!ctx || EVP_DecryptInit_ex(ctx.get(), Cipher(), nullptr, key, nullptr) != 1) {
-    std::abort();
-  }
-  return ctx;
-}
+EVP_CIPHER_CTX* ThreadSealContext(const uint8_t* key) { return Keyed(t_seal, true, key); }
+EVP_CIPHER_CTX* ThreadOpenContext(const uint8_t* key) { return Keyed(t_open, false, key); }
 
 void Seal(EVP_CIPHER_CTX* ctx, const uint8_t* nonce, ByteView associated_data, ByteView plaintext,
           uint8_t* out) {

@@ -18,9 +18,12 @@ struct CipherCtxFree {
 };
 using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
 
-// A context holding `key`, for sealing or for opening; aborts only on allocation failure.
-CipherCtx SealContext(const uint8_t* key);
-CipherCtx OpenContext(const uint8_t* key);
+// This thread's own context for sealing (opening) under the 32-byte `key`, valid until the
+// thread's next call: keyed again only when the key differs from the one it last held. Making
+// and freeing a context costs more than sealing a small box, and a file's 16 KiB chunks share
+// one key. The thread keeps the last key and its schedule until it is given another or exits.
+EVP_CIPHER_CTX* ThreadSealContext(const uint8_t* key);
+EVP_CIPHER_CTX* ThreadOpenContext(const uint8_t* key);
 
 // Seals `plaintext` under the context's key and the 12-byte `nonce`, writing ciphertext || tag
 // (plaintext.size() + 16 bytes) at `out`. Aborts only on allocation failure or misuse.

@@ -114,7 +114,7 @@ void ChunkedSealer::SealChunk(ByteView plain, Bytes& out) {
   auto nonce = ChunkNonce(keys_, next_chunk_++);
   size_t at = out.size();
   out.resize(at + plain.size() + kAeadTagBytes);
-  aes_gcm::Seal(aes_gcm::SealContext(keys_.key.data()).get(), nonce.data(), {}, plain,
+  aes_gcm::Seal(aes_gcm::ThreadSealContext(keys_.key.data()), nonce.data(), {}, plain,
                 out.data() + at);
 }
 
@@ -146,7 +146,7 @@ Result<Bytes> ChunkedOpener::OpenChunk(uint64_t index, ByteView sealed_chunk, bo
   if (index >= (uint64_t{1} << 38)) return Status::InvalidArgument("chunk index out of range");
   auto nonce = ChunkNonce(keys_, index);
   Bytes out(n);
-  if (!aes_gcm::Open(aes_gcm::OpenContext(keys_.key.data()).get(), nonce.data(), {}, sealed_chunk,
+  if (!aes_gcm::Open(aes_gcm::ThreadOpenContext(keys_.key.data()), nonce.data(), {}, sealed_chunk,
                      out.data())) {
     return Status::Corruption("sealed chunk " + std::to_string(index) +
                               " does not authenticate: it was altered or moved");

@@ -5,7 +5,9 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -90,8 +92,48 @@ Hash Sha256Stream::Finish() {
   return out;
 }
 
+namespace {
+
+// Per thread: random bytes for small draws (the store's value nonces, entry nonces, salts),
+// taken from OpenSSL's generator 4 KiB at a time; one RAND_bytes call costs about a microsecond
+// whatever its size, and sealing one small entry draws several. Each draw is wiped from the
+// buffer as it is taken. A forked child starts with a copy of its parent's buffer, so a buffer
+// filled in another process is thrown away before use: two processes never share a draw.
+struct RandomBuffer {
+  uint8_t bytes[4096];
+  size_t used = sizeof(bytes);
+  uint64_t filled_in = 0;  // the fork generation it was filled in; 0: never
+  ~RandomBuffer() { OPENSSL_cleanse(bytes, sizeof(bytes)); }
+};
+thread_local RandomBuffer t_random;
+constexpr size_t kBufferedDrawMax = 64;
+
+// Counts forks (in the child): a buffer filled before the last fork is not used after it.
+std::atomic<uint64_t> g_fork_generation{1};
+void CountFork() { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
+uint64_t ForkGeneration() {
+  static const bool counted = ::pthread_atfork(nullptr, nullptr, CountFork) == 0;
+  if (!counted) std::abort();  // forks could not be told apart
+  return g_fork_generation.load(std::memory_order_relaxed);
+}
+
+}  // namespace
+
 void RandomBytes(uint8_t* out, size_t n) {
-  if (RAND_bytes(out, static_cast<int>(n)) != 1) std::abort();
+  if (n > kBufferedDrawMax) {
+    if (RAND_bytes(out, static_cast<int>(n)) != 1) std::abort();
+    return;
+  }
+  RandomBuffer& b = t_random;
+  const uint64_t generation = ForkGeneration();
+  if (b.used + n > sizeof(b.bytes) || b.filled_in != generation) {
+    if (RAND_bytes(b.bytes, static_cast<int>(sizeof(b.bytes))) != 1) std::abort();
+    b.used = 0;
+    b.filled_in = generation;
+  }
+  std::memcpy(out, b.bytes + b.used, n);
+  OPENSSL_cleanse(b.bytes + b.used, n);
+  b.used += n;
 }
 
 struct SigningKey::Key {

@@ -55,13 +55,13 @@ SymmetricKey RandomSymmetricKey() {
 Bytes AeadSeal(const SymmetricKey& key, ByteView plaintext, ByteView associated_data) {
   Bytes out(kAeadNonceBytes + plaintext.size() + kAeadTagBytes);
   RandomBytes(out.data(), kAeadNonceBytes);
-  SealWith(aes_gcm::SealContext(key.data()).get(), plaintext, associated_data, out);
+  SealWith(aes_gcm::ThreadSealContext(key.data()), plaintext, associated_data, out);
   return out;
 }
 
 Result<Bytes> AeadOpen(const SymmetricKey& key, ByteView sealed, ByteView associated_data) {
   if (sealed.size() < kAeadOverhead) return Status::Corruption("sealed value is too short");
-  return OpenWith(aes_gcm::OpenContext(key.data()).get(), sealed, associated_data);
+  return OpenWith(aes_gcm::ThreadOpenContext(key.data()), sealed, associated_data);
 }
 
 namespace {
@@ -74,27 +74,8 @@ struct CachedContexts {
 };
 thread_local CachedContexts t_contexts;
 
-// Per thread: random bytes for nonces, drawn from OpenSSL's generator 4 KiB at a time. A forked
-// child starts with a copy of its parent's buffer, so a buffer filled in another process is
-// thrown away before use: two processes never take the same nonce.
-struct NonceBuffer {
-  uint8_t bytes[4096];
-  size_t used = sizeof(bytes);
-  pid_t filled_by = 0;
-};
-thread_local NonceBuffer t_nonces;
-
-void TakeNonce(uint8_t* out) {
-  pid_t self = ::getpid();
-  if (t_nonces.used + kAeadNonceBytes > sizeof(t_nonces.bytes) || t_nonces.filled_by != self) {
-    RandomBytes(t_nonces.bytes, sizeof(t_nonces.bytes));
-    t_nonces.used = 0;
-    t_nonces.filled_by = self;
-  }
-  std::copy_n(t_nonces.bytes + t_nonces.used, kAeadNonceBytes, out);
-  OPENSSL_cleanse(t_nonces.bytes + t_nonces.used, kAeadNonceBytes);
-  t_nonces.used += kAeadNonceBytes;
-}
+// Value nonces are drawn through RandomBytes, which takes small draws from a per-thread buffer.
+void TakeNonce(uint8_t* out) { RandomBytes(out, kAeadNonceBytes); }
 
 std::atomic<uint64_t> g_next_key_id{1};
 

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -99,6 +101,54 @@ TEST(AeadKeyTest, AForkedChildNeverReusesItsParentsNonces) {
   ::close(fds[1]);
   Bytes parent = key.Seal({}, {});
   EXPECT_NE(Bytes(parent.begin(), parent.begin() + kAeadNonceBytes), child);
+}
+
+// Small draws come from a per-thread buffer (crypto.cc): none may repeat, across draws of any
+// size, across threads, or between a parent and a child forked with a filled buffer.
+TEST(RandomBytesTest, SmallDrawsNeverRepeatAcrossSizesThreadsAndForks) {
+  std::set<Bytes> seen;
+  std::mutex mu;
+  auto draw_many = [&] {
+    std::vector<Bytes> mine;
+    for (int i = 0; i < 3000; ++i) {  // more than one 4 KiB buffer of 12- to 32-byte draws
+      Bytes b(12 + i % 21);
+      RandomBytes(b.data(), b.size());
+      b.resize(12);  // compare the first 12 bytes: a repeated 12-byte prefix is a repeat
+      mine.push_back(std::move(b));
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    for (Bytes& b : mine) EXPECT_TRUE(seen.insert(std::move(b)).second);
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back(draw_many);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(seen.size(), 12000u);
+  Bytes large(4096);  // larger draws go to OpenSSL directly
+  RandomBytes(large.data(), large.size());
+  EXPECT_NE(large, Bytes(4096, 0));
+
+  uint8_t first[32];
+  RandomBytes(first, sizeof(first));  // the buffer is filled
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    uint8_t in_child[32];
+    RandomBytes(in_child, sizeof(in_child));
+    ssize_t n = ::write(fds[1], in_child, sizeof(in_child));
+    ::_exit(n == static_cast<ssize_t>(sizeof(in_child)) ? 0 : 1);
+  }
+  Bytes child(32);
+  ASSERT_EQ(::read(fds[0], child.data(), child.size()), 32);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ::close(fds[0]);
+  ::close(fds[1]);
+  Bytes parent(32);
+  RandomBytes(parent.data(), parent.size());
+  EXPECT_NE(parent, child);
+  EXPECT_NE(Bytes(first, first + 32), child);
 }
 
 TEST(KeyedHashTest, MatchesPythonsHmacAndDependsOnTheKey) {

@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "canonical.h"
 
@@ -283,7 +284,11 @@ Result<SealedFile> FileSealer::Finish() {
 // ---- Sealing and opening an entry ----
 
 Result<SealedEntry> SealEntry(const SymmetricKey& archive_key, const EntryToSeal& in) {
-  KH_ASSIGN_OR_RETURN(SignedEntry signed_entry, DecodeSignedEntry(in.signed_entry));
+  std::optional<SignedEntry> decoded;
+  if (!in.decoded_entry) {
+    KH_ASSIGN_OR_RETURN(decoded, DecodeSignedEntry(in.signed_entry));
+  }
+  const SignedEntry& signed_entry = in.decoded_entry ? *in.decoded_entry : *decoded;
   if (signed_entry.case_id != in.case_id) {
     return Status::InvalidArgument("the signed entry is of another case");
   }

@@ -265,5 +265,28 @@ TEST(SealedObjectsTest, SealingRefusesADescriptorTheAuthorDidNotSign) {
   EXPECT_FALSE(SealEntry(f.archive_key, in).ok());
 }
 
+// A caller that made the entry's bytes from the entry may hand it over decoded (Log::Append
+// does): the sealed entry is the same, byte for byte, and the same refusals hold.
+TEST(SealedObjectsTest, AnEntryGivenDecodedSealsToTheSameBytes) {
+  SealedFixture f;
+  const SignedEntry entry = DecodeSignedEntry(f.signed_bytes).value();
+  EntryToSeal in;
+  in.nonce = f.sealed.nonce;
+  in.case_id = SealedFixture::kCaseId();
+  in.prev_case_record.fill(0xab);
+  in.signed_entry = f.signed_bytes;
+  in.openings = f.openings;
+  for (const SealedFile& s : f.sealed.files) in.sealed_files.push_back(s);
+  const Bytes from_bytes = Encode(SealEntry(f.archive_key, in).value());
+  EXPECT_EQ(from_bytes, f.sealed_bytes);
+  in.decoded_entry = &entry;
+  EXPECT_EQ(Encode(SealEntry(f.archive_key, in).value()), from_bytes);
+  in.openings[1].descriptor.name = "renamed.pdf";
+  EXPECT_FALSE(SealEntry(f.archive_key, in).ok());
+  in.openings = f.openings;
+  in.case_id = "another-case";
+  EXPECT_FALSE(SealEntry(f.archive_key, in).ok());
+}
+
 }  // namespace
 }  // namespace khronika

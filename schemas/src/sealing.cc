@@ -89,7 +89,7 @@ constexpr uint8_t kZeroNonce[kAeadNonceBytes] = {};
 
 Bytes BoxSeal(const SymmetricKey& key, std::string_view label, ByteView padded_plaintext) {
   Bytes out(padded_plaintext.size() + kAeadTagBytes);
-  aes_gcm::Seal(aes_gcm::SealContext(key.data()).get(), kZeroNonce, AsBytes(label),
+  aes_gcm::Seal(aes_gcm::ThreadSealContext(key.data()), kZeroNonce, AsBytes(label),
                 padded_plaintext, out.data());
   return out;
 }
@@ -97,7 +97,7 @@ Bytes BoxSeal(const SymmetricKey& key, std::string_view label, ByteView padded_p
 Result<Bytes> BoxOpen(const SymmetricKey& key, std::string_view label, ByteView box) {
   if (box.size() < kAeadTagBytes) return Status::Corruption("a sealed box is shorter than its tag");
   Bytes out(box.size() - kAeadTagBytes);
-  if (!aes_gcm::Open(aes_gcm::OpenContext(key.data()).get(), kZeroNonce, AsBytes(label), box,
+  if (!aes_gcm::Open(aes_gcm::ThreadOpenContext(key.data()), kZeroNonce, AsBytes(label), box,
                      out.data())) {
     return Status::Corruption(std::string(label) +
                               " does not open: it was altered, or the key is not its key");

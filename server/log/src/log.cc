@@ -648,6 +648,14 @@ Result<std::optional<Hash>> LogOfCase(const ReadTxn& txn, std::string_view case_
 }
 
 Status CheckCaseContinuesHere(const ReadTxn& txn, std::string_view case_id, const Hash& own_log) {
+  // No log adopted (the usual node): every case it can open is its own.
+  bool adopted = false;
+  KH_RETURN_IF_ERROR(txn.ScanKeys(Table::kMeta, AsBytes(keys::kMetaAdoptedPrefix),
+                                  [&](ByteView) -> Result<bool> {
+                                    adopted = true;
+                                    return false;
+                                  }));
+  if (!adopted) return Status::Ok();
   KH_ASSIGN_OR_RETURN(std::optional<Hash> case_log, LogOfCase(txn, case_id));
   if (!case_log || *case_log == own_log) return Status::Ok();
   // A bundle proves a case complete against one log's checkpoint, and listings read the log
@@ -1237,7 +1245,16 @@ Status Log::SignTip(WriteTxn& txn, const Tip& tip, const std::vector<Receipt*>& 
   std::string checkpoint = SignCheckpoint(key_, tip.size, root);
   KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kCheckpoints, keys::Checkpoint(origin_, tip.size),
                                       AsBytes(checkpoint)));
-  SubtreeFn subtrees = StoredSubtrees(txn, origin_);
+  // The receipts' proofs share most of their nodes: each node is read (and on an encrypted node
+  // decrypted) once for the batch, not once for every proof that needs it.
+  std::map<std::pair<unsigned, uint64_t>, Hash> read;
+  SubtreeFn stored = StoredSubtrees(txn, origin_);
+  SubtreeFn subtrees = [&](unsigned level, uint64_t index) -> Result<Hash> {
+    if (auto it = read.find({level, index}); it != read.end()) return it->second;
+    KH_ASSIGN_OR_RETURN(Hash h, stored(level, index));
+    read.emplace(std::make_pair(level, index), h);
+    return h;
+  };
   for (Receipt* r : receipts) {
     r->tree_size = tip.size;
     r->checkpoint = checkpoint;
@@ -1342,9 +1359,16 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
   // Checks that depend on what the log already holds; they run inside the transaction, before
   // anything of the submission is written.
   // Returns a store error, or OK with *verdict set to whether the submission may be appended.
+  // A batch is mostly one or a few authors: each is looked up once per transaction.
+  std::map<PublicKey, std::optional<RegisteredAuthor>> authors;
   auto check_in_txn = [&](WriteTxn& txn, const Submission& s, const Bytes& signed_key,
                           Status* verdict) -> Status {
-    KH_ASSIGN_OR_RETURN(auto author, FindAuthor(txn, s.entry.author));
+    auto found = authors.find(s.entry.author);
+    if (found == authors.end()) {
+      KH_ASSIGN_OR_RETURN(auto looked_up, FindAuthor(txn, s.entry.author));
+      found = authors.emplace(s.entry.author, std::move(looked_up)).first;
+    }
+    const std::optional<RegisteredAuthor>& author = found->second;
     KH_ASSIGN_OR_RETURN(bool logged, txn.Contains(Table::kSignedEntries, signed_key));
     bool target = true;
     if (s.entry.corrects) {
@@ -1375,6 +1399,7 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
     for (auto& r : receipts) r.reset();
     for (Status& v : verdicts) v = Status::Ok();
     purges.clear();
+    authors.clear();
     if (also) KH_RETURN_IF_ERROR(also(txn));
     if (batch.empty()) return Status::Ok();
     KH_ASSIGN_OR_RETURN(Tip tip, OpenTip(txn));
@@ -1399,7 +1424,8 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
       in.nonce = c.nonce();
       in.case_id = s.entry.case_id;
       if (case_tip) in.prev_case_record = HashFromBytes(case_tip->second);
-      in.signed_entry = std::move(signed_bytes);
+      in.signed_entry = std::move(signed_bytes);  // Encode(s.entry), checked by Check
+      in.decoded_entry = &s.entry;
       for (const SubmittedFile& f : s.files) in.openings.push_back(f.opening);
       in.sealed_files = c.sealed_files();
       auto sealed_or = SealEntry(archive_key_, in);

@@ -159,6 +159,9 @@ struct EntryToSeal {
   std::string case_id;
   Hash prev_case_record{};
   Bytes signed_entry;  // canonical SignedEntry bytes
+  // Optional: what `signed_entry` decodes to, when the caller made the bytes from it (Encode) and
+  // checked it; SealEntry then does not decode them again. Not owned.
+  const SignedEntry* decoded_entry = nullptr;
   std::vector<FileOpening> openings;
   std::vector<SealedFile> sealed_files;
 };
