@@ -120,6 +120,7 @@ uint64_t ForkGeneration() {
 }  // namespace
 
 void RandomBytes(uint8_t* out, size_t n) {
+  if (n == 0) return;  // `out` may be null (an empty vector's data())
   if (n > kBufferedDrawMax) {
     if (RAND_bytes(out, static_cast<int>(n)) != 1) std::abort();
     return;

@@ -123,6 +123,8 @@ TEST(RandomBytesTest, SmallDrawsNeverRepeatAcrossSizesThreadsAndForks) {
   for (int t = 0; t < 4; ++t) threads.emplace_back(draw_many);
   for (auto& t : threads) t.join();
   EXPECT_EQ(seen.size(), 12000u);
+  Bytes none;  // an empty draw, from an empty vector's data(), takes nothing
+  RandomBytes(none.data(), none.size());
   Bytes large(4096);  // larger draws go to OpenSSL directly
   RandomBytes(large.data(), large.size());
   EXPECT_NE(large, Bytes(4096, 0));
