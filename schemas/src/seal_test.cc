@@ -11,6 +11,7 @@
 #include <atomic>
 #include <mutex>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -151,6 +152,42 @@ TEST(RandomBytesTest, SmallDrawsNeverRepeatAcrossSizesThreadsAndForks) {
   RandomBytes(parent.data(), parent.size());
   EXPECT_NE(parent, child);
   EXPECT_NE(Bytes(first, first + 32), child);
+}
+
+// VerifySignature keeps OpenSSL's objects for a thread's last 16 public keys (crypto.cc): with
+// more keys than that, in turn and on several threads, each signature verifies under its own
+// key only, a changed message under none, and a key OpenSSL refuses verifies nothing.
+TEST(VerifySignatureTest, ManyKeysInTurnVerifyOnlyTheirOwnSignatures) {
+  constexpr size_t kKeys = 40;
+  std::vector<SigningKey> keys;
+  std::vector<Signature> sigs;
+  std::vector<std::string> messages;
+  for (size_t i = 0; i < kKeys; ++i) {
+    keys.push_back(SigningKey::Generate());
+    messages.push_back("message " + std::to_string(i));
+    sigs.push_back(keys.back().Sign(AsBytes(messages.back())));
+  }
+  std::atomic<int> wrong{0};
+  auto check_all = [&](size_t step) {
+    for (size_t round = 0; round < 3; ++round) {
+      for (size_t k = 0; k < kKeys; ++k) {
+        const size_t i = (k * step + round) % kKeys;
+        const size_t other = (i + 1) % kKeys;
+        if (!VerifySignature(keys[i].public_key(), AsBytes(messages[i]), sigs[i])) ++wrong;
+        if (VerifySignature(keys[other].public_key(), AsBytes(messages[i]), sigs[i])) ++wrong;
+        if (VerifySignature(keys[i].public_key(), AsBytes(messages[other]), sigs[i])) ++wrong;
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t step : {1, 7, 11}) threads.emplace_back(check_all, step);
+  for (auto& t : threads) t.join();
+  check_all(3);
+  EXPECT_EQ(wrong.load(), 0);
+  PublicKey not_a_point;
+  not_a_point.fill(0xff);  // not an encoding of a curve point
+  EXPECT_FALSE(VerifySignature(not_a_point, AsBytes(messages[0]), sigs[0]));
+  EXPECT_TRUE(VerifySignature(keys[0].public_key(), AsBytes(messages[0]), sigs[0]));
 }
 
 TEST(KeyedHashTest, MatchesPythonsHmacAndDependsOnTheKey) {
