@@ -822,13 +822,22 @@ Status WriteTxn::Put(Table table, ByteView key, ByteView value) {
 }
 
 Status WriteTxn::PutImmutable(Table table, ByteView key, ByteView value) {
-  KH_ASSIGN_OR_RETURN(std::optional<Bytes> existing, Get(table, key));
-  if (existing) {
+  // One lookup: LMDB refuses to overwrite and hands back what the key already holds.
+  Bytes sealed = store_->codec->Seal(table, key, value);
+  MDB_val k = ToVal(key), v = ToVal(sealed);
+  int rc = mdb_put(static_cast<MDB_txn*>(txn_), store_->dbi(table), &k, &v, MDB_NOOVERWRITE);
+  if (rc == MDB_KEYEXIST) {
+    auto existing = store_->codec->Open(table, key, FromVal(v));
+    ReleaseIfMapped(store_, writable_, v);
+    if (!existing.ok()) return existing.status();
     if (ConstantTimeEqual(*existing, value)) return Status::Ok();
     return Status::AlreadyExists(std::string(TableName(table)) + ": key " + ToHex(key) +
                                  " already holds different bytes");
   }
-  return Put(table, key, value);
+  if (rc == MDB_SUCCESS && (table == Table::kChunks || table == Table::kUploadChunks)) {
+    t_chunk_bytes += value.size();
+  }
+  return lmdb::ToStatus(rc, TableName(table));
 }
 
 Status WriteTxn::Delete(Table table, ByteView key) {

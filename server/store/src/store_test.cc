@@ -86,6 +86,14 @@ TEST_F(StoreTest, PutImmutableRefusesDifferentBytes) {
     return txn.PutImmutable(Table::kObjects, B("id"), B("forged"));
   });
   EXPECT_EQ(st.code(), Code::kAlreadyExists);
+  // Within one transaction too: the second put sees the first.
+  EXPECT_TRUE(store->Update([](WriteTxn& txn) -> Status {
+    KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, B("id2"), B("first")));
+    KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, B("id2"), B("first")));
+    Status again = txn.PutImmutable(Table::kObjects, B("id2"), B("second"));
+    EXPECT_EQ(again.code(), Code::kAlreadyExists);
+    return Status::Ok();
+  }).ok());
   ASSERT_TRUE(store->View([](ReadTxn& txn) -> Status {
     KH_ASSIGN_OR_RETURN(auto v, txn.Get(Table::kObjects, B("id")));
     EXPECT_EQ(*v, B("original"));
