@@ -3,8 +3,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -74,9 +72,6 @@ struct CachedContexts {
 };
 thread_local CachedContexts t_contexts;
 
-// Value nonces are drawn through RandomBytes, which takes small draws from a per-thread buffer.
-void TakeNonce(uint8_t* out) { RandomBytes(out, kAeadNonceBytes); }
-
 std::atomic<uint64_t> g_next_key_id{1};
 
 }  // namespace
@@ -112,7 +107,7 @@ CachedContexts& ContextsFor(uint64_t id, const SymmetricKey& key) {
 
 Bytes AeadKey::Seal(ByteView plaintext, ByteView associated_data) const {
   Bytes out(kAeadNonceBytes + plaintext.size() + kAeadTagBytes);
-  TakeNonce(out.data());
+  RandomBytes(out.data(), kAeadNonceBytes);  // a small draw: from a per-thread buffer
   SealWith(ContextsFor(id_, key_).seal.get(), plaintext, associated_data, out);
   return out;
 }
