@@ -103,6 +103,11 @@ thread_local uint64_t t_chunk_bytes = 0;
 // Whether that transaction deleted a large value.
 thread_local bool t_deleted_large = false;
 
+// Counts a chunk written by this thread's transaction, for the room check and the map release.
+void CountChunkBytes(Table table, size_t bytes) {
+  if (table == Table::kChunks || table == Table::kUploadChunks) t_chunk_bytes += bytes;
+}
+
 bool HasPrefix(ByteView key, ByteView prefix) {
   return key.size() >= prefix.size() &&
          (prefix.empty() || std::memcmp(key.data(), prefix.data(), prefix.size()) == 0);
@@ -814,7 +819,7 @@ Bytes ReadTxn::Blind(ByteView name) const { return store_->codec->Blind(name); }
 // ---- WriteTxn ----
 
 Status WriteTxn::Put(Table table, ByteView key, ByteView value) {
-  if (table == Table::kChunks || table == Table::kUploadChunks) t_chunk_bytes += value.size();
+  CountChunkBytes(table, value.size());
   Bytes sealed = store_->codec->Seal(table, key, value);
   MDB_val k = ToVal(key), v = ToVal(sealed);
   return lmdb::ToStatus(mdb_put(static_cast<MDB_txn*>(txn_), store_->dbi(table), &k, &v, 0),
@@ -834,9 +839,7 @@ Status WriteTxn::PutImmutable(Table table, ByteView key, ByteView value) {
     return Status::AlreadyExists(std::string(TableName(table)) + ": key " + ToHex(key) +
                                  " already holds different bytes");
   }
-  if (rc == MDB_SUCCESS && (table == Table::kChunks || table == Table::kUploadChunks)) {
-    t_chunk_bytes += value.size();
-  }
+  if (rc == MDB_SUCCESS) CountChunkBytes(table, value.size());
   return lmdb::ToStatus(rc, TableName(table));
 }
 
