@@ -283,7 +283,8 @@ Result<SealedFile> FileSealer::Finish() {
 
 // ---- Sealing and opening an entry ----
 
-Result<SealedEntry> SealEntry(const SymmetricKey& archive_key, const EntryToSeal& in) {
+Result<PresealedEntry> PresealEntry(const SymmetricKey& archive_key, const SymmetricKey& case_key,
+                                    const EntryToSeal& in) {
   std::optional<SignedEntry> decoded;
   if (!in.decoded_entry) {
     KH_ASSIGN_OR_RETURN(decoded, DecodeSignedEntry(in.signed_entry));
@@ -298,44 +299,59 @@ Result<SealedEntry> SealEntry(const SymmetricKey& archive_key, const EntryToSeal
                                    std::to_string(signed_entry.files.size()) + " files, but " +
                                    std::to_string(in.openings.size()) + " are given");
   }
-  SymmetricKey case_key = DeriveCaseKey(archive_key, in.case_id);
-  SealedEntry out;
-  out.nonce = in.nonce;
+  PresealedEntry out;
+  SealedEntry& e = out.entry_;
+  e.nonce = in.nonce;
   {
     KH_ASSIGN_OR_RETURN(Bytes padded, PadValue(AsBytes(in.case_id), kIndexBoxPadded));
     Bytes box = BoxSeal(DeriveIndexKey(archive_key, in.nonce), kIndexBoxLabel, padded);
-    std::copy(box.begin(), box.end(), out.index_box.begin());
+    std::copy(box.begin(), box.end(), e.index_box.begin());
   }
-  {
-    KH_ASSIGN_OR_RETURN(Bytes padded, PadValue(in.prev_case_record, kLinkBoxPadded));
-    Bytes box = BoxSeal(DeriveLinkKey(case_key, in.nonce), kLinkBoxLabel, padded);
-    std::copy(box.begin(), box.end(), out.link_box.begin());
-  }
+  out.link_key_ = DeriveLinkKey(case_key, in.nonce);
   {
     KH_ASSIGN_OR_RETURN(Bytes padded,
                         PadValue(in.signed_entry, PaddedBoxSize(in.signed_entry.size())));
-    out.entry_box = BoxSeal(DeriveEntryKey(case_key, in.nonce), kEntryBoxLabel, padded);
+    e.entry_box = BoxSeal(DeriveEntryKey(case_key, in.nonce), kEntryBoxLabel, padded);
   }
+  e.files.reserve(in.openings.size());
   for (size_t i = 0; i < in.openings.size(); ++i) {
     const FileOpening& opening = in.openings[i];
-    Bytes descriptor = Encode(opening.descriptor);
+    Bytes value(opening.salt.begin(), opening.salt.end());
+    const Bytes descriptor = Encode(opening.descriptor);
+    value.insert(value.end(), descriptor.begin(), descriptor.end());
     if (FileCommitment(opening.salt, descriptor) != signed_entry.files[i]) {
       return Status::InvalidArgument("file " + std::to_string(i) +
                                      ": the descriptor does not match the author's commitment");
     }
-    Bytes value(opening.salt.begin(), opening.salt.end());
-    value.insert(value.end(), descriptor.begin(), descriptor.end());
     KH_ASSIGN_OR_RETURN(Bytes padded, PadValue(value, kDescriptorBoxPadded));
     SymmetricKey file_key = DeriveFileKey(case_key, in.nonce, static_cast<uint32_t>(i));
     Bytes box = BoxSeal(DeriveDescriptorKey(file_key), kDescriptorBoxLabel, padded);
     OPENSSL_cleanse(file_key.data(), file_key.size());
     SealedFile file = in.sealed_files[i];
     std::copy(box.begin(), box.end(), file.descriptor_box.begin());
-    out.files.push_back(std::move(file));
+    e.files.push_back(std::move(file));
   }
-  OPENSSL_cleanse(case_key.data(), case_key.size());
-  KH_RETURN_IF_ERROR(ValidateSealedEntry(out));
+  KH_RETURN_IF_ERROR(ValidateSealedEntry(e));
   return out;
+}
+
+PresealedEntry::~PresealedEntry() { OPENSSL_cleanse(link_key_.data(), link_key_.size()); }
+
+SealedEntry PresealedEntry::Finish(const Hash& prev_case_record) const {
+  SealedEntry out = entry_;
+  // 32 bytes always fit the link box's 36.
+  Bytes padded = PadValue(prev_case_record, kLinkBoxPadded).value();
+  Bytes box = BoxSeal(link_key_, kLinkBoxLabel, padded);
+  std::copy(box.begin(), box.end(), out.link_box.begin());
+  return out;
+}
+
+Result<SealedEntry> SealEntry(const SymmetricKey& archive_key, const EntryToSeal& in) {
+  SymmetricKey case_key = DeriveCaseKey(archive_key, in.case_id);
+  auto presealed = PresealEntry(archive_key, case_key, in);
+  OPENSSL_cleanse(case_key.data(), case_key.size());
+  if (!presealed.ok()) return presealed.status();
+  return presealed->Finish(in.prev_case_record);
 }
 
 Result<std::string> OpenIndexBox(const SymmetricKey& archive_key, const SealedEntry& e) {

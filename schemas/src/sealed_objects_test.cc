@@ -288,5 +288,36 @@ TEST(SealedObjectsTest, AnEntryGivenDecodedSealsToTheSameBytes) {
   EXPECT_FALSE(SealEntry(f.archive_key, in).ok());
 }
 
+// Log::Check seals an entry before the append knows the case's previous record: what it seals
+// first is the same whatever that record turns out to be, and Finish links each copy to the
+// record it is given, as SealEntry would.
+TEST(SealedObjectsTest, APresealedEntryIsLinkedWhenItIsFinished) {
+  SealedFixture f;
+  EntryToSeal in;
+  in.nonce = f.sealed.nonce;
+  in.case_id = SealedFixture::kCaseId();
+  in.signed_entry = f.signed_bytes;
+  in.openings = f.openings;
+  for (const SealedFile& s : f.sealed.files) in.sealed_files.push_back(s);
+  const SymmetricKey case_key = f.CaseKey();
+  PresealedEntry presealed = PresealEntry(f.archive_key, case_key, in).value();
+  Hash first{};
+  Hash other{};
+  other.fill(0x5c);
+  in.prev_case_record.fill(0xab);
+  EXPECT_EQ(Encode(presealed.Finish(in.prev_case_record)), f.sealed_bytes);
+  const SealedEntry a = presealed.Finish(first);
+  const SealedEntry b = presealed.Finish(other);
+  EXPECT_EQ(a.index_box, b.index_box);
+  EXPECT_EQ(a.entry_box, b.entry_box);
+  EXPECT_EQ(a.files, b.files);
+  EXPECT_NE(a.link_box, b.link_box);
+  const SymmetricKey link_key = DeriveLinkKey(case_key, in.nonce);
+  EXPECT_EQ(OpenLinkBox(link_key, a).value(), first);
+  EXPECT_EQ(OpenLinkBox(link_key, b).value(), other);
+  in.openings[1].descriptor.name = "renamed.pdf";
+  EXPECT_FALSE(PresealEntry(f.archive_key, case_key, in).ok());
+}
+
 }  // namespace
 }  // namespace khronika

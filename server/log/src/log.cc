@@ -798,9 +798,11 @@ Result<CheckedSubmission> Log::Check(Submission submission) const {
   KH_RETURN_IF_ERROR(CheckSubmission(s));
   // Cheap refusals before the expensive work: already logged, or chunks that were never sent.
   const std::string uploader = s.uploader.value_or("");
+  Bytes signed_bytes = Encode(s.entry);
+  const Hash signed_id = ObjectId(signed_bytes);
   KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(bool logged, txn.Contains(Table::kSignedEntries,
-                                                  keys::SignedEntry(txn, ObjectId(Encode(s.entry)))));
+    KH_ASSIGN_OR_RETURN(bool logged,
+                        txn.Contains(Table::kSignedEntries, keys::SignedEntry(txn, signed_id)));
     if (logged) return Status::AlreadyExists("the entry is already recorded");
     KH_RETURN_IF_ERROR(CheckCaseContinuesHere(txn, s.entry.case_id, origin_));
     for (const SubmittedFile& f : s.files) {
@@ -905,6 +907,15 @@ Result<CheckedSubmission> Log::Check(Submission submission) const {
   } else if (st.ok()) {
     st = flush();
   }
+  std::optional<PresealedEntry> presealed;
+  if (st.ok()) {
+    auto p = Preseal(s, nonce, case_key, std::move(signed_bytes), std::move(sealed_files));
+    if (p.ok()) {
+      presealed = std::move(*p);
+    } else {
+      st = p.status();
+    }
+  }
   OPENSSL_cleanse(case_key.data(), case_key.size());
   // Inline plaintext is sealed now (or refused): it does not wait in memory for the commit.
   for (SubmittedFile& f : submission.files) {
@@ -921,8 +932,21 @@ Result<CheckedSubmission> Log::Check(Submission submission) const {
     });
     return st;
   }
-  return CheckedSubmission(std::move(submission), nonce, std::move(sealed_files),
+  return CheckedSubmission(std::move(submission), signed_id, std::move(*presealed),
                            std::move(unwritten));
+}
+
+Result<PresealedEntry> Log::Preseal(const Submission& s, const EntryNonce& nonce,
+                                    const SymmetricKey& case_key, Bytes signed_bytes,
+                                    std::vector<SealedFile> sealed_files) const {
+  EntryToSeal in;
+  in.nonce = nonce;
+  in.case_id = s.entry.case_id;
+  in.signed_entry = std::move(signed_bytes);  // Encode(s.entry), checked by CheckSubmission
+  in.decoded_entry = &s.entry;
+  for (const SubmittedFile& f : s.files) in.openings.push_back(f.opening);
+  in.sealed_files = std::move(sealed_files);
+  return PresealEntry(archive_key_, case_key, in);
 }
 
 LocalSealing Log::BeginLocal(std::string_view case_id) const {
@@ -1130,22 +1154,30 @@ Result<CheckedSubmission> Log::CheckLocal(Submission submission, LocalSealing se
                                             "' does not match the SHA-256 its author signed"));
     }
   }
+  Bytes signed_bytes = Encode(s.entry);
+  const Hash signed_id = ObjectId(signed_bytes);
   st = store_.View([&](ReadTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(bool logged, txn.Contains(Table::kSignedEntries,
-                                                  keys::SignedEntry(txn, ObjectId(Encode(s.entry)))));
+    KH_ASSIGN_OR_RETURN(bool logged,
+                        txn.Contains(Table::kSignedEntries, keys::SignedEntry(txn, signed_id)));
     if (logged) return Status::AlreadyExists("the entry is already recorded");
     return CheckCaseContinuesHere(txn, s.entry.case_id, origin_);
   });
   if (!st.ok()) return refuse(st);
+  if (!sealing.written_.empty() && !sealing.pending_.empty()) {
+    // Cannot happen: a large file flushes what waits.
+    return refuse(Status::IOError("sealed chunks left unwritten"));
+  }
+  auto presealed = Preseal(s, sealing.nonce_, sealing.case_key_, std::move(signed_bytes),
+                           sealing.sealed_);
+  if (!presealed.ok()) return refuse(presealed.status());
   std::vector<std::pair<Hash, Bytes>> unwritten;
   if (sealing.written_.empty()) {
     unwritten = std::move(sealing.pending_);
     sealing.pending_.clear();
-  } else if (!sealing.pending_.empty()) {  // cannot happen: a large file flushes what waits
-    return refuse(Status::IOError("sealed chunks left unwritten"));
   }
-  CheckedSubmission out(std::move(submission), sealing.nonce_, std::move(sealing.sealed_),
+  CheckedSubmission out(std::move(submission), signed_id, std::move(*presealed),
                         std::move(unwritten));
+  sealing.sealed_.clear();
   sealing.written_.clear();
   return out;
 }
@@ -1407,8 +1439,7 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
     for (size_t i = 0; i < batch.size(); ++i) {
       const CheckedSubmission& c = *batch[i];
       const Submission& s = c.submission();
-      Bytes signed_bytes = Encode(s.entry);
-      const Bytes signed_key = keys::SignedEntry(txn, ObjectId(signed_bytes));
+      const Bytes signed_key = keys::SignedEntry(txn, c.signed_entry_id_);
       Status verdict_in_txn;
       KH_RETURN_IF_ERROR(check_in_txn(txn, s, signed_key, &verdict_in_txn));
       if (!verdict_in_txn.ok()) {
@@ -1420,24 +1451,11 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
       // goes into the link box: the record itself no longer shows which records share a case.
       const Bytes case_prefix = keys::CasePrefix(txn, s.entry.case_id, origin_);
       KH_ASSIGN_OR_RETURN(auto case_tip, txn.Last(Table::kCaseIndex, case_prefix));
-      EntryToSeal in;
-      in.nonce = c.nonce();
-      in.case_id = s.entry.case_id;
-      if (case_tip) in.prev_case_record = HashFromBytes(case_tip->second);
-      in.signed_entry = std::move(signed_bytes);  // Encode(s.entry), checked by Check
-      in.decoded_entry = &s.entry;
-      for (const SubmittedFile& f : s.files) in.openings.push_back(f.opening);
-      in.sealed_files = c.sealed_files();
-      auto sealed_or = SealEntry(archive_key_, in);
-      if (!sealed_or.ok()) {  // cannot happen for a checked submission; judged on its own
-        if (all_or_nothing) return sealed_or.status();
-        verdicts[i] = sealed_or.status();
-        continue;
-      }
       for (const auto& [id, bytes] : c.unwritten_chunks_) {
         KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, id, bytes));
       }
-      const SealedEntry& sealed = *sealed_or;
+      const SealedEntry sealed =
+          c.presealed_.Finish(case_tip ? HashFromBytes(case_tip->second) : Hash{});
       const Bytes sealed_bytes = Encode(sealed);
       const Hash entry_id = ObjectId(sealed_bytes);
       KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, entry_id, sealed_bytes));

@@ -880,7 +880,9 @@ TEST_P(LogTest, FilesSealedFromTheirSourceOpenAndVerify) {
     const uint64_t chunks_before = Count(Table::kChunks);
     auto checked = log_->CheckLocal(s, std::move(sealing));
     ASSERT_TRUE(checked.ok()) << checked.status().ToString();
-    auto receipts = log_->AppendChecked({std::move(*checked)});
+    std::vector<CheckedSubmission> batch;
+    batch.push_back(std::move(*checked));
+    auto receipts = log_->AppendChecked(batch);
     ASSERT_TRUE(receipts[0].ok()) << receipts[0].status().ToString();
     auto e = Open(receipts[0]->entry_id, EntryKey::Archive(node_->archive_key()));
     ASSERT_TRUE(e.ok()) << e.status().ToString();
@@ -1008,7 +1010,9 @@ TEST_P(LogTest, FilesFedPieceByPieceSealAsFromTheirSource) {
   Sign(s);
   auto checked = log_->CheckLocal(s, std::move(sealing));
   ASSERT_TRUE(checked.ok()) << checked.status().ToString();
-  auto receipts = log_->AppendChecked({std::move(*checked)});
+  std::vector<CheckedSubmission> batch;
+  batch.push_back(std::move(*checked));
+  auto receipts = log_->AppendChecked(batch);
   ASSERT_TRUE(receipts[0].ok()) << receipts[0].status().ToString();
   auto e = Open(receipts[0]->entry_id, EntryKey::Archive(node_->archive_key()));
   ASSERT_TRUE(e.ok()) << e.status().ToString();

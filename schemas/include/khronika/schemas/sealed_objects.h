@@ -167,6 +167,32 @@ struct EntryToSeal {
 };
 Result<SealedEntry> SealEntry(const SymmetricKey& archive_key, const EntryToSeal& in);
 
+// SealEntry in two steps. All but the link box is sealed first: the link box holds the case's
+// previous record, which only the transaction that appends the entry knows, and the rest can be
+// sealed on any thread before it (Log::Check), leaving the one thread that commits little to do.
+class PresealedEntry {
+ public:
+  PresealedEntry() = default;
+  PresealedEntry(PresealedEntry&&) noexcept = default;
+  PresealedEntry& operator=(PresealedEntry&&) noexcept = default;
+  ~PresealedEntry();
+
+  // The sealed entry with its link box sealed over `prev_case_record` (zero for a case's first
+  // entry): the bytes SealEntry makes of the same input.
+  SealedEntry Finish(const Hash& prev_case_record) const;
+  const std::vector<SealedFile>& files() const { return entry_.files; }
+
+ private:
+  friend Result<PresealedEntry> PresealEntry(const SymmetricKey&, const SymmetricKey&,
+                                             const EntryToSeal&);
+  SealedEntry entry_;        // its link box not yet sealed
+  SymmetricKey link_key_{};  // cleansed when this goes
+};
+// `case_key` is DeriveCaseKey(archive_key, in.case_id), which the caller has made already;
+// `in.prev_case_record` is not used.
+Result<PresealedEntry> PresealEntry(const SymmetricKey& archive_key, const SymmetricKey& case_key,
+                                    const EntryToSeal& in);
+
 // Each opener checks what it opens: the case id against the index box, the entry's signature
 // and field rules, a descriptor against the entry's signed commitment for that file.
 Result<std::string> OpenIndexBox(const SymmetricKey& archive_key, const SealedEntry& e);

@@ -61,14 +61,14 @@ struct Submission {
 };
 
 // A submission whose fields, author signature, commitments and file content have been checked
-// and whose files have been sealed (by Log::Check): its sealed chunks are stored already, or
-// (a small one's) held here until the append writes them with the record. Only
-// Log can make one, so the commit path can trust it.
+// and whose files and entry have been sealed (by Log::Check), all but the link box, which the
+// append seals once it knows the case's previous record: its sealed chunks are stored already,
+// or (a small one's) held here until the append writes them with the record. Only Log can make
+// one, so the commit path can trust it.
 class CheckedSubmission {
  public:
   const Submission& submission() const { return submission_; }
-  const EntryNonce& nonce() const { return nonce_; }
-  const std::vector<SealedFile>& sealed_files() const { return sealed_files_; }
+  const std::vector<SealedFile>& sealed_files() const { return presealed_.files(); }
   // Bytes of sealed chunks held in memory for the append's transaction (a small submission's).
   size_t held_bytes() const {
     size_t n = 0;
@@ -78,15 +78,15 @@ class CheckedSubmission {
 
  private:
   friend class Log;
-  CheckedSubmission(Submission s, EntryNonce nonce, std::vector<SealedFile> sealed,
+  CheckedSubmission(Submission s, const Hash& signed_entry_id, PresealedEntry presealed,
                     std::vector<std::pair<Hash, Bytes>> unwritten)
       : submission_(std::move(s)),
-        nonce_(nonce),
-        sealed_files_(std::move(sealed)),
+        signed_entry_id_(signed_entry_id),
+        presealed_(std::move(presealed)),
         unwritten_chunks_(std::move(unwritten)) {}
   Submission submission_;
-  EntryNonce nonce_{};
-  std::vector<SealedFile> sealed_files_;
+  Hash signed_entry_id_{};  // ObjectId of the canonical SignedEntry
+  PresealedEntry presealed_;
   // The sealed chunks of a small submission (at most a few MiB), written by the append's
   // transaction rather than one of their own; empty when Check wrote them already.
   std::vector<std::pair<Hash, Bytes>> unwritten_chunks_;
@@ -422,6 +422,10 @@ class Log {
   std::vector<Result<Receipt>> AppendImpl(const std::vector<const CheckedSubmission*>& batch,
                                           bool all_or_nothing, Status* batch_status,
                                           const std::function<Status(WriteTxn&)>& also = nullptr);
+  // Seals a checked submission's entry but for its link box (Check, CheckLocal).
+  Result<PresealedEntry> Preseal(const Submission& s, const EntryNonce& nonce,
+                                 const SymmetricKey& case_key, Bytes signed_bytes,
+                                 std::vector<SealedFile> sealed_files) const;
   // The end of this log inside a write transaction, extended record by record (AppendRecord)
   // and then signed (SignTip: one checkpoint, and each receipt's proof against it).
   struct Tip;
