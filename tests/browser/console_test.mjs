@@ -216,6 +216,14 @@ try {
   await page.getByRole('heading', { name: 'Logs held by this node' }).waitFor();
   assert.deepEqual(await page.locator('#tabs a').allTextContents(), ['Logs']);
   const own = page.locator('section.log').first();
+  // The lawyer's reads above became custody records of A's log (within custody_interval_ms):
+  // A sends each new checkpoint to B, which pulls what it lacks and cosigns. On a loaded machine
+  // that round trip can outlast the steps in between, so the view is reloaded until it shows it.
+  for (let tries = 0; tries < 60 && !/✓ cosignature valid/.test(await own.textContent()); tries++) {
+    await page.waitForTimeout(500);
+    await page.reload();
+    await page.getByRole('heading', { name: 'Logs held by this node' }).waitFor();
+  }
   assert.match(await own.textContent(), /This node's own log/);
   assert.match(await own.textContent(), /✓ signed by the origin \(checked here\)/);
   assert.match(await own.textContent(), /✓ cosignature valid/);
