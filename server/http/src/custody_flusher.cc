@@ -1,6 +1,7 @@
 #include "khronika/http/custody_flusher.h"
 
 #include "khronika/http/logging.h"
+#include "khronika/log/worker_pool.h"
 
 namespace khronika {
 
@@ -10,7 +11,12 @@ CustodyFlusher::CustodyFlusher(Node& node, std::chrono::milliseconds interval,
 
 CustodyFlusher::~CustodyFlusher() { Stop(); }
 
-void CustodyFlusher::Start() { thread_ = std::thread([this] { Run(); }); }
+void CustodyFlusher::Start() {
+  thread_ = std::thread([this] {
+    NameThisThread("kh-custody");
+    Run();
+  });
+}
 
 void CustodyFlusher::Stop() {
   {

@@ -1,4 +1,5 @@
 #include "khronika/http/group_commit.h"
+#include "khronika/log/worker_pool.h"
 
 #include <memory>
 #include <vector>
@@ -10,7 +11,10 @@ GroupCommitter::GroupCommitter(Log& log, size_t max_batch, size_t max_chunks, Po
       max_batch_(max_batch),
       max_chunks_(max_chunks),
       post_(std::move(post)),
-      thread_([this] { Run(); }) {}
+      thread_([this] {
+        NameThisThread("kh-commit");
+        Run();
+      }) {}
 
 GroupCommitter::~GroupCommitter() { Stop(); }
 

@@ -3,6 +3,7 @@
 #include "khronika/http/logging.h"
 #include "khronika/http/peer_transport.h"
 #include "khronika/replication/roster.h"
+#include "khronika/log/worker_pool.h"
 
 namespace khronika {
 
@@ -31,7 +32,10 @@ Result<ScrubReport> ScrubNode(Node& node, const PeerClientOptions& peer_options,
 ScrubSchedule::ScrubSchedule(Node& node, PeerClientOptions peers, std::chrono::seconds interval)
     : node_(node), peers_(std::move(peers)), interval_(interval) {
   peers_.cancel = &cancel_;
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    NameThisThread("kh-scrub");
+    Loop();
+  });
 }
 
 ScrubSchedule::~ScrubSchedule() {

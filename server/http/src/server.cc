@@ -30,9 +30,19 @@
 #include "khronika/http/sync_scheduler.h"
 #include "khronika/http/witness_pusher.h"
 #include "khronika/http/tls.h"
+#include "khronika/log/worker_pool.h"
 
 namespace khronika {
 namespace {
+
+// Asio's thread pool makes its threads itself: each names itself on its first task.
+void NameWorkerOnce() {
+  thread_local bool named = false;
+  if (!named) {
+    NameThisThread("kh-worker");
+    named = true;
+  }
+}
 
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -145,7 +155,12 @@ struct Server::Impl {
         acceptor(net::make_strand(ioc)),
         workers(WorkerThreads()),
         committer(node.log(), 256, 32,
-                  [this](std::function<void()> fn) { net::post(workers, std::move(fn)); }),
+                  [this](std::function<void()> fn) {
+                    net::post(workers, [fn = std::move(fn)] {
+                      NameWorkerOnce();
+                      fn();
+                    });
+                  }),
         api(node, committer, metrics, options.api),
         signals(ioc, SIGINT, SIGTERM),
         scheduler(node, metrics, options.sync_interval,
@@ -326,6 +341,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // waits for a group commit answers later, from the worker that completes it; meanwhile
     // neither thread nor strand is held.
     net::post(server_.workers, [self = shared_from_this(), request] {
+      NameWorkerOnce();
       self->server_.api.HandleAsync(request, [self](ApiResponse r) {
         auto response = std::make_shared<ApiResponse>(std::move(r));
         net::post(self->stream_.get_executor(),
@@ -613,7 +629,12 @@ void Server::Run() {
   s.witness_pusher.Start();
   s.custody.Start();
   std::vector<std::thread> threads;
-  for (size_t i = 1; i < s.IoThreads(); ++i) threads.emplace_back([&s] { s.ioc.run(); });
+  for (size_t i = 1; i < s.IoThreads(); ++i) {
+    threads.emplace_back([&s] {
+      NameThisThread("kh-io");
+      s.ioc.run();
+    });
+  }
   s.ioc.run();
   for (std::thread& t : threads) t.join();
   // Requests in flight have had their answers; what is queued still commits before the store

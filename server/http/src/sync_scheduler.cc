@@ -8,6 +8,7 @@
 #include "khronika/replication/roster.h"
 #include "khronika/replication/sync.h"
 #include "khronika/replication/witness.h"
+#include "khronika/log/worker_pool.h"
 
 namespace khronika {
 
@@ -19,7 +20,12 @@ SyncScheduler::SyncScheduler(Node& node, Metrics& metrics, std::chrono::seconds 
 
 SyncScheduler::~SyncScheduler() { Stop(); }
 
-void SyncScheduler::Start() { thread_ = std::thread([this] { Run(); }); }
+void SyncScheduler::Start() {
+  thread_ = std::thread([this] {
+    NameThisThread("kh-sync");
+    Run();
+  });
+}
 
 void SyncScheduler::RequestStop() {
   {

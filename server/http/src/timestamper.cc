@@ -4,6 +4,7 @@
 #include "khronika/schemas/note.h"
 #include "khronika/store/files.h"
 #include "khronika/timestamp/timestamp_store.h"
+#include "khronika/log/worker_pool.h"
 
 namespace khronika {
 
@@ -26,7 +27,12 @@ Status Timestamper::Start() {
     t.ca_pem = std::move(*pem);
     tsas_.push_back(std::move(t));
   }
-  if (!tsas_.empty()) thread_ = std::thread([this] { Run(); });
+  if (!tsas_.empty()) {
+    thread_ = std::thread([this] {
+      NameThisThread("kh-timestamp");
+      Run();
+    });
+  }
   return Status::Ok();
 }
 

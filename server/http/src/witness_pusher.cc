@@ -6,6 +6,7 @@
 #include "khronika/log/store_keys.h"
 #include "khronika/replication/roster.h"
 #include "khronika/schemas/tlog_witness.h"
+#include "khronika/log/worker_pool.h"
 
 namespace khronika {
 namespace {
@@ -71,7 +72,12 @@ WitnessPusher::WitnessPusher(Node& node, std::vector<ExternalWitness> external,
 WitnessPusher::~WitnessPusher() { Stop(); }
 
 void WitnessPusher::Start() {
-  for (auto& t : targets_) t->thread = std::thread([this, target = t.get()] { Run(*target); });
+  for (auto& t : targets_) {
+    t->thread = std::thread([this, target = t.get()] {
+      NameThisThread("kh-witness");
+      Run(*target);
+    });
+  }
 }
 
 void WitnessPusher::Poke() {

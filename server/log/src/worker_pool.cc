@@ -1,15 +1,29 @@
 #include "khronika/log/worker_pool.h"
 
+#include <pthread.h>
+
 #include <algorithm>
+#include <string>
 
 namespace khronika {
+
+namespace {
+
+void NameThread(pthread_t thread, const char* name) {
+  const std::string shortened = std::string(name).substr(0, 15);  // the kernel keeps 15
+  (void)pthread_setname_np(thread, shortened.c_str());
+}
+
+}  // namespace
+
+void NameThisThread(const char* name) { NameThread(pthread_self(), name); }
 
 size_t WorkerPool::DefaultThreads() {
   size_t cores = std::thread::hardware_concurrency();
   return std::clamp<size_t>(cores > 1 ? cores - 1 : 1, 1, 15);
 }
 
-WorkerPool::WorkerPool(size_t threads) {
+WorkerPool::WorkerPool(size_t threads, const char* thread_name) {
   threads = std::clamp<size_t>(threads, 1, 15);
   threads_.reserve(threads);
   for (size_t i = 0; i < threads; ++i) {
@@ -21,6 +35,7 @@ WorkerPool::WorkerPool(size_t threads) {
         RunOne(lock);
       }
     });
+    NameThread(threads_.back().native_handle(), thread_name);  // named before the pool returns
   }
 }
 

@@ -1,6 +1,10 @@
 #include "khronika/log/worker_pool.h"
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
 
 #include <gtest/gtest.h>
 
@@ -38,6 +42,35 @@ TEST(WorkerPoolTest, DrainWaitsForEveryTaskAndTheCallerHelps) {
   pool.Drain();
   EXPECT_EQ(done.load(), 1000);
   EXPECT_GE(WorkerPool::DefaultThreads(), 1u);
+}
+
+// The threads of a node say what they are in `top -H` and `ps -L`: /proc holds their names.
+std::multiset<std::string> ThreadNames() {
+  std::multiset<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    names.insert(name);
+  }
+  return names;
+}
+
+TEST(WorkerPoolTest, ThreadsAreNamed) {
+  const size_t before = ThreadNames().count("kh-test-pool");
+  {
+    WorkerPool pool(3, "kh-test-pool");
+    std::atomic<int> ran{0};
+    for (int i = 0; i < 3; ++i) pool.Submit([&] { ++ran; });
+    pool.Drain();
+    EXPECT_EQ(ran.load(), 3);
+    EXPECT_EQ(ThreadNames().count("kh-test-pool"), before + 3);
+  }
+  std::thread named([] {
+    NameThisThread("kh-a-name-longer-than-fifteen");
+    EXPECT_EQ(ThreadNames().count("kh-a-name-longe"), 1u);  // the kernel keeps 15 characters
+  });
+  named.join();
 }
 
 }  // namespace

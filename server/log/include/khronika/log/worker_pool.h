@@ -15,11 +15,15 @@
 
 namespace khronika {
 
+// Names the calling thread (at most 15 characters), so that `top -H`, `ps -L` and profiles say
+// which of a node's threads is busy: kh-commit, kh-io, kh-worker and so on.
+void NameThisThread(const char* name);
+
 class WorkerPool {
  public:
   // One thread per core but the caller's, at least one, at most 15.
   static size_t DefaultThreads();
-  explicit WorkerPool(size_t threads = DefaultThreads());
+  explicit WorkerPool(size_t threads = DefaultThreads(), const char* thread_name = "kh-worker");
   ~WorkerPool();
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
