@@ -377,6 +377,13 @@ namespace {
 Result<SignedEntry> OpenEntryBoxImpl(const SymmetricKey& entry_key, const SealedEntry& e,
                                      SignatureCheck* deferred) {
   KH_ASSIGN_OR_RETURN(Bytes padded, BoxOpen(entry_key, kEntryBoxLabel, e.entry_box));
+  return SignedEntryFromOpenedBox(padded, e, deferred);
+}
+
+}  // namespace
+
+Result<SignedEntry> SignedEntryFromOpenedBox(ByteView padded, const SealedEntry& e,
+                                             SignatureCheck* deferred) {
   KH_ASSIGN_OR_RETURN(Bytes value, UnpadValue(padded));
   if (padded.size() != PaddedBoxSize(value.size())) {
     return Status::Corruption("the entry box is not padded to the size its entry gives");
@@ -394,8 +401,6 @@ Result<SignedEntry> OpenEntryBoxImpl(const SymmetricKey& entry_key, const Sealed
   }
   return decoded;
 }
-
-}  // namespace
 
 Result<SignedEntry> OpenEntryBox(const SymmetricKey& entry_key, const SealedEntry& e) {
   return OpenEntryBoxImpl(entry_key, e, nullptr);

@@ -451,6 +451,15 @@ Result<OpenedEntry> OpenEntry(const ReadTxn& txn, const Hash& origin, const Entr
     return Status::Corruption("the entry index points to record " + std::to_string(at.index) +
                               ", which logs another object");
   }
+  return OpenLoggedEntry(key, std::move(logged));
+}
+
+Result<OpenedEntry> OpenLoggedEntry(const EntryKey& key, LoggedObject logged) {
+  const Hash entry_id = logged.record.object_id;
+  const Status not_found = Status::NotFound("entry " + ToHex(entry_id) + " not found");
+  if ((key.archive_key == nullptr) == (key.case_key == nullptr)) {
+    return Status::InvalidArgument("open an entry with the archive key or a case key, exactly one");
+  }
   if (ObjectId(logged.object_bytes) != entry_id) {
     return Status::Corruption("sealed entry " + ToHex(entry_id) + " does not match its id");
   }
@@ -483,13 +492,8 @@ Result<OpenedEntry> OpenEntry(const ReadTxn& txn, const Hash& origin, const Entr
     return Status::Corruption("sealed entry " + ToHex(entry_id) +
                               ": its case key does not open its entry box");
   }
+  auto signed_entry = SignedEntryFromOpenedBox(*box, out.sealed, key.defer_signature);
   OPENSSL_cleanse(box->data(), box->size());
-  entry_key = DeriveEntryKey(out.case_key, out.sealed.nonce);
-  auto signed_entry =
-      key.defer_signature
-          ? OpenEntryBoxDeferringSignature(entry_key, out.sealed, *key.defer_signature)
-          : OpenEntryBox(entry_key, out.sealed);
-  OPENSSL_cleanse(entry_key.data(), entry_key.size());
   if (!signed_entry.ok()) return signed_entry.status().Annotate("sealed entry " + ToHex(entry_id));
   out.entry = std::move(*signed_entry);
   if (out.entry.case_id != out.case_id && key.case_key) return not_found;

@@ -281,18 +281,24 @@ class Verifier {
       // With the archive key, an own record's sealed entry is opened, and its link box gives the
       // checker the case chain; without it, no case chain can be seen (format 2).
       std::optional<OpenedEntry> opened;
+      // The object the record names, once read (by case_of, then below).
+      std::optional<std::optional<Bytes>> object_read;
       CaseOfRecord case_of;
       if (options_.archive_key && origin == options_.origin) {
         case_of = [&](const Record& rec) -> Result<std::optional<CaseLink>> {
           KH_ASSIGN_OR_RETURN(std::optional<Bytes> object,
                               Read(Table::kObjects, rec.object_id, name + ": object " + ToHex(rec.object_id)));
+          object_read = object;
           if (!object) return std::optional<CaseLink>();  // named below
           auto type = PeekObjectType(*object);
           if (!type.ok() || *type != kTypeSealedEntry) return std::optional<CaseLink>();
           EntryKey key = EntryKey::Archive(*options_.archive_key);
           SignatureCheck signature;
           if (signatures_) key.defer_signature = &signature;
-          auto e = OpenEntry(txn_, origin, key, rec.object_id);
+          // The record and object read here, not again: whether the entry index points to this
+          // record is checked below, as for every sealed entry.
+          auto e = OpenLoggedEntry(key, LoggedObject{Bytes(value.begin(), value.end()), rec,
+                                                     std::move(*object)});
           if (!e.ok()) {
             Problem(name + ": sealed entry " + ToHex(rec.object_id) + " does not open: " +
                     e.status().message());
@@ -330,8 +336,13 @@ class Verifier {
       }
       if (!checked.record) return true;
       const Hash& object_id = checked.record->object_id;
-      KH_ASSIGN_OR_RETURN(std::optional<Bytes> object,
-                          Read(Table::kObjects, object_id, name + ": object " + ToHex(object_id)));
+      std::optional<Bytes> object;
+      if (object_read) {
+        object = std::move(*object_read);
+      } else {
+        KH_ASSIGN_OR_RETURN(object,
+                            Read(Table::kObjects, object_id, name + ": object " + ToHex(object_id)));
+      }
       if (!object) {
         Problem(name + ": object " + ToHex(object_id) + " is missing");
         return true;

@@ -205,6 +205,10 @@ Result<SignedEntry> OpenEntryBox(const SymmetricKey& entry_key, const SealedEntr
 Result<SignedEntry> OpenEntryBoxDeferringSignature(const SymmetricKey& entry_key,
                                                    const SealedEntry& e,
                                                    SignatureCheck& deferred);
+// The checks of OpenEntryBox on an entry box that BoxOpen has opened already (its padded
+// plaintext), the author signature deferred to `deferred` when that is set.
+Result<SignedEntry> SignedEntryFromOpenedBox(ByteView padded, const SealedEntry& e,
+                                             SignatureCheck* deferred);
 Result<FileOpening> OpenDescriptorBox(const SymmetricKey& file_key, const SealedEntry& e,
                                       const SignedEntry& signed_entry, uint32_t file_index);
 

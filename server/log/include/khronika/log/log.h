@@ -276,6 +276,10 @@ struct OpenedEntry {
 // archive key does not open it or a box, signature or commitment fails.
 Result<OpenedEntry> OpenEntry(const ReadTxn& txn, const Hash& origin, const EntryKey& key,
                               const Hash& entry_id);
+// OpenEntry of a record and object the caller has read already (verify walks the records): the
+// entry is the object `logged.record` names, checked against that id. The caller has checked
+// that the record is of the key's origin.
+Result<OpenedEntry> OpenLoggedEntry(const EntryKey& key, LoggedObject logged);
 
 // Where a reader finds sealed chunks, each checked against its id (ReadChunk).
 using ChunkSource = std::function<Result<Bytes>(const Hash& id)>;
