@@ -179,7 +179,7 @@ class LogExporter {
       KH_ASSIGN_OR_RETURN(CheckedRecord checked, chain.Append(record_bytes, nullptr));
       if (!checked.ok()) return Status::Corruption("the stored record: " + checked.problems.front().what);
       rec = *checked.record;
-      KH_ASSIGN_OR_RETURN(auto o, txn.Get(Table::kObjects, rec.object_id));
+      KH_ASSIGN_OR_RETURN(auto o, txn.Get(Table::kObjects, keys::Object(origin_, index)));
       if (!o || ObjectId(*o) != rec.object_id) {
         return Status::Corruption("object " + ToHex(rec.object_id) + " is missing or damaged");
       }

@@ -100,13 +100,24 @@ Result<ScrubReport> ScrubStore(const Store& store, const std::atomic<bool>* stop
   }));
   // Logged objects, and the sealed chunks each sealed entry names.
   std::set<Hash> wanted_chunks;
-  KH_RETURN_IF_ERROR(ScanInSlices(store, Table::kObjects, stop, [&](const ReadTxn&, ByteView key, ByteView value) {
+  // Each is kept at the place of the record that names it (keys::Object), which gives its id;
+  // an object whose record is unreadable goes by its own hash (the records pass finds the record).
+  auto named_id = [](const ReadTxn& txn, ByteView key) -> std::optional<Hash> {
+    auto record = txn.Get(Table::kRecords, key);
+    if (!record.ok() || !*record) return std::nullopt;
+    auto decoded = DecodeRecord(**record);
+    if (!decoded.ok()) return std::nullopt;
+    return decoded->object_id;
+  };
+  KH_RETURN_IF_ERROR(ScanInSlices(store, Table::kObjects, stop, [&](const ReadTxn& txn, ByteView key, ByteView value) {
     report.objects += 1;
-    if (key.size() != 32 || ObjectId(value) != HashFrom(key)) {
-      if (key.size() == 32) report.findings.push_back({ScrubFinding::Kind::kObject, HashFrom(key), 0, "damaged"});
+    const Hash id = ObjectId(value);
+    const std::optional<Hash> named = named_id(txn, key);
+    if (named && *named != id) {
+      report.findings.push_back({ScrubFinding::Kind::kObject, *named, 0, "damaged"});
       return Status::Ok();
     }
-    objects.insert(HashFrom(key));
+    objects.insert(id);
     auto type = PeekObjectType(value);
     if (type.ok() && *type == kTypeSealedEntry) {
       if (auto e = DecodeSealedEntry(value); e.ok()) {
@@ -116,7 +127,12 @@ Result<ScrubReport> ScrubStore(const Store& store, const std::atomic<bool>* stop
     return Status::Ok();
   }, [&](ByteView key) {
     report.objects += 1;
-    if (key.size() == 32) report.findings.push_back({ScrubFinding::Kind::kObject, HashFrom(key), 0, kUnreadable});
+    std::optional<Hash> named;
+    (void)store.View([&](ReadTxn& txn) -> Status {
+      named = named_id(txn, key);
+      return Status::Ok();
+    });
+    if (named) report.findings.push_back({ScrubFinding::Kind::kObject, *named, 0, kUnreadable});
   }));
   // Records: each against the leaf hash the tree holds, and the object it logs.
   std::set<Hash> wanted_objects;
@@ -256,7 +272,9 @@ Status RepairFromPeer(Store& store, PeerTransport& peer, ScrubReport& report) {
     } else {
       // Checked as sync checks it: the id is what the record (and the tree over it) names.
       if (ObjectId(item.object) != f.id) continue;
-      written = store.Update([&](WriteTxn& txn) { return txn.Put(Table::kObjects, f.id, item.object); });
+      written = store.Update([&](WriteTxn& txn) {
+        return txn.Put(Table::kObjects, keys::Object(origin, index), item.object);
+      });
     }
     KH_RETURN_IF_ERROR(written);
     f.repaired = true;

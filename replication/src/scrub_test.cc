@@ -83,9 +83,11 @@ TEST_F(ScrubTest, DamageIsFoundAndRepairedFromAPeer) {
   const Hash lost_chunk = sealed_[0].files[0].chunks[1];
   Damage(b_->store(), Table::kChunks, chunk);
   ASSERT_TRUE(b_->store().Update([&](WriteTxn& txn) { return txn.Delete(Table::kChunks, lost_chunk); }).ok());
-  Damage(b_->store(), Table::kObjects, receipts_[0].entry_id);
+  Damage(b_->store(), Table::kObjects, keys::Object(a_->id(), receipts_[0].index));
   const Hash lost = receipts_[2].entry_id;
-  ASSERT_TRUE(b_->store().Update([&](WriteTxn& txn) { return txn.Delete(Table::kObjects, lost); }).ok());
+  ASSERT_TRUE(b_->store().Update([&](WriteTxn& txn) {
+    return txn.Delete(Table::kObjects, keys::Object(a_->id(), receipts_[2].index));
+  }).ok());
   Damage(b_->store(), Table::kRecords, keys::Record(a_->id(), 1));
   ASSERT_FALSE(VerifyStore(b_->store())->clean());
 

@@ -538,7 +538,8 @@ class LogImporter {
       }
       for (const VerifiedItem& v : items) {
         const Hash& id = v.record.object_id;
-        KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, id, v.object_bytes));
+        KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, keys::Object(head_.origin, v.record.index),
+                                            v.object_bytes));
         KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kRecords,
                                             keys::Record(head_.origin, v.record.index),
                                             v.record_bytes));

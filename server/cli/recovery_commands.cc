@@ -237,10 +237,11 @@ Status RunRecoveryCombine(const Args& args) {
       KH_ASSIGN_OR_RETURN(auto set, LatestRecoverySet(txn, origin));
       // Every release addressed to this node, in every log held here.
       std::vector<SecretShare> shares;
-      KH_RETURN_IF_ERROR(txn.Scan(Table::kRecords, {}, [&](ByteView, ByteView value) -> Result<bool> {
+      KH_RETURN_IF_ERROR(txn.Scan(Table::kRecords, {}, [&](ByteView key, ByteView value) -> Result<bool> {
         KH_ASSIGN_OR_RETURN(Record rec, DecodeRecord(value));
-        KH_ASSIGN_OR_RETURN(auto object, txn.Get(Table::kObjects, rec.object_id));
-        if (!object) return true;
+        // Objects are kept at their record's place (keys::Object is the record's key).
+        KH_ASSIGN_OR_RETURN(auto object, txn.Get(Table::kObjects, key));
+        if (!object || ObjectId(*object) != rec.object_id) return true;
         auto type = PeekObjectType(*object);
         if (!type.ok() || *type != kTypeShareRelease) return true;
         KH_ASSIGN_OR_RETURN(ShareRelease release, DecodeShareRelease(*object));

@@ -42,7 +42,9 @@ int main(int argc, char** argv) {
   }
   Hash damaged{};
   Status st = (*node)->store().Update([&](WriteTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(auto object, txn.Get(Table::kObjects, *entry_id));
+    KH_ASSIGN_OR_RETURN(auto where, SealedEntryObjectKey(txn, *entry_id));
+    if (!where) return Status::NotFound("no entry " + ToHex(*entry_id));
+    KH_ASSIGN_OR_RETURN(auto object, txn.Get(Table::kObjects, *where));
     if (!object) return Status::NotFound("no object " + ToHex(*entry_id));
     KH_ASSIGN_OR_RETURN(SealedEntry sealed, DecodeSealedEntry(*object));
     if (file_index >= sealed.files.size() || sealed.files[file_index].chunks.empty()) {

@@ -119,8 +119,10 @@ TEST(CustodyLogTest, ReadsAndExportsAreSealedIntoTheLogAndAPartnerKeepsTheOrigin
   // A's operator edits the custody record of the lawyer's grant in the store, to hide that the
   // lawyer was ever given access.
   const std::string edited = custody[0]["entry_id"];
-  ASSERT_TRUE(FlipStoredValueBit(a.data() / "store", "objects",
-                                 std::string(AsChars(*FromHex(edited)))));
+  // Objects are kept at the place of the record that logs them (keys::Object).
+  Bytes place = *FromHex(origin_a);
+  AppendBigEndian64(place, custody[0]["index"].get<uint64_t>());
+  ASSERT_TRUE(FlipStoredValueBit(a.data() / "store", "objects", std::string(AsChars(place))));
   RunResult tampered = RunKhronika({"verify", "--data", a.data().string()});
   EXPECT_EQ(tampered.exit_code, 1) << tampered.out;
   EXPECT_NE(tampered.out.find(edited), std::string::npos) << tampered.out;

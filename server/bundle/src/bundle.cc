@@ -529,7 +529,8 @@ Result<BundlePlan> PlanBundle(const ReadTxn& txn, const EntryKey& key, const Bun
     }
     const std::string dir = bundle_paths::RecordDir(case_origin, index) + "/";
     auto add = [&](const std::string& rel, std::string_view text) { record_files.push_back(Small(dir + rel, text)); };
-    KH_ASSIGN_OR_RETURN(Bytes sealed_bytes, MustGet(txn, Table::kObjects, e.entry_id, "sealed entry " + ToHex(e.entry_id)));
+    KH_ASSIGN_OR_RETURN(Bytes sealed_bytes, MustGet(txn, Table::kObjects, keys::Object(case_origin, index),
+                                                    "sealed entry " + ToHex(e.entry_id)));
     add("record.bin", AsChars(e.record_bytes));
     add("record.json", JsonFileText(ToJson(e.record)));
     add("sealed_entry.bin", AsChars(sealed_bytes));

@@ -421,13 +421,20 @@ size_t LocalSealing::held_bytes() const {
   return n;
 }
 
+Result<std::optional<Bytes>> SealedEntryObjectKey(const ReadTxn& txn, const Hash& entry_id) {
+  KH_ASSIGN_OR_RETURN(auto location, txn.Get(Table::kEntryIndex, entry_id));
+  if (!location) return std::optional<Bytes>();
+  KH_ASSIGN_OR_RETURN(keys::Position at, keys::DecodePosition(*location));
+  return std::optional<Bytes>(keys::Object(at.origin, at.index));
+}
+
 Result<LoggedObject> ReadLoggedObject(const ReadTxn& txn, const Hash& origin, uint64_t index) {
   LoggedObject out;
   KH_ASSIGN_OR_RETURN(auto record, txn.Get(Table::kRecords, keys::Record(origin, index)));
   if (!record) return Status::NotFound("record " + std::to_string(index) + " is not held here");
   out.record_bytes = std::move(*record);
   KH_ASSIGN_OR_RETURN(out.record, DecodeRecord(out.record_bytes));
-  KH_ASSIGN_OR_RETURN(auto object, txn.Get(Table::kObjects, out.record.object_id));
+  KH_ASSIGN_OR_RETURN(auto object, txn.Get(Table::kObjects, keys::Object(origin, index)));
   if (!object) return Status::Corruption("object " + ToHex(out.record.object_id) + " is missing");
   out.object_bytes = std::move(*object);
   return out;
@@ -1254,7 +1261,8 @@ Result<Log::Tip> Log::OpenTip(const WriteTxn& txn) const {
   return tip;
 }
 
-Result<Receipt> Log::AppendRecord(WriteTxn& txn, Tip& tip, const Hash& object_id) const {
+Result<Receipt> Log::AppendRecord(WriteTxn& txn, Tip& tip, const Hash& object_id,
+                                  ByteView object_bytes) const {
   Record rec;
   rec.origin = origin_;
   rec.index = tip.size;
@@ -1267,6 +1275,7 @@ Result<Receipt> Log::AppendRecord(WriteTxn& txn, Tip& tip, const Hash& object_id
   r.index = tip.size;
   r.record = Encode(rec);
   r.leaf_hash = LeafHash(r.record);
+  KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, keys::Object(origin_, r.index), object_bytes));
   KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kRecords, keys::Record(origin_, r.index), r.record));
   for (const TreeNode& n : tip.tree.Append(r.leaf_hash)) {
     KH_RETURN_IF_ERROR(txn.Put(Table::kTree, keys::Tree(origin_, n.level, n.index), n.hash));
@@ -1312,8 +1321,7 @@ Result<Receipt> Log::AppendCustodyObject(ByteView object_bytes) {
   std::optional<Receipt> receipt;
   KH_RETURN_IF_ERROR(store_.Update([&](WriteTxn& txn) -> Status {
     KH_ASSIGN_OR_RETURN(Tip tip, OpenTip(txn));
-    KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, id, object_bytes));
-    KH_ASSIGN_OR_RETURN(Receipt r, AppendRecord(txn, tip, id));
+    KH_ASSIGN_OR_RETURN(Receipt r, AppendRecord(txn, tip, id, object_bytes));
     receipt = std::move(r);
     return SignTip(txn, tip, {&*receipt});
   }));
@@ -1362,8 +1370,7 @@ Result<std::vector<Receipt>> Log::LogPendingCustody() {
         KH_ASSIGN_OR_RETURN(CustodyRecord record, SealCustodyRecord(archive_key_, nonce, batch));
         const Bytes bytes = Encode(record);
         const Hash id = ObjectId(bytes);
-        KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, id, bytes));
-        KH_ASSIGN_OR_RETURN(Receipt r, AppendRecord(txn, tip, id));
+        KH_ASSIGN_OR_RETURN(Receipt r, AppendRecord(txn, tip, id, bytes));
         KH_RETURN_IF_ERROR(IndexCustodyRecord(txn, r.index, batch));
         receipts.push_back(std::move(r));
       }
@@ -1462,9 +1469,8 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
           c.presealed_.Finish(case_tip ? HashFromBytes(case_tip->second) : Hash{});
       const Bytes sealed_bytes = Encode(sealed);
       const Hash entry_id = ObjectId(sealed_bytes);
-      KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, entry_id, sealed_bytes));
 
-      KH_ASSIGN_OR_RETURN(Receipt r, AppendRecord(txn, tip, entry_id));
+      KH_ASSIGN_OR_RETURN(Receipt r, AppendRecord(txn, tip, entry_id, sealed_bytes));
       KH_RETURN_IF_ERROR(
           txn.Put(Table::kCaseIndex, keys::CaseRecord(case_prefix, r.index), RecordHash(r.record)));
       KH_RETURN_IF_ERROR(txn.Put(Table::kEntryIndex, entry_id, keys::EntryLocation(origin_, r.index)));

@@ -1185,7 +1185,7 @@ void WriteSealedLogByHand(Node& node, const SigningKey& author, const std::strin
       rec.object_id = entry_id;
       records.push_back(Encode(rec));
       prev = RecordHash(records.back());
-      KH_RETURN_IF_ERROR(txn.Put(Table::kObjects, entry_id, sealed_bytes));
+      KH_RETURN_IF_ERROR(txn.Put(Table::kObjects, keys::Object(node.id(), i), sealed_bytes));
       KH_RETURN_IF_ERROR(txn.Put(Table::kRecords, keys::Record(node.id(), i), records.back()));
       KH_RETURN_IF_ERROR(txn.Put(Table::kEntryIndex, entry_id, keys::EntryLocation(node.id(), i)));
       KH_RETURN_IF_ERROR(txn.Put(Table::kCaseIndex, keys::CaseRecord(txn, "c", node.id(), i), prev));
@@ -1282,7 +1282,7 @@ TEST_P(LogTest, VerifyWithTheArchiveKeyComparesEveryPlaintextByteWithTheSignedHa
   const Bytes record_bytes = Encode(rec);
   ASSERT_TRUE(node_->store().Update([&](WriteTxn& txn) -> Status {
     for (const auto& [id, bytes] : sealed_chunks) KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, id, bytes));
-    KH_RETURN_IF_ERROR(txn.Put(Table::kObjects, entry_id, sealed_bytes));
+    KH_RETURN_IF_ERROR(txn.Put(Table::kObjects, keys::Object(node_->id(), 0), sealed_bytes));
     KH_RETURN_IF_ERROR(txn.Put(Table::kRecords, keys::Record(node_->id(), 0), record_bytes));
     KH_RETURN_IF_ERROR(txn.Put(Table::kEntryIndex, entry_id, keys::EntryLocation(node_->id(), 0)));
     KH_RETURN_IF_ERROR(txn.Put(Table::kCaseIndex, keys::CaseRecord(txn, "c", node_->id(), 0),
@@ -1514,16 +1514,18 @@ TEST_P(LogTest, CustodyEventsAreSealedIntoTheLogAndAnEditIsNamed) {
 
   // The operator edits the custody record offline: one byte of a box.
   const Hash id = r.entry_id;
+  ASSERT_EQ(r.index, 1u);
+  const Bytes where = keys::Object(node_->id(), r.index);
   Bytes original;
   ASSERT_TRUE(node_->store().View([&](ReadTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(auto v, txn.Get(Table::kObjects, id));
+    KH_ASSIGN_OR_RETURN(auto v, txn.Get(Table::kObjects, where));
     original = v.value();
     return Status::Ok();
   }).ok());
   Bytes edited = original;
   edited[100] ^= 1;
   ASSERT_TRUE(node_->store().Update([&](WriteTxn& txn) {
-    return txn.Put(Table::kObjects, id, edited);
+    return txn.Put(Table::kObjects, where, edited);
   }).ok());
   VerifyReport after_edit = Verify(&node_->archive_key());
   ASSERT_FALSE(after_edit.clean());
@@ -1542,8 +1544,7 @@ TEST_P(LogTest, CustodyEventsAreSealedIntoTheLogAndAnEditIsNamed) {
   }).ok());
   rec.object_id = ObjectId(forged);
   ASSERT_TRUE(node_->store().Update([&](WriteTxn& txn) -> Status {
-    KH_RETURN_IF_ERROR(txn.Delete(Table::kObjects, id));
-    KH_RETURN_IF_ERROR(txn.Put(Table::kObjects, ObjectId(forged), forged));
+    KH_RETURN_IF_ERROR(txn.Put(Table::kObjects, where, forged));
     return txn.Put(Table::kRecords, keys::Record(node_->id(), 1), Encode(rec));
   }).ok());
   const std::string o = OriginName(node_->id());

@@ -103,7 +103,20 @@ class Verifier {
   Status CheckObjects() {
     return txn_.Scan(Table::kObjects, {}, [&](ByteView key, ByteView value) -> Result<bool> {
       ++report_.objects;
-      std::string id = ToHex(key);
+      // Objects are kept at the place of the record that names them (keys::Object), which
+      // gives their id. Without a readable record the id is the bytes' own hash: the records
+      // pass names what is wrong with the record.
+      auto at = keys::DecodePosition(key);
+      if (!at.ok()) {
+        Problem("object table: malformed key " + ToHex(key));
+        return true;
+      }
+      const Hash object_id = ObjectId(value);
+      Hash named_id = object_id;
+      if (auto record_bytes = txn_.Get(Table::kRecords, key); record_bytes.ok() && *record_bytes) {
+        if (auto record = DecodeRecord(**record_bytes); record.ok()) named_id = record->object_id;
+      }
+      std::string id = ToHex(named_id);
       auto type = PeekObjectType(value);
       const char* kind = !type.ok()                       ? "object"
                          : *type == kTypeSealedEntry      ? "sealed entry"
@@ -111,7 +124,7 @@ class Verifier {
                          : *type == kTypeShareRelease     ? "share release"
                          : *type == kTypeCustodyRecord    ? "custody record"
                                                           : "object";
-      if (key.size() != 32 || ObjectId(value) != HashOf(key)) {
+      if (object_id != named_id) {
         Problem(std::string(kind) + " " + id + ": bytes do not match its id");
         return true;
       }
@@ -124,8 +137,8 @@ class Verifier {
           return true;
         }
         ++report_.sealed_entries;
-        const Hash entry_id = HashOf(key);
-        KH_ASSIGN_OR_RETURN(bool by_aead, OpenedLater(entry_id, *e));
+        const Hash entry_id = named_id;
+        KH_ASSIGN_OR_RETURN(bool by_aead, OpenedLater(at->origin, *e));
         if (by_aead) {
           for (const SealedFile& file : e->files) {
             chunks_checked_.insert(file.chunks.begin(), file.chunks.end());
@@ -161,7 +174,7 @@ class Verifier {
           }
         }
         chunks_checked_.insert(checked.begin(), checked.end());
-        if (intact) intact_entries_.insert(HashOf(key));
+        if (intact) intact_entries_.insert(named_id);
       } else if (*type == kTypeRecoverySet) {
         auto k = DecodeRecoverySet(value);
         if (!k.ok()) Problem("recovery set " + id + ": " + k.status().message());
@@ -175,7 +188,11 @@ class Verifier {
         Problem("object " + id + ": unexpected object type");
       }
       return true;
-    }, {}, Unreadable("object"));
+    }, {}, [this](ByteView key) {
+      auto at = keys::DecodePosition(key);
+      Problem(at.ok() ? "object of record " + std::to_string(at->index) + " of " + OriginName(at->origin) + kUnreadable
+                      : "object table: malformed key " + ToHex(key));
+    });
   }
 
   // With the archive key, an entry of its origin whose sealed chunks are all held, of their
@@ -183,12 +200,8 @@ class Verifier {
   // authenticated by its AEAD tag under a key only this entry's file has, at its position, and
   // each chunk is not hashed against its id as well (docs/format.md section 15 says why that is
   // enough). Anything short of that takes the hash pass, which names the damaged chunk.
-  Result<bool> OpenedLater(const Hash& entry_id, const SealedEntry& e) {
-    if (!options_.archive_key) return false;
-    auto location = txn_.Get(Table::kEntryIndex, entry_id);
-    if (!location.ok() || !*location) return false;
-    auto at = keys::DecodePosition(**location);
-    if (!at.ok() || at->origin != options_.origin) return false;
+  Result<bool> OpenedLater(const Hash& origin, const SealedEntry& e) {
+    if (!options_.archive_key || origin != options_.origin) return false;
     for (const SealedFile& file : e.files) {
       for (uint64_t i = 0; i < file.chunks.size(); ++i) {
         auto chunk = txn_.Get(Table::kChunks, file.chunks[i]);
@@ -222,7 +235,11 @@ class Verifier {
   // did not open): hashed now, in entry id order.
   Status HashUnopened() {
     for (const Hash& entry_id : aead_pending_) {
-      KH_ASSIGN_OR_RETURN(std::optional<Bytes> object, txn_.Get(Table::kObjects, entry_id));
+      std::optional<Bytes> object;
+      KH_ASSIGN_OR_RETURN(auto location, txn_.Get(Table::kEntryIndex, entry_id));
+      if (location) {
+        KH_ASSIGN_OR_RETURN(object, txn_.Get(Table::kObjects, *location));
+      }
       auto sealed = object ? DecodeSealedEntry(*object) : Result<SealedEntry>(Status::NotFound(""));
       if (!sealed.ok()) continue;  // it decoded in the objects pass, in this same snapshot
       for (size_t f = 0; f < sealed->files.size(); ++f) {
@@ -287,7 +304,8 @@ class Verifier {
       if (options_.archive_key && origin == options_.origin) {
         case_of = [&](const Record& rec) -> Result<std::optional<CaseLink>> {
           KH_ASSIGN_OR_RETURN(std::optional<Bytes> object,
-                              Read(Table::kObjects, rec.object_id, name + ": object " + ToHex(rec.object_id)));
+                              Read(Table::kObjects, keys::Object(origin, index),
+                                   name + ": object " + ToHex(rec.object_id)));
           object_read = object;
           if (!object) return std::optional<CaseLink>();  // named below
           auto type = PeekObjectType(*object);
@@ -341,7 +359,8 @@ class Verifier {
         object = std::move(*object_read);
       } else {
         KH_ASSIGN_OR_RETURN(object,
-                            Read(Table::kObjects, object_id, name + ": object " + ToHex(object_id)));
+                            Read(Table::kObjects, keys::Object(origin, index),
+                                 name + ": object " + ToHex(object_id)));
       }
       if (!object) {
         Problem(name + ": object " + ToHex(object_id) + " is missing");

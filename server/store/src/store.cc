@@ -36,7 +36,7 @@ constexpr const char* kTableNames[kTableCount] = {
     "external_cosignatures"};
 
 constexpr std::string_view kStoreFormatKey = "store_format";
-constexpr std::string_view kStoreFormat = "khronika-store-2";
+constexpr std::string_view kStoreFormat = "khronika-store-3";
 // Present (in clear) in encrypted stores: the cipher, and a known value sealed under the data
 // key, so that a wrong key is refused when the store opens rather than at the first read.
 constexpr std::string_view kEncryptionKey = "encryption";

@@ -229,6 +229,10 @@ Result<Bytes> ReadChunk(const ReadTxn& txn, const Hash& id);
 // checked by DecodeSealedEntry). Reads every byte once.
 Status CheckSealedChunks(const ReadTxn& txn, const SealedEntry& sealed);
 
+// Where the sealed entry `entry_id` is kept in Table::kObjects (its entry index names the
+// record that logs it, and objects are kept at their record's place: keys::Object), or nullopt.
+Result<std::optional<Bytes>> SealedEntryObjectKey(const ReadTxn& txn, const Hash& entry_id);
+
 // A record of a log and the object it logs, as stored and decoded (no key needed).
 struct LoggedObject {
   Bytes record_bytes;
@@ -434,7 +438,9 @@ class Log {
   // and then signed (SignTip: one checkpoint, and each receipt's proof against it).
   struct Tip;
   Result<Tip> OpenTip(const WriteTxn& txn) const;
-  Result<Receipt> AppendRecord(WriteTxn& txn, Tip& tip, const Hash& object_id) const;
+  // Writes the record and the object it names (`object_id` = ObjectId(object_bytes)).
+  Result<Receipt> AppendRecord(WriteTxn& txn, Tip& tip, const Hash& object_id,
+                               ByteView object_bytes) const;
   Status SignTip(WriteTxn& txn, const Tip& tip, const std::vector<Receipt*>& receipts) const;
   Store& store_;
   const SigningKey& key_;

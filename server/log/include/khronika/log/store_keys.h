@@ -22,6 +22,9 @@ inline Bytes Tree(const Hash& origin, unsigned level, uint64_t index) {
   return k;
 }
 inline Bytes Checkpoint(const Hash& origin, uint64_t size) { return Record(origin, size); }
+// The object that record `index` of `origin`'s log names (Table::kObjects): kept in log order,
+// so that appending an entry writes at the end of the table, not at a random place in it.
+inline Bytes Object(const Hash& origin, uint64_t index) { return Record(origin, index); }
 // Case ids and author keys appear in index keys only as the transaction's Blind form: in an
 // encrypted store a keyed hash, so that a seized disk does not list the cases or the people.
 // Every case's records, in all logs.

@@ -25,7 +25,10 @@ enum class Table : uint8_t {
   // Stored as they are, without the at-rest AES pass: they are sealed under file keys already,
   // and their id checks every byte. Plaintext never goes here (see kUploadChunks).
   kChunks,
-  kObjects,       // object id -> canonical bytes (sealed entries, recovery objects)
+  // The object each record logs (sealed entry, custody record, recovery object), at the record's
+  // place: origin (32) || index (u64 BE) -> canonical bytes (keys::Object). In log order, so an
+  // append writes at the end of the table; a sealed entry is found by id through kEntryIndex.
+  kObjects,
   kRecords,       // origin (32) || index (u64 BE) -> canonical record bytes
   kTree,          // origin (32) || level (u8) || index (u64 BE) -> perfect-subtree hash
   kCaseIndex,     // Blind(case id) || 0x00 || origin (32) || index (u64 BE) -> record hash
