@@ -103,8 +103,12 @@ void WitnessPusher::Stop() {
 void WitnessPusher::Run(Target& target) {
   constexpr auto kFirstRetry = std::chrono::seconds(1);
   constexpr auto kLastRetry = std::chrono::seconds(60);
+  // Each commit pokes; pushes are at least this far apart, the checkpoints signed meanwhile
+  // covered by the latest one (a witness cosigns the newest checkpoint, not every one).
+  constexpr auto kPushGap = std::chrono::milliseconds(100);
   auto retry = kFirstRetry;
   std::optional<std::chrono::steady_clock::time_point> retry_at;
+  auto last_push = std::chrono::steady_clock::now() - kPushGap;
   for (;;) {
     {
       std::unique_lock lock(mu_);
@@ -115,8 +119,11 @@ void WitnessPusher::Run(Target& target) {
         cv_.wait(lock, ready);
       }
       if (stopping_) return;
+      cv_.wait_until(lock, last_push + kPushGap, [&] { return stopping_; });
+      if (stopping_) return;
       target.poked = false;
     }
+    last_push = std::chrono::steady_clock::now();
     bool done = target.partners ? PushPartners() : PushExternal(target.external);
     if (done) {
       retry_at.reset();
