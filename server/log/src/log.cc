@@ -1178,8 +1178,9 @@ Result<CheckedSubmission> Log::CheckLocal(Submission submission, LocalSealing se
     // Cannot happen: a large file flushes what waits.
     return refuse(Status::IOError("sealed chunks left unwritten"));
   }
+  // Discard (on refusal) needs only the written chunks: the sealed files can go to the entry.
   auto presealed = Preseal(s, sealing.nonce_, sealing.case_key_, std::move(signed_bytes),
-                           sealing.sealed_);
+                           std::move(sealing.sealed_));
   if (!presealed.ok()) return refuse(presealed.status());
   std::vector<std::pair<Hash, Bytes>> unwritten;
   if (sealing.written_.empty()) {
