@@ -1262,8 +1262,8 @@ Result<Log::Tip> Log::OpenTip(const WriteTxn& txn) const {
   return tip;
 }
 
-Result<Receipt> Log::AppendRecord(WriteTxn& txn, Tip& tip, const Hash& object_id,
-                                  ByteView object_bytes) const {
+Result<Receipt> Log::AppendRecord(WriteTxn& txn, Tip& tip, ByteView object_bytes) const {
+  const Hash object_id = ObjectId(object_bytes);
   Record rec;
   rec.origin = origin_;
   rec.index = tip.size;
@@ -1318,11 +1318,10 @@ Result<Receipt> Log::AppendCustodyObject(ByteView object_bytes) {
   } else {
     return Status::InvalidArgument("only recovery sets and share releases are logged this way");
   }
-  const Hash id = ObjectId(object_bytes);
   std::optional<Receipt> receipt;
   KH_RETURN_IF_ERROR(store_.Update([&](WriteTxn& txn) -> Status {
     KH_ASSIGN_OR_RETURN(Tip tip, OpenTip(txn));
-    KH_ASSIGN_OR_RETURN(Receipt r, AppendRecord(txn, tip, id, object_bytes));
+    KH_ASSIGN_OR_RETURN(Receipt r, AppendRecord(txn, tip, object_bytes));
     receipt = std::move(r);
     return SignTip(txn, tip, {&*receipt});
   }));
@@ -1370,8 +1369,7 @@ Result<std::vector<Receipt>> Log::LogPendingCustody() {
         RandomBytes(nonce.data(), nonce.size());
         KH_ASSIGN_OR_RETURN(CustodyRecord record, SealCustodyRecord(archive_key_, nonce, batch));
         const Bytes bytes = Encode(record);
-        const Hash id = ObjectId(bytes);
-        KH_ASSIGN_OR_RETURN(Receipt r, AppendRecord(txn, tip, id, bytes));
+        KH_ASSIGN_OR_RETURN(Receipt r, AppendRecord(txn, tip, bytes));
         KH_RETURN_IF_ERROR(IndexCustodyRecord(txn, r.index, batch));
         receipts.push_back(std::move(r));
       }
@@ -1468,10 +1466,8 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
       }
       const SealedEntry sealed =
           c.presealed_.Finish(case_tip ? HashFromBytes(case_tip->second) : Hash{});
-      const Bytes sealed_bytes = Encode(sealed);
-      const Hash entry_id = ObjectId(sealed_bytes);
-
-      KH_ASSIGN_OR_RETURN(Receipt r, AppendRecord(txn, tip, entry_id, sealed_bytes));
+      KH_ASSIGN_OR_RETURN(Receipt r, AppendRecord(txn, tip, Encode(sealed)));
+      const Hash entry_id = r.entry_id;
       KH_RETURN_IF_ERROR(
           txn.Put(Table::kCaseIndex, keys::CaseRecord(case_prefix, r.index), RecordHash(r.record)));
       KH_RETURN_IF_ERROR(txn.Put(Table::kEntryIndex, entry_id, keys::EntryLocation(origin_, r.index)));

@@ -438,9 +438,8 @@ class Log {
   // and then signed (SignTip: one checkpoint, and each receipt's proof against it).
   struct Tip;
   Result<Tip> OpenTip(const WriteTxn& txn) const;
-  // Writes the record and the object it names (`object_id` = ObjectId(object_bytes)).
-  Result<Receipt> AppendRecord(WriteTxn& txn, Tip& tip, const Hash& object_id,
-                               ByteView object_bytes) const;
+  // Writes the object and the record that names it by its id (ObjectId of the bytes).
+  Result<Receipt> AppendRecord(WriteTxn& txn, Tip& tip, ByteView object_bytes) const;
   Status SignTip(WriteTxn& txn, const Tip& tip, const std::vector<Receipt*>& receipts) const;
   Store& store_;
   const SigningKey& key_;
