@@ -236,9 +236,9 @@ class Verifier {
   Status HashUnopened() {
     for (const Hash& entry_id : aead_pending_) {
       std::optional<Bytes> object;
-      KH_ASSIGN_OR_RETURN(auto location, txn_.Get(Table::kEntryIndex, entry_id));
-      if (location) {
-        KH_ASSIGN_OR_RETURN(object, txn_.Get(Table::kObjects, *location));
+      KH_ASSIGN_OR_RETURN(auto where, SealedEntryObjectKey(txn_, entry_id));
+      if (where) {
+        KH_ASSIGN_OR_RETURN(object, txn_.Get(Table::kObjects, *where));
       }
       auto sealed = object ? DecodeSealedEntry(*object) : Result<SealedEntry>(Status::NotFound(""));
       if (!sealed.ok()) continue;  // it decoded in the objects pass, in this same snapshot
