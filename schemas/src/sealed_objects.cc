@@ -235,7 +235,10 @@ SignatureCheck EntrySignatureCheck(const SignedEntry& e) {
 FileSealer::FileSealer(const SymmetricKey& file_key, uint64_t size, const ChunkedSalt& salt,
                        Emit emit)
     : sealer_(file_key, salt, AsBytes(kFileContentContext)), size_(size), emit_(std::move(emit)) {
-  pending_.reserve(kSealedChunkSize + kChunkedSealedChunk);
+  // A small file's whole sealed form, or a large one's sealed chunk and the piece beyond it: a
+  // statement of a few hundred bytes does not allocate (and free) a megabyte.
+  pending_.reserve(static_cast<size_t>(
+      std::min<uint64_t>(SealedFileSize(size), kSealedChunkSize + kChunkedSealedChunk)));
   sealer_.Header(pending_);
 }
 

@@ -811,9 +811,11 @@ Result<CheckedSubmission> Log::Check(Submission submission) const {
   const std::string uploader = s.uploader.value_or("");
   Bytes signed_bytes = Encode(s.entry);
   const Hash signed_id = ObjectId(signed_bytes);
+  Bytes signed_key, case_prefix;
   KH_RETURN_IF_ERROR(store_.View([&](ReadTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(bool logged,
-                        txn.Contains(Table::kSignedEntries, keys::SignedEntry(txn, signed_id)));
+    signed_key = keys::SignedEntry(txn, signed_id);
+    case_prefix = keys::CasePrefix(txn, s.entry.case_id, origin_);
+    KH_ASSIGN_OR_RETURN(bool logged, txn.Contains(Table::kSignedEntries, signed_key));
     if (logged) return Status::AlreadyExists("the entry is already recorded");
     KH_RETURN_IF_ERROR(CheckCaseContinuesHere(txn, s.entry.case_id, origin_));
     for (const SubmittedFile& f : s.files) {
@@ -943,8 +945,8 @@ Result<CheckedSubmission> Log::Check(Submission submission) const {
     });
     return st;
   }
-  return CheckedSubmission(std::move(submission), signed_id, std::move(*presealed),
-                           std::move(unwritten));
+  return CheckedSubmission(std::move(submission), std::move(signed_key),
+                           std::move(case_prefix), std::move(*presealed), std::move(unwritten));
 }
 
 Result<PresealedEntry> Log::Preseal(const Submission& s, const EntryNonce& nonce,
@@ -1167,9 +1169,11 @@ Result<CheckedSubmission> Log::CheckLocal(Submission submission, LocalSealing se
   }
   Bytes signed_bytes = Encode(s.entry);
   const Hash signed_id = ObjectId(signed_bytes);
+  Bytes signed_key, case_prefix;
   st = store_.View([&](ReadTxn& txn) -> Status {
-    KH_ASSIGN_OR_RETURN(bool logged,
-                        txn.Contains(Table::kSignedEntries, keys::SignedEntry(txn, signed_id)));
+    signed_key = keys::SignedEntry(txn, signed_id);
+    case_prefix = keys::CasePrefix(txn, s.entry.case_id, origin_);
+    KH_ASSIGN_OR_RETURN(bool logged, txn.Contains(Table::kSignedEntries, signed_key));
     if (logged) return Status::AlreadyExists("the entry is already recorded");
     return CheckCaseContinuesHere(txn, s.entry.case_id, origin_);
   });
@@ -1187,8 +1191,8 @@ Result<CheckedSubmission> Log::CheckLocal(Submission submission, LocalSealing se
     unwritten = std::move(sealing.pending_);
     sealing.pending_.clear();
   }
-  CheckedSubmission out(std::move(submission), signed_id, std::move(*presealed),
-                        std::move(unwritten));
+  CheckedSubmission out(std::move(submission), std::move(signed_key),
+                        std::move(case_prefix), std::move(*presealed), std::move(unwritten));
   sealing.sealed_.clear();
   sealing.written_.clear();
   return out;
@@ -1241,6 +1245,12 @@ struct Log::Tip {
   uint64_t size = 0;
   Hash prev_record{};
   MerkleFrontier tree;
+  // The frontier's nodes when the transaction began and every node its appends completed: all
+  // that an inclusion proof of an appended record against the new size needs (a node to the left
+  // of such a record's path that holds none of the appended leaves has a parent that does, so it
+  // is one of the frontier's), so SignTip's receipts read no tree node back (nor, on an encrypted
+  // store, decrypt one).
+  std::map<std::pair<unsigned, uint64_t>, Hash> known;
 };
 
 Result<Log::Tip> Log::OpenTip(const WriteTxn& txn) const {
@@ -1258,7 +1268,13 @@ Result<Log::Tip> Log::OpenTip(const WriteTxn& txn) const {
     if (!last) return Status::Corruption("last record of the local log is missing");
     tip.prev_record = RecordHash(*last);
   }
-  KH_ASSIGN_OR_RETURN(tip.tree, MerkleFrontier::FromSubtrees(tip.size, StoredSubtrees(txn, origin_)));
+  SubtreeFn stored = StoredSubtrees(txn, origin_);
+  KH_ASSIGN_OR_RETURN(tip.tree, MerkleFrontier::FromSubtrees(
+                                    tip.size, [&](unsigned level, uint64_t index) -> Result<Hash> {
+                                      KH_ASSIGN_OR_RETURN(Hash h, stored(level, index));
+                                      tip.known.emplace(std::make_pair(level, index), h);
+                                      return h;
+                                    }));
   return tip;
 }
 
@@ -1280,6 +1296,7 @@ Result<Receipt> Log::AppendRecord(WriteTxn& txn, Tip& tip, ByteView object_bytes
   KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kRecords, keys::Record(origin_, r.index), r.record));
   for (const TreeNode& n : tip.tree.Append(r.leaf_hash)) {
     KH_RETURN_IF_ERROR(txn.Put(Table::kTree, keys::Tree(origin_, n.level, n.index), n.hash));
+    tip.known.insert_or_assign(std::make_pair(n.level, n.index), n.hash);
   }
   tip.prev_record = RecordHash(r.record);
   ++tip.size;
@@ -1291,12 +1308,14 @@ Status Log::SignTip(WriteTxn& txn, const Tip& tip, const std::vector<Receipt*>& 
   std::string checkpoint = SignCheckpoint(key_, tip.size, root);
   KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kCheckpoints, keys::Checkpoint(origin_, tip.size),
                                       AsBytes(checkpoint)));
-  // The receipts' proofs share most of their nodes: each node is read (and on an encrypted node
-  // decrypted) once for the batch, not once for every proof that needs it.
+  // The nodes the receipts' proofs need are in tip.known (see Tip); a node that is not (only
+  // a receipt for an older record would need one) is read, and read once for the batch.
   std::map<std::pair<unsigned, uint64_t>, Hash> read;
   SubtreeFn stored = StoredSubtrees(txn, origin_);
   SubtreeFn subtrees = [&](unsigned level, uint64_t index) -> Result<Hash> {
+    if (auto it = tip.known.find({level, index}); it != tip.known.end()) return it->second;
     if (auto it = read.find({level, index}); it != read.end()) return it->second;
+    if (g_tree_node_read_for_test) g_tree_node_read_for_test();
     KH_ASSIGN_OR_RETURN(Hash h, stored(level, index));
     read.emplace(std::make_pair(level, index), h);
     return h;
@@ -1449,7 +1468,7 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
     for (size_t i = 0; i < batch.size(); ++i) {
       const CheckedSubmission& c = *batch[i];
       const Submission& s = c.submission();
-      const Bytes signed_key = keys::SignedEntry(txn, c.signed_entry_id_);
+      const Bytes& signed_key = c.signed_entry_key_;
       Status verdict_in_txn;
       KH_RETURN_IF_ERROR(check_in_txn(txn, s, signed_key, &verdict_in_txn));
       if (!verdict_in_txn.ok()) {
@@ -1459,7 +1478,7 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
       }
       // The previous record of the case comes from this origin's own (blinded) case index and
       // goes into the link box: the record itself no longer shows which records share a case.
-      const Bytes case_prefix = keys::CasePrefix(txn, s.entry.case_id, origin_);
+      const Bytes& case_prefix = c.case_prefix_;
       KH_ASSIGN_OR_RETURN(auto case_tip, txn.Last(Table::kCaseIndex, case_prefix));
       for (const auto& [id, bytes] : c.unwritten_chunks_) {
         KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, id, bytes));

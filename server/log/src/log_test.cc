@@ -266,6 +266,35 @@ TEST_P(LogTest, RecordsChainByLogAndByCaseInTheLinkBoxes) {
   ExpectClean();
 }
 
+uint64_t g_tree_node_reads = 0;
+
+// A receipt's proof is made from the nodes the append itself knows (the frontier it started
+// from and the nodes it completed), for every shape of old size and batch: none is read back.
+TEST_P(LogTest, ReceiptsAreProvedWithoutReadingTheTreeBack) {
+  g_tree_node_reads = 0;
+  g_tree_node_read_for_test = [] { ++g_tree_node_reads; };
+  uint64_t size = 0;
+  for (size_t batch_size : {1, 1, 2, 3, 1, 5, 8, 13, 1, 2, 21, 7, 16, 4}) {
+    std::vector<Submission> batch;
+    for (size_t i = 0; i < batch_size; ++i) {
+      batch.push_back(MakeSubmission(i % 2 ? "c1" : "c2", "entry " + std::to_string(size + i)));
+    }
+    auto r = log_->Append(batch);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    size += batch_size;
+    Checkpoint cp = CheckpointAt(size);
+    for (const Receipt& receipt : *r) {
+      EXPECT_EQ(receipt.tree_size, size);
+      EXPECT_TRUE(VerifyInclusion(receipt.leaf_hash, receipt.index, size, receipt.inclusion_proof,
+                                  cp.root))
+          << receipt.index << "/" << size;
+    }
+  }
+  g_tree_node_read_for_test = nullptr;
+  EXPECT_EQ(g_tree_node_reads, 0u);
+  ExpectClean();
+}
+
 TEST_P(LogTest, BatchSharesOneTransactionAndOneCheckpoint) {
   std::vector<Submission> batch;
   for (int i = 0; i < 10; ++i) batch.push_back(MakeSubmission("c", "batch " + std::to_string(i)));

@@ -78,14 +78,19 @@ class CheckedSubmission {
 
  private:
   friend class Log;
-  CheckedSubmission(Submission s, const Hash& signed_entry_id, PresealedEntry presealed,
-                    std::vector<std::pair<Hash, Bytes>> unwritten)
+  CheckedSubmission(Submission s, Bytes signed_entry_key, Bytes case_prefix,
+                    PresealedEntry presealed, std::vector<std::pair<Hash, Bytes>> unwritten)
       : submission_(std::move(s)),
-        signed_entry_id_(signed_entry_id),
+        signed_entry_key_(std::move(signed_entry_key)),
+        case_prefix_(std::move(case_prefix)),
         presealed_(std::move(presealed)),
         unwritten_chunks_(std::move(unwritten)) {}
   Submission submission_;
-  Hash signed_entry_id_{};  // ObjectId of the canonical SignedEntry
+  // The entry's keys in the store (keys::SignedEntry of its signed entry's id, keys::CasePrefix),
+  // made once by the check: on an encrypted store each is a keyed hash, and the append needs
+  // both again.
+  Bytes signed_entry_key_;
+  Bytes case_prefix_;
   PresealedEntry presealed_;
   // The sealed chunks of a small submission (at most a few MiB), written by the append's
   // transaction rather than one of their own; empty when Check wrote them already.
@@ -460,5 +465,9 @@ struct HeldCheckpoint {
 Result<std::optional<HeldCheckpoint>> LatestHeldCheckpoint(const ReadTxn& txn, const Hash& origin);
 // The sizes at which checkpoints of `origin`'s log have cosignatures here, ascending, each once.
 Result<std::vector<uint64_t>> CosignedSizes(const ReadTxn& txn, const Hash& origin);
+
+// Test seam: when set, called each time an append reads a tree node back from the store to prove
+// a receipt (none should need one: Log::Tip). Null in production.
+inline void (*g_tree_node_read_for_test)() = nullptr;
 
 }  // namespace khronika
