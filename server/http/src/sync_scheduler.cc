@@ -55,11 +55,15 @@ void SyncScheduler::Poke() {
 }
 
 void SyncScheduler::NotifyPeers() {
+  // Every group commit asks; while a notification is already pending (or its gap is being
+  // waited out) the thread needs no wake-up, which would only send it back to sleep.
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
+    wake = !notify_;
     notify_ = true;
   }
-  cv_.notify_all();
+  if (wake) cv_.notify_all();
 }
 
 void SyncScheduler::Run() {
@@ -87,14 +91,16 @@ void SyncScheduler::Run() {
       if (stopping_) return;
       pull = poked_ || (interval_.count() > 0 && std::chrono::steady_clock::now() >= next_pull);
       notify = notify_;
-      poked_ = notify_ = false;
+      poked_ = false;
     }
     if (notify) {
       {
+        // notify_ stays set through the gap, so that the commits meanwhile do not wake this
+        // thread; they go with this notification.
         std::unique_lock lock(mu_);
         cv_.wait_until(lock, last_notify + kNotifyGap, [&] { return stopping_; });
         if (stopping_) return;
-        notify_ = false;  // what came meanwhile goes with this one
+        notify_ = false;
       }
       SendNotifications();
       last_notify = std::chrono::steady_clock::now();

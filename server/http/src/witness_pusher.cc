@@ -81,11 +81,18 @@ void WitnessPusher::Start() {
 }
 
 void WitnessPusher::Poke() {
+  // Under load every group commit pokes, a hundred times a second. A target that is already
+  // poked (waiting out the gap between pushes, or about to push) needs no wake-up: it would
+  // only go back to sleep.
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
-    for (auto& t : targets_) t->poked = true;
+    for (auto& t : targets_) {
+      wake = wake || !t->poked;
+      t->poked = true;
+    }
   }
-  cv_.notify_all();
+  if (wake) cv_.notify_all();
 }
 
 void WitnessPusher::Stop() {

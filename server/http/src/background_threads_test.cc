@@ -1,0 +1,99 @@
+// The node's background threads under load: every group commit asks them to notify peers and
+// push the new checkpoint, a hundred times a second. What they send goes out at most every 100
+// ms; the requests in between must not wake them either (each wake-up is a context switch on a
+// machine whose two cores the handlers and the committer need).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "khronika/http/metrics.h"
+#include "khronika/http/sync_scheduler.h"
+#include "khronika/http/witness_pusher.h"
+#include "khronika/log/node.h"
+
+namespace khronika {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Voluntary context switches of this process's threads named `name` (each is one wake-up
+// after a wait), from /proc.
+uint64_t WakeUps(const std::string& name) {
+  uint64_t total = 0;
+  for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string comm_name;
+    std::getline(comm, comm_name);
+    if (comm_name != name) continue;
+    std::ifstream status(task.path() / "status");
+    for (std::string line; std::getline(status, line);) {
+      const std::string key = "voluntary_ctxt_switches:";
+      if (line.rfind(key, 0) == 0) total += std::stoull(line.substr(key.size()));
+    }
+  }
+  return total;
+}
+
+class BackgroundThreadsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "background-threads-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    auto node = Node::Init(dir_ / "node", "background");
+    ASSERT_TRUE(node.ok()) << node.status().ToString();
+    node_ = std::move(node).value();
+  }
+  void TearDown() override {
+    node_.reset();
+    fs::remove_all(dir_);
+  }
+
+  // Calls `request` every millisecond for `duration`, like a node committing a thousand
+  // groups a second.
+  template <typename F>
+  static void RequestFor(std::chrono::milliseconds duration, F request) {
+    const auto end = std::chrono::steady_clock::now() + duration;
+    while (std::chrono::steady_clock::now() < end) {
+      request();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+
+  fs::path dir_;
+  std::unique_ptr<Node> node_;
+  Metrics metrics_;
+};
+
+TEST_F(BackgroundThreadsTest, CommitNotificationsDoNotWakeTheSyncThreadEachTime) {
+  SyncScheduler scheduler(*node_, metrics_, std::chrono::seconds(0), PeerClientOptions{});
+  scheduler.Start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const uint64_t before = WakeUps("kh-sync");
+  RequestFor(std::chrono::milliseconds(600), [&] { scheduler.NotifyPeers(); });
+  const uint64_t woken = WakeUps("kh-sync") - before;
+  scheduler.Stop();
+  // About 600 requests; a notification (with no peers: nothing to send) every 100 ms, each
+  // after a wake for the request and one for the end of the gap.
+  EXPECT_LE(woken, 30u) << "the sync thread woke " << woken << " times for 600 requests";
+  EXPECT_GE(woken, 4u) << "the sync thread did not act on the requests";
+}
+
+TEST_F(BackgroundThreadsTest, CommitPokesDoNotWakeTheWitnessThreadEachTime) {
+  WitnessPusher pusher(*node_, {}, PeerClientOptions{});
+  pusher.Start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const uint64_t before = WakeUps("kh-witness");
+  RequestFor(std::chrono::milliseconds(600), [&] { pusher.Poke(); });
+  const uint64_t woken = WakeUps("kh-witness") - before;
+  pusher.Stop();
+  EXPECT_LE(woken, 30u) << "the witness thread woke " << woken << " times for 600 pokes";
+  EXPECT_GE(woken, 4u) << "the witness thread did not act on the pokes";
+}
+
+}  // namespace
+}  // namespace khronika
