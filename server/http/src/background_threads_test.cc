@@ -12,6 +12,8 @@
 
 #include "khronika/http/metrics.h"
 #include "khronika/http/sync_scheduler.h"
+#include "khronika/http/timestamper.h"
+#include "khronika/http/tls.h"
 #include "khronika/http/witness_pusher.h"
 #include "khronika/log/node.h"
 
@@ -93,6 +95,43 @@ TEST_F(BackgroundThreadsTest, CommitPokesDoNotWakeTheWitnessThreadEachTime) {
   pusher.Stop();
   EXPECT_LE(woken, 30u) << "the witness thread woke " << woken << " times for 600 pokes";
   EXPECT_GE(woken, 4u) << "the witness thread did not act on the pokes";
+}
+
+// With a time-stamping authority configured, every appended entry tells the timestamper; after
+// it has asked (here: an address where nothing listens), it waits out the authority's interval,
+// and the entries meanwhile must not wake it.
+TEST_F(BackgroundThreadsTest, AppendsDoNotWakeTheTimestamperDuringItsInterval) {
+  ASSERT_TRUE(CreateSelfSignedCertificate(dir_ / "tsa.crt", dir_ / "tsa.key").ok());
+  TimestamperOptions options;
+  options.tsas.push_back(TsaConfig{"https://127.0.0.1:1/", dir_ / "tsa.crt"});
+  options.interval = std::chrono::seconds(3600);
+  options.deadline = std::chrono::milliseconds(2000);
+  // One entry, so that there is a checkpoint to ask about.
+  const SigningKey author = SigningKey::Generate();
+  ASSERT_TRUE(RegisterAuthor(node_->store(), author.public_key(), "Alice").ok());
+  const std::string content = "a statement";
+  Submission s;
+  SubmittedFile f;
+  f.opening.descriptor = {"statement.txt", "text/plain", content.size(), Sha256(content)};
+  RandomBytes(f.opening.salt.data(), f.opening.salt.size());
+  f.content = Bytes(content.begin(), content.end());
+  s.entry.case_id = "case-1";
+  s.entry.kind = "evidence";
+  s.entry.created_at_ms = 1767225600000;
+  s.entry.files = {FileCommitment(f.opening.salt, Encode(f.opening.descriptor))};
+  SignEntry(s.entry, author);
+  s.files = {std::move(f)};
+  auto appended = node_->log().Append({s});
+  ASSERT_TRUE(appended.ok()) << appended.status().ToString();
+  Timestamper timestamper(*node_, metrics_, options);
+  ASSERT_TRUE(timestamper.Start().ok());
+  timestamper.NewCheckpoint();  // the first ask, refused at once: the interval begins
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const uint64_t before = WakeUps("kh-timestamp");
+  RequestFor(std::chrono::milliseconds(600), [&] { timestamper.NewCheckpoint(); });
+  const uint64_t woken = WakeUps("kh-timestamp") - before;
+  timestamper.Stop();
+  EXPECT_LE(woken, 10u) << "the timestamper woke " << woken << " times for 600 appends";
 }
 
 }  // namespace

@@ -54,11 +54,15 @@ void Timestamper::Stop() {
 
 void Timestamper::NewCheckpoint() {
   if (tsas_.empty()) return;
+  // Called for every appended entry: while one is pending the thread needs no wake-up (it is
+  // asking, or waiting for an authority's interval to run out).
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
+    wake = !appended_;
     appended_ = true;
   }
-  cv_.notify_all();
+  if (wake) cv_.notify_all();
 }
 
 void Timestamper::AskNow(uint64_t min_size, std::function<void(Result<Round>)> done) {
