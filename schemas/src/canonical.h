@@ -6,8 +6,10 @@
 #include <cereal/archives/portable_binary.hpp>
 #include <cereal/cereal.hpp>
 
+#include <istream>
+#include <memory>
 #include <optional>
-#include <sstream>
+#include <ostream>
 #include <streambuf>
 #include <string>
 #include <vector>
@@ -22,10 +24,70 @@ namespace khronika::canonical {
 // and then every integer little-endian at its fixed width; we add lengths as cereal size tags
 // (u64) and raw bytes as binary_data.
 
+// Appends what is written to a Bytes: the writer's output is built in place, not copied out of
+// a string stream afterwards.
+class BytesStreamBuf : public std::streambuf {
+ public:
+  explicit BytesStreamBuf(Bytes* out) : out_(out) {}
+
+ protected:
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    out_->insert(out_->end(), s, s + n);
+    return n;
+  }
+  int_type overflow(int_type c) override {
+    if (!traits_type::eq_int_type(c, traits_type::eof())) {
+      out_->push_back(static_cast<uint8_t>(traits_type::to_char_type(c)));
+    }
+    return traits_type::not_eof(c);
+  }
+
+ private:
+  Bytes* out_;
+};
+
+// A stream made once per thread and lent to one writer or reader at a time. Making a std::ostream
+// or std::istream sets up its locale (a dozen facet lookups), which cost more than encoding or
+// decoding a small object did: every entry is encoded and decoded several times on its way in,
+// and again by `verify`. Writers and readers can nest (an object's encoder encodes its parts),
+// so each borrows its own from a small per-thread pool.
+template <typename Stream>
+class PooledStream {
+ public:
+  explicit PooledStream(std::streambuf* buf) {
+    std::vector<std::unique_ptr<Stream>>& pool = Pool();
+    if (pool.empty()) {
+      stream_ = std::make_unique<Stream>(buf);
+    } else {
+      stream_ = std::move(pool.back());
+      pool.pop_back();
+      stream_->rdbuf(buf);  // also clears any error state a previous borrower left
+    }
+  }
+  ~PooledStream() {
+    stream_->rdbuf(nullptr);
+    std::vector<std::unique_ptr<Stream>>& pool = Pool();
+    if (pool.size() < kKept) pool.push_back(std::move(stream_));
+  }
+  PooledStream(const PooledStream&) = delete;
+  PooledStream& operator=(const PooledStream&) = delete;
+  Stream& get() { return *stream_; }
+
+ private:
+  static constexpr size_t kKept = 8;
+  static std::vector<std::unique_ptr<Stream>>& Pool() {
+    thread_local std::vector<std::unique_ptr<Stream>> pool;
+    return pool;
+  }
+  std::unique_ptr<Stream> stream_;
+};
+
 class CanonicalWriter {
  public:
   explicit CanonicalWriter(uint8_t type, uint8_t version = kFormatVersion)
-      : archive_(stream_, cereal::PortableBinaryOutputArchive::Options::LittleEndian()) {
+      : buf_(&out_),
+        stream_(&buf_),
+        archive_(stream_.get(), cereal::PortableBinaryOutputArchive::Options::LittleEndian()) {
     archive_(type, version);
   }
   void U8(uint8_t v) { archive_(v); }
@@ -40,13 +102,12 @@ class CanonicalWriter {
     archive_(cereal::make_size_tag(static_cast<uint64_t>(list.size())));
     for (const Hash& h : list) Fixed(h);
   }
-  Bytes Take() {
-    std::string s = stream_.str();
-    return Bytes(s.begin(), s.end());
-  }
+  Bytes Take() { return std::move(out_); }
 
  private:
-  std::ostringstream stream_;
+  Bytes out_;  // before buf_, which appends to it
+  BytesStreamBuf buf_;
+  PooledStream<std::ostream> stream_;
   cereal::PortableBinaryOutputArchive archive_;
 };
 
@@ -80,7 +141,7 @@ class CanonicalReader {
     if (bytes[2] != expected_version) {
       Fail("unknown format version " + std::to_string(bytes[2]));
     }
-    archive_.emplace(stream_, cereal::PortableBinaryInputArchive::Options::LittleEndian());
+    archive_.emplace(stream_.get(), cereal::PortableBinaryInputArchive::Options::LittleEndian());
     uint8_t type = 0, version = 0;
     (*archive_)(type, version);
   }
@@ -147,7 +208,7 @@ class CanonicalReader {
 
  private:
   SpanStreamBuf buf_;
-  std::istream stream_;
+  PooledStream<std::istream> stream_;
   const char* what_;
   std::optional<cereal::PortableBinaryInputArchive> archive_;
 };
