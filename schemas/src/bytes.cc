@@ -3,6 +3,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <array>
+
 namespace khronika {
 
 std::string ToHex(ByteView bytes) {
@@ -59,23 +61,56 @@ std::string Base64Encode(ByteView bytes) {
   return out;
 }
 
+namespace {
+
+// Each character's 6-bit value in the standard alphabet (RFC 4648 section 4), or -1.
+constexpr std::array<int8_t, 256> kBase64Values = [] {
+  std::array<int8_t, 256> t{};
+  t.fill(-1);
+  for (int i = 0; i < 26; ++i) {
+    t['A' + i] = static_cast<int8_t>(i);
+    t['a' + i] = static_cast<int8_t>(26 + i);
+  }
+  for (int i = 0; i < 10; ++i) t['0' + i] = static_cast<int8_t>(52 + i);
+  t['+'] = 62;
+  t['/'] = 63;
+  return t;
+}();
+
+}  // namespace
+
+// Decoded here rather than by EVP_DecodeBlock and then encoded again to compare: a file sent
+// inside an entry's POST is decoded on every submission. Canonical means what re-encoding
+// checked: padding only as the last one or two characters, and the bits the padding leaves
+// unused all zero (the only way two texts can decode to the same bytes).
 Result<Bytes> Base64Decode(std::string_view text) {
   if (text.size() % 4 != 0) return Status::InvalidArgument("base64 length is not a multiple of 4");
   if (text.size() > (1u << 24)) return Status::InvalidArgument("base64 text too long");
-  for (char c : text) {
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '+' || c == '/' || c == '=';
-    if (!ok) return Status::InvalidArgument("invalid base64 character");
-  }
-  Bytes out(text.size() / 4 * 3);
-  int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(text.data()),
-                          static_cast<int>(text.size()));
-  if (n < 0) return Status::InvalidArgument("invalid base64");
   size_t pad = 0;
-  if (!text.empty() && text.back() == '=') ++pad;
-  if (text.size() > 1 && text[text.size() - 2] == '=') ++pad;
-  out.resize(static_cast<size_t>(n) - pad);
-  if (Base64Encode(out) != text) return Status::InvalidArgument("non-canonical base64");
+  if (!text.empty() && text.back() == '=') pad = text[text.size() - 2] == '=' ? 2 : 1;
+  const size_t body = text.size() - pad;  // body % 4 is 0, 3 (one '=') or 2 (two)
+  Bytes out(body / 4 * 3 + (body % 4 == 0 ? 0 : body % 4 - 1));
+  size_t at = 0;
+  uint32_t bits = 0;
+  for (size_t i = 0; i < body; ++i) {
+    const int8_t v = kBase64Values[static_cast<uint8_t>(text[i])];
+    if (v < 0) return Status::InvalidArgument("invalid base64 character");
+    bits = bits << 6 | static_cast<uint32_t>(v);
+    if (i % 4 == 3) {
+      out[at++] = static_cast<uint8_t>(bits >> 16);
+      out[at++] = static_cast<uint8_t>(bits >> 8);
+      out[at++] = static_cast<uint8_t>(bits);
+      bits = 0;
+    }
+  }
+  if (body % 4 == 2) {  // 12 bits: one byte and 4 unused
+    if ((bits & 0xf) != 0) return Status::InvalidArgument("non-canonical base64");
+    out[at++] = static_cast<uint8_t>(bits >> 4);
+  } else if (body % 4 == 3) {  // 18 bits: two bytes and 2 unused
+    if ((bits & 0x3) != 0) return Status::InvalidArgument("non-canonical base64");
+    out[at++] = static_cast<uint8_t>(bits >> 10);
+    out[at++] = static_cast<uint8_t>(bits >> 2);
+  }
   return out;
 }
 
