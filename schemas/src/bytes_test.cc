@@ -244,7 +244,9 @@ TEST(Base64Test, AcceptsExactlyWhatOpenSslDecodesCanonically) {
       auto ours = Base64Decode(t);
       auto reference = ReferenceBase64Decode(t);
       ASSERT_EQ(ours.ok(), reference.has_value()) << t;
-      if (ours.ok()) EXPECT_EQ(*ours, *reference) << t;
+      if (ours.ok()) {
+        EXPECT_EQ(*ours, *reference) << t;
+      }
     }
   }
 }
