@@ -55,15 +55,17 @@ class BackgroundThreadsTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  // Calls `request` every millisecond for `duration`, like a node committing a thousand
-  // groups a second.
+  // How often the thread named `thread` woke while `request` was called every millisecond for
+  // 600 ms, like a node appending a thousand entries a second.
   template <typename F>
-  static void RequestFor(std::chrono::milliseconds duration, F request) {
-    const auto end = std::chrono::steady_clock::now() + duration;
+  static uint64_t WakeUpsDuringRequests(const std::string& thread, F request) {
+    const uint64_t before = WakeUps(thread);
+    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(600);
     while (std::chrono::steady_clock::now() < end) {
       request();
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
+    return WakeUps(thread) - before;
   }
 
   fs::path dir_;
@@ -75,9 +77,7 @@ TEST_F(BackgroundThreadsTest, CommitNotificationsDoNotWakeTheSyncThreadEachTime)
   SyncScheduler scheduler(*node_, metrics_, std::chrono::seconds(0), PeerClientOptions{});
   scheduler.Start();
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  const uint64_t before = WakeUps("kh-sync");
-  RequestFor(std::chrono::milliseconds(600), [&] { scheduler.NotifyPeers(); });
-  const uint64_t woken = WakeUps("kh-sync") - before;
+  const uint64_t woken = WakeUpsDuringRequests("kh-sync", [&] { scheduler.NotifyPeers(); });
   scheduler.Stop();
   // About 600 requests; a notification (with no peers: nothing to send) every 100 ms, each
   // after a wake for the request and one for the end of the gap.
@@ -89,9 +89,7 @@ TEST_F(BackgroundThreadsTest, CommitPokesDoNotWakeTheWitnessThreadEachTime) {
   WitnessPusher pusher(*node_, {}, PeerClientOptions{});
   pusher.Start();
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  const uint64_t before = WakeUps("kh-witness");
-  RequestFor(std::chrono::milliseconds(600), [&] { pusher.Poke(); });
-  const uint64_t woken = WakeUps("kh-witness") - before;
+  const uint64_t woken = WakeUpsDuringRequests("kh-witness", [&] { pusher.Poke(); });
   pusher.Stop();
   EXPECT_LE(woken, 30u) << "the witness thread woke " << woken << " times for 600 pokes";
   EXPECT_GE(woken, 4u) << "the witness thread did not act on the pokes";
@@ -127,9 +125,8 @@ TEST_F(BackgroundThreadsTest, AppendsDoNotWakeTheTimestamperDuringItsInterval) {
   ASSERT_TRUE(timestamper.Start().ok());
   timestamper.NewCheckpoint();  // the first ask, refused at once: the interval begins
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  const uint64_t before = WakeUps("kh-timestamp");
-  RequestFor(std::chrono::milliseconds(600), [&] { timestamper.NewCheckpoint(); });
-  const uint64_t woken = WakeUps("kh-timestamp") - before;
+  const uint64_t woken =
+      WakeUpsDuringRequests("kh-timestamp", [&] { timestamper.NewCheckpoint(); });
   timestamper.Stop();
   EXPECT_LE(woken, 10u) << "the timestamper woke " << woken << " times for 600 appends";
 }
