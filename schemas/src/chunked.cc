@@ -134,6 +134,13 @@ Result<ChunkedOpener> ChunkedOpener::Open(const SymmetricKey& input_key, ByteVie
 }
 
 Result<Bytes> ChunkedOpener::OpenChunk(uint64_t index, ByteView sealed_chunk, bool last) const {
+  Bytes out(sealed_chunk.size() >= kAeadTagBytes ? sealed_chunk.size() - kAeadTagBytes : 0);
+  KH_RETURN_IF_ERROR(OpenChunkInto(index, sealed_chunk, last, out.data()));
+  return out;
+}
+
+Status ChunkedOpener::OpenChunkInto(uint64_t index, ByteView sealed_chunk, bool last,
+                                    uint8_t* out) const {
   if (sealed_chunk.size() < kAeadTagBytes || sealed_chunk.size() > kChunkedSealedChunk) {
     return Status::Corruption("sealed chunk " + std::to_string(index) + " has a wrong length");
   }
@@ -145,13 +152,12 @@ Result<Bytes> ChunkedOpener::OpenChunk(uint64_t index, ByteView sealed_chunk, bo
   }
   if (index >= (uint64_t{1} << 38)) return Status::InvalidArgument("chunk index out of range");
   auto nonce = ChunkNonce(keys_, index);
-  Bytes out(n);
   if (!aes_gcm::Open(aes_gcm::ThreadOpenContext(keys_.key.data()), nonce.data(), {}, sealed_chunk,
-                     out.data())) {
+                     out)) {
     return Status::Corruption("sealed chunk " + std::to_string(index) +
                               " does not authenticate: it was altered or moved");
   }
-  return out;
+  return Status::Ok();
 }
 
 Bytes ChunkedSeal(const SymmetricKey& input_key, const ChunkedSalt& salt, ByteView context,

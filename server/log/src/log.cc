@@ -520,12 +520,28 @@ Result<OpenedEntry> OpenLoggedEntry(const EntryKey& key, LoggedObject logged) {
   return out;
 }
 
+// Not re-hashed against their ids: SealedFileReader authenticates every byte it returns (the key
+// commitment, then each 16 KiB chunk's tag under the nonce of its position), which an altered,
+// swapped or moved chunk fails; a second SHA-256 pass would add nothing a reader can rely on.
+Result<Bytes> ReadSealedChunk(const ReadTxn& txn, const Hash& id) {
+  KH_ASSIGN_OR_RETURN(std::optional<Bytes> chunk, txn.Get(Table::kChunks, id));
+  if (!chunk) return Status::Corruption("sealed chunk " + ToHex(id) + " is missing");
+  return std::move(*chunk);
+}
+
 ChunkSource ChunksOf(const Store& store) {
-  return [&store](const Hash& id) { return ReadChunk(store, id); };
+  return [&store](const Hash& id) {
+    Bytes out;
+    Status st = store.View([&](ReadTxn& txn) -> Status {
+      KH_ASSIGN_OR_RETURN(out, ReadSealedChunk(txn, id));
+      return Status::Ok();
+    });
+    return st.ok() ? Result<Bytes>(std::move(out)) : Result<Bytes>(st);
+  };
 }
 
 ChunkSource ChunksIn(const ReadTxn& txn) {
-  return [&txn](const Hash& id) { return ReadChunk(txn, id); };
+  return [&txn](const Hash& id) { return ReadSealedChunk(txn, id); };
 }
 
 Result<SealedFileReader> SealedFileReader::Open(ChunkSource chunks, const SealedEntry& sealed,
@@ -553,49 +569,85 @@ Result<SealedFileReader> SealedFileReader::Open(ChunkSource chunks, const Sealed
   return reader;
 }
 
-// The sealed bytes [from, to) of the message, from the sealed chunks that hold them.
-Result<Bytes> SealedFileReader::SealedBytes(uint64_t from, uint64_t to) {
-  Bytes out;
-  out.reserve(to - from);
-  while (from < to) {
-    uint64_t index = from / kSealedChunkSize;
-    if (index >= file_.chunks.size()) return Status::Corruption("read past the sealed file");
-    auto it = cached_.find(index);
-    if (it == cached_.end()) {
-      KH_ASSIGN_OR_RETURN(Bytes chunk, chunks_(file_.chunks[index]));
-      if (chunk.size() != SealedChunkLength(file_.sealed_size, index)) {
-        return Status::Corruption("sealed chunk " + ToHex(file_.chunks[index]) +
-                                  " has the wrong length");
-      }
-      while (cached_.size() >= 2) cached_.erase(cached_.begin());
-      it = cached_.emplace(index, std::move(chunk)).first;
+// The sealed chunk `index` of the file, read once and kept while the reader moves through it.
+Result<ByteView> SealedFileReader::SealedChunk(uint64_t index) {
+  if (index >= file_.chunks.size()) return Status::Corruption("read past the sealed file");
+  auto it = cached_.find(index);
+  if (it == cached_.end()) {
+    KH_ASSIGN_OR_RETURN(Bytes chunk, chunks_(file_.chunks[index]));
+    if (chunk.size() != SealedChunkLength(file_.sealed_size, index)) {
+      return Status::Corruption("sealed chunk " + ToHex(file_.chunks[index]) +
+                                " has the wrong length");
     }
-    uint64_t start = from - index * kSealedChunkSize;
-    uint64_t n = std::min<uint64_t>(to - from, it->second.size() - start);
-    out.insert(out.end(), it->second.begin() + static_cast<ptrdiff_t>(start),
-               it->second.begin() + static_cast<ptrdiff_t>(start + n));
-    from += n;
+    while (cached_.size() >= 2) cached_.erase(cached_.begin());
+    it = cached_.emplace(index, std::move(chunk)).first;
   }
-  return out;
+  return ByteView(it->second);
 }
 
+// The sealed bytes [from, to) of the message: a view into the sealed chunk that holds them, or,
+// for the few C2SP chunks that straddle two sealed chunks, a copy in `scratch`.
+Result<ByteView> SealedFileReader::SealedBytes(uint64_t from, uint64_t to, Bytes& scratch) {
+  const uint64_t first = from / kSealedChunkSize;
+  if ((to - 1) / kSealedChunkSize == first) {
+    KH_ASSIGN_OR_RETURN(ByteView chunk, SealedChunk(first));
+    const uint64_t start = from - first * kSealedChunkSize;
+    if (to - first * kSealedChunkSize > chunk.size()) {
+      return Status::Corruption("read past the sealed file");
+    }
+    return chunk.subspan(static_cast<size_t>(start), static_cast<size_t>(to - from));
+  }
+  scratch.clear();
+  while (from < to) {
+    const uint64_t index = from / kSealedChunkSize;
+    KH_ASSIGN_OR_RETURN(ByteView chunk, SealedChunk(index));
+    const uint64_t start = from - index * kSealedChunkSize;
+    if (start >= chunk.size()) return Status::Corruption("read past the sealed file");
+    const uint64_t n = std::min<uint64_t>(to - from, chunk.size() - start);
+    scratch.insert(scratch.end(), chunk.begin() + static_cast<ptrdiff_t>(start),
+                   chunk.begin() + static_cast<ptrdiff_t>(start + n));
+    from += n;
+  }
+  return ByteView(scratch);
+}
+
+// Each 16 KiB chunk is opened straight into `out` when all of its plaintext is wanted (every
+// chunk of a whole-file read but the last); only the chunks at a range's ends go through a
+// buffer of their own, wiped after.
 Result<Bytes> SealedFileReader::Read(uint64_t offset, size_t max_bytes) {
   Bytes out;
   if (offset >= size_ || max_bytes == 0) return out;
   const uint64_t end = std::min<uint64_t>(size_, offset + max_bytes);
+  out.resize(static_cast<size_t>(end - offset));
   const uint64_t last_chunk = ChunkedChunkCount(padded_size_) - 1;
+  Bytes scratch, plain;
   for (uint64_t k = offset / kChunkedPlainChunk; k * kChunkedPlainChunk < end; ++k) {
     const uint64_t plain_start = k * kChunkedPlainChunk;
     const uint64_t plain_len = std::min<uint64_t>(kChunkedPlainChunk, padded_size_ - plain_start);
     const uint64_t sealed_from = kChunkedHeaderBytes + k * kChunkedSealedChunk;
-    KH_ASSIGN_OR_RETURN(Bytes sealed, SealedBytes(sealed_from, sealed_from + plain_len + kAeadTagBytes));
-    KH_ASSIGN_OR_RETURN(Bytes plain, opener_.OpenChunk(k, sealed, k == last_chunk));
+    KH_ASSIGN_OR_RETURN(ByteView sealed,
+                        SealedBytes(sealed_from, sealed_from + plain_len + kAeadTagBytes, scratch));
     const uint64_t from = std::max(offset, plain_start) - plain_start;
     const uint64_t to = std::min(end, plain_start + plain_len) - plain_start;
-    out.insert(out.end(), plain.begin() + static_cast<ptrdiff_t>(from),
-               plain.begin() + static_cast<ptrdiff_t>(to));
-    OPENSSL_cleanse(plain.data(), plain.size());
+    uint8_t* dest = out.data() + (plain_start + from - offset);
+    if (from == 0 && to == plain_len) {
+      Status st = opener_.OpenChunkInto(k, sealed, k == last_chunk, dest);
+      if (!st.ok()) {
+        OPENSSL_cleanse(out.data(), out.size());
+        return st;
+      }
+      continue;
+    }
+    plain.resize(static_cast<size_t>(plain_len));
+    Status st = opener_.OpenChunkInto(k, sealed, k == last_chunk, plain.data());
+    if (!st.ok()) {
+      OPENSSL_cleanse(out.data(), out.size());
+      return st;
+    }
+    std::copy(plain.begin() + static_cast<ptrdiff_t>(from),
+              plain.begin() + static_cast<ptrdiff_t>(to), dest);
   }
+  OPENSSL_cleanse(plain.data(), plain.size());
   return out;
 }
 
@@ -605,8 +657,9 @@ Status SealedFileReader::CheckPadding() {
     const uint64_t plain_start = k * kChunkedPlainChunk;
     const uint64_t plain_len = std::min<uint64_t>(kChunkedPlainChunk, padded_size_ - plain_start);
     const uint64_t sealed_from = kChunkedHeaderBytes + k * kChunkedSealedChunk;
-    KH_ASSIGN_OR_RETURN(Bytes sealed,
-                        SealedBytes(sealed_from, sealed_from + plain_len + kAeadTagBytes));
+    Bytes scratch;
+    KH_ASSIGN_OR_RETURN(ByteView sealed,
+                        SealedBytes(sealed_from, sealed_from + plain_len + kAeadTagBytes, scratch));
     KH_ASSIGN_OR_RETURN(Bytes plain, opener_.OpenChunk(k, sealed, k == last_chunk));
     const uint64_t from = std::max(size_, plain_start) - plain_start;
     bool zero = true;

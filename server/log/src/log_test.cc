@@ -803,7 +803,17 @@ TEST_P(LogTest, SealedFilesReadFromAnyOffset) {
                                       file_key, 1);
   ASSERT_TRUE(fresh.ok());
   EXPECT_TRUE(fresh->Read(0, 1000).ok());  // chunk 0 is intact
-  EXPECT_EQ(fresh->Read(kChunkSize + 10, 10).status().code(), Code::kCorruption);
+  // Byte 1000 of sealed chunk 1 is in the 16 KiB C2SP chunk 63 (sealed bytes 1,033,256 to
+  // 1,049,672, across the boundary): a read that needs it is refused, with no byte of it; the
+  // next C2SP chunk still authenticates, and only authenticated bytes are ever returned.
+  auto damaged = fresh->Read(kChunkSize - 100, 10);
+  EXPECT_EQ(damaged.status().code(), Code::kCorruption);
+  EXPECT_NE(damaged.status().message().find("chunk 63 does not authenticate"), std::string::npos)
+      << damaged.status().ToString();
+  EXPECT_EQ(fresh->Read(kChunkSize - 30000, 100000).status().code(), Code::kCorruption);
+  auto after = fresh->Read(kChunkSize + 1100, 10);
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(std::string(AsChars(*after)), content.substr(kChunkSize + 1100, 10));
   VerifyReport report = Verify(&node_->archive_key());
   ASSERT_FALSE(report.clean());
   EXPECT_NE(report.problems[0].find(ToHex(victim)), std::string::npos) << report.problems[0];

@@ -88,6 +88,9 @@ class ChunkedOpener {
   // it to be the final chunk: a final chunk must hold less than 16 KiB and any other exactly
   // 16 KiB, so a message cut at a chunk boundary is refused. Corruption if the tag fails.
   Result<Bytes> OpenChunk(uint64_t index, ByteView sealed_chunk, bool last) const;
+  // The same into `out`, which has room for sealed_chunk.size() - 16 bytes: for a reader that
+  // opens straight into the buffer it hands on. On failure `out` holds nothing of the chunk.
+  Status OpenChunkInto(uint64_t index, ByteView sealed_chunk, bool last, uint8_t* out) const;
 
  private:
   ChunkedOpener() = default;

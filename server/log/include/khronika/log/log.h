@@ -290,7 +290,9 @@ Result<OpenedEntry> OpenEntry(const ReadTxn& txn, const Hash& origin, const Entr
 // that the record is of the key's origin.
 Result<OpenedEntry> OpenLoggedEntry(const EntryKey& key, LoggedObject logged);
 
-// Where a reader finds sealed chunks, each checked against its id (ReadChunk).
+// Where a SealedFileReader finds sealed chunks. They are not re-hashed against their ids (as
+// ReadChunk does): the reader authenticates every byte it returns, which an altered, swapped or
+// moved chunk fails.
 using ChunkSource = std::function<Result<Bytes>(const Hash& id)>;
 // Each chunk in a read transaction of its own: for streaming, no transaction held between reads.
 ChunkSource ChunksOf(const Store& store);
@@ -298,8 +300,9 @@ ChunkSource ChunksOf(const Store& store);
 ChunkSource ChunksIn(const ReadTxn& txn);
 
 // Streams the plaintext of one sealed file, by the C2SP 16 KiB chunks that cover what is asked,
-// from any offset (Range downloads). Every sealed chunk read is re-hashed against its id, and
-// every 16 KiB chunk authenticated, before a byte is returned. Holds at most two sealed chunks.
+// from any offset (Range downloads). The key commitment is checked at Open, and every 16 KiB
+// chunk authenticated (its tag, under the nonce of its position) before a byte of it is
+// returned: an altered or moved sealed chunk fails there. Holds at most two sealed chunks.
 class SealedFileReader {
  public:
   // `file_key` = DeriveFileKey(case key, nonce, index). PermissionDenied if the key does not
@@ -318,7 +321,8 @@ class SealedFileReader {
  private:
   SealedFileReader(ChunkSource chunks, SealedFile file, uint64_t size, ChunkedOpener opener)
       : chunks_(std::move(chunks)), file_(std::move(file)), size_(size), opener_(std::move(opener)) {}
-  Result<Bytes> SealedBytes(uint64_t from, uint64_t to);
+  Result<ByteView> SealedChunk(uint64_t index);
+  Result<ByteView> SealedBytes(uint64_t from, uint64_t to, Bytes& scratch);
   ChunkSource chunks_;
   SealedFile file_;
   uint64_t size_;
