@@ -1,16 +1,25 @@
 #include "khronika/http/client.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/ssl.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
+#include <cerrno>
 #include <charconv>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -27,7 +36,6 @@ namespace {
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace net = boost::asio;
-namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
 
@@ -125,6 +133,237 @@ Result<std::vector<tcp::endpoint>> Resolve(const Url& url, SteadyClock::time_poi
   return std::move(lookup->endpoints);
 }
 
+// One TLS connection on a non-blocking socket, driven through OpenSSL directly (SSL_set_fd) and
+// poll(): Asio's SSL stream handed each 16 KiB record through a memory BIO, re-armed a timer and
+// ran the event loop for it, which cost a download several times the CPU of the decryption.
+// Every wait is a poll() that ends at the deadline the caller armed, or as soon as the cancel
+// descriptor (an eventfd that ClientCancel writes to) becomes readable. A Beast
+// SyncReadStream and SyncWriteStream, so Beast's synchronous HTTP reads and writes run on it.
+class TlsSocket {
+ public:
+  TlsSocket(int fd, SSL* ssl, int cancel_fd) : fd_(fd), ssl_(ssl), cancel_fd_(cancel_fd) {}
+  TlsSocket(const TlsSocket&) = delete;
+  TlsSocket& operator=(const TlsSocket&) = delete;
+  ~TlsSocket() {
+    // No close_notify: the connection is dropped, as a peer that vanished would be.
+    ::shutdown(fd_, SHUT_RDWR);
+    SSL_free(ssl_);
+    ::close(fd_);
+  }
+
+  SSL* native_handle() const { return ssl_; }
+  void expires_at(SteadyClock::time_point deadline) { deadline_ = deadline; }
+
+  // The TLS handshake, by the armed deadline.
+  beast::error_code Handshake() {
+    for (;;) {
+      const int r = SSL_connect(ssl_);
+      if (r == 1) return {};
+      if (beast::error_code ec = Wait(r); ec) return ec;
+    }
+  }
+
+  template <typename MutableBufferSequence>
+  size_t read_some(const MutableBufferSequence& buffers, beast::error_code& ec) {
+    ec = {};
+    auto it = net::buffer_sequence_begin(buffers);
+    const auto stop = net::buffer_sequence_end(buffers);
+    while (it != stop && net::buffer_size(net::mutable_buffer(*it)) == 0) ++it;
+    if (it == stop) return 0;
+    const net::mutable_buffer b(*it);
+    auto* out = static_cast<uint8_t*>(b.data());
+    size_t got = 0;
+    // Block for the first bytes; then take whatever OpenSSL already holds (records it read
+    // ahead) without waiting for more.
+    while (got < b.size()) {
+      size_t n = 0;
+      const int r = SSL_read_ex(ssl_, out + got, b.size() - got, &n);
+      if (r == 1) {
+        got += n;
+        if (!SSL_has_pending(ssl_)) break;
+        continue;
+      }
+      if (got > 0 && SSL_get_error(ssl_, r) == SSL_ERROR_WANT_READ) {
+        ERR_clear_error();
+        break;
+      }
+      if (beast::error_code wait = Wait(r); wait) {
+        if (got == 0) ec = wait;
+        break;
+      }
+    }
+    return got;
+  }
+  template <typename MutableBufferSequence>
+  size_t read_some(const MutableBufferSequence& buffers) {
+    beast::error_code ec;
+    size_t n = read_some(buffers, ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
+
+  // Writes every byte of `buffers` (a write_some that always completes, or fails). A head and a
+  // small body go out as one TLS record.
+  template <typename ConstBufferSequence>
+  size_t write_some(const ConstBufferSequence& buffers, beast::error_code& ec) {
+    ec = {};
+    const size_t total = net::buffer_size(buffers);
+    if (total <= sizeof small_) {
+      size_t at = 0;
+      for (auto it = net::buffer_sequence_begin(buffers); it != net::buffer_sequence_end(buffers);
+           ++it) {
+        const net::const_buffer b(*it);
+        std::memcpy(small_ + at, b.data(), b.size());
+        at += b.size();
+      }
+      ec = WriteAll(small_, total);
+      return ec ? 0 : total;
+    }
+    for (auto it = net::buffer_sequence_begin(buffers); it != net::buffer_sequence_end(buffers);
+         ++it) {
+      const net::const_buffer b(*it);
+      if (b.size() == 0) continue;
+      ec = WriteAll(static_cast<const uint8_t*>(b.data()), b.size());
+      if (ec) return 0;
+    }
+    return total;
+  }
+  template <typename ConstBufferSequence>
+  size_t write_some(const ConstBufferSequence& buffers) {
+    beast::error_code ec;
+    size_t n = write_some(buffers, ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
+
+  // Connects a new non-blocking TCP socket to the first of `endpoints` that accepts, by
+  // `deadline`; -1 and `ec` if none does.
+  static int ConnectTcp(const std::vector<tcp::endpoint>& endpoints,
+                        SteadyClock::time_point deadline, int cancel_fd, beast::error_code& ec) {
+    ec = net::error::host_not_found;
+    for (const tcp::endpoint& e : endpoints) {
+      const int fd = ::socket(e.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) {
+        ec = SystemError(errno);
+        continue;
+      }
+      if (::connect(fd, e.data(), static_cast<socklen_t>(e.size())) == 0) {
+        ec = {};
+        return fd;
+      }
+      if (errno != EINPROGRESS) {
+        ec = SystemError(errno);
+        ::close(fd);
+        continue;
+      }
+      ec = WaitFor(fd, POLLOUT, deadline, cancel_fd);
+      if (!ec) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+        if (err == 0) return fd;
+        ec = SystemError(err);
+      }
+      ::close(fd);
+      // A deadline or a cancel ends the attempt; a refusal tries the next address.
+      if (ec == beast::error::timeout || ec == net::error::operation_aborted) return -1;
+    }
+    return -1;
+  }
+
+ private:
+  static beast::error_code SystemError(int err) {
+    return beast::error_code(err, boost::system::system_category());
+  }
+
+  // Until `fd` is ready for `events`, `deadline` passes (timeout) or `cancel_fd` becomes
+  // readable (operation_aborted).
+  static beast::error_code WaitFor(int fd, short events, SteadyClock::time_point deadline,
+                                   int cancel_fd) {
+    for (;;) {
+      int timeout_ms = -1;
+      if (deadline != SteadyClock::time_point::max()) {
+        const auto left = deadline - SteadyClock::now();
+        if (left <= SteadyClock::duration::zero()) return beast::error::timeout;
+        // Rounded up, so that a wait never ends a little before its deadline and spins.
+        timeout_ms = static_cast<int>(std::min<int64_t>(
+            std::chrono::ceil<std::chrono::milliseconds>(left).count(), 1 << 30));
+      }
+      pollfd fds[2] = {{fd, events, 0}, {cancel_fd, POLLIN, 0}};
+      const int n = ::poll(fds, cancel_fd >= 0 ? 2 : 1, timeout_ms);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return SystemError(errno);
+      }
+      if (cancel_fd >= 0 && (fds[1].revents & POLLIN)) return net::error::operation_aborted;
+      // An error or hang-up is ready too: the next call on the socket says what happened.
+      if (fds[0].revents != 0) return {};
+    }
+  }
+
+  // After an SSL call that returned `r` (not success): waits for what it needs and returns no
+  // error, so that the caller tries again, or returns why it cannot go on.
+  beast::error_code Wait(int r) {
+    const int err = SSL_get_error(ssl_, r);
+    switch (err) {
+      case SSL_ERROR_WANT_READ:
+        ERR_clear_error();
+        return WaitFor(fd_, POLLIN, deadline_, cancel_fd_);
+      case SSL_ERROR_WANT_WRITE:
+        ERR_clear_error();
+        return WaitFor(fd_, POLLOUT, deadline_, cancel_fd_);
+      case SSL_ERROR_ZERO_RETURN:
+        ERR_clear_error();
+        return net::error::eof;
+      case SSL_ERROR_SYSCALL: {
+        const int saved = errno;
+        ERR_clear_error();
+        return saved != 0 ? SystemError(saved) : beast::error_code(net::error::eof);
+      }
+      default: {
+        // As Asio's SSL stream reports it: the first error OpenSSL queued.
+        const unsigned long first = ERR_get_error();
+        ERR_clear_error();
+        if (first == 0) return net::error::connection_reset;
+        return beast::error_code(static_cast<int>(first), net::error::get_ssl_category());
+      }
+    }
+  }
+
+  beast::error_code WriteAll(const uint8_t* data, size_t size) {
+    size_t done = 0;
+    while (done < size) {
+      size_t n = 0;
+      const int r = SSL_write_ex(ssl_, data + done, size - done, &n);
+      if (r == 1) {
+        done += n;
+        continue;
+      }
+      if (beast::error_code ec = Wait(r); ec) return ec;
+    }
+    return {};
+  }
+
+  int fd_;
+  SSL* ssl_;
+  int cancel_fd_;
+  SteadyClock::time_point deadline_ = SteadyClock::time_point::max();
+  uint8_t small_[16 * 1024];
+};
+
+struct SslCtxFree {
+  void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
+};
+
+// OpenSSL's reason for the last failure, as Asio's SSL errors read ("no such file (system
+// library)"), and the queue emptied.
+std::string OpenSslError() {
+  const unsigned long first = ERR_get_error();
+  ERR_clear_error();
+  if (first == 0) return "unknown error";
+  return beast::error_code(static_cast<int>(first), net::error::get_ssl_category()).message();
+}
+
 }  // namespace
 
 void ClientCancel::Cancel() {
@@ -149,16 +388,16 @@ void ClientCancel::Unwatch(uint64_t id) {
   watchers_.erase(id);
 }
 
-// Every operation runs asynchronously on the client's own io_context, which this thread runs
-// until the operation completes: Beast's deadlines (tcp_stream::expires_at) hold only for
-// asynchronous operations, and a synchronous read on a blocking socket would wait for ever.
+// Every read and write runs on this thread, synchronously, on a TlsSocket whose waits end at
+// the deadline armed for them or at a cancel.
 struct HttpsClient::Impl {
   ClientOptions options;
   Url url;
-  net::io_context ioc;
-  ssl::context ctx{ssl::context::tls_client};
-  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> stream;
+  std::unique_ptr<SSL_CTX, SslCtxFree> ctx{SSL_CTX_new(TLS_client_method())};
+  std::unique_ptr<TlsSocket> stream;
   beast::flat_buffer buffer;
+  // Readable once a cancel has come: every wait watches it (and, never drained, it stays so).
+  int cancel_fd = -1;
   std::optional<uint64_t> watch;
   // Which deadline the operation armed last runs against, for the text of its timeout. Arm()
   // runs for every read of a download, so the text is made only when a deadline passes.
@@ -177,31 +416,24 @@ struct HttpsClient::Impl {
   ~Impl() {
     // First, so that no Cancel() reaches into what is being destroyed.
     if (watch) options.cancel->Unwatch(*watch);
+    stream.reset();
+    if (cancel_fd >= 0) ::close(cancel_fd);
   }
 
-  void WatchCancel() {
-    if (!options.cancel) return;
-    watch = options.cancel->Watch([this] {
-      // On the cancelling thread: hand the work to the loop that owns the stream. Closing the
-      // socket ends the operation waiting on it.
-      net::post(ioc, [this] {
-        if (stream) beast::get_lowest_layer(*stream).close();
-      });
+  Status WatchCancel() {
+    if (!options.cancel) return Status::Ok();
+    cancel_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (cancel_fd < 0) return Status::IOError(std::string("eventfd: ") + std::strerror(errno));
+    const int fd = cancel_fd;
+    watch = options.cancel->Watch([fd] {
+      // On the cancelling thread: the wait on this client's thread wakes and gives up.
+      const uint64_t one = 1;
+      [[maybe_unused]] ssize_t n = ::write(fd, &one, sizeof one);
     });
+    return Status::Ok();
   }
 
   bool Cancelled() const { return options.cancel && options.cancel->cancelled(); }
-
-  // Runs the operation that `start` begins until it completes, on this thread. Its deadline is
-  // the stream's expiry, which the caller has set.
-  template <typename Start>
-  beast::error_code Run(Start&& start) {
-    auto result = std::make_shared<std::optional<beast::error_code>>();
-    start([result](beast::error_code ec, auto&&...) { *result = ec; });
-    ioc.restart();
-    ioc.run();
-    return result->value_or(net::error::operation_aborted);
-  }
 
   // Why a step failed; the connection is dropped (a later request opens a new one).
   Status Failed(const std::string& what, beast::error_code ec) {
@@ -218,10 +450,10 @@ struct HttpsClient::Impl {
     const auto idle_end = SteadyClock::now() + options.deadlines.idle;
     if (request_end < idle_end) {
       late = Late::kRequest;
-      beast::get_lowest_layer(*stream).expires_at(request_end);
+      stream->expires_at(request_end);
     } else {
       late = Late::kIdle;
-      beast::get_lowest_layer(*stream).expires_at(idle_end);
+      stream->expires_at(idle_end);
     }
   }
 
@@ -240,30 +472,46 @@ struct HttpsClient::Impl {
     late = Late::kConnect;
     KH_ASSIGN_OR_RETURN(std::vector<tcp::endpoint> endpoints,
                         Resolve(url, deadline, options.cancel, LateText()));
-    stream = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ioc, ctx);
-    SSL_set_tlsext_host_name(stream->native_handle(), url.host.c_str());
-    beast::get_lowest_layer(*stream).expires_at(deadline);
-    beast::error_code ec = Run([&](auto handler) {
-      beast::get_lowest_layer(*stream).async_connect(endpoints, std::move(handler));
-    });
-    if (ec) return Failed(connecting, ec);
-    beast::get_lowest_layer(*stream).socket().set_option(tcp::no_delay(true), ec);
+    beast::error_code ec;
+    const int fd = TlsSocket::ConnectTcp(endpoints, deadline, cancel_fd, ec);
+    if (fd < 0) return Failed(connecting, ec);
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    SSL* ssl = SSL_new(ctx.get());
+    if (!ssl) {
+      ::close(fd);
+      return Status::IOError("TLS with " + options.url + ": " + OpenSslError());
+    }
+    stream = std::make_unique<TlsSocket>(fd, ssl, cancel_fd);
+    if (SSL_set_fd(ssl, fd) != 1 || SSL_set_tlsext_host_name(ssl, url.host.c_str()) != 1) {
+      stream.reset();
+      return Status::IOError("TLS with " + options.url + ": " + OpenSslError());
+    }
     if (options.pin_sha256.empty()) {
-      stream->set_verify_mode(ssl::verify_peer);
-      stream->set_verify_callback(ssl::host_name_verification(url.host));
+      // The chain against the CAs, and the name (or address) in the URL against the
+      // certificate's.
+      SSL_set_verify(ssl, SSL_VERIFY_PEER, nullptr);
+      boost::system::error_code not_ip;
+      net::ip::make_address(url.host, not_ip);
+      const int named = not_ip ? SSL_set1_host(ssl, url.host.c_str())
+                               : X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
+                                                               url.host.c_str());
+      if (named != 1) {
+        stream.reset();
+        return Status::IOError("TLS with " + options.url + ": " + OpenSslError());
+      }
     } else {
       // A pinned self-signed certificate: the chain cannot verify, so accept it here and
       // compare the fingerprint below, before any request is sent.
-      stream->set_verify_mode(ssl::verify_peer);
-      stream->set_verify_callback([](bool, ssl::verify_context&) { return true; });
+      SSL_set_verify(ssl, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
     }
-    beast::get_lowest_layer(*stream).expires_at(deadline);
-    ec = Run([&](auto handler) {
-      stream->async_handshake(ssl::stream_base::client, std::move(handler));
-    });
+    // Records read ahead in one socket read, and taken by read_some without another.
+    SSL_set_read_ahead(ssl, 1);
+    stream->expires_at(deadline);
+    ec = stream->Handshake();
     if (ec) return Failed("TLS handshake with " + options.url, ec);
     if (!options.pin_sha256.empty()) {
-      std::string seen = PeerCertificateSha256(stream->native_handle());
+      std::string seen = PeerCertificateSha256(ssl);
       if (seen.empty()) {
         stream.reset();
         return Status::PermissionDenied("the node presented no certificate");
@@ -297,8 +545,7 @@ struct HttpsClient::Impl {
       beast::error_code ec;
       while (!ec && !serializer.is_done()) {
         Arm(request_end);
-        ec = Run(
-            [&](auto handler) { http::async_write_some(*stream, serializer, std::move(handler)); });
+        http::write_some(*stream, serializer, ec);
       }
       if (!ec) return Status::Ok();
       // A connection that sat idle may have been closed by the server: that is worth one more
@@ -315,8 +562,8 @@ struct HttpsClient::Impl {
   template <typename Parser>
   Status ReadSome(Parser& parser, SteadyClock::time_point request_end, const std::string& what) {
     Arm(request_end);
-    beast::error_code ec = Run(
-        [&](auto handler) { http::async_read_some(*stream, buffer, parser, std::move(handler)); });
+    beast::error_code ec;
+    http::read_some(*stream, buffer, parser, ec);
     if (ec == http::error::need_buffer) ec = {};  // a buffer_body's buffer is full
     if (ec) return Failed(what + " from " + options.url, ec);
     return Status::Ok();
@@ -332,39 +579,43 @@ struct HttpsClient::Impl {
 };
 
 HttpsClient::HttpsClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-HttpsClient::~HttpsClient() {
-  if (impl_->stream) {
-    beast::error_code ignored;
-    beast::get_lowest_layer(*impl_->stream).socket().shutdown(tcp::socket::shutdown_both, ignored);
-  }
-}
+HttpsClient::~HttpsClient() = default;
 
 Result<std::unique_ptr<HttpsClient>> HttpsClient::Connect(const ClientOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   KH_ASSIGN_OR_RETURN(impl->url, ParseUrl(options.url));
-  KH_RETURN_IF_ERROR(RestrictToTls13Aead(impl->ctx.native_handle()));  // as the server
+  SSL_CTX* ctx = impl->ctx.get();
+  if (!ctx) return Status::IOError("TLS: " + OpenSslError());
+  KH_RETURN_IF_ERROR(RestrictToTls13Aead(ctx));  // as the server
+  // A peer that closes without close_notify ends the stream (EOF); Beast then tells a cut
+  // answer from a whole one by its length.
+  SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                            SSL_MODE_RELEASE_BUFFERS);
+  // Room for several records in one read ahead.
+  SSL_CTX_set_default_read_buffer_len(ctx, 64 * 1024);
   if (!options.client_cert.empty()) {
-    beast::error_code ec;
-    impl->ctx.use_certificate_chain_file(options.client_cert, ec);
-    if (!ec) impl->ctx.use_private_key_file(options.client_key, ssl::context::pem, ec);
-    if (ec) return Status::InvalidArgument("client certificate: " + ec.message());
+    if (SSL_CTX_use_certificate_chain_file(ctx, options.client_cert.c_str()) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, options.client_key.c_str(), SSL_FILETYPE_PEM) != 1) {
+      return Status::InvalidArgument("client certificate: " + OpenSslError());
+    }
   }
   if (options.pin_sha256.empty() && options.ca_file.empty() && options.system_cas) {
-    beast::error_code ec;
-    impl->ctx.set_default_verify_paths(ec);
-    if (ec) return Status::InvalidArgument("the system's CAs: " + ec.message());
+    if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+      return Status::InvalidArgument("the system's CAs: " + OpenSslError());
+    }
   } else if (options.pin_sha256.empty()) {
     if (options.ca_file.empty()) {
       return Status::InvalidArgument(
           "say how to trust the node: --pin sha256:FINGERPRINT (printed by `khronika serve`) "
           "or --cacert FILE");
     }
-    beast::error_code ec;
-    impl->ctx.load_verify_file(options.ca_file, ec);
-    if (ec) return Status::InvalidArgument("CA file " + options.ca_file + ": " + ec.message());
+    if (SSL_CTX_load_verify_locations(ctx, options.ca_file.c_str(), nullptr) != 1) {
+      return Status::InvalidArgument("CA file " + options.ca_file + ": " + OpenSslError());
+    }
   }
-  impl->WatchCancel();
+  KH_RETURN_IF_ERROR(impl->WatchCancel());
   KH_RETURN_IF_ERROR(impl->Open());
   return std::unique_ptr<HttpsClient>(new HttpsClient(std::move(impl)));
 }
