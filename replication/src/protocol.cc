@@ -31,8 +31,16 @@ void AppendFrame(Bytes& out, uint8_t type, ByteView payload) {
   out.insert(out.end(), payload.begin(), payload.end());
 }
 
-Result<std::vector<Frame>> ParseFrames(ByteView body) {
-  std::vector<Frame> frames;
+namespace {
+
+// A frame of a body, its payload left where it is.
+struct FrameView {
+  uint8_t type = 0;
+  ByteView payload;
+};
+
+Result<std::vector<FrameView>> ParseFrameViews(ByteView body) {
+  std::vector<FrameView> frames;
   size_t pos = 0;
   while (pos < body.size()) {
     if (body.size() - pos < 5) return Status::InvalidArgument("truncated frame header");
@@ -44,8 +52,7 @@ Result<std::vector<Frame>> ParseFrames(ByteView body) {
     if (len > limit) return Status::InvalidArgument("frame larger than its type allows");
     pos += 5;
     if (body.size() - pos < len) return Status::InvalidArgument("truncated frame");
-    frames.push_back({type, Bytes(body.begin() + static_cast<long>(pos),
-                                  body.begin() + static_cast<long>(pos + len))});
+    frames.push_back({type, body.subspan(pos, len)});
     pos += len;
     if (type == kFrameEnd) {
       if (pos != body.size()) return Status::InvalidArgument("bytes after the end frame");
@@ -53,6 +60,18 @@ Result<std::vector<Frame>> ParseFrames(ByteView body) {
     }
   }
   return Status::InvalidArgument("body has no end frame");
+}
+
+}  // namespace
+
+Result<std::vector<Frame>> ParseFrames(ByteView body) {
+  KH_ASSIGN_OR_RETURN(std::vector<FrameView> views, ParseFrameViews(body));
+  std::vector<Frame> frames;
+  frames.reserve(views.size());
+  for (const FrameView& f : views) {
+    frames.push_back({f.type, Bytes(f.payload.begin(), f.payload.end())});
+  }
+  return frames;
 }
 
 std::string OriginSignedNote(const SignedNote& note, const NoteVerifier& origin) {
@@ -189,18 +208,18 @@ Result<Bytes> BuildChunkBody(const ReadTxn& txn, const std::vector<Hash>& ids) {
 }
 
 Result<std::vector<std::pair<Hash, Bytes>>> ParseChunkBody(ByteView body) {
-  KH_ASSIGN_OR_RETURN(std::vector<Frame> frames, ParseFrames(body));
+  KH_ASSIGN_OR_RETURN(std::vector<FrameView> frames, ParseFrameViews(body));
   std::vector<std::pair<Hash, Bytes>> out;
-  for (Frame& f : frames) {
+  for (const FrameView& f : frames) {
     if (f.type == kFrameEnd) break;
     if (f.type != kFrameChunk || f.payload.size() < 32) {
       return Status::InvalidArgument("chunk body: unexpected frame");
     }
     Hash id;
     std::copy(f.payload.begin(), f.payload.begin() + 32, id.begin());
-    Bytes data(f.payload.begin() + 32, f.payload.end());
+    ByteView data = f.payload.subspan(32);
     if (ChunkId(data) != id) return Status::Corruption("chunk " + ToHex(id) + " does not match its id");
-    out.emplace_back(id, std::move(data));
+    out.emplace_back(id, Bytes(data.begin(), data.end()));
   }
   return out;
 }

@@ -1,4 +1,6 @@
 // khronika: one binary, many subcommands.
+#include <malloc.h>
+
 #include <algorithm>
 #include <iostream>
 #include <string>
@@ -29,6 +31,13 @@ int main(int argc, char** argv) {
   if (args.size() == 1 && args[0] == khronika::cli::kAgentProcessArg) {
     khronika::cli::RunAgentProcess();
   }
+  // Bulk transfers (sync, get, add, a server's pieces) allocate and free buffers of 1 to 4 MiB
+  // over and over. glibc hands each back to the kernel (an mmap of its own, or a trim of the
+  // heap) and faults fresh zeroed pages in for the next: a 512 MiB sync spent 1.2 s of its 4.2 s
+  // in that. Buffers under 8 MiB come from the heap instead, and up to 16 MiB of free heap is
+  // kept for reuse (a bound, whatever the size of the files).
+  mallopt(M_MMAP_THRESHOLD, 8 << 20);
+  mallopt(M_TRIM_THRESHOLD, 16 << 20);
   std::vector<Command> commands = khronika::cli::LocalCommands();
   for (auto more : {khronika::cli::ServerCommands(), khronika::cli::ClientCommands(),
                     khronika::cli::FederationCommands(), khronika::cli::EvidenceCommands(),

@@ -626,13 +626,19 @@ Result<HttpResult> HttpsClient::Request(const std::string& method, const std::st
   return RequestBytes(method, target, AsBytes(body), content_type, headers);
 }
 
-Result<HttpResult> HttpsClient::RequestBytes(const std::string& method, const std::string& target,
-                                             ByteView body, const std::string& content_type,
-                                             const std::map<std::string, std::string>& headers) {
+namespace {
+
+// Sends one request whose body is the caller's bytes and reads the whole answer into a
+// `ResponseBody` (a string, or bytes), with the request's deadline.
+template <typename ResponseBody>
+Result<http::response<ResponseBody>> Exchange(HttpsClient::Impl& impl, const std::string& method,
+                                              const std::string& target, ByteView body,
+                                              const std::string& content_type,
+                                              const std::map<std::string, std::string>& headers) {
   // A buffer_body points at the caller's bytes: a 1 MiB chunk goes from the file's read buffer
   // to TLS without a copy into the request.
   http::request<http::buffer_body> req(http::string_to_verb(method), target, 11);
-  impl_->Prepare(req, headers);
+  impl.Prepare(req, headers);
   req.body().data = body.empty() ? nullptr : const_cast<uint8_t*>(body.data());  // only read
   req.body().size = body.size();
   req.body().more = false;
@@ -641,16 +647,41 @@ Result<HttpResult> HttpsClient::RequestBytes(const std::string& method, const st
     req.content_length(body.size());
   }
   const std::string what = method + " " + target;
-  const auto end = impl_->RequestEnd();
-  KH_RETURN_IF_ERROR(impl_->Send(req, end, what));
-  http::response_parser<http::string_body> parser;
+  const auto end = impl.RequestEnd();
+  KH_RETURN_IF_ERROR(impl.Send(req, end, what));
+  http::response_parser<ResponseBody> parser;
   parser.body_limit(kMaxBufferedResponse);
-  while (!parser.is_done()) KH_RETURN_IF_ERROR(impl_->ReadSome(parser, end, what));
+  while (!parser.is_done()) KH_RETURN_IF_ERROR(impl.ReadSome(parser, end, what));
+  if (!parser.get().keep_alive()) impl.stream.reset();
+  return parser.release();
+}
+
+}  // namespace
+
+Result<HttpResult> HttpsClient::RequestBytes(const std::string& method, const std::string& target,
+                                             ByteView body, const std::string& content_type,
+                                             const std::map<std::string, std::string>& headers) {
+  KH_ASSIGN_OR_RETURN(auto res, Exchange<http::string_body>(*impl_, method, target, body,
+                                                            content_type, headers));
   HttpResult out;
-  out.status = static_cast<int>(parser.get().result_int());
-  Impl::CopyHeaders(parser.get().base(), out);
-  out.body = std::move(parser.get().body());
-  if (!parser.get().keep_alive()) impl_->stream.reset();
+  out.status = static_cast<int>(res.result_int());
+  Impl::CopyHeaders(res.base(), out);
+  out.body = std::move(res.body());
+  return out;
+}
+
+Result<HttpResult> HttpsClient::RequestForBytes(const std::string& method,
+                                                const std::string& target, ByteView body,
+                                                Bytes& answer, const std::string& content_type,
+                                                const std::map<std::string, std::string>& headers) {
+  KH_ASSIGN_OR_RETURN(auto res, Exchange<http::vector_body<uint8_t>>(*impl_, method, target, body,
+                                                                     content_type, headers));
+  HttpResult out;
+  out.status = static_cast<int>(res.result_int());
+  Impl::CopyHeaders(res.base(), out);
+  answer = std::move(res.body());
+  // An error's text, for ErrorMessage.
+  if (out.status >= 400) out.body.assign(AsChars(answer).substr(0, 64 * 1024));
   return out;
 }
 

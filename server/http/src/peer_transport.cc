@@ -103,10 +103,12 @@ Result<Bytes> HttpsPeerTransport::Pack(const Hash& origin, uint64_t from, uint64
 Result<Bytes> HttpsPeerTransport::Chunks(const std::vector<Hash>& ids) {
   nlohmann::json a = nlohmann::json::array();
   for (const Hash& h : ids) a.push_back(ToHex(h));
-  KH_ASSIGN_OR_RETURN(HttpResult r, client_->Request("POST", "/v1/sync/chunks",
-                                                    nlohmann::json{{"ids", a}}.dump()));
+  const std::string ask = nlohmann::json{{"ids", a}}.dump();
+  Bytes answer;
+  KH_ASSIGN_OR_RETURN(HttpResult r,
+                      client_->RequestForBytes("POST", "/v1/sync/chunks", AsBytes(ask), answer));
   if (r.status != 200) return Status::IOError("chunks: " + ErrorMessage(r));
-  return Bytes(r.body.begin(), r.body.end());
+  return answer;
 }
 
 Result<std::string> HttpsPeerTransport::Timestamps(const Hash& origin, uint64_t size) {

@@ -91,6 +91,13 @@ class HttpsClient {
                                   const std::string& content_type = "application/octet-stream",
                                   const std::map<std::string, std::string>& headers = {});
 
+  // The same with the answer's body into `answer`, as bytes (not copied out of a string: a sync
+  // answer of sealed chunks, up to 4 MiB). HttpResult::body holds it only for an error status.
+  Result<HttpResult> RequestForBytes(const std::string& method, const std::string& target,
+                                     ByteView body, Bytes& answer,
+                                     const std::string& content_type = "application/json",
+                                     const std::map<std::string, std::string>& headers = {});
+
   // GET whose body goes to `sink` piece by piece, so memory does not grow with its size. The
   // returned result has an empty body unless the status is an error.
   Result<HttpResult> Download(const std::string& target,
