@@ -117,6 +117,13 @@ run_once() {
   tls_baseline "$WORK/www" big.bin 2
   fig tls_s "$TLS_S"
 
+  # What `get` must do besides TLS: write the file and flush it (the baseline's curl writes to
+  # /dev/null). Its rate bounds the download row.
+  step "run $r: the disk's own write rate (dd of the $BIG_MIB MiB file, conv=fsync) ..."
+  timed dd dd if="$WORK/www/big.bin" of="$R/dd.bin" bs=1M conv=fsync || die "dd failed: $(cat "$WORK/dd.err")"
+  timed_figs dd
+  rm -f "$R/dd.bin"
+
   step "run $r: LMDB's own write rate, $BIG_MIB x 1 MiB values, 8 per transaction ..."
   line=$("$LMDB_BENCH" "$R/lmdb" "$BIG_MIB" 8) || die "lmdb_write_bench failed: $line"
   figs_from lmdb "$line"
@@ -372,6 +379,10 @@ if gmax and growth:
 else:
     row("inclusion proof over HTTPS keep-alive at 10^6 entries", None, None, "p99 < 1 ms", "", "",
         "growth_bench.sh", na="not measured (GROWTH_MAX=0)")
+row(f"disk: `dd` of the {bigname} file with `conv=fsync` / loopback TLS (context: bounds the download, which writes the file and flushes it)",
+    [rate(r, "dd_s") / tls(r) for r in runs], ratio, "-",
+    f"{med([tls(r) for r in runs]):,.0f} MB/s", f"{med([rate(r, 'dd_s') for r in runs]):,.0f} MB/s",
+    "dd if=FILE of=OUT bs=1M conv=fsync")
 if fig["has_submit_each"] == "1":
     row(f"`khronika submit --each` of {smallname} files / one core's Ed25519 verify (context)",
         [small / g(r, "each_s") / e for r, e in zip(runs, ed1)], ratio, "-",
