@@ -1,6 +1,5 @@
 // khronika: one binary, many subcommands.
 #include <malloc.h>
-#include <signal.h>
 
 #include <algorithm>
 #include <iostream>
@@ -32,10 +31,6 @@ int main(int argc, char** argv) {
   if (args.size() == 1 && args[0] == khronika::cli::kAgentProcessArg) {
     khronika::cli::RunAgentProcess();
   }
-  // HttpsClient writes through OpenSSL's socket BIO, whose write() to a connection the other end
-  // has closed raises SIGPIPE: a node that refuses an upload and closes, or a peer that goes
-  // away during a pull, must be an error that the command reports, not the death of `serve`.
-  ::signal(SIGPIPE, SIG_IGN);
   // Bulk transfers (sync, get, add, a server's pieces) allocate and free buffers of 1 to 4 MiB
   // over and over. glibc hands each back to the kernel (an mmap of its own, or a trim of the
   // heap) and faults fresh zeroed pages in for the next: a 512 MiB sync spent 1.2 s of its 4.2 s

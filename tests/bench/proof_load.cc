@@ -12,7 +12,6 @@
 // Prints one line of key=value figures: requests, seconds, requests/s, latency percentiles in
 // microseconds (p50, p90, p99, p99.9, max), the warm-up's requests, errors, and the client's own
 // CPU seconds.
-#include <signal.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -228,7 +227,4 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace khronika
 
-int main(int argc, char** argv) {
-  ::signal(SIGPIPE, SIG_IGN);  // a write to a connection the node closed is an error, not a death
-  return khronika::Main(argc, argv);
-}
+int main(int argc, char** argv) { return khronika::Main(argc, argv); }

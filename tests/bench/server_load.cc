@@ -18,7 +18,6 @@
 // entry is sealed, so a PUT of the same bytes may store them again; the sealing is done anew.
 // --inline 1 sends the file's plaintext in the POST itself ("content", base64; files of at most
 // 64 KiB): one request per submission, no PUT (put_* figures are then 0).
-#include <signal.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -256,7 +255,4 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace khronika
 
-int main(int argc, char** argv) {
-  ::signal(SIGPIPE, SIG_IGN);  // a write to a connection the node closed is an error, not a death
-  return khronika::Main(argc, argv);
-}
+int main(int argc, char** argv) { return khronika::Main(argc, argv); }
