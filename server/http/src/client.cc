@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -19,6 +20,8 @@
 #include <charconv>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -133,7 +136,7 @@ Result<std::vector<tcp::endpoint>> Resolve(const Url& url, SteadyClock::time_poi
   return std::move(lookup->endpoints);
 }
 
-// One TLS connection on a non-blocking socket, driven through OpenSSL directly (SSL_set_fd) and
+// One TLS connection on a non-blocking socket, driven through OpenSSL directly (a socket BIO) and
 // poll(): Asio's SSL stream handed each 16 KiB record through a memory BIO, re-armed a timer and
 // ran the event loop for it, which cost a download several times the CPU of the decryption.
 // Every wait is a poll() that ends at the deadline the caller armed, or as soon as the cancel
@@ -209,13 +212,7 @@ class TlsSocket {
     ec = {};
     const size_t total = net::buffer_size(buffers);
     if (total <= sizeof small_) {
-      size_t at = 0;
-      for (auto it = net::buffer_sequence_begin(buffers); it != net::buffer_sequence_end(buffers);
-           ++it) {
-        const net::const_buffer b(*it);
-        std::memcpy(small_ + at, b.data(), b.size());
-        at += b.size();
-      }
+      net::buffer_copy(net::buffer(small_), buffers);
       ec = WriteAll(small_, total);
       return ec ? 0 : total;
     }
@@ -351,6 +348,51 @@ class TlsSocket {
   uint8_t small_[16 * 1024];
 };
 
+// OpenSSL's socket BIO writes with write(), which raises SIGPIPE on a connection the other end
+// has closed and kills a process that did not ignore it (`serve`, for a peer that went away
+// during a pull). This one sends with MSG_NOSIGNAL, as Asio does: the failure is an EPIPE that
+// the caller reports. Its descriptor is its data; the TlsSocket owns and closes it.
+int SocketOf(BIO* bio) { return static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(bio))); }
+
+bool WouldBlock(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
+
+int NoSignalWrite(BIO* bio, const char* data, int size) {
+  BIO_clear_retry_flags(bio);
+  const ssize_t n = ::send(SocketOf(bio), data, static_cast<size_t>(size), MSG_NOSIGNAL);
+  if (n < 0 && WouldBlock(errno)) BIO_set_retry_write(bio);
+  return static_cast<int>(n);
+}
+
+int NoSignalRead(BIO* bio, char* data, int size) {
+  BIO_clear_retry_flags(bio);
+  const ssize_t n = ::recv(SocketOf(bio), data, static_cast<size_t>(size), 0);
+  if (n < 0 && WouldBlock(errno)) BIO_set_retry_read(bio);
+  return static_cast<int>(n);
+}
+
+long NoSignalCtrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
+
+const BIO_METHOD* NoSignalSocketMethod() {
+  static const BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "khronika socket");
+    if (!m || BIO_meth_set_write(m, NoSignalWrite) != 1 ||
+        BIO_meth_set_read(m, NoSignalRead) != 1 || BIO_meth_set_ctrl(m, NoSignalCtrl) != 1) {
+      std::abort();  // allocation failure at start-up
+    }
+    return m;
+  }();
+  return method;
+}
+
+// A BIO over `fd` that never raises SIGPIPE; nullptr if out of memory.
+BIO* NoSignalSocketBio(int fd) {
+  BIO* bio = BIO_new(NoSignalSocketMethod());
+  if (!bio) return nullptr;
+  BIO_set_data(bio, reinterpret_cast<void*>(static_cast<intptr_t>(fd)));
+  BIO_set_init(bio, 1);
+  return bio;
+}
+
 struct SslCtxFree {
   void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
 };
@@ -483,7 +525,13 @@ struct HttpsClient::Impl {
       return Status::IOError("TLS with " + options.url + ": " + OpenSslError());
     }
     stream = std::make_unique<TlsSocket>(fd, ssl, cancel_fd);
-    if (SSL_set_fd(ssl, fd) != 1 || SSL_set_tlsext_host_name(ssl, url.host.c_str()) != 1) {
+    BIO* bio = NoSignalSocketBio(fd);
+    if (!bio) {
+      stream.reset();
+      return Status::IOError("TLS with " + options.url + ": " + OpenSslError());
+    }
+    SSL_set_bio(ssl, bio, bio);  // the SSL owns it now
+    if (SSL_set_tlsext_host_name(ssl, url.host.c_str()) != 1) {
       stream.reset();
       return Status::IOError("TLS with " + options.url + ": " + OpenSslError());
     }
