@@ -144,7 +144,8 @@ Result<std::vector<tcp::endpoint>> Resolve(const Url& url, SteadyClock::time_poi
 // SyncReadStream and SyncWriteStream, so Beast's synchronous HTTP reads and writes run on it.
 class TlsSocket {
  public:
-  TlsSocket(int fd, SSL* ssl, int cancel_fd) : fd_(fd), ssl_(ssl), cancel_fd_(cancel_fd) {}
+  TlsSocket(int fd, SSL* ssl, int cancel_fd, const ClientCancel* cancel)
+      : fd_(fd), ssl_(ssl), cancel_fd_(cancel_fd), cancel_(cancel) {}
   TlsSocket(const TlsSocket&) = delete;
   TlsSocket& operator=(const TlsSocket&) = delete;
   ~TlsSocket() {
@@ -169,6 +170,11 @@ class TlsSocket {
   template <typename MutableBufferSequence>
   size_t read_some(const MutableBufferSequence& buffers, beast::error_code& ec) {
     ec = {};
+    // A transfer that never has to wait still stops at a cancel, within one read.
+    if (Cancelled()) {
+      ec = net::error::operation_aborted;
+      return 0;
+    }
     auto it = net::buffer_sequence_begin(buffers);
     const auto stop = net::buffer_sequence_end(buffers);
     while (it != stop && net::buffer_size(net::mutable_buffer(*it)) == 0) ++it;
@@ -210,6 +216,10 @@ class TlsSocket {
   template <typename ConstBufferSequence>
   size_t write_some(const ConstBufferSequence& buffers, beast::error_code& ec) {
     ec = {};
+    if (Cancelled()) {
+      ec = net::error::operation_aborted;
+      return 0;
+    }
     const size_t total = net::buffer_size(buffers);
     if (total <= sizeof small_) {
       net::buffer_copy(net::buffer(small_), buffers);
@@ -327,9 +337,12 @@ class TlsSocket {
     }
   }
 
+  bool Cancelled() const { return cancel_ && cancel_->cancelled(); }
+
   beast::error_code WriteAll(const uint8_t* data, size_t size) {
     size_t done = 0;
     while (done < size) {
+      if (Cancelled()) return net::error::operation_aborted;
       size_t n = 0;
       const int r = SSL_write_ex(ssl_, data + done, size - done, &n);
       if (r == 1) {
@@ -344,6 +357,7 @@ class TlsSocket {
   int fd_;
   SSL* ssl_;
   int cancel_fd_;
+  const ClientCancel* cancel_;  // may be null; not owned
   SteadyClock::time_point deadline_ = SteadyClock::time_point::max();
   uint8_t small_[16 * 1024];
 };
@@ -524,7 +538,7 @@ struct HttpsClient::Impl {
       ::close(fd);
       return Status::IOError("TLS with " + options.url + ": " + OpenSslError());
     }
-    stream = std::make_unique<TlsSocket>(fd, ssl, cancel_fd);
+    stream = std::make_unique<TlsSocket>(fd, ssl, cancel_fd, options.cancel);
     BIO* bio = NoSignalSocketBio(fd);
     if (!bio) {
       stream.reset();
