@@ -380,11 +380,21 @@ Result<bool> HasUploadChunk(const ReadTxn& txn, std::string_view uploader, const
   return txn.Contains(Table::kUploadChunks, keys::UploadChunk(txn, uploader, id));
 }
 
-Result<Bytes> ReadChunk(const ReadTxn& txn, const Hash& id) {
+namespace {
+// A sealed chunk as stored, not re-hashed against its id: what SealedFileReader reads, since it
+// authenticates every byte it returns (the key commitment, then each 16 KiB chunk's tag under
+// the nonce of its position), which an altered, swapped or moved chunk fails.
+Result<Bytes> ReadSealedChunk(const ReadTxn& txn, const Hash& id) {
   KH_ASSIGN_OR_RETURN(std::optional<Bytes> chunk, txn.Get(Table::kChunks, id));
   if (!chunk) return Status::Corruption("sealed chunk " + ToHex(id) + " is missing");
-  if (ChunkId(*chunk) != id) return Status::Corruption("sealed chunk " + ToHex(id) + " is damaged");
   return std::move(*chunk);
+}
+}  // namespace
+
+Result<Bytes> ReadChunk(const ReadTxn& txn, const Hash& id) {
+  KH_ASSIGN_OR_RETURN(Bytes chunk, ReadSealedChunk(txn, id));
+  if (ChunkId(chunk) != id) return Status::Corruption("sealed chunk " + ToHex(id) + " is damaged");
+  return chunk;
 }
 
 Result<Bytes> ReadChunk(const Store& store, const Hash& id) {
@@ -520,15 +530,6 @@ Result<OpenedEntry> OpenLoggedEntry(const EntryKey& key, LoggedObject logged) {
   return out;
 }
 
-// Not re-hashed against their ids: SealedFileReader authenticates every byte it returns (the key
-// commitment, then each 16 KiB chunk's tag under the nonce of its position), which an altered,
-// swapped or moved chunk fails; a second SHA-256 pass would add nothing a reader can rely on.
-Result<Bytes> ReadSealedChunk(const ReadTxn& txn, const Hash& id) {
-  KH_ASSIGN_OR_RETURN(std::optional<Bytes> chunk, txn.Get(Table::kChunks, id));
-  if (!chunk) return Status::Corruption("sealed chunk " + ToHex(id) + " is missing");
-  return std::move(*chunk);
-}
-
 ChunkSource ChunksOf(const Store& store) {
   return [&store](const Hash& id) {
     Bytes out;
@@ -630,22 +631,17 @@ Result<Bytes> SealedFileReader::Read(uint64_t offset, size_t max_bytes) {
     const uint64_t from = std::max(offset, plain_start) - plain_start;
     const uint64_t to = std::min(end, plain_start + plain_len) - plain_start;
     uint8_t* dest = out.data() + (plain_start + from - offset);
-    if (from == 0 && to == plain_len) {
-      Status st = opener_.OpenChunkInto(k, sealed, k == last_chunk, dest);
-      if (!st.ok()) {
-        OPENSSL_cleanse(out.data(), out.size());
-        return st;
-      }
-      continue;
-    }
-    plain.resize(static_cast<size_t>(plain_len));
-    Status st = opener_.OpenChunkInto(k, sealed, k == last_chunk, plain.data());
+    const bool whole = from == 0 && to == plain_len;
+    if (!whole) plain.resize(static_cast<size_t>(plain_len));
+    Status st = opener_.OpenChunkInto(k, sealed, k == last_chunk, whole ? dest : plain.data());
     if (!st.ok()) {
       OPENSSL_cleanse(out.data(), out.size());
       return st;
     }
-    std::copy(plain.begin() + static_cast<ptrdiff_t>(from),
-              plain.begin() + static_cast<ptrdiff_t>(to), dest);
+    if (!whole) {
+      std::copy(plain.begin() + static_cast<ptrdiff_t>(from),
+                plain.begin() + static_cast<ptrdiff_t>(to), dest);
+    }
   }
   OPENSSL_cleanse(plain.data(), plain.size());
   return out;
