@@ -474,12 +474,19 @@ TEST_F(AgentTest, OtherUsersAndDebuggersGetNothing) {
   TempDir home;
   fs::permissions(home.path(), fs::perms::all);
   ASSERT_EQ(::chown(home.path().c_str(), 65534, 65534), 0);
+  // nobody runs its own copy: the checkout may be in a directory only root can enter (a clean
+  // clone in `mktemp -d` is), and setpriv, which keeps root's capabilities up to its own exec,
+  // would hide that for a direct call but not for one through `env`.
+  const std::string khronika = (home / "khronika").string();
+  fs::copy_file(KHRONIKA_BINARY, khronika);
+  fs::permissions(khronika, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                fs::perms::others_read | fs::perms::others_exec);
   fs::path data = home / "node";
-  RunResult init = as_nobody({KHRONIKA_BINARY, "init", "--data", data.string(), "--key-file",
+  RunResult init = as_nobody({khronika, "init", "--data", data.string(), "--key-file",
                               (home / "node.key-file").string()});
   ASSERT_EQ(init.exit_code, 0) << init.err;
   RunResult unlocked =
-      as_nobody({"env", "XDG_RUNTIME_DIR=", KHRONIKA_BINARY, "unlock", "--data", data.string()});
+      as_nobody({"env", "XDG_RUNTIME_DIR=", khronika, "unlock", "--data", data.string()});
   ASSERT_EQ(unlocked.exit_code, 0) << unlocked.err;
   Agent theirs = Parse(unlocked);
   started_.push_back(theirs);
@@ -499,7 +506,7 @@ TEST_F(AgentTest, OtherUsersAndDebuggersGetNothing) {
   ::kill(plain, SIGKILL);
   WaitProgram(plain);
   RunResult theirs_locked =
-      as_nobody({"env", "KHRONIKA_AGENT=" + theirs.path, KHRONIKA_BINARY, "lock"});
+      as_nobody({"env", "KHRONIKA_AGENT=" + theirs.path, khronika, "lock"});
   EXPECT_EQ(theirs_locked.exit_code, 0) << theirs_locked.err;
   EXPECT_TRUE(EndsWithin(theirs.pid, std::chrono::seconds(2)));
 }
