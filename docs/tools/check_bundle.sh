@@ -79,7 +79,7 @@ def sealed_entry(d):                      # docs/format-2.md section 5: SealedEn
     for _ in range(count):
         box, size, n = b[at:at + 528], u64(b, at + 528), u64(b, at + 536)
         e["files"].append((box, size, [b[at + 544 + 32 * k:at + 576 + 32 * k] for k in range(n)]))
-        at += 544 + 32 * n
+        at += 544 + 32 * n + (size if size <= 4168 else 0)   # a small file's sealed bytes follow
     return e
 def commitments(entry):                   # the files hash list of a signed entry
     L = u64(entry, 3); K = u64(entry, 51 + L); n = u64(entry, 59 + L + K)

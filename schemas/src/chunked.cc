@@ -23,11 +23,6 @@ std::array<uint8_t, kAeadNonceBytes> ChunkNonce(const ChunkedKeys& keys, uint64_
 
 }  // namespace
 
-uint64_t ChunkedSealedSize(uint64_t plaintext_size) {
-  return kChunkedHeaderBytes + (plaintext_size / kChunkedPlainChunk) * kChunkedSealedChunk +
-         plaintext_size % kChunkedPlainChunk + kAeadTagBytes;
-}
-
 Result<uint64_t> ChunkedPlaintextSize(uint64_t sealed_size) {
   if (sealed_size < kChunkedHeaderBytes + kAeadTagBytes) {
     return Status::InvalidArgument("a sealed message is at least 72 bytes");

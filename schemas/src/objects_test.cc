@@ -83,7 +83,12 @@ Bytes LayoutOf(const SealedEntry& e) {
   Layout l('S');
   l.Fixed(e.nonce).Fixed(e.index_box).Fixed(e.link_box).U64(e.entry_box.size()).Fixed(e.entry_box);
   l.U64(e.files.size());
-  for (const SealedFile& f : e.files) l.Fixed(f.descriptor_box).U64(f.sealed_size).Hashes(f.chunks);
+  for (const SealedFile& f : e.files) {
+    l.Fixed(f.descriptor_box).U64(f.sealed_size).Hashes(f.chunks);
+    // A sealed message of at most 4168 bytes (a file padded to at most 4 KiB) follows,
+    // unprefixed. Written whenever present, so that a test can encode one where it may not be.
+    l.Fixed(f.inline_chunk);
+  }
   return l.bytes();
 }
 
@@ -497,6 +502,43 @@ TEST(RoundTripTest, SealedEntries) {
   }
 }
 
+// A file padded to at most 4 KiB travels inside its sealed entry, after its one chunk id; the
+// sealed bytes must be there exactly for such files, and must be the chunk the id names.
+TEST(RoundTripTest, SmallFilesTravelInsideTheirSealedEntry) {
+  std::map<Hash, Bytes> chunks;
+  const SealedEntry golden = GoldenSealedEntry(&chunks);
+  ASSERT_EQ(golden.files.size(), 2u);
+  // File 0 has 5,000 bytes (padded 5,120): a sealed chunk of its own. File 1 is empty (padded
+  // 512): inline.
+  EXPECT_TRUE(golden.files[0].inline_chunk.empty());
+  ASSERT_EQ(golden.files[1].chunks.size(), 1u);
+  EXPECT_EQ(golden.files[1].inline_chunk, chunks.at(golden.files[1].chunks[0]));
+  EXPECT_EQ(golden.files[1].inline_chunk.size(), SealedFileSize(0));
+  EXPECT_TRUE(IsInlineSealedSize(SealedFileSize(4096)));
+  EXPECT_FALSE(IsInlineSealedSize(SealedFileSize(4097)));
+
+  SealedEntry missing = golden;
+  missing.files[1].inline_chunk.clear();
+  ExpectInvalid(ValidateSealedEntry(missing), "a small file without its sealed bytes");
+  SealedEntry extra = golden;
+  extra.files[0].inline_chunk = chunks.at(golden.files[0].chunks[0]);
+  ExpectInvalid(ValidateSealedEntry(extra), "a larger file's bytes inline");
+  SealedEntry short_bytes = golden;
+  short_bytes.files[1].inline_chunk.pop_back();
+  ExpectInvalid(ValidateSealedEntry(short_bytes), "inline bytes shorter than the sealed size");
+
+  // Encoded by hand (the validation is not what refuses these): each fails to decode.
+  for (const SealedEntry* bad : {&missing, &extra}) {
+    ExpectInvalid(DecodeSealedEntry(LayoutOf(*bad)), "an encoding the sizes do not allow");
+  }
+  SealedEntry altered = golden;
+  altered.files[1].inline_chunk[100] ^= 0x01;
+  ExpectInvalid(DecodeSealedEntry(LayoutOf(altered)), "inline bytes that are not their chunk");
+  SealedEntry renamed = golden;
+  renamed.files[1].chunks[0][0] ^= 0x01;
+  ExpectInvalid(DecodeSealedEntry(LayoutOf(renamed)), "a chunk id its inline bytes do not have");
+}
+
 TEST(RoundTripTest, Records) {
   std::vector<Record> rs = {GoldenRecord(), Record{}};
   Record extreme;
@@ -646,7 +688,7 @@ TEST(DecodeTest, BitFlipsOfSealedEntriesAreRefusedOrFailToOpen) {
   size_t at = 271 + original.entry_box.size() + 8;
   for (const SealedFile& f : original.files) {
     sealed_ranges.push_back({at, at + kDescriptorBoxBytes});
-    at += kDescriptorBoxBytes + 8 + 8 + 32 * f.chunks.size();
+    at += kDescriptorBoxBytes + 8 + 8 + 32 * f.chunks.size() + f.inline_chunk.size();
   }
   ASSERT_EQ(at, sb.size());
   size_t refused = 0, failed_to_open = 0;

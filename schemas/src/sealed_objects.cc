@@ -84,6 +84,13 @@ Status ValidateSealedEntry(const SealedEntry& e) {
                                      std::to_string(f.chunks.size()) + " sealed chunks, not " +
                                      std::to_string(SealedChunkCount(f.sealed_size)));
     }
+    if (f.inline_chunk.size() != (IsInlineSealedSize(f.sealed_size) ? f.sealed_size : 0)) {
+      return Status::InvalidArgument(
+          "file " + std::to_string(i) +
+          (IsInlineSealedSize(f.sealed_size)
+               ? " is small enough to be carried in the entry, but its sealed bytes are not"
+               : " carries sealed bytes in the entry, but is too large for that"));
+    }
     all.insert(all.end(), f.chunks.begin(), f.chunks.end());
   }
   std::sort(all.begin(), all.end());
@@ -123,6 +130,7 @@ Bytes Encode(const SealedEntry& e) {
     w.Fixed(f.descriptor_box);
     w.U64(f.sealed_size);
     w.HashList(f.chunks);
+    if (!f.inline_chunk.empty()) w.Fixed(f.inline_chunk);
   }
   return w.Take();
 }
@@ -197,11 +205,25 @@ Result<SealedEntry> DecodeSealedEntry(ByteView bytes) {
       f.sealed_size = r.U64("sealed size");
       f.chunks = r.HashList(SealedChunkCount(ChunkedSealedSize(PaddedFileSize(kMaxFileSize))),
                             "sealed chunks");
+      if (IsInlineSealedSize(f.sealed_size)) {
+        r.Need(f.sealed_size, "a small file's sealed bytes");
+        f.inline_chunk.resize(f.sealed_size);
+        r.Raw(f.inline_chunk, "a small file's sealed bytes");
+      }
     }
     r.Finish();
     return e;
   });
-  if (result.ok()) KH_RETURN_IF_ERROR(ValidateSealedEntry(*result).Annotate("sealed entry"));
+  if (!result.ok()) return result;
+  KH_RETURN_IF_ERROR(ValidateSealedEntry(*result).Annotate("sealed entry"));
+  // What a decoded entry carries of a small file is its one sealed chunk: the id it lists.
+  for (size_t i = 0; i < result->files.size(); ++i) {
+    const SealedFile& f = result->files[i];
+    if (!f.inline_chunk.empty() && ChunkId(f.inline_chunk) != f.chunks[0]) {
+      return Status::InvalidArgument("sealed entry: the sealed bytes of file " +
+                                     std::to_string(i) + " do not match their chunk id");
+    }
+  }
   return result;
 }
 
@@ -261,6 +283,9 @@ Status FileSealer::Flush(bool final) {
     KH_RETURN_IF_ERROR(emit_(chunk, id));
     result_.chunks.push_back(id);
     result_.sealed_size += n;
+    if (final && result_.chunks.size() == 1 && IsInlineSealedSize(n)) {
+      result_.inline_chunk.assign(chunk.begin(), chunk.end());
+    }
     at += n;
   }
   pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(at));

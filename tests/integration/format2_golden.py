@@ -89,7 +89,11 @@ def main():
     check(r.take(32) == NONCE, "sealed_entry.hex: nonce")
     index_box, link_box = r.take(176), r.take(52)
     entry_box = r.take(r.u64())
-    files = [(r.take(528), r.u64(), r.hashes()) for _ in range(r.u64())]
+    files = []
+    for _ in range(r.u64()):
+        box, sealed_size, chunks = r.take(528), r.u64(), r.hashes()
+        # A file padded to at most 4 KiB (sealed size at most 4168) carries its sealed bytes here.
+        files.append((box, sealed_size, chunks, r.take(sealed_size) if sealed_size <= 4168 else b""))
     r.end()
     case_id, _ = open_box(derive(ARCHIVE_KEY, "khronika/2 index key", NONCE), "khronika/2 index box",
                           index_box)
@@ -100,7 +104,7 @@ def main():
     inner, _ = open_box(derive(case_key, "khronika/2 entry key", NONCE), "khronika/2 entry box", entry_box)
     check(inner == entry_bytes, "sealed_entry.hex: the entry box does not hold entry.hex")
     check(len(files) == 2, "sealed_entry.hex: file count")
-    for i, (box, sealed_size, chunks) in enumerate(files):
+    for i, (box, sealed_size, chunks, inline) in enumerate(files):
         file_key = derive(case_key, "khronika/2 file key", NONCE + struct.pack(">I", i))
         value, _ = open_box(derive(file_key, "khronika/2 descriptor key"), "khronika/2 descriptor box", box)
         check(value == COMMITMENT_SALTS[i] + descriptor_bytes(i), "sealed_entry.hex: descriptor box %d" % i)
@@ -109,6 +113,9 @@ def main():
         check(len(sealed) == sealed_size, "sealed_entry.hex: sealed size of file %d" % i)
         pieces = [sealed[k:k + (1 << 20)] for k in range(0, len(sealed), 1 << 20)]
         check([sha256(p) for p in pieces] == chunks, "sealed_entry.hex: sealed chunk ids of file %d" % i)
+        check(inline == (sealed if sealed_size <= 4168 else b""),
+              "sealed_entry.hex: the sealed bytes carried for file %d" % i)
+    check(files[1][3] != b"" and files[0][3] == b"", "sealed_entry.hex: which files are carried inline")
 
     record = load("record.hex")
     expected = (b"\x01R\x02" + sha256(author) + u64(41) + bytes(range(0x01, 0x21)) + sha256(sealed_bytes)

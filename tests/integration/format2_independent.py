@@ -159,7 +159,10 @@ def main():
     entry_box = r.take(r.u64())
     files = []
     for _ in range(r.u64()):
-        files.append({"box": r.take(528), "sealed_size": r.u64(), "chunks": r.hashes()})
+        f = {"box": r.take(528), "sealed_size": r.u64(), "chunks": r.hashes()}
+        # A file padded to at most 4 KiB: its sealed bytes follow, in the entry itself.
+        f["inline"] = r.take(f["sealed_size"]) if f["sealed_size"] <= 4168 else None
+        files.append(f)
     r.end()
 
     case_id, size = open_box(derive(archive_key, "khronika/2 index key", nonce),
@@ -189,8 +192,9 @@ def main():
         check(d["name"] == v["names"][i], "file %d: name" % i)
         sealed = b""
         check(len(f["chunks"]) == -(-f["sealed_size"] // (1 << 20)), "file %d: chunk count" % i)
+        check(f["inline"] is None or len(f["chunks"]) == 1, "file %d: one chunk inline" % i)
         for j, cid in enumerate(f["chunks"]):
-            c = chunks[cid]
+            c = f["inline"] if f["inline"] is not None else chunks[cid]
             check(sha256(c) == cid, "file %d: sealed chunk %d hash" % (i, j))
             sealed += c
         check(len(sealed) == f["sealed_size"], "file %d: sealed size" % i)

@@ -21,7 +21,8 @@ them and are checked against them, never trusted):
              leaf hash is SHA-256(0x00 || record); no object is logged twice;
   sealed     each object_hex hashes to the record's object id and decodes strictly; what a
              partner checks without keys: box sizes, the entry box's Padme size, each sealed
-             file's size that of a padded file, its chunk count, no chunk id twice;
+             file's size that of a padded file, its chunk count, no chunk id twice, and a
+             file padded to at most 4 KiB carries its sealed bytes, which hash to its chunk id;
   opened     with the origin's archive key (--archive-key FILE, by default DIR/archive.key):
              the index box gives the case, the case key the entry box, which holds exactly the
              printed entry_hex; the author's Ed25519 signature; the link boxes chain each case's
@@ -34,8 +35,8 @@ them and are checked against them, never trusted):
   files      each file read back with `khronika cat` has the signed size and SHA-256.
 
 With --store-dump it also reads the node's chunks table with `mdb_dump` (the node-internal layout,
-"Store layout" in docs/format.md): every sealed chunk a sealed entry names is there and hashes to
-its id, and with the archive key each sealed file is decrypted here (C2SP chunked encryption,
+"Store layout" in docs/format.md): every sealed chunk a sealed entry names (but the small files'
+it carries itself) is there and hashes to its id, and with the archive key each sealed file is decrypted here (C2SP chunked encryption,
 Cobblestone-256) and its plaintext checked against the signed SHA-256, without the binary.
 
 Exit 0 and a summary when everything holds; exit 1 naming every failure otherwise; exit 2 when
@@ -70,6 +71,7 @@ TYPE_DESCRIPTOR, TYPE_ENTRY, TYPE_RECORD = ord("D"), ord("E"), ord("R")
 TYPE_SEALED_ENTRY, TYPE_RECOVERY_SET, TYPE_SHARE_RELEASE = ord("S"), ord("K"), ord("X")
 TYPE_CUSTODY_RECORD, TYPE_CUSTODY_EVENT = ord("U"), ord("V")
 CHUNK_SIZE = 1 << 20          # plaintext upload chunks, and sealed chunks
+MAX_INLINE_SEALED = 4168      # sealed size of a file padded to 4 KiB: carried in its sealed entry
 SEALED_CHUNK = 1 << 20
 C2SP_CHUNK = 16384            # Cobblestone-256 plaintext chunk
 TAG = 16
@@ -373,6 +375,12 @@ def decode_sealed_entry(data):
             if c in seen:
                 r.fail(f"sealed chunk {hexs(c)} appears twice")
             seen.add(c)
+        # A file padded to at most 4 KiB carries its one sealed chunk here, after its id.
+        f["inline"] = None
+        if f["sealed_size"] <= MAX_INLINE_SEALED:
+            f["inline"] = r.take(f["sealed_size"], f"file {i} sealed bytes")
+            if sha256(f["inline"]) != f["chunks"][0]:
+                r.fail(f"file {i}: the sealed bytes in the entry do not hash to its chunk id")
         files.append(f)
     r.finish()
     e["files"] = files
@@ -957,7 +965,9 @@ class Verifier:
             for j, f in enumerate(sealed["files"]):
                 parts, whole = [], True
                 for k, cid in enumerate(f["chunks"]):
-                    data = chunks.get(cid)
+                    # A small file's sealed bytes are in its sealed entry (checked against the id
+                    # when it was decoded), not in the chunks table.
+                    data = f["inline"] if f["inline"] is not None else chunks.get(cid)
                     if data is None:
                         self.fail(f"record {i} file {j}: sealed chunk {hexs(cid)} is not in the "
                                   "store")

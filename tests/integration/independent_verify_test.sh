@@ -290,7 +290,9 @@ elif cmd == "dup-names":        # node_pem vkey archive_key author_pem log_out c
         file_key = derive(case_key, "khronika/2 file key", nonce + i.to_bytes(4, "big"))
         sealed += box(derive(file_key, "khronika/2 descriptor key"), "khronika/2 descriptor box",
                       salt + d, 512)
-        sealed += u64(56 + 4096 + 16) + u64(1) + sha(b"chunk %d" % i)
+        # A file padded to 4 KiB carries its sealed bytes (here stand-ins) after its chunk id.
+        stand_in = (b"sealed file %d" % i).ljust(56 + 4096 + 16, b"\0")
+        sealed += u64(len(stand_in)) + u64(1) + sha(stand_in) + stand_in
     rec = (b"\x01R\x02" + origin + u64(0) + bytes(32) + sha(sealed) +
            struct.pack("<q", 1700000000001))
     leaf = sha(b"\x00" + rec)

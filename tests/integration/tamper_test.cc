@@ -24,7 +24,8 @@ class TamperTest : public ::testing::TestWithParam<bool> {
 
   void SetUp() override {
     node_ = MakeNodeWithAuthor(dir_, encrypted());
-    WritePseudoRandomFile(dir_ / "photo.jpg", 3000, 7);
+    // Larger than 4 KiB: a sealed chunk of its own (the statement travels in its sealed entry).
+    WritePseudoRandomFile(dir_ / "photo.jpg", 30000, 7);
     WriteFile(dir_ / "statement.txt", "I saw it happen.\n");
     for (const char* file : {"photo.jpg", "statement.txt"}) {
       RunResult r = RunKhronika({"add", "--data", node_.data.string(), "--key", node_.key.string(),

@@ -29,7 +29,10 @@ inline constexpr uint64_t kChunkedMaxPlaintext = uint64_t{1} << 41;
 using ChunkedSalt = std::array<uint8_t, kChunkedSaltBytes>;
 
 // Length of the sealed message for `plaintext_size` bytes of plaintext.
-uint64_t ChunkedSealedSize(uint64_t plaintext_size);
+constexpr uint64_t ChunkedSealedSize(uint64_t plaintext_size) {
+  return kChunkedHeaderBytes + (plaintext_size / kChunkedPlainChunk) * kChunkedSealedChunk +
+         plaintext_size % kChunkedPlainChunk + kAeadTagBytes;
+}
 // The plaintext length a sealed message of `sealed_size` bytes holds, or InvalidArgument if no
 // plaintext seals to that length (too short, or a length that can only be a truncation).
 Result<uint64_t> ChunkedPlaintextSize(uint64_t sealed_size);

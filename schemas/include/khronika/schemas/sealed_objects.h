@@ -65,6 +65,9 @@ struct SealedFile {
   std::array<uint8_t, kDescriptorBoxBytes> descriptor_box{};
   uint64_t sealed_size = 0;  // of the C2SP chunked-encryption message
   std::vector<Hash> chunks;  // SHA-256 of each 1 MiB piece of that message
+  // A small file's whole sealed message (its one chunk), carried in the sealed entry itself:
+  // present exactly when IsInlineSealedSize(sealed_size). See kMaxInlineSealedSize.
+  Bytes inline_chunk;
 
   bool operator==(const SealedFile&) const = default;
 };
@@ -118,6 +121,15 @@ inline uint64_t SealedChunkCount(uint64_t sealed_size) {
 inline uint64_t SealedChunkLength(uint64_t sealed_size, uint64_t i) {
   uint64_t start = i * kSealedChunkSize;
   return sealed_size - start < kSealedChunkSize ? sealed_size - start : kSealedChunkSize;
+}
+
+// A file padded to at most 4 KiB (a statement, a note, a small document) travels sealed inside
+// its sealed entry rather than as a sealed chunk of its own: it is stored, synced, mirrored and
+// verified with the entry, in log order, instead of one more object found by a random id.
+inline constexpr uint64_t kMaxInlinePaddedSize = 4096;
+inline constexpr uint64_t kMaxInlineSealedSize = ChunkedSealedSize(kMaxInlinePaddedSize);
+inline constexpr bool IsInlineSealedSize(uint64_t sealed_size) {
+  return sealed_size <= kMaxInlineSealedSize;
 }
 
 // ---- Sealing a file's content ----
