@@ -221,12 +221,13 @@ class LogExporter {
     return commit;
   }
 
-  // Streams a sealed file from the store's sealed chunks into one blob, one chunk in memory at
-  // a time, each re-hashed against its id and of the length its sealed size gives.
+  // Streams a sealed file from the store's sealed chunks (a small file's from its sealed entry)
+  // into one blob, one chunk in memory at a time, each re-hashed against its id and of the
+  // length its sealed size gives.
   Result<git_oid> WriteSealedFile(const SealedFile& f, size_t n) {
     KH_ASSIGN_OR_RETURN(git::OdbStreamPtr stream, repo_.BlobStream(f.sealed_size));
     for (size_t j = 0; j < f.chunks.size(); ++j) {
-      auto chunk = ReadChunk(store_, f.chunks[j]);
+      auto chunk = ReadFileChunk(store_, f, j);  // a small file's: from its sealed entry
       if (!chunk.ok() || chunk->size() != SealedChunkLength(f.sealed_size, j)) {
         return Status::Corruption("sealed chunk " + std::to_string(j) + " of file " +
                                   std::to_string(n) + " (" + ToHex(f.chunks[j]) +

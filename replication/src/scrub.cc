@@ -121,7 +121,10 @@ Result<ScrubReport> ScrubStore(const Store& store, const std::atomic<bool>* stop
     auto type = PeekObjectType(value);
     if (type.ok() && *type == kTypeSealedEntry) {
       if (auto e = DecodeSealedEntry(value); e.ok()) {
-        for (const SealedFile& f : e->files) wanted_chunks.insert(f.chunks.begin(), f.chunks.end());
+        for (const SealedFile& f : e->files) {
+          // A small file's one chunk is in the entry (checked as it was decoded), not the table.
+          if (f.inline_chunk.empty()) wanted_chunks.insert(f.chunks.begin(), f.chunks.end());
+        }
       }
     }
     return Status::Ok();
@@ -213,6 +216,7 @@ Result<std::vector<ScrubFinding>> ChunksOfRepaired(const Store& store, ByteView 
   }
   KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
     for (const SealedFile& file : sealed->files) {
+      if (!file.inline_chunk.empty()) continue;  // came back with the entry
       for (const Hash& id : file.chunks) {
         if (listed.count(id)) continue;
         auto chunk = ReadChunk(txn, id);

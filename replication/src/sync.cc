@@ -413,6 +413,7 @@ class LogImporter {
     for (const VerifiedItem& v : items) {
       if (!v.sealed) continue;
       for (const SealedFile& f : v.sealed->files) {
+        if (!f.inline_chunk.empty()) continue;  // a small file came inside its sealed entry
         for (uint64_t i = 0; i < f.chunks.size(); ++i) {
           uint64_t length = SealedChunkLength(f.sealed_size, i);
           auto [it, added] = lengths.emplace(f.chunks[i], length);

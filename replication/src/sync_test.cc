@@ -149,7 +149,7 @@ TEST_F(SyncTest, PullsAWholeLogAndThenOnlyWhatIsNew) {
     return cp;
   }());
 
-  Append(*a_, 3, 50, "new");
+  Append(*a_, 3, 5000, "new");  // one sealed chunk each, asked for in one request
   peer.chunk_requests = 0;
   auto again = PullFromPeer(b_->store(), peer);
   ASSERT_TRUE(again.ok());
@@ -157,7 +157,7 @@ TEST_F(SyncTest, PullsAWholeLogAndThenOnlyWhatIsNew) {
   ASSERT_TRUE(r->status.ok()) << r->status.ToString();
   EXPECT_EQ(r->from, 5u);
   EXPECT_EQ(r->to, 8u);
-  EXPECT_EQ(r->chunks_fetched, 3 * SealedChunksOf(50));
+  EXPECT_EQ(r->chunks_fetched, 3 * SealedChunksOf(5000));
   EXPECT_EQ(peer.chunk_requests, 1);
   ExpectClean(*b_);
   // Nothing new: nothing fetched.
@@ -165,6 +165,18 @@ TEST_F(SyncTest, PullsAWholeLogAndThenOnlyWhatIsNew) {
   ASSERT_TRUE(idle.ok());
   EXPECT_EQ(ResultFor(*idle, a_->id())->to, 8u);
   EXPECT_EQ(ResultFor(*idle, a_->id())->chunks_fetched, 0u);
+  // Files of at most 4 KiB come inside their sealed entries: no chunk is asked for, and the
+  // replica holds and verifies them all the same.
+  Append(*a_, 3, 4096, "small");
+  peer.chunk_requests = 0;
+  auto small = PullFromPeer(b_->store(), peer);
+  ASSERT_TRUE(small.ok());
+  r = ResultFor(*small, a_->id());
+  ASSERT_TRUE(r->status.ok()) << r->status.ToString();
+  EXPECT_EQ(r->to, 11u);
+  EXPECT_EQ(r->chunks_fetched, 0u);
+  EXPECT_EQ(peer.chunk_requests, 0);
+  ExpectClean(*b_);
 }
 
 TEST_F(SyncTest, LargeLogsComeInBatchesAndAnInterruptedSyncResumes) {
@@ -188,7 +200,7 @@ TEST_F(SyncTest, LargeLogsComeInBatchesAndAnInterruptedSyncResumes) {
 }
 
 TEST_F(SyncTest, TamperedPacksAndChunksAreRefusedBeforeAnyWrite) {
-  Append(*a_, 4, 2000);
+  Append(*a_, 4, 20000);  // larger than 4 KiB: each a sealed chunk of its own
   auto flip_in_frame = [](Bytes& body, uint8_t type, size_t offset) {
     size_t pos = 0;
     while (pos + 5 <= body.size()) {

@@ -280,12 +280,13 @@ Status FileSealer::Flush(bool final) {
     size_t n = std::min(kSealedChunkSize, pending_.size() - at);
     ByteView chunk(pending_.data() + at, n);
     Hash id = Sha256(chunk);
-    KH_RETURN_IF_ERROR(emit_(chunk, id));
+    if (final && result_.chunks.empty() && IsInlineSealedSize(n)) {
+      result_.inline_chunk.assign(chunk.begin(), chunk.end());  // travels in the sealed entry
+    } else {
+      KH_RETURN_IF_ERROR(emit_(chunk, id));
+    }
     result_.chunks.push_back(id);
     result_.sealed_size += n;
-    if (final && result_.chunks.size() == 1 && IsInlineSealedSize(n)) {
-      result_.inline_chunk.assign(chunk.begin(), chunk.end());
-    }
     at += n;
   }
   pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(at));

@@ -89,7 +89,11 @@ FIRST=$("$KH" checkpoint --data a | sed -n 2p)
 [ "$FIRST" = 4 ] || fail "the four tokens' grants are $FIRST records of A's log, not 4"
 
 step "evidence submitted with khronika submit: two cases, one file of two chunks"
-printf 'I saw the convoy pass the school at 06:40.\n' >statement.txt
+# The statement is a long one (more than 4 KiB: a sealed chunk of its own on the node, which the
+# test damages later; shorter files travel inside their sealed entries).
+{ printf 'I saw the convoy pass the school at 06:40.\n'
+  for i in $(seq 1 120); do printf 'Line %03d of the transcript of the interview.\n' "$i"; done
+} >statement.txt
 head -c 1500000 /dev/urandom >photo.jpg
 printf 'A case this lawyer may not read.\n' >other.txt
 printf 'The convoy came back at 09:15; the school roof was damaged.\n' >follow-up.txt

@@ -50,6 +50,10 @@ int main(int argc, char** argv) {
     if (file_index >= sealed.files.size() || sealed.files[file_index].chunks.empty()) {
       return Status::NotFound("the entry has no file " + std::to_string(file_index));
     }
+    if (!sealed.files[file_index].inline_chunk.empty()) {
+      return Status::InvalidArgument("file " + std::to_string(file_index) +
+                                     " travels inside its sealed entry: no sealed chunk to damage");
+    }
     damaged = sealed.files[file_index].chunks.front();
     KH_ASSIGN_OR_RETURN(auto value, txn.Get(Table::kChunks, damaged));
     if (!value) return Status::NotFound("no chunk " + ToHex(damaged));

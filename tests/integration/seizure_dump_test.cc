@@ -215,7 +215,9 @@ TEST(SeizureDumpTest, AStoppedStoreShowsOnlyWhatTheThreatModelSays) {
       fs::path dir = work / ("files" + std::to_string(i));
       fs::create_directories(dir);
       fs::path file = dir / (sealed_canary("a file name", "file-") + ".txt");
-      WriteFile(file, "statement: " + sealed_canary("a file's content", "content-") + "\n");
+      // The first file is larger than 4 KiB, so that the chunks table holds a sealed chunk.
+      WriteFile(file, "statement: " + sealed_canary("a file's content", "content-") + "\n" +
+                          std::string(i == 0 ? 8000 : 0, '.'));
       std::vector<std::string> argv = {"submit",
                                        "--node",
                                        server.url(),

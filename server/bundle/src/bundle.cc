@@ -580,8 +580,15 @@ Result<BundlePlan> PlanBundle(const ReadTxn& txn, const EntryKey& key, const Bun
           chunk.path = dir + bundle_paths::SealedChunk(n, k);
           chunk.size = SealedChunkLength(sf.sealed_size, k);
           chunk.sha256 = sf.chunks[k];
-          chunk.source = BundleFile::Source::kSealed;
-          chunk.chunk = sf.chunks[k];
+          if (!sf.inline_chunk.empty()) {
+            // A small file's one chunk: carried by the sealed entry (checked against its id
+            // when the entry was decoded), written out as any sealed chunk is.
+            chunk.source = BundleFile::Source::kData;
+            chunk.data = sf.inline_chunk;
+          } else {
+            chunk.source = BundleFile::Source::kSealed;
+            chunk.chunk = sf.chunks[k];
+          }
           record_files.push_back(std::move(chunk));
         }
         plan.evidence_files += 1;

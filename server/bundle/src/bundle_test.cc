@@ -263,7 +263,7 @@ TEST_F(BundleTest, OneFileOfAFiveFileCaseDisclosesThatFileAndNothingElse) {
     const SealedFile& sf = o.e->sealed.files[o.file];
     Bytes first;
     ASSERT_TRUE(node_->store().View([&](ReadTxn& txn) -> Status {
-      KH_ASSIGN_OR_RETURN(first, ReadChunk(txn, sf.chunks[0]));
+      KH_ASSIGN_OR_RETURN(first, ReadFileChunk(txn, sf, 0));
       return Status::Ok();
     }).ok());
     for (const SymmetricKey& k : disclosed) {

@@ -406,9 +406,32 @@ Result<Bytes> ReadChunk(const Store& store, const Hash& id) {
   return out;
 }
 
+Result<Bytes> ReadFileChunk(const ReadTxn& txn, const SealedFile& file, uint64_t k) {
+  if (!file.inline_chunk.empty()) {
+    if (k != 0) return Status::Corruption("read past a small sealed file");
+    return file.inline_chunk;
+  }
+  if (k >= file.chunks.size()) return Status::Corruption("read past the sealed file");
+  return ReadChunk(txn, file.chunks[k]);
+}
+
+Result<Bytes> ReadFileChunk(const Store& store, const SealedFile& file, uint64_t k) {
+  if (!file.inline_chunk.empty()) {
+    if (k != 0) return Status::Corruption("read past a small sealed file");
+    return file.inline_chunk;
+  }
+  Bytes out;
+  KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(out, ReadFileChunk(txn, file, k));
+    return Status::Ok();
+  }));
+  return out;
+}
+
 Status CheckSealedChunks(const ReadTxn& txn, const SealedEntry& sealed) {
   for (size_t f = 0; f < sealed.files.size(); ++f) {
     const SealedFile& file = sealed.files[f];
+    if (!file.inline_chunk.empty()) continue;  // carried by the entry, checked as it was decoded
     for (uint64_t i = 0; i < file.chunks.size(); ++i) {
       KH_ASSIGN_OR_RETURN(Bytes chunk, ReadChunk(txn, file.chunks[i]));
       if (chunk.size() != SealedChunkLength(file.sealed_size, i)) {
@@ -557,7 +580,12 @@ Result<SealedFileReader> SealedFileReader::Open(ChunkSource chunks, const Sealed
     return Status::Corruption("file " + std::to_string(file_index) +
                               ": the sealed size does not fit the signed size");
   }
-  KH_ASSIGN_OR_RETURN(Bytes first, chunks(file.chunks[0]));
+  Bytes first;
+  if (!file.inline_chunk.empty()) {
+    first = file.inline_chunk;  // a small file: the entry carries its one chunk
+  } else {
+    KH_ASSIGN_OR_RETURN(first, chunks(file.chunks[0]));
+  }
   if (first.size() != SealedChunkLength(file.sealed_size, 0) || first.size() < kChunkedHeaderBytes) {
     return Status::Corruption("file " + std::to_string(file_index) + ": sealed file too short");
   }

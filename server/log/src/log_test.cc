@@ -615,8 +615,9 @@ TEST_P(LogTest, AppendEachJudgesEverySubmissionOnItsOwn) {
   std::vector<Result<Receipt>> none = log_->AppendEach({forged});
   EXPECT_FALSE(none[0].ok());
   EXPECT_EQ(Count(Table::kCheckpoints), checkpoints_before + 1);
-  // Only the two appended entries' sealed chunks are held (one each: small files).
-  EXPECT_EQ(Count(Table::kChunks), 2u);
+  // Small files travel in their sealed entries: no sealed chunk is held apart, of the appended
+  // entries or of the refused ones.
+  EXPECT_EQ(Count(Table::kChunks), 0u);
   ExpectClean();
 }
 
@@ -908,7 +909,8 @@ TEST_P(LogTest, FilesSealedFromTheirSourceOpenAndVerify) {
     if (with_big) {
       ASSERT_TRUE(log_->SealLocalFile(sealing, big.size(), SourceOf(big)).ok());
     }
-    EXPECT_EQ(sealing.held_bytes() > 0, !with_big);  // a large entry streams, a small one waits
+    // A large file streams through the writer; a small one travels in its sealed entry.
+    EXPECT_EQ(sealing.held_bytes(), 0u);
     Submission s;
     s.entry.case_id = "case-local";
     s.entry.kind = "evidence";
@@ -929,9 +931,9 @@ TEST_P(LogTest, FilesSealedFromTheirSourceOpenAndVerify) {
     if (with_big) {
       EXPECT_EQ(e->sealed.files[1].chunks.size(), 10u);
       EXPECT_EQ(ReadFile(*e, 1).value(), big);
-    } else {
-      EXPECT_EQ(Count(Table::kChunks), chunks_before + 1);  // written by the append
     }
+    EXPECT_FALSE(e->sealed.files[0].inline_chunk.empty());
+    EXPECT_EQ(Count(Table::kChunks), chunks_before);  // the small file is in its sealed entry
   }
   EXPECT_EQ(Count(Table::kUploadChunks), 0u);  // no plaintext went through the store
   ExpectClean();
@@ -1154,12 +1156,16 @@ TEST_P(LogTest, EncryptedStoreFileHoldsNoCaseIdMetadataOrAuthorName) {
 }
 
 TEST_P(LogTest, VerifyWithoutTheKeyChecksWhatAPartnerCanAndWithAWrongKeyNamesEveryEntry) {
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(log_->Append({MakeSubmission("c", "v" + std::to_string(i))}).ok());
+  // Two statements (carried by their sealed entries) and a file of 20,000 bytes (a sealed chunk).
+  for (int i = 0; i < 3; ++i) {
+    const std::string content = i < 2 ? "v" + std::to_string(i) : std::string(20000, 'v');
+    ASSERT_TRUE(log_->Append({MakeSubmission("c", content)}).ok());
+  }
   VerifyReport keyless = Verify(nullptr);
   EXPECT_TRUE(keyless.clean()) << keyless.problems.front();
   EXPECT_EQ(keyless.entries_opened, 0u);
   EXPECT_EQ(keyless.records, 3u);
-  EXPECT_EQ(keyless.chunks, 3u);
+  EXPECT_EQ(keyless.chunks, 1u);
   SymmetricKey wrong = RandomSymmetricKey();
   VerifyReport with_wrong = Verify(&wrong);
   EXPECT_EQ(with_wrong.problems.size(), 3u);

@@ -134,7 +134,9 @@ inline constexpr bool IsInlineSealedSize(uint64_t sealed_size) {
 
 // ---- Sealing a file's content ----
 // Pads and seals `size` bytes of content fed in any pieces, cutting the sealed message into
-// 1 MiB chunks and handing each to `emit` as soon as it is full. Memory stays at one chunk.
+// 1 MiB chunks and handing each to `emit` as soon as it is full. Memory stays at one chunk. A
+// small file's one chunk (IsInlineSealedSize) is not emitted: Finish() returns it as the
+// SealedFile's inline_chunk, to be stored with its sealed entry.
 class FileSealer {
  public:
   using Emit = std::function<Status(ByteView sealed_chunk, const Hash& chunk_id)>;

@@ -228,10 +228,15 @@ Result<bool> HasUploadChunk(const ReadTxn& txn, std::string_view uploader, const
 // damaged.
 Result<Bytes> ReadChunk(const Store& store, const Hash& id);
 Result<Bytes> ReadChunk(const ReadTxn& txn, const Hash& id);
+// Sealed chunk `k` of `file`: for a small file the bytes its sealed entry carries (checked
+// against the chunk id when the entry was decoded), which no table holds; otherwise ReadChunk.
+Result<Bytes> ReadFileChunk(const ReadTxn& txn, const SealedFile& file, uint64_t k);
+Result<Bytes> ReadFileChunk(const Store& store, const SealedFile& file, uint64_t k);
 
 // Checks what a partner checks of a sealed entry without any key: every sealed chunk present,
-// of the length the sealed size gives, hashing to its id (the sizes and counts themselves are
-// checked by DecodeSealedEntry). Reads every byte once.
+// of the length the sealed size gives, hashing to its id (the sizes and counts themselves, and
+// the small files' sealed bytes it carries, are checked by DecodeSealedEntry). Reads every byte
+// once.
 Status CheckSealedChunks(const ReadTxn& txn, const SealedEntry& sealed);
 
 // Where the sealed entry `entry_id` is kept in Table::kObjects (its entry index names the
