@@ -416,10 +416,6 @@ Result<Bytes> ReadFileChunk(const ReadTxn& txn, const SealedFile& file, uint64_t
 }
 
 Result<Bytes> ReadFileChunk(const Store& store, const SealedFile& file, uint64_t k) {
-  if (!file.inline_chunk.empty()) {
-    if (k != 0) return Status::Corruption("read past a small sealed file");
-    return file.inline_chunk;
-  }
   Bytes out;
   KH_RETURN_IF_ERROR(store.View([&](ReadTxn& txn) -> Status {
     KH_ASSIGN_OR_RETURN(out, ReadFileChunk(txn, file, k));
