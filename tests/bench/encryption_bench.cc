@@ -41,8 +41,9 @@
 //                       file's SHA-256 checked (which a format-2 partner cannot), chunks hashed
 //                       against their ids and written 4 to a transaction, then records, objects,
 //                       Merkle nodes and the checkpoint in one transaction per 100 records.
-// Each of R repetitions runs the three nodes back to back, rotating which goes first, so that
-// page-cache warmup, disk noise and other jobs on the machine fall on all sides; rates are
+// Each of R repetitions runs the three nodes stage by stage, rotating which goes first, and the
+// statements batch by batch, the sides taking turns, so that page-cache warmup, disk noise and
+// other jobs on the machine fall on all sides; rates are
 // medians, costs the median of each repetition's paired cost against the baseline. CPU time is
 // reported beside wall time, since on a shared disk the flushes can hide (or swamp) the cost.
 // Beside them, as floors: AES-256-GCM and SHA-256 of 1 MiB, format 2's FileSealer and its 16 KiB
@@ -605,34 +606,30 @@ Status IngestFilesUploaded(Node& node, Side side, Evidence& ev) {
   return Status::Ok();
 }
 
-// Statements as `khronika submit` sends them: a file of at most 64 KiB travels inside the
-// entry's POST (SubmittedFile::content), so a format-2 node takes it with no upload chunk. The
-// baseline stores plaintext chunks and then appends, as format 1 did (it had no other way).
-Status IngestStatements(Node& node, Side side, const Evidence& ev) {
-  size_t next = 0;
-  for (const std::vector<Submission>& batch : ev.statement_batches) {
-    if (side != kBaseline) {
-      std::vector<Submission> inline_batch = batch;
-      for (size_t i = 0; i < inline_batch.size(); ++i) {
-        ByteView text = AsBytes(ev.statements[next + i]);
-        inline_batch[i].files[0].upload_chunks.clear();
-        inline_batch[i].files[0].content = Bytes(text.begin(), text.end());
-      }
-      KH_RETURN_IF_ERROR(node.log().Append(inline_batch).status());
-      next += batch.size();
-      continue;
+// One batch of statements (`batch` of ev.statement_batches) as `khronika submit` sends them: a
+// file of at most 64 KiB travels inside the entry's POST (SubmittedFile::content), so a format-2
+// node takes it with no upload chunk. The baseline stores plaintext chunks and then appends, as
+// format 1 did (it had no other way).
+Status IngestStatementBatch(Node& node, Side side, const Evidence& ev, size_t batch_index) {
+  const std::vector<Submission>& batch = ev.statement_batches[batch_index];
+  const size_t first = batch_index * kStatementsPerTransaction;
+  if (side != kBaseline) {
+    std::vector<Submission> inline_batch = batch;
+    for (size_t i = 0; i < inline_batch.size(); ++i) {
+      ByteView text = AsBytes(ev.statements[first + i]);
+      inline_batch[i].files[0].upload_chunks.clear();
+      inline_batch[i].files[0].content = Bytes(text.begin(), text.end());
     }
-    KH_RETURN_IF_ERROR(node.store().Update([&](WriteTxn& txn) -> Status {
-      for (size_t i = 0; i < batch.size(); ++i) {
-        ByteView text = AsBytes(ev.statements[next + i]);
-        KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, ChunkId(text), text));
-      }
-      return Status::Ok();
-    }));
-    KH_RETURN_IF_ERROR(BaselineAppend(node, batch));
-    next += batch.size();
+    return node.log().Append(inline_batch).status();
   }
-  return Status::Ok();
+  KH_RETURN_IF_ERROR(node.store().Update([&](WriteTxn& txn) -> Status {
+    for (size_t i = 0; i < batch.size(); ++i) {
+      ByteView text = AsBytes(ev.statements[first + i]);
+      KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, ChunkId(text), text));
+    }
+    return Status::Ok();
+  }));
+  return BaselineAppend(node, batch);
 }
 
 Status VerifyFormat2(Node& node, bool with_archive_key, uint64_t entries) {
@@ -902,74 +899,111 @@ Result<std::unique_ptr<Node>> MakeNode(const fs::path& dir, bool encrypted, cons
   return node;
 }
 
-Result<Pass> RunPass(const fs::path& work, Side side, Evidence& ev, const SigningKey& author,
-                     bool check_partner) {
-  const fs::path dir = work / SideName(side);
-  const fs::path partner_dir = work / (std::string(SideName(side)) + "-partner");
-  const bool encrypted = side == kEncrypted;
-  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, MakeNode(dir, encrypted, "bench"));
-  if (node->encrypted() != encrypted) return Status::InvalidArgument("wrong kind of node");
-  KH_RETURN_IF_ERROR(RegisterAuthor(node->store(), author.public_key(), "Bench Author"));
-
-  Pass pass;
+// One repetition: the three sides, each with a node of its own, run stage by stage, each
+// stage taking the sides in `order`. The statements go batch by batch, the sides taking turns
+// (the first one rotating from batch to batch): a statement batch takes about 20 ms, so a slow
+// stretch of the machine (a flush that stalls, a core another job holds, the host's own noise)
+// falls on all three sides alike instead of on whichever was running at the time. Run a side
+// at a time, as the earlier rounds of this benchmark did, the statements' rounds differed by up
+// to 30% from each other, more than the cost being measured.
+Result<std::array<Pass, kSides>> RunRepetition(const fs::path& work,
+                                               const std::array<Side, kSides>& order, Evidence& ev,
+                                               const SigningKey& author, bool check_partner) {
+  std::array<Pass, kSides> passes;
+  std::array<std::unique_ptr<Node>, kSides> nodes;
+  auto dir_of = [&](Side side) { return work / SideName(side); };
+  auto partner_dir_of = [&](Side side) {
+    return work / (std::string(SideName(side)) + "-partner");
+  };
   const uint64_t entries = ev.entries();
-  const fs::path uploads_dir = work / (std::string(SideName(side)) + "-uploads");
-  {
-    KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> up, MakeNode(uploads_dir, encrypted, "bench"));
-    KH_RETURN_IF_ERROR(RegisterAuthor(up->store(), author.public_key(), "Bench Author"));
-    KH_ASSIGN_OR_RETURN(pass.files_uploaded, Time([&] { return IngestFilesUploaded(*up, side, ev); }));
-  }
-  fs::remove_all(uploads_dir);
-  fs::remove(uploads_dir.string() + ".key");
-  ::sync();
-  KH_ASSIGN_OR_RETURN(pass.files, Time([&] { return IngestFiles(*node, side, ev); }));
-  KH_ASSIGN_OR_RETURN(pass.statements, Time([&] { return IngestStatements(*node, side, ev); }));
-  for (bool with_key : {true, false}) {
-    KH_ASSIGN_OR_RETURN(Timing t, Time([&] {
-                          return side == kBaseline
-                                     ? BaselineVerify(node->store(), node->id(), entries)
-                                     : VerifyFormat2(*node, with_key, entries);
-                        }));
-    (with_key ? pass.verify_origin : pass.verify_partner) = t;
-  }
 
-  // The partner: a node of the same kind, which knows the origin's key from its roster.
-  KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> partner, MakeNode(partner_dir, encrypted, "partner"));
-  Timing serve;
-  if (side == kBaseline) {
-    KH_RETURN_IF_ERROR(partner->store().Update([&](WriteTxn& txn) {
-      return txn.Put(Table::kOrigins, node->id(), node->key().public_key());
-    }));
-    KH_ASSIGN_OR_RETURN(pass.sync, Time([&] { return SyncLog(*node, *partner, side, serve); }));
-  } else {
-    KH_RETURN_IF_ERROR(AddMember(partner->store(), node->verifier_key(), "").status());
-    KH_ASSIGN_OR_RETURN(pass.sync, Time([&] { return PullWholeLog(*node, *partner, serve); }));
-  }
-  pass.sync -= serve;
-  if (check_partner) {
-    // Once, untimed: the partner's copy verifies as its holder would verify it.
-    KH_RETURN_IF_ERROR(side == kBaseline ? BaselineVerify(partner->store(), node->id(), entries)
-                                         : VerifyFormat2(*partner, false, entries));
-  }
-
-  KH_RETURN_IF_ERROR(node->store().View([&](ReadTxn& txn) -> Status {
-    for (int t = 0; t < kTableCount; ++t) {
-      KH_ASSIGN_OR_RETURN(uint64_t n, txn.Count(static_cast<Table>(t)));
-      pass.values += n;
+  for (Side side : order) {
+    const bool encrypted = side == kEncrypted;
+    const fs::path uploads_dir = work / (std::string(SideName(side)) + "-uploads");
+    {
+      KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> up, MakeNode(uploads_dir, encrypted, "bench"));
+      KH_RETURN_IF_ERROR(RegisterAuthor(up->store(), author.public_key(), "Bench Author"));
+      KH_ASSIGN_OR_RETURN(passes[side].files_uploaded,
+                          Time([&] { return IngestFilesUploaded(*up, side, ev); }));
     }
-    return Status::Ok();
-  }));
-  node.reset();
-  partner.reset();
-  pass.data_file_bytes = fs::file_size(Node::StorePath(dir) / "data.mdb");
-  pass.partner_file_bytes = fs::file_size(Node::StorePath(partner_dir) / "data.mdb");
-  for (const fs::path& d : {dir, partner_dir}) {
-    fs::remove_all(d);
-    fs::remove(d.string() + ".key");
+    fs::remove_all(uploads_dir);
+    fs::remove(uploads_dir.string() + ".key");
   }
-  // Let the file system finish with the deleted stores before the next pass is timed.
   ::sync();
-  return pass;
+  for (Side side : order) {
+    const bool encrypted = side == kEncrypted;
+    KH_ASSIGN_OR_RETURN(nodes[side], MakeNode(dir_of(side), encrypted, "bench"));
+    if (nodes[side]->encrypted() != encrypted) return Status::InvalidArgument("wrong kind of node");
+    KH_RETURN_IF_ERROR(RegisterAuthor(nodes[side]->store(), author.public_key(), "Bench Author"));
+  }
+  for (Side side : order) {
+    KH_ASSIGN_OR_RETURN(passes[side].files,
+                        Time([&] { return IngestFiles(*nodes[side], side, ev); }));
+  }
+  for (size_t b = 0; b < ev.statement_batches.size(); ++b) {
+    for (int k = 0; k < kSides; ++k) {
+      const Side side = order[(b + k) % kSides];
+      KH_ASSIGN_OR_RETURN(Timing t,
+                          Time([&] { return IngestStatementBatch(*nodes[side], side, ev, b); }));
+      passes[side].statements += t;
+    }
+  }
+  for (Side side : order) {
+    Node& node = *nodes[side];
+    for (bool with_key : {true, false}) {
+      KH_ASSIGN_OR_RETURN(Timing t, Time([&] {
+                            return side == kBaseline
+                                       ? BaselineVerify(node.store(), node.id(), entries)
+                                       : VerifyFormat2(node, with_key, entries);
+                          }));
+      (with_key ? passes[side].verify_origin : passes[side].verify_partner) = t;
+    }
+  }
+
+  for (Side side : order) {
+    // The partner: a node of the same kind, which knows the origin's key from its roster.
+    Node& node = *nodes[side];
+    Pass& pass = passes[side];
+    KH_ASSIGN_OR_RETURN(std::unique_ptr<Node> partner,
+                        MakeNode(partner_dir_of(side), side == kEncrypted, "partner"));
+    Timing serve;
+    if (side == kBaseline) {
+      KH_RETURN_IF_ERROR(partner->store().Update([&](WriteTxn& txn) {
+        return txn.Put(Table::kOrigins, node.id(), node.key().public_key());
+      }));
+      KH_ASSIGN_OR_RETURN(pass.sync, Time([&] { return SyncLog(node, *partner, side, serve); }));
+    } else {
+      KH_RETURN_IF_ERROR(AddMember(partner->store(), node.verifier_key(), "").status());
+      KH_ASSIGN_OR_RETURN(pass.sync, Time([&] { return PullWholeLog(node, *partner, serve); }));
+    }
+    pass.sync -= serve;
+    if (check_partner) {
+      // Once, untimed: the partner's copy verifies as its holder would verify it.
+      KH_RETURN_IF_ERROR(side == kBaseline ? BaselineVerify(partner->store(), node.id(), entries)
+                                           : VerifyFormat2(*partner, false, entries));
+    }
+  }
+
+  for (Side side : order) {
+    Pass& pass = passes[side];
+    KH_RETURN_IF_ERROR(nodes[side]->store().View([&](ReadTxn& txn) -> Status {
+      for (int t = 0; t < kTableCount; ++t) {
+        KH_ASSIGN_OR_RETURN(uint64_t n, txn.Count(static_cast<Table>(t)));
+        pass.values += n;
+      }
+      return Status::Ok();
+    }));
+    nodes[side].reset();
+    pass.data_file_bytes = fs::file_size(Node::StorePath(dir_of(side)) / "data.mdb");
+    pass.partner_file_bytes = fs::file_size(Node::StorePath(partner_dir_of(side)) / "data.mdb");
+    for (const fs::path& d : {dir_of(side), partner_dir_of(side)}) {
+      fs::remove_all(d);
+      fs::remove(d.string() + ".key");
+    }
+  }
+  // Let the file system finish with the deleted stores before the next repetition is timed.
+  ::sync();
+  return passes;
 }
 
 // Runs `op` at least `min_ops` times and for at least a quarter second; returns operations/s.
@@ -1175,24 +1209,24 @@ int main(int argc, char** argv) {
   std::vector<Floors> floors;
   std::vector<double> flushes;
   auto run_start = std::chrono::steady_clock::now();
-  // The floors come first, then one untimed pass on each side (which also verifies each
-  // partner's copy), then the timed passes back to back. A pass that starts a second or two
+  // The floors come first, then one untimed repetition (which also verifies each partner's
+  // copy), then the timed repetitions back to back. A pass that starts a second or two
   // after the last store was deleted was slower by up to 0.9 s of system time in earlier runs:
   // on this VM, free page reporting returns freed memory to the host, and the next pass faults
   // it back in. The passes reuse each other's memory only if nothing long runs between them.
   for (int r = 0; r < repetitions; ++r) floors.push_back(MeasureFloors());
-  for (int side = 0; side < kSides; ++side) {
-    Check(RunPass(work, static_cast<Side>(side), ev, author, true).status(), "warm-up pass");
-  }
+  auto order_of = [](int r) {
+    std::array<Side, kSides> order;
+    for (int k = 0; k < kSides; ++k) order[k] = static_cast<Side>((r + k) % kSides);
+    return order;
+  };
+  Check(RunRepetition(work, order_of(0), ev, author, true).status(), "warm-up repetition");
   for (int r = 0; r < repetitions; ++r) {
     flushes.push_back(FlushesPerSecond(work));
     // Rotate which side goes first, so that none always inherits another's dirty pages.
-    for (int k = 0; k < kSides; ++k) {
-      const Side side = static_cast<Side>((r + k) % kSides);
-      auto pass = RunPass(work, side, ev, author, false);
-      Check(pass.status(), SideName(side));
-      passes[side].push_back(*pass);
-    }
+    auto repetition = RunRepetition(work, order_of(r), ev, author, false);
+    Check(repetition.status(), "repetition");
+    for (int side = 0; side < kSides; ++side) passes[side].push_back((*repetition)[side]);
   }
   const double run_s = SecondsSince(run_start);
   fs::remove_all(work);
@@ -1215,7 +1249,8 @@ int main(int argc, char** argv) {
   std::printf("machine: %ld cores, %s; %s; work dir %s\n", ::sysconf(_SC_NPROCESSORS_ONLN),
               CpuModel().c_str(), OpenSSL_version(OPENSSL_VERSION), work.c_str());
   std::printf(
-      "%d repetitions, the three nodes back to back in each, rotating which goes first.\n"
+      "%d repetitions, the three nodes stage by stage in each, rotating which goes first;\n"
+      "the statements batch by batch, the three sides taking turns.\n"
       "baseline: no encryption (plaintext chunks under their SHA-256, format 1's checks);\n"
       "clear: format 2 sealing only; encrypted: format 2 sealing + the at-rest data key.\n"
       "MB = 10^6 bytes of file content. Rates: medians of each side. Costs: the median over the\n"
