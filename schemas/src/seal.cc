@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstring>
 #include <initializer_list>
 #include <memory>
 
@@ -138,13 +139,26 @@ struct MdCtxFree {
 // the three or four compressions that keying a blinded index name or deriving a key needs, and
 // the sealed-evidence paths do thousands of them per second (docs/performance.md, "Encryption's
 // cost"). The construction is the standard one, checked against RFC 4231, RFC 5869 and
-// OpenSSL's own HMAC in seal_test.cc.
+// OpenSSL's own HMAC in seal_test.cc. The key's inner and outer pads are hashed once, when the
+// key is set; each MAC then starts from copies of those two states, so it costs the
+// compressions of its own message and of the inner hash only.
 class Hmac {
  public:
   static constexpr size_t kMaxBlock = 128;  // SHA-512's block; SHA-256's is 64
   static constexpr size_t kMaxOut = 64;
 
-  Hmac(HkdfHash hash, ByteView key) : md_(FetchedMd(hash)) {
+  Hmac() = default;
+  ~Hmac() { Forget(); }
+  Hmac(const Hmac&) = delete;
+  Hmac& operator=(const Hmac&) = delete;
+
+  // Keys this object: `key` under `hash`, and absorbs the two pads (initialising a context
+  // again overwrites the state it held).
+  void SetKey(HkdfHash hash, ByteView key) {
+    OPENSSL_cleanse(key_.data(), key_.size());
+    hash_ = hash;
+    key_size_ = key.size();
+    md_ = FetchedMd(hash);
     block_ = static_cast<size_t>(EVP_MD_get_block_size(md_));
     out_ = static_cast<size_t>(EVP_MD_get_size(md_));
     if (key.size() > block_) {  // RFC 2104: a key longer than a block is hashed first
@@ -153,51 +167,124 @@ class Hmac {
     } else {
       std::copy(key.begin(), key.end(), key_.begin());
     }
+    if (!inner_) inner_.reset(EVP_MD_CTX_new());
+    if (!outer_) outer_.reset(EVP_MD_CTX_new());
+    std::array<uint8_t, kMaxBlock> pad;
+    for (size_t i = 0; i < block_; ++i) pad[i] = key_[i] ^ 0x36;
+    bool ok = inner_ && outer_ && EVP_DigestInit_ex(inner_.get(), md_, nullptr) == 1 &&
+              EVP_DigestUpdate(inner_.get(), pad.data(), block_) == 1;
+    for (size_t i = 0; i < block_; ++i) pad[i] = key_[i] ^ 0x5c;
+    ok = ok && EVP_DigestInit_ex(outer_.get(), md_, nullptr) == 1 &&
+         EVP_DigestUpdate(outer_.get(), pad.data(), block_) == 1;
+    OPENSSL_cleanse(pad.data(), pad.size());
+    if (!ok) std::abort();  // only on allocation failure
+    keyed_ = true;
   }
-  ~Hmac() { OPENSSL_cleanse(key_.data(), key_.size()); }
-  Hmac(const Hmac&) = delete;
-  Hmac& operator=(const Hmac&) = delete;
+
+  // Whether this object was keyed with exactly `key` under `hash`; the bytes are compared in
+  // constant time. (A key that differs only by trailing zero bytes has the same MAC, but is
+  // not found here: it is keyed afresh, which gives the same answer.)
+  bool Holds(HkdfHash hash, ByteView key) const {
+    if (!keyed_ || hash != hash_ || key.size() != key_size_ || key.size() > block_) return false;
+    // Eight bytes at a time, every byte looked at whatever they hold: as CRYPTO_memcmp, but
+    // without a call and a byte loop per slot, since every derivation looks through the slots.
+    uint64_t diff = 0;
+    size_t i = 0;
+    for (; i + 8 <= key.size(); i += 8) {
+      uint64_t a, b;
+      std::memcpy(&a, key.data() + i, 8);
+      std::memcpy(&b, key_.data() + i, 8);
+      diff |= a ^ b;
+    }
+    for (; i < key.size(); ++i) diff |= uint64_t(key[i] ^ key_[i]);
+    return diff == 0;
+  }
 
   size_t size() const { return out_; }
 
   // HMAC(key, parts[0] || parts[1] || ...) into `out` (size() bytes).
-  void Mac(std::initializer_list<ByteView> parts, uint8_t* out) {
-    EVP_MD_CTX* ctx = Ctx();
-    std::array<uint8_t, kMaxBlock> pad;
+  void Mac(std::initializer_list<ByteView> parts, uint8_t* out) const {
+    EVP_MD_CTX* ctx = WorkCtx();
     std::array<uint8_t, kMaxOut> inner;
     unsigned int len = 0;
-    for (size_t i = 0; i < block_; ++i) pad[i] = key_[i] ^ 0x36;
-    bool ok = EVP_DigestInit_ex(ctx, md_, nullptr) == 1 &&
-              EVP_DigestUpdate(ctx, pad.data(), block_) == 1;
+    bool ok = EVP_MD_CTX_copy_ex(ctx, inner_.get()) == 1;
     for (ByteView part : parts) ok = ok && EVP_DigestUpdate(ctx, part.data(), part.size()) == 1;
-    ok = ok && EVP_DigestFinal_ex(ctx, inner.data(), &len) == 1;
-    for (size_t i = 0; i < block_; ++i) pad[i] = key_[i] ^ 0x5c;
-    ok = ok && EVP_DigestInit_ex(ctx, md_, nullptr) == 1 &&
-         EVP_DigestUpdate(ctx, pad.data(), block_) == 1 &&
+    ok = ok && EVP_DigestFinal_ex(ctx, inner.data(), &len) == 1 &&
+         EVP_MD_CTX_copy_ex(ctx, outer_.get()) == 1 &&
          EVP_DigestUpdate(ctx, inner.data(), out_) == 1 && EVP_DigestFinal_ex(ctx, out, &len) == 1;
-    OPENSSL_cleanse(pad.data(), pad.size());
     OPENSSL_cleanse(inner.data(), inner.size());
     if (!ok) std::abort();  // only on allocation failure
   }
 
  private:
-  // One digest context per thread, re-initialised for each use rather than allocated.
-  static EVP_MD_CTX* Ctx() {
+  // One work context per thread, into which the pads' states are copied for each MAC.
+  static EVP_MD_CTX* WorkCtx() {
     thread_local std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
     if (!ctx) std::abort();
     return ctx.get();
   }
-  const EVP_MD* md_;
+  // Wipes the key; resetting a context makes its provider wipe the state it held.
+  void Forget() {
+    OPENSSL_cleanse(key_.data(), key_.size());
+    if (inner_) EVP_MD_CTX_reset(inner_.get());
+    if (outer_) EVP_MD_CTX_reset(outer_.get());
+    keyed_ = false;
+  }
+  HkdfHash hash_ = HkdfHash::kSha256;
+  size_t key_size_ = 0;  // as given, before padding or hashing
+  const EVP_MD* md_ = nullptr;
   size_t block_ = 0;
   size_t out_ = 0;
+  bool keyed_ = false;
   std::array<uint8_t, kMaxBlock> key_{};  // zero-padded to the block
+  std::unique_ptr<EVP_MD_CTX, MdCtxFree> inner_, outer_;
 };
+
+// Per thread: the HMAC keys used last, their pads absorbed. The same few keys come back all the
+// time (the archive key derives each entry's index key and case key, a case key its entries'
+// keys, the store's index key blinds every name it looks up), so most derivations and blinded
+// names find their key here and skip the pads. A key used once (a file key) takes the slot used
+// least recently. What a slot holds is as secret as its key, and lives as long as the thread
+// or until eight other keys have been used since: the keys it can hold are in the same
+// process's memory anyway (docs/threat-model.md, "A seized running node"), as the AES contexts
+// of aes_gcm.cc keep their last key's schedule.
+class HmacCache {
+ public:
+  // Looked through most recent first; a key found, or keyed afresh in the least recent slot,
+  // becomes the most recent.
+  const Hmac& For(HkdfHash hash, ByteView key) {
+    size_t found = order_.size() - 1;
+    bool hit = false;
+    for (size_t i = 0; i < order_.size(); ++i) {
+      if (slots_[order_[i]].Holds(hash, key)) {
+        found = i;
+        hit = true;
+        break;
+      }
+    }
+    const uint8_t slot = order_[found];
+    std::copy_backward(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(found),
+                       order_.begin() + static_cast<std::ptrdiff_t>(found) + 1);
+    order_[0] = slot;
+    if (!hit) slots_[slot].SetKey(hash, key);
+    return slots_[slot];
+  }
+
+ private:
+  std::array<Hmac, 8> slots_;
+  std::array<uint8_t, 8> order_ = {0, 1, 2, 3, 4, 5, 6, 7};  // slot numbers, most recent first
+};
+
+const Hmac& KeyedHmac(HkdfHash hash, ByteView key) {
+  thread_local HmacCache cache;
+  return cache.For(hash, key);
+}
 
 }  // namespace
 
 void HkdfExpand(HkdfHash hash, ByteView prk, ByteView info, std::span<uint8_t> out) {
   // RFC 5869 section 2.3: T(i) = HMAC(PRK, T(i-1) || info || i), at most 255 blocks.
-  Hmac hmac(hash, prk);
+  const Hmac& hmac = KeyedHmac(hash, prk);
   if (out.size() > 255 * hmac.size()) std::abort();  // a caller's bug, not an input
   std::array<uint8_t, Hmac::kMaxOut> block{};
   size_t done = 0;
@@ -214,7 +301,7 @@ void HkdfExpand(HkdfHash hash, ByteView prk, ByteView info, std::span<uint8_t> o
 
 Hash KeyedHash(const SymmetricKey& key, ByteView data) {
   Hash out{};
-  Hmac(HkdfHash::kSha256, key).Mac({data}, out.data());
+  KeyedHmac(HkdfHash::kSha256, key).Mac({data}, out.data());
   return out;
 }
 

@@ -274,6 +274,61 @@ TEST(KeyedHashTest, AgreesWithOpenSslsHmac) {
   }
 }
 
+// The pads of recent keys are kept per thread (seal.cc, HmacCache): a key that comes back, a key
+// evicted by eight others, the same key under the other hash, and keys that differ in one last
+// bit or only by trailing zero bytes (which HMAC pads away: RFC 2104) must all give OpenSSL's
+// answer, in any order and on any thread.
+TEST(KeyedHashTest, KeysComingBackEvictedOrAlikeStillAgreeWithOpenSsl) {
+  auto openssl_hmac = [](const EVP_MD* md, ByteView key, ByteView data) {
+    Bytes out(EVP_MD_get_size(md));
+    unsigned int n = 0;
+    EXPECT_NE(HMAC(md, key.data(), static_cast<int>(key.size()), data.data(), data.size(),
+                   out.data(), &n),
+              nullptr);
+    return out;
+  };
+  std::vector<SymmetricKey> keys(20);
+  for (SymmetricKey& k : keys) k = RandomSymmetricKey();
+  keys[1] = keys[0];
+  keys[1][31] ^= 1;  // one bit from key 0
+  const Bytes data = {'n', 'a', 'm', 'e'};
+  for (int round = 0; round < 3; ++round) {
+    for (size_t i = 0; i < keys.size(); ++i) {
+      // Key i, then one of the first nine again: found while it is recent, evicted later.
+      for (size_t j : {i, i % 9}) {
+        const Hash ours = KeyedHash(keys[j], data);
+        EXPECT_EQ(Bytes(ours.begin(), ours.end()), openssl_hmac(EVP_sha256(), keys[j], data))
+            << "round " << round << " key " << j;
+        Bytes ours512(64);
+        HkdfExpand(HkdfHash::kSha512, keys[j], data, ours512);
+        Bytes info_and_counter = data;
+        info_and_counter.push_back(1);
+        EXPECT_EQ(ours512, openssl_hmac(EVP_sha512(), keys[j], info_and_counter))
+            << "round " << round << " key " << j << " under SHA-512";
+      }
+    }
+  }
+  // A 32-byte key and the same key followed by zero bytes have the same HMAC; a key that ends
+  // in a zero byte and the key without it, too. Both orders, so that either may be cached.
+  Bytes longer(keys[2].begin(), keys[2].end());
+  longer.resize(48, 0);
+  Bytes out_long(32), out_short(32);
+  HkdfExpand(HkdfHash::kSha256, longer, data, out_long);
+  HkdfExpand(HkdfHash::kSha256, keys[2], data, out_short);
+  EXPECT_EQ(out_long, out_short);
+  Bytes info_and_counter = data;
+  info_and_counter.push_back(1);
+  EXPECT_EQ(out_long, openssl_hmac(EVP_sha256(), longer, info_and_counter));
+  // Another thread starts with no keys of its own and agrees too.
+  std::thread other([&] {
+    for (size_t j = 0; j < keys.size(); ++j) {
+      const Hash ours = KeyedHash(keys[j], data);
+      EXPECT_EQ(Bytes(ours.begin(), ours.end()), openssl_hmac(EVP_sha256(), keys[j], data));
+    }
+  });
+  other.join();
+}
+
 TEST(SealTest, PassphraseRoundTripWrongPassphraseAndTampering) {
   Bytes secret = {1, 2, 3, 4, 5};
   Bytes sealed = SealWithPassphrase(secret, "correct horse battery staple", kFast).value();

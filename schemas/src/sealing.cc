@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstdlib>
 #include <memory>
@@ -15,11 +16,21 @@ namespace {
 
 // HKDF-Expand-SHA-256(parent, label || 0x00 || suffix) into a 32-byte key.
 SymmetricKey Derive(const SymmetricKey& parent, std::string_view label, ByteView suffix) {
-  Bytes info(label.begin(), label.end());
-  info.push_back(0x00);
-  info.insert(info.end(), suffix.begin(), suffix.end());
+  // Built on the stack when it fits (the labels are short, and a suffix is a nonce, an index or
+  // a valid case id of at most 128 bytes), so that deriving a key allocates nothing.
+  std::array<uint8_t, 256> stack_info;
+  Bytes heap_info;
+  const size_t n = label.size() + 1 + suffix.size();
+  uint8_t* info = stack_info.data();
+  if (n > stack_info.size()) {
+    heap_info.resize(n);
+    info = heap_info.data();
+  }
+  std::copy(label.begin(), label.end(), info);
+  info[label.size()] = 0x00;
+  std::copy(suffix.begin(), suffix.end(), info + label.size() + 1);
   SymmetricKey out;
-  HkdfExpand(HkdfHash::kSha256, parent, info, out);
+  HkdfExpand(HkdfHash::kSha256, parent, ByteView(info, n), out);
   return out;
 }
 
@@ -39,8 +50,9 @@ SymmetricKey DeriveLinkKey(const SymmetricKey& case_key, const EntryNonce& nonce
 }
 SymmetricKey DeriveFileKey(const SymmetricKey& case_key, const EntryNonce& nonce,
                            uint32_t file_index) {
-  Bytes suffix(nonce.begin(), nonce.end());
-  for (int shift = 24; shift >= 0; shift -= 8) suffix.push_back(uint8_t(file_index >> shift));
+  std::array<uint8_t, sizeof(EntryNonce) + 4> suffix;
+  std::copy(nonce.begin(), nonce.end(), suffix.begin());
+  for (int i = 0; i < 4; ++i) suffix[nonce.size() + i] = uint8_t(file_index >> (24 - 8 * i));
   return Derive(case_key, "khronika/2 file key", suffix);
 }
 SymmetricKey DeriveDescriptorKey(const SymmetricKey& file_key) {

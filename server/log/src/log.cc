@@ -1529,11 +1529,15 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
   };
 
   std::vector<Bytes> purges;  // markers of the appended entries' upload chunks
+  // The last record of each case this transaction has appended to: a batch is mostly a few
+  // cases, and an entry's link box needs the one before it, which this transaction just wrote.
+  std::map<Bytes, Hash> case_tips;
   Status st = store_.Update([&](WriteTxn& txn) -> Status {
     for (auto& r : receipts) r.reset();
     for (Status& v : verdicts) v = Status::Ok();
     purges.clear();
     authors.clear();
+    case_tips.clear();
     if (also) KH_RETURN_IF_ERROR(also(txn));
     if (batch.empty()) return Status::Ok();
     KH_ASSIGN_OR_RETURN(Tip tip, OpenTip(txn));
@@ -1552,16 +1556,24 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
       // The previous record of the case comes from this origin's own (blinded) case index and
       // goes into the link box: the record itself no longer shows which records share a case.
       const Bytes& case_prefix = c.case_prefix_;
-      KH_ASSIGN_OR_RETURN(auto case_tip, txn.Last(Table::kCaseIndex, case_prefix));
+      auto known_tip = case_tips.find(case_prefix);
+      Hash prev_case_record{};
+      if (known_tip != case_tips.end()) {
+        prev_case_record = known_tip->second;
+      } else {
+        KH_ASSIGN_OR_RETURN(auto case_tip, txn.Last(Table::kCaseIndex, case_prefix));
+        if (case_tip) prev_case_record = HashFromBytes(case_tip->second);
+      }
       for (const auto& [id, bytes] : c.unwritten_chunks_) {
         KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, id, bytes));
       }
-      const SealedEntry sealed =
-          c.presealed_.Finish(case_tip ? HashFromBytes(case_tip->second) : Hash{});
+      const SealedEntry sealed = c.presealed_.Finish(prev_case_record);
       KH_ASSIGN_OR_RETURN(Receipt r, AppendRecord(txn, tip, Encode(sealed)));
       const Hash entry_id = r.entry_id;
+      const Hash record_hash = RecordHash(r.record);
       KH_RETURN_IF_ERROR(
-          txn.Put(Table::kCaseIndex, keys::CaseRecord(case_prefix, r.index), RecordHash(r.record)));
+          txn.Put(Table::kCaseIndex, keys::CaseRecord(case_prefix, r.index), record_hash));
+      case_tips.insert_or_assign(case_prefix, record_hash);
       KH_RETURN_IF_ERROR(txn.Put(Table::kEntryIndex, entry_id, keys::EntryLocation(origin_, r.index)));
       KH_RETURN_IF_ERROR(txn.Put(Table::kSignedEntries, signed_key, entry_id));
       // The plaintext has been sealed: its upload chunks go. A few go in this transaction.

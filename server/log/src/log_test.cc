@@ -263,6 +263,26 @@ TEST_P(LogTest, RecordsChainByLogAndByCaseInTheLinkBoxes) {
   EXPECT_EQ(links[2], RecordHash(receipts[0].record));
   EXPECT_EQ(links[3], RecordHash(receipts[2].record));
   EXPECT_EQ(links[4], RecordHash(receipts[1].record));
+  // One batch whose cases continue from earlier batches and from each other inside it: each
+  // link names its case's record just before, written by this transaction or an earlier one.
+  std::vector<Submission> batch;
+  for (const char* c : {"b", "a", "c", "b", "c", "a"}) {
+    batch.push_back(MakeSubmission(c, std::string("batch ") + c + std::to_string(batch.size())));
+  }
+  auto batched = log_->Append(batch);
+  ASSERT_TRUE(batched.ok()) << batched.status().ToString();
+  std::map<std::string, Hash> last = {{"a", RecordHash(receipts[3].record)},
+                                      {"b", RecordHash(receipts[4].record)}};
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const Receipt& r = (*batched)[i];
+    auto e = Open(r.entry_id, EntryKey::Archive(node_->archive_key()));
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    auto link = OpenLinkBox(DeriveLinkKey(e->case_key, e->sealed.nonce), e->sealed);
+    ASSERT_TRUE(link.ok()) << link.status().ToString();
+    const std::string& case_id = batch[i].entry.case_id;
+    EXPECT_EQ(*link, last.count(case_id) ? last[case_id] : Hash{}) << "entry " << i;
+    last[case_id] = RecordHash(r.record);
+  }
   ExpectClean();
 }
 
