@@ -102,6 +102,9 @@ class CanonicalWriter {
     archive_(cereal::make_size_tag(static_cast<uint64_t>(list.size())));
     for (const Hash& h : list) Fixed(h);
   }
+  // Room for `n` bytes in all, so that an object of known size is written without the buffer
+  // growing (and being copied) a dozen times on the way.
+  void Reserve(size_t n) { out_.reserve(n); }
   Bytes Take() { return std::move(out_); }
 
  private:

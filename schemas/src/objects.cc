@@ -160,6 +160,7 @@ Status ValidateMetadata(const std::map<std::string, std::string>& metadata) {
 
 Bytes Encode(const Record& r) {
   CanonicalWriter w(kTypeRecord);
+  w.Reserve(kRecordBytes);
   w.Fixed(r.origin);
   w.U64(r.index);
   w.Fixed(r.prev_record);

@@ -29,8 +29,8 @@ Status CheckParams(const ScryptParams& p) {
 }
 
 // Seals into `out` (the nonce already in its first 12 bytes) with a context that holds the key.
-void SealWith(EVP_CIPHER_CTX* ctx, ByteView plaintext, ByteView associated_data, Bytes& out) {
-  aes_gcm::Seal(ctx, out.data(), associated_data, plaintext, out.data() + kAeadNonceBytes);
+void SealWith(EVP_CIPHER_CTX* ctx, ByteView plaintext, ByteView associated_data, uint8_t* out) {
+  aes_gcm::Seal(ctx, out, associated_data, plaintext, out + kAeadNonceBytes);
 }
 
 // Opens nonce || ciphertext || tag (at least kAeadOverhead bytes) with a context that holds the key.
@@ -54,7 +54,7 @@ SymmetricKey RandomSymmetricKey() {
 Bytes AeadSeal(const SymmetricKey& key, ByteView plaintext, ByteView associated_data) {
   Bytes out(kAeadNonceBytes + plaintext.size() + kAeadTagBytes);
   RandomBytes(out.data(), kAeadNonceBytes);
-  SealWith(aes_gcm::ThreadSealContext(key.data()), plaintext, associated_data, out);
+  SealWith(aes_gcm::ThreadSealContext(key.data()), plaintext, associated_data, out.data());
   return out;
 }
 
@@ -109,8 +109,15 @@ CachedContexts& ContextsFor(uint64_t id, const SymmetricKey& key) {
 Bytes AeadKey::Seal(ByteView plaintext, ByteView associated_data) const {
   Bytes out(kAeadNonceBytes + plaintext.size() + kAeadTagBytes);
   RandomBytes(out.data(), kAeadNonceBytes);  // a small draw: from a per-thread buffer
-  SealWith(ContextsFor(id_, key_).seal.get(), plaintext, associated_data, out);
+  SealWith(ContextsFor(id_, key_).seal.get(), plaintext, associated_data, out.data());
   return out;
+}
+
+void AeadKey::SealInto(ByteView plaintext, ByteView associated_data,
+                       std::span<uint8_t> out) const {
+  if (out.size() != plaintext.size() + kAeadOverhead) std::abort();  // a caller's bug
+  RandomBytes(out.data(), kAeadNonceBytes);
+  SealWith(ContextsFor(id_, key_).seal.get(), plaintext, associated_data, out.data());
 }
 
 Result<Bytes> AeadKey::Open(ByteView sealed, ByteView associated_data) const {

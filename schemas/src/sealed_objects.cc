@@ -118,11 +118,21 @@ Bytes Encode(const SignedEntry& e) {
   return w.Take();
 }
 
-Bytes Encode(const SealedEntry& e) {
+namespace {
+
+// The canonical bytes of `e` with `link_box` in its place (PresealedEntry::FinishEncoded seals
+// the link box last, and encodes without copying the entry first).
+Bytes EncodeSealedEntry(const SealedEntry& e, const std::array<uint8_t, kLinkBoxBytes>& link_box) {
   CanonicalWriter w(kTypeSealedEntry);
+  size_t size = 3 + e.nonce.size() + e.index_box.size() + link_box.size() + 8 +
+                e.entry_box.size() + 8;
+  for (const SealedFile& f : e.files) {
+    size += f.descriptor_box.size() + 8 + 8 + 32 * f.chunks.size() + f.inline_chunk.size();
+  }
+  w.Reserve(size);
   w.Fixed(e.nonce);
   w.Fixed(e.index_box);
-  w.Fixed(e.link_box);
+  w.Fixed(link_box);
   w.U64(e.entry_box.size());
   w.Fixed(e.entry_box);
   w.U64(e.files.size());
@@ -134,6 +144,10 @@ Bytes Encode(const SealedEntry& e) {
   }
   return w.Take();
 }
+
+}  // namespace
+
+Bytes Encode(const SealedEntry& e) { return EncodeSealedEntry(e, e.link_box); }
 
 Result<FileDescriptor> DecodeDescriptor(ByteView bytes) {
   auto result = DecodeCanonical<FileDescriptor>(bytes, "file descriptor", [](ByteView b) {
@@ -366,13 +380,23 @@ Result<PresealedEntry> PresealEntry(const SymmetricKey& archive_key, const Symme
 
 PresealedEntry::~PresealedEntry() { OPENSSL_cleanse(link_key_.data(), link_key_.size()); }
 
-SealedEntry PresealedEntry::Finish(const Hash& prev_case_record) const {
-  SealedEntry out = entry_;
+std::array<uint8_t, kLinkBoxBytes> PresealedEntry::LinkBox(const Hash& prev_case_record) const {
   // 32 bytes always fit the link box's 36.
   Bytes padded = PadValue(prev_case_record, kLinkBoxPadded).value();
   Bytes box = BoxSeal(link_key_, kLinkBoxLabel, padded);
-  std::copy(box.begin(), box.end(), out.link_box.begin());
+  std::array<uint8_t, kLinkBoxBytes> out;
+  std::copy(box.begin(), box.end(), out.begin());
   return out;
+}
+
+SealedEntry PresealedEntry::Finish(const Hash& prev_case_record) const {
+  SealedEntry out = entry_;
+  out.link_box = LinkBox(prev_case_record);
+  return out;
+}
+
+Bytes PresealedEntry::FinishEncoded(const Hash& prev_case_record) const {
+  return EncodeSealedEntry(entry_, LinkBox(prev_case_record));
 }
 
 Result<SealedEntry> SealEntry(const SymmetricKey& archive_key, const EntryToSeal& in) {

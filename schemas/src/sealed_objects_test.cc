@@ -313,6 +313,9 @@ TEST(SealedObjectsTest, APresealedEntryIsLinkedWhenItIsFinished) {
   other.fill(0x5c);
   in.prev_case_record.fill(0xab);
   EXPECT_EQ(Encode(presealed.Finish(in.prev_case_record)), f.sealed_bytes);
+  // What Log::AppendImpl writes: the same bytes, encoded without copying the entry first.
+  EXPECT_EQ(presealed.FinishEncoded(in.prev_case_record), f.sealed_bytes);
+  EXPECT_EQ(presealed.FinishEncoded(other), Encode(presealed.Finish(other)));
   const SealedEntry a = presealed.Finish(first);
   const SealedEntry b = presealed.Finish(other);
   EXPECT_EQ(a.index_box, b.index_box);

@@ -1567,8 +1567,8 @@ std::vector<Result<Receipt>> Log::AppendImpl(const std::vector<const CheckedSubm
       for (const auto& [id, bytes] : c.unwritten_chunks_) {
         KH_RETURN_IF_ERROR(txn.Put(Table::kChunks, id, bytes));
       }
-      const SealedEntry sealed = c.presealed_.Finish(prev_case_record);
-      KH_ASSIGN_OR_RETURN(Receipt r, AppendRecord(txn, tip, Encode(sealed)));
+      KH_ASSIGN_OR_RETURN(Receipt r,
+                          AppendRecord(txn, tip, c.presealed_.FinishEncoded(prev_case_record)));
       const Hash entry_id = r.entry_id;
       const Hash record_hash = RecordHash(r.record);
       KH_RETURN_IF_ERROR(

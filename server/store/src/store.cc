@@ -818,19 +818,42 @@ Bytes ReadTxn::Blind(ByteView name) const { return store_->codec->Blind(name); }
 
 // ---- WriteTxn ----
 
+namespace {
+
+// Writes `value` under `key` with mdb_put's `flags`: as it is, or sealed straight into the space
+// LMDB reserves for it (MDB_RESERVE), with no copy of the sealed bytes in between. On
+// MDB_KEYEXIST (with MDB_NOOVERWRITE), `v` is left holding what the key already has.
+int PutValue(MDB_txn* txn, MDB_dbi dbi, const store_internal::ValueCodec& codec, Table table,
+             ByteView key, ByteView value, unsigned flags, MDB_val& v) {
+  MDB_val k = ToVal(key);
+  if (codec.WritesAsIs(table, key)) {
+    v = ToVal(value);
+    return mdb_put(txn, dbi, &k, &v, flags);
+  }
+  v.mv_size = value.size() + kAeadOverhead;
+  v.mv_data = nullptr;
+  int rc = mdb_put(txn, dbi, &k, &v, flags | MDB_RESERVE);
+  if (rc == MDB_SUCCESS) {
+    codec.SealInto(table, key, value, std::span<uint8_t>(static_cast<uint8_t*>(v.mv_data), v.mv_size));
+  }
+  return rc;
+}
+
+}  // namespace
+
 Status WriteTxn::Put(Table table, ByteView key, ByteView value) {
   CountChunkBytes(table, value.size());
-  Bytes sealed = store_->codec->Seal(table, key, value);
-  MDB_val k = ToVal(key), v = ToVal(sealed);
-  return lmdb::ToStatus(mdb_put(static_cast<MDB_txn*>(txn_), store_->dbi(table), &k, &v, 0),
+  MDB_val v{};
+  return lmdb::ToStatus(PutValue(static_cast<MDB_txn*>(txn_), store_->dbi(table), *store_->codec,
+                                 table, key, value, 0, v),
                         TableName(table));
 }
 
 Status WriteTxn::PutImmutable(Table table, ByteView key, ByteView value) {
   // One lookup: LMDB refuses to overwrite and hands back what the key already holds.
-  Bytes sealed = store_->codec->Seal(table, key, value);
-  MDB_val k = ToVal(key), v = ToVal(sealed);
-  int rc = mdb_put(static_cast<MDB_txn*>(txn_), store_->dbi(table), &k, &v, MDB_NOOVERWRITE);
+  MDB_val v{};
+  int rc = PutValue(static_cast<MDB_txn*>(txn_), store_->dbi(table), *store_->codec, table, key,
+                    value, MDB_NOOVERWRITE, v);
   if (rc == MDB_KEYEXIST) {
     auto existing = store_->codec->Open(table, key, FromVal(v));
     ReleaseIfMapped(store_, writable_, v);

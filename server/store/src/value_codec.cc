@@ -2,6 +2,9 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
+#include <array>
+#include <cstdlib>
 #include <string>
 
 namespace khronika::store_internal {
@@ -9,13 +12,23 @@ namespace {
 
 constexpr std::string_view kIndexKeyLabel = "khronika index key v1";
 
-Bytes AssociatedData(Table table, ByteView key) {
-  Bytes ad;
-  ad.reserve(1 + key.size());
-  ad.push_back(static_cast<uint8_t>(table));
-  ad.insert(ad.end(), key.begin(), key.end());
-  return ad;
-}
+// The associated data of a value: table number (u8) || database key. On the stack: LMDB's keys
+// are at most 511 bytes.
+class AssociatedData {
+ public:
+  AssociatedData(Table table, ByteView key) {
+    if (key.size() > kMaxKey) std::abort();  // LMDB refuses such a key before it gets here
+    bytes_[0] = static_cast<uint8_t>(table);
+    std::copy(key.begin(), key.end(), bytes_.begin() + 1);
+    size_ = 1 + key.size();
+  }
+  operator ByteView() const { return ByteView(bytes_.data(), size_); }
+
+ private:
+  static constexpr size_t kMaxKey = 511;
+  std::array<uint8_t, 1 + kMaxKey> bytes_;
+  size_t size_ = 0;
+};
 
 }  // namespace
 
@@ -42,6 +55,12 @@ Bytes ValueCodec::Seal(Table table, ByteView key, ByteView plaintext) const {
     return Bytes(plaintext.begin(), plaintext.end());
   }
   return cipher_->Seal(plaintext, AssociatedData(table, key));
+}
+
+void ValueCodec::SealInto(Table table, ByteView key, ByteView plaintext,
+                          std::span<uint8_t> out) const {
+  if (WritesAsIs(table, key)) std::abort();  // a caller's bug: such a value is not sealed
+  cipher_->SealInto(plaintext, AssociatedData(table, key), out);
 }
 
 Result<Bytes> ValueCodec::Open(Table table, ByteView key, ByteView stored) const {

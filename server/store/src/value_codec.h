@@ -9,6 +9,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 
 #include "khronika/schemas/bytes.h"
 #include "khronika/schemas/seal.h"
@@ -27,6 +28,11 @@ class ValueCodec {
   bool encrypted() const { return cipher_.has_value(); }
   // The bytes written to LMDB for `plaintext` stored under `key` in `table`.
   Bytes Seal(Table table, ByteView key, ByteView plaintext) const;
+  // Whether that is `plaintext` itself (a store in clear, or a value StoredAsIs).
+  bool WritesAsIs(Table table, ByteView key) const { return !cipher_ || StoredAsIs(table, key); }
+  // Seal, into `out` of exactly plaintext.size() + kAeadOverhead bytes (space LMDB reserved for
+  // the value), for a value that is not written as it is.
+  void SealInto(Table table, ByteView key, ByteView plaintext, std::span<uint8_t> out) const;
   // The plaintext of a stored value; Corruption, naming the table and key, if its tag fails.
   Result<Bytes> Open(Table table, ByteView key, ByteView stored) const;
   // The index-key form of a name: its keyed hash when encrypted, the bytes themselves if not.

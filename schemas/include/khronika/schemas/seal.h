@@ -39,6 +39,9 @@ class AeadKey {
   AeadKey& operator=(const AeadKey&) = delete;
 
   Bytes Seal(ByteView plaintext, ByteView associated_data) const;
+  // Seal into `out`, exactly plaintext.size() + kAeadOverhead bytes (space the caller already
+  // has, such as a value LMDB reserved), as nonce || ciphertext || tag.
+  void SealInto(ByteView plaintext, ByteView associated_data, std::span<uint8_t> out) const;
   Result<Bytes> Open(ByteView sealed, ByteView associated_data) const;
 
  private:

@@ -194,11 +194,14 @@ class PresealedEntry {
   // The sealed entry with its link box sealed over `prev_case_record` (zero for a case's first
   // entry): the bytes SealEntry makes of the same input.
   SealedEntry Finish(const Hash& prev_case_record) const;
+  // Encode(Finish(prev_case_record)), without the copy of the entry.
+  Bytes FinishEncoded(const Hash& prev_case_record) const;
   const std::vector<SealedFile>& files() const { return entry_.files; }
 
  private:
   friend Result<PresealedEntry> PresealEntry(const SymmetricKey&, const SymmetricKey&,
                                              const EntryToSeal&);
+  std::array<uint8_t, kLinkBoxBytes> LinkBox(const Hash& prev_case_record) const;
   SealedEntry entry_;        // its link box not yet sealed
   SymmetricKey link_key_{};  // cleansed when this goes
 };
