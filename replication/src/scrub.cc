@@ -110,6 +110,7 @@ Result<ScrubReport> ScrubStore(const Store& store, const std::atomic<bool>* stop
     return decoded->object_id;
   };
   KH_RETURN_IF_ERROR(ScanInSlices(store, Table::kObjects, stop, [&](const ReadTxn& txn, ByteView key, ByteView value) {
+    if (keys::IsObjectsEnd(key)) return Status::Ok();
     report.objects += 1;
     const Hash id = ObjectId(value);
     const std::optional<Hash> named = named_id(txn, key);

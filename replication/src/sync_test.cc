@@ -138,6 +138,12 @@ TEST_F(SyncTest, PullsAWholeLogAndThenOnlyWhatIsNew) {
   EXPECT_EQ(r->chunks_fetched, 5 * SealedChunksOf(3 * kChunkSize + 7));
   EXPECT_EQ(SizeOf(*b_, a_->id()), 5u);
   ExpectClean(*b_);
+  // The replica's objects end with the log's end mark, as the origin's do (keys::ObjectsEnd).
+  EXPECT_TRUE(b_->store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto mark, txn.Get(Table::kObjects, keys::ObjectsEnd(a_->id())));
+    EXPECT_TRUE(mark && mark->empty());
+    return Status::Ok();
+  }).ok());
   // The replica holds the origin's own signed checkpoint.
   EXPECT_EQ(*a_->log().LatestCheckpoint(), [&] {
     std::string cp;

@@ -413,8 +413,9 @@ Status BaselineAppend(Node& node, const std::vector<Submission>& batch) {
       }
       const Bytes object = EncodeEnvelope(s);
       const Hash id = ObjectId(object);
-      // Kept at the record's place, as format 2's objects are (keys::Object): the layout is not
-      // what this bench compares.
+      // Kept at the record's place, with the log's end mark after them, as format 2's objects
+      // are (keys::Object, keys::ObjectsEnd): the layout is not what this bench compares.
+      if (size == 0) KH_RETURN_IF_ERROR(txn.Put(Table::kObjects, keys::ObjectsEnd(origin), {}));
       KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, keys::Object(origin, size), object));
       Record rec;
       rec.origin = origin;
@@ -477,6 +478,7 @@ Status BaselineVerify(const Store& store, const Hash& origin, uint64_t expect_re
     std::set<Hash> checked;
     uint64_t objects = 0;
     KH_RETURN_IF_ERROR(txn.Scan(Table::kObjects, {}, [&](ByteView key, ByteView value) -> Result<bool> {
+      if (keys::IsObjectsEnd(key)) return true;
       ++objects;
       KH_ASSIGN_OR_RETURN(auto record_bytes, txn.Get(Table::kRecords, key));
       if (!record_bytes) return Status::Corruption("an object without its record");
@@ -779,6 +781,9 @@ Status SyncLog(Node& from, Node& to, Side side, Timing& serve) {
       if (held != first) return Status::AlreadyExists("the log changed during the sync");
       for (size_t i = 0; i < items.size(); ++i) {
         const Hash& id = items[i].record.object_id;
+        if (first + i == 0) {
+          KH_RETURN_IF_ERROR(txn.Put(Table::kObjects, keys::ObjectsEnd(origin), {}));
+        }
         KH_RETURN_IF_ERROR(
             txn.PutImmutable(Table::kObjects, keys::Object(origin, first + i), items[i].object_bytes));
         KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kRecords, keys::Record(origin, first + i),

@@ -1365,6 +1365,7 @@ Result<Receipt> Log::AppendRecord(WriteTxn& txn, Tip& tip, ByteView object_bytes
   r.index = tip.size;
   r.record = Encode(rec);
   r.leaf_hash = LeafHash(r.record);
+  if (r.index == 0) KH_RETURN_IF_ERROR(txn.Put(Table::kObjects, keys::ObjectsEnd(origin_), {}));
   KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, keys::Object(origin_, r.index), object_bytes));
   KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kRecords, keys::Record(origin_, r.index), r.record));
   for (const TreeNode& n : tip.tree.Append(r.leaf_hash)) {

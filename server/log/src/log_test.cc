@@ -286,6 +286,58 @@ TEST_P(LogTest, RecordsChainByLogAndByCaseInTheLinkBoxes) {
   ExpectClean();
 }
 
+// A sealed entry carrying a statement is a third to a half of an LMDB page. Appended at the end
+// of a page, LMDB would leave each page with one of them (keys::ObjectsEnd says why); the log's
+// end mark after its objects keeps two to a page. Read with LMDB's own mdb_stat, the node
+// closed. The mark holds nothing, and verify names it if it does.
+TEST_P(LogTest, StatementsFillTheObjectPagesTwoToAPage) {
+  for (int batch = 0; batch < 3; ++batch) {
+    std::vector<Submission> submissions;
+    for (int i = 0; i < 100; ++i) {
+      std::string text = "Statement " + std::to_string(batch * 100 + i) + ": ";
+      text.resize(230, 'w');
+      submissions.push_back(MakeSubmission("case-" + std::to_string(i % 3), text));
+    }
+    ASSERT_TRUE(log_->Append(submissions).ok());
+  }
+  ASSERT_TRUE(node_->store().View([&](ReadTxn& txn) -> Status {
+    KH_ASSIGN_OR_RETURN(auto mark, txn.Get(Table::kObjects, keys::ObjectsEnd(node_->id())));
+    EXPECT_TRUE(mark && mark->empty());
+    KH_ASSIGN_OR_RETURN(auto first, txn.Get(Table::kObjects, keys::Object(node_->id(), 0)));
+    EXPECT_TRUE(first && first->size() > 4096 / 3 && first->size() < 4096 / 2)
+        << (first ? first->size() : 0) << " bytes: not the size this test is about";
+    return Status::Ok();
+  }).ok());
+  ExpectClean();
+  EXPECT_EQ(Verify(&node_->archive_key()).objects, 300u);  // the mark is not an object
+
+  log_.reset();
+  node_.reset();
+  const std::string command =
+      "mdb_stat -s objects '" + Node::StorePath(dir_ / "node").string() + "' 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string out;
+  char buf[512];
+  while (size_t n = std::fread(buf, 1, sizeof(buf), pipe)) out.append(buf, n);
+  ASSERT_EQ(::pclose(pipe), 0) << out;
+  auto field = [&](const std::string& name) -> uint64_t {
+    size_t at = out.find(name + ": ");
+    return at == std::string::npos ? 0 : std::strtoull(out.c_str() + at + name.size() + 2, nullptr, 10);
+  };
+  EXPECT_EQ(field("Entries"), 301u) << out;  // 300 objects and the mark
+  EXPECT_LE(field("Leaf pages"), 152u) << out;
+  EXPECT_GE(field("Leaf pages"), 150u) << out;
+
+  Reopen();
+  ASSERT_TRUE(node_->store().Update([&](WriteTxn& txn) {
+    return txn.Put(Table::kObjects, keys::ObjectsEnd(node_->id()), AsBytes(std::string_view("x")));
+  }).ok());
+  VerifyReport damaged = Verify(&node_->archive_key());
+  ASSERT_FALSE(damaged.clean());
+  EXPECT_NE(damaged.problems.front().find("end mark"), std::string::npos) << damaged.problems.front();
+}
+
 uint64_t g_tree_node_reads = 0;
 
 // A receipt's proof is made from the nodes the append itself knows (the frontier it started

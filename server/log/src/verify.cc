@@ -102,6 +102,10 @@ class Verifier {
 
   Status CheckObjects() {
     return txn_.Scan(Table::kObjects, {}, [&](ByteView key, ByteView value) -> Result<bool> {
+      if (keys::IsObjectsEnd(key)) {
+        if (!value.empty()) Problem("object table: the end mark " + ToHex(key) + " holds bytes");
+        return true;
+      }
       ++report_.objects;
       // Objects are kept at the place of the record that names them (keys::Object), which
       // gives their id. Without a readable record the id is the bytes' own hash: the records

@@ -25,6 +25,19 @@ inline Bytes Checkpoint(const Hash& origin, uint64_t size) { return Record(origi
 // The object that record `index` of `origin`'s log names (Table::kObjects): kept in log order,
 // so that appending an entry writes at the end of the table, not at a random place in it.
 inline Bytes Object(const Hash& origin, uint64_t index) { return Record(origin, index); }
+// The end mark of `origin`'s objects: the key after every index a log can reach, with an empty
+// value, written with the log's first object and never read. It keeps LMDB from leaving the
+// objects table's pages half empty. An append lands at the end of a page and, for values of a
+// third to a half of a page (a sealed entry carrying a small file: a statement, a note), LMDB
+// splits a full page so that the old page keeps one value and the new page two, and so on: one
+// object a page. With the mark after the log's last object, the append lands inside the page,
+// and the split keeps the old page full (docs/format.md section 12).
+inline constexpr uint64_t kObjectsEndIndex = ~uint64_t{0};
+inline Bytes ObjectsEnd(const Hash& origin) { return Record(origin, kObjectsEndIndex); }
+inline bool IsObjectsEnd(ByteView object_key) {
+  return object_key.size() == 40 &&
+         std::all_of(object_key.begin() + 32, object_key.end(), [](uint8_t b) { return b == 0xff; });
+}
 // Case ids and author keys appear in index keys only as the transaction's Blind form: in an
 // encrypted store a keyed hash, so that a seized disk does not list the cases or the people.
 // Every case's records, in all logs.
