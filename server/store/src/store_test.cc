@@ -691,6 +691,49 @@ TEST(ValueCodecTest, ValuesAreBoundToTheirTableAndKey) {
   store_internal::ValueCodec clear;
   EXPECT_EQ(clear.Seal(Table::kObjects, B("k1"), B("value")), B("value"));
   EXPECT_EQ(clear.Blind(B("case")), B("case"));
+
+  // SealInto (the store's writes, into the space LMDB reserves) gives what Open reads, bound to
+  // the same table and key; a key longer than LMDB takes is still bound, not refused here.
+  for (size_t key_size : {1, 40, 511, 600}) {
+    const Bytes key(key_size, 0x6b);
+    Bytes into(5 + kAeadOverhead);
+    codec.SealInto(Table::kRecords, key, B("value"), into);
+    EXPECT_EQ(codec.Open(Table::kRecords, key, into).value(), B("value")) << key_size;
+    Bytes other_key = key;
+    other_key.back() ^= 1;
+    EXPECT_FALSE(codec.Open(Table::kRecords, other_key, into).ok()) << key_size;
+  }
+}
+
+// Values written through the store (sealed into LMDB's reserved space) read back, in clear and
+// encrypted; a key LMDB cannot take is an error, not a crash, and writes nothing.
+TEST_F(StoreTest, WritesOfEveryKindReadBackAndAnOverlongKeyIsRefused) {
+  for (bool encrypted : {false, true}) {
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    auto store = encrypted ? OpenStore(StoreOptions{.data_key = RandomSymmetricKey()}) : OpenStore();
+    const Bytes big(3000, 0x42);
+    ASSERT_TRUE(store->Update([&](WriteTxn& txn) -> Status {
+      KH_RETURN_IF_ERROR(txn.Put(Table::kRecords, B("small"), B("v")));
+      KH_RETURN_IF_ERROR(txn.Put(Table::kRecords, B("empty"), {}));
+      KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, B("big"), big));
+      return txn.PutImmutable(Table::kObjects, B("big"), big);  // the same bytes: accepted
+    }).ok());
+    Status refused = store->Update([&](WriteTxn& txn) -> Status {
+      KH_RETURN_IF_ERROR(txn.Put(Table::kRecords, B("later"), B("x")));
+      return txn.Put(Table::kRecords, Bytes(600, 0x6b), B("x"));
+    });
+    EXPECT_FALSE(refused.ok());
+    ASSERT_TRUE(store->View([&](ReadTxn& txn) -> Status {
+      EXPECT_EQ(*txn.Get(Table::kRecords, B("small")).value(), B("v"));
+      EXPECT_EQ(*txn.Get(Table::kRecords, B("empty")).value(), Bytes());
+      EXPECT_EQ(*txn.Get(Table::kObjects, B("big")).value(), big);
+      EXPECT_FALSE(txn.Get(Table::kRecords, B("later")).value().has_value());
+      auto overlong = txn.Get(Table::kRecords, Bytes(600, 0x6b));
+      EXPECT_FALSE(overlong.ok() && overlong->has_value());
+      return Status::Ok();
+    }).ok());
+  }
 }
 
 }  // namespace

@@ -12,22 +12,28 @@ namespace {
 
 constexpr std::string_view kIndexKeyLabel = "khronika index key v1";
 
-// The associated data of a value: table number (u8) || database key. On the stack: LMDB's keys
-// are at most 511 bytes.
+// The associated data of a value: table number (u8) || database key. On the stack for any key
+// LMDB takes (at most 511 bytes); a longer one, which LMDB refuses anyway, on the heap.
 class AssociatedData {
  public:
   AssociatedData(Table table, ByteView key) {
-    if (key.size() > kMaxKey) std::abort();  // LMDB refuses such a key before it gets here
-    bytes_[0] = static_cast<uint8_t>(table);
-    std::copy(key.begin(), key.end(), bytes_.begin() + 1);
-    size_ = 1 + key.size();
+    uint8_t* out = bytes_.data();
+    if (1 + key.size() > bytes_.size()) {
+      long_.resize(1 + key.size());
+      out = long_.data();
+    }
+    out[0] = static_cast<uint8_t>(table);
+    std::copy(key.begin(), key.end(), out + 1);
+    view_ = ByteView(out, 1 + key.size());
   }
-  operator ByteView() const { return ByteView(bytes_.data(), size_); }
+  AssociatedData(const AssociatedData&) = delete;
+  AssociatedData& operator=(const AssociatedData&) = delete;
+  operator ByteView() const { return view_; }
 
  private:
-  static constexpr size_t kMaxKey = 511;
-  std::array<uint8_t, 1 + kMaxKey> bytes_;
-  size_t size_ = 0;
+  std::array<uint8_t, 1 + 511> bytes_;
+  Bytes long_;
+  ByteView view_;
 };
 
 }  // namespace
