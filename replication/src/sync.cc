@@ -539,11 +539,7 @@ class LogImporter {
       }
       for (const VerifiedItem& v : items) {
         const Hash& id = v.record.object_id;
-        if (v.record.index == 0) {
-          KH_RETURN_IF_ERROR(txn.Put(Table::kObjects, keys::ObjectsEnd(head_.origin), {}));
-        }
-        KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, keys::Object(head_.origin, v.record.index),
-                                            v.object_bytes));
+        KH_RETURN_IF_ERROR(PutLoggedObject(txn, head_.origin, v.record.index, v.object_bytes));
         KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kRecords,
                                             keys::Record(head_.origin, v.record.index),
                                             v.record_bytes));

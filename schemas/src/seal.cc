@@ -107,16 +107,15 @@ CachedContexts& ContextsFor(uint64_t id, const SymmetricKey& key) {
 }  // namespace
 
 Bytes AeadKey::Seal(ByteView plaintext, ByteView associated_data) const {
-  Bytes out(kAeadNonceBytes + plaintext.size() + kAeadTagBytes);
-  RandomBytes(out.data(), kAeadNonceBytes);  // a small draw: from a per-thread buffer
-  SealWith(ContextsFor(id_, key_).seal.get(), plaintext, associated_data, out.data());
+  Bytes out(plaintext.size() + kAeadOverhead);
+  SealInto(plaintext, associated_data, out);
   return out;
 }
 
 void AeadKey::SealInto(ByteView plaintext, ByteView associated_data,
                        std::span<uint8_t> out) const {
   if (out.size() != plaintext.size() + kAeadOverhead) std::abort();  // a caller's bug
-  RandomBytes(out.data(), kAeadNonceBytes);
+  RandomBytes(out.data(), kAeadNonceBytes);  // a small draw: from a per-thread buffer
   SealWith(ContextsFor(id_, key_).seal.get(), plaintext, associated_data, out.data());
 }
 

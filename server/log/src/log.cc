@@ -457,6 +457,11 @@ Result<std::optional<Bytes>> SealedEntryObjectKey(const ReadTxn& txn, const Hash
   return std::optional<Bytes>(keys::Object(at.origin, at.index));
 }
 
+Status PutLoggedObject(WriteTxn& txn, const Hash& origin, uint64_t index, ByteView object_bytes) {
+  if (index == 0) KH_RETURN_IF_ERROR(txn.Put(Table::kObjects, keys::ObjectsEnd(origin), {}));
+  return txn.PutImmutable(Table::kObjects, keys::Object(origin, index), object_bytes);
+}
+
 Result<LoggedObject> ReadLoggedObject(const ReadTxn& txn, const Hash& origin, uint64_t index) {
   LoggedObject out;
   KH_ASSIGN_OR_RETURN(auto record, txn.Get(Table::kRecords, keys::Record(origin, index)));
@@ -1365,8 +1370,7 @@ Result<Receipt> Log::AppendRecord(WriteTxn& txn, Tip& tip, ByteView object_bytes
   r.index = tip.size;
   r.record = Encode(rec);
   r.leaf_hash = LeafHash(r.record);
-  if (r.index == 0) KH_RETURN_IF_ERROR(txn.Put(Table::kObjects, keys::ObjectsEnd(origin_), {}));
-  KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kObjects, keys::Object(origin_, r.index), object_bytes));
+  KH_RETURN_IF_ERROR(PutLoggedObject(txn, origin_, r.index, object_bytes));
   KH_RETURN_IF_ERROR(txn.PutImmutable(Table::kRecords, keys::Record(origin_, r.index), r.record));
   for (const TreeNode& n : tip.tree.Append(r.leaf_hash)) {
     KH_RETURN_IF_ERROR(txn.Put(Table::kTree, keys::Tree(origin_, n.level, n.index), n.hash));

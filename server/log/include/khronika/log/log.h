@@ -252,6 +252,10 @@ struct LoggedObject {
 // NotFound if `origin`'s log held here has no record `index`; Corruption if its object is
 // missing or the record does not decode.
 Result<LoggedObject> ReadLoggedObject(const ReadTxn& txn, const Hash& origin, uint64_t index);
+// Writes the object of record `index` of `origin`'s log at its record's place (PutImmutable),
+// and with the log's first object its end mark (keys::ObjectsEnd): every writer of a log's
+// objects (an append, a sync) goes through here.
+Status PutLoggedObject(WriteTxn& txn, const Hash& origin, uint64_t index, ByteView object_bytes);
 
 // What opens a logged entry of this origin: its archive key (an admin) or the key of one case (a
 // token limited to that case, which knows the case id). Reads check the key, not only a token:
