@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <cstring>
 #include <initializer_list>
 #include <memory>
 
@@ -154,7 +153,12 @@ class Hmac {
   static constexpr size_t kMaxOut = 64;
 
   Hmac() = default;
-  ~Hmac() { Forget(); }
+  // Wipes the key; resetting a context makes its provider wipe the state it held.
+  ~Hmac() {
+    OPENSSL_cleanse(key_.data(), key_.size());
+    if (inner_) EVP_MD_CTX_reset(inner_.get());
+    if (outer_) EVP_MD_CTX_reset(outer_.get());
+  }
   Hmac(const Hmac&) = delete;
   Hmac& operator=(const Hmac&) = delete;
 
@@ -187,23 +191,12 @@ class Hmac {
     keyed_ = true;
   }
 
-  // Whether this object was keyed with exactly `key` under `hash`; the bytes are compared in
+  // Whether this object was keyed with exactly `key` under `hash`, the bytes compared in
   // constant time. (A key that differs only by trailing zero bytes has the same MAC, but is
   // not found here: it is keyed afresh, which gives the same answer.)
   bool Holds(HkdfHash hash, ByteView key) const {
-    if (!keyed_ || hash != hash_ || key.size() != key_size_ || key.size() > block_) return false;
-    // Eight bytes at a time, every byte looked at whatever they hold: as CRYPTO_memcmp, but
-    // without a call and a byte loop per slot, since every derivation looks through the slots.
-    uint64_t diff = 0;
-    size_t i = 0;
-    for (; i + 8 <= key.size(); i += 8) {
-      uint64_t a, b;
-      std::memcpy(&a, key.data() + i, 8);
-      std::memcpy(&b, key_.data() + i, 8);
-      diff |= a ^ b;
-    }
-    for (; i < key.size(); ++i) diff |= uint64_t(key[i] ^ key_[i]);
-    return diff == 0;
+    return keyed_ && hash == hash_ && key.size() == key_size_ && key.size() <= block_ &&
+           ConstantTimeEqual(key, ByteView(key_.data(), key.size()));
   }
 
   size_t size() const { return out_; }
@@ -228,13 +221,6 @@ class Hmac {
     thread_local std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
     if (!ctx) std::abort();
     return ctx.get();
-  }
-  // Wipes the key; resetting a context makes its provider wipe the state it held.
-  void Forget() {
-    OPENSSL_cleanse(key_.data(), key_.size());
-    if (inner_) EVP_MD_CTX_reset(inner_.get());
-    if (outer_) EVP_MD_CTX_reset(outer_.get());
-    keyed_ = false;
   }
   HkdfHash hash_ = HkdfHash::kSha256;
   size_t key_size_ = 0;  // as given, before padding or hashing
